@@ -1,0 +1,3 @@
+"""Segmerge: segment-aware mail merge for CRM and e-mailing platforms (the vendor-free engine)."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,149 @@
+"""The Source / Destination interfaces and the connector registry.
+
+The pipeline speaks only these two interfaces. Connectors, built-in or from a
+third-party package, are found through the entry-point group
+``segmerge.connectors.v1`` (name -> class), so the engine never imports a
+vendor module and a plugin is installed like any other package.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from .errors import ConfigError
+from .schema import Tables
+
+ENTRY_POINT_GROUP = "segmerge.connectors.v1"
+
+ActionKind = Literal["send", "tag", "untag", "add_to_list", "create_campaign"]
+OutcomeStatus = Literal["done", "failed", "retry"]
+
+
+@dataclass
+class ConnectorContext:
+    """What a connector instance is given: its name, settings and the workspace around it."""
+
+    name: str
+    settings: dict[str, Any]
+    root: Path
+    config_file: Path
+    timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Europe/Paris"))
+    locale: str = "fr_FR"
+    secret: Callable[[], str | None] = lambda: None
+
+    def path(self, value: str | Path) -> Path:
+        """Settings paths are relative to the workspace, as DESIGN.md says."""
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else self.root / p
+
+
+@dataclass(frozen=True)
+class Action:
+    """One thing to do at a destination, keyed so that it is never done twice.
+
+    ``key`` is the ledger's idempotency key (campaign, run, contact, action);
+    a destination that can (a file name, a platform's idempotency header)
+    uses it to make a repeat harmless.
+    """
+
+    key: str
+    kind: ActionKind
+    contact_id: str | None
+    payload: dict[str, Any] = field(default_factory=dict)
+    message: EmailMessage | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    key: str
+    status: OutcomeStatus
+    detail: str = ""
+
+
+class ConnectorSettings(BaseModel):
+    """Base for a connector's settings model: unknown keys are typos, so they are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Connector:
+    """Base of every connector. Subclasses set ``Settings`` and implement Source and/or Destination."""
+
+    Settings: ClassVar[type[ConnectorSettings]] = ConnectorSettings
+    description: ClassVar[str] = ""
+    needs_secret: ClassVar[bool] = False
+
+    def __init__(self, ctx: ConnectorContext) -> None:
+        self.ctx = ctx
+        self.name = ctx.name
+        try:
+            self.settings = self.Settings.model_validate(ctx.settings)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            loc = ".".join(str(p) for p in err["loc"])
+            raise ConfigError(
+                err["msg"],
+                file=ctx.config_file,
+                field=f"{ctx.name}.{loc}" if loc else ctx.name,
+            ) from None
+
+    def check(self) -> list[str]:
+        """Check settings and credentials cheaply; raise a SegmergeError or return notes."""
+        return []
+
+    def close(self) -> None:
+        """Release connections; called once at the end of a run."""
+
+
+class Source(Connector):
+    def pull(self, since: str | None = None) -> Tables:
+        """Yield the canonical tables; ``since`` is the cursor of the previous pull."""
+        raise NotImplementedError
+
+
+class Destination(Connector):
+    #: action kinds this destination understands
+    accepts: ClassVar[frozenset[str]] = frozenset()
+    #: True when redoing an action with the same key cannot duplicate it
+    #: (an outbox file named by its key); a send to SMTP is not.
+    idempotent: ClassVar[bool] = False
+
+    def push(self, actions: Sequence[Action]) -> list[Outcome]:
+        """Do a batch of actions; return one outcome per action, in any order."""
+        raise NotImplementedError
+
+
+def available() -> dict[str, str]:
+    """Installed connectors, name -> ``module:Class``."""
+    return {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def load_class(connector: str, *, file: Path | None = None, field_name: str | None = None) -> type:
+    eps = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    if connector not in eps:
+        known = ", ".join(sorted(eps)) or "none"
+        raise ConfigError(
+            f"unknown connector {connector!r} (installed: {known})",
+            file=file,
+            field=field_name,
+            hint="`segmerge connectors` lists them; a plugin registers under "
+            f"the entry-point group {ENTRY_POINT_GROUP}",
+        )
+    cls = eps[connector].load()
+    if not (isinstance(cls, type) and issubclass(cls, Connector)):
+        raise ConfigError(f"connector {connector!r} is not a segmerge Connector", file=file)
+    return cls
+
+
+def create(connector: str, ctx: ConnectorContext) -> Connector:
+    cls = load_class(connector, file=ctx.config_file, field_name=f"{ctx.name}.connector")
+    instance: Connector = cls(ctx)
+    return instance

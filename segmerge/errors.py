@@ -1,0 +1,110 @@
+"""One root error for everything a user can get wrong.
+
+The CLI turns a :class:`SegmergeError` into one readable message and exit code 2
+(bad usage / invalid input) or 1 (a run that failed). Carrying file, line,
+column and field as data, not just text, lets every layer add the location it
+knows without re-parsing messages, and lets tests assert on them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class SegmergeError(Exception):
+    """A problem the user can fix; never a bug. Exit code 2 unless overridden."""
+
+    exit_code = 2
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | Path | None = None,
+        line: int | None = None,
+        column: int | None = None,
+        field: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.file = str(file) if file is not None else None
+        self.line = line
+        self.column = column
+        self.field = field
+        self.hint = hint
+
+    def location(self) -> str:
+        """`file:line:column` as far as it is known, in the compiler style editors understand."""
+        parts: list[str] = []
+        if self.file:
+            parts.append(self.file)
+            if self.line is not None:
+                parts.append(str(self.line))
+                if self.column is not None:
+                    parts.append(str(self.column))
+        return ":".join(parts)
+
+    def __str__(self) -> str:
+        head = self.location()
+        text = self.message
+        if self.field:
+            text = f"{self.field}: {text}"
+        if head:
+            text = f"{head}: {text}"
+        if self.hint:
+            text = f"{text}\n  hint: {self.hint}"
+        return text
+
+    def with_location(
+        self,
+        *,
+        file: str | Path | None = None,
+        line: int | None = None,
+        column: int | None = None,
+        field: str | None = None,
+    ) -> SegmergeError:
+        """Fill in what an inner layer could not know (e.g. the file a string came from)."""
+        if file is not None and self.file is None:
+            self.file = str(file)
+        if line is not None and self.line is None:
+            self.line = line
+        if column is not None and self.column is None:
+            self.column = column
+        if field is not None and self.field is None:
+            self.field = field
+        return self
+
+
+class ConfigError(SegmergeError):
+    """segmerge.toml or a campaign is invalid."""
+
+
+class DataError(SegmergeError):
+    """A source file or API answer cannot be read into the canonical tables."""
+
+
+class RuleError(SegmergeError):
+    """A rule set does not parse or does not type-check."""
+
+
+class TemplateError(SegmergeError):
+    """A template is missing, does not compile, or cannot be filled."""
+
+
+class ConnectorError(SegmergeError):
+    """A connector could not do its job (unreachable host, rejected credential, garbage answer)."""
+
+    exit_code = 1
+
+
+class LedgerError(SegmergeError):
+    """The ledger is locked, corrupt or unwritable."""
+
+    exit_code = 1
+
+
+class RunFailed(SegmergeError):
+    """A run finished but some actions failed; the summary says which."""
+
+    exit_code = 1
