@@ -9,10 +9,10 @@ new metric is added once and both sides agree on its name and type.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 
-class Kind(str, Enum):
+class Kind(StrEnum):
     """Value types of the rule language (a column, a metric or an expression)."""
 
     NUMBER = "number"
@@ -38,6 +38,8 @@ SCALAR_METRICS: dict[str, Kind] = {
     "m_score": Kind.NUMBER,
     "rfm": Kind.STRING,
     "rfm_segment": Kind.STRING,
+    "avg_rating": Kind.NUMBER,  # mean of orders.rating, null without a rating
+    "max_rating": Kind.NUMBER,  # best rating given, null without a rating
 }
 
 #: Names `rfm_segment` can take, in the order of the usual RFM grid.

@@ -75,7 +75,7 @@ class ConnectorSettings(BaseModel):
 
 
 class Connector:
-    """Base of every connector. Subclasses set ``Settings`` and implement Source and/or Destination."""
+    """Base of every connector: subclasses set ``Settings`` and add Source and/or Destination."""
 
     Settings: ClassVar[type[ConnectorSettings]] = ConnectorSettings
     description: ClassVar[str] = ""

@@ -1,0 +1,329 @@
+"""The ledger: a local SQLite record of every run and every action.
+
+Every action is keyed (campaign, run, contact, action) and moves through
+``planned -> in_flight -> done | failed | planned (retry)``. The intent is
+committed before the destination is called and the outcome after, so a
+process killed at any instant leaves a ledger that says exactly what may have
+happened: ``in_flight`` rows of a non-idempotent destination (SMTP) become
+``uncertain`` and are never resent without an explicit flag; those of an
+idempotent one (an outbox file named by its key) are simply redone.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from .errors import LedgerError
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    campaign TEXT NOT NULL,
+    as_of TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    ended_at TEXT,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 1,
+    summary TEXT
+);
+CREATE TABLE IF NOT EXISTS actions (
+    key TEXT PRIMARY KEY,
+    run_id TEXT NOT NULL REFERENCES runs(run_id),
+    contact_id TEXT,
+    kind TEXT NOT NULL,
+    destination TEXT NOT NULL,
+    segment TEXT,
+    target TEXT,
+    status TEXT NOT NULL,
+    detail TEXT NOT NULL DEFAULT '',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS actions_by_run ON actions(run_id, status);
+CREATE INDEX IF NOT EXISTS actions_by_contact ON actions(contact_id, kind, status);
+CREATE TABLE IF NOT EXISTS suppressions (
+    address TEXT PRIMARY KEY,
+    reason TEXT NOT NULL DEFAULT '',
+    added_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS cursors (
+    source TEXT PRIMARY KEY,
+    value TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+"""
+
+STATUSES = ("planned", "in_flight", "done", "failed", "uncertain", "skipped")
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+@dataclass(frozen=True)
+class PlannedAction:
+    key: str
+    contact_id: str | None
+    kind: str
+    destination: str
+    segment: str | None
+    target: str | None
+    status: str = "planned"
+    detail: str = ""
+
+
+class Ledger:
+    """One SQLite file per workspace, in WAL mode so `history` can read during a run."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
+            self.db.row_factory = sqlite3.Row
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute("PRAGMA foreign_keys=ON")
+            self.db.executescript(SCHEMA)
+            self._check_version()
+        except sqlite3.DatabaseError as exc:
+            raise LedgerError(
+                f"cannot open the ledger: {exc}",
+                file=path,
+                hint="if another segmerge holds it, wait; if it is corrupt, move it aside "
+                "(history is lost, nothing else)",
+            ) from None
+
+    @classmethod
+    def open_existing(cls, path: Path) -> Ledger | None:
+        """The ledger if there is one; reading history must not create files."""
+        return cls(path) if path.exists() else None
+
+    def _check_version(self) -> None:
+        row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        if row is None:
+            self.db.execute(
+                "INSERT INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+            )
+        elif int(row["value"]) > SCHEMA_VERSION:
+            raise LedgerError(
+                f"the ledger was written by a newer segmerge (schema {row['value']})",
+                file=self.path,
+            )
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise LedgerError(f"the ledger is locked: {exc}", file=self.path) from None
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        else:
+            self.db.execute("COMMIT")
+
+    # runs -----------------------------------------------------------------
+
+    def begin_run(self, run_id: str, campaign: str, as_of: str) -> bool:
+        """Start or resume a run; True when it already existed (a resume)."""
+        with self.transaction() as db:
+            row = db.execute("SELECT run_id FROM runs WHERE run_id=?", (run_id,)).fetchone()
+            if row:
+                db.execute(
+                    "UPDATE runs SET attempts=attempts+1, status='running', ended_at=NULL "
+                    "WHERE run_id=?",
+                    (run_id,),
+                )
+                return True
+            db.execute(
+                "INSERT INTO runs(run_id, campaign, as_of, started_at, status) "
+                "VALUES (?, ?, ?, ?, 'running')",
+                (run_id, campaign, as_of, now_iso()),
+            )
+            return False
+
+    def end_run(self, run_id: str, status: str, summary: dict[str, Any]) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE runs SET status=?, ended_at=?, summary=? WHERE run_id=?",
+                (status, now_iso(), json.dumps(summary, ensure_ascii=False), run_id),
+            )
+
+    def run(self, run_id: str) -> dict[str, Any] | None:
+        row = self.db.execute("SELECT * FROM runs WHERE run_id=?", (run_id,)).fetchone()
+        return _run_dict(row) if row else None
+
+    def runs(self, campaign: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        sql = "SELECT * FROM runs"
+        args: tuple[Any, ...] = ()
+        if campaign:
+            sql += " WHERE campaign=?"
+            args = (campaign,)
+        sql += " ORDER BY started_at DESC LIMIT ?"
+        return [_run_dict(r) for r in self.db.execute(sql, (*args, limit))]
+
+    # actions --------------------------------------------------------------
+
+    def plan(self, run_id: str, actions: Iterable[PlannedAction]) -> None:
+        """Record intent; a key keeps its status unless it was `skipped` and can now run."""
+        ts = now_iso()
+        rows = [
+            (a.key, run_id, a.contact_id, a.kind, a.destination, a.segment, a.target,
+             a.status, a.detail, ts, ts)
+            for a in actions
+        ]  # fmt: skip
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT INTO actions(key, run_id, contact_id, kind, destination, segment, target, "
+                "status, detail, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?) "
+                "ON CONFLICT(key) DO UPDATE SET status=excluded.status, detail=excluded.detail, "
+                "updated_at=excluded.updated_at "
+                "WHERE actions.status='skipped' AND excluded.status!='skipped'",
+                rows,
+            )
+
+    def recover(self, run_id: str, idempotent: dict[str, bool]) -> int:
+        """After a crash: `in_flight` becomes `planned` (idempotent destination) or `uncertain`."""
+        rows = self.db.execute(
+            "SELECT key, destination FROM actions WHERE run_id=? AND status='in_flight'", (run_id,)
+        ).fetchall()
+        if not rows:
+            return 0
+        with self.transaction() as db:
+            for r in rows:
+                new = "planned" if idempotent.get(r["destination"], False) else "uncertain"
+                db.execute(
+                    "UPDATE actions SET status=?, detail=?, updated_at=? WHERE key=?",
+                    (new, "interrupted while in flight", now_iso(), r["key"]),
+                )
+        return sum(1 for r in rows if not idempotent.get(r["destination"], False))
+
+    def requeue(self, run_id: str, statuses: Sequence[str]) -> int:
+        """Explicitly retry `failed` or resend `uncertain` actions (never done implicitly)."""
+        marks = ",".join("?" for _ in statuses)
+        with self.transaction() as db:
+            cur = db.execute(
+                f"UPDATE actions SET status='planned', updated_at=? "
+                f"WHERE run_id=? AND status IN ({marks})",
+                (now_iso(), run_id, *statuses),
+            )
+        return cur.rowcount
+
+    def keys_with_status(self, run_id: str, statuses: Sequence[str]) -> set[str]:
+        marks = ",".join("?" for _ in statuses)
+        return {
+            r[0]
+            for r in self.db.execute(
+                f"SELECT key FROM actions WHERE run_id=? AND status IN ({marks})",
+                (run_id, *statuses),
+            )
+        }
+
+    def mark_in_flight(self, keys: Sequence[str]) -> None:
+        ts = now_iso()
+        with self.transaction() as db:
+            db.executemany(
+                "UPDATE actions SET status='in_flight', attempts=attempts+1, updated_at=? "
+                "WHERE key=? AND status='planned'",
+                [(ts, k) for k in keys],
+            )
+
+    def record(self, outcomes: Iterable[tuple[str, str, str]]) -> None:
+        """Store (key, status, detail) outcomes; `retry` goes back to `planned`."""
+        ts = now_iso()
+        rows = [("planned" if s == "retry" else s, d, ts, k) for k, s, d in outcomes]
+        with self.transaction() as db:
+            db.executemany(
+                "UPDATE actions SET status=?, detail=?, updated_at=? WHERE key=?", rows
+            )
+
+    def counts(self, run_id: str) -> dict[str, dict[str, int]]:
+        """kind -> status -> count for one run."""
+        out: dict[str, dict[str, int]] = {}
+        for r in self.db.execute(
+            "SELECT kind, status, COUNT(*) AS n FROM actions WHERE run_id=? GROUP BY kind, status",
+            (run_id,),
+        ):
+            out.setdefault(r["kind"], {})[r["status"]] = r["n"]
+        return out
+
+    def actions(
+        self, run_id: str | None = None, statuses: Sequence[str] | None = None, limit: int = 0
+    ) -> list[dict[str, Any]]:
+        sql = "SELECT * FROM actions WHERE 1=1"
+        args: list[Any] = []
+        if run_id:
+            sql += " AND run_id=?"
+            args.append(run_id)
+        if statuses:
+            sql += f" AND status IN ({','.join('?' for _ in statuses)})"
+            args.extend(statuses)
+        sql += " ORDER BY updated_at, key"
+        if limit:
+            sql += " LIMIT ?"
+            args.append(limit)
+        return [dict(r) for r in self.db.execute(sql, args)]
+
+    # suppression list ---------------------------------------------------
+
+    def suppress(self, entries: Iterable[tuple[str, str]]) -> int:
+        """Add (address, reason) pairs; addresses are compared lower-cased. Returns how many new."""
+        ts = now_iso()
+        rows = [(a.strip().lower(), r, ts) for a, r in entries if a and a.strip()]
+        with self.transaction() as db:
+            before = db.total_changes
+            db.executemany(
+                "INSERT OR IGNORE INTO suppressions(address, reason, added_at) VALUES (?,?,?)", rows
+            )
+            return db.total_changes - before
+
+    def unsuppress(self, address: str) -> bool:
+        with self.transaction() as db:
+            cur = db.execute(
+                "DELETE FROM suppressions WHERE address=?", (address.strip().lower(),)
+            )
+        return cur.rowcount > 0
+
+    def suppressed(self) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.db.execute("SELECT * FROM suppressions ORDER BY address")]
+
+    def suppressed_addresses(self) -> set[str]:
+        return {r[0] for r in self.db.execute("SELECT address FROM suppressions")}
+
+    # cursors --------------------------------------------------------------
+
+    def cursor(self, source: str) -> str | None:
+        row = self.db.execute("SELECT value FROM cursors WHERE source=?", (source,)).fetchone()
+        return row["value"] if row else None
+
+    def set_cursor(self, source: str, value: str) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO cursors(source, value, updated_at) VALUES (?,?,?) "
+                "ON CONFLICT(source) DO UPDATE SET value=excluded.value, "
+                "updated_at=excluded.updated_at",
+                (source, value, now_iso()),
+            )
+
+
+def _run_dict(row: sqlite3.Row) -> dict[str, Any]:
+    d = dict(row)
+    d["summary"] = json.loads(d["summary"]) if d.get("summary") else {}
+    return d

@@ -1,0 +1,324 @@
+"""Static checks: every name known, every operator applied to the right kinds.
+
+Run when a rule set is loaded, so that a typo or a comparison of a city with a
+number fails before any data is pulled. The kind rules live here once and the
+evaluator asks the same functions, so what passes the check is exactly what
+the evaluator knows how to compute.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+
+from ..catalog import FUNCTIONS, SCALAR_METRICS, Kind, MetricCall
+from . import ast
+from .parser import ExprError
+
+WORDS = {
+    Kind.NUMBER: "a number",
+    Kind.STRING: "a string",
+    Kind.BOOL: "a condition (true/false)",
+    Kind.DATETIME: "a date",
+    Kind.LIST: "a list",
+    Kind.NULL: "null",
+    Kind.ANY: "a value",
+}
+ORDERED = (Kind.NUMBER, Kind.STRING, Kind.DATETIME)
+CONDITION = (Kind.BOOL, Kind.NULL)
+
+
+class KindProblem(Exception):
+    """An operator got the wrong kinds; ``side`` says which operand to blame."""
+
+    def __init__(self, message: str, side: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.side = side
+        self.hint = hint
+
+
+def _mismatch(expected: str, got: Kind, side: str, hint: str | None = None) -> KindProblem:
+    return KindProblem(f"expected {expected}, got {WORDS[got]}", side, hint)
+
+
+def arith_kind(op: str, left: Kind, right: Kind) -> Kind:
+    """Result kind of ``left op right``; dates move by calendar days, date − date is days."""
+    for side, kind in (("left", left), ("right", right)):
+        if kind not in (Kind.NUMBER, Kind.DATETIME, Kind.NULL):
+            return _raise(_mismatch("a number or a date", kind, side))
+    if Kind.NULL in (left, right):
+        return Kind.NULL
+    if left == right == Kind.NUMBER:
+        return Kind.NUMBER
+    if op in "+-" and left == Kind.DATETIME and right == Kind.NUMBER:
+        return Kind.DATETIME
+    if op == "+" and left == Kind.NUMBER and right == Kind.DATETIME:
+        return Kind.DATETIME
+    if op == "-" and left == right == Kind.DATETIME:
+        return Kind.NUMBER
+    if op in "*/":
+        side = "left" if left == Kind.DATETIME else "right"
+        return _raise(_mismatch("a number", Kind.DATETIME, side, "dates can only be added to"))
+    hint = "write the date first: date - number of days" if op == "-" else None
+    return _raise(_mismatch("a number", Kind.DATETIME, "right", hint))
+
+
+def _raise(problem: KindProblem) -> Kind:
+    raise problem
+
+
+def neg_kind(operand: Kind) -> Kind:
+    if operand in (Kind.NUMBER, Kind.NULL):
+        return operand
+    return _raise(_mismatch("a number", operand, "operand"))
+
+
+def compare_kind(op: str, left: Kind, right: Kind) -> Kind:
+    """Comparisons need the same kind on both sides (null goes with anything)."""
+    for side, kind in (("left", left), ("right", right)):
+        if kind == Kind.LIST:
+            raise KindProblem(
+                "a list cannot be compared", side, "to test a list, write: tags contains 'vip'"
+            )
+    if Kind.NULL in (left, right):
+        return Kind.BOOL
+    if left != right:
+        hint: str | None = None
+        if left == Kind.DATETIME and right == Kind.STRING:
+            hint = "write a date as date('2026-01-31')"
+        raise _mismatch(WORDS[left], right, "right", hint)
+    if left == Kind.BOOL and op not in ("==", "!="):
+        raise KindProblem("true/false values can only be compared with == or !=", "left")
+    return Kind.BOOL
+
+
+def condition_kind(operand: Kind) -> Kind:
+    if operand in CONDITION:
+        return Kind.BOOL
+    return _raise(_mismatch(WORDS[Kind.BOOL], operand, "operand", "compare it, e.g. age > 30"))
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What names mean: contact columns and their kinds, and (if known) the orders columns."""
+
+    columns: Mapping[str, Kind]
+    orders_columns: Collection[str] | None = None
+
+    def kind_of_name(self, name: str) -> Kind | None:
+        if name in SCALAR_METRICS:
+            return SCALAR_METRICS[name]
+        kind = self.columns.get(name)
+        if kind == Kind.ANY:  # a column without a single value: every comparison is null
+            return Kind.NULL
+        return kind
+
+
+def suggest(name: str, known: Collection[str]) -> list[str]:
+    return difflib.get_close_matches(name, sorted(known), n=3, cutoff=0.6)
+
+
+def _did_you_mean(name: str, known: Collection[str]) -> str:
+    close = suggest(name, known)
+    if not close:
+        return ""
+    return "; did you mean " + " or ".join(repr(c) for c in close) + "?"
+
+
+def _at(node: ast.Node) -> int:
+    return node.pos.start if node.pos else 0
+
+
+def check_condition(expr: ast.Node, scope: Scope) -> None:
+    """Raise :class:`ExprError` unless ``expr`` is a well-typed condition over ``scope``."""
+    kind = kind_of(expr, scope)
+    if kind not in CONDITION:
+        hint = "compare it, e.g. age > 30" if kind == Kind.NUMBER else None
+        raise ExprError(f"expected {WORDS[Kind.BOOL]}, got {WORDS[kind]}", _at(expr), hint)
+
+
+def kind_of(node: ast.Node, scope: Scope) -> Kind:
+    """The kind of ``node``, raising :class:`ExprError` at the offending sub-expression."""
+    try:
+        return _kind(node, scope)
+    except KindProblem as problem:  # pragma: no cover - _kind always locates its problems
+        raise ExprError(problem.message, _at(node), problem.hint) from None
+
+
+def _kind(node: ast.Node, scope: Scope) -> Kind:
+    if isinstance(node, ast.Number):
+        return Kind.NUMBER
+    if isinstance(node, ast.String):
+        return Kind.STRING
+    if isinstance(node, ast.Bool):
+        return Kind.BOOL
+    if isinstance(node, ast.Null):
+        return Kind.NULL
+    if isinstance(node, ast.DateLit | ast.Today):
+        return Kind.DATETIME
+    if isinstance(node, ast.Name):
+        return _name_kind(node, scope)
+    if isinstance(node, ast.Func):
+        bind_call(node, scope.orders_columns)
+        return FUNCTIONS[node.name].returns
+    if isinstance(node, ast.Neg):
+        return _apply(neg_kind, {"operand": node.operand}, scope)
+    if isinstance(node, ast.Arith):
+        sides = {"left": node.left, "right": node.right}
+        return _apply(lambda a, b: arith_kind(node.op, a, b), sides, scope)
+    if isinstance(node, ast.Compare):
+        _no_null_literal(node.left, node.right)
+        sides = {"left": node.left, "right": node.right}
+        return _apply(lambda a, b: compare_kind(node.op, a, b), sides, scope)
+    if isinstance(node, ast.In):
+        for item in node.items or (ast.Null(),):
+            sides = {"left": node.operand, "right": item}
+            _apply(lambda a, b: compare_kind("==", a, b), sides, scope)
+        return Kind.BOOL
+    if isinstance(node, ast.Between):
+        for op, bound in ((">=", node.low), ("<=", node.high)):
+            sides = {"left": node.operand, "right": bound}
+            _apply(lambda a, b, op=op: compare_kind(op, a, b), sides, scope)
+        return Kind.BOOL
+    if isinstance(node, ast.IsNull):
+        _kind(node.operand, scope)
+        return Kind.BOOL
+    if isinstance(node, ast.Contains | ast.StartsWith):
+        return _string_test(node, scope)
+    if isinstance(node, ast.Not):
+        return _apply(condition_kind, {"operand": node.operand}, scope)
+    if isinstance(node, ast.And | ast.Or):
+        _apply(condition_kind, {"operand": node.left}, scope)
+        return _apply(condition_kind, {"operand": node.right}, scope)
+    raise TypeError(f"not a rule node: {node!r}")  # pragma: no cover
+
+
+def _apply(rule: Callable[..., Kind], sides: dict[str, ast.Node], scope: Scope) -> Kind:
+    kinds = [_kind(n, scope) for n in sides.values()]
+    try:
+        return rule(*kinds)
+    except KindProblem as problem:
+        blamed = sides.get(problem.side) or next(iter(sides.values()))
+        raise ExprError(problem.message, _at(blamed), problem.hint) from None
+
+
+def _no_null_literal(*nodes: ast.Node) -> None:
+    for n in nodes:
+        if isinstance(n, ast.Null):
+            raise ExprError(
+                "a comparison with null is never true",
+                _at(n),
+                "write `x is null` or `x is not null`",
+            )
+
+
+def _string_test(node: ast.Contains | ast.StartsWith, scope: Scope) -> Kind:
+    word = "contains" if isinstance(node, ast.Contains) else "startswith"
+    operand, needle = (
+        (node.operand, node.needle)
+        if isinstance(node, ast.Contains)
+        else (node.operand, node.prefix)
+    )
+    kind = _kind(operand, scope)
+    allowed = (
+        (Kind.LIST, Kind.STRING, Kind.NULL) if word == "contains" else (Kind.STRING, Kind.NULL)
+    )
+    if kind not in allowed:
+        expected = "a list or a string" if word == "contains" else "a string"
+        hint = "for a list, use contains" if kind == Kind.LIST else None
+        raise ExprError(
+            f"{word} expected {expected} on its left, got {WORDS[kind]}", _at(operand), hint
+        )
+    if not isinstance(needle, ast.String):
+        raise ExprError(
+            f"expected a quoted string after '{word}', got {WORDS[_kind(needle, scope)]}",
+            _at(needle),
+            f"e.g. tags {word} 'vip'",
+        )
+    return Kind.BOOL
+
+
+def _name_kind(node: ast.Name, scope: Scope) -> Kind:
+    kind = scope.kind_of_name(node.name)
+    if kind is not None:
+        return kind
+    if node.name in FUNCTIONS:
+        fn = FUNCTIONS[node.name]
+        example = ", ".join(f"{p.name}=90" if p.kind == "int" else "category" for p in fn.params)
+        raise ExprError(
+            f"{node.name} is a metric function and needs arguments",
+            _at(node),
+            f"e.g. {node.name}({example}) — {fn.doc}",
+        )
+    known = set(scope.columns) | set(SCALAR_METRICS)
+    message = f"unknown name '{node.name}'" + _did_you_mean(node.name, known)
+    shown = ", ".join(sorted(scope.columns)[:15])
+    hint = f"names are contact columns ({shown}) or metrics ({', '.join(SCALAR_METRICS)})"
+    raise ExprError(message, _at(node), hint)
+
+
+def bind_call(node: ast.Func, orders_columns: Collection[str] | None = None) -> MetricCall:
+    """Match a call's arguments to its declaration; the bound call names its metric column."""
+    fn = FUNCTIONS.get(node.name)
+    if fn is None:
+        message = f"unknown function '{node.name}'" + _did_you_mean(node.name, FUNCTIONS)
+        hint = "functions: " + ", ".join([*FUNCTIONS, "date", "today"])
+        raise ExprError(message, _at(node), hint)
+    signature = f"{fn.name}({', '.join(p.name + ('' if p.required else '=…') for p in fn.params)})"
+    if len(node.args) > len(fn.params):
+        extra = node.args[len(fn.params)]
+        raise ExprError(f"too many arguments: {signature} takes {len(fn.params)}", _at(extra))
+    given: dict[str, ast.Node] = {p.name: a for p, a in zip(fn.params, node.args, strict=False)}
+    names = [p.name for p in fn.params]
+    for i, (key, value) in enumerate(node.kwargs):
+        where = node.kwarg_pos[i] if i < len(node.kwarg_pos) else None
+        at = where.start if where else _at(value)
+        if key not in names:
+            message = f"{fn.name}() has no argument '{key}'" + _did_you_mean(key, names)
+            raise ExprError(message, at, f"it takes {signature}")
+        if key in given:
+            raise ExprError(f"argument {key} is given twice", at)
+        given[key] = value
+    bound: dict[str, int | str | None] = {}
+    for param in fn.params:
+        if param.name not in given:
+            if param.required:
+                example = f"{param.name}=90" if param.kind == "int" else param.name
+                raise ExprError(
+                    f"{fn.name}() needs its argument {param.name}",
+                    _at(node),
+                    f"e.g. {fn.name}({example}); it takes {signature}",
+                )
+            continue
+        value = given[param.name]
+        if param.kind == "int":
+            bound[param.name] = _days(param.name, value)
+        else:
+            bound[param.name] = _orders_column(param.name, value, orders_columns)
+    return MetricCall.bind(fn.name, **bound)
+
+
+def _days(param: str, value: ast.Node) -> int:
+    ok = isinstance(value, ast.Number) and float(value.value).is_integer()
+    if not ok or value.value < 0:  # type: ignore[attr-defined]
+        shown = value.to_text()
+        raise ExprError(
+            f"{param} must be a whole number of days, 0 or more; got {shown}", _at(value)
+        )
+    return int(value.value)  # type: ignore[attr-defined]
+
+
+def _orders_column(param: str, value: ast.Node, orders_columns: Collection[str] | None) -> str:
+    if isinstance(value, ast.Name):
+        name = value.name
+    elif isinstance(value, ast.String):
+        name = value.value
+    else:
+        raise ExprError(f"{param} must name a column of the orders, e.g. category", _at(value))
+    if orders_columns is not None and name not in orders_columns:
+        message = f"the orders have no column '{name}'" + _did_you_mean(name, orders_columns)
+        hint = "orders columns: " + ", ".join(sorted(orders_columns))
+        raise ExprError(message, _at(value), hint)
+    return name

@@ -1,0 +1,128 @@
+"""YAML read with positions, so an error in a condition points into the file.
+
+PyYAML's composer keeps a start mark on every node; a condition's own offsets
+are mapped back through the scalar's raw text (quotes, escapes, folded lines,
+block indentation), which is exact for one-line plain and quoted scalars and
+close for the rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import yaml
+
+from ..errors import RuleError
+
+Locate = Callable[[int], tuple[int, int]]
+_SKIPPABLE = " \t\r\n\\'\""
+NULL_TAG = "tag:yaml.org,2002:null"
+INT_TAG = "tag:yaml.org,2002:int"
+
+_YAML_HINT = (
+    "a condition that starts with a quote or contains ': ' or ' #' must be written as a block: "
+    "`when: >-` then the condition on the next line, indented"
+)
+
+
+def read_text(path: Path) -> str:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise RuleError(f"cannot read the rule set: {exc.strerror or exc}", file=path) from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:  # files saved by older Windows editors
+        return data.decode("cp1252", errors="replace")
+
+
+def compose(text: str, path: Path) -> yaml.Node | None:
+    """The YAML node tree; a syntax error becomes a RuleError at its line and column."""
+    try:
+        return yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        problem = exc.problem or exc.context or "invalid YAML"
+        context = f" ({exc.context})" if exc.context and exc.problem else ""
+        line = mark.line + 1 if mark else None
+        column = mark.column + 1 if mark else None
+        raise RuleError(
+            f"invalid YAML: {problem}{context}",
+            file=path,
+            line=line,
+            column=column,
+            hint=_YAML_HINT,
+        ) from None
+    except yaml.YAMLError as exc:
+        raise RuleError(f"invalid YAML: {exc}", file=path) from None
+
+
+def line_col(text: str, index: int) -> tuple[int, int]:
+    index = max(0, min(index, len(text)))
+    line = text.count("\n", 0, index) + 1
+    return line, index - (text.rfind("\n", 0, index) + 1) + 1
+
+
+def mark_of(node: yaml.Node) -> tuple[int, int]:
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+def locator(source: str, node: yaml.ScalarNode) -> Locate:
+    """Map offsets in ``node.value`` to 1-based (line, column) in ``source``."""
+    start, end = node.start_mark.index, node.end_mark.index
+    raw = source[start:end]
+    value: str = node.value
+    style = node.style or ""
+    j = 0
+    if style in ("'", '"'):
+        j = 1
+    elif style in ("|", ">"):
+        j = raw.find("\n") + 1 if "\n" in raw else len(raw)
+    positions: list[int] = []
+    for ch in value:
+        k = j
+        while k < len(raw) and raw[k] != ch and raw[k] in _SKIPPABLE:
+            k += 1
+        if k < len(raw) and raw[k] == ch:
+            positions.append(k)
+            j = k + 1
+        else:  # an escape such as \n: assume one raw character per value character
+            positions.append(j)
+            j = min(j + 1, len(raw))
+    positions.append(j)
+
+    def locate(offset: int) -> tuple[int, int]:
+        offset = max(0, min(offset, len(value)))
+        if offset == len(value) and offset:  # just after the last character
+            return line_col(source, start + positions[offset - 1] + 1)
+        return line_col(source, start + positions[offset])
+
+    return locate
+
+
+def scalar_text(node: yaml.Node, what: str, path: Path) -> str | None:
+    """The raw text of a scalar (None when empty or null); anything else is an error."""
+    if not isinstance(node, yaml.ScalarNode):
+        line, column = mark_of(node)
+        raise RuleError(
+            f"expected {what}, got a YAML list or mapping", file=path, line=line, column=column
+        )
+    if node.tag == NULL_TAG or not str(node.value).strip():
+        return None
+    return str(node.value)
+
+
+def mapping_items(node: yaml.Node, what: str, path: Path) -> dict[str, tuple[yaml.Node, yaml.Node]]:
+    """Key → (key node, value node), refusing non-mappings and duplicate keys."""
+    if not isinstance(node, yaml.MappingNode):
+        line, column = mark_of(node)
+        raise RuleError(f"expected {what} (key: value lines)", file=path, line=line, column=column)
+    out: dict[str, tuple[yaml.Node, yaml.Node]] = {}
+    for key_node, value_node in node.value:
+        key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else "?"
+        if key in out:
+            line, column = mark_of(key_node)
+            raise RuleError(f"duplicate key '{key}'", file=path, line=line, column=column)
+        out[key] = (key_node, value_node)
+    return out

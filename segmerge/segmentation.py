@@ -1,0 +1,132 @@
+"""Pull a source, compute the metrics a rule set needs, and assign segments.
+
+Shared by `segment`, `explain`, `render`, `validate` and `run`, so that what a
+marketer previews is computed exactly as what the run sends.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from . import connector as registry
+from . import secrets
+from .connector import ConnectorContext, Source
+from .errors import ConfigError
+from .metrics import compute_metrics, reference_instant
+from .rules import Assignment, RuleSet, kinds_from_frame, load_ruleset
+from .schema import Tables, conform
+from .workspace import Workspace
+
+
+@dataclass
+class Segmented:
+    """Everything known after segmentation; nothing has been written anywhere yet."""
+
+    ruleset: RuleSet
+    tables: Tables
+    frame: pd.DataFrame  # contacts + metrics, one row per contact
+    assignment: Assignment
+    as_of: pd.Timestamp
+    source_name: str
+
+
+def connector_context(ws: Workspace, name: str, kind: str) -> ConnectorContext:
+    table = ws.config.sources if kind == "source" else ws.config.destinations
+    ref = table[name]
+    return ConnectorContext(
+        name=name,
+        settings=ref.settings(),
+        root=ws.root,
+        config_file=ws.config_file,
+        timezone=ws.tz,
+        locale=ws.config.locale,
+        secret=lambda: secrets.lookup(name, ws.root),
+    )
+
+
+def open_source(ws: Workspace, name: str) -> Source:
+    if name not in ws.config.sources:
+        known = ", ".join(sorted(ws.config.sources)) or "none"
+        raise ConfigError(f"no source {name!r} (sources: {known})", file=ws.config_file)
+    ref = ws.config.sources[name]
+    conn = registry.create(ref.connector, connector_context(ws, name, "source"))
+    if not isinstance(conn, Source):
+        raise ConfigError(
+            f"connector {ref.connector!r} cannot be a source",
+            file=ws.config_file,
+            field=f"sources.{name}.connector",
+        )
+    return conn
+
+
+def pull(source: Source, since: str | None = None) -> Tables:
+    return conform(source.pull(since), source=source.name)
+
+
+def default_source_for(ws: Workspace, rules_path: Path) -> str:
+    """`segment RULES` without `--source`: the source of a campaign using that rule set."""
+    for c in ws.config.campaigns.values():
+        if ws.path(c.rules).resolve() == rules_path.resolve():
+            return c.source
+    if len(ws.config.sources) == 1:
+        return next(iter(ws.config.sources))
+    raise ConfigError(
+        f"no campaign uses {rules_path.name} and the workspace has several sources",
+        hint="pass --source NAME",
+    )
+
+
+def build_frame(tables: Tables, ruleset: RuleSet, as_of: pd.Timestamp, ws: Workspace,
+                extra_calls: tuple = ()) -> pd.DataFrame:  # fmt: skip
+    calls = set(ruleset.metric_calls()) | set(extra_calls)
+    metrics = compute_metrics(tables, as_of, ws.tz, calls)
+    contacts = tables.contacts.reset_index(drop=True)
+    overlap = [c for c in metrics.columns if c in contacts.columns]
+    if overlap:
+        raise ConfigError(
+            f"the source has columns named like metrics: {', '.join(overlap)}",
+            hint="rename them with `columns = {...}` in the source",
+        )
+    return pd.concat([contacts, metrics.reset_index(drop=True)], axis=1)
+
+
+def segment(
+    ws: Workspace,
+    rules: str | Path,
+    *,
+    source_name: str | None = None,
+    as_of: str | None = None,
+    tables: Tables | None = None,
+) -> Segmented:
+    rules_path = ws.path(rules) if not Path(rules).is_absolute() else Path(rules)
+    if not rules_path.is_file():
+        raise ConfigError(f"rule set {rules} not found", file=rules_path)
+    ruleset = load_ruleset(rules_path)
+    name = source_name or default_source_for(ws, rules_path)
+    if tables is None:
+        src = open_source(ws, name)
+        try:
+            tables = pull(src)
+        finally:
+            src.close()
+    orders_columns = set(tables.orders.columns)
+    ruleset.check(kinds_from_frame(tables.contacts), orders_columns)
+    instant = as_of_instant(ws, as_of)
+    frame = build_frame(tables, ruleset, instant, ws)
+    assignment = ruleset.assign(frame, instant, ws.tz)
+    return Segmented(ruleset, tables, frame, assignment, instant, name)
+
+
+def as_of_instant(ws: Workspace, as_of: str | None) -> pd.Timestamp:
+    """The run's reference instant: the given day, or the start of today, in the workspace tz."""
+    if as_of is None:
+        return reference_instant(pd.Timestamp.now(tz=ws.tz).date(), ws.tz)
+    try:
+        return reference_instant(as_of, ws.tz)
+    except (ValueError, TypeError):
+        raise ConfigError(
+            f"--as-of {as_of!r} is not a date", field="--as-of", hint="expected e.g. 2026-01-31"
+        ) from None

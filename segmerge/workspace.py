@@ -1,0 +1,256 @@
+"""The workspace: `segmerge.toml`, validated, with its paths and time zone.
+
+Validation happens once, here, with pydantic, so that every later layer can
+trust the config; each error names the file, the line of the offending key and
+what was expected, because TOML parsers and pydantic alone say neither.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from babel import Locale, UnknownLocaleError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .errors import ConfigError
+
+CONFIG_NAME = "segmerge.toml"
+STATE_DIR = ".segmerge"
+NAME_RE = r"^[A-Za-z0-9][A-Za-z0-9_-]*$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ConnectorRef(BaseModel):
+    """A source or destination table: `connector` plus that connector's own settings."""
+
+    model_config = ConfigDict(extra="allow")
+    connector: str = Field(pattern=r"^[a-z][a-z0-9_-]*$")
+
+    def settings(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class CampaignConfig(_Strict):
+    source: str
+    rules: str
+    destination: str
+    templates: str | None = None
+    tag_prefix: str = "seg:"
+    schedule: str | None = None
+    from_: str = Field(default="", alias="from")
+    reply_to: str | None = None
+    description: str = ""
+    push_tags: bool = True
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class MailConfig(_Strict):
+    """Workspace-wide mail settings: sender, unsubscribe link, the domain of Message-IDs."""
+
+    from_: str = Field(default="", alias="from")
+    unsubscribe_url: str = "https://example.org/unsubscribe?token={token}"
+    unsubscribe_mailto: str | None = None
+    message_id_domain: str = "segmerge.local"
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @field_validator("unsubscribe_url")
+    @classmethod
+    def _has_token(cls, v: str) -> str:
+        if "{token}" not in v:
+            raise ValueError("must contain {token}, where the contact's signed token goes")
+        return v
+
+
+class WorkspaceConfig(_Strict):
+    timezone: str = "Europe/Paris"
+    locale: str = "fr_FR"
+    currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
+    mail: MailConfig = Field(default_factory=MailConfig)
+    sources: dict[str, ConnectorRef] = Field(default_factory=dict)
+    destinations: dict[str, ConnectorRef] = Field(default_factory=dict)
+    campaigns: dict[str, CampaignConfig] = Field(default_factory=dict)
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r} (expected e.g. 'Europe/Paris')") from None
+        return v
+
+    @field_validator("locale")
+    @classmethod
+    def _locale(cls, v: str) -> str:
+        try:
+            Locale.parse(v)
+        except (UnknownLocaleError, ValueError):
+            raise ValueError(f"unknown locale {v!r} (expected e.g. 'fr_FR')") from None
+        return v
+
+
+class Workspace:
+    """A loaded, validated workspace folder."""
+
+    def __init__(self, root: Path, config: WorkspaceConfig, config_file: Path) -> None:
+        self.root = root
+        self.config = config
+        self.config_file = config_file
+        self.tz = ZoneInfo(config.timezone)
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / STATE_DIR
+
+    def path(self, value: str | Path) -> Path:
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else self.root / p
+
+    def relative(self, p: Path) -> str:
+        """A path as the user wrote it: relative to the workspace when inside it."""
+        try:
+            return str(p.resolve().relative_to(self.root.resolve()))
+        except ValueError:
+            return str(p)
+
+    def campaign(self, name: str) -> CampaignConfig:
+        if name not in self.config.campaigns:
+            known = ", ".join(sorted(self.config.campaigns)) or "none"
+            raise ConfigError(
+                f"no campaign {name!r} (campaigns: {known})",
+                file=self.config_file,
+                line=None,
+                field="campaigns",
+            )
+        return self.config.campaigns[name]
+
+    def templates_dir(self, campaign: CampaignConfig) -> Path:
+        if campaign.templates:
+            return self.path(campaign.templates)
+        return self.path(Path("templates") / Path(campaign.rules).stem)
+
+
+def find_root(workspace: str | Path | None) -> Path:
+    """`--workspace`, then `$SEGMERGE_WORKSPACE`, then the current folder."""
+    chosen = workspace or os.environ.get("SEGMERGE_WORKSPACE") or "."
+    return Path(chosen).expanduser().resolve()
+
+
+def load(workspace: str | Path | None = None) -> Workspace:
+    root = find_root(workspace)
+    config_file = root / CONFIG_NAME
+    if not config_file.is_file():
+        raise ConfigError(
+            f"no {CONFIG_NAME} in {root}",
+            hint="run `segmerge init DIR` to create a workspace, or pass --workspace DIR",
+        )
+    text = config_file.read_text(encoding="utf-8")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        line, col = _toml_position(str(exc))
+        raise ConfigError(
+            f"not valid TOML: {_strip_position(str(exc))}", file=config_file, line=line, column=col
+        ) from None
+    try:
+        config = WorkspaceConfig.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        path = [str(p) for p in err["loc"]]
+        raise ConfigError(
+            _explain(err),
+            file=config_file,
+            line=locate_key(text, path),
+            field=".".join(path),
+        ) from None
+    ws = Workspace(root, config, config_file)
+    _check_references(ws, text)
+    return ws
+
+
+def _explain(err: Any) -> str:
+    if err["type"] == "extra_forbidden":
+        return "unknown setting (a typo?)"
+    if err["type"] == "missing":
+        return "this setting is required"
+    msg = str(err["msg"])
+    return msg.removeprefix("Value error, ")
+
+
+def _check_references(ws: Workspace, text: str) -> None:
+    """A campaign's source, destination and rules must exist before anything runs."""
+    for name, c in ws.config.campaigns.items():
+        if not re.match(NAME_RE, name):
+            raise ConfigError(
+                "campaign names are letters, digits, - and _",
+                file=ws.config_file,
+                line=locate_key(text, ["campaigns", name]),
+                field=f"campaigns.{name}",
+            )
+        if c.source not in ws.config.sources:
+            raise ConfigError(
+                f"unknown source {c.source!r} (sources: {', '.join(ws.config.sources) or 'none'})",
+                file=ws.config_file,
+                line=locate_key(text, ["campaigns", name, "source"]),
+                field=f"campaigns.{name}.source",
+            )
+        if c.destination not in ws.config.destinations and c.destination not in ws.config.sources:
+            known = ", ".join([*ws.config.destinations, *ws.config.sources]) or "none"
+            raise ConfigError(
+                f"unknown destination {c.destination!r} (known: {known})",
+                file=ws.config_file,
+                line=locate_key(text, ["campaigns", name, "destination"]),
+                field=f"campaigns.{name}.destination",
+            )
+        if not ws.path(c.rules).is_file():
+            raise ConfigError(
+                f"rule set {c.rules!r} not found",
+                file=ws.config_file,
+                line=locate_key(text, ["campaigns", name, "rules"]),
+                field=f"campaigns.{name}.rules",
+            )
+
+
+def locate_key(text: str, path: list[str]) -> int | None:
+    """Best-effort line of a dotted key in TOML text, for error messages.
+
+    Looks for the deepest `[table]` header that is a prefix of the path, then
+    for the key below it; falls back to the table header's line.
+    """
+    lines = text.splitlines()
+    best_line: int | None = None
+    header_re = re.compile(r"^\s*\[([^\]]+)\]\s*(#.*)?$")
+    current: list[str] = []
+    for i, raw in enumerate(lines, start=1):
+        m = header_re.match(raw)
+        if m:
+            current = [p.strip().strip('"') for p in m.group(1).split(".")]
+            if current == path[: len(current)]:
+                best_line = i
+            continue
+        if current == path[:-1] and path:
+            key = raw.split("=", 1)[0].strip().strip('"')
+            if "=" in raw and key == path[-1]:
+                return i
+        if not current and len(path) == 1 and raw.split("=", 1)[0].strip() == path[0]:
+            return i
+    return best_line
+
+
+def _toml_position(msg: str) -> tuple[int | None, int | None]:
+    m = re.search(r"line (\d+), column (\d+)", msg)
+    return (int(m.group(1)), int(m.group(2))) if m else (None, None)
+
+
+def _strip_position(msg: str) -> str:
+    return re.sub(r"\s*\(at line \d+, column \d+\)", "", msg)
