@@ -12,6 +12,7 @@ from segmerge.catalog import Kind
 from segmerge.errors import RuleError
 from segmerge.rules import PandasEvaluator, kinds_from_frame, parse_expression
 from segmerge.rules import evaluator as evaluator_module
+from segmerge.rules.sql import DuckDBEvaluator, compile_condition
 
 PARIS = ZoneInfo("Europe/Paris")
 AS_OF = pd.Timestamp("2026-01-31T15:00:00Z")  # 16:00 in Paris: today() is 2026-01-30T23:00Z
@@ -40,7 +41,7 @@ def values(text: str, frame: pd.DataFrame | None = None, as_of: pd.Timestamp = A
     return ev.values(parse_expression(text))
 
 
-@pytest.mark.parametrize(
+CONDITIONS = pytest.mark.parametrize(
     ("text", "expected"),
     [
         ("age > 25", [True, None, True, False]),
@@ -67,10 +68,37 @@ def values(text: str, frame: pd.DataFrame | None = None, as_of: pd.Timestamp = A
         ("subscribed", [True, False, True, True]),
         ("not subscribed", [False, True, False, False]),
         ("orders(days=90) >= 1", [True, False, True, False]),
+        ("today() - last_order_at", [1, None, 0, 90]),
+        ("age / (age - 30)", [None, None, 3, -2]),
+        ("date('2026-03-28') + 2 == date('2026-03-30')", [True] * 4),
     ],
 )
+
+
+@CONDITIONS
 def test_conditions_per_contact(text: str, expected: list) -> None:
     assert values(text) == expected
+
+
+@CONDITIONS
+def test_the_duckdb_engine_gives_the_same_answers(text: str, expected: list) -> None:
+    frame = contacts()
+    ev = DuckDBEvaluator(frame, kinds_from_frame(frame), AS_OF, PARIS)
+    assert ev.values(parse_expression(text)) == expected
+
+
+def test_conditions_compile_to_one_sql_expression() -> None:
+    kinds = kinds_from_frame(contacts())
+    sql = compile_condition(
+        parse_expression("tags contains 'vip' and age / avg_basket > 0.5 or city in []"),
+        kinds,
+        AS_OF,
+        PARIS,
+    )
+    assert sql == (
+        '((list_contains("tags", \'vip\') AND ((CAST("age" AS DOUBLE) / '
+        'NULLIF(CAST("avg_basket" AS DOUBLE), 0)) > CAST(0.5 AS DOUBLE))) OR FALSE)'
+    )
 
 
 @pytest.mark.parametrize(

@@ -440,3 +440,16 @@ def test_explain_an_unknown_contact(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="no contact with contact_id 'c11'") as info:
         explain(rs, frame(), "c11", AS_OF, PARIS)
     assert info.value.hint is not None and "c1" in info.value.hint
+
+
+def test_the_sql_engine_assigns_the_same_segments(tmp_path: Path) -> None:
+    from segmerge.rules.sql import DuckDBEvaluator
+
+    rs = load_ruleset(write(tmp_path, DEMO))
+    contacts = frame()
+    kinds = rs.kinds_for(contacts)
+    rs.check(kinds, ORDERS)
+    by_sql = rs.assign_with(DuckDBEvaluator(contacts, kinds, AS_OF, PARIS), contacts.index)
+    by_pandas = rs.assign(contacts, AS_OF, PARIS)
+    assert by_sql.matrix.equals(by_pandas.matrix)
+    assert by_sql.excluded.equals(by_pandas.excluded)

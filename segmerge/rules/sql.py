@@ -85,7 +85,9 @@ class SqlCompiler:
             kind = self.scope.kind_of_name(node.name)
             if kind == Kind.NULL:
                 return "NULL"
-            return f"CAST({ident(node.name)} AS DOUBLE)" if kind == Kind.NUMBER else ident(node.name)
+            return (
+                f"CAST({ident(node.name)} AS DOUBLE)" if kind == Kind.NUMBER else ident(node.name)
+            )
         if isinstance(node, ast.Func):
             return f"CAST({ident(bind_call(node).key)} AS DOUBLE)"
         if isinstance(node, ast.Neg):
@@ -122,7 +124,7 @@ class SqlCompiler:
         if kind == Kind.NULL:
             return "NULL"
         if lk == rk == Kind.NUMBER:
-            return f"({a} / {b})" if node.op == "/" else f"({a} {node.op} {b})"
+            return f"({a} / NULLIF({b}, 0))" if node.op == "/" else f"({a} {node.op} {b})"
         if lk == rk == Kind.DATETIME:
             day_a = f"CAST(timezone({self.zone}, {a}) AS DATE)"
             day_b = f"CAST(timezone({self.zone}, {b}) AS DATE)"

@@ -1,0 +1,499 @@
+"""The `segmerge` command line: parse arguments, call the engine, print, exit.
+
+This is the only module that prints for the user or exits. User mistakes
+(`SegmergeError`) become one message and exit 2 (1 for a failed run); a bug
+shows its traceback only with `--traceback`.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from importlib.resources import as_file, files
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.tree import Tree
+
+from segmerge import workspace as wsmod
+from segmerge.errors import SegmergeError
+
+app = typer.Typer(
+    help="Segmerge: segment your contacts and send each segment its own letter.\n\n"
+    "Example: segmerge run profils --dry-run",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+)
+schedule_app = typer.Typer(help="Cron-style schedules (see `segmerge serve`).")
+auth_app = typer.Typer(help="Credentials in the system keyring.")
+suppress_app = typer.Typer(help="The workspace's suppression list, applied to every destination.")
+app.add_typer(auth_app, name="auth")
+app.add_typer(suppress_app, name="suppress")
+
+out = Console()
+err = Console(stderr=True)
+STATE = {"traceback": False}
+
+WorkspaceOpt = Annotated[
+    Path | None,
+    typer.Option("--workspace", "-w", help="Workspace folder (default: $SEGMERGE_WORKSPACE, then .)"),
+]
+AsOfOpt = Annotated[
+    str | None,
+    typer.Option("--as-of", help="Reference day, e.g. 2026-01-31 (default: today)."),
+]
+
+
+@app.callback()
+def _main(
+    traceback: Annotated[
+        bool, typer.Option("--traceback", help="Show a traceback on errors (for bug reports).")
+    ] = False,
+) -> None:
+    STATE["traceback"] = traceback
+
+
+def _ws(workspace: Path | None) -> wsmod.Workspace:
+    return wsmod.load(workspace)
+
+
+# init -----------------------------------------------------------------------
+
+
+@app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="Folder to create (must be empty or absent).")],
+) -> None:
+    """Scaffold a workspace: config, rule sets, templates and demo data.
+
+    Example: segmerge init ~/boutique && cd ~/boutique && segmerge run profils --dry-run
+    """
+    target = directory.expanduser().resolve()
+    if target.exists() and any(target.iterdir()):
+        raise SegmergeError(f"{target} is not empty", hint="choose a new folder")
+    with as_file(files("segmerge") / "scaffold") as src:
+        shutil.copytree(src, target, dirs_exist_ok=True, symlinks=False)
+    out.print(f"[green]Workspace created in[/] {target}")
+    out.print("Next: [bold]segmerge validate -w " + str(directory) + "[/]")
+
+
+# validate -------------------------------------------------------------------
+
+
+@app.command()
+def validate(
+    campaign: Annotated[str | None, typer.Argument(help="One campaign (default: all).")] = None,
+    workspace: WorkspaceOpt = None,
+    as_of: AsOfOpt = None,
+) -> None:
+    """Check config, rules, templates and credentials without sending anything.
+
+    Every segment's letter is rendered against a real contact of that segment.
+
+    Example: segmerge validate profils
+    """
+    from segmerge.campaign import open_campaign, validate_templates
+
+    ws = _ws(workspace)
+    names = [campaign] if campaign else list(ws.config.campaigns)
+    for name in names:
+        camp = open_campaign(ws, name, as_of=as_of)
+        try:
+            notes = validate_templates(camp)
+        finally:
+            camp.close()
+        sizes = ", ".join(f"{k} {v}" for k, v in camp.seg.assignment.sizes().items())
+        out.print(f"[green]✓[/] {name}: {sizes}")
+        for w in [*camp.seg.ruleset.warnings(), *notes, *camp.seg.tables.notes]:
+            out.print(f"  [yellow]![/] {w}")
+
+
+# segment ---------------------------------------------------------------------
+
+
+@app.command()
+def segment(
+    rules: Annotated[Path, typer.Argument(help="Rule set file, e.g. segrules/profils-vpc.yaml")],
+    source: Annotated[str | None, typer.Option("--source", help="Source name.")] = None,
+    as_of: AsOfOpt = None,
+    out_file: Annotated[Path | None, typer.Option("--out", help="Write rows to this file.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
+    columns: Annotated[
+        str | None, typer.Option("--columns", help="Extra columns or metrics, e.g. age,rfm")
+    ] = None,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Evaluate a rule set: segment sizes, and one row per contact and segment.
+
+    Example: segmerge segment segrules/profils-vpc.yaml --format csv --out segments.csv
+    """
+    from segmerge.report import segment_rows
+
+    if fmt not in ("table", "csv", "json"):
+        raise SegmergeError("expected table, csv or json", field="--format")
+    ws = _ws(workspace)
+    seg = _segment(ws, rules, source, as_of)
+    extra = [c.strip() for c in columns.split(",")] if columns else []
+    rows = segment_rows(seg, extra)
+    if out_file is not None or fmt != "table":
+        text = rows.to_csv(index=False) if fmt != "json" else rows.to_json(
+            orient="records", force_ascii=False, date_format="iso", indent=1
+        )
+        if out_file is not None:
+            out_file.write_text(text, encoding="utf-8")
+        else:
+            sys.stdout.write(text)
+            return
+    _print_sizes(seg)
+    if out_file is not None:
+        out.print(f"{len(rows)} rows written to {out_file}")
+
+
+def _segment(ws: wsmod.Workspace, rules: Path, source: str | None, as_of: str | None) -> Any:
+    from segmerge.segmentation import segment as do_segment
+
+    return do_segment(ws, Path(rules).resolve(), source_name=source, as_of=as_of)
+
+
+def _print_sizes(seg: Any) -> None:
+    sizes = seg.assignment.sizes()
+    total = len(seg.frame)
+    table = Table(title=f"{seg.ruleset.name} — {total} contacts, as of "
+                  f"{seg.as_of.strftime('%Y-%m-%d')}")  # fmt: skip
+    table.add_column("segment")
+    table.add_column("label")
+    table.add_column("contacts", justify="right")
+    table.add_column("share", justify="right")
+    for s in seg.ruleset.segments:
+        n = sizes.get(s.name, 0)
+        table.add_row(s.name, s.label, str(n), f"{100 * n / max(total, 1):.1f} %")
+    none = int(seg.assignment.primary.isna().sum())
+    table.add_row("[dim](none)[/]", "", str(none), f"{100 * none / max(total, 1):.1f} %")
+    out.print(table)
+    for w in seg.ruleset.warnings():
+        out.print(f"[yellow]![/] {w}")
+
+
+# explain ---------------------------------------------------------------------
+
+
+@app.command()
+def explain(
+    rules: Annotated[Path, typer.Argument(help="Rule set file.")],
+    contact_id: Annotated[str, typer.Argument(help="The contact's id.")],
+    source: Annotated[str | None, typer.Option("--source", help="Source name.")] = None,
+    as_of: AsOfOpt = None,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Why a contact is (not) in each segment, condition by condition.
+
+    Example: segmerge explain segrules/profils-vpc.yaml C00042
+    """
+    from segmerge.rules import explain as do_explain
+
+    ws = _ws(workspace)
+    seg = _segment(ws, rules, source, as_of)
+    for e in do_explain(seg.ruleset, seg.frame, contact_id, seg.as_of, ws.tz):
+        mark = "[green]✓[/]" if e.matched else "[red]✗[/]"
+        title = "exclude" if e.is_exclude else f"{e.name} ({e.label})"
+        tree = Tree(f"{mark} [bold]{title}[/] — {e.decided_by}")
+        if e.condition is not None:
+            _add_condition(tree, e.condition)
+        out.print(tree)
+
+
+def _add_condition(tree: Tree, node: Any) -> None:
+    value = "null" if node.value is None else repr(node.value)
+    branch = tree.add(f"{node.text} [dim]→[/] [cyan]{value}[/]")
+    for child in node.children:
+        _add_condition(branch, child)
+
+
+# render ----------------------------------------------------------------------
+
+
+@app.command()
+def render(
+    campaign: Annotated[str, typer.Argument(help="Campaign name.")],
+    contact: Annotated[str, typer.Option("--contact", help="Contact id.")],
+    text: Annotated[bool, typer.Option("--text", help="Show the text part instead.")] = False,
+    as_of: AsOfOpt = None,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Print one contact's message: headers, subject and HTML source (or text part).
+
+    Example: segmerge render profils --contact C00042 --text
+    """
+    from segmerge.preview import render_one
+
+    ws = _ws(workspace)
+    headers, body = render_one(ws, campaign, contact, as_of=as_of, text=text)
+    for k, v in headers:
+        out.print(f"[bold]{k}:[/] {v}", highlight=False, markup=True)
+    out.print()
+    sys.stdout.write(body if body.endswith("\n") else body + "\n")
+
+
+# run -------------------------------------------------------------------------
+
+
+@app.command("run")
+def run_cmd(
+    campaign: Annotated[str | None, typer.Argument(help="Campaign (default: all).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be done.")] = False,
+    as_of: AsOfOpt = None,
+    resend_uncertain: Annotated[
+        bool, typer.Option("--resend-uncertain", help="Resend messages whose fate is unknown.")
+    ] = False,
+    retry_failed: Annotated[
+        bool, typer.Option("--retry-failed", help="Retry actions that failed.")
+    ] = False,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """One full run: pull, segment, render, push, record. Same campaign and day again resumes.
+
+    Example: segmerge run profils --as-of 2026-12-01 --dry-run
+    """
+    from segmerge.pipeline import RunOptions, run
+
+    ws = _ws(workspace)
+    names = [campaign] if campaign else list(ws.config.campaigns)
+    failed = 0
+    for name in names:
+        with _progress() as progress:
+            tasks: dict[str, Any] = {}
+
+            def report(phase: str, done: int, total: int) -> None:
+                if phase not in tasks:
+                    tasks[phase] = progress.add_task(f"{name}: {phase}", total=total)
+                progress.update(tasks[phase], completed=done, total=total)
+
+            summary = run(ws, name, RunOptions(as_of, dry_run, resend_uncertain, retry_failed,
+                                               report))  # fmt: skip
+        _print_summary(summary)
+        failed += summary.failed
+    if failed:
+        raise typer.Exit(1)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=err, transient=True,
+    )  # fmt: skip
+
+
+def _print_summary(s: Any) -> None:
+    title = f"{'[dry run] ' if s.dry_run else ''}{s.run_id}{' (resumed)' if s.resumed else ''}"
+    t = Table(title=title, show_header=False)
+    t.add_column("what")
+    t.add_column("count", justify="right")
+    for k, v in s.pulled.items():
+        t.add_row(f"pulled {k}", str(v))
+    for f, n in s.skipped_rows.items():
+        t.add_row(f"bad rows skipped in {f}", str(n))
+    for k, v in s.segments.items():
+        t.add_row(f"segment {k}", str(v))
+    t.add_row("excluded by the rule set", str(s.excluded))
+    for k, v in s.not_mailed.items():
+        t.add_row(f"not mailed: {k}", str(v))
+    if s.render_errors:
+        t.add_row("skipped: letter could not be filled", str(len(s.render_errors)))
+    verb = "would do" if s.dry_run else "planned"
+    for k, v in s.planned.items():
+        t.add_row(f"{verb}: {k}", str(v))
+    for kind, statuses in s.outcome.items():
+        for status, n in statuses.items():
+            t.add_row(f"{kind} {status}", str(n))
+    out.print(t)
+    for e in s.render_errors[:5]:
+        out.print(f"[yellow]![/] {e}")
+    for n in s.notes:
+        out.print(f"[yellow]![/] {n}")
+
+
+# history ---------------------------------------------------------------------
+
+
+@app.command()
+def history(
+    run_id: Annotated[str | None, typer.Argument(help="One run, e.g. profils@2026-12-01")] = None,
+    failed: Annotated[bool, typer.Option("--failed", help="Only failed actions.")] = False,
+    uncertain: Annotated[bool, typer.Option("--uncertain", help="Only uncertain ones.")] = False,
+    fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
+    csv: Annotated[bool, typer.Option("--csv", help="Same as --format csv.")] = False,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Past runs, and what each did, down to each contact and action.
+
+    Example: segmerge history profils@2026-12-01 --failed --csv
+    """
+    from segmerge.ledger import Ledger
+    from segmerge.pipeline import ledger_path
+
+    fmt = "csv" if csv else fmt
+    ws = _ws(workspace)
+    ledger = Ledger.open_existing(ledger_path(ws))
+    if ledger is None:
+        out.print("No run yet.")
+        return
+    statuses = [s for s, on in (("failed", failed), ("uncertain", uncertain)) if on] or None
+    try:
+        if run_id is None and statuses is None:
+            rows = [{k: r[k] for k in ("run_id", "status", "started_at", "ended_at", "attempts")}
+                    | _counts(ledger.counts(r["run_id"])) for r in ledger.runs()]  # fmt: skip
+        else:
+            rows = ledger.actions(run_id, statuses)
+    finally:
+        ledger.close()
+    _emit(rows, fmt, title="history")
+
+
+def _counts(c: dict[str, dict[str, int]]) -> dict[str, Any]:
+    return {f"{k}": " ".join(f"{s}={n}" for s, n in v.items()) for k, v in c.items()}
+
+
+def _emit(rows: list[dict[str, Any]], fmt: str, title: str) -> None:
+    if fmt == "json":
+        sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=1, default=str) + "\n")
+        return
+    if fmt == "csv":
+        import csv as csvmod
+
+        cols = list(dict.fromkeys(k for r in rows for k in r))
+        w = csvmod.DictWriter(sys.stdout, fieldnames=cols)
+        w.writeheader()
+        w.writerows(rows)
+        return
+    if not rows:
+        out.print("Nothing to show.")
+        return
+    t = Table(title=title)
+    cols = list(dict.fromkeys(k for r in rows for k in r))
+    for c in cols:
+        t.add_column(c)
+    for r in rows[:500]:
+        t.add_row(*("" if r.get(c) is None else str(r.get(c)) for c in cols))
+    out.print(t)
+    if len(rows) > 500:
+        out.print(f"… {len(rows) - 500} more (use --format csv)")
+
+
+# connectors, auth, suppress ---------------------------------------------------
+
+
+@app.command()
+def connectors() -> None:
+    """List the installed connectors (entry-point group segmerge.connectors.v1)."""
+    from segmerge.connector import available
+
+    _emit([{"connector": k, "implementation": v} for k, v in sorted(available().items())],
+          "table", "connectors")  # fmt: skip
+
+
+@auth_app.command("set")
+def auth_set(
+    name: Annotated[str, typer.Argument(help="Source or destination name.")],
+) -> None:
+    """Store a credential in the system keyring (asked for, never echoed).
+
+    Example: segmerge auth set shop
+    """
+    from segmerge import secrets
+
+    value = typer.prompt(f"Secret for {name}", hide_input=True)
+    secrets.store(name, value)
+    out.print(f"Stored in the keyring (service segmerge, user {name}).")
+
+
+@auth_app.command("remove")
+def auth_remove(name: Annotated[str, typer.Argument(help="Source or destination name.")]) -> None:
+    """Remove a credential from the system keyring."""
+    from segmerge import secrets
+
+    out.print("Removed." if secrets.remove(name) else "Nothing stored for that name.")
+
+
+@suppress_app.command("add")
+def suppress_add(
+    address: Annotated[str, typer.Argument(help="E-mail address.")],
+    reason: Annotated[str, typer.Option("--reason")] = "manual",
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Never mail this address again, from any campaign. Example: segmerge suppress add a@b.fr"""
+    from segmerge.ledger import Ledger
+    from segmerge.pipeline import ledger_path
+
+    ledger = Ledger(ledger_path(_ws(workspace)))
+    n = ledger.suppress([(address, reason)])
+    ledger.close()
+    out.print("Added." if n else "Already suppressed.")
+
+
+@suppress_app.command("import")
+def suppress_import(
+    file: Annotated[Path, typer.Argument(help="CSV with an e-mail column (or one per line).")],
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Import addresses from a CSV file. Example: segmerge suppress import bounces.csv"""
+    from segmerge.ledger import Ledger
+    from segmerge.pipeline import ledger_path
+    from segmerge.suppression import read_addresses
+
+    addresses = read_addresses(file)
+    ledger = Ledger(ledger_path(_ws(workspace)))
+    n = ledger.suppress([(a, f"import {file.name}") for a in addresses])
+    ledger.close()
+    out.print(f"{n} new address(es) suppressed ({len(addresses)} read).")
+
+
+@suppress_app.command("list")
+def suppress_list(
+    fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Show the suppression list."""
+    from segmerge.ledger import Ledger
+    from segmerge.pipeline import ledger_path
+
+    ledger = Ledger.open_existing(ledger_path(_ws(workspace)))
+    rows = ledger.suppressed() if ledger else []
+    _emit(rows, fmt, "suppression list")
+
+
+def main() -> None:
+    """Entry point: user errors are one message and exit 2 (1 for failed runs)."""
+    traceback = "--traceback" in sys.argv
+    try:
+        app(standalone_mode=False)
+    except SegmergeError as exc:
+        if traceback:
+            raise
+        err.print(f"error: {exc}", style="bold red", highlight=False, markup=False)
+        sys.exit(exc.exit_code)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        err.print("aborted")
+        sys.exit(130)
+    except Exception as exc:  # click usage errors and bugs
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(2)
+        if traceback:
+            raise
+        err.print(f"internal error: {type(exc).__name__}: {exc}", markup=False, highlight=False)
+        err.print("run again with --traceback and report it", style="dim")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

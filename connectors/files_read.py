@@ -1,0 +1,355 @@
+"""Turn a real-world export (CSV, Excel, Parquet) into one raw table with line numbers.
+
+Exports come from spreadsheets and old CRMs: any of three delimiters, UTF-8 with
+or without BOM or CP1252, blank lines, empty trailing columns. This module only
+gets the cells out, as text, and remembers the physical line of every row so that
+a later error can point the user at the exact line of the file. Turning text into
+typed values is `files_values`; naming columns canonically is `header_names`.
+"""
+
+from __future__ import annotations
+
+import codecs
+import io
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from segmerge.errors import DataError
+
+CSV_SUFFIXES = (".csv", ".txt", ".tsv")
+EXCEL_SUFFIXES = (".xlsx", ".xlsm")
+PARQUET_SUFFIXES = (".parquet", ".pq")
+OLD_EXCEL_SUFFIXES = (".xls",)
+ALL_SUFFIXES = CSV_SUFFIXES + EXCEL_SUFFIXES + PARQUET_SUFFIXES + OLD_EXCEL_SUFFIXES
+DELIMITERS = (";", "\t", ",")  # preference order on a tie
+_QUOTED = re.compile(r'"(?:[^"]|"")*"')
+
+Kind = Literal["csv", "excel", "parquet"]
+
+
+@dataclass
+class RawTable:
+    """The cells of one file, before any typing.
+
+    ``data`` has one column per kept header (named by position 0..n-1), values
+    stripped, empty cells as NA; for Parquet the columns keep their own types.
+    ``lines`` is the physical line (CSV, header = 1), the sheet row (Excel) or the
+    1-based row number (Parquet) of each row of ``data``.
+    """
+
+    path: Path
+    display: str
+    kind: Kind
+    headers: list[str]
+    positions: list[int]
+    data: pd.DataFrame
+    lines: np.ndarray
+    header_line: int
+    delimiter: str | None = None
+    encoding: str | None = None
+    bom: bool = False
+
+
+# -- text encodings and delimiters -------------------------------------------------------
+
+
+def decode(data: bytes, encoding: str | None = None) -> tuple[str, str, bool]:
+    """Bytes to text: (text, encoding, had a UTF-8 BOM).
+
+    Strict UTF-8 first because a CP1252 file almost never decodes as UTF-8 by
+    accident, then CP1252 (what Excel on Windows writes), then Latin-1, which
+    never fails, for the five bytes CP1252 leaves undefined.
+    """
+    if encoding:
+        bom = encoding.replace("_", "-").lower() in ("utf-8", "utf8") and data.startswith(
+            codecs.BOM_UTF8
+        )
+        body = data[len(codecs.BOM_UTF8) :] if bom else data
+        return body.decode(encoding), encoding, bom
+    if data.startswith(codecs.BOM_UTF8):
+        return data[len(codecs.BOM_UTF8) :].decode("utf-8", errors="replace"), "utf-8", True
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return data.decode("utf-16"), "utf-16", False
+    for candidate in ("utf-8", "cp1252"):
+        try:
+            return data.decode(candidate), candidate, False
+        except UnicodeDecodeError:
+            continue
+    return data.decode("latin-1"), "latin-1", False
+
+
+def sniff_delimiter(text: str) -> str:
+    """The delimiter used in the header line: headers hardly ever contain one.
+
+    Counting in the header only (quoted parts removed) keeps a decimal comma in
+    the data from passing for a delimiter.
+    """
+    header = next((line for line in text.split("\n", 200) if line.strip()), "")
+    header = _QUOTED.sub("", header)
+    counts = {d: header.count(d) for d in DELIMITERS}
+    best = max(DELIMITERS, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+# -- header names --------------------------------------------------------------------------
+
+
+def fold(text: str) -> str:
+    """Case-, accent- and spacing-insensitive form of a header, for matching."""
+    text = text.replace("œ", "oe").replace("Œ", "OE").replace("æ", "ae").replace("Æ", "AE")
+    text = unicodedata.normalize("NFKD", text)
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    return " ".join(text.casefold().split())
+
+
+def snake(text: str) -> str:
+    """An attribute name the rule language can use: `Date de naissance` -> `date_de_naissance`."""
+    name = re.sub(r"[^a-z0-9]+", "_", fold(text)).strip("_")
+    if name and name[0].isdigit():
+        name = f"c_{name}"
+    return name
+
+
+def _squash(text: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", fold(text))
+
+
+def header_names(
+    headers: Iterable[str], mapping: Mapping[str, str], canonical: Iterable[str]
+) -> list[str]:
+    """The name each header gets: from ``columns``, else a canonical name, else snake case.
+
+    Canonical names match whatever the case, accents or separators
+    (`Contact ID`, `E-mail`); anything else becomes a lower-snake-case attribute.
+    """
+    by_fold = {fold(k): v for k, v in mapping.items()}
+    canon = {_squash(c): c for c in canonical}
+    names = []
+    for header in headers:
+        if fold(header) in by_fold:
+            names.append(by_fold[fold(header)])
+        elif _squash(header) in canon:
+            names.append(canon[_squash(header)])
+        else:
+            names.append(snake(header))
+    return names
+
+
+# -- readers -------------------------------------------------------------------------------
+
+
+def read_raw(
+    path: Path,
+    display: str,
+    *,
+    encoding: str | None = None,
+    delimiter: str | None = None,
+    sheet: str | int | None = None,
+) -> RawTable:
+    suffix = path.suffix.lower()
+    if suffix in EXCEL_SUFFIXES:
+        return read_excel(path, display, sheet)
+    if suffix in PARQUET_SUFFIXES:
+        return read_parquet(path, display)
+    if suffix in OLD_EXCEL_SUFFIXES:
+        raise DataError(
+            "old-style .xls workbooks cannot be read",
+            file=display,
+            hint="open it in Excel or LibreOffice and save it as .xlsx or CSV",
+        )
+    return read_csv(path, display, encoding=encoding, delimiter=delimiter)
+
+
+def read_csv(
+    path: Path, display: str, *, encoding: str | None = None, delimiter: str | None = None
+) -> RawTable:
+    try:
+        text, used, bom = decode(path.read_bytes(), encoding)
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"the file is not valid {encoding}: {exc.reason} at byte {exc.start}",
+            file=display,
+            field="encoding",
+            hint="remove the `encoding` setting to let segmerge detect it",
+        ) from None
+    except OSError as exc:
+        raise DataError(f"cannot read the file: {exc.strerror}", file=display) from None
+    sep = delimiter or sniff_delimiter(text)
+    lines = pd.Series(text.split("\n"), dtype=object)
+    width = int(lines.str.count(re.escape(sep)).max() or 0) + 1  # an upper bound, quotes aside
+    try:
+        cells = pd.read_csv(
+            io.StringIO(text),
+            sep=sep,
+            header=None,
+            names=list(range(width)),
+            dtype=str,
+            keep_default_na=False,
+            na_filter=False,
+            skip_blank_lines=False,
+            engine="c",
+        )
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise DataError(f"the file is not a readable CSV export: {exc}", file=display) from None
+    cells = _strip(cells)
+    record_lines = _record_lines(cells, text)
+    raw = _frame_to_raw(cells, record_lines, path, display, "csv")
+    raw.delimiter, raw.encoding, raw.bom = sep, used, bom
+    return raw
+
+
+def _strip(cells: pd.DataFrame) -> pd.DataFrame:
+    out = {}
+    for col in cells.columns:
+        s = cells[col].astype("string").str.strip()
+        out[col] = s.mask(s == "")
+    return pd.DataFrame(out, index=cells.index)
+
+
+def _record_lines(cells: pd.DataFrame, text: str) -> np.ndarray:
+    """Physical line of each record: its position, plus newlines inside earlier quoted cells."""
+    n = len(cells)
+    physical = text.count("\n") + (0 if text.endswith("\n") else 1)
+    base = np.arange(1, n + 1)
+    if physical <= n:
+        return base
+    inner = np.zeros(n, dtype=np.int64)
+    for col in cells.columns:
+        inner += cells[col].str.count("\n").fillna(0).to_numpy(dtype=np.int64)
+    return base + np.concatenate(([0], np.cumsum(inner)[:-1]))
+
+
+def _frame_to_raw(
+    cells: pd.DataFrame, lines: np.ndarray, path: Path, display: str, kind: Kind
+) -> RawTable:
+    """Find the header, drop blank rows and empty unnamed columns, check row widths."""
+    filled = cells.notna()
+    nonblank = filled.any(axis=1).to_numpy()
+    if not nonblank.any():
+        raise DataError("the file is empty: no header line", file=display)
+    head_at = int(np.argmax(nonblank))
+    header_row = cells.iloc[head_at]
+    header_line = int(lines[head_at])
+    body = cells.iloc[head_at + 1 :][nonblank[head_at + 1 :]]
+    body_lines = lines[head_at + 1 :][nonblank[head_at + 1 :]]
+    named = header_row.notna().to_numpy()
+    last_named = int(np.flatnonzero(named).max()) if named.any() else -1
+    beyond = body.columns[last_named + 1 :]
+    if len(beyond):
+        extra = body[beyond].notna().any(axis=1).to_numpy()
+        if extra.any():
+            first = int(np.flatnonzero(extra)[0])
+            raise DataError(
+                f"this line has more values than the header has columns ({last_named + 1}), "
+                f"and so do {int(extra.sum()) - 1} other lines",
+                file=display,
+                line=int(body_lines[first]),
+                hint="check the delimiter, or quote values that contain it",
+            )
+    headers, positions, keep = [], [], []
+    for pos in range(last_named + 1):
+        name = header_row.iloc[pos]
+        if pd.isna(name):
+            if not body.iloc[:, pos].notna().any():
+                continue  # an empty column with no header: harmless
+            name = f"column_{pos + 1}"
+        headers.append(str(name))
+        positions.append(pos + 1)
+        keep.append(body.columns[pos])
+    data = body[keep].copy()
+    data.columns = list(range(len(keep)))
+    return RawTable(
+        path=path,
+        display=display,
+        kind=kind,
+        headers=headers,
+        positions=positions,
+        data=data.reset_index(drop=True),
+        lines=np.asarray(body_lines, dtype=np.int64),
+        header_line=header_line,
+    )
+
+
+def excel_text(value: Any) -> str | None:
+    """A cell as the text a CSV export would have held, so that one parser serves both."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, date | time):
+        return value.isoformat()
+    return str(value)
+
+
+def open_sheet(workbook: Any, sheet: str | int | None, display: str) -> Any:
+    if sheet is None:
+        return workbook.worksheets[0]
+    if isinstance(sheet, int):
+        if 1 <= sheet <= len(workbook.worksheets):
+            return workbook.worksheets[sheet - 1]
+    elif sheet in workbook.sheetnames:
+        return workbook[sheet]
+    raise DataError(
+        f"no sheet {sheet!r} in this workbook (sheets: {', '.join(workbook.sheetnames)})",
+        file=display,
+        field="sheet",
+    )
+
+
+def read_excel(path: Path, display: str, sheet: str | int | None = None) -> RawTable:
+    """openpyxl gives rows one at a time; that loop is the price of the format (≤ 1M rows)."""
+    import openpyxl
+
+    try:
+        workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many kinds for a damaged or foreign file
+        raise DataError(f"cannot open the workbook: {exc}", file=display) from None
+    try:
+        ws = open_sheet(workbook, sheet, display)
+        rows = [[excel_text(v) for v in row] for row in ws.iter_rows(min_row=1, values_only=True)]
+    finally:
+        workbook.close()
+    width = max((len(r) for r in rows), default=0)
+    cells = pd.DataFrame(rows, columns=list(range(width)), dtype=object)
+    cells = _strip(cells) if width else pd.DataFrame({0: pd.Series(dtype="string")})
+    return _frame_to_raw(cells, np.arange(1, len(cells) + 1), path, display, "excel")
+
+
+def read_parquet(path: Path, display: str) -> RawTable:
+    import pyarrow.parquet as pq
+
+    try:
+        frame = pq.read_table(path).to_pandas()
+    except Exception as exc:  # pyarrow raises ArrowInvalid, OSError, ...
+        raise DataError(f"cannot read the Parquet file: {exc}", file=display) from None
+    headers = [str(c) for c in frame.columns]
+    data = {}
+    for i, col in enumerate(frame.columns):
+        s = frame[col]
+        if s.dtype == object or isinstance(s.dtype, pd.StringDtype):
+            if pd.api.types.infer_dtype(s, skipna=True) in ("string", "empty"):
+                s = s.astype("string").str.strip()
+                s = s.mask(s == "")
+        data[i] = s.reset_index(drop=True)
+    return RawTable(
+        path=path,
+        display=display,
+        kind="parquet",
+        headers=headers,
+        positions=list(range(1, len(headers) + 1)),
+        data=pd.DataFrame(data),
+        lines=np.arange(1, len(frame) + 1),
+        header_line=0,
+    )

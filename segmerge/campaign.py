@@ -1,0 +1,144 @@
+"""A campaign, opened: its rule set, templates, source and destination, all checked.
+
+Opening a campaign validates everything that can be validated without
+sending: that is what `segmerge validate` does and what every run does first,
+so that a typo fails before anything is written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import pandas as pd
+
+from . import connector as registry
+from .connector import Destination, Source
+from .consent import signing_key, unsubscribe_token
+from .errors import ConfigError, TemplateError
+from .render import RenderContext, TemplateSet
+from .segmentation import Segmented, connector_context, open_source, segment
+from .workspace import CampaignConfig, Workspace
+
+
+@dataclass
+class OpenCampaign:
+    ws: Workspace
+    name: str
+    config: CampaignConfig
+    seg: Segmented
+    templates: TemplateSet
+    source: Source
+    destination: Destination
+    tag_destination: Destination | None
+
+    @property
+    def sender(self) -> str:
+        return self.config.from_ or self.ws.config.mail.from_
+
+    def render_context(self, contact_id: str, key: bytes | None) -> RenderContext:
+        token = unsubscribe_token(key, contact_id)
+        return RenderContext(
+            campaign={"name": self.name, "id": self.name, "description": self.config.description},
+            today=self.seg.as_of.tz_convert(self.ws.tz).date(),
+            unsubscribe_url=self.ws.config.mail.unsubscribe_url.replace("{token}", token),
+        )
+
+    def close(self) -> None:
+        self.source.close()
+        if self.destination is not self.source:
+            self.destination.close()
+
+
+def open_destination(ws: Workspace, name: str, source: Source, source_name: str) -> Destination:
+    if name == source_name and isinstance(source, Destination):
+        return source
+    if name in ws.config.destinations:
+        ref = ws.config.destinations[name]
+        conn = registry.create(ref.connector, connector_context(ws, name, "destination"))
+    elif name in ws.config.sources:
+        ref = ws.config.sources[name]
+        conn = registry.create(ref.connector, connector_context(ws, name, "source"))
+    else:
+        raise ConfigError(f"no destination {name!r}", file=ws.config_file)
+    if not isinstance(conn, Destination):
+        raise ConfigError(
+            f"connector {ref.connector!r} cannot be a destination", file=ws.config_file, field=name
+        )
+    return conn
+
+
+def open_campaign(ws: Workspace, name: str, *, as_of: str | None = None) -> OpenCampaign:
+    cfg = ws.campaign(name)
+    source = open_source(ws, cfg.source)
+    source.check()
+    seg = segment(ws, cfg.rules, source_name=cfg.source, as_of=as_of)
+    destination = open_destination(ws, cfg.destination, source, cfg.source)
+    destination.check()
+    tag_dest = source if isinstance(source, Destination) and "tag" in source.accepts else None
+    if not cfg.push_tags:
+        tag_dest = None
+    folder = ws.templates_dir(cfg)
+    if not folder.is_dir():
+        raise TemplateError(
+            f"template folder {ws.relative(folder)} not found",
+            file=ws.config_file,
+            field=f"campaigns.{name}.templates",
+        )
+    templates = TemplateSet.load(
+        folder,
+        [(s.name, s.label) for s in seg.ruleset.segments],
+        locale=ws.config.locale,
+        tz=ws.tz,
+        currency=ws.config.currency,
+        known_columns=set(seg.frame.columns),
+    )
+    if "send" in destination.accepts and not (cfg.from_ or ws.config.mail.from_):
+        raise ConfigError(
+            "no sender address",
+            file=ws.config_file,
+            field=f"campaigns.{name}.from",
+            hint='set `from = "Shop <hello@example.org>"` in the campaign or in [mail]',
+        )
+    return OpenCampaign(ws, name, cfg, seg, templates, source, destination, tag_dest)
+
+
+def sample_contacts(camp: OpenCampaign) -> dict[str, int | None]:
+    """For each segment, the row of its fullest contact (most non-null values), for validation."""
+    frame = camp.seg.frame
+    filled = frame.notna().sum(axis=1)
+    out: dict[str, int | None] = {}
+    for s in camp.seg.ruleset.segments:
+        members = camp.seg.assignment.matrix[s.name]
+        out[s.name] = int(filled[members].idxmax()) if members.any() else None
+    return out
+
+
+def validate_templates(camp: OpenCampaign) -> list[str]:
+    """Render every segment's template against a real contact of that segment.
+
+    A segment nobody is in is rendered against the fullest contact of the
+    base, so a typo in its letter is still caught before the day it fills up.
+    """
+    notes: list[str] = []
+    key = signing_key(camp.ws.state_dir, create=False)
+    frame = camp.seg.frame
+    fallback = int(frame.notna().sum(axis=1).idxmax()) if len(frame) else None
+    for seg_name, row in sample_contacts(camp).items():
+        idx = row if row is not None else fallback
+        if idx is None:
+            notes.append(f"segment {seg_name}: no contact at all to render with")
+            continue
+        if row is None:
+            notes.append(f"segment {seg_name} is empty; its letter was checked on another contact")
+        contact = contact_record(frame, idx)
+        camp.templates.render(seg_name, contact, camp.render_context(contact["contact_id"], key))
+    return notes
+
+
+def contact_record(frame: pd.DataFrame, idx: int) -> dict:
+    return frame.iloc[idx].to_dict()
+
+
+def today_in(ws: Workspace) -> date:
+    return pd.Timestamp.now(tz=ws.tz).date()

@@ -1,0 +1,291 @@
+"""One run: pull -> metrics -> segment -> render -> push -> record.
+
+Everything that can fail on bad input (config, data, rules, templates) happens
+before the ledger is opened, so a mistake leaves the workspace as it was. Then
+each action is recorded as intent, marked in flight, pushed, and its outcome
+recorded: a run killed anywhere and started again for the same campaign and
+day resumes and repeats nothing.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from .campaign import OpenCampaign, open_campaign
+from .connector import Action, Destination
+from .consent import not_mailable, signing_key
+from .errors import LedgerError, TemplateError
+from .ledger import Ledger, PlannedAction
+from .message import build_message, message_id_for
+from .workspace import Workspace
+
+Progress = Callable[[str, int, int], None]
+LEDGER_FILE = "ledger.sqlite"
+
+
+@dataclass
+class RunOptions:
+    as_of: str | None = None
+    dry_run: bool = False
+    resend_uncertain: bool = False
+    retry_failed: bool = False
+    progress: Progress | None = None
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    campaign: str
+    as_of: str
+    resumed: bool = False
+    dry_run: bool = False
+    pulled: dict[str, int] = field(default_factory=dict)
+    skipped_rows: dict[str, int] = field(default_factory=dict)
+    segments: dict[str, int] = field(default_factory=dict)
+    excluded: int = 0
+    not_mailed: dict[str, int] = field(default_factory=dict)
+    render_errors: list[str] = field(default_factory=list)
+    planned: dict[str, int] = field(default_factory=dict)
+    outcome: dict[str, dict[str, int]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> int:
+        return sum(s.get("failed", 0) + s.get("uncertain", 0) for s in self.outcome.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items()}
+
+
+def run_id_for(campaign: str, as_of: pd.Timestamp, ws: Workspace) -> str:
+    """A run is a campaign and its reference day: the same day again resumes it."""
+    return f"{campaign}@{as_of.tz_convert(ws.tz).strftime('%Y-%m-%d')}"
+
+
+def ledger_path(ws: Workspace) -> Any:
+    return ws.state_dir / LEDGER_FILE
+
+
+@contextmanager
+def campaign_lock(ws: Workspace, campaign: str) -> Iterator[None]:
+    """One run of a campaign at a time; the kernel drops the lock if the process dies."""
+    ws.state_dir.mkdir(parents=True, exist_ok=True)
+    path = ws.state_dir / f"run-{campaign}.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise LedgerError(
+                f"campaign {campaign} is already running in another process", file=path
+            ) from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def run(ws: Workspace, name: str, options: RunOptions | None = None) -> RunSummary:
+    opts = options or RunOptions()
+    camp = open_campaign(ws, name, as_of=opts.as_of)
+    try:
+        return _run_open(camp, opts)
+    finally:
+        camp.close()
+
+
+def _run_open(camp: OpenCampaign, opts: RunOptions) -> RunSummary:
+    ws, seg = camp.ws, camp.seg
+    run_id = run_id_for(camp.name, seg.as_of, ws)
+    summary = RunSummary(run_id, camp.name, seg.as_of.isoformat(), dry_run=opts.dry_run)
+    summary.pulled = {
+        "contacts": len(seg.tables.contacts),
+        "orders": len(seg.tables.orders),
+        "events": len(seg.tables.events),
+    }
+    summary.skipped_rows = dict(seg.tables.skipped)
+    summary.notes.extend(seg.tables.notes)
+    summary.segments = {k: int(v) for k, v in seg.assignment.sizes().items()}
+    summary.excluded = int(seg.assignment.excluded.sum())
+
+    existing = Ledger.open_existing(ledger_path(ws))
+    suppressed = existing.suppressed_addresses() if existing else set()
+    done_keys = existing.keys_with_status(run_id, ["done"]) if existing else set()
+    if existing:
+        existing.close()
+
+    sends, skipped = _plan_sends(camp, run_id, suppressed, done_keys, summary, opts)
+    tags = _plan_tags(camp, run_id)
+    summary.planned = {"send": len(sends), "tag": sum(1 for t in tags if t[0].kind == "tag"),
+                       "untag": sum(1 for t in tags if t[0].kind == "untag")}  # fmt: skip
+    if opts.dry_run:
+        return summary
+
+    with campaign_lock(ws, camp.name):
+        ledger = Ledger(ledger_path(ws))
+        try:
+            summary.resumed = ledger.begin_run(run_id, camp.name, seg.as_of.isoformat())
+            idem = {camp.destination.name: camp.destination.idempotent}
+            if camp.tag_destination is not None:
+                idem[camp.tag_destination.name] = camp.tag_destination.idempotent
+            uncertain = ledger.recover(run_id, idem)
+            if uncertain:
+                summary.notes.append(
+                    f"{uncertain} message(s) were in flight when a run was interrupted: "
+                    "marked uncertain, not resent (see `segmerge history --uncertain`)"
+                )
+            requeue = [s for s, on in (("uncertain", opts.resend_uncertain),
+                                       ("failed", opts.retry_failed)) if on]  # fmt: skip
+            if requeue:
+                ledger.requeue(run_id, requeue)
+            ledger.plan(run_id, [p for p, _ in sends] + [p for p, _ in tags] + skipped)
+            _push(ledger, run_id, camp.destination, sends, "send", opts.progress)
+            if camp.tag_destination is not None:
+                _push(ledger, run_id, camp.tag_destination, tags, "tag", opts.progress)
+            summary.outcome = ledger.counts(run_id)
+            status = "done" if summary.failed == 0 else "partial"
+            ledger.end_run(run_id, status, summary.as_dict())
+        finally:
+            ledger.close()
+    return summary
+
+
+def _plan_sends(
+    camp: OpenCampaign,
+    run_id: str,
+    suppressed: set[str],
+    done_keys: set[str],
+    summary: RunSummary,
+    opts: RunOptions,
+) -> tuple[list[tuple[PlannedAction, Action]], list[PlannedAction]]:
+    """Render the letter of every mailable contact's first segment, not yet sent in this run."""
+    if "send" not in camp.destination.accepts:
+        return [], []
+    ws, seg = camp.ws, camp.seg
+    frame = seg.frame
+    primary = seg.assignment.primary
+    in_segment = primary.notna().to_numpy()
+    reasons = not_mailable(frame, seg.tables.events, suppressed)
+    blocked = in_segment & reasons.notna().to_numpy()
+    summary.not_mailed = {str(k): int(v) for k, v in reasons[blocked].value_counts().items()}
+    chosen = frame.index[in_segment & reasons.isna().to_numpy()]
+    key = signing_key(ws.state_dir, create=not opts.dry_run)
+    ids = frame["contact_id"].astype(str)
+    keys = {i: f"{run_id}|{ids.iat[i]}|send" for i in chosen}
+    todo = [i for i in chosen if keys[i] not in done_keys]
+    records = frame.iloc[todo].to_dict("records") if todo else []
+    sends: list[tuple[PlannedAction, Action]] = []
+    skipped: list[PlannedAction] = []
+    domain = ws.config.mail.message_id_domain
+    for n, (i, contact) in enumerate(zip(todo, records, strict=True)):
+        seg_name = str(primary.iat[i])
+        k = keys[i]
+        try:
+            r = camp.templates.render(seg_name, contact, camp.render_context(ids.iat[i], key))
+        except TemplateError as exc:
+            summary.render_errors.append(f"{ids.iat[i]}: {exc}")
+            skipped.append(PlannedAction(k, ids.iat[i], "send", camp.destination.name, seg_name,
+                                         contact.get("email"), "skipped", str(exc)))  # fmt: skip
+            continue
+        ctx = camp.render_context(ids.iat[i], key)
+        msg = build_message(
+            r,
+            to=str(contact["email"]),
+            to_name=_full_name(contact),
+            from_addr=r.from_addr or camp.sender,
+            message_id=message_id_for(k, domain),
+            unsubscribe_url=ctx.unsubscribe_url,
+            unsubscribe_mailto=ws.config.mail.unsubscribe_mailto,
+            reply_to=r.reply_to or camp.config.reply_to,
+            extra_headers={"X-Segmerge-Campaign": camp.name, "X-Segmerge-Segment": seg_name},
+        )
+        payload = {"run_id": run_id, "segment": seg_name, "to": str(contact["email"]),
+                   "campaign": camp.name}  # fmt: skip
+        plan = PlannedAction(k, ids.iat[i], "send", camp.destination.name, seg_name,
+                             str(contact["email"]))  # fmt: skip
+        sends.append((plan, Action(k, "send", ids.iat[i], payload, msg)))
+        if opts.progress and n % 200 == 0:
+            opts.progress("render", n, len(todo))
+    if opts.progress:
+        opts.progress("render", len(todo), len(todo))
+    return sends, skipped
+
+
+def _full_name(contact: dict[str, Any]) -> str | None:
+    parts = [contact.get("first_name"), contact.get("last_name")]
+    words = [str(p) for p in parts if isinstance(p, str) and p]
+    return " ".join(words) or None
+
+
+def _plan_tags(camp: OpenCampaign, run_id: str) -> list[tuple[PlannedAction, Action]]:
+    """Add `prefix+segment` where missing, remove prefixed tags of segments a contact left.
+
+    Only tags with the campaign's prefix are ever touched: the marketer's own
+    tags (`vip`, ...) are not Segmerge's to change.
+    """
+    if camp.tag_destination is None:
+        return []
+    prefix = camp.config.tag_prefix
+    seg = camp.seg
+    matrix = seg.assignment.matrix
+    ids = seg.frame["contact_id"].astype(str).to_numpy()
+    current = seg.frame["tags"]
+    owned = {f"{prefix}{s.name}" for s in seg.ruleset.segments}
+    out: list[tuple[PlannedAction, Action]] = []
+    dest = camp.tag_destination.name
+    # explode once: (row, tag) pairs for the tags this campaign owns
+    exploded = current.explode()
+    has = set(zip(exploded.index[exploded.isin(owned)], exploded[exploded.isin(owned)],
+                  strict=True))  # fmt: skip
+    for s in seg.ruleset.segments:
+        tag = f"{prefix}{s.name}"
+        member = matrix[s.name].to_numpy()
+        for i in member.nonzero()[0]:
+            if (i, tag) not in has:
+                k = f"{run_id}|{ids[i]}|tag:{tag}"
+                out.append((PlannedAction(k, ids[i], "tag", dest, s.name, tag),
+                            Action(k, "tag", ids[i], {"tag": tag})))  # fmt: skip
+    for i, tag in sorted(has):
+        seg_name = tag[len(prefix):]
+        if not bool(matrix[seg_name].iat[i]):
+            k = f"{run_id}|{ids[i]}|untag:{tag}"
+            out.append((PlannedAction(k, ids[i], "untag", dest, seg_name, tag),
+                        Action(k, "untag", ids[i], {"tag": tag})))  # fmt: skip
+    return out
+
+
+def _push(
+    ledger: Ledger,
+    run_id: str,
+    dest: Destination,
+    items: Sequence[tuple[PlannedAction, Action]],
+    phase: str,
+    progress: Progress | None,
+) -> None:
+    """Push what the ledger still has as planned, batch by batch: intent, call, outcome."""
+    planned = ledger.keys_with_status(run_id, ["planned"])
+    todo = [a for _, a in items if a.key in planned]
+    size = int(getattr(dest, "batch_size", 100))
+    total = len(todo)
+    if progress:
+        progress(phase, 0, total)
+    for start in range(0, total, size):
+        batch = todo[start : start + size]
+        ledger.mark_in_flight([a.key for a in batch])
+        try:
+            outcomes = dest.push(batch)
+        except Exception as exc:  # a connector bug must not leave rows in flight forever
+            ledger.record([(a.key, "retry", f"{type(exc).__name__}: {exc}") for a in batch])
+            raise
+        seen = {o.key for o in outcomes}
+        rows = [(o.key, o.status, o.detail) for o in outcomes]
+        rows += [(a.key, "retry", "no outcome returned") for a in batch if a.key not in seen]
+        ledger.record(rows)
+        if progress:
+            progress(phase, min(start + size, total), total)

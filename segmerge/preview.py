@@ -1,0 +1,57 @@
+"""One contact's message, exactly as a run would build it, for `segmerge render`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .campaign import open_campaign
+from .consent import signing_key
+from .errors import DataError
+from .message import build_message, message_id_for
+from .pipeline import run_id_for
+from .workspace import Workspace
+
+SHOWN_HEADERS = ("From", "To", "Reply-To", "Subject", "Date", "Message-ID", "List-Unsubscribe",
+                 "List-Unsubscribe-Post", "X-Segmerge-Segment")  # fmt: skip
+
+
+def render_one(
+    ws: Workspace, campaign: str, contact_id: str, *, as_of: str | None = None, text: bool = False
+) -> tuple[list[tuple[str, str]], str]:
+    camp = open_campaign(ws, campaign, as_of=as_of)
+    try:
+        frame = camp.seg.frame
+        rows = np.flatnonzero((frame["contact_id"].astype(str) == contact_id).to_numpy())
+        if not len(rows):
+            raise DataError(f"no contact {contact_id!r} in source {camp.config.source}",
+                            field="--contact")  # fmt: skip
+        i = int(rows[0])
+        seg_name = camp.seg.assignment.primary.iat[i]
+        if seg_name is None or seg_name is np.nan or str(seg_name) in ("<NA>", "nan"):
+            raise DataError(
+                f"contact {contact_id} is in no segment of {camp.seg.ruleset.name}",
+                hint=f"`segmerge explain {camp.config.rules} {contact_id}` says why",
+            )
+        contact = frame.iloc[i].to_dict()
+        key = signing_key(ws.state_dir, create=False)
+        ctx = camp.render_context(contact_id, key)
+        r = camp.templates.render(str(seg_name), contact, ctx)
+        run_id = run_id_for(campaign, camp.seg.as_of, ws)
+        msg = build_message(
+            r,
+            to=str(contact.get("email") or "(no e-mail)"),
+            to_name=None,
+            from_addr=r.from_addr or camp.sender,
+            message_id=message_id_for(f"{run_id}|{contact_id}|send", ws.config.mail.message_id_domain),
+            unsubscribe_url=ctx.unsubscribe_url,
+            unsubscribe_mailto=ws.config.mail.unsubscribe_mailto,
+            reply_to=r.reply_to or camp.config.reply_to,
+            extra_headers={"X-Segmerge-Segment": str(seg_name)},
+        )
+        headers = [(h, str(msg[h])) for h in SHOWN_HEADERS if msg[h] is not None]
+        headers.append(("Template", ws.relative(Path(camp.templates.template_for(str(seg_name))))))
+        return headers, (r.text if text else r.html)
+    finally:
+        camp.close()

@@ -1,0 +1,43 @@
+"""Reading suppression lists exported from other tools."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+from .errors import DataError
+
+
+def read_addresses(path: Path) -> list[str]:
+    """Addresses from a CSV with an `email`-like column, or from a plain one-per-line file."""
+    if not path.is_file():
+        raise DataError("file not found", file=path)
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = raw.decode("cp1252")
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    if not lines:
+        return []
+    try:
+        dialect = csv.Sniffer().sniff(lines[0], delimiters=",;\t")
+        delim = dialect.delimiter
+    except csv.Error:
+        delim = ","
+    rows = list(csv.reader(io.StringIO("\n".join(lines)), delimiter=delim))
+    header = [h.strip().lower() for h in rows[0]]
+    col = next((i for i, h in enumerate(header) if h in ("email", "e-mail", "mail", "address",
+                                                         "adresse", "courriel")), None)  # fmt: skip
+    body = rows[1:] if col is not None else rows
+    col = col or 0
+    out: list[str] = []
+    for n, r in enumerate(body, start=2 if body is not rows else 1):
+        value = r[col].strip().lower() if col < len(r) else ""
+        if not value:
+            continue
+        if "@" not in value:
+            raise DataError(f"expected an e-mail address, got {value!r}", file=path, line=n)
+        out.append(value)
+    return out
