@@ -42,7 +42,7 @@ STATE = {"traceback": False}
 
 WorkspaceOpt = Annotated[
     Path | None,
-    typer.Option("--workspace", "-w", help="Workspace folder (default: $SEGMERGE_WORKSPACE, then .)"),
+    typer.Option("--workspace", "-w", help="Workspace folder (default: $SEGMERGE_WORKSPACE, or .)"),
 ]
 AsOfOpt = Annotated[
     str | None,
@@ -267,19 +267,24 @@ def run_cmd(
     failed = 0
     for name in names:
         with _progress() as progress:
-            tasks: dict[str, Any] = {}
-
-            def report(phase: str, done: int, total: int) -> None:
-                if phase not in tasks:
-                    tasks[phase] = progress.add_task(f"{name}: {phase}", total=total)
-                progress.update(tasks[phase], completed=done, total=total)
-
+            report = _reporter(progress, name)
             summary = run(ws, name, RunOptions(as_of, dry_run, resend_uncertain, retry_failed,
                                                report))  # fmt: skip
         _print_summary(summary)
         failed += summary.failed
     if failed:
         raise typer.Exit(1)
+
+
+def _reporter(progress: Progress, name: str) -> Any:
+    tasks: dict[str, Any] = {}
+
+    def report(phase: str, done: int, total: int) -> None:
+        if phase not in tasks:
+            tasks[phase] = progress.add_task(f"{name}: {phase}", total=total)
+        progress.update(tasks[phase], completed=done, total=total)
+
+    return report
 
 
 def _progress() -> Progress:

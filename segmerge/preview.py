@@ -44,7 +44,9 @@ def render_one(
             to=str(contact.get("email") or "(no e-mail)"),
             to_name=None,
             from_addr=r.from_addr or camp.sender,
-            message_id=message_id_for(f"{run_id}|{contact_id}|send", ws.config.mail.message_id_domain),
+            message_id=message_id_for(
+                f"{run_id}|{contact_id}|send", ws.config.mail.message_id_domain
+            ),
             unsubscribe_url=ctx.unsubscribe_url,
             unsubscribe_mailto=ws.config.mail.unsubscribe_mailto,
             reply_to=r.reply_to or camp.config.reply_to,
