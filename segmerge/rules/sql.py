@@ -24,6 +24,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ..catalog import FUNCTIONS, Kind
+from ..errors import RuleError
 from . import ast
 from .checker import Scope, bind_call, kind_of
 from .columns import day_start, load_column
@@ -164,9 +165,10 @@ class DuckDBEvaluator(Evaluator):
 
     def _array(self, name: str) -> pa.Array:
         if name not in self._arrays:
-            kind = self.compiler.scope.kind_of_name(name)
-            if kind is None:  # a metric call's column
-                kind = FUNCTIONS[name.split("(")[0]].returns
+            function = FUNCTIONS.get(name.split("(")[0]) if name.endswith(")") else None
+            kind = function.returns if function else self.compiler.scope.kind_of_name(name)
+            if kind is None:
+                raise RuleError(f"unknown name '{name}'", field=name)
             self._arrays[name] = _arrow(self.frame[name], kind, self.tz)
         return self._arrays[name]
 

@@ -1,0 +1,35 @@
+"""Consent: who may never be mailed, and unsubscribe tokens that cannot be forged."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from segmerge.consent import not_mailable, signing_key, unsubscribe_token, verify_token
+
+
+def test_every_reason_blocks_and_first_reason_wins():
+    frame = pd.DataFrame({
+        "contact_id": ["1", "2", "3", "4", "5", "6"],
+        "email": ["a@x.fr", None, "c@x.fr", "d@x.fr", "E@X.FR", "f@x.fr"],
+        "subscribed": [True, True, False, True, True, True],
+    })  # fmt: skip
+    events = pd.DataFrame({"contact_id": ["4", "6"], "campaign_id": ["c", "c"],
+                           "event": ["unsubscribe", "bounce"],
+                           "at": pd.to_datetime(["2026-01-01", "2026-01-02"], utc=True)})  # fmt: skip
+    reasons = not_mailable(frame, events, {"e@x.fr"})
+    assert reasons.isna().tolist() == [True, False, False, False, False, False]
+    assert reasons.iloc[1:].tolist() == ["no e-mail address", "not subscribed",
+                                         "unsubscribed (event)", "on the suppression list",
+                                         "address bounced"]  # fmt: skip
+
+
+def test_token_round_trip_and_forgery(tmp_path):
+    key = signing_key(tmp_path, create=True)
+    assert key is not None and (tmp_path / "signing.key").stat().st_mode & 0o777 == 0o600
+    assert signing_key(tmp_path, create=True) == key  # stable across runs
+    token = unsubscribe_token(key, "C00042")
+    assert verify_token(key, token) == "C00042"
+    forged = unsubscribe_token(key, "C00043").split(".")[0] + "." + token.split(".")[1]
+    assert verify_token(key, forged) is None
+    assert verify_token(b"other", token) is None
+    assert signing_key(tmp_path / "new", create=False) is None

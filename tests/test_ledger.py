@@ -1,0 +1,81 @@
+"""The ledger's state machine: intent before, outcome after, crashes leave a clear record."""
+
+from __future__ import annotations
+
+from segmerge.ledger import Ledger, PlannedAction
+
+
+def _plan(ledger: Ledger, run_id: str, n: int, dest: str = "smtp") -> list[str]:
+    keys = [f"{run_id}|c{i}|send" for i in range(n)]
+    ledger.plan(run_id, [PlannedAction(k, f"c{i}", "send", dest, "s", f"c{i}@x.fr")
+                         for i, k in enumerate(keys)])  # fmt: skip
+    return keys
+
+
+def test_plan_is_idempotent_and_keeps_done_status(tmp_path):
+    ledger = Ledger(tmp_path / "l.sqlite")
+    assert ledger.begin_run("r@1", "r", "2026-01-01") is False
+    keys = _plan(ledger, "r@1", 3)
+    ledger.mark_in_flight(keys[:1])
+    ledger.record([(keys[0], "done", "ok")])
+    _plan(ledger, "r@1", 3)  # planning again must not reset a done action
+    assert ledger.keys_with_status("r@1", ["done"]) == {keys[0]}
+    assert ledger.keys_with_status("r@1", ["planned"]) == set(keys[1:])
+    assert ledger.begin_run("r@1", "r", "2026-01-01") is True
+    assert ledger.run("r@1")["attempts"] == 2
+
+
+def test_in_flight_becomes_uncertain_for_non_idempotent_destination(tmp_path):
+    ledger = Ledger(tmp_path / "l.sqlite")
+    ledger.begin_run("r@1", "r", "2026-01-01")
+    keys = _plan(ledger, "r@1", 2)
+    ledger.mark_in_flight(keys)  # process "dies" here
+    ledger.close()
+    ledger = Ledger(tmp_path / "l.sqlite")
+    assert ledger.recover("r@1", {"smtp": False}) == 2
+    assert ledger.keys_with_status("r@1", ["uncertain"]) == set(keys)
+    assert ledger.keys_with_status("r@1", ["planned"]) == set()
+    assert ledger.requeue("r@1", ["uncertain"]) == 2  # only an explicit flag resends
+    assert ledger.keys_with_status("r@1", ["planned"]) == set(keys)
+
+
+def test_in_flight_is_redone_for_idempotent_destination(tmp_path):
+    ledger = Ledger(tmp_path / "l.sqlite")
+    ledger.begin_run("r@1", "r", "2026-01-01")
+    keys = _plan(ledger, "r@1", 2, dest="outbox")
+    ledger.mark_in_flight(keys)
+    assert ledger.recover("r@1", {"outbox": True}) == 0
+    assert ledger.keys_with_status("r@1", ["planned"]) == set(keys)
+
+
+def test_retry_outcome_goes_back_to_planned_and_counts(tmp_path):
+    ledger = Ledger(tmp_path / "l.sqlite")
+    ledger.begin_run("r@1", "r", "2026-01-01")
+    keys = _plan(ledger, "r@1", 3)
+    ledger.mark_in_flight(keys)
+    ledger.record([(keys[0], "done", ""), (keys[1], "failed", "550 no such user"),
+                   (keys[2], "retry", "421 try later")])  # fmt: skip
+    assert ledger.counts("r@1") == {"send": {"done": 1, "failed": 1, "planned": 1}}
+    failed = ledger.actions("r@1", ["failed"])
+    assert failed[0]["detail"] == "550 no such user" and failed[0]["attempts"] == 1
+
+
+def test_skipped_action_can_be_planned_again(tmp_path):
+    ledger = Ledger(tmp_path / "l.sqlite")
+    ledger.begin_run("r@1", "r", "2026-01-01")
+    ledger.plan("r@1", [PlannedAction("k", "c", "send", "o", "s", "a@b.fr", "skipped", "no name")])
+    ledger.plan("r@1", [PlannedAction("k", "c", "send", "o", "s", "a@b.fr")])
+    assert ledger.keys_with_status("r@1", ["planned"]) == {"k"}
+
+
+def test_suppression_list_is_case_insensitive_and_deduplicated(tmp_path):
+    ledger = Ledger(tmp_path / "l.sqlite")
+    assert ledger.suppress([("  Jean@Exemple.FR ", "manual"), ("jean@exemple.fr", "x")]) == 1
+    assert ledger.suppressed_addresses() == {"jean@exemple.fr"}
+    assert ledger.unsuppress("JEAN@exemple.fr") is True
+    assert ledger.suppressed_addresses() == set()
+
+
+def test_open_existing_creates_nothing(tmp_path):
+    assert Ledger.open_existing(tmp_path / "none.sqlite") is None
+    assert not (tmp_path / "none.sqlite").exists()
