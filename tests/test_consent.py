@@ -13,9 +13,9 @@ def test_every_reason_blocks_and_first_reason_wins():
         "email": ["a@x.fr", None, "c@x.fr", "d@x.fr", "E@X.FR", "f@x.fr"],
         "subscribed": [True, True, False, True, True, True],
     })  # fmt: skip
+    at = pd.to_datetime(["2026-01-01", "2026-01-02"], utc=True)
     events = pd.DataFrame({"contact_id": ["4", "6"], "campaign_id": ["c", "c"],
-                           "event": ["unsubscribe", "bounce"],
-                           "at": pd.to_datetime(["2026-01-01", "2026-01-02"], utc=True)})  # fmt: skip
+                           "event": ["unsubscribe", "bounce"], "at": at})  # fmt: skip
     reasons = not_mailable(frame, events, {"e@x.fr"})
     assert reasons.isna().tolist() == [True, False, False, False, False, False]
     assert reasons.iloc[1:].tolist() == ["no e-mail address", "not subscribed",
