@@ -69,7 +69,9 @@ class FilesSettings(ConnectorSettings):
             try:
                 codecs.lookup(v)
             except LookupError:
-                raise ValueError(f"unknown encoding {v!r} (expected e.g. 'utf-8', 'cp1252')")
+                raise ValueError(
+                    f"unknown encoding {v!r} (expected e.g. 'utf-8', 'cp1252')"
+                ) from None
         return v
 
     @field_validator("delimiter")
@@ -251,7 +253,8 @@ class FilesConnector(Source, Destination):
                 f"no {' or '.join(missing)} column among the headers {raw.headers}",
                 file=raw.display,
                 line=raw.header_line or None,
-                hint=f'map the file\'s own header, e.g. columns = {{ "N° client" = "{missing[0]}" }}',
+                hint="map the file's own header, e.g. "
+                f'columns = {{ "N° client" = "{missing[0]}" }}',
             )
         out: dict[str, pd.Series] = {}
         problems: list[Problem] = []
@@ -329,13 +332,17 @@ class FilesConnector(Source, Destination):
         first_line = pd.Series(raw.lines, index=ids.index).groupby(ids).transform("first")
 
         def describe(row: int) -> str:
-            return f"duplicate contact id {ids.iloc[row]!r} (already on line {first_line.iloc[row]})"
+            return (
+                f"duplicate contact id {ids.iloc[row]!r} (already on line {first_line.iloc[row]})"
+            )
 
         return Problem(raw.positions[i], raw.headers[i], dup, describe)
 
     def _error(self, raw: RawTable, problems: list[Problem]) -> DataError:
         """The first unreadable cell in file order, with how many more its column has."""
-        firsts = [(int(raw.lines[np.argmax(p.bad)]), p.position, p) for p in problems if p.bad.any()]
+        firsts = [
+            (int(raw.lines[np.argmax(p.bad)]), p.position, p) for p in problems if p.bad.any()
+        ]
         line, _, p = min(firsts, key=lambda x: (x[0], x[1]))
         row = int(np.argmax(p.bad))
         message = p.describe(row)
@@ -343,10 +350,14 @@ class FilesConnector(Source, Destination):
         if len(others):
             shown = ", ".join(str(x) for x in others[:5]) + (", …" if len(others) > 5 else "")
             plural = "s" if len(others) > 1 else ""
-            message += f"; {len(others)} other bad value{plural} in this column (line{plural} {shown})"
+            message += (
+                f"; {len(others)} other bad value{plural} in this column (line{plural} {shown})"
+            )
         more = sum(int(q.bad.any()) for q in problems if q is not p)
         hint = SKIP_HINT + (f"; {more} other columns have bad values too" if more else "")
-        return DataError(message, file=raw.display, line=line, column=p.position, field=p.header, hint=hint)
+        return DataError(
+            message, file=raw.display, line=line, column=p.position, field=p.header, hint=hint
+        )
 
     # -- push --------------------------------------------------------------------------------
 

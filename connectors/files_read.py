@@ -338,10 +338,10 @@ def read_parquet(path: Path, display: str) -> RawTable:
     data = {}
     for i, col in enumerate(frame.columns):
         s = frame[col]
-        if s.dtype == object or isinstance(s.dtype, pd.StringDtype):
-            if pd.api.types.infer_dtype(s, skipna=True) in ("string", "empty"):
-                s = s.astype("string").str.strip()
-                s = s.mask(s == "")
+        textual = s.dtype == object or isinstance(s.dtype, pd.StringDtype)
+        if textual and pd.api.types.infer_dtype(s, skipna=True) in ("string", "empty"):
+            s = s.astype("string").str.strip()
+            s = s.mask(s == "")
         data[i] = s.reset_index(drop=True)
     return RawTable(
         path=path,

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Final
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
 
-from segmerge.schema import EVENT_KINDS, STRING, UTC
+from segmerge.schema import EVENT_KINDS
+
+UTC: Final = "datetime64[ns, UTC]"  # segmerge.schema.UTC, as a literal for the type checker
 
 _DATE = re.compile(
     r"^(?:(?P<d>\d{1,2})[/.-](?P<m>\d{1,2})[/.-](?P<y>\d{4})"
@@ -68,7 +71,7 @@ def text(s: pd.Series) -> pd.Series:
     """Stripped text, empty as NA, in the canonical string dtype."""
     if not is_text(s):
         s = s.astype("string")
-    s = s.astype(STRING).str.strip()
+    s = s.astype("string").str.strip()
     return s.mask(s == "")
 
 
@@ -118,7 +121,6 @@ def datetimes(s: pd.Series, tz: ZoneInfo, *, required: bool = False) -> Parsed:
         return Parsed(v, (v.isna() & required).to_numpy(), "a date like 31/12/2026")
     t = text(s)
     parts = t.str.extract(_DATE.pattern)
-    matched = parts["y"].notna() | parts["Y"].notna()
     iso = int(parts["Y"].notna().sum()) > int(parts["d"].notna().sum())
     example = "2026-12-31 or 2026-12-31 14:30" if iso else "31/12/2026 or 31/12/2026 14:30"
     year = parts["y"].fillna(parts["Y"])
@@ -159,7 +161,7 @@ def _offset(zone: pd.Series) -> pd.Series:
     sign = np.where(z.str.slice(0, 1) == "-", -1, 1)
     hours = pd.to_numeric(z.str.slice(1, 3))
     minutes = pd.to_numeric(z.str.slice(3, 5).replace("", "0")).fillna(0)
-    return pd.to_timedelta(sign * (hours * 60 + minutes), unit="min")
+    return pd.Series(pd.to_timedelta(sign * (hours * 60 + minutes), unit="min"), index=zone.index)
 
 
 def _number_text(t: pd.Series) -> pd.Series:
@@ -197,24 +199,33 @@ def rating(s: pd.Series) -> Parsed:
 
 def event(s: pd.Series) -> Parsed:
     f = _folded(s)
-    v = f.map(_EVENTS, na_action="ignore").astype(STRING)
+    v = f.map(_EVENTS, na_action="ignore").astype("string")
     bad = v.isna().to_numpy(dtype=bool)
     return Parsed(v, bad, "one of sent, open, click, unsubscribe, bounce")
 
 
+def tag_text(s: pd.Series, delimiter: str | None) -> pd.Series:
+    """A tags cell in one canonical text form, `vip | fidèle` to `vip|fidèle` ("" for none).
+
+    `,` separates tags too when it is not the file's delimiter, as spreadsheets
+    users type it; tag write-back compares and edits this form.
+    """
+    sep = r"\|" if delimiter == "," else r"[|,]"
+    t = text(s).str.replace(rf"\s*(?:{sep})\s*", "|", regex=True)
+    t = t.str.replace(r"\|+", "|", regex=True).str.strip("|")
+    return t.fillna("")
+
+
 def tags(s: pd.Series, delimiter: str | None) -> pd.Series:
-    """`vip | fidèle` to ["vip", "fidèle"]; `,` separates too when it is not the delimiter."""
-    if not is_text(s):  # Parquet list<string>
+    """A tags column as lists of str (Parquet may already hold lists)."""
+    if not is_text(s):
         return pd.Series(
             [list(x) if x is not None and not isinstance(x, float) else [] for x in s],
             index=s.index,
             dtype=object,
         )
-    sep = r"\|" if delimiter == "," else r"[|,]"
-    t = text(s).str.replace(rf"\s*(?:{sep})\s*", "|", regex=True)
-    t = t.str.replace(r"\|+", "|", regex=True).str.strip("|")
-    t = t.mask(t == "")
-    split = t.str.split("|")
+    t = tag_text(s, delimiter)
+    split = t.mask(t == "").str.split("|")
     return pd.Series([x if isinstance(x, list) else [] for x in split], index=s.index, dtype=object)
 
 

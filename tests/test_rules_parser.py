@@ -189,6 +189,7 @@ def test_positions_do_not_take_part_in_equality() -> None:
         ("today(3) < x", 1, 1, "today() takes no argument"),
         ("orders(days=3, 4) > 1", 1, 16, "a positional argument cannot follow a keyword argument"),
         ("orders(days=3, days=4) > 1", 1, 16, "argument days= is given twice"),
+        ("x > 1e999", 1, 5, "number 1e999 is too large"),
     ],
 )
 def test_syntax_errors_say_where_and_what_was_expected(

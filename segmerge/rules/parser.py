@@ -9,7 +9,9 @@ offset, so the rule-set loader can point at the right spot in the YAML file.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import math
 import re
 from functools import cache
 from importlib import resources
@@ -222,6 +224,8 @@ class _ToAst(Transformer[Token, ast.Node]):
     def number(self, meta: Meta, children: list[Token]) -> ast.Node:
         raw = str(children[0])
         value: int | float = int(raw) if raw.isdigit() else float(raw)
+        if not math.isfinite(value):
+            raise ExprError(f"number {raw} is too large", _start(meta))
         return ast.Number(value, pos=_pos(meta))
 
     def string(self, meta: Meta, children: list[Token]) -> ast.Node:
@@ -366,6 +370,4 @@ def _start(meta: Meta) -> int:
 
 
 def _with_pos(node: ast.Node, pos: ast.Pos | None) -> ast.Node:
-    import dataclasses
-
     return dataclasses.replace(node, pos=pos)

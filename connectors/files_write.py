@@ -1,0 +1,344 @@
+"""Write segment tags back into a contacts export, touching nothing else.
+
+The file is the shop's own data, often re-imported into its CRM: a rewrite must
+keep every other cell byte for byte (delimiter, encoding, BOM, quoting, header
+names, row order) and must never leave a half-written file. So a batch is one
+rewrite of only the rows whose tags change, into a temporary file in the same
+folder, fsynced, then renamed over the original with `os.replace`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from segmerge.connector import Action, Outcome
+from segmerge.errors import DataError
+from segmerge.schema import CONTACT_COLUMNS
+
+from . import files_values as fv
+from .files_read import (
+    EXCEL_SUFFIXES,
+    PARQUET_SUFFIXES,
+    decode,
+    excel_text,
+    header_names,
+    open_sheet,
+    sniff_delimiter,
+)
+
+_QUOTED = r'"(?:[^"]|"")*"'
+
+
+class FileChanged(OSError):
+    """The file changed on disk while the batch was being prepared; try again later."""
+
+
+def push_tags(
+    path: Path,
+    display: str,
+    actions: Sequence[Action],
+    *,
+    mapping: dict[str, str],
+    encoding: str | None = None,
+    delimiter: str | None = None,
+    sheet: str | int | None = None,
+) -> list[Outcome]:
+    """Apply a batch of tag/untag actions in one rewrite; one outcome per action."""
+    outcomes: dict[int, Outcome] = {}
+    rows = []
+    for i, a in enumerate(actions):
+        tag = a.payload.get("tag")
+        tag = tag.strip() if isinstance(tag, str) else ""
+        if a.kind not in ("tag", "untag"):
+            outcomes[i] = Outcome(a.key, "failed", f"the files connector cannot {a.kind}")
+        elif a.contact_id is None or not str(a.contact_id).strip():
+            outcomes[i] = Outcome(a.key, "failed", "no contact_id")
+        elif not tag or re.search(r"[|,\r\n]", tag):
+            outcomes[i] = Outcome(a.key, "failed", f"invalid tag {tag!r} (empty, or has | or ,)")
+        else:
+            rows.append((i, str(a.contact_id).strip(), a.kind, tag))
+    ops = pd.DataFrame(rows, columns=["i", "contact_id", "kind", "tag"])
+    if len(ops):
+        ops = ops.astype({"contact_id": object, "kind": object, "tag": object})
+        suffix = path.suffix.lower()
+        writer = (
+            _ExcelWriter(sheet)
+            if suffix in EXCEL_SUFFIXES
+            else _ParquetWriter()
+            if suffix in PARQUET_SUFFIXES
+            else _CsvWriter(encoding, delimiter)
+        )
+        try:
+            known, unwritable = writer.write(path, display, ops, mapping)
+        except OSError as exc:
+            detail = f"could not rewrite {display}: {exc}"
+            for i in ops["i"]:
+                outcomes[int(i)] = Outcome(actions[int(i)].key, "retry", detail)
+        else:
+            for i, cid, _kind, tag in rows:
+                if cid not in known:
+                    outcomes[i] = Outcome(actions[i].key, "failed", "unknown contact")
+                elif tag in unwritable:
+                    outcomes[i] = Outcome(actions[i].key, "failed", unwritable[tag])
+                else:
+                    outcomes[i] = Outcome(actions[i].key, "done")
+    return [outcomes[i] for i in range(len(actions))]
+
+
+def apply_tags(ids: pd.Series, current: pd.Series, ops: pd.DataFrame) -> pd.Series:
+    """New tags text (`a|b`) per row; one vectorised pass per distinct (kind, tag).
+
+    The last action on a (contact, tag) wins; adding a present tag or removing an
+    absent one changes nothing, which is what makes a repeated batch harmless.
+    """
+    new = current.astype(object).copy()
+    last = ops.drop_duplicates(["contact_id", "tag"], keep="last")
+    for (kind, tag), group in last.groupby(["kind", "tag"], sort=False):
+        rows = ids.isin(set(group["contact_id"])).fillna(False).to_numpy(dtype=bool)
+        elem = re.escape(str(tag))
+        has = new.str.contains(rf"(?:^|\|){elem}(?:\||$)", regex=True).to_numpy(dtype=bool)
+        if kind == "tag":
+            add = rows & ~has
+            new = new.where(~add, (new + "|" + str(tag)).str.lstrip("|"))
+        else:
+            drop = rows & has
+            removed = new.str.replace(rf"(?:^|\|){elem}(?=\||$)", "", regex=True).str.strip("|")
+            new = new.where(~drop, removed)
+    return new
+
+
+def atomic_write(path: Path, write: Callable[[Path], None], before: os.stat_result) -> None:
+    """Write next to ``path``, fsync, check nobody changed it meanwhile, rename over it."""
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        write(tmp)
+        with tmp.open("rb+") as fh:
+            os.fsync(fh.fileno())
+        shutil.copymode(path, tmp)
+        now = os.stat(path)
+        if (now.st_mtime_ns, now.st_size) != (before.st_mtime_ns, before.st_size):
+            raise FileChanged(f"{path.name} changed on disk meanwhile")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    if hasattr(os, "O_DIRECTORY"):  # make the rename itself durable
+        dfd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+
+
+def _positions(headers: list[str], mapping: dict[str, str], display: str) -> tuple[int, int | None]:
+    names = header_names(headers, mapping, CONTACT_COLUMNS)
+    if "contact_id" not in names:
+        raise DataError(
+            f"no contact_id column among the headers {headers}",
+            file=display,
+            hint='map the file\'s own header, e.g. columns = { "N° client" = "contact_id" }',
+        )
+    return names.index("contact_id"), (names.index("tags") if "tags" in names else None)
+
+
+class _CsvWriter:
+    """Text-level splice: rows whose tags do not change are copied exactly as read."""
+
+    def __init__(self, encoding: str | None, delimiter: str | None) -> None:
+        self.encoding = encoding
+        self.delimiter = delimiter
+
+    def write(
+        self, path: Path, display: str, ops: pd.DataFrame, mapping: dict[str, str]
+    ) -> tuple[set[str], dict[str, str]]:
+        before = os.stat(path)
+        text, used, bom = decode(path.read_bytes(), self.encoding)
+        sep = self.delimiter or sniff_delimiter(text)
+        d = re.escape(sep)
+        records = _records(text)
+        cr = records.str.endswith("\r").to_numpy(dtype=bool)
+        body = records.where(~cr, records.str.slice(0, -1))
+        filled = (body.str.strip() != "").to_numpy(dtype=bool)
+        if not filled.any():
+            return set(), {}
+        head = int(np.argmax(filled))
+        headers = [h.strip() for h in next(csv.reader(io.StringIO(body.iloc[head]), delimiter=sep))]
+        id_pos, tags_pos = _positions(headers, mapping, display)
+        data = filled & (np.arange(len(body)) > head)
+        rows = body[data]
+        count = rows.str.replace(_QUOTED, "", regex=True).str.count(d) + 1
+        ids = _cell(rows, id_pos, sep)
+        current = fv.tag_text(_cell(rows, tags_pos, sep), sep) if tags_pos is not None else None
+        known = set(ids.dropna())
+        unwritable = {}
+        for tag in ops["tag"].unique():
+            try:
+                str(tag).encode(used)
+            except UnicodeEncodeError:
+                unwritable[str(tag)] = f"tag {tag!r} cannot be written in {used}"
+        ops = ops[~ops["tag"].isin(list(unwritable))]
+        old = current if current is not None else pd.Series("", index=rows.index, dtype=object)
+        new = apply_tags(ids, old, ops)
+        if tags_pos is None:
+            tags_pos = len(headers)
+            body.iloc[head] = body.iloc[head] + sep + "tags"
+            change = np.ones(len(rows), dtype=bool)
+        else:
+            change = (new != old).to_numpy(dtype=bool)
+        if not change.any():
+            return known, unwritable
+        body.loc[rows.index[change]] = _splice(
+            rows[change], count[change], tags_pos, new[change], sep
+        )
+        records = body.where(~cr, body + "\r")
+        out = "\n".join(records.tolist()).encode(used)
+        if bom:
+            out = b"\xef\xbb\xbf" + out
+
+        def save(tmp: Path) -> None:
+            tmp.write_bytes(out)
+
+        atomic_write(path, save, before)
+        return known, unwritable
+
+
+def _records(text: str) -> pd.Series:
+    """CSV records as text, a quoted value spanning lines kept in one record."""
+    lines = pd.Series(text.split("\n"), dtype=object)
+    odd = (lines.str.count('"') % 2).astype(bool)
+    if not odd.any():
+        return lines
+    flips = odd.astype(int)
+    inside = (flips.cumsum() - flips) % 2 == 1  # the line continues an open quote
+    group = (~inside).cumsum()
+    return lines.groupby(group).agg("\n".join).reset_index(drop=True)
+
+
+def _field(sep: str) -> str:
+    d = re.escape(sep)
+    return rf'(?:[ \t]*{_QUOTED}[ \t]*|[^"{d}\n]*)'
+
+
+def _cell(rows: pd.Series, pos: int, sep: str) -> pd.Series:
+    """The unquoted, stripped value of field ``pos`` of each row (NA if the row is shorter)."""
+    f, d = _field(sep), re.escape(sep)
+    raw = rows.str.extract(rf"(?s)^(?:{f}{d}){{{pos}}}({f})(?:{d}|$)")[0].str.strip()
+    quoted = raw.str.startswith('"') & raw.str.endswith('"') & (raw.str.len() >= 2)
+    unq = raw.where(~quoted.fillna(False), raw.str.slice(1, -1).str.replace('""', '"'))
+    unq = unq.str.strip()
+    return unq.mask(unq == "")
+
+
+def _quote(values: pd.Series, sep: str) -> pd.Series:
+    needs = values.str.contains(rf'[{re.escape(sep)}"\r\n]|^\s|\s$', regex=True)
+    quoted = '"' + values.str.replace('"', '""') + '"'
+    return values.where(~needs, quoted)
+
+
+def _splice(rows: pd.Series, count: pd.Series, pos: int, values: pd.Series, sep: str) -> pd.Series:
+    """Put ``values`` in field ``pos`` of ``rows``, padding short rows with empty fields."""
+    values = _quote(values.astype(object), sep)
+    short = (count <= pos).to_numpy(dtype=bool)
+    out = rows.copy()
+    if short.any():
+        pad = pd.Series(sep, index=rows.index[short]).str.repeat((pos - count[short] + 1).tolist())
+        out[short] = rows[short] + pad + values[short]
+    if (~short).any():
+        f, d = _field(sep), re.escape(sep)
+        parts = rows[~short].str.extract(rf"(?s)^((?:{f}{d}){{{pos}}})({f})((?:{d}.*)?)$")
+        if parts[0].isna().any():
+            raise FileChanged("a line of the file has quotes that cannot be rewritten safely")
+        out[~short] = parts[0] + values[~short] + parts[2]
+    return out
+
+
+class _ExcelWriter:
+    """openpyxl edits cells one at a time; rows whose tags do not change are not touched."""
+
+    def __init__(self, sheet: str | int | None) -> None:
+        self.sheet = sheet
+
+    def write(
+        self, path: Path, display: str, ops: pd.DataFrame, mapping: dict[str, str]
+    ) -> tuple[set[str], dict[str, str]]:
+        import openpyxl
+
+        before = os.stat(path)
+        wb = openpyxl.load_workbook(path, keep_vba=path.suffix.lower() == ".xlsm")
+        ws = open_sheet(wb, self.sheet, display)
+        grid: list[Any] = list(ws.iter_rows())
+        head = next((i for i, r in enumerate(grid) if any(_filled(c.value) for c in r)), None)
+        if head is None:
+            return set(), {}
+        headers = [(excel_text(c.value) or "").strip() for c in grid[head]]
+        id_pos, tags_pos = _positions(headers, mapping, display)
+        body = [r for r in grid[head + 1 :] if any(_filled(c.value) for c in r)]
+        ids = fv.text(pd.Series([excel_text(r[id_pos].value) for r in body], dtype=object))
+        old = pd.Series("", index=ids.index, dtype=object)
+        if tags_pos is not None:
+            old = fv.tag_text(pd.Series([excel_text(r[tags_pos].value) for r in body]), None)
+        new = apply_tags(ids, old, ops)
+        change = np.flatnonzero((new != old).to_numpy(dtype=bool))
+        if tags_pos is None:
+            tags_pos = len(headers)
+            ws.cell(row=grid[head][0].row, column=tags_pos + 1, value="tags")
+        elif not len(change):
+            return set(ids.dropna()), {}
+        for k in change:
+            ws.cell(row=body[k][0].row, column=tags_pos + 1, value=new.iloc[k] or None)
+        atomic_write(path, lambda tmp: wb.save(tmp), before)
+        return set(ids.dropna()), {}
+
+
+def _filled(value: Any) -> bool:
+    return value is not None and str(value).strip() != ""
+
+
+class _ParquetWriter:
+    def write(
+        self, path: Path, display: str, ops: pd.DataFrame, mapping: dict[str, str]
+    ) -> tuple[set[str], dict[str, str]]:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        before = os.stat(path)
+        table = pq.read_table(path)
+        id_pos, tags_pos = _positions(table.column_names, mapping, display)
+        ids = fv.identifier(table.column(id_pos).to_pandas(), "a contact id").values
+        is_list = False
+        old = pd.Series("", index=ids.index, dtype=object)
+        if tags_pos is not None:
+            col = table.column(tags_pos)
+            is_list = pa.types.is_list(col.type) or pa.types.is_large_list(col.type)
+            cells = col.to_pandas()
+            if is_list:
+                cells = pd.Series(["|".join(x) if x is not None else "" for x in cells])
+            old = fv.tag_text(cells, None)
+        new = apply_tags(ids, old, ops)
+        if tags_pos is not None and not (new != old).any():
+            return set(ids.dropna()), {}
+        if is_list:
+            array = pa.array([x.split("|") if x else [] for x in new], type=pa.list_(pa.string()))
+        else:
+            array = pa.array(new.where(new != "", None).tolist(), type=pa.string())
+        if tags_pos is None:
+            table = table.append_column("tags", array)
+        else:
+            table = table.set_column(
+                tags_pos, table.schema.field(tags_pos).with_type(array.type), array
+            )
+        atomic_write(path, lambda tmp: pq.write_table(table, tmp), before)
+        return set(ids.dropna()), {}
