@@ -29,6 +29,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode="rich",
+    pretty_exceptions_show_locals=False,
 )
 schedule_app = typer.Typer(help="Cron-style schedules (see `segmerge serve`).")
 auth_app = typer.Typer(help="Credentials in the system keyring.")
@@ -473,26 +474,20 @@ def suppress_list(
 
 
 def main() -> None:
-    """Entry point: user errors are one message and exit 2 (1 for failed runs)."""
+    """Entry point: user errors are one message and exit 2 (1 for failed runs).
+
+    Usage errors are click's (exit 2); a bug prints a traceback only with
+    `--traceback`, never with local variables (they may hold secrets).
+    """
     traceback = "--traceback" in sys.argv
     try:
-        app(standalone_mode=False)
+        app()
     except SegmergeError as exc:
         if traceback:
             raise
         err.print(f"error: {exc}", style="bold red", highlight=False, markup=False)
         sys.exit(exc.exit_code)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except (typer.Abort, KeyboardInterrupt):
-        err.print("aborted")
-        sys.exit(130)
-    except Exception as exc:  # click usage errors and bugs
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(2)
+    except Exception as exc:
         if traceback:
             raise
         err.print(f"internal error: {type(exc).__name__}: {exc}", markup=False, highlight=False)
