@@ -194,7 +194,7 @@ def explain(
 ) -> None:
     """Why a contact is (not) in each segment, condition by condition.
 
-    Example: segmerge explain segrules/profils-vpc.yaml C00042
+    Example: segmerge explain segrules/profils-vpc.yaml 00042
     """
     from segmerge.rules import explain as do_explain
 
@@ -229,7 +229,7 @@ def render(
 ) -> None:
     """Print one contact's message: headers, subject and HTML source (or text part).
 
-    Example: segmerge render profils --contact C00042 --text
+    Example: segmerge render profils --contact 00042 --text
     """
     from segmerge.preview import render_one
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+import numpy as np
 import pandas as pd
 
 from . import connector as registry
@@ -106,11 +107,11 @@ def open_campaign(ws: Workspace, name: str, *, as_of: str | None = None) -> Open
 def sample_contacts(camp: OpenCampaign) -> dict[str, int | None]:
     """For each segment, the row of its fullest contact (most non-null values), for validation."""
     frame = camp.seg.frame
-    filled = frame.notna().sum(axis=1)
+    filled = frame.notna().sum(axis=1).to_numpy()
     out: dict[str, int | None] = {}
     for s in camp.seg.ruleset.segments:
-        members = camp.seg.assignment.matrix[s.name]
-        out[s.name] = int(filled[members].idxmax()) if members.any() else None
+        rows = np.flatnonzero(camp.seg.assignment.matrix[s.name].to_numpy(dtype=bool))
+        out[s.name] = int(rows[filled[rows].argmax()]) if len(rows) else None
     return out
 
 
@@ -123,7 +124,7 @@ def validate_templates(camp: OpenCampaign) -> list[str]:
     notes: list[str] = []
     key = signing_key(camp.ws.state_dir, create=False)
     frame = camp.seg.frame
-    fallback = int(frame.notna().sum(axis=1).idxmax()) if len(frame) else None
+    fallback = int(frame.notna().sum(axis=1).to_numpy().argmax()) if len(frame) else None
     for seg_name, row in sample_contacts(camp).items():
         idx = row if row is not None else fallback
         if idx is None:

@@ -176,10 +176,10 @@ def _plan_sends(
     summary.not_mailed = {str(k): int(v) for k, v in reasons[blocked].value_counts().items()}
     chosen = frame.index[in_segment & reasons.isna().to_numpy()]
     key = signing_key(ws.state_dir, create=not opts.dry_run)
-    ids = frame["contact_id"].astype(str)
-    keys = {i: f"{run_id}|{ids.iat[i]}|send" for i in chosen}
+    ids: list[str] = [str(x) for x in frame["contact_id"].tolist()]
+    keys = {i: f"{run_id}|{ids[i]}|send" for i in chosen}
     todo = [i for i in chosen if keys[i] not in done_keys]
-    records = frame.iloc[todo].to_dict("records") if todo else []
+    records: list[dict[str, Any]] = frame.iloc[todo].to_dict("records") if todo else []
     sends: list[tuple[PlannedAction, Action]] = []
     skipped: list[PlannedAction] = []
     domain = ws.config.mail.message_id_domain
@@ -187,13 +187,13 @@ def _plan_sends(
         seg_name = str(primary.iat[i])
         k = keys[i]
         try:
-            r = camp.templates.render(seg_name, contact, camp.render_context(ids.iat[i], key))
+            r = camp.templates.render(seg_name, contact, camp.render_context(ids[i], key))
         except TemplateError as exc:
-            summary.render_errors.append(f"{ids.iat[i]}: {exc}")
-            skipped.append(PlannedAction(k, ids.iat[i], "send", camp.destination.name, seg_name,
+            summary.render_errors.append(f"{ids[i]}: {exc}")
+            skipped.append(PlannedAction(k, ids[i], "send", camp.destination.name, seg_name,
                                          contact.get("email"), "skipped", str(exc)))  # fmt: skip
             continue
-        ctx = camp.render_context(ids.iat[i], key)
+        ctx = camp.render_context(ids[i], key)
         msg = build_message(
             r,
             to=str(contact["email"]),
@@ -207,9 +207,9 @@ def _plan_sends(
         )
         payload = {"run_id": run_id, "segment": seg_name, "to": str(contact["email"]),
                    "campaign": camp.name}  # fmt: skip
-        plan = PlannedAction(k, ids.iat[i], "send", camp.destination.name, seg_name,
+        plan = PlannedAction(k, ids[i], "send", camp.destination.name, seg_name,
                              str(contact["email"]))  # fmt: skip
-        sends.append((plan, Action(k, "send", ids.iat[i], payload, msg)))
+        sends.append((plan, Action(k, "send", ids[i], payload, msg)))
         if opts.progress and n % 200 == 0:
             opts.progress("render", n, len(todo))
     if opts.progress:
