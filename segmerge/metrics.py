@@ -37,10 +37,7 @@ def reference_instant(value: str | datetime | date | None, tz: tzinfo | str) -> 
         return pd.Timestamp.now(tz="UTC")
     if isinstance(value, str):
         text = value.strip()
-        if len(text) == 10:
-            value = date.fromisoformat(text)
-        else:
-            value = datetime.fromisoformat(text)
+        value = date.fromisoformat(text) if len(text) == 10 else datetime.fromisoformat(text)
     if isinstance(value, datetime):
         ts = pd.Timestamp(value)
         ts = ts.tz_localize(zone) if ts.tzinfo is None else ts
