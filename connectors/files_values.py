@@ -218,7 +218,7 @@ def tag_text(s: pd.Series, delimiter: str | None) -> pd.Series:
 
 def tags(s: pd.Series, delimiter: str | None) -> pd.Series:
     """A tags column as lists of str (Parquet may already hold lists)."""
-    if not is_text(s):
+    if not is_text(s) or pd.api.types.infer_dtype(s, skipna=True) not in ("string", "empty"):
         return pd.Series(
             [list(x) if x is not None and not isinstance(x, float) else [] for x in s],
             index=s.index,

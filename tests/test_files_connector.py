@@ -272,7 +272,6 @@ def test_amount_formats(tmp_path, text, value):
         tmp_path,
         "orders.csv",
         f"contact_id;order_id;ordered_at;amount\n1;a;01/01/2026;{text}\n",
-        "cp1252",
     )
     assert pull(tmp_path).orders.loc[0, "amount"] == pytest.approx(value)
 
