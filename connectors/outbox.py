@@ -62,10 +62,10 @@ class OutboxConnector(Destination):
             return Outcome(action.key, "failed", f"outbox cannot do {action.kind}")
         target = self.path_for(action)
         rel = os.path.relpath(target, self.ctx.root)
-        data = action.message.as_bytes(policy=email.policy.SMTP)
+        data = action.message.as_bytes()
         try:
             if target.exists():
-                old = email.message_from_bytes(target.read_bytes(), policy=email.policy.default)
+                old = email.message_from_bytes(target.read_bytes())
                 if old["Message-ID"] == action.message["Message-ID"]:
                     return Outcome(action.key, "done", rel)
             target.parent.mkdir(parents=True, exist_ok=True)

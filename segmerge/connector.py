@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from email.message import EmailMessage
+from email.message import Message
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -58,7 +58,7 @@ class Action:
     kind: ActionKind
     contact_id: str | None
     payload: dict[str, Any] = field(default_factory=dict)
-    message: EmailMessage | None = None
+    message: Message | None = None
 
 
 @dataclass(frozen=True)

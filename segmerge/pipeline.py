@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from .campaign import OpenCampaign, open_campaign
@@ -174,7 +175,17 @@ def _plan_sends(
     reasons = not_mailable(frame, seg.tables.events, suppressed)
     blocked = in_segment & reasons.notna().to_numpy()
     summary.not_mailed = {str(k): int(v) for k, v in reasons[blocked].value_counts().items()}
-    chosen = frame.index[in_segment & reasons.isna().to_numpy()]
+    mailable = in_segment & reasons.isna().to_numpy()
+    # one letter per address: two contacts sharing an e-mail (a household) get it once
+    dup = frame["email"].astype("string").str.strip().str.lower().duplicated().to_numpy()
+    if (mailable & dup).any():
+        first_seen = ~pd.Series(np.where(mailable, frame["email"].astype("string").str.lower(),
+                                         None)).duplicated(keep="first").to_numpy()  # fmt: skip
+        shared = mailable & ~first_seen
+        if shared.any():
+            summary.not_mailed["address shared with another contact"] = int(shared.sum())
+        mailable &= first_seen
+    chosen = frame.index[mailable]
     key = signing_key(ws.state_dir, create=not opts.dry_run)
     ids: list[str] = [str(x) for x in frame["contact_id"].tolist()]
     keys = {i: f"{run_id}|{ids[i]}|send" for i in chosen}
