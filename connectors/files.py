@@ -33,6 +33,7 @@ from segmerge.schema import (
 )
 
 from . import files_values as fv
+from .files_dates import isin
 from .files_read import ALL_SUFFIXES, RawTable, fold, header_names, read_raw
 from .files_write import push_tags
 
@@ -218,7 +219,8 @@ class FilesConnector(Source, Destination):
         contacts = frames["contacts"]
         for role in ("orders", "events"):
             if role in frames:
-                strangers = int((~frames[role]["contact_id"].isin(contacts["contact_id"])).sum())
+                known = isin(frames[role]["contact_id"], contacts["contact_id"])
+                strangers = int((~known).sum())
                 if strangers:
                     notes.append(f"{self.name}: {strangers} {role} for contacts not in the file")
         tables = Tables(

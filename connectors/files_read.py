@@ -21,6 +21,8 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from segmerge.errors import DataError
 
@@ -183,8 +185,8 @@ def read_csv(
     except OSError as exc:
         raise DataError(f"cannot read the file: {exc.strerror}", file=display) from None
     sep = delimiter or sniff_delimiter(text)
-    lines = pd.Series(text.split("\n"), dtype=object)
-    width = int(lines.str.count(re.escape(sep)).max() or 0) + 1  # an upper bound, quotes aside
+    per_line = pc.count_substring(pa.array(text.split("\n"), type=pa.string()), sep)
+    width = int(pc.max(per_line).as_py() or 0) + 1  # an upper bound, quoted delimiters and all
     try:
         cells = pd.read_csv(
             io.StringIO(text),

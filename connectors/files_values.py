@@ -9,28 +9,27 @@ and Excel dates once printed) go through the same functions unchanged.
 
 from __future__ import annotations
 
-import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Final
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from segmerge.schema import EVENT_KINDS
 
-UTC: Final = "datetime64[ns, UTC]"  # segmerge.schema.UTC, as a literal for the type checker
+from .files_dates import UTC, localize, match
+from .files_dates import parse as parse_dates
 
-_DATE = re.compile(
-    r"^(?:(?P<d>\d{1,2})[/.-](?P<m>\d{1,2})[/.-](?P<y>\d{4})"
-    r"|(?P<Y>\d{4})-(?P<M>\d{1,2})-(?P<D>\d{1,2}))"
-    r"(?:(?:[ T]|\s+)(?P<H>\d{1,2})[:h](?P<N>\d{2})(?::(?P<S>\d{2})(?:[.,](?P<F>\d{1,9}))?)?)?"
-    r"\s*(?P<Z>Z|[+-]\d{2}(?::?\d{2})?)?$"
-)
+TEXT: Final = "string[pyarrow]"  # Arrow-backed on pandas 2 and 3 alike: fast string kernels
 _NUMBER = r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)$"
 # What an attribute must look like to be read as a number: spaces only between
 # groups of three digits, so that phone numbers ("06 12 34 56 78") stay text.
-_ATTR_DECIMAL = r"^-?(?:\d{1,3}(?:[ \u00a0\u202f]\d{3})+|\d+)(?:[.,]\d+)?(?:\s*€)?$"
+# (Not a raw string: RE2, which runs these, has no \\u escape.)
+_ATTR_DECIMAL = "^-?(?:\\d{1,3}(?:[ \u00a0\u202f]\\d{3})+|\\d+)(?:[.,]\\d+)?(?: ?€)?$"
 _ATTR_INT = r"^-?\d{1,18}$"
 _LEADING_ZERO = r"^-?0\d"
 _TRUE = ("oui", "yes", "true", "vrai", "1", "x", "y", "o")
@@ -69,16 +68,19 @@ def is_text(s: pd.Series) -> bool:
 
 def text(s: pd.Series) -> pd.Series:
     """Stripped text, empty as NA, in the canonical string dtype."""
-    if not is_text(s):
-        s = s.astype("string")
-    s = s.astype("string").str.strip()
+    s = s.astype(TEXT).str.strip()
     return s.mask(s == "")
 
 
-def _folded(s: pd.Series) -> pd.Series:
-    """Lower case, accents off: how yes/no words and event names are compared."""
-    s = text(s).str.lower().str.normalize("NFKD")
-    return s.str.replace(r"[\u0300-\u036f]", "", regex=True)
+def _folded(s: pd.Series, known: Collection[str]) -> pd.Series:
+    """Lower case, and accents off for the cells not known as they are: how yes/no words and
+    event names are compared (`Désinscription`, `OUI`)."""
+    t = text(s).str.lower()
+    odd = (t.notna() & ~t.isin(list(known))).to_numpy(dtype=bool)
+    if odd.any():
+        bare = t[odd].astype(object).str.normalize("NFKD")
+        t[odd] = bare.str.replace(r"[\u0300-\u036f]", "", regex=True)
+    return t
 
 
 def _none(s: pd.Series) -> np.ndarray:
@@ -103,7 +105,7 @@ def boolean(s: pd.Series) -> Parsed:
     if pd.api.types.is_numeric_dtype(s):
         bad = s.notna() & ~s.isin([0, 1])
         return Parsed((s == 1).fillna(False).astype(bool), bad.to_numpy(), "1 or 0")
-    f = _folded(s)
+    f = _folded(s, _TRUE + _FALSE)
     yes = f.isin(_TRUE).fillna(False)
     bad = (f.notna() & ~yes & ~f.isin(_FALSE)).fillna(False)
     return Parsed(
@@ -116,52 +118,12 @@ def boolean(s: pd.Series) -> Parsed:
 def datetimes(s: pd.Series, tz: ZoneInfo, *, required: bool = False) -> Parsed:
     """Dates and timestamps to UTC; a value without an offset is wall time in ``tz``."""
     if pd.api.types.is_datetime64_any_dtype(s):
-        v = s if getattr(s.dt, "tz", None) is not None else _localize(s, tz)
-        v = v.dt.tz_convert("UTC").astype(UTC)
+        v = s.dt.tz_convert("UTC").astype(UTC) if s.dt.tz is not None else localize(s, tz)
         return Parsed(v, (v.isna() & required).to_numpy(), "a date like 31/12/2026")
     t = text(s)
-    parts = t.str.extract(_DATE.pattern)
-    iso = int(parts["Y"].notna().sum()) > int(parts["d"].notna().sum())
-    example = "2026-12-31 or 2026-12-31 14:30" if iso else "31/12/2026 or 31/12/2026 14:30"
-    year = parts["y"].fillna(parts["Y"])
-    month = parts["m"].fillna(parts["M"]).str.zfill(2)
-    day = parts["d"].fillna(parts["D"]).str.zfill(2)
-    frac = parts["F"].fillna("0").str.slice(0, 6).str.pad(6, side="right", fillchar="0")
-    stamp = (
-        year + "-" + month + "-" + day + " "
-        + parts["H"].fillna("0").str.zfill(2) + ":" + parts["N"].fillna("00") + ":"
-        + parts["S"].fillna("00") + "." + frac
-    )  # fmt: skip
-    naive = pd.to_datetime(stamp, format="%Y-%m-%d %H:%M:%S.%f", errors="coerce")
-    in_range = pd.to_numeric(year, errors="coerce").between(1678, 2261)
-    naive = naive.where(in_range.fillna(False)).astype("datetime64[ns]")
-    zone = parts["Z"]
-    out = pd.Series(pd.NaT, index=t.index, dtype=UTC)
-    local = naive.notna() & zone.isna()
-    if local.any():
-        out[local] = _localize(naive[local], tz).dt.tz_convert("UTC").astype(UTC)
-    fixed = naive.notna() & zone.notna()
-    if fixed.any():
-        out[fixed] = (naive[fixed] - _offset(zone[fixed])).dt.tz_localize("UTC").astype(UTC)
+    out, example = parse_dates(t, tz)
     bad = (t.notna() & out.isna()) | (t.isna() & required)
     return Parsed(out, bad.fillna(True).to_numpy(dtype=bool), f"a date like {example}")
-
-
-def _localize(naive: pd.Series, tz: ZoneInfo) -> pd.Series:
-    """Wall time to an instant; a repeated autumn hour reads as summer time, a skipped one
-    moves forward: an export has no way to say which was meant."""
-    naive = naive.astype("datetime64[ns]")
-    return naive.dt.tz_localize(
-        tz, ambiguous=np.ones(len(naive), dtype=bool), nonexistent="shift_forward"
-    )
-
-
-def _offset(zone: pd.Series) -> pd.Series:
-    z = zone.str.replace("Z", "+00:00").str.replace(":", "")
-    sign = np.where(z.str.slice(0, 1) == "-", -1, 1)
-    hours = pd.to_numeric(z.str.slice(1, 3))
-    minutes = pd.to_numeric(z.str.slice(3, 5).replace("", "0")).fillna(0)
-    return pd.Series(pd.to_timedelta(sign * (hours * 60 + minutes), unit="min"), index=zone.index)
 
 
 def _number_text(t: pd.Series) -> pd.Series:
@@ -184,10 +146,16 @@ def number(s: pd.Series, *, required: bool = False, what: str = "a number like 1
         v = s.astype("float64")
         return Parsed(v, (v.isna() & required).to_numpy(), what)
     t = text(s)
-    n = _number_text(t)
-    ok = n.str.match(_NUMBER).fillna(False).astype(bool)
-    v = pd.to_numeric(n.where(ok), errors="coerce").astype("float64")
-    bad = (t.notna() & ~ok) | (t.isna() & required)
+    v = pd.Series(np.nan, index=t.index, dtype="float64")
+    plain = match(t, r"^-?\d+(?:[.,]\d+)?$")  # `12,50`, `12.5`, `40`: nearly every cell
+    if plain.any():
+        digits = pc.replace_substring(pa.array(t[plain], type=pa.string()), ",", ".")
+        v[plain] = np.asarray(pc.cast(digits, pa.float64()))
+    rest = t.notna().to_numpy(dtype=bool) & ~plain
+    if rest.any():
+        n = _number_text(t[rest].astype(object))
+        v[rest] = pd.to_numeric(n.where(n.str.match(_NUMBER) == True), errors="coerce")  # noqa: E712
+    bad = (t.notna() & v.isna()) | (t.isna() & required)
     return Parsed(v, bad.to_numpy(dtype=bool), what)
 
 
@@ -198,8 +166,8 @@ def rating(s: pd.Series) -> Parsed:
 
 
 def event(s: pd.Series) -> Parsed:
-    f = _folded(s)
-    v = f.map(_EVENTS, na_action="ignore").astype("string")
+    f = _folded(s, _EVENTS)
+    v = f.map(_EVENTS, na_action="ignore").astype(TEXT)
     bad = v.isna().to_numpy(dtype=bool)
     return Parsed(v, bad, "one of sent, open, click, unsubscribe, bounce")
 
@@ -211,9 +179,12 @@ def tag_text(s: pd.Series, delimiter: str | None) -> pd.Series:
     users type it; tag write-back compares and edits this form.
     """
     sep = r"\|" if delimiter == "," else r"[|,]"
-    t = text(s).str.replace(rf"\s*(?:{sep})\s*", "|", regex=True)
-    t = t.str.replace(r"\|+", "|", regex=True).str.strip("|")
-    return t.fillna("")
+    t = text(s).fillna("")
+    messy = match(t, sep)  # most cells are empty or hold one tag
+    if messy.any():
+        m = t[messy].astype(object).str.replace(rf"\s*(?:{sep})\s*", "|", regex=True)
+        t[messy] = m.str.replace(r"\|+", "|", regex=True).str.strip("|")
+    return t
 
 
 def tags(s: pd.Series, delimiter: str | None) -> pd.Series:
@@ -225,8 +196,11 @@ def tags(s: pd.Series, delimiter: str | None) -> pd.Series:
             dtype=object,
         )
     t = tag_text(s, delimiter)
-    split = t.mask(t == "").str.split("|")
-    return pd.Series([x if isinstance(x, list) else [] for x in split], index=s.index, dtype=object)
+    out = pd.Series([[] for _ in range(len(t))], index=s.index, dtype=object)
+    some = (t != "").to_numpy(dtype=bool)
+    if some.any():
+        out[some] = t[some].astype(object).str.split("|")
+    return out
 
 
 def infer(s: pd.Series, tz: ZoneInfo) -> pd.Series:
@@ -243,13 +217,17 @@ def infer(s: pd.Series, tz: ZoneInfo) -> pd.Series:
     present = t.dropna()
     if present.empty:
         return t
-    if present.str.match(_ATTR_INT).all() and not present.str.match(_LEADING_ZERO).any():
-        return pd.to_numeric(t).astype("Int64")
-    if present.str.match(_ATTR_DECIMAL).all() and not present.str.match(_LEADING_ZERO).any():
+    zero = match(present, _LEADING_ZERO).any()
+    if match(present, _ATTR_INT).all() and not zero:
+        ints = pc.cast(pa.array(t, type=pa.string()), pa.int64())
+        return pd.Series(
+            ints.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get), index=t.index
+        )
+    if match(present, _ATTR_DECIMAL).all() and not zero:
         p = number(t)
         if not p.bad.any():
             return p.values
-    if present.str.match(r"^\d").all():
+    if match(present, r"^\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}").all():
         d = datetimes(t, tz)
         if not d.bad.any():
             return d.values

@@ -27,6 +27,7 @@ from segmerge.errors import DataError
 from segmerge.schema import CONTACT_COLUMNS
 
 from . import files_values as fv
+from .files_dates import isin
 from .files_read import (
     EXCEL_SUFFIXES,
     PARQUET_SUFFIXES,
@@ -105,7 +106,7 @@ def apply_tags(ids: pd.Series, current: pd.Series, ops: pd.DataFrame) -> pd.Seri
     new = current.astype(object).copy()
     last = ops.drop_duplicates(["contact_id", "tag"], keep="last")
     for (kind, tag), group in last.groupby(["kind", "tag"], sort=False):
-        rows = ids.isin(set(group["contact_id"])).fillna(False).to_numpy(dtype=bool)
+        rows = isin(ids, group["contact_id"])
         elem = re.escape(str(tag))
         has = new.str.contains(rf"(?:^|\|){elem}(?:\||$)", regex=True).to_numpy(dtype=bool)
         if kind == "tag":

@@ -25,6 +25,7 @@ REASONS = {
     "unsubscribe_event": "unsubscribed (event)",
     "bounced": "address bounced",
     "suppressed": "on the suppression list",
+    "shared": "address shared with a contact who said no",
 }
 
 
@@ -48,6 +49,10 @@ def not_mailable(frame: pd.DataFrame, events: pd.DataFrame, suppressed: set[str]
         mark(ids.isin(bounced).fillna(False), "bounced")
     if suppressed:
         mark(email.isin(suppressed).fillna(False), "suppressed")
+    # a mailbox where one contact unsubscribed or bounced is closed for every contact using it
+    refused = set(email[reason.notna() & (reason != REASONS["no_email"])].dropna())
+    if refused:
+        mark(email.isin(refused).fillna(False), "shared")
     return reason
 
 

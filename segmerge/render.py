@@ -177,7 +177,7 @@ class TemplateSet:
         try:
             subject = " ".join(letter.subject.render(variables).split())
             preheader = letter.preheader.render(variables).strip() if letter.preheader else ""
-            html = letter.html.render(variables)
+            html = letter.html.render(variables).lstrip("\n")
             if letter.text is not None:
                 file = letter.text_file or file
                 text = letter.text.render(variables)
