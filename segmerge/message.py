@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from datetime import UTC, datetime
-from email.header import Header
 from email.message import Message
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
@@ -57,7 +57,7 @@ def build_message(
     msg["To"] = _address(_clean(to_name or "", "name"), _clean(to, "to"))
     if reply_to:
         msg["Reply-To"] = _address(*parseaddr(_clean(reply_to, "reply_to")))
-    msg["Subject"] = Header(_clean(r.subject, "subject"), "utf-8").encode()
+    msg["Subject"] = encode_words(_clean(r.subject, "subject"))
     msg["Date"] = format_datetime(date or datetime.now(UTC))
     msg["Message-ID"] = message_id
     targets = [f"<{unsubscribe_url}>"]
@@ -77,4 +77,24 @@ def _address(name: str, addr: str) -> str:
         return addr
     if name.isascii():
         return formataddr((name, addr))
-    return f"{Header(name, 'utf-8').encode()} <{addr}>"
+    return f"{encode_words(name)} <{addr}>"
+
+
+def encode_words(text: str) -> str:
+    """RFC 2047 base64 encoded-words of at most 75 characters, split on character boundaries.
+
+    Written by hand because `email.header.Header` costs milliseconds per message.
+    """
+    if text.isascii():
+        return text
+    words: list[str] = []
+    chunk = ""
+    for ch in text:
+        if len((chunk + ch).encode()) > 45:
+            words.append(chunk)
+            chunk = ""
+        chunk += ch
+    words.append(chunk)
+    return "\r\n ".join(
+        f"=?utf-8?b?{base64.b64encode(w.encode()).decode()}?=" for w in words
+    ).replace("\r\n", "\n")

@@ -141,7 +141,7 @@ def compute_metrics(
         "days_since_last_order": _nullable_int(as_of_day - last_day, has),
         "days_since_first_order": _nullable_int(as_of_day - first_day, has),
     }
-    out.update(rfm_columns(out["days_since_last_order"], count, revenue, has))  # type: ignore[arg-type]
+    out.update(rfm_columns(out["days_since_last_order"], count, revenue, has))
     out.update(_ratings(od, n))
     frame = pd.DataFrame(out)
     for call in sorted(set(calls), key=lambda c: c.key):

@@ -102,9 +102,9 @@ class _Loader(jinja2.FileSystemLoader):
 
     def get_source(
         self, environment: jinja2.Environment, template: str
-    ) -> tuple[str, str | None, Callable[[], bool] | None]:
+    ) -> tuple[str, str, Callable[[], bool]]:
         source, filename, uptodate = super().get_source(environment, template)
-        _, body = split_front_matter(source, Path(filename or template))
+        _, body = split_front_matter(source, Path(filename))
         return body, filename, uptodate
 
 
@@ -264,7 +264,8 @@ def _check_names(tree: nodes.Template, file: Path, known: set[str]) -> None:
             else "variables: " + ", ".join(sorted(ALLOWED_GLOBALS)),
         )
     for node in tree.find_all(nodes.Getattr):
-        if isinstance(node.node, nodes.Name) and node.node.name == "contact":
+        is_contact = isinstance(node.node, nodes.Name) and node.node.name == "contact"
+        if is_contact:
             if node.attr not in known:
                 close = difflib.get_close_matches(node.attr, sorted(known), n=3)
                 raise TemplateError(

@@ -29,7 +29,7 @@ AS_OF = reference_instant("2026-03-31", PARIS)
 
 
 def test_reference_instant_is_local_midnight():
-    assert AS_OF == pd.Timestamp("2026-03-30 22:00", tz="UTC")  # CEST, UTC+2
+    assert pd.Timestamp("2026-03-30 22:00", tz="UTC") == AS_OF  # CEST, UTC+2
     assert reference_instant("2026-01-31", PARIS) == pd.Timestamp("2026-01-30 23:00", tz="UTC")
 
 
