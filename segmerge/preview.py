@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from email.header import decode_header, make_header
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,11 @@ from .workspace import Workspace
 
 SHOWN_HEADERS = ("From", "To", "Reply-To", "Subject", "Date", "Message-ID", "List-Unsubscribe",
                  "List-Unsubscribe-Post", "X-Segmerge-Segment")  # fmt: skip
+
+
+def _readable(value: str) -> str:
+    """Headers as a person reads them: RFC 2047 words decoded, folding undone."""
+    return " ".join(str(make_header(decode_header(value))).split())
 
 
 def render_one(
@@ -42,7 +48,8 @@ def render_one(
         msg = build_message(
             r,
             to=str(contact.get("email") or "(no e-mail)"),
-            to_name=None,
+            to_name=" ".join(str(contact[k]) for k in ("first_name", "last_name")
+                             if isinstance(contact.get(k), str)) or None,  # fmt: skip
             from_addr=r.from_addr or camp.sender,
             message_id=message_id_for(
                 f"{run_id}|{contact_id}|send", ws.config.mail.message_id_domain
@@ -52,7 +59,7 @@ def render_one(
             reply_to=r.reply_to or camp.config.reply_to,
             extra_headers={"X-Segmerge-Segment": str(seg_name)},
         )
-        headers = [(h, str(msg[h])) for h in SHOWN_HEADERS if msg[h] is not None]
+        headers = [(h, _readable(str(msg[h]))) for h in SHOWN_HEADERS if msg[h] is not None]
         headers.append(("Template", ws.relative(Path(camp.templates.template_for(str(seg_name))))))
         return headers, (r.text if text else r.html)
     finally:
