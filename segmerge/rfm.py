@@ -52,7 +52,9 @@ def rfm_columns(
     days = days_since_last.to_numpy(dtype="float64", na_value=np.nan)
     r = quintile(days, has, higher_is_better=False)
     f = quintile(count, has, higher_is_better=True)
-    m = quintile(revenue, has, higher_is_better=True)
+    # scored on cents: sums of float amounts differ in the last bits by summation order,
+    # and equal revenues must get equal scores whatever engine added them up
+    m = quintile(np.round(revenue, 2), has, higher_is_better=True)
     fm = np.floor((f + m) / 2 + 0.5).astype("int64")
     seg = np.full(len(has), None, dtype=object)
     seg[has] = GRID[r[has] - 1, fm[has] - 1]
