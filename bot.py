@@ -151,7 +151,7 @@ def segment(
         else:
             sys.stdout.write(text)
             return
-    _print_sizes(seg)
+    _print_sizes(seg, ws.tz)
     if out_file is not None:
         out.print(f"{len(rows)} rows written to {out_file}")
 
@@ -162,11 +162,11 @@ def _segment(ws: wsmod.Workspace, rules: Path, source: str | None, as_of: str | 
     return do_segment(ws, Path(rules).resolve(), source_name=source, as_of=as_of)
 
 
-def _print_sizes(seg: Any) -> None:
+def _print_sizes(seg: Any, tz: Any) -> None:
     sizes = seg.assignment.sizes()
     total = len(seg.frame)
     table = Table(title=f"{seg.ruleset.name} — {total} contacts, as of "
-                  f"{seg.as_of.strftime('%Y-%m-%d')}")  # fmt: skip
+                  f"{seg.as_of.tz_convert(tz).strftime('%Y-%m-%d')}")  # fmt: skip
     table.add_column("segment")
     table.add_column("label")
     table.add_column("contacts", justify="right")

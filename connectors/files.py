@@ -356,7 +356,10 @@ class FilesConnector(Source, Destination):
                 f"; {len(others)} other bad value{plural} in this column (line{plural} {shown})"
             )
         more = sum(int(q.bad.any()) for q in problems if q is not p)
-        hint = SKIP_HINT + (f"; {more} other columns have bad values too" if more else "")
+        also = {0: "", 1: "; another column has bad values too"}.get(
+            more, f"; {more} other columns have bad values too"
+        )
+        hint = SKIP_HINT + also
         return DataError(
             message, file=raw.display, line=line, column=p.position, field=p.header, hint=hint
         )

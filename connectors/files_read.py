@@ -211,7 +211,7 @@ def read_csv(
 def _strip(cells: pd.DataFrame) -> pd.DataFrame:
     out = {}
     for col in cells.columns:
-        s = cells[col].astype("string").str.strip()
+        s = cells[col].astype("string[pyarrow]").str.strip()
         out[col] = s.mask(s == "")
     return pd.DataFrame(out, index=cells.index)
 
@@ -333,7 +333,7 @@ def read_parquet(path: Path, display: str) -> RawTable:
     import pyarrow.parquet as pq
 
     try:
-        frame = pq.read_table(path).to_pandas()
+        frame = pq.read_table(path).to_pandas(date_as_object=False)
     except Exception as exc:  # pyarrow raises ArrowInvalid, OSError, ...
         raise DataError(f"cannot read the Parquet file: {exc}", file=display) from None
     headers = [str(c) for c in frame.columns]
@@ -342,7 +342,7 @@ def read_parquet(path: Path, display: str) -> RawTable:
         s = frame[col]
         textual = s.dtype == object or isinstance(s.dtype, pd.StringDtype)
         if textual and pd.api.types.infer_dtype(s, skipna=True) in ("string", "empty"):
-            s = s.astype("string").str.strip()
+            s = s.astype("string[pyarrow]").str.strip()
             s = s.mask(s == "")
         data[i] = s.reset_index(drop=True)
     return RawTable(

@@ -78,20 +78,21 @@ def test_impossible_date_names_file_line_and_header(tmp_path):
 def test_letter_in_amount(tmp_path):
     orders_with(tmp_path, "A1;1;01/02/2026;12,5O\n")
     err = bad(tmp_path, columns=FRENCH)
-    assert (err.line, err.field) == (2, "Montant")
+    assert (err.file, err.line, err.field) == ("data/orders.csv", 2, "Montant")
     assert "expected an amount like 12,50, got '12,5O'" in err.message
 
 
 def test_empty_amount(tmp_path):
     orders_with(tmp_path, "A1;1;01/02/2026;\n")
     err = bad(tmp_path, columns=FRENCH)
-    assert (err.line, err.field) == (2, "Montant")
+    assert (err.file, err.line, err.field) == ("data/orders.csv", 2, "Montant")
     assert "got an empty value" in err.message
 
 
 def test_empty_order_date_is_an_error(tmp_path):
     orders_with(tmp_path, "A1;1;;3\n")
-    assert (bad(tmp_path, columns=FRENCH).field, bad(tmp_path, columns=FRENCH).line) == ("Date", 2)
+    err = bad(tmp_path, columns=FRENCH)
+    assert (err.file, err.line, err.field) == ("data/orders.csv", 2, "Date")
 
 
 def test_error_counts_the_other_bad_values_of_the_column(tmp_path):
@@ -107,7 +108,7 @@ def test_first_bad_cell_in_file_order_wins(tmp_path):
     orders_with(tmp_path, "A1;1;01/02/2026;1\nA2;1;32/01/2026;oops\n")
     err = bad(tmp_path, columns=FRENCH)
     assert (err.line, err.field) == (3, "Date")
-    assert "1 other columns have bad values too" in (err.hint or "")
+    assert "another column has bad values too" in (err.hint or "")
 
 
 def test_unknown_event(tmp_path):
@@ -149,14 +150,14 @@ def test_empty_contact_id(tmp_path):
 def test_duplicate_contact_id_points_at_both_lines(tmp_path):
     put(tmp_path, "contacts.csv", "contact_id;email\n7;a@x.fr\n8;b@x.fr\n 7 ;c@x.fr\n")
     err = bad(tmp_path)
-    assert (err.line, err.field) == (4, "contact_id")
+    assert (err.file, err.line, err.field) == ("data/contacts.csv", 4, "contact_id")
     assert "duplicate contact id '7' (already on line 2)" in err.message
 
 
 def test_bad_yes_no_value(tmp_path):
     put(tmp_path, "contacts.csv", "contact_id;subscribed\n1;oui\n2;peut-être\n")
     err = bad(tmp_path)
-    assert (err.line, err.field) == (3, "subscribed")
+    assert (err.file, err.line, err.field) == ("data/contacts.csv", 3, "subscribed")
     assert "got 'peut-être'" in err.message
 
 
@@ -166,7 +167,7 @@ def test_rating_outside_one_to_five(tmp_path):
         tmp_path, "orders.csv", "contact_id;order_id;ordered_at;amount;rating\n1;a;01/01/2026;3;7\n"
     )
     err = bad(tmp_path)
-    assert (err.line, err.field) == (2, "rating")
+    assert (err.file, err.line, err.field) == ("data/orders.csv", 2, "rating")
     assert "a rating from 1 to 5" in err.message
 
 
@@ -529,6 +530,20 @@ def test_write_back_pads_short_rows_and_keeps_multiline_cells(tmp_path):
     assert path.read_text() == 'contact_id,note,tags\n1,"a\nb, c",new\n2,x,old|more\n'
 
 
+def test_write_back_without_quotes_in_the_file(tmp_path):
+    path = put(tmp_path, "contacts.csv", "id;tags;ville\n1;a;Lyon\n2\n3;;Nice\n")
+    connector(tmp_path, columns={"id": "contact_id"}).push(
+        [tag("1", "b"), tag("2", "c"), tag("3", "d")]
+    )
+    assert path.read_text() == "id;tags;ville\n1;a|b;Lyon\n2;c\n3;d;Nice\n"
+
+
+def test_old_excel_files_get_a_clear_error(tmp_path):
+    put(tmp_path, "contacts.xls", "not really")
+    err = bad(tmp_path)
+    assert err.file == "data/contacts.xls" and ".xlsx" in (err.hint or "")
+
+
 def test_repeating_a_batch_changes_nothing(tmp_path):
     path = put(tmp_path, "contacts.csv", CP1252_CONTACTS, "cp1252")
     batch = [tag("00002", "seg:x"), tag("00001", "gone", "untag")]
@@ -615,3 +630,12 @@ def test_demo_data_reads_with_two_skipped_orders():
     assert t.contacts["code_postal"].str.startswith("0").any()
     assert set(t.contacts["profil"]) == {"branché", "rêveur", "classique", "curieux"}
     assert t.orders["rating"].notna().mean() == pytest.approx(0.4, abs=0.05)
+
+
+def test_registered_under_the_files_entry_point():
+    from segmerge.connector import available, load_class
+
+    if "files" not in available():
+        pytest.skip("segmerge is not installed in this environment")
+    assert load_class("files") is FilesConnector
+    assert FilesConnector.accepts == frozenset({"tag", "untag"}) and FilesConnector.idempotent
