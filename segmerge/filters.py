@@ -1,58 +1,201 @@
-"""Locale-aware Jinja filters (money, numbers, dates), so letters read naturally in French."""
+"""Locale-aware Jinja filters: money, numbers, percentages, dates, names.
+
+French-speaking marketers expect "1 234,50 €" and "3 mars 2026", not
+"1234.5" and "2026-03-03T00:00:00+00:00". Babel knows each locale's symbols,
+narrow no-break spaces and month names, so the filters only choose the
+pattern; they are built once per TemplateSet, bound to its locale, time zone
+and currency.
+
+Dates inside Segmerge are UTC; a date is shown as the day it is in the
+workspace time zone (23:30 UTC on 2 March is 3 March in Paris).
+
+A filter given a value it cannot format raises :class:`FilterError`, which the
+renderer reports with the template line; a missing contact value reaches the
+filter as an Undefined and is reported as missing, not as a type mistake.
+"""
 
 from __future__ import annotations
 
-from datetime import date, datetime, tzinfo
+import copy
+import re
+from collections.abc import Callable
+from datetime import UTC, date, datetime, time
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
-import jinja2
-import pandas as pd
+from babel import Locale
 from babel.dates import format_date, format_datetime
-from babel.numbers import format_currency, format_decimal, format_percent
+from babel.numbers import NumberPattern, format_currency, format_decimal, format_percent
+from jinja2 import Undefined
+
+_DATE_STYLES = ("short", "medium", "long", "full")
+_PARTICLES = frozenset({"de", "du", "des", "d", "la", "le"})
+_NAME_PARTS = re.compile(r"([\s\-'’]+)")
 
 
-def register_filters(env: jinja2.Environment, *, locale: str, tz: tzinfo, currency: str) -> None:
-    def money(value: Any, cur: str | None = None) -> str:
-        return format_currency(float(value), cur or currency, locale=locale)
+class FilterError(ValueError):
+    """A value a filter cannot format (a text where a number is expected, ...)."""
 
-    def number(value: Any, fmt: str | None = None) -> str:
-        return format_decimal(value, format=fmt, locale=locale)
 
-    def percent(value: Any, fmt: str | None = None) -> str:
-        return format_percent(value, format=fmt, locale=locale)
+def _defined(value: Any) -> Any:
+    if isinstance(value, Undefined):
+        value._fail_with_undefined_error()  # raises the "missing value" error
+    return value
 
-    def as_local(value: Any) -> datetime | date:
-        if isinstance(value, pd.Timestamp | datetime):
-            ts = pd.Timestamp(value)
-            ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts
-            return ts.tz_convert(tz).to_pydatetime()
-        if isinstance(value, date):
-            return value
-        return pd.Timestamp(value).to_pydatetime()
 
-    def date_filter(value: Any, fmt: str = "long") -> str:
-        local = as_local(value)
-        d = local.date() if isinstance(local, datetime) else local
-        return format_date(d, format=fmt, locale=locale)
+def _decimal(value: Any, name: str) -> Decimal:
+    """Numbers as Decimal, so that rounding is half-up on the digits the user sees."""
+    value = _defined(value)
+    if isinstance(value, bool) or value is None:
+        raise FilterError(f"|{name} expects a number, got {value!r}")
+    if isinstance(value, Decimal):
+        result = value
+    elif isinstance(value, int):
+        result = Decimal(value)
+    elif isinstance(value, float) or hasattr(value, "__float__"):
+        try:
+            result = Decimal(repr(float(value)))
+        except (TypeError, ValueError):
+            raise FilterError(f"|{name} expects a number, got {value!r}") from None
+    else:
+        raise FilterError(f"|{name} expects a number, got {type(value).__name__} {value!r}")
+    if not result.is_finite():
+        raise FilterError(f"|{name} cannot format {value!r}")
+    return result
 
-    def datetime_filter(value: Any, fmt: str = "medium") -> str:
-        local = as_local(value)
-        if not isinstance(local, datetime):
-            local = datetime(local.year, local.month, local.day)
-        return format_datetime(local, format=fmt, locale=locale)
 
-    def name_case(value: Any) -> str:
-        """'jean-pierre DUPONT' -> 'Jean-Pierre Dupont' (hyphens and apostrophes kept)."""
-        words = str(value).split(" ")
-        return " ".join(
-            "-".join(p[:1].upper() + p[1:].lower() for p in w.split("-")) for w in words
+def _digits(decimals: Any, name: str) -> int:
+    if isinstance(decimals, bool) or not isinstance(decimals, int) or not 0 <= decimals <= 6:
+        raise FilterError(
+            f"|{name}: decimals must be a whole number from 0 to 6 or a pattern such as "
+            f"'#,##0.0', got {decimals!r}"
+        )
+    return decimals
+
+
+def _pattern(decimals: Any) -> bool:
+    """A CLDR number pattern ('#,##0.0', '0.0') rather than a count of decimals."""
+    return isinstance(decimals, str) and bool(decimals) and set(decimals) <= set("#0.,% ¤")
+
+
+def _with_decimals(pattern: NumberPattern, decimals: int) -> NumberPattern:
+    fixed = copy.copy(pattern)
+    fixed.frac_prec = (decimals, decimals)
+    return fixed
+
+
+def _round(value: Decimal, decimals: int) -> Decimal:
+    return value.quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)
+
+
+def capitalize_name(value: Any) -> str:
+    """'jean-pierre de la TOUR' -> 'Jean-Pierre de la Tour' (particles stay lower case)."""
+    text = str(_defined(value)).strip()
+    parts = _NAME_PARTS.split(text.lower())
+    out: list[str] = []
+    first = True
+    for part in parts:
+        if not part or _NAME_PARTS.fullmatch(part):
+            out.append(part)
+            continue
+        out.append(part if (not first and part in _PARTICLES) else part[:1].upper() + part[1:])
+        first = False
+    return "".join(out)
+
+
+def make_filters(locale: str, tz: ZoneInfo, currency: str) -> dict[str, Callable[..., Any]]:
+    """The filters of one TemplateSet, bound to its locale, time zone and currency."""
+    loc = Locale.parse(locale)
+    money_pattern = loc.currency_formats["standard"]
+    number_pattern = loc.decimal_formats[None]
+    percent_pattern = loc.percent_formats[None]
+    datetime_join = loc.datetime_formats["long"]
+
+    def money(value: Any, currency_code: str | None = None, decimals: int | None = None) -> str:
+        """``{{ contact.revenue|money }}`` -> '1 234,50 €'; ``money(decimals=0)`` -> '1 235 €'."""
+        amount = _decimal(value, "money")
+        code = currency_code or currency
+        if decimals is None:
+            amount = _round(amount, 2)
+            return format_currency(amount, code, locale=loc)
+        digits = _digits(decimals, "money")
+        pattern = _with_decimals(money_pattern, digits)
+        return format_currency(
+            _round(amount, digits), code, format=pattern, locale=loc, currency_digits=False
         )
 
-    env.filters.update(
-        money=money,
-        number=number,
-        percent=percent,
-        date=date_filter,
-        datetime=datetime_filter,
-        name=name_case,
-    )
+    def number(value: Any, decimals: int | str | None = None) -> str:
+        """``1234.5|number`` -> '1 234,5'; ``number(2)`` -> '1 234,50'; or a CLDR pattern."""
+        amount = _decimal(value, "number")
+        if decimals is None:
+            return format_decimal(amount, locale=loc)
+        if _pattern(decimals):
+            return format_decimal(amount, format=str(decimals), locale=loc)
+        digits = _digits(decimals, "number")
+        return format_decimal(
+            _round(amount, digits), format=_with_decimals(number_pattern, digits), locale=loc
+        )
+
+    def percent(value: Any, decimals: int | str = 0) -> str:
+        """A ratio as a percentage: ``0.125|percent`` -> '13 %', ``percent(1)`` -> '12,5 %'."""
+        ratio = _decimal(value, "percent")
+        if _pattern(decimals):
+            return format_percent(ratio, format=str(decimals), locale=loc)
+        digits = _digits(decimals, "percent")
+        shown = _round(ratio * 100, digits) / 100
+        return format_percent(shown, format=_with_decimals(percent_pattern, digits), locale=loc)
+
+    def to_local(value: Any, name: str) -> datetime | date:
+        value = _defined(value)
+        if isinstance(value, str):
+            try:
+                value = (
+                    date.fromisoformat(value) if len(value) == 10 else datetime.fromisoformat(value)
+                )
+            except ValueError:
+                raise FilterError(f"|{name} expects a date, got the text {value!r}") from None
+        elif type(value).__name__ == "datetime64":  # numpy, naive UTC
+            value = value.astype("datetime64[us]").item()
+        if isinstance(value, datetime):
+            if value.tzinfo is None:
+                value = value.replace(tzinfo=UTC)
+            return value.astimezone(tz)
+        if isinstance(value, date):
+            return value
+        raise FilterError(f"|{name} expects a date, got {type(value).__name__} {value!r}")
+
+    def style(fmt: Any, name: str) -> str:
+        if not isinstance(fmt, str) or not fmt:
+            raise FilterError(
+                f"|{name}: format must be one of {', '.join(_DATE_STYLES)} or a pattern"
+            )
+        return fmt
+
+    def date_filter(value: Any, fmt: str = "long") -> str:
+        """``|date`` -> '3 mars 2026', ``|date('short')`` -> '03/03/2026', or a CLDR pattern."""
+        local = to_local(value, "date")
+        day = local.date() if isinstance(local, datetime) else local
+        return format_date(day, style(fmt, "date"), locale=loc)
+
+    def datetime_filter(value: Any, fmt: str | None = None) -> str:
+        """``|datetime`` -> '3 mars 2026, 14:05' in the workspace time zone."""
+        local = to_local(value, "datetime")
+        if not isinstance(local, datetime):
+            local = datetime.combine(local, time(0), tzinfo=tz)
+        if fmt is None:
+            return datetime_join.format(
+                format_datetime(local, loc.time_formats["short"], tzinfo=tz, locale=loc),
+                format_date(local.date(), "long", locale=loc),
+            )
+        return format_datetime(local, style(fmt, "datetime"), tzinfo=tz, locale=loc)
+
+    return {
+        "money": money,
+        "number": number,
+        "percent": percent,
+        "date": date_filter,
+        "datetime": datetime_filter,
+        "capitalize_name": capitalize_name,
+        "name": capitalize_name,  # the short name the demo letters use
+    }

@@ -95,7 +95,9 @@ def _parse(yaml_text: str, file: str | Path) -> dict[str, FrontField]:
             hint='quote a value holding ": " or "{{", e.g. subject: "{{ contact.first_name }} ..."',
         ) from None
     except yaml.YAMLError as exc:
-        raise TemplateError(f"the front matter is not valid YAML: {exc}", file=file, line=1) from None
+        raise TemplateError(
+            f"the front matter is not valid YAML: {exc}", file=file, line=1
+        ) from None
     if root is None:
         return {}
     if not isinstance(root, yaml.MappingNode):

@@ -1,295 +1,368 @@
 """Per-segment letters: sandboxed Jinja, YAML front matter, strict variables.
 
-Templates are user text, so they run in Jinja's immutable sandbox with HTML
-autoescaping. Variables are strict: a typo in `contact.frist_name` fails at
-validation (checked statically against the known columns), and a contact
-whose value is empty is *undefined* in the template, so a letter that cannot
-be filled fails for that contact and is skipped, never sent half-filled.
+Templates are user text, so they run in Jinja's immutable sandbox (no Python
+internals, no mutating a list or dict) with HTML autoescaping; the subject,
+the preheader and ``.txt.j2`` files are not escaped. Variables are strict:
+a typo in ``contact.frist_name`` fails when the set is loaded (see
+:mod:`segmerge.render_check`), and a contact whose value is null (None, NaN,
+NaT, pd.NA) sees it *undefined*, so a letter that cannot be filled raises a
+:class:`TemplateError` for that contact and is skipped, never sent
+half-filled; ``| default(...)`` and ``is defined`` handle optional values.
+
+Layout: ``<folder>/<segment>.html.j2`` or ``_default.html.j2``, an optional
+``.txt.j2`` twin (else the text is derived from the HTML), and files starting
+with ``_`` shared by ``extends`` / ``include`` / ``import`` from the folder or
+from ``<folder>/../_shared/``.
 """
 
 from __future__ import annotations
 
-import difflib
-import math
-import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, tzinfo
+from datetime import date
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import jinja2
-import yaml
-from jinja2 import meta, nodes
-from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+from jinja2.sandbox import SecurityError
 
+from . import frontmatter
 from .errors import TemplateError
-from .filters import register_filters
+from .filters import FilterError, make_filters
+from .render_check import Parsed, TemplateSecurityError, check, referenced
+from .render_env import (
+    ContactView,
+    FolderLoader,
+    MissingValue,
+    Sandbox,
+    StrictValues,
+    autoescape,
+    present_values,
+)
 from .textpart import html_to_text
 
-ALLOWED_GLOBALS = {"contact", "segment", "campaign", "unsubscribe_url", "today"}
-FRONT_MATTER_KEYS = {"subject", "preheader", "from", "reply_to"}
 SHARED_FOLDER = "_shared"
+_CONTROL = dict.fromkeys([*range(0, 32), 127], " ")
+
+__all__ = [
+    "RenderContext",
+    "Rendered",
+    "TemplateError",
+    "TemplateSecurityError",
+    "TemplateSet",
+]
 
 
 @dataclass(frozen=True)
 class RenderContext:
-    campaign: dict[str, Any]
+    """What every letter of one run shares; ``unsubscribe_url`` is this contact's link."""
+
+    campaign: Mapping[str, Any]
     today: date
     unsubscribe_url: str
 
 
 @dataclass(frozen=True)
 class Rendered:
+    """One contact's letter, ready for :func:`segmerge.message.build_message`."""
+
     subject: str
-    preheader: str
+    preheader: str  # "" when the template has none
     html: str
     text: str
-    from_addr: str | None
+    from_addr: str | None  # None: the campaign's sender
     reply_to: str | None
-    template: str
+    template: str  # the .html.j2 file used
 
 
 @dataclass
 class _Letter:
-    html_file: Path
-    text_file: Path | None
-    front: dict[str, str]
+    name: str
+    segment: dict[str, str]
+    html_file: str
+    text_file: str | None
     html: jinja2.Template
     text: jinja2.Template | None
-    subject: jinja2.Template
-    preheader: jinja2.Template | None
-    labels: dict[str, str] = field(default_factory=dict)
-
-
-def split_front_matter(source: str, file: Path) -> tuple[dict[str, str], str]:
-    """YAML between `---` lines at the top; the body keeps its line numbers (blank lines)."""
-    if not source.startswith("---"):
-        return {}, source
-    lines = source.splitlines(keepends=True)
-    end = next((i for i in range(1, len(lines)) if lines[i].strip() == "---"), None)
-    if end is None:
-        raise TemplateError("front matter opened with --- is never closed", file=file, line=1)
-    try:
-        data = yaml.safe_load("".join(lines[1:end])) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 2 if mark is not None else 1
-        raise TemplateError(
-            f"front matter is not valid YAML: {exc}", file=file, line=line
-        ) from None
-    if not isinstance(data, dict):
-        raise TemplateError("front matter must be `key: value` lines", file=file, line=2)
-    unknown = set(data) - FRONT_MATTER_KEYS
-    if unknown:
-        key = sorted(unknown)[0]
-        raise TemplateError(
-            f"unknown front matter key {key!r} (expected {', '.join(sorted(FRONT_MATTER_KEYS))})",
-            file=file,
-            line=_line_of(lines, key),
-            field=key,
-        )
-    body = "\n" * (end + 1) + "".join(lines[end + 1 :])
-    return {k: str(v) for k, v in data.items()}, body
-
-
-def _line_of(lines: list[str], key: str) -> int | None:
-    return next((i + 1 for i, ln in enumerate(lines) if ln.lstrip().startswith(f"{key}:")), None)
-
-
-class _Loader(jinja2.FileSystemLoader):
-    """A file-system loader that hides front matter from Jinja (keeping line numbers)."""
-
-    def get_source(
-        self, environment: jinja2.Environment, template: str
-    ) -> tuple[str, str, Callable[[], bool]]:
-        source, filename, uptodate = super().get_source(environment, template)
-        _, body = split_front_matter(source, Path(filename))
-        return body, filename, uptodate
+    subject: jinja2.Template | str
+    preheader: jinja2.Template | str
+    from_addr: jinja2.Template | str | None
+    reply_to: jinja2.Template | str | None
+    files: frozenset[str] = field(default_factory=frozenset)
 
 
 class TemplateSet:
     """The letters of one rule set, compiled and statically checked."""
 
-    def __init__(self, folder: Path, letters: dict[str, _Letter], labels: dict[str, str]) -> None:
+    def __init__(
+        self, folder: Path, spec: dict[str, Any], loader: FolderLoader, env: Sandbox
+    ) -> None:
         self.folder = folder
-        self.letters = letters
-        self.labels = labels
+        self._spec = spec  # what a worker process needs to load the same set again
+        self._loader = loader
+        self._env = env
+        self._letters: dict[str, _Letter] = {}
 
     @classmethod
     def load(
         cls,
         folder: Path,
-        segments: list[tuple[str, str]],
+        segments: Sequence[tuple[str, str]],
         *,
         locale: str = "fr_FR",
-        tz: tzinfo,
+        tz: ZoneInfo,
         currency: str = "EUR",
-        known_columns: set[str],
+        known_columns: Collection[str] | None,
     ) -> TemplateSet:
-        search = [str(folder)]
-        if (folder.parent / SHARED_FOLDER).is_dir():
-            search.append(str(folder.parent / SHARED_FOLDER))
-        html_env = ImmutableSandboxedEnvironment(
-            loader=_Loader(search), autoescape=True, undefined=jinja2.StrictUndefined
-        )
-        text_env = ImmutableSandboxedEnvironment(
-            loader=_Loader(search), autoescape=False, undefined=jinja2.StrictUndefined
-        )
-        for env in (html_env, text_env):
-            register_filters(env, locale=locale, tz=tz, currency=currency)
-        letters: dict[str, _Letter] = {}
-        for name, _label in segments:
-            html_file = _pick(folder, name, "html.j2")
-            if html_file is None:
-                raise TemplateError(
-                    f"segment {name!r} has no template: add {name}.html.j2 or _default.html.j2",
-                    file=folder,
-                    field=name,
-                )
-            text_file = _pick(folder, name, "txt.j2")
-            front, _ = split_front_matter(html_file.read_text(encoding="utf-8"), html_file)
-            if "subject" not in front:
-                raise TemplateError("front matter needs a `subject:`", file=html_file, line=1)
-            html = _compile(html_env, html_file.name, html_file, known_columns)
-            text = (
-                _compile(text_env, text_file.name, text_file, known_columns) if text_file else None
-            )
-            subject = _compile_string(text_env, front["subject"], html_file, known_columns)
-            pre = front.get("preheader")
-            preheader = _compile_string(text_env, pre, html_file, known_columns) if pre else None
-            letters[name] = _Letter(html_file, text_file, front, html, text, subject, preheader)
-        return cls(folder, letters, dict(segments))
+        """Compile and check every segment's letter (``known_columns=None``: no column check)."""
+        folder = Path(folder)
+        known = frozenset(known_columns) if known_columns is not None else None
+        spec = dict(folder=folder, segments=[tuple(s) for s in segments], locale=locale, tz=tz,
+                    currency=currency, known_columns=known)  # fmt: skip
+        search = [folder] + [p for p in (folder.parent / SHARED_FOLDER,) if p.is_dir()]
+        loader = FolderLoader(search)
+        env = Sandbox(loader=loader, autoescape=autoescape, undefined=StrictValues,
+                       auto_reload=False, cache_size=-1)  # fmt: skip
+        env.filters.update(make_filters(locale, tz, currency))
+        self = cls(folder, spec, loader, env)
+        for name, label in segments:
+            self._letters[name] = self._compile_letter(name, label, known)
+        return self
 
-    def template_for(self, segment: str) -> str:
-        return str(self.letters[segment].html_file)
+    # -- loading -----------------------------------------------------------------------------
 
-    def render(self, segment: str, contact: dict[str, Any], ctx: RenderContext) -> Rendered:
-        letter = self.letters[segment]
-        variables = {
-            "contact": defined_values(contact),
-            "segment": {"name": segment, "label": self.labels.get(segment, segment)},
-            "campaign": ctx.campaign,
-            "unsubscribe_url": ctx.unsubscribe_url,
-            "today": ctx.today,
-        }
-        file = letter.html_file
-        try:
-            subject = " ".join(letter.subject.render(variables).split())
-            preheader = letter.preheader.render(variables).strip() if letter.preheader else ""
-            html = letter.html.render(variables).lstrip("\n")
-            if letter.text is not None:
-                file = letter.text_file or file
-                text = letter.text.render(variables)
-            else:
-                text = html_to_text(html)
-        except jinja2.UndefinedError as exc:
+    def _pick(self, segment: str, suffix: str) -> Path | None:
+        for candidate in (f"{segment}.{suffix}", f"_default.{suffix}"):
+            if (self.folder / candidate).is_file():
+                return self.folder / candidate
+        return None
+
+    def _compile_letter(self, name: str, label: str, known: frozenset[str] | None) -> _Letter:
+        html_path = self._pick(name, "html.j2")
+        if html_path is None:
             raise TemplateError(
-                f"contact {contact.get('contact_id')}: {_undefined_message(exc)}",
-                file=file,
-                line=_template_line(exc, file),
-            ) from None
-        except SecurityError as exc:
-            raise TemplateError(f"unsafe template operation: {exc}", file=file) from None
-        except jinja2.TemplateError as exc:
-            raise TemplateError(str(exc), file=file, line=_template_line(exc, file)) from None
-        return Rendered(
-            subject=subject,
-            preheader=preheader,
+                f"segment {name!r} has no template in {self.folder}",
+                file=self.folder,
+                field=name,
+                hint=f"add {name}.html.j2 (or _default.html.j2 for every segment without one)",
+            )
+        text_path = self._pick(name, "txt.j2")
+        split = self._loader.split(html_path)
+        if "subject" not in split.fields:
+            raise TemplateError(
+                "the front matter needs a `subject:`",
+                file=html_path,
+                line=1,
+                field="subject",
+                hint='start the file with ---, subject: "...", ---',
+            )
+        if text_path is not None and self._loader.split(text_path).has_front_matter:
+            raise TemplateError(
+                "front matter belongs in the .html.j2 file, not in the text twin",
+                file=text_path,
+                line=1,
+            )
+        html, html_units = self._get(html_path)
+        check(html_units, known, self._env.globals)
+        text, text_units = self._get(text_path) if text_path else (None, [])
+        check(text_units, known, self._env.globals)
+        values: dict[str, jinja2.Template | str] = {}
+        for key, f in split.fields.items():
+            values[key] = self._front(html_path, f, known)
+        for key in ("from", "reply_to"):
+            _check_address(values.get(key), html_path, split.fields.get(key), key)
+        return _Letter(
+            name=name,
+            segment={"name": name, "label": label},
+            html_file=str(html_path),
+            text_file=str(text_path) if text_path else None,
             html=html,
             text=text,
-            from_addr=letter.front.get("from"),
-            reply_to=letter.front.get("reply_to"),
-            template=str(letter.html_file),
+            subject=values["subject"],
+            preheader=values.get("preheader", ""),
+            from_addr=values.get("from"),
+            reply_to=values.get("reply_to"),
+            files=frozenset(p.file for p in html_units + text_units) | {str(html_path)},
+        )
+
+    def _get(self, path: Path) -> tuple[jinja2.Template, list[Parsed]]:
+        """Compile a file; parse it and everything it references, for the checks."""
+        units: list[Parsed] = []
+        self._parse_tree(path.name, units, seen=set(), origin=str(path))
+        try:
+            return self._env.get_template(path.name), units
+        except jinja2.TemplateSyntaxError as exc:
+            raise _syntax(exc, str(path)) from None
+
+    def _parse_tree(self, name: str, units: list[Parsed], seen: set[str], origin: str) -> None:
+        path = self._loader.find(name)
+        if path is None:
+            raise TemplateError(
+                f"template {name!r} not found in {', '.join(str(s) for s in self._loader.search)}",
+                file=origin,
+            )
+        if str(path) in seen:
+            return
+        seen.add(str(path))
+        body = self._loader.split(path).body
+        try:
+            tree = self._env.parse(body, name, str(path))
+        except jinja2.TemplateSyntaxError as exc:
+            raise _syntax(exc, str(path)) from None
+        parsed = Parsed(str(path), tree)
+        if all(u.file != parsed.file for u in units):
+            units.append(parsed)
+        for ref in referenced(parsed):
+            self._parse_tree(ref, units, seen, str(path))
+
+    def _front(
+        self, path: Path, f: frontmatter.FrontField, known: frozenset[str] | None
+    ) -> jinja2.Template | str:
+        """A front-matter value: a template (padded so lines match the file) or constant text.
+
+        It is rendered on its own, so it is checked on its own: a name set in the body
+        is not visible in the subject.
+        """
+        if "{" not in f.value:
+            return f.value
+        source = "\n" * (f.line - 1) + f.value
+        try:
+            tree = self._env.parse(source, None, str(path))
+            check([Parsed(str(path), tree)], known, self._env.globals)
+            code = self._env.compile(tree, None, str(path))
+        except jinja2.TemplateSyntaxError as exc:
+            raise _syntax(exc, str(path)) from None
+        return self._env.template_class.from_code(self._env, code, self._env.make_globals(None))
+
+    # -- rendering ---------------------------------------------------------------------------
+
+    @property
+    def segments(self) -> list[str]:
+        return list(self._letters)
+
+    def template_for(self, segment_name: str) -> str:
+        """The .html.j2 file a segment's letter comes from, for reports."""
+        return self._letter(segment_name).html_file
+
+    def _letter(self, segment_name: str) -> _Letter:
+        try:
+            return self._letters[segment_name]
+        except KeyError:
+            raise TemplateError(
+                f"no letter loaded for segment {segment_name!r}", file=self.folder
+            ) from None
+
+    def render(self, segment_name: str, contact: Mapping[str, Any], ctx: RenderContext) -> Rendered:
+        """One contact's letter; a TemplateError (file, line, field) if it cannot be filled."""
+        return self._render(segment_name, contact, ctx.campaign, ctx.today, ctx.unsubscribe_url)
+
+    def _render(
+        self,
+        segment_name: str,
+        contact: Mapping[str, Any],
+        campaign: Mapping[str, Any],
+        today: date,
+        unsubscribe_url: str,
+    ) -> Rendered:
+        letter = self._letter(segment_name)
+        view = ContactView()
+        view.__dict__ = present_values(contact)
+        variables = {"contact": view, "segment": letter.segment, "campaign": campaign,
+                     "unsubscribe_url": unsubscribe_url, "today": today}  # fmt: skip
+        try:
+            subject = _value(letter.subject, variables)
+            preheader = _value(letter.preheader, variables)
+            html = letter.html.render(variables).strip()
+            if letter.text is not None:
+                text = letter.text.render(variables).strip()
+            else:
+                text = html_to_text(html)
+            from_addr = _value(letter.from_addr, variables) or None
+            reply_to = _value(letter.reply_to, variables) or None
+        except Exception as exc:  # noqa: BLE001 - every failure becomes this contact's report
+            raise _failure(exc, letter, contact) from None
+        if not subject:
+            raise TemplateError(
+                f"contact {contact.get('contact_id', '?')}: the subject is empty",
+                file=letter.html_file,
+                field="subject",
+            )
+        return Rendered(subject, preheader, html, text, from_addr, reply_to, letter.html_file)
+
+    def render_many(
+        self,
+        items: Sequence[tuple[str, Mapping[str, Any]] | tuple[str, Mapping[str, Any], str]],
+        ctx: RenderContext | Sequence[RenderContext] | Callable[[Mapping[str, Any]], RenderContext],
+        *,
+        workers: int | None = None,
+    ) -> list[Rendered | TemplateError]:
+        """Many letters, in order, one result per item: a Rendered or that contact's TemplateError.
+
+        ``items`` are ``(segment, contact)`` or ``(segment, contact, unsubscribe_url)``: the
+        third element overrides ``ctx.unsubscribe_url``, which is how each contact gets its
+        own signed link without building a RenderContext per contact. ``ctx`` is one
+        RenderContext for all, a sequence of them (one per item), or a function of the
+        contact (called here, in this process). ``workers=None`` uses every core when the
+        batch is large (see :mod:`segmerge.render_pool`) and this process otherwise;
+        ``workers=1`` always renders here, ``workers=k`` uses k processes.
+        """
+        from .render_pool import render_many
+
+        return render_many(self, items, ctx, workers=workers)
+
+
+def _one_line(text: str) -> str:
+    """Headers are one line: newlines and control characters cannot reach them."""
+    return " ".join(text.translate(_CONTROL).split()) if text else ""
+
+
+def _value(v: jinja2.Template | str | None, variables: dict[str, Any]) -> str:
+    if v is None:
+        return ""
+    return _one_line(v if isinstance(v, str) else v.render(variables))
+
+
+def _check_address(
+    value: jinja2.Template | str | None, path: Path, f: frontmatter.FrontField | None, key: str
+) -> None:
+    if isinstance(value, str) and "@" not in parseaddr(value)[1]:
+        raise TemplateError(
+            f"{key} {value!r} is not an e-mail address",
+            file=path,
+            line=f.line if f else None,
+            field=key,
+            hint='e.g. from: "La Boutique <bonjour@example.org>"',
         )
 
 
-def defined_values(contact: dict[str, Any]) -> dict[str, Any]:
-    """Drop null values so that the template sees them as undefined (strict)."""
-    out: dict[str, Any] = {}
-    for k, v in contact.items():
-        if v is None or v is _NA or (isinstance(v, float) and math.isnan(v)):
-            continue
-        if type(v).__name__ in ("NaTType", "NAType"):
-            continue
-        out[str(k)] = v
-    return out
+def _syntax(exc: jinja2.TemplateSyntaxError, file: str) -> TemplateError:
+    return TemplateError(
+        f"template syntax error: {exc.message}", file=exc.filename or file, line=exc.lineno
+    )
 
 
-_NA = object()
-
-
-def _pick(folder: Path, segment: str, suffix: str) -> Path | None:
-    for name in (f"{segment}.{suffix}", f"_default.{suffix}"):
-        if (folder / name).is_file():
-            return folder / name
-    return None
-
-
-def _compile(env: jinja2.Environment, name: str, file: Path, known: set[str]) -> jinja2.Template:
-    try:
-        body = env.loader.get_source(env, name)[0]  # type: ignore[union-attr]
-        tree = env.parse(body, name, str(file))
-        _check_names(tree, file, known)
-        return env.get_template(name)
-    except jinja2.TemplateSyntaxError as exc:
-        raise TemplateError(exc.message or str(exc), file=file, line=exc.lineno) from None
-    except jinja2.TemplateNotFound as exc:
-        raise TemplateError(f"included template {exc.name!r} not found", file=file) from None
-
-
-def _compile_string(
-    env: jinja2.Environment, source: str, file: Path, known: set[str]
-) -> jinja2.Template:
-    try:
-        _check_names(env.parse(source), file, known)
-        return env.from_string(source)
-    except jinja2.TemplateSyntaxError as exc:
-        raise TemplateError(f"in the subject: {exc.message}", file=file, line=1) from None
-
-
-def _check_names(tree: nodes.Template, file: Path, known: set[str]) -> None:
-    unknown = meta.find_undeclared_variables(tree) - ALLOWED_GLOBALS
-    if unknown:
-        name = sorted(unknown)[0]
-        line = next((n.lineno for n in tree.find_all(nodes.Name) if n.name == name), None)
-        close = difflib.get_close_matches(name, sorted(ALLOWED_GLOBALS), n=1)
-        raise TemplateError(
-            f"unknown variable {name!r}",
+def _failure(exc: BaseException, letter: _Letter, contact: Mapping[str, Any]) -> TemplateError:
+    """The TemplateError for a contact whose letter failed: which file, line and value."""
+    file, line = letter.html_file, None
+    tb = exc.__traceback__
+    while tb is not None:  # the innermost frame in one of this letter's template files
+        name = tb.tb_frame.f_code.co_filename
+        if name in letter.files:
+            file, line = name, tb.tb_lineno
+        tb = tb.tb_next
+    who = f"contact {contact.get('contact_id', '?')}"
+    if isinstance(exc, MissingValue):
+        return TemplateError(
+            f"{who}: {exc}",
             file=file,
             line=line,
-            field=name,
-            hint=f"did you mean {close[0]}?"
-            if close
-            else "variables: " + ", ".join(sorted(ALLOWED_GLOBALS)),
+            field=exc.field,
+            hint="the letter is not sent; use `| default('...')` or "
+            "`{% if contact.x is defined %}` for a value that may be empty",
         )
-    for node in tree.find_all(nodes.Getattr):
-        is_contact = isinstance(node.node, nodes.Name) and node.node.name == "contact"
-        if is_contact:
-            if node.attr not in known:
-                close = difflib.get_close_matches(node.attr, sorted(known), n=3)
-                raise TemplateError(
-                    f"contact has no column or metric {node.attr!r}",
-                    file=file,
-                    line=node.lineno,
-                    field=f"contact.{node.attr}",
-                    hint=f"did you mean {', '.join(close)}?" if close else None,
-                )
-
-
-def _undefined_message(exc: jinja2.UndefinedError) -> str:
-    msg = str(exc)
-    if "has no attribute" in msg and "dict object" in msg:
-        attr = msg.split("has no attribute", 1)[1].strip().strip("'")
-        return f"the value of {attr!r} is empty (use `| default(...)` in the template)"
-    return msg
-
-
-def _template_line(exc: BaseException, file: Path) -> int | None:
-    lineno = getattr(exc, "lineno", None)
-    if lineno:
-        return int(lineno)
-    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
-        if frame.filename and Path(frame.filename).name == file.name:
-            return frame.lineno
-    return None
+    if isinstance(exc, SecurityError):
+        return TemplateSecurityError(f"{who}: {exc}", file=file, line=line)
+    if isinstance(exc, FilterError):
+        return TemplateError(f"{who}: {exc}", file=file, line=line)
+    return TemplateError(f"{who}: {type(exc).__name__}: {exc}", file=file, line=line)

@@ -1,115 +1,331 @@
-"""Templates: sandbox, escaping, strict variables, front matter, French formatting."""
+"""Templates: sandbox, escaping, strict variables, front matter, French formatting, batches."""
 
 from __future__ import annotations
 
-import email
 from datetime import date
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from segmerge.errors import TemplateError
-from segmerge.message import build_message, message_id_for
-from segmerge.render import RenderContext, TemplateSet
+from segmerge.render import RenderContext, Rendered, TemplateSecurityError, TemplateSet
 
-CTX = RenderContext(campaign={"name": "c"}, today=date(2026, 3, 3),
-                    unsubscribe_url="https://x.fr/u?token=T")  # fmt: skip
-KNOWN = {"contact_id", "first_name", "revenue", "last_order_at", "email", "city"}
+PARIS = ZoneInfo("Europe/Paris")
+CTX = RenderContext(
+    campaign={"name": "profils", "id": "profils"},
+    today=date(2026, 3, 3),
+    unsubscribe_url="https://boutique.fr/u?token=T",
+)
+KNOWN = {"contact_id", "first_name", "last_name", "revenue", "last_order_at", "email", "ville",
+         "tags", "items", "ratio"}  # fmt: skip
 
 
-def load(tmp_path: Path, files: dict[str, str], segments=(("s", "S"),)) -> TemplateSet:
+def write(folder: Path, files: dict[str, str]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
     for name, text in files.items():
-        (tmp_path / name).write_text(text, encoding="utf-8")
-    return TemplateSet.load(tmp_path, list(segments), tz=ZoneInfo("Europe/Paris"),
-                            known_columns=KNOWN)  # fmt: skip
+        (folder / name).write_text(text, encoding="utf-8")
 
 
-def test_front_matter_subject_and_french_formatting(tmp_path):
-    ts = load(tmp_path, {"s.html.j2": "---\nsubject: \"{{ contact.first_name }}, bonjour\"\n---\n"
-                         "<p>{{ contact.revenue|money }} {{ contact.last_order_at|date }}</p>"})
-    r = ts.render("s", {"contact_id": "1", "first_name": "Zoé", "revenue": 1234.5,
-                        "last_order_at": pd.Timestamp("2026-03-02 23:30", tz="UTC")}, CTX)  # fmt: skip
-    assert r.subject == "Zoé, bonjour"
-    assert "1\u202f234,50\xa0€" in r.html or "1\xa0234,50\xa0€" in r.html
-    assert "3 mars 2026" in r.html  # 23:30 UTC is already 3 March in Paris
-    assert "1" in r.text and "<p>" not in r.text
+def load(folder: Path, files: dict[str, str], segments=(("s", "Le segment"),), known=KNOWN):
+    write(folder, files)
+    return TemplateSet.load(folder, list(segments), tz=PARIS, known_columns=known)
 
 
-def test_html_is_escaped_but_text_and_subject_are_not(tmp_path):
-    ts = load(tmp_path, {"s.html.j2": "---\nsubject: \"{{ contact.first_name }}\"\n---\n<p>{{ contact.first_name }}</p>",
-                         "s.txt.j2": "{{ contact.first_name }}"})
+def letter(body: str, subject: str = "Bonjour") -> dict[str, str]:
+    return {"s.html.j2": f'---\nsubject: "{subject}"\n---\n{body}'}
+
+
+# -- French formatting ----------------------------------------------------------------------
+
+
+def test_locale_filters_give_the_exact_french_strings(tmp_path):
+    body = (
+        "{{ contact.revenue|money }}|{{ contact.revenue|number }}|{{ 1234.5|number(2) }}|"
+        "{{ 2.675|money }}|{{ 1234.5|money(decimals=0) }}|{{ contact.ratio|percent }}|"
+        "{{ contact.ratio|percent(1) }}|{{ contact.last_order_at|date }}|"
+        "{{ contact.last_order_at|date('short') }}|{{ contact.last_order_at|datetime }}|"
+        "{{ today|date('EEEE d MMMM') }}|{{ contact.first_name|capitalize_name }}"
+    )
+    ts = load(tmp_path, letter(body))
+    contact = {"contact_id": "1", "first_name": "jean-pierre de la TOUR", "revenue": 1234.5,
+               "ratio": 0.125, "last_order_at": pd.Timestamp("2026-03-02 23:30", tz="UTC")}  # fmt: skip
+    parts = ts.render("s", contact, CTX).html.split("|")
+    assert parts == [
+        "1\u202f234,50\xa0€",  # babel's narrow no-break space for thousands, no-break before €
+        "1\u202f234,5",
+        "1\u202f234,50",
+        "2,68\xa0€",  # half-up on the digits shown, not on the binary float
+        "1\u202f235\xa0€",
+        "13\xa0%",
+        "12,5\xa0%",
+        "3 mars 2026",  # 23:30 UTC on 2 March is already 3 March in Paris
+        "03/03/2026",
+        "3 mars 2026, 00:30",
+        "mardi 3 mars",
+        "Jean-Pierre de la Tour",
+    ]
+
+
+def test_a_filter_given_the_wrong_kind_of_value_names_the_contact_and_line(tmp_path):
+    ts = load(tmp_path, letter("<p>x</p>\n{{ contact.ville|money }}"))
+    with pytest.raises(TemplateError) as e:
+        ts.render("s", {"contact_id": "9", "ville": "Lyon"}, CTX)
+    assert e.value.line == 5 and "contact 9" in str(e.value) and "money expects a number" in str(
+        e.value
+    )
+
+
+# -- escaping and the sandbox ---------------------------------------------------------------
+
+
+def test_html_is_escaped_but_the_text_part_and_subject_are_not(tmp_path):
+    ts = load(tmp_path, {"s.html.j2": '---\nsubject: "{{ contact.first_name }}"\n---\n'
+                         "<p>{{ contact.first_name }}</p>",
+                         "s.txt.j2": "Bonjour {{ contact.first_name }}"})  # fmt: skip
     r = ts.render("s", {"contact_id": "1", "first_name": "<script>x</script>"}, CTX)
-    assert "<script>" not in r.html and "&lt;script&gt;" in r.html
-    assert r.text == "<script>x</script>" and r.subject == "<script>x</script>"
+    assert r.html == "<p>&lt;script&gt;x&lt;/script&gt;</p>"
+    assert r.text == "Bonjour <script>x</script>"
+    assert r.subject == "<script>x</script>"
 
 
-@pytest.mark.parametrize("expr", [
-    "{{ ''.__class__.__mro__ }}",
-    "{{ cycler.__init__.__globals__ }}",
-    "{{ contact.__class__ }}",
-    "{% set x = [].append(1) %}",
-    "{{ ().__class__.__base__.__subclasses__() }}",
-])  # fmt: skip
-def test_sandbox_escapes_are_refused(tmp_path, expr):
-    with pytest.raises(TemplateError):
-        ts = load(tmp_path, {"s.html.j2": "---\nsubject: x\n---\n" + expr})
-        ts.render("s", {"contact_id": "1"}, CTX)
+@pytest.mark.parametrize(
+    "expr",
+    [
+        "{{ ''.__class__.__mro__ }}",
+        "{{ cycler.__init__.__globals__ }}",
+        "{{ contact.__dict__ }}",
+        "{{ contact['_secret'] }}",
+        "{{ ().__class__.__base__.__subclasses__() }}",
+    ],
+)
+def test_python_internals_are_refused_when_the_set_is_loaded(tmp_path, expr):
+    with pytest.raises(TemplateSecurityError) as e:
+        load(tmp_path, letter(f"<p>ok</p>\n{expr}"))
+    assert e.value.line == 5 and e.value.file.endswith("s.html.j2")
 
 
-def test_typo_is_caught_at_load_with_line_and_suggestion(tmp_path):
+@pytest.mark.parametrize(
+    "expr",
+    [
+        "{% set x = [].append %}",  # the immutable sandbox refuses even to fetch the method
+        "{{ contact.tags.append('evil') }}",
+        "{% set a = '__cla' ~ 'ss__' %}{{ ''[a] }}",  # built at run time, refused at run time
+        "{{ contact.tags.pop() }}",
+    ],
+)
+def test_run_time_escapes_fail_for_the_contact_and_change_nothing(tmp_path, expr):
+    ts = load(tmp_path, letter(expr))
+    tags = ["vip"]
+    with pytest.raises(TemplateSecurityError) as e:
+        ts.render("s", {"contact_id": "1", "tags": tags}, CTX)
+    assert "not allowed" in str(e.value)
+    assert tags == ["vip"]
+
+
+def test_a_column_named_like_a_dict_method_is_the_column(tmp_path):
+    ts = load(tmp_path, letter("{{ contact.items }}"))
+    assert ts.render("s", {"contact_id": "1", "items": 3}, CTX).html == "3"
+
+
+def test_a_line_break_in_a_value_never_reaches_the_subject(tmp_path):
+    ts = load(tmp_path, letter("x", subject="{{ contact.first_name }}, bonjour"))
+    r = ts.render("s", {"contact_id": "1", "first_name": "Zoé\r\nBcc: evil@x.fr"}, CTX)
+    assert r.subject == "Zoé Bcc: evil@x.fr, bonjour"
+
+
+# -- strict variables -----------------------------------------------------------------------
+
+
+def test_a_typo_fails_at_load_with_file_line_and_suggestion(tmp_path):
     with pytest.raises(TemplateError) as e:
-        load(tmp_path, {"s.html.j2": "---\nsubject: x\n---\n<p>a</p>\n{{ contact.frist_name }}"})
-    assert e.value.line == 5 and "first_name" in (e.value.hint or "")
-    assert e.value.file.endswith("s.html.j2")
+        load(tmp_path, letter("<p>a</p>\n<p>{{ contact.frist_name }}</p>"))
+    assert e.value.line == 5 and e.value.file == str(tmp_path / "s.html.j2")
+    assert e.value.field == "contact.frist_name" and "first_name" in (e.value.hint or "")
 
 
-def test_unknown_top_level_variable(tmp_path):
+def test_a_typo_behind_a_default_is_still_a_typo_but_an_optional_column_is_allowed(tmp_path):
     with pytest.raises(TemplateError) as e:
-        load(tmp_path, {"s.html.j2": "---\nsubject: x\n---\n{{ contcat.city }}"})
-    assert "contcat" in str(e.value) and "contact" in (e.value.hint or "")
+        load(tmp_path, letter("{{ contact.frist_name | default('Madame, Monsieur') }}"))
+    assert "first_name" in (e.value.hint or "")
+    ts = load(tmp_path, letter("{% if contact.civilite is defined %}{{ contact.civilite }}"
+                               "{% else %}-{% endif %}"))  # fmt: skip
+    assert ts.render("s", {"contact_id": "1"}, CTX).html == "-"
 
 
-def test_empty_value_skips_the_contact_but_default_works(tmp_path):
-    ts = load(tmp_path, {"s.html.j2": "---\nsubject: x\n---\n\n{{ contact.city }}\n",
-                         "_default.html.j2": "---\nsubject: y\n---\n{{ contact.city|default('?') }}"},
-              segments=(("s", "S"), ("t", "T")))  # fmt: skip
+def test_an_unknown_top_level_name_fails_at_load(tmp_path):
     with pytest.raises(TemplateError) as e:
-        ts.render("s", {"contact_id": "7", "city": None}, CTX)
-    assert "contact 7" in str(e.value) and "city" in str(e.value) and e.value.line == 5
-    assert ts.render("t", {"contact_id": "7", "city": float("nan")}, CTX).html == "?"
+        load(tmp_path, letter("\n{{ contcat.ville }}"))
+    assert e.value.line == 5 and e.value.field == "contcat" and "'contact'" in (e.value.hint or "")
 
 
-def test_missing_template_and_bad_front_matter(tmp_path):
+def test_an_unknown_name_in_the_subject_fails_at_load_on_its_line(tmp_path):
     with pytest.raises(TemplateError) as e:
-        load(tmp_path, {}, segments=(("s", "S"),))
-    assert "s.html.j2" in str(e.value)
+        load(tmp_path, {"s.html.j2": '---\npreheader: x\nsubject: "{{ client.prenom }}"\n---\n'})
+    assert e.value.line == 3 and e.value.field == "client"
+
+
+@pytest.mark.parametrize("empty", [None, float("nan"), pd.NA, pd.NaT, np.float64("nan")])
+def test_an_empty_value_fails_that_contact_only(tmp_path, empty):
+    ts = load(tmp_path, letter("<p>\n{{ contact.ville }}</p>"))
     with pytest.raises(TemplateError) as e:
-        load(tmp_path, {"s.html.j2": "---\nsubject: x\nsubjet: y\n---\n"})
-    assert e.value.line == 3 and e.value.field == "subjet"
+        ts.render("s", {"contact_id": "7", "ville": empty}, CTX)
+    assert e.value.field == "contact.ville" and e.value.line == 5
+    assert "contact 7" in str(e.value) and "no value for 'ville'" in str(e.value)
+    assert ts.render("s", {"contact_id": "8", "ville": "Lyon"}, CTX).html == "<p>\nLyon</p>"
 
 
-def test_message_structure_headers_and_determinism(tmp_path):
-    ts = load(tmp_path, {"s.html.j2": "---\nsubject: \"Été {{ contact.first_name }}\"\npreheader: coucou\n---\n<html><body><p>x</p></body></html>"})
-    r = ts.render("s", {"contact_id": "1", "first_name": "Zoé"}, CTX)
-    msg = build_message(r, to="z@x.fr", to_name="Zoé Dupont", from_addr="Boutique <b@x.fr>",
-                        message_id=message_id_for("k", "x.fr"), unsubscribe_url=CTX.unsubscribe_url,
-                        unsubscribe_mailto="u@x.fr")  # fmt: skip
-    parsed = email.message_from_bytes(msg.as_bytes(), policy=email.policy.default)
-    assert parsed["Subject"] == "Été Zoé"
-    assert parsed["To"].addresses[0].display_name == "Zoé Dupont"
-    assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-    assert "<https://x.fr/u?token=T>" in parsed["List-Unsubscribe"] and "mailto:u@x.fr" in parsed["List-Unsubscribe"]
-    parts = [p.get_content_type() for p in parsed.iter_parts()]
-    assert parts == ["text/plain", "text/html"]
-    assert "coucou" in parsed.get_body(("html",)).get_content()
-    assert message_id_for("k", "x.fr") == message_id_for("k", "x.fr") != message_id_for("j", "x.fr")
+def test_default_and_is_defined_handle_empty_values(tmp_path):
+    ts = load(tmp_path, letter(
+        "{{ contact.first_name | default('Madame, Monsieur') }}/"
+        "{% if contact.ville is defined %}{{ contact.ville }}{% else %}?{% endif %}"
+    ))  # fmt: skip
+    r = ts.render("s", {"contact_id": "1", "first_name": None, "ville": float("nan")}, CTX)
+    assert r.html == "Madame, Monsieur/?"
 
 
-def test_header_injection_is_refused(tmp_path):
-    ts = load(tmp_path, {"s.html.j2": "---\nsubject: x\n---\n<p>x</p>"})
+def test_an_empty_value_in_a_layout_is_reported_in_the_layout_file(tmp_path):
+    ts = load(tmp_path, {
+        "_layout.html.j2": "<html><body>\n{% block contenu %}{% endblock %}\n"
+                           "<p>{{ contact.ville }}</p></body></html>",
+        "s.html.j2": '---\nsubject: "x"\n---\n{% extends "_layout.html.j2" %}'
+                     "{% block contenu %}ok{% endblock %}",
+    })  # fmt: skip
+    with pytest.raises(TemplateError) as e:
+        ts.render("s", {"contact_id": "1", "ville": None}, CTX)
+    assert e.value.file == str(tmp_path / "_layout.html.j2") and e.value.line == 3
+
+
+# -- files, fallbacks and front matter ------------------------------------------------------
+
+
+def test_default_template_and_text_twin_fallbacks(tmp_path):
+    ts = load(tmp_path, {
+        "s.html.j2": '---\nsubject: "S {{ segment.label }}"\n---\n<p>s</p>',
+        "_default.html.j2": '---\nsubject: "D {{ segment.name }}"\n---\n<p>d</p>',
+        "_default.txt.j2": "texte {{ segment.name }}",
+    }, segments=(("s", "Le S"), ("t", "Le T")))  # fmt: skip
+    s, t = ts.render("s", {"contact_id": "1"}, CTX), ts.render("t", {"contact_id": "1"}, CTX)
+    assert (s.subject, s.text, s.template) == ("S Le S", "texte s", str(tmp_path / "s.html.j2"))
+    assert (t.subject, t.text, t.html) == ("D t", "texte t", "<p>d</p>")
+    assert ts.template_for("t") == str(tmp_path / "_default.html.j2")
+
+
+def test_a_segment_without_template_is_an_error_naming_it_and_the_folder(tmp_path):
+    with pytest.raises(TemplateError) as e:
+        load(tmp_path, letter("x"), segments=(("s", "S"), ("zens", "Les zens")))
+    assert e.value.field == "zens" and str(tmp_path) in str(e.value)
+    assert "zens.html.j2" in (e.value.hint or "")
+
+
+def test_front_matter_values(tmp_path):
+    ts = load(tmp_path, {"s.html.j2": "---\nsubject: 2026\npreheader: 'Vu : {{ today|date }}'\n"
+                         'from: "Claire <claire@boutique.fr>"\nreply_to: aide@boutique.fr\n---\nx'})
     r = ts.render("s", {"contact_id": "1"}, CTX)
-    with pytest.raises(TemplateError):
-        build_message(r, to="a@x.fr\r\nBcc: evil@x.fr", to_name=None, from_addr="b@x.fr",
-                      message_id="<1@x>", unsubscribe_url="https://u")  # fmt: skip
+    assert (r.subject, r.preheader) == ("2026", "Vu : 3 mars 2026")
+    assert (r.from_addr, r.reply_to) == ("Claire <claire@boutique.fr>", "aide@boutique.fr")
+    plain = load(tmp_path / "b", letter("x"))
+    assert plain.render("s", {"contact_id": "1"}, CTX).from_addr is None
+
+
+@pytest.mark.parametrize(
+    ("front", "line", "needle"),
+    [
+        ("subject: x\nsubjet: y\n", 3, "unknown front-matter key 'subjet'"),
+        ("preheader: y\n", 1, "needs a `subject:`"),
+        ("subject: x\nsubject: y\n", 3, "given twice"),
+        ("subject: [a, b]\n", 2, "expects a text"),
+        ("subject: x\nfrom: pas une adresse\n", 3, "not an e-mail address"),
+        ("subject: {{ contact.first_name }}, bonjour\n", 2, "not valid YAML"),
+    ],
+)
+def test_front_matter_errors_name_the_line(tmp_path, front, line, needle):
+    with pytest.raises(TemplateError) as e:
+        load(tmp_path, {"s.html.j2": f"---\n{front}---\n<p>x</p>"})
+    assert needle in str(e.value) and e.value.line == line, str(e.value)
+
+
+def test_unclosed_front_matter_and_front_matter_in_the_text_twin(tmp_path):
+    with pytest.raises(TemplateError) as e:
+        load(tmp_path, {"s.html.j2": "---\nsubject: x\n<p>x</p>"})
+    assert "never closed" in str(e.value)
+    with pytest.raises(TemplateError) as e:
+        load(tmp_path / "b", {**letter("x"), "s.txt.j2": "---\nsubject: y\n---\ntexte"})
+    assert e.value.file.endswith("s.txt.j2")
+
+
+def test_a_syntax_error_names_file_and_line(tmp_path):
+    with pytest.raises(TemplateError) as e:
+        load(tmp_path, letter("<p>\n{% if contact.ville %}oui\n</p>"))
+    assert e.value.file == str(tmp_path / "s.html.j2") and e.value.line == 5  # the open `if`
+
+
+def test_layouts_come_from_the_folder_then_the_shared_folder(tmp_path):
+    write(tmp_path / "_shared", {"_base.html.j2": "<b>{% block c %}{% endblock %}</b>"})
+    ts = load(tmp_path / "rfm", {"s.html.j2": '---\nsubject: x\n---\n{% extends "_base.html.j2" %}'
+                                 "{% block c %}{{ segment.name }}{% endblock %}"})  # fmt: skip
+    assert ts.render("s", {"contact_id": "1"}, CTX).html == "<b>s</b>"
+    with pytest.raises(TemplateError) as e:
+        load(tmp_path / "x", letter('{% include "../_shared/_base.html.j2" %}'))
+    assert "not found" in str(e.value)
+
+
+# -- the derived text part ------------------------------------------------------------------
+
+
+def test_the_text_part_is_derived_from_the_html(tmp_path):
+    html = (
+        "<html><head><title>T</title><style>p{color:red}</style></head><body>"
+        '<div style="display: none">caché</div>'
+        "<h1>Bonjour   Zoé</h1><p>Ligne 1<br>Ligne 2</p>"
+        '<p>Voir <a href="https://b.fr/n">nos nouveautés</a> ou https://b.fr</p>'
+        "<ul><li>un</li><li>deux</li></ul><script>alert(1)</script>"
+        '<p><a href="{{ unsubscribe_url }}">Se désinscrire</a> &amp; merci</p></body></html>'
+    )
+    ts = load(tmp_path, letter(html))
+    assert ts.render("s", {"contact_id": "1"}, CTX).text == (
+        "Bonjour Zoé\n\nLigne 1\nLigne 2\n\nVoir nos nouveautés (https://b.fr/n) ou https://b.fr"
+        "\n\n- un\n- deux\n\nSe désinscrire (https://boutique.fr/u?token=T) & merci"
+    )
+
+
+# -- many at once ---------------------------------------------------------------------------
+
+
+def _batch_set(tmp_path: Path) -> TemplateSet:
+    return load(tmp_path, {
+        "a.html.j2": '---\nsubject: "A {{ contact.first_name }}"\n---\n<a href="{{ unsubscribe_url }}">u</a>',
+        "b.html.j2": '---\nsubject: "B"\n---\n{{ contact.ville }}',
+    }, segments=(("a", "A"), ("b", "B")))  # fmt: skip
+
+
+def test_render_many_keeps_order_errors_in_place_and_per_contact_links(tmp_path):
+    ts = _batch_set(tmp_path)
+    items = [("a", {"contact_id": "1", "first_name": "Léa"}, "https://b.fr/u?t=1"),
+             ("b", {"contact_id": "2", "ville": None}, "https://b.fr/u?t=2"),
+             ("a", {"contact_id": "3", "first_name": "Max"})]  # fmt: skip
+    out = ts.render_many(items, CTX, workers=1)
+    assert isinstance(out[0], Rendered) and out[0].subject == "A Léa"
+    assert 'href="https://b.fr/u?t=1"' in out[0].html
+    assert isinstance(out[1], TemplateError) and out[1].field == "contact.ville"
+    assert isinstance(out[2], Rendered) and 'href="https://boutique.fr/u?token=T"' in out[2].html
+    per_contact = ts.render_many(items[:1], lambda c: CTX)
+    assert isinstance(per_contact[0], Rendered) and per_contact[0].subject == "A Léa"
+
+
+def test_render_many_in_worker_processes_gives_the_same_results(tmp_path):
+    ts = _batch_set(tmp_path)
+    items = [("a" if i % 3 else "b", {"contact_id": str(i), "first_name": f"P{i}",
+              "ville": None if i % 7 == 0 else "Lyon"}, f"https://b.fr/u?t={i}")
+             for i in range(60)]  # fmt: skip
+    serial = ts.render_many(items, CTX, workers=1)
+    parallel = ts.render_many(items, CTX, workers=2)
+    assert [type(x) for x in parallel] == [type(x) for x in serial]
+    assert [x for x in parallel if isinstance(x, Rendered)] == [
+        x for x in serial if isinstance(x, Rendered)
+    ]
+    errors = [(e.field, e.line, e.file) for e in parallel if isinstance(e, TemplateError)]
+    assert errors == [(e.field, e.line, e.file) for e in serial if isinstance(e, TemplateError)]
+    assert len(errors) == sum(1 for i in range(60) if i % 3 == 0 and i % 7 == 0)

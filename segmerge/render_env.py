@@ -1,0 +1,157 @@
+"""The Jinja machinery behind :mod:`segmerge.render`: sandbox, loader, strict undefined.
+
+Kept apart from the TemplateSet so that each piece says why it exists:
+the sandbox refuses Python internals at once, the loader hides front matter
+without shifting line numbers, the undefined names the missing contact value,
+and the contact view makes null values absent.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from jinja2.loaders import split_template_path
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+
+from . import frontmatter
+
+
+class MissingValue(jinja2.UndefinedError):
+    """A variable the contact cannot fill; carries the field for the report."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class ContactView:
+    """A contact as templates see it: columns as attributes, nulls absent.
+
+    The values dict *is* the instance ``__dict__``, so ``contact.city`` is a
+    plain attribute lookup, and no dict method (``items``, ``values``...) can
+    shadow a column of the same name.
+    """
+
+    def __getitem__(self, key: str) -> Any:
+        return self.__dict__[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.__dict__
+
+    def __repr__(self) -> str:
+        return f"<contact {self.__dict__.get('contact_id', '?')}>"
+
+
+class StrictValues(jinja2.StrictUndefined):
+    """StrictUndefined whose error says which contact value is missing (as a field)."""
+
+    __slots__ = ()
+
+    def _fail_with_undefined_error(self, *args: Any, **kwargs: Any) -> Any:
+        name, owner = self._undefined_name, self._undefined_obj
+        if isinstance(owner, ContactView):
+            raise MissingValue(
+                f"this contact has no value for {name!r}", field=f"contact.{name}"
+            ) from None
+        if owner is jinja2.utils.missing:
+            raise MissingValue(f"{name!r} is undefined", field=str(name)) from None
+        raise MissingValue(self._undefined_message, field=str(name)) from None
+
+
+# Jinja binds every operator of Undefined (__str__, __iter__, __add__, ...) to the base
+# class's function object, so overriding the method alone would not reach them.
+for _name in dir(jinja2.StrictUndefined):
+    if getattr(jinja2.StrictUndefined, _name) is jinja2.Undefined._fail_with_undefined_error:
+        setattr(StrictValues, _name, StrictValues._fail_with_undefined_error)
+
+
+_DICT_ATTRS = frozenset(dir(dict))
+
+
+class Sandbox(ImmutableSandboxedEnvironment):
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        """``contact.x`` and ``some_dict.key`` without the generic checks, same result.
+
+        They are most of a letter's lookups. A contact's values are data (never
+        callables, which still take the checked path), and for a plain dict Jinja's
+        sandbox itself returns ``d[key]`` unchecked once ``key`` is not a dict method.
+        """
+        kind = type(obj)
+        if kind is ContactView:
+            values = obj.__dict__
+            if attribute in values and attribute[:1] != "_":
+                value = values[attribute]
+                if not callable(value):
+                    return value
+        elif kind is dict and attribute not in _DICT_ATTRS:
+            try:
+                return obj[attribute]
+            except KeyError:
+                return self.undefined(obj=obj, name=attribute)
+        return super().getattr(obj, attribute)
+
+    def unsafe_undefined(self, obj: Any, attribute: str) -> jinja2.Undefined:
+        """Refuse at once, rather than return an Undefined that fails only when used."""
+        raise SecurityError(
+            f"access to {attribute!r} of a {type(obj).__name__} is not allowed in templates"
+        )
+
+
+class FolderLoader(jinja2.BaseLoader):
+    """Files from the folder, then ``_shared``; front matter blanked out, lines kept."""
+
+    def __init__(self, search: list[Path]) -> None:
+        self.search = search
+        self.splits: dict[str, frontmatter.Split] = {}
+
+    def find(self, name: str) -> Path | None:
+        try:
+            pieces = split_template_path(name)
+        except jinja2.TemplateNotFound:  # a '..' in the name: nothing outside the folders
+            return None
+        return next((p for b in self.search if (p := b.joinpath(*pieces)).is_file()), None)
+
+    def split(self, path: Path) -> frontmatter.Split:
+        key = str(path)
+        if key not in self.splits:
+            self.splits[key] = frontmatter.split(frontmatter.read_text(path), key)
+        return self.splits[key]
+
+    def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str, Any]:
+        path = self.find(template)
+        if path is None:
+            raise jinja2.TemplateNotFound(template)
+        return self.split(path).body, str(path), lambda: True
+
+
+def autoescape(name: str | None) -> bool:
+    return name is not None and name.endswith((".html.j2", ".htm.j2", ".html"))
+
+
+def present_values(contact: Mapping[str, Any]) -> dict[str, Any]:
+    """The contact without its null values, which templates must see as undefined."""
+    nulls = _null_types()
+    out: dict[str, Any] = {}
+    for k, v in contact.items():
+        if v is None:
+            continue
+        t = type(v)
+        if t in nulls or (isinstance(v, float | Decimal) and v != v):  # NaN, numpy NaN too
+            continue
+        if t.__name__ in ("datetime64", "timedelta64") and v != v:  # numpy NaT
+            continue
+        out[k] = v
+    return out
+
+
+def _null_types() -> tuple[type, ...]:
+    """pandas' NA and NaT types, if pandas is loaded (it is whenever the values come from it)."""
+    pd = sys.modules.get("pandas")
+    if pd is None:
+        return ()
+    return (type(pd.NA), type(pd.NaT))

@@ -1,0 +1,152 @@
+"""Rendering many letters on every core: :meth:`TemplateSet.render_many`.
+
+Jinja is pure Python, so one process renders a few thousand letters a second;
+a base of 100,000 contacts wants every core. Compiled templates cannot be
+pickled, so each worker process loads the same TemplateSet again from its
+folder (or inherits it, when the pool forks from a single-threaded process)
+and receives contacts in large chunks, to keep the cost of passing them small
+against the cost of rendering them. Small batches stay in this process, where
+starting workers would cost more than it saves.
+
+A contact whose letter cannot be filled yields its TemplateError in the
+result list, at its place: one bad contact never stops the batch.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import TYPE_CHECKING, Any
+
+from .errors import TemplateError
+
+if TYPE_CHECKING:
+    from .render import RenderContext, Rendered, TemplateSet
+
+#: below this many letters, workers cost more to start than they save
+PARALLEL_MIN = 2000
+#: chunks per worker: enough to even out uneven chunks, few enough to keep overhead low
+CHUNKS_PER_WORKER = 4
+
+Item = tuple[str, Mapping[str, Any]] | tuple[str, Mapping[str, Any], str]
+_Row = tuple[str, Mapping[str, Any], "str | None", "RenderContext | None"]
+
+# The set a forked worker inherits from its parent, by pool token.
+_INHERITED: dict[str, TemplateSet] = {}
+_worker: dict[str, Any] = {}
+
+
+def cores() -> int:
+    """Cores this process may run on (the affinity mask, not the machine's total)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def render_many(
+    ts: TemplateSet,
+    items: Sequence[Item],
+    ctx: RenderContext | Sequence[RenderContext] | Callable[[Mapping[str, Any]], RenderContext],
+    *,
+    workers: int | None = None,
+) -> list[Rendered | TemplateError]:
+    base, rows = _rows(items, ctx)
+    n = len(rows)
+    if workers is None:
+        workers = min(cores(), max(1, n // (PARALLEL_MIN // 2))) if n >= PARALLEL_MIN else 1
+    if workers <= 1 or n < 2:
+        return _render_rows(ts, base, rows)
+    try:
+        return _parallel(ts, base, rows, workers)
+    except (BrokenProcessPool, OSError):  # no processes here (a sandbox, a limit): still render
+        return _render_rows(ts, base, rows)
+
+
+def _rows(
+    items: Sequence[Item],
+    ctx: RenderContext | Sequence[RenderContext] | Callable[[Mapping[str, Any]], RenderContext],
+) -> tuple[RenderContext | None, list[_Row]]:
+    """Items with their unsubscribe link and, unless one context serves all, their context."""
+    from .render import RenderContext
+
+    per_item: Sequence[RenderContext] | None = None
+    base: RenderContext | None = None
+    if isinstance(ctx, RenderContext):
+        base = ctx
+    elif callable(ctx):
+        per_item = [ctx(item[1]) for item in items]
+    else:
+        per_item = list(ctx)
+        if len(per_item) != len(items):
+            raise ValueError(f"{len(per_item)} render contexts for {len(items)} items")
+    rows: list[_Row] = []
+    for i, item in enumerate(items):
+        url = item[2] if len(item) > 2 else None
+        rows.append((item[0], item[1], url, per_item[i] if per_item is not None else None))
+    return base, rows
+
+
+def _render_rows(
+    ts: TemplateSet, base: RenderContext | None, rows: Sequence[_Row]
+) -> list[Rendered | TemplateError]:
+    out: list[Rendered | TemplateError] = []
+    render = ts._render
+    for segment, contact, url, own in rows:
+        c = own if own is not None else base
+        assert c is not None
+        try:
+            out.append(render(segment, contact, c.campaign, c.today, url or c.unsubscribe_url))
+        except TemplateError as exc:
+            exc.__traceback__ = None
+            out.append(exc)
+    return out
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    """fork when it is safe (no other thread to deadlock on), else a clean start."""
+    methods = multiprocessing.get_all_start_methods()
+    if "fork" in methods and threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+
+
+def _parallel(
+    ts: TemplateSet, base: RenderContext | None, rows: list[_Row], workers: int
+) -> list[Rendered | TemplateError]:
+    size = max(1, -(-len(rows) // (workers * CHUNKS_PER_WORKER)))
+    chunks = [rows[i : i + size] for i in range(0, len(rows), size)]
+    token = uuid.uuid4().hex
+    _INHERITED[token] = ts
+    try:
+        with ProcessPoolExecutor(
+            max_workers=min(workers, len(chunks)),
+            mp_context=_context(),
+            initializer=_init_worker,
+            initargs=(token, ts._spec),
+        ) as pool:
+            out: list[Rendered | TemplateError] = []
+            for part in pool.map(_render_chunk, [(base, c) for c in chunks]):
+                out.extend(part)
+            return out
+    finally:
+        del _INHERITED[token]
+
+
+def _init_worker(token: str, spec: dict[str, Any]) -> None:
+    from .render import TemplateSet
+
+    inherited = _INHERITED.get(token)
+    _worker["ts"] = inherited if inherited is not None else TemplateSet.load(**spec)
+
+
+def _render_chunk(
+    job: tuple[RenderContext | None, list[_Row]],
+) -> list[Rendered | TemplateError]:
+    base, rows = job
+    return _render_rows(_worker["ts"], base, rows)

@@ -1,0 +1,147 @@
+"""Messages: parsed back with the stdlib as a mail client would, header by header."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import re
+from datetime import UTC, datetime
+
+import pytest
+
+from segmerge.message import MessageError, build_message, message_id_for
+from segmerge.render import Rendered
+
+WHEN = datetime(2026, 3, 3, 8, 0, tzinfo=UTC)
+UNSUB = "https://boutique-dimanche.fr/desabonnement?token=abc"
+LETTER = Rendered(
+    subject="Zoé, nos nouveautés en avant-première",
+    preheader="Livraison express offerte",
+    html="<!DOCTYPE html><html><head><title>t</title></head><body style=\"margin:0\">"
+    "<p>Bonjour Zoé</p></body></html>",
+    text="Bonjour Zoé,\nà bientôt",
+    from_addr=None,
+    reply_to=None,
+    template="templates/profils-vpc/fonceurs.html.j2",
+)
+
+
+def build(r: Rendered = LETTER, **kw):
+    args = dict(to="zoe.dupont@example.fr", to_name="Zoé Dupont",
+                from_addr="La Boutique du Dimanche <bonjour@boutique-dimanche.fr>",
+                message_id=message_id_for("profils@2026-03-03|00042|send", "boutique-dimanche.fr"),
+                unsubscribe_url=UNSUB, unsubscribe_mailto="desabonnement@boutique-dimanche.fr",
+                date=WHEN)  # fmt: skip
+    args.update(kw)
+    return build_message(r, **args)
+
+
+def wire(msg) -> bytes:
+    return msg.as_bytes(policy=msg.policy.clone(linesep="\r\n"))
+
+
+def parse(msg):
+    return email.message_from_bytes(wire(msg), policy=email.policy.default)
+
+
+def test_structure_text_then_html_in_utf8():
+    p = parse(build())
+    assert p.get_content_type() == "multipart/alternative" and p["MIME-Version"] == "1.0"
+    parts = list(p.iter_parts())
+    assert [x.get_content_type() for x in parts] == ["text/plain", "text/html"]
+    assert all(x.get_content_charset() == "utf-8" for x in parts)
+    assert all(x["Content-Transfer-Encoding"] in ("quoted-printable", "base64") for x in parts)
+    assert parts[0].get_content().replace("\r\n", "\n") == "Bonjour Zoé,\nà bientôt\n"
+    assert "<p>Bonjour Zoé</p>" in parts[1].get_content()
+
+
+def test_headers_as_a_mail_client_reads_them():
+    raw = wire(build())
+    assert raw.isascii() and b"\r\n\r\n" in raw
+    p = email.message_from_bytes(raw, policy=email.policy.default)
+    assert p["Subject"] == "Zoé, nos nouveautés en avant-première"
+    assert b"Subject: =?utf-8?q?Zo=C3=A9" in raw  # RFC 2047, not raw UTF-8
+    to = p["To"].addresses[0]
+    assert (to.display_name, to.addr_spec) == ("Zoé Dupont", "zoe.dupont@example.fr")
+    assert p["From"].addresses[0].addr_spec == "bonjour@boutique-dimanche.fr"
+    assert p["Date"].datetime == WHEN
+    assert p["List-Unsubscribe"] == (
+        f"<{UNSUB}>, <mailto:desabonnement@boutique-dimanche.fr?subject=unsubscribe>"
+    )
+    assert p["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert p["Reply-To"] is None
+
+
+def test_a_long_unsubscribe_link_stays_whole_and_unencoded():
+    url = "https://boutique-dimanche.fr/desabonnement?token=" + "a1B2" * 40
+    raw = wire(build(unsubscribe_url=url))
+    assert f"List-Unsubscribe: <{url}>,\r\n <mailto:".encode() in raw
+    assert parse(build(unsubscribe_url=url))["List-Unsubscribe"].startswith(f"<{url}>")
+
+
+def test_message_id_is_deterministic_and_so_are_the_bytes():
+    key = "profils@2026-03-03|00042|send"
+    mid = message_id_for(key, "boutique-dimanche.fr")
+    assert re.fullmatch(r"<[0-9a-f]{32}@boutique-dimanche\.fr>", mid)
+    assert mid == message_id_for(key, "boutique-dimanche.fr")
+    assert mid != message_id_for("profils@2026-03-03|00043|send", "boutique-dimanche.fr")
+    assert parse(build())["Message-ID"] == mid
+    assert wire(build()) == wire(build())  # boundary derived from the Message-ID
+
+
+def test_the_preheader_is_the_hidden_first_element_of_the_body():
+    html = parse(build()).get_body(("html",)).get_content()
+    after_body = html.split('<body style="margin:0">', 1)[1]
+    assert after_body.startswith('<div style="display:none;')
+    assert after_body.index("Livraison express offerte") < after_body.index("<p>Bonjour")
+    no_pre = Rendered(**{**LETTER.__dict__, "preheader": ""})
+    assert "display:none" not in parse(build(no_pre)).get_body(("html",)).get_content()
+
+
+def test_reply_to_and_extra_headers():
+    p = parse(build(reply_to="Service client <aide@boutique-dimanche.fr>",
+                    extra_headers={"X-Segmerge-Segment": "fonceurs", "X-Note": "été"}))  # fmt: skip
+    assert p["Reply-To"].addresses[0].addr_spec == "aide@boutique-dimanche.fr"
+    assert p["X-Segmerge-Segment"] == "fonceurs" and p["X-Note"] == "été"
+
+
+def test_line_breaks_in_subject_or_name_cannot_add_a_header():
+    evil = Rendered(**{**LETTER.__dict__, "subject": "Promo\r\nBcc: everyone@example.org"})
+    p = parse(build(evil, to_name="Zoé\nBcc: x@example.org",
+                    extra_headers={"X-Note": "a\r\nBcc: y@example.org"}))  # fmt: skip
+    assert p["Bcc"] is None
+    assert p["Subject"] == "Promo Bcc: everyone@example.org"
+    assert p["To"].addresses[0].addr_spec == "zoe.dupont@example.fr"
+
+
+@pytest.mark.parametrize(
+    ("kw", "field"),
+    [
+        ({"to": "zoe@example.fr\r\nBcc: evil@example.org"}, "to"),
+        ({"to": "pas-une-adresse"}, "to"),
+        ({"to": "zoe@localhost"}, "to"),
+        ({"from_addr": "Boutique <b@x.fr>\nBcc: evil@x.fr"}, "from"),
+        ({"reply_to": "n'importe quoi"}, "reply_to"),
+        ({"unsubscribe_url": "http://boutique.fr/u"}, "unsubscribe_url"),
+        ({"unsubscribe_url": "https://b.fr/u>, <https://evil.fr"}, "unsubscribe_url"),
+        ({"message_id": "pas un id"}, "message_id"),
+        ({"extra_headers": {"Bcc": "x@example.org"}}, "extra_headers"),
+        ({"extra_headers": {"X-Bad\r\nBcc": "x"}}, "extra_headers"),
+    ],
+)
+def test_bad_addresses_and_headers_are_refused(kw, field):
+    with pytest.raises(MessageError) as e:
+        build(**kw)
+    assert e.value.field == field
+
+
+def test_international_domain_is_sent_in_idna_form():
+    p = parse(build(to="zoe@exämple.fr"))
+    assert p["To"].addresses[0].domain == "xn--exmple-cua.fr"
+
+
+def test_a_non_latin_letter_is_base64_and_still_reads_back():
+    greek = Rendered(**{**LETTER.__dict__, "text": "Καλημέρα σας, ευχαριστούμε!" * 3})
+    part = parse(build(greek)).get_body(("plain",))
+    assert part["Content-Transfer-Encoding"] == "base64"
+    assert part.get_content().startswith("Καλημέρα σας")
