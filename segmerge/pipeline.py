@@ -197,14 +197,14 @@ def _plan_sends(
     for n, (i, contact) in enumerate(zip(todo, records, strict=True)):
         seg_name = str(primary.iat[i])
         k = keys[i]
+        ctx = camp.render_context(ids[i], key)
         try:
-            r = camp.templates.render(seg_name, contact, camp.render_context(ids[i], key))
+            r = camp.templates.render(seg_name, contact, ctx)
         except TemplateError as exc:
             summary.render_errors.append(f"{ids[i]}: {exc}")
             skipped.append(PlannedAction(k, ids[i], "send", camp.destination.name, seg_name,
                                          contact.get("email"), "skipped", str(exc)))  # fmt: skip
             continue
-        ctx = camp.render_context(ids[i], key)
         msg = build_message(
             r,
             to=str(contact["email"]),
