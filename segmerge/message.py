@@ -35,7 +35,7 @@ from urllib.parse import quote
 from .errors import DataError
 from .render import Rendered
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]+")  # no-break spaces are kept
 _LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+$")
 _DOMAIN = re.compile(r"^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]*$")
@@ -131,6 +131,7 @@ def build_message(
     headers.append(("Content-Type", Value(f'multipart/alternative; boundary="{boundary}"')))
     msg = Message()
     for header, encoded in headers:  # compat32 keeps objects as given, folds them on output
+        encoded.offset = len(header) + 2
         msg[header] = encoded  # type: ignore[assignment]
     msg.attach(_part(r.text, "plain"))
     msg.attach(_part(with_preheader(r.html, r.preheader), "html"))
@@ -154,21 +155,23 @@ class Value:
     object it folds by calling ``encode(linesep=...)``.
     """
 
-    __slots__ = ("shown", "words", "sep")
+    __slots__ = ("shown", "words", "sep", "offset")
 
     def __init__(self, shown: str, words: list[str] | None = None, sep: str = " ") -> None:
         self.shown = shown
         self.words = words if words is not None else shown.split(" ")
         self.sep = sep
+        self.offset = 0  # room taken on the first line by "Name: "
 
     def encode(self, linesep: str = "\n", **_: Any) -> str:
         """Fold between words so that lines stay under 78 characters where possible."""
         lines: list[str] = []
         current = ""
+        room = 76 - self.offset
         for word in self.words:
-            if current and len(current) + len(self.sep) + len(word) > 76:
+            if current and len(current) + len(self.sep) + len(word) > room:
                 lines.append(current + self.sep.rstrip())
-                current = word
+                current, room = word, 76
             else:
                 current = f"{current}{self.sep}{word}" if current else word
         lines.append(current)
@@ -273,7 +276,7 @@ def _unsubscribe(url: str, mailto: str | None) -> Value:
 
 
 def _one_line(value: str) -> str:
-    return " ".join(_CONTROL.sub(" ", str(value)).split())
+    return re.sub(r"  +", " ", _CONTROL.sub(" ", str(value))).strip(" ")
 
 
 def _part(body: str, subtype: str) -> Message:

@@ -17,6 +17,7 @@ from ``<folder>/../_shared/``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -44,7 +45,10 @@ from .render_env import (
 from .textpart import html_to_text
 
 SHARED_FOLDER = "_shared"
-_CONTROL = dict.fromkeys([*range(0, 32), 127], " ")
+# control characters and Unicode line breaks; no-break spaces are kept ("20\xa0€")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
+_SPACES = re.compile(r"  +")
+_SEGMENT_NAME = re.compile(r"[^\W_][\w-]*")
 
 __all__ = [
     "RenderContext",
@@ -139,6 +143,13 @@ class TemplateSet:
         return None
 
     def _compile_letter(self, name: str, label: str, known: frozenset[str] | None) -> _Letter:
+        if not _SEGMENT_NAME.fullmatch(name):
+            raise TemplateError(
+                f"segment name {name!r} cannot name a template file",
+                file=self.folder,
+                field=name,
+                hint="letters, digits, '-' and '_', not starting with '_' (those are partials)",
+            )
         html_path = self._pick(name, "html.j2")
         if html_path is None:
             raise TemplateError(
@@ -225,7 +236,7 @@ class TemplateSet:
         is not visible in the subject.
         """
         if "{" not in f.value:
-            return f.value
+            return _one_line(f.value)
         source = "\n" * (f.line - 1) + f.value
         try:
             tree = self._env.parse(source, None, str(path))
@@ -314,13 +325,16 @@ class TemplateSet:
 
 def _one_line(text: str) -> str:
     """Headers are one line: newlines and control characters cannot reach them."""
-    return " ".join(text.translate(_CONTROL).split()) if text else ""
+    if _CONTROL.search(text):
+        text = _CONTROL.sub(" ", text)
+    return _SPACES.sub(" ", text).strip(" ")
 
 
 def _value(v: jinja2.Template | str | None, variables: dict[str, Any]) -> str:
-    if v is None:
-        return ""
-    return _one_line(v if isinstance(v, str) else v.render(variables))
+    """A front-matter value for this contact; constants were made one line at load."""
+    if v is None or isinstance(v, str):
+        return v or ""
+    return _one_line(v.render(variables))
 
 
 def _check_address(

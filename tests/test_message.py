@@ -17,7 +17,7 @@ UNSUB = "https://boutique-dimanche.fr/desabonnement?token=abc"
 LETTER = Rendered(
     subject="Zoé, nos nouveautés en avant-première",
     preheader="Livraison express offerte",
-    html="<!DOCTYPE html><html><head><title>t</title></head><body style=\"margin:0\">"
+    html='<!DOCTYPE html><html><head><title>t</title></head><body style="margin:0">'
     "<p>Bonjour Zoé</p></body></html>",
     text="Bonjour Zoé,\nà bientôt",
     from_addr=None,
@@ -145,3 +145,13 @@ def test_a_non_latin_letter_is_base64_and_still_reads_back():
     part = parse(build(greek)).get_body(("plain",))
     assert part["Content-Transfer-Encoding"] == "base64"
     assert part.get_content().startswith("Καλημέρα σας")
+
+
+def test_header_lines_stay_under_78_characters():
+    long = Rendered(
+        **{**LETTER.__dict__, "subject": "Zoé, " + "des nouveautés vraiment formidables " * 4}
+    )
+    raw = wire(build(long, to_name="Zoé-Éléonore Dupont-Lefèvre de la Tour d'Auvergne et Navarre"))
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    assert max(len(line) for line in head.split(b"\r\n")) <= 78
+    assert parse(build(long))["Subject"] == long.subject.strip()

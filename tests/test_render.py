@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
 import pytest
+from babel import Locale
+from babel.numbers import format_currency, get_currency_precision
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from markupsafe import Markup, escape
 
 from segmerge.errors import TemplateError
+from segmerge.filters import make_filters
 from segmerge.render import RenderContext, Rendered, TemplateSecurityError, TemplateSet
+from segmerge.render_env import fast_escape
 
 PARIS = ZoneInfo("Europe/Paris")
 CTX = RenderContext(
@@ -73,8 +83,10 @@ def test_a_filter_given_the_wrong_kind_of_value_names_the_contact_and_line(tmp_p
     ts = load(tmp_path, letter("<p>x</p>\n{{ contact.ville|money }}"))
     with pytest.raises(TemplateError) as e:
         ts.render("s", {"contact_id": "9", "ville": "Lyon"}, CTX)
-    assert e.value.line == 5 and "contact 9" in str(e.value) and "money expects a number" in str(
-        e.value
+    assert (
+        e.value.line == 5
+        and "contact 9" in str(e.value)
+        and "money expects a number" in str(e.value)
     )
 
 
@@ -221,8 +233,13 @@ def test_a_segment_without_template_is_an_error_naming_it_and_the_folder(tmp_pat
 
 
 def test_front_matter_values(tmp_path):
-    ts = load(tmp_path, {"s.html.j2": "---\nsubject: 2026\npreheader: 'Vu : {{ today|date }}'\n"
-                         'from: "Claire <claire@boutique.fr>"\nreply_to: aide@boutique.fr\n---\nx'})
+    ts = load(
+        tmp_path,
+        {
+            "s.html.j2": "---\nsubject: 2026\npreheader: 'Vu : {{ today|date }}'\n"
+            'from: "Claire <claire@boutique.fr>"\nreply_to: aide@boutique.fr\n---\nx'
+        },
+    )
     r = ts.render("s", {"contact_id": "1"}, CTX)
     assert (r.subject, r.preheader) == ("2026", "Vu : 3 mars 2026")
     assert (r.from_addr, r.reply_to) == ("Claire <claire@boutique.fr>", "aide@boutique.fr")
@@ -329,3 +346,62 @@ def test_render_many_in_worker_processes_gives_the_same_results(tmp_path):
     errors = [(e.field, e.line, e.file) for e in parallel if isinstance(e, TemplateError)]
     assert errors == [(e.field, e.line, e.file) for e in serial if isinstance(e, TemplateError)]
     assert len(errors) == sum(1 for i in range(60) if i % 3 == 0 and i % 7 == 0)
+
+
+# -- the fast money formatter is Babel's twin ------------------------------------------------
+
+
+@functools.cache
+def _money(locale: str, currency: str):
+    return make_filters(locale, PARIS, currency)["money"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    amount=st.decimals(min_value=-(10**9), max_value=10**9, places=3, allow_nan=False),
+    locale=st.sampled_from(["fr_FR", "en_US", "nl_NL", "de_DE", "de_CH", "hi_IN"]),
+    currency=st.sampled_from(["EUR", "USD", "JPY"]),
+    decimals=st.sampled_from([None, 0, 1, 2]),
+)
+def test_money_says_exactly_what_babel_says(amount, locale, currency, decimals):
+    money = _money(locale, currency)
+    digits = get_currency_precision(currency) if decimals is None else decimals
+    rounded = amount.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)
+    pattern = copy.copy(Locale.parse(locale).currency_formats["standard"])
+    pattern.frac_prec = (digits, digits)
+    expected = format_currency(rounded, currency, format=pattern, locale=locale,
+                               currency_digits=False)  # fmt: skip
+    assert money(amount, decimals=decimals) == expected
+
+
+@pytest.mark.parametrize("name", ["../secret", "_layout", "a/b", ""])
+def test_a_segment_name_cannot_reach_outside_the_folder_or_a_partial(tmp_path, name):
+    with pytest.raises(TemplateError) as e:
+        load(tmp_path / "t", letter("x"), segments=((name, "X"),))
+    assert "cannot name a template file" in str(e.value)
+
+
+class _Html:
+    def __html__(self):
+        return "<b>sûr</b>"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "<a href='x'>&\"</a>",
+        "",
+        "été",
+        Markup("<i>ok</i>"),
+        42,
+        -1,
+        3.5,
+        None,
+        True,
+        _Html(),
+        ["<x>"],
+    ],  # fmt: skip
+)
+def test_the_fast_escape_is_markupsafe_escape(value):
+    assert fast_escape(value) == escape(value)
+    assert type(fast_escape(value)) is Markup

@@ -89,9 +89,10 @@ def test_french_formatting_in_the_letters():
 def test_rfm_and_loyalty_letters_use_the_contact_figures():
     rfm = TemplateSet.load(ROOT / "templates" / "rfm", segments("rfm"),
                            tz=ZoneInfo("Europe/Paris"), known_columns=KNOWN)  # fmt: skip
-    assert "12 commandes pour un total de 1\u202f234,50\xa0€" in rfm.render(
-        "champions", CAMILLE, CTX
-    ).html
+    assert (
+        "12 commandes pour un total de 1\u202f234,50\xa0€"
+        in rfm.render("champions", CAMILLE, CTX).html
+    )
     assert rfm.template_for("endormis").endswith("rfm/_default.html.j2")
     assert rfm.render("endormis", CAMILLE, CTX).subject == "Camille, vous nous avez manqué"
     assert rfm.render("fideles", CAMILLE, CTX).subject == "Camille, merci pour votre fidélité"
