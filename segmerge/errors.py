@@ -108,3 +108,15 @@ class RunFailed(SegmergeError):
     """A run finished but some actions failed; the summary says which."""
 
     exit_code = 1
+
+
+class CredentialError(ConnectorError):
+    """The platform refused the credential (401) or a permission it needs (403)."""
+
+    exit_code = 2
+
+
+class BadAnswer(ConnectorError):
+    """The platform answered something unreadable: HTML, non-JSON, a field of the wrong type."""
+
+    exit_code = 2

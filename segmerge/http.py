@@ -1,0 +1,412 @@
+"""The one HTTP layer every API connector uses: polite, patient and clear.
+
+Vendors publish limits and expect clients to keep to them; they also fail in
+ordinary ways (a 503 during a deploy, a 429 when two jobs share a key, an HTML
+maintenance page instead of JSON). Putting the answers to those in one place
+means every connector gets them right, the same way:
+
+- a timeout on every call (connect and read), connections kept alive;
+- a client-side rate limiter set to the platform's documented limit, so that
+  429s are the exception, not the pacing mechanism;
+- retries with exponential backoff and jitter on 429, 5xx, timeouts and dropped
+  connections, honouring ``Retry-After`` (seconds or HTTP date) and the
+  vendor's own rate-limit headers through a ``wait_hint``;
+- errors that name the source, the endpoint and the status, say which
+  credential was refused and which scope is missing, and never show a secret;
+- paging helpers for offset and cursor APIs, and a checked field accessor so a
+  field that changes type mid-pull is reported, not silently mis-read.
+
+Modelled on dlt's ``RESTClient`` paginators and the Singer SDK's
+``RESTStream`` backoff handling.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from . import __version__
+from .errors import BadAnswer, ConnectorError, CredentialError
+
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+USER_AGENT = f"segmerge/{__version__} (+https://github.com/segmerge)"
+T = TypeVar("T")
+
+
+class RateLimit:
+    """At most ``requests`` calls per ``per_seconds``, spread evenly, shared by threads.
+
+    Calls are spaced ``per_seconds / requests`` apart (a token bucket with a
+    burst of ``burst``, default 1): an even pace is what keeps a fixed-window
+    server limit from ever tripping, while reaching ~100% of it over time.
+    ``pause(seconds)`` holds every thread back, e.g. after a 429.
+    """
+
+    def __init__(self, requests: float, per_seconds: float = 1.0, burst: int = 1) -> None:
+        if requests <= 0 or per_seconds <= 0:
+            raise ValueError("a rate limit needs positive requests and seconds")
+        self.interval = per_seconds / requests
+        self.burst = max(1, burst)
+        self._next = time.monotonic()
+        self._lock = threading.Lock()
+
+    def acquire(self) -> float:
+        """Wait for this call's turn; return the seconds waited."""
+        with self._lock:
+            now = time.monotonic()
+            earliest = now - self.interval * (self.burst - 1)
+            slot = max(self._next, earliest)
+            self._next = slot + self.interval
+        wait = slot - now
+        if wait > 0:
+            time.sleep(wait)
+            return wait
+        return 0.0
+
+    def pause(self, seconds: float) -> None:
+        with self._lock:
+            self._next = max(self._next, time.monotonic() + seconds)
+
+
+@dataclass
+class HttpStats:
+    requests: int = 0
+    retries: int = 0
+    throttled: int = 0  # 429 answers
+    max_consecutive_429: int = 0
+    waited_seconds: float = 0.0
+    _consecutive_429: int = 0
+
+    def saw(self, status: int | None) -> None:
+        self.requests += 1
+        if status == 429:
+            self.throttled += 1
+            self._consecutive_429 += 1
+            self.max_consecutive_429 = max(self.max_consecutive_429, self._consecutive_429)
+        else:
+            self._consecutive_429 = 0
+
+
+class HttpClient:
+    """A requests session bound to one source's base URL, credential and limits."""
+
+    def __init__(
+        self,
+        source: str,
+        base_url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+        rate: RateLimit | None = None,
+        timeout: float = 30.0,
+        connect_timeout: float = 5.0,
+        max_retries: int = 5,
+        backoff: float = 0.5,
+        max_backoff: float = 60.0,
+        wait_hint: Callable[[requests.Response], float | None] | None = None,
+        pool: int = 10,
+        credential_hint: str | None = None,
+    ) -> None:
+        self.source = source
+        self.base_url = base_url.rstrip("/")
+        self.rate = rate
+        self.timeout = (connect_timeout, timeout)
+        self.max_retries = max_retries
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self.wait_hint = wait_hint
+        self.credential_hint = credential_hint
+        self.stats = HttpStats()
+        self._stats_lock = threading.Lock()
+        self.session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=pool, pool_maxsize=pool, max_retries=0)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self.session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
+        if headers:
+            self.session.headers.update(headers)
+        if auth:
+            self.session.auth = auth
+        # never let requests pick credentials from ~/.netrc behind the user's back
+        self.session.trust_env = False
+
+    # the one call -----------------------------------------------------------
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        ok: Iterable[int] = (200, 201, 202, 204, 207),
+        retry: bool = True,
+    ) -> requests.Response:
+        """Send one request, retrying what is worth retrying; raise a clear error otherwise."""
+        url = path if path.startswith(("http://", "https://")) else f"{self.base_url}{path}"
+        endpoint = f"{method.upper()} {path.split('?')[0]}"
+        accepted = set(ok)
+        attempt = 0
+        while True:
+            if self.rate is not None:
+                waited = self.rate.acquire()
+                self._add_wait(waited)
+            try:
+                resp = self.session.request(
+                    method, url, params=params, json=json, timeout=self.timeout
+                )
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                self._count(None)
+                kind = "timed out" if isinstance(exc, requests.Timeout) else "unreachable"
+                if retry and attempt < self.max_retries:
+                    attempt += 1
+                    self._sleep(self._backoff(attempt))
+                    continue
+                raise ConnectorError(
+                    f"{self.source}: {endpoint} {kind} after {attempt + 1} attempt(s)",
+                    field=self.source,
+                    hint=f"is {self.base_url} reachable? ({type(exc).__name__})",
+                ) from None
+            self._count(resp.status_code)
+            if resp.status_code in accepted:
+                return resp
+            if resp.status_code in RETRY_STATUSES and retry and attempt < self.max_retries:
+                attempt += 1
+                wait = self._wait_for(resp, attempt)
+                if resp.status_code == 429 and self.rate is not None:
+                    self.rate.pause(wait)
+                self._sleep(wait)
+                continue
+            raise self._error(resp, endpoint, attempt)
+
+    def json(self, method: str, path: str, **kwargs: Any) -> Any:
+        resp = self.request(method, path, **kwargs)
+        return self.decode(resp, f"{method.upper()} {path.split('?')[0]}")
+
+    def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        return self.json("GET", path, params=params)
+
+    def decode(self, resp: requests.Response, endpoint: str) -> Any:
+        if resp.status_code == 204 or not resp.content:
+            return None
+        try:
+            return resp.json()
+        except ValueError:
+            ctype = resp.headers.get("Content-Type", "no content type")
+            raise BadAnswer(
+                f"{self.source}: {endpoint} answered {resp.status_code} with {ctype}, not JSON: "
+                f"{_snippet(resp.text)!r}",
+                field=self.source,
+                hint="a proxy, a captive portal or a maintenance page? check base_url",
+            ) from None
+
+    # paging -----------------------------------------------------------------
+    def pages_offset(
+        self,
+        path: str,
+        *,
+        items_key: str,
+        limit: int,
+        limit_param: str = "limit",
+        offset_param: str = "offset",
+        params: Mapping[str, Any] | None = None,
+        total_key: str | None = None,
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Offset paging: ask ``limit`` at a time until a short page or the announced total."""
+        offset = 0
+        endpoint = f"GET {path}"
+        while True:
+            query = {**(params or {}), limit_param: limit, offset_param: offset}
+            body = self.get(path, query)
+            if body is None:  # some vendors answer 204 for "nothing here"
+                return
+            items = field_of(body, items_key, list, endpoint=endpoint, source=self.source)
+            if items:
+                yield items
+            offset += len(items)
+            total = body.get(total_key) if total_key and isinstance(body, dict) else None
+            if len(items) < limit or (isinstance(total, int) and offset >= total):
+                return
+
+    def pages_cursor(
+        self,
+        path: str,
+        *,
+        items_key: str,
+        next_cursor: Callable[[Any], str | None],
+        cursor_param: str = "after",
+        params: Mapping[str, Any] | None = None,
+        method: str = "GET",
+        body: dict[str, Any] | None = None,
+        cursor_in_body: bool = False,
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Cursor paging: pass the vendor's cursor back unchanged until it stops giving one."""
+        cursor: str | None = None
+        endpoint = f"{method.upper()} {path}"
+        seen: set[str] = set()
+        while True:
+            query = dict(params or {})
+            payload = dict(body) if body is not None else None
+            if cursor is not None:
+                if cursor_in_body:
+                    payload = {**(payload or {}), cursor_param: cursor}
+                else:
+                    query[cursor_param] = cursor
+            answer = self.json(method, path, params=query or None, json=payload)
+            items = field_of(answer, items_key, list, endpoint=endpoint, source=self.source)
+            if items:
+                yield items
+            cursor = next_cursor(answer)
+            if not cursor:
+                return
+            if cursor in seen:  # a server looping on the same cursor would never end
+                raise BadAnswer(
+                    f"{self.source}: {endpoint} gave the same paging cursor twice ({cursor!r})",
+                    field=self.source,
+                )
+            seen.add(cursor)
+
+    # errors -----------------------------------------------------------------
+    def _error(self, resp: requests.Response, endpoint: str, attempt: int) -> ConnectorError:
+        status = resp.status_code
+        reason = vendor_reason(resp)
+        where = f"{self.source}: {endpoint} answered {status}"
+        if status == 401:
+            return CredentialError(
+                f"{where}: the credential was refused{_colon(reason)}",
+                field=self.source,
+                hint=f"the key{_from(self.credential_hint)} is wrong, expired or revoked: "
+                f"`segmerge auth set {self.source}` stores a new one",
+            )
+        if status == 403:
+            return CredentialError(
+                f"{where}: the credential lacks a permission{_colon(reason)}",
+                field=self.source,
+                hint=f"give the key{_from(self.credential_hint)} the scope named above, "
+                f"or store another with `segmerge auth set {self.source}`",
+            )
+        if status in RETRY_STATUSES:
+            return ConnectorError(
+                f"{where} {attempt + 1} time(s), giving up{_colon(reason)}",
+                field=self.source,
+                hint="the platform is overloaded or down; the next run picks up where this "
+                "one stopped",
+            )
+        return BadAnswer(f"{where}{_colon(reason)}", field=self.source)
+
+    # timing -----------------------------------------------------------------
+    def _wait_for(self, resp: requests.Response, attempt: int) -> float:
+        hinted = retry_after(resp.headers.get("Retry-After"))
+        if hinted is None and self.wait_hint is not None:
+            hinted = self.wait_hint(resp)
+        if hinted is not None:
+            return min(max(hinted, 0.0), self.max_backoff)
+        return self._backoff(attempt)
+
+    def _backoff(self, attempt: int) -> float:
+        base = min(self.max_backoff, self.backoff * 2 ** (attempt - 1))
+        return base * (0.5 + random.random() / 2)
+
+    def _sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            time.sleep(seconds)
+        self._add_wait(seconds)
+        with self._stats_lock:
+            self.stats.retries += 1
+
+    def _add_wait(self, seconds: float) -> None:
+        if seconds:
+            with self._stats_lock:
+                self.stats.waited_seconds += seconds
+
+    def _count(self, status: int | None) -> None:
+        with self._stats_lock:
+            self.stats.saw(status)
+
+    def close(self) -> None:
+        self.session.close()
+
+
+def retry_after(value: str | None) -> float | None:
+    """``Retry-After`` is either delta-seconds or an HTTP date (RFC 9110 §10.2.3)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def vendor_reason(resp: requests.Response) -> str:
+    """The human part of a vendor's error body, whatever its shape; the raw text otherwise."""
+    try:
+        body = resp.json()
+    except ValueError:
+        text = resp.text.strip()
+        if "<html" in text[:200].lower():
+            return f"an HTML page ({resp.headers.get('Content-Type', 'text/html')})"
+        return _snippet(text)
+    if isinstance(body, dict):
+        parts = [str(body[k]) for k in ("message", "title", "detail", "error", "category",
+                                        "code") if body.get(k)]  # fmt: skip
+        for k in ("errors", "context"):
+            if body.get(k):
+                parts.append(_snippet(str(body[k])))
+        return "; ".join(dict.fromkeys(parts)) or _snippet(str(body))
+    return _snippet(str(body))
+
+
+def field_of(body: Any, key: str, kind: type[T], *, endpoint: str, source: str = "") -> T:
+    """``body[key]`` checked to be a ``kind``: an API changing a field's type is reported."""
+    who = f"{source}: " if source else ""
+    if not isinstance(body, dict):
+        raise BadAnswer(
+            f"{who}{endpoint} answered {type(body).__name__}, expected an object with {key!r}",
+            field=source or None,
+        )
+    if key not in body:
+        raise BadAnswer(f"{who}{endpoint}: the answer has no {key!r} field", field=source or None)
+    value = body[key]
+    if not isinstance(value, kind):
+        raise BadAnswer(
+            f"{who}{endpoint}: field {key!r} is {type(value).__name__}, expected {kind.__name__}",
+            field=source or None,
+        )
+    return value
+
+
+def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    chunk: list[T] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _snippet(text: str, limit: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _colon(reason: str) -> str:
+    return f": {reason}" if reason else ""
+
+
+def _from(hint: str | None) -> str:
+    return f" (from {hint})" if hint else ""
