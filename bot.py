@@ -255,6 +255,11 @@ def run_cmd(
     retry_failed: Annotated[
         bool, typer.Option("--retry-failed", help="Retry actions that failed.")
     ] = False,
+    full_refresh: Annotated[
+        bool,
+        typer.Option("--full-refresh", help="Pull everything, not only what changed since the "
+                     "last pull (API sources)."),
+    ] = False,
     workspace: WorkspaceOpt = None,
 ) -> None:
     """One full run: pull, segment, render, push, record. Same campaign and day again resumes.
@@ -269,8 +274,9 @@ def run_cmd(
     for name in names:
         with _progress() as progress:
             report = _reporter(progress, name)
-            summary = run(ws, name, RunOptions(as_of, dry_run, resend_uncertain, retry_failed,
-                                               report))  # fmt: skip
+            opts = RunOptions(as_of, dry_run, resend_uncertain, retry_failed, report,
+                              full_refresh=full_refresh)  # fmt: skip
+            summary = run(ws, name, opts)
         _print_summary(summary)
         failed += summary.failed
     if failed:
@@ -318,6 +324,17 @@ def _print_summary(s: Any) -> None:
         for status, n in statuses.items():
             t.add_row(f"{kind} {status}", str(n))
     out.print(t)
+    if s.changes:
+        c = Table(title="changes pushed back, by segment" + (" (would be)" if s.dry_run else ""))
+        kinds = sorted({k for v in s.changes.values() for k in v})
+        c.add_column("segment")
+        for k in kinds:
+            c.add_column(k.replace("_", " "), justify="right")
+        for segname, counts in s.changes.items():
+            c.add_row(segname, *(str(counts.get(k, 0)) for k in kinds))
+        out.print(c)
+    for d in s.drafts:
+        out.print(f"draft campaign{' (would be created)' if s.dry_run else ''}: {d}")
     for e in s.render_errors[:5]:
         out.print(f"[yellow]![/] {e}")
     for n in s.notes:

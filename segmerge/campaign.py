@@ -18,7 +18,7 @@ from .connector import Destination, Source
 from .consent import signing_key, unsubscribe_token
 from .errors import ConfigError, TemplateError
 from .render import RenderContext, TemplateSet
-from .segmentation import Segmented, connector_context, open_source, segment
+from .segmentation import Segmented, connector_context, open_source, pull_source, segment
 from .workspace import CampaignConfig, Workspace
 
 
@@ -69,11 +69,14 @@ def open_destination(ws: Workspace, name: str, source: Source, source_name: str)
     return conn
 
 
-def open_campaign(ws: Workspace, name: str, *, as_of: str | None = None) -> OpenCampaign:
+def open_campaign(
+    ws: Workspace, name: str, *, as_of: str | None = None, full_refresh: bool = False
+) -> OpenCampaign:
     cfg = ws.campaign(name)
     source = open_source(ws, cfg.source)
     source.check()
-    seg = segment(ws, cfg.rules, source_name=cfg.source, as_of=as_of)
+    tables = pull_source(ws, source, full_refresh=full_refresh)
+    seg = segment(ws, cfg.rules, source_name=cfg.source, as_of=as_of, tables=tables)
     destination = open_destination(ws, cfg.destination, source, cfg.source)
     destination.check()
     tag_dest = source if isinstance(source, Destination) and "tag" in source.accepts else None

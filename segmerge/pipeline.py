@@ -22,9 +22,20 @@ import pandas as pd
 from .campaign import OpenCampaign, open_campaign
 from .connector import Action, Destination
 from .consent import not_mailable, signing_key
+from .drafts import draft_templates, render_draft
 from .errors import LedgerError, TemplateError
 from .ledger import Ledger, PlannedAction
 from .message import build_message, message_id_for
+from .plan import (
+    DraftInput,
+    apply_memberships,
+    changes_by_segment,
+    membership,
+    plan_campaigns,
+    plan_lists,
+    plan_tags,
+)
+from .segmentation import save_snapshot
 from .workspace import Workspace
 
 Progress = Callable[[str, int, int], None]
@@ -38,6 +49,7 @@ class RunOptions:
     resend_uncertain: bool = False
     retry_failed: bool = False
     progress: Progress | None = None
+    full_refresh: bool = False
 
 
 @dataclass
@@ -54,6 +66,8 @@ class RunSummary:
     not_mailed: dict[str, int] = field(default_factory=dict)
     render_errors: list[str] = field(default_factory=list)
     planned: dict[str, int] = field(default_factory=dict)
+    changes: dict[str, dict[str, int]] = field(default_factory=dict)
+    drafts: list[str] = field(default_factory=list)
     outcome: dict[str, dict[str, int]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
@@ -94,7 +108,7 @@ def campaign_lock(ws: Workspace, campaign: str) -> Iterator[None]:
 
 def run(ws: Workspace, name: str, options: RunOptions | None = None) -> RunSummary:
     opts = options or RunOptions()
-    camp = open_campaign(ws, name, as_of=opts.as_of)
+    camp = open_campaign(ws, name, as_of=opts.as_of, full_refresh=opts.full_refresh)
     try:
         return _run_open(camp, opts)
     finally:
@@ -122,9 +136,14 @@ def _run_open(camp: OpenCampaign, opts: RunOptions) -> RunSummary:
         existing.close()
 
     sends, skipped = _plan_sends(camp, run_id, suppressed, done_keys, summary, opts)
-    tags = _plan_tags(camp, run_id)
-    summary.planned = {"send": len(sends), "tag": sum(1 for t in tags if t[0].kind == "tag"),
-                       "untag": sum(1 for t in tags if t[0].kind == "untag")}  # fmt: skip
+    pushes = _plan_pushes(camp, run_id, summary, skipped)
+    summary.planned = {"send": len(sends)}
+    for _phase, items in pushes:
+        for plan, _ in items:
+            summary.planned[plan.kind] = summary.planned.get(plan.kind, 0) + 1
+    summary.changes = changes_by_segment([t for _, items in pushes for t in items])
+    summary.drafts = [a.payload["name"] for kind, items in pushes if kind == "campaign"
+                      for _, a in items]  # fmt: skip
     if opts.dry_run:
         return summary
 
@@ -132,7 +151,7 @@ def _run_open(camp: OpenCampaign, opts: RunOptions) -> RunSummary:
         ledger = Ledger(ledger_path(ws))
         try:
             summary.resumed = ledger.begin_run(run_id, camp.name, seg.as_of.isoformat())
-            idem = {camp.destination.name: camp.destination.idempotent}
+            idem = {camp.destination.name: camp.destination.idempotent}  # fmt: skip
             if camp.tag_destination is not None:
                 idem[camp.tag_destination.name] = camp.tag_destination.idempotent
             uncertain = ledger.recover(run_id, idem)
@@ -145,10 +164,20 @@ def _run_open(camp: OpenCampaign, opts: RunOptions) -> RunSummary:
                                        ("failed", opts.retry_failed)) if on]  # fmt: skip
             if requeue:
                 ledger.requeue(run_id, requeue)
-            ledger.plan(run_id, [p for p, _ in sends] + [p for p, _ in tags] + skipped)
+            every = [p for p, _ in sends] + [p for _, items in pushes for p, _ in items]
+            ledger.plan(run_id, every + skipped)
             _push(ledger, run_id, camp.destination, sends, "send", opts.progress)
-            if camp.tag_destination is not None:
-                _push(ledger, run_id, camp.tag_destination, tags, "tag", opts.progress)
+            for phase, items in pushes:
+                if items:
+                    dest = camp.destination if phase == "campaign" else camp.tag_destination
+                    assert dest is not None
+                    _push(ledger, run_id, dest, items, phase, opts.progress)
+            if seg.tables.cursor:
+                done = ledger.keys_with_status(run_id, ["done"])
+                applied = [a for _, items in pushes for _, a in items if a.key in done]
+                seg.tables.contacts = apply_memberships(seg.tables.contacts, applied)
+                save_snapshot(ws, camp.config.source, seg.tables)
+                ledger.set_cursor(camp.config.source, seg.tables.cursor)
             summary.outcome = ledger.counts(run_id)
             status = "done" if summary.failed == 0 else "partial"
             ledger.end_run(run_id, status, summary.as_dict())
@@ -234,40 +263,35 @@ def _full_name(contact: dict[str, Any]) -> str | None:
     return " ".join(words) or None
 
 
-def _plan_tags(camp: OpenCampaign, run_id: str) -> list[tuple[PlannedAction, Action]]:
-    """Add `prefix+segment` where missing, remove prefixed tags of segments a contact left.
-
-    Only tags with the campaign's prefix are ever touched: the marketer's own
-    tags (`vip`, ...) are not Segmerge's to change.
-    """
-    if camp.tag_destination is None:
-        return []
-    prefix = camp.config.tag_prefix
+def _plan_pushes(
+    camp: OpenCampaign, run_id: str, summary: RunSummary, skipped: list[PlannedAction]
+) -> list[tuple[str, list[tuple[PlannedAction, Action]]]]:
+    """Tags, list memberships and draft campaigns for the platforms that take them."""
     seg = camp.seg
-    matrix = seg.assignment.matrix
-    ids = seg.frame["contact_id"].astype(str).to_numpy()
-    current = seg.frame["tags"]
-    owned = {f"{prefix}{s.name}" for s in seg.ruleset.segments}
-    out: list[tuple[PlannedAction, Action]] = []
-    dest = camp.tag_destination.name
-    # explode once: (row, tag) pairs for the tags this campaign owns
-    exploded = current.explode()
-    has = set(zip(exploded.index[exploded.isin(owned)], exploded[exploded.isin(owned)],
-                  strict=True))  # fmt: skip
-    for s in seg.ruleset.segments:
-        tag = f"{prefix}{s.name}"
-        member = matrix[s.name].to_numpy()
-        for i in member.nonzero()[0]:
-            if (i, tag) not in has:
-                k = f"{run_id}|{ids[i]}|tag:{tag}"
-                out.append((PlannedAction(k, ids[i], "tag", dest, s.name, tag),
-                            Action(k, "tag", ids[i], {"tag": tag})))  # fmt: skip
-    for i, tag in sorted(has):
-        seg_name = tag[len(prefix):]
-        if not bool(matrix[seg_name].iat[i]):
-            k = f"{run_id}|{ids[i]}|untag:{tag}"
-            out.append((PlannedAction(k, ids[i], "untag", dest, seg_name, tag),
-                        Action(k, "untag", ids[i], {"tag": tag})))  # fmt: skip
+    names = [s.name for s in seg.ruleset.segments]
+    m = membership(seg.frame, seg.assignment.matrix, camp.config.tag_prefix, names)
+    out: list[tuple[str, list[tuple[PlannedAction, Action]]]] = []
+    tag_dest = camp.tag_destination
+    if tag_dest is not None:
+        out.append(("tag", plan_tags(m, seg.frame["tags"], run_id, tag_dest)))
+        if "add_to_list" in tag_dest.accepts:
+            # a platform that reports list memberships gives `lists`; else the tags mirror them
+            lists = seg.frame["lists"] if "lists" in seg.frame else seg.frame["tags"]
+            out.append(("list", plan_lists(m, lists, run_id, tag_dest)))
+    dest = camp.destination
+    if "create_campaign" in dest.accepts:
+        merge_tag = getattr(dest, "merge_tag", lambda column: None)
+        drafts = draft_templates(camp.templates)
+        ctx = camp.render_context("-", None)
+        columns = list(seg.frame.columns)
+
+        def render(segment: str) -> Any:
+            return render_draft(drafts, segment, columns, merge_tag, ctx, dest.name)
+
+        day = run_id.split("@", 1)[-1]
+        info = DraftInput(camp.name, day, camp.sender, camp.config.reply_to)
+        out.append(("campaign", plan_campaigns(m, run_id, dest, info, render,
+                                               summary.render_errors, skipped)))  # fmt: skip
     return out
 
 

@@ -47,6 +47,8 @@ class Tables:
     skipped: dict[str, int] = field(default_factory=dict)
     cursor: str | None = None
     notes: list[str] = field(default_factory=list)
+    #: True when the tables hold only what changed since the cursor given to pull
+    incremental: bool = False
 
 
 def empty_orders() -> pd.DataFrame:
@@ -127,7 +129,15 @@ def conform(tables: Tables, source: str) -> Tables:
         e[col] = e[col].astype(STRING)
     e["at"] = pd.to_datetime(e["at"], utc=True)
 
-    return Tables(c, o, e, dict(tables.skipped), tables.cursor, notes)
+    return Tables(
+        c,
+        o,
+        e,
+        dict(tables.skipped),
+        tables.cursor,
+        notes,
+        bool(getattr(tables, "incremental", False)),
+    )
 
 
 def _default_contact_column(col: str, n: int) -> Any:

@@ -18,6 +18,7 @@ from .errors import ConfigError
 from .metrics import compute_metrics, reference_instant
 from .rules import Assignment, RuleSet, kinds_from_frame, load_ruleset
 from .schema import Tables, conform
+from .snapshot import Snapshot, fingerprint, merge
 from .workspace import Workspace
 
 
@@ -66,6 +67,35 @@ def pull(source: Source, since: str | None = None) -> Tables:
     return conform(source.pull(since), source=source.name)
 
 
+def pull_source(ws: Workspace, source: Source, *, full_refresh: bool = False) -> Tables:
+    """Pull what changed since the snapshot (or everything) and return the whole base."""
+    snap = Snapshot(ws.state_dir, source.name)
+    fp = source_fingerprint(ws, source.name)
+    since = snap.usable_cursor(fp, full_refresh=full_refresh)
+    base = snap.load() if since else None
+    if base is None:
+        since = None
+    tables = pull(source, since)
+    if since is not None and base is not None and tables.incremental:
+        changed = len(tables.contacts)
+        tables = merge(base, tables)
+        tables.notes.append(
+            f"{source.name}: incremental pull since {since}: {changed} contact(s) changed"
+        )
+    return tables
+
+
+def source_fingerprint(ws: Workspace, name: str) -> str:
+    ref = ws.config.sources[name]
+    return fingerprint(ref.connector, ref.settings())
+
+
+def save_snapshot(ws: Workspace, source_name: str, tables: Tables) -> None:
+    """Keep the pulled base for the next incremental pull (only sources with a cursor)."""
+    if tables.cursor and source_name in ws.config.sources:
+        Snapshot(ws.state_dir, source_name).save(tables, source_fingerprint(ws, source_name))
+
+
 def default_source_for(ws: Workspace, rules_path: Path) -> str:
     """`segment RULES` without `--source`: the source of a campaign using that rule set."""
     for c in ws.config.campaigns.values():
@@ -100,6 +130,7 @@ def segment(
     source_name: str | None = None,
     as_of: str | None = None,
     tables: Tables | None = None,
+    full_refresh: bool = False,
 ) -> Segmented:
     rules_path = ws.path(rules) if not Path(rules).is_absolute() else Path(rules)
     if not rules_path.is_file():
@@ -109,7 +140,7 @@ def segment(
     if tables is None:
         src = open_source(ws, name)
         try:
-            tables = pull(src)
+            tables = pull_source(ws, src, full_refresh=full_refresh)
         finally:
             src.close()
     orders_columns = set(tables.orders.columns)
