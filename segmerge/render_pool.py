@@ -35,8 +35,10 @@ CHUNKS_PER_WORKER = 4
 Item = tuple[str, Mapping[str, Any]] | tuple[str, Mapping[str, Any], str]
 _Row = tuple[str, Mapping[str, Any], "str | None", "RenderContext | None"]
 
-# The set a forked worker inherits from its parent, by pool token.
+# The set (and the rows) a forked worker inherits from its parent, by pool token: a
+# forked worker reads its share of the batch from memory instead of a pipe.
 _INHERITED: dict[str, TemplateSet] = {}
+_INHERITED_ROWS: dict[str, list[_Row]] = {}
 _worker: dict[str, Any] = {}
 
 
@@ -121,26 +123,34 @@ def _parallel(
     ts: TemplateSet, base: RenderContext | None, rows: list[_Row], workers: int
 ) -> list[Rendered | TemplateError]:
     size = max(1, -(-len(rows) // (workers * CHUNKS_PER_WORKER)))
-    chunks = [rows[i : i + size] for i in range(0, len(rows), size)]
+    bounds = [(i, min(i + size, len(rows))) for i in range(0, len(rows), size)]
     token = uuid.uuid4().hex
+    mp = _context()
+    forked = mp.get_start_method() == "fork"
     _INHERITED[token] = ts
+    if forked:
+        _INHERITED_ROWS[token] = rows
+        jobs: list[Any] = [(base, token, a, b) for a, b in bounds]
+    else:
+        jobs = [(base, rows[a:b]) for a, b in bounds]
     # Forked workers would otherwise run the garbage collector over every object they
     # inherited (the whole batch, the parent's data frames), copying the pages it touches.
     gc.freeze()
     try:
         with ProcessPoolExecutor(
-            max_workers=min(workers, len(chunks)),
-            mp_context=_context(),
+            max_workers=min(workers, len(jobs)),
+            mp_context=mp,
             initializer=_init_worker,
             initargs=(token, ts._spec),
         ) as pool:
             out: list[Rendered | TemplateError] = []
-            for part in pool.map(_render_chunk, [(base, c) for c in chunks]):
+            for part in pool.map(_render_chunk, jobs):
                 out.extend(x if isinstance(x, TemplateError) else Rendered(*x) for x in part)
             return out
     finally:
         gc.unfreeze()
         del _INHERITED[token]
+        _INHERITED_ROWS.pop(token, None)
 
 
 def _init_worker(token: str, spec: dict[str, Any]) -> None:
@@ -148,11 +158,13 @@ def _init_worker(token: str, spec: dict[str, Any]) -> None:
     _worker["ts"] = inherited if inherited is not None else TemplateSet.load(**spec)
 
 
-def _render_chunk(
-    job: tuple[RenderContext | None, list[_Row]],
-) -> list[tuple[Any, ...] | TemplateError]:
+def _render_chunk(job: tuple[Any, ...]) -> list[tuple[Any, ...] | TemplateError]:
     """Plain tuples travel back: pickling them is 4x cheaper than pickling dataclasses."""
-    base, rows = job
+    if len(job) == 4:  # forked: (context, token, start, end) of the inherited rows
+        base, token, start, end = job
+        rows = _INHERITED_ROWS[token][start:end]
+    else:
+        base, rows = job
     return [
         x if isinstance(x, TemplateError) else astuple(x)
         for x in _render_rows(_worker["ts"], base, rows)
