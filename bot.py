@@ -111,6 +111,8 @@ def validate(
             camp.close()
         sizes = ", ".join(f"{k} {v}" for k, v in camp.seg.assignment.sizes().items())
         out.print(f"[green]✓[/] {name}: {sizes}")
+        for c in camp.checks:
+            out.print(f"  [green]✓[/] {c}")
         for w in [*camp.seg.ruleset.warnings(), *notes, *camp.seg.tables.notes]:
             out.print(f"  [yellow]![/] {w}")
 

@@ -7,14 +7,14 @@ so that a typo fails before anything is written.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 import numpy as np
 import pandas as pd
 
 from . import connector as registry
-from .connector import Destination, Source
+from .connector import Connector, Destination, Source
 from .consent import signing_key, unsubscribe_token
 from .errors import ConfigError, TemplateError
 from .render import RenderContext, TemplateSet
@@ -32,6 +32,7 @@ class OpenCampaign:
     source: Source
     destination: Destination
     tag_destination: Destination | None
+    checks: list[str] = field(default_factory=list)  # what the connectors' checks said
 
     @property
     def sender(self) -> str:
@@ -74,11 +75,12 @@ def open_campaign(
 ) -> OpenCampaign:
     cfg = ws.campaign(name)
     source = open_source(ws, cfg.source)
-    source.check()
+    checks = _check(source)
     tables = pull_source(ws, source, full_refresh=full_refresh)
     seg = segment(ws, cfg.rules, source_name=cfg.source, as_of=as_of, tables=tables)
     destination = open_destination(ws, cfg.destination, source, cfg.source)
-    destination.check()
+    if destination is not source:
+        checks.extend(_check(destination))
     tag_dest = source if isinstance(source, Destination) and "tag" in source.accepts else None
     if not cfg.push_tags:
         tag_dest = None
@@ -104,7 +106,16 @@ def open_campaign(
             field=f"campaigns.{name}.from",
             hint='set `from = "Shop <hello@example.org>"` in the campaign or in [mail]',
         )
-    return OpenCampaign(ws, name, cfg, seg, templates, source, destination, tag_dest)
+    return OpenCampaign(ws, name, cfg, seg, templates, source, destination, tag_dest, checks)
+
+
+def _check(conn: Connector) -> list[str]:
+    """The connector's own cheap check, and where its credential came from."""
+    notes = list(conn.check())
+    if conn.needs_secret:
+        origin = conn.ctx.secret_origin()
+        notes.append(f"{conn.name}: credential from {origin or 'nowhere'}")
+    return notes
 
 
 def sample_contacts(camp: OpenCampaign) -> dict[str, int | None]:

@@ -38,6 +38,9 @@ class ConnectorContext:
     timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Europe/Paris"))
     locale: str = "fr_FR"
     secret: Callable[[], str | None] = lambda: None
+    #: where the secret comes from ("keyring", "environment (SEGMERGE_SHOP_TOKEN)"...),
+    #: for messages about a refused credential; never the secret itself
+    secret_origin: Callable[[], str | None] = lambda: None
 
     def path(self, value: str | Path) -> Path:
         """Settings paths are relative to the workspace, as DESIGN.md says."""

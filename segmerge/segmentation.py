@@ -45,6 +45,7 @@ def connector_context(ws: Workspace, name: str, kind: str) -> ConnectorContext:
         timezone=ws.tz,
         locale=ws.config.locale,
         secret=lambda: secrets.lookup(name, ws.root),
+        secret_origin=lambda: secrets.where(name, ws.root),
     )
 
 
