@@ -415,11 +415,31 @@ def _emit(rows: list[dict[str, Any]], fmt: str, title: str) -> None:
 
 @app.command()
 def connectors() -> None:
-    """List the installed connectors (entry-point group segmerge.connectors.v1)."""
-    from segmerge.connector import available
+    """List the installed connectors (entry-point group segmerge.connectors.v1).
 
-    _emit([{"connector": k, "implementation": v} for k, v in sorted(available().items())],
-          "table", "connectors")  # fmt: skip
+    A third-party package adds one by declaring, in its pyproject.toml:
+    [project.entry-points."segmerge.connectors.v1"] myshop = "myshop_segmerge:Connector"
+
+    Example: segmerge connectors
+    """
+    from segmerge.connector import Destination, Source, available, load_class
+
+    rows = []
+    for name, impl in sorted(available().items()):
+        try:
+            cls = load_class(name)
+        except Exception as exc:  # a broken plugin must not hide the others
+            rows.append({"connector": name, "role": "cannot load", "actions": "",
+                         "implementation": impl, "description": f"{type(exc).__name__}: {exc}"})
+            continue
+        role = [r for r, base in (("source", Source), ("destination", Destination))
+                if issubclass(cls, base)]  # fmt: skip
+        rows.append({"connector": name, "role": ", ".join(role),
+                     "actions": ", ".join(sorted(getattr(cls, "accepts", ()))),
+                     "implementation": impl,
+                     "description": (cls.description or (cls.__doc__ or "").strip()
+                                     ).split("\n")[0]})  # fmt: skip
+    _emit(rows, "table", "connectors")
 
 
 @auth_app.command("set")
