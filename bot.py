@@ -319,6 +319,8 @@ def _print_summary(s: Any) -> None:
         t.add_row(f"not mailed: {k}", str(v))
     if s.render_errors:
         t.add_row("skipped: letter could not be filled", str(len(s.render_errors)))
+    for k, v in getattr(s, "deferred", {}).items():
+        t.add_row(f"deferred: {k}", str(v))
     verb = "would do" if s.dry_run else "planned"
     for k, v in s.planned.items():
         t.add_row(f"{verb}: {k}", str(v))
@@ -351,6 +353,9 @@ def history(
     run_id: Annotated[str | None, typer.Argument(help="One run, e.g. profils@2026-12-01")] = None,
     failed: Annotated[bool, typer.Option("--failed", help="Only failed actions.")] = False,
     uncertain: Annotated[bool, typer.Option("--uncertain", help="Only uncertain ones.")] = False,
+    deferred: Annotated[
+        bool, typer.Option("--deferred", help="Only messages held back by contact pressure.")
+    ] = False,
     fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
     csv: Annotated[bool, typer.Option("--csv", help="Same as --format csv.")] = False,
     workspace: WorkspaceOpt = None,
@@ -368,7 +373,8 @@ def history(
     if ledger is None:
         out.print("No run yet.")
         return
-    statuses = [s for s, on in (("failed", failed), ("uncertain", uncertain)) if on] or None
+    flags = (("failed", failed), ("uncertain", uncertain), ("deferred", deferred))
+    statuses = [s for s, on in flags if on] or None
     try:
         if run_id is None and statuses is None:
             rows = [{k: r[k] for k in ("run_id", "status", "started_at", "ended_at", "attempts")}

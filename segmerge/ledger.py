@@ -64,7 +64,7 @@ CREATE TABLE IF NOT EXISTS cursors (
 );
 """
 
-STATUSES = ("planned", "in_flight", "done", "failed", "uncertain", "skipped")
+STATUSES = ("planned", "in_flight", "done", "failed", "uncertain", "skipped", "deferred")
 
 
 def now_iso() -> str:
@@ -81,6 +81,7 @@ class PlannedAction:
     target: str | None
     status: str = "planned"
     detail: str = ""
+    not_before: str | None = None  # ISO UTC, for a `deferred` action
 
 
 class Ledger:
@@ -97,6 +98,7 @@ class Ledger:
             self.db.execute("PRAGMA foreign_keys=ON")
             self.db.executescript(SCHEMA)
             self._check_version()
+            self._migrate()
         except sqlite3.DatabaseError as exc:
             raise LedgerError(
                 f"cannot open the ledger: {exc}",
@@ -121,6 +123,12 @@ class Ledger:
                 f"the ledger was written by a newer segmerge (schema {row['value']})",
                 file=self.path,
             )
+
+    def _migrate(self) -> None:
+        """Columns added since schema 1, added in place: an old ledger keeps its history."""
+        columns = {r["name"] for r in self.db.execute("PRAGMA table_info(actions)")}
+        if "not_before" not in columns:
+            self.db.execute("ALTER TABLE actions ADD COLUMN not_before TEXT")
 
     def close(self) -> None:
         self.db.close()
@@ -186,16 +194,20 @@ class Ledger:
         ts = now_iso()
         rows = [
             (a.key, run_id, a.contact_id, a.kind, a.destination, a.segment, a.target,
-             a.status, a.detail, ts, ts)
+             a.status, a.detail, a.not_before, ts, ts)
             for a in actions
         ]  # fmt: skip
+        # a skipped or deferred action is planned again when it can now run; a planned one
+        # left by an interrupted run can be deferred (quiet hours began meanwhile)
         with self.transaction() as db:
             db.executemany(
                 "INSERT INTO actions(key, run_id, contact_id, kind, destination, segment, target, "
-                "status, detail, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?) "
+                "status, detail, not_before, created_at, updated_at) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?) "
                 "ON CONFLICT(key) DO UPDATE SET status=excluded.status, detail=excluded.detail, "
-                "updated_at=excluded.updated_at "
-                "WHERE actions.status='skipped' AND excluded.status!='skipped'",
+                "not_before=excluded.not_before, updated_at=excluded.updated_at "
+                "WHERE actions.status IN ('skipped', 'deferred', 'planned') "
+                "AND excluded.status!='skipped'",
                 rows,
             )
 
@@ -250,9 +262,7 @@ class Ledger:
         ts = now_iso()
         rows = [("planned" if s == "retry" else s, d, ts, k) for k, s, d in outcomes]
         with self.transaction() as db:
-            db.executemany(
-                "UPDATE actions SET status=?, detail=?, updated_at=? WHERE key=?", rows
-            )
+            db.executemany("UPDATE actions SET status=?, detail=?, updated_at=? WHERE key=?", rows)
 
     def counts(self, run_id: str) -> dict[str, dict[str, int]]:
         """kind -> status -> count for one run."""
@@ -281,6 +291,28 @@ class Ledger:
             args.append(limit)
         return [dict(r) for r in self.db.execute(sql, args)]
 
+    def sent_since(self, since: str) -> list[tuple[str, str]]:
+        """(address, when) of every message sent, or maybe sent, since ``since`` (ISO UTC).
+
+        Uncertain sends count: for contact pressure, a message that may have
+        arrived must be assumed to have.
+        """
+        return [
+            (str(r[0]).lower(), r[1])
+            for r in self.db.execute(
+                "SELECT target, updated_at FROM actions WHERE kind='send' AND "
+                "status IN ('done', 'uncertain') AND updated_at>=? AND target IS NOT NULL",
+                (since,),
+            )
+        ]
+
+    def deferred_until(self, run_id: str) -> str | None:
+        """The earliest time a deferred action of this run may go (ISO UTC), if any."""
+        row = self.db.execute(
+            "SELECT MIN(not_before) FROM actions WHERE run_id=? AND status='deferred'", (run_id,)
+        ).fetchone()
+        return row[0] if row and row[0] else None
+
     # suppression list ---------------------------------------------------
 
     def suppress(self, entries: Iterable[tuple[str, str]]) -> int:
@@ -296,9 +328,7 @@ class Ledger:
 
     def unsuppress(self, address: str) -> bool:
         with self.transaction() as db:
-            cur = db.execute(
-                "DELETE FROM suppressions WHERE address=?", (address.strip().lower(),)
-            )
+            cur = db.execute("DELETE FROM suppressions WHERE address=?", (address.strip().lower(),))
         return cur.rowcount > 0
 
     def suppressed(self) -> list[dict[str, Any]]:

@@ -14,6 +14,7 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -35,6 +36,7 @@ from .plan import (
     plan_lists,
     plan_tags,
 )
+from .pressure import Policy, hold_back
 from .segmentation import save_snapshot
 from .workspace import Workspace
 
@@ -50,6 +52,7 @@ class RunOptions:
     retry_failed: bool = False
     progress: Progress | None = None
     full_refresh: bool = False
+    now: datetime | None = None  # the sending time contact pressure is judged at (tests)
 
 
 @dataclass
@@ -65,6 +68,8 @@ class RunSummary:
     excluded: int = 0
     not_mailed: dict[str, int] = field(default_factory=dict)
     render_errors: list[str] = field(default_factory=list)
+    deferred: dict[str, int] = field(default_factory=dict)  # reason -> messages
+    deferred_until: str | None = None  # ISO UTC: when to run this again
     planned: dict[str, int] = field(default_factory=dict)
     changes: dict[str, dict[str, int]] = field(default_factory=dict)
     drafts: list[str] = field(default_factory=list)
@@ -132,10 +137,17 @@ def _run_open(camp: OpenCampaign, opts: RunOptions) -> RunSummary:
     existing = Ledger.open_existing(ledger_path(ws))
     suppressed = existing.suppressed_addresses() if existing else set()
     done_keys = existing.keys_with_status(run_id, ["done"]) if existing else set()
+    policy = Policy(ws.config.pressure, ws.tz)
+    now = opts.now or datetime.now(UTC)
+    window_start = now - timedelta(days=ws.config.pressure.per_days)
+    history = existing.sent_since(window_start.isoformat()) if existing else []
     if existing:
         existing.close()
+    sent = pd.DataFrame(history, columns=["address", "at"])
+    sent["at"] = pd.to_datetime(sent["at"], utc=True)
 
-    sends, skipped = _plan_sends(camp, run_id, suppressed, done_keys, summary, opts)
+    pressure = (policy, now, sent)
+    sends, skipped = _plan_sends(camp, run_id, suppressed, done_keys, summary, opts, pressure)
     pushes = _plan_pushes(camp, run_id, summary, skipped)
     summary.planned = {"send": len(sends)}
     for _phase, items in pushes:
@@ -193,6 +205,7 @@ def _plan_sends(
     done_keys: set[str],
     summary: RunSummary,
     opts: RunOptions,
+    pressure: tuple[Policy, datetime, pd.DataFrame],
 ) -> tuple[list[tuple[PlannedAction, Action]], list[PlannedAction]]:
     """Render the letter of every mailable contact's first segment, not yet sent in this run."""
     if "send" not in camp.destination.accepts:
@@ -219,9 +232,11 @@ def _plan_sends(
     ids: list[str] = [str(x) for x in frame["contact_id"].tolist()]
     keys = {i: f"{run_id}|{ids[i]}|send" for i in chosen}
     todo = [i for i in chosen if keys[i] not in done_keys]
+    skipped: list[PlannedAction] = []
+    todo = hold_back(todo, keys, ids, pressure, frame, seg.assignment.primary, ws.tz,
+                     camp.destination.name, summary, skipped)  # fmt: skip
     records: list[dict[str, Any]] = frame.iloc[todo].to_dict("records") if todo else []
     sends: list[tuple[PlannedAction, Action]] = []
-    skipped: list[PlannedAction] = []
     domain = ws.config.mail.message_id_domain
     for n, (i, contact) in enumerate(zip(todo, records, strict=True)):
         seg_name = str(primary.iat[i])

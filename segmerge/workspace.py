@@ -18,6 +18,7 @@ from babel import Locale, UnknownLocaleError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import ConfigError
+from .pressure import PressureConfig
 
 CONFIG_NAME = "segmerge.toml"
 STATE_DIR = ".segmerge"
@@ -76,6 +77,7 @@ class WorkspaceConfig(_Strict):
     locale: str = "fr_FR"
     currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
     mail: MailConfig = Field(default_factory=MailConfig)
+    pressure: PressureConfig = Field(default_factory=PressureConfig)
     sources: dict[str, ConnectorRef] = Field(default_factory=dict)
     destinations: dict[str, ConnectorRef] = Field(default_factory=dict)
     campaigns: dict[str, CampaignConfig] = Field(default_factory=dict)

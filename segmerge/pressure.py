@@ -1,0 +1,194 @@
+"""Contact pressure: one policy for every campaign of a workspace.
+
+Several campaigns running on their own schedules can pile up in one inbox;
+a letter at 23:00 on a Sunday reads as spam. The policy caps how many
+messages one address gets in a rolling window (all campaigns together,
+counted from the ledger) and keeps quiet hours and days in the workspace
+time zone. A message that would break it is *deferred*: recorded with the
+time it becomes allowed, resent by the same run started again after that
+time (`segmerge serve` does it on its own), never silently dropped.
+
+Addresses, not contact ids, are counted: two sources may know the same
+person under two ids, and it is the inbox that is under pressure.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from .ledger import PlannedAction
+
+DAYS = {
+    "mon": 0, "lun": 0, "lundi": 0, "monday": 0,
+    "tue": 1, "mar": 1, "mardi": 1, "tuesday": 1,
+    "wed": 2, "mer": 2, "mercredi": 2, "wednesday": 2,
+    "thu": 3, "jeu": 3, "jeudi": 3, "thursday": 3,
+    "fri": 4, "ven": 4, "vendredi": 4, "friday": 4,
+    "sat": 5, "sam": 5, "samedi": 5, "saturday": 5,
+    "sun": 6, "dim": 6, "dimanche": 6, "sunday": 6,
+}  # fmt: skip
+_SPAN = re.compile(r"^\s*(\d{1,2})[:h](\d{2})\s*-\s*(\d{1,2})[:h](\d{2})\s*$")
+
+
+class PressureConfig(BaseModel):
+    """``[pressure]`` in segmerge.toml; every key optional, nothing capped by default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_messages: int | None = Field(default=None, ge=1)
+    per_days: int = Field(default=7, ge=1)
+    quiet_hours: str | None = None  # "21:00-08:00", local time
+    quiet_days: list[str] = Field(default_factory=list)  # ["dimanche"] or ["sun"]
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _span(cls, v: str | None) -> str | None:
+        if v is not None:
+            m = _SPAN.match(v)
+            if not m or int(m[1]) > 23 or int(m[3]) > 23 or int(m[2]) > 59 or int(m[4]) > 59:
+                raise ValueError(f"{v!r} is not a span of hours like '21:00-08:00'")
+        return v
+
+    @field_validator("quiet_days")
+    @classmethod
+    def _days(cls, v: list[str]) -> list[str]:
+        unknown = [d for d in v if d.strip().lower() not in DAYS]
+        if unknown:
+            raise ValueError(f"unknown day(s) {unknown} (e.g. 'dimanche' or 'sun')")
+        return v
+
+    @property
+    def active(self) -> bool:
+        return bool(self.max_messages or self.quiet_hours or self.quiet_days)
+
+
+@dataclass
+class Policy:
+    config: PressureConfig
+    tz: ZoneInfo
+
+    def quiet_until(self, now: datetime) -> datetime | None:
+        """When sending may start again, if ``now`` is quiet; None if it may send now."""
+        local = now.astimezone(self.tz)
+        t = local
+        for _ in range(24 * 8):  # at most a week of quiet days and one span a day
+            nxt = self._quiet_end(t)
+            if nxt is None:
+                return None if t == local else t
+            t = nxt
+        return t
+
+    def _quiet_end(self, local: datetime) -> datetime | None:
+        days = {DAYS[d.strip().lower()] for d in self.config.quiet_days}
+        if local.weekday() in days:
+            midnight = datetime.combine(local.date() + timedelta(days=1), time(0), self.tz)
+            return midnight
+        span = self.config.quiet_hours
+        if not span:
+            return None
+        m = _SPAN.match(span)
+        assert m is not None
+        start, end = time(int(m[1]), int(m[2])), time(int(m[3]), int(m[4]))
+        now_t = local.time()
+        if start <= end:
+            inside = start <= now_t < end
+            end_day = local.date()
+        else:  # across midnight: 21:00-08:00
+            inside = now_t >= start or now_t < end
+            end_day = local.date() + timedelta(days=1) if now_t >= start else local.date()
+        if not inside:
+            return None
+        return datetime.combine(end_day, end, self.tz)
+
+    def capped(self, addresses: pd.Series, sent: pd.DataFrame, now: datetime) -> pd.Series:
+        """Per address, when it may be mailed again (NaT: now), from past sends.
+
+        ``sent`` has ``address`` (lower case) and ``at`` (UTC) of every message
+        already sent. An address that got ``max_messages`` in the last
+        ``per_days`` days is next allowed when the oldest of those leaves the
+        window.
+        """
+        out = pd.Series(pd.NaT, index=addresses.index, dtype="datetime64[ns, UTC]")
+        cap = self.config.max_messages
+        if not cap or sent.empty:
+            return out
+        window = pd.Timedelta(days=self.config.per_days)
+        now_ts = pd.Timestamp(now).tz_convert("UTC")
+        recent = sent[sent["at"] > now_ts - window]
+        if recent.empty:
+            return out
+        # the cap-th most recent send of each address: once it leaves the window, one more
+        ranked = recent.sort_values("at", ascending=False)
+        ranked = ranked.assign(n=ranked.groupby("address").cumcount())
+        pivot = ranked[ranked["n"] == cap - 1].set_index("address")["at"] + window
+        keys = addresses.astype("string").str.strip().str.lower()
+        return pd.Series(keys.map(pivot).to_numpy(), index=addresses.index).astype(
+            "datetime64[ns, UTC]"
+        )
+
+    def describe(self) -> str:
+        parts = []
+        c = self.config
+        if c.max_messages:
+            parts.append(f"at most {c.max_messages} message(s) per {c.per_days} day(s)")
+        if c.quiet_hours:
+            parts.append(f"quiet {c.quiet_hours}")
+        if c.quiet_days:
+            parts.append(f"quiet on {', '.join(c.quiet_days)}")
+        return "; ".join(parts)
+
+
+def hold_back(
+    todo: list[int],
+    keys: dict[int, str],
+    ids: list[str],
+    pressure: tuple[Policy, datetime, pd.DataFrame],
+    frame: pd.DataFrame,
+    primary: pd.Series,
+    tz: ZoneInfo,
+    dest: str,
+    summary: Any,
+    skipped: list[PlannedAction],
+) -> list[int]:
+    """Hold back what the workspace's contact pressure policy forbids now; keep the rest."""
+    policy, now, sent = pressure
+    if not policy.config.active or not todo:
+        return todo
+    emails = frame["email"].iloc[todo]
+    quiet = policy.quiet_until(now)
+    if quiet is not None:
+        until = pd.Series(pd.Timestamp(quiet).tz_convert("UTC"), index=emails.index)
+        reason = "quiet hours or days"
+    else:
+        until = policy.capped(emails, sent, now)
+        reason = f"frequency cap ({policy.describe()})"
+    held = until.notna().to_numpy()
+    if not held.any():
+        return todo
+    kept: list[int] = []
+    for i, hold, when in zip(todo, held, until.tolist(), strict=True):
+        if not hold:
+            kept.append(i)
+            continue
+        local = when.tz_convert(tz).strftime("%Y-%m-%d %H:%M")
+        detail = f"{reason}: deferred to {local}"
+        skipped.append(PlannedAction(keys[i], ids[i], "send", dest, str(primary.iat[i]),
+                                     str(frame["email"].iat[i]), "deferred", detail,
+                                     when.isoformat()))  # fmt: skip
+    n = int(held.sum())
+    summary.deferred[reason] = summary.deferred.get(reason, 0) + n
+    first = min(until[until.notna()]).isoformat()
+    summary.deferred_until = min(filter(None, [summary.deferred_until, first]))
+    summary.notes.append(
+        f"{n} message(s) held back by contact pressure ({reason}); they go when this run is "
+        f"started again after {pd.Timestamp(first).tz_convert(tz):%Y-%m-%d %H:%M} "
+        "(`segmerge serve` does it by itself)"
+    )
+    return kept
