@@ -26,7 +26,7 @@ from .consent import not_mailable, signing_key
 from .drafts import draft_templates, render_draft
 from .errors import LedgerError, TemplateError
 from .ledger import Ledger, PlannedAction
-from .message import build_message, message_id_for
+from .message import MessageError, build_message, message_id_for
 from .plan import (
     DraftInput,
     apply_memberships,
@@ -238,28 +238,36 @@ def _plan_sends(
     records: list[dict[str, Any]] = frame.iloc[todo].to_dict("records") if todo else []
     sends: list[tuple[PlannedAction, Action]] = []
     domain = ws.config.mail.message_id_domain
-    for n, (i, contact) in enumerate(zip(todo, records, strict=True)):
-        seg_name = str(primary.iat[i])
+    base = camp.render_context("-", key)
+    urls = [camp.render_context(ids[i], key).unsubscribe_url for i in todo]
+    segs = [str(primary.iat[i]) for i in todo]
+    if opts.progress:
+        opts.progress("render", 0, len(todo))
+    # every core renders (a pool for large batches); messages are then built here, in order
+    letters = camp.templates.render_many(list(zip(segs, records, urls, strict=True)), base)
+    for n, (i, contact, seg_name, url, r) in enumerate(
+        zip(todo, records, segs, urls, letters, strict=True)
+    ):
         k = keys[i]
-        ctx = camp.render_context(ids[i], key)
         try:
-            r = camp.templates.render(seg_name, contact, ctx)
-        except TemplateError as exc:
+            if isinstance(r, TemplateError):
+                raise r
+            msg = build_message(
+                r,
+                to=str(contact["email"]),
+                to_name=_full_name(contact),
+                from_addr=r.from_addr or camp.sender,
+                message_id=message_id_for(k, domain),
+                unsubscribe_url=url,
+                unsubscribe_mailto=ws.config.mail.unsubscribe_mailto,
+                reply_to=r.reply_to or camp.config.reply_to,
+                extra_headers={"X-Segmerge-Campaign": camp.name, "X-Segmerge-Segment": seg_name},
+            )
+        except (TemplateError, MessageError) as exc:
             summary.render_errors.append(f"{ids[i]}: {exc}")
             skipped.append(PlannedAction(k, ids[i], "send", camp.destination.name, seg_name,
                                          contact.get("email"), "skipped", str(exc)))  # fmt: skip
             continue
-        msg = build_message(
-            r,
-            to=str(contact["email"]),
-            to_name=_full_name(contact),
-            from_addr=r.from_addr or camp.sender,
-            message_id=message_id_for(k, domain),
-            unsubscribe_url=ctx.unsubscribe_url,
-            unsubscribe_mailto=ws.config.mail.unsubscribe_mailto,
-            reply_to=r.reply_to or camp.config.reply_to,
-            extra_headers={"X-Segmerge-Campaign": camp.name, "X-Segmerge-Segment": seg_name},
-        )
         payload = {"run_id": run_id, "segment": seg_name, "to": str(contact["email"]),
                    "campaign": camp.name}  # fmt: skip
         plan = PlannedAction(k, ids[i], "send", camp.destination.name, seg_name,
