@@ -1,0 +1,288 @@
+"""The `brevo` connector: contacts, orders and campaign engagement in; lists and drafts out.
+
+Brevo (ex-Sendinblue) API v3, authenticated by the ``api-key`` header. What goes
+where, and why, is in ``docs/connectors/brevo.md``; in short:
+
+- contacts from ``GET /contacts`` (1000 a page, ``modifiedSince`` for incremental
+  pulls), their attributes as lower snake case columns, ``emailBlacklisted`` ->
+  not subscribed; ``tags`` are the names of the lists of the "Segmerge" folder the
+  contact is in (Brevo has no contact tags: one list per tag stands in);
+- orders from Brevo e-commerce (``GET /orders``), events from each contact's
+  ``GET /contacts/{id}/campaignStats`` (see ``brevo_activity``);
+- tags and list memberships are list adds/removes (``brevo_lists``), draft
+  campaigns ``POST /emailCampaigns`` (``brevo_campaigns``).
+
+Brevo's general-tier limits are paced client-side: everything under ``/contacts``
+at 10 requests a second, every other endpoint at 100 an hour, on two clients.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from urllib.parse import quote
+
+import pandas as pd
+from pydantic import Field
+
+from segmerge.connector import Action, ConnectorSettings, Destination, Outcome, Source
+from segmerge.errors import BadAnswer, CredentialError
+from segmerge.http import HttpClient, RateLimit, field_of
+from segmerge.schema import Tables, conform, empty_events, empty_orders
+
+from .brevo_activity import pull_events, pull_orders
+from .brevo_campaigns import Drafts
+from .brevo_contacts import ContactMapping, attributes_from, check_items, contacts_frame
+from .brevo_lists import ADD_KINDS, REMOVE_KINDS, ListBook
+
+if TYPE_CHECKING:
+    import requests
+
+PAGE = 1000  # GET /contacts maximum
+OVERLAP = dt.timedelta(minutes=5)  # the next incremental pull starts a little earlier
+PACE = 0.95  # pace at 95% of the documented limit: a fixed window never trips
+
+
+class BrevoSettings(ConnectorSettings):
+    base_url: str = "https://api.brevo.com/v3"
+    #: the folder holding one list per Segmerge tag (created when missing)
+    folder: str = "Segmerge"
+    #: pull Brevo e-commerce orders (GET /orders)
+    orders: bool = True
+    #: where engagement events come from: each contact's campaign statistics, or nowhere
+    events: Literal["contact_stats", "none"] = "contact_stats"
+    #: how far back events are read (Brevo answers at most 90 days per call)
+    events_days: int = Field(90, ge=1, le=90)
+    #: the plan's documented limits: /contacts endpoints per second (general 10,
+    #: advanced 20, extended 60), all other endpoints per hour (general 100, advanced 200)
+    contacts_requests_per_second: float = Field(10.0, gt=0)
+    other_requests_per_hour: float = Field(100.0, gt=0)
+    #: parallel requests (Brevo's latency is the bottleneck below the limit)
+    concurrency: int = Field(4, ge=1, le=16)
+    timeout: float = Field(30.0, gt=0)
+    #: retries of a 429, 5xx, timeout or dropped connection before giving up
+    max_retries: int = Field(5, ge=0, le=10)
+
+
+def sib_reset(resp: requests.Response) -> float | None:
+    """Brevo's 429 says when its window resets (``x-sib-ratelimit-reset``, in seconds)."""
+    if resp.status_code != 429:  # every answer carries the header; only a 429 means "wait"
+        return None
+    value = resp.headers.get("x-sib-ratelimit-reset")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+class BrevoConnector(Source, Destination):
+    Settings: ClassVar[type[ConnectorSettings]] = BrevoSettings
+    description: ClassVar[str] = "Brevo (ex-Sendinblue): contacts, orders, lists, draft campaigns"
+    needs_secret: ClassVar[bool] = True
+    accepts: ClassVar[frozenset[str]] = frozenset(
+        {"tag", "untag", "add_to_list", "remove_from_list", "create_campaign"}
+    )
+    idempotent: ClassVar[bool] = True
+    batch_size: int = 1500  # ten list calls of 150 per push
+
+    settings: BrevoSettings
+
+    def __init__(self, ctx: Any) -> None:
+        super().__init__(ctx)
+        self._contacts: HttpClient | None = None
+        self._other: HttpClient | None = None
+        self._book: ListBook | None = None
+        self._drafts: Drafts | None = None
+        self.mapping = ContactMapping()
+
+    # -- clients -------------------------------------------------------------------------
+    def _client(self, per_second: float, burst: int) -> HttpClient:
+        key = self.ctx.secret()
+        if not key:
+            env = f"SEGMERGE_{self.name.upper().replace('-', '_')}_TOKEN"
+            raise CredentialError(
+                f"{self.name}: no Brevo API key",
+                field=self.name,
+                hint=f"`segmerge auth set {self.name}` stores one (or set {env})",
+            )
+        s = self.settings
+        return HttpClient(
+            source=self.name,
+            base_url=s.base_url,
+            headers={"api-key": key, "Content-Type": "application/json"},
+            rate=RateLimit(per_second * PACE, 1.0, burst=burst),
+            timeout=s.timeout,
+            max_retries=s.max_retries,
+            wait_hint=sib_reset,
+            pool=s.concurrency,
+            credential_hint=self.ctx.secret_origin() or "the keyring or SEGMERGE_<NAME>_TOKEN",
+        )
+
+    @property
+    def contacts_client(self) -> HttpClient:
+        if self._contacts is None:
+            self._contacts = self._client(self.settings.contacts_requests_per_second, 1)
+        return self._contacts
+
+    @property
+    def other_client(self) -> HttpClient:
+        if self._other is None:
+            per_hour = self.settings.other_requests_per_hour
+            # an hourly budget may be spent in a burst: Brevo counts per hour, not per second
+            self._other = self._client(per_hour / 3600.0, max(1, int(per_hour * PACE)))
+        return self._other
+
+    @property
+    def book(self) -> ListBook:
+        if self._book is None:
+            self._book = ListBook(self.contacts_client, self.settings.folder, self.name,
+                                  self.settings.concurrency)  # fmt: skip
+        return self._book
+
+    @property
+    def drafts(self) -> Drafts:
+        if self._drafts is None:
+            self._drafts = Drafts(self.other_client, self.book, self.name)
+        return self._drafts
+
+    def close(self) -> None:
+        for c in (self._contacts, self._other):
+            if c is not None:
+                c.close()
+
+    # -- check ---------------------------------------------------------------------------
+    def check(self) -> list[str]:
+        body = self.other_client.get("/account")
+        plans = body.get("plan") if isinstance(body, dict) else None
+        kinds = ", ".join(str(p.get("type")) for p in plans or [] if isinstance(p, dict))
+        company = body.get("companyName") if isinstance(body, dict) else None
+        return [f"{self.name}: Brevo account ok ({company or 'no company name'}; "
+                f"plan {kinds or 'unknown'})"]  # fmt: skip
+
+    # -- pull ----------------------------------------------------------------------------
+    def pull(self, since: str | None = None) -> Tables:
+        started = dt.datetime.now(dt.UTC)
+        client = self.contacts_client
+        attributes = attributes_from(client.get("/contacts/attributes"), self.name)
+        lists = self._all_lists()
+        folder_id = self.book.find_folder(create=False)
+        tag_lists = {int(x["id"]) for x in lists if folder_id is not None
+                     and x.get("folderId") == folder_id}  # fmt: skip
+        self.book.known_lists([x for x in lists if int(x["id"]) in tag_lists])
+        names = {int(x["id"]): str(x["name"]) for x in lists}
+        items = self._contact_items(since)
+        frame, self.mapping = contacts_frame(items, attributes, names, tag_lists,
+                                             self.ctx.timezone, self.name)  # fmt: skip
+        for it in items:
+            self.book.remember(int(it["id"]), it["listIds"])
+        notes = list(self.mapping.notes)
+        if since:
+            notes.append(f"{self.name}: incremental pull, {len(frame)} contact(s) modified "
+                         f"since {since}")  # fmt: skip
+        else:
+            notes.append(f"{self.name}: full pull, {len(frame)} contact(s)")
+        orders, more = self._orders(since, frame)
+        notes += more
+        events = self._events(since, frame)
+        cursor = (started - OVERLAP).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        tables = Tables(frame, orders, events, cursor=cursor, notes=notes)
+        tables.incremental = since is not None
+        out = conform(tables, source=self.name)
+        out.incremental = since is not None
+        return out
+
+    def _all_lists(self) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        for page in self.contacts_client.pages_offset("/contacts/lists", items_key="lists",
+                                                      limit=50, total_key="count"):  # fmt: skip
+            rows.extend(x for x in page if isinstance(x, dict) and "id" in x and "name" in x)
+        return rows
+
+    def _contact_items(self, since: str | None) -> list[dict[str, Any]]:
+        """Every contact (or those modified since), pages fetched in parallel, creation order."""
+        client = self.contacts_client
+        params: dict[str, Any] = {"limit": PAGE, "sort": "asc"}
+        if since:
+            params["modifiedSince"] = since
+
+        def page(offset: int) -> list[dict[str, Any]]:
+            body = client.get("/contacts", {**params, "offset": offset})
+            if body is None:
+                return []
+            items = field_of(body, "contacts", list, endpoint="GET /contacts", source=self.name)
+            check_items(items, self.name, "GET /contacts", offset)
+            return items
+
+        first = client.get("/contacts", {**params, "offset": 0})
+        items = field_of(first, "contacts", list, endpoint="GET /contacts", source=self.name)
+        check_items(items, self.name, "GET /contacts", 0)
+        count = field_of(first, "count", int, endpoint="GET /contacts", source=self.name)
+        pages = [items]
+        offsets = list(range(PAGE, count, PAGE))
+        if offsets:
+            with ThreadPoolExecutor(max_workers=self.settings.concurrency) as pool:
+                pages.extend(pool.map(page, offsets))
+        offset = max([0, *offsets]) + PAGE
+        while len(pages[-1]) == PAGE:  # contacts created meanwhile: read on to a short page
+            pages.append(page(offset))
+            offset += PAGE
+        unique: dict[int, dict[str, Any]] = {}
+        for p in pages:
+            for it in p:
+                unique[it["id"]] = it  # an insertion shifting pages repeats, never loses
+        return list(unique.values())
+
+    def _orders(self, since: str | None, contacts: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+        if not self.settings.orders:
+            return empty_orders(), []
+        by_email = dict(zip(contacts["email"].str.lower(), contacts["contact_id"], strict=True))
+
+        def contact_of(email: str) -> str | None:
+            key = email.strip().lower()
+            if key not in by_email:  # a buyer not in this (incremental) pull
+                try:
+                    body = self.contacts_client.get(f"/contacts/{quote(key, safe='@')}")
+                    by_email[key] = str(body["id"]) if isinstance(body, dict) else None
+                except BadAnswer as exc:
+                    if "answered 404" not in exc.message:
+                        raise
+                    by_email[key] = None
+            return by_email[key]
+
+        return pull_orders(self.other_client, since, contact_of, self.name)
+
+    def _events(self, since: str | None, contacts: pd.DataFrame) -> pd.DataFrame:
+        if self.settings.events == "none" or contacts.empty:
+            return empty_events()
+        cut = pd.Timestamp(since).to_pydatetime() if since else None
+        if cut is not None and cut.tzinfo is None:
+            cut = cut.replace(tzinfo=dt.UTC)
+        # only contacts that can be mailed: a blocklisted one's engagement drives nothing
+        mailable = contacts.loc[contacts["subscribed"].astype(bool), "contact_id"]
+        return pull_events(self.contacts_client, mailable.tolist(),
+                           days=self.settings.events_days, since=cut,
+                           workers=self.settings.concurrency, source=self.name)  # fmt: skip
+
+    # -- push ----------------------------------------------------------------------------
+    def push(self, actions: Sequence[Action]) -> list[Outcome]:
+        members = [a for a in actions if a.kind in ADD_KINDS | REMOVE_KINDS]
+        out: list[Outcome] = self.book.push(members) if members else []
+        for a in actions:
+            if a.kind == "create_campaign":
+                out.append(self.drafts.create(a))
+            elif a.kind not in ADD_KINDS | REMOVE_KINDS:
+                out.append(Outcome(a.key, "failed", f"brevo does not take {a.kind!r} actions"))
+        return out
+
+    def merge_tag(self, column: str) -> str | None:
+        """Brevo's template language: ``{{ contact.FIRSTNAME }}``, ``{{ unsubscribe }}``."""
+        if column == "unsubscribe_url":
+            return "{{ unsubscribe }}"
+        defaults = {"first_name": "FIRSTNAME", "last_name": "LASTNAME", "email": "EMAIL"}
+        name = self.mapping.columns.get(column) or defaults.get(column)
+        return f"{{{{ contact.{name} }}}}" if name else None
+
+
+__all__ = ["BrevoConnector", "BrevoSettings"]

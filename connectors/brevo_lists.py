@@ -1,0 +1,271 @@
+"""Segmerge tags as Brevo lists: one list per tag, named as the tag, in one folder.
+
+Brevo contacts have no free-form tags; marketers segment with lists (and folders of
+lists). So the tag ``seg:fonceurs`` is the list ``seg:fonceurs`` inside the folder
+"Segmerge" (created when missing), and tagging is list membership through
+``POST /contacts/lists/{id}/contacts/add|remove`` (150 contacts a call). Only lists
+of that folder are ever touched: a marketer's list of the same name elsewhere is not.
+
+Brevo's answer puts in ``failure`` both the contacts already in (or out of) the list
+and the unknown ones, and answers 400 when no contact of the call succeeded; so a
+failure is checked against the list's real members before it is called one.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from segmerge.connector import Action, Outcome
+from segmerge.errors import BadAnswer, ConnectorError, CredentialError
+from segmerge.http import HttpClient, batched, field_of
+
+MAX_PER_CALL = 150  # Brevo: "a maximum of 150 emails/IDs in one request"
+ADD_KINDS = {"tag", "add_to_list"}
+REMOVE_KINDS = {"untag", "remove_from_list"}
+#: beyond this many failures of one call, read the list's members instead of each contact
+BULK_CHECK = 20
+CREATE_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class Member:
+    """How a contact is named in a list call: its Brevo id, or its e-mail."""
+
+    kind: str  # "ids" or "emails"
+    value: int | str
+
+
+def member_of(action: Action) -> Member | None:
+    cid = action.contact_id
+    if cid is not None and str(cid).isdigit():
+        return Member("ids", int(cid))
+    email = action.payload.get("email")
+    if isinstance(email, str) and "@" in email:
+        return Member("emails", email.strip().lower())
+    return None
+
+
+class ListBook:
+    """The Segmerge folder's lists and what is known of their members, for one connector."""
+
+    def __init__(self, client: HttpClient, folder: str, source: str, workers: int) -> None:
+        self.client = client
+        self.folder = folder
+        self.source = source
+        self.workers = workers
+        self.folder_id: int | None = None
+        self.lists: dict[str, int] | None = None  # name -> id, inside the folder
+        self.members: dict[int, set[Any]] = {}  # list id -> ids/emails known to be in it
+        self.absent: dict[int, set[Any]] = {}  # list id -> ids/emails known to be out
+        self.lock = threading.Lock()
+
+    # -- lookup --------------------------------------------------------------------------
+    def _all(self, path: str, key: str) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        for page in self.client.pages_offset(path, items_key=key, limit=50, total_key="count"):
+            rows.extend(page)
+        return rows
+
+    def find_folder(self, create: bool) -> int | None:
+        if self.folder_id is None:
+            for f in self._all("/contacts/folders", "folders"):
+                if isinstance(f, dict) and f.get("name") == self.folder:
+                    self.folder_id = int(f["id"])
+                    break
+        if self.folder_id is None and create:
+            self.folder_id = self._create(
+                "/contacts/folders", {"name": self.folder}, lambda: self.find_folder(create=False)
+            )
+        return self.folder_id
+
+    def known_lists(self, folder_lists: list[dict[str, Any]] | None = None) -> dict[str, int]:
+        """Name -> id of the folder's lists (``folder_lists``: from a pull's list listing)."""
+        if folder_lists is not None:
+            self.lists = {str(x["name"]): int(x["id"]) for x in folder_lists}
+        if self.lists is None:
+            fid = self.find_folder(create=False)
+            rows = [] if fid is None else self._all(f"/contacts/folders/{fid}/lists", "lists")
+            self.lists = {str(x["name"]): int(x["id"]) for x in rows if isinstance(x, dict)}
+        return self.lists
+
+    def list_id(self, name: str, create: bool) -> int | None:
+        lists = self.known_lists()
+        if name in lists or not create:
+            return lists.get(name)
+        fid = self.find_folder(create=True)
+        if fid is None:
+            raise ConnectorError(
+                f"{self.source}: the folder {self.folder!r} could not be found or created",
+                field=self.source,
+            )
+
+        def lookup() -> int | None:
+            self.lists = None
+            return self.known_lists().get(name)
+
+        lid = self._create("/contacts/lists", {"name": name, "folderId": fid}, lookup)
+        self.known_lists()[name] = lid
+        return lid
+
+    def _create(self, path: str, body: dict[str, Any], lookup: Callable[[], int | None]) -> int:
+        """Create once: never retried blindly; after a lost answer, look before trying again."""
+        for attempt in range(CREATE_ATTEMPTS):
+            try:
+                answer = self.client.json("POST", path, json=body, ok=(201,), retry=False)
+                return int(field_of(answer, "id", int, endpoint=f"POST {path}",
+                                    source=self.source))  # fmt: skip
+            except BadAnswer:  # a refusal (400...): trying again would not help
+                raise
+            except ConnectorError as exc:  # 5xx, timeout: created or not? look
+                if isinstance(exc, CredentialError):
+                    raise
+                found = lookup()
+                if found is not None:
+                    return found
+                if attempt == CREATE_ATTEMPTS - 1:
+                    raise
+            time.sleep(0.5 * 2**attempt)
+        raise AssertionError("unreachable")
+
+    def remember(self, contact_id: int, list_ids: Sequence[int]) -> None:
+        """A pulled contact's memberships, so that a repeat costs no call."""
+        ids = set(list_ids)
+        for lid in (self.lists or {}).values():
+            (self.members if lid in ids else self.absent).setdefault(lid, set()).add(contact_id)
+
+    # -- push --------------------------------------------------------------------------------
+    def push(self, actions: Sequence[Action]) -> list[Outcome]:
+        out: list[Outcome] = []
+        groups: dict[tuple[bool, str, str], dict[Any, list[Action]]] = {}
+        for a in actions:
+            adding = a.kind in ADD_KINDS
+            name = a.payload.get("tag") or a.payload.get("list")
+            member = member_of(a)
+            if not isinstance(name, str) or not name:
+                out.append(Outcome(a.key, "failed", "no tag or list name in the action"))
+            elif member is None:
+                out.append(Outcome(a.key, "failed", "the contact has no Brevo id and no e-mail"))
+            else:
+                groups.setdefault((adding, name, member.kind), {}).setdefault(
+                    member.value, []
+                ).append(a)
+        for (adding, name, kind), by_member in groups.items():
+            out.extend(self._push_group(adding, name, kind, by_member))
+        return out
+
+    def _push_group(self, adding: bool, name: str, kind: str,
+                    by_member: dict[Any, list[Action]]) -> list[Outcome]:  # fmt: skip
+        def all_as(status: str, detail: str) -> list[Outcome]:
+            return [Outcome(a.key, status, detail) for acts in by_member.values()  # type: ignore[arg-type]
+                    for a in acts]  # fmt: skip
+
+        try:
+            lid = self.list_id(name, create=adding)
+        except CredentialError:
+            raise
+        except ConnectorError as exc:
+            return all_as("retry", f"list {name!r} could not be found or created: {exc.message}")
+        if lid is None:  # removing from a list that does not exist: nothing to do
+            return all_as("done", f"no list {name!r} in folder {self.folder!r}")
+        verb = "add" if adding else "remove"
+        state: dict[Any, tuple[str, str]] = {}
+        with self.lock:
+            known = (self.members if adding else self.absent).get(lid, set())
+            todo = [m for m in by_member if m not in known]
+            for m in by_member:
+                if m in known:
+                    state[m] = ("done", f"already {'in' if adding else 'out of'} list {name!r}")
+        chunks = list(batched(todo, MAX_PER_CALL))
+        with ThreadPoolExecutor(max_workers=max(1, min(self.workers, len(chunks) or 1))) as pool:
+            for result in pool.map(lambda c: self._call(verb, lid, kind, c), chunks):
+                state.update(result)
+        failed = [m for m, (status, _) in state.items() if status == "check"]
+        if failed:
+            state.update(self._settle(verb, lid, kind, name, failed))
+        with self.lock:
+            done = {m for m, (s, _) in state.items() if s == "done"}
+            (self.members if adding else self.absent).setdefault(lid, set()).update(done)
+            (self.absent if adding else self.members).setdefault(lid, set()).difference_update(done)
+        return [Outcome(a.key, *state[m]) for m, acts in by_member.items() for a in acts]  # type: ignore[arg-type]
+
+    def _call(self, verb: str, lid: int, kind: str, chunk: list[Any]) -> dict[Any, tuple[str, str]]:
+        path = f"/contacts/lists/{lid}/contacts/{verb}"
+        try:
+            resp = self.client.request("POST", path, json={kind: chunk}, ok=(200, 201))
+        except CredentialError:
+            raise
+        except BadAnswer as exc:
+            if "answered 404" in exc.message:  # the list was deleted meanwhile
+                with self.lock:
+                    self.lists = None
+                return {m: ("retry", exc.message) for m in chunk}
+            # 400 "already in list and/or does not exist": check each
+            return {m: ("check", exc.message) for m in chunk}
+        except ConnectorError as exc:
+            return {m: ("retry", exc.message) for m in chunk}
+        body = self.client.decode(resp, f"POST {path}")
+        contacts = field_of(body, "contacts", dict, endpoint=f"POST {path}", source=self.source)
+        success = {_norm(x) for x in contacts.get("success") or []}
+        return {m: ("done", "") if m in success else ("check", "refused by Brevo") for m in chunk}
+
+    def _settle(self, verb: str, lid: int, kind: str, name: str,
+                failed: list[Any]) -> dict[Any, tuple[str, str]]:  # fmt: skip
+        """A refused member: already done, unknown to Brevo, or refused again one by one."""
+        adding = verb == "add"
+        inside = self._members(lid) if len(failed) > BULK_CHECK else None
+        out: dict[Any, tuple[str, str]] = {}
+        for m in failed:
+            try:
+                if inside is not None:
+                    exists, is_in = None, (m in inside)
+                else:
+                    exists, is_in = self._contact_in(m, lid)
+            except ConnectorError as exc:
+                if isinstance(exc, CredentialError):
+                    raise
+                out[m] = ("retry", f"could not check list {name!r}: {exc.message}")
+                continue
+            if exists is False:
+                out[m] = ("failed", f"no Brevo contact {m!r}")
+            elif is_in == adding:
+                out[m] = ("done", f"already {'in' if adding else 'out of'} list {name!r}")
+            else:
+                again = self._call(verb, lid, kind, [m])[m]
+                if again[0] == "check":
+                    again = ("failed", f"Brevo refused to {verb} {m!r} ({name!r}): {again[1]}")
+                out[m] = again
+        return out
+
+    def _contact_in(self, member: Any, lid: int) -> tuple[bool, bool]:
+        path = f"/contacts/{quote(str(member), safe='@')}"
+        try:
+            body = self.client.get(path)
+        except BadAnswer as exc:
+            if "answered 404" in exc.message:
+                return False, False
+            raise
+        ids = field_of(body, "listIds", list, endpoint=f"GET {path}", source=self.source)
+        return True, lid in ids
+
+    def _members(self, lid: int) -> set[Any]:
+        """Every member of a list, by id and by e-mail (pages of 500)."""
+        found: set[Any] = set()
+        path = f"/contacts/lists/{lid}/contacts"
+        for page in self.client.pages_offset(path, items_key="contacts", limit=500,
+                                             total_key="count"):  # fmt: skip
+            for c in page:
+                if isinstance(c, dict):
+                    found.add(c.get("id"))
+                    if isinstance(c.get("email"), str):
+                        found.add(c["email"].lower())
+        return found
+
+
+def _norm(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value

@@ -1,0 +1,515 @@
+"""The `brevo` connector against a stateful fake of Brevo API v3 on 127.0.0.1.
+
+Every request is validated against Brevo's OpenAPI spec (and every 2xx answer of
+the fake too); the fixture fails a test at teardown if anything was off.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from connectors.brevo import BrevoConnector
+from segmerge.connector import Action, ConnectorContext
+from segmerge.errors import BadAnswer, ConnectorError, CredentialError
+from tests.fakes import specs
+from tests.fakes.base import Reply
+from tests.fakes.brevo import KEY, BrevoFake, populate
+
+FAST = {"contacts_requests_per_second": 200.0, "other_requests_per_hour": 360_000.0}
+
+
+@pytest.fixture
+def fake():
+    server = BrevoFake(specs.brevo(), contacts_limit=1000, other_limit=1000, other_window=1.0)
+    server.start()
+    yield server
+    server.stop()
+    assert not server.violations, server.violations
+
+
+def make(fake: BrevoFake, tmp_path: Path, key: str | None = KEY, **settings) -> BrevoConnector:
+    ctx = ConnectorContext(
+        name="shop",
+        settings={"base_url": fake.url, **FAST, **settings},
+        root=tmp_path,
+        config_file=tmp_path / "segmerge.toml",
+        secret=lambda: key,
+    )
+    return BrevoConnector(ctx)
+
+
+def tag(cid: str, name: str, kind: str = "tag", email: str | None = None) -> Action:
+    field = "list" if kind.endswith("list") else "tag"
+    payload = {field: name, "segment": name.split(":")[-1], "email": email}
+    return Action(f"run|{cid}|{kind}:{name}", kind, cid, payload)  # type: ignore[arg-type]
+
+
+def by_key(outcomes):
+    return {o.key: o for o in outcomes}
+
+
+# -- pull ------------------------------------------------------------------------------------
+
+
+def test_full_pull_gives_canonical_tables(fake, tmp_path):
+    folder = fake.add_folder("Segmerge")
+    seg = fake.add_list("seg:fonceurs", folder)
+    other = fake.add_list("seg:zens", 1)  # same prefix, but not in the Segmerge folder
+    fake.add_contact("ana@example.org", attributes={"PRENOM": "Ana", "NOM": "Lopez",
+                     "CODE_POSTAL": "69001", "AGE": 41, "VIP": True, "CIVILITE": 1,
+                     "DATE_NAISSANCE": "1985-03-02"}, list_ids=[seg, other])  # fmt: skip
+    fake.add_contact("bob@example.org", attributes={"PRENOM": "Bob"}, blacklisted=True)
+    fake.add_contact(None, attributes={"SMS": "33600000000"})
+    t = make(fake, tmp_path, events="none").pull()
+    c = t.contacts
+    assert list(c["contact_id"]) == ["1", "2", "3"]
+    assert list(c["first_name"].fillna("")) == ["Ana", "Bob", ""]
+    assert c.loc[0, "last_name"] == "Lopez"
+    assert list(c["subscribed"]) == [True, False, False]  # blocklisted; no address
+    assert c.loc[0, "tags"] == ["seg:fonceurs"]
+    assert sorted(c.loc[0, "brevo_lists"]) == ["seg:fonceurs", "seg:zens"]
+    assert c.loc[0, "code_postal"] == "69001" and c.loc[0, "age"] == 41.0
+    assert c.loc[0, "civilite"] == "Madame" and bool(c.loc[0, "vip"]) is True
+    assert c.loc[0, "date_naissance"] == pd.Timestamp("1985-03-01T23:00:00Z")
+    assert str(c["created_at"].dt.tz) == "UTC" and str(c["updated_at"].dt.tz) == "UTC"
+    assert c.loc[0, "created_at"] == pd.Timestamp("2026-01-05T09:01:00Z")
+    assert "prenom" not in c.columns and "firstname" not in c.columns
+    assert t.cursor and t.cursor.endswith("Z") and not t.incremental
+
+
+def test_paging_reads_every_page_once(fake, tmp_path):
+    populate(fake, 2345)
+    conn = make(fake, tmp_path, events="none", orders=False)
+    t = conn.pull()
+    assert len(t.contacts) == 2345 and t.contacts["contact_id"].is_unique
+    pages = [p for m, p, s in fake.log if p == "/contacts" and m == "GET"]
+    assert len(pages) == 3
+    assert t.contacts["subscribed"].sum() == 2345 - 234
+
+
+def test_incremental_pull_uses_the_cursor(fake, tmp_path):
+    populate(fake, 30)
+    conn = make(fake, tmp_path, events="none", orders=False)
+    first = conn.pull()
+    fake.clock = dt.datetime.now(dt.UTC)
+    changed = fake.contacts[7]
+    changed.attributes["FIRSTNAME"] = "Zoé"
+    fake.touch(changed)
+    second = make(fake, tmp_path, events="none", orders=False).pull(first.cursor)
+    assert second.incremental
+    assert list(second.contacts["contact_id"]) == ["7"]
+    assert second.contacts.loc[0, "first_name"] == "Zoé"
+    assert any("incremental" in n for n in second.notes)
+    assert fake.contact_queries[-1]["modifiedSince"] == [first.cursor]
+    assert "modifiedSince" not in fake.contact_queries[0]
+
+
+def test_orders_and_events(fake, tmp_path):
+    ana = fake.add_contact("ana@example.org", attributes={"FIRSTNAME": "Ana"})
+    fake.add_contact("bob@example.org", blacklisted=True)
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    t0 = (now - dt.timedelta(days=3)).isoformat().replace("+00:00", "Z")
+    ana.stats = {
+        "messagesSent": [{"campaignId": 12, "eventTime": t0}],
+        "opened": [{"campaignId": 12, "count": 2, "eventTime": t0, "ip": "1.2.3.4"}],
+        "clicked": [{"campaignId": 12, "links": [{"count": 1, "eventTime": t0, "ip": "1.2.3.4",
+                                                  "url": "https://x.fr"}], "eventTime": t0}],
+        "hardBounces": [],
+        "userUnsubscription": [{"campaignId": 12, "eventTime": t0}],
+        "adminUnsubscription": [],
+    }  # fmt: skip
+    base = {
+        "createdAt": "2026-02-01T10:00:00.000Z",
+        "updatedAt": "2026-02-01T10:00:00.000Z",
+        "status": "completed",
+        "products": [{"productId": "P1", "quantity": 1, "price": 30}],
+    }
+    fake.orders = [
+        {**base, "id": "A1", "amount": 30, "email": "ANA@example.org"},
+        {**base, "id": "A2", "amount": 12.5, "contact_id": 1, "email": "ana@example.org"},
+        {**base, "id": "A3", "amount": 99, "email": "ana@example.org", "status": "cancelled"},
+        {**base, "id": "X", "amount": 5, "email": "nobody@example.org"},
+    ]  # fmt: skip
+    t = make(fake, tmp_path).pull()
+    assert list(t.orders["order_id"]) == ["A1", "A2"]
+    assert list(t.orders["contact_id"]) == ["1", "1"]
+    assert t.orders["amount"].sum() == 42.5
+    assert sorted(t.events["event"]) == ["click", "open", "sent", "unsubscribe"]
+    assert set(t.events["campaign_id"]) == {"12"} and set(t.events["contact_id"]) == {"1"}
+    stats = [p for m, p, s in fake.log if p.endswith("/campaignStats")]
+    assert stats == ["/contacts/1/campaignStats"]  # the blocklisted contact costs no call
+    assert any("cancelled" in n for n in t.notes) and any("buyer" in n for n in t.notes)
+
+
+# -- faults --------------------------------------------------------------------------------
+
+
+def test_429_honours_the_reset_header_and_never_twice_in_a_row(tmp_path):
+    server = BrevoFake(specs.brevo(), contacts_limit=2, contacts_window=1.0)
+    server.start()
+    try:
+        populate(server, 6000, seed_lists=False)
+        # the client believes in a higher limit than the server's: 429s must be absorbed
+        conn = make(server, tmp_path, events="none", orders=False,
+                    contacts_requests_per_second=40.0, concurrency=1)  # fmt: skip
+        t = conn.pull()
+        assert len(t.contacts) == 6000
+        stats = conn.contacts_client.stats
+        assert server.contacts_limiter.total_429 >= 1 and stats.throttled >= 1
+        assert server.contacts_limiter.max_consecutive_429 == 1  # it waited for the reset
+        assert stats.waited_seconds >= stats.throttled * 0.9  # x-sib-ratelimit-reset: 1 s
+        assert not server.violations
+    finally:
+        server.stop()
+
+
+def test_5xx_is_retried(fake, tmp_path):
+    populate(fake, 10)
+    fake.fail_next(503, times=2, path="^/contacts$", body={"message": "down"})
+    t = make(fake, tmp_path, events="none", orders=False).pull()
+    assert len(t.contacts) == 10
+    assert [s for m, p, s in fake.log if p == "/contacts"][:3] == [503, 503, 200]
+
+
+def test_401_is_a_credential_error_without_the_secret(fake, tmp_path):
+    conn = make(fake, tmp_path, key="xkeysib-wrong-secret-value")
+    with pytest.raises(CredentialError) as info:
+        conn.check()
+    text = str(info.value)
+    assert info.value.exit_code == 2
+    assert "shop" in text and "GET /account" in text and "401" in text and "Key not found" in text
+    assert "segmerge auth set shop" in text
+    assert "xkeysib-wrong-secret-value" not in text and "secret-value" not in repr(info.value)
+
+
+def test_missing_key_names_the_command_and_variable(fake, tmp_path):
+    with pytest.raises(CredentialError) as info:
+        make(fake, tmp_path, key=None).check()
+    assert "segmerge auth set shop" in str(info.value) and "SEGMERGE_SHOP_TOKEN" in str(info.value)
+
+
+def test_check_names_the_account(fake, tmp_path):
+    notes = make(fake, tmp_path).check()
+    assert "account ok" in notes[0] and "La Boutique" in notes[0]
+
+
+def test_html_answer_is_a_bad_answer(fake, tmp_path):
+    fake.fail_next(200, path="^/contacts$", body="<html><body>Maintenance</body></html>",
+                   content_type="text/html")  # fmt: skip
+    with pytest.raises(BadAnswer) as info:
+        make(fake, tmp_path, events="none", orders=False).pull()
+    text = str(info.value)
+    assert "GET /contacts" in text and "200" in text and "text/html" in text
+    assert info.value.exit_code == 2
+
+
+def test_garbage_4xx_names_the_status(fake, tmp_path):
+    fake.fail_next(
+        418, path="^/contacts/attributes$", body="I'm a teapot", content_type="text/plain"
+    )
+    with pytest.raises(ConnectorError) as info:
+        make(fake, tmp_path).pull()
+    assert "GET /contacts/attributes answered 418" in str(info.value)
+
+
+def test_field_changing_type_mid_pull(fake, tmp_path):
+    populate(fake, 2500)
+    fake.type_change_after = 1  # from the second page on, listIds is a string
+    fake.check_responses = False  # the fake lies on purpose
+    with pytest.raises(BadAnswer) as info:
+        make(fake, tmp_path, events="none", orders=False, concurrency=1).pull()
+    text = str(info.value)
+    assert "GET /contacts" in text and "'listIds'" in text and "str" in text
+    assert "offset 1000" in text
+
+
+def test_attribute_of_another_type_is_read_as_empty_with_a_note(fake, tmp_path):
+    fake.add_contact("a@example.org", attributes={"AGE": 30})
+    fake.add_contact("b@example.org", attributes={"AGE": "trente"})
+    t = make(fake, tmp_path, events="none", orders=False).pull()
+    assert t.contacts.loc[0, "age"] == 30 and pd.isna(t.contacts.loc[1, "age"])
+    assert any("AGE" in n and "1 value" in n for n in t.notes)
+
+
+# -- push ----------------------------------------------------------------------------------
+
+
+def test_tag_push_creates_folder_and_list_and_keeps_other_lists(fake, tmp_path):
+    populate(fake, 400)  # odd ids are in the marketer's "Newsletter" list
+    conn = make(fake, tmp_path, events="none", orders=False)
+    conn.pull()
+    acts = [tag(str(i), "seg:fonceurs") for i in range(1, 401)]
+    out = conn.push(acts)
+    assert {o.status for o in out} == {"done"} and len(out) == 400
+    lid = fake.list_named("seg:fonceurs")
+    assert lid is not None and fake.lists[lid]["folderId"] == next(
+        i for i, n in fake.folders.items() if n == "Segmerge"
+    )
+    assert fake.members(lid) == set(range(1, 401))
+    assert fake.members(fake.list_named("Newsletter")) == set(range(1, 401, 2))
+    calls = [m for m in fake.mutations if m.startswith("add")]
+    assert len(calls) == 3  # 150 + 150 + 100
+    # untag only touches the Segmerge list, never the marketer's one
+    out = conn.push([tag("1", "seg:fonceurs", "untag"), tag("3", "seg:fonceurs", "untag")])
+    assert {o.status for o in out} == {"done"}
+    assert 1 not in fake.members(lid) and 1 in fake.members(fake.list_named("Newsletter"))
+    # a list of the same name outside the Segmerge folder is never touched
+    outside = fake.add_list("seg:zens", 1)
+    fake.contacts[9].list_ids.append(outside)
+    out = conn.push([tag("9", "seg:zens", "untag")])
+    assert out[0].status == "done" and "no list" in out[0].detail
+    assert 9 in fake.members(outside)
+    # pulled tags are the Segmerge folder's lists only
+    t = make(fake, tmp_path, events="none", orders=False).pull()
+    row = t.contacts.set_index("contact_id").loc["5"]
+    assert row["tags"] == ["seg:fonceurs"] and "Newsletter" in row["brevo_lists"]
+
+
+def test_repeated_tag_and_list_actions_cost_no_call(fake, tmp_path):
+    populate(fake, 20, seed_lists=False)
+    conn = make(fake, tmp_path, events="none", orders=False)
+    conn.pull()
+    first = conn.push([tag(str(i), "seg:zens") for i in range(1, 21)])
+    n = len(fake.mutations)
+    again = conn.push([tag(str(i), "seg:zens", "add_to_list") for i in range(1, 21)])
+    assert {o.status for o in first + again} == {"done"}
+    assert len(fake.mutations) == n  # known members: no call at all
+
+
+def test_list_add_with_partial_failure_is_recorded_per_item(fake, tmp_path):
+    populate(fake, 30, seed_lists=False)
+    folder = fake.add_folder("Segmerge")
+    lid = fake.add_list("seg:prudents", folder)
+    fake.contacts[2].list_ids.append(lid)  # already in (Brevo calls it a failure)
+    fake.fail_list_add = {3}  # refused once, accepted when retried alone? no: always
+    conn = make(fake, tmp_path, events="none", orders=False)  # a fresh instance: no pull cache
+    acts = [tag(str(i), "seg:prudents", "add_to_list") for i in (1, 2, 3, 4, 999)]
+    acts.append(tag("x-7", "seg:prudents", "add_to_list", email="client7@example.org"))
+    out = by_key(conn.push(acts))
+    assert out["run|1|add_to_list:seg:prudents"].status == "done"
+    assert out["run|2|add_to_list:seg:prudents"].status == "done"
+    assert "already in" in out["run|2|add_to_list:seg:prudents"].detail
+    assert out["run|3|add_to_list:seg:prudents"].status == "failed"
+    assert "refused" in out["run|3|add_to_list:seg:prudents"].detail
+    assert out["run|999|add_to_list:seg:prudents"].status == "failed"
+    assert "no Brevo contact" in out["run|999|add_to_list:seg:prudents"].detail
+    assert out["run|x-7|add_to_list:seg:prudents"].status == "done"  # by e-mail
+    assert fake.members(lid) == {1, 2, 4, 7}
+    # removing: one in, one not in, one unknown
+    rm = [tag(str(i), "seg:prudents", "remove_from_list") for i in (1, 5, 998)]
+    out = by_key(conn.push(rm))
+    assert out["run|1|remove_from_list:seg:prudents"].status == "done"
+    assert out["run|5|remove_from_list:seg:prudents"].status == "done"
+    assert out["run|998|remove_from_list:seg:prudents"].status == "failed"
+    assert 1 not in fake.members(lid)
+
+
+def test_many_failures_are_checked_against_the_list_members(fake, tmp_path):
+    populate(fake, 200, seed_lists=False)
+    folder = fake.add_folder("Segmerge")
+    lid = fake.add_list("seg:zens", folder)
+    for i in range(1, 161):
+        fake.contacts[i].list_ids.append(lid)
+    conn = make(fake, tmp_path, events="none", orders=False)
+    out = conn.push([tag(str(i), "seg:zens") for i in range(1, 201)])
+    assert {o.status for o in out} == {"done"}
+    assert fake.members(lid) == set(range(1, 201))
+    reads = [p for m, p, s in fake.log if p == f"/contacts/lists/{lid}/contacts"]
+    assert reads and not [p for m, p, s in fake.log if p.startswith("/contacts/") and
+                          p[10:].isdigit()]  # fmt: skip
+
+
+def test_5xx_during_push_is_retried_then_recorded_as_retry(fake, tmp_path):
+    populate(fake, 5, seed_lists=False)
+    conn = make(fake, tmp_path, events="none", orders=False)
+    conn.pull()
+    conn.push([tag("1", "seg:a")])  # creates folder and list
+    fake.fail_next(503, times=1, path="/contacts/add$")
+    out = conn.push([tag("2", "seg:a")])
+    assert out[0].status == "done"
+    fake.fail_next(503, times=50, path="/contacts/add$")
+    conn.contacts_client.max_retries = 1  # as `max_retries = 1` in the settings would
+    out = conn.push([tag("3", "seg:a")])
+    assert out[0].status == "retry" and "503" in out[0].detail
+
+
+def draft(name: str = "profils 2026-12-01 · fonceurs") -> Action:
+    return Action(
+        "run|-|create_campaign:fonceurs",
+        "create_campaign",
+        None,
+        {"name": name, "segment": "fonceurs", "list": "seg:fonceurs", "tag": "seg:fonceurs",
+         "subject": "Bonjour {{ contact.FIRSTNAME }}", "preheader": "Nos nouveautés",
+         "html": "<p>Bonjour {{ contact.FIRSTNAME }}</p><a href='{{ unsubscribe }}'>x</a>",
+         "text": "Bonjour", "from_email": "bonjour@boutique.example",
+         "from_name": "La Boutique", "reply_to": "sav@boutique.example"},
+    )  # fmt: skip
+
+
+def test_draft_campaign_created_once_even_when_repeated(fake, tmp_path):
+    conn = make(fake, tmp_path)
+    first = conn.push([draft()])
+    assert first[0].status == "done"
+    assert len(fake.campaigns) == 1
+    camp = fake.campaigns[1]
+    assert camp["status"] == "draft" and "scheduledAt" not in camp
+    assert camp["recipients"]["listIds"] == [fake.list_named("seg:fonceurs")]
+    assert camp["sender"] == {"email": "bonjour@boutique.example", "name": "La Boutique"}
+    assert camp["previewText"] == "Nos nouveautés"
+    again = make(fake, tmp_path).push([draft()])  # a new run: looked up by name
+    assert again[0].status == "done" and "already exists" in again[0].detail
+    assert len(fake.campaigns) == 1
+
+
+def test_draft_whose_answer_is_lost_is_found_by_name(fake, tmp_path):
+    conn = make(fake, tmp_path)
+    conn.drafts.find("nothing")  # the listing is read once
+    original = fake.post_campaign
+
+    def lost(req):
+        original(req)
+        return Reply(502, {"message": "gw"})
+
+    fake._routes = [(m, r, lost if h == original else h) for m, r, h in fake._routes]
+    out = conn.push([draft()])
+    assert out[0].status == "done" and len(fake.campaigns) == 1
+
+
+def test_merge_tags(fake, tmp_path):
+    fake.add_contact("a@example.org", attributes={"PRENOM": "Ana", "CODE_POSTAL": "69001"})
+    conn = make(fake, tmp_path, events="none", orders=False)
+    assert conn.merge_tag("first_name") == "{{ contact.FIRSTNAME }}"
+    conn.pull()
+    assert conn.merge_tag("first_name") == "{{ contact.PRENOM }}"
+    assert conn.merge_tag("code_postal") == "{{ contact.CODE_POSTAL }}"
+    assert conn.merge_tag("unsubscribe_url") == "{{ unsubscribe }}"
+    assert conn.merge_tag("orders_count") is None
+
+
+# -- the CLI end to end --------------------------------------------------------------------
+
+
+def test_cli_run_end_to_end(fake, tmp_path):
+    populate(fake, 60)
+    root = tmp_path / "ws"
+    env = {**os.environ, "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring",
+           "SEGMERGE_SHOP_TOKEN": KEY, "COLUMNS": "200"}  # fmt: skip
+    segmerge = str(Path(sys.executable).parent / "segmerge")
+    subprocess.run([segmerge, "init", str(root)], check=True, capture_output=True, env=env)
+    (root / "segrules" / "brevo.yaml").write_text(
+        textwrap.dedent("""\
+        version: 1
+        name: brevo
+        mode: first
+        exclude: not subscribed or email is null
+        segments:
+          - name: vip
+            when: vip == true
+          - name: autres
+            when: true
+        """)
+    )
+    tpl = root / "templates" / "brevo"
+    tpl.mkdir(parents=True)
+    (tpl / "_default.html.j2").write_text(
+        "---\nsubject: Bonjour {{ contact.first_name }}\n---\n"
+        "<p>Bonjour {{ contact.first_name }}</p><a href='{{ unsubscribe_url }}'>stop</a>\n"
+    )
+    with (root / "segmerge.toml").open("a") as fh:
+        fh.write(
+            textwrap.dedent(f"""
+            [sources.shop]
+            connector = "brevo"
+            base_url = "{fake.url}"
+            events = "none"
+            orders = false
+            contacts_requests_per_second = 200.0
+            other_requests_per_hour = 360000.0
+
+            [campaigns.brevo]
+            source = "shop"
+            rules = "segrules/brevo.yaml"
+            templates = "templates/brevo"
+            destination = "shop"
+            tag_prefix = "seg:"
+            """)
+        )
+    check = subprocess.run([segmerge, "validate", "brevo", "-w", str(root)],
+                           capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "account ok" in check.stdout + check.stderr
+    dry = subprocess.run([segmerge, "run", "brevo", "-w", str(root), "--as-of", "2026-12-01",
+                          "--dry-run"], capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert fake.mutations == [] and not fake.campaigns  # a dry run writes nothing
+    proc = subprocess.run([segmerge, "run", "brevo", "-w", str(root), "--as-of", "2026-12-01"],
+                          capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    vip, autres = fake.list_named("seg:vip"), fake.list_named("seg:autres")
+    assert vip and autres
+    subscribed = {c.id for c in fake.contacts.values() if not c.blacklisted}
+    assert fake.members(vip) == {i for i in subscribed if i % 3 == 0}
+    assert fake.members(vip) | fake.members(autres) == subscribed
+    assert {c["name"].split(" · ")[-1] for c in fake.campaigns.values()} == {"vip", "autres"}
+    assert all("{{ contact.FIRSTNAME }}" in c["htmlContent"] for c in fake.campaigns.values())
+    n = len(fake.mutations)
+    again = subprocess.run([segmerge, "run", "brevo", "-w", str(root), "--as-of", "2026-12-01"],
+                           capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert len(fake.mutations) == n  # the same run again repeats nothing
+
+
+def test_random_5xx_and_a_timeout_lose_nothing(fake, tmp_path):
+    populate(fake, 3000, seed_lists=False)
+    fake.random_5xx = 0.15
+    fake.fail_next(200, path="^/contacts$", delay=1.5, body={"contacts": [], "count": 0})
+    conn = make(fake, tmp_path, events="none", orders=False, timeout=0.5)
+    t = conn.pull()
+    assert len(t.contacts) == 3000
+    out = conn.push([tag(str(i), "seg:zens") for i in range(1, 3001)])
+    fake.random_5xx = 0.0
+    assert {o.status for o in out} == {"done"}
+    assert fake.members(fake.list_named("seg:zens")) == set(range(1, 3001))
+    assert conn.contacts_client.stats.retries >= 1
+
+
+def test_incremental_events_are_only_the_new_ones(fake, tmp_path):
+    ana = fake.add_contact("ana@example.org")
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    old = (now - dt.timedelta(days=2)).isoformat().replace("+00:00", "Z")
+    new = (now - dt.timedelta(minutes=1)).isoformat().replace("+00:00", "Z")
+    ana.stats = {
+        "opened": [
+            {"campaignId": 3, "count": 1, "eventTime": old, "ip": "1.1.1.1"},
+            {"campaignId": 4, "count": 1, "eventTime": new, "ip": "1.1.1.1"},
+        ]
+    }
+    fake.clock = now
+    fake.touch(ana)
+    since = (now - dt.timedelta(hours=1)).isoformat().replace("+00:00", "Z")
+    t = make(fake, tmp_path, orders=False).pull(since)
+    assert list(t.events["campaign_id"]) == ["4"] and t.incremental
+
+
+def test_list_creation_whose_answer_is_lost_creates_one_list(fake, tmp_path):
+    populate(fake, 3, seed_lists=False)
+    fake.add_folder("Segmerge")
+    original = fake.post_list
+
+    def lost(req):
+        original(req)
+        return Reply(503, {"message": "gateway"})
+
+    fake._routes = [(m, r, lost if h == original else h) for m, r, h in fake._routes]
+    out = make(fake, tmp_path, events="none", orders=False).push([tag("1", "seg:vip")])
+    assert out[0].status == "done"
+    assert [x["name"] for x in fake.lists.values()] == ["seg:vip"]
+    assert fake.members(fake.list_named("seg:vip")) == {1}
