@@ -96,6 +96,8 @@ class ConnectorError(SegmergeError):
     """A connector could not do its job (unreachable host, rejected credential, garbage answer)."""
 
     exit_code = 1
+    #: the HTTP status that caused it, when there was one (connectors branch on it)
+    status: int | None = None
 
 
 class LedgerError(SegmergeError):

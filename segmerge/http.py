@@ -184,7 +184,9 @@ class HttpClient:
                     self.rate.pause(wait)
                 self._sleep(wait)
                 continue
-            raise self._error(resp, endpoint, attempt)
+            err = self._error(resp, endpoint, attempt)
+            err.status = resp.status_code
+            raise err
 
     def json(self, method: str, path: str, **kwargs: Any) -> Any:
         resp = self.request(method, path, **kwargs)
