@@ -35,6 +35,7 @@ from .plan import (
     plan_campaigns,
     plan_lists,
     plan_tags,
+    settle_stale,
 )
 from .pressure import Policy, hold_back
 from .segmentation import save_snapshot
@@ -178,6 +179,10 @@ def _run_open(camp: OpenCampaign, opts: RunOptions) -> RunSummary:
                 ledger.requeue(run_id, requeue)
             every = [p for p, _ in sends] + [p for _, items in pushes for p, _ in items]
             ledger.plan(run_id, every + skipped)
+            if summary.resumed:
+                keep = {p.key for p in every + skipped}
+                stale = [r for r in ledger.actions(run_id, ["planned"]) if r["key"] not in keep]
+                ledger.record(settle_stale(stale, seg.frame))
             _push(ledger, run_id, camp.destination, sends, "send", opts.progress)
             for phase, items in pushes:
                 if items:

@@ -206,3 +206,31 @@ def apply_memberships(contacts: pd.DataFrame, done: Sequence[Action]) -> pd.Data
             values[r] = current
         out[col] = pd.Series(values, index=out.index, dtype=object)
     return out
+
+
+def settle_stale(rows: Sequence[dict], frame: pd.DataFrame) -> list[tuple[str, str, str]]:
+    """Outcomes for actions an interrupted attempt planned and this one no longer needs.
+
+    A membership change whose effect the platform now shows (the tag is there,
+    or gone) was done by the attempt that was killed: it is recorded done. Any
+    other (the contact moved, unsubscribed) is skipped, with why.
+    """
+    held: set[tuple[str, str]] = set()
+    ids = frame["contact_id"].astype(str).tolist()
+    for col in ("tags", "lists"):
+        if col in frame:
+            for cid, names in zip(ids, frame[col].tolist(), strict=True):
+                if isinstance(names, list | tuple | np.ndarray):
+                    held.update((cid, str(n)) for n in names)
+    out: list[tuple[str, str, str]] = []
+    for r in rows:
+        present = (str(r.get("contact_id")), str(r.get("target"))) in held
+        kind = r.get("kind")
+        if (kind in ("tag", "add_to_list") and present) or (
+            kind in ("untag", "remove_from_list") and not present
+        ):
+            out.append((r["key"], "done", "found in place when the interrupted run resumed"))
+        else:
+            out.append((r["key"], "skipped", "not needed any more when the run resumed "
+                        "(the contact changed meanwhile)"))  # fmt: skip
+    return out

@@ -194,6 +194,9 @@ class FakeServer:
     def _handle(self, h: BaseHTTPRequestHandler) -> None:
         length = int(h.headers.get("Content-Length") or 0)
         body = h.rfile.read(length) if length else b""
+        if len(body) < length:  # the client died mid-request (a killed run): nobody to answer
+            h.close_connection = True
+            return
         split = urlsplit(h.path)
         full_path = split.path
         path = full_path[len(self.base_path) :] if full_path.startswith(self.base_path) else None
