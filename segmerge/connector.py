@@ -23,7 +23,9 @@ from .schema import Tables
 
 ENTRY_POINT_GROUP = "segmerge.connectors.v1"
 
-ActionKind = Literal["send", "tag", "untag", "add_to_list", "create_campaign"]
+ActionKind = Literal[
+    "send", "tag", "untag", "add_to_list", "remove_from_list", "create_campaign"
+]
 OutcomeStatus = Literal["done", "failed", "retry"]
 
 

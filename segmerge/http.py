@@ -178,8 +178,12 @@ class HttpClient:
             if resp.status_code in accepted:
                 return resp
             if resp.status_code in RETRY_STATUSES and retry and attempt < self.max_retries:
+                wait = self._wait_for(resp, attempt + 1)
+                if wait == float("inf"):  # the vendor says: not before tomorrow (a daily quota)
+                    err = self._error(resp, endpoint, attempt)
+                    err.status = resp.status_code
+                    raise err
                 attempt += 1
-                wait = self._wait_for(resp, attempt)
                 if resp.status_code == 429 and self.rate is not None:
                     self.rate.pause(wait)
                 self._sleep(wait)
@@ -309,7 +313,7 @@ class HttpClient:
         if hinted is None and self.wait_hint is not None:
             hinted = self.wait_hint(resp)
         if hinted is not None:
-            return min(max(hinted, 0.0), self.max_backoff)
+            return hinted if hinted == float("inf") else min(max(hinted, 0.0), self.max_backoff)
         return self._backoff(attempt)
 
     def _backoff(self, attempt: int) -> float:

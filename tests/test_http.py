@@ -229,3 +229,11 @@ def test_after_a_429_the_client_waits_for_the_window(server):
 def test_batched():
     assert list(batched(range(5), 2)) == [[0, 1], [2, 3], [4]]
     assert list(batched([], 3)) == []
+
+
+def test_a_wait_hint_of_infinity_gives_up_at_once(server):
+    server.fail_next(429, times=5, body={"message": "daily limit reached"})
+    c = client(server, wait_hint=lambda r: float("inf"))
+    with pytest.raises(ConnectorError, match="daily limit reached") as info:
+        c.get("/ping")
+    assert info.value.status == 429 and c.stats.requests == 1 and c.stats.retries == 0

@@ -1,0 +1,338 @@
+"""The `hubspot` connector: HubSpot CRM contacts, won deals and e-mail events in; segments out.
+
+In: contacts (``GET /crm/v3/objects/contacts``, 100 a page, the properties the
+segment rules can use), their won deals as orders and marketing e-mail events
+(the legacy Email Events API, the only per-recipient engagement HubSpot offers).
+Later pulls search for contacts modified since the last one.
+
+Out: segment tags as the options of one multiple-checkboxes contact property,
+one static list per segment, and one DRAFT marketing e-mail per segment that
+targets its list and carries the rendered letter with HubL merge tags.
+See docs/connectors/hubspot.md for what a user configures and sees.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Sequence
+from typing import Any, ClassVar, Literal
+
+import pandas as pd
+from pydantic import Field, field_validator
+
+from segmerge import secrets
+from segmerge.connector import Action, ConnectorSettings, Destination, Outcome, Source
+from segmerge.errors import BadAnswer, ConfigError, ConnectorError, CredentialError, SegmergeError
+from segmerge.http import HttpClient, field_of
+from segmerge.schema import Tables, empty_events, empty_orders
+
+from . import hubspot_pull as hp
+from .hubspot_client import LIST_PAGE, StuckSearch, make_clients, next_after, search_modified_since
+from .hubspot_drafts import Drafts
+from .hubspot_lists import Lists
+from .hubspot_tags import TagWriter
+
+DEFAULT_URL = "https://api.hubapi.com"
+TAG_KINDS = frozenset({"tag", "untag"})
+#: characters of comma-joined property names sent in one query string
+URL_BUDGET = 6000
+LIST_KINDS = frozenset({"add_to_list", "remove_from_list"})
+
+
+class HubSpotSettings(ConnectorSettings):
+    base_url: str = DEFAULT_URL
+    #: internal name of the multiple-checkboxes contact property holding the tags
+    tags_property: str = "segmerge_segments"
+    tags_label: str = "Segmerge segments"
+    #: HubSpot-defined properties to pull besides the core ones and all custom ones
+    properties: list[str] = []
+    custom_properties: bool = True
+    orders: Literal["deals", "none"] = "deals"
+    won_stages: list[str] = ["closedwon"]
+    events: bool = True
+    events_days: int = Field(365, ge=1)
+    #: the app's burst limit: 100 per 10 s (Free/Starter), 190 (Professional/Enterprise)
+    rate_limit: int = Field(100, ge=1)
+    rate_window_seconds: float = Field(10.0, gt=0)
+    search_rate_limit: float = Field(4.0, gt=0)
+    search_window_seconds: float = Field(1.0, gt=0)
+    search_result_cap: int = Field(10_000, ge=200)
+    cursor_overlap_seconds: int = Field(300, ge=0)
+    timeout: float = Field(30.0, gt=0)
+    email_template_path: str | None = None
+
+    @field_validator("tags_property")
+    @classmethod
+    def _internal_name(cls, v: str) -> str:
+        if not re.fullmatch(r"[a-z][a-z0-9_]{0,99}", v):
+            raise ValueError(
+                f"{v!r} is not a HubSpot internal property name "
+                "(lower case letters, digits and _, starting with a letter)"
+            )
+        return v
+
+
+class HubSpotConnector(Source, Destination):
+    Settings = HubSpotSettings
+    description = "HubSpot CRM: contacts, won deals, e-mail events; tags, lists, draft e-mails"
+    needs_secret: ClassVar[bool] = True
+    accepts: ClassVar[frozenset[str]] = TAG_KINDS | LIST_KINDS | {"create_campaign"}
+    idempotent: ClassVar[bool] = True
+    batch_size = 100
+
+    def __init__(self, ctx: Any) -> None:
+        super().__init__(ctx)
+        self._api: HttpClient | None = None
+        self._search: HttpClient | None = None
+        self._types: dict[str, str] | None = None
+        self._custom: list[str] = []
+        self._prop_by_column: dict[str, str] = {}
+        self._tags: TagWriter | None = None
+        self._lists: Lists | None = None
+        self._drafts: Drafts | None = None
+
+    @property
+    def cfg(self) -> HubSpotSettings:
+        assert isinstance(self.settings, HubSpotSettings)
+        return self.settings
+
+    # clients ------------------------------------------------------------------------
+    def _clients(self) -> tuple[HttpClient, HttpClient]:
+        if self._api is None or self._search is None:
+            token = self.ctx.secret()
+            if not token:
+                raise CredentialError(
+                    f"{self.name}: no HubSpot private app token",
+                    field=self.name,
+                    hint=f"`segmerge auth set {self.name}` stores it, or set "
+                    f"{secrets.env_var(self.name)}",
+                )
+            c = self.cfg
+            self._api, self._search = make_clients(
+                self.name, c.base_url, token, limit=c.rate_limit, window=c.rate_window_seconds,
+                search_limit=c.search_rate_limit, search_window=c.search_window_seconds,
+                timeout=c.timeout, credential_hint=secrets.where(self.name, self.ctx.root),
+            )  # fmt: skip
+        return self._api, self._search
+
+    @property
+    def api(self) -> HttpClient:
+        return self._clients()[0]
+
+    def close(self) -> None:
+        for client in (self._api, self._search):
+            if client is not None:
+                client.close()
+        self._api = self._search = None
+
+    # check --------------------------------------------------------------------------
+    def check(self) -> list[str]:
+        """The token works (account details) and may read contacts (the scope we need most)."""
+        acct = self.api.get("/account-info/v3/details")
+        self.api.get(hp.CONTACTS, {"limit": 1, "properties": "email", "archived": "false"})
+        portal = acct.get("portalId", "?") if isinstance(acct, dict) else "?"
+        kind = acct.get("accountType", "unknown type") if isinstance(acct, dict) else "?"
+        return [f"{self.name}: HubSpot account {portal} ok ({kind}); contacts readable"]
+
+    # pull ---------------------------------------------------------------------------
+    def property_types(self) -> dict[str, str]:
+        """name -> type of every contact property (one call, kept for the run)."""
+        if self._types is None:
+            path = "/crm/v3/properties/contacts"
+            body = self.api.get(path, {"archived": "false"})
+            items = field_of(body, "results", list, endpoint=f"GET {path}", source=self.name)
+            self._types = {str(p["name"]): str(p.get("type", "string"))
+                           for p in items if isinstance(p, dict) and "name" in p}  # fmt: skip
+            self._custom = [
+                str(p["name"])
+                for p in items
+                if isinstance(p, dict) and p.get("hubspotDefined") is False
+            ]
+        return self._types
+
+    def wanted_properties(self, notes: list[str]) -> list[str]:
+        types = self.property_types()
+        wanted = [*hp.CORE, self.cfg.tags_property]
+        if self.cfg.custom_properties:
+            wanted += self._custom
+        unknown = [p for p in self.cfg.properties if p not in types]
+        if unknown:
+            notes.append(f"{self.name}: no contact property {', '.join(unknown)} in HubSpot")
+        wanted += [p for p in self.cfg.properties if p in types]
+        return list(dict.fromkeys(wanted))
+
+    def pull(self, since: str | None = None) -> Tables:
+        started_ms = int(time.time() * 1000)
+        notes: list[str] = []
+        props = self.wanted_properties(notes)
+        try:
+            contacts_ms, events_ms = _read_cursor(since)
+        except ConnectorError as exc:  # not ours (another connector's?): start over, safely
+            notes.append(f"{self.name}: {exc.message}; pulled everything instead")
+            contacts_ms = events_ms = None
+        records = None
+        if contacts_ms is not None:
+            records = self._changed_contacts(contacts_ms, props, notes)
+        incremental = records is not None
+        if records is None:
+            records = self._all_contacts(props)
+        types = self.property_types()
+        columns = hp.column_names([p for p in props if p in types], self.cfg.tags_property)
+        self._prop_by_column = {col: prop for prop, col in columns.items()}
+        contacts = hp.contacts_frame(
+            records, types, columns, self.cfg.tags_property, notes, self.name
+        )
+        orders = empty_orders()
+        if self.cfg.orders == "deals":
+            orders = hp.deals_frame(self.api, self.cfg.won_stages)
+        overlap = self.cfg.cursor_overlap_seconds * 1000
+        events = empty_events()
+        next_events_ms = events_ms if events_ms is not None else started_ms - overlap
+        if self.cfg.events:
+            start = (
+                events_ms
+                if events_ms is not None
+                else started_ms - self.cfg.events_days * 86_400_000
+            )
+            events, next_events_ms = self._events(contacts, start, started_ms)
+        cursor = {"v": 1, "contacts_ms": started_ms - overlap, "events_ms": next_events_ms}
+        tables = Tables(contacts, orders, events, cursor=json.dumps(cursor), notes=notes)
+        tables.incremental = incremental
+        return tables
+
+    def _all_contacts(self, props: list[str]) -> dict[str, dict[str, Any]]:
+        """Every contact, 100 a page; in several passes when the property list is too long.
+
+        The properties travel in the query string, and a very long URL is refused (414)
+        by HubSpot's front end: past ``URL_BUDGET`` characters the list is split and
+        each pass adds its properties to the records of the first.
+        """
+        records: dict[str, dict[str, Any]] = {}
+        for group in hp.property_groups(props, URL_BUDGET):
+            params = {"limit": LIST_PAGE, "properties": ",".join(group), "archived": "false"}
+            pages = self.api.pages_cursor(
+                hp.CONTACTS, items_key="results", next_cursor=next_after, params=params
+            )
+            batch = hp.read_contacts(pages, f"GET {hp.CONTACTS}", self.name)
+            if not records:
+                records = batch
+                continue
+            for rid, item in batch.items():
+                if rid in records:
+                    records[rid]["properties"].update(item["properties"])
+        return records
+
+    def _changed_contacts(
+        self, since_ms: int, props: list[str], notes: list[str]
+    ) -> dict[str, dict[str, Any]] | None:
+        """Contacts modified since the cursor, or None when only a full pull can tell."""
+        search = self._clients()[1]
+        cap = self.cfg.search_result_cap
+        try:
+            pages = search_modified_since(search, "contacts", since_ms, props, cap=cap)
+            records = hp.read_contacts(pages, f"POST {hp.CONTACTS}/search", self.name)
+        except StuckSearch as exc:
+            notes.append(f"{exc.message}; pulled every contact instead")
+            return None
+        notes.append(f"{self.name}: {len(records)} contact(s) modified since {_iso(since_ms)}")
+        return records
+
+    def _events(self, contacts: pd.DataFrame, start: int, end: int) -> tuple[pd.DataFrame, int]:
+        """E-mail events in [start, end) and where the next pull starts (after the last one)."""
+        raw = hp.fetch_events(self.api, start, end)
+        known = contacts[contacts["email"].notna()]
+        by_email = dict(zip(known["email"], known["contact_id"], strict=True))
+        recipients = {str(e.get("recipient", "")).strip().lower() for e in raw if hp.event_kind(e)}
+        unknown = recipients - set(by_email) - {""}
+        if unknown:  # an incremental pull holds few contacts: look the others up
+            by_email.update(hp.ids_for_emails(self.api, unknown))
+        created = [int(e["created"]) for e in raw if isinstance(e.get("created"), int | float)]
+        return hp.events_frame(raw, by_email), (max(created) + 1 if created else start)
+
+    # merge tags ---------------------------------------------------------------------
+    def merge_tag(self, column: str) -> str | None:
+        """HubL: ``{{ contact.firstname }}``; the unsubscribe link is ``{{ unsubscribe_link }}``."""
+        if column == "unsubscribe_url":
+            return "{{ unsubscribe_link }}"
+        prop = {"first_name": "firstname", "last_name": "lastname", "email": "email"}.get(column)
+        if prop is None and not self._prop_by_column:
+            try:
+                types = self.property_types()
+            except SegmergeError:
+                types = {}
+            self._prop_by_column = {v: k for k, v in hp.column_names(
+                types, self.cfg.tags_property).items()}  # fmt: skip
+        prop = prop or self._prop_by_column.get(column)
+        return f"{{{{ contact.{prop} }}}}" if prop else None
+
+    # push ---------------------------------------------------------------------------
+    def push(self, actions: Sequence[Action]) -> list[Outcome]:
+        outcomes: list[Outcome] = []
+        tags = [a for a in actions if a.kind in TAG_KINDS]
+        lists = [a for a in actions if a.kind in LIST_KINDS]
+        drafts = [a for a in actions if a.kind == "create_campaign"]
+        outcomes += [Outcome(a.key, "failed", f"{self.name}: HubSpot cannot {a.kind}")
+                     for a in actions if a.kind not in self.accepts]  # fmt: skip
+        if tags:
+            outcomes += self._guard(tags, lambda: self._tag_writer().push(tags))
+        if lists:
+            outcomes += self._guard(lists, lambda: self._list_writer().push(lists))
+        for a in drafts:
+            outcomes += self._guard([a], lambda a=a: [self._draft_writer().push(a)])
+        return outcomes
+
+    def _guard(self, group: list[Action], do: Any) -> list[Outcome]:
+        """One kind's failure is that kind's outcomes; only a refused credential stops all."""
+        try:
+            result: list[Outcome] = do()
+            return result
+        except CredentialError as exc:
+            if "answered 403" in exc.message and group[0].kind == "create_campaign":
+                return [Outcome(a.key, "failed", exc.message) for a in group]
+            raise
+        except (BadAnswer, ConfigError) as exc:
+            return [Outcome(a.key, "failed", exc.message) for a in group]
+        except ConnectorError as exc:
+            return [Outcome(a.key, "retry", exc.message) for a in group]
+
+    def _tag_writer(self) -> TagWriter:
+        if self._tags is None:
+            self._tags = TagWriter(self.api, self.cfg.tags_property, self.cfg.tags_label)
+        return self._tags
+
+    def _list_writer(self) -> Lists:
+        if self._lists is None:
+            self._lists = Lists(self.api)
+        return self._lists
+
+    def _draft_writer(self) -> Drafts:
+        if self._drafts is None:
+            self._drafts = Drafts(self.api, self._list_writer(), self.cfg.email_template_path)
+        return self._drafts
+
+
+def _read_cursor(since: str | None) -> tuple[int | None, int | None]:
+    """Our cursor is JSON; an ISO date (say, typed by hand) is accepted as both times."""
+    if not since:
+        return None, None
+    try:
+        data = json.loads(since)
+        if isinstance(data, dict):
+            contacts = int(data["contacts_ms"])
+            events = data.get("events_ms")
+            return contacts, int(events) if events is not None else contacts
+    except (ValueError, KeyError, TypeError):
+        pass
+    try:
+        when = pd.Timestamp(since)
+        when = when.tz_localize("UTC") if when.tzinfo is None else when
+        ms = int(when.value // 1_000_000)
+    except (ValueError, TypeError):
+        raise ConnectorError(f"unreadable HubSpot cursor {since!r}") from None
+    return ms, ms
+
+
+def _iso(ms: int) -> str:
+    return pd.Timestamp(ms, unit="ms", tz="UTC").isoformat()

@@ -1,0 +1,288 @@
+"""Reading HubSpot into the canonical tables: contacts, won deals as orders, e-mail events.
+
+HubSpot sends every property value as a string (or null) whatever its type; the
+property definitions (``GET /crm/v3/properties/contacts``) say which are numbers,
+booleans or dates, so columns are converted once, whole, after the last page.
+A value of another JSON type, or a record that is not an object, means the
+answer changed shape mid-pull: that is a :class:`BadAnswer` naming the endpoint,
+never a silently mangled column.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+import pandas as pd
+
+from segmerge.errors import BadAnswer
+from segmerge.http import HttpClient, batched, field_of
+from segmerge.schema import STRING, UTC, empty_events, empty_orders
+
+from .hubspot_client import LIST_PAGE, next_after
+
+CONTACTS = "/crm/v3/objects/contacts"
+#: properties the canonical columns and the consent flag come from
+CORE = (
+    "email",
+    "firstname",
+    "lastname",
+    "createdate",
+    "lastmodifieddate",
+    "hs_email_optout",
+    "hs_email_hard_bounce_reason_enum",
+    "hs_email_quarantined",
+)
+CANONICAL = {"email": "email", "firstname": "first_name", "lastname": "last_name"}
+RESERVED = {"contact_id", "email", "first_name", "last_name", "subscribed", "created_at",
+            "updated_at", "tags"}  # fmt: skip
+DEAL_PROPERTIES = ("amount", "closedate", "dealstage", "pipeline", "dealname")
+#: HubSpot e-mail event types -> canonical event kinds (others are not engagement)
+EVENT_KINDS = {"SENT": "sent", "OPEN": "open", "CLICK": "click", "BOUNCE": "bounce",
+               "SPAMREPORT": "unsubscribe"}  # fmt: skip
+EVENTS = "/email/public/v1/events"
+
+
+def snake(name: str) -> str:
+    """HubSpot internal names are lower snake case already; fold anything else."""
+    s = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name)
+    return re.sub(r"[^0-9a-zA-Z]+", "_", s).strip("_").lower() or "property"
+
+
+def column_names(properties: Iterable[str], tags_property: str) -> dict[str, str]:
+    """property -> column for every property that is not a canonical column's source."""
+    out: dict[str, str] = {}
+    taken = set(RESERVED)
+    for prop in properties:
+        if prop in CANONICAL or prop in ("createdate", "lastmodifieddate", tags_property):
+            continue
+        col = snake(prop)
+        if col in taken:
+            col = f"property_{col}"
+        taken.add(col)
+        out[prop] = col
+    return out
+
+
+def property_groups(props: list[str], budget: int) -> list[list[str]]:
+    """Split property names so that each group, comma-joined, fits ``budget`` characters."""
+    groups: list[list[str]] = [[]]
+    size = 0
+    for prop in props:
+        if groups[-1] and size + len(prop) + 1 > budget:
+            groups.append([])
+            size = 0
+        groups[-1].append(prop)
+        size += len(prop) + 1
+    return groups
+
+
+def read_contacts(pages: Iterable[list[dict[str, Any]]], endpoint: str, source: str
+                  ) -> dict[str, dict[str, Any]]:  # fmt: skip
+    """id -> record, checking each record's shape; a later copy of an id wins."""
+    records: dict[str, dict[str, Any]] = {}
+    for page in pages:
+        for item in page:
+            if not isinstance(item, dict) or not isinstance(item.get("properties"), dict):
+                raise BadAnswer(
+                    f"{source}: {endpoint}: a record is {type(item).__name__} without a "
+                    "'properties' object",
+                    field=source,
+                )
+            rid = item.get("id")
+            if not isinstance(rid, str | int) or isinstance(rid, bool):
+                raise BadAnswer(f"{source}: {endpoint}: a record has id {rid!r}", field=source)
+            for key, value in item["properties"].items():
+                if value is not None and not isinstance(value, str):
+                    raise BadAnswer(
+                        f"{source}: {endpoint}: contact {rid} property {key!r} is "
+                        f"{type(value).__name__}, expected a string or null",
+                        field=source,
+                    )
+            records[str(rid)] = item
+    return records
+
+
+def contacts_frame(
+    records: dict[str, dict[str, Any]],
+    types: dict[str, str],
+    columns: dict[str, str],
+    tags_property: str,
+    notes: list[str],
+    source: str,
+) -> pd.DataFrame:
+    """The canonical contacts table, built once from every page."""
+    ids = list(records)
+    props = pd.DataFrame.from_records(
+        [records[i]["properties"] for i in ids], index=range(len(ids))
+    )
+
+    def col(name: str) -> pd.Series:
+        if name in props.columns:
+            return props[name]
+        return pd.Series([None] * len(ids), dtype=object)
+
+    out = pd.DataFrame({"contact_id": pd.Series(ids, dtype=STRING)})
+    for prop, canonical in CANONICAL.items():
+        out[canonical] = col(prop).astype(STRING).str.strip()
+    out["email"] = out["email"].str.lower()
+    optout = _bool(col("hs_email_optout")).fillna(False)
+    quarantined = _bool(col("hs_email_quarantined")).fillna(False)
+    bounced = col("hs_email_hard_bounce_reason_enum").astype(STRING).fillna("").str.len() > 0
+    out["subscribed"] = (~(optout | quarantined | bounced)).astype(bool).to_numpy()
+    created = [records[i].get("createdAt") or records[i]["properties"].get("createdate")
+               for i in ids]  # fmt: skip
+    updated = [records[i].get("updatedAt") or records[i]["properties"].get("lastmodifieddate")
+               for i in ids]  # fmt: skip
+    out["created_at"] = _when(pd.Series(created, dtype=object))
+    out["updated_at"] = _when(pd.Series(updated, dtype=object))
+    out["tags"] = [split_tags(v) for v in col(tags_property).tolist()]
+    bad: list[str] = []
+    for prop, name in columns.items():
+        out[name] = _typed(col(prop), types.get(prop, "string"), prop, bad)
+    if bad:
+        notes.append(f"{source}: unreadable values left empty in {', '.join(sorted(set(bad)))}")
+    return out
+
+
+def split_tags(value: Any) -> list[str]:
+    """A multi-checkbox value: options joined by ';' (HubSpot's own separator)."""
+    if not isinstance(value, str) or not value.strip():
+        return []
+    return [t.strip() for t in value.split(";") if t.strip()]
+
+
+def _bool(s: pd.Series) -> pd.Series:
+    folded = s.astype(STRING).str.strip().str.lower()
+    return folded.map({"true": True, "false": False}).astype("boolean")
+
+
+def _when(s: pd.Series) -> pd.Series:
+    """HubSpot dates: ISO 8601 in v3, epoch milliseconds in some older properties."""
+    text = s.astype(STRING).str.strip()
+    digits = text.str.fullmatch(r"\d{10,}").fillna(False)
+    out = pd.to_datetime(text.where(~digits), utc=True, errors="coerce", format="ISO8601")
+    if digits.any():
+        ms = pd.to_datetime(pd.to_numeric(text.where(digits)), unit="ms", utc=True)
+        out = out.where(~digits, ms)
+    return out.astype(UTC)
+
+
+def _typed(s: pd.Series, kind: str, prop: str, bad: list[str]) -> pd.Series:
+    present = s.notna() & (s.astype(STRING).str.strip() != "")
+    if kind == "number":
+        out = pd.to_numeric(s.where(present), errors="coerce").astype("float64")
+    elif kind == "bool":
+        out = _bool(s.where(present))
+    elif kind in ("date", "datetime"):
+        out = _when(s.where(present))
+    else:
+        return s.astype(STRING)
+    if (present & out.isna()).any():
+        bad.append(prop)
+    return out
+
+
+# orders -------------------------------------------------------------------------------
+def deals_frame(client: HttpClient, won_stages: list[str]) -> pd.DataFrame:
+    """Won deals as orders: one row per (deal, associated contact).
+
+    A deal shared by two contacts counts as an order of each; ``order_id`` is
+    ``<dealId>:<contactId>`` so that the rows stay distinct and stable.
+    """
+    path = "/crm/v3/objects/deals"
+    params = {"limit": LIST_PAGE, "properties": ",".join(DEAL_PROPERTIES),
+              "associations": "contacts", "archived": "false"}  # fmt: skip
+    rows: list[tuple[str, str, Any, Any, Any]] = []
+    won = set(won_stages)
+    for page in client.pages_cursor(path, items_key="results", next_cursor=next_after,
+                                    params=params):  # fmt: skip
+        for deal in page:
+            props = deal.get("properties") if isinstance(deal, dict) else None
+            if not isinstance(props, dict):
+                raise BadAnswer(f"{client.source}: GET {path}: a deal has no 'properties' object",
+                                field=client.source)  # fmt: skip
+            if props.get("dealstage") not in won:
+                continue
+            assoc = (deal.get("associations") or {}).get("contacts") or {}
+            linked = assoc.get("results") if isinstance(assoc, dict) else None
+            if not isinstance(linked, list):
+                raise BadAnswer(f"{client.source}: GET {path}: deal {deal.get('id')} "
+                                "associations.contacts.results is not a list",
+                                field=client.source)  # fmt: skip
+            for cid in dict.fromkeys(str(a.get("id")) for a in linked if isinstance(a, dict)):
+                rows.append((cid, f"{deal['id']}:{cid}", props.get("closedate"),
+                             props.get("amount"), props.get("pipeline")))  # fmt: skip
+    if not rows:
+        return empty_orders()
+    df = pd.DataFrame(rows, columns=["contact_id", "order_id", "ordered_at", "amount", "category"])
+    df["contact_id"] = df["contact_id"].astype(STRING)
+    df["order_id"] = df["order_id"].astype(STRING)
+    df["ordered_at"] = _when(df["ordered_at"])
+    df["amount"] = pd.to_numeric(df["amount"], errors="coerce").fillna(0.0).astype("float64")
+    df["category"] = df["category"].astype(STRING)
+    return df[df["ordered_at"].notna()].reset_index(drop=True)
+
+
+# events -------------------------------------------------------------------------------
+def fetch_events(client: HttpClient, start_ms: int, end_ms: int) -> list[dict[str, Any]]:
+    """Marketing e-mail events in [start, end), from the legacy Email Events API (v1)."""
+    params = {"startTimestamp": start_ms, "endTimestamp": end_ms, "limit": 1000}
+    out: list[dict[str, Any]] = []
+
+    def more(body: Any) -> str | None:
+        has_more = body.get("hasMore") if isinstance(body, dict) else None
+        offset = body.get("offset") if isinstance(body, dict) else None
+        return str(offset) if has_more and offset else None
+
+    for page in client.pages_cursor(EVENTS, items_key="events", next_cursor=more,
+                                    cursor_param="offset", params=params):  # fmt: skip
+        out.extend(e for e in page if isinstance(e, dict))
+    return out
+
+
+def event_kind(event: dict[str, Any]) -> str | None:
+    kind = EVENT_KINDS.get(str(event.get("type")))
+    if kind is None and event.get("type") == "STATUSCHANGE":
+        subs = event.get("subscriptions") or []
+        if event.get("portalSubscriptionStatus") == "UNSUBSCRIBED" or any(
+            isinstance(s, dict) and s.get("status") == "UNSUBSCRIBED" for s in subs
+        ):
+            kind = "unsubscribe"
+    return kind
+
+
+def events_frame(events: list[dict[str, Any]], ids_by_email: dict[str, str]) -> pd.DataFrame:
+    rows = []
+    for e in events:
+        kind = event_kind(e)
+        cid = ids_by_email.get(str(e.get("recipient", "")).strip().lower())
+        if kind and cid and isinstance(e.get("created"), int | float):
+            rows.append((cid, str(e.get("emailCampaignId", "")), kind, int(e["created"])))
+    if not rows:
+        return empty_events()
+    df = pd.DataFrame(rows, columns=["contact_id", "campaign_id", "event", "at"])
+    for c in ("contact_id", "campaign_id", "event"):
+        df[c] = df[c].astype(STRING)
+    df["at"] = pd.to_datetime(df["at"], unit="ms", utc=True).astype(UTC)
+    return df
+
+
+def ids_for_emails(client: HttpClient, emails: Iterable[str]) -> dict[str, str]:
+    """Contact ids of addresses not in this pull (an incremental pull sees few contacts)."""
+    path = f"{CONTACTS}/batch/read"
+    found: dict[str, str] = {}
+    for chunk in batched(sorted(set(emails)), 100):
+        body = {
+            "idProperty": "email",
+            "properties": ["email"],
+            "inputs": [{"id": e} for e in chunk],
+        }
+        answer = client.json("POST", path, json=body, ok=(200, 207))
+        for item in field_of(answer, "results", list, endpoint=f"POST {path}",
+                             source=client.source):  # fmt: skip
+            email = ((item.get("properties") or {}).get("email") or "").strip().lower()
+            if email and item.get("id") is not None:
+                found[email] = str(item["id"])
+    return found
