@@ -40,7 +40,14 @@ SCALAR_METRICS: dict[str, Kind] = {
     "rfm_segment": Kind.STRING,
     "avg_rating": Kind.NUMBER,  # mean of orders.rating, null without a rating
     "max_rating": Kind.NUMBER,  # best rating given, null without a rating
+    "last_open_days": Kind.NUMBER,  # whole days since the last open, null if none
+    "last_click_days": Kind.NUMBER,  # whole days since the last click, null if none
 }
+
+#: Scalar metrics read from the events table, not the orders.
+EVENT_SCALARS = frozenset({"last_open_days", "last_click_days"})
+#: What `trend()` can compare, period over period.
+TREND_MEASURES = ("revenue", "orders", "opens", "clicks")
 
 #: Names `rfm_segment` can take, in the order of the usual RFM grid.
 RFM_SEGMENTS: tuple[str, ...] = (
@@ -63,7 +70,9 @@ class Param:
     """One argument of a metric function."""
 
     name: str
-    kind: str  # "int" (a non-negative whole number of days) or "column" (an orders column name)
+    #: "int" (a non-negative whole number of days), "column" (an orders column name),
+    #: "measure" (one of TREND_MEASURES) or "text" (a quoted string)
+    kind: str
     required: bool = True
     default: int | None = None
 
@@ -109,6 +118,25 @@ FUNCTIONS: dict[str, MetricFunction] = {
             (Param("days", "int"),),
             Kind.NUMBER,
             "e-mail click events in the last `days`",
+        ),
+        MetricFunction(
+            "trend",
+            (Param("measure", "measure"), Param("days", "int")),
+            Kind.NUMBER,
+            "revenue, orders, opens or clicks of the last `days` divided by those of the "
+            "`days` before (1.0 = the same; null when the previous period had none)",
+        ),
+        MetricFunction(
+            "opened",
+            (Param("campaign", "text"),),
+            Kind.BOOL,
+            "whether the contact opened that campaign (its id, or 'last': the latest sent)",
+        ),
+        MetricFunction(
+            "clicked",
+            (Param("campaign", "text"),),
+            Kind.BOOL,
+            "whether the contact clicked in that campaign (its id, or 'last')",
         ),
     )
 }

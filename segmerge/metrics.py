@@ -38,13 +38,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .catalog import SCALAR_METRICS, MetricCall
+from .engagement import Engagement, ratio
 from .errors import DataError
 from .rfm import rfm_columns
 from .schema import Tables
 
 NAT = np.iinfo(np.int64).min
 _PRESENCE_MAX = 1 << 26  # contacts x distinct values up to this use a presence table
-_EventArrays = tuple[np.ndarray, np.ndarray, pa.Array]
 
 
 def _zone(tz: tzinfo | str) -> tzinfo:
@@ -232,7 +232,7 @@ class _Calls:
     (months in years of history), the few orders they can see are copied out once
     instead of each call passing over all orders."""
 
-    def __init__(self, calls: list[MetricCall], od: _Orders, events: _EventArrays | None,
+    def __init__(self, calls: list[MetricCall], od: _Orders, events: Engagement | None,
                  as_of: pd.Timestamp, tz: tzinfo) -> None:  # fmt: skip
         self.od, self.events, self.as_of, self.tz = od, events, as_of, tz
         windows = [w for w in map(self.window_of, calls) if w is not None]
@@ -279,20 +279,37 @@ class _Calls:
                 rows, codes = rows[codes >= 0], codes[codes >= 0]
             return _distinct(rows, codes, width, od.n)
         if call.name in ("opens", "clicks") and self.events is not None:
-            rows, t, event = self.events
-            kind = pc.equal(event, "open" if call.name == "opens" else "click")
-            m = kind.fill_null(False).to_numpy(zero_copy_only=False)
-            m &= t > self.bound(int(call.arg("days") or 0))
-            return od.count(rows[m])
+            kind = "open" if call.name == "opens" else "click"
+            return self.events.window(kind, self.bound(int(call.arg("days") or 0)),
+                                      self.as_of.value)  # fmt: skip
+        if call.name == "trend":
+            return self.trend(str(call.arg("measure")), int(call.arg("days") or 0))
+        if call.name in ("opened", "clicked") and self.events is not None:
+            kind = "open" if call.name == "opened" else "click"
+            return self.events.did(kind, str(call.arg("campaign")))
         raise ValueError(f"unknown metric {call.name}")
 
+    def trend(self, measure: str, days: int) -> np.ndarray:
+        """This period over the one before, each `days` long, ending at as_of."""
+        if measure in ("orders", "revenue"):
+            now = self(MetricCall.bind(measure, days=days, offset=0))
+            before = self(MetricCall.bind(measure, days=days, offset=days))
+        else:
+            assert self.events is not None
+            kind = "open" if measure == "opens" else "click"
+            mid, start = self.bound(days), self.bound(2 * days)
+            now = self.events.window(kind, mid, self.as_of.value)
+            before = self.events.window(kind, start, mid)
+        return ratio(now, before)
 
-def _events(events: pd.DataFrame, ids: pa.Array, n: int, as_of_ns: int) -> _EventArrays:
+
+def _events(events: pd.DataFrame, ids: pa.Array, n: int, as_of_ns: int) -> Engagement:
     """Events as rows (the spare bin for unknown contacts and later events), instants, kinds."""
     rows = _rows_of(events["contact_id"], ids) if len(events) else np.zeros(0, np.intp)
     t = _instants(events["at"]) if len(events) else np.zeros(0, np.int64)
-    rows[(rows < 0) | (t > as_of_ns)] = n  # NaT is never inside a window
-    return rows, t, _strings(events["event"])
+    rows[(rows < 0) | (t > as_of_ns) | (t == NAT)] = n  # NaT is never inside a window
+    campaign = _strings(events["campaign_id"]) if "campaign_id" in events else None
+    return Engagement(rows, t, _strings(events["event"]), campaign, n)
 
 
 def _distinct(rows: np.ndarray, codes: np.ndarray, width: int, n: int) -> np.ndarray:
@@ -325,10 +342,11 @@ def compute_metrics(
     unique = list(dict.fromkeys(calls))
     ids = _strings(tables.contacts["contact_id"])
     od = _Orders(tables.orders, ids, n, as_of.value)
-    events = None
-    if any(c.name in ("opens", "clicks") for c in unique):
-        events = _events(tables.events, ids, n, as_of.value)
+    events = _events(tables.events, ids, n, as_of.value)
     scalars = _scalars(od, as_of, zone)
+    today = int(local_days(np.array([as_of.value]), zone)[0])
+    scalars["last_open_days"] = events.days_since_last("open", today, local_days, zone)
+    scalars["last_click_days"] = events.days_since_last("click", today, local_days, zone)
     columns: dict[str, Any] = {name: scalars.pop(name) for name in SCALAR_METRICS}
     evaluate = _Calls(unique, od, events, as_of, zone)
     for call in unique:

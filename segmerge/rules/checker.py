@@ -12,7 +12,7 @@ import difflib
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
-from ..catalog import FUNCTIONS, SCALAR_METRICS, Kind, MetricCall
+from ..catalog import FUNCTIONS, SCALAR_METRICS, TREND_MEASURES, Kind, MetricCall
 from . import ast
 from .parser import ExprError
 
@@ -246,7 +246,7 @@ def _name_kind(node: ast.Name, scope: Scope) -> Kind:
         return kind
     if node.name in FUNCTIONS:
         fn = FUNCTIONS[node.name]
-        example = ", ".join(f"{p.name}=90" if p.kind == "int" else "category" for p in fn.params)
+        example = ", ".join(_EXAMPLE[p.kind].format(name=p.name) for p in fn.params)
         raise ExprError(
             f"{node.name} is a metric function and needs arguments",
             _at(node),
@@ -285,7 +285,7 @@ def bind_call(node: ast.Func, orders_columns: Collection[str] | None = None) -> 
     for param in fn.params:
         if param.name not in given:
             if param.required:
-                example = f"{param.name}=90" if param.kind == "int" else param.name
+                example = _EXAMPLE[param.kind].format(name=param.name)
                 raise ExprError(
                     f"{fn.name}() needs its argument {param.name}",
                     _at(node),
@@ -295,9 +295,30 @@ def bind_call(node: ast.Func, orders_columns: Collection[str] | None = None) -> 
         value = given[param.name]
         if param.kind == "int":
             bound[param.name] = _days(param.name, value)
+        elif param.kind == "measure":
+            bound[param.name] = _measure(param.name, value)
+        elif param.kind == "text":
+            if not isinstance(value, ast.String):
+                raise ExprError(f"{param.name} must be a quoted text, e.g. 'last'", _at(value))
+            bound[param.name] = value.value
         else:
             bound[param.name] = _orders_column(param.name, value, orders_columns)
     return MetricCall.bind(fn.name, **bound)
+
+
+_EXAMPLE = {"int": "{name}=90", "column": "category", "measure": "revenue", "text": "'last'"}
+
+
+def _measure(param: str, value: ast.Node) -> str:
+    name = value.name if isinstance(value, ast.Name) else getattr(value, "value", None)
+    if name not in TREND_MEASURES:
+        shown = value.to_text()
+        raise ExprError(
+            f"{param} must be one of {', '.join(TREND_MEASURES)}; got {shown}"
+            + _did_you_mean(str(shown), TREND_MEASURES),
+            _at(value),
+        )
+    return str(name)
 
 
 def _days(param: str, value: ast.Node) -> int:

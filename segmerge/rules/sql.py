@@ -90,7 +90,8 @@ class SqlCompiler:
                 f"CAST({ident(node.name)} AS DOUBLE)" if kind == Kind.NUMBER else ident(node.name)
             )
         if isinstance(node, ast.Func):
-            return f"CAST({ident(bind_call(node).key)} AS DOUBLE)"
+            key = ident(bind_call(node).key)
+            return f"CAST({key} AS DOUBLE)" if FUNCTIONS[node.name].returns == Kind.NUMBER else key
         if isinstance(node, ast.Neg):
             return f"(-{c(node.operand)})"
         if isinstance(node, ast.Arith):
