@@ -19,6 +19,7 @@ from .consent import signing_key, unsubscribe_token
 from .errors import ConfigError, TemplateError
 from .render import RenderContext, TemplateSet
 from .segmentation import Segmented, connector_context, open_source, pull_source, segment
+from .variants import assign
 from .workspace import CampaignConfig, Workspace
 
 
@@ -33,6 +34,21 @@ class OpenCampaign:
     destination: Destination
     tag_destination: Destination | None
     checks: list[str] = field(default_factory=list)  # what the connectors' checks said
+    _groups: tuple[np.ndarray, pd.Series] | None = field(default=None, repr=False)
+
+    def groups(self) -> tuple[np.ndarray, pd.Series]:
+        """Per contact row: in the holdout?, and the A/B variant of its letter (or None)."""
+        if self._groups is None:
+            variants = {s: self.templates.variants(s) for s in self.templates.segments}
+            self._groups = assign(self.seg.frame["contact_id"], self.seg.assignment.primary,
+                                  self.name, self.config.holdout, variants)  # fmt: skip
+        return self._groups
+
+    def letter_of(self, row: int, segment: str) -> tuple[str, str | None]:
+        """The letter key (``fonceurs`` or ``fonceurs.B``) and variant of a contact row."""
+        v = self.groups()[1].iat[row]
+        variant = str(v) if v is not None else None
+        return self.templates.letter_key(segment, variant), variant
 
     @property
     def sender(self) -> str:
@@ -147,7 +163,9 @@ def validate_templates(camp: OpenCampaign) -> list[str]:
         if row is None:
             notes.append(f"segment {seg_name} is empty; its letter was checked on another contact")
         contact = contact_record(frame, idx)
-        camp.templates.render(seg_name, contact, camp.render_context(contact["contact_id"], key))
+        ctx = camp.render_context(contact["contact_id"], key)
+        for letter in camp.templates.letter_keys(seg_name):
+            camp.templates.render(letter, contact, ctx)
     return notes
 
 

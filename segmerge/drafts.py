@@ -62,9 +62,9 @@ def draft_templates(templates: TemplateSet) -> TemplateSet:
     env = templates._env.overlay(cache_size=-1)  # a cache of its own: filters bind at compile
     env.filters = {k: _pass_merge_tags(f) for k, f in templates._env.filters.items()}
     drafts._env = env
-    drafts._letters = {}
+    drafts._letters, drafts._variants = {}, {}
     for name, label in templates._spec["segments"]:
-        drafts._letters[name] = drafts._compile_letter(name, label, None)
+        drafts._load_segment(name, label, None)
     return drafts
 
 
@@ -87,6 +87,8 @@ def render_draft(
     platform: str,
 ) -> Rendered:
     contact = merge_contact(columns, merge_tag)
+    # one draft per segment: a letter with variants goes as its first (A/B tests need a send)
+    segment = templates.letter_keys(segment)[0]
     unsubscribe = merge_tag("unsubscribe_url") or ctx.unsubscribe_url
     draft_ctx = RenderContext(campaign=ctx.campaign, today=ctx.today, unsubscribe_url=unsubscribe)
     try:

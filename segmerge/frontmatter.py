@@ -21,8 +21,10 @@ import yaml
 
 from .errors import TemplateError
 
-#: The keys a front matter may hold; anything else is a typo.
+#: The keys a front matter may hold; anything else is a typo. A subject-only A/B test
+#: adds ``subject.A``, ``subject.B``... (see :data:`VARIANT_KEY`).
 FRONT_KEYS = ("subject", "preheader", "from", "reply_to")
+VARIANT_KEY = re.compile(r"^subject\.([A-Za-z0-9]{1,8})$")
 
 _FENCE = re.compile(r"^---[ \t]*$")
 
@@ -110,7 +112,7 @@ def _parse(yaml_text: str, file: str | Path) -> dict[str, FrontField]:
     for key_node, value_node in root.value:
         line = key_node.start_mark.line + 2  # +1 for 1-based, +1 for the opening '---'
         key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
-        if key not in FRONT_KEYS:
+        if key is None or (key not in FRONT_KEYS and not VARIANT_KEY.match(key)):
             close = difflib.get_close_matches(str(key), FRONT_KEYS, n=1)
             raise TemplateError(
                 f"unknown front-matter key {key!r}",
@@ -119,7 +121,8 @@ def _parse(yaml_text: str, file: str | Path) -> dict[str, FrontField]:
                 field=str(key),
                 hint=(f"did you mean {close[0]!r}? " if close else "")
                 + "allowed keys: "
-                + ", ".join(FRONT_KEYS),
+                + ", ".join(FRONT_KEYS)
+                + " (and subject.A, subject.B... for a subject test)",
             )
         if key in fields:
             raise TemplateError(

@@ -64,7 +64,9 @@ CREATE TABLE IF NOT EXISTS cursors (
 );
 """
 
-STATUSES = ("planned", "in_flight", "done", "failed", "uncertain", "skipped", "deferred")
+STATUSES = (
+    "planned", "in_flight", "done", "failed", "uncertain", "skipped", "deferred", "holdout"
+)
 
 
 def now_iso() -> str:
@@ -82,6 +84,7 @@ class PlannedAction:
     status: str = "planned"
     detail: str = ""
     not_before: str | None = None  # ISO UTC, for a `deferred` action
+    variant: str | None = None  # the A/B variant of the letter, if the segment has some
 
 
 class Ledger:
@@ -127,8 +130,9 @@ class Ledger:
     def _migrate(self) -> None:
         """Columns added since schema 1, added in place: an old ledger keeps its history."""
         columns = {r["name"] for r in self.db.execute("PRAGMA table_info(actions)")}
-        if "not_before" not in columns:
-            self.db.execute("ALTER TABLE actions ADD COLUMN not_before TEXT")
+        for name in ("not_before", "variant"):
+            if name not in columns:
+                self.db.execute(f"ALTER TABLE actions ADD COLUMN {name} TEXT")
 
     def close(self) -> None:
         self.db.close()
@@ -194,7 +198,7 @@ class Ledger:
         ts = now_iso()
         rows = [
             (a.key, run_id, a.contact_id, a.kind, a.destination, a.segment, a.target,
-             a.status, a.detail, a.not_before, ts, ts)
+             a.status, a.detail, a.not_before, a.variant, ts, ts)
             for a in actions
         ]  # fmt: skip
         # a skipped or deferred action is planned again when it can now run; a planned one
@@ -202,10 +206,11 @@ class Ledger:
         with self.transaction() as db:
             db.executemany(
                 "INSERT INTO actions(key, run_id, contact_id, kind, destination, segment, target, "
-                "status, detail, not_before, created_at, updated_at) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?) "
+                "status, detail, not_before, variant, created_at, updated_at) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) "
                 "ON CONFLICT(key) DO UPDATE SET status=excluded.status, detail=excluded.detail, "
-                "not_before=excluded.not_before, updated_at=excluded.updated_at "
+                "not_before=excluded.not_before, variant=excluded.variant, "
+                "updated_at=excluded.updated_at "
                 "WHERE actions.status IN ('skipped', 'deferred', 'planned') "
                 "AND excluded.status!='skipped'",
                 rows,

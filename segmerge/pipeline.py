@@ -238,6 +238,7 @@ def _plan_sends(
     keys = {i: f"{run_id}|{ids[i]}|send" for i in chosen}
     todo = [i for i in chosen if keys[i] not in done_keys]
     skipped: list[PlannedAction] = []
+    todo = _hold_out(camp, todo, keys, ids, summary, skipped)
     todo = hold_back(todo, keys, ids, pressure, frame, seg.assignment.primary, ws.tz,
                      camp.destination.name, summary, skipped)  # fmt: skip
     records: list[dict[str, Any]] = frame.iloc[todo].to_dict("records") if todo else []
@@ -246,14 +247,19 @@ def _plan_sends(
     base = camp.render_context("-", key)
     urls = [camp.render_context(ids[i], key).unsubscribe_url for i in todo]
     segs = [str(primary.iat[i]) for i in todo]
+    picked = [camp.letter_of(i, seg) for i, seg in zip(todo, segs, strict=True)]
     if opts.progress:
         opts.progress("render", 0, len(todo))
     # every core renders (a pool for large batches); messages are then built here, in order
-    letters = camp.templates.render_many(list(zip(segs, records, urls, strict=True)), base)
-    for n, (i, contact, seg_name, url, r) in enumerate(
-        zip(todo, records, segs, urls, letters, strict=True)
+    items = list(zip([p[0] for p in picked], records, urls, strict=True))
+    letters = camp.templates.render_many(items, base)
+    for n, (i, contact, seg_name, url, r, (_, variant)) in enumerate(
+        zip(todo, records, segs, urls, letters, picked, strict=True)
     ):
         k = keys[i]
+        tagged = {"X-Segmerge-Campaign": camp.name, "X-Segmerge-Segment": seg_name}
+        if variant:
+            tagged["X-Segmerge-Variant"] = variant
         try:
             if isinstance(r, TemplateError):
                 raise r
@@ -266,7 +272,7 @@ def _plan_sends(
                 unsubscribe_url=url,
                 unsubscribe_mailto=ws.config.mail.unsubscribe_mailto,
                 reply_to=r.reply_to or camp.config.reply_to,
-                extra_headers={"X-Segmerge-Campaign": camp.name, "X-Segmerge-Segment": seg_name},
+                extra_headers=tagged,
             )
         except (TemplateError, MessageError) as exc:
             summary.render_errors.append(f"{ids[i]}: {exc}")
@@ -274,15 +280,38 @@ def _plan_sends(
                                          contact.get("email"), "skipped", str(exc)))  # fmt: skip
             continue
         payload = {"run_id": run_id, "segment": seg_name, "to": str(contact["email"]),
-                   "campaign": camp.name}  # fmt: skip
+                   "campaign": camp.name, "variant": variant}  # fmt: skip
         plan = PlannedAction(k, ids[i], "send", camp.destination.name, seg_name,
-                             str(contact["email"]))  # fmt: skip
+                             str(contact["email"]), variant=variant)  # fmt: skip
         sends.append((plan, Action(k, "send", ids[i], payload, msg)))
         if opts.progress and n % 200 == 0:
             opts.progress("render", n, len(todo))
     if opts.progress:
         opts.progress("render", len(todo), len(todo))
     return sends, skipped
+
+
+def _hold_out(
+    camp: OpenCampaign,
+    todo: list[int],
+    keys: dict[int, str],
+    ids: list[str],
+    summary: RunSummary,
+    skipped: list[PlannedAction],
+) -> list[int]:
+    """The campaign's control group gets nothing, and is recorded as such for `kpi`."""
+    if not camp.config.holdout or not todo:
+        return todo
+    holdout = camp.groups()[0]
+    primary, emails = camp.seg.assignment.primary, camp.seg.frame["email"]
+    kept = [i for i in todo if not holdout[i]]
+    for i in todo:
+        if holdout[i]:
+            skipped.append(PlannedAction(keys[i], ids[i], "send", camp.destination.name,
+                                         str(primary.iat[i]), str(emails.iat[i]), "holdout",
+                                         "control group: gets nothing"))  # fmt: skip
+    summary.not_mailed["holdout (control group)"] = len(todo) - len(kept)
+    return kept
 
 
 def _full_name(contact: dict[str, Any]) -> str | None:

@@ -15,7 +15,7 @@ from .pipeline import run_id_for
 from .workspace import Workspace
 
 SHOWN_HEADERS = ("From", "To", "Reply-To", "Subject", "Date", "Message-ID", "List-Unsubscribe",
-                 "List-Unsubscribe-Post", "X-Segmerge-Segment")  # fmt: skip
+                 "List-Unsubscribe-Post", "X-Segmerge-Segment", "X-Segmerge-Variant")  # fmt: skip
 
 
 def _readable(value: str) -> str:
@@ -43,7 +43,8 @@ def render_one(
         contact = frame.iloc[i].to_dict()
         key = signing_key(ws.state_dir, create=False)
         ctx = camp.render_context(contact_id, key)
-        r = camp.templates.render(str(seg_name), contact, ctx)
+        letter, variant = camp.letter_of(i, str(seg_name))
+        r = camp.templates.render(letter, contact, ctx)
         run_id = run_id_for(campaign, camp.seg.as_of, ws)
         msg = build_message(
             r,
@@ -57,10 +58,13 @@ def render_one(
             unsubscribe_url=ctx.unsubscribe_url,
             unsubscribe_mailto=ws.config.mail.unsubscribe_mailto,
             reply_to=r.reply_to or camp.config.reply_to,
-            extra_headers={"X-Segmerge-Segment": str(seg_name)},
+            extra_headers={"X-Segmerge-Segment": str(seg_name)}
+            | ({"X-Segmerge-Variant": variant} if variant else {}),
         )
         headers = [(h, _readable(str(msg[h]))) for h in SHOWN_HEADERS if msg[h] is not None]
-        headers.append(("Template", ws.relative(Path(camp.templates.template_for(str(seg_name))))))
+        headers.append(("Template", ws.relative(Path(camp.templates.template_for(letter)))))
+        if camp.groups()[0][i]:
+            headers.append(("Holdout", "yes: a run sends this contact nothing"))
         return headers, (r.text if text else r.html)
     finally:
         camp.close()

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from email.utils import parseaddr
 from pathlib import Path
@@ -43,6 +43,7 @@ from .render_env import (
     present_values,
 )
 from .textpart import html_to_text
+from .variants import check_subject_variants, file_variants
 
 SHARED_FOLDER = "_shared"
 # control characters and Unicode line breaks; no-break spaces are kept ("20\xa0€")
@@ -94,6 +95,7 @@ class _Letter:
     from_addr: jinja2.Template | str | None
     reply_to: jinja2.Template | str | None
     files: frozenset[str] = field(default_factory=frozenset)
+    subject_variants: dict[str, jinja2.Template | str] = field(default_factory=dict)
 
 
 class TemplateSet:
@@ -107,6 +109,7 @@ class TemplateSet:
         self._loader = loader
         self._env = env
         self._letters: dict[str, _Letter] = {}
+        self._variants: dict[str, list[str]] = {}
 
     @classmethod
     def load(
@@ -131,8 +134,40 @@ class TemplateSet:
         env.filters.update(make_filters(locale, tz, currency))
         self = cls(folder, spec, loader, env)
         for name, label in segments:
-            self._letters[name] = self._compile_letter(name, label, known)
+            self._load_segment(name, label, known)
         return self
+
+    def _load_segment(self, name: str, label: str, known: frozenset[str] | None) -> None:
+        """A segment's letter, or its A/B variants: letter files or subject lines."""
+        files = file_variants(self.folder, name)
+        if files:
+            for v in files:
+                letter = self._compile_letter(name, label, known, stem=f"{name}.{v}")
+                letter.segment = {"name": name, "label": label, "variant": v}
+                self._letters[f"{name}.{v}"] = letter
+            self._variants[name] = files
+            return
+        letter = self._compile_letter(name, label, known)
+        if not letter.subject_variants:
+            self._letters[name] = letter
+            return
+        check_subject_variants(letter.html_file, letter.subject_variants)
+        for v, subject in sorted(letter.subject_variants.items()):
+            one = replace(letter, subject=subject, segment={"name": name, "label": label,
+                                                          "variant": v})  # fmt: skip
+            self._letters[f"{name}.{v}"] = one
+        self._variants[name] = sorted(letter.subject_variants)
+
+    def variants(self, segment: str) -> list[str]:
+        """The A/B variants of a segment's letter, [] when it has one letter."""
+        return list(self._variants.get(segment, []))
+
+    def letter_keys(self, segment: str) -> list[str]:
+        """Every letter of a segment: itself, or each of its variants."""
+        return [self.letter_key(segment, v) for v in self.variants(segment)] or [segment]
+
+    def letter_key(self, segment: str, variant: str | None) -> str:
+        return f"{segment}.{variant}" if variant else segment
 
     # -- loading -----------------------------------------------------------------------------
 
@@ -142,7 +177,9 @@ class TemplateSet:
                 return self.folder / candidate
         return None
 
-    def _compile_letter(self, name: str, label: str, known: frozenset[str] | None) -> _Letter:
+    def _compile_letter(
+        self, name: str, label: str, known: frozenset[str] | None, stem: str | None = None
+    ) -> _Letter:
         if not _SEGMENT_NAME.fullmatch(name):
             raise TemplateError(
                 f"segment name {name!r} cannot name a template file",
@@ -150,7 +187,7 @@ class TemplateSet:
                 field=name,
                 hint="letters, digits, '-' and '_', not starting with '_' (those are partials)",
             )
-        html_path = self._pick(name, "html.j2")
+        html_path = self._pick(stem or name, "html.j2")
         if html_path is None:
             raise TemplateError(
                 f"segment {name!r} has no template in {self.folder}",
@@ -158,7 +195,7 @@ class TemplateSet:
                 field=name,
                 hint=f"add {name}.html.j2 (or _default.html.j2 for every segment without one)",
             )
-        text_path = self._pick(name, "txt.j2")
+        text_path = self._pick(stem or name, "txt.j2")
         split = self._loader.split(html_path)
         if "subject" not in split.fields:
             raise TemplateError(
@@ -179,8 +216,13 @@ class TemplateSet:
         text, text_units = self._get(text_path) if text_path else (None, [])
         check(text_units, known, self._env.globals)
         values: dict[str, jinja2.Template | str] = {}
+        subject_variants: dict[str, jinja2.Template | str] = {}
         for key, f in split.fields.items():
-            values[key] = self._front(html_path, f, known)
+            variant = frontmatter.VARIANT_KEY.match(key)
+            if variant:
+                subject_variants[variant.group(1)] = self._front(html_path, f, known)
+            else:
+                values[key] = self._front(html_path, f, known)
         for key in ("from", "reply_to"):
             _check_address(values.get(key), html_path, split.fields.get(key), key)
         return _Letter(
@@ -195,6 +237,7 @@ class TemplateSet:
             from_addr=values.get("from"),
             reply_to=values.get("reply_to"),
             files=frozenset(p.file for p in html_units + text_units) | {str(html_path)},
+            subject_variants=subject_variants,
         )
 
     def _get(self, path: Path) -> tuple[jinja2.Template, list[Parsed]]:
@@ -250,7 +293,7 @@ class TemplateSet:
 
     @property
     def segments(self) -> list[str]:
-        return list(self._letters)
+        return [name for name, _ in self._spec["segments"]]
 
     def template_for(self, segment_name: str) -> str:
         """The .html.j2 file a segment's letter comes from, for reports."""

@@ -50,6 +50,8 @@ class CampaignConfig(_Strict):
     reply_to: str | None = None
     description: str = ""
     push_tags: bool = True
+    #: share of each segment that gets nothing (a control group for `kpi`), 0 to 0.5
+    holdout: float = Field(default=0.0, ge=0.0, le=0.5)
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
