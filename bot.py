@@ -345,6 +345,33 @@ def _print_summary(s: Any) -> None:
         out.print(f"[yellow]![/] {n}")
 
 
+@app.command("test-send")
+def test_send_cmd(
+    campaign: Annotated[str, typer.Argument(help="Campaign name.")],
+    to: Annotated[str, typer.Option("--to", help="The seed address that gets the tests.")],
+    destination: Annotated[
+        str | None, typer.Option("--destination", help="Send through another destination.")
+    ] = None,
+    as_of: AsOfOpt = None,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Send each segment's letter (and each variant) once to your own address, marked [TEST].
+
+    Filled with a real contact of the segment, through the campaign's destination;
+    recorded in the ledger as a test, never counted.
+
+    Example: segmerge test-send profils --to moi@example.org
+    """
+    from segmerge.testsend import test_send
+
+    ws = _ws(workspace)
+    results = test_send(ws, campaign, to, as_of=as_of, destination=destination)
+    _emit([{"letter": letter, "status": status, "detail": detail}
+           for letter, status, detail in results], "table", f"test messages to {to}")  # fmt: skip
+    if any(status != "done" for _, status, _ in results):
+        raise typer.Exit(1)
+
+
 # history ---------------------------------------------------------------------
 
 
