@@ -52,6 +52,8 @@ class CampaignConfig(_Strict):
     push_tags: bool = True
     #: share of each segment that gets nothing (a control group for `kpi`), 0 to 0.5
     holdout: float = Field(default=0.0, ge=0.0, le=0.5)
+    #: a generic (unsegmented) campaign whose results `kpi` compares this one with
+    baseline: str | None = None
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -215,6 +217,13 @@ def _check_references(ws: Workspace, text: str) -> None:
                 file=ws.config_file,
                 line=locate_key(text, ["campaigns", name, "destination"]),
                 field=f"campaigns.{name}.destination",
+            )
+        if c.baseline is not None and c.baseline not in ws.config.campaigns:
+            raise ConfigError(
+                f"unknown baseline campaign {c.baseline!r}",
+                file=ws.config_file,
+                line=locate_key(text, ["campaigns", name, "baseline"]),
+                field=f"campaigns.{name}.baseline",
             )
         if not ws.path(c.rules).is_file():
             raise ConfigError(
