@@ -93,11 +93,11 @@ def assign(
         np.zeros(len(ids), dtype=bool))  # fmt: skip
     pick = unit_hash(ids, f"{campaign}#variant")
     out = pd.Series([None] * len(ids), index=ids.index, dtype=object)
-    segs = segments.to_numpy(dtype=object)
     for seg, names in variants.items():
         if not names:
             continue
-        rows = np.flatnonzero(segs == seg)
+        # contacts in no segment hold NA: compare as a nullable column, NA is "not this one"
+        rows = np.flatnonzero(segments.eq(seg).fillna(False).to_numpy(dtype=bool))
         choice = np.minimum((pick[rows] * len(names)).astype(np.int64), len(names) - 1)
         out.iloc[rows] = np.asarray(names, dtype=object)[choice]
     return in_holdout, out

@@ -156,3 +156,10 @@ def test_holdout_outside_0_to_50_percent_is_exit_2(tmp_path, share):
     cfg.write_text(cfg.read_text().replace("holdout = 0.0", f"holdout = {share}"))
     out = validate(ws.root)
     assert out.returncode == 2 and "holdout" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_contacts_in_no_segment_do_not_break_the_assignment():
+    ids = pd.Series(["a", "b", "c"])
+    segs = pd.Series(["s", pd.NA, "s"], dtype="string")
+    hold, var = assign(ids, segs, "c", 0.0, {"s": ["A", "B"]})
+    assert var.iloc[1] is None and set(var.iloc[[0, 2]]) <= {"A", "B"} and not hold.any()
