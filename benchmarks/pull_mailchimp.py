@@ -1,0 +1,207 @@
+"""Benchmark: pull N members from the Mailchimp fake and tag each, at Mailchimp's limit.
+
+Mailchimp's documented limit is not a rate but a concurrency: at most 10
+simultaneous connections per user, the 11th answered 429. So "fraction of
+the limit" here is the mean number of requests in flight divided by 10, as the
+fake sees it (from a request's arrival in its handler to the last byte of the
+answer: conservative, it misses the time a request waits for the fake's own
+interpreter); ``client_fraction_of_limit`` is the same seen by the connector
+(requests outstanding on its connections). To keep it comparable with the rate-limited
+platforms' figures, ``limit_requests_per_second`` is what 10 connections allow
+at the fake's mean service time per request (10 / service time), and
+``achieved_requests_per_second`` is requests / elapsed: their ratio is the same
+mean concurrency / 10.
+
+The fake runs in its own process (so its JSON encoding does not compete with the
+connector for one interpreter lock), validates the first 20 requests of each
+endpoint against Mailchimp's OpenAPI spec (openapi-core's ~14 ms per request
+would otherwise make the fake, not the connector, the bottleneck at 10
+connections; any violation fails the benchmark), enforces the 10-connection
+cap, and takes ``latency``
+seconds per answer (default 0.1 s, a fast real Mailchimp answer; with no latency
+at all a loopback server answers in about a millisecond and the figure measures
+CPU, not the use of the limit). Events and orders are off: the benchmark
+measures members and tags. Run alone: ``python benchmarks/pull_mailchimp.py
+--contacts 20000``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import sys
+import time
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from connectors.mailchimp import MailchimpConnector  # noqa: E402
+from segmerge.connector import Action, ConnectorContext  # noqa: E402
+
+CONNECTIONS = 10  # Mailchimp: simultaneous connections per user
+VALIDATE_FIRST = 20  # requests of each endpoint checked against the spec
+
+
+def _serve(conn: Connection, contacts: int, latency: float) -> None:
+    """The fake, in a child process, driven over a pipe: reset / stats / stop."""
+    from tests.fakes.mailchimp import MailchimpFake
+
+    fake = MailchimpFake(
+        check_responses=False,
+        latency=latency,
+        max_connections=CONNECTIONS,
+        validate_first=VALIDATE_FIRST,
+    )
+    fake.add_merge_field("AGE", "Age", "number")
+    for i in range(1, contacts + 1):
+        fake.add_member(
+            f"client{i}@example.org",
+            f"P{i}",
+            f"N{i}",
+            status="unsubscribed" if i % 20 == 0 else "subscribed",
+            merge={"AGE": i % 80},
+        )
+    fake.start()
+    conn.send(fake.url)
+    seen = 0
+    while True:
+        cmd = conn.recv()
+        if cmd == "reset":
+            fake.reset_stats()
+            seen = len(fake.log)
+            conn.send(True)
+        elif cmd == "stats":
+            conn.send(
+                {
+                    "busy": fake.busy_seconds(),
+                    "requests": len(fake.log) - seen,
+                    "peak": fake.peak,
+                    "total_429": fake.total_429,
+                    "max_consecutive_429": fake.max_consecutive_429,
+                    "violations": list(fake.violations[:3]),
+                }
+            )
+        else:
+            fake.stop()
+            conn.send(True)
+            return
+
+
+def bench(contacts: int = 100_000, latency: float = 0.1) -> dict[str, Any]:
+    from tests.fakes.mailchimp import API_KEY, LIST_ID
+
+    ours, theirs = mp.get_context("spawn").Pipe()
+    child = mp.get_context("spawn").Process(
+        target=_serve, args=(theirs, contacts, latency), daemon=True
+    )
+    child.start()
+    try:
+        if not ours.poll(600):
+            raise SystemExit("the Mailchimp fake did not start")
+        url = ours.recv()
+
+        def ask(cmd: str) -> Any:
+            ours.send(cmd)
+            return ours.recv()
+
+        root = Path.cwd()
+        ctx = ConnectorContext(
+            name="news",
+            root=root,
+            config_file=root / "segmerge.toml",
+            settings={"list_id": LIST_ID, "base_url": url, "events": False, "orders": False},
+            secret=lambda: API_KEY,
+        )
+        conn = MailchimpConnector(ctx)
+        conn.check()  # as the engine does before every pull (it also sizes the audience)
+        ask("reset")
+        gate = conn.api.gate
+        b0 = gate.busy_seconds()
+        t0 = time.perf_counter()
+        tables = conn.pull()
+        pull_s = time.perf_counter() - t0
+        client_pull = gate.busy_seconds() - b0
+        pulled = ask("stats")
+        actions = [
+            Action(
+                f"bench|{cid}|tag:seg:bench",
+                "tag",
+                cid,
+                {"tag": "seg:bench", "segment": "bench", "email": email},
+            )
+            for cid, email in zip(
+                tables.contacts["contact_id"], tables.contacts["email"], strict=True
+            )
+        ]
+        ask("reset")
+        t1 = time.perf_counter()
+        done = 0
+        for start in range(0, len(actions), conn.batch_size):
+            outcomes = conn.push(actions[start : start + conn.batch_size])
+            done += sum(o.status == "done" for o in outcomes)
+        push_s = time.perf_counter() - t1
+        client_push = gate.busy_seconds() - b0 - client_pull
+        pushed = ask("stats")
+        conn.close()
+        if done != len(actions):
+            raise SystemExit(f"only {done} of {len(actions)} tags were pushed")
+        if pulled["violations"] or pushed["violations"]:
+            raise SystemExit(f"spec violations: {pulled['violations'] + pushed['violations']}")
+        total_s = pull_s + push_s
+        requests = pulled["requests"] + pushed["requests"]
+        busy = pulled["busy"] + pushed["busy"]
+        service = busy / requests if requests else 0.0
+        limit_rps = CONNECTIONS / service if service else 0.0
+        achieved_rps = requests / total_s if total_s else 0.0
+        return {
+            "platform": "mailchimp",
+            "contacts": len(tables.contacts),
+            "pull_seconds": round(pull_s, 2),
+            "push_seconds": round(push_s, 2),
+            "contacts_per_second_pull": round(len(tables.contacts) / pull_s, 1),
+            "contacts_per_second_push": round(done / push_s, 1),
+            "limit_requests_per_second": round(limit_rps, 2),
+            "achieved_requests_per_second": round(achieved_rps, 2),
+            "fraction_of_limit": round(busy / (CONNECTIONS * total_s), 3),
+            "client_fraction_of_limit": round(
+                (client_pull + client_push) / (CONNECTIONS * total_s), 3
+            ),
+            "limit_concurrent_connections": CONNECTIONS,
+            "achieved_concurrency_pull": round(pulled["busy"] / pull_s, 2),
+            "achieved_concurrency_push": round(pushed["busy"] / push_s, 2),
+            "client_concurrency_pull": round(client_pull / pull_s, 2),
+            "client_concurrency_push": round(client_push / push_s, 2),
+            "peak_concurrency": max(pulled["peak"], pushed["peak"]),
+            "service_seconds_per_request": round(service, 4),
+            "pull_requests": pulled["requests"],
+            "push_requests": pushed["requests"],
+            "total_429": pulled["total_429"] + pushed["total_429"],
+            "max_consecutive_429": max(
+                pulled["max_consecutive_429"], pushed["max_consecutive_429"]
+            ),
+        }
+    finally:
+        if child.is_alive():
+            ours.send("stop")
+            child.join(10)
+        if child.is_alive():
+            child.terminate()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--contacts", type=int, default=100_000)
+    parser.add_argument(
+        "--latency", type=float, default=0.1, help="seconds the fake takes per answer (default 0.1)"
+    )
+    args = parser.parse_args()
+    print(json.dumps(bench(args.contacts, args.latency), indent=2))
+
+
+if __name__ == "__main__":
+    main()

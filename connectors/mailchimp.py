@@ -1,0 +1,340 @@
+"""The `mailchimp` connector: one Mailchimp audience as a source and a destination.
+
+Pulls the audience's members (contacts), its e-commerce orders and the
+e-mail activity of the campaigns recently sent to it; pushes segment tags
+(Mailchimp tags, which are static segments) and draft campaigns targeting
+those tags. See docs/connectors/mailchimp.md for what a user configures and
+sees. Modules: ``mailchimp_api`` (host, 10-connection limit, parallel paging),
+``mailchimp_tables`` (answers -> canonical tables), ``mailchimp_push`` (tags,
+drafts).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar
+
+import pandas as pd
+from pydantic import Field
+
+from segmerge import secrets
+from segmerge.connector import Action, ConnectorSettings, Destination, Outcome, Source
+from segmerge.errors import ConfigError, CredentialError
+from segmerge.schema import Tables
+
+from . import mailchimp_tables as mt
+from .mailchimp_api import MAX_CONNECTIONS, Api, Listing, Page, base_url_for, fields
+from .mailchimp_push import Pusher
+
+#: members changed this long before the previous pull started are read again: the
+#: platform's clock and ours differ, and an upsert by contact_id makes a repeat harmless
+OVERLAP = timedelta(minutes=5)
+MERGE_TAGS = {"first_name": "FNAME", "last_name": "LNAME", "email": "EMAIL"}
+STATS = "stats.member_count,stats.unsubscribe_count,stats.cleaned_count"
+
+
+class MailchimpSettings(ConnectorSettings):
+    list_id: str = Field(min_length=1)
+    base_url: str | None = None  # default: https://<dc>.api.mailchimp.com/3.0 from the key
+    store_id: str | None = None  # e-commerce store; default: every store of the audience
+    orders: bool = True
+    events: bool = True
+    events_days: int = Field(365, ge=0)  # campaigns sent in the last N days
+    max_connections: int = Field(MAX_CONNECTIONS, ge=1, le=MAX_CONNECTIONS)
+    timeout: float = Field(30.0, gt=0)
+    retry_backoff: float = Field(0.5, gt=0)  # seconds; tests shrink it
+
+
+class MailchimpConnector(Source, Destination):
+    Settings: ClassVar[type[ConnectorSettings]] = MailchimpSettings
+    description: ClassVar[str] = "a Mailchimp audience: members, e-commerce orders, activity"
+    needs_secret: ClassVar[bool] = True
+    accepts: ClassVar[frozenset[str]] = frozenset({"tag", "untag", "create_campaign"})
+    idempotent: ClassVar[bool] = True
+    batch_size = 25_000  # 50 segment calls of 500 e-mails: five rounds of 10 connections
+
+    settings: MailchimpSettings
+
+    def __init__(self, ctx: Any) -> None:
+        super().__init__(ctx)
+        self._api: Api | None = None
+        self._pusher: Pusher | None = None
+        self._emails: dict[str, str] = {}  # contact_id -> e-mail, from the last pull
+        self._column_tags: dict[str, str] = {}  # column -> merge tag
+        self._size_hint = 0  # members counted by check(), for the next pull
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    @property
+    def api(self) -> Api:
+        if self._api is None:
+            key = self.ctx.secret()
+            if not key:
+                raise CredentialError(
+                    f"{self.name}: no Mailchimp API key",
+                    field=self.name,
+                    hint=f"`segmerge auth set {self.name}` stores it in the keyring (or set "
+                    f"{secrets.env_var(self.name)})",
+                )
+            base = self.settings.base_url or base_url_for(
+                key, source=self.name, config_file=self.ctx.config_file
+            )
+            try:
+                hint = secrets.where(self.name, self.ctx.root)
+            except Exception:  # where the key came from is a nicety, never a failure
+                hint = None
+            self._api = Api(
+                self.name,
+                base,
+                key,
+                connections=self.settings.max_connections,
+                timeout=self.settings.timeout,
+                backoff=self.settings.retry_backoff,
+                credential_hint=hint,
+            )
+        return self._api
+
+    @property
+    def pusher(self) -> Pusher:
+        if self._pusher is None:
+            self._pusher = Pusher(self.api, self.settings.list_id, self.name, self._emails)
+        return self._pusher
+
+    @property
+    def list_path(self) -> str:
+        return f"/lists/{self.settings.list_id}"
+
+    def close(self) -> None:
+        if self._api is not None:
+            self._api.close()
+            self._api = None
+            self._pusher = None
+
+    # -- check ---------------------------------------------------------------------------
+
+    def check(self) -> list[str]:
+        """The key works (account root) and the audience exists in that account."""
+        account = self.api.get("/", {"fields": "account_name,pricing_plan_type"}) or {}
+        resp = self.api.request(
+            "GET", self.list_path, params={"fields": f"id,name,{STATS}"}, ok=(200, 404)
+        )
+        if resp.status_code == 404:
+            raise ConfigError(
+                f"{self.name}: no audience {self.settings.list_id!r} in the Mailchimp account "
+                f"{account.get('account_name', '?')!r}",
+                file=self.ctx.config_file,
+                field=f"{self.name}.list_id",
+                hint="the audience id is under Audience > Settings > Audience name and defaults",
+            )
+        audience = self.api.client.decode(resp, f"GET {self.list_path}") or {}
+        self._size_hint = _size(audience)  # lets the next pull plan its pages at once
+        members = (audience.get("stats") or {}).get("member_count")
+        return [
+            f"{self.name}: account ok ({account.get('account_name', '?')}, plan "
+            f"{account.get('pricing_plan_type', '?')}); audience {audience.get('name')!r}"
+            + (f", {members} members" if members is not None else "")
+        ]
+
+    # -- pull ----------------------------------------------------------------------------
+
+    def pull(self, since: str | None = None) -> Tables:
+        """Members, orders and activity, in two waves of parallel requests: first the
+        members (every page at once), merge fields, stores and recent campaigns; then
+        the orders of those stores and the activity of those campaigns."""
+        started = datetime.now(UTC)
+        cut = _parse_cursor(since, self.name) if since else None
+        since_ts = pd.Timestamp(cut) if cut is not None else None
+        notes: list[str] = []
+        params: dict[str, Any] = {"fields": fields("members", mt.MEMBER_FIELDS)}
+        if cut is not None:
+            params["since_last_changed"] = (cut - OVERLAP).isoformat(timespec="seconds")
+        members = Listing(
+            f"{self.list_path}/members",
+            "members",
+            params,
+            digest=lambda page: mt.member_columns(page, self.name),
+        )
+        if cut is None:  # plan every page at once from the audience's own counts
+            members.expected = self._size_hint or self._audience_size()
+        self._size_hint = 0
+        merge = Listing(
+            f"{self.list_path}/merge-fields",
+            "merge_fields",
+            {"fields": fields("merge_fields", ("tag", "type"))},
+        )
+        horizon = started - timedelta(days=self.settings.events_days)
+        stores = Listing(
+            "/ecommerce/stores", "stores", {"fields": fields("stores", ("id", "list_id"))}
+        )
+        campaigns = Listing(
+            "/campaigns",
+            "campaigns",
+            {
+                "status": "sent",
+                "list_id": self.settings.list_id,
+                "since_send_time": horizon.isoformat(timespec="seconds"),
+                "fields": fields("campaigns", ("id", "send_time")),
+            },
+        )
+        segments = self.pusher.segment_listing()  # the tags, for the push that follows
+        first = [members, merge, segments]
+        if self.settings.orders and not self.settings.store_id:
+            first.append(stores)
+        if self.settings.events:
+            first.append(campaigns)
+        pages = self.api.collect(first)
+        of = lambda lst: [p for p in pages if p.listing is lst]  # noqa: E731
+        merge_types = self._merge_types(of(merge))
+        self.pusher.remember_segments(of(segments))
+        contacts = mt.contacts(of(members), merge_types)
+        self._emails.update(
+            zip(contacts["contact_id"].tolist(), contacts["email"].tolist(), strict=True)
+        )
+
+        store_ids = (
+            [self.settings.store_id]
+            if self.settings.store_id
+            else [
+                str(s["id"])
+                for p in of(stores)
+                for s in p.items
+                if isinstance(s, dict) and s.get("list_id") == self.settings.list_id
+            ]
+        )
+        if self.settings.orders and not store_ids:
+            notes.append(
+                f"{self.name}: no e-commerce store is connected to audience "
+                f"{self.settings.list_id}, so no orders"
+            )
+        sent_at = self._send_times(of(campaigns))
+        second = (self._order_listings(store_ids) if self.settings.orders else []) + (
+            self._activity_listings(sent_at, since_ts) if self.settings.events else []
+        )
+        later = self.api.collect(second) if second else []
+        orders = mt.orders([p for p in later if p.listing.key == "orders"], since_ts)
+        events = mt.events(
+            [p for p in later if p.listing.key == "emails"],
+            [p for p in later if p.listing.key == "unsubscribes"],
+            sent_at,
+            since_ts,
+        )
+        if self.settings.events:
+            notes.append(
+                f"{self.name}: activity of {len(sent_at)} campaign(s) sent since "
+                f"{horizon.date().isoformat()}"
+            )
+        if cut is not None:
+            notes.insert(
+                0,
+                f"{self.name}: incremental pull, {len(contacts)} member(s) changed "
+                f"since {cut.isoformat(timespec='seconds')}",
+            )
+        tables = Tables(
+            contacts, orders, events, cursor=started.isoformat(timespec="seconds"), notes=notes
+        )
+        tables.incremental = since is not None
+        return tables
+
+    def _audience_size(self) -> int:
+        """A lower bound of the members count (subscribed + unsubscribed + cleaned: Mailchimp
+        does not count pending or transactional ones), from one small call."""
+        return _size(self.api.get(self.list_path, {"fields": STATS}))
+
+    def _merge_types(self, pages: list[Page]) -> dict[str, str]:
+        """Merge tag -> Mailchimp type; also remembers each column's merge tag."""
+        kinds: dict[str, str] = {}
+        for page in pages:
+            for f in page.items:
+                if isinstance(f, dict) and isinstance(f.get("tag"), str):
+                    kinds[f["tag"]] = str(f.get("type") or "text")
+        self._column_tags = {mt.column_for(tag): tag for tag in kinds}
+        return kinds
+
+    def _order_listings(self, stores: list[str]) -> list[Listing]:
+        names = (
+            "id",
+            "store_id",
+            "customer.email_address",
+            "order_total",
+            "currency_code",
+            "processed_at_foreign",
+            "updated_at_foreign",
+            "cancelled_at_foreign",
+        )
+        return [
+            Listing(
+                f"/ecommerce/stores/{s}/orders",
+                "orders",
+                {"fields": fields("orders", names)},
+                tag=s,
+            )
+            for s in stores
+        ]
+
+    def _send_times(self, pages: list[Page]) -> dict[str, pd.Timestamp | None]:
+        camps = [c for p in pages for c in p.items if isinstance(c, dict) and c.get("id")]
+        times = mt.timestamps(c.get("send_time") for c in camps)
+        pairs = zip(camps, times, strict=True)
+        return {str(c["id"]): (None if pd.isna(t) else t) for c, t in pairs}
+
+    def _activity_listings(
+        self, sent_at: dict[str, pd.Timestamp | None], since: pd.Timestamp | None
+    ) -> list[Listing]:
+        activity: dict[str, Any] = {
+            "fields": fields("emails", ("email_id", "email_address", "activity"))
+        }
+        if since is not None:
+            activity["since"] = since.isoformat()
+        unsub = {"fields": fields("unsubscribes", ("email_id", "email_address", "timestamp"))}
+        return [
+            Listing(f"/reports/{c}/email-activity", "emails", activity, tag=c) for c in sent_at
+        ] + [Listing(f"/reports/{c}/unsubscribed", "unsubscribes", unsub, tag=c) for c in sent_at]
+
+    # -- push ----------------------------------------------------------------------------
+
+    def merge_tag(self, column: str) -> str | None:
+        """Mailchimp's merge tag for a contact column (``*|FNAME|*``), or None."""
+        if column == "unsubscribe_url":
+            return "*|UNSUB|*"
+        tag = MERGE_TAGS.get(column) or self._column_tags.get(column)
+        return f"*|{tag}|*" if tag else None
+
+    def push(self, actions: Sequence[Action]) -> list[Outcome]:
+        tags = [a for a in actions if a.kind in ("tag", "untag")]
+        drafts = [a for a in actions if a.kind == "create_campaign"]
+        outcomes = [
+            Outcome(
+                a.key,
+                "failed",
+                f"{self.name}: Mailchimp cannot {a.kind} here (a tag is "
+                "its static segment: use tag/untag)",
+            )
+            for a in actions
+            if a.kind not in self.accepts
+        ]
+        if tags:
+            outcomes.extend(self.pusher.tags(tags))
+        if drafts:
+            outcomes.extend(self.pusher.campaigns(drafts))
+        return outcomes
+
+
+def _size(audience: Any) -> int:
+    stats = audience.get("stats") if isinstance(audience, dict) else None
+    if not isinstance(stats, dict):
+        return 0
+    counts = [stats.get(k) for k in ("member_count", "unsubscribe_count", "cleaned_count")]
+    return sum(c for c in counts if isinstance(c, int) and not isinstance(c, bool))
+
+
+def _parse_cursor(since: str, source: str) -> datetime:
+    try:
+        dt = datetime.fromisoformat(since)
+    except ValueError:
+        raise ConfigError(
+            f"{source}: the stored cursor {since!r} is not an ISO 8601 time",
+            field=source,
+            hint="run once with a full pull (the ledger's cursor for this source is damaged)",
+        ) from None
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)

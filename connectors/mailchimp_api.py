@@ -1,0 +1,348 @@
+"""Mailchimp transport: the data-center host, the 10-connection limit, parallel offset paging.
+
+Mailchimp does not limit requests per second; it limits *simultaneous
+connections* to 10 per user and answers the 11th with 429, without any
+rate-limit header or Retry-After. So the polite and fast client is not a
+paced one but a concurrent one: up to 10 requests in flight (a thread pool
+over pages or batches), never more. A :class:`Gate` caps the requests in
+flight; when a 429 still comes (another app uses the same key), the call
+gives its slot back, the cap drops by one and the call waits its back-off, so
+a shared key settles at what is left instead of hammering; the cap then probes
+back up slowly.
+
+Everything goes through :class:`segmerge.http.HttpClient` (timeouts, retries,
+clear errors); this module adds only what is Mailchimp's own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import requests
+
+from segmerge.errors import BadAnswer, ConfigError, ConnectorError, CredentialError
+from segmerge.http import HttpClient, field_of, retry_after, vendor_reason
+
+PAGE = 1000  # Mailchimp's maximum `count`
+MAX_CONNECTIONS = 10  # "up to 10 simultaneous connections" per user
+MAX_429 = 8  # attempts of one call that keeps answering 429
+OK = (200, 201, 202, 204, 207)
+_WORKER = "segmerge-mailchimp"  # thread name prefix of the pool's workers
+_DC = re.compile(r"-([a-z]{2,4}\d{1,3})$")
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def subscriber_hash(email: str) -> str:
+    """Mailchimp's member id: the MD5 of the lower-cased e-mail address."""
+    return hashlib.md5(email.strip().lower().encode("utf-8")).hexdigest()
+
+
+def base_url_for(api_key: str, *, source: str, config_file: Any = None) -> str:
+    """``https://<dc>.api.mailchimp.com/3.0`` from the key's ``-us6`` suffix."""
+    m = _DC.search(api_key.strip())
+    if not m:
+        raise ConfigError(
+            "the Mailchimp API key has no data-center suffix (like '-us6'), so the API host "
+            "is unknown",
+            file=config_file,
+            field=f"{source}.base_url",
+            hint=f"store the full key with `segmerge auth set {source}`, or set base_url = "
+            '"https://usN.api.mailchimp.com/3.0"',
+        )
+    return f"https://{m.group(1)}.api.mailchimp.com/3.0"
+
+
+class Gate:
+    """At most ``limit`` requests in flight, found without hammering a shared key.
+
+    Slow start: the cap begins at ``start`` (4) and opens one more connection every
+    ``ramp_gap`` seconds up to the ceiling (10): an unshared key is at full speed
+    within a third of a second, and a key another app already uses is probed a
+    connection at a time rather than hit by a burst of ten (it may see the few
+    probes sent before the first refusal came back refused too). The first 429
+    ends the slow start and lowers the cap below what was refused; afterwards the
+    cap grows by one only every ``probe_after`` successes, to win back connections
+    the other app freed, so a settled client meets at most one 429 at a time.
+    """
+
+    def __init__(
+        self, ceiling: int, start: int = 4, probe_after: int = 200, ramp_gap: float = 0.05
+    ) -> None:
+        self.ceiling = ceiling
+        self.start = min(start, ceiling)
+        self.limit = self.start
+        self.active = 0
+        self.probe_after = probe_after
+        self.ramp_gap = ramp_gap
+        self._slow_start = True
+        self._began: float | None = None
+        self._streak = 0
+        self._cond = threading.Condition()
+        self._busy = 0.0  # integral of `active` over time: connections in use x seconds
+        self._since = time.monotonic()
+
+    def _tick(self) -> None:
+        now = time.monotonic()
+        self._busy += self.active * (now - self._since)
+        self._since = now
+
+    def busy_seconds(self) -> float:
+        """Connections in use integrated over time (÷ elapsed = mean concurrency)."""
+        with self._cond:
+            self._tick()
+            return self._busy
+
+    def _ramp(self, now: float) -> None:
+        if self._slow_start and self.limit < self.ceiling:
+            if self._began is None:
+                self._began = now
+            steps = int((now - self._began) / self.ramp_gap)
+            self.limit = max(self.limit, min(self.ceiling, self.start + steps))
+
+    def __enter__(self) -> Gate:
+        with self._cond:
+            while True:
+                self._ramp(time.monotonic())
+                if self.active < self.limit:
+                    break
+                ramping = self._slow_start and self.limit < self.ceiling
+                self._cond.wait(self.ramp_gap if ramping else None)
+            self._tick()
+            self.active += 1
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._cond:
+            self._tick()
+            self.active -= 1
+            self._cond.notify_all()
+
+    def throttled(self) -> None:
+        """A 429: back below the cap that was refused (two steps during the slow start,
+        whose last raise may have been let in before the refusal of the one before came
+        back)."""
+        with self._cond:
+            drop = 2 if self._slow_start else 1
+            self.limit = max(1, min(self.limit, self.active + 1) - drop)
+            self._slow_start = False
+            self._streak = 0
+
+    def succeeded(self) -> None:
+        with self._cond:
+            self._streak += 1
+            if (
+                not self._slow_start
+                and self.limit < self.ceiling
+                and (self._streak >= self.probe_after)
+            ):
+                self.limit += 1
+                self._streak = 0
+                self._cond.notify_all()
+
+
+@dataclass(eq=False)
+class Listing:
+    """One paged collection to read: path, the key holding its items, query parameters.
+
+    ``expected`` (a lower bound of the total, when known) lets the first wave ask
+    all those pages at once instead of one page to learn the total; ``digest``
+    runs on each page in the worker that fetched it, so checking and extracting
+    columns overlaps the other requests instead of following them.
+    """
+
+    path: str
+    key: str
+    params: dict[str, Any] = field(default_factory=dict)
+    tag: Any = None  # the caller's label (a campaign id, a store id)
+    expected: int = 0
+    digest: Callable[[Page], Any] | None = None
+
+
+@dataclass
+class Page:
+    listing: Listing
+    offset: int
+    items: list[dict[str, Any]]
+    total: int
+    data: Any = None  # what the listing's digest made of the items
+
+
+class Api:
+    """One Mailchimp account: an HttpClient, the connection gate and a pool of 10 workers."""
+
+    def __init__(
+        self,
+        source: str,
+        base_url: str,
+        api_key: str,
+        *,
+        connections: int = MAX_CONNECTIONS,
+        timeout: float = 30.0,
+        backoff: float = 0.5,
+        credential_hint: str | None = None,
+    ) -> None:
+        self.source = source
+        self.connections = connections
+        self.backoff = backoff
+        self.gate = Gate(connections)
+        self.client = HttpClient(
+            source=source,
+            base_url=base_url,
+            auth=("segmerge", api_key),
+            rate=None,  # no per-second limit is documented: the Gate caps connections
+            timeout=timeout,
+            max_retries=5,  # 5xx, timeouts, dropped connections (429s are handled here)
+            backoff=backoff,
+            pool=connections,
+            credential_hint=credential_hint,
+        )
+        self._pool: ThreadPoolExecutor | None = None
+
+    # -- single calls ------------------------------------------------------------------------
+
+    def request(
+        self, method: str, path: str, *, ok: Iterable[int] = OK, **kwargs: Any
+    ) -> requests.Response:
+        """One call within the connection cap; a 429 frees its slot, lowers the cap and
+        waits (Retry-After if ever sent, else exponential back-off) before trying again."""
+        accepted = (*ok, 429)
+        for attempt in range(1, MAX_429 + 1):
+            with self.gate:
+                resp = self.client.request(method, path, ok=accepted, **kwargs)
+            if resp.status_code != 429:
+                self.gate.succeeded()
+                return resp
+            self.gate.throttled()
+            if attempt < MAX_429:
+                wait = retry_after(resp.headers.get("Retry-After"))
+                if wait is None:
+                    wait = min(30.0, self.backoff * 2 ** (attempt - 1)) * (
+                        0.5 + random.random() / 2
+                    )
+                time.sleep(wait)
+        raise ConnectorError(
+            f"{self.source}: {method.upper()} {path} answered 429 {MAX_429} times, giving up: "
+            f"{vendor_reason(resp)}",
+            field=self.source,
+            hint="another app holds this key's 10 simultaneous connections; lower "
+            "max_connections for this source, the next run picks up where this one stopped",
+        )
+
+    def json(self, method: str, path: str, **kwargs: Any) -> Any:
+        resp = self.request(method, path, **kwargs)
+        return self.client.decode(resp, f"{method.upper()} {path}")
+
+    def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        return self.json("GET", path, params=params)
+
+    # -- concurrency -------------------------------------------------------------------------
+
+    @property
+    def pool(self) -> ThreadPoolExecutor:
+        """Twice as many workers as connections: while one worker decodes a page it has
+        received, another holds its connection, so the 10 allowed stay in use (the Gate,
+        not the pool, caps the requests in flight)."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(2 * self.connections, thread_name_prefix=_WORKER)
+        return self._pool
+
+    def map(self, fn: Callable[[T], R], items: Iterable[T]) -> list[R | BaseException]:
+        """``fn`` over ``items`` on the workers; exceptions are returned, not raised, except
+        a refused credential, which stops everything. Called from a worker itself (a
+        lookup inside a batch), it runs in that worker: waiting on the pool from inside
+        the pool could leave no worker free to do the waited-for work."""
+        items = list(items)
+        if len(items) <= 1 or threading.current_thread().name.startswith(_WORKER):
+            return [_attempt(fn, x) for x in items]
+        return list(self.pool.map(lambda x: _attempt(fn, x), items))
+
+    # -- paging ------------------------------------------------------------------------------
+
+    def collect(self, listings: Sequence[Listing]) -> list[Page]:
+        """Every page of every listing, up to 10 requests at a time, in offset order.
+
+        First wave: the first page of each listing (or every page its ``expected``
+        total implies), all listings in parallel; second wave: the offsets the
+        announced ``total_items`` still need, all in parallel; then, should a total
+        have grown meanwhile, the tail is read until a short page.
+        """
+        first = [(lst, off) for lst in listings for off in range(0, max(lst.expected, 1), PAGE)]
+        pages = self._pages_or_raise(first)
+        done = {(id(p.listing), p.offset) for p in pages}
+        totals: dict[int, int] = {}
+        for p in pages:
+            totals[id(p.listing)] = max(totals.get(id(p.listing), 0), p.total)
+        rest = [
+            (lst, off)
+            for lst in listings
+            for off in range(PAGE, totals[id(lst)], PAGE)
+            if (id(lst), off) not in done
+        ]
+        pages += self._pages_or_raise(rest)
+        by_listing: dict[int, list[Page]] = {}
+        for p in pages:
+            by_listing.setdefault(id(p.listing), []).append(p)
+        out: list[Page] = []
+        for lst in listings:
+            own = sorted(by_listing.get(id(lst), []), key=lambda p: p.offset)
+            while (
+                own
+                and len(own[-1].items) == PAGE
+                and own[-1].offset + PAGE < max(p.total for p in own)
+            ):
+                own.append(self._page((lst, own[-1].offset + PAGE)))
+            out.extend(p for p in own if p.items or p.offset == 0)
+        return out
+
+    def _pages_or_raise(self, work: list[tuple[Listing, int]]) -> list[Page]:
+        results = self.map(self._page, work)
+        for r in results:
+            if isinstance(r, BaseException):
+                raise r
+        return [r for r in results if isinstance(r, Page)]
+
+    def _page(self, work: tuple[Listing, int]) -> Page:
+        lst, offset = work
+        endpoint = f"GET {lst.path}"
+        body = self.get(lst.path, {**lst.params, "count": PAGE, "offset": offset})
+        items = field_of(body, lst.key, list, endpoint=endpoint, source=self.source)
+        total = body.get("total_items", 0)
+        if not isinstance(total, int) or isinstance(total, bool):
+            raise BadAnswer(
+                f"{self.source}: {endpoint} (offset {offset}): field 'total_items' is "
+                f"{type(total).__name__}, expected int",
+                field=self.source,
+            )
+        page = Page(lst, offset, items, total)
+        if lst.digest is not None:
+            page.data = lst.digest(page)
+        return page
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        self.client.close()
+
+
+def _attempt(fn: Callable[[T], R], item: T) -> R | BaseException:
+    try:
+        return fn(item)
+    except CredentialError:
+        raise
+    except Exception as exc:  # returned to the caller, who decides per item
+        return exc
+
+
+def fields(key: str, names: Iterable[str]) -> str:
+    """Mailchimp's ``fields=`` projection: ``members.id,members.status,...,total_items``."""
+    return ",".join([*(f"{key}.{n}" for n in names), "total_items"])

@@ -1,0 +1,333 @@
+"""Pushing tags and draft campaigns to one Mailchimp audience.
+
+A Mailchimp tag *is* a static segment of the audience (``GET
+/lists/{id}/segments?type=static`` lists the tags): so tagging 500 contacts is
+one ``POST /lists/{id}/segments/{segment_id}`` with ``members_to_add`` (or
+``members_to_remove``), at most 500 e-mails per field, and the same segment is
+what a draft campaign targets (``segment_opts.saved_segment_id``). Segmerge only
+ever adds or removes the one tag an action names; it never rewrites a member's
+tag set, so the marketer's own tags are untouched.
+
+Mailchimp answers 200 even when some e-mails were not handled and lists them
+in ``errors``: those actions are retried one by one through the member's own
+tags endpoint (``POST /lists/{id}/members/{hash}/tags``) and what still fails is
+recorded as failed with Mailchimp's reason. A call that fails as a whole after
+the HTTP layer's retries (5xx, timeouts) leaves its actions as ``retry``.
+
+Draft campaigns are looked up by title before being created (and again when
+the creating call's answer was lost), so a repeat never creates a second one;
+they are never sent or scheduled.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from segmerge.connector import Action, Outcome
+from segmerge.errors import BadAnswer, ConnectorError, CredentialError, SegmergeError
+from segmerge.http import batched
+
+from .mailchimp_api import Api, Listing, Page, fields, subscriber_hash
+
+MAX_MEMBERS = 500  # per members_to_add / members_to_remove
+
+
+@dataclass
+class Chunk:
+    segment_id: int
+    tag: str
+    add: bool
+    actions: list[tuple[Action, str]]  # (action, e-mail)
+
+
+class Pusher:
+    def __init__(self, api: Api, list_id: str, source: str, emails: dict[str, str]) -> None:
+        self.api = api
+        self.list_id = list_id
+        self.source = source
+        self.emails = emails  # contact_id -> e-mail, from the last pull
+        self._segments: dict[str, int] | None = None
+        self._titles: dict[str, str] | None = None
+        self._lock = threading.Lock()  # segment lookups from parallel chunks
+
+    # -- segments (= tags) ---------------------------------------------------------------
+
+    def segment_listing(self) -> Listing:
+        params = {"type": "static", "fields": fields("segments", ("id", "name"))}
+        return Listing(f"/lists/{self.list_id}/segments", "segments", params)
+
+    def remember_segments(self, pages: list[Page]) -> None:
+        """Tag name -> static segment id from the listing's pages (the pull reads them in
+        its first wave, so the first push needs no call of its own)."""
+        found: dict[str, int] = {}
+        for page in pages:
+            for s in page.items:
+                if (
+                    isinstance(s, dict)
+                    and isinstance(s.get("name"), str)
+                    and isinstance(s.get("id"), int)
+                ):
+                    found.setdefault(s["name"], s["id"])
+        self._segments = found
+
+    def segments(self, *, reload: bool = False) -> dict[str, int]:
+        """Tag name -> static segment id, read once per connector (and after a create)."""
+        if self._segments is None or reload:
+            self.remember_segments(self.api.collect([self.segment_listing()]))
+        assert self._segments is not None
+        return self._segments
+
+    def segment_id(self, tag: str, *, create: bool) -> int | None:
+        known = self.segments()
+        if tag in known or not create:
+            return known.get(tag)
+        try:
+            body = self.api.json(
+                "POST", f"/lists/{self.list_id}/segments", json={"name": tag, "static_segment": []}
+            )
+            if isinstance(body, dict) and isinstance(body.get("id"), int):
+                known[tag] = body["id"]
+                return known[tag]
+        except CredentialError:
+            raise
+        except ConnectorError:  # "already exists" (a lost answer, another run): look again
+            pass
+        return self.segments(reload=True).get(tag)
+
+    # -- tags ----------------------------------------------------------------------------
+
+    def tags(self, actions: Sequence[Action]) -> list[Outcome]:
+        outcomes: list[Outcome] = []
+        ready: list[tuple[Action, str]] = []
+        unknown: list[Action] = []
+        for a in actions:
+            tag = a.payload.get("tag")
+            if not isinstance(tag, str) or not tag.strip():
+                outcomes.append(Outcome(a.key, "failed", "the action names no tag"))
+                continue
+            email = a.payload.get("email") or self.emails.get(str(a.contact_id))
+            if email:
+                ready.append((a, str(email)))
+            elif a.contact_id:
+                unknown.append(a)
+            else:
+                outcomes.append(Outcome(a.key, "failed", "the action names no contact"))
+        for a, found in zip(unknown, self.api.map(self._email_of, unknown), strict=True):
+            if isinstance(found, str):
+                ready.append((a, found))
+            else:
+                outcomes.append(self._outcome_for_error(a, found))
+        chunks, early = self._chunks(ready)
+        outcomes.extend(early)
+        failed: list[tuple[Action, str, str]] = []  # (action, email, reason)
+        for chunk, result in zip(chunks, self.api.map(self._send_chunk, chunks), strict=True):
+            if isinstance(result, BaseException):
+                if isinstance(result, BadAnswer):  # refused as a whole: try one by one
+                    failed.extend((a, e, reason(result)) for a, e in chunk.actions)
+                else:
+                    outcomes.extend(
+                        Outcome(a.key, "retry", reason(result)) for a, _ in chunk.actions
+                    )
+                continue
+            verb = "added" if chunk.add else "removed"
+            for a, e in chunk.actions:
+                if e.lower() in result:
+                    failed.append((a, e, result[e.lower()]))
+                else:
+                    outcomes.append(Outcome(a.key, "done", f"tag {chunk.tag!r} {verb}"))
+        outcomes.extend(self._one_by_one(failed))
+        return outcomes
+
+    def _email_of(self, action: Action) -> str:
+        body = self.api.get(
+            f"/lists/{self.list_id}/members/{action.contact_id}", {"fields": "email_address"}
+        )
+        email = body.get("email_address") if isinstance(body, dict) else None
+        if not isinstance(email, str):
+            raise BadAnswer(f"{self.source}: member {action.contact_id} has no e-mail address")
+        self.emails[str(action.contact_id)] = email
+        return email
+
+    def _chunks(self, ready: list[tuple[Action, str]]) -> tuple[list[Chunk], list[Outcome]]:
+        groups: dict[tuple[str, bool], list[tuple[Action, str]]] = {}
+        for a, email in ready:
+            groups.setdefault((a.payload["tag"], a.kind == "tag"), []).append((a, email))
+        chunks: list[Chunk] = []
+        early: list[Outcome] = []
+        for (tag, add), items in groups.items():
+            try:
+                sid = self.segment_id(tag, create=add)
+            except CredentialError:
+                raise
+            except ConnectorError as exc:
+                early.extend(Outcome(a.key, "retry", reason(exc)) for a, _ in items)
+                continue
+            if sid is None and add:
+                early.extend(
+                    Outcome(a.key, "retry", f"tag {tag!r} could not be created") for a, _ in items
+                )
+                continue
+            if sid is None:
+                early.extend(
+                    Outcome(a.key, "done", f"tag {tag!r} does not exist, nothing to remove")
+                    for a, _ in items
+                )
+                continue
+            chunks.extend(Chunk(sid, tag, add, part) for part in batched(items, MAX_MEMBERS))
+        return chunks, early
+
+    def _send_chunk(self, chunk: Chunk) -> dict[str, str]:
+        """One batch call; returns e-mail (lower-cased) -> Mailchimp's error for the failures.
+
+        A 404 means the tag was deleted since it was looked up: it is looked up (and, to
+        add, created) again, once."""
+        emails = [e for _, e in chunk.actions]
+        body = {"members_to_add" if chunk.add else "members_to_remove": emails}
+        try:
+            answer = self.api.json(
+                "POST", f"/lists/{self.list_id}/segments/{chunk.segment_id}", json=body
+            )
+        except BadAnswer as exc:
+            if " answered 404" not in exc.message:
+                raise
+            with self._lock:
+                if self.segments().get(chunk.tag) == chunk.segment_id:
+                    self.segments(reload=True)
+                sid = self.segment_id(chunk.tag, create=chunk.add)
+            if sid is None:  # removing a tag that no longer exists: nothing to do
+                return {}
+            answer = self.api.json("POST", f"/lists/{self.list_id}/segments/{sid}", json=body)
+        errors: dict[str, str] = {}
+        listed = answer.get("errors") if isinstance(answer, dict) else None
+        for err in listed if isinstance(listed, list) else []:
+            if not isinstance(err, dict):
+                continue
+            for e in err.get("email_addresses") or []:
+                errors[str(e).lower()] = str(err.get("error") or "rejected by Mailchimp")
+        return errors
+
+    def _one_by_one(self, failed: list[tuple[Action, str, str]]) -> list[Outcome]:
+        """Each e-mail the batch could not handle, once more through the member's tags."""
+        results = self.api.map(self._tag_member, failed)
+        out: list[Outcome] = []
+        for (a, _, first), result in zip(failed, results, strict=True):
+            if isinstance(result, BaseException):
+                out.append(self._outcome_for_error(a, result, first))
+            else:
+                verb = "added" if a.kind == "tag" else "removed"
+                out.append(Outcome(a.key, "done", f"tag {a.payload['tag']!r} {verb} (one by one)"))
+        return out
+
+    def _tag_member(self, item: tuple[Action, str, str]) -> None:
+        a, email, _ = item
+        status = "active" if a.kind == "tag" else "inactive"
+        self.api.request(
+            "POST",
+            f"/lists/{self.list_id}/members/{subscriber_hash(email)}/tags",
+            json={"tags": [{"name": a.payload["tag"], "status": status}]},
+            ok=(200, 204),
+        )
+
+    def _outcome_for_error(self, a: Action, exc: BaseException, first: str = "") -> Outcome:
+        detail = f"{first}; one by one: {reason(exc)}" if first else reason(exc)
+        transient = isinstance(exc, ConnectorError) and not isinstance(exc, BadAnswer)
+        return Outcome(a.key, "retry" if transient else "failed", detail)
+
+    # -- draft campaigns -------------------------------------------------------------------
+
+    def campaigns(self, actions: Sequence[Action]) -> list[Outcome]:
+        outcomes = []
+        self._titles = None
+        for a in actions:
+            try:
+                outcomes.append(self._campaign(a))
+            except CredentialError:
+                raise
+            except BadAnswer as exc:
+                outcomes.append(Outcome(a.key, "failed", reason(exc)))
+            except ConnectorError as exc:
+                outcomes.append(Outcome(a.key, "retry", reason(exc)))
+        return outcomes
+
+    def find_campaign(self, title: str, *, reload: bool = False) -> str | None:
+        """The id of this audience's campaign with that title, whatever its status: a draft
+        the marketer has since scheduled or sent must not be created again. The titles are
+        read once per push (and again after a lost answer)."""
+        if self._titles is None or reload:
+            listing = Listing(
+                "/campaigns",
+                "campaigns",
+                {"list_id": self.list_id, "fields": fields("campaigns", ("id", "settings.title"))},
+            )
+            titles: dict[str, str] = {}
+            for page in self.api.collect([listing]):
+                for c in page.items:
+                    if isinstance(c, dict) and isinstance(c.get("settings"), dict):
+                        titles.setdefault(str(c["settings"].get("title")), str(c.get("id")))
+            self._titles = titles
+        return self._titles.get(title)
+
+    def _campaign(self, a: Action) -> Outcome:
+        p = a.payload
+        missing = [k for k in ("name", "subject", "html") if not p.get(k)]
+        if missing:
+            return Outcome(a.key, "failed", f"the campaign action lacks {', '.join(missing)}")
+        title = str(p["name"])
+        existing = self.find_campaign(title)
+        if existing is not None:
+            content = self.api.get(f"/campaigns/{existing}/content", {"fields": "html"})
+            if isinstance(content, dict) and content.get("html"):
+                return Outcome(a.key, "done", f"draft campaign {existing} already exists")
+            self._content(existing, p)
+            return Outcome(a.key, "done", f"draft campaign {existing} completed (content)")
+        tag = p.get("tag") or p.get("list")
+        segment = self.segment_id(str(tag), create=True) if tag else None
+        if tag and segment is None:
+            return Outcome(a.key, "retry", f"tag {tag!r} could not be created")
+        try:
+            created = self.api.json(
+                "POST", "/campaigns", json=self._campaign_body(p, segment), retry=False
+            )
+            cid = str(created["id"]) if isinstance(created, dict) and "id" in created else None
+        except CredentialError:
+            raise
+        except BadAnswer:
+            raise
+        except ConnectorError:  # the answer may be lost while the draft exists: look again
+            cid = self.find_campaign(title, reload=True)
+            if cid is None:
+                raise
+        if cid is None:
+            raise BadAnswer(f"{self.source}: POST /campaigns answered without an id")
+        if self._titles is not None:
+            self._titles[title] = cid
+        self._content(cid, p)
+        return Outcome(a.key, "done", f"draft campaign {cid} created (not sent)")
+
+    def _campaign_body(self, p: dict[str, Any], segment: int | None) -> dict[str, Any]:
+        recipients: dict[str, Any] = {"list_id": self.list_id}
+        if segment is not None:
+            recipients["segment_opts"] = {"saved_segment_id": segment}
+        settings = {"title": str(p["name"]), "subject_line": str(p["subject"])}
+        if p.get("preheader"):
+            settings["preview_text"] = str(p["preheader"])
+        if p.get("from_name"):
+            settings["from_name"] = str(p["from_name"])
+        reply_to = p.get("reply_to") or p.get("from_email")  # Mailchimp's from address
+        if reply_to:
+            settings["reply_to"] = str(reply_to)
+        return {"type": "regular", "recipients": recipients, "settings": settings}
+
+    def _content(self, cid: str, p: dict[str, Any]) -> None:
+        body = {"html": str(p["html"])}
+        if p.get("text"):
+            body["plain_text"] = str(p["text"])
+        self.api.request("PUT", f"/campaigns/{cid}/content", json=body, ok=(200,))
+
+
+def reason(exc: BaseException) -> str:
+    """An error as an outcome's detail: the message alone (it already names the source)."""
+    return exc.message if isinstance(exc, SegmergeError) else f"{type(exc).__name__}: {exc}"

@@ -1,0 +1,712 @@
+"""A stateful fake of the Mailchimp Marketing API 3.0 on 127.0.0.1.
+
+It behaves as Mailchimp documents the parts Segmerge uses, so that the
+connector is tested against the real contract, not against itself:
+
+- HTTP Basic auth, any user, the API key as password; a wrong or revoked key
+  answers 401 with Mailchimp's ``application/problem+json`` body
+  (``type, title, status, detail, instance``);
+- at most ``max_connections`` (10) simultaneous requests per key: the 11th
+  concurrent one answers 429 "Too Many Requests" (no rate headers, no
+  Retry-After: Mailchimp documents none). ``occupied`` simulates another app
+  holding connections with the same key. The fake counts total and
+  consecutive 429s and integrates the number of requests in flight over time,
+  which the benchmark reports as achieved concurrency;
+- offset paging (``count`` ≤ 1000, validated by the spec), ``total_items``,
+  ``fields=`` projections (dotted paths, comma separated), ``since_last_changed``
+  on members, ``since`` on e-mail activity, ``since_send_time`` on campaigns;
+- tags are static segments: a member's ``tags`` are the static segments holding
+  it; ``POST /lists/{id}/segments/{sid}`` adds/removes up to 500 e-mails per
+  field and reports the ones it could not handle in ``errors`` (unknown e-mails,
+  or those in ``reject_emails``), as Mailchimp does;
+- campaigns are created as drafts (``status: save``); nothing is ever sent.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import copy
+import hashlib
+import itertools
+import json
+import re
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from typing import Any
+
+from openapi_core import Config, OpenAPI
+
+from tests.fakes import specs
+from tests.fakes.base import FakeServer, Reply, Request
+
+API_KEY = "0123456789abcdef0123456789abcdef-us6"
+LIST_ID = "a1b2c3d4e5"
+ERROR_DOC = "https://mailchimp.com/developer/marketing/docs/errors/"
+PROBLEM = "application/problem+json"
+
+
+@lru_cache(maxsize=1)
+def mailchimp_openapi() -> OpenAPI:
+    """``specs.mailchimp()`` with patch 9 applied to all 11 merge-field maps.
+
+    ``specs.mailchimp_spec_dict`` only rewrites ``additionalProperties`` maps that hold
+    nothing but ``type: object``; the 10 merge-field maps also carry a ``description``,
+    so ``{"FNAME": "Ann"}`` was still rejected in every member answer. Fixed here on a
+    copy (tests/fakes/specs.py is shared; see the connector's report).
+    """
+    spec = copy.deepcopy(specs.mailchimp_spec_dict())
+    for node in specs._walk(spec):
+        ap = node.get("additionalProperties")
+        if isinstance(ap, dict) and ap.get("type") == "object":
+            node["additionalProperties"] = {}
+    cfg = Config(extra_media_type_deserializers={PROBLEM: json.loads})
+    return OpenAPI.from_dict(spec, config=cfg)
+
+
+def subscriber_hash(email: str) -> str:
+    return hashlib.md5(email.strip().lower().encode()).hexdigest()
+
+
+def iso(dt: datetime) -> str:
+    """Mailchimp's timestamps: ISO 8601 with an explicit +00:00 offset, no fraction."""
+    return dt.astimezone(UTC).replace(microsecond=0).isoformat()
+
+
+def parse_iso(value: str) -> datetime:
+    dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def problem(status: int, title: str, detail: str) -> Reply:
+    body = {
+        "type": ERROR_DOC,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": f"fake-{status}-{time.monotonic_ns()}",
+    }
+    return Reply(status, body, content_type=PROBLEM)
+
+
+def project(obj: Any, fields: str | None) -> Any:
+    """Mailchimp's ``fields=a.b,c``: keep only those dotted paths (lists are mapped over)."""
+    if not fields:
+        return obj
+    tree: dict[str, Any] = {}
+    for path in fields.split(","):
+        node = tree
+        parts = [p for p in path.split(".") if p]
+        for i, part in enumerate(parts):
+            if i == len(parts) - 1:
+                node[part] = None  # the whole value
+            elif node.get(part, {}) is not None:
+                node = node.setdefault(part, {})
+            else:
+                break
+    return _keep(obj, tree)
+
+
+def _keep(obj: Any, tree: dict[str, Any]) -> Any:
+    if isinstance(obj, list):
+        return [_keep(x, tree) for x in obj]
+    if not isinstance(obj, dict):
+        return obj
+    return {
+        k: (obj[k] if sub is None else _keep(obj[k], sub)) for k, sub in tree.items() if k in obj
+    }
+
+
+class MailchimpFake(FakeServer):
+    base_path = "/3.0"
+
+    def __init__(
+        self,
+        *,
+        api_key: str = API_KEY,
+        list_id: str = LIST_ID,
+        max_connections: int = 10,
+        check_responses: bool = True,
+        validate_requests: bool = True,
+        latency: float = 0.0,
+        validate_first: int | None = None,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(
+            mailchimp_openapi() if validate_requests else None,
+            check_responses=check_responses,
+            seed=seed,
+        )
+        if not validate_requests:
+            self.check_responses = False
+        self.api_key = api_key
+        self.list_id = list_id
+        self.max_connections = max_connections
+        self.latency = latency  # seconds each answer takes (a real API is not instant)
+        #: validate only the first N requests of each endpoint (None: all). openapi-core takes
+        #: ~14 ms a request: at 10 simultaneous connections that, not the client, would bound
+        #: a benchmark; every distinct request shape is still checked
+        self.validate_first = validate_first
+        self._validated: dict[tuple[str, str], int] = {}
+        self.occupied = 0  # connections held by another app using the same key
+        self.reject_emails: dict[str, str] = {}  # email -> error the segment call reports
+        self.batch_only_reject: set[str] = set()  # rejected in a batch, fine one by one
+        self.lose_campaign_answers = 0  # create the draft, then answer 504 (answer lost)
+        self.queries: list[tuple[str, str, dict[str, str]]] = []  # (method, path, params)
+        self.writes: list[tuple[str, str]] = []  # (method, path) of every accepted change
+        # concurrency accounting
+        self._conc = threading.Lock()
+        self.active = 0  # requests being answered (what the cap counts)
+        self.open = 0  # requests not yet fully answered (what the benchmark measures)
+        self.peak = 0
+        self.total_429 = 0
+        self.consecutive_429 = 0
+        self.max_consecutive_429 = 0
+        self._busy = 0.0  # integral of `active` over time
+        self._since = time.monotonic()
+        # state
+        #: the platform's clock runs ``skew`` ahead of ours (tests may move it)
+        self.skew = timedelta(0)
+        self.members: dict[str, dict[str, Any]] = {}
+        self.order: list[str] = []
+        self.segments: dict[int, dict[str, Any]] = {}
+        self.member_segments: dict[str, set[int]] = {}
+        self.merge_fields: list[dict[str, Any]] = []
+        self.campaigns: dict[str, dict[str, Any]] = {}
+        self.contents: dict[str, dict[str, Any]] = {}
+        self.activity: dict[str, list[dict[str, Any]]] = {}  # campaign -> email activity
+        self.unsubscribes: dict[str, list[dict[str, Any]]] = {}
+        self.stores: dict[str, dict[str, Any]] = {}
+        self.orders: dict[str, list[dict[str, Any]]] = {}
+        self._ids = itertools.count(1001)
+        for tag, name, kind in (("FNAME", "First Name", "text"), ("LNAME", "Last Name", "text")):
+            self.add_merge_field(tag, name, kind)
+        self._routes_()
+
+    # -- state helpers used by tests ---------------------------------------------------------
+
+    @property
+    def now(self) -> datetime:
+        return datetime.now(UTC).replace(microsecond=0) + self.skew
+
+    def add_merge_field(self, tag: str, name: str, kind: str = "text") -> None:
+        self.merge_fields.append(
+            {
+                "merge_id": len(self.merge_fields) + 1,
+                "tag": tag,
+                "name": name,
+                "type": kind,
+                "required": False,
+                "default_value": "",
+                "public": True,
+                "display_order": len(self.merge_fields) + 1,
+                "list_id": self.list_id,
+            }
+        )
+
+    def add_member(
+        self,
+        email: str,
+        first: str = "",
+        last: str = "",
+        *,
+        status: str = "subscribed",
+        tags: tuple[str, ...] | list[str] = (),
+        merge: dict[str, Any] | None = None,
+        changed: datetime | None = None,
+        **extra: Any,
+    ) -> str:
+        mid = subscriber_hash(email)
+        when = changed or self.now - timedelta(days=1)
+        fields = {"FNAME": first, "LNAME": last}
+        for f in self.merge_fields:
+            fields.setdefault(f["tag"], "")
+        fields.update(merge or {})
+        self.members[mid] = {
+            "id": mid,
+            "email_address": email,
+            "unique_email_id": mid[:10],
+            "email_type": "html",
+            "status": status,
+            "merge_fields": fields,
+            "timestamp_signup": iso(when - timedelta(days=30)),
+            "timestamp_opt": iso(when - timedelta(days=30)),
+            "member_rating": 3,
+            "last_changed": iso(when),
+            "language": "fr",
+            "vip": False,
+            "list_id": self.list_id,
+            **extra,
+        }
+        if mid not in self.member_segments:
+            self.order.append(mid)
+            self.member_segments[mid] = set()
+        for t in tags:
+            self.member_segments[mid].add(self.segment_named(t, create=True)["id"])
+        return mid
+
+    def touch(self, mid: str, when: datetime | None = None, **changes: Any) -> None:
+        m = self.members[mid]
+        m.update(changes)
+        m["last_changed"] = iso(when or self.now)
+
+    def segment_named(self, name: str, *, create: bool = False) -> dict[str, Any]:
+        for s in self.segments.values():
+            if s["name"] == name:
+                return s
+        if not create:
+            raise KeyError(name)
+        sid = next(self._ids)
+        self.segments[sid] = {
+            "id": sid,
+            "name": name,
+            "type": "static",
+            "created_at": iso(self.now),
+            "updated_at": iso(self.now),
+            "list_id": self.list_id,
+        }
+        return self.segments[sid]
+
+    def tags_of(self, mid: str) -> list[str]:
+        return sorted(self.segments[s]["name"] for s in self.member_segments[mid])
+
+    def by_email(self, email: str) -> str | None:
+        mid = subscriber_hash(email)
+        return mid if mid in self.members else None
+
+    def add_campaign_report(
+        self,
+        cid: str,
+        sent_at: datetime,
+        activity: dict[str, list[tuple[str, datetime]]],
+        unsubscribed: dict[str, datetime] | None = None,
+    ) -> None:
+        """A sent campaign; ``activity`` maps each recipient e-mail to its (action, time)s."""
+        self.campaigns[cid] = {
+            "id": cid,
+            "web_id": next(self._ids),
+            "type": "regular",
+            "create_time": iso(sent_at - timedelta(hours=2)),
+            "status": "sent",
+            "emails_sent": len(activity),
+            "send_time": iso(sent_at),
+            "recipients": {"list_id": self.list_id},
+            "settings": {"title": f"campaign {cid}", "subject_line": "hello"},
+        }
+        self.activity[cid] = [
+            {
+                "campaign_id": cid,
+                "list_id": self.list_id,
+                "list_is_active": True,
+                "email_id": subscriber_hash(email),
+                "email_address": email,
+                "activity": [
+                    {
+                        "action": a,
+                        "timestamp": iso(t),
+                        "ip": "192.0.2.1",
+                        **({"type": "hard"} if a == "bounce" else {}),
+                        **({"url": "https://shop.example/"} if a == "click" else {}),
+                    }
+                    for a, t in acts
+                ],
+            }
+            for email, acts in activity.items()
+        ]
+        self.unsubscribes[cid] = [
+            {
+                "email_id": subscriber_hash(e),
+                "email_address": e,
+                "timestamp": iso(t),
+                "reason": "N/A (Unsubscribed from campaign)",
+                "campaign_id": cid,
+                "list_id": self.list_id,
+                "list_is_active": True,
+            }
+            for e, t in (unsubscribed or {}).items()
+        ]
+
+    def add_store(self, store_id: str, currency: str = "EUR", list_id: str | None = None) -> None:
+        self.stores[store_id] = {
+            "id": store_id,
+            "list_id": list_id or self.list_id,
+            "name": f"store {store_id}",
+            "platform": "custom",
+            "currency_code": currency,
+        }
+        self.orders.setdefault(store_id, [])
+
+    def add_order(
+        self,
+        store_id: str,
+        order_id: str,
+        email: str,
+        total: float,
+        at: datetime,
+        *,
+        cancelled: bool = False,
+        **extra: Any,
+    ) -> None:
+        order = {
+            "id": order_id,
+            "store_id": store_id,
+            "customer": {
+                "id": subscriber_hash(email),
+                "email_address": email,
+                "opt_in_status": True,
+            },
+            "currency_code": self.stores[store_id]["currency_code"],
+            "order_total": total,
+            "financial_status": "paid",
+            "processed_at_foreign": iso(at),
+            "updated_at_foreign": iso(at),
+            "lines": [{"id": "l1", "product_id": "p1", "quantity": 1, "price": total}],
+            **extra,
+        }
+        if cancelled:
+            order["cancelled_at_foreign"] = iso(at + timedelta(hours=1))
+        self.orders[store_id].append(order)
+
+    # -- concurrency limit ---------------------------------------------------------------------
+
+    def reset_stats(self) -> None:
+        with self._conc:
+            self._busy, self._since = 0.0, time.monotonic()
+            self.peak = self.total_429 = self.consecutive_429 = self.max_consecutive_429 = 0
+
+    def busy_seconds(self) -> float:
+        """Integral over time of the connections in use, from a request's arrival to the
+        last byte of its answer (÷ elapsed = mean concurrency)."""
+        with self._conc:
+            self._tick()
+            return self._busy
+
+    def _tick(self) -> None:
+        now = time.monotonic()
+        self._busy += self.open * (now - self._since)
+        self._since = now
+
+    def _handle(self, h: Any) -> None:
+        with self._conc:
+            self._tick()
+            self.open += 1
+        try:
+            super()._handle(h)
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up (a timeout)
+            h.close_connection = True
+        finally:
+            with self._conc:
+                self._tick()
+                self.open -= 1
+
+    def _answer(self, req: Request, h: Any, query: str) -> Reply:
+        with self._conc:
+            if self.active + self.occupied >= self.max_connections:
+                self.total_429 += 1
+                self.consecutive_429 += 1
+                self.max_consecutive_429 = max(self.max_consecutive_429, self.consecutive_429)
+                return problem(
+                    429,
+                    "Too Many Requests",
+                    "You have exceeded the limit of 10 simultaneous connections.",
+                )
+            self.consecutive_429 = 0
+            self.active += 1
+            self.queries.append((req.method, req.path, {k: v[0] for k, v in req.params.items()}))
+            self.peak = max(self.peak, self.active)
+        try:
+            if self.latency:
+                time.sleep(self.latency)
+            return super()._answer(req, h, query)
+        finally:  # released before the answer is written, as a server frees its worker
+            with self._conc:
+                self.active -= 1
+
+    def _validate_request(self, req: Request, h: Any, query: str) -> str | None:
+        if self.validate_first is not None:
+            key = (req.method, re.sub(r"/(?:[0-9a-f]{10,}|\d+)(?=/|$)", "/{id}", req.path))
+            with self._conc:
+                seen = self._validated.get(key, 0)
+                self._validated[key] = seen + 1
+            if seen >= self.validate_first:
+                return None
+        return super()._validate_request(req, h, query)
+
+    def check_auth(self, req: Request) -> Reply | None:
+        header = req.headers.get("authorization", "")
+        password = None
+        if header.lower().startswith("basic "):
+            try:
+                password = base64.b64decode(header[6:]).decode().split(":", 1)[1]
+            except (ValueError, IndexError):
+                password = None
+        if password != self.api_key:
+            return problem(
+                401,
+                "API Key Invalid",
+                "Your API key may be invalid, or you've attempted to access the wrong datacenter.",
+            )
+        return None
+
+    # -- routes ---------------------------------------------------------------------------------
+
+    def _routes_(self) -> None:
+        r = self.route
+        r("GET", "/ping", lambda q: Reply(200, {"health_status": "Everything's Chimpy!"}))
+        r("GET", "/", self._root)
+        r("GET", "/lists/{list_id}", self._list)
+        r("GET", "/lists/{list_id}/members", self._members)
+        r("GET", "/lists/{list_id}/members/{subscriber_hash}", self._member)
+        r("POST", "/lists/{list_id}/members/{subscriber_hash}/tags", self._member_tags)
+        r("GET", "/lists/{list_id}/merge-fields", self._merge_fields)
+        r("GET", "/lists/{list_id}/segments", self._segments)
+        r("POST", "/lists/{list_id}/segments", self._create_segment)
+        r("POST", "/lists/{list_id}/segments/{segment_id}", self._segment_batch)
+        r("GET", "/campaigns", self._campaigns)
+        r("POST", "/campaigns", self._create_campaign)
+        r("GET", "/campaigns/{campaign_id}/content", self._get_content)
+        r("PUT", "/campaigns/{campaign_id}/content", self._put_content)
+        r("GET", "/reports/{campaign_id}/email-activity", self._email_activity)
+        r("GET", "/reports/{campaign_id}/unsubscribed", self._unsubscribed)
+        r("GET", "/ecommerce/stores", self._stores)
+        r("GET", "/ecommerce/stores/{store_id}/orders", self._orders)
+
+    def _page(self, req: Request, key: str, items: list[Any], **extra: Any) -> Reply:
+        count, offset = req.int_arg("count", 10), req.int_arg("offset", 0)
+        body = {key: items[offset : offset + count], **extra, "total_items": len(items)}
+        return Reply(200, project(body, req.arg("fields")))
+
+    def _wrong_list(self, req: Request) -> Reply | None:
+        if req.groups.get("list_id") != self.list_id:
+            return problem(404, "Resource Not Found", "The requested resource could not be found.")
+        return None
+
+    def _root(self, req: Request) -> Reply:
+        body = {
+            "account_id": "acc123",
+            "login_id": "log123",
+            "account_name": "Boutique Test",
+            "email": "owner@shop.example",
+            "role": "owner",
+            "pricing_plan_type": "monthly",
+        }
+        return Reply(200, project(body, req.arg("fields")))
+
+    def _list(self, req: Request) -> Reply:
+        if (bad := self._wrong_list(req)) is not None:
+            return bad
+        counts = {"subscribed": 0, "unsubscribed": 0, "cleaned": 0}
+        for m in self.members.values():
+            if m["status"] in counts:
+                counts[m["status"]] += 1
+        body = {
+            "id": self.list_id,
+            "name": "Newsletter",
+            "stats": {
+                "member_count": counts["subscribed"],
+                "unsubscribe_count": counts["unsubscribed"],
+                "cleaned_count": counts["cleaned"],
+            },
+        }
+        return Reply(200, project(body, req.arg("fields")))
+
+    def _render_member(self, mid: str) -> dict[str, Any]:
+        m = dict(self.members[mid])
+        segs = sorted(self.member_segments[mid])
+        m["tags"] = [{"id": s, "name": self.segments[s]["name"]} for s in segs]
+        m["tags_count"] = len(segs)
+        return m
+
+    def _members(self, req: Request) -> Reply:
+        if (bad := self._wrong_list(req)) is not None:
+            return bad
+        ids = self.order
+        since = req.arg("since_last_changed")
+        if since:
+            cut = parse_iso(since)
+            ids = [i for i in ids if parse_iso(self.members[i]["last_changed"]) > cut]
+        status = req.arg("status")
+        if status:
+            ids = [i for i in ids if self.members[i]["status"] == status]
+        count, offset = req.int_arg("count", 10), req.int_arg("offset", 0)
+        page = [self._render_member(i) for i in ids[offset : offset + count]]
+        body = {"members": page, "list_id": self.list_id, "total_items": len(ids)}
+        return Reply(200, project(body, req.arg("fields")))
+
+    def _member(self, req: Request) -> Reply:
+        mid = req.groups["subscriber_hash"]
+        if (bad := self._wrong_list(req)) is not None or mid not in self.members:
+            return bad or problem(
+                404, "Resource Not Found", "The requested resource could not be found."
+            )
+        return Reply(200, project(self._render_member(mid), req.arg("fields")))
+
+    def _member_tags(self, req: Request) -> Reply:
+        mid = req.groups["subscriber_hash"]
+        if (bad := self._wrong_list(req)) is not None or mid not in self.members:
+            return bad or problem(
+                404, "Resource Not Found", "The requested resource could not be found."
+            )
+        email = self.members[mid]["email_address"]
+        if email in self.reject_emails:
+            return problem(400, "Invalid Resource", self.reject_emails[email])
+        self.writes.append(("POST", req.path))
+        for t in req.json["tags"]:
+            if t["status"] == "active":
+                self.member_segments[mid].add(self.segment_named(t["name"], create=True)["id"])
+                continue
+            with contextlib.suppress(KeyError):  # removing a tag nobody has is harmless
+                self.member_segments[mid].discard(self.segment_named(t["name"])["id"])
+        self.touch(mid)
+        return Reply(204)
+
+    def _merge_fields(self, req: Request) -> Reply:
+        return self._page(req, "merge_fields", self.merge_fields, list_id=self.list_id)
+
+    def _segments(self, req: Request) -> Reply:
+        segs = list(self.segments.values())
+        if req.arg("type"):
+            segs = [s for s in segs if s["type"] == req.arg("type")]
+        counted = [
+            {**s, "member_count": sum(s["id"] in v for v in self.member_segments.values())}
+            for s in segs
+        ]
+        return self._page(req, "segments", counted, list_id=self.list_id)
+
+    def _create_segment(self, req: Request) -> Reply:
+        body = req.json
+        name = body["name"]
+        if any(s["name"] == name for s in self.segments.values()):
+            return problem(400, "Invalid Resource", f'Sorry, the tag "{name}" already exists.')
+        seg = self.segment_named(name, create=True)
+        self.writes.append(("POST", req.path))
+        for email in body.get("static_segment", []):
+            mid = self.by_email(email)
+            if mid:
+                self.member_segments[mid].add(seg["id"])
+        return Reply(200, {**seg, "member_count": len(body.get("static_segment", []))})
+
+    def _segment_batch(self, req: Request) -> Reply:
+        sid = int(req.groups["segment_id"])
+        if sid not in self.segments:
+            return problem(404, "Resource Not Found", "The requested resource could not be found.")
+        body = req.json
+        add, remove = body.get("members_to_add", []), body.get("members_to_remove", [])
+        if len(add) > 500 or len(remove) > 500:
+            return problem(
+                400,
+                "Invalid Resource",
+                "Maximum allowed member items exceeded, "
+                "please provide at most 500 items in members_to_add field or "
+                "members_to_remove field",
+            )
+        self.writes.append(("POST", req.path))
+        added, removed, errors = [], [], []
+        for emails, into, op in ((add, added, "add"), (remove, removed, "remove")):
+            for email in emails:
+                mid = self.by_email(email)
+                reason = self.reject_emails.get(email)
+                if email in self.batch_only_reject:
+                    reason = "Service temporarily unable to update this member"
+                if mid is None:
+                    reason = "Email address is not a member of the list"
+                if reason:
+                    errors.append({"email_addresses": [email], "error": reason})
+                    continue
+                if op == "add":
+                    self.member_segments[mid].add(sid)
+                else:
+                    self.member_segments[mid].discard(sid)
+                self.members[mid]["last_changed"] = iso(self.now)
+                into.append(
+                    {"id": mid, "email_address": email, "status": self.members[mid]["status"]}
+                )
+        return Reply(
+            200,
+            {
+                "members_added": added,
+                "members_removed": removed,
+                "errors": errors,
+                "total_added": len(added),
+                "total_removed": len(removed),
+                "error_count": len(errors),
+            },
+        )
+
+    def _campaigns(self, req: Request) -> Reply:
+        camps = list(self.campaigns.values())
+        if req.arg("status"):
+            camps = [c for c in camps if c["status"] == req.arg("status")]
+        if req.arg("list_id"):
+            camps = [c for c in camps if c["recipients"]["list_id"] == req.arg("list_id")]
+        if req.arg("since_send_time"):
+            cut = parse_iso(req.arg("since_send_time") or "")
+            camps = [c for c in camps if c.get("send_time") and parse_iso(c["send_time"]) > cut]
+        return self._page(req, "campaigns", camps)
+
+    def _create_campaign(self, req: Request) -> Reply:
+        body = req.json
+        rec = body.get("recipients", {})
+        if rec.get("list_id") != self.list_id:
+            return problem(400, "Invalid Resource", "The list_id is invalid.")
+        saved = rec.get("segment_opts", {}).get("saved_segment_id")
+        if saved is not None and saved not in self.segments:
+            return problem(400, "Invalid Resource", "The saved segment does not exist.")
+        cid = hashlib.md5(str(next(self._ids)).encode()).hexdigest()[:10]
+        camp = {
+            "id": cid,
+            "web_id": next(self._ids),
+            "type": body["type"],
+            "create_time": iso(self.now),
+            "status": "save",
+            "emails_sent": 0,
+            "content_type": "html",
+            "recipients": rec,
+            "settings": body.get("settings", {}),
+        }
+        self.campaigns[cid] = camp
+        self.writes.append(("POST", "/campaigns"))
+        if self.lose_campaign_answers > 0:
+            self.lose_campaign_answers -= 1
+            return problem(504, "Gateway Timeout", "The server did not answer in time.")
+        return Reply(200, camp)
+
+    def _get_content(self, req: Request) -> Reply:
+        cid = req.groups["campaign_id"]
+        if cid not in self.campaigns:
+            return problem(404, "Resource Not Found", "The requested resource could not be found.")
+        return Reply(200, project(self.contents.get(cid, {}), req.arg("fields")))
+
+    def _put_content(self, req: Request) -> Reply:
+        cid = req.groups["campaign_id"]
+        if cid not in self.campaigns:
+            return problem(404, "Resource Not Found", "The requested resource could not be found.")
+        self.contents[cid] = {k: v for k, v in req.json.items() if k in ("html", "plain_text")}
+        self.writes.append(("PUT", req.path))
+        return Reply(200, self.contents[cid])
+
+    def _email_activity(self, req: Request) -> Reply:
+        cid = req.groups["campaign_id"]
+        rows = self.activity.get(cid, [])
+        if req.arg("since"):
+            cut = parse_iso(req.arg("since") or "")
+            rows = [
+                {**r, "activity": [a for a in r["activity"] if parse_iso(a["timestamp"]) > cut]}
+                for r in rows
+            ]
+        return self._page(req, "emails", rows, campaign_id=cid)
+
+    def _unsubscribed(self, req: Request) -> Reply:
+        cid = req.groups["campaign_id"]
+        return self._page(req, "unsubscribes", self.unsubscribes.get(cid, []), campaign_id=cid)
+
+    def _stores(self, req: Request) -> Reply:
+        return self._page(req, "stores", list(self.stores.values()))
+
+    def _orders(self, req: Request) -> Reply:
+        sid = req.groups["store_id"]
+        if sid not in self.stores:
+            return problem(404, "Resource Not Found", "The requested resource could not be found.")
+        return self._page(req, "orders", self.orders[sid], store_id=sid)
