@@ -26,7 +26,10 @@ ENTRY_POINT_GROUP = "segmerge.connectors.v1"
 ActionKind = Literal[
     "send", "tag", "untag", "add_to_list", "remove_from_list", "create_campaign"
 ]
-OutcomeStatus = Literal["done", "failed", "retry"]
+#: done / failed (with the reason) / retry (back to planned: a later run tries again) /
+#: uncertain (it may or may not have happened, e.g. an SMTP connection lost after the
+#: message was handed over: never redone without `run --resend-uncertain`)
+OutcomeStatus = Literal["done", "failed", "retry", "uncertain"]
 
 
 @dataclass
@@ -122,7 +125,12 @@ class Destination(Connector):
     idempotent: ClassVar[bool] = False
 
     def push(self, actions: Sequence[Action]) -> list[Outcome]:
-        """Do a batch of actions; return one outcome per action, in any order."""
+        """Do a batch of actions; return one outcome per action, in any order.
+
+        Raise a ConnectorError only when nothing of this batch was done (the
+        pipeline then puts the whole batch back to planned); once something
+        was, return outcomes instead (`retry` for what was not attempted).
+        """
         raise NotImplementedError
 
 

@@ -24,7 +24,7 @@ from .campaign import OpenCampaign, open_campaign
 from .connector import Action, Destination
 from .consent import not_mailable, signing_key
 from .drafts import draft_templates, render_draft
-from .errors import LedgerError, TemplateError
+from .errors import ConnectorError, LedgerError, TemplateError
 from .ledger import Ledger, PlannedAction
 from .message import MessageError, build_message, message_id_for
 from .plan import (
@@ -196,11 +196,22 @@ def _run_open(camp: OpenCampaign, opts: RunOptions) -> RunSummary:
                 save_snapshot(ws, camp.config.source, seg.tables)
                 ledger.set_cursor(camp.config.source, seg.tables.cursor)
             summary.outcome = ledger.counts(run_id)
+            _save_assignment(camp, summary)
             status = "done" if summary.failed == 0 else "partial"
             ledger.end_run(run_id, status, summary.as_dict())
         finally:
             ledger.close()
     return summary
+
+
+def _save_assignment(camp: OpenCampaign, summary: RunSummary) -> None:
+    """Who is in which segment today, for `report`'s movements since the previous run."""
+    from .movements import save_segmented
+
+    try:
+        save_segmented(camp.ws, camp.seg)
+    except OSError as exc:
+        summary.notes.append(f"segment snapshot not saved: {exc}")
 
 
 def _plan_sends(
@@ -367,13 +378,20 @@ def _push(
     total = len(todo)
     if progress:
         progress(phase, 0, total)
+    wait_ready = getattr(dest, "wait_ready", None)
     for start in range(0, total, size):
         batch = todo[start : start + size]
+        if wait_ready is not None:  # a throttle waits before the intent, not while in flight
+            wait_ready(len(batch))
         ledger.mark_in_flight([a.key for a in batch])
         try:
             outcomes = dest.push(batch)
+        except ConnectorError as exc:  # by contract, nothing of this batch was done
+            ledger.record([(a.key, "retry", exc.message) for a in batch])
+            raise
         except Exception as exc:  # a connector bug must not leave rows in flight forever
-            ledger.record([(a.key, "retry", f"{type(exc).__name__}: {exc}") for a in batch])
+            status = "retry" if dest.idempotent else "uncertain"
+            ledger.record([(a.key, status, f"{type(exc).__name__}: {exc}") for a in batch])
             raise
         seen = {o.key for o in outcomes}
         rows = [(o.key, o.status, o.detail) for o in outcomes]
