@@ -14,59 +14,15 @@ person under two ids, and it is the inbox that is under pressure.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .ledger import PlannedAction
-
-DAYS = {
-    "mon": 0, "lun": 0, "lundi": 0, "monday": 0,
-    "tue": 1, "mar": 1, "mardi": 1, "tuesday": 1,
-    "wed": 2, "mer": 2, "mercredi": 2, "wednesday": 2,
-    "thu": 3, "jeu": 3, "jeudi": 3, "thursday": 3,
-    "fri": 4, "ven": 4, "vendredi": 4, "friday": 4,
-    "sat": 5, "sam": 5, "samedi": 5, "saturday": 5,
-    "sun": 6, "dim": 6, "dimanche": 6, "sunday": 6,
-}  # fmt: skip
-_SPAN = re.compile(r"^\s*(\d{1,2})[:h](\d{2})\s*-\s*(\d{1,2})[:h](\d{2})\s*$")
-
-
-class PressureConfig(BaseModel):
-    """``[pressure]`` in segmerge.toml; every key optional, nothing capped by default."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    max_messages: int | None = Field(default=None, ge=1)
-    per_days: int = Field(default=7, ge=1)
-    quiet_hours: str | None = None  # "21:00-08:00", local time
-    quiet_days: list[str] = Field(default_factory=list)  # ["dimanche"] or ["sun"]
-
-    @field_validator("quiet_hours")
-    @classmethod
-    def _span(cls, v: str | None) -> str | None:
-        if v is not None:
-            m = _SPAN.match(v)
-            if not m or int(m[1]) > 23 or int(m[3]) > 23 or int(m[2]) > 59 or int(m[4]) > 59:
-                raise ValueError(f"{v!r} is not a span of hours like '21:00-08:00'")
-        return v
-
-    @field_validator("quiet_days")
-    @classmethod
-    def _days(cls, v: list[str]) -> list[str]:
-        unknown = [d for d in v if d.strip().lower() not in DAYS]
-        if unknown:
-            raise ValueError(f"unknown day(s) {unknown} (e.g. 'dimanche' or 'sun')")
-        return v
-
-    @property
-    def active(self) -> bool:
-        return bool(self.max_messages or self.quiet_hours or self.quiet_days)
+from .pressure_config import _SPAN, DAYS, PressureConfig  # noqa: F401
 
 
 @dataclass

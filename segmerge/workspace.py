@@ -18,7 +18,7 @@ from babel import Locale, UnknownLocaleError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import ConfigError
-from .pressure import PressureConfig
+from .pressure_config import PressureConfig
 
 CONFIG_NAME = "segmerge.toml"
 STATE_DIR = ".segmerge"

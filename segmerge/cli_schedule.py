@@ -1,0 +1,181 @@
+"""The `segmerge schedule add/list/remove` and `segmerge serve` commands.
+
+Kept out of bot.py so the daemon's options live next to each other; bot.py
+calls :func:`register`. Like bot.py, these only parse, call the engine and
+print: user errors are SegmergeErrors that bot.main turns into one line and
+exit 2 (or 1).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from . import workspace as wsmod
+from .errors import ConfigError
+from .schedule import ScheduleStore, load_schedules, next_fires, normalize_cron, parse_cron
+
+out = Console()
+
+WorkspaceOpt = Annotated[
+    Path | None,
+    typer.Option("--workspace", "-w", help="Workspace folder (default: $SEGMERGE_WORKSPACE, or .)"),
+]
+
+schedule_app = typer.Typer(
+    help="Cron-style schedules, in the workspace time zone (see `segmerge serve`).",
+    no_args_is_help=True,
+)
+
+
+@schedule_app.command("add")
+def schedule_add(
+    campaign: Annotated[str, typer.Argument(help="Campaign name.")],
+    cron: Annotated[str, typer.Argument(help='Cron expression, e.g. "0 9 * * MON".')],
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Run CAMPAIGN on a cron schedule (minute hour day month weekday, workspace time zone).
+
+    Example: segmerge schedule add profils "0 9 * * MON"
+    """
+    ws = wsmod.load(workspace)
+    ws.campaign(campaign)  # an unknown campaign is an error naming the known ones
+    trig = parse_cron(cron, ws.tz, field="CRON")
+    expr = normalize_cron(cron)
+    store = ScheduleStore(ws)
+    try:
+        new = store.add(campaign, expr)
+    finally:
+        store.close()
+    fires = ", ".join(_fmt(t, ws) for t in next_fires(trig, 3))
+    out.print(
+        f"{'Added' if new else 'Already there'}: {campaign} {expr} ({ws.config.timezone});"
+        f" next: {fires}",
+        highlight=False,
+    )
+    out.print("A running `segmerge serve` picks it up when restarted.", style="dim")
+
+
+@schedule_app.command("list")
+def schedule_list(
+    count: Annotated[int, typer.Option("--next", help="How many next fire times.")] = 3,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Every schedule (from segmerge.toml and added) and its next fire times.
+
+    Example: segmerge schedule list
+    """
+    ws = wsmod.load(workspace)
+    schedules = load_schedules(ws)
+    if not schedules:
+        out.print('No schedule. Add one: segmerge schedule add CAMPAIGN "0 9 * * MON"')
+        return
+    t = Table(title=f"schedules ({ws.config.timezone})")
+    for c in ("campaign", "cron", "time zone", "origin", "next fire times"):
+        t.add_column(c)
+    for s in schedules:
+        fires = "\n".join(_fmt(x, ws) for x in next_fires(s.trigger, count))
+        origin = s.origin + ("" if s.known else " (unknown campaign)")
+        t.add_row(s.campaign, s.cron, ws.config.timezone, origin, fires)
+    out.print(t)
+
+
+@schedule_app.command("remove")
+def schedule_remove(
+    campaign: Annotated[str, typer.Argument(help="Campaign name.")],
+    cron: Annotated[str | None, typer.Argument(help="Only this expression.")] = None,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Remove the schedules added for CAMPAIGN (those in segmerge.toml are edited there).
+
+    Example: segmerge schedule remove profils
+    """
+    ws = wsmod.load(workspace)
+    store = ScheduleStore(ws)
+    try:
+        n = store.remove(campaign, normalize_cron(cron) if cron else None)
+    finally:
+        store.close()
+    in_toml = campaign in ws.config.campaigns and ws.config.campaigns[campaign].schedule
+    if n:
+        out.print(f"Removed {n} schedule(s) of {campaign}.")
+        if in_toml:
+            out.print(f"{campaign} still has `schedule =` in segmerge.toml.", style="dim")
+        return
+    if in_toml:
+        raise ConfigError(
+            f"the schedule of {campaign} comes from segmerge.toml",
+            file=ws.config_file,
+            field=f"campaigns.{campaign}.schedule",
+            hint="delete or change the `schedule =` line there",
+        )
+    out.print(f"No added schedule for {campaign}.")
+
+
+def serve_command(
+    workspace: WorkspaceOpt = None,
+    log_file: Annotated[
+        Path | None, typer.Option("--log-file", help="Also write JSON lines to this file.")
+    ] = None,
+    misfire_grace_time: Annotated[
+        int,
+        typer.Option(
+            "--misfire-grace-time",
+            min=1,
+            help="Seconds a late fire may still run (after downtime or a long run).",
+        ),
+    ] = 3600,
+    run_on_start: Annotated[
+        bool, typer.Option("--run-on-start", help="Run every scheduled campaign once right away.")
+    ] = False,
+    unsubscribe_port: Annotated[
+        int | None,
+        typer.Option(
+            "--unsubscribe-port",
+            min=0,
+            max=65535,
+            help="Serve the one-click unsubscribe endpoint (RFC 8058) on this port.",
+        ),
+    ] = None,
+    unsubscribe_host: Annotated[
+        str, typer.Option("--unsubscribe-host", help="Address the endpoint listens on.")
+    ] = "127.0.0.1",
+) -> None:
+    """Run every schedule unattended until SIGTERM or Ctrl-C; logs go to stderr.
+
+    One serve per workspace. A failed run is logged and retried at its next fire.
+
+    Example: segmerge serve -w ~/boutique --log-file ~/boutique/serve.jsonl
+    """
+    from .serve import ServeOptions, serve
+
+    ws = wsmod.load(workspace)
+    code = serve(
+        ws,
+        ServeOptions(
+            misfire_grace_time=misfire_grace_time,
+            log_file=log_file,
+            run_on_start=run_on_start,
+            unsubscribe_port=unsubscribe_port,
+            unsubscribe_host=unsubscribe_host,
+        ),
+    )
+    raise typer.Exit(code)
+
+
+def _fmt(t: object, ws: wsmod.Workspace) -> str:
+    from datetime import datetime
+
+    assert isinstance(t, datetime)
+    local = t.astimezone(ws.tz)
+    return local.strftime("%a %Y-%m-%d %H:%M" + (":%S" if local.second else "") + " %Z")
+
+
+def register(app: typer.Typer) -> None:
+    """Add `schedule` (add/list/remove) and `serve` to the segmerge app."""
+    app.add_typer(schedule_app, name="schedule")
+    app.command("serve")(serve_command)

@@ -1,0 +1,351 @@
+"""`segmerge serve` as a real process on a demo workspace, and its one-click unsubscribe endpoint."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from segmerge import workspace as wsmod
+from segmerge.consent import signing_key, unsubscribe_token
+from segmerge.pipeline import RunOptions, run
+
+ROOT = Path(__file__).resolve().parent.parent
+# the real CLI, with the schedule commands registered whether bot.py does it yet or not
+CLI = (
+    f"import sys; sys.path.insert(0, {str(ROOT)!r}); import bot; "
+    "from segmerge.cli_schedule import register; "
+    "register(bot.app) if not any(c.name == 'serve' for c in bot.app.registered_commands) "
+    "else None; bot.main()"
+)
+ENV = {**os.environ, "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring", "COLUMNS": "200"}
+
+
+def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    p = subprocess.run([sys.executable, "-c", CLI, *args], capture_output=True, text=True,
+                       env=ENV, timeout=120)  # fmt: skip
+    if check:
+        assert p.returncode == 0, p.stdout + p.stderr
+    return p
+
+
+class Serve:
+    """A `segmerge serve` child process whose stderr is read into a file."""
+
+    def __init__(self, root: Path, *args: str) -> None:
+        self.err = root.parent / f"serve-{time.monotonic_ns()}.err"
+        self.fh = self.err.open("w")
+        self.proc = subprocess.Popen([sys.executable, "-c", CLI, "serve", "-w", str(root), *args],
+                                     stdout=subprocess.DEVNULL, stderr=self.fh, env=ENV)  # fmt: skip
+
+    def text(self) -> str:
+        return self.err.read_text(encoding="utf-8")
+
+    def wait_for(self, pattern: str, timeout: float = 60) -> re.Match[str]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            m = re.search(pattern, self.text())
+            if m:
+                return m
+            assert self.proc.poll() is None, f"serve exited early:\n{self.text()}"
+            time.sleep(0.05)
+        raise AssertionError(f"{pattern!r} not seen in:\n{self.text()}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+        self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout)
+        finally:
+            self.fh.close()
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.fh.close()
+
+
+@pytest.fixture()
+def root(tmp_path: Path) -> Path:
+    r = tmp_path / "shop"
+    cli("init", str(r))
+    return r
+
+
+@pytest.fixture()
+def servers() -> Any:
+    started: list[Serve] = []
+    yield started
+    for s in started:
+        s.kill()
+
+
+def json_lines(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(ln) for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+
+
+def test_scheduled_run_logged_then_sigterm_and_one_serve_per_workspace(
+    root: Path, servers: list[Serve]
+) -> None:
+    cli("schedule", "add", "profils", "*/2 * * * * *", "-w", str(root))
+    log_file = root / "serve.jsonl"
+    first = Serve(root, "--log-file", str(log_file))
+    servers.append(first)
+    first.wait_for(r"serving .* \(pid \d+\)")
+    # a second serve on the same workspace is refused, naming the pid that holds it
+    second = cli("serve", "-w", str(root), check=False)
+    assert second.returncode == 1
+    assert f"pid {first.proc.pid}" in second.stderr and "already running" in second.stderr
+    assert "Traceback" not in second.stderr
+    line = first.wait_for(r"INFO run (profils@\d{4}-\d\d-\d\d) done in [\d.]+ s: pulled 2250 "
+                          r"contacts; segments .*send done=(\d+);.*failed 0", timeout=90)  # fmt: skip
+    sent = int(line.group(2))
+    assert sent > 1000
+    runs = [e for e in json_lines(log_file) if e.get("event") == "run" and "summary" in e]
+    assert runs and runs[0]["status"] == "done" and runs[0]["run_id"] == line.group(1)
+    assert runs[0]["summary"]["outcome"]["send"]["done"] == sent
+    # every second fire of the same day resumes the same run and sends nothing again
+    first.wait_for(r"run profils@\S+ done \(resumed\)")
+    t0 = time.monotonic()
+    assert first.stop(signal.SIGTERM) == 0, first.text()
+    assert time.monotonic() - t0 < 20
+    assert "SIGTERM received" in first.text() and "stopped" in first.text()
+    assert [e.get("event") for e in json_lines(log_file)][-1] == "stop"
+    assert len(list((root / "outbox").rglob("*.eml"))) == sent
+    with sqlite3.connect(root / ".segmerge" / "ledger.sqlite") as db:
+        assert (
+            db.execute("SELECT COUNT(*) FROM actions WHERE status='in_flight'").fetchone()[0] == 0
+        )
+
+
+def test_lock_survives_a_crash_and_a_missed_fire_is_caught_up(
+    root: Path, servers: list[Serve]
+) -> None:
+    ws = wsmod.load(root)
+    fire = (datetime.now(UTC) - timedelta(minutes=2)).astimezone(ws.tz)
+    cli("schedule", "add", "fidelite", f"{fire.minute} {fire.hour} * * *", "-w", str(root))
+    crashed = Serve(root)
+    servers.append(crashed)
+    crashed.wait_for(r"serving ")
+    assert "running it now" not in crashed.text()  # a first start owes no earlier fire
+    crashed.kill()  # SIGKILL: no cleanup at all
+    assert (root / ".segmerge" / "serve.lock").exists()
+    # as if the daemon had been down since yesterday, over today's fire
+    with sqlite3.connect(root / ".segmerge" / "schedules.sqlite") as db:
+        db.execute("UPDATE covered SET until=?", ((fire - timedelta(days=1)).isoformat(),))
+    again = Serve(root)
+    servers.append(again)
+    again.wait_for(r"fidelite: the fire of .* was missed or interrupted; running it now")
+    again.wait_for(r"run fidelite@\S+ done in", timeout=90)
+    assert again.stop(signal.SIGINT) == 0
+
+
+def test_a_failing_run_is_logged_and_retried_without_killing_the_daemon(
+    root: Path, servers: list[Serve]
+) -> None:
+    cli("schedule", "add", "rfm", "* * * * * *", "-w", str(root))
+    (root / "segrules" / "rfm.yaml").write_text("version: 1\nsegments: [", encoding="utf-8")
+    s = Serve(root, "--log-file", str(root / "log.jsonl"))
+    servers.append(s)
+    s.wait_for(r"ERROR run rfm@\S+ failed: .*rfm\.yaml.* will retry at the next fire")
+    deadline = time.monotonic() + 30
+    while s.text().count("ERROR run rfm@") < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)  # and again at the next fire
+    assert s.text().count("ERROR run rfm@") >= 2, s.text()
+    assert s.proc.poll() is None
+    errors = [e for e in json_lines(root / "log.jsonl") if e.get("status") == "error"]
+    assert errors and errors[0]["error_type"] == "RuleError"
+    assert s.stop() == 0
+
+
+def test_a_run_whose_process_dies_is_a_logged_failure(root: Path, servers: list[Serve]) -> None:
+    import psutil
+
+    s = Serve(root, "--run-on-start")
+    servers.append(s)
+    s.wait_for(r"run profils@\S+ started")
+    deadline = time.monotonic() + 30
+    runs: list[psutil.Process] = []
+    while not runs and time.monotonic() < deadline:
+        kids = psutil.Process(s.proc.pid).children()
+        runs = [k for k in kids if "spawn_main" in " ".join(k.cmdline())]
+        time.sleep(0.02)
+    assert runs, "no child process for the run"
+    runs[0].kill()  # as the kernel's OOM killer would
+    s.wait_for(r"ERROR run profils@\S+ failed: the run's process died \(exit code -9\)")
+    assert s.proc.poll() is None  # the daemon lives on
+    assert s.stop() == 0
+
+
+def test_sigterm_mid_run_stops_cleanly_and_the_run_resumes(
+    root: Path, servers: list[Serve]
+) -> None:
+    s = Serve(root, "--run-on-start")
+    servers.append(s)
+    run_id = s.wait_for(r"run (profils@\S+) started").group(1)
+    ledger = root / ".segmerge" / "ledger.sqlite"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not _count(ledger, "status='done'"):
+        time.sleep(0.02)  # stop it once sends have begun
+    assert s.stop() == 0, s.text()
+    assert _count(ledger, "status='in_flight'") == 0  # the batch in hand was recorded
+    done_before = _count(ledger, "kind='send' AND status='done'")
+    ws = wsmod.load(root)
+    summary = run(ws, "profils", RunOptions(as_of=run_id.split("@")[1]))
+    assert summary.run_id == run_id and summary.failed == 0
+    sent = summary.outcome["send"]["done"]
+    assert sent >= done_before and len(list((root / "outbox").rglob("*.eml"))) == sent
+    stopped_mid_run = "stopped after its current batch" in s.text()
+    assert stopped_mid_run or f"run {run_id} done" in s.text()
+
+
+def _count(ledger: Path, where: str) -> int:
+    if not ledger.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{ledger}?mode=ro", uri=True, timeout=1) as db:
+            return int(db.execute(f"SELECT COUNT(*) FROM actions WHERE {where}").fetchone()[0])
+    except sqlite3.OperationalError:
+        return 0
+
+
+# one-click unsubscribe -----------------------------------------------------------
+
+
+def http(method: str, url: str, body: bytes | None = None) -> tuple[int, str]:
+    req = urllib.request.Request(url, data=body, method=method)
+    if body is not None:
+        req.add_header("Content-Type", "application/x-www-form-urlencoded")
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, r.read().decode("utf-8")
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode("utf-8")
+
+
+def suppressed(root: Path) -> list[str]:
+    p = cli("suppress", "list", "--format", "json", "-w", str(root))
+    return [r["address"] for r in json.loads(p.stdout)]
+
+
+def test_one_click_unsubscribe(root: Path, servers: list[Serve]) -> None:
+    ws = wsmod.load(root)
+    first = run(ws, "profils", RunOptions(as_of="2026-11-30"))
+    assert first.outcome["send"]["done"] > 1000
+    with sqlite3.connect(root / ".segmerge" / "ledger.sqlite") as db:
+        contact_id, address, segment = db.execute(
+            "SELECT contact_id, target, segment FROM actions WHERE kind='send' AND "
+            "status='done' ORDER BY key LIMIT 1"
+        ).fetchone()
+    key = signing_key(ws.state_dir, create=False)
+    assert key is not None
+    token = unsubscribe_token(key, contact_id)
+    s = Serve(root, "--unsubscribe-port", "0", "--log-file", str(root / "log.jsonl"))
+    servers.append(s)
+    port = s.wait_for(r"unsubscribe endpoint on http://127\.0\.0\.1:(\d+)/unsubscribe").group(1)
+    url = f"http://127.0.0.1:{port}/unsubscribe?token={token}"
+    one_click = b"List-Unsubscribe=One-Click"
+
+    # GET (a mail scanner prefetching the link) shows a page with a button, records nothing
+    code, page = http("GET", url)
+    assert code == 200 and 'method="post"' in page and "Me désabonner" in page
+    assert 'name="List-Unsubscribe" value="One-Click"' in page
+    # forged tokens: another contact's id with this signature, another workspace's key
+    other = unsubscribe_token(key, "not-" + contact_id).split(".")[0]
+    forged = [f"{other}.{token.split('.')[1]}", unsubscribe_token(b"0" * 64, contact_id),
+              "garbage", contact_id]  # fmt: skip
+    for bad in forged:
+        code, page = http("POST", f"http://127.0.0.1:{port}/unsubscribe?token={bad}", one_click)
+        assert code in (400, 403), bad
+    code, _ = http("POST", url, b"")  # a POST without the RFC 8058 body is not a one-click
+    assert code == 400
+    assert suppressed(root) == []
+
+    code, page = http("POST", url, one_click)
+    assert code == 200 and "Désabonnement confirmé" in page
+    assert suppressed(root) == [address.lower()]
+    # after the answer: the source is told when its connector can (files cannot), and logged
+    told = s.wait_for(r"unsubscribed contact (\S+) \(1 address\(es\)\); source: (.*)")
+    assert (
+        told.group(1) == contact_id
+        and told.group(2) == "demo: not told (its connector cannot unsubscribe)"
+    )
+    with sqlite3.connect(root / ".segmerge" / "unsubscribes.sqlite") as db:
+        assert db.execute("SELECT contact_id, addresses FROM unsubscribes").fetchall() == [
+            (contact_id, address.lower())
+        ]
+    assert token not in s.text()  # the token is never logged
+    assert s.stop() == 0
+
+    # the next run does not mail that address
+    later = run(wsmod.load(root), "profils", RunOptions(as_of="2026-12-07"))
+    assert later.not_mailed.get("on the suppression list", 0) >= 1
+    with sqlite3.connect(root / ".segmerge" / "ledger.sqlite") as db:
+        sends = db.execute(
+            "SELECT COUNT(*) FROM actions WHERE run_id=? AND kind='send' AND lower(target)=?",
+            (later.run_id, address.lower()),
+        ).fetchone()[0]
+    assert sends == 0
+    mailed = list((root / "outbox" / "profils" / later.run_id).glob("*.eml"))
+    assert len(mailed) == later.outcome["send"]["done"]
+    assert not [p for p in mailed if address.lower() in p.read_text("utf-8", "replace").lower()]
+
+
+# deferred messages: the run is started again when contact pressure allows --------------
+
+
+def test_a_run_with_deferred_messages_is_started_again(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import segmerge.pipeline as pipeline
+    from segmerge.schedule import ScheduleStore
+    from segmerge.serve import Daemon, ServeOptions
+
+    calls: list[tuple[str, str | None]] = []
+    soon = datetime.now(UTC) + timedelta(seconds=1)
+
+    def fake_run(ws: Any, name: str, opts: RunOptions) -> pipeline.RunSummary:
+        # the scheduling is under test here, not the pipeline (tested on its own)
+        calls.append((name, opts.as_of))
+        s = pipeline.RunSummary(f"{name}@{opts.as_of}", name, str(opts.as_of))
+        if len(calls) == 1:
+            s.deferred = {"quiet hours or days": 3}
+            s.deferred_until = soon.isoformat()
+        return s
+
+    monkeypatch.setattr(pipeline, "run", fake_run)
+    ws = wsmod.load(root)
+    daemon = Daemon(ws, ServeOptions(in_process=True))
+    daemon.scheduler.start()
+    try:
+        assert daemon._execute("profils", "2026-12-02", datetime.now(UTC), "fire")
+        store = ScheduleStore(ws)
+        assert [(c, d) for c, d, _ in store.reruns()] == [("profils", "2026-12-02")]
+        store.close()
+        # a daemon started now would arm it again (it survives a restart)
+        other = Daemon(ws, ServeOptions(in_process=True))
+        other.plan()
+        assert other.scheduler.get_job("profils@2026-12-02 rerun") is not None
+        deadline = time.monotonic() + 10
+        while len(calls) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        daemon.stop()
+    assert calls == [("profils", "2026-12-02"), ("profils", "2026-12-02")]
+    store = ScheduleStore(ws)
+    assert store.reruns() == []
+    store.close()
