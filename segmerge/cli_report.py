@@ -1,0 +1,197 @@
+"""The `segmerge report RULES` and `segmerge kpi CAMPAIGN` commands.
+
+Kept out of bot.py (which calls :func:`register`). They only parse, call the
+engine (:mod:`segmerge.quality`, :mod:`segmerge.movements`,
+:mod:`segmerge.kpi`) and print rich tables in French; ``--html FILE`` writes the
+self-contained page of :mod:`segmerge.report_html` (the only path that
+imports matplotlib). User errors are SegmergeErrors: one line, exit 2.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from . import workspace as wsmod
+from .errors import ConfigError
+
+out = Console()
+
+WorkspaceOpt = Annotated[
+    Path | None,
+    typer.Option("--workspace", "-w", help="Workspace folder (default: $SEGMERGE_WORKSPACE, or .)"),
+]
+
+
+def report_cmd(
+    rules: Annotated[Path, typer.Argument(help="Rule set file, e.g. segrules/profils-vpc.yaml")],
+    source: Annotated[str | None, typer.Option("--source", help="Source name.")] = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Reference day, e.g. 2026-01-31.")
+    ] = None,  # fmt: skip
+    html: Annotated[Path | None, typer.Option("--html", help="Also write this HTML page.")] = None,
+    min_size: Annotated[
+        int, typer.Option("--min-size", help="Warn under this many contacts.")
+    ] = 50,  # fmt: skip
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Segment quality: sizes, overlaps, profiles, homogeneity, movements and warnings.
+
+    Example: segmerge report segrules/profils-vpc.yaml --html rapport.html
+    """
+    from .movements import movements, save_segmented
+    from .quality import analyse
+    from .segmentation import segment
+
+    if min_size < 0:
+        raise ConfigError("expected a number of contacts, 0 or more", field="--min-size")
+    ws = wsmod.load(workspace)
+    seg = segment(ws, Path(rules).resolve(), source_name=source, as_of=as_of)
+    q = analyse(seg, min_size)
+    moves = movements(ws, seg)
+    save_segmented(ws, seg)
+    print_quality(q, moves, ws.tz)
+    if html is not None:
+        from .report_html import quality_page
+
+        html.write_text(quality_page(q, moves, ws.tz), encoding="utf-8")
+        out.print(f"Page écrite : {escape(str(html))}")
+
+
+def print_quality(q: Any, moves: Any, tz: Any) -> None:
+    from .quality import fr, pct, verdict_homogeneity
+
+    day = q.as_of.tz_convert(tz).strftime("%d/%m/%Y")
+    t = Table(title=f"{escape(q.ruleset)} — {fr(q.total, 0)} contacts au {day}")
+    for c, j in (("segment", "left"), ("libellé", "left"), ("contacts", "right"),
+                 ("part", "right"), ("dispersion / base", "right")):  # fmt: skip
+        t.add_column(c, justify=j)  # type: ignore[arg-type]
+    for s in q.segments:
+        spread = fr(s.spread, 2) if s.spread is not None else "pas assez de données"
+        t.add_row(escape(s.name), escape(s.label), fr(s.size, 0), pct(s.share), spread)
+    t.add_row("[dim](aucun)[/]", "", fr(q.unassigned, 0), pct(q.unassigned / max(q.total, 1)), "")
+    out.print(t)
+    if q.overlap is not None:
+        o = Table(title="Chevauchements (contacts dans les deux segments)")
+        o.add_column("")
+        for name in q.overlap.columns:
+            o.add_column(escape(str(name)), justify="right")
+        for name, row in q.overlap.iterrows():
+            o.add_row(escape(str(name)), *(fr(v, 0) for v in row))
+        out.print(o)
+    p = Table(title="Profils : moyenne / médiane (base entière en premier)")
+    p.add_column("critère")
+    p.add_column("base", justify="right")
+    for s in q.segments:
+        p.add_column(escape(s.label), justify="right")
+    for c, label in q.metrics.items():
+        if c in q.base:
+            cells = [_mm(s.stats[c]) if s.size else "pas assez de données" for s in q.segments]
+            p.add_row(escape(label), _mm(q.base[c]), *cells)
+    out.print(p)
+    for s in q.segments:
+        for mix in s.mixes:
+            parts = ", ".join(f"{escape(v)} {pct(a, 0)} (base {pct(b, 0)})" for v, a, b in mix.rows)
+            out.print(f"[bold]{escape(s.label)}[/] — {mix.title} : {parts}", highlight=False)
+    h = q.homogeneity
+    out.print(f"\nHomogénéité : {pct(h.score, 0)} de la variance des critères des règles "
+              f"expliquée par les segments (êta² moyen) — {verdict_homogeneity(h.score)}",
+              highlight=False)  # fmt: skip
+    for c, v in h.eta2.items():
+        f = h.pseudo_f.get(c)
+        out.print(f"  {escape(q.metrics[c])} : êta² {pct(v, 0)}, F {fr(f, 1)}", highlight=False)
+    print_movements(moves)
+    for w in q.warnings:
+        out.print(f"[yellow]![/] {escape(w)}", highlight=False)
+
+
+def _mm(st: Any) -> str:
+    from .quality import fr
+
+    return "pas assez de données" if st.mean is None else f"{fr(st.mean)} / {fr(st.median)}"
+
+
+def print_movements(moves: Any) -> None:
+    from .quality import fr
+
+    if moves is None:
+        out.print("\nMouvements : pas de rapport ni d'envoi précédent à comparer.")
+        return
+    day = "/".join(reversed(moves.previous_day.split("-")))
+    t = Table(title=f"Mouvements depuis le {day}")
+    for c in ("segment", "entrés", "sortis", "restés", "pourquoi (contacts concernés)"):
+        t.add_column(c, justify="left" if c in ("segment", "pourquoi (contacts concernés)")
+                     else "right")  # fmt: skip
+    for f in moves.flows:
+        why = ", ".join(f"{escape(r)} ({n})" for r, n in f.reasons[:3]) or "—"
+        t.add_row(escape(f.name), fr(f.entered, 0), fr(f.left, 0), fr(f.stayed, 0), why)
+    out.print(t)
+    if moves.rules_changed:
+        out.print("[yellow]![/] les règles ont changé depuis : une partie des mouvements en vient")
+    for f in moves.flows:
+        for m in f.examples[:3]:
+            before, after = m.before or "(aucun)", m.after or "(aucun)"
+            out.print(f"  {escape(m.contact_id)} : {escape(before)} → {escape(after)} — "
+                      f"{escape('; '.join(m.why))}", highlight=False)  # fmt: skip
+
+
+def kpi_cmd(
+    campaign: Annotated[str, typer.Argument(help="Campaign name.")],
+    run_id: Annotated[
+        str | None, typer.Option("--run", help="Run id (default: the latest).")
+    ] = None,  # fmt: skip
+    window: Annotated[int, typer.Option("--window", help="Attribution window, in days.")] = 14,
+    html: Annotated[Path | None, typer.Option("--html", help="Also write this HTML page.")] = None,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Results of a run by segment and variant, against the holdout and the baseline.
+
+    Example: segmerge kpi profils --window 14 --html resultats.html
+    """
+    from .kpi import kpi
+
+    ws = wsmod.load(workspace)
+    r = kpi(ws, campaign, run_id=run_id, window=window)
+    print_kpi(r)
+    if html is not None:
+        from .report_html import kpi_page
+
+        html.write_text(kpi_page(r), encoding="utf-8")
+        out.print(f"Page écrite : {escape(str(html))}")
+
+
+def print_kpi(r: Any) -> None:
+    from .quality import fr, pct
+
+    t = Table(title=f"{escape(r.run_id)} — fenêtre de {r.window} jours")
+    heads = ("groupe", "contacts", "ouverture", "clic", "désabonnement", "conversion",
+             "revenu / destinataire")  # fmt: skip
+    for c in heads:
+        t.add_column(c, justify="left" if c == "groupe" else "right")
+    for g in r.groups:
+        cells = []
+        for e in ("open", "click", "unsubscribe", "conversion"):
+            rate = g.rates.get(e)
+            cells.append(
+                "—"
+                if rate is None
+                else f"{pct(rate.value)} [dim]({pct(rate.ci[0])}–{pct(rate.ci[1])})[/]"
+            )
+        rpr = g.revenue_per_recipient
+        t.add_row(escape(g.name), fr(g.n, 0), *cells, "—" if rpr is None else f"{fr(rpr, 2)} €")
+    out.print(t)
+    for c in r.comparisons:
+        out.print(f"• {escape(c.verdict)}", highlight=False)
+    for n in r.notes:
+        out.print(f"[yellow]![/] {escape(n)}", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Add `report` and `kpi` to the segmerge CLI."""
+    app.command("report")(report_cmd)
+    app.command("kpi")(kpi_cmd)

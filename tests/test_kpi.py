@@ -1,0 +1,149 @@
+"""KPI statistics and attribution on small known data, checked by hand and against statsmodels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
+from statsmodels.stats.weightstats import CompareMeans, DescrStatsW
+
+from segmerge.kpi import build, newcombe, sample_size, sample_size_means, welch, wilson
+
+T0 = pd.Timestamp("2026-12-01 09:00", tz="UTC")
+
+
+def test_wilson_by_hand_and_against_statsmodels():
+    # 10 / 100: centre (0.1 + z²/200) / (1 + z²/100), the textbook 5.52 % – 17.44 %
+    lo, hi = wilson(10, 100)
+    assert lo == pytest.approx(0.05523, abs=1e-5) and hi == pytest.approx(0.17437, abs=1e-5)
+    for x, n in [(0, 10), (1, 3), (10, 10), (37, 912), (500, 1000)]:
+        assert wilson(x, n) == pytest.approx(proportion_confint(x, n, method="wilson"), abs=1e-12)
+
+
+@pytest.mark.parametrize("x1,n1,x2,n2", [(30, 200, 20, 200), (0, 50, 3, 40), (5, 5, 0, 7),
+                                         (412, 2000, 371, 2100)])  # fmt: skip
+def test_newcombe_against_statsmodels(x1, n1, x2, n2):
+    expected = confint_proportions_2indep(x1, n1, x2, n2, method="newcomb", compare="diff")
+    assert newcombe(x1, n1, x2, n2) == pytest.approx(tuple(map(float, expected)), abs=1e-12)
+
+
+def test_welch_against_statsmodels():
+    rng = np.random.default_rng(7)
+    for a, b in [(np.array([1.0, 2, 3, 4, 10]), np.array([0.0, 0, 1, 2])),
+                 (rng.exponential(20, 300), rng.exponential(25, 80))]:  # fmt: skip
+        d, lo, hi = welch(a, b)
+        cm = CompareMeans(DescrStatsW(a), DescrStatsW(b))
+        assert d == pytest.approx(a.mean() - b.mean())
+        assert (lo, hi) == pytest.approx(cm.tconfint_diff(usevar="unequal"), abs=1e-9)
+    assert welch(np.array([1.0]), np.array([1.0, 2.0])) is None
+
+
+def test_sample_size_two_proportions_by_hand():
+    # 10 % vs 15 %, alpha 0.05 two-sided, power 0.8: the classic 686 per group (no correction)
+    assert sample_size(0.10, 0.15) == 686
+    assert sample_size(0.2, 0.2) is None
+    # means: 2 (z_a + z_b)² sd² / delta² = 2 * 7.849 * 100 / 4 = 392.4 -> 393
+    assert sample_size_means(2.0, 10.0) == 393
+
+
+def people(groups: list[tuple[str, str | None, str, int]]) -> pd.DataFrame:
+    rows = []
+    for seg, variant, status, n in groups:
+        for _ in range(n):
+            rows.append({"contact_id": f"c{len(rows):04d}", "segment": seg, "variant": variant,
+                         "status": status, "sent_at": T0})  # fmt: skip
+    out = pd.DataFrame(rows)
+    out["contact_id"] = out["contact_id"].astype("string")
+    return out
+
+
+def tables(ev: list[tuple[str, str, str, pd.Timestamp]], od: list[tuple[str, pd.Timestamp, float]]):
+    events = pd.DataFrame(ev, columns=["contact_id", "campaign_id", "event", "at"])
+    orders = pd.DataFrame(od, columns=["contact_id", "ordered_at", "amount"])
+    events["at"] = pd.to_datetime(events["at"], utc=True)
+    orders["ordered_at"] = pd.to_datetime(orders["ordered_at"], utc=True)
+    for t in (events, orders):
+        t["contact_id"] = t["contact_id"].astype("string")
+    return events, orders
+
+
+def test_rates_are_hand_counts_within_the_window():
+    p = people([("s", None, "done", 10), ("s", None, "holdout", 4)])
+    h = pd.Timedelta(hours=1)
+    ev = [("c0000", "x", "open", T0 + h), ("c0000", "x", "open", T0 + 2 * h),  # one opener, twice
+          ("c0001", "y", "open", T0 + pd.Timedelta(days=3)), ("c0001", "y", "click", T0 + 5 * h),
+          ("c0002", "x", "open", T0 - h),                          # before the send: not counted
+          ("c0003", "x", "open", T0 + pd.Timedelta(days=15)),      # after the window
+          ("c0004", "x", "unsubscribe", T0 + h),
+          ("c0011", "x", "open", T0 + h)]  # fmt: skip   # a held-out contact: opens undefined
+    od = [("c0000", T0 + pd.Timedelta(days=2), 40.0), ("c0000", T0 + pd.Timedelta(days=4), 10.0),
+          ("c0005", T0 + pd.Timedelta(days=20), 99.0),  # too late
+          ("c0010", T0 + pd.Timedelta(days=1), 30.0)]  # fmt: skip
+    events, orders = tables(ev, od)
+    r = build("camp", "camp@2026-12-01", p, events, orders, 14, {"camp"})
+    g = {x.name: x for x in r.groups}
+    sent, held = g["s"], g["s (témoin)"]
+    assert (sent.n, held.n) == (10, 4)
+    assert (sent.rates["open"].count, sent.rates["click"].count) == (2, 1)
+    assert sent.rates["unsubscribe"].count == 1
+    assert sent.rates["conversion"].count == 1 and sent.revenue_per_recipient == pytest.approx(5.0)
+    assert held.rates["open"] is None and held.rates["click"] is None
+    assert held.rates["conversion"].count == 1 and held.revenue_per_recipient == 7.5
+    assert sent.rates["open"].ci == pytest.approx(wilson(2, 10))
+    # no event carries this campaign's id: events of any campaign are counted, and said so
+    assert any("toutes campagnes" in n for n in r.notes)
+    conv = [c for c in r.comparisons if c.first == "s" and c.measure == "conversion"][0]
+    assert conv.second == "s (témoin)" and conv.ci == pytest.approx(newcombe(1, 10, 1, 4))
+    # 10 % vs 25 %: 100 per group by hand ((1.96 √(2·.175·.825) + .8416 √(.09+.1875))² / .15²)
+    assert "il faut environ 186 destinataires de plus" in conv.verdict  # 90 + 96
+
+
+def test_events_matched_by_campaign_id_when_some_carry_it():
+    p = people([("s", None, "done", 3)])
+    h = pd.Timedelta(hours=1)
+    events, orders = tables([("c0000", "camp", "open", T0 + h), ("c0001", "other", "open", T0 + h)],
+                            [("c0000", T0 + h, 1.0)])  # fmt: skip
+    r = build("camp", "camp@2026-12-01", p, events, orders, 14, {"camp", "camp@2026-12-01"})
+    assert r.groups[0].rates["open"].count == 1
+    assert any("campaign_id" in n for n in r.notes)
+
+
+def test_b_beats_a_and_not_enough_data_verdicts():
+    big = people([("s", "A", "done", 1000), ("s", "B", "done", 1000)])
+    ids_a = big.index[big["variant"] == "A"][:100]
+    ids_b = big.index[big["variant"] == "B"][:150]
+    at = T0 + pd.Timedelta(hours=2)
+    ev = [(big.at[i, "contact_id"], "x", "click", at) for i in [*ids_a, *ids_b]]
+    events, orders = tables(ev, [("c0000", at, 1.0)])
+    r = build("camp", "camp@d", big, events, orders, 14, set())
+    clicks = [c for c in r.comparisons if c.measure == "click"][0]
+    lo, hi = newcombe(150, 1000, 100, 1000)
+    assert clicks.first == "s B" and clicks.second == "s A" and lo > 0
+    assert clicks.verdict == (
+        f"s B bat s A sur les clics : +5,0 points (IC 95 % +{100 * lo:.1f} à +{100 * hi:.1f})"
+    ).replace(".", ",")
+    # the same rates on 200 per variant: not significant; 686 per group needed -> 2 * 486 more
+    small = people([("s", "A", "done", 200), ("s", "B", "done", 200)])
+    ia, ib = small.index[small["variant"] == "A"][:20], small.index[small["variant"] == "B"][:30]
+    ev = [(small.at[i, "contact_id"], "x", "click", at) for i in [*ia, *ib]]
+    events, orders = tables(ev, [("c0000", at, 1.0)])
+    r = build("camp", "camp@d", small, events, orders, 14, set())
+    clicks = [c for c in r.comparisons if c.measure == "click"][0]
+    assert (
+        "pas encore assez de données : il faut environ 972 destinataires de plus" in clicks.verdict
+    )
+
+
+def test_no_events_yet_and_empty_groups_say_not_enough_data():
+    p = people([("s", None, "done", 5)])
+    events, orders = tables([], [("zz", T0 - pd.Timedelta(days=1), 5.0)])
+    r = build("camp", "camp@d", p, events, orders, 14, set())
+    g = r.groups[0]
+    assert all(g.rates[e] is None for e in ("open", "click", "unsubscribe", "conversion"))
+    assert g.revenue_per_recipient is None
+    assert any("aucune ouverture" in n for n in r.notes)
+    assert any("s'arrêtent avant l'envoi" in n for n in r.notes)
+    # a run that sent nothing: an explicit message, no group, no NaN
+    none = build("camp", "camp@d", people([("s", None, "holdout", 3)]), events, orders, 14, set())
+    assert none.groups == [] and "aucun message envoyé" in none.notes[0]

@@ -1,0 +1,206 @@
+"""`segmerge report` and `segmerge kpi` end to end on a fresh demo workspace."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+from importlib.resources import as_file, files
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from segmerge import workspace as wsmod
+from segmerge.kpi import kpi
+from segmerge.pipeline import RunOptions, run
+
+AS_OF = "2026-12-01"
+CLI = "import bot; from segmerge.cli_report import register; register(bot.app); bot.main()"
+
+
+def sm(*args: str) -> subprocess.CompletedProcess:
+    env = {
+        **os.environ,
+        "COLUMNS": "200",
+        "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring",
+    }
+    return subprocess.run([sys.executable, "-c", CLI, *args], capture_output=True, text=True,
+                          env=env, timeout=300)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("report") / "ws"
+    with as_file(files("segmerge") / "scaffold") as src:
+        shutil.copytree(src, root, symlinks=False)
+    return root
+
+
+@pytest.fixture
+def ws(pristine, tmp_path) -> Path:
+    shutil.copytree(pristine, tmp_path / "ws")
+    return tmp_path / "ws"
+
+
+def self_contained(html: str) -> None:
+    assert "<svg" in html
+    assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", html), "external asset"
+    assert "<script" not in html.lower() and "<link" not in html.lower()
+
+
+def test_report_on_the_demo_matches_segment_and_writes_a_self_contained_page(ws, tmp_path):
+    page = tmp_path / "rapport.html"
+    rules = str(ws / "segrules/profils-vpc.yaml")
+    proc = sm("report", rules, "-w", str(ws), "--as-of", AS_OF, "--html", str(page))
+    assert proc.returncode == 0, proc.stderr
+    seg = subprocess.run([str(Path(sys.executable).parent / "segmerge"), "segment", rules, "-w",
+                          str(ws), "--as-of", AS_OF, "--format", "csv"],
+                         capture_output=True, text=True, check=True)  # fmt: skip
+    from io import StringIO
+
+    counts = pd.read_csv(StringIO(seg.stdout), dtype=str, keep_default_na=False)["segment"]
+    sizes = counts[counts != ""].value_counts()
+    total = counts.size
+    for name, n in sizes.items():
+        share = f"{100 * n / total:.1f}".replace(".", ",")
+        assert re.search(rf"{name}\s.*\s{n}\s.*\s{share} %", proc.stdout), (name, proc.stdout)
+    assert "Homogénéité" in proc.stdout and "Mouvements : pas de rapport" in proc.stdout
+    html = page.read_text(encoding="utf-8")
+    self_contained(html)
+    assert "Les fonceurs" in html and "Profil des segments" in html
+    # a second report a month later shows who moved, against the first
+    again = sm("report", rules, "-w", str(ws), "--as-of", "2027-01-01")
+    assert again.returncode == 0 and "Mouvements depuis le 01/12/2026" in again.stdout
+
+
+def test_report_escapes_labels_and_draws_the_overlap_heatmap(ws, tmp_path):
+    (ws / "segrules" / "hostile.yaml").write_text(
+        "version: 1\nmode: all\nsegments:\n"
+        "  - name: gros\n    label: \"<script>alert('x')</script> & co\"\n"
+        "    when: revenue > 500\n"
+        "  - name: vides\n    when: orders_count > 100000\n"
+        "  - name: tous\n    when: true\n", encoding="utf-8")  # fmt: skip
+    page = tmp_path / "h.html"
+    proc = sm("report", str(ws / "segrules/hostile.yaml"), "-w", str(ws), "--as-of", AS_OF,
+              "--html", str(page), "--source", "demo")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    html = page.read_text(encoding="utf-8")
+    self_contained(html)
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; co" in html
+    assert "Chevauchement" in html and "Chevauchements" in proc.stdout
+    assert "« vides » est vide : pas assez de données" in proc.stdout
+    assert not re.search(r"\bnan\b", proc.stdout, re.I)
+
+
+def test_report_bad_input_is_one_line_exit_2(ws):
+    proc = sm("report", str(ws / "segrules/nope.yaml"), "-w", str(ws))
+    assert proc.returncode == 2 and "not found" in proc.stderr and "Traceback" not in proc.stderr
+    proc = sm("kpi", "inconnue", "-w", str(ws))
+    assert proc.returncode == 2 and "no campaign" in proc.stderr
+    proc = sm("kpi", "profils", "-w", str(ws))
+    assert proc.returncode == 2 and "no run of profils" in proc.stderr
+
+
+def test_cli_does_not_import_matplotlib():
+    code = ("import sys, bot; from segmerge import cli_report; cli_report.register(bot.app); "
+            "import segmerge.kpi, segmerge.quality, segmerge.movements; "
+            "print('matplotlib' in sys.modules)")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def sends(root: Path, campaign: str = "profils") -> pd.DataFrame:
+    with sqlite3.connect(root / ".segmerge" / "ledger.sqlite") as db:
+        rows = db.execute("SELECT contact_id, segment, status, updated_at FROM actions "
+                          "WHERE kind='send' AND run_id=? ORDER BY contact_id",
+                          (f"{campaign}@{AS_OF}",)).fetchall()  # fmt: skip
+    out = pd.DataFrame(rows, columns=["contact_id", "segment", "status", "at"])
+    out["at"] = pd.to_datetime(out["at"], utc=True, format="ISO8601")
+    return out
+
+
+def test_kpi_after_a_demo_run_with_a_holdout(ws, tmp_path):
+    cfg = ws / "segmerge.toml"
+    cfg.write_text(
+        cfg.read_text(encoding="utf-8").replace(
+            'tag_prefix = "seg:"', 'tag_prefix = "seg:"\nholdout = 0.2\nbaseline = "rfm"'
+        ),
+        encoding="utf-8",
+    )
+    run(wsmod.load(ws), "profils", RunOptions(as_of=AS_OF))
+    run(wsmod.load(ws), "rfm", RunOptions(as_of=AS_OF))  # the comparison campaign
+    # right after the run: the demo data ends before the send, so nothing can be measured yet
+    early = sm("kpi", "profils", "-w", str(ws))
+    assert early.returncode == 0, early.stderr
+    assert "pas assez de données : aucune ouverture, aucun clic" in early.stdout
+    s = sends(ws)
+    done = s[(s["segment"] == "fonceurs") & (s["status"] == "done")]
+    held = s[(s["segment"] == "fonceurs") & (s["status"] == "holdout")]
+    assert len(held) > 20 and len(done) > 200
+    day = pd.Timedelta(days=1)
+    openers, clickers, buyers = done.iloc[:60], done.iloc[:15], done.iloc[10:40]
+    events = [
+        (r.contact_id, "2026-12-profils", "open", r.at + pd.Timedelta(hours=2))
+        for r in openers.itertuples()
+    ]
+    events += [
+        (r.contact_id, "2026-12-profils", "click", r.at + pd.Timedelta(hours=3))
+        for r in clickers.itertuples()
+    ]
+    events += [(r.contact_id, "2026-12-profils", "open", r.at + 20 * day)  # after the window
+               for r in done.iloc[100:110].itertuples()]  # fmt: skip
+    events += [(r.contact_id, "2026-12-profils", "open", r.at + day) for r in held.itertuples()]
+    with open(ws / "examples/demo/events.csv", "a", encoding="utf-8") as f:
+        for cid, camp, ev, at in events:
+            f.write(f"{cid},{camp},{ev},{at.strftime('%Y-%m-%dT%H:%M:%SZ')}\n")
+    held_buyers = held.iloc[:6]
+    lines = []
+    for n, (r, amount) in enumerate([(r, 50.0) for r in buyers.itertuples()]
+                                    + [(r, 30.0) for r in held_buyers.itertuples()]):  # fmt: skip
+        local = (r.at + day).tz_convert("Europe/Paris").strftime("%d/%m/%Y %H:%M")
+        lines.append(f"{900001 + n};{r.contact_id};{local};{str(amount).replace('.', ',')};jeux;")
+    with open(ws / "examples/demo/orders.csv", "a", encoding="cp1252") as f:
+        f.write("\n".join(lines) + "\n")
+
+    r = kpi(wsmod.load(ws), "profils", window=14)
+    g = {x.name: x for x in r.groups}
+    fon, control = g["fonceurs"], g["fonceurs (témoin)"]
+    assert fon.n == len(done) and control.n == len(held)
+    assert fon.rates["open"].count == 60 and fon.rates["click"].count == 15
+    assert fon.rates["open"].value == pytest.approx(60 / len(done))
+    assert fon.rates["conversion"].count == 30
+    assert fon.revenue_per_recipient == pytest.approx(30 * 50.0 / len(done))
+    assert control.rates["open"] is None and control.rates["conversion"].count == 6
+    assert control.revenue_per_recipient == pytest.approx(6 * 30.0 / len(held))
+    assert g["zens"].rates["open"].count == 0 and g["zens"].rates["conversion"].count == 0
+    assert any("toutes campagnes" in n for n in r.notes)
+    verdicts = [c for c in r.comparisons if c.first == "fonceurs" and c.second.endswith("(témoin)")]
+    assert {c.measure for c in verdicts} == {"conversion", "revenue"}
+    # against the generic campaign's run: its own recipients, events and orders in its window
+    base = sends(ws, "rfm")
+    base = set(base.loc[base["status"] == "done", "contact_id"])
+    ref = g["rfm (référence)"]
+    assert ref.n == len(base)
+    opened = set(openers["contact_id"]) | set(held["contact_id"])  # opens of any campaign
+    assert ref.rates["open"].count == len(base & opened)
+    bought = set(buyers["contact_id"]) | set(held_buyers["contact_id"])
+    assert ref.rates["conversion"].count == len(base & bought)
+    assert any(c.first == "fonceurs" and c.second == "rfm (référence)" and c.measure == "click"
+               for c in r.comparisons)  # fmt: skip
+
+    page = tmp_path / "kpi.html"
+    proc = sm("kpi", "profils", "-w", str(ws), "--window", "14", "--html", str(page))
+    assert proc.returncode == 0, proc.stderr
+    pct_open = f"{100 * 60 / len(done):.1f}".replace(".", ",")
+    assert re.search(rf"fonceurs\s.*{len(done)}\s.*{pct_open} %", proc.stdout), proc.stdout
+    assert "fonceurs (témoin)" in proc.stdout
+    self_contained(page.read_text(encoding="utf-8"))
+    # a window of 0 days is refused, an unknown run is named
+    bad = sm("kpi", "profils", "-w", str(ws), "--window", "0")
+    assert bad.returncode == 2 and "--window" in bad.stderr
+    bad = sm("kpi", "profils", "-w", str(ws), "--run", "profils@1999-01-01")
+    assert bad.returncode == 2 and "profils@1999-01-01" in bad.stderr
