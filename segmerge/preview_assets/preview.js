@@ -1,0 +1,21 @@
+// Segmerge preview: reload the page when the workspace changes (the server bumps /_version).
+// Everything works without this script; it only saves pressing F5.
+(function () {
+  "use strict";
+  var mine = document.body.getAttribute("data-version");
+  var live = document.getElementById("live");
+  function poll() {
+    fetch("/_version", { cache: "no-store" })
+      .then(function (r) { return r.json(); })
+      .then(function (d) {
+        if (live) { live.className = "live"; live.textContent = "● suivi des fichiers"; }
+        if (d.version !== mine) { window.location.reload(); return; }
+        window.setTimeout(poll, 700);
+      })
+      .catch(function () {
+        if (live) { live.className = "live off"; live.textContent = "● serveur arrêté ?"; }
+        window.setTimeout(poll, 2000);
+      });
+  }
+  window.setTimeout(poll, 700);
+})();

@@ -1,0 +1,191 @@
+"""`segmerge preview` in a real headless Chromium (Debian's), driven by Playwright.
+
+A person's path through the page: the index, a campaign, another segment,
+another contact, the letter in its sandboxed frame; then a template edited and
+broken while the page is open, which must follow without a manual reload.
+Screenshots are decoded (zlib/struct, no Pillow) and must be of the viewport's
+size and not blank. Skipped, with the reason, when Chromium or Playwright is
+missing (`tests/browser_setup.sh` installs Chromium).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import struct
+import zlib
+from pathlib import Path
+
+import pytest
+
+from segmerge.preview_app import PreviewServer
+from tests.test_preview_server import AS_OF, edit, make_workspace
+
+CHROMIUM = os.environ.get("SEGMERGE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--disable-dev-shm-usage"]  # fmt: skip
+VIEWPORT = {"width": 1200, "height": 850}
+os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+if not Path(CHROMIUM).is_file():
+    pytest.skip(f"no Chromium at {CHROMIUM} (run tests/browser_setup.sh)", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+expect = sync_api.expect
+
+
+def png_pixels(data: bytes) -> tuple[int, int, set[bytes]]:
+    """Width, height and the set of distinct colours of an 8-bit RGB(A) PNG, by the spec."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    pos, idat, ihdr = 8, [], None
+    while pos < len(data):
+        n, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        body = data[pos + 8 : pos + 8 + n]
+        pos += 12 + n
+        if kind == b"IHDR":
+            ihdr = struct.unpack(">IIBBBBB", body)
+        elif kind == b"IDAT":
+            idat.append(body)
+    assert ihdr is not None
+    w, h, depth, ctype, _, _, interlace = ihdr
+    assert depth == 8 and interlace == 0 and ctype in (2, 6), ihdr
+    bpp = 3 if ctype == 2 else 4
+    raw, stride = zlib.decompress(b"".join(idat)), w * bpp
+    prev, colours = bytearray(stride), set()
+    for y in range(h):
+        f, line = (
+            raw[y * (stride + 1)],
+            bytearray(raw[y * (stride + 1) + 1 : (y + 1) * (stride + 1)]),
+        )
+        for i in range(stride) if f else ():
+            a = line[i - bpp] if i >= bpp else 0
+            b, c = prev[i], prev[i - bpp] if i >= bpp else 0
+            if f == 1:
+                line[i] = (line[i] + a) & 255
+            elif f == 2:
+                line[i] = (line[i] + b) & 255
+            elif f == 3:
+                line[i] = (line[i] + ((a + b) >> 1)) & 255
+            else:
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+        if y % 3 == 0:
+            colours.update(bytes(line[i : i + 3]) for i in range(0, stride, bpp * 3))
+        prev = line
+    return w, h, colours
+
+
+def check_screenshot(path: Path, *, min_colours: int = 20) -> set[bytes]:
+    w, h, colours = png_pixels(path.read_bytes())
+    assert (w, h) == (VIEWPORT["width"], VIEWPORT["height"])
+    assert len(colours) >= min_colours, f"{path.name}: {len(colours)} colours, looks blank"
+    return colours
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Chromium with a new, empty profile (Playwright makes a temporary one per launch)."""
+    with sync_api.sync_playwright() as p:
+        try:
+            b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        except Exception as exc:  # noqa: BLE001 - a browser that cannot start is a skip
+            pytest.skip(f"Chromium at {CHROMIUM} does not start: {exc}")
+        yield b
+        b.close()
+
+
+@pytest.fixture()
+def server(tmp_path: Path):
+    root = make_workspace(tmp_path / "ws")
+    with PreviewServer(root, port=0, as_of=AS_OF, interval=0.2) as srv:
+        yield srv
+
+
+def test_browse_switch_edit_and_break_a_letter(browser, server, tmp_path):
+    page = browser.new_page(viewport=VIEWPORT, locale="fr-FR")
+    page.goto(server.url)
+    expect(page.locator("h1")).to_have_text("Campagnes")
+    expect(page.locator("section.card")).to_have_count(3)
+    page.screenshot(path=str(tmp_path / "index.png"))
+    check_screenshot(tmp_path / "index.png")
+
+    page.locator("#campagne-profils h2 a").click()
+    expect(page).to_have_url(server.url + "c/profils")
+    expect(page.locator("nav.tabs a[aria-current]")).to_have_attribute("data-segment", "fonceurs")
+    view = server.preview.campaign("profils")
+    assert view is not None and view.camp is not None
+    frame = view.camp.seg.frame
+
+    page.locator('nav.tabs a[data-segment="zens"]').click()
+    expect(page).to_have_url(server.url + "c/profils/zens")
+    expect(page.locator("h1")).to_contain_text("Les zens")
+    zens = [str(frame["contact_id"].iat[int(r)]) for r in view.rows("zens")[:20]]
+    expect(page.locator(".contact-list a")).to_have_count(20)
+    assert page.locator(".contact-list a").evaluate_all(
+        "els => els.map(e => e.dataset.contact)") == zens  # fmt: skip
+
+    second = zens[1]
+    row = int(view.rows("zens")[1])
+    first_name = str(frame["first_name"].iat[row])
+    page.locator(f'.contact-list a[data-contact="{second}"]').click()
+    expect(page.locator('.contact-list a[aria-current="true"]')).to_have_attribute(
+        "data-contact", second)  # fmt: skip
+    expect(page.locator("#subject")).to_have_text(
+        f"{first_name}, quelques idées pour un dimanche tranquille")  # fmt: skip
+    expect(page.locator("#preheader")).to_have_text(
+        "Nos conseils de saison, à lire quand vous aurez le temps")  # fmt: skip
+    assert page.locator("#letter").get_attribute("sandbox") == ""
+    letter = page.frame_locator("#letter")
+    expect(letter.locator("h1")).to_have_text("Prendre le temps, en décembre")
+    expect(letter.locator("body")).to_contain_text(f"Bonjour {first_name},")
+    page.screenshot(path=str(tmp_path / "letter.png"))
+    colours = check_screenshot(tmp_path / "letter.png")
+    assert b"\x1f\x5f\xa8" in colours  # the current tab's blue is on screen
+
+    # edit the letter while the page is open: it follows, the letter's script never runs
+    tpl = server.preview.root / "templates" / "profils-vpc" / "zens.html.j2"
+    edit(tpl, "quelques idées pour un dimanche", "trois idées pour un dimanche")
+    edit(
+        tpl,
+        "Tout est à lire sur notre carnet",
+        '<p id="js">script bloqué</p><script>document.getElementById("js").textContent = '
+        '"script exécuté"; parent.document.title = "pwned";</script>Tout est à lire sur notre carnet',
+    )
+    expect(page.locator("#subject")).to_have_text(
+        f"{first_name}, trois idées pour un dimanche tranquille", timeout=20_000)  # fmt: skip
+    expect(page.locator('.contact-list a[aria-current="true"]')).to_have_attribute(
+        "data-contact", second)  # fmt: skip
+    expect(letter.locator("#js")).to_have_text("script bloqué")
+    assert "pwned" not in page.title()
+
+    # break it: the error, with file and line, replaces the message in the open page
+    lines = tpl.read_text(encoding="utf-8").splitlines()
+    lines[8] = "{% if %}"
+    tpl.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    error = page.locator(".errors .error").first
+    expect(error).to_contain_text("templates/profils-vpc/zens.html.j2", timeout=20_000)
+    expect(error.locator(".line")).to_have_text("ligne 9")
+    expect(error.locator(".msg")).to_contain_text("template syntax error")
+    expect(error.locator(".excerpt")).to_have_text("9 | {% if %}")
+    page.screenshot(path=str(tmp_path / "error.png"))
+    check_screenshot(tmp_path / "error.png")
+    page.close()
+
+
+def test_without_javascript_links_still_switch_contacts(browser, server):
+    page = browser.new_page(viewport=VIEWPORT, java_script_enabled=False)
+    page.goto(server.url + "c/rfm")
+    view = server.preview.campaign("rfm")
+    assert view is not None and view.camp is not None
+    current = page.locator("nav.tabs a[aria-current]").get_attribute("data-segment")
+    ids = view.camp.seg.frame["contact_id"]
+    third = str(ids.iat[int(view.rows(current)[2])])
+    page.locator(f'.contact-list a[data-contact="{third}"]').click()
+    expect(page).to_have_url(re.compile(rf"/c/rfm/{current}\?contact={third}"))
+    email = page.locator(".contact-list a[aria-current] .email").inner_text()
+    page.locator("#q").fill(email.upper())
+    page.locator("form[role=search] button").click()
+    expect(page.locator(".contact-list a")).to_have_count(1)
+    expect(page.locator(".contact-list a")).to_have_attribute("data-contact", third)
+    page.close()
