@@ -21,6 +21,9 @@ from rich.table import Table
 from rich.tree import Tree
 
 from segmerge import workspace as wsmod
+from segmerge.cli_preview import register as register_preview
+from segmerge.cli_report import register as register_report
+from segmerge.cli_schedule import register as register_schedule
 from segmerge.errors import SegmergeError
 
 app = typer.Typer(
@@ -31,7 +34,6 @@ app = typer.Typer(
     rich_markup_mode="rich",
     pretty_exceptions_show_locals=False,
 )
-schedule_app = typer.Typer(help="Cron-style schedules (see `segmerge serve`).")
 auth_app = typer.Typer(help="Credentials in the system keyring.")
 suppress_app = typer.Typer(help="The workspace's suppression list, applied to every destination.")
 app.add_typer(auth_app, name="auth")
@@ -543,6 +545,12 @@ def suppress_list(
     ledger = Ledger.open_existing(ledger_path(_ws(workspace)))
     rows = ledger.suppressed() if ledger else []
     _emit(rows, fmt, "suppression list")
+
+
+# commands kept in their own modules, each importing its heavy parts lazily
+register_schedule(app)  # schedule add/list/remove, serve
+register_report(app)  # report, kpi
+register_preview(app)  # preview
 
 
 def main() -> None:
