@@ -188,18 +188,22 @@ def test_field_changing_type_is_reported():
         field_of({}, "contacts", list, endpoint="GET /contacts")
 
 
+def window_limit(window: WindowLimiter):
+    """A server-side fixed window answering 429 with Retry-After, as vendors do."""
+
+    def limited(req):
+        allowed, _, reset = window.hit()
+        if allowed:
+            return None
+        return Reply(429, {"message": "slow down"}, {"Retry-After": f"{reset:.3f}"})
+
+    return limited
+
+
 def test_client_pacing_keeps_under_a_fixed_window_limit(server):
     window = WindowLimiter(limit=10, window=0.5)
 
-    def limited(req):
-        allowed, remaining, reset = window.hit()
-        return (
-            None
-            if allowed
-            else Reply(429, {"message": "slow down"}, {"Retry-After": f"{reset:.3f}"})
-        )
-
-    server.rate_limit = limited
+    server.rate_limit = window_limit(window)
     c = client(server, rate=RateLimit(10, 0.5))
     for _ in range(30):
         c.get("/ping")
@@ -209,15 +213,7 @@ def test_client_pacing_keeps_under_a_fixed_window_limit(server):
 def test_after_a_429_the_client_waits_for_the_window(server):
     window = WindowLimiter(limit=5, window=0.5)
 
-    def limited(req):
-        allowed, remaining, reset = window.hit()
-        return (
-            None
-            if allowed
-            else Reply(429, {"message": "slow down"}, {"Retry-After": f"{reset:.3f}"})
-        )
-
-    server.rate_limit = limited
+    server.rate_limit = window_limit(window)
     c = client(server)  # no client-side pacing: bursts, then obeys the server
     for _ in range(15):
         c.get("/ping")

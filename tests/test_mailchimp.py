@@ -16,7 +16,7 @@ import pytest
 from connectors.mailchimp import MailchimpConnector
 from segmerge.connector import ConnectorContext
 from segmerge.errors import BadAnswer, ConfigError, ConnectorError, CredentialError
-from segmerge.schema import conform
+from segmerge.schema import CONTACT_COLUMNS, conform
 from tests.fakes.mailchimp import API_KEY, LIST_ID, PROBLEM, MailchimpFake, subscriber_hash
 
 
@@ -115,16 +115,7 @@ def test_full_pull_gives_canonical_tables(fake, tmp_path):
     conn = connect(fake, tmp_path)
     tables = conform(conn.pull(), "news")
     c = tables.contacts.set_index("contact_id")
-    assert list(tables.contacts.columns[:8]) == [
-        "contact_id",
-        "email",
-        "first_name",
-        "last_name",
-        "subscribed",
-        "created_at",
-        "updated_at",
-        "tags",
-    ]
+    assert tuple(tables.contacts.columns[:8]) == CONTACT_COLUMNS
     assert set(c.index) == set(ids) and ids[0] == subscriber_hash("c0@example.org")
     assert c["subscribed"].tolist() == [True, False, False, False, False]
     assert c.loc[ids[0], "first_name"] == "Prénom0" and c.loc[ids[0], "last_name"] == "Nom0"
