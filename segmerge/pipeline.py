@@ -43,6 +43,8 @@ from .workspace import Workspace
 
 Progress = Callable[[str, int, int], None]
 LEDGER_FILE = "ledger.sqlite"
+#: when a run left actions planned (a 4xx, a transient failure), it is resumed after this
+RETRY_LATER = timedelta(minutes=15)
 
 
 @dataclass
@@ -198,6 +200,14 @@ def _run_open(camp: OpenCampaign, opts: RunOptions) -> RunSummary:
             summary.outcome = ledger.counts(run_id)
             _save_assignment(camp, summary)
             status = "done" if summary.failed == 0 else "partial"
+            left = sum(k.get("planned", 0) for k in summary.outcome.values())
+            if left:  # a 4xx or a transient failure: this run must be started again later
+                status = "partial"
+                again = (datetime.now(UTC) + RETRY_LATER).isoformat()
+                summary.deferred_until = min(filter(None, [summary.deferred_until, again]))
+                summary.notes.append(f"{left} action(s) still to do after a temporary "
+                                     "refusal; `segmerge serve` starts this run again in "
+                                     f"{RETRY_LATER.seconds // 60} min")  # fmt: skip
             ledger.end_run(run_id, status, summary.as_dict())
         finally:
             ledger.close()
