@@ -7,8 +7,11 @@ so that a typo fails before anything is written.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from email.message import Message
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -17,7 +20,8 @@ from . import connector as registry
 from .connector import Connector, Destination, Source
 from .consent import signing_key, unsubscribe_token
 from .errors import ConfigError, TemplateError
-from .render import RenderContext, TemplateSet
+from .message import build_message, message_id_for
+from .render import RenderContext, Rendered, TemplateSet
 from .segmentation import Segmented, connector_context, open_source, pull_source, segment
 from .variants import assign
 from .workspace import CampaignConfig, Workspace
@@ -60,6 +64,37 @@ class OpenCampaign:
             campaign={"name": self.name, "id": self.name, "description": self.config.description},
             today=self.seg.as_of.tz_convert(self.ws.tz).date(),
             unsubscribe_url=self.ws.config.mail.unsubscribe_url.replace("{token}", token),
+        )
+
+    def message(
+        self,
+        r: Rendered,
+        *,
+        to: str,
+        contact: Mapping[str, Any] | None,
+        key: str,
+        unsubscribe_url: str,
+        segment: str,
+        variant: str | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> Message:
+        """A contact's message as a run sends it: what `run`, `render`, `preview` and
+        `test-send` all show must be built in this one place, or they drift apart."""
+        headers = {"X-Segmerge-Campaign": self.name, "X-Segmerge-Segment": segment}
+        if variant:
+            headers["X-Segmerge-Variant"] = variant
+        headers.update(extra_headers or {})
+        mail = self.ws.config.mail
+        return build_message(
+            r,
+            to=to,
+            to_name=full_name(contact) if contact is not None else None,
+            from_addr=r.from_addr or self.sender,
+            message_id=message_id_for(key, mail.message_id_domain),
+            unsubscribe_url=unsubscribe_url,
+            unsubscribe_mailto=mail.unsubscribe_mailto,
+            reply_to=r.reply_to or self.config.reply_to,
+            extra_headers=headers,
         )
 
     def close(self) -> None:
@@ -123,6 +158,13 @@ def open_campaign(
             hint='set `from = "Shop <hello@example.org>"` in the campaign or in [mail]',
         )
     return OpenCampaign(ws, name, cfg, seg, templates, source, destination, tag_dest, checks)
+
+
+def full_name(contact: Mapping[str, Any]) -> str | None:
+    """The display name of a message's To: first and last name, when the contact has them."""
+    parts = [contact.get("first_name"), contact.get("last_name")]
+    words = [str(p) for p in parts if isinstance(p, str) and p]
+    return " ".join(words) or None
 
 
 def _check(conn: Connector) -> list[str]:

@@ -26,7 +26,7 @@ from .consent import not_mailable, signing_key
 from .drafts import draft_templates, render_draft
 from .errors import ConnectorError, LedgerError, TemplateError
 from .ledger import Ledger, PlannedAction
-from .message import MessageError, build_message, message_id_for
+from .message import MessageError
 from .plan import (
     DraftInput,
     apply_memberships,
@@ -37,7 +37,7 @@ from .plan import (
     plan_tags,
     settle_stale,
 )
-from .pressure import Policy, hold_back
+from .pressure import Policy, earliest, hold_back
 from .segmentation import save_snapshot
 from .workspace import Workspace
 
@@ -143,7 +143,10 @@ def _run_open(camp: OpenCampaign, opts: RunOptions) -> RunSummary:
     policy = Policy(ws.config.pressure, ws.tz)
     now = opts.now or datetime.now(UTC)
     window_start = now - timedelta(days=ws.config.pressure.per_days)
-    history = existing.sent_since(window_start.isoformat()) if existing else []
+    # past sends matter only to a frequency cap: no ledger scan without one
+    history = []
+    if existing is not None and ws.config.pressure.max_messages:
+        history = existing.sent_since(window_start.isoformat())
     if existing:
         existing.close()
     sent = pd.DataFrame(history, columns=["address", "at"])
@@ -166,7 +169,7 @@ def _run_open(camp: OpenCampaign, opts: RunOptions) -> RunSummary:
         ledger = Ledger(ledger_path(ws))
         try:
             summary.resumed = ledger.begin_run(run_id, camp.name, seg.as_of.isoformat())
-            idem = {camp.destination.name: camp.destination.idempotent}  # fmt: skip
+            idem = {camp.destination.name: camp.destination.idempotent}
             if camp.tag_destination is not None:
                 idem[camp.tag_destination.name] = camp.tag_destination.idempotent
             uncertain = ledger.recover(run_id, idem)
@@ -204,7 +207,7 @@ def _run_open(camp: OpenCampaign, opts: RunOptions) -> RunSummary:
             if left:  # a 4xx or a transient failure: this run must be started again later
                 status = "partial"
                 again = (datetime.now(UTC) + RETRY_LATER).isoformat()
-                summary.deferred_until = min(filter(None, [summary.deferred_until, again]))
+                summary.deferred_until = earliest(summary.deferred_until, again)
                 summary.notes.append(f"{left} action(s) still to do after a temporary "
                                      "refusal; `segmerge serve` starts this run again in "
                                      f"{RETRY_LATER.seconds // 60} min")  # fmt: skip
@@ -264,7 +267,6 @@ def _plan_sends(
                      camp.destination.name, summary, skipped)  # fmt: skip
     records: list[dict[str, Any]] = frame.iloc[todo].to_dict("records") if todo else []
     sends: list[tuple[PlannedAction, Action]] = []
-    domain = ws.config.mail.message_id_domain
     base = camp.render_context("-", key)
     urls = [camp.render_context(ids[i], key).unsubscribe_url for i in todo]
     segs = [str(primary.iat[i]) for i in todo]
@@ -278,23 +280,11 @@ def _plan_sends(
         zip(todo, records, segs, urls, letters, picked, strict=True)
     ):
         k = keys[i]
-        tagged = {"X-Segmerge-Campaign": camp.name, "X-Segmerge-Segment": seg_name}
-        if variant:
-            tagged["X-Segmerge-Variant"] = variant
         try:
             if isinstance(r, TemplateError):
                 raise r
-            msg = build_message(
-                r,
-                to=str(contact["email"]),
-                to_name=_full_name(contact),
-                from_addr=r.from_addr or camp.sender,
-                message_id=message_id_for(k, domain),
-                unsubscribe_url=url,
-                unsubscribe_mailto=ws.config.mail.unsubscribe_mailto,
-                reply_to=r.reply_to or camp.config.reply_to,
-                extra_headers=tagged,
-            )
+            msg = camp.message(r, to=str(contact["email"]), contact=contact, key=k,
+                               unsubscribe_url=url, segment=seg_name, variant=variant)  # fmt: skip
         except (TemplateError, MessageError) as exc:
             summary.render_errors.append(f"{ids[i]}: {exc}")
             skipped.append(PlannedAction(k, ids[i], "send", camp.destination.name, seg_name,
@@ -333,12 +323,6 @@ def _hold_out(
                                          "control group: gets nothing"))  # fmt: skip
     summary.not_mailed["holdout (control group)"] = len(todo) - len(kept)
     return kept
-
-
-def _full_name(contact: dict[str, Any]) -> str | None:
-    parts = [contact.get("first_name"), contact.get("last_name")]
-    words = [str(p) for p in parts if isinstance(p, str) and p]
-    return " ".join(words) or None
 
 
 def _plan_pushes(

@@ -141,10 +141,16 @@ def hold_back(
     n = int(held.sum())
     summary.deferred[reason] = summary.deferred.get(reason, 0) + n
     first = min(until[until.notna()]).isoformat()
-    summary.deferred_until = min(filter(None, [summary.deferred_until, first]))
+    summary.deferred_until = earliest(summary.deferred_until, first)
     summary.notes.append(
         f"{n} message(s) held back by contact pressure ({reason}); they go when this run is "
         f"started again after {pd.Timestamp(first).tz_convert(tz):%Y-%m-%d %H:%M} "
         "(`segmerge serve` does it by itself)"
     )
     return kept
+
+
+def earliest(*instants: str | None) -> str | None:
+    """The earliest of ISO instants, compared as times (not as text), None if none."""
+    given = [t for t in instants if t]
+    return min(given, key=pd.Timestamp) if given else None

@@ -10,7 +10,6 @@ import numpy as np
 from .campaign import open_campaign
 from .consent import signing_key
 from .errors import DataError
-from .message import build_message, message_id_for
 from .pipeline import run_id_for
 from .workspace import Workspace
 
@@ -46,21 +45,9 @@ def render_one(
         letter, variant = camp.letter_of(i, str(seg_name))
         r = camp.templates.render(letter, contact, ctx)
         run_id = run_id_for(campaign, camp.seg.as_of, ws)
-        msg = build_message(
-            r,
-            to=str(contact.get("email") or "(no e-mail)"),
-            to_name=" ".join(str(contact[k]) for k in ("first_name", "last_name")
-                             if isinstance(contact.get(k), str)) or None,  # fmt: skip
-            from_addr=r.from_addr or camp.sender,
-            message_id=message_id_for(
-                f"{run_id}|{contact_id}|send", ws.config.mail.message_id_domain
-            ),
-            unsubscribe_url=ctx.unsubscribe_url,
-            unsubscribe_mailto=ws.config.mail.unsubscribe_mailto,
-            reply_to=r.reply_to or camp.config.reply_to,
-            extra_headers={"X-Segmerge-Segment": str(seg_name)}
-            | ({"X-Segmerge-Variant": variant} if variant else {}),
-        )
+        msg = camp.message(r, to=str(contact.get("email") or "(no e-mail)"), contact=contact,
+                           key=f"{run_id}|{contact_id}|send", unsubscribe_url=ctx.unsubscribe_url,
+                           segment=str(seg_name), variant=variant)  # fmt: skip
         headers = [(h, _readable(str(msg[h]))) for h in SHOWN_HEADERS if msg[h] is not None]
         headers.append(("Template", ws.relative(Path(camp.templates.template_for(letter)))))
         if camp.groups()[0][i]:

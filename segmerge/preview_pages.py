@@ -19,7 +19,6 @@ import numpy as np
 from .campaign import OpenCampaign
 from .consent import REASONS, signing_key
 from .errors import SegmergeError
-from .message import build_message, message_id_for
 from .pipeline import run_id_for
 
 if TYPE_CHECKING:
@@ -90,19 +89,9 @@ def message_for(camp: OpenCampaign, row: int, variant: str | None = None) -> Sho
         letter, shown = camp.templates.letter_key(segment, variant), variant
     r = camp.templates.render(letter, contact, ctx)
     run_id = run_id_for(camp.name, camp.seg.as_of, ws)
-    tagged = {"X-Segmerge-Campaign": camp.name, "X-Segmerge-Segment": segment}
-    if shown:
-        tagged["X-Segmerge-Variant"] = shown
-    words = [str(p) for p in (contact.get("first_name"), contact.get("last_name"))
-             if isinstance(p, str) and p]  # fmt: skip
-    msg = build_message(r, to=str(contact.get("email") or "(sans e-mail)"),
-                        to_name=" ".join(words) or None, from_addr=r.from_addr or camp.sender,
-                        message_id=message_id_for(f"{run_id}|{cid}|send",
-                                                  ws.config.mail.message_id_domain),
-                        unsubscribe_url=ctx.unsubscribe_url,
-                        unsubscribe_mailto=ws.config.mail.unsubscribe_mailto,
-                        reply_to=r.reply_to or camp.config.reply_to,
-                        extra_headers=tagged)  # fmt: skip
+    msg = camp.message(r, to=str(contact.get("email") or "(sans e-mail)"), contact=contact,
+                       key=f"{run_id}|{cid}|send", unsubscribe_url=ctx.unsubscribe_url,
+                       segment=segment, variant=shown)  # fmt: skip
     text, html = (_decoded(p) for p in msg.get_payload())
     headers = [(k, _readable(str(v))) for k, v in msg.items() if k not in _PLUMBING]
     return Shown(r.subject, r.preheader, html, text, headers,

@@ -20,7 +20,6 @@ from .connector import Action, Destination
 from .consent import signing_key
 from .errors import ConfigError
 from .ledger import Ledger, PlannedAction
-from .message import build_message, message_id_for
 from .pipeline import ledger_path
 from .workspace import Workspace
 
@@ -64,16 +63,11 @@ def test_send(ws: Workspace, campaign: str, to: str, *, as_of: str | None = None
                 r = camp.templates.render(letter, contact, ctx)
                 r = replace(r, subject=f"[TEST] {r.subject}")
                 k = f"{run_id}|{letter}|test"
-                msg = build_message(
-                    r, to=to, to_name=None, from_addr=r.from_addr or camp.sender,
-                    message_id=message_id_for(k, ws.config.mail.message_id_domain),
-                    unsubscribe_url=ctx.unsubscribe_url,
-                    unsubscribe_mailto=ws.config.mail.unsubscribe_mailto,
-                    reply_to=r.reply_to or camp.config.reply_to,
-                    extra_headers={"X-Segmerge-Campaign": campaign, "X-Segmerge-Segment": seg,
-                                   "X-Segmerge-Test": f"letter {letter}, contact {cid}"},
-                )  # fmt: skip
                 variant = letter.split(".", 1)[1] if "." in letter else None
+                marked = {"X-Segmerge-Test": f"letter {letter}, contact {cid}"}
+                msg = camp.message(r, to=to, contact=None, key=k,
+                                   unsubscribe_url=ctx.unsubscribe_url, segment=seg,
+                                   variant=variant, extra_headers=marked)  # fmt: skip
                 plans.append(PlannedAction(k, cid, "test", dest.name, seg, to, variant=variant))
                 payload = {"run_id": run_id, "segment": letter.replace(".", "-"), "to": to,
                            "campaign": campaign}  # fmt: skip
