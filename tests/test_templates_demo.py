@@ -115,3 +115,40 @@ def test_a_demo_letter_becomes_a_valid_message(demo):
     assert parsed["Subject"] == r.subject
     html = parsed.get_body(("html",)).get_content()
     assert r.preheader and html.index(r.preheader) < html.index("Bonjour Camille")
+
+
+def test_the_fast_paths_render_exactly_what_the_stock_sandbox_renders(demo):
+    """The Sandbox's short cuts (contact, dict and loop lookups, flattened globals, the
+    fast escape) are speed only: every demo letter, HTML and text, is the very string
+    Jinja's own ImmutableSandboxedEnvironment renders from the same files and filters."""
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    from segmerge.filters import make_filters
+    from segmerge.render_env import FolderLoader, StrictValues, autoescape, present_values
+
+    rules, ts = demo
+    folder = ROOT / "templates" / rules
+    stock = ImmutableSandboxedEnvironment(
+        loader=FolderLoader([folder, folder.parent / "_shared"]), autoescape=autoescape,
+        undefined=StrictValues)  # fmt: skip
+    stock.filters.update(make_filters("fr_FR", ZoneInfo("Europe/Paris"), "EUR"))
+    people = [CAMILLE, {**CAMILLE, "first_name": None, "orders_count": 1, "revenue": 19.9,
+                        "avg_basket": 19.9, "last_order_at": pd.NaT}]  # fmt: skip
+    checked = 0
+    for name, label in segments(rules):
+        html_file = ts.template_for(name)
+        for person in people:
+            try:
+                ours = ts.render(name, person, CTX)
+            except Exception:  # noqa: BLE001 - a letter this contact cannot fill: not compared
+                continue
+            variables = {"contact": present_values(person), "campaign": CTX.campaign,
+                         "segment": {"name": name, "label": label}, "today": CTX.today,
+                         "unsubscribe_url": UNSUB}  # fmt: skip
+            theirs = stock.get_template(Path(html_file).name).render(variables).strip()
+            assert ours.html == theirs, (name, person["first_name"])
+            text_file = Path(html_file).name.replace(".html.j2", ".txt.j2")
+            if (folder / text_file).exists():
+                assert ours.text == stock.get_template(text_file).render(variables).strip()
+            checked += 1
+    assert checked >= len(segments(rules))
