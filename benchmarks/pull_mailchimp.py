@@ -122,9 +122,9 @@ def bench(contacts: int = 100_000, latency: float = 0.1) -> dict[str, Any]:
         ask("reset")
         gate = conn.api.gate
         b0 = gate.busy_seconds()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         tables = conn.pull()
-        pull_s = time.perf_counter() - t0
+        pull_s, pull_cpu = time.perf_counter() - t0, time.process_time() - c0
         client_pull = gate.busy_seconds() - b0
         pulled = ask("stats")
         actions = [
@@ -139,12 +139,12 @@ def bench(contacts: int = 100_000, latency: float = 0.1) -> dict[str, Any]:
             )
         ]
         ask("reset")
-        t1 = time.perf_counter()
+        t1, c1 = time.perf_counter(), time.process_time()
         done = 0
         for start in range(0, len(actions), conn.batch_size):
             outcomes = conn.push(actions[start : start + conn.batch_size])
             done += sum(o.status == "done" for o in outcomes)
-        push_s = time.perf_counter() - t1
+        push_s, push_cpu = time.perf_counter() - t1, time.process_time() - c1
         client_push = gate.busy_seconds() - b0 - client_pull
         pushed = ask("stats")
         conn.close()
@@ -178,6 +178,8 @@ def bench(contacts: int = 100_000, latency: float = 0.1) -> dict[str, Any]:
             "client_concurrency_push": round(client_push / push_s, 2),
             "peak_concurrency": max(pulled["peak"], pushed["peak"]),
             "service_seconds_per_request": round(service, 4),
+            "client_cpu_share_pull": round(pull_cpu / pull_s, 2),
+            "client_cpu_share_push": round(push_cpu / push_s, 2),
             "pull_requests": pulled["requests"],
             "push_requests": pushed["requests"],
             "total_429": pulled["total_429"] + pushed["total_429"],

@@ -163,6 +163,10 @@ class FakeServer:
 
         class _Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # The headers and the body are two writes: with Nagle's algorithm on, the
+            # body waits for the client's delayed ACK of the headers (40 ms on Linux),
+            # a stall no real API server has (they all set TCP_NODELAY).
+            disable_nagle_algorithm = True
 
             def log_message(self, *args: Any) -> None:
                 pass
