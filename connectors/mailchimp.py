@@ -52,7 +52,10 @@ class MailchimpConnector(Source, Destination):
     needs_secret: ClassVar[bool] = True
     accepts: ClassVar[frozenset[str]] = frozenset({"tag", "untag", "create_campaign"})
     idempotent: ClassVar[bool] = True
-    batch_size = 25_000  # 50 segment calls of 500 e-mails: five rounds of 10 connections
+    batch_size = 10_000  # 20 segment calls of 500 e-mails: two rounds of 10 connections
+    # the next batch goes out while the last calls of this one drain, so the 10
+    # connections stay in use across batches (the Pusher is thread-safe)
+    concurrent_batches: ClassVar[int] = 2
 
     settings: MailchimpSettings
 

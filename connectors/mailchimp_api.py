@@ -21,6 +21,7 @@ import random
 import re
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -87,6 +88,7 @@ class Gate:
         self._began: float | None = None
         self._streak = 0
         self._cond = threading.Condition()
+        self._queue: deque[object] = deque()  # callers waiting, in order of arrival
         self._busy = 0.0  # integral of `active` over time: connections in use x seconds
         self._since = time.monotonic()
 
@@ -109,15 +111,25 @@ class Gate:
             self.limit = max(self.limit, min(self.ceiling, self.start + steps))
 
     def __enter__(self) -> Gate:
+        """Wait for a free connection, first come first served: the calls of the batch
+        handed over first go first, so it ends while the next one takes over its
+        connections (waking waiters at random, two batches would end together and leave
+        every connection idle while both are recorded)."""
+        me = object()
         with self._cond:
-            while True:
-                self._ramp(time.monotonic())
-                if self.active < self.limit:
-                    break
-                ramping = self._slow_start and self.limit < self.ceiling
-                self._cond.wait(self.ramp_gap if ramping else None)
+            self._queue.append(me)
+            try:
+                while True:
+                    self._ramp(time.monotonic())
+                    if self.active < self.limit and self._queue[0] is me:
+                        break
+                    ramping = self._slow_start and self.limit < self.ceiling
+                    self._cond.wait(self.ramp_gap if ramping else None)
+            finally:
+                self._queue.remove(me)
             self._tick()
             self.active += 1
+            self._cond.notify_all()  # the next in line may fit too
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -156,7 +168,10 @@ class Listing:
     ``expected`` (a lower bound of the total, when known) lets the first wave ask
     all those pages at once instead of one page to learn the total; ``digest``
     runs on each page in the worker that fetched it, so checking and extracting
-    columns overlaps the other requests instead of following them.
+    columns overlaps the other requests instead of following them. A digested
+    page keeps only what the digest made of it: 100,000 members' dicts kept
+    alive until the end of the pull would make every garbage collection on the
+    way scan them all (a tenth of the pull's CPU).
     """
 
     path: str
@@ -171,9 +186,14 @@ class Listing:
 class Page:
     listing: Listing
     offset: int
-    items: list[dict[str, Any]]
+    items: list[dict[str, Any]]  # [] once digested
     total: int
     data: Any = None  # what the listing's digest made of the items
+    count: int = -1  # items on the page as answered (-1: len(items))
+
+    def __post_init__(self) -> None:
+        if self.count < 0:
+            self.count = len(self.items)
 
 
 class Api:
@@ -296,11 +316,11 @@ class Api:
             own = sorted(by_listing.get(id(lst), []), key=lambda p: p.offset)
             while (
                 own
-                and len(own[-1].items) == PAGE
+                and own[-1].count == PAGE
                 and own[-1].offset + PAGE < max(p.total for p in own)
             ):
                 own.append(self._page((lst, own[-1].offset + PAGE)))
-            out.extend(p for p in own if p.items or p.offset == 0)
+            out.extend(p for p in own if p.count or p.offset == 0)
         return out
 
     def _pages_or_raise(self, work: list[tuple[Listing, int]]) -> list[Page]:
@@ -325,6 +345,7 @@ class Api:
         page = Page(lst, offset, items, total)
         if lst.digest is not None:
             page.data = lst.digest(page)
+            page.items = []
         return page
 
     def close(self) -> None:

@@ -51,7 +51,10 @@ class Pusher:
         self.emails = emails  # contact_id -> e-mail, from the last pull
         self._segments: dict[str, int] | None = None
         self._titles: dict[str, str] | None = None
-        self._lock = threading.Lock()  # segment lookups from parallel chunks
+        # segment lookups and creations from parallel chunks and from the two batches the
+        # pipeline may have in flight; reentrant, as a 404 re-lookup holds it while it calls
+        # segment_id
+        self._lock = threading.RLock()
 
     # -- segments (= tags) ---------------------------------------------------------------
 
@@ -81,6 +84,10 @@ class Pusher:
         return self._segments
 
     def segment_id(self, tag: str, *, create: bool) -> int | None:
+        with self._lock:
+            return self._segment_id(tag, create=create)
+
+    def _segment_id(self, tag: str, *, create: bool) -> int | None:
         known = self.segments()
         if tag in known or not create:
             return known.get(tag)

@@ -24,7 +24,7 @@ from .campaign import OpenCampaign, open_campaign
 from .connector import Action, Destination
 from .consent import not_mailable, signing_key
 from .drafts import draft_templates, render_draft
-from .errors import ConnectorError, LedgerError, TemplateError
+from .errors import LedgerError, TemplateError
 from .ledger import Ledger, PlannedAction
 from .message import MessageError
 from .plan import (
@@ -38,6 +38,7 @@ from .plan import (
     settle_stale,
 )
 from .pressure import Policy, earliest, hold_back
+from .push_batches import push_in_batches
 from .segmentation import save_snapshot
 from .workspace import Workspace
 
@@ -365,31 +366,6 @@ def _push(
     phase: str,
     progress: Progress | None,
 ) -> None:
-    """Push what the ledger still has as planned, batch by batch: intent, call, outcome."""
+    """Push what the ledger still has as planned (see :mod:`segmerge.push_batches`)."""
     planned = ledger.keys_with_status(run_id, ["planned"])
-    todo = [a for _, a in items if a.key in planned]
-    size = int(getattr(dest, "batch_size", 100))
-    total = len(todo)
-    if progress:
-        progress(phase, 0, total)
-    wait_ready = getattr(dest, "wait_ready", None)
-    for start in range(0, total, size):
-        batch = todo[start : start + size]
-        if wait_ready is not None:  # a throttle waits before the intent, not while in flight
-            wait_ready(len(batch))
-        ledger.mark_in_flight([a.key for a in batch])
-        try:
-            outcomes = dest.push(batch)
-        except ConnectorError as exc:  # by contract, nothing of this batch was done
-            ledger.record([(a.key, "retry", exc.message) for a in batch])
-            raise
-        except Exception as exc:  # a connector bug must not leave rows in flight forever
-            status = "retry" if dest.idempotent else "uncertain"
-            ledger.record([(a.key, status, f"{type(exc).__name__}: {exc}") for a in batch])
-            raise
-        seen = {o.key for o in outcomes}
-        rows = [(o.key, o.status, o.detail) for o in outcomes]
-        rows += [(a.key, "retry", "no outcome returned") for a in batch if a.key not in seen]
-        ledger.record(rows)
-        if progress:
-            progress(phase, min(start + size, total), total)
+    push_in_batches(ledger, dest, [a for _, a in items if a.key in planned], phase, progress)

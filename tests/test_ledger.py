@@ -79,3 +79,31 @@ def test_suppression_list_is_case_insensitive_and_deduplicated(tmp_path):
 def test_open_existing_creates_nothing(tmp_path):
     assert Ledger.open_existing(tmp_path / "none.sqlite") is None
     assert not (tmp_path / "none.sqlite").exists()
+
+
+def test_large_batches_are_marked_and_recorded_exactly_as_small_ones(tmp_path):
+    """Past BULK_ROWS, one statement updates the batch: same result, row for row, as
+    the statement per row it replaces, accents, quotes and a key given twice included."""
+    from segmerge.ledger import BULK_ROWS
+
+    results = []
+    for n, name in ((BULK_ROWS - 1, "small"), (BULK_ROWS * 3, "large")):
+        ledger = Ledger(tmp_path / f"{name}.sqlite")
+        ledger.begin_run("r@1", "r", "2026-01-01")
+        keys = [f"r@1|cliént-{i}\"'|send" for i in range(n)]
+        ledger.plan("r@1", [PlannedAction(k, f"c{i}", "send", "smtp", "s", f"c{i}@x.fr")
+                            for i, k in enumerate(keys)])  # fmt: skip
+        ledger.mark_in_flight(keys[1:])  # the first stays planned, never attempted
+        ledger.mark_in_flight(keys[-1:])  # already in flight: not counted as a new attempt
+        outcomes = [(k, ["done", "failed", "retry"][i % 3], f"détail {i % 3}")
+                    for i, k in enumerate(keys[1:], 1)]  # fmt: skip
+        ledger.record(outcomes)
+        rows = {r["key"]: (r["status"], r["detail"], r["attempts"])
+                for r in ledger.actions("r@1")}  # fmt: skip
+        assert rows[keys[0]] == ("planned", "", 0)
+        for i, k in enumerate(keys[1:], 1):
+            assert rows[k] == (["done", "failed", "planned"][i % 3], f"détail {i % 3}", 1)
+        ledger.record([(keys[2], "failed", "first"), (keys[2], "done", "last")] * BULK_ROWS)
+        assert {r["key"]: r["detail"] for r in ledger.actions("r@1")}[keys[2]] == "last"
+        results.append(ledger.counts("r@1"))
+    assert sum(results[1]["send"].values()) == BULK_ROWS * 3

@@ -1,0 +1,107 @@
+"""Pushing planned actions to a destination, batch by batch: intent, call, outcome.
+
+Every batch is marked in flight in the ledger before the destination sees
+it and recorded when its outcomes come back, so a run killed at any moment
+leaves each action planned, in flight (settled on resume) or recorded.
+
+A destination limited by concurrent connections rather than by a rate
+(Mailchimp's 10) loses its connections at every batch boundary: the last
+requests of a batch drain one by one while the next batch waits for its
+turn. Such a destination sets ``concurrent_batches = 2`` (and must then be
+safe to call from two threads): the next batch is handed over while the
+previous one is still in flight, and the ledger, which only this thread
+touches, records each batch as soon as it is back, in order.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from .connector import Action, Destination, Outcome
+from .errors import ConnectorError
+from .ledger import Ledger
+
+Progress = Callable[[str, int, int], None]
+
+
+def push_in_batches(
+    ledger: Ledger,
+    dest: Destination,
+    todo: Sequence[Action],
+    phase: str,
+    progress: Progress | None,
+) -> None:
+    """Push ``todo`` (actions the ledger has as planned) and record every outcome.
+
+    Raises what the destination raised, once every batch already handed over
+    has been recorded: a ConnectorError puts its batch back to planned; any
+    other error records it as retry, or uncertain when redoing it could
+    duplicate it (a send).
+    """
+    size = max(1, int(getattr(dest, "batch_size", 100)))
+    wait_ready = getattr(dest, "wait_ready", None)  # a throttle: one batch at a time
+    overlap = 1 if wait_ready is not None else max(1, int(getattr(dest, "concurrent_batches", 1)))
+    total = len(todo)
+    batches = [list(todo[i : i + size]) for i in range(0, total, size)]
+    done = 0
+    if progress:
+        progress(phase, 0, total)
+
+    def settle(batch: list[Action], outcomes: list[Outcome] | BaseException) -> None:
+        nonlocal done
+        if isinstance(outcomes, BaseException):
+            if isinstance(outcomes, ConnectorError):  # by contract, nothing of it was done
+                ledger.record([(a.key, "retry", outcomes.message) for a in batch])
+            else:  # a connector bug must not leave rows in flight forever
+                status = "retry" if dest.idempotent else "uncertain"
+                detail = f"{type(outcomes).__name__}: {outcomes}"
+                ledger.record([(a.key, status, detail) for a in batch])
+            return
+        seen = {o.key for o in outcomes}
+        rows = [(o.key, o.status, o.detail) for o in outcomes]
+        rows += [(a.key, "retry", "no outcome returned") for a in batch if a.key not in seen]
+        ledger.record(rows)
+        done += len(batch)
+        if progress:
+            progress(phase, done, total)
+
+    if overlap == 1:
+        for batch in batches:
+            if wait_ready is not None:  # the throttle waits before the intent, not in flight
+                wait_ready(len(batch))
+            ledger.mark_in_flight([a.key for a in batch])
+            try:
+                outcomes = dest.push(batch)
+            except Exception as exc:
+                settle(batch, exc)
+                raise
+            settle(batch, outcomes)
+        return
+
+    failure: BaseException | None = None
+    pending: deque[tuple[list[Action], Future[list[Outcome]]]] = deque()
+
+    def settle_oldest() -> None:
+        nonlocal failure
+        batch, future = pending.popleft()
+        try:
+            outcomes: list[Outcome] | BaseException = future.result()
+        except Exception as exc:  # noqa: BLE001 - recorded, then raised once all are settled
+            outcomes = exc
+            failure = failure or exc
+        settle(batch, outcomes)
+
+    with ThreadPoolExecutor(overlap, thread_name_prefix="segmerge-push") as pool:
+        for batch in batches:
+            while len(pending) >= overlap or (pending and failure is not None):
+                settle_oldest()
+            if failure is not None:
+                break  # what is not handed over stays planned
+            ledger.mark_in_flight([a.key for a in batch])
+            pending.append((batch, pool.submit(dest.push, batch)))
+        while pending:
+            settle_oldest()
+    if failure is not None:
+        raise failure

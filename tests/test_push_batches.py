@@ -1,0 +1,103 @@
+"""Pushing batches: the ledger records each batch, with one or two batches in flight at once."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from segmerge.connector import Action, ConnectorContext, Destination, Outcome
+from segmerge.errors import ConnectorError
+from segmerge.ledger import Ledger, PlannedAction
+from segmerge.push_batches import push_in_batches
+
+RUN = "c@2026-12-02"
+
+
+class Recorder(Destination):
+    """A destination that notes how many of its batches overlap, and fails on demand."""
+
+    accepts = frozenset({"tag"})
+    idempotent = True
+    batch_size = 10
+
+    def __init__(self, ctx: ConnectorContext, *, overlap: int, fail_at: int | None = None,
+                 bug_at: int | None = None) -> None:  # fmt: skip
+        super().__init__(ctx)
+        self.concurrent_batches = overlap  # type: ignore[misc]
+        self.fail_at, self.bug_at = fail_at, bug_at
+        self.calls = 0
+        self.active = self.peak = 0
+        self.lock = threading.Lock()
+
+    def push(self, actions):
+        with self.lock:
+            call = self.calls
+            self.calls += 1
+            self.active += 1
+            self.peak = max(self.peak, self.active)
+        try:
+            time.sleep(0.05 if call % 2 == 0 else 0.01)  # uneven batches, as on a network
+            if call == self.fail_at:
+                raise ConnectorError("the platform is down")
+            if call == self.bug_at:
+                raise KeyError("a bug")
+            return [Outcome(a.key, "done", f"batch {call}") for a in actions]
+        finally:
+            with self.lock:
+                self.active -= 1
+
+
+def setup(tmp_path: Path, n: int = 55) -> tuple[Ledger, list[Action]]:
+    ledger = Ledger(tmp_path / "ledger.sqlite")
+    ledger.begin_run(RUN, "c", "2026-12-02")
+    actions = [Action(f"{RUN}|{i}|tag", "tag", str(i), {"tag": "seg:x"}) for i in range(n)]
+    ledger.plan(RUN, [PlannedAction(a.key, a.contact_id, "tag", "d", "x", "seg:x")
+                      for a in actions])  # fmt: skip
+    return ledger, actions
+
+
+def ctx(tmp_path: Path) -> ConnectorContext:
+    return ConnectorContext(name="d", root=tmp_path, config_file=tmp_path / "segmerge.toml",
+                            settings={}, secret=lambda: None)  # fmt: skip
+
+
+@pytest.mark.parametrize("overlap", [1, 2])
+def test_every_action_is_recorded_and_progress_counts_up(tmp_path, overlap):
+    ledger, actions = setup(tmp_path)
+    dest = Recorder(ctx(tmp_path), overlap=overlap)
+    seen: list[int] = []
+    push_in_batches(ledger, dest, actions, "tag", lambda phase, done, total: seen.append(done))
+    assert ledger.counts(RUN) == {"tag": {"done": 55}}
+    assert dest.calls == 6 and dest.peak == overlap
+    assert seen == [0, 10, 20, 30, 40, 50, 55]  # batches recorded in order
+    details = {r["key"]: r["detail"] for r in ledger.actions(RUN)}
+    assert details[actions[0].key] == "batch 0" and details[actions[54].key] == "batch 5"
+
+
+def test_a_platform_failure_records_what_came_back_and_leaves_the_rest_planned(tmp_path):
+    ledger, actions = setup(tmp_path)
+    dest = Recorder(ctx(tmp_path), overlap=2, fail_at=2)
+    with pytest.raises(ConnectorError, match="down"):
+        push_in_batches(ledger, dest, actions, "tag", None)
+    counts = ledger.counts(RUN)["tag"]
+    # batches 0, 1 and 3 (handed over while 2 was in flight) are done; 2 went back to
+    # planned; nothing after 3 was handed over, nothing is left in flight
+    assert dest.calls == 4
+    assert counts == {"done": 30, "planned": 25}
+    assert ledger.keys_with_status(RUN, ["in_flight"]) == set()
+
+
+def test_a_connector_bug_is_uncertain_when_a_repeat_could_duplicate(tmp_path):
+    ledger, actions = setup(tmp_path)
+    dest = Recorder(ctx(tmp_path), overlap=2, bug_at=0)
+    type(dest).idempotent = False
+    try:
+        with pytest.raises(KeyError):
+            push_in_batches(ledger, dest, actions, "tag", None)
+    finally:
+        type(dest).idempotent = True
+    counts = ledger.counts(RUN)["tag"]
+    assert counts["uncertain"] == 10 and counts["done"] == 10 and counts["planned"] == 35
