@@ -21,6 +21,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from .connector import Action, Destination, Outcome
 from .errors import ConnectorError
+from .heap import frozen_heap
 from .ledger import Ledger
 
 Progress = Callable[[str, int, int], None]
@@ -40,6 +41,17 @@ def push_in_batches(
     other error records it as retry, or uncertain when redoing it could
     duplicate it (a send).
     """
+    with frozen_heap():  # a full collection would stall every connection in flight
+        _push(ledger, dest, todo, phase, progress)
+
+
+def _push(
+    ledger: Ledger,
+    dest: Destination,
+    todo: Sequence[Action],
+    phase: str,
+    progress: Progress | None,
+) -> None:
     size = max(1, int(getattr(dest, "batch_size", 100)))
     wait_ready = getattr(dest, "wait_ready", None)  # a throttle: one batch at a time
     overlap = 1 if wait_ready is not None else max(1, int(getattr(dest, "concurrent_batches", 1)))

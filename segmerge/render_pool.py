@@ -14,7 +14,6 @@ result list, at its place: one bad contact never stops the batch.
 
 from __future__ import annotations
 
-import gc
 import multiprocessing
 import os
 import pickle
@@ -27,6 +26,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from .errors import TemplateError
+from .heap import frozen_heap
 from .render import RenderContext, Rendered, TemplateSet  # render imports this module lazily
 
 #: below this many letters, workers cost more to start than they save
@@ -144,9 +144,8 @@ def _parallel(
         jobs = [(base, rows[a:b]) for a, b in bounds]
     # Forked workers would otherwise run the garbage collector over every object they
     # inherited (the whole batch, the parent's data frames), copying the pages it touches.
-    gc.freeze()
     try:
-        with ProcessPoolExecutor(
+        with frozen_heap(), ProcessPoolExecutor(
             max_workers=min(helpers, len(jobs)),
             mp_context=mp,
             initializer=_init_worker,
@@ -159,7 +158,6 @@ def _parallel(
                 out.extend(x if isinstance(x, TemplateError) else Rendered(*x) for x in part)
             return out
     finally:
-        gc.unfreeze()
         del _INHERITED[token]
         _INHERITED_ROWS.pop(token, None)
 

@@ -15,6 +15,7 @@ from . import connector as registry
 from . import secrets
 from .connector import ConnectorContext, Source
 from .errors import ConfigError
+from .heap import frozen_heap
 from .metrics import compute_metrics, reference_instant
 from .rules import Assignment, RuleSet, kinds_from_frame, load_ruleset
 from .schema import Tables, conform
@@ -65,7 +66,10 @@ def open_source(ws: Workspace, name: str) -> Source:
 
 
 def pull(source: Source, since: str | None = None) -> Tables:
-    return conform(source.pull(since), source=source.name)
+    """The source's tables, conformed; collections skip the heap the run started with."""
+    with frozen_heap():
+        tables = source.pull(since)
+    return conform(tables, source=source.name)
 
 
 def pull_source(ws: Workspace, source: Source, *, full_refresh: bool = False) -> Tables:

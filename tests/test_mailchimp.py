@@ -385,3 +385,22 @@ def test_a_stale_cursor_is_a_clear_error(fake, tmp_path):
     with pytest.raises(ConfigError) as info:
         connect(fake, tmp_path).pull("yesterday")
     assert "cursor" in str(info.value) and "yesterday" in str(info.value)
+
+
+def test_timestamps_read_per_page_are_what_pandas_reads_and_odd_ones_are_lenient():
+    """Each page's timestamps are parsed by Arrow in the worker that fetched it; a page
+    holding a value Arrow refuses (no offset, garbage) is read leniently instead, as
+    pandas reads ISO 8601: same instants, garbage as NaT."""
+    from connectors import mailchimp_tables as mt
+
+    good = ["2026-11-01T21:35:11+00:00", None, "2025-01-01T00:00:00+02:00", "2026-03-29T01:30:00Z"]
+    odd = ["2026-11-01T21:35:11", "pas une date", None, "2026-11-01T21:35:11.250+01:00"]
+    chunks = [mt.utc_times(good), mt.utc_times(odd), mt.utc_times(good)]
+    assert chunks[1] == odd  # the page Arrow refused is kept as text, the others parsed
+    assert not isinstance(chunks[0], list) and not isinstance(chunks[2], list)
+    column = mt.times_column(chunks)
+    assert str(column.dtype) == "datetime64[ns, UTC]"
+    assert column.tolist() == mt.timestamps(good + odd + good).tolist()
+    assert column.isna().tolist() == [False, True, False, False, False, True, True, False,
+                                      False, True, False, False]  # fmt: skip
+    assert mt.times_column([]).empty
