@@ -4,8 +4,8 @@ Mailchimp does not limit requests per second; it limits *simultaneous
 connections* to 10 per user and answers the 11th with 429, without any
 rate-limit header or Retry-After. So the polite and fast client is not a
 paced one but a concurrent one: up to 10 requests in flight (a thread pool
-over pages or batches), never more. A :class:`Gate` caps the requests in
-flight; when a 429 still comes (another app uses the same key), the call
+over pages or batches), never more. A :class:`~connectors.mailchimp_gate.Gate`
+caps the requests in flight; when a 429 still comes (another app uses the same key), the call
 gives its slot back, the cap drops by one and the call waits its back-off, so
 a shared key settles at what is left instead of hammering; the cap then probes
 back up slowly.
@@ -21,7 +21,6 @@ import random
 import re
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -31,6 +30,8 @@ import requests
 
 from segmerge.errors import BadAnswer, ConfigError, ConnectorError, CredentialError
 from segmerge.http import HttpClient, field_of, retry_after, vendor_reason
+
+from .mailchimp_gate import Gate
 
 PAGE = 1000  # Mailchimp's maximum `count`
 MAX_CONNECTIONS = 10  # "up to 10 simultaneous connections" per user
@@ -60,105 +61,6 @@ def base_url_for(api_key: str, *, source: str, config_file: Any = None) -> str:
             '"https://usN.api.mailchimp.com/3.0"',
         )
     return f"https://{m.group(1)}.api.mailchimp.com/3.0"
-
-
-class Gate:
-    """At most ``limit`` requests in flight, found without hammering a shared key.
-
-    Slow start: the cap begins at ``start`` (4) and opens one more connection every
-    ``ramp_gap`` seconds up to the ceiling (10): an unshared key is at full speed
-    within a third of a second, and a key another app already uses is probed a
-    connection at a time rather than hit by a burst of ten (it may see the few
-    probes sent before the first refusal came back refused too). The first 429
-    ends the slow start and lowers the cap below what was refused; afterwards the
-    cap grows by one only every ``probe_after`` successes, to win back connections
-    the other app freed, so a settled client meets at most one 429 at a time.
-    """
-
-    def __init__(
-        self, ceiling: int, start: int = 4, probe_after: int = 200, ramp_gap: float = 0.05
-    ) -> None:
-        self.ceiling = ceiling
-        self.start = min(start, ceiling)
-        self.limit = self.start
-        self.active = 0
-        self.probe_after = probe_after
-        self.ramp_gap = ramp_gap
-        self._slow_start = True
-        self._began: float | None = None
-        self._streak = 0
-        self._cond = threading.Condition()
-        self._queue: deque[object] = deque()  # callers waiting, in order of arrival
-        self._busy = 0.0  # integral of `active` over time: connections in use x seconds
-        self._since = time.monotonic()
-
-    def _tick(self) -> None:
-        now = time.monotonic()
-        self._busy += self.active * (now - self._since)
-        self._since = now
-
-    def busy_seconds(self) -> float:
-        """Connections in use integrated over time (÷ elapsed = mean concurrency)."""
-        with self._cond:
-            self._tick()
-            return self._busy
-
-    def _ramp(self, now: float) -> None:
-        if self._slow_start and self.limit < self.ceiling:
-            if self._began is None:
-                self._began = now
-            steps = int((now - self._began) / self.ramp_gap)
-            self.limit = max(self.limit, min(self.ceiling, self.start + steps))
-
-    def __enter__(self) -> Gate:
-        """Wait for a free connection, first come first served: the calls of the batch
-        handed over first go first, so it ends while the next one takes over its
-        connections (waking waiters at random, two batches would end together and leave
-        every connection idle while both are recorded)."""
-        me = object()
-        with self._cond:
-            self._queue.append(me)
-            try:
-                while True:
-                    self._ramp(time.monotonic())
-                    if self.active < self.limit and self._queue[0] is me:
-                        break
-                    ramping = self._slow_start and self.limit < self.ceiling
-                    self._cond.wait(self.ramp_gap if ramping else None)
-            finally:
-                self._queue.remove(me)
-            self._tick()
-            self.active += 1
-            self._cond.notify_all()  # the next in line may fit too
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        with self._cond:
-            self._tick()
-            self.active -= 1
-            self._cond.notify_all()
-
-    def throttled(self) -> None:
-        """A 429: back below the cap that was refused (two steps during the slow start,
-        whose last raise may have been let in before the refusal of the one before came
-        back)."""
-        with self._cond:
-            drop = 2 if self._slow_start else 1
-            self.limit = max(1, min(self.limit, self.active + 1) - drop)
-            self._slow_start = False
-            self._streak = 0
-
-    def succeeded(self) -> None:
-        with self._cond:
-            self._streak += 1
-            if (
-                not self._slow_start
-                and self.limit < self.ceiling
-                and (self._streak >= self.probe_after)
-            ):
-                self.limit += 1
-                self._streak = 0
-                self._cond.notify_all()
 
 
 @dataclass(eq=False)

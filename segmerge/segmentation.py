@@ -68,8 +68,7 @@ def open_source(ws: Workspace, name: str) -> Source:
 def pull(source: Source, since: str | None = None) -> Tables:
     """The source's tables, conformed; collections skip the heap the run started with."""
     with frozen_heap():
-        tables = source.pull(since)
-    return conform(tables, source=source.name)
+        return conform(source.pull(since), source=source.name)
 
 
 def pull_source(ws: Workspace, source: Source, *, full_refresh: bool = False) -> Tables:
