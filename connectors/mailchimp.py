@@ -53,9 +53,11 @@ class MailchimpConnector(Source, Destination):
     accepts: ClassVar[frozenset[str]] = frozenset({"tag", "untag", "create_campaign"})
     idempotent: ClassVar[bool] = True
     batch_size = 10_000  # 20 segment calls of 500 e-mails: two rounds of 10 connections
-    # the next batch goes out while the last calls of this one drain, so the 10
-    # connections stay in use across batches (the Pusher is thread-safe)
-    concurrent_batches: ClassVar[int] = 2
+    # the next batches go out while the last calls of this one drain and the ledger
+    # records it, so the 10 connections stay in use across batches (the Pusher is
+    # thread-safe); three, because recording 10,000 outcomes takes about as long as
+    # one batch's two rounds of requests
+    concurrent_batches: ClassVar[int] = 3
 
     settings: MailchimpSettings
 

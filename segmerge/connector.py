@@ -123,8 +123,8 @@ class Destination(Connector):
     #: True when redoing an action with the same key cannot duplicate it
     #: (an outbox file named by its key); a send to SMTP is not.
     idempotent: ClassVar[bool] = False
-    #: batches the pipeline may have in flight at once (see segmerge.push_batches): 2
-    #: for a platform limited by concurrent connections, whose push is thread-safe
+    #: batches the pipeline may have in flight at once (see segmerge.push_batches): more
+    #: than 1 for a platform limited by concurrent connections, whose push is thread-safe
     concurrent_batches: ClassVar[int] = 1
 
     def push(self, actions: Sequence[Action]) -> list[Outcome]:

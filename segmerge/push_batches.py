@@ -7,10 +7,10 @@ leaves each action planned, in flight (settled on resume) or recorded.
 A destination limited by concurrent connections rather than by a rate
 (Mailchimp's 10) loses its connections at every batch boundary: the last
 requests of a batch drain one by one while the next batch waits for its
-turn. Such a destination sets ``concurrent_batches = 2`` (and must then be
-safe to call from two threads): the next batch is handed over while the
-previous one is still in flight, and the ledger, which only this thread
-touches, records each batch as soon as it is back, in order.
+turn. Such a destination sets ``concurrent_batches`` above 1 (and must then
+be safe to call from that many threads): the next batches are handed over
+while the previous one is still in flight, and the ledger, which only this
+thread touches, records each batch as soon as it is back, in order.
 """
 
 from __future__ import annotations

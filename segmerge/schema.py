@@ -104,8 +104,9 @@ def conform(tables: Tables, source: str) -> Tables:
     for col in ("created_at", "updated_at"):
         c[col] = pd.to_datetime(c[col], utc=True)
     c["tags"] = [list(t) if isinstance(t, list | tuple) else [] for t in c["tags"]]
-    dupes = c["contact_id"][c["contact_id"].duplicated()]
-    if len(dupes):
+    ids = c["contact_id"].tolist()
+    if len(set(ids)) < len(ids):  # a set is the cheapest test; pandas then names the first
+        dupes = c["contact_id"][c["contact_id"].duplicated()]
         raise DataError(f"duplicate contact_id {dupes.iloc[0]!r}", file=source, field="contact_id")
     ordered = list(CONTACT_COLUMNS) + [x for x in c.columns if x not in CONTACT_COLUMNS]
     c = c[ordered].reset_index(drop=True)
