@@ -31,7 +31,6 @@ Design choices, and why:
 from __future__ import annotations
 
 import fcntl
-import json
 import logging
 import multiprocessing
 import os
@@ -40,13 +39,12 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, tzinfo
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from . import workspace as wsmod
 from .errors import ConfigError, SegmergeError
 from .schedule import (
     AnyOf,
@@ -59,6 +57,8 @@ from .schedule import (
     next_fires,
     previous_fire,
 )
+from .serve_log import configured_logging, summary_line
+from .serve_run import run_in_child, run_once
 from .workspace import Workspace
 
 LOCK_FILE = "serve.lock"
@@ -70,10 +70,6 @@ class AlreadyServing(SegmergeError):
     """Another `segmerge serve` holds this workspace."""
 
     exit_code = 1
-
-
-class Interrupted(Exception):  # noqa: N818 - a signal, not an error
-    """Raised at a batch boundary when the daemon is asked to stop."""
 
 
 @dataclass
@@ -113,159 +109,6 @@ def serve_lock(ws: Workspace) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # closing drops the lock; the file stays, harmlessly
-
-
-# logging -----------------------------------------------------------------------
-
-
-class JsonLines(logging.Formatter):
-    """One JSON object per line: time, level, message, and the record's `data` if any."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        data = getattr(record, "data", None)
-        if isinstance(data, dict):
-            entry.update(data)
-        return json.dumps(entry, ensure_ascii=False, default=str)
-
-
-class _Human(logging.Formatter):
-    """Workspace time with its UTC offset: the times schedules speak, unambiguous across DST."""
-
-    def __init__(self, fmt: str, tz: tzinfo | None) -> None:
-        super().__init__(fmt)
-        self.tz = tz
-
-    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
-        t = datetime.fromtimestamp(record.created, self.tz or UTC)
-        return t.isoformat(timespec="seconds")
-
-
-@contextmanager
-def configured_logging(log_file: Path | None, tz: tzinfo | None = None) -> Iterator[None]:
-    """Human lines on stderr, JSON lines in `log_file`; APScheduler's own chatter at WARNING."""
-    handlers: list[logging.Handler] = []
-    stderr = logging.StreamHandler()
-    stderr.setFormatter(_Human("%(asctime)s %(levelname)s %(message)s", tz))
-    handlers.append(stderr)
-    if log_file is not None:
-        log_file.parent.mkdir(parents=True, exist_ok=True)
-        fh = logging.FileHandler(log_file, encoding="utf-8")
-        fh.setFormatter(JsonLines())
-        handlers.append(fh)
-    root = logging.getLogger("segmerge")
-    aps = logging.getLogger("apscheduler")
-    old = (root.level, root.propagate, aps.level)
-    root.setLevel(logging.INFO)
-    root.propagate = False
-    aps.setLevel(logging.WARNING)
-    for h in handlers:
-        root.addHandler(h)
-        aps.addHandler(h)
-    try:
-        yield
-    finally:
-        for h in handlers:
-            root.removeHandler(h)
-            aps.removeHandler(h)
-            h.close()
-        root.setLevel(old[0])
-        root.propagate = old[1]
-        aps.setLevel(old[2])
-
-
-def summary_line(s: dict[str, Any], failed: int, seconds: float) -> str:
-    """A run summary (`RunSummary.as_dict()`) on one line: what a person reading the log wants."""
-    head = f"run {s['run_id']} {'partial' if failed else 'done'}"
-    parts = [f"{head}{' (resumed)' if s.get('resumed') else ''} in {seconds:.1f} s:"]
-    parts.append(f"pulled {s.get('pulled', {}).get('contacts', 0)} contacts;")
-    if s.get("segments"):
-        parts.append("segments " + " ".join(f"{k}={v}" for k, v in s["segments"].items()) + ";")
-    for kind, statuses in s.get("outcome", {}).items():
-        parts.append(f"{kind} " + " ".join(f"{k}={v}" for k, v in sorted(statuses.items())) + ";")
-    deferred = s.get("deferred")
-    if deferred:
-        n = deferred if isinstance(deferred, int) else sum(dict(deferred).values())
-        parts.append(f"deferred {n};")
-    parts.append(f"not mailed {sum(s.get('not_mailed', {}).values())}; "
-                 f"render errors {len(s.get('render_errors', []))}; failed {failed}")  # fmt: skip
-    return " ".join(parts)
-
-
-# one run, in a child process ---------------------------------------------------------
-
-
-@dataclass
-class RunResult:
-    status: str  # done, interrupted, error
-    summary: dict[str, Any] = field(default_factory=dict)
-    failed: int = 0
-    error: str = ""
-    error_type: str = ""
-
-
-def run_once(root: str, campaign: str, as_of: str, stop: Any) -> RunResult:
-    """One run of the pipeline; `stop` (an Event) is checked after each recorded batch."""
-
-    def checkpoint(phase: str, done: int, total: int) -> None:
-        if stop.is_set():
-            raise Interrupted(f"{phase} {done}/{total}")
-
-    try:
-        from .pipeline import RunOptions, run
-
-        ws = wsmod.load(root)
-        s = run(ws, campaign, RunOptions(as_of=as_of, progress=checkpoint))
-        return RunResult("done", json.loads(json.dumps(s.as_dict(), default=str)), s.failed)
-    except Interrupted:
-        return RunResult("interrupted")
-    except SegmergeError as exc:
-        return RunResult("error", error=str(exc), error_type=type(exc).__name__)
-    except Exception as exc:  # a bug must not kill the daemon
-        return RunResult("error", error=f"internal error: {type(exc).__name__}: {exc}",
-                         error_type="internal")  # fmt: skip
-
-
-def _child(
-    root: str, campaign: str, as_of: str, stop: Any, conn: Any, log_file: str, tz: tzinfo
-) -> None:
-    """The child's main: a signal (systemd signals the whole group) means stop at a batch end."""
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    with configured_logging(Path(log_file) if log_file else None, tz):
-        conn.send(run_once(root, campaign, as_of, stop))
-    conn.close()
-
-
-def run_in_child(daemon: Daemon, campaign: str, as_of: str) -> RunResult:
-    """Run in a fresh process: the daemon stays small between runs, and a run that dies
-    (out of memory, a crash in a native library) is a logged failure, not a dead daemon."""
-    ctx = daemon.mp
-    here, there = ctx.Pipe(duplex=False)
-    log_file = str(daemon.opts.log_file) if daemon.opts.log_file else ""
-    proc = ctx.Process(target=_child, name=f"segmerge run {campaign}",
-                       args=(str(daemon.ws.root), campaign, as_of, daemon.child_stop, there,
-                             log_file, daemon.ws.tz))  # fmt: skip
-    proc.start()
-    there.close()
-    try:
-        while proc.is_alive() and not here.poll(0.2):
-            pass
-        if here.poll():
-            res: RunResult = here.recv()
-            return res
-    except EOFError:
-        pass
-    finally:
-        proc.join()
-        here.close()
-    return RunResult("error", error=f"the run's process died (exit code {proc.exitcode})",
-                     error_type="crash")  # fmt: skip
 
 
 # the daemon ----------------------------------------------------------------------
