@@ -27,6 +27,7 @@ from .ledger import Ledger
 Progress = Callable[[str, int, int], None]
 
 
+@frozen_heap()  # a full collection in the middle would stall every connection in flight
 def push_in_batches(
     ledger: Ledger,
     dest: Destination,
@@ -41,17 +42,6 @@ def push_in_batches(
     other error records it as retry, or uncertain when redoing it could
     duplicate it (a send).
     """
-    with frozen_heap():  # a full collection would stall every connection in flight
-        _push(ledger, dest, todo, phase, progress)
-
-
-def _push(
-    ledger: Ledger,
-    dest: Destination,
-    todo: Sequence[Action],
-    phase: str,
-    progress: Progress | None,
-) -> None:
     size = max(1, int(getattr(dest, "batch_size", 100)))
     wait_ready = getattr(dest, "wait_ready", None)  # a throttle: one batch at a time
     overlap = 1 if wait_ready is not None else max(1, int(getattr(dest, "concurrent_batches", 1)))
