@@ -75,8 +75,8 @@ def _readable(value: str) -> str:
 def message_for(camp: OpenCampaign, row: int, variant: str | None = None) -> Shown:
     """The message of a contact row, built like `segmerge.pipeline` does (same headers).
 
-    Same logic as :func:`segmerge.preview.render_one`, on an already opened
-    campaign; ``variant`` shows another A/B variant than the contact's own.
+    ``segmerge render`` (:func:`segmerge.preview.render_one`) shows it too;
+    ``variant`` shows another A/B variant than the contact's own.
     """
     ws, frame = camp.ws, camp.seg.frame
     segment = str(camp.seg.assignment.primary.iat[row])
