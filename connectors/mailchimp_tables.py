@@ -163,7 +163,13 @@ def member_columns(page: Page, source: str) -> dict[str, Any]:
         ],
         "vip": [bool(m.get("vip")) for m in ms],
         "member_rating": [m.get("member_rating") for m in ms],
-        "merge": {tag: [d.get(tag) for d in merge] for tag in tags},
+        "merge": (values := {tag: [d.get(tag) for d in merge] for tag in tags}),
+        # merge fields holding only text on this page, as Arrow, for the common case
+        "merge_text": {
+            tag: pa.array(col, pa.string())
+            for tag, col in values.items()
+            if all(v is None or type(v) is str for v in col)
+        },
         "n": len(ms),
     }
 
@@ -204,10 +210,17 @@ def contacts(pages: list[Page], merge_types: Mapping[str, str]) -> pd.DataFrame:
     tags = dict.fromkeys(merge_types)
     for d in digests:
         tags.update(dict.fromkeys(d["merge"]))
-    values = {
-        tag: [v for d in digests for v in d["merge"].get(tag, [None] * d["n"])] for tag in tags
-    }
-    merged = merge_columns(values, n, merge_types)
+    merged: dict[str, Any] = {}
+    for tag in tags:
+        chunks = [d["merge_text"].get(tag) if tag in d["merge"] else pa.nulls(d["n"], pa.string())
+                  for d in digests]  # fmt: skip
+        if merge_types.get(str(tag), "text") == "text" and all(c is not None for c in chunks):
+            column = pa.chunked_array(chunks, pa.string())
+            texts = pd.Series(column.to_pandas(types_mapper={pa.string(): pd.StringDtype()}.get))
+            merged[column_for(str(tag))] = texts.mask(texts == "")
+            continue
+        values = [v for d in digests for v in d["merge"].get(tag, [None] * d["n"])]
+        merged.update(merge_columns({tag: values}, n, merge_types))
     for col in ("first_name", "last_name"):
         if col not in merged:
             merged[col] = pd.array([None] * n, dtype=STRING)

@@ -404,3 +404,41 @@ def test_timestamps_read_per_page_are_what_pandas_reads_and_odd_ones_are_lenient
     assert column.isna().tolist() == [False, True, False, False, False, True, True, False,
                                       False, True, False, False]  # fmt: skip
     assert mt.times_column([]).empty
+
+
+def test_text_merge_fields_read_per_page_are_what_the_generic_reading_gives():
+    """A merge field holding only text on every page takes Arrow's short path; one
+    with a number on some page, an address, a number field or an undeclared field
+    take the generic one: either way the columns are those of the generic reading."""
+    from connectors import mailchimp_tables as mt
+    from connectors.mailchimp_api import Listing, Page
+
+    def member(i, merge):
+        return {"id": f"{i:032x}", "email_address": f"c{i}@x.fr", "status": "subscribed",
+                "merge_fields": merge, "tags": [], "last_changed": ""}  # fmt: skip
+
+    rows = [
+        [member(1, {"FNAME": "Léa", "VILLE": "Lyon", "AGE": 30}),
+         member(2, {"FNAME": "", "VILLE": None, "AGE": ""})],
+        [member(3, {"FNAME": "Marc", "VILLE": 75, "ADDR": {"city": "Brest", "zip": "29200"}}),
+         member(4, {"FNAME": None, "NOTE": "vip"})],
+    ]  # fmt: skip
+    listing = Listing("/lists/x/members", "members")
+    pages = []
+    for k, items in enumerate(rows):
+        page = Page(listing, 1000 * k, items, 4)
+        page.data = mt.member_columns(page, "news")
+        pages.append(page)
+    types = {"FNAME": "text", "VILLE": "text", "AGE": "number", "ADDR": "address"}
+    got = mt.contacts(pages, types)
+    every = [m for items in rows for m in items]
+    tags = ["FNAME", "VILLE", "AGE", "ADDR", "NOTE"]
+    want = mt.merge_columns(
+        {t: [(m["merge_fields"] or {}).get(t) for m in every] for t in tags}, 4, types
+    )
+    assert "FNAME" in pages[0].data["merge_text"] and "VILLE" not in pages[1].data["merge_text"]
+    for name, column in want.items():
+        pd.testing.assert_series_equal(got[name].reset_index(drop=True),
+                                       pd.Series(column).reset_index(drop=True),
+                                       check_names=False)  # fmt: skip
+    assert got["first_name"].tolist()[:2] == ["Léa", pd.NA] and got["ville"].tolist()[2] == "75"
