@@ -7,10 +7,7 @@ the fake too); the fixture fails a test at teardown if anything was off.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pandas as pd
@@ -22,6 +19,7 @@ from segmerge.errors import BadAnswer, ConnectorError, CredentialError
 from tests.fakes import specs
 from tests.fakes.base import Reply
 from tests.fakes.brevo import KEY, BrevoFake, populate
+from tests.workspaces import SEGMERGE, cli_env, two_segment_workspace
 
 FAST = {"contacts_requests_per_second": 200.0, "other_requests_per_hour": 360_000.0}
 
@@ -400,48 +398,24 @@ def test_merge_tags(fake, tmp_path):
 def test_cli_run_end_to_end(fake, tmp_path):
     populate(fake, 60)
     root = tmp_path / "ws"
-    env = {**os.environ, "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring",
-           "SEGMERGE_SHOP_TOKEN": KEY, "COLUMNS": "200"}  # fmt: skip
-    segmerge = str(Path(sys.executable).parent / "segmerge")
-    subprocess.run([segmerge, "init", str(root)], check=True, capture_output=True, env=env)
-    (root / "segrules" / "brevo.yaml").write_text(
-        textwrap.dedent("""\
-        version: 1
-        name: brevo
-        mode: first
-        exclude: not subscribed or email is null
-        segments:
-          - name: vip
-            when: vip == true
-          - name: autres
-            when: true
-        """)
-    )
-    tpl = root / "templates" / "brevo"
-    tpl.mkdir(parents=True)
-    (tpl / "_default.html.j2").write_text(
-        "---\nsubject: Bonjour {{ contact.first_name }}\n---\n"
-        "<p>Bonjour {{ contact.first_name }}</p><a href='{{ unsubscribe_url }}'>stop</a>\n"
-    )
-    with (root / "segmerge.toml").open("a") as fh:
-        fh.write(
-            textwrap.dedent(f"""
-            [sources.shop]
-            connector = "brevo"
-            base_url = "{fake.url}"
-            events = "none"
-            orders = false
-            contacts_requests_per_second = 200.0
-            other_requests_per_hour = 360000.0
+    env = cli_env(SEGMERGE_SHOP_TOKEN=KEY)
+    segmerge = SEGMERGE
+    two_segment_workspace(root, env, "brevo", "vip == true", f"""
+        [sources.shop]
+        connector = "brevo"
+        base_url = "{fake.url}"
+        events = "none"
+        orders = false
+        contacts_requests_per_second = 200.0
+        other_requests_per_hour = 360000.0
 
-            [campaigns.brevo]
-            source = "shop"
-            rules = "segrules/brevo.yaml"
-            templates = "templates/brevo"
-            destination = "shop"
-            tag_prefix = "seg:"
-            """)
-        )
+        [campaigns.brevo]
+        source = "shop"
+        rules = "segrules/brevo.yaml"
+        templates = "templates/brevo"
+        destination = "shop"
+        tag_prefix = "seg:"
+        """)  # fmt: skip
     check = subprocess.run([segmerge, "validate", "brevo", "-w", str(root)],
                            capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
     assert check.returncode == 0, check.stdout + check.stderr

@@ -6,11 +6,7 @@ Mailchimp's OpenAPI spec and the ``fake`` fixture fails a test on any violation.
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
-import textwrap
-from pathlib import Path
 
 import pytest
 
@@ -18,6 +14,7 @@ from segmerge.connector import Action
 from segmerge.errors import CredentialError
 from tests.fakes.mailchimp import LIST_ID, MailchimpFake, subscriber_hash
 from tests.test_mailchimp import connect, populate
+from tests.workspaces import SEGMERGE, cli_env, two_segment_workspace
 
 
 @pytest.fixture
@@ -214,50 +211,22 @@ def test_cli_run_end_to_end(fake, tmp_path):
             tags=["vip"] if i % 3 == 0 else [],
         )
     root = tmp_path / "ws"
-    env = {
-        **os.environ,
-        "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring",
-        "SEGMERGE_NEWS_TOKEN": fake.api_key,
-        "COLUMNS": "200",
-    }
-    segmerge = str(Path(sys.executable).parent / "segmerge")
-    subprocess.run([segmerge, "init", str(root)], check=True, capture_output=True, env=env)
-    (root / "segrules" / "mc.yaml").write_text(
-        textwrap.dedent("""\
-        version: 1
-        name: mc
-        mode: first
-        exclude: not subscribed or email is null
-        segments:
-          - name: vip
-            when: tags contains 'vip'
-          - name: autres
-            when: true
-        """)
-    )
-    tpl = root / "templates" / "mc"
-    tpl.mkdir(parents=True)
-    (tpl / "_default.html.j2").write_text(
-        "---\nsubject: Bonjour {{ contact.first_name }}\n---\n"
-        "<p>Bonjour {{ contact.first_name }}</p><a href='{{ unsubscribe_url }}'>stop</a>\n"
-    )
-    with (root / "segmerge.toml").open("a") as fh:
-        fh.write(
-            textwrap.dedent(f"""
-            [sources.news]
-            connector = "mailchimp"
-            list_id = "{LIST_ID}"
-            base_url = "{fake.url}"
-            retry_backoff = 0.01
+    env = cli_env(SEGMERGE_NEWS_TOKEN=fake.api_key)
+    segmerge = SEGMERGE
+    two_segment_workspace(root, env, "mc", "tags contains 'vip'", f"""
+        [sources.news]
+        connector = "mailchimp"
+        list_id = "{LIST_ID}"
+        base_url = "{fake.url}"
+        retry_backoff = 0.01
 
-            [campaigns.mc]
-            source = "news"
-            rules = "segrules/mc.yaml"
-            templates = "templates/mc"
-            destination = "news"
-            tag_prefix = "seg:"
-            """)
-        )
+        [campaigns.mc]
+        source = "news"
+        rules = "segrules/mc.yaml"
+        templates = "templates/mc"
+        destination = "news"
+        tag_prefix = "seg:"
+        """)  # fmt: skip
 
     def run(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run(

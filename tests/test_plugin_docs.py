@@ -10,14 +10,13 @@ the file named.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
+from tests.workspaces import SEGMERGE, cli_env, install_plugin
+
 ROOT = Path(__file__).resolve().parents[1]
-SEGMERGE = str(Path(sys.executable).parent / "segmerge")
 GUIDE = ROOT / "docs" / "plugins.md"
 
 
@@ -31,13 +30,9 @@ def block(marker: str, lang: str) -> str:
 
 def install(site: Path) -> None:
     code = block("# file: shopjson_segmerge.py", "python")
-    (site / "shopjson_segmerge.py").write_text(code, encoding="utf-8")
-    entry = block("segmerge.connectors.v1", "toml")
-    name, target = re.search(r'^(\w+) = "([\w.:]+)"', entry, re.M).groups()
-    info = site / "shopjson_segmerge-0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: shopjson-segmerge\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text(f"[segmerge.connectors.v1]\n{name} = {target}\n")
+    name, target = re.search(r'^(\w+) = "([\w.:]+)"', block("segmerge.connectors.v1", "toml"),
+                             re.M).groups()  # fmt: skip
+    install_plugin(site, "shopjson_segmerge", code, name, target)
 
 
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -48,8 +43,7 @@ def test_the_guide_s_connector_runs_a_campaign_and_takes_its_tags_back(tmp_path)
     site = tmp_path / "site"
     site.mkdir()
     install(site)
-    env = {**os.environ, "PYTHONPATH": str(site), "COLUMNS": "200",
-           "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring"}  # fmt: skip
+    env = cli_env(PYTHONPATH=str(site))
     listed = cli(env, "connectors")
     assert listed.returncode == 0, listed.stderr
     line = next(ln for ln in listed.stdout.splitlines() if "shopjson" in ln)

@@ -7,13 +7,10 @@ behind, so this goes through ``importlib.metadata`` as a user's install would.
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import textwrap
-from pathlib import Path
 
-SEGMERGE = str(Path(sys.executable).parent / "segmerge")
+from tests.workspaces import SEGMERGE, cli_env, install_plugin
 
 PLUGIN = '''
 """A tiny shop API as a Segmerge source: three contacts."""
@@ -40,22 +37,11 @@ class TinyShop(Source):
 '''
 
 
-def install_plugin(site: Path) -> None:
-    (site / "tinyshop_segmerge.py").write_text(PLUGIN)
-    info = site / "tinyshop_segmerge-0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: tinyshop-segmerge\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text(
-        "[segmerge.connectors.v1]\ntinyshop = tinyshop_segmerge:TinyShop\n"
-    )
-
-
 def test_installed_plugin_is_listed_and_runs_a_campaign(tmp_path):
     site = tmp_path / "site"
     site.mkdir()
-    install_plugin(site)
-    env = {**os.environ, "PYTHONPATH": str(site), "COLUMNS": "200",
-           "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring"}  # fmt: skip
+    install_plugin(site, "tinyshop_segmerge", PLUGIN, "tinyshop", "tinyshop_segmerge:TinyShop")
+    env = cli_env(PYTHONPATH=str(site))
     listed = subprocess.run([SEGMERGE, "connectors"], capture_output=True, text=True, env=env)
     assert listed.returncode == 0, listed.stderr
     line = next(ln for ln in listed.stdout.splitlines() if "tinyshop" in ln)

@@ -14,8 +14,6 @@ import random
 import signal
 import sqlite3
 import subprocess
-import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -23,8 +21,8 @@ import pytest
 
 from tests.fakes import specs
 from tests.fakes.brevo import KEY, BrevoFake, populate
+from tests.workspaces import SEGMERGE, two_segment_workspace
 
-SEGMERGE = str(Path(sys.executable).parent / "segmerge")
 N = 3000
 
 
@@ -36,39 +34,20 @@ def fake():
 
 
 def workspace(root: Path, url: str, env: dict[str, str]) -> None:
-    subprocess.run([SEGMERGE, "init", str(root)], check=True, capture_output=True, env=env)
-    (root / "segrules" / "niveaux.yaml").write_text(textwrap.dedent("""\
-        version: 1
-        name: niveaux
-        mode: first
-        exclude: not subscribed or email is null
-        segments:
-          - name: vip
-            when: vip == true
-          - name: autres
-            when: true
-        """))  # fmt: skip
-    tpl = root / "templates" / "niveaux"
-    tpl.mkdir(parents=True)
-    (tpl / "_default.html.j2").write_text(
-        "---\nsubject: Bonjour {{ contact.first_name }}\n---\n"
-        "<p>Bonjour {{ contact.first_name }}</p><a href='{{ unsubscribe_url }}'>stop</a>\n"
-    )
-    with (root / "segmerge.toml").open("a") as fh:
-        fh.write(textwrap.dedent(f"""
-            [sources.shop]
-            connector = "brevo"
-            base_url = "{url}"
-            events = "none"
-            orders = false
-            contacts_requests_per_second = 100.0
-            other_requests_per_hour = 360000.0
+    two_segment_workspace(root, env, "niveaux", "vip == true", f"""
+        [sources.shop]
+        connector = "brevo"
+        base_url = "{url}"
+        events = "none"
+        orders = false
+        contacts_requests_per_second = 100.0
+        other_requests_per_hour = 360000.0
 
-            [campaigns.niveaux]
-            source = "shop"
-            rules = "segrules/niveaux.yaml"
-            destination = "shop"
-            """))  # fmt: skip
+        [campaigns.niveaux]
+        source = "shop"
+        rules = "segrules/niveaux.yaml"
+        destination = "shop"
+        """)  # fmt: skip
 
 
 def _mutations(fake: BrevoFake) -> int:
