@@ -48,6 +48,7 @@ def push_in_batches(
     total = len(todo)
     batches = [list(todo[i : i + size]) for i in range(0, total, size)]
     done = 0
+    quiet = False  # set once the push is stopping: record, but call progress no more
     if progress:
         progress(phase, 0, total)
 
@@ -66,7 +67,7 @@ def push_in_batches(
         rows += [(a.key, "retry", "no outcome returned") for a in batch if a.key not in seen]
         ledger.record(rows)
         done += len(batch)
-        if progress:
+        if progress and not quiet:
             progress(phase, done, total)
 
     if overlap == 1:
@@ -96,13 +97,19 @@ def push_in_batches(
         settle(batch, outcomes)
 
     with ThreadPoolExecutor(overlap, thread_name_prefix="segmerge-push") as pool:
-        for batch in batches:
-            while len(pending) >= overlap or (pending and failure is not None):
+        try:
+            for batch in batches:
+                while len(pending) >= overlap or (pending and failure is not None):
+                    settle_oldest()
+                if failure is not None:
+                    break  # what is not handed over stays planned
+                ledger.mark_in_flight([a.key for a in batch])
+                pending.append((batch, pool.submit(dest.push, batch)))
+        except BaseException:  # a stop asked at a checkpoint (progress), a signal
+            quiet = True  # the batches still in flight are recorded, without reporting
+            while pending:
                 settle_oldest()
-            if failure is not None:
-                break  # what is not handed over stays planned
-            ledger.mark_in_flight([a.key for a in batch])
-            pending.append((batch, pool.submit(dest.push, batch)))
+            raise
         while pending:
             settle_oldest()
     if failure is not None:

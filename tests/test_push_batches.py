@@ -101,3 +101,22 @@ def test_a_connector_bug_is_uncertain_when_a_repeat_could_duplicate(tmp_path):
         type(dest).idempotent = True
     counts = ledger.counts(RUN)["tag"]
     assert counts["uncertain"] == 10 and counts["done"] == 10 and counts["planned"] == 35
+
+
+def test_a_stop_at_a_checkpoint_still_records_the_batches_in_flight(tmp_path):
+    """`serve` stops a run by raising from the progress callback: the batches already
+    handed over are recorded (not left in flight), the rest stays planned."""
+    ledger, actions = setup(tmp_path)
+    dest = Recorder(ctx(tmp_path), overlap=2)
+
+    class Stop(Exception):
+        pass
+
+    def checkpoint(phase, done, total):
+        if done:
+            raise Stop(f"{phase} {done}/{total}")
+
+    with pytest.raises(Stop):
+        push_in_batches(ledger, dest, actions, "tag", checkpoint)
+    assert ledger.keys_with_status(RUN, ["in_flight"]) == set()
+    assert ledger.counts(RUN)["tag"] == {"done": 20, "planned": 35}  # batches 0 and 1
