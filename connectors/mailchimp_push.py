@@ -83,6 +83,27 @@ class Pusher:
         assert self._segments is not None
         return self._segments
 
+    def create_missing(self, tags: Sequence[str]) -> None:
+        """Create the tags that do not exist yet all at once: a first run with six
+        segments waits for one call, not six in a row. A creation that fails (another
+        run made it meanwhile) is left to :meth:`segment_id`, which looks again."""
+        with self._lock:
+            known = self.segments()
+            missing = [t for t in dict.fromkeys(tags) if t not in known]
+        if len(missing) < 2:
+            return  # one: segment_id creates it where it is needed
+        created = self.api.map(self._create_segment, missing)
+        with self._lock:
+            for name, sid in zip(missing, created, strict=True):
+                if isinstance(sid, int):
+                    known.setdefault(name, sid)
+
+    def _create_segment(self, tag: str) -> int | None:
+        body = self.api.json(
+            "POST", f"/lists/{self.list_id}/segments", json={"name": tag, "static_segment": []}
+        )
+        return body["id"] if isinstance(body, dict) and isinstance(body.get("id"), int) else None
+
     def segment_id(self, tag: str, *, create: bool) -> int | None:
         with self._lock:
             return self._segment_id(tag, create=create)
@@ -92,12 +113,10 @@ class Pusher:
         if tag in known or not create:
             return known.get(tag)
         try:
-            body = self.api.json(
-                "POST", f"/lists/{self.list_id}/segments", json={"name": tag, "static_segment": []}
-            )
-            if isinstance(body, dict) and isinstance(body.get("id"), int):
-                known[tag] = body["id"]
-                return known[tag]
+            sid = self._create_segment(tag)
+            if sid is not None:
+                known[tag] = sid
+                return sid
         except CredentialError:
             raise
         except ConnectorError:  # "already exists" (a lost answer, another run): look again
@@ -164,6 +183,7 @@ class Pusher:
             groups.setdefault((a.payload["tag"], a.kind == "tag"), []).append((a, email))
         chunks: list[Chunk] = []
         early: list[Outcome] = []
+        self.create_missing([tag for tag, add in groups if add])
         for (tag, add), items in groups.items():
             try:
                 sid = self.segment_id(tag, create=add)

@@ -79,6 +79,21 @@ def test_tags_go_in_batches_of_500_and_only_prefixed_tags_change(fake, tmp_path)
     assert sorted(pulled.loc[ids[0], "tags"]) == ["seg:fonceurs", "vip"]
 
 
+def test_a_first_run_creates_its_new_tags_at_once_and_each_only_once(fake, tmp_path):
+    ids = populate(fake, 30, tags=["seg:zens"])
+    conn = connect(fake, tmp_path, orders=False, events=False)
+    conn.pull()
+    fake.latency = 0.05  # creations in a row would not overlap; at once, they do
+    names = ["seg:zens", "seg:fonceurs", "seg:prudents", "seg:decouvreurs"]
+    actions = [tag(i, names[k % 4]) for k, i in enumerate(ids)]
+    outcomes = conn.push(actions)
+    assert {o.status for o in outcomes} == {"done"}
+    created = [p for m, p in fake.writes if m == "POST" and p.endswith("/segments")]
+    assert len(created) == 3  # seg:zens existed
+    assert fake.endpoint_peak[("POST", "/lists/{id}/segments")] == 3
+    assert all(names[k % 4] in fake.tags_of(i) for k, i in enumerate(ids))
+
+
 def test_untag_of_a_tag_nobody_has_creates_nothing(fake, tmp_path):
     ids = populate(fake, 3)
     outcomes = connect(fake, tmp_path).push(

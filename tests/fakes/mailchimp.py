@@ -119,6 +119,9 @@ def _keep(obj: Any, tree: dict[str, Any]) -> Any:
     }
 
 
+_ENDPOINT = re.compile(r"/(?:[0-9a-f]{10,}|\d+)(?=/|$)")  # ids in a path, for per-endpoint counts
+
+
 class MailchimpFake(FakeServer):
     base_path = "/3.0"
 
@@ -161,6 +164,9 @@ class MailchimpFake(FakeServer):
         self.active = 0  # requests being answered (what the cap counts)
         self.open = 0  # requests not yet fully answered (what the benchmark measures)
         self.peak = 0
+        #: (method, path with ids as {id}) -> most of its requests answered at once
+        self.endpoint_peak: dict[tuple[str, str], int] = {}
+        self._in_endpoint: dict[tuple[str, str], int] = {}
         self.total_429 = 0
         self.consecutive_429 = 0
         self.max_consecutive_429 = 0
@@ -375,6 +381,7 @@ class MailchimpFake(FakeServer):
         with self._conc:
             self._busy, self._since = 0.0, time.monotonic()
             self.peak = self.total_429 = self.consecutive_429 = self.max_consecutive_429 = 0
+            self.endpoint_peak.clear()
 
     def busy_seconds(self) -> float:
         """Integral over time of the connections in use, from a request's arrival to the
@@ -416,6 +423,10 @@ class MailchimpFake(FakeServer):
             self.active += 1
             self.queries.append((req.method, req.path, {k: v[0] for k, v in req.params.items()}))
             self.peak = max(self.peak, self.active)
+            endpoint = (req.method, _ENDPOINT.sub("/{id}", req.path))
+            self._in_endpoint[endpoint] = self._in_endpoint.get(endpoint, 0) + 1
+            self.endpoint_peak[endpoint] = max(self.endpoint_peak.get(endpoint, 0),
+                                               self._in_endpoint[endpoint])  # fmt: skip
         try:
             if self.latency:
                 time.sleep(self.latency)
@@ -423,10 +434,11 @@ class MailchimpFake(FakeServer):
         finally:  # released before the answer is written, as a server frees its worker
             with self._conc:
                 self.active -= 1
+                self._in_endpoint[endpoint] -= 1
 
     def _validate_request(self, req: Request, h: Any, query: str) -> str | None:
         if self.validate_first is not None:
-            key = (req.method, re.sub(r"/(?:[0-9a-f]{10,}|\d+)(?=/|$)", "/{id}", req.path))
+            key = (req.method, _ENDPOINT.sub("/{id}", req.path))
             with self._conc:
                 seen = self._validated.get(key, 0)
                 self._validated[key] = seen + 1
