@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +21,10 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from harness import tag_actions, timed_pull, timed_push  # noqa: E402
+
 from connectors.brevo import BrevoConnector  # noqa: E402
-from segmerge.connector import Action, ConnectorContext  # noqa: E402
+from segmerge.connector import ConnectorContext  # noqa: E402
 from tests.fakes import specs  # noqa: E402
 from tests.fakes.brevo import KEY, BrevoFake  # noqa: E402
 
@@ -45,28 +46,16 @@ def bench(contacts: int = 100_000) -> dict[str, Any]:
                                          "orders": False},
                                secret=lambda: KEY)  # fmt: skip
         conn = BrevoConnector(ctx)
-        t0 = time.perf_counter()
-        tables = conn.pull()
-        pull_s = time.perf_counter() - t0
+        tables, pull_s = timed_pull(conn)
         pulled = len(tables.contacts)
         pull_requests = conn.contacts_client.stats.requests
-        actions = [
-            Action(f"bench|{cid}|tag:seg:bench", "tag", cid,
-                   {"tag": "seg:bench", "segment": "bench", "email": None})
-            for cid in tables.contacts["contact_id"]
-        ]  # fmt: skip
-        t1 = time.perf_counter()
-        done = 0
-        for start in range(0, len(actions), conn.batch_size):
-            outcomes = conn.push(actions[start : start + conn.batch_size])
-            done += sum(o.status == "done" for o in outcomes)
-        push_s = time.perf_counter() - t1
+        done, _, push_s, _ = timed_push(conn, tag_actions(tables.contacts["contact_id"], email=None))
         stats = conn.contacts_client.stats
         total_s = pull_s + push_s
         achieved = stats.requests / total_s if total_s else 0.0
         conn.close()
-        if done != len(actions):
-            raise SystemExit(f"only {done} of {len(actions)} tags were pushed")
+        if done != pulled:
+            raise SystemExit(f"only {done} of {pulled} tags were pushed")
         if fake.violations:
             raise SystemExit(f"spec violations: {fake.violations[:3]}")
         return {

@@ -21,7 +21,8 @@ ROOT = str(Path(__file__).resolve().parent.parent)
 if ROOT not in sys.path:  # run as a script, or imported by benchmarks/pull.py: the fakes
     sys.path.insert(0, ROOT)  # live in tests/, next to the connectors
 
-from segmerge.connector import Action  # noqa: E402
+from harness import tag_actions, timed_pull, timed_push  # noqa: E402
+
 from tests.fakes.hubspot import HubSpotFake, make_connector  # noqa: E402
 
 LIMIT, WINDOW = 100, 10.0  # Free/Starter: 100 requests per 10 s per app
@@ -42,18 +43,10 @@ def bench(contacts: int = 100_000) -> dict:
         _fill(fake, contacts)
         conn = make_connector(fake, orders="none", events=False)
         t0 = time.perf_counter()
-        tables = conn.pull()
-        t1 = time.perf_counter()
+        tables, pull_s = timed_pull(conn)
         pulled = len(tables.contacts)
-        ids = tables.contacts["contact_id"].tolist()
-        actions = [Action(f"bench|{cid}|tag:seg:bench", "tag", str(cid), {"tag": "seg:bench"})
-                   for cid in ids]  # fmt: skip
-        done = 0
-        for start in range(0, len(actions), conn.batch_size):
-            done += sum(
-                o.status == "done" for o in conn.push(actions[start : start + conn.batch_size])
-            )
-        t2 = time.perf_counter()
+        done, _, push_s, _ = timed_push(conn, tag_actions(tables.contacts["contact_id"]))
+        t1, t2 = t0 + pull_s, t0 + pull_s + push_s
         answered = sum(1 for _, _, status in fake.log if status != 429)
         seconds = t2 - t0
         limit_rps = LIMIT / WINDOW

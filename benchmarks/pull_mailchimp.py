@@ -36,7 +36,6 @@ import argparse
 import json
 import multiprocessing as mp
 import sys
-import tempfile
 import time
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -46,11 +45,10 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from harness import tag_actions, timed_pull, timed_push  # noqa: E402
+
 from connectors.mailchimp import MailchimpConnector  # noqa: E402
-from segmerge.connector import Action, ConnectorContext  # noqa: E402
-from segmerge.ledger import Ledger, PlannedAction  # noqa: E402
-from segmerge.push_batches import push_in_batches  # noqa: E402
-from segmerge.segmentation import pull  # noqa: E402
+from segmerge.connector import ConnectorContext  # noqa: E402
 
 CONNECTIONS = 10  # Mailchimp: simultaneous connections per user
 VALIDATE_FIRST = 20  # requests of each endpoint checked against the spec
@@ -128,11 +126,6 @@ def _windows(calls: list[tuple[float, float]], push_start: float) -> float:
 
 
 def bench(contacts: int = 100_000, latency: float = 0.1) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="segmerge-bench-") as scratch:
-        return _bench(contacts, latency, scratch)
-
-
-def _bench(contacts: int, latency: float, scratch: str) -> dict[str, Any]:
     from tests.fakes.mailchimp import API_KEY, LIST_ID
 
     ours, theirs = mp.get_context("spawn").Pipe()
@@ -163,34 +156,14 @@ def _bench(contacts: int, latency: float, scratch: str) -> dict[str, Any]:
         ask("reset")
         gate = conn.api.gate
         b0 = gate.busy_seconds()
-        t0, c0 = time.perf_counter(), time.process_time()
-        tables = pull(conn)  # as a run pulls: the engine's call, conformed
-        pull_s, pull_cpu = time.perf_counter() - t0, time.process_time() - c0
+        c0 = time.process_time()
+        tables, pull_s = timed_pull(conn)
+        pull_cpu = time.process_time() - c0
         client_pull = gate.busy_seconds() - b0
         pulled = ask("stats")
-        actions = [
-            Action(
-                f"bench|{cid}|tag:seg:bench",
-                "tag",
-                cid,
-                {"tag": "seg:bench", "segment": "bench", "email": email},
-            )
-            for cid, email in zip(
-                tables.contacts["contact_id"], tables.contacts["email"], strict=True
-            )
-        ]
-        ledger = Ledger(Path(scratch) / "ledger.sqlite")
-        run_id = "bench@2026-12-02"
-        ledger.begin_run(run_id, "bench", "2026-12-02")
-        ledger.plan(run_id, [PlannedAction(a.key, a.contact_id, a.kind, "news", "bench",
-                                           "seg:bench") for a in actions])  # fmt: skip
+        actions = tag_actions(tables.contacts["contact_id"])
         ask("reset")
-        t1, c1 = time.perf_counter(), time.process_time()
-        # as a run pushes: batch by batch through the ledger (intent, call, outcome)
-        push_in_batches(ledger, conn, actions, "tag", None)
-        push_s, push_cpu = time.perf_counter() - t1, time.process_time() - c1
-        done = ledger.counts(run_id).get("tag", {}).get("done", 0)
-        ledger.close()
+        done, t1, push_s, push_cpu = timed_push(conn, actions)
         client_push = gate.busy_seconds() - b0 - client_pull
         pushed = ask("stats")
         conn.close()

@@ -1,0 +1,54 @@
+"""What the platform benchmarks share: pull and push exactly as a run does.
+
+The pull is the engine's (`segmerge.segmentation.pull`: the connector's pull,
+then the contract check), and the tags go through the engine's batch loop
+(`segmerge.push_batches`) and a real ledger in a scratch folder: each batch
+marked in flight, pushed, recorded. So a benchmark's seconds include the
+engine's own work between the calls, as a user's run would.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from segmerge.connector import Action
+from segmerge.ledger import Ledger, PlannedAction
+from segmerge.push_batches import push_in_batches
+from segmerge.schema import Tables
+from segmerge.segmentation import pull
+
+RUN = "bench@2026-12-02"
+
+
+def timed_pull(conn: Any) -> tuple[Tables, float]:
+    """The engine's pull of ``conn`` and its seconds."""
+    t0 = time.perf_counter()
+    tables = pull(conn)
+    return tables, time.perf_counter() - t0
+
+
+def tag_actions(contact_ids: Iterable[Any], tag: str = "seg:bench", **payload: Any) -> list[Action]:
+    """One ``tag`` action per contact, keyed as a run keys them."""
+    return [Action(f"{RUN}|{cid}|tag:{tag}", "tag", str(cid),
+                   {"tag": tag, "segment": "bench", **payload}) for cid in contact_ids]  # fmt: skip
+
+
+def timed_push(conn: Any, actions: list[Action]) -> tuple[int, float, float, float]:
+    """Push ``actions`` through the ledger as a run does: how many are done, when the
+    push started (perf_counter), its seconds and the CPU seconds it took here."""
+    with tempfile.TemporaryDirectory(prefix="segmerge-bench-") as scratch:
+        ledger = Ledger(Path(scratch) / "ledger.sqlite")
+        try:
+            ledger.begin_run(RUN, "bench", "2026-12-02")
+            ledger.plan(RUN, [PlannedAction(a.key, a.contact_id, a.kind, conn.name, "bench",
+                                            a.payload["tag"]) for a in actions])  # fmt: skip
+            t0, c0 = time.perf_counter(), time.process_time()
+            push_in_batches(ledger, conn, actions, "tag", None)
+            seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+            return ledger.counts(RUN).get("tag", {}).get("done", 0), t0, seconds, cpu
+        finally:
+            ledger.close()
