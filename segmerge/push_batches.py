@@ -10,7 +10,12 @@ requests of a batch drain one by one while the next batch waits for its
 turn. Such a destination sets ``concurrent_batches`` above 1 (and must then
 be safe to call from that many threads): the next batches are handed over
 while the previous one is still in flight, and the ledger, which only this
-thread touches, records each batch as soon as it is back, in order.
+thread touches, records each batch as soon as it is back, in order. Such a
+push also ramps its batches up and down (a 16th of ``batch_size``, an 8th, a
+quarter, a half, then whole batches, and the same backwards at the end): the
+first call waits for the ledger to mark a few hundred rows, not ten thousand,
+and the last answer is followed by a short record, not a long one, so the
+connections are not left idle at either end.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from itertools import accumulate
 
 from .connector import Action, Destination, Outcome
 from .errors import ConnectorError
@@ -46,7 +52,8 @@ def push_in_batches(
     wait_ready = getattr(dest, "wait_ready", None)  # a throttle: one batch at a time
     overlap = 1 if wait_ready is not None else max(1, int(getattr(dest, "concurrent_batches", 1)))
     total = len(todo)
-    batches = [list(todo[i : i + size]) for i in range(0, total, size)]
+    bounds = _cuts(total, size, ramp=overlap > 1)
+    batches = [list(todo[a:b]) for a, b in zip(bounds, bounds[1:], strict=False)]
     done = 0
     quiet = False  # set once the push is stopping: record, but call progress no more
     if progress:
@@ -114,3 +121,28 @@ def push_in_batches(
             settle_oldest()
     if failure is not None:
         raise failure
+
+
+def batch_sizes(total: int, size: int, *, ramp: bool) -> list[int]:
+    """How ``total`` actions are cut into batches of at most ``size``; with ``ramp``, the
+    first and the last few are smaller (see the module's docstring). Each ramp step
+    divides ``size`` by a power of two, so a destination whose own unit divides a
+    16th of its batch size (Mailchimp's 500 e-mails a call) never gets a partial call
+    out of the ramp."""
+    steps = sorted({size >> k for k in (4, 3, 2, 1)} - {0}) if ramp else []
+    if not steps or total <= steps[0]:
+        return [size] * (total // size) + ([total % size] if total % size else [])
+    up, rest = [], total
+    for step in steps:
+        if rest <= 0:
+            break
+        up.append(min(step, rest))
+        rest -= up[-1]
+    down = list(reversed(steps)) if rest >= sum(steps) + size else []
+    rest -= sum(down)
+    middle = ([rest % size] if rest % size else []) + [size] * (rest // size)
+    return up + middle + down
+
+
+def _cuts(total: int, size: int, *, ramp: bool) -> list[int]:
+    return [0, *accumulate(batch_sizes(total, size, ramp=ramp))]

@@ -442,3 +442,39 @@ def test_text_merge_fields_read_per_page_are_what_the_generic_reading_gives():
                                        pd.Series(column).reset_index(drop=True),
                                        check_names=False)  # fmt: skip
     assert got["first_name"].tolist()[:2] == ["Léa", pd.NA] and got["ville"].tolist()[2] == "75"
+
+
+def test_the_benchmark_fake_answers_member_pages_exactly_as_the_plain_fake():
+    """The benchmark's fake keeps members' JSON encoded: its pages must be the plain
+    fake's, field for field, before and after tags change, whatever the projection."""
+    from segmerge.connector import Action
+
+    fake = MailchimpFake(encode_once=True).start()
+    try:
+        ids = populate(fake, 1200, tags=("vip",))
+        fake.add_merge_field("AGE", "Âge", "number")
+        conn = connect(fake, Path("."))
+        path = f"/lists/{LIST_ID}/members"
+        queries = [
+            {"count": 1000, "offset": 0},
+            {"count": 1000, "offset": 1000, "fields": "members.id,members.tags,total_items"},
+            {"count": 5, "offset": 3, "fields": "total_items,list_id"},
+            {"count": 7, "offset": 0, "fields": "members.merge_fields.FNAME,members.status"},
+        ]
+
+        def pages(encoded: bool) -> list[object]:
+            fake.encode_once = encoded
+            return [conn.api.get(path, q) for q in queries]
+
+        assert pages(True) == pages(False) and pages(True) == pages(False)  # cold, then warm
+        conn.pull()
+        tags = [Action(f"r|{i}|tag:seg:x", "tag", i, {"tag": "seg:x"}) for i in ids[:600]]
+        assert {o.status for o in conn.push(tags)} == {"done"}
+        after = pages(True)
+        assert after == pages(False)
+        assert {t["name"] for t in after[0]["members"][0]["tags"]} == {"vip", "seg:x"}
+        assert {t["name"] for t in after[1]["members"][0]["tags"]} == {"vip"}
+        conn.close()
+    finally:
+        fake.stop()
+    assert not fake.violations

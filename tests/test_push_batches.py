@@ -1,4 +1,5 @@
-"""Pushing batches: the ledger records each batch, with one or two batches in flight at once."""
+"""Pushing batches: the ledger records each batch, with one or two batches in flight at once
+(two ramped: small batches first and last)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from segmerge.connector import Action, ConnectorContext, Destination, Outcome
 from segmerge.errors import ConnectorError
 from segmerge.ledger import Ledger, PlannedAction
-from segmerge.push_batches import push_in_batches
+from segmerge.push_batches import batch_sizes, push_in_batches
 
 RUN = "c@2026-12-02"
 
@@ -64,17 +65,40 @@ def ctx(tmp_path: Path) -> ConnectorContext:
                             settings={}, secret=lambda: None)  # fmt: skip
 
 
-@pytest.mark.parametrize("overlap", [1, 2])
-def test_every_action_is_recorded_and_progress_counts_up(tmp_path, overlap):
+@pytest.mark.parametrize(
+    "overlap, recorded",
+    [
+        (1, [0, 10, 20, 30, 40, 50, 55]),
+        # ramped: 1, 2, 5, then the odd 9 and whole batches, then 5, 2, 1
+        (2, [0, 1, 3, 8, 17, 27, 37, 47, 52, 54, 55]),
+    ],
+)
+def test_every_action_is_recorded_and_progress_counts_up(tmp_path, overlap, recorded):
     ledger, actions = setup(tmp_path)
     dest = Recorder(ctx(tmp_path), overlap=overlap)
     seen: list[int] = []
     push_in_batches(ledger, dest, actions, "tag", lambda phase, done, total: seen.append(done))
     assert ledger.counts(RUN) == {"tag": {"done": 55}}
-    assert dest.calls == 6 and dest.peak == overlap
-    assert seen == [0, 10, 20, 30, 40, 50, 55]  # batches recorded in order
+    assert dest.calls == len(recorded) - 1 and dest.peak == overlap
+    assert seen == recorded  # batches recorded in order
     details = {r["key"]: r["detail"] for r in ledger.actions(RUN)}
-    assert details[actions[0].key] == "batch 0" and details[actions[54].key] == "batch 5"
+    last = f"batch {len(recorded) - 2}"
+    assert details[actions[0].key] == "batch 0" and details[actions[54].key] == last
+
+
+@pytest.mark.parametrize("total", [0, 1, 7, 499, 500, 7500, 8000, 20_000, 100_000, 100_001])
+def test_ramped_batches_cover_everything_in_whole_units_with_small_ends(total):
+    sizes = batch_sizes(total, 8000, ramp=True)
+    assert sum(sizes) == total and all(0 < n <= 8000 for n in sizes)
+    if total >= 8000:  # the first call waits for a 16th of a batch to be marked, not all
+        assert sizes[:4] == [500, 1000, 2000, 4000]
+    if total >= 2 * 7500 + 8000:  # and the last answer is followed by a short record
+        assert sizes[-4:] == [4000, 2000, 1000, 500]
+    if total % 500 == 0:  # whole Mailchimp calls of 500 e-mails
+        assert all(n % 500 == 0 for n in sizes)
+    assert batch_sizes(total, 8000, ramp=False) == [8000] * (total // 8000) + (
+        [total % 8000] if total % 8000 else []
+    )
 
 
 def test_a_platform_failure_records_what_came_back_and_leaves_the_rest_planned(tmp_path):
@@ -83,10 +107,11 @@ def test_a_platform_failure_records_what_came_back_and_leaves_the_rest_planned(t
     with pytest.raises(ConnectorError, match="down"):
         push_in_batches(ledger, dest, actions, "tag", None)
     counts = ledger.counts(RUN)["tag"]
-    # batches 0, 1 and 3 (handed over while 2 was in flight) are done; 2 went back to
-    # planned; nothing after 3 was handed over, nothing is left in flight
+    # batches 0, 1 and 3 (1, 2 and 9 actions; 3 was handed over while 2 was in flight)
+    # are done; 2 went back to planned; nothing after 3 was handed over, nothing is left
+    # in flight
     assert dest.calls == 4
-    assert counts == {"done": 30, "planned": 25}
+    assert counts == {"done": 12, "planned": 43}
     assert ledger.keys_with_status(RUN, ["in_flight"]) == set()
 
 
@@ -100,7 +125,7 @@ def test_a_connector_bug_is_uncertain_when_a_repeat_could_duplicate(tmp_path):
     finally:
         type(dest).idempotent = True
     counts = ledger.counts(RUN)["tag"]
-    assert counts["uncertain"] == 10 and counts["done"] == 10 and counts["planned"] == 35
+    assert counts["uncertain"] == 1 and counts["done"] == 2 and counts["planned"] == 52
 
 
 def test_a_stop_at_a_checkpoint_still_records_the_batches_in_flight(tmp_path):
@@ -119,4 +144,4 @@ def test_a_stop_at_a_checkpoint_still_records_the_batches_in_flight(tmp_path):
     with pytest.raises(Stop):
         push_in_batches(ledger, dest, actions, "tag", checkpoint)
     assert ledger.keys_with_status(RUN, ["in_flight"]) == set()
-    assert ledger.counts(RUN)["tag"] == {"done": 20, "planned": 35}  # batches 0 and 1
+    assert ledger.counts(RUN)["tag"] == {"done": 3, "planned": 52}  # batches 0 and 1
