@@ -11,6 +11,7 @@ drafts).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
@@ -20,7 +21,7 @@ from pydantic import Field
 
 from segmerge import secrets
 from segmerge.connector import Action, ConnectorSettings, Destination, Outcome, Source
-from segmerge.errors import ConfigError, CredentialError
+from segmerge.errors import ConfigError, CredentialError, SegmergeError
 from segmerge.schema import Tables
 
 from . import mailchimp_tables as mt
@@ -32,6 +33,9 @@ from .mailchimp_push import Pusher
 OVERLAP = timedelta(minutes=5)
 MERGE_TAGS = {"first_name": "FNAME", "last_name": "LNAME", "email": "EMAIL"}
 STATS = "stats.member_count,stats.unsubscribe_count,stats.cleaned_count"
+#: a check's merge fields, tags, stores and campaigns serve the pull that follows it
+#: within this many seconds (a run checks, then pulls at once)
+PREFETCH_SECONDS = 300.0
 
 
 class MailchimpSettings(ConnectorSettings):
@@ -70,6 +74,8 @@ class MailchimpConnector(Source, Destination):
         self._emails: dict[str, str] = {}  # contact_id -> e-mail, from the last pull
         self._column_tags: dict[str, str] = {}  # column -> merge tag
         self._size_hint = 0  # members counted by check(), for the next pull
+        # (when, listings, pages) of the first-wave listings check() read, for the next pull
+        self._prefetched: tuple[float, dict[str, Listing], list[Page]] | None = None
 
     # -- plumbing ------------------------------------------------------------------------
 
@@ -121,11 +127,31 @@ class MailchimpConnector(Source, Destination):
     # -- check ---------------------------------------------------------------------------
 
     def check(self) -> list[str]:
-        """The key works (account root) and the audience exists in that account."""
-        account = self.api.get("/", {"fields": "account_name,pricing_plan_type"}) or {}
-        resp = self.api.request(
-            "GET", self.list_path, params={"fields": f"id,name,{STATS}"}, ok=(200, 404)
+        """The key works (account root) and the audience exists in that account.
+
+        Every run checks before it pulls, so the check also reads, in the same round
+        trip, the pull's listings that do not depend on the audience's size (merge
+        fields, tags, stores, recent campaigns): the pull that follows then asks every
+        member page at once and starts no wave of its own for them."""
+        started = datetime.now(UTC)
+        side = self._side_listings(started)
+        pool = self.api.pool
+        root = pool.submit(self.api.get, "/", {"fields": "account_name,pricing_plan_type"})
+        audience_call = pool.submit(
+            self.api.request,
+            "GET",
+            self.list_path,
+            params={"fields": f"id,name,{STATS}"},
+            ok=(200, 404),
         )
+        try:
+            pages: list[Page] | None = self.api.collect(list(side.values()))
+        except CredentialError:
+            raise
+        except SegmergeError:  # the pull reads them again, and reports what is wrong then
+            pages = None
+        account = root.result() or {}
+        resp = audience_call.result()
         if resp.status_code == 404:
             raise ConfigError(
                 f"{self.name}: no audience {self.settings.list_id!r} in the Mailchimp account "
@@ -136,6 +162,8 @@ class MailchimpConnector(Source, Destination):
             )
         audience = self.api.client.decode(resp, f"GET {self.list_path}") or {}
         self._size_hint = _size(audience)  # lets the next pull plan its pages at once
+        if pages is not None:
+            self._prefetched = (time.monotonic(), side, pages)
         members = (audience.get("stats") or {}).get("member_count")
         return [
             f"{self.name}: account ok ({account.get('account_name', '?')}, plan "
@@ -147,8 +175,9 @@ class MailchimpConnector(Source, Destination):
 
     def pull(self, since: str | None = None) -> Tables:
         """Members, orders and activity, in two waves of parallel requests: first the
-        members (every page at once), merge fields, stores and recent campaigns; then
-        the orders of those stores and the activity of those campaigns."""
+        members (every page at once), merge fields, tags, stores and recent campaigns
+        (unless the check just before read those); then the orders of those stores and
+        the activity of those campaigns."""
         started = datetime.now(UTC)
         cut = _parse_cursor(since, self.name) if since else None
         since_ts = pd.Timestamp(cut) if cut is not None else None
@@ -165,32 +194,10 @@ class MailchimpConnector(Source, Destination):
         if cut is None:  # plan every page at once from the audience's own counts
             members.expected = self._size_hint or self._audience_size()
         self._size_hint = 0
-        merge = Listing(
-            f"{self.list_path}/merge-fields",
-            "merge_fields",
-            {"fields": fields("merge_fields", ("tag", "type"))},
-        )
-        horizon = started - timedelta(days=self.settings.events_days)
-        stores = Listing(
-            "/ecommerce/stores", "stores", {"fields": fields("stores", ("id", "list_id"))}
-        )
-        campaigns = Listing(
-            "/campaigns",
-            "campaigns",
-            {
-                "status": "sent",
-                "list_id": self.settings.list_id,
-                "since_send_time": horizon.isoformat(timespec="seconds"),
-                "fields": fields("campaigns", ("id", "send_time")),
-            },
-        )
-        segments = self.pusher.segment_listing()  # the tags, for the push that follows
-        first = [members, merge, segments]
-        if self.settings.orders and not self.settings.store_id:
-            first.append(stores)
-        if self.settings.events:
-            first.append(campaigns)
-        pages = self.api.collect(first)
+        side, pages = self._take_prefetched(started)
+        pages = pages + self.api.collect([members, *([] if pages else side.values())])
+        merge, segments = side["merge"], side["segments"]
+        stores, campaigns = side.get("stores"), side.get("campaigns")
         of = lambda lst: [p for p in pages if p.listing is lst]  # noqa: E731
         merge_types = self._merge_types(of(merge))
         self.pusher.remember_segments(of(segments))
@@ -227,6 +234,7 @@ class MailchimpConnector(Source, Destination):
             since_ts,
         )
         if self.settings.events:
+            horizon = started - timedelta(days=self.settings.events_days)
             notes.append(
                 f"{self.name}: activity of {len(sent_at)} campaign(s) sent since "
                 f"{horizon.date().isoformat()}"
@@ -242,6 +250,42 @@ class MailchimpConnector(Source, Destination):
         )
         tables.incremental = since is not None
         return tables
+
+    def _side_listings(self, started: datetime) -> dict[str, Listing]:
+        """The listings of a pull's first wave besides the members, by name."""
+        side = {
+            "merge": Listing(
+                f"{self.list_path}/merge-fields",
+                "merge_fields",
+                {"fields": fields("merge_fields", ("tag", "type"))},
+            ),
+            "segments": self.pusher.segment_listing(),  # the tags, for the push that follows
+        }
+        if self.settings.orders and not self.settings.store_id:
+            side["stores"] = Listing(
+                "/ecommerce/stores", "stores", {"fields": fields("stores", ("id", "list_id"))}
+            )
+        if self.settings.events:
+            horizon = started - timedelta(days=self.settings.events_days)
+            side["campaigns"] = Listing(
+                "/campaigns",
+                "campaigns",
+                {
+                    "status": "sent",
+                    "list_id": self.settings.list_id,
+                    "since_send_time": horizon.isoformat(timespec="seconds"),
+                    "fields": fields("campaigns", ("id", "send_time")),
+                },
+            )
+        return side
+
+    def _take_prefetched(self, started: datetime) -> tuple[dict[str, Listing], list[Page]]:
+        """The listings the last check read and their pages, if it was a moment ago; else
+        fresh listings and no pages. Used once: a later pull reads them again."""
+        prefetched, self._prefetched = self._prefetched, None
+        if prefetched is not None and time.monotonic() - prefetched[0] < PREFETCH_SECONDS:
+            return prefetched[1], prefetched[2]
+        return self._side_listings(started), []
 
     def _audience_size(self) -> int:
         """A lower bound of the members count (subscribed + unsubscribed + cleaned: Mailchimp

@@ -103,7 +103,9 @@ def conform(tables: Tables, source: str) -> Tables:
     c["subscribed"] = c["subscribed"].fillna(False).astype(bool)
     for col in ("created_at", "updated_at"):
         c[col] = pd.to_datetime(c[col], utc=True)
-    c["tags"] = [list(t) if isinstance(t, list | tuple) else [] for t in c["tags"]]
+    tags = c["tags"].tolist()
+    if not all(type(t) is list for t in tags):  # as connectors give them, nothing to build
+        c["tags"] = [list(t) if isinstance(t, list | tuple) else [] for t in tags]
     ids = c["contact_id"].tolist()
     if len(set(ids)) < len(ids):  # a set is the cheapest test; pandas then names the first
         dupes = c["contact_id"][c["contact_id"].duplicated()]

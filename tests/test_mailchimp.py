@@ -478,3 +478,31 @@ def test_the_benchmark_fake_answers_member_pages_exactly_as_the_plain_fake():
     finally:
         fake.stop()
     assert not fake.violations
+
+
+def test_a_check_reads_the_first_wave_so_the_pull_after_it_asks_only_for_members(tmp_path):
+    """A run checks, then pulls: the check reads the merge fields, tags, stores and
+    campaigns together with the account and the audience (one round trip), and the pull
+    then asks for nothing but the member pages before its second wave."""
+    fake = MailchimpFake(latency=0.05).start()
+    try:
+        populate(fake, 2500)
+        conn = connect(fake, tmp_path)
+        side = ("/merge-fields", "/segments", "/ecommerce/stores", "/campaigns")
+        conn.check()
+        checked = [p for _, p, _ in fake.queries]
+        assert all(any(p.endswith(s) for p in checked) for s in side)
+        assert fake.peak >= 4  # at once, not one after another
+        n = len(fake.queries)
+        tables = conn.pull()
+        pulled = [p for _, p, _ in fake.queries[n:]]
+        assert len(tables.contacts) == 2500 and sum(p.endswith("/members") for p in pulled) == 3
+        assert not any(p.endswith(side) for p in pulled)
+        n = len(fake.queries)
+        conn.pull()  # no check just before: it reads them itself
+        again = [p for _, p, _ in fake.queries[n:]]
+        assert all(any(p.endswith(s) for p in again) for s in side)
+        conn.close()
+    finally:
+        fake.stop()
+    assert not fake.violations
