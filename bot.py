@@ -7,7 +7,6 @@ shows its traceback only with `--traceback`.
 
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 from importlib.resources import as_file, files
@@ -21,6 +20,8 @@ from rich.table import Table
 from rich.tree import Tree
 
 from segmerge import workspace as wsmod
+from segmerge.cli_admin import emit
+from segmerge.cli_admin import register as register_admin
 from segmerge.cli_preview import register as register_preview
 from segmerge.cli_report import register as register_report
 from segmerge.cli_schedule import register as register_schedule
@@ -34,10 +35,6 @@ app = typer.Typer(
     rich_markup_mode="rich",
     pretty_exceptions_show_locals=False,
 )
-auth_app = typer.Typer(help="Credentials in the system keyring.")
-suppress_app = typer.Typer(help="The workspace's suppression list, applied to every destination.")
-app.add_typer(auth_app, name="auth")
-app.add_typer(suppress_app, name="suppress")
 
 out = Console()
 err = Console(stderr=True)
@@ -368,7 +365,7 @@ def test_send_cmd(
 
     ws = _ws(workspace)
     results = test_send(ws, campaign, to, as_of=as_of, destination=destination)
-    _emit([{"letter": letter, "status": status, "detail": detail}
+    emit([{"letter": letter, "status": status, "detail": detail}
            for letter, status, detail in results], "table", f"test messages to {to}")  # fmt: skip
     if any(status != "done" for _, status, _ in results):
         raise typer.Exit(1)
@@ -377,177 +374,8 @@ def test_send_cmd(
 # history ---------------------------------------------------------------------
 
 
-@app.command()
-def history(
-    run_id: Annotated[str | None, typer.Argument(help="One run, e.g. profils@2026-12-01")] = None,
-    failed: Annotated[bool, typer.Option("--failed", help="Only failed actions.")] = False,
-    uncertain: Annotated[bool, typer.Option("--uncertain", help="Only uncertain ones.")] = False,
-    deferred: Annotated[
-        bool, typer.Option("--deferred", help="Only messages held back by contact pressure.")
-    ] = False,
-    fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
-    csv: Annotated[bool, typer.Option("--csv", help="Same as --format csv.")] = False,
-    workspace: WorkspaceOpt = None,
-) -> None:
-    """Past runs, and what each did, down to each contact and action.
-
-    Example: segmerge history profils@2026-12-01 --failed --csv
-    """
-    from segmerge.ledger import Ledger
-    from segmerge.pipeline import ledger_path
-
-    fmt = "csv" if csv else fmt
-    ws = _ws(workspace)
-    ledger = Ledger.open_existing(ledger_path(ws))
-    if ledger is None:
-        out.print("No run yet.")
-        return
-    flags = (("failed", failed), ("uncertain", uncertain), ("deferred", deferred))
-    statuses = [s for s, on in flags if on] or None
-    try:
-        if run_id is None and statuses is None:
-            rows = [{k: r[k] for k in ("run_id", "status", "started_at", "ended_at", "attempts")}
-                    | _counts(ledger.counts(r["run_id"])) for r in ledger.runs()]  # fmt: skip
-        else:
-            rows = ledger.actions(run_id, statuses)
-    finally:
-        ledger.close()
-    _emit(rows, fmt, title="history")
-
-
-def _counts(c: dict[str, dict[str, int]]) -> dict[str, Any]:
-    return {f"{k}": " ".join(f"{s}={n}" for s, n in v.items()) for k, v in c.items()}
-
-
-def _emit(rows: list[dict[str, Any]], fmt: str, title: str) -> None:
-    if fmt == "json":
-        sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=1, default=str) + "\n")
-        return
-    if fmt == "csv":
-        import csv as csvmod
-
-        cols = list(dict.fromkeys(k for r in rows for k in r))
-        w = csvmod.DictWriter(sys.stdout, fieldnames=cols)
-        w.writeheader()
-        w.writerows(rows)
-        return
-    if not rows:
-        out.print("Nothing to show.")
-        return
-    t = Table(title=title)
-    cols = list(dict.fromkeys(k for r in rows for k in r))
-    for c in cols:
-        t.add_column(c)
-    for r in rows[:500]:
-        t.add_row(*("" if r.get(c) is None else str(r.get(c)) for c in cols))
-    out.print(t)
-    if len(rows) > 500:
-        out.print(f"… {len(rows) - 500} more (use --format csv)")
-
-
-# connectors, auth, suppress ---------------------------------------------------
-
-
-@app.command()
-def connectors() -> None:
-    """List the installed connectors (entry-point group segmerge.connectors.v1).
-
-    A third-party package adds one by declaring, in its pyproject.toml:
-    [project.entry-points."segmerge.connectors.v1"] myshop = "myshop_segmerge:Connector"
-
-    Example: segmerge connectors
-    """
-    from segmerge.connector import Destination, Source, available, load_class
-
-    rows = []
-    for name, impl in sorted(available().items()):
-        try:
-            cls = load_class(name)
-        except Exception as exc:  # a broken plugin must not hide the others
-            rows.append({"connector": name, "role": "cannot load", "actions": "",
-                         "implementation": impl, "description": f"{type(exc).__name__}: {exc}"})
-            continue
-        role = [r for r, base in (("source", Source), ("destination", Destination))
-                if issubclass(cls, base)]  # fmt: skip
-        rows.append({"connector": name, "role": ", ".join(role),
-                     "actions": ", ".join(sorted(getattr(cls, "accepts", ()))),
-                     "implementation": impl,
-                     "description": (cls.description or (cls.__doc__ or "").strip()
-                                     ).split("\n")[0]})  # fmt: skip
-    _emit(rows, "table", "connectors")
-
-
-@auth_app.command("set")
-def auth_set(
-    name: Annotated[str, typer.Argument(help="Source or destination name.")],
-) -> None:
-    """Store a credential in the system keyring (asked for, never echoed).
-
-    Example: segmerge auth set shop
-    """
-    from segmerge import secrets
-
-    value = typer.prompt(f"Secret for {name}", hide_input=True)
-    secrets.store(name, value)
-    out.print(f"Stored in the keyring (service segmerge, user {name}).")
-
-
-@auth_app.command("remove")
-def auth_remove(name: Annotated[str, typer.Argument(help="Source or destination name.")]) -> None:
-    """Remove a credential from the system keyring."""
-    from segmerge import secrets
-
-    out.print("Removed." if secrets.remove(name) else "Nothing stored for that name.")
-
-
-@suppress_app.command("add")
-def suppress_add(
-    address: Annotated[str, typer.Argument(help="E-mail address.")],
-    reason: Annotated[str, typer.Option("--reason")] = "manual",
-    workspace: WorkspaceOpt = None,
-) -> None:
-    """Never mail this address again, from any campaign. Example: segmerge suppress add a@b.fr"""
-    from segmerge.ledger import Ledger
-    from segmerge.pipeline import ledger_path
-
-    ledger = Ledger(ledger_path(_ws(workspace)))
-    n = ledger.suppress([(address, reason)])
-    ledger.close()
-    out.print("Added." if n else "Already suppressed.")
-
-
-@suppress_app.command("import")
-def suppress_import(
-    file: Annotated[Path, typer.Argument(help="CSV with an e-mail column (or one per line).")],
-    workspace: WorkspaceOpt = None,
-) -> None:
-    """Import addresses from a CSV file. Example: segmerge suppress import bounces.csv"""
-    from segmerge.ledger import Ledger
-    from segmerge.pipeline import ledger_path
-    from segmerge.suppression import read_addresses
-
-    addresses = read_addresses(file)
-    ledger = Ledger(ledger_path(_ws(workspace)))
-    n = ledger.suppress([(a, f"import {file.name}") for a in addresses])
-    ledger.close()
-    out.print(f"{n} new address(es) suppressed ({len(addresses)} read).")
-
-
-@suppress_app.command("list")
-def suppress_list(
-    fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
-    workspace: WorkspaceOpt = None,
-) -> None:
-    """Show the suppression list."""
-    from segmerge.ledger import Ledger
-    from segmerge.pipeline import ledger_path
-
-    ledger = Ledger.open_existing(ledger_path(_ws(workspace)))
-    rows = ledger.suppressed() if ledger else []
-    _emit(rows, fmt, "suppression list")
-
-
 # commands kept in their own modules, each importing its heavy parts lazily
+register_admin(app)  # history, connectors, auth, suppress
 register_schedule(app)  # schedule add/list/remove, serve
 register_report(app)  # report, kpi
 register_preview(app)  # preview

@@ -107,3 +107,33 @@ def test_large_batches_are_marked_and_recorded_exactly_as_small_ones(tmp_path):
         assert {r["key"]: r["detail"] for r in ledger.actions("r@1")}[keys[2]] == "last"
         results.append(ledger.counts("r@1"))
     assert sum(results[1]["send"].values()) == BULK_ROWS * 3
+
+
+def test_an_older_ledger_loses_its_status_heavy_index_and_keeps_its_history(tmp_path):
+    """Ledgers written before the contact index dropped `status` are mended in place:
+    the old index (rewritten by every status change of a push) goes, history stays,
+    and the unsubscribe lookup still finds a contact's sends by index."""
+    path = tmp_path / "ledger.sqlite"
+    ledger = Ledger(path)
+    ledger.begin_run("c@2026-12-01", "c", "2026-12-01")
+    ledger.plan("c@2026-12-01", [PlannedAction("k1", "42", "send", "outbox", "s", "a@b.fr")])
+    ledger.record([("k1", "done", "sent")])
+    ledger.db.execute("DROP INDEX actions_by_contact_kind")
+    ledger.db.execute("CREATE INDEX actions_by_contact ON actions(contact_id, kind, status)")
+    ledger.close()
+
+    ledger = Ledger(path)
+    try:
+        names = {r[0] for r in ledger.db.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+        assert "actions_by_contact" not in names and "actions_by_contact_kind" in names
+        assert ledger.counts("c@2026-12-01") == {"send": {"done": 1}}
+        plan = " ".join(
+            str(r[-1])
+            for r in ledger.db.execute(
+                "EXPLAIN QUERY PLAN SELECT target FROM actions WHERE contact_id=? AND kind='send'",
+                ("42",),
+            )
+        )
+        assert "actions_by_contact_kind" in plan
+    finally:
+        ledger.close()
