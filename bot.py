@@ -36,8 +36,9 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)  # paths and messages stay whole lines; tables still fit the width
+# Errors are never wrapped: a path broken across lines can be neither read nor grepped.
+err = Console(stderr=True, soft_wrap=True)
 STATE = {"traceback": False}
 
 WorkspaceOpt = Annotated[

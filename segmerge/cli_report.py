@@ -20,7 +20,7 @@ from rich.table import Table
 from . import workspace as wsmod
 from .errors import ConfigError
 
-out = Console()
+out = Console(soft_wrap=True)  # paths and messages stay whole lines; tables still fit the width
 
 WorkspaceOpt = Annotated[
     Path | None,

@@ -19,7 +19,7 @@ from . import workspace as wsmod
 from .errors import ConfigError
 from .schedule import ScheduleStore, load_schedules, next_fires, normalize_cron, parse_cron
 
-out = Console()
+out = Console(soft_wrap=True)  # paths and messages stay whole lines; tables still fit the width
 
 WorkspaceOpt = Annotated[
     Path | None,

@@ -67,6 +67,17 @@ def test_init_refuses_a_non_empty_folder(tmp_path):
     assert proc.returncode == 2 and "not empty" in proc.stderr
 
 
+def test_an_error_naming_a_long_path_keeps_it_on_one_line(tmp_path):
+    """A path broken across lines can be neither pasted nor grepped (CI paths are long)."""
+    deep = tmp_path / ("un-dossier-au-nom-assez-long-" * 8) / "espace-de-travail"
+    deep.mkdir(parents=True)
+    (deep / "x").write_text("x")
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    proc = subprocess.run([SEGMERGE, "init", str(deep)], capture_output=True, text=True, env=env)
+    assert proc.returncode == 2
+    assert any(str(deep) in line for line in proc.stderr.splitlines()), proc.stderr
+
+
 def test_validate_passes_on_the_demo(ws):
     proc = sm("validate", "-w", str(ws), "--as-of", AS_OF)
     assert proc.returncode == 0, proc.stderr
