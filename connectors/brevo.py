@@ -29,7 +29,8 @@ from pydantic import Field
 
 from segmerge.connector import Action, ConnectorSettings, Destination, Outcome, Source
 from segmerge.errors import BadAnswer, CredentialError
-from segmerge.http import HttpClient, RateLimit, field_of
+from segmerge.http import HttpClient, field_of
+from segmerge.rate_limit import RateLimit
 from segmerge.schema import Tables, conform, empty_events, empty_orders
 
 from .brevo_activity import pull_events, pull_orders

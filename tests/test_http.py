@@ -13,7 +13,8 @@ import time
 import pytest
 
 from segmerge.errors import BadAnswer, ConnectorError, CredentialError
-from segmerge.http import HttpClient, RateLimit, batched, field_of, retry_after
+from segmerge.http import HttpClient, batched, field_of, retry_after
+from segmerge.rate_limit import RateLimit
 from tests.fakes.base import FakeServer, Reply, WindowLimiter
 
 SECRET = "xkeysib-0123456789abcdef-SECRET"
