@@ -21,7 +21,8 @@ import pandas as pd
 import requests
 
 from segmerge.errors import BadAnswer, ConnectorError
-from segmerge.http import HttpClient, RateLimit, field_of
+from segmerge.http import HttpClient, field_of
+from segmerge.rate_limit import RateLimit
 
 #: HubSpot never pages a search beyond this many results per query (docs, "CRM search")
 SEARCH_CAP = 10_000
