@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.tree import Tree
@@ -25,6 +24,7 @@ from segmerge.cli_admin import register as register_admin
 from segmerge.cli_preview import register as register_preview
 from segmerge.cli_report import register as register_report
 from segmerge.cli_schedule import register as register_schedule
+from segmerge.console import err, out
 from segmerge.errors import SegmergeError
 
 app = typer.Typer(
@@ -36,9 +36,6 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 
-out = Console(soft_wrap=True)  # paths and messages stay whole lines; tables still fit the width
-# Errors are never wrapped: a path broken across lines can be neither read nor grepped.
-err = Console(stderr=True, soft_wrap=True)
 STATE = {"traceback": False}
 
 WorkspaceOpt = Annotated[

@@ -14,12 +14,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from . import workspace as wsmod
-
-out = Console(soft_wrap=True)  # paths and messages stay whole lines; tables still fit the width
+from .console import out
 
 WorkspaceOpt = Annotated[
     Path | None,

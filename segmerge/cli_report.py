@@ -13,14 +13,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from . import workspace as wsmod
+from .console import out
 from .errors import ConfigError
-
-out = Console(soft_wrap=True)  # paths and messages stay whole lines; tables still fit the width
 
 WorkspaceOpt = Annotated[
     Path | None,

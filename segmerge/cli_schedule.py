@@ -12,14 +12,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from . import workspace as wsmod
+from .console import out
 from .errors import ConfigError
 from .schedule import ScheduleStore, load_schedules, next_fires, normalize_cron, parse_cron
-
-out = Console(soft_wrap=True)  # paths and messages stay whole lines; tables still fit the width
 
 WorkspaceOpt = Annotated[
     Path | None,
