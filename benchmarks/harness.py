@@ -31,10 +31,19 @@ def timed_pull(conn: Any) -> tuple[Tables, float]:
     return tables, time.perf_counter() - t0
 
 
-def tag_actions(contact_ids: Iterable[Any], tag: str = "seg:bench", **payload: Any) -> list[Action]:
-    """One ``tag`` action per contact, keyed as a run keys them."""
-    return [Action(f"{RUN}|{cid}|tag:{tag}", "tag", str(cid),
-                   {"tag": tag, "segment": "bench", **payload}) for cid in contact_ids]  # fmt: skip
+def tag_actions(
+    contact_ids: Iterable[Any],
+    tag: str = "seg:bench",
+    emails: Iterable[Any] | None = None,
+    **payload: Any,
+) -> list[Action]:
+    """One ``tag`` action per contact, keyed as a run keys them; with ``emails``, each
+    carries its contact's e-mail, as a run's actions do (segmerge.plan)."""
+    ids = [str(cid) for cid in contact_ids]
+    mails = list(emails) if emails is not None else [payload.pop("email", None)] * len(ids)
+    return [Action(f"{RUN}|{cid}|tag:{tag}", "tag", cid,
+                   {"tag": tag, "segment": "bench", "email": mail, **payload})
+            for cid, mail in zip(ids, mails, strict=True)]  # fmt: skip
 
 
 def timed_push(conn: Any, actions: list[Action]) -> tuple[int, float, float, float]:

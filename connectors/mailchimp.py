@@ -26,7 +26,7 @@ from segmerge.schema import Tables
 
 from . import mailchimp_tables as mt
 from .mailchimp_api import MAX_CONNECTIONS, Api, Listing, Page, base_url_for, fields
-from .mailchimp_push import Pusher
+from .mailchimp_push import EmailBook, Pusher
 
 #: members changed this long before the previous pull started are read again: the
 #: platform's clock and ours differ, and an upsert by contact_id makes a repeat harmless
@@ -71,7 +71,7 @@ class MailchimpConnector(Source, Destination):
         super().__init__(ctx)
         self._api: Api | None = None
         self._pusher: Pusher | None = None
-        self._emails: dict[str, str] = {}  # contact_id -> e-mail, from the last pull
+        self._emails = EmailBook()  # contact_id -> e-mail, from the last pull
         self._column_tags: dict[str, str] = {}  # column -> merge tag
         self._size_hint = 0  # members counted by check(), for the next pull
         # (when, listings, pages) of the first-wave listings check() read, for the next pull
@@ -202,9 +202,7 @@ class MailchimpConnector(Source, Destination):
         merge_types = self._merge_types(of(merge))
         self.pusher.remember_segments(of(segments))
         contacts = mt.contacts(of(members), merge_types)
-        self._emails.update(
-            zip(contacts["contact_id"].tolist(), contacts["email"].tolist(), strict=True)
-        )
+        self._emails.add_columns(contacts["contact_id"], contacts["email"])
 
         store_ids = (
             [self.settings.store_id]

@@ -470,6 +470,9 @@ def test_the_benchmark_fake_answers_member_pages_exactly_as_the_plain_fake():
         conn.pull()
         tags = [Action(f"r|{i}|tag:seg:x", "tag", i, {"tag": "seg:x"}) for i in ids[:600]]
         assert {o.status for o in conn.push(tags)} == {"done"}
+        # actions without their e-mail find it in the pull, not with a call per member
+        member = f"/lists/{LIST_ID}/members/"
+        assert not [p for m, p, _ in fake.queries if m == "GET" and p.startswith(member)]
         after = pages(True)
         assert after == pages(False)
         assert {t["name"] for t in after[0]["members"][0]["tags"]} == {"vip", "seg:x"}
