@@ -7,7 +7,10 @@ Each fake server (tests/fakes/) enforces the platform's documented limit
 10 simultaneous connections) and answers 429 with the vendor's headers beyond
 it. The connectors pace themselves to that limit; the figures say how close
 they get (target: >= 90 % of the limit) and whether any 429 was followed by
-another (target: never). The work is done by ``benchmarks/pull_<platform>.py``,
+another (target: never). Mailchimp's limit is a number of connections, so its
+figure depends on how long an answer takes: it is judged with the fake
+answering in 0.3 s and shown too at 0.1 s, the round trip alone (see
+``pull_mailchimp.py``). The work is done by ``benchmarks/pull_<platform>.py``,
 one module per platform, each runnable alone.
 """
 
@@ -39,6 +42,10 @@ def main() -> None:
             continue
         print(f"{name}: pulling {args.contacts:,} contacts and tagging them...", flush=True)
         rows.append(module.bench(args.contacts))
+        stress = getattr(module, "STRESS_LATENCY", None)
+        if stress is not None:  # the same at the fastest answers: shown, not judged
+            print(f"{name}: again with the fake answering in {stress} s...", flush=True)
+            rows.append({**module.bench(args.contacts, stress), "stress": True})
     if not rows:
         return
     head = ("platform", "pull c/s", "push c/s", "limit req/s", "achieved req/s",
@@ -46,8 +53,11 @@ def main() -> None:
     print()
     print(" | ".join(head))
     for r in rows:
+        label = r["platform"]
+        if "latency_seconds" in r:
+            label += f" ({r['latency_seconds']} s answers{', stress' if r.get('stress') else ''})"
         print(" | ".join([
-            r["platform"],
+            label,
             f"{r['contacts_per_second_pull']:,.0f}",
             f"{r['contacts_per_second_push']:,.0f}",
             f"{r['limit_requests_per_second']:,.2f}",
@@ -56,8 +66,14 @@ def main() -> None:
             str(r["total_429"]),
             str(r["max_consecutive_429"]),
         ]))  # fmt: skip
-    ok = all(r["fraction_of_limit"] >= 0.9 and r["max_consecutive_429"] <= 1 for r in rows)
+    judged = [r for r in rows if not r.get("stress")]
+    ok = all(r["fraction_of_limit"] >= 0.9 for r in judged) and all(
+        r["max_consecutive_429"] <= 1 for r in rows
+    )
     print("\ntarget (>= 90 % of the limit, no 429 twice in a row):", "met" if ok else "NOT met")
+    if len(judged) < len(rows):
+        print("(a stress row is shown for the record and not judged: see its benchmark's "
+              "docstring)")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -349,6 +349,15 @@ class MailchimpConnector(Source, Destination):
         tag = MERGE_TAGS.get(column) or self._column_tags.get(column)
         return f"*|{tag}|*" if tag else None
 
+    def prepare(self, actions: Sequence[Action]) -> None:
+        """Create the tags a first run adds, while the engine writes its plan: a new tag
+        is a static segment whose id every call adding members to it needs, so its
+        creation would otherwise hold the push's first round trip with nine of the ten
+        connections idle."""
+        tags = [a.payload.get("tag") for a in actions if a.kind == "tag"]
+        self.pusher.create_missing([t for t in tags if isinstance(t, str) and t.strip()],
+                                   even_one=True)  # fmt: skip
+
     def push(self, actions: Sequence[Action]) -> list[Outcome]:
         tags = [a for a in actions if a.kind in ("tag", "untag")]
         drafts = [a for a in actions if a.kind == "create_campaign"]

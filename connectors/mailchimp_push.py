@@ -116,15 +116,17 @@ class Pusher:
         assert self._segments is not None
         return self._segments
 
-    def create_missing(self, tags: Sequence[str]) -> None:
+    def create_missing(self, tags: Sequence[str], *, even_one: bool = False) -> None:
         """Create the tags that do not exist yet all at once: a first run with six
         segments waits for one call, not six in a row. A creation that fails (another
-        run made it meanwhile) is left to :meth:`segment_id`, which looks again."""
+        run made it meanwhile) is left to :meth:`segment_id`, which looks again.
+        Without ``even_one``, a single missing tag is left to segment_id, which
+        creates it where it is needed."""
         with self._lock:
             known = self.segments()
             missing = [t for t in dict.fromkeys(tags) if t not in known]
-        if len(missing) < 2:
-            return  # one: segment_id creates it where it is needed
+        if len(missing) < (1 if even_one else 2):
+            return
         created = self.api.map(self._create_segment, missing)
         with self._lock:
             for name, sid in zip(missing, created, strict=True):

@@ -127,6 +127,16 @@ class Destination(Connector):
     #: than 1 for a platform limited by concurrent connections, whose push is thread-safe
     concurrent_batches: ClassVar[int] = 1
 
+    def prepare(self, actions: Sequence[Action]) -> None:
+        """Get ready for ``actions`` while the ledger writes the run's plan.
+
+        Called in a thread before any of them is marked in flight, so a round
+        trip the push would otherwise wait for at its start (creating the tags a
+        first run needs) is made while the engine is busy anyway. Best effort:
+        it must be safe to repeat and may do nothing; what it could not do, push()
+        does or reports. Never called on a dry run.
+        """
+
     def push(self, actions: Sequence[Action]) -> list[Outcome]:
         """Do a batch of actions; return one outcome per action, in any order.
 

@@ -38,7 +38,7 @@ from .plan import (
     settle_stale,
 )
 from .pressure import Policy, earliest, hold_back
-from .push_batches import push_in_batches
+from .push_batches import plan_while_preparing, push_in_batches
 from .segmentation import save_snapshot
 from .workspace import Workspace
 
@@ -184,7 +184,12 @@ def _run_open(camp: OpenCampaign, opts: RunOptions) -> RunSummary:
             if requeue:
                 ledger.requeue(run_id, requeue)
             every = [p for p, _ in sends] + [p for _, items in pushes for p, _ in items]
-            ledger.plan(run_id, every + skipped)
+            # the platforms get ready for their actions (a first run's new tags) while
+            # the ledger writes the plan, so their pushes start at full speed
+            plan_while_preparing(
+                lambda: ledger.plan(run_id, every + skipped),
+                [(_destination_of(camp, phase), [a for _, a in items]) for phase, items in pushes],
+            )
             if summary.resumed:
                 keep = {p.key for p in every + skipped}
                 stale = [r for r in ledger.actions(run_id, ["planned"]) if r["key"] not in keep]
@@ -192,9 +197,8 @@ def _run_open(camp: OpenCampaign, opts: RunOptions) -> RunSummary:
             _push(ledger, run_id, camp.destination, sends, "send", opts.progress)
             for phase, items in pushes:
                 if items:
-                    dest = camp.destination if phase == "campaign" else camp.tag_destination
-                    assert dest is not None
-                    _push(ledger, run_id, dest, items, phase, opts.progress)
+                    _push(ledger, run_id, _destination_of(camp, phase), items, phase,
+                          opts.progress)  # fmt: skip
             if seg.tables.cursor:
                 done = ledger.keys_with_status(run_id, ["done"])
                 applied = [a for _, items in pushes for _, a in items if a.key in done]
@@ -356,6 +360,14 @@ def _plan_pushes(
         out.append(("campaign", plan_campaigns(m, run_id, dest, info, render,
                                                summary.render_errors, skipped)))  # fmt: skip
     return out
+
+
+def _destination_of(camp: OpenCampaign, phase: str) -> Destination:
+    """Where a push phase goes: drafts to the campaign's destination, tags and lists to
+    the platform they were pulled from (there are none when it takes no tags)."""
+    dest = camp.destination if phase == "campaign" else camp.tag_destination
+    assert dest is not None, f"no destination for {phase}"
+    return dest
 
 
 def _push(

@@ -23,10 +23,11 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import suppress
 from itertools import accumulate
 
 from .connector import Action, Destination, Outcome
-from .errors import ConnectorError
+from .errors import ConnectorError, SegmergeError
 from .heap import frozen_heap
 from .ledger import Ledger
 
@@ -121,6 +122,30 @@ def push_in_batches(
             settle_oldest()
     if failure is not None:
         raise failure
+
+
+def plan_while_preparing(
+    plan: Callable[[], object], work: Sequence[tuple[Destination, Sequence[Action]]]
+) -> None:
+    """Run ``plan`` (the ledger writing the run's plan) while each destination prepares
+    for its actions (:meth:`Destination.prepare`), and wait for both.
+
+    A preparation that fails is not an error of the run: the push meets the same
+    problem and reports it per action, in the ledger. A bug (any other exception)
+    is raised once the plan is written."""
+    work = [(dest, acts) for dest, acts in work if acts]
+    if not work:
+        plan()
+        return
+    with ThreadPoolExecutor(1, thread_name_prefix="segmerge-prepare") as pool:
+        def prepare_all() -> None:
+            for dest, acts in work:
+                with suppress(SegmergeError):  # the push tries again, and records what fails
+                    dest.prepare(acts)
+
+        ready = pool.submit(prepare_all)
+        plan()
+        ready.result()
 
 
 def batch_sizes(total: int, size: int, *, ramp: bool) -> list[int]:

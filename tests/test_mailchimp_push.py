@@ -94,6 +94,27 @@ def test_a_first_run_creates_its_new_tags_at_once_and_each_only_once(fake, tmp_p
     assert all(names[k % 4] in fake.tags_of(i) for k, i in enumerate(ids))
 
 
+def test_prepare_creates_a_first_runs_new_tag_so_the_push_only_adds_members(fake, tmp_path):
+    """The engine calls prepare() while its ledger writes the plan: the one new tag is
+    created then, so the push's first call already adds members; untags and tags that
+    exist create nothing, and a second prepare nothing more."""
+    ids = populate(fake, 10, tags=["seg:zens"])
+    conn = connect(fake, tmp_path, orders=False, events=False)
+    conn.pull()
+    actions = [tag(i, "seg:fonceurs", f"client{n}@example.org") for n, i in enumerate(ids)]
+    actions += [tag(ids[0], "seg:zens", "client0@example.org"),
+                tag(ids[1], "seg:ghost", "client1@example.org", "untag")]  # fmt: skip
+    conn.prepare(actions)
+    conn.prepare(actions)
+    assert [p for m, p in fake.writes] == [f"/lists/{LIST_ID}/segments"]
+    assert not any("seg:fonceurs" in fake.tags_of(i) for i in ids)  # created empty
+    with pytest.raises(KeyError):
+        fake.segment_named("seg:ghost")
+    assert {o.status for o in conn.push(actions)} == {"done"}
+    assert not [p for m, p in fake.writes[1:] if p.endswith("/segments")]  # no creation
+    assert all("seg:fonceurs" in fake.tags_of(i) for i in ids)
+
+
 def test_untag_of_a_tag_nobody_has_creates_nothing(fake, tmp_path):
     ids = populate(fake, 3)
     outcomes = connect(fake, tmp_path).push(

@@ -20,6 +20,7 @@ import pytest
 from segmerge import connector as registry
 from segmerge import workspace as wsmod
 from segmerge.connector import Action, ConnectorSettings, Destination, Outcome, Source
+from segmerge.errors import ConnectorError
 from segmerge.pipeline import RunOptions, run
 from segmerge.schema import Tables
 from segmerge.snapshot import merge
@@ -48,6 +49,8 @@ class Platform:
         self.pulls: list[str | None] = []
         self.pushed: list[Action] = []
         self.drafts: dict[str, dict] = {}
+        self.prepared: list[tuple[list[str], int]] = []  # (kinds, actions pushed by then)
+        self.prepare_fails = False
 
     def tables(self, since: str | None) -> Tables:
         rows = [
@@ -85,6 +88,11 @@ class MemoryConnector(Source, Destination):
     def merge_tag(self, column: str) -> str | None:
         return {"first_name": "{{ contact.PRENOM }}", "email": "{{ contact.EMAIL }}",
                 "unsubscribe_url": "{{ unsubscribe }}"}.get(column)  # fmt: skip
+
+    def prepare(self, actions: Sequence[Action]) -> None:
+        PLATFORM.prepared.append((sorted({a.kind for a in actions}), len(PLATFORM.pushed)))
+        if PLATFORM.prepare_fails:
+            raise ConnectorError("shop: the platform did not answer in time")
 
     def push(self, actions: Sequence[Action]) -> list[Outcome]:
         out = []
@@ -157,7 +165,7 @@ def test_dry_run_shows_changes_by_segment_and_pushes_nothing(ws):
         "argent": {"tag": 3, "add_to_list": 3, "create_campaign": 1},
     }
     assert summary.drafts == ["niveaux 2026-12-01 · or", "niveaux 2026-12-01 · argent"]
-    assert PLATFORM.pushed == []
+    assert PLATFORM.pushed == [] and PLATFORM.prepared == []  # not even got ready
     assert not (ws.state_dir / "snapshots").exists()
     assert not (ws.state_dir / "ledger.sqlite").exists()
 
@@ -174,6 +182,21 @@ def test_run_pushes_tags_lists_and_one_draft_per_segment_with_merge_tags(ws):
     assert "prénom" not in draft["html"]  # nobody's personal data in a letter for everyone
     assert draft["list"] == "seg:or" and draft["from_email"] == "bonjour@boutique.fr"
     assert draft["members"] == 3
+
+
+def test_each_platform_gets_ready_for_its_actions_before_any_is_pushed(ws):
+    """A first run's new tags can be created while the ledger writes the plan: every
+    phase's actions reach prepare() before the first push of the run."""
+    run(ws, "niveaux", RunOptions(as_of=AS_OF))
+    assert PLATFORM.prepared == [(["tag"], 0), (["add_to_list"], 0), (["create_campaign"], 0)]
+
+
+def test_a_preparation_that_fails_leaves_the_push_to_do_the_work(ws):
+    PLATFORM.prepare_fails = True
+    summary = run(ws, "niveaux", RunOptions(as_of=AS_OF))
+    assert summary.failed == 0
+    assert PLATFORM.contacts["2"]["tags"] == ["seg:argent"]
+    assert len(PLATFORM.drafts) == 2
 
 
 def test_second_run_pulls_incrementally_and_moves_only_who_changed(ws):
