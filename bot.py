@@ -21,6 +21,7 @@ from rich.tree import Tree
 from segmerge import workspace as wsmod
 from segmerge.cli_admin import emit
 from segmerge.cli_admin import register as register_admin
+from segmerge.cli_options import AsOfOpt, WorkspaceOpt
 from segmerge.cli_preview import register as register_preview
 from segmerge.cli_report import register as register_report
 from segmerge.cli_schedule import register as register_schedule
@@ -37,15 +38,6 @@ app = typer.Typer(
 )
 
 STATE = {"traceback": False}
-
-WorkspaceOpt = Annotated[
-    Path | None,
-    typer.Option("--workspace", "-w", help="Workspace folder (default: $SEGMERGE_WORKSPACE, or .)"),
-]
-AsOfOpt = Annotated[
-    str | None,
-    typer.Option("--as-of", help="Reference day, e.g. 2026-01-31 (default: today)."),
-]
 
 
 @app.callback()

@@ -17,12 +17,8 @@ import typer
 from rich.table import Table
 
 from . import workspace as wsmod
+from .cli_options import WorkspaceOpt
 from .console import out
-
-WorkspaceOpt = Annotated[
-    Path | None,
-    typer.Option("--workspace", "-w", help="Workspace folder (default: $SEGMERGE_WORKSPACE, or .)"),
-]
 
 auth_app = typer.Typer(help="Credentials in the system keyring.")
 suppress_app = typer.Typer(help="The workspace's suppression list, applied to every destination.")

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import errno
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from . import workspace as wsmod
+from .cli_options import AsOfOpt, WorkspaceOpt
 from .errors import ConfigError
 
 
@@ -27,15 +27,8 @@ def preview_cmd(
     campaign: Annotated[
         str | None, typer.Option("--campaign", help="Show only this campaign.")
     ] = None,  # fmt: skip
-    as_of: Annotated[
-        str | None, typer.Option("--as-of", help="Reference day, e.g. 2026-01-31 (default: today).")
-    ] = None,
-    workspace: Annotated[
-        Path | None,
-        typer.Option(
-            "--workspace", "-w", help="Workspace folder (default: $SEGMERGE_WORKSPACE, or .)"
-        ),
-    ] = None,
+    as_of: AsOfOpt = None,
+    workspace: WorkspaceOpt = None,
 ) -> None:
     """Open a local web page showing every campaign's letters as they will be sent.
 

@@ -17,21 +17,15 @@ from rich.markup import escape
 from rich.table import Table
 
 from . import workspace as wsmod
+from .cli_options import AsOfOpt, WorkspaceOpt
 from .console import out
 from .errors import ConfigError
-
-WorkspaceOpt = Annotated[
-    Path | None,
-    typer.Option("--workspace", "-w", help="Workspace folder (default: $SEGMERGE_WORKSPACE, or .)"),
-]
 
 
 def report_cmd(
     rules: Annotated[Path, typer.Argument(help="Rule set file, e.g. segrules/profils-vpc.yaml")],
     source: Annotated[str | None, typer.Option("--source", help="Source name.")] = None,
-    as_of: Annotated[
-        str | None, typer.Option("--as-of", help="Reference day, e.g. 2026-01-31.")
-    ] = None,  # fmt: skip
+    as_of: AsOfOpt = None,
     html: Annotated[Path | None, typer.Option("--html", help="Also write this HTML page.")] = None,
     min_size: Annotated[
         int, typer.Option("--min-size", help="Warn under this many contacts.")

@@ -15,14 +15,10 @@ import typer
 from rich.table import Table
 
 from . import workspace as wsmod
+from .cli_options import WorkspaceOpt
 from .console import out
 from .errors import ConfigError
 from .schedule import ScheduleStore, load_schedules, next_fires, normalize_cron, parse_cron
-
-WorkspaceOpt = Annotated[
-    Path | None,
-    typer.Option("--workspace", "-w", help="Workspace folder (default: $SEGMERGE_WORKSPACE, or .)"),
-]
 
 schedule_app = typer.Typer(
     help="Cron-style schedules, in the workspace time zone (see `segmerge serve`).",
