@@ -21,27 +21,25 @@ import re
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
-from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import jinja2
-from jinja2.sandbox import SecurityError
 
 from . import frontmatter
 from .errors import TemplateError
-from .filters import FilterError, make_filters
+from .filters import make_filters
 from .render_check import Parsed, TemplateSecurityError, check, referenced
 from .render_env import (
     ContactView,
     FolderLoader,
-    MissingValue,
     Sandbox,
     StrictValues,
     autoescape,
     present_values,
 )
+from .render_errors import check_address, render_failure, syntax_error
 from .textpart import html_to_text
 from .variants import check_subject_variants, file_variants
 
@@ -224,7 +222,7 @@ class TemplateSet:
             else:
                 values[key] = self._front(html_path, f, known)
         for key in ("from", "reply_to"):
-            _check_address(values.get(key), html_path, split.fields.get(key), key)
+            check_address(values.get(key), html_path, split.fields.get(key), key)
         return _Letter(
             name=name,
             segment={"name": name, "label": label},
@@ -247,7 +245,7 @@ class TemplateSet:
         try:
             return self._env.get_template(path.name), units
         except jinja2.TemplateSyntaxError as exc:
-            raise _syntax(exc, str(path)) from None
+            raise syntax_error(exc, str(path)) from None
 
     def _parse_tree(self, name: str, units: list[Parsed], seen: set[str], origin: str) -> None:
         path = self._loader.find(name)
@@ -263,7 +261,7 @@ class TemplateSet:
         try:
             tree = self._env.parse(body, name, str(path))
         except jinja2.TemplateSyntaxError as exc:
-            raise _syntax(exc, str(path)) from None
+            raise syntax_error(exc, str(path)) from None
         parsed = Parsed(str(path), tree)
         if all(u.file != parsed.file for u in units):
             units.append(parsed)
@@ -286,7 +284,7 @@ class TemplateSet:
             check([Parsed(str(path), tree)], known, self._env.globals)
             code = self._env.compile(tree, None, str(path))
         except jinja2.TemplateSyntaxError as exc:
-            raise _syntax(exc, str(path)) from None
+            raise syntax_error(exc, str(path)) from None
         return self._env.template_class.from_code(self._env, code, self._env.make_globals(None))
 
     # -- rendering ---------------------------------------------------------------------------
@@ -335,7 +333,7 @@ class TemplateSet:
             from_addr = _value(letter.from_addr, variables) or None
             reply_to = _value(letter.reply_to, variables) or None
         except Exception as exc:  # noqa: BLE001 - every failure becomes this contact's report
-            raise _failure(exc, letter, contact) from None
+            raise render_failure(exc, letter.files, letter.html_file, contact) from None
         if not subject:
             raise TemplateError(
                 f"contact {contact.get('contact_id', '?')}: the subject is empty",
@@ -378,48 +376,3 @@ def _value(v: jinja2.Template | str | None, variables: dict[str, Any]) -> str:
     if v is None or isinstance(v, str):
         return v or ""
     return _one_line(v.render(variables))
-
-
-def _check_address(
-    value: jinja2.Template | str | None, path: Path, f: frontmatter.FrontField | None, key: str
-) -> None:
-    if isinstance(value, str) and "@" not in parseaddr(value)[1]:
-        raise TemplateError(
-            f"{key} {value!r} is not an e-mail address",
-            file=path,
-            line=f.line if f else None,
-            field=key,
-            hint='e.g. from: "La Boutique <bonjour@example.org>"',
-        )
-
-
-def _syntax(exc: jinja2.TemplateSyntaxError, file: str) -> TemplateError:
-    return TemplateError(
-        f"template syntax error: {exc.message}", file=exc.filename or file, line=exc.lineno
-    )
-
-
-def _failure(exc: BaseException, letter: _Letter, contact: Mapping[str, Any]) -> TemplateError:
-    """The TemplateError for a contact whose letter failed: which file, line and value."""
-    file, line = letter.html_file, None
-    tb = exc.__traceback__
-    while tb is not None:  # the innermost frame in one of this letter's template files
-        name = tb.tb_frame.f_code.co_filename
-        if name in letter.files:
-            file, line = name, tb.tb_lineno
-        tb = tb.tb_next
-    who = f"contact {contact.get('contact_id', '?')}"
-    if isinstance(exc, MissingValue):
-        return TemplateError(
-            f"{who}: {exc}",
-            file=file,
-            line=line,
-            field=exc.field,
-            hint="the letter is not sent; use `| default('...')` or "
-            "`{% if contact.x is defined %}` for a value that may be empty",
-        )
-    if isinstance(exc, SecurityError):
-        return TemplateSecurityError(f"{who}: {exc}", file=file, line=line)
-    if isinstance(exc, FilterError):
-        return TemplateError(f"{who}: {exc}", file=file, line=line)
-    return TemplateError(f"{who}: {type(exc).__name__}: {exc}", file=file, line=line)
