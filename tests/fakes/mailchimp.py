@@ -26,103 +26,33 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import copy
 import hashlib
 import itertools
 import json
-import re
 import threading
 import time
-from datetime import UTC, datetime, timedelta
-from functools import lru_cache
+from datetime import timedelta
 from typing import Any
 
-from openapi_core import Config, OpenAPI
-
-from tests.fakes import specs
 from tests.fakes.base import FakeServer, Reply, Request
+from tests.fakes.mailchimp_cap import ConnectionCap
+from tests.fakes.mailchimp_state import MailchimpState
+from tests.fakes.mailchimp_wire import (
+    API_KEY,
+    LIST_ID,
+    PROBLEM,
+    iso,
+    mailchimp_openapi,
+    parse_iso,
+    problem,
+    project,
+    subscriber_hash,
+)
 
-API_KEY = "0123456789abcdef0123456789abcdef-us6"
-LIST_ID = "a1b2c3d4e5"
-ERROR_DOC = "https://mailchimp.com/developer/marketing/docs/errors/"
-PROBLEM = "application/problem+json"
-
-
-@lru_cache(maxsize=1)
-def mailchimp_openapi() -> OpenAPI:
-    """``specs.mailchimp()`` with patch 9 applied to all 11 merge-field maps.
-
-    ``specs.mailchimp_spec_dict`` only rewrites ``additionalProperties`` maps that hold
-    nothing but ``type: object``; the 10 merge-field maps also carry a ``description``,
-    so ``{"FNAME": "Ann"}`` was still rejected in every member answer. Fixed here on a
-    copy (tests/fakes/specs.py is shared; see the connector's report).
-    """
-    spec = copy.deepcopy(specs.mailchimp_spec_dict())
-    for node in specs._walk(spec):
-        ap = node.get("additionalProperties")
-        if isinstance(ap, dict) and ap.get("type") == "object":
-            node["additionalProperties"] = {}
-    cfg = Config(extra_media_type_deserializers={PROBLEM: json.loads})
-    return OpenAPI.from_dict(spec, config=cfg)
+__all__ = ["API_KEY", "LIST_ID", "PROBLEM", "MailchimpFake", "subscriber_hash"]
 
 
-def subscriber_hash(email: str) -> str:
-    return hashlib.md5(email.strip().lower().encode()).hexdigest()
-
-
-def iso(dt: datetime) -> str:
-    """Mailchimp's timestamps: ISO 8601 with an explicit +00:00 offset, no fraction."""
-    return dt.astimezone(UTC).replace(microsecond=0).isoformat()
-
-
-def parse_iso(value: str) -> datetime:
-    dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
-
-
-def problem(status: int, title: str, detail: str) -> Reply:
-    body = {
-        "type": ERROR_DOC,
-        "title": title,
-        "status": status,
-        "detail": detail,
-        "instance": f"fake-{status}-{time.monotonic_ns()}",
-    }
-    return Reply(status, body, content_type=PROBLEM)
-
-
-def project(obj: Any, fields: str | None) -> Any:
-    """Mailchimp's ``fields=a.b,c``: keep only those dotted paths (lists are mapped over)."""
-    if not fields:
-        return obj
-    tree: dict[str, Any] = {}
-    for path in fields.split(","):
-        node = tree
-        parts = [p for p in path.split(".") if p]
-        for i, part in enumerate(parts):
-            if i == len(parts) - 1:
-                node[part] = None  # the whole value
-            elif node.get(part, {}) is not None:
-                node = node.setdefault(part, {})
-            else:
-                break
-    return _keep(obj, tree)
-
-
-def _keep(obj: Any, tree: dict[str, Any]) -> Any:
-    if isinstance(obj, list):
-        return [_keep(x, tree) for x in obj]
-    if not isinstance(obj, dict):
-        return obj
-    return {
-        k: (obj[k] if sub is None else _keep(obj[k], sub)) for k, sub in tree.items() if k in obj
-    }
-
-
-_ENDPOINT = re.compile(r"/(?:[0-9a-f]{10,}|\d+)(?=/|$)")  # ids in a path, for per-endpoint counts
-
-
-class MailchimpFake(FakeServer):
+class MailchimpFake(ConnectionCap, MailchimpState, FakeServer):
     base_path = "/3.0"
 
     def __init__(
@@ -198,261 +128,6 @@ class MailchimpFake(FakeServer):
         for tag, name, kind in (("FNAME", "First Name", "text"), ("LNAME", "Last Name", "text")):
             self.add_merge_field(tag, name, kind)
         self._routes_()
-
-    # -- state helpers used by tests ---------------------------------------------------------
-
-    @property
-    def now(self) -> datetime:
-        return datetime.now(UTC).replace(microsecond=0) + self.skew
-
-    def add_merge_field(self, tag: str, name: str, kind: str = "text") -> None:
-        self.merge_fields.append(
-            {
-                "merge_id": len(self.merge_fields) + 1,
-                "tag": tag,
-                "name": name,
-                "type": kind,
-                "required": False,
-                "default_value": "",
-                "public": True,
-                "display_order": len(self.merge_fields) + 1,
-                "list_id": self.list_id,
-            }
-        )
-
-    def add_member(
-        self,
-        email: str,
-        first: str = "",
-        last: str = "",
-        *,
-        status: str = "subscribed",
-        tags: tuple[str, ...] | list[str] = (),
-        merge: dict[str, Any] | None = None,
-        changed: datetime | None = None,
-        **extra: Any,
-    ) -> str:
-        mid = subscriber_hash(email)
-        when = changed or self.now - timedelta(days=1)
-        fields = {"FNAME": first, "LNAME": last}
-        for f in self.merge_fields:
-            fields.setdefault(f["tag"], "")
-        fields.update(merge or {})
-        self.members[mid] = {
-            "id": mid,
-            "email_address": email,
-            "unique_email_id": mid[:10],
-            "email_type": "html",
-            "status": status,
-            "merge_fields": fields,
-            "timestamp_signup": iso(when - timedelta(days=30)),
-            "timestamp_opt": iso(when - timedelta(days=30)),
-            "member_rating": 3,
-            "last_changed": iso(when),
-            "language": "fr",
-            "vip": False,
-            "list_id": self.list_id,
-            **extra,
-        }
-        if mid not in self.member_segments:
-            self.order.append(mid)
-            self.member_segments[mid] = set()
-        for t in tags:
-            self.member_segments[mid].add(self.segment_named(t, create=True)["id"])
-        return mid
-
-    def touch(self, mid: str, when: datetime | None = None, **changes: Any) -> None:
-        m = self.members[mid]
-        m.update(changes)
-        m["last_changed"] = iso(when or self.now)
-
-    def segment_named(self, name: str, *, create: bool = False) -> dict[str, Any]:
-        for s in self.segments.values():
-            if s["name"] == name:
-                return s
-        if not create:
-            raise KeyError(name)
-        sid = next(self._ids)
-        self.segments[sid] = {
-            "id": sid,
-            "name": name,
-            "type": "static",
-            "created_at": iso(self.now),
-            "updated_at": iso(self.now),
-            "list_id": self.list_id,
-        }
-        return self.segments[sid]
-
-    def tags_of(self, mid: str) -> list[str]:
-        return sorted(self.segments[s]["name"] for s in self.member_segments[mid])
-
-    def by_email(self, email: str) -> str | None:
-        mid = subscriber_hash(email)
-        return mid if mid in self.members else None
-
-    def add_campaign_report(
-        self,
-        cid: str,
-        sent_at: datetime,
-        activity: dict[str, list[tuple[str, datetime]]],
-        unsubscribed: dict[str, datetime] | None = None,
-    ) -> None:
-        """A sent campaign; ``activity`` maps each recipient e-mail to its (action, time)s."""
-        self.campaigns[cid] = {
-            "id": cid,
-            "web_id": next(self._ids),
-            "type": "regular",
-            "create_time": iso(sent_at - timedelta(hours=2)),
-            "status": "sent",
-            "emails_sent": len(activity),
-            "send_time": iso(sent_at),
-            "recipients": {"list_id": self.list_id},
-            "settings": {"title": f"campaign {cid}", "subject_line": "hello"},
-        }
-        self.activity[cid] = [
-            {
-                "campaign_id": cid,
-                "list_id": self.list_id,
-                "list_is_active": True,
-                "email_id": subscriber_hash(email),
-                "email_address": email,
-                "activity": [
-                    {
-                        "action": a,
-                        "timestamp": iso(t),
-                        "ip": "192.0.2.1",
-                        **({"type": "hard"} if a == "bounce" else {}),
-                        **({"url": "https://shop.example/"} if a == "click" else {}),
-                    }
-                    for a, t in acts
-                ],
-            }
-            for email, acts in activity.items()
-        ]
-        self.unsubscribes[cid] = [
-            {
-                "email_id": subscriber_hash(e),
-                "email_address": e,
-                "timestamp": iso(t),
-                "reason": "N/A (Unsubscribed from campaign)",
-                "campaign_id": cid,
-                "list_id": self.list_id,
-                "list_is_active": True,
-            }
-            for e, t in (unsubscribed or {}).items()
-        ]
-
-    def add_store(self, store_id: str, currency: str = "EUR", list_id: str | None = None) -> None:
-        self.stores[store_id] = {
-            "id": store_id,
-            "list_id": list_id or self.list_id,
-            "name": f"store {store_id}",
-            "platform": "custom",
-            "currency_code": currency,
-        }
-        self.orders.setdefault(store_id, [])
-
-    def add_order(
-        self,
-        store_id: str,
-        order_id: str,
-        email: str,
-        total: float,
-        at: datetime,
-        *,
-        cancelled: bool = False,
-        **extra: Any,
-    ) -> None:
-        order = {
-            "id": order_id,
-            "store_id": store_id,
-            "customer": {
-                "id": subscriber_hash(email),
-                "email_address": email,
-                "opt_in_status": True,
-            },
-            "currency_code": self.stores[store_id]["currency_code"],
-            "order_total": total,
-            "financial_status": "paid",
-            "processed_at_foreign": iso(at),
-            "updated_at_foreign": iso(at),
-            "lines": [{"id": "l1", "product_id": "p1", "quantity": 1, "price": total}],
-            **extra,
-        }
-        if cancelled:
-            order["cancelled_at_foreign"] = iso(at + timedelta(hours=1))
-        self.orders[store_id].append(order)
-
-    # -- concurrency limit ---------------------------------------------------------------------
-
-    def reset_stats(self) -> None:
-        with self._conc:
-            self._busy, self._since = 0.0, time.monotonic()
-            self.peak = self.total_429 = self.consecutive_429 = self.max_consecutive_429 = 0
-            self.endpoint_peak.clear()
-
-    def busy_seconds(self) -> float:
-        """Integral over time of the connections in use, from a request's arrival to the
-        last byte of its answer (÷ elapsed = mean concurrency)."""
-        with self._conc:
-            self._tick()
-            return self._busy
-
-    def _tick(self) -> None:
-        now = time.monotonic()
-        self._busy += self.open * (now - self._since)
-        self._since = now
-
-    def _handle(self, h: Any) -> None:
-        with self._conc:
-            self._tick()
-            self.open += 1
-        try:
-            super()._handle(h)
-        except (BrokenPipeError, ConnectionResetError):  # the client gave up (a timeout)
-            h.close_connection = True
-        finally:
-            with self._conc:
-                self._tick()
-                self.open -= 1
-
-    def _answer(self, req: Request, h: Any, query: str) -> Reply:
-        with self._conc:
-            if self.active + self.occupied >= self.max_connections:
-                self.total_429 += 1
-                self.consecutive_429 += 1
-                self.max_consecutive_429 = max(self.max_consecutive_429, self.consecutive_429)
-                return problem(
-                    429,
-                    "Too Many Requests",
-                    "You have exceeded the limit of 10 simultaneous connections.",
-                )
-            self.consecutive_429 = 0
-            self.active += 1
-            self.queries.append((req.method, req.path, {k: v[0] for k, v in req.params.items()}))
-            self.peak = max(self.peak, self.active)
-            endpoint = (req.method, _ENDPOINT.sub("/{id}", req.path))
-            self._in_endpoint[endpoint] = self._in_endpoint.get(endpoint, 0) + 1
-            self.endpoint_peak[endpoint] = max(self.endpoint_peak.get(endpoint, 0),
-                                               self._in_endpoint[endpoint])  # fmt: skip
-        try:
-            if self.latency:
-                time.sleep(self.latency)
-            return super()._answer(req, h, query)
-        finally:  # released before the answer is written, as a server frees its worker
-            with self._conc:
-                self.active -= 1
-                self._in_endpoint[endpoint] -= 1
-
-    def _validate_request(self, req: Request, h: Any, query: str) -> str | None:
-        if self.validate_first is not None:
-            key = (req.method, _ENDPOINT.sub("/{id}", req.path))
-            with self._conc:
-                seen = self._validated.get(key, 0)
-                self._validated[key] = seen + 1
-            if seen >= self.validate_first:
-                return None
-        return super()._validate_request(req, h, query)
 
     def check_auth(self, req: Request) -> Reply | None:
         header = req.headers.get("authorization", "")

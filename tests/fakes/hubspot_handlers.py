@@ -1,0 +1,248 @@
+"""The HubSpot fake's endpoints: properties, contacts (list, search, batch read and
+update), deals, static lists and their memberships, marketing e-mails and e-mail events.
+A mixin of :class:`~tests.fakes.hubspot.HubSpotFake`, which holds the state and routes
+the requests here after checking their contract, credential and rate."""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+import uuid
+from typing import Any
+
+from .base import Reply, Request
+from .hubspot_records import EPOCH, Contact, HubList, iso, ms
+
+
+class HubSpotHandlers:
+    def get_properties(self, req: Request) -> Reply:
+        return Reply(200, {"results": list(self.defs.values())})
+
+    def get_property(self, req: Request) -> Reply:
+        d = self.defs.get(req.groups["name"])
+        if d is None:
+            return Reply(404, error_body("OBJECT_NOT_FOUND", f"Property {req.groups['name']} does not "
+                                     "exist"))  # fmt: skip
+        return Reply(200, d)
+
+    def post_property(self, req: Request) -> Reply:
+        b = req.json
+        if b["name"] in self.defs:
+            return Reply(409, error_body("OBJECT_ALREADY_EXISTS", f"A property named '{b['name']}' "
+                                     "already exists."))  # fmt: skip
+        self.add_property(b["name"], b["type"], field_type=b["fieldType"],
+                          options=[o["value"] for o in b.get("options", [])])  # fmt: skip
+        self.defs[b["name"]]["label"] = b["label"]
+        return Reply(201, self.defs[b["name"]])
+
+    def patch_property(self, req: Request) -> Reply:
+        d = self.defs.get(req.groups["name"])
+        if d is None:
+            return Reply(404, error_body("OBJECT_NOT_FOUND", "Property does not exist"))
+        d.update(req.json)  # options replace the whole list, as HubSpot does
+        return Reply(200, d)
+
+    def _wanted(self, req: Request) -> list[str]:
+        return [p for v in req.params.get("properties", []) for p in v.split(",") if p]
+
+    def get_contacts(self, req: Request) -> Reply:
+        limit = req.int_arg("limit", 10)
+        ordered = self._order
+        start = bisect.bisect_left(ordered, int(req.arg("after") or 0))
+        page = ordered[start : start + limit]
+        body: dict[str, Any] = {"results": [self.contacts[c].as_json(self._wanted(req))
+                                            for c in page]}  # fmt: skip
+        if start + limit < len(ordered):
+            nxt = str(ordered[start + limit])
+            body["paging"] = {"next": {"after": nxt, "link": f"{req.full_path}?after={nxt}"}}
+        return Reply(200, body)
+
+    def search_contacts(self, req: Request) -> Reply:
+        b = req.json
+        matches = list(self.contacts.values())
+        for group in b.get("filterGroups", [])[:1]:
+            for f in group["filters"]:
+                if f["propertyName"] != "lastmodifieddate" or f["operator"] not in ("GTE", "GT"):
+                    return Reply(400, error_body("VALIDATION_ERROR", "the fake filters only on "
+                                             "lastmodifieddate GTE/GT"))  # fmt: skip
+                v = f.get("value", "")
+                cut = int(v) if v.isdigit() else ms(dt.datetime.fromisoformat(v.replace("Z", "+00:00")))  # fmt: skip
+                matches = [c for c in matches if (ms(c.modified) >= cut if f["operator"] == "GTE"
+                                                  else ms(c.modified) > cut)]  # fmt: skip
+        matches.sort(key=lambda c: (c.modified, c.id))
+        offset = int(b.get("after") or 0)
+        if offset >= self.search_cap:
+            return Reply(400, error_body("VALIDATION_ERROR", f"paging past {self.search_cap} results "
+                                     "is not allowed"))  # fmt: skip
+        limit = b.get("limit", 10)
+        page = matches[offset : min(offset + limit, self.search_cap)]
+        body: dict[str, Any] = {"total": len(matches),
+                                "results": [c.as_json(b.get("properties")) for c in page]}  # fmt: skip
+        if offset + limit < len(matches):
+            body["paging"] = {"next": {"after": str(offset + limit)}}
+        return Reply(200, body)
+
+    def _find(self, key: str, id_property: str | None) -> Contact | None:
+        if id_property == "email":
+            return next((c for c in self.contacts.values()
+                         if (c.props.get("email") or "").lower() == key.lower()), None)  # fmt: skip
+        return self.contacts.get(int(key)) if key.isdigit() else None
+
+    def batch_read(self, req: Request) -> Reply:
+        b = req.json
+        found, missing = [], []
+        for item in b["inputs"]:
+            c = self._find(item["id"], b.get("idProperty"))
+            (found.append(c) if c else missing.append(item["id"]))  # type: ignore[func-returns-value]
+        return _batch_reply([c.as_json(b["properties"]) for c in found if c], missing,
+                            "OBJECT_NOT_FOUND", "Could not get some CONTACT objects, they may be "
+                            "deleted or not exist. Check that ids are valid.")  # fmt: skip
+
+    def batch_update(self, req: Request) -> Reply:
+        inputs = req.json["inputs"]
+        ids = [i["id"] for i in inputs]
+        if len(set(ids)) != len(ids):
+            return Reply(400, error_body("VALIDATION_ERROR", "Duplicate IDs found in batch input"))
+        for item in inputs:
+            for name, value in item["properties"].items():
+                d = self.defs.get(name)
+                if d is None:
+                    return Reply(400, error_body("VALIDATION_ERROR", f"Property \"{name}\" does not "
+                                             "exist"))  # fmt: skip
+                if d["type"] == "enumeration" and value:
+                    allowed = {o["value"] for o in d["options"]}
+                    bad = [v for v in value.split(";") if v not in allowed]
+                    if bad:
+                        return Reply(400, error_body("VALIDATION_ERROR", f"{bad[0]!r} was not one of "
+                                                 f"the allowed options for {name}"))  # fmt: skip
+        done, missing = [], []
+        for item in inputs:
+            c = self._find(item["id"], None)
+            if c is None or item["id"] in self.reject_ids or item["id"] in self.reject_once:
+                self.reject_once.discard(item["id"])
+                missing.append(item["id"])
+                continue
+            self.touch(c.id, **item["properties"])
+            done.append(c.as_json(list(item["properties"])))
+        return _batch_reply(done, missing, "OBJECT_NOT_FOUND", "Could not update some CONTACT "
+                            "objects, they may be deleted or not exist.")  # fmt: skip
+
+    def get_deals(self, req: Request) -> Reply:
+        limit = req.int_arg("limit", 10)
+        ordered = sorted(self.deals)
+        start = int(req.arg("after") or 0)
+        page = ordered[start : start + limit]
+        wanted = self._wanted(req)
+        results = []
+        for did in page:
+            d = self.deals[did]
+            item: dict[str, Any] = {"id": str(did), "createdAt": iso(EPOCH), "updatedAt": iso(EPOCH),
+                                    "archived": False,
+                                    "properties": {k: d["props"].get(k) for k in wanted}}  # fmt: skip
+            if req.arg("associations") == "contacts" and d["contacts"]:
+                item["associations"] = {"contacts": {"results": [
+                    {"id": str(c), "type": t} for c in d["contacts"]
+                    for t in ("deal_to_contact", "deal_to_contact_unlabeled")]}}  # fmt: skip
+            results.append(item)
+        body: dict[str, Any] = {"results": results}
+        if start + limit < len(ordered):
+            body["paging"] = {"next": {"after": str(start + limit)}}
+        return Reply(200, body)
+
+    def _list_json(self, x: HubList) -> dict[str, Any]:
+        return {"listId": str(x.id), "name": x.name, "processingType": x.processing,
+                "objectTypeId": "0-1", "processingStatus": "COMPLETE", "listVersion": 1,
+                "createdAt": iso(EPOCH), "updatedAt": iso(EPOCH), "size": len(x.members)}  # fmt: skip
+
+    def post_list(self, req: Request) -> Reply:
+        b = req.json
+        if self.list_named(b["name"]):
+            return Reply(400, error_body("VALIDATION_ERROR", f"A list named '{b['name']}' already "
+                                     "exists"))  # fmt: skip
+        x = HubList(next(self._ids), b["name"], b["processingType"])
+        self.lists[x.id] = x
+        return Reply(200, {"list": self._list_json(x)})
+
+    def search_lists(self, req: Request) -> Reply:
+        b = req.json
+        q = (b.get("query") or "").lower()
+        kinds = set(b.get("processingTypes") or ["MANUAL", "DYNAMIC", "SNAPSHOT"])
+        hits = [x for x in self.lists.values() if q in x.name.lower() and x.processing in kinds]
+        offset, count = b.get("offset", 0), b.get("count", 20)
+        page = hits[offset : offset + count]
+        items = [{**self._list_json(x), "additionalProperties": {}} for x in page]
+        for i in items:
+            i.pop("size")
+        return Reply(200, {"lists": items, "total": len(hits), "offset": offset + len(page),
+                           "hasMore": offset + len(page) < len(hits)})  # fmt: skip
+
+    def members(self, req: Request, add: bool) -> Reply:
+        x = self.lists.get(int(req.groups["listId"]))
+        if x is None:
+            return Reply(404, error_body("OBJECT_NOT_FOUND", "List does not exist"))
+        ids = req.json
+        missing = [i for i in ids if not i.isdigit() or int(i) not in self.contacts]
+        ok = [int(i) for i in ids if i not in missing]
+        if add:
+            new = [i for i in ok if i not in x.members]
+            x.members |= set(new)
+            return Reply(200, {"recordsIdsAdded": [str(i) for i in new],
+                               "recordIdsMissing": missing, "recordIdsRemoved": []})  # fmt: skip
+        gone = [i for i in ok if i in x.members]
+        x.members -= set(gone)
+        return Reply(200, {"recordIdsRemoved": [str(i) for i in gone], "recordIdsMissing": missing,
+                           "recordsIdsAdded": []})  # fmt: skip
+
+    def get_emails(self, req: Request) -> Reply:
+        limit = req.int_arg("limit", 10)
+        ordered = list(self.emails.values())
+        start = int(req.arg("after") or 0)
+        body: dict[str, Any] = {"total": len(ordered), "results": ordered[start : start + limit]}
+        if start + limit < len(ordered):
+            body["paging"] = {"next": {"after": str(start + limit)}}
+        return Reply(200, body)
+
+    def post_email(self, req: Request) -> Reply:
+        b = req.json
+        eid = str(next(self._ids))
+        self.emails[eid] = {
+            "id": eid, "name": b["name"], "subject": b.get("subject", ""),
+            "state": b.get("state", "DRAFT"), "sendOnPublish": b.get("sendOnPublish", False),
+            "from": b.get("from", {}), "to": b.get("to", {}), "content": b.get("content", {}),
+            "subcategory": "batch", "type": "BATCH_EMAIL", "isPublished": False,
+            "archived": False, "createdAt": iso(self.clock), "updatedAt": iso(self.clock),
+        }  # fmt: skip
+        if self.lose_email_answers:
+            self.lose_email_answers -= 1
+            return Reply(504, "<html><body>Gateway Timeout</body></html>", content_type="text/html")
+        return Reply(201, self.emails[eid])
+
+    def get_events(self, req: Request) -> Reply:
+        start = req.int_arg("startTimestamp", 0)
+        end = req.int_arg("endTimestamp", 2**62)
+        limit = req.int_arg("limit", 100)
+        hits = sorted((e for e in self.events if start <= e["created"] <= end),
+                      key=lambda e: (e["created"], e["id"]))  # fmt: skip
+        offset = int(req.arg("offset") or 0)
+        page = hits[offset : offset + limit]
+        more = offset + limit < len(hits)
+        return Reply(200, {"events": page, "hasMore": more, "offset": str(offset + len(page))})
+
+
+def error_body(category: str, message: str) -> dict[str, Any]:
+    """HubSpot's error body: what the connector reads to name the failure."""
+    return {"status": "error", "message": message, "correlationId": str(uuid.uuid4()),
+            "category": category}  # fmt: skip
+
+
+def _batch_reply(results: list[dict[str, Any]], missing: list[str], category: str,
+                 message: str) -> Reply:  # fmt: skip
+    now = iso(dt.datetime.now(dt.UTC))
+    body: dict[str, Any] = {"status": "COMPLETE", "results": results, "requestedAt": now,
+                            "startedAt": now, "completedAt": now}  # fmt: skip
+    if not missing:
+        return Reply(200, body)
+    body["numErrors"] = 1
+    body["errors"] = [{"status": "error", "category": category, "message": message,
+                       "context": {"ids": missing}, "errors": [], "links": {}}]  # fmt: skip
+    return Reply(207, body)
