@@ -16,6 +16,10 @@ quarter, a half, then whole batches, and the same backwards at the end): the
 first call waits for the ledger to mark a few hundred rows, not ten thousand,
 and the last answer is followed by a short record, not a long one, so the
 connections are not left idle at either end.
+
+Before any of that, :func:`plan_while_preparing` lets each destination get
+ready for its actions (a first run's new Mailchimp tags) while the ledger
+writes the plan, so the first batch does not wait for a round trip of setup.
 """
 
 from __future__ import annotations
