@@ -38,9 +38,9 @@ def tag_actions(
     **payload: Any,
 ) -> list[Action]:
     """One ``tag`` action per contact, keyed as a run keys them; with ``emails``, each
-    carries its contact's e-mail, as a run's actions do (segmerge.plan)."""
+    carries its contact's e-mail, as a run's actions do (segmerge.plan), else None."""
     ids = [str(cid) for cid in contact_ids]
-    mails = list(emails) if emails is not None else [payload.pop("email", None)] * len(ids)
+    mails = list(emails) if emails is not None else [None] * len(ids)
     return [Action(f"{RUN}|{cid}|tag:{tag}", "tag", cid,
                    {"tag": tag, "segment": "bench", "email": mail, **payload})
             for cid, mail in zip(ids, mails, strict=True)]  # fmt: skip

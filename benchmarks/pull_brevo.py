@@ -49,7 +49,7 @@ def bench(contacts: int = 100_000) -> dict[str, Any]:
         tables, pull_s = timed_pull(conn)
         pulled = len(tables.contacts)
         pull_requests = conn.contacts_client.stats.requests
-        done, _, push_s, _ = timed_push(conn, tag_actions(tables.contacts["contact_id"], email=None))
+        done, _, push_s, _ = timed_push(conn, tag_actions(tables.contacts["contact_id"]))
         stats = conn.contacts_client.stats
         total_s = pull_s + push_s
         achieved = stats.requests / total_s if total_s else 0.0

@@ -354,7 +354,7 @@ class MailchimpConnector(Source, Destination):
         is a static segment whose id every call adding members to it needs, so its
         creation would otherwise hold the push's first round trip with nine of the ten
         connections idle."""
-        tags = [a.payload.get("tag") for a in actions if a.kind == "tag"]
+        tags = {a.payload.get("tag") for a in actions if a.kind == "tag"}
         self.pusher.create_missing([t for t in tags if isinstance(t, str) and t.strip()],
                                    even_one=True)  # fmt: skip
 
