@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import LedgerError
+from .ledger_suppression import SCHEMA as SUPPRESSION_SCHEMA
+from .ledger_suppression import SuppressionMixin
 
 SCHEMA_VERSION = 1
 
@@ -53,17 +55,12 @@ CREATE TABLE IF NOT EXISTS actions (
 CREATE INDEX IF NOT EXISTS actions_by_run ON actions(run_id, status);
 -- (contact_id, kind) without status: every status change of a push would rewrite it
 CREATE INDEX IF NOT EXISTS actions_by_contact_kind ON actions(contact_id, kind);
-CREATE TABLE IF NOT EXISTS suppressions (
-    address TEXT PRIMARY KEY,
-    reason TEXT NOT NULL DEFAULT '',
-    added_at TEXT NOT NULL
-);
 CREATE TABLE IF NOT EXISTS cursors (
     source TEXT PRIMARY KEY,
     value TEXT NOT NULL,
     updated_at TEXT NOT NULL
 );
-"""
+""" + SUPPRESSION_SCHEMA
 
 STATUSES = (
     "planned", "in_flight", "done", "failed", "uncertain", "skipped", "deferred", "holdout"
@@ -88,7 +85,7 @@ class PlannedAction:
     variant: str | None = None  # the A/B variant of the letter, if the segment has some
 
 
-class Ledger:
+class Ledger(SuppressionMixin):
     """One SQLite file per workspace, in WAL mode so `history` can read during a run."""
 
     def __init__(self, path: Path) -> None:
@@ -329,29 +326,7 @@ class Ledger:
         ).fetchone()
         return row[0] if row and row[0] else None
 
-    # suppression list ---------------------------------------------------
-
-    def suppress(self, entries: Iterable[tuple[str, str]]) -> int:
-        """Add (address, reason) pairs; addresses are compared lower-cased. Returns how many new."""
-        ts = now_iso()
-        rows = [(a.strip().lower(), r, ts) for a, r in entries if a and a.strip()]
-        with self.transaction() as db:
-            before = db.total_changes
-            db.executemany(
-                "INSERT OR IGNORE INTO suppressions(address, reason, added_at) VALUES (?,?,?)", rows
-            )
-            return db.total_changes - before
-
-    def unsuppress(self, address: str) -> bool:
-        with self.transaction() as db:
-            cur = db.execute("DELETE FROM suppressions WHERE address=?", (address.strip().lower(),))
-        return cur.rowcount > 0
-
-    def suppressed(self) -> list[dict[str, Any]]:
-        return [dict(r) for r in self.db.execute("SELECT * FROM suppressions ORDER BY address")]
-
-    def suppressed_addresses(self) -> set[str]:
-        return {r[0] for r in self.db.execute("SELECT address FROM suppressions")}
+    # suppression lists: see segmerge.ledger_suppression
 
     # cursors --------------------------------------------------------------
 
