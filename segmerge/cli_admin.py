@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from . import workspace as wsmod
@@ -66,6 +67,8 @@ def _counts(c: dict[str, dict[str, int]]) -> dict[str, Any]:
 
 
 def emit(rows: list[dict[str, Any]], fmt: str, title: str) -> None:
+    """JSON and CSV exactly as stored (they are file formats); a table for the terminal,
+    where the console makes control characters visible (:mod:`segmerge.console`)."""
     if fmt == "json":
         sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=1, default=str) + "\n")
         return
@@ -80,12 +83,12 @@ def emit(rows: list[dict[str, Any]], fmt: str, title: str) -> None:
     if not rows:
         out.print("Nothing to show.")
         return
-    t = Table(title=title)
+    t = Table(title=escape(title))
     cols = list(dict.fromkeys(k for r in rows for k in r))
     for c in cols:
-        t.add_column(c)
-    for r in rows[:500]:
-        t.add_row(*("" if r.get(c) is None else str(r.get(c)) for c in cols))
+        t.add_column(escape(str(c)))
+    for r in rows[:500]:  # cells are data, not markup: "[/]" in a name is shown, not obeyed
+        t.add_row(*("" if r.get(c) is None else escape(str(r.get(c))) for c in cols))
     out.print(t)
     if len(rows) > 500:
         out.print(f"… {len(rows) - 500} more (use --format csv)")
@@ -106,8 +109,15 @@ def connectors() -> None:
         try:
             cls = load_class(name)
         except Exception as exc:  # a broken plugin must not hide the others
-            rows.append({"connector": name, "role": "cannot load", "actions": "",
-                         "implementation": impl, "description": f"{type(exc).__name__}: {exc}"})
+            rows.append(
+                {
+                    "connector": name,
+                    "role": "cannot load",
+                    "actions": "",
+                    "implementation": impl,
+                    "description": f"{type(exc).__name__}: {exc}",
+                }
+            )
             continue
         role = [r for r, base in (("source", Source), ("destination", Destination))
                 if issubclass(cls, base)]  # fmt: skip

@@ -3,12 +3,16 @@
 The CLI turns a :class:`SegmergeError` into one readable message and exit code 2
 (bad usage / invalid input) or 1 (a run that failed). Carrying file, line,
 column and field as data, not just text, lets every layer add the location it
-knows without re-parsing messages, and lets tests assert on them.
+knows without re-parsing messages, and lets tests assert on them. Messages are
+redacted (:mod:`segmerge.redact`) when the error is made, in the process that
+knows the secrets.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+
+from .redact import redact
 
 
 class SegmergeError(Exception):
@@ -26,13 +30,16 @@ class SegmergeError(Exception):
         field: str | None = None,
         hint: str | None = None,
     ) -> None:
+        # a vendor's answer quoted in a message may echo the credential: hidden at birth,
+        # so every printer, log line and ledger detail made from it is clean
+        message = redact(message)
         super().__init__(message)
         self.message = message
         self.file = str(file) if file is not None else None
         self.line = line
         self.column = column
         self.field = field
-        self.hint = hint
+        self.hint = redact(hint) if hint else hint
 
     def location(self) -> str:
         """`file:line:column` as far as it is known, in the compiler style editors understand."""

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import email.utils
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -33,12 +34,14 @@ from typing import Any, TypeVar
 import requests
 from requests.adapters import HTTPAdapter
 
-from . import __version__
+from . import __version__, redact
 from .errors import BadAnswer, ConnectorError, CredentialError
 from .rate_limit import RateLimit
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 USER_AGENT = f"segmerge/{__version__} (+https://github.com/segmerge)"
+#: headers whose value is a credential (Authorization, api-key, X-Auth-Token...)
+_CREDENTIAL_HEADER = re.compile(r"auth|key|token|secret|password|cookie", re.IGNORECASE)
 T = TypeVar("T")
 
 
@@ -99,7 +102,11 @@ class HttpClient:
         self.session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
         if headers:
             self.session.headers.update(headers)
+            for name, value in headers.items():  # hidden from every message from now on
+                if _CREDENTIAL_HEADER.search(name) and isinstance(value, str):
+                    redact.add_header(name, value)
         if auth:
+            redact.add_basic(*auth)
             self.session.auth = auth
         # never let requests pick credentials from ~/.netrc behind the user's back
         self.session.trust_env = False
@@ -174,7 +181,7 @@ class HttpClient:
             ctype = resp.headers.get("Content-Type", "no content type")
             raise BadAnswer(
                 f"{self.source}: {endpoint} answered {resp.status_code} with {ctype}, not JSON: "
-                f"{_snippet(resp.text)!r}",
+                f"{_snippet(redact.redact(resp.text))!r}",
                 field=self.source,
                 hint="a proxy, a captive portal or a maintenance page? check base_url",
             ) from None
@@ -325,9 +332,9 @@ def retry_after(value: str | None) -> float | None:
 def vendor_reason(resp: requests.Response) -> str:
     """The human part of a vendor's error body, whatever its shape; the raw text otherwise."""
     try:
-        body = resp.json()
+        body = redact.redact_value(resp.json())  # before cutting: a cut secret is not found
     except ValueError:
-        text = resp.text.strip()
+        text = redact.redact(resp.text.strip())
         if "<html" in text[:200].lower():
             return f"an HTML page ({resp.headers.get('Content-Type', 'text/html')})"
         return _snippet(text)

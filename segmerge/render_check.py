@@ -13,7 +13,8 @@ partial it extends, includes or imports, is walked once at load time for
 - attribute names starting with ``_``: the sandbox refuses them at render
   time anyway, refusing them here turns an escape attempt into a load error;
 - template names that are not quoted text (``{% include var %}``), which
-  could not be checked.
+  could not be checked, and names reaching out of the template folders
+  (``../../segmerge.toml``, ``/etc/passwd``).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ SEGMENT_ATTRS = ("name", "label")
 
 
 class TemplateSecurityError(TemplateError):
-    """A template tried to reach Python internals; the sandbox refused it."""
+    """A template tried to reach Python internals or a file outside its folders; refused."""
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,34 @@ def referenced(parsed: Parsed) -> list[str]:
                 hint='e.g. {% include "_button.html.j2" %}',
             )
         names.append(name)
+    _check_paths(parsed)
     return names
+
+
+def _check_paths(parsed: Parsed) -> None:
+    """A referenced name is a file of the template folders: no ``..``, no absolute path.
+
+    The loader would not find such a name anyway; saying why, at the line that
+    asks for it, tells the author this is refused, not missing.
+    """
+    kinds = (nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport)
+    for node in parsed.tree.find_all(kinds):
+        target = node.template  # type: ignore[attr-defined]
+        consts = target.items if isinstance(target, nodes.List | nodes.Tuple) else [target]
+        for c in consts:
+            name = c.value if isinstance(c, nodes.Const) else None
+            if not isinstance(name, str):
+                continue
+            pieces = name.replace("\\", "/").split("/")
+            if name.startswith(("/", "\\")) or ".." in pieces:
+                raise TemplateSecurityError(
+                    f"{name!r} is outside the template folders, so it is not found there: a "
+                    "template reads only files of its campaign's folder and of _shared, by a "
+                    "name relative to them",
+                    file=parsed.file,
+                    line=node.lineno,
+                    hint='e.g. {% include "_footer.html.j2" %} for _shared/_footer.html.j2',
+                )
 
 
 def stored_names(units: Iterable[Parsed]) -> set[str]:

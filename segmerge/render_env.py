@@ -13,6 +13,9 @@ very same values; benchmarks/render.py measures the difference.
 
 from __future__ import annotations
 
+import os
+import re
+import stat
 import sys
 from collections import ChainMap
 from collections.abc import Mapping
@@ -27,6 +30,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 from markupsafe import Markup, escape
 
 from . import frontmatter
+from .errors import TemplateError
 
 try:
     from markupsafe._speedups import _escape_inner
@@ -167,7 +171,14 @@ class Sandbox(ImmutableSandboxedEnvironment):
 
 
 class FolderLoader(jinja2.BaseLoader):
-    """Files from the folder, then ``_shared``; front matter blanked out, lines kept."""
+    """Files from the folder, then ``_shared``; front matter blanked out, lines kept.
+
+    Only regular files inside those folders are read. Templates often come from
+    elsewhere (an agency's zip, a git repository), and a symbolic link among them
+    (``_footer.html.j2 -> ../../.env``) or a FIFO would otherwise put a credential
+    in every letter or hang the run: such a file, or a link anywhere on its path
+    below the folder, is refused with the file (and the line that asks for it).
+    """
 
     def __init__(self, search: list[Path]) -> None:
         self.search = search
@@ -178,19 +189,81 @@ class FolderLoader(jinja2.BaseLoader):
             pieces = split_template_path(name)
         except jinja2.TemplateNotFound:  # a '..' in the name: nothing outside the folders
             return None
-        return next((p for b in self.search if (p := b.joinpath(*pieces)).is_file()), None)
+        for base in self.search:
+            problem = _unsafe(base, pieces)
+            if problem == "absent":
+                continue
+            if problem:
+                raise self._refusal(name, base.joinpath(*pieces), problem)
+            return base.joinpath(*pieces)
+        return None
 
     def split(self, path: Path) -> frontmatter.Split:
         key = str(path)
         if key not in self.splits:
+            self._check_letter(path)
             self.splits[key] = frontmatter.split(frontmatter.read_text(path), key)
         return self.splits[key]
+
+    def _check_letter(self, path: Path) -> None:
+        """A file picked by name (a segment's letter) obeys the same rule as an include."""
+        for base in self.search:
+            try:
+                pieces = path.relative_to(base).parts
+            except ValueError:
+                continue
+            problem = _unsafe(base, list(pieces))
+            if problem and problem != "absent":
+                raise TemplateError(f"{problem}: {_RULE}", file=path)
+            return
+        raise TemplateError(f"the template is outside the template folders: {_RULE}", file=path)
+
+    def _refusal(self, name: str, path: Path, problem: str) -> TemplateError:
+        """The error names the template that asks for the file, at its line, when known."""
+        asking = re.compile(r"\{%-?\s*(?:include|extends|import|from)\b[^%]*?(['\"])"
+                            + re.escape(name) + r"\1")  # fmt: skip
+        for file, split in self.splits.items():
+            m = asking.search(split.body)
+            if m:
+                line = split.body.count("\n", 0, m.start()) + 1
+                return TemplateError(f"{name!r} ({path}) {problem}: {_RULE}", file=file, line=line)
+        return TemplateError(f"{problem}: {_RULE}", file=path)
 
     def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str, Any]:
         path = self.find(template)
         if path is None:
             raise jinja2.TemplateNotFound(template)
         return self.split(path).body, str(path), lambda: True
+
+
+_RULE = "templates read only regular files inside the campaign's template folder and _shared"
+
+
+def _unsafe(base: Path, pieces: list[str]) -> str | None:
+    """Why ``base/pieces`` may not be read ("absent" when it is not there), None when it may.
+
+    Each component below ``base`` is checked with lstat, so a link cannot hide
+    anywhere on the way; ``base`` itself is the user's configured folder and may be one.
+    """
+    current = base
+    for i, piece in enumerate(pieces):
+        current = current / piece
+        try:
+            st = os.lstat(current)
+        except FileNotFoundError:
+            return "absent"
+        except OSError as exc:
+            return f"cannot be read ({exc.strerror or type(exc).__name__})"
+        if stat.S_ISLNK(st.st_mode):
+            return f"is a symbolic link (to {os.readlink(current)})"
+        if i < len(pieces) - 1:
+            if not stat.S_ISDIR(st.st_mode):
+                return "absent"
+        elif stat.S_ISDIR(st.st_mode):  # a folder is not a template: look further
+            return "absent"
+        elif not stat.S_ISREG(st.st_mode):
+            return "is not a regular file (a FIFO, a device or a socket)"
+    return None
 
 
 def autoescape(name: str | None) -> bool:
