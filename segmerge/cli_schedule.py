@@ -8,6 +8,7 @@ exit 2 (or 1).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -16,7 +17,7 @@ from rich.table import Table
 
 from . import workspace as wsmod
 from .cli_options import WorkspaceOpt
-from .console import out
+from .console import err, out
 from .errors import ConfigError
 from .schedule import ScheduleStore, load_schedules, next_fires, normalize_cron, parse_cron
 
@@ -138,27 +139,68 @@ def serve_command(
     unsubscribe_host: Annotated[
         str, typer.Option("--unsubscribe-host", help="Address the endpoint listens on.")
     ] = "127.0.0.1",
+    max_run_time: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--max-run-time",
+            metavar="[CAMPAIGN=]TIME",
+            help="Longest a run may take before it is stopped and logged as failed (90s, 30m, "
+            "6h; default 6h). CAMPAIGN=TIME sets one campaign's; repeatable.",
+        ),
+    ] = None,
+    stop_grace: Annotated[
+        str,
+        typer.Option(
+            "--stop-grace",
+            metavar="TIME",
+            help="After SIGTERM (or a max run time), how long a run has to finish its batch "
+            "before it is killed with every process it started.",
+        ),
+    ] = "10s",
 ) -> None:
     """Run every schedule unattended until SIGTERM or Ctrl-C; logs go to stderr.
 
-    One serve per workspace. A failed run is logged and retried at its next fire.
+    One serve per workspace. Campaigns run side by side, each in a process of its own;
+    a run longer than --max-run-time is stopped and logged as failed, and a failed
+    run is retried at its next fire. SIGTERM stops every run within --stop-grace.
 
     Example: segmerge serve -w ~/boutique --log-file ~/boutique/serve.jsonl
     """
+    from .secrets import exposure_warnings
     from .serve import ServeOptions, serve
 
     ws = wsmod.load(workspace)
-    code = serve(
-        ws,
-        ServeOptions(
-            misfire_grace_time=misfire_grace_time,
-            log_file=log_file,
-            run_on_start=run_on_start,
-            unsubscribe_port=unsubscribe_port,
-            unsubscribe_host=unsubscribe_host,
-        ),
+    for w in exposure_warnings(ws.root):  # a credential file others can read
+        err.print(f"! {w}", style="yellow", markup=False, highlight=False)
+    opts = ServeOptions(
+        misfire_grace_time=misfire_grace_time,
+        log_file=log_file,
+        run_on_start=run_on_start,
+        unsubscribe_port=unsubscribe_port,
+        unsubscribe_host=unsubscribe_host,
+        stop_grace=parse_duration(stop_grace, "--stop-grace"),
     )
-    raise typer.Exit(code)
+    for item in max_run_time or []:
+        name, sep, value = item.rpartition("=")
+        seconds = parse_duration(value, "--max-run-time")
+        if not sep:
+            opts.max_run_time = seconds
+            continue
+        if name not in ws.config.campaigns:
+            raise ConfigError(f"--max-run-time names no campaign of this workspace: {name!r}",
+                              field="--max-run-time", hint="campaigns: " +
+                              ", ".join(ws.config.campaigns))  # fmt: skip
+        opts.max_run_times[name] = seconds
+    raise typer.Exit(serve(ws, opts))
+
+
+def parse_duration(text: str, option: str) -> float:
+    """`90`, `90s`, `30m`, `6h`: seconds, or a ConfigError naming the option (exit 2)."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(s|m|min|h)?\s*", text)
+    if m is None or float(m.group(1)) <= 0:
+        raise ConfigError(f"{option} expects a duration like 90s, 30m or 6h, got {text!r}",
+                          field=option)  # fmt: skip
+    return float(m.group(1)) * {"s": 1, "m": 60, "min": 60, "h": 3600}[m.group(2) or "s"]
 
 
 def _fmt(t: object, ws: wsmod.Workspace) -> str:

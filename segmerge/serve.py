@@ -5,24 +5,29 @@ Design choices, and why:
 - APScheduler 3.x BackgroundScheduler, MemoryJobStore (schedules are re-read
   from segmerge.toml and `.segmerge/schedules.sqlite` at start, see
   :mod:`segmerge.schedule`), one job per campaign (several schedules of one
-  campaign are one trigger), ``coalesce=True`` (a backlog of fires runs once),
-  ``max_instances=1`` and a misfire grace time (default 3600 s).
-- One worker thread: runs of a workspace share its ledger and often a source
-  that is written back (tags in the same CSV files); running them one after
-  another is what keeps them from overwriting each other, and a weekly mailing
-  does not need parallelism.
+  campaign are one trigger), ``coalesce=True`` (a backlog of fires runs once)
+  and a misfire grace time (default 3600 s).
+- Campaigns run side by side, each in a child process of its own with a max
+  run time (:mod:`segmerge.serve_run`): one campaign whose source never
+  answers must not delay another's fire. Writes that could collide (the
+  ledger, a source written back) are serialised where they happen: SQLite's
+  locking for the ledger, a lock per destination in the pipeline.
+- Runs of one campaign never overlap: a fire (or a rerun) that comes while
+  its campaign still runs is not started, and the log says so (the rerun is
+  tried again a minute later). ``max_instances=2`` lets that second call reach
+  us, so the line is ours, with the run that is still going.
 - Each run reloads the workspace, so an edited rule set, template or setting
   takes effect at the next fire without a restart (a new schedule needs one).
 - A failed run is one clear log line; the fire counts as handled and the next
   fire tries again. The daemon itself never dies of a run.
-- SIGTERM / SIGINT: no new run starts; the run in hand stops after the batch
-  in flight is recorded (the pipeline's progress callback is the checkpoint),
-  which leaves a run that the next start resumes. A second signal exits at
-  once: the ledger still makes that safe (in-flight sends become uncertain).
-- One `serve` per workspace: ``fcntl.flock`` on `.segmerge/serve.lock`. The
-  kernel drops the lock when the process dies, however it dies, so a crash
-  never leaves a stale lock; the pid written in the file is only for the
-  message.
+- SIGTERM / SIGINT: no new run starts; each run in hand gets SIGTERM and stops
+  after the batch in flight is recorded (the pipeline's progress callback is
+  the checkpoint), which leaves a run that the next start resumes. A run still
+  there after the stop grace period (default 10 s) is killed with its whole
+  process group; the ledger makes that safe (in-flight sends become uncertain).
+  A second signal kills them at once. No process outlives `serve`, even when
+  `serve` itself is killed (:mod:`segmerge.serve_procs`).
+- One `serve` per workspace: :mod:`segmerge.serve_lock`.
 - A fire missed while the daemon was down is run on start if it is still
   within the grace time (what a persistent job store would do), and the run
   of an interrupted fire is resumed the same way.
@@ -30,22 +35,19 @@ Design choices, and why:
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import multiprocessing
 import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from .errors import ConfigError, SegmergeError
+from .errors import ConfigError
 from .schedule import (
     AnyOf,
     CronSchedule,
@@ -57,58 +59,17 @@ from .schedule import (
     next_fires,
     previous_fire,
 )
-from .serve_log import configured_logging, summary_line
-from .serve_run import run_in_child, run_once
+from .serve_lock import LOCK_FILE, AlreadyServing, serve_lock
+from .serve_log import configured_logging, duration, skip_line, summary_line
+from .serve_options import ServeOptions
+from .serve_run import RunProcess, run_in_child, run_once
 from .workspace import Workspace
 
-LOCK_FILE = "serve.lock"
+__all__ = ["LOCK_FILE", "AlreadyServing", "Daemon", "ServeOptions", "serve", "serve_lock"]
 RERUN_RETRY = timedelta(minutes=15)  # a rerun that failed is tried again this much later
+BUSY_RETRY = timedelta(minutes=1)  # a rerun that found its campaign running
+HANDLED, INTERRUPTED, SKIPPED = "handled", "interrupted", "skipped"
 log = logging.getLogger("segmerge.serve")
-
-
-class AlreadyServing(SegmergeError):
-    """Another `segmerge serve` holds this workspace."""
-
-    exit_code = 1
-
-
-@dataclass
-class ServeOptions:
-    misfire_grace_time: int = 3600
-    log_file: Path | None = None
-    run_on_start: bool = False
-    unsubscribe_port: int | None = None
-    unsubscribe_host: str = "127.0.0.1"
-    #: run the pipeline in the daemon's own process (tests); default: one child per run
-    in_process: bool = False
-    #: called with the daemon once it is ready (tests, benchmarks)
-    on_ready: Callable[[Daemon], None] | None = None
-
-
-# the lock --------------------------------------------------------------------
-
-
-@contextmanager
-def serve_lock(ws: Workspace) -> Iterator[None]:
-    """Hold `.segmerge/serve.lock` for the life of the daemon, or refuse naming the holder."""
-    ws.state_dir.mkdir(parents=True, exist_ok=True)
-    path = ws.state_dir / LOCK_FILE
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip() or "unknown"
-            raise AlreadyServing(
-                f"another `segmerge serve` (pid {holder}) is already running on this workspace",
-                file=path,
-                hint="stop it first (kill -TERM " + holder + "), or serve another workspace",
-            ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        yield
-    finally:
-        os.close(fd)  # closing drops the lock; the file stays, harmlessly
 
 
 # the daemon ----------------------------------------------------------------------
@@ -127,11 +88,14 @@ class Daemon:
         self.triggers: dict[str, AnyOf | CronSchedule] = {}
         self.immediate: set[str] = set()
         self.runs = 0
+        # a thread per campaign's run, one for the call that finds it busy, and reruns:
+        # threads are only made when needed, so the pool's size costs nothing idle
+        workers = 2 * len(ws.config.campaigns) + 4
         self.scheduler = BackgroundScheduler(
-            executors={"default": ThreadPoolExecutor(max_workers=1)},
+            executors={"default": ThreadPoolExecutor(max_workers=workers)},
             job_defaults={
                 "coalesce": True,
-                "max_instances": 1,
+                "max_instances": 2,  # the second only says "still running" (see _execute)
                 "misfire_grace_time": opts.misfire_grace_time,
             },
             timezone=ws.tz,
@@ -139,7 +103,11 @@ class Daemon:
         self.unsubscribe: Any = None
         # spawn: the daemon has threads, and a forked child would inherit their locks
         self.mp = multiprocessing.get_context("spawn")
-        self.child_stop = self.mp.Event() if not opts.in_process else None
+        self._lock = threading.RLock()
+        self._idle = threading.Condition(self._lock)
+        self.running: dict[str, tuple[str, float]] = {}  # campaign -> (run id, monotonic start)
+        self.children: set[RunProcess] = set()
+        self.interrupted = 0
 
     # jobs --------------------------------------------------------------------
 
@@ -199,7 +167,7 @@ class Daemon:
         else:
             fire = previous_fire(self.triggers[campaign], now) or now
         as_of = fire.astimezone(self.ws.tz).date().isoformat()
-        if self._execute(campaign, as_of, fire, "fire"):
+        if self._execute(campaign, as_of, fire, "fire") == HANDLED:
             with self._store() as store:
                 store.cover(campaign, fire)
 
@@ -207,8 +175,11 @@ class Daemon:
         """A run started again when contact pressure allows the messages it held back."""
         with self._store() as store:
             store.drop_rerun(campaign, as_of)
-        if not self._execute(campaign, as_of, datetime.now(UTC), "rerun"):
-            with self._store() as store:  # interrupted: the next start does it
+        status = self._execute(campaign, as_of, datetime.now(UTC), "rerun")
+        if status == SKIPPED:
+            self._arm_rerun(campaign, as_of, datetime.now(UTC) + BUSY_RETRY)
+        elif status == INTERRUPTED:
+            with self._store() as store:  # the next start does it
                 store.set_rerun(campaign, as_of, datetime.now(UTC))
 
     def _arm_rerun(self, campaign: str, as_of: str, at: datetime) -> None:
@@ -226,29 +197,44 @@ class Daemon:
             misfire_grace_time=None,  # held-back messages go however late the daemon is
         )
 
-    def _execute(self, campaign: str, as_of: str, fire: datetime, why: str) -> bool:
-        """Run, log one line, never raise; False only when a shutdown interrupted it."""
-        if self.stopping.is_set():
-            return False
+    def _execute(self, campaign: str, as_of: str, fire: datetime, why: str) -> str:
+        """Run, log one line, never raise: HANDLED, INTERRUPTED (a shutdown) or SKIPPED."""
         run_id = f"{campaign}@{as_of}"
         what = "fire of " + _local(fire, self.ws) if why == "fire" else "deferred messages"
-        log.info("run %s started (%s)", run_id, what)
-        started = time.monotonic()
         data: dict[str, Any] = {"event": "run", "campaign": campaign, "run_id": run_id,
                                 "trigger": why, "scheduled_for": fire.isoformat()}  # fmt: skip
+        with self._lock:
+            if self.stopping.is_set():
+                return INTERRUPTED
+            busy = self.running.get(campaign)
+            if busy is None:
+                self.running[campaign] = (run_id, time.monotonic())
+        if busy is not None:  # runs of one campaign never overlap
+            limit = self.opts.max_run_time_of(campaign)
+            log.warning(*skip_line(run_id, what, busy, limit, data), extra={"data": data})
+            return SKIPPED
+        log.info("run %s started (%s)", run_id, what,
+                 extra={"data": {**data, "event": "run_start"}})  # fmt: skip
+        started = time.monotonic()
         try:
             if self.opts.in_process:
                 res = run_once(str(self.ws.root), campaign, as_of, self.stopping)
             else:
                 res = run_in_child(self, campaign, as_of)
         finally:
-            self.runs += 1
+            with self._lock:
+                self.runs += 1
+                del self.running[campaign]
+                self._idle.notify_all()
         data["duration_s"] = seconds = round(time.monotonic() - started, 3)
         if res.status == "interrupted":
             data["status"] = "interrupted"
-            log.warning("run %s stopped after its current batch (shutdown); the next start "
-                        "resumes it", run_id, extra={"data": data})  # fmt: skip
-            return False
+            how = res.error or "stopped after its current batch"
+            log.warning("run %s %s (shutdown); the next start resumes it", run_id, how,
+                        extra={"data": data})  # fmt: skip
+            with self._lock:
+                self.interrupted += 1
+            return INTERRUPTED
         if res.status == "error":
             if why == "rerun":
                 retry = datetime.now(UTC) + RERUN_RETRY
@@ -259,7 +245,7 @@ class Daemon:
             data |= {"status": "error", "error": res.error, "error_type": res.error_type}
             log.error("run %s failed: %s — will retry at %s", run_id, _one_line(res.error), nxt,
                       extra={"data": data})  # fmt: skip
-            return True
+            return HANDLED
         summary = res.summary
         data |= {"status": "partial" if res.failed else "done", "summary": summary}
         level = logging.WARNING if res.failed else logging.INFO
@@ -270,7 +256,20 @@ class Daemon:
             self._arm_rerun(campaign, as_of, at)
             log.info("run %s will be started again at %s for its deferred messages", run_id,
                      _local(at, self.ws))  # fmt: skip
-        return True
+        return HANDLED
+
+    # the runs' processes, for the stop protocol ---------------------------------------------
+
+    def track(self, run: RunProcess) -> None:
+        with self._lock:
+            self.children.add(run)
+            stopping = self.stopping.is_set()
+        if stopping:  # started as the stop came: it stops too
+            run.terminate("shutdown")
+
+    def untrack(self, run: RunProcess) -> None:
+        with self._lock:
+            self.children.discard(run)
 
     @contextmanager
     def _store(self) -> Iterator[ScheduleStore]:
@@ -329,17 +328,41 @@ class Daemon:
         )
 
     def request_stop(self) -> None:
-        self.stopping.set()
-        if self.child_stop is not None:
-            self.child_stop.set()
+        """No new run; each run in hand gets SIGTERM and stops after its current batch."""
+        with self._lock:
+            self.stopping.set()
+            runs = list(self.children)
+        for run in runs:
+            run.terminate("shutdown")
+
+    def kill_runs(self) -> None:
+        """SIGKILL every run's process group now (a second signal, or a grace period over)."""
+        with self._lock:
+            runs = list(self.children)
+        for run in runs:
+            run.kill()
 
     def stop(self) -> None:
         self.request_stop()
-        if self.scheduler.running:
-            self.scheduler.shutdown(wait=True)  # waits for the run in hand to reach a checkpoint
+        if self.scheduler.running:  # in process, a run can only be asked: wait for its checkpoint
+            self.scheduler.shutdown(wait=self.opts.in_process)
+        # each run's thread kills its run after the grace period; this only bounds the wait
+        for extra in (5.0, 5.0):
+            deadline = time.monotonic() + self.opts.stop_grace + extra
+            with self._lock:
+                while self.running and time.monotonic() < deadline:
+                    self._idle.wait(0.1)
+                left = len(self.running)
+            if not left:
+                break
+            self.kill_runs()
         if self.unsubscribe is not None:
             self.unsubscribe.stop()
-        log.info("stopped", extra={"data": {"event": "stop", "runs": self.runs}})
+        log.info("stopped after %d run(s)%s", self.runs,
+                 f"; {self.interrupted} interrupted, resumed at the next start"
+                 if self.interrupted else "",
+                 extra={"data": {"event": "stop", "runs": self.runs,
+                                 "interrupted": self.interrupted}})  # fmt: skip
 
 
 def _local(t: datetime, ws: Workspace) -> str:
@@ -359,16 +382,16 @@ def serve(ws: Workspace, opts: ServeOptions) -> int:
         def on_signal(signum: int, frame: FrameType | None) -> None:
             if asked.is_set():
                 log.warning(
-                    "second signal: exiting now (the next start resumes; a message "
-                    "in flight is marked uncertain)"
+                    "second signal: killing the runs in hand and exiting now (the "
+                    "next start resumes them; a message in flight is marked uncertain)"
                 )
+                daemon.kill_runs()
                 os._exit(1)
             asked.set()
+            log.info("%s received: no new run; the runs in hand stop after their current batch "
+                     "(killed if still there in %s)", signal.Signals(signum).name,
+                     duration(opts.stop_grace))  # fmt: skip
             daemon.request_stop()
-            log.info(
-                "%s received: no new run; the run in hand stops after its current batch",
-                signal.Signals(signum).name,
-            )
 
         previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
         try:

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
+
+from . import redact
 
 
 class JsonLines(logging.Formatter):
@@ -56,6 +59,7 @@ def configured_logging(log_file: Path | None, tz: tzinfo | None = None) -> Itera
         fh = logging.FileHandler(log_file, encoding="utf-8")
         fh.setFormatter(JsonLines())
         handlers.append(fh)
+    redact.install(handlers)  # a credential echoed in an error never reaches the log
     root = logging.getLogger("segmerge")
     aps = logging.getLogger("apscheduler")
     old = (root.level, root.propagate, aps.level)
@@ -93,3 +97,27 @@ def summary_line(s: dict[str, Any], failed: int, seconds: float) -> str:
     parts.append(f"not mailed {sum(s.get('not_mailed', {}).values())}; "
                  f"render errors {len(s.get('render_errors', []))}; failed {failed}")  # fmt: skip
     return " ".join(parts)
+
+
+def skip_line(
+    run_id: str, what: str, busy: tuple[str, float], limit: float, data: dict[str, Any]
+) -> tuple[Any, ...]:
+    """The log line (format and arguments) of a fire whose campaign's last run still goes on.
+
+    Also adds to `data`, for the JSON line, what is running and for how long.
+    """
+    other, since = busy
+    took = time.monotonic() - since
+    data |= {"status": "skipped", "running": other, "running_for_s": round(took, 3)}
+    again = "; tried again in a minute" if data.get("trigger") == "rerun" else ""
+    return ("run %s not started (%s): %s is still running (for %s; its max run time is %s)%s",
+            run_id, what, other, duration(took), duration(limit), again)  # fmt: skip
+
+
+def duration(seconds: float) -> str:
+    """A duration as a person reads it in a log: 45 s, 12 min, 6 h."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h".replace(".0 h", " h")
