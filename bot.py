@@ -21,6 +21,7 @@ from rich.tree import Tree
 from segmerge import workspace as wsmod
 from segmerge.cli_admin import emit
 from segmerge.cli_admin import register as register_admin
+from segmerge.cli_doctor import register as register_doctor
 from segmerge.cli_options import AsOfOpt, WorkspaceOpt
 from segmerge.cli_preview import register as register_preview
 from segmerge.cli_report import register as register_report
@@ -88,9 +89,11 @@ def validate(
 
     Example: segmerge validate profils
     """
+    from segmerge.backup import check_before_run
     from segmerge.campaign import open_campaign, validate_templates
 
     ws = _ws(workspace)
+    check_before_run(ws)  # a lost or damaged key or ledger is the first thing to fix
     names = [campaign] if campaign else list(ws.config.campaigns)
     for name in names:
         camp = open_campaign(ws, name, as_of=as_of)
@@ -369,6 +372,7 @@ register_admin(app)  # history, connectors, auth, suppress
 register_schedule(app)  # schedule add/list/remove, serve
 register_report(app)  # report, kpi
 register_preview(app)  # preview
+register_doctor(app)  # doctor: the signing key, the ledger, their backups
 
 
 def main() -> None:

@@ -26,7 +26,9 @@ import pyarrow.compute as pc
 
 from segmerge.connector import Action, Outcome
 from segmerge.errors import DataError
+from segmerge.locks import file_lock
 from segmerge.schema import CONTACT_COLUMNS
+from segmerge.storage import StorageError, is_disk_error
 
 from . import files_values as fv
 from .files_dates import isin
@@ -106,8 +108,16 @@ def push_tags(
             else _CsvWriter(encoding, delimiter)
         )
         try:
-            known, unwritable = writer.write(path, display, ops, mapping)
+            # two runs (or two workspaces) tagging this file take turns; each re-reads it
+            with file_lock(path, f"tagging {display}"):
+                known, unwritable = writer.write(path, display, ops, mapping)
         except OSError as exc:
+            if is_disk_error(exc):  # every next batch would fail the same way: stop the run
+                raise StorageError(
+                    f"cannot rewrite the contacts file: {exc.strerror}",
+                    file=display,
+                    hint="free some space, then run again: tags not written stay planned",
+                ) from None
             detail = f"could not rewrite {display}: {exc}"
             for i in ops["i"]:
                 outcomes[int(i)] = Outcome(actions[int(i)].key, "retry", detail)

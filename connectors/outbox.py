@@ -10,8 +10,10 @@ Each file is written to a temporary name in the same folder, flushed to disk
 (fsync), then renamed over its final name (``os.replace``, atomic on POSIX and
 Windows): a reader never sees half a message, and a write killed halfway
 leaves only the temporary file, which the next attempt for the same message
-overwrites and renames. A disk that is full or read-only makes that action
-*failed* with the OS error; it never crashes the run.
+overwrites and renames. A disk that is full or read-only stops the push with
+a :class:`~segmerge.storage.StorageError` naming the file (exit 1): the batch
+stays planned, and the next run redoes it (a file already written counts as
+done); any other OS error fails that message alone.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from typing import ClassVar
 
 from segmerge.connector import Action, ConnectorSettings, Destination, Outcome
 from segmerge.errors import ConnectorError
+from segmerge.storage import StorageError, is_disk_error
 
 _SAFE = re.compile(r"[A-Za-z0-9@+_-][A-Za-z0-9@+._-]{0,99}")
 _UNSAFE = re.compile(r"[^A-Za-z0-9@+._-]+")
@@ -144,6 +147,9 @@ class OutboxConnector(Destination):
         except OSError as exc:
             with contextlib.suppress(OSError):
                 tmp.unlink(missing_ok=True)
+            if is_disk_error(exc):  # every next message would fail alike: stop, name the file
+                raise StorageError(f"cannot write: {exc.strerror}", file=shown,
+                                   hint="free some space, then run again") from None  # fmt: skip
             return Outcome(action.key, "failed", f"{shown}: {exc.strerror or exc}"), None
         return Outcome(action.key, "done", shown), target.parent
 

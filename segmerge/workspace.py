@@ -76,6 +76,12 @@ class MailConfig(_Strict):
         return v
 
 
+class StateConfig(_Strict):
+    """Where backups of the ledger and the signing key go besides `.segmerge/backup/`."""
+
+    backup_dir: str | None = None
+
+
 class WorkspaceConfig(_Strict):
     timezone: str = "Europe/Paris"
     locale: str = "fr_FR"
@@ -85,6 +91,7 @@ class WorkspaceConfig(_Strict):
     sources: dict[str, ConnectorRef] = Field(default_factory=dict)
     destinations: dict[str, ConnectorRef] = Field(default_factory=dict)
     campaigns: dict[str, CampaignConfig] = Field(default_factory=dict)
+    state: StateConfig = Field(default_factory=StateConfig)
 
     @field_validator("timezone")
     @classmethod

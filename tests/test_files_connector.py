@@ -13,6 +13,7 @@ import pytest
 from connectors.files import FilesConnector
 from segmerge.connector import Action, ConnectorContext
 from segmerge.errors import ConfigError, DataError
+from segmerge.storage import StorageError
 
 FRENCH = {
     "N° client": "contact_id",
@@ -563,9 +564,10 @@ def test_a_crash_before_the_rename_leaves_the_file_as_it_was(tmp_path, monkeypat
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "replace", boom)
-    out = connector(tmp_path, columns=FRENCH).push([tag("00001", "seg:x"), tag("00099", "seg:x")])
-    assert [o.status for o in out] == ["retry", "retry"]
-    assert "No space left" in out[0].detail
+    # a full disk stops the push with the file's name (the batch is recorded as retry)
+    with pytest.raises(StorageError, match="No space left") as caught:
+        connector(tmp_path, columns=FRENCH).push([tag("00001", "seg:x"), tag("00099", "seg:x")])
+    assert caught.value.file.endswith("contacts.csv") and caught.value.exit_code == 1
     assert path.read_bytes() == before
     assert sorted(p.name for p in path.parent.iterdir()) == ["contacts.csv"]  # no temp file left
 

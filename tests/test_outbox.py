@@ -16,6 +16,7 @@ from segmerge.connector import Action, ConnectorContext
 from segmerge.errors import ConnectorError
 from segmerge.message import build_message, message_id_for
 from segmerge.render import Rendered
+from segmerge.storage import StorageError
 
 LETTER = Rendered("Zoé, bonjour", "", "<html><body><p>Bonjour</p></body></html>", "Bonjour",
                   None, None, "t.html.j2")  # fmt: skip
@@ -89,15 +90,18 @@ def test_unsafe_names_stay_inside_the_folder_and_stay_distinct(tmp_path):
     assert all(p.resolve().is_relative_to(tmp_path.resolve()) for p in tmp_path.rglob("*"))
 
 
-def test_a_full_disk_fails_that_message_and_leaves_no_partial_file(tmp_path, monkeypatch):
+def test_a_full_disk_stops_the_push_naming_the_file_and_leaves_no_partial_file(
+    tmp_path, monkeypatch
+):
     box = outbox(tmp_path)
 
     def full(fd, data):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     monkeypatch.setattr(os, "write", full)
-    out = box.push([send()])[0]
-    assert out.status == "failed" and "No space left on device" in out.detail
+    with pytest.raises(StorageError, match="No space left on device") as caught:
+        box.push([send()])
+    assert caught.value.file.endswith(".eml") and caught.value.exit_code == 1
     assert files(tmp_path) == []
     monkeypatch.undo()
     assert box.push([send()])[0].status == "done"  # and the retry works

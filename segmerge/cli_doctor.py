@@ -1,0 +1,131 @@
+"""`segmerge doctor`: is the workspace's state sound, and the ways back when it is not.
+
+A run refuses to start over a lost or damaged signing key or ledger (see
+:mod:`segmerge.state_check`); this command says what is wrong and repairs it:
+``--restore`` puts back the newest good backup, ``--accept-new-state`` is the
+one explicit way to start over. Exit 0 when healthy, 2 when a problem is left.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from . import workspace as wsmod
+from .cli_options import WorkspaceOpt
+from .console import err, out
+
+NEW_STATE_WARNING = (
+    "starting over with a new signing key and an empty ledger: every unsubscribe link "
+    "already sent stops working, the suppression list is empty, and every contact may be "
+    "mailed again. The old files are kept in {aside}."
+)
+
+
+def doctor(
+    restore: Annotated[
+        bool, typer.Option("--restore", help="Put back the newest good backup (checked first).")
+    ] = False,
+    source: Annotated[
+        Path | None,
+        typer.Option("--from", help="Restore from this folder (one backup, or a folder of "
+                     "them), e.g. your [state] backup_dir or a copy of it."),
+    ] = None,
+    accept_new_state: Annotated[
+        bool,
+        typer.Option("--accept-new-state", help="Start over with a new key and an empty "
+                     "ledger: old unsubscribe links stop working, everyone may be mailed "
+                     "again. Only when there is no backup at all."),
+    ] = False,
+    backup_now: Annotated[bool, typer.Option("--backup", help="Make a backup now.")] = False,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Check the signing key, the ledger and the backups; restore or start over.
+
+    Example: segmerge doctor --restore --from /mnt/backups/boutique
+    """
+    from .backup import accept_new_state as abandon
+    from .backup import back_up
+    from .backup import restore as put_back
+
+    ws = wsmod.load(workspace)
+    if restore or source is not None:
+        chosen, notes = put_back(ws, source.expanduser() if source else None)
+        out.print(f"[green]restored[/] the backup of {chosen.created_at} from {chosen.path}",
+                  highlight=False)  # fmt: skip
+        for note in notes:
+            out.print(f"  {note}", markup=False, highlight=False)
+    elif accept_new_state:
+        from .consent import signing_key
+        from .ledger import Ledger
+        from .pipeline import ledger_path
+
+        aside = abandon(ws)
+        Ledger(ledger_path(ws)).close()
+        signing_key(ws.state_dir, create=True)
+        err.print("warning: " + NEW_STATE_WARNING.format(aside=aside), style="yellow",
+                  markup=False, highlight=False)  # fmt: skip
+    if backup_now:
+        for path in back_up(ws):
+            out.print(f"[green]backed up[/] into {path}", highlight=False)
+    if not _report(ws):
+        raise typer.Exit(2)
+
+
+def _report(ws: wsmod.Workspace) -> bool:
+    """Print every finding; True when nothing is a problem."""
+    from .backup import backup_roots, check_before_run, find_backups, outside_workspace
+    from .state_check import Finding, inspect
+    from .storage import StateError
+
+    found = inspect(ws.root)
+    if not any(f.level == "problem" for f in found):
+        try:
+            check_before_run(ws)
+        except StateError as exc:
+            found.append(Finding("problem", exc.message, exc.hint or ""))
+    backups = find_backups(ws)
+    good = [b for b in backups if not b.problems]
+    if good:
+        found.append(Finding("ok", f"last good backup {_age(good[0].created_at)} ago: "
+                             f"{good[0].path}"))  # fmt: skip
+    elif any(f.what.startswith("ledger sound") for f in found):
+        found.append(Finding("warn", "no good backup yet", "every run makes one; "
+                             "`segmerge doctor --backup` makes one now"))  # fmt: skip
+    for b in backups:
+        if b.problems:
+            found.append(Finding("warn", f"backup {b.path} is unusable: {'; '.join(b.problems)}"))
+    if not outside_workspace(ws):
+        found.append(Finding("warn", "backups are only kept inside the workspace "
+                             f"({backup_roots(ws)[0]}): a deleted .segmerge/ or a lost disk "
+                             "takes them too",
+                             'set [state] backup_dir = "/another/disk/segmerge-boutique" '
+                             "in segmerge.toml"))  # fmt: skip
+    marks = {"ok": "[green]✓[/]", "note": "·", "warn": "[yellow]![/]", "problem": "[red]✗[/]"}
+    for f in found:
+        out.print(f"{marks[f.level]} ", end="")
+        out.print(f.what, markup=False, highlight=False)
+        if f.fix and f.level != "ok":
+            out.print(f"    fix: {f.fix}", markup=False, highlight=False)
+    return not any(f.level == "problem" for f in found)
+
+
+def _age(iso: str) -> str:
+    try:
+        then = datetime.fromisoformat(iso)
+    except ValueError:
+        return "some time"
+    seconds = max(0, int((datetime.now(UTC) - then).total_seconds()))
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            n = seconds // size
+            return f"{n} {unit}{'s' if n > 1 else ''}"
+    return f"{seconds} s"
+
+
+def register(app: typer.Typer) -> None:
+    """Add `doctor` to the segmerge CLI."""
+    app.command()(doctor)
