@@ -10,26 +10,54 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import os
+import secrets as pysecrets
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from .addresses import normalise_column, normalise_set, normalised_or_none
 
 KEY_FILE = "signing.key"
 
 REASONS = {
     "no_email": "no e-mail address",
     "unsubscribed": "not subscribed",
+    "one_click": "unsubscribed (one-click)",
     "unsubscribe_event": "unsubscribed (event)",
     "bounced": "address bounced",
     "suppressed": "on the suppression list",
     "shared": "address shared with a contact who said no",
 }
+#: an address that cannot be normalised or sent: the contact is skipped, with why
+UNUSABLE = "address cannot be used: "
 
 
-def not_mailable(frame: pd.DataFrame, events: pd.DataFrame, suppressed: set[str]) -> pd.Series:
-    """Per contact, why it must not be mailed (the first reason), or <NA> when it may be."""
-    email = frame["email"].astype("string").str.strip().str.lower()
+@dataclass(frozen=True)
+class Consent:
+    """Per contact: why it must not be mailed (<NA>: it may be), and its address in the
+    one normal form (:mod:`segmerge.addresses`) that de-duplication and sending use."""
+
+    reason: pd.Series
+    address: pd.Series
+
+
+def check(
+    frame: pd.DataFrame,
+    events: pd.DataFrame,
+    suppressed: Iterable[str],
+    suppressed_ids: Iterable[str] = (),
+) -> Consent:
+    """Who may be mailed, on whole columns; the first reason wins.
+
+    ``suppressed`` is the address suppression list (normalised here, whatever form it was
+    stored in); ``suppressed_ids`` the contacts unsubscribed by id, blocked whatever
+    address they have now, and with it every other contact at that address.
+    """
+    email, problem = normalise_column(frame["email"])
     reason = pd.Series(pd.NA, index=frame.index, dtype="string")
     ids = frame["contact_id"].astype("string")
 
@@ -37,34 +65,83 @@ def not_mailable(frame: pd.DataFrame, events: pd.DataFrame, suppressed: set[str]
         m = np.asarray(mask, dtype=bool) & reason.isna().to_numpy()
         reason[m] = REASONS[key]
 
-    mark(email.isna() | (email == ""), "no_email")
+    mark(email.isna() & problem.isna(), "no_email")
+    bad = problem.notna().to_numpy()
+    if bad.any():
+        reason[bad] = UNUSABLE + problem[bad]
     mark(~frame["subscribed"].fillna(False).astype(bool), "unsubscribed")
+    by_id = set(suppressed_ids)
+    if by_id:
+        mark(ids.isin(by_id).fillna(False), "one_click")
     if len(events):
         kinds = events["event"].astype("string")
         unsub = set(events.loc[kinds == "unsubscribe", "contact_id"].astype(str))
         bounced = set(events.loc[kinds == "bounce", "contact_id"].astype(str))
         mark(ids.isin(unsub).fillna(False), "unsubscribe_event")
         mark(ids.isin(bounced).fillna(False), "bounced")
-    if suppressed:
-        mark(email.isin(suppressed).fillna(False), "suppressed")
+    listed = normalise_set(suppressed)
+    if listed:
+        mark(email.isin(listed).fillna(False), "suppressed")
     # a mailbox where one contact unsubscribed or bounced is closed for every contact using it
-    refused = set(email[reason.notna() & (reason != REASONS["no_email"])].dropna())
+    refused = set(email[reason.notna()].dropna())
     if refused:
         mark(email.isin(refused).fillna(False), "shared")
-    return reason
+    return Consent(reason, email)
+
+
+def not_mailable(
+    frame: pd.DataFrame,
+    events: pd.DataFrame,
+    suppressed: Iterable[str],
+    suppressed_ids: Iterable[str] = (),
+) -> pd.Series:
+    """Per contact, why it must not be mailed (the first reason), or <NA> when it may be."""
+    return check(frame, events, suppressed, suppressed_ids).reason
+
+
+def addresses_of(frame: pd.DataFrame, contact_ids: Iterable[str]) -> list[tuple[str, str]]:
+    """(normalised address, contact id) of these contacts as the data has them today: a
+    contact unsubscribed by id closes its current mailbox to every record sharing it."""
+    wanted = set(contact_ids)
+    if not wanted or not len(frame):
+        return []
+    rows = frame["contact_id"].astype("string").isin(wanted).fillna(False).to_numpy()
+    if not rows.any():
+        return []
+    normal, _ = normalise_column(frame.loc[rows, "email"])
+    found = zip(normal.tolist(), frame.loc[rows, "contact_id"].astype(str).tolist(), strict=True)
+    return sorted({(a, c) for a, c in found if isinstance(a, str)})
+
+
+def one_per_address(
+    mailable: np.ndarray, address: pd.Series, ids: list[str]
+) -> tuple[np.ndarray, int]:
+    """One letter per mailbox (a household, or two spellings of one address): the contact
+    with the smallest id gets it, whatever the order of the file. Returns the rows still
+    mailable and how many were left out."""
+    pos = np.flatnonzero(mailable)
+    cand = pd.DataFrame({"address": address.to_numpy()[pos], "id": [ids[p] for p in pos]})
+    if not cand["address"].duplicated().any():
+        return mailable, 0
+    first = ~cand.sort_values("id", kind="stable").duplicated("address").sort_index()
+    kept = mailable.copy()
+    kept[pos[~first.to_numpy()]] = False
+    return kept, int((~first).sum())
 
 
 def signing_key(state_dir: Path, *, create: bool) -> bytes | None:
-    """The workspace's token key: random, kept in `.segmerge/` (never committed).
-
-    Every unsubscribe link already sent was signed with it, so it is never silently
-    replaced: an empty, garbled or foreign key is an error (exit 2), and a missing one
-    is created (``create``) only in a workspace that never had state; in one that had
-    (see :mod:`segmerge.state_check`) its loss is an error telling how to restore it.
-    """
-    from .state_check import load_key
-
-    return load_key(state_dir, create=create)
+    """The workspace's token key: random, kept in `.segmerge/` (never committed)."""
+    path = state_dir / KEY_FILE
+    if path.is_file():
+        return path.read_bytes().strip()
+    if not create:
+        return None
+    state_dir.mkdir(parents=True, exist_ok=True)
+    key = pysecrets.token_hex(32).encode()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(key)
+    return key
 
 
 def unsubscribe_token(key: bytes | None, contact_id: str) -> str:
@@ -85,3 +162,44 @@ def verify_token(key: bytes, token: str) -> str | None:
         return None
     expected = unsubscribe_token(key, contact_id)
     return contact_id if hmac.compare_digest(expected, token) else None
+
+
+#: test-send tokens: bound to the seed address, under a key derived for them alone, so no
+#: test letter can ever carry (or be turned into) a customer's unsubscribe
+TEST_TOKEN_PREFIX = "test."
+_TEST_KEY_LABEL = b"segmerge test-send unsubscribe token v1"
+
+
+def test_unsubscribe_token(key: bytes, seed_address: str) -> str:
+    """`test.<seed address, base64url>.<HMAC>`: what a test letter's link carries.
+
+    :func:`verify_token` rejects it (its first part is not a contact id, and it is signed
+    with another key), so following a test letter's link unsubscribes nobody.
+    """
+    address = normalised_or_none(seed_address) or seed_address.strip().lower()
+    enc = base64.urlsafe_b64encode(address.encode()).decode().rstrip("=")
+    return f"{TEST_TOKEN_PREFIX}{enc}.{_b64(_test_sig(key, address))}"
+
+
+def verify_test_token(key: bytes, token: str) -> str | None:
+    """The seed address a test token was issued for, or None if it is not one of ours."""
+    if not token.startswith(TEST_TOKEN_PREFIX):
+        return None
+    try:
+        enc, sig = token[len(TEST_TOKEN_PREFIX) :].split(".", 1)
+        address = base64.urlsafe_b64decode(enc + "=" * (-len(enc) % 4)).decode()
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return address if hmac.compare_digest(_b64(_test_sig(key, address)), sig) else None
+
+
+def _test_sig(key: bytes, address: str) -> bytes:
+    test_key = hmac.new(key, _TEST_KEY_LABEL, hashlib.sha256).digest()
+    return hmac.new(test_key, b"test\0" + address.encode(), hashlib.sha256).digest()[:16]
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+test_unsubscribe_token.__test__ = False  # type: ignore[attr-defined]  # not a pytest test

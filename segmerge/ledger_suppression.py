@@ -15,6 +15,10 @@ from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any
 
+import pandas as pd
+
+from .addresses import normalise_column, normalise_set, normalised_or_none
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS suppressions (
     address TEXT PRIMARY KEY,
@@ -44,9 +48,18 @@ class SuppressionMixin:
     # by address -----------------------------------------------------------
 
     def suppress(self, entries: Iterable[tuple[str, str]]) -> int:
-        """Add (address, reason) pairs; addresses are compared lower-cased. Returns how many new."""
+        """Add (address, reason) pairs, stored normalised (an address that cannot be is kept
+        stripped and lower-cased: it can never be mailed, but nothing given is lost).
+        Returns how many are new."""
+        pairs = [(a.strip(), r) for a, r in entries if a and a.strip()]
+        if not pairs:
+            return 0
         ts = _now()
-        rows = [(a.strip().lower(), r, ts) for a, r in entries if a and a.strip()]
+        normal, _ = normalise_column(pd.Series([a for a, _ in pairs], dtype="string"))
+        rows = [
+            (n if isinstance(n, str) else a.lower(), r, ts)
+            for (a, r), n in zip(pairs, normal.tolist(), strict=True)
+        ]
         with self.transaction() as db:
             before = db.total_changes
             db.executemany(
@@ -55,15 +68,26 @@ class SuppressionMixin:
             return db.total_changes - before
 
     def unsuppress(self, address: str) -> bool:
+        """Remove an address, in whatever form it was stored (an old ledger's lower-cased
+        spelling of the same mailbox included)."""
+        target = normalised_or_none(address) or address.strip().lower()
+        stored = [r[0] for r in self.db.execute("SELECT address FROM suppressions")]
+        normal, _ = normalise_column(pd.Series(stored, dtype="string"))
+        gone = [a for a, n in zip(stored, normal.tolist(), strict=True) if target in (a, n)]
+        if not gone:
+            return False
         with self.transaction() as db:
-            cur = db.execute("DELETE FROM suppressions WHERE address=?", (address.strip().lower(),))
-        return cur.rowcount > 0
+            db.executemany("DELETE FROM suppressions WHERE address=?", [(a,) for a in gone])
+        return True
 
     def suppressed(self) -> list[dict[str, Any]]:
         return [dict(r) for r in self.db.execute("SELECT * FROM suppressions ORDER BY address")]
 
     def suppressed_addresses(self) -> set[str]:
-        return {r[0] for r in self.db.execute("SELECT address FROM suppressions")}
+        """Every suppressed address in normal form: entries written before normalisation
+        (only lower-cased) still match the contacts they were meant for."""
+        stored = [r[0] for r in self.db.execute("SELECT address FROM suppressions")]
+        return normalise_set(stored) | {a for a in stored if a}
 
     # by contact id --------------------------------------------------------
 

@@ -17,17 +17,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from .backup import check_before_run, kept
 from .campaign import OpenCampaign, open_campaign
 from .connector import Action, Destination
-from .consent import not_mailable, signing_key
+from .consent import addresses_of, check, one_per_address, signing_key
 from .drafts import draft_templates, render_draft
 from .errors import LedgerError, TemplateError
 from .ledger import Ledger, PlannedAction
-from .locks import destination_lock
 from .message import MessageError
 from .plan import (
     DraftInput,
@@ -119,7 +116,6 @@ def campaign_lock(ws: Workspace, campaign: str) -> Iterator[None]:
 
 def run(ws: Workspace, name: str, options: RunOptions | None = None) -> RunSummary:
     opts = options or RunOptions()
-    check_before_run(ws)  # a lost or damaged key or ledger: stop before anything is pulled
     camp = open_campaign(ws, name, as_of=opts.as_of, full_refresh=opts.full_refresh)
     try:
         return _run_open(camp, opts)
@@ -143,6 +139,7 @@ def _run_open(camp: OpenCampaign, opts: RunOptions) -> RunSummary:
 
     existing = Ledger.open_existing(ledger_path(ws))
     suppressed = existing.suppressed_addresses() if existing else set()
+    suppressed_ids = existing.suppressed_contact_ids() if existing else set()
     done_keys = existing.keys_with_status(run_id, ["done"]) if existing else set()
     policy = Policy(ws.config.pressure, ws.tz)
     now = opts.now or datetime.now(UTC)
@@ -157,7 +154,8 @@ def _run_open(camp: OpenCampaign, opts: RunOptions) -> RunSummary:
     sent["at"] = pd.to_datetime(sent["at"], utc=True)
 
     pressure = (policy, now, sent)
-    sends, skipped = _plan_sends(camp, run_id, suppressed, done_keys, summary, opts, pressure)
+    consent = (suppressed, suppressed_ids)
+    sends, skipped = _plan_sends(camp, run_id, consent, done_keys, summary, opts, pressure)
     pushes = _plan_pushes(camp, run_id, summary, skipped)
     summary.planned = {"send": len(sends)}
     for _phase, items in pushes:
@@ -169,10 +167,13 @@ def _run_open(camp: OpenCampaign, opts: RunOptions) -> RunSummary:
     if opts.dry_run:
         return summary
 
-    with campaign_lock(ws, camp.name), kept(ws, summary.notes):
+    with campaign_lock(ws, camp.name):
         ledger = Ledger(ledger_path(ws))
         try:
             summary.resumed = ledger.begin_run(run_id, camp.name, seg.as_of.isoformat())
+            # the address a contact unsubscribed by id has today is closed to every record
+            ledger.suppress((a, f"unsubscribed (one-click) as contact {c}")
+                            for a, c in addresses_of(seg.frame, suppressed_ids))  # fmt: skip
             idem = {camp.destination.name: camp.destination.idempotent}
             if camp.tag_destination is not None:
                 idem[camp.tag_destination.name] = camp.tag_destination.idempotent
@@ -200,11 +201,8 @@ def _run_open(camp: OpenCampaign, opts: RunOptions) -> RunSummary:
             _push(ledger, run_id, camp.destination, sends, "send", opts.progress)
             for phase, items in pushes:
                 if items:
-                    # another run writing to the same place finishes first (see locks)
-                    with destination_lock(_destination_of(camp, phase), f"run {run_id} of "
-                                          f"{ws.root}", _waiting(summary, opts)):  # fmt: skip
-                        _push(ledger, run_id, _destination_of(camp, phase), items, phase,
-                              opts.progress)  # fmt: skip
+                    _push(ledger, run_id, _destination_of(camp, phase), items, phase,
+                          opts.progress)  # fmt: skip
             if seg.tables.cursor:
                 done = ledger.keys_with_status(run_id, ["done"])
                 applied = [a for _, items in pushes for _, a in items if a.key in done]
@@ -228,15 +226,6 @@ def _run_open(camp: OpenCampaign, opts: RunOptions) -> RunSummary:
     return summary
 
 
-def _waiting(summary: RunSummary, opts: RunOptions) -> Callable[[str], None]:
-    def notify(message: str) -> None:
-        summary.notes.append(message)
-        if opts.progress:
-            opts.progress(message, 0, 0)
-
-    return notify
-
-
 def _save_assignment(camp: OpenCampaign, summary: RunSummary) -> None:
     """Who is in which segment today, for `report`'s movements since the previous run."""
     from .movements import save_segmented
@@ -250,7 +239,7 @@ def _save_assignment(camp: OpenCampaign, summary: RunSummary) -> None:
 def _plan_sends(
     camp: OpenCampaign,
     run_id: str,
-    suppressed: set[str],
+    suppressed: tuple[set[str], set[str]],
     done_keys: set[str],
     summary: RunSummary,
     opts: RunOptions,
@@ -263,22 +252,19 @@ def _plan_sends(
     frame = seg.frame
     primary = seg.assignment.primary
     in_segment = primary.notna().to_numpy()
-    reasons = not_mailable(frame, seg.tables.events, suppressed)
+    consent = check(frame, seg.tables.events, *suppressed)
+    reasons = consent.reason
     blocked = in_segment & reasons.notna().to_numpy()
     summary.not_mailed = {str(k): int(v) for k, v in reasons[blocked].value_counts().items()}
     mailable = in_segment & reasons.isna().to_numpy()
-    # one letter per address: two contacts sharing an e-mail (a household) get it once
-    dup = frame["email"].astype("string").str.strip().str.lower().duplicated().to_numpy()
-    if (mailable & dup).any():
-        first_seen = ~pd.Series(np.where(mailable, frame["email"].astype("string").str.lower(),
-                                         None)).duplicated(keep="first").to_numpy()  # fmt: skip
-        shared = mailable & ~first_seen
-        if shared.any():
-            summary.not_mailed["address shared with another contact"] = int(shared.sum())
-        mailable &= first_seen
+    # letters go to the normalised address: the one consent and de-duplication checked
+    to_addr: list[str | None] = consent.address.astype(object).where(mailable, None).tolist()
+    ids: list[str] = [str(x) for x in frame["contact_id"].tolist()]
+    mailable, shared = one_per_address(mailable, consent.address, ids)
+    if shared:
+        summary.not_mailed["address shared with another contact"] = shared
     chosen = frame.index[mailable]
     key = signing_key(ws.state_dir, create=not opts.dry_run)
-    ids: list[str] = [str(x) for x in frame["contact_id"].tolist()]
     keys = {i: f"{run_id}|{ids[i]}|send" for i in chosen}
     todo = [i for i in chosen if keys[i] not in done_keys]
     skipped: list[PlannedAction] = []
@@ -303,17 +289,17 @@ def _plan_sends(
         try:
             if isinstance(r, TemplateError):
                 raise r
-            msg = camp.message(r, to=str(contact["email"]), contact=contact, key=k,
+            msg = camp.message(r, to=str(to_addr[i]), contact=contact, key=k,
                                unsubscribe_url=url, segment=seg_name, variant=variant)  # fmt: skip
         except (TemplateError, MessageError) as exc:
             summary.render_errors.append(f"{ids[i]}: {exc}")
             skipped.append(PlannedAction(k, ids[i], "send", camp.destination.name, seg_name,
-                                         contact.get("email"), "skipped", str(exc)))  # fmt: skip
+                                         to_addr[i], "skipped", str(exc)))  # fmt: skip
             continue
-        payload = {"run_id": run_id, "segment": seg_name, "to": str(contact["email"]),
+        payload = {"run_id": run_id, "segment": seg_name, "to": str(to_addr[i]),
                    "campaign": camp.name, "variant": variant}  # fmt: skip
         plan = PlannedAction(k, ids[i], "send", camp.destination.name, seg_name,
-                             str(contact["email"]), variant=variant)  # fmt: skip
+                             str(to_addr[i]), variant=variant)  # fmt: skip
         sends.append((plan, Action(k, "send", ids[i], payload, msg)))
         if opts.progress and n % 200 == 0:
             opts.progress("render", n, len(todo))

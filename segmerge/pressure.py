@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
+from .addresses import normalise_column
 from .ledger import PlannedAction
 from .pressure_config import _SPAN, DAYS, PressureConfig  # noqa: F401
 
@@ -66,8 +67,8 @@ class Policy:
     def capped(self, addresses: pd.Series, sent: pd.DataFrame, now: datetime) -> pd.Series:
         """Per address, when it may be mailed again (NaT: now), from past sends.
 
-        ``sent`` has ``address`` (lower case) and ``at`` (UTC) of every message
-        already sent. An address that got ``max_messages`` in the last
+        ``sent`` has ``address`` (normalised: :mod:`segmerge.addresses`) and
+        ``at`` (UTC) of every message already sent. An address that got ``max_messages`` in the last
         ``per_days`` days is next allowed when the oldest of those leaves the
         window.
         """
@@ -84,7 +85,7 @@ class Policy:
         ranked = recent.sort_values("at", ascending=False)
         ranked = ranked.assign(n=ranked.groupby("address").cumcount())
         pivot = ranked[ranked["n"] == cap - 1].set_index("address")["at"] + window
-        keys = addresses.astype("string").str.strip().str.lower()
+        keys, _ = normalise_column(addresses)  # as the ledger's sends are (sent_since)
         return pd.Series(keys.map(pivot).to_numpy(), index=addresses.index).astype(
             "datetime64[ns, UTC]"
         )

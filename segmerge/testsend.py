@@ -15,9 +15,10 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime
 
+from .addresses import AddressError, normalise
 from .campaign import open_campaign, open_destination, sample_contacts
 from .connector import Action, Destination
-from .consent import signing_key
+from .consent import signing_key, test_unsubscribe_token
 from .errors import ConfigError
 from .ledger import Ledger, PlannedAction
 from .pipeline import ledger_path
@@ -38,11 +39,16 @@ def test_send(ws: Workspace, campaign: str, to: str, *, as_of: str | None = None
                 field="--destination",
                 hint="pass --destination with an smtp or outbox destination",
             )
+        try:
+            seed = normalise(to)
+        except AddressError as exc:
+            raise ConfigError(f"{to!r} cannot be used as a seed address: {exc}",
+                              field="--to") from None  # fmt: skip
         existing = Ledger.open_existing(ledger_path(ws))
         if existing is not None:
             suppressed = existing.suppressed_addresses()
             existing.close()
-            if to.strip().lower() in suppressed:
+            if seed in suppressed:
                 raise ConfigError(
                     f"{to} is on the suppression list: it is never mailed, tests included",
                     field="--to",
@@ -50,6 +56,12 @@ def test_send(ws: Workspace, campaign: str, to: str, *, as_of: str | None = None
                 )
         run_id = f"{campaign}@test-{datetime.now(UTC):%Y%m%dT%H%M%S}"
         key = signing_key(ws.state_dir, create=True)
+        assert key is not None
+        # the link is bound to the seed, never to the sample contact: a tester who clicks
+        # it (or a mail filter that follows it) must not unsubscribe a real customer
+        test_url = ws.config.mail.unsubscribe_url.replace(
+            "{token}", test_unsubscribe_token(key, seed)
+        )
         frame = camp.seg.frame
         plans: list[PlannedAction] = []
         actions: list[Action] = []
@@ -58,18 +70,18 @@ def test_send(ws: Workspace, campaign: str, to: str, *, as_of: str | None = None
                 continue
             contact = frame.iloc[row].to_dict()
             cid = str(contact["contact_id"])
-            ctx = camp.render_context(cid, key)
+            ctx = replace(camp.render_context(cid, key), unsubscribe_url=test_url)
             for letter in camp.templates.letter_keys(seg):
                 r = camp.templates.render(letter, contact, ctx)
                 r = replace(r, subject=f"[TEST] {r.subject}")
                 k = f"{run_id}|{letter}|test"
                 variant = letter.split(".", 1)[1] if "." in letter else None
                 marked = {"X-Segmerge-Test": f"letter {letter}, contact {cid}"}
-                msg = camp.message(r, to=to, contact=None, key=k,
+                msg = camp.message(r, to=seed, contact=None, key=k,
                                    unsubscribe_url=ctx.unsubscribe_url, segment=seg,
                                    variant=variant, extra_headers=marked)  # fmt: skip
-                plans.append(PlannedAction(k, cid, "test", dest.name, seg, to, variant=variant))
-                payload = {"run_id": run_id, "segment": letter.replace(".", "-"), "to": to,
+                plans.append(PlannedAction(k, cid, "test", dest.name, seg, seed, variant=variant))
+                payload = {"run_id": run_id, "segment": letter.replace(".", "-"), "to": seed,
                            "campaign": campaign}  # fmt: skip
                 actions.append(Action(k, "send", f"test-{cid}", payload, msg))
         ledger = Ledger(ledger_path(ws))
