@@ -10,8 +10,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import os
-import secrets as pysecrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,18 +128,16 @@ def one_per_address(
 
 
 def signing_key(state_dir: Path, *, create: bool) -> bytes | None:
-    """The workspace's token key: random, kept in `.segmerge/` (never committed)."""
-    path = state_dir / KEY_FILE
-    if path.is_file():
-        return path.read_bytes().strip()
-    if not create:
-        return None
-    state_dir.mkdir(parents=True, exist_ok=True)
-    key = pysecrets.token_hex(32).encode()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(key)
-    return key
+    """The workspace's token key: random, kept in `.segmerge/` (never committed).
+
+    Every unsubscribe link already sent was signed with it, so it is never silently
+    replaced: an empty, garbled or foreign key is an error (exit 2), and a missing one
+    is created (``create``) only in a workspace that never had state; in one that had
+    (see :mod:`segmerge.state_check`) its loss is an error telling how to restore it.
+    """
+    from .state_check import load_key
+
+    return load_key(state_dir, create=create)
 
 
 def unsubscribe_token(key: bytes | None, contact_id: str) -> str:

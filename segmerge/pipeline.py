@@ -19,12 +19,14 @@ from typing import Any
 
 import pandas as pd
 
+from .backup import check_before_run, kept
 from .campaign import OpenCampaign, open_campaign
 from .connector import Action, Destination
 from .consent import addresses_of, check, one_per_address, signing_key
 from .drafts import draft_templates, render_draft
 from .errors import LedgerError, TemplateError
 from .ledger import Ledger, PlannedAction
+from .locks import destination_lock
 from .message import MessageError
 from .plan import (
     DraftInput,
@@ -116,6 +118,7 @@ def campaign_lock(ws: Workspace, campaign: str) -> Iterator[None]:
 
 def run(ws: Workspace, name: str, options: RunOptions | None = None) -> RunSummary:
     opts = options or RunOptions()
+    check_before_run(ws)  # a lost or damaged key or ledger: stop before anything is pulled
     camp = open_campaign(ws, name, as_of=opts.as_of, full_refresh=opts.full_refresh)
     try:
         return _run_open(camp, opts)
@@ -167,7 +170,7 @@ def _run_open(camp: OpenCampaign, opts: RunOptions) -> RunSummary:
     if opts.dry_run:
         return summary
 
-    with campaign_lock(ws, camp.name):
+    with campaign_lock(ws, camp.name), kept(ws, summary.notes):
         ledger = Ledger(ledger_path(ws))
         try:
             summary.resumed = ledger.begin_run(run_id, camp.name, seg.as_of.isoformat())
@@ -201,8 +204,11 @@ def _run_open(camp: OpenCampaign, opts: RunOptions) -> RunSummary:
             _push(ledger, run_id, camp.destination, sends, "send", opts.progress)
             for phase, items in pushes:
                 if items:
-                    _push(ledger, run_id, _destination_of(camp, phase), items, phase,
-                          opts.progress)  # fmt: skip
+                    # another run writing to the same place finishes first (see locks)
+                    with destination_lock(_destination_of(camp, phase), f"run {run_id} of "
+                                          f"{ws.root}", _waiting(summary, opts)):  # fmt: skip
+                        _push(ledger, run_id, _destination_of(camp, phase), items, phase,
+                              opts.progress)  # fmt: skip
             if seg.tables.cursor:
                 done = ledger.keys_with_status(run_id, ["done"])
                 applied = [a for _, items in pushes for _, a in items if a.key in done]
@@ -224,6 +230,15 @@ def _run_open(camp: OpenCampaign, opts: RunOptions) -> RunSummary:
         finally:
             ledger.close()
     return summary
+
+
+def _waiting(summary: RunSummary, opts: RunOptions) -> Callable[[str], None]:
+    def notify(message: str) -> None:
+        summary.notes.append(message)
+        if opts.progress:
+            opts.progress(message, 0, 0)
+
+    return notify
 
 
 def _save_assignment(camp: OpenCampaign, summary: RunSummary) -> None:
