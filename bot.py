@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import shutil
 import sys
+import traceback as tb
 from importlib.resources import as_file, files
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.tree import Tree
@@ -26,8 +28,9 @@ from segmerge.cli_options import AsOfOpt, WorkspaceOpt
 from segmerge.cli_preview import register as register_preview
 from segmerge.cli_report import register as register_report
 from segmerge.cli_schedule import register as register_schedule
-from segmerge.console import err, out
+from segmerge.console import err, out, visible
 from segmerge.errors import SegmergeError
+from segmerge.redact import RedactingStream, redact
 
 app = typer.Typer(
     help="Segmerge: segment your contacts and send each segment its own letter.\n\n"
@@ -52,6 +55,14 @@ def _main(
 
 def _ws(workspace: Path | None) -> wsmod.Workspace:
     return wsmod.load(workspace)
+
+
+def _warn_exposed(ws: wsmod.Workspace) -> None:
+    """A credential file other users can read is worth a line on every validate and run."""
+    from segmerge.secrets import exposure_warnings
+
+    for w in exposure_warnings(ws.root):
+        err.print(f"[yellow]![/] {escape(w)}", highlight=False)
 
 
 # init -----------------------------------------------------------------------
@@ -93,6 +104,7 @@ def validate(
     from segmerge.campaign import open_campaign, validate_templates
 
     ws = _ws(workspace)
+    _warn_exposed(ws)
     check_before_run(ws)  # a lost or damaged key or ledger is the first thing to fix
     names = [campaign] if campaign else list(ws.config.campaigns)
     for name in names:
@@ -137,8 +149,10 @@ def segment(
     extra = [c.strip() for c in columns.split(",")] if columns else []
     rows = segment_rows(seg, extra)
     if out_file is not None or fmt != "table":
-        text = rows.to_csv(index=False) if fmt != "json" else rows.to_json(
-            orient="records", force_ascii=False, date_format="iso", indent=1
+        text = (
+            rows.to_csv(index=False)
+            if fmt != "json"
+            else rows.to_json(orient="records", force_ascii=False, date_format="iso", indent=1)
         )
         if out_file is not None:
             out_file.write_text(text, encoding="utf-8")
@@ -167,7 +181,7 @@ def _print_sizes(seg: Any, tz: Any) -> None:
     table.add_column("share", justify="right")
     for s in seg.ruleset.segments:
         n = sizes.get(s.name, 0)
-        table.add_row(s.name, s.label, str(n), f"{100 * n / max(total, 1):.1f} %")
+        table.add_row(escape(s.name), escape(s.label), str(n), f"{100 * n / max(total, 1):.1f} %")
     none = int(seg.assignment.primary.isna().sum())
     table.add_row("[dim](none)[/]", "", str(none), f"{100 * none / max(total, 1):.1f} %")
     out.print(table)
@@ -197,7 +211,7 @@ def explain(
     for e in do_explain(seg.ruleset, seg.frame, contact_id, seg.as_of, ws.tz):
         mark = "[green]✓[/]" if e.matched else "[red]✗[/]"
         title = "exclude" if e.is_exclude else f"{e.name} ({e.label})"
-        tree = Tree(f"{mark} [bold]{title}[/] — {e.decided_by}")
+        tree = Tree(f"{mark} [bold]{escape(title)}[/] — {escape(e.decided_by)}")
         if e.condition is not None:
             _add_condition(tree, e.condition)
         out.print(tree)
@@ -205,7 +219,7 @@ def explain(
 
 def _add_condition(tree: Tree, node: Any) -> None:
     value = "null" if node.value is None else repr(node.value)
-    branch = tree.add(f"{node.text} [dim]→[/] [cyan]{value}[/]")
+    branch = tree.add(f"{escape(node.text)} [dim]→[/] [cyan]{escape(value)}[/]")
     for child in node.children:
         _add_condition(branch, child)
 
@@ -230,8 +244,9 @@ def render(
     ws = _ws(workspace)
     headers, body = render_one(ws, campaign, contact, as_of=as_of, text=text)
     for k, v in headers:
-        out.print(f"[bold]{k}:[/] {v}", highlight=False, markup=True)
+        out.print(f"[bold]{k}:[/] {escape(v)}", highlight=False, markup=True)
     out.print()
+    body = visible(body)  # the letter holds contact data: no control sequence reaches the tty
     sys.stdout.write(body if body.endswith("\n") else body + "\n")
 
 
@@ -251,8 +266,10 @@ def run_cmd(
     ] = False,
     full_refresh: Annotated[
         bool,
-        typer.Option("--full-refresh", help="Pull everything, not only what changed since the "
-                     "last pull (API sources)."),
+        typer.Option(
+            "--full-refresh",
+            help="Pull everything, not only what changed since the last pull (API sources).",
+        ),
     ] = False,
     workspace: WorkspaceOpt = None,
 ) -> None:
@@ -263,6 +280,7 @@ def run_cmd(
     from segmerge.pipeline import RunOptions, run
 
     ws = _ws(workspace)
+    _warn_exposed(ws)
     names = [campaign] if campaign else list(ws.config.campaigns)
     failed = 0
     for name in names:
@@ -379,22 +397,38 @@ def main() -> None:
     """Entry point: user errors are one message and exit 2 (1 for failed runs).
 
     Usage errors are click's (exit 2); a bug prints a traceback only with
-    `--traceback`, never with local variables (they may hold secrets).
+    `--traceback`, never with local variables (they may hold secrets). Everything
+    written to stdout and stderr, tracebacks included, passes through
+    :mod:`segmerge.redact`: a credential echoed by a server never reaches the screen.
     """
     traceback = "--traceback" in sys.argv
+    streams = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = RedactingStream(sys.stdout), RedactingStream(sys.stderr)  # type: ignore[assignment]
     try:
         app()
     except SegmergeError as exc:
         if traceback:
-            raise
+            _print_traceback()
         err.print(f"error: {exc}", style="bold red", highlight=False, markup=False)
         sys.exit(exc.exit_code)
     except Exception as exc:
         if traceback:
-            raise
-        err.print(f"internal error: {type(exc).__name__}: {exc}", markup=False, highlight=False)
+            _print_traceback()
+            sys.exit(1)
+        err.print(f"internal error: {type(exc).__name__}: {redact(str(exc))}", markup=False,
+                  highlight=False)  # fmt: skip
         err.print("run again with --traceback and report it", style="dim")
         sys.exit(1)
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        sys.stdout, sys.stderr = streams
+
+
+def _print_traceback() -> None:
+    """The traceback as Python prints it, redacted: an exception may quote a header."""
+    sys.stderr.write(redact(tb.format_exc()))
+    sys.stderr.flush()
 
 
 if __name__ == "__main__":

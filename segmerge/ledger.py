@@ -27,6 +27,7 @@ from .addresses import normalise_column
 from .errors import LedgerError
 from .ledger_suppression import SCHEMA as SUPPRESSION_SCHEMA
 from .ledger_suppression import SuppressionMixin
+from .redact import redact
 from .storage import RESTORE_HINT, StateError, is_corrupt, storage_error
 
 SCHEMA_VERSION = 1
@@ -297,7 +298,7 @@ class Ledger(SuppressionMixin):
     def record(self, outcomes: Iterable[tuple[str, str, str]]) -> None:
         """Store (key, status, detail) outcomes; `retry` goes back to `planned`."""
         ts = now_iso()
-        rows = [(k, "planned" if s == "retry" else s, d) for k, s, d in outcomes]
+        rows = [(k, "planned" if s == "retry" else s, redact(d)) for k, s, d in outcomes]
         groups: dict[tuple[str, str], list[str]] = {}
         for k, s, d in rows:
             groups.setdefault((s, d), []).append(k)

@@ -1,0 +1,220 @@
+"""Credentials never leak: malformed ones are refused by name, echoed ones are hidden.
+
+The platform is the Brevo fake on 127.0.0.1, made to answer every write with a
+401 whose body echoes the request's headers (some real APIs and most proxies do);
+the commands are the real `segmerge` executable, as a user runs them. What must
+hold: the key is nowhere a person or a file can see it (stdout, stderr, the
+traceback, the serve log, the ledger's bytes), while the error still says what
+happened and where.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import signal
+import subprocess
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from fakes import specs
+from fakes.base import Reply, Request
+from fakes.brevo import KEY, BrevoFake, populate
+from workspaces import SEGMERGE, cli_env, two_segment_workspace
+
+from segmerge import redact, secrets
+from segmerge.errors import ConfigError, CredentialError
+from segmerge.http import HttpClient
+
+CAMPAIGN = """
+    [sources.shop]
+    connector = "brevo"
+    base_url = "{url}"
+    events = "none"
+    orders = false
+    contacts_requests_per_second = 200.0
+    other_requests_per_hour = 360000.0
+
+    [campaigns.brevo]
+    source = "shop"
+    rules = "segrules/brevo.yaml"
+    templates = "templates/brevo"
+    destination = "shop"
+    tag_prefix = "seg:"
+    schedule = "0 9 * * MON"
+    """
+
+
+def echo_headers(req: Request) -> Reply | None:
+    """Reads pass; every write is refused with the request's headers in the body."""
+    if req.method == "GET":
+        return None if req.headers.get("api-key") == KEY else Reply(401, {"message": "no"})
+    return Reply(401, {"code": "unauthorized", "message": f"Key not found: {req.headers['api-key']}",
+                       "request": {"headers": req.headers}})  # fmt: skip
+
+
+@pytest.fixture
+def fake() -> Any:
+    server = BrevoFake(specs.brevo(), contacts_limit=1000, other_limit=1000, other_window=1.0)
+    server.check_auth = echo_headers  # type: ignore[method-assign]
+    server.start()
+    populate(server, 12)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def ws(tmp_path: Path, fake: BrevoFake) -> Path:
+    root = tmp_path / "shop"
+    two_segment_workspace(root, cli_env(), "brevo", "vip == true", CAMPAIGN.format(url=fake.url))
+    return root
+
+
+def segmerge(root: Path, *args: str, token: str = KEY) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([SEGMERGE, *args, "-w", str(root)], capture_output=True, text=True,
+                          env=cli_env(SEGMERGE_SHOP_TOKEN=token), timeout=120)  # fmt: skip
+
+
+def forms(secret: str) -> list[str]:
+    """The secret and the encodings it could leak in."""
+    return [secret, base64.b64encode(secret.encode()).decode(), secret[8:]]
+
+
+def assert_hidden(text: str | bytes, secret: str = KEY) -> None:
+    for f in forms(secret):
+        needle = f.encode() if isinstance(text, bytes) else f
+        assert needle not in text, f"{f!r} leaked"
+
+
+# -- malformed credentials ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "what"),
+    [(KEY + "\n", "ends with a space or a line break"),
+     (" " + KEY, "starts with a space or a line break"),
+     (KEY[:10] + "é€" + KEY[10:], "non-ASCII character (character 11)"),
+     (KEY[:10] + "\r\nX-Evil: 1" + KEY[10:], "line break (character 11)")],
+)  # fmt: skip
+def test_a_malformed_token_is_exit_2_naming_the_variable_never_the_value(
+    ws: Path, fake: BrevoFake, value: str, what: str
+) -> None:
+    p = segmerge(ws, "validate", "brevo", token=value)
+    out = p.stdout + p.stderr
+    assert p.returncode == 2, out
+    assert "SEGMERGE_SHOP_TOKEN" in out and what in out and "internal error" not in out
+    assert_hidden(out, value.strip())
+    assert fake.log == []  # nothing was sent with it
+
+
+def test_a_malformed_token_in_dotenv_names_its_line(tmp_path: Path, monkeypatch: Any) -> None:
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")
+    monkeypatch.delenv("SEGMERGE_SHOP_TOKEN", raising=False)
+    (tmp_path / ".env").write_text(f'# keys\nOTHER=1\nSEGMERGE_SHOP_TOKEN=" {KEY}"\n')
+    with pytest.raises(ConfigError) as info:
+        secrets.lookup("shop", tmp_path)
+    text = str(info.value)
+    assert info.value.exit_code == 2 and info.value.line == 3
+    assert f"{tmp_path / '.env'}:3:" in text and "starts with a space" in text
+    assert_hidden(text)
+
+
+def test_auth_set_refuses_a_pasted_newline_before_storing() -> None:
+    with pytest.raises(ConfigError) as info:
+        secrets.store("shop", KEY + "\n")
+    assert "nothing was stored" in str(info.value)
+    assert_hidden(str(info.value))
+
+
+# -- echoed credentials ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("traceback", [False, True])
+def test_an_echoed_key_is_hidden_from_output_traceback_and_ledger(
+    ws: Path, fake: BrevoFake, traceback: bool
+) -> None:
+    flag = ["--traceback"] if traceback else []
+    p = subprocess.run([SEGMERGE, *flag, "run", "brevo", "-w", str(ws), "--as-of", "2026-12-01"],
+                       capture_output=True, text=True, env=cli_env(SEGMERGE_SHOP_TOKEN=KEY),
+                       timeout=120)  # fmt: skip
+    assert any(status == 401 and method != "GET" for method, _, status in fake.log)
+    out = p.stdout + p.stderr
+    assert p.returncode == 2, out
+    assert "credential was refused" in out and redact.MARK in out  # what happened, shown
+    assert_hidden(out)
+    assert ("Traceback (most recent call last)" in p.stderr) is traceback
+    for f in (ws / ".segmerge").rglob("*"):
+        if f.is_file():
+            assert_hidden(f.read_bytes())
+    history = segmerge(ws, "history", "brevo@2026-12-01", "--format", "json")
+    assert "credential was refused" in history.stdout, history.stdout + history.stderr
+    assert_hidden(history.stdout + history.stderr)
+
+
+def test_an_echoed_key_is_hidden_from_the_serve_log(ws: Path, fake: BrevoFake) -> None:
+    log_file = ws / "serve.jsonl"
+    err = (ws / "serve.err").open("w")
+    proc = subprocess.Popen([SEGMERGE, "serve", "-w", str(ws), "--run-on-start", "--log-file",
+                             str(log_file)], stdout=subprocess.DEVNULL, stderr=err,
+                            env=cli_env(SEGMERGE_SHOP_TOKEN=KEY))  # fmt: skip
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and "credential was refused" not in _text(log_file):
+            assert proc.poll() is None, (ws / "serve.err").read_text()
+            time.sleep(0.1)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+        err.close()
+    logged = _text(log_file)
+    assert "credential was refused" in logged, logged + (ws / "serve.err").read_text()
+    for line in logged.splitlines():
+        json.loads(line)  # the JSON lines stay JSON
+    assert_hidden(logged)
+    assert_hidden((ws / "serve.err").read_text())
+
+
+def _text(path: Path) -> str:
+    return path.read_text(encoding="utf-8") if path.exists() else ""
+
+
+class _Echo(BaseHTTPRequestHandler):
+    """Answers 401 with every request header in a JSON body, and in a URL-quoted query."""
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        auth = self.headers.get("Authorization", "")
+        body = json.dumps({"detail": f"bad header {auth}", "headers": dict(self.headers),
+                           "retry": f"https://x/?auth={quote(auth, safe='')}"}).encode()  # fmt: skip
+        self.send_response(401)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_basic_auth_forms_are_hidden_in_an_http_error() -> None:
+    """Mailchimp-style Basic auth: the echoed header is base64("user:key"), hidden too."""
+    secret = "0123456789abcdef0123456789abcdef-us6"
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    try:
+        client = HttpClient("mc", f"http://127.0.0.1:{server.server_address[1]}",
+                            auth=("segmerge", secret), max_retries=0)  # fmt: skip
+        with pytest.raises(CredentialError) as info:
+            client.get("/account")
+    finally:
+        server.shutdown()
+        server.server_close()
+    text = str(info.value)
+    basic = base64.b64encode(f"segmerge:{secret}".encode()).decode()
+    assert "answered 401" in text and "bad header Basic " + redact.MARK in text
+    for leaked in (secret, basic, quote(basic, safe="")):
+        assert leaked not in text
