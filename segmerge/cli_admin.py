@@ -190,12 +190,13 @@ def suppress_list(
     fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
     workspace: WorkspaceOpt = None,
 ) -> None:
-    """Show the suppression list."""
+    """Show the suppression list: addresses, and contacts unsubscribed by id."""
     from segmerge.ledger import Ledger
     from segmerge.pipeline import ledger_path
 
     ledger = Ledger.open_existing(ledger_path(wsmod.load(workspace)))
-    rows = ledger.suppressed() if ledger else []
+    # addresses, then contacts unsubscribed by id (blocked whatever their address)
+    rows = ledger.suppressed() + ledger.suppressed_contacts() if ledger else []
     emit(rows, fmt, "suppression list")
 
 

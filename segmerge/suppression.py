@@ -1,4 +1,5 @@
-"""Reading suppression lists exported from other tools."""
+"""Reading suppression lists exported from other tools, in the one address form that
+consent compares (:mod:`segmerge.addresses`)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ import csv
 import io
 from pathlib import Path
 
+import pandas as pd
+
+from .addresses import normalise_column
 from .errors import DataError
 
 
@@ -40,4 +44,7 @@ def read_addresses(path: Path) -> list[str]:
         if "@" not in value:
             raise DataError(f"expected an e-mail address, got {value!r}", file=path, line=n)
         out.append(value)
-    return out
+    # one spelling per mailbox (segmerge.addresses); one that cannot be normalised is kept
+    # as written: it can never be mailed anyway, and nothing the user gave is dropped
+    normal, _ = normalise_column(pd.Series(out, dtype="string"))
+    return [n if isinstance(n, str) else v for n, v in zip(normal.tolist(), out, strict=True)]

@@ -1,0 +1,100 @@
+"""A real workspace for the consent tests: a contacts CSV as the source, an outbox as the
+destination, one campaign `news` whose one segment takes everyone subscribed.
+
+Who was mailed is read back from the outbox's `.eml` files (the `To` header and the
+contact id in the file name), the way a shop would check what went out.
+"""
+
+from __future__ import annotations
+
+import csv
+import email
+import email.policy
+import textwrap
+from pathlib import Path
+
+from segmerge import workspace as wsmod
+from segmerge.ledger import Ledger
+from segmerge.pipeline import RunOptions, RunSummary, run
+
+DAY = "2026-12-01"
+RULES = """\
+version: 1
+name: news
+mode: first
+exclude: not subscribed
+segments:
+  - name: tous
+    when: true
+"""
+LETTER = (
+    "---\nsubject: Bonjour {{ contact.first_name }}\n---\n"
+    "<p>Bonjour {{ contact.first_name }}</p><a href='{{ unsubscribe_url }}'>stop</a>\n"
+)
+CONFIG = """\
+timezone = "Europe/Paris"
+locale = "fr_FR"
+
+[mail]
+from = "La Boutique <bonjour@example.org>"
+unsubscribe_url = "https://example.org/u?token={token}"
+
+[sources.crm]
+connector = "files"
+path = "data"
+
+[destinations.outbox]
+connector = "outbox"
+path = "outbox"
+
+[campaigns.news]
+source = "crm"
+rules = "segrules/news.yaml"
+templates = "templates/news"
+destination = "outbox"
+"""
+
+
+def make_workspace(root: Path, contacts: list[tuple[str, str]]) -> Path:
+    """``contacts`` as (contact_id, email), all subscribed, in this file order."""
+    (root / "segrules").mkdir(parents=True)
+    (root / "segrules" / "news.yaml").write_text(RULES)
+    (root / "templates" / "news").mkdir(parents=True)
+    (root / "templates" / "news" / "_default.html.j2").write_text(LETTER)
+    (root / "segmerge.toml").write_text(textwrap.dedent(CONFIG))
+    write_contacts(root, contacts)
+    return root
+
+
+def write_contacts(root: Path, contacts: list[tuple[str, str]]) -> None:
+    (root / "data").mkdir(exist_ok=True)
+    with (root / "data" / "contacts.csv").open("w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh, delimiter=";", quoting=csv.QUOTE_ALL)
+        w.writerow(["contact_id", "email", "first_name", "subscribed"])
+        for cid, addr in contacts:
+            w.writerow([cid, addr, f"Prénom {cid}", "oui"])
+
+
+def run_news(root: Path, day: str = DAY) -> RunSummary:
+    return run(wsmod.load(root), "news", RunOptions(as_of=day))
+
+
+def ledger(root: Path) -> Ledger:
+    return Ledger(root / ".segmerge" / "ledger.sqlite")
+
+
+def suppress(root: Path, *addresses: str) -> None:
+    led = ledger(root)
+    try:
+        led.suppress([(a, "unsubscribed by phone") for a in addresses])
+    finally:
+        led.close()
+
+
+def mailed(root: Path) -> dict[str, str]:
+    """contact id -> the `To` address of every letter in the outbox."""
+    out: dict[str, str] = {}
+    for path in sorted((root / "outbox").rglob("*.eml")):
+        msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        out[path.name.rsplit("-", 1)[0]] = str(msg["To"].addresses[0].addr_spec)
+    return out
