@@ -2,21 +2,30 @@
 
 - ``POST /unsubscribe?token=T`` with the body ``List-Unsubscribe=One-Click``
   (what a mail client sends for ``List-Unsubscribe-Post``, and what our own
-  page's button sends) puts the contact's address on the workspace's
-  suppression list at once, then tells the source platform when its connector
-  can (a method ``unsubscribe(contact_id, email)``).
+  page's button sends) suppresses the contact by id and by every address
+  known for them before answering (:mod:`segmerge.unsubscribe_record`), then
+  queues the call that tells the source platform
+  (:mod:`segmerge.unsubscribe_queue`, drained by one worker thread,
+  :mod:`segmerge.unsubscribe_notify`). A replay answers 200 and records
+  nothing more.
 - ``GET /unsubscribe?token=T`` only shows a page with a button: mail scanners
   and link previewers fetch every link of a message, so a GET must never
   unsubscribe anyone by itself.
-- The token is the one every message carries (:func:`segmerge.consent.unsubscribe_token`,
-  an HMAC of the contact id with the workspace's key); a token this workspace
-  did not sign is refused (403) and nothing is recorded. No login, no cookie.
+- The token is the one every message carries (an HMAC of the contact id with
+  the workspace's key); a token this workspace did not sign gets 403 and
+  nothing is recorded. A `test-send` letter's token gets a page saying it was
+  a test: a test can never unsubscribe a customer.
 
-The address to suppress comes from the ledger: the sends to this contact id
-(the token was in one of them). Every address the contact was mailed at is
-suppressed, the conservative choice when a contact changed address. Each
-unsubscribe is also kept in `.segmerge/unsubscribes.sqlite` with whether the
-source platform was told, so a platform that could not be reached is known.
+It faces the network, so it is one asyncio loop in a thread rather than a
+thread per connection: an idle or slow connection costs a socket and a few
+bytes, not a thread, and a slowloris client (one byte a second) is cut off
+when its whole request has not arrived within ``read_timeout`` seconds
+(408). Requests are capped (headers 8 KiB: 431; body 4 KiB: 413), open
+connections too: beyond ``max_connections`` a connection gets an immediate
+503 with ``Retry-After``, never a hang. The listen backlog is sized for
+bursts. Only GET, POST and HEAD are served (405 otherwise). Only a valid POST
+touches the disk, in a small thread pool, so a flood of forged requests costs
+an HMAC each.
 
 It listens on 127.0.0.1 by default: put it behind the site's reverse proxy
 (HTTPS), which maps the public unsubscribe URL of `[mail] unsubscribe_url`.
@@ -24,293 +33,290 @@ It listens on 127.0.0.1 by default: put it behind the site's reverse proxy
 
 from __future__ import annotations
 
-import html
+import asyncio
 import logging
-import multiprocessing
-import sqlite3
+import socket
 import threading
-from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from email.utils import formatdate
+from http import HTTPStatus
 from urllib.parse import parse_qs, urlsplit
 
-from .consent import signing_key, verify_token
-from .ledger import Ledger
+from . import unsubscribe_pages as pages
+from .unsubscribe_notify import Notifier
+from .unsubscribe_queue import AUDIT_FILE, RETRY_BASE
+from .unsubscribe_record import Recorded, Recorder
 from .workspace import Workspace
 
+__all__ = ["AUDIT_FILE", "MAX_BODY", "UnsubscribeServer"]
+
 log = logging.getLogger("segmerge.unsubscribe")
-AUDIT_FILE = "unsubscribes.sqlite"
+READ_TIMEOUT = 5.0  # seconds for a whole request (line, headers, body) to arrive
+MAX_HEADER = 8192  # bytes of request line and headers
 MAX_BODY = 4096
-PUSH_TIMEOUT = 120  # seconds a platform push may take, after the answer was sent
-
-_PAGE = """<!doctype html>
-<html lang="fr"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="robots" content="noindex">
-<title>{title}</title>
-<style>body{{font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem;
-line-height:1.5}}button{{font-size:1rem;padding:.6rem 1.2rem}}</style></head>
-<body><h1>{title}</h1>{body}</body></html>
-"""
+MAX_CONNECTIONS = 512  # open at once; beyond: 503 at once
+BACKLOG = 1024  # connections the kernel queues before they are accepted (request_queue_size)
+MAX_RECORDING = 64  # valid POSTs waiting for the disk; beyond: 503
+RETRY_AFTER = "5"
+LINGER = 1.0  # seconds a connection answered before its request was read may still send
+METHODS = ("GET", "POST", "HEAD")
+ONE_CLICK = b"List-Unsubscribe=One-Click"  # RFC 8058 §3.1; also found in multipart bodies
 
 
-def page(title: str, body: str) -> bytes:
-    return _PAGE.format(title=html.escape(title), body=body).encode("utf-8")
+_COMMON = (
+    "Server: segmerge\r\nContent-Type: text/html; charset=utf-8\r\nCache-Control: no-store\r\n"
+    "Referrer-Policy: no-referrer\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n"
+)
+_dates: tuple[int, str] = (0, "")
+
+
+def _date() -> str:
+    """The Date header, formatted once a second rather than once a request."""
+    global _dates
+    now = int(time.time())
+    if _dates[0] != now:
+        _dates = (now, formatdate(now, usegmt=True))
+    return _dates[1]
 
 
 class UnsubscribeServer:
-    """A small threaded HTTP server in a daemon thread; `port=0` picks a free port."""
+    """The endpoint on ``host:port`` (``port=0`` picks a free port); ``start()``, ``stop()``."""
 
     def __init__(
-        self, ws: Workspace, host: str = "127.0.0.1", port: int = 0, *, isolate: bool = True
+        self,
+        ws: Workspace,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        read_timeout: float = READ_TIMEOUT,
+        max_connections: int = MAX_CONNECTIONS,
+        retry_base: float = RETRY_BASE,
     ) -> None:
         self.ws = ws
-        self.isolate = isolate  # push to the platforms from a child process
-        self.lock = threading.Lock()  # one unsubscribe written at a time
-        handler = type("Handler", (_Handler,), {"app": self})
-        self.httpd = ThreadingHTTPServer((host, port), handler)
-        self.httpd.daemon_threads = True
-        self.host, self.port = self.httpd.server_address[:2]
-        self.thread = threading.Thread(
-            target=self.httpd.serve_forever, name="unsubscribe", daemon=True
-        )
+        self.read_timeout = read_timeout
+        self.max_connections = max_connections
+        self.recorder = Recorder(ws)
+        self.notifier = Notifier(ws, retry_base=retry_base)
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        self.sock = socket.socket(family, kind, proto)
+        try:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self.sock.bind(address)
+            self.sock.listen(BACKLOG)
+        except OSError:
+            self.sock.close()
+            raise
+        self.host, self.port = self.sock.getsockname()[:2]
+        self.conns: set[_Connection] = set()
+        self.recording = 0  # valid POSTs in the pool (only the loop thread changes it)
+        self.loop = asyncio.new_event_loop()
+        self.pool = ThreadPoolExecutor(2, thread_name_prefix="unsubscribe-record")
+        self.ready = threading.Event()
+        self.thread = threading.Thread(target=self._serve, name="unsubscribe", daemon=True)
 
     def start(self) -> None:
+        self.notifier.start()
         self.thread.start()
+        self.ready.wait(10)
 
     def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        """Stop listening; recordings in hand finish, platform calls left stay queued."""
+        if self.thread.is_alive():
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(10)
+        self.sock.close()
+        self.pool.shutdown(wait=True)
+        self.notifier.stop()
 
-    # what a valid POST does ----------------------------------------------------
-
-    def contact_for(self, token: str) -> str | None:
-        key = signing_key(self.ws.state_dir, create=False)
-        return verify_token(key, token) if key else None
-
-    def unsubscribe(self, contact_id: str) -> tuple[list[str], list[str]]:
-        """Suppress every address this contact was mailed at: (addresses, their sources)."""
-        with self.lock:
-            ledger = Ledger(self.ws.state_dir / "ledger.sqlite")
-            try:
-                rows = ledger.db.execute(
-                    "SELECT DISTINCT a.target, r.campaign FROM actions a JOIN runs r "
-                    "ON r.run_id = a.run_id WHERE a.contact_id=? AND a.kind='send' "
-                    "AND a.target IS NOT NULL",
-                    (contact_id,),
-                ).fetchall()
-                addresses = sorted({str(r[0]).strip().lower() for r in rows})
-                ledger.suppress(
-                    [(a, f"one-click unsubscribe (contact {contact_id})") for a in addresses]
-                )
-            finally:
-                ledger.close()
-            sources = sorted(
-                {
-                    self.ws.config.campaigns[str(r[1])].source
-                    for r in rows
-                    if str(r[1]) in self.ws.config.campaigns
-                }
-            )
-        if not addresses:
-            log.warning(
-                "contact %s unsubscribed but no message to them is in the ledger: "
-                "no address to suppress",
-                contact_id,
-            )
-        return addresses, sources
-
-    def tell_source(self, contact_id: str, addresses: list[str], sources: list[str]) -> None:
-        """After the answer was sent: push to the platform, keep the audit row, log it."""
-        if not sources:
-            pushed = "no source"
-        elif self.isolate:
-            pushed = _push_in_child(str(self.ws.root), contact_id, addresses, sources)
-        else:
-            pushed = push_to_sources(self.ws, contact_id, addresses, sources)
-        _audit(self.ws, contact_id, addresses, pushed)
-        data = {"event": "unsubscribe", "contact_id": contact_id,
-                "addresses": len(addresses), "source": pushed}  # fmt: skip
-        log.info("unsubscribed contact %s (%d address(es)); source: %s", contact_id,
-                 len(addresses), pushed, extra={"data": data})  # fmt: skip
-
-
-def push_to_sources(
-    ws: Workspace, contact_id: str, addresses: list[str], sources: list[str]
-) -> str:
-    """Tell each source platform that has `unsubscribe(contact_id, email)`; never raises."""
-    from .segmentation import open_source
-
-    said: list[str] = []
-    for name in sources:
+    def _serve(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        server = self.loop.run_until_complete(
+            self.loop.create_server(lambda: _Connection(self), sock=self.sock, backlog=BACKLOG)
+        )
+        self.ready.set()
         try:
-            conn: Any = open_source(ws, name)
-        except Exception as exc:
-            said.append(f"{name}: cannot open ({type(exc).__name__})")
-            continue
-        try:
-            method = getattr(conn, "unsubscribe", None)
-            if method is None:
-                said.append(f"{name}: not told (its connector cannot unsubscribe)")
-                continue
-            # a contact with no address on record may still be known by id to the platform
-            targets: list[str | None] = [*addresses] or [None]
-            for a in targets:
-                method(contact_id, a)
-            said.append(f"{name}: done")
-        except Exception as exc:  # the suppression list already protects the contact
-            said.append(f"{name}: failed ({type(exc).__name__}: {exc})")
+            self.loop.run_forever()
         finally:
-            conn.close()
-    return "; ".join(said)
+            server.close()
+            for conn in list(self.conns):
+                if conn.transport is not None:
+                    conn.transport.abort()
+            self.loop.run_until_complete(asyncio.sleep(0))
+            self.loop.close()
 
 
-def _push_child(root: str, contact_id: str, addresses: list[str], sources: list[str],
-                conn: Any) -> None:  # fmt: skip
-    from . import workspace as wsmod
+class _Connection(asyncio.Protocol):
+    """One request per connection (``Connection: close``), read under a deadline and caps."""
 
-    conn.send(push_to_sources(wsmod.load(root), contact_id, addresses, sources))
-    conn.close()
+    def __init__(self, app: UnsubscribeServer) -> None:
+        self.app = app
+        self.transport: asyncio.Transport | None = None
+        self.buf = bytearray()
+        self.need = -1  # bytes of the whole request, once the headers are read
+        self.body_at = 0
+        self.method = ""
+        self.target = ""
+        self.answered = False
+        self.timer: asyncio.TimerHandle | None = None
 
+    # connection life -------------------------------------------------------------
 
-def _push_in_child(root: str, contact_id: str, addresses: list[str], sources: list[str]) -> str:
-    """Connectors load the whole engine (pandas...): in a child, the daemon stays small."""
-    ctx = multiprocessing.get_context("spawn")
-    here, there = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_push_child, args=(root, contact_id, addresses, sources, there),
-                       name="segmerge unsubscribe")  # fmt: skip
-    proc.start()
-    there.close()
-    try:
-        return str(here.recv()) if here.poll(PUSH_TIMEOUT) else "timed out"
-    except EOFError:
-        return f"the push process died (exit code {proc.exitcode})"
-    finally:
-        proc.join(5)
-        here.close()
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        app = self.app
+        app.conns.add(self)
+        if len(app.conns) > 2 * app.max_connections:
+            transport.abort()  # far beyond the cap: not even a 503 to write
+        elif len(app.conns) > app.max_connections:
+            self._refuse(503, pages.BUSY)
+        else:
+            self.timer = app.loop.call_later(app.read_timeout, self._timed_out)
 
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.app.conns.discard(self)
+        if self.timer is not None:
+            self.timer.cancel()
 
-def _audit(ws: Workspace, contact_id: str, addresses: list[str], pushed: str) -> None:
-    db = sqlite3.connect(ws.state_dir / AUDIT_FILE, timeout=30, isolation_level=None)
-    try:
-        db.execute("CREATE TABLE IF NOT EXISTS unsubscribes (contact_id TEXT NOT NULL, "
-                   "addresses TEXT NOT NULL, at TEXT NOT NULL, source TEXT NOT NULL)")  # fmt: skip
-        row = (contact_id, ",".join(addresses), datetime.now(UTC).isoformat(), pushed)
-        db.execute("INSERT INTO unsubscribes VALUES (?,?,?,?)", row)
-    finally:
-        db.close()
+    def _timed_out(self) -> None:
+        if not self.answered:
+            log.debug("request not complete after %.1f s: closed", self.app.read_timeout)
+            self._refuse(408, pages.TIMEOUT)
 
+    # reading ------------------------------------------------------------------------
 
-class _Handler(BaseHTTPRequestHandler):
-    app: UnsubscribeServer
-    server_version = "segmerge"
-    sys_version = ""
+    def data_received(self, data: bytes) -> None:
+        if self.answered:
+            return  # lingering after an early answer: discarded
+        self.buf += data
+        if self.need < 0:
+            end = self.buf.find(b"\r\n\r\n")
+            if end < 0 or end + 4 > MAX_HEADER:
+                if len(self.buf) > MAX_HEADER:
+                    self._refuse(431, pages.TOO_LARGE)
+                return
+            if not self._parse_head(bytes(self.buf[:end])):
+                return
+            self.body_at = end + 4
+            if self.need < 0:
+                return
+        if len(self.buf) >= self.need:
+            if self.timer is not None:
+                self.timer.cancel()
+            self._dispatch(bytes(self.buf[self.body_at : self.need]))
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-        # the query string holds the token: log the path only
-        log.debug("%s %s", self.command, urlsplit(self.path).path)
+    def _parse_head(self, head: bytes) -> bool:
+        """Request line and headers; False after an error answer."""
+        lines = head.decode("latin-1").split("\r\n")
+        parts = lines[0].split(" ")
+        if len(parts) != 3 or not parts[2].startswith("HTTP/1.") or not parts[1].startswith("/"):
+            self._refuse(400, pages.BAD_REQUEST)
+            return False
+        self.method, self.target = parts[0], parts[1]
+        headers: dict[str, str] = {}
+        for line in lines[1:]:
+            name, colon, value = line.partition(":")
+            if not colon or not name or name != name.strip():  # obs-fold, "Name :" ...
+                self._refuse(400, pages.BAD_REQUEST)
+                return False
+            name, value = name.lower(), value.strip()
+            if name in headers and name in ("content-length", "transfer-encoding"):
+                self._refuse(400, pages.BAD_REQUEST)  # two lengths: a smuggling attempt
+                return False
+            headers[name] = value
+        if self.method not in METHODS:
+            self._refuse(405, pages.METHOD, ("Allow", ", ".join(METHODS)))
+            return False
+        if "transfer-encoding" in headers:  # chunked bodies are not for one-click forms
+            self._refuse(411, pages.BAD_REQUEST)
+            return False
+        length = headers.get("content-length", "0")
+        if not length.isdigit() or len(length) > 9:
+            self._refuse(400, pages.BAD_REQUEST)
+            return False
+        if int(length) > MAX_BODY:
+            self._refuse(413, pages.TOO_LARGE)
+            return False
+        self.need = len(head) + 4 + int(length)
+        return True
 
-    def _send(self, code: int, body: bytes) -> None:
-        self.send_response(code)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
-        self.send_header("Referrer-Policy", "no-referrer")
-        self.end_headers()
-        self.wfile.write(body)
+    # answering ----------------------------------------------------------------------
 
-    def _token(self) -> str | None:
-        url = urlsplit(self.path)
+    def _dispatch(self, body: bytes) -> None:
+        url = urlsplit(self.target)
         if url.path.rstrip("/") != "/unsubscribe":
-            self._send(404, page("Page introuvable", "<p>Cette adresse n'existe pas.</p>"))
-            return None
+            return self._answer(404, pages.NOT_FOUND)
         token = (parse_qs(url.query).get("token") or [""])[0]
         if not token:
-            self._send(
-                400,
-                page(
-                    "Lien incomplet",
-                    "<p>Ce lien de désabonnement est incomplet."
-                    " Copiez-le en entier depuis le message reçu.</p>",
-                ),
+            return self._answer(400, pages.INCOMPLETE)
+        if self.method == "POST" and ONE_CLICK not in body:
+            return self._answer(400, pages.NOT_ONE_CLICK)
+        kind, value = self.app.recorder.check(token)
+        if kind == "forged":
+            return self._answer(
+                403, pages.FORGED_POST if self.method == "POST" else pages.FORGED_GET
             )
-            return None
-        return token
+        if kind == "test":
+            if self.method == "POST":
+                log.info("a test-send letter's unsubscribe link was used: nothing recorded")
+            return self._answer(200, pages.TEST)
+        if self.method != "POST":
+            return self._answer(200, pages.confirm(self.target))
+        app = self.app
+        if app.recording >= MAX_RECORDING:
+            return self._answer(503, pages.BUSY, ("Retry-After", RETRY_AFTER))
+        app.recording += 1
+        assert value is not None
+        future = app.loop.run_in_executor(app.pool, app.recorder.record, value)
+        future.add_done_callback(self._recorded)
 
-    def do_GET(self) -> None:  # noqa: N802 - stdlib name
-        token = self._token()
-        if token is None:
-            return
-        if self.app.contact_for(token) is None:
-            self._send(
-                403, page("Lien non valide", "<p>Ce lien de désabonnement n'est pas valide.</p>")
-            )
-            return
-        action = html.escape(self.path, quote=True)
-        self._send(
-            200,
-            page(
-                "Se désabonner",
-                (
-                    "<p>Vous ne souhaitez plus recevoir nos messages&nbsp;?"
-                    " Confirmez ci-dessous&nbsp;: votre adresse sera retirée"
-                    " immédiatement de nos envois.</p>"
-                    f'<form method="post" action="{action}">'
-                    '<input type="hidden" name="List-Unsubscribe" value="One-Click">'
-                    '<button type="submit">Me désabonner</button></form>'
-                ),
-            ),
-        )
+    def _recorded(self, future: Future[Recorded] | asyncio.Future[Recorded]) -> None:
+        self.app.recording -= 1
+        exc = future.exception()
+        if exc is not None:
+            log.error("an unsubscribe could not be recorded: %s: %s", type(exc).__name__, exc)
+            return self._answer(503, pages.NOT_RECORDED, ("Retry-After", "60"))
+        rec = future.result()
+        if rec.replay:
+            log.debug("unsubscribe of contact %s replayed: already recorded", rec.contact_id)
+        elif rec.sources:
+            self.app.notifier.poke()
+        self._answer(200, pages.DONE)
 
-    def do_POST(self) -> None:  # noqa: N802 - stdlib name
-        token = self._token()
-        if token is None:
+    def _write(self, code: int, body: bytes, extra: tuple[str, str] | None) -> None:
+        self.answered = True
+        if code == 503 and extra is None:
+            extra = ("Retry-After", RETRY_AFTER)
+        more = f"{extra[0]}: {extra[1]}\r\n" if extra is not None else ""
+        head = (f"HTTP/1.1 {code} {HTTPStatus(code).phrase}\r\n{_COMMON}"
+                f"Date: {_date()}\r\nContent-Length: {len(body)}\r\n{more}\r\n")  # fmt: skip
+        data = head.encode("latin-1")
+        assert self.transport is not None
+        self.transport.write(data if self.method == "HEAD" else data + body)
+        if log.isEnabledFor(logging.DEBUG):  # the path only: the query holds the token
+            log.debug("%s %s %d", self.method or "-", urlsplit(self.target).path, code)
+
+    def _answer(self, code: int, body: bytes, extra: tuple[str, str] | None = None) -> None:
+        """The answer to a request read in full: sent, then the connection closed."""
+        if self.transport is None or self.transport.is_closing():
             return
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            length = -1
-        if not 0 <= length <= MAX_BODY:
-            self._send(400, page("Requête refusée", "<p>Requête mal formée.</p>"))
+        self._write(code, body, extra)
+        self.transport.close()
+
+    def _refuse(self, code: int, body: bytes, extra: tuple[str, str] | None = None) -> None:
+        """An answer before the request was read: sent, our side shut, and what the client
+        still sends read and dropped for a moment, so that closing with unread bytes (a
+        TCP reset) does not destroy the answer before the client reads it."""
+        if self.transport is None or self.transport.is_closing():
             return
-        body = self.rfile.read(length).decode("utf-8", "replace")
-        if "List-Unsubscribe=One-Click" not in body:  # RFC 8058 §3.1; also in multipart bodies
-            self._send(400, page("Requête refusée", "<p>Requête de désabonnement incomplète.</p>"))
-            return
-        contact_id = self.app.contact_for(token)
-        if contact_id is None:
-            self._send(
-                403,
-                page(
-                    "Lien non valide",
-                    "<p>Ce lien de désabonnement n'est pas"
-                    " valide&nbsp;: rien n'a été enregistré.</p>",
-                ),
-            )
-            return
-        try:
-            addresses, sources = self.app.unsubscribe(contact_id)
-        except Exception as exc:
-            log.error(
-                "unsubscribe of contact %s could not be recorded: %s: %s",
-                contact_id,
-                type(exc).__name__,
-                exc,
-            )
-            self._send(
-                503,
-                page(
-                    "Réessayez plus tard",
-                    "<p>Votre demande n'a pas pu être"
-                    " enregistrée. Merci de réessayer dans quelques minutes.</p>",
-                ),
-            )
-            return
-        self._send(
-            200,
-            page(
-                "Désabonnement confirmé",
-                "<p>C'est fait&nbsp;: vous ne recevrez plus nos messages à cette adresse.</p>",
-            ),
-        )
-        self.app.tell_source(contact_id, addresses, sources)
+        self._write(code, body, extra)
+        if self.timer is not None:
+            self.timer.cancel()
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+            self.timer = self.app.loop.call_later(LINGER, self.transport.close)
+        else:
+            self.transport.close()
