@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import keyring
+import keyring.backend
 import pytest
 from fakes import specs
 from fakes.base import Reply, Request
@@ -218,3 +220,51 @@ def test_basic_auth_forms_are_hidden_in_an_http_error() -> None:
     assert "answered 401" in text and "bad header Basic " + redact.MARK in text
     for leaked in (secret, basic, quote(basic, safe="")):
         assert leaked not in text
+
+
+# -- credential files others can read -------------------------------------------------------
+
+
+def test_a_dotenv_others_can_read_gets_a_warning_with_the_chmod(ws: Path) -> None:
+    dotenv = ws / ".env"
+    dotenv.write_text(f"SEGMERGE_SHOP_TOKEN={KEY}\n")
+    dotenv.chmod(0o644)
+    p = subprocess.run([SEGMERGE, "validate", "brevo", "-w", str(ws)], capture_output=True,
+                       text=True, env=cli_env(), timeout=120)  # fmt: skip
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert f"{dotenv} holds credentials" in p.stderr and f"chmod 600 {dotenv}" in p.stderr
+    assert_hidden(p.stdout + p.stderr)
+    dotenv.chmod(0o600)
+    assert secrets.exposure_warnings(ws) == []
+
+
+class FileKeyring(keyring.backend.KeyringBackend):
+    """A keyring that keeps its secrets in a file, as keyrings.alt's fallbacks do."""
+
+    priority = 1  # type: ignore[assignment]
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.file_path = str(path)
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return None
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        raise NotImplementedError
+
+    def delete_password(self, service: str, username: str) -> None:
+        raise NotImplementedError
+
+
+def test_a_keyring_file_others_can_read_gets_a_warning(tmp_path: Path) -> None:
+    store = tmp_path / "keyring_pass.cfg"
+    store.write_text("[segmerge]\nshop = secret\n")
+    store.chmod(0o604)
+    previous = keyring.get_keyring()
+    keyring.set_keyring(FileKeyring(store))
+    try:
+        notes = secrets.exposure_warnings(tmp_path)
+    finally:
+        keyring.set_keyring(previous)
+    assert len(notes) == 1 and f"chmod 600 {store}" in notes[0] and "mode 604" in notes[0]
