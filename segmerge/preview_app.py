@@ -77,15 +77,17 @@ class CampaignView:
         return self._rows.get(segment, np.array([], dtype=int))
 
 
-def _suppressed(ws: wsmod.Workspace) -> set[str]:
-    """The suppression list, read-only: the preview never creates or migrates the ledger."""
+def _suppressed(ws: wsmod.Workspace, table: str = "suppressions", column: str = "address"
+                ) -> set[str]:  # fmt: skip
+    """The suppression list (or the contacts unsubscribed by id), read-only: the preview
+    never creates or migrates the ledger (an old one has no suppressed_contacts)."""
     path = ledger_path(ws)
     if not path.exists():
         return set()
     try:
         db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=2)
         try:
-            return {r[0] for r in db.execute("SELECT address FROM suppressions")}
+            return {str(r[0]) for r in db.execute(f"SELECT {column} FROM {table}")}  # noqa: S608
         finally:
             db.close()
     except sqlite3.Error:
@@ -143,7 +145,12 @@ class Preview:
                     view.camp = open_campaign(ws, name, as_of=self.as_of)
                     view.camp.close()  # connectors are done: the page only reads what was pulled
                     seg = view.camp.seg
-                    view.reasons = not_mailable(seg.frame, seg.tables.events, _suppressed(ws))
+                    view.reasons = not_mailable(
+                        seg.frame,
+                        seg.tables.events,
+                        _suppressed(ws),
+                        _suppressed(ws, "suppressed_contacts", "contact_id"),
+                    )
                 except Exception as exc:  # noqa: BLE001 - shown in the page
                     view.camp, view.error = None, error_info(exc, self.root)
                 self._camps[name] = view

@@ -33,3 +33,18 @@ def test_token_round_trip_and_forgery(tmp_path):
     assert verify_token(key, forged) is None
     assert verify_token(b"other", token) is None
     assert signing_key(tmp_path / "new", create=False) is None
+
+
+def test_one_click_by_id_unusable_addresses_and_a_shared_mailbox():
+    frame = pd.DataFrame({
+        "contact_id": ["1", "2", "3", "4", "5"],
+        "email": ["new@x.fr", "NEW@x.fr", "a b@x.fr", "ok@x.fr", "\u200b"],
+        "subscribed": [True, True, True, True, True],
+    })  # fmt: skip
+    events = pd.DataFrame(columns=["contact_id", "campaign_id", "event", "at"])
+    reasons = not_mailable(frame, events, set(), {"1"})
+    assert reasons.tolist()[:3] == ["unsubscribed (one-click)",
+                                    "address shared with a contact who said no",
+                                    "address cannot be used: space inside"]  # fmt: skip
+    assert pd.isna(reasons.iloc[3])
+    assert reasons.iloc[4] == "no e-mail address"  # only invisible characters: no address
