@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 KEYWORDS = frozenset(
     {"and", "or", "not", "in", "between", "is", "null", "true", "false", "contains", "startswith"}
@@ -319,3 +319,40 @@ def to_text(node: Node) -> str:
     if isinstance(node, Or):
         return f"{_wrap(node.left, _OR)} or {_wrap(node.right, _OR + 1)}"
     raise TypeError(f"not a rule node: {node!r}")
+
+
+# --- hashing --------------------------------------------------------------------------------
+
+
+_COMPARED: dict[type, tuple[str, ...]] = {}
+
+
+def _compared(cls: type[Node]) -> tuple[str, ...]:
+    names = _COMPARED.get(cls)
+    if names is None:
+        names = _COMPARED[cls] = tuple(f.name for f in fields(cls) if f.compare)
+    return names
+
+
+def _cached_hash(self: Node) -> int:
+    """The dataclass hash, computed once per node.
+
+    The evaluator looks every sub-expression up in its cache; the generated hash walks the
+    whole subtree each time, which made a 20,000-term `or` spend seconds hashing.
+    """
+    cached: int | None = self.__dict__.get("_hash")
+    if cached is None:
+        cached = hash((type(self), *(getattr(self, name) for name in _compared(type(self)))))
+        object.__setattr__(self, "_hash", cached)
+    return cached
+
+
+def _state(self: Node) -> dict[str, object]:
+    """Pickled without the cached hash: string hashes differ from one process to the next."""
+    return {k: v for k, v in self.__dict__.items() if k != "_hash"}
+
+
+Node.__getstate__ = _state  # type: ignore[method-assign,assignment]
+for _cls in (Node, *LITERALS, Today, Name, Func, Neg, Arith, Compare, In, Between, IsNull,
+             Contains, StartsWith, Not, And, Or):  # fmt: skip
+    _cls.__hash__ = _cached_hash  # type: ignore[method-assign,assignment]

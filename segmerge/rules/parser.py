@@ -17,20 +17,23 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from lark import Lark, Token, Transformer, Tree, v_args
-from lark.exceptions import (
-    UnexpectedCharacters,
-    UnexpectedEOF,
-    UnexpectedInput,
-    UnexpectedToken,
-    VisitError,
-)
+from lark import Lark, Token, Tree
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 from lark.tree import Meta
 
 from ..errors import RuleError
 from . import ast
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+#: Levels of operators inside each other a condition may have. Every later pass (checker,
+#: evaluator, explain, SQL, printing) walks the tree recursively, a few frames per level, and
+#: Python stops at 1,000 frames; no rule a person writes comes near 100. Parentheses add no
+#: level, and a chain of `and`s or `or`s counts for the depth of a balanced tree of its terms.
+MAX_DEPTH = 100
+#: `a or b or c` chains up to this many terms keep the left-leaning shape they are written in
+#: (what explain shows); longer ones are rebuilt balanced, so their depth is the log of their
+#: length and 20,000 terms evaluate like any rule.
+_SHORT_CHAIN = 16
 
 _TERMINALS = {
     "OR": "'or'",
@@ -102,12 +105,31 @@ def parse(text: str) -> ast.Node:
         tree = _lark().parse(text)
     except UnexpectedInput as exc:
         raise _syntax_error(text, exc) from None
-    try:
-        return _ToAst(text).transform(tree)
-    except VisitError as exc:
-        if isinstance(exc.orig_exc, ExprError):
-            raise exc.orig_exc from None
-        raise
+    except RecursionError:  # pragma: no cover - lark's LALR parser keeps its own stack
+        raise ExprError(_too_deep_message(), 0, _DEPTH_HINT) from None
+    node = _ToAst(text).build(tree)
+    deep = _too_deep(node)
+    if deep is not None:
+        raise ExprError(_too_deep_message(), deep.pos.start if deep.pos else 0, _DEPTH_HINT)
+    return node
+
+
+_DEPTH_HINT = "split it into simpler conditions; long chains of `and` or `or` are fine"
+
+
+def _too_deep_message() -> str:
+    return f"the condition is too deeply nested (more than {MAX_DEPTH} levels of operators)"
+
+
+def _too_deep(node: ast.Node) -> ast.Node | None:
+    """The first node deeper than :data:`MAX_DEPTH`, found without recursion."""
+    stack = [(node, 1)]
+    while stack:
+        current, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return current
+        stack.extend((child, depth + 1) for child in current.children())
+    return None
 
 
 def parse_expression(text: str, *, file: str | None = None) -> ast.Node:
@@ -212,13 +234,81 @@ def _tpos(token: Token) -> ast.Pos:
     return ast.Pos(token.start_pos or 0, token.end_pos or 0, token.line or 1, token.column or 1)
 
 
-@v_args(meta=True)
-class _ToAst(Transformer[Token, ast.Node]):
-    """lark tree → ast nodes, rejecting what the grammar lets through but the language does not."""
+@dataclasses.dataclass
+class _Chain:
+    """``a or b or c`` while it is being read: its terms, flat, whatever their number."""
+
+    op: type[ast.And] | type[ast.Or]
+    terms: list[ast.Node]
+
+    def node(self) -> ast.Node:
+        if len(self.terms) <= _SHORT_CHAIN:
+            acc = self.terms[0]
+            for term in self.terms[1:]:
+                acc = self.op(acc, term, pos=_span(acc, term))
+            return acc
+        return self._balanced(0, len(self.terms))
+
+    def _balanced(self, lo: int, hi: int) -> ast.Node:
+        if hi - lo == 1:
+            return self.terms[lo]
+        mid = (lo + hi + 1) // 2
+        left, right = self._balanced(lo, mid), self._balanced(mid, hi)
+        return self.op(left, right, pos=_span(left, right))
+
+
+def _span(first: ast.Node, last: ast.Node) -> ast.Pos | None:
+    if first.pos is None or last.pos is None:
+        return None
+    return ast.Pos(first.pos.start, last.pos.end, first.pos.line, first.pos.column)
+
+
+def _node(value: Any) -> Any:
+    return value.node() if isinstance(value, _Chain) else value
+
+
+class _ToAst:
+    """lark tree → ast nodes, rejecting what the grammar lets through but the language does not.
+
+    The walk keeps its own stack instead of lark's recursive Transformer: 5,000 nested
+    parentheses or a 20,000-term `or` make a lark tree that deep, and Python's recursion
+    limit is 1,000.
+    """
 
     def __init__(self, text: str) -> None:
-        super().__init__()
         self.text = text
+
+    def build(self, tree: Tree[Token]) -> ast.Node:
+        todo: list[tuple[Any, bool]] = [(tree, False)]
+        done: list[Any] = []
+        while todo:
+            item, expanded = todo.pop()
+            if not isinstance(item, Tree):
+                done.append(item)  # a token, or None for an absent optional part
+            elif expanded:
+                count = len(item.children)
+                children = done[len(done) - count :]
+                del done[len(done) - count :]
+                done.append(self._reduce(item, children))
+            else:
+                todo.append((item, True))
+                todo.extend((child, False) for child in reversed(item.children))
+        result: ast.Node = _node(done[0])
+        return result
+
+    def _reduce(self, tree: Tree[Token], children: list[Any]) -> Any:
+        rule = str(tree.data)
+        if rule in ("and_", "or_"):
+            op = ast.And if rule == "and_" else ast.Or
+            left, right = children[0], _node(children[2])
+            if isinstance(left, _Chain) and left.op is op:
+                left.terms.append(right)
+                return left
+            return _Chain(op, [_node(left), right])
+        method = getattr(self, rule, None)
+        if method is None:  # pragma: no cover - every rule of grammar.lark has a method
+            raise TypeError(f"no rule {rule!r} in the condition grammar")
+        return method(tree.meta, [_node(c) for c in children])
 
     # literals and names
     def number(self, meta: Meta, children: list[Token]) -> ast.Node:
@@ -354,15 +444,6 @@ class _ToAst(Transformer[Token, ast.Node]):
 
     def not_(self, meta: Meta, children: list[Any]) -> ast.Node:
         return ast.Not(children[1], pos=_pos(meta))
-
-    def and_(self, meta: Meta, children: list[Any]) -> ast.Node:
-        return ast.And(children[0], children[2], pos=_pos(meta))
-
-    def or_(self, meta: Meta, children: list[Any]) -> ast.Node:
-        return ast.Or(children[0], children[2], pos=_pos(meta))
-
-    def __default__(self, data: Any, children: Any, meta: Any) -> Any:  # pragma: no cover
-        return Tree(data, children, meta)
 
 
 def _start(meta: Meta) -> int:
