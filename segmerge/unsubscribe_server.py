@@ -38,9 +38,12 @@ import logging
 import socket
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Executor, Future
 from email.utils import formatdate
 from http import HTTPStatus
+from queue import SimpleQueue
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from . import unsubscribe_pages as pages
@@ -59,6 +62,7 @@ MAX_CONNECTIONS = 512  # open at once; beyond: 503 at once
 BACKLOG = 1024  # connections the kernel queues before they are accepted (request_queue_size)
 MAX_RECORDING = 64  # valid POSTs waiting for the disk; beyond: 503
 RETRY_AFTER = "5"
+STOP_WAIT = 5.0  # seconds `stop()` waits for a recording or a platform call in hand
 LINGER = 1.0  # seconds a connection answered before its request was read may still send
 METHODS = ("GET", "POST", "HEAD")
 ONE_CLICK = b"List-Unsubscribe=One-Click"  # RFC 8058 §3.1; also found in multipart bodies
@@ -113,7 +117,7 @@ class UnsubscribeServer:
         self.conns: set[_Connection] = set()
         self.recording = 0  # valid POSTs in the pool (only the loop thread changes it)
         self.loop = asyncio.new_event_loop()
-        self.pool = ThreadPoolExecutor(2, thread_name_prefix="unsubscribe-record")
+        self.pool = _DaemonPool(2)
         self.ready = threading.Event()
         self.thread = threading.Thread(target=self._serve, name="unsubscribe", daemon=True)
 
@@ -128,8 +132,8 @@ class UnsubscribeServer:
             self.loop.call_soon_threadsafe(self.loop.stop)
             self.thread.join(10)
         self.sock.close()
-        self.pool.shutdown(wait=True)
-        self.notifier.stop()
+        self.pool.close(STOP_WAIT)
+        self.notifier.stop(STOP_WAIT)
 
     def _serve(self) -> None:
         asyncio.set_event_loop(self.loop)
@@ -146,6 +150,41 @@ class UnsubscribeServer:
                     conn.transport.abort()
             self.loop.run_until_complete(asyncio.sleep(0))
             self.loop.close()
+
+
+class _DaemonPool(Executor):
+    """Threads for the disk work of valid POSTs, as daemons: a recording stuck on a locked
+    ledger never holds up the exit of `serve` (SQLite rolls an unfinished write back, and
+    the person, who got no answer, tries again and is recorded then)."""
+
+    def __init__(self, workers: int) -> None:
+        self.jobs: SimpleQueue[tuple[Future[Any], Callable[..., Any], tuple[Any, ...]] | None]
+        self.jobs = SimpleQueue()
+        self.threads = [threading.Thread(target=self._work, name="unsubscribe-record",
+                                         daemon=True) for _ in range(workers)]  # fmt: skip
+        for t in self.threads:
+            t.start()
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        self.jobs.put((future, lambda: fn(*args, **kwargs), ()))
+        return future
+
+    def close(self, timeout: float) -> None:
+        for _ in self.threads:
+            self.jobs.put(None)
+        deadline = time.monotonic() + timeout
+        for t in self.threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+
+    def _work(self) -> None:
+        while (job := self.jobs.get()) is not None:
+            future, fn, args = job
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(fn(*args))
+                except BaseException as exc:
+                    future.set_exception(exc)
 
 
 class _Connection(asyncio.Protocol):
