@@ -40,7 +40,7 @@ from .state_check import (
     state_lock,
     write_marker,
 )
-from .storage import RESTORE_HINT, StateError, storage_error
+from .storage import RESTORE_HINT, StateError, named_storage_errors
 from .workspace import Workspace
 
 AUDIT_FILE = "unsubscribes.sqlite"
@@ -63,7 +63,7 @@ def backup_roots(ws: Workspace) -> list[Path]:
 def _configured(ws: Workspace) -> Path | None:
     state = getattr(ws.config, "state", None)
     value = getattr(state, "backup_dir", None)
-    return ws.path(value) if value else None
+    return ws.path(value).resolve() if value else None
 
 
 def outside_workspace(ws: Workspace) -> bool:
@@ -203,12 +203,8 @@ def kept(ws: Workspace, notes: list[str]) -> Iterator[None]:
     file, and the state is backed up afterwards, whether the run went well or not."""
     adopt_key(ws.root)
     try:
-        yield
-    except (sqlite3.DatabaseError, OSError) as exc:
-        problem = storage_error(exc, getattr(exc, "filename", None) or ws.state_dir / LEDGER_FILE)
-        if problem is None:
-            raise
-        raise problem from None
+        with named_storage_errors(ws.state_dir / LEDGER_FILE):
+            yield
     finally:
         try:
             back_up(ws)

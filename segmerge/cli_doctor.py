@@ -31,14 +31,20 @@ def doctor(
     ] = False,
     source: Annotated[
         Path | None,
-        typer.Option("--from", help="Restore from this folder (one backup, or a folder of "
-                     "them), e.g. your [state] backup_dir or a copy of it."),
+        typer.Option(
+            "--from",
+            help="Restore from this folder (one backup, or a folder of "
+            "them), e.g. your [state] backup_dir or a copy of it.",
+        ),
     ] = None,
     accept_new_state: Annotated[
         bool,
-        typer.Option("--accept-new-state", help="Start over with a new key and an empty "
-                     "ledger: old unsubscribe links stop working, everyone may be mailed "
-                     "again. Only when there is no backup at all."),
+        typer.Option(
+            "--accept-new-state",
+            help="Start over with a new key and an empty "
+            "ledger: old unsubscribe links stop working, everyone may be mailed "
+            "again. Only when there is no backup at all.",
+        ),
     ] = False,
     backup_now: Annotated[bool, typer.Option("--backup", help="Make a backup now.")] = False,
     workspace: WorkspaceOpt = None,

@@ -107,7 +107,7 @@ def destination_identity(dest: Any) -> str:
             contacts = None
         if contacts is not None:
             return f"file:{Path(contacts).resolve()}"
-    settings = getattr(dest, "settings", None)
+    settings: Any = getattr(dest, "settings", None)
     dump = settings.model_dump(mode="json") if hasattr(settings, "model_dump") else {}
     cls = type(dest)
     body = json.dumps(dump, sort_keys=True, default=str)

@@ -41,6 +41,7 @@ from .plan import (
 from .pressure import Policy, earliest, hold_back
 from .push_batches import plan_while_preparing, push_in_batches
 from .segmentation import save_snapshot
+from .storage import named_storage_errors
 from .workspace import Workspace
 
 Progress = Callable[[str, int, int], None]
@@ -121,7 +122,8 @@ def run(ws: Workspace, name: str, options: RunOptions | None = None) -> RunSumma
     check_before_run(ws)  # a lost or damaged key or ledger: stop before anything is pulled
     camp = open_campaign(ws, name, as_of=opts.as_of, full_refresh=opts.full_refresh)
     try:
-        return _run_open(camp, opts)
+        with named_storage_errors(ledger_path(ws)):  # a full disk, a bad page
+            return _run_open(camp, opts)
     finally:
         camp.close()
 

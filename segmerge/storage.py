@@ -13,6 +13,8 @@ from __future__ import annotations
 import errno
 import os
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import SegmergeError
@@ -77,3 +79,16 @@ def storage_error(exc: BaseException, file: str | Path | None) -> StorageError |
     if is_corrupt(exc):
         return StorageError(f"the database is damaged: {exc}", file=file, hint=RESTORE_HINT)
     return None
+
+
+@contextmanager
+def named_storage_errors(file: str | Path) -> Iterator[None]:
+    """Turn a full disk or a corrupt database met inside into a :class:`StorageError`
+    (``file`` is named when the error does not say which file it was)."""
+    try:
+        yield
+    except (sqlite3.DatabaseError, OSError) as exc:
+        problem = storage_error(exc, getattr(exc, "filename", None) or file)
+        if problem is None:
+            raise
+        raise problem from None
