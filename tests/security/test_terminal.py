@@ -1,0 +1,126 @@
+"""Contact data cannot drive the terminal it is printed on.
+
+A contact's first name ``ESC ] 0 ; pwned BEL ESC [ 2 J`` retitles and clears the
+terminal of whoever runs `segmerge explain` on it; a CR rewrites the line; a bidi
+override makes ``Carole\u202e gnp.exe`` read as something else. Every command that
+prints contact data for a person (explain, render, segment, history, suppress
+list) shows such characters as visible escapes (``\\x1b``), while CSV and JSON
+(file formats) keep the data exactly as it is.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+from workspaces import SEGMERGE, cli_env
+
+EVIL_NAME = "\x1b]0;pwned\x07\x1b[2J"
+EVIL_ID = "3\x1b[31m"
+BIDI = "Carole\u202e gnp.exe"
+CR = "Dan\rEVE"
+RAW = ("\x1b", "\x07", "\r", "\u202e")
+CONFIG = """\
+timezone = "Europe/Paris"
+[mail]
+from = "Shop <shop@example.org>"
+unsubscribe_url = "https://example.org/u?token={token}"
+[sources.crm]
+connector = "files"
+path = "data"
+[destinations.outbox]
+connector = "outbox"
+path = "outbox"
+[campaigns.news]
+source = "crm"
+rules = "segrules/news.yaml"
+templates = "templates/news"
+destination = "outbox"
+"""
+RULES = """\
+version: 1
+name: news
+mode: first
+exclude: not subscribed or email is null
+segments:
+  - name: named
+    label: Named
+    when: first_name != "Alice"
+  - name: others
+    when: true
+"""
+LETTER = (
+    "---\nsubject: Hello {{ contact.first_name }}\n---\n"
+    "<p>Hello {{ contact.first_name }}</p><a href='{{ unsubscribe_url }}'>stop</a>\n"
+)
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A shop whose contacts' names and ids hold escape sequences; one run recorded."""
+    root = tmp_path_factory.mktemp("term") / "shop"
+    for d in ("data", "segrules", "templates/news"):
+        (root / d).mkdir(parents=True)
+    (root / "segmerge.toml").write_text(CONFIG)
+    (root / "segrules/news.yaml").write_text(RULES)
+    (root / "templates/news/_default.html.j2").write_text(LETTER)
+    rows = [("1", "Alice", "alice@example.org"), ("2", EVIL_NAME, "bob@example.org"),
+            (EVIL_ID, BIDI, "carole@example.org"), ("4", CR, "dan@example.org")]  # fmt: skip
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["contact_id", "first_name", "email", "subscribed"])
+    w.writerows([(i, n, e, "true") for i, n, e in rows])
+    (root / "data/contacts.csv").write_text(buf.getvalue(), encoding="utf-8", newline="")
+    run = segmerge(root, "run", "news", "--as-of", "2026-12-01")
+    assert run.returncode == 0, run.stdout + run.stderr
+    return root
+
+
+def segmerge(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([SEGMERGE, *args, "-w", str(root)], capture_output=True, text=True,
+                          env=cli_env(), timeout=120, cwd=root)  # fmt: skip
+
+
+def shown(p: subprocess.CompletedProcess[str]) -> str:
+    """The command's output, checked to hold no raw control character."""
+    out = p.stdout + p.stderr
+    assert p.returncode == 0, out
+    for ch in RAW:
+        assert ch not in out, f"raw {ch!r} printed"
+    return out
+
+
+def test_explain_shows_a_contacts_escape_sequence_as_text(ws: Path) -> None:
+    out = shown(segmerge(ws, "explain", "segrules/news.yaml", "2"))
+    assert "\\x1b]0;pwned\\x07\\x1b[2J" in out and "first_name" in out
+
+
+def test_render_shows_the_letter_with_escapes_visible(ws: Path) -> None:
+    out = shown(segmerge(ws, "render", "news", "--contact", "2"))
+    assert "<p>Hello \\x1b]0;pwned\\x07\\x1b[2J</p>" in out
+    bidi = shown(segmerge(ws, "render", "news", "--contact", EVIL_ID))
+    assert "Carole\\u202e gnp.exe" in bidi
+
+
+def test_segment_table_is_clean_and_json_csv_stay_exact(ws: Path) -> None:
+    shown(segmerge(ws, "segment", "segrules/news.yaml", "--format", "table"))
+    as_json = segmerge(ws, "segment", "segrules/news.yaml", "--format", "json")
+    assert as_json.returncode == 0, as_json.stderr
+    ids = {r["contact_id"] for r in json.loads(as_json.stdout)}
+    assert EVIL_ID in ids  # the data itself, unchanged
+    as_csv = segmerge(ws, "segment", "segrules/news.yaml", "--format", "csv")
+    assert EVIL_ID in {r["contact_id"] for r in csv.DictReader(io.StringIO(as_csv.stdout))}
+
+
+def test_history_and_suppress_list_tables_escape_while_json_is_exact(ws: Path) -> None:
+    shown(segmerge(ws, "history", "news@2026-12-01"))
+    rows = json.loads(segmerge(ws, "history", "news@2026-12-01", "--format", "json").stdout)
+    assert EVIL_ID in {r["contact_id"] for r in rows}
+    address = "evil\x1b]0;x\x07@example.org"
+    assert segmerge(ws, "suppress", "add", address, "--reason", "[/]\rok").returncode == 0
+    out = shown(segmerge(ws, "suppress", "list"))
+    assert "evil\\x1b]0;x\\x07@example.org" in out and "[/]\\x0dok" in out
