@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import workspace as wsmod
 from .errors import SegmergeError
+from .redact import redact
 from .serve_log import configured_logging, duration
 from .serve_procs import detach, signal_group, signal_one, sweep_group
 
@@ -71,7 +72,8 @@ def run_once(root: str, campaign: str, as_of: str, stop: Any) -> RunResult:
     except SegmergeError as exc:
         return RunResult("error", error=str(exc), error_type=type(exc).__name__)
     except Exception as exc:  # a bug must not kill the daemon
-        return RunResult("error", error=f"internal error: {type(exc).__name__}: {exc}",
+        # redacted here: the daemon that logs it never looked the run's secrets up
+        return RunResult("error", error=redact(f"internal error: {type(exc).__name__}: {exc}"),
                          error_type="internal")  # fmt: skip
 
 
