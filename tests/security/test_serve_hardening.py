@@ -1,0 +1,287 @@
+"""`segmerge serve` against a stuck campaign: the others fire on time, and nothing outlives serve.
+
+The stuck campaign's source is a real installed connector plugin that, like a
+connector wrapping a database client or a tunnel, starts a helper process, then
+connects to a server on 127.0.0.1 that accepts and never answers. The other
+campaign's source answers at once with three contacts. Everything runs in the
+real `segmerge serve` process (its own process group, as a shell job is);
+processes are looked at with psutil.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import textwrap
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+from workspaces import SEGMERGE, cli_env, install_plugin
+
+PLUGIN = '''
+"""Two shop APIs as sources: one that answers, one that never does."""
+import os, socket, subprocess, sys
+import pandas as pd
+from segmerge.connector import ConnectorSettings, Source
+from segmerge.schema import Tables
+
+
+class Tiny(Source):
+    """Three contacts, at once."""
+
+    def pull(self, since=None):
+        return Tables(pd.DataFrame({
+            "contact_id": ["a", "b", "c"],
+            "email": ["a@x.fr", "b@x.fr", "c@x.fr"],
+            "first_name": ["Ann", "Bob", "Cy"],
+            "subscribed": [True, True, False],
+        }))
+
+
+class StuckSettings(ConnectorSettings):
+    port: int
+    pids: str
+
+
+class Stuck(Source):
+    """Starts a helper process, then waits forever for a server that never answers."""
+
+    Settings = StuckSettings
+
+    def pull(self, since=None):
+        helper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+        with open(self.settings.pids, "a") as fh:
+            fh.write(f"{os.getpid()} {helper.pid}\\n")
+        conn = socket.create_connection(("127.0.0.1", self.settings.port))
+        conn.recv(1)
+        raise AssertionError("the server answered")
+'''
+STUCK_CRON = "*/3 * * * * *"  # often: its next fires come while it hangs
+QUICK_CRON = "0 9 * * MON"  # --run-on-start fires both at once: the other's next fire is far
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A workspace made by `segmerge init`, copied by each test (init once: it is slow)."""
+    root = tmp_path_factory.mktemp("serve-base") / "shop"
+    subprocess.run([SEGMERGE, "init", str(root)], check=True, capture_output=True, env=cli_env())
+    (root / "segrules" / "simple.yaml").write_text(
+        "version: 1\nname: simple\nexclude: not subscribed\nsegments:\n"
+        "  - name: zens\n    when: true\n"
+    )
+    config = root / "segmerge.toml"  # only the two campaigns below are scheduled
+    text = config.read_text(encoding="utf-8")
+    assert 'schedule = "0 9 * * MON"\n' in text
+    config.write_text(text.replace('schedule = "0 9 * * MON"\n', ""), encoding="utf-8")
+    return root
+
+
+@pytest.fixture()
+def silent_server() -> Iterator[socket.socket]:
+    """A server on 127.0.0.1 that accepts connections (the backlog does) and never answers."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(16)
+    yield srv
+    srv.close()
+
+
+class Shop:
+    """A copy of the base workspace with a stuck campaign (`bloquee`) and a quick one (`petite`)."""
+
+    def __init__(self, base: Path, tmp: Path, port: int) -> None:
+        self.root = tmp / "shop"
+        shutil.copytree(base, self.root)
+        site = tmp / "site"
+        site.mkdir()
+        install_plugin(site, "shops_segmerge", PLUGIN, "tiny", "shops_segmerge:Tiny")
+        info = site / "shops_segmerge-0.1.dist-info" / "entry_points.txt"
+        info.write_text(info.read_text() + "stuck = shops_segmerge:Stuck\n")
+        self.env = cli_env(PYTHONPATH=str(site))
+        self.pids = tmp / "stuck-pids.txt"
+        self.log = tmp / "serve.jsonl"
+        self.err = tmp / "serve.err"
+        campaign = textwrap.dedent("""
+            [campaigns.{name}]
+            source = "{source}"
+            rules = "segrules/simple.yaml"
+            templates = "templates/profils-vpc"
+            destination = "outbox"
+            push_tags = false
+            schedule = "{cron}"
+            """)
+        with (self.root / "segmerge.toml").open("a") as fh:
+            fh.write(textwrap.dedent(f"""
+                [sources.stuck]
+                connector = "stuck"
+                port = {port}
+                pids = "{self.pids}"
+
+                [sources.tiny]
+                connector = "tiny"
+                """))  # fmt: skip
+            # the stuck campaign first: a one-worker daemon would take it first and block
+            fh.write(campaign.format(name="bloquee", source="stuck", cron=STUCK_CRON))
+            fh.write(campaign.format(name="petite", source="tiny", cron=QUICK_CRON))
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def serve(self, *args: str) -> subprocess.Popen[bytes]:
+        with self.err.open("wb") as fh:  # the child keeps its own descriptor
+            self.proc = subprocess.Popen(
+                [SEGMERGE, "serve", "-w", str(self.root), "--log-file", str(self.log),
+                 "--run-on-start", *args],
+                stdout=subprocess.DEVNULL, stderr=fh, env=self.env, process_group=0,
+            )  # fmt: skip
+        return self.proc
+
+    def text(self) -> str:
+        return self.err.read_text(encoding="utf-8", errors="replace")
+
+    def events(self) -> list[dict[str, Any]]:
+        if not self.log.exists():
+            return []
+        lines = self.log.read_text(encoding="utf-8").splitlines()
+        return [json.loads(ln) for ln in lines if ln.endswith("}")]
+
+    def wait_for(self, pattern: str, timeout: float = 60) -> re.Match[str]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            m = re.search(pattern, self.text())
+            if m:
+                return m
+            assert self.proc is not None and self.proc.poll() is None, self.text()
+            time.sleep(0.05)
+        raise AssertionError(f"{pattern!r} not seen in:\n{self.text()}")
+
+    def stuck_processes(self, timeout: float = 60) -> tuple[int, int]:
+        """(the stuck run's process, the helper it started), once its source hangs."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.pids.exists() and self.pids.read_text().endswith("\n"):
+                run, helper = self.pids.read_text().split()[-2:]  # the latest run
+                return int(run), int(helper)
+            assert self.proc is not None and self.proc.poll() is None, self.text()
+            time.sleep(0.05)
+        raise AssertionError(f"the stuck source never started:\n{self.text()}")
+
+    def close(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+
+@pytest.fixture()
+def shop(base: Path, tmp_path: Path, silent_server: socket.socket) -> Iterator[Shop]:
+    s = Shop(base, tmp_path, silent_server.getsockname()[1])
+    yield s
+    s.close()
+
+
+def alive(pids: set[int]) -> list[psutil.Process]:
+    """The processes among `pids` still running (a zombie has ended: only its status is left)."""
+    out = []
+    for pid in pids:
+        try:
+            p = psutil.Process(pid)
+            if p.status() != psutil.STATUS_ZOMBIE:
+                out.append(p)
+        except psutil.NoSuchProcess:
+            continue
+    return out
+
+
+def in_groups(groups: set[int]) -> list[psutil.Process]:
+    out = []
+    for p in psutil.process_iter():
+        try:
+            if os.getpgid(p.pid) in groups and p.status() != psutil.STATUS_ZOMBIE:
+                out.append(p)
+        except (ProcessLookupError, psutil.NoSuchProcess):
+            continue
+    return out
+
+
+def wait_gone(pids: set[int], groups: set[int], timeout: float) -> list[psutil.Process]:
+    deadline = time.monotonic() + timeout
+    while True:
+        left = alive(pids) + in_groups(groups)
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.05)
+
+
+def descendants(pid: int) -> set[int]:
+    return {p.pid for p in psutil.Process(pid).children(recursive=True)}
+
+
+def test_a_stuck_campaign_never_delays_another_and_is_stopped_at_its_max_run_time(
+    shop: Shop,
+) -> None:
+    shop.serve("--max-run-time", "bloquee=12s", "--stop-grace", "1s")
+    run, helper = shop.stuck_processes()
+    assert len(alive({run, helper})) == 2  # hung in its source, with its helper process
+    killed = r"ERROR run bloquee@\S+ failed: stopped by SIGKILL after its max run time of 12 s"
+    before = len(re.findall(killed, shop.text()))  # on a loaded machine, one may have come
+    # the stuck one's next fire is not started on top of it, and the log says why
+    shop.wait_for(r"WARNING run bloquee@\S+ not started \(fire of [^)]+\): bloquee@\S+ is "
+                  r"still running \(for \d+ s; its max run time is 12 s\)")  # fmt: skip
+    # the quick campaign, fired at the same instant, started on time and completes
+    shop.wait_for(r"INFO run petite@\S+ done in")
+    start = next(e for e in shop.events() if e.get("event") == "run_start"
+                 and e["campaign"] == "petite")  # fmt: skip
+    late = datetime.fromisoformat(start["ts"]) - datetime.fromisoformat(start["scheduled_for"])
+    assert late.total_seconds() < 2.5, late
+    mailed = sorted(p.name for p in (shop.root / "outbox" / "petite").rglob("*.eml"))
+    assert mailed == ["a-zens.eml", "b-zens.eml"]  # c is not subscribed
+    # at its max run time: SIGTERM (ignored by a blocked read), then SIGKILL to its group
+    shop.wait_for((killed + r" \(serve --max-run-time\)(?s:.*)") * (before + 1), timeout=30)
+    assert not wait_gone({run, helper}, {run}, timeout=5)
+    failed = [e for e in shop.events() if e.get("status") == "error"]
+    assert {e["campaign"] for e in failed} == {"bloquee"}
+    assert {e["error_type"] for e in failed} == {"timeout"}
+    assert 12 <= failed[-1]["duration_s"] < 20
+    assert shop.proc is not None and shop.proc.poll() is None  # serve lives on
+    assert "Traceback" not in shop.text()
+
+
+def test_sigterm_stops_serve_within_seconds_and_leaves_no_process(shop: Shop) -> None:
+    proc = shop.serve("--stop-grace", "2s")
+    run, helper = shop.stuck_processes()
+    shop.wait_for(r"run petite@\S+ (done|failed)")  # the stuck one alone is left running
+    ours = descendants(proc.pid) | {run, helper}
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=15) == 0, shop.text()
+    took = time.monotonic() - t0
+    assert took < 2 + 3, took  # the grace period, then SIGKILL, then exit
+    assert not wait_gone(ours, {proc.pid, run}, timeout=3)
+    text = shop.text()
+    assert "SIGTERM received: no new run" in text
+    assert re.search(r"run bloquee@\S+ killed 2 s after the stop signal \(shutdown\); the next "
+                     r"start resumes it", text), text  # fmt: skip
+    assert re.search(r"INFO stopped after \d+ run\(s\); 1 interrupted", text), text
+    assert shop.events()[-1]["event"] == "stop"
+
+
+def test_serve_killed_outright_takes_its_runs_with_it(shop: Shop) -> None:
+    proc = shop.serve()
+    run, helper = shop.stuck_processes()
+    deadline = time.monotonic() + 10
+    ours = descendants(proc.pid) | {run, helper}
+    while len(ours) < 3 and time.monotonic() < deadline:  # the guard may still be forking
+        time.sleep(0.05)
+        ours |= descendants(proc.pid)
+    proc.kill()  # SIGKILL to serve alone: no handler, no cleanup of its own
+    proc.wait()
+    # the run dies with its parent (PR_SET_PDEATHSIG), its group with it (the guard)
+    assert not wait_gone(ours, {run}, timeout=5)
