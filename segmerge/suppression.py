@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+from email.utils import parseaddr
 from pathlib import Path
 
 import pandas as pd
@@ -43,6 +44,8 @@ def read_addresses(path: Path) -> list[str]:
             continue
         if "@" not in value:
             raise DataError(f"expected an e-mail address, got {value!r}", file=path, line=n)
+        if value.endswith(">") and "<" in value:  # `Alice Martin <alice@example.org>`
+            value = parseaddr(value)[1] or value
         out.append(value)
     # one spelling per mailbox (segmerge.addresses); one that cannot be normalised is kept
     # as written: it can never be mailed anyway, and nothing the user gave is dropped

@@ -129,15 +129,17 @@ def test_an_imported_suppression_list_in_odd_spellings_blocks_the_plain_addresse
 
     export = tmp_path / "bounces.csv"
     export.write_text("Email;Raison\nALICE@exam\u00adple.org;bounce\nbob@EXÂMPLE.ORG;spam\n"
-                      "\uff43arol@example.org;x\n", encoding="utf-8")  # fmt: skip
+                      "\uff43arol@example.org;x\n\"Dave D <Dave@Example.org>\";y\n", encoding="utf-8")  # fmt: skip
     addresses = read_addresses(export)
-    assert addresses == ["alice@example.org", "bob@xn--exmple-xta.org", "carol@example.org"]
+    assert addresses == ["alice@example.org", "bob@xn--exmple-xta.org", "carol@example.org",
+                         "dave@example.org"]  # fmt: skip
     led = Ledger(tmp_path / "ledger.sqlite")
     try:
-        assert led.suppress([(a, "import") for a in addresses]) == 3
+        assert led.suppress([(a, "import") for a in addresses]) == 4
         assert led.suppress([("Alice@Example.org", "manual")]) == 0
         assert led.unsuppress("carol@exam\u200bple.org")  # any spelling removes it
-        assert led.suppressed_addresses() == {"alice@example.org", "bob@xn--exmple-xta.org"}
+        assert led.suppressed_addresses() == {"alice@example.org", "bob@xn--exmple-xta.org",
+                                              "dave@example.org"}  # fmt: skip
     finally:
         led.close()
 
