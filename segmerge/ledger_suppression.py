@@ -95,7 +95,8 @@ class SuppressionMixin:
         """Add (contact_id, reason) pairs, kept whatever address the contact has later.
         Returns how many are new."""
         ts = _now()
-        rows = [(str(c).strip(), r, ts) for c, r in entries if c is not None and str(c).strip()]
+        # kept exactly as given: the id in a token is the id as the data spelled it
+        rows = [(str(c), r, ts) for c, r in entries if c is not None and str(c).strip()]
         with self.transaction() as db:
             before = db.total_changes
             db.executemany(

@@ -55,8 +55,12 @@ destination = "outbox"
 """
 
 
-def make_workspace(root: Path, contacts: list[tuple[str, str]]) -> Path:
-    """``contacts`` as (contact_id, email), all subscribed, in this file order."""
+Contact = tuple[str, str] | tuple[str, str, str]
+
+
+def make_workspace(root: Path, contacts: list[Contact]) -> Path:
+    """``contacts`` as (contact_id, email) or (contact_id, email, subscribed), in this file
+    order; subscribed (``oui``) unless said."""
     (root / "segrules").mkdir(parents=True)
     (root / "segrules" / "news.yaml").write_text(RULES)
     (root / "templates" / "news").mkdir(parents=True)
@@ -66,13 +70,13 @@ def make_workspace(root: Path, contacts: list[tuple[str, str]]) -> Path:
     return root
 
 
-def write_contacts(root: Path, contacts: list[tuple[str, str]]) -> None:
+def write_contacts(root: Path, contacts: list[Contact]) -> None:
     (root / "data").mkdir(exist_ok=True)
     with (root / "data" / "contacts.csv").open("w", encoding="utf-8", newline="") as fh:
         w = csv.writer(fh, delimiter=";", quoting=csv.QUOTE_ALL)
         w.writerow(["contact_id", "email", "first_name", "subscribed"])
-        for cid, addr in contacts:
-            w.writerow([cid, addr, f"Prénom {cid}", "oui"])
+        for cid, addr, *subscribed in contacts:
+            w.writerow([cid, addr, f"Prénom {cid}", subscribed[0] if subscribed else "oui"])
 
 
 def run_news(root: Path, day: str = DAY) -> RunSummary:

@@ -40,6 +40,8 @@ UNUSABLE = {
                               "not deliverable without SMTPUTF8"),
     "x5": ("hal @example.org", "address cannot be used: space inside"),
 }  # fmt: skip
+#: a contact who said no, and another record of the same mailbox in another spelling
+SAID_NO = [("f1", "frank@example.org", "non"), ("f2", "FRANK@exam\u200dple.org", "oui")]
 CONTROL = [("z1", "carol@example.org"), ("z2", "zoe@exâmple.org")]
 
 
@@ -47,7 +49,8 @@ CONTROL = [("z1", "carol@example.org"), ("z2", "zoe@exâmple.org")]
 def outcome(tmp_path_factory):
     root = tmp_path_factory.mktemp("addr") / "ws"
     contacts = [(cid, addr) for cid, (addr, _) in DISGUISED.items()]
-    contacts += TWO_SPELLINGS + [(cid, addr) for cid, (addr, _) in UNUSABLE.items()] + CONTROL
+    contacts += TWO_SPELLINGS + [(cid, addr) for cid, (addr, _) in UNUSABLE.items()]
+    contacts += SAID_NO + CONTROL
     make_workspace(root, contacts)
     suppress(root, *SUPPRESSED)
     # a ledger written before normalisation stored addresses only stripped and lower-cased
@@ -73,6 +76,12 @@ def test_the_suppression_list_holds_one_normal_form(outcome):
         assert led.suppress([("ALICE@exam\u00adple.org", "again")]) == 0  # the same mailbox
     finally:
         led.close()
+
+
+def test_a_mailbox_closed_by_one_contact_is_closed_under_another_spelling(outcome):
+    _, summary, sent = outcome
+    assert "f1" not in sent and "f2" not in sent
+    assert summary.not_mailed["address shared with a contact who said no"] == 1
 
 
 def test_two_spellings_of_one_mailbox_get_one_letter_to_the_smallest_id(outcome):
