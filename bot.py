@@ -81,7 +81,7 @@ def init(
         raise SegmergeError(f"{target} is not empty", hint="choose a new folder")
     with as_file(files("segmerge") / "scaffold") as src:
         shutil.copytree(src, target, dirs_exist_ok=True, symlinks=False)
-    out.print(f"[green]Workspace created in[/] {target}")
+    out.print(f"[green]Workspace created in[/] {escape(str(target))}")
     out.print("Next: [bold]segmerge validate -w " + str(directory) + "[/]")
 
 
@@ -114,11 +114,11 @@ def validate(
         finally:
             camp.close()
         sizes = ", ".join(f"{k} {v}" for k, v in camp.seg.assignment.sizes().items())
-        out.print(f"[green]✓[/] {name}: {sizes}")
+        out.print(f"[green]✓[/] {escape(name)}: {escape(sizes)}")
         for c in camp.checks:
-            out.print(f"  [green]✓[/] {c}")
+            out.print(f"  [green]✓[/] {escape(str(c))}")
         for w in [*camp.seg.ruleset.warnings(), *notes, *camp.seg.tables.notes]:
-            out.print(f"  [yellow]![/] {w}")
+            out.print(f"  [yellow]![/] {escape(str(w))}")
 
 
 # segment ---------------------------------------------------------------------
@@ -161,7 +161,7 @@ def segment(
             return
     _print_sizes(seg, ws.tz)
     if out_file is not None:
-        out.print(f"{len(rows)} rows written to {out_file}")
+        out.print(f"{len(rows)} rows written to {escape(str(out_file))}")
 
 
 def _segment(ws: wsmod.Workspace, rules: Path, source: str | None, as_of: str | None) -> Any:
@@ -186,7 +186,7 @@ def _print_sizes(seg: Any, tz: Any) -> None:
     table.add_row("[dim](none)[/]", "", str(none), f"{100 * none / max(total, 1):.1f} %")
     out.print(table)
     for w in seg.ruleset.warnings():
-        out.print(f"[yellow]![/] {w}")
+        out.print(f"[yellow]![/] {escape(str(w))}")
 
 
 # explain ---------------------------------------------------------------------
@@ -348,11 +348,11 @@ def _print_summary(s: Any) -> None:
             c.add_row(segname, *(str(counts.get(k, 0)) for k in kinds))
         out.print(c)
     for d in s.drafts:
-        out.print(f"draft campaign{' (would be created)' if s.dry_run else ''}: {d}")
+        out.print(f"draft campaign{' (would be created)' if s.dry_run else ''}: {escape(str(d))}")
     for e in s.render_errors[:5]:
-        out.print(f"[yellow]![/] {e}")
+        out.print(f"[yellow]![/] {escape(str(e))}")  # may quote contact data
     for n in s.notes:
-        out.print(f"[yellow]![/] {n}")
+        out.print(f"[yellow]![/] {escape(str(n))}")
 
 
 @app.command("test-send")
@@ -403,7 +403,7 @@ def main() -> None:
     """
     traceback = "--traceback" in sys.argv
     streams = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = RedactingStream(sys.stdout), RedactingStream(sys.stderr)  # type: ignore[assignment]
+    sys.stdout, sys.stderr = RedactingStream(sys.stdout), RedactingStream(sys.stderr)
     try:
         app()
     except SegmergeError as exc:

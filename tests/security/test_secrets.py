@@ -11,7 +11,9 @@ happened and where.
 from __future__ import annotations
 
 import base64
+import io
 import json
+import logging
 import signal
 import subprocess
 import threading
@@ -27,7 +29,7 @@ import pytest
 from fakes import specs
 from fakes.base import Reply, Request
 from fakes.brevo import KEY, BrevoFake, populate
-from workspaces import SEGMERGE, cli_env, two_segment_workspace
+from workspaces import SEGMERGE, cli_env, install_plugin, two_segment_workspace
 
 from segmerge import redact, secrets
 from segmerge.errors import ConfigError, CredentialError
@@ -58,6 +60,13 @@ def echo_headers(req: Request) -> Reply | None:
         return None if req.headers.get("api-key") == KEY else Reply(401, {"message": "no"})
     return Reply(401, {"code": "unauthorized", "message": f"Key not found: {req.headers['api-key']}",
                        "request": {"headers": req.headers}})  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def _forget_secrets() -> Any:
+    """Secrets registered in this process by a test are not hidden from the next ones."""
+    yield
+    redact.clear()
 
 
 @pytest.fixture
@@ -268,3 +277,68 @@ def test_a_keyring_file_others_can_read_gets_a_warning(tmp_path: Path) -> None:
     finally:
         keyring.set_keyring(previous)
     assert len(notes) == 1 and f"chmod 600 {store}" in notes[0] and "mode 604" in notes[0]
+
+
+# -- a bug's exception quoting the header ---------------------------------------------------
+
+LEAKY = '''
+import pandas as pd
+from segmerge.connector import Source
+
+
+class Leaky(Source):
+    """Fails like a client library that quotes the header it could not send."""
+
+    needs_secret = True
+
+    def pull(self, since=None):
+        raise ValueError(f"Invalid header value b'Bearer {self.ctx.secret()}'")
+'''
+
+
+@pytest.mark.parametrize("traceback", [False, True])
+def test_an_internal_error_quoting_the_header_is_redacted(tmp_path: Path, traceback: bool) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    install_plugin(site, "leaky_segmerge", LEAKY, "leaky", "leaky_segmerge:Leaky")
+    env = cli_env(PYTHONPATH=str(site), SEGMERGE_SHOP_TOKEN=KEY)
+    root = tmp_path / "ws"
+    two_segment_workspace(root, env, "leak", "true", """
+        [sources.shop]
+        connector = "leaky"
+
+        [campaigns.leak]
+        source = "shop"
+        rules = "segrules/leak.yaml"
+        templates = "templates/leak"
+        destination = "outbox"
+        """)  # fmt: skip
+    flag = ["--traceback"] if traceback else []
+    p = subprocess.run([SEGMERGE, *flag, "run", "leak", "-w", str(root), "--dry-run"],
+                       capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
+    out = p.stdout + p.stderr
+    assert p.returncode == 1, out
+    assert f"Invalid header value b'Bearer {redact.MARK}'" in out
+    assert ("Traceback (most recent call last)" in out) is traceback
+    assert_hidden(out)
+
+
+def test_a_log_line_with_the_key_in_its_arguments_and_traceback_is_redacted() -> None:
+    """What the serve log's handlers do with a connector's own log call."""
+    redact.add(KEY)
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    redact.install([handler])
+    log = logging.getLogger("segmerge.test-redact")
+    log.addHandler(handler)
+    try:
+        try:
+            raise RuntimeError(f"refused: api-key={KEY}")
+        except RuntimeError:
+            log.exception("call with %s failed", {"api-key": KEY})
+    finally:
+        log.removeHandler(handler)
+    text = stream.getvalue()
+    assert "call with {'api-key': '***redacted***'} failed" in text and "RuntimeError" in text
+    assert_hidden(text)
