@@ -13,9 +13,7 @@ import csv
 import io
 import os
 import re
-import shutil
-import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +29,7 @@ from segmerge.schema import CONTACT_COLUMNS
 from segmerge.storage import StorageError, is_disk_error
 
 from . import files_values as fv
+from .files_atomic import atomic_write
 from .files_dates import isin
 from .files_read import (
     EXCEL_SUFFIXES,
@@ -58,10 +57,6 @@ def _s(arr: pa.Array | pa.ChunkedArray, index: pd.Index) -> pd.Series:
 def _esc(sep: str) -> str:
     """A delimiter inside an RE2 pattern (which has no escape for a literal tab)."""
     return r"\t" if sep == "\t" else re.escape(sep)
-
-
-class FileChanged(OSError):
-    """The file changed on disk while the batch was being prepared; try again later."""
 
 
 def push_tags(
@@ -153,31 +148,6 @@ def apply_tags(ids: pd.Series, current: pd.Series, ops: pd.DataFrame) -> pd.Seri
             cut = pc.replace_substring(pc.replace_substring(_a(padded), needle, "|"), needle, "|")
             padded = padded.where(~(rows & has), _s(cut, padded.index))
     return _s(pc.utf8_trim(_a(padded), "|"), padded.index)
-
-
-def atomic_write(path: Path, write: Callable[[Path], None], before: os.stat_result) -> None:
-    """Write next to ``path``, fsync, check nobody changed it meanwhile, rename over it."""
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        write(tmp)
-        with tmp.open("rb+") as fh:
-            os.fsync(fh.fileno())
-        shutil.copymode(path, tmp)
-        now = os.stat(path)
-        if (now.st_mtime_ns, now.st_size) != (before.st_mtime_ns, before.st_size):
-            raise FileChanged(f"{path.name} changed on disk meanwhile")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    if hasattr(os, "O_DIRECTORY"):  # make the rename itself durable
-        dfd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
 
 
 def _positions(headers: list[str], mapping: dict[str, str], display: str) -> tuple[int, int | None]:

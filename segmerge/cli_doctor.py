@@ -53,9 +53,9 @@ def doctor(
 
     Example: segmerge doctor --restore --from /mnt/backups/boutique
     """
-    from .backup import accept_new_state as abandon
     from .backup import back_up
-    from .backup import restore as put_back
+    from .restore import accept_new_state as abandon
+    from .restore import restore as put_back
 
     ws = wsmod.load(workspace)
     if restore or source is not None:

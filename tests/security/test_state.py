@@ -27,7 +27,7 @@ from state_ws import (
     unsubscribe_token,
 )
 
-from segmerge import backup
+from segmerge import backup, restore
 from segmerge import workspace as wsmod
 from segmerge.consent import signing_key, verify_token
 from segmerge.ledger import Ledger
@@ -168,7 +168,7 @@ def test_a_ledger_rebuilt_after_a_loss_is_refused_and_its_unsubscribes_survive_t
     suppress(root, "c5@example.org")  # e.g. the unsubscribe endpoint, on a new empty ledger
     with pytest.raises(StateError, match="not this workspace's ledger"):
         run_campaign(root, day=DAY2)
-    chosen, notes = backup.restore(wsmod.load(root))
+    chosen, notes = restore.restore(wsmod.load(root))
     assert "1 suppression(s) recorded since the backup kept" in notes
     run_campaign(root, day=DAY2)
     sent = letters(root, day=DAY2)
@@ -185,7 +185,7 @@ def test_restore_skips_a_damaged_backup_for_the_newest_good_one(tmp_path):
         fh.seek(5000)
         fh.write(b"\xff" * 64)
     os.truncate(root / ".segmerge" / "ledger.sqlite", 0)
-    chosen, notes = backup.restore(ws)
+    chosen, notes = restore.restore(ws)
     assert chosen.path != newest.path
     assert any("changed since the backup" in n for n in notes)
     assert backup.verify(chosen.path).problems == []
