@@ -29,6 +29,16 @@ def preview_cmd(
     ] = None,  # fmt: skip
     as_of: AsOfOpt = None,
     workspace: WorkspaceOpt = None,
+    allow_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow-host",
+            metavar="NAME",
+            help="Also answer requests for this host name (repeatable). By default only "
+            "127.0.0.1, localhost, [::1] and the --host address: a web page cannot read "
+            "your contacts through the preview by pointing its own name at it.",
+        ),
+    ] = None,
 ) -> None:
     """Open a local web page showing every campaign's letters as they will be sent.
 
@@ -43,13 +53,16 @@ def preview_cmd(
     if campaign is not None:
         ws.campaign(campaign)
     from .preview_app import PreviewServer, is_loopback  # lazy: pandas, only for this command
+    from .preview_host import LOOPBACK, allowed_names
     from .segmentation import as_of_instant
 
     as_of_instant(ws, as_of)
     if not 0 <= port <= 65535:
         raise ConfigError("expected a port from 0 to 65535", field="--port")
+    allowed = allowed_names(host, allow_host or [])  # a malformed name: exit 2 before binding
     try:
-        server = PreviewServer(root, host=host, port=port, as_of=as_of, only=campaign)
+        server = PreviewServer(root, host=host, port=port, as_of=as_of, only=campaign,
+                               allow_hosts=sorted(allowed))  # fmt: skip
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             raise ConfigError(f"port {port} is already in use", field="--port",
@@ -60,6 +73,10 @@ def preview_cmd(
     if not is_loopback(host):
         print(f"attention : l'aperçu écoute sur {host}, il est visible depuis le réseau et montre "
               "les données des contacts sans mot de passe", file=sys.stderr)  # fmt: skip
+    if not is_loopback(host) and allowed <= LOOPBACK:
+        print("l'aperçu ne répond qu'aux adresses 127.0.0.1, localhost et [::1] : ajoutez "
+              "--allow-host NOM pour chaque nom ou adresse par lequel on l'ouvrira",
+              file=sys.stderr)  # fmt: skip
     target = server.url + (f"c/{campaign}" if campaign else "")
     print(f"Aperçu Segmerge sur {target}  (Ctrl+C pour arrêter)", file=out, flush=True)
     try:

@@ -9,12 +9,14 @@ the same code as a run (:func:`segmerge.campaign.open_campaign`), on the next
 request. A broken rule or template is therefore an error shown in the page,
 with its file and line, never a crash.
 
-Safety: it binds 127.0.0.1 by default, writes nothing, and never runs a
-letter's scripts: the HTML part is served from its own URL with a
-Content-Security-Policy that forbids scripts, forms and plugins (and is
-``sandbox``ed), inside an ``<iframe sandbox="">``. Every value on the pages is
-HTML-escaped by Jinja's autoescaping (the page templates are in
-``preview_assets/``, never served).
+Safety: it binds 127.0.0.1 by default, answers only requests addressed to
+that name (the `Host` header, :mod:`segmerge.preview_host`: a page using DNS
+rebinding to read contacts' data gets 421), answers nothing but GET (405),
+writes nothing, and never runs a letter's scripts: the HTML part is served
+from its own URL with a Content-Security-Policy that forbids scripts, forms
+and plugins (and is ``sandbox``ed), inside an ``<iframe sandbox="">``. Every
+value on the pages is HTML-escaped by Jinja's autoescaping (the page templates
+are in ``preview_assets/``, never served).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import socket
 import sqlite3
 import threading
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -41,6 +44,7 @@ from . import workspace as wsmod
 from .campaign import OpenCampaign, open_campaign
 from .consent import not_mailable
 from .pipeline import ledger_path
+from .preview_host import allowed_names, host_ok
 from .preview_pages import error_info
 from .segmentation import as_of_instant
 
@@ -199,6 +203,11 @@ class Watcher(threading.Thread):
                 self.preview.invalidate()
 
 
+REFUSED_HOST = (
+    "Cette adresse n'est pas celle de l'aperçu : il ne répond qu'à 127.0.0.1, "
+    "localhost et [::1] (segmerge preview --allow-host NOM pour en ajouter).\n"
+)
+
 # -- HTTP ------------------------------------------------------------------------------------
 
 _pages = jinja2.Environment(loader=jinja2.FileSystemLoader(str(ASSETS)), autoescape=True,
@@ -209,6 +218,11 @@ _pages = jinja2.Environment(loader=jinja2.FileSystemLoader(str(ASSETS)), autoesc
 class Handler(BaseHTTPRequestHandler):
     server_version = "segmerge-preview"
     preview: Preview  # set on the subclass made by PreviewServer
+    hosts: frozenset[str]  # the Host names it answers (see preview_host)
+
+    @property
+    def port(self) -> int:
+        return int(self.server.server_address[1])  # type: ignore[index]
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         log.debug("%s - %s", self.address_string(), format % args)
@@ -237,7 +251,34 @@ class Handler(BaseHTTPRequestHandler):
     def not_found(self, message: str) -> None:
         self.page(404, "error.html.j2", title="Introuvable", message=message)
 
+    def _refused(self) -> bool:
+        """Answer a request from a name it does not go by (DNS rebinding): 421, no data."""
+        if host_ok(self.headers.get("Host"), self.hosts, self.port):
+            return False
+        log.warning("preview: request for Host %r refused (--allow-host adds a name)",
+                    self.headers.get("Host", "")[:100])  # fmt: skip
+        body = REFUSED_HOST.encode("utf-8")
+        self.close_connection = True
+        self._send(421, body, "text/plain; charset=utf-8")
+        return True
+
+    def _not_allowed(self) -> None:
+        """Any method but GET: the preview only reads, so nothing else has a purpose."""
+        if self._refused():
+            return
+        self.close_connection = True
+        self.send_response(405)
+        self.send_header("Allow", "GET")
+        self.send_header("Content-Length", "0")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.end_headers()
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_TRACE = do_CONNECT = _not_allowed
+    do_HEAD = _not_allowed  # a HEAD answer must not carry a body: simplest is none at all
+
     def do_GET(self) -> None:  # noqa: N802 - stdlib name
+        if self._refused():
+            return
         url = urlsplit(self.path)
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
         parts = [unquote(p) for p in url.path.split("/") if p]
@@ -289,9 +330,10 @@ class PreviewServer:
 
     def __init__(self, root: Path, *, host: str = "127.0.0.1", port: int = 8765,
                  as_of: str | None = None, only: str | None = None,
-                 interval: float = 0.5) -> None:  # fmt: skip
+                 interval: float = 0.5, allow_hosts: Sequence[str] = ()) -> None:  # fmt: skip
         self.preview = Preview(root, as_of=as_of, only=only)
-        handler = type("BoundHandler", (Handler,), {"preview": self.preview})
+        hosts = allowed_names(host, allow_hosts)
+        handler = type("BoundHandler", (Handler,), {"preview": self.preview, "hosts": hosts})
         server_class = _Server6 if ":" in host else ThreadingHTTPServer
         self.httpd = server_class((host, port), handler)
         self.httpd.daemon_threads = True
