@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -108,6 +109,9 @@ class HttpClient:
         if auth:
             redact.add_basic(*auth)
             self.session.auth = auth
+        password = urlsplit(base_url).password  # https://user:secret@host in a base_url
+        if password:
+            redact.add(password)
         # never let requests pick credentials from ~/.netrc behind the user's back
         self.session.trust_env = False
 

@@ -91,7 +91,7 @@ def clear() -> None:
 def redact(text: str) -> str:
     """``text`` with every known secret replaced by :data:`MARK`."""
     pattern = _pattern
-    if pattern is None or not text:
+    if pattern is None or not text or not isinstance(text, str):
         return text
     if len(text) > 4096:  # large outputs (a CSV) are not worth caching
         return pattern.sub(MARK, text)
