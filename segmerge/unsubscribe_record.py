@@ -55,12 +55,13 @@ class KeyCache:
 
     def __init__(self, state_dir: Path) -> None:
         self.state_dir = state_dir
+        self.path = str(state_dir / KEY_FILE)  # a str: a Path per request costs more than stat
         self._stamp: tuple[int, int, int] | None = None
         self._key: bytes | None = None
 
     def get(self) -> bytes | None:
         try:
-            st = os.stat(self.state_dir / KEY_FILE)
+            st = os.stat(self.path)
         except OSError:
             self._stamp, self._key = None, None
             return None
