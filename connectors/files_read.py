@@ -26,6 +26,8 @@ import pyarrow.compute as pc
 
 from segmerge.errors import DataError
 
+from .files_text import bare_utf16, refuse_nul, unclosed_quote_line
+
 CSV_SUFFIXES = (".csv", ".txt", ".tsv")
 EXCEL_SUFFIXES = (".xlsx", ".xlsm")
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -80,6 +82,9 @@ def decode(data: bytes, encoding: str | None = None) -> tuple[str, str, bool]:
         return data[len(codecs.BOM_UTF8) :].decode("utf-8", errors="replace"), "utf-8", True
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return data.decode("utf-16"), "utf-16", False
+    bare = bare_utf16(data)
+    if bare:
+        return data.decode(bare), bare, False
     for candidate in ("utf-8", "cp1252"):
         try:
             return data.decode(candidate), candidate, False
@@ -184,6 +189,7 @@ def read_csv(
         ) from None
     except OSError as exc:
         raise DataError(f"cannot read the file: {exc.strerror}", file=display) from None
+    refuse_nul(text, display)
     sep = delimiter or sniff_delimiter(text)
     per_line = pc.count_substring(pa.array(text.split("\n"), type=pa.string()), sep)
     width = int(pc.max(per_line).as_py() or 0) + 1  # an upper bound, quoted delimiters and all
@@ -200,6 +206,14 @@ def read_csv(
             engine="c",
         )
     except (pd.errors.ParserError, ValueError) as exc:
+        opened = unclosed_quote_line(text, sep) if "EOF inside string" in str(exc) else None
+        if opened is not None:
+            raise DataError(
+                "a quoted value opened on this line is never closed",
+                file=display,
+                line=opened,
+                hint='close the quote, or double a quote that is part of a value ("")',
+            ) from None
         raise DataError(f"the file is not a readable CSV export: {exc}", file=display) from None
     cells = _strip(cells)
     record_lines = _record_lines(cells, text)
@@ -249,9 +263,10 @@ def _frame_to_raw(
         extra = body[beyond].notna().any(axis=1).to_numpy()
         if extra.any():
             first = int(np.flatnonzero(extra)[0])
+            others = int(extra.sum()) - 1
+            also = f", and so do {others} other line{'s' if others > 1 else ''}" if others else ""
             raise DataError(
-                f"this line has more values than the header has columns ({last_named + 1}), "
-                f"and so do {int(extra.sum()) - 1} other lines",
+                f"this line has more values than the header has columns ({last_named + 1}){also}",
                 file=display,
                 line=int(body_lines[first]),
                 hint="check the delimiter, or quote values that contain it",

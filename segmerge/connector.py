@@ -97,9 +97,13 @@ class Connector:
         except ValidationError as exc:
             err = exc.errors()[0]
             loc = ".".join(str(p) for p in err["loc"])
+            from .workspace import locate_setting  # lazy: only on a bad setting
+
+            keys = [str(p) for p in err["loc"]]
             raise ConfigError(
                 err["msg"],
                 file=ctx.config_file,
+                line=locate_setting(ctx.config_file, ctx.name, keys),
                 field=f"{ctx.name}.{loc}" if loc else ctx.name,
             ) from None
 

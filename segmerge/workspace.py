@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -19,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .errors import ConfigError
 from .pressure_config import PressureConfig
+from .textfile import read_user_text
 
 CONFIG_NAME = "segmerge.toml"
 STATE_DIR = ".segmerge"
@@ -27,6 +29,20 @@ NAME_RE = r"^[A-Za-z0-9][A-Za-z0-9_-]*$"
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def _mailbox(v: str | None) -> str | None:
+    """`Name <addr>` or `addr`, checked when the config is read: a sender no letter can carry
+    would otherwise skip every letter of a run that still looks fine at `validate`."""
+    if not v:
+        return v
+    _name, addr = parseaddr(v)
+    local, at, domain = addr.rpartition("@")
+    if any(c in v for c in "\r\n\0") or not (at and local and "." in domain.strip(".")):
+        raise ValueError(f"{v!r} is not an e-mail address (expected 'Shop <hello@example.org>')")
+    if any(c.isspace() for c in addr):
+        raise ValueError(f"{v!r} is not an e-mail address: its address has a space")
+    return v
 
 
 class ConnectorRef(BaseModel):
@@ -57,6 +73,8 @@ class CampaignConfig(_Strict):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
+    _addresses = field_validator("from_", "reply_to")(_mailbox)
+
 
 class MailConfig(_Strict):
     """Workspace-wide mail settings: sender, unsubscribe link, the domain of Message-IDs."""
@@ -68,9 +86,21 @@ class MailConfig(_Strict):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
+    _addresses = field_validator("from_", "unsubscribe_mailto")(
+        lambda v: _mailbox(v.removeprefix("mailto:").partition("?")[0] if v else v) and v
+    )
+
     @field_validator("unsubscribe_url")
     @classmethod
     def _has_token(cls, v: str) -> str:
+        # One-click unsubscribe (RFC 8058) is only honoured over https; a link the letters
+        # cannot carry would otherwise skip every letter of a run that still exits 0.
+        if not v.startswith("https://") or len(v) <= len("https://"):
+            raise ValueError(
+                f"must be an https:// address (RFC 8058 one-click unsubscribe), got {v!r}"
+            )
+        if any(c in v for c in ' <>"\r\n\t'):
+            raise ValueError(f"must not contain spaces, quotes or < >, got {v!r}")
         if "{token}" not in v:
             raise ValueError("must contain {token}, where the contact's signed token goes")
         return v
@@ -167,7 +197,7 @@ def load(workspace: str | Path | None = None) -> Workspace:
             f"no {CONFIG_NAME} in {root}",
             hint="run `segmerge init DIR` to create a workspace, or pass --workspace DIR",
         )
-    text = config_file.read_text(encoding="utf-8")
+    text = read_user_text(config_file, CONFIG_NAME, ConfigError)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -188,6 +218,7 @@ def load(workspace: str | Path | None = None) -> Workspace:
         ) from None
     ws = Workspace(root, config, config_file)
     _check_references(ws, text)
+    _check_outbox_paths(ws, text)
     return ws
 
 
@@ -241,6 +272,48 @@ def _check_references(ws: Workspace, text: str) -> None:
             )
 
 
+def _check_outbox_paths(ws: Workspace, text: str) -> None:
+    """An outbox writes every letter, names and addresses included: inside the workspace only.
+
+    `path = "../../srv/www"` or an absolute path would publish contacts' data wherever the
+    setting points; a symlinked folder that leads out is refused the same way.
+    """
+    root = ws.root.resolve()
+    for table in ("destinations", "sources"):
+        for name, ref in getattr(ws.config, table).items():
+            if ref.connector != "outbox":
+                continue
+            value = ref.settings().get("path", "outbox")
+            if not isinstance(value, str):
+                continue  # the connector's own settings say what type it wants
+            target = ws.path(value).resolve()
+            if target != root and root not in target.parents:
+                raise ConfigError(
+                    f"the outbox path {value!r} leads outside the workspace ({target})",
+                    file=ws.config_file,
+                    line=locate_key(text, [table, name, "path"]),
+                    field=f"{table}.{name}.path",
+                    hint='use a folder inside the workspace, e.g. path = "outbox"',
+                )
+
+
+def locate_setting(config_file: Path, name: str, keys: list[str]) -> int | None:
+    """The line of a connector's setting (``[sources.<name>]`` or ``[destinations.<name>]``).
+
+    For errors raised where only the connector's name is known; None when the file
+    cannot be read again.
+    """
+    try:
+        text = config_file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    for table in ("sources", "destinations"):
+        line = locate_key(text, [table, name, *keys])
+        if line is not None:
+            return line
+    return None
+
+
 def locate_key(text: str, path: list[str]) -> int | None:
     """Best-effort line of a dotted key in TOML text, for error messages.
 
@@ -249,7 +322,7 @@ def locate_key(text: str, path: list[str]) -> int | None:
     """
     lines = text.splitlines()
     best_line: int | None = None
-    header_re = re.compile(r"^\s*\[([^\]]+)\]\s*(#.*)?$")
+    header_re = re.compile(r"^\s*\[\[?([^\]]+)\]\]?\s*(#.*)?$")  # [table], [[array]]
     current: list[str] = []
     for i, raw in enumerate(lines, start=1):
         m = header_re.match(raw)

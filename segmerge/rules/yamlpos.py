@@ -8,13 +8,13 @@ close for the rest.
 
 from __future__ import annotations
 
-import codecs
 from collections.abc import Callable
 from pathlib import Path
 
 import yaml
 
-from ..errors import RuleError, SegmergeError
+from ..errors import RuleError
+from ..textfile import read_user_text
 
 Locate = Callable[[int], tuple[int, int]]
 _SKIPPABLE = " \t\r\n\\'\""
@@ -27,74 +27,9 @@ _YAML_HINT = (
 )
 
 
-#: A rule set is a few dozen lines; a megabyte is room for a 20,000-term condition, and the
-#: limit keeps a mistaken or hostile file (a 10 MB dump, /dev/zero) from costing minutes.
-MAX_BYTES = 1_000_000
-
-
 def read_text(path: Path) -> str:
-    """The rule set's text, UTF-8 only.
-
-    A rule set is written by hand in an editor, and its strings are compared exactly
-    with contact data: guessing CP1252 for a file that is really Latin-9 or MacRoman would
-    turn `'Orléans'` into a condition that silently matches nobody. So anything but
-    UTF-8 (with or without BOM) is refused at its first bad byte, with the fix, unlike a
-    CSV export, which comes from a tool the user does not control.
-    """
-    try:
-        with path.open("rb") as fh:
-            data = fh.read(MAX_BYTES + 1)
-    except OSError as exc:
-        raise RuleError(f"cannot read the rule set: {exc.strerror or exc}", file=path) from None
-    if len(data) > MAX_BYTES:
-        raise RuleError(
-            f"the rule set is larger than {MAX_BYTES // 1_000_000} MB; rule sets are limited "
-            f"to {MAX_BYTES:,} bytes",
-            file=path,
-            hint="a rule set holds conditions, not data: put long lists of values in a column",
-        )
-    return decode_utf8(data, path, RuleError)
-
-
-def decode_utf8(data: bytes, path: Path, error: type[SegmergeError]) -> str:
-    """Strict UTF-8 (a BOM is dropped); UTF-16, NUL bytes and other encodings name their place."""
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        raise error(
-            "the file is saved as UTF-16; it must be UTF-8",
-            file=path,
-            line=1,
-            column=1,
-            hint="save it again choosing the UTF-8 encoding",
-        )
-    body = data[len(codecs.BOM_UTF8) :] if data.startswith(codecs.BOM_UTF8) else data
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line, column = _byte_position(body, exc.start)
-        raise error(
-            f"the file is not UTF-8: byte 0x{body[exc.start]:02X} cannot be read",
-            file=path,
-            line=line,
-            column=column,
-            hint="it was probably saved as Latin-1 or Windows-1252; save it again as UTF-8",
-        ) from None
-    nul = text.find("\0")
-    if nul >= 0:
-        line, column = line_col(text, nul)
-        raise error(
-            "the file contains a NUL byte (it is binary or damaged)",
-            file=path,
-            line=line,
-            column=column,
-        )
-    return text
-
-
-def _byte_position(data: bytes, index: int) -> tuple[int, int]:
-    """1-based line and column (in characters) of byte ``index``, the text before it being UTF-8."""
-    line_start = data.rfind(b"\n", 0, index) + 1
-    before = data[line_start:index].decode("utf-8", errors="replace")
-    return data.count(b"\n", 0, index) + 1, len(before) + 1
+    """The rule set's text: UTF-8 and at most 1 MB, or a RuleError at the first bad byte."""
+    return read_user_text(path, "the rule set", RuleError)
 
 
 def compose(text: str, path: Path) -> yaml.Node | None:
