@@ -27,8 +27,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from . import unsubscribe_queue as queue
 from .addresses import normalised_or_none
@@ -36,6 +35,9 @@ from .consent import KEY_FILE, signing_key, verify_test_token, verify_token
 from .errors import SegmergeError
 from .ledger import Ledger
 from .workspace import Workspace
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger("segmerge.unsubscribe")
 MAX_TOKEN = 512  # characters; ours are under 100: longer is not worth an HMAC
@@ -108,6 +110,8 @@ class SnapshotAddresses:
         cached = self._cache.get(source)
         if cached is not None and cached[0] == stamp:
             return cached[1]
+        import pandas as pd  # only once a valid unsubscribe needs it
+
         try:
             contacts = pd.read_pickle(path)  # our own cache file, written by a pull
             ids = contacts["contact_id"].astype("string")
