@@ -190,7 +190,7 @@ def test_a_10_mb_rule_file_is_refused_with_its_size_limit(root):
     proc = subprocess.run([SEGMERGE, "segment", str(path), "--as-of", AS_OF, "-w", str(root)],
                           capture_output=True, text=True, env=cli_env(), timeout=60)  # fmt: skip
     assert proc.returncode == 2, proc.stdout + proc.stderr
-    assert str(path) in proc.stderr and "1 MB" in proc.stderr
+    assert str(path) in proc.stderr and "1 MB" in proc.stderr and "1,000,000 bytes" in proc.stderr
     assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr
     assert time.monotonic() - start < 30  # refused before parsing, not after minutes of it
 
