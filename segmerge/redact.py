@@ -32,6 +32,7 @@ MIN_LENGTH = 4
 _lock = threading.Lock()
 _known: set[str] = set()
 _pattern: re.Pattern[str] | None = None
+_ordered: tuple[str, ...] = ()
 
 
 def _forms(secret: str) -> set[str]:
@@ -45,7 +46,7 @@ def _forms(secret: str) -> set[str]:
 
 def add(*secrets: str | None) -> None:
     """Hide these secrets (and their encodings) from now on, in this process."""
-    global _pattern
+    global _pattern, _ordered
     new: set[str] = set()
     for s in secrets:
         if s and len(s) >= MIN_LENGTH:
@@ -57,7 +58,8 @@ def add(*secrets: str | None) -> None:
             return
         _known.update(new)
         # longest first: a secret containing another is hidden whole
-        ordered = sorted(_known, key=len, reverse=True)
+        ordered = tuple(sorted(_known, key=len, reverse=True))
+        _ordered = ordered
         _pattern = re.compile("|".join(re.escape(s) for s in ordered))
         _cached.cache_clear()
 
@@ -81,10 +83,10 @@ def add_header(name: str, value: str) -> None:
 
 def clear() -> None:
     """Forget every secret (tests only: a process's secrets are otherwise kept for its life)."""
-    global _pattern
+    global _pattern, _ordered
     with _lock:
         _known.clear()
-        _pattern = None
+        _pattern, _ordered = None, ()
         _cached.cache_clear()
 
 
@@ -93,8 +95,8 @@ def redact(text: str) -> str:
     pattern = _pattern
     if pattern is None or not text or not isinstance(text, str):
         return text
-    if len(text) > 4096:  # large outputs (a CSV) are not worth caching
-        return pattern.sub(MARK, text)
+    if len(text) > 4096:  # a large output (a CSV): a substring search per form is far faster
+        return pattern.sub(MARK, text) if any(f in text for f in _ordered) else text
     return _cached(text, pattern)
 
 
