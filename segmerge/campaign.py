@@ -22,6 +22,7 @@ from .consent import signing_key, unsubscribe_token
 from .errors import ConfigError, TemplateError
 from .message import build_message, message_id_for
 from .render import RenderContext, Rendered, TemplateSet
+from .render_limits import Limits
 from .segmentation import Segmented, connector_context, open_source, pull_source, segment
 from .variants import assign
 from .workspace import CampaignConfig, Workspace
@@ -149,6 +150,7 @@ def open_campaign(
         tz=ws.tz,
         currency=ws.config.currency,
         known_columns=set(seg.frame.columns),
+        limits=Limits(ws.config.mail.render_timeout, ws.config.mail.max_letter_size),
     )
     if "send" in destination.accepts and not (cfg.from_ or ws.config.mail.from_):
         raise ConfigError(

@@ -9,8 +9,13 @@ registry would have checked is checked here instead:
 - addresses are validated (one ``@``, no spaces, brackets or line breaks,
   domain in IDNA form); a bad one raises :class:`MessageError` for that
   contact, it never reaches a header;
-- a subject, a display name or an extra header value holding CR/LF or other
-  control characters is flattened to one line, so no header can be injected;
+- a subject or an extra header value holding CR/LF or other control
+  characters is flattened to one line, so no header can be injected;
+- a display name (often contact data: the To name, a templated From name)
+  only ever names: :func:`display_name` drops the quotes, angle brackets and
+  backslashes that could close it and open an address, and it is quoted as
+  needed (``"Petit, Carole" <c@x.fr>``), or RFC 2047 encoded when it is not
+  ASCII or looks like an encoded word already;
 - non-ASCII subjects and names become RFC 2047 encoded words (Q encoding);
   bodies are UTF-8, quoted-printable for mostly-Latin text, else base64;
 - ``List-Unsubscribe`` carries the https link (and the mailto, if any) and
@@ -29,11 +34,13 @@ from datetime import UTC, datetime
 from email.message import Message
 from email.utils import format_datetime, formataddr, parseaddr
 from html import escape
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from .errors import DataError
-from .render import Rendered
+
+if TYPE_CHECKING:  # render imports display_name from here
+    from .render import Rendered
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]+")  # no-break spaces are kept
 _LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+$")
@@ -47,6 +54,12 @@ _Q = {b: chr(b) for b in b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0
 _Q[0x20] = "_"
 _Q_ENCODE = [_Q.get(b, f"={b:02X}") for b in range(256)]
 _WORD_ROOM = 75 - len("=?utf-8?q??=")
+# what a display name may not hold: line breaks and controls (made spaces), then what
+# could end a quoted name or start an address, and invisible direction overrides
+_NAME_CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]+")
+_NAME_DROP = re.compile(r'[<>"\\\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]+')
+#: a display name is cut to this many characters (a 10 kB "name" is not one)
+NAME_MAX = 100
 
 #: headers build_message sets itself; extra_headers may not replace them
 RESERVED = frozenset(
@@ -111,7 +124,7 @@ def build_message(
     when = date or datetime.now(UTC)
     headers: list[tuple[str, Value]] = [
         ("From", _mailbox(from_addr, "from")),
-        ("To", _named(_one_line(to_name or ""), _address(to, "to"))),
+        ("To", _named(display_name(to_name or ""), _address(to, "to"))),
     ]
     if reply_to:
         headers.append(("Reply-To", _mailbox(reply_to, "reply_to")))
@@ -219,15 +232,34 @@ def _encoded_words(text: str) -> list[str]:
 
 
 def _text(value: str) -> Value:
+    """Unstructured text, one line; encoded when not ASCII, or when a word is too long to
+    fold (a 10 kB word would make a line the SMTP server refuses)."""
     line = _one_line(value)
-    return Value(line) if line.isascii() else Value(line, _encoded_words(line))
+    if line.isascii() and (len(line) <= _WORD_ROOM or max(map(len, line.split(" "))) <= 76):
+        return Value(line)
+    return Value(line, _encoded_words(line))
+
+
+def display_name(value: str) -> str:
+    """A display name that can only name: one line, no quote, angle bracket or backslash
+    (what could close a quoted name and add an address), no direction override, at most
+    :data:`NAME_MAX` characters. Contact data goes through here before any header."""
+    text = str(value)
+    if _NAME_CONTROL.search(text):
+        text = _NAME_CONTROL.sub(" ", text)
+    if _NAME_DROP.search(text):
+        text = _NAME_DROP.sub("", text)
+    text = re.sub(r"  +", " ", text).strip(" ")
+    return text[:NAME_MAX].rstrip(" ") if len(text) > NAME_MAX else text
 
 
 def _named(name: str, addr: str) -> Value:
-    """``Name <addr>``: an ASCII name quoted as needed, any other one RFC 2047 encoded."""
+    """``Name <addr>``: an ASCII name quoted as needed (``"Petit, Carole"``), any other one
+    RFC 2047 encoded, and so is one holding ``=?`` (an encoded word of its own would
+    be decoded by the reader into whatever it says)."""
     if not name:
         return Value(addr)
-    if name.isascii():
+    if name.isascii() and "=?" not in name:
         return Value(formataddr((name, addr)))
     return Value(f"{name} <{addr}>", [*_encoded_words(name), f"<{addr}>"])
 
@@ -239,7 +271,7 @@ def _mailbox(value: str, field: str) -> Value:
     name, addr = parseaddr(value)
     if not addr:
         raise MessageError(f"{field} {value!r} is not an e-mail address", field=field)
-    return _named(_one_line(name), _address(addr, field))
+    return _named(display_name(name), _address(addr, field))
 
 
 def _address(value: str, field: str) -> str:

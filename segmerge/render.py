@@ -40,6 +40,8 @@ from .render_env import (
     present_values,
 )
 from .render_errors import check_address, render_failure, syntax_error
+from .render_limits import LimitedSandbox, Limits, start
+from .senders import Sender, sender_text, split_templated
 from .textpart import html_to_text
 from .variants import check_subject_variants, file_variants
 
@@ -90,8 +92,8 @@ class _Letter:
     text: jinja2.Template | None
     subject: jinja2.Template | str
     preheader: jinja2.Template | str
-    from_addr: jinja2.Template | str | None
-    reply_to: jinja2.Template | str | None
+    from_addr: Sender | str | None
+    reply_to: Sender | str | None
     files: frozenset[str] = field(default_factory=frozenset)
     subject_variants: dict[str, jinja2.Template | str] = field(default_factory=dict)
 
@@ -108,6 +110,7 @@ class TemplateSet:
         self._env = env
         self._letters: dict[str, _Letter] = {}
         self._variants: dict[str, list[str]] = {}
+        self.limits = Limits()
 
     @classmethod
     def load(
@@ -119,18 +122,24 @@ class TemplateSet:
         tz: ZoneInfo,
         currency: str = "EUR",
         known_columns: Collection[str] | None,
+        limits: Limits | None = None,
     ) -> TemplateSet:
-        """Compile and check every segment's letter (``known_columns=None``: no column check)."""
+        """Compile and check every segment's letter (``known_columns=None``: no column check).
+
+        ``limits``: the time and size one letter may take (see :mod:`segmerge.render_limits`).
+        """
         folder = Path(folder)
         known = frozenset(known_columns) if known_columns is not None else None
+        limits = limits or Limits()
         spec = dict(folder=folder, segments=[tuple(s) for s in segments], locale=locale, tz=tz,
-                    currency=currency, known_columns=known)  # fmt: skip
+                    currency=currency, known_columns=known, limits=limits)  # fmt: skip
         search = [folder] + [p for p in (folder.parent / SHARED_FOLDER,) if p.is_dir()]
         loader = FolderLoader(search)
-        env = Sandbox(loader=loader, autoescape=autoescape, undefined=StrictValues,
-                       auto_reload=False, cache_size=-1)  # fmt: skip
+        env = LimitedSandbox(loader=loader, autoescape=autoescape, undefined=StrictValues,
+                             auto_reload=False, cache_size=-1)  # fmt: skip
         env.filters.update(make_filters(locale, tz, currency))
         self = cls(folder, spec, loader, env)
+        self.limits = limits
         for name, label in segments:
             self._load_segment(name, label, known)
         return self
@@ -213,7 +222,7 @@ class TemplateSet:
         check(html_units, known, self._env.globals)
         text, text_units = self._get(text_path) if text_path else (None, [])
         check(text_units, known, self._env.globals)
-        values: dict[str, jinja2.Template | str] = {}
+        values: dict[str, Any] = {}
         subject_variants: dict[str, jinja2.Template | str] = {}
         for key, f in split.fields.items():
             variant = frontmatter.VARIANT_KEY.match(key)
@@ -222,7 +231,12 @@ class TemplateSet:
             else:
                 values[key] = self._front(html_path, f, known)
         for key in ("from", "reply_to"):
-            check_address(values.get(key), html_path, split.fields.get(key), key)
+            given = split.fields.get(key)
+            if given is not None and not isinstance(values[key], str):
+                name, addr = split_templated(given, html_path, key)
+                named = self._front(html_path, replace(given, value=name), known)
+                values[key] = Sender(named, addr)
+            check_address(values.get(key), html_path, given, key)
         return _Letter(
             name=name,
             segment={"name": name, "label": label},
@@ -322,6 +336,7 @@ class TemplateSet:
         view.__dict__ = present_values(contact)
         variables = {"contact": view, "segment": letter.segment, "campaign": campaign,
                      "unsubscribe_url": unsubscribe_url, "today": today}  # fmt: skip
+        start(self.limits)
         try:
             subject = _value(letter.subject, variables)
             preheader = _value(letter.preheader, variables)
@@ -330,8 +345,8 @@ class TemplateSet:
                 text = letter.text.render(variables).strip()
             else:
                 text = html_to_text(html)
-            from_addr = _value(letter.from_addr, variables) or None
-            reply_to = _value(letter.reply_to, variables) or None
+            from_addr = _mailbox(letter.from_addr, variables)
+            reply_to = _mailbox(letter.reply_to, variables)
         except Exception as exc:  # noqa: BLE001 - every failure becomes this contact's report
             raise render_failure(exc, letter.files, letter.html_file, contact) from None
         if not subject:
@@ -376,3 +391,10 @@ def _value(v: jinja2.Template | str | None, variables: dict[str, Any]) -> str:
     if v is None or isinstance(v, str):
         return v or ""
     return _one_line(v.render(variables))
+
+
+def _mailbox(v: Sender | str | None, variables: dict[str, Any]) -> str | None:
+    """This contact's sender: a constant as written, a templated one's name filled in."""
+    if isinstance(v, Sender):
+        return sender_text(_value(v.name, variables), v.address)
+    return v or None

@@ -21,13 +21,13 @@ from .errors import TemplateError
 from .filters import FilterError
 from .render_check import TemplateSecurityError
 from .render_env import MissingValue
+from .render_limits import RenderLimit
 
 
 def check_address(
     value: jinja2.Template | str | None, path: Path, f: frontmatter.FrontField | None, key: str
 ) -> None:
-    """A constant ``from`` / ``reply_to`` must be an address (a templated one is checked
-    when it is rendered)."""
+    """A constant ``from`` / ``reply_to`` must be an address."""
     if isinstance(value, str) and "@" not in parseaddr(value)[1]:
         raise TemplateError(
             f"{key} {value!r} is not an e-mail address",
@@ -70,4 +70,14 @@ def render_failure(
         return TemplateSecurityError(f"{who}: {exc}", file=file, line=line)
     if isinstance(exc, FilterError):
         return TemplateError(f"{who}: {exc}", file=file, line=line)
+    if isinstance(exc, RenderLimit | RecursionError | MemoryError):
+        what = {RecursionError: "the letter nests macros or includes too deeply (a macro "
+                "that calls itself without end?)", MemoryError: "the letter needs more "
+                "memory than there is"}.get(type(exc), str(exc))  # fmt: skip
+        return TemplateError(
+            f"{who}: {what}; the letter is not sent",
+            file=file,
+            line=line,
+            hint="render_timeout and max_letter_size in [mail] set the limits",
+        )
     return TemplateError(f"{who}: {type(exc).__name__}: {exc}", file=file, line=line)

@@ -1,0 +1,186 @@
+"""A letter that never ends or eats memory skips that contact, and the run goes on.
+
+One real ``segmerge run`` mails seven contacts through aiosmtpd; the letter
+turns hostile for five of them (their first name picks the attack, as contact
+data would). Each test reads what the shop cares about: who was mailed, who
+was skipped and why (run summary and ledger), how long the run took and what
+it exited with. The other commands that render (validate, render, preview)
+must not hang either.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import time
+from datetime import date
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from smtp_server import SmtpServer, make_workspace
+from workspaces import SEGMERGE, cli_env
+
+from segmerge.campaign import open_campaign
+from segmerge.errors import TemplateError
+from segmerge.preview_pages import message_for
+from segmerge.render import RenderContext, TemplateSet
+from segmerge.render_limits import Limits
+from segmerge.workspace import load
+
+AS_OF = "2026-12-01"
+#: first name -> the Jinja that attacks, and what the contact's skip reason must say
+ATTACKS = {
+    "Boucle": ("{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}",
+               "loops over more than"),
+    "Multiplie": ("{{ 'x' * 10**8 }}", "size limit"),
+    "Recursion": ("{{ rec(0) }}", "calls itself"),
+    "Vingt": ("{% for i in range(20) %}{{ 'a' * 1000000 }}{% endfor %}", "size limit"),
+    "Arbre": ("{{ arbre(0) }}", "took more than 1 s"),
+}  # fmt: skip
+MACROS = (
+    "{% macro rec(n) %}{{ rec(n + 1) }}{% endmacro %}"
+    # 2**40 calls, no loop, no output: only the clock stops it
+    "{% macro arbre(n) %}{% if n < 40 %}{{ arbre(n + 1) }}{{ arbre(n + 1) }}{% endif %}"
+    "{% endmacro %}"
+)
+
+
+def letter(attacks: dict[str, tuple[str, str]]) -> str:
+    branches = "".join(
+        f"{'{% if' if i == 0 else '{% elif'} contact.first_name == {name!r} %}}{jinja}"
+        for i, (name, (jinja, _)) in enumerate(attacks.items())
+    )
+    return (
+        '---\nsubject: "Bonjour {{ contact.first_name }}"\n---\n' + MACROS + "\n"
+        "<p>Bonjour {{ contact.first_name }}</p>\n" + branches + "{% endif %}\n"
+        '<a href="{{ unsubscribe_url }}">stop</a>\n'
+    )
+
+
+def workspace(root: Path, server: SmtpServer | None, names: list[str]) -> None:
+    make_workspace(root, 0, server)
+    rows = [f"c{i},c{i}@clients.example,{name},Nom,true" for i, name in enumerate(names)]
+    (root / "data" / "contacts.csv").write_text(
+        "contact_id,email,first_name,last_name,subscribed\n" + "\n".join(rows) + "\n"
+    )
+    (root / "templates" / "tous" / "_default.html.j2").write_text(letter(ATTACKS))
+    config = root / "segmerge.toml"
+    config.write_text(config.read_text().replace(
+        'message_id_domain = "boutique.example"',
+        'message_id_domain = "boutique.example"\nrender_timeout = 1'))  # fmt: skip
+
+
+NAMES = ["Alice", *ATTACKS, "Zoé"]
+
+
+@pytest.fixture(scope="module")
+def ran(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """`segmerge run lettre` once: its exit code, output, time, and what arrived."""
+    root = tmp_path_factory.mktemp("limits")
+    with SmtpServer() as server:
+        workspace(root, server, NAMES)
+        started = time.monotonic()
+        done = subprocess.run([SEGMERGE, "run", "lettre", "--as-of", AS_OF, "-w", str(root)],
+                              capture_output=True, text=True, env=cli_env(), timeout=300)  # fmt: skip
+        took = time.monotonic() - started
+        mailed = sorted(m.rcpt_tos[0] for m in server.messages)
+    with sqlite3.connect(root / ".segmerge" / "ledger.sqlite") as db:
+        skipped = dict(db.execute(
+            "SELECT contact_id, detail FROM actions WHERE kind='send' AND status='skipped'"))  # fmt: skip
+    return {"done": done, "took": took, "mailed": mailed, "skipped": skipped}
+
+
+def test_the_run_goes_on_and_exits_0_in_seconds(ran):
+    done = ran["done"]
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert ran["took"] < 60  # five hostile letters: 1 s for the clock's, the others at once
+    assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_the_other_contacts_are_mailed(ran):
+    assert ran["mailed"] == ["c0@clients.example", "c6@clients.example"]
+
+
+@pytest.mark.parametrize("name", sorted(ATTACKS))
+def test_each_hostile_letter_skips_its_contact_with_the_reason(ran, name):
+    cid = f"c{NAMES.index(name)}"
+    assert cid in ran["skipped"], ran["skipped"]
+    assert ATTACKS[name][1] in ran["skipped"][cid]
+    assert "_default.html.j2" in ran["skipped"][cid]  # where to look
+
+
+def test_the_summary_tells_the_user_which_contacts_were_skipped(ran):
+    said = " ".join(ran["done"].stdout.split())
+    assert "could not be filled" in said and "5" in said
+
+
+def test_validate_does_not_hang_on_a_letter_that_never_ends(tmp_path):
+    with SmtpServer() as server:
+        workspace(tmp_path, server, ["Boucle"])
+        started = time.monotonic()
+        done = subprocess.run([SEGMERGE, "validate", "-w", str(tmp_path)], capture_output=True,
+                              text=True, env=cli_env(), timeout=120)  # fmt: skip
+    assert done.returncode == 2, done.stdout + done.stderr
+    said = " ".join((done.stdout + done.stderr).split())
+    assert "_default.html.j2" in said and "loops over more than" in said
+    assert time.monotonic() - started < 60
+
+
+def test_render_and_preview_of_a_hostile_contact_stop_with_the_reason(tmp_path):
+    """`segmerge render --contact` and the preview page build the message here."""
+    with SmtpServer() as server:  # opening the campaign checks the relay answers
+        workspace(tmp_path, server, ["Alice", "Arbre"])
+        camp = open_campaign(load(tmp_path), "lettre", as_of=AS_OF)
+    try:
+        assert "Bonjour Alice" in message_for(camp, 0).html
+        started = time.monotonic()
+        with pytest.raises(TemplateError, match="took more than 1 s"):
+            message_for(camp, 1)
+        assert time.monotonic() - started < 10
+    finally:
+        camp.close()
+
+
+@pytest.mark.parametrize(
+    "jinja, reason",
+    [
+        ("{% set s = 'x' * 4000000 %}{% set s = s ~ s %}{{ s }}", "size limit"),
+        ("{{ 'x' | center(10**9) }}", "too large"),
+        ("{{ '{:>999999999}'.format(1) }}", "too large"),
+        ("{{ '%999999999d' % 1 }}", "too large"),
+        ("{{ 10 ** (10 ** 8) }}", "too large"),
+        ("{% set s = 'x' * 100000 %}{{ s | replace('', s) }}", "size limit"),
+        ("{{ lipsum(10**9) }}", "too large"),
+        (
+            "{% macro m() %}{% for i in range(99999) %}{{ 'a' * 4000 }}{% endfor %}{% endmacro %}"
+            "{% set x = m() %}",
+            "size limit",
+        ),
+        ("{{ (['x' * 1000] * 100000) | join }}", "size limit"),
+        (
+            "{% set s = 'x' * 100000 %}{% for a in s %}{% for b in s %}{% endfor %}{% endfor %}",
+            "loops over more than",
+        ),
+    ],
+)
+def test_other_ways_to_blow_a_letter_up_are_refused_at_once(tmp_path, jinja, reason):
+    (tmp_path / "_default.html.j2").write_text(f"---\nsubject: hi\n---\n{jinja}\n")
+    ts = TemplateSet.load(tmp_path, [("tous", "Tous")], tz=ZoneInfo("Europe/Paris"),
+                          known_columns=None, limits=Limits(seconds=30))  # fmt: skip
+    started = time.monotonic()
+    with pytest.raises(TemplateError, match=reason):
+        ts.render("tous", {"contact_id": "c1"}, RenderContext({}, date(2026, 12, 1), "https://x/u"))
+    assert time.monotonic() - started < 5  # the size checks come before the clock's 30 s
+
+
+def test_a_normal_letter_near_the_limit_still_renders(tmp_path):
+    """The limits stop abuse, not a long catalogue: 2,000 products in a loop are fine."""
+    (tmp_path / "_default.html.j2").write_text(
+        "---\nsubject: hi\n---\n{% for i in range(2000) %}<p>Produit {{ i }} : "
+        "{{ 'description ' * 20 }}</p>{% endfor %}\n"
+    )
+    ts = TemplateSet.load(tmp_path, [("tous", "Tous")], tz=ZoneInfo("Europe/Paris"),
+                          known_columns=None)  # fmt: skip
+    r = ts.render("tous", {"contact_id": "c1"}, RenderContext({}, date(2026, 12, 1), "https://x/u"))
+    assert r.html.count("<p>Produit") == 2000
