@@ -141,8 +141,8 @@ class Recorder:
     def check(self, token: str) -> tuple[str, str | None]:
         """("contact", id), ("test", seed address) or ("forged", None): an HMAC, no I/O."""
         key = self.keys.get()
-        if key is None or len(token) > MAX_TOKEN:
-            return "forged", None
+        if key is None or len(token) > MAX_TOKEN or not token.isascii():
+            return "forged", None  # (hmac.compare_digest raises on non-ASCII text)
         contact_id = verify_token(key, token)
         if contact_id is not None:
             return "contact", contact_id

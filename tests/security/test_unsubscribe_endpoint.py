@@ -200,7 +200,8 @@ def test_forged_tokens_get_403_and_nothing_is_recorded(ws, serve):
     other = unsubscribe_token(key(ws), "c2").split(".")[0]
     forged = [f"{other}.{good.split('.')[1]}",  # another contact with c1's signature
               unsubscribe_token(b"0" * 64, "c1"),  # another workspace's key
-              "garbage", "c1", good[:-2], good + "x" * 600]  # fmt: skip
+              "garbage", "c1", good[:-2], good + "x" * 600,  # last: non-ASCII
+              good.split(".")[0] + ".%C3%A9"]  # fmt: skip
     for bad in forged:
         code, page, _ = http(s, "POST", bad, ONE_CLICK)
         assert code == 403 and "rien n'a été enregistré" in page, bad
