@@ -12,11 +12,10 @@ Design choices, and why:
   answers must not delay another's fire. Writes that could collide (the
   ledger, a source written back) are serialised where they happen: SQLite's
   locking for the ledger, a lock per destination in the pipeline.
-- Runs of one campaign never overlap: a fire (or a rerun) that comes while
-  its campaign still runs is not started, and the log says so (the rerun is
-  tried again a minute later). ``max_instances=2`` lets that second call reach
-  us, so the line is ours, with the run that is still going.
-- Each run reloads the workspace, so an edited rule set, template or setting
+- Runs of one campaign never overlap: a fire (or a rerun, tried again a
+  minute later) that comes while its campaign still runs is not started, and
+  our log line says so (``max_instances=2`` lets that second call reach us).
+- Each run reloads the workspace: an edited rule set, template or setting
   takes effect at the next fire without a restart (a new schedule needs one).
 - A failed run is one clear log line; the fire counts as handled and the next
   fire tries again. The daemon itself never dies of a run.
@@ -60,7 +59,14 @@ from .schedule import (
     previous_fire,
 )
 from .serve_lock import LOCK_FILE, AlreadyServing, serve_lock
-from .serve_log import configured_logging, duration, skip_line, summary_line
+from .serve_log import (
+    configured_logging,
+    duration,
+    local_time,
+    one_line,
+    skip_line,
+    summary_line,
+)
 from .serve_options import ServeOptions
 from .serve_run import RunProcess, run_in_child, run_once
 from .workspace import Workspace
@@ -88,8 +94,7 @@ class Daemon:
         self.triggers: dict[str, AnyOf | CronSchedule] = {}
         self.immediate: set[str] = set()
         self.runs = 0
-        # a thread per campaign's run, one for the call that finds it busy, and reruns:
-        # threads are only made when needed, so the pool's size costs nothing idle
+        # a run and a "still running" call per campaign, and reruns; made only when needed
         workers = 2 * len(ws.config.campaigns) + 4
         self.scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(max_workers=workers)},
@@ -142,7 +147,7 @@ class Daemon:
                     log.info(
                         "%s: the fire of %s was missed or interrupted; running it now",
                         campaign,
-                        _local(missed, self.ws),
+                        local_time(missed, self.ws.tz),
                     )
                     kw["next_run_time"] = missed
                 self.scheduler.add_job(
@@ -155,7 +160,7 @@ class Daemon:
             if campaign in self.ws.config.campaigns:
                 self._arm_rerun(campaign, as_of, at)
                 log.info("%s@%s: deferred messages, run again at %s", campaign, as_of,
-                         _local(max(at, now), self.ws))  # fmt: skip
+                         local_time(max(at, now), self.ws.tz))  # fmt: skip
         return schedules
 
     def _job(self, campaign: str) -> None:
@@ -200,7 +205,7 @@ class Daemon:
     def _execute(self, campaign: str, as_of: str, fire: datetime, why: str) -> str:
         """Run, log one line, never raise: HANDLED, INTERRUPTED (a shutdown) or SKIPPED."""
         run_id = f"{campaign}@{as_of}"
-        what = "fire of " + _local(fire, self.ws) if why == "fire" else "deferred messages"
+        what = "fire of " + local_time(fire, self.ws.tz) if why == "fire" else "deferred messages"
         data: dict[str, Any] = {"event": "run", "campaign": campaign, "run_id": run_id,
                                 "trigger": why, "scheduled_for": fire.isoformat()}  # fmt: skip
         with self._lock:
@@ -213,19 +218,23 @@ class Daemon:
             limit = self.opts.max_run_time_of(campaign)
             log.warning(*skip_line(run_id, what, busy, limit, data), extra={"data": data})
             return SKIPPED
-        log.info("run %s started (%s)", run_id, what,
-                 extra={"data": {**data, "event": "run_start"}})  # fmt: skip
-        started = time.monotonic()
         try:
-            if self.opts.in_process:
-                res = run_once(str(self.ws.root), campaign, as_of, self.stopping)
-            else:
-                res = run_in_child(self, campaign, as_of)
-        finally:
+            return self._run(campaign, as_of, why, what, data)
+        finally:  # after the run's last log line: stop() then logs the final one
             with self._lock:
                 self.runs += 1
                 del self.running[campaign]
                 self._idle.notify_all()
+
+    def _run(self, campaign: str, as_of: str, why: str, what: str, data: dict[str, Any]) -> str:
+        run_id = data["run_id"]
+        log.info("run %s started (%s)", run_id, what,
+                 extra={"data": {**data, "event": "run_start"}})  # fmt: skip
+        started = time.monotonic()
+        if self.opts.in_process:
+            res = run_once(str(self.ws.root), campaign, as_of, self.stopping)
+        else:
+            res = run_in_child(self, campaign, as_of)
         data["duration_s"] = seconds = round(time.monotonic() - started, 3)
         if res.status == "interrupted":
             data["status"] = "interrupted"
@@ -239,11 +248,11 @@ class Daemon:
             if why == "rerun":
                 retry = datetime.now(UTC) + RERUN_RETRY
                 self._arm_rerun(campaign, as_of, retry)
-                nxt = _local(retry, self.ws)
+                nxt = local_time(retry, self.ws.tz)
             else:
                 nxt = f"the next fire ({self._next(campaign)})"
             data |= {"status": "error", "error": res.error, "error_type": res.error_type}
-            log.error("run %s failed: %s — will retry at %s", run_id, _one_line(res.error), nxt,
+            log.error("run %s failed: %s — will retry at %s", run_id, one_line(res.error), nxt,
                       extra={"data": data})  # fmt: skip
             return HANDLED
         summary = res.summary
@@ -255,7 +264,7 @@ class Daemon:
             at = datetime.fromisoformat(str(until))
             self._arm_rerun(campaign, as_of, at)
             log.info("run %s will be started again at %s for its deferred messages", run_id,
-                     _local(at, self.ws))  # fmt: skip
+                     local_time(at, self.ws.tz))  # fmt: skip
         return HANDLED
 
     # the runs' processes, for the stop protocol ---------------------------------------------
@@ -282,7 +291,7 @@ class Daemon:
     def _next(self, campaign: str) -> str:
         trig = self.triggers.get(campaign)
         fires = next_fires(trig, 1) if trig is not None else []
-        return _local(fires[0], self.ws) if fires else "none"
+        return local_time(fires[0], self.ws.tz) if fires else "none"
 
     # life cycle ------------------------------------------------------------------
 
@@ -313,7 +322,7 @@ class Daemon:
                 campaign,
                 crons,
                 self.ws.config.timezone,
-                _local(when, self.ws) if when else "none",
+                local_time(when, self.ws.tz) if when else "none",
             )
         if not self.triggers:
             log.warning(
@@ -363,14 +372,6 @@ class Daemon:
                  if self.interrupted else "",
                  extra={"data": {"event": "stop", "runs": self.runs,
                                  "interrupted": self.interrupted}})  # fmt: skip
-
-
-def _local(t: datetime, ws: Workspace) -> str:
-    return t.astimezone(ws.tz).strftime("%Y-%m-%d %H:%M:%S %Z")
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
 
 
 def serve(ws: Workspace, opts: ServeOptions) -> int:

@@ -121,3 +121,12 @@ def duration(seconds: float) -> str:
     if seconds < 7200:
         return f"{seconds / 60:.0f} min"
     return f"{seconds / 3600:.1f} h".replace(".0 h", " h")
+
+
+def local_time(t: datetime, tz: tzinfo) -> str:
+    """An instant in the workspace's time zone, with its abbreviation (CET, CEST)."""
+    return t.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def one_line(text: str) -> str:
+    return " ".join(text.split())
