@@ -65,6 +65,11 @@ class V:
 
 
 _NULL = V(Kind.NULL, None, np.True_, True)
+#: Bytes of per-contact results the cache may keep for operators (names and metric columns
+#: are always kept). Caching every sub-expression of a generated 20,000-term `or` would
+#: hold 40,000 arrays per contact; past this budget results are recomputed when needed.
+_CACHE_BYTES = 64_000_000
+_LEAVES = (ast.Name, ast.Func, *ast.LITERALS, ast.Today)
 
 
 def _bool(vals: Any, mask: Any, const: bool) -> V:
@@ -99,6 +104,8 @@ class PandasEvaluator(Evaluator):
         self.tz = tz
         self.today_ns = int(day_start(as_of, tz).value)
         self._cache: dict[ast.Node, V] = {}
+        # an operator's result is a bool array and a mask: about two bytes per contact
+        self._room = max(256, _CACHE_BYTES // (2 * max(self.n, 1)))
 
     # --- public ------------------------------------------------------------------------------
 
@@ -137,7 +144,12 @@ class PandasEvaluator(Evaluator):
     def eval(self, node: ast.Node) -> V:
         hit = self._cache.get(node)
         if hit is None:
-            hit = self._cache[node] = self._compute(node)
+            hit = self._compute(node)
+            if isinstance(node, _LEAVES):
+                self._cache[node] = hit
+            elif self._room > 0:
+                self._cache[node] = hit
+                self._room -= 1
         return hit
 
     # --- dispatch ----------------------------------------------------------------------------
