@@ -285,3 +285,19 @@ def test_serve_killed_outright_takes_its_runs_with_it(shop: Shop) -> None:
     proc.wait()
     # the run dies with its parent (PR_SET_PDEATHSIG), its group with it (the guard)
     assert not wait_gone(ours, {run}, timeout=5)
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [(["--max-run-time", "nope=5m"], "names no campaign of this workspace: 'nope'"),
+     (["--max-run-time", "-1"], "--max-run-time expects a duration"),
+     (["--stop-grace", "soon"], "--stop-grace expects a duration")],
+)  # fmt: skip
+def test_a_bad_time_limit_is_a_usage_error_before_anything_runs(
+    shop: Shop, args: list[str], says: str
+) -> None:
+    p = subprocess.run([SEGMERGE, "serve", "-w", str(shop.root), "--run-on-start", *args],
+                       capture_output=True, text=True, env=shop.env, timeout=60)  # fmt: skip
+    assert p.returncode == 2, p.stdout + p.stderr
+    assert says in p.stderr and "Traceback" not in p.stderr
+    assert not shop.pids.exists()  # nothing was run
