@@ -330,13 +330,14 @@ class TemplateSet:
         campaign: Mapping[str, Any],
         today: date,
         unsubscribe_url: str,
+        limits: Limits | None = None,
     ) -> Rendered:
         letter = self._letter(segment_name)
         view = ContactView()
         view.__dict__ = present_values(contact)
         variables = {"contact": view, "segment": letter.segment, "campaign": campaign,
                      "unsubscribe_url": unsubscribe_url, "today": today}  # fmt: skip
-        start(self.limits)
+        start(limits or self.limits)
         try:
             subject = _value(letter.subject, variables)
             preheader = _value(letter.preheader, variables)

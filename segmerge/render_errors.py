@@ -74,10 +74,12 @@ def render_failure(
         what = {RecursionError: "the letter nests macros or includes too deeply (a macro "
                 "that calls itself without end?)", MemoryError: "the letter needs more "
                 "memory than there is"}.get(type(exc), str(exc))  # fmt: skip
-        return TemplateError(
+        err = TemplateError(
             f"{who}: {what}; the letter is not sent",
             file=file,
             line=line,
             hint="render_timeout and max_letter_size in [mail] set the limits",
         )
+        err.timed_out = getattr(exc, "timed_out", False)  # type: ignore[attr-defined]
+        return err
     return TemplateError(f"{who}: {type(exc).__name__}: {exc}", file=file, line=line)

@@ -66,6 +66,10 @@ class Limits:
 class RenderLimit(Exception):
     """A letter broke its budget: too long to render, too big, too many loop items."""
 
+    def __init__(self, message: str, *, timed_out: bool = False) -> None:
+        super().__init__(message)
+        self.timed_out = timed_out
+
 
 class _Budget(threading.local):
     deadline = float("inf")
@@ -91,7 +95,8 @@ def start(limits: Limits) -> None:
 def _timeout() -> RenderLimit:
     return RenderLimit(
         f"the letter took more than {_budget.limits.seconds:g} s to render "
-        "(a loop or a macro that never ends?)"
+        "(a loop or a macro that never ends?)",
+        timed_out=True,
     )
 
 

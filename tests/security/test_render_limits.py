@@ -21,6 +21,7 @@ import pytest
 from smtp_server import SmtpServer, make_workspace
 from workspaces import SEGMERGE, cli_env
 
+from segmerge import render_pool
 from segmerge.campaign import open_campaign
 from segmerge.errors import TemplateError
 from segmerge.preview_pages import message_for
@@ -184,3 +185,20 @@ def test_a_normal_letter_near_the_limit_still_renders(tmp_path):
                           known_columns=None)  # fmt: skip
     r = ts.render("tous", {"contact_id": "c1"}, RenderContext({}, date(2026, 12, 1), "https://x/u"))
     assert r.html.count("<p>Produit") == 2000
+
+
+def test_a_letter_that_hangs_for_many_contacts_gets_less_time_after_three(tmp_path, monkeypatch):
+    """Hostile data in 10 contacts costs 3 full limits and 7 short ones, not 10 full
+    ones; a sound contact after them is still mailed."""
+    monkeypatch.setattr(render_pool, "SLOW_SECONDS", 0.05)  # 0.5 s in a run: kept short here
+    (tmp_path / "_default.html.j2").write_text(f"---\nsubject: hi\n---\n{letter(ATTACKS)}")
+    ts = TemplateSet.load(tmp_path, [("tous", "Tous")], tz=ZoneInfo("Europe/Paris"),
+                          known_columns=None, limits=Limits(seconds=0.4))  # fmt: skip
+    contacts = [{"contact_id": f"c{i}", "first_name": "Arbre"} for i in range(10)]
+    contacts.append({"contact_id": "ok", "first_name": "Alice"})
+    ctx = RenderContext({}, date(2026, 12, 1), "https://x/u")
+    out = ts.render_many([("tous", c) for c in contacts], ctx, workers=1)
+    errors = [str(x) for x in out if isinstance(x, TemplateError)]
+    assert len(errors) == 10 and "Bonjour Alice" in out[-1].html
+    assert sum("took more than 0.4 s" in e for e in errors) == 3
+    assert sum("took more than 0.05 s" in e for e in errors) == 7
