@@ -134,8 +134,8 @@ class RunProcess:
         by = "SIGKILL" if self.killed else "SIGTERM"
         if self.reason == "timeout" and (res is None or res.status == "interrupted"):
             return RunResult("error", error=f"stopped by {by} after its max run time of "
-                             f"{duration(self.limit)} (serve --max-run-time); the next fire "
-                             "resumes it", error_type="timeout")  # fmt: skip
+                             f"{duration(self.limit)} (serve --max-run-time); the ledger keeps "
+                             "it resumable", error_type="timeout")  # fmt: skip
         if res is not None:
             return res
         if self.reason == "shutdown":
@@ -153,7 +153,13 @@ def run_in_child(daemon: Daemon, campaign: str, as_of: str) -> RunResult:
     proc = ctx.Process(target=_child, name=f"segmerge run {campaign}",
                        args=(str(daemon.ws.root), campaign, as_of, there, log_file, daemon.ws.tz,
                              os.getpid()))  # fmt: skip
-    proc.start()
+    try:
+        proc.start()
+    except OSError as exc:  # out of processes or memory: a failed run, not a dead thread
+        here.close()
+        there.close()
+        return RunResult("error", error=f"cannot start the run's process: {exc}",
+                         error_type="crash")  # fmt: skip
     there.close()
     pid = proc.pid
     assert pid is not None  # started
