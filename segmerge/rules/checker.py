@@ -321,12 +321,22 @@ def _measure(param: str, value: ast.Node) -> str:
     return str(name)
 
 
+#: A century: windows reaching further back than pandas' datetimes (1677) would crash the
+#: metrics, and no shop has orders that old.
+MAX_DAYS = 36_500
+
+
 def _days(param: str, value: ast.Node) -> int:
     ok = isinstance(value, ast.Number) and float(value.value).is_integer()
     if not ok or value.value < 0:  # type: ignore[attr-defined]
         shown = value.to_text()
         raise ExprError(
             f"{param} must be a whole number of days, 0 or more; got {shown}", _at(value)
+        )
+    if value.value > MAX_DAYS:  # type: ignore[attr-defined]
+        raise ExprError(
+            f"{param} must be at most {MAX_DAYS:,} days (a century); got {value.to_text()}",
+            _at(value),
         )
     return int(value.value)  # type: ignore[attr-defined]
 

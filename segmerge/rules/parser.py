@@ -25,6 +25,7 @@ from ..errors import RuleError
 from . import ast
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_FIRST_DAY, _LAST_DAY = dt.date(1700, 1, 1), dt.date(2200, 12, 31)
 #: Levels of operators inside each other a condition may have. Every later pass (checker,
 #: evaluator, explain, SQL, printing) walks the tree recursively, a few frames per level, and
 #: Python stops at 1,000 frames; no rule a person writes comes near 100. Parentheses add no
@@ -388,6 +389,11 @@ class _ToAst:
             raise ExprError(
                 f"invalid date {arg.value!r}; expected a real day as YYYY-MM-DD", where
             ) from None
+        if not _FIRST_DAY <= day <= _LAST_DAY:  # instants are int64 nanoseconds downstream
+            raise ExprError(
+                f"date {arg.value!r} is out of range; dates go from {_FIRST_DAY} to {_LAST_DAY}",
+                where,
+            )
         return ast.DateLit(day, pos=_pos(meta))
 
     def args(self, meta: Meta, children: list[Any]) -> list[tuple[str | None, ast.Node, Any]]:

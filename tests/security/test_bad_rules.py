@@ -256,3 +256,24 @@ def test_a_utf8_rule_file_with_a_bom_still_loads(root):
     path = rules_with(root, "first_name == 'Hélène'")
     path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
     assert load_ruleset(path).segments[0].expr.to_text() == "first_name == 'Hélène'"
+
+
+# -- values past what the engine can hold ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("when", "at", "words"),
+    [
+        ("created_at < date('9999-12-31')", "'9999", "out of range"),
+        ("created_at > date('0001-01-01') - 1", "'0001", "out of range"),
+        ("orders(days=100000000) > 0", "100000000", "at most 36,500 days"),
+        ("orders(days=30, offset=99999999999) > 0", "99999999999", "at most 36,500 days"),
+    ],
+)
+def test_dates_and_windows_beyond_the_engine_are_refused_at_their_column(root, when, at, words):
+    """pandas holds instants from 1677 to 2262: past that, an error where the value is written."""
+    path = rules_with(root, when)
+    with pytest.raises(RuleError) as err:
+        segment(wsmod.load(root), path, as_of=AS_OF)
+    column = len("    when: ") + when.index(at) + 1
+    assert (err.value.line, err.value.column) == (5, column) and words in err.value.message
