@@ -164,6 +164,7 @@ def check_key(root: Path, key: bytes, path: Path) -> None:
 class LedgerFacts:
     ledger_id: str | None = None
     runs: int = 0
+    letters: bool = False  # a letter was sent: its unsubscribe link was signed with the key
     suppressions: int = 0
     problem: str | None = None
 
@@ -201,6 +202,9 @@ def ledger_facts(path: Path, *, deep: bool) -> LedgerFacts:
             facts.ledger_id = row[0] if row else None
         if "runs" in tables:
             facts.runs = db.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+        if "actions" in tables:
+            sql = "SELECT 1 FROM actions WHERE kind IN ('send', 'test') LIMIT 1"
+            facts.letters = db.execute(sql).fetchone() is not None
         if "suppressions" in tables:
             facts.suppressions = db.execute("SELECT COUNT(*) FROM suppressions").fetchone()[0]
     except sqlite3.DatabaseError as exc:
@@ -250,7 +254,7 @@ def inspect(root: Path, *, deep: bool = True) -> list[Finding]:
             found.append(Finding("problem", f"{krel}: {exc.message}", FIX))
         else:
             found.append(Finding("ok", f"signing key present ({krel})"))
-    elif marker.get("key_fingerprint") or (facts is not None and facts.runs):
+    elif marker.get("key_fingerprint") or (facts is not None and facts.letters):
         why = "link already sent was signed with it"
         found.append(Finding("problem", f"{krel} is missing: every unsubscribe {why}",
                              FIX))  # fmt: skip

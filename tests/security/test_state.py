@@ -30,8 +30,8 @@ from state_ws import (
 from segmerge import backup, restore
 from segmerge import workspace as wsmod
 from segmerge.consent import signing_key, verify_token
-from segmerge.ledger import Ledger
-from segmerge.state_check import MARKER, key_fingerprint
+from segmerge.ledger import Ledger, PlannedAction
+from segmerge.state_check import MARKER, key_fingerprint, problems
 from segmerge.storage import StateError
 from segmerge.testsend import test_send as send_tests
 
@@ -234,3 +234,19 @@ def test_doctor_accept_new_state_is_the_explicit_way_to_start_over(tmp_path):
     assert "every unsubscribe link already sent stops working" in proc.stderr
     run_campaign(root, day=DAY2)
     assert len(letters(root, day=DAY2)) == 12
+
+
+def test_a_key_is_required_once_a_letter_carried_a_link_signed_with_it(tmp_path):
+    """A workspace that only tags or drafts on a platform never needed a key; one whose
+    ledger recorded a letter did, and its loss is refused even without a marker."""
+    root = make_workspace(tmp_path / "ws")
+    ledger = Ledger(root / ".segmerge" / "ledger.sqlite")
+    ledger.begin_run("news@x", "news", DAY1)
+    ledger.plan("news@x", [PlannedAction("t1", "1", "tag", "crm", "tous", "news:tous")])
+    (root / MARKER).unlink()
+    assert problems(root) == []
+    ledger.plan("news@x", [PlannedAction("s1", "1", "send", "outbox", "tous", "c1@example.org")])
+    ledger.close()
+    assert [p.what for p in problems(root)] == [
+        ".segmerge/signing.key is missing: every unsubscribe link already sent was signed with it"
+    ]
