@@ -16,6 +16,7 @@ import json
 import logging
 import signal
 import subprocess
+import textwrap
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -29,7 +30,7 @@ import pytest
 from fakes import specs
 from fakes.base import Reply, Request
 from fakes.brevo import KEY, BrevoFake, populate
-from workspaces import SEGMERGE, cli_env, install_plugin, two_segment_workspace
+from workspaces import LETTER, RULES, SEGMERGE, cli_env, install_plugin
 
 from segmerge import redact, secrets
 from segmerge.errors import ConfigError, CredentialError
@@ -79,11 +80,31 @@ def fake() -> Any:
     server.stop()
 
 
+HEAD = """\
+timezone = "Europe/Paris"
+[mail]
+from = "Shop <shop@example.org>"
+unsubscribe_url = "https://example.org/u?token={token}"
+[destinations.outbox]
+connector = "outbox"
+path = "outbox"
+"""
+
+
+def workspace(root: Path, name: str, vip_when: str, config: str) -> Path:
+    """A shop with campaign ``name``: rule set, letter and ``config`` (written, not `init`:
+    spawning `segmerge init` for each test costs more than the test)."""
+    (root / "segrules").mkdir(parents=True)
+    (root / "templates" / name).mkdir(parents=True)
+    (root / "segmerge.toml").write_text(HEAD + textwrap.dedent(config))
+    (root / "segrules" / f"{name}.yaml").write_text(RULES.format(name=name, vip_when=vip_when))
+    (root / "templates" / name / "_default.html.j2").write_text(LETTER)
+    return root
+
+
 @pytest.fixture
 def ws(tmp_path: Path, fake: BrevoFake) -> Path:
-    root = tmp_path / "shop"
-    two_segment_workspace(root, cli_env(), "brevo", "vip == true", CAMPAIGN.format(url=fake.url))
-    return root
+    return workspace(tmp_path / "shop", "brevo", "vip == true", CAMPAIGN.format(url=fake.url))
 
 
 def segmerge(root: Path, *args: str, token: str = KEY) -> subprocess.CompletedProcess[str]:
@@ -303,7 +324,7 @@ def test_an_internal_error_quoting_the_header_is_redacted(tmp_path: Path, traceb
     install_plugin(site, "leaky_segmerge", LEAKY, "leaky", "leaky_segmerge:Leaky")
     env = cli_env(PYTHONPATH=str(site), SEGMERGE_SHOP_TOKEN=KEY)
     root = tmp_path / "ws"
-    two_segment_workspace(root, env, "leak", "true", """
+    workspace(root, "leak", "true", """
         [sources.shop]
         connector = "leaky"
 
