@@ -123,8 +123,9 @@ class UnsubscribeServer:
             self.thread.join(10)
         else:
             self._close_all()
+        deadline = time.monotonic() + STOP_WAIT  # for both: SIGTERM must stop serve in seconds
         self.pool.close(STOP_WAIT)
-        self.notifier.stop(STOP_WAIT)
+        self.notifier.stop(max(0.1, deadline - time.monotonic()))
 
     def wake(self) -> None:
         with contextlib.suppress(OSError):  # full (the loop is awake already) or closed
