@@ -9,6 +9,7 @@ restore can never un-suppress anybody.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import sqlite3
@@ -45,6 +46,7 @@ def restore(ws: Workspace, source: Path | None = None) -> tuple[Backup, list[str
             "copy); if there is none, `segmerge doctor --accept-new-state` starts over",
         )
     with state_lock(ws.root):
+        refuse_if_busy(ws)
         aside = _move_aside(ws, "replaced", restoring=chosen)
         for name in chosen.manifest.get("files") or {}:
             tmp = ws.state_dir / f".{name}.restore"
@@ -65,6 +67,29 @@ def restore(ws: Workspace, source: Path | None = None) -> tuple[Backup, list[str
                 data[name] = chosen.manifest[name]
         write_marker(ws.root, data)
     return chosen, notes
+
+
+def refuse_if_busy(ws: Workspace) -> None:
+    """A run or `serve` holding the ledger open would go on writing into the file moved
+    aside, and what it records (who was mailed) would be lost: wait for them."""
+    for lock in sorted(ws.state_dir.glob("*.lock")):
+        if lock.name == "state.lock":
+            continue
+        try:
+            fd = os.open(lock, os.O_RDWR)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            what = "`segmerge serve`" if lock.name == "serve.lock" else f"a run ({lock.stem})"
+            raise StateError(
+                f"{what} is using the workspace's state",
+                file=lock,
+                hint="wait for the run to end, or stop `segmerge serve`, then try again",
+            ) from None
+        finally:
+            os.close(fd)
 
 
 def _move_aside(ws: Workspace, label: str, restoring: Backup | None = None) -> Path:
@@ -117,6 +142,7 @@ def _columns(db: sqlite3.Connection, schema: str, table: str) -> set[str]:
 def accept_new_state(ws: Workspace) -> Path:
     """Start over: the key, the ledger and the marker are moved aside (never deleted)."""
     with state_lock(ws.root):
+        refuse_if_busy(ws)
         aside = _move_aside(ws, "abandoned")
         marker = ws.root / ".segmerge-state.json"
         if marker.exists():

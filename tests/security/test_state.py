@@ -27,7 +27,7 @@ from state_ws import (
     unsubscribe_token,
 )
 
-from segmerge import backup, restore
+from segmerge import backup, pipeline, restore
 from segmerge import workspace as wsmod
 from segmerge.consent import signing_key, verify_token
 from segmerge.ledger import Ledger, PlannedAction
@@ -250,3 +250,25 @@ def test_a_key_is_required_once_a_letter_carried_a_link_signed_with_it(tmp_path)
     assert [p.what for p in problems(root)] == [
         ".segmerge/signing.key is missing: every unsubscribe link already sent was signed with it"
     ]
+
+
+def test_losing_the_marker_with_the_state_is_still_refused_when_a_backup_survives(tmp_path):
+    root = make_workspace(tmp_path / "ws", extra=OUTSIDE)
+    run_campaign(root, day=DAY1)
+    shutil.rmtree(root / ".segmerge")
+    (root / MARKER).unlink()  # e.g. the whole workspace restored from git, state and all gone
+    with pytest.raises(StateError, match="it had them: there are backups in"):
+        run_campaign(root, day=DAY2)
+    assert letters(root, day=DAY2) == {}
+    restore.restore(wsmod.load(root))
+    assert run_campaign(root, day=DAY1).planned["send"] == 0  # day 1 is known as sent
+
+
+def test_restore_waits_for_a_run_that_holds_the_ledger(tmp_path):
+    root = make_workspace(tmp_path / "ws")
+    run_campaign(root, day=DAY1)
+    ws = wsmod.load(root)
+    before = (root / ".segmerge" / "ledger.sqlite").read_bytes()
+    with pipeline.campaign_lock(ws, "promo"), pytest.raises(StateError, match="run-promo"):
+        restore.restore(ws)
+    assert (root / ".segmerge" / "ledger.sqlite").read_bytes() == before
