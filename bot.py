@@ -1,15 +1,14 @@
 """The `segmerge` command line: parse arguments, call the engine, print, exit.
 
-This is the only module that prints for the user or exits. User mistakes
-(`SegmergeError`) become one message and exit 2 (1 for a failed run); a bug
-shows its traceback only with `--traceback`.
+The command modules print for the user; only :mod:`segmerge.cli_errors` exits.
+User mistakes (`SegmergeError`) become one message and exit 2 (1 for a failed
+run); a bug shows its traceback only with `--traceback`, and never a secret.
 """
 
 from __future__ import annotations
 
 import shutil
 import sys
-import traceback as tb
 from importlib.resources import as_file, files
 from pathlib import Path
 from typing import Annotated, Any
@@ -24,13 +23,13 @@ from segmerge import workspace as wsmod
 from segmerge.cli_admin import emit
 from segmerge.cli_admin import register as register_admin
 from segmerge.cli_doctor import register as register_doctor
+from segmerge.cli_errors import run_cli, warn_exposed
 from segmerge.cli_options import AsOfOpt, WorkspaceOpt
 from segmerge.cli_preview import register as register_preview
 from segmerge.cli_report import register as register_report
 from segmerge.cli_schedule import register as register_schedule
 from segmerge.console import err, out, visible
 from segmerge.errors import SegmergeError
-from segmerge.redact import RedactingStream, redact
 
 app = typer.Typer(
     help="Segmerge: segment your contacts and send each segment its own letter.\n\n"
@@ -55,14 +54,6 @@ def _main(
 
 def _ws(workspace: Path | None) -> wsmod.Workspace:
     return wsmod.load(workspace)
-
-
-def _warn_exposed(ws: wsmod.Workspace) -> None:
-    """A credential file other users can read is worth a line on every validate and run."""
-    from segmerge.secrets import exposure_warnings
-
-    for w in exposure_warnings(ws.root):
-        err.print(f"[yellow]![/] {escape(w)}", highlight=False)
 
 
 # init -----------------------------------------------------------------------
@@ -104,7 +95,7 @@ def validate(
     from segmerge.campaign import open_campaign, validate_templates
 
     ws = _ws(workspace)
-    _warn_exposed(ws)
+    warn_exposed(ws.root)
     check_before_run(ws)  # a lost or damaged key or ledger is the first thing to fix
     names = [campaign] if campaign else list(ws.config.campaigns)
     for name in names:
@@ -280,7 +271,7 @@ def run_cmd(
     from segmerge.pipeline import RunOptions, run
 
     ws = _ws(workspace)
-    _warn_exposed(ws)
+    warn_exposed(ws.root)
     names = [campaign] if campaign else list(ws.config.campaigns)
     failed = 0
     for name in names:
@@ -394,41 +385,9 @@ register_doctor(app)  # doctor: the signing key, the ledger, their backups
 
 
 def main() -> None:
-    """Entry point: user errors are one message and exit 2 (1 for failed runs).
-
-    Usage errors are click's (exit 2); a bug prints a traceback only with
-    `--traceback`, never with local variables (they may hold secrets). Everything
-    written to stdout and stderr, tracebacks included, passes through
-    :mod:`segmerge.redact`: a credential echoed by a server never reaches the screen.
-    """
-    traceback = "--traceback" in sys.argv
-    streams = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = RedactingStream(sys.stdout), RedactingStream(sys.stderr)
-    try:
-        app()
-    except SegmergeError as exc:
-        if traceback:
-            _print_traceback()
-        err.print(f"error: {exc}", style="bold red", highlight=False, markup=False)
-        sys.exit(exc.exit_code)
-    except Exception as exc:
-        if traceback:
-            _print_traceback()
-            sys.exit(1)
-        err.print(f"internal error: {type(exc).__name__}: {redact(str(exc))}", markup=False,
-                  highlight=False)  # fmt: skip
-        err.print("run again with --traceback and report it", style="dim")
-        sys.exit(1)
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        sys.stdout, sys.stderr = streams
-
-
-def _print_traceback() -> None:
-    """The traceback as Python prints it, redacted: an exception may quote a header."""
-    sys.stderr.write(redact(tb.format_exc()))
-    sys.stderr.flush()
+    """Entry point: user errors are one message and exit 2 (1 for failed runs); no secret is
+    ever printed, tracebacks included (see :mod:`segmerge.cli_errors`)."""
+    run_cli(app)
 
 
 if __name__ == "__main__":
