@@ -272,3 +272,17 @@ def test_restore_waits_for_a_run_that_holds_the_ledger(tmp_path):
     with pipeline.campaign_lock(ws, "promo"), pytest.raises(StateError, match="run-promo"):
         restore.restore(ws)
     assert (root / ".segmerge" / "ledger.sqlite").read_bytes() == before
+
+
+def test_a_scheduled_fire_refuses_a_lost_state_like_a_run_by_hand(tmp_path):
+    import threading
+
+    from segmerge.serve_run import run_once
+
+    root = make_workspace(tmp_path / "ws")
+    run_campaign(root, day=DAY1)
+    (root / ".segmerge" / "signing.key").unlink()
+    result = run_once(str(root), "news", DAY2, threading.Event())
+    assert result.status == "error" and result.error_type == "StateError"
+    assert "signing.key is missing" in result.error
+    assert letters(root, day=DAY2) == {}
