@@ -18,11 +18,14 @@ from importlib import resources
 from typing import Any
 
 from lark import Lark, Token, Tree
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.exceptions import UnexpectedInput
 from lark.tree import Meta
 
 from ..errors import RuleError
 from . import ast
+from .syntax_errors import ExprError, syntax_error
+
+__all__ = ["MAX_DEPTH", "ExprError", "line_column", "parse", "parse_expression"]
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _FIRST_DAY, _LAST_DAY = dt.date(1700, 1, 1), dt.date(2200, 12, 31)
@@ -36,63 +39,6 @@ MAX_DEPTH = 100
 #: length and 20,000 terms evaluate like any rule.
 _SHORT_CHAIN = 16
 
-_TERMINALS = {
-    "OR": "'or'",
-    "AND": "'and'",
-    "NOT": "'not'",
-    "IN": "'in'",
-    "BETWEEN": "'between'",
-    "IS": "'is'",
-    "NULL": "'null'",
-    "TRUE": "'true'",
-    "FALSE": "'false'",
-    "CONTAINS": "'contains'",
-    "STARTSWITH": "'startswith'",
-    "COMPARE": "a comparison (== != < <= > >=)",
-    "EQUAL": "'='",
-    "PLUS": "'+'",
-    "MINUS": "'-'",
-    "STAR": "'*'",
-    "SLASH": "'/'",
-    "LPAR": "'('",
-    "RPAR": "')'",
-    "LSQB": "'['",
-    "RSQB": "']'",
-    "COMMA": "','",
-    "NUMBER": "a number",
-    "STRING": "a quoted string",
-    "NAME": "a name",
-    "QNAME": "a name",
-    "$END": "the end of the condition",
-}
-# Whatever can start a value; listed one by one they drown the message.
-_VALUE_STARTERS = {"NUMBER", "STRING", "NAME", "QNAME", "TRUE", "FALSE", "NULL", "LPAR", "MINUS"}
-_VALUE = "a value (a number, a 'string', a name, a function call or '(')"
-_PREDICATES = {"COMPARE", "IN", "NOT", "BETWEEN", "IS", "CONTAINS", "STARTSWITH"}
-_PREDICATE = "a comparison (== != < <= > >= in between is contains startswith)"
-_ARITHMETICS = {"PLUS", "MINUS", "STAR", "SLASH"}
-_ARITHMETIC = "an operator (+ - * /)"
-
-_HINTS = {
-    "=": "to compare, write ==",
-    "&": "write `and`",
-    "|": "write `or`",
-    "!": "write `not` (or != to compare)",
-    '"': "a string is missing its closing quote",
-    "'": "a string is missing its closing quote",
-    "`": "a back-quoted name is missing its closing back-quote",
-}
-
-
-class ExprError(Exception):
-    """A problem at an offset of one expression's text; the caller knows which file it is in."""
-
-    def __init__(self, message: str, offset: int, hint: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.offset = offset
-        self.hint = hint
-
 
 @cache
 def _lark() -> Lark:
@@ -105,7 +51,7 @@ def parse(text: str) -> ast.Node:
     try:
         tree = _lark().parse(text)
     except UnexpectedInput as exc:
-        raise _syntax_error(text, exc) from None
+        raise syntax_error(_lark(), text, exc) from None
     except RecursionError:  # pragma: no cover - lark's LALR parser keeps its own stack
         raise ExprError(_too_deep_message(), 0, _DEPTH_HINT) from None
     node = _ToAst(text).build(tree)
@@ -148,76 +94,6 @@ def line_column(text: str, offset: int) -> tuple[int, int]:
     line = text.count("\n", 0, offset) + 1
     column = offset - (text.rfind("\n", 0, offset) + 1) + 1
     return line, column
-
-
-def _describe_expected(names: set[str]) -> str:
-    names = {n for n in names if n in _TERMINALS}
-    words: list[str] = []
-    if {"NUMBER", "STRING", "NAME"} <= names:
-        words.append(_VALUE)
-        names -= _VALUE_STARTERS
-    if {"COMPARE", "IN", "IS"} <= names:
-        words.append(_PREDICATE)
-        names -= _PREDICATES
-    if {"PLUS", "STAR"} <= names:
-        words.append(_ARITHMETIC)
-        names -= _ARITHMETICS
-    words += sorted({_TERMINALS[n] for n in names})
-    if not words:
-        return "something else"
-    if len(words) == 1:
-        return words[0]
-    return ", ".join(words[:-1]) + " or " + words[-1]
-
-
-def _describe_token(token: Token) -> str:
-    if token.type == "$END":
-        return "end of the condition"
-    if token.type == "STRING":
-        return f"string {token.value}"
-    if token.type == "NUMBER":
-        return f"number {token.value}"
-    if token.type in ("NAME", "QNAME"):
-        return f"name {token.value}"
-    return repr(str(token.value))
-
-
-def _accepted_after(prefix: str) -> set[str]:
-    """Terminals the parser would take after ``prefix`` (exact, unlike lark's lexer guess)."""
-    try:
-        parser = _lark().parse_interactive(prefix)
-        parser.exhaust_lexer()
-        return set(parser.accepts())
-    except UnexpectedInput:
-        return set()
-
-
-def _syntax_error(text: str, exc: UnexpectedInput) -> ExprError:
-    if isinstance(exc, UnexpectedToken):
-        token = exc.token
-        if token.type == "$END":
-            offset = len(text.rstrip())
-        else:
-            offset = token.start_pos if token.start_pos is not None else len(text)
-        # Replaying the prefix gives the exact set; lark's own is blurred by LALR reductions.
-        expected = _accepted_after(text[:offset]) or set(exc.expected)
-        hint = _HINTS.get(str(token.value)) if token.type != "$END" else None
-        if str(token.value).lower() in ast.KEYWORDS and "NAME" in expected:
-            hint = f"{token.value} is a keyword; write a column of that name as `{token.value}`"
-        message = f"unexpected {_describe_token(token)}; expected {_describe_expected(expected)}"
-        return ExprError(message, offset, hint)
-    if isinstance(exc, UnexpectedCharacters):
-        at = int(exc.pos_in_stream or 0)
-        char = text[at] if at < len(text) else ""
-        message = f"unexpected character {char!r}"
-        allowed = _accepted_after(text[:at]) or set(exc.allowed or ())
-        if allowed:
-            message += f"; expected {_describe_expected(allowed)}"
-        return ExprError(message, at, _HINTS.get(char))
-    if isinstance(exc, UnexpectedEOF):
-        wanted = _describe_expected(set(exc.expected))
-        return ExprError(f"unexpected end of the condition; expected {wanted}", len(text))
-    return ExprError(str(exc), 0)  # pragma: no cover - lark has no other kind
 
 
 def _unquote(token: str) -> str:
