@@ -10,6 +10,7 @@ never puts a credential on the screen or in a CI log.
 
 from __future__ import annotations
 
+import logging
 import sys
 import traceback as tb
 from collections.abc import Callable
@@ -17,12 +18,14 @@ from typing import Any
 
 from .console import err
 from .errors import SegmergeError
-from .redact import RedactingStream, redact
+from .redact import RedactingStream, install, redact
 
 
 def run_cli(app: Callable[[], Any]) -> None:
     """Run the typer ``app`` as the command; exits with its code."""
     traceback = "--traceback" in sys.argv
+    if logging.lastResort is not None:  # where a library's warning goes when nothing is set up
+        install([logging.lastResort])
     streams = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = RedactingStream(sys.stdout), RedactingStream(sys.stderr)
     try:
