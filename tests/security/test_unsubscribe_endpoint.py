@@ -402,5 +402,6 @@ def test_oversized_requests_and_other_methods_are_refused_and_record_nothing(ws,
                       "DELETE": "HTTP/1.1 405 Method Not Allowed"}  # fmt: skip
     assert b"Allow: GET, POST, HEAD" in answers["PUT"]
     assert state(ws)["ids"] == set() and state(ws)["audit"] == []
+    assert http(s, "HEAD", token)[:2] == (200, "")  # HEAD is served, without a body
     # and the same unsubscribe, well formed, still works
     assert http(s, "POST", token, ONE_CLICK)[0] == 200 and state(ws)["ids"] == {"c1"}
