@@ -28,7 +28,10 @@ def restore(ws: Workspace, source: Path | None = None) -> tuple[Backup, list[str
     Suppressions recorded since (in the ledger being replaced, if it can be read)
     are carried over: an unsubscribe is never lost by a restore.
     """
-    marker = read_marker(ws.root) or {}
+    try:
+        marker = read_marker(ws.root) or {}
+    except StateError:  # a garbled marker is rewritten from the backup's manifest
+        marker = {}
     notes: list[str] = []
     chosen = None
     for b in find_backups(ws, source):

@@ -116,6 +116,9 @@ def write_marker(root: Path, data: dict[str, Any]) -> None:
 
 def update_marker(root: Path, **fields: str) -> None:
     """Fill in the marker's fields that are not set yet (never change one that is)."""
+    known = read_marker(root) or {}
+    if known and all(known.get(k) or not v for k, v in fields.items()):
+        return  # the usual case, every time a ledger is opened: no lock, no write
     with state_lock(root):
         data = read_marker(root) or {}
         missing = {k: v for k, v in fields.items() if v and not data.get(k)}

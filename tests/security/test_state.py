@@ -286,3 +286,14 @@ def test_a_scheduled_fire_refuses_a_lost_state_like_a_run_by_hand(tmp_path):
     assert result.status == "error" and result.error_type == "StateError"
     assert "signing.key is missing" in result.error
     assert letters(root, day=DAY2) == {}
+
+
+def test_a_garbled_marker_is_refused_and_rewritten_by_a_restore(tmp_path):
+    root = make_workspace(tmp_path / "ws")
+    run_campaign(root, day=DAY1)
+    (root / MARKER).write_text("{ not json")
+    with pytest.raises(StateError, match="state marker"):
+        run_campaign(root, day=DAY2)
+    restore.restore(wsmod.load(root))
+    assert json.loads((root / MARKER).read_text())["ledger_id"]
+    assert run_campaign(root, day=DAY1).planned["send"] == 0
