@@ -82,7 +82,6 @@ class Notifier:
         self.retry_base = retry_base
         self.wake = threading.Event()
         self.stopping = threading.Event()
-        self.told = 0  # batches' platform answers applied, for tests and the benchmark
         self.thread = threading.Thread(target=self._loop, name="unsubscribe-notify", daemon=True)
 
     def start(self) -> None:
@@ -135,7 +134,6 @@ class Notifier:
             for j in jobs:
                 text = queue.settle(db, j, answers[j.audit_id], time.time(),
                                     retry_base=self.retry_base)  # fmt: skip
-                self.told += 1
                 data = {"event": "unsubscribe", "contact_id": j.contact_id,
                         "addresses": len(j.addresses), "source": text}  # fmt: skip
                 log.info("unsubscribed contact %s (%d address(es)); source: %s", j.contact_id,
