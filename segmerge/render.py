@@ -40,7 +40,7 @@ from .render_env import (
     present_values,
 )
 from .render_errors import check_address, render_failure, syntax_error
-from .render_limits import LimitedSandbox, Limits, start
+from .render_limits import LimitedSandbox, Limits, check_clock, start
 from .senders import Sender, sender_text, split_templated
 from .textpart import html_to_text
 from .variants import check_subject_variants, file_variants
@@ -345,7 +345,7 @@ class TemplateSet:
             if letter.text is not None:
                 text = letter.text.render(variables).strip()
             else:
-                text = html_to_text(html)
+                text = html_to_text(html, check_clock)
             from_addr = _mailbox(letter.from_addr, variables)
             reply_to = _mailbox(letter.reply_to, variables)
         except Exception as exc:  # noqa: BLE001 - every failure becomes this contact's report

@@ -111,7 +111,8 @@ def _check_size(n: int, what: str = "the letter") -> None:
         raise _too_big(what)
 
 
-def _check_clock() -> None:
+def check_clock() -> None:
+    """Raise if this thread's letter is past its deadline (for work outside Jinja)."""
     if monotonic() > _budget.deadline:
         raise _timeout()
 
@@ -122,7 +123,7 @@ def _count_output(value: Any) -> Any:
     A loop is how a template repeats an output until memory runs out, so
     outputs outside loops (as many as the file has) are not worth the call.
     """
-    if isinstance(value, str):
+    if type(value) is str or isinstance(value, str):
         n = len(value)
     elif isinstance(value, list | tuple | dict | set):
         n = sum(len(x) if isinstance(x, str) else 8 for x in value)
@@ -180,7 +181,7 @@ def _joined(seq: Iterable[Any], join: Callable[[Iterable[Any]], str]) -> str:
 
 def _loop(iterable: Any) -> Any:
     """Every ``{% for %}`` iterable: its items come off the letter's budget."""
-    _check_clock()
+    check_clock()
     try:
         n = len(iterable)
     except TypeError:  # a generator (``| map``, ``| select``): counted item by item
@@ -199,7 +200,7 @@ def _counted(iterable: Iterable[Any]) -> Iterator[Any]:
         if b.items < 0:
             raise RenderLimit(f"the letter loops over more than {MAX_ITEMS:,} items in all")
         if not i % _CHECK_EVERY:
-            _check_clock()
+            check_clock()
         yield item
 
 

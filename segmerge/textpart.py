@@ -11,6 +11,7 @@ The standard library's parser is enough and tolerates mail-client HTML.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from html.parser import HTMLParser
 
 _SKIP = frozenset({"head", "style", "script", "title", "template", "noscript"})
@@ -23,6 +24,8 @@ _LINE = frozenset(
 )
 _VOID = frozenset({"br", "img", "hr", "meta", "link", "input", "wbr", "col", "area", "source"})
 _SPACES = re.compile(r"[ \t\r\n\f\v]+")
+_TAG = re.compile(r"<[^<>]*>?")
+_CHUNK = 64 * 1024
 
 
 def _hidden(attrs: dict[str, str | None]) -> bool:
@@ -113,10 +116,22 @@ class _TextParser(HTMLParser):
             self.out.append(" ")
 
 
-def html_to_text(html: str) -> str:
-    """What a reader of the HTML sees, as plain text."""
+def html_to_text(html: str, check: Callable[[], None] | None = None) -> str:
+    """What a reader of the HTML sees, as plain text.
+
+    The HTML is fed in chunks, and ``check`` (the letter's clock) runs between
+    them: a letter of a million tags takes the parser seconds. An unclosed
+    comment or tag holding the rest of a large letter is shown as text without
+    its tags: the stdlib parser would scan it again from each ``<`` (quadratic).
+    """
     parser = _TextParser()
-    parser.feed(html)
+    for start in range(0, len(html), _CHUNK):
+        parser.feed(html[start : start + _CHUNK])
+        if check is not None:
+            check()
+    if len(parser.rawdata) > _CHUNK:
+        tail, parser.rawdata = parser.rawdata, ""
+        parser.handle_data(_TAG.sub(" ", tail))
     parser.close()
     lines = [" ".join(line.split()) for line in "".join(parser.out).split("\n")]
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()

@@ -202,3 +202,16 @@ def test_a_letter_that_hangs_for_many_contacts_gets_less_time_after_three(tmp_pa
     assert len(errors) == 10 and "Bonjour Alice" in out[-1].html
     assert sum("took more than 0.4 s" in e for e in errors) == 3
     assert sum("took more than 0.05 s" in e for e in errors) == 7
+
+
+def test_html_that_the_text_part_parser_would_chew_on_for_ever_is_stopped(tmp_path):
+    """No .txt twin: the text part is derived from the HTML, under the same clock."""
+    (tmp_path / "_default.html.j2").write_text(
+        "---\nsubject: hi\n---\n{{ ('<p a=\"' * 600000) | safe }}\n"
+    )
+    ts = TemplateSet.load(tmp_path, [("tous", "Tous")], tz=ZoneInfo("Europe/Paris"),
+                          known_columns=None, limits=Limits(seconds=1))  # fmt: skip
+    started = time.monotonic()
+    with pytest.raises(TemplateError, match="took more than 1 s"):
+        ts.render("tous", {"contact_id": "c1"}, RenderContext({}, date(2026, 12, 1), "https://x/u"))
+    assert time.monotonic() - started < 10  # the parser alone takes ~20 s on this
