@@ -82,8 +82,8 @@ def test_a_page_corrupted_during_the_run_stops_it_naming_the_ledger(tmp_path, mo
 @pytest.fixture
 def tiny_disk(tmp_path: Path) -> Iterator[Path]:
     """A real 48 KiB file system (tmpfs): the disk really fills up."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
+    mount = tmp_path / "ws" / "box"  # inside the workspace, as an outbox must be
+    mount.mkdir(parents=True)
     proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48k", "tmpfs", str(mount)],
                           capture_output=True)  # fmt: skip
     if proc.returncode != 0:
@@ -95,7 +95,7 @@ def tiny_disk(tmp_path: Path) -> Iterator[Path]:
 
 
 def test_a_full_disk_under_the_outbox_is_exit_1_naming_the_file_then_resumes(tmp_path, tiny_disk):
-    extra = f'\n[destinations.box]\nconnector = "outbox"\npath = "{tiny_disk}"\n'
+    extra = '\n[destinations.box]\nconnector = "outbox"\npath = "box"\n'
     root = make_workspace(tmp_path / "ws", contacts=40, extra=extra)
     config = root / "segmerge.toml"
     config.write_text(config.read_text().replace(
