@@ -20,8 +20,9 @@ from smtp_server import SmtpServer, make_workspace
 from workspaces import SEGMERGE, cli_env
 
 from segmerge.errors import TemplateError
+from segmerge.message import MessageError, build_message
 from segmerge.pipeline import RunOptions, run
-from segmerge.render import TemplateSet
+from segmerge.render import Rendered, TemplateSet
 from segmerge.workspace import load
 
 AS_OF = "2026-12-01"
@@ -47,6 +48,12 @@ HOSTILE = {
     "unicode": ("Zoé\u202e", f"Lefèvre <{ATTACKER}>"),
     "plain": ("Marie", "Curie"),
 }
+# contact id -> an e-mail address that tries to smuggle a second recipient or a command
+BAD_ADDRESSES = {
+    "smuggle": f"smuggle@clients.example>\r\nRCPT TO:<{ATTACKER}",
+    "list": f"list@clients.example, {ATTACKER}",
+    "angle": f"Eve <{ATTACKER}>",
+}
 EXPECTED_HEADERS = {"from", "to", "reply-to", "subject", "date", "message-id", "list-unsubscribe",
                     "list-unsubscribe-post", "mime-version", "content-type", "x-segmerge-campaign",
                     "x-segmerge-segment"}  # fmt: skip
@@ -68,11 +75,13 @@ def received(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
             w.writerow(["contact_id", "email", "first_name", "last_name", "subscribed"])
             for cid, (first, last) in HOSTILE.items():
                 w.writerow([cid, address(cid), first, last, "true"])
+            for cid, email_ in BAD_ADDRESSES.items():
+                w.writerow([cid, email_, "Eve", "", "true"])
         (root / "templates" / "tous" / "_default.html.j2").write_text(LETTER, encoding="utf-8")
         summary = run(load(root), "lettre", RunOptions(as_of=AS_OF))
-        messages = server.messages
+        messages, rcpts = server.messages, server.rcpts
     by_rcpt = {m.rcpt_tos[0].split("@")[0]: m for m in messages}
-    return {"summary": summary, "messages": messages, "by": by_rcpt}
+    return {"summary": summary, "messages": messages, "by": by_rcpt, "rcpts": rcpts}
 
 
 def parsed(received: dict, cid: str) -> email.message.EmailMessage:
@@ -81,7 +90,6 @@ def parsed(received: dict, cid: str) -> email.message.EmailMessage:
 
 
 def test_every_hostile_contact_is_mailed_once_and_only_at_its_own_address(received):
-    assert received["summary"].render_errors == []
     assert sorted(m.rcpt_tos[0] for m in received["messages"]) == sorted(map(address, HOSTILE))
     for m in received["messages"]:
         assert len(m.rcpt_tos) == 1  # RCPT TO: the contact, nobody else
@@ -166,3 +174,19 @@ def _validate_with_templated_reply_to(tmp_path: Path) -> None:
     assert done.returncode == 2, done.stdout + done.stderr
     said = " ".join((done.stdout + done.stderr).split())
     assert "_default.html.j2:3" in said and "reply_to" in said and "Traceback" not in said
+
+
+def test_an_address_smuggling_a_recipient_is_skipped_and_never_reaches_rcpt_to(received):
+    assert ATTACKER not in " ".join(received["rcpts"])  # every RCPT TO the server saw
+    summary = received["summary"]  # refused by consent's address check, or by the message's
+    assert sum(summary.not_mailed.values()) + len(summary.render_errors) == len(BAD_ADDRESSES)
+    assert len(received["messages"]) == len(HOSTILE)
+
+
+@pytest.mark.parametrize("to", sorted(BAD_ADDRESSES.values()))
+def test_the_message_itself_refuses_an_address_that_smuggles_another(to):
+    """The second line of defence, if a contact's address got past the consent checks."""
+    letter = Rendered("Bonjour", "", "<p>x</p>", "x", None, None, "t.html.j2")
+    with pytest.raises(MessageError):
+        build_message(letter, to=to, to_name="Eve", from_addr=f"Shop <{SENDER}>",
+                      message_id="<a@boutique.example>", unsubscribe_url="https://b.example/u")  # fmt: skip
