@@ -26,7 +26,15 @@ import pyarrow.compute as pc
 
 from segmerge.errors import DataError
 
-from .files_text import bare_utf16, refuse_nul, unclosed_quote_line
+from .files_text import (
+    MAX_EXTRA_VALUES,
+    TOO_MANY_FIELDS,
+    bare_utf16,
+    header_width,
+    record_line,
+    refuse_nul,
+    unclosed_quote_line,
+)
 
 CSV_SUFFIXES = (".csv", ".txt", ".tsv")
 EXCEL_SUFFIXES = (".xlsx", ".xlsm")
@@ -193,6 +201,8 @@ def read_csv(
     sep = delimiter or sniff_delimiter(text)
     per_line = pc.count_substring(pa.array(text.split("\n"), type=pa.string()), sep)
     width = int(pc.max(per_line).as_py() or 0) + 1  # an upper bound, quoted delimiters and all
+    if width > MAX_EXTRA_VALUES:  # a stray line of 100,000 `x;` would cost minutes of columns
+        width = min(width, header_width(text, sep) + MAX_EXTRA_VALUES)
     try:
         cells = pd.read_csv(
             io.StringIO(text),
@@ -206,6 +216,15 @@ def read_csv(
             engine="c",
         )
     except (pd.errors.ParserError, ValueError) as exc:
+        too_wide = TOO_MANY_FIELDS.search(str(exc))
+        if too_wide:
+            raise DataError(
+                f"this line has {too_wide.group(3)} values; the header has "
+                f"{width - MAX_EXTRA_VALUES} columns",
+                file=display,
+                line=record_line(text, sep, int(too_wide.group(2))),
+                hint="check the delimiter, or quote values that contain it",
+            ) from None
         opened = unclosed_quote_line(text, sep) if "EOF inside string" in str(exc) else None
         if opened is not None:
             raise DataError(

@@ -9,8 +9,15 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 
 from segmerge.errors import DataError
+
+#: Values a line may have beyond the header's and still be read (and reported with the
+#: others like it); past that the line is refused on its own, before pandas makes a
+#: column of each.
+MAX_EXTRA_VALUES = 64
+TOO_MANY_FIELDS = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
 
 
 def bare_utf16(data: bytes) -> str | None:
@@ -60,3 +67,22 @@ def unclosed_quote_line(text: str, sep: str) -> int | None:
     except csv.Error:  # pragma: no cover - the lenient reader only fails on NUL, refused earlier
         return None
     return start
+
+
+def header_width(text: str, sep: str) -> int:
+    """Values in the first non-blank record, the header (quoted delimiters read as such)."""
+    for record in csv.reader(io.StringIO(text, newline=""), delimiter=sep):
+        if any(cell.strip() for cell in record):
+            return len(record)
+    return 1
+
+
+def record_line(text: str, sep: str, record: int) -> int:
+    """The physical line where the ``record``-th (1-based) record starts (error path only)."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
+    before = 0
+    for number, _cells in enumerate(reader, start=1):
+        if number == record:
+            return before + 1
+        before = reader.line_num
+    return before + 1

@@ -116,3 +116,10 @@ def test_a_line_with_more_values_than_the_header_names_its_line(root):
     e = refused(root)
     assert e.line == 4 and "more values than the header" in e.message
     assert "other line" not in e.message  # only one such line
+
+
+def test_a_line_of_100000_values_is_refused_at_once_with_its_line(root):
+    """A stray line of `x;x;x;...` once cost minutes (one pandas column per value)."""
+    contacts(root, [ROWS[0], '2;luc@exemple.fr;"Luc\r\nLuc";Paris', "3;" + "x;" * 100_000, ROWS[3]])
+    e = refused(root)
+    assert e.line == 5 and "100002 values" in e.message and "4 columns" in e.message
