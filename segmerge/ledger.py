@@ -124,8 +124,16 @@ class Ledger(SuppressionMixin):
 
     @classmethod
     def open_existing(cls, path: Path) -> Ledger | None:
-        """The ledger if there is one; reading history must not create files."""
-        return cls(path) if path.exists() else None
+        """The ledger if there is one; reading history must not create files.
+
+        None only when there never was one: a workspace whose marker names a ledger
+        that is gone gets the error telling how to restore it, not "no run yet"."""
+        if path.exists():
+            return cls(path)
+        from .state_check import missing_ledger
+
+        missing_ledger(path)
+        return None
 
     def _check_version(self) -> None:
         row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()

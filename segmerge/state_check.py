@@ -288,6 +288,23 @@ def adopt_key(root: Path) -> None:
         update_marker(root, key_fingerprint=key_fingerprint(read_key(path)))
 
 
+def missing_ledger(path: Path) -> None:
+    """Raise when a workspace's marker names a ledger and ``path`` (it) is gone."""
+    state_dir = path.parent
+    if path.name != LEDGER_FILE or not is_workspace_state(state_dir):
+        return
+    try:
+        marker = read_marker(state_dir.parent)
+    except StateError:
+        return  # the run's own check reports a garbled marker
+    if marker and marker.get("ledger_id"):
+        raise StateError(
+            "the ledger is missing (the suppression list and who was mailed are in it)",
+            file=path,
+            hint=f"{RESTORE_HINT}; {ACCEPT_HINT}",
+        )
+
+
 # the signing key ----------------------------------------------------------------
 
 

@@ -297,3 +297,14 @@ def test_a_garbled_marker_is_refused_and_rewritten_by_a_restore(tmp_path):
     restore.restore(wsmod.load(root))
     assert json.loads((root / MARKER).read_text())["ledger_id"]
     assert run_campaign(root, day=DAY1).planned["send"] == 0
+
+
+def test_history_and_reports_say_the_ledger_is_lost_rather_than_no_run_yet(tmp_path):
+    root = make_workspace(tmp_path / "ws")
+    path = root / ".segmerge" / "ledger.sqlite"
+    assert Ledger.open_existing(path) is None  # a fresh workspace: no run yet
+    run_campaign(root, day=DAY1)
+    path.unlink()
+    with pytest.raises(StateError, match="the ledger is missing"):
+        Ledger.open_existing(path)
+    assert not path.exists()
