@@ -28,7 +28,11 @@ The language, in short (keywords are case-insensitive, ``#`` starts a comment):
 - names: any contact column, the scalar metrics of :mod:`segmerge.catalog`,
   and its metric functions (``orders(days=90)``, ``orders(90, 30)``,
   ``distinct(category, days=365)``); a column whose name is a keyword or not an
-  identifier is written between back-quotes: `` `in` ``.
+  identifier is written between back-quotes: `` `in` ``;
+- limits, each an exit-2 error at its line and column rather than a crash: a
+  rule-set file is UTF-8 and at most 1 MB; operators nest at most 100 deep
+  (parentheses add no level, and chains of ``and``/``or`` of any length are
+  fine); dates lie between 1700 and 2200; metric windows span at most 36,500 days.
 """
 
 from __future__ import annotations
