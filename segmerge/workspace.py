@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Callable
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
@@ -209,6 +210,18 @@ def load(workspace: str | Path | None = None) -> Workspace:
         raise ConfigError(
             f"not valid TOML: {_strip_position(str(exc))}", file=config_file, line=line, column=col
         ) from None
+    except RecursionError:  # tomllib reads nested arrays and inline tables recursively
+        raise ConfigError(
+            "not valid TOML: arrays or inline tables nested too deeply",
+            file=config_file,
+            line=_first_line(text, lambda raw: raw.count("[") + raw.count("{") > 100),
+        ) from None
+    except ValueError:  # Python refuses to read integers of more than 4,300 digits
+        raise ConfigError(
+            "not valid TOML: a number is too long",
+            file=config_file,
+            line=_first_line(text, lambda raw: re.search(r"\d{4000}", raw) is not None),
+        ) from None
     try:
         config = WorkspaceConfig.model_validate(data)
     except ValidationError as exc:
@@ -342,6 +355,11 @@ def locate_key(text: str, path: list[str]) -> int | None:
         if not current and len(path) == 1 and raw.split("=", 1)[0].strip() == path[0]:
             return i
     return best_line
+
+
+def _first_line(text: str, test: Callable[[str], bool]) -> int | None:
+    """The first line of ``text`` that passes ``test`` (to place errors tomllib cannot)."""
+    return next((i for i, raw in enumerate(text.splitlines(), start=1) if test(raw)), None)
 
 
 def _toml_position(msg: str) -> tuple[int | None, int | None]:

@@ -212,3 +212,21 @@ def test_an_outbox_symlinked_out_of_the_workspace_is_refused(root, tmp_path):
 def test_an_outbox_folder_inside_the_workspace_is_fine(root):
     edit(root, 'path = "outbox"', 'path = "envois/lettres"')
     assert wsmod.load(root).config.destinations["outbox"].settings()["path"] == "envois/lettres"
+
+
+# -- what the TOML reader itself cannot take --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        ("[" * 5000 + "]" * 5000, "nested too deeply"),
+        ("{a = " * 3000 + "1" + "}" * 3000, "nested too deeply"),
+        ("9" * 5000, "number is too long"),
+    ],
+)
+def test_values_the_toml_reader_chokes_on_name_their_line(root, value, words):
+    """tomllib recurses into nested arrays, and Python refuses 4,300-digit integers."""
+    line = edit(root, 'locale = "fr_FR"', f'locale = "fr_FR"\nsurprise = {value}')
+    e = refused(root)
+    assert e.line == line + 1 and words in e.message
