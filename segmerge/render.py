@@ -40,7 +40,8 @@ from .render_env import (
     present_values,
 )
 from .render_errors import check_address, render_failure, syntax_error
-from .render_limits import LimitedSandbox, Limits, check_clock, start
+from .render_limits import Limits, check_clock, start
+from .render_sandbox import LimitedSandbox
 from .senders import Sender, sender_text, split_templated
 from .textpart import html_to_text
 from .variants import check_subject_variants, file_variants
