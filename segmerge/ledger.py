@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import uuid
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +27,7 @@ from .errors import LedgerError
 from .ledger_suppression import SCHEMA as SUPPRESSION_SCHEMA
 from .ledger_suppression import SuppressionMixin
 from .redact import redact
+from .state_check import ledger_id, missing_ledger, note_ledger, refuse_foreign_file
 from .storage import RESTORE_HINT, StateError, is_corrupt, storage_error
 
 SCHEMA_VERSION = 1
@@ -96,7 +96,7 @@ class Ledger(SuppressionMixin):
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        _refuse_foreign_file(path)
+        refuse_foreign_file(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
@@ -120,20 +120,16 @@ class Ledger(SuppressionMixin):
                 file=path,
                 hint="if another segmerge holds it, wait; " + RESTORE_HINT,
             ) from None
-        self._note_state()
+        note_ledger(path, self.ledger_id)  # the workspace's marker names its ledger
 
     @classmethod
     def open_existing(cls, path: Path) -> Ledger | None:
-        """The ledger if there is one; reading history must not create files.
-
-        None only when there never was one: a workspace whose marker names a ledger
-        that is gone gets the error telling how to restore it, not "no run yet"."""
-        if path.exists():
-            return cls(path)
-        from .state_check import missing_ledger
-
-        missing_ledger(path)
-        return None
+        """The ledger if there is one (reading history must not create files); a lost one
+        is an error, not "no run yet"."""
+        if not path.exists():
+            missing_ledger(path)
+            return None
+        return cls(path)
 
     def _check_version(self) -> None:
         row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
@@ -155,25 +151,7 @@ class Ledger(SuppressionMixin):
             if name not in columns:
                 self.db.execute(f"ALTER TABLE actions ADD COLUMN {name} TEXT")
         self.db.execute("DROP INDEX IF EXISTS actions_by_contact")  # had status: see SCHEMA
-        # names this ledger in the workspace's state marker: a new one is never taken for it
-        self.db.execute(
-            "INSERT OR IGNORE INTO meta(key, value) VALUES ('ledger_id', ?)", (uuid.uuid4().hex,)
-        )
-        row = self.db.execute("SELECT value FROM meta WHERE key='ledger_id'").fetchone()
-        self.ledger_id = str(row[0])
-
-    def _note_state(self) -> None:
-        """The first ledger of a workspace is recorded in its marker (see state_check)."""
-        from .state_check import is_workspace_state, update_marker
-
-        if is_workspace_state(self.path.parent):
-            with suppress(StateError, OSError):  # a garbled marker is `doctor`'s to report
-                update_marker(self.path.parent.parent, ledger_id=self.ledger_id)
-
-    def integrity(self) -> list[str]:
-        """SQLite's quick_check: [] when every page is sound, else its first complaints."""
-        rows = [str(r[0]) for r in self.db.execute("PRAGMA quick_check(5)")]
-        return [] if rows == ["ok"] else rows
+        self.ledger_id = ledger_id(self.db)  # the marker names it: a new one is never taken for it
 
     def close(self) -> None:
         self.db.close()
@@ -388,21 +366,6 @@ class Ledger(SuppressionMixin):
                 "updated_at=excluded.updated_at",
                 (source, value, now_iso()),
             )
-
-
-def _refuse_foreign_file(path: Path) -> None:
-    """A file that is not SQLite (a truncated header, something else saved over it) is
-    never opened: SQLite would fail later, or take an empty file for a new ledger."""
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(16)
-    except FileNotFoundError:
-        return
-    except OSError as exc:
-        raise StateError(f"the ledger cannot be read: {exc.strerror}", file=path,
-                         hint=RESTORE_HINT) from None  # fmt: skip
-    if head and head != b"SQLite format 3\x00":
-        raise StateError("the ledger is not an SQLite database", file=path, hint=RESTORE_HINT)
 
 
 def _run_dict(row: sqlite3.Row) -> dict[str, Any]:

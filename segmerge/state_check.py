@@ -21,11 +21,12 @@ import re
 import secrets
 import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 from .storage import StateError
 
@@ -286,6 +287,35 @@ def adopt_key(root: Path) -> None:
     path = root / STATE_DIR / KEY_FILE
     if path.exists():
         update_marker(root, key_fingerprint=key_fingerprint(read_key(path)))
+
+
+def refuse_foreign_file(path: Path) -> None:
+    """A ledger that is not SQLite (a truncated header, something else saved over it) is
+    never opened: SQLite would fail later, or take an empty file for a new ledger."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(len(SQLITE_HEADER))
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise StateError(
+            f"the ledger cannot be read: {exc.strerror}", file=path, hint=RESTORE_HINT
+        ) from None
+    if head and head != SQLITE_HEADER:
+        raise StateError("the ledger is not an SQLite database", file=path, hint=RESTORE_HINT)
+
+
+def note_ledger(path: Path, ledger_id: str) -> None:
+    """The first ledger a workspace opens is named in its marker, from then on its own."""
+    if path.name == LEDGER_FILE and is_workspace_state(path.parent):
+        with suppress(StateError, OSError):  # a garbled marker is `doctor`'s to report
+            update_marker(path.parent.parent, ledger_id=ledger_id)
+
+
+def ledger_id(db: sqlite3.Connection) -> str:
+    """The ledger's id, given at its creation (or its first open by this version)."""
+    db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('ledger_id', ?)", (uuid4().hex,))
+    return str(db.execute("SELECT value FROM meta WHERE key='ledger_id'").fetchone()[0])
 
 
 def missing_ledger(path: Path) -> None:
