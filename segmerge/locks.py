@@ -29,6 +29,18 @@ from typing import Any
 Notify = Callable[[str], None]
 
 
+def teller(notes: list[str], progress: Callable[[str, int, int], None] | None) -> Notify:
+    """How a run says it waits: a note in its summary, and a line in its progress display
+    (the phase is the message), so the user sees whom it waits for while it waits."""
+
+    def tell(message: str) -> None:
+        notes.append(message)
+        if progress is not None:
+            progress(message, 0, 0)
+
+    return tell
+
+
 def lock_dir() -> Path:
     """Where destination locks live: shared by every workspace of this user on this machine
     (`$SEGMERGE_LOCK_DIR` moves it, e.g. onto a disk several machines share)."""

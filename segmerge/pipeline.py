@@ -26,7 +26,7 @@ from .consent import addresses_of, check, one_per_address, signing_key
 from .drafts import draft_templates, render_draft
 from .errors import LedgerError, TemplateError
 from .ledger import Ledger, PlannedAction
-from .locks import destination_lock
+from .locks import destination_lock, teller
 from .message import MessageError
 from .plan import (
     DraftInput,
@@ -207,10 +207,9 @@ def _run_open(camp: OpenCampaign, opts: RunOptions) -> RunSummary:
             for phase, items in pushes:
                 if items:
                     # another run writing to the same place finishes first (see locks)
-                    with destination_lock(_destination_of(camp, phase), f"run {run_id} of "
-                                          f"{ws.root}", _waiting(summary, opts)):  # fmt: skip
-                        _push(ledger, run_id, _destination_of(camp, phase), items, phase,
-                              opts.progress)  # fmt: skip
+                    dest, tell = _destination_of(camp, phase), teller(summary.notes, opts.progress)
+                    with destination_lock(dest, f"run {run_id} of {ws.root}", tell):
+                        _push(ledger, run_id, dest, items, phase, opts.progress)
             if seg.tables.cursor:
                 done = ledger.keys_with_status(run_id, ["done"])
                 applied = [a for _, items in pushes for _, a in items if a.key in done]
@@ -232,15 +231,6 @@ def _run_open(camp: OpenCampaign, opts: RunOptions) -> RunSummary:
         finally:
             ledger.close()
     return summary
-
-
-def _waiting(summary: RunSummary, opts: RunOptions) -> Callable[[str], None]:
-    def notify(message: str) -> None:
-        summary.notes.append(message)
-        if opts.progress:
-            opts.progress(message, 0, 0)
-
-    return notify
 
 
 def _save_assignment(camp: OpenCampaign, summary: RunSummary) -> None:
