@@ -190,9 +190,12 @@ class _ToAst:
     # literals and names
     def number(self, meta: Meta, children: list[Token]) -> ast.Node:
         raw = str(children[0])
+        shown = raw if len(raw) <= 20 else raw[:20] + "…"
+        if raw.isdigit() and len(raw) > 300:  # past a float's range (and int()'s 4,300 digits)
+            raise ExprError(f"number {shown} is too large", _start(meta))
         value: int | float = int(raw) if raw.isdigit() else float(raw)
         if not math.isfinite(value):
-            raise ExprError(f"number {raw} is too large", _start(meta))
+            raise ExprError(f"number {shown} is too large", _start(meta))
         return ast.Number(value, pos=_pos(meta))
 
     def string(self, meta: Meta, children: list[Token]) -> ast.Node:

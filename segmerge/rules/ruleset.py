@@ -253,9 +253,12 @@ def load_ruleset(path: Path) -> RuleSet:
         raise RuleError("missing `version: 1`", file=path, line=1, column=1, field="version")
     key_node, version = top["version"]
     if not (
-        isinstance(version, yaml.ScalarNode) and version.tag == INT_TAG and int(version.value) == 1
+        isinstance(version, yaml.ScalarNode)
+        and version.tag == INT_TAG
+        and str(version.value).strip().lstrip("+") == "1"
     ):
-        raise _at(version, path, f"unsupported version {version.value!r}; expected 1", "version")
+        shown = str(version.value)[:20]
+        raise _at(version, path, f"unsupported version {shown!r}; expected 1", "version")
 
     name = path.stem
     if "name" in top:

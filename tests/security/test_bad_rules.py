@@ -277,3 +277,16 @@ def test_dates_and_windows_beyond_the_engine_are_refused_at_their_column(root, w
         segment(wsmod.load(root), path, as_of=AS_OF)
     column = len("    when: ") + when.index(at) + 1
     assert (err.value.line, err.value.column) == (5, column) and words in err.value.message
+
+
+def test_a_5000_digit_number_is_refused_at_its_column(root):
+    """Python refuses to read integers past 4,300 digits: that was an internal error."""
+    path = rules_with(root, "orders_count > " + "9" * 5000)
+    with pytest.raises(RuleError) as err:
+        load_ruleset(path)
+    assert (err.value.line, err.value.column) == (5, len("    when: orders_count > ") + 1)
+    assert "too large" in err.value.message and len(str(err.value)) < 300
+    path.write_text("version: " + "9" * 5000 + "\n" + path.read_text().split("\n", 1)[1])
+    with pytest.raises(RuleError) as err:
+        load_ruleset(path)
+    assert (err.value.line, err.value.field) == (1, "version")
