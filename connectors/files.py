@@ -324,7 +324,8 @@ class FilesConnector(Source, Destination):
 
         def describe(row: int, s: pd.Series = s, expected: str = parsed.expected) -> str:
             value = s.iloc[row]
-            got = "an empty value" if pd.isna(value) else repr(str(value))
+            text = str(value) if len(str(value)) <= 80 else str(value)[:80] + "…"  # one line
+            got = "an empty value" if pd.isna(value) else repr(text)
             return f"expected {expected}, got {got}"
 
         return parsed.values, Problem(raw.positions[i], raw.headers[i], parsed.bad, describe)

@@ -123,3 +123,15 @@ def test_a_line_of_100000_values_is_refused_at_once_with_its_line(root):
     contacts(root, [ROWS[0], '2;luc@exemple.fr;"Luc\r\nLuc";Paris', "3;" + "x;" * 100_000, ROWS[3]])
     e = refused(root)
     assert e.line == 5 and "100002 values" in e.message and "4 columns" in e.message
+
+
+def test_a_5000_character_bad_value_is_shown_cut_to_one_line(root):
+    (root / "data" / "orders.csv").write_text(
+        "contact_id;ordered_at;amount\n1;2026-01-01;12,50\n2;" + "9" * 5000 + ";10\n"
+    )
+    contacts(root, ROWS)
+    with pytest.raises(DataError) as err:
+        segment(wsmod.load(root), "segrules/news.yaml", as_of=AS_OF)
+    e = err.value
+    assert (e.file, e.line, e.field) == ("data/orders.csv", 3, "ordered_at")
+    assert "9" * 80 + "…" in e.message and len(e.message) < 300
