@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from . import workspace as wsmod
 from .cli_options import WorkspaceOpt
@@ -34,7 +35,7 @@ def doctor(
         typer.Option(
             "--from",
             help="Restore from this folder (one backup, or a folder of "
-            "them), e.g. your [state] backup_dir or a copy of it.",
+            "them), e.g. your \\[state] backup_dir or a copy of it.",
         ),
     ] = None,
     accept_new_state: Annotated[
@@ -60,7 +61,8 @@ def doctor(
     ws = wsmod.load(workspace)
     if restore or source is not None:
         chosen, notes = put_back(ws, source.expanduser() if source else None)
-        out.print(f"[green]restored[/] the backup of {chosen.created_at} from {chosen.path}",
+        where = escape(str(chosen.path))
+        out.print(f"[green]restored[/] the backup of {chosen.created_at} from {where}",
                   highlight=False)  # fmt: skip
         for note in notes:
             out.print(f"  {note}", markup=False, highlight=False)
@@ -76,7 +78,7 @@ def doctor(
                   markup=False, highlight=False)  # fmt: skip
     if backup_now:
         for path in back_up(ws):
-            out.print(f"[green]backed up[/] into {path}", highlight=False)
+            out.print(f"[green]backed up[/] into {escape(str(path))}", highlight=False)
     if not _report(ws):
         raise typer.Exit(2)
 
