@@ -50,8 +50,11 @@ def restore(ws: Workspace, source: Path | None = None) -> tuple[Backup, list[str
         )
     with state_lock(ws.root):
         refuse_if_busy(ws)
-        aside = _move_aside(ws, "replaced", restoring=chosen)
-        for name in chosen.manifest.get("files") or {}:
+        # the live audit log, when sound, is newer than any backup of it: it stays
+        live = {AUDIT_FILE} if _sound(ws.state_dir / AUDIT_FILE) else set()
+        wanted = set(chosen.manifest.get("files") or {}) - live
+        aside = _move_aside(ws, "replaced", wanted)
+        for name in sorted(wanted):
             tmp = ws.state_dir / f".{name}.restore"
             shutil.copyfile(chosen.path / name, tmp)
             os.chmod(tmp, 0o600)
@@ -95,15 +98,12 @@ def refuse_if_busy(ws: Workspace) -> None:
             os.close(fd)
 
 
-def _move_aside(ws: Workspace, label: str, restoring: Backup | None = None) -> Path:
+def _move_aside(ws: Workspace, label: str, names: set[str]) -> Path:
     """The current state files into `.segmerge/<label>-<time>/`: never deleted, only moved."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     aside = ws.state_dir / f"{label}-{stamp}"
     aside.mkdir(mode=0o700, parents=True, exist_ok=True)
-    wanted = set(restoring.manifest.get("files") or {}) if restoring else {LEDGER_FILE, KEY_FILE}
-    for name in wanted:
-        if name == AUDIT_FILE and restoring and _sound(ws.state_dir / name):
-            continue  # the live audit log is newer than any backup of it
+    for name in names:
         for suffix in ("", "-wal", "-shm"):
             p = ws.state_dir / f"{name}{suffix}"
             if p.exists():
@@ -146,7 +146,7 @@ def accept_new_state(ws: Workspace) -> Path:
     """Start over: the key, the ledger and the marker are moved aside (never deleted)."""
     with state_lock(ws.root):
         refuse_if_busy(ws)
-        aside = _move_aside(ws, "abandoned")
+        aside = _move_aside(ws, "abandoned", {LEDGER_FILE, KEY_FILE})
         marker = ws.root / ".segmerge-state.json"
         if marker.exists():
             os.replace(marker, aside / marker.name)

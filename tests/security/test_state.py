@@ -308,3 +308,23 @@ def test_history_and_reports_say_the_ledger_is_lost_rather_than_no_run_yet(tmp_p
     with pytest.raises(StateError, match="the ledger is missing"):
         Ledger.open_existing(path)
     assert not path.exists()
+
+
+def test_restore_keeps_a_sound_live_unsubscribe_audit_and_restores_a_lost_one(tmp_path):
+    root = make_workspace(tmp_path / "ws")
+    audit = root / ".segmerge" / "unsubscribes.sqlite"
+    audit.parent.mkdir()
+    with sqlite3.connect(audit) as db:
+        db.execute("CREATE TABLE unsubscribes (contact_id TEXT)")
+        db.execute("INSERT INTO unsubscribes VALUES ('1')")
+    run_campaign(root, day=DAY1)  # its backup holds the audit with contact 1
+    with sqlite3.connect(audit) as db:  # a later unsubscribe, after the backup
+        db.execute("INSERT INTO unsubscribes VALUES ('2')")
+    (root / ".segmerge" / "ledger.sqlite").unlink()
+    restore.restore(wsmod.load(root))
+    with sqlite3.connect(audit) as db:
+        assert sorted(r[0] for r in db.execute("SELECT contact_id FROM unsubscribes")) == ["1", "2"]
+    audit.unlink()
+    restore.restore(wsmod.load(root))
+    with sqlite3.connect(audit) as db:
+        assert [r[0] for r in db.execute("SELECT contact_id FROM unsubscribes")] == ["1"]
