@@ -249,7 +249,8 @@ def find_backups(ws: Workspace, source: Path | None = None) -> list[Backup]:
     else:
         folders = [p for root in backup_roots(ws) for p in _stamped(root)]
     found = [verify(p) for p in folders]
-    return sorted(found, key=lambda b: b.created_at, reverse=True)
+    # the folder name (to the microsecond) breaks ties between backups of the same second
+    return sorted(found, key=lambda b: (b.created_at, b.path.name), reverse=True)
 
 
 def verify(folder: Path) -> Backup:

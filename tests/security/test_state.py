@@ -207,6 +207,7 @@ def test_backups_are_whole_or_absent_and_only_the_last_five_are_kept(tmp_path, m
     kept = sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
     assert len(kept) == backup.KEEP
     newest = folder / kept[-1]
+    assert backup.find_backups(ws)[0].path == newest  # made within one second: still the newest
     assert {"ledger.sqlite", "unsubscribes.sqlite", "signing.key"} <= set(
         json.loads((newest / "manifest.json").read_text())["files"]
     )
