@@ -78,7 +78,7 @@ def render_failure(
             f"{who}: {what}; the letter is not sent",
             file=file,
             line=line,
-            hint="render_timeout and max_letter_size in [mail] set the limits",
+            hint="render_timeout and max_letter_size in [mail] set the time and size limits",
         )
         err.timed_out = getattr(exc, "timed_out", False)  # type: ignore[attr-defined]
         return err

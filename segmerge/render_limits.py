@@ -11,9 +11,9 @@ gets a budget (:func:`start`) that the template cannot get around:
   without one of them);
 - size: every joined buffer (the letter, a macro, a ``{% set %}`` block, a
   ``~``) and every ``*``, ``+``, ``%``, ``**``, string method and sizing
-  filter is checked *before* it allocates; what a ``{{ ... }}`` inside a loop
-  outputs, and what a macro returns, is counted against the letter's size
-  (outside loops a letter has as many outputs as its text has ``{{``);
+  filter is checked *before* it allocates; what the ``{{ ... }}`` inside loops
+  output is counted against the letter's size (outside loops a letter has as
+  many outputs as its text has ``{{``, each already bounded);
 - loop items: one letter may walk at most :data:`MAX_ITEMS` items in all,
   so nested loops fail at once rather than when the clock runs out.
 
@@ -22,8 +22,9 @@ lives in a thread-local: the preview server renders in threads,
 the pool in processes, and each letter starts its own. A broken limit raises
 :class:`RenderLimit`, which :func:`segmerge.render_errors.render_failure` turns
 into that contact's TemplateError: the contact is skipped with the reason,
-the run goes on. Checks on the common path are an integer compare or a clock
-read; benchmarks/render.py measures them.
+the run goes on. The text part derived from the HTML runs under the same
+clock (:func:`check_clock`). Checks on the common path are an integer compare
+or a clock read; benchmarks/render.py measures what they cost.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ class Limits:
     """What one letter may cost; ``[mail]`` render_timeout / max_letter_size set them."""
 
     seconds: float = 5.0
-    max_size: int = 5_000_000  # characters, every part of the letter together
+    max_size: int = 5_000_000  # characters: any one text the letter builds, all loops' output
 
 
 class RenderLimit(Exception):
