@@ -57,7 +57,7 @@ _WORD_ROOM = 75 - len("=?utf-8?q??=")
 # what a display name may not hold: line breaks and controls (made spaces), then what
 # could end a quoted name or start an address, and invisible direction overrides
 _NAME_CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]+")
-_NAME_DROP = re.compile(r'[<>"\\\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]+')
+_NAME_DROP = re.compile(r'[<>"\\\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]+')
 #: a display name is cut to this many characters (a 10 kB "name" is not one)
 NAME_MAX = 100
 
