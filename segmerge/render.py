@@ -8,6 +8,9 @@ a typo in ``contact.frist_name`` fails when the set is loaded (see
 NaT, pd.NA) sees it *undefined*, so a letter that cannot be filled raises a
 :class:`TemplateError` for that contact and is skipped, never sent
 half-filled; ``| default(...)`` and ``is defined`` handle optional values.
+A letter that never ends or eats memory is stopped the same way, for that
+contact only (:mod:`segmerge.render_limits`), and a templated ``from`` or
+``reply_to`` fills its name only (:mod:`segmerge.senders`).
 
 Layout: ``<folder>/<segment>.html.j2`` or ``_default.html.j2``, an optional
 ``.txt.j2`` twin (else the text is derived from the HTML), and files starting
