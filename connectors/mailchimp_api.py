@@ -217,9 +217,7 @@ class Api:
         for lst in listings:
             own = sorted(by_listing.get(id(lst), []), key=lambda p: p.offset)
             while (
-                own
-                and own[-1].count == PAGE
-                and own[-1].offset + PAGE < max(p.total for p in own)
+                own and own[-1].count == PAGE and own[-1].offset + PAGE < max(p.total for p in own)
             ):
                 own.append(self._page((lst, own[-1].offset + PAGE)))
             out.extend(p for p in own if p.count or p.offset == 0)

@@ -23,9 +23,7 @@ from .schema import Tables
 
 ENTRY_POINT_GROUP = "segmerge.connectors.v1"
 
-ActionKind = Literal[
-    "send", "tag", "untag", "add_to_list", "remove_from_list", "create_campaign"
-]
+ActionKind = Literal["send", "tag", "untag", "add_to_list", "remove_from_list", "create_campaign"]
 #: done / failed (with the reason) / retry (back to planned: a later run tries again) /
 #: uncertain (it may or may not have happened, e.g. an SMTP connection lost after the
 #: message was handed over: never redone without `run --resend-uncertain`)

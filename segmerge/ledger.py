@@ -32,7 +32,8 @@ from .storage import RESTORE_HINT, StateError, is_corrupt, storage_error
 
 SCHEMA_VERSION = 1
 
-SCHEMA = """
+SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY,
@@ -66,11 +67,11 @@ CREATE TABLE IF NOT EXISTS cursors (
     value TEXT NOT NULL,
     updated_at TEXT NOT NULL
 );
-""" + SUPPRESSION_SCHEMA
-
-STATUSES = (
-    "planned", "in_flight", "done", "failed", "uncertain", "skipped", "deferred", "holdout"
+"""
+    + SUPPRESSION_SCHEMA
 )
+
+STATUSES = ("planned", "in_flight", "done", "failed", "uncertain", "skipped", "deferred", "holdout")
 
 
 def now_iso() -> str:

@@ -142,6 +142,7 @@ def plan_while_preparing(
         plan()
         return
     with ThreadPoolExecutor(1, thread_name_prefix="segmerge-prepare") as pool:
+
         def prepare_all() -> None:
             for dest, acts in work:
                 with suppress(SegmergeError):  # the push tries again, and records what fails

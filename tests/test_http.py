@@ -93,8 +93,14 @@ def test_retry_after_http_date_is_parsed():
 
 def test_vendor_wait_hint_used_when_no_retry_after(server):
     server.fail_next(429, headers={"x-sib-ratelimit-reset": "1"})
+
     def hint(r):
-        return float(r.headers["x-sib-ratelimit-reset"]) if "x-sib-ratelimit-reset" in r.headers else None
+        return (
+            float(r.headers["x-sib-ratelimit-reset"])
+            if "x-sib-ratelimit-reset" in r.headers
+            else None
+        )
+
     c = client(server, wait_hint=hint)
     c.get("/ping")
     assert c.stats.waited_seconds >= 1.0

@@ -124,7 +124,9 @@ def test_an_older_ledger_loses_its_status_heavy_index_and_keeps_its_history(tmp_
 
     ledger = Ledger(path)
     try:
-        names = {r[0] for r in ledger.db.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+        names = {
+            r[0] for r in ledger.db.execute("SELECT name FROM sqlite_master WHERE type='index'")
+        }
         assert "actions_by_contact" not in names and "actions_by_contact_kind" in names
         assert ledger.counts("c@2026-12-01") == {"send": {"done": 1}}
         plan = " ".join(

@@ -58,9 +58,24 @@ class Platform:
             for cid, c in self.contacts.items()
             if since is None or c["updated_at"] > pd.Timestamp(since)
         ]
-        contacts = pd.DataFrame(rows) if rows else pd.DataFrame(
-            columns=["contact_id", "email", "first_name", "last_name", "subscribed",
-                     "created_at", "updated_at", "tags", "niveau", "lists"])
+        contacts = (
+            pd.DataFrame(rows)
+            if rows
+            else pd.DataFrame(
+                columns=[
+                    "contact_id",
+                    "email",
+                    "first_name",
+                    "last_name",
+                    "subscribed",
+                    "created_at",
+                    "updated_at",
+                    "tags",
+                    "niveau",
+                    "lists",
+                ]
+            )
+        )
         t = Tables(contacts)
         t.cursor = max(c["updated_at"] for c in self.contacts.values()).isoformat()
         t.incremental = since is not None

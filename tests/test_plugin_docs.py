@@ -80,7 +80,7 @@ def test_the_guide_s_connector_runs_a_campaign_and_takes_its_tags_back(tmp_path)
     assert again.returncode == 0, again.stdout + again.stderr
     assert len((root / "tags.jsonl").read_text().splitlines()) == 2
 
-    export.write_text("[{\"id\": 1,", encoding="utf-8")
+    export.write_text('[{"id": 1,', encoding="utf-8")
     broken = cli(env, "run", "petite", "-w", str(root), "--as-of", "2026-12-15")
     assert broken.returncode == 2, broken.stdout + broken.stderr
     assert "clients.json:1: not JSON" in broken.stderr, broken.stderr  # file and line

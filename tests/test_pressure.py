@@ -70,8 +70,9 @@ def test_frequency_cap_counts_addresses_in_the_rolling_window():
     nxt = policy(max_messages=2, per_days=7).capped(addresses, sent, now)
     assert nxt.iloc[0] == pd.Timestamp("2026-12-11T09:00Z")  # the older of ann's two + 7 days
     assert nxt.iloc[1:].isna().all()  # bob had one; cy's are out of the window; new never
-    assert policy(max_messages=1, per_days=7).capped(addresses, sent, now).iloc[1] == \
-        pd.Timestamp("2026-12-16T09:00Z")
+    assert policy(max_messages=1, per_days=7).capped(addresses, sent, now).iloc[1] == pd.Timestamp(
+        "2026-12-16T09:00Z"
+    )
 
 
 def test_bad_quiet_hours_are_a_config_error():

@@ -18,7 +18,6 @@ _ENDPOINT = re.compile(r"/(?:[0-9a-f]{10,}|\d+)(?=/|$)")  # ids in a path, for p
 
 
 class ConnectionCap:
-
     def reset_stats(self) -> None:
         with self._conc:
             self._busy, self._since = 0.0, time.monotonic()

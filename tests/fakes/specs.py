@@ -128,7 +128,11 @@ def mailchimp_spec_dict() -> dict[str, Any]:
     # patch 9: merge_fields maps typed {type: object} reject {"FNAME": "Ann"}
     for node in _walk(spec):
         ap = node.get("additionalProperties")
-        if isinstance(ap, dict) and ap.get("type") == "object" and set(ap) <= {"type", "description"}:
+        if (
+            isinstance(ap, dict)
+            and ap.get("type") == "object"
+            and set(ap) <= {"type", "description"}
+        ):
             node["additionalProperties"] = {}
     return spec
 
