@@ -151,6 +151,8 @@ def unsubscribe_token(key: bytes | None, contact_id: str) -> str:
 
 def verify_token(key: bytes, token: str) -> str | None:
     """The contact id a token was issued for, or None if it was not signed by this workspace."""
+    if not token.isascii():  # compare_digest refuses non-ASCII str: a forged link, not a crash
+        return None
     try:
         cid_b64, _sig = token.split(".", 1)
         contact_id = base64.urlsafe_b64decode(cid_b64 + "=" * (-len(cid_b64) % 4)).decode()
@@ -179,7 +181,7 @@ def test_unsubscribe_token(key: bytes, seed_address: str) -> str:
 
 def verify_test_token(key: bytes, token: str) -> str | None:
     """The seed address a test token was issued for, or None if it is not one of ours."""
-    if not token.startswith(TEST_TOKEN_PREFIX):
+    if not token.startswith(TEST_TOKEN_PREFIX) or not token.isascii():
         return None
     try:
         enc, sig = token[len(TEST_TOKEN_PREFIX) :].split(".", 1)
