@@ -10,49 +10,15 @@ from __future__ import annotations
 import csv
 import email
 import email.policy
-import textwrap
 from pathlib import Path
+
+from one_campaign import lay_out, rules
 
 from segmerge import workspace as wsmod
 from segmerge.ledger import Ledger
 from segmerge.pipeline import RunOptions, RunSummary, run
 
 DAY = "2026-12-01"
-RULES = """\
-version: 1
-name: news
-mode: first
-exclude: not subscribed
-segments:
-  - name: tous
-    when: true
-"""
-LETTER = (
-    "---\nsubject: Bonjour {{ contact.first_name }}\n---\n"
-    "<p>Bonjour {{ contact.first_name }}</p><a href='{{ unsubscribe_url }}'>stop</a>\n"
-)
-CONFIG = """\
-timezone = "Europe/Paris"
-locale = "fr_FR"
-
-[mail]
-from = "La Boutique <bonjour@example.org>"
-unsubscribe_url = "https://example.org/u?token={token}"
-
-[sources.crm]
-connector = "files"
-path = "data"
-
-[destinations.outbox]
-connector = "outbox"
-path = "outbox"
-
-[campaigns.news]
-source = "crm"
-rules = "segrules/news.yaml"
-templates = "templates/news"
-destination = "outbox"
-"""
 
 
 Contact = tuple[str, str] | tuple[str, str, str]
@@ -61,11 +27,7 @@ Contact = tuple[str, str] | tuple[str, str, str]
 def make_workspace(root: Path, contacts: list[Contact]) -> Path:
     """``contacts`` as (contact_id, email) or (contact_id, email, subscribed), in this file
     order; subscribed (``oui``) unless said."""
-    (root / "segrules").mkdir(parents=True)
-    (root / "segrules" / "news.yaml").write_text(RULES)
-    (root / "templates" / "news").mkdir(parents=True)
-    (root / "templates" / "news" / "_default.html.j2").write_text(LETTER)
-    (root / "segmerge.toml").write_text(textwrap.dedent(CONFIG))
+    lay_out(root, rules_text=rules(exclude="not subscribed"))
     write_contacts(root, contacts)
     return root
 

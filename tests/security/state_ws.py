@@ -10,72 +10,29 @@ import sys
 import textwrap
 from pathlib import Path
 
+from one_campaign import CONFIG, lay_out
+
 from segmerge import workspace as wsmod
 from segmerge.pipeline import RunOptions, RunSummary, run
 
 SEGMERGE = str(Path(sys.executable).parent / "segmerge")
 DAY1, DAY2, DAY3 = "2026-12-01", "2026-12-02", "2026-12-03"
-
-RULES = """\
-version: 1
-name: {name}
-mode: first
-exclude: not subscribed or email is null
-segments:
-  - name: tous
-    when: true
+PROMO = """
+[campaigns.promo]
+source = "crm"
+rules = "segrules/promo.yaml"
+templates = "templates/promo"
+destination = "outbox"
+tag_prefix = "promo:"
 """
-LETTER = (
-    "---\nsubject: Bonjour {{ contact.first_name }}\n---\n"
-    "<p>Bonjour {{ contact.first_name }}</p><a href='{{ unsubscribe_url }}'>stop</a>\n"
-)
 
 
 def make_workspace(root: Path, contacts: int = 12, extra: str = "") -> Path:
     """``contacts`` subscribed contacts c1..cN; campaigns `news` and `promo`."""
-    (root / "data").mkdir(parents=True)
     rows = [f"{i};c{i}@example.org;Prénom{i};true;" for i in range(1, contacts + 1)]
-    (root / "data" / "contacts.csv").write_text(
-        "contact_id;email;first_name;subscribed;tags\n" + "\n".join(rows) + "\n", encoding="utf-8"
-    )
-    for name in ("news", "promo"):
-        (root / "segrules").mkdir(exist_ok=True)
-        (root / "segrules" / f"{name}.yaml").write_text(RULES.format(name=name))
-        (root / "templates" / name).mkdir(parents=True)
-        (root / "templates" / name / "_default.html.j2").write_text(LETTER)
-    (root / "segmerge.toml").write_text(
-        textwrap.dedent("""\
-        timezone = "Europe/Paris"
-        locale = "fr_FR"
-
-        [mail]
-        from = "La Boutique <bonjour@example.org>"
-        unsubscribe_url = "https://example.org/u?token={token}"
-
-        [sources.crm]
-        connector = "files"
-        path = "data"
-
-        [destinations.outbox]
-        connector = "outbox"
-        path = "outbox"
-
-        [campaigns.news]
-        source = "crm"
-        rules = "segrules/news.yaml"
-        templates = "templates/news"
-        destination = "outbox"
-        tag_prefix = "news:"
-
-        [campaigns.promo]
-        source = "crm"
-        rules = "segrules/promo.yaml"
-        templates = "templates/promo"
-        destination = "outbox"
-        tag_prefix = "promo:"
-        """)
-        + textwrap.dedent(extra)
-    )
+    config = CONFIG + 'tag_prefix = "news:"\n' + PROMO + textwrap.dedent(extra)
+    lay_out(root, contacts_csv="contact_id;email;first_name;subscribed;tags\n" + "\n".join(rows)
+            + "\n", config=config, campaigns=("news", "promo"))  # fmt: skip
     return root
 
 

@@ -16,38 +16,13 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from one_campaign import lay_out, rules
 from workspaces import SEGMERGE, cli_env
 
 from segmerge.errors import TemplateError
 from segmerge.render import TemplateSet
 
 SECRET = "xkeysib-never-in-a-letter-0123456789"
-CONFIG = """\
-timezone = "Europe/Paris"
-[mail]
-from = "Shop <shop@example.org>"
-unsubscribe_url = "https://example.org/u?token={token}"
-[sources.crm]
-connector = "files"
-path = "data"
-[destinations.outbox]
-connector = "outbox"
-path = "outbox"
-[campaigns.news]
-source = "crm"
-rules = "segrules/news.yaml"
-templates = "templates/news"
-destination = "outbox"
-"""
-RULES = """\
-version: 1
-name: news
-mode: first
-exclude: not subscribed or email is null
-segments:
-  - name: all
-    when: true
-"""
 
 
 def letter(body: str) -> str:
@@ -58,10 +33,8 @@ def letter(body: str) -> str:
 def ws(tmp_path: Path) -> Path:
     """A workspace whose `.env` holds a key, with one campaign `news` and one letter."""
     root = tmp_path / "shop"
-    for d in ("data", "segrules", "templates/news", "templates/_shared"):
-        (root / d).mkdir(parents=True)
-    (root / "segmerge.toml").write_text(CONFIG)
-    (root / "segrules/news.yaml").write_text(RULES)
+    lay_out(root, rules_text=rules(segments=(("all", "true"),)))
+    (root / "templates/_shared").mkdir()
     (root / "data/contacts.csv").write_text(
         "contact_id,first_name,email,subscribed\n1,Alice,alice@example.org,true\n"
     )

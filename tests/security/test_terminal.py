@@ -17,6 +17,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from one_campaign import LETTER, lay_out, rules
 from workspaces import SEGMERGE, cli_env
 
 EVIL_NAME = "\x1b]0;pwned\x07\x1b[2J"
@@ -24,50 +25,14 @@ EVIL_ID = "3\x1b[31m"
 BIDI = "Carole\u202e gnp.exe"
 CR = "Dan\rEVE"
 RAW = ("\x1b", "\x07", "\r", "\u202e")
-CONFIG = """\
-timezone = "Europe/Paris"
-[mail]
-from = "Shop <shop@example.org>"
-unsubscribe_url = "https://example.org/u?token={token}"
-[sources.crm]
-connector = "files"
-path = "data"
-[destinations.outbox]
-connector = "outbox"
-path = "outbox"
-[campaigns.news]
-source = "crm"
-rules = "segrules/news.yaml"
-templates = "templates/news"
-destination = "outbox"
-"""
-RULES = """\
-version: 1
-name: news
-mode: first
-exclude: not subscribed or email is null
-segments:
-  - name: named
-    label: Named
-    when: first_name != "Alice"
-  - name: others
-    when: true
-"""
-LETTER = (
-    "---\nsubject: Hello {{ contact.first_name }}\n---\n"
-    "<p>Hello {{ contact.first_name }}</p><a href='{{ unsubscribe_url }}'>stop</a>\n"
-)
 
 
 @pytest.fixture(scope="module")
 def ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A shop whose contacts' names and ids hold escape sequences; one run recorded."""
     root = tmp_path_factory.mktemp("term") / "shop"
-    for d in ("data", "segrules", "templates/news"):
-        (root / d).mkdir(parents=True)
-    (root / "segmerge.toml").write_text(CONFIG)
-    (root / "segrules/news.yaml").write_text(RULES)
-    (root / "templates/news/_default.html.j2").write_text(LETTER)
+    segments = (("named", 'first_name != "Alice"'), ("others", "true"))
+    lay_out(root, rules_text=rules(segments=segments), letter=LETTER.replace("Bonjour", "Hello"))
     rows = [("1", "Alice", "alice@example.org"), ("2", EVIL_NAME, "bob@example.org"),
             (EVIL_ID, BIDI, "carole@example.org"), ("4", CR, "dan@example.org")]  # fmt: skip
     buf = io.StringIO()
