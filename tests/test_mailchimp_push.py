@@ -316,8 +316,13 @@ def test_a_tag_deleted_since_the_pull_is_found_again(fake, tmp_path):
 def test_random_5xx_and_a_timeout_lose_nothing(fake, tmp_path):
     ids = populate(fake, 2600)
     fake.random_5xx = 0.15
-    fake.fail_next(200, path="/members$", delay=1.5, body={"members": [], "total_items": 0})
-    conn = connect(fake, tmp_path, orders=False, events=False, timeout=0.5)
+    # one page answers after the client gave up; the timeout leaves a loaded machine room to
+    # serve a 1,000-member page (0.5 s timed out six times in a row under a busy CI)
+    # one page answers after the client gave up on it; the timeout leaves room for the fake,
+    # in this same process, to validate and serve 1,000-member pages to ten threads at once
+    # (0.5 s timed out six times in a row on an idle 2-core machine)
+    fake.fail_next(200, path="/members$", delay=3.0, body={"members": [], "total_items": 0})
+    conn = connect(fake, tmp_path, orders=False, events=False, timeout=2.0)
     tables = conn.pull()
     assert set(tables.contacts["contact_id"]) == set(ids)
     outcomes = conn.push(
