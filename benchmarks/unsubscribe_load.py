@@ -52,6 +52,9 @@ SEGMERGE = str(Path(sys.executable).parent / "segmerge")
 ENV = {**os.environ, "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring"}
 ONE_CLICK = b"List-Unsubscribe=One-Click"
 
+#: issue 13: the endpoint answers within 100 ms at p95 under 200 concurrent clients
+TARGET_P95_MS = 100
+
 
 @dataclass
 class Tally:
@@ -258,6 +261,11 @@ def load(port: int, args: argparse.Namespace, good: list[str], forged: list[str]
     print("  " + posts.line("forged POST (403)"))
     both = Tally(gets.latencies + posts.latencies, {**gets.errors, **posts.errors})
     print("  " + both.line("all"))
+    lat = sorted(both.latencies)
+    p95 = statistics.quantiles(lat, n=100, method="inclusive")[94] * 1000 if len(lat) > 1 else None
+    met = p95 is not None and p95 <= TARGET_P95_MS and not both.errors
+    print(f"  target (p95 <= {TARGET_P95_MS} ms, no error, {args.clients} clients): "
+          f"{'met' if met else 'NOT met'}")  # fmt: skip
 
 
 async def unsubscribes(port: int, args: argparse.Namespace, valid: list[str]) -> None:
