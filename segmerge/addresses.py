@@ -25,12 +25,16 @@ LDH domain with a dot).
 from __future__ import annotations
 
 import re
+import sys
 import unicodedata
 from collections.abc import Iterable
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import idna
-import pandas as pd
+
+if TYPE_CHECKING:  # pandas is loaded where whole columns are handled, not to check one click
+    import pandas as pd
 
 #: what a plain address already in normal form looks like: such values (nearly all of
 #: a real file) skip the per-value Python path
@@ -66,15 +70,35 @@ def normalise(value: str) -> str:
 def normalised_or_none(value: object) -> str | None:
     """The normal form, or None when the value is missing or unusable (for sets of
     addresses read back from a store, where one bad entry must not stop the rest)."""
-    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    pandas = sys.modules.get("pandas")  # a value can only be pandas' NA once pandas is loaded
+    if pandas is not None and value is pandas.NA:
         return None
     result, _ = _normalise_cached(str(value))
     return result
 
 
+#: from this many values a column is cheaper than one cached call each
+_COLUMN_FROM = 256
+
+
+def normalise_all(values: list[str]) -> list[str | None]:
+    """The normal form of each value, None where there is none. A few values (what a
+    click suppresses) never load pandas; many go through :func:`normalise_column`."""
+    if len(values) < _COLUMN_FROM:
+        return [normalised_or_none(v) for v in values]
+    import pandas as pd
+
+    normal, _ = normalise_column(pd.Series(values, dtype="string"))
+    return [n if isinstance(n, str) else None for n in normal.tolist()]
+
+
 def normalise_set(values: Iterable[str]) -> set[str]:
     """Stored addresses in normal form (an old ledger holds them only lower-cased);
     one that cannot be normalised is dropped: no contact can have it either."""
+    import pandas as pd
+
     listed = list(values)
     if not listed:
         return set()
@@ -89,6 +113,8 @@ def normalise_column(series: pd.Series) -> tuple[pd.Series, pd.Series]:
     an unusable one is <NA> with the reason in ``problem``. Plain ASCII addresses are
     done on the whole column; Python runs once per *distinct* other value.
     """
+    import pandas as pd
+
     raw = series.astype("string")
     plain = raw.str.strip().str.lower()
     normal = plain.where(plain != "")

@@ -18,12 +18,12 @@ import pandas as pd
 
 from . import connector as registry
 from .connector import Connector, Destination, Source
-from .consent import signing_key, unsubscribe_token
 from .errors import ConfigError, TemplateError
 from .message import build_message, message_id_for
 from .render import RenderContext, Rendered, TemplateSet
 from .render_limits import Limits
 from .segmentation import Segmented, connector_context, open_source, pull_source, segment
+from .tokens import signing_key, unsubscribe_token
 from .variants import assign
 from .workspace import CampaignConfig, Workspace
 

@@ -67,9 +67,9 @@ def doctor(
         for note in notes:
             out.print(f"  {note}", markup=False, highlight=False)
     elif accept_new_state:
-        from .consent import signing_key
         from .ledger import Ledger
         from .pipeline import ledger_path
+        from .tokens import signing_key
 
         aside = abandon(ws)
         Ledger(ledger_path(ws)).close()

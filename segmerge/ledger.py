@@ -20,9 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
-from .addresses import normalise_column
+from .addresses import normalise_all
 from .errors import LedgerError
 from .ledger_suppression import SCHEMA as SUPPRESSION_SCHEMA
 from .ledger_suppression import SuppressionMixin
@@ -338,11 +336,8 @@ class Ledger(SuppressionMixin):
         if not rows:
             return []
         # older runs recorded the address as the contacts file spelled it
-        normal, _ = normalise_column(pd.Series([str(r[0]) for r in rows], dtype="string"))
-        return [
-            (n if isinstance(n, str) else str(r[0]).strip().lower(), r[1])
-            for n, r in zip(normal.tolist(), rows, strict=True)
-        ]
+        normal = normalise_all([str(r[0]) for r in rows])
+        return [(n or str(r[0]).strip().lower(), r[1]) for n, r in zip(normal, rows, strict=True)]
 
     def deferred_until(self, run_id: str) -> str | None:
         """The earliest time a deferred action of this run may go (ISO UTC), if any."""

@@ -15,9 +15,7 @@ from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any
 
-import pandas as pd
-
-from .addresses import normalise_column, normalise_set, normalised_or_none
+from .addresses import normalise_all, normalise_set, normalised_or_none
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS suppressions (
@@ -55,11 +53,8 @@ class SuppressionMixin:
         if not pairs:
             return 0
         ts = _now()
-        normal, _ = normalise_column(pd.Series([a for a, _ in pairs], dtype="string"))
-        rows = [
-            (n if isinstance(n, str) else a.lower(), r, ts)
-            for (a, r), n in zip(pairs, normal.tolist(), strict=True)
-        ]
+        normal = normalise_all([a for a, _ in pairs])
+        rows = [(n or a.lower(), r, ts) for (a, r), n in zip(pairs, normal, strict=True)]
         with self.transaction() as db:
             before = db.total_changes
             db.executemany(
@@ -72,8 +67,8 @@ class SuppressionMixin:
         spelling of the same mailbox included)."""
         target = normalised_or_none(address) or address.strip().lower()
         stored = [r[0] for r in self.db.execute("SELECT address FROM suppressions")]
-        normal, _ = normalise_column(pd.Series(stored, dtype="string"))
-        gone = [a for a, n in zip(stored, normal.tolist(), strict=True) if target in (a, n)]
+        normal = normalise_all(stored)
+        gone = [a for a, n in zip(stored, normal, strict=True) if target in (a, n)]
         if not gone:
             return False
         with self.transaction() as db:

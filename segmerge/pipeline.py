@@ -22,7 +22,7 @@ import pandas as pd
 from .backup import check_before_run, kept
 from .campaign import OpenCampaign, open_campaign
 from .connector import Action, Destination
-from .consent import addresses_of, check, one_per_address, signing_key
+from .consent import addresses_of, check, one_per_address
 from .drafts import draft_templates, render_draft
 from .errors import LedgerError, TemplateError
 from .ledger import Ledger, PlannedAction
@@ -42,6 +42,7 @@ from .pressure import Policy, earliest, hold_back
 from .push_batches import plan_while_preparing, push_in_batches
 from .segmentation import save_snapshot
 from .storage import named_storage_errors
+from .tokens import signing_key
 from .workspace import Workspace
 
 Progress = Callable[[str, int, int], None]

@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .campaign import OpenCampaign
-from .consent import REASONS, signing_key
+from .consent import REASONS
 from .errors import SegmergeError
 from .pipeline import run_id_for
+from .tokens import signing_key
 
 if TYPE_CHECKING:
     from .preview_app import CampaignView, Preview

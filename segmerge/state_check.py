@@ -339,7 +339,7 @@ def missing_ledger(path: Path) -> None:
 
 
 def load_key(state_dir: Path, *, create: bool) -> bytes | None:
-    """See :func:`segmerge.consent.signing_key`, whose contract this implements."""
+    """See :func:`segmerge.tokens.signing_key`, whose contract this implements."""
     path = state_dir / KEY_FILE
     ours = is_workspace_state(state_dir)
     root = state_dir.parent

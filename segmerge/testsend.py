@@ -18,10 +18,10 @@ from datetime import UTC, datetime
 from .addresses import AddressError, normalise
 from .campaign import open_campaign, open_destination, sample_contacts
 from .connector import Action, Destination
-from .consent import signing_key, test_unsubscribe_token
 from .errors import ConfigError
 from .ledger import Ledger, PlannedAction
 from .pipeline import ledger_path
+from .tokens import signing_key, test_unsubscribe_token
 from .workspace import Workspace
 
 

@@ -31,9 +31,9 @@ from typing import TYPE_CHECKING
 
 from . import unsubscribe_queue as queue
 from .addresses import normalised_or_none
-from .consent import KEY_FILE, signing_key, verify_test_token, verify_token
 from .errors import SegmergeError
 from .ledger import Ledger
+from .tokens import KEY_FILE, signing_key, verify_test_token, verify_token
 from .workspace import Workspace
 
 if TYPE_CHECKING:

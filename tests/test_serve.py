@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 
 from segmerge import workspace as wsmod
-from segmerge.consent import signing_key, unsubscribe_token
 from segmerge.pipeline import RunOptions, run
+from segmerge.tokens import signing_key, unsubscribe_token
 
 ROOT = Path(__file__).resolve().parent.parent
 # the real CLI, with the schedule commands registered whether bot.py does it yet or not

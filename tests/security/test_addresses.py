@@ -157,8 +157,8 @@ def test_the_frequency_cap_counts_a_mailbox_sent_to_under_another_spelling(tmp_p
     from datetime import UTC, datetime
 
     from segmerge import workspace as wsmod
-    from segmerge.consent import signing_key
     from segmerge.pipeline import RunOptions, run
+    from segmerge.tokens import signing_key
 
     root = make_workspace(tmp_path / "ws", [("c1", "alice@example.org"), ("c2", "bob@example.org")])
     with (root / "segmerge.toml").open("a") as fh:

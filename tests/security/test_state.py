@@ -29,11 +29,11 @@ from state_ws import (
 
 from segmerge import backup, pipeline, restore
 from segmerge import workspace as wsmod
-from segmerge.consent import signing_key, verify_token
 from segmerge.ledger import Ledger, PlannedAction
 from segmerge.state_check import MARKER, key_fingerprint, problems
 from segmerge.storage import StateError
 from segmerge.testsend import test_send as send_tests
+from segmerge.tokens import signing_key, verify_token
 
 OUTSIDE = '\n[state]\nbackup_dir = "../backups"\n'
 

@@ -17,15 +17,15 @@ import pytest
 from consent_ws import make_workspace
 
 from segmerge import workspace as wsmod
-from segmerge.consent import (
+from segmerge.errors import ConfigError
+from segmerge.testsend import test_send as send_tests
+from segmerge.tokens import (
     signing_key,
     test_unsubscribe_token,
     unsubscribe_token,
     verify_test_token,
     verify_token,
 )
-from segmerge.errors import ConfigError
-from segmerge.testsend import test_send as send_tests
 
 KEY = b"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 

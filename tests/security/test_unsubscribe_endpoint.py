@@ -34,10 +34,10 @@ import pytest
 from workspaces import SEGMERGE, cli_env, install_plugin
 
 from segmerge import workspace as wsmod
-from segmerge.consent import signing_key, test_unsubscribe_token, unsubscribe_token
 from segmerge.pipeline import RunOptions, run
 from segmerge.schema import Tables
 from segmerge.snapshot import Snapshot
+from segmerge.tokens import signing_key, test_unsubscribe_token, unsubscribe_token
 from segmerge.unsubscribe_server import UnsubscribeServer
 
 ONE_CLICK = b"List-Unsubscribe=One-Click"
