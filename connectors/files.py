@@ -126,6 +126,15 @@ class FilesConnector(Source, Destination):
             )
         return folder
 
+    def lock_identity(self) -> str:
+        """The contacts file its tags are written into: every workspace and destination
+        name writing that file shares one lock."""
+        try:
+            contacts = self.files().get("contacts")
+        except ConfigError:  # the push itself reports the missing file
+            contacts = None
+        return f"file:{contacts.resolve()}" if contacts is not None else super().lock_identity()
+
     def files(self) -> dict[Role, Path | None]:
         """Each role's file: the one named in the settings, else `<role>.*` in the folder."""
         folder = self.folder()

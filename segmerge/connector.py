@@ -8,6 +8,7 @@ vendor module and a plugin is installed like any other package.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from email.message import Message
@@ -138,6 +139,17 @@ class Destination(Connector):
         it must be safe to repeat and may do nothing; what it could not do, push()
         does or reports. Never called on a dry run.
         """
+
+    def lock_identity(self) -> str:
+        """What this destination writes to: two runs whose destinations answer the same
+        string push one after the other (see segmerge.locks), never both at once.
+
+        By default its connector, name and settings (a platform's account or list is in
+        its settings; credentials never are). A connector writing to a file says which.
+        """
+        cls = type(self)
+        body = json.dumps(self.settings.model_dump(mode="json"), sort_keys=True, default=str)
+        return f"{cls.__module__}.{cls.__qualname__}:{self.name}:{body}"
 
     def push(self, actions: Sequence[Action]) -> list[Outcome]:
         """Do a batch of actions; return one outcome per action, in any order.

@@ -26,6 +26,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from .connector import Destination
+
 Notify = Callable[[str], None]
 
 
@@ -101,35 +103,10 @@ def holder(fd: int) -> str:
         return ""
 
 
-def destination_identity(dest: Any) -> str:
-    """What a destination writes to: two destinations with one identity share a lock.
-
-    A connector may say it with ``lock_identity()``; the files connector is known by
-    the contacts file it rewrites; any other by its connector, name and settings
-    (a platform's account or list is in its settings; credentials never are).
-    """
-    own = getattr(dest, "lock_identity", None)
-    if callable(own):
-        return str(own())
-    files = getattr(dest, "files", None)
-    if callable(files):
-        try:
-            contacts = files().get("contacts")
-        except Exception:  # noqa: BLE001 - the push itself reports a missing file
-            contacts = None
-        if contacts is not None:
-            return f"file:{Path(contacts).resolve()}"
-    settings: Any = getattr(dest, "settings", None)
-    dump = settings.model_dump(mode="json") if hasattr(settings, "model_dump") else {}
-    cls = type(dest)
-    body = json.dumps(dump, sort_keys=True, default=str)
-    return f"{cls.__module__}.{cls.__qualname__}:{getattr(dest, 'name', '')}:{body}"
-
-
 @contextmanager
-def destination_lock(dest: Any, who: str, notify: Notify | None = None) -> Iterator[None]:
+def destination_lock(dest: Destination, who: str, notify: Notify | None = None) -> Iterator[None]:
     """Held while a run pushes to ``dest``; a second run pushing there waits its turn."""
-    digest = hashlib.sha256(destination_identity(dest).encode()).hexdigest()[:24]
+    digest = hashlib.sha256(dest.lock_identity().encode()).hexdigest()[:24]
     with hold(lock_dir() / f"dest-{digest}.lock", who, notify):
         yield
 
