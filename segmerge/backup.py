@@ -58,8 +58,7 @@ def backup_roots(ws: Workspace) -> list[Path]:
 
 
 def _configured(ws: Workspace) -> Path | None:
-    state = getattr(ws.config, "state", None)
-    value = getattr(state, "backup_dir", None)
+    value = ws.config.state.backup_dir
     return ws.path(value).resolve() if value else None
 
 

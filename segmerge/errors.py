@@ -98,6 +98,9 @@ class RuleError(SegmergeError):
 class TemplateError(SegmergeError):
     """A template is missing, does not compile, or cannot be filled."""
 
+    #: the letter ran out of its render time (the pool then gives that letter less time)
+    timed_out: bool = False
+
 
 class ConnectorError(SegmergeError):
     """A connector could not do its job (unreachable host, rejected credential, garbage answer)."""

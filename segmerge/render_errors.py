@@ -80,6 +80,6 @@ def render_failure(
             line=line,
             hint="render_timeout and max_letter_size in [mail] set the time and size limits",
         )
-        err.timed_out = getattr(exc, "timed_out", False)  # type: ignore[attr-defined]
+        err.timed_out = isinstance(exc, RenderLimit) and exc.timed_out
         return err
     return TemplateError(f"{who}: {type(exc).__name__}: {exc}", file=file, line=line)

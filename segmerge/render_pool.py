@@ -120,7 +120,7 @@ def _render_rows(
         except TemplateError as exc:
             exc.__traceback__ = None
             out.append(exc)
-            if getattr(exc, "timed_out", False):
+            if exc.timed_out:
                 timeouts[segment] = timeouts.get(segment, 0) + 1
     return out
 
