@@ -119,6 +119,18 @@ class Source(Connector):
         """Yield the canonical tables; ``since`` is the cursor of the previous pull."""
         raise NotImplementedError
 
+    def unsubscribe(self, contact_id: str, email: str | None) -> None:
+        """Tell the platform a contact unsubscribed with the one-click link (``email`` is
+        None when no address is known for them). Optional: the workspace's suppression
+        list already protects the contact; a platform that is told stops mailing them too.
+        Raise to have the call retried later."""
+        raise NotImplementedError
+
+    @classmethod
+    def tells_unsubscribes(cls) -> bool:
+        """Whether this connector implements :meth:`unsubscribe`."""
+        return cls.unsubscribe is not Source.unsubscribe
+
 
 class Destination(Connector):
     #: action kinds this destination understands

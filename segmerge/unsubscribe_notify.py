@@ -19,10 +19,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any
 
 from . import unsubscribe_queue as queue
 from .errors import SegmergeError
+from .redact import redact
 from .workspace import Workspace
 
 log = logging.getLogger("segmerge.unsubscribe")
@@ -31,11 +31,7 @@ IDLE_WAIT = 300.0  # seconds between two looks at the queue when nothing wakes t
 
 
 def _redact(text: str) -> str:
-    """A platform's error can quote a credential: through the one redactor, when there is one."""
-    try:
-        from .redact import redact
-    except ImportError:
-        return text
+    """A platform's error can quote a credential."""
     return str(redact(text))
 
 
@@ -44,7 +40,7 @@ def tell_source(ws: Workspace, name: str, jobs: list[queue.Job]) -> dict[int, tu
     from .segmentation import open_source
 
     try:
-        conn: Any = open_source(ws, name)
+        conn = open_source(ws, name)
     except SegmergeError as exc:  # not configured any more, or a setting is wrong: permanent
         return {j.audit_id: ("no", f"{name}: not told ({_redact(exc.message)})") for j in jobs}
     except Exception as exc:
@@ -52,8 +48,7 @@ def tell_source(ws: Workspace, name: str, jobs: list[queue.Job]) -> dict[int, tu
         return {j.audit_id: ("retry", what) for j in jobs}
     out: dict[int, tuple[str, str]] = {}
     try:
-        method = getattr(conn, "unsubscribe", None)
-        if method is None:
+        if not conn.tells_unsubscribes():
             return {j.audit_id: ("no", f"{name}: not told (its connector cannot unsubscribe)")
                     for j in jobs}  # fmt: skip
         for j in jobs:
@@ -61,7 +56,7 @@ def tell_source(ws: Workspace, name: str, jobs: list[queue.Job]) -> dict[int, tu
                 # a contact with no address on record may still be known by id to the platform
                 targets: list[str | None] = [*j.addresses] or [None]
                 for address in targets:
-                    method(j.contact_id, address)
+                    conn.unsubscribe(j.contact_id, address)
                 out[j.audit_id] = ("yes", f"{name}: done")
             except Exception as exc:  # the suppression list already protects the contact
                 text = f"{name}: failed ({type(exc).__name__}: {_redact(str(exc))})"
