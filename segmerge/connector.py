@@ -45,6 +45,12 @@ class ConnectorContext:
     #: where the secret comes from ("keyring", "environment (SEGMERGE_SHOP_TOKEN)"...),
     #: for messages about a refused credential; never the secret itself
     secret_origin: Callable[[], str | None] = lambda: None
+    #: each stream's cursor from its previous complete pull ("contacts", "orders",
+    #: "events"); empty on a full pull. A source resumes each stream from its own one.
+    cursors: dict[str, str] = field(default_factory=dict)
+    #: a source calls this as soon as one stream is completely pulled, with its rows and
+    #: its cursor, so that progress is kept even if a later stream or the push fails
+    stream_done: Callable[[str, Any, str | None], None] = lambda stream, rows, cursor: None
 
     def path(self, value: str | Path) -> Path:
         """Settings paths are relative to the workspace, as DESIGN.md says."""

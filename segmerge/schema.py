@@ -49,6 +49,9 @@ class Tables:
     notes: list[str] = field(default_factory=list)
     #: True when the tables hold only what changed since the cursor given to pull
     incremental: bool = False
+    #: each stream's own cursor ("contacts", "orders", "events") when a source tracks
+    #: their progress apart; a stream missing here falls back to ``cursor``
+    cursors: dict[str, str] = field(default_factory=dict)
 
 
 def empty_orders() -> pd.DataFrame:
@@ -139,7 +142,8 @@ def conform(tables: Tables, source: str) -> Tables:
         dict(tables.skipped),
         tables.cursor,
         notes,
-        bool(getattr(tables, "incremental", False)),
+        bool(tables.incremental),
+        dict(tables.cursors),
     )
 
 
