@@ -1,23 +1,21 @@
 """The `files` connector: a folder of CSV, Excel or Parquet exports, read and tagged in place.
 
-Most small shops have no API, only the export their CRM or spreadsheet makes;
-this connector takes those files as they are (see DESIGN.md, "The workspace")
-and writes segment tags back into the contacts file without disturbing the rest,
-so that the next import into their tool carries the segments.
+Most small shops have no API, only the export their CRM, shop or spreadsheet
+makes; this connector takes those files as they are (see DESIGN.md, "The
+workspace" and docs/connectors/files.md), each table with its own file and
+mapping, or a shop's preset, and writes segment tags back into the contacts
+file without disturbing the rest, so that the next import carries the segments.
 """
 
 from __future__ import annotations
 
-import codecs
-import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+import dataclasses
+from collections.abc import Sequence
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
-from pydantic import field_validator
 
 from segmerge.connector import Action, ConnectorSettings, Destination, Outcome, Source
 from segmerge.errors import ConfigError, DataError
@@ -32,78 +30,41 @@ from segmerge.schema import (
     empty_orders,
 )
 
-from . import files_values as fv
+from .files_columns import (
+    Problem,
+    ambiguous_amounts,
+    duplicates,
+    first_error,
+    parse_column,
+    problem,
+)
 from .files_dates import isin
-from .files_read import ALL_SUFFIXES, RawTable, fold, header_names, read_raw
+from .files_link import first_rows, link_by_email, no_buyer
+from .files_read import RawTable, fold, header_names, read_raw
+from .files_tables import (
+    FilesSettings,
+    FileTable,
+    Plan,
+    Role,
+    default_files,
+    is_glob,
+    newest,
+    plans,
+)
 from .files_write import push_tags
 
-Role = Literal["contacts", "orders", "events"]
-ROLES: tuple[Role, ...] = ("contacts", "orders", "events")
+__all__ = ["FileTable", "FilesConnector", "FilesSettings"]
+
 CANONICAL: dict[str, tuple[str, ...]] = {
     "contacts": CONTACT_COLUMNS,
-    "orders": ORDER_COLUMNS + ORDER_OPTIONAL,
+    "orders": ORDER_COLUMNS + ORDER_OPTIONAL + ("status",),
     "events": EVENT_COLUMNS,
 }
 REQUIRED: dict[str, tuple[str, ...]] = {
     "contacts": ("contact_id",),
-    "orders": ("contact_id", "ordered_at", "amount"),
+    "orders": ("ordered_at", "amount"),  # and contact_id or email: see _table
     "events": EVENT_COLUMNS,
 }
-SKIP_HINT = 'fix the file, or set on_bad_rows = "skip" in the source to leave such rows out'
-
-
-class FilesSettings(ConnectorSettings):
-    path: str
-    contacts: str | None = None
-    orders: str | None = None
-    events: str | None = None
-    columns: dict[str, str] = {}
-    on_bad_rows: Literal["error", "skip"] = "error"
-    encoding: str | None = None
-    delimiter: str | None = None
-    sheet: str | int | None = None
-
-    @field_validator("encoding")
-    @classmethod
-    def _known_encoding(cls, v: str | None) -> str | None:
-        if v is not None:
-            try:
-                codecs.lookup(v)
-            except LookupError:
-                raise ValueError(
-                    f"unknown encoding {v!r} (expected e.g. 'utf-8', 'cp1252')"
-                ) from None
-        return v
-
-    @field_validator("delimiter")
-    @classmethod
-    def _one_char(cls, v: str | None) -> str | None:
-        if v is not None and v.lower() in ("tab", "\\t"):
-            return "\t"
-        if v is not None and (len(v) != 1 or v in '"\r\n'):
-            raise ValueError(f"expected one character such as ';', ',' or 'tab', got {v!r}")
-        return v
-
-    @field_validator("columns")
-    @classmethod
-    def _names(cls, v: dict[str, str]) -> dict[str, str]:
-        for header, name in v.items():
-            if not re.fullmatch(r"[a-z_][a-z0-9_]*", name):
-                raise ValueError(
-                    f"{header!r} maps to {name!r}; expected a lower snake case name "
-                    "such as 'contact_id' or 'code_postal'"
-                )
-        return v
-
-
-@dataclass
-class Problem:
-    """Cells of one column that could not be read, and how to describe one of them."""
-
-    position: int
-    header: str
-    bad: np.ndarray
-    describe: Callable[[int], str]
 
 
 class FilesConnector(Source, Destination):
@@ -136,42 +97,69 @@ class FilesConnector(Source, Destination):
         return f"file:{contacts.resolve()}" if contacts is not None else super().lock_identity()
 
     def files(self) -> dict[Role, Path | None]:
-        """Each role's file: the one named in the settings, else `<role>.*` in the folder."""
+        return {role: plan.path for role, plan in self.plans().items()}
+
+    def plans(self) -> dict[Role, Plan]:
+        """Each table's settings and file: the one named (a glob takes the newest match),
+        else the preset's, else `<role>.*` in the folder."""
         folder = self.folder()
-        found: dict[Role, Path | None] = {}
-        for role in ROLES:
-            given: str | None = getattr(self.settings, role)
-            if given is not None:
-                path = folder / given
-                if not path.is_file():
-                    raise ConfigError(
-                        f"no file {given!r} in {self.settings.path!r}",
-                        file=self.ctx.config_file,
-                        field=f"{self.name}.{role}",
-                    )
-                found[role] = path
-                continue
-            matches = sorted(
-                p
-                for p in folder.iterdir()
-                if p.is_file() and p.stem.casefold() == role and p.suffix.lower() in ALL_SUFFIXES
-            )
-            if len(matches) > 1:
-                names = ", ".join(p.name for p in matches)
-                raise ConfigError(
-                    f"several {role} files in {self.settings.path!r}: {names}",
-                    file=self.ctx.config_file,
-                    field=f"{self.name}.{role}",
-                    hint=f'name the one to use, e.g. {role} = "{matches[0].name}"',
-                )
-            found[role] = matches[0] if matches else None
-        if found["contacts"] is None:
+        found = plans(self.settings, self.name)
+        for role, plan in found.items():
+            if plan.file is not None:
+                plan.path = self._named(folder, plan)
+            else:
+                plan.path = self._default(folder, role)
+        if found["contacts"].path is None:
             raise ConfigError(
                 f"no contacts file (contacts.csv, .xlsx or .parquet) in {self.settings.path!r}",
                 file=self.ctx.config_file,
                 field=f"{self.name}.contacts",
             )
         return found
+
+    def _named(self, folder: Path, plan: Plan) -> Path:
+        assert plan.file is not None
+        if not is_glob(plan.file):
+            path = folder / plan.file
+            if not path.is_file():
+                raise ConfigError(
+                    f"no file {plan.file!r} in {self.settings.path!r}",
+                    file=self.ctx.config_file,
+                    field=plan.setting,
+                )
+            return path
+        path, others = newest(folder, plan.file)
+        if path is None:
+            present = sorted(p.name for p in folder.iterdir() if p.is_file())
+            shown = ", ".join(present[:8]) + (", …" if len(present) > 8 else "")
+            hint = f"the folder holds: {shown}" if present else "the folder is empty"
+            if plan.preset is not None and plan.role == "orders" and plan.preset.orders_hint:
+                hint += f"; {plan.preset.orders_hint}"
+            raise ConfigError(
+                f"no file matches {plan.file!r} in {self.settings.path!r} ({plan.role})",
+                file=self.ctx.config_file,
+                field=plan.setting,
+                hint=hint,
+            )
+        if others:
+            listed = ", ".join(p.name for p in others[:5]) + (", …" if len(others) > 5 else "")
+            plan.notes.append(
+                f"{self.name}: {plan.file!r} matches {len(others) + 1} files; reading the "
+                f"newest, {path.name} (not {listed})"
+            )
+        return path
+
+    def _default(self, folder: Path, role: Role) -> Path | None:
+        matches = default_files(folder, role)
+        if len(matches) > 1:
+            names = ", ".join(p.name for p in matches)
+            raise ConfigError(
+                f"several {role} files in {self.settings.path!r}: {names}",
+                file=self.ctx.config_file,
+                field=f"{self.name}.{role}",
+                hint=f'name the one to use, e.g. {role} = "{matches[0].name}"',
+            )
+        return matches[0] if matches else None
 
     def display(self, path: Path) -> str:
         """A path as the user wrote it: relative to the workspace when inside it."""
@@ -182,16 +170,17 @@ class FilesConnector(Source, Destination):
 
     def check(self) -> list[str]:
         notes = []
-        for role, path in self.files().items():
-            if path is None:
+        for role, plan in self.plans().items():
+            notes.extend(plan.notes)
+            if plan.path is None:
                 notes.append(f"{self.name}: no {role} file, so no {role}")
                 continue
             try:
-                with path.open("rb") as fh:
+                with plan.path.open("rb") as fh:
                     fh.read(1)
             except OSError as exc:
                 raise ConfigError(
-                    f"cannot read {self.display(path)}: {exc.strerror}",
+                    f"cannot read {self.display(plan.path)}: {exc.strerror}",
                     file=self.ctx.config_file,
                     field=f"{self.name}.{role}",
                 ) from None
@@ -201,63 +190,72 @@ class FilesConnector(Source, Destination):
 
     def pull(self, since: str | None = None) -> Tables:
         """Read the three files; ``since`` is ignored, since an export is always whole."""
-        paths = self.files()
         skipped: dict[str, int] = {}
         notes: list[str] = []
-        headers: set[str] = set()
+        warnings: list[str] = []
+        origins: dict[str, str] = {}
+        top_unused = set(self.settings.columns)
         frames: dict[str, pd.DataFrame] = {}
-        for role in ROLES:
-            path = paths[role]
-            if path is None:
+        for role, plan in self.plans().items():
+            notes.extend(plan.notes)
+            if plan.path is None:
                 continue
             raw = read_raw(
-                path,
-                self.display(path),
-                encoding=self.settings.encoding,
-                delimiter=self.settings.delimiter,
-                sheet=self.settings.sheet,
+                plan.path,
+                self.display(plan.path),
+                encoding=plan.encoding,
+                delimiter=plan.delimiter,
+                sheet=plan.sheet,
             )
-            headers.update(fold(h) for h in raw.headers)
-            frame, dropped = self._table(role, raw, notes)
+            origins[role] = raw.display
+            headers = {fold(h) for h in raw.headers}
+            top_unused = {k for k in top_unused if fold(k) not in headers}
+            if plan.own_columns:
+                unused = [k for k in plan.user_columns if fold(k) not in headers]
+                if unused:
+                    notes.append(
+                        f"{raw.display}: `columns` names headers it does not have: {unused}"
+                    )
+            frame, dropped = self._table(plan, raw, notes, warnings)
             if dropped:
                 skipped[raw.display] = dropped
             frames[role] = frame
-        unused = [k for k in self.settings.columns if fold(k) not in headers]
-        if unused:
+        if top_unused:
+            unused = [k for k in self.settings.columns if k in top_unused]
             notes.append(f"{self.name}: `columns` names headers found in no file: {unused}")
         contacts = frames["contacts"]
-        for role in ("orders", "events"):
-            if role in frames:
-                known = isin(frames[role]["contact_id"], contacts["contact_id"])
-                strangers = int((~known).sum())
-                if strangers:
-                    notes.append(f"{self.name}: {strangers} {role} for contacts not in the file")
+        if "orders" in frames:
+            frames["orders"], linked = link_by_email(
+                frames["orders"], contacts, self.name, origins["orders"]
+            )
+            notes.extend(linked)
+        if "events" in frames:
+            known = isin(frames["events"]["contact_id"], contacts["contact_id"])
+            strangers = int((~known).sum())
+            if strangers:
+                notes.append(f"{self.name}: {strangers} events for contacts not in the file")
         tables = Tables(
             contacts,
             frames.get("orders", empty_orders()),
             frames.get("events", empty_events()),
             skipped=skipped,
             notes=notes,
+            warnings=warnings,
+            origins=origins,
         )
         return conform(tables, source=self.name)
 
-    def _table(self, role: Role, raw: RawTable, notes: list[str]) -> tuple[pd.DataFrame, int]:
-        names = header_names(raw.headers, self.settings.columns, CANONICAL[role])
+    def _table(
+        self, plan: Plan, raw: RawTable, notes: list[str], warnings: list[str]
+    ) -> tuple[pd.DataFrame, int]:
+        role, preset = plan.role, plan.preset
+        if preset is not None and preset.text_mark:
+            raw = _without_text_marks(raw)
+        names = header_names(raw.headers, plan.columns, CANONICAL[role])
         names = [n or f"column_{p}" for n, p in zip(names, raw.positions, strict=True)]
-        seen: dict[str, int] = {}
-        for i, name in enumerate(names):
-            if name in seen:
-                first = seen[name]
-                raise DataError(
-                    f"two columns are both read as {name!r}: {raw.headers[first]!r} "
-                    f"(column {raw.positions[first]}) and {raw.headers[i]!r}",
-                    file=raw.display,
-                    line=raw.header_line or None,
-                    column=raw.positions[i],
-                    field=raw.headers[i],
-                    hint="rename one of them, or map them apart with `columns = {...}`",
-                )
-            seen[name] = i
+        seen = _unique(names, raw)
+        if role == "orders" and "contact_id" not in seen and "email" not in seen:
+            raise no_buyer(raw, preset.orders_hint if preset is not None else "")
         missing = [c for c in REQUIRED[role] if c not in seen]
         if missing:
             raise DataError(
@@ -267,125 +265,105 @@ class FilesConnector(Source, Destination):
                 hint="map the file's own header, e.g. "
                 f'columns = {{ "N° client" = "{missing[0]}" }}',
             )
+        if preset is not None and preset.line_items and role == "orders" and "order_id" in seen:
+            keep = first_rows(raw.data[seen["order_id"]])
+            if not keep.all():
+                raw = dataclasses.replace(
+                    raw, data=raw.data[keep].reset_index(drop=True), lines=raw.lines[keep]
+                )
+                notes.append(
+                    f"{raw.display}: {int((~keep).sum())} line-item rows belong to the order "
+                    "on a row above (its totals are on its first row)"
+                )
         out: dict[str, pd.Series] = {}
         problems: list[Problem] = []
         for i, name in enumerate(names):
-            values, problem = self._column(role, name, raw, i)
+            values, bad = parse_column(role, name, raw, i, self.ctx.timezone)
+            if role == "orders" and name == "contact_id":
+                values, bad = _buyer(raw, i, values, seen, plan)
+            if role == "orders" and name == "amount":
+                warning = ambiguous_amounts(raw, i)
+                if warning:
+                    warnings.append(warning)
             out[name] = values
-            if problem is not None:
-                problems.append(problem)
+            if bad is not None:
+                problems.append(bad)
         if role == "contacts":
-            problems.append(self._duplicates(raw, seen["contact_id"], out["contact_id"]))
+            problems.append(duplicates(raw, seen["contact_id"], out["contact_id"]))
         frame = pd.DataFrame(out)
         if role == "orders" and "order_id" not in frame.columns:
             frame["order_id"] = pd.Series(raw.lines, dtype="int64").astype(str).to_numpy()
             notes.append(f"{raw.display}: no order number column; line numbers stand in")
-        bad = np.zeros(len(frame), dtype=bool)
+        bad_rows = np.zeros(len(frame), dtype=bool)
         for p in problems:
-            bad |= p.bad
-        if not bad.any():
+            bad_rows |= p.bad
+        if not bad_rows.any():
             return frame, 0
-        if self.settings.on_bad_rows == "error":
-            raise self._error(raw, problems)
-        lines = raw.lines[bad]
+        if plan.on_bad_rows == "error":
+            raise first_error(raw, problems)
+        lines = raw.lines[bad_rows]
         shown = ", ".join(str(x) for x in lines[:5]) + (", …" if len(lines) > 5 else "")
         notes.append(f"{raw.display}: skipped {len(lines)} unreadable rows (lines {shown})")
-        return frame[~bad].reset_index(drop=True), int(bad.sum())
-
-    def _column(
-        self, role: Role, name: str, raw: RawTable, i: int
-    ) -> tuple[pd.Series, Problem | None]:
-        s = raw.data[i]
-        tz = self.ctx.timezone
-        parsed: fv.Parsed | None = None
-        if name == "contact_id":
-            parsed = fv.identifier(s, "a contact id")
-        elif role == "contacts" and name == "email":
-            return fv.email(s), None
-        elif role == "contacts" and name in ("first_name", "last_name"):
-            return fv.text(s), None
-        elif role == "contacts" and name == "subscribed":
-            parsed = fv.boolean(s)
-        elif role == "contacts" and name in ("created_at", "updated_at"):
-            parsed = fv.datetimes(s, tz)
-        elif role == "contacts" and name == "tags":
-            return fv.tags(s, raw.delimiter), None
-        elif role == "orders" and name == "order_id":
-            parsed = fv.identifier(s, "an order number")
-        elif role == "orders" and name == "ordered_at":
-            parsed = fv.datetimes(s, tz, required=True)
-        elif role == "orders" and name == "amount":
-            parsed = fv.number(s, required=True, what="an amount like 12,50")
-        elif role == "orders" and name == "category":
-            return fv.text(s), None
-        elif role == "orders" and name == "rating":
-            parsed = fv.rating(s)
-        elif role == "events" and name == "campaign_id":
-            parsed = fv.identifier(s, "a campaign id")
-        elif role == "events" and name == "event":
-            parsed = fv.event(s)
-        elif role == "events" and name == "at":
-            parsed = fv.datetimes(s, tz, required=True)
-        else:
-            return fv.infer(s, tz), None
-        if not parsed.bad.any():
-            return parsed.values, None
-
-        def describe(row: int, s: pd.Series = s, expected: str = parsed.expected) -> str:
-            value = s.iloc[row]
-            text = str(value) if len(str(value)) <= 80 else str(value)[:80] + "…"  # one line
-            got = "an empty value" if pd.isna(value) else repr(text)
-            return f"expected {expected}, got {got}"
-
-        return parsed.values, Problem(raw.positions[i], raw.headers[i], parsed.bad, describe)
-
-    def _duplicates(self, raw: RawTable, i: int, ids: pd.Series) -> Problem:
-        dup = (ids.duplicated(keep="first") & ids.notna()).to_numpy(dtype=bool)
-        first_line = pd.Series(raw.lines, index=ids.index).groupby(ids).transform("first")
-
-        def describe(row: int) -> str:
-            return (
-                f"duplicate contact id {ids.iloc[row]!r} (already on line {first_line.iloc[row]})"
-            )
-
-        return Problem(raw.positions[i], raw.headers[i], dup, describe)
-
-    def _error(self, raw: RawTable, problems: list[Problem]) -> DataError:
-        """The first unreadable cell in file order, with how many more its column has."""
-        firsts = [
-            (int(raw.lines[np.argmax(p.bad)]), p.position, p) for p in problems if p.bad.any()
-        ]
-        line, _, p = min(firsts, key=lambda x: (x[0], x[1]))
-        row = int(np.argmax(p.bad))
-        message = p.describe(row)
-        others = raw.lines[p.bad][1:]
-        if len(others):
-            shown = ", ".join(str(x) for x in others[:5]) + (", …" if len(others) > 5 else "")
-            plural = "s" if len(others) > 1 else ""
-            message += (
-                f"; {len(others)} other bad value{plural} in this column (line{plural} {shown})"
-            )
-        more = sum(int(q.bad.any()) for q in problems if q is not p)
-        also = {0: "", 1: "; another column has bad values too"}.get(
-            more, f"; {more} other columns have bad values too"
-        )
-        hint = SKIP_HINT + also
-        return DataError(
-            message, file=raw.display, line=line, column=p.position, field=p.header, hint=hint
-        )
+        return frame[~bad_rows].reset_index(drop=True), int(bad_rows.sum())
 
     # -- push --------------------------------------------------------------------------------
 
     def push(self, actions: Sequence[Action]) -> list[Outcome]:
         """Tags go into the contacts file's tags column, the whole batch in one atomic rewrite."""
-        path = self.files()["contacts"]
-        assert path is not None  # files() raises when there is none
+        plan = self.plans()["contacts"]
+        assert plan.path is not None  # plans() raises when there is none
         return push_tags(
-            path,
-            self.display(path),
+            plan.path,
+            self.display(plan.path),
             actions,
-            mapping=self.settings.columns,
-            encoding=self.settings.encoding,
-            delimiter=self.settings.delimiter,
-            sheet=self.settings.sheet,
+            mapping=plan.columns,
+            encoding=plan.encoding,
+            delimiter=plan.delimiter,
+            sheet=plan.sheet,
         )
+
+
+def _unique(names: list[str], raw: RawTable) -> dict[str, int]:
+    """Each name's column; two columns read as one name is an error naming both."""
+    seen: dict[str, int] = {}
+    for i, name in enumerate(names):
+        if name in seen:
+            first = seen[name]
+            raise DataError(
+                f"two columns are both read as {name!r}: {raw.headers[first]!r} "
+                f"(column {raw.positions[first]}) and {raw.headers[i]!r}",
+                file=raw.display,
+                line=raw.header_line or None,
+                column=raw.positions[i],
+                field=raw.headers[i],
+                hint="rename one of them, or map them apart with `columns = {...}`",
+            )
+        seen[name] = i
+    return seen
+
+
+def _buyer(
+    raw: RawTable, i: int, values: pd.Series, seen: dict[str, int], plan: Plan
+) -> tuple[pd.Series, Problem | None]:
+    """An order's customer id; a guest's (WooCommerce's 0) or an empty one links by e-mail
+    when the file has one, and is unreadable only when the order has neither."""
+    guests = plan.preset.guest_ids if plan.preset is not None else ()
+    if guests:
+        values = values.mask(values.isin(list(guests)))
+    missing = values.isna().to_numpy(dtype=bool)
+    if "email" in seen:
+        missing &= raw.data[seen["email"]].isna().to_numpy(dtype=bool)
+        expected = "a customer id, or an e-mail in the email column"
+    else:
+        expected = "a contact id"
+    return values, problem(raw, i, missing, expected) if missing.any() else None
+
+
+def _without_text_marks(raw: RawTable) -> RawTable:
+    """`'9013808660771` -> `9013808660771`: the apostrophe only told a spreadsheet "text"."""
+    data = raw.data.copy()
+    for col in data.columns:
+        s = data[col]
+        if isinstance(s.dtype, pd.StringDtype):
+            data[col] = s.str.removeprefix("'")
+    return dataclasses.replace(raw, data=data)

@@ -31,6 +31,9 @@ _NUMBER = r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)$"
 # (Not a raw string: RE2, which runs these, has no \\u escape.)
 _ATTR_DECIMAL = "^-?(?:\\d{1,3}(?:[ \u00a0\u202f]\\d{3})+|\\d+)(?:[.,]\\d+)?(?: ?€)?$"
 _ATTR_INT = r"^-?\d{1,18}$"
+#: one group of three digits after a single `.` or `,` (`1,234`, `1.234 €`): a decimal
+#: in a French export, a thousand in an English one (files_columns warns)
+AMBIGUOUS_THOUSANDS = "^-?[1-9]\\d{0,2}[.,]\\d{3}(?:[ \u00a0\u202f]?(?:€|EUR))?$"
 _LEADING_ZERO = r"^-?0\d"
 _TRUE = ("oui", "yes", "true", "vrai", "1", "x", "y", "o")
 _FALSE = ("non", "no", "false", "faux", "0", "n")
@@ -157,6 +160,12 @@ def number(s: pd.Series, *, required: bool = False, what: str = "a number like 1
         v[rest] = pd.to_numeric(n.where(n.str.match(_NUMBER) == True), errors="coerce")  # noqa: E712
     bad = (t.notna() & v.isna()) | (t.isna() & required)
     return Parsed(v, bad.to_numpy(dtype=bool), what)
+
+
+def read_as(cell: str) -> str:
+    """How `number` reads one cell, written back plainly for a message ("1.234")."""
+    value = number(pd.Series([cell], dtype=TEXT)).values.iloc[0]
+    return "nothing" if pd.isna(value) else f"{value:g}"
 
 
 def rating(s: pd.Series) -> Parsed:

@@ -1,0 +1,80 @@
+"""Orders to their customers: by customer id, else by e-mail address.
+
+Shopify's orders export has no customer id at all, and WooCommerce gives guest
+checkouts the id 0; both name the buyer's e-mail. Addresses are compared in
+the one normal form of `segmerge.addresses` (the form consent and suppression
+compare), whole columns at a time.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from segmerge.addresses import normalise_column
+from segmerge.errors import DataError
+
+from .files_read import RawTable
+
+
+def no_buyer(raw: RawTable, hint: str) -> DataError:
+    """An orders file that cannot be linked: which column is missing, and how to get it."""
+    return DataError(
+        "this orders file names no customer: it has no contact_id column and no email "
+        f"column to link its orders to the contacts (headers: {raw.headers})",
+        file=raw.display,
+        line=raw.header_line or None,
+        hint=hint
+        or 'map the column holding the customer number, e.g. columns = { "ID client" = '
+        '"contact_id" }, or the one holding the buyer\'s e-mail to "email"',
+    )
+
+
+def first_rows(order_ids: pd.Series) -> np.ndarray:
+    """Which rows open an order in a one-row-per-line-item export (Shopify).
+
+    The order's totals sit on its first row; the next rows repeat the order
+    number with a line item each. Keeping only the first row counts each order
+    once, whatever its number of items.
+    """
+    ids = order_ids.astype("string")
+    return (~ids.duplicated(keep="first") | ids.isna()).to_numpy(dtype=bool)
+
+
+def link_by_email(
+    orders: pd.DataFrame, contacts: pd.DataFrame, source: str, display: str
+) -> tuple[pd.DataFrame, list[str]]:
+    """Give each order without a customer id the id of the contact with its e-mail.
+
+    An order whose address matches no contact keeps no id: the engine counts it
+    among the orders for nobody (and its `email` stays, to name it). When two
+    contacts share an address, the first in the contacts file gets the orders.
+    """
+    notes: list[str] = []
+    if "contact_id" not in orders.columns:
+        orders["contact_id"] = pd.Series(pd.NA, index=orders.index, dtype="string")
+    todo = orders["contact_id"].isna().to_numpy(dtype=bool)
+    if "email" not in orders.columns or not todo.any():
+        return orders, notes
+    if "email" not in contacts.columns:
+        raise DataError(
+            "the orders name their buyer by e-mail only, but the contacts have no email column",
+            file=display,
+            hint='map the contacts file\'s e-mail header to "email"',
+        )
+    theirs, _ = normalise_column(contacts["email"])
+    known = pd.DataFrame({"email": theirs, "contact_id": contacts["contact_id"]}).dropna()
+    shared = known["email"].duplicated(keep="first")
+    if shared.any():
+        example = known["email"][shared].iloc[0]
+        notes.append(
+            f"{source}: {int(shared.sum())} contacts share an e-mail address with an earlier "
+            f"contact; orders linked by e-mail go to the first (e.g. {example})"
+        )
+    by_email = known[~shared].set_index("email")["contact_id"]
+    ours, _ = normalise_column(orders["email"][todo])
+    found = ours.map(by_email).astype("string")
+    orders.loc[todo, "contact_id"] = found.to_numpy()
+    linked = int(found.notna().sum())
+    notes.append(f"{display}: {linked} of {int(todo.sum())} orders linked to contacts by e-mail")
+    return orders, notes

@@ -1,0 +1,160 @@
+"""Which file each table of a files source comes from, and how that file is read.
+
+One mapping for every file joined PrestaShop's orders to the wrong customers
+(both exports call their own id `ID`), so each table may have its own settings:
+`[sources.shop.orders] file = "...", columns = {...}`. What a table does not set
+comes from the source's top-level settings, then from the shop preset; a
+table's own `columns` replaces the top-level `columns` for that file (merged
+over the preset's, which only names that shop's headers).
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from pydantic import field_validator
+
+from segmerge.connector import ConnectorSettings
+
+from .files_presets import PRESETS, Preset, PresetName
+from .files_read import ALL_SUFFIXES
+
+Role = Literal["contacts", "orders", "events"]
+ROLES: tuple[Role, ...] = ("contacts", "orders", "events")
+GLOB_CHARS = frozenset("*?[")
+
+
+class TableOptions(ConnectorSettings):
+    """How one file is read; the source's top level gives the defaults for every file."""
+
+    columns: dict[str, str] = {}
+    on_bad_rows: Literal["error", "skip"] | None = None
+    encoding: str | None = None
+    delimiter: str | None = None
+    sheet: str | int | None = None
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                codecs.lookup(v)
+            except LookupError:
+                raise ValueError(
+                    f"unknown encoding {v!r} (expected e.g. 'utf-8', 'cp1252')"
+                ) from None
+        return v
+
+    @field_validator("delimiter")
+    @classmethod
+    def _one_char(cls, v: str | None) -> str | None:
+        if v is not None and v.lower() in ("tab", "\\t"):
+            return "\t"
+        if v is not None and (len(v) != 1 or v in '"\r\n'):
+            raise ValueError(f"expected one character such as ';', ',' or 'tab', got {v!r}")
+        return v
+
+    @field_validator("columns")
+    @classmethod
+    def _names(cls, v: dict[str, str]) -> dict[str, str]:
+        for header, name in v.items():
+            if not re.fullmatch(r"[a-z_][a-z0-9_]*", name):
+                raise ValueError(
+                    f"{header!r} maps to {name!r}; expected a lower snake case name "
+                    "such as 'contact_id' or 'code_postal'"
+                )
+        return v
+
+
+class FileTable(TableOptions):
+    """`[sources.<name>.contacts]` (or orders, events): one file and its own mapping."""
+
+    file: str | None = None
+
+
+class FilesSettings(TableOptions):
+    path: str
+    preset: PresetName | None = None
+    contacts: str | FileTable | None = None
+    orders: str | FileTable | None = None
+    events: str | FileTable | None = None
+
+    def table(self, role: Role) -> FileTable:
+        given = getattr(self, role)  # one of the three fields just declared above
+        return given if isinstance(given, FileTable) else FileTable(file=given)
+
+
+@dataclass
+class Plan:
+    """Everything needed to read one table's file: the merged settings of that table."""
+
+    role: Role
+    file: str | None  # a name, a glob, or None for `<role>.*`
+    columns: dict[str, str]
+    user_columns: dict[str, str]  # what the user wrote, for the "unused" note
+    own_columns: bool  # the table's own `columns`, not the top-level ones
+    on_bad_rows: Literal["error", "skip"]
+    encoding: str | None
+    delimiter: str | None
+    sheet: str | int | None
+    preset: Preset | None = None
+    setting: str = ""  # where the file name was set, for messages
+    path: Path | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def plans(settings: FilesSettings, source: str) -> dict[Role, Plan]:
+    """Each table's merged settings: its own table, else the top level, else the preset."""
+    preset = PRESETS[settings.preset] if settings.preset else None
+    out: dict[Role, Plan] = {}
+    for role in ROLES:
+        own = settings.table(role)
+        given = getattr(settings, role)
+        own_columns = own.columns if isinstance(given, FileTable) else {}
+        preset_columns = preset.columns.get(role, {}) if preset else {}
+        user = own_columns or settings.columns
+        setting = f"{source}.{role}.file" if isinstance(given, FileTable) else f"{source}.{role}"
+        out[role] = Plan(
+            role=role,
+            file=own.file or (preset.files.get(role) if preset else None),
+            columns={**preset_columns, **user},
+            user_columns=dict(user),
+            own_columns=bool(own_columns),
+            on_bad_rows=own.on_bad_rows or settings.on_bad_rows or "error",
+            encoding=own.encoding or settings.encoding,
+            delimiter=own.delimiter or settings.delimiter,
+            sheet=own.sheet if own.sheet is not None else settings.sheet,
+            preset=preset,
+            setting=setting,
+        )
+    return out
+
+
+def newest(folder: Path, pattern: str) -> tuple[Path | None, list[Path]]:
+    """The newest file matching a glob (by modification time, then name), and the others.
+
+    A shop names each export after its date (`customer_2026-12-01_101500.csv`), so
+    the folder fills up with them; the last one downloaded is the one meant.
+    """
+    matches = [p for p in folder.glob(pattern) if p.is_file()]
+    if not matches:
+        return None, []
+    matches.sort(key=lambda p: (p.stat().st_mtime_ns, p.name), reverse=True)
+    return matches[0], matches[1:]
+
+
+def is_glob(name: str) -> bool:
+    return any(c in GLOB_CHARS for c in name)
+
+
+def default_files(folder: Path, role: Role) -> list[Path]:
+    """`contacts.csv`, `Contacts.xlsx`...: the files a source without a name reads."""
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if p.is_file() and p.stem.casefold() == role and p.suffix.lower() in ALL_SUFFIXES
+    )
