@@ -14,6 +14,9 @@ tags endpoint (``POST /lists/{id}/members/{hash}/tags``) and what still fails is
 recorded as failed with Mailchimp's reason. A call that fails as a whole after
 the HTTP layer's retries (5xx, timeouts) leaves its actions as ``retry``.
 
+A tag's creation is never retried blindly (``mailchimp_tags``): a lost answer is
+followed by a lookup by name, so a tag is never created twice.
+
 Draft campaigns are looked up by title before being created (and again when
 the creating call's answer was lost), so a repeat never creates a second one;
 they are never sent or scheduled.
@@ -28,11 +31,12 @@ from typing import Any
 
 import pandas as pd
 
-from segmerge.connector import Action, Outcome
+from segmerge.connector import Action, Outcome, OutcomeStatus
 from segmerge.errors import BadAnswer, ConnectorError, CredentialError, SegmergeError
 from segmerge.http import batched
 
 from .mailchimp_api import Api, Listing, Page, fields, subscriber_hash
+from .mailchimp_tags import Segments
 
 MAX_MEMBERS = 500  # per members_to_add / members_to_remove
 
@@ -82,81 +86,37 @@ class Pusher:
         self.list_id = list_id
         self.source = source
         self.emails = emails  # contact_id -> e-mail, from the last pull
-        self._segments: dict[str, int] | None = None
+        self.tags_book = Segments(api, list_id, source)
         self._titles: dict[str, str] | None = None
-        # segment lookups and creations from parallel chunks and from the two batches the
-        # pipeline may have in flight; reentrant, as a 404 re-lookup holds it while it calls
-        # segment_id
-        self._lock = threading.RLock()
 
     # -- segments (= tags) ---------------------------------------------------------------
 
     def segment_listing(self) -> Listing:
-        params = {"type": "static", "fields": fields("segments", ("id", "name"))}
-        return Listing(f"/lists/{self.list_id}/segments", "segments", params)
+        return self.tags_book.listing()
 
     def remember_segments(self, pages: list[Page]) -> None:
-        """Tag name -> static segment id from the listing's pages (the pull reads them in
-        its first wave, so the first push needs no call of its own)."""
-        found: dict[str, int] = {}
-        for page in pages:
-            for s in page.items:
-                if (
-                    isinstance(s, dict)
-                    and isinstance(s.get("name"), str)
-                    and isinstance(s.get("id"), int)
-                ):
-                    found.setdefault(s["name"], s["id"])
-        self._segments = found
+        self.tags_book.remember(pages)
 
     def segments(self, *, reload: bool = False) -> dict[str, int]:
-        """Tag name -> static segment id, read once per connector (and after a create)."""
-        if self._segments is None or reload:
-            self.remember_segments(self.api.collect([self.segment_listing()]))
-        assert self._segments is not None
-        return self._segments
+        return self.tags_book.known(reload=reload)
 
     def create_missing(self, tags: Sequence[str], *, even_one: bool = False) -> None:
-        """Create the tags that do not exist yet all at once: a first run with six
-        segments waits for one call, not six in a row. A creation that fails (another
-        run made it meanwhile) is left to :meth:`segment_id`, which looks again.
-        Without ``even_one``, a single missing tag is left to segment_id, which
-        creates it where it is needed."""
-        with self._lock:
-            known = self.segments()
-            missing = [t for t in dict.fromkeys(tags) if t not in known]
-        if len(missing) < (1 if even_one else 2):
-            return
-        created = self.api.map(self._create_segment, missing)
-        with self._lock:
-            for name, sid in zip(missing, created, strict=True):
-                if isinstance(sid, int):
-                    known.setdefault(name, sid)
-
-    def _create_segment(self, tag: str) -> int | None:
-        body = self.api.json(
-            "POST", f"/lists/{self.list_id}/segments", json={"name": tag, "static_segment": []}
-        )
-        return body["id"] if isinstance(body, dict) and isinstance(body.get("id"), int) else None
+        """Create the tags that do not exist yet all at once. Without ``even_one``, a
+        single missing tag is left to :meth:`segment_id`, which creates it where it is
+        needed."""
+        missing = [t for t in dict.fromkeys(tags) if t not in self.segments()]
+        if len(missing) >= (1 if even_one else 2):
+            self.tags_book.create(missing)
 
     def segment_id(self, tag: str, *, create: bool) -> int | None:
-        with self._lock:
-            return self._segment_id(tag, create=create)
+        return self.tags_book.id_of(tag, create=create)
 
-    def _segment_id(self, tag: str, *, create: bool) -> int | None:
-        known = self.segments()
-        if tag in known or not create:
-            return known.get(tag)
-        try:
-            sid = self._create_segment(tag)
-            if sid is not None:
-                known[tag] = sid
-                return sid
-        except CredentialError:
-            raise
-        except ConnectorError:  # "already exists" (a lost answer, another run): look again
-            pass
-        return self.segments(reload=True).get(tag)
+    def _not_created(self, tag: str) -> tuple[OutcomeStatus, str]:
+        """(outcome status, detail) of an action whose tag could not be created."""
+        why = self.tags_book.refused.get(tag)
+        if why is None:
+            return "retry", f"tag {tag!r} could not be created"
+        return ("retry" if why.transient else "failed"), f"tag {tag!r} not created: {why.reason}"
 
     # -- tags ----------------------------------------------------------------------------
 
@@ -228,9 +188,8 @@ class Pusher:
                 early.extend(Outcome(a.key, "retry", reason(exc)) for a, _ in items)
                 continue
             if sid is None and add:
-                early.extend(
-                    Outcome(a.key, "retry", f"tag {tag!r} could not be created") for a, _ in items
-                )
+                status, detail = self._not_created(tag)
+                early.extend(Outcome(a.key, status, detail) for a, _ in items)
                 continue
             if sid is None:
                 early.extend(
@@ -255,9 +214,8 @@ class Pusher:
         except BadAnswer as exc:
             if " answered 404" not in exc.message:
                 raise
-            with self._lock:
-                if self.segments().get(chunk.tag) == chunk.segment_id:
-                    self.segments(reload=True)
+            with self.tags_book.lock:
+                self.tags_book.forget(chunk.tag, chunk.segment_id)
                 sid = self.segment_id(chunk.tag, create=chunk.add)
             if sid is None:  # removing a tag that no longer exists: nothing to do
                 return {}
@@ -348,7 +306,8 @@ class Pusher:
         tag = p.get("tag") or p.get("list")
         segment = self.segment_id(str(tag), create=True) if tag else None
         if tag and segment is None:
-            return Outcome(a.key, "retry", f"tag {tag!r} could not be created")
+            status, detail = self._not_created(str(tag))
+            return Outcome(a.key, status, detail)
         try:
             created = self.api.json(
                 "POST", "/campaigns", json=self._campaign_body(p, segment), retry=False

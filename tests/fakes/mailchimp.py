@@ -36,6 +36,7 @@ from typing import Any
 
 from tests.fakes.base import FakeServer, Reply, Request
 from tests.fakes.mailchimp_cap import ConnectionCap
+from tests.fakes.mailchimp_faults import LostAnswers
 from tests.fakes.mailchimp_state import MailchimpState
 from tests.fakes.mailchimp_wire import (
     API_KEY,
@@ -52,7 +53,7 @@ from tests.fakes.mailchimp_wire import (
 __all__ = ["API_KEY", "LIST_ID", "PROBLEM", "MailchimpFake", "subscriber_hash"]
 
 
-class MailchimpFake(ConnectionCap, MailchimpState, FakeServer):
+class MailchimpFake(LostAnswers, ConnectionCap, MailchimpState, FakeServer):
     base_path = "/3.0"
 
     def __init__(
@@ -95,6 +96,9 @@ class MailchimpFake(ConnectionCap, MailchimpState, FakeServer):
         self.reject_emails: dict[str, str] = {}  # email -> error the segment call reports
         self.batch_only_reject: set[str] = set()  # rejected in a batch, fine one by one
         self.lose_campaign_answers = 0  # create the draft, then answer 504 (answer lost)
+        #: create the tag, then lose the answer: "drop", "503" or "stall" (mailchimp_faults)
+        self.lose_segment_answers: list[str] = []
+        self._init_lost_answers()
         self.queries: list[tuple[str, str, dict[str, str]]] = []  # (method, path, params)
         self.writes: list[tuple[str, str]] = []  # (method, path) of every accepted change
         # concurrency accounting
@@ -304,6 +308,8 @@ class MailchimpFake(ConnectionCap, MailchimpState, FakeServer):
             return problem(400, "Invalid Resource", f'Sorry, the tag "{name}" already exists.')
         seg = self.segment_named(name, create=True)
         self.writes.append(("POST", req.path))
+        if self.lose_segment_answers:
+            self.lose(self.lose_segment_answers.pop(0))
         for email in body.get("static_segment", []):
             mid = self.by_email(email)
             if mid:

@@ -1,0 +1,56 @@
+"""Answers the Mailchimp fake loses after it has applied the request.
+
+A mixin of :class:`MailchimpFake`. A handler that has applied a change calls
+:meth:`lose` with how its answer is to be lost, the way a real one is lost on the
+way back: ``"drop"`` closes the connection without a word; ``"503"`` answers a
+5xx although the change was made (a gateway timing out behind the server);
+``"stall"`` says nothing until the client has given up and sent its next
+request (so the test waits on that request, not on a guessed delay), then
+closes the connection.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from tests.fakes.base import Reply, Request
+from tests.fakes.mailchimp_wire import problem
+
+MODES = ("drop", "503", "stall")
+#: a stalled answer is given up on after this long even if no other request came (a test
+#: that fails must not hang)
+STALL_CAP = 60.0
+
+
+class AnswerLost(ConnectionResetError):
+    """Raised past the handler: the server closes the connection without answering."""
+
+
+class LostAnswers:
+    def _init_lost_answers(self) -> None:
+        self._lost = threading.local()
+        self._next_request = threading.Condition()
+        self._requests_seen = 0
+
+    def lose(self, mode: str) -> None:
+        """Lose the answer to the request being handled (called by a handler)."""
+        assert mode in MODES, mode
+        self._lost.mode = mode
+
+    def _answer(self, req: Request, h: Any, query: str) -> Reply:
+        with self._next_request:
+            self._requests_seen += 1
+            seen = self._requests_seen
+            self._next_request.notify_all()
+        self._lost.mode = None
+        reply = super()._answer(req, h, query)  # type: ignore[misc]
+        mode, self._lost.mode = self._lost.mode, None
+        if mode == "503":
+            return problem(503, "Service Unavailable", "The server did not answer in time.")
+        if mode == "stall":
+            with self._next_request:
+                self._next_request.wait_for(lambda: self._requests_seen > seen, STALL_CAP)
+        if mode in ("drop", "stall"):
+            raise AnswerLost(f"{req.method} {req.path}: answer lost on purpose ({mode})")
+        return reply
