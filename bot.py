@@ -110,6 +110,21 @@ def validate(
             out.print(f"  [green]✓[/] {escape(str(c))}")
         for w in [*camp.seg.ruleset.warnings(), *notes, *camp.seg.tables.notes]:
             out.print(f"  [yellow]![/] {escape(str(w))}")
+    if campaign is None:  # a source no campaign uses yet is still checked
+        _validate_sources(ws)
+
+
+def _validate_sources(ws: wsmod.Workspace) -> None:
+    from segmerge.source_check import check_source, unused_sources
+
+    for name in unused_sources(ws):
+        checked = check_source(ws, name)
+        out.print(f"[green]✓[/] source {escape(name)} (no campaign uses it): "
+                  f"{escape(checked.summary())}")  # fmt: skip
+        for c in checked.checks:
+            out.print(f"  [green]✓[/] {escape(c)}")
+        for n in checked.tables.notes:
+            out.print(f"  [yellow]![/] {escape(str(n))}")
 
 
 # segment ---------------------------------------------------------------------
@@ -139,6 +154,8 @@ def segment(
     seg = _segment(ws, rules, source, as_of)
     extra = [c.strip() for c in columns.split(",")] if columns else []
     rows = segment_rows(seg, extra)
+    # rows on stdout stay pure CSV/JSON: what was read and the warnings go to stderr
+    _tell_source(ws, seg, rules, source, err if out_file is None and fmt != "table" else out)
     if out_file is not None or fmt != "table":
         text = (
             rows.to_csv(index=False)
@@ -159,6 +176,18 @@ def _segment(ws: wsmod.Workspace, rules: Path, source: str | None, as_of: str | 
     from segmerge.segmentation import segment as do_segment
 
     return do_segment(ws, Path(rules).resolve(), source_name=source, as_of=as_of)
+
+
+def _tell_source(ws: wsmod.Workspace, seg: Any, rules: Path, source: str | None,
+                 console: Any) -> None:  # fmt: skip
+    """Which source was read when ``--source`` was left out, and its warnings (orders
+    naming no contact, unknown status words): a wrong join must show where one segments."""
+    from segmerge.source_check import default_source_reason
+
+    if source is None:
+        console.print(f"[dim]{escape(default_source_reason(ws, Path(rules), seg.source_name))}[/]")
+    for w in seg.tables.warnings:
+        console.print(f"[yellow]![/] {escape(str(w))}")
 
 
 def _print_sizes(seg: Any, tz: Any) -> None:
@@ -199,6 +228,7 @@ def explain(
 
     ws = _ws(workspace)
     seg = _segment(ws, rules, source, as_of)
+    _tell_source(ws, seg, rules, source, out)
     for e in do_explain(seg.ruleset, seg.frame, contact_id, seg.as_of, ws.tz):
         mark = "[green]✓[/]" if e.matched else "[red]✗[/]"
         title = "exclude" if e.is_exclude else f"{e.name} ({e.label})"

@@ -12,11 +12,17 @@ from typing import Annotated
 
 import typer
 
+from .as_of import as_of_option
+
 WorkspaceOpt = Annotated[
     Path | None,
     typer.Option("--workspace", "-w", help="Workspace folder (default: $SEGMERGE_WORKSPACE, or .)"),
 ]
 AsOfOpt = Annotated[
     str | None,
-    typer.Option("--as-of", help="Reference day, e.g. 2026-01-31 (default: today)."),
+    typer.Option(
+        "--as-of",
+        help="Reference day, e.g. 2026-01-31 or 31/01/2026 (day first; default: today).",
+        callback=as_of_option,
+    ),
 ]

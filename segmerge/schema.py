@@ -24,7 +24,9 @@ CONTACT_COLUMNS = (
     "tags",
 )
 ORDER_COLUMNS = ("contact_id", "order_id", "ordered_at", "amount")
-ORDER_OPTIONAL = ("category", "rating")
+#: ``status`` is the shop's word for the order ("Annulé", "wc-refunded", "paid"): orders
+#: whose status says cancelled, refunded or failed count for no metric (order_status.py)
+ORDER_OPTIONAL = ("category", "rating", "status")
 EVENT_COLUMNS = ("contact_id", "campaign_id", "event", "at")
 EVENT_KINDS = ("sent", "open", "click", "unsubscribe", "bounce")
 
@@ -52,6 +54,12 @@ class Tables:
     #: each stream's own cursor ("contacts", "orders", "events") when a source tracks
     #: their progress apart; a stream missing here falls back to ``cursor``
     cursors: dict[str, str] = field(default_factory=dict)
+    #: the notes the user must see even where notes are not shown (`segment`, `explain`):
+    #: orders naming no contact, status words nobody knows; each is in ``notes`` too
+    warnings: list[str] = field(default_factory=list)
+    #: where each table came from ("orders" -> "exports/commandes.csv"), for messages
+    #: that must name a file; a source that knows sets it
+    origins: dict[str, str] = field(default_factory=dict)
 
 
 def empty_orders() -> pd.DataFrame:
@@ -127,6 +135,8 @@ def conform(tables: Tables, source: str) -> Tables:
         o["category"] = o["category"].astype(STRING)
     if "rating" in o.columns:
         o["rating"] = o["rating"].astype("float64")
+    if "status" in o.columns:
+        o["status"] = o["status"].astype(STRING)
 
     e = tables.events
     _require(e, EVENT_COLUMNS, "events", source)
@@ -144,6 +154,8 @@ def conform(tables: Tables, source: str) -> Tables:
         notes,
         bool(tables.incremental),
         dict(tables.cursors),
+        list(tables.warnings),
+        dict(tables.origins),
     )
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import connector as registry
-from . import secrets
+from . import secrets, source_rules
 from .connector import ConnectorContext, Source
 from .errors import ConfigError
 from .heap import frozen_heap
@@ -147,10 +147,11 @@ def segment(
             tables = pull_source(ws, src, full_refresh=full_refresh)
         finally:
             src.close()
+    tables, counted = source_rules.apply(ws, name, tables)  # statuses, orders of nobody
     orders_columns = set(tables.orders.columns)
     ruleset.check(kinds_from_frame(tables.contacts), orders_columns)
     instant = as_of_instant(ws, as_of)
-    frame = build_frame(tables, ruleset, instant, ws)
+    frame = build_frame(counted, ruleset, instant, ws)
     assignment = ruleset.assign(frame, instant, ws.tz)
     return Segmented(ruleset, tables, frame, assignment, instant, name)
 
