@@ -1,94 +1,59 @@
-"""Brevo e-commerce orders and e-mail campaign engagement -> canonical orders and events.
+"""Each contact's e-mail campaign statistics -> canonical events (``events = "contact_stats"``).
 
-Orders come from ``GET /orders`` (Brevo's e-commerce app: orders a shop pushed with
-``POST /orders/status``), at most 100 a page, under Brevo's "all other endpoints"
-limit (100 requests an hour on the general tier). An order names its buyer by
-``email`` (sometimes a ``contact_id``); orders whose buyer is not in the pulled
-contacts are looked up once by e-mail.
+``GET /contacts/{id}/campaignStats`` answers, per contact and over at most 90 days,
+one list per kind of event, each in its own documented shape (Brevo's spec,
+``components/schemas/getContactCampaignStats``; the official SDK models
+``GetContactCampaignStats*``, getbrevo/brevo-node@c353d32c:model/):
 
-Brevo API v3 has no account-wide feed of marketing-campaign events (only webhooks
-and the asynchronous recipient exports, which carry no event times), so events come
-from each contact's ``GET /contacts/{id}/campaignStats``: sent, opened, clicked,
-unsubscribed, hard and soft bounces, each with its campaign and time, over a window
-of at most 90 days (Brevo's maximum).
+- ``messagesSent``, ``delivered``, ``hardBounces``, ``softBounces``, ``complaints``:
+  ``[{campaignId, eventTime}]``;
+- ``opened``: ``[{campaignId, count, eventTime, ip}]``, one item per campaign;
+- ``clicked``: ``[{campaignId, links: [{count, eventTime, ip, url}]}]``: the times
+  are per link, there is none on the campaign item;
+- ``unsubscriptions``: ``{userUnsubscription: [{campaignId, eventTime, ip}],
+  adminUnsubscription: [{eventTime, ip}]}``: an administrator's unsubscription
+  names no campaign;
+- ``transacAttributes``: ``[{orderDate, orderId, orderPrice}]``, orders, not events.
+
+Kinds map to the canonical events of DESIGN.md (``sent``, ``open``, ``click``,
+``bounce``, ``unsubscribe``); what the kind alone does not say goes in two extra
+columns: ``detail`` (``hard``/``soft`` bounce; ``link``, ``admin`` or
+``complaint`` unsubscribe, a spam complaint ending consent as HubSpot's does) and
+``url`` (the clicked link). ``delivered`` repeats ``sent`` and ``transacAttributes``
+are orders (read from ``GET /orders``): both are checked, not kept. Any other field,
+or an item of another shape, is a BadAnswer naming it: never an event dropped
+silently. This costs one ``/contacts`` call per mailable contact (10 a second on
+the general tier): fine for small bases; see docs/connectors/brevo.md.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, NoReturn
 
 import pandas as pd
 
 from segmerge.errors import BadAnswer
 from segmerge.http import HttpClient
-from segmerge.schema import STRING, empty_events, empty_orders
+from segmerge.schema import STRING, empty_events
 
-#: campaignStats keys -> canonical event kinds
-EVENT_KEYS = {
-    "messagesSent": "sent",
-    "opened": "open",
-    "clicked": "click",
-    "hardBounces": "bounce",
-    "softBounces": "bounce",
+#: kinds answered as ``[{campaignId, eventTime, ...}]`` -> (event, detail)
+PLAIN = {
+    "messagesSent": ("sent", None),
+    "hardBounces": ("bounce", "hard"),
+    "softBounces": ("bounce", "soft"),
+    "complaints": ("unsubscribe", "complaint"),
+    "opened": ("open", None),
 }
-DROPPED_STATUSES = {"cancelled", "canceled", "refunded"}
+#: documented kinds that are not events: checked to be lists, not kept (see the docstring)
+NOT_EVENTS = ("delivered", "transacAttributes")
+UNSUBSCRIPTIONS = {"userUnsubscription": "link", "adminUnsubscription": "admin"}
 
-
-def pull_orders(
-    client: HttpClient,
-    since: str | None,
-    contact_of_email: Callable[[str], str | None],
-    source: str,
-) -> tuple[pd.DataFrame, list[str]]:
-    """Every order (or those modified since), with its buyer's contact id."""
-    params: dict[str, Any] = {"sort": "asc"}
-    if since:
-        params["modifiedSince"] = since
-    rows: list[dict[str, Any]] = []
-    for page in client.pages_offset("/orders", items_key="orders", limit=100,
-                                    params=params, total_key="count"):  # fmt: skip
-        rows.extend(page)
-    notes: list[str] = []
-    if not rows:
-        return empty_orders(), notes
-    for n, o in enumerate(rows):
-        if not isinstance(o, dict) or not isinstance(o.get("id"), str | int):
-            raise BadAnswer(f"{source}: GET /orders: order #{n} has no id", field=source)
-        if not isinstance(o.get("amount"), int | float) or isinstance(o.get("amount"), bool):
-            raise BadAnswer(
-                f"{source}: GET /orders: field 'amount' of order {o['id']} is "
-                f"{type(o.get('amount')).__name__}, expected a number",
-                field=source,
-            )
-    kept = [o for o in rows if str(o.get("status", "")).lower() not in DROPPED_STATUSES]
-    if len(kept) < len(rows):
-        notes.append(f"{source}: {len(rows) - len(kept)} cancelled or refunded order(s) left out")
-    owners = [_owner(o, contact_of_email) for o in kept]
-    orphans = sum(1 for x in owners if x is None)
-    if orphans:
-        notes.append(f"{source}: {orphans} order(s) whose buyer is no Brevo contact left out")
-    frame = pd.DataFrame(
-        {
-            "contact_id": pd.Series(owners, dtype=STRING),
-            "order_id": pd.Series([str(o["id"]) for o in kept], dtype=STRING),
-            "ordered_at": pd.to_datetime(pd.Series([o.get("createdAt") for o in kept]),
-                                         utc=True, errors="coerce", format="ISO8601"),
-            "amount": pd.Series([float(o["amount"]) for o in kept], dtype="float64"),
-            "status": pd.Series([o.get("status") for o in kept], dtype=STRING),
-        }
-    )  # fmt: skip
-    return frame[frame["contact_id"].notna()].reset_index(drop=True), notes
-
-
-def _owner(order: dict[str, Any], contact_of_email: Callable[[str], str | None]) -> str | None:
-    cid = order.get("contact_id")
-    if isinstance(cid, int) and not isinstance(cid, bool):
-        return str(cid)
-    email = order.get("email")
-    return contact_of_email(email) if isinstance(email, str) and email else None
+#: one event: contact, campaign (None for an administrator's unsubscription), kind,
+#: time as Brevo wrote it, detail, url
+Row = tuple[str, str | None, str, str, str | None, str | None]
 
 
 def pull_events(
@@ -107,51 +72,126 @@ def pull_events(
         start = max(start, since.date())
     params = {"startDate": start.isoformat(), "endDate": today.isoformat()}
 
-    def one(cid: str) -> list[tuple[str, str, str, str]]:
-        body = client.get(f"/contacts/{cid}/campaignStats", params)
-        return _events_of(cid, body, source)
+    def one(cid: str) -> list[Row]:
+        return events_of(cid, client.get(f"/contacts/{cid}/campaignStats", params), source)
 
     ids = list(contact_ids)
     if not ids:
-        return empty_events()
+        return events_frame([], source)
     with ThreadPoolExecutor(max_workers=workers) as pool:
         found = [row for rows in pool.map(one, ids) for row in rows]
-    if not found:
-        return empty_events()
-    cids, campaigns, kinds, times = zip(*found, strict=True)
-    frame = pd.DataFrame(
+    frame = events_frame(found, source)
+    if since is not None:
+        frame = frame[frame["at"] > since].reset_index(drop=True)
+    return frame
+
+
+def events_frame(rows: list[Row], source: str) -> pd.DataFrame:
+    """The canonical events table (with ``detail`` and ``url``) of parsed rows."""
+    if not rows:
+        return empty_events().assign(detail=pd.Series(dtype=STRING), url=pd.Series(dtype=STRING))
+    cids, campaigns, kinds, times, details, urls = zip(*rows, strict=True)
+    raw = pd.Series(times, dtype=object)
+    at = pd.to_datetime(raw, utc=True, errors="coerce", format="ISO8601")
+    if at.isna().any():
+        n = int(at.isna().to_numpy().argmax())
+        raise BadAnswer(
+            f"{source}: GET /contacts/{cids[n]}/campaignStats: field 'eventTime' of a "
+            f"{kinds[n]} event is {str(raw.iloc[n])[:80]!r}, not a date-time",
+            field=source,
+        )
+    return pd.DataFrame(
         {
             "contact_id": pd.Series(cids, dtype=STRING),
             "campaign_id": pd.Series(campaigns, dtype=STRING),
             "event": pd.Series(kinds, dtype=STRING),
-            "at": pd.to_datetime(pd.Series(times), utc=True, errors="coerce", format="ISO8601"),
+            "at": at,
+            "detail": pd.Series(details, dtype=STRING),
+            "url": pd.Series(urls, dtype=STRING),
         }
     )
-    if since is not None:
-        frame = frame[frame["at"] > since]
-    return frame.dropna(subset=["at"]).reset_index(drop=True)
 
 
-def _events_of(cid: str, body: Any, source: str) -> list[tuple[str, str, str, str]]:
+def events_of(cid: str, body: Any, source: str) -> list[Row]:
+    """One contact's campaignStats answer -> its event rows, every documented kind read."""
     endpoint = f"GET /contacts/{cid}/campaignStats"
     if body is None:
         return []
     if not isinstance(body, dict):
-        raise BadAnswer(f"{source}: {endpoint} answered {type(body).__name__}", field=source)
-    out: list[tuple[str, str, str, str]] = []
-    groups: list[tuple[str, Any]] = [(EVENT_KEYS[k], body.get(k)) for k in EVENT_KEYS]
-    unsub = body.get("unsubscriptions")
-    if isinstance(unsub, dict):
-        groups.append(("unsubscribe", unsub.get("userUnsubscription")))
-    for kind, items in groups:
-        if items is None:
-            continue
-        if not isinstance(items, list):
-            raise BadAnswer(
-                f"{source}: {endpoint}: a {kind} list is {type(items).__name__}, expected list",
-                field=source,
-            )
-        for e in items:
-            if isinstance(e, dict) and "campaignId" in e and isinstance(e.get("eventTime"), str):
-                out.append((cid, str(e["campaignId"]), kind, e["eventTime"]))
+        raise BadAnswer(f"{source}: {endpoint} answered {type(body).__name__}, expected an "
+                        "object", field=source)  # fmt: skip
+    shape = _Shape(source, endpoint)
+    out: list[Row] = []
+    for key, items in body.items():
+        if key in PLAIN:
+            kind, detail = PLAIN[key]
+            for e in shape.items(key, items):
+                out.append((cid, shape.campaign(key, e), kind, shape.time(key, e), detail, None))
+        elif key == "clicked":
+            for e in shape.items(key, items):
+                campaign = shape.campaign(key, e)
+                for link in shape.items(f"{key}[].links", e.get("links")):
+                    url = link.get("url")
+                    if not isinstance(url, str):
+                        shape.wrong(f"{key}[].links[].url", url, "a string")
+                    out.append((cid, campaign, "click", shape.time(f"{key}[].links[]", link),
+                                None, url))  # fmt: skip
+        elif key == "unsubscriptions":
+            if not isinstance(items, dict):
+                shape.wrong(key, items, "an object")
+            for sub, detail in UNSUBSCRIPTIONS.items():
+                name = f"{key}.{sub}"
+                for e in shape.items(name, items.get(sub, [])):
+                    which = shape.campaign(name, e) if sub == "userUnsubscription" else None
+                    out.append((cid, which, "unsubscribe", shape.time(name, e), detail, None))
+            unknown = sorted(set(items) - set(UNSUBSCRIPTIONS))
+            if unknown:
+                shape.unknown(f"{key}.{unknown[0]}")
+        elif key in NOT_EVENTS:
+            shape.items(key, items)
+        else:
+            shape.unknown(key)
     return out
+
+
+class _Shape:
+    """Checks of one answer's fields, each failure naming source, endpoint and field."""
+
+    def __init__(self, source: str, endpoint: str) -> None:
+        self.source = source
+        self.endpoint = endpoint
+
+    def wrong(self, name: str, value: Any, expected: str) -> NoReturn:
+        got = "missing" if value is None else f"{type(value).__name__} {str(value)[:60]!r}"
+        raise BadAnswer(f"{self.source}: {self.endpoint}: field {name!r} is {got}, expected "
+                        f"{expected}", field=self.source)  # fmt: skip
+
+    def unknown(self, name: str) -> NoReturn:
+        raise BadAnswer(
+            f"{self.source}: {self.endpoint}: field {name!r} is no kind of event Segmerge "
+            "knows (Brevo's documented ones are read)",
+            field=self.source,
+            hint='`events = "none"` pulls without events meanwhile; please report the field',
+        )
+
+    def items(self, name: str, value: Any) -> list[dict[str, Any]]:
+        if not isinstance(value, list) or not all(isinstance(e, dict) for e in value):
+            self.wrong(name, value, "a list of objects")
+        return value
+
+    def campaign(self, name: str, item: dict[str, Any]) -> str:
+        value = item.get("campaignId")
+        if not isinstance(value, int) or isinstance(value, bool):
+            self.wrong(f"{name}[].campaignId", value, "an integer")
+        return str(value)
+
+    def time(self, name: str, item: dict[str, Any]) -> str:
+        value = item.get("eventTime")
+        if not isinstance(value, str):
+            self.wrong(f"{name}.eventTime" if name.endswith("]") else f"{name}[].eventTime",
+                       value, "a date-time")  # fmt: skip
+        return value
+
+
+# until connectors/brevo.py imports it from its own module (brevo_orders)
+from .brevo_orders import pull_orders as pull_orders  # noqa: E402

@@ -14,9 +14,11 @@ from typing import Any
 
 from segmerge.connector import Action, Outcome
 from segmerge.errors import ConnectorError, CredentialError
-from segmerge.http import HttpClient, field_of
+from segmerge.http import HttpClient
 
-from .brevo_lists import ListBook
+from .brevo_lists import ListBook, created_id, named_items
+
+PAGE = 100  # GET /emailCampaigns: `limit` maximum
 
 
 class Drafts:
@@ -29,15 +31,17 @@ class Drafts:
     def find(self, name: str, fresh: bool = False) -> int | None:
         if self.by_name is None or fresh:
             found: dict[str, int] = {}
-            params = {"status": "draft", "excludeHtmlContent": "true"}
-            pages = self.client.pages_offset(
-                "/emailCampaigns", items_key="campaigns", limit=100, params=params,
-                total_key="count",
-            )  # fmt: skip
-            for page in pages:
+            params = {"status": "draft", "excludeHtmlContent": "true", "limit": PAGE}
+            offset = 0
+            while True:
+                body = self.client.get("/emailCampaigns", {**params, "offset": offset})
+                page, count = named_items(body, "campaigns", "GET /emailCampaigns",
+                                          self.source, offset)  # fmt: skip
                 for c in page:
-                    if isinstance(c, dict) and isinstance(c.get("name"), str):
-                        found.setdefault(c["name"], int(c["id"]))
+                    found.setdefault(c["name"], c["id"])
+                offset += len(page)
+                if len(page) < PAGE or offset >= count:
+                    break
             self.by_name = found
         return self.by_name.get(name)
 
@@ -73,7 +77,7 @@ class Drafts:
             refused = "answered 4" in exc.message and "answered 429" not in exc.message
             status = "failed" if refused else "retry"
             return Outcome(action.key, status, exc.message)  # type: ignore[arg-type]
-        cid = int(field_of(answer, "id", int, endpoint="POST /emailCampaigns", source=self.source))
+        cid = created_id(answer, "POST /emailCampaigns", self.source)
         if self.by_name is not None:
             self.by_name[name] = cid
         return Outcome(action.key, "done", f"draft {cid} created for list {list_name!r}")

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 from segmerge.errors import BadAnswer
+from segmerge.http import field_of
 from segmerge.schema import CONTACT_COLUMNS, STRING
 
 #: attribute names that carry the canonical first/last name, in order of preference
@@ -56,9 +57,10 @@ def attributes_from(body: Any, source: str) -> dict[str, Attribute]:
             field=source,
         )
     out: dict[str, Attribute] = {}
-    for a in items:
+    for n, a in enumerate(items):
         if not isinstance(a, dict) or not isinstance(a.get("name"), str):
-            continue
+            raise BadAnswer(f"{source}: GET /contacts/attributes: attribute #{n} has no 'name'",
+                            field=source)  # fmt: skip
         if a.get("category", "normal") not in PER_CONTACT:
             continue
         labels = {
@@ -78,6 +80,19 @@ def snake(name: str) -> str:
     if not text or text[0].isdigit():
         text = f"attr_{text}"
     return text
+
+
+def contacts_page(body: Any, source: str, endpoint: str, offset: int) -> tuple[list[Any], int]:
+    """A page of ``GET /contacts`` (or of a list's contacts) -> checked contacts, ``count``."""
+    items = field_of(body, "contacts", list, endpoint=endpoint, source=source)
+    check_items(items, source, endpoint, offset)
+    count = field_of(body, "count", int, endpoint=endpoint, source=source)
+    return items, count
+
+
+def contact_id_of(body: Any, source: str, endpoint: str) -> str:
+    """``GET /contacts/{email}`` -> the contact's id."""
+    return str(field_of(body, "id", int, endpoint=endpoint, source=source))
 
 
 def check_items(items: list[Any], source: str, endpoint: str, offset: int) -> None:

@@ -25,7 +25,11 @@ from segmerge.connector import Action, Outcome
 from segmerge.errors import BadAnswer, ConnectorError, CredentialError
 from segmerge.http import HttpClient, batched, field_of
 
+from .brevo_contacts import contacts_page
+
 MAX_PER_CALL = 150  # Brevo: "a maximum of 150 emails/IDs in one request"
+LISTING_PAGE = 50  # GET /contacts/folders, /contacts/lists: `limit` maximum
+MEMBERS_PAGE = 500  # GET /contacts/lists/{id}/contacts: `limit` maximum
 ADD_KINDS = {"tag", "add_to_list"}
 REMOVE_KINDS = {"untag", "remove_from_list"}
 #: beyond this many failures of one call, read the list's members instead of each contact
@@ -66,16 +70,22 @@ class ListBook:
         self.lock = threading.Lock()
 
     # -- lookup --------------------------------------------------------------------------
-    def _all(self, path: str, key: str) -> list[dict[str, Any]]:
+    def all_named(self, path: str, key: str) -> list[dict[str, Any]]:
+        """Every folder or list of a listing (pages of 50, Brevo's maximum)."""
         rows: list[dict[str, Any]] = []
-        for page in self.client.pages_offset(path, items_key=key, limit=50, total_key="count"):
+        offset = 0
+        while True:
+            body = self.client.get(path, {"limit": LISTING_PAGE, "offset": offset})
+            page, count = named_items(body, key, f"GET {path}", self.source, offset)
             rows.extend(page)
-        return rows
+            offset += len(page)
+            if len(page) < LISTING_PAGE or offset >= count:
+                return rows
 
     def find_folder(self, create: bool) -> int | None:
         if self.folder_id is None:
-            for f in self._all("/contacts/folders", "folders"):
-                if isinstance(f, dict) and f.get("name") == self.folder:
+            for f in self.all_named("/contacts/folders", "folders"):
+                if f["name"] == self.folder:
                     self.folder_id = int(f["id"])
                     break
         if self.folder_id is None and create:
@@ -90,8 +100,8 @@ class ListBook:
             self.lists = {str(x["name"]): int(x["id"]) for x in folder_lists}
         if self.lists is None:
             fid = self.find_folder(create=False)
-            rows = [] if fid is None else self._all(f"/contacts/folders/{fid}/lists", "lists")
-            self.lists = {str(x["name"]): int(x["id"]) for x in rows if isinstance(x, dict)}
+            rows = [] if fid is None else self.all_named(f"/contacts/folders/{fid}/lists", "lists")
+            self.lists = {str(x["name"]): int(x["id"]) for x in rows}
         return self.lists
 
     def list_id(self, name: str, create: bool) -> int | None:
@@ -118,8 +128,7 @@ class ListBook:
         for attempt in range(CREATE_ATTEMPTS):
             try:
                 answer = self.client.json("POST", path, json=body, ok=(201,), retry=False)
-                return int(field_of(answer, "id", int, endpoint=f"POST {path}",
-                                    source=self.source))  # fmt: skip
+                return created_id(answer, f"POST {path}", self.source)
             except BadAnswer:  # a refusal (400...): trying again would not help
                 raise
             except ConnectorError as exc:  # 5xx, timeout: created or not? look
@@ -209,9 +218,8 @@ class ListBook:
             return {m: ("check", exc.message) for m in chunk}
         except ConnectorError as exc:
             return {m: ("retry", exc.message) for m in chunk}
-        body = self.client.decode(resp, f"POST {path}")
-        contacts = field_of(body, "contacts", dict, endpoint=f"POST {path}", source=self.source)
-        success = {_norm(x) for x in contacts.get("success") or []}
+        success = call_result(self.client.decode(resp, f"POST {path}"), f"POST {path}",
+                              self.source)  # fmt: skip
         return {m: ("done", "") if m in success else ("check", "refused by Brevo") for m in chunk}
 
     def _settle(self, verb: str, lid: int, kind: str, name: str,
@@ -257,14 +265,65 @@ class ListBook:
         """Every member of a list, by id and by e-mail (pages of 500)."""
         found: set[Any] = set()
         path = f"/contacts/lists/{lid}/contacts"
-        for page in self.client.pages_offset(path, items_key="contacts", limit=500,
-                                             total_key="count"):  # fmt: skip
+        offset = 0
+        while True:
+            body = self.client.get(path, {"limit": MEMBERS_PAGE, "offset": offset})
+            page, count = contacts_page(body, self.source, f"GET {path}", offset)
             for c in page:
-                if isinstance(c, dict):
-                    found.add(c.get("id"))
-                    if isinstance(c.get("email"), str):
-                        found.add(c["email"].lower())
-        return found
+                found.add(c["id"])
+                if isinstance(c.get("email"), str):
+                    found.add(c["email"].lower())
+            offset += len(page)
+            if len(page) < MEMBERS_PAGE or offset >= count:
+                return found
+
+
+def named_items(
+    body: Any, key: str, endpoint: str, source: str, offset: int = 0
+) -> tuple[list[dict[str, Any]], int]:
+    """A listing of folders, lists or campaigns -> its items (each with an id and a name)
+    and the total ``count`` (optional in Brevo's schemas: the page's end when absent)."""
+    if body is None:  # Brevo answers 204 where a listing is empty
+        return [], 0
+    items = field_of(body, key, list, endpoint=endpoint, source=source)
+    for n, x in enumerate(items):
+        ident = x.get("id") if isinstance(x, dict) else None
+        if (
+            not isinstance(ident, int)
+            or isinstance(ident, bool)
+            or not isinstance(x.get("name"), str)
+        ):
+            raise BadAnswer(f"{source}: {endpoint}: item #{offset + n} of {key!r} has no integer "
+                            "'id' and text 'name'", field=source)  # fmt: skip
+    count = body.get("count", offset + len(items))
+    if not isinstance(count, int) or isinstance(count, bool):
+        raise BadAnswer(f"{source}: {endpoint}: field 'count' is {type(count).__name__}, "
+                        "expected an integer", field=source)  # fmt: skip
+    return items, count
+
+
+def created_id(body: Any, endpoint: str, source: str) -> int:
+    """A creation's answer (``createModel``: ``{id}``) -> the new id."""
+    return field_of(body, "id", int, endpoint=endpoint, source=source)
+
+
+def call_result(body: Any, endpoint: str, source: str) -> set[Any]:
+    """A list add/remove answer -> the ids and (lower-cased) e-mails that succeeded.
+
+    Brevo's schema and reference (``postContactInfo``; developers.brevo.com/reference/
+    add-contact-to-list) wrap them as ``{contacts: {success, failure}}``; the spec's own
+    examples show ``{success, failure}`` bare: both are read.
+    """
+    inner = body.get("contacts", body) if isinstance(body, dict) else None
+    if not isinstance(inner, dict):
+        raise BadAnswer(f"{source}: {endpoint}: field 'contacts' is "
+                        f"{type(inner).__name__}, expected an object", field=source)  # fmt: skip
+    for key in ("success", "failure"):
+        value = inner.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(x, str | int) for x in value):
+            raise BadAnswer(f"{source}: {endpoint}: field 'contacts.{key}' is not a list of "
+                            "ids or e-mails", field=source)  # fmt: skip
+    return {_norm(x) for x in inner.get("success", [])}
 
 
 def _norm(value: Any) -> Any:

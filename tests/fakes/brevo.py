@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .base import FakeServer, Reply, Request, WindowLimiter
+from .brevo_campaigns import SentCampaigns
 from .brevo_dates import EPOCH, parse, stamp
 from .brevo_lists import BrevoLists
 
@@ -111,7 +112,10 @@ class BrevoFake(BrevoLists, FakeServer):
         self.type_change_after: int | None = None  # serve listIds as a string after N pages
         self._pages_served = 0
         self.contact_queries: list[dict[str, list[str]]] = []  # params of GET /contacts
+        self.order_queries: list[dict[str, list[str]]] = []  # params of GET /orders
+        self._budget: dict[int, tuple[int, float]] = {}  # request -> (remaining, reset)
         self._routes_setup()
+        self.sent = SentCampaigns(self)  # sent campaigns, recipient exports, files
 
     # state helpers ----------------------------------------------------------
     def add_contact(
@@ -174,8 +178,8 @@ class BrevoFake(BrevoLists, FakeServer):
     def rate_limit(self, req: Request) -> Reply | None:
         limiter = self._limiter(req)
         allowed, remaining, reset = limiter.hit()
-        req.headers["x-fake-remaining"] = str(remaining)
-        req.headers["x-fake-reset"] = str(max(1, math.ceil(reset)))
+        with self.lock:
+            self._budget[id(req)] = (remaining, reset)
         if allowed:
             return None
         return Reply(
@@ -183,12 +187,15 @@ class BrevoFake(BrevoLists, FakeServer):
         )
 
     def decorate(self, req: Request, reply: Reply) -> None:
-        limiter = self._limiter(req)
-        reply.headers.setdefault("x-sib-ratelimit-limit", str(limiter.limit))
-        reply.headers.setdefault(
-            "x-sib-ratelimit-remaining", req.headers.get("x-fake-remaining", "0")
-        )
-        reply.headers.setdefault("x-sib-ratelimit-reset", req.headers.get("x-fake-reset", "1"))
+        """Every answer of a rate-limited endpoint carries the bucket's state, as Brevo
+        documents ("Rate limit headers", developers.brevo.com/docs/limit-headers): the
+        window's limit, the requests left in it, and the seconds until it resets (whole
+        seconds, as in the page's example ``x-sib-ratelimit-reset: 45``)."""
+        with self.lock:
+            remaining, reset = self._budget.pop(id(req), (0, 1.0))
+        reply.headers.setdefault("x-sib-ratelimit-limit", str(self._limiter(req).limit))
+        reply.headers.setdefault("x-sib-ratelimit-remaining", str(remaining))
+        reply.headers.setdefault("x-sib-ratelimit-reset", str(max(1, math.ceil(reset))))
 
     # routes -------------------------------------------------------------------
     def _routes_setup(self) -> None:
@@ -272,7 +279,11 @@ class BrevoFake(BrevoLists, FakeServer):
         start, end = req.arg("startDate"), req.arg("endDate")
         body: dict[str, Any] = {}
         for kind, events in c.stats.items():
-            kept = [e for e in events if _in_window(e["eventTime"], start, end)]
+            if kind == "clicked":  # the times are the links' (getContactCampaignStats)
+                kept = [{**e, "links": links} for e in events if (links := [
+                    x for x in e["links"] if _in_window(x["eventTime"], start, end)])]  # fmt: skip
+            else:
+                kept = [e for e in events if _in_window(e["eventTime"], start, end)]
             if kind in ("userUnsubscription", "adminUnsubscription"):
                 body.setdefault(
                     "unsubscriptions", {"userUnsubscription": [], "adminUnsubscription": []}
@@ -289,6 +300,7 @@ class BrevoFake(BrevoLists, FakeServer):
         if isinstance(paging, Reply):
             return paging
         limit, offset = paging
+        self.order_queries.append(req.params)
         rows = self.orders
         since = req.arg("modifiedSince")
         if since:
