@@ -28,8 +28,10 @@ from segmerge.errors import BadAnswer, ConfigError, ConnectorError, CredentialEr
 from segmerge.http import HttpClient, field_of
 from segmerge.schema import Tables, empty_events, empty_orders
 
+from . import hubspot_events as he
 from . import hubspot_pull as hp
 from .hubspot_client import LIST_PAGE, StuckSearch, make_clients, next_after, search_modified_since
+from .hubspot_deals import WonDeals
 from .hubspot_drafts import Drafts
 from .hubspot_lists import Lists
 from .hubspot_tags import TagWriter
@@ -50,9 +52,12 @@ class HubSpotSettings(ConnectorSettings):
     properties: list[str] = []
     custom_properties: bool = True
     orders: Literal["deals", "none"] = "deals"
-    won_stages: list[str] = ["closedwon"]
+    #: deal stages counted as won; unset: HubSpot's own (hs_is_closed_won, the pipelines)
+    won_stages: list[str] | None = None
     events: bool = True
     events_days: int = Field(365, ge=1)
+    #: events are read this many days at a time (a window's pages are never all held)
+    events_window_days: int = Field(30, ge=1)
     #: the app's burst limit: 100 per 10 s (Free/Starter), 190 (Professional/Enterprise)
     rate_limit: int = Field(100, ge=1)
     rate_window_seconds: float = Field(10.0, gt=0)
@@ -62,6 +67,8 @@ class HubSpotSettings(ConnectorSettings):
     cursor_overlap_seconds: int = Field(300, ge=0)
     timeout: float = Field(30.0, gt=0)
     email_template_path: str | None = None
+    #: a marketing e-mail to clone for each draft (its design kept, its rich text replaced)
+    email_template_id: str | None = None
 
     @field_validator("tags_property")
     @classmethod
@@ -164,14 +171,16 @@ class HubSpotConnector(Source, Destination):
         return list(dict.fromkeys(wanted))
 
     def pull(self, since: str | None = None) -> Tables:
+        """Contacts, then won deals, then events; each kept by the engine once complete.
+
+        Each stream resumes from its own cursor (``ctx.cursors``), or from the combined
+        cursor of an older run: a push that failed after the contacts were read does not
+        make the next run read them all again.
+        """
         started_ms = int(time.time() * 1000)
         notes: list[str] = []
         props = self.wanted_properties(notes)
-        try:
-            contacts_ms, events_ms = _read_cursor(since)
-        except ConnectorError as exc:  # not ours (another connector's?): start over, safely
-            notes.append(f"{self.name}: {exc.message}; pulled everything instead")
-            contacts_ms = events_ms = None
+        contacts_ms, events_ms = self._cursors(since, notes)
         records = None
         if contacts_ms is not None:
             records = self._changed_contacts(contacts_ms, props, notes)
@@ -184,10 +193,13 @@ class HubSpotConnector(Source, Destination):
         contacts = hp.contacts_frame(
             records, types, columns, self.cfg.tags_property, notes, self.name
         )
+        overlap = self.cfg.cursor_overlap_seconds * 1000
+        cursors = {"contacts": str(started_ms - overlap)}
+        self.ctx.stream_done("contacts", contacts, cursors["contacts"])
         orders = empty_orders()
         if self.cfg.orders == "deals":
-            orders = hp.deals_frame(self.api, self.cfg.won_stages)
-        overlap = self.cfg.cursor_overlap_seconds * 1000
+            orders = WonDeals(self.api, self.cfg.won_stages).frame()
+            self.ctx.stream_done("orders", orders, None)  # read whole every time
         events = empty_events()
         next_events_ms = events_ms if events_ms is not None else started_ms - overlap
         if self.cfg.events:
@@ -196,11 +208,37 @@ class HubSpotConnector(Source, Destination):
                 if events_ms is not None
                 else started_ms - self.cfg.events_days * 86_400_000
             )
-            events, next_events_ms = self._events(contacts, start, started_ms)
+            events, next_events_ms = self._events(contacts, start, started_ms, notes)
+            cursors["events"] = str(next_events_ms)
+            self.ctx.stream_done("events", events, cursors["events"])
         cursor = {"v": 1, "contacts_ms": started_ms - overlap, "events_ms": next_events_ms}
         tables = Tables(contacts, orders, events, cursor=json.dumps(cursor), notes=notes)
         tables.incremental = incremental
+        tables.cursors = cursors
         return tables
+
+    def _cursors(self, since: str | None, notes: list[str]) -> tuple[int | None, int | None]:
+        """Where contacts and events resume: their own cursors first, else the combined one."""
+        try:
+            contacts_ms, events_ms = _read_cursor(since)
+        except ConnectorError as exc:  # not ours (another connector's?): start over, safely
+            notes.append(f"{self.name}: {exc.message}; pulled everything instead")
+            contacts_ms = events_ms = None
+        own = self.ctx.cursors
+        for stream in ("contacts", "events"):
+            value = own.get(stream)
+            if not value:
+                continue
+            try:
+                ms = int(value)
+            except ValueError:
+                notes.append(f"{self.name}: unreadable {stream} cursor {value!r}; read it whole")
+                ms = None
+            if stream == "contacts":
+                contacts_ms = ms
+            else:
+                events_ms = ms
+        return contacts_ms, events_ms
 
     def _all_contacts(self, props: list[str]) -> dict[str, dict[str, Any]]:
         """Every contact, 100 a page; in several passes when the property list is too long.
@@ -239,17 +277,28 @@ class HubSpotConnector(Source, Destination):
         notes.append(f"{self.name}: {len(records)} contact(s) modified since {_iso(since_ms)}")
         return records
 
-    def _events(self, contacts: pd.DataFrame, start: int, end: int) -> tuple[pd.DataFrame, int]:
-        """E-mail events in [start, end) and where the next pull starts (after the last one)."""
-        raw = hp.fetch_events(self.api, start, end)
+    def _events(self, contacts: pd.DataFrame, start: int, end: int,
+                notes: list[str]) -> tuple[pd.DataFrame, int]:  # fmt: skip
+        """E-mail events in [start, end] and where the next pull starts.
+
+        The next pull starts after the last event seen, or at the end of this one less
+        the overlap when that is later: the events of the overlap, indexed late, are
+        new (every event seen is older), so none comes twice.
+        """
+        window = self.cfg.events_window_days * 86_400_000
+        raw = he.collect(he.pages(self.api, start, end, window))
         known = contacts[contacts["email"].notna()]
         by_email = dict(zip(known["email"], known["contact_id"], strict=True))
-        recipients = {str(e.get("recipient", "")).strip().lower() for e in raw if hp.event_kind(e)}
-        unknown = recipients - set(by_email) - {""}
+        unknown = set(raw["recipient"].dropna().unique()) - set(by_email) - {""}
         if unknown:  # an incremental pull holds few contacts: look the others up
             by_email.update(hp.ids_for_emails(self.api, unknown))
-        created = [int(e["created"]) for e in raw if isinstance(e.get("created"), int | float)]
-        return hp.events_frame(raw, by_email), (max(created) + 1 if created else start)
+        events, unmatched = he.canonical(raw, by_email)
+        if unmatched:
+            notes.append(f"{self.name}: {unmatched} e-mail event(s) of addresses HubSpot has "
+                         "no contact for were left out")  # fmt: skip
+        overlap = self.cfg.cursor_overlap_seconds * 1000
+        last = int(raw["at_ms"].max()) + 1 if not raw.empty else start
+        return events, max(last, end - overlap)
 
     # merge tags ---------------------------------------------------------------------
     def merge_tag(self, column: str) -> str | None:
@@ -309,7 +358,12 @@ class HubSpotConnector(Source, Destination):
 
     def _draft_writer(self) -> Drafts:
         if self._drafts is None:
-            self._drafts = Drafts(self.api, self._list_writer(), self.cfg.email_template_path)
+            self._drafts = Drafts(
+                self.api,
+                self._list_writer(),
+                self.cfg.email_template_path,
+                self.cfg.email_template_id,
+            )
         return self._drafts
 
 

@@ -15,6 +15,13 @@ from segmerge.http import HttpClient, batched, field_of
 
 LISTS = "/crm/v3/lists"
 CONTACT_OBJECT = "0-1"  # HubSpot's objectTypeId for contacts
+#: record ids per membership call. The reference for ``PUT /crm/v3/lists/{listId}/memberships/
+#: add|remove`` (https://developers.hubspot.com/docs/api-reference/crm-lists-v3/memberships/
+#: put-crm-v3-lists-listId-memberships-add) sets no maximum on its body; the one size the
+#: Lists API documents for memberships is 100,000 (``add-from`` and clearing a list,
+#: HubSpot/hubspot-api-python@a2a528a9 hubspot/crm/lists/api/memberships_api.py), so a
+#: segment goes in one call up to that, instead of one call per 100 contacts.
+MEMBERSHIP_CHUNK = 100_000
 
 
 class Lists:
@@ -93,7 +100,7 @@ class Lists:
         ids = list(dict.fromkeys(str(a.contact_id) for a in group))
         missing: set[str] = set()
         outcomes: list[Outcome] = []
-        for chunk in batched(ids, 100):
+        for chunk in batched(ids, MEMBERSHIP_CHUNK):
             try:
                 miss = self._call(path, chunk)
                 if miss and op == "add":  # once more for those: a contact created a moment ago

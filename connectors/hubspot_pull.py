@@ -1,4 +1,4 @@
-"""Reading HubSpot into the canonical tables: contacts, won deals as orders, e-mail events.
+"""Reading HubSpot contacts into the canonical table (deals: hubspot_deals, events: hubspot_events).
 
 HubSpot sends every property value as a string (or null) whatever its type; the
 property definitions (``GET /crm/v3/properties/contacts``) say which are numbers,
@@ -18,9 +18,7 @@ import pandas as pd
 
 from segmerge.errors import BadAnswer
 from segmerge.http import HttpClient, batched, field_of
-from segmerge.schema import STRING, UTC, empty_events, empty_orders
-
-from .hubspot_client import LIST_PAGE, next_after
+from segmerge.schema import STRING, UTC
 
 CONTACTS = "/crm/v3/objects/contacts"
 #: properties the canonical columns and the consent flag come from
@@ -37,11 +35,6 @@ CORE = (
 CANONICAL = {"email": "email", "firstname": "first_name", "lastname": "last_name"}
 RESERVED = {"contact_id", "email", "first_name", "last_name", "subscribed", "created_at",
             "updated_at", "tags"}  # fmt: skip
-DEAL_PROPERTIES = ("amount", "closedate", "dealstage", "pipeline", "dealname")
-#: HubSpot e-mail event types -> canonical event kinds (others are not engagement)
-EVENT_KINDS = {"SENT": "sent", "OPEN": "open", "CLICK": "click", "BOUNCE": "bounce",
-               "SPAMREPORT": "unsubscribe"}  # fmt: skip
-EVENTS = "/email/public/v1/events"
 
 
 def snake(name: str) -> str:
@@ -135,8 +128,8 @@ def contacts_frame(
                for i in ids]  # fmt: skip
     updated = [records[i].get("updatedAt") or records[i]["properties"].get("lastmodifieddate")
                for i in ids]  # fmt: skip
-    out["created_at"] = _when(pd.Series(created, dtype=object))
-    out["updated_at"] = _when(pd.Series(updated, dtype=object))
+    out["created_at"] = when(pd.Series(created, dtype=object))
+    out["updated_at"] = when(pd.Series(updated, dtype=object))
     out["tags"] = [split_tags(v) for v in col(tags_property).tolist()]
     bad: list[str] = []
     for prop, name in columns.items():
@@ -158,7 +151,7 @@ def _bool(s: pd.Series) -> pd.Series:
     return folded.map({"true": True, "false": False}).astype("boolean")
 
 
-def _when(s: pd.Series) -> pd.Series:
+def when(s: pd.Series) -> pd.Series:
     """HubSpot dates: ISO 8601 in v3, epoch milliseconds in some older properties."""
     text = s.astype(STRING).str.strip()
     digits = text.str.fullmatch(r"\d{10,}").fillna(False)
@@ -176,97 +169,12 @@ def _typed(s: pd.Series, kind: str, prop: str, bad: list[str]) -> pd.Series:
     elif kind == "bool":
         out = _bool(s.where(present))
     elif kind in ("date", "datetime"):
-        out = _when(s.where(present))
+        out = when(s.where(present))
     else:
         return s.astype(STRING)
     if (present & out.isna()).any():
         bad.append(prop)
     return out
-
-
-# orders -------------------------------------------------------------------------------
-def deals_frame(client: HttpClient, won_stages: list[str]) -> pd.DataFrame:
-    """Won deals as orders: one row per (deal, associated contact).
-
-    A deal shared by two contacts counts as an order of each; ``order_id`` is
-    ``<dealId>:<contactId>`` so that the rows stay distinct and stable.
-    """
-    path = "/crm/v3/objects/deals"
-    params = {"limit": LIST_PAGE, "properties": ",".join(DEAL_PROPERTIES),
-              "associations": "contacts", "archived": "false"}  # fmt: skip
-    rows: list[tuple[str, str, Any, Any, Any]] = []
-    won = set(won_stages)
-    for page in client.pages_cursor(path, items_key="results", next_cursor=next_after,
-                                    params=params):  # fmt: skip
-        for deal in page:
-            props = deal.get("properties") if isinstance(deal, dict) else None
-            if not isinstance(props, dict):
-                raise BadAnswer(f"{client.source}: GET {path}: a deal has no 'properties' object",
-                                field=client.source)  # fmt: skip
-            if props.get("dealstage") not in won:
-                continue
-            assoc = (deal.get("associations") or {}).get("contacts") or {}
-            linked = assoc.get("results") if isinstance(assoc, dict) else None
-            if not isinstance(linked, list):
-                raise BadAnswer(f"{client.source}: GET {path}: deal {deal.get('id')} "
-                                "associations.contacts.results is not a list",
-                                field=client.source)  # fmt: skip
-            for cid in dict.fromkeys(str(a.get("id")) for a in linked if isinstance(a, dict)):
-                rows.append((cid, f"{deal['id']}:{cid}", props.get("closedate"),
-                             props.get("amount"), props.get("pipeline")))  # fmt: skip
-    if not rows:
-        return empty_orders()
-    df = pd.DataFrame(rows, columns=["contact_id", "order_id", "ordered_at", "amount", "category"])
-    df["contact_id"] = df["contact_id"].astype(STRING)
-    df["order_id"] = df["order_id"].astype(STRING)
-    df["ordered_at"] = _when(df["ordered_at"])
-    df["amount"] = pd.to_numeric(df["amount"], errors="coerce").fillna(0.0).astype("float64")
-    df["category"] = df["category"].astype(STRING)
-    return df[df["ordered_at"].notna()].reset_index(drop=True)
-
-
-# events -------------------------------------------------------------------------------
-def fetch_events(client: HttpClient, start_ms: int, end_ms: int) -> list[dict[str, Any]]:
-    """Marketing e-mail events in [start, end), from the legacy Email Events API (v1)."""
-    params = {"startTimestamp": start_ms, "endTimestamp": end_ms, "limit": 1000}
-    out: list[dict[str, Any]] = []
-
-    def more(body: Any) -> str | None:
-        has_more = body.get("hasMore") if isinstance(body, dict) else None
-        offset = body.get("offset") if isinstance(body, dict) else None
-        return str(offset) if has_more and offset else None
-
-    for page in client.pages_cursor(EVENTS, items_key="events", next_cursor=more,
-                                    cursor_param="offset", params=params):  # fmt: skip
-        out.extend(e for e in page if isinstance(e, dict))
-    return out
-
-
-def event_kind(event: dict[str, Any]) -> str | None:
-    kind = EVENT_KINDS.get(str(event.get("type")))
-    if kind is None and event.get("type") == "STATUSCHANGE":
-        subs = event.get("subscriptions") or []
-        if event.get("portalSubscriptionStatus") == "UNSUBSCRIBED" or any(
-            isinstance(s, dict) and s.get("status") == "UNSUBSCRIBED" for s in subs
-        ):
-            kind = "unsubscribe"
-    return kind
-
-
-def events_frame(events: list[dict[str, Any]], ids_by_email: dict[str, str]) -> pd.DataFrame:
-    rows = []
-    for e in events:
-        kind = event_kind(e)
-        cid = ids_by_email.get(str(e.get("recipient", "")).strip().lower())
-        if kind and cid and isinstance(e.get("created"), int | float):
-            rows.append((cid, str(e.get("emailCampaignId", "")), kind, int(e["created"])))
-    if not rows:
-        return empty_events()
-    df = pd.DataFrame(rows, columns=["contact_id", "campaign_id", "event", "at"])
-    for c in ("contact_id", "campaign_id", "event"):
-        df[c] = df[c].astype(STRING)
-    df["at"] = pd.to_datetime(df["at"], unit="ms", utc=True).astype(UTC)
-    return df
 
 
 def ids_for_emails(client: HttpClient, emails: Iterable[str]) -> dict[str, str]:

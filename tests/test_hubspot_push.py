@@ -158,23 +158,6 @@ def campaign(name: str = "profils 2026-12-01 · fonceurs") -> Action:
         "from_name": "La Boutique", "reply_to": "reply@example.org"})  # fmt: skip
 
 
-def test_a_draft_is_created_once_even_when_the_push_is_repeated(fake):
-    populate(fake, 2)
-    first = make_connector(fake).push([campaign()])
-    assert first[0].status == "done" and "created" in first[0].detail
-    again = make_connector(fake).push([campaign()])
-    assert again[0].status == "done" and "already exists" in again[0].detail
-    assert len(fake.emails) == 1
-    email = next(iter(fake.emails.values()))
-    assert email["state"] == "DRAFT" and email["sendOnPublish"] is False
-    target = fake.list_named("seg:fonceurs")
-    assert email["to"]["contactIlsLists"]["include"] == [str(target.id)]
-    html = email["content"]["widgets"]["primary_rich_text_module"]["body"]["html"]
-    assert "{{ contact.firstname }}" in html and "Nos nouveautés" in html
-    assert email["content"]["plainTextVersion"] == "Bonjour {{ contact.firstname }}"
-    assert email["from"] == {"fromName": "La Boutique", "replyTo": "reply@example.org"}
-
-
 def test_a_lost_create_answer_is_looked_up_not_repeated(fake):
     populate(fake, 2)
     fake.lose_email_answers = 1  # created, but the answer never comes back

@@ -41,6 +41,7 @@ import jsonschema
 from .base import FakeServer, Reply, Request, WindowLimiter
 from .hubspot_contract import ANSWERS, CONTRACTS, CORE_DEFS, LIMITS, SCOPE
 from .hubspot_handlers import HubSpotHandlers, error_body
+from .hubspot_marketing import HubSpotMarketing, default_pipeline
 from .hubspot_records import EPOCH, Contact, HubList, iso, ms
 
 TOKEN = "pat-eu1-00000000-test-0000-SECRET"
@@ -51,7 +52,7 @@ ALL_SCOPES = frozenset({
 })  # fmt: skip
 
 
-class HubSpotFake(HubSpotHandlers, FakeServer):
+class HubSpotFake(HubSpotHandlers, HubSpotMarketing, FakeServer):
     def __init__(self, *, limit: int = 100, window: float = 10.0, search_limit: int = 5,
                  search_window: float = 1.0, search_cap: int = 10_000, seed: int = 0) -> None:  # fmt: skip
         super().__init__(None, seed=seed)
@@ -67,6 +68,10 @@ class HubSpotFake(HubSpotHandlers, FakeServer):
         for name, kind in CORE_DEFS.items():
             self.add_property(name, kind, hubspot_defined=True)
         self.deals: dict[int, dict[str, Any]] = {}
+        self.pipelines: list[dict[str, Any]] = [default_pipeline()]
+        self.association_reads = 0  # v4 association pages read
+        self.event_calls: list[tuple[int, int]] = []  # (startTimestamp, endTimestamp) asked
+        self.drop_email_widgets = False  # HubSpot keeps no widget of a draft's content
         self.lists: dict[int, HubList] = {}
         self.emails: dict[str, dict[str, Any]] = {}
         self.events: list[dict[str, Any]] = []
@@ -112,11 +117,13 @@ class HubSpotFake(HubSpotHandlers, FakeServer):
         c.modified = when or max(dt.datetime.now(dt.UTC), self.tick())
 
     def add_deal(self, contact_ids: list[int], amount: str, closedate: str,
-                 stage: str = "closedwon") -> int:  # fmt: skip
+                 stage: str = "closedwon", pipeline: str = "default",
+                 closed_won_unset: bool = False) -> int:  # fmt: skip
         did = next(self._ids)
         self.deals[did] = {"props": {"amount": amount, "closedate": closedate, "dealstage": stage,
-                                     "pipeline": "default", "dealname": f"deal {did}"},
-                           "contacts": list(contact_ids)}  # fmt: skip
+                                     "pipeline": pipeline, "dealname": f"deal {did}"},
+                           "contacts": list(contact_ids),
+                           "closed_won_unset": closed_won_unset}  # fmt: skip
         return did
 
     def add_event(self, kind: str, recipient: str, when: dt.datetime, campaign: int = 77,
@@ -271,12 +278,17 @@ class HubSpotFake(HubSpotHandlers, FakeServer):
         r("POST", "/crm/v3/objects/contacts/batch/read", self.batch_read)
         r("POST", "/crm/v3/objects/contacts/batch/update", self.batch_update)
         r("GET", "/crm/v3/objects/deals", self.get_deals)
+        r("GET", "/crm/v3/pipelines/deals", self.get_pipelines)
+        r("GET", "/crm/v4/objects/deals/{dealId}/associations/contacts", self.get_deal_contacts)
         r("POST", "/crm/v3/lists", self.post_list)
         r("POST", "/crm/v3/lists/search", self.search_lists)
         r("PUT", "/crm/v3/lists/{listId}/memberships/add", lambda q: self.members(q, True))
         r("PUT", "/crm/v3/lists/{listId}/memberships/remove", lambda q: self.members(q, False))
         r("GET", "/marketing/v3/emails", self.get_emails)
         r("POST", "/marketing/v3/emails", self.post_email)
+        r("POST", "/marketing/v3/emails/clone", self.clone_email)
+        r("GET", "/marketing/v3/emails/{emailId}", self.get_email)
+        r("PATCH", "/marketing/v3/emails/{emailId}", self.patch_email)
         r("GET", "/email/public/v1/events", self.get_events)
 
 

@@ -34,6 +34,28 @@ IDS = {"type": "array", "items": S, "maxItems": 100_000}
 RECIPIENTS = {"type": "object", "additionalProperties": False,
               "properties": {"include": {"type": "array", "items": S},
                              "exclude": {"type": "array", "items": S}}}  # fmt: skip
+#: EmailCreateRequest / EmailUpdateRequest fields (SDK hubspot/marketing/emails/models/
+#: email_create_request.py, public_email_from_details.py, public_email_content.py)
+EMAIL_FIELDS: dict[str, Any] = {
+    "name": {"type": "string", "minLength": 1}, "subject": S,
+                       "state": {"enum": ["DRAFT", "AUTOMATED_DRAFT", "SCHEDULED", "PUBLISHED"]},
+                       "sendOnPublish": {"type": "boolean"}, "language": S, "campaign": S,
+                       "archived": {"type": "boolean"}, "businessUnitId": {"type": "integer"},
+                       "subscriptionDetails": {"type": "object"}, "activeDomain": S,
+                       "from": {"type": "object", "additionalProperties": False, "properties": {
+                           "fromName": S, "replyTo": S, "customReplyTo": S}},
+                       "to": {"type": "object", "additionalProperties": False, "properties": {
+                           "contactIlsLists": RECIPIENTS, "contactLists": RECIPIENTS,
+                           "contactIds": RECIPIENTS, "suppressGraymail": {"type": "boolean"},
+                           "limitSendFrequency": {"type": "boolean"}}},
+                       "content": {"type": "object", "additionalProperties": False, "properties": {
+                           "templatePath": S, "plainTextVersion": S,
+                           "widgets": {"type": "object"}, "flexAreas": {"type": "object"},
+                           "widgetContainers": {"type": "object"},
+                           "styleSettings": {"type": "object"},
+                           "smartFields": {"type": "object"},
+                           "themeSettingsValues": {"type": "object"}}}
+}  # fmt: skip
 CONTRACTS: dict[tuple[str, str], dict[str, Any]] = {
     ("GET", "/account-info/v3/details"): {"query": {}},
     ("GET", "/crm/v3/properties/contacts"): {"query": {"archived": BOOL_Q, "properties": PROPS_Q}},
@@ -106,24 +128,18 @@ CONTRACTS: dict[tuple[str, str], dict[str, Any]] = {
         "type": S, "includeStats": BOOL_Q}},
     ("POST", "/marketing/v3/emails"): {"query": {}, "body": {
         "type": "object", "required": ["name"], "additionalProperties": False,
-        "properties": {"name": {"type": "string", "minLength": 1}, "subject": S,
-                       "state": {"enum": ["DRAFT", "AUTOMATED_DRAFT", "SCHEDULED", "PUBLISHED"]},
-                       "sendOnPublish": {"type": "boolean"}, "language": S, "campaign": S,
-                       "archived": {"type": "boolean"}, "businessUnitId": {"type": "integer"},
-                       "subscriptionDetails": {"type": "object"}, "activeDomain": S,
-                       "from": {"type": "object", "additionalProperties": False, "properties": {
-                           "fromName": S, "replyTo": S, "customReplyTo": S}},
-                       "to": {"type": "object", "additionalProperties": False, "properties": {
-                           "contactIlsLists": RECIPIENTS, "contactLists": RECIPIENTS,
-                           "contactIds": RECIPIENTS, "suppressGraymail": {"type": "boolean"},
-                           "limitSendFrequency": {"type": "boolean"}}},
-                       "content": {"type": "object", "additionalProperties": False, "properties": {
-                           "templatePath": S, "plainTextVersion": S,
-                           "widgets": {"type": "object"}, "flexAreas": {"type": "object"},
-                           "widgetContainers": {"type": "object"},
-                           "styleSettings": {"type": "object"},
-                           "smartFields": {"type": "object"},
-                           "themeSettingsValues": {"type": "object"}}}}}},
+        "properties": EMAIL_FIELDS}},
+    ("GET", "/crm/v3/pipelines/deals"): {"query": {}},
+    ("GET", "/crm/v4/objects/deals/{dealId}/associations/contacts"): {"query": {
+        "limit": INT_Q, "after": S}},
+    ("POST", "/marketing/v3/emails/clone"): {"query": {}, "body": {
+        "type": "object", "required": ["id"], "additionalProperties": False,
+        "properties": {"id": S, "cloneName": S, "language": S}}},
+    ("GET", "/marketing/v3/emails/{emailId}"): {"query": {
+        "includeStats": BOOL_Q, "includedProperties": S, "archived": BOOL_Q}},
+    ("PATCH", "/marketing/v3/emails/{emailId}"): {"query": {"archived": BOOL_Q}, "body": {
+        "type": "object", "additionalProperties": False, "minProperties": 1,
+        "properties": {**EMAIL_FIELDS}}},
     ("GET", "/email/public/v1/events"): {"query": {
         "startTimestamp": INT_Q, "endTimestamp": INT_Q, "offset": S, "limit": INT_Q,
         "eventType": S, "recipient": S, "campaignId": INT_Q, "appId": INT_Q,
@@ -183,8 +199,22 @@ ANSWERS: dict[tuple[str, str], dict[str, Any]] = {
     ("GET", "/marketing/v3/emails"): _obj(["results", "total"], paging=PAGING, results={
         "type": "array", "items": EMAIL}),
     ("POST", "/marketing/v3/emails"): EMAIL,
+    ("GET", "/crm/v3/pipelines/deals"): _obj(["results"], results={"type": "array", "items": _obj(
+        ["id", "label", "displayOrder", "stages", "archived", "createdAt", "updatedAt"],
+        stages={"type": "array", "items": _obj(
+            ["id", "label", "displayOrder", "metadata", "archived", "createdAt", "updatedAt",
+             "writePermissions"],
+            metadata={"type": "object", "additionalProperties": S})})}),
+    ("GET", "/crm/v4/objects/deals/{dealId}/associations/contacts"): _obj(["results"],
+        paging=PAGING, results={"type": "array", "items": _obj(
+            ["toObjectId", "associationTypes"], toObjectId={"type": ["integer", "string"]},
+            associationTypes={"type": "array", "items": _obj(["category", "typeId"])})}),
+    ("POST", "/marketing/v3/emails/clone"): EMAIL,
+    ("GET", "/marketing/v3/emails/{emailId}"): EMAIL,
+    ("PATCH", "/marketing/v3/emails/{emailId}"): EMAIL,
     ("GET", "/email/public/v1/events"): _obj(["events", "hasMore", "offset"], events={
-        "type": "array", "items": _obj(["id", "created", "type", "recipient"])},
+        "type": "array", "items": _obj(["id", "created", "type", "recipient"],
+        created={"type": "integer"}, type=S, recipient=S)},
         hasMore={"type": "boolean"}, offset=S),
 }  # fmt: skip
 
@@ -198,6 +228,8 @@ SCOPE = [  # (method, path regex, scope) the first match decides
     ("GET", r"^/crm/v3/objects/contacts", "crm.objects.contacts.read"),
     ("", r"^/crm/v3/objects/contacts", "crm.objects.contacts.write"),
     ("", r"^/crm/v3/objects/deals", "crm.objects.deals.read"),
+    ("", r"^/crm/v3/pipelines/deals", "crm.objects.deals.read"),
+    ("", r"^/crm/v4/objects/deals", "crm.objects.deals.read"),
     ("GET", r"^/crm/v3/lists", "crm.lists.read"),
     ("POST", r"^/crm/v3/lists/search$", "crm.lists.read"),
     ("", r"^/crm/v3/lists", "crm.lists.write"),

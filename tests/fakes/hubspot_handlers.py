@@ -127,28 +127,6 @@ class HubSpotHandlers:
         return _batch_reply(done, missing, "OBJECT_NOT_FOUND", "Could not update some CONTACT "
                             "objects, they may be deleted or not exist.")  # fmt: skip
 
-    def get_deals(self, req: Request) -> Reply:
-        limit = req.int_arg("limit", 10)
-        ordered = sorted(self.deals)
-        start = int(req.arg("after") or 0)
-        page = ordered[start : start + limit]
-        wanted = self._wanted(req)
-        results = []
-        for did in page:
-            d = self.deals[did]
-            item: dict[str, Any] = {"id": str(did), "createdAt": iso(EPOCH), "updatedAt": iso(EPOCH),
-                                    "archived": False,
-                                    "properties": {k: d["props"].get(k) for k in wanted}}  # fmt: skip
-            if req.arg("associations") == "contacts" and d["contacts"]:
-                item["associations"] = {"contacts": {"results": [
-                    {"id": str(c), "type": t} for c in d["contacts"]
-                    for t in ("deal_to_contact", "deal_to_contact_unlabeled")]}}  # fmt: skip
-            results.append(item)
-        body: dict[str, Any] = {"results": results}
-        if start + limit < len(ordered):
-            body["paging"] = {"next": {"after": str(start + limit)}}
-        return Reply(200, body)
-
     def _list_json(self, x: HubList) -> dict[str, Any]:
         return {"listId": str(x.id), "name": x.name, "processingType": x.processing,
                 "objectTypeId": "0-1", "processingStatus": "COMPLETE", "listVersion": 1,
@@ -192,41 +170,6 @@ class HubSpotHandlers:
         x.members -= set(gone)
         return Reply(200, {"recordIdsRemoved": [str(i) for i in gone], "recordIdsMissing": missing,
                            "recordsIdsAdded": []})  # fmt: skip
-
-    def get_emails(self, req: Request) -> Reply:
-        limit = req.int_arg("limit", 10)
-        ordered = list(self.emails.values())
-        start = int(req.arg("after") or 0)
-        body: dict[str, Any] = {"total": len(ordered), "results": ordered[start : start + limit]}
-        if start + limit < len(ordered):
-            body["paging"] = {"next": {"after": str(start + limit)}}
-        return Reply(200, body)
-
-    def post_email(self, req: Request) -> Reply:
-        b = req.json
-        eid = str(next(self._ids))
-        self.emails[eid] = {
-            "id": eid, "name": b["name"], "subject": b.get("subject", ""),
-            "state": b.get("state", "DRAFT"), "sendOnPublish": b.get("sendOnPublish", False),
-            "from": b.get("from", {}), "to": b.get("to", {}), "content": b.get("content", {}),
-            "subcategory": "batch", "type": "BATCH_EMAIL", "isPublished": False,
-            "archived": False, "createdAt": iso(self.clock), "updatedAt": iso(self.clock),
-        }  # fmt: skip
-        if self.lose_email_answers:
-            self.lose_email_answers -= 1
-            return Reply(504, "<html><body>Gateway Timeout</body></html>", content_type="text/html")
-        return Reply(201, self.emails[eid])
-
-    def get_events(self, req: Request) -> Reply:
-        start = req.int_arg("startTimestamp", 0)
-        end = req.int_arg("endTimestamp", 2**62)
-        limit = req.int_arg("limit", 100)
-        hits = sorted((e for e in self.events if start <= e["created"] <= end),
-                      key=lambda e: (e["created"], e["id"]))  # fmt: skip
-        offset = int(req.arg("offset") or 0)
-        page = hits[offset : offset + limit]
-        more = offset + limit < len(hits)
-        return Reply(200, {"events": page, "hasMore": more, "offset": str(offset + len(page))})
 
 
 def error_body(category: str, message: str) -> dict[str, Any]:
