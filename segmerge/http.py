@@ -11,6 +11,9 @@ means every connector gets them right, the same way:
 - retries with exponential backoff and jitter on 429, 5xx, timeouts and dropped
   connections, honouring ``Retry-After`` (seconds or HTTP date) and the
   vendor's own rate-limit headers through a ``wait_hint``;
+- the vendor's count of calls left (``budget_hint``, see :mod:`segmerge.rate_headers`)
+  read on every answer and given to the limiter, and a spent budget waited out
+  (said once, with the time it resumes) or, past ``max_wait``, a clear stop;
 - errors that name the source, the endpoint and the status, say which
   credential was refused and which scope is missing, and never show a secret;
 - paging helpers for offset and cursor APIs, and a checked field accessor so a
@@ -22,7 +25,6 @@ Modelled on dlt's ``RESTClient`` paginators and the Singer SDK's
 
 from __future__ import annotations
 
-import email.utils
 import random
 import re
 import threading
@@ -37,6 +39,8 @@ from requests.adapters import HTTPAdapter
 
 from . import __version__, redact
 from .errors import BadAnswer, ConnectorError, CredentialError
+from .http_answers import _snippet, field_of, retry_after, vendor_reason
+from .http_wait import MAX_WAIT, BudgetWatch
 from .rate_limit import RateLimit
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
@@ -44,6 +48,11 @@ USER_AGENT = f"segmerge/{__version__} (+https://github.com/segmerge)"
 #: headers whose value is a credential (Authorization, api-key, X-Auth-Token...)
 _CREDENTIAL_HEADER = re.compile(r"auth|key|token|secret|password|cookie", re.IGNORECASE)
 T = TypeVar("T")
+__all__ = ["HttpClient", "HttpStats", "batched", "field_of", "retry_after", "vendor_reason"]
+#: a 429 whose vendor says to wait at least this long is its budget, not a failure
+PATIENT_WAIT = 1.0
+#: (calls left, seconds until the vendor's window resets), read from an answer's headers
+BudgetHint = Callable[[requests.Response], "tuple[int, float] | None"]
 
 
 @dataclass
@@ -84,7 +93,16 @@ class HttpClient:
         wait_hint: Callable[[requests.Response], float | None] | None = None,
         pool: int = 10,
         credential_hint: str | None = None,
+        budget_hint: BudgetHint | None = None,
+        notify: Callable[[str], None] | None = None,
+        max_wait: float = MAX_WAIT,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        """``budget_hint`` reads the vendor's calls left from every answer (e.g.
+        :func:`segmerge.rate_headers.brevo_budget`) for ``rate`` to follow; a spent
+        budget is waited out up to ``max_wait`` seconds, told through ``notify``
+        (default: the ``segmerge`` logger) when longer than a few seconds."""
         self.source = source
         self.base_url = base_url.rstrip("/")
         self.rate = rate
@@ -93,7 +111,11 @@ class HttpClient:
         self.backoff = backoff
         self.max_backoff = max_backoff
         self.wait_hint = wait_hint
+        self.budget_hint = budget_hint
+        self.max_wait = max_wait
         self.credential_hint = credential_hint
+        self._sleep_for = sleep
+        self.watch = BudgetWatch(source, notify=notify, max_wait=max_wait, clock=clock)
         self.stats = HttpStats()
         self._stats_lock = threading.Lock()
         self.session = requests.Session()
@@ -131,7 +153,9 @@ class HttpClient:
         endpoint = f"{method.upper()} {path.split('?')[0]}"
         accepted = set(ok)
         attempt = 0
+        patience = 0.0  # seconds waited for the vendor's budget: no failed attempts
         while True:
+            self.watch.before_call(endpoint)
             if self.rate is not None:
                 waited = self.rate.acquire()
                 self._add_wait(waited)
@@ -152,22 +176,29 @@ class HttpClient:
                     hint=f"is {self.base_url} reachable? ({type(exc).__name__})",
                 ) from None
             self._count(resp.status_code)
+            spent = self._observe(resp)
             if resp.status_code in accepted:
+                if spent:
+                    self.watch.spent(spent)
                 return resp
-            if resp.status_code in RETRY_STATUSES and retry and attempt < self.max_retries:
-                wait = self._wait_for(resp, attempt + 1)
+            if resp.status_code in RETRY_STATUSES and retry:
+                wait, patient = self._wait_for(resp, attempt + 1, spent)
                 if wait == float("inf"):  # the vendor says: not before tomorrow (a daily quota)
-                    err = self._error(resp, endpoint, attempt)
-                    err.status = resp.status_code
-                    raise err
-                attempt += 1
-                if resp.status_code == 429 and self.rate is not None:
-                    self.rate.pause(wait)
+                    raise self._failed(resp, endpoint, attempt)
+                if patient and patience + wait > self.max_wait:
+                    raise self.watch.too_long(endpoint, wait, vendor_reason(resp))
+                if patient:
+                    patience += wait
+                elif attempt < self.max_retries:
+                    attempt += 1
+                else:
+                    raise self._failed(resp, endpoint, attempt)
+                self.watch.tell(endpoint, wait)
+                if resp.status_code == 429 and self.rate is not None and wait > (spent or 0.0):
+                    self.rate.pause(wait)  # a spent budget is held already, and comes back whole
                 self._sleep(wait)
                 continue
-            err = self._error(resp, endpoint, attempt)
-            err.status = resp.status_code
-            raise err
+            raise self._failed(resp, endpoint, attempt)
 
     def json(self, method: str, path: str, **kwargs: Any) -> Any:
         resp = self.request(method, path, **kwargs)
@@ -257,6 +288,11 @@ class HttpClient:
             seen.add(cursor)
 
     # errors -----------------------------------------------------------------
+    def _failed(self, resp: requests.Response, endpoint: str, attempt: int) -> ConnectorError:
+        err = self._error(resp, endpoint, attempt)
+        err.status = resp.status_code
+        return err
+
     def _error(self, resp: requests.Response, endpoint: str, attempt: int) -> ConnectorError:
         status = resp.status_code
         reason = vendor_reason(resp)
@@ -285,13 +321,35 @@ class HttpClient:
         return BadAnswer(f"{where}{_colon(reason)}", field=self.source)
 
     # timing -----------------------------------------------------------------
-    def _wait_for(self, resp: requests.Response, attempt: int) -> float:
+    def _observe(self, resp: requests.Response) -> float | None:
+        """The vendor's count of calls left, given to the limiter; the seconds until calls
+        may go again when it is spent (0.0 when not), None when the answer says nothing."""
+        budget = self.budget_hint(resp) if self.budget_hint is not None else None
+        if budget is None:
+            return None
+        remaining, reset = budget
+        if self.rate is not None:
+            return self.rate.observe(remaining, reset)
+        return reset if remaining <= 0 else 0.0
+
+    def _wait_for(self, resp: requests.Response, attempt: int,
+                  spent: float | None = None) -> tuple[float, bool]:  # fmt: skip
+        """Seconds to wait before retrying, and whether it is the vendor's budget (a 429
+        that says when it resets): that wait is honoured in full, up to ``max_wait``, and
+        is not a failed attempt. Other hinted waits are capped at ``max_backoff``."""
         hinted = retry_after(resp.headers.get("Retry-After"))
         if hinted is None and self.wait_hint is not None:
             hinted = self.wait_hint(resp)
-        if hinted is not None:
-            return hinted if hinted == float("inf") else min(max(hinted, 0.0), self.max_backoff)
-        return self._backoff(attempt)
+        if hinted is None and spent:
+            hinted = spent
+        if hinted is None:
+            return self._backoff(attempt), False
+        if hinted == float("inf"):
+            return hinted, True
+        hinted = max(hinted, 0.0)
+        if resp.status_code == 429 and hinted >= PATIENT_WAIT:
+            return hinted, True
+        return min(hinted, self.max_backoff), False
 
     def _backoff(self, attempt: int) -> float:
         base = min(self.max_backoff, self.backoff * 2 ** (attempt - 1))
@@ -299,7 +357,7 @@ class HttpClient:
 
     def _sleep(self, seconds: float) -> None:
         if seconds > 0:
-            time.sleep(seconds)
+            self._sleep_for(seconds)
         self._add_wait(seconds)
         with self._stats_lock:
             self.stats.retries += 1
@@ -317,60 +375,6 @@ class HttpClient:
         self.session.close()
 
 
-def retry_after(value: str | None) -> float | None:
-    """``Retry-After`` is either delta-seconds or an HTTP date (RFC 9110 §10.2.3)."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
-def vendor_reason(resp: requests.Response) -> str:
-    """The human part of a vendor's error body, whatever its shape; the raw text otherwise."""
-    try:
-        body = redact.redact_value(resp.json())  # before cutting: a cut secret is not found
-    except ValueError:
-        text = redact.redact(resp.text.strip())
-        if "<html" in text[:200].lower():
-            return f"an HTML page ({resp.headers.get('Content-Type', 'text/html')})"
-        return _snippet(text)
-    if isinstance(body, dict):
-        parts = [str(body[k]) for k in ("message", "title", "detail", "error", "category",
-                                        "code") if body.get(k)]  # fmt: skip
-        for k in ("errors", "context"):
-            if body.get(k):
-                parts.append(_snippet(str(body[k])))
-        return "; ".join(dict.fromkeys(parts)) or _snippet(str(body))
-    return _snippet(str(body))
-
-
-def field_of(body: Any, key: str, kind: type[T], *, endpoint: str, source: str = "") -> T:
-    """``body[key]`` checked to be a ``kind``: an API changing a field's type is reported."""
-    who = f"{source}: " if source else ""
-    if not isinstance(body, dict):
-        raise BadAnswer(
-            f"{who}{endpoint} answered {type(body).__name__}, expected an object with {key!r}",
-            field=source or None,
-        )
-    if key not in body:
-        raise BadAnswer(f"{who}{endpoint}: the answer has no {key!r} field", field=source or None)
-    value = body[key]
-    if not isinstance(value, kind):
-        raise BadAnswer(
-            f"{who}{endpoint}: field {key!r} is {type(value).__name__}, expected {kind.__name__}",
-            field=source or None,
-        )
-    return value
-
-
 def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
     chunk: list[T] = []
     for item in items:
@@ -380,11 +384,6 @@ def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
             chunk = []
     if chunk:
         yield chunk
-
-
-def _snippet(text: str, limit: int = 200) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _colon(reason: str) -> str:

@@ -8,12 +8,15 @@ names the source, the endpoint and the status, without the secret.
 from __future__ import annotations
 
 import email.utils
+import re
 import time
 
 import pytest
+import requests
 
 from segmerge.errors import BadAnswer, ConnectorError, CredentialError
 from segmerge.http import HttpClient, batched, field_of, retry_after
+from segmerge.rate_headers import brevo_budget, hubspot_budget
 from segmerge.rate_limit import RateLimit
 from tests.fakes.base import FakeServer, Reply, WindowLimiter
 
@@ -239,3 +242,140 @@ def test_a_wait_hint_of_infinity_gives_up_at_once(server):
     with pytest.raises(ConnectorError, match="daily limit reached") as info:
         c.get("/ping")
     assert info.value.status == 429 and c.stats.requests == 1 and c.stats.retries == 0
+
+
+# the vendor's budget ----------------------------------------------------------------
+# Brevo's headers as its "Rate limit headers" page documents them
+# (https://developers.brevo.com/docs/limit-headers): sent on every answer, 429 included.
+
+
+class Clock:
+    """Virtual time shared by the client and its limiter: a 40-minute wait is instant."""
+
+    def __init__(self) -> None:
+        self.now = 5000.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def sib(remaining: str, reset: str) -> dict[str, str]:
+    return {"x-sib-ratelimit-limit": "100", "x-sib-ratelimit-remaining": remaining,
+            "x-sib-ratelimit-reset": reset}  # fmt: skip
+
+
+def budget_client(server, clock: Clock, told: list[str], **kw) -> HttpClient:
+    rate = RateLimit(100, 3600, 95, clock=clock, sleep=clock.sleep)
+    kw.setdefault("max_retries", 0)  # a budget wait must not need a retry
+    return client(server, rate=rate, budget_hint=brevo_budget, notify=told.append,
+                  clock=clock, sleep=clock.sleep, **kw)  # fmt: skip
+
+
+def test_a_spent_budget_on_an_ordinary_answer_holds_the_next_call_and_says_until_when(server):
+    clock, told = Clock(), []
+    c = budget_client(server, clock, told)
+    server.fail_next(200, body={"ok": True}, headers=sib("0", "1380"))
+    assert c.get("/ping") == {"ok": True}  # the answer itself is good
+    assert told == [] and clock.slept == []
+    assert c.get("/ping") == {"ok": True}
+    assert clock.slept == [pytest.approx(1380)]  # waited for the reset, not paced or 429'd
+    assert len(told) == 1
+    assert re.fullmatch(r"shop: the platform's request budget is spent \(GET /ping\); "
+                        r"resuming at \d\d:\d\d:\d\d UTC \(in 23 min\)", told[0])  # fmt: skip
+    assert server.log[-1][2] == 200 and c.stats.throttled == 0
+
+
+def test_an_hourly_429_is_waited_out_in_full_without_using_up_the_retries(server):
+    clock, told = Clock(), []
+    c = budget_client(server, clock, told)
+    server.fail_next(429, times=2, headers=sib("0", "1500"),
+                     body={"code": "too_many_requests", "message": "rate limit exceeded"})  # fmt: skip
+    assert c.get("/ping") == {"ok": True}  # max_retries=0, and two 25-minute windows
+    assert sum(clock.slept) >= 3000  # was: capped at 60 s, 5 retries burnt, then a failure
+    assert len(told) == 2 and all("(in 25 min)" in t for t in told)
+    assert c.stats.throttled == 2
+    waited = len(clock.slept)
+    for _ in range(94):  # the new hour's budget is whole: a burst again, not one call per 36 s
+        c.get("/ping")
+    assert len(clock.slept) == waited
+
+
+def test_a_budget_resetting_beyond_max_wait_stops_at_once_saying_when(server):
+    clock, told = Clock(), []
+    c = budget_client(server, clock, told, max_wait=1800)
+    server.fail_next(429, times=5, headers=sib("0", "7200"),
+                     body={"code": "too_many_requests", "message": "rate limit exceeded"})  # fmt: skip
+    with pytest.raises(ConnectorError) as info:
+        c.get("/ping")
+    text = str(info.value)
+    assert re.search(r"shop: GET /ping: the platform's request budget is spent until "
+                     r"\d\d:\d\d:\d\d UTC \(in 2 h 00 min\); a run waits at most "
+                     r"30 min for one call: rate limit exceeded", text), text  # fmt: skip
+    assert "the next run resumes where this one stopped" in text
+    assert info.value.exit_code == 1 and info.value.status == 429
+    assert len(server.log) == 1 and clock.slept == []
+
+
+def test_an_ordinary_answer_announcing_a_wait_too_long_stops_before_the_next_call(server):
+    clock, told = Clock(), []
+    c = budget_client(server, clock, told, max_wait=600)
+    server.fail_next(200, body={"ok": True}, headers=sib("0", "3000"))
+    c.get("/ping")
+    with pytest.raises(ConnectorError, match=r"in 50 min\); a run waits at most 10 min"):
+        c.get("/ping")
+    assert len(server.log) == 1  # nothing sent that would only earn a 429
+
+
+def test_a_garbled_budget_is_ignored_and_the_documented_pace_stays(server):
+    clock, told = Clock(), []
+    c = budget_client(server, clock, told)
+    server.fail_next(200, body={"ok": True}, headers=sib("none", "1380"))
+    server.fail_next(200, body={"ok": True}, headers=sib("0", "-3"))
+    for _ in range(3):
+        c.get("/ping")
+    assert clock.slept == [] and told == []  # the burst of 95 is still there
+
+
+def test_a_short_budget_wait_is_not_announced(server):
+    clock, told = Clock(), []
+    c = budget_client(server, clock, told)
+    server.fail_next(429, headers=sib("0", "2"), body={"message": "slow down"})
+    c.get("/ping")
+    assert clock.slept == [pytest.approx(2.0)] and told == []
+
+
+def test_the_default_notice_is_a_segmerge_warning(server, caplog):
+    clock = Clock()
+    rate = RateLimit(100, 3600, 95, clock=clock, sleep=clock.sleep)
+    c = client(server, rate=rate, budget_hint=brevo_budget, clock=clock, sleep=clock.sleep)
+    server.fail_next(429, headers=sib("0", "600"), body={"message": "slow down"})
+    with caplog.at_level("WARNING", logger="segmerge"):
+        c.get("/ping")
+    assert [r.name for r in caplog.records] == ["segmerge.http"]
+    assert "resuming at" in caplog.records[0].getMessage()
+
+
+class Answer:
+    """Only what the header parsers read."""
+
+    def __init__(self, headers: dict[str, str]) -> None:
+        self.headers = requests.structures.CaseInsensitiveDict(headers)
+
+
+def test_budget_parsers_read_the_vendors_headers_and_ignore_garbage():
+    assert brevo_budget(Answer(sib("37", "1200"))) == (37, 1200.0)
+    assert brevo_budget(Answer({"X-Sib-RateLimit-Remaining": "0", "X-Sib-RateLimit-Reset": "1"})
+                        ) == (0, 1.0)  # fmt: skip
+    for bad in (sib("", "1"), sib("1.5", "3"), sib("-1", "3"), sib("3", "nan"), sib("3", "soon"),
+                {"x-sib-ratelimit-remaining": "3"}, {}):  # fmt: skip
+        assert brevo_budget(Answer(bad)) is None, bad
+    hubspot = {"X-HubSpot-RateLimit-Max": "100", "X-HubSpot-RateLimit-Remaining": "12",
+               "X-HubSpot-RateLimit-Interval-Milliseconds": "10000"}  # fmt: skip
+    assert hubspot_budget(Answer(hubspot)) == (12, 10.0)
+    assert hubspot_budget(Answer({**hubspot, "X-HubSpot-RateLimit-Remaining": "x"})) is None
+    assert hubspot_budget(Answer({"X-HubSpot-RateLimit-Remaining": "12"})) is None
