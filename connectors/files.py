@@ -352,7 +352,7 @@ def _buyer(
         values = values.mask(values.isin(list(guests)))
     missing = values.isna().to_numpy(dtype=bool)
     if "email" in seen:
-        missing &= raw.data[seen["email"]].isna().to_numpy(dtype=bool)
+        missing = missing & raw.data[seen["email"]].isna().to_numpy(dtype=bool)
         expected = "a customer id, or an e-mail in the email column"
     else:
         expected = "a contact id"

@@ -23,7 +23,10 @@ UTC: Final = "datetime64[ns, UTC]"  # segmerge.schema.UTC, as a literal for the 
 
 _DAYFIRST = r"^\d{1,2}/\d{1,2}/\d{4}(?: \d{1,2}:\d{2}(?::\d{2})?)?$"
 _DAYFIRST_FORMATS = ("%d/%m/%Y", "%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S")  # by number of ':'
-_ISO = r"^\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?(?:Z|[+-]\d{2}:?\d{2})?$"
+# Shopify writes the offset after a space: `2026-12-31 14:30:00 +0100`
+_ISO = (
+    r"^\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?: ?(?:Z|[+-]\d{2}:?\d{2}))?)?$"
+)
 _ZONED = r"(?:Z|[+-]\d{2}:?\d{2})$"
 _GENERAL = re.compile(
     r"^(?:(?P<d>\d{1,2})[/.-](?P<m>\d{1,2})[/.-](?P<y>\d{4})"

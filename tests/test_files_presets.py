@@ -1,0 +1,173 @@
+"""Presets read each shop's own exports: per-customer orders and revenue as the data set says.
+
+The files are built in each shop's format from the CDNOW purchases
+(tests/shop_exports.py); the expected figures come from a pandas groupby on the
+same purchases, not from the connector.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from connectors.files import FilesConnector
+from segmerge.connector import ConnectorContext
+from segmerge.errors import ConfigError, DataError
+from segmerge.schema import Tables
+from tests import shop_exports as shops
+
+
+@pytest.fixture(scope="module")
+def purchases() -> pd.DataFrame:
+    return shops.cdnow()
+
+
+@pytest.fixture(scope="module")
+def exports(purchases, tmp_path_factory):
+    """Each shop's workspace, built once: ``exports(shop)`` is its root (files in exports/)."""
+    built: dict[str, Path] = {}
+
+    def build(shop: str) -> Path:
+        if shop not in built:
+            root = tmp_path_factory.mktemp(shop)
+            shops.BUILDERS[shop](purchases, root / "exports")
+            built[shop] = root
+        return built[shop]
+
+    return build
+
+
+def read(root: Path, **settings: object) -> Tables:
+    settings.setdefault("path", "exports")
+    ctx = ConnectorContext(
+        name="shop", settings=dict(settings), root=root, config_file=root / "segmerge.toml"
+    )
+    return FilesConnector(ctx).pull()
+
+
+def per_customer(t: Tables) -> pd.DataFrame:
+    return t.orders.groupby("contact_id").agg(
+        orders=("order_id", "size"), revenue=("amount", "sum")
+    )
+
+
+def compare(got: pd.DataFrame, want: pd.DataFrame, ids: dict[int, str]) -> None:
+    want = want.rename(index=ids)
+    assert set(got.index) == set(want.index)
+    got = got.loc[want.index]
+    assert (got["orders"].to_numpy() == want["orders"].to_numpy()).all()
+    np.testing.assert_allclose(got["revenue"], want["revenue"], rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("shop", ["prestashop", "woocommerce", "shopify"])
+def test_each_preset_reads_its_shop_exports_as_the_data_set_says(exports, purchases, shop):
+    t = read(exports(shop), preset=shop)
+    want = shops.expected(purchases)
+    if shop == "shopify":
+        ids = {c: str(shops.SHOPIFY_ID + c) for c in want.index}  # the apostrophe is gone
+    else:
+        ids = {c: str(c) for c in want.index}
+    assert len(t.contacts) == len(want)
+    assert set(t.contacts["contact_id"]) == set(ids.values())
+    assert t.orders["contact_id"].notna().all()  # every order found its customer
+    compare(per_customer(t), want, ids)
+    assert len(t.orders) == want["orders"].sum() == t.orders["order_id"].nunique()
+    # the shop's own status words reach the engine, which decides what counts
+    o = shops.orders_of(purchases)
+    words = t.orders["status"].value_counts().to_dict()
+    assert sum(words.values()) == len(o)
+    cancelled = {
+        "prestashop": {"Annulé", "Remboursé"},
+        "woocommerce": {"cancelled", "refunded"},
+        "shopify": {"voided", "refunded"},
+    }[shop]
+    assert sum(words.get(w, 0) for w in cancelled) == int(o["cancelled"].sum())
+    assert not t.warnings
+
+
+def test_prestashop_reads_the_newest_customers_export_and_says_so(tmp_path, purchases):
+    folder = tmp_path / "exports"
+    shops.prestashop(purchases, folder)
+    old, new = folder / "customer_2026-11-01_090000.csv", folder / "customer_2026-12-01_101500.csv"
+    os.utime(old, (1_700_000_000, 1_700_000_000))
+    os.utime(new, (1_800_000_000, 1_800_000_000))
+    t = read(tmp_path, preset="prestashop")
+    assert len(t.contacts) == purchases["customer"].nunique()
+    note = next(n for n in t.notes if "customer_*.csv" in n)
+    assert "customer_2026-12-01_101500.csv" in note and "customer_2026-11-01_090000.csv" in note
+    # the older file made newer (downloaded again) wins: newest by time, not by name
+    os.utime(old, (1_900_000_000, 1_900_000_000))
+    assert len(read(tmp_path, preset="prestashop").contacts) == 3
+    c = read(tmp_path, preset="prestashop").contacts
+    assert c["subscribed"].dtype == bool and c["created_at"].notna().all()
+    assert set(c.columns) >= {"civilite", "ventes", "groupe"}
+
+
+def test_prestashop_amounts_and_dates_are_read_as_exported(tmp_path, purchases):
+    small = shops.cdnow(limit=5)
+    shops.prestashop(small, tmp_path / "exports")
+    t = read(tmp_path, preset="prestashop")
+    o = shops.orders_of(small).set_index("order")
+    got = t.orders.set_index("order_id")
+    first = o.index[0]
+    assert got.loc[str(first), "amount"] == pytest.approx(o.loc[first, "total"])
+    when = got.loc[str(first), "ordered_at"].tz_convert("Europe/Paris")
+    assert when.strftime("%Y%m%d %H:%M") == f"{o.loc[first, 'date']} 14:05"
+    assert got.loc[str(first), "reference"] == f"REF{first:06d}"
+
+
+def test_shopify_totals_are_counted_once_per_order_whatever_its_line_items(exports, purchases):
+    lines = pd.read_csv(exports("shopify") / "exports" / "orders_export_1.csv", dtype=str)
+    several = lines["Name"].duplicated(keep=False)
+    assert several.any()  # the data set has orders of several lines
+    t = read(exports("shopify"), preset="shopify")
+    assert len(t.orders) == lines["Name"].nunique() < len(lines)
+    assert t.orders["amount"].sum() == pytest.approx(purchases["dollars"].sum())
+    assert any("line-item rows belong to the order" in n for n in t.notes)
+
+
+def test_woocommerce_guest_orders_link_by_their_email(exports, purchases):
+    t = read(exports("woocommerce"), preset="woocommerce")
+    guests = shops.orders_of(purchases)["customer"] % 5 == 0
+    assert guests.any()
+    linked = next(n for n in t.notes if "linked to contacts by e-mail" in n)
+    assert f"{int(guests.sum())} of {int(guests.sum())} orders" in linked
+
+
+def test_a_preset_orders_export_that_names_no_buyer_says_how_to_get_one(tmp_path):
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    (folder / "customer_2026-12-01_101500.csv").write_text(
+        "ID;Prénom;Nom;Adresse e-mail;Newsletter\n1;Thomas;Pottier;t@example.org;1\n"
+    )
+    # PrestaShop's orders grid export: the buyer is "T. Pottier", no id, no e-mail
+    (folder / "request_sql_1.csv").write_text(
+        'id_order;date_add;total_paid_tax_incl;Client;\n"1";"2026-12-01 10:00:00";"12.5";'
+        '"T. Pottier";'
+    )
+    with pytest.raises(DataError) as info:
+        read(tmp_path, preset="prestashop")
+    err = info.value
+    assert "no contact_id column and no email column" in str(err)
+    assert "request_sql_1.csv" in str(err.file) and "SQL manager" in str(err.hint)
+
+
+def test_a_preset_without_its_orders_export_is_an_error_naming_the_glob(tmp_path):
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    (folder / "customers_export.csv").write_text("Customer ID,Email\n'1,a@example.org\n")
+    with pytest.raises(ConfigError) as info:
+        read(tmp_path, preset="shopify")
+    assert "'orders_export*.csv'" in str(info.value) and "exports" in str(info.value)
+    assert "customers_export.csv" in str(info.value.hint)
+
+
+def test_an_unknown_preset_is_refused_with_the_known_ones(tmp_path):
+    (tmp_path / "exports").mkdir()
+    with pytest.raises(ConfigError) as info:
+        read(tmp_path, preset="magento")
+    assert "prestashop" in str(info.value) and "shopify" in str(info.value)
