@@ -120,14 +120,14 @@ class FilesConnector(Source, Destination):
     def _named(self, folder: Path, plan: Plan) -> Path:
         assert plan.file is not None
         if not is_glob(plan.file):
-            path = folder / plan.file
-            if not path.is_file():
+            named = folder / plan.file
+            if not named.is_file():
                 raise ConfigError(
                     f"no file {plan.file!r} in {self.settings.path!r}",
                     file=self.ctx.config_file,
                     field=plan.setting,
                 )
-            return path
+            return named
         path, others = newest(folder, plan.file)
         if path is None:
             present = sorted(p.name for p in folder.iterdir() if p.is_file())
@@ -211,7 +211,7 @@ class FilesConnector(Source, Destination):
             headers = {fold(h) for h in raw.headers}
             top_unused = {k for k in top_unused if fold(k) not in headers}
             if plan.own_columns:
-                unused = [k for k in plan.user_columns if fold(k) not in headers]
+                unused = [k for k in plan.own_columns if fold(k) not in headers]
                 if unused:
                     notes.append(
                         f"{raw.display}: `columns` names headers it does not have: {unused}"

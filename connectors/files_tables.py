@@ -3,9 +3,11 @@
 One mapping for every file joined PrestaShop's orders to the wrong customers
 (both exports call their own id `ID`), so each table may have its own settings:
 `[sources.shop.orders] file = "...", columns = {...}`. What a table does not set
-comes from the source's top-level settings, then from the shop preset; a
-table's own `columns` replaces the top-level `columns` for that file (merged
-over the preset's, which only names that shop's headers).
+comes from the source's top-level settings, then from the shop preset. Column
+mappings merge header by header: the table's own `columns` over the top-level
+`columns` over the preset's, so `[sources.shop.orders] columns = { "ID" =
+"order_id" }` fixes the orders' `ID` and keeps the rest (a header read twice as
+one name is still an error naming both).
 """
 
 from __future__ import annotations
@@ -14,9 +16,9 @@ import codecs
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import field_validator
+from pydantic import field_validator, model_validator
 
 from segmerge.connector import ConnectorSettings
 
@@ -71,21 +73,29 @@ class TableOptions(ConnectorSettings):
 
 
 class FileTable(TableOptions):
-    """`[sources.<name>.contacts]` (or orders, events): one file and its own mapping."""
+    """`[sources.<name>.contacts]` (or orders, events): one file and its own mapping.
+
+    The flat `contacts = "clients.csv"` is the same table with only its file, so
+    that a mistyped key inside a table is reported at its own place.
+    """
 
     file: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flat(cls, data: Any) -> Any:
+        return {"file": data} if isinstance(data, str) else data
 
 
 class FilesSettings(TableOptions):
     path: str
     preset: PresetName | None = None
-    contacts: str | FileTable | None = None
-    orders: str | FileTable | None = None
-    events: str | FileTable | None = None
+    contacts: FileTable = FileTable()
+    orders: FileTable = FileTable()
+    events: FileTable = FileTable()
 
     def table(self, role: Role) -> FileTable:
-        given = getattr(self, role)  # one of the three fields just declared above
-        return given if isinstance(given, FileTable) else FileTable(file=given)
+        return {"contacts": self.contacts, "orders": self.orders, "events": self.events}[role]
 
 
 @dataclass
@@ -95,8 +105,7 @@ class Plan:
     role: Role
     file: str | None  # a name, a glob, or None for `<role>.*`
     columns: dict[str, str]
-    user_columns: dict[str, str]  # what the user wrote, for the "unused" note
-    own_columns: bool  # the table's own `columns`, not the top-level ones
+    own_columns: dict[str, str]  # the table's own `columns`, for the "unused" note
     on_bad_rows: Literal["error", "skip"]
     encoding: str | None
     delimiter: str | None
@@ -113,17 +122,14 @@ def plans(settings: FilesSettings, source: str) -> dict[Role, Plan]:
     out: dict[Role, Plan] = {}
     for role in ROLES:
         own = settings.table(role)
-        given = getattr(settings, role)
-        own_columns = own.columns if isinstance(given, FileTable) else {}
         preset_columns = preset.columns.get(role, {}) if preset else {}
-        user = own_columns or settings.columns
-        setting = f"{source}.{role}.file" if isinstance(given, FileTable) else f"{source}.{role}"
+        as_table = bool(own.model_fields_set - {"file"})
+        setting = f"{source}.{role}.file" if as_table else f"{source}.{role}"
         out[role] = Plan(
             role=role,
             file=own.file or (preset.files.get(role) if preset else None),
-            columns={**preset_columns, **user},
-            user_columns=dict(user),
-            own_columns=bool(own_columns),
+            columns={**preset_columns, **settings.columns, **own.columns},
+            own_columns=dict(own.columns),
             on_bad_rows=own.on_bad_rows or settings.on_bad_rows or "error",
             encoding=own.encoding or settings.encoding,
             delimiter=own.delimiter or settings.delimiter,
