@@ -6,7 +6,9 @@ endpoints against a second, per-second limit of their own (4 per second in the
 changelog that raised it, 5 in the current search guide; we default to the
 stricter). Both are enforced client-side so that a 429 stays an accident; when one
 comes anyway, ``X-HubSpot-RateLimit-Interval-Milliseconds`` says how long the
-window is, and waiting that long is the one wait that is sure to end it.
+window is, and waiting that long is the one wait that is sure to end it. The
+calls left (``X-HubSpot-RateLimit-Remaining``, on every answer but search ones)
+are followed as they come (``budget_hint``), so the pace never outruns them.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import requests
 
 from segmerge.errors import BadAnswer, ConnectorError
 from segmerge.http import HttpClient, field_of
+from segmerge.rate_headers import hubspot_budget
 from segmerge.rate_limit import RateLimit
 
 #: HubSpot never pages a search beyond this many results per query (docs, "CRM search")
@@ -42,6 +45,10 @@ class BothLimits(RateLimit):
     def pause(self, seconds: float) -> None:
         for limit in self.limits:
             limit.pause(seconds)
+
+    def observe(self, remaining: int, reset_seconds: float) -> float:
+        """HubSpot's calls-left headers count the burst window: the first limit's budget."""
+        return self.limits[0].observe(remaining, reset_seconds)
 
 
 def wait_hint(source: str, search_window: float) -> Callable[[requests.Response], float | None]:
@@ -107,6 +114,9 @@ def make_clients(
         "wait_hint": wait_hint(source, search_window),
         "pool": 4,
         "credential_hint": credential_hint,
+        # X-HubSpot-RateLimit-Remaining on every answer: the pace never outruns the
+        # account's real burst budget (a Professional app's 190, another app's share)
+        "budget_hint": hubspot_budget,
     }
     api = HttpClient(source, base_url, rate=general, **common)
     finder = HttpClient(source, base_url, rate=BothLimits(general, search), **common)

@@ -137,23 +137,86 @@ def test_a_millisecond_holding_more_than_the_cap_falls_back_to_a_full_pull(fake)
     assert any("pulled every contact instead" in n for n in delta.notes)
 
 
-def test_429_waits_the_interval_from_the_headers_never_twice_in_a_row():
+class VirtualTime:
+    """The client's clock and sleeps, injected: a wait is recorded and passes at once."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.waits: list[float] = []  # the client's waits after an answer (429, 5xx)
+        self.paced = 0.0  # the limiter's pacing between calls
+
+    def clock(self) -> float:
+        return self.now
+
+    def wait(self, seconds: float) -> None:
+        self.waits.append(round(seconds, 3))
+        self.now += seconds
+
+    def pace(self, seconds: float) -> None:
+        self.paced += seconds
+        self.now += seconds
+
+
+def on_virtual_time(conn) -> VirtualTime:
+    """Both of the connector's clients (and their shared limiters) on one virtual clock."""
+    t = VirtualTime()
+    for client in conn._clients():
+        client._sleep_for, client.watch.clock = t.wait, t.clock
+        for limit in getattr(client.rate, "limits", (client.rate,)):
+            limit.clock, limit.sleep = t.clock, t.pace
+    return t
+
+
+RATE_429 = {"status": "error", "message": "You have reached your ten_secondly_rolling limit.",
+            "errorType": "RATE_LIMIT", "correlationId": "c", "policyName": "TEN_SECONDLY_ROLLING"}  # fmt: skip
+
+
+def test_a_429_waits_the_interval_hubspot_sends_then_goes_on():
+    with HubSpotFake(limit=1000, window=1.0, search_limit=100) as fake:
+        populate(fake, 250)
+        headers = {"X-HubSpot-RateLimit-Interval-Milliseconds": "10000",
+                   "X-HubSpot-RateLimit-Max": "100", "X-HubSpot-RateLimit-Remaining": "0"}  # fmt: skip
+        fake.fail_next(429, path=r"^/crm/v3/objects/contacts$", body=RATE_429, headers=headers)
+        conn = make_connector(fake, rate_limit=1000, rate_window_seconds=1.0, orders="none",
+                              events=False, search_rate_limit=100)  # fmt: skip
+        t = on_virtual_time(conn)
+        tables = conn.pull()
+        assert len(tables.contacts) == 250
+        assert t.waits == [10.0]  # the window HubSpot named, once: no second 429
+        assert t.paced < 1.0  # and the pacing did not add a second wait on top
+        assert calls(fake, "GET", "/crm/v3/objects/contacts") == [429, 200, 200, 200]
+        assert conn.api.stats.max_consecutive_429 == 1 and fake.violations == []
+
+
+def test_a_search_429_without_headers_waits_the_search_window():
+    with HubSpotFake(limit=1000, window=1.0, search_limit=100) as fake:
+        ids = populate(fake, 30)
+        conn = make_connector(fake, orders="none", events=False, search_window_seconds=2.5)
+        first = conn.pull()
+        for cid in ids[:5]:
+            fake.touch(cid)
+        body = {**RATE_429, "message": "You have reached your secondly limit.",
+                "policyName": "SECONDLY"}  # fmt: skip
+        fake.fail_next(429, path=r"/search$", body=body)
+        t = on_virtual_time(conn)
+        delta = conn.pull(first.cursor)
+        assert sorted(delta.contacts["contact_id"].astype(int)) == ids[:5]
+        assert t.waits == [2.5]
+        assert calls(fake, "POST", "/crm/v3/objects/contacts/search") == [429, 200]
+
+
+def test_a_real_limit_is_never_hit_twice_in_a_row():
+    """Against the fake's own window: whatever the machine's speed, the client follows the
+    calls left that HubSpot sends, and after a 429 waits out the window it was told."""
     with HubSpotFake(limit=4, window=0.4, search_limit=2, search_window=0.3) as fake:
-        ids = populate(fake, 900)
+        populate(fake, 600)
         # paced far above the fake's limit, so only the 429 handling keeps it polite
         conn = make_connector(fake, rate_limit=100, rate_window_seconds=0.4, orders="none",
                               events=False, search_rate_limit=50)  # fmt: skip
-        tables = conn.pull()
-        assert len(tables.contacts) == 900
-        assert fake.limiter.total_429 >= 1 and fake.limiter.max_consecutive_429 <= 1
-        assert conn.api.stats.max_consecutive_429 == 1
-        for cid in ids[:450]:
-            fake.touch(cid)
-        since = json.loads(tables.cursor)
-        delta = conn.pull(json.dumps(since))
-        assert len(delta.contacts) == 450
-        assert fake.search_limiter.max_consecutive_429 <= 1
-        assert fake.violations == []
+        assert len(conn.pull().contacts) == 600
+        assert fake.limiter.total_429 == 0  # X-HubSpot-RateLimit-Remaining was followed
+        assert fake.limiter.max_consecutive_429 <= 1
+        assert conn.api.stats.max_consecutive_429 <= 1 and fake.violations == []
 
 
 def test_a_used_up_daily_limit_stops_at_once(fake):
