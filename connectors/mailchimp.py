@@ -24,6 +24,7 @@ from segmerge.connector import Action, ConnectorSettings, Destination, Outcome, 
 from segmerge.errors import ConfigError, CredentialError, SegmergeError
 from segmerge.schema import Tables
 
+from . import mailchimp_listings as ml
 from . import mailchimp_tables as mt
 from .mailchimp_api import MAX_CONNECTIONS, Api, Listing, Page, base_url_for, fields
 from .mailchimp_push import EmailBook, Pusher
@@ -36,6 +37,13 @@ STATS = "stats.member_count,stats.unsubscribe_count,stats.cleaned_count"
 #: a check's merge fields, tags, stores and campaigns serve the pull that follows it
 #: within this many seconds (a run checks, then pulls at once)
 PREFETCH_SECONDS = 300.0
+READ_TIMEOUT = 120.0
+#: member pages repeat this many members of the page before: a few members changed while
+#: the pages are read slide them no further than that (see mailchimp_api.torn)
+MEMBER_OVERLAP = 10
+#: members sorted by last change, oldest first, as Airbyte's source-mailchimp reads them
+#: (manifest.yaml, base_incremental_stream: sort_field/sort_dir ASC)
+MEMBER_ORDER = {"sort_field": "last_changed", "sort_dir": "ASC"}
 
 
 class MailchimpSettings(ConnectorSettings):
@@ -46,7 +54,11 @@ class MailchimpSettings(ConnectorSettings):
     events: bool = True
     events_days: int = Field(365, ge=0)  # campaigns sent in the last N days
     max_connections: int = Field(MAX_CONNECTIONS, ge=1, le=MAX_CONNECTIONS)
-    timeout: float = Field(30.0, gt=0)
+    #: seconds to wait for an answer: a page of 1,000 members with their merge fields
+    #: takes Mailchimp a second or two, and tens of seconds on a slow day (the official
+    #: SDK waits forever, Singer's tap-mailchimp 300 s); 120 s lets a slow page come
+    #: while a dead connection is still noticed within minutes
+    timeout: float = Field(READ_TIMEOUT, gt=0)
     retry_backoff: float = Field(0.5, gt=0)  # seconds; tests shrink it
 
 
@@ -161,7 +173,7 @@ class MailchimpConnector(Source, Destination):
                 hint="the audience id is under Audience > Settings > Audience name and defaults",
             )
         audience = self.api.client.decode(resp, f"GET {self.list_path}") or {}
-        self._size_hint = _size(audience)  # lets the next pull plan its pages at once
+        self._size_hint = ml.audience_size(audience)  # lets the next pull plan its pages at once
         if pages is not None:
             self._prefetched = (time.monotonic(), side, pages)
         members = (audience.get("stats") or {}).get("member_count")
@@ -177,21 +189,29 @@ class MailchimpConnector(Source, Destination):
         """Members, orders and activity, in two waves of parallel requests: first the
         members (every page at once), merge fields, tags, stores and recent campaigns
         (unless the check just before read those); then the orders of those stores and
-        the activity of those campaigns."""
+        the activity of those campaigns.
+
+        Each stream resumes from its own cursor (``ctx.cursors``, else ``since``) and
+        is handed to ``ctx.stream_done`` as soon as it is complete, so a later failure
+        does not make the next run read it all again. The members' cursor is the
+        latest ``last_changed`` read (Mailchimp's clock, not ours)."""
         started = datetime.now(UTC)
-        cut = _parse_cursor(since, self.name) if since else None
-        since_ts = pd.Timestamp(cut) if cut is not None else None
+        cursors = {k: self.ctx.cursors.get(k) or since for k in ("contacts", "orders", "events")}
+        cuts = {k: ml.parse_cursor(v, self.name) if v else None for k, v in cursors.items()}
+        members_cut = cuts["contacts"]
         notes: list[str] = []
-        params: dict[str, Any] = {"fields": fields("members", mt.MEMBER_FIELDS)}
-        if cut is not None:
-            params["since_last_changed"] = (cut - OVERLAP).isoformat(timespec="seconds")
+        params: dict[str, Any] = {"fields": fields("members", mt.MEMBER_FIELDS), **MEMBER_ORDER}
+        if members_cut is not None:
+            params["since_last_changed"] = (members_cut - OVERLAP).isoformat(timespec="seconds")
         members = Listing(
             f"{self.list_path}/members",
             "members",
             params,
             digest=lambda page: mt.member_columns(page, self.name),
+            ident="id",
+            overlap=MEMBER_OVERLAP,
         )
-        if cut is None:  # plan every page at once from the audience's own counts
+        if members_cut is None:  # plan every page at once from the audience's own counts
             members.expected = self._size_hint or self._audience_size()
         self._size_hint = 0
         side, pages = self._take_prefetched(started)
@@ -203,6 +223,8 @@ class MailchimpConnector(Source, Destination):
         self.pusher.remember_segments(of(segments))
         contacts = mt.contacts(of(members), merge_types)
         self._emails.add_columns(contacts["contact_id"], contacts["email"])
+        done = {"contacts": ml.latest_change(contacts["updated_at"], cursors["contacts"], started)}
+        self.ctx.stream_done("contacts", contacts, done["contacts"])
 
         store_ids = (
             [self.settings.store_id]
@@ -219,34 +241,39 @@ class MailchimpConnector(Source, Destination):
                 f"{self.name}: no e-commerce store is connected to audience "
                 f"{self.settings.list_id}, so no orders"
             )
-        sent_at = self._send_times(of(campaigns))
-        second = (self._order_listings(store_ids) if self.settings.orders else []) + (
-            self._activity_listings(sent_at, since_ts) if self.settings.events else []
+        sent_at = ml.send_times(of(campaigns))
+        since_of = {k: pd.Timestamp(c) if c is not None else None for k, c in cuts.items()}
+        second = (ml.order_listings(store_ids) if self.settings.orders else []) + (
+            ml.activity_listings(sent_at, since_of["events"]) if self.settings.events else []
         )
         later = self.api.collect(second) if second else []
-        orders = mt.orders([p for p in later if p.listing.key == "orders"], since_ts)
+        orders = mt.orders([p for p in later if p.listing.key == "orders"], since_of["orders"])
         events = mt.events(
             [p for p in later if p.listing.key == "emails"],
             [p for p in later if p.listing.key == "unsubscribes"],
             sent_at,
-            since_ts,
+            since_of["events"],
         )
+        stamp = started.isoformat(timespec="seconds")
+        for stream, frame, wanted in (("orders", orders, self.settings.orders),
+                                      ("events", events, self.settings.events)):  # fmt: skip
+            if wanted:
+                done[stream] = stamp
+                self.ctx.stream_done(stream, frame, stamp)
         if self.settings.events:
             horizon = started - timedelta(days=self.settings.events_days)
             notes.append(
                 f"{self.name}: activity of {len(sent_at)} campaign(s) sent since "
                 f"{horizon.date().isoformat()}"
             )
-        if cut is not None:
+        if members_cut is not None:
             notes.insert(
                 0,
                 f"{self.name}: incremental pull, {len(contacts)} member(s) changed "
-                f"since {cut.isoformat(timespec='seconds')}",
+                f"since {members_cut.isoformat(timespec='seconds')}",
             )
-        tables = Tables(
-            contacts, orders, events, cursor=started.isoformat(timespec="seconds"), notes=notes
-        )
-        tables.incremental = since is not None
+        tables = Tables(contacts, orders, events, cursor=stamp, notes=notes, cursors=done)
+        tables.incremental = any(c is not None for c in cuts.values())
         return tables
 
     def _side_listings(self, started: datetime) -> dict[str, Listing]:
@@ -288,7 +315,7 @@ class MailchimpConnector(Source, Destination):
     def _audience_size(self) -> int:
         """A lower bound of the members count (subscribed + unsubscribed + cleaned: Mailchimp
         does not count pending or transactional ones), from one small call."""
-        return _size(self.api.get(self.list_path, {"fields": STATS}))
+        return ml.audience_size(self.api.get(self.list_path, {"fields": STATS}))
 
     def _merge_types(self, pages: list[Page]) -> dict[str, str]:
         """Merge tag -> Mailchimp type; also remembers each column's merge tag."""
@@ -299,46 +326,6 @@ class MailchimpConnector(Source, Destination):
                     kinds[f["tag"]] = str(f.get("type") or "text")
         self._column_tags = {mt.column_for(tag): tag for tag in kinds}
         return kinds
-
-    def _order_listings(self, stores: list[str]) -> list[Listing]:
-        names = (
-            "id",
-            "store_id",
-            "customer.email_address",
-            "order_total",
-            "currency_code",
-            "processed_at_foreign",
-            "updated_at_foreign",
-            "cancelled_at_foreign",
-        )
-        return [
-            Listing(
-                f"/ecommerce/stores/{s}/orders",
-                "orders",
-                {"fields": fields("orders", names)},
-                tag=s,
-            )
-            for s in stores
-        ]
-
-    def _send_times(self, pages: list[Page]) -> dict[str, pd.Timestamp | None]:
-        camps = [c for p in pages for c in p.items if isinstance(c, dict) and c.get("id")]
-        times = mt.timestamps(c.get("send_time") for c in camps)
-        pairs = zip(camps, times, strict=True)
-        return {str(c["id"]): (None if pd.isna(t) else t) for c, t in pairs}
-
-    def _activity_listings(
-        self, sent_at: dict[str, pd.Timestamp | None], since: pd.Timestamp | None
-    ) -> list[Listing]:
-        activity: dict[str, Any] = {
-            "fields": fields("emails", ("email_id", "email_address", "activity"))
-        }
-        if since is not None:
-            activity["since"] = since.isoformat()
-        unsub = {"fields": fields("unsubscribes", ("email_id", "email_address", "timestamp"))}
-        return [
-            Listing(f"/reports/{c}/email-activity", "emails", activity, tag=c) for c in sent_at
-        ] + [Listing(f"/reports/{c}/unsubscribed", "unsubscribes", unsub, tag=c) for c in sent_at]
 
     # -- push ----------------------------------------------------------------------------
 
@@ -376,23 +363,3 @@ class MailchimpConnector(Source, Destination):
         if drafts:
             outcomes.extend(self.pusher.campaigns(drafts))
         return outcomes
-
-
-def _size(audience: Any) -> int:
-    stats = audience.get("stats") if isinstance(audience, dict) else None
-    if not isinstance(stats, dict):
-        return 0
-    counts = [stats.get(k) for k in ("member_count", "unsubscribe_count", "cleaned_count")]
-    return sum(c for c in counts if isinstance(c, int) and not isinstance(c, bool))
-
-
-def _parse_cursor(since: str, source: str) -> datetime:
-    try:
-        dt = datetime.fromisoformat(since)
-    except ValueError:
-        raise ConfigError(
-            f"{source}: the stored cursor {since!r} is not an ISO 8601 time",
-            field=source,
-            hint="run once with a full pull (the ledger's cursor for this source is damaged)",
-        ) from None
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)

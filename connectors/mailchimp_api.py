@@ -36,6 +36,8 @@ from .mailchimp_gate import Gate
 PAGE = 1000  # Mailchimp's maximum `count`
 MAX_CONNECTIONS = 10  # "up to 10 simultaneous connections" per user
 MAX_429 = 8  # attempts of one call that keeps answering 429
+#: readings of a listing whose pages slid under it (see torn) before the pull gives up
+READINGS = 3
 OK = (200, 201, 202, 204, 207)
 _WORKER = "segmerge-mailchimp"  # thread name prefix of the pool's workers
 _DC = re.compile(r"-([a-z]{2,4}\d{1,3})$")
@@ -82,6 +84,16 @@ class Listing:
     tag: Any = None  # the caller's label (a campaign id, a store id)
     expected: int = 0
     digest: Callable[[Page], Any] | None = None
+    #: the item field that tells items apart ("id"): set it on a listing sorted by a field
+    #: that changes (members by last_changed), which :meth:`Api.collect` then checks for
+    #: items that moved between pages while they were read (see :func:`torn`)
+    ident: str | None = None
+    #: items each page repeats from the previous one (pages start every PAGE - overlap)
+    overlap: int = 0
+
+    @property
+    def stride(self) -> int:
+        return PAGE - self.overlap
 
 
 @dataclass
@@ -92,6 +104,8 @@ class Page:
     total: int
     data: Any = None  # what the listing's digest made of the items
     count: int = -1  # items on the page as answered (-1: len(items))
+    idents: frozenset[Any] = frozenset()  # the items' ``listing.ident`` values
+    head: Any = None  # the first item's
 
     def __post_init__(self) -> None:
         if self.count < 0:
@@ -196,8 +210,37 @@ class Api:
         total implies), all listings in parallel; second wave: the offsets the
         announced ``total_items`` still need, all in parallel; then, should a total
         have grown meanwhile, the tail is read until a short page.
+
+        A listing with an ``ident`` is read again, whole, when its pages do not fit
+        together (:func:`torn`): the pages of every reading are kept, the last
+        reading's last, so a member read only by the first one is not lost. After
+        :data:`READINGS` torn readings the pull stops rather than miss members.
         """
-        first = [(lst, off) for lst in listings for off in range(0, max(lst.expected, 1), PAGE)]
+        pages = self._collect_once(listings)
+        latest = {id(lst): [p for p in pages if p.listing is lst] for lst in listings if lst.ident}
+        for reading in range(1, READINGS + 1):
+            tears = {key: why for key, own in latest.items() if (why := torn(own))}
+            if not tears:
+                return pages
+            again = [lst for lst in listings if id(lst) in tears]
+            if reading == READINGS:
+                raise ConnectorError(
+                    f"{self.source}: GET {again[0].path} was read {READINGS} times and the "
+                    f"audience changed under each reading ({tears[id(again[0])]})",
+                    field=self.source,
+                    hint="members moved between pages while they were read (many changes "
+                    "at once?); nothing was recorded, the next run reads them again",
+                )
+            for lst in again:
+                lst.expected = max((p.total for p in latest[id(lst)]), default=0)
+            fresh = self._collect_once(again)
+            latest = {id(lst): [p for p in fresh if p.listing is lst] for lst in again}
+            pages = pages + fresh
+        return pages
+
+    def _collect_once(self, listings: Sequence[Listing]) -> list[Page]:
+        first = [(lst, off) for lst in listings
+                 for off in range(0, max(lst.expected, 1), lst.stride)]  # fmt: skip
         pages = self._pages_or_raise(first)
         done = {(id(p.listing), p.offset) for p in pages}
         totals: dict[int, int] = {}
@@ -206,7 +249,7 @@ class Api:
         rest = [
             (lst, off)
             for lst in listings
-            for off in range(PAGE, totals[id(lst)], PAGE)
+            for off in range(lst.stride, totals[id(lst)], lst.stride)
             if (id(lst), off) not in done
         ]
         pages += self._pages_or_raise(rest)
@@ -219,7 +262,7 @@ class Api:
             while (
                 own and own[-1].count == PAGE and own[-1].offset + PAGE < max(p.total for p in own)
             ):
-                own.append(self._page((lst, own[-1].offset + PAGE)))
+                own.append(self._page((lst, own[-1].offset + lst.stride)))
             out.extend(p for p in own if p.count or p.offset == 0)
         return out
 
@@ -243,6 +286,10 @@ class Api:
                 field=self.source,
             )
         page = Page(lst, offset, items, total)
+        if lst.ident is not None:
+            idents = [m.get(lst.ident) if isinstance(m, dict) else None for m in items]
+            page.idents = frozenset(idents)
+            page.head = idents[0] if idents else None
         if lst.digest is not None:
             page.data = lst.digest(page)
             page.items = []
@@ -253,6 +300,29 @@ class Api:
             self._pool.shutdown(wait=True)
             self._pool = None
         self.client.close()
+
+
+def torn(pages: Sequence[Page]) -> str | None:
+    """Why the pages of one reading of a listing may have missed items, or None.
+
+    Offset pages of a collection sorted by a field that changes (members by
+    ``last_changed``) slide while they are read: a member changed after its page
+    was read moves to the end, the items after it move up one place, and the one
+    that moved across the next page's start is on neither page. Pages overlap by
+    ``listing.overlap`` items, so a slide that small loses nothing; a larger one
+    shows as a page whose first item the previous full page does not hold. A
+    reading also has to hold as many distinct items as the smallest total it was
+    told (ties of the sort key in another order from page to page would repeat
+    some and miss others).
+    """
+    for prev, cur in zip(pages, pages[1:], strict=False):
+        if prev.count == PAGE and cur.count and cur.head not in prev.idents:
+            return f"the page at offset {cur.offset} does not follow the one before"
+    seen: set[Any] = set().union(*(p.idents for p in pages))
+    least = min((p.total for p in pages), default=0)
+    if len(seen) < least:
+        return f"{len(seen)} distinct items where {least} were announced"
+    return None
 
 
 def _attempt(fn: Callable[[T], R], item: T) -> R | BaseException:

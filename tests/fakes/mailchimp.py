@@ -119,6 +119,8 @@ class MailchimpFake(LostAnswers, ConnectionCap, MailchimpState, FakeServer):
         self.skew = timedelta(0)
         self.members: dict[str, dict[str, Any]] = {}
         self.order: list[str] = []
+        self.changes = 0  # members added or changed (what the sorted order depends on)
+        self._sorted: tuple[tuple[Any, ...], list[str]] | None = None
         self.segments: dict[int, dict[str, Any]] = {}
         self.member_segments: dict[str, set[int]] = {}
         self.merge_fields: list[dict[str, Any]] = []
@@ -229,6 +231,7 @@ class MailchimpFake(LostAnswers, ConnectionCap, MailchimpState, FakeServer):
         status = req.arg("status")
         if status:
             ids = [i for i in ids if self.members[i]["status"] == status]
+        ids = self.in_order(ids, req.arg("sort_field"), req.arg("sort_dir"))
         count, offset = req.int_arg("count", 10), req.int_arg("offset", 0)
         if self.encode_once:
             return self._encoded_members(ids[offset : offset + count], len(ids), req.arg("fields"))
@@ -348,6 +351,7 @@ class MailchimpFake(LostAnswers, ConnectionCap, MailchimpState, FakeServer):
                 else:
                     self.member_segments[mid].discard(sid)
                 self.members[mid]["last_changed"] = iso(self.now)
+                self.changes += 1
                 into.append(
                     {"id": mid, "email_address": email, "status": self.members[mid]["status"]}
                 )

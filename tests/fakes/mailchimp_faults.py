@@ -7,11 +7,16 @@ way back: ``"drop"`` closes the connection without a word; ``"503"`` answers a
 ``"stall"`` says nothing until the client has given up and sent its next
 request (so the test waits on that request, not on a guessed delay), then
 closes the connection.
+
+``before_answer`` and ``after_answer`` (a test's callables, given the request) run
+around each answer outside the fake's lock, so a test can hold one request until
+another has been answered, or change the audience between two pages.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from tests.fakes.base import Reply, Request
@@ -32,6 +37,8 @@ class LostAnswers:
         self._lost = threading.local()
         self._next_request = threading.Condition()
         self._requests_seen = 0
+        self.before_answer: Callable[[Request], None] | None = None
+        self.after_answer: Callable[[Request], None] | None = None
 
     def lose(self, mode: str) -> None:
         """Lose the answer to the request being handled (called by a handler)."""
@@ -44,8 +51,12 @@ class LostAnswers:
             seen = self._requests_seen
             self._next_request.notify_all()
         self._lost.mode = None
+        if self.before_answer is not None:
+            self.before_answer(req)
         reply = super()._answer(req, h, query)  # type: ignore[misc]
         mode, self._lost.mode = self._lost.mode, None
+        if self.after_answer is not None:
+            self.after_answer(req)
         if mode == "503":
             return problem(503, "Service Unavailable", "The server did not answer in time.")
         if mode == "stall":
