@@ -253,6 +253,7 @@ def latest_run(ledger: Ledger, campaign: str) -> str | None:
 def kpi(ws: Workspace, campaign: str, *, run_id: str | None = None, window: int = 14,
         tables: Tables | None = None) -> KpiReport:  # fmt: skip
     """The `segmerge kpi` report: read the ledger, pull the source now, measure, compare."""
+    from . import source_rules
     from .pipeline import ledger_path
     from .segmentation import open_source, pull_source
 
@@ -289,6 +290,7 @@ def kpi(ws: Workspace, campaign: str, *, run_id: str | None = None, window: int 
             tables = pull_source(ws, src)
         finally:
             src.close()
+        _, tables = source_rules.apply(ws, cfg.source, tables)  # cancelled orders earn nothing
     events, orders = _prepared(tables)
     order = [s.name for s in load_ruleset(ws.path(cfg.rules)).segments]
     report = build(campaign, run_id, people, events, orders, window, ours, order)

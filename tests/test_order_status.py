@@ -114,3 +114,19 @@ def test_status_is_a_canonical_orders_column():
     out = conform(Tables(pd.DataFrame({"contact_id": ["1"]}), orders), source="s")
     assert isinstance(out.orders["status"].dtype, pd.StringDtype)
     assert out.orders["status"].tolist() == ["3"]
+
+
+def test_kpi_counts_no_revenue_from_a_cancelled_order(tmp_path):
+    from segmerge.kpi import kpi
+    from segmerge.pipeline import RunOptions, run
+
+    root = shop(tmp_path, ["1", "2"], [("a", "1", 120.0, "Livré")])
+    run(wsmod.load(root), "lettre", RunOptions(as_of=AS_OF))
+    ws = wsmod.load(root)
+    sent = pd.Timestamp.now(tz="UTC") + pd.Timedelta(hours=1)  # after the send, in the window
+    day = sent.tz_convert("Europe/Paris").strftime("%d/%m/%Y %H:%M")
+    with open(root / "data" / "orders.csv", "a", encoding="utf-8") as fh:
+        fh.write(f"k1,2,{day},50,Livré\nk2,2,{day},70,Annulé\n")
+    groups = {g.name: g for g in kpi(ws, "lettre", window=14).groups}
+    assert groups["autres"].n == 1
+    assert groups["autres"].revenue_per_recipient == pytest.approx(50.0)
