@@ -17,8 +17,12 @@ Behaviour, as documented:
 - ``batch/read`` and ``batch/update``: <= 100 inputs, 200, or 207 with ``numErrors`` and
   ``errors[].context.ids`` for unknown ids or ids in ``reject_ids``; a value outside a
   checkbox property's options is a 400 ``INVALID_OPTION`` for the whole batch.
-- properties, deals with contact associations, static lists (``recordsIdsAdded`` spelt as
-  HubSpot spells it), marketing e-mails, the legacy e-mail events (``hasMore``/``offset``).
+- properties, deals with contact associations (the first 100 inline, the rest on the v4
+  associations API), deal pipelines, static lists (``recordsIdsAdded`` spelt as the SDK
+  spells it), marketing e-mails (create, clone, read back, update; ``drop_email_widgets``
+  empties what it keeps), the legacy e-mail events (``hasMore``/``offset``) in
+  ``hubspot_marketing.py``. Each handler cites the page or SDK model its answer follows;
+  tests/contracts/test_hubspot_shapes.py checks the documented examples against them.
 - two limits: every call counts in a window of ``limit`` per ``window`` seconds (429 with
   ``policyName`` ``TEN_SECONDLY_ROLLING`` and the ``X-HubSpot-RateLimit-*`` headers every
   answer carries); searches also count in ``search_limit`` per ``search_window`` (429
@@ -232,6 +236,9 @@ class HubSpotFake(HubSpotHandlers, HubSpotMarketing, FakeServer):
         return req.method == "POST" and req.path.endswith("/search") and "/objects/" in req.path
 
     def rate_limit(self, req: Request) -> Reply | None:
+        """429 bodies and headers of https://developers.hubspot.com/docs/api/usage-details
+        ("Rate limits": errorType RATE_LIMIT, policyName TEN_SECONDLY_ROLLING / SECONDLY /
+        DAILY; X-HubSpot-RateLimit-* on every answer but the search endpoints)."""
         ok, _, _ = self.limiter.hit()
         if not ok:
             body = error_body("RATE_LIMIT", "You have reached your ten_secondly_rolling limit.")
@@ -264,6 +271,8 @@ class HubSpotFake(HubSpotHandlers, HubSpotMarketing, FakeServer):
     # routes ---------------------------------------------------------------------------------
     def _setup(self) -> None:
         r = self.route
+        # https://developers.hubspot.com/docs/api-reference/account-account-info-v3/
+        # portal-information/get-account-info-v3-details (example answer)
         r("GET", "/account-info/v3/details", lambda q: Reply(200, {
             "portalId": 4711, "accountType": "STANDARD", "timeZone": "Europe/Paris",
             "companyCurrency": "EUR", "additionalCurrencies": [], "utcOffset": "+01:00",

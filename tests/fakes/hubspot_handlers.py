@@ -16,9 +16,12 @@ from .hubspot_records import EPOCH, Contact, HubList, iso, ms
 
 class HubSpotHandlers:
     def get_properties(self, req: Request) -> Reply:
+        """https://developers.hubspot.com/docs/guides/api/crm/properties; SDK crm/properties/
+        models/collection_response_property_no_paging.py ({results: [Property]})."""
         return Reply(200, {"results": list(self.defs.values())})
 
     def get_property(self, req: Request) -> Reply:
+        """SDK crm/properties/models/property.py; an unknown name is 404 OBJECT_NOT_FOUND."""
         d = self.defs.get(req.groups["name"])
         if d is None:
             return Reply(404, error_body("OBJECT_NOT_FOUND", f"Property {req.groups['name']} does not "
@@ -26,6 +29,8 @@ class HubSpotHandlers:
         return Reply(200, d)
 
     def post_property(self, req: Request) -> Reply:
+        """201 with the Property; a taken name is 409 OBJECT_ALREADY_EXISTS (properties guide,
+        "Create a property")."""
         b = req.json
         if b["name"] in self.defs:
             return Reply(409, error_body("OBJECT_ALREADY_EXISTS", f"A property named '{b['name']}' "
@@ -36,6 +41,7 @@ class HubSpotHandlers:
         return Reply(201, self.defs[b["name"]])
 
     def patch_property(self, req: Request) -> Reply:
+        """PropertyUpdate (SDK crm/properties/models/property_update.py): ``options`` replace."""
         d = self.defs.get(req.groups["name"])
         if d is None:
             return Reply(404, error_body("OBJECT_NOT_FOUND", "Property does not exist"))
@@ -46,6 +52,10 @@ class HubSpotHandlers:
         return [p for v in req.params.get("properties", []) for p in v.split(",") if p]
 
     def get_contacts(self, req: Request) -> Reply:
+        """https://developers.hubspot.com/docs/guides/api/crm/objects/contacts, "Retrieve
+        contacts": {results: [SimplePublicObject], paging.next.after/link}, no paging on the
+        last page (SDK crm/contacts/models/collection_response_simple_public_object_with_
+        associations_forward_paging.py)."""
         limit = req.int_arg("limit", 10)
         ordered = self._order
         start = bisect.bisect_left(ordered, int(req.arg("after") or 0))
@@ -58,6 +68,8 @@ class HubSpotHandlers:
         return Reply(200, body)
 
     def search_contacts(self, req: Request) -> Reply:
+        """https://developers.hubspot.com/docs/guides/api/crm/search: {total, results, paging};
+        "you can page up to 10,000 results" (past it, 400)."""
         b = req.json
         matches = list(self.contacts.values())
         for group in b.get("filterGroups", [])[:1]:
@@ -89,6 +101,9 @@ class HubSpotHandlers:
         return self.contacts.get(int(key)) if key.isdigit() else None
 
     def batch_read(self, req: Request) -> Reply:
+        """BatchResponseSimplePublicObject(WithErrors): 200, or 207 with numErrors and
+        errors[].context.ids (SDK crm/contacts/models/batch_response_simple_public_object_
+        with_errors.py, standard_error.py)."""
         b = req.json
         found, missing = [], []
         for item in b["inputs"]:
@@ -99,6 +114,8 @@ class HubSpotHandlers:
                             "deleted or not exist. Check that ids are valid.")  # fmt: skip
 
     def batch_update(self, req: Request) -> Reply:
+        """As batch_read; a value outside a checkbox property's options refuses the whole
+        batch with 400 VALIDATION_ERROR (contacts guide, "Update contacts in batches")."""
         inputs = req.json["inputs"]
         ids = [i["id"] for i in inputs]
         if len(set(ids)) != len(ids):
@@ -133,6 +150,8 @@ class HubSpotHandlers:
                 "createdAt": iso(EPOCH), "updatedAt": iso(EPOCH), "size": len(x.members)}  # fmt: skip
 
     def post_list(self, req: Request) -> Reply:
+        """https://developers.hubspot.com/docs/guides/api/crm/lists, "Create a list":
+        {list: PublicObjectList} (SDK crm/lists/models/list_create_response.py)."""
         b = req.json
         if self.list_named(b["name"]):
             return Reply(400, error_body("VALIDATION_ERROR", f"A list named '{b['name']}' already "
@@ -142,6 +161,8 @@ class HubSpotHandlers:
         return Reply(200, {"list": self._list_json(x)})
 
     def search_lists(self, req: Request) -> Reply:
+        """ListSearchResponse {lists, total, offset, hasMore} (SDK crm/lists/models/
+        list_search_response.py; items PublicObjectListSearchResult, no ``size``)."""
         b = req.json
         q = (b.get("query") or "").lower()
         kinds = set(b.get("processingTypes") or ["MANUAL", "DYNAMIC", "SNAPSHOT"])
@@ -155,6 +176,9 @@ class HubSpotHandlers:
                            "hasMore": offset + len(page) < len(hits)})  # fmt: skip
 
     def members(self, req: Request, add: bool) -> Reply:
+        """MembershipsUpdateResponse {recordsIdsAdded, recordIdsRemoved, recordIdsMissing}
+        (SDK crm/lists/models/memberships_update_response.py; the reference page's example
+        spells recordIdsAdded, which the connector does not read)."""
         x = self.lists.get(int(req.groups["listId"]))
         if x is None:
             return Reply(404, error_body("OBJECT_NOT_FOUND", "List does not exist"))
@@ -173,7 +197,9 @@ class HubSpotHandlers:
 
 
 def error_body(category: str, message: str) -> dict[str, Any]:
-    """HubSpot's error body: what the connector reads to name the failure."""
+    """HubSpot's error body: what the connector reads to name the failure (the "Error
+    handling" section of https://developers.hubspot.com/docs/api/usage-details; SDK
+    crm/contacts/models/error.py: status, message, correlationId, category)."""
     return {"status": "error", "message": message, "correlationId": str(uuid.uuid4()),
             "category": category}  # fmt: skip
 
