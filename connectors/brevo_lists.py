@@ -285,6 +285,8 @@ def named_items(
     and the total ``count`` (optional in Brevo's schemas: the page's end when absent)."""
     if body is None:  # Brevo answers 204 where a listing is empty
         return [], 0
+    if isinstance(body, dict) and key not in body:  # optional in the schemas: an empty listing
+        return [], 0
     items = field_of(body, key, list, endpoint=endpoint, source=source)
     for n, x in enumerate(items):
         ident = x.get("id") if isinstance(x, dict) else None

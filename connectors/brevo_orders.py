@@ -58,7 +58,7 @@ def pull_orders(
 
 def orders_page(body: Any, source: str, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
     """One ``GET /orders`` answer -> its checked orders and the total ``count``."""
-    if body is None:  # nothing to list
+    if body is None or (isinstance(body, dict) and "orders" not in body):  # optional (SDK)
         return [], 0
     items = field_of(body, "orders", list, endpoint=ENDPOINT, source=source)
     count = body.get("count", offset + len(items))

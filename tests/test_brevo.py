@@ -151,23 +151,37 @@ def test_orders_and_events(fake, tmp_path):
 # -- faults --------------------------------------------------------------------------------
 
 
-def test_429_honours_the_reset_header_and_never_twice_in_a_row(tmp_path):
-    server = BrevoFake(specs.brevo(), contacts_limit=2, contacts_window=1.0)
+def test_a_lower_limit_than_documented_is_followed_from_brevos_headers(tmp_path):
+    server = BrevoFake(specs.brevo(), contacts_limit=2, contacts_window=0.5)
     server.start()
     try:
-        populate(server, 6000, seed_lists=False)
-        # the client believes in a higher limit than the server's: 429s must be absorbed
+        populate(server, 3000, seed_lists=False)
+        # the client believes in a higher limit than the server's: Brevo's count wins
         conn = make(server, tmp_path, events="none", orders=False,
                     contacts_requests_per_second=40.0, concurrency=1)  # fmt: skip
         t = conn.pull()
-        assert len(t.contacts) == 6000
+        assert len(t.contacts) == 3000
         stats = conn.contacts_client.stats
-        assert server.contacts_limiter.total_429 >= 1 and stats.throttled >= 1
-        assert server.contacts_limiter.max_consecutive_429 == 1  # it waited for the reset
-        assert stats.waited_seconds >= stats.throttled * 0.9  # x-sib-ratelimit-reset: 1 s
+        assert server.contacts_limiter.total_429 == 0 and stats.throttled == 0
+        assert stats.waited_seconds >= 0.5  # it waited for the resets Brevo announced
         assert not server.violations
     finally:
         server.stop()
+
+
+def test_429_from_another_job_on_the_key_waits_for_the_reset_once(fake, tmp_path):
+    populate(fake, 10)
+    spent = {"x-sib-ratelimit-limit": "10", "x-sib-ratelimit-remaining": "0",
+             "x-sib-ratelimit-reset": "1"}  # fmt: skip
+    fake.fail_next(429, path="^/contacts$", headers=spent,
+                   body={"code": "too_many_requests", "message": "The expected rate limit is exceeded."})  # fmt: skip
+    conn = make(fake, tmp_path, events="none", orders=False)
+    t = conn.pull()
+    assert len(t.contacts) == 10
+    assert [s for m, p, s in fake.log if p == "/contacts"][:2] == [429, 200]
+    stats = conn.contacts_client.stats
+    assert stats.throttled == 1 and stats.max_consecutive_429 == 1
+    assert stats.waited_seconds >= 0.9  # x-sib-ratelimit-reset: 1 s
 
 
 def test_5xx_is_retried(fake, tmp_path):
