@@ -4,7 +4,8 @@ Semantics (DESIGN.md, "Metrics every rule can use"):
 
 - Only orders and events at or before ``as_of`` count, for every metric: a run
   "as of" an older day sees the past as it was. Orders of unknown contacts are
-  ignored.
+  ignored; cancelled, refunded or failed orders never reach this module
+  (segmerge/source_rules.py leaves them out first, for every source).
 - Day counts (``days_since_*``) are whole calendar days in the workspace time
   zone: the local date of ``as_of`` minus the local date of the order. A
   daylight-saving change never shifts them by one, and an order at exactly
