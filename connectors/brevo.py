@@ -31,11 +31,12 @@ from segmerge.connector import Action, ConnectorSettings, Destination, Outcome, 
 from segmerge.errors import BadAnswer, CredentialError
 from segmerge.http import HttpClient, field_of
 from segmerge.rate_limit import RateLimit
-from segmerge.schema import Tables, conform, empty_events, empty_orders
+from segmerge.schema import Tables, conform, empty_orders
 
 from .brevo_activity import pull_events, pull_orders
 from .brevo_campaigns import Drafts
 from .brevo_contacts import ContactMapping, attributes_from, check_items, contacts_frame
+from .brevo_engagement import Engagement, ExportSettings, pull_exports
 from .brevo_lists import ADD_KINDS, REMOVE_KINDS, ListBook
 
 if TYPE_CHECKING:
@@ -52,8 +53,14 @@ class BrevoSettings(ConnectorSettings):
     folder: str = "Segmerge"
     #: pull Brevo e-commerce orders (GET /orders)
     orders: bool = True
-    #: where engagement events come from: each contact's campaign statistics, or nowhere
-    events: Literal["contact_stats", "none"] = "contact_stats"
+    #: where engagement events come from: recipient exports of each sent campaign (cost per
+    #: campaign, dated at the send; see brevo_engagement), each contact's campaign
+    #: statistics (exact times, one call per contact: small bases), or nowhere
+    events: Literal["campaign_exports", "contact_stats", "none"] = "campaign_exports"
+    #: campaign_exports: most seconds a pull waits for Brevo to finish its exports, and
+    #: the first pause between two polls of GET /processes (each poll is one call)
+    events_export_wait: float = Field(600.0, ge=0)
+    events_poll_seconds: float = Field(3.0, ge=0)
     #: how far back events are read (Brevo answers at most 90 days per call)
     events_days: int = Field(90, ge=1, le=90)
     #: the plan's documented limits: /contacts endpoints per second (general 10,
@@ -186,9 +193,12 @@ class BrevoConnector(Source, Destination):
             notes.append(f"{self.name}: full pull, {len(frame)} contact(s)")
         orders, more = self._orders(since, frame)
         notes += more
-        events = self._events(since, frame)
+        engagement = self._events(since, frame)
+        notes += engagement.notes
         cursor = (started - OVERLAP).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        tables = Tables(frame, orders, events, cursor=cursor, notes=notes)
+        tables = Tables(frame, orders, engagement.events, cursor=cursor, notes=notes)
+        if engagement.cursor is not None:
+            tables.cursors["events"] = engagement.cursor
         tables.incremental = since is not None
         out = conform(tables, source=self.name)
         out.incremental = since is not None
@@ -254,17 +264,46 @@ class BrevoConnector(Source, Destination):
 
         return pull_orders(self.other_client, since, contact_of, self.name)
 
-    def _events(self, since: str | None, contacts: pd.DataFrame) -> pd.DataFrame:
-        if self.settings.events == "none" or contacts.empty:
-            return empty_events()
+    def _events(self, since: str | None, contacts: pd.DataFrame) -> Engagement:
+        s = self.settings
+        if s.events == "campaign_exports":
+            partial = since is not None or bool(self.ctx.cursors.get("contacts"))
+
+            def resolve(emails: set[str]) -> dict[str, str]:
+                """E-mails of exports that are no pulled contact: on an incremental pull,
+                one pass over GET /contacts (1000 a page, the 10/s bucket) finds them."""
+                if not partial:
+                    return {}
+                every = ((str(it.get("email") or "").strip().lower(), str(it["id"]))
+                         for it in self._contact_items(None))  # fmt: skip
+                return {mail: cid for mail, cid in every if mail in emails}
+
+            # the export files sit on Brevo's file host: no API key goes there
+            files = HttpClient(source=self.name, base_url=s.base_url, timeout=s.timeout,
+                               max_retries=s.max_retries)  # fmt: skip
+            try:
+                return pull_exports(
+                    self.other_client, files, contacts,
+                    previous=self.ctx.cursors.get("events"),
+                    budget_fallback=int(s.other_requests_per_hour * PACE)
+                    - self.other_client.stats.requests,
+                    resolve=resolve,
+                    settings=ExportSettings(s.events_days, s.events_export_wait,
+                                            s.events_poll_seconds),
+                    source=self.name,
+                )  # fmt: skip
+            finally:
+                files.close()
+        if s.events == "none" or contacts.empty:
+            return Engagement()
         cut = pd.Timestamp(since).to_pydatetime() if since else None
         if cut is not None and cut.tzinfo is None:
             cut = cut.replace(tzinfo=dt.UTC)
         # only contacts that can be mailed: a blocklisted one's engagement drives nothing
         mailable = contacts.loc[contacts["subscribed"].astype(bool), "contact_id"]
-        return pull_events(self.contacts_client, mailable.tolist(),
-                           days=self.settings.events_days, since=cut,
-                           workers=self.settings.concurrency, source=self.name)  # fmt: skip
+        return Engagement(pull_events(self.contacts_client, mailable.tolist(),
+                                      days=s.events_days, since=cut,
+                                      workers=s.concurrency, source=self.name))  # fmt: skip
 
     # -- push ----------------------------------------------------------------------------
     def push(self, actions: Sequence[Action]) -> list[Outcome]:
