@@ -123,12 +123,18 @@ def open_destination(ws: Workspace, name: str, source: Source, source_name: str)
 
 
 def open_campaign(
-    ws: Workspace, name: str, *, as_of: str | None = None, full_refresh: bool = False
+    ws: Workspace,
+    name: str,
+    *,
+    as_of: str | None = None,
+    full_refresh: bool = False,
+    keep_pull: bool = False,
 ) -> OpenCampaign:
+    """``keep_pull``: keep the pulled streams in the snapshot as they come (a real run)."""
     cfg = ws.campaign(name)
     source = open_source(ws, cfg.source)
     checks = _check(source)
-    tables = pull_source(ws, source, full_refresh=full_refresh)
+    tables = pull_source(ws, source, full_refresh=full_refresh, keep=keep_pull)
     seg = segment(ws, cfg.rules, source_name=cfg.source, as_of=as_of, tables=tables)
     destination = open_destination(ws, cfg.destination, source, cfg.source)
     if destination is not source:

@@ -348,20 +348,8 @@ class Ledger(SuppressionMixin):
 
     # suppression lists: see segmerge.ledger_suppression
 
-    # cursors --------------------------------------------------------------
-
-    def cursor(self, source: str) -> str | None:
-        row = self.db.execute("SELECT value FROM cursors WHERE source=?", (source,)).fetchone()
-        return row["value"] if row else None
-
-    def set_cursor(self, source: str, value: str) -> None:
-        with self.transaction() as db:
-            db.execute(
-                "INSERT INTO cursors(source, value, updated_at) VALUES (?,?,?) "
-                "ON CONFLICT(source) DO UPDATE SET value=excluded.value, "
-                "updated_at=excluded.updated_at",
-                (source, value, now_iso()),
-            )
+    # cursors: each source's progress lives with its pulled copy, in the snapshot's
+    # manifest (segmerge.snapshot); the old `cursors` table is no longer written or read
 
 
 def _run_dict(row: sqlite3.Row) -> dict[str, Any]:

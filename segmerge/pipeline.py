@@ -121,7 +121,8 @@ def campaign_lock(ws: Workspace, campaign: str) -> Iterator[None]:
 def run(ws: Workspace, name: str, options: RunOptions | None = None) -> RunSummary:
     opts = options or RunOptions()
     check_before_run(ws)  # a lost or damaged key or ledger: stop before anything is pulled
-    camp = open_campaign(ws, name, as_of=opts.as_of, full_refresh=opts.full_refresh)
+    camp = open_campaign(ws, name, as_of=opts.as_of, full_refresh=opts.full_refresh,
+                         keep_pull=not opts.dry_run)  # fmt: skip
     try:
         with named_storage_errors(ledger_path(ws)):  # a full disk, a bad page
             return _run_open(camp, opts)
@@ -211,12 +212,11 @@ def _run_open(camp: OpenCampaign, opts: RunOptions) -> RunSummary:
                     dest, tell = _destination_of(camp, phase), teller(summary.notes, opts.progress)
                     with destination_lock(dest, f"run {run_id} of {ws.root}", tell):
                         _push(ledger, run_id, dest, items, phase, opts.progress)
-            if seg.tables.cursor:
+            if seg.tables.cursor or seg.tables.cursors:  # kept at the pull; now as pushed
                 done = ledger.keys_with_status(run_id, ["done"])
                 applied = [a for _, items in pushes for _, a in items if a.key in done]
                 seg.tables.contacts = apply_memberships(seg.tables.contacts, applied)
                 save_snapshot(ws, camp.config.source, seg.tables)
-                ledger.set_cursor(camp.config.source, seg.tables.cursor)
             summary.outcome = ledger.counts(run_id)
             _save_assignment(camp, summary)
             status = "done" if summary.failed == 0 else "partial"

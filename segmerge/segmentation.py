@@ -19,7 +19,8 @@ from .heap import frozen_heap
 from .metrics import compute_metrics, reference_instant
 from .rules import Assignment, RuleSet, kinds_from_frame, load_ruleset
 from .schema import Tables, conform
-from .snapshot import Snapshot, fingerprint, merge
+from .snapshot import Snapshot, fingerprint
+from .stream_progress import StreamProgress
 from .workspace import Workspace
 
 
@@ -71,21 +72,29 @@ def pull(source: Source, since: str | None = None) -> Tables:
         return conform(source.pull(since), source=source.name)
 
 
-def pull_source(ws: Workspace, source: Source, *, full_refresh: bool = False) -> Tables:
-    """Pull what changed since the snapshot (or everything) and return the whole base."""
+def pull_source(
+    ws: Workspace, source: Source, *, full_refresh: bool = False, keep: bool = False
+) -> Tables:
+    """Pull what changed since the snapshot (or everything) and return the whole base.
+
+    Each stream resumes from its own cursor. With ``keep`` (a run; previews and dry
+    runs write nothing) each stream is kept as soon as the source completes it, and the
+    whole base as soon as the pull returns: a failure after that, in a later stream or
+    in a push, costs the next run nothing already read.
+    """
     snap = Snapshot(ws.state_dir, source.name)
     fp = source_fingerprint(ws, source.name)
-    since = snap.usable_cursor(fp, full_refresh=full_refresh)
-    base = snap.load() if since else None
-    if base is None:
-        since = None
-    tables = pull(source, since)
-    if since is not None and base is not None and tables.incremental:
-        changed = len(tables.contacts)
-        tables = merge(base, tables)
-        tables.notes.append(
-            f"{source.name}: incremental pull since {since}: {changed} contact(s) changed"
-        )
+    resume = snap.resume(fp, full_refresh=full_refresh)
+    progress = StreamProgress(source.name, snap, fp, resume, keep=keep)
+    ctx = source.ctx
+    before = ctx.stream_done
+    ctx.cursors, ctx.stream_done = dict(resume.cursors), progress.done
+    try:
+        tables = progress.whole(pull(source, resume.since))
+    finally:
+        ctx.stream_done = before
+    if keep:
+        save_snapshot(ws, source.name, tables)
     return tables
 
 
@@ -96,7 +105,7 @@ def source_fingerprint(ws: Workspace, name: str) -> str:
 
 def save_snapshot(ws: Workspace, source_name: str, tables: Tables) -> None:
     """Keep the pulled base for the next incremental pull (only sources with a cursor)."""
-    if tables.cursor and source_name in ws.config.sources:
+    if (tables.cursor or tables.cursors) and source_name in ws.config.sources:
         Snapshot(ws.state_dir, source_name).save(tables, source_fingerprint(ws, source_name))
 
 

@@ -3,10 +3,18 @@
 Segmenting needs the whole base (quintiles, windows over every order), but a
 platform only needs to be asked for what changed since the last pull. So the
 first pull of a source is full; its tables are kept in
-``.segmerge/snapshots/<source>/`` with the connector's cursor; the next pull
-passes that cursor (the platform's modified-since filter), and the delta is
+``.segmerge/snapshots/<source>/`` with the connector's cursors; the next pull
+passes them back (the platform's modified-since filters), and the delta is
 merged in: contacts and orders upserted by id, events appended without
 duplicates.
+
+Each stream (contacts, orders, events) is kept with its own cursor and time, as
+soon as the source says it is complete (``ConnectorContext.stream_done``): a pull
+that fails on its events, or a push that fails after the pull, leaves the streams
+already read kept, and the next pull resumes each from its own cursor instead of
+starting over. A source that gives one cursor for everything (``Tables.cursor``)
+resumes every stream from it, as before per-stream cursors existed; manifests
+written then (a single ``cursor``) still load.
 
 A modified-since filter never reports deletions, so the snapshot is refreshed
 in full when it is older than ``full_refresh_days`` (7 by default), when the
@@ -22,7 +30,7 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,21 +42,66 @@ FULL_REFRESH_DAYS = 7
 TABLES = ("contacts", "orders", "events")
 
 
+def _now() -> str:
+    return pd.Timestamp.now(tz="UTC").isoformat()
+
+
+def _age_days(saved_at: str) -> float:
+    return (pd.Timestamp.now(tz="UTC") - pd.Timestamp(saved_at)).total_seconds() / 86400
+
+
+@dataclass
+class StreamState:
+    """One stream's progress: where its next pull starts (None: it is read whole) and when
+    it was kept."""
+
+    cursor: str | None
+    saved_at: str
+
+
 @dataclass
 class Manifest:
-    cursor: str
+    #: the cursor of the last complete pull, for sources that give one for everything
+    #: (None until a pull completed); each stream may have its own in ``streams``
+    cursor: str | None
     fingerprint: str
-    saved_at: str  # ISO UTC
+    saved_at: str  # ISO UTC, when ``cursor`` was kept
+    streams: dict[str, StreamState] = field(default_factory=dict)
 
     def age_days(self) -> float:
-        saved = pd.Timestamp(self.saved_at)
-        return (pd.Timestamp.now(tz="UTC") - saved).total_seconds() / 86400
+        return _age_days(self.saved_at)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"version": 2, "cursor": self.cursor, "fingerprint": self.fingerprint,
+                "saved_at": self.saved_at,
+                "streams": {s: {"cursor": st.cursor, "saved_at": st.saved_at}
+                            for s, st in self.streams.items()}}  # fmt: skip
+
+
+@dataclass
+class Resume:
+    """Where a pull starts: the combined cursor, each stream's own, and the base they
+    apply to. Empty on a full pull."""
+
+    since: str | None = None
+    cursors: dict[str, str] = field(default_factory=dict)
+    base: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+    def start(self, stream: str) -> str | None:
+        """Where this stream's pull starts (its own cursor, else the combined one)."""
+        if stream not in self.base:
+            return None
+        return self.cursors.get(stream) or self.since
 
 
 def fingerprint(connector: str, settings: dict[str, Any]) -> str:
     """Settings that change what is pulled (another list, another account) void the snapshot."""
     text = json.dumps({"connector": connector, "settings": settings}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def frames_of(tables: Tables) -> dict[str, pd.DataFrame]:
+    return {"contacts": tables.contacts, "orders": tables.orders, "events": tables.events}
 
 
 class Snapshot:
@@ -58,60 +111,134 @@ class Snapshot:
     def manifest(self) -> Manifest | None:
         try:
             data = json.loads((self.dir / "manifest.json").read_text(encoding="utf-8"))
-            return Manifest(str(data["cursor"]), str(data["fingerprint"]), str(data["saved_at"]))
-        except (OSError, ValueError, KeyError, TypeError):
+            cursor = data["cursor"]
+            streams = {
+                str(s): StreamState(
+                    None if v["cursor"] is None else str(v["cursor"]), str(v["saved_at"])
+                )  # fmt: skip
+                for s, v in (data.get("streams") or {}).items()
+                if s in TABLES
+            }
+            return Manifest(None if cursor is None else str(cursor), str(data["fingerprint"]),
+                            str(data["saved_at"]), streams)  # fmt: skip
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
+
+    def resume(self, fp: str, *, full_refresh: bool = False,
+               max_age_days: float = FULL_REFRESH_DAYS) -> Resume:  # fmt: skip
+        """Where the next pull starts; a stream with no readable, recent, same-settings copy
+        starts over (and so does everything on ``full_refresh``)."""
+        m = self.manifest()
+        if m is None or full_refresh or m.fingerprint != fp:
+            return Resume()
+        base = {t: f for t in TABLES if (f := self._read(t)) is not None}
+        fresh = m.age_days() <= max_age_days
+        since = m.cursor if fresh and m.cursor and len(base) == len(TABLES) else None
+        cursors: dict[str, str] = {}
+        for stream, state in m.streams.items():
+            if state.cursor and stream in base and _age_days(state.saved_at) <= max_age_days:
+                cursors[stream] = state.cursor
+        kept = {s: base[s] for s in TABLES if s in base and (since or s in cursors)}
+        return Resume(since, cursors, kept)
 
     def usable_cursor(self, fp: str, *, full_refresh: bool = False,
                       max_age_days: float = FULL_REFRESH_DAYS) -> str | None:  # fmt: skip
-        """The cursor to pull from, or None when a full pull is due (and why is logged)."""
-        m = self.manifest()
-        if m is None or full_refresh or m.fingerprint != fp or m.age_days() > max_age_days:
-            return None
-        return m.cursor
+        """The combined cursor to pull from, or None when a full pull is due."""
+        return self.resume(fp, full_refresh=full_refresh, max_age_days=max_age_days).since
 
     def load(self) -> Tables | None:
+        frames = {t: self._read(t) for t in TABLES}
+        contacts, orders, events = frames["contacts"], frames["orders"], frames["events"]
+        if contacts is None or orders is None or events is None:
+            return None
+        return Tables(contacts, orders, events)
+
+    def _read(self, table: str) -> pd.DataFrame | None:
         try:
-            frames = {t: pd.read_pickle(self.dir / f"{t}.pkl") for t in TABLES}
+            frame = pd.read_pickle(self.dir / f"{table}.pkl")
         except Exception:  # a cache from another pandas, half-written, deleted: pull in full
             return None
-        return Tables(frames["contacts"], frames["orders"], frames["events"])
+        return frame if isinstance(frame, pd.DataFrame) else None
 
     def save(self, tables: Tables, fp: str) -> None:
-        """Write next to the old copy, then swap directories: never a half-written snapshot."""
-        if not tables.cursor:
+        """Keep a complete pull: every stream, with its own cursor and the combined one."""
+        if not tables.cursor and not tables.cursors:
             return
+        cursors = {t: tables.cursors.get(t) for t in TABLES}
+        self._write(frames_of(tables), cursors, fp, combined=tables.cursor, keep_combined=False)
+
+    def save_stream(self, stream: str, frame: pd.DataFrame, cursor: str | None, fp: str) -> None:
+        """Keep one stream as soon as it is complete; the others stay as they were kept."""
+        self._write({stream: frame}, {stream: cursor}, fp, combined=None, keep_combined=True)
+
+    def _write(self, frames: dict[str, pd.DataFrame], cursors: dict[str, str | None], fp: str,
+               *, combined: str | None, keep_combined: bool) -> None:  # fmt: skip
+        """Write next to the old copy, then swap directories: never a half-written snapshot.
+
+        Streams not written are carried over (hard links: files are only ever replaced,
+        never rewritten), and so is the combined cursor with ``keep_combined``, unless the
+        settings changed, which voids them.
+        """
+        now = _now()
+        old = self.manifest()
+        if old is None or old.fingerprint != fp:
+            old = None
+        if keep_combined:
+            combined, saved_at = (old.cursor, old.saved_at) if old else (None, now)
+        else:
+            saved_at = now
+        manifest = Manifest(combined, fp, saved_at, dict(old.streams) if old else {})
+        for stream, cursor in cursors.items():
+            manifest.streams[stream] = StreamState(cursor, now)
         self.dir.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{self.dir.name}-", dir=self.dir.parent))
         try:
             for t in TABLES:
-                getattr(tables, t).to_pickle(tmp / f"{t}.pkl")
-            manifest = {"cursor": tables.cursor, "fingerprint": fp,
-                        "saved_at": pd.Timestamp.now(tz="UTC").isoformat()}  # fmt: skip
-            (tmp / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
-            old = self.dir.with_name(f".{self.dir.name}.old")
-            if old.exists():
-                shutil.rmtree(old)
+                if t in frames:
+                    frames[t].to_pickle(tmp / f"{t}.pkl")
+                elif old is not None and (self.dir / f"{t}.pkl").exists():
+                    _carry(self.dir / f"{t}.pkl", tmp / f"{t}.pkl")
+                else:
+                    manifest.streams.pop(t, None)
+            (tmp / "manifest.json").write_text(json.dumps(manifest.as_json()), encoding="utf-8")
+            previous = self.dir.with_name(f".{self.dir.name}.old")
+            if previous.exists():
+                shutil.rmtree(previous)
             if self.dir.exists():
-                os.replace(self.dir, old)
+                os.replace(self.dir, previous)
             os.replace(tmp, self.dir)
-            shutil.rmtree(old, ignore_errors=True)
+            shutil.rmtree(previous, ignore_errors=True)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _carry(src: Path, dst: Path) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:  # a file system without hard links
+        shutil.copy2(src, dst)
+
+
 def merge(base: Tables, delta: Tables) -> Tables:
     """The base with the delta applied: the newest row of each id wins."""
-    contacts = _upsert(base.contacts, delta.contacts, "contact_id")
-    orders = _upsert(base.orders, delta.orders, "order_id")
-    events = _concat(base.events, delta.events).drop_duplicates(
-        subset=[c for c in ("contact_id", "campaign_id", "event", "at") if c in delta.events]
-    )
-    merged = Tables(contacts, orders, events.reset_index(drop=True))
+    old, new = frames_of(base), frames_of(delta)
+    merged = Tables(*(merge_stream(t, old[t], new[t]) for t in TABLES))
     merged.cursor = delta.cursor
+    merged.cursors = dict(delta.cursors)
     merged.skipped = dict(delta.skipped)
     merged.notes = list(delta.notes)
     return merged
+
+
+def merge_stream(stream: str, base: pd.DataFrame, delta: pd.DataFrame) -> pd.DataFrame:
+    """One stream's delta applied to its base: contacts and orders by id, events deduplicated."""
+    if stream == "contacts":
+        return _upsert(base, delta, "contact_id")
+    if stream == "orders":
+        return _upsert(base, delta, "order_id")
+    events = _concat(base, delta)
+    key = [c for c in ("contact_id", "campaign_id", "event", "at") if c in delta]
+    return events.drop_duplicates(subset=key or None).reset_index(drop=True)
 
 
 def _upsert(base: pd.DataFrame, delta: pd.DataFrame, key: str) -> pd.DataFrame:
