@@ -62,8 +62,17 @@ def _ws(workspace: Path | None) -> wsmod.Workspace:
 @app.command()
 def init(
     directory: Annotated[Path, typer.Argument(help="Folder to create (must be empty or absent).")],
+    preset: Annotated[
+        str | None,
+        typer.Option(
+            "--preset",
+            help="A workspace for a shop's own exports: prestashop, woocommerce or shopify.",
+        ),
+    ] = None,
 ) -> None:
     """Scaffold a workspace: config, rule sets, templates and demo data.
+
+    With --preset, the source reads that shop's exports (sample files in exports/).
 
     Example: segmerge init ~/boutique && cd ~/boutique && segmerge run profils --dry-run
     """
@@ -71,7 +80,14 @@ def init(
     if target.exists() and any(target.iterdir()):
         raise SegmergeError(f"{target} is not empty", hint="choose a new folder")
     with as_file(files("segmerge") / "scaffold") as src:
-        shutil.copytree(src, target, dirs_exist_ok=True, symlinks=False)
+        shops = sorted(p.name for p in (src / "presets").iterdir() if p.is_dir())
+        if preset is not None and preset not in shops:
+            raise SegmergeError(f"no preset {preset!r}", hint=f"one of: {', '.join(shops)}")
+        # real files, never links: a workspace must outlive the package it came from
+        skip = shutil.ignore_patterns("presets", *(["segmerge.toml", "examples"] if preset else []))
+        shutil.copytree(src, target, dirs_exist_ok=True, symlinks=False, ignore=skip)
+        if preset is not None:
+            shutil.copytree(src / "presets" / preset, target, dirs_exist_ok=True, symlinks=False)
     out.print(f"[green]Workspace created in[/] {escape(str(target))}")
     out.print("Next: [bold]segmerge validate -w " + str(directory) + "[/]")
 

@@ -81,7 +81,7 @@ def _email(customer: int) -> str:
     return f"client{customer:05d}@example.org"
 
 
-def prestashop(rows: pd.DataFrame, folder: Path) -> None:
+def prestashop(rows: pd.DataFrame, folder: Path, older: bool = True) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     orders = orders_of(rows)
     first = orders.groupby("customer")["date"].min()
@@ -98,11 +98,12 @@ def prestashop(rows: pd.DataFrame, folder: Path) -> None:
         ]
         for c in sorted(first.index)
     ]  # fmt: skip
-    # an older export left in the folder, then the new one: the newest file is read
-    _write(folder / "customer_2026-11-01_090000.csv", header, customers[:3], delimiter=";")
-    older = (folder / "customer_2026-11-01_090000.csv").stat().st_mtime_ns
-    _write(folder / "customer_2026-12-01_101500.csv", header, customers, delimiter=";")
-    os.utime(folder / "customer_2026-12-01_101500.csv", ns=(older + 10**9, older + 10**9))
+    newest = folder / "customer_2026-12-01_101500.csv"
+    _write(newest, header, customers, delimiter=";")
+    if older:  # an export of last month left in the folder: the newest file is read
+        _write(folder / "customer_2026-11-01_090000.csv", header, customers[:3], delimiter=";")
+        then = newest.stat().st_mtime_ns - 30 * 86400 * 10**9
+        os.utime(folder / "customer_2026-11-01_090000.csv", ns=(then, then))
     keys = ["id_order", "reference", "id_customer", "email", "date_add", "total_paid_tax_incl"]
     keys.append("etat")
     lines = ["".join(f"{k};" for k in keys)]
@@ -203,3 +204,33 @@ def shopify(rows: pd.DataFrame, folder: Path) -> None:
 
 
 BUILDERS = {"prestashop": prestashop, "woocommerce": woocommerce, "shopify": shopify}
+
+
+def recent(rows: pd.DataFrame, years: int = 28) -> pd.DataFrame:
+    """The same purchases moved to 2025-2026 (1997 and 1998 have no 29 February either)."""
+    moved = rows.copy()
+    moved["date"] = (moved["date"].str[:4].astype(int) + years).astype(str) + moved["date"].str[4:]
+    return moved
+
+
+def main(target: Path) -> None:
+    """Write the sample exports `segmerge init --preset` ships: the first 80 CDNOW customers.
+
+    python -m tests.shop_exports segmerge/scaffold/presets
+    """
+    rows = recent(cdnow(limit=80))
+    for shop, build in BUILDERS.items():
+        folder = target / shop / "exports"
+        for old in folder.glob("*.csv"):
+            old.unlink()
+        if build is prestashop:  # an installed copy's file times say nothing: one export only
+            prestashop(rows, folder, older=False)
+        else:
+            build(rows, folder)
+        print(f"{shop}: {', '.join(sorted(p.name for p in folder.iterdir()))}")
+
+
+if __name__ == "__main__":
+    import sys
+
+    main(Path(sys.argv[1]))

@@ -16,7 +16,7 @@ import pytest
 
 from connectors.files import FilesConnector
 from segmerge.connector import ConnectorContext
-from segmerge.errors import ConfigError, DataError
+from segmerge.errors import ConfigError, DataError, SegmergeError
 from segmerge.schema import Tables
 from tests import shop_exports as shops
 
@@ -171,3 +171,60 @@ def test_an_unknown_preset_is_refused_with_the_known_ones(tmp_path):
     with pytest.raises(ConfigError) as info:
         read(tmp_path, preset="magento")
     assert "prestashop" in str(info.value) and "shopify" in str(info.value)
+
+
+# -- segmerge init --preset --------------------------------------------------------------
+
+
+def invoke(*args: str):
+    from typer.testing import CliRunner
+
+    from bot import app
+
+    return CliRunner().invoke(app, list(args), env={"COLUMNS": "200"})
+
+
+@pytest.mark.parametrize("shop", ["prestashop", "woocommerce", "shopify"])
+def test_init_preset_scaffolds_a_workspace_reading_that_shops_exports(tmp_path, shop):
+    root = tmp_path / "boutique"
+    r = invoke("init", str(root), "--preset", shop)
+    assert r.exit_code == 0, r.output
+    config = (root / "segmerge.toml").read_text(encoding="utf-8")
+    assert f'preset = "{shop}"' in config and "[campaigns.rfm]" in config
+    assert not (root / "examples").exists() and not (root / "presets").exists()
+    assert (root / "segrules" / "rfm.yaml").is_file() and (root / "templates" / "rfm").is_dir()
+    t = read(root, preset=shop)  # the source as the scaffold's config sets it
+    assert len(t.contacts) == 80 and t.orders["contact_id"].notna().all()
+    r = invoke("validate", "-w", str(root), "--as-of", "2026-12-01")
+    assert r.exit_code == 0, r.output
+    assert "rfm" in r.output
+
+
+def test_init_copies_real_files_and_refuses_an_unknown_preset(tmp_path):
+    r = invoke("init", str(tmp_path / "demo"))
+    assert r.exit_code == 0, r.output
+    links = [p for p in (tmp_path / "demo").rglob("*") if p.is_symlink()]
+    assert not links and (tmp_path / "demo" / "examples" / "demo" / "orders.csv").is_file()
+    assert not (tmp_path / "demo" / "presets").exists()
+    r = invoke("init", str(tmp_path / "other"), "--preset", "magento")
+    assert isinstance(r.exception, SegmergeError) and r.exception.exit_code == 2
+    assert "prestashop, shopify, woocommerce" in str(r.exception.hint)
+    assert not (tmp_path / "other").exists()
+
+
+def test_the_scaffold_holds_no_links_and_the_repository_demo_as_it_is():
+    """The package ships real files (a link into the repository breaks once installed);
+    the repository's own demo workspace is the same, file for file."""
+    repo = Path(__file__).resolve().parents[1]
+    scaffold = repo / "segmerge" / "scaffold"
+    assert not [p for p in scaffold.rglob("*") if p.is_symlink()]
+    for part in ("segmerge.toml", "segrules", "templates", "examples/demo"):
+        ours = scaffold / part
+        pairs = [(ours, repo / part)] if ours.is_file() else [
+            (p, repo / part / p.relative_to(ours)) for p in ours.rglob("*") if p.is_file()
+        ]  # fmt: skip
+        for copy, original in pairs:
+            assert copy.read_bytes() == original.read_bytes(), (
+                f"{copy.relative_to(repo)} differs from {original.relative_to(repo)}: "
+                "copy the repository's file into segmerge/scaffold"
+            )
