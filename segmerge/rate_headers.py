@@ -32,9 +32,9 @@ def hubspot_budget(resp: requests.Response) -> tuple[int, float] | None:
     HubSpot gives the window's length, not the time left in it (its burst window
     rolls, "TEN_SECONDLY_ROLLING"): the whole interval is the longest the
     remaining count can take to renew, so it is the safe reading
-    (https://developers.hubspot.com/docs/api/usage-details, "Rate limits"; the
-    headers are also sent to OAuth apps since the 2019 changelog
-    https://developers.hubspot.com/changelog/rate-limit-headers-will-now-appear-for-oauth-authenticated-calls).
+    (https://developers.hubspot.com/docs/api/usage-details, "Rate limits"; OAuth apps get
+    them too, without the daily ones: https://developers.hubspot.com/changelog/
+    rate-limit-headers-will-now-appear-for-oauth-authenticated-calls).
     The daily headers are not read here: a spent daily limit answers 429 with
     ``policyName: DAILY``, which the connector's ``wait_hint`` turns into an error.
     """
