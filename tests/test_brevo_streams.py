@@ -282,3 +282,20 @@ def test_a_budget_spent_for_longer_than_max_wait_stops_at_once_saying_when(tmp_p
         assert [s for s, _, _ in done] == ["contacts"]  # the next run resumes from there
     finally:
         server.stop()
+
+
+def test_the_fake_refuses_to_answer_a_field_brevo_does_not_document(tmp_path):
+    """The shape our fake once invented (a click's time on the campaign, not its links) is
+    caught by the fake itself, so a connector cannot be tested against it again."""
+    server = BrevoFake(specs.brevo()).start()
+    try:
+        ana = server.add_contact("ana@example.org")
+        at = ago(days=1)
+        ana.stats = {"clicked": [{"campaignId": 7, "eventTime": at, "links": [
+            {"count": 1, "eventTime": at, "ip": "1.2.3.4", "url": "https://x.example"}]}]}  # fmt: skip
+        server.orders = [order("A1", "ana@example.org", at, shipping=4.9)]
+        make(server, tmp_path, events="contact_stats").pull()
+        assert any("campaignStats" in v and "clicked[0].eventTime" in v for v in server.violations)
+        assert any("/orders" in v and "orders[0].shipping" in v for v in server.violations)
+    finally:
+        server.stop()

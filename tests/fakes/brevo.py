@@ -196,6 +196,14 @@ class BrevoFake(BrevoLists, FakeServer):
         reply.headers.setdefault("x-sib-ratelimit-limit", str(self._limiter(req).limit))
         reply.headers.setdefault("x-sib-ratelimit-remaining", str(remaining))
         reply.headers.setdefault("x-sib-ratelimit-reset", str(max(1, math.ceil(reset))))
+        if self.openapi is not None and self.check_responses and 200 <= reply.status < 300:
+            from .brevo_shapes import undocumented  # the spec's libraries: only with a spec
+
+            extra = undocumented(req.method, req.path, reply.body)
+            if extra:
+                with self.lock:
+                    self.violations.append(f"answer to {req.method} {req.full_path}: fields "
+                                           f"Brevo does not document: {', '.join(extra)}")  # fmt: skip
 
     # routes -------------------------------------------------------------------
     def _routes_setup(self) -> None:
