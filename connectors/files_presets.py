@@ -40,8 +40,11 @@ class Preset:
 # src/PrestaShopBundle/Controller/Admin/Sell/Customer/CustomerController.php),
 # headers translated in the back office's language; file customer_<date>_<time>.csv.
 # Orders: Advanced parameters > Database > SQL manager, export of the query given
-# in docs/connectors/files.md (AdminRequestSqlController::processExport writes
-# request_sql_<id>.csv, `;`-separated, every value quoted and followed by `;`).
+# in docs/connectors/files.md: request_sql_<id>.csv written by PHP's fputcsv with the
+# SQL manager's separator, `;` by default
+# (PrestaShop/PrestaShop@e55cc7f5d8f87b1aae4e719c93a0e5146dea3eb2:
+# src/Core/SqlManager/Exporter/SqlRequestExporter.php); 1.6's AdminRequestSqlController
+# quoted every value and ended each with `;`: read as well.
 PRESTASHOP = Preset(
     name="prestashop",
     label="PrestaShop",

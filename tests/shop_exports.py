@@ -10,7 +10,7 @@ against :func:`expected`, a plain pandas groupby of the same data.
 
 Formats (see docs/connectors/files.md for the sources):
 - PrestaShop 8: the customers export (`;`, French headers) and the SQL manager's
-  export of the orders query (`;` after every value, values quoted, no final newline);
+  export of the orders query (PHP's fputcsv with `;`: a value with a space is quoted);
 - WooCommerce: Customer / Order / Coupon Export's default CSV columns; guest
   orders have customer_id 0 and link by billing_email;
 - Shopify: customers_export.csv and orders_export_1.csv, one row per line item,
@@ -106,15 +106,25 @@ def prestashop(rows: pd.DataFrame, folder: Path, older: bool = True) -> None:
         os.utime(folder / "customer_2026-11-01_090000.csv", ns=(then, then))
     keys = ["id_order", "reference", "id_customer", "email", "date_add", "total_paid_tax_incl"]
     keys.append("etat")
-    lines = ["".join(f"{k};" for k in keys)]
+    lines = [_fputcsv(keys)]
     for o in orders.itertuples():
         state = ("Annulé" if o.order % 2 else "Remboursé") if o.cancelled else "Livré"
         values = [
             str(o.order), f"REF{o.order:06d}", str(o.customer), _email(o.customer),
             _iso(o.date, "14:05:00"), f"{o.total:.6f}", state,
         ]  # fmt: skip
-        lines.append("".join(f'"{v}";' for v in values))
-    (folder / "request_sql_1.csv").write_text("\n".join(lines), encoding="utf-8")
+        lines.append(_fputcsv(values))
+    (folder / "request_sql_1.csv").write_text("".join(lines), encoding="utf-8")
+
+
+def _fputcsv(values: list[str], sep: str = ";") -> str:
+    """One line as PHP's fputcsv writes it (PrestaShop 8's SQL manager export): a value
+    is quoted when it holds the separator, a quote, a space or a line break."""
+    special = (sep, '"', " ", "\t", "\r", "\n", "\\")
+    quoted = [
+        '"' + v.replace('"', '""') + '"' if any(c in v for c in special) else v for v in values
+    ]
+    return sep.join(quoted) + "\n"
 
 
 def woocommerce(rows: pd.DataFrame, folder: Path) -> None:

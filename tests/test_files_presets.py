@@ -120,6 +120,25 @@ def test_prestashop_amounts_and_dates_are_read_as_exported(tmp_path, purchases):
     assert got.loc[str(first), "reference"] == f"REF{first:06d}"
 
 
+def test_prestashop_16_sql_manager_export_is_read_too(tmp_path):
+    """PrestaShop 1.6 quoted every value, ended each with `;` and the file without a newline."""
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    (folder / "customer_2026-12-01_101500.csv").write_text(
+        "ID;Adresse e-mail;Newsletter\n7;a@example.org;1\n", encoding="utf-8"
+    )
+    (folder / "request_sql_3.csv").write_text(
+        "id_order;id_customer;date_add;total_paid_tax_incl;etat;\n"
+        '"12";"7";"2026-11-30 18:02:11";"48.500000";"Paiement accepté";\n'
+        '"13";"7";"2026-12-01 09:00:00";"10.000000";"Annulé";',
+        encoding="utf-8",
+    )
+    t = read(tmp_path, preset="prestashop")
+    assert t.orders["amount"].tolist() == [48.5, 10.0]
+    assert t.orders["status"].tolist() == ["Paiement accepté", "Annulé"]
+    assert t.orders["contact_id"].tolist() == ["7", "7"]
+
+
 def test_shopify_totals_are_counted_once_per_order_whatever_its_line_items(exports, purchases):
     lines = pd.read_csv(exports("shopify") / "exports" / "orders_export_1.csv", dtype=str)
     several = lines["Name"].duplicated(keep=False)
