@@ -7,13 +7,18 @@ where, and why, is in ``docs/connectors/brevo.md``; in short:
   pulls), their attributes as lower snake case columns, ``emailBlacklisted`` ->
   not subscribed; ``tags`` are the names of the lists of the "Segmerge" folder the
   contact is in (Brevo has no contact tags: one list per tag stands in);
-- orders from Brevo e-commerce (``GET /orders``), events from each contact's
-  ``GET /contacts/{id}/campaignStats`` (see ``brevo_activity``);
+- orders from Brevo e-commerce (``GET /orders``, ``modifiedSince`` too: see
+  ``brevo_orders``), engagement events per campaign (``brevo_engagement``) or from
+  each contact's ``GET /contacts/{id}/campaignStats`` (``brevo_activity``); each
+  stream resumes from its own cursor and is handed over as soon as it is complete;
 - tags and list memberships are list adds/removes (``brevo_lists``), draft
   campaigns ``POST /emailCampaigns`` (``brevo_campaigns``).
 
-Brevo's general-tier limits are paced client-side: everything under ``/contacts``
-at 10 requests a second, every other endpoint at 100 an hour, on two clients.
+Brevo's limits are two budgets, on two clients: everything under ``/contacts`` (10
+requests a second on the general tier) and every other endpoint (100 an hour). Each
+client starts with its full budget, paces to the documented rate, and trusts Brevo's
+``x-sib-ratelimit-remaining``/``-reset`` on every answer: it only waits when Brevo's
+budget is really spent, and then says until when.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal
 from urllib.parse import quote
 
 import pandas as pd
@@ -30,17 +35,22 @@ from pydantic import Field
 from segmerge.connector import Action, ConnectorSettings, Destination, Outcome, Source
 from segmerge.errors import BadAnswer, CredentialError
 from segmerge.http import HttpClient, field_of
+from segmerge.rate_headers import brevo_budget
 from segmerge.rate_limit import RateLimit
 from segmerge.schema import Tables, conform, empty_orders
 
-from .brevo_activity import pull_events, pull_orders
+from .brevo_activity import pull_events
 from .brevo_campaigns import Drafts
-from .brevo_contacts import ContactMapping, attributes_from, check_items, contacts_frame
+from .brevo_contacts import (
+    ContactMapping,
+    attributes_from,
+    contact_id_of,
+    contacts_frame,
+    contacts_page,
+)
 from .brevo_engagement import Engagement, ExportSettings, pull_exports
 from .brevo_lists import ADD_KINDS, REMOVE_KINDS, ListBook
-
-if TYPE_CHECKING:
-    import requests
+from .brevo_orders import pull_orders
 
 PAGE = 1000  # GET /contacts maximum
 OVERLAP = dt.timedelta(minutes=5)  # the next incremental pull starts a little earlier
@@ -70,19 +80,11 @@ class BrevoSettings(ConnectorSettings):
     #: parallel requests (Brevo's latency is the bottleneck below the limit)
     concurrency: int = Field(4, ge=1, le=16)
     timeout: float = Field(30.0, gt=0)
-    #: retries of a 429, 5xx, timeout or dropped connection before giving up
+    #: retries of a 5xx, timeout or dropped connection before giving up
     max_retries: int = Field(5, ge=0, le=10)
-
-
-def sib_reset(resp: requests.Response) -> float | None:
-    """Brevo's 429 says when its window resets (``x-sib-ratelimit-reset``, in seconds)."""
-    if resp.status_code != 429:  # every answer carries the header; only a 429 means "wait"
-        return None
-    value = resp.headers.get("x-sib-ratelimit-reset")
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
+    #: the longest a run waits for a spent Brevo budget to come back (the hourly one
+    #: resets within the hour); beyond it the run stops at once, saying when to run again
+    max_wait: float = Field(3600.0, ge=0)
 
 
 class BrevoConnector(Source, Destination):
@@ -123,7 +125,10 @@ class BrevoConnector(Source, Destination):
             rate=RateLimit(per_second * PACE, 1.0, burst=burst),
             timeout=s.timeout,
             max_retries=s.max_retries,
-            wait_hint=sib_reset,
+            # Brevo counts calls per window and says what is left on every answer: the
+            # client spends what Brevo says remains, and waits for the reset when spent
+            budget_hint=brevo_budget,
+            max_wait=s.max_wait,
             pool=s.concurrency,
             credential_hint=self.ctx.secret_origin() or "the keyring or SEGMERGE_<NAME>_TOKEN",
         )
@@ -162,54 +167,60 @@ class BrevoConnector(Source, Destination):
 
     # -- check ---------------------------------------------------------------------------
     def check(self) -> list[str]:
-        body = self.other_client.get("/account")
-        plans = body.get("plan") if isinstance(body, dict) else None
-        kinds = ", ".join(str(p.get("type")) for p in plans or [] if isinstance(p, dict))
-        company = body.get("companyName") if isinstance(body, dict) else None
-        return [f"{self.name}: Brevo account ok ({company or 'no company name'}; "
-                f"plan {kinds or 'unknown'})"]  # fmt: skip
+        return [account_line(self.other_client.get("/account"), self.name)]
 
     # -- pull ----------------------------------------------------------------------------
     def pull(self, since: str | None = None) -> Tables:
-        started = dt.datetime.now(dt.UTC)
+        """Contacts, then orders, then events: each stream resumes from its own cursor and is
+        handed to the engine (``ctx.stream_done``) as soon as it is complete."""
+        cursors: dict[str, str] = {}
+        notes: list[str] = []
+        contacts_since = self.ctx.cursors.get("contacts", since)
+        started = _now_cursor()
+        frame = self._contacts_stream(contacts_since, notes)
+        cursors["contacts"] = started
+        self.ctx.stream_done("contacts", frame, started)
+        orders_since = self.ctx.cursors.get("orders", since)
+        started = _now_cursor()
+        orders, more = self._orders(orders_since, frame)
+        notes += more
+        if self.settings.orders:
+            cursors["orders"] = started
+            self.ctx.stream_done("orders", orders, started)
+        started = _now_cursor()
+        engagement = self._events(self.ctx.cursors.get("events", since), frame)
+        events = engagement.events
+        notes += engagement.notes
+        if self.settings.events != "none":
+            cursors["events"] = engagement.cursor or started
+            self.ctx.stream_done("events", events, cursors["events"])
+        tables = Tables(frame, orders, events, cursor=cursors["contacts"], notes=notes,
+                        incremental=contacts_since is not None, cursors=cursors)  # fmt: skip
+        out = conform(tables, source=self.name)
+        out.incremental = contacts_since is not None
+        return out
+
+    def _contacts_stream(self, since: str | None, notes: list[str]) -> pd.DataFrame:
         client = self.contacts_client
         attributes = attributes_from(client.get("/contacts/attributes"), self.name)
-        lists = self._all_lists()
+        lists = self.book.all_named("/contacts/lists", "lists")
         folder_id = self.book.find_folder(create=False)
-        tag_lists = {int(x["id"]) for x in lists if folder_id is not None
+        tag_lists = {x["id"] for x in lists if folder_id is not None
                      and x.get("folderId") == folder_id}  # fmt: skip
-        self.book.known_lists([x for x in lists if int(x["id"]) in tag_lists])
-        names = {int(x["id"]): str(x["name"]) for x in lists}
+        self.book.known_lists([x for x in lists if x["id"] in tag_lists])
+        names = {x["id"]: x["name"] for x in lists}
         items = self._contact_items(since)
         frame, self.mapping = contacts_frame(items, attributes, names, tag_lists,
                                              self.ctx.timezone, self.name)  # fmt: skip
         for it in items:
             self.book.remember(int(it["id"]), it["listIds"])
-        notes = list(self.mapping.notes)
+        notes += self.mapping.notes
         if since:
             notes.append(f"{self.name}: incremental pull, {len(frame)} contact(s) modified "
                          f"since {since}")  # fmt: skip
         else:
             notes.append(f"{self.name}: full pull, {len(frame)} contact(s)")
-        orders, more = self._orders(since, frame)
-        notes += more
-        engagement = self._events(since, frame)
-        notes += engagement.notes
-        cursor = (started - OVERLAP).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        tables = Tables(frame, orders, engagement.events, cursor=cursor, notes=notes)
-        if engagement.cursor is not None:
-            tables.cursors["events"] = engagement.cursor
-        tables.incremental = since is not None
-        out = conform(tables, source=self.name)
-        out.incremental = since is not None
-        return out
-
-    def _all_lists(self) -> list[dict[str, Any]]:
-        rows: list[dict[str, Any]] = []
-        for page in self.contacts_client.pages_offset("/contacts/lists", items_key="lists",
-                                                      limit=50, total_key="count"):  # fmt: skip
-            rows.extend(x for x in page if isinstance(x, dict) and "id" in x and "name" in x)
-        return rows
+        return frame
 
     def _contact_items(self, since: str | None) -> list[dict[str, Any]]:
         """Every contact (or those modified since), pages fetched in parallel, creation order."""
@@ -222,14 +233,10 @@ class BrevoConnector(Source, Destination):
             body = client.get("/contacts", {**params, "offset": offset})
             if body is None:
                 return []
-            items = field_of(body, "contacts", list, endpoint="GET /contacts", source=self.name)
-            check_items(items, self.name, "GET /contacts", offset)
-            return items
+            return contacts_page(body, self.name, "GET /contacts", offset)[0]
 
         first = client.get("/contacts", {**params, "offset": 0})
-        items = field_of(first, "contacts", list, endpoint="GET /contacts", source=self.name)
-        check_items(items, self.name, "GET /contacts", 0)
-        count = field_of(first, "count", int, endpoint="GET /contacts", source=self.name)
+        items, count = contacts_page(first, self.name, "GET /contacts", 0)
         pages = [items]
         offsets = list(range(PAGE, count, PAGE))
         if offsets:
@@ -253,9 +260,10 @@ class BrevoConnector(Source, Destination):
         def contact_of(email: str) -> str | None:
             key = email.strip().lower()
             if key not in by_email:  # a buyer not in this (incremental) pull
+                path = f"/contacts/{quote(key, safe='@')}"
                 try:
-                    body = self.contacts_client.get(f"/contacts/{quote(key, safe='@')}")
-                    by_email[key] = str(body["id"]) if isinstance(body, dict) else None
+                    by_email[key] = contact_id_of(self.contacts_client.get(path), self.name,
+                                                  "GET /contacts/{email}")  # fmt: skip
                 except BadAnswer as exc:
                     if "answered 404" not in exc.message:
                         raise
@@ -323,6 +331,22 @@ class BrevoConnector(Source, Destination):
         defaults = {"first_name": "FIRSTNAME", "last_name": "LASTNAME", "email": "EMAIL"}
         name = self.mapping.columns.get(column) or defaults.get(column)
         return f"{{{{ contact.{name} }}}}" if name else None
+
+
+def account_line(body: Any, source: str) -> str:
+    """``GET /account`` (``getAccount``: ``companyName``, ``plan: [{type, ...}]``) -> one line."""
+    plans = field_of(body, "plan", list, endpoint="GET /account", source=source)
+    kinds = ", ".join(str(p.get("type")) for p in plans if isinstance(p, dict))
+    company = body.get("companyName")
+    return (f"{source}: Brevo account ok ({company or 'no company name'}; "
+            f"plan {kinds or 'unknown'})")  # fmt: skip
+
+
+def _now_cursor() -> str:
+    """A stream's next cursor: when its pull started, a little earlier (clock skew, commits
+    in flight), in the form Brevo's ``modifiedSince`` takes."""
+    at = dt.datetime.now(dt.UTC) - OVERLAP
+    return at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 __all__ = ["BrevoConnector", "BrevoSettings"]

@@ -192,6 +192,3 @@ class _Shape:
                        value, "a date-time")  # fmt: skip
         return value
 
-
-# until connectors/brevo.py imports it from its own module (brevo_orders)
-from .brevo_orders import pull_orders as pull_orders  # noqa: E402
