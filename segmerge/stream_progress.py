@@ -73,7 +73,8 @@ class StreamProgress:
                 out[stream] = frames[stream]
         whole = Tables(out["contacts"], out["orders"], out["events"], dict(pulled.skipped),
                        pulled.cursor, list(pulled.notes), pulled.incremental,
-                       dict(pulled.cursors))  # fmt: skip
+                       dict(pulled.cursors), list(pulled.warnings),
+                       dict(pulled.origins))  # fmt: skip
         start = self.resume.start("contacts")
         if start is not None and pulled.incremental and "contacts" in self.resume.base:
             whole.notes.append(f"{self.source}: incremental pull since {start}: "
