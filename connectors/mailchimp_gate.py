@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 
 
 class Gate:
@@ -33,8 +34,14 @@ class Gate:
     """
 
     def __init__(
-        self, ceiling: int, start: int = 4, probe_after: int = 200, ramp_gap: float = 0.05
+        self,
+        ceiling: int,
+        start: int = 4,
+        probe_after: int = 200,
+        ramp_gap: float = 0.05,
+        clock: Callable[[], float] = time.monotonic,  # tests move their own
     ) -> None:
+        self.clock = clock
         self.ceiling = ceiling
         self.start = min(start, ceiling)
         self.limit = self.start
@@ -47,10 +54,10 @@ class Gate:
         self._lock = threading.Lock()
         self._queue: deque[threading.Event] = deque()  # waiters, in order of arrival
         self._busy = 0.0  # integral of `active` over time: connections in use x seconds
-        self._since = time.monotonic()
+        self._since = clock()
 
     def _tick(self) -> None:
-        now = time.monotonic()
+        now = self.clock()
         self._busy += self.active * (now - self._since)
         self._since = now
 
@@ -77,7 +84,7 @@ class Gate:
 
     def __enter__(self) -> Gate:
         with self._lock:
-            self._ramp(time.monotonic())
+            self._ramp(self.clock())
             if not self._queue and self.active < self.limit:
                 self._admit()
                 return self
@@ -88,7 +95,7 @@ class Gate:
                 ramping = self._slow_start and self.limit < self.ceiling
                 me.wait(self.ramp_gap if ramping else None)
                 with self._lock:
-                    self._ramp(time.monotonic())
+                    self._ramp(self.clock())
                     if self._queue[0] is me and self.active < self.limit:
                         self._queue.popleft()
                         self._admit()
