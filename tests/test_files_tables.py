@@ -208,3 +208,18 @@ def test_plain_amounts_give_no_warning(tmp_path):
     )
     t = read(tmp_path)
     assert not t.warnings and t.orders["amount"].tolist() == [1234.5, 0.125, 29.9]
+
+
+def test_the_docs_name_every_setting_and_preset():
+    from connectors.files_presets import PRESETS
+    from connectors.files_tables import FilesSettings, FileTable
+
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "connectors" / "files.md").read_text(
+        encoding="utf-8"
+    )
+    for name in {*FilesSettings.model_fields, *FileTable.model_fields}:
+        assert f"`{name}`" in docs, name
+    for engine_setting in ("on_unmatched_orders", "exclude_statuses", "include_statuses"):
+        assert f"`{engine_setting}`" in docs
+    for preset in PRESETS:
+        assert f'preset = "{preset}"' in docs
