@@ -11,6 +11,7 @@ What the forms mean:
   always, as in France and most of Europe; never the US month-first order.
   So ``12/31/2026`` is refused (there is no 31st month), with a hint, rather than
   guessed, and ``05/06/2026`` is the 5th of June.
+- ``2026/12/01`` and ``2026.12.01`` (the year first) are the 1st of December too.
 - A two-digit year (``01/12/26``) is refused: write the year in full.
 """
 
@@ -22,12 +23,19 @@ from datetime import date
 import typer
 
 _DAY_FIRST = re.compile(r"(\d{1,2})([/.-])(\d{1,2})\2(\d{2,4})")
+_YEAR_FIRST = re.compile(r"(\d{4})[/.](\d{1,2})[/.](\d{1,2})")
 
 
 def parse_as_of(value: str) -> str:
     """The ISO text of ``value`` (``YYYY-MM-DD``), or ``value`` itself when it is not
     day-first; raises ValueError with what is wrong."""
     text = value.strip()
+    y = _YEAR_FIRST.fullmatch(text)
+    if y is not None:  # 2026/12/01: the year first is never ambiguous
+        try:
+            return date(int(y.group(1)), int(y.group(2)), int(y.group(3))).isoformat()
+        except ValueError:
+            raise ValueError(f"{value!r} is not a day (year, month, day)") from None
     m = _DAY_FIRST.fullmatch(text)
     if m is None:
         return text  # ISO, or not a date at all: the reference-instant parser says which

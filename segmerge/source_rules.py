@@ -52,6 +52,10 @@ def apply(ws: Workspace, name: str, tables: Tables) -> tuple[Tables, Tables]:
         rules = StatusRules.for_source(ref.exclude_statuses, ref.include_statuses)
         mask, report = counted_mask(orders["status"], rules)
         keep = mask.to_numpy(dtype=bool)
+    elif len(orders):
+        notes.append(f"{name}: the orders have no status column, so every order counts, "
+                     "cancelled or refunded ones too (map the shop's order status to "
+                     "`status` to leave those out)")  # fmt: skip
     note, unknown = report.note(name), report.warning(name)
     if note:
         notes.append(note)

@@ -45,6 +45,16 @@ def test_cancelled_refunded_and_failed_orders_count_for_no_metric(tmp_path):
     assert seg.tables.warnings == []  # every word was known
 
 
+def test_orders_without_a_status_column_all_count_and_a_note_says_so(tmp_path):
+    root = shop(tmp_path, ["1"], [("a", "1", 100.0, "Annulé")])
+    orders = root / "data" / "orders.csv"
+    orders.write_text(orders.read_text().replace(",status", ",etat"))
+    seg = segment(wsmod.load(root), "segrules/lettre.yaml", as_of=AS_OF)
+    assert frame_of(seg).loc["1", "revenue"] == 100.0
+    assert any(n.startswith("shop: the orders have no status column, so every order counts")
+               for n in seg.tables.notes)  # fmt: skip
+
+
 def test_partial_refunds_and_orders_awaiting_payment_still_count():
     rules = StatusRules.for_source()
     words = ["partially_refunded", "En attente du paiement par chèque", "wc-pending",

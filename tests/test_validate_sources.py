@@ -85,7 +85,8 @@ def test_as_of_reads_day_first_dates_and_a_run_is_the_same_whichever_form(tmp_pa
 @pytest.mark.parametrize(
     ("given", "iso"),
     [("01/12/2026", "2026-12-01"), ("5/6/2026", "2026-06-05"), ("31-12-2026", "2026-12-31"),
-     ("2026-12-01", "2026-12-01"), ("2026-12-01 09:30", "2026-12-01 09:30")],
+     ("2026/12/1", "2026-12-01"), ("2026-12-01", "2026-12-01"),
+     ("2026-12-01 09:30", "2026-12-01 09:30")],
 )  # fmt: skip
 def test_day_first_forms(given, iso):
     assert parse_as_of(given) == iso
@@ -98,5 +99,6 @@ def test_impossible_or_ambiguous_days_are_exit_2_with_what_to_write(tmp_path):
     assert "dates are read day first, DD/MM/YYYY (did you mean 31/12/2026?)" in flat(r.output)
     r = invoke("segment", rules(root), "-w", str(root), "--as-of", "01/12/26")
     assert r.exit_code == 2 and "write the year in full" in flat(r.output)
-    with pytest.raises(ValueError, match="not a day"):
-        parse_as_of("30/02/2026")
+    for bad in ("30/02/2026", "2026/13/01"):
+        with pytest.raises(ValueError, match="not a day"):
+            parse_as_of(bad)
