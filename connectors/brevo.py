@@ -49,6 +49,7 @@ from .brevo_contacts import (
     contacts_page,
 )
 from .brevo_engagement import Engagement, ExportSettings, pull_exports
+from .brevo_export_file import ExportCache
 from .brevo_lists import ADD_KINDS, REMOVE_KINDS, ListBook
 from .brevo_orders import pull_orders
 
@@ -299,6 +300,7 @@ class BrevoConnector(Source, Destination):
                     settings=ExportSettings(s.events_days, s.events_export_wait,
                                             s.events_poll_seconds),
                     source=self.name,
+                    cache=ExportCache(self.ctx.root / ".segmerge" / "cache" / "brevo" / self.name),
                 )  # fmt: skip
             finally:
                 files.close()

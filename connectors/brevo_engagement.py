@@ -39,7 +39,7 @@ from segmerge.errors import BadAnswer, ConnectorError, CredentialError
 from segmerge.http import HttpClient, field_of
 from segmerge.schema import STRING, empty_events
 
-from .brevo_export_file import emails_of, export_url
+from .brevo_export_file import ExportCache, emails_of, export_url
 
 #: recipientsType -> (its counter in statistics.globalStats, the canonical event)
 KINDS: dict[str, tuple[str, str]] = {
@@ -123,25 +123,32 @@ def pull_exports(
     resolve: Callable[[set[str]], dict[str, str]] | None,
     settings: ExportSettings,
     source: str,
+    cache: ExportCache | None = None,
 ) -> Engagement:
     """The events of the campaigns sent in the window whose counters moved.
 
     ``resolve`` maps e-mails that are no pulled contact (an incremental pull holds only
     the modified ones) to contact ids; ``budget_fallback`` is what remains of the hourly
     bucket when Brevo's answer does not say."""
+    cache = cache or ExportCache(None)
     campaigns, remaining = list_sent(client, settings.days, source)
     if remaining is None:
         remaining = budget_fallback
     seen = read_cursor(previous)
     counts = {str(c.id): dict(seen.get(str(c.id), {})) for c in campaigns}
     jobs: list[Job] = []
+    cached: list[tuple[Job, bytes]] = []
     for c in sorted(campaigns, key=lambda c: (c.sent, c.id), reverse=True):  # newest first
         for kind in KINDS:
             n = c.counts[kind]
             if n == 0:
                 counts[str(c.id)][kind] = 0
             elif seen.get(str(c.id), {}).get(kind) != n:
-                jobs.append(Job(c, kind))
+                data = cache.get(c.id, kind, n)
+                if data is None:
+                    jobs.append(Job(c, kind))
+                else:
+                    cached.append((Job(c, kind), data))
     notes: list[str] = []
     fits = _affordable(len(jobs), remaining - KEEP_FOR_PUSH)
     waiting = jobs[fits:]
@@ -155,6 +162,10 @@ def pull_exports(
         )
     done = _run(client, jobs, remaining - len(jobs) - KEEP_FOR_PUSH, settings, source, notes)
     frames: list[pd.DataFrame] = []
+    for job, data in cached:
+        what = f"campaign {job.campaign.id} ({job.kind}, cached)"
+        frames.append(_frame(emails_of(data, source=source, what=what), job))
+        counts[str(job.campaign.id)][job.kind] = job.campaign.counts[job.kind]
     lost: list[Job] = []
     for job in done:
         assert job.url is not None
@@ -167,14 +178,18 @@ def pull_exports(
             lost.append(job)
             continue
         frames.append(_frame(emails_of(data, source=source, what=what), job))
-        counts[str(job.campaign.id)][job.kind] = job.campaign.counts[job.kind]
+        n = job.campaign.counts[job.kind]
+        counts[str(job.campaign.id)][job.kind] = n
+        cache.put(job.campaign.id, job.kind, n, data)
+    cache.keep_only({(c.id, k, n) for c in campaigns for k, n in c.counts.items() if n})
     if lost:
         notes.append(f"{source}: {len(lost)} export file(s) could not be downloaded "
                      f"({_names(j.campaign for j in lost)}): exported again next pull")  # fmt: skip
     events = _match(frames, contacts, resolve, source, notes)
     if campaigns:
         notes.append(f"{source}: engagement of {len(campaigns)} sent campaign(s) from "
-                     f"{len(done) - len(lost)} recipient export(s), dated at each campaign's send "
+                     f"{len(done) - len(lost)} recipient export(s) and {len(cached)} "
+                     f"kept from an earlier pull, dated at each campaign's send "
                      f"date")  # fmt: skip
     return Engagement(events, notes, write_cursor(counts))
 

@@ -19,8 +19,10 @@ from __future__ import annotations
 import gzip
 import html
 import io
+import os
 import re
 import zipfile
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pandas as pd
@@ -96,3 +98,45 @@ def _text(data: bytes) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
         return data.decode("cp1252", errors="replace")  # Brevo's other documented encoding
+
+
+class ExportCache:
+    """Export files kept in the workspace's state folder, by campaign, kind and counter.
+
+    A counter that did not move means the same recipients, so a file already fetched
+    for it is read again instead of exported again: ``validate`` then ``run`` pay the
+    hourly budget once. The files hold e-mail addresses, like the snapshots beside them
+    (``.segmerge/``); files of other counters and of campaigns out of the window go."""
+
+    def __init__(self, folder: Path | None) -> None:
+        self.folder = folder
+
+    def _path(self, campaign: int, kind: str, count: int) -> Path | None:
+        return self.folder / f"c{campaign}-{kind}-{count}.csv" if self.folder else None
+
+    def get(self, campaign: int, kind: str, count: int) -> bytes | None:
+        path = self._path(campaign, kind, count)
+        try:
+            return path.read_bytes() if path is not None else None
+        except OSError:
+            return None
+
+    def put(self, campaign: int, kind: str, count: int, data: bytes) -> None:
+        path = self._path(campaign, kind, count)
+        if path is None:
+            return
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_bytes(data)
+            os.replace(tmp, path)
+        except OSError:  # a cache that cannot be written only costs the next pull calls
+            return
+
+    def keep_only(self, wanted: set[tuple[int, str, int]]) -> None:
+        if self.folder is None or not self.folder.is_dir():
+            return
+        names = {f"c{c}-{k}-{n}.csv" for c, k, n in wanted}
+        for f in self.folder.iterdir():
+            if f.name not in names:
+                f.unlink(missing_ok=True)

@@ -223,3 +223,19 @@ def test_export_files_in_their_documented_delimiters_and_encodings():
                  b"email\tNAME\nA@x.fr\tJos\xe9\n"):  # fmt: skip
         assert list(emails_of(data, source="s", what="w")) == ["A@x.fr"]
     assert emails_of(b"", source="s", what="w").empty
+
+
+def test_a_second_pull_of_the_same_counters_reads_the_kept_files(fake, tmp_path):
+    mails = people(fake, 3)
+    cid = fake.sent.add("X", NOW - dt.timedelta(days=1), openers=mails[:2], clickers=mails[:1])
+    first = make(fake, tmp_path).pull()  # validate
+    fake.sent.exports.clear()
+    again = make(fake, tmp_path).pull()  # then run, within the hour: no export paid twice
+    assert fake.sent.exports == []
+    assert again.events.equals(first.events) and len(again.events) == 3
+    fake.sent.campaign(cid).lists["openers"].append(mails[2])
+    third = make(fake, tmp_path).pull()
+    assert fake.sent.exports == [(cid, "openers")]  # only the counter that moved
+    assert len(third.events) == 4
+    kept = sorted(p.name for p in (tmp_path / ".segmerge" / "cache" / "brevo" / "shop").iterdir())
+    assert kept == [f"c{cid}-clickers-1.csv", f"c{cid}-openers-3.csv"]
