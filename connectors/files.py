@@ -41,16 +41,7 @@ from .files_columns import (
 from .files_dates import isin
 from .files_link import first_rows, link_by_email, no_buyer
 from .files_read import RawTable, fold, header_names, read_raw
-from .files_tables import (
-    FilesSettings,
-    FileTable,
-    Plan,
-    Role,
-    default_files,
-    is_glob,
-    newest,
-    plans,
-)
+from .files_tables import FilesSettings, FileTable, Plan, Role, Where, locate, plans
 from .files_write import push_tags
 
 __all__ = ["FileTable", "FilesConnector", "FilesSettings"]
@@ -104,11 +95,9 @@ class FilesConnector(Source, Destination):
         else the preset's, else `<role>.*` in the folder."""
         folder = self.folder()
         found = plans(self.settings, self.name)
-        for role, plan in found.items():
-            if plan.file is not None:
-                plan.path = self._named(folder, plan)
-            else:
-                plan.path = self._default(folder, role)
+        where = Where(folder, self.settings.path, self.ctx.config_file, self.name)
+        for plan in found.values():
+            locate(where, plan)
         if found["contacts"].path is None:
             raise ConfigError(
                 f"no contacts file (contacts.csv, .xlsx or .parquet) in {self.settings.path!r}",
@@ -116,50 +105,6 @@ class FilesConnector(Source, Destination):
                 field=f"{self.name}.contacts",
             )
         return found
-
-    def _named(self, folder: Path, plan: Plan) -> Path:
-        assert plan.file is not None
-        if not is_glob(plan.file):
-            named = folder / plan.file
-            if not named.is_file():
-                raise ConfigError(
-                    f"no file {plan.file!r} in {self.settings.path!r}",
-                    file=self.ctx.config_file,
-                    field=plan.setting,
-                )
-            return named
-        path, others = newest(folder, plan.file)
-        if path is None:
-            present = sorted(p.name for p in folder.iterdir() if p.is_file())
-            shown = ", ".join(present[:8]) + (", …" if len(present) > 8 else "")
-            hint = f"the folder holds: {shown}" if present else "the folder is empty"
-            if plan.preset is not None and plan.role == "orders" and plan.preset.orders_hint:
-                hint += f"; {plan.preset.orders_hint}"
-            raise ConfigError(
-                f"no file matches {plan.file!r} in {self.settings.path!r} ({plan.role})",
-                file=self.ctx.config_file,
-                field=plan.setting,
-                hint=hint,
-            )
-        if others:
-            listed = ", ".join(p.name for p in others[:5]) + (", …" if len(others) > 5 else "")
-            plan.notes.append(
-                f"{self.name}: {plan.file!r} matches {len(others) + 1} files; reading the "
-                f"newest, {path.name} (not {listed})"
-            )
-        return path
-
-    def _default(self, folder: Path, role: Role) -> Path | None:
-        matches = default_files(folder, role)
-        if len(matches) > 1:
-            names = ", ".join(p.name for p in matches)
-            raise ConfigError(
-                f"several {role} files in {self.settings.path!r}: {names}",
-                file=self.ctx.config_file,
-                field=f"{self.name}.{role}",
-                hint=f'name the one to use, e.g. {role} = "{matches[0].name}"',
-            )
-        return matches[0] if matches else None
 
     def display(self, path: Path) -> str:
         """A path as the user wrote it: relative to the workspace when inside it."""
@@ -200,26 +145,28 @@ class FilesConnector(Source, Destination):
             notes.extend(plan.notes)
             if plan.path is None:
                 continue
-            raw = read_raw(
-                plan.path,
-                self.display(plan.path),
-                encoding=plan.encoding,
-                delimiter=plan.delimiter,
-                sheet=plan.sheet,
-            )
-            origins[role] = raw.display
-            headers = {fold(h) for h in raw.headers}
-            top_unused = {k for k in top_unused if fold(k) not in headers}
-            if plan.own_columns:
+            parts = []
+            for path in (plan.path, *plan.parts):
+                raw = read_raw(
+                    path,
+                    self.display(path),
+                    encoding=plan.encoding,
+                    delimiter=plan.delimiter,
+                    sheet=plan.sheet,
+                )
+                headers = {fold(h) for h in raw.headers}
+                top_unused = {k for k in top_unused if fold(k) not in headers}
                 unused = [k for k in plan.own_columns if fold(k) not in headers]
                 if unused:
                     notes.append(
                         f"{raw.display}: `columns` names headers it does not have: {unused}"
                     )
-            frame, dropped = self._table(plan, raw, notes, warnings)
-            if dropped:
-                skipped[raw.display] = dropped
-            frames[role] = frame
+                frame, dropped = self._table(plan, raw, notes, warnings)
+                if dropped:
+                    skipped[raw.display] = dropped
+                parts.append(frame)
+            origins[role] = ", ".join(self.display(p) for p in (plan.path, *plan.parts))
+            frames[role] = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
         if top_unused:
             unused = [k for k in self.settings.columns if k in top_unused]
             notes.append(f"{self.name}: `columns` names headers found in no file: {unused}")

@@ -11,7 +11,7 @@ rule (cancelled, refunded, failed payment...), the same for every source.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 PresetName = Literal["prestashop", "woocommerce", "shopify"]
@@ -31,6 +31,8 @@ class Preset:
     guest_ids: tuple[str, ...] = ()
     #: a leading apostrophe is the spreadsheet's "keep as text" mark, not data
     text_mark: bool = False
+    #: a table's export split into numbered files, all read: the regex of a part's name
+    parts: dict[str, str] = field(default_factory=dict)
     #: how to get an orders export that names its buyer, for the error when it does not
     orders_hint: str = ""
 
@@ -136,6 +138,7 @@ WOOCOMMERCE = Preset(
 # and help.shopify.com/en/manual/fulfillment/managing-orders/exporting-orders. An order
 # spans one row per line item; its Email, Financial Status, Created at and Total sit
 # on the first row. Customer ID and zip codes are written with a leading apostrophe.
+# A large orders export comes as orders_export_1.csv, orders_export_2.csv…: all are read.
 SHOPIFY = Preset(
     name="shopify",
     label="Shopify",
@@ -166,6 +169,7 @@ SHOPIFY = Preset(
     },
     line_items=True,
     text_mark=True,
+    parts={"orders": r"orders_export_(\d+)\.csv"},
     orders_hint="export the orders from Shopify's Orders page (Export > CSV for Excel)",
 )
 

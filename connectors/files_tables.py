@@ -21,6 +21,7 @@ from typing import Any, Literal
 from pydantic import field_validator, model_validator
 
 from segmerge.connector import ConnectorSettings
+from segmerge.errors import ConfigError
 
 from .files_presets import PRESETS, Preset, PresetName
 from .files_read import ALL_SUFFIXES
@@ -113,6 +114,8 @@ class Plan:
     preset: Preset | None = None
     setting: str = ""  # where the file name was set, for messages
     path: Path | None = None
+    #: the next parts of an export split into numbered files (Shopify's orders_export_2.csv…)
+    parts: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
 
@@ -138,6 +141,84 @@ def plans(settings: FilesSettings, source: str) -> dict[Role, Plan]:
             setting=setting,
         )
     return out
+
+
+@dataclass(frozen=True)
+class Where:
+    """The folder a source reads, and how to name it and its settings in a message."""
+
+    folder: Path
+    setting: str  # the `path` setting as written
+    config_file: Path
+    source: str
+
+
+def locate(where: Where, plan: Plan) -> None:
+    """Set ``plan.path`` (and ``plan.parts``): the named file, the newest match of a glob,
+    or `<role>.*`; a name or a glob that finds nothing is an error naming both."""
+    if plan.file is None:
+        plan.path = _default(where, plan.role)
+    elif not is_glob(plan.file):
+        named = where.folder / plan.file
+        if not named.is_file():
+            raise ConfigError(
+                f"no file {plan.file!r} in {where.setting!r}",
+                file=where.config_file,
+                field=plan.setting,
+            )
+        plan.path = named
+    else:
+        _glob(where, plan)
+
+
+def _glob(where: Where, plan: Plan) -> None:
+    assert plan.file is not None
+    path, others = newest(where.folder, plan.file)
+    if path is None:
+        present = sorted(p.name for p in where.folder.iterdir() if p.is_file())
+        shown = ", ".join(present[:8]) + (", …" if len(present) > 8 else "")
+        hint = f"the folder holds: {shown}" if present else "the folder is empty"
+        if plan.preset is not None and plan.role == "orders" and plan.preset.orders_hint:
+            hint += f"; {plan.preset.orders_hint}"
+        raise ConfigError(
+            f"no file matches {plan.file!r} in {where.setting!r} ({plan.role})",
+            file=where.config_file,
+            field=plan.setting,
+            hint=hint,
+        )
+    preset = plan.preset
+    numbered = preset.parts.get(plan.role) if preset is not None else None
+    if preset is not None and numbered and others:
+        found = [re.fullmatch(numbered, p.name) for p in [path, *others]]
+        if all(found):
+            order = sorted((int(m[1]), p) for m, p in zip(found, [path, *others], strict=True) if m)
+            parts = [p for _, p in order]
+            plan.path, plan.parts = parts[0], parts[1:]
+            plan.notes.append(
+                f"{where.source}: reading {', '.join(p.name for p in parts)} "
+                f"(one {preset.label} export in {len(parts)} parts)"
+            )
+            return
+    plan.path = path
+    if others:
+        listed = ", ".join(p.name for p in others[:5]) + (", …" if len(others) > 5 else "")
+        plan.notes.append(
+            f"{where.source}: {plan.file!r} matches {len(others) + 1} files; reading the "
+            f"newest, {path.name} (not {listed})"
+        )
+
+
+def _default(where: Where, role: Role) -> Path | None:
+    matches = default_files(where.folder, role)
+    if len(matches) > 1:
+        names = ", ".join(p.name for p in matches)
+        raise ConfigError(
+            f"several {role} files in {where.setting!r}: {names}",
+            file=where.config_file,
+            field=f"{where.source}.{role}",
+            hint=f'name the one to use, e.g. {role} = "{matches[0].name}"',
+        )
+    return matches[0] if matches else None
 
 
 def newest(folder: Path, pattern: str) -> tuple[Path | None, list[Path]]:

@@ -149,6 +149,31 @@ def test_shopify_totals_are_counted_once_per_order_whatever_its_line_items(expor
     assert any("line-item rows belong to the order" in n for n in t.notes)
 
 
+def test_a_shopify_export_split_in_parts_is_read_whole(exports, purchases, tmp_path):
+    """Shopify sends a large orders export as orders_export_1.csv, orders_export_2.csv…"""
+    whole = (exports("shopify") / "exports" / "orders_export_1.csv").read_text(encoding="utf-8")
+    header, *rows = whole.splitlines(keepends=True)
+    cut = next(
+        i for i in range(len(rows) // 2, len(rows)) if rows[i].split(",")[2]
+    )  # an order's first row
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    (folder / "customers_export.csv").write_bytes(
+        (exports("shopify") / "exports" / "customers_export.csv").read_bytes()
+    )
+    (folder / "orders_export_2.csv").write_text(header + "".join(rows[cut:]), encoding="utf-8")
+    (folder / "orders_export_1.csv").write_text(header + "".join(rows[:cut]), encoding="utf-8")
+    t = read(tmp_path, preset="shopify")
+    compare(per_customer(t), shops.expected(purchases), {
+        c: str(shops.SHOPIFY_ID + c) for c in purchases["customer"].unique()
+    })  # fmt: skip
+    assert (
+        "shop: reading orders_export_1.csv, orders_export_2.csv (one Shopify export in 2 parts)"
+        in t.notes
+    )
+    assert t.origins["orders"] == "exports/orders_export_1.csv, exports/orders_export_2.csv"
+
+
 def test_woocommerce_guest_orders_link_by_their_email(exports, purchases):
     t = read(exports("woocommerce"), preset="woocommerce")
     guests = shops.orders_of(purchases)["customer"] % 5 == 0
