@@ -11,7 +11,10 @@ headers", the API reference) and as the real service is known to answer:
   ids or emails, a 201 with ``contacts.success``/``failure`` (already in the list and
   unknown contacts both land in ``failure``), and a 400 when none succeeds;
 - folders, lists, attributes (with category enumerations), draft e-mail campaigns,
-  per-contact campaign statistics, e-commerce orders and the account;
+  e-commerce orders (``modifiedSince`` on ``updatedAt``) and the account;
+- per-contact campaign statistics in the documented shape (``Contact.stats``: one list
+  per kind, ``clicked`` items timed per link, ``adminUnsubscription`` with no
+  campaign), filtered to ``startDate``..``endDate`` by event day;
 - two rate-limit buckets like Brevo's general tier: everything under ``/contacts``
   (10 requests per second) and every other endpoint (100 per hour); over the limit a
   429 ``too_many_requests`` with ``x-sib-ratelimit-limit/-remaining/-reset``, which
@@ -20,7 +23,8 @@ headers", the API reference) and as the real service is known to answer:
 
 Tests shrink the windows (``contacts_limit``, ``other_limit``, ``other_window``) rather
 than sleeping. Requests with more than 150 list members are recorded as violations:
-the spec's ``maxItems`` is not enforced by the (anyOf-patched) schema.
+the spec's ``maxItems`` is not enforced by the (anyOf-patched) schema; so are answers
+carrying a field Brevo does not document (``brevo_shapes``).
 """
 
 from __future__ import annotations
