@@ -28,6 +28,7 @@ from . import mailchimp_listings as ml
 from . import mailchimp_tables as mt
 from .mailchimp_api import MAX_CONNECTIONS, Api, Listing, Page, base_url_for, fields
 from .mailchimp_push import EmailBook, Pusher
+from .mailchimp_shapes import check
 
 #: members changed this long before the previous pull started are read again: the
 #: platform's clock and ours differ, and an upsert by contact_id makes a repeat harmless
@@ -229,30 +230,28 @@ class MailchimpConnector(Source, Destination):
         store_ids = (
             [self.settings.store_id]
             if self.settings.store_id
-            else [
-                str(s["id"])
-                for p in of(stores)
-                for s in p.items
-                if isinstance(s, dict) and s.get("list_id") == self.settings.list_id
-            ]
+            else ml.store_ids(of(stores), self.settings.list_id, self.name)
         )
         if self.settings.orders and not store_ids:
             notes.append(
                 f"{self.name}: no e-commerce store is connected to audience "
                 f"{self.settings.list_id}, so no orders"
             )
-        sent_at = ml.send_times(of(campaigns))
+        sent_at = ml.send_times(of(campaigns), self.name)
         since_of = {k: pd.Timestamp(c) if c is not None else None for k, c in cuts.items()}
         second = (ml.order_listings(store_ids) if self.settings.orders else []) + (
             ml.activity_listings(sent_at, since_of["events"]) if self.settings.events else []
         )
         later = self.api.collect(second) if second else []
-        orders = mt.orders([p for p in later if p.listing.key == "orders"], since_of["orders"])
+        orders = mt.orders(
+            [p for p in later if p.listing.key == "orders"], since_of["orders"], self.name
+        )
         events = mt.events(
             [p for p in later if p.listing.key == "emails"],
             [p for p in later if p.listing.key == "unsubscribes"],
             sent_at,
             since_of["events"],
+            self.name,
         )
         stamp = started.isoformat(timespec="seconds")
         for stream, frame, wanted in (("orders", orders, self.settings.orders),
@@ -321,9 +320,8 @@ class MailchimpConnector(Source, Destination):
         """Merge tag -> Mailchimp type; also remembers each column's merge tag."""
         kinds: dict[str, str] = {}
         for page in pages:
-            for f in page.items:
-                if isinstance(f, dict) and isinstance(f.get("tag"), str):
-                    kinds[f["tag"]] = str(f.get("type") or "text")
+            check(page, self.name)
+            kinds.update((f["tag"], f["type"]) for f in page.items)
         self._column_tags = {mt.column_for(tag): tag for tag in kinds}
         return kinds
 

@@ -15,6 +15,7 @@ from segmerge.errors import ConfigError
 
 from . import mailchimp_tables as mt
 from .mailchimp_api import Listing, Page, fields
+from .mailchimp_shapes import check
 
 
 def order_listings(stores: list[str]) -> list[Listing]:
@@ -39,8 +40,18 @@ def order_listings(stores: list[str]) -> list[Listing]:
     ]
 
 
-def send_times(pages: list[Page]) -> dict[str, pd.Timestamp | None]:
-    camps = [c for p in pages for c in p.items if isinstance(c, dict) and c.get("id")]
+def store_ids(pages: list[Page], list_id: str, source: str) -> list[str]:
+    """The e-commerce stores connected to this audience (the others are left out)."""
+    for page in pages:
+        check(page, source)
+    return [s["id"] for p in pages for s in p.items if s["list_id"] == list_id]
+
+
+def send_times(pages: list[Page], source: str) -> dict[str, pd.Timestamp | None]:
+    """Campaign id -> when it was sent (None if Mailchimp gives no time)."""
+    for page in pages:
+        check(page, source)
+    camps = [c for p in pages for c in p.items]
     times = mt.timestamps(c.get("send_time") for c in camps)
     pairs = zip(camps, times, strict=True)
     return {str(c["id"]): (None if pd.isna(t) else t) for c, t in pairs}

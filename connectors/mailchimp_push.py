@@ -36,6 +36,7 @@ from segmerge.errors import BadAnswer, ConnectorError, CredentialError, Segmerge
 from segmerge.http import batched
 
 from .mailchimp_api import Api, Listing, Page, fields, subscriber_hash
+from .mailchimp_shapes import check
 from .mailchimp_tags import Segments
 
 MAX_MEMBERS = 500  # per members_to_add / members_to_remove
@@ -284,6 +285,7 @@ class Pusher:
             )
             titles: dict[str, str] = {}
             for page in self.api.collect([listing]):
+                check(page, self.source)
                 for c in page.items:
                     if isinstance(c, dict) and isinstance(c.get("settings"), dict):
                         titles.setdefault(str(c["settings"].get("title")), str(c.get("id")))

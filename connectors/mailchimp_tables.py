@@ -23,7 +23,6 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from segmerge.errors import BadAnswer
 from segmerge.schema import (
     CONTACT_COLUMNS,
     STRING,
@@ -33,6 +32,7 @@ from segmerge.schema import (
 )
 
 from .mailchimp_api import Page, subscriber_hash
+from .mailchimp_shapes import MEMBER_TYPES, bad, check, check_items
 
 MEMBER_FIELDS = (
     "id",
@@ -47,17 +47,6 @@ MEMBER_FIELDS = (
     "vip",
     "member_rating",
 )
-#: (field, expected type) every member must have; optional ones may be absent
-MEMBER_TYPES: tuple[tuple[str, type | tuple[type, ...], bool], ...] = (
-    ("id", str, True),
-    ("email_address", str, True),
-    ("status", str, True),
-    ("merge_fields", dict, False),
-    ("tags", list, False),
-    ("last_changed", str, False),
-    ("timestamp_opt", str, False),
-    ("timestamp_signup", str, False),
-)
 NAMES = {"FNAME": "first_name", "LNAME": "last_name"}
 RESERVED = set(CONTACT_COLUMNS) | {"status", "language", "vip", "member_rating"}
 ADDRESS_PARTS = ("addr1", "addr2", "city", "state", "zip", "country")
@@ -71,42 +60,6 @@ def column_for(tag: str) -> str:
     if name[0].isdigit() or name in RESERVED:
         name = f"merge_{name}"
     return name
-
-
-def check_items(
-    page: Page, spec: Iterable[tuple[str, type | tuple[type, ...], bool]], source: str
-) -> None:
-    """Every item is an object whose fields have the documented types.
-
-    One pass per field over the set of types seen (cheap); the offending item is
-    only looked for when a wrong type is there.
-    """
-    items = page.items
-    if any(type(m) is not dict for m in items):
-        i = next(i for i, m in enumerate(items) if not isinstance(m, dict))
-        _bad(page, source, f"{page.listing.key}[{i}]", items[i], "an object")
-    for name, kind, required in spec:
-        allowed = kind if isinstance(kind, tuple) else (kind,)
-        seen = {type(m.get(name)) for m in items}
-        if not required:
-            seen.discard(type(None))
-        if all(t in allowed for t in seen):
-            continue
-        for i, m in enumerate(items):
-            v = m.get(name)
-            if (v is not None or required) and type(v) not in allowed:
-                expected = "/".join(k.__name__ for k in allowed)
-                _bad(page, source, f"{page.listing.key}[{i}].{name}", v, expected)
-
-
-def _bad(page: Page, source: str, where: str, value: Any, expected: str) -> None:
-    raise BadAnswer(
-        f"{source}: GET {page.listing.path} (offset {page.offset}): field {where} is "
-        f"{type(value).__name__}, expected {expected}",
-        field=source,
-        hint="the platform changed a field's type mid-pull; nothing was recorded, "
-        "the next run starts again from the same cursor",
-    )
 
 
 def utc_times(values: list[str | None]) -> pa.TimestampArray | list[str | None]:
@@ -157,10 +110,7 @@ def member_columns(page: Page, source: str) -> dict[str, Any]:
             [m.get("timestamp_opt") or m.get("timestamp_signup") or None for m in ms]
         ),
         "updated_at": utc_times([m.get("last_changed") or None for m in ms]),
-        "tags": [
-            [t["name"] for t in m.get("tags") or () if isinstance(t, dict) and "name" in t]
-            for m in ms
-        ],
+        "tags": [tag_names(page, i, m.get("tags"), source) for i, m in enumerate(ms)],
         "vip": [bool(m.get("vip")) for m in ms],
         "member_rating": [m.get("member_rating") for m in ms],
         "merge": (values := {tag: [d.get(tag) for d in merge] for tag in tags}),
@@ -172,6 +122,18 @@ def member_columns(page: Page, source: str) -> dict[str, Any]:
         },
         "n": len(ms),
     }
+
+
+def tag_names(page: Page, i: int, tags: list[Any] | None, source: str) -> list[str]:
+    """A member's tag names; a tag without a text name is reported, not left out."""
+    if not tags:
+        return []
+    names = [t.get("name") if type(t) is dict else None for t in tags]
+    if all(type(n) is str for n in names):
+        return names  # type: ignore[return-value]
+    k = next(k for k, n in enumerate(names) if type(n) is not str)
+    bad(page, source, f"members[{i}].tags[{k}].name", names[k], "str")
+    return []
 
 
 def contacts(pages: list[Page], merge_types: Mapping[str, str]) -> pd.DataFrame:
@@ -266,9 +228,11 @@ def _text(values: list[Any]) -> pd.Series:
     return s.mask(s == "")
 
 
-def orders(pages: list[Page], since: pd.Timestamp | None) -> pd.DataFrame:
+def orders(pages: list[Page], since: pd.Timestamp | None, source: str) -> pd.DataFrame:
     """E-commerce orders: contact = subscriber hash of the customer's e-mail; cancelled
     orders left out; amount = ``order_total`` in the store's currency."""
+    for page in pages:
+        check(page, source)
     rows = [o for p in pages for o in p.items]
     if not rows:
         return empty_orders()
@@ -304,8 +268,11 @@ def events(
     unsubscribes: list[Page],
     sent_at: Mapping[str, pd.Timestamp | None],
     since: pd.Timestamp | None,
+    source: str,
 ) -> pd.DataFrame:
     """sent (each recipient, at the campaign's send time), open, click, bounce, unsubscribe."""
+    for page in (*activity, *unsubscribes):
+        check(page, source)
     cid: list[str] = []
     who: list[str] = []
     kind: list[str] = []
@@ -325,10 +292,8 @@ def events(
             contact = rec.get("email_id") or subscriber_hash(str(rec.get("email_address", "")))
             if with_sent:
                 add(camp, contact, "sent", sent)
-            for act in rec.get("activity") or []:
-                action = act.get("action") if isinstance(act, dict) else None
-                if action in ("open", "click", "bounce"):
-                    add(camp, contact, str(action), act.get("timestamp"))
+            for act in rec["activity"]:  # checked: objects with a known action and a time
+                add(camp, contact, act["action"], act["timestamp"])
     for page in unsubscribes:
         camp = str(page.listing.tag)
         for rec in page.items:
