@@ -39,7 +39,7 @@ from .files_columns import (
     problem,
 )
 from .files_dates import isin
-from .files_link import first_rows, link_by_email, no_buyer
+from .files_link import fold_line_items, link_by_email, no_buyer
 from .files_read import RawTable, fold, header_names, read_raw
 from .files_tables import FilesSettings, FileTable, Plan, Role, Where, locate, plans
 from .files_write import push_tags
@@ -115,8 +115,7 @@ class FilesConnector(Source, Destination):
 
     def check(self) -> list[str]:
         notes = []
-        for role, plan in self.plans().items():
-            notes.extend(plan.notes)
+        for role, plan in self.plans().items():  # which file a glob chose: pull's notes say
             if plan.path is None:
                 notes.append(f"{self.name}: no {role} file, so no {role}")
                 continue
@@ -213,15 +212,7 @@ class FilesConnector(Source, Destination):
                 f'columns = {{ "N° client" = "{missing[0]}" }}',
             )
         if preset is not None and preset.line_items and role == "orders" and "order_id" in seen:
-            keep = first_rows(raw.data[seen["order_id"]])
-            if not keep.all():
-                raw = dataclasses.replace(
-                    raw, data=raw.data[keep].reset_index(drop=True), lines=raw.lines[keep]
-                )
-                notes.append(
-                    f"{raw.display}: {int((~keep).sum())} line-item rows belong to the order "
-                    "on a row above (its totals are on its first row)"
-                )
+            raw = fold_line_items(raw, seen["order_id"], seen["amount"], notes, warnings)
         out: dict[str, pd.Series] = {}
         problems: list[Problem] = []
         for i, name in enumerate(names):

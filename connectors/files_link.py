@@ -8,6 +8,8 @@ compare), whole columns at a time.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 
@@ -30,15 +32,37 @@ def no_buyer(raw: RawTable, hint: str) -> DataError:
     )
 
 
-def first_rows(order_ids: pd.Series) -> np.ndarray:
-    """Which rows open an order in a one-row-per-line-item export (Shopify).
+def fold_line_items(
+    raw: RawTable, order_col: int, amount_col: int, notes: list[str], warnings: list[str]
+) -> RawTable:
+    """The rows that open an order in a one-row-per-line-item export (Shopify).
 
     The order's totals sit on its first row; the next rows repeat the order
-    number with a line item each. Keeping only the first row counts each order
-    once, whatever its number of items.
+    number with a line item each and no total. Keeping the first row counts
+    each order once, whatever its number of items. A later row with a total of
+    its own is kept as an order (Shopify allows two orders one number) and said.
     """
-    ids = order_ids.astype("string")
-    return (~ids.duplicated(keep="first") | ids.isna()).to_numpy(dtype=bool)
+    ids = raw.data[order_col].astype("string")
+    later = ids.duplicated(keep="first").to_numpy(dtype=bool) & ids.notna().to_numpy(dtype=bool)
+    own_total = later & raw.data[amount_col].notna().to_numpy(dtype=bool)
+    drop = later & ~own_total
+    if own_total.any():
+        first = int(raw.lines[np.argmax(own_total)])
+        warnings.append(
+            f"{raw.display}, line {first}: {int(own_total.sum())} rows repeat the number of an "
+            "order above but carry a total of their own; each is read as an order (a Shopify "
+            "export writes an order's total on its first row only)"
+        )
+    if not drop.any():
+        return raw
+    notes.append(
+        f"{raw.display}: {int(drop.sum())} line-item rows belong to the order on a row above "
+        "(its totals are on its first row)"
+    )
+    keep = ~drop
+    return dataclasses.replace(
+        raw, data=raw.data[keep].reset_index(drop=True), lines=raw.lines[keep]
+    )
 
 
 def link_by_email(

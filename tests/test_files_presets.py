@@ -272,3 +272,23 @@ def test_the_scaffold_holds_no_links_and_the_repository_demo_as_it_is():
                 f"{copy.relative_to(repo)} differs from {original.relative_to(repo)}: "
                 "copy the repository's file into segmerge/scaffold"
             )
+
+
+def test_a_shopify_row_repeating_an_order_number_with_its_own_total_is_kept_and_said(tmp_path):
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    (folder / "customers_export.csv").write_text(
+        "Customer ID,Email\n'1,a@example.org\n", encoding="utf-8"
+    )
+    (folder / "orders_export_1.csv").write_text(
+        "Name,Email,Financial Status,Created at,Lineitem quantity,Total\n"
+        "#1001,a@example.org,paid,2026-12-01 10:00:00 +0100,1,30.00\n"
+        "#1001,a@example.org,,,2,\n"  # a line item of the order above
+        "#1001,a@example.org,paid,2026-12-02 10:00:00 +0100,1,12.00\n",  # another order, same name
+        encoding="utf-8",
+    )
+    t = read(tmp_path, preset="shopify")
+    assert t.orders["amount"].tolist() == [30.0, 12.0]
+    (warning,) = t.warnings
+    assert warning.startswith("exports/orders_export_1.csv, line 4: 1 rows repeat the number")
+    assert any("1 line-item rows belong to the order on a row above" in n for n in t.notes)

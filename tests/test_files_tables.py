@@ -134,6 +134,29 @@ def test_each_file_has_its_own_encoding_delimiter_and_bad_rows_rule(tmp_path):
     assert t.orders["ville"].tolist() == ["Sète"] and t.skipped == {"exports/orders.csv": 1}
 
 
+def test_each_excel_file_has_its_own_sheet(tmp_path):
+    openpyxl = pytest.importorskip("openpyxl")
+    book = openpyxl.Workbook()
+    book.active.title = "Notes"
+    book.active.append(["nothing here"])
+    sheet = book.create_sheet("Clients")
+    for row in (["N° client", "E-mail"], [1, "a@example.org"], [2, "b@example.org"]):
+        sheet.append(row)
+    (tmp_path / "exports").mkdir()
+    book.save(tmp_path / "exports" / "export.xlsx")
+    put(tmp_path, "orders.csv", "contact_id;ordered_at;amount\n2;01/12/2026;5\n")
+    t = read(
+        tmp_path,
+        sheet="Notes",  # the top level's sheet, overridden by the table's
+        contacts={
+            "file": "export.xlsx",
+            "sheet": "Clients",
+            "columns": {"N° client": "contact_id"},
+        },
+    )
+    assert t.contacts["contact_id"].tolist() == ["1", "2"] and len(t.orders) == 1
+
+
 def test_a_table_setting_nobody_knows_is_an_error_naming_it(tmp_path):
     put(tmp_path, "clients.csv", CUSTOMERS)
     with pytest.raises(ConfigError) as info:
