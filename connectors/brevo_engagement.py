@@ -49,6 +49,8 @@ KINDS: dict[str, tuple[str, str]] = {
     "softBounces": ("softBounces", "bounce"),
     "unsubscribed": ("unsubscriptions", "unsubscribe"),
 }
+#: the bounce's kind in the ``detail`` column, as ``contact_stats`` writes it
+DETAILS = {"hardBounces": "hard", "softBounces": "soft"}
 PAGE = 100  # GET /emailCampaigns maximum
 PROCESS_PAGE = 50  # GET /processes maximum
 #: calls of the hourly bucket left for the push (a draft costs one or two)
@@ -324,6 +326,7 @@ def _frame(emails: pd.Series, job: Job) -> pd.DataFrame:
         "campaign_id": str(job.campaign.id),
         "event": KINDS[job.kind][1],
         "at": job.campaign.sent,
+        "detail": DETAILS.get(job.kind),
     })  # fmt: skip
 
 
@@ -337,7 +340,7 @@ def _match(
     """Rows to contact ids by normalised e-mail, whole columns; unmatched rows are noted."""
     rows = pd.concat(frames, ignore_index=True) if frames else None
     if rows is None or rows.empty:
-        return empty_events()
+        return empty_events().assign(detail=pd.Series(dtype=STRING), url=pd.Series(dtype=STRING))
     blank = rows["email"].isna() | (rows["email"] == "")
     if blank.any():
         notes.append(f"{source}: {int(blank.sum())} export row(s) without an e-mail left out")
@@ -355,11 +358,14 @@ def _match(
         notes.append(f"{source}: {int(unknown.sum())} export row(s) of "
                      f"{rows.loc[unknown, 'email'].nunique()} address(es) that are no Brevo "
                      f"contact left out")  # fmt: skip
+    kept = rows[~unknown]
     out = pd.DataFrame({
         "contact_id": ids[~unknown].astype(STRING),
-        "campaign_id": rows.loc[~unknown, "campaign_id"].astype(STRING),
-        "event": rows.loc[~unknown, "event"].astype(STRING),
-        "at": pd.to_datetime(rows.loc[~unknown, "at"], utc=True),
+        "campaign_id": kept["campaign_id"].astype(STRING),
+        "event": kept["event"].astype(STRING),
+        "at": pd.to_datetime(kept["at"], utc=True),
+        "detail": kept["detail"].astype(STRING),
+        "url": pd.Series(pd.NA, index=kept.index, dtype=STRING),  # exports name no link
     })  # fmt: skip
     return out.drop_duplicates().reset_index(drop=True)
 

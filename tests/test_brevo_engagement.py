@@ -67,6 +67,7 @@ def test_opens_clicks_bounces_unsubscribes_per_campaign_dated_at_the_send(fake, 
         ("unsubscribe", "3")]  # fmt: skip
     assert set(ev["campaign_id"]) == {str(cid)}
     assert (ev["at"] == sent).all()  # exports carry no times: the send date stands in
+    assert list(ev["detail"].fillna("")) == ["hard", "", "", "", "", ""]  # as contact_stats
     # one export per kind with a count, none for the empty soft bounces
     assert sorted(k for _, k in fake.sent.exports) == [
         "clickers", "hardBounces", "openers", "unsubscribed"]  # fmt: skip
