@@ -10,44 +10,20 @@ tests/contracts/test_brevo_examples.py.
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
 
-from connectors.brevo import BrevoConnector
-from segmerge.connector import ConnectorContext
 from segmerge.errors import BadAnswer, ConnectorError
+from tests.brevo_setup import FAST, make, serve
 from tests.fakes import specs
-from tests.fakes.brevo import KEY, BrevoFake, populate
-
-FAST = {"contacts_requests_per_second": 200.0, "other_requests_per_hour": 360_000.0}
+from tests.fakes.brevo import BrevoFake, populate
 
 
 @pytest.fixture
 def fake():
-    server = BrevoFake(specs.brevo(), contacts_limit=1000, other_limit=1000, other_window=1.0)
-    server.start()
-    yield server
-    server.stop()
-    assert not server.violations, server.violations
-
-
-def make(fake: BrevoFake, tmp_path: Path, *, cursors: dict[str, str] | None = None,
-         done: list[tuple[str, Any, str | None]] | None = None, **settings) -> BrevoConnector:  # fmt: skip
-    ctx = ConnectorContext(
-        name="shop",
-        settings={"base_url": fake.url, **FAST, **settings},
-        root=tmp_path,
-        config_file=tmp_path / "segmerge.toml",
-        secret=lambda: KEY,
-        cursors=dict(cursors or {}),
-        stream_done=lambda stream, rows, cursor: (done if done is not None else []).append(
-            (stream, rows, cursor)
-        ),
-    )
-    return BrevoConnector(ctx)
+    yield from serve()
 
 
 def ago(**delta: float) -> str:
