@@ -5,6 +5,7 @@ answered 429 with HubSpot's headers beyond it); the connector paces itself to th
 limit. A pull costs one call per 100 contacts (``GET /crm/v3/objects/contacts``); a
 tag push two per 100 (``batch/read`` of the current values, then ``batch/update``),
 so the figure to watch is the fraction of the limit reached, not contacts per second.
+Then the same contacts go into one static list: one membership call per push batch.
 
     python benchmarks/pull_hubspot.py --contacts 20000
 """
@@ -23,6 +24,7 @@ if ROOT not in sys.path:  # run as a script, or imported by benchmarks/pull.py: 
 
 from harness import tag_actions, timed_pull, timed_push  # noqa: E402
 
+from segmerge.connector import Action  # noqa: E402
 from tests.fakes.hubspot import HubSpotFake, make_connector  # noqa: E402
 
 LIMIT, WINDOW = 100, 10.0  # Free/Starter: 100 requests per 10 s per app
@@ -49,6 +51,15 @@ def bench(contacts: int = 100_000) -> dict:
         t1, t2 = t0 + pull_s, t0 + pull_s + push_s
         answered = sum(1 for _, _, status in fake.log if status != 429)
         seconds = t2 - t0
+        # the same contacts into one static list: memberships in the largest chunks
+        members = [Action(a.key.replace("|tag:", "|add_to_list:"), "add_to_list", a.contact_id,
+                          {"list": "seg:bench", "tag": "seg:bench"})
+                   for a in tag_actions(tables.contacts["contact_id"])]  # fmt: skip
+        before = len(fake.log)
+        _, _, list_s, _ = timed_push(conn, members)  # (the harness counts tags only)
+        made = fake.list_named("seg:bench")
+        listed = len(made.members) if made is not None else 0
+        list_calls = sum(1 for m, p, _ in fake.log[before:] if p.endswith("/memberships/add"))
         limit_rps = LIMIT / WINDOW
         achieved = answered / seconds if seconds else 0.0
         conn.close()
@@ -66,6 +77,9 @@ def bench(contacts: int = 100_000) -> dict:
             "total_429": fake.limiter.total_429,
             "max_consecutive_429": fake.limiter.max_consecutive_429,
             "requests": len(fake.log),
+            "list_members": listed,
+            "list_seconds": round(list_s, 2),
+            "list_membership_calls": list_calls,
         }
 
 

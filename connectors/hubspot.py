@@ -87,7 +87,10 @@ class HubSpotConnector(Source, Destination):
     needs_secret: ClassVar[bool] = True
     accepts: ClassVar[frozenset[str]] = TAG_KINDS | LIST_KINDS | {"create_campaign"}
     idempotent: ClassVar[bool] = True
-    batch_size = 100
+    #: actions per push call: a segment's list memberships go in one call per batch (up to
+    #: hubspot_lists.MEMBERSHIP_CHUNK), tags in 100-contact batch calls within it; a batch
+    #: is about 20 s of calls at the Free/Starter limit, the most a crash can leave in flight
+    batch_size = 10_000
 
     def __init__(self, ctx: Any) -> None:
         super().__init__(ctx)
