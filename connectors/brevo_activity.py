@@ -191,4 +191,3 @@ class _Shape:
             self.wrong(f"{name}.eventTime" if name.endswith("]") else f"{name}[].eventTime",
                        value, "a date-time")  # fmt: skip
         return value
-
