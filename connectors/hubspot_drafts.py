@@ -71,6 +71,8 @@ class Drafts:
                 if not again:
                     return Outcome(action.key, "retry", exc.message)
                 eid = again
+                if self.template_id:  # the clone landed, but was never made this campaign's
+                    self._dress(eid, name, p, list_id, self._read(eid))
             return self._settle(action.key, eid, p, "created")
         except CredentialError as exc:
             if "403" in exc.message:  # Marketing Hub or the `content` scope is missing
@@ -88,18 +90,24 @@ class Drafts:
             answer = self.client.json("POST", f"{EMAILS}/clone", retry=False,
                                       json={"id": self.template_id, "cloneName": name})  # fmt: skip
             eid = _id_of(answer, f"POST {EMAILS}/clone", self.client.source)
-            update = self._fields(p, list_id)
-            update["name"] = name  # a clone may keep a suffix; the name is how we find it
-            content = self._letter(answer, p)
-            if content is not None:  # else the read-back says the template cannot hold it
-                update["content"] = content
-            self.client.json("PATCH", f"{EMAILS}/{eid}", json=update)
+            self._dress(eid, name, p, list_id, answer)
             return eid
         create = {"name": name, **self._fields(p, list_id),
                   "content": mail.new_content(str(p.get("html") or ""), _text(p),
                                               _preheader(p), self.template_path)}  # fmt: skip
         answer = self.client.json("POST", EMAILS, json=create, retry=False)
         return _id_of(answer, f"POST {EMAILS}", self.client.source)
+
+    def _dress(self, eid: str, name: str, p: dict[str, Any], list_id: str | None,
+               clone: Any) -> None:  # fmt: skip
+        """A fresh clone of the template becomes this campaign's draft: its name, subject,
+        sender, list, and the letter in its rich-text module."""
+        update = self._fields(p, list_id)
+        update["name"] = name  # a clone may keep a suffix; the name is how we find it
+        content = self._letter(clone, p)
+        if content is not None:  # else the read-back says the template cannot hold it
+            update["content"] = content
+        self.client.json("PATCH", f"{EMAILS}/{eid}", json=update)
 
     def _fields(self, p: dict[str, Any], list_id: str | None) -> dict[str, Any]:
         out: dict[str, Any] = {"subject": str(p["subject"]), "state": "DRAFT",

@@ -131,3 +131,6 @@ def test_a_lost_clone_answer_is_looked_up_not_repeated(fake):
     out = make_connector(fake, email_template_id=tid).push([campaign()])
     assert out[0].status == "done" and len(fake.emails) == 2
     assert calls(fake, "POST", "/marketing/v3/emails/clone") == 1
+    draft = next(e for e in fake.emails.values() if e["id"] != tid)
+    assert draft["subject"] == "Pour vous, {{ contact.firstname }}"  # dressed all the same
+    assert "Bonjour" in draft["content"]["widgets"]["module-1"]["body"]["html"]
