@@ -60,7 +60,10 @@ REQUIRED: dict[str, tuple[str, ...]] = {
 
 class FilesConnector(Source, Destination):
     Settings: ClassVar[type[ConnectorSettings]] = FilesSettings
-    description: ClassVar[str] = "CSV, Excel or Parquet exports in a folder of the workspace"
+    description: ClassVar[str] = (
+        "CSV, Excel or Parquet exports in a folder of the workspace; "
+        "presets for PrestaShop, WooCommerce and Shopify exports"
+    )
     accepts: ClassVar[frozenset[str]] = frozenset({"tag", "untag"})
     idempotent: ClassVar[bool] = True
 
