@@ -48,7 +48,7 @@ __all__ = ["FileTable", "FilesConnector", "FilesSettings"]
 
 CANONICAL: dict[str, tuple[str, ...]] = {
     "contacts": CONTACT_COLUMNS,
-    "orders": ORDER_COLUMNS + ORDER_OPTIONAL + ("status",),
+    "orders": ORDER_COLUMNS + ORDER_OPTIONAL,
     "events": EVENT_COLUMNS,
 }
 REQUIRED: dict[str, tuple[str, ...]] = {
