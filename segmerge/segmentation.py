@@ -6,6 +6,7 @@ marketer previews is computed exactly as what the run sends.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,7 +95,7 @@ def pull_source(
     finally:
         ctx.stream_done = before
     if keep:
-        save_snapshot(ws, source.name, tables)
+        save_snapshot(ws, source.name, tables, whole=progress.read_whole)
     return tables
 
 
@@ -103,10 +104,14 @@ def source_fingerprint(ws: Workspace, name: str) -> str:
     return fingerprint(ref.connector, ref.settings())
 
 
-def save_snapshot(ws: Workspace, source_name: str, tables: Tables) -> None:
-    """Keep the pulled base for the next incremental pull (only sources with a cursor)."""
+def save_snapshot(
+    ws: Workspace, source_name: str, tables: Tables, *, whole: Iterable[str] = ()
+) -> None:
+    """Keep the pulled base for the next incremental pull (only sources with a cursor);
+    ``whole``: the streams this pull read whole, so their deletions are up to date."""
     if (tables.cursor or tables.cursors) and source_name in ws.config.sources:
-        Snapshot(ws.state_dir, source_name).save(tables, source_fingerprint(ws, source_name))
+        fp = source_fingerprint(ws, source_name)
+        Snapshot(ws.state_dir, source_name).save(tables, fp, whole=whole)
 
 
 def default_source_for(ws: Workspace, rules_path: Path) -> str:

@@ -16,9 +16,11 @@ starting over. A source that gives one cursor for everything (``Tables.cursor``)
 resumes every stream from it, as before per-stream cursors existed; manifests
 written then (a single ``cursor``) still load.
 
-A modified-since filter never reports deletions, so the snapshot is refreshed
-in full when it is older than ``full_refresh_days`` (7 by default), when the
-source's settings changed, when it cannot be read, or on ``--full-refresh``.
+A modified-since filter never reports deletions (a contact erased on the
+platform), so each stream is read whole again when its last whole read is more
+than ``FULL_REFRESH_DAYS`` (7) old, however often it was merged since; and
+everything is, when the source's settings changed, when the copy cannot be read,
+or on ``--full-refresh``.
 The snapshot is a cache: losing it costs one full pull, never data.
 Sources that always give everything (files) have no cursor and no snapshot.
 """
@@ -30,6 +32,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,11 +55,12 @@ def _age_days(saved_at: str) -> float:
 
 @dataclass
 class StreamState:
-    """One stream's progress: where its next pull starts (None: it is read whole) and when
-    it was kept."""
+    """One stream's progress: where its next pull starts (None: it is read whole), when
+    it was kept, and when it was last read whole (deletions are seen only then)."""
 
     cursor: str | None
     saved_at: str
+    full_at: str
 
 
 @dataclass
@@ -67,14 +71,18 @@ class Manifest:
     fingerprint: str
     saved_at: str  # ISO UTC, when ``cursor`` was kept
     streams: dict[str, StreamState] = field(default_factory=dict)
+    #: when the oldest stream behind ``cursor`` was last read whole
+    full_at: str = ""
 
     def age_days(self) -> float:
-        return _age_days(self.saved_at)
+        """Days since the copy behind the combined cursor was last read whole."""
+        return _age_days(self.full_at or self.saved_at)
 
     def as_json(self) -> dict[str, Any]:
         return {"version": 2, "cursor": self.cursor, "fingerprint": self.fingerprint,
-                "saved_at": self.saved_at,
-                "streams": {s: {"cursor": st.cursor, "saved_at": st.saved_at}
+                "saved_at": self.saved_at, "full_at": self.full_at,
+                "streams": {s: {"cursor": st.cursor, "saved_at": st.saved_at,
+                                "full_at": st.full_at}
                             for s, st in self.streams.items()}}  # fmt: skip
 
 
@@ -113,14 +121,14 @@ class Snapshot:
             data = json.loads((self.dir / "manifest.json").read_text(encoding="utf-8"))
             cursor = data["cursor"]
             streams = {
-                str(s): StreamState(
-                    None if v["cursor"] is None else str(v["cursor"]), str(v["saved_at"])
-                )  # fmt: skip
+                str(s): StreamState(None if v["cursor"] is None else str(v["cursor"]),
+                                    str(v["saved_at"]), str(v.get("full_at") or v["saved_at"]))
                 for s, v in (data.get("streams") or {}).items()
                 if s in TABLES
-            }
+            }  # fmt: skip
+            saved_at = str(data["saved_at"])  # a manifest of one cursor: read whole then
             return Manifest(None if cursor is None else str(cursor), str(data["fingerprint"]),
-                            str(data["saved_at"]), streams)  # fmt: skip
+                            saved_at, streams, str(data.get("full_at") or saved_at))  # fmt: skip
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
 
@@ -136,7 +144,7 @@ class Snapshot:
         since = m.cursor if fresh and m.cursor and len(base) == len(TABLES) else None
         cursors: dict[str, str] = {}
         for stream, state in m.streams.items():
-            if state.cursor and stream in base and _age_days(state.saved_at) <= max_age_days:
+            if state.cursor and stream in base and _age_days(state.full_at) <= max_age_days:
                 cursors[stream] = state.cursor
         kept = {s: base[s] for s in TABLES if s in base and (since or s in cursors)}
         return Resume(since, cursors, kept)
@@ -160,19 +168,23 @@ class Snapshot:
             return None
         return frame if isinstance(frame, pd.DataFrame) else None
 
-    def save(self, tables: Tables, fp: str) -> None:
-        """Keep a complete pull: every stream, with its own cursor and the combined one."""
+    def save(self, tables: Tables, fp: str, *, whole: Iterable[str] = ()) -> None:
+        """Keep a complete pull: every stream, with its own cursor and the combined one.
+        ``whole`` names the streams this pull read whole (not merged into the old copy)."""
         if not tables.cursor and not tables.cursors:
             return
         cursors = {t: tables.cursors.get(t) for t in TABLES}
-        self._write(frames_of(tables), cursors, fp, combined=tables.cursor, keep_combined=False)
+        self._write(frames_of(tables), cursors, fp, set(whole), combined=tables.cursor,
+                    keep_combined=False)  # fmt: skip
 
-    def save_stream(self, stream: str, frame: pd.DataFrame, cursor: str | None, fp: str) -> None:
+    def save_stream(self, stream: str, frame: pd.DataFrame, cursor: str | None, fp: str, *,
+                    whole: bool) -> None:  # fmt: skip
         """Keep one stream as soon as it is complete; the others stay as they were kept."""
-        self._write({stream: frame}, {stream: cursor}, fp, combined=None, keep_combined=True)
+        self._write({stream: frame}, {stream: cursor}, fp, {stream} if whole else set(),
+                    combined=None, keep_combined=True)  # fmt: skip
 
     def _write(self, frames: dict[str, pd.DataFrame], cursors: dict[str, str | None], fp: str,
-               *, combined: str | None, keep_combined: bool) -> None:  # fmt: skip
+               whole: set[str], *, combined: str | None, keep_combined: bool) -> None:  # fmt: skip
         """Write next to the old copy, then swap directories: never a half-written snapshot.
 
         Streams not written are carried over (hard links: files are only ever replaced,
@@ -183,13 +195,19 @@ class Snapshot:
         old = self.manifest()
         if old is None or old.fingerprint != fp:
             old = None
+        streams = dict(old.streams) if old else {}
+        for stream, cursor in cursors.items():
+            before = streams.get(stream)
+            full_at = before.full_at if before and stream not in whole else now
+            streams[stream] = StreamState(cursor, now, full_at)
         if keep_combined:
-            combined, saved_at = (old.cursor, old.saved_at) if old else (None, now)
+            combined = old.cursor if old else None
+            saved_at, full_at = (old.saved_at, old.full_at) if old else (now, now)
         else:
             saved_at = now
-        manifest = Manifest(combined, fp, saved_at, dict(old.streams) if old else {})
-        for stream, cursor in cursors.items():
-            manifest.streams[stream] = StreamState(cursor, now)
+            full_at = min((streams[t].full_at for t in TABLES if t in streams),
+                          key=pd.Timestamp, default=now)  # fmt: skip
+        manifest = Manifest(combined, fp, saved_at, streams, full_at)
         self.dir.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{self.dir.name}-", dir=self.dir.parent))
         try:

@@ -32,6 +32,8 @@ class StreamProgress:
         self.resume = resume
         self.keep = keep  # False for commands that must write nothing (a dry run)
         self.reported: set[str] = set()
+        #: streams this pull read whole rather than merged into the kept copy
+        self.read_whole: set[str] = set(TABLES)
 
     def done(self, stream: str, rows: Any, cursor: str | None) -> None:
         """A stream is completely pulled: merge it into its base and keep it now."""
@@ -46,9 +48,10 @@ class StreamProgress:
             return
         frame = conform_stream(stream, rows, self.source)
         base = self.resume.base.get(stream)
-        if base is not None and self.resume.start(stream) is not None:
+        resumed = base is not None and self.resume.start(stream) is not None
+        if base is not None and resumed:
             frame = merge_stream(stream, base, frame)
-        self.snap.save_stream(stream, frame, cursor, self.fp)
+        self.snap.save_stream(stream, frame, cursor, self.fp, whole=not resumed)
 
     def whole(self, pulled: Tables) -> Tables:
         """The whole base after this pull: each resumed stream merged into its old copy.
@@ -69,6 +72,7 @@ class StreamProgress:
                 resumed = self.resume.since is not None and pulled.incremental
             if base is not None and resumed and self.resume.start(stream) is not None:
                 out[stream] = merge_stream(stream, base, frames[stream])
+                self.read_whole.discard(stream)
             else:
                 out[stream] = frames[stream]
         whole = Tables(out["contacts"], out["orders"], out["events"], dict(pulled.skipped),

@@ -252,3 +252,23 @@ def test_changed_settings_void_the_streams_kept_under_the_old_ones(ws):
     m = Snapshot(ws.state_dir, "shop").manifest()
     assert m is not None and set(m.streams) == {"contacts"} and m.cursor is None
     assert set(kept(ws)) == {"contacts.pkl", "manifest.json"}
+
+
+def test_a_stream_last_read_whole_a_week_ago_is_read_whole_again_however_often_merged(ws):
+    """Deletions (a contact erased on the platform) only show in a whole read: daily
+    incremental runs must not put it off for ever."""
+    pull(ws)
+    pull(ws)  # merged yesterday: kept recently, but last read whole long ago
+    path = ws.state_dir / "snapshots" / "shop" / "manifest.json"
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    week_ago = (pd.Timestamp.now(tz=UTC) - pd.Timedelta(days=8)).isoformat()
+    manifest["streams"]["contacts"]["full_at"] = week_ago
+    manifest["full_at"] = week_ago
+    path.write_text(json.dumps(manifest), encoding="utf-8")
+    del SHOP.contacts["6"]  # erased on the platform
+    tables = pull(ws)
+    assert SHOP.given[2] == (None, {"orders": "orders@2", "events": "events@2"})
+    assert sorted(tables.contacts["contact_id"]) == ["1", "2", "3", "4", "5"]
+    m = Snapshot(ws.state_dir, "shop").manifest()
+    assert m is not None and m.age_days() < 1 and m.streams["contacts"].cursor == "contacts@3"
+    assert m.streams["orders"].full_at < m.streams["contacts"].full_at  # merged, not reread
