@@ -33,7 +33,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -240,12 +240,9 @@ def _carry(src: Path, dst: Path) -> None:
 def merge(base: Tables, delta: Tables) -> Tables:
     """The base with the delta applied: the newest row of each id wins."""
     old, new = frames_of(base), frames_of(delta)
-    merged = Tables(*(merge_stream(t, old[t], new[t]) for t in TABLES))
-    merged.cursor = delta.cursor
-    merged.cursors = dict(delta.cursors)
-    merged.skipped = dict(delta.skipped)
-    merged.notes = list(delta.notes)
-    return merged
+    contacts, orders, events = (merge_stream(t, old[t], new[t]) for t in TABLES)
+    return replace(delta, contacts=contacts, orders=orders, events=events,
+                   notes=list(delta.notes), incremental=False)  # fmt: skip
 
 
 def merge_stream(stream: str, base: pd.DataFrame, delta: pd.DataFrame) -> pd.DataFrame:

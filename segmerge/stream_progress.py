@@ -12,6 +12,7 @@ old copy).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pandas as pd
@@ -75,10 +76,9 @@ class StreamProgress:
                 self.read_whole.discard(stream)
             else:
                 out[stream] = frames[stream]
-        whole = Tables(out["contacts"], out["orders"], out["events"], dict(pulled.skipped),
-                       pulled.cursor, list(pulled.notes), pulled.incremental,
-                       dict(pulled.cursors), list(pulled.warnings),
-                       dict(pulled.origins))  # fmt: skip
+        # everything else the source said (notes, warnings, origins...) is kept as said
+        whole = replace(pulled, contacts=out["contacts"], orders=out["orders"],
+                        events=out["events"], notes=list(pulled.notes))  # fmt: skip
         start = self.resume.start("contacts")
         if start is not None and pulled.incremental and "contacts" in self.resume.base:
             whole.notes.append(f"{self.source}: incremental pull since {start}: "
