@@ -11,6 +11,7 @@ from segmerge import workspace as wsmod
 from segmerge.errors import DataError
 from segmerge.order_links import check_links
 from segmerge.pipeline import RunOptions, run
+from segmerge.preview_app import Preview
 from segmerge.segmentation import segment
 from tests.order_shop import AS_OF, rules, shop, sm
 
@@ -72,6 +73,10 @@ def test_every_command_reading_the_source_stops(strays):
         r = CliRunner().invoke(app, [*args, *w])
         assert isinstance(r.exception, DataError), (args, r.output)
         assert "5 of 100 orders" in str(r.exception)
+    view = Preview(strays, as_of=AS_OF).campaign("lettre")  # the preview's page says why
+    assert view is not None and view.camp is None and view.error is not None
+    assert "5 of 100 orders" in view.error["message"]
+    assert view.error["file"] == "data/orders.csv"
     assert not (strays / "outbox").exists()
 
 
