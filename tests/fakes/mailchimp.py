@@ -14,7 +14,11 @@ connector is tested against the real contract, not against itself:
   which the benchmark reports as achieved concurrency;
 - offset paging (``count`` ≤ 1000, validated by the spec), ``total_items``,
   ``fields=`` projections (dotted paths, comma separated), ``since_last_changed``
-  on members, ``since`` on e-mail activity, ``since_send_time`` on campaigns;
+  and ``sort_field``/``sort_dir`` on members (ties in the order members were
+  added), ``since`` on e-mail activity, ``since_send_time`` on campaigns;
+- answers lost after the change was made (``lose_segment_answers``,
+  ``lose_campaign_answers``) and requests stalled until the client asks again
+  (``stall_until_retried``), see ``mailchimp_faults``;
 - tags are static segments: a member's ``tags`` are the static segments holding
   it; ``POST /lists/{id}/segments/{sid}`` adds/removes up to 500 e-mails per
   field and reports the ones it could not handle in ``errors`` (unknown e-mails,
