@@ -107,40 +107,11 @@ def validate(
 
     Example: segmerge validate profils
     """
-    from segmerge.backup import check_before_run
-    from segmerge.campaign import open_campaign, validate_templates
+    from segmerge.cli_sources import validate_workspace
 
     ws = _ws(workspace)
     warn_exposed(ws.root)
-    check_before_run(ws)  # a lost or damaged key or ledger is the first thing to fix
-    names = [campaign] if campaign else list(ws.config.campaigns)
-    for name in names:
-        camp = open_campaign(ws, name, as_of=as_of)
-        try:
-            notes = validate_templates(camp)
-        finally:
-            camp.close()
-        sizes = ", ".join(f"{k} {v}" for k, v in camp.seg.assignment.sizes().items())
-        out.print(f"[green]✓[/] {escape(name)}: {escape(sizes)}")
-        for c in camp.checks:
-            out.print(f"  [green]✓[/] {escape(str(c))}")
-        for w in [*camp.seg.ruleset.warnings(), *notes, *camp.seg.tables.notes]:
-            out.print(f"  [yellow]![/] {escape(str(w))}")
-    if campaign is None:  # a source no campaign uses yet is still checked
-        _validate_sources(ws)
-
-
-def _validate_sources(ws: wsmod.Workspace) -> None:
-    from segmerge.source_check import check_source, unused_sources
-
-    for name in unused_sources(ws):
-        checked = check_source(ws, name)
-        out.print(f"[green]✓[/] source {escape(name)} (no campaign uses it): "
-                  f"{escape(checked.summary())}")  # fmt: skip
-        for c in checked.checks:
-            out.print(f"  [green]✓[/] {escape(c)}")
-        for n in checked.tables.notes:
-            out.print(f"  [yellow]![/] {escape(str(n))}")
+    validate_workspace(ws, campaign, as_of)
 
 
 # segment ---------------------------------------------------------------------
@@ -162,6 +133,7 @@ def segment(
 
     Example: segmerge segment segrules/profils-vpc.yaml --format csv --out segments.csv
     """
+    from segmerge.cli_sources import tell_source
     from segmerge.report import segment_rows
 
     if fmt not in ("table", "csv", "json"):
@@ -171,7 +143,7 @@ def segment(
     extra = [c.strip() for c in columns.split(",")] if columns else []
     rows = segment_rows(seg, extra)
     # rows on stdout stay pure CSV/JSON: what was read and the warnings go to stderr
-    _tell_source(ws, seg, rules, source, err if out_file is None and fmt != "table" else out)
+    tell_source(ws, seg, rules, source, err if out_file is None and fmt != "table" else out)
     if out_file is not None or fmt != "table":
         text = (
             rows.to_csv(index=False)
@@ -192,18 +164,6 @@ def _segment(ws: wsmod.Workspace, rules: Path, source: str | None, as_of: str | 
     from segmerge.segmentation import segment as do_segment
 
     return do_segment(ws, Path(rules).resolve(), source_name=source, as_of=as_of)
-
-
-def _tell_source(ws: wsmod.Workspace, seg: Any, rules: Path, source: str | None,
-                 console: Any) -> None:  # fmt: skip
-    """Which source was read when ``--source`` was left out, and its warnings (orders
-    naming no contact, unknown status words): a wrong join must show where one segments."""
-    from segmerge.source_check import default_source_reason
-
-    if source is None:
-        console.print(f"[dim]{escape(default_source_reason(ws, Path(rules), seg.source_name))}[/]")
-    for w in seg.tables.warnings:
-        console.print(f"[yellow]![/] {escape(str(w))}")
 
 
 def _print_sizes(seg: Any, tz: Any) -> None:
@@ -240,11 +200,12 @@ def explain(
 
     Example: segmerge explain segrules/profils-vpc.yaml 00042
     """
+    from segmerge.cli_sources import tell_source
     from segmerge.rules import explain as do_explain
 
     ws = _ws(workspace)
     seg = _segment(ws, rules, source, as_of)
-    _tell_source(ws, seg, rules, source, out)
+    tell_source(ws, seg, rules, source, out)
     for e in do_explain(seg.ruleset, seg.frame, contact_id, seg.as_of, ws.tz):
         mark = "[green]✓[/]" if e.matched else "[red]✗[/]"
         title = "exclude" if e.is_exclude else f"{e.name} ({e.label})"

@@ -19,14 +19,13 @@ import numpy as np
 from .order_links import check_links
 from .order_status import StatusReport, StatusRules, counted_mask
 from .schema import Tables
+from .source_ref import SourceRef
 
 if TYPE_CHECKING:
-    from .workspace import SourceRef, Workspace
+    from .workspace import Workspace
 
 
 def _ref(ws: Workspace, name: str) -> SourceRef:
-    from .workspace import SourceRef
-
     ref = ws.config.sources.get(name)
     return ref if ref is not None else SourceRef(connector="files")
 

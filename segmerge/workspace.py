@@ -13,21 +13,15 @@ import tomllib
 from collections.abc import Callable
 from email.utils import parseaddr
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale, UnknownLocaleError
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import ConfigError
 from .pressure_config import PressureConfig
+from .source_ref import ConnectorRef, SourceRef
 from .textfile import read_user_text
 
 CONFIG_NAME = "segmerge.toml"
@@ -51,51 +45,6 @@ def _mailbox(v: str | None) -> str | None:
     if any(c.isspace() for c in addr):
         raise ValueError(f"{v!r} is not an e-mail address: its address has a space")
     return v
-
-
-class ConnectorRef(BaseModel):
-    """A source or destination table: `connector` plus that connector's own settings."""
-
-    model_config = ConfigDict(extra="allow")
-    connector: str = Field(pattern=r"^[a-z][a-z0-9_-]*$")
-
-    def settings(self) -> dict[str, Any]:
-        return dict(self.model_extra or {})
-
-
-class SourceRef(ConnectorRef):
-    """A source table: the connector's settings, plus the engine's own settings of every
-    source, declared here once so that no connector has to know them.
-
-    They are not passed to the connector (:meth:`settings` is the connector's part
-    only) and they do not void an API source's snapshot: the snapshot keeps every
-    order, and these rules are applied to the whole base each time it is read.
-    """
-
-    #: status words whose orders count for no metric, besides the cancelled, refunded
-    #: and failed ones (segmerge/order_status.py), e.g. ["En attente de paiement"]
-    exclude_statuses: list[str] = Field(default_factory=list)
-    #: status words that count although they would be left out, e.g. ["Remboursé"]
-    include_statuses: list[str] = Field(default_factory=list)
-    #: more than 1 % of orders naming no contact is an error ("error"), or a warning
-    on_unmatched_orders: Literal["error", "warn"] = "error"
-
-    @model_validator(mode="after")
-    def _statuses(self) -> SourceRef:
-        from .order_status import normalise  # no pandas: the config is read by every command
-
-        for key, words in (("exclude_statuses", self.exclude_statuses),
-                           ("include_statuses", self.include_statuses)):  # fmt: skip
-            for word in words:
-                if not normalise(word):
-                    raise ValueError(f"{key}: {word!r} is not a status word")
-        both = {normalise(w) for w in self.exclude_statuses} & {
-            normalise(w) for w in self.include_statuses
-        }
-        if both:
-            word = next(w for w in self.include_statuses if normalise(w) in both)
-            raise ValueError(f"{word!r} is both in exclude_statuses and include_statuses")
-        return self
 
 
 class CampaignConfig(_Strict):

@@ -1,0 +1,67 @@
+"""What `validate`, `segment` and `explain` print about the sources they read.
+
+Kept out of bot.py, which only parses arguments: `validate` checks every
+campaign and then every source no campaign uses; `segment` and `explain` say
+which source they read and show its warnings (orders naming no contact,
+unknown status words), because a wrong join must show where one segments.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+
+from .console import out
+from .workspace import Workspace
+
+
+def validate_workspace(ws: Workspace, campaign: str | None, as_of: str | None) -> None:
+    """Open each campaign (or the one named) as a run would, render its letters; then,
+    when no campaign is named, read every source no campaign uses."""
+    from .backup import check_before_run
+    from .campaign import open_campaign, validate_templates
+
+    check_before_run(ws)  # a lost or damaged key or ledger is the first thing to fix
+    names = [campaign] if campaign else list(ws.config.campaigns)
+    for name in names:
+        camp = open_campaign(ws, name, as_of=as_of)
+        try:
+            notes = validate_templates(camp)
+        finally:
+            camp.close()
+        sizes = ", ".join(f"{k} {v}" for k, v in camp.seg.assignment.sizes().items())
+        out.print(f"[green]✓[/] {escape(name)}: {escape(sizes)}")
+        for c in camp.checks:
+            out.print(f"  [green]✓[/] {escape(str(c))}")
+        for w in [*camp.seg.ruleset.warnings(), *notes, *camp.seg.tables.notes]:
+            out.print(f"  [yellow]![/] {escape(str(w))}")
+    if campaign is None:
+        validate_unused_sources(ws)
+
+
+def validate_unused_sources(ws: Workspace) -> None:
+    """A source no campaign uses yet is still the one being set up: read it and say how."""
+    from .source_check import check_source, unused_sources
+
+    for name in unused_sources(ws):
+        checked = check_source(ws, name)
+        out.print(f"[green]✓[/] source {escape(name)} (no campaign uses it): "
+                  f"{escape(checked.summary())}")  # fmt: skip
+        for c in checked.checks:
+            out.print(f"  [green]✓[/] {escape(c)}")
+        for n in checked.tables.notes:
+            out.print(f"  [yellow]![/] {escape(str(n))}")
+
+
+def tell_source(ws: Workspace, seg: Any, rules: Path, source: str | None,
+                console: Console) -> None:  # fmt: skip
+    """Which source was read when ``--source`` was left out, and its warnings."""
+    from .source_check import default_source_reason
+
+    if source is None:
+        console.print(f"[dim]{escape(default_source_reason(ws, Path(rules), seg.source_name))}[/]")
+    for w in seg.tables.warnings:
+        console.print(f"[yellow]![/] {escape(str(w))}")
