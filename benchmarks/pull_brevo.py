@@ -4,9 +4,11 @@ The fake answers at Brevo's general-tier limits (10 requests a second under
 ``/contacts``, fixed one-second windows, 429 with ``x-sib-ratelimit-*`` headers
 beyond), validates every request against Brevo's OpenAPI spec, and the connector
 runs with its default settings (paced at 95% of the documented limit), except that
-events and orders are off: per-contact campaign statistics cost one request per
-contact and orders fall under the 100-an-hour bucket, neither of which this
-benchmark measures. Run alone: ``python benchmarks/pull_brevo.py --contacts 20000``.
+events and orders are off: both fall under the 100-an-hour bucket (campaign
+recipient exports, ``GET /orders``), which this benchmark does not measure;
+``benchmarks/brevo_account.py`` times a whole account (contacts, orders, sent
+campaigns, both event modes) through ``segmerge validate`` and ``run``.
+Run alone: ``python benchmarks/pull_brevo.py --contacts 20000``.
 """
 
 from __future__ import annotations

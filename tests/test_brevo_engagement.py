@@ -11,9 +11,11 @@ import datetime as dt
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from connectors.brevo import BrevoConnector
+from connectors.brevo_engagement import Campaign, Job, _campaign, _poll
 from connectors.brevo_export_file import emails_of, export_url
 from segmerge.connector import ConnectorContext
 from segmerge.errors import BadAnswer
@@ -240,3 +242,60 @@ def test_a_second_pull_of_the_same_counters_reads_the_kept_files(fake, tmp_path)
     assert len(third.events) == 4
     kept = sorted(p.name for p in (tmp_path / ".segmerge" / "cache" / "brevo" / "shop").iterdir())
     assert kept == [f"c{cid}-clickers-1.csv", f"c{cid}-openers-3.csv"]
+
+
+# -- Brevo's documented answers through the parsers ------------------------------------------
+
+
+def example(path: str, method: str = "get", status: str = "200") -> dict:
+    op = specs.brevo_spec_dict()["paths"][path][method]
+    return op["responses"][status]["content"]["application/json"]["examples"]["response"]["value"]
+
+
+def test_the_documented_campaign_listing_gives_each_counter():
+    body = example("/emailCampaigns")
+    sent = [c for c in body["campaigns"] if c["status"] == "sent"]  # what status=sent lists
+    first = _campaign(sent[0], 0, "shop")
+    assert first.id == 12 and first.name == "EN - Sales Summer 2017"
+    assert first.counts == {"openers": 7779, "clickers": 2300, "hardBounces": 87,
+                            "softBounces": 100, "unsubscribed": 2}  # fmt: skip
+    # the example has no sentDate (a sent campaign's field): its scheduledAt stands in
+    assert first.sent == pd.Timestamp("2017-06-01T12:30:00Z")
+    draft = next(c for c in body["campaigns"] if c["status"] == "draft")  # scheduledAt ""
+    with pytest.raises(BadAnswer, match=r"campaign #1 \(id 22\) has no valid 'sentDate'"):
+        _campaign(draft, 1, "shop")
+
+
+class Answers:
+    """A client that answers each GET from a table, as the documented examples are."""
+
+    def __init__(self, answers: dict[str, object]) -> None:
+        self.answers = answers
+        self.asked: list[str] = []
+
+    def get(self, path: str, params: object = None) -> object:
+        self.asked.append(path)
+        return self.answers[path]
+
+
+def test_the_documented_process_answers_give_the_file_of_a_finished_export():
+    listing, one = example("/processes"), example("/processes/{processId}")
+    campaign = Campaign(7, "X", pd.Timestamp("2026-01-01", tz="UTC"), {})
+    pending = {194: Job(campaign, "openers"), 43: Job(campaign, "clickers")}
+    jobs = dict(pending)
+    calls = _poll(Answers({"/processes": listing}), pending, "shop")  # type: ignore[arg-type]
+    assert calls == 1 and list(pending) == [43]  # 43 is still queued
+    assert jobs[194].url == "https://export-url.com/upload/file-name.csv"
+    pending = {194: Job(campaign, "openers")}
+    crowded = {"processes": [{"id": i, "status": "completed", "name": "X"}
+                             for i in range(1000, 1050)], "count": 51}  # fmt: skip
+    client = Answers({"/processes": crowded, "/processes/194": one})
+    assert _poll(client, pending, "shop") == 2 and not pending  # type: ignore[arg-type]
+    assert client.asked == ["/processes", "/processes/194"]
+
+
+def test_a_process_of_an_undocumented_status_is_a_bad_answer():
+    campaign = Campaign(7, "X", pd.Timestamp("2026-01-01", tz="UTC"), {})
+    answer = {"processes": [{"id": 5, "status": "failed", "name": "X"}], "count": 1}
+    with pytest.raises(BadAnswer, match=r"GET /processes: process 5 has status 'failed'"):
+        _poll(Answers({"/processes": answer}), {5: Job(campaign, "openers")}, "shop")  # type: ignore[arg-type]
