@@ -276,7 +276,10 @@ class BrevoConnector(Source, Destination):
     def _events(self, since: str | None, contacts: pd.DataFrame) -> Engagement:
         s = self.settings
         if s.events == "campaign_exports":
-            partial = since is not None or bool(self.ctx.cursors.get("contacts"))
+            # the contacts were pulled incrementally (only the modified ones) when they have
+            # their own cursor, or when the pull's one cursor is all there is
+            cursors = self.ctx.cursors
+            partial = bool(cursors.get("contacts")) or ("events" not in cursors and bool(since))
 
             def resolve(emails: set[str]) -> dict[str, str]:
                 """E-mails of exports that are no pulled contact: on an incremental pull,
@@ -306,7 +309,8 @@ class BrevoConnector(Source, Destination):
                 files.close()
         if s.events == "none" or contacts.empty:
             return Engagement()
-        cut = pd.Timestamp(since).to_pydatetime() if since else None
+        # a cursor left by campaign_exports (its counters, JSON) is no date: read the window
+        cut = pd.Timestamp(since).to_pydatetime() if since and since[:1] != "{" else None
         if cut is not None and cut.tzinfo is None:
             cut = cut.replace(tzinfo=dt.UTC)
         # only contacts that can be mailed: a blocklisted one's engagement drives nothing

@@ -299,3 +299,25 @@ def test_a_process_of_an_undocumented_status_is_a_bad_answer():
     answer = {"processes": [{"id": 5, "status": "failed", "name": "X"}], "count": 1}
     with pytest.raises(BadAnswer, match=r"GET /processes: process 5 has status 'failed'"):
         _poll(Answers({"/processes": answer}), {5: Job(campaign, "openers")}, "shop")  # type: ignore[arg-type]
+
+
+def test_switching_modes_reads_the_other_modes_cursor_as_none(fake, tmp_path):
+    mails = people(fake, 2)
+    fake.sent.add("X", NOW - dt.timedelta(days=1), openers=mails[:1])
+    exports = make(fake, tmp_path).pull()
+    stats = make(fake, tmp_path, {"events": exports.cursors["events"]},
+                 events="contact_stats").pull()  # fmt: skip
+    assert stats.cursors["events"][:1] != "{"  # contact_stats keeps a date
+    again = make(fake, tmp_path / "other", {"events": stats.cursors["events"]}).pull()
+    assert list(again.events["contact_id"]) == ["1"]  # a date means: export every counter
+
+
+def test_a_full_contacts_pull_costs_no_second_listing_for_unknown_addresses(fake, tmp_path):
+    mails = people(fake, 2)
+    cid = fake.sent.add("X", NOW - dt.timedelta(days=1), openers=[mails[0], "ghost@example.org"])
+    first = make(fake, tmp_path).pull()
+    fake.sent.campaign(cid).lists["openers"].append(mails[1])
+    before = len(fake.contact_queries)
+    t = make(fake, tmp_path, {"events": first.cursors["events"]}).pull()  # contacts in full
+    assert len(fake.contact_queries) - before == 1  # the pull's own page, no resolving pass
+    assert sorted(t.events["contact_id"]) == ["1", "2"]
