@@ -347,3 +347,10 @@ def test_an_answer_in_another_shape_is_refused_naming_endpoint_and_field(
     text = str(info.value)
     assert SOURCE in text and "GET /" in text and endpoint in text and field in text
     assert info.value.exit_code == 2
+
+
+def test_documented_audience_counts_plan_the_member_pages():
+    body = answer("/lists/{list_id}")
+    stats = body["stats"]
+    expected = stats["member_count"] + stats["unsubscribe_count"] + stats["cleaned_count"]
+    assert ml.audience_size(body) == expected > 0
