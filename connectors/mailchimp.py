@@ -4,9 +4,12 @@ Pulls the audience's members (contacts), its e-commerce orders and the
 e-mail activity of the campaigns recently sent to it; pushes segment tags
 (Mailchimp tags, which are static segments) and draft campaigns targeting
 those tags. See docs/connectors/mailchimp.md for what a user configures and
-sees. Modules: ``mailchimp_api`` (host, 10-connection limit, parallel paging),
-``mailchimp_tables`` (answers -> canonical tables), ``mailchimp_push`` (tags,
-drafts).
+sees. Modules: ``mailchimp_api`` (host, 10-connection limit, parallel paging,
+pages torn by changes read again), ``mailchimp_gate`` (the connection cap),
+``mailchimp_listings`` (what a pull reads, its cursors), ``mailchimp_shapes``
+(the documented shape of every answer parsed), ``mailchimp_tables`` (answers ->
+canonical tables), ``mailchimp_push`` (tags, drafts), ``mailchimp_tags`` (tags
+created once, never twice).
 """
 
 from __future__ import annotations

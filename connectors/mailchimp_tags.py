@@ -16,7 +16,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from segmerge.errors import BadAnswer, CredentialError, SegmergeError
+from segmerge.errors import BadAnswer, SegmergeError
 
 from .mailchimp_api import Api, Listing, Page, fields
 
@@ -145,6 +145,6 @@ class Segments:
 
 
 def _reason(exc: BaseException) -> str:
-    if isinstance(exc, CredentialError):
-        raise exc
+    """An error as the detail of the actions it holds back (a refused credential never
+    gets here: :meth:`Api.map` raises it)."""
     return exc.message if isinstance(exc, SegmergeError) else f"{type(exc).__name__}: {exc}"
