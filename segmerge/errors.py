@@ -55,7 +55,7 @@ class SegmergeError(Exception):
     def __str__(self) -> str:
         head = self.location()
         text = self.message
-        if self.field:
+        if self.field and not text.startswith(f"{self.field}: "):  # "shop: shop: GET ..." once
             text = f"{self.field}: {text}"
         if head:
             text = f"{head}: {text}"
