@@ -1,0 +1,227 @@
+"""One language per command: French for a French workspace, English otherwise.
+
+Why: a marketer reads every line the tool prints and acts on it; half-English,
+half-French output (or "10.0 %") reads as a foreign tool. Sentences live in
+gettext catalogs (read with babel), never as French strings scattered in code.
+
+How the language is chosen
+    The CLI calls :func:`use_locale` once per command: first from the workspace's
+    ``locale`` setting (``ws.config.locale``, ``locale = "fr_FR"`` at the top of
+    segmerge.toml, French by default), read with :func:`peek_locale` *before* the
+    workspace is validated, so an error in segmerge.toml itself is already in the
+    workspace's language. With no readable segmerge.toml, :func:`env_locale` follows
+    gettext's variables ($LANGUAGE, $LC_ALL, $LC_MESSAGES, $LANG): ``fr*`` is French,
+    ``C``/``POSIX`` or any other language is English, and nothing set at all is French
+    (Segmerge's default locale is fr_FR). Library code never chooses: outside the CLI
+    the language is English until someone calls :func:`use_locale`. The choice is
+    per process (a render worker process speaks English; its errors are re-framed by
+    the parent).
+
+How to write a sentence (every helper)
+    ``from segmerge.i18n import _, ngettext`` then
+    ``_("{n} rows written to {path}").format(n=..., path=...)``: the msgid is the
+    English sentence with *named* ``str.format`` fields (never an f-string inside
+    ``_()``: the catalog could not find it). Plurals: ``ngettext("{n} contact",
+    "{n} contacts", n).format(n=number(n))``. A sentence built at import time
+    (a module constant, a Typer help) is not translated: call ``_()`` where the
+    text is printed or raised. Numbers, percents, money and days go through the
+    formatters below, never ``f"{x:.1f} %"``.
+
+Where the French goes
+    Catalogs are ``segmerge/locale/fr/*.po`` (standard PO files, UTF-8), all read and
+    merged at the first French lookup. Each helper adds ITS OWN file named after its
+    topic (``kpi.po``, ``tracking.po``...) so no two people edit one file; the CLI
+    and errors are in ``cli.po`` (X4's). An entry::
+
+        #: segmerge/report.py
+        msgid "{n} rows written to {path}"
+        msgstr "{n} lignes écrites dans {path}"
+
+    French typography in msgstr: a narrow no-break space U+202F (write it as the
+    character itself) before ``:`` ``;`` ``!`` ``?`` ``%`` ``€``, guillemets
+    « like this » with U+202F inside. tests/test_language.py extracts every ``_()``
+    / ``ngettext()`` literal from the code and fails when one has no French entry,
+    when a msgid is in two files with two translations, or when a French sentence
+    lacks its U+202F. A missing entry at run time falls back to the English msgid.
+"""
+
+from __future__ import annotations
+
+import gettext
+import io
+import os
+import tomllib
+from datetime import date, datetime
+from decimal import Decimal
+from functools import cache
+from importlib.resources import files
+from pathlib import Path
+
+from babel.dates import format_date
+from babel.messages.catalog import Catalog
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.numbers import format_currency, format_decimal
+
+#: narrow no-break space: French puts it before : ; ! ? % € and inside « »
+NNBSP = "\u202f"
+
+_STATE = {"lang": "en"}
+
+
+def language_of(locale: str | None) -> str:
+    """ "fr" for any French locale (fr, fr_FR, fr-CA, fr_BE.UTF-8), else "en"."""
+    if locale and locale.strip().lower().replace("-", "_").split("_")[0].split(".")[0] == "fr":
+        return "fr"
+    return "en"
+
+
+def use_locale(locale: str | None) -> str:
+    """Speak the language of ``locale`` from now on in this process; returns "fr" or "en"."""
+    _STATE["lang"] = language_of(locale)
+    return _STATE["lang"]
+
+
+def lang() -> str:
+    """The language in use: "fr" or "en"."""
+    return _STATE["lang"]
+
+
+def is_french() -> bool:
+    return _STATE["lang"] == "fr"
+
+
+def env_locale(environ: dict[str, str] | None = None) -> str:
+    """The locale gettext's variables ask for, "fr_FR" when none is set (Segmerge's default)."""
+    env = os.environ if environ is None else environ
+    for var in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"):
+        value = env.get(var, "").strip()
+        if value:
+            return value.split(":")[0]  # $LANGUAGE is a priority list
+    return "fr_FR"
+
+
+def peek_locale(root: str | Path) -> str | None:
+    """The ``locale`` a workspace asks for, read before the workspace is validated.
+
+    ``fr_FR`` (the default) when segmerge.toml parses without one; None when there is no
+    readable segmerge.toml, so the caller falls back to :func:`env_locale`.
+    """
+    try:
+        data = tomllib.loads((Path(root) / "segmerge.toml").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, ValueError, RecursionError):
+        return None
+    value = data.get("locale", "fr_FR")
+    return value if isinstance(value, str) else None
+
+
+def use_workspace_language(root: str | Path | None) -> str:
+    """Choose the command's language from the workspace at ``root`` (else the environment)."""
+    peeked = peek_locale(root) if root is not None else None
+    return use_locale(peeked if peeked is not None else env_locale())
+
+
+# catalogs --------------------------------------------------------------------------
+
+
+def catalog_files(language: str = "fr") -> list[Path]:
+    """The PO files of one language, in a stable order."""
+    folder = files("segmerge") / "locale" / language
+    if not folder.is_dir():
+        return []
+    return sorted((Path(str(p)) for p in folder.iterdir() if p.name.endswith(".po")),
+                  key=lambda p: p.name)  # fmt: skip
+
+
+def read_catalogs(language: str = "fr") -> Catalog:
+    """Every PO file of ``language`` merged into one babel Catalog (later files cannot
+    silently override: tests/test_language.py refuses a msgid translated twice)."""
+    merged = Catalog(locale=language, domain="segmerge")
+    for path in catalog_files(language):
+        with path.open("rb") as fh:
+            part = read_po(fh, locale=language, domain="segmerge")
+        for msg in part:
+            if msg.id and msg.id not in merged:
+                merged.add(msg.id, msg.string, locations=msg.locations, flags=msg.flags)
+    return merged
+
+
+@cache
+def _translations(language: str) -> gettext.NullTranslations:
+    """The compiled catalog, built in memory once per process (no .mo file to keep in sync)."""
+    if language == "en":
+        return gettext.NullTranslations()
+    buf = io.BytesIO()
+    write_mo(buf, read_catalogs(language))  # fuzzy entries are left out, as msgfmt does
+    buf.seek(0)
+    return gettext.GNUTranslations(buf)
+
+
+def _(message: str) -> str:
+    """``message`` (an English msgid) in the command's language."""
+    return _translations(_STATE["lang"]).gettext(message)
+
+
+def ngettext(singular: str, plural: str, n: int) -> str:
+    """The singular or plural sentence for ``n``, by the language's own rule (French: n > 1)."""
+    return _translations(_STATE["lang"]).ngettext(singular, plural, n)
+
+
+# typography -------------------------------------------------------------------------
+
+
+def _babel_locale() -> str:
+    return "fr_FR" if is_french() else "en_US"
+
+
+def label(text: str) -> str:
+    """``text`` followed by its colon: "erreur :" (with U+202F) in French, "error:" in English."""
+    return f"{text}{NNBSP}:" if is_french() else f"{text}:"
+
+
+def number(value: int | float | Decimal, digits: int = 0) -> str:
+    """A count or a measure with thousands separators: "12 345" / "12,345", "3,5" / "3.5".
+
+    ``digits`` is the most decimals shown; trailing zeros are dropped (no "10,0").
+    """
+    pattern = "#,##0" + ("." + "#" * digits if digits > 0 else "")
+    return str(format_decimal(value, format=pattern, locale=_babel_locale()))
+
+
+def percent(ratio: float, digits: int = 1) -> str:
+    """A share of 1 as a percent: "12,5 %" (U+202F) / "12.5%", never "10.0 %" (shows "10 %")."""
+    shown = number(100 * float(ratio), digits)
+    return f"{shown}{NNBSP}%" if is_french() else f"{shown}%"
+
+
+def percent_of(part: int | float, whole: int | float, digits: int = 1) -> str:
+    """``part`` as a percent of ``whole`` ("0 %" when ``whole`` is 0)."""
+    return percent(part / whole if whole else 0.0, digits)
+
+
+def money(amount: int | float | Decimal, currency: str = "EUR") -> str:
+    """An amount in its currency: "1 234,50 €" (U+202F before €) / "€1,234.50"."""
+    text = str(format_currency(amount, currency, locale=_babel_locale()))
+    return text.replace("\xa0", NNBSP) if is_french() else text
+
+
+def day(value: date | datetime, with_year: bool = True) -> str:
+    """A calendar day in words: "1er décembre 2026" / "December 1, 2026"."""
+    if isinstance(value, datetime):
+        value = value.date()
+    if is_french():
+        first = "1er" if value.day == 1 else str(value.day)
+        return f"{first} {format_date(value, 'MMMM' + (' y' if with_year else ''), locale='fr')}"
+    return str(format_date(value, "MMMM d" + (", y" if with_year else ""), locale="en_US"))
+
+
+def french_spaces(text: str) -> str:
+    """Put U+202F before ; ! ? % € where a plain or no-break space (or none, for % and €)
+    stands: for sentences that mix a translated frame with numbers made elsewhere.
+    Colons are left alone (times, URLs, paths): use :func:`label` for them."""
+    if not is_french():
+        return text
+    import re
+
+    text = re.sub(r"[ \u00a0]+([;!?])", NNBSP + r"\1", text)
+    return re.sub(r"(\d)[ \u00a0]?([%€])", r"\1" + NNBSP + r"\2", text)
