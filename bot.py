@@ -30,6 +30,7 @@ from segmerge.cli_report import register as register_report
 from segmerge.cli_schedule import register as register_schedule
 from segmerge.console import err, out, visible
 from segmerge.errors import SegmergeError
+from segmerge.i18n import use_workspace_language
 
 app = typer.Typer(
     help="Segmerge: segment your contacts and send each segment its own letter.\n\n"
@@ -50,6 +51,8 @@ def _main(
     ] = False,
 ) -> None:
     STATE["traceback"] = traceback
+    # until a command's --workspace says otherwise: $SEGMERGE_WORKSPACE or ., else $LANG
+    use_workspace_language(wsmod.find_root(None))
 
 
 def _ws(workspace: Path | None) -> wsmod.Workspace:

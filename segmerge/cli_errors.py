@@ -18,6 +18,7 @@ from typing import Any
 
 from .console import err
 from .errors import SegmergeError
+from .i18n import _, label
 from .redact import RedactingStream, install, redact
 
 
@@ -33,15 +34,15 @@ def run_cli(app: Callable[[], Any]) -> None:
     except SegmergeError as exc:
         if traceback:
             _print_traceback()
-        err.print(f"error: {exc}", style="bold red", highlight=False, markup=False)
+        err.print(f"{label(_('error'))} {exc}", style="bold red", highlight=False, markup=False)
         sys.exit(exc.exit_code)
     except Exception as exc:
         if traceback:
             _print_traceback()
             sys.exit(1)
-        err.print(f"internal error: {type(exc).__name__}: {redact(str(exc))}", markup=False,
-                  highlight=False)  # fmt: skip
-        err.print("run again with --traceback and report it", style="dim")
+        err.print(f"{label(_('internal error'))} {type(exc).__name__}: {redact(str(exc))}",
+                  markup=False, highlight=False)  # fmt: skip
+        err.print(_("run again with --traceback and report it"), style="dim")
         sys.exit(1)
     finally:
         sys.stdout.flush()

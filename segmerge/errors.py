@@ -5,13 +5,15 @@ The CLI turns a :class:`SegmergeError` into one readable message and exit code 2
 column and field as data, not just text, lets every layer add the location it
 knows without re-parsing messages, and lets tests assert on them. Messages are
 redacted (:mod:`segmerge.redact`) when the error is made, in the process that
-knows the secrets.
+knows the secrets. The framing ("hint:") is in the command's language when
+printed; the message is translated where it is raised (:mod:`segmerge.i18n`).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from .i18n import _, label
 from .redact import redact
 
 
@@ -60,7 +62,7 @@ class SegmergeError(Exception):
         if head:
             text = f"{head}: {text}"
         if self.hint:
-            text = f"{text}\n  hint: {self.hint}"
+            text = f"{text}\n  {label(_('hint'))} {self.hint}"
         return text
 
     def with_location(

@@ -12,10 +12,18 @@ How the language is chosen
     workspace's language. With no readable segmerge.toml, :func:`env_locale` follows
     gettext's variables ($LANGUAGE, $LC_ALL, $LC_MESSAGES, $LANG): ``fr*`` is French,
     ``C``/``POSIX`` or any other language is English, and nothing set at all is French
-    (Segmerge's default locale is fr_FR). Library code never chooses: outside the CLI
+    (Segmerge's default locale is fr_FR). ``$SEGMERGE_LANG`` (``fr``/``en``) overrides
+    the workspace for the command line; the test suite sets ``SEGMERGE_LANG=en``
+    (tests/conftest.py) so its English assertions hold, and a test of French output
+    sets it to ``fr`` (``monkeypatch.setenv``) or calls ``use_locale("fr_FR")`` and
+    restores ``use_locale("en")`` after. Library code never chooses: outside the CLI
     the language is English until someone calls :func:`use_locale`. The choice is
-    per process (a render worker process speaks English; its errors are re-framed by
-    the parent).
+    per process (a render worker process speaks English).
+
+    Where: every command's ``--workspace`` option chooses it as it is parsed
+    (segmerge/cli_options.py), ``init`` and usage errors from the environment
+    (bot.py's callback). ``--help`` stays English: Typer builds it at import time
+    from the code's docstrings, before any workspace is known.
 
 How to write a sentence (every helper)
     ``from segmerge.i18n import _, ngettext`` then
@@ -116,7 +124,11 @@ def peek_locale(root: str | Path) -> str | None:
 
 
 def use_workspace_language(root: str | Path | None) -> str:
-    """Choose the command's language from the workspace at ``root`` (else the environment)."""
+    """Choose the command's language: $SEGMERGE_LANG, else the workspace at ``root``, else
+    the environment."""
+    forced = os.environ.get("SEGMERGE_LANG", "").strip()
+    if forced:
+        return use_locale(forced)
     peeked = peek_locale(root) if root is not None else None
     return use_locale(peeked if peeked is not None else env_locale())
 
