@@ -24,6 +24,8 @@ from .addresses import normalise_all
 from .errors import LedgerError
 from .ledger_suppression import SCHEMA as SUPPRESSION_SCHEMA
 from .ledger_suppression import SuppressionMixin
+from .ledger_tracking import SCHEMA as TRACKING_SCHEMA
+from .ledger_tracking import TrackingMixin
 from .redact import redact
 from .state_check import ledger_id, missing_ledger, note_ledger, refuse_foreign_file
 from .storage import RESTORE_HINT, StateError, is_corrupt, storage_error
@@ -67,6 +69,7 @@ CREATE TABLE IF NOT EXISTS cursors (
 );
 """
     + SUPPRESSION_SCHEMA
+    + TRACKING_SCHEMA
 )
 
 STATUSES = ("planned", "in_flight", "done", "failed", "uncertain", "skipped", "deferred", "holdout")
@@ -90,7 +93,7 @@ class PlannedAction:
     variant: str | None = None  # the A/B variant of the letter, if the segment has some
 
 
-class Ledger(SuppressionMixin):
+class Ledger(SuppressionMixin, TrackingMixin):
     """One SQLite file per workspace, in WAL mode so `history` can read during a run."""
 
     def __init__(self, path: Path) -> None:

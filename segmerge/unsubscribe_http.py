@@ -6,7 +6,8 @@ parser accepts exactly what a mail client or a browser sends for a one-click
 unsubscribe and refuses the rest early and cheaply: headers over 8 KiB (431),
 a body over 4 KiB (413), chunked bodies (411), two lengths (400, a request
 smuggling attempt through a proxy), methods other than GET, POST and HEAD
-(405).
+(405). The tracking routes of :mod:`segmerge.tracking_http` share the parser, and
+need the ``User-Agent`` and a content type other than HTML (the pixel).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class Head:
     method: str
     target: str
     length: int  # of the body
+    agent: str = ""  # User-Agent: the tracking routes filter scanners by it
 
 
 @dataclass
@@ -41,6 +43,7 @@ class Answer:
     code: int
     body: bytes
     extra: tuple[str, str] | None = None  # one more header
+    ctype: str = "text/html; charset=utf-8"
 
 
 def parse_head(head: bytes) -> Head | Answer:
@@ -51,6 +54,7 @@ def parse_head(head: bytes) -> Head | Answer:
         return Answer(400, pages.BAD_REQUEST)
     method, target = parts[0], parts[1]
     seen: dict[str, str] = {}
+    agent = ""
     for line in lines[1:]:
         name, colon, value = line.partition(":")
         if not colon or not name or name != name.strip():  # obs-fold, "Name :" ...
@@ -60,6 +64,8 @@ def parse_head(head: bytes) -> Head | Answer:
             if name in seen:  # two lengths: a smuggling attempt
                 return Answer(400, pages.BAD_REQUEST)
             seen[name] = value.strip()
+        elif name == "user-agent":
+            agent = value.strip()
     if method not in METHODS:
         return Answer(405, pages.METHOD, ("Allow", ", ".join(METHODS)))
     if "transfer-encoding" in seen:  # chunked bodies are not for one-click forms
@@ -69,7 +75,7 @@ def parse_head(head: bytes) -> Head | Answer:
         return Answer(400, pages.BAD_REQUEST)
     if int(length) > MAX_BODY:
         return Answer(413, pages.TOO_LARGE)
-    return Head(method, target, int(length))
+    return Head(method, target, int(length), agent)
 
 
 def _token(query: str) -> str:
@@ -102,7 +108,7 @@ def route(head: Head, body: bytes, recorder: Recorder) -> Answer | str:
 
 
 _COMMON = (
-    "Server: segmerge\r\nContent-Type: text/html; charset=utf-8\r\nCache-Control: no-store\r\n"
+    "Server: segmerge\r\nCache-Control: no-store\r\n"
     "Referrer-Policy: no-referrer\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n"
 )
 _dates: tuple[int, str] = (0, "")
@@ -123,6 +129,7 @@ def response(answer: Answer, method: str) -> bytes:
         extra = ("Retry-After", RETRY_AFTER)
     more = f"{extra[0]}: {extra[1]}\r\n" if extra is not None else ""
     head = (f"HTTP/1.1 {answer.code} {HTTPStatus(answer.code).phrase}\r\n{_COMMON}"
-            f"Date: {_date()}\r\nContent-Length: {len(answer.body)}\r\n{more}\r\n")  # fmt: skip
+            f"Content-Type: {answer.ctype}\r\nDate: {_date()}\r\n"
+            f"Content-Length: {len(answer.body)}\r\n{more}\r\n")  # fmt: skip
     data = head.encode("latin-1")
     return data if method == "HEAD" else data + answer.body

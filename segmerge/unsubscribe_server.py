@@ -28,6 +28,9 @@ of forged requests costs an HMAC each. Not asyncio: its tasks, handles and
 transports cost about three times the CPU per connection of this loop, which
 is what bounds the answers a second on a small machine.
 
+- ``GET /t/c/<token>`` and ``/t/o/<token>.gif``: the clicks and opens of our own
+  sends, recorded before the redirect or the pixel (:mod:`segmerge.tracking_http`).
+
 It listens on 127.0.0.1 by default: put it behind the site's reverse proxy
 (HTTPS), which maps the public unsubscribe URL of `[mail] unsubscribe_url`.
 """
@@ -46,6 +49,9 @@ from queue import Empty, SimpleQueue
 from typing import Any
 
 from . import unsubscribe_pages as pages
+from .tracking_http import Work
+from .tracking_http import route as track_route
+from .tracking_record import Clock, TrackRecorder
 from .unsubscribe_http import MAX_BODY, MAX_HEADER, Answer, Head, parse_head, response, route
 from .unsubscribe_notify import Notifier
 from .unsubscribe_queue import AUDIT_FILE, RETRY_BASE
@@ -79,11 +85,13 @@ class UnsubscribeServer:
         read_timeout: float = READ_TIMEOUT,
         max_connections: int = MAX_CONNECTIONS,
         retry_base: float = RETRY_BASE,
+        clock: Clock | None = None,
     ) -> None:
         self.ws = ws
         self.read_timeout = read_timeout
         self.max_connections = max_connections
         self.recorder = Recorder(ws)
+        self.tracker = TrackRecorder(ws, clock)  # opens and clicks: /t/... (tracking_http)
         self.notifier = Notifier(ws, retry_base=retry_base)
         family, kind, proto, _, address = socket.getaddrinfo(
             host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
@@ -106,7 +114,7 @@ class UnsubscribeServer:
         self.selector.register(self._wake_r, _READ, _WAKE)
         self.conns: dict[int, _Conn] = {}  # by file descriptor; only the loop changes it
         self.recording = 0  # valid POSTs in the pool
-        self.done: SimpleQueue[tuple[_Conn, Future[Recorded]]] = SimpleQueue()
+        self.done: SimpleQueue[tuple[_Conn, Future[Recorded | Answer]]] = SimpleQueue()
         self.pool = _DaemonPool(2)
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._loop, name="unsubscribe", daemon=True)
@@ -185,7 +193,15 @@ class UnsubscribeServer:
         future = self.pool.submit(self.recorder.record, contact_id)
         future.add_done_callback(lambda f: self._recorded(conn, f))
 
-    def _recorded(self, conn: _Conn, future: Future[Recorded]) -> None:
+    def work(self, conn: _Conn, job: Work) -> None:
+        """A tracked click or open: recorded in the pool, answered when it is on disk."""
+        if self.recording >= MAX_RECORDING:
+            return conn.answer(Answer(503, pages.BUSY))
+        self.recording += 1
+        future = self.pool.submit(job.run)
+        future.add_done_callback(lambda f: self._recorded(conn, f))
+
+    def _recorded(self, conn: _Conn, future: Future[Any]) -> None:
         """In a pool thread: hand the result to the loop, which alone touches sockets."""
         self.done.put((conn, future))
         self.wake()
@@ -208,6 +224,9 @@ class UnsubscribeServer:
                 conn.answer(Answer(503, pages.NOT_RECORDED, ("Retry-After", "60")))
                 continue
             rec = future.result()
+            if isinstance(rec, Answer):  # a tracked hit's answer, made once it was recorded
+                conn.answer(rec)
+                continue
             if rec.replay:
                 log.debug("unsubscribe of contact %s replayed: already recorded", rec.contact_id)
             elif rec.sources:
@@ -284,9 +303,13 @@ class _Conn:
             assert self.head is not None
             body = bytes(self.buf[self.need - self.head.length : self.need])
             self.state, self.deadline = "busy", float("inf")
-            result = route(self.head, body, self.app.recorder)
+            result = track_route(self.head, self.app.tracker) or route(
+                self.head, body, self.app.recorder
+            )
             if isinstance(result, Answer):
                 return self.answer(result)
+            if isinstance(result, Work):
+                return self.app.work(self, result)
             self.app.record(self, result)
 
     def answer(self, answer: Answer, *, linger: bool = False) -> None:
