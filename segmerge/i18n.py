@@ -152,6 +152,8 @@ def read_catalogs(language: str = "fr") -> Catalog:
     for path in catalog_files(language):
         with path.open("rb") as fh:
             part = read_po(fh, locale=language, domain="segmerge")
+        if not len(merged):  # the PO header's Plural-Forms (fr: 2 forms), not CLDR's 3
+            merged.mime_headers = part.mime_headers
         for msg in part:
             if msg.id and msg.id not in merged:
                 merged.add(msg.id, msg.string, locations=msg.locations, flags=msg.flags)
