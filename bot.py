@@ -30,7 +30,7 @@ from segmerge.cli_report import register as register_report
 from segmerge.cli_schedule import register as register_schedule
 from segmerge.console import err, out, visible
 from segmerge.errors import SegmergeError
-from segmerge.i18n import use_workspace_language
+from segmerge.i18n import _, day, lang, ngettext, number, percent_of, use_workspace_language
 
 app = typer.Typer(
     help="Segmerge: segment your contacts and send each segment its own letter.\n\n"
@@ -81,18 +81,24 @@ def init(
     """
     target = directory.expanduser().resolve()
     if target.exists() and any(target.iterdir()):
-        raise SegmergeError(f"{target} is not empty", hint="choose a new folder")
+        raise SegmergeError(
+            _("{path} is not empty").format(path=target), hint=_("choose a new folder")
+        )
     with as_file(files("segmerge") / "scaffold") as src:
         shops = sorted(p.name for p in (src / "presets").iterdir() if p.is_dir())
         if preset is not None and preset not in shops:
-            raise SegmergeError(f"no preset {preset!r}", hint=f"one of: {', '.join(shops)}")
+            raise SegmergeError(
+                _("no preset {name}").format(name=repr(preset)),
+                hint=_("one of: {names}").format(names=", ".join(shops)),
+            )
         # real files, never links: a workspace must outlive the package it came from
         skip = shutil.ignore_patterns("presets", *(["segmerge.toml", "examples"] if preset else []))
         shutil.copytree(src, target, dirs_exist_ok=True, symlinks=False, ignore=skip)
         if preset is not None:
             shutil.copytree(src / "presets" / preset, target, dirs_exist_ok=True, symlinks=False)
-    out.print(f"[green]Workspace created in[/] {escape(str(target))}")
-    out.print("Next: [bold]segmerge validate -w " + str(directory) + "[/]")
+    out.print(f"[green]{escape(_('Workspace created in {path}').format(path=target))}[/]")
+    command = escape(f"segmerge validate -w {directory}")
+    out.print(_("Next: {command}").format(command=f"[bold]{command}[/]"))
 
 
 # validate -------------------------------------------------------------------
@@ -140,7 +146,7 @@ def segment(
     from segmerge.report import segment_rows
 
     if fmt not in ("table", "csv", "json"):
-        raise SegmergeError("expected table, csv or json", field="--format")
+        raise SegmergeError(_("expected table, csv or json"), field="--format")
     ws = _ws(workspace)
     seg = _segment(ws, rules, source, as_of)
     extra = [c.strip() for c in columns.split(",")] if columns else []
@@ -160,7 +166,8 @@ def segment(
             return
     _print_sizes(seg, ws.tz)
     if out_file is not None:
-        out.print(f"{len(rows)} rows written to {escape(str(out_file))}")
+        written = ngettext("{n} row written to {path}", "{n} rows written to {path}", len(rows))
+        out.print(escape(written.format(n=number(len(rows)), path=out_file)))
 
 
 def _segment(ws: wsmod.Workspace, rules: Path, source: str | None, as_of: str | None) -> Any:
@@ -172,17 +179,20 @@ def _segment(ws: wsmod.Workspace, rules: Path, source: str | None, as_of: str | 
 def _print_sizes(seg: Any, tz: Any) -> None:
     sizes = seg.assignment.sizes()
     total = len(seg.frame)
-    table = Table(title=f"{seg.ruleset.name} — {total} contacts, as of "
-                  f"{seg.as_of.tz_convert(tz).strftime('%Y-%m-%d')}")  # fmt: skip
-    table.add_column("segment")
-    table.add_column("label")
-    table.add_column("contacts", justify="right")
-    table.add_column("share", justify="right")
+    contacts = ngettext("{n} contact", "{n} contacts", total).format(n=number(total))
+    title = _("{rules} — {contacts}, as of {day}").format(
+        rules=seg.ruleset.name, contacts=contacts, day=day(seg.as_of.tz_convert(tz).date())
+    )
+    table = Table(title=escape(title))
+    table.add_column(_("segment"))
+    table.add_column(_("label"))
+    table.add_column(_("contacts"), justify="right")
+    table.add_column(_("share"), justify="right")
     for s in seg.ruleset.segments:
         n = sizes.get(s.name, 0)
-        table.add_row(escape(s.name), escape(s.label), str(n), f"{100 * n / max(total, 1):.1f} %")
+        table.add_row(escape(s.name), escape(s.label), number(n), percent_of(n, total))
     none = int(seg.assignment.primary.isna().sum())
-    table.add_row("[dim](none)[/]", "", str(none), f"{100 * none / max(total, 1):.1f} %")
+    table.add_row(f"[dim]{_('(none)')}[/]", "", number(none), percent_of(none, total))
     out.print(table)
     for w in seg.ruleset.warnings():
         out.print(f"[yellow]![/] {escape(str(w))}")
@@ -205,13 +215,15 @@ def explain(
     """
     from segmerge.cli_sources import tell_source
     from segmerge.rules import explain as do_explain
+    from segmerge.validate_ids import check_contact_id
 
     ws = _ws(workspace)
     seg = _segment(ws, rules, source, as_of)
     tell_source(ws, seg, rules, source, out)
+    check_contact_id(seg.frame, contact_id)  # X5: "42" -> did you mean 00042?
     for e in do_explain(seg.ruleset, seg.frame, contact_id, seg.as_of, ws.tz):
         mark = "[green]✓[/]" if e.matched else "[red]✗[/]"
-        title = "exclude" if e.is_exclude else f"{e.name} ({e.label})"
+        title = _("exclude") if e.is_exclude else f"{e.name} ({e.label})"
         tree = Tree(f"{mark} [bold]{escape(title)}[/] — {escape(e.decided_by)}")
         if e.condition is not None:
             _add_condition(tree, e.condition)
@@ -245,7 +257,7 @@ def render(
     ws = _ws(workspace)
     headers, body = render_one(ws, campaign, contact, as_of=as_of, text=text)
     for k, v in headers:
-        out.print(f"[bold]{k}:[/] {escape(v)}", highlight=False, markup=True)
+        out.print(f"[bold]{k}:[/] {escape(v)}", highlight=False, markup=True)  # RFC 5322 names
     out.print()
     body = visible(body)  # the letter holds contact data: no control sequence reaches the tty
     sys.stdout.write(body if body.endswith("\n") else body + "\n")
@@ -272,17 +284,23 @@ def run_cmd(
             help="Pull everything, not only what changed since the last pull (API sources).",
         ),
     ] = False,
+    every: Annotated[
+        bool, typer.Option("--all", help="Run every campaign of the workspace.")
+    ] = False,
     workspace: WorkspaceOpt = None,
 ) -> None:
     """One full run: pull, segment, render, push, record. Same campaign and day again resumes.
 
+    Name the campaign, or give --all for every campaign of the workspace.
+
     Example: segmerge run profils --as-of 2026-12-01 --dry-run
     """
     from segmerge.pipeline import RunOptions, run
+    from segmerge.validate_run import campaigns_to_run, finished_note
 
     ws = _ws(workspace)
     warn_exposed(ws.root)
-    names = [campaign] if campaign else list(ws.config.campaigns)
+    names = campaigns_to_run(ws, campaign, every)
     failed = 0
     for name in names:
         with _progress() as progress:
@@ -291,6 +309,8 @@ def run_cmd(
                               full_refresh=full_refresh)  # fmt: skip
             summary = run(ws, name, opts)
         _print_summary(summary)
+        if dry_run and (note := finished_note(ws, summary)):
+            out.print(f"[bold]{escape(note)}[/]")
         failed += summary.failed
     if failed:
         raise typer.Exit(1)
@@ -301,7 +321,8 @@ def _reporter(progress: Progress, name: str) -> Any:
 
     def report(phase: str, done: int, total: int) -> None:
         if phase not in tasks:
-            tasks[phase] = progress.add_task(f"{name}: {phase}", total=total)
+            tasks[phase] = progress.add_task(f"{name} : {_(phase)}" if lang() == "fr"
+                                             else f"{name}: {phase}", total=total)  # fmt: skip
         progress.update(tasks[phase], completed=done, total=total)
 
     return report
@@ -315,41 +336,57 @@ def _progress() -> Progress:
 
 
 def _print_summary(s: Any) -> None:
-    title = f"{'[dry run] ' if s.dry_run else ''}{s.run_id}{' (resumed)' if s.resumed else ''}"
-    t = Table(title=title, show_header=False)
+    """The run's counts in the command's language; the keys the engine gives (table names,
+    action kinds, statuses, reasons) are English words translated here, data never."""
+    title = s.run_id
+    if s.resumed:
+        title = _("{run} (resumed)").format(run=title)
+    if s.dry_run:
+        title = _("[dry run] {run}").format(run=title)
+    t = Table(title=escape(title), show_header=False)
     t.add_column("what")
     t.add_column("count", justify="right")
+
+    def row(text: str, n: int) -> None:
+        t.add_row(escape(text), number(n))
+
     for k, v in s.pulled.items():
-        t.add_row(f"pulled {k}", str(v))
+        row(_("pulled {table}").format(table=_(k)), v)
     for f, n in s.skipped_rows.items():
-        t.add_row(f"bad rows skipped in {f}", str(n))
+        row(_("bad rows skipped in {file}").format(file=f), n)
     for k, v in s.segments.items():
-        t.add_row(f"segment {k}", str(v))
-    t.add_row("excluded by the rule set", str(s.excluded))
+        row(_("segment {name}").format(name=k), v)
+    row(_("excluded by the rule set"), s.excluded)
     for k, v in s.not_mailed.items():
-        t.add_row(f"not mailed: {k}", str(v))
+        row(_("not mailed: {reason}").format(reason=_(k)), v)
     if s.render_errors:
-        t.add_row("skipped: letter could not be filled", str(len(s.render_errors)))
+        row(_("skipped: letter could not be filled"), len(s.render_errors))
     for k, v in getattr(s, "deferred", {}).items():
-        t.add_row(f"deferred: {k}", str(v))
-    verb = "would do" if s.dry_run else "planned"
+        row(_("deferred: {reason}").format(reason=_(k)), v)
+    verb = _("would do: {action}") if s.dry_run else _("planned: {action}")
     for k, v in s.planned.items():
-        t.add_row(f"{verb}: {k}", str(v))
+        row(verb.format(action=_(k)), v)
     for kind, statuses in s.outcome.items():
         for status, n in statuses.items():
-            t.add_row(f"{kind} {status}", str(n))
+            row(_("{action} {status}").format(action=_(kind), status=_(status)), n)
     out.print(t)
     if s.changes:
-        c = Table(title="changes pushed back, by segment" + (" (would be)" if s.dry_run else ""))
+        heading = _("changes pushed back, by segment")
+        if s.dry_run:
+            heading = _("changes pushed back, by segment (would be)")
+        c = Table(title=heading)
         kinds = sorted({k for v in s.changes.values() for k in v})
-        c.add_column("segment")
+        c.add_column(_("segment"))
         for k in kinds:
-            c.add_column(k.replace("_", " "), justify="right")
+            c.add_column(_(k), justify="right")
         for segname, counts in s.changes.items():
-            c.add_row(segname, *(str(counts.get(k, 0)) for k in kinds))
+            c.add_row(escape(segname), *(number(counts.get(k, 0)) for k in kinds))
         out.print(c)
+    draft = _("draft campaign: {name}")
+    if s.dry_run:
+        draft = _("draft campaign (would be created): {name}")
     for d in s.drafts:
-        out.print(f"draft campaign{' (would be created)' if s.dry_run else ''}: {escape(str(d))}")
+        out.print(escape(draft.format(name=d)))
     for e in s.render_errors[:5]:
         out.print(f"[yellow]![/] {escape(str(e))}")  # may quote contact data
     for n in s.notes:
@@ -377,8 +414,9 @@ def test_send_cmd(
 
     ws = _ws(workspace)
     results = test_send(ws, campaign, to, as_of=as_of, destination=destination)
-    emit([{"letter": letter, "status": status, "detail": detail}
-           for letter, status, detail in results], "table", f"test messages to {to}")  # fmt: skip
+    emit([{_("letter"): letter, _("status"): _(status), _("detail"): detail}
+           for letter, status, detail in results], "table",
+         _("test messages to {address}").format(address=to))  # fmt: skip
     if any(status != "done" for _, status, _ in results):
         raise typer.Exit(1)
 
