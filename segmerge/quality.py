@@ -16,18 +16,15 @@ segment divided by its standard deviation in the whole base (< 1: tighter
 than the base). Two segments are *indistinct* when a two-sample
 Kolmogorov–Smirnov test finds no difference (p > 0.05) on every metric.
 
-The interval and sample-size helpers used by :mod:`segmerge.kpi` live here too
-(Wilson, Newcombe, Welch): one place for the statistics, checked against
-statsmodels in the tests.
+The interval and sample-size helpers :mod:`segmerge.kpi` uses live in
+:mod:`segmerge.stats` (imported here for older callers).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import combinations
-from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
@@ -37,14 +34,19 @@ from .rules import ast
 from .rules.checker import bind_call
 from .rules.ruleset import RuleSet, _static_truth
 from .segmentation import Segmented
+from .stats import (  # noqa: F401  re-exported: the statistics live in segmerge.stats
+    newcombe,
+    sample_size,
+    sample_size_means,
+    welch,
+    wilson,
+)
 
 #: Metrics every profile shows, whatever the rules read.
 STANDARD_METRICS = ("orders_count", "revenue", "avg_basket", "days_since_last_order")
 AGE_BANDS = ((0, 25, "moins de 25 ans"), (25, 35, "25–34 ans"), (35, 45, "35–44 ans"),
              (45, 55, "45–54 ans"), (55, 65, "55–64 ans"), (65, 200, "65 ans et plus"))  # fmt: skip
 ALPHA = 0.05
-Z = NormalDist().inv_cdf(0.975)
-Z_POWER = NormalDist().inv_cdf(0.8)
 MIN_FOR_TEST = 5  # fewer values than this in a segment: no test, "pas assez de données"
 
 
@@ -63,61 +65,6 @@ def fr(x: float | None, digits: int = 1, sign: bool = False) -> str:
 
 def pct(share: float | None, digits: int = 1) -> str:
     return "—" if share is None else f"{fr(100 * share, digits)} %"
-
-
-# --- statistics (shared with kpi) -----------------------------------------------------------------
-
-
-def wilson(x: int, n: int) -> tuple[float, float]:
-    """Wilson score interval (95 %) of x successes out of n."""
-    if n <= 0:
-        raise ValueError("no observation")
-    p = x / n
-    denom = 1 + Z * Z / n
-    centre = (p + Z * Z / (2 * n)) / denom
-    half = Z / denom * math.sqrt(p * (1 - p) / n + Z * Z / (4 * n * n))
-    return max(0.0, centre - half), min(1.0, centre + half)
-
-
-def newcombe(x1: int, n1: int, x2: int, n2: int) -> tuple[float, float]:
-    """Newcombe's interval (95 %) for p1 - p2, from the two Wilson intervals."""
-    p1, p2 = x1 / n1, x2 / n2
-    (l1, u1), (l2, u2) = wilson(x1, n1), wilson(x2, n2)
-    d = p1 - p2
-    return d - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2), d + math.sqrt((u1 - p1) ** 2 +
-                                                                        (p2 - l2) ** 2)  # fmt: skip
-
-
-def welch(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float] | None:
-    """Mean of a minus mean of b, and Welch's 95 % interval; None without enough values."""
-    from scipy.stats import t  # lazy: only `kpi` needs it
-
-    if len(a) < 2 or len(b) < 2:
-        return None
-    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
-    d = float(a.mean() - b.mean())
-    se = math.sqrt(va + vb)
-    if se == 0:
-        return d, d, d
-    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
-    q = float(t.ppf(0.975, df))
-    return d, d - q * se, d + q * se
-
-
-def sample_size(p1: float, p2: float) -> int | None:
-    """Recipients per group to detect p1 vs p2 (two-sided 0.05, power 0.8); None if p1 == p2."""
-    if p1 == p2:
-        return None
-    pbar = (p1 + p2) / 2
-    num = Z * math.sqrt(2 * pbar * (1 - pbar)) + Z_POWER * math.sqrt(p1 * (1 - p1) +
-                                                                     p2 * (1 - p2))  # fmt: skip
-    return math.ceil(num**2 / (p1 - p2) ** 2)
-
-
-def sample_size_means(delta: float, sd: float) -> int | None:
-    if delta == 0 or not np.isfinite(sd) or sd == 0:
-        return None
-    return math.ceil(2 * ((Z + Z_POWER) * sd / delta) ** 2)
 
 
 # --- which metrics --------------------------------------------------------------------------

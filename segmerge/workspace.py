@@ -20,6 +20,7 @@ from babel import Locale, UnknownLocaleError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import ConfigError
+from .kpi_config import KpiConfig
 from .pressure_config import PressureConfig
 from .source_ref import ConnectorRef, SourceRef
 from .textfile import read_user_text
@@ -47,7 +48,7 @@ def _mailbox(v: str | None) -> str | None:
     return v
 
 
-class CampaignConfig(_Strict):
+class CampaignConfig(KpiConfig):  # kpi_margin, kpi_mde...: segmerge/kpi_config.py
     source: str
     rules: str
     destination: str

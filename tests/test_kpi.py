@@ -5,12 +5,32 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from statsmodels.stats.power import NormalIndPower
 from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
 from statsmodels.stats.weightstats import CompareMeans, DescrStatsW
 
-from segmerge.kpi import build, newcombe, sample_size, sample_size_means, welch, wilson
+from segmerge import i18n
+from segmerge.kpi import build
+from segmerge.kpi_config import KpiConfig
+from segmerge.stats import (
+    mde_means,
+    mde_proportions,
+    newcombe,
+    sample_size,
+    sample_size_means,
+    welch,
+    wilson,
+)
 
 T0 = pd.Timestamp("2026-12-01 09:00", tz="UTC")
+LATER = T0 + pd.Timedelta(days=30)  # every window below has closed
+
+
+@pytest.fixture
+def french():
+    i18n.use_locale("fr_FR")
+    yield
+    i18n.use_locale("en")
 
 
 def test_wilson_by_hand_and_against_statsmodels():
@@ -39,12 +59,29 @@ def test_welch_against_statsmodels():
     assert welch(np.array([1.0]), np.array([1.0, 2.0])) is None
 
 
-def test_sample_size_two_proportions_by_hand():
-    # 10 % vs 15 %, alpha 0.05 two-sided, power 0.8: the classic 686 per group (no correction)
-    assert sample_size(0.10, 0.15) == 686
+def test_sample_size_and_mde_against_statsmodels():
+    power = NormalIndPower()
+    # 10 % vs 15 %, alpha 0.05 two-sided, power 0.8, on Cohen's arcsine scale: 680.4 -> 681
+    h = 2 * np.arcsin(np.sqrt(0.15)) - 2 * np.arcsin(np.sqrt(0.10))
+    assert sample_size(0.10, 0.15) == 681
+    for alpha, ratio in [(0.05, 1.0), (0.0125, 0.25), (0.1, 3.0)]:
+        n1 = power.solve_power(effect_size=h, nobs1=None, alpha=alpha, power=0.8, ratio=ratio)
+        assert sample_size(0.10, 0.15, alpha, 0.8, ratio) == pytest.approx(n1, abs=1.0)
     assert sample_size(0.2, 0.2) is None
+    # the MDE is the rise whose arcsine effect statsmodels solves for those sizes
+    for p_ref, n1, n2, alpha in [(0.1, 1000, 800, 0.05), (0.02, 5000, 500, 0.0125)]:
+        mde = mde_proportions(p_ref, n1, n2, alpha, 0.8)
+        h = 2 * np.arcsin(np.sqrt(p_ref + mde)) - 2 * np.arcsin(np.sqrt(p_ref))
+        solved = power.solve_power(effect_size=None, nobs1=n1, alpha=alpha, power=0.8,
+                                   ratio=n2 / n1)  # fmt: skip
+        assert h == pytest.approx(solved, rel=1e-4)
     # means: 2 (z_a + z_b)² sd² / delta² = 2 * 7.849 * 100 / 4 = 392.4 -> 393
     assert sample_size_means(2.0, 10.0) == 393
+    n1 = power.solve_power(effect_size=0.2, nobs1=None, alpha=0.05, power=0.8, ratio=0.5)
+    assert sample_size_means(2.0, 10.0, ratio=0.5) == pytest.approx(n1, abs=1.0)
+    # the MDE of means with equal sds is the effect statsmodels solves, times the sd
+    solved = power.solve_power(effect_size=None, nobs1=400, alpha=0.05, power=0.8, ratio=1.0)
+    assert mde_means(10.0, 10.0, 400, 400) == pytest.approx(10 * solved, rel=1e-4)
 
 
 def people(groups: list[tuple[str, str | None, str, int]]) -> pd.DataFrame:
@@ -68,7 +105,7 @@ def tables(ev: list[tuple[str, str, str, pd.Timestamp]], od: list[tuple[str, pd.
     return events, orders
 
 
-def test_rates_are_hand_counts_within_the_window():
+def test_rates_are_hand_counts_within_the_window(french):
     p = people([("s", None, "done", 10), ("s", None, "holdout", 4)])
     h = pd.Timedelta(hours=1)
     ev = [("c0000", "x", "open", T0 + h), ("c0000", "x", "open", T0 + 2 * h),  # one opener, twice
@@ -81,7 +118,8 @@ def test_rates_are_hand_counts_within_the_window():
           ("c0005", T0 + pd.Timedelta(days=20), 99.0),  # too late
           ("c0010", T0 + pd.Timedelta(days=1), 30.0)]  # fmt: skip
     events, orders = tables(ev, od)
-    r = build("camp", "camp@2026-12-01", p, events, orders, 14, {"camp"})
+    cfg = KpiConfig(kpi_mde=10.0)
+    r = build("camp", "camp@2026-12-01", p, events, orders, 14, {"camp"}, settings=cfg, now=LATER)
     g = {x.name: x for x in r.groups}
     sent, held = g["s"], g["s (témoin)"]
     assert (sent.n, held.n) == (10, 4)
@@ -95,11 +133,21 @@ def test_rates_are_hand_counts_within_the_window():
     assert any("toutes campagnes" in n for n in r.notes)
     conv = [c for c in r.comparisons if c.first == "s" and c.measure == "conversion"][0]
     assert conv.second == "s (témoin)" and conv.ci == pytest.approx(newcombe(1, 10, 1, 4))
-    # 10 % vs 25 %: 100 per group by hand ((1.96 √(2·.175·.825) + .8416 √(.09+.1875))² / .15²)
-    assert "il faut environ 186 destinataires de plus" in conv.verdict  # 90 + 96
+    # 10 % vs 25 %: no difference shown. "N more" aims at the declared 10 points over the
+    # control's 25 %, keeping the 10:4 split, at alpha / 4 (4 tests: conversion and revenue,
+    # of the segment and of everyone, against their control groups)
+    assert "pas de différence démontrée" in conv.verdict and "jeu égal" not in conv.verdict
+    h = 2 * np.arcsin(np.sqrt(0.35)) - 2 * np.arcsin(np.sqrt(0.25))
+    n1 = NormalIndPower().solve_power(effect_size=h, nobs1=None, alpha=0.05 / 4, power=0.8,
+                                      ratio=0.4)  # fmt: skip
+    more = int(np.ceil(n1)) + int(np.ceil(np.ceil(n1) * 0.4)) - 14
+    assert conv.more_needed == more
+    assert f"il faut {i18n.number(more)} destinataires de plus" in conv.verdict
+    assert "4 comparaisons (8 tests)" not in " ".join(r.notes)
+    assert any(n.startswith("Budget d'erreur\u202f: 4 comparaisons (4 tests)") for n in r.notes)
 
 
-def test_events_matched_by_campaign_id_when_some_carry_it():
+def test_events_matched_by_campaign_id_when_some_carry_it(french):
     p = people([("s", None, "done", 3)])
     h = pd.Timedelta(hours=1)
     events, orders = tables([("c0000", "camp", "open", T0 + h), ("c0001", "other", "open", T0 + h)],
@@ -109,33 +157,42 @@ def test_events_matched_by_campaign_id_when_some_carry_it():
     assert any("campaign_id" in n for n in r.notes)
 
 
-def test_b_beats_a_and_not_enough_data_verdicts():
+def test_b_beats_a_and_no_difference_verdicts(french):
     big = people([("s", "A", "done", 1000), ("s", "B", "done", 1000)])
     ids_a = big.index[big["variant"] == "A"][:100]
     ids_b = big.index[big["variant"] == "B"][:150]
     at = T0 + pd.Timedelta(hours=2)
     ev = [(big.at[i, "contact_id"], "x", "click", at) for i in [*ids_a, *ids_b]]
-    events, orders = tables(ev, [("c0000", at, 1.0)])
-    r = build("camp", "camp@d", big, events, orders, 14, set())
+    late = ("zz", T0 + pd.Timedelta(days=20), 1.0)  # the source's data cover the window
+    events, orders = tables(ev, [("c0000", at, 1.0), late])
+    r = build("camp", "camp@d", big, events, orders, 14, set(), now=LATER)
     clicks = [c for c in r.comparisons if c.measure == "click"][0]
     lo, hi = newcombe(150, 1000, 100, 1000)
     assert clicks.first == "s B" and clicks.second == "s A" and lo > 0
-    assert clicks.verdict == (
-        f"s B bat s A sur les clics : +5,0 points (IC 95 % +{100 * lo:.1f} à +{100 * hi:.1f})"
-    ).replace(".", ",")
-    # the same rates on 200 per variant: not significant; 686 per group needed -> 2 * 486 more
+    assert clicks.outcome == "beats" and clicks.p_adjusted <= 0.05
+    n = "\u202f"
+    assert clicks.verdict.startswith(
+        f"s B bat s A sur le taux de clic{n}: +5 points (IC 95{n}% "
+        f"+{i18n.number(100 * lo, 1)} points à +{i18n.number(100 * hi, 1)} points{n}; p = "
+    )
+    # the same rates on 200 per variant: no difference shown, with what could have been seen
     small = people([("s", "A", "done", 200), ("s", "B", "done", 200)])
     ia, ib = small.index[small["variant"] == "A"][:20], small.index[small["variant"] == "B"][:30]
     ev = [(small.at[i, "contact_id"], "x", "click", at) for i in [*ia, *ib]]
-    events, orders = tables(ev, [("c0000", at, 1.0)])
-    r = build("camp", "camp@d", small, events, orders, 14, set())
+    events, orders = tables(ev, [("c0000", at, 1.0), late])
+    r = build("camp", "camp@d", small, events, orders, 14, set(), now=LATER,
+              settings=KpiConfig(kpi_mde=5.0))  # fmt: skip
     clicks = [c for c in r.comparisons if c.measure == "click"][0]
-    assert (
-        "pas encore assez de données : il faut environ 972 destinataires de plus" in clicks.verdict
+    assert clicks.outcome == "no_difference"
+    assert "pas de différence démontrée" in clicks.verdict and "jeu égal" not in clicks.verdict
+    mde = mde_proportions(0.10, 200, 200, 0.05 / 4, 0.8)
+    assert f"d'au moins {i18n.number(round(100 * mde, 1), 1)} points" in clicks.verdict
+    assert "destinataires de plus pour détecter l'effet minimal déclaré (5 points)" in (
+        clicks.verdict
     )
 
 
-def test_no_events_yet_and_empty_groups_say_not_enough_data():
+def test_no_events_yet_and_empty_groups_say_not_enough_data(french):
     p = people([("s", None, "done", 5)])
     events, orders = tables([], [("zz", T0 - pd.Timedelta(days=1), 5.0)])
     r = build("camp", "camp@d", p, events, orders, 14, set())
