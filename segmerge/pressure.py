@@ -85,6 +85,8 @@ class Policy:
         ranked = recent.sort_values("at", ascending=False)
         ranked = ranked.assign(n=ranked.groupby("address").cumcount())
         pivot = ranked[ranked["n"] == cap - 1].set_index("address")["at"] + window
+        if pivot.empty:  # nobody at the cap yet (mapping an empty Series gives floats)
+            return out
         keys, _ = normalise_column(addresses)  # as the ledger's sends are (sent_since)
         return pd.Series(keys.map(pivot).to_numpy(), index=addresses.index).astype(
             "datetime64[ns, UTC]"
