@@ -28,7 +28,8 @@ import socket
 import sqlite3
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -39,10 +40,12 @@ import jinja2
 import numpy as np
 import pandas as pd
 
+from . import i18n
 from . import preview_pages as pages
 from . import workspace as wsmod
 from .campaign import OpenCampaign, open_campaign
 from .consent import not_mailable
+from .i18n import _
 from .pipeline import ledger_path
 from .preview_host import allowed_names, host_ok
 from .preview_pages import error_info
@@ -111,6 +114,7 @@ class Preview:
         self._ws: wsmod.Workspace | None = None
         self._ws_error: dict[str, Any] | None = None
         self._camps: dict[str, CampaignView] = {}
+        self._lang: str | None = None
 
     @property
     def tag(self) -> str:
@@ -119,7 +123,15 @@ class Preview:
     def invalidate(self) -> None:
         with self._lock:
             self.version += 1
-            self._ws, self._ws_error, self._camps = None, None, {}
+            self._ws, self._ws_error, self._camps, self._lang = None, None, {}, None
+
+    def language(self) -> str:
+        """The pages' language: the workspace's ``locale`` (read even when segmerge.toml
+        does not validate), else the environment's; "fr" or "en"."""
+        with self._lock:
+            if self._lang is None:
+                self._lang = i18n.language_of(i18n.peek_locale(self.root) or i18n.env_locale())
+            return self._lang
 
     def workspace(self) -> tuple[wsmod.Workspace | None, dict[str, Any] | None]:
         with self._lock:
@@ -203,16 +215,47 @@ class Watcher(threading.Thread):
                 self.preview.invalidate()
 
 
-REFUSED_HOST = (
-    "Cette adresse n'est pas celle de l'aperçu : il ne répond qu'à 127.0.0.1, "
-    "localhost et [::1] (segmerge preview --allow-host NOM pour en ajouter).\n"
-)
+def refused_host(preview: Preview) -> str:
+    """The whole answer to a request for a name the preview does not go by, in its language."""
+    with speaking(preview.language()):
+        return (
+            _(
+                "This address is not the preview's: it answers only 127.0.0.1, localhost and [::1] "
+                "(segmerge preview --allow-host NAME adds one)."
+            )
+            + "\n"
+        )
+
 
 # -- HTTP ------------------------------------------------------------------------------------
 
+_SPEAKING = threading.RLock()
+
+
+@contextmanager
+def speaking(language: str) -> Iterator[None]:
+    """Run a request in the page's language, then give the process its own back.
+
+    The language of :mod:`segmerge.i18n` is per process; requests (the page and its
+    letter frame arrive together) take turns so that none renders in another's.
+    """
+    with _SPEAKING:
+        before = i18n.lang()
+        i18n.use_locale(language)
+        try:
+            yield
+        finally:
+            i18n.use_locale(before)
+
+
 _pages = jinja2.Environment(loader=jinja2.FileSystemLoader(str(ASSETS)), autoescape=True,
                             undefined=jinja2.StrictUndefined, trim_blocks=True,
-                            lstrip_blocks=True)  # fmt: skip
+                            lstrip_blocks=True, extensions=["jinja2.ext.i18n"])  # fmt: skip
+# old-style callables: `_("{n} contacts").format(n=...)` as in Python code (the same msgids,
+# str.format fields); the result is a plain str that autoescaping escapes like any value
+_pages.install_gettext_callables(  # type: ignore[attr-defined]
+    lambda m: i18n._(m), lambda s, p, n: i18n.ngettext(s, p, n), newstyle=False)  # fmt: skip
+_pages.globals.update(number=i18n.number, percent=i18n.percent, label=i18n.label)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -243,13 +286,13 @@ class Handler(BaseHTTPRequestHandler):
         values.setdefault("errors", [])
         if ws_error:
             values["errors"] = [ws_error, *values["errors"]]
-        html = _pages.get_template(name).render(version=self.preview.tag, ws=ws,
+        html = _pages.get_template(name).render(version=self.preview.tag, ws=ws, lang=i18n.lang(),
                                                  names=self.preview.names(),
                                                  as_of=self.preview.as_of, **values)  # fmt: skip
         self._send(code, html.encode("utf-8"), "text/html; charset=utf-8")
 
     def not_found(self, message: str) -> None:
-        self.page(404, "error.html.j2", title="Introuvable", message=message)
+        self.page(404, "error.html.j2", title=_("Not found"), message=message)
 
     def _refused(self) -> bool:
         """Answer a request from a name it does not go by (DNS rebinding): 421, no data."""
@@ -257,7 +300,7 @@ class Handler(BaseHTTPRequestHandler):
             return False
         log.warning("preview: request for Host %r refused (--allow-host adds a name)",
                     self.headers.get("Host", "")[:100])  # fmt: skip
-        body = REFUSED_HOST.encode("utf-8")
+        body = refused_host(self.preview).encode("utf-8")
         self.close_connection = True
         self._send(421, body, "text/plain; charset=utf-8")
         return True
@@ -277,6 +320,10 @@ class Handler(BaseHTTPRequestHandler):
     do_HEAD = _not_allowed  # a HEAD answer must not carry a body: simplest is none at all
 
     def do_GET(self) -> None:  # noqa: N802 - stdlib name
+        with speaking(self.preview.language()):
+            self._get()
+
+    def _get(self) -> None:
         if self._refused():
             return
         url = urlsplit(self.path)
@@ -288,15 +335,18 @@ class Handler(BaseHTTPRequestHandler):
             return  # the browser went away (a reload): nothing to answer
         except Exception as exc:  # noqa: BLE001 - a page, never a traceback
             try:
-                self.page(500, "error.html.j2", title="Erreur", message="Erreur interne",
+                self.page(500, "error.html.j2", title=_("Error"), message=_("Internal error"),
                           errors=[error_info(exc)])  # fmt: skip
             except Exception:  # noqa: BLE001 - even the error page failed: plain text
                 log.exception("preview: the error page failed")
-                self._send(500, "Erreur interne de l'aperçu".encode(), "text/plain; charset=utf-8")
+                self._send(500, _("Internal error of the preview").encode(),
+                           "text/plain; charset=utf-8")  # fmt: skip
 
     def route(self, parts: list[str], query: dict[str, str]) -> None:
         if not parts:
-            return self.page(200, "index.html.j2", title="Campagnes", **pages.index(self.preview))
+            return self.page(
+                200, "index.html.j2", title=_("Campaigns"), **pages.index(self.preview)
+            )
         head, rest = parts[0], parts[1:]
         if head == "favicon.ico":
             return self._send(204, b"", "image/x-icon")
@@ -310,7 +360,7 @@ class Handler(BaseHTTPRequestHandler):
         if head in ("c", "letter") and 1 <= len(rest) <= 2:
             view = self.preview.campaign(rest[0])
             if view is None:
-                return self.not_found(f"Aucune campagne « {rest[0]} ».")
+                return self.not_found(_("No campaign “{name}”.").format(name=rest[0]))
             if head == "c":
                 code, values = pages.segment_page(view, rest[1] if len(rest) > 1 else None, query)
                 return self.page(code, "campaign.html.j2", **values)
@@ -318,7 +368,7 @@ class Handler(BaseHTTPRequestHandler):
                 code, letter = pages.letter(view, rest[1], query)
                 return self._send(code, letter.encode("utf-8"), "text/html; charset=utf-8",
                                   LETTER_CSP)  # fmt: skip
-        return self.not_found("Cette page n'existe pas.")
+        return self.not_found(_("This page does not exist."))
 
 
 class _Server6(ThreadingHTTPServer):

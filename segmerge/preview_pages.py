@@ -19,6 +19,7 @@ import numpy as np
 from .campaign import OpenCampaign
 from .consent import REASONS
 from .errors import SegmergeError
+from .i18n import _, day, label, percent
 from .pipeline import run_id_for
 from .tokens import signing_key
 
@@ -28,10 +29,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("segmerge.preview")
 SAMPLE, MAX_SAMPLE = 20, 500
 _PLUMBING = {"MIME-Version", "Content-Type", "Content-Transfer-Encoding"}
-FR_REASONS = {REASONS["no_email"]: "pas d'adresse e-mail", REASONS["unsubscribed"]: "non abonné",
-              REASONS["unsubscribe_event"]: "désabonné", REASONS["bounced"]: "adresse en échec",
-              REASONS["suppressed"]: "sur la liste d'exclusion",
-              REASONS["shared"]: "adresse partagée avec un contact qui a refusé"}  # fmt: skip
+# consent's reasons are codes-as-English; the page says them in the workspace's language
+REASON_KEYS = ("no_email", "unsubscribed", "one_click", "unsubscribe_event", "bounced",
+               "suppressed", "shared")  # fmt: skip
 
 
 def error_info(exc: BaseException, root: Path | None = None) -> dict[str, Any]:
@@ -39,7 +39,7 @@ def error_info(exc: BaseException, root: Path | None = None) -> dict[str, Any]:
     if not isinstance(exc, SegmergeError):
         log.error("preview: unexpected error", exc_info=exc)
         return {"file": None, "line": None, "column": None, "field": None, "hint": None,
-                "kind": "Erreur inattendue", "message": f"{type(exc).__name__}: {exc}",
+                "kind": _("Unexpected error"), "message": f"{type(exc).__name__}: {exc}",
                 "excerpt": None}  # fmt: skip
     file, excerpt = exc.file, None
     if file and exc.line:
@@ -90,7 +90,7 @@ def message_for(camp: OpenCampaign, row: int, variant: str | None = None) -> Sho
         letter, shown = camp.templates.letter_key(segment, variant), variant
     r = camp.templates.render(letter, contact, ctx)
     run_id = run_id_for(camp.name, camp.seg.as_of, ws)
-    msg = camp.message(r, to=str(contact.get("email") or "(sans e-mail)"), contact=contact,
+    msg = camp.message(r, to=str(contact.get("email") or _("(no e-mail)")), contact=contact,
                        key=f"{run_id}|{cid}|send", unsubscribe_url=ctx.unsubscribe_url,
                        segment=segment, variant=shown)  # fmt: skip
     text, html = (_decoded(p) for p in msg.get_payload())
@@ -123,12 +123,12 @@ def summary(view: CampaignView) -> dict[str, Any]:
                excluded=int(seg.assignment.excluded.sum()),
                none=int(seg.assignment.primary.isna().sum()),
                warnings=seg.ruleset.warnings(),
-               day=seg.as_of.tz_convert(ws.tz).strftime("%d/%m/%Y"))  # fmt: skip
+               day=day(seg.as_of.tz_convert(ws.tz)))  # fmt: skip
     for s in seg.ruleset.segments:
         n = sizes.get(s.name, 0)
         out["segments"].append({"name": s.name, "label": s.label, "description": s.description,
                                 "members": n, "recipients": len(view.rows(s.name)),
-                                "share": f"{100 * n / max(total, 1):.1f}".replace(".", ","),
+                                "share": percent(n / max(total, 1)),
                                 "ratio": n / max(total, 1),
                                 "variants": camp.templates.variants(s.name)})  # fmt: skip
     return out
@@ -157,11 +157,24 @@ def _contact(view: CampaignView, row: int) -> dict[str, Any]:
             "email": str(email) if isinstance(email, str) else "", "holdout": bool(holdout[row]),
             "variant": str(v) if v is not None else None,
             "reason": None if reason is None or str(reason) == "<NA>" else
-            _fr_reason(str(reason))}  # fmt: skip
+            _reason_said(str(reason))}  # fmt: skip
 
 
-def _fr_reason(reason: str) -> str:
-    return FR_REASONS.get(reason, reason)
+def _reason_said(reason: str) -> str:
+    """A not-mailable reason in the page's language (an unknown one as it is)."""
+    said = {
+        "no_email": _("no e-mail address"),
+        "unsubscribed": _("not subscribed"),
+        "one_click": _("unsubscribed (one click)"),
+        "unsubscribe_event": _("unsubscribed"),
+        "bounced": _("bouncing address"),
+        "suppressed": _("on the suppression list"),
+        "shared": _("address shared with a contact who refused"),
+    }
+    for key in REASON_KEYS:
+        if REASONS[key] == reason:
+            return said[key]
+    return reason
 
 
 def _search(view: CampaignView, rows: Any, q: str) -> Any:
@@ -198,14 +211,16 @@ def segment_page(
                               "contacts": [], "q": query.get("q", ""), "selected": None,
                               "shown": None, "render_error": None, "notes": [],
                               "variants": [], "variant": None, "count": 0,
-                              "elsewhere": []}  # fmt: skip
+                              "elsewhere": [],
+                              "device": device_of(query)}  # fmt: skip
     if view.camp is None:
         return 200, values
     names = [s["name"] for s in card["segments"]]
     if segment is None:
         segment = next((s["name"] for s in card["segments"] if s["recipients"]), names[0])
     if segment not in names:
-        values["notes"].append(f"Aucun segment « {segment} » dans {view.name}.")
+        values["notes"].append(_("No segment “{segment}” in {campaign}.").format(
+            segment=segment, campaign=view.name))  # fmt: skip
         return 404, values
     values["segment"] = next(s for s in card["segments"] if s["name"] == segment)
     values["title"] = f"{view.name} · {segment}"
@@ -235,7 +250,8 @@ def segment_page(
     values["variants"] = variants
     variant = query.get("variant") or values["selected"]["variant"]
     if variants and variant not in variants:
-        values["notes"].append(f"Aucune variante « {variant} » pour {segment}.")
+        values["notes"].append(_("No variant “{variant}” for {segment}.").format(
+            variant=variant, segment=segment))  # fmt: skip
         return 404, values
     values["variant"] = variant
     try:
@@ -245,12 +261,22 @@ def segment_page(
     return 200, values
 
 
+def device_of(query: dict[str, str]) -> str:
+    """The width the letter is shown at: "mobile" (375 px, a phone) or "desktop" (600 px
+    and more). Kept in the query string, not in a cookie, so it works without script
+    and a link shows what the sender saw."""
+    return "mobile" if query.get("device") == "mobile" else "desktop"
+
+
 def _elsewhere(view: CampaignView, wanted: str, row: int | None, seg_of: str | None) -> str:
     if row is None:
-        return f"Aucun contact « {wanted} » dans la source de {view.name}."
+        return _("No contact “{id}” in the source of {campaign}.").format(
+            id=wanted, campaign=view.name)  # fmt: skip
     if seg_of is None:
-        return f"Le contact {wanted} n'est dans aucun segment : la campagne ne lui écrit pas."
-    return f"Le contact {wanted} reçoit la lettre du segment « {seg_of} »."
+        return _("Contact {id} is in no segment: the campaign does not write to it.").format(
+            id=wanted)  # fmt: skip
+    return _("Contact {id} gets the letter of segment “{segment}”.").format(
+        id=wanted, segment=seg_of)  # fmt: skip
 
 
 def letter(view: CampaignView, segment: str, query: dict[str, str]) -> tuple[int, str]:
@@ -261,11 +287,11 @@ def letter(view: CampaignView, segment: str, query: dict[str, str]) -> tuple[int
         return 200, shown.html
     err = values["render_error"] or (view.error if view.camp is None else None)
     if err:
-        where = ", ".join(str(x) for x in (err["file"], err["line"] and f"ligne {err['line']}")
-                          if x)  # fmt: skip
-        text = f"{where} : {err['message']}" if where else err["message"]
+        line = err["line"] and _("line {n}").format(n=err["line"])
+        where = ", ".join(str(x) for x in (err["file"], line) if x)
+        text = f"{label(where)} {err['message']}" if where else err["message"]
     else:
-        text = " ".join(values["notes"]) or "Aucun contact à montrer."
+        text = " ".join(values["notes"]) or _("No contact to show.")
         code = code if code != 200 else 404
     return code if code != 200 else 422, (
         f'<!doctype html><meta charset="utf-8"><p>{escape(text)}</p>'

@@ -174,16 +174,16 @@ def test_search_by_email_and_unknown_things_are_404(demo, engine):
     code, _, body = get(demo.url + f"c/profils/{where}?q={email.upper()}")
     assert code == 200 and re.findall(r'data-contact="([^"]+)"', body) == ["00002"]
     code, _, body = get(demo.url + "c/nope")
-    assert code == 404 and "Aucune campagne « nope »" in body
+    assert code == 404 and "Aucune campagne «\u202fnope\u202f»" in body
     code, _, body = get(demo.url + "c/%3Cb%3Ex")
     assert code == 404 and "&lt;b&gt;x" in body and "<b>x" not in body
     code, _, body = get(demo.url + "c/profils/nope")
-    assert code == 404 and "Aucun segment « nope »" in body
+    assert code == 404 and "Aucun segment «\u202fnope\u202f»" in body
     code, _, body = get(demo.url + "c/profils/fonceurs?contact=99999")
-    assert code == 404 and "Aucun contact « 99999 »" in body
+    assert code == 404 and "Aucun contact «\u202f99999\u202f»" in body
     other = "fonceurs" if where != "fonceurs" else "zens"
     code, _, body = get(demo.url + f"c/profils/{other}?contact=00002")
-    assert code == 404 and f"reçoit la lettre du segment « {where} »" in body
+    assert code == 404 and f"reçoit la lettre du segment «\u202f{where}\u202f»" in body
     assert get(demo.url + "letter/profils/fonceurs?contact=99999")[0] == 404
     code, _, body = get(demo.url + f"c/profils/{other}?q=00002")
     assert code == 200 and "data-contact=" not in body
@@ -271,7 +271,7 @@ def test_variant_files_appear_on_reload_and_can_be_switched(tmp_path):
         assert f"<th>X-Segmerge-Variant</th><td>{mine}</td>" in body
         body = get(srv.url + f"c/profils/zens?contact={cid}&variant={other}")[2]
         assert ("des idées B" in body) == (other == "B")
-        assert f"(aperçu : ce contact reçoit {mine})" in body
+        assert f"(aperçu\u202f: ce contact reçoit {mine})" in body
         assert get(srv.url + f"c/profils/zens?contact={cid}&variant=Z")[0] == 404
 
 
@@ -342,4 +342,4 @@ def test_a_contact_whose_letter_cannot_be_filled_and_holdout_contacts(tmp_path):
         assert marked == [bool(holdout[int(r)]) for r in first] and 0 < sum(marked) < 100
         held = items[marked.index(True)][0]
         body = get(srv.url + f"c/profils/fonceurs?contact={held}")[2]
-        assert "groupe témoin : la campagne ne lui enverra rien" in body and 'id="subject"' in body
+        assert "groupe témoin\u202f: la campagne ne lui enverra rien" in body and 'id="subject"' in body

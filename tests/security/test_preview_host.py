@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from workspaces import SEGMERGE, cli_env
 
-from segmerge.preview_app import REFUSED_HOST, PreviewServer
+from segmerge.preview_app import PreviewServer, refused_host
 
 AS_OF = "2026-12-01"
 
@@ -85,7 +85,7 @@ def test_a_rebinding_host_gets_no_contact_data(server: PreviewServer, emails: li
         for host in hosts:
             code, headers, body = request(server, path, host)
             assert code == 421, (path, host, code)
-            assert body == REFUSED_HOST, (path, host)  # ...and never to another name
+            assert body == refused_host(server.preview), (path, host)  # ...and never to another name
             assert not any(e in body for e in emails) and contact not in body
             assert headers["X-Content-Type-Options"] == "nosniff"
 
@@ -112,7 +112,7 @@ def test_methods_other_than_get_are_refused(server: PreviewServer, emails: list[
         assert code == 405, method
         assert headers["Allow"] == "GET" and body == ""
     code, _, body = request(server, "/", "evil.example", "POST")  # the Host check comes first
-    assert code == 421 and body == REFUSED_HOST
+    assert code == 421 and body == refused_host(server.preview)
 
 
 def test_a_malformed_allow_host_is_a_usage_error(demo: Path) -> None:
