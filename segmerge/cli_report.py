@@ -44,7 +44,7 @@ def report_cmd(
         raise ConfigError("expected a number of contacts, 0 or more", field="--min-size")
     ws = wsmod.load(workspace)
     seg = segment(ws, Path(rules).resolve(), source_name=source, as_of=as_of)
-    q = analyse(seg, min_size)
+    q = analyse(seg, min_size, ws.tz)
     moves = movements(ws, seg)
     save_segmented(ws, seg)
     print_quality(q, moves, ws.tz)
@@ -66,6 +66,7 @@ def print_quality(q: Any, moves: Any, tz: Any) -> None:
     for s in q.segments:
         spread = fr(s.spread, 2) if s.spread is not None else "pas assez de données"
         t.add_row(escape(s.name), escape(s.label), fr(s.size, 0), pct(s.share), spread)
+    t.add_row("[dim](exclus)[/]", "", fr(q.excluded, 0), pct(q.excluded / max(q.total, 1)), "")
     t.add_row("[dim](aucun)[/]", "", fr(q.unassigned, 0), pct(q.unassigned / max(q.total, 1)), "")
     out.print(t)
     if q.overlap is not None:

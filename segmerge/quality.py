@@ -24,12 +24,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import tzinfo
 from itertools import combinations
 
 import numpy as np
 import pandas as pd
 from babel.numbers import format_decimal
 
+from .quality_coverage import coverage_warnings
 from .rules import ast
 from .rules.checker import bind_call
 from .rules.ruleset import RuleSet, _static_truth
@@ -148,8 +150,8 @@ class QualityReport:
     mode: str
     as_of: pd.Timestamp
     total: int
-    excluded: int
-    unassigned: int
+    excluded: int  # by the rule set's exclusion
+    unassigned: int  # not excluded, in no segment
     metrics: dict[str, str]  # column -> label: rule metrics then the standard ones
     rule_metrics: list[str]
     base: dict[str, Stat]
@@ -255,8 +257,12 @@ def _mixes(seg: Segmented, mask: np.ndarray, cats: pd.DataFrame | None) -> list[
     return out
 
 
-def analyse(seg: Segmented, min_size: int = 50) -> QualityReport:
-    """Everything `segmerge report` shows about a segmentation, computed once."""
+def analyse(seg: Segmented, min_size: int = 50, tz: tzinfo | None = None) -> QualityReport:
+    """Everything `segmerge report` shows about a segmentation, computed once.
+
+    ``unassigned`` counts contacts in no segment who were *not* excluded: the
+    excluded are counted once, in ``excluded`` (they used to be in both).
+    """
     rs, frame, a = seg.ruleset, seg.frame, seg.assignment
     total = len(frame)
     rmetrics = rule_metrics(rs, frame)
@@ -296,11 +302,11 @@ def analyse(seg: Segmented, min_size: int = 50) -> QualityReport:
     indistinct = indistinct_pairs(tested, {k: v for k, v in members.items() if v.any()})
     report = QualityReport(
         rs.name, rs.description, rs.mode, seg.as_of, total, int(a.excluded.sum()),
-        int(a.primary.isna().sum()), metrics, list(rmetrics),
+        int((a.primary.isna() & ~a.excluded).sum()), metrics, list(rmetrics),
         {c: _stat(values[c]) for c in values}, _mixes(seg, everyone, cats), segments, overlap,
         homo, indistinct, [],
     )  # fmt: skip
-    report.warnings = warnings(report, min_size)
+    report.warnings = warnings(report, min_size) + coverage_warnings(seg, tz)
     return report
 
 

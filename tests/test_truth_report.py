@@ -1,0 +1,95 @@
+"""`segmerge report` tells the whole truth: each contact counted once, subscribers left
+without a letter and segments hidden inside others are said."""
+
+from __future__ import annotations
+
+import shutil
+from importlib.resources import as_file, files
+from pathlib import Path
+
+import pytest
+
+from segmerge import workspace as wsmod
+from segmerge.i18n import use_locale
+from segmerge.quality import analyse
+from segmerge.quality_coverage import nested, uncovered
+from segmerge.segmentation import segment
+
+AS_OF = "2026-12-01"
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory) -> wsmod.Workspace:
+    root = tmp_path_factory.mktemp("truth-report") / "ws"
+    with as_file(files("segmerge") / "scaffold") as src:
+        shutil.copytree(src, root, symlinks=False)
+    return wsmod.load(root)
+
+
+def rules(ws: wsmod.Workspace, name: str, mode: str, segments: str) -> Path:
+    path = ws.root / "segrules" / f"{name}.yaml"
+    path.write_text(f"version: 1\nname: {name}\nmode: {mode}\n"
+                    f"exclude: not subscribed or email is null\nsegments:\n{segments}")  # fmt: skip
+    return path
+
+
+def test_excluded_contacts_are_counted_once(demo):
+    seg = segment(demo, "segrules/profils-vpc.yaml", as_of=AS_OF)
+    q = analyse(seg, tz=demo.tz)
+    assert q.excluded == int(seg.assignment.excluded.sum()) > 0
+    # sizes, excluded and "in no segment" add up to the base, each contact once
+    assert sum(s.size for s in q.segments) + q.excluded + q.unassigned == q.total
+    assert q.unassigned == 0  # zens catches every contact not excluded
+
+
+def test_a_large_share_of_subscribers_without_a_letter_is_warned(demo):
+    use_locale("fr_FR")
+    path = rules(demo, "gros", "first", "  - name: gros\n    label: Gros\n"
+                 "    when: revenue > 2000\n")  # fmt: skip
+    seg = segment(demo, path, as_of=AS_OF)
+    u = uncovered(seg)
+    subscribed = seg.frame["subscribed"].fillna(False).astype(bool) & seg.frame["email"].notna()
+    assert u.subscribers == int(subscribed.sum())
+    assert u.without_letter == int((subscribed & seg.assignment.primary.isna()).sum())
+    assert u.share > 0.5
+    q = analyse(seg, tz=demo.tz)
+    said = [w for w in q.warnings if "abonnés" in w]
+    assert len(said) == 1 and f"{u.without_letter:,}".replace(",", "\u202f") in said[0]
+    assert "\u202f%" in said[0], said  # French typography
+
+
+def test_a_covering_rule_set_is_not_warned(demo):
+    use_locale("en")
+    q = analyse(segment(demo, "segrules/profils-vpc.yaml", as_of=AS_OF), tz=demo.tz)
+    assert not [w for w in q.warnings if "subscribers" in w or "inside" in w], q.warnings
+
+
+def test_a_segment_shadowed_by_an_earlier_one_is_warned(demo):
+    use_locale("en")
+    path = rules(demo, "ombre", "first",
+                 "  - name: clients\n    label: Clients\n    when: orders_count >= 1\n"
+                 "  - name: fideles\n    label: Fidèles\n    when: orders_count >= 5\n"
+                 "  - name: autres\n    label: Autres\n    when: true\n")  # fmt: skip
+    seg = segment(demo, path, as_of=AS_OF)
+    found = nested(seg, demo.tz)
+    assert [(n.inner, n.outer, n.shadowed) for n in found] == [("fideles", "clients", True)]
+    assert found[0].size == int(((seg.frame["orders_count"] >= 5)
+                                 & ~seg.assignment.excluded).sum())  # fmt: skip
+    assert seg.assignment.sizes()["fideles"] == 0  # what the warning explains
+    warned = [w for w in analyse(seg, tz=demo.tz).warnings if "inside" in w]
+    assert len(warned) == 1 and "receives nobody" in warned[0] and "Fidèles" in warned[0]
+
+
+def test_a_nested_segment_in_mode_all_is_warned_not_a_partial_overlap(demo):
+    use_locale("en")
+    path = rules(demo, "imbrique", "all",
+                 "  - name: gros\n    label: Gros\n    when: revenue > 500\n"
+                 "  - name: tres_gros\n    label: Très gros\n    when: revenue > 1000\n"
+                 "  - name: recents\n    label: Récents\n    when: days_since_last_order < 60\n"
+                 "  - name: tous\n    label: Tous\n    when: true\n")  # fmt: skip
+    seg = segment(demo, path, as_of=AS_OF)
+    pairs = {(n.inner, n.outer) for n in nested(seg, demo.tz)}
+    # inside: tres_gros in gros; recents only overlaps them; the catch-all is left out
+    assert pairs == {("tres_gros", "gros")}
+    warned = [w for w in analyse(seg, tz=demo.tz).warnings if "inside" in w]
+    assert len(warned) == 1 and "get both segments" in warned[0]
