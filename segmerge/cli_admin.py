@@ -20,6 +20,7 @@ from rich.table import Table
 from . import workspace as wsmod
 from .cli_options import WorkspaceOpt
 from .console import out
+from .i18n import _
 
 auth_app = typer.Typer(help="Credentials in the system keyring.")
 suppress_app = typer.Typer(help="The workspace's suppression list, applied to every destination.")
@@ -40,6 +41,7 @@ def history(
 
     Example: segmerge history profils@2026-12-01 --failed --csv
     """
+    from segmerge.history_view import actions_view, runs_view
     from segmerge.ledger import Ledger
     from segmerge.pipeline import ledger_path
 
@@ -47,19 +49,30 @@ def history(
     ws = wsmod.load(workspace)
     ledger = Ledger.open_existing(ledger_path(ws))
     if ledger is None:
-        out.print("No run yet.")
+        out.print(_("No run yet."))
         return
     flags = (("failed", failed), ("uncertain", uncertain), ("deferred", deferred))
     statuses = [s for s, on in flags if on] or None
     try:
         if run_id is None and statuses is None:
+            runs = ledger.runs()
+            counts = {r["run_id"]: ledger.counts(r["run_id"]) for r in runs}
             rows = [{k: r[k] for k in ("run_id", "status", "started_at", "ended_at", "attempts")}
-                    | _counts(ledger.counts(r["run_id"])) for r in ledger.runs()]  # fmt: skip
+                    | _counts(counts[r["run_id"]]) for r in runs]  # fmt: skip
+            view: Any = runs_view(runs, counts, ws.tz)
         else:
             rows = ledger.actions(run_id, statuses)
+            run = ledger.run(run_id) if run_id else None
+            counts_of = ledger.counts(run_id) if run_id and run else None
+            view = actions_view(run, counts_of, rows, ws.tz)
     finally:
         ledger.close()
-    emit(rows, fmt, title="history")
+    if fmt != "table":  # files keep every column as stored
+        emit(rows, fmt, title="history")
+    elif run_id is not None or rows:
+        out.print(view)  # reads at 80 columns (segmerge.history_view)
+    else:
+        out.print(_("Nothing to show."))
 
 
 def _counts(c: dict[str, dict[str, int]]) -> dict[str, Any]:
