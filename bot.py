@@ -30,7 +30,7 @@ from segmerge.cli_report import register as register_report
 from segmerge.cli_schedule import register as register_schedule
 from segmerge.console import err, out, visible
 from segmerge.errors import SegmergeError
-from segmerge.i18n import _, day, lang, ngettext, number, percent_of, use_workspace_language
+from segmerge.i18n import _, day, label, ngettext, number, percent_of, use_workspace_language
 
 app = typer.Typer(
     help="Segmerge: segment your contacts and send each segment its own letter.\n\n"
@@ -321,11 +321,17 @@ def _reporter(progress: Progress, name: str) -> Any:
 
     def report(phase: str, done: int, total: int) -> None:
         if phase not in tasks:
-            tasks[phase] = progress.add_task(f"{name} : {_(phase)}" if lang() == "fr"
-                                             else f"{name}: {phase}", total=total)  # fmt: skip
+            tasks[phase] = progress.add_task(f"{label(name)} {_phase(phase)}", total=total)
         progress.update(tasks[phase], completed=done, total=total)
 
     return report
+
+
+def _phase(phase: str) -> str:
+    """A run's phase as the progress bar names it (the engine says "render", "tag"...)."""
+    names = {"render": _("writing the letters"), "tag": _("tags"), "list": _("lists"),
+             "campaign": _("draft campaigns"), "send": _("sending")}  # fmt: skip
+    return names.get(phase, phase)
 
 
 def _progress() -> Progress:

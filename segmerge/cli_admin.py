@@ -20,7 +20,7 @@ from rich.table import Table
 from . import workspace as wsmod
 from .cli_options import WorkspaceOpt
 from .console import out
-from .i18n import _
+from .i18n import _, ngettext, number
 
 auth_app = typer.Typer(help="Credentials in the system keyring.")
 suppress_app = typer.Typer(help="The workspace's suppression list, applied to every destination.")
@@ -94,7 +94,7 @@ def emit(rows: list[dict[str, Any]], fmt: str, title: str) -> None:
         w.writerows(rows)
         return
     if not rows:
-        out.print("Nothing to show.")
+        out.print(_("Nothing to show."))
         return
     t = Table(title=escape(title))
     cols = list(dict.fromkeys(k for r in rows for k in r))
@@ -104,7 +104,9 @@ def emit(rows: list[dict[str, Any]], fmt: str, title: str) -> None:
         t.add_row(*("" if r.get(c) is None else escape(str(r.get(c))) for c in cols))
     out.print(t)
     if len(rows) > 500:
-        out.print(f"… {len(rows) - 500} more (use --format csv)")
+        more = len(rows) - 500
+        out.print(ngettext("… {n} more (use --format csv)", "… {n} more (use --format csv)",
+                           more).format(n=number(more)))  # fmt: skip
 
 
 def connectors() -> None:
@@ -125,21 +127,21 @@ def connectors() -> None:
             rows.append(
                 {
                     "connector": name,
-                    "role": "cannot load",
+                    "role": _("cannot load"),
                     "actions": "",
                     "implementation": impl,
                     "description": f"{type(exc).__name__}: {exc}",
                 }
             )
             continue
-        role = [r for r, base in (("source", Source), ("destination", Destination))
+        role = [_(r) for r, base in (("source", Source), ("destination", Destination))
                 if issubclass(cls, base)]  # fmt: skip
         rows.append({"connector": name, "role": ", ".join(role),
                      "actions": ", ".join(sorted(getattr(cls, "accepts", ()))),
                      "implementation": impl,
                      "description": (getattr(cls, "description", "")
                                      or (cls.__doc__ or "").strip()).split("\n")[0]})  # fmt: skip
-    emit(rows, "table", "connectors")
+    emit(rows, "table", _("connectors"))
 
 
 @auth_app.command("set")
@@ -152,9 +154,10 @@ def auth_set(
     """
     from segmerge import secrets
 
-    value = typer.prompt(f"Secret for {name}", hide_input=True)
+    value = typer.prompt(_("Secret for {name}").format(name=name), hide_input=True)
     secrets.store(name, value)
-    out.print(f"Stored in the keyring (service segmerge, user {name}).")
+    out.print(_("Stored in the keyring (service segmerge, user {name}).").format(name=name),
+              markup=False)  # fmt: skip
 
 
 @auth_app.command("remove")
@@ -162,7 +165,7 @@ def auth_remove(name: Annotated[str, typer.Argument(help="Source or destination 
     """Remove a credential from the system keyring."""
     from segmerge import secrets
 
-    out.print("Removed." if secrets.remove(name) else "Nothing stored for that name.")
+    out.print(_("Removed.") if secrets.remove(name) else _("Nothing stored for that name."))
 
 
 @suppress_app.command("add")
@@ -178,7 +181,7 @@ def suppress_add(
     ledger = Ledger(ledger_path(wsmod.load(workspace)))
     n = ledger.suppress([(address, reason)])
     ledger.close()
-    out.print("Added." if n else "Already suppressed.")
+    out.print(_("Added.") if n else _("Already suppressed."))
 
 
 @suppress_app.command("import")
@@ -195,7 +198,9 @@ def suppress_import(
     ledger = Ledger(ledger_path(wsmod.load(workspace)))
     n = ledger.suppress([(a, f"import {file.name}") for a in addresses])
     ledger.close()
-    out.print(f"{n} new address(es) suppressed ({len(addresses)} read).")
+    text = ngettext("{n} new address suppressed ({read} read).",
+                    "{n} new addresses suppressed ({read} read).", n)  # fmt: skip
+    out.print(text.format(n=number(n), read=number(len(addresses))))
 
 
 @suppress_app.command("list")
@@ -210,7 +215,7 @@ def suppress_list(
     ledger = Ledger.open_existing(ledger_path(wsmod.load(workspace)))
     # addresses, then contacts unsubscribed by id (blocked whatever their address)
     rows = ledger.suppressed() + ledger.suppressed_contacts() if ledger else []
-    emit(rows, fmt, "suppression list")
+    emit(rows, fmt, _("suppression list"))
 
 
 def register(app: typer.Typer) -> None:

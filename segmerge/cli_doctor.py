@@ -18,12 +18,16 @@ from rich.markup import escape
 from . import workspace as wsmod
 from .cli_options import WorkspaceOpt
 from .console import err, out
+from .i18n import _, label, ngettext
 
-NEW_STATE_WARNING = (
-    "starting over with a new signing key and an empty ledger: every unsubscribe link "
-    "already sent stops working, the suppression list is empty, and every contact may be "
-    "mailed again. The old files are kept in {aside}."
-)
+
+def new_state_warning() -> str:
+    """What starting over costs, in the command's language (built when printed)."""
+    return _(
+        "starting over with a new signing key and an empty ledger: every unsubscribe link "
+        "already sent stops working, the suppression list is empty, and every contact may be "
+        "mailed again. The old files are kept in {aside}."
+    )
 
 
 def doctor(
@@ -62,8 +66,8 @@ def doctor(
     if restore or source is not None:
         chosen, notes = put_back(ws, source.expanduser() if source else None)
         where = escape(str(chosen.path))
-        out.print(f"[green]restored[/] the backup of {chosen.created_at} from {where}",
-                  highlight=False)  # fmt: skip
+        done = _("[green]restored[/] the backup of {created} from {path}")
+        out.print(done.format(created=escape(str(chosen.created_at)), path=where), highlight=False)
         for note in notes:
             out.print(f"  {note}", markup=False, highlight=False)
     elif accept_new_state:
@@ -74,11 +78,12 @@ def doctor(
         aside = abandon(ws)
         Ledger(ledger_path(ws)).close()
         signing_key(ws.state_dir, create=True)
-        err.print("warning: " + NEW_STATE_WARNING.format(aside=aside), style="yellow",
-                  markup=False, highlight=False)  # fmt: skip
+        err.print(label(_("warning")) + " " + new_state_warning().format(aside=aside),
+                  style="yellow", markup=False, highlight=False)  # fmt: skip
     if backup_now:
         for path in back_up(ws):
-            out.print(f"[green]backed up[/] into {escape(str(path))}", highlight=False)
+            out.print(_("[green]backed up[/] into {path}").format(path=escape(str(path))),
+                      highlight=False)  # fmt: skip
     if not _report(ws):
         raise typer.Exit(2)
 
@@ -98,26 +103,27 @@ def _report(ws: wsmod.Workspace) -> bool:
     backups = find_backups(ws)
     good = [b for b in backups if not b.problems]
     if good:
-        found.append(Finding("ok", f"last good backup {_age(good[0].created_at)} ago: "
-                             f"{good[0].path}"))  # fmt: skip
+        found.append(Finding("ok", _("last good backup {age} ago: {path}").format(
+            age=_age(good[0].created_at), path=good[0].path)))  # fmt: skip
     elif any(f.what.startswith("ledger sound") for f in found):
-        found.append(Finding("warn", "no good backup yet", "every run makes one; "
-                             "`segmerge doctor --backup` makes one now"))  # fmt: skip
+        found.append(Finding("warn", _("no good backup yet"), _("every run makes one; "
+                             "`segmerge doctor --backup` makes one now")))  # fmt: skip
     for b in backups:
         if b.problems:
-            found.append(Finding("warn", f"backup {b.path} is unusable: {'; '.join(b.problems)}"))
+            found.append(Finding("warn", _("backup {path} is unusable: {problems}").format(
+                path=b.path, problems="; ".join(b.problems))))  # fmt: skip
     if not outside_workspace(ws):
-        found.append(Finding("warn", "backups are only kept inside the workspace "
-                             f"({backup_roots(ws)[0]}): a deleted .segmerge/ or a lost disk "
-                             "takes them too",
-                             'set [state] backup_dir = "/another/disk/segmerge-boutique" '
-                             "in segmerge.toml"))  # fmt: skip
+        found.append(Finding("warn", _("backups are only kept inside the workspace "
+                             "({path}): a deleted .segmerge/ or a lost disk "
+                             "takes them too").format(path=backup_roots(ws)[0]),
+                             _('set [state] backup_dir = "/another/disk/segmerge-boutique" '
+                               "in segmerge.toml")))  # fmt: skip
     marks = {"ok": "[green]✓[/]", "note": "·", "warn": "[yellow]![/]", "problem": "[red]✗[/]"}
     for f in found:
         out.print(f"{marks[f.level]} ", end="")
         out.print(f.what, markup=False, highlight=False)
         if f.fix and f.level != "ok":
-            out.print(f"    fix: {f.fix}", markup=False, highlight=False)
+            out.print(f"    {label(_('fix'))} {f.fix}", markup=False, highlight=False)
     return not any(f.level == "problem" for f in found)
 
 
@@ -125,12 +131,14 @@ def _age(iso: str) -> str:
     try:
         then = datetime.fromisoformat(iso)
     except ValueError:
-        return "some time"
+        return _("some time")
     seconds = max(0, int((datetime.now(UTC) - then).total_seconds()))
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds >= size:
-            n = seconds // size
-            return f"{n} {unit}{'s' if n > 1 else ''}"
+    if seconds >= 86400:
+        return ngettext("{n} day", "{n} days", seconds // 86400).format(n=seconds // 86400)
+    if seconds >= 3600:
+        return ngettext("{n} hour", "{n} hours", seconds // 3600).format(n=seconds // 3600)
+    if seconds >= 60:
+        return ngettext("{n} minute", "{n} minutes", seconds // 60).format(n=seconds // 60)
     return f"{seconds} s"
 
 

@@ -19,6 +19,7 @@ from . import workspace as wsmod
 from .cli_options import WorkspaceOpt
 from .console import err, out
 from .errors import ConfigError
+from .i18n import _, lang, ngettext
 from .schedule import ScheduleStore, load_schedules, next_fires, normalize_cron, parse_cron
 
 schedule_app = typer.Typer(
@@ -47,12 +48,11 @@ def schedule_add(
     finally:
         store.close()
     fires = ", ".join(_fmt(t, ws) for t in next_fires(trig, 3))
-    out.print(
-        f"{'Added' if new else 'Already there'}: {campaign} {expr} ({ws.config.timezone});"
-        f" next: {fires}",
-        highlight=False,
-    )
-    out.print("A running `segmerge serve` picks it up when restarted.", style="dim")
+    said = _("Added: {campaign} {cron} ({zone}); next: {fires}") if new else _(
+        "Already there: {campaign} {cron} ({zone}); next: {fires}")  # fmt: skip
+    out.print(said.format(campaign=campaign, cron=expr, zone=ws.config.timezone, fires=fires),
+              highlight=False, markup=False)  # fmt: skip
+    out.print(_("A running `segmerge serve` picks it up when restarted."), style="dim")
 
 
 @schedule_app.command("list")
@@ -67,14 +67,15 @@ def schedule_list(
     ws = wsmod.load(workspace)
     schedules = load_schedules(ws)
     if not schedules:
-        out.print('No schedule. Add one: segmerge schedule add CAMPAIGN "0 9 * * MON"')
+        out.print(_('No schedule. Add one: segmerge schedule add CAMPAIGN "0 9 * * MON"'),
+                  markup=False)  # fmt: skip
         return
-    t = Table(title=f"schedules ({ws.config.timezone})")
-    for c in ("campaign", "cron", "time zone", "origin", "next fire times"):
+    t = Table(title=_("schedules ({zone})").format(zone=ws.config.timezone))
+    for c in (_("campaign"), "cron", _("time zone"), _("origin"), _("next fire times")):
         t.add_column(c)
     for s in schedules:
         fires = "\n".join(_fmt(x, ws) for x in next_fires(s.trigger, count))
-        origin = s.origin + ("" if s.known else " (unknown campaign)")
+        origin = _(s.origin) + ("" if s.known else " " + _("(unknown campaign)"))
         t.add_row(s.campaign, s.cron, ws.config.timezone, origin, fires)
     out.print(t)
 
@@ -97,18 +98,21 @@ def schedule_remove(
         store.close()
     in_toml = campaign in ws.config.campaigns and ws.config.campaigns[campaign].schedule
     if n:
-        out.print(f"Removed {n} schedule(s) of {campaign}.")
+        gone = ngettext("Removed {n} schedule of {campaign}.",
+                        "Removed {n} schedules of {campaign}.", n)  # fmt: skip
+        out.print(gone.format(n=n, campaign=campaign), markup=False)
         if in_toml:
-            out.print(f"{campaign} still has `schedule =` in segmerge.toml.", style="dim")
+            still = _("{campaign} still has `schedule =` in segmerge.toml.")
+            out.print(still.format(campaign=campaign), style="dim", markup=False)
         return
     if in_toml:
         raise ConfigError(
-            f"the schedule of {campaign} comes from segmerge.toml",
+            _("the schedule of {campaign} comes from segmerge.toml").format(campaign=campaign),
             file=ws.config_file,
             field=f"campaigns.{campaign}.schedule",
-            hint="delete or change the `schedule =` line there",
+            hint=_("delete or change the `schedule =` line there"),
         )
-    out.print(f"No added schedule for {campaign}.")
+    out.print(_("No added schedule for {campaign}.").format(campaign=campaign), markup=False)
 
 
 def serve_command(
@@ -187,9 +191,12 @@ def serve_command(
             opts.max_run_time = seconds
             continue
         if name not in ws.config.campaigns:
-            raise ConfigError(f"--max-run-time names no campaign of this workspace: {name!r}",
-                              field="--max-run-time", hint="campaigns: " +
-                              ", ".join(ws.config.campaigns))  # fmt: skip
+            raise ConfigError(
+                _("--max-run-time names no campaign of this workspace: {name}").format(
+                    name=repr(name)),
+                field="--max-run-time",
+                hint=_("campaigns: {names}").format(names=", ".join(ws.config.campaigns)),
+            )  # fmt: skip
         opts.max_run_times[name] = seconds
     raise typer.Exit(serve(ws, opts))
 
@@ -198,8 +205,8 @@ def parse_duration(text: str, option: str) -> float:
     """`90`, `90s`, `30m`, `6h`: seconds, or a ConfigError naming the option (exit 2)."""
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(s|m|min|h)?\s*", text)
     if m is None or float(m.group(1)) <= 0:
-        raise ConfigError(f"{option} expects a duration like 90s, 30m or 6h, got {text!r}",
-                          field=option)  # fmt: skip
+        raise ConfigError(_("{option} expects a duration like 90s, 30m or 6h, got {text}").format(
+            option=option, text=repr(text)), field=option)  # fmt: skip
     return float(m.group(1)) * {"s": 1, "m": 60, "min": 60, "h": 3600}[m.group(2) or "s"]
 
 
@@ -208,7 +215,12 @@ def _fmt(t: object, ws: wsmod.Workspace) -> str:
 
     assert isinstance(t, datetime)
     local = t.astimezone(ws.tz)
-    return local.strftime("%a %Y-%m-%d %H:%M" + (":%S" if local.second else "") + " %Z")
+    clock = local.strftime("%H:%M" + (":%S" if local.second else "") + " %Z")
+    if lang() == "fr":  # "lun. 7 déc. 2026 09:00 CET": babel's day names, the day first
+        from babel.dates import format_date
+
+        return f"{format_date(local.date(), 'EEE d MMM y', locale='fr')} {clock}"
+    return local.strftime("%a %Y-%m-%d ") + clock
 
 
 def register(app: typer.Typer) -> None:

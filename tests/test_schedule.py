@@ -222,7 +222,7 @@ def test_add_list_remove_round_trip(ws: wsmod.Workspace) -> None:
     for t in fires("0 8 * * 1-5", now, 3) + fires("0 9 * * MON", now, 3):
         assert t.astimezone(PARIS).strftime("%Y-%m-%d %H:%M %Z") in r.output
     r = runner.invoke(app, ["schedule", "remove", "rfm", *w])
-    assert r.exit_code == 0 and "Removed 1 schedule(s) of rfm" in r.output
+    assert r.exit_code == 0 and "Removed 1 schedule of rfm" in r.output
     r = runner.invoke(app, ["schedule", "list", *w], env={"COLUMNS": "200"})
     assert "rfm" not in r.output and "profils" in r.output
 
