@@ -34,7 +34,7 @@ from datetime import datetime
 import numpy as np
 
 from . import stats
-from .i18n import _, is_french, money, ngettext, number, percent
+from .i18n import _, day, is_french, money, ngettext, number, percent
 from .kpi_config import KpiConfig
 
 BEATS, EQUIVALENT, NO_DIFFERENCE = "beats", "equivalent", "no_difference"
@@ -95,6 +95,7 @@ class Comparison:
     measure: str  # "open", "click", "conversion" or "revenue"
     diff: float | None = None  # first minus second (a share, or money per recipient)
     ci: tuple[float, float] | None = None  # at 1 - kpi_alpha, not adjusted
+    ci_equivalence: tuple[float, float] | None = None  # at 1 - 2 kpi_alpha: what TOST reads
     verdict: str = ""
     outcome: str = NOT_ENOUGH
     p: float | None = None
@@ -135,6 +136,7 @@ def test_rates(a: Group, b: Group, measure: str, cfg: KpiConfig, *,
     if cfg.kpi_margin is not None:
         c.p_equivalence = float(stats.tost_pvalue(ra.count, ra.n, rb.count, rb.n,
                                                   cfg.kpi_margin / 100))  # fmt: skip
+        c.ci_equivalence = stats.newcombe(ra.count, ra.n, rb.count, rb.n, 2 * cfg.kpi_alpha)
     return c
 
 
@@ -158,6 +160,8 @@ def test_revenue(a: Group, b: Group, cfg: KpiConfig, *, descriptive: bool = Fals
     c.p = stats.welch_pvalue(a.revenue, b.revenue)
     if cfg.kpi_revenue_margin is not None:
         c.p_equivalence = stats.welch_tost_pvalue(a.revenue, b.revenue, cfg.kpi_revenue_margin)
+        w2 = stats.welch(a.revenue, b.revenue, 2 * cfg.kpi_alpha)
+        c.ci_equivalence = (w2[1], w2[2]) if w2 else None
     return c
 
 
@@ -294,7 +298,7 @@ def sentence(c: Comparison, cfg: KpiConfig, closes: datetime | None,
                  "named").format(first=c.first, second=c.second, measure=what, a=shown[0],
                                  b=shown[1], diff=diff)  # fmt: skip
     if c.outcome == WINDOW_OPEN:
-        when = closes.strftime("%d/%m/%Y %H:%M") if closes is not None else "—"
+        when = f"{day(closes)} {closes:%H:%M}" if closes is not None else "—"
         return _("{first} vs {second}, {measure}: {diff} so far; no verdict before the "
                  "attribution window closes on {day} UTC").format(
                      first=c.first, second=c.second, measure=what, diff=diff, day=when)  # fmt: skip
@@ -309,13 +313,15 @@ def sentence(c: Comparison, cfg: KpiConfig, closes: datetime | None,
                      level=level, lo=signed(wlo), hi=signed(whi), p=_p(c.p),
                      p_adj=_p(c.p_adjusted))  # fmt: skip
     if c.outcome == EQUIVALENT:
+        eq_lo, eq_hi = c.ci_equivalence or c.ci
         margin = (money(cfg.kpi_revenue_margin or 0, currency) if c.measure == "revenue"
                   else signed((cfg.kpi_margin or 0) / 100).lstrip("+"))  # fmt: skip
         return _("{first} and {second} do equally well on {measure} within ±{margin}: {diff} "
                  "({level} CI {lo} to {hi}; equivalence test p = {p_adj} after "
                  "correction)").format(
                      first=c.first, second=c.second, measure=what, margin=margin, diff=diff,
-                     level=level, lo=lo, hi=hi, p_adj=_p(c.p_equivalence_adjusted))  # fmt: skip
+                     level=percent(1 - 2 * cfg.kpi_alpha, 0), lo=signed(eq_lo), hi=signed(eq_hi),
+                     p_adj=_p(c.p_equivalence_adjusted))  # fmt: skip
     text = _("{first} vs {second}, {measure}: no difference shown: {diff} ({level} CI {lo} to "
              "{hi}; p = {p_adj} after correction); these numbers could only show a difference "
              "of {mde} or more").format(
