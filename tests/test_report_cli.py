@@ -136,7 +136,7 @@ def test_kpi_after_a_demo_run_with_a_holdout(ws, tmp_path):
     # right after the run: the demo data ends before the send, so nothing can be measured yet
     early = sm("kpi", "profils", "-w", str(ws))
     assert early.returncode == 0, early.stderr
-    assert "pas assez de données : aucune ouverture, aucun clic" in early.stdout
+    assert "not enough data: no open, click or unsubscribe" in early.stdout
     s = sends(ws)
     done = s[(s["segment"] == "fonceurs") & (s["status"] == "done")]
     held = s[(s["segment"] == "fonceurs") & (s["status"] == "holdout")]
@@ -168,7 +168,7 @@ def test_kpi_after_a_demo_run_with_a_holdout(ws, tmp_path):
 
     r = kpi(wsmod.load(ws), "profils", window=14)
     g = {x.name: x for x in r.groups}
-    fon, control = g["fonceurs"], g["fonceurs (témoin)"]
+    fon, control = g["fonceurs"], g["fonceurs (control)"]
     assert fon.n == len(done) and control.n == len(held)
     assert fon.rates["open"].count == 60 and fon.rates["click"].count == 15
     assert fon.rates["open"].value == pytest.approx(60 / len(done))
@@ -178,18 +178,18 @@ def test_kpi_after_a_demo_run_with_a_holdout(ws, tmp_path):
     assert control.revenue_per_recipient == pytest.approx(6 * 30.0 / len(held))
     assert g["zens"].rates["open"].count == 0 and g["zens"].rates["conversion"].count == 0
     assert any("toutes campagnes" in n for n in r.notes)
-    verdicts = [c for c in r.comparisons if c.first == "fonceurs" and c.second.endswith("(témoin)")]
+    verdicts = [c for c in r.comparisons if c.first == "fonceurs" and c.second.endswith("(control)")]
     assert {c.measure for c in verdicts} == {"conversion", "revenue"}
     # against the generic campaign's run: its own recipients, events and orders in its window
     base = sends(ws, "rfm")
     base = set(base.loc[base["status"] == "done", "contact_id"])
-    ref = g["rfm (référence)"]
+    ref = g["rfm (baseline)"]
     assert ref.n == len(base)
     opened = set(openers["contact_id"]) | set(held["contact_id"])  # opens of any campaign
     assert ref.rates["open"].count == len(base & opened)
     bought = set(buyers["contact_id"]) | set(held_buyers["contact_id"])
     assert ref.rates["conversion"].count == len(base & bought)
-    assert any(c.first == "fonceurs" and c.second == "rfm (référence)" and c.measure == "click"
+    assert any(c.first == "fonceurs" and c.second == "rfm (baseline)" and c.measure == "click"
                for c in r.comparisons)  # fmt: skip
 
     page = tmp_path / "kpi.html"
@@ -197,7 +197,7 @@ def test_kpi_after_a_demo_run_with_a_holdout(ws, tmp_path):
     assert proc.returncode == 0, proc.stderr
     pct_open = f"{100 * 60 / len(done):.1f}".replace(".", ",")
     assert re.search(rf"fonceurs\s.*{len(done)}\s.*{pct_open} %", proc.stdout), proc.stdout
-    assert "fonceurs (témoin)" in proc.stdout
+    assert "fonceurs (control)" in proc.stdout
     self_contained(page.read_text(encoding="utf-8"))
     # a window of 0 days is refused, an unknown run is named
     bad = sm("kpi", "profils", "-w", str(ws), "--window", "0")
