@@ -24,6 +24,7 @@ from .kpi_config import KpiConfig
 from .pressure_config import PressureConfig
 from .source_ref import ConnectorRef, SourceRef
 from .textfile import read_user_text
+from .tracking_config import TrackingConfig
 
 CONFIG_NAME = "segmerge.toml"
 STATE_DIR = ".segmerge"
@@ -119,6 +120,7 @@ class WorkspaceConfig(_Strict):
     destinations: dict[str, ConnectorRef] = Field(default_factory=dict)
     campaigns: dict[str, CampaignConfig] = Field(default_factory=dict)
     state: StateConfig = Field(default_factory=StateConfig)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
 
     @field_validator("timezone")
     @classmethod
