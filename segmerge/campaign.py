@@ -19,12 +19,13 @@ import pandas as pd
 from . import connector as registry
 from .connector import Connector, Destination, Source
 from .errors import ConfigError, TemplateError
+from .experiment_check import check_experiment
 from .message import build_message, message_id_for
 from .render import RenderContext, Rendered, TemplateSet
 from .render_limits import Limits
 from .segmentation import Segmented, connector_context, open_source, pull_source, segment
 from .tokens import signing_key, unsubscribe_token
-from .variants import assign
+from .variants import assign, unit_hash, units
 from .workspace import CampaignConfig, Workspace
 
 
@@ -40,14 +41,29 @@ class OpenCampaign:
     tag_destination: Destination | None
     checks: list[str] = field(default_factory=list)  # what the connectors' checks said
     _groups: tuple[np.ndarray, pd.Series] | None = field(default=None, repr=False)
+    _units: pd.Series | None = field(default=None, repr=False)
+
+    def units(self) -> pd.Series:
+        """Per contact row, what its groups are drawn for: its mailbox (see variants)."""
+        if self._units is None:
+            self._units = units(self.seg.frame)
+        return self._units
+
+    def variants(self) -> dict[str, list[str]]:
+        """Each segment's A/B variants ([] for a segment with one letter)."""
+        return {s: self.templates.variants(s) for s in self.templates.segments}
 
     def groups(self) -> tuple[np.ndarray, pd.Series]:
         """Per contact row: in the holdout?, and the A/B variant of its letter (or None)."""
         if self._groups is None:
-            variants = {s: self.templates.variants(s) for s in self.templates.segments}
-            self._groups = assign(self.seg.frame["contact_id"], self.seg.assignment.primary,
-                                  self.name, self.config.holdout, variants)  # fmt: skip
+            self._groups = assign(self.units(), self.seg.assignment.primary, self.name,
+                                  self.config.holdout, self.variants())  # fmt: skip
         return self._groups
+
+    def variant_pick(self) -> np.ndarray:
+        """The hash ``groups()`` picks variants from, for the segments a contact is in
+        besides its first (tags of every segment follow the same draw)."""
+        return unit_hash(self.units(), f"{self.name}#variant")
 
     def letter_of(self, row: int, segment: str) -> tuple[str, str | None]:
         """The letter key (``fonceurs`` or ``fonceurs.B``) and variant of a contact row."""
@@ -165,7 +181,13 @@ def open_campaign(
             field=f"campaigns.{name}.from",
             hint='set `from = "Shop <hello@example.org>"` in the campaign or in [mail]',
         )
-    return OpenCampaign(ws, name, cfg, seg, templates, source, destination, tag_dest, checks)
+    camp = OpenCampaign(ws, name, cfg, seg, templates, source, destination, tag_dest, checks)
+    try:
+        check_experiment(ws, name, cfg, destination, tag_dest, camp.variants())
+    except ConfigError:
+        camp.close()
+        raise
+    return camp
 
 
 def full_name(contact: Mapping[str, Any]) -> str | None:

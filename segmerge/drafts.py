@@ -85,10 +85,14 @@ def render_draft(
     merge_tag: Callable[[str], str | None],
     ctx: RenderContext,
     platform: str,
+    variant: str | None = None,
 ) -> Rendered:
+    """The draft of one group: a segment's letter, or the given A/B variant of it (each
+    variant is its own draft, aimed at its own list)."""
     contact = merge_contact(columns, merge_tag)
-    # one draft per segment: a letter with variants goes as its first (A/B tests need a send)
-    segment = templates.letter_keys(segment)[0]
+    segment = (
+        templates.letter_key(segment, variant) if variant else templates.letter_keys(segment)[0]
+    )
     unsubscribe = merge_tag("unsubscribe_url") or ctx.unsubscribe_url
     draft_ctx = RenderContext(campaign=ctx.campaign, today=ctx.today, unsubscribe_url=unsubscribe)
     try:

@@ -23,21 +23,12 @@ from .backup import check_before_run, kept
 from .campaign import OpenCampaign, open_campaign
 from .connector import Action, Destination
 from .consent import addresses_of, check, one_per_address
-from .drafts import draft_templates, render_draft
 from .errors import LedgerError, TemplateError
+from .experiment_plan import hold_out, plan_members, plan_pushes
 from .ledger import Ledger, PlannedAction
 from .locks import destination_lock, teller
 from .message import MessageError
-from .plan import (
-    DraftInput,
-    apply_memberships,
-    changes_by_segment,
-    membership,
-    plan_campaigns,
-    plan_lists,
-    plan_tags,
-    settle_stale,
-)
+from .plan import apply_memberships, changes_by_segment, settle_stale
 from .pressure import Policy, earliest, hold_back
 from .push_batches import plan_while_preparing, push_in_batches
 from .segmentation import save_snapshot
@@ -163,7 +154,8 @@ def _run_open(camp: OpenCampaign, opts: RunOptions) -> RunSummary:
     pressure = (policy, now, sent)
     consent = (suppressed, suppressed_ids)
     sends, skipped = _plan_sends(camp, run_id, consent, done_keys, summary, opts, pressure)
-    pushes = _plan_pushes(camp, run_id, summary, skipped)
+    skipped.extend(plan_members(camp, run_id, consent, summary.not_mailed))
+    pushes = plan_pushes(camp, run_id, summary.render_errors, skipped)
     summary.planned = {"send": len(sends)}
     for _phase, items in pushes:
         for plan, _ in items:
@@ -276,7 +268,7 @@ def _plan_sends(
     keys = {i: f"{run_id}|{ids[i]}|send" for i in chosen}
     todo = [i for i in chosen if keys[i] not in done_keys]
     skipped: list[PlannedAction] = []
-    todo = _hold_out(camp, todo, keys, ids, summary, skipped)
+    todo = hold_out(camp, todo, keys, ids, summary.not_mailed, skipped)
     todo = hold_back(todo, keys, ids, pressure, frame, seg.assignment.primary, ws.tz,
                      camp.destination.name, summary, skipped)  # fmt: skip
     records: list[dict[str, Any]] = frame.iloc[todo].to_dict("records") if todo else []
@@ -314,61 +306,6 @@ def _plan_sends(
     if opts.progress:
         opts.progress("render", len(todo), len(todo))
     return sends, skipped
-
-
-def _hold_out(
-    camp: OpenCampaign,
-    todo: list[int],
-    keys: dict[int, str],
-    ids: list[str],
-    summary: RunSummary,
-    skipped: list[PlannedAction],
-) -> list[int]:
-    """The campaign's control group gets nothing, and is recorded as such for `kpi`."""
-    if not camp.config.holdout or not todo:
-        return todo
-    holdout = camp.groups()[0]
-    primary, emails = camp.seg.assignment.primary, camp.seg.frame["email"]
-    kept = [i for i in todo if not holdout[i]]
-    for i in todo:
-        if holdout[i]:
-            skipped.append(PlannedAction(keys[i], ids[i], "send", camp.destination.name,
-                                         str(primary.iat[i]), str(emails.iat[i]), "holdout",
-                                         "control group: gets nothing"))  # fmt: skip
-    summary.not_mailed["holdout (control group)"] = len(todo) - len(kept)
-    return kept
-
-
-def _plan_pushes(
-    camp: OpenCampaign, run_id: str, summary: RunSummary, skipped: list[PlannedAction]
-) -> list[tuple[str, list[tuple[PlannedAction, Action]]]]:
-    """Tags, list memberships and draft campaigns for the platforms that take them."""
-    seg = camp.seg
-    names = [s.name for s in seg.ruleset.segments]
-    m = membership(seg.frame, seg.assignment.matrix, camp.config.tag_prefix, names)
-    out: list[tuple[str, list[tuple[PlannedAction, Action]]]] = []
-    tag_dest = camp.tag_destination
-    if tag_dest is not None:
-        out.append(("tag", plan_tags(m, seg.frame["tags"], run_id, tag_dest)))
-        if "add_to_list" in tag_dest.accepts:
-            # a platform that reports list memberships gives `lists`; else the tags mirror them
-            lists = seg.frame["lists"] if "lists" in seg.frame else seg.frame["tags"]
-            out.append(("list", plan_lists(m, lists, run_id, tag_dest)))
-    dest = camp.destination
-    if "create_campaign" in dest.accepts:
-        merge_tag = getattr(dest, "merge_tag", lambda column: None)
-        drafts = draft_templates(camp.templates)
-        ctx = camp.render_context("-", None)
-        columns = list(seg.frame.columns)
-
-        def render(segment: str) -> Any:
-            return render_draft(drafts, segment, columns, merge_tag, ctx, dest.name)
-
-        day = run_id.split("@", 1)[-1]
-        info = DraftInput(camp.name, day, camp.sender, camp.config.reply_to)
-        out.append(("campaign", plan_campaigns(m, run_id, dest, info, render,
-                                               summary.render_errors, skipped)))  # fmt: skip
-    return out
 
 
 def _destination_of(camp: OpenCampaign, phase: str) -> Destination:

@@ -5,6 +5,11 @@ platform said it holds (the pulled ``tags``, and ``lists`` when the source
 gives them) and returns keyed actions, so that `--dry-run` can show exactly
 what would change and the ledger can make every change happen once.
 
+A campaign's groups are its segments, except that the holdout is in none and
+a segment with A/B variants is one group per variant (``seg:fonceurs``,
+``seg:fonceurs.B``), each with its own draft: a platform mails whoever holds a
+tag, so the tags are the experiment (see docs/experiments.md).
+
 Only names with the campaign's ``tag_prefix`` belong to Segmerge: a tag or a
 list the marketer made themselves (``vip``) is never added, removed or
 renamed.
@@ -12,7 +17,7 @@ renamed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,36 +26,91 @@ import pandas as pd
 from .connector import Action, Destination
 from .errors import TemplateError
 from .ledger import PlannedAction
+from .variants import choose, group_name
 
 Planned = tuple[PlannedAction, Action]
 
 
+@dataclass(frozen=True)
+class Group:
+    """One tag or list of the campaign: a segment, or one A/B variant of it."""
+
+    name: str  # prefix + segment (+ ".B" for a variant other than the first)
+    segment: str
+    variant: str | None = None
+
+
 @dataclass
 class Membership:
-    """Which contact rows are in which segment, and which owned names they carry now."""
+    """Which contact rows belong in which group, and which owned names they carry now.
+
+    A contact of the holdout is in no group; a contact of a tested segment is in
+    its variant's group only, so each draft reaches exactly its letter's people.
+    """
 
     ids: np.ndarray  # contact_id as str, by row
     emails: list[str | None]
-    matrix: pd.DataFrame  # one bool column per segment
+    matrix: pd.DataFrame  # one bool column per group name
     prefix: str
-    segments: Sequence[str]
-
-    def name(self, segment: str) -> str:
-        return f"{self.prefix}{segment}"
+    groups: Sequence[Group]
 
     def owned(self, column: pd.Series) -> set[tuple[int, str]]:
-        """(row, name) pairs among this campaign's names, from a list-valued column."""
-        names = {self.name(s) for s in self.segments}
+        """(row, name) pairs among this campaign's names, from a list-valued column: its
+        groups' names, and a variant name of one of its segments no longer tested."""
+        names = {g.name for g in self.groups}
+        segs = {g.segment for g in self.groups}
         exploded = column.explode()
-        hit = exploded.isin(names)
+        text = exploded.astype("string")
+        starts = text.str.startswith(self.prefix).fillna(False)
+        stale = text.str.slice(len(self.prefix)).str.extract(_VARIANT_NAME, expand=False)
+        hit = exploded.isin(names) | (starts & stale.isin(segs).fillna(False))
         return set(zip(exploded.index[hit], exploded[hit], strict=True))
 
+    def segment_of(self, name: str) -> tuple[str, str | None]:
+        """(segment, variant) a name this campaign owns stands for."""
+        for g in self.groups:
+            if g.name == name:
+                return g.segment, g.variant
+        seg, _, variant = name[len(self.prefix) :].rpartition(".")
+        return seg, variant or None
 
-def membership(frame: pd.DataFrame, matrix: pd.DataFrame, prefix: str,
-               segments: Sequence[str]) -> Membership:  # fmt: skip
+
+#: ``<segment>.<variant>`` after the prefix: the segment of a variant group's name
+_VARIANT_NAME = r"^([^.]+)\.[A-Za-z0-9]{1,8}$"
+
+
+def membership(
+    frame: pd.DataFrame,
+    matrix: pd.DataFrame,
+    prefix: str,
+    segments: Sequence[str],
+    held: np.ndarray | None = None,
+    pick: np.ndarray | None = None,
+    variants: Mapping[str, Sequence[str]] | None = None,
+) -> Membership:
+    """Groups from the segments: ``held`` rows (the holdout) in none, and each tested
+    segment split by the variant ``pick`` draws (the draw :func:`variants.assign` makes)."""
     emails = [None if pd.isna(e) else str(e) for e in frame["email"].tolist()]
     ids = frame["contact_id"].astype(str).to_numpy()
-    return Membership(ids, emails, matrix.reset_index(drop=True), prefix, segments)
+    matrix = matrix.reset_index(drop=True)
+    keep = ~held if held is not None else np.ones(len(matrix), dtype=bool)
+    columns: dict[str, np.ndarray] = {}
+    groups: list[Group] = []
+    for seg in segments:
+        base = f"{prefix}{seg}"
+        rows = matrix[seg].to_numpy(dtype=bool) & keep
+        names = list((variants or {}).get(seg) or [])
+        if not names or pick is None:
+            groups.append(Group(base, seg))
+            columns[base] = rows
+            continue
+        choice = choose(pick, len(names))
+        for j, v in enumerate(names):
+            g = Group(group_name(base, names, v), seg, v)
+            groups.append(g)
+            columns[g.name] = rows & (choice == j)
+    frame_of = pd.DataFrame(columns, index=matrix.index) if columns else matrix.iloc[:, :0]
+    return Membership(ids, emails, frame_of, prefix, groups)
 
 
 def plan_memberships(
@@ -63,27 +123,29 @@ def plan_memberships(
     remove: str,
     field: str,
 ) -> list[Planned]:
-    """Add ``prefix+segment`` where missing; remove it from contacts who left the segment."""
+    """Add each group's name where missing; remove it from contacts who left the group
+    (left the segment, or are held out)."""
     has = m.owned(current.reset_index(drop=True))
     out: list[Planned] = []
-    for seg in m.segments:
-        name = m.name(seg)
-        for i in np.flatnonzero(m.matrix[seg].to_numpy(dtype=bool)).tolist():
-            if (i, name) not in has:
-                out.append(_member_action(m, i, seg, name, run_id, dest, add, field))
+    for g in m.groups:
+        for i in np.flatnonzero(m.matrix[g.name].to_numpy(dtype=bool)).tolist():
+            if (i, g.name) not in has:
+                out.append(_member_action(m, i, g.segment, g.variant, g.name, run_id, dest,
+                                          add, field))  # fmt: skip
     for row, name in sorted(has):
-        seg = name[len(m.prefix) :]
-        if not bool(m.matrix[seg].iat[row]):
-            out.append(_member_action(m, int(row), seg, name, run_id, dest, remove, field))
+        if name in m.matrix and bool(m.matrix[name].iat[row]):
+            continue
+        seg, variant = m.segment_of(name)
+        out.append(_member_action(m, int(row), seg, variant, name, run_id, dest, remove, field))
     return out
 
 
-def _member_action(m: Membership, i: int, seg: str, name: str, run_id: str,
-                   dest: Destination, kind: str, field: str) -> Planned:  # fmt: skip
+def _member_action(m: Membership, i: int, seg: str, variant: str | None, name: str,
+                   run_id: str, dest: Destination, kind: str, field: str) -> Planned:  # fmt: skip
     cid = str(m.ids[i])
     key = f"{run_id}|{cid}|{kind}:{name}"
     payload = {field: name, "segment": seg, "email": m.emails[i]}
-    return (PlannedAction(key, cid, kind, dest.name, seg, name),
+    return (PlannedAction(key, cid, kind, dest.name, seg, name, variant=variant),
             Action(key, kind, cid, payload))  # type: ignore[arg-type]  # fmt: skip
 
 
@@ -111,35 +173,39 @@ def plan_campaigns(
     run_id: str,
     dest: Destination,
     info: DraftInput,
-    render: Callable[[str], object],
+    render: Callable[[str, str | None], object],
     errors: list[str],
     skipped: list[PlannedAction],
 ) -> list[Planned]:
-    """One draft per non-empty segment, carrying its letter with the platform's merge tags.
+    """One draft per non-empty group, carrying its letter with the platform's merge tags:
+    a tested segment gets one draft per variant, each aimed at its variant's list.
 
     A letter that cannot be a draft (it needs a value only Segmerge knows) is
     recorded as skipped with the reason, and reported; the other drafts go on.
     """
     out: list[Planned] = []
-    for seg in m.segments:
-        if not m.matrix[seg].any():
+    for g in m.groups:
+        members = int(m.matrix[g.name].sum())
+        if not members:
             continue
-        name = f"{info.campaign} {info.day} · {seg}"
-        key = f"{run_id}|-|create_campaign:{seg}"
+        seg, v = g.segment, g.variant
+        name = f"{info.campaign} {info.day} · {seg}" + (f" · {v}" if v else "")
+        key = f"{run_id}|-|create_campaign:{seg}" + (f".{v}" if v else "")
         try:
-            r = render(seg)
+            r = render(seg, v)
         except TemplateError as exc:
-            errors.append(f"draft {seg}: {exc}")
+            errors.append(f"draft {seg}{'.' + v if v else ''}: {exc}")
             skipped.append(PlannedAction(key, None, "create_campaign", dest.name, seg, name,
-                                         "skipped", str(exc)))  # fmt: skip
+                                         "skipped", str(exc), variant=v))  # fmt: skip
             continue
         sender = getattr(r, "from_addr", None) or info.from_addr
         from_name, from_email = _split_address(sender)
         payload = {
             "name": name,
             "segment": seg,
-            "list": m.name(seg),
-            "tag": m.name(seg),
+            "variant": v,
+            "list": g.name,
+            "tag": g.name,
             "subject": getattr(r, "subject", ""),
             "preheader": getattr(r, "preheader", ""),
             "html": getattr(r, "html", ""),
@@ -147,9 +213,10 @@ def plan_campaigns(
             "from_email": from_email,
             "from_name": from_name,
             "reply_to": getattr(r, "reply_to", None) or info.reply_to or from_email,
-            "members": int(m.matrix[seg].sum()),
+            "members": members,
         }
-        out.append((PlannedAction(key, None, "create_campaign", dest.name, seg, name),
+        out.append((PlannedAction(key, None, "create_campaign", dest.name, seg, name,
+                                  variant=v),
                     Action(key, "create_campaign", None, payload)))  # fmt: skip
     return out
 

@@ -3,8 +3,13 @@
 A test is cheap only if it is trustworthy: each contact's group must not
 change from one run to the next (or the comparison mixes people), must not
 depend on the order of the export, and must split evenly. So the group comes
-from a hash of the campaign and the contact id alone — the same contact in
-the same campaign always lands in the same group, whatever else changes.
+from a hash of the campaign and the contact's *mailbox* alone (its normalised
+address, see :mod:`segmerge.addresses`; the contact id when it has none): the
+same mailbox in the same campaign always lands in the same group, whatever
+else changes. Hashing the mailbox rather than the contact id means two
+contacts sharing one address (a household, a duplicate) are always in the
+same group: an address is never held out through one record and mailed
+through the other, whichever of them de-duplication keeps.
 Two independent hashes decide the holdout and the variant, so the holdout
 share does not bias the split between variants.
 
@@ -23,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .addresses import normalise_column
 from .errors import TemplateError
 
 VARIANT_FILE = re.compile(r"^(?P<segment>[^\W_][\w-]*)\.(?P<variant>[A-Za-z0-9]{1,8})\.html\.j2$")
@@ -74,6 +80,30 @@ def check_subject_variants(file: str, variants: Mapping[str, object]) -> None:
         )
 
 
+def units(frame: pd.DataFrame) -> pd.Series:
+    """What a group is drawn for, per contact row: its normalised address, or its id.
+
+    Ids are marked (``#id``) so that an id can never collide with an address.
+    """
+    address, _ = normalise_column(frame["email"])
+    ids = "#" + frame["contact_id"].astype("string").fillna("")
+    return address.astype("string").fillna(ids)
+
+
+def choose(pick: np.ndarray, count: int) -> np.ndarray:
+    """Which of ``count`` variants each hashed unit gets (an index into the names)."""
+    return np.minimum((pick * count).astype(np.int64), count - 1)
+
+
+def group_name(base: str, names: Sequence[str], variant: str | None) -> str:
+    """The tag or list of a variant's group: the first variant keeps the segment's own
+    name (``seg:fonceurs``), each other one adds its letter (``seg:fonceurs.B``), so a
+    segment that gains a test keeps its list for the first letter."""
+    if variant is None or not names or variant == names[0]:
+        return base
+    return f"{base}.{variant}"
+
+
 def unit_hash(ids: pd.Series, salt: str) -> np.ndarray:
     """A number in [0, 1) per id, a pure function of (salt, id): stable across runs."""
     keys = salt + "|" + ids.astype("string").fillna("")
@@ -98,6 +128,6 @@ def assign(
             continue
         # contacts in no segment hold NA: compare as a nullable column, NA is "not this one"
         rows = np.flatnonzero(segments.eq(seg).fillna(False).to_numpy(dtype=bool))
-        choice = np.minimum((pick[rows] * len(names)).astype(np.int64), len(names) - 1)
+        choice = choose(pick[rows], len(names))
         out.iloc[rows] = np.asarray(names, dtype=object)[choice]
     return in_holdout, out
