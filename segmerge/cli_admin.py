@@ -139,9 +139,14 @@ def connectors() -> None:
         rows.append({"connector": name, "role": ", ".join(role),
                      "actions": ", ".join(sorted(getattr(cls, "accepts", ()))),
                      "implementation": impl,
-                     "description": (getattr(cls, "description", "")
-                                     or (cls.__doc__ or "").strip()).split("\n")[0]})  # fmt: skip
-    emit(rows, "table", _("connectors"))
+                     "description": _(_summary(cls))})  # fmt: skip
+    # a table for people: its headings in their language (a built-in's description too)
+    emit([{_(k): v for k, v in r.items()} for r in rows], "table", _("connectors"))
+
+
+def _summary(cls: type) -> str:
+    """A connector's one-line description: its ``description``, else its docstring's first line."""
+    return (getattr(cls, "description", "") or (cls.__doc__ or "").strip()).split("\n")[0]
 
 
 @auth_app.command("set")

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import source_rules
+from .i18n import _
 from .schema import Tables
 from .segmentation import open_source, pull_source
 from .workspace import Workspace
@@ -56,5 +57,6 @@ def default_source_reason(ws: Workspace, rules_path: Path, name: str) -> str:
     """Why `segment`/`explain` without ``--source`` read ``name`` (see default_source_for)."""
     for cname, c in ws.config.campaigns.items():
         if c.source == name and ws.path(c.rules).resolve() == rules_path.resolve():
-            return f"source {name}, the source of campaign {cname} (--source to choose)"
-    return f"source {name}, the workspace's only source (--source to choose)"
+            return _("source {name}, the source of campaign {campaign} (--source to choose)"
+                     ).format(name=name, campaign=cname)  # fmt: skip
+    return _("source {name}, the workspace's only source (--source to choose)").format(name=name)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .i18n import _
 from .order_links import check_links
 from .order_status import StatusReport, StatusRules, counted_mask
 from .schema import Tables
@@ -52,9 +53,9 @@ def apply(ws: Workspace, name: str, tables: Tables) -> tuple[Tables, Tables]:
         mask, report = counted_mask(orders["status"], rules)
         keep = mask.to_numpy(dtype=bool)
     elif len(orders):
-        notes.append(f"{name}: the orders have no status column, so every order counts, "
-                     "cancelled or refunded ones too (map the shop's order status to "
-                     "`status` to leave those out)")  # fmt: skip
+        notes.append(_("{name}: the orders have no status column, so every order counts, "
+                       "cancelled or refunded ones too (map the shop's order status to "
+                       "`status` to leave those out)").format(name=name))  # fmt: skip
     note, unknown = report.note(name), report.warning(name)
     if note:
         notes.append(note)

@@ -20,6 +20,7 @@ from babel import Locale, UnknownLocaleError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import ConfigError
+from .i18n import _
 from .kpi_config import KpiConfig
 from .pressure_config import PressureConfig
 from .source_ref import ConnectorRef, SourceRef
@@ -128,7 +129,9 @@ class WorkspaceConfig(_Strict):
         try:
             ZoneInfo(v)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {v!r} (expected e.g. 'Europe/Paris')") from None
+            raise ValueError(
+                _("unknown time zone {name} (expected e.g. 'Europe/Paris')").format(name=repr(v))
+            ) from None
         return v
 
     @field_validator("locale")
@@ -137,7 +140,9 @@ class WorkspaceConfig(_Strict):
         try:
             Locale.parse(v)
         except (UnknownLocaleError, ValueError):
-            raise ValueError(f"unknown locale {v!r} (expected e.g. 'fr_FR')") from None
+            raise ValueError(
+                _("unknown locale {name} (expected e.g. 'fr_FR')").format(name=repr(v))
+            ) from None
         return v
 
 
@@ -167,9 +172,9 @@ class Workspace:
 
     def campaign(self, name: str) -> CampaignConfig:
         if name not in self.config.campaigns:
-            known = ", ".join(sorted(self.config.campaigns)) or "none"
+            known = ", ".join(sorted(self.config.campaigns)) or _("none")
             raise ConfigError(
-                f"no campaign {name!r} (campaigns: {known})",
+                _("no campaign {name} (campaigns: {known})").format(name=repr(name), known=known),
                 file=self.config_file,
                 line=None,
                 field="campaigns",
@@ -193,8 +198,8 @@ def load(workspace: str | Path | None = None) -> Workspace:
     config_file = root / CONFIG_NAME
     if not config_file.is_file():
         raise ConfigError(
-            f"no {CONFIG_NAME} in {root}",
-            hint="run `segmerge init DIR` to create a workspace, or pass --workspace DIR",
+            _("no {file} in {folder}").format(file=CONFIG_NAME, folder=root),
+            hint=_("run `segmerge init DIR` to create a workspace, or pass --workspace DIR"),
         )
     text = read_user_text(config_file, CONFIG_NAME, ConfigError)
     try:
@@ -202,17 +207,20 @@ def load(workspace: str | Path | None = None) -> Workspace:
     except tomllib.TOMLDecodeError as exc:
         line, col = _toml_position(str(exc))
         raise ConfigError(
-            f"not valid TOML: {_strip_position(str(exc))}", file=config_file, line=line, column=col
+            _("not valid TOML: {problem}").format(problem=_strip_position(str(exc))),
+            file=config_file,
+            line=line,
+            column=col,
         ) from None
     except RecursionError:  # tomllib reads nested arrays and inline tables recursively
         raise ConfigError(
-            "not valid TOML: arrays or inline tables nested too deeply",
+            _("not valid TOML: arrays or inline tables nested too deeply"),
             file=config_file,
             line=_first_line(text, lambda raw: raw.count("[") + raw.count("{") > 100),
         ) from None
     except ValueError:  # Python refuses to read integers of more than 4,300 digits
         raise ConfigError(
-            "not valid TOML: a number is too long",
+            _("not valid TOML: a number is too long"),
             file=config_file,
             line=_first_line(text, lambda raw: re.search(r"\d{4000}", raw) is not None),
         ) from None
@@ -235,9 +243,9 @@ def load(workspace: str | Path | None = None) -> Workspace:
 
 def _explain(err: Any) -> str:
     if err["type"] == "extra_forbidden":
-        return "unknown setting (a typo?)"
+        return _("unknown setting (a typo?)")
     if err["type"] == "missing":
-        return "this setting is required"
+        return _("this setting is required")
     msg = str(err["msg"])
     return msg.removeprefix("Value error, ")
 
@@ -247,36 +255,40 @@ def _check_references(ws: Workspace, text: str) -> None:
     for name, c in ws.config.campaigns.items():
         if not re.match(NAME_RE, name):
             raise ConfigError(
-                "campaign names are letters, digits, - and _",
+                _("campaign names are letters, digits, - and _"),
                 file=ws.config_file,
                 line=locate_key(text, ["campaigns", name]),
                 field=f"campaigns.{name}",
             )
         if c.source not in ws.config.sources:
             raise ConfigError(
-                f"unknown source {c.source!r} (sources: {', '.join(ws.config.sources) or 'none'})",
+                _("unknown source {name} (sources: {known})").format(
+                    name=repr(c.source), known=", ".join(ws.config.sources) or _("none")
+                ),
                 file=ws.config_file,
                 line=locate_key(text, ["campaigns", name, "source"]),
                 field=f"campaigns.{name}.source",
             )
         if c.destination not in ws.config.destinations and c.destination not in ws.config.sources:
-            known = ", ".join([*ws.config.destinations, *ws.config.sources]) or "none"
+            known = ", ".join([*ws.config.destinations, *ws.config.sources]) or _("none")
             raise ConfigError(
-                f"unknown destination {c.destination!r} (known: {known})",
+                _("unknown destination {name} (known: {known})").format(
+                    name=repr(c.destination), known=known
+                ),
                 file=ws.config_file,
                 line=locate_key(text, ["campaigns", name, "destination"]),
                 field=f"campaigns.{name}.destination",
             )
         if c.baseline is not None and c.baseline not in ws.config.campaigns:
             raise ConfigError(
-                f"unknown baseline campaign {c.baseline!r}",
+                _("unknown baseline campaign {name}").format(name=repr(c.baseline)),
                 file=ws.config_file,
                 line=locate_key(text, ["campaigns", name, "baseline"]),
                 field=f"campaigns.{name}.baseline",
             )
         if not ws.path(c.rules).is_file():
             raise ConfigError(
-                f"rule set {c.rules!r} not found",
+                _("rule set {path} not found").format(path=repr(c.rules)),
                 file=ws.config_file,
                 line=locate_key(text, ["campaigns", name, "rules"]),
                 field=f"campaigns.{name}.rules",
@@ -300,11 +312,13 @@ def _check_outbox_paths(ws: Workspace, text: str) -> None:
             target = ws.path(value).resolve()
             if target != root and root not in target.parents:
                 raise ConfigError(
-                    f"the outbox path {value!r} leads outside the workspace ({target})",
+                    _("the outbox path {path} leads outside the workspace ({target})").format(
+                        path=repr(value), target=target
+                    ),
                     file=ws.config_file,
                     line=locate_key(text, [table, name, "path"]),
                     field=f"{table}.{name}.path",
-                    hint='use a folder inside the workspace, e.g. path = "outbox"',
+                    hint=_('use a folder inside the workspace, e.g. path = "outbox"'),
                 )
 
 

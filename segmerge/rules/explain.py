@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
+from ..i18n import _
 from . import ast
 from .evaluator import Evaluator
 from .ruleset import RuleSet
@@ -60,13 +61,17 @@ def explain(
     excluded = bool(assignment.excluded.iloc[0])
     if rs.exclude is not None:
         tree = _tree(rs.exclude, rs.exclude_text or "", ev)
-        state = {True: "true", False: "false", None: "null (unknown), so it does not exclude"}
+        state = {
+            True: _("the exclude condition is true"),
+            False: _("the exclude condition is false"),
+            None: _("the exclude condition is null (unknown), so it does not exclude"),
+        }
         out.append(
             SegmentExplanation(
                 "exclude",
                 "exclude",
                 excluded,
-                f"the exclude condition is {state[tree.value]}",
+                state[tree.value],
                 tree,
                 is_exclude=True,
             )
@@ -76,13 +81,13 @@ def explain(
         tree = _tree(seg.expr, seg.when_text, ev)
         matched = bool(assignment.matrix[seg.name].iloc[0])
         if excluded:
-            why = "excluded"
+            why = _("excluded")
         elif earlier is not None and rs.mode == "first":
-            why = f"an earlier segment '{earlier}' matched (mode: first)"
+            why = _("an earlier segment {name} matched (mode: first)").format(name=repr(earlier))
         elif tree.value is None:
-            why = "its condition is null (unknown), which is not a match"
+            why = _("its condition is null (unknown), which is not a match")
         else:
-            why = f"its condition is {'true' if tree.value else 'false'}"
+            why = _("its condition is true") if tree.value else _("its condition is false")
         if matched and earlier is None:
             earlier = seg.name
         out.append(SegmentExplanation(seg.name, seg.label, matched, why, tree))

@@ -21,6 +21,7 @@ import yaml
 
 from ..catalog import SCALAR_METRICS, Kind, MetricCall
 from ..errors import RuleError
+from ..i18n import _, ngettext
 from . import ast
 from .checker import Scope, bind_call, check_condition, suggest
 from .columns import kind_of_series
@@ -140,25 +141,34 @@ class RuleSet:
         count = len(self.segments)
         if count > 4 or count < 2:
             out.append(
-                f"{count} segment{'s' if count != 1 else ''}: good segmentations usually have "
-                "2 to 4 segments, homogeneous inside and distinct from each other"
+                ngettext(
+                    "{n} segment: good segmentations usually have 2 to 4 segments, "
+                    "homogeneous inside and distinct from each other",
+                    "{n} segments: good segmentations usually have 2 to 4 segments, "
+                    "homogeneous inside and distinct from each other",
+                    count,
+                ).format(n=count)
             )
         if self.exclude is not None and _static_truth(self.exclude) is True:
-            out.append("the exclude condition is always true: every contact is excluded")
+            out.append(_("the exclude condition is always true: every contact is excluded"))
         seen: dict[ast.Node, str] = {}
         always: str | None = None
         for seg in self.segments:
             if always is not None and self.mode == "first":
                 out.append(
-                    f"segment '{seg.name}' can never match: '{always}' before it is always "
-                    "true (mode: first)"
-                )
+                    _("segment {name} can never match: {always} before it is always "
+                      "true (mode: first)").format(name=repr(seg.name), always=repr(always))
+                )  # fmt: skip
             elif _static_truth(seg.expr) is False or isinstance(seg.expr, ast.Null):
-                out.append(f"segment '{seg.name}' can never match: its condition is always false")
+                out.append(_("segment {name} can never match: its condition is always false")
+                           .format(name=repr(seg.name)))  # fmt: skip
             elif seg.expr in seen:
                 twin = seen[seg.expr]
-                why = " and can never match (mode: first)" if self.mode == "first" else ""
-                out.append(f"segment '{seg.name}' has the same condition as '{twin}'{why}")
+                same = _("segment {name} has the same condition as {twin}")
+                if self.mode == "first":
+                    same = _("segment {name} has the same condition as {twin} and can never "
+                             "match (mode: first)")  # fmt: skip
+                out.append(same.format(name=repr(seg.name), twin=repr(twin)))
             seen.setdefault(seg.expr, seg.name)
             if always is None and _static_truth(seg.expr) is True:
                 always = seg.name

@@ -1,0 +1,343 @@
+"""One language per command: French for a French workspace, English otherwise (issue 16).
+
+Two kinds of checks. The catalogs: every sentence the code passes to ``_()`` or
+``ngettext()`` has a French translation with the same ``{fields}`` (else French
+output would crash on ``.format``), no sentence is translated two ways, and the
+French keeps its typography (U+202F before ``: ; ! ? % €``). The commands: the
+demo workspace is walked command by command (and through its error paths) in
+process, once with ``locale = "fr_FR"`` and once with ``locale = "en_US"``, and a
+small stop-word detector fails on an English sentence in the French output (and
+on a French one in the English output). User data (segment names and labels,
+contact ids, paths, quoted values) is taken out before the words are counted.
+
+``--help`` is not walked: Typer builds it at import time from the code's
+docstrings, before any workspace is known, so it stays English (the options'
+names are English anyway). ``render`` prints the letter itself (user text) and
+``preview``/``serve`` run until stopped: their pages are checked by the page
+tests. What is still English in French output is listed in :data:`LEFT`, each
+with the module that says it: the test fails when a new English sentence
+appears, and when a listed one is gone (so the list only shrinks).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import shutil
+import string
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+from babel.messages.pofile import read_po
+from typer.testing import CliRunner
+
+from segmerge import i18n
+from segmerge.i18n import NNBSP, catalog_files
+
+ROOT = Path(__file__).parents[1]
+CODE = [ROOT / "bot.py", *sorted((ROOT / "segmerge").rglob("*.py")),
+        *sorted((ROOT / "connectors").rglob("*.py"))]  # fmt: skip
+
+# -- the catalogs ------------------------------------------------------------------------
+
+
+def _literals() -> Iterator[tuple[str, int, str, str | None]]:
+    """(file, line, msgid, plural) of every ``_("...")`` / ``ngettext("...", "...", n)``,
+    f-strings included (babel's extractor cannot see inside them; ast can)."""
+    for path in CODE:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                    and node.func.id in ("_", "ngettext") and node.args):  # fmt: skip
+                continue
+            first = node.args[0]
+            if isinstance(first, ast.Constant) and isinstance(first.value, str):
+                plural = None
+                if node.func.id == "ngettext" and isinstance(node.args[1], ast.Constant):
+                    plural = str(node.args[1].value)
+                yield str(path.relative_to(ROOT)), node.lineno, first.value, plural
+
+
+def _entries() -> list[tuple[str, object]]:
+    """(file name, babel Message) of every French entry, in every catalog file."""
+    found = []
+    for path in catalog_files("fr"):
+        with path.open("rb") as fh:
+            found += [(path.name, m) for m in read_po(fh, locale="fr") if m.id]
+    return found
+
+
+def test_every_sentence_in_the_code_has_its_french_translation():
+    catalog = i18n.read_catalogs("fr")
+    missing = []
+    for file, line, msgid, plural in _literals():
+        msg = catalog.get(msgid)
+        strings = () if msg is None else (msg.string if isinstance(msg.string, tuple)
+                                          else (msg.string,))  # fmt: skip
+        if not strings or not all(strings) or (msg is not None and msg.fuzzy):
+            missing.append(f"{file}:{line}: {msgid!r}")
+        elif plural is not None and not isinstance(msg.string, tuple):
+            missing.append(f"{file}:{line}: {msgid!r} needs its plural forms")
+    assert not missing, "add to segmerge/locale/fr/<yours>.po:\n" + "\n".join(missing)
+
+
+def _fields(text: str) -> set[str]:
+    return {f for _, f, _, _ in string.Formatter().parse(text) if f is not None}
+
+
+def test_each_translation_has_the_fields_of_its_sentence_and_one_meaning():
+    seen: dict[str, tuple[str, object]] = {}
+    wrong = []
+    for file, msg in _entries():
+        forms = msg.string if isinstance(msg.string, tuple) else (msg.string,)
+        ids = msg.id if isinstance(msg.id, tuple) else (msg.id,)
+        want = set().union(*(_fields(i) for i in ids))
+        for form in forms:
+            if form and _fields(form) - want:
+                wrong.append(f"{file}: {ids[0]!r} -> {form!r} has unknown fields")
+        key = ids[0]
+        if key in seen and seen[key][1] != msg.string:
+            wrong.append(f"{key!r} is {seen[key][1]!r} in {seen[key][0]} but {msg.string!r} "
+                         f"in {file}")  # fmt: skip
+        seen.setdefault(key, (file, msg.string))
+    assert not wrong, "\n".join(wrong)
+
+
+#: a French sign that takes a narrow no-break space before it, not preceded by one
+#: (a colon only when it ends a label: "attention : ..." but not "10:30" or "http://")
+BAD_SPACING = re.compile(r"(?<!\u202f)(?:[;!?%€]|:(?=\s|$))")
+
+
+def test_french_translations_keep_french_typography():
+    wrong = []
+    for file, msg in _entries():
+        for form in msg.string if isinstance(msg.string, tuple) else (msg.string,):
+            # markup, fields, code in backticks and options are not prose
+            prose = re.sub(r"`[^`]*`|\{[^}]*\}|\[/?[a-z ]*\]|--[\w-]+|https?://\S+", "", form)
+            if BAD_SPACING.search(prose) or re.search(r"\d[.,]0\b\s*%", prose):
+                wrong.append(f"{file}: {form!r}")
+    assert not wrong, "U+202F before : ; ! ? % € in French:\n" + "\n".join(wrong)
+
+
+# -- the formatters ----------------------------------------------------------------------
+
+
+@pytest.fixture()
+def french() -> Iterator[None]:
+    i18n.use_locale("fr_FR")
+    yield
+    i18n.use_locale("en")
+
+
+def test_french_numbers_percents_money_and_days(french):
+    assert i18n.number(1234567) == f"1{NNBSP}234{NNBSP}567"
+    assert i18n.percent(0.1) == f"10{NNBSP}%"  # never "10.0 %" nor "10,0 %"
+    assert i18n.percent(0.125) == f"12,5{NNBSP}%"
+    assert i18n.money(1234.5) == f"1{NNBSP}234,50{NNBSP}€"
+    assert i18n.day(date(2026, 12, 1)) == "1er décembre 2026"
+    assert i18n.day(date(2026, 12, 2), with_year=False) == "2 décembre"
+    assert i18n.label("conseil") == f"conseil{NNBSP}:"
+    assert i18n.ngettext("{n} contact", "{n} contacts", 1) == "{n} contact"
+    assert i18n.ngettext("{n} contact", "{n} contacts", 2) == "{n} contacts"
+
+
+def test_english_numbers_percents_money_and_days():
+    i18n.use_locale("en_US")
+    assert (i18n.number(1234567), i18n.percent(0.1), i18n.percent(0.125)) == (
+        "1,234,567", "10%", "12.5%")  # fmt: skip
+    assert i18n.money(1234.5) == "€1,234.50"
+    assert i18n.day(date(2026, 12, 1)) == "December 1, 2026"
+    assert i18n._("error") == "error"
+
+
+def test_the_language_follows_the_workspace_then_the_environment(tmp_path, monkeypatch):
+    monkeypatch.delenv("SEGMERGE_LANG")
+    (tmp_path / "segmerge.toml").write_text('locale = "en_GB"\n[campaigns.x]\nbroken =', "utf-8")
+    assert i18n.use_workspace_language(tmp_path) == "en"  # read even when the rest is broken
+    (tmp_path / "segmerge.toml").write_text('timezone = "Europe/Paris"\n', "utf-8")
+    assert i18n.use_workspace_language(tmp_path) == "fr"  # Segmerge's default locale
+    (tmp_path / "segmerge.toml").unlink()
+    for env, want in (({"LANG": "fr_CA.UTF-8"}, "fr"), ({"LANG": "C.UTF-8"}, "en"),
+                      ({"LC_ALL": "de_DE", "LANG": "fr_FR"}, "en"), ({}, "fr")):  # fmt: skip
+        assert i18n.language_of(i18n.env_locale(env)) == want, env
+    monkeypatch.setenv("SEGMERGE_LANG", "en")
+    (tmp_path / "segmerge.toml").write_text('locale = "fr_FR"\n', "utf-8")
+    assert i18n.use_workspace_language(tmp_path) == "en"
+    i18n.use_locale("en")
+
+
+# -- the commands ------------------------------------------------------------------------
+
+#: English words no French sentence uses, and French words no English sentence uses
+#: (whole words, lower case; ambiguous ones such as "on", "a", "as", "en" are left out)
+ENGLISH = frozenset(
+    [
+        "the",
+        "and",
+        "is",
+        "are",
+        "not",
+        "of",
+        "with",
+        "from",
+        "this",
+        "that",
+        "was",
+        "were",
+        "has",
+        "have",
+        "be",
+        "been",
+        "for",
+        "by",
+        "into",
+        "than",
+        "when",
+        "which",
+        "would",
+        "could",
+        "should",
+        "every",
+        "each",
+        "there",
+        "their",
+        "its",
+        "yet",
+        "only",
+        "no",
+        "none",
+        "nothing",
+        "here",
+        "what",
+    ]
+)
+FRENCH = frozenset(
+    [
+        "le",
+        "la",
+        "les",
+        "des",
+        "du",
+        "est",
+        "une",
+        "pas",
+        "pour",
+        "avec",
+        "dans",
+        "aucun",
+        "aucune",
+        "sont",
+        "aux",
+        "depuis",
+        "sur",
+        "ou",
+        "et",
+        "rien",
+        "lignes",
+        "écrites",
+        "déjà",
+    ]
+)
+
+
+def _data_phrases(ws: Path) -> list[str]:
+    """What the demo's own files say (segment names, labels, conditions): user data."""
+    import yaml
+
+    phrases = []
+    for rules in (ws / "segrules").glob("*.yaml"):
+        doc = yaml.safe_load(rules.read_text(encoding="utf-8"))
+        phrases += [str(doc.get("exclude") or ""), str(doc.get("name") or "")]
+        for s in doc.get("segments", []):
+            phrases += [str(s.get(k) or "") for k in ("name", "label", "when")]
+    return sorted({p for p in phrases if p}, key=len, reverse=True)
+
+
+def stop_words(text: str, words: frozenset[str], data: list[str]) -> list[str]:
+    """The lines of ``text`` holding one of ``words`` once user data, paths, identifiers,
+    code and quoted values are taken out."""
+    found = []
+    for line in text.splitlines():
+        prose = line
+        for phrase in data:
+            prose = prose.replace(phrase, " ")
+        prose = re.sub(r"`[^`]*`|'[^']*'|\"[^\"]*\"|«[^»]*»|--[\w-]+|\S*[/\\@_=<>]\S*", " ", prose)
+        hits = [w for w in re.findall(r"[^\W\d_]+", prose.lower()) if w in words]
+        if hits:
+            found.append(f"{line.strip()}    <- {', '.join(sorted(set(hits)))}")
+    return found
+
+
+def _invoke(args: list[str], cwd: Path) -> tuple[int, str]:
+    """One `segmerge` command in process, through the same error printer as the real one."""
+    import os
+
+    import bot
+    from segmerge.cli_errors import run_cli
+
+    runner = CliRunner()
+    old = Path.cwd()
+    with runner.isolation() as (_stdout, _stderr, both):
+        os.chdir(cwd)
+        code = 0
+        try:
+            run_cli(lambda: bot.app(args, prog_name="segmerge"))
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        finally:
+            os.chdir(old)
+        text = both.getvalue().decode()
+    return code, text
+
+
+#: (name, argv, expected exit code): each command of the demo, then its error paths
+WALK = [
+    ("segment", ["segment", "segrules/profils-vpc.yaml"], 0),
+    ("segment csv", ["segment", "segrules/profils-vpc.yaml", "--format", "xml"], 2),
+    ("explain", ["explain", "segrules/profils-vpc.yaml", "00042"], 0),
+    ("run --dry-run", ["run", "profils", "--dry-run", "--as-of", "2026-12-01"], 0),
+    ("connectors", ["connectors"], 0),
+    ("suppress add", ["suppress", "add", "bounce@example.org"], 0),
+    ("suppress add again", ["suppress", "add", "bounce@example.org"], 0),
+    ("suppress list", ["suppress", "list"], 0),
+    ("schedule add", ["schedule", "add", "profils", "0 9 * * MON"], 0),
+    ("schedule list", ["schedule", "list"], 0),
+    ("schedule remove", ["schedule", "remove", "profils"], 0),
+    ("schedule remove none", ["schedule", "remove", "profils"], 0),
+    ("serve bad duration", ["serve", "--stop-grace", "soon"], 2),
+    ("doctor", ["doctor"], 0),
+    ("init not empty", ["init", "."], 2),
+    ("init bad preset", ["init", "new", "--preset", "nope"], 2),
+]
+
+
+def _walk(ws: Path, locale: str) -> dict[str, tuple[int, str]]:
+    toml = ws / "segmerge.toml"
+    text = toml.read_text(encoding="utf-8")
+    toml.write_text(re.sub(r'(?m)^locale = ".*"$', f'locale = "{locale}"', text), "utf-8")
+    seen = {name: _invoke(argv, ws) for name, argv, _ in WALK}
+    seen["no workspace"] = _invoke(["doctor"], ws / "segrules")
+    return seen
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory) -> Path:
+    ws = tmp_path_factory.mktemp("demo") / "boutique"
+    code, text = _invoke(["init", str(ws)], ws.parent)
+    assert code == 0, text
+    return ws
+
+
+@pytest.fixture(scope="module")
+def walked(demo) -> Iterator[dict[str, dict[str, tuple[int, str]]]]:
+    mp = pytest.MonkeyPatch()
+    mp.delenv("SEGMERGE_LANG")  # the workspace chooses, as for a user
+    mp.setenv("COLUMNS", "200")
+    try:
+        yield {"fr": _walk(demo, "fr_FR"), "en": _walk(demo, "en_US")}
+    finally:
+        mp.undo()
+        i18n.use_locale("en")
+        shutil.rmtree(demo / ".segmerge", ignore_errors=True)
