@@ -21,6 +21,7 @@ A person's later hit on a link a scanner hit first counts, from the person's tim
 from __future__ import annotations
 
 import logging
+import os
 import re
 import threading
 from collections.abc import Callable
@@ -60,6 +61,7 @@ class TrackRecorder:
         self.clock: Clock = clock or (lambda: datetime.now(UTC))
         self._derived: tuple[bytes, bytes] | None = None
         self.lock = threading.Lock()  # one hit written at a time: the burst rule reads back
+        self._local = threading.local()  # each disk thread's ledger (sqlite3: one per thread)
 
     @property
     def ledger_path(self) -> Path:
@@ -76,25 +78,34 @@ class TrackRecorder:
 
     def record(self, hit: Hit, method: str, agent: str) -> str:
         """Write the hit (filtered or not) before its answer; returns why it was set aside."""
-        if not self.ledger_path.exists():  # never create a ledger for a hit: state is lost
-            raise FileNotFoundError(f"no ledger at {self.ledger_path}")
         now = self.clock()
         settings = self.ws.config.tracking
         event = "click" if hit.kind == CLICK else "open"
         with self.lock:
-            ledger = Ledger(self.ledger_path)
-            try:
-                ledger.db.execute("PRAGMA synchronous=FULL")
-                why = self._filtered(ledger, hit, method, agent, now, settings.min_delay)
-                burst = None
-                n = min(settings.burst_links, hit.links)
-                if hit.kind == CLICK and not why and n >= 2:
-                    burst = (_iso(now - timedelta(seconds=settings.burst_seconds)), n)
-                ledger.track(hit.run_id, hit.contact_id, event, hit.url, _iso(now), why, agent,
-                             burst)  # fmt: skip
-            finally:
-                ledger.close()
+            ledger = self._ledger()
+            why = self._filtered(ledger, hit, method, agent, now, settings.min_delay)
+            burst = None
+            n = min(settings.burst_links, hit.links)
+            if hit.kind == CLICK and not why and n >= 2:
+                burst = (_iso(now - timedelta(seconds=settings.burst_seconds)), n)
+            ledger.track(hit.run_id, hit.contact_id, event, hit.url, _iso(now), why, agent,
+                         burst)  # fmt: skip
         return why
+
+    def _ledger(self) -> Ledger:
+        """This thread's open ledger, opened again when its file changed (restored, say):
+        opening one per click cost more than the click's write and fsync."""
+        st = os.stat(self.ledger_path)
+        stamp = (st.st_dev, st.st_ino)
+        held = getattr(self._local, "held", None)
+        if held is not None and held[0] == stamp:
+            return held[1]
+        if held is not None:
+            held[1].close()
+        ledger = Ledger(self.ledger_path)
+        ledger.db.execute("PRAGMA synchronous=FULL")  # on disk before the answer
+        self._local.held = (stamp, ledger)
+        return ledger
 
     def _filtered(
         self, ledger: Ledger, hit: Hit, method: str, agent: str, now: datetime, min_delay: float
