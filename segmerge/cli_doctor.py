@@ -105,7 +105,7 @@ def _report(ws: wsmod.Workspace) -> bool:
     if good:
         found.append(Finding("ok", _("last good backup {age} ago: {path}").format(
             age=_age(good[0].created_at), path=good[0].path)))  # fmt: skip
-    elif any(f.what.startswith("ledger sound") for f in found):
+    elif any(f.topic == "ledger sound" for f in found):
         found.append(Finding("warn", _("no good backup yet"), _("every run makes one; "
                              "`segmerge doctor --backup` makes one now")))  # fmt: skip
     for b in backups:

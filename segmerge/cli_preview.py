@@ -17,6 +17,7 @@ import typer
 from . import workspace as wsmod
 from .cli_options import AsOfOpt, WorkspaceOpt
 from .errors import ConfigError
+from .i18n import _
 
 
 def preview_cmd(
@@ -58,27 +59,34 @@ def preview_cmd(
 
     as_of_instant(ws, as_of)
     if not 0 <= port <= 65535:
-        raise ConfigError("expected a port from 0 to 65535", field="--port")
+        raise ConfigError(_("expected a port from 0 to 65535"), field="--port")
     allowed = allowed_names(host, allow_host or [])  # a malformed name: exit 2 before binding
     try:
         server = PreviewServer(root, host=host, port=port, as_of=as_of, only=campaign,
                                allow_hosts=sorted(allowed))  # fmt: skip
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
-            raise ConfigError(f"port {port} is already in use", field="--port",
-                              hint="pass --port 0 for any free port") from None  # fmt: skip
-        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
-                          field="--host") from None  # fmt: skip
+            raise ConfigError(_("port {port} is already in use").format(port=port),
+                              field="--port",
+                              hint=_("pass --port 0 for any free port")) from None  # fmt: skip
+        raise ConfigError(
+            _("cannot listen on {address}: {problem}").format(
+                address=f"{host}:{port}", problem=exc.strerror or exc
+            ),
+            field="--host",
+        ) from None
     out = sys.stdout
     if not is_loopback(host):
-        print(f"attention : l'aperçu écoute sur {host}, il est visible depuis le réseau et montre "
-              "les données des contacts sans mot de passe", file=sys.stderr)  # fmt: skip
+        print(_("warning: the preview listens on {host}, it can be seen from the network and "
+                "shows the contacts' data without a password").format(host=host),
+              file=sys.stderr)  # fmt: skip
     if not is_loopback(host) and allowed <= LOOPBACK:
-        print("l'aperçu ne répond qu'aux adresses 127.0.0.1, localhost et [::1] : ajoutez "
-              "--allow-host NOM pour chaque nom ou adresse par lequel on l'ouvrira",
+        print(_("the preview only answers 127.0.0.1, localhost and [::1]: add "
+                "--allow-host NAME for each name or address it will be opened by"),
               file=sys.stderr)  # fmt: skip
     target = server.url + (f"c/{campaign}" if campaign else "")
-    print(f"Aperçu Segmerge sur {target}  (Ctrl+C pour arrêter)", file=out, flush=True)
+    print(_("Segmerge preview on {url}  (Ctrl+C to stop)").format(url=target), file=out,
+          flush=True)  # fmt: skip
     try:
         server.serve_forever()
     except KeyboardInterrupt:

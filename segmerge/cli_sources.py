@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from .console import out
+from .i18n import _
 from .workspace import Workspace
 
 
@@ -48,8 +49,8 @@ def validate_unused_sources(ws: Workspace) -> None:
 
     for name in unused_sources(ws):
         checked = check_source(ws, name)
-        out.print(f"[green]✓[/] source {escape(name)} (no campaign uses it): "
-                  f"{escape(checked.summary())}")  # fmt: skip
+        said = _("source {name} (no campaign uses it): {summary}")
+        out.print(f"[green]✓[/] {escape(said.format(name=name, summary=checked.summary()))}")
         for c in checked.checks:
             out.print(f"  [green]✓[/] {escape(c)}")
         for n in checked.tables.notes:

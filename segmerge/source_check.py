@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import source_rules
-from .i18n import _
+from .i18n import _, ngettext, number
 from .schema import Tables
 from .segmentation import open_source, pull_source
 from .workspace import Workspace
@@ -28,10 +28,15 @@ class SourceCheck:
 
     def summary(self) -> str:
         t = self.tables
-        orders = f"{len(t.orders):,} orders"
+        orders = ngettext("{n} order", "{n} orders", len(t.orders)).format(n=number(len(t.orders)))
         if self.counted_orders != len(t.orders):
-            orders += f" ({self.counted_orders:,} counted)"
-        return f"{len(t.contacts):,} contacts, {orders}, {len(t.events):,} events"
+            counted = ngettext("{n} counted", "{n} counted", self.counted_orders)
+            orders += f" ({counted.format(n=number(self.counted_orders))})"
+        contacts = ngettext("{n} contact", "{n} contacts", len(t.contacts))
+        events = ngettext("{n} event", "{n} events", len(t.events))
+        return f"{contacts.format(n=number(len(t.contacts)))}, {orders}, " + events.format(
+            n=number(len(t.events))
+        )
 
 
 def unused_sources(ws: Workspace) -> list[str]:

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
+from .i18n import _, ngettext, number
 from .storage import StateError
 
 FIX = "`segmerge doctor --restore` puts back the newest good backup (`--from DIR`: from a copy)"
@@ -53,6 +54,8 @@ class Finding:
     level: str
     what: str
     fix: str = ""
+    #: what the finding is about, for code that reacts to one (the text is translated)
+    topic: str = ""
 
 
 def now_iso() -> str:
@@ -238,7 +241,7 @@ def inspect(root: Path, *, deep: bool = True) -> list[Finding]:
             found.append(Finding("problem", f"{rel} is missing (the suppression list and who "
                                  "was mailed are in it)", FIX))  # fmt: skip
         else:
-            found.append(Finding("ok", "no ledger yet: the first run creates it"))
+            found.append(Finding("ok", _("no ledger yet: the first run creates it")))
     elif facts.problem:
         found.append(Finding("problem", f"{rel} {facts.problem}", FIX))
     elif marker.get("ledger_id") and facts.ledger_id != marker["ledger_id"]:
@@ -246,8 +249,11 @@ def inspect(root: Path, *, deep: bool = True) -> list[Finding]:
                              "another one: its id differs from .segmerge-state.json)",
                              FIX + " (its suppressions are kept)"))  # fmt: skip
     else:
-        found.append(Finding("ok", f"ledger sound: {facts.runs} run(s), "
-                             f"{facts.suppressions} suppressed address(es)"))  # fmt: skip
+        runs = ngettext("{n} run", "{n} runs", facts.runs).format(n=number(facts.runs))
+        blocked = ngettext("{n} suppressed address", "{n} suppressed addresses",
+                           facts.suppressions).format(n=number(facts.suppressions))  # fmt: skip
+        found.append(Finding("ok", _("ledger sound: {runs}, {blocked}").format(
+            runs=runs, blocked=blocked), topic="ledger sound"))  # fmt: skip
     kpath = state / KEY_FILE
     krel = f"{STATE_DIR}/{KEY_FILE}"
     if kpath.exists():
@@ -257,13 +263,13 @@ def inspect(root: Path, *, deep: bool = True) -> list[Finding]:
         except StateError as exc:
             found.append(Finding("problem", f"{krel}: {exc.message}", FIX))
         else:
-            found.append(Finding("ok", f"signing key present ({krel})"))
+            found.append(Finding("ok", _("signing key present ({path})").format(path=krel)))
     elif marker.get("key_fingerprint") or (facts is not None and facts.letters):
         why = "link already sent was signed with it"
         found.append(Finding("problem", f"{krel} is missing: every unsubscribe {why}",
                              FIX))  # fmt: skip
     else:
-        found.append(Finding("ok", "no signing key yet: the first run creates it"))
+        found.append(Finding("ok", _("no signing key yet: the first run creates it")))
     return found
 
 
