@@ -195,8 +195,10 @@ def kpi(ws: Workspace, campaign: str, *, run_id: str | None = None, window: int 
     events, orders = _prepared(tables)
     source_events, events = events, campaign_events(events, tracked, ours)  # its own only
     order = [s.name for s in load_ruleset(ws.path(cfg.rules)).segments]
+    until = _latest(pd.concat([source_events, tracked]), orders)  # any campaign's: coverage
     report = build(campaign, run_id, people, events, orders, window, ours, order,
-                   settings=cfg, now=now, currency=ws.config.currency)  # fmt: skip
+                   settings=cfg, now=now, currency=ws.config.currency,
+                   data_until=until)  # fmt: skip
     if base_name:
         if base_people is None or base_people.empty:
             report.notes.append(_("baseline campaign {name}: no send recorded, no "
@@ -219,17 +221,22 @@ def _prepared(tables: Tables) -> tuple[pd.DataFrame, pd.DataFrame]:
     return events, orders
 
 
+def _latest(events: pd.DataFrame, orders: pd.DataFrame) -> pd.Timestamp | None:
+    """How far the data go: the latest event (of any campaign) or order."""
+    stamps = pd.concat([events["at"], orders["ordered_at"]]).dropna()
+    return stamps.max() if len(stamps) else None
+
+
 def build(campaign: str, run_id: str, people: pd.DataFrame, events: pd.DataFrame,
           orders: pd.DataFrame, window: int, ours: set[str], order: list[str] | None = None,
           *, settings: KpiConfig | None = None, now: datetime | None = None,
-          currency: str = "EUR") -> KpiReport:  # fmt: skip
+          currency: str = "EUR", data_until: pd.Timestamp | None = None) -> KpiReport:  # fmt: skip
     """Groups, comparisons and verdicts from the run's people and the pulled tables (pure
     but for ``now``, the moment the window is judged open or closed: the clock by default)."""
     cfg = settings or KpiConfig()
     sent = people[people["status"] == "done"]
     held = people[people["status"] == "holdout"]
-    stamps = pd.concat([events["at"], orders["ordered_at"]]).dropna()
-    until = stamps.max() if len(stamps) else None
+    until = data_until if data_until is not None else _latest(events, orders)
     report = KpiReport(campaign, run_id, window, sent["sent_at"].min() if len(sent) else None,
                        sent["sent_at"].max() if len(sent) else None, until, [], [])  # fmt: skip
     if sent.empty:

@@ -150,6 +150,9 @@ def test_revenue(a: Group, b: Group, cfg: KpiConfig, *, descriptive: bool = Fals
     if w is None:
         c.why = _("at least 2 contacts per group are needed")
         return c
+    if not a.revenue.any() and not b.revenue.any():
+        c.why = _("no order in either group's window")
+        return c
     c.diff, c.ci = w[0], (w[1], w[2])
     c.values, c.sizes = (float(a.revenue.mean()), float(b.revenue.mean())), (a.n, b.n)
     c.spread = (float(a.revenue.std(ddof=1)), float(b.revenue.std(ddof=1)))
