@@ -1,0 +1,213 @@
+"""The preview, report and kpi pages on a 375 px phone, in a real headless Chromium.
+
+What a marketer opening a page on a phone needs: nothing wider than the screen
+(no sideways scrolling of the page: a wide table scrolls in its own box), the
+letter shown at a phone's width or a desktop client's from a toggle, and charts
+whose labels do not run into each other or into the bars. Bounding boxes are
+measured in the page (the charts are inline SVG; matplotlib names each text
+``text_N`` and Segmerge names each bar ``bar_...``). One browser for the module;
+skipped like tests/test_preview_browser.py when Chromium or Playwright is missing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from segmerge import i18n
+from segmerge import workspace as wsmod
+from segmerge.kpi import build
+from segmerge.preview_app import PreviewServer
+from segmerge.quality import analyse
+from segmerge.report_html import kpi_page, quality_page
+from segmerge.segmentation import segment
+from tests.test_preview_browser import ARGS, CHROMIUM, sync_api
+from tests.test_preview_server import AS_OF, make_workspace
+
+PHONE = {"width": 375, "height": 740}
+DESKTOP = {"width": 1200, "height": 850}
+T0 = pd.Timestamp("2026-11-20 09:00", tz="UTC")
+
+# the page's widest element, and every box that sticks out of the screen (to say what does)
+OVERFLOW = """() => ({width: document.documentElement.scrollWidth,
+  out: [...document.querySelectorAll('body *')].filter(e => {
+    const r = e.getBoundingClientRect(); return r.width && r.right > innerWidth + 0.5
+      && !e.closest('.scroll, .frame-box, details:not([open])');
+  }).slice(0, 5).map(e => e.tagName + '.' + e.className)})"""
+
+# in each chart: pairs of labels that intersect, labels over bars, and an axes' labels over
+# another axes' plotting area (its first patch, the background) (px, 0.5 px slack)
+CLASHES = """() => {
+  const box = e => e.getBoundingClientRect();
+  const meet = (a, b) => a.left < b.right - 0.5 && b.left < a.right - 0.5
+                      && a.top < b.bottom - 0.5 && b.top < a.bottom - 0.5;
+  const out = [];
+  document.querySelectorAll('figure svg').forEach((svg, k) => {
+    const labels = [...svg.querySelectorAll('g[id^="text_"]')].filter(e => box(e).width > 0);
+    const bars = [...svg.querySelectorAll('[id^="bar_"]')].filter(e => box(e).width > 0);
+    labels.forEach((a, i) => {
+      labels.slice(i + 1).forEach(b => { if (meet(box(a), box(b))) out.push([k, a.id, b.id]); });
+      bars.forEach(b => { if (meet(box(a), box(b))) out.push([k, a.id, b.id]); });
+    });
+    const axes = [...svg.querySelectorAll('g[id^="axes_"]')];
+    axes.forEach(ax => {
+      const area = ax.querySelector(':scope > g[id^="patch_"]');
+      if (!area) return;
+      axes.filter(o => o !== ax).forEach(o => o.querySelectorAll('g[id^="text_"]').forEach(t => {
+        if (meet(box(t), box(area))) out.push([k, t.id, ax.id]);
+      }));
+    });
+  });
+  return out;
+}"""
+
+# figures and tables never sit on one another
+STACKED = """() => {
+  const els = [...document.querySelectorAll('figure, .scroll')];
+  const boxes = els.map(e => e.getBoundingClientRect());
+  const out = [];
+  boxes.forEach((a, i) => boxes.slice(i + 1).forEach((b, j) => {
+    if (a.left < b.right && b.left < a.right && a.top < b.bottom - 0.5 && b.top < a.bottom - 0.5)
+      out.push([els[i].tagName, els[i + j + 1].tagName]);
+  }));
+  return out;
+}"""
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as p:
+        try:
+            b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        except Exception as exc:  # noqa: BLE001 - a browser that cannot start is a skip
+            pytest.skip(f"Chromium at {CHROMIUM} does not start: {exc}")
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    return make_workspace(tmp_path_factory.mktemp("mobile") / "ws")
+
+
+@pytest.fixture()
+def french():
+    before = i18n.lang()
+    i18n.use_locale("fr_FR")
+    yield
+    i18n.use_locale(before)
+
+
+def fits(page, what: str) -> None:
+    seen = page.evaluate(OVERFLOW)
+    assert seen["width"] <= PHONE["width"], (what, seen)
+
+
+def kpi_report():
+    """A sent campaign with variants, a holdout and a long segment name (seeded, no clock)."""
+    rng = np.random.default_rng(7)
+    plan = [("fonceurs", "A", "done", 400), ("fonceurs", "B", "done", 400),
+            ("fonceurs", None, "holdout", 80), ("prudents de longue date", None, "done", 300)]  # fmt: skip
+    people = pd.DataFrame([{"segment": s, "variant": v, "status": st}
+                           for s, v, st, n in plan for _ in range(n)])  # fmt: skip
+    people["contact_id"] = pd.Series([f"c{i:05d}" for i in range(len(people))], dtype="string")
+    people["sent_at"] = T0
+    sent = (people["status"] == "done").to_numpy()
+    opened = sent & (rng.random(len(people)) < 0.4)
+    clicked = opened & (rng.random(len(people)) < 0.3)
+    bought = rng.random(len(people)) < 0.08
+    ids = people["contact_id"]
+    events = pd.concat([
+        pd.DataFrame({"contact_id": ids[opened], "event": "open", "at": T0 + pd.Timedelta(hours=2)}),
+        pd.DataFrame({"contact_id": ids[clicked], "event": "click", "at": T0 + pd.Timedelta(hours=3)}),
+    ])  # fmt: skip
+    events["campaign_id"] = "x"
+    orders = pd.DataFrame({"contact_id": ids[bought], "ordered_at": T0 + pd.Timedelta(days=2),
+                           "amount": rng.integers(20, 90, int(bought.sum())).astype(float)})  # fmt: skip
+    for t in (events, orders):
+        t["contact_id"] = t["contact_id"].astype("string")
+    now = T0 + pd.Timedelta(days=30)
+    return build("profils", "profils@2026-11-20", people, events.reset_index(drop=True),
+                 orders, 14, set(), now=now.to_pydatetime())  # fmt: skip
+
+
+def test_preview_fits_a_phone_and_shows_the_letter_at_both_widths(browser, root):
+    with PreviewServer(root, port=0, as_of=AS_OF, interval=60) as srv:
+        page = browser.new_page(viewport=PHONE, locale="fr-FR")
+        page.goto(srv.url)
+        sync_api.expect(page.locator("h1")).to_have_text("Campagnes")
+        fits(page, "index")
+        page.goto(srv.url + "c/profils/zens")
+        page.locator("details.overview > summary").click()  # the segments' table, opened
+        fits(page, "segment page")
+        table = page.locator("table.segments").bounding_box()
+        assert table is not None and table["width"] > 0
+        page.locator("details.part:not([open]) > summary").click()  # the headers' table
+        fits(page, "headers open")
+        # the toggle: the letter in a phone-wide frame, kept while switching contacts
+        page.locator('nav.device a[data-device="mobile"]').click()
+        sync_api.expect(page.locator('nav.device a[aria-current]')).to_have_attribute(
+            "data-device", "mobile")  # fmt: skip
+        assert page.locator("#letter").bounding_box()["width"] == 375
+        fits(page, "letter at 375 px")
+        second = page.locator(".contact-list a").nth(1)
+        cid = second.get_attribute("data-contact")
+        second.click()
+        sync_api.expect(page.locator('.contact-list a[aria-current="true"]')).to_have_attribute(
+            "data-contact", cid)  # fmt: skip
+        assert page.locator("#letter").bounding_box()["width"] == 375
+        # inside the frame the letter lays out for a 375 px screen
+        letter = page.frame_locator("#letter").locator("html")
+        assert letter.evaluate("e => e.clientWidth") == 375
+        page.close()
+
+        page = browser.new_page(viewport=DESKTOP, locale="fr-FR")
+        page.goto(srv.url + "c/profils/zens")
+        assert page.locator("#letter").bounding_box()["width"] >= 600
+        page.locator('nav.device a[data-device="mobile"]').click()
+        sync_api.expect(page.locator("#letter")).to_have_class("mobile")
+        assert page.locator("#letter").bounding_box()["width"] == 375
+        page.locator('nav.device a[data-device="desktop"]').click()
+        sync_api.expect(page.locator("#letter")).to_have_class("desktop")
+        assert page.locator("#letter").bounding_box()["width"] >= 600
+        page.close()
+
+
+def test_report_and_kpi_pages_fit_a_phone_and_their_charts_do_not_collide(browser, root, french):
+    ws = wsmod.load(root)
+    seg = segment(ws, root / "segrules" / "profils-vpc.yaml", as_of=AS_OF)
+    pages = {"report": quality_page(analyse(seg, 50), None, ws.tz), "kpi": kpi_page(kpi_report())}
+    assert "Résultats par segment et variante" in pages["kpi"]
+    assert "Profil des segments" in pages["report"]
+    page = browser.new_page(viewport=PHONE)
+    for name, html in pages.items():
+        page.set_content(html)
+        fits(page, name)
+        assert page.locator("figure svg").count() >= (1 if name == "kpi" else 2), name
+        for svg in page.locator("figure svg").all():
+            box = svg.bounding_box()
+            assert box is not None and box["width"] <= PHONE["width"] and box["height"] > 50
+        assert page.evaluate(CLASHES) == [], name
+        assert page.evaluate(STACKED) == [], name
+    page.close()
+
+
+def test_report_and_kpi_pages_speak_english_for_another_workspace(browser):
+    """No French on an English page: the same report, fixed texts from the catalog's msgids."""
+    before = i18n.lang()
+    i18n.use_locale("en_GB")
+    try:
+        html = kpi_page(kpi_report())
+    finally:
+        i18n.use_locale(before)
+    page = browser.new_page(viewport=PHONE)
+    page.set_content(html)
+    assert page.locator("html").get_attribute("lang") == "en"
+    heads = page.locator("h2").all_inner_texts()
+    assert "Results by segment and variant" in heads and "Verdicts" in heads
+    text = page.locator("body").inner_text()
+    for french in ("Résultats", "fenêtre", "désabonnement", "revenu /", "données"):
+        assert french not in text, french
+    fits(page, "kpi in English")
+    page.close()
