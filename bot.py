@@ -112,11 +112,11 @@ def validate(
 ) -> None:
     """Check config, rules, templates and credentials without sending anything.
 
-    Every segment's letter is rendered against a real contact of that segment.
+    Every letter is filled for every contact of its segment; one that cannot be is an error.
 
     Example: segmerge validate profils
     """
-    from segmerge.cli_sources import validate_workspace
+    from segmerge.validate_campaigns import validate_workspace
 
     ws = _ws(workspace)
     warn_exposed(ws.root)

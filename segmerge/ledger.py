@@ -325,16 +325,18 @@ class Ledger(SuppressionMixin, TrackingMixin):
             args.append(limit)
         return [dict(r) for r in self.db.execute(sql, args)]
 
-    def sent_since(self, since: str) -> list[tuple[str, str]]:
-        """(address, when) of every message sent, or maybe sent, since ``since`` (ISO UTC).
+    def sent_since(self, since: str, other_than: str = "") -> list[tuple[str, str]]:
+        """(address, when) of every message sent, or maybe sent, since ``since`` (ISO UTC),
+        by runs other than ``other_than`` (a run resumed or resending is not its own rival).
 
         Uncertain sends count: for contact pressure, a message that may have
         arrived must be assumed to have.
         """
         rows = self.db.execute(
             "SELECT target, updated_at FROM actions WHERE kind='send' AND "
-            "status IN ('done', 'uncertain') AND updated_at>=? AND target IS NOT NULL",
-            (since,),
+            "status IN ('done', 'uncertain') AND updated_at>=? AND target IS NOT NULL "
+            "AND run_id<>?",
+            (since, other_than),
         ).fetchall()
         if not rows:
             return []

@@ -145,7 +145,7 @@ def _run_open(camp: OpenCampaign, opts: RunOptions) -> RunSummary:
     # past sends matter only to a frequency cap: no ledger scan without one
     history = []
     if existing is not None and ws.config.pressure.max_messages:
-        history = existing.sent_since(window_start.isoformat())
+        history = existing.sent_since(window_start.isoformat(), other_than=run_id)
     if existing:
         existing.close()
     sent = pd.DataFrame(history, columns=["address", "at"])

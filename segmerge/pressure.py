@@ -93,15 +93,7 @@ class Policy:
         )
 
     def describe(self) -> str:
-        parts = []
-        c = self.config
-        if c.max_messages:
-            parts.append(f"at most {c.max_messages} message(s) per {c.per_days} day(s)")
-        if c.quiet_hours:
-            parts.append(f"quiet {c.quiet_hours}")
-        if c.quiet_days:
-            parts.append(f"quiet on {', '.join(c.quiet_days)}")
-        return "; ".join(parts)
+        return self.config.describe()
 
 
 def hold_back(

@@ -1,10 +1,16 @@
-"""`[pressure]` in segmerge.toml, without pandas: the workspace loads it for every command."""
+"""`[pressure]` in segmerge.toml, without pandas: the workspace loads it for every command.
+
+With no `max_messages`, the default cap applies: one message per address per
+day, all campaigns together. A workspace with several campaigns on their own
+schedules otherwise mails the same inbox three times on a Monday morning, and
+nobody chose that; `max_messages = 0` says "no cap" on purpose.
+"""
 
 from __future__ import annotations
 
 import re
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 DAYS = {
     "mon": 0, "lun": 0, "lundi": 0, "monday": 0,
@@ -16,14 +22,18 @@ DAYS = {
     "sun": 6, "dim": 6, "dimanche": 6, "sunday": 6,
 }  # fmt: skip
 _SPAN = re.compile(r"^\s*(\d{1,2})[:h](\d{2})\s*-\s*(\d{1,2})[:h](\d{2})\s*$")
+#: the cap when the workspace names none: one message per address per day
+DEFAULT_MAX_MESSAGES = 1
+DEFAULT_PER_DAYS = 1
 
 
 class PressureConfig(BaseModel):
-    """``[pressure]`` in segmerge.toml; every key optional, nothing capped by default."""
+    """``[pressure]`` in segmerge.toml; every key optional. Without ``max_messages`` the
+    default cap (one message per address per day) applies; ``max_messages = 0``: no cap."""
 
     model_config = ConfigDict(extra="forbid")
 
-    max_messages: int | None = Field(default=None, ge=1)
+    max_messages: int | None = Field(default=None, ge=0)
     per_days: int = Field(default=7, ge=1)
     quiet_hours: str | None = None  # "21:00-08:00", local time
     quiet_days: list[str] = Field(default_factory=list)  # ["dimanche"] or ["sun"]
@@ -45,6 +55,35 @@ class PressureConfig(BaseModel):
             raise ValueError(f"unknown day(s) {unknown} (e.g. 'dimanche' or 'sun')")
         return v
 
+    _default_cap: bool = PrivateAttr(default=False)
+
+    @model_validator(mode="after")
+    def _cap(self) -> PressureConfig:
+        if self.max_messages is None:  # not set: the default cap, said by `validate`
+            self.max_messages = DEFAULT_MAX_MESSAGES
+            if "per_days" not in self.model_fields_set:
+                self.per_days = DEFAULT_PER_DAYS
+            self._default_cap = True
+        elif self.max_messages == 0:  # "no cap", on purpose
+            self.max_messages = None
+        return self
+
+    @property
+    def default_cap(self) -> bool:
+        """The cap is Segmerge's default, not the workspace's own setting."""
+        return self._default_cap
+
     @property
     def active(self) -> bool:
         return bool(self.max_messages or self.quiet_hours or self.quiet_days)
+
+    def describe(self) -> str:
+        """The policy in one line (English: it goes into the ledger's details too)."""
+        parts = []
+        if self.max_messages:
+            parts.append(f"at most {self.max_messages} message(s) per {self.per_days} day(s)")
+        if self.quiet_hours:
+            parts.append(f"quiet {self.quiet_hours}")
+        if self.quiet_days:
+            parts.append(f"quiet on {', '.join(self.quiet_days)}")
+        return "; ".join(parts)

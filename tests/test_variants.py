@@ -7,6 +7,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+from datetime import UTC, datetime, timedelta
 from email.header import decode_header, make_header
 from pathlib import Path
 
@@ -103,7 +104,8 @@ def test_letter_variants_are_sent_recorded_and_stable(tmp_path):
     with sqlite3.connect(ws.state_dir / "ledger.sqlite") as db:
         first = dict(db.execute("SELECT contact_id, variant FROM actions WHERE kind='send'"))
     # the next day's run keeps everyone in their group
-    run(ws, "test", RunOptions(as_of="2026-12-02"))
+    later = datetime.now(UTC) + timedelta(days=1)  # sent a day later: under the daily cap
+    run(ws, "test", RunOptions(as_of="2026-12-02", now=later))
     with sqlite3.connect(ws.state_dir / "ledger.sqlite") as db:
         second = dict(db.execute("SELECT contact_id, variant FROM actions WHERE kind='send' "
                                  "AND run_id='test@2026-12-02'"))  # fmt: skip
