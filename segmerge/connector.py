@@ -158,6 +158,12 @@ class Destination(Connector):
         does or reports. Never called on a dry run.
         """
 
+    def merge_tag(self, column: str) -> str | None:
+        """The platform's merge tag that fills a contact column in a draft campaign
+        (``*|FNAME|*``), or None when it has none: a destination that takes drafts says
+        which columns the platform itself can fill; the others stay undefined in a draft."""
+        return None
+
     def lock_identity(self) -> str:
         """What this destination writes to: two runs whose destinations answer the same
         string push one after the other (see segmerge.locks), never both at once.

@@ -121,7 +121,7 @@ def plan_pushes(
 
 def _plan_drafts(camp: OpenCampaign, dest: Destination, m: Any, run_id: str,
                  errors: list[str], skipped: list[PlannedAction]) -> list[Planned]:  # fmt: skip
-    merge_tag = getattr(dest, "merge_tag", lambda column: None)
+    merge_tag = dest.merge_tag
     drafts = draft_templates(camp.templates)
     ctx = camp.render_context("-", None)
     columns = list(camp.seg.frame.columns)

@@ -229,12 +229,13 @@ def _split_address(value: str) -> tuple[str, str]:
 
 
 def changes_by_segment(items: Sequence[Planned]) -> dict[str, dict[str, int]]:
-    """For `--dry-run`: per segment, how many of each kind of change."""
+    """For `--dry-run`: per segment (per variant group of a tested one, ``fonceurs.B``),
+    how many of each kind of change."""
     out: dict[str, dict[str, int]] = {}
     for plan, _ in items:
         if plan.status != "planned":
             continue
-        seg = plan.segment or "-"
+        seg = (plan.segment or "-") + (f".{plan.variant}" if plan.variant else "")
         out.setdefault(seg, {})
         out[seg][plan.kind] = out[seg].get(plan.kind, 0) + 1
     return out

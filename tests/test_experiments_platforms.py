@@ -126,8 +126,13 @@ def test_files_destination_tags_each_group_and_records_the_holdout(tmp_path):
     rows = [f"{i:04d},c{i}@exemple.fr,P{i},{'non' if i % 10 == 9 else 'oui'},"
             + ("vip" if i % 7 == 0 else "") for i in range(80)]  # fmt: skip
     ws = files_workspace(tmp_path / "ws", rows)
+    dry = run(ws, "test", RunOptions(as_of=AS_OF, dry_run=True))
     summary = run(ws, "test", RunOptions(as_of=AS_OF))
     tags = file_tags(ws)
+    # the dry run announced each variant's tags apart, and wrote nothing
+    count = {v: sum(bool(n & {name}) for n in tags["names"])
+             for v, name in (("A", "seg:tous"), ("B", "seg:tous.B"))}  # fmt: skip
+    assert dry.changes == {f"tous.{v}": {"tag": n} for v, n in count.items()}
     names = dict(zip(tags["email"], tags["names"], strict=True))
     record = groups(ws)
     check_groups(record, names, mailable=72)
