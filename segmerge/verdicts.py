@@ -326,10 +326,10 @@ def sentence(c: Comparison, cfg: KpiConfig, closes: datetime | None,
                      level=percent(1 - 2 * cfg.kpi_alpha, 0), lo=signed(eq_lo), hi=signed(eq_hi),
                      p_adj=_p(c.p_equivalence_adjusted))  # fmt: skip
     text = _("{first} vs {second}, {measure}: no difference shown: {diff} ({level} CI {lo} to "
-             "{hi}; p = {p_adj} after correction); these numbers could only show a difference "
+             "{hi}; p = {p}, {p_adj} after correction); these numbers could only show a difference "
              "of {mde} or more").format(
                  first=c.first, second=c.second, measure=what, diff=diff, level=level, lo=lo,
-                 hi=hi, p_adj=_p(c.p_adjusted),
+                 hi=hi, p=_p(c.p), p_adj=_p(c.p_adjusted),
                  mde=signed(c.mde or 0).lstrip("+"))  # fmt: skip
     return text + _more(c, cfg, currency)
 

@@ -239,3 +239,18 @@ def test_campaign_settings_are_checked():
     assert CampaignConfig(**camp, kpi_margin=1.5).kpi_margin == 1.5
     with pytest.raises(ValidationError, match="kpi_marge"):
         CampaignConfig(**camp, kpi_marge=1.5)
+
+
+def test_a_difference_only_significant_alone_is_not_a_winner_in_its_report(french):
+    """Clicks 13 % vs 10 %: p = 0.036 alone, but the report made 3 tests (opens, clicks,
+    conversion; nobody bought): Holm makes it 0.107, so no winner, and the page says why."""
+    p = people([("s", "A", "done", 1000), ("s", "B", "done", 1000)])
+    events, orders = tables(p, {"A": 100, "B": 130}, T0 + pd.Timedelta(days=16))
+    r = build("camp", "r", p, events, orders, 14, {"camp"}, now=T0 + pd.Timedelta(days=40))
+    c = clicks_of(r)
+    assert c.p == pytest.approx(stats.diff_pvalue(130, 1000, 100, 1000)) and c.p < 0.05
+    assert c.p_adjusted == pytest.approx(3 * c.p) and c.outcome == "no_difference"
+    assert c.ci[0] > 0  # the raw 95 % interval alone would have excluded 0
+    assert f"p = 0,036, 0,107 après correction){NNBSP}; ces effectifs" in c.verdict
+    assert " bat " not in c.verdict
+    assert any("3 comparaisons (3 tests)" in n for n in r.notes)
