@@ -312,3 +312,21 @@ def test_hubspot_tags_lists_and_drafts_per_variant_and_none_for_the_holdout(hubs
     drafts = {e["name"]: (list_of[e["to"]["contactIlsLists"]["include"][0]], e["subject"],
                           str(e["content"])) for e in hubspot.emails.values()}  # fmt: skip
     two_drafts(drafts)
+
+
+def test_sends_mail_the_same_contact_of_a_shared_address_whatever_the_file_order(tmp_path):
+    """Through an outbox: one letter per household, to the same contact in the same group,
+    and the holdout is the same addresses, for a file and its shuffled copy."""
+    rows = [f"{i:04d},foyer{i % 30}@exemple.fr,P{i},oui," for i in range(60)]
+    shuffled = [rows[i] for i in np.random.default_rng(3).permutation(len(rows))]
+    outbox = '\n[destinations.boite]\nconnector = "outbox"\npath = "outbox"\n'
+    seen = []
+    for name, lines in (("a", rows), ("b", shuffled)):
+        ws = files_workspace(tmp_path / name, lines, destination="boite", extra=outbox)
+        run(ws, "test", RunOptions(as_of=AS_OF))
+        with sqlite3.connect(ws.state_dir / "ledger.sqlite") as db:
+            seen.append(sorted(db.execute("SELECT contact_id, target, status, variant FROM "
+                                          "actions WHERE kind='send'")))  # fmt: skip
+    assert seen[0] == seen[1]
+    assert len(seen[0]) == 30 and {c for c, *_ in seen[0]} == {f"{i:04d}" for i in range(30)}
+    assert {s for *_, s, _ in seen[0]} == {"done", "holdout"}
