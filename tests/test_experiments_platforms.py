@@ -330,3 +330,25 @@ def test_sends_mail_the_same_contact_of_a_shared_address_whatever_the_file_order
     assert seen[0] == seen[1]
     assert len(seen[0]) == 30 and {c for c, *_ in seen[0]} == {f"{i:04d}" for i in range(30)}
     assert {s for *_, s, _ in seen[0]} == {"done", "holdout"}
+
+
+def test_drafts_on_a_platform_whose_lists_segmerge_does_not_fill_are_refused(brevo, tmp_path,
+                                                                            monkeypatch):  # fmt: skip
+    """Tags go to the files source, drafts to Brevo: Brevo would mail lists nobody
+    split, so the test is refused, naming the templates that hold the variants."""
+    monkeypatch.setenv("SEGMERGE_SHOP_TOKEN", KEY)
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")
+    shop = f"""
+[destinations.shop]
+connector = "brevo"
+base_url = "{brevo.url}"
+events = "none"
+orders = false
+"""
+    ws = files_workspace(tmp_path / "ws", [f"{i:04d},c{i}@exemple.fr,P{i},oui," for i in range(5)],
+                         destination="shop", holdout=0.0, extra=shop)  # fmt: skip
+    with pytest.raises(ConfigError) as info:
+        run(ws, "test", RunOptions(as_of=AS_OF))
+    assert info.value.field == "campaigns.test.templates"
+    assert "A/B variants of tous" in str(info.value) and "shop" in str(info.value)
+    assert not brevo.campaigns and not brevo.lists
