@@ -134,15 +134,19 @@ def _bars(labels: list[str], values: Sequence[float], title: str, xlabel: str) -
 
 def _heatmap(names: list[str], matrix: Any) -> Markup:
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(1.5 + 0.7 * len(names), 1.2 + 0.7 * len(names)),
-                           layout="constrained")  # fmt: skip
+    # no layout engine: cells keep their size and the tight bounding box grows around long
+    # names (a constrained layout shrank the cells until their counts ran together)
+    fig, ax = plt.subplots(figsize=(2 + 0.8 * len(names), 1.5 + 0.8 * len(names)))
     im = ax.imshow(matrix, cmap="Blues")
     # upright or rotated 45°, long names run into each other; at 90° each has its column
     ax.set_xticks(range(len(names)), names, rotation=90)
     ax.set_yticks(range(len(names)), names)
+    top = max(float(matrix.max()), 1.0)
     for i in range(len(names)):
         for j in range(len(names)):
-            ax.text(j, i, str(int(matrix[i][j])), ha="center", va="center", fontsize=7)
+            dark = float(matrix[i][j]) > 0.6 * top  # white on the darkest blues, to be read
+            ax.text(j, i, fr(matrix[i][j], 0), ha="center", va="center", fontsize=7,
+                    color="white" if dark else "black")  # fmt: skip
     fig.colorbar(im, ax=ax, label=_("contacts in common"))
     ax.set_title(_("Segment overlaps"))
     return _svg(fig)

@@ -175,8 +175,14 @@ def test_preview_fits_a_phone_and_shows_the_letter_at_both_widths(browser, root)
 
 
 def test_report_and_kpi_pages_fit_a_phone_and_their_charts_do_not_collide(browser, root, french):
+    # mode all, long labels: every chart of the report (sizes, overlaps, profiles)
+    (root / "segrules" / "tous.yaml").write_text(
+        "version: 1\nmode: all\nsegments:\n"
+        "  - name: gros\n    label: Les gros acheteurs de longue date\n    when: revenue > 500\n"
+        "  - name: fideles\n    label: Fidèles\n    when: orders_count > 3\n"
+        "  - name: tous\n    label: Toute la base\n    when: true\n", encoding="utf-8")  # fmt: skip
     ws = wsmod.load(root)
-    seg = segment(ws, root / "segrules" / "profils-vpc.yaml", as_of=AS_OF)
+    seg = segment(ws, root / "segrules" / "tous.yaml", as_of=AS_OF, source_name="demo")
     pages = {"report": quality_page(analyse(seg, 50), None, ws.tz), "kpi": kpi_page(kpi_report())}
     assert "Résultats par segment et variante" in pages["kpi"]
     assert "Profil des segments" in pages["report"]
@@ -184,7 +190,7 @@ def test_report_and_kpi_pages_fit_a_phone_and_their_charts_do_not_collide(browse
     for name, html in pages.items():
         page.set_content(html)
         fits(page, name)
-        assert page.locator("figure svg").count() >= (1 if name == "kpi" else 2), name
+        assert page.locator("figure svg").count() == (1 if name == "kpi" else 3), name
         for svg in page.locator("figure svg").all():
             box = svg.bounding_box()
             assert box is not None and box["width"] <= PHONE["width"] and box["height"] > 50
