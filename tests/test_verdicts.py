@@ -254,3 +254,16 @@ def test_a_difference_only_significant_alone_is_not_a_winner_in_its_report(frenc
     assert f"p = 0,036, 0,107 après correction){NNBSP}; ces effectifs" in c.verdict
     assert " bat " not in c.verdict
     assert any("3 comparaisons (3 tests)" in n for n in r.notes)
+
+
+def test_the_window_closes_on_the_sources_coverage_not_on_this_campaigns_last_event(french):
+    """A campaign's own clicks stop after a day; the source's data (any campaign's events,
+    orders) going past the close is what lets the verdict through."""
+    p = people([("s", "A", "done", 1000), ("s", "B", "done", 1000)])
+    events, orders = tables(p, {"A": 100, "B": 150}, T0 + pd.Timedelta(days=1))
+    later = T0 + pd.Timedelta(days=40)
+    early = build("camp", "r", p, events, orders, 14, {"camp"}, now=later)
+    assert clicks_of(early).outcome == "window_open"
+    covered = build("camp", "r", p, events, orders, 14, {"camp"}, now=later,
+                    data_until=T0 + pd.Timedelta(days=15))  # fmt: skip
+    assert clicks_of(covered).outcome == "beats" and not covered.window_open
