@@ -34,6 +34,7 @@ from .push_batches import plan_while_preparing, push_in_batches
 from .segmentation import save_snapshot
 from .storage import named_storage_errors
 from .tokens import signing_key
+from .tracking_links import run_tracker
 from .workspace import Workspace
 
 Progress = Callable[[str, int, int], None]
@@ -274,6 +275,7 @@ def _plan_sends(
     records: list[dict[str, Any]] = frame.iloc[todo].to_dict("records") if todo else []
     sends: list[tuple[PlannedAction, Action]] = []
     base = camp.render_context("-", key)
+    tracker = run_tracker(ws, key)  # our own clicks and opens (tracking_links)
     urls = [camp.render_context(ids[i], key).unsubscribe_url for i in todo]
     segs = [str(primary.iat[i]) for i in todo]
     picked = [camp.letter_of(i, seg) for i, seg in zip(todo, segs, strict=True)]
@@ -289,6 +291,8 @@ def _plan_sends(
         try:
             if isinstance(r, TemplateError):
                 raise r
+            if tracker is not None:
+                r = tracker.apply(r, run_id, ids[i], url)
             msg = camp.message(r, to=str(to_addr[i]), contact=contact, key=k,
                                unsubscribe_url=url, segment=seg_name, variant=variant)  # fmt: skip
         except (TemplateError, MessageError) as exc:
