@@ -57,9 +57,9 @@ class SegmergeError(Exception):
     def __str__(self) -> str:
         head = self.location()
         text = self.message
-        if self.field and not text.startswith(f"{self.field}: "):  # "shop: shop: GET ..." once
-            text = f"{self.field}: {text}"
-        if head:
+        if self.field and not text.startswith((f"{self.field}: ", f"{label(self.field)} ")):
+            text = f"{label(self.field)} {text}"  # "shop: shop: GET ..." once
+        if head:  # file:line:column: with plain colons, the form editors and CI parse
             text = f"{head}: {text}"
         if self.hint:
             text = f"{text}\n  {label(_('hint'))} {self.hint}"

@@ -246,8 +246,42 @@ def _explain(err: Any) -> str:
         return _("unknown setting (a typo?)")
     if err["type"] == "missing":
         return _("this setting is required")
+    said = _pydantic_said(err)
+    if said is not None:
+        return said
     msg = str(err["msg"])
     return msg.removeprefix("Value error, ")
+
+
+def _pydantic_said(err: Any) -> str | None:
+    """Pydantic's commonest complaints in the command's language (its own text is English);
+    None for the others, whose English text is shown as is."""
+    kind = str(err["type"]).removesuffix("_parsing").removesuffix("_type")
+    ctx = err.get("ctx") or {}
+    said = {
+        "string": _("expected text"),
+        "int": _("expected a whole number"),
+        "float": _("expected a number"),
+        "bool": _("expected true or false"),
+        "dict": _("expected a table"),
+        "model": _("expected a table"),
+        "list": _("expected a list"),
+    }.get(kind)
+    if said is not None:
+        return said
+    if kind == "literal_error" and "expected" in ctx:
+        return _("expected {values}").format(values=ctx["expected"])
+    if kind == "string_pattern_mismatch" and "pattern" in ctx:
+        return _("does not have the expected form {pattern}").format(pattern=repr(ctx["pattern"]))
+    for key, text in (
+        ("ge", _("expected {n} or more")),
+        ("gt", _("expected more than {n}")),
+        ("le", _("expected {n} or less")),
+        ("lt", _("expected less than {n}")),
+    ):
+        if key in ctx and kind.startswith(("greater", "less")):
+            return text.format(n=ctx[key])
+    return None
 
 
 def _check_references(ws: Workspace, text: str) -> None:

@@ -211,6 +211,14 @@ ENGLISH = frozenset(
         "nothing",
         "here",
         "what",
+        "rows",
+        "skipped",
+        "cannot",
+        "must",
+        "should",
+        "will",
+        "found",
+        "missing",
     ]
 )
 FRENCH = frozenset(
@@ -260,7 +268,9 @@ def stop_words(text: str, words: frozenset[str], data: list[str]) -> list[str]:
     code and quoted values are taken out."""
     found = []
     for line in text.splitlines():
-        prose = line
+        prose = line.split("→")[0] if "→" in line else line  # explain: condition → value
+        if "→" in line and re.match(r"^[\s│├└─]*", prose):
+            prose = ""  # a condition of the rule set and its value: the user's own words
         for phrase in data:
             prose = prose.replace(phrase, " ")
         prose = re.sub(r"`[^`]*`|'[^']*'|\"[^\"]*\"|«[^»]*»|--[\w-]+|\S*[/\\@_=<>]\S*", " ", prose)
@@ -305,7 +315,7 @@ WALK = [
     ("schedule add", ["schedule", "add", "profils", "0 9 * * MON"], 0),
     ("schedule list", ["schedule", "list"], 0),
     ("schedule remove", ["schedule", "remove", "profils"], 0),
-    ("schedule remove none", ["schedule", "remove", "profils"], 0),
+    ("schedule remove toml", ["schedule", "remove", "profils"], 2),
     ("serve bad duration", ["serve", "--stop-grace", "soon"], 2),
     ("doctor", ["doctor"], 0),
     ("init not empty", ["init", "."], 2),
@@ -313,12 +323,19 @@ WALK = [
 ]
 
 
-def _walk(ws: Path, locale: str) -> dict[str, tuple[int, str]]:
+def _walk(ws: Path, locale: str, mp: pytest.MonkeyPatch) -> dict[str, tuple[int, str]]:
+    """Every command of :data:`WALK` in a workspace whose locale is ``locale``; then, with no
+    workspace at all, the environment's language (``$LANG`` the same as the workspace)."""
     toml = ws / "segmerge.toml"
     text = toml.read_text(encoding="utf-8")
-    toml.write_text(re.sub(r'(?m)^locale = ".*"$', f'locale = "{locale}"', text), "utf-8")
+    text = re.sub(r'(?m)^locale = ".*"$', f'locale = "{locale}"', text)
+    toml.write_text(text, encoding="utf-8")
     seen = {name: _invoke(argv, ws) for name, argv, _ in WALK}
+    mp.setenv("LANG", f"{locale}.UTF-8")
     seen["no workspace"] = _invoke(["doctor"], ws / "segrules")
+    toml.write_text(text.replace("[campaigns.", "[campaigns.broken]\nsource = 1\n\n[campaigns.", 1))
+    seen["broken segmerge.toml"] = _invoke(["doctor"], ws)
+    toml.write_text(text, encoding="utf-8")
     return seen
 
 
@@ -336,8 +353,57 @@ def walked(demo) -> Iterator[dict[str, dict[str, tuple[int, str]]]]:
     mp.delenv("SEGMERGE_LANG")  # the workspace chooses, as for a user
     mp.setenv("COLUMNS", "200")
     try:
-        yield {"fr": _walk(demo, "fr_FR"), "en": _walk(demo, "en_US")}
+        yield {"fr": _walk(demo, "fr_FR", mp), "en": _walk(demo, "en_US", mp)}
     finally:
         mp.undo()
         i18n.use_locale("en")
         shutil.rmtree(demo / ".segmerge", ignore_errors=True)
+
+
+#: English still printed in French output, each with the module that says it (connectors
+#: may not import segmerge.i18n: their notes need a code + arguments the CLI can translate)
+LEFT = {
+    "fr": [("unreadable rows", "connectors/files.py: a skipped-rows note")],
+    "en": [],
+}
+
+
+@pytest.mark.parametrize("lang", ["fr", "en"])
+def test_no_sentence_of_the_other_language_in_any_command(walked, demo, lang):
+    words = ENGLISH if lang == "fr" else FRENCH
+    data = _data_phrases(demo)
+    left = [fragment for fragment, _ in LEFT[lang]]
+    wrong, used = [], set()
+    for name, (_code, text) in walked[lang].items():
+        for line in stop_words(text, words, data):
+            known = [f for f in left if f in line]
+            used.update(known)
+            if not known:
+                wrong.append(f"{name}: {line}")
+    assert not wrong, f"not in {lang}:\n" + "\n".join(wrong)
+    assert used == set(left), f"translated now, take out of LEFT: {set(left) - used}"
+
+
+def test_every_command_ends_the_same_way_in_both_languages(walked):
+    expected = {name: code for name, _, code in WALK} | {"no workspace": 2,
+                                                         "broken segmerge.toml": 2}  # fmt: skip
+    for lang in ("fr", "en"):
+        got = {name: code for name, (code, _) in walked[lang].items()}
+        assert got == expected, lang
+
+
+def test_french_output_is_set_the_french_way(walked):
+    fr, en = walked["fr"], walked["en"]
+    _, segment = fr["segment"]
+    assert f"2{NNBSP}250 contacts au " in segment  # thousands, and the day in words
+    assert re.search(rf"\d,\d{NNBSP}%", segment) and not re.search(r"\d\.\d\s?%", segment)
+    _, missing = fr["no workspace"]
+    assert f"erreur{NNBSP}: pas de segmerge.toml dans" in missing
+    assert f"conseil{NNBSP}: lancez `segmerge init DOSSIER`" in missing
+    _, broken = fr["broken segmerge.toml"]  # chosen before the workspace is validated
+    assert f"campaigns.broken.source{NNBSP}: attendu{NNBSP}: du texte" in broken
+    _, dry = fr["run --dry-run"]
+    assert "[à blanc] profils@2026-12-01" in dry and f"ferait{NNBSP}: envoi" in dry
+    assert "error: no segmerge.toml in" in en["no workspace"][1]
+    assert "2,250 contacts, as of " in en["segment"][1]
+    assert "would do: send" in en["run --dry-run"][1]
