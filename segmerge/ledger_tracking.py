@@ -93,6 +93,22 @@ class TrackingMixin:
             sql += " AND filtered=''"
         return [dict(r) for r in self.db.execute(sql + " ORDER BY first_at", tuple(run_ids))]
 
+    def sends_to(self, contact_ids: Sequence[str]) -> list[tuple[str, str, str]]:
+        """(run id, contact id, when) of every letter recorded sent to these contacts."""
+        rows: list[tuple[str, str, str]] = []
+        for start in range(0, len(contact_ids), 500):  # under SQLite's bound-variable limit
+            part = list(contact_ids[start : start + 500])
+            marks = ",".join("?" for _ in part)
+            rows += [
+                (str(r[0]), str(r[1]), str(r[2]))
+                for r in self.db.execute(
+                    "SELECT run_id, contact_id, updated_at FROM actions WHERE kind='send' AND "  # noqa: S608
+                    f"status IN ('done', 'uncertain') AND contact_id IN ({marks})",
+                    part,
+                )
+            ]
+        return rows
+
     def tracked_summary(self, run_ids: Iterable[str]) -> dict[str, int]:
         """Hits set aside, by reason (for a report's note)."""
         ids = list(run_ids)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
@@ -9,6 +10,7 @@ from tracking_setup import letters, part, site_factory, tracked_links
 
 from segmerge.kpi import kpi
 from segmerge.schema import Tables, empty_events, empty_orders
+from segmerge.tokens import signing_key, unsubscribe_token
 
 __all__ = ["site_factory"]  # the fixture, used by name
 BOTH = "[pressure]\nmax_messages = 10\nper_days = 1\n[tracking]\nopens = true\n"
@@ -24,8 +26,10 @@ def platform_events(rows: list[tuple[str, str, str]]) -> Tables:
 
 
 def counts(report, measure: str) -> int:
+    """Contacts with the event (0 when the report saw no event of the campaign at all)."""
     [group] = [g for g in report.groups if g.name == "tous"]
-    return group.rates[measure].count
+    rate = group.rates[measure]
+    return 0 if rate is None and not report.events_seen else rate.count
 
 
 def test_each_campaign_counts_only_its_own_tracked_events(site_factory) -> None:
@@ -51,3 +55,17 @@ def test_platform_events_carrying_the_campaigns_id_still_count(site_factory) -> 
                               ("c3", "promo-noel", "click")])  # fmt: skip
     r = kpi(site.ws, "a", tables=tables)
     assert (counts(r, "open"), counts(r, "click")) == (1, 1)
+
+
+def test_a_one_click_unsubscribe_counts_for_the_last_letter_the_contact_got(site_factory) -> None:
+    site = site_factory(BOTH, campaigns=("a", "b"))  # b's letters went after a's
+    key = signing_key(site.ws.state_dir, create=False)
+    assert key is not None
+    conn = http.client.HTTPConnection("127.0.0.1", site.server.port, timeout=10)
+    conn.request("POST", f"/unsubscribe?token={unsubscribe_token(key, 'c1')}",
+                 body=b"List-Unsubscribe=One-Click")  # fmt: skip
+    assert conn.getresponse().status == 200
+    conn.close()
+    none = platform_events([])
+    assert counts(kpi(site.ws, "a", tables=none), "unsubscribe") == 0
+    assert counts(kpi(site.ws, "b", tables=none), "unsubscribe") == 1
