@@ -4,8 +4,8 @@
 
 It makes a fresh demo workspace (what `segmerge init` writes) in a temporary
 folder, starts the preview on a free loopback port, and photographs the index,
-a letter, and a template error, so that the pictures always show the current
-page and the current demo letters.
+a letter (on a desktop and on a 375 px phone), and a template error, so that
+the pictures always show the current page and the current demo letters.
 """
 
 from __future__ import annotations
@@ -47,6 +47,12 @@ def main() -> None:
             page.goto(srv.url + "c/profils/fonceurs")
             page.frame_locator("#letter").locator("h1").wait_for()
             page.screenshot(path=str(OUT / "preview-lettre.png"))
+            phone = browser.new_page(viewport={"width": 375, "height": 740}, locale="fr-FR")
+            phone.goto(srv.url + "c/profils/fonceurs?device=mobile")
+            phone.frame_locator("#letter").locator("h1").wait_for()
+            phone.locator("nav.device").scroll_into_view_if_needed()
+            phone.screenshot(path=str(OUT / "preview-telephone.png"))
+            phone.close()
             tpl = ws / "templates" / "profils-vpc" / "fonceurs.html.j2"
             text = tpl.read_text(encoding="utf-8")
             tpl.write_text(text.replace("{{ contact.orders_count }}", "{{ contact.orders_count }"),
@@ -54,7 +60,7 @@ def main() -> None:
             page.locator(".errors .error").first.wait_for(timeout=20_000)
             page.screenshot(path=str(OUT / "preview-erreur.png"))
             browser.close()
-    for name in ("index", "lettre", "erreur"):
+    for name in ("index", "lettre", "telephone", "erreur"):
         print(OUT / f"preview-{name}.png")
 
 

@@ -31,6 +31,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -258,6 +259,16 @@ _pages.install_gettext_callables(  # type: ignore[attr-defined]
 _pages.globals.update(number=i18n.number, percent=i18n.percent, label=i18n.label)
 
 
+def _day(as_of: str | None) -> str | None:
+    """--as-of as the page's language writes a day ("1er décembre 2026"), else as typed."""
+    if not as_of:
+        return None
+    try:
+        return i18n.day(date.fromisoformat(as_of[:10]))
+    except ValueError:
+        return as_of
+
+
 class Handler(BaseHTTPRequestHandler):
     server_version = "segmerge-preview"
     preview: Preview  # set on the subclass made by PreviewServer
@@ -286,9 +297,9 @@ class Handler(BaseHTTPRequestHandler):
         values.setdefault("errors", [])
         if ws_error:
             values["errors"] = [ws_error, *values["errors"]]
-        html = _pages.get_template(name).render(version=self.preview.tag, ws=ws, lang=i18n.lang(),
-                                                 names=self.preview.names(),
-                                                 as_of=self.preview.as_of, **values)  # fmt: skip
+        html = _pages.get_template(name).render(
+            version=self.preview.tag, ws=ws, lang=i18n.lang(), names=self.preview.names(),
+            as_of=_day(self.preview.as_of), **values)  # fmt: skip
         self._send(code, html.encode("utf-8"), "text/html; charset=utf-8")
 
     def not_found(self, message: str) -> None:
