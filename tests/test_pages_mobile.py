@@ -11,6 +11,8 @@ skipped like tests/test_preview_browser.py when Chromium or Playwright is missin
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -23,7 +25,7 @@ from segmerge.quality import analyse
 from segmerge.report_html import kpi_page, quality_page
 from segmerge.segmentation import segment
 from tests.test_preview_browser import ARGS, CHROMIUM, sync_api
-from tests.test_preview_server import AS_OF, make_workspace
+from tests.test_preview_server import AS_OF, get, make_workspace
 
 PHONE = {"width": 375, "height": 740}
 DESKTOP = {"width": 1200, "height": 850}
@@ -217,3 +219,23 @@ def test_report_and_kpi_pages_speak_english_for_another_workspace(browser):
         assert french not in text, french
     fits(page, "kpi in English")
     page.close()
+
+
+def test_preview_speaks_english_for_an_english_workspace(tmp_path):
+    """The same pages for `locale = "en_US"`: English fixed texts, English typography."""
+    before = i18n.lang()
+    root = make_workspace(tmp_path / "ws")
+    cfg = root / "segmerge.toml"
+    cfg.write_text(cfg.read_text(encoding="utf-8").replace('locale = "fr_FR"', 'locale = "en_US"'),
+                   encoding="utf-8")  # fmt: skip
+    with PreviewServer(root, port=0, as_of=AS_OF, interval=60) as srv:
+        code, _, body = get(srv.url + "c/nope")
+        assert code == 404 and '<html lang="en">' in body
+        assert "No campaign “nope”." in body and "Back to the campaigns" in body
+        assert "as of December 1, 2026" in body and "Aperçu" not in body
+        code, _, body = get(srv.url + "c/profils/zens?contact=99999")
+        assert code == 404 and "No contact “99999” in the source of profils." in body
+        assert "Find a contact (customer number, e-mail or name)" in body
+        assert re.search(r"[\d,]+ contacts get this letter · the first 20", body)
+        assert "Campagne" not in body and "Tous les segments" not in body
+    assert i18n.lang() == before  # the test process keeps its own language
