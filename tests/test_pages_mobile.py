@@ -12,13 +12,15 @@ skipped like tests/test_preview_browser.py when Chromium or Playwright is missin
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from segmerge import i18n
+from segmerge import i18n, preview_app
 from segmerge import workspace as wsmod
+from segmerge.i18n import read_catalogs
 from segmerge.kpi import build
 from segmerge.preview_app import PreviewServer
 from segmerge.quality import analyse
@@ -239,3 +241,26 @@ def test_preview_speaks_english_for_an_english_workspace(tmp_path):
         assert re.search(r"[\d,]+ contacts get this letter · the first 20", body)
         assert "Campagne" not in body and "Tous les segments" not in body
     assert i18n.lang() == before  # the test process keeps its own language
+
+
+def test_every_sentence_of_the_page_templates_has_its_french():
+    """tests/test_language.py reads the Python code; the templates' `_()` / `ngettext()` are
+    checked here: a French entry for each, with the same {fields}."""
+    found = read_catalogs("fr")
+    literal = r'"((?:[^"\\]|\\.)*)"|\'([^\']*)\''
+    seen = 0
+    for tpl in sorted((Path(preview_app.__file__).parent / "preview_assets").glob("*.j2")):
+        text = tpl.read_text(encoding="utf-8")
+        calls = [(m.group(1) or m.group(2), None)
+                 for m in re.finditer(rf"\b_\(\s*(?:{literal})\s*\)", text)]  # fmt: skip
+        calls += [(m.group(1), m.group(2))
+                  for m in re.finditer(r'ngettext\(\s*"([^"]*)",\s*"([^"]*)"', text)]  # fmt: skip
+        for single, plural in calls:
+            seen += 1
+            entry = found.get(single)
+            assert entry is not None and entry.string, (tpl.name, single)
+            strings = entry.string if plural else (entry.string,)
+            fields = sorted(re.findall(r"{\w+}", single))
+            for french in strings:
+                assert sorted(re.findall(r"{\w+}", french)) == fields, (tpl.name, french)
+    assert seen > 50  # the templates were read
