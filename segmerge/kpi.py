@@ -37,7 +37,7 @@ from .kpi_config import KpiConfig
 from .ledger import Ledger
 from .rules import load_ruleset
 from .schema import Tables
-from .tracking_kpi import campaign_events, tracked_events
+from .tracking_kpi import campaign_events, machines_note, tracked_events
 from .verdicts import Comparison, Group, Rate, sentence, settle, test_rates, test_revenue
 from .workspace import Workspace
 
@@ -183,6 +183,7 @@ def kpi(ws: Workspace, campaign: str, *, run_id: str | None = None, window: int 
         base_people = run_people(ledger, base_run) if base_run else None
         base_ours = our_ids(ledger, base_name, base_run) if base_name and base_run else set()
         tracked = tracked_events(ledger, [run_id, base_run])
+        machines = machines_note(ledger, run_id)  # tracked hits set aside as scanners'
     finally:
         ledger.close()
     if tables is None:
@@ -207,6 +208,8 @@ def kpi(ws: Workspace, campaign: str, *, run_id: str | None = None, window: int 
             base_events = campaign_events(source_events, tracked, base_ours)
             add_baseline(report, base_name, base_run or "", base_people, base_events, orders,
                          base_ours, settings=cfg, currency=ws.config.currency)  # fmt: skip
+    if machines:
+        report.notes.append(machines)
     return report
 
 

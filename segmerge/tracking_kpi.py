@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .i18n import ngettext, number
 from .ledger import Ledger
 from .storage import StateError
 from .unsubscribe_queue import AUDIT_FILE
@@ -113,3 +114,15 @@ def campaign_events(source: pd.DataFrame, tracked: pd.DataFrame, ours: set[str])
     if mine.empty:
         return own.reset_index(drop=True)
     return pd.concat([mine, own], ignore_index=True)
+
+
+def machines_note(ledger: Ledger, run_id: str) -> str | None:
+    """How many of the run's tracked hits were a machine's (docs/tracking.md), if any."""
+    n = sum(ledger.tracked_summary([run_id]).values())
+    if not n:
+        return None
+    return ngettext(
+        "{n} open or click by a machine (mail scanner, link checker) was not counted",
+        "{n} opens or clicks by machines (mail scanners, link checkers) were not counted",
+        n,
+    ).format(n=number(n))

@@ -69,3 +69,14 @@ def test_a_one_click_unsubscribe_counts_for_the_last_letter_the_contact_got(site
     none = platform_events([])
     assert counts(kpi(site.ws, "a", tables=none), "unsubscribe") == 0
     assert counts(kpi(site.ws, "b", tables=none), "unsubscribe") == 1
+
+
+def test_the_report_says_how_many_hits_were_set_aside_as_machines(site_factory) -> None:
+    site = site_factory()
+    mail = letters(site.ws)
+    assert site.get(tracked_links(mail["c1"])[0], agent="Barracuda Sentinel (EE)")[0] == 302
+    assert site.get(tracked_links(mail["c2"])[0], method="HEAD")[0] == 302
+    assert site.get(tracked_links(mail["c3"])[0])[0] == 302  # a person
+    r = kpi(site.ws, "a", tables=platform_events([]))
+    assert counts(r, "click") == 1
+    assert "2 opens or clicks by machines (mail scanners, link checkers) were not counted" in r.notes
