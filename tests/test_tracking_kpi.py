@@ -79,4 +79,6 @@ def test_the_report_says_how_many_hits_were_set_aside_as_machines(site_factory) 
     assert site.get(tracked_links(mail["c3"])[0])[0] == 302  # a person
     r = kpi(site.ws, "a", tables=platform_events([]))
     assert counts(r, "click") == 1
-    assert "2 opens or clicks by machines (mail scanners, link checkers) were not counted" in r.notes
+    assert (
+        "2 opens or clicks by machines (mail scanners, link checkers) were not counted" in r.notes
+    )
