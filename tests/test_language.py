@@ -307,6 +307,7 @@ WALK = [
     ("segment", ["segment", "segrules/profils-vpc.yaml"], 0),
     ("segment csv", ["segment", "segrules/profils-vpc.yaml", "--format", "xml"], 2),
     ("explain", ["explain", "segrules/profils-vpc.yaml", "00042"], 0),
+    ("rule typo", ["segment", "segrules/typo.yaml"], 2),
     ("run --dry-run", ["run", "profils", "--dry-run", "--as-of", "2026-12-01"], 0),
     ("connectors", ["connectors"], 0),
     ("suppress add", ["suppress", "add", "bounce@example.org"], 0),
@@ -344,6 +345,9 @@ def demo(tmp_path_factory) -> Path:
     ws = tmp_path_factory.mktemp("demo") / "boutique"
     code, text = _invoke(["init", str(ws)], ws.parent)
     assert code == 0, text
+    (ws / "segrules" / "typo.yaml").write_text(
+        "version: 1\nname: typo\nsegments:\n  - name: vieux\n    when: agee > 60\n", "utf-8"
+    )
     return ws
 
 

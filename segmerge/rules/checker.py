@@ -13,6 +13,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
 from ..catalog import FUNCTIONS, SCALAR_METRICS, TREND_MEASURES, Kind, MetricCall
+from ..i18n import _
 from . import ast
 from .parser import ExprError
 
@@ -124,7 +125,7 @@ def _did_you_mean(name: str, known: Collection[str]) -> str:
     close = suggest(name, known)
     if not close:
         return ""
-    return "; did you mean " + " or ".join(repr(c) for c in close) + "?"
+    return _("; did you mean {names}?").format(names=_(" or ").join(repr(c) for c in close))
 
 
 def _at(node: ast.Node) -> int:
@@ -208,9 +209,9 @@ def _no_null_literal(*nodes: ast.Node) -> None:
     for n in nodes:
         if isinstance(n, ast.Null):
             raise ExprError(
-                "a comparison with null is never true",
+                _("a comparison with null is never true"),
                 _at(n),
-                "write `x is null` or `x is not null`",
+                _("write `x is null` or `x is not null`"),
             )
 
 
@@ -248,14 +249,18 @@ def _name_kind(node: ast.Name, scope: Scope) -> Kind:
         fn = FUNCTIONS[node.name]
         example = ", ".join(_EXAMPLE[p.kind].format(name=p.name) for p in fn.params)
         raise ExprError(
-            f"{node.name} is a metric function and needs arguments",
+            _("{name} is a metric function and needs arguments").format(name=node.name),
             _at(node),
-            f"e.g. {node.name}({example}) — {fn.doc}",
+            _("e.g. {call} — {doc}").format(call=f"{node.name}({example})", doc=fn.doc),
         )
     known = set(scope.columns) | set(SCALAR_METRICS)
-    message = f"unknown name '{node.name}'" + _did_you_mean(node.name, known)
+    message = _("unknown name {name}").format(name=repr(node.name)) + _did_you_mean(
+        node.name, known
+    )
     shown = ", ".join(sorted(scope.columns)[:15])
-    hint = f"names are contact columns ({shown}) or metrics ({', '.join(SCALAR_METRICS)})"
+    hint = _("names are contact columns ({columns}) or metrics ({metrics})").format(
+        columns=shown, metrics=", ".join(SCALAR_METRICS)
+    )
     raise ExprError(message, _at(node), hint)
 
 
@@ -263,23 +268,32 @@ def bind_call(node: ast.Func, orders_columns: Collection[str] | None = None) -> 
     """Match a call's arguments to its declaration; the bound call names its metric column."""
     fn = FUNCTIONS.get(node.name)
     if fn is None:
-        message = f"unknown function '{node.name}'" + _did_you_mean(node.name, FUNCTIONS)
-        hint = "functions: " + ", ".join([*FUNCTIONS, "date", "today"])
+        message = _("unknown function {name}").format(name=repr(node.name)) + _did_you_mean(
+            node.name, FUNCTIONS
+        )
+        hint = _("functions: {names}").format(names=", ".join([*FUNCTIONS, "date", "today"]))
         raise ExprError(message, _at(node), hint)
     signature = f"{fn.name}({', '.join(p.name + ('' if p.required else '=…') for p in fn.params)})"
     if len(node.args) > len(fn.params):
         extra = node.args[len(fn.params)]
-        raise ExprError(f"too many arguments: {signature} takes {len(fn.params)}", _at(extra))
+        raise ExprError(
+            _("too many arguments: {signature} takes {n}").format(
+                signature=signature, n=len(fn.params)
+            ),
+            _at(extra),
+        )
     given: dict[str, ast.Node] = {p.name: a for p, a in zip(fn.params, node.args, strict=False)}
     names = [p.name for p in fn.params]
     for i, (key, value) in enumerate(node.kwargs):
         where = node.kwarg_pos[i] if i < len(node.kwarg_pos) else None
         at = where.start if where else _at(value)
         if key not in names:
-            message = f"{fn.name}() has no argument '{key}'" + _did_you_mean(key, names)
-            raise ExprError(message, at, f"it takes {signature}")
+            message = _("{function}() has no argument {name}").format(
+                function=fn.name, name=repr(key)
+            ) + _did_you_mean(key, names)
+            raise ExprError(message, at, _("it takes {signature}").format(signature=signature))
         if key in given:
-            raise ExprError(f"argument {key} is given twice", at)
+            raise ExprError(_("argument {name} is given twice").format(name=key), at)
         given[key] = value
     bound: dict[str, int | str | None] = {}
     for param in fn.params:
@@ -287,9 +301,13 @@ def bind_call(node: ast.Func, orders_columns: Collection[str] | None = None) -> 
             if param.required:
                 example = _EXAMPLE[param.kind].format(name=param.name)
                 raise ExprError(
-                    f"{fn.name}() needs its argument {param.name}",
+                    _("{function}() needs its argument {name}").format(
+                        function=fn.name, name=param.name
+                    ),
                     _at(node),
-                    f"e.g. {fn.name}({example}); it takes {signature}",
+                    _("e.g. {call}; it takes {signature}").format(
+                        call=f"{fn.name}({example})", signature=signature
+                    ),
                 )
             continue
         value = given[param.name]

@@ -97,7 +97,8 @@ class RuleSet:
         if self.exclude is not None:
             out.append(("exclude", self.exclude_text or "", self.exclude, self.exclude_locate))
         for seg in self.segments:
-            out.append((f"segment '{seg.name}', when", seg.when_text, seg.expr, seg.locate))
+            where = _("segment {name}, when").format(name=repr(seg.name))
+            out.append((where, seg.when_text, seg.expr, seg.locate))
         return out
 
     def _error(self, where: str, exc: ExprError, locate: Locate | None) -> RuleError:
