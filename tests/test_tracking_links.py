@@ -48,3 +48,18 @@ def test_the_pixel_goes_last_in_the_body_only_when_opens_are_on() -> None:
                              'width:1px;height:1px;overflow:hidden"></body></html>')  # fmt: skip
     assert Tracker(KEY, "https://b.fr", False, False).apply(letter("<p>x</p>", "x"), "r", "c",
                                                             UNSUB).html == "<p>x</p>"  # fmt: skip
+
+
+def test_a_tracking_base_url_that_is_not_https_is_refused_naming_it(tmp_path) -> None:
+    from tracking_setup import make_workspace
+
+    from segmerge import workspace as wsmod
+    from segmerge.errors import ConfigError
+
+    make_workspace(tmp_path, tracking='[tracking]\nbase_url = "http://boutique.fr/suivi?x=1"\n')
+    try:
+        wsmod.load(tmp_path)
+    except ConfigError as exc:
+        assert "base_url" in str(exc) and exc.exit_code == 2
+    else:
+        raise AssertionError("an http:// tracking base was accepted")
