@@ -137,7 +137,7 @@ def kpi_report():
 
 
 def test_preview_fits_a_phone_and_shows_the_letter_at_both_widths(browser, root):
-    with PreviewServer(root, port=0, as_of=AS_OF, interval=60) as srv:
+    with PreviewServer(root, port=0, as_of=AS_OF, interval=0.2) as srv:
         page = browser.new_page(viewport=PHONE, locale="fr-FR")
         page.goto(srv.url)
         sync_api.expect(page.locator("h1")).to_have_text("Campagnes")
@@ -175,6 +175,19 @@ def test_preview_fits_a_phone_and_shows_the_letter_at_both_widths(browser, root)
         page.locator('nav.device a[data-device="desktop"]').click()
         sync_api.expect(page.locator("#letter")).to_have_class("desktop")
         assert page.locator("#letter").bounding_box()["width"] >= 600
+        page.close()
+
+        # a template error with a long line: the error box wraps on the phone too
+        page = browser.new_page(viewport=PHONE, locale="fr-FR")
+        page.goto(srv.url + "c/profils/zens")
+        tpl = root / "templates" / "profils-vpc" / "zens.html.j2"
+        lines = tpl.read_text(encoding="utf-8").splitlines()
+        tpl.write_text("\n".join([*lines[:8], "{% if %}" + "x" * 200, *lines[9:]]) + "\n",
+                       encoding="utf-8")  # fmt: skip
+        sync_api.expect(page.locator(".errors .error .excerpt")).to_contain_text(
+            "{% if %}xxx", timeout=20_000)  # fmt: skip
+        fits(page, "template error")
+        tpl.write_text("\n".join(lines) + "\n", encoding="utf-8")
         page.close()
 
 
