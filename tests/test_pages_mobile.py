@@ -36,7 +36,7 @@ T0 = pd.Timestamp("2026-11-20 09:00", tz="UTC")
 # the page's widest element, and every box that sticks out of the screen (to say what does)
 OVERFLOW = """() => ({width: document.documentElement.scrollWidth,
   out: [...document.querySelectorAll('body *')].filter(e => {
-    const r = e.getBoundingClientRect(); return r.width && r.right > innerWidth + 0.5
+    const r = e.getBoundingClientRect(); return r.width && r.right > document.documentElement.clientWidth + 0.5
       && !e.closest('.scroll, .frame-box, details:not([open])');
   }).slice(0, 5).map(e => e.tagName + '.' + e.className)})"""
 
@@ -129,6 +129,8 @@ def kpi_report():
     events["campaign_id"] = "x"
     orders = pd.DataFrame({"contact_id": ids[bought], "ordered_at": T0 + pd.Timedelta(days=2),
                            "amount": rng.integers(20, 90, int(bought.sum())).astype(float)})  # fmt: skip
+    # the source's data runs past the attribution window: the verdicts can be given
+    orders.loc[len(orders)] = ["c00000", T0 + pd.Timedelta(days=20), 10.0]
     for t in (events, orders):
         t["contact_id"] = t["contact_id"].astype("string")
     now = T0 + pd.Timedelta(days=30)
