@@ -43,7 +43,6 @@ def test_excluded_contacts_are_counted_once(demo):
 
 
 def test_a_large_share_of_subscribers_without_a_letter_is_warned(demo):
-    use_locale("fr_FR")
     path = rules(demo, "gros", "first", "  - name: gros\n    label: Gros\n"
                  "    when: revenue > 2000\n")  # fmt: skip
     seg = segment(demo, path, as_of=AS_OF)
@@ -52,7 +51,11 @@ def test_a_large_share_of_subscribers_without_a_letter_is_warned(demo):
     assert u.subscribers == int(subscribed.sum())
     assert u.without_letter == int((subscribed & seg.assignment.primary.isna()).sum())
     assert u.share > 0.5
-    q = analyse(seg, tz=demo.tz)
+    use_locale("fr_FR")
+    try:
+        q = analyse(seg, tz=demo.tz)
+    finally:
+        use_locale("en")  # the process's language, as the suite runs it
     said = [w for w in q.warnings if "abonnés" in w]
     assert len(said) == 1 and f"{u.without_letter:,}".replace(",", "\u202f") in said[0]
     assert "\u202f%" in said[0], said  # French typography
