@@ -28,16 +28,13 @@ import socket
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-import jinja2
 import numpy as np
 import pandas as pd
 
@@ -49,11 +46,12 @@ from .consent import not_mailable
 from .i18n import _
 from .pipeline import ledger_path
 from .preview_host import allowed_names, host_ok
+from .preview_lang import ASSETS, PAGES, shown_day, speaking
 from .preview_pages import error_info
 from .segmentation import as_of_instant
 
 log = logging.getLogger("segmerge.preview")
-ASSETS = Path(__file__).with_name("preview_assets")
+
 SERVED = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
 PAGE_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
             "frame-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'none'; "
@@ -230,44 +228,6 @@ def refused_host(preview: Preview) -> str:
 
 # -- HTTP ------------------------------------------------------------------------------------
 
-_SPEAKING = threading.RLock()
-
-
-@contextmanager
-def speaking(language: str) -> Iterator[None]:
-    """Run a request in the page's language, then give the process its own back.
-
-    The language of :mod:`segmerge.i18n` is per process; requests (the page and its
-    letter frame arrive together) take turns so that none renders in another's.
-    """
-    with _SPEAKING:
-        before = i18n.lang()
-        i18n.use_locale(language)
-        try:
-            yield
-        finally:
-            i18n.use_locale(before)
-
-
-_pages = jinja2.Environment(loader=jinja2.FileSystemLoader(str(ASSETS)), autoescape=True,
-                            undefined=jinja2.StrictUndefined, trim_blocks=True,
-                            lstrip_blocks=True, extensions=["jinja2.ext.i18n"])  # fmt: skip
-# old-style callables: `_("{n} contacts").format(n=...)` as in Python code (the same msgids,
-# str.format fields); the result is a plain str that autoescaping escapes like any value
-_pages.install_gettext_callables(  # type: ignore[attr-defined]
-    lambda m: i18n._(m), lambda s, p, n: i18n.ngettext(s, p, n), newstyle=False)  # fmt: skip
-_pages.globals.update(number=i18n.number, percent=i18n.percent, label=i18n.label)
-
-
-def _day(as_of: str | None) -> str | None:
-    """--as-of as the page's language writes a day ("1er décembre 2026"), else as typed."""
-    if not as_of:
-        return None
-    try:
-        return i18n.day(date.fromisoformat(as_of[:10]))
-    except ValueError:
-        return as_of
-
 
 class Handler(BaseHTTPRequestHandler):
     server_version = "segmerge-preview"
@@ -297,9 +257,9 @@ class Handler(BaseHTTPRequestHandler):
         values.setdefault("errors", [])
         if ws_error:
             values["errors"] = [ws_error, *values["errors"]]
-        html = _pages.get_template(name).render(
+        html = PAGES.get_template(name).render(
             version=self.preview.tag, ws=ws, lang=i18n.lang(), names=self.preview.names(),
-            as_of=_day(self.preview.as_of), **values)  # fmt: skip
+            as_of=shown_day(self.preview.as_of), **values)  # fmt: skip
         self._send(code, html.encode("utf-8"), "text/html; charset=utf-8")
 
     def not_found(self, message: str) -> None:
