@@ -42,7 +42,7 @@ body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#22
 h1,h2{overflow-wrap:anywhere}
 .scroll{overflow-x:auto;max-width:100%;margin:.5em 0 1.5em}
 table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.25em .6em}
-th{background:#f3f3f3}td.n{text-align:right}.warn{color:#9a5b00}.dim{color:#777}
+th{background:#f3f3f3}td.n{text-align:right;white-space:nowrap}.warn{color:#9a5b00}.dim{color:#777}
 figure{margin:1em 0}svg{display:block;max-width:100%;height:auto}
 @media (max-width:600px){body{margin:1em auto;padding:0 .6em;font-size:15px}
 h1{font-size:1.4em}td,th{padding:.2em .4em}}
