@@ -20,6 +20,7 @@ from . import workspace as wsmod
 from .cli_options import AsOfOpt, WorkspaceOpt
 from .console import out
 from .errors import ConfigError
+from .i18n import _, day, label, ngettext, number, percent, percent_of
 
 
 def report_cmd(
@@ -41,7 +42,7 @@ def report_cmd(
     from .segmentation import segment
 
     if min_size < 0:
-        raise ConfigError("expected a number of contacts, 0 or more", field="--min-size")
+        raise ConfigError(_("expected a number of contacts, 0 or more"), field="--min-size")
     ws = wsmod.load(workspace)
     seg = segment(ws, Path(rules).resolve(), source_name=source, as_of=as_of)
     q = analyse(seg, min_size, ws.tz)
@@ -52,84 +53,100 @@ def report_cmd(
         from .report_html import quality_page
 
         html.write_text(quality_page(q, moves, ws.tz), encoding="utf-8")
-        out.print(f"Page écrite : {escape(str(html))}")
+        out.print(escape(label(_("Page written")) + f" {html}"))
 
 
 def print_quality(q: Any, moves: Any, tz: Any) -> None:
-    from .quality import fr, pct, verdict_homogeneity
+    from .quality import verdict_homogeneity
 
-    day = q.as_of.tz_convert(tz).strftime("%d/%m/%Y")
-    t = Table(title=f"{escape(q.ruleset)} — {fr(q.total, 0)} contacts au {day}")
-    for c, j in (("segment", "left"), ("libellé", "left"), ("contacts", "right"),
-                 ("part", "right"), ("dispersion / base", "right")):  # fmt: skip
+    contacts = ngettext("{n} contact", "{n} contacts", q.total).format(n=number(q.total))
+    title = _("{rules} — {contacts}, as of {day}").format(
+        rules=q.ruleset, contacts=contacts, day=day(q.as_of.tz_convert(tz).date())
+    )
+    t = Table(title=escape(title))
+    for c, j in ((_("segment"), "left"), (_("label"), "left"), (_("contacts"), "right"),
+                 (_("share"), "right"), (_("spread / base"), "right")):  # fmt: skip
         t.add_column(c, justify=j)  # type: ignore[arg-type]
     for s in q.segments:
-        spread = fr(s.spread, 2) if s.spread is not None else "pas assez de données"
-        t.add_row(escape(s.name), escape(s.label), fr(s.size, 0), pct(s.share), spread)
-    t.add_row("[dim](exclus)[/]", "", fr(q.excluded, 0), pct(q.excluded / max(q.total, 1)), "")
-    t.add_row("[dim](aucun)[/]", "", fr(q.unassigned, 0), pct(q.unassigned / max(q.total, 1)), "")
+        spread = number(s.spread, 2) if s.spread is not None else _("not enough data")
+        t.add_row(escape(s.name), escape(s.label), number(s.size), percent(s.share), spread)
+    t.add_row(f"[dim]{escape(_('(excluded)'))}[/]", "", number(q.excluded),
+              percent_of(q.excluded, q.total), "")  # fmt: skip
+    t.add_row(f"[dim]{escape(_('(none)'))}[/]", "", number(q.unassigned),
+              percent_of(q.unassigned, q.total), "")  # fmt: skip
     out.print(t)
     if q.overlap is not None:
-        o = Table(title="Chevauchements (contacts dans les deux segments)")
+        o = Table(title=_("Overlaps (contacts in both segments)"))
         o.add_column("")
         for name in q.overlap.columns:
             o.add_column(escape(str(name)), justify="right")
         for name, row in q.overlap.iterrows():
-            o.add_row(escape(str(name)), *(fr(v, 0) for v in row))
+            o.add_row(escape(str(name)), *(number(v) for v in row))
         out.print(o)
-    p = Table(title="Profils : moyenne / médiane (base entière en premier)")
-    p.add_column("critère")
-    p.add_column("base", justify="right")
+    p = Table(title=_("Profiles: mean / median (whole base first)"))
+    p.add_column(_("criterion"))
+    p.add_column(_("base"), justify="right")
     for s in q.segments:
         p.add_column(escape(s.label), justify="right")
-    for c, label in q.metrics.items():
+    for c, name in q.metrics.items():
         if c in q.base:
-            cells = [_mm(s.stats[c]) if s.size else "pas assez de données" for s in q.segments]
-            p.add_row(escape(label), _mm(q.base[c]), *cells)
+            cells = [_mm(s.stats[c]) if s.size else _("not enough data") for s in q.segments]
+            p.add_row(escape(name), _mm(q.base[c]), *cells)
     out.print(p)
     for s in q.segments:
         for mix in s.mixes:
-            parts = ", ".join(f"{escape(v)} {pct(a, 0)} (base {pct(b, 0)})" for v, a, b in mix.rows)
-            out.print(f"[bold]{escape(s.label)}[/] — {mix.title} : {parts}", highlight=False)
+            parts = ", ".join(
+                _("{value} {share} (base {base})").format(
+                    value=escape(v), share=percent(a, 0), base=percent(b, 0)
+                )
+                for v, a, b in mix.rows
+            )
+            out.print(f"[bold]{escape(s.label)}[/] — {label(mix.title)} {parts}", highlight=False)
     h = q.homogeneity
-    out.print(f"\nHomogénéité : {pct(h.score, 0)} de la variance des critères des règles "
-              f"expliquée par les segments (êta² moyen) — {verdict_homogeneity(h.score)}",
-              highlight=False)  # fmt: skip
+    said = _("{share} of the variance of the rules' criteria explained by the segments "
+             "(mean eta²) — {verdict}")  # fmt: skip
+    said = said.format(share=percent(h.score, 0), verdict=verdict_homogeneity(h.score))
+    out.print("\n" + label(_("Homogeneity")) + " " + said, highlight=False)
     for c, v in h.eta2.items():
         f = h.pseudo_f.get(c)
-        out.print(f"  {escape(q.metrics[c])} : êta² {pct(v, 0)}, F {fr(f, 1)}", highlight=False)
+        shown = _("eta² {share}, F {f}").format(
+            share=percent(v, 0), f=number(f, 1) if f is not None else "—"
+        )
+        out.print(f"  {label(escape(q.metrics[c]))} {shown}", highlight=False)
     print_movements(moves)
     for w in q.warnings:
         out.print(f"[yellow]![/] {escape(w)}", highlight=False)
 
 
 def _mm(st: Any) -> str:
-    from .quality import fr
-
-    return "pas assez de données" if st.mean is None else f"{fr(st.mean)} / {fr(st.median)}"
+    if st.mean is None:
+        return _("not enough data")
+    return f"{number(st.mean, 1)} / {number(st.median, 1)}"
 
 
 def print_movements(moves: Any) -> None:
-    from .quality import fr
-
     if moves is None:
-        out.print("\nMouvements : pas de rapport ni d'envoi précédent à comparer.")
+        out.print("\n" + label(_("Movements")) + " "
+                  + _("no earlier report or send to compare with."))  # fmt: skip
         return
-    day = "/".join(reversed(moves.previous_day.split("-")))
-    t = Table(title=f"Mouvements depuis le {day}")
-    for c in ("segment", "entrés", "sortis", "restés", "pourquoi (contacts concernés)"):
-        t.add_column(c, justify="left" if c in ("segment", "pourquoi (contacts concernés)")
-                     else "right")  # fmt: skip
+    from datetime import date
+
+    since = day(date.fromisoformat(moves.previous_day))
+    t = Table(title=escape(_("Movements since {day}").format(day=since)))
+    why_head = _("why (contacts concerned)")
+    for c in (_("segment"), _("entered"), _("left"), _("stayed"), why_head):
+        t.add_column(c, justify="left" if c in (_("segment"), why_head) else "right")
     for f in moves.flows:
-        why = ", ".join(f"{escape(r)} ({n})" for r, n in f.reasons[:3]) or "—"
-        t.add_row(escape(f.name), fr(f.entered, 0), fr(f.left, 0), fr(f.stayed, 0), why)
+        why = ", ".join(f"{escape(r)} ({number(n)})" for r, n in f.reasons[:3]) or "—"
+        t.add_row(escape(f.name), number(f.entered), number(f.left), number(f.stayed), why)
     out.print(t)
     if moves.rules_changed:
-        out.print("[yellow]![/] les règles ont changé depuis : une partie des mouvements en vient")
+        out.print("[yellow]![/] " + escape(_("the rules have changed since: part of the "
+                                             "movements comes from that")))  # fmt: skip
     for f in moves.flows:
         for m in f.examples[:3]:
-            before, after = m.before or "(aucun)", m.after or "(aucun)"
-            out.print(f"  {escape(m.contact_id)} : {escape(before)} → {escape(after)} — "
+            before, after = m.before or _("(none)"), m.after or _("(none)")
+            out.print(f"  {label(escape(m.contact_id))} {escape(before)} → {escape(after)} — "
                       f"{escape('; '.join(m.why))}", highlight=False)  # fmt: skip
 
 
@@ -155,7 +172,7 @@ def kpi_cmd(
         from .report_html import kpi_page
 
         html.write_text(kpi_page(r), encoding="utf-8")
-        out.print(f"Page écrite : {escape(str(html))}")
+        out.print(escape(label(_("Page written")) + f" {html}"))
 
 
 def print_kpi(r: Any) -> None:
