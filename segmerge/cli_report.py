@@ -20,7 +20,7 @@ from . import workspace as wsmod
 from .cli_options import AsOfOpt, WorkspaceOpt
 from .console import out
 from .errors import ConfigError
-from .i18n import _, day, label, ngettext, number, percent, percent_of
+from .i18n import _, day, label, money, ngettext, number, percent, percent_of
 
 
 def report_cmd(
@@ -176,13 +176,12 @@ def kpi_cmd(
 
 
 def print_kpi(r: Any) -> None:
-    from .quality import fr, pct
-
-    t = Table(title=f"{escape(r.run_id)} — fenêtre de {r.window} jours")
-    heads = ("groupe", "contacts", "ouverture", "clic", "désabonnement", "conversion",
-             "revenu / destinataire")  # fmt: skip
+    window = ngettext("{n}-day window", "{n}-day window", r.window).format(n=r.window)
+    t = Table(title=escape(f"{r.run_id} — {window}"))
+    heads = (_("group"), _("contacts"), _("open"), _("click"), _("unsubscribe"),
+             _("conversion"), _("revenue / recipient"))  # fmt: skip
     for c in heads:
-        t.add_column(c, justify="left" if c == "groupe" else "right")
+        t.add_column(c, justify="left" if c == heads[0] else "right")
     for g in r.groups:
         cells = []
         for e in ("open", "click", "unsubscribe", "conversion"):
@@ -190,10 +189,10 @@ def print_kpi(r: Any) -> None:
             cells.append(
                 "—"
                 if rate is None
-                else f"{pct(rate.value)} [dim]({pct(rate.ci[0])}–{pct(rate.ci[1])})[/]"
+                else f"{percent(rate.value)} [dim]({percent(rate.ci[0])}–{percent(rate.ci[1])})[/]"
             )
         rpr = g.revenue_per_recipient
-        t.add_row(escape(g.name), fr(g.n, 0), *cells, "—" if rpr is None else f"{fr(rpr, 2)} €")
+        t.add_row(escape(g.name), number(g.n), *cells, "—" if rpr is None else money(rpr))
     out.print(t)
     for c in r.comparisons:
         out.print(f"• {escape(c.verdict)}", highlight=False)
