@@ -22,6 +22,8 @@ from datetime import date
 
 import typer
 
+from .i18n import _
+
 _DAY_FIRST = re.compile(r"(\d{1,2})([/.-])(\d{1,2})\2(\d{2,4})")
 _YEAR_FIRST = re.compile(r"(\d{4})[/.](\d{1,2})[/.](\d{1,2})")
 
@@ -35,19 +37,26 @@ def parse_as_of(value: str) -> str:
         try:
             return date(int(y.group(1)), int(y.group(2)), int(y.group(3))).isoformat()
         except ValueError:
-            raise ValueError(f"{value!r} is not a day (year, month, day)") from None
+            raise ValueError(
+                _("{value} is not a day (year, month, day)").format(value=repr(value))
+            ) from None
     m = _DAY_FIRST.fullmatch(text)
     if m is None:
         return text  # ISO, or not a date at all: the reference-instant parser says which
     day, month, year = int(m.group(1)), int(m.group(3)), m.group(4)
     if len(year) != 4:
-        raise ValueError(f"{value!r}: write the year in full, e.g. 01/12/2026")
+        raise ValueError(
+            _("{value}: write the year in full, e.g. 01/12/2026").format(value=repr(value))
+        )
     try:
         return date(int(year), month, day).isoformat()
     except ValueError:
-        hint = f" (did you mean {month:02d}/{day:02d}/{year}?)" if day <= 12 < month else ""
+        said = _("{value} is not a day: dates are read day first, DD/MM/YYYY")
+        if day <= 12 < month:
+            said = _("{value} is not a day: dates are read day first, DD/MM/YYYY "
+                     "(did you mean {swapped}?)")  # fmt: skip
         raise ValueError(
-            f"{value!r} is not a day: dates are read day first, DD/MM/YYYY{hint}"
+            said.format(value=repr(value), swapped=f"{month:02d}/{day:02d}/{year}")
         ) from None
 
 

@@ -19,6 +19,7 @@ from jinja2.sandbox import SecurityError
 from . import frontmatter
 from .errors import TemplateError
 from .filters import FilterError
+from .i18n import _
 from .render_check import TemplateSecurityError
 from .render_env import MissingValue
 from .render_limits import RenderLimit
@@ -30,17 +31,19 @@ def check_address(
     """A constant ``from`` / ``reply_to`` must be an address."""
     if isinstance(value, str) and "@" not in parseaddr(value)[1]:
         raise TemplateError(
-            f"{key} {value!r} is not an e-mail address",
+            _("{key} {value} is not an e-mail address").format(key=key, value=repr(value)),
             file=path,
             line=f.line if f else None,
             field=key,
-            hint='e.g. from: "La Boutique <bonjour@example.org>"',
+            hint=_('e.g. from: "La Boutique <bonjour@example.org>"'),
         )
 
 
 def syntax_error(exc: jinja2.TemplateSyntaxError, file: str) -> TemplateError:
     return TemplateError(
-        f"template syntax error: {exc.message}", file=exc.filename or file, line=exc.lineno
+        _("template syntax error: {problem}").format(problem=exc.message),
+        file=exc.filename or file,
+        line=exc.lineno,
     )
 
 
@@ -56,29 +59,31 @@ def render_failure(
         if name in files:
             file, line = name, tb.tb_lineno
         tb = tb.tb_next
-    who = f"contact {contact.get('contact_id', '?')}"
+    who = _("contact {id}").format(id=contact.get("contact_id", "?"))
     if isinstance(exc, MissingValue):
         return TemplateError(
             f"{who}: {exc}",
             file=file,
             line=line,
             field=exc.field,
-            hint="the letter is not sent; use `| default('...')` or "
-            "`{% if contact.x is defined %}` for a value that may be empty",
+            hint=_(
+                "the letter is not sent; use `| default('...')` or "
+                "`{% if contact.x is defined %}` for a value that may be empty"
+            ),
         )
     if isinstance(exc, SecurityError):
         return TemplateSecurityError(f"{who}: {exc}", file=file, line=line)
     if isinstance(exc, FilterError):
         return TemplateError(f"{who}: {exc}", file=file, line=line)
     if isinstance(exc, RenderLimit | RecursionError | MemoryError):
-        what = {RecursionError: "the letter nests macros or includes too deeply (a macro "
-                "that calls itself without end?)", MemoryError: "the letter needs more "
-                "memory than there is"}.get(type(exc), str(exc))  # fmt: skip
+        what = {RecursionError: _("the letter nests macros or includes too deeply (a macro "
+                "that calls itself without end?)"), MemoryError: _("the letter needs more "
+                "memory than there is")}.get(type(exc), str(exc))  # fmt: skip
         err = TemplateError(
-            f"{who}: {what}; the letter is not sent",
+            _("{who}: {what}; the letter is not sent").format(who=who, what=what),
             file=file,
             line=line,
-            hint="render_timeout and max_letter_size in [mail] set the time and size limits",
+            hint=_("render_timeout and max_letter_size in [mail] set the time and size limits"),
         )
         err.timed_out = isinstance(exc, RenderLimit) and exc.timed_out
         return err

@@ -28,6 +28,7 @@ from typing import Any
 
 from .errors import TemplateError
 from .heap import frozen_heap
+from .i18n import lang, use_locale
 from .render import RenderContext, Rendered, TemplateSet  # render imports this module lazily
 
 #: below this many letters, workers cost more to start than they save
@@ -165,7 +166,7 @@ def _parallel(
                 max_workers=min(helpers, len(jobs)),
                 mp_context=mp,
                 initializer=_init_worker,
-                initargs=(token, ts._spec),
+                initargs=(token, ts._spec, lang()),  # a spawned worker speaks the same
             ) as pool,
         ):
             futures = [pool.submit(_render_chunk, job) for job in jobs]
@@ -179,7 +180,8 @@ def _parallel(
         _INHERITED_ROWS.pop(token, None)
 
 
-def _init_worker(token: str, spec: dict[str, Any]) -> None:
+def _init_worker(token: str, spec: dict[str, Any], language: str = "en") -> None:
+    use_locale(language)
     inherited = _INHERITED.get(token)
     _worker["ts"] = inherited if inherited is not None else TemplateSet.load(**spec)
 
