@@ -20,6 +20,7 @@ from pathlib import Path
 import yaml
 
 from .errors import TemplateError
+from .i18n import _
 
 #: The keys a front matter may hold; anything else is a typo. A subject-only A/B test
 #: adds ``subject.A``, ``subject.B``... (see :data:`VARIANT_KEY`).
@@ -51,16 +52,18 @@ def read_text(path: Path) -> str:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise TemplateError(f"cannot read the template: {exc.strerror or exc}", file=path) from None
+        raise TemplateError(
+            _("cannot read the template: {problem}").format(problem=exc.strerror or exc), file=path
+        ) from None
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise TemplateError(
-            "the template is not UTF-8 text",
+            _("the template is not UTF-8 text"),
             file=path,
             line=line,
-            hint="save it as UTF-8 in your editor",
+            hint=_("save it as UTF-8 in your editor"),
         ) from None
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
@@ -73,10 +76,10 @@ def split(text: str, file: str | Path) -> Split:
     end = next((i for i in range(1, len(lines)) if _FENCE.match(lines[i])), None)
     if end is None:
         raise TemplateError(
-            "the front matter opened with '---' on line 1 is never closed",
+            _("the front matter opened with '---' on line 1 is never closed"),
             file=file,
             line=1,
-            hint="end it with a line holding only '---'",
+            hint=_("end it with a line holding only '---'"),
         )
     yaml_text = "\n".join(lines[1:end])
     fields = _parse(yaml_text, file)
@@ -90,21 +93,25 @@ def _parse(yaml_text: str, file: str | Path) -> dict[str, FrontField]:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         raise TemplateError(
-            f"the front matter is not valid YAML: {exc.problem or exc}",
+            _("the front matter is not valid YAML: {problem}").format(problem=exc.problem or exc),
             file=file,
             line=mark.line + 2 if mark else 1,
             column=mark.column + 1 if mark else None,
-            hint='quote a value holding ": " or "{{", e.g. subject: "{{ contact.first_name }} ..."',
+            hint=_(
+                'quote a value holding `: ` or `{{`, e.g. `subject: "{{ contact.first_name }} ..."`'
+            ),
         ) from None
     except yaml.YAMLError as exc:
         raise TemplateError(
-            f"the front matter is not valid YAML: {exc}", file=file, line=1
+            _("the front matter is not valid YAML: {problem}").format(problem=exc),
+            file=file,
+            line=1,
         ) from None
     if root is None:
         return {}
     if not isinstance(root, yaml.MappingNode):
         raise TemplateError(
-            "the front matter must be `key: value` lines (subject, preheader, from, reply_to)",
+            _("the front matter must be `key: value` lines (subject, preheader, from, reply_to)"),
             file=file,
             line=root.start_mark.line + 2,
         )
@@ -115,25 +122,29 @@ def _parse(yaml_text: str, file: str | Path) -> dict[str, FrontField]:
         if key is None or (key not in FRONT_KEYS and not VARIANT_KEY.match(key)):
             close = difflib.get_close_matches(str(key), FRONT_KEYS, n=1)
             raise TemplateError(
-                f"unknown front-matter key {key!r}",
+                _("unknown front-matter key {key}").format(key=repr(key)),
                 file=file,
                 line=line,
                 field=str(key),
-                hint=(f"did you mean {close[0]!r}? " if close else "")
-                + "allowed keys: "
-                + ", ".join(FRONT_KEYS)
-                + " (and subject.A, subject.B... for a subject test)",
+                hint=(_("did you mean {name}? ").format(name=repr(close[0])) if close else "")
+                + _("allowed keys: {keys} (and subject.A, subject.B... for a subject test)").format(
+                    keys=", ".join(FRONT_KEYS)
+                ),
             )
         if key in fields:
             raise TemplateError(
-                f"front-matter key {key!r} is given twice (first on line {fields[key].line})",
+                _("front-matter key {key} is given twice (first on line {line})").format(
+                    key=repr(key), line=fields[key].line
+                ),
                 file=file,
                 line=line,
                 field=key,
             )
         if not isinstance(value_node, yaml.ScalarNode):
             raise TemplateError(
-                f"front-matter key {key!r} expects a text, not a list or a mapping",
+                _("front-matter key {key} expects a text, not a list or a mapping").format(
+                    key=repr(key)
+                ),
                 file=file,
                 line=line,
                 field=key,
