@@ -292,7 +292,8 @@ def test_one_click_unsubscribe(root: Path, servers: list[Serve]) -> None:
     assert s.stop() == 0
 
     # the next run does not mail that contact (suppressed by id) nor that address
-    later = run(wsmod.load(root), "profils", RunOptions(as_of="2026-12-07"))
+    a_day_on = datetime.now(UTC) + timedelta(days=1)  # past the default daily cap
+    later = run(wsmod.load(root), "profils", RunOptions(as_of="2026-12-07", now=a_day_on))
     assert later.not_mailed.get("unsubscribed (one-click)", 0) >= 1
     with sqlite3.connect(root / ".segmerge" / "ledger.sqlite") as db:
         sends = db.execute(
