@@ -96,6 +96,7 @@ def init(
         shutil.copytree(src, target, dirs_exist_ok=True, symlinks=False, ignore=skip)
         if preset is not None:
             shutil.copytree(src / "presets" / preset, target, dirs_exist_ok=True, symlinks=False)
+    use_workspace_language(target)  # from here on, the new workspace's own language
     out.print(f"[green]{escape(_('Workspace created in {path}').format(path=target))}[/]")
     command = escape(f"segmerge validate -w {directory}")
     out.print(_("Next: {command}").format(command=f"[bold]{command}[/]"))

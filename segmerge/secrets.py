@@ -20,6 +20,7 @@ from keyring.errors import KeyringError, PasswordDeleteError
 
 from . import redact
 from .errors import ConfigError
+from .i18n import _
 
 SERVICE = "segmerge"
 
@@ -148,10 +149,13 @@ def exposure_warnings(root: Path) -> list[str]:
         except OSError:
             continue
         if mode & 0o077:
-            who = "read" if mode & 0o044 else "change"
-            notes.append(f"{path} holds credentials and other users of this machine can {who} "
-                         f"it (mode {stat.S_IMODE(mode):o}): run chmod 600 "
-                         f"{shlex.quote(str(path))}")  # fmt: skip
+            said = _("{path} holds credentials and other users of this machine can change "
+                     "it (mode {mode}): run chmod 600 {quoted}")  # fmt: skip
+            if mode & 0o044:
+                said = _("{path} holds credentials and other users of this machine can read "
+                         "it (mode {mode}): run chmod 600 {quoted}")  # fmt: skip
+            notes.append(said.format(path=path, mode=f"{stat.S_IMODE(mode):o}",
+                                     quoted=shlex.quote(str(path))))  # fmt: skip
     return notes
 
 
