@@ -240,7 +240,7 @@ def test_cli_bad_cron_and_unknown_campaign_exit_2(ws: wsmod.Workspace) -> None:
         (["schedule", "add", "nope", "0 9 * * MON"], "no campaign 'nope'"),
     ]:
         p = subprocess.run([sys.executable, "-c", CLI, *args, *w], capture_output=True,
-                           text=True, timeout=60, env={"COLUMNS": "200", "PATH": "/usr/bin"})  # fmt: skip
+                           text=True, timeout=60, env={"COLUMNS": "200", "PATH": "/usr/bin", "SEGMERGE_LANG": "en"})  # fmt: skip
         assert p.returncode == 2, p.stderr
         assert words in p.stderr and "Traceback" not in p.stderr
     assert load_schedules(ws)[1:] == []  # nothing was added
