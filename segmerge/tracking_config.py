@@ -1,10 +1,11 @@
 """``[tracking]``: the opens and clicks of our own sends (smtp, outbox), served by `serve`.
 
-Clicks are tracked unless turned off; the open pixel only when asked for
-(``opens = true``): the CNIL treats a tracking pixel in an e-mail as a tracker
-that needs the recipient's consent (docs/tracking.md). Links go through
-``base_url``, by default the scheme and host of ``[mail] unsubscribe_url``: the
-reverse proxy that forwards the unsubscribe path to `serve` forwards ``/t/`` too.
+Both are asked for, never assumed: ``clicks = true`` rewrites every link of
+every letter to go through `serve`, so a reverse proxy that forwards only the
+unsubscribe path (as docs/deploy.md long said) would break every link a shop
+sends; the open pixel (``opens = true``) also needs the recipient's consent in
+the CNIL's reading (docs/tracking.md). Links go through ``base_url``, by default
+the scheme and host of ``[mail] unsubscribe_url``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 class TrackingConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    clicks: bool = True
+    clicks: bool = False
     opens: bool = False
     #: where `/t/c/<token>` and `/t/o/<token>.gif` are served from; default: the origin
     #: of `[mail] unsubscribe_url`

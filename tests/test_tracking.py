@@ -103,6 +103,14 @@ def test_without_opens_there_is_no_pixel_and_clicks_can_be_turned_off(site_facto
     assert all(u in html for u in (LINKS[0], LINKS[2]))
 
 
+def test_without_a_tracking_section_links_go_straight_to_the_shop(site_factory) -> None:
+    # a proxy forwarding only /unsubscribe to serve must not break every link of every letter
+    site = site_factory("")
+    html = part(letters(site.ws)["c1"], "html")
+    assert "/t/c/" not in html and "/t/o/" not in html
+    assert all(u in html for u in (LINKS[0], LINKS[2]))
+
+
 def test_a_scanner_clicking_every_link_at_once_is_set_aside(site_factory) -> None:
     site = site_factory()
     links = tracked_links(letters(site.ws)["c1"])

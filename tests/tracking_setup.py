@@ -120,7 +120,9 @@ class Site:
 def site_factory(tmp_path: Path) -> Iterator[Callable[..., Site]]:
     servers: list[UnsubscribeServer] = []
 
-    def start(tracking: str = "", campaigns: tuple[str, ...] = ("a",)) -> Site:
+    def start(tracking: str = "[tracking]\n", campaigns: tuple[str, ...] = ("a",)) -> Site:
+        if "[tracking]" in tracking and "clicks" not in tracking:  # opt-in: these tests track
+            tracking = tracking.replace("[tracking]\n", "[tracking]\nclicks = true\n", 1)
         make_workspace(tmp_path, campaigns, tracking)
         ws = wsmod.load(tmp_path)
         for name in campaigns:
