@@ -315,6 +315,8 @@ WALK = [
     ("run", ["run", "profils", "--as-of", "2026-12-01"], 0),
     ("kpi", ["kpi", "profils"], 0),
     ("history of a run", ["history", "profils@2026-12-01"], 0),
+    ("test-send", ["test-send", "profils", "--to", "moi@example.org", "--as-of", "2026-12-01"], 0),
+    ("run no campaign", ["run"], 2),
     ("connectors", ["connectors"], 0),
     ("suppress add", ["suppress", "add", "bounce@example.org"], 0),
     ("suppress add again", ["suppress", "add", "bounce@example.org"], 0),
