@@ -50,7 +50,11 @@ Where the French goes
     « like this » with U+202F inside. tests/test_language.py extracts every ``_()``
     / ``ngettext()`` literal from the code and fails when one has no French entry,
     when a msgid is in two files with two translations, or when a French sentence
-    lacks its U+202F. A missing entry at run time falls back to the English msgid.
+    lacks its U+202F; it also walks the demo's commands in both languages and fails
+    on a sentence of the other one. A missing entry at run time falls back to the
+    English msgid. Still English in French output: Click's own usage errors
+    ("Usage:", "Missing argument") and notes made by connectors, which may not
+    import this module.
 """
 
 from __future__ import annotations
@@ -227,15 +231,3 @@ def day(value: date | datetime, with_year: bool = True) -> str:
         first = "1er" if value.day == 1 else str(value.day)
         return f"{first} {format_date(value, 'MMMM' + (' y' if with_year else ''), locale='fr')}"
     return str(format_date(value, "MMMM d" + (", y" if with_year else ""), locale="en_US"))
-
-
-def french_spaces(text: str) -> str:
-    """Put U+202F before ; ! ? % € where a plain or no-break space (or none, for % and €)
-    stands: for sentences that mix a translated frame with numbers made elsewhere.
-    Colons are left alone (times, URLs, paths): use :func:`label` for them."""
-    if not is_french():
-        return text
-    import re
-
-    text = re.sub(r"[ \u00a0]+([;!?])", NNBSP + r"\1", text)
-    return re.sub(r"(\d)[ \u00a0]?([%€])", r"\1" + NNBSP + r"\2", text)
