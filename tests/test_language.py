@@ -139,8 +139,9 @@ def test_french_numbers_percents_money_and_days(french):
     assert i18n.day(date(2026, 12, 1)) == "1er décembre 2026"
     assert i18n.day(date(2026, 12, 2), with_year=False) == "2 décembre"
     assert i18n.label("conseil") == f"conseil{NNBSP}:"
-    assert i18n.ngettext("{n} contact", "{n} contacts", 1) == "{n} contact"
-    assert i18n.ngettext("{n} contact", "{n} contacts", 2) == "{n} contacts"
+    # French plurals by French rule (0 and 1 singular), from the catalogs' own Plural-Forms
+    forms = [i18n.ngettext("{n} day", "{n} days", n) for n in (0, 1, 2, 5)]
+    assert forms == ["{n} jour", "{n} jour", "{n} jours", "{n} jours"]
 
 
 def test_english_numbers_percents_money_and_days():
