@@ -1,7 +1,7 @@
 """What `validate`, `segment` and `explain` print about the sources they read.
 
-Kept out of bot.py, which only parses arguments: `validate` checks every
-campaign and then every source no campaign uses; `segment` and `explain` say
+Kept out of bot.py, which only parses arguments: `validate` (validate_campaigns)
+then reads every source no campaign uses; `segment` and `explain` say
 which source they read and show its warnings (orders naming no contact,
 unknown status words), because a wrong join must show where one segments.
 """
@@ -17,30 +17,6 @@ from rich.markup import escape
 from .console import out
 from .i18n import _
 from .workspace import Workspace
-
-
-def validate_workspace(ws: Workspace, campaign: str | None, as_of: str | None) -> None:
-    """Open each campaign (or the one named) as a run would, render its letters; then,
-    when no campaign is named, read every source no campaign uses."""
-    from .backup import check_before_run
-    from .campaign import open_campaign, validate_templates
-
-    check_before_run(ws)  # a lost or damaged key or ledger is the first thing to fix
-    names = [campaign] if campaign else list(ws.config.campaigns)
-    for name in names:
-        camp = open_campaign(ws, name, as_of=as_of)
-        try:
-            notes = validate_templates(camp)
-        finally:
-            camp.close()
-        sizes = ", ".join(f"{k} {v}" for k, v in camp.seg.assignment.sizes().items())
-        out.print(f"[green]✓[/] {escape(name)}: {escape(sizes)}")
-        for c in camp.checks:
-            out.print(f"  [green]✓[/] {escape(str(c))}")
-        for w in [*camp.seg.ruleset.warnings(), *notes, *camp.seg.tables.notes]:
-            out.print(f"  [yellow]![/] {escape(str(w))}")
-    if campaign is None:
-        validate_unused_sources(ws)
 
 
 def validate_unused_sources(ws: Workspace) -> None:

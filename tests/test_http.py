@@ -19,6 +19,7 @@ from segmerge.http import HttpClient, batched, field_of, retry_after
 from segmerge.rate_headers import brevo_budget, hubspot_budget
 from segmerge.rate_limit import RateLimit
 from tests.fakes.base import FakeServer, Reply, WindowLimiter
+from tests.virtual_clock import Clock
 
 SECRET = "xkeysib-0123456789abcdef-SECRET"
 
@@ -247,21 +248,6 @@ def test_a_wait_hint_of_infinity_gives_up_at_once(server):
 # the vendor's budget ----------------------------------------------------------------
 # Brevo's headers as its "Rate limit headers" page documents them
 # (https://developers.brevo.com/docs/limit-headers): sent on every answer, 429 included.
-
-
-class Clock:
-    """Virtual time shared by the client and its limiter: a 40-minute wait is instant."""
-
-    def __init__(self) -> None:
-        self.now = 5000.0
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
 
 
 def sib(remaining: str, reset: str) -> dict[str, str]:

@@ -12,21 +12,7 @@ import threading
 import pytest
 
 from segmerge.rate_limit import RateLimit
-
-
-class Clock:
-    """Virtual time: sleeping moves it, so a 40-minute wait takes no time."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
+from tests.virtual_clock import Clock
 
 
 def limiter(clock: Clock, requests: float, per: float, burst: int = 1) -> RateLimit:
