@@ -17,15 +17,9 @@ from connectors.mailchimp import MailchimpConnector
 from segmerge.connector import ConnectorContext
 from segmerge.errors import BadAnswer, ConfigError, ConnectorError, CredentialError
 from segmerge.schema import CONTACT_COLUMNS, conform
-from tests.fakes.mailchimp import API_KEY, LIST_ID, PROBLEM, MailchimpFake, subscriber_hash
+from tests.fakes.mailchimp import API_KEY, LIST_ID, PROBLEM, MailchimpFake, serving, subscriber_hash
 
-
-@pytest.fixture
-def fake():
-    server = MailchimpFake().start()
-    yield server
-    server.stop()
-    assert not server.violations, [v[:500] for v in server.violations[:3]]
+fake = pytest.fixture(serving, name="fake")
 
 
 def connect(fake: MailchimpFake, tmp: Path, secret: str | None = API_KEY, **settings):

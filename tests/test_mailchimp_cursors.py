@@ -18,16 +18,10 @@ import pytest
 from connectors.mailchimp_api import PAGE
 from segmerge.errors import ConnectorError
 from tests.fakes.base import Request
-from tests.fakes.mailchimp import MailchimpFake
+from tests.fakes.mailchimp import MailchimpFake, serving
 from tests.test_mailchimp import connect, member_gets, populate
 
-
-@pytest.fixture
-def fake():
-    server = MailchimpFake().start()
-    yield server
-    server.stop()
-    assert not server.violations, [v[:500] for v in server.violations[:3]]
+fake = pytest.fixture(serving, name="fake")
 
 
 def recording(conn) -> list[tuple[str, Any, str | None]]:

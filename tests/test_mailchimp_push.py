@@ -12,17 +12,11 @@ import pytest
 
 from segmerge.connector import Action
 from segmerge.errors import CredentialError
-from tests.fakes.mailchimp import LIST_ID, MailchimpFake, subscriber_hash
+from tests.fakes.mailchimp import LIST_ID, MailchimpFake, serving, subscriber_hash
 from tests.test_mailchimp import connect, populate
 from tests.workspaces import SEGMERGE, cli_env, two_segment_workspace
 
-
-@pytest.fixture
-def fake():
-    server = MailchimpFake().start()
-    yield server
-    server.stop()
-    assert not server.violations, [v[:500] for v in server.violations[:3]]
+fake = pytest.fixture(serving, name="fake")
 
 
 def tag(cid: str, name: str, email: str | None = None, kind: str = "tag") -> Action:

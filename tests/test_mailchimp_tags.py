@@ -10,17 +10,11 @@ from __future__ import annotations
 
 import pytest
 
-from tests.fakes.mailchimp import PROBLEM, MailchimpFake
+from tests.fakes.mailchimp import PROBLEM, MailchimpFake, serving
 from tests.test_mailchimp import connect, populate
 from tests.test_mailchimp_push import tag
 
-
-@pytest.fixture
-def fake():
-    server = MailchimpFake().start()
-    yield server
-    server.stop()
-    assert not server.violations, [v[:500] for v in server.violations[:3]]
+fake = pytest.fixture(serving, name="fake")
 
 
 def named(fake: MailchimpFake, name: str) -> list[int]:

@@ -35,6 +35,7 @@ import itertools
 import json
 import threading
 import time
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -446,3 +447,12 @@ class MailchimpFake(LostAnswers, ConnectionCap, MailchimpState, FakeServer):
         if sid not in self.stores:
             return problem(404, "Resource Not Found", "The requested resource could not be found.")
         return self._page(req, "orders", self.orders[sid], store_id=sid)
+
+
+def serving() -> Iterator[MailchimpFake]:
+    """A started fake for one test (``fake = pytest.fixture(serving, name="fake")``);
+    afterwards, nothing it answered broke Mailchimp's documented contract."""
+    server = MailchimpFake().start()
+    yield server
+    server.stop()
+    assert not server.violations, [v[:500] for v in server.violations[:3]]
