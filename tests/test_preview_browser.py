@@ -166,7 +166,7 @@ def test_browse_switch_edit_and_break_a_letter(browser, server, tmp_path):
     error = page.locator(".errors .error").first
     expect(error).to_contain_text("templates/profils-vpc/zens.html.j2", timeout=20_000)
     expect(error.locator(".line")).to_have_text("ligne 9")
-    expect(error.locator(".msg")).to_contain_text("template syntax error")
+    expect(error.locator(".msg")).to_contain_text("erreur de syntaxe dans le modèle")  # fr_FR demo
     expect(error.locator(".excerpt")).to_have_text("9 | {% if %}")
     page.screenshot(path=str(tmp_path / "error.png"))
     check_screenshot(tmp_path / "error.png")
