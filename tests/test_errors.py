@@ -12,5 +12,7 @@ def test_a_connector_error_names_its_source_once():
 
 
 def test_a_location_and_a_hint_frame_the_message():
-    err = DataError("bad amount", file="orders.csv", line=12, column=3, field="amount", hint="fix it")
+    err = DataError(
+        "bad amount", file="orders.csv", line=12, column=3, field="amount", hint="fix it"
+    )
     assert str(err) == "orders.csv:12:3: amount: bad amount\n  hint: fix it"

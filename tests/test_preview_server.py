@@ -342,4 +342,7 @@ def test_a_contact_whose_letter_cannot_be_filled_and_holdout_contacts(tmp_path):
         assert marked == [bool(holdout[int(r)]) for r in first] and 0 < sum(marked) < 100
         held = items[marked.index(True)][0]
         body = get(srv.url + f"c/profils/fonceurs?contact={held}")[2]
-        assert "groupe témoin\u202f: la campagne ne lui enverra rien" in body and 'id="subject"' in body
+        assert (
+            "groupe témoin\u202f: la campagne ne lui enverra rien" in body
+            and 'id="subject"' in body
+        )

@@ -63,7 +63,9 @@ def test_demo_profiles_match_the_segment_command(demo):
     assert {s.name: s.size for s in q.segments} == counts.to_dict()
     assert q.total == len(seg.frame) == rows["contact_id"].nunique()
     assert sum(s.size for s in q.segments) + q.excluded + q.unassigned == q.total  # mode first
-    assert sum(s.share for s in q.segments) == pytest.approx(1 - (q.excluded + q.unassigned) / q.total)
+    assert sum(s.share for s in q.segments) == pytest.approx(
+        1 - (q.excluded + q.unassigned) / q.total
+    )
     fonceurs = next(s for s in q.segments if s.name == "fonceurs")
     mask = seg.assignment.matrix["fonceurs"].to_numpy()
     assert fonceurs.stats["avg_basket"].mean == pytest.approx(seg.frame["avg_basket"][mask].mean())

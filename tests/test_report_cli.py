@@ -178,7 +178,9 @@ def test_kpi_after_a_demo_run_with_a_holdout(ws, tmp_path):
     assert control.revenue_per_recipient == pytest.approx(6 * 30.0 / len(held))
     assert g["zens"].rates["open"].count == 0 and g["zens"].rates["conversion"].count == 0
     assert any("campaign_id" in n for n in r.notes)  # its own events, by campaign id
-    verdicts = [c for c in r.comparisons if c.first == "fonceurs" and c.second.endswith("(control)")]
+    verdicts = [
+        c for c in r.comparisons if c.first == "fonceurs" and c.second.endswith("(control)")
+    ]
     assert {c.measure for c in verdicts} == {"conversion", "revenue"}
     # against the generic campaign's run: its own recipients, events and orders in its window
     base = sends(ws, "rfm")

@@ -85,7 +85,10 @@ def test_a_rebinding_host_gets_no_contact_data(server: PreviewServer, emails: li
         for host in hosts:
             code, headers, body = request(server, path, host)
             assert code == 421, (path, host, code)
-            assert body == refused_host(server.preview), (path, host)  # ...and never to another name
+            assert body == refused_host(server.preview), (
+                path,
+                host,
+            )  # ...and never to another name
             assert not any(e in body for e in emails) and contact not in body
             assert headers["X-Content-Type-Options"] == "nosniff"
 
