@@ -102,7 +102,7 @@ class Connector:
         except ValidationError as exc:
             err = exc.errors()[0]
             loc = ".".join(str(p) for p in err["loc"])
-            from .workspace import locate_setting  # lazy: only on a bad setting
+            from .config_positions import locate_setting  # lazy: only on a bad setting
 
             keys = [str(p) for p in err["loc"]]
             raise ConfigError(

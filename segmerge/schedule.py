@@ -46,8 +46,9 @@ from pathlib import Path
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 
+from .config_positions import locate_key
 from .errors import ConfigError, LedgerError
-from .workspace import Workspace, locate_key
+from .workspace import Workspace
 
 STORE_FILE = "schedules.sqlite"
 _DAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from collections.abc import Callable
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from babel import Locale, UnknownLocaleError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from .config_positions import first_line, locate_key, strip_position, toml_position
 from .errors import ConfigError
 from .i18n import _
 from .kpi_config import KpiConfig
@@ -205,9 +205,9 @@ def load(workspace: str | Path | None = None) -> Workspace:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        line, col = _toml_position(str(exc))
+        line, col = toml_position(str(exc))
         raise ConfigError(
-            _("not valid TOML: {problem}").format(problem=_strip_position(str(exc))),
+            _("not valid TOML: {problem}").format(problem=strip_position(str(exc))),
             file=config_file,
             line=line,
             column=col,
@@ -216,13 +216,13 @@ def load(workspace: str | Path | None = None) -> Workspace:
         raise ConfigError(
             _("not valid TOML: arrays or inline tables nested too deeply"),
             file=config_file,
-            line=_first_line(text, lambda raw: raw.count("[") + raw.count("{") > 100),
+            line=first_line(text, lambda raw: raw.count("[") + raw.count("{") > 100),
         ) from None
     except ValueError:  # Python refuses to read integers of more than 4,300 digits
         raise ConfigError(
             _("not valid TOML: a number is too long"),
             file=config_file,
-            line=_first_line(text, lambda raw: re.search(r"\d{4000}", raw) is not None),
+            line=first_line(text, lambda raw: re.search(r"\d{4000}", raw) is not None),
         ) from None
     try:
         config = WorkspaceConfig.model_validate(data)
@@ -354,60 +354,3 @@ def _check_outbox_paths(ws: Workspace, text: str) -> None:
                     field=f"{table}.{name}.path",
                     hint=_('use a folder inside the workspace, e.g. path = "outbox"'),
                 )
-
-
-def locate_setting(config_file: Path, name: str, keys: list[str]) -> int | None:
-    """The line of a connector's setting (``[sources.<name>]`` or ``[destinations.<name>]``).
-
-    For errors raised where only the connector's name is known; None when the file
-    cannot be read again.
-    """
-    try:
-        text = config_file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return None
-    for table in ("sources", "destinations"):
-        line = locate_key(text, [table, name, *keys])
-        if line is not None:
-            return line
-    return None
-
-
-def locate_key(text: str, path: list[str]) -> int | None:
-    """Best-effort line of a dotted key in TOML text, for error messages.
-
-    Looks for the deepest `[table]` header that is a prefix of the path, then
-    for the key below it; falls back to the table header's line.
-    """
-    lines = text.splitlines()
-    best_line: int | None = None
-    header_re = re.compile(r"^\s*\[\[?([^\]]+)\]\]?\s*(#.*)?$")  # [table], [[array]]
-    current: list[str] = []
-    for i, raw in enumerate(lines, start=1):
-        m = header_re.match(raw)
-        if m:
-            current = [p.strip().strip('"') for p in m.group(1).split(".")]
-            if current == path[: len(current)]:
-                best_line = i
-            continue
-        if current == path[:-1] and path:
-            key = raw.split("=", 1)[0].strip().strip('"')
-            if "=" in raw and key == path[-1]:
-                return i
-        if not current and len(path) == 1 and raw.split("=", 1)[0].strip() == path[0]:
-            return i
-    return best_line
-
-
-def _first_line(text: str, test: Callable[[str], bool]) -> int | None:
-    """The first line of ``text`` that passes ``test`` (to place errors tomllib cannot)."""
-    return next((i for i, raw in enumerate(text.splitlines(), start=1) if test(raw)), None)
-
-
-def _toml_position(msg: str) -> tuple[int | None, int | None]:
-    m = re.search(r"line (\d+), column (\d+)", msg)
-    return (int(m.group(1)), int(m.group(2))) if m else (None, None)
-
-
-def _strip_position(msg: str) -> str:
-    return re.sub(r"\s*\(at line \d+, column \d+\)", "", msg)
