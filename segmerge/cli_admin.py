@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -21,6 +21,9 @@ from . import workspace as wsmod
 from .cli_options import WorkspaceOpt
 from .console import out
 from .i18n import _, ngettext, number
+
+if TYPE_CHECKING:
+    from .connector import Connector
 
 auth_app = typer.Typer(help="Credentials in the system keyring.")
 suppress_app = typer.Typer(help="The workspace's suppression list, applied to every destination.")
@@ -137,16 +140,17 @@ def connectors() -> None:
         role = [_(r) for r, base in (("source", Source), ("destination", Destination))
                 if issubclass(cls, base)]  # fmt: skip
         rows.append({"connector": name, "role": ", ".join(role),
-                     "actions": ", ".join(sorted(getattr(cls, "accepts", ()))),
+                     "actions": ", ".join(sorted(cls.accepts if issubclass(cls, Destination)
+                                                 else ())),
                      "implementation": impl,
                      "description": _(_summary(cls))})  # fmt: skip
     # a table for people: its headings in their language (a built-in's description too)
     emit([{_(k): v for k, v in r.items()} for r in rows], "table", _("connectors"))
 
 
-def _summary(cls: type) -> str:
+def _summary(cls: type[Connector]) -> str:
     """A connector's one-line description: its ``description``, else its docstring's first line."""
-    return (getattr(cls, "description", "") or (cls.__doc__ or "").strip()).split("\n")[0]
+    return (cls.description or (cls.__doc__ or "").strip()).split("\n")[0]
 
 
 @auth_app.command("set")

@@ -190,7 +190,9 @@ def available() -> dict[str, str]:
     return {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}
 
 
-def load_class(connector: str, *, file: Path | None = None, field_name: str | None = None) -> type:
+def load_class(
+    connector: str, *, file: Path | None = None, field_name: str | None = None
+) -> type[Connector]:
     eps = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
     if connector not in eps:
         known = ", ".join(sorted(eps)) or "none"
