@@ -177,7 +177,7 @@ def kpi_cmd(
 
 def print_kpi(r: Any) -> None:
     window = ngettext("{n}-day window", "{n}-day window", r.window).format(n=r.window)
-    t = Table(title=escape(f"{r.run_id} — {window}"))
+    t = Table(title=escape(f"{r.run_id} — {window} — {r.interval_heading()}"))
     heads = (_("group"), _("contacts"), _("open"), _("click"), _("unsubscribe"),
              _("conversion"), _("revenue / recipient"))  # fmt: skip
     for c in heads:

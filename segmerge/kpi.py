@@ -32,7 +32,7 @@ from datetime import datetime
 import pandas as pd
 
 from .errors import ConfigError
-from .i18n import _, day
+from .i18n import _, day, percent
 from .kpi_config import KpiConfig
 from .ledger import Ledger
 from .rules import load_ruleset
@@ -61,6 +61,12 @@ class KpiReport:
     events_seen: bool = False
     closes: pd.Timestamp | None = None  # when the attribution window of the last send closes
     window_open: bool = True
+    alpha: float = 0.05  # kpi_alpha: the level of every interval shown
+
+    def interval_heading(self) -> str:
+        """What the table's brackets are ("rates (95% CI)" / "taux (IC 95 %)"): the level
+        follows kpi_alpha, so a reader never takes a 90 % interval for a 95 % one."""
+        return _("rates ({level} CI)").format(level=percent(1 - self.alpha, 0))
 
 
 def _not_enough(why: str) -> str:
@@ -101,12 +107,13 @@ def measure(people: pd.DataFrame, events: pd.DataFrame, orders: pd.DataFrame, da
 
 
 def _group(seg: str, variant: str | None, kind: str, flags: pd.DataFrame,
-           events_defined: bool, orders_defined: bool = True) -> Group:  # fmt: skip
+           events_defined: bool, orders_defined: bool = True, alpha: float = 0.05
+           ) -> Group:  # fmt: skip
     n = len(flags)
     rates: dict[str, Rate | None] = {}
     for e in [*EVENTS, "conversion"]:
         defined = n > 0 and (orders_defined if e == "conversion" else events_defined)
-        rates[e] = Rate(int(flags[e].sum()), n) if defined else None
+        rates[e] = Rate(int(flags[e].sum()), n, alpha) if defined else None
     return Group(seg, variant, kind, n, rates, flags["revenue"].to_numpy(dtype=float))
 
 
@@ -241,7 +248,8 @@ def build(campaign: str, run_id: str, people: pd.DataFrame, events: pd.DataFrame
     held = people[people["status"] == "holdout"]
     until = data_until if data_until is not None else _latest(events, orders)
     report = KpiReport(campaign, run_id, window, sent["sent_at"].min() if len(sent) else None,
-                       sent["sent_at"].max() if len(sent) else None, until, [], [])  # fmt: skip
+                       sent["sent_at"].max() if len(sent) else None, until, [], [],
+                       alpha=cfg.kpi_alpha)  # fmt: skip
     if sent.empty:
         report.notes.append(_not_enough(_("no message sent by {run}").format(run=run_id)))
         return report
@@ -264,7 +272,7 @@ def build(campaign: str, run_id: str, people: pd.DataFrame, events: pd.DataFrame
                                           "be attributed yet")))  # fmt: skip
 
     def group(s: str, v: str | None, kind: str, idx: pd.Index, events_ok: bool) -> Group:
-        return _group(s, v, kind, flags.loc[idx], events_ok, after)
+        return _group(s, v, kind, flags.loc[idx], events_ok, after, cfg.kpi_alpha)
 
     def versus(a: Group, b: Group, measures: tuple[str, ...]) -> None:
         for e in measures:
@@ -327,7 +335,7 @@ def add_baseline(report: KpiReport, name: str, run_id: str, people: pd.DataFrame
     flags, _note, seen = measure(sent, events, orders, report.window, ours)
     until = report.data_until
     after = until is not None and len(sent) > 0 and until > sent["sent_at"].min()
-    base = _group(name, None, "baseline", flags, seen and report.events_seen, after)
+    base = _group(name, None, "baseline", flags, seen and report.events_seen, after, cfg.kpi_alpha)
     report.notes.append(
         _(
             "baseline: {name}, run {run}; its comparisons are descriptive (another "

@@ -296,7 +296,8 @@ def kpi_page(r: KpiReport) -> str:
         rpr = g.revenue_per_recipient
         cells.append("—" if rpr is None else money(rpr))
         rows.append(cells)
-    sections = [{"title": _("Results by segment and variant"), "chart": _kpi_chart(r),
+    sections = [{"title": f'{_("Results by segment and variant")} — {r.interval_heading()}',
+                 "chart": _kpi_chart(r),
                  "head": [_("group"), _("contacts"), _("opens"), _("clicks"),
                           _("unsubscribes"), _("conversion"), _("revenue / recipient")],
                  "rows": rows,

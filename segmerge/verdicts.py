@@ -53,6 +53,7 @@ def measure_name(measure: str) -> str:
 class Rate:
     count: int
     n: int
+    alpha: float = stats.ALPHA  # the campaign's kpi_alpha: the table's intervals match its tests
 
     @property
     def value(self) -> float:
@@ -60,7 +61,7 @@ class Rate:
 
     @property
     def ci(self) -> tuple[float, float]:
-        return stats.wilson(self.count, self.n)
+        return stats.wilson(self.count, self.n, self.alpha)
 
 
 @dataclass

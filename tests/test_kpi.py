@@ -204,3 +204,20 @@ def test_no_events_yet_and_empty_groups_say_not_enough_data(french):
     # a run that sent nothing: an explicit message, no group, no NaN
     none = build("camp", "camp@d", people([("s", None, "holdout", 3)]), events, orders, 14, set())
     assert none.groups == [] and "aucun message envoyé" in none.notes[0]
+
+
+def test_table_intervals_follow_kpi_alpha_and_say_their_level(french):
+    p = people([("s", None, "done", 200), ("s", None, "holdout", 50)])
+    at = T0 + pd.Timedelta(hours=2)
+    ev = [(f"c{i:04d}", "camp", "click", at) for i in range(37)]
+    events, orders = tables(ev, [("c0000", at, 10.0), ("zz", T0 + pd.Timedelta(days=20), 1.0)])
+    for alpha in (0.10, 0.05, 0.01):
+        cfg = KpiConfig(kpi_alpha=alpha)
+        r = build("camp", "camp@d", p, events, orders, 14, {"camp"}, settings=cfg, now=LATER)
+        clicks = r.groups[0].rates["click"]
+        expected = proportion_confint(37, 200, alpha=alpha, method="wilson")
+        assert clicks.ci == pytest.approx(expected, abs=1e-12)
+        level = {0.10: "90", 0.05: "95", 0.01: "99"}[alpha]
+        assert r.interval_heading() == f"taux (IC {level}\u202f%)"
+    # the 90 % interval is narrower than the 95 % one the table showed before
+    assert proportion_confint(37, 200, alpha=0.1, method="wilson")[0] > wilson(37, 200)[0]
