@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 from babel.numbers import format_decimal
 
+from .i18n import _, ngettext, number, percent
 from .quality_coverage import coverage_warnings
 from .rules import ast
 from .rules.checker import bind_call
@@ -46,10 +47,13 @@ from .stats import (  # noqa: F401  re-exported: the statistics live in segmerge
 
 #: Metrics every profile shows, whatever the rules read.
 STANDARD_METRICS = ("orders_count", "revenue", "avg_basket", "days_since_last_order")
-AGE_BANDS = ((0, 25, "moins de 25 ans"), (25, 35, "25–34 ans"), (35, 45, "35–44 ans"),
-             (45, 55, "45–54 ans"), (55, 65, "55–64 ans"), (65, 200, "65 ans et plus"))  # fmt: skip
+#: Age bands (lower bound included, upper excluded) and their English msgid: the label is
+#: translated where the mix is built, so a French report says "65 ans et plus" and an
+#: English one "65 and over".
+AGE_BANDS = ((0, 25, "under 25"), (25, 35, "25–34"), (35, 45, "35–44"),
+             (45, 55, "45–54"), (55, 65, "55–64"), (65, 200, "65 and over"))  # fmt: skip
 ALPHA = 0.05
-MIN_FOR_TEST = 5  # fewer values than this in a segment: no test, "pas assez de données"
+MIN_FOR_TEST = 5  # fewer values than this in a segment: no test, "not enough data"
 
 
 # --- formatting for French readers ------------------------------------------------------------
@@ -233,28 +237,38 @@ def _mixes(seg: Segmented, mask: np.ndarray, cats: pd.DataFrame | None) -> list[
             top = mine.value_counts(normalize=True).head(3)
             out.append(
                 Mix(
-                    "catégories commandées",
+                    _("ordered categories"),
                     [(str(k), float(v), float(base.get(k, 0.0))) for k, v in top.items()],
                 )
             )
     if "age" in frame.columns and (age := numeric(frame["age"])) is not None:
+        names = [_age_band(b[2]) for b in AGE_BANDS]
         bands = pd.Series(pd.cut(age, [b[0] for b in AGE_BANDS] + [AGE_BANDS[-1][1]], right=False,
-                                 labels=[b[2] for b in AGE_BANDS]))  # fmt: skip
+                                 labels=names))  # fmt: skip
         mine_b = bands[mask].value_counts(normalize=True)
         base_b = bands.value_counts(normalize=True)
         if mine_b.sum() > 0:
-            out.append(Mix("âge", [(str(b), float(mine_b.get(b, 0.0)), float(base_b.get(b, 0.0)))
-                                   for *_, b in AGE_BANDS if base_b.get(b, 0) > 0]))  # fmt: skip
+            out.append(Mix(_("age"), [(str(b), float(mine_b.get(b, 0.0)), float(base_b.get(b, 0.0)))
+                                      for b in names if base_b.get(b, 0) > 0]))  # fmt: skip
     for col in ("region", "région"):
         if col in frame.columns and numeric(frame[col]) is None:
             reg = frame[col].astype("string")
             mine_r = reg[mask].value_counts(normalize=True).head(3)
             base_r = reg.value_counts(normalize=True)
             if len(mine_r):
-                out.append(Mix("région", [(str(k), float(v), float(base_r.get(k, 0.0)))
-                                          for k, v in mine_r.items()]))  # fmt: skip
+                out.append(Mix(_("region"), [(str(k), float(v), float(base_r.get(k, 0.0)))
+                                             for k, v in mine_r.items()]))  # fmt: skip
             break
     return out
+
+
+def _age_band(msgid: str) -> str:
+    """An age band's label in the command's language (the msgids are spelled out so the
+    catalog check sees each of them)."""
+    labels = {"under 25": _("under 25"), "25–34": _("25–34"), "35–44": _("35–44"),
+              "45–54": _("45–54"), "55–64": _("55–64"),
+              "65 and over": _("65 and over")}  # fmt: skip
+    return labels[msgid]
 
 
 def analyse(seg: Segmented, min_size: int = 50, tz: tzinfo | None = None) -> QualityReport:
@@ -311,43 +325,51 @@ def analyse(seg: Segmented, min_size: int = 50, tz: tzinfo | None = None) -> Qua
 
 
 def warnings(r: QualityReport, min_size: int) -> list[str]:
-    """What a marketer should look at, in their words."""
+    """What a marketer should look at, in their words (and their language)."""
     out: list[str] = []
     count = len(r.segments)
     if count < 2 or count > 4:
-        out.append(f"{count} segment{'s' if count > 1 else ''} : une bonne segmentation en compte "
-                   "en général 2 à 4, homogènes à l'intérieur et distincts entre eux")  # fmt: skip
+        out.append(ngettext(
+            "{n} segment: a good segmentation usually has 2 to 4, homogeneous inside and "
+            "distinct from each other",
+            "{n} segments: a good segmentation usually has 2 to 4, homogeneous inside and "
+            "distinct from each other", count).format(n=number(count)))  # fmt: skip
     labels = {s.name: s.label for s in r.segments}
     for s in r.segments:
         if s.size == 0:
-            out.append(f"le segment « {s.label} » est vide : pas assez de données pour le "
-                       "décrire ni mesurer ses résultats")  # fmt: skip
+            out.append(_("segment “{label}” is empty: not enough data to describe it or "
+                         "measure its results").format(label=s.label))  # fmt: skip
         elif s.size < min_size:
-            out.append(f"le segment « {s.label} » ne compte que {s.size} contact"
-                       f"{'s' if s.size > 1 else ''} (moins de {min_size}) : trop peu pour "
-                       "mesurer ses résultats de façon fiable")  # fmt: skip
+            out.append(ngettext(
+                "segment “{label}” has only {n} contact (fewer than {min}): too few to "
+                "measure its results reliably",
+                "segment “{label}” has only {n} contacts (fewer than {min}): too few to "
+                "measure its results reliably", s.size,
+            ).format(label=s.label, n=number(s.size), min=number(min_size)))  # fmt: skip
         if s.catch_all and s.share > 0.5:
-            out.append(f"le segment fourre-tout « {s.label} » (condition toujours vraie) "
-                       f"regroupe {pct(s.share)} de la base : les règles ne caractérisent pas "
-                       "la majorité des clients")  # fmt: skip
+            out.append(_("catch-all segment “{label}” (condition always true) holds {share} "
+                         "of the base: the rules do not describe most customers"
+                         ).format(label=s.label, share=percent(s.share)))  # fmt: skip
     for a, b in r.indistinct:
-        out.append(f"les segments « {labels[a]} » et « {labels[b]} » ne se distinguent sur aucun "
-                   "des critères des règles (test de Kolmogorov-Smirnov, p > 0,05) : "
-                   "envisagez de les fusionner")  # fmt: skip
+        out.append(_("segments “{a}” and “{b}” differ on none of the rules' criteria "
+                     "(Kolmogorov-Smirnov test, p > {alpha}): consider merging them"
+                     ).format(a=labels[a], b=labels[b], alpha=number(ALPHA, 2)))  # fmt: skip
     if r.homogeneity.score is not None and r.homogeneity.score < 0.1 and count >= 2:
         out.append(
-            f"les segments se ressemblent : ils n'expliquent que "
-            f"{pct(r.homogeneity.score, 0)} de la variance des critères des règles"
+            _(
+                "the segments look alike: they explain only {share} of the variance of "
+                "the rules' criteria"
+            ).format(share=percent(r.homogeneity.score, 0))
         )
     return out
 
 
 def verdict_homogeneity(score: float | None) -> str:
-    """A one-line reading of the mean eta²."""
+    """A one-line reading of the mean eta², in the command's language."""
     if score is None:
-        return "pas assez de données pour mesurer l'homogénéité"
+        return _("not enough data to measure homogeneity")
     if score >= 0.5:
-        return "segments bien distincts"
+        return _("clearly distinct segments")
     if score >= 0.2:
-        return "segments moyennement distincts"
-    return "segments peu distincts"
+        return _("moderately distinct segments")
+    return _("barely distinct segments")

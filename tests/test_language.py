@@ -377,7 +377,7 @@ def walked(demo) -> Iterator[dict[str, dict[str, tuple[int, str]]]]:
 #: may not import segmerge.i18n: their notes need a code + arguments the CLI can translate)
 LEFT = {
     "fr": [("unreadable rows", "connectors/files.py: a skipped-rows note")],
-    "en": [("ans et plus", "segmerge/quality.py: the age bands of the profile mixes")],
+    "en": [],
 }
 #: contact data the demo's commands print (a region's name in report's mixes)
 DATA = ["Grand Est"]

@@ -10,7 +10,9 @@ import pandas as pd
 import pytest
 from scipy.stats import f_oneway
 
+from segmerge import i18n
 from segmerge import workspace as wsmod
+from segmerge.i18n import NNBSP
 from segmerge.movements import movements, save_segmented, snapshot_path
 from segmerge.quality import analyse, fr, homogeneity, indistinct_pairs, pct
 from segmerge.report import segment_rows
@@ -55,6 +57,14 @@ def test_french_numbers():
     assert fr(None) == "—" and fr(float("nan")) == "—" and pct(0.125) == "12,5 %"
 
 
+@pytest.fixture
+def french():
+    """The report's sentences in French, as a fr_FR workspace's command shows them."""
+    i18n.use_locale("fr_FR")
+    yield
+    i18n.use_locale("en")
+
+
 def test_demo_profiles_match_the_segment_command(demo):
     seg = segment(demo, "segrules/profils-vpc.yaml", as_of=AS_OF)
     q = analyse(seg)
@@ -81,9 +91,21 @@ def test_demo_profiles_match_the_segment_command(demo):
     }
     assert q.metrics["orders(days=90, offset=0)"] == "orders(days=90)"
     assert 0 < q.homogeneity.score <= 1 and q.warnings == []
-    cats = next(m for m in fonceurs.mixes if m.title == "catégories commandées")
+    cats = next(m for m in fonceurs.mixes if m.title == "ordered categories")
     assert len(cats.rows) == 3 and all(0 < a <= 1 for _, a, _ in cats.rows)
-    assert {m.title for m in fonceurs.mixes} == {"catégories commandées", "âge", "région"}
+    assert {m.title for m in fonceurs.mixes} == {"ordered categories", "age", "region"}
+    ages = next(m for m in fonceurs.mixes if m.title == "age")
+    assert all("ans" not in band for band, _, _ in ages.rows)  # no French in English
+
+
+def test_the_mixes_follow_the_language(demo, french):
+    seg = segment(demo, "segrules/profils-vpc.yaml", as_of=AS_OF)
+    mixes = analyse(seg).segments[0].mixes
+    assert {m.title for m in mixes} >= {"âge", "région"}
+    ages = next(m for m in mixes if m.title == "âge")
+    assert ages.rows and all(
+        band.endswith("ans") or band == "65 ans et plus" for band, _, _ in ages.rows
+    )
 
 
 def rules(demo: wsmod.Workspace, name: str, text: str) -> str:
@@ -92,7 +114,7 @@ def rules(demo: wsmod.Workspace, name: str, text: str) -> str:
     return f"segrules/{name}.yaml"
 
 
-def test_empty_segment_catch_all_and_count_warnings(demo):
+def test_empty_segment_catch_all_and_count_warnings(demo, french):
     path = rules(demo, "vide", "version: 1\nname: vide\nsegments:\n"
                  "  - name: geants\n    when: orders_count > 100000\n"
                  "  - name: petits\n    when: orders_count between 1 and 1\n"
@@ -103,8 +125,8 @@ def test_empty_segment_catch_all_and_count_warnings(demo):
     assert empty.size == 0 and empty.spread is None
     assert all(st.mean is None and st.count == 0 for st in empty.stats.values())
     text = " | ".join(q.warnings)
-    assert "« geants » est vide : pas assez de données" in text
-    assert "fourre-tout « Tout le monde »" in text and "de la base" in text
+    assert f"«{NNBSP}geants{NNBSP}» est vide{NNBSP}: pas assez de données" in text
+    assert f"fourre-tout «{NNBSP}Tout le monde{NNBSP}»" in text and "de la base" in text
     tous = q.segments[2]
     assert tous.catch_all and tous.share > 0.5
     petits = q.segments[1]
@@ -118,7 +140,7 @@ def test_empty_segment_catch_all_and_count_warnings(demo):
             as_of=AS_OF,
         )
     )
-    assert one.warnings[0].startswith("1 segment : une bonne segmentation en compte")
+    assert one.warnings[0].startswith(f"1 segment{NNBSP}: une bonne segmentation en compte")
 
 
 def test_overlap_matrix_in_mode_all(demo):

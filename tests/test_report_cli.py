@@ -92,7 +92,7 @@ def test_report_escapes_labels_and_draws_the_overlap_heatmap(ws, tmp_path):
     self_contained(html)
     assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; co" in html
     assert "Segment overlaps" in html and "Overlaps" in proc.stdout
-    assert "« vides » est vide : pas assez de données" in proc.stdout
+    assert "segment “vides” is empty: not enough data" in proc.stdout
     assert not re.search(r"\bnan\b", proc.stdout, re.I)
 
 
