@@ -121,19 +121,40 @@ def _group(seg: str, variant: str | None, kind: str, flags: pd.DataFrame,
 
 
 def run_people(ledger: Ledger, run_id: str) -> pd.DataFrame:
-    """contact_id, segment, variant, status, sent_at of the run's delivered and held-out."""
+    """contact_id, segment, variant, status, kind, sent_at of the run's recipients and held-out.
+
+    Our sends are ``kind='send'`` rows, stamped when delivered. A platform campaign with
+    an experiment has ``kind='member'`` rows instead (:mod:`segmerge.experiment_plan`): the
+    marketer sent the drafts from the platform, at a moment the ledger cannot know, so
+    their send time is the run's start (the page says so).
+    """
     rows = ledger.db.execute(
-        "SELECT contact_id, segment, variant, status, updated_at FROM actions "
-        "WHERE run_id=? AND kind='send' AND status IN ('done', 'holdout')",
+        "SELECT a.contact_id, a.segment, a.variant, a.status, a.kind, CASE a.kind WHEN "
+        "'member' THEN r.started_at ELSE a.updated_at END AS updated_at FROM actions a "
+        "JOIN runs r ON r.run_id = a.run_id WHERE a.run_id=? AND a.kind IN ('send', "
+        "'member') AND a.status IN ('done', 'holdout')",
         (run_id,),
     ).fetchall()
     people = pd.DataFrame(
         [dict(r) for r in rows],
-        columns=["contact_id", "segment", "variant", "status", "updated_at"],
+        columns=["contact_id", "segment", "variant", "status", "kind", "updated_at"],
     )
     people["contact_id"] = people["contact_id"].astype("string")
     people["sent_at"] = pd.to_datetime(people.pop("updated_at"), utc=True, format="ISO8601")
     return people
+
+
+def platform_note(people: pd.DataFrame) -> str | None:
+    """Why a platform campaign's windows start at the run, not at the send."""
+    members = people[people["kind"] == "member"]
+    if members.empty:
+        return None
+    at = members["sent_at"].min()
+    return _(
+        "a platform sent these letters from the run's drafts: Segmerge cannot know when, so "
+        "each window starts at the run's time ({day} {time} UTC); the groups (variants, "
+        "control group) are the ones the run put in its tags and lists"
+    ).format(day=day(at), time=f"{at:%H:%M}")
 
 
 def our_ids(ledger: Ledger, campaign: str, run_id: str) -> set[str]:
@@ -148,8 +169,9 @@ def our_ids(ledger: Ledger, campaign: str, run_id: str) -> set[str]:
 
 def latest_run(ledger: Ledger, campaign: str) -> str | None:
     for r in ledger.runs(campaign, limit=100):
-        if ledger.db.execute("SELECT 1 FROM actions WHERE run_id=? AND kind='send' AND "
-                             "status='done' LIMIT 1", (r["run_id"],)).fetchone():  # fmt: skip
+        if ledger.db.execute("SELECT 1 FROM actions WHERE run_id=? AND kind IN ('send', "
+                             "'member') AND status='done' LIMIT 1",
+                             (r["run_id"],)).fetchone():  # fmt: skip
             return str(r["run_id"])
     return None
 
@@ -178,8 +200,8 @@ def kpi(ws: Workspace, campaign: str, *, run_id: str | None = None, window: int 
                 what.format(run=run_id, campaign=campaign),
                 field="--run",
                 hint=_(
-                    "see `segmerge history`; kpi measures the messages Segmerge sent (drafts "
-                    "are measured in the platform)"
+                    "see `segmerge history`; kpi measures the messages Segmerge sent, and the "
+                    "groups of a platform campaign with a holdout or variants"
                 ),  # fmt: skip
             )
         assert run_id is not None
@@ -215,6 +237,8 @@ def kpi(ws: Workspace, campaign: str, *, run_id: str | None = None, window: int 
             base_events = campaign_events(source_events, tracked, base_ours)
             add_baseline(report, base_name, base_run or "", base_people, base_events, orders,
                          base_ours, settings=cfg, currency=ws.config.currency)  # fmt: skip
+    if note := platform_note(people):
+        report.notes.insert(0, note)
     if machines:
         report.notes.append(machines)
     return report

@@ -221,3 +221,44 @@ def test_table_intervals_follow_kpi_alpha_and_say_their_level(french):
         assert r.interval_heading() == f"taux (IC {level}\u202f%)"
     # the 90 % interval is narrower than the 95 % one the table showed before
     assert proportion_confint(37, 200, alpha=0.1, method="wilson")[0] > wilson(37, 200)[0]
+
+
+def test_a_platform_campaign_is_measured_from_its_member_rows(tmp_path, french):
+    """Brevo/Mailchimp/HubSpot campaigns with an experiment leave `member` rows (variant or
+    holdout), no `send` rows: kpi forms A, B and the control group from them, each window
+    starting at the run's time."""
+    from segmerge.kpi import latest_run, platform_note, run_people
+    from segmerge.ledger import Ledger, PlannedAction
+
+    ledger = Ledger(tmp_path / "ledger.sqlite")
+    run = "promo@2026-12-01"
+    ledger.begin_run(run, "promo", "2026-12-01")
+    ledger.db.execute("UPDATE runs SET started_at=? WHERE run_id=?", (T0.isoformat(), run))
+    rows = []
+    for i in range(300):
+        status, variant = ("holdout", None) if i % 10 == 0 else ("done", "AB"[i % 2])
+        rows.append(PlannedAction(f"{run}|c{i:04d}|member", f"c{i:04d}", "member", "brevo", "s",
+                                  f"c{i}@x.fr", status, "", variant=variant))  # fmt: skip
+    ledger.plan(run, rows)
+    assert latest_run(ledger, "promo") == run
+    p = run_people(ledger, run)
+    ledger.close()
+    assert (p["sent_at"] == T0).all() and set(p["kind"]) == {"member"}
+    at = T0 + pd.Timedelta(days=2)
+    od = [(f"c{i:04d}", at, 20.0) for i in range(0, 300, 3)]  # orders: the platform's letters
+    events, orders = tables([("c0001", "brevo-42", "click", at)], od)
+    orders.loc[len(orders)] = ["zz", T0 + pd.Timedelta(days=20), 1.0]
+    r = build("promo", run, p, events, orders, 14, {"promo", "brevo-42"}, now=LATER)
+    g = {x.name: x for x in r.groups}
+    assert (g["s A"].n, g["s B"].n, g["s (témoin)"].n) == (
+        120,
+        150,
+        30,
+    )  # every tenth held out, all of them even: A
+    held = [i for i in range(0, 300, 10)]
+    assert g["s (témoin)"].rates["conversion"].count == sum(1 for i in held if i % 3 == 0)
+    assert g["s B"].rates["click"].count == 1
+    assert any(c.first == "s B" and c.second == "s A" for c in r.comparisons)
+    assert any(c.second == "s (témoin)" and c.measure == "conversion" for c in r.comparisons)
+    note = platform_note(p)
+    assert note is not None and "l'heure de l'exécution (1er décembre 2026 09:00 UTC)" in note
