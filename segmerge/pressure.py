@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 from .addresses import normalise_column
+from .i18n import _, ngettext, number
 from .ledger import PlannedAction
 from .pressure_config import _SPAN, DAYS, PressureConfig  # noqa: F401
 
@@ -35,7 +36,7 @@ class Policy:
         """When sending may start again, if ``now`` is quiet; None if it may send now."""
         local = now.astimezone(self.tz)
         t = local
-        for _ in range(24 * 8):  # at most a week of quiet days and one span a day
+        for _step in range(24 * 8):  # at most a week of quiet days and one span a day
             nxt = self._quiet_end(t)
             if nxt is None:
                 return None if t == local else t
@@ -95,6 +96,9 @@ class Policy:
     def describe(self) -> str:
         return self.config.describe()
 
+    def shown(self) -> str:
+        return self.config.shown()
+
 
 def hold_back(
     todo: list[int],
@@ -116,10 +120,12 @@ def hold_back(
     quiet = policy.quiet_until(now)
     if quiet is not None:
         until = pd.Series(pd.Timestamp(quiet).tz_convert("UTC"), index=emails.index)
-        reason = "quiet hours or days"
+        reason = "quiet hours or days"  # English: a key of the run summary, shown translated
+        shown = _("quiet hours or days")
     else:
         until = policy.capped(emails, sent, now)
         reason = f"frequency cap ({policy.describe()})"
+        shown = _("frequency cap ({policy})").format(policy=policy.shown())
     held = until.notna().to_numpy()
     if not held.any():
         return todo
@@ -138,9 +144,15 @@ def hold_back(
     first = min(until[until.notna()]).isoformat()
     summary.deferred_until = earliest(summary.deferred_until, first)
     summary.notes.append(
-        f"{n} message(s) held back by contact pressure ({reason}); they go when this run is "
-        f"started again after {pd.Timestamp(first).tz_convert(tz):%Y-%m-%d %H:%M} "
-        "(`segmerge serve` does it by itself)"
+        ngettext(
+            "{n} message held back by contact pressure ({reason}); it goes when this run is "
+            "started again after {when} (`segmerge serve` does it by itself)",
+            "{n} messages held back by contact pressure ({reason}); they go when this run is "
+            "started again after {when} (`segmerge serve` does it by itself)",
+            n,
+        ).format(
+            n=number(n), reason=shown, when=f"{pd.Timestamp(first).tz_convert(tz):%Y-%m-%d %H:%M}"
+        )  # fmt: skip
     )
     return kept
 

@@ -12,6 +12,8 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+from .i18n import _, ngettext, number
+
 DAYS = {
     "mon": 0, "lun": 0, "lundi": 0, "monday": 0,
     "tue": 1, "mar": 1, "mardi": 1, "tuesday": 1,
@@ -44,7 +46,9 @@ class PressureConfig(BaseModel):
         if v is not None:
             m = _SPAN.match(v)
             if not m or int(m[1]) > 23 or int(m[3]) > 23 or int(m[2]) > 59 or int(m[4]) > 59:
-                raise ValueError(f"{v!r} is not a span of hours like '21:00-08:00'")
+                raise ValueError(
+                    _("{value} is not a span of hours like '21:00-08:00'").format(value=repr(v))
+                )
         return v
 
     @field_validator("quiet_days")
@@ -52,7 +56,11 @@ class PressureConfig(BaseModel):
     def _days(cls, v: list[str]) -> list[str]:
         unknown = [d for d in v if d.strip().lower() not in DAYS]
         if unknown:
-            raise ValueError(f"unknown day(s) {unknown} (e.g. 'dimanche' or 'sun')")
+            raise ValueError(
+                ngettext("unknown day {days} (e.g. 'dimanche' or 'sun')",
+                         "unknown days {days} (e.g. 'dimanche' or 'sun')", len(unknown)
+                         ).format(days=", ".join(repr(d) for d in unknown))
+            )  # fmt: skip
         return v
 
     _default_cap: bool = PrivateAttr(default=False)
@@ -86,4 +94,19 @@ class PressureConfig(BaseModel):
             parts.append(f"quiet {self.quiet_hours}")
         if self.quiet_days:
             parts.append(f"quiet on {', '.join(self.quiet_days)}")
+        return "; ".join(parts)
+
+    def shown(self) -> str:
+        """The policy in one line in the command's language (describe() stays English for
+        the ledger, whose details are data)."""
+        parts = []
+        if self.max_messages:
+            most = ngettext("at most {n} message", "at most {n} messages", self.max_messages)
+            per = ngettext("per {n} day", "per {n} days", self.per_days)
+            parts.append(most.format(n=number(self.max_messages)) + " "
+                         + per.format(n=number(self.per_days)))  # fmt: skip
+        if self.quiet_hours:
+            parts.append(_("quiet {hours}").format(hours=self.quiet_hours))
+        if self.quiet_days:
+            parts.append(_("quiet on {days}").format(days=", ".join(self.quiet_days)))
         return "; ".join(parts)

@@ -1,0 +1,41 @@
+"""The engine's sentences (contact pressure, report quality) in the workspace's language.
+
+The ledger and the run summary keep English keys (they are data); what a marketer
+reads (the policy, the held-back note, a setting's error) follows the language.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from segmerge import i18n
+from segmerge.i18n import NNBSP
+from segmerge.pressure_config import PressureConfig
+
+
+@pytest.fixture
+def french():
+    i18n.use_locale("fr_FR")
+    yield
+    i18n.use_locale("en")
+
+
+def test_the_pressure_policy_reads_in_french_and_the_ledger_stays_english(french):
+    cfg = PressureConfig(max_messages=2, per_days=7, quiet_hours="21:00-08:00",
+                         quiet_days=["dimanche"])  # fmt: skip
+    assert cfg.shown() == ("au plus 2 messages sur 7 jours; pas d'envoi 21:00-08:00; "
+                           "pas d'envoi le dimanche")  # fmt: skip
+    assert cfg.describe().startswith("at most 2 message(s) per 7 day(s)")  # ledger detail
+    assert PressureConfig().shown() == "au plus 1 message sur 1 jour"  # French singular
+
+
+def test_a_bad_pressure_setting_is_told_in_french(french):
+    with pytest.raises(ValueError, match="n'est pas une plage horaire"):
+        PressureConfig(quiet_hours="25:00-08:00")
+    with pytest.raises(ValueError, match="jour inconnu 'dimenche'"):
+        PressureConfig(quiet_days=["dimenche"])
+
+
+def test_english_is_the_msgid():
+    assert PressureConfig(max_messages=1, per_days=7).shown() == "at most 1 message per 7 days"
+    assert NNBSP not in PressureConfig(quiet_days=["sun"]).shown()
