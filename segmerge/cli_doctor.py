@@ -3,7 +3,9 @@
 A run refuses to start over a lost or damaged signing key or ledger (see
 :mod:`segmerge.state_check`); this command says what is wrong and repairs it:
 ``--restore`` puts back the newest good backup, ``--accept-new-state`` is the
-one explicit way to start over. Exit 0 when healthy, 2 when a problem is left.
+one explicit way to start over. With ``[tracking]`` on, it also checks that ``/t/``
+reaches `serve` (:mod:`segmerge.tracking_check`): otherwise every tracked link of the
+next run is broken. Exit 0 when healthy, 2 when a problem is left.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from . import workspace as wsmod
 from .cli_options import WorkspaceOpt
 from .console import err, out
 from .i18n import _, label, ngettext
+from .tracking_check import Probe
 
 
 def new_state_warning() -> str:
@@ -88,11 +91,12 @@ def doctor(
         raise typer.Exit(2)
 
 
-def _report(ws: wsmod.Workspace) -> bool:
+def _report(ws: wsmod.Workspace, ask: Probe | None = None) -> bool:
     """Print every finding; True when nothing is a problem."""
     from .backup import backup_roots, check_before_run, find_backups, outside_workspace
     from .state_check import Finding, inspect
     from .storage import StateError
+    from .tracking_check import check_tracking
 
     found = inspect(ws.root)
     if not any(f.level == "problem" for f in found):
@@ -118,6 +122,8 @@ def _report(ws: wsmod.Workspace) -> bool:
                              "takes them too").format(path=backup_roots(ws)[0]),
                              _('set [state] backup_dir = "/another/disk/segmerge-boutique" '
                                "in segmerge.toml")))  # fmt: skip
+    if (reach := check_tracking(ws, ask)) is not None:  # a broken /t/ breaks every link
+        found.append(Finding("ok" if reach.ok else "problem", reach.what, reach.fix))
     marks = {"ok": "[green]✓[/]", "note": "·", "warn": "[yellow]![/]", "problem": "[red]✗[/]"}
     for f in found:
         out.print(f"{marks[f.level]} ", end="")

@@ -25,6 +25,7 @@ def validate_workspace(ws: Workspace, campaign: str | None, as_of: str | None) -
     from .campaign import open_campaign, validate_templates
     from .cli_sources import validate_unused_sources
     from .tokens import signing_key
+    from .tracking_check import check_tracking
     from .validate_letters import fill_every_letter, refuse_unfilled
 
     check_before_run(ws)  # a lost or damaged key or ledger is the first thing to fix
@@ -49,6 +50,10 @@ def validate_workspace(ws: Workspace, campaign: str | None, as_of: str | None) -
             out.print(f"  [yellow]![/] {escape(str(w))}")
     if names:
         out.print(f"[dim]{escape(pressure_line(ws))}[/]")
+    if (reach := check_tracking(ws)) is not None:  # tracking on: does /t/ reach serve?
+        mark = "[green]✓[/]" if reach.ok else "[yellow]![/]"
+        fix = f"\n  {escape(reach.fix)}" if reach.fix else ""
+        out.print(f"{mark} {escape(reach.what)}{fix}")
     if campaign is None:
         validate_unused_sources(ws)
 
