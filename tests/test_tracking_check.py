@@ -71,7 +71,7 @@ def test_a_site_without_the_proxy_block_is_a_doctor_problem(site_factory, websit
     assert "do not reach segmerge serve" in cap.get() and "location /t/" in cap.get()
 
 
-def test_nothing_listening_is_named_and_tracking_off_is_not_checked(site_factory, website):  # noqa: F811
+def test_nothing_listening_is_named_and_tracking_off_is_not_checked(site_factory):  # noqa: F811
     site: Site = site_factory()
     site.server.stop()
     reach = check_tracking(site.ws, via(site.server.port))
