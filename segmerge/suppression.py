@@ -12,12 +12,13 @@ import pandas as pd
 
 from .addresses import normalise_column
 from .errors import DataError
+from .i18n import _
 
 
 def read_addresses(path: Path) -> list[str]:
     """Addresses from a CSV with an `email`-like column, or from a plain one-per-line file."""
     if not path.is_file():
-        raise DataError("file not found", file=path)
+        raise DataError(_("file not found"), file=path)
     raw = path.read_bytes()
     try:
         text = raw.decode("utf-8-sig")
@@ -43,11 +44,12 @@ def read_addresses(path: Path) -> list[str]:
         if not value:
             continue
         if "@" not in value:
-            raise DataError(f"expected an e-mail address, got {value!r}", file=path, line=n)
+            raise DataError(_("expected an e-mail address, got {value}").format(value=repr(value)),
+                            file=path, line=n)  # fmt: skip
         if value.endswith(">") and "<" in value:  # `Alice Martin <alice@example.org>`
             value = parseaddr(value)[1] or value
         out.append(value)
     # one spelling per mailbox (segmerge.addresses); one that cannot be normalised is kept
     # as written: it can never be mailed anyway, and nothing the user gave is dropped
-    normal, _ = normalise_column(pd.Series(out, dtype="string"))
+    normal, _bad = normalise_column(pd.Series(out, dtype="string"))
     return [n if isinstance(n, str) else v for n, v in zip(normal.tolist(), out, strict=True)]

@@ -39,3 +39,19 @@ def test_a_bad_pressure_setting_is_told_in_french(french):
 def test_english_is_the_msgid():
     assert PressureConfig(max_messages=1, per_days=7).shown() == "at most 1 message per 7 days"
     assert NNBSP not in PressureConfig(quiet_days=["sun"]).shown()
+
+
+def test_a_rule_set_mistake_is_told_in_french(french, tmp_path):
+    from segmerge.errors import RuleError
+    from segmerge.rules.ruleset import load_ruleset
+
+    path = tmp_path / "r.yaml"
+    path.write_text("version: 1\nsegment:\n  - name: a\n    when: true\n", encoding="utf-8")
+    with pytest.raises(RuleError) as err:
+        load_ruleset(path)
+    assert err.value.message == (f"clé 'segment' inconnue dans un jeu de règles{NNBSP}; "
+                                 f"vouliez-vous dire 'segments'{NNBSP}?")  # fmt: skip
+    path.write_text("version: 1\nsegments: [a\n", encoding="utf-8")
+    with pytest.raises(RuleError) as err:
+        load_ruleset(path)
+    assert err.value.message.startswith(f"YAML invalide{NNBSP}: ")  # PyYAML's own words follow

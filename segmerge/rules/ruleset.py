@@ -252,16 +252,16 @@ def load_ruleset(path: Path) -> RuleSet:
     root = compose(text, path)
     if root is None:
         raise RuleError(
-            "the rule set is empty",
+            _("the rule set is empty"),
             file=path,
             line=1,
             column=1,
-            hint="it needs at least `version: 1` and a list of `segments:`",
+            hint=_("it needs at least `version: 1` and a list of `segments:`"),
         )
-    top = mapping_items(root, "a rule set", path)
-    _refuse_unknown(top, _TOP_KEYS, "rule set", path)
+    top = mapping_items(root, _("a rule set"), path)
+    _refuse_unknown(top, _TOP_KEYS, _("in a rule set"), path)
     if "version" not in top:
-        raise RuleError("missing `version: 1`", file=path, line=1, column=1, field="version")
+        raise RuleError(_("missing `version: 1`"), file=path, line=1, column=1, field="version")
     key_node, version = top["version"]
     if not (
         isinstance(version, yaml.ScalarNode)
@@ -269,11 +269,12 @@ def load_ruleset(path: Path) -> RuleSet:
         and str(version.value).strip().lstrip("+") == "1"
     ):
         shown = str(version.value)[:20]
-        raise _at(version, path, f"unsupported version {shown!r}; expected 1", "version")
+        raise _at(version, path, _("unsupported version {version}; expected 1").format(
+            version=repr(shown)), "version")  # fmt: skip
 
     name = path.stem
     if "name" in top:
-        given = scalar_text(top["name"][1], "a name", path)
+        given = scalar_text(top["name"][1], _("a name"), path)
         if given is not None:
             if not SLUG.fullmatch(given):
                 raise _at(top["name"][1], path, _slug_message(given), "name")
@@ -281,12 +282,13 @@ def load_ruleset(path: Path) -> RuleSet:
     description = _optional_text(top, "description", path)
     mode = (_optional_text(top, "mode", path) or "first").strip()
     if mode not in MODES:
-        raise _at(top["mode"][1], path, f"unknown mode {mode!r}; expected first or all", "mode")
+        raise _at(top["mode"][1], path, _("unknown mode {mode}; expected first or all").format(
+            mode=repr(mode)), "mode")  # fmt: skip
 
     exclude = exclude_text = exclude_locate = None
     if "exclude" in top:
         node = top["exclude"][1]
-        exclude_text = scalar_text(node, "a condition", path)
+        exclude_text = scalar_text(node, _("a condition"), path)
         if exclude_text is not None:
             assert isinstance(node, yaml.ScalarNode)
             exclude_locate = locator(text, node)
@@ -294,7 +296,7 @@ def load_ruleset(path: Path) -> RuleSet:
 
     if "segments" not in top:
         raise RuleError(
-            "missing `segments:`, the list of segments",
+            _("missing `segments:`, the list of segments"),
             file=path,
             line=1,
             column=1,
@@ -305,7 +307,7 @@ def load_ruleset(path: Path) -> RuleSet:
         raise _at(
             seg_node if isinstance(seg_node, yaml.SequenceNode) else seg_key,
             path,
-            "expected a non-empty list of segments (`- name: ...`)",
+            _("expected a non-empty list of segments (`- name: ...`)"),
             "segments",
         )
     segments: list[Segment] = []
@@ -315,36 +317,38 @@ def load_ruleset(path: Path) -> RuleSet:
 
 
 def _segment(node: yaml.Node, text: str, path: Path, seen: dict[str, Segment]) -> Segment:
-    items = mapping_items(node, "a segment (name:, when:)", path)
-    _refuse_unknown(items, _SEGMENT_KEYS, "segment", path)
+    items = mapping_items(node, _("a segment (name:, when:)"), path)
+    _refuse_unknown(items, _SEGMENT_KEYS, _("in a segment"), path)
     line = mark_of(node)[0]
     if "name" not in items:
-        raise _at(node, path, "a segment needs a name", "name")
-    name = scalar_text(items["name"][1], "a name", path)
+        raise _at(node, path, _("a segment needs a name"), "name")
+    name = scalar_text(items["name"][1], _("a name"), path)
     if name is None or not SLUG.fullmatch(name):
         raise _at(items["name"][1], path, _slug_message(name or ""), "name")
     if name in seen:
         raise _at(
             items["name"][1],
             path,
-            f"duplicate segment name '{name}' (first at line {seen[name].line})",
+            _("duplicate segment name '{name}' (first at line {line})").format(
+                name=name, line=seen[name].line
+            ),  # fmt: skip
             "name",
         )
     label = _optional_text(items, "label", path) or name
-    if "when" not in items or scalar_text(items["when"][1], "a condition", path) is None:
+    if "when" not in items or scalar_text(items["when"][1], _("a condition"), path) is None:
         where = items["when"][1] if "when" in items else node
         raise _at(
             where,
             path,
-            f"segment '{name}' needs a condition `when:`",
+            _("segment '{name}' needs a condition `when:`").format(name=name),
             "when",
-            "write `when: true` for a catch-all segment",
+            _("write `when: true` for a catch-all segment"),
         )
     when_node = items["when"][1]
     assert isinstance(when_node, yaml.ScalarNode)
     when_text = str(when_node.value)
     locate = locator(text, when_node)
-    expr = _parse(when_text, locate, path, f"segment '{name}', when")
+    expr = _parse(when_text, locate, path, _("segment {name}, when").format(name=repr(name)))
     description = _optional_text(items, "description", path)
     return Segment(name, label, when_text, expr, line, description, locate)
 
@@ -362,7 +366,7 @@ def _parse(text: str, locate: Locate, path: Path, where: str) -> ast.Node:
 def _optional_text(items: dict[str, tuple[yaml.Node, yaml.Node]], key: str, path: Path) -> str:
     if key not in items:
         return ""
-    return (scalar_text(items[key][1], f"text for {key}", path) or "").strip()
+    return (scalar_text(items[key][1], _("text for {key}").format(key=key), path) or "").strip()
 
 
 def _refuse_unknown(
@@ -371,18 +375,19 @@ def _refuse_unknown(
     for key, (key_node, _value) in items.items():
         if key not in allowed:
             close = suggest(key, allowed)
-            mean = f"; did you mean '{close[0]}'?" if close else ""
+            mean = _("; did you mean '{close}'?").format(close=close[0]) if close else ""
             raise _at(
                 key_node,
                 path,
-                f"unknown key '{key}' in a {what}{mean}",
+                _("unknown key '{key}' {where}").format(key=key, where=what) + mean,
                 key,
-                "allowed: " + ", ".join(allowed),
+                _("allowed: {keys}").format(keys=", ".join(allowed)),
             )
 
 
 def _slug_message(value: str) -> str:
-    return f"invalid name {value!r}; expected lower-case letters, digits, '-' or '_'"
+    return _("invalid name {name}; expected lower-case letters, digits, '-' or '_'").format(
+        name=repr(value))  # fmt: skip
 
 
 def _at(

@@ -14,17 +14,13 @@ from pathlib import Path
 import yaml
 
 from ..errors import RuleError
+from ..i18n import _
 from ..textfile import read_user_text
 
 Locate = Callable[[int], tuple[int, int]]
 _SKIPPABLE = " \t\r\n\\'\""
 NULL_TAG = "tag:yaml.org,2002:null"
 INT_TAG = "tag:yaml.org,2002:int"
-
-_YAML_HINT = (
-    "a condition that starts with a quote or contains ': ' or ' #' must be written as a block: "
-    "`when: >-` then the condition on the next line, indented"
-)
 
 
 def read_text(path: Path) -> str:
@@ -39,23 +35,26 @@ def compose(text: str, path: Path) -> yaml.Node | None:
         return loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        problem = exc.problem or exc.context or "invalid YAML"
+        problem = exc.problem or exc.context or _("invalid YAML")  # PyYAML speaks English
         context = f" ({exc.context})" if exc.context and exc.problem else ""
         line = mark.line + 1 if mark else None
         column = mark.column + 1 if mark else None
         raise RuleError(
-            f"invalid YAML: {problem}{context}",
+            _("invalid YAML: {problem}").format(problem=problem + context),
             file=path,
             line=line,
             column=column,
-            hint=_YAML_HINT,
+            hint=_(
+                "a condition that starts with a quote or contains ': ' or ' #' must be written "
+                "as a block: `when: >-` then the condition on the next line, indented"
+            ),
         ) from None
     except yaml.YAMLError as exc:
-        raise RuleError(f"invalid YAML: {exc}", file=path) from None
+        raise RuleError(_("invalid YAML: {problem}").format(problem=exc), file=path) from None
     except RecursionError:  # PyYAML composes nested lists and mappings recursively
         mark = loader.get_mark()
         raise RuleError(
-            "invalid YAML: lists or mappings nested too deeply",
+            _("invalid YAML: lists or mappings nested too deeply"),
             file=path,
             line=mark.line + 1,
             column=mark.column + 1,
@@ -112,7 +111,10 @@ def scalar_text(node: yaml.Node, what: str, path: Path) -> str | None:
     if not isinstance(node, yaml.ScalarNode):
         line, column = mark_of(node)
         raise RuleError(
-            f"expected {what}, got a YAML list or mapping", file=path, line=line, column=column
+            _("expected {what}, got a YAML list or mapping").format(what=what),
+            file=path,
+            line=line,
+            column=column,
         )
     if node.tag == NULL_TAG or not str(node.value).strip():
         return None
@@ -123,12 +125,14 @@ def mapping_items(node: yaml.Node, what: str, path: Path) -> dict[str, tuple[yam
     """Key → (key node, value node), refusing non-mappings and duplicate keys."""
     if not isinstance(node, yaml.MappingNode):
         line, column = mark_of(node)
-        raise RuleError(f"expected {what} (key: value lines)", file=path, line=line, column=column)
+        raise RuleError(_("expected {what} (key: value lines)").format(what=what),
+                        file=path, line=line, column=column)  # fmt: skip
     out: dict[str, tuple[yaml.Node, yaml.Node]] = {}
     for key_node, value_node in node.value:
         key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else "?"
         if key in out:
             line, column = mark_of(key_node)
-            raise RuleError(f"duplicate key '{key}'", file=path, line=line, column=column)
+            raise RuleError(_("duplicate key '{key}'").format(key=key),
+                            file=path, line=line, column=column)  # fmt: skip
         out[key] = (key_node, value_node)
     return out
