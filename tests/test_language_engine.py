@@ -55,3 +55,16 @@ def test_a_rule_set_mistake_is_told_in_french(french, tmp_path):
     with pytest.raises(RuleError) as err:
         load_ruleset(path)
     assert err.value.message.startswith(f"YAML invalide{NNBSP}: ")  # PyYAML's own words follow
+
+
+def test_a_condition_syntax_error_is_told_in_french(french):
+    from segmerge.rules.parser import ExprError, parse
+
+    with pytest.raises(ExprError) as err:
+        parse("age = 30")
+    assert err.value.message.startswith(f"inattendu{NNBSP}: '='{NNBSP}; attendu{NNBSP}: ")
+    assert err.value.hint == "pour comparer, écrivez =="
+    with pytest.raises(ExprError) as err:
+        parse("age >")
+    assert err.value.message.startswith(f"inattendu{NNBSP}: fin de la condition{NNBSP}; attendu")
+    assert "une valeur (un nombre" in err.value.message

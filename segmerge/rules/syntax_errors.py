@@ -10,6 +10,7 @@ from __future__ import annotations
 from lark import Lark, Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
+from ..i18n import _
 from . import ast
 
 _TERMINALS = {
@@ -24,7 +25,7 @@ _TERMINALS = {
     "FALSE": "'false'",
     "CONTAINS": "'contains'",
     "STARTSWITH": "'startswith'",
-    "COMPARE": "a comparison (== != < <= > >=)",
+    "COMPARE": "",  # words, in the command's language: _words()
     "EQUAL": "'='",
     "PLUS": "'+'",
     "MINUS": "'-'",
@@ -35,29 +36,33 @@ _TERMINALS = {
     "LSQB": "'['",
     "RSQB": "']'",
     "COMMA": "','",
-    "NUMBER": "a number",
-    "STRING": "a quoted string",
-    "NAME": "a name",
-    "QNAME": "a name",
-    "$END": "the end of the condition",
+    "NUMBER": "",
+    "STRING": "",
+    "NAME": "",
+    "QNAME": "",
+    "$END": "",
 }
 # Whatever can start a value; listed one by one they drown the message.
 _VALUE_STARTERS = {"NUMBER", "STRING", "NAME", "QNAME", "TRUE", "FALSE", "NULL", "LPAR", "MINUS"}
-_VALUE = "a value (a number, a 'string', a name, a function call or '(')"
 _PREDICATES = {"COMPARE", "IN", "NOT", "BETWEEN", "IS", "CONTAINS", "STARTSWITH"}
-_PREDICATE = "a comparison (== != < <= > >= in between is contains startswith)"
 _ARITHMETICS = {"PLUS", "MINUS", "STAR", "SLASH"}
-_ARITHMETIC = "an operator (+ - * /)"
 
-_HINTS = {
-    "=": "to compare, write ==",
-    "&": "write `and`",
-    "|": "write `or`",
-    "!": "write `not` (or != to compare)",
-    '"': "a string is missing its closing quote",
-    "'": "a string is missing its closing quote",
-    "`": "a back-quoted name is missing its closing back-quote",
-}
+
+def _words() -> dict[str, str]:
+    """The terminals said in words, in the command's language (built when an error is)."""
+    return {"COMPARE": _("a comparison (== != < <= > >=)"), "NUMBER": _("a number"),
+            "STRING": _("a quoted string"), "NAME": _("a name"), "QNAME": _("a name"),
+            "$END": _("the end of the condition")}  # fmt: skip
+
+
+def _hint(found: str) -> str | None:
+    """The usual slip behind an unexpected ``found``, if it is one."""
+    hints = {"=": _("to compare, write =="), "&": _("write `and`"), "|": _("write `or`"),
+             "!": _("write `not` (or != to compare)"),
+             '"': _("a string is missing its closing quote"),
+             "'": _("a string is missing its closing quote"),
+             "`": _("a back-quoted name is missing its closing back-quote")}  # fmt: skip
+    return hints.get(found)
 
 
 class ExprError(Exception):
@@ -74,31 +79,32 @@ def _describe_expected(names: set[str]) -> str:
     names = {n for n in names if n in _TERMINALS}
     words: list[str] = []
     if {"NUMBER", "STRING", "NAME"} <= names:
-        words.append(_VALUE)
+        words.append(_("a value (a number, a 'string', a name, a function call or '(')"))
         names -= _VALUE_STARTERS
     if {"COMPARE", "IN", "IS"} <= names:
-        words.append(_PREDICATE)
+        words.append(_("a comparison (== != < <= > >= in between is contains startswith)"))
         names -= _PREDICATES
     if {"PLUS", "STAR"} <= names:
-        words.append(_ARITHMETIC)
+        words.append(_("an operator (+ - * /)"))
         names -= _ARITHMETICS
-    words += sorted({_TERMINALS[n] for n in names})
+    said = _words()
+    words += sorted({_TERMINALS[n] or said[n] for n in names})
     if not words:
-        return "something else"
+        return _("something else")
     if len(words) == 1:
         return words[0]
-    return ", ".join(words[:-1]) + " or " + words[-1]
+    return _("{some} or {last}").format(some=", ".join(words[:-1]), last=words[-1])
 
 
 def _describe_token(token: Token) -> str:
     if token.type == "$END":
-        return "end of the condition"
+        return _("end of the condition")
     if token.type == "STRING":
-        return f"string {token.value}"
+        return _("string {value}").format(value=token.value)
     if token.type == "NUMBER":
-        return f"number {token.value}"
+        return _("number {value}").format(value=token.value)
     if token.type in ("NAME", "QNAME"):
-        return f"name {token.value}"
+        return _("name {value}").format(value=token.value)
     return repr(str(token.value))
 
 
@@ -122,20 +128,23 @@ def syntax_error(lark: Lark, text: str, exc: UnexpectedInput) -> ExprError:
             offset = token.start_pos if token.start_pos is not None else len(text)
         # Replaying the prefix gives the exact set; lark's own is blurred by LALR reductions.
         expected = _accepted_after(lark, text[:offset]) or set(exc.expected)
-        hint = _HINTS.get(str(token.value)) if token.type != "$END" else None
+        hint = _hint(str(token.value)) if token.type != "$END" else None
         if str(token.value).lower() in ast.KEYWORDS and "NAME" in expected:
-            hint = f"{token.value} is a keyword; write a column of that name as `{token.value}`"
-        message = f"unexpected {_describe_token(token)}; expected {_describe_expected(expected)}"
+            hint = _("{word} is a keyword; write a column of that name as `{word}`").format(
+                word=token.value)  # fmt: skip
+        message = _("unexpected {found}; expected {expected}").format(
+            found=_describe_token(token), expected=_describe_expected(expected))  # fmt: skip
         return ExprError(message, offset, hint)
     if isinstance(exc, UnexpectedCharacters):
         at = int(exc.pos_in_stream or 0)
         char = text[at] if at < len(text) else ""
-        message = f"unexpected character {char!r}"
+        message = _("unexpected character {char}").format(char=repr(char))
         allowed = _accepted_after(lark, text[:at]) or set(exc.allowed or ())
         if allowed:
-            message += f"; expected {_describe_expected(allowed)}"
-        return ExprError(message, at, _HINTS.get(char))
+            message += _("; expected {expected}").format(expected=_describe_expected(allowed))
+        return ExprError(message, at, _hint(char))
     if isinstance(exc, UnexpectedEOF):
         wanted = _describe_expected(set(exc.expected))
-        return ExprError(f"unexpected end of the condition; expected {wanted}", len(text))
+        return ExprError(_("unexpected end of the condition; expected {expected}").format(
+            expected=wanted), len(text))  # fmt: skip
     return ExprError(str(exc), 0)  # pragma: no cover - lark has no other kind
