@@ -20,6 +20,7 @@ from pandas.api import types as ptypes
 
 from ..catalog import Kind
 from ..errors import RuleError
+from ..i18n import _
 
 DAY_NS = 86_400 * 10**9
 _SAFE_MIN = pd.Timestamp.min.value + 2 * DAY_NS
@@ -100,9 +101,13 @@ def load_column(series: pd.Series, kind: Kind, tz: tzinfo) -> tuple[Any, np.ndar
             return s.astype(object), s.isna().to_numpy()
     except (TypeError, ValueError) as exc:
         raise RuleError(
-            f"column '{series.name}' cannot be read as {kind}: {exc}", field=str(series.name)
+            _("column '{name}' cannot be read as {kind}: {problem}").format(
+                name=series.name, kind=kind, problem=exc
+            ),
+            field=str(series.name),  # fmt: skip
         ) from None
-    raise RuleError(f"column '{series.name}' has no usable values", field=str(series.name))
+    raise RuleError(_("column '{name}' has no usable values").format(name=series.name),
+                    field=str(series.name))  # fmt: skip
 
 
 def _datetime_ns(s: pd.Series, tz: tzinfo) -> tuple[np.ndarray, np.ndarray]:

@@ -25,6 +25,7 @@ import pandas as pd
 
 from ..catalog import FUNCTIONS, SCALAR_METRICS, Kind
 from ..errors import RuleError
+from ..i18n import _
 from . import ast
 from .checker import Scope, arith_kind, bind_call, compare_kind, condition_kind, neg_kind
 from .columns import (
@@ -113,7 +114,8 @@ class PandasEvaluator(Evaluator):
     def truth(self, expr: ast.Node) -> pd.Series:
         v = self.eval(expr)
         if v.kind not in (Kind.BOOL, Kind.NULL):
-            raise RuleError(f"expected a condition, got a {v.kind}: {expr.to_text()}")
+            raise RuleError(_("expected a condition, got a {kind}: {text}").format(
+                kind=v.kind, text=expr.to_text()))  # fmt: skip
         vals, mask = self._full(v.vals if v.kind == Kind.BOOL else False), self._full(v.mask)
         data = pd.arrays.BooleanArray(vals.astype(bool), mask.astype(bool))
         return pd.Series(data, index=self.frame.index)
@@ -206,15 +208,18 @@ class PandasEvaluator(Evaluator):
     def _name(self, name: str) -> V:
         kind = self.scope.kind_of_name(name)
         if kind is None:
-            raise RuleError(f"unknown name '{name}'", field=name)
+            raise RuleError(_("unknown name '{name}'").format(name=name), field=name)
         return self._column(name, kind)
 
     def _column(self, name: str, kind: Kind) -> V:
         if kind == Kind.NULL:
             return _NULL
         if name not in self.frame.columns:
-            what = "metric" if name in SCALAR_METRICS or "(" in name else "column"
-            raise RuleError(f"the contacts have no {what} '{name}' to evaluate", field=name)
+            if name in SCALAR_METRICS or "(" in name:
+                said = _("the contacts have no metric '{name}' to evaluate")
+            else:
+                said = _("the contacts have no column '{name}' to evaluate")
+            raise RuleError(said.format(name=name), field=name)
         vals, mask = load_column(self.frame[name], kind, self.tz)
         return V(kind, vals, mask, False)
 
@@ -333,7 +338,8 @@ class PandasEvaluator(Evaluator):
                 _np_bool(operand.vals.str.contains(text, regex=False)), operand.mask, False
             )
         if operand.kind != Kind.LIST:
-            raise RuleError(f"contains expected a list or a string, got {operand.kind}")
+            raise RuleError(_("contains expected a list or a string, got {kind}").format(
+                kind=operand.kind))  # fmt: skip
         flat = operand.cache.get("flat")
         if flat is None:  # once per list column, shared by every `contains` on it
             flat = operand.cache["flat"] = flatten_lists(operand.vals)

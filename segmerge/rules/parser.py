@@ -22,6 +22,7 @@ from lark.exceptions import UnexpectedInput
 from lark.tree import Meta
 
 from ..errors import RuleError
+from ..i18n import _
 from . import ast
 from .syntax_errors import ExprError, syntax_error
 
@@ -53,19 +54,21 @@ def parse(text: str) -> ast.Node:
     except UnexpectedInput as exc:
         raise syntax_error(_lark(), text, exc) from None
     except RecursionError:  # pragma: no cover - lark's LALR parser keeps its own stack
-        raise ExprError(_too_deep_message(), 0, _DEPTH_HINT) from None
+        raise ExprError(_too_deep_message(), 0, _depth_hint()) from None
     node = _ToAst(text).build(tree)
     deep = _too_deep(node)
     if deep is not None:
-        raise ExprError(_too_deep_message(), deep.pos.start if deep.pos else 0, _DEPTH_HINT)
+        raise ExprError(_too_deep_message(), deep.pos.start if deep.pos else 0, _depth_hint())
     return node
 
 
-_DEPTH_HINT = "split it into simpler conditions; long chains of `and` or `or` are fine"
+def _depth_hint() -> str:
+    return _("split it into simpler conditions; long chains of `and` or `or` are fine")
 
 
 def _too_deep_message() -> str:
-    return f"the condition is too deeply nested (more than {MAX_DEPTH} levels of operators)"
+    return _("the condition is too deeply nested (more than {n} levels of operators)").format(
+        n=MAX_DEPTH)  # fmt: skip
 
 
 def _too_deep(node: ast.Node) -> ast.Node | None:
@@ -192,10 +195,10 @@ class _ToAst:
         raw = str(children[0])
         shown = raw if len(raw) <= 20 else raw[:20] + "…"
         if raw.isdigit() and len(raw) > 300:  # past a float's range (and int()'s 4,300 digits)
-            raise ExprError(f"number {shown} is too large", _start(meta))
+            raise ExprError(_("number {value} is too large").format(value=shown), _start(meta))
         value: int | float = int(raw) if raw.isdigit() else float(raw)
         if not math.isfinite(value):
-            raise ExprError(f"number {shown} is too large", _start(meta))
+            raise ExprError(_("number {value} is too large").format(value=shown), _start(meta))
         return ast.Number(value, pos=_pos(meta))
 
     def string(self, meta: Meta, children: list[Token]) -> ast.Node:
