@@ -35,10 +35,20 @@ def local(iso: str | None, tz: tzinfo) -> str:
     return f"{pd.Timestamp(iso).tz_convert(tz):%Y-%m-%d %H:%M}"
 
 
+def said(key: str | None) -> str:
+    """A ledger word (an action's kind, a run's or an action's status) in the command's
+    language: the ledger keeps its English keys, which CSV and JSON show as stored."""
+    if not key:
+        return ""
+    run_words = {"running": _("running"), "partial": _("partial")}
+    return run_words.get(key) or _(key)  # the action words are in cli.po, as the run prints them
+
+
 def counts_text(counts: Mapping[str, Mapping[str, int]]) -> str:
     """``send: 2,052 done, 3 failed; tag: 2,090 done``."""
     return "; ".join(
-        f"{label(kind)} " + ", ".join(f"{number(n)} {status}" for status, n in by.items())
+        f"{label(said(kind))} "
+        + ", ".join(f"{number(n)} {said(status)}" for status, n in by.items())
         for kind, by in counts.items()
     )
 
@@ -60,7 +70,7 @@ def runs_view(runs: Sequence[Mapping[str, Any]], counts: Mapping[str, Any], tz: 
     )
     for r in runs:
         tries = int(r.get("attempts") or 1)
-        status = str(r.get("status") or "")
+        status = said(str(r.get("status") or ""))
         if tries > 1:
             status += " " + ngettext("({n} try)", "({n} tries)", tries).format(n=number(tries))
         t.add_row(Text(str(r["run_id"])), Text(status), local(r.get("started_at"), tz),
@@ -69,7 +79,7 @@ def runs_view(runs: Sequence[Mapping[str, Any]], counts: Mapping[str, Any], tz: 
 
 
 def _action(row: Mapping[str, Any]) -> str:
-    kind = str(row.get("kind") or "")
+    kind = said(str(row.get("kind") or ""))
     return f"{kind} {row['variant']}" if row.get("variant") else kind
 
 
@@ -90,7 +100,7 @@ def actions_view(
     parts: list[RenderableType] = []
     if run is not None:
         head = _("{run}: {status}, started {started}, ended {ended}").format(
-            run=run["run_id"], status=run.get("status") or "?",
+            run=run["run_id"], status=said(run.get("status")) or "?",
             started=local(run.get("started_at"), tz), ended=local(run.get("ended_at"), tz),
         )  # fmt: skip
         parts.append(Text(head, style="bold"))
@@ -111,7 +121,7 @@ def actions_view(
     for r in rows[:SHOWN]:
         lead = [Text(str(r.get("run_id") or ""))] if several_runs else []
         t.add_row(*lead, Text(str(r.get("contact_id") or "")), Text(_action(r)),
-                  Text(str(r.get("segment") or "")), Text(str(r.get("status") or "")),
+                  Text(str(r.get("segment") or "")), Text(said(r.get("status"))),
                   Text(_detail(r, tz)))  # fmt: skip
     parts.append(t if rows else Text(_("No action to show.")))
     if len(rows) > SHOWN:

@@ -25,6 +25,7 @@ from .connector import Action, Destination
 from .consent import addresses_of, check, one_per_address
 from .errors import LedgerError, TemplateError
 from .experiment_plan import hold_out, plan_members, plan_pushes
+from .i18n import ngettext, number
 from .ledger import Ledger, PlannedAction
 from .locks import destination_lock, teller
 from .message import MessageError
@@ -218,9 +219,12 @@ def _run_open(camp: OpenCampaign, opts: RunOptions) -> RunSummary:
                 status = "partial"
                 again = (datetime.now(UTC) + RETRY_LATER).isoformat()
                 summary.deferred_until = earliest(summary.deferred_until, again)
-                summary.notes.append(f"{left} action(s) still to do after a temporary "
-                                     "refusal; `segmerge serve` starts this run again in "
-                                     f"{RETRY_LATER.seconds // 60} min")  # fmt: skip
+                summary.notes.append(ngettext(  # ngettext only: `_` is a throwaway name here
+                    "{n} action still to do after a temporary refusal; `segmerge serve` starts "
+                    "this run again in {minutes} min",
+                    "{n} actions still to do after a temporary refusal; `segmerge serve` starts "
+                    "this run again in {minutes} min", left,
+                ).format(n=number(left), minutes=RETRY_LATER.seconds // 60))  # fmt: skip
             ledger.end_run(run_id, status, summary.as_dict())
         finally:
             ledger.close()

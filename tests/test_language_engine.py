@@ -68,3 +68,12 @@ def test_a_condition_syntax_error_is_told_in_french(french):
         parse("age >")
     assert err.value.message.startswith(f"inattendu{NNBSP}: fin de la condition{NNBSP}; attendu")
     assert "une valeur (un nombre" in err.value.message
+
+
+def test_history_says_the_ledger_words_in_french_and_keeps_the_keys(french):
+    from segmerge.history_view import counts_text, said
+
+    assert said("partial") == "partiel" and said("done") == "fait" and said(None) == ""
+    text = counts_text({"send": {"done": 2052, "failed": 3}})
+    assert text == f"envoi{NNBSP}: 2{NNBSP}052 fait, 3 échoué"
+    assert said("no-such-word") == "no-such-word"  # an unknown key is shown, never dropped
