@@ -17,15 +17,15 @@ from ..i18n import _
 from . import ast
 from .parser import ExprError
 
-WORDS = {
-    Kind.NUMBER: "a number",
-    Kind.STRING: "a string",
-    Kind.BOOL: "a condition (true/false)",
-    Kind.DATETIME: "a date",
-    Kind.LIST: "a list",
-    Kind.NULL: "null",
-    Kind.ANY: "a value",
-}
+
+def said(kind: Kind) -> str:
+    """A kind in words, in the command's language (built when an error is)."""
+    words = {Kind.NUMBER: _("a number"), Kind.STRING: _("a string"),
+             Kind.BOOL: _("a condition (true/false)"), Kind.DATETIME: _("a date"),
+             Kind.LIST: _("a list"), Kind.NULL: "null", Kind.ANY: _("a value")}  # fmt: skip
+    return words[kind]
+
+
 ORDERED = (Kind.NUMBER, Kind.STRING, Kind.DATETIME)
 CONDITION = (Kind.BOOL, Kind.NULL)
 
@@ -41,14 +41,15 @@ class KindProblem(Exception):
 
 
 def _mismatch(expected: str, got: Kind, side: str, hint: str | None = None) -> KindProblem:
-    return KindProblem(f"expected {expected}, got {WORDS[got]}", side, hint)
+    return KindProblem(_("expected {expected}, got {got}").format(expected=expected, got=said(got)),
+                       side, hint)  # fmt: skip
 
 
 def arith_kind(op: str, left: Kind, right: Kind) -> Kind:
     """Result kind of ``left op right``; dates move by calendar days, date − date is days."""
     for side, kind in (("left", left), ("right", right)):
         if kind not in (Kind.NUMBER, Kind.DATETIME, Kind.NULL):
-            return _raise(_mismatch("a number or a date", kind, side))
+            return _raise(_mismatch(_("a number or a date"), kind, side))
     if Kind.NULL in (left, right):
         return Kind.NULL
     if left == right == Kind.NUMBER:
@@ -61,9 +62,11 @@ def arith_kind(op: str, left: Kind, right: Kind) -> Kind:
         return Kind.NUMBER
     if op in "*/":
         side = "left" if left == Kind.DATETIME else "right"
-        return _raise(_mismatch("a number", Kind.DATETIME, side, "dates can only be added to"))
-    hint = "write the date first: date - number of days" if op == "-" else None
-    return _raise(_mismatch("a number", Kind.DATETIME, "right", hint))
+        return _raise(
+            _mismatch(_("a number"), Kind.DATETIME, side, _("dates can only be added to"))
+        )
+    hint = _("write the date first: date - number of days") if op == "-" else None
+    return _raise(_mismatch(_("a number"), Kind.DATETIME, "right", hint))
 
 
 def _raise(problem: KindProblem) -> Kind:
@@ -73,7 +76,7 @@ def _raise(problem: KindProblem) -> Kind:
 def neg_kind(operand: Kind) -> Kind:
     if operand in (Kind.NUMBER, Kind.NULL):
         return operand
-    return _raise(_mismatch("a number", operand, "operand"))
+    return _raise(_mismatch(_("a number"), operand, "operand"))
 
 
 def compare_kind(op: str, left: Kind, right: Kind) -> Kind:
@@ -81,24 +84,26 @@ def compare_kind(op: str, left: Kind, right: Kind) -> Kind:
     for side, kind in (("left", left), ("right", right)):
         if kind == Kind.LIST:
             raise KindProblem(
-                "a list cannot be compared", side, "to test a list, write: tags contains 'vip'"
+                _("a list cannot be compared"),
+                side,
+                _("to test a list, write: tags contains 'vip'"),
             )
     if Kind.NULL in (left, right):
         return Kind.BOOL
     if left != right:
         hint: str | None = None
         if left == Kind.DATETIME and right == Kind.STRING:
-            hint = "write a date as date('2026-01-31')"
-        raise _mismatch(WORDS[left], right, "right", hint)
+            hint = _("write a date as date('2026-01-31')")
+        raise _mismatch(said(left), right, "right", hint)
     if left == Kind.BOOL and op not in ("==", "!="):
-        raise KindProblem("true/false values can only be compared with == or !=", "left")
+        raise KindProblem(_("true/false values can only be compared with == or !="), "left")
     return Kind.BOOL
 
 
 def condition_kind(operand: Kind) -> Kind:
     if operand in CONDITION:
         return Kind.BOOL
-    return _raise(_mismatch(WORDS[Kind.BOOL], operand, "operand", "compare it, e.g. age > 30"))
+    return _raise(_mismatch(said(Kind.BOOL), operand, "operand", _("compare it, e.g. age > 30")))
 
 
 @dataclass(frozen=True)
@@ -136,8 +141,9 @@ def check_condition(expr: ast.Node, scope: Scope) -> None:
     """Raise :class:`ExprError` unless ``expr`` is a well-typed condition over ``scope``."""
     kind = kind_of(expr, scope)
     if kind not in CONDITION:
-        hint = "compare it, e.g. age > 30" if kind == Kind.NUMBER else None
-        raise ExprError(f"expected {WORDS[Kind.BOOL]}, got {WORDS[kind]}", _at(expr), hint)
+        hint = _("compare it, e.g. age > 30") if kind == Kind.NUMBER else None
+        raise ExprError(_("expected {expected}, got {got}").format(
+            expected=said(Kind.BOOL), got=said(kind)), _at(expr), hint)  # fmt: skip
 
 
 def kind_of(node: ast.Node, scope: Scope) -> Kind:
@@ -227,16 +233,17 @@ def _string_test(node: ast.Contains | ast.StartsWith, scope: Scope) -> Kind:
         (Kind.LIST, Kind.STRING, Kind.NULL) if word == "contains" else (Kind.STRING, Kind.NULL)
     )
     if kind not in allowed:
-        expected = "a list or a string" if word == "contains" else "a string"
-        hint = "for a list, use contains" if kind == Kind.LIST else None
-        raise ExprError(
-            f"{word} expected {expected} on its left, got {WORDS[kind]}", _at(operand), hint
-        )
+        expected = _("a list or a string") if word == "contains" else _("a string")
+        hint = _("for a list, use contains") if kind == Kind.LIST else None
+        raise ExprError(_("{word} expected {expected} on its left, got {got}").format(
+            word=word, expected=expected, got=said(kind)), _at(operand), hint)  # fmt: skip
     if not isinstance(needle, ast.String):
         raise ExprError(
-            f"expected a quoted string after '{word}', got {WORDS[_kind(needle, scope)]}",
+            _("expected a quoted string after '{word}', got {got}").format(
+                word=word, got=said(_kind(needle, scope))
+            ),
             _at(needle),
-            f"e.g. tags {word} 'vip'",
+            _("e.g. tags {word} 'vip'").format(word=word),
         )
     return Kind.BOOL
 
