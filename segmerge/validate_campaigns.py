@@ -65,4 +65,4 @@ def pressure_line(ws: Workspace) -> str:
         return _("contact pressure: the default cap applies, at most one message per address "
                  "per day, all campaigns together (set [pressure] in segmerge.toml to change "
                  "it, max_messages = 0 for none)")  # fmt: skip
-    return _("contact pressure: {policy}").format(policy=p.describe() or _("no cap"))
+    return _("contact pressure: {policy}").format(policy=p.shown() or _("no cap"))

@@ -230,7 +230,7 @@ def test_report_and_kpi_pages_speak_english_for_another_workspace(browser):
     page.set_content(html)
     assert page.locator("html").get_attribute("lang") == "en"
     heads = page.locator("h2").all_inner_texts()
-    assert "Results by segment and variant" in heads and "Verdicts" in heads
+    assert "Results by segment and variant — rates (95% CI)" in heads and "Verdicts" in heads
     text = page.locator("body").inner_text()
     for french in ("Résultats", "fenêtre", "désabonnement", "revenu /", "données"):
         assert french not in text, french
