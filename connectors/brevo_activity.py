@@ -37,7 +37,7 @@ import pandas as pd
 
 from segmerge.errors import BadAnswer
 from segmerge.http import HttpClient
-from segmerge.schema import STRING, empty_events
+from segmerge.schema import STRING, empty_events, vendor_times
 
 #: kinds answered as ``[{campaignId, eventTime, ...}]`` -> (event, detail)
 PLAIN = {
@@ -91,15 +91,13 @@ def events_frame(rows: list[Row], source: str) -> pd.DataFrame:
     if not rows:
         return empty_events().assign(detail=pd.Series(dtype=STRING), url=pd.Series(dtype=STRING))
     cids, campaigns, kinds, times, details, urls = zip(*rows, strict=True)
-    raw = pd.Series(times, dtype=object)
-    at = pd.to_datetime(raw, utc=True, errors="coerce", format="ISO8601")
-    if at.isna().any():
-        n = int(at.isna().to_numpy().argmax())
-        raise BadAnswer(
-            f"{source}: GET /contacts/{cids[n]}/campaignStats: field 'eventTime' of a "
-            f"{kinds[n]} event is {str(raw.iloc[n])[:80]!r}, not a date-time",
-            field=source,
-        )
+    at = vendor_times(
+        list(times),
+        source=source,
+        where=lambda n: (
+            f"GET /contacts/{cids[n]}/campaignStats: field 'eventTime' of a {kinds[n]} event"
+        ),
+    )
     return pd.DataFrame(
         {
             "contact_id": pd.Series(cids, dtype=STRING),

@@ -28,7 +28,7 @@ import pandas as pd
 
 from segmerge.errors import BadAnswer
 from segmerge.http import HttpClient, field_of
-from segmerge.schema import STRING, empty_orders
+from segmerge.schema import STRING, empty_orders, vendor_times
 
 PAGE = 100  # GET /orders: `limit` maximum
 ENDPOINT = "GET /orders"
@@ -96,15 +96,11 @@ def orders_frame(
     orphans = sum(1 for x in owners if x is None)
     if orphans:
         notes.append(f"{source}: {orphans} order(s) whose buyer is no Brevo contact left out")
-    raw_at = pd.Series([o["createdAt"] for o in rows], dtype=object)
-    at = pd.to_datetime(raw_at, utc=True, errors="coerce", format="ISO8601")
-    if at.isna().any():
-        n = int(at.isna().to_numpy().argmax())
-        raise BadAnswer(
-            f"{source}: {ENDPOINT}: field 'createdAt' of order {rows[n]['id']!r} is "
-            f"{str(raw_at.iloc[n])[:80]!r}, not a date-time",
-            field=source,
-        )
+    at = vendor_times(
+        [o["createdAt"] for o in rows],
+        source=source,
+        where=lambda n: f"{ENDPOINT}: field 'createdAt' of order {rows[n]['id']!r}",
+    )
     frame = pd.DataFrame(
         {
             "contact_id": pd.Series(owners, dtype=STRING),

@@ -6,12 +6,13 @@ connector is correct once :func:`conform` accepts what it produces.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
-from .errors import DataError
+from .errors import BadAnswer, DataError
 
 CONTACT_COLUMNS = (
     "contact_id",
@@ -167,3 +168,15 @@ def _default_contact_column(col: str, n: int) -> Any:
     if col == "tags":
         return pd.Series([[] for _ in range(n)], dtype=object)
     return pd.Series([pd.NA] * n, dtype=STRING)
+
+
+def vendor_times(values: list[Any], *, where: Callable[[int], str], source: str) -> pd.Series:
+    """A vendor's ISO 8601 date-times as one UTC column; the first that is not one stops
+    the pull naming it (``where(n)`` says which field of which item), never a silent NaT."""
+    raw = pd.Series(values, dtype=object)
+    at = pd.to_datetime(raw, utc=True, errors="coerce", format="ISO8601")
+    if at.isna().any():
+        n = int(at.isna().to_numpy().argmax())
+        raise BadAnswer(f"{source}: {where(n)} is {str(raw.iloc[n])[:80]!r}, not a date-time",
+                        field=source)  # fmt: skip
+    return at
