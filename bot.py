@@ -1,6 +1,6 @@
 """The `segmerge` command line: parse arguments, call the engine, print, exit.
 
-The command modules print for the user; only :mod:`segmerge.cli_errors` exits.
+The command modules print for the user; only :mod:`segmerge.cli.errors` exits.
 User mistakes (`SegmergeError`) become one message and exit 2 (1 for a failed
 run); a bug shows its traceback only with `--traceback`, and never a secret.
 """
@@ -18,19 +18,19 @@ from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
-from segmerge import workspace as wsmod
-from segmerge.cli_admin import emit
-from segmerge.cli_admin import register as register_admin
-from segmerge.cli_doctor import register as register_doctor
-from segmerge.cli_errors import run_cli, warn_exposed
-from segmerge.cli_options import AsOfOpt, WorkspaceOpt
-from segmerge.cli_preview import register as register_preview
-from segmerge.cli_report import register as register_report
-from segmerge.cli_run_output import print_summary, progress_bar, reporter
-from segmerge.cli_schedule import register as register_schedule
-from segmerge.console import err, out, visible
+from segmerge.cli.admin import emit
+from segmerge.cli.admin import register as register_admin
+from segmerge.cli.console import err, out, visible
+from segmerge.cli.doctor import register as register_doctor
+from segmerge.cli.errors import run_cli, warn_exposed
+from segmerge.cli.options import AsOfOpt, WorkspaceOpt
+from segmerge.cli.preview import register as register_preview
+from segmerge.cli.report import register as register_report
+from segmerge.cli.run_output import print_summary, progress_bar, reporter
+from segmerge.cli.schedule import register as register_schedule
 from segmerge.errors import SegmergeError
 from segmerge.i18n import _, day, ngettext, number, percent_of, use_workspace_language
+from segmerge.workspace import config as wsmod
 
 app = typer.Typer(
     help="Segmerge: segment your contacts and send each segment its own letter.\n\n"
@@ -117,7 +117,7 @@ def validate(
 
     Example: segmerge validate profils
     """
-    from segmerge.validate_campaigns import validate_workspace
+    from segmerge.cli.validate import validate_workspace
 
     ws = _ws(workspace)
     warn_exposed(ws.root)
@@ -143,8 +143,8 @@ def segment(
 
     Example: segmerge segment segrules/profils-vpc.yaml --format csv --out segments.csv
     """
-    from segmerge.cli_sources import tell_source
-    from segmerge.report import segment_rows
+    from segmerge.cli.sources import tell_source
+    from segmerge.segment.rows import segment_rows
 
     if fmt not in ("table", "csv", "json"):
         raise SegmergeError(_("expected table, csv or json"), field="--format")
@@ -172,7 +172,7 @@ def segment(
 
 
 def _segment(ws: wsmod.Workspace, rules: Path, source: str | None, as_of: str | None) -> Any:
-    from segmerge.segmentation import segment as do_segment
+    from segmerge.segment.segmentation import segment as do_segment
 
     return do_segment(ws, Path(rules).resolve(), source_name=source, as_of=as_of)
 
@@ -214,9 +214,9 @@ def explain(
 
     Example: segmerge explain segrules/profils-vpc.yaml 00042
     """
-    from segmerge.cli_sources import tell_source
+    from segmerge.cli.contact_ids import check_contact_id
+    from segmerge.cli.sources import tell_source
     from segmerge.rules import explain as do_explain
-    from segmerge.validate_ids import check_contact_id
 
     ws = _ws(workspace)
     seg = _segment(ws, rules, source, as_of)
@@ -253,7 +253,7 @@ def render(
 
     Example: segmerge render profils --contact 00042 --text
     """
-    from segmerge.preview import render_one
+    from segmerge.preview.one import render_one
 
     ws = _ws(workspace)
     headers, body = render_one(ws, campaign, contact, as_of=as_of, text=text)
@@ -296,8 +296,8 @@ def run_cmd(
 
     Example: segmerge run profils --as-of 2026-12-01 --dry-run
     """
-    from segmerge.pipeline import RunOptions, run
-    from segmerge.validate_run import campaigns_to_run, finished_note
+    from segmerge.run.checks import campaigns_to_run, finished_note
+    from segmerge.run.pipeline import RunOptions, run
 
     ws = _ws(workspace)
     warn_exposed(ws.root)
@@ -334,7 +334,7 @@ def test_send_cmd(
 
     Example: segmerge test-send profils --to moi@example.org
     """
-    from segmerge.testsend import test_send
+    from segmerge.run.testsend import test_send
 
     ws = _ws(workspace)
     results = test_send(ws, campaign, to, as_of=as_of, destination=destination)
@@ -358,7 +358,7 @@ register_doctor(app)  # doctor: the signing key, the ledger, their backups
 
 def main() -> None:
     """Entry point: user errors are one message and exit 2 (1 for failed runs); no secret is
-    ever printed, tracebacks included (see :mod:`segmerge.cli_errors`)."""
+    ever printed, tracebacks included (see :mod:`segmerge.cli.errors`)."""
     run_cli(app)
 
 

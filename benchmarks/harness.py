@@ -1,8 +1,8 @@
 """What the platform benchmarks share: pull and push exactly as a run does.
 
-The pull is the engine's (`segmerge.segmentation.pull`: the connector's pull,
+The pull is the engine's (`segmerge.segment.segmentation.pull`: the connector's pull,
 then the contract check), and the tags go through the engine's batch loop
-(`segmerge.push_batches`) and a real ledger in a scratch folder: each batch
+(`segmerge.run.push`) and a real ledger in a scratch folder: each batch
 marked in flight, pushed, recorded. So a benchmark's seconds include the
 engine's own work between the calls, as a user's run would.
 """
@@ -15,11 +15,11 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from segmerge.connector import Action
-from segmerge.ledger import Ledger, PlannedAction
-from segmerge.push_batches import plan_while_preparing, push_in_batches
-from segmerge.schema import Tables
-from segmerge.segmentation import pull
+from segmerge.ledger.store import Ledger, PlannedAction
+from segmerge.ports.connector import Action
+from segmerge.ports.schema import Tables
+from segmerge.run.push import plan_while_preparing, push_in_batches
+from segmerge.segment.segmentation import pull
 
 RUN = "bench@2026-12-02"
 
@@ -38,7 +38,7 @@ def tag_actions(
     **payload: Any,
 ) -> list[Action]:
     """One ``tag`` action per contact, keyed as a run keys them; with ``emails``, each
-    carries its contact's e-mail, as a run's actions do (segmerge.plan), else None."""
+    carries its contact's e-mail, as a run's actions do (segmerge.run.plan), else None."""
     ids = [str(cid) for cid in contact_ids]
     mails = list(emails) if emails is not None else [None] * len(ids)
     return [Action(f"{RUN}|{cid}|tag:{tag}", "tag", cid,

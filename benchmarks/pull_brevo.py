@@ -26,7 +26,7 @@ if str(ROOT) not in sys.path:
 from harness import tag_actions, timed_pull, timed_push  # noqa: E402
 
 from connectors.brevo import BrevoConnector  # noqa: E402
-from segmerge.connector import ConnectorContext  # noqa: E402
+from segmerge.ports.connector import ConnectorContext  # noqa: E402
 from tests.fakes import specs  # noqa: E402
 from tests.fakes.brevo import KEY, BrevoFake  # noqa: E402
 

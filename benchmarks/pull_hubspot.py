@@ -24,7 +24,7 @@ if ROOT not in sys.path:  # run as a script, or imported by benchmarks/pull.py: 
 
 from harness import tag_actions, timed_pull, timed_push  # noqa: E402
 
-from segmerge.connector import Action  # noqa: E402
+from segmerge.ports.connector import Action  # noqa: E402
 from tests.fakes.hubspot import HubSpotFake, make_connector  # noqa: E402
 
 LIMIT, WINDOW = 100, 10.0  # Free/Starter: 100 requests per 10 s per app

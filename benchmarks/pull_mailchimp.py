@@ -41,7 +41,7 @@ last calls draining) are what the stress figure shows. Events and orders are off
 measures members and tags. The pull is timed from the connector's check, which a
 run makes just before it and which reads the audience's size and the pull's
 small listings (merge fields, tags). The tags are pushed as a run pushes them, through
-``segmerge.push_batches`` and a real ledger (each batch marked in flight, then
+``segmerge.run.push`` and a real ledger (each batch marked in flight, then
 recorded), so the figure includes the engine's own work between batches. Run alone: ``python benchmarks/pull_mailchimp.py
 --contacts 20000``.
 """
@@ -66,7 +66,7 @@ from harness import tag_actions, timed_pull, timed_push  # noqa: E402
 from connectors.mailchimp import MailchimpConnector  # noqa: E402
 from connectors.mailchimp_api import fields  # noqa: E402
 from connectors.mailchimp_tables import MEMBER_FIELDS  # noqa: E402
-from segmerge.connector import ConnectorContext  # noqa: E402
+from segmerge.ports.connector import ConnectorContext  # noqa: E402
 
 CONNECTIONS = 10  # Mailchimp: simultaneous connections per user
 REFERENCE_LATENCY = 0.3  # seconds per answer the target is judged at (see above)

@@ -15,7 +15,7 @@ It prints messages/s for both, the cores used, and ours / (bare x cores):
 the target is >= 0.8, i.e. the safety costs less than 20 % and the cores are used.
 For honesty it also prints the bare loop given ours' one speed-up that has
 nothing to do with safety (flattened template globals, see
-``segmerge.render_env.FastTemplate``), so the sandbox's own cost stays visible.
+``segmerge.render.env.FastTemplate``), so the sandbox's own cost stays visible.
 """
 
 from __future__ import annotations
@@ -38,10 +38,10 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from segmerge import frontmatter  # noqa: E402
-from segmerge.filters import make_filters  # noqa: E402
-from segmerge.render import RenderContext, Rendered, TemplateSet  # noqa: E402
-from segmerge.render_pool import cores  # noqa: E402
+from segmerge.render import frontmatter  # noqa: E402
+from segmerge.render.filters import make_filters  # noqa: E402
+from segmerge.render.pool import cores  # noqa: E402
+from segmerge.render.templates import RenderContext, Rendered, TemplateSet  # noqa: E402
 
 FOLDER = ROOT / "templates" / "profils-vpc"
 SEGMENT = "fonceurs"

@@ -35,9 +35,9 @@ import pyarrow.compute as pc
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from segmerge.catalog import MetricCall  # noqa: E402
-from segmerge.metrics import compute_metrics, reference_instant  # noqa: E402
-from segmerge.schema import Tables  # noqa: E402
+from segmerge.metrics.catalog import MetricCall  # noqa: E402
+from segmerge.metrics.compute import compute_metrics, reference_instant  # noqa: E402
+from segmerge.ports.schema import Tables  # noqa: E402
 
 TZ_NAME = "Europe/Paris"
 TZ = ZoneInfo(TZ_NAME)

@@ -33,12 +33,12 @@ sys.path.insert(0, str(ROOT / "tests"))
 from smtp_server import make_workspace  # noqa: E402
 
 from connectors.smtp import SmtpConnector  # noqa: E402
-from segmerge import secrets  # noqa: E402
-from segmerge.connector import Action, ConnectorContext  # noqa: E402
-from segmerge.message import build_message, message_id_for  # noqa: E402
-from segmerge.pipeline import RunOptions, run  # noqa: E402
-from segmerge.render import Rendered  # noqa: E402
-from segmerge.workspace import load  # noqa: E402
+from segmerge.mail.message import build_message, message_id_for  # noqa: E402
+from segmerge.ports.connector import Action, ConnectorContext  # noqa: E402
+from segmerge.render.templates import Rendered  # noqa: E402
+from segmerge.run.pipeline import RunOptions, run  # noqa: E402
+from segmerge.workspace import secrets  # noqa: E402
+from segmerge.workspace.config import load  # noqa: E402
 
 
 class Sink:

@@ -29,7 +29,7 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 CLI = (
     f"import sys; sys.path.insert(0, {str(ROOT)!r}); import bot; "
-    "from segmerge.cli_schedule import register; "
+    "from segmerge.cli.schedule import register; "
     "register(bot.app) if not any(c.name == 'serve' for c in bot.app.registered_commands) "
     "else None; bot.main()"
 )

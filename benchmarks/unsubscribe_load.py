@@ -334,7 +334,7 @@ def main() -> None:
     ap.add_argument("--slow-for", type=float, default=8.0)
     args = ap.parse_args()
 
-    from segmerge.tokens import signing_key, unsubscribe_token
+    from segmerge.mail.tokens import signing_key, unsubscribe_token
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "shop"

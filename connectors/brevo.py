@@ -32,12 +32,12 @@ from urllib.parse import quote
 import pandas as pd
 from pydantic import Field
 
-from segmerge.connector import Action, ConnectorSettings, Destination, Outcome, Source
 from segmerge.errors import BadAnswer, CredentialError
-from segmerge.http import HttpClient, field_of
-from segmerge.rate_headers import brevo_budget
-from segmerge.rate_limit import RateLimit
-from segmerge.schema import Tables, conform, empty_orders
+from segmerge.ports.connector import Action, ConnectorSettings, Destination, Outcome, Source
+from segmerge.ports.http import HttpClient, field_of
+from segmerge.ports.rate_headers import brevo_budget
+from segmerge.ports.rate_limit import RateLimit
+from segmerge.ports.schema import Tables, conform, empty_orders
 
 from .brevo_activity import pull_events
 from .brevo_campaigns import Drafts

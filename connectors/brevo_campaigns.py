@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from segmerge.connector import Action, Outcome
 from segmerge.errors import ConnectorError, CredentialError
-from segmerge.http import HttpClient
+from segmerge.ports.connector import Action, Outcome
+from segmerge.ports.http import HttpClient
 
 from .brevo_lists import ListBook, created_id, named_items
 

@@ -20,8 +20,8 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 from segmerge.errors import BadAnswer
-from segmerge.http import field_of
-from segmerge.schema import CONTACT_COLUMNS, STRING
+from segmerge.ports.http import field_of
+from segmerge.ports.schema import CONTACT_COLUMNS, STRING
 
 #: attribute names that carry the canonical first/last name, in order of preference
 FIRST_NAMES = ("FIRSTNAME", "PRENOM", "FIRST_NAME", "VORNAME", "NOMBRE")

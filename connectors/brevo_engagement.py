@@ -36,8 +36,8 @@ from typing import Any
 import pandas as pd
 
 from segmerge.errors import BadAnswer, ConnectorError, CredentialError
-from segmerge.http import HttpClient, field_of
-from segmerge.schema import STRING, empty_events
+from segmerge.ports.http import HttpClient, field_of
+from segmerge.ports.schema import STRING, empty_events
 
 from .brevo_export_file import ExportCache, emails_of, export_url
 

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from segmerge.connector import Action, Outcome
 from segmerge.errors import BadAnswer, ConnectorError, CredentialError
-from segmerge.http import HttpClient, batched, field_of
+from segmerge.ports.connector import Action, Outcome
+from segmerge.ports.http import HttpClient, batched, field_of
 
 from .brevo_contacts import contacts_page
 

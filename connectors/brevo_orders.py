@@ -14,7 +14,7 @@ getbrevo/brevo-node@c353d32c:model/getOrdersOrdersInner.ts): ``id`` (string),
 once by e-mail.
 
 Every order is kept with its ``status``, cancelled and refunded ones too: the engine
-leaves those out of every metric (``segmerge/order_status.py``), and an incremental
+leaves those out of every metric (``segmerge/segment/order_status.py``), and an incremental
 pull must carry an order that was live last time and is cancelled now, so that it
 replaces the earlier row in the base.
 """
@@ -27,8 +27,8 @@ from typing import Any
 import pandas as pd
 
 from segmerge.errors import BadAnswer
-from segmerge.http import HttpClient, field_of
-from segmerge.schema import STRING, empty_orders, vendor_times
+from segmerge.ports.http import HttpClient, field_of
+from segmerge.ports.schema import STRING, empty_orders, vendor_times
 
 PAGE = 100  # GET /orders: `limit` maximum
 ENDPOINT = "GET /orders"

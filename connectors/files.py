@@ -17,9 +17,9 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
-from segmerge.connector import Action, ConnectorSettings, Destination, Outcome, Source
 from segmerge.errors import ConfigError, DataError
-from segmerge.schema import (
+from segmerge.ports.connector import Action, ConnectorSettings, Destination, Outcome, Source
+from segmerge.ports.schema import (
     CONTACT_COLUMNS,
     EVENT_COLUMNS,
     ORDER_COLUMNS,

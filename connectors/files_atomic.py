@@ -5,7 +5,7 @@ renamed over it (`os.replace`, atomic); the folder is fsynced so the rename itse
 survives a power cut. Just before the rename the file's size and time are compared
 with what was read: someone who edited it meanwhile (a person in a spreadsheet)
 keeps their edit, and the batch is tried again later. Two segmerge processes never
-get there at once: they take turns under :func:`segmerge.locks.file_lock`.
+get there at once: they take turns under :func:`segmerge.ports.locks.file_lock`.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-UTC: Final = "datetime64[ns, UTC]"  # segmerge.schema.UTC, as a literal for the type checker
+UTC: Final = "datetime64[ns, UTC]"  # segmerge.ports.schema.UTC, as a literal for the type checker
 
 _DAYFIRST = r"^\d{1,2}/\d{1,2}/\d{4}(?: \d{1,2}:\d{2}(?::\d{2})?)?$"
 _DAYFIRST_FORMATS = ("%d/%m/%Y", "%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S")  # by number of ':'

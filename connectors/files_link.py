@@ -2,7 +2,7 @@
 
 Shopify's orders export has no customer id at all, and WooCommerce gives guest
 checkouts the id 0; both name the buyer's e-mail. Addresses are compared in
-the one normal form of `segmerge.addresses` (the form consent and suppression
+the one normal form of `segmerge.ports.addresses` (the form consent and suppression
 compare), whole columns at a time.
 """
 
@@ -13,8 +13,8 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
-from segmerge.addresses import normalise_column
 from segmerge.errors import DataError
+from segmerge.ports.addresses import normalise_column
 
 from .files_read import RawTable
 

@@ -22,11 +22,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from segmerge.connector import Action, Outcome
 from segmerge.errors import DataError
-from segmerge.locks import file_lock
-from segmerge.schema import CONTACT_COLUMNS
-from segmerge.storage import StorageError, is_disk_error
+from segmerge.ports.connector import Action, Outcome
+from segmerge.ports.locks import file_lock
+from segmerge.ports.schema import CONTACT_COLUMNS
+from segmerge.workspace.storage import StorageError, is_disk_error
 
 from . import files_values as fv
 from .files_atomic import atomic_write

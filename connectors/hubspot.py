@@ -22,11 +22,11 @@ from typing import Any, ClassVar, Literal
 import pandas as pd
 from pydantic import Field, field_validator
 
-from segmerge import secrets
-from segmerge.connector import Action, ConnectorSettings, Destination, Outcome, Source
 from segmerge.errors import BadAnswer, ConfigError, ConnectorError, CredentialError, SegmergeError
-from segmerge.http import HttpClient, field_of
-from segmerge.schema import Tables, empty_events, empty_orders
+from segmerge.ports.connector import Action, ConnectorSettings, Destination, Outcome, Source
+from segmerge.ports.http import HttpClient, field_of
+from segmerge.ports.schema import Tables, empty_events, empty_orders
+from segmerge.workspace import secrets
 
 from . import hubspot_events as he
 from . import hubspot_pull as hp

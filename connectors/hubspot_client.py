@@ -23,9 +23,9 @@ import pandas as pd
 import requests
 
 from segmerge.errors import BadAnswer, ConnectorError
-from segmerge.http import HttpClient, field_of
-from segmerge.rate_headers import hubspot_budget
-from segmerge.rate_limit import RateLimit
+from segmerge.ports.http import HttpClient, field_of
+from segmerge.ports.rate_headers import hubspot_budget
+from segmerge.ports.rate_limit import RateLimit
 
 #: HubSpot never pages a search beyond this many results per query (docs, "CRM search")
 SEARCH_CAP = 10_000

@@ -25,8 +25,8 @@ from typing import Any
 import pandas as pd
 
 from segmerge.errors import BadAnswer
-from segmerge.http import HttpClient, field_of
-from segmerge.schema import STRING, empty_orders
+from segmerge.ports.http import HttpClient, field_of
+from segmerge.ports.schema import STRING, empty_orders
 
 from .hubspot_client import LIST_PAGE, next_after
 from .hubspot_pull import when

@@ -20,9 +20,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from segmerge.connector import Action, Outcome
 from segmerge.errors import BadAnswer, ConnectorError, CredentialError
-from segmerge.http import HttpClient
+from segmerge.ports.connector import Action, Outcome
+from segmerge.ports.http import HttpClient
 
 from . import hubspot_email_content as mail
 from .hubspot_lists import Lists

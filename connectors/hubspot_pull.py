@@ -17,8 +17,8 @@ from typing import Any
 import pandas as pd
 
 from segmerge.errors import BadAnswer
-from segmerge.http import HttpClient, batched, field_of
-from segmerge.schema import STRING, UTC
+from segmerge.ports.http import HttpClient, batched, field_of
+from segmerge.ports.schema import STRING, UTC
 
 CONTACTS = "/crm/v3/objects/contacts"
 #: properties the canonical columns and the consent flag come from

@@ -22,10 +22,10 @@ from typing import Any, ClassVar
 import pandas as pd
 from pydantic import Field
 
-from segmerge import secrets
-from segmerge.connector import Action, ConnectorSettings, Destination, Outcome, Source
 from segmerge.errors import ConfigError, CredentialError, SegmergeError
-from segmerge.schema import Tables
+from segmerge.ports.connector import Action, ConnectorSettings, Destination, Outcome, Source
+from segmerge.ports.schema import Tables
+from segmerge.workspace import secrets
 
 from . import mailchimp_listings as ml
 from . import mailchimp_tables as mt

@@ -10,7 +10,7 @@ gives its slot back, the cap drops by one and the call waits its back-off, so
 a shared key settles at what is left instead of hammering; the cap then probes
 back up slowly.
 
-Everything goes through :class:`segmerge.http.HttpClient` (timeouts, retries,
+Everything goes through :class:`segmerge.ports.http.HttpClient` (timeouts, retries,
 clear errors); this module adds only what is Mailchimp's own.
 """
 
@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 import requests
 
 from segmerge.errors import BadAnswer, ConfigError, ConnectorError, CredentialError
-from segmerge.http import HttpClient, field_of, retry_after, vendor_reason
+from segmerge.ports.http import HttpClient, field_of, retry_after, vendor_reason
 
 from .mailchimp_gate import Gate
 

@@ -11,7 +11,7 @@ Each file is written to a temporary name in the same folder, flushed to disk
 Windows): a reader never sees half a message, and a write killed halfway
 leaves only the temporary file, which the next attempt for the same message
 overwrites and renames. A disk that is full or read-only stops the push with
-a :class:`~segmerge.storage.StorageError` naming the file (exit 1): the batch
+a :class:`~segmerge.workspace.storage.StorageError` naming the file (exit 1): the batch
 stays planned, and the next run redoes it (a file already written counts as
 done); any other OS error fails that message alone.
 """
@@ -30,9 +30,9 @@ from email.message import Message
 from pathlib import Path
 from typing import ClassVar
 
-from segmerge.connector import Action, ConnectorSettings, Destination, Outcome
 from segmerge.errors import ConnectorError
-from segmerge.storage import StorageError, is_disk_error
+from segmerge.ports.connector import Action, ConnectorSettings, Destination, Outcome
+from segmerge.workspace.storage import StorageError, is_disk_error
 
 _SAFE = re.compile(r"[A-Za-z0-9@+_-][A-Za-z0-9@+._-]{0,99}")
 _UNSAFE = re.compile(r"[^A-Za-z0-9@+._-]+")

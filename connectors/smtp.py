@@ -40,7 +40,8 @@ from typing import Any, ClassVar, cast
 
 from pydantic import Field
 
-from segmerge.connector import (
+from segmerge.errors import ConfigError, ConnectorError, CredentialError
+from segmerge.ports.connector import (
     Action,
     ConnectorContext,
     ConnectorSettings,
@@ -48,7 +49,6 @@ from segmerge.connector import (
     Outcome,
     OutcomeStatus,
 )
-from segmerge.errors import ConfigError, ConnectorError, CredentialError
 
 from . import smtp_session as session
 from . import smtp_throttle

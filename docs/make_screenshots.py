@@ -23,7 +23,7 @@ os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
 
 from playwright.sync_api import sync_playwright  # noqa: E402
 
-from segmerge.preview_app import PreviewServer  # noqa: E402
+from segmerge.preview.app import PreviewServer  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

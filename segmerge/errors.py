@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .i18n import _, label
-from .redact import redact
+from segmerge.i18n import _, label
+from segmerge.redact import redact
 
 
 class SegmergeError(Exception):

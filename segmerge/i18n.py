@@ -21,7 +21,7 @@ How the language is chosen
     per process (a render worker process speaks English).
 
     Where: every command's ``--workspace`` option chooses it as it is parsed
-    (segmerge/cli_options.py), ``init`` and usage errors from the environment
+    (segmerge/cli/options.py), ``init`` and usage errors from the environment
     (bot.py's callback). ``--help`` stays English: Typer builds it at import time
     from the code's docstrings, before any workspace is known.
 
@@ -41,7 +41,7 @@ Where the French goes
     topic (``kpi.po``, ``tracking.po``...) so no two people edit one file; the CLI
     and errors are in ``cli.po`` (X4's). An entry::
 
-        #: segmerge/report.py
+        #: segmerge/segment/rows.py
         msgid "{n} rows written to {path}"
         msgstr "{n} lignes écrites dans {path}"
 

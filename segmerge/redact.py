@@ -3,7 +3,7 @@
 A secret leaks through many doors: a vendor that echoes the Authorization header
 in its 401 body, an exception that quotes a header, a traceback, a log line, a
 ledger detail. Guarding each door separately is how one gets forgotten, so every
-secret :func:`segmerge.secrets.lookup` returns (and every credential header an
+secret :func:`segmerge.workspace.secrets.lookup` returns (and every credential header an
 HTTP client is given) is registered here, with the encodings it travels in
 (URL-quoted, base64, Basic auth's ``user:secret``, JSON and repr escapes), and
 :func:`redact` replaces them all. Error messages, the CLI's output streams, the

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from connectors.brevo import BrevoConnector
-from segmerge.connector import Action, ConnectorContext
+from segmerge.ports.connector import Action, ConnectorContext
 from tests.fakes import specs
 from tests.fakes.brevo import KEY, BrevoFake
 

@@ -17,8 +17,8 @@ import pytest
 from connectors.brevo import BrevoConnector
 from connectors.brevo_engagement import Campaign, Job, _campaign, _poll
 from connectors.brevo_export_file import emails_of, export_url
-from segmerge.connector import ConnectorContext
 from segmerge.errors import BadAnswer
+from segmerge.ports.connector import ConnectorContext
 from tests.fakes import specs
 from tests.fakes.brevo import KEY, BrevoFake
 

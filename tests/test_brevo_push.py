@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from segmerge.connector import Action
+from segmerge.ports.connector import Action
 from tests.brevo_setup import by_key, make, serve, tag
 from tests.fakes.base import Reply
 from tests.fakes.brevo import populate

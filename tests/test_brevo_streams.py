@@ -223,7 +223,7 @@ def test_an_hourly_budget_is_spent_at_once_not_paced_one_call_every_38_s(tmp_pat
 
 def test_a_spent_budget_is_waited_out_and_said_with_the_time_it_resumes(tmp_path, caplog,
                                                                         monkeypatch):  # fmt: skip
-    monkeypatch.setattr("segmerge.http_wait.TELL_AFTER", 0.2)  # a shrunk hour: say it anyway
+    monkeypatch.setattr("segmerge.ports.http_wait.TELL_AFTER", 0.2)  # a shrunk hour: say it anyway
     # the account's budget is smaller than the plan's documented one: Brevo's count wins
     server = BrevoFake(specs.brevo(), other_limit=3, other_window=1.5).start()
     try:

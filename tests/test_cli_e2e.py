@@ -132,8 +132,8 @@ def test_run_then_rerun_sends_each_letter_once_and_respects_consent(ws):
 
 def segmented_contacts(ws: Path) -> pd.DataFrame:
     """The demo contacts as the engine reads them (so the test does not re-parse French CSV)."""
-    from segmerge import workspace
-    from segmerge.segmentation import open_source, pull
+    from segmerge.segment.segmentation import open_source, pull
+    from segmerge.workspace import config as workspace
 
     w = workspace.load(ws)
     return pull(open_source(w, "demo")).contacts

@@ -13,13 +13,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from segmerge.catalog import MetricCall
 from segmerge.errors import RuleError
-from segmerge.metrics import compute_metrics, reference_instant
+from segmerge.metrics.catalog import MetricCall
+from segmerge.metrics.compute import compute_metrics, reference_instant
+from segmerge.ports.schema import Tables, conform
 from segmerge.rules import PandasEvaluator, kinds_from_frame, load_ruleset, parse_expression
 from segmerge.rules.checker import bind_call
 from segmerge.rules.sql import DuckDBEvaluator
-from segmerge.schema import Tables, conform
 
 PARIS = ZoneInfo("Europe/Paris")
 AS_OF = reference_instant("2026-12-01", PARIS)  # 2026-11-30 23:00 UTC

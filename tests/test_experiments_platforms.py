@@ -21,9 +21,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from segmerge import workspace as wsmod
 from segmerge.errors import ConfigError
-from segmerge.pipeline import RunOptions, run
+from segmerge.run.pipeline import RunOptions, run
+from segmerge.workspace import config as wsmod
 from tests.fakes import specs
 from tests.fakes.brevo import KEY, BrevoFake
 from tests.fakes.hubspot import TOKEN, HubSpotFake

@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 
 from connectors.files import FilesConnector
-from segmerge.connector import Action, ConnectorContext
 from segmerge.errors import ConfigError, DataError
-from segmerge.storage import StorageError
+from segmerge.ports.connector import Action, ConnectorContext
+from segmerge.workspace.storage import StorageError
 
 FRENCH = {
     "N° client": "contact_id",
@@ -367,7 +367,7 @@ def test_optional_files_give_empty_tables_and_orders_of_strangers_are_kept(tmp_p
     assert str(t.orders["ordered_at"].dtype) == "datetime64[ns, UTC]"
     put(tmp_path, "orders.txt", "contact_id;order_id;ordered_at;amount\n9;a;01/01/2026;1\n")
     t = pull(tmp_path)
-    # the engine's unmatched-orders check (segmerge/order_links.py) judges them; it names the file
+    # the engine's unmatched-orders check (segmerge/segment/order_links.py) judges them; it names the file
     assert list(t.orders["contact_id"]) == ["9"]
     assert t.origins["orders"] == "data/orders.txt"
 
@@ -638,7 +638,7 @@ def test_demo_data_reads_with_two_skipped_orders():
 
 
 def test_registered_under_the_files_entry_point():
-    from segmerge.connector import available, load_class
+    from segmerge.ports.connector import available, load_class
 
     if "files" not in available():
         pytest.skip("segmerge is not installed in this environment")

@@ -15,9 +15,9 @@ import pandas as pd
 import pytest
 
 from connectors.files import FilesConnector
-from segmerge.connector import ConnectorContext
 from segmerge.errors import ConfigError, DataError, SegmergeError
-from segmerge.schema import Tables
+from segmerge.ports.connector import ConnectorContext
+from segmerge.ports.schema import Tables
 from tests import shop_exports as shops
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from connectors.files import FilesConnector
-from segmerge.connector import ConnectorContext
 from segmerge.errors import ConfigError, DataError
-from segmerge.schema import Tables
+from segmerge.ports.connector import ConnectorContext
+from segmerge.ports.schema import Tables
 
 # PrestaShop: the customer id and the order id are both `ID`
 CUSTOMERS = "ID;Adresse e-mail;Newsletter\n1;anne@example.org;1\n2;bruno@example.org;0\n"

@@ -15,9 +15,9 @@ import pytest
 import requests
 
 from segmerge.errors import BadAnswer, ConnectorError, CredentialError
-from segmerge.http import HttpClient, batched, field_of, retry_after
-from segmerge.rate_headers import brevo_budget, hubspot_budget
-from segmerge.rate_limit import RateLimit
+from segmerge.ports.http import HttpClient, batched, field_of, retry_after
+from segmerge.ports.rate_headers import brevo_budget, hubspot_budget
+from segmerge.ports.rate_limit import RateLimit
 from tests.fakes.base import FakeServer, Reply, WindowLimiter
 from tests.virtual_clock import Clock
 
@@ -342,7 +342,7 @@ def test_the_default_notice_is_a_segmerge_warning(server, caplog):
     server.fail_next(429, headers=sib("0", "600"), body={"message": "slow down"})
     with caplog.at_level("WARNING", logger="segmerge"):
         c.get("/ping")
-    assert [r.name for r in caplog.records] == ["segmerge.http"]
+    assert [r.name for r in caplog.records] == ["segmerge.ports.http"]
     assert "resuming at" in caplog.records[0].getMessage()
 
 

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from segmerge.errors import BadAnswer, ConnectorError, CredentialError
-from segmerge.schema import conform
+from segmerge.ports.schema import conform
 from tests.fakes.hubspot import TOKEN, HubSpotFake, make_connector, populate
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from segmerge.connector import Action
 from segmerge.errors import CredentialError
+from segmerge.ports.connector import Action
 from tests.fakes.hubspot import HubSpotFake, make_connector, populate
 
 

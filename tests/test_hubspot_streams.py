@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from segmerge.connector import Action
 from segmerge.errors import BadAnswer
+from segmerge.ports.connector import Action
 from tests.fakes.hubspot import HubSpotFake, make_connector, populate
 from tests.fakes.hubspot_marketing import pipeline
 

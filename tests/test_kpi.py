@@ -10,9 +10,8 @@ from statsmodels.stats.proportion import confint_proportions_2indep, proportion_
 from statsmodels.stats.weightstats import CompareMeans, DescrStatsW
 
 from segmerge import i18n
-from segmerge.kpi import build
-from segmerge.kpi_config import KpiConfig
-from segmerge.stats import (
+from segmerge.report.kpi import build
+from segmerge.report.stats import (
     mde_means,
     mde_proportions,
     newcombe,
@@ -21,6 +20,7 @@ from segmerge.stats import (
     welch,
     wilson,
 )
+from segmerge.workspace.kpi import KpiConfig
 
 T0 = pd.Timestamp("2026-12-01 09:00", tz="UTC")
 LATER = T0 + pd.Timedelta(days=30)  # every window below has closed
@@ -227,8 +227,8 @@ def test_a_platform_campaign_is_measured_from_its_member_rows(tmp_path, french):
     """Brevo/Mailchimp/HubSpot campaigns with an experiment leave `member` rows (variant or
     holdout), no `send` rows: kpi forms A, B and the control group from them, each window
     starting at the run's time."""
-    from segmerge.kpi import latest_run, platform_note, run_people
-    from segmerge.ledger import Ledger, PlannedAction
+    from segmerge.ledger.store import Ledger, PlannedAction
+    from segmerge.report.kpi import latest_run, platform_note, run_people
 
     ledger = Ledger(tmp_path / "ledger.sqlite")
     run = "promo@2026-12-01"

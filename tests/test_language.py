@@ -286,7 +286,7 @@ def _invoke(args: list[str], cwd: Path) -> tuple[int, str]:
     import os
 
     import bot
-    from segmerge.cli_errors import run_cli
+    from segmerge.cli.errors import run_cli
 
     runner = CliRunner()
     old = Path.cwd()

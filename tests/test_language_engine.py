@@ -10,7 +10,7 @@ import pytest
 
 from segmerge import i18n
 from segmerge.i18n import NNBSP
-from segmerge.pressure_config import PressureConfig
+from segmerge.workspace.pressure import PressureConfig
 
 
 @pytest.fixture
@@ -71,7 +71,7 @@ def test_a_condition_syntax_error_is_told_in_french(french):
 
 
 def test_history_says_the_ledger_words_in_french_and_keeps_the_keys(french):
-    from segmerge.history_view import counts_text, said
+    from segmerge.cli.history import counts_text, said
 
     assert said("partial") == "partiel" and said("done") == "fait" and said(None) == ""
     text = counts_text({"send": {"done": 2052, "failed": 3}})

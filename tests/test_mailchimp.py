@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 
 from connectors.mailchimp import MailchimpConnector
-from segmerge.connector import ConnectorContext
 from segmerge.errors import BadAnswer, ConfigError, ConnectorError, CredentialError
-from segmerge.schema import CONTACT_COLUMNS, conform
+from segmerge.ports.connector import ConnectorContext
+from segmerge.ports.schema import CONTACT_COLUMNS, conform
 from tests.fakes.mailchimp import API_KEY, LIST_ID, PROBLEM, MailchimpFake, serving, subscriber_hash
 
 fake = pytest.fixture(serving, name="fake")
@@ -446,7 +446,7 @@ def test_text_merge_fields_read_per_page_are_what_the_generic_reading_gives():
 def test_the_benchmark_fake_answers_member_pages_exactly_as_the_plain_fake():
     """The benchmark's fake keeps members' JSON encoded: its pages must be the plain
     fake's, field for field, before and after tags change, whatever the projection."""
-    from segmerge.connector import Action
+    from segmerge.ports.connector import Action
 
     fake = MailchimpFake(encode_once=True).start()
     try:

@@ -10,8 +10,8 @@ import subprocess
 
 import pytest
 
-from segmerge.connector import Action
 from segmerge.errors import CredentialError
+from segmerge.ports.connector import Action
 from tests.fakes.mailchimp import LIST_ID, MailchimpFake, serving, subscriber_hash
 from tests.test_mailchimp import connect, populate
 from tests.workspaces import SEGMERGE, cli_env, two_segment_workspace

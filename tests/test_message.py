@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from segmerge.message import MessageError, build_message, message_id_for
-from segmerge.render import Rendered
+from segmerge.mail.message import MessageError, build_message, message_id_for
+from segmerge.render.templates import Rendered
 
 WHEN = datetime(2026, 3, 3, 8, 0, tzinfo=UTC)
 UNSUB = "https://boutique-dimanche.fr/desabonnement?token=abc"

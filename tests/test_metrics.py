@@ -14,10 +14,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from segmerge.catalog import SCALAR_METRICS, MetricCall
 from segmerge.errors import DataError
-from segmerge.metrics import compute_metrics, reference_instant
-from segmerge.schema import Tables, conform
+from segmerge.metrics.catalog import SCALAR_METRICS, MetricCall
+from segmerge.metrics.compute import compute_metrics, reference_instant
+from segmerge.ports.schema import Tables, conform
 
 PARIS = ZoneInfo("Europe/Paris")
 AS_OF = reference_instant("2026-03-31", PARIS)  # 2026-03-30 22:00 UTC (CEST)

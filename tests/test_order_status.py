@@ -5,11 +5,11 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from segmerge import workspace as wsmod
 from segmerge.errors import ConfigError
-from segmerge.order_status import StatusRules, counted_mask, normalise
-from segmerge.schema import Tables, conform
-from segmerge.segmentation import segment
+from segmerge.ports.schema import Tables, conform
+from segmerge.segment.order_status import StatusRules, counted_mask, normalise
+from segmerge.segment.segmentation import segment
+from segmerge.workspace import config as wsmod
 from tests.order_shop import AS_OF, shop
 
 # one customer per shop; each has one order that counts (100) and the others that do not
@@ -127,8 +127,8 @@ def test_status_is_a_canonical_orders_column():
 
 
 def test_kpi_counts_no_revenue_from_a_cancelled_order(tmp_path):
-    from segmerge.kpi import kpi
-    from segmerge.pipeline import RunOptions, run
+    from segmerge.report.kpi import kpi
+    from segmerge.run.pipeline import RunOptions, run
 
     root = shop(tmp_path, ["1", "2"], [("a", "1", 120.0, "Livré")])
     run(wsmod.load(root), "lettre", RunOptions(as_of=AS_OF))

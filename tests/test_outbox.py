@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from connectors.outbox import OutboxConnector, safe_name
-from segmerge.connector import Action, ConnectorContext
 from segmerge.errors import ConnectorError
-from segmerge.message import build_message, message_id_for
-from segmerge.render import Rendered
-from segmerge.storage import StorageError
+from segmerge.mail.message import build_message, message_id_for
+from segmerge.ports.connector import Action, ConnectorContext
+from segmerge.render.templates import Rendered
+from segmerge.workspace.storage import StorageError
 
 LETTER = Rendered("Zoé, bonjour", "", "<html><body><p>Bonjour</p></body></html>", "Bonjour",
                   None, None, "t.html.j2")  # fmt: skip

@@ -18,14 +18,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from segmerge import i18n, preview_app
-from segmerge import workspace as wsmod
+from segmerge import i18n
 from segmerge.i18n import read_catalogs
-from segmerge.kpi import build
-from segmerge.preview_app import PreviewServer
-from segmerge.quality import analyse
-from segmerge.report_html import kpi_page, quality_page
-from segmerge.segmentation import segment
+from segmerge.preview import app as preview_app
+from segmerge.preview.app import PreviewServer
+from segmerge.report.html import kpi_page, quality_page
+from segmerge.report.kpi import build
+from segmerge.report.quality import analyse
+from segmerge.segment.segmentation import segment
+from segmerge.workspace import config as wsmod
 from tests.test_preview_browser import ARGS, CHROMIUM, sync_api
 from tests.test_preview_server import AS_OF, get, make_workspace
 

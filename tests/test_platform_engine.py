@@ -17,13 +17,13 @@ from typing import ClassVar
 import pandas as pd
 import pytest
 
-from segmerge import connector as registry
-from segmerge import workspace as wsmod
-from segmerge.connector import Action, ConnectorSettings, Destination, Outcome, Source
 from segmerge.errors import ConnectorError
-from segmerge.pipeline import RunOptions, run
-from segmerge.schema import Tables
-from segmerge.snapshot import merge
+from segmerge.ports import connector as registry
+from segmerge.ports.connector import Action, ConnectorSettings, Destination, Outcome, Source
+from segmerge.ports.schema import Tables
+from segmerge.run.pipeline import RunOptions, run
+from segmerge.segment.cache import merge
+from segmerge.workspace import config as wsmod
 
 AS_OF = "2026-12-01"
 

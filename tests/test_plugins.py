@@ -15,8 +15,8 @@ from tests.workspaces import SEGMERGE, cli_env, install_plugin
 PLUGIN = '''
 """A tiny shop API as a Segmerge source: three contacts."""
 import pandas as pd
-from segmerge.connector import ConnectorSettings, Source
-from segmerge.schema import Tables
+from segmerge.ports.connector import ConnectorSettings, Source
+from segmerge.ports.schema import Tables
 
 
 class Settings(ConnectorSettings):

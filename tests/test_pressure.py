@@ -16,11 +16,11 @@ import pytest
 from typer.testing import CliRunner
 
 from bot import app
-from segmerge import workspace as wsmod
 from segmerge.errors import ConfigError
-from segmerge.ledger import Ledger
-from segmerge.pipeline import RunOptions, ledger_path, run
-from segmerge.pressure import Policy, PressureConfig
+from segmerge.ledger.store import Ledger
+from segmerge.run.pipeline import RunOptions, ledger_path, run
+from segmerge.run.pressure import Policy, PressureConfig
+from segmerge.workspace import config as wsmod
 
 PARIS = ZoneInfo("Europe/Paris")
 AS_OF = "2026-12-01"

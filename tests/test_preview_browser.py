@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from segmerge.preview_app import PreviewServer
+from segmerge.preview.app import PreviewServer
 from tests.test_preview_server import AS_OF, edit, make_workspace
 
 CHROMIUM = os.environ.get("SEGMERGE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"

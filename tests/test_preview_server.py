@@ -22,10 +22,10 @@ import pandas as pd
 import pytest
 from markupsafe import escape
 
-from segmerge import workspace as wsmod
-from segmerge.preview import render_one
-from segmerge.preview_app import PreviewServer, is_loopback
-from segmerge.segmentation import segment
+from segmerge.preview.app import PreviewServer, is_loopback
+from segmerge.preview.one import render_one
+from segmerge.segment.segmentation import segment
+from segmerge.workspace import config as wsmod
 
 AS_OF = "2026-12-01"
 SCRIPT_NAME = "<script>alert(1)</script>"

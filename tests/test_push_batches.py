@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from segmerge.connector import Action, ConnectorContext, Destination, Outcome
 from segmerge.errors import ConnectorError
-from segmerge.ledger import Ledger, PlannedAction
-from segmerge.push_batches import batch_sizes, push_in_batches
+from segmerge.ledger.store import Ledger, PlannedAction
+from segmerge.ports.connector import Action, ConnectorContext, Destination, Outcome
+from segmerge.run.push import batch_sizes, push_in_batches
 
 RUN = "c@2026-12-02"
 

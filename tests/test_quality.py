@@ -11,12 +11,12 @@ import pytest
 from scipy.stats import f_oneway
 
 from segmerge import i18n
-from segmerge import workspace as wsmod
 from segmerge.i18n import NNBSP
-from segmerge.movements import movements, save_segmented, snapshot_path
-from segmerge.quality import analyse, fr, homogeneity, indistinct_pairs, pct
-from segmerge.report import segment_rows
-from segmerge.segmentation import segment
+from segmerge.report.movements import movements, save_segmented, snapshot_path
+from segmerge.report.quality import analyse, fr, homogeneity, indistinct_pairs, pct
+from segmerge.segment.rows import segment_rows
+from segmerge.segment.segmentation import segment
+from segmerge.workspace import config as wsmod
 
 AS_OF = "2026-12-01"
 

@@ -11,7 +11,7 @@ import threading
 
 import pytest
 
-from segmerge.rate_limit import RateLimit
+from segmerge.ports.rate_limit import RateLimit
 from tests.virtual_clock import Clock
 
 

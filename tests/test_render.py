@@ -19,9 +19,9 @@ from hypothesis import strategies as st
 from markupsafe import Markup, escape
 
 from segmerge.errors import TemplateError
-from segmerge.filters import make_filters
-from segmerge.render import RenderContext, Rendered, TemplateSecurityError, TemplateSet
-from segmerge.render_env import fast_escape
+from segmerge.render.env import fast_escape
+from segmerge.render.filters import make_filters
+from segmerge.render.templates import RenderContext, Rendered, TemplateSecurityError, TemplateSet
 
 PARIS = ZoneInfo("Europe/Paris")
 CTX = RenderContext(

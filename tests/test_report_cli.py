@@ -14,12 +14,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from segmerge import workspace as wsmod
-from segmerge.kpi import kpi
-from segmerge.pipeline import RunOptions, run
+from segmerge.report.kpi import kpi
+from segmerge.run.pipeline import RunOptions, run
+from segmerge.workspace import config as wsmod
 
 AS_OF = "2026-12-01"
-CLI = "import bot; from segmerge.cli_report import register; register(bot.app); bot.main()"
+CLI = "import bot; from segmerge.cli.report import register; register(bot.app); bot.main()"
 
 
 def sm(*args: str) -> subprocess.CompletedProcess:
@@ -107,7 +107,7 @@ def test_report_bad_input_is_one_line_exit_2(ws):
 
 def test_cli_does_not_import_matplotlib():
     code = ("import sys, bot; from segmerge import cli_report; cli_report.register(bot.app); "
-            "import segmerge.kpi, segmerge.quality, segmerge.movements; "
+            "import segmerge.report.kpi, segmerge.report.quality, segmerge.report.movements; "
             "print('matplotlib' in sys.modules)")  # fmt: skip
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

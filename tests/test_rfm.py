@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from segmerge.catalog import RFM_SEGMENTS
-from segmerge.metrics import compute_metrics, reference_instant
-from segmerge.rfm import quintile, rfm_columns
-from segmerge.schema import Tables, conform
+from segmerge.metrics.catalog import RFM_SEGMENTS
+from segmerge.metrics.compute import compute_metrics, reference_instant
+from segmerge.metrics.rfm import quintile, rfm_columns
+from segmerge.ports.schema import Tables, conform
 
 PARIS = ZoneInfo("Europe/Paris")
 AS_OF = reference_instant("2026-03-31", PARIS)

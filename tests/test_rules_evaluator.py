@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from segmerge.catalog import Kind
 from segmerge.errors import RuleError
+from segmerge.metrics.catalog import Kind
 from segmerge.rules import PandasEvaluator, kinds_from_frame, parse_expression
 from segmerge.rules import evaluator as evaluator_module
 from segmerge.rules.sql import DuckDBEvaluator, compile_condition

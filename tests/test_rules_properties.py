@@ -22,7 +22,7 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from segmerge.catalog import Kind
+from segmerge.metrics.catalog import Kind
 from segmerge.rules import PandasEvaluator, kinds_from_frame, load_ruleset
 from segmerge.rules import ast as A
 from segmerge.rules.checker import Scope, bind_call, check_condition, kind_of

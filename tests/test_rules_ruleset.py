@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from segmerge.catalog import Kind, MetricCall
 from segmerge.errors import DataError, RuleError
+from segmerge.metrics.catalog import Kind, MetricCall
 from segmerge.rules import RuleSet, explain, kinds_from_frame, load_ruleset
 
 PARIS = ZoneInfo("Europe/Paris")

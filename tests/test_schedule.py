@@ -15,10 +15,9 @@ import typer
 from apscheduler.triggers.cron import CronTrigger
 from typer.testing import CliRunner
 
-from segmerge import workspace as wsmod
-from segmerge.cli_schedule import register
+from segmerge.cli.schedule import register
 from segmerge.errors import ConfigError
-from segmerge.schedule import (
+from segmerge.serve.cron import (
     CronSchedule,
     ScheduleStore,
     load_schedules,
@@ -27,13 +26,14 @@ from segmerge.schedule import (
     parse_cron,
     previous_fire,
 )
+from segmerge.workspace import config as wsmod
 
 PARIS = ZoneInfo("Europe/Paris")
 ROOT = Path(__file__).resolve().parent.parent
 # the real CLI, with the schedule commands registered whether bot.py does it yet or not
 CLI = (
     f"import sys; sys.path.insert(0, {str(ROOT)!r}); import bot; "
-    "from segmerge.cli_schedule import register; "
+    "from segmerge.cli.schedule import register; "
     "register(bot.app) if not any(c.name == 'serve' for c in bot.app.registered_commands) "
     "else None; bot.main()"
 )

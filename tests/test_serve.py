@@ -18,15 +18,15 @@ from typing import Any
 
 import pytest
 
-from segmerge import workspace as wsmod
-from segmerge.pipeline import RunOptions, run
-from segmerge.tokens import signing_key, unsubscribe_token
+from segmerge.mail.tokens import signing_key, unsubscribe_token
+from segmerge.run.pipeline import RunOptions, run
+from segmerge.workspace import config as wsmod
 
 ROOT = Path(__file__).resolve().parent.parent
 # the real CLI, with the schedule commands registered whether bot.py does it yet or not
 CLI = (
     f"import sys; sys.path.insert(0, {str(ROOT)!r}); import bot; "
-    "from segmerge.cli_schedule import register; "
+    "from segmerge.cli.schedule import register; "
     "register(bot.app) if not any(c.name == 'serve' for c in bot.app.registered_commands) "
     "else None; bot.main()"
 )
@@ -312,9 +312,9 @@ def test_one_click_unsubscribe(root: Path, servers: list[Serve]) -> None:
 def test_a_run_with_deferred_messages_is_started_again(
     root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import segmerge.pipeline as pipeline
-    from segmerge.schedule import ScheduleStore
-    from segmerge.serve import Daemon, ServeOptions
+    import segmerge.run.pipeline as pipeline
+    from segmerge.serve.cron import ScheduleStore
+    from segmerge.serve.daemon import Daemon, ServeOptions
 
     calls: list[tuple[str, str | None]] = []
     soon = datetime.now(UTC) + timedelta(seconds=1)

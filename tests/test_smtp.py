@@ -23,12 +23,12 @@ from smtp_server import SmtpServer, free_port, make_workspace, tls_available
 
 from connectors.smtp import SmtpConnector
 from connectors.smtp_throttle import Throttle
-from segmerge import secrets
-from segmerge.connector import Action, ConnectorContext
 from segmerge.errors import ConfigError, ConnectorError, CredentialError
-from segmerge.message import message_id_for
-from segmerge.pipeline import RunOptions, run
-from segmerge.workspace import load
+from segmerge.mail.message import message_id_for
+from segmerge.ports.connector import Action, ConnectorContext
+from segmerge.run.pipeline import RunOptions, run
+from segmerge.workspace import secrets
+from segmerge.workspace.config import load
 
 SEGMERGE = str(Path(sys.executable).parent / "segmerge")
 AS_OF = "2026-12-01"

@@ -37,7 +37,7 @@ from pathlib import Path
 import pytest
 from smtp_server import SmtpServer, make_workspace
 
-from segmerge.message import message_id_for
+from segmerge.mail.message import message_id_for
 
 SEGMERGE = str(Path(sys.executable).parent / "segmerge")
 AS_OF = "2026-12-01"

@@ -16,14 +16,14 @@ from typing import ClassVar
 import pandas as pd
 import pytest
 
-from segmerge import connector as registry
-from segmerge import workspace as wsmod
-from segmerge.connector import Action, ConnectorSettings, Destination, Outcome, Source
 from segmerge.errors import ConnectorError
-from segmerge.pipeline import RunOptions, run
-from segmerge.schema import Tables, conform
-from segmerge.segmentation import open_source, pull_source, source_fingerprint
-from segmerge.snapshot import Snapshot
+from segmerge.ports import connector as registry
+from segmerge.ports.connector import Action, ConnectorSettings, Destination, Outcome, Source
+from segmerge.ports.schema import Tables, conform
+from segmerge.run.pipeline import RunOptions, run
+from segmerge.segment.cache import Snapshot
+from segmerge.segment.segmentation import open_source, pull_source, source_fingerprint
+from segmerge.workspace import config as wsmod
 
 STREAMS = ("contacts", "orders", "events")
 UTC = "UTC"

@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from segmerge.message import build_message, message_id_for
-from segmerge.render import RenderContext, TemplateSet
+from segmerge.mail.message import build_message, message_id_for
+from segmerge.render.templates import RenderContext, TemplateSet
 
 ROOT = Path(__file__).resolve().parents[1]
 UNSUB = "https://boutique-dimanche.fr/desabonnement?token=Zm9v"
@@ -123,8 +123,8 @@ def test_the_fast_paths_render_exactly_what_the_stock_sandbox_renders(demo):
     Jinja's own ImmutableSandboxedEnvironment renders from the same files and filters."""
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-    from segmerge.filters import make_filters
-    from segmerge.render_env import FolderLoader, StrictValues, autoescape, present_values
+    from segmerge.render.env import FolderLoader, StrictValues, autoescape, present_values
+    from segmerge.render.filters import make_filters
 
     rules, ts = demo
     folder = ROOT / "templates" / rules

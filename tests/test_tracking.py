@@ -14,7 +14,7 @@ from typing import Any
 
 from tracking_setup import BROWSER, LINKS, Site, letters, part, site_factory, tracked_links
 
-from segmerge.tracking_http import GIF
+from segmerge.serve.endpoint.tracking_http import GIF
 
 __all__ = ["site_factory"]  # the fixture, used by name
 

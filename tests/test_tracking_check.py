@@ -11,10 +11,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from tracking_setup import AS_OF, Site, site_factory  # noqa: F401  (fixture)
 
-from segmerge import tracking_check
-from segmerge.cli_doctor import _report
-from segmerge.console import out
-from segmerge.tracking_check import check_tracking, probe
+from segmerge.cli.console import out
+from segmerge.cli.doctor import _report
+from segmerge.serve.endpoint import reachability as tracking_check
+from segmerge.serve.endpoint.reachability import check_tracking, probe
 
 
 def via(port: int):
@@ -83,7 +83,7 @@ def test_nothing_listening_is_named_and_tracking_off_is_not_checked(site_factory
 
 
 def test_validate_warns_with_the_url_and_the_proxy_line(site_factory, website, monkeypatch):  # noqa: F811
-    from segmerge.validate_campaigns import validate_workspace
+    from segmerge.cli.validate import validate_workspace
 
     site: Site = site_factory()
     monkeypatch.setattr(tracking_check, "probe", lambda url, timeout=10.0: via(website)(url))

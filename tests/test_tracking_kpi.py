@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 from tracking_setup import letters, part, site_factory, tracked_links
 
-from segmerge.kpi import kpi
-from segmerge.schema import Tables, empty_events, empty_orders
-from segmerge.tokens import signing_key, unsubscribe_token
+from segmerge.mail.tokens import signing_key, unsubscribe_token
+from segmerge.ports.schema import Tables, empty_events, empty_orders
+from segmerge.report.kpi import kpi
 
 __all__ = ["site_factory"]  # the fixture, used by name
 BOTH = "[pressure]\nmax_messages = 10\nper_days = 1\n[tracking]\nopens = true\n"

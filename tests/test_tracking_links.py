@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
-from segmerge.render import Rendered
-from segmerge.tracking_links import Tracker
-from segmerge.tracking_tokens import CLICK, read_token, tracking_key
+from segmerge.mail.tracking_links import Tracker
+from segmerge.mail.tracking_tokens import CLICK, read_token, tracking_key
+from segmerge.render.templates import Rendered
 
 KEY = tracking_key(b"k" * 32)
 UNSUB = "https://boutique.fr/u?token=abc"
@@ -53,8 +53,8 @@ def test_the_pixel_goes_last_in_the_body_only_when_opens_are_on() -> None:
 def test_a_tracking_base_url_that_is_not_https_is_refused_naming_it(tmp_path) -> None:
     from tracking_setup import make_workspace
 
-    from segmerge import workspace as wsmod
     from segmerge.errors import ConfigError
+    from segmerge.workspace import config as wsmod
 
     make_workspace(tmp_path, tracking='[tracking]\nbase_url = "http://boutique.fr/suivi?x=1"\n')
     try:

@@ -9,10 +9,10 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from bot import app
-from segmerge import workspace as wsmod
-from segmerge.history_view import actions_view, runs_view
-from segmerge.ledger import Ledger
-from segmerge.pipeline import ledger_path
+from segmerge.cli.history import actions_view, runs_view
+from segmerge.ledger.store import Ledger
+from segmerge.run.pipeline import ledger_path
+from segmerge.workspace import config as wsmod
 
 PARIS = ZoneInfo("Europe/Paris")
 

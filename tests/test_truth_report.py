@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from segmerge import workspace as wsmod
 from segmerge.i18n import use_locale
-from segmerge.quality import analyse
-from segmerge.quality_coverage import nested, uncovered
-from segmerge.segmentation import segment
+from segmerge.report.coverage import nested, uncovered
+from segmerge.report.quality import analyse
+from segmerge.segment.segmentation import segment
+from segmerge.workspace import config as wsmod
 
 AS_OF = "2026-12-01"
 

@@ -9,8 +9,8 @@ from order_shop import AS_OF, shop
 from typer.testing import CliRunner
 
 from bot import app
+from segmerge.cli.contact_ids import likely_ids
 from segmerge.errors import SegmergeError
-from segmerge.validate_ids import likely_ids
 
 
 @pytest.fixture

@@ -10,9 +10,9 @@ from order_shop import AS_OF, LETTER, shop
 from typer.testing import CliRunner
 
 from bot import app
-from segmerge import workspace as wsmod
 from segmerge.errors import SegmergeError, TemplateError
-from segmerge.pipeline import RunOptions, run
+from segmerge.run.pipeline import RunOptions, run
+from segmerge.workspace import config as wsmod
 
 BIS = ('[campaigns.bis]\nsource = "shop"\nrules = "segrules/lettre.yaml"\n'
        'templates = "templates/lettre"\ndestination = "outbox"\n')  # fmt: skip

@@ -7,12 +7,12 @@ import pytest
 from typer.testing import CliRunner
 
 from bot import app
-from segmerge import workspace as wsmod
 from segmerge.errors import DataError
-from segmerge.order_links import check_links
-from segmerge.pipeline import RunOptions, run
-from segmerge.preview_app import Preview
-from segmerge.segmentation import segment
+from segmerge.preview.app import Preview
+from segmerge.run.pipeline import RunOptions, run
+from segmerge.segment.order_links import check_links
+from segmerge.segment.segmentation import segment
+from segmerge.workspace import config as wsmod
 from tests.order_shop import AS_OF, rules, shop, sm
 
 IDS = [str(i) for i in range(1, 11)]

@@ -6,7 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bot import app
-from segmerge.as_of import parse_as_of
+from segmerge.cli.as_of import parse_as_of
 from tests.order_shop import AS_OF, contacts_csv, orders_csv, rules, shop, sm
 
 ARCHIVE = """

@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from segmerge import workspace as wsmod
-from segmerge.pipeline import RunOptions, run
-from segmerge.variants import assign, unit_hash
+from segmerge.render.variants import assign, unit_hash
+from segmerge.run.pipeline import RunOptions, run
+from segmerge.workspace import config as wsmod
 
 SEGMERGE = str(Path(sys.executable).parent / "segmerge")
 AS_OF = "2026-12-01"

@@ -14,10 +14,11 @@ from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import confint_proportions_2indep
 from statsmodels.stats.weightstats import ttost_ind
 
-from segmerge import i18n, stats
-from segmerge.kpi import add_baseline, build
-from segmerge.kpi_config import KpiConfig
-from segmerge.verdicts import decide
+from segmerge import i18n
+from segmerge.report import stats
+from segmerge.report.kpi import add_baseline, build
+from segmerge.report.verdicts import decide
+from segmerge.workspace.kpi import KpiConfig
 
 T0 = pd.Timestamp("2026-12-01 09:00", tz="UTC")
 NNBSP = "\u202f"
@@ -233,7 +234,7 @@ def test_campaign_settings_are_checked():
         KpiConfig(kpi_margin=-1.0)
     assert KpiConfig().kpi_alpha == 0.05 and KpiConfig().kpi_margin is None
     # a campaign of segmerge.toml carries them, and a misspelt one is refused, not ignored
-    from segmerge.workspace import CampaignConfig
+    from segmerge.workspace.config import CampaignConfig
 
     camp = {"source": "s", "rules": "r.yaml", "destination": "d"}
     assert CampaignConfig(**camp, kpi_margin=1.5).kpi_margin == 1.5

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from segmerge import workspace
 from segmerge.errors import ConfigError
+from segmerge.workspace import config as workspace
 
 BASE = """\
 timezone = "Europe/Paris"

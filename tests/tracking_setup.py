@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from segmerge import workspace as wsmod
-from segmerge.pipeline import RunOptions, run
-from segmerge.unsubscribe_server import UnsubscribeServer
+from segmerge.run.pipeline import RunOptions, run
+from segmerge.serve.endpoint.server import UnsubscribeServer
+from segmerge.workspace import config as wsmod
 
 AS_OF = "2026-12-01"
 BROWSER = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/131.0 Safari/537.36"

@@ -25,7 +25,7 @@ The language, in short (keywords are case-insensitive, ``#`` starts a comment):
 - literals: numbers, ``'strings'`` or ``"strings"`` (backslash escapes the
   quote), ``true``, ``false``, ``null``, ``date('2026-01-31')`` (midnight in the
   workspace zone), ``today()`` (midnight starting the run's reference day);
-- names: any contact column, the scalar metrics of :mod:`segmerge.catalog`,
+- names: any contact column, the scalar metrics of :mod:`segmerge.metrics.catalog`,
   and its metric functions (``orders(days=90)``, ``orders(90, 30)``,
   ``distinct(category, days=365)``); a column whose name is a keyword or not an
   identifier is written between back-quotes: `` `in` ``;
@@ -37,13 +37,13 @@ The language, in short (keywords are case-insensitive, ``#`` starts a comment):
 
 from __future__ import annotations
 
-from .ast import Node as Expr
-from .columns import kinds_from_frame
-from .evaluator import Evaluator, PandasEvaluator
-from .explain import ConditionNode, SegmentExplanation, explain
-from .parser import parse_expression
-from .ruleset import Assignment, RuleSet, Segment, load_ruleset
-from .sql import DuckDBEvaluator, compile_condition
+from segmerge.rules.ast import Node as Expr
+from segmerge.rules.columns import kinds_from_frame
+from segmerge.rules.evaluator import Evaluator, PandasEvaluator
+from segmerge.rules.explain import ConditionNode, SegmentExplanation, explain
+from segmerge.rules.parser import parse_expression
+from segmerge.rules.ruleset import Assignment, RuleSet, Segment, load_ruleset
+from segmerge.rules.sql import DuckDBEvaluator, compile_condition
 
 __all__ = [
     "Assignment",

@@ -12,10 +12,10 @@ import difflib
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
-from ..catalog import FUNCTIONS, SCALAR_METRICS, TREND_MEASURES, Kind, MetricCall
-from ..i18n import _
-from . import ast
-from .parser import ExprError
+from segmerge.i18n import _
+from segmerge.metrics.catalog import FUNCTIONS, SCALAR_METRICS, TREND_MEASURES, Kind, MetricCall
+from segmerge.rules import ast
+from segmerge.rules.parser import ExprError
 
 
 def said(kind: Kind) -> str:

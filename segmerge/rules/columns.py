@@ -18,9 +18,9 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 
-from ..catalog import Kind
-from ..errors import RuleError
-from ..i18n import _
+from segmerge.errors import RuleError
+from segmerge.i18n import _
+from segmerge.metrics.catalog import Kind
 
 DAY_NS = 86_400 * 10**9
 _SAFE_MIN = pd.Timestamp.min.value + 2 * DAY_NS

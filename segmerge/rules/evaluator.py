@@ -23,12 +23,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..catalog import FUNCTIONS, SCALAR_METRICS, Kind
-from ..errors import RuleError
-from ..i18n import _
-from . import ast
-from .checker import Scope, arith_kind, bind_call, compare_kind, condition_kind, neg_kind
-from .columns import (
+from segmerge.errors import RuleError
+from segmerge.i18n import _
+from segmerge.metrics.catalog import FUNCTIONS, SCALAR_METRICS, Kind
+from segmerge.rules import ast
+from segmerge.rules.checker import (
+    Scope,
+    arith_kind,
+    bind_call,
+    compare_kind,
+    condition_kind,
+    neg_kind,
+)
+from segmerge.rules.columns import (
     DAY_NS,
     day_start,
     equal_mask,

@@ -17,11 +17,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError
-from ..i18n import _
-from . import ast
-from .evaluator import Evaluator
-from .ruleset import RuleSet
+from segmerge.errors import DataError
+from segmerge.i18n import _
+from segmerge.rules import ast
+from segmerge.rules.evaluator import Evaluator
+from segmerge.rules.ruleset import RuleSet
 
 
 @dataclass(frozen=True)

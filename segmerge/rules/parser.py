@@ -21,10 +21,10 @@ from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedInput
 from lark.tree import Meta
 
-from ..errors import RuleError
-from ..i18n import _
-from . import ast
-from .syntax_errors import ExprError, syntax_error
+from segmerge.errors import RuleError
+from segmerge.i18n import _
+from segmerge.rules import ast
+from segmerge.rules.syntax_errors import ExprError, syntax_error
 
 __all__ = ["MAX_DEPTH", "ExprError", "line_column", "parse", "parse_expression"]
 

@@ -19,15 +19,15 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from ..catalog import SCALAR_METRICS, Kind, MetricCall
-from ..errors import RuleError
-from ..i18n import _, ngettext
-from . import ast
-from .checker import Scope, bind_call, check_condition, suggest
-from .columns import kind_of_series
-from .evaluator import Evaluator, PandasEvaluator
-from .parser import ExprError, parse
-from .yamlpos import (
+from segmerge.errors import RuleError
+from segmerge.i18n import _, ngettext
+from segmerge.metrics.catalog import SCALAR_METRICS, Kind, MetricCall
+from segmerge.rules import ast
+from segmerge.rules.checker import Scope, bind_call, check_condition, suggest
+from segmerge.rules.columns import kind_of_series
+from segmerge.rules.evaluator import Evaluator, PandasEvaluator
+from segmerge.rules.parser import ExprError, parse
+from segmerge.rules.yamlpos import (
     INT_TAG,
     Locate,
     compose,

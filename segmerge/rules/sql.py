@@ -23,12 +23,12 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ..catalog import FUNCTIONS, Kind
-from ..errors import RuleError
-from . import ast
-from .checker import Scope, bind_call, kind_of
-from .columns import day_start, load_column
-from .evaluator import Evaluator
+from segmerge.errors import RuleError
+from segmerge.metrics.catalog import FUNCTIONS, Kind
+from segmerge.rules import ast
+from segmerge.rules.checker import Scope, bind_call, kind_of
+from segmerge.rules.columns import day_start, load_column
+from segmerge.rules.evaluator import Evaluator
 
 _SQL_OPS = {"==": "=", "!=": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 

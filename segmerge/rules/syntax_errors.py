@@ -10,8 +10,8 @@ from __future__ import annotations
 from lark import Lark, Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
-from ..i18n import _
-from . import ast
+from segmerge.i18n import _
+from segmerge.rules import ast
 
 _TERMINALS = {
     "OR": "'or'",

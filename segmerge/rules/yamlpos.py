@@ -13,9 +13,9 @@ from pathlib import Path
 
 import yaml
 
-from ..errors import RuleError
-from ..i18n import _
-from ..textfile import read_user_text
+from segmerge.errors import RuleError
+from segmerge.i18n import _
+from segmerge.workspace.textfile import read_user_text
 
 Locate = Callable[[int], tuple[int, int]]
 _SKIPPABLE = " \t\r\n\\'\""

@@ -31,8 +31,8 @@ from connectors.mailchimp import MailchimpConnector
 from connectors.mailchimp_api import Listing, Page, subscriber_hash
 from connectors.mailchimp_push import Chunk, EmailBook, Pusher
 from connectors.mailchimp_tags import Segments
-from segmerge.connector import Action, ConnectorContext
 from segmerge.errors import BadAnswer
+from segmerge.ports.connector import Action, ConnectorContext
 from tests.fakes import specs
 
 SOURCE = "news"

@@ -307,7 +307,7 @@ def make_connector(fake: HubSpotFake, *, name: str = "crm", root: Any = None,
     from pathlib import Path
 
     from connectors.hubspot import HubSpotConnector
-    from segmerge.connector import ConnectorContext
+    from segmerge.ports.connector import ConnectorContext
 
     base = {"base_url": fake.url, "rate_limit": fake.limiter.limit,
             "rate_window_seconds": fake.limiter.window,

@@ -14,9 +14,9 @@ from pathlib import Path
 
 from one_campaign import lay_out, rules
 
-from segmerge import workspace as wsmod
-from segmerge.ledger import Ledger
-from segmerge.pipeline import RunOptions, RunSummary, run
+from segmerge.ledger.store import Ledger
+from segmerge.run.pipeline import RunOptions, RunSummary, run
+from segmerge.workspace import config as wsmod
 
 DAY = "2026-12-01"
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from one_campaign import CONFIG, lay_out
 
-from segmerge import workspace as wsmod
-from segmerge.pipeline import RunOptions, RunSummary, run
+from segmerge.run.pipeline import RunOptions, RunSummary, run
+from segmerge.workspace import config as wsmod
 
 SEGMERGE = str(Path(sys.executable).parent / "segmerge")
 DAY1, DAY2, DAY3 = "2026-12-01", "2026-12-02", "2026-12-03"

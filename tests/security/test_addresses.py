@@ -15,9 +15,9 @@ import pandas as pd
 import pytest
 from consent_ws import ledger, mailed, make_workspace, run_news, suppress
 
-from segmerge.addresses import normalise_column
-from segmerge.message import build_message
-from segmerge.render import Rendered
+from segmerge.mail.message import build_message
+from segmerge.ports.addresses import normalise_column
+from segmerge.render.templates import Rendered
 
 SUPPRESSED = ("alice@example.org", "bob@exâmple.org")
 #: contact id -> (its address in contacts.csv, what it is)
@@ -123,7 +123,7 @@ def test_every_normalised_address_passes_the_message_builder():
 
 
 def test_plain_addresses_take_the_column_path_and_match_the_one_by_one_path(tmp_path: Path):
-    from segmerge.addresses import normalise
+    from segmerge.ports.addresses import normalise
 
     values = [f"User{i}@Example.ORG " for i in range(2000)] + ["ｕser1@example.org"]
     normal, problem = normalise_column(pd.Series(values))
@@ -133,8 +133,8 @@ def test_plain_addresses_take_the_column_path_and_match_the_one_by_one_path(tmp_
 
 
 def test_an_imported_suppression_list_in_odd_spellings_blocks_the_plain_addresses(tmp_path):
-    from segmerge.ledger import Ledger
-    from segmerge.suppression import read_addresses
+    from segmerge.ledger.store import Ledger
+    from segmerge.mail.suppression import read_addresses
 
     export = tmp_path / "bounces.csv"
     export.write_text("Email;Raison\nALICE@exam\u00adple.org;bounce\nbob@EXÂMPLE.ORG;spam\n"
@@ -156,9 +156,9 @@ def test_an_imported_suppression_list_in_odd_spellings_blocks_the_plain_addresse
 def test_the_frequency_cap_counts_a_mailbox_sent_to_under_another_spelling(tmp_path):
     from datetime import UTC, datetime
 
-    from segmerge import workspace as wsmod
-    from segmerge.pipeline import RunOptions, run
-    from segmerge.tokens import signing_key
+    from segmerge.mail.tokens import signing_key
+    from segmerge.run.pipeline import RunOptions, run
+    from segmerge.workspace import config as wsmod
 
     root = make_workspace(tmp_path / "ws", [("c1", "alice@example.org"), ("c2", "bob@example.org")])
     with (root / "segmerge.toml").open("a") as fh:

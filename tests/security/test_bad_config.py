@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from workspaces import SEGMERGE, cli_env
 
-from segmerge import workspace as wsmod
-from segmerge.campaign import open_campaign
 from segmerge.errors import ConfigError
+from segmerge.run.campaign import open_campaign
+from segmerge.workspace import config as wsmod
 
 AS_OF = "2026-12-01"
 SENDER = 'from = "La Boutique du Dimanche <bonjour@boutique-dimanche.fr>"'

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from segmerge import workspace as wsmod
 from segmerge.errors import DataError
-from segmerge.segmentation import segment
+from segmerge.segment.segmentation import segment
+from segmerge.workspace import config as wsmod
 
 AS_OF = "2026-12-01"
 HEADER = "contact_id;email;first_name;city"

@@ -20,13 +20,13 @@ import pandas as pd
 import pytest
 from workspaces import SEGMERGE, cli_env, two_segment_workspace
 
-from segmerge import workspace as wsmod
-from segmerge.campaign import open_campaign, validate_templates
 from segmerge.errors import RuleError
-from segmerge.pipeline import RunOptions, run
 from segmerge.rules import DuckDBEvaluator, compile_condition, explain, load_ruleset
 from segmerge.rules.parser import MAX_DEPTH
-from segmerge.segmentation import segment
+from segmerge.run.campaign import open_campaign, validate_templates
+from segmerge.run.pipeline import RunOptions, run
+from segmerge.segment.segmentation import segment
+from segmerge.workspace import config as wsmod
 
 AS_OF = "2026-12-01"
 RULES = "segrules/club.yaml"

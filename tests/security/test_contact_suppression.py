@@ -8,7 +8,7 @@ import subprocess
 from consent_ws import ledger, mailed, make_workspace, run_news, write_contacts
 from workspaces import SEGMERGE, cli_env
 
-from segmerge.ledger import Ledger
+from segmerge.ledger.store import Ledger
 
 
 def test_a_contact_unsubscribed_by_id_then_given_a_new_address_is_not_mailed(tmp_path):

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from state_ws import DAY1, DAY2, SEGMERGE, cli_env, letters, make_workspace, run_campaign
 
-from segmerge import ledger as ledger_mod
-from segmerge import pipeline
-from segmerge.storage import StorageError
+from segmerge.ledger import store as ledger_mod
+from segmerge.run import pipeline
+from segmerge.workspace.storage import StorageError
 
 
 def done_sends(root: Path, day: str) -> set[str]:

@@ -20,10 +20,10 @@ from smtp_server import SmtpServer, make_workspace
 from workspaces import SEGMERGE, cli_env
 
 from segmerge.errors import TemplateError
-from segmerge.message import MessageError, build_message
-from segmerge.pipeline import RunOptions, run
-from segmerge.render import Rendered, TemplateSet
-from segmerge.workspace import load
+from segmerge.mail.message import MessageError, build_message
+from segmerge.render.templates import Rendered, TemplateSet
+from segmerge.run.pipeline import RunOptions, run
+from segmerge.workspace.config import load
 
 AS_OF = "2026-12-01"
 SENDER = "bonjour@boutique.example"

@@ -15,10 +15,10 @@ from pathlib import Path
 from state_ws import DAY1, make_workspace, run_campaign
 
 from connectors.files import FilesConnector
-from segmerge import locks
-from segmerge import workspace as wsmod
-from segmerge.campaign import open_source
-from segmerge.connector import Action, ConnectorContext
+from segmerge.ports import locks
+from segmerge.ports.connector import Action, ConnectorContext
+from segmerge.run.campaign import open_source
+from segmerge.workspace import config as wsmod
 
 FORK = multiprocessing.get_context("fork")
 

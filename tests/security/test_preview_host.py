@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from workspaces import SEGMERGE, cli_env
 
-from segmerge.preview_app import PreviewServer, refused_host
+from segmerge.preview.app import PreviewServer, refused_host
 
 AS_OF = "2026-12-01"
 

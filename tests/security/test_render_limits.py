@@ -21,13 +21,13 @@ import pytest
 from smtp_server import SmtpServer, make_workspace
 from workspaces import SEGMERGE, cli_env
 
-from segmerge import render_pool
-from segmerge.campaign import open_campaign
 from segmerge.errors import TemplateError
-from segmerge.preview_pages import message_for
-from segmerge.render import RenderContext, TemplateSet
-from segmerge.render_limits import Limits
-from segmerge.workspace import load
+from segmerge.preview.pages import message_for
+from segmerge.render import pool as render_pool
+from segmerge.render.limits import Limits
+from segmerge.render.templates import RenderContext, TemplateSet
+from segmerge.run.campaign import open_campaign
+from segmerge.workspace.config import load
 
 AS_OF = "2026-12-01"
 #: first name -> the Jinja that attacks, and what the contact's skip reason must say

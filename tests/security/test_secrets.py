@@ -32,9 +32,10 @@ from fakes.base import Reply, Request
 from fakes.brevo import KEY, BrevoFake, populate
 from workspaces import LETTER, RULES, SEGMERGE, cli_env, install_plugin
 
-from segmerge import redact, secrets
+from segmerge import redact
 from segmerge.errors import ConfigError, CredentialError
-from segmerge.http import HttpClient
+from segmerge.ports.http import HttpClient
+from segmerge.workspace import secrets
 
 CAMPAIGN = """
     [sources.shop]
@@ -304,7 +305,7 @@ def test_a_keyring_file_others_can_read_gets_a_warning(tmp_path: Path) -> None:
 
 LEAKY = '''
 import pandas as pd
-from segmerge.connector import Source
+from segmerge.ports.connector import Source
 
 
 class Leaky(Source):

@@ -32,8 +32,8 @@ PLUGIN = '''
 """Two shop APIs as sources: one that answers, one that never does."""
 import os, socket, subprocess, sys
 import pandas as pd
-from segmerge.connector import ConnectorSettings, Source
-from segmerge.schema import Tables
+from segmerge.ports.connector import ConnectorSettings, Source
+from segmerge.ports.schema import Tables
 
 
 class Tiny(Source):

@@ -27,13 +27,14 @@ from state_ws import (
     unsubscribe_token,
 )
 
-from segmerge import backup, pipeline, restore
-from segmerge import workspace as wsmod
-from segmerge.ledger import Ledger, PlannedAction
-from segmerge.state_check import MARKER, key_fingerprint, problems
-from segmerge.storage import StateError
-from segmerge.testsend import test_send as send_tests
-from segmerge.tokens import signing_key, verify_token
+from segmerge.ledger import backup, restore
+from segmerge.ledger.store import Ledger, PlannedAction
+from segmerge.mail.tokens import signing_key, verify_token
+from segmerge.run import pipeline
+from segmerge.run.testsend import test_send as send_tests
+from segmerge.workspace import config as wsmod
+from segmerge.workspace.state import MARKER, key_fingerprint, problems
+from segmerge.workspace.storage import StateError
 
 OUTSIDE = '\n[state]\nbackup_dir = "../backups"\n'
 
@@ -278,7 +279,7 @@ def test_restore_waits_for_a_run_that_holds_the_ledger(tmp_path):
 def test_a_scheduled_fire_refuses_a_lost_state_like_a_run_by_hand(tmp_path):
     import threading
 
-    from segmerge.serve_run import run_once
+    from segmerge.serve.child import run_once
 
     root = make_workspace(tmp_path / "ws")
     run_campaign(root, day=DAY1)

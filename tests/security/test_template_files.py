@@ -20,7 +20,7 @@ from one_campaign import lay_out, rules
 from workspaces import SEGMERGE, cli_env
 
 from segmerge.errors import TemplateError
-from segmerge.render import TemplateSet
+from segmerge.render.templates import TemplateSet
 
 SECRET = "xkeysib-never-in-a-letter-0123456789"
 

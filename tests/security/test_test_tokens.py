@@ -16,16 +16,16 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from consent_ws import make_workspace
 
-from segmerge import workspace as wsmod
 from segmerge.errors import ConfigError
-from segmerge.testsend import test_send as send_tests
-from segmerge.tokens import (
+from segmerge.mail.tokens import (
     signing_key,
     test_unsubscribe_token,
     unsubscribe_token,
     verify_test_token,
     verify_token,
 )
+from segmerge.run.testsend import test_send as send_tests
+from segmerge.workspace import config as wsmod
 
 KEY = b"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 

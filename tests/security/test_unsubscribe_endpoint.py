@@ -34,12 +34,12 @@ import psutil
 import pytest
 from workspaces import SEGMERGE, cli_env, install_plugin
 
-from segmerge import workspace as wsmod
-from segmerge.pipeline import RunOptions, run
-from segmerge.schema import Tables
-from segmerge.snapshot import Snapshot
-from segmerge.tokens import signing_key, test_unsubscribe_token, unsubscribe_token
-from segmerge.unsubscribe_server import UnsubscribeServer
+from segmerge.mail.tokens import signing_key, test_unsubscribe_token, unsubscribe_token
+from segmerge.ports.schema import Tables
+from segmerge.run.pipeline import RunOptions, run
+from segmerge.segment.cache import Snapshot
+from segmerge.serve.endpoint.server import UnsubscribeServer
+from segmerge.workspace import config as wsmod
 
 ONE_CLICK = b"List-Unsubscribe=One-Click"
 AS_OF = "2026-12-01"

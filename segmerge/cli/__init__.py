@@ -1,0 +1,1 @@
+"""The `segmerge` commands' parts: options, consoles, printers and the command groups."""

@@ -1,0 +1,1 @@
+"""Messages and consent: who may be mailed, what each message carries."""

@@ -1,0 +1,121 @@
+"""Who may be mailed, and the signed unsubscribe link every message carries.
+
+Consent is checked here, on whole columns, whatever the rule set says: a rule
+set that forgets `exclude: not subscribed` still never mails someone who said
+no, nor a suppressed, unsubscribed or bounced address.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from segmerge.ports.addresses import normalise_column, normalise_set
+
+REASONS = {
+    "no_email": "no e-mail address",
+    "unsubscribed": "not subscribed",
+    "one_click": "unsubscribed (one-click)",
+    "unsubscribe_event": "unsubscribed (event)",
+    "bounced": "address bounced",
+    "suppressed": "on the suppression list",
+    "shared": "address shared with a contact who said no",
+}
+#: an address that cannot be normalised or sent: the contact is skipped, with why
+UNUSABLE = "address cannot be used: "
+
+
+@dataclass(frozen=True)
+class Consent:
+    """Per contact: why it must not be mailed (<NA>: it may be), and its address in the
+    one normal form (:mod:`segmerge.ports.addresses`) that de-duplication and sending use."""
+
+    reason: pd.Series
+    address: pd.Series
+
+
+def check(
+    frame: pd.DataFrame,
+    events: pd.DataFrame,
+    suppressed: Iterable[str],
+    suppressed_ids: Iterable[str] = (),
+) -> Consent:
+    """Who may be mailed, on whole columns; the first reason wins.
+
+    ``suppressed`` is the address suppression list (normalised here, whatever form it was
+    stored in); ``suppressed_ids`` the contacts unsubscribed by id, blocked whatever
+    address they have now, and with it every other contact at that address.
+    """
+    email, problem = normalise_column(frame["email"])
+    reason = pd.Series(pd.NA, index=frame.index, dtype="string")
+    ids = frame["contact_id"].astype("string")
+
+    def mark(mask: pd.Series | np.ndarray, key: str) -> None:
+        m = np.asarray(mask, dtype=bool) & reason.isna().to_numpy()
+        reason[m] = REASONS[key]
+
+    mark(email.isna() & problem.isna(), "no_email")
+    bad = problem.notna().to_numpy()
+    if bad.any():
+        reason[bad] = UNUSABLE + problem[bad]
+    mark(~frame["subscribed"].fillna(False).astype(bool), "unsubscribed")
+    by_id = set(suppressed_ids)
+    if by_id:
+        mark(ids.isin(by_id).fillna(False), "one_click")
+    if len(events):
+        kinds = events["event"].astype("string")
+        unsub = set(events.loc[kinds == "unsubscribe", "contact_id"].astype(str))
+        bounced = set(events.loc[kinds == "bounce", "contact_id"].astype(str))
+        mark(ids.isin(unsub).fillna(False), "unsubscribe_event")
+        mark(ids.isin(bounced).fillna(False), "bounced")
+    listed = normalise_set(suppressed)
+    if listed:
+        mark(email.isin(listed).fillna(False), "suppressed")
+    # a mailbox where one contact unsubscribed or bounced is closed for every contact using it
+    refused = set(email[reason.notna()].dropna())
+    if refused:
+        mark(email.isin(refused).fillna(False), "shared")
+    return Consent(reason, email)
+
+
+def not_mailable(
+    frame: pd.DataFrame,
+    events: pd.DataFrame,
+    suppressed: Iterable[str],
+    suppressed_ids: Iterable[str] = (),
+) -> pd.Series:
+    """Per contact, why it must not be mailed (the first reason), or <NA> when it may be."""
+    return check(frame, events, suppressed, suppressed_ids).reason
+
+
+def addresses_of(frame: pd.DataFrame, contact_ids: Iterable[str]) -> list[tuple[str, str]]:
+    """(normalised address, contact id) of these contacts as the data has them today: a
+    contact unsubscribed by id closes its current mailbox to every record sharing it."""
+    wanted = set(contact_ids)
+    if not wanted or not len(frame):
+        return []
+    rows = frame["contact_id"].astype("string").isin(wanted).fillna(False).to_numpy()
+    if not rows.any():
+        return []
+    normal, _ = normalise_column(frame.loc[rows, "email"])
+    found = zip(normal.tolist(), frame.loc[rows, "contact_id"].astype(str).tolist(), strict=True)
+    return sorted({(a, c) for a, c in found if isinstance(a, str)})
+
+
+def one_per_address(
+    mailable: np.ndarray, address: pd.Series, ids: list[str]
+) -> tuple[np.ndarray, int]:
+    """One letter per mailbox (a household, or two spellings of one address): the contact
+    with the smallest id gets it, whatever the order of the file. Returns the rows still
+    mailable and how many were left out."""
+    pos = np.flatnonzero(mailable)
+    cand = pd.DataFrame({"address": address.to_numpy()[pos], "id": [ids[p] for p in pos]})
+    if not cand["address"].duplicated().any():
+        return mailable, 0
+    first = ~cand.sort_values("id", kind="stable").duplicated("address").sort_index()
+    kept = mailable.copy()
+    kept[pos[~first.to_numpy()]] = False
+    return kept, int((~first).sum())

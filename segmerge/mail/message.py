@@ -1,0 +1,324 @@
+"""RFC 5322 messages: text + HTML alternatives, one-click unsubscribe, nothing injectable.
+
+Built on the classic ``email.message.Message`` (compat32), with headers and
+bodies encoded here by C-speed codecs (``binascii``): the stdlib's
+``EmailMessage`` header registry and compat32's own ``Header`` folding cost
+over a millisecond per message, and a run builds one per contact. What the
+registry would have checked is checked here instead:
+
+- addresses are validated (one ``@``, no spaces, brackets or line breaks,
+  domain in IDNA form); a bad one raises :class:`MessageError` for that
+  contact, it never reaches a header;
+- a subject or an extra header value holding CR/LF or other control
+  characters is flattened to one line, so no header can be injected;
+- a display name (often contact data: the To name, a templated From name)
+  only ever names: :func:`display_name` drops the quotes, angle brackets and
+  backslashes that could close it and open an address, and it is quoted as
+  needed (``"Petit, Carole" <c@x.fr>``), or RFC 2047 encoded when it is not
+  ASCII or looks like an encoded word already;
+- non-ASCII subjects and names become RFC 2047 encoded words (Q encoding);
+  bodies are UTF-8, quoted-printable for mostly-Latin text, else base64;
+- ``List-Unsubscribe`` carries the https link (and the mailto, if any) and
+  ``List-Unsubscribe-Post: List-Unsubscribe=One-Click`` (RFC 8058);
+- the MIME boundary and the Message-ID derive from the idempotency key, so
+  the same action yields the same bytes and a resend is recognisable.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+from datetime import UTC, datetime
+from email.message import Message
+from email.utils import format_datetime, formataddr, parseaddr
+from html import escape
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from segmerge.errors import DataError
+
+if TYPE_CHECKING:  # render imports display_name from here
+    from segmerge.render.templates import Rendered
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]+")  # no-break spaces are kept
+_LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+$")
+_DOMAIN = re.compile(r"^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]*$")
+_MESSAGE_ID = re.compile(r"<[^<>\s@]+@[^<>\s@]+>")
+_BODY_TAG = re.compile(r"<body\b[^>]*>", re.IGNORECASE)
+_URL_SAFE = "!#$%&'()*+/:;=?@[]~-._"
+# RFC 2047 Q encoding, valid in unstructured text and in a phrase (display name)
+_Q = {b: chr(b) for b in b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!*+-/"}
+_Q[0x20] = "_"
+_Q_ENCODE = [_Q.get(b, f"={b:02X}") for b in range(256)]
+_WORD_ROOM = 75 - len("=?utf-8?q??=")
+# what a display name may not hold: line breaks and controls (made spaces), then what
+# could end a quoted name or start an address, and invisible direction overrides
+_NAME_CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]+")
+_NAME_DROP = re.compile(r'[<>"\\\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]+')
+#: a display name is cut to this many characters (a 10 kB "name" is not one)
+NAME_MAX = 100
+
+#: headers build_message sets itself; extra_headers may not replace them
+RESERVED = frozenset(
+    h.lower()
+    for h in (
+        "From",
+        "To",
+        "Cc",
+        "Bcc",
+        "Subject",
+        "Date",
+        "Message-ID",
+        "Reply-To",
+        "MIME-Version",
+        "Content-Type",
+        "Content-Transfer-Encoding",
+        "List-Unsubscribe",
+        "List-Unsubscribe-Post",
+        "Sender",
+        "Return-Path",
+    )  # fmt: skip
+)
+# A hidden first element: the inbox shows it after the subject. The padding keeps
+# clients from filling the rest of the preview with the first words of the body.
+PREHEADER = (
+    '<div style="display:none;font-size:1px;line-height:1px;max-height:0;max-width:0;'
+    'opacity:0;overflow:hidden;mso-hide:all;" aria-hidden="true">{text}'
+    + "&#847;&zwnj;&nbsp;" * 30
+    + "</div>"
+)
+
+
+class MessageError(DataError):
+    """The contact's data cannot make a valid message (an address that is not one)."""
+
+
+def message_id_for(key: str, domain: str) -> str:
+    """The same action always yields the same Message-ID: ``<sha256-prefix@domain>``."""
+    host = _domain(domain, "message_id_domain")
+    return f"<{hashlib.sha256(key.encode('utf-8')).hexdigest()[:32]}@{host}>"
+
+
+def build_message(
+    r: Rendered,
+    *,
+    to: str,
+    to_name: str | None,
+    from_addr: str,
+    message_id: str,
+    unsubscribe_url: str,
+    unsubscribe_mailto: str | None = None,
+    reply_to: str | None = None,
+    date: datetime | None = None,
+    extra_headers: dict[str, str] | None = None,
+) -> Message:
+    """One contact's message, multipart/alternative (text/plain then text/html).
+
+    Serialise it with ``msg.as_bytes()`` (LF) or with a ``linesep="\\r\\n"`` policy clone.
+    """
+    if not _MESSAGE_ID.fullmatch(message_id or ""):
+        raise MessageError(f"invalid Message-ID {message_id!r}", field="message_id")
+    when = date or datetime.now(UTC)
+    headers: list[tuple[str, Value]] = [
+        ("From", _mailbox(from_addr, "from")),
+        ("To", _named(display_name(to_name or ""), _address(to, "to"))),
+    ]
+    if reply_to:
+        headers.append(("Reply-To", _mailbox(reply_to, "reply_to")))
+    headers += [
+        ("Subject", _text(r.subject)),
+        ("Date", Value(format_datetime(when if when.tzinfo else when.replace(tzinfo=UTC)))),
+        ("Message-ID", Value(message_id)),
+        ("List-Unsubscribe", _unsubscribe(unsubscribe_url, unsubscribe_mailto)),
+        ("List-Unsubscribe-Post", Value("List-Unsubscribe=One-Click")),
+    ]
+    for name, value in (extra_headers or {}).items():
+        if not _HEADER_NAME.match(name) or name.lower() in RESERVED:
+            raise MessageError(f"extra header {name!r} is not allowed", field="extra_headers")
+        headers.append((name, _text(value)))
+    boundary = "=_" + hashlib.sha256(message_id.encode("utf-8")).hexdigest()[:28]
+    headers.append(("MIME-Version", Value("1.0")))
+    headers.append(("Content-Type", Value(f'multipart/alternative; boundary="{boundary}"')))
+    msg = Message()
+    for header, encoded in headers:  # compat32 keeps objects as given, folds them on output
+        encoded.offset = len(header) + 2
+        msg[header] = encoded  # type: ignore[assignment]
+    msg.attach(_part(r.text, "plain"))
+    msg.attach(_part(with_preheader(r.html, r.preheader), "html"))
+    return msg
+
+
+def with_preheader(html: str, preheader: str) -> str:
+    """The preheader as a hidden first element of the body (or of the document)."""
+    if not preheader:
+        return html
+    hidden = PREHEADER.format(text=escape(_one_line(preheader), quote=False))
+    m = _BODY_TAG.search(html)
+    return html[: m.end()] + hidden + html[m.end() :] if m else hidden + html
+
+
+class Value:
+    """A header value encoded once, here: ``str()`` is what it says, ``encode`` the wire form.
+
+    compat32 runs every plain ``str`` header through ``email.header.Header`` at each
+    serialisation (slow, and it breaks a long URL onto a line of its own); any other
+    object it folds by calling ``encode(linesep=...)``.
+    """
+
+    __slots__ = ("shown", "words", "sep", "offset")
+
+    def __init__(self, shown: str, words: list[str] | None = None, sep: str = " ") -> None:
+        self.shown = shown
+        self.words = words if words is not None else shown.split(" ")
+        self.sep = sep
+        self.offset = 0  # room taken on the first line by "Name: "
+
+    def encode(self, linesep: str = "\n", **_: Any) -> str:
+        """Fold between words so that lines stay under 78 characters where possible."""
+        lines: list[str] = []
+        current = ""
+        room = 76 - self.offset
+        for word in self.words:
+            if current and len(current) + len(self.sep) + len(word) > room:
+                lines.append(current + self.sep.rstrip())
+                current, room = word, 76
+            else:
+                current = f"{current}{self.sep}{word}" if current else word
+        lines.append(current)
+        return (linesep + " ").join(lines)
+
+    def __str__(self) -> str:
+        return self.shown
+
+    def __repr__(self) -> str:
+        return repr(self.shown)
+
+    def __eq__(self, other: object) -> bool:
+        return self.shown == str(other)
+
+    def __hash__(self) -> int:
+        return hash(self.shown)
+
+
+def _encoded_words(text: str) -> list[str]:
+    """RFC 2047 Q-encoded words of at most 75 characters, never splitting a character.
+
+    A word is cut after a space where one is at hand (the space stays inside as "_"),
+    so that decoders that keep the blank between two encoded words still read well.
+    """
+    words: list[str] = []
+    current: list[str] = []
+    size = 0
+    after_space = 0  # pieces in `current` up to and including its last space
+    for ch in text:
+        code = ord(ch)
+        enc = _Q_ENCODE[code] if code < 128 else "".join(_Q_ENCODE[b] for b in ch.encode())
+        if size + len(enc) > _WORD_ROOM:
+            cut = after_space or len(current)
+            words.append("=?utf-8?q?" + "".join(current[:cut]) + "?=")
+            current = current[cut:]
+            size = sum(len(x) for x in current)
+            after_space = 0
+        current.append(enc)
+        size += len(enc)
+        if ch == " ":
+            after_space = len(current)
+    if current:
+        words.append("=?utf-8?q?" + "".join(current) + "?=")
+    return words
+
+
+def _text(value: str) -> Value:
+    """Unstructured text, one line; encoded when not ASCII, or when a word is too long to
+    fold (a 10 kB word would make a line the SMTP server refuses)."""
+    line = _one_line(value)
+    if line.isascii() and (len(line) <= _WORD_ROOM or max(map(len, line.split(" "))) <= 76):
+        return Value(line)
+    return Value(line, _encoded_words(line))
+
+
+def display_name(value: str) -> str:
+    """A display name that can only name: one line, no quote, angle bracket or backslash
+    (what could close a quoted name and add an address), no direction override, at most
+    :data:`NAME_MAX` characters. Contact data goes through here before any header."""
+    text = str(value)
+    if _NAME_CONTROL.search(text):
+        text = _NAME_CONTROL.sub(" ", text)
+    if _NAME_DROP.search(text):
+        text = _NAME_DROP.sub("", text)
+    text = re.sub(r"  +", " ", text).strip(" ")
+    return text[:NAME_MAX].rstrip(" ") if len(text) > NAME_MAX else text
+
+
+def _named(name: str, addr: str) -> Value:
+    """``Name <addr>``: an ASCII name quoted as needed (``"Petit, Carole"``), any other one
+    RFC 2047 encoded, and so is one holding ``=?`` (an encoded word of its own would
+    be decoded by the reader into whatever it says)."""
+    if not name:
+        return Value(addr)
+    if name.isascii() and "=?" not in name:
+        return Value(formataddr((name, addr)))
+    return Value(f"{name} <{addr}>", [*_encoded_words(name), f"<{addr}>"])
+
+
+def _mailbox(value: str, field: str) -> Value:
+    """'Name <addr>' or 'addr', validated and re-encoded."""
+    if any(ch in value for ch in "\r\n\0"):
+        raise MessageError(f"{field} contains a line break: {value!r}", field=field)
+    name, addr = parseaddr(value)
+    if not addr:
+        raise MessageError(f"{field} {value!r} is not an e-mail address", field=field)
+    return _named(display_name(name), _address(addr, field))
+
+
+def _address(value: str, field: str) -> str:
+    """A bare address, checked: ASCII local part, domain in IDNA form."""
+    addr = str(value).strip()
+    local, at, domain = addr.rpartition("@")
+    if not at or not local or not _LOCAL.match(local) or ".." in local:
+        raise MessageError(f"{field} address {value!r} is not valid", field=field)
+    return f"{local}@{_domain(domain, field, shown=value)}"
+
+
+def _domain(domain: str, field: str, shown: str | None = None) -> str:
+    try:
+        host = domain.strip().encode("idna").decode("ascii")
+    except UnicodeError:
+        host = ""
+    if not _DOMAIN.match(host):
+        raise MessageError(f"{field}: {shown or domain!r} has no valid domain", field=field)
+    return host
+
+
+def _unsubscribe(url: str, mailto: str | None) -> Value:
+    if not url.startswith("https://") or any(c in url for c in ' <>"\r\n\t'):
+        raise MessageError(
+            f"unsubscribe link {url!r} must be an https:// URL without spaces (RFC 8058)",
+            field="unsubscribe_url",
+        )
+    targets = [f"<{quote(url, safe=_URL_SAFE)}>"]  # commas and non-ASCII percent-encoded
+    if mailto:
+        address, _, query = mailto.removeprefix("mailto:").partition("?")
+        params = quote(query, safe="=&") if query else "subject=unsubscribe"
+        targets.append(f"<mailto:{_address(address, 'unsubscribe_mailto')}?{params}>")
+    return Value(", ".join(targets), targets, sep=", ")
+
+
+def _one_line(value: str) -> str:
+    return re.sub(r"  +", " ", _CONTROL.sub(" ", str(value))).strip(" ")
+
+
+def _part(body: str, subtype: str) -> Message:
+    data = (body if body.endswith("\n") else body + "\n").encode("utf-8")
+    part = Message()
+    part["Content-Type"] = Value(f'text/{subtype}; charset="utf-8"')  # type: ignore[assignment]
+    if (len(data) - len(body)) * 8 < len(data):  # mostly ASCII: readable quoted-printable
+        part["Content-Transfer-Encoding"] = Value("quoted-printable")  # type: ignore[assignment]
+        part.set_payload(binascii.b2a_qp(data, istext=True).decode("ascii"))
+    else:
+        part["Content-Transfer-Encoding"] = Value("base64")  # type: ignore[assignment]
+        part.set_payload(base64.encodebytes(data).decode("ascii"))
+    return part

@@ -1,0 +1,1 @@
+"""The plugin API: everything a connector imports."""

@@ -1,0 +1,215 @@
+"""The Source / Destination interfaces and the connector registry.
+
+The pipeline speaks only these two interfaces. Connectors, built-in or from a
+third-party package, are found through the entry-point group
+``segmerge.connectors.v1`` (name -> class), so the engine never imports a
+vendor module and a plugin is installed like any other package.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from email.message import Message
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from segmerge.errors import ConfigError
+from segmerge.ports.schema import Tables
+
+ENTRY_POINT_GROUP = "segmerge.connectors.v1"
+
+ActionKind = Literal["send", "tag", "untag", "add_to_list", "remove_from_list", "create_campaign"]
+#: done / failed (with the reason) / retry (back to planned: a later run tries again) /
+#: uncertain (it may or may not have happened, e.g. an SMTP connection lost after the
+#: message was handed over: never redone without `run --resend-uncertain`)
+OutcomeStatus = Literal["done", "failed", "retry", "uncertain"]
+
+
+@dataclass
+class ConnectorContext:
+    """What a connector instance is given: its name, settings and the workspace around it."""
+
+    name: str
+    settings: dict[str, Any]
+    root: Path
+    config_file: Path
+    timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Europe/Paris"))
+    locale: str = "fr_FR"
+    secret: Callable[[], str | None] = lambda: None
+    #: where the secret comes from ("keyring", "environment (SEGMERGE_SHOP_TOKEN)"...),
+    #: for messages about a refused credential; never the secret itself
+    secret_origin: Callable[[], str | None] = lambda: None
+    #: each stream's cursor from its previous complete pull ("contacts", "orders",
+    #: "events"); empty on a full pull. A source resumes each stream from its own one.
+    cursors: dict[str, str] = field(default_factory=dict)
+    #: a source calls this as soon as one stream is completely pulled, with its rows and
+    #: its cursor, so that progress is kept even if a later stream or the push fails
+    stream_done: Callable[[str, Any, str | None], None] = lambda stream, rows, cursor: None
+
+    def path(self, value: str | Path) -> Path:
+        """Settings paths are relative to the workspace, as DESIGN.md says."""
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else self.root / p
+
+
+@dataclass(frozen=True)
+class Action:
+    """One thing to do at a destination, keyed so that it is never done twice.
+
+    ``key`` is the ledger's idempotency key (campaign, run, contact, action);
+    a destination that can (a file name, a platform's idempotency header)
+    uses it to make a repeat harmless.
+    """
+
+    key: str
+    kind: ActionKind
+    contact_id: str | None
+    payload: dict[str, Any] = field(default_factory=dict)
+    message: Message | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    key: str
+    status: OutcomeStatus
+    detail: str = ""
+
+
+class ConnectorSettings(BaseModel):
+    """Base for a connector's settings model: unknown keys are typos, so they are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Connector:
+    """Base of every connector: subclasses set ``Settings`` and add Source and/or Destination."""
+
+    Settings: ClassVar[type[ConnectorSettings]] = ConnectorSettings
+    description: ClassVar[str] = ""
+    needs_secret: ClassVar[bool] = False
+
+    def __init__(self, ctx: ConnectorContext) -> None:
+        self.ctx = ctx
+        self.name = ctx.name
+        try:
+            self.settings = self.Settings.model_validate(ctx.settings)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            loc = ".".join(str(p) for p in err["loc"])
+            from segmerge.workspace.positions import locate_setting  # lazy: only on a bad setting
+
+            keys = [str(p) for p in err["loc"]]
+            raise ConfigError(
+                err["msg"],
+                file=ctx.config_file,
+                line=locate_setting(ctx.config_file, ctx.name, keys),
+                field=f"{ctx.name}.{loc}" if loc else ctx.name,
+            ) from None
+
+    def check(self) -> list[str]:
+        """Check settings and credentials cheaply; raise a SegmergeError or return notes."""
+        return []
+
+    def close(self) -> None:
+        """Release connections; called once at the end of a run."""
+
+
+class Source(Connector):
+    def pull(self, since: str | None = None) -> Tables:
+        """Yield the canonical tables; ``since`` is the cursor of the previous pull."""
+        raise NotImplementedError
+
+    def unsubscribe(self, contact_id: str, email: str | None) -> None:
+        """Tell the platform a contact unsubscribed with the one-click link (``email`` is
+        None when no address is known for them). Optional: the workspace's suppression
+        list already protects the contact; a platform that is told stops mailing them too.
+        Raise to have the call retried later."""
+        raise NotImplementedError
+
+    @classmethod
+    def tells_unsubscribes(cls) -> bool:
+        """Whether this connector implements :meth:`unsubscribe`."""
+        return cls.unsubscribe is not Source.unsubscribe
+
+
+class Destination(Connector):
+    #: action kinds this destination understands
+    accepts: ClassVar[frozenset[str]] = frozenset()
+    #: True when redoing an action with the same key cannot duplicate it
+    #: (an outbox file named by its key); a send to SMTP is not.
+    idempotent: ClassVar[bool] = False
+    #: batches the pipeline may have in flight at once (see segmerge.run.push): more
+    #: than 1 for a platform limited by concurrent connections, whose push is thread-safe
+    concurrent_batches: ClassVar[int] = 1
+
+    def prepare(self, actions: Sequence[Action]) -> None:
+        """Get ready for ``actions`` while the ledger writes the run's plan.
+
+        Called in a thread before any of them is marked in flight, so a round
+        trip the push would otherwise wait for at its start (creating the tags a
+        first run needs) is made while the engine is busy anyway. Best effort:
+        it must be safe to repeat and may do nothing; what it could not do, push()
+        does or reports. Never called on a dry run.
+        """
+
+    def merge_tag(self, column: str) -> str | None:
+        """The platform's merge tag that fills a contact column in a draft campaign
+        (``*|FNAME|*``), or None when it has none: a destination that takes drafts says
+        which columns the platform itself can fill; the others stay undefined in a draft."""
+        return None
+
+    def lock_identity(self) -> str:
+        """What this destination writes to: two runs whose destinations answer the same
+        string push one after the other (see segmerge.ports.locks), never both at once.
+
+        By default its connector, name and settings (a platform's account or list is in
+        its settings; credentials never are). A connector writing to a file says which.
+        """
+        cls = type(self)
+        body = json.dumps(self.settings.model_dump(mode="json"), sort_keys=True, default=str)
+        return f"{cls.__module__}.{cls.__qualname__}:{self.name}:{body}"
+
+    def push(self, actions: Sequence[Action]) -> list[Outcome]:
+        """Do a batch of actions; return one outcome per action, in any order.
+
+        Raise a ConnectorError only when nothing of this batch was done (the
+        pipeline then puts the whole batch back to planned); once something
+        was, return outcomes instead (`retry` for what was not attempted).
+        """
+        raise NotImplementedError
+
+
+def available() -> dict[str, str]:
+    """Installed connectors, name -> ``module:Class``."""
+    return {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def load_class(
+    connector: str, *, file: Path | None = None, field_name: str | None = None
+) -> type[Connector]:
+    eps = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    if connector not in eps:
+        known = ", ".join(sorted(eps)) or "none"
+        raise ConfigError(
+            f"unknown connector {connector!r} (installed: {known})",
+            file=file,
+            field=field_name,
+            hint="`segmerge connectors` lists them; a plugin registers under "
+            f"the entry-point group {ENTRY_POINT_GROUP}",
+        )
+    cls = eps[connector].load()
+    if not (isinstance(cls, type) and issubclass(cls, Connector)):
+        raise ConfigError(f"connector {connector!r} is not a segmerge Connector", file=file)
+    return cls
+
+
+def create(connector: str, ctx: ConnectorContext) -> Connector:
+    cls = load_class(connector, file=ctx.config_file, field_name=f"{ctx.name}.connector")
+    instance: Connector = cls(ctx)
+    return instance

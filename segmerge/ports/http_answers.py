@@ -1,0 +1,77 @@
+"""Reading what a vendor answered: its wait, its reason for refusing, a checked field.
+
+Kept apart from the client because none of it sends anything: these read a header or
+a body already in hand, so a connector's own parsers reach for the same checks.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from typing import Any, TypeVar
+
+import requests
+
+from segmerge import redact
+from segmerge.errors import BadAnswer
+
+T = TypeVar("T")
+
+
+def retry_after(value: str | None) -> float | None:
+    """``Retry-After`` is either delta-seconds or an HTTP date (RFC 9110 §10.2.3)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def vendor_reason(resp: requests.Response) -> str:
+    """The human part of a vendor's error body, whatever its shape; the raw text otherwise."""
+    try:
+        body = redact.redact_value(resp.json())  # before cutting: a cut secret is not found
+    except ValueError:
+        text = redact.redact(resp.text.strip())
+        if "<html" in text[:200].lower():
+            return f"an HTML page ({resp.headers.get('Content-Type', 'text/html')})"
+        return _snippet(text)
+    if isinstance(body, dict):
+        parts = [str(body[k]) for k in ("message", "title", "detail", "error", "category",
+                                        "code") if body.get(k)]  # fmt: skip
+        for k in ("errors", "context"):
+            if body.get(k):
+                parts.append(_snippet(str(body[k])))
+        return "; ".join(dict.fromkeys(parts)) or _snippet(str(body))
+    return _snippet(str(body))
+
+
+def field_of(body: Any, key: str, kind: type[T], *, endpoint: str, source: str = "") -> T:
+    """``body[key]`` checked to be a ``kind``: an API changing a field's type is reported."""
+    who = f"{source}: " if source else ""
+    if not isinstance(body, dict):
+        raise BadAnswer(
+            f"{who}{endpoint} answered {type(body).__name__}, expected an object with {key!r}",
+            field=source or None,
+        )
+    if key not in body:
+        raise BadAnswer(f"{who}{endpoint}: the answer has no {key!r} field", field=source or None)
+    value = body[key]
+    if not isinstance(value, kind):
+        raise BadAnswer(
+            f"{who}{endpoint}: field {key!r} is {type(value).__name__}, expected {kind.__name__}",
+            field=source or None,
+        )
+    return value
+
+
+def _snippet(text: str, limit: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,400 @@
+"""`segmerge preview`: a local web page where marketers see every letter as it will be sent.
+
+Why a server and not static files: the page must follow the workspace as it is
+edited. A thread polls the mtimes of ``segmerge.toml``, ``segrules/`` and
+``templates/`` (no dependency, works on every file system, ~50 files stat'ed
+twice a second); a change bumps a version that the page polls (``/_version``)
+and reloads on, and drops the opened campaigns, which are opened again, with
+the same code as a run (:func:`segmerge.run.campaign.open_campaign`), on the next
+request. A broken rule or template is therefore an error shown in the page,
+with its file and line, never a crash.
+
+Safety: it binds 127.0.0.1 by default, answers only requests addressed to
+that name (the `Host` header, :mod:`segmerge.preview.host`: a page using DNS
+rebinding to read contacts' data gets 421), answers nothing but GET (405),
+writes nothing, and never runs a letter's scripts: the HTML part is served
+from its own URL with a Content-Security-Policy that forbids scripts, forms
+and plugins (and is ``sandbox``ed), inside an ``<iframe sandbox="">``. Every
+value on the pages is HTML-escaped by Jinja's autoescaping (the page templates
+are in ``preview_assets/``, never served).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import socket
+import sqlite3
+import threading
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import numpy as np
+import pandas as pd
+
+from segmerge import i18n
+from segmerge.i18n import _
+from segmerge.mail.consent import not_mailable
+from segmerge.preview import pages
+from segmerge.preview.host import allowed_names, host_ok
+from segmerge.preview.lang import ASSETS, PAGES, shown_day, speaking
+from segmerge.preview.pages import error_info
+from segmerge.run.campaign import OpenCampaign, open_campaign
+from segmerge.run.pipeline import ledger_path
+from segmerge.segment.segmentation import as_of_instant
+from segmerge.workspace import config as wsmod
+
+log = logging.getLogger("segmerge.preview")
+
+SERVED = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
+PAGE_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+            "frame-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'none'; "
+            "frame-ancestors 'none'")  # fmt: skip
+# the letter: inline styles and images as a mail client shows them; no script, form, plugin
+LETTER_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data: https:; "
+              "font-src data: https:; form-action 'none'; base-uri 'none'; "
+              "frame-ancestors 'self'; sandbox")  # fmt: skip
+
+
+# -- the workspace, reloaded when its files change -------------------------------------------
+
+
+@dataclass
+class CampaignView:
+    """An opened campaign (or why it cannot be), with what the pages list per segment."""
+
+    name: str
+    camp: OpenCampaign | None = None
+    error: dict[str, Any] | None = None
+    reasons: pd.Series | None = None  # why a contact is not mailed, <NA> when it is
+    _rows: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def rows(self, segment: str) -> np.ndarray:
+        """The rows that get this segment's letter (their first segment), in source order."""
+        if segment not in self._rows and self.camp is not None:
+            primary = self.camp.seg.assignment.primary
+            self._rows[segment] = np.flatnonzero((primary == segment).fillna(False).to_numpy())
+        return self._rows.get(segment, np.array([], dtype=int))
+
+
+def _suppressed(ws: wsmod.Workspace, table: str = "suppressions", column: str = "address"
+                ) -> set[str]:  # fmt: skip
+    """The suppression list (or the contacts unsubscribed by id), read-only: the preview
+    never creates or migrates the ledger (an old one has no suppressed_contacts)."""
+    path = ledger_path(ws)
+    if not path.exists():
+        return set()
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=2)
+        try:
+            return {str(r[0]) for r in db.execute(f"SELECT {column} FROM {table}")}  # noqa: S608
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return set()
+
+
+class Preview:
+    """The state behind the pages: the workspace, its campaigns, and a version to reload on."""
+
+    def __init__(self, root: Path, *, as_of: str | None = None, only: str | None = None) -> None:
+        self.root = Path(root).resolve()
+        self.as_of = as_of
+        self.only = only
+        self.boot = uuid.uuid4().hex[:8]
+        self.version = 0
+        self._lock = threading.RLock()
+        self._ws: wsmod.Workspace | None = None
+        self._ws_error: dict[str, Any] | None = None
+        self._camps: dict[str, CampaignView] = {}
+        self._lang: str | None = None
+
+    @property
+    def tag(self) -> str:
+        return f"{self.boot}-{self.version}"
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self.version += 1
+            self._ws, self._ws_error, self._camps, self._lang = None, None, {}, None
+
+    def language(self) -> str:
+        """The pages' language: the workspace's ``locale`` (read even when segmerge.toml
+        does not validate), else the environment's; "fr" or "en"."""
+        with self._lock:
+            if self._lang is None:
+                self._lang = i18n.language_of(i18n.peek_locale(self.root) or i18n.env_locale())
+            return self._lang
+
+    def workspace(self) -> tuple[wsmod.Workspace | None, dict[str, Any] | None]:
+        with self._lock:
+            if self._ws is None and self._ws_error is None:
+                try:
+                    self._ws = wsmod.load(self.root)
+                    as_of_instant(self._ws, self.as_of)  # a bad --as-of is a page error too
+                except Exception as exc:  # noqa: BLE001 - shown in the page
+                    self._ws, self._ws_error = None, error_info(exc, self.root)
+            return self._ws, self._ws_error
+
+    def names(self) -> list[str]:
+        ws, _ = self.workspace()
+        if ws is None:
+            return []
+        return [n for n in ws.config.campaigns if self.only in (None, n)]
+
+    def campaign(self, name: str) -> CampaignView | None:
+        """The campaign, opened on first use; None when the workspace has no such campaign."""
+        with self._lock:
+            ws, _ = self.workspace()
+            if ws is None or name not in self.names():
+                return None
+            if name not in self._camps:
+                view = CampaignView(name)
+                try:
+                    view.camp = open_campaign(ws, name, as_of=self.as_of)
+                    view.camp.close()  # connectors are done: the page only reads what was pulled
+                    seg = view.camp.seg
+                    view.reasons = not_mailable(
+                        seg.frame,
+                        seg.tables.events,
+                        _suppressed(ws),
+                        _suppressed(ws, "suppressed_contacts", "contact_id"),
+                    )
+                except Exception as exc:  # noqa: BLE001 - shown in the page
+                    view.camp, view.error = None, error_info(exc, self.root)
+                self._camps[name] = view
+            return self._camps[name]
+
+    def watched(self) -> list[Path]:
+        paths = [self.root / wsmod.CONFIG_NAME, self.root / "segrules", self.root / "templates"]
+        ws = self._ws
+        if ws is not None:
+            for c in ws.config.campaigns.values():
+                folder = ws.templates_dir(c)
+                paths += [ws.path(c.rules), folder, folder.parent / "_shared"]
+        return list(dict.fromkeys(paths))
+
+
+def signature(paths: list[Path]) -> tuple[tuple[str, int, int], ...]:
+    """(file, mtime, size) of every file under the paths: what changes when one is saved."""
+    out: list[tuple[str, int, int]] = []
+    for p in paths:
+        files = sorted(x for x in p.rglob("*") if x.is_file()) if p.is_dir() else [p]
+        for f in files:
+            try:
+                st = f.stat()
+            except OSError:
+                continue
+            out.append((str(f), st.st_mtime_ns, st.st_size))
+    return tuple(out)
+
+
+class Watcher(threading.Thread):
+    """Polls the watched files; a change invalidates the preview (the page then reloads)."""
+
+    def __init__(self, preview: Preview, interval: float = 0.5) -> None:
+        super().__init__(name="segmerge-preview-watch", daemon=True)
+        self.preview = preview
+        self.interval = interval
+        self.stopped = threading.Event()
+        self._last = signature(preview.watched())
+
+    def run(self) -> None:
+        while not self.stopped.wait(self.interval):
+            now = signature(self.preview.watched())
+            if now != self._last:
+                self._last = now
+                log.info("preview: files changed, reloading")
+                self.preview.invalidate()
+
+
+def refused_host(preview: Preview) -> str:
+    """The whole answer to a request for a name the preview does not go by, in its language."""
+    with speaking(preview.language()):
+        return (
+            _(
+                "This address is not the preview's: it answers only 127.0.0.1, localhost and [::1] "
+                "(segmerge preview --allow-host NAME adds one)."
+            )
+            + "\n"
+        )
+
+
+# -- HTTP ------------------------------------------------------------------------------------
+
+
+class Handler(BaseHTTPRequestHandler):
+    server_version = "segmerge-preview"
+    preview: Preview  # set on the subclass made by PreviewServer
+    hosts: frozenset[str]  # the Host names it answers (see preview_host)
+
+    @property
+    def port(self) -> int:
+        return int(self.server.server_address[1])  # type: ignore[index]
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        log.debug("%s - %s", self.address_string(), format % args)
+
+    def _send(self, code: int, body: bytes, ctype: str, csp: str = PAGE_CSP) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Security-Policy", csp)
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.send_header("Referrer-Policy", "no-referrer")
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def page(self, code: int, name: str, **values: Any) -> None:
+        ws, ws_error = self.preview.workspace()
+        values.setdefault("errors", [])
+        if ws_error:
+            values["errors"] = [ws_error, *values["errors"]]
+        html = PAGES.get_template(name).render(
+            version=self.preview.tag, ws=ws, lang=i18n.lang(), names=self.preview.names(),
+            as_of=shown_day(self.preview.as_of), **values)  # fmt: skip
+        self._send(code, html.encode("utf-8"), "text/html; charset=utf-8")
+
+    def not_found(self, message: str) -> None:
+        self.page(404, "error.html.j2", title=_("Not found"), message=message)
+
+    def _refused(self) -> bool:
+        """Answer a request from a name it does not go by (DNS rebinding): 421, no data."""
+        if host_ok(self.headers.get("Host"), self.hosts, self.port):
+            return False
+        log.warning("preview: request for Host %r refused (--allow-host adds a name)",
+                    self.headers.get("Host", "")[:100])  # fmt: skip
+        body = refused_host(self.preview).encode("utf-8")
+        self.close_connection = True
+        self._send(421, body, "text/plain; charset=utf-8")
+        return True
+
+    def _not_allowed(self) -> None:
+        """Any method but GET: the preview only reads, so nothing else has a purpose."""
+        if self._refused():
+            return
+        self.close_connection = True
+        self.send_response(405)
+        self.send_header("Allow", "GET")
+        self.send_header("Content-Length", "0")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.end_headers()
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_TRACE = do_CONNECT = _not_allowed
+    do_HEAD = _not_allowed  # a HEAD answer must not carry a body: simplest is none at all
+
+    def do_GET(self) -> None:  # noqa: N802 - stdlib name
+        with speaking(self.preview.language()):
+            self._get()
+
+    def _get(self) -> None:
+        if self._refused():
+            return
+        url = urlsplit(self.path)
+        query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        parts = [unquote(p) for p in url.path.split("/") if p]
+        try:
+            self.route(parts, query)
+        except (BrokenPipeError, ConnectionResetError):
+            return  # the browser went away (a reload): nothing to answer
+        except Exception as exc:  # noqa: BLE001 - a page, never a traceback
+            try:
+                self.page(500, "error.html.j2", title=_("Error"), message=_("Internal error"),
+                          errors=[error_info(exc)])  # fmt: skip
+            except Exception:  # noqa: BLE001 - even the error page failed: plain text
+                log.exception("preview: the error page failed")
+                self._send(500, _("Internal error of the preview").encode(),
+                           "text/plain; charset=utf-8")  # fmt: skip
+
+    def route(self, parts: list[str], query: dict[str, str]) -> None:
+        if not parts:
+            return self.page(
+                200, "index.html.j2", title=_("Campaigns"), **pages.index(self.preview)
+            )
+        head, rest = parts[0], parts[1:]
+        if head == "favicon.ico":
+            return self._send(204, b"", "image/x-icon")
+        if head == "_version" and not rest:
+            body = json.dumps({"version": self.preview.tag}).encode()
+            return self._send(200, body, "application/json")
+        if head == "assets" and len(rest) == 1 and Path(rest[0]).suffix in SERVED:
+            asset = ASSETS / Path(rest[0]).name
+            if asset.is_file():
+                return self._send(200, asset.read_bytes(), SERVED[asset.suffix])
+        if head in ("c", "letter") and 1 <= len(rest) <= 2:
+            view = self.preview.campaign(rest[0])
+            if view is None:
+                return self.not_found(_("No campaign “{name}”.").format(name=rest[0]))
+            if head == "c":
+                code, values = pages.segment_page(view, rest[1] if len(rest) > 1 else None, query)
+                return self.page(code, "campaign.html.j2", **values)
+            if len(rest) == 2:
+                code, letter = pages.letter(view, rest[1], query)
+                return self._send(code, letter.encode("utf-8"), "text/html; charset=utf-8",
+                                  LETTER_CSP)  # fmt: skip
+        return self.not_found(_("This page does not exist."))
+
+
+class _Server6(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+
+
+class PreviewServer:
+    """The preview on a port, with its watcher; ``port=0`` picks a free one."""
+
+    def __init__(self, root: Path, *, host: str = "127.0.0.1", port: int = 8765,
+                 as_of: str | None = None, only: str | None = None,
+                 interval: float = 0.5, allow_hosts: Sequence[str] = ()) -> None:  # fmt: skip
+        self.preview = Preview(root, as_of=as_of, only=only)
+        hosts = allowed_names(host, allow_hosts)
+        handler = type("BoundHandler", (Handler,), {"preview": self.preview, "hosts": hosts})
+        server_class = _Server6 if ":" in host else ThreadingHTTPServer
+        self.httpd = server_class((host, port), handler)
+        self.httpd.daemon_threads = True
+        self.watcher = Watcher(self.preview, interval)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        address, port = self.httpd.server_address[:2]
+        host = address.decode() if isinstance(address, bytes) else str(address)
+        shown = f"[{host}]" if ":" in host else host
+        return f"http://{shown}:{port}/"
+
+    def start(self) -> PreviewServer:
+        self.watcher.start()
+        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True,
+                                        name="segmerge-preview-http")  # fmt: skip
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        self.watcher.start()
+        self.httpd.serve_forever()
+
+    def stop(self) -> None:
+        self.watcher.stopped.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def __enter__(self) -> PreviewServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

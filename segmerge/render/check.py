@@ -1,0 +1,230 @@
+"""Static checks of templates, on the Jinja syntax tree, before anything is rendered.
+
+A typo must fail when the campaign is validated, not on Monday at 9:00 for
+every contact: so each segment's letter, together with every layout and
+partial it extends, includes or imports, is walked once at load time for
+
+- names a template may not use (only ``contact``, ``segment``, ``campaign``,
+  ``unsubscribe_url``, ``today``, Jinja's harmless globals, and names the
+  templates themselves set);
+- ``contact.<column>`` where the column is neither a contact column nor a
+  metric (with the nearest names as a hint);
+- ``segment.<attr>`` other than ``name`` and ``label``;
+- attribute names starting with ``_``: the sandbox refuses them at render
+  time anyway, refusing them here turns an escape attempt into a load error;
+- template names that are not quoted text (``{% include var %}``), which
+  could not be checked, and names reaching out of the template folders
+  (``../../segmerge.toml``, ``/etc/passwd``).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+
+from jinja2 import meta, nodes
+
+from segmerge.errors import TemplateError
+
+TOP_LEVEL = ("contact", "segment", "campaign", "unsubscribe_url", "today")
+SEGMENT_ATTRS = ("name", "label")
+
+
+class TemplateSecurityError(TemplateError):
+    """A template tried to reach Python internals or a file outside its folders; refused."""
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """One template file (or front-matter value) and its syntax tree."""
+
+    file: str
+    tree: nodes.Template
+
+
+def referenced(parsed: Parsed) -> list[str]:
+    """Templates this one extends, includes or imports; dynamic names are refused."""
+    names: list[str] = []
+    for name in meta.find_referenced_templates(parsed.tree):
+        if name is None:
+            node = next(
+                (
+                    n
+                    for n in parsed.tree.find_all((nodes.Extends, nodes.Include, nodes.Import))
+                    if not isinstance(getattr(n, "template", None), nodes.Const)
+                ),
+                None,
+            )
+            raise TemplateError(
+                "the template to extend, include or import must be a quoted name",
+                file=parsed.file,
+                line=getattr(node, "lineno", None),
+                hint='e.g. {% include "_button.html.j2" %}',
+            )
+        names.append(name)
+    _check_paths(parsed)
+    return names
+
+
+def _check_paths(parsed: Parsed) -> None:
+    """A referenced name is a file of the template folders: no ``..``, no absolute path.
+
+    The loader would not find such a name anyway; saying why, at the line that
+    asks for it, tells the author this is refused, not missing.
+    """
+    kinds = (nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport)
+    for node in parsed.tree.find_all(kinds):
+        target = node.template  # type: ignore[attr-defined]
+        consts = target.items if isinstance(target, nodes.List | nodes.Tuple) else [target]
+        for c in consts:
+            name = c.value if isinstance(c, nodes.Const) else None
+            if not isinstance(name, str):
+                continue
+            pieces = name.replace("\\", "/").split("/")
+            if name.startswith(("/", "\\")) or ".." in pieces:
+                raise TemplateSecurityError(
+                    f"{name!r} is outside the template folders, so it is not found there: a "
+                    "template reads only files of its campaign's folder and of _shared, by a "
+                    "name relative to them",
+                    file=parsed.file,
+                    line=node.lineno,
+                    hint='e.g. {% include "_footer.html.j2" %} for _shared/_footer.html.j2',
+                )
+
+
+def stored_names(units: Iterable[Parsed]) -> set[str]:
+    """Names the templates of one letter set themselves (visible across extends)."""
+    out: set[str] = set()
+    for p in units:
+        for n in p.tree.find_all(nodes.Name):
+            if n.ctx in ("store", "param"):
+                out.add(n.name)
+        out.update(m.name for m in p.tree.find_all(nodes.Macro))
+        for imp in p.tree.find_all(nodes.Import):
+            out.add(imp.target)
+        for frm in p.tree.find_all(nodes.FromImport):
+            out.update(n if isinstance(n, str) else n[1] for n in frm.names)
+    return out
+
+
+def check(
+    units: list[Parsed], known_columns: Collection[str] | None, jinja_globals: Collection[str]
+) -> None:
+    """Raise the first problem found in the templates that make up one letter."""
+    allowed = set(TOP_LEVEL) | set(jinja_globals) | stored_names(units) | {"super", "self"}
+    for p in units:
+        _check_private(p)
+        _check_names(p, allowed)
+        _check_attrs(p, "contact", known_columns, "contact has no column or metric {!r}")
+        _check_attrs(p, "segment", SEGMENT_ATTRS, "segment has no attribute {!r}")
+
+
+def _check_private(p: Parsed) -> None:
+    for node in p.tree.find_all((nodes.Getattr, nodes.Getitem)):
+        attr = _attr_name(node)  # type: ignore[arg-type]
+        if attr is not None and attr.startswith("_"):
+            raise TemplateSecurityError(
+                f"access to {attr!r} is not allowed in templates (names starting with '_' "
+                "are Python internals)",
+                file=p.file,
+                line=node.lineno,
+                field=attr,
+            )
+
+
+_GUARDS = ("default", "d", "defined", "undefined")
+
+
+def guarded_names(tree: nodes.Template) -> set[str]:
+    """Names the author handles being undefined: ``x | default(...)``, ``x is defined``.
+
+    A layout may read a variable that only some letters set (``accent``); asking
+    for a default is saying so.
+    """
+    out: set[str] = set()
+    for node in tree.find_all((nodes.Filter, nodes.Test)):
+        base = node.node
+        if isinstance(base, nodes.Name) and node.name in _GUARDS:
+            out.add(base.name)
+    return out
+
+
+def guarded_attrs(tree: nodes.Template, owner: str) -> set[str]:
+    """``contact.x`` used under ``| default`` or ``is defined`` somewhere in this file."""
+    out: set[str] = set()
+    for node in tree.find_all((nodes.Filter, nodes.Test)):
+        base = node.node
+        if node.name in _GUARDS and isinstance(base, nodes.Getattr | nodes.Getitem):
+            owner_node = getattr(base, "node", None)
+            attr = _attr_name(base)
+            if isinstance(owner_node, nodes.Name) and owner_node.name == owner and attr:
+                out.add(attr)
+    return out
+
+
+def _check_names(p: Parsed, allowed: set[str]) -> None:
+    unknown = meta.find_undeclared_variables(p.tree) - allowed - guarded_names(p.tree)
+    if not unknown:
+        return
+    first = min(
+        (n for n in p.tree.find_all(nodes.Name) if n.name in unknown and n.ctx == "load"),
+        key=lambda n: n.lineno,
+    )
+    close = difflib.get_close_matches(first.name, TOP_LEVEL, n=1)
+    raise TemplateError(
+        f"unknown variable {first.name!r}",
+        file=p.file,
+        line=first.lineno,
+        field=first.name,
+        hint=(f"did you mean {close[0]!r}? " if close else "")
+        + "a template sees: "
+        + ", ".join(TOP_LEVEL),
+    )
+
+
+def _check_attrs(p: Parsed, owner: str, known: Collection[str] | None, message: str) -> None:
+    """Unknown columns are errors, except optional ones (guarded, and not a near-typo).
+
+    A shared layout may say ``{% if contact.civilite is defined %}`` for a column
+    some sources lack; ``contact.frist_name | default('')`` is still a typo.
+    """
+    if known is None:
+        return
+    optional = guarded_attrs(p.tree, owner)
+    for node in sorted(_attr_nodes(p.tree, owner), key=lambda n: n.lineno):
+        attr = _attr_name(node)
+        if attr is None or attr in known:
+            continue
+        close = difflib.get_close_matches(attr, sorted(known), n=3, cutoff=0.6)
+        if attr in optional and not difflib.get_close_matches(attr, list(known), n=1, cutoff=0.8):
+            continue
+        raise TemplateError(
+            message.format(attr),
+            file=p.file,
+            line=node.lineno,
+            field=f"{owner}.{attr}",
+            hint=f"did you mean {' or '.join(close)}?" if close else _known_hint(known),
+        )
+
+
+def _known_hint(known: Collection[str]) -> str:
+    names = sorted(known)
+    shown = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
+    return f"known names: {shown}" if names else "no column is known"
+
+
+def _attr_nodes(tree: nodes.Template, owner: str) -> Iterable[nodes.Getattr | nodes.Getitem]:
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        base = getattr(node, "node", None)
+        if isinstance(base, nodes.Name) and base.name == owner and base.ctx == "load":
+            yield node  # type: ignore[misc]
+
+
+def _attr_name(node: nodes.Getattr | nodes.Getitem) -> str | None:
+    if isinstance(node, nodes.Getattr):
+        return node.attr
+    arg = node.arg
+    if isinstance(arg, nodes.Const) and isinstance(arg.value, str):
+        return arg.value
+    return None

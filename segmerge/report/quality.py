@@ -1,0 +1,368 @@
+"""How good is a segmentation? Sizes, overlaps, profiles, homogeneity and plain warnings.
+
+Marketing practice says a segmentation is worth its letters when it has 2 to 4
+segments, each big enough to measure, homogeneous inside and distinct from the
+others. This module measures exactly that on the frame a run would use (the
+same :class:`~segmerge.segment.segmentation.Segmented`), column-wise, so that the
+`report` command, its HTML page and the tests share one set of numbers.
+
+Homogeneity is the share of variance explained (eta squared) of each metric the
+rules read, with the contacts grouped by their (first) segment:
+``eta² = SS_between / SS_total``, 0 when the segments do not differ on that
+metric at all, 1 when every segment is a single value. The pseudo-F is
+``(SS_between / (k - 1)) / (SS_within / (N - k))`` (one-way ANOVA's F). Per
+segment, the *spread* is the standard deviation of each metric inside the
+segment divided by its standard deviation in the whole base (< 1: tighter
+than the base). Two segments are *indistinct* when a two-sample
+Kolmogorov–Smirnov test finds no difference (p > 0.05) on every metric.
+
+The interval and sample-size helpers :mod:`segmerge.report.kpi` uses live in
+:mod:`segmerge.report.stats` (imported here for older callers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import tzinfo
+from itertools import combinations
+
+import numpy as np
+import pandas as pd
+from babel.numbers import format_decimal
+
+from segmerge.i18n import _, ngettext, number, percent
+from segmerge.report.coverage import coverage_warnings
+from segmerge.rules import ast
+from segmerge.rules.checker import bind_call
+from segmerge.rules.ruleset import RuleSet, _static_truth
+from segmerge.segment.segmentation import Segmented
+
+#: Metrics every profile shows, whatever the rules read.
+STANDARD_METRICS = ("orders_count", "revenue", "avg_basket", "days_since_last_order")
+#: Age bands (lower bound included, upper excluded) and their English msgid: the label is
+#: translated where the mix is built, so a French report says "65 ans et plus" and an
+#: English one "65 and over".
+AGE_BANDS = ((0, 25, "under 25"), (25, 35, "25–34"), (35, 45, "35–44"),
+             (45, 55, "45–54"), (55, 65, "55–64"), (65, 200, "65 and over"))  # fmt: skip
+ALPHA = 0.05
+MIN_FOR_TEST = 5  # fewer values than this in a segment: no test, "not enough data"
+
+
+# --- formatting for French readers ------------------------------------------------------------
+
+
+def fr(x: float | None, digits: int = 1, sign: bool = False) -> str:
+    """A number as a French reader writes it (``1 234,5``); a dash for nothing."""
+    if x is None or (isinstance(x, float) and not np.isfinite(x)):
+        return "—"
+    pattern = "#,##0" + ("." + "0" * digits if digits else "")
+    if sign:
+        pattern = f"+{pattern};-{pattern}"
+    return str(format_decimal(round(float(x), digits) + 0.0, format=pattern, locale="fr_FR"))
+
+
+def pct(share: float | None, digits: int = 1) -> str:
+    return "—" if share is None else f"{fr(100 * share, digits)} %"
+
+
+# --- which metrics --------------------------------------------------------------------------
+
+
+def numeric(series: pd.Series) -> np.ndarray | None:
+    """Float values (NaN for null) of a number or yes/no column; None for other kinds."""
+    dtype = series.dtype
+    if pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_numeric_dtype(dtype):
+        return np.asarray(series.astype("Float64").to_numpy(dtype=float, na_value=np.nan))
+    return None
+
+
+def _reads(node: ast.Node) -> Iterator[tuple[str, str]]:
+    """(frame column, label) of each contact column or metric call a condition reads."""
+    if isinstance(node, ast.Func):
+        yield bind_call(node).key, node.to_text()
+        return
+    if isinstance(node, ast.Name):
+        yield node.name, node.name
+    for child in node.children():
+        yield from _reads(child)
+
+
+def columns_read(expr: ast.Node, frame: pd.DataFrame) -> dict[str, str]:
+    """Frame columns a condition reads, with their label as written in rules, in order."""
+    return {c: label for c, label in _reads(expr) if c in frame.columns}
+
+
+def rule_metrics(rs: RuleSet, frame: pd.DataFrame) -> dict[str, str]:
+    """Number and yes/no columns the segments' conditions read (not the exclusion)."""
+    out: dict[str, str] = {}
+    for seg in rs.segments:
+        for c, label in columns_read(seg.expr, frame).items():
+            if numeric(frame[c]) is not None:
+                out.setdefault(c, label)
+    return out
+
+
+# --- results --------------------------------------------------------------------------------
+
+
+@dataclass
+class Stat:
+    mean: float | None
+    median: float | None
+    count: int  # non-null values
+
+
+@dataclass
+class Mix:
+    """Shares of a categorical attribute: (value, share in the segment, share in the base)."""
+
+    title: str
+    rows: list[tuple[str, float, float]]
+
+
+@dataclass
+class SegmentQuality:
+    name: str
+    label: str
+    size: int
+    share: float
+    stats: dict[str, Stat]
+    spread: float | None  # mean of std(segment) / std(base) over the rule metrics
+    mixes: list[Mix] = field(default_factory=list)
+    catch_all: bool = False
+
+
+@dataclass
+class Homogeneity:
+    eta2: dict[str, float | None]  # per rule metric
+    pseudo_f: dict[str, float | None]
+    score: float | None  # mean eta² over the metrics that have one
+
+
+@dataclass
+class QualityReport:
+    ruleset: str
+    description: str
+    mode: str
+    as_of: pd.Timestamp
+    total: int
+    excluded: int  # by the rule set's exclusion
+    unassigned: int  # not excluded, in no segment
+    metrics: dict[str, str]  # column -> label: rule metrics then the standard ones
+    rule_metrics: list[str]
+    base: dict[str, Stat]
+    base_mixes: list[Mix]
+    segments: list[SegmentQuality]
+    overlap: pd.DataFrame | None  # mode all: contacts in both row and column segments
+    homogeneity: Homogeneity
+    indistinct: list[tuple[str, str]]
+    warnings: list[str]
+
+
+def _stat(values: np.ndarray) -> Stat:
+    v = values[~np.isnan(values)]
+    if not len(v):
+        return Stat(None, None, 0)
+    return Stat(float(v.mean()), float(np.median(v)), int(len(v)))
+
+
+def _std(values: np.ndarray) -> float | None:
+    v = values[~np.isnan(values)]
+    return float(v.std()) if len(v) >= 2 else None
+
+
+def homogeneity(values: dict[str, np.ndarray], groups: np.ndarray) -> Homogeneity:
+    """Eta squared and pseudo-F of each metric, contacts grouped by ``groups`` (None: none)."""
+    eta2: dict[str, float | None] = {}
+    pf: dict[str, float | None] = {}
+    for c, x in values.items():
+        ok = ~np.isnan(x) & pd.notna(groups)
+        xs, gs = x[ok], groups[ok]
+        labels, codes = np.unique(gs.astype(str), return_inverse=True)
+        k, n = len(labels), len(xs)
+        if k < 2 or n <= k:
+            eta2[c] = pf[c] = None
+            continue
+        counts = np.bincount(codes, minlength=k)
+        means = np.bincount(codes, weights=xs, minlength=k) / counts
+        sst = float(((xs - xs.mean()) ** 2).sum())
+        ssb = float((counts * (means - xs.mean()) ** 2).sum())
+        ssw = sst - ssb
+        eta2[c] = ssb / sst if sst > 0 else None
+        pf[c] = (ssb / (k - 1)) / (ssw / (n - k)) if ssw > 1e-12 * max(sst, 1.0) else None
+    known = [v for v in eta2.values() if v is not None]
+    return Homogeneity(eta2, pf, float(np.mean(known)) if known else None)
+
+
+def indistinct_pairs(values: dict[str, np.ndarray], members: dict[str, np.ndarray]
+                     ) -> list[tuple[str, str]]:  # fmt: skip
+    """Pairs of segments no metric tells apart (KS p > 0.05 on each), when testable."""
+    from scipy.stats import ks_2samp  # lazy: only the report needs it
+
+    out: list[tuple[str, str]] = []
+    for a, b in combinations(members, 2):
+        tested = 0
+        differ = False
+        for x in values.values():
+            xa, xb = x[members[a]], x[members[b]]
+            xa, xb = xa[~np.isnan(xa)], xb[~np.isnan(xb)]
+            if len(xa) < MIN_FOR_TEST or len(xb) < MIN_FOR_TEST:
+                continue
+            tested += 1
+            if float(ks_2samp(xa, xb).pvalue) <= ALPHA:
+                differ = True
+                break
+        if tested and not differ:
+            out.append((a, b))
+    return out
+
+
+def _mixes(seg: Segmented, mask: np.ndarray, cats: pd.DataFrame | None) -> list[Mix]:
+    """Top 3 order categories, age bands and top regions, in the segment and the base."""
+    frame = seg.frame
+    out: list[Mix] = []
+    if cats is not None and len(cats):
+        ids = set(frame["contact_id"].astype("string")[mask].tolist())
+        mine = cats[cats["contact_id"].isin(ids)]["category"]
+        base = cats["category"].value_counts(normalize=True)
+        if len(mine):
+            top = mine.value_counts(normalize=True).head(3)
+            out.append(
+                Mix(
+                    _("ordered categories"),
+                    [(str(k), float(v), float(base.get(k, 0.0))) for k, v in top.items()],
+                )
+            )
+    if "age" in frame.columns and (age := numeric(frame["age"])) is not None:
+        names = [_age_band(b[2]) for b in AGE_BANDS]
+        bands = pd.Series(pd.cut(age, [b[0] for b in AGE_BANDS] + [AGE_BANDS[-1][1]], right=False,
+                                 labels=names))  # fmt: skip
+        mine_b = bands[mask].value_counts(normalize=True)
+        base_b = bands.value_counts(normalize=True)
+        if mine_b.sum() > 0:
+            out.append(Mix(_("age"), [(str(b), float(mine_b.get(b, 0.0)), float(base_b.get(b, 0.0)))
+                                      for b in names if base_b.get(b, 0) > 0]))  # fmt: skip
+    for col in ("region", "région"):
+        if col in frame.columns and numeric(frame[col]) is None:
+            reg = frame[col].astype("string")
+            mine_r = reg[mask].value_counts(normalize=True).head(3)
+            base_r = reg.value_counts(normalize=True)
+            if len(mine_r):
+                out.append(Mix(_("region"), [(str(k), float(v), float(base_r.get(k, 0.0)))
+                                             for k, v in mine_r.items()]))  # fmt: skip
+            break
+    return out
+
+
+def _age_band(msgid: str) -> str:
+    """An age band's label in the command's language (the msgids are spelled out so the
+    catalog check sees each of them)."""
+    labels = {"under 25": _("under 25"), "25–34": _("25–34"), "35–44": _("35–44"),
+              "45–54": _("45–54"), "55–64": _("55–64"),
+              "65 and over": _("65 and over")}  # fmt: skip
+    return labels[msgid]
+
+
+def analyse(seg: Segmented, min_size: int = 50, tz: tzinfo | None = None) -> QualityReport:
+    """Everything `segmerge report` shows about a segmentation, computed once.
+
+    ``unassigned`` counts contacts in no segment who were *not* excluded: the
+    excluded are counted once, in ``excluded`` (they used to be in both).
+    """
+    rs, frame, a = seg.ruleset, seg.frame, seg.assignment
+    total = len(frame)
+    rmetrics = rule_metrics(rs, frame)
+    metrics = dict(rmetrics)
+    for c in STANDARD_METRICS:
+        if c in frame.columns:
+            metrics.setdefault(c, c)
+    values = {c: v for c in metrics if (v := numeric(frame[c])) is not None}
+    tested = {c: values[c] for c in rmetrics} or {c: values[c] for c in STANDARD_METRICS
+                                                   if c in values}  # fmt: skip
+    cats = None
+    if "category" in seg.tables.orders.columns:
+        cats = seg.tables.orders[["contact_id", "category"]].dropna()
+        cats = cats.assign(contact_id=cats["contact_id"].astype("string"))
+    everyone = np.ones(total, dtype=bool)
+    base_std = {c: _std(values[c]) for c in tested}
+    segments: list[SegmentQuality] = []
+    members: dict[str, np.ndarray] = {}
+    for s in rs.segments:
+        mask = a.matrix[s.name].to_numpy(dtype=bool)
+        members[s.name] = mask
+        ratios = [sd / b for c in tested
+                  if (sd := _std(values[c][mask])) is not None and (b := base_std[c])]  # fmt: skip
+        segments.append(SegmentQuality(
+            s.name, s.label, int(mask.sum()), float(mask.sum() / total) if total else 0.0,
+            {c: _stat(values[c][mask]) for c in values},
+            float(np.mean(ratios)) if ratios else None,
+            _mixes(seg, mask, cats) if mask.any() else [],
+            _static_truth(s.expr) is True,
+        ))  # fmt: skip
+    overlap = None
+    if rs.mode == "all":
+        m = a.matrix.to_numpy(dtype=np.int64)
+        overlap = pd.DataFrame(m.T @ m, index=a.matrix.columns, columns=a.matrix.columns)
+    groups = a.primary.to_numpy(dtype=object, na_value=None)
+    homo = homogeneity(tested, groups)
+    indistinct = indistinct_pairs(tested, {k: v for k, v in members.items() if v.any()})
+    report = QualityReport(
+        rs.name, rs.description, rs.mode, seg.as_of, total, int(a.excluded.sum()),
+        int((a.primary.isna() & ~a.excluded).sum()), metrics, list(rmetrics),
+        {c: _stat(values[c]) for c in values}, _mixes(seg, everyone, cats), segments, overlap,
+        homo, indistinct, [],
+    )  # fmt: skip
+    report.warnings = warnings(report, min_size) + coverage_warnings(seg, tz)
+    return report
+
+
+def warnings(r: QualityReport, min_size: int) -> list[str]:
+    """What a marketer should look at, in their words (and their language)."""
+    out: list[str] = []
+    count = len(r.segments)
+    if count < 2 or count > 4:
+        out.append(ngettext(
+            "{n} segment: a good segmentation usually has 2 to 4, homogeneous inside and "
+            "distinct from each other",
+            "{n} segments: a good segmentation usually has 2 to 4, homogeneous inside and "
+            "distinct from each other", count).format(n=number(count)))  # fmt: skip
+    labels = {s.name: s.label for s in r.segments}
+    for s in r.segments:
+        if s.size == 0:
+            out.append(_("segment “{label}” is empty: not enough data to describe it or "
+                         "measure its results").format(label=s.label))  # fmt: skip
+        elif s.size < min_size:
+            out.append(ngettext(
+                "segment “{label}” has only {n} contact (fewer than {min}): too few to "
+                "measure its results reliably",
+                "segment “{label}” has only {n} contacts (fewer than {min}): too few to "
+                "measure its results reliably", s.size,
+            ).format(label=s.label, n=number(s.size), min=number(min_size)))  # fmt: skip
+        if s.catch_all and s.share > 0.5:
+            out.append(_("catch-all segment “{label}” (condition always true) holds {share} "
+                         "of the base: the rules do not describe most customers"
+                         ).format(label=s.label, share=percent(s.share)))  # fmt: skip
+    for a, b in r.indistinct:
+        out.append(_("segments “{a}” and “{b}” differ on none of the rules' criteria "
+                     "(Kolmogorov-Smirnov test, p > {alpha}): consider merging them"
+                     ).format(a=labels[a], b=labels[b], alpha=number(ALPHA, 2)))  # fmt: skip
+    if r.homogeneity.score is not None and r.homogeneity.score < 0.1 and count >= 2:
+        out.append(
+            _(
+                "the segments look alike: they explain only {share} of the variance of "
+                "the rules' criteria"
+            ).format(share=percent(r.homogeneity.score, 0))
+        )
+    return out
+
+
+def verdict_homogeneity(score: float | None) -> str:
+    """A one-line reading of the mean eta², in the command's language."""
+    if score is None:
+        return _("not enough data to measure homogeneity")
+    if score >= 0.5:
+        return _("clearly distinct segments")
+    if score >= 0.2:
+        return _("moderately distinct segments")
+    return _("barely distinct segments")

@@ -1,0 +1,1 @@
+"""One campaign run: plan, pressure, experiments, push and record."""

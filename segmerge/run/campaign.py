@@ -1,0 +1,255 @@
+"""A campaign, opened: its rule set, templates, source and destination, all checked.
+
+Opening a campaign validates everything that can be validated without
+sending: that is what `segmerge validate` does and what every run does first,
+so that a typo fails before anything is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from email.message import Message
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from segmerge.errors import ConfigError, TemplateError
+from segmerge.mail.message import build_message, message_id_for
+from segmerge.mail.tokens import signing_key, unsubscribe_token
+from segmerge.ports import connector as registry
+from segmerge.ports.connector import Connector, Destination, Source
+from segmerge.render.limits import Limits
+from segmerge.render.templates import RenderContext, Rendered, TemplateSet
+from segmerge.render.variants import assign, unit_hash, units
+from segmerge.run.experiment_check import check_experiment
+from segmerge.segment.segmentation import (
+    Segmented,
+    connector_context,
+    open_source,
+    pull_source,
+    segment,
+)
+from segmerge.workspace.config import CampaignConfig, Workspace
+
+
+@dataclass
+class OpenCampaign:
+    ws: Workspace
+    name: str
+    config: CampaignConfig
+    seg: Segmented
+    templates: TemplateSet
+    source: Source
+    destination: Destination
+    tag_destination: Destination | None
+    checks: list[str] = field(default_factory=list)  # what the connectors' checks said
+    _groups: tuple[np.ndarray, pd.Series] | None = field(default=None, repr=False)
+    _units: pd.Series | None = field(default=None, repr=False)
+
+    def units(self) -> pd.Series:
+        """Per contact row, what its groups are drawn for: its mailbox (see variants)."""
+        if self._units is None:
+            self._units = units(self.seg.frame)
+        return self._units
+
+    def variants(self) -> dict[str, list[str]]:
+        """Each segment's A/B variants ([] for a segment with one letter)."""
+        return {s: self.templates.variants(s) for s in self.templates.segments}
+
+    def groups(self) -> tuple[np.ndarray, pd.Series]:
+        """Per contact row: in the holdout?, and the A/B variant of its letter (or None)."""
+        if self._groups is None:
+            self._groups = assign(self.units(), self.seg.assignment.primary, self.name,
+                                  self.config.holdout, self.variants())  # fmt: skip
+        return self._groups
+
+    def variant_pick(self) -> np.ndarray:
+        """The hash ``groups()`` picks variants from, for the segments a contact is in
+        besides its first (tags of every segment follow the same draw)."""
+        return unit_hash(self.units(), f"{self.name}#variant")
+
+    def letter_of(self, row: int, segment: str) -> tuple[str, str | None]:
+        """The letter key (``fonceurs`` or ``fonceurs.B``) and variant of a contact row."""
+        v = self.groups()[1].iat[row]
+        variant = str(v) if v is not None else None
+        return self.templates.letter_key(segment, variant), variant
+
+    @property
+    def sender(self) -> str:
+        return self.config.from_ or self.ws.config.mail.from_
+
+    def render_context(self, contact_id: str, key: bytes | None) -> RenderContext:
+        token = unsubscribe_token(key, contact_id)
+        return RenderContext(
+            campaign={"name": self.name, "id": self.name, "description": self.config.description},
+            today=self.seg.as_of.tz_convert(self.ws.tz).date(),
+            unsubscribe_url=self.ws.config.mail.unsubscribe_url.replace("{token}", token),
+        )
+
+    def message(
+        self,
+        r: Rendered,
+        *,
+        to: str,
+        contact: Mapping[str, Any] | None,
+        key: str,
+        unsubscribe_url: str,
+        segment: str,
+        variant: str | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> Message:
+        """A contact's message as a run sends it: what `run`, `render`, `preview` and
+        `test-send` all show must be built in this one place, or they drift apart."""
+        headers = {"X-Segmerge-Campaign": self.name, "X-Segmerge-Segment": segment}
+        if variant:
+            headers["X-Segmerge-Variant"] = variant
+        headers.update(extra_headers or {})
+        mail = self.ws.config.mail
+        return build_message(
+            r,
+            to=to,
+            to_name=full_name(contact) if contact is not None else None,
+            from_addr=r.from_addr or self.sender,
+            message_id=message_id_for(key, mail.message_id_domain),
+            unsubscribe_url=unsubscribe_url,
+            unsubscribe_mailto=mail.unsubscribe_mailto,
+            reply_to=r.reply_to or self.config.reply_to,
+            extra_headers=headers,
+        )
+
+    def close(self) -> None:
+        self.source.close()
+        if self.destination is not self.source:
+            self.destination.close()
+
+
+def open_destination(ws: Workspace, name: str, source: Source, source_name: str) -> Destination:
+    if name == source_name and isinstance(source, Destination):
+        return source
+    if name in ws.config.destinations:
+        ref = ws.config.destinations[name]
+        conn = registry.create(ref.connector, connector_context(ws, name, "destination"))
+    elif name in ws.config.sources:
+        ref = ws.config.sources[name]
+        conn = registry.create(ref.connector, connector_context(ws, name, "source"))
+    else:
+        raise ConfigError(f"no destination {name!r}", file=ws.config_file)
+    if not isinstance(conn, Destination):
+        raise ConfigError(
+            f"connector {ref.connector!r} cannot be a destination", file=ws.config_file, field=name
+        )
+    return conn
+
+
+def open_campaign(
+    ws: Workspace,
+    name: str,
+    *,
+    as_of: str | None = None,
+    full_refresh: bool = False,
+    keep_pull: bool = False,
+) -> OpenCampaign:
+    """``keep_pull``: keep the pulled streams in the snapshot as they come (a real run)."""
+    cfg = ws.campaign(name)
+    source = open_source(ws, cfg.source)
+    checks = _check(source)
+    tables = pull_source(ws, source, full_refresh=full_refresh, keep=keep_pull)
+    seg = segment(ws, cfg.rules, source_name=cfg.source, as_of=as_of, tables=tables)
+    destination = open_destination(ws, cfg.destination, source, cfg.source)
+    if destination is not source:
+        checks.extend(_check(destination))
+    tag_dest = source if isinstance(source, Destination) and "tag" in source.accepts else None
+    if not cfg.push_tags:
+        tag_dest = None
+    folder = ws.templates_dir(cfg)
+    if not folder.is_dir():
+        raise TemplateError(
+            f"template folder {ws.relative(folder)} not found",
+            file=ws.config_file,
+            field=f"campaigns.{name}.templates",
+        )
+    templates = TemplateSet.load(
+        folder,
+        [(s.name, s.label) for s in seg.ruleset.segments],
+        locale=ws.config.locale,
+        tz=ws.tz,
+        currency=ws.config.currency,
+        known_columns=set(seg.frame.columns),
+        limits=Limits(ws.config.mail.render_timeout, ws.config.mail.max_letter_size),
+    )
+    if "send" in destination.accepts and not (cfg.from_ or ws.config.mail.from_):
+        raise ConfigError(
+            "no sender address",
+            file=ws.config_file,
+            field=f"campaigns.{name}.from",
+            hint='set `from = "Shop <hello@example.org>"` in the campaign or in [mail]',
+        )
+    camp = OpenCampaign(ws, name, cfg, seg, templates, source, destination, tag_dest, checks)
+    try:
+        check_experiment(ws, name, cfg, destination, tag_dest, camp.variants())
+    except ConfigError:
+        camp.close()
+        raise
+    return camp
+
+
+def full_name(contact: Mapping[str, Any]) -> str | None:
+    """The display name of a message's To: first and last name, when the contact has them."""
+    parts = [contact.get("first_name"), contact.get("last_name")]
+    words = [str(p) for p in parts if isinstance(p, str) and p]
+    return " ".join(words) or None
+
+
+def _check(conn: Connector) -> list[str]:
+    """The connector's own cheap check, and where its credential came from."""
+    notes = list(conn.check())
+    if conn.needs_secret:
+        origin = conn.ctx.secret_origin()
+        notes.append(f"{conn.name}: credential from {origin or 'nowhere'}")
+    return notes
+
+
+def sample_contacts(camp: OpenCampaign) -> dict[str, int | None]:
+    """For each segment, the row of its fullest contact (most non-null values), for validation."""
+    frame = camp.seg.frame
+    filled = frame.notna().sum(axis=1).to_numpy()
+    out: dict[str, int | None] = {}
+    for s in camp.seg.ruleset.segments:
+        rows = np.flatnonzero(camp.seg.assignment.matrix[s.name].to_numpy(dtype=bool))
+        out[s.name] = int(rows[filled[rows].argmax()]) if len(rows) else None
+    return out
+
+
+def validate_templates(camp: OpenCampaign) -> list[str]:
+    """Render every segment's template against a real contact of that segment.
+
+    A segment nobody is in is rendered against the fullest contact of the
+    base, so a typo in its letter is still caught before the day it fills up.
+    """
+    notes: list[str] = []
+    key = signing_key(camp.ws.state_dir, create=False)
+    frame = camp.seg.frame
+    fallback = int(frame.notna().sum(axis=1).to_numpy().argmax()) if len(frame) else None
+    for seg_name, row in sample_contacts(camp).items():
+        idx = row if row is not None else fallback
+        if idx is None:
+            notes.append(f"segment {seg_name}: no contact at all to render with")
+            continue
+        if row is None:
+            notes.append(f"segment {seg_name} is empty; its letter was checked on another contact")
+        contact = contact_record(frame, idx)
+        ctx = camp.render_context(contact["contact_id"], key)
+        for letter in camp.templates.letter_keys(seg_name):
+            camp.templates.render(letter, contact, ctx)
+    return notes
+
+
+def contact_record(frame: pd.DataFrame, idx: int) -> dict:
+    return frame.iloc[idx].to_dict()
+
+
+def today_in(ws: Workspace) -> date:
+    return pd.Timestamp.now(tz=ws.tz).date()

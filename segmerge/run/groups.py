@@ -1,0 +1,134 @@
+"""The experiment's groups in a run's plan: who is held out, who is in which variant's
+group, whether Segmerge sends the letters or a platform does.
+
+When Segmerge sends (smtp, outbox) the holdout simply gets no message and each
+message carries its variant. When a platform sends (files, Brevo, Mailchimp,
+HubSpot), the groups *are* tags and lists: a held-out contact gets none, a
+contact of variant B gets ``seg:fonceurs.B`` instead of ``seg:fonceurs``, and
+each variant gets its own draft aimed at its own list (:mod:`segmerge.run.plan`).
+Either way the ledger says, per contact, who was held out and who was put in
+which group, so that `kpi` and `report` read the experiment from one place:
+``kind='send'`` rows for our sends, ``kind='member'`` rows (status ``done`` or
+``holdout``) for a platform's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from segmerge.ledger.store import PlannedAction
+from segmerge.mail.consent import check, one_per_address
+from segmerge.ports.connector import Action, Destination
+from segmerge.render.drafts import draft_templates, render_draft
+from segmerge.render.variants import group_name
+from segmerge.run.campaign import OpenCampaign
+from segmerge.run.plan import DraftInput, membership, plan_campaigns, plan_lists, plan_tags
+
+Planned = tuple[PlannedAction, Action]
+HOLDOUT_NOTE = "holdout (control group)"
+
+
+def hold_out(
+    camp: OpenCampaign,
+    todo: list[int],
+    keys: dict[int, str],
+    ids: list[str],
+    not_mailed: dict[str, int],
+    skipped: list[PlannedAction],
+) -> list[int]:
+    """The campaign's control group gets nothing, and is recorded as such for `kpi`."""
+    if not camp.config.holdout or not todo:
+        return todo
+    holdout = camp.groups()[0]
+    primary, emails = camp.seg.assignment.primary, camp.seg.frame["email"]
+    kept = [i for i in todo if not holdout[i]]
+    for i in todo:
+        if holdout[i]:
+            skipped.append(PlannedAction(keys[i], ids[i], "send", camp.destination.name,
+                                         str(primary.iat[i]), str(emails.iat[i]), "holdout",
+                                         "control group: gets nothing"))  # fmt: skip
+    not_mailed[HOLDOUT_NOTE] = len(todo) - len(kept)
+    return kept
+
+
+def plan_members(
+    camp: OpenCampaign,
+    run_id: str,
+    suppressed: tuple[set[str], set[str]],
+    not_mailed: dict[str, int],
+) -> list[PlannedAction]:
+    """For a platform that sends the letters: one ledger row per contact it will mail
+    (``member``, ``done``, with its group and variant) or that the holdout keeps out
+    (``member``, ``holdout``).
+
+    The same contacts a send would reach: in a segment, consenting, one per mailbox
+    (the smallest contact id, whatever the file order). A platform mails whoever has
+    the tag, so this is the record of the groups, not of deliveries.
+    """
+    dest = camp.destination
+    if "send" in dest.accepts or not (camp.config.holdout or any(camp.variants().values())):
+        return []
+    seg = camp.seg
+    frame, primary = seg.frame, seg.assignment.primary
+    consent = check(frame, seg.tables.events, *suppressed)
+    ids = [str(x) for x in frame["contact_id"].tolist()]
+    mailable = primary.notna().to_numpy() & consent.reason.isna().to_numpy()
+    mailable, _shared = one_per_address(mailable, consent.address, ids)
+    held, variant = camp.groups()
+    address = consent.address.astype(object).tolist()
+    prefix, variants = camp.config.tag_prefix, camp.variants()
+    out: list[PlannedAction] = []
+    for i in np.flatnonzero(mailable).tolist():
+        s, v = str(primary.iat[i]), variant.iat[i]
+        key = f"{run_id}|{ids[i]}|member"
+        if held[i]:
+            out.append(PlannedAction(key, ids[i], "member", dest.name, s, str(address[i]),
+                                     "holdout", "control group: no tag, no list"))  # fmt: skip
+            continue
+        name = group_name(f"{prefix}{s}", variants.get(s) or [], v)
+        out.append(PlannedAction(key, ids[i], "member", dest.name, s, str(address[i]), "done",
+                                 f"in {name}: the platform mails it", variant=v))  # fmt: skip
+    if held.any():
+        not_mailed[HOLDOUT_NOTE] = sum(1 for p in out if p.status == "holdout")
+    return out
+
+
+def plan_pushes(
+    camp: OpenCampaign, run_id: str, errors: list[str], skipped: list[PlannedAction]
+) -> list[tuple[str, list[Planned]]]:
+    """Tags, list memberships and draft campaigns for the platforms that take them: one
+    group per segment, or per variant of a tested segment; the holdout in none."""
+    seg = camp.seg
+    names = [s.name for s in seg.ruleset.segments]
+    held = camp.groups()[0] if camp.config.holdout else None
+    m = membership(seg.frame, seg.assignment.matrix, camp.config.tag_prefix, names,
+                   held=held, pick=camp.variant_pick(), variants=camp.variants())  # fmt: skip
+    out: list[tuple[str, list[Planned]]] = []
+    tag_dest = camp.tag_destination
+    if tag_dest is not None:
+        out.append(("tag", plan_tags(m, seg.frame["tags"], run_id, tag_dest)))
+        if "add_to_list" in tag_dest.accepts:
+            # a platform that reports list memberships gives `lists`; else the tags mirror them
+            lists = seg.frame["lists"] if "lists" in seg.frame else seg.frame["tags"]
+            out.append(("list", plan_lists(m, lists, run_id, tag_dest)))
+    dest = camp.destination
+    if "create_campaign" in dest.accepts:
+        out.append(("campaign", _plan_drafts(camp, dest, m, run_id, errors, skipped)))
+    return out
+
+
+def _plan_drafts(camp: OpenCampaign, dest: Destination, m: Any, run_id: str,
+                 errors: list[str], skipped: list[PlannedAction]) -> list[Planned]:  # fmt: skip
+    merge_tag = dest.merge_tag
+    drafts = draft_templates(camp.templates)
+    ctx = camp.render_context("-", None)
+    columns = list(camp.seg.frame.columns)
+
+    def render(segment: str, variant: str | None) -> Any:
+        return render_draft(drafts, segment, columns, merge_tag, ctx, dest.name, variant)
+
+    day = run_id.split("@", 1)[-1]
+    info = DraftInput(camp.name, day, camp.sender, camp.config.reply_to)
+    return plan_campaigns(m, run_id, dest, info, render, errors, skipped)

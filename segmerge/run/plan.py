@@ -1,0 +1,304 @@
+"""What a run will push back to a platform: tags, list memberships, draft campaigns.
+
+Planning is pure: it compares the segments just computed with what the
+platform said it holds (the pulled ``tags``, and ``lists`` when the source
+gives them) and returns keyed actions, so that `--dry-run` can show exactly
+what would change and the ledger can make every change happen once.
+
+A campaign's groups are its segments, except that the holdout is in none and
+a segment with A/B variants is one group per variant (``seg:fonceurs``,
+``seg:fonceurs.B``), each with its own draft: a platform mails whoever holds a
+tag, so the tags are the experiment (see docs/experiments.md).
+
+Only names with the campaign's ``tag_prefix`` belong to Segmerge: a tag or a
+list the marketer made themselves (``vip``) is never added, removed or
+renamed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from segmerge.errors import TemplateError
+from segmerge.ledger.store import PlannedAction
+from segmerge.ports.connector import Action, Destination
+from segmerge.render.variants import choose, group_name
+
+Planned = tuple[PlannedAction, Action]
+
+
+@dataclass(frozen=True)
+class Group:
+    """One tag or list of the campaign: a segment, or one A/B variant of it."""
+
+    name: str  # prefix + segment (+ ".B" for a variant other than the first)
+    segment: str
+    variant: str | None = None
+
+
+@dataclass
+class Membership:
+    """Which contact rows belong in which group, and which owned names they carry now.
+
+    A contact of the holdout is in no group; a contact of a tested segment is in
+    its variant's group only, so each draft reaches exactly its letter's people.
+    """
+
+    ids: np.ndarray  # contact_id as str, by row
+    emails: list[str | None]
+    matrix: pd.DataFrame  # one bool column per group name
+    prefix: str
+    groups: Sequence[Group]
+
+    def owned(self, column: pd.Series) -> set[tuple[int, str]]:
+        """(row, name) pairs among this campaign's names, from a list-valued column: its
+        groups' names, and a variant name of one of its segments no longer tested."""
+        names = {g.name for g in self.groups}
+        segs = {g.segment for g in self.groups}
+        exploded = column.explode()
+        text = exploded.astype("string")
+        starts = text.str.startswith(self.prefix).fillna(False)
+        stale = text.str.slice(len(self.prefix)).str.extract(_VARIANT_NAME, expand=False)
+        hit = exploded.isin(names) | (starts & stale.isin(segs).fillna(False))
+        return set(zip(exploded.index[hit], exploded[hit], strict=True))
+
+    def segment_of(self, name: str) -> tuple[str, str | None]:
+        """(segment, variant) a name this campaign owns stands for."""
+        for g in self.groups:
+            if g.name == name:
+                return g.segment, g.variant
+        seg, _, variant = name[len(self.prefix) :].rpartition(".")
+        return seg, variant or None
+
+
+#: ``<segment>.<variant>`` after the prefix: the segment of a variant group's name
+_VARIANT_NAME = r"^([^.]+)\.[A-Za-z0-9]{1,8}$"
+
+
+def membership(
+    frame: pd.DataFrame,
+    matrix: pd.DataFrame,
+    prefix: str,
+    segments: Sequence[str],
+    held: np.ndarray | None = None,
+    pick: np.ndarray | None = None,
+    variants: Mapping[str, Sequence[str]] | None = None,
+) -> Membership:
+    """Groups from the segments: ``held`` rows (the holdout) in none, and each tested
+    segment split by the variant ``pick`` draws (the draw :func:`variants.assign` makes)."""
+    emails = [None if pd.isna(e) else str(e) for e in frame["email"].tolist()]
+    ids = frame["contact_id"].astype(str).to_numpy()
+    matrix = matrix.reset_index(drop=True)
+    keep = ~held if held is not None else np.ones(len(matrix), dtype=bool)
+    columns: dict[str, np.ndarray] = {}
+    groups: list[Group] = []
+    for seg in segments:
+        base = f"{prefix}{seg}"
+        rows = matrix[seg].to_numpy(dtype=bool) & keep
+        names = list((variants or {}).get(seg) or [])
+        if not names or pick is None:
+            groups.append(Group(base, seg))
+            columns[base] = rows
+            continue
+        choice = choose(pick, len(names))
+        for j, v in enumerate(names):
+            g = Group(group_name(base, names, v), seg, v)
+            groups.append(g)
+            columns[g.name] = rows & (choice == j)
+    frame_of = pd.DataFrame(columns, index=matrix.index) if columns else matrix.iloc[:, :0]
+    return Membership(ids, emails, frame_of, prefix, groups)
+
+
+def plan_memberships(
+    m: Membership,
+    current: pd.Series,
+    run_id: str,
+    dest: Destination,
+    *,
+    add: str,
+    remove: str,
+    field: str,
+) -> list[Planned]:
+    """Add each group's name where missing; remove it from contacts who left the group
+    (left the segment, or are held out)."""
+    has = m.owned(current.reset_index(drop=True))
+    out: list[Planned] = []
+    for g in m.groups:
+        for i in np.flatnonzero(m.matrix[g.name].to_numpy(dtype=bool)).tolist():
+            if (i, g.name) not in has:
+                out.append(_member_action(m, i, g.segment, g.variant, g.name, run_id, dest,
+                                          add, field))  # fmt: skip
+    for row, name in sorted(has):
+        if name in m.matrix and bool(m.matrix[name].iat[row]):
+            continue
+        seg, variant = m.segment_of(name)
+        out.append(_member_action(m, int(row), seg, variant, name, run_id, dest, remove, field))
+    return out
+
+
+def _member_action(m: Membership, i: int, seg: str, variant: str | None, name: str,
+                   run_id: str, dest: Destination, kind: str, field: str) -> Planned:  # fmt: skip
+    cid = str(m.ids[i])
+    key = f"{run_id}|{cid}|{kind}:{name}"
+    payload = {field: name, "segment": seg, "email": m.emails[i]}
+    return (PlannedAction(key, cid, kind, dest.name, seg, name, variant=variant),
+            Action(key, kind, cid, payload))  # type: ignore[arg-type]  # fmt: skip
+
+
+def plan_tags(m: Membership, tags: pd.Series, run_id: str, dest: Destination) -> list[Planned]:
+    return plan_memberships(m, tags, run_id, dest, add="tag", remove="untag", field="tag")
+
+
+def plan_lists(m: Membership, lists: pd.Series, run_id: str, dest: Destination) -> list[Planned]:
+    return plan_memberships(m, lists, run_id, dest, add="add_to_list",
+                            remove="remove_from_list", field="list")  # fmt: skip
+
+
+@dataclass
+class DraftInput:
+    """What a draft campaign carries besides its rendered letter."""
+
+    campaign: str
+    day: str
+    from_addr: str
+    reply_to: str | None
+
+
+def plan_campaigns(
+    m: Membership,
+    run_id: str,
+    dest: Destination,
+    info: DraftInput,
+    render: Callable[[str, str | None], object],
+    errors: list[str],
+    skipped: list[PlannedAction],
+) -> list[Planned]:
+    """One draft per non-empty group, carrying its letter with the platform's merge tags:
+    a tested segment gets one draft per variant, each aimed at its variant's list.
+
+    A letter that cannot be a draft (it needs a value only Segmerge knows) is
+    recorded as skipped with the reason, and reported; the other drafts go on.
+    """
+    out: list[Planned] = []
+    for g in m.groups:
+        members = int(m.matrix[g.name].sum())
+        if not members:
+            continue
+        seg, v = g.segment, g.variant
+        name = f"{info.campaign} {info.day} · {seg}" + (f" · {v}" if v else "")
+        key = f"{run_id}|-|create_campaign:{seg}" + (f".{v}" if v else "")
+        try:
+            r = render(seg, v)
+        except TemplateError as exc:
+            errors.append(f"draft {seg}{'.' + v if v else ''}: {exc}")
+            skipped.append(PlannedAction(key, None, "create_campaign", dest.name, seg, name,
+                                         "skipped", str(exc), variant=v))  # fmt: skip
+            continue
+        sender = getattr(r, "from_addr", None) or info.from_addr
+        from_name, from_email = _split_address(sender)
+        payload = {
+            "name": name,
+            "segment": seg,
+            "variant": v,
+            "list": g.name,
+            "tag": g.name,
+            "subject": getattr(r, "subject", ""),
+            "preheader": getattr(r, "preheader", ""),
+            "html": getattr(r, "html", ""),
+            "text": getattr(r, "text", ""),
+            "from_email": from_email,
+            "from_name": from_name,
+            "reply_to": getattr(r, "reply_to", None) or info.reply_to or from_email,
+            "members": members,
+        }
+        out.append((PlannedAction(key, None, "create_campaign", dest.name, seg, name,
+                                  variant=v),
+                    Action(key, "create_campaign", None, payload)))  # fmt: skip
+    return out
+
+
+def _split_address(value: str) -> tuple[str, str]:
+    from email.utils import parseaddr
+
+    name, addr = parseaddr(value)
+    return name, addr
+
+
+def changes_by_segment(items: Sequence[Planned]) -> dict[str, dict[str, int]]:
+    """For `--dry-run`: per segment (per variant group of a tested one, ``fonceurs.B``),
+    how many of each kind of change."""
+    out: dict[str, dict[str, int]] = {}
+    for plan, _ in items:
+        if plan.status != "planned":
+            continue
+        seg = (plan.segment or "-") + (f".{plan.variant}" if plan.variant else "")
+        out.setdefault(seg, {})
+        out[seg][plan.kind] = out[seg].get(plan.kind, 0) + 1
+    return out
+
+
+def apply_memberships(contacts: pd.DataFrame, done: Sequence[Action]) -> pd.DataFrame:
+    """The contacts as the platform now holds them, after the tag and list changes made.
+
+    The snapshot must record what Segmerge itself changed: a platform's
+    modified-since filter does not always report a tag change, and the next
+    run must not think a tag it added is missing.
+    """
+    changes: dict[str, list[Action]] = {}
+    for a in done:
+        if a.kind in ("tag", "untag", "add_to_list", "remove_from_list") and a.contact_id:
+            changes.setdefault(a.contact_id, []).append(a)
+    if not changes:
+        return contacts
+    out = contacts.copy()
+    ids = out["contact_id"].astype(str)
+    rows = np.flatnonzero(ids.isin(list(changes)).to_numpy()).tolist()
+    has_lists = "lists" in out
+    for col in ("tags", "lists") if has_lists else ("tags",):
+        values = out[col].tolist()
+        for r in rows:
+            current = list(values[r]) if isinstance(values[r], list | tuple | np.ndarray) else []
+            for a in changes[ids.iat[r]]:
+                target = "lists" if a.kind.endswith("list") and has_lists else "tags"
+                if target != col:
+                    continue
+                name = a.payload.get("tag") or a.payload.get("list")
+                if a.kind in ("tag", "add_to_list") and name not in current:
+                    current.append(name)
+                elif a.kind in ("untag", "remove_from_list") and name in current:
+                    current.remove(name)
+            values[r] = current
+        out[col] = pd.Series(values, index=out.index, dtype=object)
+    return out
+
+
+def settle_stale(rows: Sequence[dict], frame: pd.DataFrame) -> list[tuple[str, str, str]]:
+    """Outcomes for actions an interrupted attempt planned and this one no longer needs.
+
+    A membership change whose effect the platform now shows (the tag is there,
+    or gone) was done by the attempt that was killed: it is recorded done. Any
+    other (the contact moved, unsubscribed) is skipped, with why.
+    """
+    held: set[tuple[str, str]] = set()
+    ids = frame["contact_id"].astype(str).tolist()
+    for col in ("tags", "lists"):
+        if col in frame:
+            for cid, names in zip(ids, frame[col].tolist(), strict=True):
+                if isinstance(names, list | tuple | np.ndarray):
+                    held.update((cid, str(n)) for n in names)
+    out: list[tuple[str, str, str]] = []
+    for r in rows:
+        present = (str(r.get("contact_id")), str(r.get("target"))) in held
+        kind = r.get("kind")
+        if (kind in ("tag", "add_to_list") and present) or (
+            kind in ("untag", "remove_from_list") and not present
+        ):
+            out.append((r["key"], "done", "found in place when the interrupted run resumed"))
+        else:
+            out.append((r["key"], "skipped", "not needed any more when the run resumed "
+                        "(the contact changed meanwhile)"))  # fmt: skip
+    return out

@@ -1,0 +1,163 @@
+"""Contact pressure: one policy for every campaign of a workspace.
+
+Several campaigns running on their own schedules can pile up in one inbox;
+a letter at 23:00 on a Sunday reads as spam. The policy caps how many
+messages one address gets in a rolling window (all campaigns together,
+counted from the ledger) and keeps quiet hours and days in the workspace
+time zone. A message that would break it is *deferred*: recorded with the
+time it becomes allowed, resent by the same run started again after that
+time (`segmerge serve` does it on its own), never silently dropped.
+
+Addresses, not contact ids, are counted: two sources may know the same
+person under two ids, and it is the inbox that is under pressure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+
+from segmerge.i18n import _, ngettext, number
+from segmerge.ledger.store import PlannedAction
+from segmerge.ports.addresses import normalise_column
+from segmerge.workspace.pressure import _SPAN, DAYS, PressureConfig  # noqa: F401
+
+
+@dataclass
+class Policy:
+    config: PressureConfig
+    tz: ZoneInfo
+
+    def quiet_until(self, now: datetime) -> datetime | None:
+        """When sending may start again, if ``now`` is quiet; None if it may send now."""
+        local = now.astimezone(self.tz)
+        t = local
+        for _step in range(24 * 8):  # at most a week of quiet days and one span a day
+            nxt = self._quiet_end(t)
+            if nxt is None:
+                return None if t == local else t
+            t = nxt
+        return t
+
+    def _quiet_end(self, local: datetime) -> datetime | None:
+        days = {DAYS[d.strip().lower()] for d in self.config.quiet_days}
+        if local.weekday() in days:
+            midnight = datetime.combine(local.date() + timedelta(days=1), time(0), self.tz)
+            return midnight
+        span = self.config.quiet_hours
+        if not span:
+            return None
+        m = _SPAN.match(span)
+        assert m is not None
+        start, end = time(int(m[1]), int(m[2])), time(int(m[3]), int(m[4]))
+        now_t = local.time()
+        if start <= end:
+            inside = start <= now_t < end
+            end_day = local.date()
+        else:  # across midnight: 21:00-08:00
+            inside = now_t >= start or now_t < end
+            end_day = local.date() + timedelta(days=1) if now_t >= start else local.date()
+        if not inside:
+            return None
+        return datetime.combine(end_day, end, self.tz)
+
+    def capped(self, addresses: pd.Series, sent: pd.DataFrame, now: datetime) -> pd.Series:
+        """Per address, when it may be mailed again (NaT: now), from past sends.
+
+        ``sent`` has ``address`` (normalised: :mod:`segmerge.ports.addresses`) and
+        ``at`` (UTC) of every message already sent. An address that got ``max_messages`` in the last
+        ``per_days`` days is next allowed when the oldest of those leaves the
+        window.
+        """
+        out = pd.Series(pd.NaT, index=addresses.index, dtype="datetime64[ns, UTC]")
+        cap = self.config.max_messages
+        if not cap or sent.empty:
+            return out
+        window = pd.Timedelta(days=self.config.per_days)
+        now_ts = pd.Timestamp(now).tz_convert("UTC")
+        recent = sent[sent["at"] > now_ts - window]
+        if recent.empty:
+            return out
+        # the cap-th most recent send of each address: once it leaves the window, one more
+        ranked = recent.sort_values("at", ascending=False)
+        ranked = ranked.assign(n=ranked.groupby("address").cumcount())
+        pivot = ranked[ranked["n"] == cap - 1].set_index("address")["at"] + window
+        if pivot.empty:  # nobody at the cap yet (mapping an empty Series gives floats)
+            return out
+        keys, _ = normalise_column(addresses)  # as the ledger's sends are (sent_since)
+        return pd.Series(keys.map(pivot).to_numpy(), index=addresses.index).astype(
+            "datetime64[ns, UTC]"
+        )
+
+    def describe(self) -> str:
+        return self.config.describe()
+
+    def shown(self) -> str:
+        return self.config.shown()
+
+
+def hold_back(
+    todo: list[int],
+    keys: dict[int, str],
+    ids: list[str],
+    pressure: tuple[Policy, datetime, pd.DataFrame],
+    frame: pd.DataFrame,
+    primary: pd.Series,
+    tz: ZoneInfo,
+    dest: str,
+    summary: Any,
+    skipped: list[PlannedAction],
+) -> list[int]:
+    """Hold back what the workspace's contact pressure policy forbids now; keep the rest."""
+    policy, now, sent = pressure
+    if not policy.config.active or not todo:
+        return todo
+    emails = frame["email"].iloc[todo]
+    quiet = policy.quiet_until(now)
+    if quiet is not None:
+        until = pd.Series(pd.Timestamp(quiet).tz_convert("UTC"), index=emails.index)
+        reason = "quiet hours or days"  # English: a key of the run summary, shown translated
+        shown = _("quiet hours or days")
+    else:
+        until = policy.capped(emails, sent, now)
+        reason = f"frequency cap ({policy.describe()})"
+        shown = _("frequency cap ({policy})").format(policy=policy.shown())
+    held = until.notna().to_numpy()
+    if not held.any():
+        return todo
+    kept: list[int] = []
+    for i, hold, when in zip(todo, held, until.tolist(), strict=True):
+        if not hold:
+            kept.append(i)
+            continue
+        local = when.tz_convert(tz).strftime("%Y-%m-%d %H:%M")
+        detail = f"{reason}: deferred to {local}"
+        skipped.append(PlannedAction(keys[i], ids[i], "send", dest, str(primary.iat[i]),
+                                     str(frame["email"].iat[i]), "deferred", detail,
+                                     when.isoformat()))  # fmt: skip
+    n = int(held.sum())
+    summary.deferred[reason] = summary.deferred.get(reason, 0) + n
+    first = min(until[until.notna()]).isoformat()
+    summary.deferred_until = earliest(summary.deferred_until, first)
+    summary.notes.append(
+        ngettext(
+            "{n} message held back by contact pressure ({reason}); it goes when this run is "
+            "started again after {when} (`segmerge serve` does it by itself)",
+            "{n} messages held back by contact pressure ({reason}); they go when this run is "
+            "started again after {when} (`segmerge serve` does it by itself)",
+            n,
+        ).format(
+            n=number(n), reason=shown, when=f"{pd.Timestamp(first).tz_convert(tz):%Y-%m-%d %H:%M}"
+        )  # fmt: skip
+    )
+    return kept
+
+
+def earliest(*instants: str | None) -> str | None:
+    """The earliest of ISO instants, compared as times (not as text), None if none."""
+    given = [t for t in instants if t]
+    return min(given, key=pd.Timestamp) if given else None

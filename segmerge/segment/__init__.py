@@ -1,0 +1,1 @@
+"""From a source to segmented contacts: pull, cache, orders that count, one row per contact."""

@@ -1,0 +1,90 @@
+"""Orders that name no contact: a wrong join, caught before a letter quotes it.
+
+When a shop's customers export and orders export are mapped with the wrong
+columns (PrestaShop calls the customer id and the order id both ``ID``), every
+order lands on the wrong customer or on nobody, and the metrics stay quietly
+plausible. A real base has a few strays (a customer deleted since, a test
+order), never many. So more than :data:`UNMATCHED_LIMIT` of the orders naming
+no contact stops every command that reads the source (exit 2), unless the
+source says ``on_unmatched_orders = "warn"``; fewer is a warning. Either way
+those orders count for nobody (the metrics skip unknown contacts).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from segmerge.errors import DataError
+
+#: share of orders that may name no contact before reading the source is an error
+UNMATCHED_LIMIT = 0.01
+OnUnmatched = Literal["error", "warn"]
+
+
+def _arrow(series: pd.Series) -> pa.Array:
+    arr: pa.Array | pa.ChunkedArray = pa.array(series.astype("string"))
+    return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+
+
+def unmatched_mask(orders: pd.Series, contacts: pd.Series) -> np.ndarray:
+    """True for each order whose contact id is empty or not among ``contacts`` (Arrow's hash)."""
+    if not len(orders):
+        return np.zeros(0, dtype=bool)
+    known = pc.is_in(_arrow(orders), value_set=_arrow(contacts.dropna()))
+    return ~known.fill_null(False).to_numpy(zero_copy_only=False)
+
+
+def _share(n: int, total: int) -> str:
+    pct = 100 * n / total
+    return f"{pct:.1f} %" if pct >= 0.1 else "less than 0.1 %"
+
+
+def _examples(orders: pd.DataFrame, mask: np.ndarray, shown: int = 3) -> str:
+    cols = ["order_id", "contact_id"] + (["email"] if "email" in orders.columns else [])
+    picked = orders.loc[mask, cols].head(shown)
+    parts = []
+    for oid, cid, *email in picked.itertuples(index=False, name=None):
+        if not (pd.isna(cid) or str(cid) == ""):
+            who = f"contact {str(cid)!r}"
+        elif email and not pd.isna(email[0]):  # linked by e-mail (files_link), to no one
+            who = f"e-mail {str(email[0])!r}"
+        else:
+            who = "no contact"
+        parts.append(f"order {str(oid)!r} ({who})")
+    return ", ".join(parts)
+
+
+def check_links(
+    orders: pd.DataFrame,
+    contacts: pd.DataFrame,
+    source: str,
+    on_unmatched: OnUnmatched = "error",
+    origin: str | None = None,
+) -> str | None:
+    """Raise, or return the warning to show, when orders name contacts the source lacks.
+
+    ``origin`` is where the orders came from (a file), named in the message when known.
+    """
+    mask = unmatched_mask(orders["contact_id"], contacts["contact_id"])
+    n, total = int(mask.sum()), len(orders)
+    if not n:
+        return None
+    body = (
+        f"{n:,} of {total:,} orders ({_share(n, total)}) name a contact that is not in "
+        f"the contacts table, e.g. {_examples(orders, mask)}"
+    )
+    if n / total > UNMATCHED_LIMIT and on_unmatched == "error":
+        raise DataError(
+            f"source {source}: {body}" if origin else f"{source}: {body}",
+            file=origin,
+            hint="check which column holds the customer's id in each file (the orders' "
+            "customer id, not the order number); if these orders really belong to no "
+            f'contact, set on_unmatched_orders = "warn" in [sources.{source}]',
+        )
+    where = f"{source} ({origin})" if origin else source
+    return f"{where}: {body}; they count for nobody"

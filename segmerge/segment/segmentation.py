@@ -1,0 +1,183 @@
+"""Pull a source, compute the metrics a rule set needs, and assign segments.
+
+Shared by `segment`, `explain`, `render`, `validate` and `run`, so that what a
+marketer previews is computed exactly as what the run sends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from segmerge.errors import ConfigError
+from segmerge.heap import frozen_heap
+from segmerge.metrics.compute import compute_metrics, reference_instant
+from segmerge.ports import connector as registry
+from segmerge.ports.connector import ConnectorContext, Source
+from segmerge.ports.schema import Tables, conform
+from segmerge.rules import Assignment, RuleSet, kinds_from_frame, load_ruleset
+from segmerge.segment import order_rules as source_rules
+from segmerge.segment.cache import Snapshot, fingerprint
+from segmerge.segment.progress import StreamProgress
+from segmerge.workspace import secrets
+from segmerge.workspace.config import Workspace
+
+
+@dataclass
+class Segmented:
+    """Everything known after segmentation; nothing has been written anywhere yet."""
+
+    ruleset: RuleSet
+    tables: Tables
+    frame: pd.DataFrame  # contacts + metrics, one row per contact
+    assignment: Assignment
+    as_of: pd.Timestamp
+    source_name: str
+
+
+def connector_context(ws: Workspace, name: str, kind: str) -> ConnectorContext:
+    table = ws.config.sources if kind == "source" else ws.config.destinations
+    ref = table[name]
+    return ConnectorContext(
+        name=name,
+        settings=ref.settings(),
+        root=ws.root,
+        config_file=ws.config_file,
+        timezone=ws.tz,
+        locale=ws.config.locale,
+        secret=lambda: secrets.lookup(name, ws.root),
+        secret_origin=lambda: secrets.where(name, ws.root),
+    )
+
+
+def open_source(ws: Workspace, name: str) -> Source:
+    if name not in ws.config.sources:
+        known = ", ".join(sorted(ws.config.sources)) or "none"
+        raise ConfigError(f"no source {name!r} (sources: {known})", file=ws.config_file)
+    ref = ws.config.sources[name]
+    conn = registry.create(ref.connector, connector_context(ws, name, "source"))
+    if not isinstance(conn, Source):
+        raise ConfigError(
+            f"connector {ref.connector!r} cannot be a source",
+            file=ws.config_file,
+            field=f"sources.{name}.connector",
+        )
+    return conn
+
+
+def pull(source: Source, since: str | None = None) -> Tables:
+    """The source's tables, conformed; collections skip the heap the run started with."""
+    with frozen_heap():
+        return conform(source.pull(since), source=source.name)
+
+
+def pull_source(
+    ws: Workspace, source: Source, *, full_refresh: bool = False, keep: bool = False
+) -> Tables:
+    """Pull what changed since the snapshot (or everything) and return the whole base.
+
+    Each stream resumes from its own cursor. With ``keep`` (a run; previews and dry
+    runs write nothing) each stream is kept as soon as the source completes it, and the
+    whole base as soon as the pull returns: a failure after that, in a later stream or
+    in a push, costs the next run nothing already read.
+    """
+    snap = Snapshot(ws.state_dir, source.name)
+    fp = source_fingerprint(ws, source.name)
+    resume = snap.resume(fp, full_refresh=full_refresh)
+    progress = StreamProgress(source.name, snap, fp, resume, keep=keep)
+    ctx = source.ctx
+    before = ctx.stream_done
+    ctx.cursors, ctx.stream_done = dict(resume.cursors), progress.done
+    try:
+        tables = progress.whole(pull(source, resume.since))
+    finally:
+        ctx.stream_done = before
+    if keep:
+        save_snapshot(ws, source.name, tables, whole=progress.read_whole)
+    return tables
+
+
+def source_fingerprint(ws: Workspace, name: str) -> str:
+    ref = ws.config.sources[name]
+    return fingerprint(ref.connector, ref.settings())
+
+
+def save_snapshot(
+    ws: Workspace, source_name: str, tables: Tables, *, whole: Iterable[str] = ()
+) -> None:
+    """Keep the pulled base for the next incremental pull (only sources with a cursor);
+    ``whole``: the streams this pull read whole, so their deletions are up to date."""
+    if (tables.cursor or tables.cursors) and source_name in ws.config.sources:
+        fp = source_fingerprint(ws, source_name)
+        Snapshot(ws.state_dir, source_name).save(tables, fp, whole=whole)
+
+
+def default_source_for(ws: Workspace, rules_path: Path) -> str:
+    """`segment RULES` without `--source`: the source of a campaign using that rule set."""
+    for c in ws.config.campaigns.values():
+        if ws.path(c.rules).resolve() == rules_path.resolve():
+            return c.source
+    if len(ws.config.sources) == 1:
+        return next(iter(ws.config.sources))
+    raise ConfigError(
+        f"no campaign uses {rules_path.name} and the workspace has several sources",
+        hint="pass --source NAME",
+    )
+
+
+def build_frame(tables: Tables, ruleset: RuleSet, as_of: pd.Timestamp, ws: Workspace,
+                extra_calls: tuple = ()) -> pd.DataFrame:  # fmt: skip
+    calls = set(ruleset.metric_calls()) | set(extra_calls)
+    metrics = compute_metrics(tables, as_of, ws.tz, calls)
+    contacts = tables.contacts.reset_index(drop=True)
+    overlap = [c for c in metrics.columns if c in contacts.columns]
+    if overlap:
+        raise ConfigError(
+            f"the source has columns named like metrics: {', '.join(overlap)}",
+            hint="rename them with `columns = {...}` in the source",
+        )
+    return pd.concat([contacts, metrics.reset_index(drop=True)], axis=1)
+
+
+def segment(
+    ws: Workspace,
+    rules: str | Path,
+    *,
+    source_name: str | None = None,
+    as_of: str | None = None,
+    tables: Tables | None = None,
+    full_refresh: bool = False,
+) -> Segmented:
+    rules_path = ws.path(rules) if not Path(rules).is_absolute() else Path(rules)
+    if not rules_path.is_file():
+        raise ConfigError(f"rule set {rules} not found", file=rules_path)
+    ruleset = load_ruleset(rules_path)
+    name = source_name or default_source_for(ws, rules_path)
+    if tables is None:
+        src = open_source(ws, name)
+        try:
+            tables = pull_source(ws, src, full_refresh=full_refresh)
+        finally:
+            src.close()
+    tables, counted = source_rules.apply(ws, name, tables)  # statuses, orders of nobody
+    orders_columns = set(tables.orders.columns)
+    ruleset.check(kinds_from_frame(tables.contacts), orders_columns)
+    instant = as_of_instant(ws, as_of)
+    frame = build_frame(counted, ruleset, instant, ws)
+    assignment = ruleset.assign(frame, instant, ws.tz)
+    return Segmented(ruleset, tables, frame, assignment, instant, name)
+
+
+def as_of_instant(ws: Workspace, as_of: str | None) -> pd.Timestamp:
+    """The run's reference instant: the given day, or the start of today, in the workspace tz."""
+    if as_of is None:
+        return reference_instant(pd.Timestamp.now(tz=ws.tz).date(), ws.tz)
+    try:
+        return reference_instant(as_of, ws.tz)
+    except (ValueError, TypeError):
+        raise ConfigError(
+            f"--as-of {as_of!r} is not a date", field="--as-of", hint="expected e.g. 2026-01-31"
+        ) from None

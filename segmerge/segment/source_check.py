@@ -1,0 +1,67 @@
+"""`validate` for the sources no campaign uses, and which source a command read.
+
+A source nobody segments yet is still the one a user is setting up: its
+mapping mistakes (orders that link to nobody, status words nobody knows) must
+show at `validate`, not at the first campaign that uses it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from segmerge.i18n import _, ngettext, number
+from segmerge.ports.schema import Tables
+from segmerge.segment import order_rules as source_rules
+from segmerge.segment.segmentation import open_source, pull_source
+from segmerge.workspace.config import Workspace
+
+
+@dataclass
+class SourceCheck:
+    """One source read the way a campaign would read it, nothing written."""
+
+    name: str
+    checks: list[str]
+    tables: Tables  # as pulled, with the engine's notes and warnings
+    counted_orders: int
+
+    def summary(self) -> str:
+        t = self.tables
+        orders = ngettext("{n} order", "{n} orders", len(t.orders)).format(n=number(len(t.orders)))
+        if self.counted_orders != len(t.orders):
+            counted = ngettext("{n} counted", "{n} counted", self.counted_orders)
+            orders += f" ({counted.format(n=number(self.counted_orders))})"
+        contacts = ngettext("{n} contact", "{n} contacts", len(t.contacts))
+        events = ngettext("{n} event", "{n} events", len(t.events))
+        return f"{contacts.format(n=number(len(t.contacts)))}, {orders}, " + events.format(
+            n=number(len(t.events))
+        )
+
+
+def unused_sources(ws: Workspace) -> list[str]:
+    used = {c.source for c in ws.config.campaigns.values()}
+    return [name for name in ws.config.sources if name not in used]
+
+
+def check_source(ws: Workspace, name: str) -> SourceCheck:
+    """Settings, credentials and a pull, with the engine's order rules; raises like `segment`."""
+    src = open_source(ws, name)
+    try:
+        checks = [str(c) for c in src.check()]
+        if src.needs_secret:  # where the credential came from, as a campaign's check says
+            checks.append(f"{name}: credential from {src.ctx.secret_origin() or 'nowhere'}")
+        tables = pull_source(ws, src)
+    finally:
+        src.close()
+    shown, counted = source_rules.apply(ws, name, tables)
+    return SourceCheck(name, checks, shown, len(counted.orders))
+
+
+def default_source_reason(ws: Workspace, rules_path: Path, name: str) -> str:
+    """Why `segment`/`explain` without ``--source`` read ``name`` (see default_source_for)."""
+    for cname, c in ws.config.campaigns.items():
+        if c.source == name and ws.path(c.rules).resolve() == rules_path.resolve():
+            return _("source {name}, the source of campaign {campaign} (--source to choose)"
+                     ).format(name=name, campaign=cname)  # fmt: skip
+    return _("source {name}, the workspace's only source (--source to choose)").format(name=name)

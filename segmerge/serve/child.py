@@ -1,0 +1,195 @@
+"""One scheduled run of `segmerge serve`, in a child process of its own, with a time limit.
+
+The daemon stays small between runs (pandas and a campaign's frames live and
+die with the child), and a run that dies (out of memory, a crash in a native
+library) is a logged failure, not a dead daemon. A stop signal is honoured at
+the end of a recorded batch: the pipeline's progress callback is the
+checkpoint.
+
+A run that hangs (a source that never answers, a template that loops) is
+stopped at its campaign's max run time: SIGTERM to the run (it stops after the
+batch in hand, which the ledger records), then, after the stop grace period,
+SIGKILL to its whole process group (see :mod:`segmerge.serve.procs`). The run
+is then a failure with the reason; the ledger leaves it resumable, like any
+interrupted run. Each run has its own stop flag, set by the signal it gets, so
+stopping one run never stops another.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import tzinfo
+from multiprocessing.connection import wait
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from segmerge.errors import SegmergeError
+from segmerge.redact import redact
+from segmerge.serve.log import configured_logging, duration
+from segmerge.serve.procs import detach, signal_group, signal_one, sweep_group
+from segmerge.workspace import config as wsmod
+
+if TYPE_CHECKING:
+    from segmerge.serve.daemon import Daemon
+
+log = logging.getLogger("segmerge.serve")
+
+
+class Interrupted(Exception):  # noqa: N818 - a signal, not an error
+    """Raised at a batch boundary when the daemon is asked to stop."""
+
+
+@dataclass
+class RunResult:
+    status: str  # done, interrupted, error
+    summary: dict[str, Any] = field(default_factory=dict)
+    failed: int = 0
+    error: str = ""
+    error_type: str = ""
+
+
+def run_once(root: str, campaign: str, as_of: str, stop: Any) -> RunResult:
+    """One run of the pipeline; `stop` (an Event) is checked after each recorded batch."""
+
+    def checkpoint(phase: str, done: int, total: int) -> None:
+        if stop.is_set():
+            raise Interrupted(f"{phase} {done}/{total}")
+
+    try:
+        from segmerge.run.pipeline import RunOptions, run
+
+        ws = wsmod.load(root)
+        s = run(ws, campaign, RunOptions(as_of=as_of, progress=checkpoint))
+        return RunResult("done", json.loads(json.dumps(s.as_dict(), default=str)), s.failed)
+    except Interrupted:
+        return RunResult("interrupted")
+    except SegmergeError as exc:
+        return RunResult("error", error=str(exc), error_type=type(exc).__name__)
+    except Exception as exc:  # a bug must not kill the daemon
+        # redacted here: the daemon that logs it never looked the run's secrets up
+        return RunResult("error", error=redact(f"internal error: {type(exc).__name__}: {exc}"),
+                         error_type="internal")  # fmt: skip
+
+
+def _child(
+    root: str, campaign: str, as_of: str, conn: Any, log_file: str, tz: tzinfo, parent: int
+) -> None:
+    """The child's main: its own group, dies with serve; SIGTERM means stop at a batch end."""
+    detach(parent)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    with configured_logging(Path(log_file) if log_file else None, tz):
+        conn.send(run_once(root, campaign, as_of, stop))
+    conn.close()
+
+
+class RunProcess:
+    """A run's child process as the daemon sees it: why it is being stopped, and since when."""
+
+    def __init__(self, proc: Any, campaign: str, run_id: str, limit: float, grace: float) -> None:
+        self.proc = proc
+        self.campaign = campaign
+        self.run_id = run_id
+        self.started = time.monotonic()
+        self.deadline = self.started + limit
+        self.limit = limit
+        self.grace = grace
+        self.reason: str | None = None  # "timeout" or "shutdown"
+        self.term_at: float | None = None
+        self.killed = False
+        self._lock = threading.Lock()
+
+    def terminate(self, reason: str) -> None:
+        """SIGTERM the run (not its helpers): it stops after the batch in hand."""
+        with self._lock:
+            if self.term_at is not None:
+                return
+            self.reason, self.term_at = reason, time.monotonic()
+        signal_one(self.proc.pid, signal.SIGTERM)
+
+    def kill(self) -> None:
+        """SIGKILL the run's whole group: the run and every process it started."""
+        self.killed = True
+        signal_group(self.proc.pid, signal.SIGKILL)
+
+    def tick(self, now: float) -> None:
+        """Enforce the max run time, then the grace period after a SIGTERM."""
+        if self.term_at is None and now >= self.deadline:
+            log.warning("run %s has run for %s, longer than its max run time: stopping it "
+                        "(SIGTERM, SIGKILL in %s)", self.run_id, duration(now - self.started),
+                        duration(self.grace))  # fmt: skip
+            self.terminate("timeout")
+        if self.term_at is not None and not self.killed and now >= self.term_at + self.grace:
+            self.kill()
+
+    def outcome(self, res: RunResult | None) -> RunResult:
+        """What the run came to, given what it answered (None: nothing) and why it was stopped."""
+        by = "SIGKILL" if self.killed else "SIGTERM"
+        if self.reason == "timeout" and (res is None or res.status == "interrupted"):
+            return RunResult("error", error=f"stopped by {by} after its max run time of "
+                             f"{duration(self.limit)} (serve --max-run-time); the ledger keeps "
+                             "it resumable", error_type="timeout")  # fmt: skip
+        if res is not None:
+            return res
+        if self.reason == "shutdown":
+            return RunResult("interrupted", error=f"killed {duration(self.grace)} after the "
+                             "stop signal", error_type="killed")  # fmt: skip
+        return RunResult("error", error=f"the run's process died (exit code {self.proc.exitcode})",
+                         error_type="crash")  # fmt: skip
+
+
+def run_in_child(daemon: Daemon, campaign: str, as_of: str) -> RunResult:
+    """Run in a fresh process, within the campaign's max run time; never raises."""
+    ctx = daemon.mp
+    here, there = ctx.Pipe(duplex=False)
+    log_file = str(daemon.opts.log_file) if daemon.opts.log_file else ""
+    proc = ctx.Process(target=_child, name=f"segmerge run {campaign}",
+                       args=(str(daemon.ws.root), campaign, as_of, there, log_file, daemon.ws.tz,
+                             os.getpid()))  # fmt: skip
+    try:
+        proc.start()
+    except OSError as exc:  # out of processes or memory: a failed run, not a dead thread
+        here.close()
+        there.close()
+        return RunResult("error", error=f"cannot start the run's process: {exc}",
+                         error_type="crash")  # fmt: skip
+    there.close()
+    pid = proc.pid
+    assert pid is not None  # started
+    run = RunProcess(proc, campaign, f"{campaign}@{as_of}", daemon.opts.max_run_time_of(campaign),
+                     daemon.opts.stop_grace)  # fmt: skip
+    daemon.track(run)
+    res: RunResult | None = None
+    ended = False
+    try:
+        while res is None and not ended:
+            ready = wait([here, proc.sentinel], timeout=0.2)
+            if here in ready:
+                try:
+                    res = here.recv()
+                except EOFError:
+                    ended = True
+            elif proc.sentinel in ready:
+                ended = True
+            run.tick(time.monotonic())
+        if res is None and here.poll():
+            res = here.recv()
+    except (EOFError, OSError):
+        pass
+    finally:
+        # the answer is in (or never comes): the process ends now, or is made to
+        if not wait([proc.sentinel], timeout=run.grace if res is not None else 0):
+            run.kill()
+            wait([proc.sentinel], timeout=5)
+        sweep_group(pid)  # unreaped yet, so the group id cannot have been reused
+        proc.join()
+        here.close()
+        daemon.untrack(run)
+    return run.outcome(res)
