@@ -306,8 +306,9 @@ def run_cmd(
     for name in names:
         with progress_bar() as progress:
             report = reporter(progress, name)
-            opts = RunOptions(as_of, dry_run, resend_uncertain, retry_failed, report,
-                              full_refresh=full_refresh)  # fmt: skip
+            opts = RunOptions(
+                as_of, dry_run, resend_uncertain, retry_failed, report, full_refresh=full_refresh
+            )
             summary = run(ws, name, opts)
         print_summary(summary)
         if dry_run and (note := finished_note(ws, summary)):
@@ -338,9 +339,14 @@ def test_send_cmd(
 
     ws = _ws(workspace)
     results = test_send(ws, campaign, to, as_of=as_of, destination=destination)
-    emit([{_("letter"): letter, _("status"): _(status), _("detail"): detail}
-           for letter, status, detail in results], "table",
-         _("test messages to {address}").format(address=to))  # fmt: skip
+    emit(
+        [
+            {_("letter"): letter, _("status"): _(status), _("detail"): detail}
+            for letter, status, detail in results
+        ],
+        "table",
+        _("test messages to {address}").format(address=to),
+    )
     if any(status != "done" for _, status, _ in results):
         raise typer.Exit(1)
 

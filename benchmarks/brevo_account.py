@@ -64,19 +64,38 @@ LETTER = (
 def account(contacts: int, orders: int, campaigns: int, seed: int = 14) -> BrevoFake:
     """The fake at general-tier limits, filled deterministically."""
     rng = random.Random(seed)
-    fake = BrevoFake(specs.brevo(), check_responses=False, contacts_limit=10,
-                     contacts_window=1.0, other_limit=100, other_window=3600.0)  # fmt: skip
+    fake = BrevoFake(
+        specs.brevo(),
+        check_responses=False,
+        contacts_limit=10,
+        contacts_window=1.0,
+        other_limit=100,
+        other_window=3600.0,
+    )
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     emails = [f"client{i}@example.org" for i in range(1, contacts + 1)]
-    people = [fake.add_contact(e, attributes={"FIRSTNAME": f"Prénom{i}", "LASTNAME": f"Nom{i}"},
-                               blacklisted=i % 25 == 0)
-              for i, e in enumerate(emails, 1)]  # fmt: skip
+    people = [
+        fake.add_contact(
+            e,
+            attributes={"FIRSTNAME": f"Prénom{i}", "LASTNAME": f"Nom{i}"},
+            blacklisted=i % 25 == 0,
+        )
+        for i, e in enumerate(emails, 1)
+    ]
     for n in range(orders):
         buyer = rng.choice(emails[: contacts // 3])  # a third of the base buys
         when = stamp(now - dt.timedelta(days=rng.randint(1, 360), minutes=n))
-        fake.orders.append({"id": f"O{n + 1}", "email": buyer, "amount": rng.randint(15, 180),
-                            "createdAt": when, "updatedAt": when, "status": "completed",
-                            "products": [{"productId": "P1", "quantity": 1, "price": 30}]})  # fmt: skip
+        fake.orders.append(
+            {
+                "id": f"O{n + 1}",
+                "email": buyer,
+                "amount": rng.randint(15, 180),
+                "createdAt": when,
+                "updatedAt": when,
+                "status": "completed",
+                "products": [{"productId": "P1", "quantity": 1, "price": 30}],
+            }
+        )
     mailable = [c for c in people if not c.blacklisted]
     for k in range(campaigns):
         sent = now - dt.timedelta(days=85 - k * 85 // max(1, campaigns - 1), hours=2)
@@ -96,8 +115,18 @@ def account(contacts: int, orders: int, campaigns: int, seed: int = 14) -> Brevo
             )
         for e in lists["clickers"]:
             fake.contacts[fake.by_email[e]].stats.setdefault("clicked", []).append(
-                {"campaignId": cid, "links": [{"count": 1, "eventTime": t, "ip": "10.0.0.1",
-                                               "url": "https://boutique.example/soldes"}]})  # fmt: skip
+                {
+                    "campaignId": cid,
+                    "links": [
+                        {
+                            "count": 1,
+                            "eventTime": t,
+                            "ip": "10.0.0.1",
+                            "url": "https://boutique.example/soldes",
+                        }
+                    ],
+                }
+            )
     return fake
 
 
@@ -149,8 +178,18 @@ def timed(fake: BrevoFake, mode: str, command: list[str], env: dict[str, str]) -
     throttled = sum(1 for _, _, s in log if s == 429)
     out = proc.stdout + proc.stderr
     waits = sum(1 for line in out.splitlines() if "resum" in line.lower())
-    return Row(mode, command[1], seconds, proc.returncode, contacts, len(log) - contacts,
-               files, throttled, waits, out.strip()[-600:])  # fmt: skip
+    return Row(
+        mode,
+        command[1],
+        seconds,
+        proc.returncode,
+        contacts,
+        len(log) - contacts,
+        files,
+        throttled,
+        waits,
+        out.strip()[-600:],
+    )
 
 
 def bench(contacts: int, orders: int, campaigns: int, mode: str) -> list[Row]:
@@ -162,9 +201,12 @@ def bench(contacts: int, orders: int, campaigns: int, mode: str) -> list[Row]:
             env = cli_env(SEGMERGE_SHOP_TOKEN=KEY)
             workspace(root, env, fake.url, mode)
             today = dt.date.today().isoformat()
-            rows = [timed(fake, mode, [SEGMERGE, "validate", "brevo", "-w", str(root)], env),
-                    timed(fake, mode, [SEGMERGE, "run", "brevo", "-w", str(root),
-                                       "--as-of", today], env)]  # fmt: skip
+            rows = [
+                timed(fake, mode, [SEGMERGE, "validate", "brevo", "-w", str(root)], env),
+                timed(
+                    fake, mode, [SEGMERGE, "run", "brevo", "-w", str(root), "--as-of", today], env
+                ),
+            ]
         if fake.violations:
             print(f"spec violations ({mode}): {fake.violations[:3]}", file=sys.stderr)
         return rows
@@ -182,20 +224,28 @@ def main() -> None:
     rows: list[Row] = []
     for mode in args.modes.split(","):
         rows += bench(args.contacts, args.orders, args.campaigns, mode)
-    print(f"{args.contacts} contacts, {args.orders} orders, {args.campaigns} sent campaigns; "
-          f"general tier (10/s /contacts, 100/h other)")  # fmt: skip
-    print(f"{'events':<17} {'command':<9} {'seconds':>8} {'exit':>4} {'/contacts':>9} "
-          f"{'other':>6} {'files':>5} {'429':>4} {'waits':>5}")  # fmt: skip
+    print(
+        f"{args.contacts} contacts, {args.orders} orders, {args.campaigns} sent campaigns; "
+        f"general tier (10/s /contacts, 100/h other)"
+    )
+    print(
+        f"{'events':<17} {'command':<9} {'seconds':>8} {'exit':>4} {'/contacts':>9} "
+        f"{'other':>6} {'files':>5} {'429':>4} {'waits':>5}"
+    )
     for r in rows:
-        print(f"{r.mode:<17} {r.command:<9} {r.seconds:>8.1f} {r.code:>4} {r.contacts_calls:>9} "
-              f"{r.other_calls:>6} {r.files:>5} {r.throttled:>4} {r.waits:>5}")  # fmt: skip
+        print(
+            f"{r.mode:<17} {r.command:<9} {r.seconds:>8.1f} {r.code:>4} {r.contacts_calls:>9} "
+            f"{r.other_calls:>6} {r.files:>5} {r.throttled:>4} {r.waits:>5}"
+        )
     for r in rows:
         if r.code != 0:
             print(f"\n{r.mode} {r.command} exited {r.code}:\n{r.tail}")
     main_rows = [r for r in rows if r.mode == "campaign_exports"]
     ok = bool(main_rows) and all(r.code == 0 and r.seconds < TARGET for r in main_rows)
-    print(f"\nverdict: {'PASS' if ok else 'FAIL'} (campaign_exports: validate and run each "
-          f"< {TARGET:.0f} s, exit 0)")  # fmt: skip
+    print(
+        f"\nverdict: {'PASS' if ok else 'FAIL'} (campaign_exports: validate and run each "
+        f"< {TARGET:.0f} s, exit 0)"
+    )
 
 
 if __name__ == "__main__":

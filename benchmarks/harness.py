@@ -41,9 +41,15 @@ def tag_actions(
     carries its contact's e-mail, as a run's actions do (segmerge.run.plan), else None."""
     ids = [str(cid) for cid in contact_ids]
     mails = list(emails) if emails is not None else [None] * len(ids)
-    return [Action(f"{RUN}|{cid}|tag:{tag}", "tag", cid,
-                   {"tag": tag, "segment": "bench", "email": mail, **payload})
-            for cid, mail in zip(ids, mails, strict=True)]  # fmt: skip
+    return [
+        Action(
+            f"{RUN}|{cid}|tag:{tag}",
+            "tag",
+            cid,
+            {"tag": tag, "segment": "bench", "email": mail, **payload},
+        )
+        for cid, mail in zip(ids, mails, strict=True)
+    ]
 
 
 def timed_push(
@@ -60,8 +66,10 @@ def timed_push(
         ledger = Ledger(Path(scratch) / "ledger.sqlite")
         try:
             ledger.begin_run(RUN, "bench", "2026-12-02")
-            planned = [PlannedAction(a.key, a.contact_id, a.kind, conn.name, "bench",
-                                     a.payload["tag"]) for a in actions]  # fmt: skip
+            planned = [
+                PlannedAction(a.key, a.contact_id, a.kind, conn.name, "bench", a.payload["tag"])
+                for a in actions
+            ]
             plan_while_preparing(lambda: ledger.plan(RUN, planned), [(conn, actions)])
             if before_push is not None:
                 before_push()

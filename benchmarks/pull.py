@@ -48,32 +48,45 @@ def main() -> None:
             rows.append({**module.bench(args.contacts, stress), "stress": True})
     if not rows:
         return
-    head = ("platform", "pull c/s", "push c/s", "limit req/s", "achieved req/s",
-            "of limit", "429s", "max 429 in a row")  # fmt: skip
+    head = (
+        "platform",
+        "pull c/s",
+        "push c/s",
+        "limit req/s",
+        "achieved req/s",
+        "of limit",
+        "429s",
+        "max 429 in a row",
+    )
     print()
     print(" | ".join(head))
     for r in rows:
         label = r["platform"]
         if "latency_seconds" in r:
             label += f" ({r['latency_seconds']} s answers{', stress' if r.get('stress') else ''})"
-        print(" | ".join([
-            label,
-            f"{r['contacts_per_second_pull']:,.0f}",
-            f"{r['contacts_per_second_push']:,.0f}",
-            f"{r['limit_requests_per_second']:,.2f}",
-            f"{r['achieved_requests_per_second']:,.2f}",
-            f"{r['fraction_of_limit']:.0%}",
-            str(r["total_429"]),
-            str(r["max_consecutive_429"]),
-        ]))  # fmt: skip
+        print(
+            " | ".join(
+                [
+                    label,
+                    f"{r['contacts_per_second_pull']:,.0f}",
+                    f"{r['contacts_per_second_push']:,.0f}",
+                    f"{r['limit_requests_per_second']:,.2f}",
+                    f"{r['achieved_requests_per_second']:,.2f}",
+                    f"{r['fraction_of_limit']:.0%}",
+                    str(r["total_429"]),
+                    str(r["max_consecutive_429"]),
+                ]
+            )
+        )
     judged = [r for r in rows if not r.get("stress")]
     ok = all(r["fraction_of_limit"] >= 0.9 for r in judged) and all(
         r["max_consecutive_429"] <= 1 for r in rows
     )
     print("\ntarget (>= 90 % of the limit, no 429 twice in a row):", "met" if ok else "NOT met")
     if len(judged) < len(rows):
-        print("(a stress row is shown for the record and not judged: see its benchmark's "
-              "docstring)")  # fmt: skip
+        print(
+            "(a stress row is shown for the record and not judged: see its benchmark's docstring)"
+        )
 
 
 if __name__ == "__main__":

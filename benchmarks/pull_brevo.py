@@ -34,19 +34,25 @@ LIMIT = 10.0  # Brevo general tier: requests per second for /v3/contacts/*
 
 
 def bench(contacts: int = 100_000) -> dict[str, Any]:
-    fake = BrevoFake(specs.brevo(), check_responses=False, contacts_limit=int(LIMIT),
-                     contacts_window=1.0)  # fmt: skip
+    fake = BrevoFake(
+        specs.brevo(), check_responses=False, contacts_limit=int(LIMIT), contacts_window=1.0
+    )
     for i in range(1, contacts + 1):
-        fake.add_contact(f"client{i}@example.org",
-                         attributes={"FIRSTNAME": f"P{i}", "LASTNAME": f"N{i}", "AGE": i % 80},
-                         blacklisted=i % 20 == 0)  # fmt: skip
+        fake.add_contact(
+            f"client{i}@example.org",
+            attributes={"FIRSTNAME": f"P{i}", "LASTNAME": f"N{i}", "AGE": i % 80},
+            blacklisted=i % 20 == 0,
+        )
     fake.start()
     try:
         root = Path.cwd()
-        ctx = ConnectorContext(name="shop", root=root, config_file=root / "segmerge.toml",
-                               settings={"base_url": fake.url, "events": "none",
-                                         "orders": False},
-                               secret=lambda: KEY)  # fmt: skip
+        ctx = ConnectorContext(
+            name="shop",
+            root=root,
+            config_file=root / "segmerge.toml",
+            settings={"base_url": fake.url, "events": "none", "orders": False},
+            secret=lambda: KEY,
+        )
         conn = BrevoConnector(ctx)
         tables, pull_s = timed_pull(conn)
         pulled = len(tables.contacts)

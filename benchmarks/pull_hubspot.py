@@ -31,13 +31,19 @@ LIMIT, WINDOW = 100, 10.0  # Free/Starter: 100 requests per 10 s per app
 
 
 def _fill(fake: HubSpotFake, n: int) -> list[int]:
-    fake.add_property("segmerge_segments", "enumeration", field_type="checkbox",
-                      options=["vip"])  # fmt: skip
+    fake.add_property("segmerge_segments", "enumeration", field_type="checkbox", options=["vip"])
     fake.add_property("age", "number")
-    return [fake.add_contact(f"c{i}@example.org", firstname=f"F{i}", lastname=f"L{i}",
-                             age=str(i % 80), hs_email_optout="false",
-                             segmerge_segments="vip" if i % 5 == 0 else None)
-            for i in range(n)]  # fmt: skip
+    return [
+        fake.add_contact(
+            f"c{i}@example.org",
+            firstname=f"F{i}",
+            lastname=f"L{i}",
+            age=str(i % 80),
+            hs_email_optout="false",
+            segmerge_segments="vip" if i % 5 == 0 else None,
+        )
+        for i in range(n)
+    ]
 
 
 def bench(contacts: int = 100_000) -> dict:
@@ -52,9 +58,15 @@ def bench(contacts: int = 100_000) -> dict:
         answered = sum(1 for _, _, status in fake.log if status != 429)
         seconds = t2 - t0
         # the same contacts into one static list: memberships in the largest chunks
-        members = [Action(a.key.replace("|tag:", "|add_to_list:"), "add_to_list", a.contact_id,
-                          {"list": "seg:bench", "tag": "seg:bench"})
-                   for a in tag_actions(tables.contacts["contact_id"])]  # fmt: skip
+        members = [
+            Action(
+                a.key.replace("|tag:", "|add_to_list:"),
+                "add_to_list",
+                a.contact_id,
+                {"list": "seg:bench", "tag": "seg:bench"},
+            )
+            for a in tag_actions(tables.contacts["contact_id"])
+        ]
         before = len(fake.log)
         _, _, list_s, _ = timed_push(conn, members)  # (the harness counts tags only)
         made = fake.list_named("seg:bench")

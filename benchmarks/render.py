@@ -56,16 +56,24 @@ def contacts(n: int) -> list[dict[str, Any]]:
     for i in range(n):
         orders = rnd.randint(3, 40)
         revenue = round(rnd.uniform(250, 6000), 2)
-        out.append({
-            "contact_id": f"{i:06d}", "email": f"client{i}@example.fr",
-            "first_name": rnd.choice(FIRST) if i % 10 else None,  # some nulls, as in real bases
-            "last_name": rnd.choice(LAST), "civilite": rnd.choice(["M.", "Mme"]),
-            "ville": rnd.choice(["Lyon", "Lille", "Nantes", "Brest"]), "age": rnd.randint(18, 90),
-            "orders_count": orders, "revenue": revenue, "avg_basket": revenue / orders,
-            "last_order_at": pd.Timestamp("2026-02-01", tz="UTC")
-            + pd.Timedelta(minutes=rnd.randint(0, 40_000)),
-            "days_since_last_order": rnd.randint(0, 60), "tags": [],
-        })  # fmt: skip
+        out.append(
+            {
+                "contact_id": f"{i:06d}",
+                "email": f"client{i}@example.fr",
+                "first_name": rnd.choice(FIRST) if i % 10 else None,  # some nulls, as in real bases
+                "last_name": rnd.choice(LAST),
+                "civilite": rnd.choice(["M.", "Mme"]),
+                "ville": rnd.choice(["Lyon", "Lille", "Nantes", "Brest"]),
+                "age": rnd.randint(18, 90),
+                "orders_count": orders,
+                "revenue": revenue,
+                "avg_basket": revenue / orders,
+                "last_order_at": pd.Timestamp("2026-02-01", tz="UTC")
+                + pd.Timedelta(minutes=rnd.randint(0, 40_000)),
+                "days_since_last_order": rnd.randint(0, 60),
+                "tags": [],
+            }
+        )
     return out
 
 
@@ -91,8 +99,11 @@ def bare_templates(
     if flatten:
         for template in [*templates, subject_template]:
             template.globals = dict(template.globals)
-    return (subject_template, env.get_template(html_path.name),
-            env.get_template(f"{SEGMENT}.txt.j2"))  # fmt: skip
+    return (
+        subject_template,
+        env.get_template(html_path.name),
+        env.get_template(f"{SEGMENT}.txt.j2"),
+    )
 
 
 def cpu() -> float:
@@ -112,8 +123,13 @@ def run_bare(
     segment = {"name": SEGMENT, "label": "Les fonceurs"}
     t0, c0 = time.perf_counter(), cpu()
     for c in people:
-        v = {"contact": c, "segment": segment, "campaign": ctx.campaign, "today": ctx.today,
-             "unsubscribe_url": f"https://boutique-dimanche.fr/d?t={c['contact_id']}"}  # fmt: skip
+        v = {
+            "contact": c,
+            "segment": segment,
+            "campaign": ctx.campaign,
+            "today": ctx.today,
+            "unsubscribe_url": f"https://boutique-dimanche.fr/d?t={c['contact_id']}",
+        }
         subject.render(**v)
         html.render(**v)
         text.render(**v)
@@ -136,8 +152,9 @@ def run_bare_everywhere(people: list[dict[str, Any]], ctx: RenderContext, n: int
 def run_ours(
     people: list[dict[str, Any]], ctx: RenderContext, workers: int | None
 ) -> tuple[float, float]:
-    ts = TemplateSet.load(FOLDER, [(SEGMENT, "Les fonceurs")], tz=PARIS,
-                          known_columns=set(people[0]))  # fmt: skip
+    ts = TemplateSet.load(
+        FOLDER, [(SEGMENT, "Les fonceurs")], tz=PARIS, known_columns=set(people[0])
+    )
     items = [(SEGMENT, c, f"https://boutique-dimanche.fr/d?t={c['contact_id']}") for c in people]
     t0, c0 = time.perf_counter(), cpu()
     results = ts.render_many(items, ctx, workers=workers)
@@ -153,8 +170,9 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=None, help="default: every core")
     args = ap.parse_args()
     people = contacts(args.messages)
-    ctx = RenderContext({"name": "profils", "id": "profils"}, date(2026, 3, 3),
-                        "https://boutique-dimanche.fr/d")  # fmt: skip
+    ctx = RenderContext(
+        {"name": "profils", "id": "profils"}, date(2026, 3, 3), "https://boutique-dimanche.fr/d"
+    )
     n_cores = args.workers or cores()
     run_bare(people[:500], ctx)  # warm-up: babel's locale data, Jinja's caches
     bare, bare_cpu = run_bare(people, ctx)
@@ -165,13 +183,17 @@ def main() -> None:
     print(f"messages: {args.messages:,} (subject + HTML + text of {SEGMENT}.html.j2)")
     print(f"cores: {n_cores} (load average before the run: {load:.2f})")
     print(f"bare precompiled Jinja loop, 1 core:  {bare:8,.0f} messages/s  {bare_cpu:8,.0f} /CPU-s")
-    print(f"segmerge render_many, {n_cores} core(s):     {ours:8,.0f} messages/s  "
-          f"{ours_cpu:8,.0f} /CPU-s")  # fmt: skip
+    print(
+        f"segmerge render_many, {n_cores} core(s):     {ours:8,.0f} messages/s  "
+        f"{ours_cpu:8,.0f} /CPU-s"
+    )
     print(
         f"ratio ours / (bare x {n_cores}), wall clock: {ours / (bare * n_cores):5.2f}  (target >= 0.8)"
     )
-    print(f"ratio per CPU second (ours / bare):    {ours_cpu / bare_cpu:5.2f}  "
-          "(the cost of the safety, whatever else the machine runs)")  # fmt: skip
+    print(
+        f"ratio per CPU second (ours / bare):    {ours_cpu / bare_cpu:5.2f}  "
+        "(the cost of the safety, whatever else the machine runs)"
+    )
     print(
         f"for reference, the bare loop in {n_cores} processes: {everywhere:8,.0f} messages/s "
         f"= {everywhere / bare:.2f} x one core; ours / that: {ours / everywhere:.2f}"

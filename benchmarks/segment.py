@@ -42,10 +42,32 @@ from segmerge.ports.schema import Tables  # noqa: E402
 TZ_NAME = "Europe/Paris"
 TZ = ZoneInfo(TZ_NAME)
 AS_OF = "2026-12-01"
-CITIES = ["Paris", "Lyon", "Marseille", "Toulouse", "Nice", "Nantes", "Strasbourg",
-          "Montpellier", "Bordeaux", "Lille", "Rennes", "Reims"]  # fmt: skip
-CATEGORIES = ["jazz", "classique", "rock", "livres", "bricolage", "jardin", "cuisine",
-              "high-tech", "jeux", "mode"]  # fmt: skip
+CITIES = [
+    "Paris",
+    "Lyon",
+    "Marseille",
+    "Toulouse",
+    "Nice",
+    "Nantes",
+    "Strasbourg",
+    "Montpellier",
+    "Bordeaux",
+    "Lille",
+    "Rennes",
+    "Reims",
+]
+CATEGORIES = [
+    "jazz",
+    "classique",
+    "rock",
+    "livres",
+    "bricolage",
+    "jardin",
+    "cuisine",
+    "high-tech",
+    "jeux",
+    "mode",
+]
 RULES = """\
 version: 1
 name: bench
@@ -92,19 +114,28 @@ def generate(n_contacts: int, n_orders: int, seed: int = 20260101) -> Tables:
     rng = np.random.default_rng(seed)
     ids = _ids("C", np.arange(n_contacts), 7)
     tag_draw = rng.random(n_contacts)
-    contacts = pd.DataFrame({
-        "contact_id": _strings(ids),
-        "email": _strings(pc.if_else(pa.array(rng.random(n_contacts) < 0.01), None,
-                                     pc.binary_join_element_wise(ids, "@example.org", ""))),
-        "first_name": _strings(pa.array(["Camille"] * n_contacts)),
-        "last_name": _strings(pa.array(["Martin"] * n_contacts)),
-        "subscribed": rng.random(n_contacts) > 0.07,
-        "created_at": pd.Series(pd.Timestamp("2024-01-01", tz="UTC"), index=range(n_contacts)),
-        "updated_at": pd.Series(pd.Timestamp("2024-01-01", tz="UTC"), index=range(n_contacts)),
-        "tags": [["vip"] if r < 0.02 else ["newsletter"] if r < 0.1 else [] for r in tag_draw],
-        "age": rng.integers(18, 86, n_contacts),
-        "city": _strings(pa.array(CITIES).take(pa.array(rng.integers(0, len(CITIES), n_contacts)))),
-    })  # fmt: skip
+    contacts = pd.DataFrame(
+        {
+            "contact_id": _strings(ids),
+            "email": _strings(
+                pc.if_else(
+                    pa.array(rng.random(n_contacts) < 0.01),
+                    None,
+                    pc.binary_join_element_wise(ids, "@example.org", ""),
+                )
+            ),
+            "first_name": _strings(pa.array(["Camille"] * n_contacts)),
+            "last_name": _strings(pa.array(["Martin"] * n_contacts)),
+            "subscribed": rng.random(n_contacts) > 0.07,
+            "created_at": pd.Series(pd.Timestamp("2024-01-01", tz="UTC"), index=range(n_contacts)),
+            "updated_at": pd.Series(pd.Timestamp("2024-01-01", tz="UTC"), index=range(n_contacts)),
+            "tags": [["vip"] if r < 0.02 else ["newsletter"] if r < 0.1 else [] for r in tag_draw],
+            "age": rng.integers(18, 86, n_contacts),
+            "city": _strings(
+                pa.array(CITIES).take(pa.array(rng.integers(0, len(CITIES), n_contacts)))
+            ),
+        }
+    )
     weights = (rng.pareto(1.5, n_contacts) + 0.1) * (rng.random(n_contacts) > 0.2)
     cdf = np.cumsum(weights / weights.sum())
     owner = np.minimum(np.searchsorted(cdf, rng.random(n_orders)), n_contacts - 1)
@@ -113,15 +144,20 @@ def generate(n_contacts: int, n_orders: int, seed: int = 20260101) -> Tables:
     owner_ids = pc.if_else(unknown, _ids("X", owner, 7), owner_ids)
     end = reference_instant(AS_OF, TZ).value + 5 * 86_400 * 10**9  # a few orders after as_of
     span = 730 * 86_400  # whole seconds, as exports have them (DuckDB keeps microseconds)
-    orders = pd.DataFrame({
-        "contact_id": _strings(owner_ids),
-        "order_id": _strings(_ids("O", np.arange(n_orders), 9)),
-        "ordered_at": pd.Series((end - rng.integers(0, span, n_orders) * 10**9).view("datetime64[ns]"))
-        .dt.tz_localize("UTC"),
-        "amount": np.round(rng.gamma(2.0, 30.0, n_orders), 2),
-        "category": _strings(pa.array(CATEGORIES).take(pa.array(rng.integers(0, 10, n_orders)))),
-        "rating": np.where(rng.random(n_orders) < 0.4, rng.integers(1, 6, n_orders), np.nan),
-    })  # fmt: skip
+    orders = pd.DataFrame(
+        {
+            "contact_id": _strings(owner_ids),
+            "order_id": _strings(_ids("O", np.arange(n_orders), 9)),
+            "ordered_at": pd.Series(
+                (end - rng.integers(0, span, n_orders) * 10**9).view("datetime64[ns]")
+            ).dt.tz_localize("UTC"),
+            "amount": np.round(rng.gamma(2.0, 30.0, n_orders), 2),
+            "category": _strings(
+                pa.array(CATEGORIES).take(pa.array(rng.integers(0, 10, n_orders)))
+            ),
+            "rating": np.where(rng.random(n_orders) < 0.4, rng.integers(1, 6, n_orders), np.nan),
+        }
+    )
     return Tables(contacts, orders)
 
 
@@ -206,8 +242,10 @@ class Phase:
 
     def line(self) -> str:
         exact = "" if self.reset else " (peak not reset: includes earlier phases)"
-        return (f"{self.name:<34} {self.seconds:7.2f} s   peak RSS {self.peak:6.0f} MiB, "
-                f"own {self.own:+6.0f} MiB{exact}")  # fmt: skip
+        return (
+            f"{self.name:<34} {self.seconds:7.2f} s   peak RSS {self.peak:6.0f} MiB, "
+            f"own {self.own:+6.0f} MiB{exact}"
+        )
 
 
 def compare(ours: pd.DataFrame, duck: pd.DataFrame) -> list[str]:
@@ -241,8 +279,10 @@ def main() -> None:
     args = ap.parse_args()
     t0 = time.perf_counter()
     tables = generate(args.contacts, args.orders)
-    print(f"generated {args.contacts:,} contacts / {args.orders:,} orders in "
-          f"{time.perf_counter() - t0:.1f} s; data resident: {rss_mib():.0f} MiB")  # fmt: skip
+    print(
+        f"generated {args.contacts:,} contacts / {args.orders:,} orders in "
+        f"{time.perf_counter() - t0:.1f} s; data resident: {rss_mib():.0f} MiB"
+    )
     as_of = reference_instant(AS_OF, TZ)
 
     try:
@@ -274,11 +314,14 @@ def main() -> None:
 
     # DuckDB gets its best shot: the DataFrames as registered (what the brief asks), and
     # the same columns handed over as Arrow tables (zero-copy for Arrow-backed strings).
-    contacts_pos = pd.DataFrame({"contact_id": tables.contacts["contact_id"],
-                                 "pos": np.arange(len(tables.contacts))})  # fmt: skip
+    contacts_pos = pd.DataFrame(
+        {"contact_id": tables.contacts["contact_id"], "pos": np.arange(len(tables.contacts))}
+    )
     results = []
-    for how, wrap in (("DataFrames", lambda df: df),
-                      ("Arrow", lambda df: pa.Table.from_pandas(df, preserve_index=False))):  # fmt: skip
+    for how, wrap in (
+        ("DataFrames", lambda df: df),
+        ("Arrow", lambda df: pa.Table.from_pandas(df, preserve_index=False)),
+    ):
         con = duckdb.connect()
         con.execute(f"SET TimeZone = '{TZ_NAME}'")
         con.register("orders", wrap(tables.orders))
@@ -299,16 +342,24 @@ def main() -> None:
     if rs is not None:
         print(f"segments: {assignment.sizes()}")
         total = pa_.seconds + pb.seconds
-        print(f"ratio ours/DuckDB (its faster run): metrics {pa_.seconds / best.seconds:.2f}x, "
-              f"metrics + rules {total / best.seconds:.2f}x (target <= 1.5x)")  # fmt: skip
+        print(
+            f"ratio ours/DuckDB (its faster run): metrics {pa_.seconds / best.seconds:.2f}x, "
+            f"metrics + rules {total / best.seconds:.2f}x (target <= 1.5x)"
+        )
     else:
-        print(f"ratio ours/DuckDB (its faster run): metrics {pa_.seconds / best.seconds:.2f}x "
-              "(target <= 1.5x)")  # fmt: skip
+        print(
+            f"ratio ours/DuckDB (its faster run): metrics {pa_.seconds / best.seconds:.2f}x "
+            "(target <= 1.5x)"
+        )
     print(f"DuckDB threads: {threads[0] if threads else '?'}; ours: one thread (numpy)")
-    print(f"process peak RSS: {pa_.peak:.0f} MiB during ours, data included (target <= 1536 MiB); "
-          f"{Phase.overall:.0f} MiB over the whole run")  # fmt: skip
-    print(f"agree with both DuckDB runs on all {len(metrics):,} contacts, {len(checked)} columns: "
-          f"{', '.join(checked)}")  # fmt: skip
+    print(
+        f"process peak RSS: {pa_.peak:.0f} MiB during ours, data included (target <= 1536 MiB); "
+        f"{Phase.overall:.0f} MiB over the whole run"
+    )
+    print(
+        f"agree with both DuckDB runs on all {len(metrics):,} contacts, {len(checked)} columns: "
+        f"{', '.join(checked)}"
+    )
 
 
 if __name__ == "__main__":

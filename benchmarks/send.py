@@ -45,8 +45,12 @@ class Sink:
     """The SMTP sink subprocess: a port, and how many messages it has queued."""
 
     def __init__(self) -> None:
-        self.proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "smtp_server.py")],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)  # fmt: skip
+        self.proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "tests" / "smtp_server.py")],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         assert self.proc.stdout is not None
         self.port = int(self.proc.stdout.readline().split()[1])
 
@@ -68,16 +72,27 @@ class Sink:
 def messages(n: int, tag: str) -> list[Action]:
     """Messages shaped like a run's (multipart, unsubscribe headers), built beforehand."""
     html = "<p>Bonjour Prénom,</p><p>" + "Voici la lettre de la semaine. " * 20 + "</p>"
-    r = Rendered("Bonjour Prénom", "", html, "Bonjour Prénom,\n\nVoici la lettre.", None, None,
-                 "_default.html.j2")  # fmt: skip
+    r = Rendered(
+        "Bonjour Prénom",
+        "",
+        html,
+        "Bonjour Prénom,\n\nVoici la lettre.",
+        None,
+        None,
+        "_default.html.j2",
+    )
     out = []
     for i in range(n):
         key = f"bench-{tag}|c{i}|send"
         to = f"user{i}@example.org"
-        msg: Message = build_message(r, to=to, to_name=f"Prénom{i} Nom{i}",
-                                     from_addr="La Boutique <bonjour@boutique.example>",
-                                     message_id=message_id_for(key, "boutique.example"),
-                                     unsubscribe_url=f"https://boutique.example/u?token=t{i}")  # fmt: skip
+        msg: Message = build_message(
+            r,
+            to=to,
+            to_name=f"Prénom{i} Nom{i}",
+            from_addr="La Boutique <bonjour@boutique.example>",
+            message_id=message_id_for(key, "boutique.example"),
+            unsubscribe_url=f"https://boutique.example/u?token=t{i}",
+        )
         out.append(Action(key, "send", f"c{i}", {"to": to}, msg))
     return out
 

@@ -50,8 +50,12 @@ def wait_for(err: Path, pattern: str, proc: subprocess.Popen[bytes], timeout: fl
 def measure(root: Path, args: list[str], ready: str, settle: float) -> tuple[float, float]:
     err = root.parent / "serve.err"
     with err.open("w") as fh:
-        proc = subprocess.Popen([sys.executable, "-c", CLI, "serve", "-w", str(root), *args],
-                                stdout=subprocess.DEVNULL, stderr=fh, env=ENV)  # fmt: skip
+        proc = subprocess.Popen(
+            [sys.executable, "-c", CLI, "serve", "-w", str(root), *args],
+            stdout=subprocess.DEVNULL,
+            stderr=fh,
+            env=ENV,
+        )
         try:
             wait_for(err, ready, proc, 120)
             time.sleep(settle)
@@ -68,19 +72,24 @@ def main() -> None:
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "shop"
-        subprocess.run([sys.executable, "-c", CLI, "init", str(root)], check=True,
-                       capture_output=True, env=ENV)  # fmt: skip
+        subprocess.run(
+            [sys.executable, "-c", CLI, "init", str(root)], check=True, capture_output=True, env=ENV
+        )
         rss, uss = measure(root, [], r"serving ", a.settle)
-        print(f"idle serve after start: RSS {rss:.1f} MB, USS {uss:.1f} MB (target < 100 MB)",
-              flush=True)  # fmt: skip
-        rss2, uss2 = measure(root, ["--run-on-start"], r"run profils@\S+ (done|partial|failed)",
-                             a.settle)  # fmt: skip
+        print(
+            f"idle serve after start: RSS {rss:.1f} MB, USS {uss:.1f} MB (target < 100 MB)",
+            flush=True,
+        )
+        rss2, uss2 = measure(
+            root, ["--run-on-start"], r"run profils@\S+ (done|partial|failed)", a.settle
+        )
         if "ERROR run profils" in (root.parent / "serve.err").read_text(encoding="utf-8"):
             print(
                 "(the run failed: see `segmerge run profils`; figure below is after a failed run)"
             )
-        print(f"idle serve after one demo run (2,250 contacts): RSS {rss2:.1f} MB, "
-              f"USS {uss2:.1f} MB")  # fmt: skip
+        print(
+            f"idle serve after one demo run (2,250 contacts): RSS {rss2:.1f} MB, USS {uss2:.1f} MB"
+        )
 
 
 if __name__ == "__main__":

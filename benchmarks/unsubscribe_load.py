@@ -137,9 +137,11 @@ async def request(
 
 def raw_request(method: str, token: str) -> tuple[bytes, int]:
     body, expect = (ONE_CLICK, 403) if method == "POST" else (b"", 200)
-    head = (f"{method} /unsubscribe?token={token} HTTP/1.1\r\nHost: shop.example\r\n"
-            f"Content-Type: application/x-www-form-urlencoded\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n")  # fmt: skip
+    head = (
+        f"{method} /unsubscribe?token={token} HTTP/1.1\r\nHost: shop.example\r\n"
+        f"Content-Type: application/x-www-form-urlencoded\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
     return head.encode() + body, expect
 
 
@@ -255,8 +257,10 @@ def load(port: int, args: argparse.Namespace, good: list[str], forged: list[str]
     drive(port, clients, t0 + args.duration, args.think)
     took = time.monotonic() - t0
     total = len(gets.latencies) + len(posts.latencies)
-    print(f"load: {args.clients} clients for {args.duration:.0f} s, think {args.think} s: "
-          f"{total / took:.0f} answers/s")  # fmt: skip
+    print(
+        f"load: {args.clients} clients for {args.duration:.0f} s, think {args.think} s: "
+        f"{total / took:.0f} answers/s"
+    )
     print("  " + gets.line("valid GET (200)"))
     print("  " + posts.line("forged POST (403)"))
     both = Tally(gets.latencies + posts.latencies, {**gets.errors, **posts.errors})
@@ -264,8 +268,10 @@ def load(port: int, args: argparse.Namespace, good: list[str], forged: list[str]
     lat = sorted(both.latencies)
     p95 = statistics.quantiles(lat, n=100, method="inclusive")[94] * 1000 if len(lat) > 1 else None
     met = p95 is not None and p95 <= TARGET_P95_MS and not both.errors
-    print(f"  target (p95 <= {TARGET_P95_MS} ms, no error, {args.clients} clients): "
-          f"{'met' if met else 'NOT met'}")  # fmt: skip
+    print(
+        f"  target (p95 <= {TARGET_P95_MS} ms, no error, {args.clients} clients): "
+        f"{'met' if met else 'NOT met'}"
+    )
 
 
 async def unsubscribes(port: int, args: argparse.Namespace, valid: list[str]) -> None:

@@ -151,8 +151,9 @@ class BrevoConnector(Source, Destination):
     @property
     def book(self) -> ListBook:
         if self._book is None:
-            self._book = ListBook(self.contacts_client, self.settings.folder, self.name,
-                                  self.settings.concurrency)  # fmt: skip
+            self._book = ListBook(
+                self.contacts_client, self.settings.folder, self.name, self.settings.concurrency
+            )
         return self._book
 
     @property
@@ -195,8 +196,15 @@ class BrevoConnector(Source, Destination):
         if self.settings.events != "none":
             cursors["events"] = engagement.cursor or started
             self.ctx.stream_done("events", events, cursors["events"])
-        tables = Tables(frame, orders, events, cursor=cursors["contacts"], notes=notes,
-                        incremental=contacts_since is not None, cursors=cursors)  # fmt: skip
+        tables = Tables(
+            frame,
+            orders,
+            events,
+            cursor=cursors["contacts"],
+            notes=notes,
+            incremental=contacts_since is not None,
+            cursors=cursors,
+        )
         out = conform(tables, source=self.name)
         out.incremental = contacts_since is not None
         return out
@@ -206,19 +214,22 @@ class BrevoConnector(Source, Destination):
         attributes = attributes_from(client.get("/contacts/attributes"), self.name)
         lists = self.book.all_named("/contacts/lists", "lists")
         folder_id = self.book.find_folder(create=False)
-        tag_lists = {x["id"] for x in lists if folder_id is not None
-                     and x.get("folderId") == folder_id}  # fmt: skip
+        tag_lists = {
+            x["id"] for x in lists if folder_id is not None and x.get("folderId") == folder_id
+        }
         self.book.known_lists([x for x in lists if x["id"] in tag_lists])
         names = {x["id"]: x["name"] for x in lists}
         items = self._contact_items(since)
-        frame, self.mapping = contacts_frame(items, attributes, names, tag_lists,
-                                             self.ctx.timezone, self.name)  # fmt: skip
+        frame, self.mapping = contacts_frame(
+            items, attributes, names, tag_lists, self.ctx.timezone, self.name
+        )
         for it in items:
             self.book.remember(int(it["id"]), it["listIds"])
         notes += self.mapping.notes
         if since:
-            notes.append(f"{self.name}: incremental pull, {len(frame)} contact(s) modified "
-                         f"since {since}")  # fmt: skip
+            notes.append(
+                f"{self.name}: incremental pull, {len(frame)} contact(s) modified since {since}"
+            )
         else:
             notes.append(f"{self.name}: full pull, {len(frame)} contact(s)")
         return frame
@@ -263,8 +274,9 @@ class BrevoConnector(Source, Destination):
             if key not in by_email:  # a buyer not in this (incremental) pull
                 path = f"/contacts/{quote(key, safe='@')}"
                 try:
-                    by_email[key] = contact_id_of(self.contacts_client.get(path), self.name,
-                                                  "GET /contacts/{email}")  # fmt: skip
+                    by_email[key] = contact_id_of(
+                        self.contacts_client.get(path), self.name, "GET /contacts/{email}"
+                    )
                 except BadAnswer as exc:
                     if "answered 404" not in exc.message:
                         raise
@@ -286,25 +298,31 @@ class BrevoConnector(Source, Destination):
                 one pass over GET /contacts (1000 a page, the 10/s bucket) finds them."""
                 if not partial:
                     return {}
-                every = ((str(it.get("email") or "").strip().lower(), str(it["id"]))
-                         for it in self._contact_items(None))  # fmt: skip
+                every = (
+                    (str(it.get("email") or "").strip().lower(), str(it["id"]))
+                    for it in self._contact_items(None)
+                )
                 return {mail: cid for mail, cid in every if mail in emails}
 
             # the export files sit on Brevo's file host: no API key goes there
-            files = HttpClient(source=self.name, base_url=s.base_url, timeout=s.timeout,
-                               max_retries=s.max_retries)  # fmt: skip
+            files = HttpClient(
+                source=self.name, base_url=s.base_url, timeout=s.timeout, max_retries=s.max_retries
+            )
             try:
                 return pull_exports(
-                    self.other_client, files, contacts,
+                    self.other_client,
+                    files,
+                    contacts,
                     previous=self.ctx.cursors.get("events"),
                     budget_fallback=int(s.other_requests_per_hour * PACE)
                     - self.other_client.stats.requests,
                     resolve=resolve,
-                    settings=ExportSettings(s.events_days, s.events_export_wait,
-                                            s.events_poll_seconds),
+                    settings=ExportSettings(
+                        s.events_days, s.events_export_wait, s.events_poll_seconds
+                    ),
                     source=self.name,
                     cache=ExportCache(self.ctx.root / ".segmerge" / "cache" / "brevo" / self.name),
-                )  # fmt: skip
+                )
             finally:
                 files.close()
         if s.events == "none" or contacts.empty:
@@ -315,9 +333,16 @@ class BrevoConnector(Source, Destination):
             cut = cut.replace(tzinfo=dt.UTC)
         # only contacts that can be mailed: a blocklisted one's engagement drives nothing
         mailable = contacts.loc[contacts["subscribed"].astype(bool), "contact_id"]
-        return Engagement(pull_events(self.contacts_client, mailable.tolist(),
-                                      days=s.events_days, since=cut,
-                                      workers=s.concurrency, source=self.name))  # fmt: skip
+        return Engagement(
+            pull_events(
+                self.contacts_client,
+                mailable.tolist(),
+                days=s.events_days,
+                since=cut,
+                workers=s.concurrency,
+                source=self.name,
+            )
+        )
 
     # -- push ----------------------------------------------------------------------------
     def push(self, actions: Sequence[Action]) -> list[Outcome]:
@@ -344,8 +369,7 @@ def account_line(body: Any, source: str) -> str:
     plans = field_of(body, "plan", list, endpoint="GET /account", source=source)
     kinds = ", ".join(str(p.get("type")) for p in plans if isinstance(p, dict))
     company = body.get("companyName")
-    return (f"{source}: Brevo account ok ({company or 'no company name'}; "
-            f"plan {kinds or 'unknown'})")  # fmt: skip
+    return f"{source}: Brevo account ok ({company or 'no company name'}; plan {kinds or 'unknown'})"
 
 
 def _now_cursor() -> str:

@@ -116,8 +116,9 @@ def events_of(cid: str, body: Any, source: str) -> list[Row]:
     if body is None:
         return []
     if not isinstance(body, dict):
-        raise BadAnswer(f"{source}: {endpoint} answered {type(body).__name__}, expected an "
-                        "object", field=source)  # fmt: skip
+        raise BadAnswer(
+            f"{source}: {endpoint} answered {type(body).__name__}, expected an object", field=source
+        )
     shape = _Shape(source, endpoint)
     out: list[Row] = []
     for key, items in body.items():
@@ -132,8 +133,9 @@ def events_of(cid: str, body: Any, source: str) -> list[Row]:
                     url = link.get("url")
                     if not isinstance(url, str):
                         shape.wrong(f"{key}[].links[].url", url, "a string")
-                    out.append((cid, campaign, "click", shape.time(f"{key}[].links[]", link),
-                                None, url))  # fmt: skip
+                    out.append(
+                        (cid, campaign, "click", shape.time(f"{key}[].links[]", link), None, url)
+                    )
         elif key == "unsubscriptions":
             if not isinstance(items, dict):
                 shape.wrong(key, items, "an object")
@@ -161,8 +163,10 @@ class _Shape:
 
     def wrong(self, name: str, value: Any, expected: str) -> NoReturn:
         got = "missing" if value is None else f"{type(value).__name__} {str(value)[:60]!r}"
-        raise BadAnswer(f"{self.source}: {self.endpoint}: field {name!r} is {got}, expected "
-                        f"{expected}", field=self.source)  # fmt: skip
+        raise BadAnswer(
+            f"{self.source}: {self.endpoint}: field {name!r} is {got}, expected {expected}",
+            field=self.source,
+        )
 
     def unknown(self, name: str) -> NoReturn:
         raise BadAnswer(
@@ -186,6 +190,9 @@ class _Shape:
     def time(self, name: str, item: dict[str, Any]) -> str:
         value = item.get("eventTime")
         if not isinstance(value, str):
-            self.wrong(f"{name}.eventTime" if name.endswith("]") else f"{name}[].eventTime",
-                       value, "a date-time")  # fmt: skip
+            self.wrong(
+                f"{name}.eventTime" if name.endswith("]") else f"{name}[].eventTime",
+                value,
+                "a date-time",
+            )
         return value

@@ -35,8 +35,9 @@ class Drafts:
             offset = 0
             while True:
                 body = self.client.get("/emailCampaigns", {**params, "offset": offset})
-                page, count = named_items(body, "campaigns", "GET /emailCampaigns",
-                                          self.source, offset)  # fmt: skip
+                page, count = named_items(
+                    body, "campaigns", "GET /emailCampaigns", self.source, offset
+                )
                 for c in page:
                     found.setdefault(c["name"], c["id"])
                 offset += len(page)

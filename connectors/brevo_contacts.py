@@ -59,8 +59,9 @@ def attributes_from(body: Any, source: str) -> dict[str, Attribute]:
     out: dict[str, Attribute] = {}
     for n, a in enumerate(items):
         if not isinstance(a, dict) or not isinstance(a.get("name"), str):
-            raise BadAnswer(f"{source}: GET /contacts/attributes: attribute #{n} has no 'name'",
-                            field=source)  # fmt: skip
+            raise BadAnswer(
+                f"{source}: GET /contacts/attributes: attribute #{n} has no 'name'", field=source
+            )
         if a.get("category", "normal") not in PER_CONTACT:
             continue
         labels = {
@@ -219,8 +220,9 @@ def _typed(values: list[Any], attr: Attribute, tz: ZoneInfo) -> tuple[pd.Series,
         return ok.astype("boolean"), present - int(ok.notna().sum())
     if attr.type == "date":
         # a date without a time of day is midnight in the workspace time zone (DESIGN.md)
-        day = pd.to_datetime(raw.map(lambda v: v if isinstance(v, str) else None),
-                             errors="coerce", format="ISO8601")  # fmt: skip
+        day = pd.to_datetime(
+            raw.map(lambda v: v if isinstance(v, str) else None), errors="coerce", format="ISO8601"
+        )
         if getattr(day.dt, "tz", None) is None:
             day = day.dt.tz_localize(tz, ambiguous="NaT", nonexistent="shift_forward")
         out = day.dt.tz_convert("UTC")

@@ -107,8 +107,11 @@ def read_cursor(value: str | None) -> dict[str, dict[str, int]]:
     counts = body.get("campaigns") if isinstance(body, dict) else None
     if not isinstance(counts, dict) or body.get("v") != CURSOR_VERSION:
         return {}
-    return {str(k): {str(n): int(c) for n, c in v.items() if isinstance(c, int)}
-            for k, v in counts.items() if isinstance(v, dict)}  # fmt: skip
+    return {
+        str(k): {str(n): int(c) for n, c in v.items() if isinstance(c, int)}
+        for k, v in counts.items()
+        if isinstance(v, dict)
+    }
 
 
 def write_cursor(counts: dict[str, dict[str, int]]) -> str:
@@ -185,14 +188,18 @@ def pull_exports(
         cache.put(job.campaign.id, job.kind, n, data)
     cache.keep_only({(c.id, k, n) for c in campaigns for k, n in c.counts.items() if n})
     if lost:
-        notes.append(f"{source}: {len(lost)} export file(s) could not be downloaded "
-                     f"({_names(j.campaign for j in lost)}): exported again next pull")  # fmt: skip
+        notes.append(
+            f"{source}: {len(lost)} export file(s) could not be downloaded "
+            f"({_names(j.campaign for j in lost)}): exported again next pull"
+        )
     events = _match(frames, contacts, resolve, source, notes)
     if campaigns:
-        notes.append(f"{source}: engagement of {len(campaigns)} sent campaign(s) from "
-                     f"{len(done) - len(lost)} recipient export(s) and {len(cached)} "
-                     f"kept from an earlier pull, dated at each campaign's send "
-                     f"date")  # fmt: skip
+        notes.append(
+            f"{source}: engagement of {len(campaigns)} sent campaign(s) from "
+            f"{len(done) - len(lost)} recipient export(s) and {len(cached)} "
+            f"kept from an earlier pull, dated at each campaign's send "
+            f"date"
+        )
     return Engagement(events, notes, write_cursor(counts))
 
 
@@ -201,9 +208,14 @@ def list_sent(client: HttpClient, days: int, source: str) -> tuple[list[Campaign
     now = dt.datetime.now(dt.UTC)
     start = now - dt.timedelta(days=days)
     params: dict[str, Any] = {
-        "status": "sent", "statistics": "globalStats", "excludeHtmlContent": "true",
-        "startDate": _stamp(start), "endDate": _stamp(now), "limit": PAGE, "sort": "desc",
-    }  # fmt: skip
+        "status": "sent",
+        "statistics": "globalStats",
+        "excludeHtmlContent": "true",
+        "startDate": _stamp(start),
+        "endDate": _stamp(now),
+        "limit": PAGE,
+        "sort": "desc",
+    }
     endpoint = "GET /emailCampaigns"
     out: list[Campaign] = []
     remaining: int | None = None
@@ -244,8 +256,10 @@ def _campaign(item: Any, n: int, source: str) -> Campaign:
     for kind, (counter, _) in KINDS.items():
         value = glob.get(counter)
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise bad(f"(id {cid}): field 'statistics.globalStats.{counter}' is {value!r}, "
-                      f"expected a count")  # fmt: skip
+            raise bad(
+                f"(id {cid}): field 'statistics.globalStats.{counter}' is {value!r}, "
+                f"expected a count"
+            )
         counts[kind] = value
     return Campaign(cid, str(item.get("name") or cid), sent, counts)
 
@@ -289,8 +303,10 @@ def _run(
         polls -= _poll(client, pending, source)
     if pending:
         names = _names(j.campaign for j in pending.values())
-        notes.append(f"{source}: {len(pending)} export(s) not finished by Brevo in time "
-                     f"({names}): their engagement waits for the next pull")  # fmt: skip
+        notes.append(
+            f"{source}: {len(pending)} export(s) not finished by Brevo in time "
+            f"({names}): their engagement waits for the next pull"
+        )
     return [j for j in jobs if j.url is not None]
 
 
@@ -314,20 +330,25 @@ def _poll(client: HttpClient, pending: dict[int, Job], source: str) -> int:
         if status in ("queued", "in_process"):
             continue
         if status != "completed":
-            raise BadAnswer(f"{source}: {ep}: process {pid} has status {status!r}, expected "
-                            f"queued, in_process or completed", field=source)  # fmt: skip
+            raise BadAnswer(
+                f"{source}: {ep}: process {pid} has status {status!r}, expected "
+                f"queued, in_process or completed",
+                field=source,
+            )
         pending.pop(pid).url = export_url(item.get("export_url"), source=source, endpoint=ep)
     return calls
 
 
 def _frame(emails: pd.Series, job: Job) -> pd.DataFrame:
-    return pd.DataFrame({
-        "email": emails.str.strip().str.lower(),
-        "campaign_id": str(job.campaign.id),
-        "event": KINDS[job.kind][1],
-        "at": job.campaign.sent,
-        "detail": DETAILS.get(job.kind),
-    })  # fmt: skip
+    return pd.DataFrame(
+        {
+            "email": emails.str.strip().str.lower(),
+            "campaign_id": str(job.campaign.id),
+            "event": KINDS[job.kind][1],
+            "at": job.campaign.sent,
+            "detail": DETAILS.get(job.kind),
+        }
+    )
 
 
 def _match(
@@ -346,8 +367,7 @@ def _match(
         notes.append(f"{source}: {int(blank.sum())} export row(s) without an e-mail left out")
         rows = rows[~blank]
     known = contacts.dropna(subset=["email"])
-    by_email = dict(zip(known["email"].str.strip().str.lower(), known["contact_id"],
-                        strict=True))  # fmt: skip
+    by_email = dict(zip(known["email"].str.strip().str.lower(), known["contact_id"], strict=True))
     emails = rows["email"].astype(object)
     missing = set(emails[~emails.isin(by_email.keys())])
     if missing and resolve is not None:
@@ -355,18 +375,22 @@ def _match(
     ids = emails.map(by_email).astype(STRING)
     unknown = ids.isna()
     if unknown.any():
-        notes.append(f"{source}: {int(unknown.sum())} export row(s) of "
-                     f"{rows.loc[unknown, 'email'].nunique()} address(es) that are no Brevo "
-                     f"contact left out")  # fmt: skip
+        notes.append(
+            f"{source}: {int(unknown.sum())} export row(s) of "
+            f"{rows.loc[unknown, 'email'].nunique()} address(es) that are no Brevo "
+            f"contact left out"
+        )
     kept = rows[~unknown]
-    out = pd.DataFrame({
-        "contact_id": ids[~unknown].astype(STRING),
-        "campaign_id": kept["campaign_id"].astype(STRING),
-        "event": kept["event"].astype(STRING),
-        "at": pd.to_datetime(kept["at"], utc=True),
-        "detail": kept["detail"].astype(STRING),
-        "url": pd.Series(pd.NA, index=kept.index, dtype=STRING),  # exports name no link
-    })  # fmt: skip
+    out = pd.DataFrame(
+        {
+            "contact_id": ids[~unknown].astype(STRING),
+            "campaign_id": kept["campaign_id"].astype(STRING),
+            "event": kept["event"].astype(STRING),
+            "at": pd.to_datetime(kept["at"], utc=True),
+            "detail": kept["detail"].astype(STRING),
+            "url": pd.Series(pd.NA, index=kept.index, dtype=STRING),  # exports name no link
+        }
+    )
     return out.drop_duplicates().reset_index(drop=True)
 
 
@@ -386,5 +410,6 @@ def _header_int(value: str | None) -> int | None:
 
 def _stamp(when: dt.datetime) -> str:
     """Brevo's filter format: YYYY-MM-DDTHH:mm:ss.SSSZ, in UTC."""
-    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.") + \
-        f"{when.microsecond // 1000:03d}Z"  # fmt: skip
+    return (
+        when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+    )

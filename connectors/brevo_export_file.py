@@ -29,8 +29,10 @@ import pandas as pd
 
 from segmerge.errors import BadAnswer
 
-ANCHOR = re.compile(r"""^\s*<a\s[^>]*?href\s*=\s*(["'])(?P<url>[^"']+)\1[^>]*>.*?</a>\s*$""",
-                    re.IGNORECASE | re.DOTALL)  # fmt: skip
+ANCHOR = re.compile(
+    r"""^\s*<a\s[^>]*?href\s*=\s*(["'])(?P<url>[^"']+)\1[^>]*>.*?</a>\s*$""",
+    re.IGNORECASE | re.DOTALL,
+)
 #: header names of the e-mail column (compared lower case, without spaces, dashes, dots)
 EMAIL_HEADERS = ("email", "emailaddress", "emailid", "mail", "courriel", "adresseemail")
 DELIMITERS = (";", ",", "\t", "|")
@@ -59,8 +61,13 @@ def emails_of(data: bytes, *, source: str, what: str) -> pd.Series:
         return pd.Series([], dtype="string")
     header = lines[0]
     sep = max(DELIMITERS, key=header.count) if any(d in header for d in DELIMITERS) else ","
-    frame = pd.read_csv(io.StringIO(text.lstrip()), sep=sep, dtype="string",
-                        keep_default_na=False, skip_blank_lines=True)  # fmt: skip
+    frame = pd.read_csv(
+        io.StringIO(text.lstrip()),
+        sep=sep,
+        dtype="string",
+        keep_default_na=False,
+        skip_blank_lines=True,
+    )
     wanted = {re.sub(r"[\s_.\-]", "", str(c)).lower(): c for c in frame.columns}
     column = next((wanted[h] for h in EMAIL_HEADERS if h in wanted), None)
     if column is None:
@@ -81,15 +88,20 @@ def _unpack(data: bytes, *, source: str, what: str) -> bytes:
             with zipfile.ZipFile(io.BytesIO(data)) as z:
                 names = [n for n in z.namelist() if not n.endswith("/")]
                 if len(names) != 1:
-                    raise BadAnswer(f"{source}: the export of {what} is a zip of "
-                                    f"{len(names)} files, expected one", field=source)  # fmt: skip
+                    raise BadAnswer(
+                        f"{source}: the export of {what} is a zip of "
+                        f"{len(names)} files, expected one",
+                        field=source,
+                    )
                 return z.read(names[0])
     except (OSError, zipfile.BadZipFile, EOFError) as exc:
-        raise BadAnswer(f"{source}: the export of {what} is a damaged archive ({exc})",
-                        field=source) from None  # fmt: skip
+        raise BadAnswer(
+            f"{source}: the export of {what} is a damaged archive ({exc})", field=source
+        ) from None
     if data[:1] == b"<" or b"\x00" in data[:512]:
-        raise BadAnswer(f"{source}: the export of {what} is no CSV file "
-                        f"(starts {data[:40]!r})", field=source)  # fmt: skip
+        raise BadAnswer(
+            f"{source}: the export of {what} is no CSV file (starts {data[:40]!r})", field=source
+        )
     return data
 
 

@@ -168,11 +168,15 @@ class ListBook:
             out.extend(self._push_group(adding, name, kind, by_member))
         return out
 
-    def _push_group(self, adding: bool, name: str, kind: str,
-                    by_member: dict[Any, list[Action]]) -> list[Outcome]:  # fmt: skip
+    def _push_group(
+        self, adding: bool, name: str, kind: str, by_member: dict[Any, list[Action]]
+    ) -> list[Outcome]:
         def all_as(status: str, detail: str) -> list[Outcome]:
-            return [Outcome(a.key, status, detail) for acts in by_member.values()  # type: ignore[arg-type]
-                    for a in acts]  # fmt: skip
+            return [
+                Outcome(a.key, status, detail)
+                for acts in by_member.values()  # type: ignore[arg-type]
+                for a in acts
+            ]
 
         try:
             lid = self.list_id(name, create=adding)
@@ -218,12 +222,12 @@ class ListBook:
             return {m: ("check", exc.message) for m in chunk}
         except ConnectorError as exc:
             return {m: ("retry", exc.message) for m in chunk}
-        success = call_result(self.client.decode(resp, f"POST {path}"), f"POST {path}",
-                              self.source)  # fmt: skip
+        success = call_result(self.client.decode(resp, f"POST {path}"), f"POST {path}", self.source)
         return {m: ("done", "") if m in success else ("check", "refused by Brevo") for m in chunk}
 
-    def _settle(self, verb: str, lid: int, kind: str, name: str,
-                failed: list[Any]) -> dict[Any, tuple[str, str]]:  # fmt: skip
+    def _settle(
+        self, verb: str, lid: int, kind: str, name: str, failed: list[Any]
+    ) -> dict[Any, tuple[str, str]]:
         """A refused member: already done, unknown to Brevo, or refused again one by one."""
         adding = verb == "add"
         inside = self._members(lid) if len(failed) > BULK_CHECK else None
@@ -295,12 +299,17 @@ def named_items(
             or isinstance(ident, bool)
             or not isinstance(x.get("name"), str)
         ):
-            raise BadAnswer(f"{source}: {endpoint}: item #{offset + n} of {key!r} has no integer "
-                            "'id' and text 'name'", field=source)  # fmt: skip
+            raise BadAnswer(
+                f"{source}: {endpoint}: item #{offset + n} of {key!r} has no integer "
+                "'id' and text 'name'",
+                field=source,
+            )
     count = body.get("count", offset + len(items))
     if not isinstance(count, int) or isinstance(count, bool):
-        raise BadAnswer(f"{source}: {endpoint}: field 'count' is {type(count).__name__}, "
-                        "expected an integer", field=source)  # fmt: skip
+        raise BadAnswer(
+            f"{source}: {endpoint}: field 'count' is {type(count).__name__}, expected an integer",
+            field=source,
+        )
     return items, count
 
 
@@ -318,13 +327,17 @@ def call_result(body: Any, endpoint: str, source: str) -> set[Any]:
     """
     inner = body.get("contacts", body) if isinstance(body, dict) else None
     if not isinstance(inner, dict):
-        raise BadAnswer(f"{source}: {endpoint}: field 'contacts' is "
-                        f"{type(inner).__name__}, expected an object", field=source)  # fmt: skip
+        raise BadAnswer(
+            f"{source}: {endpoint}: field 'contacts' is {type(inner).__name__}, expected an object",
+            field=source,
+        )
     for key in ("success", "failure"):
         value = inner.get(key, [])
         if not isinstance(value, list) or not all(isinstance(x, str | int) for x in value):
-            raise BadAnswer(f"{source}: {endpoint}: field 'contacts.{key}' is not a list of "
-                            "ids or e-mails", field=source)  # fmt: skip
+            raise BadAnswer(
+                f"{source}: {endpoint}: field 'contacts.{key}' is not a list of ids or e-mails",
+                field=source,
+            )
     return {_norm(x) for x in inner.get("success", [])}
 
 

@@ -63,25 +63,32 @@ def orders_page(body: Any, source: str, offset: int = 0) -> tuple[list[dict[str,
     items = field_of(body, "orders", list, endpoint=ENDPOINT, source=source)
     count = body.get("count", offset + len(items))
     if not isinstance(count, int) or isinstance(count, bool):
-        raise BadAnswer(f"{source}: {ENDPOINT}: field 'count' is {type(count).__name__}, "
-                        "expected an integer", field=source)  # fmt: skip
+        raise BadAnswer(
+            f"{source}: {ENDPOINT}: field 'count' is {type(count).__name__}, expected an integer",
+            field=source,
+        )
     for n, o in enumerate(items):
         where = f"{source}: {ENDPOINT} (offset {offset}): order #{offset + n}"
         if not isinstance(o, dict) or not isinstance(o.get("id"), str | int):
             raise BadAnswer(f"{where} has no id", field=source)
         where = f"{source}: {ENDPOINT}: order {o['id']!r}"
-        for key, kinds, expected in (("amount", (int, float), "a number"),
-                                     ("createdAt", (str,), "a date-time"),
-                                     ("status", (str,), "a string")):  # fmt: skip
+        for key, kinds, expected in (
+            ("amount", (int, float), "a number"),
+            ("createdAt", (str,), "a date-time"),
+            ("status", (str,), "a string"),
+        ):
             value = o.get(key)
             if not isinstance(value, kinds) or isinstance(value, bool):
                 got = "missing" if value is None else type(value).__name__
-                raise BadAnswer(f"{where}: field {key!r} is {got}, expected {expected}",
-                                field=source)  # fmt: skip
+                raise BadAnswer(
+                    f"{where}: field {key!r} is {got}, expected {expected}", field=source
+                )
         buyer = o.get("contact_id", o.get("contactId"))
         if buyer is not None and (not isinstance(buyer, int) or isinstance(buyer, bool)):
-            raise BadAnswer(f"{where}: field 'contact_id' is {type(buyer).__name__}, expected "
-                            "an integer", field=source)  # fmt: skip
+            raise BadAnswer(
+                f"{where}: field 'contact_id' is {type(buyer).__name__}, expected an integer",
+                field=source,
+            )
     return items, count
 
 

@@ -118,10 +118,20 @@ def _general(t: pd.Series, tz: ZoneInfo) -> pd.Series:
     day = parts["d"].fillna(parts["D"]).str.zfill(2)
     frac = parts["F"].fillna("0").str.slice(0, 6).str.pad(6, side="right", fillchar="0")
     stamp = (
-        year + "-" + month + "-" + day + " "
-        + parts["H"].fillna("0").str.zfill(2) + ":" + parts["N"].fillna("00") + ":"
-        + parts["S"].fillna("00") + "." + frac
-    )  # fmt: skip
+        year
+        + "-"
+        + month
+        + "-"
+        + day
+        + " "
+        + parts["H"].fillna("0").str.zfill(2)
+        + ":"
+        + parts["N"].fillna("00")
+        + ":"
+        + parts["S"].fillna("00")
+        + "."
+        + frac
+    )
     naive = pd.to_datetime(stamp, format="%Y-%m-%d %H:%M:%S.%f", errors="coerce")
     in_range = pd.to_numeric(year, errors="coerce").between(1678, 2261)
     naive = naive.where(in_range.fillna(False)).astype("datetime64[ns]")

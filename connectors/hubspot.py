@@ -121,10 +121,16 @@ class HubSpotConnector(Source, Destination):
                 )
             c = self.cfg
             self._api, self._search = make_clients(
-                self.name, c.base_url, token, limit=c.rate_limit, window=c.rate_window_seconds,
-                search_limit=c.search_rate_limit, search_window=c.search_window_seconds,
-                timeout=c.timeout, credential_hint=secrets.where(self.name, self.ctx.root),
-            )  # fmt: skip
+                self.name,
+                c.base_url,
+                token,
+                limit=c.rate_limit,
+                window=c.rate_window_seconds,
+                search_limit=c.search_rate_limit,
+                search_window=c.search_window_seconds,
+                timeout=c.timeout,
+                credential_hint=secrets.where(self.name, self.ctx.root),
+            )
         return self._api, self._search
 
     @property
@@ -153,8 +159,11 @@ class HubSpotConnector(Source, Destination):
             path = "/crm/v3/properties/contacts"
             body = self.api.get(path, {"archived": "false"})
             items = field_of(body, "results", list, endpoint=f"GET {path}", source=self.name)
-            self._types = {str(p["name"]): str(p.get("type", "string"))
-                           for p in items if isinstance(p, dict) and "name" in p}  # fmt: skip
+            self._types = {
+                str(p["name"]): str(p.get("type", "string"))
+                for p in items
+                if isinstance(p, dict) and "name" in p
+            }
             self._custom = [
                 str(p["name"])
                 for p in items
@@ -280,8 +289,9 @@ class HubSpotConnector(Source, Destination):
         notes.append(f"{self.name}: {len(records)} contact(s) modified since {_iso(since_ms)}")
         return records
 
-    def _events(self, contacts: pd.DataFrame, start: int, end: int,
-                notes: list[str]) -> tuple[pd.DataFrame, int]:  # fmt: skip
+    def _events(
+        self, contacts: pd.DataFrame, start: int, end: int, notes: list[str]
+    ) -> tuple[pd.DataFrame, int]:
         """E-mail events in [start, end] and where the next pull starts.
 
         The next pull starts after the last event seen, or at the end of this one less
@@ -297,8 +307,10 @@ class HubSpotConnector(Source, Destination):
             by_email.update(hp.ids_for_emails(self.api, unknown))
         events, unmatched = he.canonical(raw, by_email)
         if unmatched:
-            notes.append(f"{self.name}: {unmatched} e-mail event(s) of addresses HubSpot has "
-                         "no contact for were left out")  # fmt: skip
+            notes.append(
+                f"{self.name}: {unmatched} e-mail event(s) of addresses HubSpot has "
+                "no contact for were left out"
+            )
         overlap = self.cfg.cursor_overlap_seconds * 1000
         last = int(raw["at_ms"].max()) + 1 if not raw.empty else start
         return events, max(last, end - overlap)
@@ -314,8 +326,9 @@ class HubSpotConnector(Source, Destination):
                 types = self.property_types()
             except SegmergeError:
                 types = {}
-            self._prop_by_column = {v: k for k, v in hp.column_names(
-                types, self.cfg.tags_property).items()}  # fmt: skip
+            self._prop_by_column = {
+                v: k for k, v in hp.column_names(types, self.cfg.tags_property).items()
+            }
         prop = prop or self._prop_by_column.get(column)
         return f"{{{{ contact.{prop} }}}}" if prop else None
 
@@ -325,8 +338,11 @@ class HubSpotConnector(Source, Destination):
         tags = [a for a in actions if a.kind in TAG_KINDS]
         lists = [a for a in actions if a.kind in LIST_KINDS]
         drafts = [a for a in actions if a.kind == "create_campaign"]
-        outcomes += [Outcome(a.key, "failed", f"{self.name}: HubSpot cannot {a.kind}")
-                     for a in actions if a.kind not in self.accepts]  # fmt: skip
+        outcomes += [
+            Outcome(a.key, "failed", f"{self.name}: HubSpot cannot {a.kind}")
+            for a in actions
+            if a.kind not in self.accepts
+        ]
         if tags:
             outcomes += self._guard(tags, lambda: self._tag_writer().push(tags))
         if lists:

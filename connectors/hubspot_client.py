@@ -139,8 +139,9 @@ _LIMITS: dict[tuple[Any, ...], tuple[RateLimit, RateLimit]] = {}
 _LIMITS_LOCK = threading.Lock()
 
 
-def _shared_limits(base_url: str, token: str, limit: int, window: float, search_limit: float,
-                   search_window: float) -> tuple[RateLimit, RateLimit]:  # fmt: skip
+def _shared_limits(
+    base_url: str, token: str, limit: int, window: float, search_limit: float, search_window: float
+) -> tuple[RateLimit, RateLimit]:
     app = hashlib.sha256(token.encode()).hexdigest()[:16]  # never keep the token itself
     key = (base_url.rstrip("/"), app, limit, window, search_limit, search_window)
     with _LIMITS_LOCK:
@@ -187,7 +188,7 @@ def search_modified_since(
                     "filters": [
                         {"propertyName": modified_property, "operator": "GTE", "value": str(start)}
                     ]
-                }  # fmt: skip
+                }
             ],
             "sorts": [{"propertyName": modified_property, "direction": "ASCENDING"}],
             "properties": properties,

@@ -45,20 +45,27 @@ def won_stage_ids(client: HttpClient) -> set[str]:
     for p in field_of(body, "results", list, endpoint=endpoint, source=client.source):
         stages = p.get("stages") if isinstance(p, dict) else None
         if not isinstance(stages, list):
-            raise BadAnswer(f"{client.source}: {endpoint}: pipeline "
-                            f"{p.get('id') if isinstance(p, dict) else p!r} has no 'stages' list",
-                            field=client.source)  # fmt: skip
+            raise BadAnswer(
+                f"{client.source}: {endpoint}: pipeline "
+                f"{p.get('id') if isinstance(p, dict) else p!r} has no 'stages' list",
+                field=client.source,
+            )
         for s in stages:
             meta = s.get("metadata") if isinstance(s, dict) else None
             if not isinstance(meta, dict) or "id" not in s:
-                raise BadAnswer(f"{client.source}: {endpoint}: a stage has no 'id' or no "
-                                "'metadata' object", field=client.source)  # fmt: skip
+                raise BadAnswer(
+                    f"{client.source}: {endpoint}: a stage has no 'id' or no 'metadata' object",
+                    field=client.source,
+                )
             try:
                 probability = float(meta.get("probability", "nan"))
             except (TypeError, ValueError):
-                raise BadAnswer(f"{client.source}: {endpoint}: stage {s['id']} "
-                                f"metadata.probability is {meta.get('probability')!r}, not a "
-                                "number", field=client.source) from None  # fmt: skip
+                raise BadAnswer(
+                    f"{client.source}: {endpoint}: stage {s['id']} "
+                    f"metadata.probability is {meta.get('probability')!r}, not a "
+                    "number",
+                    field=client.source,
+                ) from None
             closed = str(meta.get("isClosed", "true")).lower() == "true"
             if closed and probability >= 1.0:
                 won.add(str(s["id"]))
@@ -89,18 +96,26 @@ class WonDeals:
         A deal shared by two contacts counts as an order of each; ``order_id`` is
         ``<dealId>:<contactId>`` so that the rows stay distinct and stable.
         """
-        params = {"limit": LIST_PAGE, "properties": ",".join(DEAL_PROPERTIES),
-                  "associations": "contacts", "archived": "false"}  # fmt: skip
+        params = {
+            "limit": LIST_PAGE,
+            "properties": ",".join(DEAL_PROPERTIES),
+            "associations": "contacts",
+            "archived": "false",
+        }
         ids: list[str] = []
         contacts: list[list[str]] = []
         props_rows: list[dict[str, Any]] = []
-        for page in self.client.pages_cursor(DEALS, items_key="results", next_cursor=next_after,
-                                             params=params):  # fmt: skip
+        for page in self.client.pages_cursor(
+            DEALS, items_key="results", next_cursor=next_after, params=params
+        ):
             for deal in page:
                 props = deal.get("properties") if isinstance(deal, dict) else None
                 if not isinstance(props, dict) or "id" not in deal:
-                    raise BadAnswer(f"{self.client.source}: GET {DEALS}: a deal has no 'id' or "
-                                    "no 'properties' object", field=self.client.source)  # fmt: skip
+                    raise BadAnswer(
+                        f"{self.client.source}: GET {DEALS}: a deal has no 'id' or "
+                        "no 'properties' object",
+                        field=self.client.source,
+                    )
                 if not self.is_won(props):
                     continue
                 ids.append(str(deal["id"]))
@@ -112,13 +127,17 @@ class WonDeals:
         deals["deal_id"] = ids
         deals["contact_id"] = contacts
         df = deals.explode("contact_id").dropna(subset=["contact_id"])
-        out = pd.DataFrame({
-            "contact_id": df["contact_id"].astype(STRING),
-            "order_id": (df["deal_id"] + ":" + df["contact_id"]).astype(STRING),
-            "ordered_at": when(df["closedate"]),
-            "amount": pd.to_numeric(df["amount"], errors="coerce").fillna(0.0).astype("float64"),
-            "category": df["pipeline"].astype(STRING),
-        })  # fmt: skip
+        out = pd.DataFrame(
+            {
+                "contact_id": df["contact_id"].astype(STRING),
+                "order_id": (df["deal_id"] + ":" + df["contact_id"]).astype(STRING),
+                "ordered_at": when(df["closedate"]),
+                "amount": pd.to_numeric(df["amount"], errors="coerce")
+                .fillna(0.0)
+                .astype("float64"),
+                "category": df["pipeline"].astype(STRING),
+            }
+        )
         return out[out["ordered_at"].notna()].reset_index(drop=True)
 
     def _contacts(self, deal: dict[str, Any]) -> list[str]:
@@ -128,9 +147,11 @@ class WonDeals:
             return []
         linked = assoc.get("results") if isinstance(assoc, dict) else None
         if not isinstance(linked, list):
-            raise BadAnswer(f"{self.client.source}: GET {DEALS}: deal {deal['id']} "
-                            "associations.contacts.results is not a list",
-                            field=self.client.source)  # fmt: skip
+            raise BadAnswer(
+                f"{self.client.source}: GET {DEALS}: deal {deal['id']} "
+                "associations.contacts.results is not a list",
+                field=self.client.source,
+            )
         if next_after(assoc) is not None:
             return self._all_contacts(str(deal["id"]))
         return list(dict.fromkeys(str(a["id"]) for a in linked if _has(a, "id", DEALS, self)))
@@ -138,11 +159,16 @@ class WonDeals:
     def _all_contacts(self, deal_id: str) -> list[str]:
         path = f"/crm/v4/objects/deals/{deal_id}/associations/contacts"
         out: list[str] = []
-        for page in self.client.pages_cursor(path, items_key="results", next_cursor=next_after,
-                                             params={"limit": ASSOCIATION_PAGE}):  # fmt: skip
-            out += [str(a["toObjectId"]) for a in page
-                    if _has(a, "toObjectId", "/crm/v4/objects/deals/{dealId}/associations/"
-                            "contacts", self)]  # fmt: skip
+        for page in self.client.pages_cursor(
+            path, items_key="results", next_cursor=next_after, params={"limit": ASSOCIATION_PAGE}
+        ):
+            out += [
+                str(a["toObjectId"])
+                for a in page
+                if _has(
+                    a, "toObjectId", "/crm/v4/objects/deals/{dealId}/associations/contacts", self
+                )
+            ]
         return list(dict.fromkeys(out))
 
 
@@ -151,5 +177,7 @@ def _has(item: Any, key: str, endpoint: str, reader: WonDeals) -> bool:
     value = item.get(key) if isinstance(item, dict) else None
     if isinstance(value, str | int) and not isinstance(value, bool) and str(value):
         return True
-    raise BadAnswer(f"{reader.client.source}: GET {endpoint}: an association has no {key!r} "
-                    f"({item!r:.80})", field=reader.client.source)  # fmt: skip
+    raise BadAnswer(
+        f"{reader.client.source}: GET {endpoint}: an association has no {key!r} ({item!r:.80})",
+        field=reader.client.source,
+    )

@@ -33,8 +33,13 @@ EMAILS = "/marketing/v3/emails"
 class Drafts:
     """One DRAFT marketing e-mail per campaign name: looked up first, never sent."""
 
-    def __init__(self, client: HttpClient, lists: Lists, template_path: str | None,
-                 template_id: str | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        client: HttpClient,
+        lists: Lists,
+        template_path: str | None,
+        template_id: str | None = None,
+    ) -> None:
         self.client = client
         self.lists = lists
         self.template_path = template_path
@@ -43,8 +48,9 @@ class Drafts:
 
     def find(self, name: str) -> str | None:
         params: dict[str, Any] = {"limit": 100, "archived": "false"}
-        for page in self.client.pages_cursor(EMAILS, items_key="results",
-                                             next_cursor=_after, params=params):  # fmt: skip
+        for page in self.client.pages_cursor(
+            EMAILS, items_key="results", next_cursor=_after, params=params
+        ):
             for item in page:
                 if isinstance(item, dict) and item.get("name") == name:
                     return str(item.get("id"))
@@ -87,19 +93,28 @@ class Drafts:
     def _make(self, name: str, p: dict[str, Any], list_id: str | None) -> str:
         """Create (or clone and address) the draft; its id."""
         if self.template_id:
-            answer = self.client.json("POST", f"{EMAILS}/clone", retry=False,
-                                      json={"id": self.template_id, "cloneName": name})  # fmt: skip
+            answer = self.client.json(
+                "POST",
+                f"{EMAILS}/clone",
+                retry=False,
+                json={"id": self.template_id, "cloneName": name},
+            )
             eid = _id_of(answer, f"POST {EMAILS}/clone", self.client.source)
             self._dress(eid, name, p, list_id, answer)
             return eid
-        create = {"name": name, **self._fields(p, list_id),
-                  "content": mail.new_content(str(p.get("html") or ""), _text(p),
-                                              _preheader(p), self.template_path)}  # fmt: skip
+        create = {
+            "name": name,
+            **self._fields(p, list_id),
+            "content": mail.new_content(
+                str(p.get("html") or ""), _text(p), _preheader(p), self.template_path
+            ),
+        }
         answer = self.client.json("POST", EMAILS, json=create, retry=False)
         return _id_of(answer, f"POST {EMAILS}", self.client.source)
 
-    def _dress(self, eid: str, name: str, p: dict[str, Any], list_id: str | None,
-               clone: Any) -> None:  # fmt: skip
+    def _dress(
+        self, eid: str, name: str, p: dict[str, Any], list_id: str | None, clone: Any
+    ) -> None:
         """A fresh clone of the template becomes this campaign's draft: its name, subject,
         sender, list, and the letter in its rich-text module."""
         update = self._fields(p, list_id)
@@ -110,8 +125,11 @@ class Drafts:
         self.client.json("PATCH", f"{EMAILS}/{eid}", json=update)
 
     def _fields(self, p: dict[str, Any], list_id: str | None) -> dict[str, Any]:
-        out: dict[str, Any] = {"subject": str(p["subject"]), "state": "DRAFT",
-                               "sendOnPublish": False}  # fmt: skip
+        out: dict[str, Any] = {
+            "subject": str(p["subject"]),
+            "state": "DRAFT",
+            "sendOnPublish": False,
+        }
         sender: dict[str, Any] = {}
         if p.get("from_name"):
             sender["fromName"] = str(p["from_name"])
@@ -134,23 +152,34 @@ class Drafts:
             return Outcome(key, "done", f"draft e-mail {eid} {how}")
         content = self._letter(email, p)
         if content is None:
-            return Outcome(key, "failed", f"draft e-mail {eid} {how}, but its template has no "
-                           "rich-text module to hold the letter (choose another "
-                           "email_template_id)")  # fmt: skip
+            return Outcome(
+                key,
+                "failed",
+                f"draft e-mail {eid} {how}, but its template has no "
+                "rich-text module to hold the letter (choose another "
+                "email_template_id)",
+            )
         self.client.json("PATCH", f"{EMAILS}/{eid}", json={"content": content})
         if mail.holds_letter(self._read(eid), html):
             return Outcome(key, "done", f"draft e-mail {eid} {how} (its body set again)")
-        return Outcome(key, "failed", f"draft e-mail {eid} {how}, but HubSpot does not show the "
-                       "letter in it: content.widgets holds no rich-text module placed in "
-                       "content.flexAreas with the letter (check email_template_path, or delete "
-                       "the draft in HubSpot)")  # fmt: skip
+        return Outcome(
+            key,
+            "failed",
+            f"draft e-mail {eid} {how}, but HubSpot does not show the "
+            "letter in it: content.widgets holds no rich-text module placed in "
+            "content.flexAreas with the letter (check email_template_path, or delete "
+            "the draft in HubSpot)",
+        )
 
     def _read(self, eid: str) -> dict[str, Any]:
         path = f"{EMAILS}/{eid}"
         email = self.client.json("GET", path)
         if not isinstance(email, dict) or not isinstance(email.get("content"), dict):
-            raise BadAnswer(f"{self.client.source}: GET {EMAILS}/{{emailId}}: e-mail {eid} "
-                            "has no 'content' object", field=self.client.source)  # fmt: skip
+            raise BadAnswer(
+                f"{self.client.source}: GET {EMAILS}/{{emailId}}: e-mail {eid} "
+                "has no 'content' object",
+                field=self.client.source,
+            )
         return email
 
     def _letter(self, email: Any, p: dict[str, Any]) -> dict[str, Any] | None:
@@ -175,8 +204,9 @@ def _preheader(p: dict[str, Any]) -> str | None:
 def _id_of(answer: Any, endpoint: str, source: str) -> str:
     eid = answer.get("id") if isinstance(answer, dict) else None
     if not isinstance(eid, str | int) or isinstance(eid, bool) or str(eid) == "":
-        raise BadAnswer(f"{source}: {endpoint} answered without the e-mail's 'id' ({eid!r})",
-                        field=source)  # fmt: skip
+        raise BadAnswer(
+            f"{source}: {endpoint} answered without the e-mail's 'id' ({eid!r})", field=source
+        )
     return str(eid)
 
 

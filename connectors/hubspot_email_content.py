@@ -45,39 +45,79 @@ def body_html(html: str) -> str:
     return found.group(1).strip() if found else html.strip()
 
 
-def _widget(wid: str, order: int, kind: str, body: dict[str, Any],
-            module_id: int | None = None) -> dict[str, Any]:  # fmt: skip
-    out: dict[str, Any] = {"body": body, "child_css": {}, "css": {}, "id": wid, "name": wid,
-                           "order": order, "styles": {}, "type": kind}  # fmt: skip
+def _widget(
+    wid: str, order: int, kind: str, body: dict[str, Any], module_id: int | None = None
+) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "body": body,
+        "child_css": {},
+        "css": {},
+        "id": wid,
+        "name": wid,
+        "order": order,
+        "styles": {},
+        "type": kind,
+    }
     if module_id is not None:
         out["module_id"] = module_id
     return out
 
 
 def _section(n: int, widget: str, padding: str) -> dict[str, Any]:
-    return {"columns": [{"id": f"column-{n}-1", "widgets": [widget], "width": 12}],
-            "id": f"section-{n}",
-            "style": {"backgroundColor": "", "backgroundType": "CONTENT",
-                      "paddingBottom": padding, "paddingTop": padding}}  # fmt: skip
+    return {
+        "columns": [{"id": f"column-{n}-1", "widgets": [widget], "width": 12}],
+        "id": f"section-{n}",
+        "style": {
+            "backgroundColor": "",
+            "backgroundType": "CONTENT",
+            "paddingBottom": padding,
+            "paddingTop": padding,
+        },
+    }
 
 
-def new_content(html: str, text: str | None, preheader: str | None,
-                template_path: str | None) -> dict[str, Any]:  # fmt: skip
+def new_content(
+    html: str, text: str | None, preheader: str | None, template_path: str | None
+) -> dict[str, Any]:
     """``content`` of a new draft: the letter in a rich-text module, then HubSpot's footer."""
     content: dict[str, Any] = {
         "templatePath": template_path or DEFAULT_TEMPLATE,
-        "flexAreas": {"main": {"boxed": False, "isSingleColumnFullWidth": False, "sections": [
-            _section(0, BODY_WIDGET, "40px"), _section(1, FOOTER_WIDGET, "0px")]}},
+        "flexAreas": {
+            "main": {
+                "boxed": False,
+                "isSingleColumnFullWidth": False,
+                "sections": [_section(0, BODY_WIDGET, "40px"), _section(1, FOOTER_WIDGET, "0px")],
+            }
+        },
         "widgets": {
             PREVIEW_WIDGET: _widget(PREVIEW_WIDGET, 0, "text", {"value": preheader or ""}),
-            BODY_WIDGET: _widget(BODY_WIDGET, 1, "module", {
-                "css_class": "dnd-module", "html": body_html(html), "path": RICH_TEXT,
-                "schema_version": 2}, 1155639),
-            FOOTER_WIDGET: _widget(FOOTER_WIDGET, 2, "module", {
-                "align": "center", "css_class": "dnd-module", "path": FOOTER,
-                "schema_version": 2, "unsubscribe_link_type": "both"}, 2869621),
+            BODY_WIDGET: _widget(
+                BODY_WIDGET,
+                1,
+                "module",
+                {
+                    "css_class": "dnd-module",
+                    "html": body_html(html),
+                    "path": RICH_TEXT,
+                    "schema_version": 2,
+                },
+                1155639,
+            ),
+            FOOTER_WIDGET: _widget(
+                FOOTER_WIDGET,
+                2,
+                "module",
+                {
+                    "align": "center",
+                    "css_class": "dnd-module",
+                    "path": FOOTER,
+                    "schema_version": 2,
+                    "unsubscribe_link_type": "both",
+                },
+                2869621,
+            ),
         },
-    }  # fmt: skip
+    }
     if text:
         content["plainTextVersion"] = text
     return content
@@ -92,8 +132,13 @@ def rich_text_ids(content: Any) -> list[str]:
     widgets = content.get("widgets") if isinstance(content, dict) else None
     if not isinstance(widgets, dict):
         return []
-    rich = [wid for wid, w in widgets.items() if isinstance(w, dict)
-            and isinstance(w.get("body"), dict) and w["body"].get("path") == RICH_TEXT]  # fmt: skip
+    rich = [
+        wid
+        for wid, w in widgets.items()
+        if isinstance(w, dict)
+        and isinstance(w.get("body"), dict)
+        and w["body"].get("path") == RICH_TEXT
+    ]
     placed = _placed(content.get("flexAreas"))
     if placed is None:
         return sorted(rich, key=lambda wid: _order(widgets[wid]))
@@ -145,8 +190,9 @@ def holds_letter(email: Any, html: str) -> bool:
     return start in _words(shown)
 
 
-def with_letter(content: dict[str, Any], html: str, text: str | None,
-                preheader: str | None) -> dict[str, Any] | None:  # fmt: skip
+def with_letter(
+    content: dict[str, Any], html: str, text: str | None, preheader: str | None
+) -> dict[str, Any] | None:
     """A cloned template's ``content`` with the letter in its first placed rich-text module.
 
     Only the widgets are sent back (HubSpot merges ``content`` fields on update), so the

@@ -24,8 +24,13 @@ from segmerge.ports.schema import STRING, UTC, empty_events
 EVENTS = "/email/public/v1/events"
 PAGE = 1000
 #: HubSpot e-mail event types -> canonical event kinds (others are not engagement)
-EVENT_KINDS = {"SENT": "sent", "OPEN": "open", "CLICK": "click", "BOUNCE": "bounce",
-               "SPAMREPORT": "unsubscribe"}  # fmt: skip
+EVENT_KINDS = {
+    "SENT": "sent",
+    "OPEN": "open",
+    "CLICK": "click",
+    "BOUNCE": "bounce",
+    "SPAMREPORT": "unsubscribe",
+}
 COLUMNS = ["recipient", "campaign_id", "event", "at_ms"]
 
 
@@ -35,16 +40,16 @@ def _more(body: Any) -> str | None:
     return str(offset) if has_more and offset else None
 
 
-def pages(client: HttpClient, start_ms: int, end_ms: int, window_ms: int
-          ) -> Iterator[pd.DataFrame]:  # fmt: skip
+def pages(client: HttpClient, start_ms: int, end_ms: int, window_ms: int) -> Iterator[pd.DataFrame]:
     """The engagement events of [start, end], one small frame per page of each window."""
     a = start_ms
     while a <= end_ms:
         b = min(a + window_ms, end_ms + 1)
         # endTimestamp is inclusive: b - 1, so that windows never share a millisecond
         params = {"startTimestamp": a, "endTimestamp": b - 1, "limit": PAGE}
-        for page in client.pages_cursor(EVENTS, items_key="events", next_cursor=_more,
-                                        cursor_param="offset", params=params):  # fmt: skip
+        for page in client.pages_cursor(
+            EVENTS, items_key="events", next_cursor=_more, cursor_param="offset", params=params
+        ):
             yield page_frame(page, client.source)
         a = b
 
@@ -53,8 +58,9 @@ def page_frame(page: list[Any], source: str) -> pd.DataFrame:
     """One page's engagement events as columns: recipient, campaign_id, event, at_ms."""
     bad = next((e for e in page if not isinstance(e, dict)), None)
     if bad is not None:
-        raise BadAnswer(f"{source}: GET {EVENTS}: an event is {type(bad).__name__}, not an "
-                        "object", field=source)  # fmt: skip
+        raise BadAnswer(
+            f"{source}: GET {EVENTS}: an event is {type(bad).__name__}, not an object", field=source
+        )
     df = pd.DataFrame.from_records(page)
     if df.empty:
         return _empty()
@@ -69,18 +75,25 @@ def page_frame(page: list[Any], source: str) -> pd.DataFrame:
         return _empty()
     for field in ("created", "recipient"):
         if field not in df.columns or df[field].isna().any():
-            raise BadAnswer(f"{source}: GET {EVENTS}: a {df['type'].iloc[0]} event has no "
-                            f"{field!r}", field=source)  # fmt: skip
+            raise BadAnswer(
+                f"{source}: GET {EVENTS}: a {df['type'].iloc[0]} event has no {field!r}",
+                field=source,
+            )
     at = pd.to_numeric(df["created"], errors="coerce")
     if at.isna().any() or not df["recipient"].map(lambda r: isinstance(r, str)).all():
-        raise BadAnswer(f"{source}: GET {EVENTS}: an event's 'created' is not epoch "
-                        "milliseconds or its 'recipient' not a string", field=source)  # fmt: skip
-    return pd.DataFrame({
-        "recipient": df["recipient"].str.strip().str.lower().astype(STRING),
-        "campaign_id": _campaigns(df),
-        "event": kinds[df.index].astype(STRING),
-        "at_ms": at.astype("int64"),
-    }).reset_index(drop=True)  # fmt: skip
+        raise BadAnswer(
+            f"{source}: GET {EVENTS}: an event's 'created' is not epoch "
+            "milliseconds or its 'recipient' not a string",
+            field=source,
+        )
+    return pd.DataFrame(
+        {
+            "recipient": df["recipient"].str.strip().str.lower().astype(STRING),
+            "campaign_id": _campaigns(df),
+            "event": kinds[df.index].astype(STRING),
+            "at_ms": at.astype("int64"),
+        }
+    ).reset_index(drop=True)
 
 
 def _campaigns(df: pd.DataFrame) -> pd.Series:
@@ -107,10 +120,14 @@ def _unsubscribed(e: pd.Series) -> str | None:
 
 
 def _empty() -> pd.DataFrame:
-    return pd.DataFrame({"recipient": pd.Series(dtype=STRING),
-                         "campaign_id": pd.Series(dtype=STRING),
-                         "event": pd.Series(dtype=STRING),
-                         "at_ms": pd.Series(dtype="int64")})  # fmt: skip
+    return pd.DataFrame(
+        {
+            "recipient": pd.Series(dtype=STRING),
+            "campaign_id": pd.Series(dtype=STRING),
+            "event": pd.Series(dtype=STRING),
+            "at_ms": pd.Series(dtype="int64"),
+        }
+    )
 
 
 def collect(frames: Iterator[pd.DataFrame]) -> pd.DataFrame:
@@ -125,10 +142,12 @@ def canonical(raw: pd.DataFrame, ids_by_email: dict[str, str]) -> tuple[pd.DataF
         return empty_events(), 0
     cid = raw["recipient"].map(ids_by_email)
     matched = raw[cid.notna()]
-    out = pd.DataFrame({
-        "contact_id": cid[matched.index].astype(STRING),
-        "campaign_id": matched["campaign_id"].fillna("").astype(STRING),
-        "event": matched["event"].astype(STRING),
-        "at": pd.to_datetime(matched["at_ms"], unit="ms", utc=True).astype(UTC),
-    }).reset_index(drop=True)  # fmt: skip
+    out = pd.DataFrame(
+        {
+            "contact_id": cid[matched.index].astype(STRING),
+            "campaign_id": matched["campaign_id"].fillna("").astype(STRING),
+            "event": matched["event"].astype(STRING),
+            "at": pd.to_datetime(matched["at_ms"], unit="ms", utc=True).astype(UTC),
+        }
+    ).reset_index(drop=True)
     return out, int(len(raw) - len(matched))

@@ -39,11 +39,15 @@ class Lists:
         while True:
             body = {"query": name, "processingTypes": ["MANUAL"], "count": 100, "offset": offset}
             answer = self.client.json("POST", path, json=body)
-            lists = field_of(answer, "lists", list, endpoint=f"POST {path}",
-                             source=self.client.source)  # fmt: skip
+            lists = field_of(
+                answer, "lists", list, endpoint=f"POST {path}", source=self.client.source
+            )
             for item in lists:
-                if (isinstance(item, dict) and item.get("name") == name
-                        and item.get("objectTypeId") == CONTACT_OBJECT):  # fmt: skip
+                if (
+                    isinstance(item, dict)
+                    and item.get("name") == name
+                    and item.get("objectTypeId") == CONTACT_OBJECT
+                ):
                     self._ids[name] = str(item["listId"])
                     return self._ids[name]
             if not answer.get("hasMore") or not lists:
@@ -66,8 +70,10 @@ class Lists:
             return found
         made = answer.get("list") if isinstance(answer, dict) else None
         if not isinstance(made, dict) or "listId" not in made:
-            raise BadAnswer(f"{self.client.source}: POST {LISTS}/ answered without list.listId",
-                            field=self.client.source)  # fmt: skip
+            raise BadAnswer(
+                f"{self.client.source}: POST {LISTS}/ answered without list.listId",
+                field=self.client.source,
+            )
         self._ids[name] = str(made["listId"])
         return self._ids[name]
 
@@ -110,8 +116,9 @@ class Lists:
                 raise
             except ConnectorError as exc:
                 status: OutcomeStatus = "failed" if isinstance(exc, BadAnswer) else "retry"
-                outcomes += [Outcome(a.key, status, exc.message) for a in group
-                             if str(a.contact_id) in chunk]  # fmt: skip
+                outcomes += [
+                    Outcome(a.key, status, exc.message) for a in group if str(a.contact_id) in chunk
+                ]
                 continue
         settled = {o.key for o in outcomes}
         verb = "in" if op == "add" else "out of"
@@ -132,6 +139,8 @@ class Lists:
         answer = self.client.json("PUT", path, json=ids)
         missing = answer.get("recordIdsMissing") if isinstance(answer, dict) else None
         if not isinstance(missing, list):
-            raise BadAnswer(f"{self.client.source}: PUT {path}: no recordIdsMissing list",
-                            field=self.client.source)  # fmt: skip
+            raise BadAnswer(
+                f"{self.client.source}: PUT {path}: no recordIdsMissing list",
+                field=self.client.source,
+            )
         return {str(m) for m in missing}

@@ -33,8 +33,16 @@ CORE = (
     "hs_email_quarantined",
 )
 CANONICAL = {"email": "email", "firstname": "first_name", "lastname": "last_name"}
-RESERVED = {"contact_id", "email", "first_name", "last_name", "subscribed", "created_at",
-            "updated_at", "tags"}  # fmt: skip
+RESERVED = {
+    "contact_id",
+    "email",
+    "first_name",
+    "last_name",
+    "subscribed",
+    "created_at",
+    "updated_at",
+    "tags",
+}
 
 
 def snake(name: str) -> str:
@@ -71,8 +79,9 @@ def property_groups(props: list[str], budget: int) -> list[list[str]]:
     return groups
 
 
-def read_contacts(pages: Iterable[list[dict[str, Any]]], endpoint: str, source: str
-                  ) -> dict[str, dict[str, Any]]:  # fmt: skip
+def read_contacts(
+    pages: Iterable[list[dict[str, Any]]], endpoint: str, source: str
+) -> dict[str, dict[str, Any]]:
     """id -> record, checking each record's shape; a later copy of an id wins."""
     records: dict[str, dict[str, Any]] = {}
     for page in pages:
@@ -124,10 +133,12 @@ def contacts_frame(
     quarantined = _bool(col("hs_email_quarantined")).fillna(False)
     bounced = col("hs_email_hard_bounce_reason_enum").astype(STRING).fillna("").str.len() > 0
     out["subscribed"] = (~(optout | quarantined | bounced)).astype(bool).to_numpy()
-    created = [records[i].get("createdAt") or records[i]["properties"].get("createdate")
-               for i in ids]  # fmt: skip
-    updated = [records[i].get("updatedAt") or records[i]["properties"].get("lastmodifieddate")
-               for i in ids]  # fmt: skip
+    created = [
+        records[i].get("createdAt") or records[i]["properties"].get("createdate") for i in ids
+    ]
+    updated = [
+        records[i].get("updatedAt") or records[i]["properties"].get("lastmodifieddate") for i in ids
+    ]
     out["created_at"] = when(pd.Series(created, dtype=object))
     out["updated_at"] = when(pd.Series(updated, dtype=object))
     out["tags"] = [split_tags(v) for v in col(tags_property).tolist()]
@@ -188,8 +199,9 @@ def ids_for_emails(client: HttpClient, emails: Iterable[str]) -> dict[str, str]:
             "inputs": [{"id": e} for e in chunk],
         }
         answer = client.json("POST", path, json=body, ok=(200, 207))
-        for item in field_of(answer, "results", list, endpoint=f"POST {path}",
-                             source=client.source):  # fmt: skip
+        for item in field_of(
+            answer, "results", list, endpoint=f"POST {path}", source=client.source
+        ):
             email = ((item.get("properties") or {}).get("email") or "").strip().lower()
             if email and item.get("id") is not None:
                 found[email] = str(item["id"])

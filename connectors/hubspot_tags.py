@@ -48,13 +48,21 @@ class TagWriter:
             return
         path = f"{PROPERTIES}/{self.prop}"
         current = self.client.json("GET", path)
-        options = field_of(current, "options", list, endpoint=f"GET {path}",
-                           source=self.client.source)  # fmt: skip
+        options = field_of(
+            current, "options", list, endpoint=f"GET {path}", source=self.client.source
+        )
         have = {o.get("value") for o in options if isinstance(o, dict)}
         new = [_option(t, len(options) + n) for n, t in enumerate(missing) if t not in have]
         if new:
-            keep = [{k: o[k] for k in ("label", "value", "hidden", "displayOrder", "description")
-                     if k in o} for o in options if isinstance(o, dict)]  # fmt: skip
+            keep = [
+                {
+                    k: o[k]
+                    for k in ("label", "value", "hidden", "displayOrder", "description")
+                    if k in o
+                }
+                for o in options
+                if isinstance(o, dict)
+            ]
             self.client.json("PATCH", path, json={"options": keep + new})
         self._options |= set(missing) | {str(v) for v in have}
 
@@ -62,10 +70,15 @@ class TagWriter:
         path = f"{PROPERTIES}/{self.prop}"
         resp = self.client.request("GET", path, ok=(200, 404))
         if resp.status_code == 404:
-            body = {"name": self.prop, "label": self.label, "type": "enumeration",
-                    "fieldType": "checkbox", "groupName": "contactinformation",
-                    "description": "Segments set by Segmerge (tags with the campaign prefix)",
-                    "options": [_option(t, n) for n, t in enumerate(sorted(tags))]}  # fmt: skip
+            body = {
+                "name": self.prop,
+                "label": self.label,
+                "type": "enumeration",
+                "fieldType": "checkbox",
+                "groupName": "contactinformation",
+                "description": "Segments set by Segmerge (tags with the campaign prefix)",
+                "options": [_option(t, n) for n, t in enumerate(sorted(tags))],
+            }
             created = self.client.request("POST", PROPERTIES, json=body, ok=(201, 409))
             if created.status_code == 201:
                 return set(tags)
@@ -135,8 +148,9 @@ class TagWriter:
         for chunk in batched(ids, 100):
             body = {"properties": [self.prop], "inputs": [{"id": i} for i in chunk]}
             answer = self.client.json("POST", path, json=body, ok=(200, 207))
-            for item in field_of(answer, "results", list, endpoint=f"POST {path}",
-                                 source=self.client.source):  # fmt: skip
+            for item in field_of(
+                answer, "results", list, endpoint=f"POST {path}", source=self.client.source
+            ):
                 props = item.get("properties") or {}
                 current[str(item.get("id"))] = split_tags(props.get(self.prop))
             reasons = _errors_by_id(answer)
@@ -162,13 +176,21 @@ class TagWriter:
                 failed.update({i: ("retry", exc.message) for i in chunk})
                 continue
             answer = self.client.decode(resp, f"POST {path}")
-            done = {str(r.get("id")) for r in field_of(answer, "results", list,
-                    endpoint=f"POST {path}", source=self.client.source)}  # fmt: skip
+            done = {
+                str(r.get("id"))
+                for r in field_of(
+                    answer, "results", list, endpoint=f"POST {path}", source=self.client.source
+                )
+            }
             reasons = _errors_by_id(answer)
             for i in chunk:
                 if i not in done:
-                    failed[i] = ("failed", reasons.get(i) or _first_error(answer)
-                                 or f"HubSpot did not update contact {i}")  # fmt: skip
+                    failed[i] = (
+                        "failed",
+                        reasons.get(i)
+                        or _first_error(answer)
+                        or f"HubSpot did not update contact {i}",
+                    )
         return failed
 
 

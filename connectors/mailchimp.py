@@ -257,8 +257,10 @@ class MailchimpConnector(Source, Destination):
             self.name,
         )
         stamp = started.isoformat(timespec="seconds")
-        for stream, frame, wanted in (("orders", orders, self.settings.orders),
-                                      ("events", events, self.settings.events)):  # fmt: skip
+        for stream, frame, wanted in (
+            ("orders", orders, self.settings.orders),
+            ("events", events, self.settings.events),
+        ):
             if wanted:
                 done[stream] = stamp
                 self.ctx.stream_done(stream, frame, stamp)
@@ -343,8 +345,9 @@ class MailchimpConnector(Source, Destination):
         creation would otherwise hold the push's first round trip with nine of the ten
         connections idle."""
         tags = {a.payload.get("tag") for a in actions if a.kind == "tag"}
-        self.pusher.create_missing([t for t in tags if isinstance(t, str) and t.strip()],
-                                   even_one=True)  # fmt: skip
+        self.pusher.create_missing(
+            [t for t in tags if isinstance(t, str) and t.strip()], even_one=True
+        )
 
     def push(self, actions: Sequence[Action]) -> list[Outcome]:
         tags = [a for a in actions if a.kind in ("tag", "untag")]

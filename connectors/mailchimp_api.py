@@ -239,8 +239,9 @@ class Api:
         return pages
 
     def _collect_once(self, listings: Sequence[Listing]) -> list[Page]:
-        first = [(lst, off) for lst in listings
-                 for off in range(0, max(lst.expected, 1), lst.stride)]  # fmt: skip
+        first = [
+            (lst, off) for lst in listings for off in range(0, max(lst.expected, 1), lst.stride)
+        ]
         pages = self._pages_or_raise(first)
         done = {(id(p.listing), p.offset) for p in pages}
         totals: dict[int, int] = {}

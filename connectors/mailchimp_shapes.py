@@ -74,14 +74,20 @@ def check(page: Page, source: str) -> None:
                 if type(act) is not dict:
                     bad(page, source, where, act, "an object")
                 if act.get("action") not in ACTIONS:
-                    bad(page, source, f"{where}.action", act.get("action"),
-                        " or ".join(sorted(ACTIONS)))  # fmt: skip
+                    bad(
+                        page,
+                        source,
+                        f"{where}.action",
+                        act.get("action"),
+                        " or ".join(sorted(ACTIONS)),
+                    )
                 if type(act.get("timestamp")) is not str:
                     bad(page, source, f"{where}.timestamp", act.get("timestamp"), "str")
 
 
-def check_items(page: Page, spec: Iterable[tuple[str, type | tuple[type, ...], bool]],
-                source: str) -> None:  # fmt: skip
+def check_items(
+    page: Page, spec: Iterable[tuple[str, type | tuple[type, ...], bool]], source: str
+) -> None:
     """Every item is an object whose fields have the documented types.
 
     One pass per field over the set of types seen (cheap); the offending item is

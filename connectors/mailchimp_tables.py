@@ -168,8 +168,10 @@ def contacts(pages: list[Page], merge_types: Mapping[str, str]) -> pd.DataFrame:
         tags.update(dict.fromkeys(d["merge"]))
     merged: dict[str, Any] = {}
     for tag in tags:
-        chunks = [d["merge_text"].get(tag) if tag in d["merge"] else pa.nulls(d["n"], pa.string())
-                  for d in digests]  # fmt: skip
+        chunks = [
+            d["merge_text"].get(tag) if tag in d["merge"] else pa.nulls(d["n"], pa.string())
+            for d in digests
+        ]
         if merge_types.get(str(tag), "text") == "text" and all(c is not None for c in chunks):
             column = pa.chunked_array(chunks, pa.string())
             texts = pd.Series(column.to_pandas(types_mapper={pa.string(): pd.StringDtype()}.get))

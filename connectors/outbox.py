@@ -148,8 +148,11 @@ class OutboxConnector(Destination):
             with contextlib.suppress(OSError):
                 tmp.unlink(missing_ok=True)
             if is_disk_error(exc):  # every next message would fail alike: stop, name the file
-                raise StorageError(f"cannot write: {exc.strerror}", file=shown,
-                                   hint="free some space, then run again") from None  # fmt: skip
+                raise StorageError(
+                    f"cannot write: {exc.strerror}",
+                    file=shown,
+                    hint="free some space, then run again",
+                ) from None
             return Outcome(action.key, "failed", f"{shown}: {exc.strerror or exc}"), None
         return Outcome(action.key, "done", shown), target.parent
 

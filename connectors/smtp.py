@@ -198,8 +198,10 @@ class SmtpConnector(Destination):
             except session.Lost as lost:
                 self._conn = None
                 if lost.handed_over:
-                    why = (f"{self.address}: connection lost after the message was handed "
-                           f"over ({lost.reason}); it may have been delivered")  # fmt: skip
+                    why = (
+                        f"{self.address}: connection lost after the message was handed "
+                        f"over ({lost.reason}); it may have been delivered"
+                    )
                     return Outcome(key, cast(OutcomeStatus, "uncertain"), why)
                 if attempt == 1:
                     continue  # nothing was delivered: reconnect once, transparently
@@ -228,16 +230,18 @@ class SmtpConnector(Destination):
         context = session.tls_context(self._ca_file()) if (s.ssl or self.starttls) else None
         conn: smtplib.SMTP | None = None
         try:
-            conn = session.connect(s.host, self.port, implicit_tls=s.ssl, timeout=s.timeout,
-                                   context=context)  # fmt: skip
+            conn = session.connect(
+                s.host, self.port, implicit_tls=s.ssl, timeout=s.timeout, context=context
+            )
             if self.starttls:
                 if not conn.has_extn("starttls"):
                     raise ConnectorError(
                         f"the SMTP server {where} does not offer STARTTLS",
-                        file=self.ctx.config_file, field=f"{self.name}.starttls",
+                        file=self.ctx.config_file,
+                        field=f"{self.name}.starttls",
                         hint="use ssl = true if it speaks TLS from the first byte (port 465); "
                         "starttls = false only for a relay on a trusted network",
-                    )  # fmt: skip
+                    )
                 conn.starttls(context=context)
                 conn.ehlo()
             if s.username:
@@ -257,23 +261,26 @@ class SmtpConnector(Destination):
             _close(conn)
             raise ConnectorError(
                 f"the SMTP server {where} offers no login (AUTH) on this connection",
-                file=self.ctx.config_file, field=f"{self.name}.username",
+                file=self.ctx.config_file,
+                field=f"{self.name}.username",
                 hint="many relays offer it only after STARTTLS; or remove username",
-            ) from None  # fmt: skip
+            ) from None
         except (ssl.SSLError, ssl.CertificateError) as exc:
             _close(conn)
             raise ConnectorError(
                 f"TLS with the SMTP server {where} failed: {getattr(exc, 'reason', None) or exc}",
-                file=self.ctx.config_file, field=f"{self.name}.{'ssl' if s.ssl else 'starttls'}",
-                hint="a private relay's certificate can be trusted with ca_file = \"cert.pem\"",
-            ) from None  # fmt: skip
+                file=self.ctx.config_file,
+                field=f"{self.name}.{'ssl' if s.ssl else 'starttls'}",
+                hint='a private relay\'s certificate can be trusted with ca_file = "cert.pem"',
+            ) from None
         except (OSError, smtplib.SMTPException) as exc:
             _close(conn)
             raise ConnectorError(
                 f"cannot reach the SMTP server {where}: {self._scrub(_reason(exc))}",
-                file=self.ctx.config_file, field=f"{self.name}.host",
+                file=self.ctx.config_file,
+                field=f"{self.name}.host",
                 hint="check host and port, and that the relay accepts connections from here",
-            ) from None  # fmt: skip
+            ) from None
         self.connections += 1
         return conn
 

@@ -26,9 +26,16 @@ from playwright.sync_api import sync_playwright  # noqa: E402
 from segmerge.preview.app import PreviewServer  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update",
-        "--disable-sync"]  # fmt: skip
+ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 OUT = ROOT / "docs" / "img"
 
 
@@ -38,8 +45,10 @@ def main() -> None:
         ws = Path(tmp) / "boutique"
         with as_file(files("segmerge") / "scaffold") as src:
             shutil.copytree(src, ws)
-        with PreviewServer(ws, port=0, as_of="2026-12-01", interval=0.2) as srv, \
-                sync_playwright() as p:  # fmt: skip
+        with (
+            PreviewServer(ws, port=0, as_of="2026-12-01", interval=0.2) as srv,
+            sync_playwright() as p,
+        ):
             browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
             page = browser.new_page(viewport={"width": 1280, "height": 860}, locale="fr-FR")
             page.goto(srv.url)
@@ -55,8 +64,10 @@ def main() -> None:
             phone.close()
             tpl = ws / "templates" / "profils-vpc" / "fonceurs.html.j2"
             text = tpl.read_text(encoding="utf-8")
-            tpl.write_text(text.replace("{{ contact.orders_count }}", "{{ contact.orders_count }"),
-                           encoding="utf-8")  # fmt: skip
+            tpl.write_text(
+                text.replace("{{ contact.orders_count }}", "{{ contact.orders_count }"),
+                encoding="utf-8",
+            )
             page.locator(".errors .error").first.wait_for(timeout=20_000)
             page.screenshot(path=str(OUT / "preview-erreur.png"))
             browser.close()

@@ -145,8 +145,9 @@ def catalog_files(language: str = "fr") -> list[Path]:
     folder = files("segmerge") / "locale" / language
     if not folder.is_dir():
         return []
-    return sorted((Path(str(p)) for p in folder.iterdir() if p.name.endswith(".po")),
-                  key=lambda p: p.name)  # fmt: skip
+    return sorted(
+        (Path(str(p)) for p in folder.iterdir() if p.name.endswith(".po")), key=lambda p: p.name
+    )
 
 
 def read_catalogs(language: str = "fr") -> Catalog:

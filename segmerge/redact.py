@@ -37,8 +37,13 @@ _ordered: tuple[str, ...] = ()
 
 def _forms(secret: str) -> set[str]:
     """The secret as it may appear in text: raw, URL-quoted, base64, JSON and repr escapes."""
-    forms = {secret, quote(secret, safe=""), quote_plus(secret), json.dumps(secret)[1:-1],
-             repr(secret)[1:-1]}  # fmt: skip
+    forms = {
+        secret,
+        quote(secret, safe=""),
+        quote_plus(secret),
+        json.dumps(secret)[1:-1],
+        repr(secret)[1:-1],
+    }
     with contextlib.suppress(UnicodeEncodeError):  # a lone surrogate: the raw form is enough
         forms.add(base64.b64encode(secret.encode("utf-8")).decode("ascii"))
     return {f for f in forms if len(f) >= MIN_LENGTH}

@@ -90,7 +90,9 @@ def rules(root: Path) -> str:
 
 def sm(*args: str) -> subprocess.CompletedProcess:
     """The installed `segmerge` command, as a user runs it (no keyring, wide tables)."""
-    env = {**os.environ, "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring",
-           "COLUMNS": "200"}  # fmt: skip
-    return subprocess.run([SEGMERGE, *args], capture_output=True, text=True, env=env,
-                          timeout=120)  # fmt: skip
+    env = {
+        **os.environ,
+        "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring",
+        "COLUMNS": "200",
+    }
+    return subprocess.run([SEGMERGE, *args], capture_output=True, text=True, env=env, timeout=120)

@@ -86,18 +86,39 @@ def prestashop(rows: pd.DataFrame, folder: Path, older: bool = True) -> None:
     orders = orders_of(rows)
     first = orders.groupby("customer")["date"].min()
     header = [
-        "ID", "Titre", "Prénom", "Nom", "Adresse e-mail", "Groupe", "Société", "Ventes",
-        "Activé", "Newsletter", "Offres partenaires", "Inscription", "Dernière visite",
-    ]  # fmt: skip
+        "ID",
+        "Titre",
+        "Prénom",
+        "Nom",
+        "Adresse e-mail",
+        "Groupe",
+        "Société",
+        "Ventes",
+        "Activé",
+        "Newsletter",
+        "Offres partenaires",
+        "Inscription",
+        "Dernière visite",
+    ]
     spent = orders.groupby("customer")["total"].sum()
     customers = [
         [
-            str(c), "Mme" if c % 2 else "M.", "Client", f"N{c}", _email(c), "Client", "",
-            f"{spent[c]:.2f}".replace(".", ",") + " €", "1", "1" if c % 3 else "0", "0",
-            _iso(first[c], "09:30:00"), "",
+            str(c),
+            "Mme" if c % 2 else "M.",
+            "Client",
+            f"N{c}",
+            _email(c),
+            "Client",
+            "",
+            f"{spent[c]:.2f}".replace(".", ",") + " €",
+            "1",
+            "1" if c % 3 else "0",
+            "0",
+            _iso(first[c], "09:30:00"),
+            "",
         ]
         for c in sorted(first.index)
-    ]  # fmt: skip
+    ]
     newest = folder / "customer_2026-12-01_101500.csv"
     _write(newest, header, customers, delimiter=";")
     if older:  # an export of last month left in the folder: the newest file is read
@@ -110,9 +131,14 @@ def prestashop(rows: pd.DataFrame, folder: Path, older: bool = True) -> None:
     for o in orders.itertuples():
         state = ("Annulé" if o.order % 2 else "Remboursé") if o.cancelled else "Livré"
         values = [
-            str(o.order), f"REF{o.order:06d}", str(o.customer), _email(o.customer),
-            _iso(o.date, "14:05:00"), f"{o.total:.6f}", state,
-        ]  # fmt: skip
+            str(o.order),
+            f"REF{o.order:06d}",
+            str(o.customer),
+            _email(o.customer),
+            _iso(o.date, "14:05:00"),
+            f"{o.total:.6f}",
+            state,
+        ]
         lines.append(_fputcsv(values))
     (folder / "request_sql_1.csv").write_text("".join(lines), encoding="utf-8")
 
@@ -140,22 +166,39 @@ def woocommerce(rows: pd.DataFrame, folder: Path) -> None:
         ],
     )
     header = [
-        "order_id", "order_number", "order_date", "status", "shipping_total", "order_total",
-        "refunded_total", "order_currency", "customer_id", "billing_first_name",
-        "billing_last_name", "billing_email",
-    ]  # fmt: skip
+        "order_id",
+        "order_number",
+        "order_date",
+        "status",
+        "shipping_total",
+        "order_total",
+        "refunded_total",
+        "order_currency",
+        "customer_id",
+        "billing_first_name",
+        "billing_last_name",
+        "billing_email",
+    ]
     out = []
     for o in orders.itertuples():
         status = ("cancelled" if o.order % 2 else "refunded") if o.cancelled else "completed"
         guest = o.customer % 5 == 0  # a guest checkout: no account id, the e-mail links it
         out.append(
             [
-                str(o.order), str(o.order), _iso(o.date), status, "0.00", f"{o.total:.2f}",
-                f"{o.total:.2f}" if status == "refunded" else "0.00", "USD",
-                "0" if guest else str(o.customer), "Client", f"N{o.customer}",
+                str(o.order),
+                str(o.order),
+                _iso(o.date),
+                status,
+                "0.00",
+                f"{o.total:.2f}",
+                f"{o.total:.2f}" if status == "refunded" else "0.00",
+                "USD",
+                "0" if guest else str(o.customer),
+                "Client",
+                f"N{o.customer}",
                 _email(o.customer).upper() if guest else _email(o.customer),
             ]
-        )  # fmt: skip
+        )
     _write(folder / "orders-export-2026-12-01-10-16-00.csv", header, out)
 
 
@@ -168,26 +211,68 @@ def shopify(rows: pd.DataFrame, folder: Path) -> None:
     _write(
         folder / "customers_export.csv",
         [
-            "Customer ID", "First Name", "Last Name", "Email", "Accepts Email Marketing",
-            "Default Address Company", "Default Address Zip", "Phone",
-            "Accepts SMS Marketing", "Total Spent", "Total Orders", "Note", "Tax Exempt", "Tags",
+            "Customer ID",
+            "First Name",
+            "Last Name",
+            "Email",
+            "Accepts Email Marketing",
+            "Default Address Company",
+            "Default Address Zip",
+            "Phone",
+            "Accepts SMS Marketing",
+            "Total Spent",
+            "Total Orders",
+            "Note",
+            "Tax Exempt",
+            "Tags",
         ],
         [
             [
-                f"'{SHOPIFY_ID + c}", "Client", f"N{c}", _email(c), "yes" if c % 3 else "no",
-                "", f"'0{c % 9000 + 1000}", "", "no", f"{spent[c]:.2f}", str(count[c]), "", "no",
+                f"'{SHOPIFY_ID + c}",
+                "Client",
+                f"N{c}",
+                _email(c),
+                "yes" if c % 3 else "no",
+                "",
+                f"'0{c % 9000 + 1000}",
+                "",
+                "no",
+                f"{spent[c]:.2f}",
+                str(count[c]),
+                "",
+                "no",
                 "vip, newsletter" if c % 7 == 0 else "",
             ]
             for c in customers
         ],
-    )  # fmt: skip
+    )
     header = [
-        "Name", "Email", "Financial Status", "Paid at", "Fulfillment Status", "Fulfilled at",
-        "Accepts Marketing", "Currency", "Subtotal", "Shipping", "Taxes", "Total",
-        "Discount Code", "Discount Amount", "Shipping Method", "Created at",
-        "Lineitem quantity", "Lineitem name", "Lineitem price", "Lineitem sku",
-        "Billing Name", "Cancelled at", "Refunded Amount", "Id", "Tags",
-    ]  # fmt: skip
+        "Name",
+        "Email",
+        "Financial Status",
+        "Paid at",
+        "Fulfillment Status",
+        "Fulfilled at",
+        "Accepts Marketing",
+        "Currency",
+        "Subtotal",
+        "Shipping",
+        "Taxes",
+        "Total",
+        "Discount Code",
+        "Discount Amount",
+        "Shipping Method",
+        "Created at",
+        "Lineitem quantity",
+        "Lineitem name",
+        "Lineitem price",
+        "Lineitem sku",
+        "Billing Name",
+        "Cancelled at",
+        "Refunded Amount",
+        "Id",
+        "Tags",
+    ]
     out = []
     by_order = orders.to_dict("index")
     for r in rows.sort_values(["order", "line"]).itertuples():
@@ -195,21 +280,60 @@ def shopify(rows: pd.DataFrame, folder: Path) -> None:
         item = [str(r.cds), f"CD x{r.cds}", f"{r.dollars / r.cds:.2f}", f"CD-{r.cds}"]
         if r.line:  # a line item row: the order's number and e-mail, nothing of its totals
             out.append(
-                [f"#{r.order}", _email(r.customer), "", "", "", "", "", "", "", "", "", "",
-                 "", "", "", "", *item, "", "", "", "", ""]
-            )  # fmt: skip
+                [
+                    f"#{r.order}",
+                    _email(r.customer),
+                    "",
+                    "",
+                    "",
+                    "",
+                    "",
+                    "",
+                    "",
+                    "",
+                    "",
+                    "",
+                    "",
+                    "",
+                    "",
+                    "",
+                    *item,
+                    "",
+                    "",
+                    "",
+                    "",
+                    "",
+                ]
+            )
             continue
         status = ("voided" if r.order % 2 else "refunded") if o["cancelled"] else "paid"
         stamp = _iso(o["date"], "10:00:00") + " -0500"
         out.append(
             [
-                f"#{r.order}", _email(r.customer).title() if r.customer % 4 == 0 else
-                _email(r.customer), status, stamp, "fulfilled", stamp, "yes", "USD",
-                f"{o['total']:.2f}", "0.00", "0.00", f"{o['total']:.2f}", "", "0.00", "Standard",
-                stamp, *item, f"Client N{r.customer}", stamp if o["cancelled"] else "",
-                f"{o['total']:.2f}" if status == "refunded" else "0.00", str(900000 + r.order), "",
+                f"#{r.order}",
+                _email(r.customer).title() if r.customer % 4 == 0 else _email(r.customer),
+                status,
+                stamp,
+                "fulfilled",
+                stamp,
+                "yes",
+                "USD",
+                f"{o['total']:.2f}",
+                "0.00",
+                "0.00",
+                f"{o['total']:.2f}",
+                "",
+                "0.00",
+                "Standard",
+                stamp,
+                *item,
+                f"Client N{r.customer}",
+                stamp if o["cancelled"] else "",
+                f"{o['total']:.2f}" if status == "refunded" else "0.00",
+                str(900000 + r.order),
+                "",
             ]
-        )  # fmt: skip
+        )
     _write(folder / "orders_export_1.csv", header, out)
 
 

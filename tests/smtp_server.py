@@ -155,8 +155,11 @@ class SmtpServer:
         self._messages: list[Received] = []
         self._sessions = 0
         self.cert_file: Path | None = None
-        kwargs: dict[str, Any] = {"server_hostname": "segmerge-test", "ready_timeout": 10,
-                                  "timeout": idle_timeout}  # fmt: skip
+        kwargs: dict[str, Any] = {
+            "server_hostname": "segmerge-test",
+            "ready_timeout": 10,
+            "timeout": idle_timeout,
+        }
         if tls:
             if cert_dir is None:
                 raise ValueError("TLS needs a cert_dir")
@@ -175,8 +178,9 @@ class SmtpServer:
             )
         with warnings.catch_warnings():  # "AUTH without TLS": on loopback, on purpose
             warnings.simplefilter("ignore")
-            self.controller = _Controller(self, _Handler(self), hostname=self.host,
-                                          port=self.port, **kwargs)  # fmt: skip
+            self.controller = _Controller(
+                self, _Handler(self), hostname=self.host, port=self.port, **kwargs
+            )
 
     # lifecycle --------------------------------------------------------------
 
@@ -233,12 +237,22 @@ class SmtpServer:
         with self._lock:
             n = len(self._messages) + 1
             keep = data if self.behaviour.keep_data else b""
-            self._messages.append(Received(mid, envelope.mail_from, list(envelope.rcpt_tos),
-                                           time.time(), session, self.tag, keep))  # fmt: skip
+            self._messages.append(
+                Received(
+                    mid,
+                    envelope.mail_from,
+                    list(envelope.rcpt_tos),
+                    time.time(),
+                    session,
+                    self.tag,
+                    keep,
+                )
+            )
         return f"250 2.0.0 Ok: queued as Q{n:06d}"
 
-    def _authenticate(self, server: Any, session: Any, envelope: Any, mechanism: str,
-                      auth_data: Any) -> AuthResult:  # fmt: skip
+    def _authenticate(
+        self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
+    ) -> AuthResult:
         assert self.login is not None
         if not isinstance(auth_data, LoginPassword):
             return AuthResult(success=False, handled=False)
@@ -272,12 +286,29 @@ def self_signed_cert(folder: Path) -> tuple[Path, Path]:
         if not openssl:
             raise RuntimeError("neither the cryptography package nor openssl") from None
         subprocess.run(
-            [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-             "-keyout", str(key), "-out", str(cert), "-subj", "/CN=localhost",
-             "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
-             "-addext", "basicConstraints=critical,CA:TRUE"],
-            check=True, capture_output=True,
-        )  # fmt: skip
+            [
+                openssl,
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-keyout",
+                str(key),
+                "-out",
+                str(cert),
+                "-subj",
+                "/CN=localhost",
+                "-addext",
+                "subjectAltName=IP:127.0.0.1,DNS:localhost",
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+            ],
+            check=True,
+            capture_output=True,
+        )
     return cert, key
 
 
@@ -302,25 +333,43 @@ def _cert_with_cryptography(cert_path: Path, key_path: Path) -> None:
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(days=2))
-        .add_extension(x509.SubjectAlternativeName([
-            x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False)
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(ski, critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski),
-                       critical=False)
-        .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True,
-                                     content_commitment=False, key_encipherment=False,
-                                     data_encipherment=False, key_agreement=False,
-                                     crl_sign=False, encipher_only=False, decipher_only=False),
-                       critical=True)
-        .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]),
-                       critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False
+        )
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(
+            x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
+        )
         .sign(key, hashes.SHA256())
-    )  # fmt: skip
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))  # fmt: skip
+    )
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
 
 
@@ -370,8 +419,11 @@ def make_workspace(
     (root / "data" / "contacts.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     (root / "segrules" / "tous.yaml").write_text(RULES, encoding="utf-8")
     (root / "templates" / "tous" / "_default.html.j2").write_text(TEMPLATE, encoding="utf-8")
-    settings = {"host": "127.0.0.1", "port": server.port if server else free_port(),
-                "starttls": False} | smtp_settings  # fmt: skip
+    settings = {
+        "host": "127.0.0.1",
+        "port": server.port if server else free_port(),
+        "starttls": False,
+    } | smtp_settings
     dest = "\n".join(f"{k} = {_toml(v)}" for k, v in settings.items())
     (root / "segmerge.toml").write_text(
         f"""timezone = "Europe/Paris"

@@ -33,9 +33,19 @@ def test_full_pull_gives_canonical_tables(fake, tmp_path):
     folder = fake.add_folder("Segmerge")
     seg = fake.add_list("seg:fonceurs", folder)
     other = fake.add_list("seg:zens", 1)  # same prefix, but not in the Segmerge folder
-    fake.add_contact("ana@example.org", attributes={"PRENOM": "Ana", "NOM": "Lopez",
-                     "CODE_POSTAL": "69001", "AGE": 41, "VIP": True, "CIVILITE": 1,
-                     "DATE_NAISSANCE": "1985-03-02"}, list_ids=[seg, other])  # fmt: skip
+    fake.add_contact(
+        "ana@example.org",
+        attributes={
+            "PRENOM": "Ana",
+            "NOM": "Lopez",
+            "CODE_POSTAL": "69001",
+            "AGE": 41,
+            "VIP": True,
+            "CIVILITE": 1,
+            "DATE_NAISSANCE": "1985-03-02",
+        },
+        list_ids=[seg, other],
+    )
     fake.add_contact("bob@example.org", attributes={"PRENOM": "Bob"}, blacklisted=True)
     fake.add_contact(None, attributes={"SMS": "33600000000"})
     t = make(fake, tmp_path, events="none").pull()
@@ -90,12 +100,16 @@ def test_orders_and_events(fake, tmp_path):
     ana.stats = {
         "messagesSent": [{"campaignId": 12, "eventTime": t0}],
         "opened": [{"campaignId": 12, "count": 2, "eventTime": t0, "ip": "1.2.3.4"}],
-        "clicked": [{"campaignId": 12, "links": [{"count": 1, "eventTime": t0, "ip": "1.2.3.4",
-                                                  "url": "https://x.fr"}]}],
+        "clicked": [
+            {
+                "campaignId": 12,
+                "links": [{"count": 1, "eventTime": t0, "ip": "1.2.3.4", "url": "https://x.fr"}],
+            }
+        ],
         "hardBounces": [],
         "userUnsubscription": [{"campaignId": 12, "eventTime": t0}],
         "adminUnsubscription": [],
-    }  # fmt: skip
+    }
     base = {
         "createdAt": "2026-02-01T10:00:00.000Z",
         "updatedAt": "2026-02-01T10:00:00.000Z",
@@ -107,7 +121,7 @@ def test_orders_and_events(fake, tmp_path):
         {**base, "id": "A2", "amount": 12.5, "contact_id": 1, "email": "ana@example.org"},
         {**base, "id": "A3", "amount": 99, "email": "ana@example.org", "status": "cancelled"},
         {**base, "id": "X", "amount": 5, "email": "nobody@example.org"},
-    ]  # fmt: skip
+    ]
     t = make(fake, tmp_path, events="contact_stats").pull()
     # the cancelled order keeps its status: the engine leaves it out of every metric
     assert list(t.orders["order_id"]) == ["A1", "A2", "A3"]
@@ -129,8 +143,14 @@ def test_a_lower_limit_than_documented_is_followed_from_brevos_headers(tmp_path)
     try:
         populate(server, 3000, seed_lists=False)
         # the client believes in a higher limit than the server's: Brevo's count wins
-        conn = make(server, tmp_path, events="none", orders=False,
-                    contacts_requests_per_second=40.0, concurrency=1)  # fmt: skip
+        conn = make(
+            server,
+            tmp_path,
+            events="none",
+            orders=False,
+            contacts_requests_per_second=40.0,
+            concurrency=1,
+        )
         t = conn.pull()
         assert len(t.contacts) == 3000
         stats = conn.contacts_client.stats
@@ -143,10 +163,17 @@ def test_a_lower_limit_than_documented_is_followed_from_brevos_headers(tmp_path)
 
 def test_429_from_another_job_on_the_key_waits_for_the_reset_once(fake, tmp_path):
     populate(fake, 10)
-    spent = {"x-sib-ratelimit-limit": "10", "x-sib-ratelimit-remaining": "0",
-             "x-sib-ratelimit-reset": "1"}  # fmt: skip
-    fake.fail_next(429, path="^/contacts$", headers=spent,
-                   body={"code": "too_many_requests", "message": "The expected rate limit is exceeded."})  # fmt: skip
+    spent = {
+        "x-sib-ratelimit-limit": "10",
+        "x-sib-ratelimit-remaining": "0",
+        "x-sib-ratelimit-reset": "1",
+    }
+    fake.fail_next(
+        429,
+        path="^/contacts$",
+        headers=spent,
+        body={"code": "too_many_requests", "message": "The expected rate limit is exceeded."},
+    )
     conn = make(fake, tmp_path, events="none", orders=False)
     t = conn.pull()
     assert len(t.contacts) == 10
@@ -187,8 +214,12 @@ def test_check_names_the_account(fake, tmp_path):
 
 
 def test_html_answer_is_a_bad_answer(fake, tmp_path):
-    fake.fail_next(200, path="^/contacts$", body="<html><body>Maintenance</body></html>",
-                   content_type="text/html")  # fmt: skip
+    fake.fail_next(
+        200,
+        path="^/contacts$",
+        body="<html><body>Maintenance</body></html>",
+        content_type="text/html",
+    )
     with pytest.raises(BadAnswer) as info:
         make(fake, tmp_path, events="none", orders=False).pull()
     text = str(info.value)
@@ -232,7 +263,12 @@ def test_cli_run_end_to_end(fake, tmp_path):
     root = tmp_path / "ws"
     env = cli_env(SEGMERGE_SHOP_TOKEN=KEY)
     segmerge = SEGMERGE
-    two_segment_workspace(root, env, "brevo", "vip == true", f"""
+    two_segment_workspace(
+        root,
+        env,
+        "brevo",
+        "vip == true",
+        f"""
         [sources.shop]
         connector = "brevo"
         base_url = "{fake.url}"
@@ -247,17 +283,33 @@ def test_cli_run_end_to_end(fake, tmp_path):
         templates = "templates/brevo"
         destination = "shop"
         tag_prefix = "seg:"
-        """)  # fmt: skip
-    check = subprocess.run([segmerge, "validate", "brevo", "-w", str(root)],
-                           capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
+        """,
+    )
+    check = subprocess.run(
+        [segmerge, "validate", "brevo", "-w", str(root)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert check.returncode == 0, check.stdout + check.stderr
     assert "account ok" in check.stdout + check.stderr
-    dry = subprocess.run([segmerge, "run", "brevo", "-w", str(root), "--as-of", "2026-12-01",
-                          "--dry-run"], capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
+    dry = subprocess.run(
+        [segmerge, "run", "brevo", "-w", str(root), "--as-of", "2026-12-01", "--dry-run"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert dry.returncode == 0, dry.stdout + dry.stderr
     assert fake.mutations == [] and not fake.campaigns  # a dry run writes nothing
-    proc = subprocess.run([segmerge, "run", "brevo", "-w", str(root), "--as-of", "2026-12-01"],
-                          capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
+    proc = subprocess.run(
+        [segmerge, "run", "brevo", "-w", str(root), "--as-of", "2026-12-01"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     vip, autres = fake.list_named("seg:vip"), fake.list_named("seg:autres")
     assert vip and autres
@@ -267,8 +319,13 @@ def test_cli_run_end_to_end(fake, tmp_path):
     assert {c["name"].split(" · ")[-1] for c in fake.campaigns.values()} == {"vip", "autres"}
     assert all("{{ contact.FIRSTNAME }}" in c["htmlContent"] for c in fake.campaigns.values())
     n = len(fake.mutations)
-    again = subprocess.run([segmerge, "run", "brevo", "-w", str(root), "--as-of", "2026-12-01"],
-                           capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
+    again = subprocess.run(
+        [segmerge, "run", "brevo", "-w", str(root), "--as-of", "2026-12-01"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert again.returncode == 0, again.stderr
     assert len(fake.mutations) == n  # the same run again repeats nothing
 

@@ -22,8 +22,12 @@ from segmerge.ports.connector import ConnectorContext
 from tests.fakes import specs
 from tests.fakes.brevo import KEY, BrevoFake
 
-FAST = {"contacts_requests_per_second": 200.0, "other_requests_per_hour": 360_000.0,
-        "events_poll_seconds": 0.0, "orders": False}  # fmt: skip
+FAST = {
+    "contacts_requests_per_second": 200.0,
+    "other_requests_per_hour": 360_000.0,
+    "events_poll_seconds": 0.0,
+    "orders": False,
+}
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
@@ -36,8 +40,9 @@ def fake():
     assert not server.violations, server.violations
 
 
-def make(fake: BrevoFake, tmp_path: Path, cursors: dict[str, str] | None = None,
-         **settings) -> BrevoConnector:  # fmt: skip
+def make(
+    fake: BrevoFake, tmp_path: Path, cursors: dict[str, str] | None = None, **settings
+) -> BrevoConnector:
     ctx = ConnectorContext(
         name="shop",
         settings={"base_url": fake.url, **FAST, **settings},
@@ -59,20 +64,35 @@ def people(fake: BrevoFake, n: int) -> list[str]:
 def test_opens_clicks_bounces_unsubscribes_per_campaign_dated_at_the_send(fake, tmp_path):
     mails = people(fake, 6)
     sent = NOW - dt.timedelta(days=3)
-    cid = fake.sent.add("Soldes", sent, recipients=6, openers=mails[:3],
-                        clickers=[mails[0].upper()], hardBounces=[mails[5]],
-                        unsubscribed=[mails[2]])  # fmt: skip
+    cid = fake.sent.add(
+        "Soldes",
+        sent,
+        recipients=6,
+        openers=mails[:3],
+        clickers=[mails[0].upper()],
+        hardBounces=[mails[5]],
+        unsubscribed=[mails[2]],
+    )
     t = make(fake, tmp_path).pull()
     ev = t.events.sort_values(["event", "contact_id"])
     assert list(zip(ev["event"], ev["contact_id"], strict=True)) == [
-        ("bounce", "6"), ("click", "1"), ("open", "1"), ("open", "2"), ("open", "3"),
-        ("unsubscribe", "3")]  # fmt: skip
+        ("bounce", "6"),
+        ("click", "1"),
+        ("open", "1"),
+        ("open", "2"),
+        ("open", "3"),
+        ("unsubscribe", "3"),
+    ]
     assert set(ev["campaign_id"]) == {str(cid)}
     assert (ev["at"] == sent).all()  # exports carry no times: the send date stands in
     assert list(ev["detail"].fillna("")) == ["hard", "", "", "", "", ""]  # as contact_stats
     # one export per kind with a count, none for the empty soft bounces
     assert sorted(k for _, k in fake.sent.exports) == [
-        "clickers", "hardBounces", "openers", "unsubscribed"]  # fmt: skip
+        "clickers",
+        "hardBounces",
+        "openers",
+        "unsubscribed",
+    ]
     assert not [p for _, p, _ in fake.log if "campaignStats" in p]  # no call per contact
     assert any("dated at each campaign's send date" in n for n in t.notes)
 
@@ -88,8 +108,10 @@ def test_only_campaigns_whose_counters_moved_are_exported_again(fake, tmp_path):
     fake.sent.campaign(b).lists["openers"].append(mails[3])  # one more opener of B
     second = make(fake, tmp_path, {"events": cursor}).pull()
     assert fake.sent.exports == [(b, "openers")]  # A did not change: no call for it
-    assert set(zip(second.events["campaign_id"], second.events["contact_id"],
-                   strict=True)) == {(str(b), "1"), (str(b), "4")}  # fmt: skip
+    assert set(zip(second.events["campaign_id"], second.events["contact_id"], strict=True)) == {
+        (str(b), "1"),
+        (str(b), "4"),
+    }
     fake.sent.exports.clear()
     make(fake, tmp_path, {"events": second.cursors["events"]}).pull()
     assert fake.sent.exports == []  # nothing moved: only the listing was asked
@@ -108,8 +130,10 @@ def test_a_spent_budget_exports_the_newest_first_and_says_who_waits(tmp_path):
     server = BrevoFake(specs.brevo(), contacts_limit=1000, other_limit=12, other_window=3600)
     with server:
         mails = people(server, 3)
-        ids = [server.sent.add(f"C{i}", NOW - dt.timedelta(days=9 - i), openers=mails)
-               for i in range(5)]  # fmt: skip
+        ids = [
+            server.sent.add(f"C{i}", NOW - dt.timedelta(days=9 - i), openers=mails)
+            for i in range(5)
+        ]
         t = make(server, tmp_path).pull()  # paced fast: the budget is what Brevo says is left
         # 12 an hour: 1 listing, 5 kept for the push, 3 polls: 3 exports, newest first
         assert [c for c, _ in server.sent.exports] == ids[:1:-1]
@@ -137,8 +161,7 @@ def test_rows_of_unknown_addresses_are_counted_in_a_note(fake, tmp_path):
     fake.sent.add("X", NOW - dt.timedelta(days=1), openers=[mails[0], "ghost@example.org"])
     t = make(fake, tmp_path).pull()
     assert list(t.events["contact_id"]) == ["1"]
-    assert any("1 export row(s) of 1 address(es) that are no Brevo contact" in n
-               for n in t.notes)  # fmt: skip
+    assert any("1 export row(s) of 1 address(es) that are no Brevo contact" in n for n in t.notes)
 
 
 def test_an_incremental_pull_finds_openers_among_unchanged_contacts(fake, tmp_path):
@@ -170,8 +193,7 @@ def test_export_older_than_the_fifty_newest_processes_is_read_by_id(fake, tmp_pa
             fake.sent.add_process()
         return reply
 
-    fake._routes = [(m, r, post_then_crowd if h == real_post else h)
-                    for m, r, h in fake._routes]  # fmt: skip
+    fake._routes = [(m, r, post_then_crowd if h == real_post else h) for m, r, h in fake._routes]
     t = make(fake, tmp_path).pull()
     assert len(t.events) == 1
     assert any(p.startswith("/processes/") for _, p, _ in fake.log)
@@ -205,12 +227,14 @@ def test_a_campaign_without_counters_is_a_bad_answer_naming_the_field(fake, tmp_
 @pytest.mark.parametrize(
     ("value", "url"),
     [
-        ('<a href="https://export-url.com/upload/file-name.csv" target="_blank">f.csv</a>',
-         "https://export-url.com/upload/file-name.csv"),
+        (
+            '<a href="https://export-url.com/upload/file-name.csv" target="_blank">f.csv</a>',
+            "https://export-url.com/upload/file-name.csv",
+        ),
         ("https://exports.brevo.com/a.csv?x=1&y=2", "https://exports.brevo.com/a.csv?x=1&y=2"),
         ("<a href='https://h.example/a.csv?x=1&amp;y=2'>a</a>", "https://h.example/a.csv?x=1&y=2"),
     ],
-)  # fmt: skip
+)
 def test_export_url_accepts_the_anchor_of_the_spec_and_a_bare_url(value, url):
     assert export_url(value, source="shop", endpoint="GET /processes") == url
 
@@ -222,8 +246,11 @@ def test_anything_else_as_export_url_is_a_bad_answer(value):
 
 
 def test_export_files_in_their_documented_delimiters_and_encodings():
-    for data in (b"EMAIL;FIRSTNAME\nA@x.fr;Ana\n", b"\xef\xbb\xbfEmail,Name\nA@x.fr,Ana\n",
-                 b"email\tNAME\nA@x.fr\tJos\xe9\n"):  # fmt: skip
+    for data in (
+        b"EMAIL;FIRSTNAME\nA@x.fr;Ana\n",
+        b"\xef\xbb\xbfEmail,Name\nA@x.fr,Ana\n",
+        b"email\tNAME\nA@x.fr\tJos\xe9\n",
+    ):
         assert list(emails_of(data, source="s", what="w")) == ["A@x.fr"]
     assert emails_of(b"", source="s", what="w").empty
 
@@ -257,8 +284,13 @@ def test_the_documented_campaign_listing_gives_each_counter():
     sent = [c for c in body["campaigns"] if c["status"] == "sent"]  # what status=sent lists
     first = _campaign(sent[0], 0, "shop")
     assert first.id == 12 and first.name == "EN - Sales Summer 2017"
-    assert first.counts == {"openers": 7779, "clickers": 2300, "hardBounces": 87,
-                            "softBounces": 100, "unsubscribed": 2}  # fmt: skip
+    assert first.counts == {
+        "openers": 7779,
+        "clickers": 2300,
+        "hardBounces": 87,
+        "softBounces": 100,
+        "unsubscribed": 2,
+    }
     # the example has no sentDate (a sent campaign's field): its scheduledAt stands in
     assert first.sent == pd.Timestamp("2017-06-01T12:30:00Z")
     draft = next(c for c in body["campaigns"] if c["status"] == "draft")  # scheduledAt ""
@@ -287,8 +319,10 @@ def test_the_documented_process_answers_give_the_file_of_a_finished_export():
     assert calls == 1 and list(pending) == [43]  # 43 is still queued
     assert jobs[194].url == "https://export-url.com/upload/file-name.csv"
     pending = {194: Job(campaign, "openers")}
-    crowded = {"processes": [{"id": i, "status": "completed", "name": "X"}
-                             for i in range(1000, 1050)], "count": 51}  # fmt: skip
+    crowded = {
+        "processes": [{"id": i, "status": "completed", "name": "X"} for i in range(1000, 1050)],
+        "count": 51,
+    }
     client = Answers({"/processes": crowded, "/processes/194": one})
     assert _poll(client, pending, "shop") == 2 and not pending  # type: ignore[arg-type]
     assert client.asked == ["/processes", "/processes/194"]
@@ -305,8 +339,9 @@ def test_switching_modes_reads_the_other_modes_cursor_as_none(fake, tmp_path):
     mails = people(fake, 2)
     fake.sent.add("X", NOW - dt.timedelta(days=1), openers=mails[:1])
     exports = make(fake, tmp_path).pull()
-    stats = make(fake, tmp_path, {"events": exports.cursors["events"]},
-                 events="contact_stats").pull()  # fmt: skip
+    stats = make(
+        fake, tmp_path, {"events": exports.cursors["events"]}, events="contact_stats"
+    ).pull()
     assert stats.cursors["events"][:1] != "{"  # contact_stats keeps a date
     again = make(fake, tmp_path / "other", {"events": stats.cursors["events"]}).pull()
     assert list(again.events["contact_id"]) == ["1"]  # a date means: export every counter

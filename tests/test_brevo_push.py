@@ -100,8 +100,9 @@ def test_many_failures_are_checked_against_the_list_members(fake, tmp_path):
     assert {o.status for o in out} == {"done"}
     assert fake.members(lid) == set(range(1, 201))
     reads = [p for m, p, s in fake.log if p == f"/contacts/lists/{lid}/contacts"]
-    assert reads and not [p for m, p, s in fake.log if p.startswith("/contacts/") and
-                          p[10:].isdigit()]  # fmt: skip
+    assert reads and not [
+        p for m, p, s in fake.log if p.startswith("/contacts/") and p[10:].isdigit()
+    ]
 
 
 def test_5xx_during_push_is_retried_then_recorded_as_retry(fake, tmp_path):
@@ -123,12 +124,20 @@ def draft(name: str = "profils 2026-12-01 · fonceurs") -> Action:
         "run|-|create_campaign:fonceurs",
         "create_campaign",
         None,
-        {"name": name, "segment": "fonceurs", "list": "seg:fonceurs", "tag": "seg:fonceurs",
-         "subject": "Bonjour {{ contact.FIRSTNAME }}", "preheader": "Nos nouveautés",
-         "html": "<p>Bonjour {{ contact.FIRSTNAME }}</p><a href='{{ unsubscribe }}'>x</a>",
-         "text": "Bonjour", "from_email": "bonjour@boutique.example",
-         "from_name": "La Boutique", "reply_to": "sav@boutique.example"},
-    )  # fmt: skip
+        {
+            "name": name,
+            "segment": "fonceurs",
+            "list": "seg:fonceurs",
+            "tag": "seg:fonceurs",
+            "subject": "Bonjour {{ contact.FIRSTNAME }}",
+            "preheader": "Nos nouveautés",
+            "html": "<p>Bonjour {{ contact.FIRSTNAME }}</p><a href='{{ unsubscribe }}'>x</a>",
+            "text": "Bonjour",
+            "from_email": "bonjour@boutique.example",
+            "from_name": "La Boutique",
+            "reply_to": "sav@boutique.example",
+        },
+    )
 
 
 def test_draft_campaign_created_once_even_when_repeated(fake, tmp_path):

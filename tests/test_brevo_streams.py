@@ -43,30 +43,57 @@ def test_every_documented_kind_of_campaign_event_is_read(fake, tmp_path):
         "messagesSent": [{"campaignId": 7, "eventTime": t1}, {"campaignId": 8, "eventTime": t1}],
         "delivered": [{"campaignId": 7, "eventTime": t1}],
         "opened": [{"campaignId": 7, "count": 3, "eventTime": t2, "ip": "1.2.3.4"}],
-        "clicked": [{"campaignId": 7, "links": [
-            {"count": 2, "eventTime": t2, "ip": "1.2.3.4", "url": "https://boutique.example/a"},
-            {"count": 1, "eventTime": t3, "ip": "1.2.3.4", "url": "https://boutique.example/b"},
-        ]}],
+        "clicked": [
+            {
+                "campaignId": 7,
+                "links": [
+                    {
+                        "count": 2,
+                        "eventTime": t2,
+                        "ip": "1.2.3.4",
+                        "url": "https://boutique.example/a",
+                    },
+                    {
+                        "count": 1,
+                        "eventTime": t3,
+                        "ip": "1.2.3.4",
+                        "url": "https://boutique.example/b",
+                    },
+                ],
+            }
+        ],
         "hardBounces": [{"campaignId": 8, "eventTime": t2}],
         "softBounces": [{"campaignId": 7, "eventTime": t1}],
         "complaints": [{"campaignId": 7, "eventTime": t3}],
         "userUnsubscription": [{"campaignId": 7, "eventTime": t3, "ip": "1.2.3.4"}],
         "adminUnsubscription": [{"eventTime": t3, "ip": "5.6.7.8"}],
-    }  # fmt: skip
+    }
     t = make(fake, tmp_path, events="contact_stats", orders=False).pull()
     e = t.events.sort_values(["event", "at", "url"]).reset_index(drop=True)
-    got = [(r.event, r.campaign_id if pd.notna(r.campaign_id) else None,
-            r.detail if pd.notna(r.detail) else None, r.url if pd.notna(r.url) else None)
-           for r in e.itertuples()]  # fmt: skip
-    assert sorted(got, key=str) == sorted([
-        ("sent", "7", None, None), ("sent", "8", None, None),
-        ("open", "7", None, None),
-        ("click", "7", None, "https://boutique.example/a"),
-        ("click", "7", None, "https://boutique.example/b"),
-        ("bounce", "8", "hard", None), ("bounce", "7", "soft", None),
-        ("unsubscribe", "7", "complaint", None), ("unsubscribe", "7", "link", None),
-        ("unsubscribe", None, "admin", None),
-    ], key=str)  # fmt: skip
+    got = [
+        (
+            r.event,
+            r.campaign_id if pd.notna(r.campaign_id) else None,
+            r.detail if pd.notna(r.detail) else None,
+            r.url if pd.notna(r.url) else None,
+        )
+        for r in e.itertuples()
+    ]
+    assert sorted(got, key=str) == sorted(
+        [
+            ("sent", "7", None, None),
+            ("sent", "8", None, None),
+            ("open", "7", None, None),
+            ("click", "7", None, "https://boutique.example/a"),
+            ("click", "7", None, "https://boutique.example/b"),
+            ("bounce", "8", "hard", None),
+            ("bounce", "7", "soft", None),
+            ("unsubscribe", "7", "complaint", None),
+            ("unsubscribe", "7", "link", None),
+            ("unsubscribe", None, "admin", None),
+        ],
+        key=str,
+    )
     clicks = e[e["event"] == "click"].set_index("url")["at"]
     assert clicks["https://boutique.example/b"] == pd.Timestamp(t3)  # the link's own time
     assert str(t.events["at"].dt.tz) == "UTC"
@@ -89,7 +116,7 @@ def test_every_documented_kind_of_campaign_event_is_read(fake, tmp_path):
                 ]
             },
             "clicked[].links[].url",
-        ),  # fmt: skip
+        ),
         (
             {
                 "opened": [
@@ -102,7 +129,7 @@ def test_every_documented_kind_of_campaign_event_is_read(fake, tmp_path):
                 ]
             },
             "opened[].campaignId",
-        ),  # fmt: skip
+        ),
         ({"hardBounces": [{"campaignId": 7}]}, "hardBounces[].eventTime"),
         ({"softBounces": {"campaignId": 7}}, "softBounces"),
         ({"forwarded": [{"campaignId": 7, "eventTime": "2026-12-01T10:00:00Z"}]}, "forwarded"),
@@ -115,12 +142,13 @@ def test_every_documented_kind_of_campaign_event_is_read(fake, tmp_path):
                 }
             },
             "unsubscriptions.listUnsubscription",
-        ),  # fmt: skip
+        ),
         ({"messagesSent": [{"campaignId": 7, "eventTime": "yesterday"}]}, "eventTime"),
     ],
 )
-def test_an_unknown_shape_of_campaign_statistics_fails_naming_the_field(fake, tmp_path, body,
-                                                                          field):  # fmt: skip
+def test_an_unknown_shape_of_campaign_statistics_fails_naming_the_field(
+    fake, tmp_path, body, field
+):
     fake.add_contact("ana@example.org")
     fake.fail_next(200, path=r"^/contacts/1/campaignStats$", body=body)
     with pytest.raises(BadAnswer) as info:
@@ -134,20 +162,33 @@ def test_an_unknown_shape_of_campaign_statistics_fails_naming_the_field(fake, tm
 
 
 def order(oid: str, email: str, updated: str, amount: float = 20.0, **extra) -> dict[str, Any]:
-    return {"id": oid, "createdAt": updated, "updatedAt": updated, "status": "completed",
-            "amount": amount, "products": [{"productId": "P1", "quantity": 1, "price": amount}],
-            "email": email, **extra}  # fmt: skip
+    return {
+        "id": oid,
+        "createdAt": updated,
+        "updatedAt": updated,
+        "status": "completed",
+        "amount": amount,
+        "products": [{"productId": "P1", "quantity": 1, "price": amount}],
+        "email": email,
+        **extra,
+    }
 
 
-def test_each_stream_resumes_from_its_own_cursor_and_is_handed_over_when_complete(fake,
-                                                                                  tmp_path):  # fmt: skip
+def test_each_stream_resumes_from_its_own_cursor_and_is_handed_over_when_complete(fake, tmp_path):
     populate(fake, 5, seed_lists=False)
-    fake.orders = [order("A1", "client1@example.org", ago(days=9)),
-                   order("A2", "client2@example.org", ago(hours=1), 35.0)]  # fmt: skip
+    fake.orders = [
+        order("A1", "client1@example.org", ago(days=9)),
+        order("A2", "client2@example.org", ago(hours=1), 35.0),
+    ]
     done: list[tuple[str, Any, str | None]] = []
     contacts_cursor, orders_cursor = ago(days=400), ago(days=2)
-    t = make(fake, tmp_path, events="none", done=done,
-             cursors={"contacts": contacts_cursor, "orders": orders_cursor}).pull()  # fmt: skip
+    t = make(
+        fake,
+        tmp_path,
+        events="none",
+        done=done,
+        cursors={"contacts": contacts_cursor, "orders": orders_cursor},
+    ).pull()
     # orders: only those modified since the orders' own cursor, 1 call
     assert fake.order_queries[-1]["modifiedSince"] == [orders_cursor]
     assert list(t.orders["order_id"]) == ["A2"] and t.orders.loc[0, "contact_id"] == "2"
@@ -174,8 +215,9 @@ def test_a_failing_later_stream_keeps_the_contacts_already_handed_over(fake, tmp
 
 def test_full_pull_without_cursors_reads_every_order_in_pages_of_100(fake, tmp_path):
     populate(fake, 3, seed_lists=False)
-    fake.orders = [order(f"O{i}", f"client{1 + i % 3}@example.org", ago(days=30 - i / 10))
-                   for i in range(250)]  # fmt: skip
+    fake.orders = [
+        order(f"O{i}", f"client{1 + i % 3}@example.org", ago(days=30 - i / 10)) for i in range(250)
+    ]
     t = make(fake, tmp_path, events="none").pull()
     assert len(t.orders) == 250 and t.orders["order_id"].is_unique
     assert [q["limit"] for q in fake.order_queries] == [["100"]] * 3
@@ -199,14 +241,16 @@ GENERAL_TIER = {"contacts_requests_per_second": 10.0, "other_requests_per_hour":
 
 def shop_with_orders(server: BrevoFake, n: int) -> None:
     populate(server, 20, seed_lists=False)
-    server.orders = [order(f"O{i}", f"client{1 + i % 20}@example.org", ago(days=60 - i / 20))
-                     for i in range(n)]  # fmt: skip
+    server.orders = [
+        order(f"O{i}", f"client{1 + i % 20}@example.org", ago(days=60 - i / 20)) for i in range(n)
+    ]
 
 
 def test_an_hourly_budget_is_spent_at_once_not_paced_one_call_every_38_s(tmp_path):
     # Brevo's general tier as it is: 10 calls a second on /contacts, 100 an hour elsewhere
-    server = BrevoFake(specs.brevo(), contacts_limit=10, contacts_window=1.0,
-                       other_limit=100, other_window=3600.0).start()  # fmt: skip
+    server = BrevoFake(
+        specs.brevo(), contacts_limit=10, contacts_window=1.0, other_limit=100, other_window=3600.0
+    ).start()
     try:
         shop_with_orders(server, 750)
         conn = make(server, tmp_path, events="none", **GENERAL_TIER)
@@ -221,8 +265,9 @@ def test_an_hourly_budget_is_spent_at_once_not_paced_one_call_every_38_s(tmp_pat
         server.stop()
 
 
-def test_a_spent_budget_is_waited_out_and_said_with_the_time_it_resumes(tmp_path, caplog,
-                                                                        monkeypatch):  # fmt: skip
+def test_a_spent_budget_is_waited_out_and_said_with_the_time_it_resumes(
+    tmp_path, caplog, monkeypatch
+):
     monkeypatch.setattr("segmerge.ports.http_wait.TELL_AFTER", 0.2)  # a shrunk hour: say it anyway
     # the account's budget is smaller than the plan's documented one: Brevo's count wins
     server = BrevoFake(specs.brevo(), other_limit=3, other_window=1.5).start()
@@ -247,8 +292,14 @@ def test_a_budget_spent_for_longer_than_max_wait_stops_at_once_saying_when(tmp_p
     try:
         shop_with_orders(server, 750)
         done: list[tuple[str, Any, str | None]] = []
-        conn = make(server, tmp_path, events="none", done=done, max_wait=60.0,
-                    **{**FAST, "other_requests_per_hour": 100.0})  # fmt: skip
+        conn = make(
+            server,
+            tmp_path,
+            events="none",
+            done=done,
+            max_wait=60.0,
+            **{**FAST, "other_requests_per_hour": 100.0},
+        )
         with pytest.raises(ConnectorError) as info:
             conn.pull()
         text = info.value.message
@@ -267,8 +318,17 @@ def test_the_fake_refuses_to_answer_a_field_brevo_does_not_document(tmp_path):
     try:
         ana = server.add_contact("ana@example.org")
         at = ago(days=1)
-        ana.stats = {"clicked": [{"campaignId": 7, "eventTime": at, "links": [
-            {"count": 1, "eventTime": at, "ip": "1.2.3.4", "url": "https://x.example"}]}]}  # fmt: skip
+        ana.stats = {
+            "clicked": [
+                {
+                    "campaignId": 7,
+                    "eventTime": at,
+                    "links": [
+                        {"count": 1, "eventTime": at, "ip": "1.2.3.4", "url": "https://x.example"}
+                    ],
+                }
+            ]
+        }
         server.orders = [order("A1", "ana@example.org", at, shipping=4.9)]
         make(server, tmp_path, events="contact_stats").pull()
         assert any("campaignStats" in v and "clicked[0].eventTime" in v for v in server.violations)

@@ -27,8 +27,9 @@ def sm(*args: str, cwd: Path | None = None, check: bool = False) -> subprocess.C
         "COLUMNS": "200",
         "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring",
     }
-    proc = subprocess.run([SEGMERGE, *args], capture_output=True, text=True, cwd=cwd, env=env,
-                          timeout=300)  # fmt: skip
+    proc = subprocess.run(
+        [SEGMERGE, *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=300
+    )
     if check and proc.returncode != 0:
         raise AssertionError(f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
     return proc
@@ -57,8 +58,10 @@ def snapshot(root: Path) -> dict[str, bytes]:
 
 
 def outbox_messages(root: Path) -> list[email.message.EmailMessage]:
-    return [email.message_from_bytes(p.read_bytes(), policy=email.policy.default)  # type: ignore[misc]
-            for p in sorted((root / "outbox").rglob("*.eml"))]  # fmt: skip
+    return [
+        email.message_from_bytes(p.read_bytes(), policy=email.policy.default)  # type: ignore[misc]
+        for p in sorted((root / "outbox").rglob("*.eml"))
+    ]
 
 
 def test_init_refuses_a_non_empty_folder(tmp_path):
@@ -86,8 +89,18 @@ def test_validate_passes_on_the_demo(ws):
 
 
 def test_segment_csv_has_one_row_per_contact_in_mode_first(ws):
-    proc = sm("segment", str(ws / "segrules/profils-vpc.yaml"), "-w", str(ws), "--as-of", AS_OF,
-              "--format", "csv", "--columns", "orders_count,avg_basket")  # fmt: skip
+    proc = sm(
+        "segment",
+        str(ws / "segrules/profils-vpc.yaml"),
+        "-w",
+        str(ws),
+        "--as-of",
+        AS_OF,
+        "--format",
+        "csv",
+        "--columns",
+        "orders_count,avg_basket",
+    )
     assert proc.returncode == 0, proc.stderr
     rows = pd.read_csv(pd.io.common.StringIO(proc.stdout), dtype=str, keep_default_na=False)
     assert list(rows.columns) == ["contact_id", "segment", "orders_count", "avg_basket"]
@@ -141,15 +154,28 @@ def segmented_contacts(ws: Path) -> pd.DataFrame:
 
 def test_tags_are_written_back_with_the_campaign_prefix_only(ws):
     before = segmented_contacts(ws)
-    own = {i: [t for t in tags if not t.startswith("seg:")]
-           for i, tags in zip(before["contact_id"], before["tags"], strict=True)}  # fmt: skip
+    own = {
+        i: [t for t in tags if not t.startswith("seg:")]
+        for i, tags in zip(before["contact_id"], before["tags"], strict=True)
+    }
     assert sm("run", "profils", "-w", str(ws), "--as-of", AS_OF).returncode == 0
     after = segmented_contacts(ws)
     rows = pd.read_csv(
-        pd.io.common.StringIO(sm("segment", str(ws / "segrules/profils-vpc.yaml"), "-w", str(ws),
-                                 "--as-of", AS_OF, "--format", "csv").stdout),
-        dtype=str, keep_default_na=False,
-    )  # fmt: skip
+        pd.io.common.StringIO(
+            sm(
+                "segment",
+                str(ws / "segrules/profils-vpc.yaml"),
+                "-w",
+                str(ws),
+                "--as-of",
+                AS_OF,
+                "--format",
+                "csv",
+            ).stdout
+        ),
+        dtype=str,
+        keep_default_na=False,
+    )
     expected = dict(zip(rows["contact_id"], rows["segment"], strict=True))
     for cid, tags in zip(after["contact_id"], after["tags"], strict=True):
         seg_tags = [t for t in tags if t.startswith("seg:")]
@@ -159,8 +185,10 @@ def test_tags_are_written_back_with_the_campaign_prefix_only(ws):
 
 def test_typo_in_rule_is_exit_2_with_location_and_leaves_workspace_intact(ws):
     rules = ws / "segrules/profils-vpc.yaml"
-    rules.write_text(rules.read_text(encoding="utf-8").replace("avg_basket > 80", "avg_baskett > 80"),
-                     encoding="utf-8")  # fmt: skip
+    rules.write_text(
+        rules.read_text(encoding="utf-8").replace("avg_basket > 80", "avg_baskett > 80"),
+        encoding="utf-8",
+    )
     before = snapshot(ws)
     proc = sm("run", "profils", "-w", str(ws), "--as-of", AS_OF)
     assert proc.returncode == 2
@@ -184,8 +212,9 @@ def test_undefined_template_variable_fails_validation(ws):
 
 def test_broken_csv_value_names_file_line_and_column(ws):
     toml = ws / "segmerge.toml"
-    toml.write_text(toml.read_text(encoding="utf-8").replace('on_bad_rows = "skip"\n', ""),
-                    encoding="utf-8")  # fmt: skip
+    toml.write_text(
+        toml.read_text(encoding="utf-8").replace('on_bad_rows = "skip"\n', ""), encoding="utf-8"
+    )
     proc = sm("segment", str(ws / "segrules/profils-vpc.yaml"), "-w", str(ws), "--as-of", AS_OF)
     assert proc.returncode == 2
     assert "orders.csv" in proc.stderr and "Date" in proc.stderr
@@ -199,10 +228,21 @@ def test_traceback_flag_shows_one(ws):
 
 def test_explain_and_render_one_contact(ws):
     rows = pd.read_csv(
-        pd.io.common.StringIO(sm("segment", str(ws / "segrules/profils-vpc.yaml"), "-w", str(ws),
-                                 "--as-of", AS_OF, "--format", "csv").stdout),
-        dtype=str, keep_default_na=False,
-    )  # fmt: skip
+        pd.io.common.StringIO(
+            sm(
+                "segment",
+                str(ws / "segrules/profils-vpc.yaml"),
+                "-w",
+                str(ws),
+                "--as-of",
+                AS_OF,
+                "--format",
+                "csv",
+            ).stdout
+        ),
+        dtype=str,
+        keep_default_na=False,
+    )
     cid = rows.loc[rows["segment"] == "fonceurs", "contact_id"].iloc[0]
     proc = sm(
         "explain", str(ws / "segrules/profils-vpc.yaml"), cid, "-w", str(ws), "--as-of", AS_OF

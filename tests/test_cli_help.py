@@ -8,13 +8,27 @@ import sys
 from pathlib import Path
 
 SEGMERGE = str(Path(sys.executable).parent / "segmerge")
-COMMANDS = ["init", "validate", "segment", "explain", "render", "run", "history", "connectors",
-            "auth", "suppress"]  # fmt: skip
+COMMANDS = [
+    "init",
+    "validate",
+    "segment",
+    "explain",
+    "render",
+    "run",
+    "history",
+    "connectors",
+    "auth",
+    "suppress",
+]
 
 
 def _help(*args: str) -> str:
-    proc = subprocess.run([SEGMERGE, *args, "--help"], capture_output=True, text=True,
-                          env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"})  # fmt: skip
+    proc = subprocess.run(
+        [SEGMERGE, *args, "--help"],
+        capture_output=True,
+        text=True,
+        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"},
+    )
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
 

@@ -9,19 +9,31 @@ from segmerge.mail.tokens import signing_key, unsubscribe_token, verify_token
 
 
 def test_every_reason_blocks_and_first_reason_wins():
-    frame = pd.DataFrame({
-        "contact_id": ["1", "2", "3", "4", "5", "6"],
-        "email": ["a@x.fr", None, "c@x.fr", "d@x.fr", "E@X.FR", "f@x.fr"],
-        "subscribed": [True, True, False, True, True, True],
-    })  # fmt: skip
+    frame = pd.DataFrame(
+        {
+            "contact_id": ["1", "2", "3", "4", "5", "6"],
+            "email": ["a@x.fr", None, "c@x.fr", "d@x.fr", "E@X.FR", "f@x.fr"],
+            "subscribed": [True, True, False, True, True, True],
+        }
+    )
     at = pd.to_datetime(["2026-01-01", "2026-01-02"], utc=True)
-    events = pd.DataFrame({"contact_id": ["4", "6"], "campaign_id": ["c", "c"],
-                           "event": ["unsubscribe", "bounce"], "at": at})  # fmt: skip
+    events = pd.DataFrame(
+        {
+            "contact_id": ["4", "6"],
+            "campaign_id": ["c", "c"],
+            "event": ["unsubscribe", "bounce"],
+            "at": at,
+        }
+    )
     reasons = not_mailable(frame, events, {"e@x.fr"})
     assert reasons.isna().tolist() == [True, False, False, False, False, False]
-    assert reasons.iloc[1:].tolist() == ["no e-mail address", "not subscribed",
-                                         "unsubscribed (event)", "on the suppression list",
-                                         "address bounced"]  # fmt: skip
+    assert reasons.iloc[1:].tolist() == [
+        "no e-mail address",
+        "not subscribed",
+        "unsubscribed (event)",
+        "on the suppression list",
+        "address bounced",
+    ]
 
 
 def test_token_round_trip_and_forgery(tmp_path):
@@ -37,15 +49,19 @@ def test_token_round_trip_and_forgery(tmp_path):
 
 
 def test_one_click_by_id_unusable_addresses_and_a_shared_mailbox():
-    frame = pd.DataFrame({
-        "contact_id": ["1", "2", "3", "4", "5"],
-        "email": ["new@x.fr", "NEW@x.fr", "a b@x.fr", "ok@x.fr", "\u200b"],
-        "subscribed": [True, True, True, True, True],
-    })  # fmt: skip
+    frame = pd.DataFrame(
+        {
+            "contact_id": ["1", "2", "3", "4", "5"],
+            "email": ["new@x.fr", "NEW@x.fr", "a b@x.fr", "ok@x.fr", "\u200b"],
+            "subscribed": [True, True, True, True, True],
+        }
+    )
     events = pd.DataFrame(columns=["contact_id", "campaign_id", "event", "at"])
     reasons = not_mailable(frame, events, set(), {"1"})
-    assert reasons.tolist()[:3] == ["unsubscribed (one-click)",
-                                    "address shared with a contact who said no",
-                                    "address cannot be used: space inside"]  # fmt: skip
+    assert reasons.tolist()[:3] == [
+        "unsubscribed (one-click)",
+        "address shared with a contact who said no",
+        "address cannot be used: space inside",
+    ]
     assert pd.isna(reasons.iloc[3])
     assert reasons.iloc[4] == "no e-mail address"  # only invisible characters: no address

@@ -65,8 +65,12 @@ def test_sigkill_mid_run_then_resume_sends_each_letter_once(tmp_path):
     # a fresh copy of the workspace, run once without interruption, sends the same set
     clean = tmp_path / "clean"
     subprocess.run([SEGMERGE, "init", str(clean)], check=True, capture_output=True, env=env)
-    ref = subprocess.run([SEGMERGE, "run", "profils", "-w", str(clean), "--as-of", AS_OF],
-                         capture_output=True, text=True, env=env)  # fmt: skip
+    ref = subprocess.run(
+        [SEGMERGE, "run", "profils", "-w", str(clean), "--as-of", AS_OF],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert ref.returncode == 0, ref.stdout + ref.stderr
     names = sorted(p.name for p in files)
     assert names == sorted(p.name for p in (clean / "outbox").rglob("*.eml"))

@@ -30,24 +30,41 @@ def utc(text: str) -> pd.Timestamp:
 
 
 def shop() -> Tables:
-    contacts = pd.DataFrame({"contact_id": ["a", "b", "c"],
-                             "email": ["a@x.fr", "b@x.fr", "c@x.fr"]})  # fmt: skip
-    orders = pd.DataFrame({
-        "contact_id": ["a", "a", "a", "b", "b"],
-        "order_id": ["1", "2", "3", "4", "5"],
-        # a: 100 + 20 in the last 30 days, 60 in the 30 before; b: only before
-        "ordered_at": [utc("2026-11-20T10:00"), utc("2026-11-30T22:00"), utc("2026-10-15T10:00"),
-                       utc("2026-10-20T10:00"), utc("2026-12-02T10:00")],  # b's 2nd: after as_of
-        "amount": [100.0, 20.0, 60.0, 45.0, 999.0],
-    })  # fmt: skip
-    events = pd.DataFrame({
-        "contact_id": ["a", "b", "a", "b", "a", "a", "b", "zz"],
-        "campaign_id": ["nov", "nov", "nov", "oct", "nov", "oct", "oct", "nov"],
-        "event": ["sent", "sent", "open", "open", "click", "open", "sent", "open"],
-        "at": [utc("2026-11-18T08:00"), utc("2026-11-18T08:00"), utc("2026-11-19T22:30"),
-               utc("2026-10-01T09:00"), utc("2026-11-20T09:00"), utc("2026-10-02T09:00"),
-               utc("2026-09-30T08:00"), utc("2026-11-25T09:00")],
-    })  # fmt: skip
+    contacts = pd.DataFrame(
+        {"contact_id": ["a", "b", "c"], "email": ["a@x.fr", "b@x.fr", "c@x.fr"]}
+    )
+    orders = pd.DataFrame(
+        {
+            "contact_id": ["a", "a", "a", "b", "b"],
+            "order_id": ["1", "2", "3", "4", "5"],
+            # a: 100 + 20 in the last 30 days, 60 in the 30 before; b: only before
+            "ordered_at": [
+                utc("2026-11-20T10:00"),
+                utc("2026-11-30T22:00"),
+                utc("2026-10-15T10:00"),
+                utc("2026-10-20T10:00"),
+                utc("2026-12-02T10:00"),
+            ],  # b's 2nd: after as_of
+            "amount": [100.0, 20.0, 60.0, 45.0, 999.0],
+        }
+    )
+    events = pd.DataFrame(
+        {
+            "contact_id": ["a", "b", "a", "b", "a", "a", "b", "zz"],
+            "campaign_id": ["nov", "nov", "nov", "oct", "nov", "oct", "oct", "nov"],
+            "event": ["sent", "sent", "open", "open", "click", "open", "sent", "open"],
+            "at": [
+                utc("2026-11-18T08:00"),
+                utc("2026-11-18T08:00"),
+                utc("2026-11-19T22:30"),
+                utc("2026-10-01T09:00"),
+                utc("2026-11-20T09:00"),
+                utc("2026-10-02T09:00"),
+                utc("2026-09-30T08:00"),
+                utc("2026-11-25T09:00"),
+            ],
+        }
+    )
     return conform(Tables(contacts, orders, events), "test")
 
 
@@ -63,8 +80,12 @@ def test_last_open_and_click_in_local_days():
 
 
 def test_opened_and_clicked_a_campaign_or_the_last_one():
-    calls = [MetricCall.bind("opened", campaign="last"), MetricCall.bind("opened", campaign="oct"),
-             MetricCall.bind("clicked", campaign="last"), MetricCall.bind("opened", campaign="x")]  # fmt: skip
+    calls = [
+        MetricCall.bind("opened", campaign="last"),
+        MetricCall.bind("opened", campaign="oct"),
+        MetricCall.bind("clicked", campaign="last"),
+        MetricCall.bind("opened", campaign="x"),
+    ]
     m = metrics(*calls)
     assert m[calls[0].key].tolist() == [True, False, False]  # "nov" was sent last
     assert m[calls[1].key].tolist() == [True, True, False]

@@ -34,35 +34,51 @@ SEGMERGE = str(Path(sys.executable).parent / "segmerge")
 HOLDOUT = 0.25
 
 
-def workspace(root: Path, source: str, *, destination: str | None = None,
-              holdout: float = HOLDOUT, variants: bool = True, extra: str = "") -> wsmod.Workspace:  # fmt: skip
+def workspace(
+    root: Path,
+    source: str,
+    *,
+    destination: str | None = None,
+    holdout: float = HOLDOUT,
+    variants: bool = True,
+    extra: str = "",
+) -> wsmod.Workspace:
     """One segment ``tous`` (every subscriber), letters A and B (or one letter) that only
     use a field every platform has a merge tag for, and the campaign ``test``."""
     (root / "segrules").mkdir(parents=True)
     (root / "segrules" / "test.yaml").write_text(
         "version: 1\nname: test\nexclude: not subscribed\nsegments:\n"
-        "  - name: tous\n    when: true\n", encoding="utf-8")  # fmt: skip
+        "  - name: tous\n    when: true\n",
+        encoding="utf-8",
+    )
     tpl = root / "templates" / "test"
     tpl.mkdir(parents=True)
     for v in ("A", "B") if variants else ("",):
         stem = f"tous.{v}" if v else "tous"
         (tpl / f"{stem}.html.j2").write_text(
             f'---\nsubject: "Offre {v}"\n---\n<p>Lettre {v} pour {{{{ contact.first_name }}}}'
-            "</p><a href='{{ unsubscribe_url }}'>stop</a>\n", encoding="utf-8")  # fmt: skip
+            "</p><a href='{{ unsubscribe_url }}'>stop</a>\n",
+            encoding="utf-8",
+        )
     name = source.split("]", 1)[0].split(".", 1)[1]
-    (root / "segmerge.toml").write_text(textwrap.dedent(f"""\
+    (root / "segmerge.toml").write_text(
+        textwrap.dedent(f"""\
         [mail]
         from = "Boutique <bonjour@boutique.fr>"
         unsubscribe_url = "https://boutique.fr/u?t={{token}}"
         {extra}
-        """) + textwrap.dedent(source) + textwrap.dedent(f"""
+        """)
+        + textwrap.dedent(source)
+        + textwrap.dedent(f"""
         [campaigns.test]
         source = "{name}"
         rules = "segrules/test.yaml"
         destination = "{destination or name}"
         tag_prefix = "seg:"
         holdout = {holdout}
-        """), encoding="utf-8")  # fmt: skip
+        """),
+        encoding="utf-8",
+    )
     return wsmod.load(root)
 
 
@@ -70,8 +86,11 @@ def groups(ws: wsmod.Workspace, run_id: str = f"test@{AS_OF}") -> pd.DataFrame:
     """The ledger's record of the experiment: one row per contact the platform mails or
     the holdout keeps out (address, status, variant)."""
     with sqlite3.connect(ws.state_dir / "ledger.sqlite") as db:
-        rows = db.execute("SELECT contact_id, target, status, variant FROM actions "
-                          "WHERE run_id=? AND kind='member'", (run_id,)).fetchall()  # fmt: skip
+        rows = db.execute(
+            "SELECT contact_id, target, status, variant FROM actions "
+            "WHERE run_id=? AND kind='member'",
+            (run_id,),
+        ).fetchall()
     return pd.DataFrame(rows, columns=["contact_id", "address", "status", "variant"])
 
 
@@ -85,8 +104,11 @@ def check_groups(record: pd.DataFrame, names_of: dict[str, set[str]], mailable: 
     assert set(sent["variant"]) == {"A", "B"}
     for row in record.itertuples():
         ours = {n for n in names_of[row.address] if n.startswith("seg:")}
-        want = set() if row.status == "holdout" else {
-            "seg:tous" if row.variant == "A" else "seg:tous.B"}  # fmt: skip
+        want = (
+            set()
+            if row.status == "holdout"
+            else {"seg:tous" if row.variant == "A" else "seg:tous.B"}
+        )
         assert ours == want, (row, ours)
 
 
@@ -123,15 +145,20 @@ def file_tags(ws: wsmod.Workspace) -> pd.DataFrame:
 
 
 def test_files_destination_tags_each_group_and_records_the_holdout(tmp_path):
-    rows = [f"{i:04d},c{i}@exemple.fr,P{i},{'non' if i % 10 == 9 else 'oui'},"
-            + ("vip" if i % 7 == 0 else "") for i in range(80)]  # fmt: skip
+    rows = [
+        f"{i:04d},c{i}@exemple.fr,P{i},{'non' if i % 10 == 9 else 'oui'},"
+        + ("vip" if i % 7 == 0 else "")
+        for i in range(80)
+    ]
     ws = files_workspace(tmp_path / "ws", rows)
     dry = run(ws, "test", RunOptions(as_of=AS_OF, dry_run=True))
     summary = run(ws, "test", RunOptions(as_of=AS_OF))
     tags = file_tags(ws)
     # the dry run announced each variant's tags apart, and wrote nothing
-    count = {v: sum(bool(n & {name}) for n in tags["names"])
-             for v, name in (("A", "seg:tous"), ("B", "seg:tous.B"))}  # fmt: skip
+    count = {
+        v: sum(bool(n & {name}) for n in tags["names"])
+        for v, name in (("A", "seg:tous"), ("B", "seg:tous.B"))
+    }
     assert dry.changes == {f"tous.{v}": {"tag": n} for v, n in count.items()}
     names = dict(zip(tags["email"], tags["names"], strict=True))
     record = groups(ws)
@@ -168,8 +195,10 @@ def test_an_address_keeps_its_group_whatever_the_file_order(tmp_path):
     one, two = groups(first), groups(second)
     assert len(one) == 30 and set(one["contact_id"]) == {f"{i:04d}" for i in range(30)}
     key = ["contact_id", "address", "status", "variant"]
-    pd.testing.assert_frame_equal(one.sort_values("contact_id")[key].reset_index(drop=True),
-                                  two.sort_values("contact_id")[key].reset_index(drop=True))  # fmt: skip
+    pd.testing.assert_frame_equal(
+        one.sort_values("contact_id")[key].reset_index(drop=True),
+        two.sort_values("contact_id")[key].reset_index(drop=True),
+    )
     # both records of a household carry the same names: never held out through one
     # and mailed through the other
     for tags in (file_tags(first), file_tags(second)):
@@ -190,8 +219,13 @@ def test_a_holdout_the_destination_cannot_honour_is_refused_naming_the_setting(t
     assert "holdout" in str(info.value) and not (ws.state_dir / "ledger.sqlite").exists()
     # validate says so first, exit 2, no traceback
     env = {**os.environ, "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring"}
-    out = subprocess.run([SEGMERGE, "validate", "test", "-w", str(ws.root)],
-                         capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
+    out = subprocess.run(
+        [SEGMERGE, "validate", "test", "-w", str(ws.root)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert out.returncode == 2, out.stdout + out.stderr
     assert "push_tags" in out.stderr and "Traceback" not in out.stderr
 
@@ -210,11 +244,14 @@ def brevo():
 
 def test_brevo_lists_and_drafts_per_variant_and_none_for_the_holdout(brevo, tmp_path, monkeypatch):
     for i in range(60):
-        brevo.add_contact(f"c{i}@example.org", attributes={"FIRSTNAME": f"P{i}"},
-                          blacklisted=i % 10 == 9)  # fmt: skip
+        brevo.add_contact(
+            f"c{i}@example.org", attributes={"FIRSTNAME": f"P{i}"}, blacklisted=i % 10 == 9
+        )
     monkeypatch.setenv("SEGMERGE_SHOP_TOKEN", KEY)
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")
-    ws = workspace(tmp_path / "ws", f"""
+    ws = workspace(
+        tmp_path / "ws",
+        f"""
         [sources.shop]
         connector = "brevo"
         base_url = "{brevo.url}"
@@ -222,14 +259,17 @@ def test_brevo_lists_and_drafts_per_variant_and_none_for_the_holdout(brevo, tmp_
         orders = false
         contacts_requests_per_second = 200.0
         other_requests_per_hour = 360000.0
-        """)  # fmt: skip
+        """,
+    )
     summary = run(ws, "test", RunOptions(as_of=AS_OF))
     assert summary.failed == 0, summary.outcome
     list_name = {lid: x["name"] for lid, x in brevo.lists.items()}
     names = {c.email: {list_name[lid] for lid in c.list_ids} for c in brevo.contacts.values()}
     check_groups(groups(ws), names, mailable=54)
-    drafts = {c["name"]: (list_name[c["recipients"]["listIds"][0]], c["subject"], c["htmlContent"])
-              for c in brevo.campaigns.values()}  # fmt: skip
+    drafts = {
+        c["name"]: (list_name[c["recipients"]["listIds"][0]], c["subject"], c["htmlContent"])
+        for c in brevo.campaigns.values()
+    }
     two_drafts(drafts)
     assert "{{ contact.FIRSTNAME }}" in drafts[f"test {AS_OF} · tous · B"][2]
 
@@ -245,31 +285,39 @@ def mailchimp():
     assert not server.violations, [v[:500] for v in server.violations[:3]]
 
 
-def test_mailchimp_tags_and_drafts_per_variant_and_none_for_the_holdout(mailchimp, tmp_path,
-                                                                       monkeypatch):  # fmt: skip
+def test_mailchimp_tags_and_drafts_per_variant_and_none_for_the_holdout(
+    mailchimp, tmp_path, monkeypatch
+):
     emails = [f"client{i}@example.org" for i in range(60)]
     for i, e in enumerate(emails):
-        mailchimp.add_member(e, f"P{i}", f"N{i}",
-                             status="unsubscribed" if i % 10 == 9 else "subscribed")  # fmt: skip
+        mailchimp.add_member(
+            e, f"P{i}", f"N{i}", status="unsubscribed" if i % 10 == 9 else "subscribed"
+        )
     monkeypatch.setenv("SEGMERGE_NEWS_TOKEN", mailchimp.api_key)
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")
-    ws = workspace(tmp_path / "ws", f"""
+    ws = workspace(
+        tmp_path / "ws",
+        f"""
         [sources.news]
         connector = "mailchimp"
         list_id = "{LIST_ID}"
         base_url = "{mailchimp.url}"
         retry_backoff = 0.01
-        """)  # fmt: skip
+        """,
+    )
     summary = run(ws, "test", RunOptions(as_of=AS_OF))
     assert summary.failed == 0, summary.outcome
     names = {e: set(mailchimp.tags_of(subscriber_hash(e))) for e in emails}
     check_groups(groups(ws), names, mailable=54)
     segment = {s["id"]: s["name"] for s in mailchimp.segments.values()}
     drafts = {
-        c["settings"]["title"]: (segment[c["recipients"]["segment_opts"]["saved_segment_id"]],
-                                 c["settings"]["subject_line"], mailchimp.contents[cid]["html"])
+        c["settings"]["title"]: (
+            segment[c["recipients"]["segment_opts"]["saved_segment_id"]],
+            c["settings"]["subject_line"],
+            mailchimp.contents[cid]["html"],
+        )
         for cid, c in mailchimp.campaigns.items()
-    }  # fmt: skip
+    }
     two_drafts(drafts)
 
 
@@ -283,34 +331,48 @@ def hubspot():
         assert server.violations == [], server.violations
 
 
-def test_hubspot_tags_lists_and_drafts_per_variant_and_none_for_the_holdout(hubspot, tmp_path,
-                                                                           monkeypatch):  # fmt: skip
-    hubspot.add_property("segmerge_segments", "enumeration", field_type="checkbox",
-                         options=["vip"])  # fmt: skip
-    ids = [hubspot.add_contact(f"ann{i}@example.org", firstname=f"Ann{i}", lastname="Lee",
-                               hs_email_optout="true" if i % 10 == 3 else "false")
-           for i in range(40)]  # fmt: skip
+def test_hubspot_tags_lists_and_drafts_per_variant_and_none_for_the_holdout(
+    hubspot, tmp_path, monkeypatch
+):
+    hubspot.add_property("segmerge_segments", "enumeration", field_type="checkbox", options=["vip"])
+    ids = [
+        hubspot.add_contact(
+            f"ann{i}@example.org",
+            firstname=f"Ann{i}",
+            lastname="Lee",
+            hs_email_optout="true" if i % 10 == 3 else "false",
+        )
+        for i in range(40)
+    ]
     monkeypatch.setenv("SEGMERGE_CRM_TOKEN", TOKEN)
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")
-    ws = workspace(tmp_path / "ws", f"""
+    ws = workspace(
+        tmp_path / "ws",
+        f"""
         [sources.crm]
         connector = "hubspot"
         base_url = "{hubspot.url}"
         rate_limit = 1000
         rate_window_seconds = 1.0
         search_rate_limit = 100
-        """)  # fmt: skip
+        """,
+    )
     summary = run(ws, "test", RunOptions(as_of=AS_OF))
     assert summary.failed == 0, summary.outcome
     email_of = {cid: f"ann{i}@example.org" for i, cid in enumerate(ids)}
     tags = {email_of[c]: set(hubspot.tags_of(c)) for c in ids}
-    lists = {email_of[c]: {x.name for x in hubspot.lists.values() if c in x.members}
-             for c in ids}  # fmt: skip
+    lists = {email_of[c]: {x.name for x in hubspot.lists.values() if c in x.members} for c in ids}
     check_groups(groups(ws), tags, mailable=36)
     check_groups(groups(ws), lists, mailable=36)
     list_of = {str(x.id): x.name for x in hubspot.lists.values()}
-    drafts = {e["name"]: (list_of[e["to"]["contactIlsLists"]["include"][0]], e["subject"],
-                          str(e["content"])) for e in hubspot.emails.values()}  # fmt: skip
+    drafts = {
+        e["name"]: (
+            list_of[e["to"]["contactIlsLists"]["include"][0]],
+            e["subject"],
+            str(e["content"]),
+        )
+        for e in hubspot.emails.values()
+    }
     two_drafts(drafts)
 
 
@@ -325,15 +387,21 @@ def test_sends_mail_the_same_contact_of_a_shared_address_whatever_the_file_order
         ws = files_workspace(tmp_path / name, lines, destination="boite", extra=outbox)
         run(ws, "test", RunOptions(as_of=AS_OF))
         with sqlite3.connect(ws.state_dir / "ledger.sqlite") as db:
-            seen.append(sorted(db.execute("SELECT contact_id, target, status, variant FROM "
-                                          "actions WHERE kind='send'")))  # fmt: skip
+            seen.append(
+                sorted(
+                    db.execute(
+                        "SELECT contact_id, target, status, variant FROM actions WHERE kind='send'"
+                    )
+                )
+            )
     assert seen[0] == seen[1]
     assert len(seen[0]) == 30 and {c for c, *_ in seen[0]} == {f"{i:04d}" for i in range(30)}
     assert {s for *_, s, _ in seen[0]} == {"done", "holdout"}
 
 
-def test_drafts_on_a_platform_whose_lists_segmerge_does_not_fill_are_refused(brevo, tmp_path,
-                                                                            monkeypatch):  # fmt: skip
+def test_drafts_on_a_platform_whose_lists_segmerge_does_not_fill_are_refused(
+    brevo, tmp_path, monkeypatch
+):
     """Tags go to the files source, drafts to Brevo: Brevo would mail lists nobody
     split, so the test is refused, naming the templates that hold the variants."""
     monkeypatch.setenv("SEGMERGE_SHOP_TOKEN", KEY)
@@ -345,8 +413,13 @@ base_url = "{brevo.url}"
 events = "none"
 orders = false
 """
-    ws = files_workspace(tmp_path / "ws", [f"{i:04d},c{i}@exemple.fr,P{i},oui," for i in range(5)],
-                         destination="shop", holdout=0.0, extra=shop)  # fmt: skip
+    ws = files_workspace(
+        tmp_path / "ws",
+        [f"{i:04d},c{i}@exemple.fr,P{i},oui," for i in range(5)],
+        destination="shop",
+        holdout=0.0,
+        extra=shop,
+    )
     with pytest.raises(ConfigError) as info:
         run(ws, "test", RunOptions(as_of=AS_OF))
     assert info.value.field == "campaigns.test.templates"

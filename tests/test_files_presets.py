@@ -164,9 +164,11 @@ def test_a_shopify_export_split_in_parts_is_read_whole(exports, purchases, tmp_p
     (folder / "orders_export_2.csv").write_text(header + "".join(rows[cut:]), encoding="utf-8")
     (folder / "orders_export_1.csv").write_text(header + "".join(rows[:cut]), encoding="utf-8")
     t = read(tmp_path, preset="shopify")
-    compare(per_customer(t), shops.expected(purchases), {
-        c: str(shops.SHOPIFY_ID + c) for c in purchases["customer"].unique()
-    })  # fmt: skip
+    compare(
+        per_customer(t),
+        shops.expected(purchases),
+        {c: str(shops.SHOPIFY_ID + c) for c in purchases["customer"].unique()},
+    )
     assert (
         "shop: reading orders_export_1.csv, orders_export_2.csv (one Shopify export in 2 parts)"
         in t.notes
@@ -264,9 +266,11 @@ def test_the_scaffold_holds_no_links_and_the_repository_demo_as_it_is():
     assert not [p for p in scaffold.rglob("*") if p.is_symlink()]
     for part in ("segmerge.toml", "segrules", "templates", "examples/demo"):
         ours = scaffold / part
-        pairs = [(ours, repo / part)] if ours.is_file() else [
-            (p, repo / part / p.relative_to(ours)) for p in ours.rglob("*") if p.is_file()
-        ]  # fmt: skip
+        pairs = (
+            [(ours, repo / part)]
+            if ours.is_file()
+            else [(p, repo / part / p.relative_to(ours)) for p in ours.rglob("*") if p.is_file()]
+        )
         for copy, original in pairs:
             assert copy.read_bytes() == original.read_bytes(), (
                 f"{copy.relative_to(repo)} differs from {original.relative_to(repo)}: "

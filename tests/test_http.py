@@ -251,15 +251,25 @@ def test_a_wait_hint_of_infinity_gives_up_at_once(server):
 
 
 def sib(remaining: str, reset: str) -> dict[str, str]:
-    return {"x-sib-ratelimit-limit": "100", "x-sib-ratelimit-remaining": remaining,
-            "x-sib-ratelimit-reset": reset}  # fmt: skip
+    return {
+        "x-sib-ratelimit-limit": "100",
+        "x-sib-ratelimit-remaining": remaining,
+        "x-sib-ratelimit-reset": reset,
+    }
 
 
 def budget_client(server, clock: Clock, told: list[str], **kw) -> HttpClient:
     rate = RateLimit(100, 3600, 95, clock=clock, sleep=clock.sleep)
     kw.setdefault("max_retries", 0)  # a budget wait must not need a retry
-    return client(server, rate=rate, budget_hint=brevo_budget, notify=told.append,
-                  clock=clock, sleep=clock.sleep, **kw)  # fmt: skip
+    return client(
+        server,
+        rate=rate,
+        budget_hint=brevo_budget,
+        notify=told.append,
+        clock=clock,
+        sleep=clock.sleep,
+        **kw,
+    )
 
 
 def test_a_spent_budget_on_an_ordinary_answer_holds_the_next_call_and_says_until_when(server):
@@ -271,16 +281,23 @@ def test_a_spent_budget_on_an_ordinary_answer_holds_the_next_call_and_says_until
     assert c.get("/ping") == {"ok": True}
     assert clock.slept == [pytest.approx(1380)]  # waited for the reset, not paced or 429'd
     assert len(told) == 1
-    assert re.fullmatch(r"shop: the platform's request budget is spent \(GET /ping\); "
-                        r"resuming at \d\d:\d\d:\d\d UTC \(in 23 min\)", told[0])  # fmt: skip
+    assert re.fullmatch(
+        r"shop: the platform's request budget is spent \(GET /ping\); "
+        r"resuming at \d\d:\d\d:\d\d UTC \(in 23 min\)",
+        told[0],
+    )
     assert server.log[-1][2] == 200 and c.stats.throttled == 0
 
 
 def test_an_hourly_429_is_waited_out_in_full_without_using_up_the_retries(server):
     clock, told = Clock(), []
     c = budget_client(server, clock, told)
-    server.fail_next(429, times=2, headers=sib("0", "1500"),
-                     body={"code": "too_many_requests", "message": "rate limit exceeded"})  # fmt: skip
+    server.fail_next(
+        429,
+        times=2,
+        headers=sib("0", "1500"),
+        body={"code": "too_many_requests", "message": "rate limit exceeded"},
+    )
     assert c.get("/ping") == {"ok": True}  # max_retries=0, and two 25-minute windows
     assert sum(clock.slept) >= 3000  # was: capped at 60 s, 5 retries burnt, then a failure
     assert len(told) == 2 and all("(in 25 min)" in t for t in told)
@@ -294,14 +311,21 @@ def test_an_hourly_429_is_waited_out_in_full_without_using_up_the_retries(server
 def test_a_budget_resetting_beyond_max_wait_stops_at_once_saying_when(server):
     clock, told = Clock(), []
     c = budget_client(server, clock, told, max_wait=1800)
-    server.fail_next(429, times=5, headers=sib("0", "7200"),
-                     body={"code": "too_many_requests", "message": "rate limit exceeded"})  # fmt: skip
+    server.fail_next(
+        429,
+        times=5,
+        headers=sib("0", "7200"),
+        body={"code": "too_many_requests", "message": "rate limit exceeded"},
+    )
     with pytest.raises(ConnectorError) as info:
         c.get("/ping")
     text = str(info.value)
-    assert re.search(r"shop: GET /ping: the platform's request budget is spent until "
-                     r"\d\d:\d\d:\d\d UTC \(in 2 h 00 min\); a run waits at most "
-                     r"30 min for one call: rate limit exceeded", text), text  # fmt: skip
+    assert re.search(
+        r"shop: GET /ping: the platform's request budget is spent until "
+        r"\d\d:\d\d:\d\d UTC \(in 2 h 00 min\); a run waits at most "
+        r"30 min for one call: rate limit exceeded",
+        text,
+    ), text
     assert "the next run resumes where this one stopped" in text
     assert info.value.exit_code == 1 and info.value.status == 429
     assert len(server.log) == 1 and clock.slept == []
@@ -355,13 +379,24 @@ class Answer:
 
 def test_budget_parsers_read_the_vendors_headers_and_ignore_garbage():
     assert brevo_budget(Answer(sib("37", "1200"))) == (37, 1200.0)
-    assert brevo_budget(Answer({"X-Sib-RateLimit-Remaining": "0", "X-Sib-RateLimit-Reset": "1"})
-                        ) == (0, 1.0)  # fmt: skip
-    for bad in (sib("", "1"), sib("1.5", "3"), sib("-1", "3"), sib("3", "nan"), sib("3", "soon"),
-                {"x-sib-ratelimit-remaining": "3"}, {}):  # fmt: skip
+    assert brevo_budget(
+        Answer({"X-Sib-RateLimit-Remaining": "0", "X-Sib-RateLimit-Reset": "1"})
+    ) == (0, 1.0)
+    for bad in (
+        sib("", "1"),
+        sib("1.5", "3"),
+        sib("-1", "3"),
+        sib("3", "nan"),
+        sib("3", "soon"),
+        {"x-sib-ratelimit-remaining": "3"},
+        {},
+    ):
         assert brevo_budget(Answer(bad)) is None, bad
-    hubspot = {"X-HubSpot-RateLimit-Max": "100", "X-HubSpot-RateLimit-Remaining": "12",
-               "X-HubSpot-RateLimit-Interval-Milliseconds": "10000"}  # fmt: skip
+    hubspot = {
+        "X-HubSpot-RateLimit-Max": "100",
+        "X-HubSpot-RateLimit-Remaining": "12",
+        "X-HubSpot-RateLimit-Interval-Milliseconds": "10000",
+    }
     assert hubspot_budget(Answer(hubspot)) == (12, 10.0)
     assert hubspot_budget(Answer({**hubspot, "X-HubSpot-RateLimit-Remaining": "x"})) is None
     assert hubspot_budget(Answer({"X-HubSpot-RateLimit-Remaining": "12"})) is None

@@ -21,8 +21,12 @@ AS_OF = "2026-12-01"
 
 
 def sm(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "COLUMNS": "200", "SEGMERGE_CRM_TOKEN": TOKEN,
-           "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring"}  # fmt: skip
+    env = {
+        **os.environ,
+        "COLUMNS": "200",
+        "SEGMERGE_CRM_TOKEN": TOKEN,
+        "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring",
+    }
     return subprocess.run([SEGMERGE, *args], capture_output=True, text=True, env=env, timeout=120)
 
 

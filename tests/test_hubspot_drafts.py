@@ -20,8 +20,13 @@ def fake():
 
 def placed(content: dict) -> list[str]:
     """Widget ids the editor shows, in order (the flexAreas columns)."""
-    return [w for area in content["flexAreas"].values() for s in area["sections"]
-            for c in s["columns"] for w in c["widgets"]]  # fmt: skip
+    return [
+        w
+        for area in content["flexAreas"].values()
+        for s in area["sections"]
+        for c in s["columns"]
+        for w in c["widgets"]
+    ]
 
 
 def test_a_draft_is_built_as_the_editor_shows_it_and_created_once(fake):
@@ -36,8 +41,11 @@ def test_a_draft_is_built_as_the_editor_shows_it_and_created_once(fake):
     target = fake.list_named("seg:fonceurs")
     assert email["to"]["contactIlsLists"]["include"] == [str(target.id)]
     # From is the shop's address (replyTo), replies go to reply_to (customReplyTo)
-    assert email["from"] == {"fromName": "La Boutique", "replyTo": "shop@example.org",
-                             "customReplyTo": "reply@example.org"}  # fmt: skip
+    assert email["from"] == {
+        "fromName": "La Boutique",
+        "replyTo": "shop@example.org",
+        "customReplyTo": "reply@example.org",
+    }
     content = email["content"]
     shown = [content["widgets"][w] for w in placed(content)]
     assert [w["body"]["path"] for w in shown] == ["@hubspot/rich_text", "@hubspot/email_footer"]
@@ -59,8 +67,10 @@ def test_the_reply_to_is_left_out_when_it_is_the_from_address(fake):
 
 def test_a_whole_html_document_goes_in_as_its_body(fake):
     letter = campaign()
-    letter.payload["html"] = ("<!doctype html><html><head><title>x</title></head>"
-                              "<body style='margin:0'><h1>Salut</h1></body></html>")  # fmt: skip
+    letter.payload["html"] = (
+        "<!doctype html><html><head><title>x</title></head>"
+        "<body style='margin:0'><h1>Salut</h1></body></html>"
+    )
     assert make_connector(fake).push([letter])[0].status == "done"
     widgets = next(iter(fake.emails.values()))["content"]["widgets"]
     assert widgets["module-0-1-1"]["body"]["html"] == "<h1>Salut</h1>"
@@ -83,21 +93,40 @@ def test_a_draft_hubspot_keeps_empty_is_failed_never_done_and_mended_later(fake)
 def template_email(fake: HubSpotFake, *, rich: bool = True) -> str:
     """A marketer's designed e-mail: a logo, a rich-text block, the footer, brand styles."""
     widgets = {
-        "logo": {"id": "logo", "name": "logo", "order": 1, "type": "module", "module_id": 1,
-                 "body": {"path": "@hubspot/image_email", "img": {"src": "https://x/l.png"}}},
-        "module-1": {"id": "module-1", "name": "module-1", "order": 2, "type": "module",
-                     "module_id": 1155639,
-                     "body": {"path": "@hubspot/rich_text", "html": "<p>Texte modèle</p>"}},
-        "footer": {"id": "footer", "name": "footer", "order": 3, "type": "module",
-                   "module_id": 2869621, "body": {"path": "@hubspot/email_footer"}},
-    }  # fmt: skip
+        "logo": {
+            "id": "logo",
+            "name": "logo",
+            "order": 1,
+            "type": "module",
+            "module_id": 1,
+            "body": {"path": "@hubspot/image_email", "img": {"src": "https://x/l.png"}},
+        },
+        "module-1": {
+            "id": "module-1",
+            "name": "module-1",
+            "order": 2,
+            "type": "module",
+            "module_id": 1155639,
+            "body": {"path": "@hubspot/rich_text", "html": "<p>Texte modèle</p>"},
+        },
+        "footer": {
+            "id": "footer",
+            "name": "footer",
+            "order": 3,
+            "type": "module",
+            "module_id": 2869621,
+            "body": {"path": "@hubspot/email_footer"},
+        },
+    }
     if not rich:
         del widgets["module-1"]
     columns = [{"id": f"c{n}", "widgets": [w], "width": 12} for n, w in enumerate(widgets)]
-    content = {"templatePath": "@hubspot/email/dnd/welcome.html",
-               "styleSettings": {"backgroundColor": "#EAF0F6"},
-               "flexAreas": {"main": {"sections": [{"id": "s", "columns": columns}]}},
-               "widgets": widgets}  # fmt: skip
+    content = {
+        "templatePath": "@hubspot/email/dnd/welcome.html",
+        "styleSettings": {"backgroundColor": "#EAF0F6"},
+        "flexAreas": {"main": {"sections": [{"id": "s", "columns": columns}]}},
+        "widgets": widgets,
+    }
     return str(fake._store_email({"name": "Modèle newsletter", "content": content})["id"])
 
 

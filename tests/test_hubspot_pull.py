@@ -30,8 +30,12 @@ def calls(fake: HubSpotFake, method: str, path: str) -> list[int]:
 
 def test_full_pull_gives_canonical_tables(fake):
     ids = populate(fake, 30)
-    bounced = fake.add_contact("BOB@Example.org ", firstname="Bob", lastname="Hard",
-                               hs_email_hard_bounce_reason_enum="MAILBOX_FULL")  # fmt: skip
+    bounced = fake.add_contact(
+        "BOB@Example.org ",
+        firstname="Bob",
+        lastname="Hard",
+        hs_email_hard_bounce_reason_enum="MAILBOX_FULL",
+    )
     jailed = fake.add_contact("q@example.org", hs_email_quarantined="true")
     fake.add_deal([ids[0], ids[1]], "120.50", "2026-02-01T10:00:00.000Z")
     fake.add_deal([ids[2]], "80", "2026-03-01T00:00:00.000Z", stage="appointmentscheduled")
@@ -39,8 +43,12 @@ def test_full_pull_gives_canonical_tables(fake):
     fake.add_event("OPEN", "ann0@example.org", now - dt.timedelta(days=3))
     fake.add_event("CLICK", "ann0@example.org", now - dt.timedelta(days=3))
     fake.add_event("DELIVERED", "ann0@example.org", now - dt.timedelta(days=3))
-    fake.add_event("STATUSCHANGE", "ann1@example.org", now - dt.timedelta(days=2),
-                   portalSubscriptionStatus="UNSUBSCRIBED")  # fmt: skip
+    fake.add_event(
+        "STATUSCHANGE",
+        "ann1@example.org",
+        now - dt.timedelta(days=2),
+        portalSubscriptionStatus="UNSUBSCRIBED",
+    )
     fake.add_event("BOUNCE", "bob@example.org", now - dt.timedelta(days=1))
     fake.add_event("OPEN", "stranger@example.org", now - dt.timedelta(days=1))
     conn = make_connector(fake)
@@ -51,7 +59,10 @@ def test_full_pull_gives_canonical_tables(fake):
     assert len(c) == 32 and tables.incremental is False
     first = c.loc[str(ids[0])]
     assert (first["email"], first["first_name"], first["last_name"]) == (
-        "ann0@example.org", "Ann0", "Lee0")  # fmt: skip
+        "ann0@example.org",
+        "Ann0",
+        "Lee0",
+    )
     assert first["tags"] == ["vip", "seg:old"] and c.loc[str(ids[1]), "tags"] == []
     assert c["age"].dtype == "float64" and first["age"] == 20.0
     assert str(c["member_since"].dtype) == "datetime64[ns, UTC]"
@@ -69,9 +80,14 @@ def test_full_pull_gives_canonical_tables(fake):
     assert o["ordered_at"].iloc[0] == pd.Timestamp("2026-02-01T10:00:00Z")
     # events: engagement kinds only, matched to contacts by address
     e = tables.events.sort_values("event")
-    assert sorted(zip(e["contact_id"], e["event"], strict=True)) == sorted([
-        (str(ids[0]), "click"), (str(ids[0]), "open"), (str(ids[1]), "unsubscribe"),
-        (str(bounced), "bounce")])  # fmt: skip
+    assert sorted(zip(e["contact_id"], e["event"], strict=True)) == sorted(
+        [
+            (str(ids[0]), "click"),
+            (str(ids[0]), "open"),
+            (str(ids[1]), "unsubscribe"),
+            (str(bounced), "bounce"),
+        ]
+    )
     cursor = json.loads(tables.cursor)
     assert cursor["contacts_ms"] < int(now.timestamp() * 1000)
 
@@ -114,8 +130,7 @@ def test_search_past_its_10000_cap_restarts_from_the_last_time_seen(fake):
     base = dt.datetime.now(dt.UTC)
     for n, cid in enumerate(ids):  # two contacts per millisecond: ties across restarts
         fake.touch(cid, when=base + dt.timedelta(milliseconds=n // 2))
-    since = json.dumps({"v": 1, "contacts_ms": int(base.timestamp() * 1000) - 1,
-                        "events_ms": 0})  # fmt: skip
+    since = json.dumps({"v": 1, "contacts_ms": int(base.timestamp() * 1000) - 1, "events_ms": 0})
     conn = make_connector(fake, search_result_cap=400, orders="none", events=False)
 
     delta = conn.pull(since)
@@ -167,18 +182,32 @@ def on_virtual_time(conn) -> VirtualTime:
     return t
 
 
-RATE_429 = {"status": "error", "message": "You have reached your ten_secondly_rolling limit.",
-            "errorType": "RATE_LIMIT", "correlationId": "c", "policyName": "TEN_SECONDLY_ROLLING"}  # fmt: skip
+RATE_429 = {
+    "status": "error",
+    "message": "You have reached your ten_secondly_rolling limit.",
+    "errorType": "RATE_LIMIT",
+    "correlationId": "c",
+    "policyName": "TEN_SECONDLY_ROLLING",
+}
 
 
 def test_a_429_waits_the_interval_hubspot_sends_then_goes_on():
     with HubSpotFake(limit=1000, window=1.0, search_limit=100) as fake:
         populate(fake, 250)
-        headers = {"X-HubSpot-RateLimit-Interval-Milliseconds": "10000",
-                   "X-HubSpot-RateLimit-Max": "100", "X-HubSpot-RateLimit-Remaining": "0"}  # fmt: skip
+        headers = {
+            "X-HubSpot-RateLimit-Interval-Milliseconds": "10000",
+            "X-HubSpot-RateLimit-Max": "100",
+            "X-HubSpot-RateLimit-Remaining": "0",
+        }
         fake.fail_next(429, path=r"^/crm/v3/objects/contacts$", body=RATE_429, headers=headers)
-        conn = make_connector(fake, rate_limit=1000, rate_window_seconds=1.0, orders="none",
-                              events=False, search_rate_limit=100)  # fmt: skip
+        conn = make_connector(
+            fake,
+            rate_limit=1000,
+            rate_window_seconds=1.0,
+            orders="none",
+            events=False,
+            search_rate_limit=100,
+        )
         t = on_virtual_time(conn)
         tables = conn.pull()
         assert len(tables.contacts) == 250
@@ -195,8 +224,11 @@ def test_a_search_429_without_headers_waits_the_search_window():
         first = conn.pull()
         for cid in ids[:5]:
             fake.touch(cid)
-        body = {**RATE_429, "message": "You have reached your secondly limit.",
-                "policyName": "SECONDLY"}  # fmt: skip
+        body = {
+            **RATE_429,
+            "message": "You have reached your secondly limit.",
+            "policyName": "SECONDLY",
+        }
         fake.fail_next(429, path=r"/search$", body=body)
         t = on_virtual_time(conn)
         delta = conn.pull(first.cursor)
@@ -211,8 +243,14 @@ def test_a_real_limit_is_never_hit_twice_in_a_row():
     with HubSpotFake(limit=4, window=0.4, search_limit=2, search_window=0.3) as fake:
         populate(fake, 600)
         # paced far above the fake's limit, so only the 429 handling keeps it polite
-        conn = make_connector(fake, rate_limit=100, rate_window_seconds=0.4, orders="none",
-                              events=False, search_rate_limit=50)  # fmt: skip
+        conn = make_connector(
+            fake,
+            rate_limit=100,
+            rate_window_seconds=0.4,
+            orders="none",
+            events=False,
+            search_rate_limit=50,
+        )
         assert len(conn.pull().contacts) == 600
         assert fake.limiter.total_429 == 0  # X-HubSpot-RateLimit-Remaining was followed
         assert fake.limiter.max_consecutive_429 <= 1
@@ -221,8 +259,13 @@ def test_a_real_limit_is_never_hit_twice_in_a_row():
 
 def test_a_used_up_daily_limit_stops_at_once(fake):
     populate(fake, 3)
-    body = {"status": "error", "message": "You have reached your daily limit.",
-            "errorType": "RATE_LIMIT", "correlationId": "x", "policyName": "DAILY"}  # fmt: skip
+    body = {
+        "status": "error",
+        "message": "You have reached your daily limit.",
+        "errorType": "RATE_LIMIT",
+        "correlationId": "x",
+        "policyName": "DAILY",
+    }
     fake.fail_next(429, times=5, path=r"^/crm/v3/objects/contacts$", body=body)
     conn = make_connector(fake, orders="none", events=False)
     with pytest.raises(ConnectorError) as err:
@@ -233,8 +276,12 @@ def test_a_used_up_daily_limit_stops_at_once(fake):
 
 def test_5xx_are_retried(fake):
     populate(fake, 120)
-    fake.fail_next(503, times=2, path=r"^/crm/v3/objects/contacts$",
-                   body={"status": "error", "message": "Service Unavailable"})  # fmt: skip
+    fake.fail_next(
+        503,
+        times=2,
+        path=r"^/crm/v3/objects/contacts$",
+        body={"status": "error", "message": "Service Unavailable"},
+    )
     conn = make_connector(fake, orders="none", events=False)
     assert len(conn.pull().contacts) == 120
     assert conn.api.stats.retries == 2
@@ -274,8 +321,12 @@ def test_no_token_says_where_to_put_one(fake):
 
 def test_an_html_page_is_a_bad_answer_naming_endpoint_and_status(fake):
     populate(fake, 5)
-    fake.fail_next(200, path=r"^/crm/v3/objects/contacts$", content_type="text/html",
-                   body="<html><body>Maintenance</body></html>")  # fmt: skip
+    fake.fail_next(
+        200,
+        path=r"^/crm/v3/objects/contacts$",
+        content_type="text/html",
+        body="<html><body>Maintenance</body></html>",
+    )
     with pytest.raises(BadAnswer) as err:
         make_connector(fake, orders="none", events=False).pull()
     text = str(err.value)
@@ -284,8 +335,13 @@ def test_an_html_page_is_a_bad_answer_naming_endpoint_and_status(fake):
 
 
 def test_a_502_html_page_after_retries_names_the_endpoint(fake):
-    fake.fail_next(502, times=10, path=r"^/crm/v3/properties/contacts$",
-                   content_type="text/html", body="<html>Bad gateway</html>")  # fmt: skip
+    fake.fail_next(
+        502,
+        times=10,
+        path=r"^/crm/v3/properties/contacts$",
+        content_type="text/html",
+        body="<html>Bad gateway</html>",
+    )
     conn = make_connector(fake)
     conn.api.backoff = 0.01
     with pytest.raises(ConnectorError) as err:

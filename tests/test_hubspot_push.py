@@ -39,9 +39,17 @@ def test_tags_touch_only_what_is_asked_and_keep_the_marketers_values(fake):
     )
     fake.touch(ids[7], segmerge_segments="vip;seg:old;newsletter")
 
-    out = by_key(conn.push([tag(ids[0], "seg:fonceurs"), tag(ids[0], "seg:old", "untag"),
-                            tag(ids[7], "seg:zens"), tag(ids[1], "seg:zens"),
-                            tag(ids[2], "seg:zens", "untag")]))  # fmt: skip
+    out = by_key(
+        conn.push(
+            [
+                tag(ids[0], "seg:fonceurs"),
+                tag(ids[0], "seg:old", "untag"),
+                tag(ids[7], "seg:zens"),
+                tag(ids[1], "seg:zens"),
+                tag(ids[2], "seg:zens", "untag"),
+            ]
+        )
+    )
 
     assert {s for s, _ in out.values()} == {"done"}
     assert fake.tags_of(ids[0]) == ["vip", "seg:fonceurs"]
@@ -124,15 +132,27 @@ def test_a_revoked_token_during_a_push_raises(fake):
 
 
 def lst(cid: int, name: str, kind: str = "add_to_list") -> Action:
-    return Action(f"run|{cid}|{kind}:{name}", kind, str(cid),  # type: ignore[arg-type]
-                  {"list": name, "segment": name.split(":")[-1]})  # fmt: skip
+    return Action(
+        f"run|{cid}|{kind}:{name}",
+        kind,
+        str(cid),  # type: ignore[arg-type]
+        {"list": name, "segment": name.split(":")[-1]},
+    )
 
 
 def test_lists_are_found_or_created_once_and_failures_are_per_item(fake):
     ids = populate(fake, 5)
     conn = make_connector(fake)
-    out = by_key(conn.push([lst(ids[0], "seg:fonceurs"), lst(ids[1], "seg:fonceurs"),
-                            lst(424242, "seg:fonceurs"), lst(ids[2], "seg:zens")]))  # fmt: skip
+    out = by_key(
+        conn.push(
+            [
+                lst(ids[0], "seg:fonceurs"),
+                lst(ids[1], "seg:fonceurs"),
+                lst(424242, "seg:fonceurs"),
+                lst(ids[2], "seg:zens"),
+            ]
+        )
+    )
     fonceurs = fake.list_named("seg:fonceurs")
     assert fonceurs is not None and fonceurs.processing == "MANUAL"
     assert fonceurs.members == {ids[0], ids[1]} and fake.list_named("seg:zens").members == {ids[2]}
@@ -141,21 +161,39 @@ def test_lists_are_found_or_created_once_and_failures_are_per_item(fake):
     assert out[f"run|{ids[0]}|add_to_list:seg:fonceurs"][0] == "done"
     # a new connector (a new run) finds the lists by name: none is created twice
     other = make_connector(fake)
-    out2 = by_key(other.push([lst(ids[3], "seg:fonceurs"),
-                              lst(ids[0], "seg:fonceurs", "remove_from_list"),
-                              lst(ids[4], "seg:nobody", "remove_from_list")]))  # fmt: skip
+    out2 = by_key(
+        other.push(
+            [
+                lst(ids[3], "seg:fonceurs"),
+                lst(ids[0], "seg:fonceurs", "remove_from_list"),
+                lst(ids[4], "seg:nobody", "remove_from_list"),
+            ]
+        )
+    )
     assert {s for s, _ in out2.values()} == {"done"}
     assert len(fake.lists) == 2 and fonceurs.members == {ids[1], ids[3]}
     assert fake.list_named("seg:nobody") is None
 
 
 def campaign(name: str = "profils 2026-12-01 · fonceurs") -> Action:
-    return Action(f"run|-|create_campaign:{name}", "create_campaign", None, {
-        "name": name, "segment": "fonceurs", "list": "seg:fonceurs", "tag": "seg:fonceurs",
-        "subject": "Pour vous, {{ contact.firstname }}", "preheader": "Nos nouveautés",
-        "html": "<p>Bonjour {{ contact.firstname }}</p><a href='{{ unsubscribe_link }}'>x</a>",
-        "text": "Bonjour {{ contact.firstname }}", "from_email": "shop@example.org",
-        "from_name": "La Boutique", "reply_to": "reply@example.org"})  # fmt: skip
+    return Action(
+        f"run|-|create_campaign:{name}",
+        "create_campaign",
+        None,
+        {
+            "name": name,
+            "segment": "fonceurs",
+            "list": "seg:fonceurs",
+            "tag": "seg:fonceurs",
+            "subject": "Pour vous, {{ contact.firstname }}",
+            "preheader": "Nos nouveautés",
+            "html": "<p>Bonjour {{ contact.firstname }}</p><a href='{{ unsubscribe_link }}'>x</a>",
+            "text": "Bonjour {{ contact.firstname }}",
+            "from_email": "shop@example.org",
+            "from_name": "La Boutique",
+            "reply_to": "reply@example.org",
+        },
+    )
 
 
 def test_a_lost_create_answer_is_looked_up_not_repeated(fake):

@@ -32,9 +32,17 @@ def won(fake: HubSpotFake, **settings: Any) -> set[str]:
 
 def test_won_deals_on_a_custom_pipeline_count_and_lost_ones_do_not(fake):
     ids = populate(fake, 3)
-    fake.pipelines.append(pipeline("8823111", "Ventes B2B", [
-        ("8823112", "Devis", "0.5", "false"), ("8823113", "Signé", "1.0", "true"),
-        ("8823114", "Perdu", "0.0", "true")]))  # fmt: skip
+    fake.pipelines.append(
+        pipeline(
+            "8823111",
+            "Ventes B2B",
+            [
+                ("8823112", "Devis", "0.5", "false"),
+                ("8823113", "Signé", "1.0", "true"),
+                ("8823114", "Perdu", "0.0", "true"),
+            ],
+        )
+    )
     signed = fake.add_deal([ids[0]], "300", "2026-05-01T00:00:00Z", "8823113", "8823111")
     lost = fake.add_deal([ids[1]], "50", "2026-05-02T00:00:00Z", "8823114", "8823111")
     default = fake.add_deal([ids[2]], "10", "2026-05-03T00:00:00Z", "closedwon")
@@ -45,10 +53,14 @@ def test_won_deals_on_a_custom_pipeline_count_and_lost_ones_do_not(fake):
 
 def test_deals_without_hs_is_closed_won_are_judged_by_their_pipeline_stage(fake):
     ids = populate(fake, 2)
-    fake.pipelines.append(pipeline("77", "Renouvellements", [
-        ("771", "Renouvelé", "1.0", "true"), ("772", "Résilié", "0.0", "true")]))  # fmt: skip
-    kept = fake.add_deal([ids[0]], "99", "2026-06-01T00:00:00Z", "771", "77",
-                         closed_won_unset=True)  # fmt: skip
+    fake.pipelines.append(
+        pipeline(
+            "77",
+            "Renouvellements",
+            [("771", "Renouvelé", "1.0", "true"), ("772", "Résilié", "0.0", "true")],
+        )
+    )
+    kept = fake.add_deal([ids[0]], "99", "2026-06-01T00:00:00Z", "771", "77", closed_won_unset=True)
     fake.add_deal([ids[1]], "99", "2026-06-01T00:00:00Z", "772", "77", closed_won_unset=True)
     assert won(fake) == {f"{kept}:{ids[0]}"}
     assert calls(fake, "GET", "/crm/v3/pipelines/deals") == 1  # read once, only when needed
@@ -89,8 +101,7 @@ def test_events_are_read_window_by_window_and_matched_to_contacts(fake):
     for days in (200, 100, 40, 3):
         fake.add_event("OPEN", "ann1@example.org", now - dt.timedelta(days=days))
     fake.add_event("CLICK", "gone@example.org", now - dt.timedelta(days=2))
-    tables = make_connector(fake, orders="none", events_days=365,
-                            events_window_days=30).pull()  # fmt: skip
+    tables = make_connector(fake, orders="none", events_days=365, events_window_days=30).pull()
     assert len(tables.events) == 4 and set(tables.events["event"]) == {"open"}
     assert len(fake.event_calls) >= 12  # a year in 30-day windows
     spans = [b - a for a, b in fake.event_calls]
@@ -100,8 +111,13 @@ def test_events_are_read_window_by_window_and_matched_to_contacts(fake):
     assert any("1 e-mail event(s) of addresses HubSpot has no contact" in n for n in tables.notes)
 
 
-@pytest.mark.parametrize("event, field", [({"type": "OPEN", "recipient": "a@x.org"}, "created"),
-                                          ({"type": "OPEN", "created": 5}, "recipient")])  # fmt: skip
+@pytest.mark.parametrize(
+    "event, field",
+    [
+        ({"type": "OPEN", "recipient": "a@x.org"}, "created"),
+        ({"type": "OPEN", "created": 5}, "recipient"),
+    ],
+)
 def test_an_event_without_its_fields_is_a_bad_answer_not_dropped(fake, event, field):
     populate(fake, 1)
     body = {"hasMore": False, "offset": "1", "events": [{"id": "e1", **event}]}
@@ -134,8 +150,9 @@ def test_each_stream_is_handed_over_as_soon_as_it_is_complete_and_resumes_alone(
 
 def test_list_memberships_go_in_one_call_for_a_large_segment(fake):
     ids = populate(fake, 450)
-    actions = [Action(f"run|{c}|add_to_list:seg:a", "add_to_list", str(c), {"list": "seg:a"})
-               for c in ids]  # fmt: skip
+    actions = [
+        Action(f"run|{c}|add_to_list:seg:a", "add_to_list", str(c), {"list": "seg:a"}) for c in ids
+    ]
     out = make_connector(fake).push(actions)
     assert {o.status for o in out} == {"done"} and fake.list_named("seg:a").members == set(ids)
     path = f"/crm/v3/lists/{fake.list_named('seg:a').id}/memberships/add"

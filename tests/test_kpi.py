@@ -41,8 +41,9 @@ def test_wilson_by_hand_and_against_statsmodels():
         assert wilson(x, n) == pytest.approx(proportion_confint(x, n, method="wilson"), abs=1e-12)
 
 
-@pytest.mark.parametrize("x1,n1,x2,n2", [(30, 200, 20, 200), (0, 50, 3, 40), (5, 5, 0, 7),
-                                         (412, 2000, 371, 2100)])  # fmt: skip
+@pytest.mark.parametrize(
+    "x1,n1,x2,n2", [(30, 200, 20, 200), (0, 50, 3, 40), (5, 5, 0, 7), (412, 2000, 371, 2100)]
+)
 def test_newcombe_against_statsmodels(x1, n1, x2, n2):
     expected = confint_proportions_2indep(x1, n1, x2, n2, method="newcomb", compare="diff")
     assert newcombe(x1, n1, x2, n2) == pytest.approx(tuple(map(float, expected)), abs=1e-12)
@@ -50,8 +51,10 @@ def test_newcombe_against_statsmodels(x1, n1, x2, n2):
 
 def test_welch_against_statsmodels():
     rng = np.random.default_rng(7)
-    for a, b in [(np.array([1.0, 2, 3, 4, 10]), np.array([0.0, 0, 1, 2])),
-                 (rng.exponential(20, 300), rng.exponential(25, 80))]:  # fmt: skip
+    for a, b in [
+        (np.array([1.0, 2, 3, 4, 10]), np.array([0.0, 0, 1, 2])),
+        (rng.exponential(20, 300), rng.exponential(25, 80)),
+    ]:
         d, lo, hi = welch(a, b)
         cm = CompareMeans(DescrStatsW(a), DescrStatsW(b))
         assert d == pytest.approx(a.mean() - b.mean())
@@ -72,8 +75,9 @@ def test_sample_size_and_mde_against_statsmodels():
     for p_ref, n1, n2, alpha in [(0.1, 1000, 800, 0.05), (0.02, 5000, 500, 0.0125)]:
         mde = mde_proportions(p_ref, n1, n2, alpha, 0.8)
         h = 2 * np.arcsin(np.sqrt(p_ref + mde)) - 2 * np.arcsin(np.sqrt(p_ref))
-        solved = power.solve_power(effect_size=None, nobs1=n1, alpha=alpha, power=0.8,
-                                   ratio=n2 / n1)  # fmt: skip
+        solved = power.solve_power(
+            effect_size=None, nobs1=n1, alpha=alpha, power=0.8, ratio=n2 / n1
+        )
         assert h == pytest.approx(solved, rel=1e-4)
     # means: 2 (z_a + z_b)² sd² / delta² = 2 * 7.849 * 100 / 4 = 392.4 -> 393
     assert sample_size_means(2.0, 10.0) == 393
@@ -88,8 +92,15 @@ def people(groups: list[tuple[str, str | None, str, int]]) -> pd.DataFrame:
     rows = []
     for seg, variant, status, n in groups:
         for _ in range(n):
-            rows.append({"contact_id": f"c{len(rows):04d}", "segment": seg, "variant": variant,
-                         "status": status, "sent_at": T0})  # fmt: skip
+            rows.append(
+                {
+                    "contact_id": f"c{len(rows):04d}",
+                    "segment": seg,
+                    "variant": variant,
+                    "status": status,
+                    "sent_at": T0,
+                }
+            )
     out = pd.DataFrame(rows)
     out["contact_id"] = out["contact_id"].astype("string")
     return out
@@ -108,15 +119,22 @@ def tables(ev: list[tuple[str, str, str, pd.Timestamp]], od: list[tuple[str, pd.
 def test_rates_are_hand_counts_within_the_window(french):
     p = people([("s", None, "done", 10), ("s", None, "holdout", 4)])
     h = pd.Timedelta(hours=1)
-    ev = [("c0000", "x", "open", T0 + h), ("c0000", "x", "open", T0 + 2 * h),  # one opener, twice
-          ("c0001", "y", "open", T0 + pd.Timedelta(days=3)), ("c0001", "y", "click", T0 + 5 * h),
-          ("c0002", "x", "open", T0 - h),                          # before the send: not counted
-          ("c0003", "x", "open", T0 + pd.Timedelta(days=15)),      # after the window
-          ("c0004", "x", "unsubscribe", T0 + h),
-          ("c0011", "x", "open", T0 + h)]  # fmt: skip   # a held-out contact: opens undefined
-    od = [("c0000", T0 + pd.Timedelta(days=2), 40.0), ("c0000", T0 + pd.Timedelta(days=4), 10.0),
-          ("c0005", T0 + pd.Timedelta(days=20), 99.0),  # too late
-          ("c0010", T0 + pd.Timedelta(days=1), 30.0)]  # fmt: skip
+    ev = [
+        ("c0000", "x", "open", T0 + h),
+        ("c0000", "x", "open", T0 + 2 * h),  # one opener, twice
+        ("c0001", "y", "open", T0 + pd.Timedelta(days=3)),
+        ("c0001", "y", "click", T0 + 5 * h),
+        ("c0002", "x", "open", T0 - h),  # before the send: not counted
+        ("c0003", "x", "open", T0 + pd.Timedelta(days=15)),  # after the window
+        ("c0004", "x", "unsubscribe", T0 + h),
+        ("c0011", "x", "open", T0 + h),
+    ]  # a held-out contact: opens undefined
+    od = [
+        ("c0000", T0 + pd.Timedelta(days=2), 40.0),
+        ("c0000", T0 + pd.Timedelta(days=4), 10.0),
+        ("c0005", T0 + pd.Timedelta(days=20), 99.0),  # too late
+        ("c0010", T0 + pd.Timedelta(days=1), 30.0),
+    ]
     events, orders = tables(ev, od)
     cfg = KpiConfig(kpi_mde=10.0)
     r = build("camp", "camp@2026-12-01", p, events, orders, 14, {"camp"}, settings=cfg, now=LATER)
@@ -138,8 +156,9 @@ def test_rates_are_hand_counts_within_the_window(french):
     # of the segment and of everyone, against their control groups)
     assert "pas de différence démontrée" in conv.verdict and "jeu égal" not in conv.verdict
     h = 2 * np.arcsin(np.sqrt(0.35)) - 2 * np.arcsin(np.sqrt(0.25))
-    n1 = NormalIndPower().solve_power(effect_size=h, nobs1=None, alpha=0.05 / 4, power=0.8,
-                                      ratio=0.4)  # fmt: skip
+    n1 = NormalIndPower().solve_power(
+        effect_size=h, nobs1=None, alpha=0.05 / 4, power=0.8, ratio=0.4
+    )
     more = int(np.ceil(n1)) + int(np.ceil(np.ceil(n1) * 0.4)) - 14
     assert conv.more_needed == more
     assert f"il faut {i18n.number(more)} destinataires de plus" in conv.verdict
@@ -150,8 +169,10 @@ def test_rates_are_hand_counts_within_the_window(french):
 def test_events_matched_by_campaign_id_when_some_carry_it(french):
     p = people([("s", None, "done", 3)])
     h = pd.Timedelta(hours=1)
-    events, orders = tables([("c0000", "camp", "open", T0 + h), ("c0001", "other", "open", T0 + h)],
-                            [("c0000", T0 + h, 1.0)])  # fmt: skip
+    events, orders = tables(
+        [("c0000", "camp", "open", T0 + h), ("c0001", "other", "open", T0 + h)],
+        [("c0000", T0 + h, 1.0)],
+    )
     r = build("camp", "camp@2026-12-01", p, events, orders, 14, {"camp", "camp@2026-12-01"})
     assert r.groups[0].rates["open"].count == 1
     assert any("campaign_id" in n for n in r.notes)
@@ -180,8 +201,17 @@ def test_b_beats_a_and_no_difference_verdicts(french):
     ia, ib = small.index[small["variant"] == "A"][:20], small.index[small["variant"] == "B"][:30]
     ev = [(small.at[i, "contact_id"], "x", "click", at) for i in [*ia, *ib]]
     events, orders = tables(ev, [("c0000", at, 1.0), late])
-    r = build("camp", "camp@d", small, events, orders, 14, set(), now=LATER,
-              settings=KpiConfig(kpi_mde=5.0))  # fmt: skip
+    r = build(
+        "camp",
+        "camp@d",
+        small,
+        events,
+        orders,
+        14,
+        set(),
+        now=LATER,
+        settings=KpiConfig(kpi_mde=5.0),
+    )
     clicks = [c for c in r.comparisons if c.measure == "click"][0]
     assert clicks.outcome == "no_difference"
     assert "pas de différence démontrée" in clicks.verdict and "jeu égal" not in clicks.verdict
@@ -237,8 +267,19 @@ def test_a_platform_campaign_is_measured_from_its_member_rows(tmp_path, french):
     rows = []
     for i in range(300):
         status, variant = ("holdout", None) if i % 10 == 0 else ("done", "AB"[i % 2])
-        rows.append(PlannedAction(f"{run}|c{i:04d}|member", f"c{i:04d}", "member", "brevo", "s",
-                                  f"c{i}@x.fr", status, "", variant=variant))  # fmt: skip
+        rows.append(
+            PlannedAction(
+                f"{run}|c{i:04d}|member",
+                f"c{i:04d}",
+                "member",
+                "brevo",
+                "s",
+                f"c{i}@x.fr",
+                status,
+                "",
+                variant=variant,
+            )
+        )
     ledger.plan(run, rows)
     assert latest_run(ledger, "promo") == run
     p = run_people(ledger, run)

@@ -37,8 +37,11 @@ from segmerge import i18n
 from segmerge.i18n import NNBSP, catalog_files
 
 ROOT = Path(__file__).parents[1]
-CODE = [ROOT / "bot.py", *sorted((ROOT / "segmerge").rglob("*.py")),
-        *sorted((ROOT / "connectors").rglob("*.py"))]  # fmt: skip
+CODE = [
+    ROOT / "bot.py",
+    *sorted((ROOT / "segmerge").rglob("*.py")),
+    *sorted((ROOT / "connectors").rglob("*.py")),
+]
 
 # -- the catalogs ------------------------------------------------------------------------
 
@@ -49,8 +52,12 @@ def _literals() -> Iterator[tuple[str, int, str, str | None]]:
     for path in CODE:
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
-            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-                    and node.func.id in ("_", "ngettext") and node.args):  # fmt: skip
+            if not (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id in ("_", "ngettext")
+                and node.args
+            ):
                 continue
             first = node.args[0]
             if isinstance(first, ast.Constant) and isinstance(first.value, str):
@@ -74,8 +81,9 @@ def test_every_sentence_in_the_code_has_its_french_translation():
     missing = []
     for file, line, msgid, plural in _literals():
         msg = catalog.get(msgid)
-        strings = () if msg is None else (msg.string if isinstance(msg.string, tuple)
-                                          else (msg.string,))  # fmt: skip
+        strings = (
+            () if msg is None else (msg.string if isinstance(msg.string, tuple) else (msg.string,))
+        )
         if not strings or not all(strings) or (msg is not None and msg.fuzzy):
             missing.append(f"{file}:{line}: {msgid!r}")
         elif plural is not None and not isinstance(msg.string, tuple):
@@ -99,8 +107,9 @@ def test_each_translation_has_the_fields_of_its_sentence_and_one_meaning():
                 wrong.append(f"{file}: {ids[0]!r} -> {form!r} has unknown fields")
         key = ids[0]
         if key in seen and seen[key][1] != msg.string:
-            wrong.append(f"{key!r} is {seen[key][1]!r} in {seen[key][0]} but {msg.string!r} "
-                         f"in {file}")  # fmt: skip
+            wrong.append(
+                f"{key!r} is {seen[key][1]!r} in {seen[key][0]} but {msg.string!r} in {file}"
+            )
         seen.setdefault(key, (file, msg.string))
     assert not wrong, "\n".join(wrong)
 
@@ -147,7 +156,10 @@ def test_french_numbers_percents_money_and_days(french):
 def test_english_numbers_percents_money_and_days():
     i18n.use_locale("en_US")
     assert (i18n.number(1234567), i18n.percent(0.1), i18n.percent(0.125)) == (
-        "1,234,567", "10%", "12.5%")  # fmt: skip
+        "1,234,567",
+        "10%",
+        "12.5%",
+    )
     assert i18n.money(1234.5) == "€1,234.50"
     assert i18n.day(date(2026, 12, 1)) == "December 1, 2026"
     assert i18n._("error") == "error"
@@ -160,8 +172,12 @@ def test_the_language_follows_the_workspace_then_the_environment(tmp_path, monke
     (tmp_path / "segmerge.toml").write_text('timezone = "Europe/Paris"\n', "utf-8")
     assert i18n.use_workspace_language(tmp_path) == "fr"  # Segmerge's default locale
     (tmp_path / "segmerge.toml").unlink()
-    for env, want in (({"LANG": "fr_CA.UTF-8"}, "fr"), ({"LANG": "C.UTF-8"}, "en"),
-                      ({"LC_ALL": "de_DE", "LANG": "fr_FR"}, "en"), ({}, "fr")):  # fmt: skip
+    for env, want in (
+        ({"LANG": "fr_CA.UTF-8"}, "fr"),
+        ({"LANG": "C.UTF-8"}, "en"),
+        ({"LC_ALL": "de_DE", "LANG": "fr_FR"}, "en"),
+        ({}, "fr"),
+    ):
         assert i18n.language_of(i18n.env_locale(env)) == want, env
     monkeypatch.setenv("SEGMERGE_LANG", "en")
     (tmp_path / "segmerge.toml").write_text('locale = "fr_FR"\n', "utf-8")
@@ -400,8 +416,10 @@ def test_no_sentence_of_the_other_language_in_any_command(walked, demo, lang):
 
 
 def test_every_command_ends_the_same_way_in_both_languages(walked):
-    expected = {name: code for name, _, code in WALK} | {"no workspace": 2,
-                                                         "broken segmerge.toml": 2}  # fmt: skip
+    expected = {name: code for name, _, code in WALK} | {
+        "no workspace": 2,
+        "broken segmerge.toml": 2,
+    }
     for lang in ("fr", "en"):
         got = {name: code for name, (code, _) in walked[lang].items()}
         assert got == expected, lang

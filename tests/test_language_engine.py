@@ -21,10 +21,12 @@ def french():
 
 
 def test_the_pressure_policy_reads_in_french_and_the_ledger_stays_english(french):
-    cfg = PressureConfig(max_messages=2, per_days=7, quiet_hours="21:00-08:00",
-                         quiet_days=["dimanche"])  # fmt: skip
-    assert cfg.shown() == ("au plus 2 messages sur 7 jours; pas d'envoi 21:00-08:00; "
-                           "pas d'envoi le dimanche")  # fmt: skip
+    cfg = PressureConfig(
+        max_messages=2, per_days=7, quiet_hours="21:00-08:00", quiet_days=["dimanche"]
+    )
+    assert cfg.shown() == (
+        "au plus 2 messages sur 7 jours; pas d'envoi 21:00-08:00; pas d'envoi le dimanche"
+    )
     assert cfg.describe().startswith("at most 2 message(s) per 7 day(s)")  # ledger detail
     assert PressureConfig().shown() == "au plus 1 message sur 1 jour"  # French singular
 
@@ -49,8 +51,9 @@ def test_a_rule_set_mistake_is_told_in_french(french, tmp_path):
     path.write_text("version: 1\nsegment:\n  - name: a\n    when: true\n", encoding="utf-8")
     with pytest.raises(RuleError) as err:
         load_ruleset(path)
-    assert err.value.message == (f"clé 'segment' inconnue dans un jeu de règles{NNBSP}; "
-                                 f"vouliez-vous dire 'segments'{NNBSP}?")  # fmt: skip
+    assert err.value.message == (
+        f"clé 'segment' inconnue dans un jeu de règles{NNBSP}; vouliez-vous dire 'segments'{NNBSP}?"
+    )
     path.write_text("version: 1\nsegments: [a\n", encoding="utf-8")
     with pytest.raises(RuleError) as err:
         load_ruleset(path)

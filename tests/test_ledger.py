@@ -7,8 +7,10 @@ from segmerge.ledger.store import Ledger, PlannedAction
 
 def _plan(ledger: Ledger, run_id: str, n: int, dest: str = "smtp") -> list[str]:
     keys = [f"{run_id}|c{i}|send" for i in range(n)]
-    ledger.plan(run_id, [PlannedAction(k, f"c{i}", "send", dest, "s", f"c{i}@x.fr")
-                         for i, k in enumerate(keys)])  # fmt: skip
+    ledger.plan(
+        run_id,
+        [PlannedAction(k, f"c{i}", "send", dest, "s", f"c{i}@x.fr") for i, k in enumerate(keys)],
+    )
     return keys
 
 
@@ -53,8 +55,13 @@ def test_retry_outcome_goes_back_to_planned_and_counts(tmp_path):
     ledger.begin_run("r@1", "r", "2026-01-01")
     keys = _plan(ledger, "r@1", 3)
     ledger.mark_in_flight(keys)
-    ledger.record([(keys[0], "done", ""), (keys[1], "failed", "550 no such user"),
-                   (keys[2], "retry", "421 try later")])  # fmt: skip
+    ledger.record(
+        [
+            (keys[0], "done", ""),
+            (keys[1], "failed", "550 no such user"),
+            (keys[2], "retry", "421 try later"),
+        ]
+    )
     assert ledger.counts("r@1") == {"send": {"done": 1, "failed": 1, "planned": 1}}
     failed = ledger.actions("r@1", ["failed"])
     assert failed[0]["detail"] == "550 no such user" and failed[0]["attempts"] == 1
@@ -91,15 +98,21 @@ def test_large_batches_are_marked_and_recorded_exactly_as_small_ones(tmp_path):
         ledger = Ledger(tmp_path / f"{name}.sqlite")
         ledger.begin_run("r@1", "r", "2026-01-01")
         keys = [f"r@1|cliént-{i}\"'|send" for i in range(n)]
-        ledger.plan("r@1", [PlannedAction(k, f"c{i}", "send", "smtp", "s", f"c{i}@x.fr")
-                            for i, k in enumerate(keys)])  # fmt: skip
+        ledger.plan(
+            "r@1",
+            [
+                PlannedAction(k, f"c{i}", "send", "smtp", "s", f"c{i}@x.fr")
+                for i, k in enumerate(keys)
+            ],
+        )
         ledger.mark_in_flight(keys[1:])  # the first stays planned, never attempted
         ledger.mark_in_flight(keys[-1:])  # already in flight: not counted as a new attempt
-        outcomes = [(k, ["done", "failed", "retry"][i % 3], f"détail {i % 3}")
-                    for i, k in enumerate(keys[1:], 1)]  # fmt: skip
+        outcomes = [
+            (k, ["done", "failed", "retry"][i % 3], f"détail {i % 3}")
+            for i, k in enumerate(keys[1:], 1)
+        ]
         ledger.record(outcomes)
-        rows = {r["key"]: (r["status"], r["detail"], r["attempts"])
-                for r in ledger.actions("r@1")}  # fmt: skip
+        rows = {r["key"]: (r["status"], r["detail"], r["attempts"]) for r in ledger.actions("r@1")}
         assert rows[keys[0]] == ("planned", "", 0)
         for i, k in enumerate(keys[1:], 1):
             assert rows[k] == (["done", "failed", "planned"][i % 3], f"détail {i % 3}", 1)

@@ -400,8 +400,20 @@ def test_timestamps_read_per_page_are_what_pandas_reads_and_odd_ones_are_lenient
     column = mt.times_column(chunks)
     assert str(column.dtype) == "datetime64[ns, UTC]"
     assert column.tolist() == mt.timestamps(good + odd + good).tolist()
-    assert column.isna().tolist() == [False, True, False, False, False, True, True, False,
-                                      False, True, False, False]  # fmt: skip
+    assert column.isna().tolist() == [
+        False,
+        True,
+        False,
+        False,
+        False,
+        True,
+        True,
+        False,
+        False,
+        True,
+        False,
+        False,
+    ]
     assert mt.times_column([]).empty
 
 
@@ -413,15 +425,25 @@ def test_text_merge_fields_read_per_page_are_what_the_generic_reading_gives():
     from connectors.mailchimp_api import Listing, Page
 
     def member(i, merge):
-        return {"id": f"{i:032x}", "email_address": f"c{i}@x.fr", "status": "subscribed",
-                "merge_fields": merge, "tags": [], "last_changed": ""}  # fmt: skip
+        return {
+            "id": f"{i:032x}",
+            "email_address": f"c{i}@x.fr",
+            "status": "subscribed",
+            "merge_fields": merge,
+            "tags": [],
+            "last_changed": "",
+        }
 
     rows = [
-        [member(1, {"FNAME": "Léa", "VILLE": "Lyon", "AGE": 30}),
-         member(2, {"FNAME": "", "VILLE": None, "AGE": ""})],
-        [member(3, {"FNAME": "Marc", "VILLE": 75, "ADDR": {"city": "Brest", "zip": "29200"}}),
-         member(4, {"FNAME": None, "NOTE": "vip"})],
-    ]  # fmt: skip
+        [
+            member(1, {"FNAME": "Léa", "VILLE": "Lyon", "AGE": 30}),
+            member(2, {"FNAME": "", "VILLE": None, "AGE": ""}),
+        ],
+        [
+            member(3, {"FNAME": "Marc", "VILLE": 75, "ADDR": {"city": "Brest", "zip": "29200"}}),
+            member(4, {"FNAME": None, "NOTE": "vip"}),
+        ],
+    ]
     listing = Listing("/lists/x/members", "members")
     pages = []
     for k, items in enumerate(rows):
@@ -437,9 +459,11 @@ def test_text_merge_fields_read_per_page_are_what_the_generic_reading_gives():
     )
     assert "FNAME" in pages[0].data["merge_text"] and "VILLE" not in pages[1].data["merge_text"]
     for name, column in want.items():
-        pd.testing.assert_series_equal(got[name].reset_index(drop=True),
-                                       pd.Series(column).reset_index(drop=True),
-                                       check_names=False)  # fmt: skip
+        pd.testing.assert_series_equal(
+            got[name].reset_index(drop=True),
+            pd.Series(column).reset_index(drop=True),
+            check_names=False,
+        )
     assert got["first_name"].tolist()[:2] == ["Léa", pd.NA] and got["ville"].tolist()[2] == "75"
 
 

@@ -32,8 +32,10 @@ def recording(conn) -> list[tuple[str, Any, str | None]]:
 
 def test_members_come_oldest_change_first_and_their_cursor_is_the_latest_change(fake, tmp_path):
     base = fake.now - timedelta(days=3)
-    ids = [fake.add_member(f"c{i}@example.org", changed=base + timedelta(minutes=37 * i))
-           for i in (4, 1, 3, 0, 2)]  # fmt: skip
+    ids = [
+        fake.add_member(f"c{i}@example.org", changed=base + timedelta(minutes=37 * i))
+        for i in (4, 1, 3, 0, 2)
+    ]
     fake.add_store("shop1")
     conn = connect(fake, tmp_path)
     done = recording(conn)

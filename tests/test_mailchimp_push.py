@@ -96,8 +96,10 @@ def test_prepare_creates_a_first_runs_new_tag_so_the_push_only_adds_members(fake
     conn = connect(fake, tmp_path, orders=False, events=False)
     conn.pull()
     actions = [tag(i, "seg:fonceurs", f"client{n}@example.org") for n, i in enumerate(ids)]
-    actions += [tag(ids[0], "seg:zens", "client0@example.org"),
-                tag(ids[1], "seg:ghost", "client1@example.org", "untag")]  # fmt: skip
+    actions += [
+        tag(ids[0], "seg:zens", "client0@example.org"),
+        tag(ids[1], "seg:ghost", "client1@example.org", "untag"),
+    ]
     conn.prepare(actions)
     conn.prepare(actions)
     assert [p for m, p in fake.writes] == [f"/lists/{LIST_ID}/segments"]
@@ -243,7 +245,12 @@ def test_cli_run_end_to_end(fake, tmp_path):
     root = tmp_path / "ws"
     env = cli_env(SEGMERGE_NEWS_TOKEN=fake.api_key)
     segmerge = SEGMERGE
-    two_segment_workspace(root, env, "mc", "tags contains 'vip'", f"""
+    two_segment_workspace(
+        root,
+        env,
+        "mc",
+        "tags contains 'vip'",
+        f"""
         [sources.news]
         connector = "mailchimp"
         list_id = "{LIST_ID}"
@@ -256,7 +263,8 @@ def test_cli_run_end_to_end(fake, tmp_path):
         templates = "templates/mc"
         destination = "news"
         tag_prefix = "seg:"
-        """)  # fmt: skip
+        """,
+    )
 
     def run(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run(

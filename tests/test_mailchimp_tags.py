@@ -37,8 +37,13 @@ def test_a_tag_whose_creation_answer_is_lost_is_found_not_made_twice(fake, tmp_p
     assert {o.status for o in outcomes} == {"done"}
     assert len(named(fake, "seg:fonceurs")) == 1 and len(creations(fake)) == 1
     assert all(fake.tags_of(i) == ["seg:fonceurs"] for i in ids)
-    after = [p for m, p, _ in fake.queries[fake.queries.index(
-        next(q for q in fake.queries if q[0] == "POST"))+1:] if m == "GET"]  # fmt: skip
+    after = [
+        p
+        for m, p, _ in fake.queries[
+            fake.queries.index(next(q for q in fake.queries if q[0] == "POST")) + 1 :
+        ]
+        if m == "GET"
+    ]
     assert after and after[0].endswith("/segments")  # looked up before anything else
     conn.close()
 
@@ -72,8 +77,13 @@ def test_a_refused_creation_fails_its_actions_with_mailchimps_reason(fake, tmp_p
     ids = populate(fake, 2)
     conn = connect(fake, tmp_path)
     conn.pusher.segments()
-    body = {"type": "x", "title": "Invalid Resource", "status": 400,
-            "detail": "The tag name is too long.", "instance": "i"}  # fmt: skip
+    body = {
+        "type": "x",
+        "title": "Invalid Resource",
+        "status": 400,
+        "detail": "The tag name is too long.",
+        "instance": "i",
+    }
     fake.fail_next(400, path=r"/segments$", body=body, content_type=PROBLEM)
     outcomes = conn.push([tag(i, "seg:a", f"client{n}@example.org") for n, i in enumerate(ids)])
     assert {o.status for o in outcomes} == {"failed"}

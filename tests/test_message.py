@@ -27,11 +27,15 @@ LETTER = Rendered(
 
 
 def build(r: Rendered = LETTER, **kw):
-    args = dict(to="zoe.dupont@example.fr", to_name="Zoé Dupont",
-                from_addr="La Boutique du Dimanche <bonjour@boutique-dimanche.fr>",
-                message_id=message_id_for("profils@2026-03-03|00042|send", "boutique-dimanche.fr"),
-                unsubscribe_url=UNSUB, unsubscribe_mailto="desabonnement@boutique-dimanche.fr",
-                date=WHEN)  # fmt: skip
+    args = dict(
+        to="zoe.dupont@example.fr",
+        to_name="Zoé Dupont",
+        from_addr="La Boutique du Dimanche <bonjour@boutique-dimanche.fr>",
+        message_id=message_id_for("profils@2026-03-03|00042|send", "boutique-dimanche.fr"),
+        unsubscribe_url=UNSUB,
+        unsubscribe_mailto="desabonnement@boutique-dimanche.fr",
+        date=WHEN,
+    )
     args.update(kw)
     return build_message(r, **args)
 
@@ -99,16 +103,25 @@ def test_the_preheader_is_the_hidden_first_element_of_the_body():
 
 
 def test_reply_to_and_extra_headers():
-    p = parse(build(reply_to="Service client <aide@boutique-dimanche.fr>",
-                    extra_headers={"X-Segmerge-Segment": "fonceurs", "X-Note": "été"}))  # fmt: skip
+    p = parse(
+        build(
+            reply_to="Service client <aide@boutique-dimanche.fr>",
+            extra_headers={"X-Segmerge-Segment": "fonceurs", "X-Note": "été"},
+        )
+    )
     assert p["Reply-To"].addresses[0].addr_spec == "aide@boutique-dimanche.fr"
     assert p["X-Segmerge-Segment"] == "fonceurs" and p["X-Note"] == "été"
 
 
 def test_line_breaks_in_subject_or_name_cannot_add_a_header():
     evil = Rendered(**{**LETTER.__dict__, "subject": "Promo\r\nBcc: everyone@example.org"})
-    p = parse(build(evil, to_name="Zoé\nBcc: x@example.org",
-                    extra_headers={"X-Note": "a\r\nBcc: y@example.org"}))  # fmt: skip
+    p = parse(
+        build(
+            evil,
+            to_name="Zoé\nBcc: x@example.org",
+            extra_headers={"X-Note": "a\r\nBcc: y@example.org"},
+        )
+    )
     assert p["Bcc"] is None
     assert p["Subject"] == "Promo Bcc: everyone@example.org"
     assert p["To"].addresses[0].addr_spec == "zoe.dupont@example.fr"

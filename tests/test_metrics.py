@@ -129,15 +129,21 @@ def test_every_scalar_metric_by_hand():
 
 
 def test_an_order_without_amount_counts_but_does_not_lower_the_basket():
-    m = compute_metrics(shop([("a", "2026-03-01 10:00", 40.0), ("a", "2026-03-02 10:00", None)]),
-                        AS_OF, PARIS)  # fmt: skip
+    m = compute_metrics(
+        shop([("a", "2026-03-01 10:00", 40.0), ("a", "2026-03-02 10:00", None)]), AS_OF, PARIS
+    )
     assert m["orders_count"].iloc[0] == 2
     assert m["revenue"].iloc[0] == 40.0 and m["avg_basket"].iloc[0] == 40.0
 
 
 def test_revenue_has_no_float_noise():
-    t = shop([("a", "2026-03-01 10:00", 0.1), ("a", "2026-03-02 10:00", 0.2),
-              ("b", "2026-03-01 10:00", 0.3)])  # fmt: skip
+    t = shop(
+        [
+            ("a", "2026-03-01 10:00", 0.1),
+            ("a", "2026-03-02 10:00", 0.2),
+            ("b", "2026-03-01 10:00", 0.3),
+        ]
+    )
     m = compute_metrics(t, AS_OF, PARIS, [call("revenue", days=365)])
     assert m["revenue"].iloc[0] == 0.3  # not 0.30000000000000004
     assert m["revenue(days=365, offset=0)"].iloc[0] == 0.3
@@ -161,16 +167,22 @@ def test_orders_after_as_of_change_nothing():
 
 
 def test_an_order_exactly_at_as_of_counts_and_is_zero_days_old():
-    m = compute_metrics(shop([("a", "2026-03-31 00:00", 5.0)]), AS_OF, PARIS,
-                        [call("orders", days=1)])  # fmt: skip
+    m = compute_metrics(
+        shop([("a", "2026-03-31 00:00", 5.0)]), AS_OF, PARIS, [call("orders", days=1)]
+    )
     assert m["orders_count"].iloc[0] == 1 and m["days_since_last_order"].iloc[0] == 0
     assert m["orders(days=1, offset=0)"].iloc[0] == 1
 
 
 def test_empty_orders_and_events():
-    calls = [call("orders", days=30), call("revenue", days=30, offset=30),
-             call("distinct", column="category"), call("distinct", column="category", days=7),
-             call("opens", days=30), call("clicks", days=7)]  # fmt: skip
+    calls = [
+        call("orders", days=30),
+        call("revenue", days=30, offset=30),
+        call("distinct", column="category"),
+        call("distinct", column="category", days=7),
+        call("opens", days=30),
+        call("clicks", days=7),
+    ]
     m = compute_metrics(shop([]), AS_OF, PARIS, calls)
     assert m["orders_count"].tolist() == [0, 0, 0] and m["revenue"].tolist() == [0.0] * 3
     assert m["avg_basket"].isna().all() and m["first_order_at"].isna().all()
@@ -182,14 +194,27 @@ def test_empty_orders_and_events():
 
 
 def test_no_contacts_at_all():
-    m = compute_metrics(shop([("x", "2026-03-01 10:00", 5.0)], ids=()), AS_OF, PARIS,
-                        [call("orders", days=30)])  # fmt: skip
+    m = compute_metrics(
+        shop([("x", "2026-03-01 10:00", 5.0)], ids=()), AS_OF, PARIS, [call("orders", days=30)]
+    )
     assert len(m) == 0 and list(m.columns) == list(SCALAR_METRICS) + ["orders(days=30, offset=0)"]
 
 
 def test_contact_ids_are_matched_exactly_whatever_their_bytes():
-    ids = ["x" * k for k in range(42)] + ["ab", "ab\x00", "ab\x00\x00", "é", "e\u0301", "€€",
-           "7", "07", "007", "Dupont", "dupont", " dupont"]  # fmt: skip
+    ids = ["x" * k for k in range(42)] + [
+        "ab",
+        "ab\x00",
+        "ab\x00\x00",
+        "é",
+        "e\u0301",
+        "€€",
+        "7",
+        "07",
+        "007",
+        "Dupont",
+        "dupont",
+        " dupont",
+    ]
     ids += [f"{'y' * p}{c}" for p in (6, 7, 15, 31) for c in "12"]  # differ in the last byte only
     rng = np.random.default_rng(7)
     strangers = ["a", "ab\x00\x00\x00", "x" * 42, "0007", "éé", "DUPONT"]
@@ -213,9 +238,13 @@ def test_window_bounds_lower_out_upper_in():
             ("b", "2026-01-30 00:00:01", 32.0),  # in the offset window
         ]
         + [("c", "2024-06-01 10:00", 64.0)] * 30
-    )  # fmt: skip  (mostly old orders: a fast path)
-    calls = [call("orders", days=30), call("revenue", days=30),
-             call("orders", days=30, offset=30), call("revenue", days=30, offset=30)]  # fmt: skip
+    )  # mostly old orders: a fast path
+    calls = [
+        call("orders", days=30),
+        call("revenue", days=30),
+        call("orders", days=30, offset=30),
+        call("revenue", days=30, offset=30),
+    ]
     m = compute_metrics(t, AS_OF, PARIS, calls)
     assert m["orders(days=30, offset=0)"].tolist() == [2, 0, 0]
     assert m["revenue(days=30, offset=0)"].tolist() == [6.0, 0.0, 0.0]
@@ -239,12 +268,17 @@ def test_a_bound_in_the_spring_gap_moves_forward():
 
 
 def test_distinct_values_ignore_nulls_and_empty_text():
-    t = shop([
-        ("a", "2026-03-30 10:00", 1.0, "jazz"), ("a", "2026-03-20 10:00", 1.0, "jazz"),
-        ("a", "2026-03-10 10:00", 1.0, "rock"), ("a", "2026-03-10 11:00", 1.0, None),
-        ("a", "2025-01-01 10:00", 1.0, "livres"), ("b", "2026-03-01 00:00", 1.0, "jazz"),
-        ("b", "2026-03-01 00:00:01", 1.0, ""),
-    ])  # fmt: skip
+    t = shop(
+        [
+            ("a", "2026-03-30 10:00", 1.0, "jazz"),
+            ("a", "2026-03-20 10:00", 1.0, "jazz"),
+            ("a", "2026-03-10 10:00", 1.0, "rock"),
+            ("a", "2026-03-10 11:00", 1.0, None),
+            ("a", "2025-01-01 10:00", 1.0, "livres"),
+            ("b", "2026-03-01 00:00", 1.0, "jazz"),
+            ("b", "2026-03-01 00:00:01", 1.0, ""),
+        ]
+    )
     calls = [call("distinct", column="category", days=30), call("distinct", column="category")]
     m = compute_metrics(t, AS_OF, PARIS, calls)
     assert m["distinct(column=category, days=30)"].tolist() == [2, 0, 0]  # b's jazz is at the bound
@@ -253,8 +287,13 @@ def test_distinct_values_ignore_nulls_and_empty_text():
 
 
 def test_distinct_of_a_numeric_column_and_of_a_missing_one():
-    t = shop([("a", "2026-03-30 10:00", 1.0, "x", 5.0), ("a", "2026-03-29 10:00", 1.0, "x", 4.0),
-              ("a", "2026-03-28 10:00", 1.0, "x", 5.0)])  # fmt: skip
+    t = shop(
+        [
+            ("a", "2026-03-30 10:00", 1.0, "x", 5.0),
+            ("a", "2026-03-29 10:00", 1.0, "x", 4.0),
+            ("a", "2026-03-28 10:00", 1.0, "x", 5.0),
+        ]
+    )
     m = compute_metrics(t, AS_OF, PARIS, [call("distinct", column="rating")])
     assert m["distinct(column=rating, days=None)"].tolist() == [2, 0, 0]
     with pytest.raises(DataError) as err:
@@ -263,12 +302,18 @@ def test_distinct_of_a_numeric_column_and_of_a_missing_one():
 
 
 def test_opens_and_clicks_in_their_window():
-    t = shop(events=[
-        ("a", "open", "2026-03-20 10:00"), ("a", "open", "2026-03-01 00:00"),  # at the bound: out
-        ("a", "open", "2026-03-01 00:00:01"), ("a", "click", "2026-03-21 10:00"),
-        ("a", "sent", "2026-03-21 10:00"), ("b", "open", "2026-04-05 10:00"),  # after as_of
-        ("b", "click", "2026-03-31 00:00"), ("zz", "open", "2026-03-21 10:00"),  # unknown
-    ])  # fmt: skip
+    t = shop(
+        events=[
+            ("a", "open", "2026-03-20 10:00"),
+            ("a", "open", "2026-03-01 00:00"),  # at the bound: out
+            ("a", "open", "2026-03-01 00:00:01"),
+            ("a", "click", "2026-03-21 10:00"),
+            ("a", "sent", "2026-03-21 10:00"),
+            ("b", "open", "2026-04-05 10:00"),  # after as_of
+            ("b", "click", "2026-03-31 00:00"),
+            ("zz", "open", "2026-03-21 10:00"),  # unknown
+        ]
+    )
     m = compute_metrics(t, AS_OF, PARIS, [call("opens", days=30), call("clicks", days=30)])
     assert m["opens(days=30)"].tolist() == [2, 0, 0]
     assert m["clicks(days=30)"].tolist() == [1, 1, 0]
@@ -279,16 +324,26 @@ def test_opens_and_clicks_in_their_window():
 
 def test_day_counts_just_after_the_march_change():
     as_of = reference_instant("2026-03-30", PARIS)  # the Monday after Sunday 29 March
-    t = shop([("a", "2026-03-28 23:30", 1.0), ("b", "2026-03-29 00:30", 1.0),
-              ("c", "2026-03-29 23:59", 1.0)])  # fmt: skip
+    t = shop(
+        [
+            ("a", "2026-03-28 23:30", 1.0),
+            ("b", "2026-03-29 00:30", 1.0),
+            ("c", "2026-03-29 23:59", 1.0),
+        ]
+    )
     m = compute_metrics(t, as_of, PARIS)
     assert m["days_since_last_order"].tolist() == [2, 1, 1]  # 47 h ago is still 2 days
 
 
 def test_day_counts_just_after_the_october_change():
     as_of = reference_instant("2026-10-26", PARIS)  # the Monday after Sunday 25 October
-    t = shop([("a", "2026-10-24 23:30", 1.0), ("b", "2026-10-25 00:30", 1.0),
-              ("c", "2026-10-25 23:59", 1.0)])  # fmt: skip
+    t = shop(
+        [
+            ("a", "2026-10-24 23:30", 1.0),
+            ("b", "2026-10-25 00:30", 1.0),
+            ("c", "2026-10-25 23:59", 1.0),
+        ]
+    )
     m = compute_metrics(t, as_of, PARIS)
     assert m["days_since_last_order"].tolist() == [2, 1, 1]  # 25.5 h ago is 2 days
     assert m["days_since_first_order"].tolist() == [2, 1, 1]
@@ -322,22 +377,26 @@ def naive(ids, orders, events, as_of, tz, calls):
             if c.name in ("orders", "revenue"):
                 lo, hi = bound(c.arg("offset") + c.arg("days")), bound(c.arg("offset"))
                 inside = [o for o in os_ if lo < o[1] <= hi]
-                row[c.key] = (len(inside) if c.name == "orders"
-                              else round(sum(o[2] for o in inside), 6))  # fmt: skip
+                row[c.key] = (
+                    len(inside) if c.name == "orders" else round(sum(o[2] for o in inside), 6)
+                )
             elif c.name == "distinct":
                 lo = bound(c.arg("days")) if c.arg("days") is not None else None
                 row[c.key] = len({o[3] for o in os_ if o[3] and (lo is None or o[1] > lo)})
             else:
                 kind = "open" if c.name == "opens" else "click"
                 lo = bound(c.arg("days"))
-                row[c.key] = sum(1 for e in events if e[0] == i and e[1] == kind
-                                 and lo < e[2] <= as_of)  # fmt: skip
+                row[c.key] = sum(
+                    1 for e in events if e[0] == i and e[1] == kind and lo < e[2] <= as_of
+                )
         out[i] = row
     buyers = [i for i in ids if mine[i]]
     n = len(buyers)
-    for name, key, worse in (("r_score", "days_since_last_order", lambda x, y: y > x),
-                             ("f_score", "orders_count", lambda x, y: y < x),
-                             ("m_score", "revenue", lambda x, y: y < x)):  # fmt: skip
+    for name, key, worse in (
+        ("r_score", "days_since_last_order", lambda x, y: y > x),
+        ("f_score", "orders_count", lambda x, y: y < x),
+        ("m_score", "revenue", lambda x, y: y < x),
+    ):
         for i in ids:
             out[i][name] = None
         for i in buyers:
@@ -355,13 +414,13 @@ CALLS = st.lists(
     st.one_of(
         st.builds(
             lambda d, k: call("orders", days=d, offset=k), st.integers(0, 400), st.integers(0, 200)
-        ),  # fmt: skip
+        ),
         st.builds(
             lambda d, k: call("revenue", days=d, offset=k), st.integers(0, 400), st.integers(0, 200)
-        ),  # fmt: skip
+        ),
         st.builds(
             lambda d: call("distinct", column="category", days=d), st.none() | st.integers(0, 400)
-        ),  # fmt: skip
+        ),
         st.builds(lambda d: call("opens", days=d), st.integers(0, 60)),
         st.builds(lambda d: call("clicks", days=d), st.integers(0, 60)),
     ),
@@ -381,7 +440,7 @@ CALLS = st.lists(
             st.sampled_from([None, 1.0, 4.0, 5.0]),
         ),
         max_size=30,
-    ),  # fmt: skip
+    ),
     raw_events=st.lists(
         st.tuples(
             st.integers(0, 9),
@@ -389,7 +448,7 @@ CALLS = st.lists(
             st.integers(-70 * 24, 5 * 24),
         ),
         max_size=15,
-    ),  # fmt: skip
+    ),
     as_of_day=st.dates(date(2025, 1, 1), date(2027, 12, 31)),
     as_of_time=st.sampled_from(["00:00", "09:30", "23:59"]),
     calls=CALLS,
@@ -402,8 +461,10 @@ def test_same_as_a_naive_reference(ids, raw_orders, raw_events, as_of_day, as_of
     def who(k):
         return owners[k % len(owners)]
 
-    orders = [(who(k), as_of_dt + timedelta(seconds=s), cents / 100, cat, r)
-              for k, s, cents, cat, r in raw_orders]  # fmt: skip
+    orders = [
+        (who(k), as_of_dt + timedelta(seconds=s), cents / 100, cat, r)
+        for k, s, cents, cat, r in raw_orders
+    ]
     events = [(who(k), kind, as_of_dt + timedelta(hours=h)) for k, kind, h in raw_events]
     contacts = pd.DataFrame({"contact_id": pd.Series(ids, dtype="string")})
     o = pd.DataFrame(orders, columns=["contact_id", "ordered_at", "amount", "category", "rating"])

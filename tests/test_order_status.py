@@ -13,14 +13,27 @@ from segmerge.workspace import config as wsmod
 from tests.order_shop import AS_OF, shop
 
 # one customer per shop; each has one order that counts (100) and the others that do not
-PRESTASHOP = [("p1", "1", 100.0, "Livré"), ("p2", "1", 40.0, "Annulé"),
-              ("p3", "1", 30.0, "Remboursé"), ("p4", "1", 20.0, "Erreur de paiement"),
-              ("p5", "1", 10.0, "Paiement refusé")]  # fmt: skip
-WOOCOMMERCE = [("w1", "2", 100.0, "wc-completed"), ("w2", "2", 40.0, "wc-cancelled"),
-               ("w3", "2", 30.0, "wc-refunded"), ("w4", "2", 20.0, "wc-failed"),
-               ("w5", "2", 10.0, "wc-checkout-draft")]  # fmt: skip
-SHOPIFY = [("s1", "3", 100.0, "paid"), ("s2", "3", 40.0, "voided"), ("s3", "3", 30.0, "refunded"),
-           ("s4", "3", 20.0, "expired"), ("s5", "3", 10.0, "CANCELED")]  # fmt: skip
+PRESTASHOP = [
+    ("p1", "1", 100.0, "Livré"),
+    ("p2", "1", 40.0, "Annulé"),
+    ("p3", "1", 30.0, "Remboursé"),
+    ("p4", "1", 20.0, "Erreur de paiement"),
+    ("p5", "1", 10.0, "Paiement refusé"),
+]
+WOOCOMMERCE = [
+    ("w1", "2", 100.0, "wc-completed"),
+    ("w2", "2", 40.0, "wc-cancelled"),
+    ("w3", "2", 30.0, "wc-refunded"),
+    ("w4", "2", 20.0, "wc-failed"),
+    ("w5", "2", 10.0, "wc-checkout-draft"),
+]
+SHOPIFY = [
+    ("s1", "3", 100.0, "paid"),
+    ("s2", "3", 40.0, "voided"),
+    ("s3", "3", 30.0, "refunded"),
+    ("s4", "3", 20.0, "expired"),
+    ("s5", "3", 10.0, "CANCELED"),
+]
 
 
 def frame_of(seg) -> pd.DataFrame:
@@ -51,22 +64,34 @@ def test_orders_without_a_status_column_all_count_and_a_note_says_so(tmp_path):
     orders.write_text(orders.read_text().replace(",status", ",etat"))
     seg = segment(wsmod.load(root), "segrules/lettre.yaml", as_of=AS_OF)
     assert frame_of(seg).loc["1", "revenue"] == 100.0
-    assert any(n.startswith("shop: the orders have no status column, so every order counts")
-               for n in seg.tables.notes)  # fmt: skip
+    assert any(
+        n.startswith("shop: the orders have no status column, so every order counts")
+        for n in seg.tables.notes
+    )
 
 
 def test_partial_refunds_and_orders_awaiting_payment_still_count():
     rules = StatusRules.for_source()
-    words = ["partially_refunded", "En attente du paiement par chèque", "wc-pending",
-             "authorized", "wc-on-hold", "Paiement accepté", None]  # fmt: skip
+    words = [
+        "partially_refunded",
+        "En attente du paiement par chèque",
+        "wc-pending",
+        "authorized",
+        "wc-on-hold",
+        "Paiement accepté",
+        None,
+    ]
     mask, report = counted_mask(pd.Series(words, dtype="string"), rules)
     assert mask.all()
     assert report.left_out == {} and report.unknown == {}
 
 
 def test_include_and_exclude_statuses_change_what_counts(tmp_path):
-    orders = [("a", "1", 100.0, "Livré"), ("b", "1", 50.0, "Remboursé"),
-              ("c", "1", 7.0, "En attente de virement bancaire")]  # fmt: skip
+    orders = [
+        ("a", "1", 100.0, "Livré"),
+        ("b", "1", 50.0, "Remboursé"),
+        ("c", "1", 7.0, "En attente de virement bancaire"),
+    ]
     root = shop(
         tmp_path,
         ["1"],
@@ -83,8 +108,12 @@ def test_include_and_exclude_statuses_change_what_counts(tmp_path):
 
 
 def test_unknown_status_words_count_and_are_a_warning_with_their_counts(tmp_path):
-    orders = [("a", "1", 60.0, "Livré"), ("b", "1", 30.0, "Colis perdu"),
-              ("c", "1", 20.0, "Colis perdu"), ("d", "1", 5.0, "Retour client")]  # fmt: skip
+    orders = [
+        ("a", "1", 60.0, "Livré"),
+        ("b", "1", 30.0, "Colis perdu"),
+        ("c", "1", 20.0, "Colis perdu"),
+        ("d", "1", 5.0, "Retour client"),
+    ]
     root = shop(tmp_path, ["1"], orders)
     seg = segment(wsmod.load(root), "segrules/lettre.yaml", as_of=AS_OF)
     assert frame_of(seg).loc["1", "revenue"] == 115.0  # counted: the user decides
@@ -119,8 +148,15 @@ def test_words_are_matched_after_folding_case_accents_and_prefixes():
 
 
 def test_status_is_a_canonical_orders_column():
-    orders = pd.DataFrame({"contact_id": ["1"], "order_id": ["a"], "ordered_at": ["2026-01-01"],
-                           "amount": [1.0], "status": [3]})  # fmt: skip
+    orders = pd.DataFrame(
+        {
+            "contact_id": ["1"],
+            "order_id": ["a"],
+            "ordered_at": ["2026-01-01"],
+            "amount": [1.0],
+            "status": [3],
+        }
+    )
     out = conform(Tables(pd.DataFrame({"contact_id": ["1"]}), orders), source="s")
     assert isinstance(out.orders["status"].dtype, pd.StringDtype)
     assert out.orders["status"].tolist() == ["3"]

@@ -18,24 +18,41 @@ from segmerge.ports.connector import Action, ConnectorContext
 from segmerge.render.templates import Rendered
 from segmerge.workspace.storage import StorageError
 
-LETTER = Rendered("Zoé, bonjour", "", "<html><body><p>Bonjour</p></body></html>", "Bonjour",
-                  None, None, "t.html.j2")  # fmt: skip
+LETTER = Rendered(
+    "Zoé, bonjour",
+    "",
+    "<html><body><p>Bonjour</p></body></html>",
+    "Bonjour",
+    None,
+    None,
+    "t.html.j2",
+)
 
 
 def outbox(root: Path, path: str = "outbox") -> OutboxConnector:
-    ctx = ConnectorContext(name="outbox", settings={"path": path}, root=root,
-                           config_file=root / "segmerge.toml")  # fmt: skip
+    ctx = ConnectorContext(
+        name="outbox", settings={"path": path}, root=root, config_file=root / "segmerge.toml"
+    )
     return OutboxConnector(ctx)
 
 
 def send(contact_id: str = "00042", segment: str = "fonceurs", key: str | None = None) -> Action:
     key = key or f"profils@2026-03-03|{contact_id}|send"
-    msg = build_message(LETTER, to="zoe@example.fr", to_name=None, from_addr="b@boutique.fr",
-                        message_id=message_id_for(key, "boutique.fr"),
-                        unsubscribe_url="https://boutique.fr/u?t=1",
-                        date=datetime(2026, 3, 3, tzinfo=UTC))  # fmt: skip
-    payload = {"run_id": "profils@2026-03-03", "segment": segment, "to": "zoe@example.fr",
-               "campaign": "profils"}  # fmt: skip
+    msg = build_message(
+        LETTER,
+        to="zoe@example.fr",
+        to_name=None,
+        from_addr="b@boutique.fr",
+        message_id=message_id_for(key, "boutique.fr"),
+        unsubscribe_url="https://boutique.fr/u?t=1",
+        date=datetime(2026, 3, 3, tzinfo=UTC),
+    )
+    payload = {
+        "run_id": "profils@2026-03-03",
+        "segment": segment,
+        "to": "zoe@example.fr",
+        "campaign": "profils",
+    }
     return Action(key, "send", contact_id, payload, msg)
 
 

@@ -112,10 +112,15 @@ def fits(page, what: str) -> None:
 def kpi_report():
     """A sent campaign with variants, a holdout and a long segment name (seeded, no clock)."""
     rng = np.random.default_rng(7)
-    plan = [("fonceurs", "A", "done", 400), ("fonceurs", "B", "done", 400),
-            ("fonceurs", None, "holdout", 80), ("prudents de longue date", None, "done", 300)]  # fmt: skip
-    people = pd.DataFrame([{"segment": s, "variant": v, "status": st}
-                           for s, v, st, n in plan for _ in range(n)])  # fmt: skip
+    plan = [
+        ("fonceurs", "A", "done", 400),
+        ("fonceurs", "B", "done", 400),
+        ("fonceurs", None, "holdout", 80),
+        ("prudents de longue date", None, "done", 300),
+    ]
+    people = pd.DataFrame(
+        [{"segment": s, "variant": v, "status": st} for s, v, st, n in plan for _ in range(n)]
+    )
     people["contact_id"] = pd.Series([f"c{i:05d}" for i in range(len(people))], dtype="string")
     people["sent_at"] = T0
     sent = (people["status"] == "done").to_numpy()
@@ -123,20 +128,39 @@ def kpi_report():
     clicked = opened & (rng.random(len(people)) < 0.3)
     bought = rng.random(len(people)) < 0.08
     ids = people["contact_id"]
-    events = pd.concat([
-        pd.DataFrame({"contact_id": ids[opened], "event": "open", "at": T0 + pd.Timedelta(hours=2)}),
-        pd.DataFrame({"contact_id": ids[clicked], "event": "click", "at": T0 + pd.Timedelta(hours=3)}),
-    ])  # fmt: skip
+    events = pd.concat(
+        [
+            pd.DataFrame(
+                {"contact_id": ids[opened], "event": "open", "at": T0 + pd.Timedelta(hours=2)}
+            ),
+            pd.DataFrame(
+                {"contact_id": ids[clicked], "event": "click", "at": T0 + pd.Timedelta(hours=3)}
+            ),
+        ]
+    )
     events["campaign_id"] = "x"
-    orders = pd.DataFrame({"contact_id": ids[bought], "ordered_at": T0 + pd.Timedelta(days=2),
-                           "amount": rng.integers(20, 90, int(bought.sum())).astype(float)})  # fmt: skip
+    orders = pd.DataFrame(
+        {
+            "contact_id": ids[bought],
+            "ordered_at": T0 + pd.Timedelta(days=2),
+            "amount": rng.integers(20, 90, int(bought.sum())).astype(float),
+        }
+    )
     # the source's data runs past the attribution window: the verdicts can be given
     orders.loc[len(orders)] = ["c00000", T0 + pd.Timedelta(days=20), 10.0]
     for t in (events, orders):
         t["contact_id"] = t["contact_id"].astype("string")
     now = T0 + pd.Timedelta(days=30)
-    return build("profils", "profils@2026-11-20", people, events.reset_index(drop=True),
-                 orders, 14, set(), now=now.to_pydatetime())  # fmt: skip
+    return build(
+        "profils",
+        "profils@2026-11-20",
+        people,
+        events.reset_index(drop=True),
+        orders,
+        14,
+        set(),
+        now=now.to_pydatetime(),
+    )
 
 
 def test_preview_fits_a_phone_and_shows_the_letter_at_both_widths(browser, root):
@@ -154,15 +178,17 @@ def test_preview_fits_a_phone_and_shows_the_letter_at_both_widths(browser, root)
         fits(page, "headers open")
         # the toggle: the letter in a phone-wide frame, kept while switching contacts
         page.locator('nav.device a[data-device="mobile"]').click()
-        sync_api.expect(page.locator('nav.device a[aria-current]')).to_have_attribute(
-            "data-device", "mobile")  # fmt: skip
+        sync_api.expect(page.locator("nav.device a[aria-current]")).to_have_attribute(
+            "data-device", "mobile"
+        )
         assert page.locator("#letter").bounding_box()["width"] == 375
         fits(page, "letter at 375 px")
         second = page.locator(".contact-list a").nth(1)
         cid = second.get_attribute("data-contact")
         second.click()
         sync_api.expect(page.locator('.contact-list a[aria-current="true"]')).to_have_attribute(
-            "data-contact", cid)  # fmt: skip
+            "data-contact", cid
+        )
         assert page.locator("#letter").bounding_box()["width"] == 375
         # inside the frame the letter lays out for a 375 px screen
         letter = page.frame_locator("#letter").locator("html")
@@ -185,10 +211,12 @@ def test_preview_fits_a_phone_and_shows_the_letter_at_both_widths(browser, root)
         page.goto(srv.url + "c/profils/zens")
         tpl = root / "templates" / "profils-vpc" / "zens.html.j2"
         lines = tpl.read_text(encoding="utf-8").splitlines()
-        tpl.write_text("\n".join([*lines[:8], "{% if %}" + "x" * 200, *lines[9:]]) + "\n",
-                       encoding="utf-8")  # fmt: skip
+        tpl.write_text(
+            "\n".join([*lines[:8], "{% if %}" + "x" * 200, *lines[9:]]) + "\n", encoding="utf-8"
+        )
         sync_api.expect(page.locator(".errors .error .excerpt")).to_contain_text(
-            "{% if %}xxx", timeout=20_000)  # fmt: skip
+            "{% if %}xxx", timeout=20_000
+        )
         fits(page, "template error")
         tpl.write_text("\n".join(lines) + "\n", encoding="utf-8")
         page.close()
@@ -200,7 +228,9 @@ def test_report_and_kpi_pages_fit_a_phone_and_their_charts_do_not_collide(browse
         "version: 1\nmode: all\nsegments:\n"
         "  - name: gros\n    label: Les gros acheteurs de longue date\n    when: revenue > 500\n"
         "  - name: fideles\n    label: Fidèles\n    when: orders_count > 3\n"
-        "  - name: tous\n    label: Toute la base\n    when: true\n", encoding="utf-8")  # fmt: skip
+        "  - name: tous\n    label: Toute la base\n    when: true\n",
+        encoding="utf-8",
+    )
     ws = wsmod.load(root)
     seg = segment(ws, root / "segrules" / "tous.yaml", as_of=AS_OF, source_name="demo")
     pages = {"report": quality_page(analyse(seg, 50), None, ws.tz), "kpi": kpi_page(kpi_report())}
@@ -244,8 +274,10 @@ def test_preview_speaks_english_for_an_english_workspace(tmp_path):
     before = i18n.lang()
     root = make_workspace(tmp_path / "ws")
     cfg = root / "segmerge.toml"
-    cfg.write_text(cfg.read_text(encoding="utf-8").replace('locale = "fr_FR"', 'locale = "en_US"'),
-                   encoding="utf-8")  # fmt: skip
+    cfg.write_text(
+        cfg.read_text(encoding="utf-8").replace('locale = "fr_FR"', 'locale = "en_US"'),
+        encoding="utf-8",
+    )
     with PreviewServer(root, port=0, as_of=AS_OF, interval=60) as srv:
         code, _, body = get(srv.url + "c/nope")
         assert code == 404 and '<html lang="en">' in body
@@ -267,10 +299,14 @@ def test_every_sentence_of_the_page_templates_has_its_french():
     seen = 0
     for tpl in sorted((Path(preview_app.__file__).parent / "preview_assets").glob("*.j2")):
         text = tpl.read_text(encoding="utf-8")
-        calls = [(m.group(1) or m.group(2), None)
-                 for m in re.finditer(rf"\b_\(\s*(?:{literal})\s*\)", text)]  # fmt: skip
-        calls += [(m.group(1), m.group(2))
-                  for m in re.finditer(r'ngettext\(\s*"([^"]*)",\s*"([^"]*)"', text)]  # fmt: skip
+        calls = [
+            (m.group(1) or m.group(2), None)
+            for m in re.finditer(rf"\b_\(\s*(?:{literal})\s*\)", text)
+        ]
+        calls += [
+            (m.group(1), m.group(2))
+            for m in re.finditer(r'ngettext\(\s*"([^"]*)",\s*"([^"]*)"', text)
+        ]
         for single, plural in calls:
             seen += 1
             entry = found.get(single)

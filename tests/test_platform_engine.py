@@ -101,8 +101,11 @@ class MemoryConnector(Source, Destination):
         return PLATFORM.tables(since)
 
     def merge_tag(self, column: str) -> str | None:
-        return {"first_name": "{{ contact.PRENOM }}", "email": "{{ contact.EMAIL }}",
-                "unsubscribe_url": "{{ unsubscribe }}"}.get(column)  # fmt: skip
+        return {
+            "first_name": "{{ contact.PRENOM }}",
+            "email": "{{ contact.EMAIL }}",
+            "unsubscribe_url": "{{ unsubscribe }}",
+        }.get(column)
 
     def prepare(self, actions: Sequence[Action]) -> None:
         PLATFORM.prepared.append((sorted({a.kind for a in actions}), len(PLATFORM.pushed)))
@@ -133,10 +136,14 @@ def ws(tmp_path, monkeypatch):
     global PLATFORM
     PLATFORM = Platform()
     real = registry.load_class
-    monkeypatch.setattr(registry, "load_class",
-                        lambda name, **kw: MemoryConnector if name == "memory" else real(name, **kw))  # fmt: skip
+    monkeypatch.setattr(
+        registry,
+        "load_class",
+        lambda name, **kw: MemoryConnector if name == "memory" else real(name, **kw),
+    )
     (tmp_path / "segrules").mkdir()
-    (tmp_path / "segrules" / "niveaux.yaml").write_text(textwrap.dedent("""\
+    (tmp_path / "segrules" / "niveaux.yaml").write_text(
+        textwrap.dedent("""\
         version: 1
         name: niveaux
         mode: first
@@ -146,18 +153,24 @@ def ws(tmp_path, monkeypatch):
             when: niveau == 'or'
           - name: argent
             when: true
-        """), encoding="utf-8")  # fmt: skip
+        """),
+        encoding="utf-8",
+    )
     tpl = tmp_path / "templates" / "niveaux"
     tpl.mkdir(parents=True)
-    (tpl / "_default.html.j2").write_text(textwrap.dedent("""\
+    (tpl / "_default.html.j2").write_text(
+        textwrap.dedent("""\
         ---
         subject: "Bonjour {{ contact.first_name | capitalize_name }}"
         ---
         <p>Bonjour {{ contact.first_name | capitalize_name }},</p>
         {% if contact.orders_count is defined %}<p>{{ contact.orders_count }}</p>{% endif %}
         <p><a href="{{ unsubscribe_url }}">Se désinscrire</a></p>
-        """), encoding="utf-8")  # fmt: skip
-    (tmp_path / "segmerge.toml").write_text(textwrap.dedent("""\
+        """),
+        encoding="utf-8",
+    )
+    (tmp_path / "segmerge.toml").write_text(
+        textwrap.dedent("""\
         timezone = "Europe/Paris"
         [mail]
         from = "Boutique <bonjour@boutique.fr>"
@@ -169,7 +182,9 @@ def ws(tmp_path, monkeypatch):
         rules = "segrules/niveaux.yaml"
         destination = "shop"
         tag_prefix = "seg:"
-        """), encoding="utf-8")  # fmt: skip
+        """),
+        encoding="utf-8",
+    )
     return wsmod.load(tmp_path)
 
 
@@ -223,10 +238,17 @@ def test_second_run_pulls_incrementally_and_moves_only_who_changed(ws):
     summary = run(ws, "niveaux", RunOptions(as_of="2026-12-02"))
     assert PLATFORM.pulls[1] == "2026-11-01T00:00:00+00:00"
     assert any("incremental pull" in n and "1 contact(s) changed" in n for n in summary.notes)
-    moved = sorted((a.kind, a.payload.get("tag") or a.payload.get("list"))
-                   for a in PLATFORM.pushed if a.contact_id == "3")  # fmt: skip
-    assert moved == [("add_to_list", "seg:argent"), ("remove_from_list", "seg:or"),
-                     ("tag", "seg:argent"), ("untag", "seg:or")]  # fmt: skip
+    moved = sorted(
+        (a.kind, a.payload.get("tag") or a.payload.get("list"))
+        for a in PLATFORM.pushed
+        if a.contact_id == "3"
+    )
+    assert moved == [
+        ("add_to_list", "seg:argent"),
+        ("remove_from_list", "seg:or"),
+        ("tag", "seg:argent"),
+        ("untag", "seg:or"),
+    ]
     assert {a.contact_id for a in PLATFORM.pushed if a.contact_id} == {"3"}
     assert summary.segments == {"or": 2, "argent": 4}  # the merged base, not only the delta
 
@@ -258,13 +280,23 @@ def test_letter_needing_a_segmerge_value_is_not_made_a_draft(ws):
 
 
 def test_merge_upserts_contacts_and_appends_events():
-    base = Tables(pd.DataFrame({"contact_id": ["1", "2"], "x": [1, 2]}),
-                  pd.DataFrame({"order_id": ["a"], "amount": [1.0]}),
-                  pd.DataFrame({"contact_id": ["1"], "campaign_id": ["c"], "event": ["open"],
-                                "at": [pd.Timestamp("2026-01-01", tz="UTC")]}))  # fmt: skip
-    delta = Tables(pd.DataFrame({"contact_id": ["2", "3"], "x": [20, 30]}),
-                   pd.DataFrame({"order_id": ["a", "b"], "amount": [5.0, 2.0]}),
-                   pd.concat([base.events, base.events.assign(event="click")]))  # fmt: skip
+    base = Tables(
+        pd.DataFrame({"contact_id": ["1", "2"], "x": [1, 2]}),
+        pd.DataFrame({"order_id": ["a"], "amount": [1.0]}),
+        pd.DataFrame(
+            {
+                "contact_id": ["1"],
+                "campaign_id": ["c"],
+                "event": ["open"],
+                "at": [pd.Timestamp("2026-01-01", tz="UTC")],
+            }
+        ),
+    )
+    delta = Tables(
+        pd.DataFrame({"contact_id": ["2", "3"], "x": [20, 30]}),
+        pd.DataFrame({"order_id": ["a", "b"], "amount": [5.0, 2.0]}),
+        pd.concat([base.events, base.events.assign(event="click")]),
+    )
     delta.cursor = "c2"
     m = merge(base, delta)
     assert dict(zip(m.contacts.contact_id, m.contacts.x, strict=True)) == {"1": 1, "2": 20, "3": 30}
@@ -276,7 +308,10 @@ def test_merge_upserts_contacts_and_appends_events():
 def test_snapshot_survives_only_if_settings_unchanged(ws, tmp_path):
     run(ws, "niveaux", RunOptions(as_of=AS_OF))
     cfg = Path(ws.config_file)
-    cfg.write_text(cfg.read_text().replace('connector = "memory"',
-                                           'connector = "memory"\nbase_url = "memory://other"'))  # fmt: skip
+    cfg.write_text(
+        cfg.read_text().replace(
+            'connector = "memory"', 'connector = "memory"\nbase_url = "memory://other"'
+        )
+    )
     run(wsmod.load(ws.root), "niveaux", RunOptions(as_of="2026-12-02"))
     assert PLATFORM.pulls == [None, None]

@@ -30,8 +30,9 @@ def block(marker: str, lang: str) -> str:
 
 def install(site: Path) -> None:
     code = block("# file: shopjson_segmerge.py", "python")
-    name, target = re.search(r'^(\w+) = "([\w.:]+)"', block("segmerge.connectors.v1", "toml"),
-                             re.M).groups()  # fmt: skip
+    name, target = re.search(
+        r'^(\w+) = "([\w.:]+)"', block("segmerge.connectors.v1", "toml"), re.M
+    ).groups()
     install_plugin(site, "shopjson_segmerge", code, name, target)
 
 
@@ -53,11 +54,16 @@ def test_the_guide_s_connector_runs_a_campaign_and_takes_its_tags_back(tmp_path)
     assert cli(env, "init", str(root)).returncode == 0
     (root / "data").mkdir(exist_ok=True)
     export = root / "data" / "clients.json"
-    export.write_text(json.dumps([
-        {"id": 1, "email": "lea@exemple.fr", "prenom": "Léa", "optin": True},
-        {"id": 2, "email": "marc@exemple.fr", "prenom": "Marc", "optin": True},
-        {"id": 3, "email": "ines@exemple.fr", "prenom": "Inès", "optin": False},
-    ]), encoding="utf-8")  # fmt: skip
+    export.write_text(
+        json.dumps(
+            [
+                {"id": 1, "email": "lea@exemple.fr", "prenom": "Léa", "optin": True},
+                {"id": 2, "email": "marc@exemple.fr", "prenom": "Marc", "optin": True},
+                {"id": 3, "email": "ines@exemple.fr", "prenom": "Inès", "optin": False},
+            ]
+        ),
+        encoding="utf-8",
+    )
     (root / "segrules" / "simple.yaml").write_text(
         "version: 1\nname: simple\nexclude: not subscribed\nsegments:\n"
         "  - name: zens\n    when: true\n"
@@ -73,7 +79,9 @@ def test_the_guide_s_connector_runs_a_campaign_and_takes_its_tags_back(tmp_path)
     assert sent == ["1-zens.eml", "2-zens.eml"]  # Inès did not opt in
     journal = [json.loads(x) for x in (root / "tags.jsonl").read_text().splitlines()]
     assert sorted((e["contact_id"], e["kind"], e["tag"]) for e in journal) == [
-        ("1", "tag", "seg:zens"), ("2", "tag", "seg:zens")]  # fmt: skip
+        ("1", "tag", "seg:zens"),
+        ("2", "tag", "seg:zens"),
+    ]
 
     # a run on another day pulls the tags back from the journal: nothing to push again
     again = cli(env, "run", "petite", "-w", str(root), "--as-of", "2026-12-08")

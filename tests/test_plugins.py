@@ -54,7 +54,8 @@ def test_installed_plugin_is_listed_and_runs_a_campaign(tmp_path):
         "  - name: zens\n    when: true\n"
     )
     with (root / "segmerge.toml").open("a") as fh:
-        fh.write(textwrap.dedent("""
+        fh.write(
+            textwrap.dedent("""
             [sources.boutique]
             connector = "tinyshop"
             shop = "demo"
@@ -65,9 +66,14 @@ def test_installed_plugin_is_listed_and_runs_a_campaign(tmp_path):
             templates = "templates/profils-vpc"
             destination = "outbox"
             push_tags = false
-            """))  # fmt: skip
-    run = subprocess.run([SEGMERGE, "run", "petite", "-w", str(root), "--as-of", "2026-12-01"],
-                         capture_output=True, text=True, env=env)  # fmt: skip
+            """)
+        )
+    run = subprocess.run(
+        [SEGMERGE, "run", "petite", "-w", str(root), "--as-of", "2026-12-01"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     sent = sorted(p.name for p in (root / "outbox" / "petite").rglob("*.eml"))
     assert sent == ["a-zens.eml", "b-zens.eml"]  # c is not subscribed
@@ -75,6 +81,7 @@ def test_installed_plugin_is_listed_and_runs_a_campaign(tmp_path):
     # the plugin's own settings are checked like a built-in's: a typo is exit 2
     cfg = root / "segmerge.toml"
     cfg.write_text(cfg.read_text().replace('shop = "demo"', 'shopp = "demo"'))
-    bad = subprocess.run([SEGMERGE, "validate", "petite", "-w", str(root)],
-                         capture_output=True, text=True, env=env)  # fmt: skip
+    bad = subprocess.run(
+        [SEGMERGE, "validate", "petite", "-w", str(root)], capture_output=True, text=True, env=env
+    )
     assert bad.returncode == 2 and "boutique" in bad.stderr and "Traceback" not in bad.stderr

@@ -61,11 +61,21 @@ def test_quiet_hours_on_the_spring_dst_change_use_local_time():
 
 def test_frequency_cap_counts_addresses_in_the_rolling_window():
     now = datetime(2026, 12, 10, 12, tzinfo=UTC)
-    sent = pd.DataFrame({
-        "address": ["ann@x.fr", "ann@x.fr", "bob@x.fr", "cy@x.fr", "cy@x.fr"],
-        "at": pd.to_datetime(["2026-12-04T09:00Z", "2026-12-08T09:00Z", "2026-12-09T09:00Z",
-                              "2026-11-01T09:00Z", "2026-11-02T09:00Z"], utc=True),
-    })  # fmt: skip
+    sent = pd.DataFrame(
+        {
+            "address": ["ann@x.fr", "ann@x.fr", "bob@x.fr", "cy@x.fr", "cy@x.fr"],
+            "at": pd.to_datetime(
+                [
+                    "2026-12-04T09:00Z",
+                    "2026-12-08T09:00Z",
+                    "2026-12-09T09:00Z",
+                    "2026-11-01T09:00Z",
+                    "2026-11-02T09:00Z",
+                ],
+                utc=True,
+            ),
+        }
+    )
     addresses = pd.Series(["ANN@x.fr ", "bob@x.fr", "cy@x.fr", "new@x.fr"])
     nxt = policy(max_messages=2, per_days=7).capped(addresses, sent, now)
     assert nxt.iloc[0] == pd.Timestamp("2026-12-11T09:00Z")  # the older of ann's two + 7 days
@@ -90,25 +100,32 @@ def ws(tmp_path) -> wsmod.Workspace:
     data = tmp_path / "data"
     data.mkdir()
     rows = ["contact_id,email,first_name,subscribed,niveau"]
-    rows += [f"{i},c{i}@exemple.fr,Prénom{i},oui,{'or' if i <= 4 else 'argent'}"
-             for i in range(1, 9)]  # fmt: skip
+    rows += [
+        f"{i},c{i}@exemple.fr,Prénom{i},oui,{'or' if i <= 4 else 'argent'}" for i in range(1, 9)
+    ]
     (data / "contacts.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     (tmp_path / "segrules").mkdir()
     for name, when in (("a", "niveau == 'or'"), ("b", "true")):
-        (tmp_path / "segrules" / f"{name}.yaml").write_text(textwrap.dedent(f"""\
+        (tmp_path / "segrules" / f"{name}.yaml").write_text(
+            textwrap.dedent(f"""\
             version: 1
             name: {name}
             exclude: not subscribed
             segments:
               - name: tous
                 when: {when}
-            """), encoding="utf-8")  # fmt: skip
+            """),
+            encoding="utf-8",
+        )
         tpl = tmp_path / "templates" / name
         tpl.mkdir(parents=True)
         (tpl / "_default.html.j2").write_text(
             '---\nsubject: "Lettre {{ campaign.name }}"\n---\n<p>Bonjour '
-            "{{ contact.first_name }}</p>\n", encoding="utf-8")  # fmt: skip
-    (tmp_path / "segmerge.toml").write_text(textwrap.dedent("""\
+            "{{ contact.first_name }}</p>\n",
+            encoding="utf-8",
+        )
+    (tmp_path / "segmerge.toml").write_text(
+        textwrap.dedent("""\
         timezone = "Europe/Paris"
         [mail]
         from = "Boutique <bonjour@boutique.fr>"
@@ -131,13 +148,17 @@ def ws(tmp_path) -> wsmod.Workspace:
         source = "fichiers"
         rules = "segrules/b.yaml"
         destination = "outbox"
-        """), encoding="utf-8")  # fmt: skip
+        """),
+        encoding="utf-8",
+    )
     return wsmod.load(tmp_path)
 
 
 def received(root: Path) -> list[str]:
-    return sorted(parseaddr(str(email.message_from_bytes(p.read_bytes())["To"]))[1]
-                  for p in (root / "outbox").rglob("*.eml"))  # fmt: skip
+    return sorted(
+        parseaddr(str(email.message_from_bytes(p.read_bytes())["To"]))[1]
+        for p in (root / "outbox").rglob("*.eml")
+    )
 
 
 def daytime(days: int = 0) -> datetime:
@@ -151,15 +172,17 @@ def test_frequency_cap_defers_across_campaigns_then_sends_when_allowed(ws):
     assert first.outcome["send"] == {"done": 4}
     second = run(ws, "b", RunOptions(as_of=AS_OF, now=daytime()))
     # the four who got campaign a today are held back; the other four get b
-    assert second.deferred == {"frequency cap (at most 1 message(s) per 7 day(s); "
-                               "quiet 21:00-08:00)": 4}  # fmt: skip
+    assert second.deferred == {
+        "frequency cap (at most 1 message(s) per 7 day(s); quiet 21:00-08:00)": 4
+    }
     assert len(received(ws.root)) == 8 and len(set(received(ws.root))) == 8
     with _open(ws) as ledger:
         held = ledger.actions("b@2026-12-01", ["deferred"])
         assert {r["target"] for r in held} == {f"c{i}@exemple.fr" for i in range(1, 5)}
         assert all("deferred to" in r["detail"] and r["not_before"] for r in held)
-    out = CliRunner().invoke(app, ["history", "b@2026-12-01", "--deferred", "--csv",
-                                   "-w", str(ws.root)])  # fmt: skip
+    out = CliRunner().invoke(
+        app, ["history", "b@2026-12-01", "--deferred", "--csv", "-w", str(ws.root)]
+    )
     assert out.exit_code == 0 and out.stdout.count("deferred") >= 4
     # a week later, the same run started again sends exactly the held-back four
     third = run(ws, "b", RunOptions(as_of=AS_OF, now=daytime(8)))
@@ -170,8 +193,9 @@ def test_frequency_cap_defers_across_campaigns_then_sends_when_allowed(ws):
 
 
 def test_quiet_hours_hold_everything_until_morning(ws):
-    night = datetime.combine(datetime.now(PARIS).date(), datetime.min.time().replace(hour=23),
-                             PARIS)  # fmt: skip
+    night = datetime.combine(
+        datetime.now(PARIS).date(), datetime.min.time().replace(hour=23), PARIS
+    )
     s = run(ws, "b", RunOptions(as_of=AS_OF, now=night))
     assert s.deferred == {"quiet hours or days": 8} and received(ws.root) == []
     morning = night.replace(hour=8) + timedelta(days=1)
@@ -183,10 +207,12 @@ def test_quiet_hours_hold_everything_until_morning(ws):
 
 def test_bad_pressure_config_exits_2_naming_the_key(ws):
     cfg = Path(ws.config_file)
-    cfg.write_text(cfg.read_text().replace('quiet_hours = "21:00-08:00"',
-                                           'quiet_hours = "21h-8h"'))  # fmt: skip
-    out = subprocess.run([str(Path(sys.executable).parent / "segmerge"), "validate", "-w",
-                          str(ws.root)], capture_output=True, text=True)  # fmt: skip
+    cfg.write_text(cfg.read_text().replace('quiet_hours = "21:00-08:00"', 'quiet_hours = "21h-8h"'))
+    out = subprocess.run(
+        [str(Path(sys.executable).parent / "segmerge"), "validate", "-w", str(ws.root)],
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 2, out.stderr
     assert "pressure.quiet_hours" in out.stderr and "segmerge.toml" in out.stderr
     assert "Traceback" not in out.stderr

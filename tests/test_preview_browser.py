@@ -23,9 +23,17 @@ from segmerge.preview.app import PreviewServer
 from tests.test_preview_server import AS_OF, edit, make_workspace
 
 CHROMIUM = os.environ.get("SEGMERGE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--disable-dev-shm-usage"]  # fmt: skip
+ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
 VIEWPORT = {"width": 1200, "height": 850}
 os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
 if not Path(CHROMIUM).is_file():
@@ -122,19 +130,24 @@ def test_browse_switch_edit_and_break_a_letter(browser, server, tmp_path):
     expect(page.locator("h1")).to_contain_text("Les zens")
     zens = [str(frame["contact_id"].iat[int(r)]) for r in view.rows("zens")[:20]]
     expect(page.locator(".contact-list a")).to_have_count(20)
-    assert page.locator(".contact-list a").evaluate_all(
-        "els => els.map(e => e.dataset.contact)") == zens  # fmt: skip
+    assert (
+        page.locator(".contact-list a").evaluate_all("els => els.map(e => e.dataset.contact)")
+        == zens
+    )
 
     second = zens[1]
     row = int(view.rows("zens")[1])
     first_name = str(frame["first_name"].iat[row])
     page.locator(f'.contact-list a[data-contact="{second}"]').click()
     expect(page.locator('.contact-list a[aria-current="true"]')).to_have_attribute(
-        "data-contact", second)  # fmt: skip
+        "data-contact", second
+    )
     expect(page.locator("#subject")).to_have_text(
-        f"{first_name}, quelques idées pour un dimanche tranquille")  # fmt: skip
+        f"{first_name}, quelques idées pour un dimanche tranquille"
+    )
     expect(page.locator("#preheader")).to_have_text(
-        "Nos conseils de saison, à lire quand vous aurez le temps")  # fmt: skip
+        "Nos conseils de saison, à lire quand vous aurez le temps"
+    )
     assert page.locator("#letter").get_attribute("sandbox") == ""
     letter = page.frame_locator("#letter")
     expect(letter.locator("h1")).to_have_text("Prendre le temps, en décembre")
@@ -153,9 +166,11 @@ def test_browse_switch_edit_and_break_a_letter(browser, server, tmp_path):
         '"script exécuté"; parent.document.title = "pwned";</script>Tout est à lire sur notre carnet',
     )
     expect(page.locator("#subject")).to_have_text(
-        f"{first_name}, trois idées pour un dimanche tranquille", timeout=20_000)  # fmt: skip
+        f"{first_name}, trois idées pour un dimanche tranquille", timeout=20_000
+    )
     expect(page.locator('.contact-list a[aria-current="true"]')).to_have_attribute(
-        "data-contact", second)  # fmt: skip
+        "data-contact", second
+    )
     expect(letter.locator("#js")).to_have_text("script bloqué")
     assert "pwned" not in page.title()
 

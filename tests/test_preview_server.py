@@ -38,8 +38,9 @@ def make_workspace(root: Path) -> Path:
     contacts = root / "examples" / "demo" / "contacts.csv"
     text = contacts.read_text(encoding="utf-8-sig")
     assert "\n00019;Mme;Inès;" in text
-    contacts.write_text(text.replace("\n00019;Mme;Inès;", f"\n00019;Mme;{SCRIPT_NAME};"),
-                        encoding="utf-8")  # fmt: skip
+    contacts.write_text(
+        text.replace("\n00019;Mme;Inès;", f"\n00019;Mme;{SCRIPT_NAME};"), encoding="utf-8"
+    )
     return root
 
 
@@ -215,8 +216,11 @@ def test_file_changes_reload_and_errors_show_in_the_page(tmp_path):
         assert '<strong class="file">templates/profils-vpc/zens.html.j2</strong>' in body
         assert '<span class="line">ligne 17</span>' in body
         assert "No filter named &#39;nope&#39;" in body
-        assert ("17 | &lt;p&gt;{{ contact.first_name | nope }} &amp; &lt;i&gt;x&lt;/i&gt;&lt;/p&gt;"
-                in body and "<i>x</i>" not in body)  # fmt: skip
+        assert (
+            "17 | &lt;p&gt;{{ contact.first_name | nope }} &amp; &lt;i&gt;x&lt;/i&gt;&lt;/p&gt;"
+            in body
+            and "<i>x</i>" not in body
+        )
         index = get(srv.url)[2]
         assert "ligne 17" in index.split('id="campagne-profils"')[1].split("</section>")[0]
         assert "ligne 17" not in index.split('id="campagne-rfm"')[1].split("</section>")[0]
@@ -247,14 +251,18 @@ def test_variant_files_appear_on_reload_and_can_be_switched(tmp_path):
     root = make_workspace(tmp_path / "ws")
     folder = root / "templates" / "profils-vpc"
     # every contact in a segment: variants.assign() fails on contacts in none (reported)
-    edit(root / "segrules" / "profils-vpc.yaml", "exclude: not subscribed or email is null",
-         "exclude: false")  # fmt: skip
+    edit(
+        root / "segrules" / "profils-vpc.yaml",
+        "exclude: not subscribed or email is null",
+        "exclude: false",
+    )
     with PreviewServer(root, port=0, as_of=AS_OF, interval=0.1) as srv:
         before = version(srv)
         source = (folder / "zens.html.j2").read_text(encoding="utf-8")
         (folder / "zens.A.html.j2").write_text(source, encoding="utf-8")
-        (folder / "zens.B.html.j2").write_text(source.replace("quelques idées", "des idées B"),
-                                               encoding="utf-8")  # fmt: skip
+        (folder / "zens.B.html.j2").write_text(
+            source.replace("quelques idées", "des idées B"), encoding="utf-8"
+        )
         (folder / "zens.txt.j2").rename(folder / "zens.A.txt.j2")
         shutil.copy(folder / "zens.A.txt.j2", folder / "zens.B.txt.j2")
         (folder / "zens.html.j2").unlink()
@@ -289,8 +297,12 @@ def test_the_command_serves_on_a_free_port_and_refuses_bad_input(tmp_path):
     assert "Traceback" not in bad.stderr
     bad = subprocess.run([*cmd, "--as-of", "hier"], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "is not a date" in bad.stderr
-    proc = subprocess.Popen([*cmd, "--port", "0", "--campaign", "rfm"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [*cmd, "--port", "0", "--campaign", "rfm"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = proc.stdout.readline()
         url = re.search(r"http://127\.0\.0\.1:(\d+)/c/rfm", line)
@@ -299,8 +311,9 @@ def test_the_command_serves_on_a_free_port_and_refuses_bad_input(tmp_path):
         code, _, body = get(base)
         assert code == 200 and 'id="campagne-rfm"' in body and "campagne-profils" not in body
         assert get(base + "c/profils")[0] == 404
-        busy = subprocess.run([*cmd, "--port", url.group(1)], capture_output=True, text=True,
-                              timeout=60)  # fmt: skip
+        busy = subprocess.run(
+            [*cmd, "--port", url.group(1)], capture_output=True, text=True, timeout=60
+        )
         assert busy.returncode == 2 and "already in use" in busy.stderr
     finally:
         proc.terminate()
@@ -330,8 +343,11 @@ def test_a_contact_whose_letter_cannot_be_filled_and_holdout_contacts(tmp_path):
         assert '<span class="line">ligne 17</span>' in body and f"contact {cid}" in body
         assert "| default(" in body  # the hint says how to fix it
         code, headers, letter = get(srv.url + f"letter/profils/zens?contact={cid}")
-        assert code == 422 and "ligne 17" in letter and "default-src 'none'" in headers[
-            "Content-Security-Policy"]  # fmt: skip
+        assert (
+            code == 422
+            and "ligne 17" in letter
+            and "default-src 'none'" in headers["Content-Security-Policy"]
+        )
         # holdout: the badge on exactly the contacts the campaign holds out, and the notice
         holdout = view.camp.groups()[0]
         body = get(srv.url + "c/profils/fonceurs?n=100")[2]

@@ -24,8 +24,14 @@ class Recorder(Destination):
     idempotent = True
     batch_size = 10
 
-    def __init__(self, ctx: ConnectorContext, *, overlap: int, fail_at: int | None = None,
-                 bug_at: int | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        ctx: ConnectorContext,
+        *,
+        overlap: int,
+        fail_at: int | None = None,
+        bug_at: int | None = None,
+    ) -> None:
         super().__init__(ctx)
         self.concurrent_batches = overlap  # type: ignore[misc]
         self.fail_at, self.bug_at = fail_at, bug_at
@@ -55,14 +61,20 @@ def setup(tmp_path: Path, n: int = 55) -> tuple[Ledger, list[Action]]:
     ledger = Ledger(tmp_path / "ledger.sqlite")
     ledger.begin_run(RUN, "c", "2026-12-02")
     actions = [Action(f"{RUN}|{i}|tag", "tag", str(i), {"tag": "seg:x"}) for i in range(n)]
-    ledger.plan(RUN, [PlannedAction(a.key, a.contact_id, "tag", "d", "x", "seg:x")
-                      for a in actions])  # fmt: skip
+    ledger.plan(
+        RUN, [PlannedAction(a.key, a.contact_id, "tag", "d", "x", "seg:x") for a in actions]
+    )
     return ledger, actions
 
 
 def ctx(tmp_path: Path) -> ConnectorContext:
-    return ConnectorContext(name="d", root=tmp_path, config_file=tmp_path / "segmerge.toml",
-                            settings={}, secret=lambda: None)  # fmt: skip
+    return ConnectorContext(
+        name="d",
+        root=tmp_path,
+        config_file=tmp_path / "segmerge.toml",
+        settings={},
+        secret=lambda: None,
+    )
 
 
 @pytest.mark.parametrize(

@@ -34,7 +34,12 @@ def fake():
 
 
 def workspace(root: Path, url: str, env: dict[str, str]) -> None:
-    two_segment_workspace(root, env, "niveaux", "vip == true", f"""
+    two_segment_workspace(
+        root,
+        env,
+        "niveaux",
+        "vip == true",
+        f"""
         [sources.shop]
         connector = "brevo"
         base_url = "{url}"
@@ -47,7 +52,8 @@ def workspace(root: Path, url: str, env: dict[str, str]) -> None:
         source = "shop"
         rules = "segrules/niveaux.yaml"
         destination = "shop"
-        """)  # fmt: skip
+        """,
+    )
 
 
 def _mutations(fake: BrevoFake) -> int:
@@ -60,8 +66,11 @@ def test_pushes_killed_at_random_end_as_one_clean_run(fake, tmp_path):
     populate(fake, N)  # odd ids are in the marketer's own "Newsletter" list
     own_lists = {c.id: [lid for lid in c.list_ids] for c in fake.contacts.values()}
     root = tmp_path / "ws"
-    env = {**os.environ, "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring",
-           "SEGMERGE_SHOP_TOKEN": KEY}  # fmt: skip
+    env = {
+        **os.environ,
+        "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring",
+        "SEGMERGE_SHOP_TOKEN": KEY,
+    }
     workspace(root, fake.url, env)
     cmd = [SEGMERGE, "run", "niveaux", "-w", str(root), "--as-of", "2026-12-01"]
     rnd = random.Random(7)
@@ -71,8 +80,11 @@ def test_pushes_killed_at_random_end_as_one_clean_run(fake, tmp_path):
         wait_for = rnd.randint(1, 4)  # kill after this many more changes at the platform
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
         deadline = time.monotonic() + 120
-        while (proc.poll() is None and _mutations(fake) < start + wait_for
-               and time.monotonic() < deadline):  # fmt: skip
+        while (
+            proc.poll() is None
+            and _mutations(fake) < start + wait_for
+            and time.monotonic() < deadline
+        ):
             time.sleep(0.002)
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)

@@ -115,10 +115,14 @@ def rules(demo: wsmod.Workspace, name: str, text: str) -> str:
 
 
 def test_empty_segment_catch_all_and_count_warnings(demo, french):
-    path = rules(demo, "vide", "version: 1\nname: vide\nsegments:\n"
-                 "  - name: geants\n    when: orders_count > 100000\n"
-                 "  - name: petits\n    when: orders_count between 1 and 1\n"
-                 "  - name: tous\n    label: Tout le monde\n    when: true\n")  # fmt: skip
+    path = rules(
+        demo,
+        "vide",
+        "version: 1\nname: vide\nsegments:\n"
+        "  - name: geants\n    when: orders_count > 100000\n"
+        "  - name: petits\n    when: orders_count between 1 and 1\n"
+        "  - name: tous\n    label: Tout le monde\n    when: true\n",
+    )
     seg = segment(demo, path, source_name="demo", as_of=AS_OF)
     q = analyse(seg, min_size=50)
     empty = q.segments[0]
@@ -144,10 +148,14 @@ def test_empty_segment_catch_all_and_count_warnings(demo, french):
 
 
 def test_overlap_matrix_in_mode_all(demo):
-    path = rules(demo, "tout", "version: 1\nname: tout\nmode: all\nsegments:\n"
-                 "  - name: gros\n    when: revenue > 500\n"
-                 "  - name: frequents\n    when: orders_count >= 8\n"
-                 "  - name: recents\n    when: days_since_last_order < 30\n")  # fmt: skip
+    path = rules(
+        demo,
+        "tout",
+        "version: 1\nname: tout\nmode: all\nsegments:\n"
+        "  - name: gros\n    when: revenue > 500\n"
+        "  - name: frequents\n    when: orders_count >= 8\n"
+        "  - name: recents\n    when: days_since_last_order < 30\n",
+    )
     seg = segment(demo, path, source_name="demo", as_of=AS_OF)
     q = analyse(seg)
     f = seg.frame
@@ -173,8 +181,11 @@ def test_movements_since_the_previous_day(demo):
     for flow in m.flows:
         was = set(ids[before.assignment.matrix[flow.name].to_numpy()])
         now = set(ids[after.assignment.matrix[flow.name].to_numpy()])
-        assert (flow.entered, flow.left, flow.stayed) == (len(now - was), len(was - now),
-                                                          len(was & now))  # fmt: skip
+        assert (flow.entered, flow.left, flow.stayed) == (
+            len(now - was),
+            len(was - now),
+            len(was & now),
+        )
     fonceurs = next(f for f in m.flows if f.name == "fonceurs")
     assert fonceurs.entered > 0 and fonceurs.examples
     ex = fonceurs.examples[0]

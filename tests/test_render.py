@@ -29,8 +29,18 @@ CTX = RenderContext(
     today=date(2026, 3, 3),
     unsubscribe_url="https://boutique.fr/u?token=T",
 )
-KNOWN = {"contact_id", "first_name", "last_name", "revenue", "last_order_at", "email", "ville",
-         "tags", "items", "ratio"}  # fmt: skip
+KNOWN = {
+    "contact_id",
+    "first_name",
+    "last_name",
+    "revenue",
+    "last_order_at",
+    "email",
+    "ville",
+    "tags",
+    "items",
+    "ratio",
+}
 
 
 def write(folder: Path, files: dict[str, str]) -> None:
@@ -60,8 +70,13 @@ def test_locale_filters_give_the_exact_french_strings(tmp_path):
         "{{ today|date('EEEE d MMMM') }}|{{ contact.first_name|capitalize_name }}"
     )
     ts = load(tmp_path, letter(body))
-    contact = {"contact_id": "1", "first_name": "jean-pierre de la TOUR", "revenue": 1234.5,
-               "ratio": 0.125, "last_order_at": pd.Timestamp("2026-03-02 23:30", tz="UTC")}  # fmt: skip
+    contact = {
+        "contact_id": "1",
+        "first_name": "jean-pierre de la TOUR",
+        "revenue": 1234.5,
+        "ratio": 0.125,
+        "last_order_at": pd.Timestamp("2026-03-02 23:30", tz="UTC"),
+    }
     parts = ts.render("s", contact, CTX).html.split("|")
     assert parts == [
         "1\u202f234,50\xa0€",  # babel's narrow no-break space for thousands, no-break before €
@@ -94,9 +109,14 @@ def test_a_filter_given_the_wrong_kind_of_value_names_the_contact_and_line(tmp_p
 
 
 def test_html_is_escaped_but_the_text_part_and_subject_are_not(tmp_path):
-    ts = load(tmp_path, {"s.html.j2": '---\nsubject: "{{ contact.first_name }}"\n---\n'
-                         "<p>{{ contact.first_name }}</p>",
-                         "s.txt.j2": "Bonjour {{ contact.first_name }}"})  # fmt: skip
+    ts = load(
+        tmp_path,
+        {
+            "s.html.j2": '---\nsubject: "{{ contact.first_name }}"\n---\n'
+            "<p>{{ contact.first_name }}</p>",
+            "s.txt.j2": "Bonjour {{ contact.first_name }}",
+        },
+    )
     r = ts.render("s", {"contact_id": "1", "first_name": "<script>x</script>"}, CTX)
     assert r.html == "<p>&lt;script&gt;x&lt;/script&gt;</p>"
     assert r.text == "Bonjour <script>x</script>"
@@ -162,8 +182,10 @@ def test_a_typo_behind_a_default_is_still_a_typo_but_an_optional_column_is_allow
     with pytest.raises(TemplateError) as e:
         load(tmp_path, letter("{{ contact.frist_name | default('Madame, Monsieur') }}"))
     assert "first_name" in (e.value.hint or "")
-    ts = load(tmp_path, letter("{% if contact.civilite is defined %}{{ contact.civilite }}"
-                               "{% else %}-{% endif %}"))  # fmt: skip
+    ts = load(
+        tmp_path,
+        letter("{% if contact.civilite is defined %}{{ contact.civilite }}{% else %}-{% endif %}"),
+    )
     assert ts.render("s", {"contact_id": "1"}, CTX).html == "-"
 
 
@@ -190,21 +212,27 @@ def test_an_empty_value_fails_that_contact_only(tmp_path, empty):
 
 
 def test_default_and_is_defined_handle_empty_values(tmp_path):
-    ts = load(tmp_path, letter(
-        "{{ contact.first_name | default('Madame, Monsieur') }}/"
-        "{% if contact.ville is defined %}{{ contact.ville }}{% else %}?{% endif %}"
-    ))  # fmt: skip
+    ts = load(
+        tmp_path,
+        letter(
+            "{{ contact.first_name | default('Madame, Monsieur') }}/"
+            "{% if contact.ville is defined %}{{ contact.ville }}{% else %}?{% endif %}"
+        ),
+    )
     r = ts.render("s", {"contact_id": "1", "first_name": None, "ville": float("nan")}, CTX)
     assert r.html == "Madame, Monsieur/?"
 
 
 def test_an_empty_value_in_a_layout_is_reported_in_the_layout_file(tmp_path):
-    ts = load(tmp_path, {
-        "_layout.html.j2": "<html><body>\n{% block contenu %}{% endblock %}\n"
-                           "<p>{{ contact.ville }}</p></body></html>",
-        "s.html.j2": '---\nsubject: "x"\n---\n{% extends "_layout.html.j2" %}'
-                     "{% block contenu %}ok{% endblock %}",
-    })  # fmt: skip
+    ts = load(
+        tmp_path,
+        {
+            "_layout.html.j2": "<html><body>\n{% block contenu %}{% endblock %}\n"
+            "<p>{{ contact.ville }}</p></body></html>",
+            "s.html.j2": '---\nsubject: "x"\n---\n{% extends "_layout.html.j2" %}'
+            "{% block contenu %}ok{% endblock %}",
+        },
+    )
     with pytest.raises(TemplateError) as e:
         ts.render("s", {"contact_id": "1", "ville": None}, CTX)
     assert e.value.file == str(tmp_path / "_layout.html.j2") and e.value.line == 3
@@ -214,11 +242,15 @@ def test_an_empty_value_in_a_layout_is_reported_in_the_layout_file(tmp_path):
 
 
 def test_default_template_and_text_twin_fallbacks(tmp_path):
-    ts = load(tmp_path, {
-        "s.html.j2": '---\nsubject: "S {{ segment.label }}"\n---\n<p>s</p>',
-        "_default.html.j2": '---\nsubject: "D {{ segment.name }}"\n---\n<p>d</p>',
-        "_default.txt.j2": "texte {{ segment.name }}",
-    }, segments=(("s", "Le S"), ("t", "Le T")))  # fmt: skip
+    ts = load(
+        tmp_path,
+        {
+            "s.html.j2": '---\nsubject: "S {{ segment.label }}"\n---\n<p>s</p>',
+            "_default.html.j2": '---\nsubject: "D {{ segment.name }}"\n---\n<p>d</p>',
+            "_default.txt.j2": "texte {{ segment.name }}",
+        },
+        segments=(("s", "Le S"), ("t", "Le T")),
+    )
     s, t = ts.render("s", {"contact_id": "1"}, CTX), ts.render("t", {"contact_id": "1"}, CTX)
     assert (s.subject, s.text, s.template) == ("S Le S", "texte s", str(tmp_path / "s.html.j2"))
     assert (t.subject, t.text, t.html) == ("D t", "texte t", "<p>d</p>")
@@ -281,8 +313,13 @@ def test_a_syntax_error_names_file_and_line(tmp_path):
 
 def test_layouts_come_from_the_folder_then_the_shared_folder(tmp_path):
     write(tmp_path / "_shared", {"_base.html.j2": "<b>{% block c %}{% endblock %}</b>"})
-    ts = load(tmp_path / "rfm", {"s.html.j2": '---\nsubject: x\n---\n{% extends "_base.html.j2" %}'
-                                 "{% block c %}{{ segment.name }}{% endblock %}"})  # fmt: skip
+    ts = load(
+        tmp_path / "rfm",
+        {
+            "s.html.j2": '---\nsubject: x\n---\n{% extends "_base.html.j2" %}'
+            "{% block c %}{{ segment.name }}{% endblock %}"
+        },
+    )
     assert ts.render("s", {"contact_id": "1"}, CTX).html == "<b>s</b>"
     with pytest.raises(TemplateError) as e:
         load(tmp_path / "x", letter('{% include "../_shared/_base.html.j2" %}'))
@@ -312,17 +349,23 @@ def test_the_text_part_is_derived_from_the_html(tmp_path):
 
 
 def _batch_set(tmp_path: Path) -> TemplateSet:
-    return load(tmp_path, {
-        "a.html.j2": '---\nsubject: "A {{ contact.first_name }}"\n---\n<a href="{{ unsubscribe_url }}">u</a>',
-        "b.html.j2": '---\nsubject: "B"\n---\n{{ contact.ville }}',
-    }, segments=(("a", "A"), ("b", "B")))  # fmt: skip
+    return load(
+        tmp_path,
+        {
+            "a.html.j2": '---\nsubject: "A {{ contact.first_name }}"\n---\n<a href="{{ unsubscribe_url }}">u</a>',
+            "b.html.j2": '---\nsubject: "B"\n---\n{{ contact.ville }}',
+        },
+        segments=(("a", "A"), ("b", "B")),
+    )
 
 
 def test_render_many_keeps_order_errors_in_place_and_per_contact_links(tmp_path):
     ts = _batch_set(tmp_path)
-    items = [("a", {"contact_id": "1", "first_name": "Léa"}, "https://b.fr/u?t=1"),
-             ("b", {"contact_id": "2", "ville": None}, "https://b.fr/u?t=2"),
-             ("a", {"contact_id": "3", "first_name": "Max"})]  # fmt: skip
+    items = [
+        ("a", {"contact_id": "1", "first_name": "Léa"}, "https://b.fr/u?t=1"),
+        ("b", {"contact_id": "2", "ville": None}, "https://b.fr/u?t=2"),
+        ("a", {"contact_id": "3", "first_name": "Max"}),
+    ]
     out = ts.render_many(items, CTX, workers=1)
     assert isinstance(out[0], Rendered) and out[0].subject == "A Léa"
     assert 'href="https://b.fr/u?t=1"' in out[0].html
@@ -334,9 +377,14 @@ def test_render_many_keeps_order_errors_in_place_and_per_contact_links(tmp_path)
 
 def test_render_many_in_worker_processes_gives_the_same_results(tmp_path):
     ts = _batch_set(tmp_path)
-    items = [("a" if i % 3 else "b", {"contact_id": str(i), "first_name": f"P{i}",
-              "ville": None if i % 7 == 0 else "Lyon"}, f"https://b.fr/u?t={i}")
-             for i in range(60)]  # fmt: skip
+    items = [
+        (
+            "a" if i % 3 else "b",
+            {"contact_id": str(i), "first_name": f"P{i}", "ville": None if i % 7 == 0 else "Lyon"},
+            f"https://b.fr/u?t={i}",
+        )
+        for i in range(60)
+    ]
     serial = ts.render_many(items, CTX, workers=1)
     parallel = ts.render_many(items, CTX, workers=2)
     assert [type(x) for x in parallel] == [type(x) for x in serial]
@@ -369,8 +417,9 @@ def test_money_says_exactly_what_babel_says(amount, locale, currency, decimals):
     rounded = amount.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)
     pattern = copy.copy(Locale.parse(locale).currency_formats["standard"])
     pattern.frac_prec = (digits, digits)
-    expected = format_currency(rounded, currency, format=pattern, locale=locale,
-                               currency_digits=False)  # fmt: skip
+    expected = format_currency(
+        rounded, currency, format=pattern, locale=locale, currency_digits=False
+    )
     assert money(amount, decimals=decimals) == expected
 
 
@@ -400,7 +449,7 @@ class _Html:
         True,
         _Html(),
         ["<x>"],
-    ],  # fmt: skip
+    ],
 )
 def test_the_fast_escape_is_markupsafe_escape(value):
     assert fast_escape(value) == escape(value)

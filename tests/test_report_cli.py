@@ -28,8 +28,9 @@ def sm(*args: str) -> subprocess.CompletedProcess:
         "COLUMNS": "200",
         "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring",
     }
-    return subprocess.run([sys.executable, "-c", CLI, *args], capture_output=True, text=True,
-                          env=env, timeout=300)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-c", CLI, *args], capture_output=True, text=True, env=env, timeout=300
+    )
 
 
 @pytest.fixture(scope="module")
@@ -57,9 +58,22 @@ def test_report_on_the_demo_matches_segment_and_writes_a_self_contained_page(ws,
     rules = str(ws / "segrules/profils-vpc.yaml")
     proc = sm("report", rules, "-w", str(ws), "--as-of", AS_OF, "--html", str(page))
     assert proc.returncode == 0, proc.stderr
-    seg = subprocess.run([str(Path(sys.executable).parent / "segmerge"), "segment", rules, "-w",
-                          str(ws), "--as-of", AS_OF, "--format", "csv"],
-                         capture_output=True, text=True, check=True)  # fmt: skip
+    seg = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "segmerge"),
+            "segment",
+            rules,
+            "-w",
+            str(ws),
+            "--as-of",
+            AS_OF,
+            "--format",
+            "csv",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     from io import StringIO
 
     counts = pd.read_csv(StringIO(seg.stdout), dtype=str, keep_default_na=False)["segment"]
@@ -83,10 +97,22 @@ def test_report_escapes_labels_and_draws_the_overlap_heatmap(ws, tmp_path):
         "  - name: gros\n    label: \"<script>alert('x')</script> & co\"\n"
         "    when: revenue > 500\n"
         "  - name: vides\n    when: orders_count > 100000\n"
-        "  - name: tous\n    when: true\n", encoding="utf-8")  # fmt: skip
+        "  - name: tous\n    when: true\n",
+        encoding="utf-8",
+    )
     page = tmp_path / "h.html"
-    proc = sm("report", str(ws / "segrules/hostile.yaml"), "-w", str(ws), "--as-of", AS_OF,
-              "--html", str(page), "--source", "demo")  # fmt: skip
+    proc = sm(
+        "report",
+        str(ws / "segrules/hostile.yaml"),
+        "-w",
+        str(ws),
+        "--as-of",
+        AS_OF,
+        "--html",
+        str(page),
+        "--source",
+        "demo",
+    )
     assert proc.returncode == 0, proc.stderr
     html = page.read_text(encoding="utf-8")
     self_contained(html)
@@ -106,18 +132,22 @@ def test_report_bad_input_is_one_line_exit_2(ws):
 
 
 def test_cli_does_not_import_matplotlib():
-    code = ("import sys, bot; from segmerge import cli_report; cli_report.register(bot.app); "
-            "import segmerge.report.kpi, segmerge.report.quality, segmerge.report.movements; "
-            "print('matplotlib' in sys.modules)")  # fmt: skip
+    code = (
+        "import sys, bot; from segmerge import cli_report; cli_report.register(bot.app); "
+        "import segmerge.report.kpi, segmerge.report.quality, segmerge.report.movements; "
+        "print('matplotlib' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
 
 def sends(root: Path, campaign: str = "profils") -> pd.DataFrame:
     with sqlite3.connect(root / ".segmerge" / "ledger.sqlite") as db:
-        rows = db.execute("SELECT contact_id, segment, status, updated_at FROM actions "
-                          "WHERE kind='send' AND run_id=? ORDER BY contact_id",
-                          (f"{campaign}@{AS_OF}",)).fetchall()  # fmt: skip
+        rows = db.execute(
+            "SELECT contact_id, segment, status, updated_at FROM actions "
+            "WHERE kind='send' AND run_id=? ORDER BY contact_id",
+            (f"{campaign}@{AS_OF}",),
+        ).fetchall()
     out = pd.DataFrame(rows, columns=["contact_id", "segment", "status", "at"])
     out["at"] = pd.to_datetime(out["at"], utc=True, format="ISO8601")
     return out
@@ -151,16 +181,19 @@ def test_kpi_after_a_demo_run_with_a_holdout(ws, tmp_path):
         (r.contact_id, "profils", "click", r.at + pd.Timedelta(hours=3))
         for r in clickers.itertuples()
     ]
-    events += [(r.contact_id, "profils", "open", r.at + 20 * day)  # after the window
-               for r in done.iloc[100:110].itertuples()]  # fmt: skip
+    events += [
+        (r.contact_id, "profils", "open", r.at + 20 * day)  # after the window
+        for r in done.iloc[100:110].itertuples()
+    ]
     events += [(r.contact_id, "profils", "open", r.at + day) for r in held.itertuples()]
     with open(ws / "examples/demo/events.csv", "a", encoding="utf-8") as f:
         for cid, camp, ev, at in events:
             f.write(f"{cid},{camp},{ev},{at.strftime('%Y-%m-%dT%H:%M:%SZ')}\n")
     held_buyers = held.iloc[:6]
     lines = []
-    for n, (r, amount) in enumerate([(r, 50.0) for r in buyers.itertuples()]
-                                    + [(r, 30.0) for r in held_buyers.itertuples()]):  # fmt: skip
+    for n, (r, amount) in enumerate(
+        [(r, 50.0) for r in buyers.itertuples()] + [(r, 30.0) for r in held_buyers.itertuples()]
+    ):
         local = (r.at + day).tz_convert("Europe/Paris").strftime("%d/%m/%Y %H:%M")
         lines.append(f"{900001 + n};{r.contact_id};{local};{str(amount).replace('.', ',')};jeux;")
     with open(ws / "examples/demo/orders.csv", "a", encoding="cp1252") as f:
@@ -190,8 +223,10 @@ def test_kpi_after_a_demo_run_with_a_holdout(ws, tmp_path):
     assert ref.rates["open"] is None  # no event of rfm's own: profils' opens are not its
     bought = set(buyers["contact_id"]) | set(held_buyers["contact_id"])
     assert ref.rates["conversion"].count == len(base & bought)
-    assert any(c.first == "fonceurs" and c.second == "rfm (baseline)" and c.measure == "click"
-               for c in r.comparisons)  # fmt: skip
+    assert any(
+        c.first == "fonceurs" and c.second == "rfm (baseline)" and c.measure == "click"
+        for c in r.comparisons
+    )
 
     page = tmp_path / "kpi.html"
     proc = sm("kpi", "profils", "-w", str(ws), "--window", "14", "--html", str(page))

@@ -106,8 +106,9 @@ def test_every_cell_of_the_grid(r, fm):
     assert out["rfm_segment"][0] == expected_segment(r, fm)
 
 
-@pytest.mark.parametrize(("f", "m", "fm"), [(1, 2, 2), (2, 1, 2), (3, 4, 4), (4, 5, 5),
-                                            (1, 5, 3), (5, 4, 5), (2, 5, 4)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("f", "m", "fm"), [(1, 2, 2), (2, 1, 2), (3, 4, 4), (4, 5, 5), (1, 5, 3), (5, 4, 5), (2, 5, 4)]
+)
 def test_fm_is_the_mean_of_f_and_m_with_halves_up(f, m, fm):
     out = five_buyers(4, f, m)
     assert out["rfm_segment"][0] == expected_segment(4, fm)
@@ -115,8 +116,9 @@ def test_fm_is_the_mean_of_f_and_m_with_halves_up(f, m, fm):
 
 
 def test_columns_are_nullable_without_orders():
-    out = rfm_columns(np.array([3, 0]), np.array([2, 0]), np.array([9.0, 0.0]),
-                      np.array([True, False]))  # fmt: skip
+    out = rfm_columns(
+        np.array([3, 0]), np.array([2, 0]), np.array([9.0, 0.0]), np.array([True, False])
+    )
     for name in ("r_score", "f_score", "m_score"):
         assert str(out[name].dtype) == "Int64" and out[name][0] == 1 and pd.isna(out[name][1])
     assert out["rfm"][0] == "111" and pd.isna(out["rfm"][1])

@@ -239,8 +239,13 @@ def test_cli_bad_cron_and_unknown_campaign_exit_2(ws: wsmod.Workspace) -> None:
         (["schedule", "add", "profils", "0 9 * * FOO"], "bad cron expression '0 9 * * FOO'"),
         (["schedule", "add", "nope", "0 9 * * MON"], "no campaign 'nope'"),
     ]:
-        p = subprocess.run([sys.executable, "-c", CLI, *args, *w], capture_output=True,
-                           text=True, timeout=60, env={"COLUMNS": "200", "PATH": "/usr/bin", "SEGMERGE_LANG": "en"})  # fmt: skip
+        p = subprocess.run(
+            [sys.executable, "-c", CLI, *args, *w],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={"COLUMNS": "200", "PATH": "/usr/bin", "SEGMERGE_LANG": "en"},
+        )
         assert p.returncode == 2, p.stderr
         assert words in p.stderr and "Traceback" not in p.stderr
     assert load_schedules(ws)[1:] == []  # nothing was added

@@ -34,8 +34,9 @@ ENV = {**os.environ, "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring", 
 
 
 def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    p = subprocess.run([sys.executable, "-c", CLI, *args], capture_output=True, text=True,
-                       env=ENV, timeout=120)  # fmt: skip
+    p = subprocess.run(
+        [sys.executable, "-c", CLI, *args], capture_output=True, text=True, env=ENV, timeout=120
+    )
     if check:
         assert p.returncode == 0, p.stdout + p.stderr
     return p
@@ -47,8 +48,12 @@ class Serve:
     def __init__(self, root: Path, *args: str) -> None:
         self.err = root.parent / f"serve-{time.monotonic_ns()}.err"
         self.fh = self.err.open("w")
-        self.proc = subprocess.Popen([sys.executable, "-c", CLI, "serve", "-w", str(root), *args],
-                                     stdout=subprocess.DEVNULL, stderr=self.fh, env=ENV)  # fmt: skip
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", CLI, "serve", "-w", str(root), *args],
+            stdout=subprocess.DEVNULL,
+            stderr=self.fh,
+            env=ENV,
+        )
 
     def text(self) -> str:
         return self.err.read_text(encoding="utf-8")
@@ -111,8 +116,11 @@ def test_scheduled_run_logged_then_sigterm_and_one_serve_per_workspace(
     assert second.returncode == 1
     assert f"pid {first.proc.pid}" in second.stderr and "already running" in second.stderr
     assert "Traceback" not in second.stderr
-    line = first.wait_for(r"INFO run (profils@\d{4}-\d\d-\d\d) done in [\d.]+ s: pulled 2250 "
-                          r"contacts; segments .*send done=(\d+);.*failed 0", timeout=90)  # fmt: skip
+    line = first.wait_for(
+        r"INFO run (profils@\d{4}-\d\d-\d\d) done in [\d.]+ s: pulled 2250 "
+        r"contacts; segments .*send done=(\d+);.*failed 0",
+        timeout=90,
+    )
     sent = int(line.group(2))
     assert sent > 1000
     runs = [e for e in json_lines(log_file) if e.get("event") == "run" and "summary" in e]
@@ -266,8 +274,12 @@ def test_one_click_unsubscribe(root: Path, servers: list[Serve]) -> None:
     assert 'name="List-Unsubscribe" value="One-Click"' in page
     # forged tokens: another contact's id with this signature, another workspace's key
     other = unsubscribe_token(key, "not-" + contact_id).split(".")[0]
-    forged = [f"{other}.{token.split('.')[1]}", unsubscribe_token(b"0" * 64, contact_id),
-              "garbage", contact_id]  # fmt: skip
+    forged = [
+        f"{other}.{token.split('.')[1]}",
+        unsubscribe_token(b"0" * 64, contact_id),
+        "garbage",
+        contact_id,
+    ]
     for bad in forged:
         code, page = http("POST", f"http://127.0.0.1:{port}/unsubscribe?token={bad}", one_click)
         assert code in (400, 403), bad

@@ -37,13 +37,17 @@ PASSWORD = "s3cret-Pa55word"
 
 
 def sm(root: Path, *args: str, password: str | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "COLUMNS": "200",
-           "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring"}  # fmt: skip
+    env = {
+        **os.environ,
+        "COLUMNS": "200",
+        "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring",
+    }
     env.pop("SEGMERGE_RELAY_TOKEN", None)
     if password is not None:
         env["SEGMERGE_RELAY_TOKEN"] = password
-    return subprocess.run([SEGMERGE, *args, "-w", str(root)], capture_output=True, text=True,
-                          env=env, timeout=120)  # fmt: skip
+    return subprocess.run(
+        [SEGMERGE, *args, "-w", str(root)], capture_output=True, text=True, env=env, timeout=120
+    )
 
 
 def ledger_rows(root: Path) -> list[dict]:
@@ -55,12 +59,21 @@ def ledger_rows(root: Path) -> list[dict]:
         return [dict(r) for r in db.execute("SELECT * FROM actions WHERE kind='send'")]
 
 
-def connector(tmp_path: Path, server: SmtpServer | None, password: str | None = None,
-              **settings) -> SmtpConnector:  # fmt: skip
-    base = {"host": "127.0.0.1", "port": server.port if server else free_port(),
-            "starttls": False} | settings  # fmt: skip
-    ctx = ConnectorContext(name="relay", settings=base, root=tmp_path,
-                           config_file=tmp_path / "segmerge.toml", secret=lambda: password)  # fmt: skip
+def connector(
+    tmp_path: Path, server: SmtpServer | None, password: str | None = None, **settings
+) -> SmtpConnector:
+    base = {
+        "host": "127.0.0.1",
+        "port": server.port if server else free_port(),
+        "starttls": False,
+    } | settings
+    ctx = ConnectorContext(
+        name="relay",
+        settings=base,
+        root=tmp_path,
+        config_file=tmp_path / "segmerge.toml",
+        secret=lambda: password,
+    )
     return SmtpConnector(ctx)
 
 
@@ -102,8 +115,9 @@ def test_ssl_and_starttls_together_is_a_clear_config_error(tmp_path):
 def test_port_and_tls_defaults(tmp_path):
     c = SmtpConnector(ConnectorContext("relay", {"host": "mx.example"}, tmp_path, tmp_path / "t"))
     assert (c.port, c.starttls, c.batch_size, c.idempotent) == (587, True, 1, False)
-    c = SmtpConnector(ConnectorContext("relay", {"host": "mx.example", "ssl": True}, tmp_path,
-                                       tmp_path / "t"))  # fmt: skip
+    c = SmtpConnector(
+        ConnectorContext("relay", {"host": "mx.example", "ssl": True}, tmp_path, tmp_path / "t")
+    )
     assert (c.port, c.starttls) == (465, False)
     assert SmtpConnector.accepts == {"send"}
 
@@ -261,8 +275,9 @@ tls = pytest.mark.skipif(not tls_available(), reason="neither cryptography nor o
 @tls
 def test_starttls_with_a_trusted_certificate_and_login(tmp_path):
     with SmtpServer(tls="starttls", cert_dir=tmp_path / "tls", login=("mailer", PASSWORD)) as srv:
-        c = connector(tmp_path, srv, PASSWORD, starttls=True, username="mailer",
-                      ca_file=str(srv.cert_file))  # fmt: skip
+        c = connector(
+            tmp_path, srv, PASSWORD, starttls=True, username="mailer", ca_file=str(srv.cert_file)
+        )
         assert "STARTTLS" in c.check()[0]
         assert c.push([action(1)])[0].status == "done"
         c.close()
@@ -425,6 +440,7 @@ def test_unreachable_server_is_a_clear_error_and_nothing_is_done(tmp_path):
 def test_a_real_smtplib_client_sees_the_same_server(server):
     """The helper itself: a plain smtplib send is recorded with its Message-ID."""
     with smtplib.SMTP(server.host, server.port) as s:
-        s.sendmail("a@example.org", ["b@example.org"],
-                   b"Message-ID: <x@y>\r\nSubject: t\r\n\r\nbody\r\n")  # fmt: skip
+        s.sendmail(
+            "a@example.org", ["b@example.org"], b"Message-ID: <x@y>\r\nSubject: t\r\n\r\nbody\r\n"
+        )
     assert server.by_message_id() == {"<x@y>": 1} and server.sessions == 1

@@ -49,8 +49,9 @@ ENV = {**os.environ, "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring"}
 
 
 def segmerge(root: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([SEGMERGE, *args, "-w", str(root)], capture_output=True, text=True,
-                          env=ENV, timeout=120)  # fmt: skip
+    return subprocess.run(
+        [SEGMERGE, *args, "-w", str(root)], capture_output=True, text=True, env=ENV, timeout=120
+    )
 
 
 def ledger(root: Path) -> dict[str, dict]:
@@ -67,8 +68,13 @@ def when(iso: str) -> float:
 def test_sigkill_while_sending_never_sends_a_letter_twice(tmp_path):
     rng = random.Random(20261201)
     with SmtpServer(keep_data=False) as srv:
-        root = make_workspace(tmp_path / "ws", CONTACTS, srv, unsubscribed_every=UNSUBSCRIBED_EVERY,
-                              rate_per_second=300)  # fmt: skip
+        root = make_workspace(
+            tmp_path / "ws",
+            CONTACTS,
+            srv,
+            unsubscribed_every=UNSUBSCRIBED_EVERY,
+            rate_per_second=300,
+        )
         srv.behaviour.data_delay = 0.002
         mailable = CONTACTS - len(range(0, CONTACTS, UNSUBSCRIBED_EVERY))
         cmd = [SEGMERGE, "run", "lettre", "-w", str(root), "--as-of", AS_OF]
@@ -77,8 +83,9 @@ def test_sigkill_while_sending_never_sends_a_letter_twice(tmp_path):
             generation += 1
             srv.tag = generation
             base = srv.count()
-            proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                    env=ENV)  # fmt: skip
+            proc = subprocess.Popen(
+                cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV
+            )
             started = time.monotonic()
             if generation % 4 == 0:  # a moment counted from the start: maybe before any send
                 deadline = started + rng.uniform(0.8, 1.8)
@@ -144,5 +151,7 @@ def test_sigkill_while_sending_never_sends_a_letter_twice(tmp_path):
 
         again = segmerge(root, "run", "lettre", "--as-of", AS_OF)
         assert again.returncode == 0 and srv.count() == mailable + delivered_uncertain
-    print(f"\n{generation} runs, {landed} kills while sending, {early} before; "
-          f"{len(uncertain)} uncertain ({delivered_uncertain} had arrived)")  # fmt: skip
+    print(
+        f"\n{generation} runs, {landed} kills while sending, {early} before; "
+        f"{len(uncertain)} uncertain ({delivered_uncertain} had arrived)"
+    )

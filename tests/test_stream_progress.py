@@ -34,13 +34,26 @@ class Shop:
 
     def __init__(self) -> None:
         day = pd.Timestamp("2026-11-01", tz=UTC)
-        self.contacts = {str(i): {"email": f"c{i}@exemple.fr", "subscribed": True,
-                                  "niveau": "or" if i % 2 else "argent", "v": 0}
-                         for i in range(1, 7)}  # fmt: skip
-        self.orders = [{"order_id": f"o{i}", "contact_id": str(i), "ordered_at": day,
-                        "amount": 10.0 * i, "v": 0} for i in range(1, 4)]  # fmt: skip
-        self.events = [{"contact_id": "1", "campaign_id": "k1", "event": "open", "at": day,
-                        "v": 0}]  # fmt: skip
+        self.contacts = {
+            str(i): {
+                "email": f"c{i}@exemple.fr",
+                "subscribed": True,
+                "niveau": "or" if i % 2 else "argent",
+                "v": 0,
+            }
+            for i in range(1, 7)
+        }
+        self.orders = [
+            {
+                "order_id": f"o{i}",
+                "contact_id": str(i),
+                "ordered_at": day,
+                "amount": 10.0 * i,
+                "v": 0,
+            }
+            for i in range(1, 4)
+        ]
+        self.events = [{"contact_id": "1", "campaign_id": "k1", "event": "open", "at": day, "v": 0}]
         self.given: list[tuple[str | None, dict[str, str]]] = []  # (since, ctx.cursors)
         self.fail_at: str | None = None  # the stream whose read fails
         self.per_stream = True  # False: one cursor for everything, no stream_done
@@ -59,8 +72,11 @@ class Shop:
 
     def change(self, contact: str) -> None:
         """The contact moves to "argent" after the pulls so far: the next pull sees it."""
-        self.contacts[contact] = {**self.contacts[contact], "niveau": "argent",
-                                  "v": len(self.given) + 1}  # fmt: skip
+        self.contacts[contact] = {
+            **self.contacts[contact],
+            "niveau": "argent",
+            "v": len(self.given) + 1,
+        }
 
 
 SHOP: Shop
@@ -88,8 +104,14 @@ class StreamsConnector(Source, Destination):
                 cursors[stream] = f"{stream}@{n}"
                 self.ctx.stream_done(stream, frames[stream], cursors[stream])
         incremental = self.ctx.cursors.get("contacts", since) is not None
-        return Tables(frames["contacts"], frames["orders"], frames["events"], cursor=f"all@{n}",
-                      incremental=incremental, cursors=cursors)  # fmt: skip
+        return Tables(
+            frames["contacts"],
+            frames["orders"],
+            frames["events"],
+            cursor=f"all@{n}",
+            incremental=incremental,
+            cursors=cursors,
+        )
 
     def push(self, actions: list[Action]) -> list[Outcome]:
         if SHOP.push_fails:
@@ -102,10 +124,14 @@ def ws(tmp_path, monkeypatch):
     global SHOP
     SHOP = Shop()
     real = registry.load_class
-    monkeypatch.setattr(registry, "load_class", lambda name, **kw: StreamsConnector
-                        if name == "streams" else real(name, **kw))  # fmt: skip
+    monkeypatch.setattr(
+        registry,
+        "load_class",
+        lambda name, **kw: StreamsConnector if name == "streams" else real(name, **kw),
+    )
     (tmp_path / "segrules").mkdir()
-    (tmp_path / "segrules" / "niveaux.yaml").write_text(textwrap.dedent("""\
+    (tmp_path / "segrules" / "niveaux.yaml").write_text(
+        textwrap.dedent("""\
         version: 1
         name: niveaux
         mode: first
@@ -114,13 +140,16 @@ def ws(tmp_path, monkeypatch):
             when: niveau == 'or'
           - name: argent
             when: true
-        """), encoding="utf-8")  # fmt: skip
+        """),
+        encoding="utf-8",
+    )
     (tmp_path / "templates" / "niveaux").mkdir(parents=True)
     (tmp_path / "templates" / "niveaux" / "_default.html.j2").write_text(
         '---\nsubject: "Bonjour"\n---\n<p><a href="{{ unsubscribe_url }}">x</a></p>\n',
         encoding="utf-8",
     )
-    (tmp_path / "segmerge.toml").write_text(textwrap.dedent("""\
+    (tmp_path / "segmerge.toml").write_text(
+        textwrap.dedent("""\
         timezone = "Europe/Paris"
         [mail]
         from = "Boutique <bonjour@boutique.fr>"
@@ -132,7 +161,9 @@ def ws(tmp_path, monkeypatch):
         rules = "segrules/niveaux.yaml"
         destination = "shop"
         tag_prefix = "seg:"
-        """), encoding="utf-8")  # fmt: skip
+        """),
+        encoding="utf-8",
+    )
     return wsmod.load(tmp_path)
 
 
@@ -158,8 +189,9 @@ def test_a_push_that_fails_does_not_make_the_next_run_pull_everything_again(ws):
     summary = run(ws, "niveaux", RunOptions(as_of="2026-12-02"))
     first = {s: f"{s}@1" for s in STREAMS}
     assert SHOP.given == [(None, {}), ("all@1", first)]  # not a second full pull
-    assert any("incremental pull since contacts@1: 1 contact(s) changed" in n
-               for n in summary.notes)  # fmt: skip
+    assert any(
+        "incremental pull since contacts@1: 1 contact(s) changed" in n for n in summary.notes
+    )
     assert summary.pulled == {"contacts": 6, "orders": 3, "events": 1}  # the whole base
     assert summary.segments == {"or": 2, "argent": 4}
 
@@ -167,8 +199,15 @@ def test_a_push_that_fails_does_not_make_the_next_run_pull_everything_again(ws):
 def test_a_failed_events_stream_keeps_what_came_before_and_resumes_each_stream(ws):
     pull(ws)
     SHOP.change("3")
-    SHOP.events.append({"contact_id": "3", "campaign_id": "k2", "event": "click",
-                        "at": pd.Timestamp("2026-11-20", tz=UTC), "v": 2})  # fmt: skip
+    SHOP.events.append(
+        {
+            "contact_id": "3",
+            "campaign_id": "k2",
+            "event": "click",
+            "at": pd.Timestamp("2026-11-20", tz=UTC),
+            "v": 2,
+        }
+    )
     SHOP.fail_at = "events"
     with pytest.raises(ConnectorError, match="GET /events timed out"):
         pull(ws)
@@ -177,8 +216,10 @@ def test_a_failed_events_stream_keeps_what_came_before_and_resumes_each_stream(w
     assert snap.contacts.set_index("contact_id").at["3", "niveau"] == "argent"
     SHOP.fail_at = None
     tables = pull(ws)
-    assert SHOP.given[2] == ("all@1", {"contacts": "contacts@2", "orders": "orders@2",
-                                       "events": "events@1"})  # fmt: skip
+    assert SHOP.given[2] == (
+        "all@1",
+        {"contacts": "contacts@2", "orders": "orders@2", "events": "events@1"},
+    )
     assert len(tables.contacts) == 6 and len(tables.orders) == 3
     assert sorted(tables.events["event"]) == ["click", "open"]  # each once
 
@@ -215,15 +256,23 @@ def test_a_source_with_one_cursor_for_everything_keeps_working(ws):
 
 
 def test_a_snapshot_kept_before_per_stream_cursors_still_loads(ws):
-    whole = conform(Tables(SHOP.rows("contacts", None), SHOP.rows("orders", None),
-                           SHOP.rows("events", None)), source="shop")  # fmt: skip
+    whole = conform(
+        Tables(SHOP.rows("contacts", None), SHOP.rows("orders", None), SHOP.rows("events", None)),
+        source="shop",
+    )
     folder = ws.state_dir / "snapshots" / "shop"
     folder.mkdir(parents=True)
-    for name, frame in (("contacts", whole.contacts), ("orders", whole.orders),
-                        ("events", whole.events)):  # fmt: skip
+    for name, frame in (
+        ("contacts", whole.contacts),
+        ("orders", whole.orders),
+        ("events", whole.events),
+    ):
         frame.to_pickle(folder / f"{name}.pkl")
-    manifest = {"cursor": "all@0", "fingerprint": source_fingerprint(ws, "shop"),
-                "saved_at": pd.Timestamp.now(tz=UTC).isoformat()}  # fmt: skip
+    manifest = {
+        "cursor": "all@0",
+        "fingerprint": source_fingerprint(ws, "shop"),
+        "saved_at": pd.Timestamp.now(tz=UTC).isoformat(),
+    }
     (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     SHOP.change("5")
     tables = pull(ws)
@@ -244,8 +293,9 @@ def test_a_pull_that_keeps_nothing_writes_nothing(ws):
 def test_changed_settings_void_the_streams_kept_under_the_old_ones(ws):
     pull(ws)
     cfg = ws.config_file
-    cfg.write_text(cfg.read_text().replace('connector = "streams"',
-                                           'connector = "streams"\naccount = "autre"'))  # fmt: skip
+    cfg.write_text(
+        cfg.read_text().replace('connector = "streams"', 'connector = "streams"\naccount = "autre"')
+    )
     SHOP.fail_at = "orders"
     with pytest.raises(ConnectorError):
         pull(wsmod.load(ws.root))

@@ -21,21 +21,61 @@ UNSUB = "https://boutique-dimanche.fr/desabonnement?token=Zm9v"
 CTX = RenderContext({"name": "demo", "id": "demo"}, date(2026, 3, 3), UNSUB)
 # the columns the demo source and the metrics give (what `open_campaign` passes)
 KNOWN = {
-    "contact_id", "email", "first_name", "last_name", "subscribed", "created_at", "updated_at",
-    "tags", "civilite", "age", "sexe", "ville", "code_postal", "region", "motivation",
-    "comportement", "profil", "orders_count", "revenue", "avg_basket", "first_order_at",
-    "last_order_at", "days_since_last_order", "days_since_first_order", "r_score", "f_score",
-    "m_score", "rfm", "rfm_segment", "avg_rating", "max_rating",
-}  # fmt: skip
+    "contact_id",
+    "email",
+    "first_name",
+    "last_name",
+    "subscribed",
+    "created_at",
+    "updated_at",
+    "tags",
+    "civilite",
+    "age",
+    "sexe",
+    "ville",
+    "code_postal",
+    "region",
+    "motivation",
+    "comportement",
+    "profil",
+    "orders_count",
+    "revenue",
+    "avg_basket",
+    "first_order_at",
+    "last_order_at",
+    "days_since_last_order",
+    "days_since_first_order",
+    "r_score",
+    "f_score",
+    "m_score",
+    "rfm",
+    "rfm_segment",
+    "avg_rating",
+    "max_rating",
+}
 CAMILLE = {
-    "contact_id": "00042", "email": "camille.martin@example.fr", "first_name": "camille",
-    "last_name": "MARTIN", "civilite": "Mme", "ville": "Lyon", "region": "Auvergne-Rhône-Alpes",
-    "age": 41, "orders_count": 12, "revenue": 1234.5, "avg_basket": 102.875,
+    "contact_id": "00042",
+    "email": "camille.martin@example.fr",
+    "first_name": "camille",
+    "last_name": "MARTIN",
+    "civilite": "Mme",
+    "ville": "Lyon",
+    "region": "Auvergne-Rhône-Alpes",
+    "age": 41,
+    "orders_count": 12,
+    "revenue": 1234.5,
+    "avg_basket": 102.875,
     "first_order_at": pd.Timestamp("2024-05-10 10:00", tz="UTC"),
     "last_order_at": pd.Timestamp("2026-03-02 23:30", tz="UTC"),
-    "days_since_last_order": 190, "rfm_segment": "champions", "r_score": 5, "f_score": 4,
-    "m_score": 5, "avg_rating": 4.66, "max_rating": 5.0, "tags": [],
-}  # fmt: skip
+    "days_since_last_order": 190,
+    "rfm_segment": "champions",
+    "r_score": 5,
+    "f_score": 4,
+    "m_score": 5,
+    "avg_rating": 4.66,
+    "max_rating": 5.0,
+    "tags": [],
+}
 RULE_SETS = ("profils-vpc", "rfm", "fidelite")
 
 
@@ -48,8 +88,9 @@ def segments(rules: str) -> list[tuple[str, str]]:
 def demo(request) -> tuple[str, TemplateSet]:
     rules = request.param
     folder = ROOT / "templates" / rules
-    return rules, TemplateSet.load(folder, segments(rules), tz=ZoneInfo("Europe/Paris"),
-                                   known_columns=KNOWN)  # fmt: skip
+    return rules, TemplateSet.load(
+        folder, segments(rules), tz=ZoneInfo("Europe/Paris"), known_columns=KNOWN
+    )
 
 
 def test_every_segment_renders_a_personal_complete_letter(demo):
@@ -67,8 +108,14 @@ def test_every_segment_renders_a_personal_complete_letter(demo):
 
 def test_a_contact_without_first_name_or_history_still_gets_a_polite_letter(demo):
     rules, ts = demo
-    sparse = {**CAMILLE, "first_name": None, "last_order_at": pd.NaT, "first_order_at": pd.NaT,
-              "avg_rating": float("nan"), "days_since_last_order": pd.NA}  # fmt: skip
+    sparse = {
+        **CAMILLE,
+        "first_name": None,
+        "last_order_at": pd.NaT,
+        "first_order_at": pd.NaT,
+        "avg_rating": float("nan"),
+        "days_since_last_order": pd.NA,
+    }
     for name, _label in segments(rules):
         r = ts.render(name, sparse, CTX)
         assert r.subject.startswith("Bonjour, "), r.subject
@@ -76,8 +123,12 @@ def test_a_contact_without_first_name_or_history_still_gets_a_polite_letter(demo
 
 
 def test_french_formatting_in_the_letters():
-    f = TemplateSet.load(ROOT / "templates" / "profils-vpc", segments("profils-vpc"),
-                         tz=ZoneInfo("Europe/Paris"), known_columns=KNOWN)  # fmt: skip
+    f = TemplateSet.load(
+        ROOT / "templates" / "profils-vpc",
+        segments("profils-vpc"),
+        tz=ZoneInfo("Europe/Paris"),
+        known_columns=KNOWN,
+    )
     fonceurs = f.render("fonceurs", CAMILLE, CTX)
     assert "12 commandes, dont la dernière le 3 mars 2026" in fonceurs.html  # Paris time
     assert "102,88\xa0€" in fonceurs.html and "89,90\xa0€" in fonceurs.text
@@ -87,8 +138,12 @@ def test_french_formatting_in_the_letters():
 
 
 def test_rfm_and_loyalty_letters_use_the_contact_figures():
-    rfm = TemplateSet.load(ROOT / "templates" / "rfm", segments("rfm"),
-                           tz=ZoneInfo("Europe/Paris"), known_columns=KNOWN)  # fmt: skip
+    rfm = TemplateSet.load(
+        ROOT / "templates" / "rfm",
+        segments("rfm"),
+        tz=ZoneInfo("Europe/Paris"),
+        known_columns=KNOWN,
+    )
     assert (
         "12 commandes pour un total de 1\u202f234,50\xa0€"
         in rfm.render("champions", CAMILLE, CTX).html
@@ -96,8 +151,12 @@ def test_rfm_and_loyalty_letters_use_the_contact_figures():
     assert rfm.template_for("endormis").endswith("rfm/_default.html.j2")
     assert rfm.render("endormis", CAMILLE, CTX).subject == "Camille, vous nous avez manqué"
     assert rfm.render("fideles", CAMILLE, CTX).subject == "Camille, merci pour votre fidélité"
-    fid = TemplateSet.load(ROOT / "templates" / "fidelite", segments("fidelite"),
-                           tz=ZoneInfo("Europe/Paris"), known_columns=KNOWN)  # fmt: skip
+    fid = TemplateSet.load(
+        ROOT / "templates" / "fidelite",
+        segments("fidelite"),
+        tz=ZoneInfo("Europe/Paris"),
+        known_columns=KNOWN,
+    )
     assert "RETOUR-00042" in fid.render("code_promo", CAMILLE, CTX).html
     assert "4,7/5 en moyenne" in fid.render("ambassadeurs", CAMILLE, CTX).html
     assert "Cela fait 6 mois" in fid.render("reconquete", CAMILLE, CTX).html
@@ -107,10 +166,14 @@ def test_a_demo_letter_becomes_a_valid_message(demo):
     rules, ts = demo
     name = segments(rules)[0][0]
     r = ts.render(name, CAMILLE, CTX)
-    msg = build_message(r, to=CAMILLE["email"], to_name="Camille Martin",
-                        from_addr="La Boutique du Dimanche <bonjour@boutique-dimanche.fr>",
-                        message_id=message_id_for(f"{rules}|00042", "boutique-dimanche.fr"),
-                        unsubscribe_url=UNSUB)  # fmt: skip
+    msg = build_message(
+        r,
+        to=CAMILLE["email"],
+        to_name="Camille Martin",
+        from_addr="La Boutique du Dimanche <bonjour@boutique-dimanche.fr>",
+        message_id=message_id_for(f"{rules}|00042", "boutique-dimanche.fr"),
+        unsubscribe_url=UNSUB,
+    )
     parsed = email.message_from_bytes(msg.as_bytes(), policy=email.policy.default)
     assert parsed["Subject"] == r.subject
     html = parsed.get_body(("html",)).get_content()
@@ -129,11 +192,22 @@ def test_the_fast_paths_render_exactly_what_the_stock_sandbox_renders(demo):
     rules, ts = demo
     folder = ROOT / "templates" / rules
     stock = ImmutableSandboxedEnvironment(
-        loader=FolderLoader([folder, folder.parent / "_shared"]), autoescape=autoescape,
-        undefined=StrictValues)  # fmt: skip
+        loader=FolderLoader([folder, folder.parent / "_shared"]),
+        autoescape=autoescape,
+        undefined=StrictValues,
+    )
     stock.filters.update(make_filters("fr_FR", ZoneInfo("Europe/Paris"), "EUR"))
-    people = [CAMILLE, {**CAMILLE, "first_name": None, "orders_count": 1, "revenue": 19.9,
-                        "avg_basket": 19.9, "last_order_at": pd.NaT}]  # fmt: skip
+    people = [
+        CAMILLE,
+        {
+            **CAMILLE,
+            "first_name": None,
+            "orders_count": 1,
+            "revenue": 19.9,
+            "avg_basket": 19.9,
+            "last_order_at": pd.NaT,
+        },
+    ]
     checked = 0
     for name, label in segments(rules):
         html_file = ts.template_for(name)
@@ -142,9 +216,13 @@ def test_the_fast_paths_render_exactly_what_the_stock_sandbox_renders(demo):
                 ours = ts.render(name, person, CTX)
             except Exception:  # noqa: BLE001 - a letter this contact cannot fill: not compared
                 continue
-            variables = {"contact": present_values(person), "campaign": CTX.campaign,
-                         "segment": {"name": name, "label": label}, "today": CTX.today,
-                         "unsubscribe_url": UNSUB}  # fmt: skip
+            variables = {
+                "contact": present_values(person),
+                "campaign": CTX.campaign,
+                "segment": {"name": name, "label": label},
+                "today": CTX.today,
+                "unsubscribe_url": UNSUB,
+            }
             theirs = stock.get_template(Path(html_file).name).render(variables).strip()
             assert ours.html == theirs, (name, person["first_name"])
             text_file = Path(html_file).name.replace(".html.j2", ".txt.j2")

@@ -28,13 +28,18 @@ def ws(tmp_path_factory) -> Path:
 
 
 def test_one_marked_message_per_segment_to_the_seed(ws):
-    out = sm("test-send", "profils", "--to", "moi@example.org", "--as-of", "2026-12-01",
-             "-w", str(ws))  # fmt: skip
+    out = sm(
+        "test-send", "profils", "--to", "moi@example.org", "--as-of", "2026-12-01", "-w", str(ws)
+    )
     assert out.returncode == 0, out.stderr
     files = list((ws / "outbox" / "profils").glob("profils@test-*/*.eml"))
     msgs = [email.message_from_bytes(p.read_bytes()) for p in files]
-    assert sorted(m["X-Segmerge-Segment"] for m in msgs) == ["decouvreurs", "fonceurs",
-                                                              "prudents", "zens"]  # fmt: skip
+    assert sorted(m["X-Segmerge-Segment"] for m in msgs) == [
+        "decouvreurs",
+        "fonceurs",
+        "prudents",
+        "zens",
+    ]
     assert all(m["To"] == "moi@example.org" for m in msgs)
     assert all(str(make_header(decode_header(m["Subject"]))).startswith("[TEST] ") for m in msgs)
     assert all(m["X-Segmerge-Test"].startswith("letter ") for m in msgs)
@@ -45,12 +50,23 @@ def test_one_marked_message_per_segment_to_the_seed(ws):
 
 def test_a_suppressed_seed_is_refused(ws):
     assert sm("suppress", "add", "moi@example.org", "-w", str(ws)).returncode == 0
-    out = sm("test-send", "profils", "--to", "MOI@example.org", "--as-of", "2026-12-01",
-             "-w", str(ws))  # fmt: skip
+    out = sm(
+        "test-send", "profils", "--to", "MOI@example.org", "--as-of", "2026-12-01", "-w", str(ws)
+    )
     assert out.returncode == 2 and "suppression list" in out.stderr
 
 
 def test_a_destination_that_does_not_send_is_refused(ws):
-    out = sm("test-send", "profils", "--to", "autre@example.org", "--destination", "demo",
-             "--as-of", "2026-12-01", "-w", str(ws))  # fmt: skip
+    out = sm(
+        "test-send",
+        "profils",
+        "--to",
+        "autre@example.org",
+        "--destination",
+        "demo",
+        "--as-of",
+        "2026-12-01",
+        "-w",
+        str(ws),
+    )
     assert out.returncode == 2 and "does not send" in out.stderr

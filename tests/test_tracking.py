@@ -41,7 +41,12 @@ def test_a_click_is_recorded_then_redirected_to_the_letters_own_target(site_fact
     assert code == 302 and headers["location"] == LINKS[1]
     [row] = rows(site)
     assert (row["run_id"], row["contact_id"], row["event"], row["url"], row["filtered"]) == (
-        "a@2026-12-01", "c1", "click", LINKS[1], "")  # fmt: skip
+        "a@2026-12-01",
+        "c1",
+        "click",
+        LINKS[1],
+        "",
+    )
 
 
 def test_a_second_click_on_the_same_link_is_one_click(site_factory) -> None:
@@ -134,8 +139,12 @@ def test_scanner_agents_head_requests_and_instant_hits_are_not_counted(site_fact
     site.clock.shift = timedelta(seconds=2)  # two seconds after the letter was delivered
     assert site.get(tracked_links(mail["c4"])[0], agent=BROWSER)[0] == 302
     why = {r["contact_id"]: r["filtered"] for r in rows(site)}
-    assert why == {"c1": "scanner user agent (mimecast)", "c2": "HEAD request",
-                   "c3": "no user agent", "c4": "within 10 s of delivery"}  # fmt: skip
+    assert why == {
+        "c1": "scanner user agent (mimecast)",
+        "c2": "HEAD request",
+        "c3": "no user agent",
+        "c4": "within 10 s of delivery",
+    }
 
 
 def test_a_click_that_cannot_be_recorded_is_not_redirected(site_factory) -> None:

@@ -20,8 +20,15 @@ def platform_events(rows: list[tuple[str, str, str]]) -> Tables:
     """What the source says it saw: (contact, campaign id, event), two hours from now."""
     at = datetime.now(UTC) + timedelta(hours=2)
     ev = empty_events()
-    ev = pd.concat([ev, pd.DataFrame(rows, columns=["contact_id", "campaign_id", "event"]).assign(
-        at=pd.Timestamp(at))], ignore_index=True).astype(ev.dtypes.to_dict())  # fmt: skip
+    ev = pd.concat(
+        [
+            ev,
+            pd.DataFrame(rows, columns=["contact_id", "campaign_id", "event"]).assign(
+                at=pd.Timestamp(at)
+            ),
+        ],
+        ignore_index=True,
+    ).astype(ev.dtypes.to_dict())
     return Tables(contacts=pd.DataFrame({"contact_id": []}), orders=empty_orders(), events=ev)
 
 
@@ -42,8 +49,9 @@ def test_each_campaign_counts_only_its_own_tracked_events(site_factory) -> None:
     pixel = part(b["c4"], "html").split('src="')[1].split('"')[0]
     assert site.get(pixel)[0] == 200
     # the source also reports opens and clicks of a platform campaign sent the same day
-    other = platform_events([(f"c{i}", "promo-noel", e) for i in range(1, 5)
-                             for e in ("open", "click")])  # fmt: skip
+    other = platform_events(
+        [(f"c{i}", "promo-noel", e) for i in range(1, 5) for e in ("open", "click")]
+    )
     ra, rb = kpi(site.ws, "a", tables=other), kpi(site.ws, "b", tables=other)
     assert (counts(ra, "click"), counts(ra, "open")) == (1, 0)
     assert (counts(rb, "click"), counts(rb, "open")) == (2, 1)
@@ -51,8 +59,9 @@ def test_each_campaign_counts_only_its_own_tracked_events(site_factory) -> None:
 
 def test_platform_events_carrying_the_campaigns_id_still_count(site_factory) -> None:
     site = site_factory()
-    tables = platform_events([("c1", "a", "open"), ("c2", "a@2026-12-01", "click"),
-                              ("c3", "promo-noel", "click")])  # fmt: skip
+    tables = platform_events(
+        [("c1", "a", "open"), ("c2", "a@2026-12-01", "click"), ("c3", "promo-noel", "click")]
+    )
     r = kpi(site.ws, "a", tables=tables)
     assert (counts(r, "open"), counts(r, "click")) == (1, 1)
 
@@ -62,8 +71,11 @@ def test_a_one_click_unsubscribe_counts_for_the_last_letter_the_contact_got(site
     key = signing_key(site.ws.state_dir, create=False)
     assert key is not None
     conn = http.client.HTTPConnection("127.0.0.1", site.server.port, timeout=10)
-    conn.request("POST", f"/unsubscribe?token={unsubscribe_token(key, 'c1')}",
-                 body=b"List-Unsubscribe=One-Click")  # fmt: skip
+    conn.request(
+        "POST",
+        f"/unsubscribe?token={unsubscribe_token(key, 'c1')}",
+        body=b"List-Unsubscribe=One-Click",
+    )
     assert conn.getresponse().status == 200
     conn.close()
     none = platform_events([])

@@ -23,15 +23,19 @@ def target(link: str) -> tuple[str, int]:
 
 
 def test_links_of_both_parts_point_to_their_signed_targets_and_the_rest_is_kept() -> None:
-    html = ('<p><a class="b" href="https://boutique.fr/a?x=1&amp;y=2">a</a>'
-            "<A HREF='https://boutique.fr/é'>é</A> <a href=\"#top\">haut</a>"
-            f'<a href="mailto:aide@boutique.fr">aide</a> <a href="{UNSUB}">stop</a></p>')  # fmt: skip
+    html = (
+        '<p><a class="b" href="https://boutique.fr/a?x=1&amp;y=2">a</a>'
+        "<A HREF='https://boutique.fr/é'>é</A> <a href=\"#top\">haut</a>"
+        f'<a href="mailto:aide@boutique.fr">aide</a> <a href="{UNSUB}">stop</a></p>'
+    )
     text = "Voir (https://boutique.fr/a?x=1&y=2). Ou https://boutique.fr/é !\nStop : " + UNSUB
     t = Tracker(KEY, "https://boutique.fr", clicks=True, opens=False)
     out = t.apply(letter(html, text), "a@d", "c1", UNSUB)
     tracked = re.findall(r'(?i)href="(https://boutique\.fr/t/c/[^"]+)"', out.html)
-    assert [target(u) for u in tracked] == [("https://boutique.fr/a?x=1&y=2", 2),
-                                            ("https://boutique.fr/%C3%A9", 2)]  # fmt: skip
+    assert [target(u) for u in tracked] == [
+        ("https://boutique.fr/a?x=1&y=2", 2),
+        ("https://boutique.fr/%C3%A9", 2),
+    ]
     assert 'href="#top"' in out.html and "mailto:aide@boutique.fr" in out.html
     assert f'href="{UNSUB}"' in out.html and out.text.endswith("Stop : " + UNSUB)
     assert out.text.startswith("Voir (https://boutique.fr/t/c/") and "). Ou " in out.text
@@ -44,10 +48,16 @@ def test_the_pixel_goes_last_in_the_body_only_when_opens_are_on() -> None:
     t = Tracker(KEY, "https://boutique.fr/suivi", clicks=False, opens=True)
     out = t.apply(letter("<html><body><p>x</p></body></html>", "x"), "a@d", "c1", UNSUB)
     assert out.html.startswith('<html><body><p>x</p><img src="https://boutique.fr/suivi/t/o/')
-    assert out.html.endswith('.gif" width="1" height="1" alt="" style="display:block;border:0;'
-                             'width:1px;height:1px;overflow:hidden"></body></html>')  # fmt: skip
-    assert Tracker(KEY, "https://b.fr", False, False).apply(letter("<p>x</p>", "x"), "r", "c",
-                                                            UNSUB).html == "<p>x</p>"  # fmt: skip
+    assert out.html.endswith(
+        '.gif" width="1" height="1" alt="" style="display:block;border:0;'
+        'width:1px;height:1px;overflow:hidden"></body></html>'
+    )
+    assert (
+        Tracker(KEY, "https://b.fr", False, False)
+        .apply(letter("<p>x</p>", "x"), "r", "c", UNSUB)
+        .html
+        == "<p>x</p>"
+    )
 
 
 def test_a_tracking_base_url_that_is_not_https_is_refused_naming_it(tmp_path) -> None:

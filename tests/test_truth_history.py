@@ -56,8 +56,9 @@ def test_history_of_a_run_reads_at_80_columns(tmp_path):
 
 def test_history_csv_keeps_every_column(tmp_path):
     root = shop(tmp_path / "ws", ["00001", "00002"], [])
-    assert CliRunner().invoke(app, ["run", "lettre", "-w", str(root), "--as-of", AS_OF]
-                              ).exit_code == 0  # fmt: skip
+    assert (
+        CliRunner().invoke(app, ["run", "lettre", "-w", str(root), "--as-of", AS_OF]).exit_code == 0
+    )
     csv = CliRunner().invoke(app, ["history", "lettre@2026-12-01", "--csv", "-w", str(root)])
     head = csv.output.splitlines()[0].split(",")
     assert {"key", "run_id", "contact_id", "kind", "target", "status", "updated_at"} <= set(head)

@@ -28,8 +28,10 @@ def demo(tmp_path_factory) -> wsmod.Workspace:
 
 def rules(ws: wsmod.Workspace, name: str, mode: str, segments: str) -> Path:
     path = ws.root / "segrules" / f"{name}.yaml"
-    path.write_text(f"version: 1\nname: {name}\nmode: {mode}\n"
-                    f"exclude: not subscribed or email is null\nsegments:\n{segments}")  # fmt: skip
+    path.write_text(
+        f"version: 1\nname: {name}\nmode: {mode}\n"
+        f"exclude: not subscribed or email is null\nsegments:\n{segments}"
+    )
     return path
 
 
@@ -43,8 +45,9 @@ def test_excluded_contacts_are_counted_once(demo):
 
 
 def test_a_large_share_of_subscribers_without_a_letter_is_warned(demo):
-    path = rules(demo, "gros", "first", "  - name: gros\n    label: Gros\n"
-                 "    when: revenue > 2000\n")  # fmt: skip
+    path = rules(
+        demo, "gros", "first", "  - name: gros\n    label: Gros\n    when: revenue > 2000\n"
+    )
     seg = segment(demo, path, as_of=AS_OF)
     u = uncovered(seg)
     subscribed = seg.frame["subscribed"].fillna(False).astype(bool) & seg.frame["email"].notna()
@@ -69,15 +72,18 @@ def test_a_covering_rule_set_is_not_warned(demo):
 
 def test_a_segment_shadowed_by_an_earlier_one_is_warned(demo):
     use_locale("en")
-    path = rules(demo, "ombre", "first",
-                 "  - name: clients\n    label: Clients\n    when: orders_count >= 1\n"
-                 "  - name: fideles\n    label: Fidèles\n    when: orders_count >= 5\n"
-                 "  - name: autres\n    label: Autres\n    when: true\n")  # fmt: skip
+    path = rules(
+        demo,
+        "ombre",
+        "first",
+        "  - name: clients\n    label: Clients\n    when: orders_count >= 1\n"
+        "  - name: fideles\n    label: Fidèles\n    when: orders_count >= 5\n"
+        "  - name: autres\n    label: Autres\n    when: true\n",
+    )
     seg = segment(demo, path, as_of=AS_OF)
     found = nested(seg, demo.tz)
     assert [(n.inner, n.outer, n.shadowed) for n in found] == [("fideles", "clients", True)]
-    assert found[0].size == int(((seg.frame["orders_count"] >= 5)
-                                 & ~seg.assignment.excluded).sum())  # fmt: skip
+    assert found[0].size == int(((seg.frame["orders_count"] >= 5) & ~seg.assignment.excluded).sum())
     assert seg.assignment.sizes()["fideles"] == 0  # what the warning explains
     warned = [w for w in analyse(seg, tz=demo.tz).warnings if "inside" in w]
     assert len(warned) == 1 and "receives nobody" in warned[0] and "Fidèles" in warned[0]
@@ -85,11 +91,15 @@ def test_a_segment_shadowed_by_an_earlier_one_is_warned(demo):
 
 def test_a_nested_segment_in_mode_all_is_warned_not_a_partial_overlap(demo):
     use_locale("en")
-    path = rules(demo, "imbrique", "all",
-                 "  - name: gros\n    label: Gros\n    when: revenue > 500\n"
-                 "  - name: tres_gros\n    label: Très gros\n    when: revenue > 1000\n"
-                 "  - name: recents\n    label: Récents\n    when: days_since_last_order < 60\n"
-                 "  - name: tous\n    label: Tous\n    when: true\n")  # fmt: skip
+    path = rules(
+        demo,
+        "imbrique",
+        "all",
+        "  - name: gros\n    label: Gros\n    when: revenue > 500\n"
+        "  - name: tres_gros\n    label: Très gros\n    when: revenue > 1000\n"
+        "  - name: recents\n    label: Récents\n    when: days_since_last_order < 60\n"
+        "  - name: tous\n    label: Tous\n    when: true\n",
+    )
     seg = segment(demo, path, as_of=AS_OF)
     pairs = {(n.inner, n.outer) for n in nested(seg, demo.tz)}
     # inside: tres_gros in gros; recents only overlaps them; the catch-all is left out

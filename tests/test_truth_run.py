@@ -16,9 +16,13 @@ from segmerge.errors import SegmergeError
 @pytest.fixture
 def root(tmp_path):
     ids = ["00001", "00002", "00042", "00420"]
-    return shop(tmp_path / "ws", ids, [("o1", "00001", 150.0, "paid")],
-                extra='[campaigns.bis]\nsource = "shop"\nrules = "segrules/lettre.yaml"\n'
-                      'templates = "templates/lettre"\ndestination = "outbox"\n')  # fmt: skip
+    return shop(
+        tmp_path / "ws",
+        ids,
+        [("o1", "00001", 150.0, "paid")],
+        extra='[campaigns.bis]\nsource = "shop"\nrules = "segrules/lettre.yaml"\n'
+        'templates = "templates/lettre"\ndestination = "outbox"\n',
+    )
 
 
 def cli(*args: str):
@@ -63,11 +67,19 @@ def test_a_dry_run_of_a_finished_run_says_it_is_finished(root):
 
 
 def test_explain_suggests_the_id_with_its_leading_zeros(root):
-    said = refused("explain", str(root / "segrules" / "lettre.yaml"), "42", "-w", str(root),
-                   "--as-of", AS_OF)  # fmt: skip
+    said = refused(
+        "explain", str(root / "segrules" / "lettre.yaml"), "42", "-w", str(root), "--as-of", AS_OF
+    )
     assert "did you mean 00042?" in said, said
-    ok = cli("explain", str(root / "segrules" / "lettre.yaml"), "00042", "-w", str(root),
-             "--as-of", AS_OF)  # fmt: skip
+    ok = cli(
+        "explain",
+        str(root / "segrules" / "lettre.yaml"),
+        "00042",
+        "-w",
+        str(root),
+        "--as-of",
+        AS_OF,
+    )
     assert ok.exit_code == 0, ok.output
 
 

@@ -14,8 +14,10 @@ from segmerge.errors import SegmergeError, TemplateError
 from segmerge.run.pipeline import RunOptions, run
 from segmerge.workspace import config as wsmod
 
-BIS = ('[campaigns.bis]\nsource = "shop"\nrules = "segrules/lettre.yaml"\n'
-       'templates = "templates/lettre"\ndestination = "outbox"\n')  # fmt: skip
+BIS = (
+    '[campaigns.bis]\nsource = "shop"\nrules = "segrules/lettre.yaml"\n'
+    'templates = "templates/lettre"\ndestination = "outbox"\n'
+)
 NAMED = "---\nsubject: Bonjour {{ contact.first_name }}\n---\n<p>{{ contact.first_name }}</p>\n"
 
 
@@ -52,8 +54,9 @@ def test_validate_passes_and_says_how_many_letters_and_the_pressure(tmp_path):
     assert r.exit_code == 0, r.output
     assert "3 letters filled for 3 contacts" in r.output
     assert "the default cap applies, at most one message per address per day" in r.output
-    (root / "segmerge.toml").write_text((root / "segmerge.toml").read_text()
-                                        + "\n[pressure]\nmax_messages = 0\n")  # fmt: skip
+    (root / "segmerge.toml").write_text(
+        (root / "segmerge.toml").read_text() + "\n[pressure]\nmax_messages = 0\n"
+    )
     r = CliRunner().invoke(app, ["validate", "lettre", "-w", str(root), "--as-of", AS_OF])
     assert r.exit_code == 0 and "contact pressure: no cap" in r.output
 

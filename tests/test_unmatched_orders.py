@@ -68,8 +68,12 @@ def test_every_command_reading_the_source_stops(strays):
     with pytest.raises(DataError, match="order 'o96' \\(contact '77'\\)"):
         run(ws, "lettre", RunOptions(as_of=AS_OF, dry_run=True))
     w = ["-w", str(strays), "--as-of", AS_OF]
-    for args in (["validate", "lettre"], ["explain", rules(strays), "1"],
-                 ["report", rules(strays)], ["render", "lettre", "--contact", "1"]):  # fmt: skip
+    for args in (
+        ["validate", "lettre"],
+        ["explain", rules(strays), "1"],
+        ["report", rules(strays)],
+        ["render", "lettre", "--contact", "1"],
+    ):
         r = CliRunner().invoke(app, [*args, *w])
         assert isinstance(r.exception, DataError), (args, r.output)
         assert "5 of 100 orders" in str(r.exception)
@@ -83,8 +87,9 @@ def test_every_command_reading_the_source_stops(strays):
 def test_warn_lets_the_source_be_read_and_says_it(tmp_path):
     owners = [IDS[n % 10] for n in range(95)] + ["77", "78", "79", "80", "81"]
     root = shop(tmp_path, IDS, orders_for(owners), source='on_unmatched_orders = "warn"')
-    r = CliRunner().invoke(app, ["segment", rules(root), "-w", str(root),
-                                 "--as-of", AS_OF], env={"COLUMNS": "200"})  # fmt: skip
+    r = CliRunner().invoke(
+        app, ["segment", rules(root), "-w", str(root), "--as-of", AS_OF], env={"COLUMNS": "200"}
+    )
     assert r.exit_code == 0, r.output
     assert (
         "shop (data/orders.csv): 5 of 100 orders (5.0 %) name a contact that is not "
@@ -104,17 +109,22 @@ def test_below_one_percent_segment_and_explain_warn(tmp_path):
     assert len(proc.stdout.splitlines()) == 11
     err = " ".join(proc.stderr.split())
     assert "1 of 200 orders (0.5 %) name a contact" in err and "order 'o200' (contact '999')" in err
-    r = CliRunner().invoke(app, ["explain", rules(root), "1", "-w", str(root),
-                                 "--as-of", AS_OF], env={"COLUMNS": "200"})  # fmt: skip
+    r = CliRunner().invoke(
+        app,
+        ["explain", rules(root), "1", "-w", str(root), "--as-of", AS_OF],
+        env={"COLUMNS": "200"},
+    )
     assert r.exit_code == 0, r.output
     assert "1 of 200 orders (0.5 %)" in r.output
 
 
 def frames(owners: list[str | None], emails: list[str | None] | None = None):
-    orders = pd.DataFrame({
-        "order_id": pd.Series([f"o{i}" for i in range(len(owners))], dtype="string"),
-        "contact_id": pd.Series(owners, dtype="string"),
-    })  # fmt: skip
+    orders = pd.DataFrame(
+        {
+            "order_id": pd.Series([f"o{i}" for i in range(len(owners))], dtype="string"),
+            "contact_id": pd.Series(owners, dtype="string"),
+        }
+    )
     if emails is not None:
         orders["email"] = pd.Series(emails, dtype="string")
     return orders, pd.DataFrame({"contact_id": pd.Series(IDS, dtype="string")})

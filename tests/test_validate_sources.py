@@ -33,15 +33,17 @@ def with_archive(root, orders) -> None:
 
 def test_validate_checks_a_source_no_campaign_uses(tmp_path):
     root = shop(tmp_path, ["1", "2"], ORDERS, extra=ARCHIVE)
-    with_archive(root, [("x", "1", 5.0, "paid"), ("y", "2", 5.0, "refunded"),
-                        ("z", "3", 5.0, "Bientôt")])  # fmt: skip
+    with_archive(
+        root, [("x", "1", 5.0, "paid"), ("y", "2", 5.0, "refunded"), ("z", "3", 5.0, "Bientôt")]
+    )
     r = invoke("validate", "-w", str(root), "--as-of", AS_OF)
     assert r.exit_code == 0, r.output
     out = flat(r.output)
     assert "✓ lettre: vip 1, autres 1" in out
     assert "shop: 1 of 3 orders left out by their status: 1 cancelled ('Annulé' 1)" in out
-    assert ("✓ source archive (no campaign uses it): 3 contacts, 3 orders (2 counted), "
-            "0 events") in out  # fmt: skip
+    assert (
+        "✓ source archive (no campaign uses it): 3 contacts, 3 orders (2 counted), 0 events"
+    ) in out
     assert "archive: 1 of 3 orders left out by their status: 1 refunded ('refunded' 1)" in out
     assert "archive: order statuses Segmerge does not know, counted as sales: 'Bientôt' 1" in out
     # naming one campaign checks that campaign only
@@ -84,10 +86,15 @@ def test_as_of_reads_day_first_dates_and_a_run_is_the_same_whichever_form(tmp_pa
 
 @pytest.mark.parametrize(
     ("given", "iso"),
-    [("01/12/2026", "2026-12-01"), ("5/6/2026", "2026-06-05"), ("31-12-2026", "2026-12-31"),
-     ("2026/12/1", "2026-12-01"), ("2026-12-01", "2026-12-01"),
-     ("2026-12-01 09:30", "2026-12-01 09:30")],
-)  # fmt: skip
+    [
+        ("01/12/2026", "2026-12-01"),
+        ("5/6/2026", "2026-06-05"),
+        ("31-12-2026", "2026-12-31"),
+        ("2026/12/1", "2026-12-01"),
+        ("2026-12-01", "2026-12-01"),
+        ("2026-12-01 09:30", "2026-12-01 09:30"),
+    ],
+)
 def test_day_first_forms(given, iso):
     assert parse_as_of(given) == iso
 

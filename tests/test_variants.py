@@ -34,8 +34,7 @@ def test_groups_are_a_pure_function_of_campaign_and_contact():
     # stable: another order, another base around the same contacts, same groups
     order = np.random.default_rng(1).permutation(len(ids))
     bigger = pd.concat([ids.iloc[order], pd.Series(["new1", "new2"])], ignore_index=True)
-    hold2, var2 = assign(bigger, pd.Series(["s"] * len(bigger)), "profils", 0.1,
-                         {"s": ["A", "B"]})  # fmt: skip
+    hold2, var2 = assign(bigger, pd.Series(["s"] * len(bigger)), "profils", 0.1, {"s": ["A", "B"]})
     assert (hold2[: len(ids)] == hold[order]).all()
     assert (var2.iloc[: len(ids)].to_numpy() == var.iloc[order].to_numpy()).all()
     # another campaign reshuffles: a test never inherits another test's groups
@@ -53,19 +52,26 @@ def workspace(root: Path, *, holdout: float = 0.0, variants: str = "files") -> w
     (root / "segrules").mkdir()
     (root / "segrules" / "test.yaml").write_text(
         "version: 1\nname: test\nexclude: not subscribed\nsegments:\n"
-        "  - name: tous\n    when: true\n", encoding="utf-8")  # fmt: skip
+        "  - name: tous\n    when: true\n",
+        encoding="utf-8",
+    )
     tpl = root / "templates" / "test"
     tpl.mkdir(parents=True)
     if variants == "files":
         for v in ("A", "B"):
             (tpl / f"tous.{v}.html.j2").write_text(
                 f'---\nsubject: "Offre {v}"\n---\n<p>Lettre {v} pour {{{{ contact.first_name }}}}'
-                "</p>\n", encoding="utf-8")  # fmt: skip
+                "</p>\n",
+                encoding="utf-8",
+            )
     elif variants == "subjects":
         (tpl / "tous.html.j2").write_text(
             '---\nsubject: "Défaut"\nsubject.A: "Sujet court"\nsubject.B: "Un sujet bien plus '
-            'long, {{ contact.first_name }}"\n---\n<p>Bonjour</p>\n', encoding="utf-8")  # fmt: skip
-    (root / "segmerge.toml").write_text(textwrap.dedent(f"""\
+            'long, {{ contact.first_name }}"\n---\n<p>Bonjour</p>\n',
+            encoding="utf-8",
+        )
+    (root / "segmerge.toml").write_text(
+        textwrap.dedent(f"""\
         [mail]
         from = "Boutique <bonjour@boutique.fr>"
         unsubscribe_url = "https://boutique.fr/u?t={{token}}"
@@ -80,7 +86,9 @@ def workspace(root: Path, *, holdout: float = 0.0, variants: str = "files") -> w
         rules = "segrules/test.yaml"
         destination = "outbox"
         holdout = {holdout}
-        """), encoding="utf-8")  # fmt: skip
+        """),
+        encoding="utf-8",
+    )
     return wsmod.load(root)
 
 
@@ -98,8 +106,7 @@ def test_letter_variants_are_sent_recorded_and_stable(tmp_path):
     msgs = messages(ws.root)
     assert len(msgs) == 400
     by_variant = {v: [m for m in msgs if m["X-Segmerge-Variant"] == v] for v in ("A", "B")}
-    assert all(subject(m) == "Offre A" and "Lettre A" in m.as_string()
-               for m in by_variant["A"])  # fmt: skip
+    assert all(subject(m) == "Offre A" and "Lettre A" in m.as_string() for m in by_variant["A"])
     assert 150 < len(by_variant["A"]) < 250 and len(by_variant["A"]) + len(by_variant["B"]) == 400
     with sqlite3.connect(ws.state_dir / "ledger.sqlite") as db:
         first = dict(db.execute("SELECT contact_id, variant FROM actions WHERE kind='send'"))
@@ -107,8 +114,12 @@ def test_letter_variants_are_sent_recorded_and_stable(tmp_path):
     later = datetime.now(UTC) + timedelta(days=1)  # sent a day later: under the daily cap
     run(ws, "test", RunOptions(as_of="2026-12-02", now=later))
     with sqlite3.connect(ws.state_dir / "ledger.sqlite") as db:
-        second = dict(db.execute("SELECT contact_id, variant FROM actions WHERE kind='send' "
-                                 "AND run_id='test@2026-12-02'"))  # fmt: skip
+        second = dict(
+            db.execute(
+                "SELECT contact_id, variant FROM actions WHERE kind='send' "
+                "AND run_id='test@2026-12-02'"
+            )
+        )
     assert second == first
 
 
@@ -145,8 +156,11 @@ def test_a_variant_without_its_twin_is_exit_2(tmp_path):
 def test_a_lone_subject_variant_is_exit_2(tmp_path):
     ws = workspace(tmp_path / "ws", variants="subjects")
     f = ws.root / "templates" / "test" / "tous.html.j2"
-    f.write_text(f.read_text().replace('subject.B: "Un sujet bien plus long, '
-                                       '{{ contact.first_name }}"\n', ""))  # fmt: skip
+    f.write_text(
+        f.read_text().replace(
+            'subject.B: "Un sujet bien plus long, {{ contact.first_name }}"\n', ""
+        )
+    )
     out = validate(ws.root)
     assert out.returncode == 2 and "subject.A" in out.stderr and "no twin" in out.stderr
 

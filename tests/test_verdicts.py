@@ -39,8 +39,7 @@ CASES = [(30, 200, 20, 200), (0, 50, 3, 40), (412, 2000, 371, 2100), (7, 90, 19,
 @pytest.mark.parametrize("x1,n1,x2,n2", CASES)
 def test_difference_p_is_where_newcombes_interval_reaches_zero(x1, n1, x2, n2):
     p = stats.diff_pvalue(x1, n1, x2, n2)
-    lo, hi = confint_proportions_2indep(x1, n1, x2, n2, method="newcomb", compare="diff",
-                                        alpha=p)  # fmt: skip
+    lo, hi = confint_proportions_2indep(x1, n1, x2, n2, method="newcomb", compare="diff", alpha=p)
     assert min(abs(lo), abs(hi)) == pytest.approx(0.0, abs=1e-9)
     # so the verdict and the printed 95 % interval never disagree
     lo95, hi95 = stats.newcombe(x1, n1, x2, n2)
@@ -51,8 +50,9 @@ def test_difference_p_is_where_newcombes_interval_reaches_zero(x1, n1, x2, n2):
 def test_equivalence_p_is_two_one_sided_tests_on_newcombe(x1, n1, x2, n2):
     margin = 0.1
     p = stats.tost_pvalue(x1, n1, x2, n2, margin)
-    lo, hi = confint_proportions_2indep(x1, n1, x2, n2, method="newcomb", compare="diff",
-                                        alpha=2 * p)  # fmt: skip
+    lo, hi = confint_proportions_2indep(
+        x1, n1, x2, n2, method="newcomb", compare="diff", alpha=2 * p
+    )
     # at level p, the (1 - 2p) interval touches one margin and stays inside the other
     assert min(abs(lo + margin), abs(hi - margin)) == pytest.approx(0.0, abs=1e-9)
     assert -margin - 1e-9 <= lo and hi <= margin + 1e-9
@@ -62,8 +62,10 @@ def test_equivalence_p_is_two_one_sided_tests_on_newcombe(x1, n1, x2, n2):
 
 def test_welch_tests_against_scipy_and_statsmodels():
     rng = np.random.default_rng(3)
-    for a, b in [(rng.exponential(20, 300), rng.exponential(25, 80)),
-                 (np.array([0.0, 0, 0, 40, 0, 55]), np.array([0.0, 30, 0, 0, 0]))]:  # fmt: skip
+    for a, b in [
+        (rng.exponential(20, 300), rng.exponential(25, 80)),
+        (np.array([0.0, 0, 0, 40, 0, 55]), np.array([0.0, 30, 0, 0, 0])),
+    ]:
         assert stats.welch_pvalue(a, b) == pytest.approx(ttest_ind(a, b, equal_var=False).pvalue)
         for margin in (2.0, 8.0):
             expected = ttost_ind(a, b, -margin, margin, usevar="unequal")[0]
@@ -90,8 +92,7 @@ def simulate(rng: np.random.Generator, lift: np.ndarray, margin: float | None):
     xa = rng.binomial(N, BASE + lift, size=(SIMS, 3))
     xb = rng.binomial(N, BASE, size=(SIMS, 3))
     p = stats.diff_pvalue(xa, N, xb, N)
-    eq = (stats.tost_pvalue(xa, N, xb, N, margin) if margin is not None
-          else np.full(p.shape, np.nan))  # fmt: skip
+    eq = stats.tost_pvalue(xa, N, xb, N, margin) if margin is not None else np.full(p.shape, np.nan)
     codes, _adj, _eq = decide(p, eq, 0.05, "holm")
     return codes, np.sign(xa - xb)
 
@@ -137,8 +138,16 @@ def test_without_correction_the_same_data_would_overclaim():
 def people(groups):
     rows = []
     for seg, variant, status, n in groups:
-        rows += [{"contact_id": f"c{len(rows) + i:05d}", "segment": seg, "variant": variant,
-                  "status": status, "sent_at": T0} for i in range(n)]  # fmt: skip
+        rows += [
+            {
+                "contact_id": f"c{len(rows) + i:05d}",
+                "segment": seg,
+                "variant": variant,
+                "status": status,
+                "sent_at": T0,
+            }
+            for i in range(n)
+        ]
     out = pd.DataFrame(rows)
     out["contact_id"] = out["contact_id"].astype("string")
     return out
@@ -147,10 +156,17 @@ def people(groups):
 def tables(p: pd.DataFrame, clicks: dict[str, int], last: pd.Timestamp):
     """``clicks[variant]`` first recipients of each variant click; data run until ``last``."""
     ids = [cid for v, k in clicks.items() for cid in p.loc[p["variant"] == v, "contact_id"][:k]]
-    events = pd.DataFrame({"contact_id": pd.array(ids, dtype="string"), "campaign_id": "camp",
-                           "event": "click", "at": T0 + pd.Timedelta(hours=3)})  # fmt: skip
-    orders = pd.DataFrame({"contact_id": pd.array(["zz"], dtype="string"),
-                           "ordered_at": [last], "amount": [1.0]})  # fmt: skip
+    events = pd.DataFrame(
+        {
+            "contact_id": pd.array(ids, dtype="string"),
+            "campaign_id": "camp",
+            "event": "click",
+            "at": T0 + pd.Timedelta(hours=3),
+        }
+    )
+    orders = pd.DataFrame(
+        {"contact_id": pd.array(["zz"], dtype="string"), "ordered_at": [last], "amount": [1.0]}
+    )
     return events, orders
 
 
@@ -164,16 +180,29 @@ def test_equivalence_only_from_tost_against_the_declared_margin(french):
     later = T0 + pd.Timedelta(days=30)
     plain = clicks_of(build("camp", "r", p, events, orders, 14, {"camp"}, now=later))
     assert plain.outcome == "no_difference" and "jeu égal" not in plain.verdict
-    assert plain.verdict.startswith(f"s B contre s A, le taux de clic{NNBSP}: pas de différence "
-                                    f"démontrée{NNBSP}: +0,1 point (IC 95{NNBSP}% ")  # fmt: skip
+    assert plain.verdict.startswith(
+        f"s B contre s A, le taux de clic{NNBSP}: pas de différence "
+        f"démontrée{NNBSP}: +0,1 point (IC 95{NNBSP}% "
+    )
     assert "ces effectifs ne pouvaient montrer qu'une différence d'au moins" in plain.verdict
     assert "déclarez kpi_mde" in plain.verdict
-    r = build("camp", "r", p, events, orders, 14, {"camp"}, now=later,
-              settings=KpiConfig(kpi_margin=2.0, kpi_mde=1.5))  # fmt: skip
+    r = build(
+        "camp",
+        "r",
+        p,
+        events,
+        orders,
+        14,
+        {"camp"},
+        now=later,
+        settings=KpiConfig(kpi_margin=2.0, kpi_mde=1.5),
+    )
     eq = clicks_of(r)
     assert eq.outcome == "equivalent" and eq.p_equivalence_adjusted <= 0.05
-    assert eq.verdict.startswith(f"s B et s A font jeu égal sur le taux de clic à ±2 points "
-                                 f"près{NNBSP}: +0,1 point (IC 90{NNBSP}% ")  # fmt: skip
+    assert eq.verdict.startswith(
+        f"s B et s A font jeu égal sur le taux de clic à ±2 points "
+        f"près{NNBSP}: +0,1 point (IC 90{NNBSP}% "
+    )
     # 3 comparisons (3 rates; nobody bought: no revenue test), 6 tests (difference, equivalence)
     assert any("3 comparaisons (6 tests)" in n and "méthode de Holm" in n for n in r.notes)
 
@@ -200,29 +229,52 @@ def test_no_verdict_while_the_window_is_open_and_when_it_closes(french):
 
 def test_a_baseline_is_described_never_beaten(french):
     p = people([("s", None, "done", 3000)])
-    events = pd.DataFrame({"contact_id": p["contact_id"][:900], "campaign_id": "camp",
-                           "event": "click", "at": T0 + pd.Timedelta(hours=1)})  # fmt: skip
-    orders = pd.DataFrame({"contact_id": pd.array(["zz"], dtype="string"),
-                           "ordered_at": [T0 + pd.Timedelta(days=20)], "amount": [1.0]})  # fmt: skip
+    events = pd.DataFrame(
+        {
+            "contact_id": p["contact_id"][:900],
+            "campaign_id": "camp",
+            "event": "click",
+            "at": T0 + pd.Timedelta(hours=1),
+        }
+    )
+    orders = pd.DataFrame(
+        {
+            "contact_id": pd.array(["zz"], dtype="string"),
+            "ordered_at": [T0 + pd.Timedelta(days=20)],
+            "amount": [1.0],
+        }
+    )
     r = build("camp", "r", p, events, orders, 14, {"camp"}, now=T0 + pd.Timedelta(days=30))
     base = people([("generic", None, "done", 3000)]).assign(
-        contact_id=lambda d: ("b" + d["contact_id"]).astype("string"))  # fmt: skip
+        contact_id=lambda d: ("b" + d["contact_id"]).astype("string")
+    )
     base_events = events.assign(contact_id=("b" + events["contact_id"][:300]).astype("string"))
     add_baseline(r, "generic", "g@1", base, base_events.dropna(), orders, {"camp"})
     described = [c for c in r.comparisons if c.second == "generic (référence)"]
     assert described and all(c.outcome in ("descriptive", "not_enough") for c in described)
     click = next(c for c in described if c.measure == "click" and c.first == "s")
     assert click.p is None and " bat " not in click.verdict  # 30 % vs 10 %: still no winner
-    assert click.verdict.startswith(f"s comparé à generic (référence), le taux de clic{NNBSP}: "
-                                    f"30{NNBSP}% contre 10{NNBSP}% (+20 points)")  # fmt: skip
+    assert click.verdict.startswith(
+        f"s comparé à generic (référence), le taux de clic{NNBSP}: "
+        f"30{NNBSP}% contre 10{NNBSP}% (+20 points)"
+    )
     assert "aucun vainqueur" in click.verdict
 
 
 def test_english_workspace_reads_english_verdicts():
     p = people([("s", "A", "done", 1000), ("s", "B", "done", 1000)])
     events, orders = tables(p, {"A": 100, "B": 150}, T0 + pd.Timedelta(days=16))
-    r = build("camp", "r", p, events, orders, 14, {"camp"}, now=T0 + pd.Timedelta(days=40),
-              settings=KpiConfig(kpi_correction="benjamini-hochberg"))  # fmt: skip
+    r = build(
+        "camp",
+        "r",
+        p,
+        events,
+        orders,
+        14,
+        {"camp"},
+        now=T0 + pd.Timedelta(days=40),
+        settings=KpiConfig(kpi_correction="benjamini-hochberg"),
+    )
     assert clicks_of(r).verdict.startswith("s B beats s A on the click rate: +5 points (95% CI")
     assert any("Benjamini–Hochberg" in n and "3 comparisons (3 tests)" in n for n in r.notes)
 
@@ -265,6 +317,15 @@ def test_the_window_closes_on_the_sources_coverage_not_on_this_campaigns_last_ev
     later = T0 + pd.Timedelta(days=40)
     early = build("camp", "r", p, events, orders, 14, {"camp"}, now=later)
     assert clicks_of(early).outcome == "window_open"
-    covered = build("camp", "r", p, events, orders, 14, {"camp"}, now=later,
-                    data_until=T0 + pd.Timedelta(days=15))  # fmt: skip
+    covered = build(
+        "camp",
+        "r",
+        p,
+        events,
+        orders,
+        14,
+        {"camp"},
+        now=later,
+        data_until=T0 + pd.Timedelta(days=15),
+    )
     assert clicks_of(covered).outcome == "beats" and not covered.window_open

@@ -20,8 +20,11 @@ from segmerge.workspace import config as wsmod
 
 AS_OF = "2026-12-01"
 BROWSER = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/131.0 Safari/537.36"
-LINKS = ("https://boutique.fr/nouveautes", "https://boutique.fr/soldes?x=1&y=2",
-         "https://boutique.fr/magasins")  # fmt: skip
+LINKS = (
+    "https://boutique.fr/nouveautes",
+    "https://boutique.fr/soldes?x=1&y=2",
+    "https://boutique.fr/magasins",
+)
 TEMPLATE = (
     '---\nsubject: "Bonjour"\n---\n<html><body><p>Bonjour {{ contact.first_name }}</p>'
     f'<a href="{LINKS[0]}">nouveautés</a> <a href="{LINKS[1].replace("&", "&amp;")}">soldes</a>'
@@ -45,9 +48,12 @@ def make_workspace(root: Path, campaigns: tuple[str, ...] = ("a",), tracking: st
         tpl = root / "templates" / name
         tpl.mkdir(parents=True)
         (tpl / "_default.html.j2").write_text(TEMPLATE, encoding="utf-8")
-        blocks.append(f'[campaigns.{name}]\nsource = "boutique"\nrules = "segrules/a.yaml"\n'
-                      f'destination = "outbox"\ntemplates = "templates/{name}"\n')  # fmt: skip
-    (root / "segmerge.toml").write_text(textwrap.dedent("""\
+        blocks.append(
+            f'[campaigns.{name}]\nsource = "boutique"\nrules = "segrules/a.yaml"\n'
+            f'destination = "outbox"\ntemplates = "templates/{name}"\n'
+        )
+    (root / "segmerge.toml").write_text(
+        textwrap.dedent("""\
         timezone = "Europe/Paris"
         [mail]
         from = "Boutique <bonjour@boutique.fr>"
@@ -58,7 +64,12 @@ def make_workspace(root: Path, campaigns: tuple[str, ...] = ("a",), tracking: st
         [destinations.outbox]
         connector = "outbox"
         path = "outbox"
-        """) + tracking + "\n" + "\n".join(blocks), encoding="utf-8")  # fmt: skip
+        """)
+        + tracking
+        + "\n"
+        + "\n".join(blocks),
+        encoding="utf-8",
+    )
 
 
 def letters(ws: wsmod.Workspace, campaign: str = "a") -> dict[str, Message]:
@@ -98,8 +109,9 @@ class Site:
     server: UnsubscribeServer
     clock: Clock
 
-    def get(self, url: str, agent: str | None = BROWSER, method: str = "GET"
-            ) -> tuple[int, dict[str, str], bytes]:  # fmt: skip
+    def get(
+        self, url: str, agent: str | None = BROWSER, method: str = "GET"
+    ) -> tuple[int, dict[str, str], bytes]:
         """One request to the endpoint as a mail reader's browser sends it (no redirect
         followed): the public https link goes to the local port, as a proxy would."""
         path = url.removeprefix("https://boutique.fr")

@@ -36,8 +36,12 @@ LETTER = (
 
 def cli_env(**extra: str) -> dict[str, str]:
     """The environment of a `segmerge` command: no keyring, wide tables, ``extra`` added."""
-    return {**os.environ, "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring",
-            "COLUMNS": "200", **extra}  # fmt: skip
+    return {
+        **os.environ,
+        "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring",
+        "COLUMNS": "200",
+        **extra,
+    }
 
 
 def two_segment_workspace(

@@ -60,8 +60,11 @@ def history(
         if run_id is None and statuses is None:
             runs = ledger.runs()
             counts = {r["run_id"]: ledger.counts(r["run_id"]) for r in runs}
-            rows = [{k: r[k] for k in ("run_id", "status", "started_at", "ended_at", "attempts")}
-                    | _counts(counts[r["run_id"]]) for r in runs]  # fmt: skip
+            rows = [
+                {k: r[k] for k in ("run_id", "status", "started_at", "ended_at", "attempts")}
+                | _counts(counts[r["run_id"]])
+                for r in runs
+            ]
             view: Any = runs_view(runs, counts, ws.tz)
         else:
             rows = ledger.actions(run_id, statuses)
@@ -108,8 +111,11 @@ def emit(rows: list[dict[str, Any]], fmt: str, title: str) -> None:
     out.print(t)
     if len(rows) > 500:
         more = len(rows) - 500
-        out.print(ngettext("… {n} more (use --format csv)", "… {n} more (use --format csv)",
-                           more).format(n=number(more)))  # fmt: skip
+        out.print(
+            ngettext("… {n} more (use --format csv)", "… {n} more (use --format csv)", more).format(
+                n=number(more)
+            )
+        )
 
 
 def connectors() -> None:
@@ -137,13 +143,20 @@ def connectors() -> None:
                 }
             )
             continue
-        role = [_(r) for r, base in (("source", Source), ("destination", Destination))
-                if issubclass(cls, base)]  # fmt: skip
-        rows.append({"connector": name, "role": ", ".join(role),
-                     "actions": ", ".join(sorted(cls.accepts if issubclass(cls, Destination)
-                                                 else ())),
-                     "implementation": impl,
-                     "description": _(_summary(cls))})  # fmt: skip
+        role = [
+            _(r)
+            for r, base in (("source", Source), ("destination", Destination))
+            if issubclass(cls, base)
+        ]
+        rows.append(
+            {
+                "connector": name,
+                "role": ", ".join(role),
+                "actions": ", ".join(sorted(cls.accepts if issubclass(cls, Destination) else ())),
+                "implementation": impl,
+                "description": _(_summary(cls)),
+            }
+        )
     # a table for people: its headings in their language (a built-in's description too)
     emit([{_(k): v for k, v in r.items()} for r in rows], "table", _("connectors"))
 
@@ -165,8 +178,9 @@ def auth_set(
 
     value = typer.prompt(_("Secret for {name}").format(name=name), hide_input=True)
     secrets.store(name, value)
-    out.print(_("Stored in the keyring (service segmerge, user {name}).").format(name=name),
-              markup=False)  # fmt: skip
+    out.print(
+        _("Stored in the keyring (service segmerge, user {name}).").format(name=name), markup=False
+    )
 
 
 @auth_app.command("remove")
@@ -207,8 +221,11 @@ def suppress_import(
     ledger = Ledger(ledger_path(wsmod.load(workspace)))
     n = ledger.suppress([(a, f"import {file.name}") for a in addresses])
     ledger.close()
-    text = ngettext("{n} new address suppressed ({read} read).",
-                    "{n} new addresses suppressed ({read} read).", n)  # fmt: skip
+    text = ngettext(
+        "{n} new address suppressed ({read} read).",
+        "{n} new addresses suppressed ({read} read).",
+        n,
+    )
     out.print(text.format(n=number(n), read=number(len(addresses))))
 
 

@@ -53,8 +53,10 @@ def parse_as_of(value: str) -> str:
     except ValueError:
         said = _("{value} is not a day: dates are read day first, DD/MM/YYYY")
         if day <= 12 < month:
-            said = _("{value} is not a day: dates are read day first, DD/MM/YYYY "
-                     "(did you mean {swapped}?)")  # fmt: skip
+            said = _(
+                "{value} is not a day: dates are read day first, DD/MM/YYYY "
+                "(did you mean {swapped}?)"
+            )
         raise ValueError(
             said.format(value=repr(value), swapped=f"{month:02d}/{day:02d}/{year}")
         ) from None

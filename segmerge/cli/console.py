@@ -24,8 +24,10 @@ from rich.text import Text
 
 #: C0 controls but tab and newline, DEL, C1 controls, the bidi embeddings, overrides
 #: and isolates (and the marks), the Unicode line and paragraph separators
-UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029"
-                    r"\u202a-\u202e\u2066-\u2069]")  # fmt: skip
+UNSAFE = re.compile(
+    r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029"
+    r"\u202a-\u202e\u2066-\u2069]"
+)
 
 
 def _shown(m: re.Match[str]) -> str:

@@ -81,12 +81,17 @@ def doctor(
         aside = abandon(ws)
         Ledger(ledger_path(ws)).close()
         signing_key(ws.state_dir, create=True)
-        err.print(label(_("warning")) + " " + new_state_warning().format(aside=aside),
-                  style="yellow", markup=False, highlight=False)  # fmt: skip
+        err.print(
+            label(_("warning")) + " " + new_state_warning().format(aside=aside),
+            style="yellow",
+            markup=False,
+            highlight=False,
+        )
     if backup_now:
         for path in back_up(ws):
-            out.print(_("[green]backed up[/] into {path}").format(path=escape(str(path))),
-                      highlight=False)  # fmt: skip
+            out.print(
+                _("[green]backed up[/] into {path}").format(path=escape(str(path))), highlight=False
+            )
     if not _report(ws):
         raise typer.Exit(2)
 
@@ -112,21 +117,44 @@ def _report(ws: wsmod.Workspace, ask: Probe | None = None) -> bool:
     backups = find_backups(ws)
     good = [b for b in backups if not b.problems]
     if good:
-        found.append(Finding("ok", _("last good backup {age} ago: {path}").format(
-            age=_age(good[0].created_at), path=good[0].path)))  # fmt: skip
+        found.append(
+            Finding(
+                "ok",
+                _("last good backup {age} ago: {path}").format(
+                    age=_age(good[0].created_at), path=good[0].path
+                ),
+            )
+        )
     elif any(f.topic == "ledger sound" for f in found):
-        found.append(Finding("warn", _("no good backup yet"), _("every run makes one; "
-                             "`segmerge doctor --backup` makes one now")))  # fmt: skip
+        found.append(
+            Finding(
+                "warn",
+                _("no good backup yet"),
+                _("every run makes one; `segmerge doctor --backup` makes one now"),
+            )
+        )
     for b in backups:
         if b.problems:
-            found.append(Finding("warn", _("backup {path} is unusable: {problems}").format(
-                path=b.path, problems="; ".join(b.problems))))  # fmt: skip
+            found.append(
+                Finding(
+                    "warn",
+                    _("backup {path} is unusable: {problems}").format(
+                        path=b.path, problems="; ".join(b.problems)
+                    ),
+                )
+            )
     if not outside_workspace(ws):
-        found.append(Finding("warn", _("backups are only kept inside the workspace "
-                             "({path}): a deleted .segmerge/ or a lost disk "
-                             "takes them too").format(path=backup_roots(ws)[0]),
-                             _('set [state] backup_dir = "/another/disk/segmerge-boutique" '
-                               "in segmerge.toml")))  # fmt: skip
+        found.append(
+            Finding(
+                "warn",
+                _(
+                    "backups are only kept inside the workspace "
+                    "({path}): a deleted .segmerge/ or a lost disk "
+                    "takes them too"
+                ).format(path=backup_roots(ws)[0]),
+                _('set [state] backup_dir = "/another/disk/segmerge-boutique" in segmerge.toml'),
+            )
+        )
     if (reach := check_tracking(ws, ask)) is not None:  # a broken /t/ breaks every link
         found.append(Finding("ok" if reach.ok else "problem", reach.what, reach.fix))
     marks = {"ok": "[green]✓[/]", "note": "·", "warn": "[yellow]![/]", "problem": "[red]✗[/]"}

@@ -40,8 +40,11 @@ def run_cli(app: Callable[[], Any]) -> None:
         if traceback:
             _print_traceback()
             sys.exit(1)
-        err.print(f"{label(_('internal error'))} {type(exc).__name__}: {redact(str(exc))}",
-                  markup=False, highlight=False)  # fmt: skip
+        err.print(
+            f"{label(_('internal error'))} {type(exc).__name__}: {redact(str(exc))}",
+            markup=False,
+            highlight=False,
+        )
         err.print(_("run again with --traceback and report it"), style="dim")
         sys.exit(1)
     finally:

@@ -73,8 +73,12 @@ def runs_view(runs: Sequence[Mapping[str, Any]], counts: Mapping[str, Any], tz: 
         status = said(str(r.get("status") or ""))
         if tries > 1:
             status += " " + ngettext("({n} try)", "({n} tries)", tries).format(n=number(tries))
-        t.add_row(Text(str(r["run_id"])), Text(status), local(r.get("started_at"), tz),
-                  Text(counts_text(counts.get(r["run_id"], {})) or "—"))  # fmt: skip
+        t.add_row(
+            Text(str(r["run_id"])),
+            Text(status),
+            local(r.get("started_at"), tz),
+            Text(counts_text(counts.get(r["run_id"], {})) or "—"),
+        )
     return t
 
 
@@ -100,9 +104,11 @@ def actions_view(
     parts: list[RenderableType] = []
     if run is not None:
         head = _("{run}: {status}, started {started}, ended {ended}").format(
-            run=run["run_id"], status=said(run.get("status")) or "?",
-            started=local(run.get("started_at"), tz), ended=local(run.get("ended_at"), tz),
-        )  # fmt: skip
+            run=run["run_id"],
+            status=said(run.get("status")) or "?",
+            started=local(run.get("started_at"), tz),
+            ended=local(run.get("ended_at"), tz),
+        )
         parts.append(Text(head, style="bold"))
         if counts:
             parts.append(Text(counts_text(counts)))
@@ -120,12 +126,22 @@ def actions_view(
     )
     for r in rows[:SHOWN]:
         lead = [Text(str(r.get("run_id") or ""))] if several_runs else []
-        t.add_row(*lead, Text(str(r.get("contact_id") or "")), Text(_action(r)),
-                  Text(str(r.get("segment") or "")), Text(said(r.get("status"))),
-                  Text(_detail(r, tz)))  # fmt: skip
+        t.add_row(
+            *lead,
+            Text(str(r.get("contact_id") or "")),
+            Text(_action(r)),
+            Text(str(r.get("segment") or "")),
+            Text(said(r.get("status"))),
+            Text(_detail(r, tz)),
+        )
     parts.append(t if rows else Text(_("No action to show.")))
     if len(rows) > SHOWN:
         more = len(rows) - SHOWN
-        parts.append(Text(ngettext("… {n} more (use --format csv)", "… {n} more (use --format csv)",
-                                   more).format(n=number(more))))  # fmt: skip
+        parts.append(
+            Text(
+                ngettext(
+                    "… {n} more (use --format csv)", "… {n} more (use --format csv)", more
+                ).format(n=number(more))
+            )
+        )
     return Group(*parts)

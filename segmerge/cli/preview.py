@@ -27,7 +27,7 @@ def preview_cmd(
     port: Annotated[int, typer.Option("--port", help="Port; 0 picks a free one.")] = 8765,
     campaign: Annotated[
         str | None, typer.Option("--campaign", help="Show only this campaign.")
-    ] = None,  # fmt: skip
+    ] = None,
     as_of: AsOfOpt = None,
     workspace: WorkspaceOpt = None,
     allow_host: Annotated[
@@ -65,13 +65,16 @@ def preview_cmd(
         raise ConfigError(_("expected a port from 0 to 65535"), field="--port")
     allowed = allowed_names(host, allow_host or [])  # a malformed name: exit 2 before binding
     try:
-        server = PreviewServer(root, host=host, port=port, as_of=as_of, only=campaign,
-                               allow_hosts=sorted(allowed))  # fmt: skip
+        server = PreviewServer(
+            root, host=host, port=port, as_of=as_of, only=campaign, allow_hosts=sorted(allowed)
+        )
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
-            raise ConfigError(_("port {port} is already in use").format(port=port),
-                              field="--port",
-                              hint=_("pass --port 0 for any free port")) from None  # fmt: skip
+            raise ConfigError(
+                _("port {port} is already in use").format(port=port),
+                field="--port",
+                hint=_("pass --port 0 for any free port"),
+            ) from None
         raise ConfigError(
             _("cannot listen on {address}: {problem}").format(
                 address=f"{host}:{port}", problem=exc.strerror or exc
@@ -80,16 +83,23 @@ def preview_cmd(
         ) from None
     out = sys.stdout
     if not is_loopback(host):
-        print(_("warning: the preview listens on {host}, it can be seen from the network and "
-                "shows the contacts' data without a password").format(host=host),
-              file=sys.stderr)  # fmt: skip
+        print(
+            _(
+                "warning: the preview listens on {host}, it can be seen from the network and "
+                "shows the contacts' data without a password"
+            ).format(host=host),
+            file=sys.stderr,
+        )
     if not is_loopback(host) and allowed <= LOOPBACK:
-        print(_("the preview only answers 127.0.0.1, localhost and [::1]: add "
-                "--allow-host NAME for each name or address it will be opened by"),
-              file=sys.stderr)  # fmt: skip
+        print(
+            _(
+                "the preview only answers 127.0.0.1, localhost and [::1]: add "
+                "--allow-host NAME for each name or address it will be opened by"
+            ),
+            file=sys.stderr,
+        )
     target = server.url + (f"c/{campaign}" if campaign else "")
-    print(_("Segmerge preview on {url}  (Ctrl+C to stop)").format(url=target), file=out,
-          flush=True)  # fmt: skip
+    print(_("Segmerge preview on {url}  (Ctrl+C to stop)").format(url=target), file=out, flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

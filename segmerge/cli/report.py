@@ -30,7 +30,7 @@ def report_cmd(
     html: Annotated[Path | None, typer.Option("--html", help="Also write this HTML page.")] = None,
     min_size: Annotated[
         int, typer.Option("--min-size", help="Warn under this many contacts.")
-    ] = 50,  # fmt: skip
+    ] = 50,
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Segment quality: sizes, overlaps, profiles, homogeneity, movements and warnings.
@@ -64,16 +64,31 @@ def print_quality(q: Any, moves: Any, tz: Any) -> None:
         rules=q.ruleset, contacts=contacts, day=day(q.as_of.tz_convert(tz).date())
     )
     t = Table(title=escape(title))
-    for c, j in ((_("segment"), "left"), (_("label"), "left"), (_("contacts"), "right"),
-                 (_("share"), "right"), (_("spread / base"), "right")):  # fmt: skip
+    for c, j in (
+        (_("segment"), "left"),
+        (_("label"), "left"),
+        (_("contacts"), "right"),
+        (_("share"), "right"),
+        (_("spread / base"), "right"),
+    ):
         t.add_column(c, justify=j)  # type: ignore[arg-type]
     for s in q.segments:
         spread = number(s.spread, 2) if s.spread is not None else _("not enough data")
         t.add_row(escape(s.name), escape(s.label), number(s.size), percent(s.share), spread)
-    t.add_row(f"[dim]{escape(_('(excluded)'))}[/]", "", number(q.excluded),
-              percent_of(q.excluded, q.total), "")  # fmt: skip
-    t.add_row(f"[dim]{escape(_('(none)'))}[/]", "", number(q.unassigned),
-              percent_of(q.unassigned, q.total), "")  # fmt: skip
+    t.add_row(
+        f"[dim]{escape(_('(excluded)'))}[/]",
+        "",
+        number(q.excluded),
+        percent_of(q.excluded, q.total),
+        "",
+    )
+    t.add_row(
+        f"[dim]{escape(_('(none)'))}[/]",
+        "",
+        number(q.unassigned),
+        percent_of(q.unassigned, q.total),
+        "",
+    )
     out.print(t)
     if q.overlap is not None:
         o = Table(title=_("Overlaps (contacts in both segments)"))
@@ -103,8 +118,10 @@ def print_quality(q: Any, moves: Any, tz: Any) -> None:
             )
             out.print(f"[bold]{escape(s.label)}[/] — {label(mix.title)} {parts}", highlight=False)
     h = q.homogeneity
-    said = _("{share} of the variance of the rules' criteria explained by the segments "
-             "(mean eta²) — {verdict}")  # fmt: skip
+    said = _(
+        "{share} of the variance of the rules' criteria explained by the segments "
+        "(mean eta²) — {verdict}"
+    )
     said = said.format(share=percent(h.score, 0), verdict=verdict_homogeneity(h.score))
     out.print("\n" + label(_("Homogeneity")) + " " + said, highlight=False)
     for c, v in h.eta2.items():
@@ -126,8 +143,9 @@ def _mm(st: Any) -> str:
 
 def print_movements(moves: Any) -> None:
     if moves is None:
-        out.print("\n" + label(_("Movements")) + " "
-                  + _("no earlier report or send to compare with."))  # fmt: skip
+        out.print(
+            "\n" + label(_("Movements")) + " " + _("no earlier report or send to compare with.")
+        )
         return
     from datetime import date
 
@@ -141,20 +159,25 @@ def print_movements(moves: Any) -> None:
         t.add_row(escape(f.name), number(f.entered), number(f.left), number(f.stayed), why)
     out.print(t)
     if moves.rules_changed:
-        out.print("[yellow]![/] " + escape(_("the rules have changed since: part of the "
-                                             "movements comes from that")))  # fmt: skip
+        out.print(
+            "[yellow]![/] "
+            + escape(_("the rules have changed since: part of the movements comes from that"))
+        )
     for f in moves.flows:
         for m in f.examples[:3]:
             before, after = m.before or _("(none)"), m.after or _("(none)")
-            out.print(f"  {label(escape(m.contact_id))} {escape(before)} → {escape(after)} — "
-                      f"{escape('; '.join(m.why))}", highlight=False)  # fmt: skip
+            out.print(
+                f"  {label(escape(m.contact_id))} {escape(before)} → {escape(after)} — "
+                f"{escape('; '.join(m.why))}",
+                highlight=False,
+            )
 
 
 def kpi_cmd(
     campaign: Annotated[str, typer.Argument(help="Campaign name.")],
     run_id: Annotated[
         str | None, typer.Option("--run", help="Run id (default: the latest).")
-    ] = None,  # fmt: skip
+    ] = None,
     window: Annotated[int, typer.Option("--window", help="Attribution window, in days.")] = 14,
     html: Annotated[Path | None, typer.Option("--html", help="Also write this HTML page.")] = None,
     workspace: WorkspaceOpt = None,
@@ -178,8 +201,15 @@ def kpi_cmd(
 def print_kpi(r: Any) -> None:
     window = ngettext("{n}-day window", "{n}-day window", r.window).format(n=r.window)
     t = Table(title=escape(f"{r.run_id} — {window} — {r.interval_heading()}"))
-    heads = (_("group"), _("contacts"), _("open"), _("click"), _("unsubscribe"),
-             _("conversion"), _("revenue / recipient"))  # fmt: skip
+    heads = (
+        _("group"),
+        _("contacts"),
+        _("open"),
+        _("click"),
+        _("unsubscribe"),
+        _("conversion"),
+        _("revenue / recipient"),
+    )
     for c in heads:
         t.add_column(c, justify="left" if c == heads[0] else "right")
     for g in r.groups:

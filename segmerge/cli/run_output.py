@@ -30,16 +30,25 @@ def reporter(progress: Progress, name: str) -> Any:
 
 def _phase(phase: str) -> str:
     """A run's phase as the progress bar names it (the engine says "render", "tag"...)."""
-    names = {"render": _("writing the letters"), "tag": _("tags"), "list": _("lists"),
-             "campaign": _("draft campaigns"), "send": _("sending")}  # fmt: skip
+    names = {
+        "render": _("writing the letters"),
+        "tag": _("tags"),
+        "list": _("lists"),
+        "campaign": _("draft campaigns"),
+        "send": _("sending"),
+    }
     return names.get(phase, phase)
 
 
 def progress_bar() -> Progress:
     return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=err, transient=True,
-    )  # fmt: skip
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    )
 
 
 def print_summary(s: Any) -> None:

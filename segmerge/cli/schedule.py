@@ -54,10 +54,16 @@ def schedule_add(
     finally:
         store.close()
     fires = ", ".join(_fmt(t, ws) for t in next_fires(trig, 3))
-    said = _("Added: {campaign} {cron} ({zone}); next: {fires}") if new else _(
-        "Already there: {campaign} {cron} ({zone}); next: {fires}")  # fmt: skip
-    out.print(said.format(campaign=campaign, cron=expr, zone=ws.config.timezone, fires=fires),
-              highlight=False, markup=False)  # fmt: skip
+    said = (
+        _("Added: {campaign} {cron} ({zone}); next: {fires}")
+        if new
+        else _("Already there: {campaign} {cron} ({zone}); next: {fires}")
+    )
+    out.print(
+        said.format(campaign=campaign, cron=expr, zone=ws.config.timezone, fires=fires),
+        highlight=False,
+        markup=False,
+    )
     out.print(_("A running `segmerge serve` picks it up when restarted."), style="dim")
 
 
@@ -73,8 +79,9 @@ def schedule_list(
     ws = wsmod.load(workspace)
     schedules = load_schedules(ws)
     if not schedules:
-        out.print(_('No schedule. Add one: segmerge schedule add CAMPAIGN "0 9 * * MON"'),
-                  markup=False)  # fmt: skip
+        out.print(
+            _('No schedule. Add one: segmerge schedule add CAMPAIGN "0 9 * * MON"'), markup=False
+        )
         return
     t = Table(title=_("schedules ({zone})").format(zone=ws.config.timezone))
     for c in (_("campaign"), "cron", _("time zone"), _("origin"), _("next fire times")):
@@ -104,8 +111,9 @@ def schedule_remove(
         store.close()
     in_toml = campaign in ws.config.campaigns and ws.config.campaigns[campaign].schedule
     if n:
-        gone = ngettext("Removed {n} schedule of {campaign}.",
-                        "Removed {n} schedules of {campaign}.", n)  # fmt: skip
+        gone = ngettext(
+            "Removed {n} schedule of {campaign}.", "Removed {n} schedules of {campaign}.", n
+        )
         out.print(gone.format(n=n, campaign=campaign), markup=False)
         if in_toml:
             still = _("{campaign} still has `schedule =` in segmerge.toml.")
@@ -199,10 +207,11 @@ def serve_command(
         if name not in ws.config.campaigns:
             raise ConfigError(
                 _("--max-run-time names no campaign of this workspace: {name}").format(
-                    name=repr(name)),
+                    name=repr(name)
+                ),
                 field="--max-run-time",
                 hint=_("campaigns: {names}").format(names=", ".join(ws.config.campaigns)),
-            )  # fmt: skip
+            )
         opts.max_run_times[name] = seconds
     raise typer.Exit(serve(ws, opts))
 
@@ -211,8 +220,12 @@ def parse_duration(text: str, option: str) -> float:
     """`90`, `90s`, `30m`, `6h`: seconds, or a ConfigError naming the option (exit 2)."""
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(s|m|min|h)?\s*", text)
     if m is None or float(m.group(1)) <= 0:
-        raise ConfigError(_("{option} expects a duration like 90s, 30m or 6h, got {text}").format(
-            option=option, text=repr(text)), field=option)  # fmt: skip
+        raise ConfigError(
+            _("{option} expects a duration like 90s, 30m or 6h, got {text}").format(
+                option=option, text=repr(text)
+            ),
+            field=option,
+        )
     return float(m.group(1)) * {"s": 1, "m": 60, "min": 60, "h": 3600}[m.group(2) or "s"]
 
 

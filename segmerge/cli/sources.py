@@ -33,8 +33,7 @@ def validate_unused_sources(ws: Workspace) -> None:
             out.print(f"  [yellow]![/] {escape(str(n))}")
 
 
-def tell_source(ws: Workspace, seg: Any, rules: Path, source: str | None,
-                console: Console) -> None:  # fmt: skip
+def tell_source(ws: Workspace, seg: Any, rules: Path, source: str | None, console: Console) -> None:
     """Which source was read when ``--source`` was left out, and its warnings."""
     from segmerge.segment.source_check import default_source_reason
 

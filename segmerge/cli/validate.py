@@ -62,7 +62,9 @@ def pressure_line(ws: Workspace) -> str:
     """The contact pressure every campaign's sends obey, and where it comes from."""
     p = ws.config.pressure
     if p.default_cap:
-        return _("contact pressure: the default cap applies, at most one message per address "
-                 "per day, all campaigns together (set [pressure] in segmerge.toml to change "
-                 "it, max_messages = 0 for none)")  # fmt: skip
+        return _(
+            "contact pressure: the default cap applies, at most one message per address "
+            "per day, all campaigns together (set [pressure] in segmerge.toml to change "
+            "it, max_messages = 0 for none)"
+        )
     return _("contact pressure: {policy}").format(policy=p.shown() or _("no cap"))

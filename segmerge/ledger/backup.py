@@ -113,8 +113,7 @@ def _copy_state(ws: Workspace, into: Path, stamp: str) -> dict[str, Any]:
             os.chmod(into / name, 0o600)  # addresses: for the owner's eyes only
             damaged = ledger_facts(into / name, deep=True).problem
             if damaged:  # a damaged copy must not push a good backup out
-                raise StateError(f"not backed up: {name} {damaged}", file=src,
-                                 hint=RESTORE_HINT)  # fmt: skip
+                raise StateError(f"not backed up: {name} {damaged}", file=src, hint=RESTORE_HINT)
             files[name] = _describe(into / name)
     key_fp = None
     key_path = ws.state_dir / KEY_FILE

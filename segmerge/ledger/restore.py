@@ -142,8 +142,10 @@ def _merge_suppressions(target: Path, old: Path) -> str:
                     continue
                 names = ", ".join(sorted(cols))
                 before = db.total_changes
-                db.execute(f"INSERT OR IGNORE INTO main.{table}({names}) "  # noqa: S608
-                           f"SELECT {names} FROM old.{table}")  # fmt: skip
+                db.execute(
+                    f"INSERT OR IGNORE INTO main.{table}({names}) "  # noqa: S608
+                    f"SELECT {names} FROM old.{table}"
+                )
                 added += db.total_changes - before
         finally:
             db.close()

@@ -221,10 +221,23 @@ class Ledger(SuppressionMixin, TrackingMixin):
         """Record intent; a key keeps its status unless it was `skipped` and can now run."""
         ts = now_iso()
         rows = [
-            (a.key, run_id, a.contact_id, a.kind, a.destination, a.segment, a.target,
-             a.status, a.detail, a.not_before, a.variant, ts, ts)
+            (
+                a.key,
+                run_id,
+                a.contact_id,
+                a.kind,
+                a.destination,
+                a.segment,
+                a.target,
+                a.status,
+                a.detail,
+                a.not_before,
+                a.variant,
+                ts,
+                ts,
+            )
             for a in actions
-        ]  # fmt: skip
+        ]
         # a skipped or deferred action is planned again when it can now run; a planned one
         # left by an interrupted run can be deferred (quiet hours began meanwhile)
         with self.transaction() as db:
@@ -280,8 +293,13 @@ class Ledger(SuppressionMixin, TrackingMixin):
     def mark_in_flight(self, keys: Sequence[str]) -> None:
         ts = now_iso()
         with self.transaction() as db:
-            _update_keys(db, "status='in_flight', attempts=attempts+1, updated_at=?", (ts,),
-                         list(keys), only_if="status='planned'")  # fmt: skip
+            _update_keys(
+                db,
+                "status='in_flight', attempts=attempts+1, updated_at=?",
+                (ts,),
+                list(keys),
+                only_if="status='planned'",
+            )
 
     def record(self, outcomes: Iterable[tuple[str, str, str]]) -> None:
         """Store (key, status, detail) outcomes; `retry` goes back to `planned`."""
@@ -292,8 +310,10 @@ class Ledger(SuppressionMixin, TrackingMixin):
             groups.setdefault((s, d), []).append(k)
         with self.transaction() as db:
             if len({k for k, _, _ in rows}) < len(rows):  # a key twice: the last one wins
-                db.executemany("UPDATE actions SET status=?, detail=?, updated_at=? WHERE key=?",
-                               [(s, d, ts, k) for k, s, d in rows])  # fmt: skip
+                db.executemany(
+                    "UPDATE actions SET status=?, detail=?, updated_at=? WHERE key=?",
+                    [(s, d, ts, k) for k, s, d in rows],
+                )
                 return
             for (status, detail), keys in groups.items():
                 _update_keys(db, "status=?, detail=?, updated_at=?", (status, detail, ts), keys)

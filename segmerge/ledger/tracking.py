@@ -59,9 +59,16 @@ class TrackingMixin:
         return str(row[0]) if row else None
 
     def track(
-        self, run_id: str, contact_id: str, event: str, url: str, at: str, filtered: str,
-        agent: str, burst: tuple[str, int] | None = None,
-    ) -> None:  # fmt: skip
+        self,
+        run_id: str,
+        contact_id: str,
+        event: str,
+        url: str,
+        at: str,
+        filtered: str,
+        agent: str,
+        burst: tuple[str, int] | None = None,
+    ) -> None:
         """Record one hit, then, with ``burst=(since, n)``: when ``n`` or more different links
         of this letter were clicked since ``since`` (this one included), set them all aside
         as a link scanner. One transaction: the answer waits for both."""

@@ -80,7 +80,7 @@ RESERVED = frozenset(
         "List-Unsubscribe-Post",
         "Sender",
         "Return-Path",
-    )  # fmt: skip
+    )
 )
 # A hidden first element: the inbox shows it after the subject. The padding keeps
 # clients from filling the rest of the preview with the first words of the body.

@@ -34,8 +34,14 @@ def read_addresses(path: Path) -> list[str]:
         delim = ","
     rows = list(csv.reader(io.StringIO("\n".join(lines)), delimiter=delim))
     header = [h.strip().lower() for h in rows[0]]
-    col = next((i for i, h in enumerate(header) if h in ("email", "e-mail", "mail", "address",
-                                                         "adresse", "courriel")), None)  # fmt: skip
+    col = next(
+        (
+            i
+            for i, h in enumerate(header)
+            if h in ("email", "e-mail", "mail", "address", "adresse", "courriel")
+        ),
+        None,
+    )
     body = rows[1:] if col is not None else rows
     col = col or 0
     out: list[str] = []
@@ -44,8 +50,11 @@ def read_addresses(path: Path) -> list[str]:
         if not value:
             continue
         if "@" not in value:
-            raise DataError(_("expected an e-mail address, got {value}").format(value=repr(value)),
-                            file=path, line=n)  # fmt: skip
+            raise DataError(
+                _("expected an e-mail address, got {value}").format(value=repr(value)),
+                file=path,
+                line=n,
+            )
         if value.endswith(">") and "<" in value:  # `Alice Martin <alice@example.org>`
             value = parseaddr(value)[1] or value
         out.append(value)

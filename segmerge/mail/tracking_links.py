@@ -28,8 +28,10 @@ _HREF = re.compile(r"""(<(?:a|area)\b[^>]*?\bhref\s*=\s*)(?:"([^"]*)"|'([^']*)')
 _BARE = re.compile(r"""https?://[^\s<>"']+""")
 _TRAILING = ".,;:!?)]}»'\""
 _URL_SAFE = "!#$%&'()*+,/:;=?@[]~-._"  # what a link keeps; the rest is percent-encoded
-PIXEL = ('<img src="{src}" width="1" height="1" alt="" '
-         'style="display:block;border:0;width:1px;height:1px;overflow:hidden">')  # fmt: skip
+PIXEL = (
+    '<img src="{src}" width="1" height="1" alt="" '
+    'style="display:block;border:0;width:1px;height:1px;overflow:hidden">'
+)
 
 
 @dataclass(frozen=True)

@@ -81,8 +81,13 @@ def connect(state_dir: Path) -> Iterator[sqlite3.Connection]:
 def _ensure_schema(db: sqlite3.Connection) -> None:
     """Tables created, and an older audit file given its ``told`` column, in one commit:
     a reader never sees half a schema."""
-    if db.execute("SELECT COUNT(*) FROM sqlite_master WHERE name IN "
-                  "('unsubscribes', 'pending_notifications')").fetchone()[0] == 2:  # fmt: skip
+    if (
+        db.execute(
+            "SELECT COUNT(*) FROM sqlite_master WHERE name IN "
+            "('unsubscribes', 'pending_notifications')"
+        ).fetchone()[0]
+        == 2
+    ):
         return
     with _transaction(db):
         for statement in _SCHEMA.split(";"):
@@ -136,8 +141,10 @@ def due(db: sqlite3.Connection, now: float, limit: int) -> list[Job]:
         "FROM pending_notifications WHERE next_at <= ? ORDER BY next_at LIMIT ?",
         (now, limit),
     ).fetchall()
-    return [Job(int(r[0]), str(r[1]), json.loads(r[2]), json.loads(r[3]), json.loads(r[4]),
-                int(r[5])) for r in rows]  # fmt: skip
+    return [
+        Job(int(r[0]), str(r[1]), json.loads(r[2]), json.loads(r[3]), json.loads(r[4]), int(r[5]))
+        for r in rows
+    ]
 
 
 def next_due(db: sqlite3.Connection) -> float | None:
@@ -182,15 +189,24 @@ def settle(
             db.execute(
                 "UPDATE pending_notifications SET sources=?, said=?, attempts=?, next_at=?, "
                 "last_error=? WHERE audit_id=?",
-                (json.dumps(retry), json.dumps(job.said), job.attempts,
-                 now + backoff(job.attempts, retry_base), text, job.audit_id),
-            )  # fmt: skip
-            db.execute("UPDATE unsubscribes SET source=? WHERE rowid=?",
-                       (f"pending (attempt {job.attempts}: {text})", job.audit_id))  # fmt: skip
+                (
+                    json.dumps(retry),
+                    json.dumps(job.said),
+                    job.attempts,
+                    now + backoff(job.attempts, retry_base),
+                    text,
+                    job.audit_id,
+                ),
+            )
+            db.execute(
+                "UPDATE unsubscribes SET source=? WHERE rowid=?",
+                (f"pending (attempt {job.attempts}: {text})", job.audit_id),
+            )
             return text
         statuses = {status for status, _ in job.said.values()}
         told = statuses.pop() if len(statuses) == 1 else "partly"
         db.execute("DELETE FROM pending_notifications WHERE audit_id=?", (job.audit_id,))
-        db.execute("UPDATE unsubscribes SET source=?, told=? WHERE rowid=?",
-                   (text, told, job.audit_id))  # fmt: skip
+        db.execute(
+            "UPDATE unsubscribes SET source=?, told=? WHERE rowid=?", (text, told, job.audit_id)
+        )
     return text

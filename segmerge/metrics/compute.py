@@ -233,8 +233,14 @@ class _Calls:
     (months in years of history), the few orders they can see are copied out once
     instead of each call passing over all orders."""
 
-    def __init__(self, calls: list[MetricCall], od: _Orders, events: Engagement | None,
-                 as_of: pd.Timestamp, tz: tzinfo) -> None:  # fmt: skip
+    def __init__(
+        self,
+        calls: list[MetricCall],
+        od: _Orders,
+        events: Engagement | None,
+        as_of: pd.Timestamp,
+        tz: tzinfo,
+    ) -> None:
         self.od, self.events, self.as_of, self.tz = od, events, as_of, tz
         windows = [w for w in map(self.window_of, calls) if w is not None]
         recent = od.t > min(w[0] for w in windows) if windows and len(od.t) else None
@@ -281,8 +287,9 @@ class _Calls:
             return _distinct(rows, codes, width, od.n)
         if call.name in ("opens", "clicks") and self.events is not None:
             kind = "open" if call.name == "opens" else "click"
-            return self.events.window(kind, self.bound(int(call.arg("days") or 0)),
-                                      self.as_of.value)  # fmt: skip
+            return self.events.window(
+                kind, self.bound(int(call.arg("days") or 0)), self.as_of.value
+            )
         if call.name == "trend":
             return self.trend(str(call.arg("measure")), int(call.arg("days") or 0))
         if call.name in ("opened", "clicked") and self.events is not None:

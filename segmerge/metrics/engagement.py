@@ -23,8 +23,9 @@ NAT = np.iinfo(np.int64).min
 class Engagement:
     """The events as aligned arrays: contact row (``n`` = not counted), instant, kind, campaign."""
 
-    def __init__(self, rows: np.ndarray, t: np.ndarray, event: pa.Array,
-                 campaign: pa.Array | None, n: int) -> None:  # fmt: skip
+    def __init__(
+        self, rows: np.ndarray, t: np.ndarray, event: pa.Array, campaign: pa.Array | None, n: int
+    ) -> None:
         self.rows, self.t, self.n = rows, t, n
         self.event, self.campaign = event, campaign
 
@@ -60,8 +61,9 @@ class Engagement:
         use = sent if sent.any() else counted
         if not use.any():
             return None
-        frame = pd.DataFrame({"c": self.campaign.filter(pa.array(use)).to_pandas(),
-                              "t": self.t[use]})  # fmt: skip
+        frame = pd.DataFrame(
+            {"c": self.campaign.filter(pa.array(use)).to_pandas(), "t": self.t[use]}
+        )
         first = frame.dropna().groupby("c")["t"].min()
         return str(first.idxmax()) if len(first) else None
 

@@ -332,8 +332,9 @@ class HttpClient:
             return self.rate.observe(remaining, reset)
         return reset if remaining <= 0 else 0.0
 
-    def _wait_for(self, resp: requests.Response, attempt: int,
-                  spent: float | None = None) -> tuple[float, bool]:  # fmt: skip
+    def _wait_for(
+        self, resp: requests.Response, attempt: int, spent: float | None = None
+    ) -> tuple[float, bool]:
         """Seconds to wait before retrying, and whether it is the vendor's budget (a 429
         that says when it resets): that wait is honoured in full, up to ``max_wait``, and
         is not a failed attempt. Other hinted waits are capped at ``max_backoff``."""

@@ -44,8 +44,11 @@ def vendor_reason(resp: requests.Response) -> str:
             return f"an HTML page ({resp.headers.get('Content-Type', 'text/html')})"
         return _snippet(text)
     if isinstance(body, dict):
-        parts = [str(body[k]) for k in ("message", "title", "detail", "error", "category",
-                                        "code") if body.get(k)]  # fmt: skip
+        parts = [
+            str(body[k])
+            for k in ("message", "title", "detail", "error", "category", "code")
+            if body.get(k)
+        ]
         for k in ("errors", "context"):
             if body.get(k):
                 parts.append(_snippet(str(body[k])))

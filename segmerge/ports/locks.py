@@ -82,8 +82,12 @@ def hold(path: Path, who: str, notify: Notify | None = None) -> Iterator[None]:
             break
         os.close(fd)  # the holder removed that file as it released it
     try:
-        stamp = {"who": who, "pid": os.getpid(), "host": socket.gethostname(),
-                 "since": datetime.now(UTC).isoformat(timespec="seconds")}  # fmt: skip
+        stamp = {
+            "who": who,
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "since": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
         with suppress(OSError):  # who holds it is a courtesy: a full disk must not stop us
             os.ftruncate(fd, 0)
             os.pwrite(fd, json.dumps(stamp).encode(), 0)

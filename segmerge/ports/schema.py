@@ -177,6 +177,7 @@ def vendor_times(values: list[Any], *, where: Callable[[int], str], source: str)
     at = pd.to_datetime(raw, utc=True, errors="coerce", format="ISO8601")
     if at.isna().any():
         n = int(at.isna().to_numpy().argmax())
-        raise BadAnswer(f"{source}: {where(n)} is {str(raw.iloc[n])[:80]!r}, not a date-time",
-                        field=source)  # fmt: skip
+        raise BadAnswer(
+            f"{source}: {where(n)} is {str(raw.iloc[n])[:80]!r}, not a date-time", field=source
+        )
     return at

@@ -53,13 +53,17 @@ from segmerge.workspace import config as wsmod
 log = logging.getLogger("segmerge.preview")
 
 SERVED = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
-PAGE_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-            "frame-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'none'; "
-            "frame-ancestors 'none'")  # fmt: skip
+PAGE_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "frame-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'none'; "
+    "frame-ancestors 'none'"
+)
 # the letter: inline styles and images as a mail client shows them; no script, form, plugin
-LETTER_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data: https:; "
-              "font-src data: https:; form-action 'none'; base-uri 'none'; "
-              "frame-ancestors 'self'; sandbox")  # fmt: skip
+LETTER_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data: https:; "
+    "font-src data: https:; form-action 'none'; base-uri 'none'; "
+    "frame-ancestors 'self'; sandbox"
+)
 
 
 # -- the workspace, reloaded when its files change -------------------------------------------
@@ -83,8 +87,9 @@ class CampaignView:
         return self._rows.get(segment, np.array([], dtype=int))
 
 
-def _suppressed(ws: wsmod.Workspace, table: str = "suppressions", column: str = "address"
-                ) -> set[str]:  # fmt: skip
+def _suppressed(
+    ws: wsmod.Workspace, table: str = "suppressions", column: str = "address"
+) -> set[str]:
     """The suppression list (or the contacts unsubscribed by id), read-only: the preview
     never creates or migrates the ledger (an old one has no suppressed_contacts)."""
     path = ledger_path(ws)
@@ -258,8 +263,13 @@ class Handler(BaseHTTPRequestHandler):
         if ws_error:
             values["errors"] = [ws_error, *values["errors"]]
         html = PAGES.get_template(name).render(
-            version=self.preview.tag, ws=ws, lang=i18n.lang(), names=self.preview.names(),
-            as_of=shown_day(self.preview.as_of), **values)  # fmt: skip
+            version=self.preview.tag,
+            ws=ws,
+            lang=i18n.lang(),
+            names=self.preview.names(),
+            as_of=shown_day(self.preview.as_of),
+            **values,
+        )
         self._send(code, html.encode("utf-8"), "text/html; charset=utf-8")
 
     def not_found(self, message: str) -> None:
@@ -269,8 +279,10 @@ class Handler(BaseHTTPRequestHandler):
         """Answer a request from a name it does not go by (DNS rebinding): 421, no data."""
         if host_ok(self.headers.get("Host"), self.hosts, self.port):
             return False
-        log.warning("preview: request for Host %r refused (--allow-host adds a name)",
-                    self.headers.get("Host", "")[:100])  # fmt: skip
+        log.warning(
+            "preview: request for Host %r refused (--allow-host adds a name)",
+            self.headers.get("Host", "")[:100],
+        )
         body = refused_host(self.preview).encode("utf-8")
         self.close_connection = True
         self._send(421, body, "text/plain; charset=utf-8")
@@ -306,12 +318,18 @@ class Handler(BaseHTTPRequestHandler):
             return  # the browser went away (a reload): nothing to answer
         except Exception as exc:  # noqa: BLE001 - a page, never a traceback
             try:
-                self.page(500, "error.html.j2", title=_("Error"), message=_("Internal error"),
-                          errors=[error_info(exc)])  # fmt: skip
+                self.page(
+                    500,
+                    "error.html.j2",
+                    title=_("Error"),
+                    message=_("Internal error"),
+                    errors=[error_info(exc)],
+                )
             except Exception:  # noqa: BLE001 - even the error page failed: plain text
                 log.exception("preview: the error page failed")
-                self._send(500, _("Internal error of the preview").encode(),
-                           "text/plain; charset=utf-8")  # fmt: skip
+                self._send(
+                    500, _("Internal error of the preview").encode(), "text/plain; charset=utf-8"
+                )
 
     def route(self, parts: list[str], query: dict[str, str]) -> None:
         if not parts:
@@ -337,8 +355,9 @@ class Handler(BaseHTTPRequestHandler):
                 return self.page(code, "campaign.html.j2", **values)
             if len(rest) == 2:
                 code, letter = pages.letter(view, rest[1], query)
-                return self._send(code, letter.encode("utf-8"), "text/html; charset=utf-8",
-                                  LETTER_CSP)  # fmt: skip
+                return self._send(
+                    code, letter.encode("utf-8"), "text/html; charset=utf-8", LETTER_CSP
+                )
         return self.not_found(_("This page does not exist."))
 
 
@@ -349,9 +368,17 @@ class _Server6(ThreadingHTTPServer):
 class PreviewServer:
     """The preview on a port, with its watcher; ``port=0`` picks a free one."""
 
-    def __init__(self, root: Path, *, host: str = "127.0.0.1", port: int = 8765,
-                 as_of: str | None = None, only: str | None = None,
-                 interval: float = 0.5, allow_hosts: Sequence[str] = ()) -> None:  # fmt: skip
+    def __init__(
+        self,
+        root: Path,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 8765,
+        as_of: str | None = None,
+        only: str | None = None,
+        interval: float = 0.5,
+        allow_hosts: Sequence[str] = (),
+    ) -> None:
         self.preview = Preview(root, as_of=as_of, only=only)
         hosts = allowed_names(host, allow_hosts)
         handler = type("BoundHandler", (Handler,), {"preview": self.preview, "hosts": hosts})
@@ -370,8 +397,9 @@ class PreviewServer:
 
     def start(self) -> PreviewServer:
         self.watcher.start()
-        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True,
-                                        name="segmerge-preview-http")  # fmt: skip
+        self._thread = threading.Thread(
+            target=self.httpd.serve_forever, daemon=True, name="segmerge-preview-http"
+        )
         self._thread.start()
         return self
 

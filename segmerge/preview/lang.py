@@ -42,13 +42,19 @@ def speaking(language: str) -> Iterator[None]:
             i18n.use_locale(before)
 
 
-PAGES = jinja2.Environment(loader=jinja2.FileSystemLoader(str(ASSETS)), autoescape=True,
-                           undefined=jinja2.StrictUndefined, trim_blocks=True,
-                           lstrip_blocks=True, extensions=["jinja2.ext.i18n"])  # fmt: skip
+PAGES = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(str(ASSETS)),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    extensions=["jinja2.ext.i18n"],
+)
 # old-style callables: `_("{n} contacts").format(n=...)` as in Python code (the same msgids,
 # str.format fields); the result is a plain str that autoescaping escapes like any value
 PAGES.install_gettext_callables(  # type: ignore[attr-defined]
-    lambda m: i18n._(m), lambda s, p, n: i18n.ngettext(s, p, n), newstyle=False)  # fmt: skip
+    lambda m: i18n._(m), lambda s, p, n: i18n.ngettext(s, p, n), newstyle=False
+)
 PAGES.globals.update(number=i18n.number, percent=i18n.percent, label=i18n.label)
 
 

@@ -9,8 +9,18 @@ from segmerge.preview.pages import message_for
 from segmerge.run.campaign import open_campaign
 from segmerge.workspace.config import Workspace
 
-SHOWN_HEADERS = ("From", "To", "Reply-To", "Subject", "Date", "Message-ID", "List-Unsubscribe",
-                 "List-Unsubscribe-Post", "X-Segmerge-Segment", "X-Segmerge-Variant")  # fmt: skip
+SHOWN_HEADERS = (
+    "From",
+    "To",
+    "Reply-To",
+    "Subject",
+    "Date",
+    "Message-ID",
+    "List-Unsubscribe",
+    "List-Unsubscribe-Post",
+    "X-Segmerge-Segment",
+    "X-Segmerge-Variant",
+)
 
 
 def render_one(
@@ -21,8 +31,9 @@ def render_one(
         frame = camp.seg.frame
         rows = np.flatnonzero((frame["contact_id"].astype(str) == contact_id).to_numpy())
         if not len(rows):
-            raise DataError(f"no contact {contact_id!r} in source {camp.config.source}",
-                            field="--contact")  # fmt: skip
+            raise DataError(
+                f"no contact {contact_id!r} in source {camp.config.source}", field="--contact"
+            )
         i = int(rows[0])
         seg_name = camp.seg.assignment.primary.iat[i]
         if seg_name is None or seg_name is np.nan or str(seg_name) in ("<NA>", "nan"):

@@ -30,17 +30,31 @@ log = logging.getLogger("segmerge.preview")
 SAMPLE, MAX_SAMPLE = 20, 500
 _PLUMBING = {"MIME-Version", "Content-Type", "Content-Transfer-Encoding"}
 # consent's reasons are codes-as-English; the page says them in the workspace's language
-REASON_KEYS = ("no_email", "unsubscribed", "one_click", "unsubscribe_event", "bounced",
-               "suppressed", "shared")  # fmt: skip
+REASON_KEYS = (
+    "no_email",
+    "unsubscribed",
+    "one_click",
+    "unsubscribe_event",
+    "bounced",
+    "suppressed",
+    "shared",
+)
 
 
 def error_info(exc: BaseException, root: Path | None = None) -> dict[str, Any]:
     """What the page shows of an error: file (relative to the workspace), line, message, hint."""
     if not isinstance(exc, SegmergeError):
         log.error("preview: unexpected error", exc_info=exc)
-        return {"file": None, "line": None, "column": None, "field": None, "hint": None,
-                "kind": _("Unexpected error"), "message": f"{type(exc).__name__}: {exc}",
-                "excerpt": None}  # fmt: skip
+        return {
+            "file": None,
+            "line": None,
+            "column": None,
+            "field": None,
+            "hint": None,
+            "kind": _("Unexpected error"),
+            "message": f"{type(exc).__name__}: {exc}",
+            "excerpt": None,
+        }
     file, excerpt = exc.file, None
     if file and exc.line:
         try:
@@ -50,9 +64,16 @@ def error_info(exc: BaseException, root: Path | None = None) -> dict[str, Any]:
             excerpt = None
     if file and root is not None and Path(file).resolve().is_relative_to(root.resolve()):
         file = str(Path(file).resolve().relative_to(root.resolve()))
-    return {"file": file, "line": exc.line, "column": exc.column, "field": exc.field,
-            "hint": exc.hint, "kind": type(exc).__name__, "message": exc.message,
-            "excerpt": excerpt}  # fmt: skip
+    return {
+        "file": file,
+        "line": exc.line,
+        "column": exc.column,
+        "field": exc.field,
+        "hint": exc.hint,
+        "kind": type(exc).__name__,
+        "message": exc.message,
+        "excerpt": excerpt,
+    }
 
 
 @dataclass
@@ -90,13 +111,20 @@ def message_for(camp: OpenCampaign, row: int, variant: str | None = None) -> Sho
         letter, shown = camp.templates.letter_key(segment, variant), variant
     r = camp.templates.render(letter, contact, ctx)
     run_id = run_id_for(camp.name, camp.seg.as_of, ws)
-    msg = camp.message(r, to=str(contact.get("email") or _("(no e-mail)")), contact=contact,
-                       key=f"{run_id}|{cid}|send", unsubscribe_url=ctx.unsubscribe_url,
-                       segment=segment, variant=shown)  # fmt: skip
+    msg = camp.message(
+        r,
+        to=str(contact.get("email") or _("(no e-mail)")),
+        contact=contact,
+        key=f"{run_id}|{cid}|send",
+        unsubscribe_url=ctx.unsubscribe_url,
+        segment=segment,
+        variant=shown,
+    )
     text, html = (_decoded(p) for p in msg.get_payload())
     headers = [(k, _readable(str(v))) for k, v in msg.items() if k not in _PLUMBING]
-    return Shown(r.subject, r.preheader, html, text, headers,
-                 ws.relative(Path(r.template)), shown, assigned)  # fmt: skip
+    return Shown(
+        r.subject, r.preheader, html, text, headers, ws.relative(Path(r.template)), shown, assigned
+    )
 
 
 def _decoded(part: Any) -> str:
@@ -117,20 +145,32 @@ def summary(view: CampaignView) -> dict[str, Any]:
     seg, ws = camp.seg, camp.ws
     total = len(seg.frame)
     sizes = seg.assignment.sizes()
-    out.update(description=camp.config.description or seg.ruleset.description,
-               rules=ws.relative(seg.ruleset.path), mode=seg.ruleset.mode, total=total,
-               templates=ws.relative(camp.templates.folder), holdout=camp.config.holdout,
-               excluded=int(seg.assignment.excluded.sum()),
-               none=int(seg.assignment.primary.isna().sum()),
-               warnings=seg.ruleset.warnings(),
-               day=day(seg.as_of.tz_convert(ws.tz)))  # fmt: skip
+    out.update(
+        description=camp.config.description or seg.ruleset.description,
+        rules=ws.relative(seg.ruleset.path),
+        mode=seg.ruleset.mode,
+        total=total,
+        templates=ws.relative(camp.templates.folder),
+        holdout=camp.config.holdout,
+        excluded=int(seg.assignment.excluded.sum()),
+        none=int(seg.assignment.primary.isna().sum()),
+        warnings=seg.ruleset.warnings(),
+        day=day(seg.as_of.tz_convert(ws.tz)),
+    )
     for s in seg.ruleset.segments:
         n = sizes.get(s.name, 0)
-        out["segments"].append({"name": s.name, "label": s.label, "description": s.description,
-                                "members": n, "recipients": len(view.rows(s.name)),
-                                "share": percent(n / max(total, 1)),
-                                "ratio": n / max(total, 1),
-                                "variants": camp.templates.variants(s.name)})  # fmt: skip
+        out["segments"].append(
+            {
+                "name": s.name,
+                "label": s.label,
+                "description": s.description,
+                "members": n,
+                "recipients": len(view.rows(s.name)),
+                "share": percent(n / max(total, 1)),
+                "ratio": n / max(total, 1),
+                "variants": camp.templates.variants(s.name),
+            }
+        )
     return out
 
 
@@ -153,11 +193,14 @@ def _contact(view: CampaignView, row: int) -> dict[str, Any]:
     holdout, variants = view.camp.groups()
     v, reason = variants.iat[row], view.reasons.iat[row]
     email = rec.get("email")
-    return {"id": str(rec["contact_id"]), "name": _name(rec.to_dict()),
-            "email": str(email) if isinstance(email, str) else "", "holdout": bool(holdout[row]),
-            "variant": str(v) if v is not None else None,
-            "reason": None if reason is None or str(reason) == "<NA>" else
-            _reason_said(str(reason))}  # fmt: skip
+    return {
+        "id": str(rec["contact_id"]),
+        "name": _name(rec.to_dict()),
+        "email": str(email) if isinstance(email, str) else "",
+        "holdout": bool(holdout[row]),
+        "variant": str(v) if v is not None else None,
+        "reason": None if reason is None or str(reason) == "<NA>" else _reason_said(str(reason)),
+    }
 
 
 def _reason_said(reason: str) -> str:
@@ -186,8 +229,14 @@ def _search(view: CampaignView, rows: Any, q: str) -> Any:
     hit = hay.str.contains(needle, regex=False)
     for col in ("email", "first_name", "last_name"):
         if col in frame.columns:
-            hit |= frame[col].astype("string").str.casefold().str.contains(
-                needle, regex=False).fillna(False).to_numpy(dtype=bool)  # fmt: skip
+            hit |= (
+                frame[col]
+                .astype("string")
+                .str.casefold()
+                .str.contains(needle, regex=False)
+                .fillna(False)
+                .to_numpy(dtype=bool)
+            )
     return rows[hit.to_numpy(dtype=bool)]
 
 
@@ -207,20 +256,31 @@ def segment_page(
 ) -> tuple[int, dict[str, Any]]:
     """A segment of a campaign: its first contacts, and the chosen one's message."""
     card = summary(view)
-    values: dict[str, Any] = {"title": view.name, "campaign": card, "segment": None,
-                              "contacts": [], "q": query.get("q", ""), "selected": None,
-                              "shown": None, "render_error": None, "notes": [],
-                              "variants": [], "variant": None, "count": 0,
-                              "elsewhere": [],
-                              "device": device_of(query)}  # fmt: skip
+    values: dict[str, Any] = {
+        "title": view.name,
+        "campaign": card,
+        "segment": None,
+        "contacts": [],
+        "q": query.get("q", ""),
+        "selected": None,
+        "shown": None,
+        "render_error": None,
+        "notes": [],
+        "variants": [],
+        "variant": None,
+        "count": 0,
+        "elsewhere": [],
+        "device": device_of(query),
+    }
     if view.camp is None:
         return 200, values
     names = [s["name"] for s in card["segments"]]
     if segment is None:
         segment = next((s["name"] for s in card["segments"] if s["recipients"]), names[0])
     if segment not in names:
-        values["notes"].append(_("No segment “{segment}” in {campaign}.").format(
-            segment=segment, campaign=view.name))  # fmt: skip
+        values["notes"].append(
+            _("No segment “{segment}” in {campaign}.").format(segment=segment, campaign=view.name)
+        )
         return 404, values
     values["segment"] = next(s for s in card["segments"] if s["name"] == segment)
     values["title"] = f"{view.name} · {segment}"
@@ -236,8 +296,10 @@ def segment_page(
     values["matches"] = len(rows)
     if values["q"].strip() and not len(rows):
         found = _search(view, np.arange(len(view.camp.seg.frame)), values["q"])[:10]
-        values["elsewhere"] = [(c["id"], c["name"], _where(view, c["id"])[1])
-                               for c in (_contact(view, int(r)) for r in found)]  # fmt: skip
+        values["elsewhere"] = [
+            (c["id"], c["name"], _where(view, c["id"])[1])
+            for c in (_contact(view, int(r)) for r in found)
+        ]
     wanted = query.get("contact") or (values["contacts"][0]["id"] if values["contacts"] else None)
     if wanted is None:
         return 200, values
@@ -250,8 +312,9 @@ def segment_page(
     values["variants"] = variants
     variant = query.get("variant") or values["selected"]["variant"]
     if variants and variant not in variants:
-        values["notes"].append(_("No variant “{variant}” for {segment}.").format(
-            variant=variant, segment=segment))  # fmt: skip
+        values["notes"].append(
+            _("No variant “{variant}” for {segment}.").format(variant=variant, segment=segment)
+        )
         return 404, values
     values["variant"] = variant
     try:
@@ -271,12 +334,15 @@ def device_of(query: dict[str, str]) -> str:
 def _elsewhere(view: CampaignView, wanted: str, row: int | None, seg_of: str | None) -> str:
     if row is None:
         return _("No contact “{id}” in the source of {campaign}.").format(
-            id=wanted, campaign=view.name)  # fmt: skip
+            id=wanted, campaign=view.name
+        )
     if seg_of is None:
         return _("Contact {id} is in no segment: the campaign does not write to it.").format(
-            id=wanted)  # fmt: skip
+            id=wanted
+        )
     return _("Contact {id} gets the letter of segment “{segment}”.").format(
-        id=wanted, segment=seg_of)  # fmt: skip
+        id=wanted, segment=seg_of
+    )
 
 
 def letter(view: CampaignView, segment: str, query: dict[str, str]) -> tuple[int, str]:

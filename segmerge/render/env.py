@@ -89,8 +89,21 @@ for _name in dir(jinja2.StrictUndefined):
 
 _DICT_ATTRS = frozenset(dir(dict))
 #: what ``loop.x`` may read in a ``for`` block: Jinja's documented loop variables, all data
-_LOOP_ATTRS = frozenset(("index", "index0", "revindex", "revindex0", "first", "last", "length",
-                         "depth", "depth0", "previtem", "nextitem"))  # fmt: skip
+_LOOP_ATTRS = frozenset(
+    (
+        "index",
+        "index0",
+        "revindex",
+        "revindex0",
+        "first",
+        "last",
+        "length",
+        "depth",
+        "depth0",
+        "previtem",
+        "nextitem",
+    )
+)
 _str_new = str.__new__
 
 
@@ -220,8 +233,9 @@ class FolderLoader(jinja2.BaseLoader):
 
     def _refusal(self, name: str, path: Path, problem: str) -> TemplateError:
         """The error names the template that asks for the file, at its line, when known."""
-        asking = re.compile(r"\{%-?\s*(?:include|extends|import|from)\b[^%]*?(['\"])"
-                            + re.escape(name) + r"\1")  # fmt: skip
+        asking = re.compile(
+            r"\{%-?\s*(?:include|extends|import|from)\b[^%]*?(['\"])" + re.escape(name) + r"\1"
+        )
         for file, split in self.splits.items():
             m = asking.search(split.body)
             if m:

@@ -76,9 +76,13 @@ def render_failure(
     if isinstance(exc, FilterError):
         return TemplateError(f"{who}: {exc}", file=file, line=line)
     if isinstance(exc, RenderLimit | RecursionError | MemoryError):
-        what = {RecursionError: _("the letter nests macros or includes too deeply (a macro "
-                "that calls itself without end?)"), MemoryError: _("the letter needs more "
-                "memory than there is")}.get(type(exc), str(exc))  # fmt: skip
+        what = {
+            RecursionError: _(
+                "the letter nests macros or includes too deeply (a macro "
+                "that calls itself without end?)"
+            ),
+            MemoryError: _("the letter needs more memory than there is"),
+        }.get(type(exc), str(exc))
         err = TemplateError(
             _("{who}: {what}; the letter is not sent").format(who=who, what=what),
             file=file,

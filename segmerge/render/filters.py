@@ -117,8 +117,20 @@ def _capitalized(text: str) -> str:
 
 
 #: amounts the fast money formatter must render exactly as Babel before it is trusted
-_PROBES = ("0", "0.5", "1", "7.25", "999.995", "1000", "1234.5", "-1234.5", "1234567.891",
-           "-0.004", "1000000000000.25", "0.004")  # fmt: skip
+_PROBES = (
+    "0",
+    "0.5",
+    "1",
+    "7.25",
+    "999.995",
+    "1000",
+    "1234.5",
+    "-1234.5",
+    "1234567.891",
+    "-0.004",
+    "1000000000000.25",
+    "0.004",
+)
 
 
 class _MoneyFormats:

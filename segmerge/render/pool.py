@@ -120,8 +120,9 @@ def _render_rows(
         assert c is not None
         limits = short if timeouts and timeouts.get(segment, 0) >= SLOW_AFTER else None
         try:
-            out.append(render(segment, contact, c.campaign, c.today, url or c.unsubscribe_url,
-                              limits))  # fmt: skip
+            out.append(
+                render(segment, contact, c.campaign, c.today, url or c.unsubscribe_url, limits)
+            )
         except TemplateError as exc:
             exc.__traceback__ = None
             out.append(exc)

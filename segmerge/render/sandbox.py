@@ -46,8 +46,22 @@ _DIGITS = re.compile(r"\d+")
 # pure-Python filters slower than linear on a long text: the length they accept
 _SLOW_INPUT = {"wordwrap": 100_000, "urlize": 1_000_000}
 # builtin filters whose result can outgrow their input by an integer or a string argument
-_SIZING_FILTERS = ("center", "indent", "wordwrap", "truncate", "batch", "slice", "replace",
-                   "join", "format", "urlize", "striptags", "list", "string", "sum")  # fmt: skip
+_SIZING_FILTERS = (
+    "center",
+    "indent",
+    "wordwrap",
+    "truncate",
+    "batch",
+    "slice",
+    "replace",
+    "join",
+    "format",
+    "urlize",
+    "striptags",
+    "list",
+    "string",
+    "sum",
+)
 
 
 def _sized_length(value: Any) -> int | None:
@@ -196,8 +210,10 @@ class LimitedSandbox(Sandbox):
         for loop in tree.find_all(nodes.For):
             loop.iter = _wrapped(loop.iter, LOOP_FILTER)
             for out in _outputs(loop.body + loop.else_):
-                out.nodes = [n if isinstance(n, nodes.TemplateData) else
-                             _wrapped(n, OUTPUT_FILTER) for n in out.nodes]  # fmt: skip
+                out.nodes = [
+                    n if isinstance(n, nodes.TemplateData) else _wrapped(n, OUTPUT_FILTER)
+                    for n in out.nodes
+                ]
         return tree
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:

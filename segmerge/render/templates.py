@@ -135,12 +135,24 @@ class TemplateSet:
         folder = Path(folder)
         known = frozenset(known_columns) if known_columns is not None else None
         limits = limits or Limits()
-        spec = dict(folder=folder, segments=[tuple(s) for s in segments], locale=locale, tz=tz,
-                    currency=currency, known_columns=known, limits=limits)  # fmt: skip
+        spec = dict(
+            folder=folder,
+            segments=[tuple(s) for s in segments],
+            locale=locale,
+            tz=tz,
+            currency=currency,
+            known_columns=known,
+            limits=limits,
+        )
         search = [folder] + [p for p in (folder.parent / SHARED_FOLDER,) if p.is_dir()]
         loader = FolderLoader(search)
-        env = LimitedSandbox(loader=loader, autoescape=autoescape, undefined=StrictValues,
-                             auto_reload=False, cache_size=-1)  # fmt: skip
+        env = LimitedSandbox(
+            loader=loader,
+            autoescape=autoescape,
+            undefined=StrictValues,
+            auto_reload=False,
+            cache_size=-1,
+        )
         env.filters.update(make_filters(locale, tz, currency))
         self = cls(folder, spec, loader, env)
         self.limits = limits
@@ -164,8 +176,9 @@ class TemplateSet:
             return
         check_subject_variants(letter.html_file, letter.subject_variants)
         for v, subject in sorted(letter.subject_variants.items()):
-            one = replace(letter, subject=subject, segment={"name": name, "label": label,
-                                                          "variant": v})  # fmt: skip
+            one = replace(
+                letter, subject=subject, segment={"name": name, "label": label, "variant": v}
+            )
             self._letters[f"{name}.{v}"] = one
         self._variants[name] = sorted(letter.subject_variants)
 
@@ -339,8 +352,13 @@ class TemplateSet:
         letter = self._letter(segment_name)
         view = ContactView()
         view.__dict__ = present_values(contact)
-        variables = {"contact": view, "segment": letter.segment, "campaign": campaign,
-                     "unsubscribe_url": unsubscribe_url, "today": today}  # fmt: skip
+        variables = {
+            "contact": view,
+            "segment": letter.segment,
+            "campaign": campaign,
+            "unsubscribe_url": unsubscribe_url,
+            "today": today,
+        }
         start(limits or self.limits)
         try:
             subject = _value(letter.subject, variables)

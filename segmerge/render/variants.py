@@ -119,8 +119,11 @@ def assign(
     variants: Mapping[str, Sequence[str]],
 ) -> tuple[np.ndarray, pd.Series]:
     """(holdout mask, variant per contact: None where the segment has no variants)."""
-    in_holdout = unit_hash(ids, f"{campaign}#holdout") < holdout if holdout else (
-        np.zeros(len(ids), dtype=bool))  # fmt: skip
+    in_holdout = (
+        unit_hash(ids, f"{campaign}#holdout") < holdout
+        if holdout
+        else (np.zeros(len(ids), dtype=bool))
+    )
     pick = unit_hash(ids, f"{campaign}#variant")
     out = pd.Series([None] * len(ids), index=ids.index, dtype=object)
     for seg, names in variants.items():

@@ -30,11 +30,13 @@ from segmerge.report.kpi import EVENTS, KpiReport
 from segmerge.report.movements import Movements
 from segmerge.report.quality import QualityReport, verdict_homogeneity
 
-_ENV = Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True,
-                   extensions=["jinja2.ext.i18n"])  # fmt: skip
+_ENV = Environment(
+    autoescape=True, trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.i18n"]
+)
 # old-style callables: the page's msgids are the Python code's, `str.format` fields included
 _ENV.install_gettext_callables(  # type: ignore[attr-defined]
-    lambda m: i18n._(m), lambda s, p, n: i18n.ngettext(s, p, n), newstyle=False)  # fmt: skip
+    lambda m: i18n._(m), lambda s, p, n: i18n.ngettext(s, p, n), newstyle=False
+)
 
 STYLE = """
 *{box-sizing:border-box}
@@ -145,8 +147,15 @@ def _heatmap(names: list[str], matrix: Any) -> Markup:
     for i in range(len(names)):
         for j in range(len(names)):
             dark = float(matrix[i][j]) > 0.6 * top  # white on the darkest blues, to be read
-            ax.text(j, i, fr(matrix[i][j], 0), ha="center", va="center", fontsize=7,
-                    color="white" if dark else "black")  # fmt: skip
+            ax.text(
+                j,
+                i,
+                fr(matrix[i][j], 0),
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if dark else "black",
+            )
     fig.colorbar(im, ax=ax, label=_("contacts in common"))
     ax.set_title(_("Segment overlaps"))
     return _svg(fig)
@@ -159,13 +168,15 @@ def _profile_chart(q: QualityReport) -> Markup | None:
     if not cols or not segs:
         return None
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(6, 0.25 * len(cols) * max(1, len(segs)) + 2.2),
-                           layout="constrained")  # fmt: skip
+    fig, ax = plt.subplots(
+        figsize=(6, 0.25 * len(cols) * max(1, len(segs)) + 2.2), layout="constrained"
+    )
     height = 0.8 / len(segs)
     for k, s in enumerate(segs):
         vals = [100 * (s.stats[c].mean or 0) / (q.base[c].mean or 1) for c in cols]
-        bars = ax.barh([i + k * height for i in range(len(cols))], vals, height=height,
-                       label=s.label)  # fmt: skip
+        bars = ax.barh(
+            [i + k * height for i in range(len(cols))], vals, height=height, label=s.label
+        )
         _bar_ids(bars, f"profile{k}")
     ax.axvline(100, color="#333", linewidth=1)
     ax.set_yticks([i + 0.4 - height / 2 for i in range(len(cols))], [q.metrics[c] for c in cols])
@@ -181,32 +192,60 @@ def quality_page(q: QualityReport, moves: Movements | None, tz: Any) -> str:
     day = i18n.day(q.as_of.tz_convert(tz))
     intro = [
         f"{q.description}" if q.description else "",
-        _("{n} contacts on {day}, mode “{mode}”; {excluded} excluded by the exclusion rule, "
-          "{none} in no segment.").format(
-            n=number(q.total), day=day, mode=q.mode, excluded=number(q.excluded),
-            none=number(q.unassigned)),  # fmt: skip
-        _("Homogeneity: {share} of the criteria's variance explained by the segments (mean "
-          "eta²) — {verdict}.").format(
-            share=pct(q.homogeneity.score, 0), verdict=verdict_homogeneity(q.homogeneity.score)),
-    ]  # fmt: skip
+        _(
+            "{n} contacts on {day}, mode “{mode}”; {excluded} excluded by the exclusion rule, "
+            "{none} in no segment."
+        ).format(
+            n=number(q.total),
+            day=day,
+            mode=q.mode,
+            excluded=number(q.excluded),
+            none=number(q.unassigned),
+        ),
+        _(
+            "Homogeneity: {share} of the criteria's variance explained by the segments (mean "
+            "eta²) — {verdict}."
+        ).format(
+            share=pct(q.homogeneity.score, 0), verdict=verdict_homogeneity(q.homogeneity.score)
+        ),
+    ]
     sizes = [s.size for s in q.segments]
     not_enough = _("not enough data")
-    sections: list[dict[str, Any]] = [{
-        "title": _("Sizes and shares"),
-        "chart": _bars([s.label for s in q.segments], sizes, _("Segment sizes"), _("contacts")),
-        "head": [_("segment"), _("contacts"), _("share of the base"), _("spread / base")],
-        "rows": [[f"{s.label} ({s.name})", fr(s.size, 0), pct(s.share),
-                  fr(s.spread, 2) if s.spread is not None else not_enough]
-                 for s in q.segments],
-        "notes": [_("spread / base: the criteria's mean standard deviation in the segment "
-                    "divided by the base's (under 1: more alike than the base)")]}]  # fmt: skip
+    sections: list[dict[str, Any]] = [
+        {
+            "title": _("Sizes and shares"),
+            "chart": _bars([s.label for s in q.segments], sizes, _("Segment sizes"), _("contacts")),
+            "head": [_("segment"), _("contacts"), _("share of the base"), _("spread / base")],
+            "rows": [
+                [
+                    f"{s.label} ({s.name})",
+                    fr(s.size, 0),
+                    pct(s.share),
+                    fr(s.spread, 2) if s.spread is not None else not_enough,
+                ]
+                for s in q.segments
+            ],
+            "notes": [
+                _(
+                    "spread / base: the criteria's mean standard deviation in the segment "
+                    "divided by the base's (under 1: more alike than the base)"
+                )
+            ],
+        }
+    ]
     if q.overlap is not None:
         names = [s.label for s in q.segments]
-        sections.append({"title": _("Overlaps (mode all)"),
-                         "chart": _heatmap(names, q.overlap.to_numpy()),
-                         "head": ["", *names],
-                         "rows": [[names[i], *[fr(v, 0) for v in row]]
-                                  for i, row in enumerate(q.overlap.to_numpy())]})  # fmt: skip
+        sections.append(
+            {
+                "title": _("Overlaps (mode all)"),
+                "chart": _heatmap(names, q.overlap.to_numpy()),
+                "head": ["", *names],
+                "rows": [
+                    [names[i], *[fr(v, 0) for v in row]]
+                    for i, row in enumerate(q.overlap.to_numpy())
+                ],
+            }
+        )
     head = [_("criterion"), _("base")] + [s.label for s in q.segments]
     rows = [
         [q.metrics[c], _mm(q.base[c])]
@@ -214,11 +253,18 @@ def quality_page(q: QualityReport, moves: Movements | None, tz: Any) -> str:
         for c in q.metrics
         if c in q.base
     ]
-    sections.append({"title": _("Profiles (mean / median)"), "chart": _profile_chart(q),
-                     "head": head, "rows": rows,
-                     "notes": [_("eta² of {criterion}: {share}").format(
-                         criterion=q.metrics[c], share=pct(v, 0))
-                         for c, v in q.homogeneity.eta2.items()]})  # fmt: skip
+    sections.append(
+        {
+            "title": _("Profiles (mean / median)"),
+            "chart": _profile_chart(q),
+            "head": head,
+            "rows": rows,
+            "notes": [
+                _("eta² of {criterion}: {share}").format(criterion=q.metrics[c], share=pct(v, 0))
+                for c, v in q.homogeneity.eta2.items()
+            ],
+        }
+    )
     for s in q.segments:
         for mix in s.mixes:
             sections.append(
@@ -229,20 +275,39 @@ def quality_page(q: QualityReport, moves: Movements | None, tz: Any) -> str:
                 }
             )
     if moves is None:
-        sections.append({"title": _("Movements"), "notes": [
-            _("no earlier report or send to compare with: movements will show in the next "
-              "report")]})  # fmt: skip
+        sections.append(
+            {
+                "title": _("Movements"),
+                "notes": [
+                    _(
+                        "no earlier report or send to compare with: movements will show in "
+                        "the next report"
+                    )
+                ],
+            }
+        )
     else:
-        sections.append({"title": _("Movements since {day}").format(day=_day(moves.previous_day)),
-                         "head": [_("segment"), _("entered"), _("left"), _("stayed"), _("why")],
-                         "rows": [[f.name, fr(f.entered, 0), fr(f.left, 0), fr(f.stayed, 0),
-                                   ", ".join(f"{r} ({n})" for r, n in f.reasons[:3]) or "—"]
-                                  for f in moves.flows],
-                         "notes": ([_("the rules have changed since")] if moves.rules_changed
-                                   else [])})  # fmt: skip
+        sections.append(
+            {
+                "title": _("Movements since {day}").format(day=_day(moves.previous_day)),
+                "head": [_("segment"), _("entered"), _("left"), _("stayed"), _("why")],
+                "rows": [
+                    [
+                        f.name,
+                        fr(f.entered, 0),
+                        fr(f.left, 0),
+                        fr(f.stayed, 0),
+                        ", ".join(f"{r} ({n})" for r, n in f.reasons[:3]) or "—",
+                    ]
+                    for f in moves.flows
+                ],
+                "notes": ([_("the rules have changed since")] if moves.rules_changed else []),
+            }
+        )
     title = _("Segmentation report — {rules}").format(rules=q.ruleset)
-    return _render(title=title, intro=[p for p in intro if p], warnings=q.warnings,
-                   sections=sections)  # fmt: skip
+    return _render(
+        title=title, intro=[p for p in intro if p], warnings=q.warnings, sections=sections
+    )
 
 
 def _day(iso: str) -> str:
@@ -262,9 +327,13 @@ def _kpi_chart(r: KpiReport) -> Markup | None:
         return None
     plt = _plt()
     measures = [e for e in ("open", "click", "conversion") if any(g.rates.get(e) for g in groups)]
-    fig, axes = plt.subplots(len(measures), 1, figsize=(6, len(measures) * (0.3 * len(groups)
-                                                                            + 0.9)),
-                             squeeze=False, layout="constrained")  # fmt: skip
+    fig, axes = plt.subplots(
+        len(measures),
+        1,
+        figsize=(6, len(measures) * (0.3 * len(groups) + 0.9)),
+        squeeze=False,
+        layout="constrained",
+    )
     titles = {"open": _("open rate"), "click": _("click rate"), "conversion": _("conversion")}
     for ax, e in zip(axes[:, 0], measures, strict=True):
         shown = [g for g in groups if g.rates.get(e)]
@@ -291,21 +360,46 @@ def kpi_page(r: KpiReport) -> str:
         cells = [g.name, fr(g.n, 0)]
         for e in measures:
             rate = g.rates.get(e)
-            cells.append("—" if rate is None else _("{rate} ({low} to {high})").format(
-                rate=pct(rate.value), low=pct(rate.ci[0]), high=pct(rate.ci[1])))  # fmt: skip
+            cells.append(
+                "—"
+                if rate is None
+                else _("{rate} ({low} to {high})").format(
+                    rate=pct(rate.value), low=pct(rate.ci[0]), high=pct(rate.ci[1])
+                )
+            )
         rpr = g.revenue_per_recipient
         cells.append("—" if rpr is None else money(rpr))
         rows.append(cells)
-    sections = [{"title": f'{_("Results by segment and variant")} — {r.interval_heading()}',
-                 "chart": _kpi_chart(r),
-                 "head": [_("group"), _("contacts"), _("opens"), _("clicks"),
-                          _("unsubscribes"), _("conversion"), _("revenue / recipient")],
-                 "rows": rows,
-                 "notes": [_("“—”: not defined (holdout: no opens or clicks) or not enough "
-                             "data")]},  # fmt: skip
-                {"title": _("Verdicts"), "head": [_("verdict")],
-                 "rows": [[c.verdict] for c in r.comparisons]}]  # fmt: skip
-    intro = [_("Send {run}, attribution window of {days} days after the send.").format(
-        run=r.run_id, days=number(r.window))]  # fmt: skip
-    return _render(title=_("Results of campaign {name}").format(name=r.campaign), intro=intro,
-                   warnings=r.notes, sections=sections)  # fmt: skip
+    sections = [
+        {
+            "title": f"{_('Results by segment and variant')} — {r.interval_heading()}",
+            "chart": _kpi_chart(r),
+            "head": [
+                _("group"),
+                _("contacts"),
+                _("opens"),
+                _("clicks"),
+                _("unsubscribes"),
+                _("conversion"),
+                _("revenue / recipient"),
+            ],
+            "rows": rows,
+            "notes": [_("“—”: not defined (holdout: no opens or clicks) or not enough data")],
+        },
+        {
+            "title": _("Verdicts"),
+            "head": [_("verdict")],
+            "rows": [[c.verdict] for c in r.comparisons],
+        },
+    ]
+    intro = [
+        _("Send {run}, attribution window of {days} days after the send.").format(
+            run=r.run_id, days=number(r.window)
+        )
+    ]
+    return _render(
+        title=_("Results of campaign {name}").format(name=r.campaign),
+        intro=intro,
+        warnings=r.notes,
+        sections=sections,
+    )

@@ -88,8 +88,9 @@ def _window_hits(people: pd.DataFrame, table: pd.DataFrame, at: str, days: int) 
     return m[(m[at] > m["sent_at"]) & (m[at] <= end)]
 
 
-def measure(people: pd.DataFrame, events: pd.DataFrame, orders: pd.DataFrame, days: int,
-            ours: set[str]) -> tuple[pd.DataFrame, str | None, bool]:  # fmt: skip
+def measure(
+    people: pd.DataFrame, events: pd.DataFrame, orders: pd.DataFrame, days: int, ours: set[str]
+) -> tuple[pd.DataFrame, str | None, bool]:
     """Per person: opened/clicked/unsubscribed/converted flags and revenue in the window.
 
     Returns the flags, a note on how events were matched, and whether any event fell in a
@@ -102,8 +103,10 @@ def measure(people: pd.DataFrame, events: pd.DataFrame, orders: pd.DataFrame, da
         ev = ev[ev["campaign_id"].isin(list(ours))]
         note = _("events matched to the campaign by their campaign_id")
     elif len(ev):
-        note = _("events of every campaign in the window: the destination does not tie opens "
-                 "and clicks to this campaign")  # fmt: skip
+        note = _(
+            "events of every campaign in the window: the destination does not tie opens "
+            "and clicks to this campaign"
+        )
     for e in EVENTS:
         hit = set(ev.loc[ev["event"] == e, "contact_id"])
         out[e] = people["contact_id"].isin(hit).to_numpy()
@@ -114,9 +117,15 @@ def measure(people: pd.DataFrame, events: pd.DataFrame, orders: pd.DataFrame, da
     return out, note, bool(len(ev))
 
 
-def _group(seg: str, variant: str | None, kind: str, flags: pd.DataFrame,
-           events_defined: bool, orders_defined: bool = True, alpha: float = 0.05
-           ) -> Group:  # fmt: skip
+def _group(
+    seg: str,
+    variant: str | None,
+    kind: str,
+    flags: pd.DataFrame,
+    events_defined: bool,
+    orders_defined: bool = True,
+    alpha: float = 0.05,
+) -> Group:
     n = len(flags)
     rates: dict[str, Rate | None] = {}
     for e in [*EVENTS, "conversion"]:
@@ -168,8 +177,10 @@ def platform_note(people: pd.DataFrame) -> str | None:
 def our_ids(ledger: Ledger, campaign: str, run_id: str) -> set[str]:
     """campaign_id values that mean "this run": its name, its run id, its drafts' platform ids."""
     ids = {campaign, run_id}
-    for r in ledger.db.execute("SELECT detail FROM actions WHERE run_id=? AND kind="
-                               "'create_campaign' AND status='done'", (run_id,)):  # fmt: skip
+    for r in ledger.db.execute(
+        "SELECT detail FROM actions WHERE run_id=? AND kind='create_campaign' AND status='done'",
+        (run_id,),
+    ):
         if m := _DRAFT_ID.search(r[0] or ""):
             ids.add(m.group(1))
     return ids
@@ -177,15 +188,24 @@ def our_ids(ledger: Ledger, campaign: str, run_id: str) -> set[str]:
 
 def latest_run(ledger: Ledger, campaign: str) -> str | None:
     for r in ledger.runs(campaign, limit=100):
-        if ledger.db.execute("SELECT 1 FROM actions WHERE run_id=? AND kind IN ('send', "
-                             "'member') AND status='done' LIMIT 1",
-                             (r["run_id"],)).fetchone():  # fmt: skip
+        if ledger.db.execute(
+            "SELECT 1 FROM actions WHERE run_id=? AND kind IN ('send', "
+            "'member') AND status='done' LIMIT 1",
+            (r["run_id"],),
+        ).fetchone():
             return str(r["run_id"])
     return None
 
 
-def kpi(ws: Workspace, campaign: str, *, run_id: str | None = None, window: int = 14,
-        tables: Tables | None = None, now: datetime | None = None) -> KpiReport:  # fmt: skip
+def kpi(
+    ws: Workspace,
+    campaign: str,
+    *,
+    run_id: str | None = None,
+    window: int = 14,
+    tables: Tables | None = None,
+    now: datetime | None = None,
+) -> KpiReport:
     """The `segmerge kpi` report: read the ledger, pull the source now, measure, compare."""
     from segmerge.run.pipeline import ledger_path
     from segmerge.segment import order_rules as source_rules
@@ -196,21 +216,25 @@ def kpi(ws: Workspace, campaign: str, *, run_id: str | None = None, window: int 
         raise ConfigError(_("the attribution window is at least 1 day"), field="--window")
     ledger = Ledger.open_existing(ledger_path(ws))
     if ledger is None:
-        raise ConfigError(_("no run of {campaign} yet").format(campaign=campaign),
-                          hint=f"segmerge run {campaign}")  # fmt: skip
+        raise ConfigError(
+            _("no run of {campaign} yet").format(campaign=campaign), hint=f"segmerge run {campaign}"
+        )
     try:
         run_id = run_id or latest_run(ledger, campaign)
         found = ledger.run(run_id) if run_id else None
         if found is None or found["campaign"] != campaign:
-            what = (_("no run {run} of {campaign}") if run_id
-                    else _("no run of {campaign} with messages sent yet"))  # fmt: skip
+            what = (
+                _("no run {run} of {campaign}")
+                if run_id
+                else _("no run of {campaign} with messages sent yet")
+            )
             raise ConfigError(
                 what.format(run=run_id, campaign=campaign),
                 field="--run",
                 hint=_(
                     "see `segmerge history`; kpi measures the messages Segmerge sent, and the "
                     "groups of a platform campaign with a holdout or variants"
-                ),  # fmt: skip
+                ),
             )
         assert run_id is not None
         people = run_people(ledger, run_id)
@@ -234,17 +258,40 @@ def kpi(ws: Workspace, campaign: str, *, run_id: str | None = None, window: int 
     source_events, events = events, campaign_events(events, tracked, ours)  # its own only
     order = [s.name for s in load_ruleset(ws.path(cfg.rules)).segments]
     until = _latest(pd.concat([source_events, tracked]), orders)  # any campaign's: coverage
-    report = build(campaign, run_id, people, events, orders, window, ours, order,
-                   settings=cfg, now=now, currency=ws.config.currency,
-                   data_until=until)  # fmt: skip
+    report = build(
+        campaign,
+        run_id,
+        people,
+        events,
+        orders,
+        window,
+        ours,
+        order,
+        settings=cfg,
+        now=now,
+        currency=ws.config.currency,
+        data_until=until,
+    )
     if base_name:
         if base_people is None or base_people.empty:
-            report.notes.append(_("baseline campaign {name}: no send recorded, no "
-                                  "comparison").format(name=base_name))  # fmt: skip
+            report.notes.append(
+                _("baseline campaign {name}: no send recorded, no comparison").format(
+                    name=base_name
+                )
+            )
         else:
             base_events = campaign_events(source_events, tracked, base_ours)
-            add_baseline(report, base_name, base_run or "", base_people, base_events, orders,
-                         base_ours, settings=cfg, currency=ws.config.currency)  # fmt: skip
+            add_baseline(
+                report,
+                base_name,
+                base_run or "",
+                base_people,
+                base_events,
+                orders,
+                base_ours,
+                settings=cfg,
+                currency=ws.config.currency,
+            )
     if note := platform_note(people):
         report.notes.insert(0, note)
     if machines:
@@ -269,19 +316,38 @@ def _latest(events: pd.DataFrame, orders: pd.DataFrame) -> pd.Timestamp | None:
     return stamps.max() if len(stamps) else None
 
 
-def build(campaign: str, run_id: str, people: pd.DataFrame, events: pd.DataFrame,
-          orders: pd.DataFrame, window: int, ours: set[str], order: list[str] | None = None,
-          *, settings: KpiConfig | None = None, now: datetime | None = None,
-          currency: str = "EUR", data_until: pd.Timestamp | None = None) -> KpiReport:  # fmt: skip
+def build(
+    campaign: str,
+    run_id: str,
+    people: pd.DataFrame,
+    events: pd.DataFrame,
+    orders: pd.DataFrame,
+    window: int,
+    ours: set[str],
+    order: list[str] | None = None,
+    *,
+    settings: KpiConfig | None = None,
+    now: datetime | None = None,
+    currency: str = "EUR",
+    data_until: pd.Timestamp | None = None,
+) -> KpiReport:
     """Groups, comparisons and verdicts from the run's people and the pulled tables (pure
     but for ``now``, the moment the window is judged open or closed: the clock by default)."""
     cfg = settings or KpiConfig()
     sent = people[people["status"] == "done"]
     held = people[people["status"] == "holdout"]
     until = data_until if data_until is not None else _latest(events, orders)
-    report = KpiReport(campaign, run_id, window, sent["sent_at"].min() if len(sent) else None,
-                       sent["sent_at"].max() if len(sent) else None, until, [], [],
-                       alpha=cfg.kpi_alpha)  # fmt: skip
+    report = KpiReport(
+        campaign,
+        run_id,
+        window,
+        sent["sent_at"].min() if len(sent) else None,
+        sent["sent_at"].max() if len(sent) else None,
+        until,
+        [],
+        [],
+        alpha=cfg.kpi_alpha,
+    )
     if sent.empty:
         report.notes.append(_not_enough(_("no message sent by {run}").format(run=run_id)))
         return report
@@ -290,8 +356,7 @@ def build(campaign: str, run_id: str, people: pd.DataFrame, events: pd.DataFrame
     if note:
         report.notes.append(note)
     if not seen:
-        upto = (_(" (the data go up to {day})").format(day=day(until))
-                if until is not None else "")  # fmt: skip
+        upto = _(" (the data go up to {day})").format(day=day(until)) if until is not None else ""
         nothing = _("no open, click or unsubscribe in the {days} days after the send{upto}")
         report.notes.append(_not_enough(nothing.format(days=window, upto=upto)))
     _window_state(report, pd.Timestamp(now) if now is not None else pd.Timestamp.now(tz="UTC"))
@@ -300,8 +365,9 @@ def build(campaign: str, run_id: str, people: pd.DataFrame, events: pd.DataFrame
     seg_order = [s for s in order or [] if s in found] + sorted(found - set(order or []))
     after = until is not None and report.sent_from is not None and until > report.sent_from
     if not after:
-        report.notes.append(_not_enough(_("the source's data stop before the send: no order can "
-                                          "be attributed yet")))  # fmt: skip
+        report.notes.append(
+            _not_enough(_("the source's data stop before the send: no order can be attributed yet"))
+        )
 
     def group(s: str, v: str | None, kind: str, idx: pd.Index, events_ok: bool) -> Group:
         return _group(s, v, kind, flags.loc[idx], events_ok, after, cfg.kpi_alpha)
@@ -334,8 +400,9 @@ def build(campaign: str, run_id: str, people: pd.DataFrame, events: pd.DataFrame
         c = group(_("everyone"), None, "control", held.index, False)
         report.groups.append(c)
         versus(all_sent, c, ("conversion",))
-    report.notes.extend(settle(report.comparisons, cfg, report.closes, report.window_open,
-                               currency))  # fmt: skip
+    report.notes.extend(
+        settle(report.comparisons, cfg, report.closes, report.window_open, currency)
+    )
     return report
 
 
@@ -349,17 +416,32 @@ def _window_state(report: KpiReport, now: pd.Timestamp) -> None:
         return
     when = f"{day(report.closes)} {report.closes:%H:%M}"
     if now >= report.closes:
-        stale = _("the source's data stop on {until}, before the attribution window closed on "
-                  "{day} UTC: no verdict until they cover it")  # fmt: skip
+        stale = _(
+            "the source's data stop on {until}, before the attribution window closed on "
+            "{day} UTC: no verdict until they cover it"
+        )
         report.notes.append(stale.format(until=day(until) if until is not None else "—", day=when))
     else:
-        report.notes.append(_("the attribution window is still open: it closes on {day} UTC, "
-                              "no verdict before then").format(day=when))  # fmt: skip
+        report.notes.append(
+            _(
+                "the attribution window is still open: it closes on {day} UTC, "
+                "no verdict before then"
+            ).format(day=when)
+        )
 
 
-def add_baseline(report: KpiReport, name: str, run_id: str, people: pd.DataFrame,
-                 events: pd.DataFrame, orders: pd.DataFrame, ours: set[str], *,
-                 settings: KpiConfig | None = None, currency: str = "EUR") -> None:  # fmt: skip
+def add_baseline(
+    report: KpiReport,
+    name: str,
+    run_id: str,
+    people: pd.DataFrame,
+    events: pd.DataFrame,
+    orders: pd.DataFrame,
+    ours: set[str],
+    *,
+    settings: KpiConfig | None = None,
+    currency: str = "EUR",
+) -> None:
     """Describe the segmented campaign, overall and per segment, next to a generic one's run:
     another population or period, so no test and no winner."""
     cfg = settings or KpiConfig()
@@ -377,8 +459,10 @@ def add_baseline(report: KpiReport, name: str, run_id: str, people: pd.DataFrame
     report.groups.append(base)
     for g in report.groups:
         if g.kind == "send" and g.variant is None:
-            found = [test_rates(g, base, e, cfg, descriptive=True)
-                     for e in ("open", "click", "conversion")]  # fmt: skip
+            found = [
+                test_rates(g, base, e, cfg, descriptive=True)
+                for e in ("open", "click", "conversion")
+            ]
             found.append(test_revenue(g, base, cfg, descriptive=True))
             for c in found:
                 c.verdict = sentence(c, cfg, report.closes, currency)

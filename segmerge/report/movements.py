@@ -70,8 +70,9 @@ def snapshot_path(ws: Workspace, ruleset_name: str) -> Path:
 
 
 def rules_digest(rs: RuleSet) -> str:
-    text = "\n".join([rs.mode, rs.exclude_text or ""] + [f"{s.name}:{s.when_text}"
-                                                         for s in rs.segments])  # fmt: skip
+    text = "\n".join(
+        [rs.mode, rs.exclude_text or ""] + [f"{s.name}:{s.when_text}" for s in rs.segments]
+    )
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -98,24 +99,38 @@ def _pairs(assignment: Assignment) -> tuple[np.ndarray, np.ndarray]:
     names = np.asarray(list(assignment.matrix.columns), dtype=object)
     rows, cols = np.nonzero(m)
     none = np.flatnonzero(~m.any(axis=1)) if m.shape[1] else np.arange(len(m))
-    return (np.concatenate([rows, none]),
-            np.concatenate([names[cols], np.full(len(none), NONE, dtype=object)]))  # fmt: skip
+    return (
+        np.concatenate([rows, none]),
+        np.concatenate([names[cols], np.full(len(none), NONE, dtype=object)]),
+    )
 
 
-def _current(ruleset: RuleSet, frame: pd.DataFrame, assignment: Assignment, day: str,
-             source: str) -> pd.DataFrame:  # fmt: skip
+def _current(
+    ruleset: RuleSet, frame: pd.DataFrame, assignment: Assignment, day: str, source: str
+) -> pd.DataFrame:
     rows, segs = _pairs(assignment)
-    out = pd.DataFrame({"day": day, "source": source,
-                        "contact_id": frame["contact_id"].astype("string").to_numpy()[rows],
-                        "segment": pd.array(segs, dtype="string"),
-                        "rules": rules_digest(ruleset)})  # fmt: skip
+    out = pd.DataFrame(
+        {
+            "day": day,
+            "source": source,
+            "contact_id": frame["contact_id"].astype("string").to_numpy()[rows],
+            "segment": pd.array(segs, dtype="string"),
+            "rules": rules_digest(ruleset),
+        }
+    )
     for c in _read_columns(ruleset, frame):
         out[f"v:{c}"] = _as_text(frame[c]).to_numpy()[rows]
     return out
 
 
-def save_assignment(ws: Workspace, ruleset: RuleSet, frame: pd.DataFrame,
-                    assignment: Assignment, as_of: pd.Timestamp, source: str) -> Path:  # fmt: skip
+def save_assignment(
+    ws: Workspace,
+    ruleset: RuleSet,
+    frame: pd.DataFrame,
+    assignment: Assignment,
+    as_of: pd.Timestamp,
+    source: str,
+) -> Path:
     """Keep today's assignment (replacing today's, keeping the few days before it)."""
     day = as_of.tz_convert(ws.tz).strftime("%Y-%m-%d")
     path = snapshot_path(ws, ruleset.name)
@@ -134,8 +149,7 @@ def save_assignment(ws: Workspace, ruleset: RuleSet, frame: pd.DataFrame,
 
 def save_segmented(ws: Workspace, seg: Segmented) -> Path:
     """The hook a run calls once segments are computed (the same as `report` does)."""
-    return save_assignment(ws, seg.ruleset, seg.frame, seg.assignment, seg.as_of,
-                           seg.source_name)  # fmt: skip
+    return save_assignment(ws, seg.ruleset, seg.frame, seg.assignment, seg.as_of, seg.source_name)
 
 
 def _load(path: Path) -> pd.DataFrame | None:
@@ -150,8 +164,11 @@ def _load(path: Path) -> pd.DataFrame | None:
 def _primary(pairs: pd.DataFrame, order: list[str]) -> pd.Series:
     rank = {s: i for i, s in enumerate(order)}
     p = pairs.assign(r=pairs["segment"].map(lambda s: rank.get(s, len(order))))
-    return p.sort_values(["contact_id", "r"]).drop_duplicates("contact_id").set_index(
-        "contact_id")["segment"]  # fmt: skip
+    return (
+        p.sort_values(["contact_id", "r"])
+        .drop_duplicates("contact_id")
+        .set_index("contact_id")["segment"]
+    )
 
 
 def movements(ws: Workspace, seg: Segmented) -> Movements | None:
@@ -194,23 +211,44 @@ def movements(ws: Workspace, seg: Segmented) -> Movements | None:
     for i, s in enumerate(rs.segments):
         was, now = old_members.get(s.name, set()), new_members.get(s.name, set())
         entered, left = sorted(now - was), sorted(was - now)
-        relevant = excl + [c for t in rs.segments[: i + 1] if rs.mode == "first"
-                           for c in cond_cols[t.name]] + cond_cols[s.name]  # fmt: skip
+        relevant = (
+            excl
+            + [c for t in rs.segments[: i + 1] if rs.mode == "first" for c in cond_cols[t.name]]
+            + cond_cols[s.name]
+        )
         relevant = [c for c in dict.fromkeys(relevant) if c in changed]
         movers = pd.Index(entered + left).intersection(both)
         reasons = [(labels[c], int(changed[c].loc[movers].sum())) for c in relevant]
         reasons = sorted([r for r in reasons if r[1]], key=lambda r: -r[1])
-        examples = [_mover(cid, old_sets, new_sets, old_v, new_v, relevant, labels, changed,
-                           rules_changed) for cid in (entered + left)[:EXAMPLES]]  # fmt: skip
-        flows.append(SegmentFlow(s.name, len(entered), len(left), len(was & now), reasons,
-                                 examples))  # fmt: skip
-    return Movements(prev_day, day, rules_changed, flows, transitions,
-                     int((before == GONE).sum()), int((after == GONE).sum()))  # fmt: skip
+        examples = [
+            _mover(cid, old_sets, new_sets, old_v, new_v, relevant, labels, changed, rules_changed)
+            for cid in (entered + left)[:EXAMPLES]
+        ]
+        flows.append(
+            SegmentFlow(s.name, len(entered), len(left), len(was & now), reasons, examples)
+        )
+    return Movements(
+        prev_day,
+        day,
+        rules_changed,
+        flows,
+        transitions,
+        int((before == GONE).sum()),
+        int((after == GONE).sum()),
+    )
 
 
-def _mover(cid: str, old_sets: pd.Series, new_sets: pd.Series, old_v: pd.DataFrame,
-           new_v: pd.DataFrame, relevant: list[str], labels: dict[str, str],
-           changed: dict[str, pd.Series], rules_changed: bool) -> Mover:  # fmt: skip
+def _mover(
+    cid: str,
+    old_sets: pd.Series,
+    new_sets: pd.Series,
+    old_v: pd.DataFrame,
+    new_v: pd.DataFrame,
+    relevant: list[str],
+    labels: dict[str, str],
+    changed: dict[str, pd.Series],
+    rules_changed: bool,
+) -> Mover:
     """One mover's story (a handful per segment: the counts above are column-wise)."""
     before = str(old_sets.get(cid, GONE))
     after = str(new_sets.get(cid, GONE))

@@ -43,8 +43,14 @@ STANDARD_METRICS = ("orders_count", "revenue", "avg_basket", "days_since_last_or
 #: Age bands (lower bound included, upper excluded) and their English msgid: the label is
 #: translated where the mix is built, so a French report says "65 ans et plus" and an
 #: English one "65 and over".
-AGE_BANDS = ((0, 25, "under 25"), (25, 35, "25–34"), (35, 45, "35–44"),
-             (45, 55, "45–54"), (55, 65, "55–64"), (65, 200, "65 and over"))  # fmt: skip
+AGE_BANDS = (
+    (0, 25, "under 25"),
+    (25, 35, "25–34"),
+    (35, 45, "35–44"),
+    (45, 55, "45–54"),
+    (55, 65, "55–64"),
+    (65, 200, "65 and over"),
+)
 ALPHA = 0.05
 MIN_FOR_TEST = 5  # fewer values than this in a segment: no test, "not enough data"
 
@@ -195,8 +201,9 @@ def homogeneity(values: dict[str, np.ndarray], groups: np.ndarray) -> Homogeneit
     return Homogeneity(eta2, pf, float(np.mean(known)) if known else None)
 
 
-def indistinct_pairs(values: dict[str, np.ndarray], members: dict[str, np.ndarray]
-                     ) -> list[tuple[str, str]]:  # fmt: skip
+def indistinct_pairs(
+    values: dict[str, np.ndarray], members: dict[str, np.ndarray]
+) -> list[tuple[str, str]]:
     """Pairs of segments no metric tells apart (KS p > 0.05 on each), when testable."""
     from scipy.stats import ks_2samp  # lazy: only the report needs it
 
@@ -236,21 +243,34 @@ def _mixes(seg: Segmented, mask: np.ndarray, cats: pd.DataFrame | None) -> list[
             )
     if "age" in frame.columns and (age := numeric(frame["age"])) is not None:
         names = [_age_band(b[2]) for b in AGE_BANDS]
-        bands = pd.Series(pd.cut(age, [b[0] for b in AGE_BANDS] + [AGE_BANDS[-1][1]], right=False,
-                                 labels=names))  # fmt: skip
+        bands = pd.Series(
+            pd.cut(age, [b[0] for b in AGE_BANDS] + [AGE_BANDS[-1][1]], right=False, labels=names)
+        )
         mine_b = bands[mask].value_counts(normalize=True)
         base_b = bands.value_counts(normalize=True)
         if mine_b.sum() > 0:
-            out.append(Mix(_("age"), [(str(b), float(mine_b.get(b, 0.0)), float(base_b.get(b, 0.0)))
-                                      for b in names if base_b.get(b, 0) > 0]))  # fmt: skip
+            out.append(
+                Mix(
+                    _("age"),
+                    [
+                        (str(b), float(mine_b.get(b, 0.0)), float(base_b.get(b, 0.0)))
+                        for b in names
+                        if base_b.get(b, 0) > 0
+                    ],
+                )
+            )
     for col in ("region", "région"):
         if col in frame.columns and numeric(frame[col]) is None:
             reg = frame[col].astype("string")
             mine_r = reg[mask].value_counts(normalize=True).head(3)
             base_r = reg.value_counts(normalize=True)
             if len(mine_r):
-                out.append(Mix(_("region"), [(str(k), float(v), float(base_r.get(k, 0.0)))
-                                             for k, v in mine_r.items()]))  # fmt: skip
+                out.append(
+                    Mix(
+                        _("region"),
+                        [(str(k), float(v), float(base_r.get(k, 0.0))) for k, v in mine_r.items()],
+                    )
+                )
             break
     return out
 
@@ -258,9 +278,14 @@ def _mixes(seg: Segmented, mask: np.ndarray, cats: pd.DataFrame | None) -> list[
 def _age_band(msgid: str) -> str:
     """An age band's label in the command's language (the msgids are spelled out so the
     catalog check sees each of them)."""
-    labels = {"under 25": _("under 25"), "25–34": _("25–34"), "35–44": _("35–44"),
-              "45–54": _("45–54"), "55–64": _("55–64"),
-              "65 and over": _("65 and over")}  # fmt: skip
+    labels = {
+        "under 25": _("under 25"),
+        "25–34": _("25–34"),
+        "35–44": _("35–44"),
+        "45–54": _("45–54"),
+        "55–64": _("55–64"),
+        "65 and over": _("65 and over"),
+    }
     return labels[msgid]
 
 
@@ -278,8 +303,9 @@ def analyse(seg: Segmented, min_size: int = 50, tz: tzinfo | None = None) -> Qua
         if c in frame.columns:
             metrics.setdefault(c, c)
     values = {c: v for c in metrics if (v := numeric(frame[c])) is not None}
-    tested = {c: values[c] for c in rmetrics} or {c: values[c] for c in STANDARD_METRICS
-                                                   if c in values}  # fmt: skip
+    tested = {c: values[c] for c in rmetrics} or {
+        c: values[c] for c in STANDARD_METRICS if c in values
+    }
     cats = None
     if "category" in seg.tables.orders.columns:
         cats = seg.tables.orders[["contact_id", "category"]].dropna()
@@ -291,15 +317,23 @@ def analyse(seg: Segmented, min_size: int = 50, tz: tzinfo | None = None) -> Qua
     for s in rs.segments:
         mask = a.matrix[s.name].to_numpy(dtype=bool)
         members[s.name] = mask
-        ratios = [sd / b for c in tested
-                  if (sd := _std(values[c][mask])) is not None and (b := base_std[c])]  # fmt: skip
-        segments.append(SegmentQuality(
-            s.name, s.label, int(mask.sum()), float(mask.sum() / total) if total else 0.0,
-            {c: _stat(values[c][mask]) for c in values},
-            float(np.mean(ratios)) if ratios else None,
-            _mixes(seg, mask, cats) if mask.any() else [],
-            _static_truth(s.expr) is True,
-        ))  # fmt: skip
+        ratios = [
+            sd / b
+            for c in tested
+            if (sd := _std(values[c][mask])) is not None and (b := base_std[c])
+        ]
+        segments.append(
+            SegmentQuality(
+                s.name,
+                s.label,
+                int(mask.sum()),
+                float(mask.sum() / total) if total else 0.0,
+                {c: _stat(values[c][mask]) for c in values},
+                float(np.mean(ratios)) if ratios else None,
+                _mixes(seg, mask, cats) if mask.any() else [],
+                _static_truth(s.expr) is True,
+            )
+        )
     overlap = None
     if rs.mode == "all":
         m = a.matrix.to_numpy(dtype=np.int64)
@@ -308,11 +342,23 @@ def analyse(seg: Segmented, min_size: int = 50, tz: tzinfo | None = None) -> Qua
     homo = homogeneity(tested, groups)
     indistinct = indistinct_pairs(tested, {k: v for k, v in members.items() if v.any()})
     report = QualityReport(
-        rs.name, rs.description, rs.mode, seg.as_of, total, int(a.excluded.sum()),
-        int((a.primary.isna() & ~a.excluded).sum()), metrics, list(rmetrics),
-        {c: _stat(values[c]) for c in values}, _mixes(seg, everyone, cats), segments, overlap,
-        homo, indistinct, [],
-    )  # fmt: skip
+        rs.name,
+        rs.description,
+        rs.mode,
+        seg.as_of,
+        total,
+        int(a.excluded.sum()),
+        int((a.primary.isna() & ~a.excluded).sum()),
+        metrics,
+        list(rmetrics),
+        {c: _stat(values[c]) for c in values},
+        _mixes(seg, everyone, cats),
+        segments,
+        overlap,
+        homo,
+        indistinct,
+        [],
+    )
     report.warnings = warnings(report, min_size) + coverage_warnings(seg, tz)
     return report
 
@@ -322,31 +368,48 @@ def warnings(r: QualityReport, min_size: int) -> list[str]:
     out: list[str] = []
     count = len(r.segments)
     if count < 2 or count > 4:
-        out.append(ngettext(
-            "{n} segment: a good segmentation usually has 2 to 4, homogeneous inside and "
-            "distinct from each other",
-            "{n} segments: a good segmentation usually has 2 to 4, homogeneous inside and "
-            "distinct from each other", count).format(n=number(count)))  # fmt: skip
+        out.append(
+            ngettext(
+                "{n} segment: a good segmentation usually has 2 to 4, homogeneous inside and "
+                "distinct from each other",
+                "{n} segments: a good segmentation usually has 2 to 4, homogeneous inside and "
+                "distinct from each other",
+                count,
+            ).format(n=number(count))
+        )
     labels = {s.name: s.label for s in r.segments}
     for s in r.segments:
         if s.size == 0:
-            out.append(_("segment “{label}” is empty: not enough data to describe it or "
-                         "measure its results").format(label=s.label))  # fmt: skip
+            out.append(
+                _(
+                    "segment “{label}” is empty: not enough data to describe it or "
+                    "measure its results"
+                ).format(label=s.label)
+            )
         elif s.size < min_size:
-            out.append(ngettext(
-                "segment “{label}” has only {n} contact (fewer than {min}): too few to "
-                "measure its results reliably",
-                "segment “{label}” has only {n} contacts (fewer than {min}): too few to "
-                "measure its results reliably", s.size,
-            ).format(label=s.label, n=number(s.size), min=number(min_size)))  # fmt: skip
+            out.append(
+                ngettext(
+                    "segment “{label}” has only {n} contact (fewer than {min}): too few to "
+                    "measure its results reliably",
+                    "segment “{label}” has only {n} contacts (fewer than {min}): too few to "
+                    "measure its results reliably",
+                    s.size,
+                ).format(label=s.label, n=number(s.size), min=number(min_size))
+            )
         if s.catch_all and s.share > 0.5:
-            out.append(_("catch-all segment “{label}” (condition always true) holds {share} "
-                         "of the base: the rules do not describe most customers"
-                         ).format(label=s.label, share=percent(s.share)))  # fmt: skip
+            out.append(
+                _(
+                    "catch-all segment “{label}” (condition always true) holds {share} "
+                    "of the base: the rules do not describe most customers"
+                ).format(label=s.label, share=percent(s.share))
+            )
     for a, b in r.indistinct:
-        out.append(_("segments “{a}” and “{b}” differ on none of the rules' criteria "
-                     "(Kolmogorov-Smirnov test, p > {alpha}): consider merging them"
-                     ).format(a=labels[a], b=labels[b], alpha=number(ALPHA, 2)))  # fmt: skip
+        out.append(
+            _(
+                "segments “{a}” and “{b}” differ on none of the rules' criteria "
+                "(Kolmogorov-Smirnov test, p > {alpha}): consider merging them"
+            ).format(a=labels[a], b=labels[b], alpha=number(ALPHA, 2))
+        )
     if r.homogeneity.score is not None and r.homogeneity.score < 0.1 and count >= 2:
         out.append(
             _(

@@ -79,8 +79,9 @@ def newcombe_bounds(x1: Num, n1: Num, x2: Num, n2: Num, z: Num) -> tuple[Num, Nu
     p1, p2 = np.asarray(x1, dtype=float) / n1, np.asarray(x2, dtype=float) / n2
     (l1, u1), (l2, u2) = wilson_bounds(x1, n1, z), wilson_bounds(x2, n2, z)
     d = p1 - p2
-    return d - np.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2), d + np.sqrt((u1 - p1) ** 2 +
-                                                                      (p2 - l2) ** 2)  # fmt: skip
+    return d - np.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2), d + np.sqrt(
+        (u1 - p1) ** 2 + (p2 - l2) ** 2
+    )
 
 
 def newcombe(x1: int, n1: int, x2: int, n2: int, alpha: float = ALPHA) -> tuple[float, float]:
@@ -141,8 +142,7 @@ def _welch_parts(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
     return float(a.mean() - b.mean()), se, df
 
 
-def welch(a: np.ndarray, b: np.ndarray, alpha: float = ALPHA
-          ) -> tuple[float, float, float] | None:  # fmt: skip
+def welch(a: np.ndarray, b: np.ndarray, alpha: float = ALPHA) -> tuple[float, float, float] | None:
     """Mean of a minus mean of b, and Welch's (1 - alpha) interval; None without 2 values each."""
     from scipy.stats import t
 
@@ -213,8 +213,9 @@ def _zz(alpha: float, power: float) -> float:
     return z_of(1 - alpha / 2) + z_of(power)
 
 
-def mde_proportions(p_ref: float, n1: int, n2: int, alpha: float = ALPHA,
-                    power: float = POWER) -> float:  # fmt: skip
+def mde_proportions(
+    p_ref: float, n1: int, n2: int, alpha: float = ALPHA, power: float = POWER
+) -> float:
     """Smallest rise over ``p_ref`` that n1 and n2 recipients detect (two-sided alpha, power).
 
     On the arcsine scale, then back to a difference of proportions; capped at 1 - p_ref.
@@ -224,8 +225,9 @@ def mde_proportions(p_ref: float, n1: int, n2: int, alpha: float = ALPHA,
     return (math.sin(min(phi, math.pi) / 2) ** 2) - p_ref
 
 
-def sample_size(p1: float, p2: float, alpha: float = ALPHA, power: float = POWER,
-                ratio: float = 1.0) -> int | None:  # fmt: skip
+def sample_size(
+    p1: float, p2: float, alpha: float = ALPHA, power: float = POWER, ratio: float = 1.0
+) -> int | None:
     """Recipients in the first group to detect p1 vs p2 (two-sided alpha, power), the second
     group holding ``ratio`` times as many; None if p1 == p2."""
     h = abs(2 * math.asin(math.sqrt(p1)) - 2 * math.asin(math.sqrt(p2)))
@@ -234,14 +236,16 @@ def sample_size(p1: float, p2: float, alpha: float = ALPHA, power: float = POWER
     return math.ceil((_zz(alpha, power) / h) ** 2 * (1 + 1 / ratio))
 
 
-def mde_means(sd1: float, sd2: float, n1: int, n2: int, alpha: float = ALPHA,
-              power: float = POWER) -> float:  # fmt: skip
+def mde_means(
+    sd1: float, sd2: float, n1: int, n2: int, alpha: float = ALPHA, power: float = POWER
+) -> float:
     """Smallest difference of means n1 and n2 values detect, each group with its own sd."""
     return _zz(alpha, power) * math.sqrt(sd1**2 / n1 + sd2**2 / n2)
 
 
-def sample_size_means(delta: float, sd: float, alpha: float = ALPHA, power: float = POWER,
-                      ratio: float = 1.0) -> int | None:  # fmt: skip
+def sample_size_means(
+    delta: float, sd: float, alpha: float = ALPHA, power: float = POWER, ratio: float = 1.0
+) -> int | None:
     """Values in the first group to detect a difference ``delta`` of means (standard deviation
     sd), the second group holding ``ratio`` times as many."""
     if delta == 0 or not np.isfinite(sd) or sd == 0:

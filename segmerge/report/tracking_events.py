@@ -57,29 +57,35 @@ def own_unsubscribes(ledger: Ledger) -> pd.DataFrame:
     audit = _audit_rows(ledger.path.parent / AUDIT_FILE)
     if audit.empty:
         return _empty()
-    sends = pd.DataFrame(ledger.sends_to(sorted(set(audit["contact_id"]))),
-                         columns=["campaign_id", "contact_id", "sent"])  # fmt: skip
+    sends = pd.DataFrame(
+        ledger.sends_to(sorted(set(audit["contact_id"]))),
+        columns=["campaign_id", "contact_id", "sent"],
+    )
     if sends.empty:
         return _empty()
     sends["sent"] = pd.to_datetime(sends["sent"], utc=True, format="ISO8601")
     sends["contact_id"] = sends["contact_id"].astype("string")  # the audit's dtype: merge keys
     audit = audit.sort_values("at")
     sends = sends.sort_values("sent")
-    m = pd.merge_asof(audit, sends, left_on="at", right_on="sent", by="contact_id",
-                      allow_exact_matches=False)  # fmt: skip
+    m = pd.merge_asof(
+        audit, sends, left_on="at", right_on="sent", by="contact_id", allow_exact_matches=False
+    )
     m = m[m["campaign_id"].notna()]
-    return pd.DataFrame({
-        "contact_id": m["contact_id"].astype("string"),
-        "campaign_id": m["campaign_id"].astype("string"),
-        "event": pd.array(["unsubscribe"] * len(m), dtype="string"),
-        "at": m["at"],
-    })[COLUMNS].reset_index(drop=True)  # fmt: skip
+    return pd.DataFrame(
+        {
+            "contact_id": m["contact_id"].astype("string"),
+            "campaign_id": m["campaign_id"].astype("string"),
+            "event": pd.array(["unsubscribe"] * len(m), dtype="string"),
+            "at": m["at"],
+        }
+    )[COLUMNS].reset_index(drop=True)
 
 
 def _audit_rows(path: Path) -> pd.DataFrame:
     """(contact id, when) of each unsubscribe the endpoint recorded; read only, never created."""
-    empty = pd.DataFrame({"contact_id": pd.Series(dtype="string"),
-                          "at": pd.Series(dtype="datetime64[ns, UTC]")})  # fmt: skip
+    empty = pd.DataFrame(
+        {"contact_id": pd.Series(dtype="string"), "at": pd.Series(dtype="datetime64[ns, UTC]")}
+    )
     if not path.exists():
         return empty
     try:
@@ -99,10 +105,14 @@ def _audit_rows(path: Path) -> pd.DataFrame:
 
 
 def _empty() -> pd.DataFrame:
-    return pd.DataFrame({"contact_id": pd.Series(dtype="string"),
-                         "campaign_id": pd.Series(dtype="string"),
-                         "event": pd.Series(dtype="string"),
-                         "at": pd.Series(dtype="datetime64[ns, UTC]")})  # fmt: skip
+    return pd.DataFrame(
+        {
+            "contact_id": pd.Series(dtype="string"),
+            "campaign_id": pd.Series(dtype="string"),
+            "event": pd.Series(dtype="string"),
+            "at": pd.Series(dtype="datetime64[ns, UTC]"),
+        }
+    )
 
 
 def campaign_events(source: pd.DataFrame, tracked: pd.DataFrame, ours: set[str]) -> pd.DataFrame:

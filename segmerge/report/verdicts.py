@@ -43,9 +43,13 @@ NOT_ENOUGH, WINDOW_OPEN, DESCRIPTIVE = "not_enough", "window_open", "descriptive
 
 def measure_name(measure: str) -> str:
     """The measure as a sentence names it ("les clics")."""
-    names = {"open": _("the open rate"), "click": _("the click rate"),
-             "unsubscribe": _("the unsubscribe rate"), "conversion": _("the conversion rate"),
-             "revenue": _("the revenue per recipient")}  # fmt: skip
+    names = {
+        "open": _("the open rate"),
+        "click": _("the click rate"),
+        "unsubscribe": _("the unsubscribe rate"),
+        "conversion": _("the conversion rate"),
+        "revenue": _("the revenue per recipient"),
+    }
     return names[measure]
 
 
@@ -119,8 +123,9 @@ def _empty_why(a: Group, b: Group) -> str | None:
     return _("the group {name} is empty").format(name=empty.name) if empty else None
 
 
-def test_rates(a: Group, b: Group, measure: str, cfg: KpiConfig, *,
-               descriptive: bool = False) -> Comparison:  # fmt: skip
+def test_rates(
+    a: Group, b: Group, measure: str, cfg: KpiConfig, *, descriptive: bool = False
+) -> Comparison:
     """a's rate minus b's: difference and equivalence p-values (settled later, as a family)."""
     c = Comparison(a.name, b.name, measure)
     ra, rb = a.rates.get(measure), b.rates.get(measure)
@@ -135,8 +140,9 @@ def test_rates(a: Group, b: Group, measure: str, cfg: KpiConfig, *,
     c.outcome = NO_DIFFERENCE
     c.p = float(stats.diff_pvalue(ra.count, ra.n, rb.count, rb.n))
     if cfg.kpi_margin is not None:
-        c.p_equivalence = float(stats.tost_pvalue(ra.count, ra.n, rb.count, rb.n,
-                                                  cfg.kpi_margin / 100))  # fmt: skip
+        c.p_equivalence = float(
+            stats.tost_pvalue(ra.count, ra.n, rb.count, rb.n, cfg.kpi_margin / 100)
+        )
         c.ci_equivalence = stats.newcombe(ra.count, ra.n, rb.count, rb.n, 2 * cfg.kpi_alpha)
     return c
 
@@ -172,8 +178,9 @@ def test_revenue(a: Group, b: Group, cfg: KpiConfig, *, descriptive: bool = Fals
 # --- the family -------------------------------------------------------------------------------
 
 
-def decide(p: np.ndarray, p_eq: np.ndarray, alpha: float, method: str
-           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+def decide(
+    p: np.ndarray, p_eq: np.ndarray, alpha: float, method: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Outcome codes (0 no difference, 1 beats, 2 equivalent) of each report's comparisons.
 
     ``p`` and ``p_eq`` are (reports, comparisons) arrays; NaN in ``p_eq`` is "no margin
@@ -197,9 +204,13 @@ def decide(p: np.ndarray, p_eq: np.ndarray, alpha: float, method: str
     return codes, adj_p, adj_eq
 
 
-def settle(comparisons: list[Comparison], cfg: KpiConfig,
-           closes: datetime | None, window_open: bool, currency: str = "EUR"
-           ) -> list[str]:  # fmt: skip
+def settle(
+    comparisons: list[Comparison],
+    cfg: KpiConfig,
+    closes: datetime | None,
+    window_open: bool,
+    currency: str = "EUR",
+) -> list[str]:
     """Correct the tested comparisons as one family, decide, and write every sentence.
 
     Returns the report's notes on its error budget.
@@ -209,24 +220,36 @@ def settle(comparisons: list[Comparison], cfg: KpiConfig,
     m = len(tested) + sum(c.p_equivalence is not None for c in tested)
     if tested:
         p = np.array([[c.p for c in tested]], dtype=float)
-        eq = np.array([[np.nan if c.p_equivalence is None else c.p_equivalence
-                        for c in tested]], dtype=float)  # fmt: skip
+        eq = np.array(
+            [[np.nan if c.p_equivalence is None else c.p_equivalence for c in tested]], dtype=float
+        )
         codes, adj_p, adj_eq = decide(p, eq, cfg.kpi_alpha, cfg.kpi_correction)
         for i, c in enumerate(tested):
             c.p_adjusted = float(adj_p[0, i])
             c.p_equivalence_adjusted = None if np.isnan(adj_eq[0, i]) else float(adj_eq[0, i])
-            c.outcome = WINDOW_OPEN if window_open else (NO_DIFFERENCE, BEATS, EQUIVALENT)[
-                int(codes[0, i])]  # fmt: skip
+            c.outcome = (
+                WINDOW_OPEN if window_open else (NO_DIFFERENCE, BEATS, EQUIVALENT)[int(codes[0, i])]
+            )
             _power(c, cfg, cfg.kpi_alpha / max(m, 1))
-        method = (_("Holm's method (the chance of even one false verdict)")
-                  if cfg.kpi_correction == "holm"
-                  else _("Benjamini–Hochberg (the expected share of false verdicts)"))  # fmt: skip
-        notes.append(ngettext(
-            "Error budget: {n} comparison ({tests}) corrected together by {method}, at level "
-            "{alpha}", "Error budget: {n} comparisons ({tests}) corrected together by {method}, "
-            "at level {alpha}", len(tested)).format(
-                n=number(len(tested)), tests=ngettext("{n} test", "{n} tests", m).format(
-                    n=number(m)), method=method, alpha=percent(cfg.kpi_alpha)))  # fmt: skip
+        method = (
+            _("Holm's method (the chance of even one false verdict)")
+            if cfg.kpi_correction == "holm"
+            else _("Benjamini–Hochberg (the expected share of false verdicts)")
+        )
+        notes.append(
+            ngettext(
+                "Error budget: {n} comparison ({tests}) corrected together by {method}, at level "
+                "{alpha}",
+                "Error budget: {n} comparisons ({tests}) corrected together by {method}, "
+                "at level {alpha}",
+                len(tested),
+            ).format(
+                n=number(len(tested)),
+                tests=ngettext("{n} test", "{n} tests", m).format(n=number(m)),
+                method=method,
+                alpha=percent(cfg.kpi_alpha),
+            )
+        )
         if cfg.kpi_margin is None:
             notes.append(
                 _(
@@ -248,14 +271,16 @@ def _power(c: Comparison, cfg: KpiConfig, alpha: float) -> None:
     if c.measure == "revenue":
         c.mde = stats.mde_means(*c.spread, n1, n2, alpha, cfg.kpi_power)
         sd = math.sqrt((c.spread[0] ** 2 + c.spread[1] ** 2) / 2)
-        need = (stats.sample_size_means(cfg.kpi_revenue_mde, sd, alpha, cfg.kpi_power, ratio)
-                if cfg.kpi_revenue_mde else None)  # fmt: skip
+        need = (
+            stats.sample_size_means(cfg.kpi_revenue_mde, sd, alpha, cfg.kpi_power, ratio)
+            if cfg.kpi_revenue_mde
+            else None
+        )
     else:
         ref = c.values[1]
         c.mde = stats.mde_proportions(ref, n1, n2, alpha, cfg.kpi_power)
         target = min(ref + (cfg.kpi_mde or 0) / 100, 1.0)
-        need = (stats.sample_size(target, ref, alpha, cfg.kpi_power, ratio)
-                if cfg.kpi_mde else None)  # fmt: skip
+        need = stats.sample_size(target, ref, alpha, cfg.kpi_power, ratio) if cfg.kpi_mde else None
     if need is not None:
         c.more_needed = max(0, need + math.ceil(need * ratio) - n1 - n2)
 
@@ -279,8 +304,7 @@ def _p(value: float | None) -> str:
     return "< " + number(0.001, 3) if value < 0.001 else number(value, 3)
 
 
-def sentence(c: Comparison, cfg: KpiConfig, closes: datetime | None,
-             currency: str = "EUR") -> str:  # fmt: skip
+def sentence(c: Comparison, cfg: KpiConfig, closes: datetime | None, currency: str = "EUR") -> str:
     """The verdict line of one comparison, in the command's language."""
     what = measure_name(c.measure)
 
@@ -297,41 +321,74 @@ def sentence(c: Comparison, cfg: KpiConfig, closes: datetime | None,
     if c.outcome == DESCRIPTIVE:
         assert c.values is not None
         shown = [money(v, currency) if c.measure == "revenue" else percent(v) for v in c.values]
-        return _("{first} compared with {second}, {measure}: {a} against {b} ({diff}); a "
-                 "description only: another population or period, so no winner is "
-                 "named").format(first=c.first, second=c.second, measure=what, a=shown[0],
-                                 b=shown[1], diff=diff)  # fmt: skip
+        return _(
+            "{first} compared with {second}, {measure}: {a} against {b} ({diff}); a "
+            "description only: another population or period, so no winner is "
+            "named"
+        ).format(first=c.first, second=c.second, measure=what, a=shown[0], b=shown[1], diff=diff)
     if c.outcome == WINDOW_OPEN:
         when = f"{day(closes)} {closes:%H:%M}" if closes is not None else "—"
-        return _("{first} vs {second}, {measure}: {diff} so far; no verdict before the "
-                 "attribution window closes on {day} UTC").format(
-                     first=c.first, second=c.second, measure=what, diff=diff, day=when)  # fmt: skip
+        return _(
+            "{first} vs {second}, {measure}: {diff} so far; no verdict before the "
+            "attribution window closes on {day} UTC"
+        ).format(first=c.first, second=c.second, measure=what, diff=diff, day=when)
     if c.outcome == BEATS:
         assert c.diff is not None
         s = 1 if c.diff > 0 else -1
         wlo, whi = sorted((s * c.ci[0], s * c.ci[1]))
         win, lose = (c.first, c.second) if s > 0 else (c.second, c.first)
-        return _("{winner} beats {loser} on {measure}: {diff} ({level} CI {lo} to {hi}; p = {p}, "
-                 "{p_adj} after correction)").format(
-                     winner=win, loser=lose, measure=what, diff=signed(abs(c.diff)),
-                     level=level, lo=signed(wlo), hi=signed(whi), p=_p(c.p),
-                     p_adj=_p(c.p_adjusted))  # fmt: skip
+        return _(
+            "{winner} beats {loser} on {measure}: {diff} ({level} CI {lo} to {hi}; p = {p}, "
+            "{p_adj} after correction)"
+        ).format(
+            winner=win,
+            loser=lose,
+            measure=what,
+            diff=signed(abs(c.diff)),
+            level=level,
+            lo=signed(wlo),
+            hi=signed(whi),
+            p=_p(c.p),
+            p_adj=_p(c.p_adjusted),
+        )
     if c.outcome == EQUIVALENT:
         eq_lo, eq_hi = c.ci_equivalence or c.ci
-        margin = (money(cfg.kpi_revenue_margin or 0, currency) if c.measure == "revenue"
-                  else signed((cfg.kpi_margin or 0) / 100).lstrip("+"))  # fmt: skip
-        return _("{first} and {second} do equally well on {measure} within ±{margin}: {diff} "
-                 "({level} CI {lo} to {hi}; equivalence test p = {p_adj} after "
-                 "correction)").format(
-                     first=c.first, second=c.second, measure=what, margin=margin, diff=diff,
-                     level=percent(1 - 2 * cfg.kpi_alpha, 0), lo=signed(eq_lo), hi=signed(eq_hi),
-                     p_adj=_p(c.p_equivalence_adjusted))  # fmt: skip
-    text = _("{first} vs {second}, {measure}: no difference shown: {diff} ({level} CI {lo} to "
-             "{hi}; p = {p}, {p_adj} after correction); these numbers could only show a difference "
-             "of {mde} or more").format(
-                 first=c.first, second=c.second, measure=what, diff=diff, level=level, lo=lo,
-                 hi=hi, p=_p(c.p), p_adj=_p(c.p_adjusted),
-                 mde=signed(c.mde or 0).lstrip("+"))  # fmt: skip
+        margin = (
+            money(cfg.kpi_revenue_margin or 0, currency)
+            if c.measure == "revenue"
+            else signed((cfg.kpi_margin or 0) / 100).lstrip("+")
+        )
+        return _(
+            "{first} and {second} do equally well on {measure} within ±{margin}: {diff} "
+            "({level} CI {lo} to {hi}; equivalence test p = {p_adj} after "
+            "correction)"
+        ).format(
+            first=c.first,
+            second=c.second,
+            measure=what,
+            margin=margin,
+            diff=diff,
+            level=percent(1 - 2 * cfg.kpi_alpha, 0),
+            lo=signed(eq_lo),
+            hi=signed(eq_hi),
+            p_adj=_p(c.p_equivalence_adjusted),
+        )
+    text = _(
+        "{first} vs {second}, {measure}: no difference shown: {diff} ({level} CI {lo} to "
+        "{hi}; p = {p}, {p_adj} after correction); these numbers could only show a difference "
+        "of {mde} or more"
+    ).format(
+        first=c.first,
+        second=c.second,
+        measure=what,
+        diff=diff,
+        level=level,
+        lo=lo,
+        hi=hi,
+        p=_p(c.p),
+        p_adj=_p(c.p_adjusted),
+        mde=signed(c.mde or 0).lstrip("+"),
+    )
     return text + _more(c, cfg, currency)
 
 
@@ -350,5 +407,6 @@ def _more(c: Comparison, cfg: KpiConfig, currency: str = "EUR") -> str:
         return _("; these numbers were enough to detect the declared effect ({target})").format(
             target=target
         )
-    return _("; {more} more recipients are needed to detect the declared effect "
-             "({target})").format(more=number(c.more_needed), target=target)  # fmt: skip
+    return _("; {more} more recipients are needed to detect the declared effect ({target})").format(
+        more=number(c.more_needed), target=target
+    )

@@ -353,6 +353,22 @@ def _state(self: Node) -> dict[str, object]:
 
 
 Node.__getstate__ = _state  # type: ignore[method-assign,assignment]
-for _cls in (Node, *LITERALS, Today, Name, Func, Neg, Arith, Compare, In, Between, IsNull,
-             Contains, StartsWith, Not, And, Or):  # fmt: skip
+for _cls in (
+    Node,
+    *LITERALS,
+    Today,
+    Name,
+    Func,
+    Neg,
+    Arith,
+    Compare,
+    In,
+    Between,
+    IsNull,
+    Contains,
+    StartsWith,
+    Not,
+    And,
+    Or,
+):
     _cls.__hash__ = _cached_hash  # type: ignore[method-assign,assignment]

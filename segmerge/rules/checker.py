@@ -20,9 +20,15 @@ from segmerge.rules.parser import ExprError
 
 def said(kind: Kind) -> str:
     """A kind in words, in the command's language (built when an error is)."""
-    words = {Kind.NUMBER: _("a number"), Kind.STRING: _("a string"),
-             Kind.BOOL: _("a condition (true/false)"), Kind.DATETIME: _("a date"),
-             Kind.LIST: _("a list"), Kind.NULL: "null", Kind.ANY: _("a value")}  # fmt: skip
+    words = {
+        Kind.NUMBER: _("a number"),
+        Kind.STRING: _("a string"),
+        Kind.BOOL: _("a condition (true/false)"),
+        Kind.DATETIME: _("a date"),
+        Kind.LIST: _("a list"),
+        Kind.NULL: "null",
+        Kind.ANY: _("a value"),
+    }
     return words[kind]
 
 
@@ -41,8 +47,9 @@ class KindProblem(Exception):
 
 
 def _mismatch(expected: str, got: Kind, side: str, hint: str | None = None) -> KindProblem:
-    return KindProblem(_("expected {expected}, got {got}").format(expected=expected, got=said(got)),
-                       side, hint)  # fmt: skip
+    return KindProblem(
+        _("expected {expected}, got {got}").format(expected=expected, got=said(got)), side, hint
+    )
 
 
 def arith_kind(op: str, left: Kind, right: Kind) -> Kind:
@@ -142,8 +149,11 @@ def check_condition(expr: ast.Node, scope: Scope) -> None:
     kind = kind_of(expr, scope)
     if kind not in CONDITION:
         hint = _("compare it, e.g. age > 30") if kind == Kind.NUMBER else None
-        raise ExprError(_("expected {expected}, got {got}").format(
-            expected=said(Kind.BOOL), got=said(kind)), _at(expr), hint)  # fmt: skip
+        raise ExprError(
+            _("expected {expected}, got {got}").format(expected=said(Kind.BOOL), got=said(kind)),
+            _at(expr),
+            hint,
+        )
 
 
 def kind_of(node: ast.Node, scope: Scope) -> Kind:
@@ -235,8 +245,13 @@ def _string_test(node: ast.Contains | ast.StartsWith, scope: Scope) -> Kind:
     if kind not in allowed:
         expected = _("a list or a string") if word == "contains" else _("a string")
         hint = _("for a list, use contains") if kind == Kind.LIST else None
-        raise ExprError(_("{word} expected {expected} on its left, got {got}").format(
-            word=word, expected=expected, got=said(kind)), _at(operand), hint)  # fmt: skip
+        raise ExprError(
+            _("{word} expected {expected} on its left, got {got}").format(
+                word=word, expected=expected, got=said(kind)
+            ),
+            _at(operand),
+            hint,
+        )
     if not isinstance(needle, ast.String):
         raise ExprError(
             _("expected a quoted string after '{word}', got {got}").format(

@@ -104,10 +104,11 @@ def load_column(series: pd.Series, kind: Kind, tz: tzinfo) -> tuple[Any, np.ndar
             _("column '{name}' cannot be read as {kind}: {problem}").format(
                 name=series.name, kind=kind, problem=exc
             ),
-            field=str(series.name),  # fmt: skip
+            field=str(series.name),
         ) from None
-    raise RuleError(_("column '{name}' has no usable values").format(name=series.name),
-                    field=str(series.name))  # fmt: skip
+    raise RuleError(
+        _("column '{name}' has no usable values").format(name=series.name), field=str(series.name)
+    )
 
 
 def _datetime_ns(s: pd.Series, tz: tzinfo) -> tuple[np.ndarray, np.ndarray]:

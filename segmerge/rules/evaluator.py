@@ -121,8 +121,11 @@ class PandasEvaluator(Evaluator):
     def truth(self, expr: ast.Node) -> pd.Series:
         v = self.eval(expr)
         if v.kind not in (Kind.BOOL, Kind.NULL):
-            raise RuleError(_("expected a condition, got a {kind}: {text}").format(
-                kind=v.kind, text=expr.to_text()))  # fmt: skip
+            raise RuleError(
+                _("expected a condition, got a {kind}: {text}").format(
+                    kind=v.kind, text=expr.to_text()
+                )
+            )
         vals, mask = self._full(v.vals if v.kind == Kind.BOOL else False), self._full(v.mask)
         data = pd.arrays.BooleanArray(vals.astype(bool), mask.astype(bool))
         return pd.Series(data, index=self.frame.index)
@@ -345,8 +348,9 @@ class PandasEvaluator(Evaluator):
                 _np_bool(operand.vals.str.contains(text, regex=False)), operand.mask, False
             )
         if operand.kind != Kind.LIST:
-            raise RuleError(_("contains expected a list or a string, got {kind}").format(
-                kind=operand.kind))  # fmt: skip
+            raise RuleError(
+                _("contains expected a list or a string, got {kind}").format(kind=operand.kind)
+            )
         flat = operand.cache.get("flat")
         if flat is None:  # once per list column, shared by every `contains` on it
             flat = operand.cache["flat"] = flatten_lists(operand.vals)

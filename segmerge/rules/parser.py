@@ -68,7 +68,8 @@ def _depth_hint() -> str:
 
 def _too_deep_message() -> str:
     return _("the condition is too deeply nested (more than {n} levels of operators)").format(
-        n=MAX_DEPTH)  # fmt: skip
+        n=MAX_DEPTH
+    )
 
 
 def _too_deep(node: ast.Node) -> ast.Node | None:

@@ -157,18 +157,25 @@ class RuleSet:
         for seg in self.segments:
             if always is not None and self.mode == "first":
                 out.append(
-                    _("segment {name} can never match: {always} before it is always "
-                      "true (mode: first)").format(name=repr(seg.name), always=repr(always))
-                )  # fmt: skip
+                    _(
+                        "segment {name} can never match: {always} before it is always "
+                        "true (mode: first)"
+                    ).format(name=repr(seg.name), always=repr(always))
+                )
             elif _static_truth(seg.expr) is False or isinstance(seg.expr, ast.Null):
-                out.append(_("segment {name} can never match: its condition is always false")
-                           .format(name=repr(seg.name)))  # fmt: skip
+                out.append(
+                    _("segment {name} can never match: its condition is always false").format(
+                        name=repr(seg.name)
+                    )
+                )
             elif seg.expr in seen:
                 twin = seen[seg.expr]
                 same = _("segment {name} has the same condition as {twin}")
                 if self.mode == "first":
-                    same = _("segment {name} has the same condition as {twin} and can never "
-                             "match (mode: first)")  # fmt: skip
+                    same = _(
+                        "segment {name} has the same condition as {twin} and can never "
+                        "match (mode: first)"
+                    )
                 out.append(same.format(name=repr(seg.name), twin=repr(twin)))
             seen.setdefault(seg.expr, seg.name)
             if always is None and _static_truth(seg.expr) is True:
@@ -269,8 +276,12 @@ def load_ruleset(path: Path) -> RuleSet:
         and str(version.value).strip().lstrip("+") == "1"
     ):
         shown = str(version.value)[:20]
-        raise _at(version, path, _("unsupported version {version}; expected 1").format(
-            version=repr(shown)), "version")  # fmt: skip
+        raise _at(
+            version,
+            path,
+            _("unsupported version {version}; expected 1").format(version=repr(shown)),
+            "version",
+        )
 
     name = path.stem
     if "name" in top:
@@ -282,8 +293,12 @@ def load_ruleset(path: Path) -> RuleSet:
     description = _optional_text(top, "description", path)
     mode = (_optional_text(top, "mode", path) or "first").strip()
     if mode not in MODES:
-        raise _at(top["mode"][1], path, _("unknown mode {mode}; expected first or all").format(
-            mode=repr(mode)), "mode")  # fmt: skip
+        raise _at(
+            top["mode"][1],
+            path,
+            _("unknown mode {mode}; expected first or all").format(mode=repr(mode)),
+            "mode",
+        )
 
     exclude = exclude_text = exclude_locate = None
     if "exclude" in top:
@@ -331,7 +346,7 @@ def _segment(node: yaml.Node, text: str, path: Path, seen: dict[str, Segment]) -
             path,
             _("duplicate segment name '{name}' (first at line {line})").format(
                 name=name, line=seen[name].line
-            ),  # fmt: skip
+            ),
             "name",
         )
     label = _optional_text(items, "label", path) or name
@@ -387,7 +402,8 @@ def _refuse_unknown(
 
 def _slug_message(value: str) -> str:
     return _("invalid name {name}; expected lower-case letters, digits, '-' or '_'").format(
-        name=repr(value))  # fmt: skip
+        name=repr(value)
+    )
 
 
 def _at(

@@ -50,18 +50,27 @@ _ARITHMETICS = {"PLUS", "MINUS", "STAR", "SLASH"}
 
 def _words() -> dict[str, str]:
     """The terminals said in words, in the command's language (built when an error is)."""
-    return {"COMPARE": _("a comparison (== != < <= > >=)"), "NUMBER": _("a number"),
-            "STRING": _("a quoted string"), "NAME": _("a name"), "QNAME": _("a name"),
-            "$END": _("the end of the condition")}  # fmt: skip
+    return {
+        "COMPARE": _("a comparison (== != < <= > >=)"),
+        "NUMBER": _("a number"),
+        "STRING": _("a quoted string"),
+        "NAME": _("a name"),
+        "QNAME": _("a name"),
+        "$END": _("the end of the condition"),
+    }
 
 
 def _hint(found: str) -> str | None:
     """The usual slip behind an unexpected ``found``, if it is one."""
-    hints = {"=": _("to compare, write =="), "&": _("write `and`"), "|": _("write `or`"),
-             "!": _("write `not` (or != to compare)"),
-             '"': _("a string is missing its closing quote"),
-             "'": _("a string is missing its closing quote"),
-             "`": _("a back-quoted name is missing its closing back-quote")}  # fmt: skip
+    hints = {
+        "=": _("to compare, write =="),
+        "&": _("write `and`"),
+        "|": _("write `or`"),
+        "!": _("write `not` (or != to compare)"),
+        '"': _("a string is missing its closing quote"),
+        "'": _("a string is missing its closing quote"),
+        "`": _("a back-quoted name is missing its closing back-quote"),
+    }
     return hints.get(found)
 
 
@@ -131,9 +140,11 @@ def syntax_error(lark: Lark, text: str, exc: UnexpectedInput) -> ExprError:
         hint = _hint(str(token.value)) if token.type != "$END" else None
         if str(token.value).lower() in ast.KEYWORDS and "NAME" in expected:
             hint = _("{word} is a keyword; write a column of that name as `{word}`").format(
-                word=token.value)  # fmt: skip
+                word=token.value
+            )
         message = _("unexpected {found}; expected {expected}").format(
-            found=_describe_token(token), expected=_describe_expected(expected))  # fmt: skip
+            found=_describe_token(token), expected=_describe_expected(expected)
+        )
         return ExprError(message, offset, hint)
     if isinstance(exc, UnexpectedCharacters):
         at = int(exc.pos_in_stream or 0)
@@ -145,6 +156,8 @@ def syntax_error(lark: Lark, text: str, exc: UnexpectedInput) -> ExprError:
         return ExprError(message, at, _hint(char))
     if isinstance(exc, UnexpectedEOF):
         wanted = _describe_expected(set(exc.expected))
-        return ExprError(_("unexpected end of the condition; expected {expected}").format(
-            expected=wanted), len(text))  # fmt: skip
+        return ExprError(
+            _("unexpected end of the condition; expected {expected}").format(expected=wanted),
+            len(text),
+        )
     return ExprError(str(exc), 0)  # pragma: no cover - lark has no other kind

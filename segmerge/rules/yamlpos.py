@@ -125,14 +125,19 @@ def mapping_items(node: yaml.Node, what: str, path: Path) -> dict[str, tuple[yam
     """Key → (key node, value node), refusing non-mappings and duplicate keys."""
     if not isinstance(node, yaml.MappingNode):
         line, column = mark_of(node)
-        raise RuleError(_("expected {what} (key: value lines)").format(what=what),
-                        file=path, line=line, column=column)  # fmt: skip
+        raise RuleError(
+            _("expected {what} (key: value lines)").format(what=what),
+            file=path,
+            line=line,
+            column=column,
+        )
     out: dict[str, tuple[yaml.Node, yaml.Node]] = {}
     for key_node, value_node in node.value:
         key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else "?"
         if key in out:
             line, column = mark_of(key_node)
-            raise RuleError(_("duplicate key '{key}'").format(key=key),
-                            file=path, line=line, column=column)  # fmt: skip
+            raise RuleError(
+                _("duplicate key '{key}'").format(key=key), file=path, line=line, column=column
+            )
         out[key] = (key_node, value_node)
     return out

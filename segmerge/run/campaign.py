@@ -62,8 +62,13 @@ class OpenCampaign:
     def groups(self) -> tuple[np.ndarray, pd.Series]:
         """Per contact row: in the holdout?, and the A/B variant of its letter (or None)."""
         if self._groups is None:
-            self._groups = assign(self.units(), self.seg.assignment.primary, self.name,
-                                  self.config.holdout, self.variants())  # fmt: skip
+            self._groups = assign(
+                self.units(),
+                self.seg.assignment.primary,
+                self.name,
+                self.config.holdout,
+                self.variants(),
+            )
         return self._groups
 
     def variant_pick(self) -> np.ndarray:

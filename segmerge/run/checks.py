@@ -54,11 +54,14 @@ def finished_note(ws: Workspace, summary: Any) -> str | None:
     left = sum(summary.planned.values())
     when = _local(ws, past.get("ended_at") or past.get("started_at"))
     if past.get("status") != "done":
-        return _("run {run} was started on {when} and is not finished: running it again "
-                 "completes it").format(run=summary.run_id, when=when)  # fmt: skip
+        return _(
+            "run {run} was started on {when} and is not finished: running it again completes it"
+        ).format(run=summary.run_id, when=when)
     if not left:
-        return _("run {run} is finished (ended {when}): nothing is left to do, running it "
-                 "again sends nothing").format(run=summary.run_id, when=when)  # fmt: skip
+        return _(
+            "run {run} is finished (ended {when}): nothing is left to do, running it "
+            "again sends nothing"
+        ).format(run=summary.run_id, when=when)
     return ngettext(
         "run {run} is finished (ended {when}): running it again would only do the {n} "
         "action above (contacts or data new since)",

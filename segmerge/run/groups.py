@@ -46,9 +46,18 @@ def hold_out(
     kept = [i for i in todo if not holdout[i]]
     for i in todo:
         if holdout[i]:
-            skipped.append(PlannedAction(keys[i], ids[i], "send", camp.destination.name,
-                                         str(primary.iat[i]), str(emails.iat[i]), "holdout",
-                                         "control group: gets nothing"))  # fmt: skip
+            skipped.append(
+                PlannedAction(
+                    keys[i],
+                    ids[i],
+                    "send",
+                    camp.destination.name,
+                    str(primary.iat[i]),
+                    str(emails.iat[i]),
+                    "holdout",
+                    "control group: gets nothing",
+                )
+            )
     not_mailed[HOLDOUT_NOTE] = len(todo) - len(kept)
     return kept
 
@@ -84,12 +93,33 @@ def plan_members(
         s, v = str(primary.iat[i]), variant.iat[i]
         key = f"{run_id}|{ids[i]}|member"
         if held[i]:
-            out.append(PlannedAction(key, ids[i], "member", dest.name, s, str(address[i]),
-                                     "holdout", "control group: no tag, no list"))  # fmt: skip
+            out.append(
+                PlannedAction(
+                    key,
+                    ids[i],
+                    "member",
+                    dest.name,
+                    s,
+                    str(address[i]),
+                    "holdout",
+                    "control group: no tag, no list",
+                )
+            )
             continue
         name = group_name(f"{prefix}{s}", variants.get(s) or [], v)
-        out.append(PlannedAction(key, ids[i], "member", dest.name, s, str(address[i]), "done",
-                                 f"in {name}: the platform mails it", variant=v))  # fmt: skip
+        out.append(
+            PlannedAction(
+                key,
+                ids[i],
+                "member",
+                dest.name,
+                s,
+                str(address[i]),
+                "done",
+                f"in {name}: the platform mails it",
+                variant=v,
+            )
+        )
     if held.any():
         not_mailed[HOLDOUT_NOTE] = sum(1 for p in out if p.status == "holdout")
     return out
@@ -103,8 +133,15 @@ def plan_pushes(
     seg = camp.seg
     names = [s.name for s in seg.ruleset.segments]
     held = camp.groups()[0] if camp.config.holdout else None
-    m = membership(seg.frame, seg.assignment.matrix, camp.config.tag_prefix, names,
-                   held=held, pick=camp.variant_pick(), variants=camp.variants())  # fmt: skip
+    m = membership(
+        seg.frame,
+        seg.assignment.matrix,
+        camp.config.tag_prefix,
+        names,
+        held=held,
+        pick=camp.variant_pick(),
+        variants=camp.variants(),
+    )
     out: list[tuple[str, list[Planned]]] = []
     tag_dest = camp.tag_destination
     if tag_dest is not None:
@@ -119,8 +156,14 @@ def plan_pushes(
     return out
 
 
-def _plan_drafts(camp: OpenCampaign, dest: Destination, m: Any, run_id: str,
-                 errors: list[str], skipped: list[PlannedAction]) -> list[Planned]:  # fmt: skip
+def _plan_drafts(
+    camp: OpenCampaign,
+    dest: Destination,
+    m: Any,
+    run_id: str,
+    errors: list[str],
+    skipped: list[PlannedAction],
+) -> list[Planned]:
     merge_tag = dest.merge_tag
     drafts = draft_templates(camp.templates)
     ctx = camp.render_context("-", None)

@@ -42,8 +42,9 @@ class LetterCheck:
             "{n} letter filled for {contacts} contacts in {seconds} s",
             "{n} letters filled for {contacts} contacts in {seconds} s",
             self.letters,
-        ).format(n=number(self.letters), contacts=number(self.contacts),
-                 seconds=number(self.seconds, 1))  # fmt: skip
+        ).format(
+            n=number(self.letters), contacts=number(self.contacts), seconds=number(self.seconds, 1)
+        )
 
 
 def fill_every_letter(camp: Any, key: bytes | None) -> LetterCheck:
@@ -96,7 +97,8 @@ def refuse_unfilled(campaign: str, check: LetterCheck) -> None:
     ).format(campaign=campaign, n=number(check.failed), total=number(check.letters))
     raise TemplateError(
         head + "\n  " + "\n  ".join(check.examples),
-        hint=_("`run` would skip these contacts; fill the missing values in the data, or "
-               "give the template a fallback such as {example}").format(
-                   example="{{ contact.first_name | default('') }}"),
-    )  # fmt: skip
+        hint=_(
+            "`run` would skip these contacts; fill the missing values in the data, or "
+            "give the template a fallback such as {example}"
+        ).format(example="{{ contact.first_name | default('') }}"),
+    )

@@ -114,8 +114,9 @@ def campaign_lock(ws: Workspace, campaign: str) -> Iterator[None]:
 def run(ws: Workspace, name: str, options: RunOptions | None = None) -> RunSummary:
     opts = options or RunOptions()
     check_before_run(ws)  # a lost or damaged key or ledger: stop before anything is pulled
-    camp = open_campaign(ws, name, as_of=opts.as_of, full_refresh=opts.full_refresh,
-                         keep_pull=not opts.dry_run)  # fmt: skip
+    camp = open_campaign(
+        ws, name, as_of=opts.as_of, full_refresh=opts.full_refresh, keep_pull=not opts.dry_run
+    )
     try:
         with named_storage_errors(ledger_path(ws)):  # a full disk, a bad page
             return _run_open(camp, opts)
@@ -163,8 +164,9 @@ def _run_open(camp: OpenCampaign, opts: RunOptions) -> RunSummary:
         for plan, _ in items:
             summary.planned[plan.kind] = summary.planned.get(plan.kind, 0) + 1
     summary.changes = changes_by_segment([t for _, items in pushes for t in items])
-    summary.drafts = [a.payload["name"] for kind, items in pushes if kind == "campaign"
-                      for _, a in items]  # fmt: skip
+    summary.drafts = [
+        a.payload["name"] for kind, items in pushes if kind == "campaign" for _, a in items
+    ]
     if opts.dry_run:
         return summary
 
@@ -173,8 +175,10 @@ def _run_open(camp: OpenCampaign, opts: RunOptions) -> RunSummary:
         try:
             summary.resumed = ledger.begin_run(run_id, camp.name, seg.as_of.isoformat())
             # the address a contact unsubscribed by id has today is closed to every record
-            ledger.suppress((a, f"unsubscribed (one-click) as contact {c}")
-                            for a, c in addresses_of(seg.frame, suppressed_ids))  # fmt: skip
+            ledger.suppress(
+                (a, f"unsubscribed (one-click) as contact {c}")
+                for a, c in addresses_of(seg.frame, suppressed_ids)
+            )
             idem = {camp.destination.name: camp.destination.idempotent}
             if camp.tag_destination is not None:
                 idem[camp.tag_destination.name] = camp.tag_destination.idempotent
@@ -184,8 +188,11 @@ def _run_open(camp: OpenCampaign, opts: RunOptions) -> RunSummary:
                     f"{uncertain} message(s) were in flight when a run was interrupted: "
                     "marked uncertain, not resent (see `segmerge history --uncertain`)"
                 )
-            requeue = [s for s, on in (("uncertain", opts.resend_uncertain),
-                                       ("failed", opts.retry_failed)) if on]  # fmt: skip
+            requeue = [
+                s
+                for s, on in (("uncertain", opts.resend_uncertain), ("failed", opts.retry_failed))
+                if on
+            ]
             if requeue:
                 ledger.requeue(run_id, requeue)
             every = [p for p, _ in sends] + [p for _, items in pushes for p, _ in items]
@@ -219,12 +226,15 @@ def _run_open(camp: OpenCampaign, opts: RunOptions) -> RunSummary:
                 status = "partial"
                 again = (datetime.now(UTC) + RETRY_LATER).isoformat()
                 summary.deferred_until = earliest(summary.deferred_until, again)
-                summary.notes.append(ngettext(  # ngettext only: `_` is a throwaway name here
-                    "{n} action still to do after a temporary refusal; `segmerge serve` starts "
-                    "this run again in {minutes} min",
-                    "{n} actions still to do after a temporary refusal; `segmerge serve` starts "
-                    "this run again in {minutes} min", left,
-                ).format(n=number(left), minutes=RETRY_LATER.seconds // 60))  # fmt: skip
+                summary.notes.append(
+                    ngettext(  # ngettext only: `_` is a throwaway name here
+                        "{n} action still to do after a temporary refusal; `segmerge serve` starts "
+                        "this run again in {minutes} min",
+                        "{n} actions still to do after a temporary refusal; `segmerge serve` "
+                        "starts this run again in {minutes} min",
+                        left,
+                    ).format(n=number(left), minutes=RETRY_LATER.seconds // 60)
+                )
             ledger.end_run(run_id, status, summary.as_dict())
         finally:
             ledger.close()
@@ -274,8 +284,18 @@ def _plan_sends(
     todo = [i for i in chosen if keys[i] not in done_keys]
     skipped: list[PlannedAction] = []
     todo = hold_out(camp, todo, keys, ids, summary.not_mailed, skipped)
-    todo = hold_back(todo, keys, ids, pressure, frame, seg.assignment.primary, ws.tz,
-                     camp.destination.name, summary, skipped)  # fmt: skip
+    todo = hold_back(
+        todo,
+        keys,
+        ids,
+        pressure,
+        frame,
+        seg.assignment.primary,
+        ws.tz,
+        camp.destination.name,
+        summary,
+        skipped,
+    )
     records: list[dict[str, Any]] = frame.iloc[todo].to_dict("records") if todo else []
     sends: list[tuple[PlannedAction, Action]] = []
     base = camp.render_context("-", key)
@@ -297,17 +317,40 @@ def _plan_sends(
                 raise r
             if tracker is not None:
                 r = tracker.apply(r, run_id, ids[i], url)
-            msg = camp.message(r, to=str(to_addr[i]), contact=contact, key=k,
-                               unsubscribe_url=url, segment=seg_name, variant=variant)  # fmt: skip
+            msg = camp.message(
+                r,
+                to=str(to_addr[i]),
+                contact=contact,
+                key=k,
+                unsubscribe_url=url,
+                segment=seg_name,
+                variant=variant,
+            )
         except (TemplateError, MessageError) as exc:
             summary.render_errors.append(f"{ids[i]}: {exc}")
-            skipped.append(PlannedAction(k, ids[i], "send", camp.destination.name, seg_name,
-                                         to_addr[i], "skipped", str(exc)))  # fmt: skip
+            skipped.append(
+                PlannedAction(
+                    k,
+                    ids[i],
+                    "send",
+                    camp.destination.name,
+                    seg_name,
+                    to_addr[i],
+                    "skipped",
+                    str(exc),
+                )
+            )
             continue
-        payload = {"run_id": run_id, "segment": seg_name, "to": str(to_addr[i]),
-                   "campaign": camp.name, "variant": variant}  # fmt: skip
-        plan = PlannedAction(k, ids[i], "send", camp.destination.name, seg_name,
-                             str(to_addr[i]), variant=variant)  # fmt: skip
+        payload = {
+            "run_id": run_id,
+            "segment": seg_name,
+            "to": str(to_addr[i]),
+            "campaign": camp.name,
+            "variant": variant,
+        }
+        plan = PlannedAction(
+            k, ids[i], "send", camp.destination.name, seg_name, str(to_addr[i]), variant=variant
+        )
         sends.append((plan, Action(k, "send", ids[i], payload, msg)))
         if opts.progress and n % 200 == 0:
             opts.progress("render", n, len(todo))

@@ -130,8 +130,9 @@ def plan_memberships(
     for g in m.groups:
         for i in np.flatnonzero(m.matrix[g.name].to_numpy(dtype=bool)).tolist():
             if (i, g.name) not in has:
-                out.append(_member_action(m, i, g.segment, g.variant, g.name, run_id, dest,
-                                          add, field))  # fmt: skip
+                out.append(
+                    _member_action(m, i, g.segment, g.variant, g.name, run_id, dest, add, field)
+                )
     for row, name in sorted(has):
         if name in m.matrix and bool(m.matrix[name].iat[row]):
             continue
@@ -140,13 +141,24 @@ def plan_memberships(
     return out
 
 
-def _member_action(m: Membership, i: int, seg: str, variant: str | None, name: str,
-                   run_id: str, dest: Destination, kind: str, field: str) -> Planned:  # fmt: skip
+def _member_action(
+    m: Membership,
+    i: int,
+    seg: str,
+    variant: str | None,
+    name: str,
+    run_id: str,
+    dest: Destination,
+    kind: str,
+    field: str,
+) -> Planned:
     cid = str(m.ids[i])
     key = f"{run_id}|{cid}|{kind}:{name}"
     payload = {field: name, "segment": seg, "email": m.emails[i]}
-    return (PlannedAction(key, cid, kind, dest.name, seg, name, variant=variant),
-            Action(key, kind, cid, payload))  # type: ignore[arg-type]  # fmt: skip
+    return (
+        PlannedAction(key, cid, kind, dest.name, seg, name, variant=variant),
+        Action(key, kind, cid, payload),  # type: ignore[arg-type]
+    )
 
 
 def plan_tags(m: Membership, tags: pd.Series, run_id: str, dest: Destination) -> list[Planned]:
@@ -154,8 +166,9 @@ def plan_tags(m: Membership, tags: pd.Series, run_id: str, dest: Destination) ->
 
 
 def plan_lists(m: Membership, lists: pd.Series, run_id: str, dest: Destination) -> list[Planned]:
-    return plan_memberships(m, lists, run_id, dest, add="add_to_list",
-                            remove="remove_from_list", field="list")  # fmt: skip
+    return plan_memberships(
+        m, lists, run_id, dest, add="add_to_list", remove="remove_from_list", field="list"
+    )
 
 
 @dataclass
@@ -195,8 +208,19 @@ def plan_campaigns(
             r = render(seg, v)
         except TemplateError as exc:
             errors.append(f"draft {seg}{'.' + v if v else ''}: {exc}")
-            skipped.append(PlannedAction(key, None, "create_campaign", dest.name, seg, name,
-                                         "skipped", str(exc), variant=v))  # fmt: skip
+            skipped.append(
+                PlannedAction(
+                    key,
+                    None,
+                    "create_campaign",
+                    dest.name,
+                    seg,
+                    name,
+                    "skipped",
+                    str(exc),
+                    variant=v,
+                )
+            )
             continue
         sender = getattr(r, "from_addr", None) or info.from_addr
         from_name, from_email = _split_address(sender)
@@ -215,9 +239,12 @@ def plan_campaigns(
             "reply_to": getattr(r, "reply_to", None) or info.reply_to or from_email,
             "members": members,
         }
-        out.append((PlannedAction(key, None, "create_campaign", dest.name, seg, name,
-                                  variant=v),
-                    Action(key, "create_campaign", None, payload)))  # fmt: skip
+        out.append(
+            (
+                PlannedAction(key, None, "create_campaign", dest.name, seg, name, variant=v),
+                Action(key, "create_campaign", None, payload),
+            )
+        )
     return out
 
 
@@ -299,6 +326,11 @@ def settle_stale(rows: Sequence[dict], frame: pd.DataFrame) -> list[tuple[str, s
         ):
             out.append((r["key"], "done", "found in place when the interrupted run resumed"))
         else:
-            out.append((r["key"], "skipped", "not needed any more when the run resumed "
-                        "(the contact changed meanwhile)"))  # fmt: skip
+            out.append(
+                (
+                    r["key"],
+                    "skipped",
+                    "not needed any more when the run resumed (the contact changed meanwhile)",
+                )
+            )
     return out

@@ -136,9 +136,19 @@ def hold_back(
             continue
         local = when.tz_convert(tz).strftime("%Y-%m-%d %H:%M")
         detail = f"{reason}: deferred to {local}"
-        skipped.append(PlannedAction(keys[i], ids[i], "send", dest, str(primary.iat[i]),
-                                     str(frame["email"].iat[i]), "deferred", detail,
-                                     when.isoformat()))  # fmt: skip
+        skipped.append(
+            PlannedAction(
+                keys[i],
+                ids[i],
+                "send",
+                dest,
+                str(primary.iat[i]),
+                str(frame["email"].iat[i]),
+                "deferred",
+                detail,
+                when.isoformat(),
+            )
+        )
     n = int(held.sum())
     summary.deferred[reason] = summary.deferred.get(reason, 0) + n
     first = min(until[until.notna()]).isoformat()
@@ -152,7 +162,7 @@ def hold_back(
             n,
         ).format(
             n=number(n), reason=shown, when=f"{pd.Timestamp(first).tz_convert(tz):%Y-%m-%d %H:%M}"
-        )  # fmt: skip
+        )
     )
     return kept
 

@@ -25,8 +25,14 @@ from segmerge.run.pipeline import ledger_path
 from segmerge.workspace.config import Workspace
 
 
-def test_send(ws: Workspace, campaign: str, to: str, *, as_of: str | None = None,
-              destination: str | None = None) -> list[tuple[str, str, str]]:  # fmt: skip
+def test_send(
+    ws: Workspace,
+    campaign: str,
+    to: str,
+    *,
+    as_of: str | None = None,
+    destination: str | None = None,
+) -> list[tuple[str, str, str]]:
     """Send the test messages; (letter, status, detail) for each."""
     camp = open_campaign(ws, campaign, as_of=as_of)
     dest: Destination = camp.destination
@@ -42,8 +48,9 @@ def test_send(ws: Workspace, campaign: str, to: str, *, as_of: str | None = None
         try:
             seed = normalise(to)
         except AddressError as exc:
-            raise ConfigError(f"{to!r} cannot be used as a seed address: {exc}",
-                              field="--to") from None  # fmt: skip
+            raise ConfigError(
+                f"{to!r} cannot be used as a seed address: {exc}", field="--to"
+            ) from None
         existing = Ledger.open_existing(ledger_path(ws))
         if existing is not None:
             suppressed = existing.suppressed_addresses()
@@ -77,12 +84,23 @@ def test_send(ws: Workspace, campaign: str, to: str, *, as_of: str | None = None
                 k = f"{run_id}|{letter}|test"
                 variant = letter.split(".", 1)[1] if "." in letter else None
                 marked = {"X-Segmerge-Test": f"letter {letter}, contact {cid}"}
-                msg = camp.message(r, to=seed, contact=None, key=k,
-                                   unsubscribe_url=ctx.unsubscribe_url, segment=seg,
-                                   variant=variant, extra_headers=marked)  # fmt: skip
+                msg = camp.message(
+                    r,
+                    to=seed,
+                    contact=None,
+                    key=k,
+                    unsubscribe_url=ctx.unsubscribe_url,
+                    segment=seg,
+                    variant=variant,
+                    extra_headers=marked,
+                )
                 plans.append(PlannedAction(k, cid, "test", dest.name, seg, seed, variant=variant))
-                payload = {"run_id": run_id, "segment": letter.replace(".", "-"), "to": seed,
-                           "campaign": campaign}  # fmt: skip
+                payload = {
+                    "run_id": run_id,
+                    "segment": letter.replace(".", "-"),
+                    "to": seed,
+                    "campaign": campaign,
+                }
                 actions.append(Action(k, "send", f"test-{cid}", payload, msg))
         ledger = Ledger(ledger_path(ws))
         try:
@@ -96,8 +114,14 @@ def test_send(ws: Workspace, campaign: str, to: str, *, as_of: str | None = None
         finally:
             ledger.close()
         by_key = {o.key: o for o in outcomes}
-        return [(p.key.split("|")[1], by_key[p.key].status if p.key in by_key else "retry",
-                 by_key[p.key].detail if p.key in by_key else "") for p in plans]  # fmt: skip
+        return [
+            (
+                p.key.split("|")[1],
+                by_key[p.key].status if p.key in by_key else "retry",
+                by_key[p.key].detail if p.key in by_key else "",
+            )
+            for p in plans
+        ]
     finally:
         if dest is not camp.destination and dest is not camp.source:
             dest.close()

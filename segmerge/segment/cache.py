@@ -79,11 +79,17 @@ class Manifest:
         return _age_days(self.full_at or self.saved_at)
 
     def as_json(self) -> dict[str, Any]:
-        return {"version": 2, "cursor": self.cursor, "fingerprint": self.fingerprint,
-                "saved_at": self.saved_at, "full_at": self.full_at,
-                "streams": {s: {"cursor": st.cursor, "saved_at": st.saved_at,
-                                "full_at": st.full_at}
-                            for s, st in self.streams.items()}}  # fmt: skip
+        return {
+            "version": 2,
+            "cursor": self.cursor,
+            "fingerprint": self.fingerprint,
+            "saved_at": self.saved_at,
+            "full_at": self.full_at,
+            "streams": {
+                s: {"cursor": st.cursor, "saved_at": st.saved_at, "full_at": st.full_at}
+                for s, st in self.streams.items()
+            },
+        }
 
 
 @dataclass
@@ -121,19 +127,28 @@ class Snapshot:
             data = json.loads((self.dir / "manifest.json").read_text(encoding="utf-8"))
             cursor = data["cursor"]
             streams = {
-                str(s): StreamState(None if v["cursor"] is None else str(v["cursor"]),
-                                    str(v["saved_at"]), str(v.get("full_at") or v["saved_at"]))
+                str(s): StreamState(
+                    None if v["cursor"] is None else str(v["cursor"]),
+                    str(v["saved_at"]),
+                    str(v.get("full_at") or v["saved_at"]),
+                )
                 for s, v in (data.get("streams") or {}).items()
                 if s in TABLES
-            }  # fmt: skip
+            }
             saved_at = str(data["saved_at"])  # a manifest of one cursor: read whole then
-            return Manifest(None if cursor is None else str(cursor), str(data["fingerprint"]),
-                            saved_at, streams, str(data.get("full_at") or saved_at))  # fmt: skip
+            return Manifest(
+                None if cursor is None else str(cursor),
+                str(data["fingerprint"]),
+                saved_at,
+                streams,
+                str(data.get("full_at") or saved_at),
+            )
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
 
-    def resume(self, fp: str, *, full_refresh: bool = False,
-               max_age_days: float = FULL_REFRESH_DAYS) -> Resume:  # fmt: skip
+    def resume(
+        self, fp: str, *, full_refresh: bool = False, max_age_days: float = FULL_REFRESH_DAYS
+    ) -> Resume:
         """Where the next pull starts; a stream with no readable, recent, same-settings copy
         starts over (and so does everything on ``full_refresh``)."""
         m = self.manifest()
@@ -149,8 +164,9 @@ class Snapshot:
         kept = {s: base[s] for s in TABLES if s in base and (since or s in cursors)}
         return Resume(since, cursors, kept)
 
-    def usable_cursor(self, fp: str, *, full_refresh: bool = False,
-                      max_age_days: float = FULL_REFRESH_DAYS) -> str | None:  # fmt: skip
+    def usable_cursor(
+        self, fp: str, *, full_refresh: bool = False, max_age_days: float = FULL_REFRESH_DAYS
+    ) -> str | None:
         """The combined cursor to pull from, or None when a full pull is due."""
         return self.resume(fp, full_refresh=full_refresh, max_age_days=max_age_days).since
 
@@ -174,17 +190,33 @@ class Snapshot:
         if not tables.cursor and not tables.cursors:
             return
         cursors = {t: tables.cursors.get(t) for t in TABLES}
-        self._write(frames_of(tables), cursors, fp, set(whole), combined=tables.cursor,
-                    keep_combined=False)  # fmt: skip
+        self._write(
+            frames_of(tables), cursors, fp, set(whole), combined=tables.cursor, keep_combined=False
+        )
 
-    def save_stream(self, stream: str, frame: pd.DataFrame, cursor: str | None, fp: str, *,
-                    whole: bool) -> None:  # fmt: skip
+    def save_stream(
+        self, stream: str, frame: pd.DataFrame, cursor: str | None, fp: str, *, whole: bool
+    ) -> None:
         """Keep one stream as soon as it is complete; the others stay as they were kept."""
-        self._write({stream: frame}, {stream: cursor}, fp, {stream} if whole else set(),
-                    combined=None, keep_combined=True)  # fmt: skip
+        self._write(
+            {stream: frame},
+            {stream: cursor},
+            fp,
+            {stream} if whole else set(),
+            combined=None,
+            keep_combined=True,
+        )
 
-    def _write(self, frames: dict[str, pd.DataFrame], cursors: dict[str, str | None], fp: str,
-               whole: set[str], *, combined: str | None, keep_combined: bool) -> None:  # fmt: skip
+    def _write(
+        self,
+        frames: dict[str, pd.DataFrame],
+        cursors: dict[str, str | None],
+        fp: str,
+        whole: set[str],
+        *,
+        combined: str | None,
+        keep_combined: bool,
+    ) -> None:
         """Write next to the old copy, then swap directories: never a half-written snapshot.
 
         Streams not written are carried over (hard links: files are only ever replaced,
@@ -205,8 +237,9 @@ class Snapshot:
             saved_at, full_at = (old.saved_at, old.full_at) if old else (now, now)
         else:
             saved_at = now
-            full_at = min((streams[t].full_at for t in TABLES if t in streams),
-                          key=pd.Timestamp, default=now)  # fmt: skip
+            full_at = min(
+                (streams[t].full_at for t in TABLES if t in streams), key=pd.Timestamp, default=now
+            )
         manifest = Manifest(combined, fp, saved_at, streams, full_at)
         self.dir.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{self.dir.name}-", dir=self.dir.parent))
@@ -241,8 +274,14 @@ def merge(base: Tables, delta: Tables) -> Tables:
     """The base with the delta applied: the newest row of each id wins."""
     old, new = frames_of(base), frames_of(delta)
     contacts, orders, events = (merge_stream(t, old[t], new[t]) for t in TABLES)
-    return replace(delta, contacts=contacts, orders=orders, events=events,
-                   notes=list(delta.notes), incremental=False)  # fmt: skip
+    return replace(
+        delta,
+        contacts=contacts,
+        orders=orders,
+        events=events,
+        notes=list(delta.notes),
+        incremental=False,
+    )
 
 
 def merge_stream(stream: str, base: pd.DataFrame, delta: pd.DataFrame) -> pd.DataFrame:

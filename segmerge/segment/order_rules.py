@@ -41,8 +41,9 @@ def apply(ws: Workspace, name: str, tables: Tables) -> tuple[Tables, Tables]:
     ref = _ref(ws, name)
     notes, warnings = list(tables.notes), list(tables.warnings)
     orders = tables.orders
-    linked = check_links(orders, tables.contacts, name, ref.on_unmatched_orders,
-                         tables.origins.get("orders"))  # fmt: skip
+    linked = check_links(
+        orders, tables.contacts, name, ref.on_unmatched_orders, tables.origins.get("orders")
+    )
     if linked:
         warnings.append(linked)
         notes.append(linked)
@@ -53,9 +54,13 @@ def apply(ws: Workspace, name: str, tables: Tables) -> tuple[Tables, Tables]:
         mask, report = counted_mask(orders["status"], rules)
         keep = mask.to_numpy(dtype=bool)
     elif len(orders):
-        notes.append(_("{name}: the orders have no status column, so every order counts, "
-                       "cancelled or refunded ones too (map the shop's order status to "
-                       "`status` to leave those out)").format(name=name))  # fmt: skip
+        notes.append(
+            _(
+                "{name}: the orders have no status column, so every order counts, "
+                "cancelled or refunded ones too (map the shop's order status to "
+                "`status` to leave those out)"
+            ).format(name=name)
+        )
     note, unknown = report.note(name), report.warning(name)
     if note:
         notes.append(note)

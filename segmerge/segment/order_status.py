@@ -54,42 +54,91 @@ if TYPE_CHECKING:
 #: why an order does not count -> the words that say so (already normalised)
 EXCLUDED: dict[str, tuple[str, ...]] = {
     "cancelled": (
-        "cancelled", "canceled", "cancel", "annule", "annulee", "annulation",
+        "cancelled",
+        "canceled",
+        "cancel",
+        "annule",
+        "annulee",
+        "annulation",
         "voided",  # Shopify: authorised, never captured, then cancelled
     ),
     "refunded": ("refunded", "refund", "rembourse", "remboursee", "remboursement"),
     "payment failed": (
-        "failed", "payment error", "payment failed", "payment declined", "declined",
-        "erreur de paiement", "paiement refuse", "paiement echoue", "echoue", "echouee",
+        "failed",
+        "payment error",
+        "payment failed",
+        "payment declined",
+        "declined",
+        "erreur de paiement",
+        "paiement refuse",
+        "paiement echoue",
+        "echoue",
+        "echouee",
         "expired",  # Shopify: the authorisation lapsed before capture
     ),
     "never placed": ("checkout draft", "draft", "brouillon", "trash", "corbeille"),
-}  # fmt: skip
+}
 
 #: words known to be steps of a sale: counted, and never warned about
-COUNTED: frozenset[str] = frozenset({
-    # PrestaShop, English and French (1.6 to 8)
-    "awaiting check payment", "awaiting cheque payment", "payment accepted",
-    "processing in progress", "shipped", "delivered", "on backorder",
-    "on backorder paid", "on backorder not paid", "awaiting bank wire payment",
-    "awaiting paypal payment", "remote payment accepted",
-    "awaiting cash on delivery validation",
-    "en attente de paiement par cheque", "en attente du paiement par cheque",
-    "paiement accepte", "en cours de preparation", "preparation en cours", "expedie",
-    "livre", "en cours de reapprovisionnement", "en attente de reapprovisionnement paye",
-    "en attente de reapprovisionnement non paye", "en attente de virement bancaire",
-    "en attente du paiement par virement bancaire", "en attente de paiement paypal",
-    "paiement a distance accepte", "en attente de paiement a la livraison",
-    "en attente de validation du paiement a la livraison",
-    # WooCommerce (slugs, English and French labels)
-    "pending", "pending payment", "processing", "on hold", "completed",
-    "attente paiement", "en cours", "en attente", "terminee",
-    # Shopify financial and fulfillment statuses
-    "authorized", "partially paid", "paid", "partially refunded", "fulfilled",
-    "unfulfilled", "partial", "partially fulfilled",
-    # Brevo and other platforms' plain words
-    "complete", "confirmed", "open", "closed", "new",
-})  # fmt: skip
+COUNTED: frozenset[str] = frozenset(
+    {
+        # PrestaShop, English and French (1.6 to 8)
+        "awaiting check payment",
+        "awaiting cheque payment",
+        "payment accepted",
+        "processing in progress",
+        "shipped",
+        "delivered",
+        "on backorder",
+        "on backorder paid",
+        "on backorder not paid",
+        "awaiting bank wire payment",
+        "awaiting paypal payment",
+        "remote payment accepted",
+        "awaiting cash on delivery validation",
+        "en attente de paiement par cheque",
+        "en attente du paiement par cheque",
+        "paiement accepte",
+        "en cours de preparation",
+        "preparation en cours",
+        "expedie",
+        "livre",
+        "en cours de reapprovisionnement",
+        "en attente de reapprovisionnement paye",
+        "en attente de reapprovisionnement non paye",
+        "en attente de virement bancaire",
+        "en attente du paiement par virement bancaire",
+        "en attente de paiement paypal",
+        "paiement a distance accepte",
+        "en attente de paiement a la livraison",
+        "en attente de validation du paiement a la livraison",
+        # WooCommerce (slugs, English and French labels)
+        "pending",
+        "pending payment",
+        "processing",
+        "on hold",
+        "completed",
+        "attente paiement",
+        "en cours",
+        "en attente",
+        "terminee",
+        # Shopify financial and fulfillment statuses
+        "authorized",
+        "partially paid",
+        "paid",
+        "partially refunded",
+        "fulfilled",
+        "unfulfilled",
+        "partial",
+        "partially fulfilled",
+        # Brevo and other platforms' plain words
+        "complete",
+        "confirmed",
+        "open",
+        "closed",
+        "new",
+    }
+)
 
 _PREFIX = re.compile(r"^wc[-_ ]")
 _NOT_WORD = re.compile(r"[^0-9a-z]+")
@@ -145,8 +194,10 @@ class StatusReport:
         for rule, words in self.left_out.items():
             listed = ", ".join(f"{w!r} {n:,}" for w, n in _biggest(words))
             parts.append(f"{sum(words.values()):,} {rule} ({listed})")
-        return (f"{source}: {self.left_out_count:,} of {self.total:,} orders left out "
-                f"by their status: {'; '.join(parts)}")  # fmt: skip
+        return (
+            f"{source}: {self.left_out_count:,} of {self.total:,} orders left out "
+            f"by their status: {'; '.join(parts)}"
+        )
 
     def warning(self, source: str) -> str | None:
         if not self.unknown:

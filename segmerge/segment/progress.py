@@ -25,8 +25,7 @@ from segmerge.segment.cache import TABLES, Resume, Snapshot, frames_of, merge_st
 class StreamProgress:
     """The engine's ``stream_done`` for one pull of one source, and the base it builds."""
 
-    def __init__(self, source: str, snap: Snapshot, fp: str, resume: Resume, *,
-                 keep: bool) -> None:  # fmt: skip
+    def __init__(self, source: str, snap: Snapshot, fp: str, resume: Resume, *, keep: bool) -> None:
         self.source = source
         self.snap = snap
         self.fp = fp
@@ -77,12 +76,19 @@ class StreamProgress:
             else:
                 out[stream] = frames[stream]
         # everything else the source said (notes, warnings, origins...) is kept as said
-        whole = replace(pulled, contacts=out["contacts"], orders=out["orders"],
-                        events=out["events"], notes=list(pulled.notes))  # fmt: skip
+        whole = replace(
+            pulled,
+            contacts=out["contacts"],
+            orders=out["orders"],
+            events=out["events"],
+            notes=list(pulled.notes),
+        )
         start = self.resume.start("contacts")
         if start is not None and pulled.incremental and "contacts" in self.resume.base:
-            whole.notes.append(f"{self.source}: incremental pull since {start}: "
-                               f"{len(pulled.contacts)} contact(s) changed")  # fmt: skip
+            whole.notes.append(
+                f"{self.source}: incremental pull since {start}: "
+                f"{len(pulled.contacts)} contact(s) changed"
+            )
         return whole
 
 

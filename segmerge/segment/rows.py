@@ -33,8 +33,12 @@ def segment_rows(seg: Segmented, extra: list[str]) -> pd.DataFrame:
     pairs = pd.concat([pairs, pd.DataFrame({"row": none, "segment": ""})], ignore_index=True)
     pairs = pairs.sort_values(["row"], kind="stable")
     frame = seg.frame
-    out = pd.DataFrame({"contact_id": frame["contact_id"].to_numpy()[pairs["row"].to_numpy()],
-                        "segment": pairs["segment"].to_numpy()})  # fmt: skip
+    out = pd.DataFrame(
+        {
+            "contact_id": frame["contact_id"].to_numpy()[pairs["row"].to_numpy()],
+            "segment": pairs["segment"].to_numpy(),
+        }
+    )
     for c in extra:
         out[c] = frame[c].to_numpy()[pairs["row"].to_numpy()]
     return out.reset_index(drop=True)

@@ -128,8 +128,9 @@ def default_source_for(ws: Workspace, rules_path: Path) -> str:
     )
 
 
-def build_frame(tables: Tables, ruleset: RuleSet, as_of: pd.Timestamp, ws: Workspace,
-                extra_calls: tuple = ()) -> pd.DataFrame:  # fmt: skip
+def build_frame(
+    tables: Tables, ruleset: RuleSet, as_of: pd.Timestamp, ws: Workspace, extra_calls: tuple = ()
+) -> pd.DataFrame:
     calls = set(ruleset.metric_calls()) | set(extra_calls)
     metrics = compute_metrics(tables, as_of, ws.tz, calls)
     contacts = tables.contacts.reset_index(drop=True)

@@ -62,6 +62,7 @@ def default_source_reason(ws: Workspace, rules_path: Path, name: str) -> str:
     """Why `segment`/`explain` without ``--source`` read ``name`` (see default_source_for)."""
     for cname, c in ws.config.campaigns.items():
         if c.source == name and ws.path(c.rules).resolve() == rules_path.resolve():
-            return _("source {name}, the source of campaign {campaign} (--source to choose)"
-                     ).format(name=name, campaign=cname)  # fmt: skip
+            return _(
+                "source {name}, the source of campaign {campaign} (--source to choose)"
+            ).format(name=name, campaign=cname)
     return _("source {name}, the workspace's only source (--source to choose)").format(name=name)

@@ -73,8 +73,11 @@ def run_once(root: str, campaign: str, as_of: str, stop: Any) -> RunResult:
         return RunResult("error", error=str(exc), error_type=type(exc).__name__)
     except Exception as exc:  # a bug must not kill the daemon
         # redacted here: the daemon that logs it never looked the run's secrets up
-        return RunResult("error", error=redact(f"internal error: {type(exc).__name__}: {exc}"),
-                         error_type="internal")  # fmt: skip
+        return RunResult(
+            "error",
+            error=redact(f"internal error: {type(exc).__name__}: {exc}"),
+            error_type="internal",
+        )
 
 
 def _child(
@@ -122,9 +125,13 @@ class RunProcess:
     def tick(self, now: float) -> None:
         """Enforce the max run time, then the grace period after a SIGTERM."""
         if self.term_at is None and now >= self.deadline:
-            log.warning("run %s has run for %s, longer than its max run time: stopping it "
-                        "(SIGTERM, SIGKILL in %s)", self.run_id, duration(now - self.started),
-                        duration(self.grace))  # fmt: skip
+            log.warning(
+                "run %s has run for %s, longer than its max run time: stopping it "
+                "(SIGTERM, SIGKILL in %s)",
+                self.run_id,
+                duration(now - self.started),
+                duration(self.grace),
+            )
             self.terminate("timeout")
         if self.term_at is not None and not self.killed and now >= self.term_at + self.grace:
             self.kill()
@@ -133,16 +140,26 @@ class RunProcess:
         """What the run came to, given what it answered (None: nothing) and why it was stopped."""
         by = "SIGKILL" if self.killed else "SIGTERM"
         if self.reason == "timeout" and (res is None or res.status == "interrupted"):
-            return RunResult("error", error=f"stopped by {by} after its max run time of "
-                             f"{duration(self.limit)} (serve --max-run-time); the ledger keeps "
-                             "it resumable", error_type="timeout")  # fmt: skip
+            return RunResult(
+                "error",
+                error=f"stopped by {by} after its max run time of "
+                f"{duration(self.limit)} (serve --max-run-time); the ledger keeps "
+                "it resumable",
+                error_type="timeout",
+            )
         if res is not None:
             return res
         if self.reason == "shutdown":
-            return RunResult("interrupted", error=f"killed {duration(self.grace)} after the "
-                             "stop signal", error_type="killed")  # fmt: skip
-        return RunResult("error", error=f"the run's process died (exit code {self.proc.exitcode})",
-                         error_type="crash")  # fmt: skip
+            return RunResult(
+                "interrupted",
+                error=f"killed {duration(self.grace)} after the stop signal",
+                error_type="killed",
+            )
+        return RunResult(
+            "error",
+            error=f"the run's process died (exit code {self.proc.exitcode})",
+            error_type="crash",
+        )
 
 
 def run_in_child(daemon: Daemon, campaign: str, as_of: str) -> RunResult:
@@ -150,21 +167,29 @@ def run_in_child(daemon: Daemon, campaign: str, as_of: str) -> RunResult:
     ctx = daemon.mp
     here, there = ctx.Pipe(duplex=False)
     log_file = str(daemon.opts.log_file) if daemon.opts.log_file else ""
-    proc = ctx.Process(target=_child, name=f"segmerge run {campaign}",
-                       args=(str(daemon.ws.root), campaign, as_of, there, log_file, daemon.ws.tz,
-                             os.getpid()))  # fmt: skip
+    proc = ctx.Process(
+        target=_child,
+        name=f"segmerge run {campaign}",
+        args=(str(daemon.ws.root), campaign, as_of, there, log_file, daemon.ws.tz, os.getpid()),
+    )
     try:
         proc.start()
     except OSError as exc:  # out of processes or memory: a failed run, not a dead thread
         here.close()
         there.close()
-        return RunResult("error", error=f"cannot start the run's process: {exc}",
-                         error_type="crash")  # fmt: skip
+        return RunResult(
+            "error", error=f"cannot start the run's process: {exc}", error_type="crash"
+        )
     there.close()
     pid = proc.pid
     assert pid is not None  # started
-    run = RunProcess(proc, campaign, f"{campaign}@{as_of}", daemon.opts.max_run_time_of(campaign),
-                     daemon.opts.stop_grace)  # fmt: skip
+    run = RunProcess(
+        proc,
+        campaign,
+        f"{campaign}@{as_of}",
+        daemon.opts.max_run_time_of(campaign),
+        daemon.opts.stop_grace,
+    )
     daemon.track(run)
     res: RunResult | None = None
     ended = False

@@ -159,8 +159,12 @@ class Daemon:
         for campaign, as_of, at in reruns:
             if campaign in self.ws.config.campaigns:
                 self._arm_rerun(campaign, as_of, at)
-                log.info("%s@%s: deferred messages, run again at %s", campaign, as_of,
-                         local_time(max(at, now), self.ws.tz))  # fmt: skip
+                log.info(
+                    "%s@%s: deferred messages, run again at %s",
+                    campaign,
+                    as_of,
+                    local_time(max(at, now), self.ws.tz),
+                )
         return schedules
 
     def _job(self, campaign: str) -> None:
@@ -206,8 +210,13 @@ class Daemon:
         """Run, log one line, never raise: HANDLED, INTERRUPTED (a shutdown) or SKIPPED."""
         run_id = f"{campaign}@{as_of}"
         what = "fire of " + local_time(fire, self.ws.tz) if why == "fire" else "deferred messages"
-        data: dict[str, Any] = {"event": "run", "campaign": campaign, "run_id": run_id,
-                                "trigger": why, "scheduled_for": fire.isoformat()}  # fmt: skip
+        data: dict[str, Any] = {
+            "event": "run",
+            "campaign": campaign,
+            "run_id": run_id,
+            "trigger": why,
+            "scheduled_for": fire.isoformat(),
+        }
         with self._lock:
             if self.stopping.is_set():
                 return INTERRUPTED
@@ -228,8 +237,9 @@ class Daemon:
 
     def _run(self, campaign: str, as_of: str, why: str, what: str, data: dict[str, Any]) -> str:
         run_id = data["run_id"]
-        log.info("run %s started (%s)", run_id, what,
-                 extra={"data": {**data, "event": "run_start"}})  # fmt: skip
+        log.info(
+            "run %s started (%s)", run_id, what, extra={"data": {**data, "event": "run_start"}}
+        )
         started = time.monotonic()
         if self.opts.in_process:
             res = run_once(str(self.ws.root), campaign, as_of, self.stopping)
@@ -239,8 +249,9 @@ class Daemon:
         if res.status == "interrupted":
             data["status"] = "interrupted"
             how = res.error or "stopped after its current batch"
-            log.warning("run %s %s (shutdown); the next start resumes it", run_id, how,
-                        extra={"data": data})  # fmt: skip
+            log.warning(
+                "run %s %s (shutdown); the next start resumes it", run_id, how, extra={"data": data}
+            )
             with self._lock:
                 self.interrupted += 1
             return INTERRUPTED
@@ -252,8 +263,13 @@ class Daemon:
             else:
                 nxt = f"the next fire ({self._next(campaign)})"
             data |= {"status": "error", "error": res.error, "error_type": res.error_type}
-            log.error("run %s failed: %s — will retry at %s", run_id, one_line(res.error), nxt,
-                      extra={"data": data})  # fmt: skip
+            log.error(
+                "run %s failed: %s — will retry at %s",
+                run_id,
+                one_line(res.error),
+                nxt,
+                extra={"data": data},
+            )
             return HANDLED
         summary = res.summary
         data |= {"status": "partial" if res.failed else "done", "summary": summary}
@@ -263,8 +279,11 @@ class Daemon:
         if until:
             at = datetime.fromisoformat(str(until))
             self._arm_rerun(campaign, as_of, at)
-            log.info("run %s will be started again at %s for its deferred messages", run_id,
-                     local_time(at, self.ws.tz))  # fmt: skip
+            log.info(
+                "run %s will be started again at %s for its deferred messages",
+                run_id,
+                local_time(at, self.ws.tz),
+            )
         return HANDLED
 
     # the runs' processes, for the stop protocol ---------------------------------------------
@@ -304,8 +323,10 @@ class Daemon:
             try:
                 self.unsubscribe = UnsubscribeServer(self.ws, host, port)
             except OSError as exc:
-                raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
-                                  field="--unsubscribe-port") from None  # fmt: skip
+                raise ConfigError(
+                    f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+                    field="--unsubscribe-port",
+                ) from None
             self.unsubscribe.start()
             log.info(
                 "one-click unsubscribe endpoint on http://%s:%d/unsubscribe",
@@ -367,11 +388,14 @@ class Daemon:
             self.kill_runs()
         if self.unsubscribe is not None:
             self.unsubscribe.stop()
-        log.info("stopped after %d run(s)%s", self.runs,
-                 f"; {self.interrupted} interrupted, resumed at the next start"
-                 if self.interrupted else "",
-                 extra={"data": {"event": "stop", "runs": self.runs,
-                                 "interrupted": self.interrupted}})  # fmt: skip
+        log.info(
+            "stopped after %d run(s)%s",
+            self.runs,
+            f"; {self.interrupted} interrupted, resumed at the next start"
+            if self.interrupted
+            else "",
+            extra={"data": {"event": "stop", "runs": self.runs, "interrupted": self.interrupted}},
+        )
 
 
 def serve(ws: Workspace, opts: ServeOptions) -> int:
@@ -389,9 +413,12 @@ def serve(ws: Workspace, opts: ServeOptions) -> int:
                 daemon.kill_runs()
                 os._exit(1)
             asked.set()
-            log.info("%s received: no new run; the runs in hand stop after their current batch "
-                     "(killed if still there in %s)", signal.Signals(signum).name,
-                     duration(opts.stop_grace))  # fmt: skip
+            log.info(
+                "%s received: no new run; the runs in hand stop after their current batch "
+                "(killed if still there in %s)",
+                signal.Signals(signum).name,
+                duration(opts.stop_grace),
+            )
             daemon.request_stop()
 
         previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}

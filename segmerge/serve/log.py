@@ -94,8 +94,10 @@ def summary_line(s: dict[str, Any], failed: int, seconds: float) -> str:
     if deferred:
         n = deferred if isinstance(deferred, int) else sum(dict(deferred).values())
         parts.append(f"deferred {n};")
-    parts.append(f"not mailed {sum(s.get('not_mailed', {}).values())}; "
-                 f"render errors {len(s.get('render_errors', []))}; failed {failed}")  # fmt: skip
+    parts.append(
+        f"not mailed {sum(s.get('not_mailed', {}).values())}; "
+        f"render errors {len(s.get('render_errors', []))}; failed {failed}"
+    )
     return " ".join(parts)
 
 
@@ -110,8 +112,15 @@ def skip_line(
     took = time.monotonic() - since
     data |= {"status": "skipped", "running": other, "running_for_s": round(took, 3)}
     again = "; tried again in a minute" if data.get("trigger") == "rerun" else ""
-    return ("run %s not started (%s): %s is still running (for %s; its max run time is %s)%s",
-            run_id, what, other, duration(took), duration(limit), again)  # fmt: skip
+    return (
+        "run %s not started (%s): %s is still running (for %s; its max run time is %s)%s",
+        run_id,
+        what,
+        other,
+        duration(took),
+        duration(limit),
+        again,
+    )
 
 
 def duration(seconds: float) -> str:

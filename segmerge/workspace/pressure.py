@@ -15,14 +15,35 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator,
 from segmerge.i18n import _, ngettext, number
 
 DAYS = {
-    "mon": 0, "lun": 0, "lundi": 0, "monday": 0,
-    "tue": 1, "mar": 1, "mardi": 1, "tuesday": 1,
-    "wed": 2, "mer": 2, "mercredi": 2, "wednesday": 2,
-    "thu": 3, "jeu": 3, "jeudi": 3, "thursday": 3,
-    "fri": 4, "ven": 4, "vendredi": 4, "friday": 4,
-    "sat": 5, "sam": 5, "samedi": 5, "saturday": 5,
-    "sun": 6, "dim": 6, "dimanche": 6, "sunday": 6,
-}  # fmt: skip
+    "mon": 0,
+    "lun": 0,
+    "lundi": 0,
+    "monday": 0,
+    "tue": 1,
+    "mar": 1,
+    "mardi": 1,
+    "tuesday": 1,
+    "wed": 2,
+    "mer": 2,
+    "mercredi": 2,
+    "wednesday": 2,
+    "thu": 3,
+    "jeu": 3,
+    "jeudi": 3,
+    "thursday": 3,
+    "fri": 4,
+    "ven": 4,
+    "vendredi": 4,
+    "friday": 4,
+    "sat": 5,
+    "sam": 5,
+    "samedi": 5,
+    "saturday": 5,
+    "sun": 6,
+    "dim": 6,
+    "dimanche": 6,
+    "sunday": 6,
+}
 _SPAN = re.compile(r"^\s*(\d{1,2})[:h](\d{2})\s*-\s*(\d{1,2})[:h](\d{2})\s*$")
 #: the cap when the workspace names none: one message per address per day
 DEFAULT_MAX_MESSAGES = 1
@@ -57,10 +78,12 @@ class PressureConfig(BaseModel):
         unknown = [d for d in v if d.strip().lower() not in DAYS]
         if unknown:
             raise ValueError(
-                ngettext("unknown day {days} (e.g. 'dimanche' or 'sun')",
-                         "unknown days {days} (e.g. 'dimanche' or 'sun')", len(unknown)
-                         ).format(days=", ".join(repr(d) for d in unknown))
-            )  # fmt: skip
+                ngettext(
+                    "unknown day {days} (e.g. 'dimanche' or 'sun')",
+                    "unknown days {days} (e.g. 'dimanche' or 'sun')",
+                    len(unknown),
+                ).format(days=", ".join(repr(d) for d in unknown))
+            )
         return v
 
     _default_cap: bool = PrivateAttr(default=False)
@@ -103,8 +126,9 @@ class PressureConfig(BaseModel):
         if self.max_messages:
             most = ngettext("at most {n} message", "at most {n} messages", self.max_messages)
             per = ngettext("per {n} day", "per {n} days", self.per_days)
-            parts.append(most.format(n=number(self.max_messages)) + " "
-                         + per.format(n=number(self.per_days)))  # fmt: skip
+            parts.append(
+                most.format(n=number(self.max_messages)) + " " + per.format(n=number(self.per_days))
+            )
         if self.quiet_hours:
             parts.append(_("quiet {hours}").format(hours=self.quiet_hours))
         if self.quiet_days:

@@ -43,8 +43,11 @@ def dotenv_entries(path: Path) -> dict[str, tuple[str, int]]:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        reason = "it is not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else (
-            exc.strerror or type(exc).__name__)  # fmt: skip
+        reason = (
+            "it is not UTF-8 text"
+            if isinstance(exc, UnicodeDecodeError)
+            else (exc.strerror or type(exc).__name__)
+        )
         raise ConfigError(f"cannot read the credentials file: {reason}", file=path) from None
     for number, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
@@ -77,18 +80,29 @@ def find(name: str, root: Path) -> Found | None:
     except (KeyringError, RuntimeError):
         value = None
     if value:
-        return Found(value, f"the keyring (service {SERVICE}, user {name})",
-                     hint=f"store it again with `segmerge auth set {name}`")  # fmt: skip
+        return Found(
+            value,
+            f"the keyring (service {SERVICE}, user {name})",
+            hint=f"store it again with `segmerge auth set {name}`",
+        )
     var = env_var(name)
     value = os.environ.get(var)
     if value:
-        return Found(value, f"the environment variable {var}",
-                     hint=f"set {var} again, without the stray character")  # fmt: skip
+        return Found(
+            value,
+            f"the environment variable {var}",
+            hint=f"set {var} again, without the stray character",
+        )
     path = root / ".env"
     entry = dotenv_entries(path).get(var)
     if entry and entry[0]:
-        return Found(entry[0], f".env ({var})", file=path, line=entry[1],
-                     hint=f"correct line {entry[1]} of {path}")  # fmt: skip
+        return Found(
+            entry[0],
+            f".env ({var})",
+            file=path,
+            line=entry[1],
+            hint=f"correct line {entry[1]} of {path}",
+        )
     return None
 
 
@@ -106,9 +120,13 @@ def lookup(name: str, root: Path) -> str | None:
     redact.add(found.value)
     problem = malformed(found.value)
     if problem:
-        raise ConfigError(f"the credential of {name} in {found.origin} {problem}",
-                          file=found.file, line=found.line, field=name,
-                          hint=found.hint)  # fmt: skip
+        raise ConfigError(
+            f"the credential of {name} in {found.origin} {problem}",
+            file=found.file,
+            line=found.line,
+            field=name,
+            hint=found.hint,
+        )
     return found.value
 
 
@@ -124,8 +142,10 @@ def malformed(value: str) -> str | None:
         if ord(ch) < 32 or 127 <= ord(ch) < 160:
             return f"contains a control character (character {i})"
         if ord(ch) > 127:
-            return (f"contains a non-ASCII character (character {i}); API keys, tokens "
-                    "and SMTP passwords are ASCII")  # fmt: skip
+            return (
+                f"contains a non-ASCII character (character {i}); API keys, tokens "
+                "and SMTP passwords are ASCII"
+            )
     return None
 
 
@@ -149,13 +169,20 @@ def exposure_warnings(root: Path) -> list[str]:
         except OSError:
             continue
         if mode & 0o077:
-            said = _("{path} holds credentials and other users of this machine can change "
-                     "it (mode {mode}): run chmod 600 {quoted}")  # fmt: skip
+            said = _(
+                "{path} holds credentials and other users of this machine can change "
+                "it (mode {mode}): run chmod 600 {quoted}"
+            )
             if mode & 0o044:
-                said = _("{path} holds credentials and other users of this machine can read "
-                         "it (mode {mode}): run chmod 600 {quoted}")  # fmt: skip
-            notes.append(said.format(path=path, mode=f"{stat.S_IMODE(mode):o}",
-                                     quoted=shlex.quote(str(path))))  # fmt: skip
+                said = _(
+                    "{path} holds credentials and other users of this machine can read "
+                    "it (mode {mode}): run chmod 600 {quoted}"
+                )
+            notes.append(
+                said.format(
+                    path=path, mode=f"{stat.S_IMODE(mode):o}", quoted=shlex.quote(str(path))
+                )
+            )
     return notes
 
 
@@ -180,8 +207,11 @@ def _keyring_files() -> list[Path]:
 def store(name: str, secret: str) -> None:
     problem = malformed(secret)
     if problem:
-        raise ConfigError(f"the secret typed for {name} {problem}; nothing was stored",
-                          field=name, hint=f"run `segmerge auth set {name}` again")  # fmt: skip
+        raise ConfigError(
+            f"the secret typed for {name} {problem}; nothing was stored",
+            field=name,
+            hint=f"run `segmerge auth set {name}` again",
+        )
     try:
         keyring.set_password(SERVICE, name, secret)
     except (KeyringError, RuntimeError) as exc:

@@ -46,8 +46,10 @@ class SourceRef(ConnectorRef):
             normalise,  # no pandas: the config is read by every command
         )
 
-        for key, words in (("exclude_statuses", self.exclude_statuses),
-                           ("include_statuses", self.include_statuses)):  # fmt: skip
+        for key, words in (
+            ("exclude_statuses", self.exclude_statuses),
+            ("include_statuses", self.include_statuses),
+        ):
             for word in words:
                 if not normalise(word):
                     raise ValueError(f"{key}: {word!r} is not a status word")

@@ -238,22 +238,38 @@ def inspect(root: Path, *, deep: bool = True) -> list[Finding]:
     rel = f"{STATE_DIR}/{LEDGER_FILE}"
     if facts is None:
         if marker.get("ledger_id"):
-            found.append(Finding("problem", f"{rel} is missing (the suppression list and who "
-                                 "was mailed are in it)", FIX))  # fmt: skip
+            found.append(
+                Finding(
+                    "problem",
+                    f"{rel} is missing (the suppression list and who was mailed are in it)",
+                    FIX,
+                )
+            )
         else:
             found.append(Finding("ok", _("no ledger yet: the first run creates it")))
     elif facts.problem:
         found.append(Finding("problem", f"{rel} {facts.problem}", FIX))
     elif marker.get("ledger_id") and facts.ledger_id != marker["ledger_id"]:
-        found.append(Finding("problem", f"{rel} is not this workspace's ledger (a new or "
-                             "another one: its id differs from .segmerge-state.json)",
-                             FIX + " (its suppressions are kept)"))  # fmt: skip
+        found.append(
+            Finding(
+                "problem",
+                f"{rel} is not this workspace's ledger (a new or "
+                "another one: its id differs from .segmerge-state.json)",
+                FIX + " (its suppressions are kept)",
+            )
+        )
     else:
         runs = ngettext("{n} run", "{n} runs", facts.runs).format(n=number(facts.runs))
-        blocked = ngettext("{n} suppressed address", "{n} suppressed addresses",
-                           facts.suppressions).format(n=number(facts.suppressions))  # fmt: skip
-        found.append(Finding("ok", _("ledger sound: {runs}, {blocked}").format(
-            runs=runs, blocked=blocked), topic="ledger sound"))  # fmt: skip
+        blocked = ngettext(
+            "{n} suppressed address", "{n} suppressed addresses", facts.suppressions
+        ).format(n=number(facts.suppressions))
+        found.append(
+            Finding(
+                "ok",
+                _("ledger sound: {runs}, {blocked}").format(runs=runs, blocked=blocked),
+                topic="ledger sound",
+            )
+        )
     kpath = state / KEY_FILE
     krel = f"{STATE_DIR}/{KEY_FILE}"
     if kpath.exists():
@@ -266,8 +282,7 @@ def inspect(root: Path, *, deep: bool = True) -> list[Finding]:
             found.append(Finding("ok", _("signing key present ({path})").format(path=krel)))
     elif marker.get("key_fingerprint") or (facts is not None and facts.letters):
         why = "link already sent was signed with it"
-        found.append(Finding("problem", f"{krel} is missing: every unsubscribe {why}",
-                             FIX))  # fmt: skip
+        found.append(Finding("problem", f"{krel} is missing: every unsubscribe {why}", FIX))
     else:
         found.append(Finding("ok", _("no signing key yet: the first run creates it")))
     return found

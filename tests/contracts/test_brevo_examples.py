@@ -80,8 +80,11 @@ def instance(schema: dict[str, Any], minimal: bool) -> Any:
     kind = schema.get("type", "object" if "properties" in schema else None)
     if kind == "object":
         required = set(schema.get("required", []))
-        return {name: instance(sub, minimal) for name, sub in schema.get("properties", {}).items()
-                if not minimal or name in required}  # fmt: skip
+        return {
+            name: instance(sub, minimal)
+            for name, sub in schema.get("properties", {}).items()
+            if not minimal or name in required
+        }
     if kind == "array":
         return [instance(schema.get("items", {}), minimal)]
     if "example" in schema:
@@ -192,8 +195,11 @@ def test_orders_example():
     assert notes == []
     o = frame.iloc[0]
     assert (o["order_id"], o["contact_id"], o["amount"], o["status"]) == (
-        "order1803", "2", 2000.0, "complete"
-    )  # fmt: skip
+        "order1803",
+        "2",
+        2000.0,
+        "complete",
+    )
     assert o["ordered_at"] == pd.Timestamp("2021-12-31T11:42:35.638Z")
 
 
@@ -209,8 +215,10 @@ def test_order_buyer_named_as_the_sdk_names_it_or_by_email():
 @pytest.mark.parametrize("verb", ["add", "remove"])
 def test_list_membership_examples(verb):
     path = f"/contacts/lists/{{listId}}/contacts/{verb}"
-    found = {name: call_result(body, f"POST {path}", SOURCE)
-             for name, body in examples("post", path).items()}  # fmt: skip
+    found = {
+        name: call_result(body, f"POST {path}", SOURCE)
+        for name, body in examples("post", path).items()
+    }
     # the spec's examples leave out the `contacts` wrapper its schema requires: both read
     assert found["emailsArray"] == {"jeff32@example.com", "jim56@example.com"}
     assert found["idsArray"] == {1, 2} and found["extIdsArray"] == {"ext123"}
@@ -263,9 +271,16 @@ def test_full_campaign_stats_instance_reads_every_kind():
     full, minimal = schema_instances("get", "/contacts/{identifier}/campaignStats")
     frame = events_frame(events_of("1", full, SOURCE), SOURCE)
     kinds = sorted(zip(frame["event"], frame["detail"].fillna("-"), strict=True))
-    assert kinds == [("bounce", "hard"), ("bounce", "soft"), ("click", "-"), ("open", "-"),
-                     ("sent", "-"), ("unsubscribe", "admin"), ("unsubscribe", "complaint"),
-                     ("unsubscribe", "link")]  # fmt: skip
+    assert kinds == [
+        ("bounce", "hard"),
+        ("bounce", "soft"),
+        ("click", "-"),
+        ("open", "-"),
+        ("sent", "-"),
+        ("unsubscribe", "admin"),
+        ("unsubscribe", "complaint"),
+        ("unsubscribe", "link"),
+    ]
     assert events_of("1", minimal, SOURCE) == []
 
 
@@ -296,13 +311,13 @@ def _set(body: Any, path: list[Any], value: Any) -> Any:
             ["clicked", 0, "links"],
             KeyError,
             "'clicked[].links'",
-        ),  # fmt: skip
+        ),
         (
             ("get", "/contacts/{identifier}/campaignStats"),
             ["opened", 0, "eventTime"],
             1488,
             "'opened[].eventTime'",
-        ),  # fmt: skip
+        ),
         (("get", "/contacts/lists"), ["lists", 1, "id"], "50", "item #1 of 'lists'"),
         (("get", "/contacts/folders"), ["folders"], {"id": 42}, "'folders'"),
         (("get", "/contacts/attributes"), ["attributes", 0, "name"], KeyError, "#0"),
@@ -311,7 +326,7 @@ def _set(body: Any, path: list[Any], value: Any) -> Any:
             ["success"],
             "1, 2",
             "'contacts.success'",
-        ),  # fmt: skip
+        ),
     ],
 )
 def test_a_field_of_another_shape_is_a_bad_answer_naming_it(op, path, value, names):

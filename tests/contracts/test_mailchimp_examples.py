@@ -109,15 +109,19 @@ ACTIVITY = {
             "email_address": "urist.mcvankab@example.com",
             "activity": [
                 {"action": "open", "timestamp": "2015-09-15T19:19:39+00:00", "ip": "198.2.191.34"},
-                {"action": "click", "timestamp": "2015-09-15T19:20:03+00:00",
-                 "url": "http://mailchimp.com", "ip": "198.2.191.34"},
+                {
+                    "action": "click",
+                    "timestamp": "2015-09-15T19:20:03+00:00",
+                    "url": "http://mailchimp.com",
+                    "ip": "198.2.191.34",
+                },
                 {"action": "bounce", "type": "hard", "timestamp": "2015-09-16T08:00:00+00:00"},
             ],
         }
     ],
     "campaign_id": "42694e9e57",
     "total_items": 1,
-}  # fmt: skip
+}
 UNSUBSCRIBES = {
     "unsubscribes": [
         {
@@ -306,36 +310,96 @@ def first(key: str, field: str, value: Any = None) -> Mutation:
 CASES = [
     ("members", member_answer, parse_members, first("members", "id"), "members[0].id"),
     ("members", member_answer, parse_members, first("members", "vip", "yes"), "members[0].vip"),
-    ("members", member_answer, parse_members, first("members", "tags", [{"id": 1}]),
-     "members[0].tags[0].name"),
-    ("members", member_answer, parse_members, first("members", "merge_fields", "FNAME=x"),
-     "members[0].merge_fields"),
-    ("orders", lambda: answer("/ecommerce/stores/{store_id}/orders"), parse_orders,
-     first("orders", "customer.email_address"), "orders[0].customer.email_address"),
-    ("orders", lambda: answer("/ecommerce/stores/{store_id}/orders"), parse_orders,
-     first("orders", "order_total", "7,50"), "orders[0].order_total"),
-    ("email-activity", lambda: copy.deepcopy(ACTIVITY), parse_events,
-     lambda b: b["emails"][0]["activity"].append({"action": "forward", "timestamp": "x"}),
-     "emails[0].activity[3].action"),
-    ("email-activity", lambda: copy.deepcopy(ACTIVITY), parse_events,
-     lambda b: b["emails"][0]["activity"][0].pop("timestamp"), "emails[0].activity[0].timestamp"),
-    ("email-activity", lambda: copy.deepcopy(ACTIVITY), parse_events,
-     first("emails", "email_id"), "emails[0].email_id"),
-    ("unsubscribed", lambda: copy.deepcopy(UNSUBSCRIBES), parse_events,
-     first("unsubscribes", "timestamp", 1442484000), "unsubscribes[0].timestamp"),
-    ("merge-fields", lambda: answer("/lists/{list_id}/merge-fields"), parse_merge_fields,
-     first("merge_fields", "tag"), "merge_fields[0].tag"),
-    ("segments", lambda: answer("/lists/{list_id}/segments"), parse_segments,
-     first("segments", "id", "7"), "segments[0]"),
-    ("campaigns", lambda: answer("/campaigns"), parse_campaigns,
-     first("campaigns", "send_time", 1436988480), "campaigns[0].send_time"),
-    ("stores", lambda: answer("/ecommerce/stores"), parse_stores,
-     first("stores", "list_id"), "stores[0].list_id"),
-]  # fmt: skip
+    (
+        "members",
+        member_answer,
+        parse_members,
+        first("members", "tags", [{"id": 1}]),
+        "members[0].tags[0].name",
+    ),
+    (
+        "members",
+        member_answer,
+        parse_members,
+        first("members", "merge_fields", "FNAME=x"),
+        "members[0].merge_fields",
+    ),
+    (
+        "orders",
+        lambda: answer("/ecommerce/stores/{store_id}/orders"),
+        parse_orders,
+        first("orders", "customer.email_address"),
+        "orders[0].customer.email_address",
+    ),
+    (
+        "orders",
+        lambda: answer("/ecommerce/stores/{store_id}/orders"),
+        parse_orders,
+        first("orders", "order_total", "7,50"),
+        "orders[0].order_total",
+    ),
+    (
+        "email-activity",
+        lambda: copy.deepcopy(ACTIVITY),
+        parse_events,
+        lambda b: b["emails"][0]["activity"].append({"action": "forward", "timestamp": "x"}),
+        "emails[0].activity[3].action",
+    ),
+    (
+        "email-activity",
+        lambda: copy.deepcopy(ACTIVITY),
+        parse_events,
+        lambda b: b["emails"][0]["activity"][0].pop("timestamp"),
+        "emails[0].activity[0].timestamp",
+    ),
+    (
+        "email-activity",
+        lambda: copy.deepcopy(ACTIVITY),
+        parse_events,
+        first("emails", "email_id"),
+        "emails[0].email_id",
+    ),
+    (
+        "unsubscribed",
+        lambda: copy.deepcopy(UNSUBSCRIBES),
+        parse_events,
+        first("unsubscribes", "timestamp", 1442484000),
+        "unsubscribes[0].timestamp",
+    ),
+    (
+        "merge-fields",
+        lambda: answer("/lists/{list_id}/merge-fields"),
+        parse_merge_fields,
+        first("merge_fields", "tag"),
+        "merge_fields[0].tag",
+    ),
+    (
+        "segments",
+        lambda: answer("/lists/{list_id}/segments"),
+        parse_segments,
+        first("segments", "id", "7"),
+        "segments[0]",
+    ),
+    (
+        "campaigns",
+        lambda: answer("/campaigns"),
+        parse_campaigns,
+        first("campaigns", "send_time", 1436988480),
+        "campaigns[0].send_time",
+    ),
+    (
+        "stores",
+        lambda: answer("/ecommerce/stores"),
+        parse_stores,
+        first("stores", "list_id"),
+        "stores[0].list_id",
+    ),
+]
 
 
-@pytest.mark.parametrize(("endpoint", "make", "parse", "mutate", "field"), CASES,
-                         ids=[f"{c[0]}:{c[4]}" for c in CASES])  # fmt: skip
+@pytest.mark.parametrize(
+    ("endpoint", "make", "parse", "mutate", "field"), CASES, ids=[f"{c[0]}:{c[4]}" for c in CASES]
+)
 def test_an_answer_in_another_shape_is_refused_naming_endpoint_and_field(
     endpoint, make, parse, mutate, field
 ):

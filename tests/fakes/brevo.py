@@ -206,8 +206,10 @@ class BrevoFake(BrevoLists, FakeServer):
             extra = undocumented(req.method, req.path, reply.body)
             if extra:
                 with self.lock:
-                    self.violations.append(f"answer to {req.method} {req.full_path}: fields "
-                                           f"Brevo does not document: {', '.join(extra)}")  # fmt: skip
+                    self.violations.append(
+                        f"answer to {req.method} {req.full_path}: fields "
+                        f"Brevo does not document: {', '.join(extra)}"
+                    )
 
     # routes -------------------------------------------------------------------
     def _routes_setup(self) -> None:
@@ -230,14 +232,30 @@ class BrevoFake(BrevoLists, FakeServer):
         r("GET", "/orders", self.get_orders)
 
     def get_account(self, req: Request) -> Reply:
-        return Reply(200, {
-            "email": "owner@boutique.example", "firstName": "Ana", "lastName": "Lopez",
-            "companyName": "La Boutique", "address": {"street": "1 rue X", "city": "Lyon",
-                                                      "zipCode": "69001", "country": "France"},
-            "plan": [{"type": "free", "creditsType": "sendLimit", "credits": 300.0}],
-            "relay": {"enabled": True, "data": {"userName": "owner@boutique.example",
-                                                "relay": "smtp-relay.brevo.com", "port": 587}},
-        })  # fmt: skip
+        return Reply(
+            200,
+            {
+                "email": "owner@boutique.example",
+                "firstName": "Ana",
+                "lastName": "Lopez",
+                "companyName": "La Boutique",
+                "address": {
+                    "street": "1 rue X",
+                    "city": "Lyon",
+                    "zipCode": "69001",
+                    "country": "France",
+                },
+                "plan": [{"type": "free", "creditsType": "sendLimit", "credits": 300.0}],
+                "relay": {
+                    "enabled": True,
+                    "data": {
+                        "userName": "owner@boutique.example",
+                        "relay": "smtp-relay.brevo.com",
+                        "port": 587,
+                    },
+                },
+            },
+        )
 
     def _paging(self, req: Request, maximum: int, default: int) -> tuple[int, int] | Reply:
         limit = req.int_arg("limit", default)
@@ -292,8 +310,11 @@ class BrevoFake(BrevoLists, FakeServer):
         body: dict[str, Any] = {}
         for kind, events in c.stats.items():
             if kind == "clicked":  # the times are the links' (getContactCampaignStats)
-                kept = [{**e, "links": links} for e in events if (links := [
-                    x for x in e["links"] if _in_window(x["eventTime"], start, end)])]  # fmt: skip
+                kept = [
+                    {**e, "links": links}
+                    for e in events
+                    if (links := [x for x in e["links"] if _in_window(x["eventTime"], start, end)])
+                ]
             else:
                 kept = [e for e in events if _in_window(e["eventTime"], start, end)]
             if kind in ("userUnsubscription", "adminUnsubscription"):
@@ -332,8 +353,12 @@ def populate(fake: BrevoFake, n: int, *, seed_lists: bool = True) -> None:
     """``n`` contacts with French attributes, some blocklisted, a marketer's own list."""
     own = fake.add_list("Newsletter", 1) if seed_lists else None
     for i in range(1, n + 1):
-        attrs: dict[str, Any] = {"FIRSTNAME": f"Prénom{i}", "LASTNAME": f"Nom{i}",
-                                 "CODE_POSTAL": f"{69000 + i % 10}", "AGE": 20 + i % 50}  # fmt: skip
+        attrs: dict[str, Any] = {
+            "FIRSTNAME": f"Prénom{i}",
+            "LASTNAME": f"Nom{i}",
+            "CODE_POSTAL": f"{69000 + i % 10}",
+            "AGE": 20 + i % 50,
+        }
         if i % 3 == 0:
             attrs["VIP"] = True
         fake.add_contact(

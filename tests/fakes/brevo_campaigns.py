@@ -94,19 +94,23 @@ class SentCampaigns:
         fake._handle = self._handle  # type: ignore[method-assign]
 
     # state ------------------------------------------------------------------
-    def add(self, name: str, sent_at: dt.datetime, *, recipients: int = 0,
-            **lists: list[str]) -> int:  # fmt: skip
+    def add(
+        self, name: str, sent_at: dt.datetime, *, recipients: int = 0, **lists: list[str]
+    ) -> int:
         """A sent campaign; ``lists`` by recipientsType (openers=[...], clickers=[...])."""
         unknown = set(lists) - set(COUNTERS)
         assert not unknown, f"no such recipientsType {unknown}"
         cid = max(self.fake.campaigns, default=0) + 1
         self.fake.campaigns[cid] = {
-            "id": cid, "name": name, "subject": name, "status": "sent",
+            "id": cid,
+            "name": name,
+            "subject": name,
+            "status": "sent",
             "sender": {"email": "shop@boutique.example", "name": "La Boutique"},
             "createdAt": stamp(sent_at - dt.timedelta(days=1)),
-            "recipients": {"listIds": [1]}, "sent": Sent(cid, name, sent_at, recipients,
-                                                          {k: list(v) for k, v in lists.items()}),
-        }  # fmt: skip
+            "recipients": {"listIds": [1]},
+            "sent": Sent(cid, name, sent_at, recipients, {k: list(v) for k, v in lists.items()}),
+        }
         return cid
 
     def campaign(self, cid: int) -> Sent:
@@ -128,8 +132,9 @@ class SentCampaigns:
         limit, offset = paging
         start, end = req.arg("startDate"), req.arg("endDate")
         if (start is None) != (end is None):
-            return Reply(400, {"code": "missing_parameter",
-                               "message": "startDate and endDate go together"})  # fmt: skip
+            return Reply(
+                400, {"code": "missing_parameter", "message": "startDate and endDate go together"}
+            )
         rows = [c for c in self.fake.campaigns.values() if c["status"] == "sent"]
         if start and end:
             lo, hi = parse(start), parse(end)
@@ -176,8 +181,13 @@ class SentCampaigns:
             return {"id": p.id, "status": "completed", "name": p.kind}
         if poll:
             p.polls += 1
-        status = ("completed" if p.polls >= self.polls_to_complete
-                  else "in_process" if p.polls else "queued")  # fmt: skip
+        status = (
+            "completed"
+            if p.polls >= self.polls_to_complete
+            else "in_process"
+            if p.polls
+            else "queued"
+        )
         body: dict[str, Any] = {"id": p.id, "status": status, "name": "EMAIL_CAMPAIGN_EXPORT"}
         if status == "completed":
             if p.file is None:
@@ -185,8 +195,9 @@ class SentCampaigns:
                 self.files[p.file] = self._csv(p)
             origin = "{0.scheme}://{0.netloc}".format(urlsplit(self.fake.url))
             url = f"{origin}/files/{p.file}"
-            body["export_url"] = (url if self.bare_urls else
-                                  f'<a href="{url}" target="_blank">{p.file}</a>')  # fmt: skip
+            body["export_url"] = (
+                url if self.bare_urls else f'<a href="{url}" target="_blank">{p.file}</a>'
+            )
         return body
 
     def _csv(self, p: Process) -> bytes:
@@ -196,8 +207,11 @@ class SentCampaigns:
         for email in self.campaign(p.campaign).lists.get(p.kind, []):
             cid = self.fake.by_email.get(email.lower())
             attrs = self.fake.contacts[cid].attributes if cid else {}
-            lines.append(self.sep.join((email, str(attrs.get("FIRSTNAME", "")),
-                                        str(attrs.get("LASTNAME", "")))))  # fmt: skip
+            lines.append(
+                self.sep.join(
+                    (email, str(attrs.get("FIRSTNAME", "")), str(attrs.get("LASTNAME", "")))
+                )
+            )
         return ("\n".join(lines) + "\n").encode()
 
     def get_processes(self, req: Request) -> Reply:
@@ -206,8 +220,9 @@ class SentCampaigns:
             return paging
         limit, offset = paging
         ids = sorted(self.processes, reverse=req.arg("sort", "desc") == "desc")
-        rows = [self._process_json(self.processes[i], poll=True)
-                for i in ids[offset : offset + limit]]  # fmt: skip
+        rows = [
+            self._process_json(self.processes[i], poll=True) for i in ids[offset : offset + limit]
+        ]
         return Reply(200, {"processes": rows, "count": len(ids)})
 
     def get_process(self, req: Request) -> Reply:

@@ -19,8 +19,13 @@ class BrevoLists:
         return Reply(200, {"folders": rows[offset : offset + limit], "count": len(rows)})
 
     def _folder_json(self, fid: int) -> dict[str, Any]:
-        return {"id": fid, "name": self.folders[fid], "totalBlacklisted": 0,
-                "totalSubscribers": 0, "uniqueSubscribers": 0}  # fmt: skip
+        return {
+            "id": fid,
+            "name": self.folders[fid],
+            "totalBlacklisted": 0,
+            "totalSubscribers": 0,
+            "uniqueSubscribers": 0,
+        }
 
     def post_folder(self, req: Request) -> Reply:
         name = (req.json or {}).get("name")
@@ -32,8 +37,13 @@ class BrevoLists:
     def _list_json(self, lid: int, with_folder: bool = True) -> dict[str, Any]:
         x = self.lists[lid]
         n = len(self.members(lid))
-        body = {"id": lid, "name": x["name"], "totalBlacklisted": 0, "totalSubscribers": n,
-                "uniqueSubscribers": n}  # fmt: skip
+        body = {
+            "id": lid,
+            "name": x["name"],
+            "totalBlacklisted": 0,
+            "totalSubscribers": n,
+            "uniqueSubscribers": n,
+        }
         if with_folder:
             body["folderId"] = x["folderId"]
         return body
@@ -94,8 +104,13 @@ class BrevoLists:
                 failure.append(ident)
         self.mutations.append(f"{'add' if adding else 'remove'} {lid} {success}")
         if not success:
-            return Reply(400, {"code": "invalid_parameter",
-                               "message": "Contact already in list and/or does not exist"})  # fmt: skip
+            return Reply(
+                400,
+                {
+                    "code": "invalid_parameter",
+                    "message": "Contact already in list and/or does not exist",
+                },
+            )
         # an empty array matches both branches of the spec's oneOf (emails | ids): left out
         answer = {k: v for k, v in (("success", success), ("failure", failure)) if v}
         return Reply(201, {"contacts": answer})
@@ -124,22 +139,51 @@ class BrevoLists:
         return Reply(200, {"campaigns": out, "count": len(rows)})
 
     def _campaign_json(self, c: dict[str, Any], html: bool) -> dict[str, Any]:
-        zero = {k: 0 for k in ("clickers", "complaints", "delivered", "hardBounces", "sent",
-                                "softBounces", "uniqueClicks", "uniqueViews", "unsubscriptions",
-                                "viewed", "trackableViews")}  # fmt: skip
+        zero = {
+            k: 0
+            for k in (
+                "clickers",
+                "complaints",
+                "delivered",
+                "hardBounces",
+                "sent",
+                "softBounces",
+                "uniqueClicks",
+                "uniqueViews",
+                "unsubscriptions",
+                "viewed",
+                "trackableViews",
+            )
+        }
         return {
-            "id": c["id"], "name": c["name"], "subject": c.get("subject", ""),
-            "type": "classic", "status": c["status"], "testSent": False,
-            "header": "[DEFAULT_HEADER]", "footer": "[DEFAULT_FOOTER]",
-            "sender": c["sender"], "replyTo": c.get("replyTo", c["sender"].get("email", "")),
+            "id": c["id"],
+            "name": c["name"],
+            "subject": c.get("subject", ""),
+            "type": "classic",
+            "status": c["status"],
+            "testSent": False,
+            "header": "[DEFAULT_HEADER]",
+            "footer": "[DEFAULT_FOOTER]",
+            "sender": c["sender"],
+            "replyTo": c.get("replyTo", c["sender"].get("email", "")),
             "htmlContent": c.get("htmlContent", "") if html else "",
-            "createdAt": c["createdAt"], "modifiedAt": c["createdAt"],
-            "recipients": {"lists": c.get("recipients", {}).get("listIds", []),
-                           "exclusionLists": []},
-            "statistics": {"globalStats": zero, "campaignStats": [], "mirrorClick": 0,
-                           "remaining": 0, "linksStats": {}, "statsByDomain": {},
-                           "statsByDevice": {}, "statsByBrowser": {}},
-        }  # fmt: skip
+            "createdAt": c["createdAt"],
+            "modifiedAt": c["createdAt"],
+            "recipients": {
+                "lists": c.get("recipients", {}).get("listIds", []),
+                "exclusionLists": [],
+            },
+            "statistics": {
+                "globalStats": zero,
+                "campaignStats": [],
+                "mirrorClick": 0,
+                "remaining": 0,
+                "linksStats": {},
+                "statsByDomain": {},
+                "statsByDevice": {},
+                "statsByBrowser": {},
+            },
+        }
 
     def post_campaign(self, req: Request) -> Reply:
         body = dict(req.json or {})

@@ -34,8 +34,15 @@ STRICT = {
 }
 #: GetOrdersOrdersInner: required and optional fields (plus `contact_id`, the spec's example)
 ORDER_REQUIRED = {"id", "createdAt", "updatedAt", "status", "amount", "products"}
-ORDER_OPTIONAL = {"email", "billing", "coupons", "contactId", "contact_id", "storeId",
-                  "identifiers"}  # fmt: skip
+ORDER_OPTIONAL = {
+    "email",
+    "billing",
+    "coupons",
+    "contactId",
+    "contact_id",
+    "storeId",
+    "identifiers",
+}
 
 
 def undocumented(method: str, path: str, body: Any) -> list[str]:

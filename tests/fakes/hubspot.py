@@ -49,16 +49,31 @@ from .hubspot_marketing import HubSpotMarketing, default_pipeline
 from .hubspot_records import EPOCH, Contact, HubList, iso, ms
 
 TOKEN = "pat-eu1-00000000-test-0000-SECRET"
-ALL_SCOPES = frozenset({
-    "crm.objects.contacts.read", "crm.objects.contacts.write", "crm.schemas.contacts.read",
-    "crm.schemas.contacts.write", "crm.objects.deals.read", "crm.lists.read", "crm.lists.write",
-    "content",
-})  # fmt: skip
+ALL_SCOPES = frozenset(
+    {
+        "crm.objects.contacts.read",
+        "crm.objects.contacts.write",
+        "crm.schemas.contacts.read",
+        "crm.schemas.contacts.write",
+        "crm.objects.deals.read",
+        "crm.lists.read",
+        "crm.lists.write",
+        "content",
+    }
+)
 
 
 class HubSpotFake(HubSpotHandlers, HubSpotMarketing, FakeServer):
-    def __init__(self, *, limit: int = 100, window: float = 10.0, search_limit: int = 5,
-                 search_window: float = 1.0, search_cap: int = 10_000, seed: int = 0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        *,
+        limit: int = 100,
+        window: float = 10.0,
+        search_limit: int = 5,
+        search_window: float = 1.0,
+        search_cap: int = 10_000,
+        seed: int = 0,
+    ) -> None:
         super().__init__(None, seed=seed)
         self.token = TOKEN
         self.expired = False
@@ -93,22 +108,48 @@ class HubSpotFake(HubSpotHandlers, HubSpotMarketing, FakeServer):
         self.clock += dt.timedelta(milliseconds=1)
         return self.clock
 
-    def add_property(self, name: str, kind: str = "string", *, hubspot_defined: bool = False,
-                     field_type: str | None = None, options: list[str] | None = None) -> None:  # fmt: skip
-        ft = field_type or {"number": "number", "bool": "booleancheckbox", "date": "date",
-                            "datetime": "date", "enumeration": "select"}.get(kind, "text")  # fmt: skip
+    def add_property(
+        self,
+        name: str,
+        kind: str = "string",
+        *,
+        hubspot_defined: bool = False,
+        field_type: str | None = None,
+        options: list[str] | None = None,
+    ) -> None:
+        ft = field_type or {
+            "number": "number",
+            "bool": "booleancheckbox",
+            "date": "date",
+            "datetime": "date",
+            "enumeration": "select",
+        }.get(kind, "text")
         self.defs[name] = {
-            "name": name, "label": name.replace("_", " ").title(), "type": kind, "fieldType": ft,
-            "groupName": "contactinformation", "description": "", "hidden": False,
-            "hubspotDefined": hubspot_defined, "formField": True, "displayOrder": -1,
-            "options": [{"label": o, "value": o, "hidden": False, "displayOrder": n}
-                        for n, o in enumerate(options or [])],
-            "createdAt": iso(EPOCH), "updatedAt": iso(EPOCH), "archived": False,
-            "calculated": False, "externalOptions": False, "hasUniqueValue": False,
-        }  # fmt: skip
+            "name": name,
+            "label": name.replace("_", " ").title(),
+            "type": kind,
+            "fieldType": ft,
+            "groupName": "contactinformation",
+            "description": "",
+            "hidden": False,
+            "hubspotDefined": hubspot_defined,
+            "formField": True,
+            "displayOrder": -1,
+            "options": [
+                {"label": o, "value": o, "hidden": False, "displayOrder": n}
+                for n, o in enumerate(options or [])
+            ],
+            "createdAt": iso(EPOCH),
+            "updatedAt": iso(EPOCH),
+            "archived": False,
+            "calculated": False,
+            "externalOptions": False,
+            "hasUniqueValue": False,
+        }
 
-    def add_contact(self, email: str | None, *, modified: dt.datetime | None = None,
-                    **props: str | None) -> int:  # fmt: skip
+    def add_contact(
+        self, email: str | None, *, modified: dt.datetime | None = None, **props: str | None
+    ) -> int:
         cid = next(self._ids)
         when = modified or self.tick()
         self.contacts[cid] = Contact(cid, {"email": email, **props}, when, when)
@@ -120,21 +161,45 @@ class HubSpotFake(HubSpotHandlers, HubSpotMarketing, FakeServer):
         c.props.update(props)
         c.modified = when or max(dt.datetime.now(dt.UTC), self.tick())
 
-    def add_deal(self, contact_ids: list[int], amount: str, closedate: str,
-                 stage: str = "closedwon", pipeline: str = "default",
-                 closed_won_unset: bool = False) -> int:  # fmt: skip
+    def add_deal(
+        self,
+        contact_ids: list[int],
+        amount: str,
+        closedate: str,
+        stage: str = "closedwon",
+        pipeline: str = "default",
+        closed_won_unset: bool = False,
+    ) -> int:
         did = next(self._ids)
-        self.deals[did] = {"props": {"amount": amount, "closedate": closedate, "dealstage": stage,
-                                     "pipeline": pipeline, "dealname": f"deal {did}"},
-                           "contacts": list(contact_ids),
-                           "closed_won_unset": closed_won_unset}  # fmt: skip
+        self.deals[did] = {
+            "props": {
+                "amount": amount,
+                "closedate": closedate,
+                "dealstage": stage,
+                "pipeline": pipeline,
+                "dealname": f"deal {did}",
+            },
+            "contacts": list(contact_ids),
+            "closed_won_unset": closed_won_unset,
+        }
         return did
 
-    def add_event(self, kind: str, recipient: str, when: dt.datetime, campaign: int = 77,
-                  **extra: Any) -> None:  # fmt: skip
-        self.events.append({"id": str(uuid.uuid4()), "type": kind, "recipient": recipient,
-                            "created": ms(when), "emailCampaignId": campaign, "portalId": 4711,
-                            "appId": 113, "appName": "Batch", **extra})  # fmt: skip
+    def add_event(
+        self, kind: str, recipient: str, when: dt.datetime, campaign: int = 77, **extra: Any
+    ) -> None:
+        self.events.append(
+            {
+                "id": str(uuid.uuid4()),
+                "type": kind,
+                "recipient": recipient,
+                "created": ms(when),
+                "emailCampaignId": campaign,
+                "portalId": 4711,
+                "appId": 113,
+                "appName": "Batch",
+                **extra,
+            }
+        )
 
     def list_named(self, name: str) -> HubList | None:
         return next((x for x in self.lists.values() if x.name == name), None)
@@ -202,8 +267,9 @@ class HubSpotFake(HubSpotHandlers, HubSpotMarketing, FakeServer):
                     jsonschema.validate(reply.body, schema)
                 except jsonschema.ValidationError as exc:
                     where = "/".join(str(p) for p in exc.absolute_path) or "body"
-                    self.violations.append(f"answer to {req.method} {req.path}: {where}: "
-                                           f"{exc.message}")  # fmt: skip
+                    self.violations.append(
+                        f"answer to {req.method} {req.path}: {where}: {exc.message}"
+                    )
             return reply
 
         super().route(method, pattern, checked)
@@ -211,22 +277,38 @@ class HubSpotFake(HubSpotHandlers, HubSpotMarketing, FakeServer):
     def check_auth(self, req: Request) -> Reply | None:
         auth = req.headers.get("authorization", "")
         if auth != f"Bearer {self.token}":
-            return Reply(401, error_body("INVALID_AUTHENTICATION",
-                                     "Authentication credentials not found. This API supports "
-                                     "OAuth 2.0 authentication and you can find more details at "
-                                     "https://developers.hubspot.com/docs/methods/auth/oauth-overview"))  # fmt: skip
+            return Reply(
+                401,
+                error_body(
+                    "INVALID_AUTHENTICATION",
+                    "Authentication credentials not found. This API supports "
+                    "OAuth 2.0 authentication and you can find more details at "
+                    "https://developers.hubspot.com/docs/methods/auth/oauth-overview",
+                ),
+            )
         if self.expired:
-            return Reply(401, error_body("EXPIRED_AUTHENTICATION",
-                                     "The OAuth token used to make this call expired 2 hour(s) "
-                                     "ago."))  # fmt: skip
+            return Reply(
+                401,
+                error_body(
+                    "EXPIRED_AUTHENTICATION",
+                    "The OAuth token used to make this call expired 2 hour(s) ago.",
+                ),
+            )
         for method, regex, scope in SCOPE:
             if (not method or method == req.method) and re.search(regex, req.path):
                 if scope not in self.scopes:
-                    body = error_body("MISSING_SCOPES", "This app hasn't been granted all required "
-                                  "scopes to make this call. Read more about required scopes "
-                                  "here: https://developers.hubspot.com/scopes.")  # fmt: skip
-                    body["errors"] = [{"message": "One or more of the following scopes are "
-                                       "required.", "context": {"requiredScopes": [scope]}}]  # fmt: skip
+                    body = error_body(
+                        "MISSING_SCOPES",
+                        "This app hasn't been granted all required "
+                        "scopes to make this call. Read more about required scopes "
+                        "here: https://developers.hubspot.com/scopes.",
+                    )
+                    body["errors"] = [
+                        {
+                            "message": "One or more of the following scopes are required.",
+                            "context": {"requiredScopes": [scope]},
+                        }
+                    ]
                     body["links"] = {"scopes": "https://developers.hubspot.com/scopes"}
                     return Reply(403, body)
                 break
@@ -242,8 +324,9 @@ class HubSpotFake(HubSpotHandlers, HubSpotMarketing, FakeServer):
         ok, _, _ = self.limiter.hit()
         if not ok:
             body = error_body("RATE_LIMIT", "You have reached your ten_secondly_rolling limit.")
-            body.update({"status": "error", "errorType": "RATE_LIMIT",
-                         "policyName": "TEN_SECONDLY_ROLLING"})  # fmt: skip
+            body.update(
+                {"status": "error", "errorType": "RATE_LIMIT", "policyName": "TEN_SECONDLY_ROLLING"}
+            )
             return Reply(429, body)
         if self._is_search(req):
             ok, _, _ = self.search_limiter.hit()
@@ -254,30 +337,46 @@ class HubSpotFake(HubSpotHandlers, HubSpotMarketing, FakeServer):
         return None
 
     def decorate(self, req: Request, reply: Reply) -> None:
-        general_429 = isinstance(reply.body, dict) and reply.body.get("policyName") == \
-            "TEN_SECONDLY_ROLLING"  # fmt: skip
+        general_429 = (
+            isinstance(reply.body, dict) and reply.body.get("policyName") == "TEN_SECONDLY_ROLLING"
+        )
         if self._is_search(req) and not general_429:
             return
         lim = self.limiter
         remaining = max(0, lim.limit - lim.count)
-        reply.headers.update({
-            "X-HubSpot-RateLimit-Max": str(lim.limit),
-            "X-HubSpot-RateLimit-Remaining": str(remaining),
-            "X-HubSpot-RateLimit-Interval-Milliseconds": str(int(lim.window * 1000)),
-            "X-HubSpot-RateLimit-Daily": "250000",
-            "X-HubSpot-RateLimit-Daily-Remaining": "249000",
-        })  # fmt: skip
+        reply.headers.update(
+            {
+                "X-HubSpot-RateLimit-Max": str(lim.limit),
+                "X-HubSpot-RateLimit-Remaining": str(remaining),
+                "X-HubSpot-RateLimit-Interval-Milliseconds": str(int(lim.window * 1000)),
+                "X-HubSpot-RateLimit-Daily": "250000",
+                "X-HubSpot-RateLimit-Daily-Remaining": "249000",
+            }
+        )
 
     # routes ---------------------------------------------------------------------------------
     def _setup(self) -> None:
         r = self.route
         # https://developers.hubspot.com/docs/api-reference/account-account-info-v3/
         # portal-information/get-account-info-v3-details (example answer)
-        r("GET", "/account-info/v3/details", lambda q: Reply(200, {
-            "portalId": 4711, "accountType": "STANDARD", "timeZone": "Europe/Paris",
-            "companyCurrency": "EUR", "additionalCurrencies": [], "utcOffset": "+01:00",
-            "utcOffsetMilliseconds": 3600000, "uiDomain": "app-eu1.hubspot.com",
-            "dataHostingLocation": "eu1"}))  # fmt: skip
+        r(
+            "GET",
+            "/account-info/v3/details",
+            lambda q: Reply(
+                200,
+                {
+                    "portalId": 4711,
+                    "accountType": "STANDARD",
+                    "timeZone": "Europe/Paris",
+                    "companyCurrency": "EUR",
+                    "additionalCurrencies": [],
+                    "utcOffset": "+01:00",
+                    "utcOffsetMilliseconds": 3600000,
+                    "uiDomain": "app-eu1.hubspot.com",
+                    "dataHostingLocation": "eu1",
+                },
+            ),
+        )
         r("GET", "/crm/v3/properties/contacts", self.get_properties)
         r("GET", "/crm/v3/properties/contacts/{name}", self.get_property)
         r("POST", "/crm/v3/properties/contacts", self.post_property)
@@ -301,22 +400,32 @@ class HubSpotFake(HubSpotHandlers, HubSpotMarketing, FakeServer):
         r("GET", "/email/public/v1/events", self.get_events)
 
 
-def make_connector(fake: HubSpotFake, *, name: str = "crm", root: Any = None,
-                   token: str | None = None, **settings: Any) -> Any:  # fmt: skip
+def make_connector(
+    fake: HubSpotFake,
+    *,
+    name: str = "crm",
+    root: Any = None,
+    token: str | None = None,
+    **settings: Any,
+) -> Any:
     """A HubSpotConnector on ``fake``, paced at the fake's limits unless told otherwise."""
     from pathlib import Path
 
     from connectors.hubspot import HubSpotConnector
     from segmerge.ports.connector import ConnectorContext
 
-    base = {"base_url": fake.url, "rate_limit": fake.limiter.limit,
-            "rate_window_seconds": fake.limiter.window,
-            "search_rate_limit": fake.search_limiter.limit,
-            "search_window_seconds": fake.search_limiter.window}  # fmt: skip
+    base = {
+        "base_url": fake.url,
+        "rate_limit": fake.limiter.limit,
+        "rate_window_seconds": fake.limiter.window,
+        "search_rate_limit": fake.search_limiter.limit,
+        "search_window_seconds": fake.search_limiter.window,
+    }
     folder = Path(root) if root is not None else Path("/nonexistent-workspace")
     secret = token if token is not None else fake.token
-    ctx = ConnectorContext(name, {**base, **settings}, folder, folder / "segmerge.toml",
-                           secret=lambda: secret)  # fmt: skip
+    ctx = ConnectorContext(
+        name, {**base, **settings}, folder, folder / "segmerge.toml", secret=lambda: secret
+    )
     return HubSpotConnector(ctx)
 
 
@@ -326,16 +435,23 @@ def populate(fake: HubSpotFake, n: int, *, tag_property: bool = True) -> list[in
     fake.add_property("member_since", "date")
     fake.add_property("favourite_genre", "string")
     if tag_property:
-        fake.add_property("segmerge_segments", "enumeration", field_type="checkbox",
-                          options=["vip", "seg:old", "seg:fonceurs"])  # fmt: skip
+        fake.add_property(
+            "segmerge_segments",
+            "enumeration",
+            field_type="checkbox",
+            options=["vip", "seg:old", "seg:fonceurs"],
+        )
     ids = []
     for i in range(n):
         props: dict[str, str | None] = {
-            "firstname": f"Ann{i}", "lastname": f"Lee{i}", "age": str(20 + i % 50),
-            "member_since": "2024-03-01", "favourite_genre": ["jazz", "rock", None][i % 3],
+            "firstname": f"Ann{i}",
+            "lastname": f"Lee{i}",
+            "age": str(20 + i % 50),
+            "member_since": "2024-03-01",
+            "favourite_genre": ["jazz", "rock", None][i % 3],
             "hs_email_optout": "true" if i % 10 == 3 else "false",
             "city": "Lyon",
-        }  # fmt: skip
+        }
         if i % 7 == 0:
             props["segmerge_segments"] = "vip;seg:old"
         ids.append(fake.add_contact(f"ann{i}@example.org", **props))

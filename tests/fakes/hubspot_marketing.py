@@ -30,25 +30,41 @@ def default_pipeline() -> dict[str, Any]:
     https://developers.hubspot.com/docs/guides/api/crm/pipelines (closed won: isClosed
     "true", probability "1.0"; closed lost: "true", "0.0").
     """
-    stages = [("appointmentscheduled", "Appointment scheduled", "0.2", "false"),
-              ("qualifiedtobuy", "Qualified to buy", "0.4", "false"),
-              ("presentationscheduled", "Presentation scheduled", "0.6", "false"),
-              ("decisionmakerboughtin", "Decision maker bought-In", "0.8", "false"),
-              ("contractsent", "Contract sent", "0.9", "false"),
-              ("closedwon", "Closed won", "1.0", "true"),
-              ("closedlost", "Closed lost", "0.0", "true")]  # fmt: skip
+    stages = [
+        ("appointmentscheduled", "Appointment scheduled", "0.2", "false"),
+        ("qualifiedtobuy", "Qualified to buy", "0.4", "false"),
+        ("presentationscheduled", "Presentation scheduled", "0.6", "false"),
+        ("decisionmakerboughtin", "Decision maker bought-In", "0.8", "false"),
+        ("contractsent", "Contract sent", "0.9", "false"),
+        ("closedwon", "Closed won", "1.0", "true"),
+        ("closedlost", "Closed lost", "0.0", "true"),
+    ]
     return pipeline("default", "Sales Pipeline", stages)
 
 
 def pipeline(pid: str, label: str, stages: list[tuple[str, str, str, str]]) -> dict[str, Any]:
     """A deal pipeline as ``GET /crm/v3/pipelines/deals`` gives it (SDK pipeline.py)."""
-    return {"id": pid, "label": label, "displayOrder": 0, "archived": False,
-            "createdAt": iso(EPOCH), "updatedAt": iso(EPOCH),
-            "stages": [{"id": sid, "label": sl, "displayOrder": n, "archived": False,
-                        "createdAt": iso(EPOCH), "updatedAt": iso(EPOCH),
-                        "writePermissions": "CRM_PERMISSIONS_ENFORCEMENT",
-                        "metadata": {"probability": prob, "isClosed": closed}}
-                       for n, (sid, sl, prob, closed) in enumerate(stages)]}  # fmt: skip
+    return {
+        "id": pid,
+        "label": label,
+        "displayOrder": 0,
+        "archived": False,
+        "createdAt": iso(EPOCH),
+        "updatedAt": iso(EPOCH),
+        "stages": [
+            {
+                "id": sid,
+                "label": sl,
+                "displayOrder": n,
+                "archived": False,
+                "createdAt": iso(EPOCH),
+                "updatedAt": iso(EPOCH),
+                "writePermissions": "CRM_PERMISSIONS_ENFORCEMENT",
+                "metadata": {"probability": prob, "isClosed": closed},
+            }
+            for n, (sid, sl, prob, closed) in enumerate(stages)
+        ],
+    }
 
 
 class HubSpotMarketing:
@@ -78,16 +94,27 @@ class HubSpotMarketing:
             d = self.deals[did]
             props = dict(d["props"])
             # a calculated property (CRM "Deals" default properties); null on old records
-            props["hs_is_closed_won"] = (None if d.get("closed_won_unset")
-                                         else str(self.won_stage(props["dealstage"])).lower())  # fmt: skip
-            item: dict[str, Any] = {"id": str(did), "createdAt": iso(EPOCH), "updatedAt": iso(EPOCH),
-                                    "archived": False,
-                                    "properties": {k: props.get(k) for k in wanted}}  # fmt: skip
+            props["hs_is_closed_won"] = (
+                None
+                if d.get("closed_won_unset")
+                else str(self.won_stage(props["dealstage"])).lower()
+            )
+            item: dict[str, Any] = {
+                "id": str(did),
+                "createdAt": iso(EPOCH),
+                "updatedAt": iso(EPOCH),
+                "archived": False,
+                "properties": {k: props.get(k) for k in wanted},
+            }
             if req.arg("associations") == "contacts" and d["contacts"]:
                 shown = d["contacts"][:INLINE_ASSOCIATIONS]
-                assoc: dict[str, Any] = {"results": [
-                    {"id": str(c), "type": t} for c in shown
-                    for t in ("deal_to_contact", "deal_to_contact_unlabeled")]}  # fmt: skip
+                assoc: dict[str, Any] = {
+                    "results": [
+                        {"id": str(c), "type": t}
+                        for c in shown
+                        for t in ("deal_to_contact", "deal_to_contact_unlabeled")
+                    ]
+                }
                 if len(d["contacts"]) > INLINE_ASSOCIATIONS:
                     assoc["paging"] = {"next": {"after": "inline-next", "link": "?after=x"}}
                 item["associations"] = {"contacts": assoc}
@@ -103,17 +130,26 @@ class HubSpotMarketing:
         (``results: [{toObjectId, associationTypes: [{category, typeId, label}]}]``, paging)."""
         did = int(req.groups["dealId"])
         if did not in self.deals:
-            return Reply(404, {"status": "error", "message": "deal not found",
-                               "category": "OBJECT_NOT_FOUND"})  # fmt: skip
+            return Reply(
+                404,
+                {"status": "error", "message": "deal not found", "category": "OBJECT_NOT_FOUND"},
+            )
         self.association_reads += 1
         contacts = self.deals[did]["contacts"]
         limit = req.int_arg("limit", 500)
         start = int(req.arg("after") or 0)
         page = contacts[start : start + limit]
-        body: dict[str, Any] = {"results": [
-            {"toObjectId": c, "associationTypes": [
-                {"category": "HUBSPOT_DEFINED", "typeId": 3, "label": None}]}
-            for c in page]}  # fmt: skip
+        body: dict[str, Any] = {
+            "results": [
+                {
+                    "toObjectId": c,
+                    "associationTypes": [
+                        {"category": "HUBSPOT_DEFINED", "typeId": 3, "label": None}
+                    ],
+                }
+                for c in page
+            ]
+        }
         if start + limit < len(contacts):
             body["paging"] = {"next": {"after": str(start + limit), "link": "?after="}}
         return Reply(200, body)
@@ -135,13 +171,22 @@ class HubSpotMarketing:
         if self.drop_email_widgets:  # what HubSpot does with widgets its layout cannot hold
             content["widgets"] = {}
         self.emails[eid] = {
-            "id": eid, "name": b["name"], "subject": b.get("subject", ""),
-            "state": b.get("state", "DRAFT"), "sendOnPublish": b.get("sendOnPublish", False),
-            "from": b.get("from", {}), "to": b.get("to", {}), "content": content,
-            "subcategory": "batch", "type": "BATCH_EMAIL", "isPublished": False,
-            "emailTemplateMode": "DRAG_AND_DROP", "archived": False,
-            "createdAt": iso(self.clock), "updatedAt": iso(self.clock),
-        }  # fmt: skip
+            "id": eid,
+            "name": b["name"],
+            "subject": b.get("subject", ""),
+            "state": b.get("state", "DRAFT"),
+            "sendOnPublish": b.get("sendOnPublish", False),
+            "from": b.get("from", {}),
+            "to": b.get("to", {}),
+            "content": content,
+            "subcategory": "batch",
+            "type": "BATCH_EMAIL",
+            "isPublished": False,
+            "emailTemplateMode": "DRAG_AND_DROP",
+            "archived": False,
+            "createdAt": iso(self.clock),
+            "updatedAt": iso(self.clock),
+        }
         return self.emails[eid]
 
     def _lost(self) -> Reply | None:
@@ -160,17 +205,30 @@ class HubSpotMarketing:
         b = req.json
         src = self.emails.get(str(b["id"]))
         if src is None:
-            return Reply(404, {"status": "error", "message": f"No email with id {b['id']}",
-                               "category": "OBJECT_NOT_FOUND"})  # fmt: skip
-        email = self._store_email({**copy.deepcopy(src), "name": b.get("cloneName") or
-                                   f"{src['name']} (clone)", "state": "DRAFT"})  # fmt: skip
+            return Reply(
+                404,
+                {
+                    "status": "error",
+                    "message": f"No email with id {b['id']}",
+                    "category": "OBJECT_NOT_FOUND",
+                },
+            )
+        email = self._store_email(
+            {
+                **copy.deepcopy(src),
+                "name": b.get("cloneName") or f"{src['name']} (clone)",
+                "state": "DRAFT",
+            }
+        )
         return self._lost() or Reply(200, email)
 
     def get_email(self, req: Request) -> Reply:
         email = self.emails.get(req.groups["emailId"])
         if email is None:
-            return Reply(404, {"status": "error", "message": "Email not found",
-                               "category": "OBJECT_NOT_FOUND"})  # fmt: skip
+            return Reply(
+                404,
+                {"status": "error", "message": "Email not found", "category": "OBJECT_NOT_FOUND"},
+            )
         return Reply(200, email)
 
     def patch_email(self, req: Request) -> Reply:
@@ -178,8 +236,10 @@ class HubSpotMarketing:
         ``content`` fields merge into the e-mail's content."""
         email = self.emails.get(req.groups["emailId"])
         if email is None:
-            return Reply(404, {"status": "error", "message": "Email not found",
-                               "category": "OBJECT_NOT_FOUND"})  # fmt: skip
+            return Reply(
+                404,
+                {"status": "error", "message": "Email not found", "category": "OBJECT_NOT_FOUND"},
+            )
         b = copy.deepcopy(req.json)
         content = b.pop("content", None)
         email.update(b)
@@ -198,8 +258,10 @@ class HubSpotMarketing:
         start = req.int_arg("startTimestamp", 0)
         end = req.int_arg("endTimestamp", 2**62)
         limit = req.int_arg("limit", 100)
-        hits = sorted((e for e in self.events if start <= e["created"] <= end),
-                      key=lambda e: (e["created"], e["id"]))  # fmt: skip
+        hits = sorted(
+            (e for e in self.events if start <= e["created"] <= end),
+            key=lambda e: (e["created"], e["id"]),
+        )
         offset = int(req.arg("offset") or 0)
         page = hits[offset : offset + limit]
         more = offset + limit < len(hits)

@@ -32,10 +32,20 @@ class Contact:
     def as_json(self, wanted: list[str] | None) -> dict[str, Any]:
         names = list(dict.fromkeys([*DEFAULT_PROPS, *(wanted or [])]))
         props: dict[str, Any] = {n: self.props.get(n) for n in names}
-        props.update({"hs_object_id": str(self.id), "createdate": iso(self.created),
-                      "lastmodifieddate": iso(self.modified)})  # fmt: skip
-        return {"id": str(self.id), "properties": props, "createdAt": iso(self.created),
-                "updatedAt": iso(self.modified), "archived": False}  # fmt: skip
+        props.update(
+            {
+                "hs_object_id": str(self.id),
+                "createdate": iso(self.created),
+                "lastmodifieddate": iso(self.modified),
+            }
+        )
+        return {
+            "id": str(self.id),
+            "properties": props,
+            "createdAt": iso(self.created),
+            "updatedAt": iso(self.modified),
+            "archived": False,
+        }
 
 
 @dataclass

@@ -66,8 +66,9 @@ class ConnectionCap:
             self.peak = max(self.peak, self.active)
             endpoint = (req.method, _ENDPOINT.sub("/{id}", req.path))
             self._in_endpoint[endpoint] = self._in_endpoint.get(endpoint, 0) + 1
-            self.endpoint_peak[endpoint] = max(self.endpoint_peak.get(endpoint, 0),
-                                               self._in_endpoint[endpoint])  # fmt: skip
+            self.endpoint_peak[endpoint] = max(
+                self.endpoint_peak.get(endpoint, 0), self._in_endpoint[endpoint]
+            )
         try:
             if self.latency:
                 time.sleep(self.latency)

@@ -88,8 +88,9 @@ class MailchimpState:
         key = (field, direction, len(self.order), self.changes)
         if ids is self.order and self._sorted is not None and self._sorted[0] == key:
             return self._sorted[1]
-        ordered = sorted(ids, key=lambda i: self.members[i][field] or "",
-                         reverse=direction == "DESC")  # fmt: skip
+        ordered = sorted(
+            ids, key=lambda i: self.members[i][field] or "", reverse=direction == "DESC"
+        )
         if ids is self.order:  # a filtered list is new at each request: not kept
             self._sorted = (key, ordered)
         return ordered

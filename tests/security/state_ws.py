@@ -32,10 +32,19 @@ def make_workspace(root: Path, contacts: int = 12, extra: str = "") -> Path:
     rows = [f"{i};c{i}@example.org;Prénom{i};true;" for i in range(1, contacts + 1)]
     # the days of these tests pass within a minute of wall time: no cap between them
     # (the default one message per address per day is tested with pressure)
-    config = (CONFIG + 'tag_prefix = "news:"\n' + PROMO + "\n[pressure]\nmax_messages = 0\n"
-              + textwrap.dedent(extra))  # fmt: skip
-    lay_out(root, contacts_csv="contact_id;email;first_name;subscribed;tags\n" + "\n".join(rows)
-            + "\n", config=config, campaigns=("news", "promo"))  # fmt: skip
+    config = (
+        CONFIG
+        + 'tag_prefix = "news:"\n'
+        + PROMO
+        + "\n[pressure]\nmax_messages = 0\n"
+        + textwrap.dedent(extra)
+    )
+    lay_out(
+        root,
+        contacts_csv="contact_id;email;first_name;subscribed;tags\n" + "\n".join(rows) + "\n",
+        config=config,
+        campaigns=("news", "promo"),
+    )
     return root
 
 
@@ -67,5 +76,8 @@ def unsubscribe_token(root: Path, address: str, campaign: str = "news") -> str:
 
 
 def cli_env() -> dict[str, str]:
-    return {**os.environ, "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring",
-            "COLUMNS": "300"}  # fmt: skip
+    return {
+        **os.environ,
+        "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring",
+        "COLUMNS": "300",
+    }

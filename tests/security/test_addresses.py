@@ -36,10 +36,12 @@ UNUSABLE = {
     "x1": ("fr\nank@example.org", "address cannot be used: control character"),
     "x2": ("@", "address cannot be used: not of the form name@domain"),
     "x3": ("gina@xn--zz.org", "address cannot be used: invalid domain"),
-    "x4": ("jörg@example.de", "address cannot be used: non-ASCII before the @: "
-                              "not deliverable without SMTPUTF8"),
+    "x4": (
+        "jörg@example.de",
+        "address cannot be used: non-ASCII before the @: not deliverable without SMTPUTF8",
+    ),
     "x5": ("hal @example.org", "address cannot be used: space inside"),
-}  # fmt: skip
+}
 #: a contact who said no, and another record of the same mailbox in another spelling
 SAID_NO = [("f1", "frank@example.org", "non"), ("f2", "FRANK@exam\u200dple.org", "oui")]
 CONTROL = [("z1", "carol@example.org"), ("z2", "zoe@exâmple.org")]
@@ -55,8 +57,10 @@ def outcome(tmp_path_factory):
     suppress(root, *SUPPRESSED)
     # a ledger written before normalisation stored addresses only stripped and lower-cased
     with sqlite3.connect(root / ".segmerge" / "ledger.sqlite") as db:
-        db.execute("INSERT INTO suppressions(address, reason, added_at) "
-                   "VALUES ('dave@exämple.org', 'old', '2025-01-01')")  # fmt: skip
+        db.execute(
+            "INSERT INTO suppressions(address, reason, added_at) "
+            "VALUES ('dave@exämple.org', 'old', '2025-01-01')"
+        )
     summary = run_news(root)
     return root, summary, mailed(root)
 
@@ -113,12 +117,24 @@ def test_every_normalised_address_passes_the_message_builder():
     raw += ["o'brien+tag@sub.example.co.uk", "x@ab--cd.com", "ℌ@münchen.de", "A.B@EXAMPLE.ORG."]
     normal, problem = normalise_column(pd.Series(raw))
     assert problem.isna().all()
-    letter = Rendered(subject="s", preheader="", html="<p>x</p>", text="x", from_addr=None,
-                      reply_to=None, template="t.html.j2")  # fmt: skip
+    letter = Rendered(
+        subject="s",
+        preheader="",
+        html="<p>x</p>",
+        text="x",
+        from_addr=None,
+        reply_to=None,
+        template="t.html.j2",
+    )
     for addr in normal:
-        msg = build_message(letter, to=addr, to_name="Ann", from_addr="shop@example.org",
-                            message_id="<k@example.org>",
-                            unsubscribe_url="https://example.org/u?t=x")  # fmt: skip
+        msg = build_message(
+            letter,
+            to=addr,
+            to_name="Ann",
+            from_addr="shop@example.org",
+            message_id="<k@example.org>",
+            unsubscribe_url="https://example.org/u?t=x",
+        )
         assert str(msg["To"]) == f"Ann <{addr}>"
 
 
@@ -137,18 +153,28 @@ def test_an_imported_suppression_list_in_odd_spellings_blocks_the_plain_addresse
     from segmerge.mail.suppression import read_addresses
 
     export = tmp_path / "bounces.csv"
-    export.write_text("Email;Raison\nALICE@exam\u00adple.org;bounce\nbob@EXÂMPLE.ORG;spam\n"
-                      "\uff43arol@example.org;x\n\"Dave D <Dave@Example.org>\";y\n", encoding="utf-8")  # fmt: skip
+    export.write_text(
+        "Email;Raison\nALICE@exam\u00adple.org;bounce\nbob@EXÂMPLE.ORG;spam\n"
+        '\uff43arol@example.org;x\n"Dave D <Dave@Example.org>";y\n',
+        encoding="utf-8",
+    )
     addresses = read_addresses(export)
-    assert addresses == ["alice@example.org", "bob@xn--exmple-xta.org", "carol@example.org",
-                         "dave@example.org"]  # fmt: skip
+    assert addresses == [
+        "alice@example.org",
+        "bob@xn--exmple-xta.org",
+        "carol@example.org",
+        "dave@example.org",
+    ]
     led = Ledger(tmp_path / "ledger.sqlite")
     try:
         assert led.suppress([(a, "import") for a in addresses]) == 4
         assert led.suppress([("Alice@Example.org", "manual")]) == 0
         assert led.unsuppress("carol@exam\u200bple.org")  # any spelling removes it
-        assert led.suppressed_addresses() == {"alice@example.org", "bob@xn--exmple-xta.org",
-                                              "dave@example.org"}  # fmt: skip
+        assert led.suppressed_addresses() == {
+            "alice@example.org",
+            "bob@xn--exmple-xta.org",
+            "dave@example.org",
+        }
     finally:
         led.close()
 
@@ -173,10 +199,12 @@ def test_the_frequency_cap_counts_a_mailbox_sent_to_under_another_spelling(tmp_p
             "VALUES ('promo@x', 'promo', ?, ?, 'done')",
             (now.isoformat(),) * 2,
         )
-        db.execute("INSERT INTO actions(key, run_id, contact_id, kind, destination, target, "
-                   "status, created_at, updated_at) VALUES ('promo@x|9|send', 'promo@x', '9', "
-                   "'send', 'outbox', 'ALICE@Exam\u00adple.org', 'done', ?, ?)",
-                   (now.isoformat(),) * 2)  # fmt: skip
+        db.execute(
+            "INSERT INTO actions(key, run_id, contact_id, kind, destination, target, "
+            "status, created_at, updated_at) VALUES ('promo@x|9|send', 'promo@x', '9', "
+            "'send', 'outbox', 'ALICE@Exam\u00adple.org', 'done', ?, ?)",
+            (now.isoformat(),) * 2,
+        )
     summary = run(wsmod.load(root), "news", RunOptions(as_of="2026-12-01", now=now))
     assert mailed(root) == {"c2": "bob@example.org"}
     assert sum(summary.deferred.values()) == 1

@@ -58,8 +58,13 @@ def untouched(root: Path) -> bool:
 
 
 def sm(root: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([SEGMERGE, *args, "-w", str(root)], capture_output=True, text=True,
-                          env=cli_env(), timeout=120)  # fmt: skip
+    return subprocess.run(
+        [SEGMERGE, *args, "-w", str(root)],
+        capture_output=True,
+        text=True,
+        env=cli_env(),
+        timeout=120,
+    )
 
 
 def refused(root: Path) -> ConfigError:

@@ -66,8 +66,12 @@ def rules_with(root: Path, vip_when: str, *, exclude: str = "email is null") -> 
 
 def state(root: Path) -> dict[str, bytes]:
     """Every file a run could write: the outbox and the ledger folder."""
-    return {str(p): p.read_bytes() for d in ("outbox", ".segmerge") for p in (root / d).rglob("*")
-            if p.is_file() and not p.name.endswith(".lock")}  # fmt: skip
+    return {
+        str(p): p.read_bytes()
+        for d in ("outbox", ".segmerge")
+        for p in (root / d).rglob("*")
+        if p.is_file() and not p.name.endswith(".lock")
+    }
 
 
 def sizes(root: Path, path: Path) -> dict[str, int]:
@@ -116,8 +120,13 @@ def test_5000_nested_nots_stop_every_command_at_their_line(root, entry):
 def test_run_of_a_too_deep_rule_set_is_exit_2_and_mails_nobody(root):
     rules_with(root, "not " * 5000 + "orders_count >= 5")
     before = state(root)
-    proc = subprocess.run([SEGMERGE, "run", "club", "--as-of", AS_OF, "-w", str(root)],
-                          capture_output=True, text=True, env=cli_env(), timeout=120)  # fmt: skip
+    proc = subprocess.run(
+        [SEGMERGE, "run", "club", "--as-of", AS_OF, "-w", str(root)],
+        capture_output=True,
+        text=True,
+        env=cli_env(),
+        timeout=120,
+    )
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert f"{root / RULES}:5:" in proc.stderr and "too deeply nested" in proc.stderr
     assert "Traceback" not in proc.stderr + proc.stdout
@@ -133,8 +142,11 @@ def test_5000_nested_parentheses_segment_and_explain_like_the_bare_condition(roo
     seg = segment(ws, path, as_of=AS_OF)
     member = seg.frame.loc[seg.assignment.matrix["vip"].to_numpy(), "contact_id"].iloc[0]
     why = explain(seg.ruleset, seg.frame, str(member), seg.as_of, ws.tz)
-    assert [(e.name, e.matched) for e in why] == [("exclude", False), ("vip", True),
-                                                  ("autres", False)]  # fmt: skip
+    assert [(e.name, e.matched) for e in why] == [
+        ("exclude", False),
+        ("vip", True),
+        ("autres", False),
+    ]
 
 
 def test_a_20000_term_or_is_evaluated_and_compiled_to_sql(root):
@@ -187,8 +199,13 @@ def test_a_10_mb_rule_file_is_refused_with_its_size_limit(root):
     with path.open("a") as fh:
         fh.write(("# " + "x" * 98 + "\n") * 100_000)
     start = time.monotonic()
-    proc = subprocess.run([SEGMERGE, "segment", str(path), "--as-of", AS_OF, "-w", str(root)],
-                          capture_output=True, text=True, env=cli_env(), timeout=60)  # fmt: skip
+    proc = subprocess.run(
+        [SEGMERGE, "segment", str(path), "--as-of", AS_OF, "-w", str(root)],
+        capture_output=True,
+        text=True,
+        env=cli_env(),
+        timeout=60,
+    )
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert str(path) in proc.stderr and "1 MB" in proc.stderr and "1,000,000 bytes" in proc.stderr
     assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr

@@ -19,12 +19,15 @@ def test_a_contact_unsubscribed_by_id_then_given_a_new_address_is_not_mailed(tmp
     finally:
         led.close()
     # the CRM export now has c1 at a new address, and a second record (c3) sharing it
-    write_contacts(root, [("c1", "new@example.org"), ("c2", "ok@example.org"),
-                          ("c3", "NEW@example.org")])  # fmt: skip
+    write_contacts(
+        root, [("c1", "new@example.org"), ("c2", "ok@example.org"), ("c3", "NEW@example.org")]
+    )
     summary = run_news(root)
     assert mailed(root) == {"c2": "ok@example.org"}
-    assert summary.not_mailed == {"unsubscribed (one-click)": 1,
-                                  "address shared with a contact who said no": 1}  # fmt: skip
+    assert summary.not_mailed == {
+        "unsubscribed (one-click)": 1,
+        "address shared with a contact who said no": 1,
+    }
     led = ledger(root)
     try:  # the mailbox c1 has today is closed for good, whichever record carries it next
         assert "new@example.org" in led.suppressed_addresses()
@@ -36,8 +39,10 @@ def test_a_contact_unsubscribed_by_id_then_given_a_new_address_is_not_mailed(tmp
 def test_an_old_ledger_gains_the_contact_table_and_keeps_its_suppressions(tmp_path):
     path = tmp_path / "ledger.sqlite"
     with sqlite3.connect(path) as db:  # a ledger from before contact suppressions
-        db.execute("CREATE TABLE suppressions (address TEXT PRIMARY KEY, "
-                   "reason TEXT NOT NULL DEFAULT '', added_at TEXT NOT NULL)")  # fmt: skip
+        db.execute(
+            "CREATE TABLE suppressions (address TEXT PRIMARY KEY, "
+            "reason TEXT NOT NULL DEFAULT '', added_at TEXT NOT NULL)"
+        )
         db.execute("INSERT INTO suppressions VALUES ('alice@example.org', 'old', '2025-01-01')")
     led = Ledger(path)
     try:
@@ -61,8 +66,13 @@ def test_suppress_list_shows_contacts_suppressed_by_id(tmp_path):
         led.suppress_contacts([("C00042", "unsubscribed (one-click)")])
     finally:
         led.close()
-    out = subprocess.run([SEGMERGE, "suppress", "list", "--format", "csv", "-w", str(root)],
-                         capture_output=True, text=True, env=cli_env(), timeout=120)  # fmt: skip
+    out = subprocess.run(
+        [SEGMERGE, "suppress", "list", "--format", "csv", "-w", str(root)],
+        capture_output=True,
+        text=True,
+        env=cli_env(),
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     assert "b@example.org" in out.stdout
     assert "C00042" in out.stdout and "unsubscribed (one-click)" in out.stdout

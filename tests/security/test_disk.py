@@ -18,8 +18,10 @@ from segmerge.workspace.storage import StorageError
 
 def done_sends(root: Path, day: str) -> set[str]:
     with sqlite3.connect(root / ".segmerge" / "ledger.sqlite") as db:
-        rows = db.execute("SELECT target FROM actions WHERE kind='send' AND status='done' "
-                          "AND run_id=?", (f"news@{day}",)).fetchall()  # fmt: skip
+        rows = db.execute(
+            "SELECT target FROM actions WHERE kind='send' AND status='done' AND run_id=?",
+            (f"news@{day}",),
+        ).fetchall()
     return {r[0] for r in rows}
 
 
@@ -37,8 +39,9 @@ def test_a_full_ledger_mid_push_names_it_and_records_nothing_done_that_was_not(
             pages = self.db.execute("PRAGMA page_count").fetchone()[0]
             self.db.execute(f"PRAGMA max_page_count={pages}")
 
-    monkeypatch.setattr(ledger_mod.Ledger, "mark_in_flight",
-                        fill_the_disk_once_the_second_batch_is_in_flight)  # fmt: skip
+    monkeypatch.setattr(
+        ledger_mod.Ledger, "mark_in_flight", fill_the_disk_once_the_second_batch_is_in_flight
+    )
     with pytest.raises(StorageError) as caught:
         run_campaign(root, day=DAY1)
     assert caught.value.exit_code == 1
@@ -84,8 +87,9 @@ def tiny_disk(tmp_path: Path) -> Iterator[Path]:
     """A real 48 KiB file system (tmpfs): the disk really fills up."""
     mount = tmp_path / "ws" / "box"  # inside the workspace, as an outbox must be
     mount.mkdir(parents=True)
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48k", "tmpfs", str(mount)],
-                          capture_output=True)  # fmt: skip
+    proc = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=48k", "tmpfs", str(mount)], capture_output=True
+    )
     if proc.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.decode().strip()}")
     try:
@@ -98,9 +102,12 @@ def test_a_full_disk_under_the_outbox_is_exit_1_naming_the_file_then_resumes(tmp
     extra = '\n[destinations.box]\nconnector = "outbox"\npath = "box"\n'
     root = make_workspace(tmp_path / "ws", contacts=40, extra=extra)
     config = root / "segmerge.toml"
-    config.write_text(config.read_text().replace(
-        'templates = "templates/news"\ndestination = "outbox"',
-        'templates = "templates/news"\ndestination = "box"'))  # fmt: skip
+    config.write_text(
+        config.read_text().replace(
+            'templates = "templates/news"\ndestination = "outbox"',
+            'templates = "templates/news"\ndestination = "box"',
+        )
+    )
     cmd = [SEGMERGE, "run", "news", "-w", str(root), "--as-of", DAY1]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=cli_env(), timeout=120)
     assert proc.returncode == 1, proc.stdout + proc.stderr

@@ -54,9 +54,20 @@ BAD_ADDRESSES = {
     "list": f"list@clients.example, {ATTACKER}",
     "angle": f"Eve <{ATTACKER}>",
 }
-EXPECTED_HEADERS = {"from", "to", "reply-to", "subject", "date", "message-id", "list-unsubscribe",
-                    "list-unsubscribe-post", "mime-version", "content-type", "x-segmerge-campaign",
-                    "x-segmerge-segment"}  # fmt: skip
+EXPECTED_HEADERS = {
+    "from",
+    "to",
+    "reply-to",
+    "subject",
+    "date",
+    "message-id",
+    "list-unsubscribe",
+    "list-unsubscribe-post",
+    "mime-version",
+    "content-type",
+    "x-segmerge-campaign",
+    "x-segmerge-segment",
+}
 
 
 def address(cid: str) -> str:
@@ -150,8 +161,9 @@ def test_a_templated_address_is_refused_when_the_letters_load(tmp_path, value, l
         f"---\nsubject: Bonjour\nfrom: {value}\n---\n<p>x</p>\n", encoding="utf-8"
     )
     with pytest.raises(TemplateError) as err:
-        TemplateSet.load(tmp_path, [("tous", "Tous")], tz=ZoneInfo("Europe/Paris"),
-                         known_columns=None)  # fmt: skip
+        TemplateSet.load(
+            tmp_path, [("tous", "Tous")], tz=ZoneInfo("Europe/Paris"), known_columns=None
+        )
     assert err.value.line == line and err.value.field == "from"
     assert err.value.file == str(tmp_path / "_default.html.j2")
 
@@ -169,8 +181,13 @@ def _validate_with_templated_reply_to(tmp_path: Path) -> None:
         "---\n<p>x</p>\n",
         encoding="utf-8",
     )
-    done = subprocess.run([SEGMERGE, "validate", "-w", str(tmp_path)], capture_output=True,
-                          text=True, env=cli_env(), timeout=120)  # fmt: skip
+    done = subprocess.run(
+        [SEGMERGE, "validate", "-w", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=cli_env(),
+        timeout=120,
+    )
     assert done.returncode == 2, done.stdout + done.stderr
     said = " ".join((done.stdout + done.stderr).split())
     assert "_default.html.j2:3" in said and "reply_to" in said and "Traceback" not in said
@@ -188,5 +205,11 @@ def test_the_message_itself_refuses_an_address_that_smuggles_another(to):
     """The second line of defence, if a contact's address got past the consent checks."""
     letter = Rendered("Bonjour", "", "<p>x</p>", "x", None, None, "t.html.j2")
     with pytest.raises(MessageError):
-        build_message(letter, to=to, to_name="Eve", from_addr=f"Shop <{SENDER}>",
-                      message_id="<a@boutique.example>", unsubscribe_url="https://b.example/u")  # fmt: skip
+        build_message(
+            letter,
+            to=to,
+            to_name="Eve",
+            from_addr=f"Shop <{SENDER}>",
+            message_id="<a@boutique.example>",
+            unsubscribe_url="https://b.example/u",
+        )

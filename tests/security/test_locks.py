@@ -28,8 +28,9 @@ def tags_by_contact(path: Path) -> dict[str, set[str]]:
     return {ln.split(";")[0]: set(filter(None, ln.split(";")[4].split("|"))) for ln in lines}
 
 
-def _run_at_once(root: str, campaign: str, barrier: threading.Barrier, out: multiprocessing.Queue
-                 ) -> None:  # fmt: skip
+def _run_at_once(
+    root: str, campaign: str, barrier: threading.Barrier, out: multiprocessing.Queue
+) -> None:
     barrier.wait(timeout=60)
     s = run_campaign(Path(root), campaign, DAY1)
     out.put((campaign, s.outcome.get("tag", {}), s.notes))
@@ -39,8 +40,10 @@ def test_two_campaigns_tagging_one_contacts_file_at_once_keep_every_tag(tmp_path
     root = make_workspace(tmp_path / "ws", contacts=600)
     barrier = FORK.Barrier(2)
     results = FORK.Queue()
-    procs = [FORK.Process(target=_run_at_once, args=(str(root), c, barrier, results))
-             for c in ("news", "promo")]  # fmt: skip
+    procs = [
+        FORK.Process(target=_run_at_once, args=(str(root), c, barrier, results))
+        for c in ("news", "promo")
+    ]
     for p in procs:
         p.start()
     outcomes = {}
@@ -59,13 +62,16 @@ def test_two_campaigns_tagging_one_contacts_file_at_once_keep_every_tag(tmp_path
 
 def _tag_in_batches(data: str, prefix: str, barrier: threading.Barrier) -> None:
     root = Path(data).parent
-    ctx = ConnectorContext(name="crm", settings={"path": "data"}, root=root,
-                           config_file=root / "segmerge.toml")  # fmt: skip
+    ctx = ConnectorContext(
+        name="crm", settings={"path": "data"}, root=root, config_file=root / "segmerge.toml"
+    )
     conn = FilesConnector(ctx)
     barrier.wait(timeout=60)
     for start in range(1, 401, 20):  # 20 rewrites of the whole file, racing the other side's
-        batch = [Action(f"{prefix}{i}", "tag", str(i), {"tag": f"{prefix}{i % 3}"})
-                 for i in range(start, start + 20)]  # fmt: skip
+        batch = [
+            Action(f"{prefix}{i}", "tag", str(i), {"tag": f"{prefix}{i % 3}"})
+            for i in range(start, start + 20)
+        ]
         assert all(o.status == "done" for o in conn.push(batch))
 
 

@@ -76,11 +76,25 @@ def first_contact(srv: PreviewServer) -> tuple[str, str]:
 def test_a_rebinding_host_gets_no_contact_data(server: PreviewServer, emails: list[str]) -> None:
     contact, page = first_contact(server)
     assert any(e in page for e in emails)  # the page does show contacts' data...
-    paths = ["/", "/c/profils/zens", f"/c/profils/zens?contact={contact}",
-             f"/letter/profils/{contact}", "/_version", "/assets/preview.js"]  # fmt: skip
-    hosts = ["evil.example", "evil.example:PORT", "127.0.0.1.evil.example:PORT",
-             "localhost.evil.example", "localhost:1", "[::1]:1", "127.0.0.1:PORT@evil.example",
-             "", None]  # fmt: skip
+    paths = [
+        "/",
+        "/c/profils/zens",
+        f"/c/profils/zens?contact={contact}",
+        f"/letter/profils/{contact}",
+        "/_version",
+        "/assets/preview.js",
+    ]
+    hosts = [
+        "evil.example",
+        "evil.example:PORT",
+        "127.0.0.1.evil.example:PORT",
+        "localhost.evil.example",
+        "localhost:1",
+        "[::1]:1",
+        "127.0.0.1:PORT@evil.example",
+        "",
+        None,
+    ]
     for path in paths:
         for host in hosts:
             code, headers, body = request(server, path, host)
@@ -93,8 +107,17 @@ def test_a_rebinding_host_gets_no_contact_data(server: PreviewServer, emails: li
             assert headers["X-Content-Type-Options"] == "nosniff"
 
 
-@pytest.mark.parametrize("host", ["127.0.0.1:PORT", "localhost:PORT", "LOCALHOST", "[::1]:PORT",
-                                  "atelier.local:PORT", "Atelier.Local."])  # fmt: skip
+@pytest.mark.parametrize(
+    "host",
+    [
+        "127.0.0.1:PORT",
+        "localhost:PORT",
+        "LOCALHOST",
+        "[::1]:PORT",
+        "atelier.local:PORT",
+        "Atelier.Local.",
+    ],
+)
 def test_its_own_names_and_allowed_ones_are_served(
     server: PreviewServer, emails: list[str], host: str
 ) -> None:
@@ -110,8 +133,9 @@ def test_its_own_names_and_allowed_ones_are_served(
 def test_methods_other_than_get_are_refused(server: PreviewServer, emails: list[str]) -> None:
     contact, _ = first_contact(server)
     for method in ("POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"):
-        code, headers, body = request(server, f"/letter/profils/{contact}", "localhost:PORT",
-                                      method)  # fmt: skip
+        code, headers, body = request(
+            server, f"/letter/profils/{contact}", "localhost:PORT", method
+        )
         assert code == 405, method
         assert headers["Allow"] == "GET" and body == ""
     code, _, body = request(server, "/", "evil.example", "POST")  # the Host check comes first
@@ -119,8 +143,21 @@ def test_methods_other_than_get_are_refused(server: PreviewServer, emails: list[
 
 
 def test_a_malformed_allow_host_is_a_usage_error(demo: Path) -> None:
-    p = subprocess.run([SEGMERGE, "preview", "-w", str(demo), "--port", "0",
-                        "--allow-host", "http://atelier.local/"],
-                       capture_output=True, text=True, env=cli_env(), timeout=120)  # fmt: skip
+    p = subprocess.run(
+        [
+            SEGMERGE,
+            "preview",
+            "-w",
+            str(demo),
+            "--port",
+            "0",
+            "--allow-host",
+            "http://atelier.local/",
+        ],
+        capture_output=True,
+        text=True,
+        env=cli_env(),
+        timeout=120,
+    )
     assert p.returncode == 2, p.stdout + p.stderr
     assert "--allow-host" in p.stderr and "Traceback" not in p.stderr

@@ -32,13 +32,15 @@ from segmerge.workspace.config import load
 AS_OF = "2026-12-01"
 #: first name -> the Jinja that attacks, and what the contact's skip reason must say
 ATTACKS = {
-    "Boucle": ("{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}",
-               "loops over more than"),
+    "Boucle": (
+        "{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}",
+        "loops over more than",
+    ),
     "Multiplie": ("{{ 'x' * 10**8 }}", "size limit"),
     "Recursion": ("{{ rec(0) }}", "calls itself"),
     "Vingt": ("{% for i in range(20) %}{{ 'a' * 1000000 }}{% endfor %}", "size limit"),
     "Arbre": ("{{ arbre(0) }}", "took more than 1 s"),
-}  # fmt: skip
+}
 MACROS = (
     "{% macro rec(n) %}{{ rec(n + 1) }}{% endmacro %}"
     # 2**40 calls, no loop, no output: only the clock stops it
@@ -67,9 +69,12 @@ def workspace(root: Path, server: SmtpServer | None, names: list[str]) -> None:
     )
     (root / "templates" / "tous" / "_default.html.j2").write_text(letter(ATTACKS))
     config = root / "segmerge.toml"
-    config.write_text(config.read_text().replace(
-        'message_id_domain = "boutique.example"',
-        'message_id_domain = "boutique.example"\nrender_timeout = 1'))  # fmt: skip
+    config.write_text(
+        config.read_text().replace(
+            'message_id_domain = "boutique.example"',
+            'message_id_domain = "boutique.example"\nrender_timeout = 1',
+        )
+    )
 
 
 NAMES = ["Alice", *ATTACKS, "Zoé"]
@@ -82,13 +87,21 @@ def ran(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     with SmtpServer() as server:
         workspace(root, server, NAMES)
         started = time.monotonic()
-        done = subprocess.run([SEGMERGE, "run", "lettre", "--as-of", AS_OF, "-w", str(root)],
-                              capture_output=True, text=True, env=cli_env(), timeout=300)  # fmt: skip
+        done = subprocess.run(
+            [SEGMERGE, "run", "lettre", "--as-of", AS_OF, "-w", str(root)],
+            capture_output=True,
+            text=True,
+            env=cli_env(),
+            timeout=300,
+        )
         took = time.monotonic() - started
         mailed = sorted(m.rcpt_tos[0] for m in server.messages)
     with sqlite3.connect(root / ".segmerge" / "ledger.sqlite") as db:
-        skipped = dict(db.execute(
-            "SELECT contact_id, detail FROM actions WHERE kind='send' AND status='skipped'"))  # fmt: skip
+        skipped = dict(
+            db.execute(
+                "SELECT contact_id, detail FROM actions WHERE kind='send' AND status='skipped'"
+            )
+        )
     return {"done": done, "took": took, "mailed": mailed, "skipped": skipped}
 
 
@@ -120,8 +133,13 @@ def test_validate_does_not_hang_on_a_letter_that_never_ends(tmp_path):
     with SmtpServer() as server:
         workspace(tmp_path, server, ["Boucle"])
         started = time.monotonic()
-        done = subprocess.run([SEGMERGE, "validate", "-w", str(tmp_path)], capture_output=True,
-                              text=True, env=cli_env(), timeout=120)  # fmt: skip
+        done = subprocess.run(
+            [SEGMERGE, "validate", "-w", str(tmp_path)],
+            capture_output=True,
+            text=True,
+            env=cli_env(),
+            timeout=120,
+        )
     assert done.returncode == 2, done.stdout + done.stderr
     said = " ".join((done.stdout + done.stderr).split())
     assert "_default.html.j2" in said and "loops over more than" in said
@@ -174,14 +192,22 @@ def test_render_and_preview_of_a_hostile_contact_stop_with_the_reason(tmp_path):
         ("{{ lipsum(100000, False, 1000, 1000) }}", "too many"),
         ("{{ ('x' * 1000000) | wordwrap(1) }}", "too long"),
         ("{{ (range(100000) | batch(1) | list) | sum(start=[]) }}", "too long"),
-        ("{% set ns = namespace(s='x' * 1000) %}{% for i in range(30) %}"
-         "{% set ns.s = ns.s ~ ns.s %}{% endfor %}", "size limit"),
+        (
+            "{% set ns = namespace(s='x' * 1000) %}{% for i in range(30) %}"
+            "{% set ns.s = ns.s ~ ns.s %}{% endfor %}",
+            "size limit",
+        ),
     ],
-)  # fmt: skip
+)
 def test_other_ways_to_blow_a_letter_up_are_refused_at_once(tmp_path, jinja, reason):
     (tmp_path / "_default.html.j2").write_text(f"---\nsubject: hi\n---\n{jinja}\n")
-    ts = TemplateSet.load(tmp_path, [("tous", "Tous")], tz=ZoneInfo("Europe/Paris"),
-                          known_columns=None, limits=Limits(seconds=30))  # fmt: skip
+    ts = TemplateSet.load(
+        tmp_path,
+        [("tous", "Tous")],
+        tz=ZoneInfo("Europe/Paris"),
+        known_columns=None,
+        limits=Limits(seconds=30),
+    )
     started = time.monotonic()
     with pytest.raises(TemplateError, match=reason):
         ts.render("tous", {"contact_id": "c1"}, RenderContext({}, date(2026, 12, 1), "https://x/u"))
@@ -197,8 +223,9 @@ def test_a_normal_letter_near_the_limit_still_renders(tmp_path):
         "{{ '%d €' | format(1500000) }} {{ '{} €'.format(1500000) }} {{ '%.2f' % 3.14159 }} "
         "{{ 'a,b'.replace(',', ';') }} {{ ['a', 'b'] | join(', ') }} {{ [2, 3] | sum }}\n"
     )
-    ts = TemplateSet.load(tmp_path, [("tous", "Tous")], tz=ZoneInfo("Europe/Paris"),
-                          known_columns=None)  # fmt: skip
+    ts = TemplateSet.load(
+        tmp_path, [("tous", "Tous")], tz=ZoneInfo("Europe/Paris"), known_columns=None
+    )
     r = ts.render("tous", {"contact_id": "c1"}, RenderContext({}, date(2026, 12, 1), "https://x/u"))
     assert r.html.count("<p>Produit") == 2000
     assert "1500000 € 1500000 € 3.14 a;b a, b 5" in r.html
@@ -209,8 +236,13 @@ def test_a_letter_that_hangs_for_many_contacts_gets_less_time_after_three(tmp_pa
     ones; a sound contact after them is still mailed."""
     monkeypatch.setattr(render_pool, "SLOW_SECONDS", 0.05)  # 0.5 s in a run: kept short here
     (tmp_path / "_default.html.j2").write_text(f"---\nsubject: hi\n---\n{letter(ATTACKS)}")
-    ts = TemplateSet.load(tmp_path, [("tous", "Tous")], tz=ZoneInfo("Europe/Paris"),
-                          known_columns=None, limits=Limits(seconds=0.4))  # fmt: skip
+    ts = TemplateSet.load(
+        tmp_path,
+        [("tous", "Tous")],
+        tz=ZoneInfo("Europe/Paris"),
+        known_columns=None,
+        limits=Limits(seconds=0.4),
+    )
     contacts = [{"contact_id": f"c{i}", "first_name": "Arbre"} for i in range(10)]
     contacts.append({"contact_id": "ok", "first_name": "Alice"})
     ctx = RenderContext({}, date(2026, 12, 1), "https://x/u")
@@ -226,8 +258,13 @@ def test_html_that_the_text_part_parser_would_chew_on_for_ever_is_stopped(tmp_pa
     (tmp_path / "_default.html.j2").write_text(
         "---\nsubject: hi\n---\n{{ ('<p a=\"' * 600000) | safe }}\n"
     )
-    ts = TemplateSet.load(tmp_path, [("tous", "Tous")], tz=ZoneInfo("Europe/Paris"),
-                          known_columns=None, limits=Limits(seconds=1))  # fmt: skip
+    ts = TemplateSet.load(
+        tmp_path,
+        [("tous", "Tous")],
+        tz=ZoneInfo("Europe/Paris"),
+        known_columns=None,
+        limits=Limits(seconds=1),
+    )
     started = time.monotonic()
     with pytest.raises(TemplateError, match="took more than 1 s"):
         ts.render("tous", {"contact_id": "c1"}, RenderContext({}, date(2026, 12, 1), "https://x/u"))

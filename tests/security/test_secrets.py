@@ -60,8 +60,14 @@ def echo_headers(req: Request) -> Reply | None:
     """Reads pass; every write is refused with the request's headers in the body."""
     if req.method == "GET":
         return None if req.headers.get("api-key") == KEY else Reply(401, {"message": "no"})
-    return Reply(401, {"code": "unauthorized", "message": f"Key not found: {req.headers['api-key']}",
-                       "request": {"headers": req.headers}})  # fmt: skip
+    return Reply(
+        401,
+        {
+            "code": "unauthorized",
+            "message": f"Key not found: {req.headers['api-key']}",
+            "request": {"headers": req.headers},
+        },
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -109,8 +115,13 @@ def ws(tmp_path: Path, fake: BrevoFake) -> Path:
 
 
 def segmerge(root: Path, *args: str, token: str = KEY) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([SEGMERGE, *args, "-w", str(root)], capture_output=True, text=True,
-                          env=cli_env(SEGMERGE_SHOP_TOKEN=token), timeout=120)  # fmt: skip
+    return subprocess.run(
+        [SEGMERGE, *args, "-w", str(root)],
+        capture_output=True,
+        text=True,
+        env=cli_env(SEGMERGE_SHOP_TOKEN=token),
+        timeout=120,
+    )
 
 
 def forms(secret: str) -> list[str]:
@@ -129,11 +140,13 @@ def assert_hidden(text: str | bytes, secret: str = KEY) -> None:
 
 @pytest.mark.parametrize(
     ("value", "what"),
-    [(KEY + "\n", "ends with a space or a line break"),
-     (" " + KEY, "starts with a space or a line break"),
-     (KEY[:10] + "é€" + KEY[10:], "non-ASCII character (character 11)"),
-     (KEY[:10] + "\r\nX-Evil: 1" + KEY[10:], "line break (character 11)")],
-)  # fmt: skip
+    [
+        (KEY + "\n", "ends with a space or a line break"),
+        (" " + KEY, "starts with a space or a line break"),
+        (KEY[:10] + "é€" + KEY[10:], "non-ASCII character (character 11)"),
+        (KEY[:10] + "\r\nX-Evil: 1" + KEY[10:], "line break (character 11)"),
+    ],
+)
 def test_a_malformed_token_is_exit_2_naming_the_variable_never_the_value(
     ws: Path, fake: BrevoFake, value: str, what: str
 ) -> None:
@@ -172,9 +185,13 @@ def test_an_echoed_key_is_hidden_from_output_traceback_and_ledger(
     ws: Path, fake: BrevoFake, traceback: bool
 ) -> None:
     flag = ["--traceback"] if traceback else []
-    p = subprocess.run([SEGMERGE, *flag, "run", "brevo", "-w", str(ws), "--as-of", "2026-12-01"],
-                       capture_output=True, text=True, env=cli_env(SEGMERGE_SHOP_TOKEN=KEY),
-                       timeout=120)  # fmt: skip
+    p = subprocess.run(
+        [SEGMERGE, *flag, "run", "brevo", "-w", str(ws), "--as-of", "2026-12-01"],
+        capture_output=True,
+        text=True,
+        env=cli_env(SEGMERGE_SHOP_TOKEN=KEY),
+        timeout=120,
+    )
     assert any(status == 401 and method != "GET" for method, _, status in fake.log)
     out = p.stdout + p.stderr
     assert p.returncode == 2, out
@@ -192,9 +209,12 @@ def test_an_echoed_key_is_hidden_from_output_traceback_and_ledger(
 def test_an_echoed_key_is_hidden_from_the_serve_log(ws: Path, fake: BrevoFake) -> None:
     log_file = ws / "serve.jsonl"
     err = (ws / "serve.err").open("w")
-    proc = subprocess.Popen([SEGMERGE, "serve", "-w", str(ws), "--run-on-start", "--log-file",
-                             str(log_file)], stdout=subprocess.DEVNULL, stderr=err,
-                            env=cli_env(SEGMERGE_SHOP_TOKEN=KEY))  # fmt: skip
+    proc = subprocess.Popen(
+        [SEGMERGE, "serve", "-w", str(ws), "--run-on-start", "--log-file", str(log_file)],
+        stdout=subprocess.DEVNULL,
+        stderr=err,
+        env=cli_env(SEGMERGE_SHOP_TOKEN=KEY),
+    )
     try:
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline and "credential was refused" not in _text(log_file):
@@ -221,8 +241,13 @@ class _Echo(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's name
         auth = self.headers.get("Authorization", "")
-        body = json.dumps({"detail": f"bad header {auth}", "headers": dict(self.headers),
-                           "retry": f"https://x/?auth={quote(auth, safe='')}"}).encode()  # fmt: skip
+        body = json.dumps(
+            {
+                "detail": f"bad header {auth}",
+                "headers": dict(self.headers),
+                "retry": f"https://x/?auth={quote(auth, safe='')}",
+            }
+        ).encode()
         self.send_response(401)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -239,8 +264,12 @@ def test_basic_auth_forms_are_hidden_in_an_http_error() -> None:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
     threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     try:
-        client = HttpClient("mc", f"http://127.0.0.1:{server.server_address[1]}",
-                            auth=("segmerge", secret), max_retries=0)  # fmt: skip
+        client = HttpClient(
+            "mc",
+            f"http://127.0.0.1:{server.server_address[1]}",
+            auth=("segmerge", secret),
+            max_retries=0,
+        )
         with pytest.raises(CredentialError) as info:
             client.get("/account")
     finally:
@@ -260,8 +289,13 @@ def test_a_dotenv_others_can_read_gets_a_warning_with_the_chmod(ws: Path) -> Non
     dotenv = ws / ".env"
     dotenv.write_text(f"SEGMERGE_SHOP_TOKEN={KEY}\n")
     dotenv.chmod(0o644)
-    p = subprocess.run([SEGMERGE, "validate", "brevo", "-w", str(ws)], capture_output=True,
-                       text=True, env=cli_env(), timeout=120)  # fmt: skip
+    p = subprocess.run(
+        [SEGMERGE, "validate", "brevo", "-w", str(ws)],
+        capture_output=True,
+        text=True,
+        env=cli_env(),
+        timeout=120,
+    )
     assert p.returncode == 0, p.stdout + p.stderr
     assert f"{dotenv} holds credentials" in p.stderr and f"chmod 600 {dotenv}" in p.stderr
     assert_hidden(p.stdout + p.stderr)
@@ -325,7 +359,11 @@ def test_an_internal_error_quoting_the_header_is_redacted(tmp_path: Path, traceb
     install_plugin(site, "leaky_segmerge", LEAKY, "leaky", "leaky_segmerge:Leaky")
     env = cli_env(PYTHONPATH=str(site), SEGMERGE_SHOP_TOKEN=KEY)
     root = tmp_path / "ws"
-    workspace(root, "leak", "true", """
+    workspace(
+        root,
+        "leak",
+        "true",
+        """
         [sources.shop]
         connector = "leaky"
 
@@ -334,10 +372,16 @@ def test_an_internal_error_quoting_the_header_is_redacted(tmp_path: Path, traceb
         rules = "segrules/leak.yaml"
         templates = "templates/leak"
         destination = "outbox"
-        """)  # fmt: skip
+        """,
+    )
     flag = ["--traceback"] if traceback else []
-    p = subprocess.run([SEGMERGE, *flag, "run", "leak", "-w", str(root), "--dry-run"],
-                       capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
+    p = subprocess.run(
+        [SEGMERGE, *flag, "run", "leak", "-w", str(root), "--dry-run"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     out = p.stdout + p.stderr
     assert p.returncode == 1, out
     assert f"Invalid header value b'Bearer {redact.MARK}'" in out

@@ -121,7 +121,8 @@ class Shop:
             schedule = "{cron}"
             """)
         with (self.root / "segmerge.toml").open("a") as fh:
-            fh.write(textwrap.dedent(f"""
+            fh.write(
+                textwrap.dedent(f"""
                 [sources.stuck]
                 connector = "stuck"
                 port = {port}
@@ -129,7 +130,8 @@ class Shop:
 
                 [sources.tiny]
                 connector = "tiny"
-                """))  # fmt: skip
+                """)
+            )
             # the stuck campaign first: a one-worker daemon would take it first and block
             fh.write(campaign.format(name="bloquee", source="stuck", cron=STUCK_CRON))
             fh.write(campaign.format(name="petite", source="tiny", cron=QUICK_CRON))
@@ -138,10 +140,21 @@ class Shop:
     def serve(self, *args: str) -> subprocess.Popen[bytes]:
         with self.err.open("wb") as fh:  # the child keeps its own descriptor
             self.proc = subprocess.Popen(
-                [SEGMERGE, "serve", "-w", str(self.root), "--log-file", str(self.log),
-                 "--run-on-start", *args],
-                stdout=subprocess.DEVNULL, stderr=fh, env=self.env, process_group=0,
-            )  # fmt: skip
+                [
+                    SEGMERGE,
+                    "serve",
+                    "-w",
+                    str(self.root),
+                    "--log-file",
+                    str(self.log),
+                    "--run-on-start",
+                    *args,
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=fh,
+                env=self.env,
+                process_group=0,
+            )
         return self.proc
 
     def text(self) -> str:
@@ -233,12 +246,15 @@ def test_a_stuck_campaign_never_delays_another_and_is_stopped_at_its_max_run_tim
     killed = r"ERROR run bloquee@\S+ failed: stopped by SIGKILL after its max run time of 12 s"
     before = len(re.findall(killed, shop.text()))  # on a loaded machine, one may have come
     # the stuck one's next fire is not started on top of it, and the log says why
-    shop.wait_for(r"WARNING run bloquee@\S+ not started \(fire of [^)]+\): bloquee@\S+ is "
-                  r"still running \(for \d+ s; its max run time is 12 s\)")  # fmt: skip
+    shop.wait_for(
+        r"WARNING run bloquee@\S+ not started \(fire of [^)]+\): bloquee@\S+ is "
+        r"still running \(for \d+ s; its max run time is 12 s\)"
+    )
     # the quick campaign, fired at the same instant, started on time and completes
     shop.wait_for(r"INFO run petite@\S+ done in")
-    start = next(e for e in shop.events() if e.get("event") == "run_start"
-                 and e["campaign"] == "petite")  # fmt: skip
+    start = next(
+        e for e in shop.events() if e.get("event") == "run_start" and e["campaign"] == "petite"
+    )
     late = datetime.fromisoformat(start["ts"]) - datetime.fromisoformat(start["scheduled_for"])
     assert late.total_seconds() < 2.5, late
     mailed = sorted(p.name for p in (shop.root / "outbox" / "petite").rglob("*.eml"))
@@ -267,8 +283,11 @@ def test_sigterm_stops_serve_within_seconds_and_leaves_no_process(shop: Shop) ->
     assert not wait_gone(ours, {proc.pid, run}, timeout=3)
     text = shop.text()
     assert "SIGTERM received: no new run" in text
-    assert re.search(r"run bloquee@\S+ killed 2 s after the stop signal \(shutdown\); the next "
-                     r"start resumes it", text), text  # fmt: skip
+    assert re.search(
+        r"run bloquee@\S+ killed 2 s after the stop signal \(shutdown\); the next "
+        r"start resumes it",
+        text,
+    ), text
     assert re.search(r"INFO stopped after \d+ run\(s\); 1 interrupted", text), text
     assert shop.events()[-1]["event"] == "stop"
 
@@ -289,15 +308,22 @@ def test_serve_killed_outright_takes_its_runs_with_it(shop: Shop) -> None:
 
 @pytest.mark.parametrize(
     ("args", "says"),
-    [(["--max-run-time", "nope=5m"], "names no campaign of this workspace: 'nope'"),
-     (["--max-run-time", "-1"], "--max-run-time expects a duration"),
-     (["--stop-grace", "soon"], "--stop-grace expects a duration")],
-)  # fmt: skip
+    [
+        (["--max-run-time", "nope=5m"], "names no campaign of this workspace: 'nope'"),
+        (["--max-run-time", "-1"], "--max-run-time expects a duration"),
+        (["--stop-grace", "soon"], "--stop-grace expects a duration"),
+    ],
+)
 def test_a_bad_time_limit_is_a_usage_error_before_anything_runs(
     shop: Shop, args: list[str], says: str
 ) -> None:
-    p = subprocess.run([SEGMERGE, "serve", "-w", str(shop.root), "--run-on-start", *args],
-                       capture_output=True, text=True, env=shop.env, timeout=60)  # fmt: skip
+    p = subprocess.run(
+        [SEGMERGE, "serve", "-w", str(shop.root), "--run-on-start", *args],
+        capture_output=True,
+        text=True,
+        env=shop.env,
+        timeout=60,
+    )
     assert p.returncode == 2, p.stdout + p.stderr
     assert says in p.stderr and "Traceback" not in p.stderr
     assert not shop.pids.exists()  # nothing was run

@@ -44,8 +44,9 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([SEGMERGE, *args], capture_output=True, text=True, env=cli_env(),
-                          timeout=120)  # fmt: skip
+    return subprocess.run(
+        [SEGMERGE, *args], capture_output=True, text=True, env=cli_env(), timeout=120
+    )
 
 
 def suppress(root: Path, address: str) -> None:

@@ -45,8 +45,13 @@ def ws(tmp_path: Path) -> Path:
 
 
 def segmerge(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    p = subprocess.run([SEGMERGE, *args, "-w", str(root)], capture_output=True, text=True,
-                       env=cli_env(), timeout=120)  # fmt: skip
+    p = subprocess.run(
+        [SEGMERGE, *args, "-w", str(root)],
+        capture_output=True,
+        text=True,
+        env=cli_env(),
+        timeout=120,
+    )
     return p
 
 
@@ -61,8 +66,9 @@ def refused(p: subprocess.CompletedProcess[str], where: str, *absent: str) -> st
 
 
 def load(folder: Path) -> TemplateSet:
-    return TemplateSet.load(folder, [("all", "All")], tz=ZoneInfo("Europe/Paris"),
-                            known_columns=None)  # fmt: skip
+    return TemplateSet.load(
+        folder, [("all", "All")], tz=ZoneInfo("Europe/Paris"), known_columns=None
+    )
 
 
 def test_a_letter_symlinked_to_dotenv_is_refused(ws: Path) -> None:
@@ -127,6 +133,6 @@ def test_regular_partials_in_both_folders_still_work(ws: Path) -> None:
         letter(
             '{% extends "_base.html.j2" %}{% block c %}{% include "sub/_bit.html.j2" %}'
             "{% endblock %}"
-        )  # fmt: skip
+        )
     )
     assert "<b>bit</b>" in segmerge(ws, "render", "news", "--contact", "1").stdout

@@ -33,8 +33,12 @@ def ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("term") / "shop"
     segments = (("named", 'first_name != "Alice"'), ("others", "true"))
     lay_out(root, rules_text=rules(segments=segments), letter=LETTER.replace("Bonjour", "Hello"))
-    rows = [("1", "Alice", "alice@example.org"), ("2", EVIL_NAME, "bob@example.org"),
-            (EVIL_ID, BIDI, "carole@example.org"), ("4", CR, "dan@example.org")]  # fmt: skip
+    rows = [
+        ("1", "Alice", "alice@example.org"),
+        ("2", EVIL_NAME, "bob@example.org"),
+        (EVIL_ID, BIDI, "carole@example.org"),
+        ("4", CR, "dan@example.org"),
+    ]
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["contact_id", "first_name", "email", "subscribed"])
@@ -46,8 +50,14 @@ def ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def segmerge(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([SEGMERGE, *args, "-w", str(root)], capture_output=True, text=True,
-                          env=cli_env(), timeout=120, cwd=root)  # fmt: skip
+    return subprocess.run(
+        [SEGMERGE, *args, "-w", str(root)],
+        capture_output=True,
+        text=True,
+        env=cli_env(),
+        timeout=120,
+        cwd=root,
+    )
 
 
 def shown(p: subprocess.CompletedProcess[str]) -> str:

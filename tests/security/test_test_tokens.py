@@ -69,8 +69,14 @@ def test_no_cut_or_reassembly_of_a_test_token_verifies_as_a_customer(contact_id)
     token = test_unsubscribe_token(KEY, "moi@example.org")
     prefix, enc, sig = token.split(".")
     customer = unsubscribe_token(KEY, contact_id)
-    forged = [token, f"{enc}.{sig}", f"{prefix}.{sig}", f"{enc}.{sig}.{sig}",
-              customer.split(".")[0] + "." + sig, f"{prefix}.{customer}"]  # fmt: skip
+    forged = [
+        token,
+        f"{enc}.{sig}",
+        f"{prefix}.{sig}",
+        f"{enc}.{sig}.{sig}",
+        customer.split(".")[0] + "." + sig,
+        f"{prefix}.{customer}",
+    ]
     for candidate in forged:
         assert verify_token(KEY, candidate) is None, candidate
     # and a customer's token is not a test token either

@@ -90,7 +90,8 @@ def ws(tmp_path: Path, site: Path) -> wsmod.Workspace:
         "<a href='{{ unsubscribe_url }}'>stop</a>\n",
         encoding="utf-8",
     )
-    (tmp_path / "segmerge.toml").write_text(textwrap.dedent("""\
+    (tmp_path / "segmerge.toml").write_text(
+        textwrap.dedent("""\
         timezone = "Europe/Paris"
         [mail]
         from = "Boutique <bonjour@boutique.fr>"
@@ -105,7 +106,9 @@ def ws(tmp_path: Path, site: Path) -> wsmod.Workspace:
         source = "boutique"
         rules = "segrules/a.yaml"
         destination = "outbox"
-        """), encoding="utf-8")  # fmt: skip
+        """),
+        encoding="utf-8",
+    )
     return wsmod.load(tmp_path)
 
 
@@ -127,8 +130,10 @@ def serve(ws: wsmod.Workspace) -> Iterator[Callable[..., UnsubscribeServer]]:
 
 def mailed(ws: wsmod.Workspace) -> list[str]:
     """The To address of every letter in the outbox, since the start."""
-    return sorted(parseaddr(str(email.message_from_bytes(p.read_bytes())["To"]))[1]
-                  for p in (ws.root / "outbox").rglob("*.eml"))  # fmt: skip
+    return sorted(
+        parseaddr(str(email.message_from_bytes(p.read_bytes())["To"]))[1]
+        for p in (ws.root / "outbox").rglob("*.eml")
+    )
 
 
 def key(ws: wsmod.Workspace) -> bytes:
@@ -137,8 +142,9 @@ def key(ws: wsmod.Workspace) -> bytes:
     return k
 
 
-def http(s: UnsubscribeServer, method: str, token: str,
-         body: bytes | None = None) -> tuple[int, str, Any]:  # fmt: skip
+def http(
+    s: UnsubscribeServer, method: str, token: str, body: bytes | None = None
+) -> tuple[int, str, Any]:
     url = f"http://127.0.0.1:{s.port}/unsubscribe?token={token}"
     req = urllib.request.Request(url, data=body, method=method)
     try:
@@ -199,10 +205,15 @@ def test_forged_tokens_get_403_and_nothing_is_recorded(ws, serve):
     s = serve()
     good = unsubscribe_token(key(ws), "c1")
     other = unsubscribe_token(key(ws), "c2").split(".")[0]
-    forged = [f"{other}.{good.split('.')[1]}",  # another contact with c1's signature
-              unsubscribe_token(b"0" * 64, "c1"),  # another workspace's key
-              "garbage", "c1", good[:-2], good + "x" * 600,  # last: non-ASCII
-              good.split(".")[0] + ".%C3%A9"]  # fmt: skip
+    forged = [
+        f"{other}.{good.split('.')[1]}",  # another contact with c1's signature
+        unsubscribe_token(b"0" * 64, "c1"),  # another workspace's key
+        "garbage",
+        "c1",
+        good[:-2],
+        good + "x" * 600,  # last: non-ASCII
+        good.split(".")[0] + ".%C3%A9",
+    ]
     for bad in forged:
         code, page, _ = http(s, "POST", bad, ONE_CLICK)
         assert code == 403 and "rien n'a été enregistré" in page, bad
@@ -231,9 +242,11 @@ def test_the_key_is_read_again_when_its_file_changes(ws, serve):
 
 def pulled_copy(ws: wsmod.Workspace, emails: dict[str, str]) -> None:
     """The source's last pulled copy in `.segmerge/snapshots/`, as an API source keeps it."""
-    tables = Tables(pd.DataFrame({"contact_id": list(emails), "email": list(emails.values())}),
-                    pd.DataFrame({"order_id": [], "contact_id": []}),
-                    pd.DataFrame({"contact_id": [], "event": [], "at": []}))  # fmt: skip
+    tables = Tables(
+        pd.DataFrame({"contact_id": list(emails), "email": list(emails.values())}),
+        pd.DataFrame({"order_id": [], "contact_id": []}),
+        pd.DataFrame({"contact_id": [], "event": [], "at": []}),
+    )
     tables.cursor = "2026-12-01T00:00:00Z"
     Snapshot(ws.state_dir, "boutique").save(tables, "fp")
 
@@ -271,8 +284,9 @@ def test_a_contact_who_unsubscribed_then_changed_address_is_not_mailed(ws, serve
     assert http(s, "POST", unsubscribe_token(key(ws), "c2"), ONE_CLICK)[0] == 200
     s.stop()
     # the CRM changes c2's address; the next run must still leave c2 alone
-    contacts_csv(ws.root, {**{f"c{i}": f"c{i}@exemple.fr" for i in range(1, 6)},
-                           "c2": "c2.pro@ailleurs.fr"})  # fmt: skip
+    contacts_csv(
+        ws.root, {**{f"c{i}": f"c{i}@exemple.fr" for i in range(1, 6)}, "c2": "c2.pro@ailleurs.fr"}
+    )
     week_later = datetime.now(UTC) + timedelta(days=7)  # past the one-a-day default cap
     later = run(wsmod.load(ws.root), "a", RunOptions(as_of="2026-12-08", now=week_later))
     assert later.outcome["send"]["done"] == 4
@@ -304,9 +318,12 @@ def test_twenty_replays_to_the_real_serve_start_no_process(ws, site, tmp_path):
     run(ws, "a", RunOptions(as_of=AS_OF))
     err = tmp_path / "serve.err"
     with err.open("w") as fh:
-        proc = subprocess.Popen([SEGMERGE, "serve", "-w", str(ws.root), "--unsubscribe-port", "0"],
-                                stdout=subprocess.DEVNULL, stderr=fh,
-                                env=cli_env(PYTHONPATH=str(site)))  # fmt: skip
+        proc = subprocess.Popen(
+            [SEGMERGE, "serve", "-w", str(ws.root), "--unsubscribe-port", "0"],
+            stdout=subprocess.DEVNULL,
+            stderr=fh,
+            env=cli_env(PYTHONPATH=str(site)),
+        )
     try:
         pattern = r"unsubscribe endpoint on http://127\.0\.0\.1:(\d+)/"
         port = int(wait_until(lambda: re.search(pattern, err.read_text()), 60, "serve up")[1])
@@ -317,8 +334,9 @@ def test_twenty_replays_to_the_real_serve_start_no_process(ws, site, tmp_path):
             with urllib.request.urlopen(urllib.request.Request(url, ONE_CLICK), timeout=10) as r:
                 assert r.status == 200
             children.append(len(server.children(recursive=True)))
-        wait_until(lambda: state(ws)["audit"] and state(ws)["audit"][0][2] == "yes", 30,
-                   "platform told")  # fmt: skip
+        wait_until(
+            lambda: state(ws)["audit"] and state(ws)["audit"][0][2] == "yes", 30, "platform told"
+        )
         assert children == [0] * 20
         got = state(ws)
         assert len(got["audit"]) == 1 and got["told"] == ["c5 c5@exemple.fr"]
@@ -386,22 +404,24 @@ def test_oversized_requests_and_other_methods_are_refused_and_record_nothing(ws,
         "many": raw(s, line + b"X-A: b\r\n" * 2000 + b"\r\n"),
         "chunked": raw(
             s, line + b"Transfer-Encoding: chunked\r\n\r\n1a\r\n" + ONE_CLICK + b"\r\n0\r\n\r\n"
-        ),  # fmt: skip
+        ),
         "two lengths": raw(
             s, line + b"Content-Length: 26\r\nContent-Length: 0\r\n\r\n" + ONE_CLICK
-        ),  # fmt: skip
+        ),
         "PUT": raw(s, line.replace(b"POST", b"PUT") + b"Content-Length: 26\r\n\r\n" + ONE_CLICK),
         "DELETE": raw(s, line.replace(b"POST", b"DELETE") + b"\r\n"),
     }
     status = {k: v.split(b"\r\n", 1)[0].decode() for k, v in answers.items()}
-    assert status == {"body": "HTTP/1.1 413 Request Entity Too Large",
-                      "claimed": "HTTP/1.1 400 Bad Request",
-                      "headers": "HTTP/1.1 431 Request Header Fields Too Large",
-                      "many": "HTTP/1.1 431 Request Header Fields Too Large",
-                      "chunked": "HTTP/1.1 411 Length Required",
-                      "two lengths": "HTTP/1.1 400 Bad Request",
-                      "PUT": "HTTP/1.1 405 Method Not Allowed",
-                      "DELETE": "HTTP/1.1 405 Method Not Allowed"}  # fmt: skip
+    assert status == {
+        "body": "HTTP/1.1 413 Request Entity Too Large",
+        "claimed": "HTTP/1.1 400 Bad Request",
+        "headers": "HTTP/1.1 431 Request Header Fields Too Large",
+        "many": "HTTP/1.1 431 Request Header Fields Too Large",
+        "chunked": "HTTP/1.1 411 Length Required",
+        "two lengths": "HTTP/1.1 400 Bad Request",
+        "PUT": "HTTP/1.1 405 Method Not Allowed",
+        "DELETE": "HTTP/1.1 405 Method Not Allowed",
+    }
     assert b"Allow: GET, POST, HEAD" in answers["PUT"]
     assert state(ws)["ids"] == set() and state(ws)["audit"] == []
     assert http(s, "HEAD", token)[:2] == (200, "")  # HEAD is served, without a body

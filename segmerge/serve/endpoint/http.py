@@ -128,8 +128,10 @@ def response(answer: Answer, method: str) -> bytes:
     if answer.code == 503 and extra is None:
         extra = ("Retry-After", RETRY_AFTER)
     more = f"{extra[0]}: {extra[1]}\r\n" if extra is not None else ""
-    head = (f"HTTP/1.1 {answer.code} {HTTPStatus(answer.code).phrase}\r\n{_COMMON}"
-            f"Content-Type: {answer.ctype}\r\nDate: {_date()}\r\n"
-            f"Content-Length: {len(answer.body)}\r\n{more}\r\n")  # fmt: skip
+    head = (
+        f"HTTP/1.1 {answer.code} {HTTPStatus(answer.code).phrase}\r\n{_COMMON}"
+        f"Content-Type: {answer.ctype}\r\nDate: {_date()}\r\n"
+        f"Content-Length: {len(answer.body)}\r\n{more}\r\n"
+    )
     data = head.encode("latin-1")
     return data if method == "HEAD" else data + answer.body

@@ -49,8 +49,10 @@ def tell_source(ws: Workspace, name: str, jobs: list[queue.Job]) -> dict[int, tu
     out: dict[int, tuple[str, str]] = {}
     try:
         if not conn.tells_unsubscribes():
-            return {j.audit_id: ("no", f"{name}: not told (its connector cannot unsubscribe)")
-                    for j in jobs}  # fmt: skip
+            return {
+                j.audit_id: ("no", f"{name}: not told (its connector cannot unsubscribe)")
+                for j in jobs
+            }
         for j in jobs:
             try:
                 # a contact with no address on record may still be known by id to the platform
@@ -127,12 +129,22 @@ class Notifier:
                 answers[audit_id][name] = answer
         with queue.connect(self.ws.state_dir) as db:
             for j in jobs:
-                text = queue.settle(db, j, answers[j.audit_id], time.time(),
-                                    retry_base=self.retry_base)  # fmt: skip
-                data = {"event": "unsubscribe", "contact_id": j.contact_id,
-                        "addresses": len(j.addresses), "source": text}  # fmt: skip
-                log.info("unsubscribed contact %s (%d address(es)); source: %s", j.contact_id,
-                         len(j.addresses), text, extra={"data": data})  # fmt: skip
+                text = queue.settle(
+                    db, j, answers[j.audit_id], time.time(), retry_base=self.retry_base
+                )
+                data = {
+                    "event": "unsubscribe",
+                    "contact_id": j.contact_id,
+                    "addresses": len(j.addresses),
+                    "source": text,
+                }
+                log.info(
+                    "unsubscribed contact %s (%d address(es)); source: %s",
+                    j.contact_id,
+                    len(j.addresses),
+                    text,
+                    extra={"data": data},
+                )
 
     def _workspace(self) -> Workspace:
         """The workspace as configured now (a source added or fixed since the start counts)."""

@@ -65,8 +65,10 @@ def check_url(ws: Workspace) -> str | None:
 def proxy_line(url: str) -> str:
     """The nginx block forwarding the tracked path to `serve` (docs/tracking.md's)."""
     prefix = urlsplit(url).path.removesuffix("c/check")
-    return (f"location {prefix} {{ proxy_pass http://127.0.0.1:8058; "
-            "proxy_set_header User-Agent $http_user_agent; }")  # fmt: skip
+    return (
+        f"location {prefix} {{ proxy_pass http://127.0.0.1:8058; "
+        "proxy_set_header User-Agent $http_user_agent; }"
+    )
 
 
 def check_tracking(ws: Workspace, ask: Probe | None = None) -> Reachability | None:
@@ -77,17 +79,25 @@ def check_tracking(ws: Workspace, ask: Probe | None = None) -> Reachability | No
         return None
     status, server, error = (ask or probe)(url)
     if status == 403 and (server or "").split("/")[0].strip().lower() == "segmerge":
-        return Reachability(url, True, _("tracked links reach segmerge serve: {url} answers "
-                                         "403 from segmerge").format(url=url), "")  # fmt: skip
+        return Reachability(
+            url,
+            True,
+            _("tracked links reach segmerge serve: {url} answers 403 from segmerge").format(
+                url=url
+            ),
+            "",
+        )
     if status is None:
         got = _("no answer ({error})").format(error=error)
     else:
-        got = _("HTTP {status} from server {server}").format(status=status,
-                                                            server=server or "?")  # fmt: skip
-    what = _("tracked links do not reach segmerge serve: {url} gave {got} instead of 403 from "
-             "segmerge; every tracked link of the next run would be broken").format(
-                 url=url, got=got)  # fmt: skip
-    fix = _("forward /t/ to `segmerge serve` in your reverse proxy, e.g. nginx: {line} "
-            "(or set [tracking] clicks and opens to false)")  # fmt: skip
+        got = _("HTTP {status} from server {server}").format(status=status, server=server or "?")
+    what = _(
+        "tracked links do not reach segmerge serve: {url} gave {got} instead of 403 from "
+        "segmerge; every tracked link of the next run would be broken"
+    ).format(url=url, got=got)
+    fix = _(
+        "forward /t/ to `segmerge serve` in your reverse proxy, e.g. nginx: {line} "
+        "(or set [tracking] clicks and opens to false)"
+    )
     fix = fix.format(line=proxy_line(url))
     return Reachability(url, False, what, fix)

@@ -168,10 +168,18 @@ class Recorder:
                 ledger.close()
             queue.record(audit, contact_id, rec.addresses, rec.sources, time.time())
         if not rec.sources:
-            data = {"event": "unsubscribe", "contact_id": contact_id,
-                    "addresses": len(rec.addresses), "source": "no source"}  # fmt: skip
-            log.info("unsubscribed contact %s (%d address(es)); source: no source", contact_id,
-                     len(rec.addresses), extra={"data": data})  # fmt: skip
+            data = {
+                "event": "unsubscribe",
+                "contact_id": contact_id,
+                "addresses": len(rec.addresses),
+                "source": "no source",
+            }
+            log.info(
+                "unsubscribed contact %s (%d address(es)); source: no source",
+                contact_id,
+                len(rec.addresses),
+                extra={"data": data},
+            )
         return rec
 
     def _suppressed(self, contact_id: str) -> bool:
@@ -199,12 +207,14 @@ class Recorder:
             (contact_id,),
         ).fetchall()
         campaigns = self.ws.config.campaigns
-        pairs = [(str(t), campaigns[str(c)].source if str(c) in campaigns else "")
-                 for t, c in rows]  # fmt: skip
+        pairs = [(str(t), campaigns[str(c)].source if str(c) in campaigns else "") for t, c in rows]
         pairs += self.snapshots.lookup(contact_id)
         addresses = {a for a in (normalised_or_none(t) for t, _ in pairs) if a}
         sources = {s for _, s in pairs if s and s in self.ws.config.sources}
         if not addresses:
-            log.warning("contact %s unsubscribed: no address known for them (no send in the "
-                        "ledger, no pulled copy); suppressed by id only", contact_id)  # fmt: skip
+            log.warning(
+                "contact %s unsubscribed: no address known for them (no send in the "
+                "ledger, no pulled copy); suppressed by id only",
+                contact_id,
+            )
         return Recorded(contact_id, sorted(addresses), sorted(sources))

@@ -250,8 +250,19 @@ class _Conn:
     what the client still sends is dropped for a moment, so that closing with unread
     bytes, a TCP reset, does not destroy the answer before the client reads it)."""
 
-    __slots__ = ("after", "app", "buf", "deadline", "events", "fd", "head", "need", "out",
-                 "sock", "state")  # fmt: skip
+    __slots__ = (
+        "after",
+        "app",
+        "buf",
+        "deadline",
+        "events",
+        "fd",
+        "head",
+        "need",
+        "out",
+        "sock",
+        "state",
+    )
 
     def __init__(self, app: UnsubscribeServer, sock: socket.socket) -> None:
         sock.setblocking(False)
@@ -381,8 +392,10 @@ class _DaemonPool(Executor):
 
     def __init__(self, workers: int) -> None:
         self.jobs: SimpleQueue[tuple[Future[Any], Callable[[], Any]] | None] = SimpleQueue()
-        self.threads = [threading.Thread(target=self._work, name="unsubscribe-record",
-                                         daemon=True) for _ in range(workers)]  # fmt: skip
+        self.threads = [
+            threading.Thread(target=self._work, name="unsubscribe-record", daemon=True)
+            for _ in range(workers)
+        ]
         for t in self.threads:
             t.start()
 

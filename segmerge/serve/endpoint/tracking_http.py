@@ -66,8 +66,12 @@ def route(head: Head, tracker: TrackRecorder) -> Answer | Work | None:
         try:
             tracker.record(hit, method, agent)
         except Exception as exc:  # the ledger locked, full or lost: no uncounted redirect
-            log.error("a %s could not be recorded: %s: %s", "click" if kind == CLICK else "open",
-                      type(exc).__name__, exc)  # fmt: skip
+            log.error(
+                "a %s could not be recorded: %s: %s",
+                "click" if kind == CLICK else "open",
+                type(exc).__name__,
+                exc,
+            )
             return Answer(503, failed_page(), ("Retry-After", "60"))
         if kind == OPEN:
             return Answer(200, GIF, ctype=GIF_TYPE)

@@ -38,12 +38,38 @@ log = logging.getLogger("segmerge.tracking")
 #: user agents of mail security scanners, link previewers and HTTP libraries (a person's
 #: mail client or browser never says these); matched case-insensitively anywhere
 SCANNERS = (
-    "barracuda", "mimecast", "proofpoint", "symantec", "messagelabs", "forcepoint",
-    "fireeye", "trendmicro", "sophos", "cisco", "ironport", "zscaler", "safelinks",
-    "microsoft office protection", "ms-office", "bingpreview", "slurp", "bot", "spider",
-    "crawler", "preview", "scanner", "python-", "curl/", "wget/", "go-http-client",
-    "java/", "okhttp", "libwww", "httpclient", "headless",
-)  # fmt: skip
+    "barracuda",
+    "mimecast",
+    "proofpoint",
+    "symantec",
+    "messagelabs",
+    "forcepoint",
+    "fireeye",
+    "trendmicro",
+    "sophos",
+    "cisco",
+    "ironport",
+    "zscaler",
+    "safelinks",
+    "microsoft office protection",
+    "ms-office",
+    "bingpreview",
+    "slurp",
+    "bot",
+    "spider",
+    "crawler",
+    "preview",
+    "scanner",
+    "python-",
+    "curl/",
+    "wget/",
+    "go-http-client",
+    "java/",
+    "okhttp",
+    "libwww",
+    "httpclient",
+    "headless",
+)
 _SCANNER = re.compile("|".join(re.escape(s) for s in SCANNERS), re.IGNORECASE)
 Clock = Callable[[], datetime]
 
@@ -88,8 +114,7 @@ class TrackRecorder:
             n = min(settings.burst_links, hit.links)
             if hit.kind == CLICK and not why and n >= 2:
                 burst = (_iso(now - timedelta(seconds=settings.burst_seconds)), n)
-            ledger.track(hit.run_id, hit.contact_id, event, hit.url, _iso(now), why, agent,
-                         burst)  # fmt: skip
+            ledger.track(hit.run_id, hit.contact_id, event, hit.url, _iso(now), why, agent, burst)
         return why
 
     def _ledger(self) -> Ledger:
