@@ -14,13 +14,16 @@ from dataclasses import dataclass, field
 from email.message import Message
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from segmerge.errors import ConfigError
 from segmerge.ports.schema import Tables
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 ENTRY_POINT_GROUP = "segmerge.connectors.v1"
 
@@ -121,8 +124,25 @@ class Connector:
 
 
 class Source(Connector):
+    #: The SQL dialect (sqlglot's name: "postgres", "duckdb", "bigquery"…) of a source
+    #: whose data lives in a database that runs the engine's plan itself; None (most
+    #: sources) when the engine pulls the tables and computes where it runs.
+    dialect: ClassVar[str | None] = None
+
     def pull(self, since: str | None = None) -> Tables:
         """Yield the canonical tables; ``since`` is the cursor of the previous pull."""
+        raise NotImplementedError
+
+    def relations(self) -> dict[str, str]:
+        """For a source with a :attr:`dialect`: each canonical stream it has
+        (``contacts``, ``orders``, optionally ``events``) as a relation of that dialect
+        (a table, a view or a parenthesised SELECT) with the canonical column names, so
+        the engine's plan reads them where they are instead of pulling them."""
+        raise NotImplementedError
+
+    def execute(self, sql: str) -> pa.Table:
+        """For a source with a :attr:`dialect`: run one statement of the engine's plan
+        (written in that dialect) in the source's database and return its rows."""
         raise NotImplementedError
 
     def unsubscribe(self, contact_id: str, email: str | None) -> None:
