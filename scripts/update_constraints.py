@@ -94,7 +94,7 @@ def main() -> int:
     parser.add_argument("--python", default=sys.executable,
                         help="interpreter to resolve with (the oldest supported one)")  # fmt: skip
     parser.add_argument("--check", action="store_true",
-                        help="then check the pins have wheels for 3.11-3.13, x86_64, aarch64")  # fmt: skip
+                        help="then check the pins' wheels: Python 3.11-3.13, x86_64, aarch64")  # fmt: skip
     args = parser.parse_args()
     version, pins = resolve(args.python)
     TARGET.write_text(HEADER.format(python=version) + "\n".join(pins) + "\n", encoding="utf-8")
