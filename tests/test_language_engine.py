@@ -80,3 +80,34 @@ def test_history_says_the_ledger_words_in_french_and_keeps_the_keys(french):
     text = counts_text({"send": {"done": 2052, "failed": 3}})
     assert text == f"envoi{NNBSP}: 2{NNBSP}052 fait, 3 échoué"
     assert said("no-such-word") == "no-such-word"  # an unknown key is shown, never dropped
+
+
+def test_why_a_contact_is_not_mailed_is_said_in_french_and_kept_english(french):
+    import pandas as pd
+
+    from segmerge.mail.consent import REASONS, not_mailable, said
+
+    frame = pd.DataFrame(
+        {
+            "contact_id": ["1", "2", "3"],
+            "email": ["a b@x.fr", "b@x.fr", "c@x.fr"],
+            "subscribed": [True, False, True],
+        }
+    )
+    events = pd.DataFrame(columns=["contact_id", "campaign_id", "event", "at"])
+    reasons = not_mailable(frame, events, {"c@x.fr"})
+    # the keys stay English (the run summary and the ledger keep them) ...
+    assert reasons.tolist() == [
+        "address cannot be used: space inside",
+        "not subscribed",
+        "on the suppression list",
+    ]
+    # ... and the marketer reads them in French
+    assert [said(r) for r in reasons] == [
+        f"adresse inutilisable{NNBSP}: espace à l'intérieur",
+        "non abonné",
+        "sur la liste de blocage",
+    ]
+    assert all(said(r) != r for r in REASONS.values())  # every reason has its French
+    assert said("holdout (control group)") != "holdout (control group)"  # a summary note too
+    assert said("a reason nobody knows") == "a reason nobody knows"

@@ -54,6 +54,8 @@ def progress_bar() -> Progress:
 def print_summary(s: Any) -> None:
     """The run's counts in the command's language; the keys the engine gives (table names,
     action kinds, statuses, reasons) are English words translated here, data never."""
+    from segmerge.mail.consent import said  # pandas is loaded by now: a run made the summary
+
     title = s.run_id
     if s.resumed:
         title = _("{run} (resumed)").format(run=title)
@@ -74,7 +76,7 @@ def print_summary(s: Any) -> None:
         row(_("segment {name}").format(name=k), v)
     row(_("excluded by the rule set"), s.excluded)
     for k, v in s.not_mailed.items():
-        row(_("not mailed: {reason}").format(reason=_(k)), v)
+        row(_("not mailed: {reason}").format(reason=said(k)), v)
     if s.render_errors:
         row(_("skipped: letter could not be filled"), len(s.render_errors))
     for k, v in s.deferred.items():

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from segmerge.i18n import _
+from segmerge.ports import addresses
 from segmerge.ports.addresses import normalise_column, normalise_set
 
 REASONS = {
@@ -26,6 +28,39 @@ REASONS = {
 }
 #: an address that cannot be normalised or sent: the contact is skipped, with why
 UNUSABLE = "address cannot be used: "
+
+
+def said(reason: str) -> str:
+    """A reason (a value of :data:`REASONS`, or :data:`UNUSABLE` and the address's problem)
+    in the command's language. The reasons themselves stay English: they are keys of the run
+    summary and the ledger, so only what is printed changes. Any other text (a note of the
+    run summary) goes through the catalogs as it is; an unknown one is shown unchanged."""
+    if reason.startswith(UNUSABLE):
+        problem = reason[len(UNUSABLE) :]
+        return _("address cannot be used: {problem}").format(problem=_problem(problem))
+    known = {
+        REASONS["no_email"]: _("no e-mail address"),
+        REASONS["unsubscribed"]: _("not subscribed"),
+        REASONS["one_click"]: _("unsubscribed (one-click)"),
+        REASONS["unsubscribe_event"]: _("unsubscribed (event)"),
+        REASONS["bounced"]: _("address bounced"),
+        REASONS["suppressed"]: _("on the suppression list"),
+        REASONS["shared"]: _("address shared with a contact who said no"),
+    }
+    return known.get(reason) or _(reason)
+
+
+def _problem(problem: str) -> str:
+    """Why an address cannot be used (:mod:`segmerge.ports.addresses`' reasons), said."""
+    known = {
+        addresses.NO_AT: _("not of the form name@domain"),
+        addresses.CONTROL: _("control character"),
+        addresses.SPACE: _("space inside"),
+        addresses.LOCAL_PART: _("invalid characters before the @"),
+        addresses.SMTPUTF8: _("non-ASCII before the @: not deliverable without SMTPUTF8"),
+        addresses.DOMAIN: _("invalid domain"),
+    }
+    return known.get(problem, problem)
 
 
 @dataclass(frozen=True)

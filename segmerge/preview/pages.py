@@ -18,7 +18,7 @@ import numpy as np
 
 from segmerge.errors import SegmergeError
 from segmerge.i18n import _, day, label, percent
-from segmerge.mail.consent import REASONS
+from segmerge.mail.consent import said
 from segmerge.mail.tokens import signing_key
 from segmerge.run.campaign import OpenCampaign
 from segmerge.run.pipeline import run_id_for
@@ -29,16 +29,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("segmerge.preview")
 SAMPLE, MAX_SAMPLE = 20, 500
 _PLUMBING = {"MIME-Version", "Content-Type", "Content-Transfer-Encoding"}
-# consent's reasons are codes-as-English; the page says them in the workspace's language
-REASON_KEYS = (
-    "no_email",
-    "unsubscribed",
-    "one_click",
-    "unsubscribe_event",
-    "bounced",
-    "suppressed",
-    "shared",
-)
 
 
 def error_info(exc: BaseException, root: Path | None = None) -> dict[str, Any]:
@@ -205,19 +195,7 @@ def _contact(view: CampaignView, row: int) -> dict[str, Any]:
 
 def _reason_said(reason: str) -> str:
     """A not-mailable reason in the page's language (an unknown one as it is)."""
-    said = {
-        "no_email": _("no e-mail address"),
-        "unsubscribed": _("not subscribed"),
-        "one_click": _("unsubscribed (one click)"),
-        "unsubscribe_event": _("unsubscribed"),
-        "bounced": _("bouncing address"),
-        "suppressed": _("on the suppression list"),
-        "shared": _("address shared with a contact who refused"),
-    }
-    for key in REASON_KEYS:
-        if REASONS[key] == reason:
-            return said[key]
-    return reason
+    return said(reason)
 
 
 def _search(view: CampaignView, rows: Any, q: str) -> Any:
