@@ -96,7 +96,7 @@ def test_conditions_compile_to_one_sql_expression() -> None:
         PARIS,
     )
     assert sql == (
-        '((list_contains("tags", \'vip\') AND ((CAST("age" AS DOUBLE) / '
+        '((ARRAY_CONTAINS("tags", \'vip\') AND ((CAST("age" AS DOUBLE) / '
         'NULLIF(CAST("avg_basket" AS DOUBLE), 0)) > CAST(0.5 AS DOUBLE))) OR FALSE)'
     )
 

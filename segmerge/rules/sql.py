@@ -1,9 +1,10 @@
-"""The same rule tree as one SQL boolean expression, run by DuckDB.
+"""The same rule tree as one SQL boolean expression (a sqlglot tree), run by DuckDB.
 
 When a base outgrows memory, the conditions go to where the data is. SQL
 already has the language's three-valued logic, so most nodes translate one to
-one; the exceptions are spelled out: division by zero is NULL (``NULLIF``),
-"N days" moves the wall clock in the workspace zone (``timezone()`` twice), a
+one; the tree is dialect-neutral (segmerge.relational prints it for PostgreSQL or a
+warehouse), and the exceptions are spelled out: division by zero is NULL (``NULLIF``),
+"N days" moves the wall clock in the workspace zone (``AT TIME ZONE`` twice), a
 date difference counts calendar days there, and ``x in []`` is false.
 
 The compiler assumes canonical column types (DOUBLE, VARCHAR, BOOLEAN,
@@ -15,13 +16,14 @@ moved forward by the gap in DuckDB, to the first valid minute in pandas.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import tzinfo
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+from sqlglot import exp
 
 from segmerge.errors import RuleError
 from segmerge.metrics.catalog import FUNCTIONS, Kind
@@ -30,7 +32,16 @@ from segmerge.rules.checker import Scope, bind_call, kind_of
 from segmerge.rules.columns import day_start, load_column
 from segmerge.rules.evaluator import Evaluator
 
-_SQL_OPS = {"==": "=", "!=": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+_COMPARE: dict[str, type[exp.Expression]] = {
+    "==": exp.EQ,
+    "!=": exp.NEQ,
+    "<": exp.LT,
+    "<=": exp.LTE,
+    ">": exp.GT,
+    ">=": exp.GTE,
+}
+_ARITH: dict[str, type[exp.Expression]] = {"+": exp.Add, "-": exp.Sub, "*": exp.Mul}
+_DAY_MICROS = 86_400_000_000
 
 
 def ident(name: str) -> str:
@@ -41,18 +52,55 @@ def literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _zone_name(tz: tzinfo) -> str:
+def zone_name(tz: tzinfo) -> str:
     return str(getattr(tz, "key", None) or tz)
 
 
-class SqlCompiler:
-    """Tree → DuckDB SQL text, for one scope, reference date and time zone."""
+def moment(ts: pd.Timestamp) -> exp.Expression:
+    """A UTC instant as a ``TIMESTAMPTZ`` literal (every dialect has one)."""
+    return exp.cast(exp.Literal.string(ts.tz_convert("UTC").isoformat()), "timestamptz")
 
-    def __init__(self, kinds: Mapping[str, Kind], as_of: pd.Timestamp, tz: tzinfo) -> None:
+
+def local_day(value: exp.Expression, zone: str) -> exp.Expression:
+    """The calendar day an instant falls on in ``zone`` (a DATE)."""
+    return exp.cast(exp.AtTimeZone(this=value, zone=exp.Literal.string(zone)), "date")
+
+
+def day_diff(later: exp.Expression, earlier: exp.Expression) -> exp.Expression:
+    """Whole calendar days from one DATE to another."""
+    return exp.DateDiff(this=later, expression=earlier, unit=exp.var("DAY"))
+
+
+def as_double(value: exp.Expression) -> exp.Expression:
+    return exp.cast(value, "double")
+
+
+def _p(value: exp.Expression) -> exp.Expression:
+    """Built trees carry no precedence: every composite is parenthesised, as SQL text was."""
+    return exp.Paren(this=value)
+
+
+def quoted(name: str) -> exp.Expression:
+    return exp.column(name, quoted=True)
+
+
+class SqlCompiler:
+    """Tree → a sqlglot expression (printed for DuckDB or any dialect), for one scope,
+    reference date and time zone. ``column`` maps a contact column, scalar metric or
+    metric call key to the expression that reads it (by default its quoted name)."""
+
+    def __init__(
+        self,
+        kinds: Mapping[str, Kind],
+        as_of: pd.Timestamp,
+        tz: tzinfo,
+        column: Callable[[str], exp.Expression] = quoted,
+    ) -> None:
         self.scope = Scope(kinds)
         self.tz = tz
-        self.zone = literal(_zone_name(tz))
+        self.zone = zone_name(tz)
         self.today = day_start(as_of, tz)
+        self.column = column
 
     def names(self, expr: ast.Node) -> set[str]:
         """Columns the compiled expression reads (contact columns, metrics, metric calls)."""
@@ -65,76 +113,86 @@ class SqlCompiler:
     def kind(self, node: ast.Node) -> Kind:
         return kind_of(node, self.scope)
 
-    def _moment(self, ts: pd.Timestamp) -> str:
-        return f"TIMESTAMPTZ '{ts.tz_convert('UTC').isoformat()}'"
+    def compile(self, node: ast.Node) -> str:
+        """DuckDB SQL text of the condition."""
+        return self.tree(node).sql(dialect="duckdb")
 
-    def compile(self, node: ast.Node) -> str:  # noqa: C901 - one branch per node type
-        c = self.compile
+    def tree(self, node: ast.Node) -> exp.Expression:  # noqa: C901 - one branch per node type
+        t = self.tree
         if isinstance(node, ast.Number):
-            return f"CAST({float(node.value)!r} AS DOUBLE)"
+            return as_double(exp.Literal.number(repr(float(node.value))))
         if isinstance(node, ast.String):
-            return literal(node.value)
+            return exp.Literal.string(node.value)
         if isinstance(node, ast.Bool):
-            return "TRUE" if node.value else "FALSE"
+            return exp.true() if node.value else exp.false()
         if isinstance(node, ast.Null):
-            return "NULL"
+            return exp.null()
         if isinstance(node, ast.DateLit):
-            return self._moment(day_start(node.value, self.tz))
+            return moment(day_start(node.value, self.tz))
         if isinstance(node, ast.Today):
-            return self._moment(self.today)
+            return moment(self.today)
         if isinstance(node, ast.Name):
             kind = self.scope.kind_of_name(node.name)
             if kind == Kind.NULL:
-                return "NULL"
-            return (
-                f"CAST({ident(node.name)} AS DOUBLE)" if kind == Kind.NUMBER else ident(node.name)
-            )
+                return exp.null()
+            col = self.column(node.name)
+            return as_double(col) if kind == Kind.NUMBER else col
         if isinstance(node, ast.Func):
-            key = ident(bind_call(node).key)
-            return f"CAST({key} AS DOUBLE)" if FUNCTIONS[node.name].returns == Kind.NUMBER else key
+            col = self.column(bind_call(node).key)
+            return as_double(col) if FUNCTIONS[node.name].returns == Kind.NUMBER else col
         if isinstance(node, ast.Neg):
-            return f"(-{c(node.operand)})"
+            return _p(exp.Neg(this=t(node.operand)))
         if isinstance(node, ast.Arith):
             return self._arith(node)
         if isinstance(node, ast.Compare):
-            return f"({c(node.left)} {_SQL_OPS[node.op]} {c(node.right)})"
+            return _p(_COMPARE[node.op](this=t(node.left), expression=t(node.right)))
         if isinstance(node, ast.In):
             if not node.items:
-                return "TRUE" if node.negated else "FALSE"
-            items = ", ".join(c(i) for i in node.items)
-            return f"({c(node.operand)} {'NOT IN' if node.negated else 'IN'} ({items}))"
+                return exp.true() if node.negated else exp.false()
+            found = exp.In(this=t(node.operand), expressions=[t(i) for i in node.items])
+            return _p(exp.Not(this=found) if node.negated else found)
         if isinstance(node, ast.Between):
-            return f"({c(node.operand)} BETWEEN {c(node.low)} AND {c(node.high)})"
+            return _p(exp.Between(this=t(node.operand), low=t(node.low), high=t(node.high)))
         if isinstance(node, ast.IsNull):
-            return f"({c(node.operand)} IS {'NOT ' if node.negated else ''}NULL)"
+            test = exp.Is(this=t(node.operand), expression=exp.null())
+            return _p(exp.Not(this=test) if node.negated else test)
         if isinstance(node, ast.Contains):
-            fn = "list_contains" if self.kind(node.operand) == Kind.LIST else "contains"
-            return f"{fn}({c(node.operand)}, {c(node.needle)})"
+            if self.kind(node.operand) == Kind.LIST:
+                return exp.ArrayContains(this=t(node.operand), expression=t(node.needle))
+            found = exp.StrPosition(this=t(node.operand), substr=t(node.needle))
+            return _p(exp.GT(this=found, expression=exp.Literal.number(0)))
         if isinstance(node, ast.StartsWith):
-            return f"starts_with({c(node.operand)}, {c(node.prefix)})"
+            return exp.StartsWith(this=t(node.operand), expression=t(node.prefix))
         if isinstance(node, ast.Not):
-            return f"(NOT {c(node.operand)})"
+            return _p(exp.Not(this=t(node.operand)))
         if isinstance(node, ast.And):
-            return f"({c(node.left)} AND {c(node.right)})"
+            return _p(exp.And(this=t(node.left), expression=t(node.right)))
         if isinstance(node, ast.Or):
-            return f"({c(node.left)} OR {c(node.right)})"
+            return _p(exp.Or(this=t(node.left), expression=t(node.right)))
         raise TypeError(f"not a rule node: {node!r}")  # pragma: no cover
 
-    def _arith(self, node: ast.Arith) -> str:
+    def _arith(self, node: ast.Arith) -> exp.Expression:
         kind, lk, rk = self.kind(node), self.kind(node.left), self.kind(node.right)
-        a, b = self.compile(node.left), self.compile(node.right)
+        a, b = self.tree(node.left), self.tree(node.right)
         if kind == Kind.NULL:
-            return "NULL"
+            return exp.null()
         if lk == rk == Kind.NUMBER:
-            return f"({a} / NULLIF({b}, 0))" if node.op == "/" else f"({a} {node.op} {b})"
+            if node.op == "/":
+                divisor = exp.Nullif(this=b, expression=exp.Literal.number(0))
+                return _p(exp.Div(this=a, expression=divisor))
+            return _p(_ARITH[node.op](this=a, expression=b))
         if lk == rk == Kind.DATETIME:
-            day_a = f"CAST(timezone({self.zone}, {a}) AS DATE)"
-            day_b = f"CAST(timezone({self.zone}, {b}) AS DATE)"
-            return f"CAST(date_diff('day', {day_b}, {day_a}) AS DOUBLE)"
-        moment, days = (a, b) if lk == Kind.DATETIME else (b, a)
-        sign = "-" if node.op == "-" else "+"
-        micros = f"to_microseconds(CAST(round({days} * 86400000000) AS BIGINT))"
-        return f"timezone({self.zone}, timezone({self.zone}, {moment}) {sign} {micros})"
+            return as_double(day_diff(local_day(a, self.zone), local_day(b, self.zone)))
+        when, days = (a, b) if lk == Kind.DATETIME else (b, a)
+        zone = exp.Literal.string(self.zone)
+        micros = exp.func("round", exp.Mul(this=days, expression=exp.Literal.number(_DAY_MICROS)))
+        shift = exp.DateSub if node.op == "-" else exp.DateAdd
+        wall = shift(
+            this=exp.AtTimeZone(this=when, zone=zone),
+            expression=exp.cast(micros, "bigint"),
+            unit=exp.var("MICROSECOND"),
+        )
+        return _p(exp.AtTimeZone(this=_p(wall), zone=zone))
 
 
 def compile_condition(
