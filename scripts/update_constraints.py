@@ -93,8 +93,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--python", default=sys.executable,
                         help="interpreter to resolve with (the oldest supported one)")  # fmt: skip
+    targets = f"Python {', '.join(PYTHONS)} on {', '.join(ARCHES)}"
     parser.add_argument("--check", action="store_true",
-                        help="then check the pins' wheels: Python 3.11-3.13, x86_64, aarch64")  # fmt: skip
+                        help=f"then check that every pin has a wheel for {targets}")  # fmt: skip
     args = parser.parse_args()
     version, pins = resolve(args.python)
     TARGET.write_text(HEADER.format(python=version) + "\n".join(pins) + "\n", encoding="utf-8")
