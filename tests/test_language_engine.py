@@ -111,3 +111,41 @@ def test_why_a_contact_is_not_mailed_is_said_in_french_and_kept_english(french):
     assert all(said(r) != r for r in REASONS.values())  # every reason has its French
     assert said("holdout (control group)") != "holdout (control group)"  # a summary note too
     assert said("a reason nobody knows") == "a reason nobody knows"
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "said"),
+    [
+        ("version: 1\nsegments:\n\t- name: a\n", (3, 1), "une tabulation"),
+        ("version: 1\nname: a\n    when: age: 3\n", (3, 9), "là où aucune valeur"),
+        ("version: 1\nsegments:\n  - name: a\n    when x\n    label: b\n", (4, 5), "sans «"),
+        ("version: 1\nsegments:\n  - name: a\n    when: x\n   label: b\n", (5, 4), "alignée"),
+        ("version: 1\nsegments: [a\n", (3, 1), "ouverte par «\u202f[\u202f» ligne 2"),
+        ("version: 1\nname: 'abc\n", (2, 7), "guillemet ouvert ligne 2"),
+        ("version: 1\nname: `a`\n", (2, 7), "commencer par '`'"),
+        ("version: 1\nname: *abc\n", (2, 7), "«\u202f*\u202f»"),
+    ],
+)
+def test_a_yaml_slip_is_told_in_french_at_its_line(french, tmp_path, text, where, said):
+    from segmerge.errors import RuleError
+    from segmerge.rules.ruleset import load_ruleset
+
+    path = tmp_path / "r.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(RuleError) as err:
+        load_ruleset(path)
+    assert err.value.message.startswith(f"YAML invalide{NNBSP}: ")
+    assert said in err.value.message
+    assert (err.value.line, err.value.column) == where
+    assert "found" not in err.value.message and "expected" not in err.value.message
+
+
+def test_an_unusual_yaml_problem_keeps_pyyaml_s_words_in_parentheses(french, tmp_path):
+    from segmerge.errors import RuleError
+    from segmerge.rules.ruleset import load_ruleset
+
+    path = tmp_path / "r.yaml"
+    path.write_text("version: 1\nname: |x\n  a\n", encoding="utf-8")
+    with pytest.raises(RuleError) as err:
+        load_ruleset(path)
+    assert err.value.message.startswith(f"YAML invalide{NNBSP}: (expected chomping")

@@ -8,6 +8,7 @@ close for the rest.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -34,20 +35,14 @@ def compose(text: str, path: Path) -> yaml.Node | None:
     try:
         return loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        problem = exc.problem or exc.context or _("invalid YAML")  # PyYAML speaks English
-        context = f" ({exc.context})" if exc.context and exc.problem else ""
-        line = mark.line + 1 if mark else None
-        column = mark.column + 1 if mark else None
+        said, at_context, hinted = _said(exc)
+        mark = (exc.context_mark if at_context else None) or exc.problem_mark or exc.context_mark
         raise RuleError(
-            _("invalid YAML: {problem}").format(problem=problem + context),
+            _("invalid YAML: {problem}").format(problem=said),
             file=path,
-            line=line,
-            column=column,
-            hint=_(
-                "a condition that starts with a quote or contains ': ' or ' #' must be written "
-                "as a block: `when: >-` then the condition on the next line, indented"
-            ),
+            line=mark.line + 1 if mark else None,
+            column=mark.column + 1 if mark else None,
+            hint=_quoting_hint() if hinted else None,
         ) from None
     except yaml.YAMLError as exc:
         raise RuleError(_("invalid YAML: {problem}").format(problem=exc), file=path) from None
@@ -61,6 +56,83 @@ def compose(text: str, path: Path) -> yaml.Node | None:
         ) from None
     finally:
         loader.dispose()
+
+
+def _quoting_hint() -> str:
+    return _(
+        "a condition that starts with a quote or contains ': ' or ' #' must be written "
+        "as a block: `when: >-` then the condition on the next line, indented"
+    )
+
+
+def _said(exc: yaml.MarkedYAMLError) -> tuple[str, bool, bool]:
+    """What went wrong in the marketer's words: (sentence, point at the context's mark
+    rather than the problem's, worth the quoting hint). PyYAML only speaks English and
+    in parser terms ("expected <block end>"), so its common problems are said here in the
+    command's language; any other keeps PyYAML's text, in parentheses."""
+    problem = exc.problem or exc.context or ""
+    opened = exc.context_mark.line + 1 if exc.context_mark else None
+    char = re.match(r"found character (.+) that cannot start any token", problem)
+    if "'\\t'" in problem or "tab character" in problem:
+        return _("a tab character: YAML indents with spaces only"), False, False
+    if char:
+        said = _("a value cannot start with {char}: put the value in quotes")
+        return said.format(char=char.group(1)), False, True
+    if problem == "mapping values are not allowed here":
+        return (
+            _(
+                "a ':' where no value can start: put a value holding ': ' in quotes, "
+                "or check this line's indentation"
+            ),
+            False,
+            True,
+        )
+    if problem == "could not find expected ':'":
+        return (
+            _(
+                "a line without ':' among key: value lines (a key lacks its ':', "
+                "or the line is indented wrongly)"
+            ),
+            True,
+            False,
+        )
+    if problem.startswith("expected <block end>"):
+        return (
+            _(
+                "this line does not line up with its block: the keys of one mapping, "
+                "and the items of one list, start in the same column"
+            ),
+            False,
+            True,
+        )
+    if problem.startswith("expected ',' or ']'"):
+        said = _("the list opened with '[' on line {line} is not closed with ']'")
+        return said.format(line=opened), False, False
+    if problem.startswith("expected ',' or '}'"):
+        said = _("the mapping opened with '{{' on line {line} is not closed with '}}'")
+        return said.format(line=opened), False, False
+    if problem == "found unexpected end of stream" and "quoted" in (exc.context or ""):
+        return _("the quote opened on line {line} is never closed").format(line=opened), True, False
+    if problem.startswith("found undefined alias") or (
+        problem.startswith("expected alphabetic or numeric character")
+        and ("alias" in (exc.context or "") or "anchor" in (exc.context or ""))
+    ):
+        return _("a value starting with '*' or '&' must be put in quotes"), False, False
+    escape = re.match(r"found unknown escape character (.+)", problem)
+    if escape:
+        said = _(
+            "unknown escape \\{char} inside double quotes: use single quotes, "
+            "or write the backslash twice"
+        )
+        return said.format(char=escape.group(1).strip("'")), False, False
+    if problem == "block sequence entries are not allowed here":
+        return (
+            _("a '- ' list item where none can start: begin the list on the line under its key"),
+            False,
+            False,
+        )
+    text = problem + (f" ({exc.context})" if exc.context and exc.problem else "")
+    return _("({problem})").format(problem=text or _("invalid YAML")), False, True
 
 
 def line_col(text: str, index: int) -> tuple[int, int]:
