@@ -12,10 +12,10 @@ registry would have checked is checked here instead:
 - a subject or an extra header value holding CR/LF or other control
   characters is flattened to one line, so no header can be injected;
 - a display name (often contact data: the To name, a templated From name)
-  only ever names: :func:`display_name` drops the quotes, angle brackets and
-  backslashes that could close it and open an address, and it is quoted as
-  needed (``"Petit, Carole" <c@x.fr>``), or RFC 2047 encoded when it is not
-  ASCII or looks like an encoded word already;
+  only ever names: :func:`segmerge.render.senders.display_name` drops the
+  quotes, angle brackets and backslashes that could close it and open an
+  address, and it is quoted as needed (``"Petit, Carole" <c@x.fr>``), or
+  RFC 2047 encoded when it is not ASCII or looks like an encoded word already;
 - non-ASCII subjects and names become RFC 2047 encoded words (Q encoding);
   bodies are UTF-8, quoted-printable for mostly-Latin text, else base64;
 - ``List-Unsubscribe`` carries the https link (and the mailto, if any) and
@@ -38,9 +38,10 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from segmerge.errors import DataError
+from segmerge.render.senders import display_name
 
-if TYPE_CHECKING:  # render imports display_name from here
-    from segmerge.render.templates import Rendered
+if TYPE_CHECKING:
+    from segmerge.render.rendered import Rendered
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]+")  # no-break spaces are kept
 _LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+$")
@@ -54,12 +55,6 @@ _Q = {b: chr(b) for b in b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0
 _Q[0x20] = "_"
 _Q_ENCODE = [_Q.get(b, f"={b:02X}") for b in range(256)]
 _WORD_ROOM = 75 - len("=?utf-8?q??=")
-# what a display name may not hold: line breaks and controls (made spaces), then what
-# could end a quoted name or start an address, and invisible direction overrides
-_NAME_CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]+")
-_NAME_DROP = re.compile(r'[<>"\\\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]+')
-#: a display name is cut to this many characters (a 10 kB "name" is not one)
-NAME_MAX = 100
 
 #: headers build_message sets itself; extra_headers may not replace them
 RESERVED = frozenset(
@@ -238,19 +233,6 @@ def _text(value: str) -> Value:
     if line.isascii() and (len(line) <= _WORD_ROOM or max(map(len, line.split(" "))) <= 76):
         return Value(line)
     return Value(line, _encoded_words(line))
-
-
-def display_name(value: str) -> str:
-    """A display name that can only name: one line, no quote, angle bracket or backslash
-    (what could close a quoted name and add an address), no direction override, at most
-    :data:`NAME_MAX` characters. Contact data goes through here before any header."""
-    text = str(value)
-    if _NAME_CONTROL.search(text):
-        text = _NAME_CONTROL.sub(" ", text)
-    if _NAME_DROP.search(text):
-        text = _NAME_DROP.sub("", text)
-    text = re.sub(r"  +", " ", text).strip(" ")
-    return text[:NAME_MAX].rstrip(" ") if len(text) > NAME_MAX else text
 
 
 def _named(name: str, addr: str) -> Value:

@@ -17,9 +17,7 @@ escaping) and every filter applied to it (``capitalize_name``, ``default``,
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from functools import wraps
 from typing import Any
 
@@ -50,22 +48,9 @@ def _pass_merge_tags(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-@dataclass
-class Draft:
-    segment: str
-    rendered: Rendered
-
-
 def draft_templates(templates: TemplateSet) -> TemplateSet:
     """The same compiled letters, in an environment whose filters let merge tags through."""
-    drafts = copy.copy(templates)
-    env = templates._env.overlay(cache_size=-1)  # a cache of its own: filters bind at compile
-    env.filters = {k: _pass_merge_tags(f) for k, f in templates._env.filters.items()}
-    drafts._env = env
-    drafts._letters, drafts._variants = {}, {}
-    for name, label in templates._spec["segments"]:
-        drafts._load_segment(name, label, None)
-    return drafts
+    return templates.with_filters(_pass_merge_tags)
 
 
 def merge_contact(columns: Iterable[str], merge_tag: Callable[[str], str | None]) -> dict:

@@ -1,4 +1,4 @@
-"""Rendering many letters on every core: :meth:`TemplateSet.render_many`.
+"""Rendering many letters on every core: what :meth:`TemplateSet.render_many` runs.
 
 Jinja is pure Python, so one process renders a few thousand letters a second;
 a base of 100,000 contacts wants every core. Compiled templates cannot be
@@ -24,16 +24,14 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
-from typing import Any
+from datetime import date
+from typing import Any, Protocol
 
 from segmerge.errors import TemplateError
 from segmerge.heap import frozen_heap
 from segmerge.i18n import lang, use_locale
-from segmerge.render.templates import (  # render imports this module lazily
-    RenderContext,
-    Rendered,
-    TemplateSet,
-)
+from segmerge.render.limits import Limits
+from segmerge.render.rendered import RenderContext, Rendered
 
 #: below this many letters, workers cost more to start than they save
 PARALLEL_MIN = 2000
@@ -46,11 +44,34 @@ SLOW_SECONDS = 0.5
 PARENT_SHARE = 1.0
 
 Item = tuple[str, Mapping[str, Any]] | tuple[str, Mapping[str, Any], str]
+
+
+class Letters(Protocol):
+    """What the pool needs of a set of letters (a TemplateSet): render one row, and the
+    arguments of ``load`` that give a spawned worker the same set again."""
+
+    limits: Limits
+    spec: dict[str, Any]
+
+    def render_row(
+        self,
+        segment_name: str,
+        contact: Mapping[str, Any],
+        campaign: Mapping[str, Any],
+        today: date,
+        unsubscribe_url: str,
+        limits: Limits | None = None,
+    ) -> Rendered: ...
+
+    @classmethod
+    def load(cls, *args: Any, **kwargs: Any) -> Letters: ...
+
+
 _Row = tuple[str, Mapping[str, Any], "str | None", "RenderContext | None"]
 
 # The set (and the rows) a forked worker inherits from its parent, by pool token: a
 # forked worker reads its share of the batch from memory instead of a pipe.
-_INHERITED: dict[str, TemplateSet] = {}
+_INHERITED: dict[str, Letters] = {}
 _INHERITED_ROWS: dict[str, list[_Row]] = {}
 _worker: dict[str, Any] = {}
 
@@ -64,7 +85,7 @@ def cores() -> int:
 
 
 def render_many(
-    ts: TemplateSet,
+    ts: Letters,
     items: Sequence[Item],
     ctx: RenderContext | Sequence[RenderContext] | Callable[[Mapping[str, Any]], RenderContext],
     *,
@@ -105,14 +126,14 @@ def _rows(
 
 
 def _render_rows(
-    ts: TemplateSet, base: RenderContext | None, rows: Sequence[_Row]
+    ts: Letters, base: RenderContext | None, rows: Sequence[_Row]
 ) -> list[Rendered | TemplateError]:
     """The letters of ``rows``, in order. A letter that ran out of time for
     :data:`SLOW_AFTER` contacts gets :data:`SLOW_SECONDS` for the others: hostile
     data in many contacts would otherwise cost the whole limit each, and a sound
     letter renders in a millisecond, so no contact is skipped untried."""
     out: list[Rendered | TemplateError] = []
-    render = ts._render
+    render = ts.render_row
     timeouts: dict[str, int] = {}
     short = replace(ts.limits, seconds=min(ts.limits.seconds, SLOW_SECONDS))
     for segment, contact, url, own in rows:
@@ -144,7 +165,7 @@ def astuple(r: Rendered) -> tuple[Any, ...]:
 
 
 def _parallel(
-    ts: TemplateSet, base: RenderContext | None, rows: list[_Row], workers: int
+    ts: Letters, base: RenderContext | None, rows: list[_Row], workers: int
 ) -> list[Rendered | TemplateError]:
     """This process renders a share too: with ``workers`` cores, ``workers - 1`` processes
     and this one, instead of this one idling while it waits (a third of a 2-core machine)."""
@@ -171,7 +192,8 @@ def _parallel(
                 max_workers=min(helpers, len(jobs)),
                 mp_context=mp,
                 initializer=_init_worker,
-                initargs=(token, ts._spec, lang()),  # a spawned worker speaks the same
+                # a spawned worker loads the same set, and speaks the same language
+                initargs=(token, type(ts).load, ts.spec, lang()),
             ) as pool,
         ):
             futures = [pool.submit(_render_chunk, job) for job in jobs]
@@ -185,10 +207,12 @@ def _parallel(
         _INHERITED_ROWS.pop(token, None)
 
 
-def _init_worker(token: str, spec: dict[str, Any], language: str = "en") -> None:
+def _init_worker(
+    token: str, load: Callable[..., Letters], spec: dict[str, Any], language: str = "en"
+) -> None:
     use_locale(language)
     inherited = _INHERITED.get(token)
-    _worker["ts"] = inherited if inherited is not None else TemplateSet.load(**spec)
+    _worker["ts"] = inherited if inherited is not None else load(**spec)
 
 
 def _render_chunk(job: tuple[Any, ...]) -> str:

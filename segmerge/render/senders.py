@@ -5,7 +5,8 @@ so that each customer sees their own adviser's name. The address is where
 replies and bounces go, so it is only ever what the file says: the front
 matter's literal ``<address>``, split off when the letters load (a templated
 address is refused there, with the file and line). At render time the name is
-filled and made harmless by :func:`segmerge.mail.message.display_name`.
+filled and made harmless by :func:`display_name`, which mail's headers use for every
+name (the To name is contact data too).
 """
 
 from __future__ import annotations
@@ -17,12 +18,17 @@ from pathlib import Path
 from typing import Any
 
 from segmerge.errors import TemplateError
-from segmerge.mail.message import display_name
 from segmerge.render.frontmatter import FrontField
 
 #: ``name <address>`` at the end of a front-matter value; the name may hold Jinja
 _NAMED = re.compile(r"^(?P<name>.*?)\s*<(?P<addr>[^<>]*)>\s*$", re.DOTALL)
 _JINJA = ("{{", "{%", "{#")
+# what a display name may not hold: line breaks and controls (made spaces), then what
+# could end a quoted name or start an address, and invisible direction overrides
+_NAME_CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]+")
+_NAME_DROP = re.compile(r'[<>"\\\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]+')
+#: a display name is cut to this many characters (a 10 kB "name" is not one)
+NAME_MAX = 100
 
 
 @dataclass(frozen=True)
@@ -54,3 +60,16 @@ def sender_text(name: str, address: str) -> str:
     """``"Name" <address>`` with the rendered name made harmless, or the bare address."""
     shown = display_name(name)
     return f'"{shown}" <{address}>' if shown else address
+
+
+def display_name(value: str) -> str:
+    """A display name that can only name: one line, no quote, angle bracket or backslash
+    (what could close a quoted name and add an address), no direction override, at most
+    :data:`NAME_MAX` characters. Contact data goes through here before any header."""
+    text = str(value)
+    if _NAME_CONTROL.search(text):
+        text = _NAME_CONTROL.sub(" ", text)
+    if _NAME_DROP.search(text):
+        text = _NAME_DROP.sub("", text)
+    text = re.sub(r"  +", " ", text).strip(" ")
+    return text[:NAME_MAX].rstrip(" ") if len(text) > NAME_MAX else text

@@ -20,6 +20,7 @@ from ``<folder>/../_shared/``.
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -43,16 +44,16 @@ from segmerge.render.env import (
 )
 from segmerge.render.errors import check_address, render_failure, syntax_error
 from segmerge.render.filters import make_filters
+from segmerge.render.headers import front_value, mailbox, one_line
 from segmerge.render.limits import Limits, check_clock, start
+from segmerge.render.pool import render_many
+from segmerge.render.rendered import RenderContext, Rendered
 from segmerge.render.sandbox import LimitedSandbox
-from segmerge.render.senders import Sender, sender_text, split_templated
+from segmerge.render.senders import Sender, split_templated
 from segmerge.render.textpart import html_to_text
 from segmerge.render.variants import check_subject_variants, file_variants
 
 SHARED_FOLDER = "_shared"
-# control characters and Unicode line breaks; no-break spaces are kept ("20\xa0€")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
-_SPACES = re.compile(r"  +")
 _SEGMENT_NAME = re.compile(r"[^\W_][\w-]*")
 
 __all__ = [
@@ -62,28 +63,6 @@ __all__ = [
     "TemplateSecurityError",
     "TemplateSet",
 ]
-
-
-@dataclass(frozen=True)
-class RenderContext:
-    """What every letter of one run shares; ``unsubscribe_url`` is this contact's link."""
-
-    campaign: Mapping[str, Any]
-    today: date
-    unsubscribe_url: str
-
-
-@dataclass(frozen=True)
-class Rendered:
-    """One contact's letter, ready for :func:`segmerge.mail.message.build_message`."""
-
-    subject: str
-    preheader: str  # "" when the template has none
-    html: str
-    text: str
-    from_addr: str | None  # None: the campaign's sender
-    reply_to: str | None
-    template: str  # the .html.j2 file used
 
 
 @dataclass
@@ -109,7 +88,7 @@ class TemplateSet:
         self, folder: Path, spec: dict[str, Any], loader: FolderLoader, env: Sandbox
     ) -> None:
         self.folder = folder
-        self._spec = spec  # what a worker process needs to load the same set again
+        self.spec = spec  # what a worker process needs to load the same set again
         self._loader = loader
         self._env = env
         self._letters: dict[str, _Letter] = {}
@@ -192,6 +171,17 @@ class TemplateSet:
 
     def letter_key(self, segment: str, variant: str | None) -> str:
         return f"{segment}.{variant}" if variant else segment
+
+    def with_filters(self, wrap: Callable[[Callable[..., Any]], Callable[..., Any]]) -> TemplateSet:
+        """The same letters compiled again where every filter is ``wrap(filter)`` (a draft's
+        merge tags pass through them), without the column check; this set is unchanged."""
+        other = copy.copy(self)
+        other._env = self._env.overlay(cache_size=-1)  # a cache of its own: filters bind at compile
+        other._env.filters = {k: wrap(f) for k, f in self._env.filters.items()}
+        other._letters, other._variants = {}, {}
+        for name, label in self.spec["segments"]:
+            other._load_segment(name, label, None)
+        return other
 
     # -- loading -----------------------------------------------------------------------------
 
@@ -308,7 +298,7 @@ class TemplateSet:
         is not visible in the subject.
         """
         if "{" not in f.value:
-            return _one_line(f.value)
+            return one_line(f.value)
         source = "\n" * (f.line - 1) + f.value
         try:
             tree = self._env.parse(source, None, str(path))
@@ -322,7 +312,7 @@ class TemplateSet:
 
     @property
     def segments(self) -> list[str]:
-        return [name for name, _ in self._spec["segments"]]
+        return [name for name, _ in self.spec["segments"]]
 
     def template_for(self, segment_name: str) -> str:
         """The .html.j2 file a segment's letter comes from, for reports."""
@@ -338,9 +328,9 @@ class TemplateSet:
 
     def render(self, segment_name: str, contact: Mapping[str, Any], ctx: RenderContext) -> Rendered:
         """One contact's letter; a TemplateError (file, line, field) if it cannot be filled."""
-        return self._render(segment_name, contact, ctx.campaign, ctx.today, ctx.unsubscribe_url)
+        return self.render_row(segment_name, contact, ctx.campaign, ctx.today, ctx.unsubscribe_url)
 
-    def _render(
+    def render_row(
         self,
         segment_name: str,
         contact: Mapping[str, Any],
@@ -349,6 +339,8 @@ class TemplateSet:
         unsubscribe_url: str,
         limits: Limits | None = None,
     ) -> Rendered:
+        """:meth:`render` with the context's parts apart, as the pool renders a batch: no
+        RenderContext per contact; ``limits`` overrides the set's for this letter."""
         letter = self._letter(segment_name)
         view = ContactView()
         view.__dict__ = present_values(contact)
@@ -361,15 +353,15 @@ class TemplateSet:
         }
         start(limits or self.limits)
         try:
-            subject = _value(letter.subject, variables)
-            preheader = _value(letter.preheader, variables)
+            subject = front_value(letter.subject, variables)
+            preheader = front_value(letter.preheader, variables)
             html = letter.html.render(variables).strip()
             if letter.text is not None:
                 text = letter.text.render(variables).strip()
             else:
                 text = html_to_text(html, check_clock)
-            from_addr = _mailbox(letter.from_addr, variables)
-            reply_to = _mailbox(letter.reply_to, variables)
+            from_addr = mailbox(letter.from_addr, variables)
+            reply_to = mailbox(letter.reply_to, variables)
         except Exception as exc:  # noqa: BLE001 - every failure becomes this contact's report
             raise render_failure(exc, letter.files, letter.html_file, contact) from None
         if not subject:
@@ -397,27 +389,4 @@ class TemplateSet:
         batch is large (see :mod:`segmerge.render.pool`) and this process otherwise;
         ``workers=1`` always renders here, ``workers=k`` uses k processes.
         """
-        from segmerge.render.pool import render_many
-
         return render_many(self, items, ctx, workers=workers)
-
-
-def _one_line(text: str) -> str:
-    """Headers are one line: newlines and control characters cannot reach them."""
-    if _CONTROL.search(text):
-        text = _CONTROL.sub(" ", text)
-    return _SPACES.sub(" ", text).strip(" ")
-
-
-def _value(v: jinja2.Template | str | None, variables: dict[str, Any]) -> str:
-    """A front-matter value for this contact; constants were made one line at load."""
-    if v is None or isinstance(v, str):
-        return v or ""
-    return _one_line(v.render(variables))
-
-
-def _mailbox(v: Sender | str | None, variables: dict[str, Any]) -> str | None:
-    """This contact's sender: a constant as written, a templated one's name filled in."""
-    if isinstance(v, Sender):
-        return sender_text(_value(v.name, variables), v.address)
-    return v or None
