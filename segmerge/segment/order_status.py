@@ -41,11 +41,11 @@ Sources of the vocabulary:
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+from segmerge.workspace.sources import normalise
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -139,17 +139,6 @@ COUNTED: frozenset[str] = frozenset(
         "new",
     }
 )
-
-_PREFIX = re.compile(r"^wc[-_ ]")
-_NOT_WORD = re.compile(r"[^0-9a-z]+")
-
-
-def normalise(word: str) -> str:
-    """Fold a status word: case, accents, the ``wc-`` prefix, punctuation and spaces."""
-    text = unicodedata.normalize("NFKD", word)
-    text = "".join(c for c in text if not unicodedata.combining(c)).casefold().strip()
-    text = _PREFIX.sub("", text)
-    return _NOT_WORD.sub(" ", text).strip()
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,26 @@ to know them (see docs/orders.md).
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+_PREFIX = re.compile(r"^wc[-_ ]")
+_NOT_WORD = re.compile(r"[^0-9a-z]+")
+
+
+def normalise(word: str) -> str:
+    """Fold a status word: case, accents, the ``wc-`` prefix, punctuation and spaces.
+
+    Here, with the settings that list status words, so that reading the workspace checks
+    them without loading the order rules (segment/order_status.py, which uses it too).
+    """
+    text = unicodedata.normalize("NFKD", word)
+    text = "".join(c for c in text if not unicodedata.combining(c)).casefold().strip()
+    text = _PREFIX.sub("", text)
+    return _NOT_WORD.sub(" ", text).strip()
 
 
 class ConnectorRef(BaseModel):
@@ -42,10 +59,6 @@ class SourceRef(ConnectorRef):
 
     @model_validator(mode="after")
     def _statuses(self) -> SourceRef:
-        from segmerge.segment.order_status import (
-            normalise,  # no pandas: the config is read by every command
-        )
-
         for key, words in (
             ("exclude_statuses", self.exclude_statuses),
             ("include_statuses", self.include_statuses),
