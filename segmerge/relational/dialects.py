@@ -1,0 +1,143 @@
+"""The plan printed for one SQL engine, through sqlglot's dialects.
+
+sqlglot writes each node in each dialect's own words (``DATE_DIFF`` becomes
+PostgreSQL's epoch arithmetic, ``AT TIME ZONE`` BigQuery's ``DATETIME(t, zone)``).
+What it cannot write it raises about (``unsupported_level=RAISE``), and we name the
+metric or condition concerned rather than print a query that means something else.
+Two rewrites are ours, each for a reason checked against the engine's manual:
+
+- PostgreSQL rounds only NUMERIC to N decimals: sums go through NUMERIC and back;
+- ClickHouse takes a local day as ``toDate(instant, zone)``.
+
+Moving a date by N days on the workspace's wall clock (a condition such as
+``last_order_at + 30 > today()``) is written only for DuckDB and PostgreSQL, where
+it runs in the tests; elsewhere it is refused, naming the condition.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ErrorLevel, ParseError, UnsupportedError
+
+from segmerge.errors import ConfigError
+from segmerge.i18n import _
+
+if TYPE_CHECKING:
+    from segmerge.relational.plan import Plan
+
+DIALECTS = ("duckdb", "postgres", "bigquery", "snowflake", "clickhouse", "trino", "spark")
+#: where moving an instant by days on the local wall clock is written and was run
+WALL_CLOCK_SHIFT = frozenset({"duckdb", "postgres"})
+RELATIONS = ("contacts", "orders", "events")
+
+
+class UnsupportedDialect(ConfigError):
+    """The plan, or one metric or condition of it, cannot be written in that dialect."""
+
+
+def _postgres(tree: exp.Expression) -> exp.Expression:
+    def numeric_round(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Round) and not isinstance(node.this, exp.Cast):
+            inner = exp.Round(this=exp.cast(node.this, "numeric"), decimals=node.args["decimals"])
+            return exp.cast(inner, "double")
+        return node
+
+    return tree.transform(numeric_round, copy=False)
+
+
+def _clickhouse(tree: exp.Expression) -> exp.Expression:
+    def to_date(node: exp.Expression) -> exp.Expression:
+        if (
+            isinstance(node, exp.Cast)
+            and node.to.is_type(exp.DataType.Type.DATE)
+            and isinstance(node.this, exp.AtTimeZone)
+        ):
+            return exp.Anonymous(
+                this="toDate", expressions=[node.this.this, node.this.args["zone"]]
+            )
+        return node
+
+    return tree.transform(to_date, copy=False)
+
+
+_REWRITES: dict[str, Callable[[exp.Expression], exp.Expression]] = {
+    "postgres": _postgres,
+    "clickhouse": _clickhouse,
+}
+
+
+def _relation(text: str, name: str, dialect: str) -> exp.Expression:
+    """A table or view name, or a SELECT, as what ``name`` reads."""
+    stripped = text.strip()
+    try:
+        if stripped.startswith("(") or stripped[:6].lower() in ("select", "with ", "with\n"):
+            query = sqlglot.parse_one(
+                stripped.strip("()") if stripped.startswith("(") else stripped, read=dialect
+            )
+            return exp.Subquery(this=query, alias=exp.TableAlias(this=exp.to_identifier(name)))
+        table = exp.to_table(stripped, dialect=dialect)
+    except ParseError as err:
+        raise UnsupportedDialect(
+            _("the {name} relation {text} is not {dialect} SQL: {problem}").format(
+                name=name, text=repr(stripped[:80]), dialect=dialect, problem=err
+            ),
+            field=name,
+        ) from None
+    if table.name != name:
+        table.set("alias", exp.TableAlias(this=exp.to_identifier(name)))
+    return table
+
+
+def render(
+    plan: Plan, dialect: str, relations: Mapping[str, str] | None = None, *, pretty: bool = True
+) -> str:
+    if dialect not in DIALECTS:
+        raise UnsupportedDialect(
+            _("unknown SQL dialect {dialect}; expected one of {known}").format(
+                dialect=repr(dialect), known=", ".join(DIALECTS)
+            ),
+            field="dialect",
+        )
+    if dialect not in WALL_CLOCK_SHIFT:
+        for where, condition in plan.conditions.items():
+            if condition.find(exp.DateAdd, exp.DateSub) is not None:
+                raise UnsupportedDialect(
+                    _(
+                        "{where}: moving a date by a number of days on the workspace's "
+                        "clock cannot be written for {dialect} yet"
+                    ).format(where=where, dialect=dialect),
+                    field=where,
+                    hint=_("compare days instead, e.g. days_since_last_order > 30"),
+                )
+    tree = plan.tree.copy()
+    for table in list(tree.find_all(exp.Table)):
+        if table.name in RELATIONS and relations and table.name in relations:
+            table.replace(_relation(relations[table.name], table.name, dialect))
+    rewrite = _REWRITES.get(dialect)
+    if rewrite is not None:
+        tree = rewrite(tree)
+    try:
+        return tree.sql(dialect=dialect, pretty=pretty, unsupported_level=ErrorLevel.RAISE)
+    except UnsupportedError as err:
+        raise UnsupportedDialect(
+            _("{what} cannot be written in {dialect}: {problem}").format(
+                what=_culprit(plan, dialect), dialect=dialect, problem=err
+            ),
+            field="dialect",
+        ) from None
+
+
+def _culprit(plan: Plan, dialect: str) -> str:
+    """The first metric or condition the dialect cannot write ("the plan" if none alone)."""
+    parts = {**{f"metric {k}": v for k, v in plan.metrics.items()}, **plan.conditions}
+    rewrite = _REWRITES.get(dialect, lambda t: t)
+    for what, tree in parts.items():
+        try:
+            rewrite(tree.copy()).sql(dialect=dialect, unsupported_level=ErrorLevel.RAISE)
+        except UnsupportedError:
+            return what
+    return _("the plan")

@@ -1,0 +1,388 @@
+"""A rule set, its metrics and its segment assignment as ONE query (a sqlglot tree).
+
+The plan reads three relations with the canonical columns of
+:mod:`segmerge.ports.schema` (``contacts``, ``orders``, ``events``) and returns one
+row per contact: its id, the columns asked for, the metrics the rule set and the
+caller need, ``excluded``, ``segment`` (the first segment it is in, rule order)
+and one ``segment:NAME`` flag per segment, exactly as
+:meth:`segmerge.rules.RuleSet.assign` decides on the pandas engine's frame.
+
+Why one statement: so that a database runs all of it where the data lives and
+returns only the per-contact results, and so that only the columns the rules,
+templates and tags need are ever read (each CTE names its columns; DuckDB pushes
+that down into Parquet and CSV scans).
+
+Stages, each a CTE over the one before: ``c`` (the contacts' needed columns),
+``o``/``e`` (per-contact order and event aggregates), ``m`` (contacts joined to
+them: first-stage metrics), ``s``/``s2`` (RFM ranks over the whole base, then
+their codes), ``g`` (each condition's truth, NULL as false), then the final select.
+Internal names are plain identifiers (``c_city``, ``m_orders_days_90_offset_0``)
+that every dialect accepts; :attr:`Plan.output` gives the public name of each
+output column, in order.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import tzinfo
+
+import pandas as pd
+from sqlglot import exp
+
+from segmerge.errors import ConfigError
+from segmerge.i18n import _
+from segmerge.metrics.catalog import SCALAR_METRICS, Kind, MetricCall
+from segmerge.relational.metrics_sql import RFM_INPUTS, RFM_SCALARS, MetricsSql, col, lit
+from segmerge.relational.rfm_sql import rfm_codes, rfm_scores
+from segmerge.relational.types import kind_of_type, naive_datetime
+from segmerge.rules import RuleSet, ast
+from segmerge.rules.sql import SqlCompiler, zone_name
+
+#: what the plan reads from each relation besides the metrics' own columns
+RELATIONS = ("contacts", "orders", "events")
+RESERVED = ("excluded", "segment")
+
+
+def safe(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_") or "x"
+
+
+@dataclass
+class Plan:
+    """The compiled query and what it needs; print it with :meth:`sql`."""
+
+    tree: exp.Expression
+    #: public name of each output column, in order (``contact_id`` first)
+    output: tuple[str, ...]
+    #: columns read from each relation
+    reads: dict[str, tuple[str, ...]]
+    #: each metric's expression, to name the one a dialect cannot write
+    metrics: dict[str, exp.Expression] = field(default_factory=dict)
+    #: each condition's expression, by the rule set's field ("exclude", "segment vip")
+    conditions: dict[str, exp.Expression] = field(default_factory=dict)
+
+    def sql(
+        self,
+        dialect: str = "duckdb",
+        relations: Mapping[str, str] | None = None,
+        pretty: bool = True,
+    ) -> str:
+        """The plan in one SQL dialect (sqlglot's name), reading ``relations`` (each a
+        table, a view or a SELECT of that dialect) instead of the bare relation names."""
+        from segmerge.relational.dialects import render
+
+        return render(self, dialect, relations, pretty=pretty)
+
+
+class _Names:
+    """Internal aliases, unique and safe in every dialect."""
+
+    def __init__(self) -> None:
+        self.of: dict[str, str] = {}
+
+    def add(self, public: str, prefix: str) -> str:
+        if public not in self.of:
+            base = f"{prefix}_{safe(public)}"
+            alias, n = base, 1
+            while alias in self.of.values():
+                n += 1
+                alias = f"{base}_{n}"
+            self.of[public] = alias
+        return self.of[public]
+
+
+def _select(columns: list[exp.Expression], source: str | exp.Expression) -> exp.Select:
+    return exp.select(*columns).from_(source)
+
+
+def _alias(expression: exp.Expression, name: str) -> exp.Expression:
+    return exp.Alias(this=expression, alias=exp.to_identifier(name))
+
+
+def build_plan(
+    ruleset: RuleSet,
+    as_of: pd.Timestamp,
+    tz: tzinfo,
+    contact_types: Mapping[str, str],
+    columns: Iterable[str | MetricCall] = (),
+    *,
+    has_events: bool = True,
+    left_out_statuses: Iterable[str] = (),
+) -> Plan:
+    """Compile ``ruleset`` for the reference instant ``as_of`` in zone ``tz``.
+
+    ``contact_types``: the SQL type of each contacts column (what ``DESCRIBE`` or the
+    database's catalog says), which decides each column's kind as the pandas engine
+    decides it from the frame. ``columns``: what the caller needs besides the rules
+    (contact columns for the templates and tags, scalar metric names, metric calls).
+    ``left_out_statuses``: the orders' status words that do not count (the caller
+    folds the distinct statuses with segmerge.segment.order_status).
+    """
+    as_of = pd.Timestamp(as_of)
+    as_of = as_of.tz_localize(tz) if as_of.tzinfo is None else as_of
+    as_of = as_of.tz_convert("UTC").as_unit("ns")
+    clash = sorted(set(contact_types) & set(SCALAR_METRICS))
+    if clash:
+        raise ConfigError(
+            _("the source has columns named like metrics: {names}").format(names=", ".join(clash)),
+            hint=_("rename them with `columns = {...}` in the source"),
+        )
+    contact_cols: list[str] = []
+    scalars: list[str] = []
+    calls: list[MetricCall] = sorted(ruleset.metric_calls(), key=lambda c: c.key)
+    for wanted in [*sorted(read_names(ruleset)), *columns]:
+        if isinstance(wanted, MetricCall):
+            calls.append(wanted)
+        elif wanted in SCALAR_METRICS:
+            scalars.append(wanted)
+        elif wanted in contact_types:
+            contact_cols.append(wanted)
+        elif wanted in RESERVED:
+            continue
+        else:
+            raise ConfigError(
+                _("the contacts have no column '{name}'").format(name=wanted), field=wanted
+            )
+    contact_cols = [c for c in dict.fromkeys(contact_cols) if c != "contact_id"]
+    calls = list(dict.fromkeys(calls))
+    scalars = list(dict.fromkeys(scalars))
+    first = [s for s in scalars if s not in RFM_SCALARS]
+    rfm = [s for s in scalars if s in RFM_SCALARS]
+    if rfm:
+        first += [s for s in RFM_INPUTS if s not in first]
+
+    names = _Names()
+    metrics = MetricsSql(as_of, tz)
+    zone = zone_name(tz)
+
+    # c: the contacts' needed columns, datetimes as instants
+    c_cols: list[exp.Expression] = [_alias(exp.cast(col("contact_id"), "varchar"), "cid")]
+    kinds: dict[str, Kind] = {}
+    for name in contact_cols:
+        sql_type = contact_types[name]
+        kinds[name] = kind_of_type(sql_type)
+        value: exp.Expression = exp.column(name, quoted=True)
+        if kinds[name] == Kind.DATETIME and naive_datetime(sql_type):
+            value = exp.AtTimeZone(this=exp.cast(value, "timestamp"), zone=lit(zone))
+        c_cols.append(_alias(value, names.add(name, "c")))
+    ctes: list[tuple[str, exp.Expression]] = [("c", _select(c_cols, "contacts"))]
+
+    # m: first-stage metrics over the order and event aggregates
+    last_campaign = _last_campaign(metrics.as_of_sql)
+    m_cols: list[exp.Expression] = [exp.Column(this=exp.Star(), table=exp.to_identifier("c"))]
+    plan_metrics: dict[str, exp.Expression] = {}
+    for name in first:
+        expression = metrics.scalar(name)
+        plan_metrics[name] = expression
+        m_cols.append(_alias(expression, names.add(name, "m")))
+    for call in calls:
+        expression = metrics.call(call, last_campaign.copy())
+        plan_metrics[call.key] = expression
+        m_cols.append(_alias(expression, names.add(call.key, "m")))
+
+    reads = {"contacts": ("contact_id", *contact_cols)}
+    joined: exp.Select = _select(m_cols, "c")
+    orders_norm = _orders(metrics, left_out_statuses)
+    if metrics.orders.columns:
+        ctes.append(("orders_n", orders_norm[0]))
+        ctes.append(
+            ("o", _aggregate(metrics.orders.columns, "orders_n", metrics.as_of_sql, "ordered_at"))
+        )
+        joined = joined.join(
+            "o", on=exp.EQ(this=col("cid", "o"), expression=col("cid", "c")), join_type="left"
+        )
+        reads["orders"] = orders_norm[1]
+    if metrics.events.columns:
+        events_sql, event_reads = _events(metrics, has_events)
+        ctes.append(("events_n", events_sql))
+        ctes.append(("e", _aggregate(metrics.events.columns, "events_n", metrics.as_of_sql, "at")))
+        joined = joined.join(
+            "e", on=exp.EQ(this=col("cid", "e"), expression=col("cid", "c")), join_type="left"
+        )
+        if has_events:
+            reads["events"] = event_reads
+    ctes.append(("m", joined))
+    last = "m"
+    if rfm:
+        a = names.of
+        scores = rfm_scores(
+            col(a["orders_count"]), col(a["revenue"]), col(a["days_since_last_order"])
+        )
+        r, f, m = (names.add(s, "m") for s in ("r_score", "f_score", "m_score"))
+        ctes.append(
+            (
+                "s",
+                _select(
+                    [exp.Star(), *(_alias(v, n) for v, n in zip(scores, (r, f, m), strict=True))],
+                    "m",
+                ),
+            )
+        )
+        codes = rfm_codes(col(a["orders_count"]), col(r), col(f), col(m))
+        ctes.append(
+            (
+                "s2",
+                _select(
+                    [
+                        exp.Star(),
+                        _alias(codes[0], names.add("rfm", "m")),
+                        _alias(codes[1], names.add("rfm_segment", "m")),
+                    ],
+                    "s",
+                ),
+            )
+        )
+        for s, v in zip(("r_score", "f_score", "m_score"), scores, strict=True):
+            plan_metrics[s] = v
+        plan_metrics["rfm"], plan_metrics["rfm_segment"] = codes
+        last = "s2"
+
+    # g: each condition's truth; then the assignment
+    compiler = SqlCompiler(kinds, as_of, tz, column=lambda n: col(names.of[n]))
+    conditions: dict[str, exp.Expression] = {}
+    truths: list[exp.Expression] = []
+    if ruleset.exclude is not None:
+        conditions["exclude"] = compiler.tree(ruleset.exclude)
+        truths.append(_alias(_false_if_null(conditions["exclude"]), "x_excluded"))
+    else:
+        truths.append(_alias(exp.false(), "x_excluded"))
+    flags = []
+    for i, seg in enumerate(ruleset.segments):
+        conditions[f"segment {seg.name}"] = compiler.tree(seg.expr)
+        flags.append(f"x_{i}")
+        truths.append(_alias(_false_if_null(conditions[f"segment {seg.name}"]), f"x_{i}"))
+    ctes.append(("g", _select([exp.Star(), *truths], last)))
+
+    members: list[exp.Expression] = []
+    for i, _seg in enumerate(ruleset.segments):
+        parts: list[exp.Expression] = [exp.Not(this=col("x_excluded")), col(flags[i])]
+        if ruleset.mode == "first":
+            parts += [exp.Not(this=col(f)) for f in flags[:i]]
+        member = parts[0]
+        for part in parts[1:]:
+            member = exp.And(this=member, expression=part)
+        members.append(member)
+    primary = exp.Case(
+        ifs=[
+            exp.If(this=m, true=lit(s.name)) for m, s in zip(members, ruleset.segments, strict=True)
+        ]
+    )
+    output_public = ["contact_id", *contact_cols, *first, *rfm, *(c.key for c in calls)]
+    outputs: list[exp.Expression] = [_alias(col("cid"), "contact_id")]
+    for public in output_public[1:]:
+        outputs.append(col(names.of[public]))
+    outputs += [_alias(col("x_excluded"), "excluded"), _alias(primary, "segment")]
+    outputs += [_alias(m, f"in_{i}") for i, m in enumerate(members)]
+    output_public += ["excluded", "segment", *(f"segment:{s.name}" for s in ruleset.segments)]
+
+    tree = _select(outputs, "g")
+    for name, body in ctes:
+        tree = tree.with_(name, as_=body)
+    return Plan(tree, tuple(output_public), reads, plan_metrics, conditions)
+
+
+def read_names(ruleset: RuleSet) -> set[str]:
+    """Contact columns and scalar metrics the conditions read (a metric call's arguments
+    name orders columns, not contact ones)."""
+
+    def names(node: ast.Node) -> set[str]:
+        if isinstance(node, ast.Func):
+            return set()
+        if isinstance(node, ast.Name):
+            return {node.name}
+        return set().union(*(names(child) for child in node.children()))
+
+    return set().union(*(names(expr) for _w, _t, expr, _l in ruleset.conditions()))
+
+
+def _false_if_null(condition: exp.Expression) -> exp.Expression:
+    return exp.Coalesce(this=condition, expressions=[exp.false()])
+
+
+def _aggregate(
+    columns: Mapping[str, exp.Expression], source: str, as_of: exp.Expression, at: str
+) -> exp.Select:
+    """Per-contact aggregates of rows at or before as_of (NULL instants never count)."""
+    aggregates = [_alias(v, k) for k, v in columns.items()]
+    return (
+        _select([_alias(col("contact_id"), "cid"), *aggregates], source)
+        .where(exp.LTE(this=col(at), expression=as_of.copy()))
+        .group_by(col("contact_id"))
+    )
+
+
+def _orders(metrics: MetricsSql, left_out: Iterable[str]) -> tuple[exp.Select, tuple[str, ...]]:
+    """The orders' used columns in their canonical types; orders whose status does not
+    count are left out here, before any metric."""
+    used = ["contact_id", "ordered_at", *sorted(metrics.orders.reads - {"ordered_at"})]
+    typed = {
+        "contact_id": "varchar",
+        "ordered_at": "timestamptz",
+        "amount": "double",
+        "rating": "double",
+    }
+    cols = [
+        _alias(exp.cast(col(n), typed[n]), n) if n in typed else exp.column(n, quoted=True)
+        for n in used
+    ]
+    select = _select(cols, "orders")
+    words = sorted(set(left_out))
+    if words:
+        status = col("status")
+        keep = exp.or_(
+            exp.Is(this=status, expression=exp.null()),
+            exp.Not(this=exp.In(this=status, expressions=[lit(w) for w in words])),
+        )
+        select = select.where(keep)
+        used.append("status")
+    return select, tuple(used)
+
+
+def _events(metrics: MetricsSql, has_events: bool) -> tuple[exp.Select, tuple[str, ...]]:
+    used = ["contact_id", "at", *sorted(metrics.events.reads - {"at"})]
+    typed = {
+        "contact_id": "varchar",
+        "at": "timestamptz",
+        "event": "varchar",
+        "campaign_id": "varchar",
+    }
+    if not has_events:
+        empty = [_alias(exp.cast(exp.null(), typed[n]), n) for n in used]
+        return exp.select(*empty).where(exp.false()), ()
+    return _select([_alias(exp.cast(col(n), typed[n]), n) for n in used], "events"), tuple(used)
+
+
+def _last_campaign(as_of: exp.Expression) -> exp.Expression:
+    """The campaign whose first `sent` event (else first event of any kind) before as_of is
+    the latest, ties to the smallest id; only known contacts' events count."""
+    counted = exp.and_(
+        exp.LTE(this=col("at"), expression=as_of.copy()),
+        col("contact_id").isin(query=exp.select("cid").from_("c")),
+    )
+    any_sent = exp.Exists(
+        this=exp.select(lit(1))
+        .from_("events_n")
+        .where(exp.and_(counted.copy(), exp.EQ(this=col("event"), expression=lit("sent"))))
+    )
+    use = exp.or_(exp.EQ(this=col("event"), expression=lit("sent")), exp.Not(this=any_sent))
+    firsts = (
+        exp.select(col("campaign_id"), _alias(exp.Min(this=col("at")), "first_at"))
+        .from_("events_n")
+        .where(
+            exp.and_(
+                counted,
+                exp.Not(this=exp.Is(this=col("campaign_id"), expression=exp.null())),
+                exp.Paren(this=use),
+            )
+        )
+        .group_by(col("campaign_id"))
+    )
+    latest = (
+        exp.select(col("campaign_id"))
+        .from_(firsts.subquery("f"))
+        .order_by(exp.Ordered(this=col("first_at"), desc=True), col("campaign_id"))
+        .limit(1)
+    )
+    return exp.Subquery(this=latest)
