@@ -32,12 +32,22 @@ from urllib.parse import quote
 import pandas as pd
 from pydantic import Field
 
-from segmerge.errors import BadAnswer, CredentialError
-from segmerge.ports.connector import Action, ConnectorSettings, Destination, Outcome, Source
-from segmerge.ports.http import HttpClient, field_of
-from segmerge.ports.rate_headers import brevo_budget
-from segmerge.ports.rate_limit import RateLimit
-from segmerge.ports.schema import Tables, conform, empty_orders
+from segmerge.ports import (
+    Action,
+    BadAnswer,
+    ConnectorSettings,
+    CredentialError,
+    Destination,
+    HttpClient,
+    Outcome,
+    RateLimit,
+    Source,
+    Tables,
+    brevo_budget,
+    conform,
+    empty_orders,
+    field_of,
+)
 
 from .brevo_activity import pull_events
 from .brevo_campaigns import Drafts

@@ -35,9 +35,7 @@ from typing import Any, NoReturn
 
 import pandas as pd
 
-from segmerge.errors import BadAnswer
-from segmerge.ports.http import HttpClient
-from segmerge.ports.schema import STRING, empty_events, vendor_times
+from segmerge.ports import STRING, BadAnswer, HttpClient, empty_events, vendor_times
 
 #: kinds answered as ``[{campaignId, eventTime, ...}]`` -> (event, detail)
 PLAIN = {

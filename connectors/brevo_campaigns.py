@@ -12,9 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from segmerge.errors import ConnectorError, CredentialError
-from segmerge.ports.connector import Action, Outcome
-from segmerge.ports.http import HttpClient
+from segmerge.ports import Action, ConnectorError, CredentialError, HttpClient, Outcome
 
 from .brevo_lists import ListBook, created_id, named_items
 

@@ -19,9 +19,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-from segmerge.errors import BadAnswer
-from segmerge.ports.http import field_of
-from segmerge.ports.schema import CONTACT_COLUMNS, STRING
+from segmerge.ports import CONTACT_COLUMNS, STRING, BadAnswer, field_of
 
 #: attribute names that carry the canonical first/last name, in order of preference
 FIRST_NAMES = ("FIRSTNAME", "PRENOM", "FIRST_NAME", "VORNAME", "NOMBRE")

@@ -35,9 +35,15 @@ from typing import Any
 
 import pandas as pd
 
-from segmerge.errors import BadAnswer, ConnectorError, CredentialError
-from segmerge.ports.http import HttpClient, field_of
-from segmerge.ports.schema import STRING, empty_events
+from segmerge.ports import (
+    STRING,
+    BadAnswer,
+    ConnectorError,
+    CredentialError,
+    HttpClient,
+    empty_events,
+    field_of,
+)
 
 from .brevo_export_file import ExportCache, emails_of, export_url
 

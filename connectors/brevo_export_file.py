@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 import pandas as pd
 
-from segmerge.errors import BadAnswer
+from segmerge.ports import BadAnswer
 
 ANCHOR = re.compile(
     r"""^\s*<a\s[^>]*?href\s*=\s*(["'])(?P<url>[^"']+)\1[^>]*>.*?</a>\s*$""",

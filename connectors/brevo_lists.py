@@ -21,9 +21,16 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from segmerge.errors import BadAnswer, ConnectorError, CredentialError
-from segmerge.ports.connector import Action, Outcome
-from segmerge.ports.http import HttpClient, batched, field_of
+from segmerge.ports import (
+    Action,
+    BadAnswer,
+    ConnectorError,
+    CredentialError,
+    HttpClient,
+    Outcome,
+    batched,
+    field_of,
+)
 
 from .brevo_contacts import contacts_page
 

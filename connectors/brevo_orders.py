@@ -26,9 +26,7 @@ from typing import Any
 
 import pandas as pd
 
-from segmerge.errors import BadAnswer
-from segmerge.ports.http import HttpClient, field_of
-from segmerge.ports.schema import STRING, empty_orders, vendor_times
+from segmerge.ports import STRING, BadAnswer, HttpClient, empty_orders, field_of, vendor_times
 
 PAGE = 100  # GET /orders: `limit` maximum
 ENDPOINT = "GET /orders"

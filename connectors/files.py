@@ -17,13 +17,18 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
-from segmerge.errors import ConfigError, DataError
-from segmerge.ports.connector import Action, ConnectorSettings, Destination, Outcome, Source
-from segmerge.ports.schema import (
+from segmerge.ports import (
     CONTACT_COLUMNS,
     EVENT_COLUMNS,
     ORDER_COLUMNS,
     ORDER_OPTIONAL,
+    Action,
+    ConfigError,
+    ConnectorSettings,
+    DataError,
+    Destination,
+    Outcome,
+    Source,
     Tables,
     conform,
     empty_events,

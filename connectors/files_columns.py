@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
-from segmerge.errors import DataError
+from segmerge.ports import DataError
 
 from . import files_values as fv
 from .files_read import RawTable

@@ -13,8 +13,7 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
-from segmerge.errors import DataError
-from segmerge.ports.addresses import normalise_column
+from segmerge.ports import DataError, normalise_column
 
 from .files_read import RawTable
 

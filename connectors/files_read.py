@@ -24,7 +24,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from segmerge.errors import DataError
+from segmerge.ports import DataError
 
 from .files_text import (
     MAX_EXTRA_VALUES,

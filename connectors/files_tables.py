@@ -20,8 +20,7 @@ from typing import Any, Literal
 
 from pydantic import field_validator, model_validator
 
-from segmerge.errors import ConfigError
-from segmerge.ports.connector import ConnectorSettings
+from segmerge.ports import ConfigError, ConnectorSettings
 
 from .files_presets import PRESETS, Preset, PresetName
 from .files_read import ALL_SUFFIXES

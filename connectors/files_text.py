@@ -11,7 +11,7 @@ import csv
 import io
 import re
 
-from segmerge.errors import DataError
+from segmerge.ports import DataError
 
 #: Values a line may have beyond the header's and still be read (and reported with the
 #: others like it); past that the line is refused on its own, before pandas makes a

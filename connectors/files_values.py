@@ -19,7 +19,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from segmerge.ports.schema import EVENT_KINDS
+from segmerge.ports import EVENT_KINDS
 
 from .files_dates import UTC, localize, match
 from .files_dates import parse as parse_dates

@@ -22,11 +22,15 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from segmerge.errors import DataError
-from segmerge.ports.connector import Action, Outcome
-from segmerge.ports.locks import file_lock
-from segmerge.ports.schema import CONTACT_COLUMNS
-from segmerge.workspace.storage import StorageError, is_disk_error
+from segmerge.ports import (
+    CONTACT_COLUMNS,
+    Action,
+    DataError,
+    Outcome,
+    StorageError,
+    file_lock,
+    is_disk_error,
+)
 
 from . import files_values as fv
 from .files_atomic import atomic_write

@@ -22,11 +22,24 @@ from typing import Any, ClassVar, Literal
 import pandas as pd
 from pydantic import Field, field_validator
 
-from segmerge.errors import BadAnswer, ConfigError, ConnectorError, CredentialError, SegmergeError
-from segmerge.ports.connector import Action, ConnectorSettings, Destination, Outcome, Source
-from segmerge.ports.http import HttpClient, field_of
-from segmerge.ports.schema import Tables, empty_events, empty_orders
-from segmerge.workspace import secrets
+from segmerge.ports import (
+    Action,
+    BadAnswer,
+    ConfigError,
+    ConnectorError,
+    ConnectorSettings,
+    CredentialError,
+    Destination,
+    HttpClient,
+    Outcome,
+    SegmergeError,
+    Source,
+    Tables,
+    empty_events,
+    empty_orders,
+    field_of,
+    secret_env_var,
+)
 
 from . import hubspot_events as he
 from . import hubspot_pull as hp
@@ -117,7 +130,7 @@ class HubSpotConnector(Source, Destination):
                     f"{self.name}: no HubSpot private app token",
                     field=self.name,
                     hint=f"`segmerge auth set {self.name}` stores it, or set "
-                    f"{secrets.env_var(self.name)}",
+                    f"{secret_env_var(self.name)}",
                 )
             c = self.cfg
             self._api, self._search = make_clients(
@@ -129,7 +142,7 @@ class HubSpotConnector(Source, Destination):
                 search_limit=c.search_rate_limit,
                 search_window=c.search_window_seconds,
                 timeout=c.timeout,
-                credential_hint=secrets.where(self.name, self.ctx.root),
+                credential_hint=self.ctx.secret_origin(),
             )
         return self._api, self._search
 

@@ -22,10 +22,14 @@ from urllib.parse import urlsplit
 import pandas as pd
 import requests
 
-from segmerge.errors import BadAnswer, ConnectorError
-from segmerge.ports.http import HttpClient, field_of
-from segmerge.ports.rate_headers import hubspot_budget
-from segmerge.ports.rate_limit import RateLimit
+from segmerge.ports import (
+    BadAnswer,
+    ConnectorError,
+    HttpClient,
+    RateLimit,
+    field_of,
+    hubspot_budget,
+)
 
 #: HubSpot never pages a search beyond this many results per query (docs, "CRM search")
 SEARCH_CAP = 10_000

@@ -24,9 +24,7 @@ from typing import Any
 
 import pandas as pd
 
-from segmerge.errors import BadAnswer
-from segmerge.ports.http import HttpClient, field_of
-from segmerge.ports.schema import STRING, empty_orders
+from segmerge.ports import STRING, BadAnswer, HttpClient, empty_orders, field_of
 
 from .hubspot_client import LIST_PAGE, next_after
 from .hubspot_pull import when

@@ -20,9 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from segmerge.errors import BadAnswer, ConnectorError, CredentialError
-from segmerge.ports.connector import Action, Outcome
-from segmerge.ports.http import HttpClient
+from segmerge.ports import Action, BadAnswer, ConnectorError, CredentialError, HttpClient, Outcome
 
 from . import hubspot_email_content as mail
 from .hubspot_lists import Lists

@@ -17,9 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from segmerge.errors import BadAnswer
-from segmerge.ports.http import HttpClient
-from segmerge.ports.schema import STRING, UTC, empty_events
+from segmerge.ports import STRING, UTC, BadAnswer, HttpClient, empty_events
 
 EVENTS = "/email/public/v1/events"
 PAGE = 1000

@@ -9,9 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from segmerge.errors import BadAnswer, ConnectorError, CredentialError
-from segmerge.ports.connector import Action, Outcome, OutcomeStatus
-from segmerge.ports.http import HttpClient, batched, field_of
+from segmerge.ports import (
+    Action,
+    BadAnswer,
+    ConnectorError,
+    CredentialError,
+    HttpClient,
+    Outcome,
+    OutcomeStatus,
+    batched,
+    field_of,
+)
 
 LISTS = "/crm/v3/lists"
 CONTACT_OBJECT = "0-1"  # HubSpot's objectTypeId for contacts

@@ -16,9 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from segmerge.errors import BadAnswer
-from segmerge.ports.http import HttpClient, batched, field_of
-from segmerge.ports.schema import STRING, UTC
+from segmerge.ports import STRING, UTC, BadAnswer, HttpClient, batched, field_of
 
 CONTACTS = "/crm/v3/objects/contacts"
 #: properties the canonical columns and the consent flag come from

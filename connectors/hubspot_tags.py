@@ -14,9 +14,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from segmerge.errors import BadAnswer, ConfigError, ConnectorError, CredentialError
-from segmerge.ports.connector import Action, Outcome, OutcomeStatus
-from segmerge.ports.http import HttpClient, batched, field_of
+from segmerge.ports import (
+    Action,
+    BadAnswer,
+    ConfigError,
+    ConnectorError,
+    CredentialError,
+    HttpClient,
+    Outcome,
+    OutcomeStatus,
+    batched,
+    field_of,
+)
 
 from .hubspot_pull import CONTACTS, split_tags
 

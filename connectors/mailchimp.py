@@ -22,10 +22,18 @@ from typing import Any, ClassVar
 import pandas as pd
 from pydantic import Field
 
-from segmerge.errors import ConfigError, CredentialError, SegmergeError
-from segmerge.ports.connector import Action, ConnectorSettings, Destination, Outcome, Source
-from segmerge.ports.schema import Tables
-from segmerge.workspace import secrets
+from segmerge.ports import (
+    Action,
+    ConfigError,
+    ConnectorSettings,
+    CredentialError,
+    Destination,
+    Outcome,
+    SegmergeError,
+    Source,
+    Tables,
+    secret_env_var,
+)
 
 from . import mailchimp_listings as ml
 from . import mailchimp_tables as mt
@@ -104,13 +112,13 @@ class MailchimpConnector(Source, Destination):
                     f"{self.name}: no Mailchimp API key",
                     field=self.name,
                     hint=f"`segmerge auth set {self.name}` stores it in the keyring (or set "
-                    f"{secrets.env_var(self.name)})",
+                    f"{secret_env_var(self.name)})",
                 )
             base = self.settings.base_url or base_url_for(
                 key, source=self.name, config_file=self.ctx.config_file
             )
             try:
-                hint = secrets.where(self.name, self.ctx.root)
+                hint = self.ctx.secret_origin()
             except Exception:  # where the key came from is a nicety, never a failure
                 hint = None
             self._api = Api(

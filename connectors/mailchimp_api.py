@@ -28,8 +28,16 @@ from typing import Any, TypeVar
 
 import requests
 
-from segmerge.errors import BadAnswer, ConfigError, ConnectorError, CredentialError
-from segmerge.ports.http import HttpClient, field_of, retry_after, vendor_reason
+from segmerge.ports import (
+    BadAnswer,
+    ConfigError,
+    ConnectorError,
+    CredentialError,
+    HttpClient,
+    field_of,
+    retry_after,
+    vendor_reason,
+)
 
 from .mailchimp_gate import Gate
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from segmerge.errors import ConfigError
+from segmerge.ports import ConfigError
 
 from . import mailchimp_tables as mt
 from .mailchimp_api import Listing, Page, fields

@@ -31,9 +31,16 @@ from typing import Any
 
 import pandas as pd
 
-from segmerge.errors import BadAnswer, ConnectorError, CredentialError, SegmergeError
-from segmerge.ports.connector import Action, Outcome, OutcomeStatus
-from segmerge.ports.http import batched
+from segmerge.ports import (
+    Action,
+    BadAnswer,
+    ConnectorError,
+    CredentialError,
+    Outcome,
+    OutcomeStatus,
+    SegmergeError,
+    batched,
+)
 
 from .mailchimp_api import Api, Listing, Page, fields, subscriber_hash
 from .mailchimp_shapes import check

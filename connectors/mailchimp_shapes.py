@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from segmerge.errors import BadAnswer
+from segmerge.ports import BadAnswer
 
 from .mailchimp_api import Page
 

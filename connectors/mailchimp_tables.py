@@ -23,7 +23,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from segmerge.ports.schema import CONTACT_COLUMNS, STRING, UTC, empty_events, empty_orders
+from segmerge.ports import CONTACT_COLUMNS, STRING, UTC, empty_events, empty_orders
 
 from .mailchimp_api import Page, subscriber_hash
 from .mailchimp_shapes import MEMBER_TYPES, bad, check, check_items

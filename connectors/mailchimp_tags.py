@@ -16,7 +16,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from segmerge.errors import BadAnswer, SegmergeError
+from segmerge.ports import BadAnswer, SegmergeError
 
 from .mailchimp_api import Api, Listing, Page, fields
 

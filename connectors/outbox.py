@@ -30,9 +30,15 @@ from email.message import Message
 from pathlib import Path
 from typing import ClassVar
 
-from segmerge.errors import ConnectorError
-from segmerge.ports.connector import Action, ConnectorSettings, Destination, Outcome
-from segmerge.workspace.storage import StorageError, is_disk_error
+from segmerge.ports import (
+    Action,
+    ConnectorError,
+    ConnectorSettings,
+    Destination,
+    Outcome,
+    StorageError,
+    is_disk_error,
+)
 
 _SAFE = re.compile(r"[A-Za-z0-9@+_-][A-Za-z0-9@+._-]{0,99}")
 _UNSAFE = re.compile(r"[^A-Za-z0-9@+._-]+")

@@ -40,11 +40,13 @@ from typing import Any, ClassVar, cast
 
 from pydantic import Field
 
-from segmerge.errors import ConfigError, ConnectorError, CredentialError
-from segmerge.ports.connector import (
+from segmerge.ports import (
     Action,
+    ConfigError,
     ConnectorContext,
+    ConnectorError,
     ConnectorSettings,
+    CredentialError,
     Destination,
     Outcome,
     OutcomeStatus,

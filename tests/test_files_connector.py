@@ -638,7 +638,7 @@ def test_demo_data_reads_with_two_skipped_orders():
 
 
 def test_registered_under_the_files_entry_point():
-    from segmerge.ports.connector import available, load_class
+    from segmerge.ports.registry import available, load_class
 
     if "files" not in available():
         pytest.skip("segmerge is not installed in this environment")

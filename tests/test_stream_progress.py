@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from segmerge.errors import ConnectorError
-from segmerge.ports import connector as registry
+from segmerge.ports import registry
 from segmerge.ports.connector import Action, ConnectorSettings, Destination, Outcome, Source
 from segmerge.ports.schema import Tables, conform
 from segmerge.run.pipeline import RunOptions, run

@@ -126,7 +126,8 @@ def connectors() -> None:
 
     Example: segmerge connectors
     """
-    from segmerge.ports.connector import Destination, Source, available, load_class
+    from segmerge.ports.connector import Destination, Source
+    from segmerge.ports.registry import available, load_class
 
     rows = []
     for name, impl in sorted(available().items()):

@@ -1,9 +1,9 @@
-"""The Source / Destination interfaces and the connector registry.
+"""The Source / Destination interfaces: what the engine and a connector agree on.
 
-The pipeline speaks only these two interfaces. Connectors, built-in or from a
-third-party package, are found through the entry-point group
-``segmerge.connectors.v1`` (name -> class), so the engine never imports a
-vendor module and a plugin is installed like any other package.
+The pipeline speaks only these two interfaces, so the engine never imports a
+vendor module. Every optional feature a destination may offer is declared here
+with its default (never looked up with ``getattr``), so a plugin sees in one
+place what it may override. Connectors are found by ports/registry.py.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from email.message import Message
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from zoneinfo import ZoneInfo
@@ -24,8 +23,6 @@ from segmerge.ports.schema import Tables
 
 if TYPE_CHECKING:
     import pyarrow as pa
-
-ENTRY_POINT_GROUP = "segmerge.connectors.v1"
 
 ActionKind = Literal["send", "tag", "untag", "add_to_list", "remove_from_list", "create_campaign"]
 #: done / failed (with the reason) / retry (back to planned: a later run tries again) /
@@ -203,33 +200,3 @@ class Destination(Connector):
         was, return outcomes instead (`retry` for what was not attempted).
         """
         raise NotImplementedError
-
-
-def available() -> dict[str, str]:
-    """Installed connectors, name -> ``module:Class``."""
-    return {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}
-
-
-def load_class(
-    connector: str, *, file: Path | None = None, field_name: str | None = None
-) -> type[Connector]:
-    eps = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
-    if connector not in eps:
-        known = ", ".join(sorted(eps)) or "none"
-        raise ConfigError(
-            f"unknown connector {connector!r} (installed: {known})",
-            file=file,
-            field=field_name,
-            hint="`segmerge connectors` lists them; a plugin registers under "
-            f"the entry-point group {ENTRY_POINT_GROUP}",
-        )
-    cls = eps[connector].load()
-    if not (isinstance(cls, type) and issubclass(cls, Connector)):
-        raise ConfigError(f"connector {connector!r} is not a segmerge Connector", file=file)
-    return cls
-
-
-def create(connector: str, ctx: ConnectorContext) -> Connector:
-    cls = load_class(connector, file=ctx.config_file, field_name=f"{ctx.name}.connector")
-    instance: Connector = cls(ctx)
-    return instance

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from segmerge.errors import BadAnswer, DataError
+
+if TYPE_CHECKING:  # loaded by the first table built: importing the plugin API stays cheap
+    import pandas as pd
 
 CONTACT_COLUMNS = (
     "contact_id",
@@ -64,6 +65,8 @@ class Tables:
 
 
 def empty_orders() -> pd.DataFrame:
+    import pandas as pd
+
     return pd.DataFrame(
         {
             "contact_id": pd.Series(dtype=STRING),
@@ -75,6 +78,8 @@ def empty_orders() -> pd.DataFrame:
 
 
 def empty_events() -> pd.DataFrame:
+    import pandas as pd
+
     return pd.DataFrame(
         {
             "contact_id": pd.Series(dtype=STRING),
@@ -101,6 +106,8 @@ def conform(tables: Tables, source: str) -> Tables:
     Connectors do the parsing (they know lines and fields); this is the
     contract check that keeps a sloppy connector from reaching the metrics.
     """
+    import pandas as pd
+
     c = tables.contacts
     _require(c, ("contact_id",), "contacts", source)
     c = c.copy()
@@ -161,6 +168,8 @@ def conform(tables: Tables, source: str) -> Tables:
 
 
 def _default_contact_column(col: str, n: int) -> Any:
+    import pandas as pd
+
     if col == "subscribed":  # consent is never assumed
         return pd.Series([False] * n, dtype=bool)
     if col in ("created_at", "updated_at"):
@@ -173,6 +182,8 @@ def _default_contact_column(col: str, n: int) -> Any:
 def vendor_times(values: list[Any], *, where: Callable[[int], str], source: str) -> pd.Series:
     """A vendor's ISO 8601 date-times as one UTC column; the first that is not one stops
     the pull naming it (``where(n)`` says which field of which item), never a silent NaT."""
+    import pandas as pd
+
     raw = pd.Series(values, dtype=object)
     at = pd.to_datetime(raw, utc=True, errors="coerce", format="ISO8601")
     if at.isna().any():

@@ -15,7 +15,7 @@ import pandas as pd
 from segmerge.errors import ConfigError
 from segmerge.heap import frozen_heap
 from segmerge.metrics.compute import compute_metrics, reference_instant
-from segmerge.ports import connector as registry
+from segmerge.ports import registry
 from segmerge.ports.connector import ConnectorContext, Source
 from segmerge.ports.schema import Tables, conform
 from segmerge.rules import Assignment, RuleSet, kinds_from_frame, load_ruleset
