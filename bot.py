@@ -41,8 +41,6 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 
-STATE = {"traceback": False}
-
 
 @app.callback()
 def _main(
@@ -50,7 +48,7 @@ def _main(
         bool, typer.Option("--traceback", help="Show a traceback on errors (for bug reports).")
     ] = False,
 ) -> None:
-    STATE["traceback"] = traceback
+    # --traceback is declared here for --help; run_cli reads it from argv, before any parsing
     # until a command's --workspace says otherwise: $SEGMERGE_WORKSPACE or ., else $LANG
     use_workspace_language(wsmod.find_root(None))
 

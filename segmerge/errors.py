@@ -65,25 +65,6 @@ class SegmergeError(Exception):
             text = f"{text}\n  {label(_('hint'))} {self.hint}"
         return text
 
-    def with_location(
-        self,
-        *,
-        file: str | Path | None = None,
-        line: int | None = None,
-        column: int | None = None,
-        field: str | None = None,
-    ) -> SegmergeError:
-        """Fill in what an inner layer could not know (e.g. the file a string came from)."""
-        if file is not None and self.file is None:
-            self.file = str(file)
-        if line is not None and self.line is None:
-            self.line = line
-        if column is not None and self.column is None:
-            self.column = column
-        if field is not None and self.field is None:
-            self.field = field
-        return self
-
 
 class ConfigError(SegmergeError):
     """segmerge.toml or a campaign is invalid."""
@@ -114,12 +95,6 @@ class ConnectorError(SegmergeError):
 
 class LedgerError(SegmergeError):
     """The ledger is locked, corrupt or unwritable."""
-
-    exit_code = 1
-
-
-class RunFailed(SegmergeError):
-    """A run finished but some actions failed; the summary says which."""
 
     exit_code = 1
 

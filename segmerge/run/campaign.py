@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date
 from email.message import Message
 from typing import Any
 
@@ -19,7 +18,7 @@ import pandas as pd
 from segmerge.errors import ConfigError, TemplateError
 from segmerge.mail.message import build_message, message_id_for
 from segmerge.mail.tokens import signing_key, unsubscribe_token
-from segmerge.ports import registry
+from segmerge.ports import connector as registry
 from segmerge.ports.connector import Connector, Destination, Source
 from segmerge.render.limits import Limits
 from segmerge.render.templates import RenderContext, Rendered, TemplateSet
@@ -254,7 +253,3 @@ def validate_templates(camp: OpenCampaign) -> list[str]:
 
 def contact_record(frame: pd.DataFrame, idx: int) -> dict:
     return frame.iloc[idx].to_dict()
-
-
-def today_in(ws: Workspace) -> date:
-    return pd.Timestamp.now(tz=ws.tz).date()
