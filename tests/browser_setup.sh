@@ -2,6 +2,7 @@
 # Installs Debian's Chromium for tests/test_preview_browser.py when it is missing.
 # Playwright drives this system browser: no browser download of its own.
 set -euo pipefail
+bash "$(dirname "$0")/postgres_setup.sh"  # the tests on a real PostgreSQL need its server
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 if command -v chromium >/dev/null 2>&1; then
     exit 0

@@ -1,0 +1,286 @@
+"""The `postgres` source: contacts, orders and events from a PostgreSQL database.
+
+Each stream is a table, a view or a SELECT giving the canonical columns
+(segmerge/ports/schema.py); the connector checks them against the server's own
+description before anything runs and hands the engine one canonical relation per
+stream (:meth:`PostgresConnector.relations`) in the ``postgres`` dialect, with
+:meth:`~PostgresConnector.execute` to run a statement there. Until the engine's plan
+runs inside the database, :meth:`~PostgresConnector.pull` reads the rows of the three
+relations (one read-only snapshot, COPY into Arrow), so validate, segment and run work
+on it as on files.
+
+The DSN names the server, the database and the user, never the password: that comes
+from the workspace's secrets (`segmerge auth set NAME`, ``SEGMERGE_<NAME>_TOKEN`` or
+``.env``), and libpq's own ~/.pgpass or PGPASSWORD when none is stored there.
+See docs/connectors/postgres.md.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, ClassVar
+
+import pandas as pd
+import psycopg
+import pyarrow as pa
+import pyarrow.compute as pc
+from psycopg import errors as pg
+from psycopg.conninfo import conninfo_to_dict
+from pydantic import Field, field_validator
+
+from segmerge.errors import ConfigError
+from segmerge.ports.connector import ConnectorSettings, Source
+from segmerge.ports.schema import Tables, empty_events, empty_orders
+
+from .postgres_arrow import describe, fetch
+from .postgres_canon import Canon, Mismatch, as_relation, canonical, is_query
+from .postgres_errors import connect_error, relation_error
+
+#: a password in a URI's user part (postgresql://user:secret@host) or a key=value DSN
+_URI_PASSWORD = re.compile(r"^postgres(?:ql)?://[^/?#@]*:[^/?#@]*@", re.IGNORECASE)
+_KV_PASSWORD = re.compile(r"(?:^|\s)password\s*=", re.IGNORECASE)
+STREAMS = ("contacts", "orders", "events")
+
+
+def check_dsn(dsn: str) -> dict[str, Any]:
+    """The DSN's parts; a password in it or a malformed one is refused without quoting it."""
+    if _URI_PASSWORD.search(dsn.strip()) or _KV_PASSWORD.search(dsn):
+        raise ValueError(
+            "the DSN holds a password: take it out and store it with `segmerge auth set "
+            "NAME` (or SEGMERGE_<NAME>_TOKEN), so segmerge.toml can be shared"
+        )
+    try:
+        parts = conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError as exc:
+        raise ValueError(f"is not a PostgreSQL DSN: {' '.join(str(exc).split())}") from None
+    if "password" in parts:  # a spelling the patterns above missed (percent-encoded…)
+        raise ValueError("the DSN holds a password: store it with `segmerge auth set NAME`")
+    for port in str(parts.get("port", "5432")).split(","):
+        if not port.strip().isdigit():
+            raise ValueError(f"is not a PostgreSQL DSN: its port {port.strip()!r} is not a number")
+    return parts
+
+
+class PostgresSettings(ConnectorSettings):
+    #: postgresql://USER@HOST:PORT/DATABASE (or libpq's key=value form), no password
+    dsn: str
+    contacts: str = "contacts"
+    orders: str = "orders"
+    events: str | None = None
+    connect_timeout: int = Field(10, ge=1)
+
+    @field_validator("dsn")
+    @classmethod
+    def _dsn(cls, v: str) -> str:
+        check_dsn(v)
+        return v
+
+    @field_validator("contacts", "orders", "events")
+    @classmethod
+    def _relation(cls, v: str | None) -> str | None:
+        if v is not None and not v.strip().rstrip(";").strip():
+            raise ValueError("is empty: give a table or view name, or a SELECT")
+        return v
+
+
+class PostgresConnector(Source):
+    Settings = PostgresSettings
+    description = "PostgreSQL: contacts, orders and events from tables, views or SELECTs"
+    needs_secret: ClassVar[bool] = True
+    dialect: ClassVar[str | None] = "postgres"
+
+    def __init__(self, ctx: Any) -> None:
+        super().__init__(ctx)
+        self._conn: Any = None
+        self._canons: dict[str, Canon] | None = None
+        self._parts = check_dsn(self.cfg.dsn)
+
+    @property
+    def cfg(self) -> PostgresSettings:
+        assert isinstance(self.settings, PostgresSettings)
+        return self.settings
+
+    # connection ----------------------------------------------------------------------
+    def where(self) -> str:
+        """host:port/database, for messages (no user's secret is in a DSN we accept)."""
+        p = self._parts
+        return f"{p.get('host') or 'localhost'}:{p.get('port') or 5432}/{p.get('dbname', '')}"
+
+    def user(self) -> str:
+        if self._conn is not None:
+            return str(self._conn.info.user)
+        return str(self._parts.get("user") or "the DSN's user")
+
+    def connection(self) -> Any:
+        """One read-only connection for the run; each read is one snapshot of the data."""
+        if self._conn is None:
+            extra: dict[str, Any] = {}
+            if "connect_timeout" not in self._parts:
+                extra["connect_timeout"] = self.cfg.connect_timeout
+            if "application_name" not in self._parts:
+                extra["application_name"] = "segmerge"
+            password = self.ctx.secret()
+            if password:
+                extra["password"] = password
+            try:
+                conn = psycopg.connect(self.cfg.dsn, **extra)
+            except psycopg.Error as exc:
+                raise connect_error(
+                    self.name,
+                    self.where(),
+                    exc,
+                    config_file=self.ctx.config_file,
+                    origin=self.ctx.secret_origin() if password else None,
+                ) from None
+            conn.read_only = True
+            conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+            self._conn = conn
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+        self._conn = None
+        self._canons = None
+
+    # relations -----------------------------------------------------------------------
+    def _settings(self) -> dict[str, str]:
+        c = self.cfg
+        given = {"contacts": c.contacts, "orders": c.orders, "events": c.events}
+        return {s: v for s, v in given.items() if v is not None}
+
+    @staticmethod
+    def _label(text: str) -> str:
+        one = " ".join(text.split())
+        return one if len(one) <= 60 else one[:57] + "…"
+
+    def _fail(self, stream: str, text: str, exc: psycopg.Error) -> Exception:
+        conn = self._conn
+        if conn is not None and not conn.closed:
+            conn.rollback()
+        return relation_error(
+            self.name,
+            stream,
+            self._label(text),
+            exc,
+            user=self.user(),
+            config_file=self.ctx.config_file,
+        )
+
+    def _resolve(self, stream: str, text: str) -> str:
+        """A name as the server resolves it (search_path, quoting), or the SELECT."""
+        if is_query(text):
+            return as_relation(text)
+        name = text.strip().rstrip(";").strip()
+        try:
+            row = self.connection().execute("SELECT to_regclass(%s)::text", [name]).fetchone()
+        except pg.InvalidName as exc:
+            raise self._fail(stream, text, exc) from None
+        if row is None or row[0] is None:
+            self.connection().rollback()
+            raise ConfigError(
+                f"{self.name}: the {stream} relation {self._label(text)}: no table or view "
+                f"of that name in {self.where()} (as the user {self.user()} sees it)",
+                file=self.ctx.config_file,
+                field=f"{self.name}.{stream}",
+                hint="a schema other than public is written schema.name; a SELECT works too",
+            )
+        return str(row[0])
+
+    def canons(self) -> dict[str, Canon]:
+        """Each stream's canonical SELECT, its columns checked (no row read)."""
+        if self._canons is None:
+            conn = self.connection()
+            tz = self.ctx.timezone.key
+            canons = {}
+            for stream, text in self._settings().items():
+                relation = self._resolve(stream, text)
+                try:
+                    columns = describe(conn, relation)
+                except psycopg.Error as exc:
+                    raise self._fail(stream, text, exc) from None
+                try:
+                    canons[stream] = canonical(stream, relation, columns, tz)
+                except Mismatch as exc:
+                    conn.rollback()
+                    raise ConfigError(
+                        f"{self.name}: the {stream} relation {self._label(text)} {exc}",
+                        file=self.ctx.config_file,
+                        field=f"{self.name}.{stream}",
+                        hint=exc.hint,
+                    ) from None
+            conn.rollback()  # a description only: end the transaction
+            self._canons = canons
+        return self._canons
+
+    def relations(self) -> dict[str, str]:
+        conn = self.connection()
+        return {stream: canon.as_string(conn) for stream, canon in self.canons().items()}
+
+    def execute(self, sql: str) -> pa.Table:
+        conn = self.connection()
+        body = sql.strip().rstrip(";").strip()
+        try:
+            table = fetch(conn, f"({body})")
+        except psycopg.Error as exc:
+            raise self._fail("query", body, exc) from None
+        conn.commit()
+        return table
+
+    # check and pull ------------------------------------------------------------------
+    def check(self) -> list[str]:
+        """The server answers, the login works and every stream's relation is readable."""
+        streams = ", ".join(self.canons())
+        info = self.connection().info
+        version = f"{info.server_version // 10000}.{info.server_version % 10000}"
+        return [
+            f"{self.name}: PostgreSQL {version} at {self.where()} as {self.user()}; "
+            f"{streams} readable"
+        ]
+
+    def pull(self, since: str | None = None) -> Tables:
+        """Every row of each stream, in one snapshot; no cursor: each pull reads all."""
+        canons = self.canons()
+        conn = self.connection()
+        frames: dict[str, pd.DataFrame] = {}
+        for stream, canon in canons.items():
+            try:
+                table = fetch(conn, canon.as_string(conn))
+            except psycopg.Error as exc:
+                raise self._fail(stream, self._settings()[stream], exc) from None
+            frames[stream] = to_frame(table)
+        conn.commit()
+        labels = {s: f"PostgreSQL {self._label(t)}" for s, t in self._settings().items()}
+        return Tables(
+            frames["contacts"],
+            frames.get("orders", empty_orders()),
+            frames.get("events", empty_events()),
+            origins=labels,
+        )
+
+
+def _pandas_type(t: pa.DataType) -> Any:
+    if t == pa.string():
+        return pd.StringDtype()
+    if t == pa.int64():
+        return pd.Int64Dtype()
+    if t == pa.bool_():
+        return pd.BooleanDtype()
+    return None
+
+
+def to_frame(table: pa.Table) -> pd.DataFrame:
+    """Arrow columns as the canonical pandas dtypes; lists (tags) as Python lists."""
+    lists = [
+        n
+        for n, t in zip(table.column_names, table.schema.types, strict=True)
+        if pa.types.is_list(t)
+    ]
+    frame = table.drop_columns(lists).to_pandas(
+        types_mapper=_pandas_type, coerce_temporal_nanoseconds=True
+    )
+    for name in lists:
+        col = table.column(name)
+        filled = pc.fill_null(col, pa.scalar([], type=col.type))
+        frame[name] = pd.Series(filled.to_pylist(), dtype=object, index=frame.index)
+    return frame[table.column_names] if table.column_names else frame
