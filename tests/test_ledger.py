@@ -91,7 +91,7 @@ def test_open_existing_creates_nothing(tmp_path):
 def test_large_batches_are_marked_and_recorded_exactly_as_small_ones(tmp_path):
     """Past BULK_ROWS, one statement updates the batch: same result, row for row, as
     the statement per row it replaces, accents, quotes and a key given twice included."""
-    from segmerge.ledger.store import BULK_ROWS
+    from segmerge.ledger.bulk import BULK_ROWS
 
     results = []
     for n, name in ((BULK_ROWS - 1, "small"), (BULK_ROWS * 3, "large")):

@@ -18,8 +18,8 @@ from typer.testing import CliRunner
 from bot import app
 from segmerge.errors import ConfigError
 from segmerge.ledger.store import Ledger
-from segmerge.run.pipeline import RunOptions, ledger_path, run
-from segmerge.run.pressure import Policy, PressureConfig
+from segmerge.run.pipeline import RunOptions, run
+from segmerge.run.pressure import CAP, QUIET, Policy, PressureConfig, hold_back
 from segmerge.workspace import config as wsmod
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -172,14 +172,18 @@ def test_frequency_cap_defers_across_campaigns_then_sends_when_allowed(ws):
     assert first.outcome["send"] == {"done": 4}
     second = run(ws, "b", RunOptions(as_of=AS_OF, now=daytime()))
     # the four who got campaign a today are held back; the other four get b
-    assert second.deferred == {
-        "frequency cap (at most 1 message(s) per 7 day(s); quiet 21:00-08:00)": 4
-    }
+    # a fixed key, whatever the policy and the language; the policy is said apart
+    assert second.deferred == {"frequency_cap": 4}
+    assert second.pressure_policy == "at most 1 message per 7 days; quiet 21:00-08:00"
     assert len(received(ws.root)) == 8 and len(set(received(ws.root))) == 8
     with _open(ws) as ledger:
         held = ledger.actions("b@2026-12-01", ["deferred"])
         assert {r["target"] for r in held} == {f"c{i}@exemple.fr" for i in range(1, 5)}
-        assert all("deferred to" in r["detail"] and r["not_before"] for r in held)
+        assert all(r["not_before"] for r in held)
+        # the ledger's details are data: English, naming the policy as before
+        assert {r["detail"].split(": deferred to")[0] for r in held} == {
+            "frequency cap (at most 1 message(s) per 7 day(s); quiet 21:00-08:00)"
+        }
     out = CliRunner().invoke(
         app, ["history", "b@2026-12-01", "--deferred", "--csv", "-w", str(ws.root)]
     )
@@ -197,7 +201,7 @@ def test_quiet_hours_hold_everything_until_morning(ws):
         datetime.now(PARIS).date(), datetime.min.time().replace(hour=23), PARIS
     )
     s = run(ws, "b", RunOptions(as_of=AS_OF, now=night))
-    assert s.deferred == {"quiet hours or days": 8} and received(ws.root) == []
+    assert s.deferred == {QUIET: 8} and received(ws.root) == []
     morning = night.replace(hour=8) + timedelta(days=1)
     assert pd.Timestamp(s.deferred_until) == pd.Timestamp(morning)
     s2 = run(ws, "b", RunOptions(as_of=AS_OF, now=morning + timedelta(minutes=5)))
@@ -220,12 +224,56 @@ def test_bad_pressure_config_exits_2_naming_the_key(ws):
         wsmod.load(ws.root)
 
 
-class _open:
-    def __init__(self, ws):
-        self.ledger = Ledger(ledger_path(ws))
+def _open(ws: wsmod.Workspace) -> Ledger:
+    return Ledger(ws.ledger_path)
 
-    def __enter__(self):
-        return self.ledger
 
-    def __exit__(self, *exc):
-        self.ledger.close()
+def test_hold_back_returns_who_waits_why_and_until_when():
+    """The decision comes back to the caller (the pipeline records it): nothing is written."""
+    frame = pd.DataFrame({"email": ["ann@x.fr", "bob@x.fr", "cy@x.fr"]})
+    primary = pd.Series(["s", "s", "s"])
+    keys = {i: f"r@1|{i}|send" for i in range(3)}
+    ids = ["0", "1", "2"]
+    night = local(2026, 12, 1, 23, 0)
+    quiet = policy(quiet_hours="21:00-08:00")
+    none_sent = pd.DataFrame({"address": [], "at": pd.to_datetime([], utc=True)})
+    held = hold_back([0, 1, 2], keys, ids, (quiet, night, none_sent), frame, primary, PARIS, "o")
+    assert held.kept == [] and held.reason == QUIET
+    assert [p.key for p in held.deferred] == list(keys.values())
+    assert {p.status for p in held.deferred} == {"deferred"}
+    assert pd.Timestamp(held.until) == pd.Timestamp(local(2026, 12, 2, 8, 0))
+    assert "deferred to 2026-12-02 08:00" in held.deferred[0].detail
+    # a cap holds back only who reached it, and says which policy
+    capped = policy(max_messages=1, per_days=7)
+    sent = pd.DataFrame(
+        {"address": ["bob@x.fr"], "at": pd.to_datetime(["2026-12-01T09:00Z"], utc=True)}
+    )
+    noon = local(2026, 12, 2, 12, 0)
+    held = hold_back([0, 1, 2], keys, ids, (capped, noon, sent), frame, primary, PARIS, "o")
+    assert held.kept == [0, 2] and held.reason == CAP
+    assert [p.contact_id for p in held.deferred] == ["1"]
+    assert held.policy == "at most 1 message per 7 days"
+    assert held.note(PARIS).startswith("1 message held back by contact pressure (frequency cap")
+    # nothing to hold: the same list back, no reason
+    idle = hold_back([0, 2], keys, ids, (capped, noon, sent), frame, primary, PARIS, "o")
+    assert idle.kept == [0, 2] and idle.reason is None and idle.note(PARIS) is None
+
+
+def test_the_run_table_says_the_deferral_and_its_policy_in_the_workspaces_language():
+    from segmerge import i18n
+    from segmerge.cli.console import out
+    from segmerge.cli.run_output import print_summary
+    from segmerge.run.pipeline import RunSummary
+
+    i18n.use_locale("fr_FR")
+    try:
+        s = RunSummary("b@2026-12-01", "b", AS_OF)
+        s.deferred = {CAP: 1234}
+        s.pressure_policy = policy(max_messages=2, per_days=7).shown()
+        with out.capture() as shown:
+            print_summary(s)
+    finally:
+        i18n.use_locale("en")
+    text = shown.get()
+    assert "reportés\u202f: plafond de fréquence (au plus 2 messages sur 7 jours)" in text
+    assert "frequency" not in text and "1\u202f234" in text

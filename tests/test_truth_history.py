@@ -11,7 +11,6 @@ from typer.testing import CliRunner
 from bot import app
 from segmerge.cli.history import actions_view, runs_view
 from segmerge.ledger.store import Ledger
-from segmerge.run.pipeline import ledger_path
 from segmerge.workspace import config as wsmod
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -28,7 +27,7 @@ def test_history_of_a_run_reads_at_80_columns(tmp_path):
     root = shop(tmp_path / "ws", ids, [("o1", "00001", 150.0, "paid")])
     ok = CliRunner().invoke(app, ["run", "lettre", "-w", str(root), "--as-of", AS_OF])
     assert ok.exit_code == 0, ok.output
-    ledger = Ledger.open_existing(ledger_path(wsmod.load(root)))
+    ledger = Ledger.open_existing(wsmod.load(root).ledger_path)
     assert ledger is not None
     run_id = "lettre@2026-12-01"
     try:

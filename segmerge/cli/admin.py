@@ -46,17 +46,16 @@ def history(
     """
     from segmerge.cli.history import actions_view, runs_view
     from segmerge.ledger.store import Ledger
-    from segmerge.run.pipeline import ledger_path
 
     fmt = "csv" if csv else fmt
     ws = wsmod.load(workspace)
-    ledger = Ledger.open_existing(ledger_path(ws))
+    ledger = Ledger.open_existing(ws.ledger_path)
     if ledger is None:
         out.print(_("No run yet."))
         return
     flags = (("failed", failed), ("uncertain", uncertain), ("deferred", deferred))
     statuses = [s for s, on in flags if on] or None
-    try:
+    with ledger:
         if run_id is None and statuses is None:
             runs = ledger.runs()
             counts = {r["run_id"]: ledger.counts(r["run_id"]) for r in runs}
@@ -71,8 +70,6 @@ def history(
             run = ledger.run(run_id) if run_id else None
             counts_of = ledger.counts(run_id) if run_id and run else None
             view = actions_view(run, counts_of, rows, ws.tz)
-    finally:
-        ledger.close()
     if fmt != "table":  # files keep every column as stored
         emit(rows, fmt, title="history")
     elif run_id is not None or rows:
@@ -200,11 +197,9 @@ def suppress_add(
 ) -> None:
     """Never mail this address again, from any campaign. Example: segmerge suppress add a@b.fr"""
     from segmerge.ledger.store import Ledger
-    from segmerge.run.pipeline import ledger_path
 
-    ledger = Ledger(ledger_path(wsmod.load(workspace)))
-    n = ledger.suppress([(address, reason)])
-    ledger.close()
+    with Ledger(wsmod.load(workspace).ledger_path) as ledger:
+        n = ledger.suppress([(address, reason)])
     out.print(_("Added.") if n else _("Already suppressed."))
 
 
@@ -216,12 +211,10 @@ def suppress_import(
     """Import addresses from a CSV file. Example: segmerge suppress import bounces.csv"""
     from segmerge.ledger.store import Ledger
     from segmerge.mail.suppression import read_addresses
-    from segmerge.run.pipeline import ledger_path
 
     addresses = read_addresses(file)
-    ledger = Ledger(ledger_path(wsmod.load(workspace)))
-    n = ledger.suppress([(a, f"import {file.name}") for a in addresses])
-    ledger.close()
+    with Ledger(wsmod.load(workspace).ledger_path) as ledger:
+        n = ledger.suppress([(a, f"import {file.name}") for a in addresses])
     text = ngettext(
         "{n} new address suppressed ({read} read).",
         "{n} new addresses suppressed ({read} read).",
@@ -237,11 +230,12 @@ def suppress_list(
 ) -> None:
     """Show the suppression list: addresses, and contacts unsubscribed by id."""
     from segmerge.ledger.store import Ledger
-    from segmerge.run.pipeline import ledger_path
 
-    ledger = Ledger.open_existing(ledger_path(wsmod.load(workspace)))
-    # addresses, then contacts unsubscribed by id (blocked whatever their address)
-    rows = ledger.suppressed() + ledger.suppressed_contacts() if ledger else []
+    ledger = Ledger.open_existing(wsmod.load(workspace).ledger_path)
+    rows: list[dict[str, Any]] = []
+    if ledger is not None:
+        with ledger:  # addresses, then contacts unsubscribed by id (blocked whatever their address)
+            rows = ledger.suppressed() + ledger.suppressed_contacts()
     emit(rows, fmt, _("suppression list"))
 
 

@@ -76,10 +76,9 @@ def doctor(
     elif accept_new_state:
         from segmerge.ledger.store import Ledger
         from segmerge.mail.tokens import signing_key
-        from segmerge.run.pipeline import ledger_path
 
         aside = abandon(ws)
-        Ledger(ledger_path(ws)).close()
+        Ledger(ws.ledger_path).close()  # a new, empty ledger
         signing_key(ws.state_dir, create=True)
         err.print(
             label(_("warning")) + " " + new_state_warning().format(aside=aside),

@@ -40,6 +40,16 @@ def _phase(phase: str) -> str:
     return names.get(phase, phase)
 
 
+def _deferral(reason: str, policy: str) -> str:
+    """Why messages wait, by the run's fixed key; a frequency cap names its policy (already
+    in the command's language), so the row follows the workspace's settings and language."""
+    if reason == "frequency_cap":
+        return _("frequency cap ({policy})").format(policy=policy)
+    if reason == "quiet_hours":
+        return _("quiet hours or days")
+    return _(reason)
+
+
 def progress_bar() -> Progress:
     return Progress(
         TextColumn("{task.description}"),
@@ -80,7 +90,7 @@ def print_summary(s: Any) -> None:
     if s.render_errors:
         row(_("skipped: letter could not be filled"), len(s.render_errors))
     for k, v in s.deferred.items():
-        row(_("deferred: {reason}").format(reason=_(k)), v)
+        row(_("deferred: {reason}").format(reason=_deferral(k, s.pressure_policy)), v)
     verb = _("would do: {action}") if s.dry_run else _("planned: {action}")
     for k, v in s.planned.items():
         row(verb.format(action=_(k)), v)

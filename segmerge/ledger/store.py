@@ -1,6 +1,6 @@
 """The ledger: a local SQLite record of every run and every action.
 
-Every action is keyed (campaign, run, contact, action) and moves through
+Every action is keyed (run, contact, action: :mod:`segmerge.ledger.keys`) and moves through
 ``planned -> in_flight -> done | failed | planned (retry)``. The intent is
 committed before the destination is called and the outcome after, so a
 process killed at any instant leaves a ledger that says exactly what may have
@@ -18,61 +18,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
-from segmerge.errors import LedgerError
-from segmerge.ledger.suppression import SCHEMA as SUPPRESSION_SCHEMA
+from segmerge.errors import LedgerError, SegmergeError
+from segmerge.ledger.bulk import update_keys
+from segmerge.ledger.reads import ReadsMixin
+from segmerge.ledger.schema import SCHEMA, SCHEMA_VERSION, migrate
 from segmerge.ledger.suppression import SuppressionMixin
-from segmerge.ledger.tracking import SCHEMA as TRACKING_SCHEMA
 from segmerge.ledger.tracking import TrackingMixin
 from segmerge.ports.addresses import normalise_all
 from segmerge.redact import redact
 from segmerge.workspace.state import ledger_id, missing_ledger, note_ledger, refuse_foreign_file
 from segmerge.workspace.storage import RESTORE_HINT, StateError, is_corrupt, storage_error
-
-SCHEMA_VERSION = 1
-
-SCHEMA = (
-    """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS runs (
-    run_id TEXT PRIMARY KEY,
-    campaign TEXT NOT NULL,
-    as_of TEXT NOT NULL,
-    started_at TEXT NOT NULL,
-    ended_at TEXT,
-    status TEXT NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 1,
-    summary TEXT
-);
-CREATE TABLE IF NOT EXISTS actions (
-    key TEXT PRIMARY KEY,
-    run_id TEXT NOT NULL REFERENCES runs(run_id),
-    contact_id TEXT,
-    kind TEXT NOT NULL,
-    destination TEXT NOT NULL,
-    segment TEXT,
-    target TEXT,
-    status TEXT NOT NULL,
-    detail TEXT NOT NULL DEFAULT '',
-    attempts INTEGER NOT NULL DEFAULT 0,
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS actions_by_run ON actions(run_id, status);
--- (contact_id, kind) without status: every status change of a push would rewrite it
-CREATE INDEX IF NOT EXISTS actions_by_contact_kind ON actions(contact_id, kind);
-CREATE TABLE IF NOT EXISTS cursors (
-    source TEXT PRIMARY KEY,
-    value TEXT NOT NULL,
-    updated_at TEXT NOT NULL
-);
-"""
-    + SUPPRESSION_SCHEMA
-    + TRACKING_SCHEMA
-)
-
-STATUSES = ("planned", "in_flight", "done", "failed", "uncertain", "skipped", "deferred", "holdout")
 
 
 def now_iso() -> str:
@@ -93,35 +51,41 @@ class PlannedAction:
     variant: str | None = None  # the A/B variant of the letter, if the segment has some
 
 
-class Ledger(SuppressionMixin, TrackingMixin):
-    """One SQLite file per workspace, in WAL mode so `history` can read during a run."""
+class Ledger(SuppressionMixin, TrackingMixin, ReadsMixin):
+    """One SQLite file per workspace, in WAL mode so `history` can read during a run.
 
-    def __init__(self, path: Path) -> None:
+    The only code that opens it (its path: ``Workspace.ledger_path``); use it as a
+    context manager, so that every open is closed, an exception included.
+    ``durable``: each commit is on disk before it returns, for an endpoint that
+    answers a person only once their unsubscribe or click is recorded.
+    """
+
+    def __init__(self, path: Path, *, durable: bool = False) -> None:
         self.path = path
         refuse_foreign_file(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
+        except sqlite3.DatabaseError as exc:
+            raise _open_error(exc, path) from None
+        try:
             self.db.row_factory = sqlite3.Row
             self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
             self.db.execute("PRAGMA foreign_keys=ON")
             # a push updates 10,000 rows a batch scattered over the whole table: with the
             # default 2 MiB of cache each batch re-reads most of its pages
             self.db.execute("PRAGMA cache_size=-32768")
             self.db.executescript(SCHEMA)
             self._check_version()
-            self._migrate()
+            migrate(self.db)
+            self.ledger_id = ledger_id(self.db)  # the marker names it: never taken for a new one
         except sqlite3.DatabaseError as exc:
-            if is_corrupt(exc):
-                raise StateError(
-                    f"the ledger is damaged: {exc}", file=path, hint=RESTORE_HINT
-                ) from None
-            raise LedgerError(
-                f"cannot open the ledger: {exc}",
-                file=path,
-                hint="if another segmerge holds it, wait; " + RESTORE_HINT,
-            ) from None
+            self.db.close()
+            raise _open_error(exc, path) from None
+        except BaseException:
+            self.db.close()
+            raise
         note_ledger(path, self.ledger_id)  # the workspace's marker names its ledger
 
     @classmethod
@@ -132,6 +96,33 @@ class Ledger(SuppressionMixin, TrackingMixin):
             missing_ledger(path)
             return None
         return cls(path)
+
+    @classmethod
+    def reader(cls, path: Path, *, timeout: float = 30) -> Ledger | None:
+        """The ledger opened read only, for a page or a replayed request that must write
+        nothing, not even a migration (an old ledger keeps its shape: its reads say
+        "nothing" for a table it does not have yet); None when there is no ledger."""
+        if not path.exists():
+            return None
+        try:
+            db = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True, timeout=timeout)
+        except sqlite3.Error:
+            return None
+        db.row_factory = sqlite3.Row
+        ledger = cls.__new__(cls)
+        ledger.path, ledger.db, ledger.ledger_id = path, db, ""
+        return ledger
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
 
     def _check_version(self) -> None:
         row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
@@ -144,16 +135,6 @@ class Ledger(SuppressionMixin, TrackingMixin):
                 f"the ledger was written by a newer segmerge (schema {row['value']})",
                 file=self.path,
             )
-
-    def _migrate(self) -> None:
-        """Columns and indexes changed since schema 1, changed in place: an old ledger keeps
-        its history."""
-        columns = {r["name"] for r in self.db.execute("PRAGMA table_info(actions)")}
-        for name in ("not_before", "variant"):
-            if name not in columns:
-                self.db.execute(f"ALTER TABLE actions ADD COLUMN {name} TEXT")
-        self.db.execute("DROP INDEX IF EXISTS actions_by_contact")  # had status: see SCHEMA
-        self.ledger_id = ledger_id(self.db)  # the marker names it: a new one is never taken for it
 
     def close(self) -> None:
         self.db.close()
@@ -293,7 +274,7 @@ class Ledger(SuppressionMixin, TrackingMixin):
     def mark_in_flight(self, keys: Sequence[str]) -> None:
         ts = now_iso()
         with self.transaction() as db:
-            _update_keys(
+            update_keys(
                 db,
                 "status='in_flight', attempts=attempts+1, updated_at=?",
                 (ts,),
@@ -316,7 +297,7 @@ class Ledger(SuppressionMixin, TrackingMixin):
                 )
                 return
             for (status, detail), keys in groups.items():
-                _update_keys(db, "status=?, detail=?, updated_at=?", (status, detail, ts), keys)
+                update_keys(db, "status=?, detail=?, updated_at=?", (status, detail, ts), keys)
 
     def counts(self, run_id: str) -> dict[str, dict[str, int]]:
         """kind -> status -> count for one run."""
@@ -371,44 +352,21 @@ class Ledger(SuppressionMixin, TrackingMixin):
         ).fetchone()
         return row[0] if row and row[0] else None
 
-    # suppression lists: see segmerge.ledger.suppression
+    # suppression lists: segmerge.ledger.suppression; tracked events: .tracking; what
+    # kpi and the endpoint ask: .reads
 
-    # cursors: each source's progress lives with its pulled copy, in the snapshot's
-    # manifest (segmerge.segment.cache); the old `cursors` table is no longer written or read
+
+def _open_error(exc: sqlite3.DatabaseError, path: Path) -> SegmergeError:
+    if is_corrupt(exc):
+        return StateError(f"the ledger is damaged: {exc}", file=path, hint=RESTORE_HINT)
+    return LedgerError(
+        f"cannot open the ledger: {exc}",
+        file=path,
+        hint="if another segmerge holds it, wait; " + RESTORE_HINT,
+    )
 
 
 def _run_dict(row: sqlite3.Row) -> dict[str, Any]:
     d = dict(row)
     d["summary"] = json.loads(d["summary"]) if d.get("summary") else {}
     return d
-
-
-#: from this many rows, one UPDATE over a JSON array of keys beats a statement per row
-#: (a third faster, and SQLite runs it without holding Python's interpreter lock, so the
-#: connector's threads keep their connections busy while a batch is recorded)
-BULK_ROWS = 64
-
-
-def _update_keys(
-    db: sqlite3.Connection,
-    assignments: str,
-    values: tuple[Any, ...],
-    keys: list[str],
-    only_if: str | None = None,
-) -> None:
-    condition = f" AND {only_if}" if only_if else ""
-    if len(keys) >= BULK_ROWS:
-        try:
-            db.execute(
-                f"UPDATE actions SET {assignments} "  # noqa: S608 - fixed SQL, values bound
-                f"WHERE key IN (SELECT value FROM json_each(?)){condition}",
-                (*values, json.dumps(keys)),
-            )
-            return
-        except sqlite3.OperationalError as exc:  # an SQLite built without JSON functions
-            if "json_each" not in str(exc):
-                raise
-    db.executemany(
-        f"UPDATE actions SET {assignments} WHERE key=?{condition}",  # noqa: S608
-        [(*values, k) for k in keys],
-    )

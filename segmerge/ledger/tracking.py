@@ -14,6 +14,8 @@ from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
+from segmerge.ledger.keys import send_key
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tracked_events (
     run_id TEXT NOT NULL,
@@ -54,7 +56,7 @@ class TrackingMixin:
         """When the run's letter to the contact was recorded sent (ISO UTC), if it was."""
         row = self.db.execute(
             "SELECT updated_at FROM actions WHERE key=? AND status IN ('done', 'uncertain')",
-            (f"{run_id}|{contact_id}|send",),
+            (send_key(run_id, contact_id),),
         ).fetchone()
         return str(row[0]) if row else None
 

@@ -25,7 +25,6 @@ import ipaddress
 import json
 import logging
 import socket
-import sqlite3
 import threading
 import uuid
 from collections.abc import Sequence
@@ -40,13 +39,13 @@ import pandas as pd
 
 from segmerge import i18n
 from segmerge.i18n import _
+from segmerge.ledger.store import Ledger
 from segmerge.mail.consent import not_mailable
 from segmerge.preview import pages
 from segmerge.preview.host import allowed_names, host_ok
 from segmerge.preview.lang import ASSETS, PAGES, shown_day, speaking
 from segmerge.preview.pages import error_info
 from segmerge.run.campaign import OpenCampaign, open_campaign
-from segmerge.run.pipeline import ledger_path
 from segmerge.segment.segmentation import as_of_instant
 from segmerge.workspace import config as wsmod
 
@@ -87,22 +86,14 @@ class CampaignView:
         return self._rows.get(segment, np.array([], dtype=int))
 
 
-def _suppressed(
-    ws: wsmod.Workspace, table: str = "suppressions", column: str = "address"
-) -> set[str]:
-    """The suppression list (or the contacts unsubscribed by id), read-only: the preview
-    never creates or migrates the ledger (an old one has no suppressed_contacts)."""
-    path = ledger_path(ws)
-    if not path.exists():
-        return set()
-    try:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=2)
-        try:
-            return {str(r[0]) for r in db.execute(f"SELECT {column} FROM {table}")}  # noqa: S608
-        finally:
-            db.close()
-    except sqlite3.Error:
-        return set()
+def _suppressed(ws: wsmod.Workspace) -> tuple[set[str], set[str]]:
+    """The suppressed addresses and the contacts unsubscribed by id, read only: the
+    preview never creates or migrates the ledger."""
+    ledger = Ledger.reader(ws.ledger_path, timeout=2)
+    if ledger is None:
+        return set(), set()
+    with ledger:
+        return ledger.suppressed_addresses(), ledger.suppressed_contact_ids()
 
 
 class Preview:
@@ -168,8 +159,7 @@ class Preview:
                     view.reasons = not_mailable(
                         seg.frame,
                         seg.tables.events,
-                        _suppressed(ws),
-                        _suppressed(ws, "suppressed_contacts", "contact_id"),
+                        *_suppressed(ws),
                     )
                 except Exception as exc:  # noqa: BLE001 - shown in the page
                     view.camp, view.error = None, error_info(exc, self.root)

@@ -18,6 +18,7 @@ import numpy as np
 
 from segmerge.errors import SegmergeError
 from segmerge.i18n import _, day, label, percent
+from segmerge.ledger.keys import send_key
 from segmerge.mail.consent import said
 from segmerge.mail.tokens import signing_key
 from segmerge.run.campaign import OpenCampaign
@@ -105,7 +106,7 @@ def message_for(camp: OpenCampaign, row: int, variant: str | None = None) -> Sho
         r,
         to=str(contact.get("email") or _("(no e-mail)")),
         contact=contact,
-        key=f"{run_id}|{cid}|send",
+        key=send_key(run_id, cid),
         unsubscribe_url=ctx.unsubscribe_url,
         segment=segment,
         variant=shown,

@@ -2,12 +2,11 @@
 
 Customers change; segments should follow them, and a marketer wants to see the
 flow ("37 fonceurs became zens") before trusting a new letter. Each `report`
-and each run (through :func:`save_segmented`, the hook the pipeline calls)
-keeps the assignment of the day in ``.segmerge/assignments/<rule set>.parquet``:
-one row per contact and segment (an empty segment for a contact in none), with
-the values of every column and metric the conditions read, as text. The
-movements of day D are computed against the latest *earlier* day kept, so
-running the report twice on the same day shows the same movements.
+and each run keeps the assignment of the day (:mod:`segmerge.segment.history`:
+one row per contact and segment, with the values of every column and metric the
+conditions read, as text). The movements of day D are computed against the
+latest *earlier* day kept, so running the report twice on the same day shows the
+same movements.
 
 "Why" is the list of the condition values that changed for a contact who
 moved, among the columns read by the exclusion and the segments it left or
@@ -18,21 +17,26 @@ changed, the rule text did: that is said too.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from segmerge.report.quality import columns_read
-from segmerge.rules import Assignment, RuleSet
+from segmerge.segment.history import (
+    columns_read,
+    current,
+    load,
+    read_columns,
+    rules_digest,
+    save_segmented,
+    snapshot_path,
+)
 from segmerge.segment.segmentation import Segmented
 from segmerge.workspace.config import Workspace
 
-KEEP_DAYS = 3  # days kept per rule set: today's and a couple before it
+__all__ = ["Movements", "Mover", "SegmentFlow", "movements", "save_segmented", "snapshot_path"]
+
 EXAMPLES = 5  # movers shown per segment
-NONE = ""  # the segment of a contact in no segment
 GONE = "(hors base)"  # a contact who is not in the base on one of the two days
 
 
@@ -65,102 +69,6 @@ class Movements:
     gone_contacts: int
 
 
-def snapshot_path(ws: Workspace, ruleset_name: str) -> Path:
-    return ws.state_dir / "assignments" / f"{ruleset_name}.parquet"
-
-
-def rules_digest(rs: RuleSet) -> str:
-    text = "\n".join(
-        [rs.mode, rs.exclude_text or ""] + [f"{s.name}:{s.when_text}" for s in rs.segments]
-    )
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def _read_columns(rs: RuleSet, frame: pd.DataFrame) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for _where, _text, expr, _loc in rs.conditions():
-        for c, label in columns_read(expr, frame).items():
-            out.setdefault(c, label)
-    return out
-
-
-def _as_text(series: pd.Series) -> pd.Series:
-    """Comparable, displayable text of any column; null stays null."""
-    if pd.api.types.is_float_dtype(series.dtype):
-        series = series.round(2)
-    elif series.dtype == object:
-        series = series.map(lambda v: "|".join(map(str, v)) if isinstance(v, list | tuple) else v)
-    return series.astype("string")
-
-
-def _pairs(assignment: Assignment) -> tuple[np.ndarray, np.ndarray]:
-    """(row, segment) for each membership, and (row, "") for contacts in none."""
-    m = assignment.matrix.to_numpy(dtype=bool)
-    names = np.asarray(list(assignment.matrix.columns), dtype=object)
-    rows, cols = np.nonzero(m)
-    none = np.flatnonzero(~m.any(axis=1)) if m.shape[1] else np.arange(len(m))
-    return (
-        np.concatenate([rows, none]),
-        np.concatenate([names[cols], np.full(len(none), NONE, dtype=object)]),
-    )
-
-
-def _current(
-    ruleset: RuleSet, frame: pd.DataFrame, assignment: Assignment, day: str, source: str
-) -> pd.DataFrame:
-    rows, segs = _pairs(assignment)
-    out = pd.DataFrame(
-        {
-            "day": day,
-            "source": source,
-            "contact_id": frame["contact_id"].astype("string").to_numpy()[rows],
-            "segment": pd.array(segs, dtype="string"),
-            "rules": rules_digest(ruleset),
-        }
-    )
-    for c in _read_columns(ruleset, frame):
-        out[f"v:{c}"] = _as_text(frame[c]).to_numpy()[rows]
-    return out
-
-
-def save_assignment(
-    ws: Workspace,
-    ruleset: RuleSet,
-    frame: pd.DataFrame,
-    assignment: Assignment,
-    as_of: pd.Timestamp,
-    source: str,
-) -> Path:
-    """Keep today's assignment (replacing today's, keeping the few days before it)."""
-    day = as_of.tz_convert(ws.tz).strftime("%Y-%m-%d")
-    path = snapshot_path(ws, ruleset.name)
-    now = _current(ruleset, frame, assignment, day, source)
-    old = _load(path)
-    if old is not None:
-        old = old[(old["day"] != day) | (old["source"] != source)]
-        days = sorted(set(old["day"]) | {day}, reverse=True)[:KEEP_DAYS]
-        now = pd.concat([old[old["day"].isin(days)], now], ignore_index=True)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    now.to_parquet(tmp, index=False)
-    tmp.replace(path)
-    return path
-
-
-def save_segmented(ws: Workspace, seg: Segmented) -> Path:
-    """The hook a run calls once segments are computed (the same as `report` does)."""
-    return save_assignment(ws, seg.ruleset, seg.frame, seg.assignment, seg.as_of, seg.source_name)
-
-
-def _load(path: Path) -> pd.DataFrame | None:
-    if not path.is_file():
-        return None
-    try:
-        return pd.read_parquet(path)
-    except Exception:  # a damaged snapshot only costs the movements, never the report
-        return None
-
-
 def _primary(pairs: pd.DataFrame, order: list[str]) -> pd.Series:
     rank = {s: i for i, s in enumerate(order)}
     p = pairs.assign(r=pairs["segment"].map(lambda s: rank.get(s, len(order))))
@@ -175,7 +83,7 @@ def movements(ws: Workspace, seg: Segmented) -> Movements | None:
     """Movements since the latest kept day before this one (None: nothing to compare with)."""
     rs, frame = seg.ruleset, seg.frame
     day = seg.as_of.tz_convert(ws.tz).strftime("%Y-%m-%d")
-    old_all = _load(snapshot_path(ws, rs.name))
+    old_all = load(snapshot_path(ws, rs.name))
     if old_all is None:
         return None
     old_all = old_all[(old_all["source"] == seg.source_name) & (old_all["day"] < day)]
@@ -183,9 +91,9 @@ def movements(ws: Workspace, seg: Segmented) -> Movements | None:
         return None
     prev_day = str(old_all["day"].max())
     old = old_all[old_all["day"] == prev_day]
-    new = _current(rs, frame, seg.assignment, day, seg.source_name)
+    new = current(rs, frame, seg.assignment, day, seg.source_name)
     order = [s.name for s in rs.segments]
-    labels = _read_columns(rs, frame)
+    labels = read_columns(rs, frame)
     old_p, new_p = _primary(old, order), _primary(new, order)
     ids = old_p.index.union(new_p.index)
     before = old_p.reindex(ids).fillna(GONE)

@@ -40,15 +40,12 @@ def campaigns_to_run(ws: Workspace, campaign: str | None, every: bool) -> list[s
 def finished_note(ws: Workspace, summary: Any) -> str | None:
     """For a dry run: whether its run already ran, and what running it again would do."""
     from segmerge.ledger.store import Ledger
-    from segmerge.run.pipeline import ledger_path
 
-    ledger = Ledger.open_existing(ledger_path(ws))
+    ledger = Ledger.open_existing(ws.ledger_path)
     if ledger is None:
         return None
-    try:
+    with ledger:
         past = ledger.run(summary.run_id)
-    finally:
-        ledger.close()
     if past is None:
         return None
     left = sum(summary.planned.values())

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from segmerge.ledger.keys import member_key, parse_run_id
 from segmerge.ledger.store import PlannedAction
 from segmerge.mail.consent import check, one_per_address
 from segmerge.ports.connector import Action, Destination
@@ -91,7 +92,7 @@ def plan_members(
     out: list[PlannedAction] = []
     for i in np.flatnonzero(mailable).tolist():
         s, v = str(primary.iat[i]), variant.iat[i]
-        key = f"{run_id}|{ids[i]}|member"
+        key = member_key(run_id, ids[i])
         if held[i]:
             out.append(
                 PlannedAction(
@@ -172,6 +173,6 @@ def _plan_drafts(
     def render(segment: str, variant: str | None) -> Any:
         return render_draft(drafts, segment, columns, merge_tag, ctx, dest.name, variant)
 
-    day = run_id.split("@", 1)[-1]
+    day = parse_run_id(run_id).day
     info = DraftInput(camp.name, day, camp.sender, camp.config.reply_to)
     return plan_campaigns(m, run_id, dest, info, render, errors, skipped)

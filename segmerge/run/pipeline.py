@@ -14,7 +14,7 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 import pandas as pd
@@ -22,6 +22,7 @@ import pandas as pd
 from segmerge.errors import LedgerError, TemplateError
 from segmerge.i18n import ngettext, number
 from segmerge.ledger.backup import check_before_run, kept
+from segmerge.ledger.keys import run_id_at, send_key
 from segmerge.ledger.store import Ledger, PlannedAction
 from segmerge.mail.consent import addresses_of, check, one_per_address
 from segmerge.mail.message import MessageError
@@ -32,14 +33,14 @@ from segmerge.ports.locks import destination_lock, teller
 from segmerge.run.campaign import OpenCampaign, open_campaign
 from segmerge.run.groups import hold_out, plan_members, plan_pushes
 from segmerge.run.plan import apply_memberships, changes_by_segment, settle_stale
-from segmerge.run.pressure import Policy, earliest, hold_back
+from segmerge.run.pressure import HeldBack, Policy, earliest, hold_back
 from segmerge.run.push import plan_while_preparing, push_in_batches
+from segmerge.segment.history import save_segmented
 from segmerge.segment.segmentation import save_snapshot
 from segmerge.workspace.config import Workspace
 from segmerge.workspace.storage import named_storage_errors
 
 Progress = Callable[[str, int, int], None]
-LEDGER_FILE = "ledger.sqlite"
 #: when a run left actions planned (a 4xx, a transient failure), it is resumed after this
 RETRY_LATER = timedelta(minutes=15)
 
@@ -68,7 +69,8 @@ class RunSummary:
     excluded: int = 0
     not_mailed: dict[str, int] = field(default_factory=dict)
     render_errors: list[str] = field(default_factory=list)
-    deferred: dict[str, int] = field(default_factory=dict)  # reason -> messages
+    deferred: dict[str, int] = field(default_factory=dict)  # "quiet_hours"/"frequency_cap" -> n
+    pressure_policy: str = ""  # the contact pressure policy that deferred them, as shown
     deferred_until: str | None = None  # ISO UTC: when to run this again
     planned: dict[str, int] = field(default_factory=dict)
     changes: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -86,11 +88,7 @@ class RunSummary:
 
 def run_id_for(campaign: str, as_of: pd.Timestamp, ws: Workspace) -> str:
     """A run is a campaign and its reference day: the same day again resumes it."""
-    return f"{campaign}@{as_of.tz_convert(ws.tz).strftime('%Y-%m-%d')}"
-
-
-def ledger_path(ws: Workspace) -> Any:
-    return ws.state_dir / LEDGER_FILE
+    return run_id_at(campaign, as_of, ws.tz)
 
 
 @contextmanager
@@ -118,7 +116,7 @@ def run(ws: Workspace, name: str, options: RunOptions | None = None) -> RunSumma
         ws, name, as_of=opts.as_of, full_refresh=opts.full_refresh, keep_pull=not opts.dry_run
     )
     try:
-        with named_storage_errors(ledger_path(ws)):  # a full disk, a bad page
+        with named_storage_errors(ws.ledger_path):  # a full disk, a bad page
             return _run_open(camp, opts)
     finally:
         camp.close()
@@ -138,19 +136,9 @@ def _run_open(camp: OpenCampaign, opts: RunOptions) -> RunSummary:
     summary.segments = {k: int(v) for k, v in seg.assignment.sizes().items()}
     summary.excluded = int(seg.assignment.excluded.sum())
 
-    existing = Ledger.open_existing(ledger_path(ws))
-    suppressed = existing.suppressed_addresses() if existing else set()
-    suppressed_ids = existing.suppressed_contact_ids() if existing else set()
-    done_keys = existing.keys_with_status(run_id, ["done"]) if existing else set()
     policy = Policy(ws.config.pressure, ws.tz)
     now = opts.now or datetime.now(UTC)
-    window_start = now - timedelta(days=ws.config.pressure.per_days)
-    # past sends matter only to a frequency cap: no ledger scan without one
-    history = []
-    if existing is not None and ws.config.pressure.max_messages:
-        history = existing.sent_since(window_start.isoformat(), other_than=run_id)
-    if existing:
-        existing.close()
+    suppressed, suppressed_ids, done_keys, history = _known(ws, run_id, now)
     sent = pd.DataFrame(history, columns=["address", "at"])
     sent["at"] = pd.to_datetime(sent["at"], utc=True)
 
@@ -171,7 +159,7 @@ def _run_open(camp: OpenCampaign, opts: RunOptions) -> RunSummary:
         return summary
 
     with campaign_lock(ws, camp.name), kept(ws, summary.notes):
-        ledger = Ledger(ledger_path(ws))
+        ledger = Ledger(ws.ledger_path)
         try:
             summary.resumed = ledger.begin_run(run_id, camp.name, seg.as_of.isoformat())
             # the address a contact unsubscribed by id has today is closed to every record
@@ -241,10 +229,30 @@ def _run_open(camp: OpenCampaign, opts: RunOptions) -> RunSummary:
     return summary
 
 
+def _known(
+    ws: Workspace, run_id: str, now: datetime
+) -> tuple[set[str], set[str], set[str], list[tuple[str, str]]]:
+    """What the ledger says before anything is written: the suppressed addresses and
+    contact ids, the run's letters already sent and, for a frequency cap only (no
+    ledger scan without one), every send of the cap's window by other runs."""
+    ledger = Ledger.open_existing(ws.ledger_path)
+    if ledger is None:
+        return set(), set(), set(), []
+    with ledger:
+        history = []
+        if ws.config.pressure.max_messages:
+            since = now - timedelta(days=ws.config.pressure.per_days)
+            history = ledger.sent_since(since.isoformat(), other_than=run_id)
+        return (
+            ledger.suppressed_addresses(),
+            ledger.suppressed_contact_ids(),
+            ledger.keys_with_status(run_id, ["done"]),
+            history,
+        )
+
+
 def _save_assignment(camp: OpenCampaign, summary: RunSummary) -> None:
     """Who is in which segment today, for `report`'s movements since the previous run."""
-    from segmerge.report.movements import save_segmented
-
     try:
         save_segmented(camp.ws, camp.seg)
     except OSError as exc:
@@ -280,22 +288,14 @@ def _plan_sends(
         summary.not_mailed["address shared with another contact"] = shared
     chosen = frame.index[mailable]
     key = signing_key(ws.state_dir, create=not opts.dry_run)
-    keys = {i: f"{run_id}|{ids[i]}|send" for i in chosen}
+    keys = {i: send_key(run_id, ids[i]) for i in chosen}
     todo = [i for i in chosen if keys[i] not in done_keys]
     skipped: list[PlannedAction] = []
     todo = hold_out(camp, todo, keys, ids, summary.not_mailed, skipped)
-    todo = hold_back(
-        todo,
-        keys,
-        ids,
-        pressure,
-        frame,
-        seg.assignment.primary,
-        ws.tz,
-        camp.destination.name,
-        summary,
-        skipped,
-    )
+    held = hold_back(todo, keys, ids, pressure, frame, primary, ws.tz, camp.destination.name)
+    _record_held(summary, held, ws.tz)
+    todo = held.kept
+    skipped.extend(held.deferred)
     records: list[dict[str, Any]] = frame.iloc[todo].to_dict("records") if todo else []
     sends: list[tuple[PlannedAction, Action]] = []
     base = camp.render_context("-", key)
@@ -357,6 +357,18 @@ def _plan_sends(
     if opts.progress:
         opts.progress("render", len(todo), len(todo))
     return sends, skipped
+
+
+def _record_held(summary: RunSummary, held: HeldBack, tz: tzinfo) -> None:
+    """What contact pressure decided, in the run's summary: counts under a fixed reason
+    key, the policy apart (in the command's language), and when to run again."""
+    if held.reason is None or held.until is None:
+        return
+    summary.deferred[held.reason] = summary.deferred.get(held.reason, 0) + len(held.deferred)
+    summary.pressure_policy = held.policy
+    summary.deferred_until = earliest(summary.deferred_until, held.until)
+    if note := held.note(tz):
+        summary.notes.append(note)
 
 
 def _destination_of(camp: OpenCampaign, phase: str) -> Destination:

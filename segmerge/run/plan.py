@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from segmerge.errors import TemplateError
+from segmerge.ledger.keys import draft_key, membership_key
 from segmerge.ledger.store import PlannedAction
 from segmerge.ports.connector import Action, Destination
 from segmerge.render.variants import choose, group_name
@@ -153,7 +154,7 @@ def _member_action(
     field: str,
 ) -> Planned:
     cid = str(m.ids[i])
-    key = f"{run_id}|{cid}|{kind}:{name}"
+    key = membership_key(run_id, cid, kind, name)
     payload = {field: name, "segment": seg, "email": m.emails[i]}
     return (
         PlannedAction(key, cid, kind, dest.name, seg, name, variant=variant),
@@ -203,7 +204,7 @@ def plan_campaigns(
             continue
         seg, v = g.segment, g.variant
         name = f"{info.campaign} {info.day} · {seg}" + (f" · {v}" if v else "")
-        key = f"{run_id}|-|create_campaign:{seg}" + (f".{v}" if v else "")
+        key = draft_key(run_id, seg, v)
         try:
             r = render(seg, v)
         except TemplateError as exc:

@@ -14,9 +14,8 @@ person under two ids, and it is the inbox that is under pressure.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, time, timedelta
-from typing import Any
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 import pandas as pd
@@ -89,15 +88,52 @@ class Policy:
         if pivot.empty:  # nobody at the cap yet (mapping an empty Series gives floats)
             return out
         keys, _ = normalise_column(addresses)  # as the ledger's sends are (sent_since)
-        return pd.Series(keys.map(pivot).to_numpy(), index=addresses.index).astype(
-            "datetime64[ns, UTC]"
-        )
+        # none of these at the cap: the mapping gives floats, which astype would refuse
+        when = pd.to_datetime(keys.map(pivot).to_numpy(), utc=True)
+        return pd.Series(when, index=addresses.index).astype("datetime64[ns, UTC]")
 
     def describe(self) -> str:
         return self.config.describe()
 
     def shown(self) -> str:
         return self.config.shown()
+
+
+#: the fixed keys of a run summary's ``deferred`` counts (the policy is told apart)
+QUIET, CAP = "quiet_hours", "frequency_cap"
+
+
+@dataclass
+class HeldBack:
+    """What contact pressure decided for a run's letters, for the pipeline to record."""
+
+    kept: list[int]  # the rows that may be mailed now
+    deferred: list[PlannedAction] = field(default_factory=list)  # the others, with their time
+    reason: str | None = None  # QUIET or CAP
+    until: str | None = None  # ISO UTC: when the first held-back letter may go
+    policy: str = ""  # the policy, in the command's language
+
+    def note(self, tz: tzinfo) -> str | None:
+        """The run's note saying how many wait, why and until when (None: nobody waits)."""
+        if not self.deferred or self.until is None:
+            return None
+        n = len(self.deferred)
+        shown = (
+            _("quiet hours or days")
+            if self.reason == QUIET
+            else _("frequency cap ({policy})").format(policy=self.policy)
+        )
+        return ngettext(
+            "{n} message held back by contact pressure ({reason}); it goes when this run is "
+            "started again after {when} (`segmerge serve` does it by itself)",
+            "{n} messages held back by contact pressure ({reason}); they go when this run is "
+            "started again after {when} (`segmerge serve` does it by itself)",
+            n,
+        ).format(
+            n=number(n),
+            reason=shown,
+            when=f"{pd.Timestamp(self.until).tz_convert(tz):%Y-%m-%d %H:%M}",
+        )
 
 
 def hold_back(
@@ -109,34 +145,29 @@ def hold_back(
     primary: pd.Series,
     tz: ZoneInfo,
     dest: str,
-    summary: Any,
-    skipped: list[PlannedAction],
-) -> list[int]:
+) -> HeldBack:
     """Hold back what the workspace's contact pressure policy forbids now; keep the rest."""
     policy, now, sent = pressure
     if not policy.config.active or not todo:
-        return todo
+        return HeldBack(todo)
     emails = frame["email"].iloc[todo]
     quiet = policy.quiet_until(now)
     if quiet is not None:
         until = pd.Series(pd.Timestamp(quiet).tz_convert("UTC"), index=emails.index)
-        reason = "quiet hours or days"  # English: a key of the run summary, shown translated
-        shown = _("quiet hours or days")
+        reason, why = QUIET, "quiet hours or days"  # the ledger's details stay English
     else:
         until = policy.capped(emails, sent, now)
-        reason = f"frequency cap ({policy.describe()})"
-        shown = _("frequency cap ({policy})").format(policy=policy.shown())
+        reason, why = CAP, f"frequency cap ({policy.describe()})"
     held = until.notna().to_numpy()
     if not held.any():
-        return todo
-    kept: list[int] = []
+        return HeldBack(todo)
+    out = HeldBack([], reason=reason, policy=policy.shown())
     for i, hold, when in zip(todo, held, until.tolist(), strict=True):
         if not hold:
-            kept.append(i)
+            out.kept.append(i)
             continue
         local = when.tz_convert(tz).strftime("%Y-%m-%d %H:%M")
-        detail = f"{reason}: deferred to {local}"
-        skipped.append(
+        out.deferred.append(
             PlannedAction(
                 keys[i],
                 ids[i],
@@ -145,26 +176,12 @@ def hold_back(
                 str(primary.iat[i]),
                 str(frame["email"].iat[i]),
                 "deferred",
-                detail,
+                f"{why}: deferred to {local}",
                 when.isoformat(),
             )
         )
-    n = int(held.sum())
-    summary.deferred[reason] = summary.deferred.get(reason, 0) + n
-    first = min(until[until.notna()]).isoformat()
-    summary.deferred_until = earliest(summary.deferred_until, first)
-    summary.notes.append(
-        ngettext(
-            "{n} message held back by contact pressure ({reason}); it goes when this run is "
-            "started again after {when} (`segmerge serve` does it by itself)",
-            "{n} messages held back by contact pressure ({reason}); they go when this run is "
-            "started again after {when} (`segmerge serve` does it by itself)",
-            n,
-        ).format(
-            n=number(n), reason=shown, when=f"{pd.Timestamp(first).tz_convert(tz):%Y-%m-%d %H:%M}"
-        )
-    )
-    return kept
+    out.until = min(until[until.notna()]).isoformat()
+    return out
 
 
 def earliest(*instants: str | None) -> str | None:

@@ -16,12 +16,12 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from segmerge.errors import ConfigError
+from segmerge.ledger.keys import parse_key, test_key, test_run_id
 from segmerge.ledger.store import Ledger, PlannedAction
 from segmerge.mail.tokens import signing_key, test_unsubscribe_token
 from segmerge.ports.addresses import AddressError, normalise
 from segmerge.ports.connector import Action, Destination
 from segmerge.run.campaign import open_campaign, open_destination, sample_contacts
-from segmerge.run.pipeline import ledger_path
 from segmerge.workspace.config import Workspace
 
 
@@ -51,17 +51,17 @@ def test_send(
             raise ConfigError(
                 f"{to!r} cannot be used as a seed address: {exc}", field="--to"
             ) from None
-        existing = Ledger.open_existing(ledger_path(ws))
+        existing = Ledger.open_existing(ws.ledger_path)
         if existing is not None:
-            suppressed = existing.suppressed_addresses()
-            existing.close()
+            with existing:
+                suppressed = existing.suppressed_addresses()
             if seed in suppressed:
                 raise ConfigError(
                     f"{to} is on the suppression list: it is never mailed, tests included",
                     field="--to",
                     hint="`segmerge suppress list` shows why; use another seed address",
                 )
-        run_id = f"{campaign}@test-{datetime.now(UTC):%Y%m%dT%H%M%S}"
+        run_id = test_run_id(campaign, datetime.now(UTC))
         key = signing_key(ws.state_dir, create=True)
         assert key is not None
         # the link is bound to the seed, never to the sample contact: a tester who clicks
@@ -81,7 +81,7 @@ def test_send(
             for letter in camp.templates.letter_keys(seg):
                 r = camp.templates.render(letter, contact, ctx)
                 r = replace(r, subject=f"[TEST] {r.subject}")
-                k = f"{run_id}|{letter}|test"
+                k = test_key(run_id, letter)
                 variant = letter.split(".", 1)[1] if "." in letter else None
                 marked = {"X-Segmerge-Test": f"letter {letter}, contact {cid}"}
                 msg = camp.message(
@@ -102,8 +102,7 @@ def test_send(
                     "campaign": campaign,
                 }
                 actions.append(Action(k, "send", f"test-{cid}", payload, msg))
-        ledger = Ledger(ledger_path(ws))
-        try:
+        with Ledger(ws.ledger_path) as ledger:
             ledger.begin_run(run_id, campaign, camp.seg.as_of.isoformat())
             ledger.plan(run_id, plans)
             ledger.mark_in_flight([a.key for a in actions])
@@ -111,12 +110,10 @@ def test_send(
             ledger.record([(o.key, o.status, o.detail) for o in outcomes])
             status = "done" if all(o.status == "done" for o in outcomes) else "partial"
             ledger.end_run(run_id, status, {"test_send": True, "to": to})
-        finally:
-            ledger.close()
         by_key = {o.key: o for o in outcomes}
         return [
             (
-                p.key.split("|")[1],
+                parse_key(p.key).subject,
                 by_key[p.key].status if p.key in by_key else "retry",
                 by_key[p.key].detail if p.key in by_key else "",
             )

@@ -24,6 +24,7 @@ from segmerge.workspace.kpi import KpiConfig
 from segmerge.workspace.positions import first_line, locate_key, strip_position, toml_position
 from segmerge.workspace.pressure import PressureConfig
 from segmerge.workspace.sources import ConnectorRef, SourceRef
+from segmerge.workspace.state import LEDGER_FILE
 from segmerge.workspace.textfile import read_user_text
 from segmerge.workspace.tracking import TrackingConfig
 
@@ -158,6 +159,11 @@ class Workspace:
     @property
     def state_dir(self) -> Path:
         return self.root / STATE_DIR
+
+    @property
+    def ledger_path(self) -> Path:
+        """The ledger's file: the one place that names it (see :mod:`segmerge.ledger`)."""
+        return self.state_dir / LEDGER_FILE
 
     def path(self, value: str | Path) -> Path:
         p = Path(value).expanduser()

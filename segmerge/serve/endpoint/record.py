@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field
@@ -134,10 +133,6 @@ class Recorder:
         self.snapshots = SnapshotAddresses(ws.state_dir)
         self.lock = threading.Lock()  # one unsubscribe recorded at a time
 
-    @property
-    def ledger_path(self) -> Path:
-        return self.ws.state_dir / "ledger.sqlite"
-
     def check(self, token: str) -> tuple[str, str | None]:
         """("contact", id), ("test", seed address) or ("forged", None): an HMAC, no I/O."""
         key = self.keys.get()
@@ -157,15 +152,11 @@ class Recorder:
         with self.lock, queue.connect(self.ws.state_dir) as audit:
             if queue.already_recorded(audit, contact_id) and self._suppressed(contact_id):
                 return Recorded(contact_id, replay=True)
-            ledger = Ledger(self.ledger_path)
-            try:
-                ledger.db.execute("PRAGMA synchronous=FULL")
+            with Ledger(self.ws.ledger_path, durable=True) as ledger:
                 rec = self._known(ledger, contact_id)
                 reason = f"{REASON} (contact {contact_id})"
                 ledger.suppress_contacts([(contact_id, REASON)])
                 ledger.suppress([(a, reason) for a in rec.addresses])
-            finally:
-                ledger.close()
             queue.record(audit, contact_id, rec.addresses, rec.sources, time.time())
         if not rec.sources:
             data = {
@@ -184,30 +175,19 @@ class Recorder:
 
     def _suppressed(self, contact_id: str) -> bool:
         """Is the contact id on the ledger's list (read only: a replay must write nothing)?"""
-        try:
-            db = sqlite3.connect(f"file:{self.ledger_path}?mode=ro", uri=True, timeout=30)
-        except sqlite3.Error:
+        ledger = Ledger.reader(self.ws.ledger_path)
+        if ledger is None:
             return False
-        try:
-            row = db.execute(
-                "SELECT 1 FROM suppressed_contacts WHERE contact_id=?", (contact_id,)
-            ).fetchone()
-            return row is not None
-        except sqlite3.Error:  # no ledger, or one from before contact suppressions
-            return False
-        finally:
-            db.close()
+        with ledger:
+            return ledger.is_suppressed_contact(contact_id)
 
     def _known(self, ledger: Ledger, contact_id: str) -> Recorded:
         """Every address known for the contact (normalised) and the sources to tell."""
-        rows = ledger.db.execute(
-            "SELECT DISTINCT a.target, r.campaign FROM actions a JOIN runs r "
-            "ON r.run_id = a.run_id WHERE a.contact_id=? AND a.kind='send' "
-            "AND a.target IS NOT NULL",
-            (contact_id,),
-        ).fetchall()
         campaigns = self.ws.config.campaigns
-        pairs = [(str(t), campaigns[str(c)].source if str(c) in campaigns else "") for t, c in rows]
+        pairs = [
+            (t, campaigns[c].source if c in campaigns else "")
+            for t, c in ledger.addresses_sent_to(contact_id)
+        ]
         pairs += self.snapshots.lookup(contact_id)
         addresses = {a for a in (normalised_or_none(t) for t, _ in pairs) if a}
         sources = {s for _, s in pairs if s and s in self.ws.config.sources}

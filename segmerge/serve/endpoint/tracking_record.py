@@ -26,7 +26,6 @@ import re
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from segmerge.ledger.store import Ledger
 from segmerge.mail.tracking_tokens import CLICK, Hit, read_token, tracking_key
@@ -89,10 +88,6 @@ class TrackRecorder:
         self.lock = threading.Lock()  # one hit written at a time: the burst rule reads back
         self._local = threading.local()  # each disk thread's ledger (sqlite3: one per thread)
 
-    @property
-    def ledger_path(self) -> Path:
-        return self.ws.state_dir / "ledger.sqlite"
-
     def check(self, token: str) -> Hit | None:
         """The hit a token stands for, or None (forged, or no key): an HMAC, no I/O."""
         key = self.keys.get()
@@ -120,15 +115,14 @@ class TrackRecorder:
     def _ledger(self) -> Ledger:
         """This thread's open ledger, opened again when its file changed (restored, say):
         opening one per click cost more than the click's write and fsync."""
-        st = os.stat(self.ledger_path)
+        st = os.stat(self.ws.ledger_path)
         stamp = (st.st_dev, st.st_ino)
         held = getattr(self._local, "held", None)
         if held is not None and held[0] == stamp:
             return held[1]
         if held is not None:
             held[1].close()
-        ledger = Ledger(self.ledger_path)
-        ledger.db.execute("PRAGMA synchronous=FULL")  # on disk before the answer
+        ledger = Ledger(self.ws.ledger_path, durable=True)  # on disk before the answer
         self._local.held = (stamp, ledger)
         return ledger
 

@@ -1,0 +1,67 @@
+"""What `kpi` and the unsubscribe endpoint read from the ledger: its questions, asked here.
+
+They used to open the database themselves with their own SQL; then a change of
+the tables (a column, an index) had to be found in three packages. Now the
+ledger answers in plain Python values and is the only code that knows its
+tables (:mod:`segmerge.ledger.schema`).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+
+class ReadsMixin:
+    """Methods of :class:`segmerge.ledger.store.Ledger` (which provides ``db``)."""
+
+    db: sqlite3.Connection
+
+    def recipients(self, run_id: str) -> list[dict[str, Any]]:
+        """contact_id, segment, variant, status, kind, sent_at (ISO UTC) of the run's
+        recipients (``done``) and held-out contacts (``holdout``).
+
+        Our sends are ``kind='send'`` rows, stamped when delivered; a platform's
+        experiment has ``kind='member'`` rows, whose letters the marketer sent from the
+        platform at a moment the ledger cannot know: their time is the run's start.
+        """
+        rows = self.db.execute(
+            "SELECT a.contact_id, a.segment, a.variant, a.status, a.kind, CASE a.kind WHEN "
+            "'member' THEN r.started_at ELSE a.updated_at END AS sent_at FROM actions a "
+            "JOIN runs r ON r.run_id = a.run_id WHERE a.run_id=? AND a.kind IN ('send', "
+            "'member') AND a.status IN ('done', 'holdout')",
+            (run_id,),
+        ).fetchall()
+        return [dict(r) for r in rows]
+
+    def done_details(self, run_id: str, kind: str) -> list[str]:
+        """The details of the run's actions of this kind that were done (what the
+        destination answered: a draft's platform id, for one)."""
+        rows = self.db.execute(
+            "SELECT detail FROM actions WHERE run_id=? AND kind=? AND status='done'",
+            (run_id, kind),
+        )
+        return [str(r[0] or "") for r in rows]
+
+    def latest_run_with_letters(self, campaign: str, within: int = 100) -> str | None:
+        """The campaign's latest run (among its last ``within``) that sent a letter or put
+        a contact in a platform's group."""
+        row = self.db.execute(
+            "SELECT r.run_id FROM (SELECT run_id, started_at FROM runs WHERE campaign=? "
+            "ORDER BY started_at DESC LIMIT ?) r WHERE EXISTS (SELECT 1 FROM actions a "
+            "WHERE a.run_id=r.run_id AND a.kind IN ('send', 'member') AND a.status='done') "
+            "ORDER BY r.started_at DESC LIMIT 1",
+            (campaign, within),
+        ).fetchone()
+        return str(row[0]) if row else None
+
+    def addresses_sent_to(self, contact_id: str) -> list[tuple[str, str]]:
+        """(address, campaign) of every letter the ledger has to this contact, whatever
+        its outcome: each address the contact was known by."""
+        rows = self.db.execute(
+            "SELECT DISTINCT a.target, r.campaign FROM actions a JOIN runs r "
+            "ON r.run_id = a.run_id WHERE a.contact_id=? AND a.kind='send' "
+            "AND a.target IS NOT NULL",
+            (contact_id,),
+        ).fetchall()
+        return [(str(t), str(c)) for t, c in rows]
