@@ -71,15 +71,15 @@ class Aggregates:
     table: str
     columns: dict[str, exp.Expression] = field(default_factory=dict)
     reads: set[str] = field(default_factory=set)
+    _aliases: dict[exp.Expression, str] = field(default_factory=dict)
 
     def add(self, expression: exp.Expression, *reads: str) -> exp.Column:
-        key = expression.sql()
-        for alias, known in self.columns.items():
-            if known.sql() == key:
-                return col(alias, self.table)
-        alias = f"{self.table}{len(self.columns)}"
-        self.columns[alias] = expression
-        self.reads.update(reads)
+        """The column of that aggregate (sqlglot trees hash by structure: one per shape)."""
+        alias = self._aliases.get(expression)
+        if alias is None:
+            alias = self._aliases[expression] = f"{self.table}{len(self.columns)}"
+            self.columns[alias] = expression
+            self.reads.update(reads)
         return col(alias, self.table)
 
 

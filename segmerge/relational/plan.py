@@ -94,7 +94,7 @@ class _Names:
 
 
 def _select(columns: list[exp.Expression], source: str | exp.Expression) -> exp.Select:
-    return exp.select(*columns).from_(source)
+    return exp.select(*columns, copy=False).from_(source, copy=False)
 
 
 def _alias(expression: exp.Expression, name: str) -> exp.Expression:
@@ -191,7 +191,10 @@ def build_plan(
             ("o", _aggregate(metrics.orders.columns, "orders_n", metrics.as_of_sql, "ordered_at"))
         )
         joined = joined.join(
-            "o", on=exp.EQ(this=col("cid", "o"), expression=col("cid", "c")), join_type="left"
+            "o",
+            on=exp.EQ(this=col("cid", "o"), expression=col("cid", "c")),
+            join_type="left",
+            copy=False,
         )
         reads["orders"] = orders_norm[1]
     if metrics.events.columns:
@@ -199,7 +202,10 @@ def build_plan(
         ctes.append(("events_n", events_sql))
         ctes.append(("e", _aggregate(metrics.events.columns, "events_n", metrics.as_of_sql, "at")))
         joined = joined.join(
-            "e", on=exp.EQ(this=col("cid", "e"), expression=col("cid", "c")), join_type="left"
+            "e",
+            on=exp.EQ(this=col("cid", "e"), expression=col("cid", "c")),
+            join_type="left",
+            copy=False,
         )
         if has_events:
             reads["events"] = event_reads
@@ -279,7 +285,7 @@ def build_plan(
 
     tree = _select(outputs, "g")
     for name, body in ctes:
-        tree = tree.with_(name, as_=body)
+        tree = tree.with_(name, as_=body, copy=False)
     return Plan(tree, tuple(output_public), reads, plan_metrics, conditions)
 
 
@@ -308,8 +314,8 @@ def _aggregate(
     aggregates = [_alias(v, k) for k, v in columns.items()]
     return (
         _select([_alias(col("contact_id"), "cid"), *aggregates], source)
-        .where(exp.LTE(this=col(at), expression=as_of.copy()))
-        .group_by(col("contact_id"))
+        .where(exp.LTE(this=col(at), expression=as_of.copy()), copy=False)
+        .group_by(col("contact_id"), copy=False)
     )
 
 
@@ -335,7 +341,7 @@ def _orders(metrics: MetricsSql, left_out: Iterable[str]) -> tuple[exp.Select, t
             exp.Is(this=status, expression=exp.null()),
             exp.Not(this=exp.In(this=status, expressions=[lit(w) for w in words])),
         )
-        select = select.where(keep)
+        select = select.where(keep, copy=False)
         used.append("status")
     return select, tuple(used)
 

@@ -1,0 +1,256 @@
+"""The relational plan (segmerge.relational) against the pandas engine, on the demo shop.
+
+The pandas engine (segmerge.metrics.compute + the rules evaluator, as `segment`
+runs them through segmerge.segment.segmentation.build_frame and RuleSet.assign) is
+the oracle: :func:`compare` runs both on the same counted tables and asserts that
+every contact has the same value of every metric of the catalog, the same
+exclusion, the same segment and the same memberships. The demo shop is read as a
+run reads it (a `segmerge init` workspace, its files source, the engine's order
+rules); the plan also runs on the same tables written to Parquet and CSV and read
+by DuckDB's own scans, reading only the columns it needs.
+
+tests/test_relational_properties.py runs the same comparison on the CDNOW purchases
+and on generated shops; tests/test_relational_sql.py prints the plan per dialect.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import tzinfo
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from segmerge.errors import ConfigError
+from segmerge.metrics.catalog import SCALAR_METRICS, MetricCall
+from segmerge.ports.schema import Tables
+from segmerge.relational import build_plan, segment_relational
+from segmerge.rules import RuleSet, load_ruleset
+
+#: every metric call shape of the catalog, asked of both engines on top of the rules
+CALLS = (
+    MetricCall.bind("orders", days=30),
+    MetricCall.bind("orders", days=1),
+    MetricCall.bind("orders", days=90, offset=30),
+    MetricCall.bind("revenue", days=365),
+    MetricCall.bind("revenue", days=7, offset=7),
+    MetricCall.bind("distinct", column="category"),
+    MetricCall.bind("distinct", column="category", days=60),
+    MetricCall.bind("opens", days=30),
+    MetricCall.bind("clicks", days=2),
+    MetricCall.bind("trend", measure="revenue", days=30),
+    MetricCall.bind("trend", measure="orders", days=1),
+    MetricCall.bind("trend", measure="opens", days=7),
+    MetricCall.bind("trend", measure="clicks", days=30),
+    MetricCall.bind("opened", campaign="last"),
+    MetricCall.bind("clicked", campaign="last"),
+    MetricCall.bind("opened", campaign="c1"),
+    MetricCall.bind("clicked", campaign="2026-01-soldes"),
+)
+
+
+def _norm(value: Any) -> Any:
+    """One Python value per cell, comparable across engines (None for every null)."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, float | np.floating):
+        return None if math.isnan(value) else float(value)
+    if isinstance(value, np.integer | int) and not isinstance(value, bool | np.bool_):
+        return float(value)
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, pd.Timestamp):
+        return value.tz_convert("UTC").floor("us").to_pydatetime()
+    if hasattr(value, "tzinfo") and value.tzinfo is not None:
+        return pd.Timestamp(value).tz_convert("UTC").to_pydatetime()
+    return value
+
+
+def oracle(
+    tables: Tables, ruleset: RuleSet, as_of: pd.Timestamp, tz: tzinfo, calls: tuple = ()
+) -> pd.DataFrame:
+    """The pandas engine's answer: metrics, exclusion, segment and memberships per contact."""
+    from segmerge.segment.segmentation import build_frame
+
+    class _Ws:  # build_frame reads only the zone
+        pass
+
+    ws: Any = _Ws()
+    ws.tz = tz
+    frame = build_frame(tables, ruleset, as_of, ws, tuple(calls))
+    assignment = ruleset.assign(frame, as_of, tz)
+    out = frame.copy()
+    out["excluded"] = assignment.excluded.to_numpy()
+    out["segment"] = assignment.primary.to_numpy()
+    for name in assignment.matrix.columns:
+        out[f"segment:{name}"] = assignment.matrix[name].to_numpy()
+    return out
+
+
+def compare(
+    tables: Tables,
+    ruleset: RuleSet,
+    as_of: pd.Timestamp,
+    tz: tzinfo,
+    calls: tuple = CALLS,
+    **relations: Any,
+) -> pa.Table:
+    """Assert both engines agree on every contact; return the relational result."""
+    given: dict[str, Any] = {
+        "contacts": tables.contacts,
+        "orders": tables.orders,
+        "events": tables.events,
+    }
+    given.update(relations)
+    columns = [*SCALAR_METRICS, *calls]
+    got = segment_relational(ruleset, given, as_of, tz, columns)
+    expected = oracle(tables, ruleset, as_of, tz, calls)
+    assert got.num_rows == len(expected)
+    mine = got.to_pandas().set_index("contact_id")
+    theirs = expected.set_index(expected["contact_id"].astype(str))
+    assert set(mine.index) == set(theirs.index)
+    problems = []
+    for name in got.column_names[1:]:
+        key = name if name in theirs.columns else None
+        assert key is not None, f"the oracle has no column {name}"
+        a = [_norm(v) for v in mine[name].reindex(theirs.index).tolist()]
+        b = [_norm(v) for v in theirs[key].tolist()]
+        bad = [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
+        if bad:
+            i = bad[0]
+            problems.append(
+                f"{name}: {len(bad)} contacts differ, e.g. {theirs.index[i]}: "
+                f"relational {a[i]!r}, pandas {b[i]!r}"
+            )
+    assert not problems, "\n".join(problems)
+    return got
+
+
+# --- the demo shop, as a run reads it ---------------------------------------------------------
+
+AS_OF = "2026-03-03"
+SEGRULES = Path(__file__).resolve().parents[1] / "segrules"
+RULE_SETS = sorted(p.stem for p in SEGRULES.glob("*.yaml"))
+
+
+@dataclass
+class Demo:
+    tables: Tables  # counted: the orders every metric sees
+    as_of: pd.Timestamp
+    tz: tzinfo
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory) -> Demo:
+    from cli import segmerge as sm
+
+    from segmerge.segment import order_rules
+    from segmerge.segment.segmentation import as_of_instant, open_source, pull
+    from segmerge.workspace import config as workspace
+
+    root = tmp_path_factory.mktemp("demo") / "ws"
+    sm("init", str(root), check=True)
+    ws = workspace.load(root)
+    source = open_source(ws, "demo")
+    try:
+        tables = pull(source)
+    finally:
+        source.close()
+    _, counted = order_rules.apply(ws, "demo", tables)
+    return Demo(counted, as_of_instant(ws, AS_OF), ws.tz)
+
+
+@pytest.mark.parametrize("name", RULE_SETS)
+def test_the_demo_segments_identically_on_both_engines(demo: Demo, name: str) -> None:
+    ruleset = load_ruleset(SEGRULES / f"{name}.yaml")
+    got = compare(demo.tables, ruleset, demo.as_of, demo.tz)
+    sizes = pd.Series(got.column("segment").to_pylist()).value_counts()
+    assert len(sizes) >= 3, sizes  # the demo fills several segments of each rule set
+
+
+def test_the_demo_engagement_metrics_are_not_all_empty(demo: Demo) -> None:
+    """The comparison above means something for events: the demo has opens and clicks."""
+    ruleset = load_ruleset(SEGRULES / "rfm.yaml")
+    got = compare(demo.tables, ruleset, demo.as_of, demo.tz)
+    opened = got.column("opened(campaign=last)").to_pylist()
+    assert 0 < sum(opened) < len(opened)
+    assert any(v is not None for v in got.column("last_click_days").to_pylist())
+
+
+def test_parquet_and_csv_scans_give_the_same_assignment(demo: Demo, tmp_path: Path) -> None:
+    ruleset = load_ruleset(SEGRULES / "profils-vpc.yaml")
+    contacts = tmp_path / "contacts.parquet"
+    pq.write_table(pa.Table.from_pandas(demo.tables.contacts, preserve_index=False), contacts)
+    orders = tmp_path / "orders.parquet"
+    pq.write_table(pa.Table.from_pandas(demo.tables.orders, preserve_index=False), orders)
+    events = tmp_path / "events.csv"
+    demo.tables.events.to_csv(events, index=False)
+    compare(
+        demo.tables,
+        ruleset,
+        demo.as_of,
+        demo.tz,
+        contacts=contacts,
+        orders=f"read_parquet('{orders}')",
+        events=events,
+    )
+
+
+# --- what is read ----------------------------------------------------------------------------
+
+
+def test_only_the_columns_the_rules_and_the_caller_need_are_read(demo: Demo) -> None:
+    ruleset = load_ruleset(SEGRULES / "profils-vpc.yaml")
+    plan = build_plan(ruleset, demo.as_of, demo.tz, _types(demo.tables.contacts), ["first_name"])
+    assert plan.reads == {
+        "contacts": ("contact_id", "email", "subscribed", "first_name"),
+        "orders": ("contact_id", "ordered_at", "amount", "category"),
+    }
+    rfm = build_plan(
+        load_ruleset(SEGRULES / "rfm.yaml"), demo.as_of, demo.tz, _types(demo.tables.contacts)
+    )
+    assert rfm.reads["orders"] == ("contact_id", "ordered_at", "amount")
+    assert "events" not in rfm.reads
+
+
+def test_a_column_no_rule_reads_is_never_touched(demo: Demo) -> None:
+    """An unused contact column DuckDB could not even read (Python objects) costs nothing."""
+    contacts = demo.tables.contacts.copy()
+    contacts["notes"] = [object()] * len(contacts)
+    ruleset = load_ruleset(SEGRULES / "rfm.yaml")
+    got = segment_relational(
+        ruleset,
+        {"contacts": contacts, "orders": demo.tables.orders},
+        demo.as_of,
+        demo.tz,
+        ["first_name"],
+    )
+    assert "first_name" in got.column_names and "notes" not in got.column_names
+    assert got.num_rows == len(contacts)
+
+
+def test_a_missing_column_and_a_column_named_like_a_metric_are_config_errors(
+    demo: Demo, tmp_path: Path
+) -> None:
+    rules = tmp_path / "r.yaml"
+    rules.write_text("version: 1\nsegments:\n  - name: a\n    when: city == 'Lyon'\n")
+    types = _types(demo.tables.contacts)
+    with pytest.raises(ConfigError, match="no column 'city'"):
+        build_plan(load_ruleset(rules), demo.as_of, demo.tz, types)
+    with pytest.raises(ConfigError, match="named like metrics: revenue"):
+        build_plan(load_ruleset(rules), demo.as_of, demo.tz, {**types, "revenue": "DOUBLE"})
+
+
+def _types(frame: pd.DataFrame) -> dict[str, str]:
+    import duckdb
+
+    con = duckdb.connect()
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    con.register("t", table)
+    return {str(r[0]): str(r[1]) for r in con.execute("DESCRIBE SELECT * FROM t").fetchall()}
