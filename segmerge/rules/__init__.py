@@ -41,8 +41,9 @@ from segmerge.rules.ast import Node as Expr
 from segmerge.rules.columns import kinds_from_frame
 from segmerge.rules.evaluator import Evaluator, PandasEvaluator
 from segmerge.rules.explain import ConditionNode, SegmentExplanation, explain
+from segmerge.rules.loading import load_ruleset
 from segmerge.rules.parser import parse_expression
-from segmerge.rules.ruleset import Assignment, RuleSet, Segment, load_ruleset
+from segmerge.rules.ruleset import Assignment, RuleSet, Segment
 from segmerge.rules.sql import DuckDBEvaluator, compile_condition
 
 __all__ = [
