@@ -1,9 +1,18 @@
-"""The suite runs the command line in English whatever the workspace's locale.
+"""The suite runs the command line in English, and never with the machine's keyring.
 
 Its assertions quote English messages; French output is tested on purpose in
-tests/test_language.py (which sets SEGMERGE_LANG itself). Subprocesses inherit it.
+tests/test_language.py (which sets SEGMERGE_LANG itself). A credential a test
+stores or looks up must not reach (or come from) the user's real keyring: the
+null backend answers "none", as on a server without one. Subprocesses inherit both.
+
+Running the command: :func:`cli.segmerge` (tests/cli.py) runs it in this process;
+:data:`cli.SCRIPT` is the console script for the tests that need a real process.
 """
 
 import os
 
 os.environ["SEGMERGE_LANG"] = "en"
+os.environ["PYTHON_KEYRING_BACKEND"] = "keyring.backends.null.Keyring"
+
+# a real PostgreSQL for the tests that take the `postgres_server` fixture (tests/postgres.py)
+pytest_plugins = ["tests.postgres"]

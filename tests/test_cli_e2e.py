@@ -1,38 +1,21 @@
 """The CLI end to end on a fresh `segmerge init` workspace, as a user runs it.
 
-Each test runs the installed `segmerge` console script in a subprocess, so
-exit codes, stderr and files on disk are what a user sees.
+Each test runs the command through its entry point in this process (tests/cli.py),
+so exit codes, stdout, stderr and files on disk are what a user sees.
 """
 
 from __future__ import annotations
 
 import email
 import email.policy
-import os
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from cli import segmerge as sm
 
-SEGMERGE = str(Path(sys.executable).parent / "segmerge")
 AS_OF = "2026-12-01"
-
-
-def sm(*args: str, cwd: Path | None = None, check: bool = False) -> subprocess.CompletedProcess:
-    env = {
-        **os.environ,
-        "COLUMNS": "200",
-        "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring",
-    }
-    proc = subprocess.run(
-        [SEGMERGE, *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=300
-    )
-    if check and proc.returncode != 0:
-        raise AssertionError(f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
-    return proc
 
 
 @pytest.fixture(scope="module")
@@ -75,8 +58,7 @@ def test_an_error_naming_a_long_path_keeps_it_on_one_line(tmp_path):
     deep = tmp_path / ("un-dossier-au-nom-assez-long-" * 8) / "espace-de-travail"
     deep.mkdir(parents=True)
     (deep / "x").write_text("x")
-    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
-    proc = subprocess.run([SEGMERGE, "init", str(deep)], capture_output=True, text=True, env=env)
+    proc = sm("init", str(deep), env={"COLUMNS": None})
     assert proc.returncode == 2
     assert any(str(deep) in line for line in proc.stderr.splitlines()), proc.stderr
 
