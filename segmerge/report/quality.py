@@ -6,25 +6,20 @@ others. This module measures exactly that on the frame a run would use (the
 same :class:`~segmerge.segment.segmentation.Segmented`), column-wise, so that the
 `report` command, its HTML page and the tests share one set of numbers.
 
-Homogeneity is the share of variance explained (eta squared) of each metric the
-rules read, with the contacts grouped by their (first) segment:
-``eta² = SS_between / SS_total``, 0 when the segments do not differ on that
-metric at all, 1 when every segment is a single value. The pseudo-F is
-``(SS_between / (k - 1)) / (SS_within / (N - k))`` (one-way ANOVA's F). Per
-segment, the *spread* is the standard deviation of each metric inside the
-segment divided by its standard deviation in the whole base (< 1: tighter
-than the base). Two segments are *indistinct* when a two-sample
-Kolmogorov–Smirnov test finds no difference (p > 0.05) on every metric.
+Homogeneity and distinctness are measured by :mod:`segmerge.report.separation`;
+per segment, the *spread* is the standard deviation of each metric inside the
+segment divided by its standard deviation in the whole base (< 1: tighter than
+the base).
 
 The interval and sample-size helpers :mod:`segmerge.report.kpi` uses live in
-:mod:`segmerge.report.stats` (imported here for older callers).
+:mod:`segmerge.report.stats`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import tzinfo
-from itertools import combinations
 
 import numpy as np
 import pandas as pd
@@ -32,8 +27,10 @@ from babel.numbers import format_decimal
 
 from segmerge.i18n import _, ngettext, number, percent
 from segmerge.report.coverage import coverage_warnings
+from segmerge.report.separation import ALPHA, Homogeneity, homogeneity, indistinct_pairs
+from segmerge.rules import ast
+from segmerge.rules.checker import bind_call
 from segmerge.rules.ruleset import RuleSet, _static_truth
-from segmerge.segment.history import columns_read
 from segmerge.segment.segmentation import Segmented
 
 #: Metrics every profile shows, whatever the rules read.
@@ -49,8 +46,6 @@ AGE_BANDS = (
     (55, 65, "55–64"),
     (65, 200, "65 and over"),
 )
-ALPHA = 0.05
-MIN_FOR_TEST = 5  # fewer values than this in a segment: no test, "not enough data"
 
 
 # --- formatting for French readers ------------------------------------------------------------
@@ -79,6 +74,22 @@ def numeric(series: pd.Series) -> np.ndarray | None:
     if pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_numeric_dtype(dtype):
         return np.asarray(series.astype("Float64").to_numpy(dtype=float, na_value=np.nan))
     return None
+
+
+def _reads(node: ast.Node) -> Iterator[tuple[str, str]]:
+    """(frame column, label) of each contact column or metric call a condition reads."""
+    if isinstance(node, ast.Func):
+        yield bind_call(node).key, node.to_text()
+        return
+    if isinstance(node, ast.Name):
+        yield node.name, node.name
+    for child in node.children():
+        yield from _reads(child)
+
+
+def columns_read(expr: ast.Node, frame: pd.DataFrame) -> dict[str, str]:
+    """Frame columns a condition reads, with their label as written in rules, in order."""
+    return {c: label for c, label in _reads(expr) if c in frame.columns}
 
 
 def rule_metrics(rs: RuleSet, frame: pd.DataFrame) -> dict[str, str]:
@@ -122,13 +133,6 @@ class SegmentQuality:
 
 
 @dataclass
-class Homogeneity:
-    eta2: dict[str, float | None]  # per rule metric
-    pseudo_f: dict[str, float | None]
-    score: float | None  # mean eta² over the metrics that have one
-
-
-@dataclass
 class QualityReport:
     ruleset: str
     description: str
@@ -158,53 +162,6 @@ def _stat(values: np.ndarray) -> Stat:
 def _std(values: np.ndarray) -> float | None:
     v = values[~np.isnan(values)]
     return float(v.std()) if len(v) >= 2 else None
-
-
-def homogeneity(values: dict[str, np.ndarray], groups: np.ndarray) -> Homogeneity:
-    """Eta squared and pseudo-F of each metric, contacts grouped by ``groups`` (None: none)."""
-    eta2: dict[str, float | None] = {}
-    pf: dict[str, float | None] = {}
-    for c, x in values.items():
-        ok = ~np.isnan(x) & pd.notna(groups)
-        xs, gs = x[ok], groups[ok]
-        labels, codes = np.unique(gs.astype(str), return_inverse=True)
-        k, n = len(labels), len(xs)
-        if k < 2 or n <= k:
-            eta2[c] = pf[c] = None
-            continue
-        counts = np.bincount(codes, minlength=k)
-        means = np.bincount(codes, weights=xs, minlength=k) / counts
-        sst = float(((xs - xs.mean()) ** 2).sum())
-        ssb = float((counts * (means - xs.mean()) ** 2).sum())
-        ssw = sst - ssb
-        eta2[c] = ssb / sst if sst > 0 else None
-        pf[c] = (ssb / (k - 1)) / (ssw / (n - k)) if ssw > 1e-12 * max(sst, 1.0) else None
-    known = [v for v in eta2.values() if v is not None]
-    return Homogeneity(eta2, pf, float(np.mean(known)) if known else None)
-
-
-def indistinct_pairs(
-    values: dict[str, np.ndarray], members: dict[str, np.ndarray]
-) -> list[tuple[str, str]]:
-    """Pairs of segments no metric tells apart (KS p > 0.05 on each), when testable."""
-    from scipy.stats import ks_2samp  # lazy: only the report needs it
-
-    out: list[tuple[str, str]] = []
-    for a, b in combinations(members, 2):
-        tested = 0
-        differ = False
-        for x in values.values():
-            xa, xb = x[members[a]], x[members[b]]
-            xa, xb = xa[~np.isnan(xa)], xb[~np.isnan(xb)]
-            if len(xa) < MIN_FOR_TEST or len(xb) < MIN_FOR_TEST:
-                continue
-            tested += 1
-            if float(ks_2samp(xa, xb).pvalue) <= ALPHA:
-                differ = True
-                break
-        if tested and not differ:
-            out.append((a, b))
-    return out
 
 
 def _mixes(seg: Segmented, mask: np.ndarray, cats: pd.DataFrame | None) -> list[Mix]:
