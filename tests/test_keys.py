@@ -93,7 +93,7 @@ def test_a_draft_key_gives_its_segment_and_variant_and_nonsense_is_refused():
         keys.membership_key("b@1", "42", "send", "x")
 
 
-def _workspace(root) -> wsmod.Workspace:
+def outbox_workspace(root) -> wsmod.Workspace:
     data = root / "data"
     data.mkdir()
     rows = ["contact_id,email,first_name,subscribed"]
@@ -134,7 +134,7 @@ def _workspace(root) -> wsmod.Workspace:
 def test_a_run_resumes_a_ledger_written_with_the_old_key_texts(tmp_path):
     """Two letters an older Segmerge recorded sent, under its own f-string keys: the run of
     the same day resumes that run and sends the three others only."""
-    ws = _workspace(tmp_path)
+    ws = outbox_workspace(tmp_path)
     as_of = pd.Timestamp("2026-12-01T12:00", tz=PARIS)
     old_run = f"b@{as_of.tz_convert(ws.tz).strftime('%Y-%m-%d')}"
     signing_key(ws.state_dir, create=True)  # its letters' links were signed

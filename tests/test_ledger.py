@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import sqlite3
+
+import pytest
+
 from segmerge.ledger.store import Ledger, PlannedAction
 
 
@@ -152,3 +156,112 @@ def test_an_older_ledger_loses_its_status_heavy_index_and_keeps_its_history(tmp_
         assert "actions_by_contact_kind" in plan
     finally:
         ledger.close()
+
+
+# the only door: every open closed, a reader that writes nothing, the cursors table gone ----
+
+
+@pytest.fixture
+def connections(monkeypatch) -> list[sqlite3.Connection]:
+    """Every SQLite connection the test opens (Python 3.11 does not warn about one left open)."""
+    made: list[sqlite3.Connection] = []
+    real = sqlite3.connect
+
+    def connect(*args, **kwargs):
+        made.append(real(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(sqlite3, "connect", connect)
+    return made
+
+
+def _open(connections: list[sqlite3.Connection]) -> int:
+    left = 0
+    for db in connections:
+        try:
+            db.total_changes  # noqa: B018 - raises on a closed connection
+        except sqlite3.ProgrammingError:
+            continue
+        left += 1
+    return left
+
+
+def test_the_commands_that_read_or_write_the_ledger_close_every_connection(tmp_path, connections):
+    """run, a dry run's note, history, suppress, kpi, test-send, the preview and the
+    unsubscribe endpoint: each goes through the ledger's door, at ws.ledger_path, and
+    leaves no connection open behind it."""
+    from typer.testing import CliRunner
+
+    from bot import app
+    from segmerge.preview.app import _suppressed
+    from segmerge.report.kpi import kpi
+    from segmerge.run.checks import finished_note
+    from segmerge.run.pipeline import RunOptions, run
+    from segmerge.run.testsend import test_send
+    from segmerge.serve.endpoint.record import Recorder
+    from tests.test_keys import outbox_workspace
+
+    ws = outbox_workspace(tmp_path)
+    summary = run(ws, "b", RunOptions(as_of="2026-12-01"))
+    assert ws.ledger_path == ws.state_dir / "ledger.sqlite" and ws.ledger_path.is_file()
+    assert "is finished" in (finished_note(ws, summary) or "")
+    w = ["-w", str(tmp_path)]
+    cli = CliRunner()
+    for args in (
+        ["history"],
+        ["history", summary.run_id, "--csv"],
+        ["suppress", "add", "c2@exemple.fr"],
+        ["suppress", "list", "--format", "csv"],
+    ):
+        assert cli.invoke(app, [*args, *w]).exit_code == 0, args
+    assert kpi(ws, "b").run_id == summary.run_id
+    assert [status for _, status, _ in test_send(ws, "b", "moi@exemple.fr")] == ["done"]
+    recorder = Recorder(ws)
+    assert recorder.record("3").addresses == ["c3@exemple.fr"]  # found in the ledger's sends
+    assert recorder.record("3").replay  # read only: the ledger's reader
+    addresses, ids = _suppressed(ws)
+    assert {"c2@exemple.fr", "c3@exemple.fr"} <= addresses and ids == {"3"}
+    assert len(connections) > 10 and _open(connections) == 0
+
+
+def test_a_reader_changes_nothing_even_in_a_ledger_from_before_contact_suppressions(
+    tmp_path, connections
+):
+    path = tmp_path / "ledger.sqlite"
+    with sqlite3.connect(path) as db:  # the first ledgers: no suppressed_contacts
+        db.execute(
+            "CREATE TABLE suppressions (address TEXT PRIMARY KEY, "
+            "reason TEXT NOT NULL DEFAULT '', added_at TEXT NOT NULL)"
+        )
+        db.execute("INSERT INTO suppressions VALUES ('alice@example.org', 'old', '2025-01-01')")
+    db.close()
+    before = path.read_bytes()
+    assert Ledger.reader(tmp_path / "none.sqlite") is None
+    assert not (tmp_path / "none.sqlite").exists()
+    reader = Ledger.reader(path)
+    assert reader is not None
+    with reader:
+        assert reader.suppressed_addresses() == {"alice@example.org"}
+        assert reader.suppressed_contact_ids() == set()
+        assert reader.is_suppressed_contact("C1") is False
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            reader.suppress([("bob@example.org", "x")])
+    assert path.read_bytes() == before and _open(connections) == 0
+
+
+def test_the_write_only_cursors_table_goes_and_the_history_stays(tmp_path):
+    """Nothing read it (a source's progress is in its snapshot's manifest): an old
+    ledger loses it when opened, a new one never has it."""
+    path = tmp_path / "ledger.sqlite"
+    with Ledger(path) as ledger:
+        ledger.begin_run("c@2026-12-01", "c", "2026-12-01")
+        ledger.db.execute(
+            "CREATE TABLE cursors (source TEXT PRIMARY KEY, value TEXT NOT NULL, "
+            "updated_at TEXT NOT NULL)"
+        )
+        ledger.db.execute("INSERT INTO cursors VALUES ('crm', '2026-11-30', '2026-11-30')")
+    with Ledger(path) as ledger:
+        tables = {r[0] for r in ledger.db.execute("SELECT name FROM sqlite_master")}
+        assert "cursors" not in tables and ledger.run("c@2026-12-01") is not None
+    with Ledger(tmp_path / "new.sqlite") as fresh:
+        assert "cursors" not in {r[0] for r in fresh.db.execute("SELECT name FROM sqlite_master")}
