@@ -17,7 +17,6 @@ The interval and sample-size helpers :mod:`segmerge.report.kpi` uses live in
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import tzinfo
 
@@ -28,9 +27,8 @@ from babel.numbers import format_decimal
 from segmerge.i18n import _, ngettext, number, percent
 from segmerge.report.coverage import coverage_warnings
 from segmerge.report.separation import ALPHA, Homogeneity, homogeneity, indistinct_pairs
-from segmerge.rules import ast
-from segmerge.rules.checker import bind_call
 from segmerge.rules.ruleset import RuleSet, _static_truth
+from segmerge.segment.history import columns_read
 from segmerge.segment.segmentation import Segmented
 
 #: Metrics every profile shows, whatever the rules read.
@@ -74,22 +72,6 @@ def numeric(series: pd.Series) -> np.ndarray | None:
     if pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_numeric_dtype(dtype):
         return np.asarray(series.astype("Float64").to_numpy(dtype=float, na_value=np.nan))
     return None
-
-
-def _reads(node: ast.Node) -> Iterator[tuple[str, str]]:
-    """(frame column, label) of each contact column or metric call a condition reads."""
-    if isinstance(node, ast.Func):
-        yield bind_call(node).key, node.to_text()
-        return
-    if isinstance(node, ast.Name):
-        yield node.name, node.name
-    for child in node.children():
-        yield from _reads(child)
-
-
-def columns_read(expr: ast.Node, frame: pd.DataFrame) -> dict[str, str]:
-    """Frame columns a condition reads, with their label as written in rules, in order."""
-    return {c: label for c, label in _reads(expr) if c in frame.columns}
 
 
 def rule_metrics(rs: RuleSet, frame: pd.DataFrame) -> dict[str, str]:
