@@ -18,7 +18,7 @@ import pandas as pd
 from segmerge.errors import ConfigError, TemplateError
 from segmerge.mail.message import build_message, message_id_for
 from segmerge.mail.tokens import signing_key, unsubscribe_token
-from segmerge.ports import connector as registry
+from segmerge.ports import registry
 from segmerge.ports.connector import Connector, Destination, Source
 from segmerge.render.limits import Limits
 from segmerge.render.templates import RenderContext, Rendered, TemplateSet
