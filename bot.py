@@ -23,6 +23,7 @@ from segmerge.cli.admin import register as register_admin
 from segmerge.cli.console import err, out, visible
 from segmerge.cli.doctor import register as register_doctor
 from segmerge.cli.errors import run_cli, warn_exposed
+from segmerge.cli.help import SpeakingGroup
 from segmerge.cli.options import AsOfOpt, WorkspaceOpt
 from segmerge.cli.preview import register as register_preview
 from segmerge.cli.report import register as register_report
@@ -39,6 +40,7 @@ app = typer.Typer(
     add_completion=False,
     rich_markup_mode="rich",
     pretty_exceptions_show_locals=False,
+    cls=SpeakingGroup,  # --help and usage errors in the workspace's language
 )
 
 
@@ -49,8 +51,8 @@ def _main(
     ] = False,
 ) -> None:
     # --traceback is declared here for --help; run_cli reads it from argv, before any parsing
-    # until a command's --workspace says otherwise: $SEGMERGE_WORKSPACE or ., else $LANG
-    use_workspace_language(wsmod.find_root(None))
+    # the language was chosen before parsing, -w included (segmerge.cli.help.SpeakingGroup)
+    del traceback
 
 
 def _ws(workspace: Path | None) -> wsmod.Workspace:

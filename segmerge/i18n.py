@@ -20,10 +20,11 @@ How the language is chosen
     the language is English until someone calls :func:`use_locale`. The choice is
     per process (a render worker process speaks English).
 
-    Where: every command's ``--workspace`` option chooses it as it is parsed
-    (segmerge/cli/options.py), ``init`` and usage errors from the environment
-    (bot.py's callback). ``--help`` stays English: Typer builds it at import time
-    from the code's docstrings, before any workspace is known.
+    Where: before click parses anything, from the command line's ``-w``, else the
+    workspace at ``.``/``$SEGMERGE_WORKSPACE``, else the environment
+    (:mod:`segmerge.cli.help`, which then says ``--help`` and click's usage errors
+    in that language); every command's ``--workspace`` option chooses again as it is
+    parsed (segmerge/cli/options.py), and ``init`` once the new workspace exists.
 
 How to write a sentence (every helper)
     ``from segmerge.i18n import _, ngettext`` then
@@ -52,9 +53,8 @@ Where the French goes
     when a msgid is in two files with two translations, or when a French sentence
     lacks its U+202F; it also walks the demo's commands in both languages and fails
     on a sentence of the other one. A missing entry at run time falls back to the
-    English msgid. Still English in French output: Click's own usage errors
-    ("Usage:", "Missing argument") and notes made by connectors, which may not
-    import this module.
+    English msgid. Connectors may not import this module: they call ``_`` and
+    ``ngettext`` from :mod:`segmerge.ports` (French in ``connectors.po``).
 """
 
 from __future__ import annotations

@@ -10,9 +10,10 @@ small stop-word detector fails on an English sentence in the French output (and
 on a French one in the English output). User data (segment names and labels,
 contact ids, paths, quoted values) is taken out before the words are counted.
 
-``--help`` is not walked: Typer builds it at import time from the code's
-docstrings, before any workspace is known, so it stays English (the options'
-names are English anyway). ``render`` prints the letter itself (user text) and
+``--help`` and click's usage errors are walked too: Typer builds the help from
+the code's docstrings at import, so :mod:`segmerge.cli.help` says each text
+through the catalogs once the language is known (French in cli_help.po, checked
+below for every command and option). ``render`` prints the letter itself (user text) and
 ``preview``/``serve`` run until stopped: their pages are checked by the page
 tests. What is still English in French output is listed in :data:`LEFT`, each
 with the module that says it: the test fails when a new English sentence
@@ -89,6 +90,17 @@ def test_every_sentence_in_the_code_has_its_french_translation():
         elif plural is not None and not isinstance(msg.string, tuple):
             missing.append(f"{file}:{line}: {msgid!r} needs its plural forms")
     assert not missing, "add to segmerge/locale/fr/<yours>.po:\n" + "\n".join(missing)
+
+
+def test_every_command_and_option_has_its_french_help():
+    import typer
+
+    import bot
+    from segmerge.cli.help import help_texts
+
+    catalog = i18n.read_catalogs("fr")
+    missing = sorted({t for t in help_texts(typer.main.get_command(bot.app)) if not catalog.get(t)})
+    assert not missing, "add to segmerge/locale/fr/cli_help.po:\n" + "\n".join(map(repr, missing))
 
 
 def _fields(text: str) -> set[str]:
@@ -346,6 +358,16 @@ WALK = [
     ("doctor", ["doctor"], 0),
     ("init not empty", ["init", "."], 2),
     ("init bad preset", ["init", "new", "--preset", "nope"], 2),
+    ("help", ["--help"], 0),
+    ("run --help", ["run", "--help"], 0),
+    ("report --help", ["report", "--help"], 0),
+    ("no such command", ["rn"], 2),
+    ("no such option", ["run", "--nope"], 2),
+    ("missing argument", ["explain"], 2),
+    ("missing option", ["test-send", "profils"], 2),
+    ("extra argument", ["segment", "a", "b"], 2),
+    ("option needs a value", ["run", "--as-of"], 2),
+    ("bad day", ["run", "profils", "--as-of", "31/31/2026"], 2),
 ]
 
 

@@ -1,0 +1,149 @@
+"""`--help` and usage errors in the workspace's language.
+
+Why here: Typer builds the click command tree (help texts from the code's
+docstrings and ``help=`` strings) before any workspace is known, its help
+panels' titles are module constants made at import, and its vendored click
+writes usage errors ("No such option", "Missing argument") as English f-strings
+with no gettext at all. So the language is chosen first, from the ``-w`` the
+command line gives, else the workspace at ``.`` (or ``$SEGMERGE_WORKSPACE``),
+else the environment, and then, for each call of the app:
+
+- every command's and option's help in the freshly built tree is looked up in
+  the catalogs (French in ``segmerge/locale/fr/cli_help.po``; the msgid is the
+  English text exactly as Typer holds it), as are the panels' titles and the
+  "Usage:" prefix;
+- a usage error becomes a :class:`SegmergeError` said in the command's language
+  (:mod:`segmerge.cli.help_errors`), printed like every other error: one
+  message, a hint, exit 2.
+
+bot.py's Typer app is made with ``cls=SpeakingGroup``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from typer import rich_utils
+from typer._click.core import Command, Context
+from typer._click.exceptions import NoArgsIsHelpError, UsageError
+from typer._click.formatting import HelpFormatter
+from typer.core import TyperGroup
+
+from segmerge.i18n import _, is_french, label, use_workspace_language
+
+
+def workspace_arg(args: Sequence[str]) -> Path | None:
+    """The ``-w``/``--workspace`` value of a command line, as given (None when absent)."""
+    for i, arg in enumerate(args):
+        if arg == "--":
+            break
+        if arg in ("-w", "--workspace") and i + 1 < len(args):
+            return Path(args[i + 1])
+        if arg.startswith("--workspace="):
+            return Path(arg.split("=", 1)[1])
+        if arg.startswith("-w") and len(arg) > 2 and not arg.startswith("--"):
+            return Path(arg[2:])
+    return None
+
+
+def choose_language(args: Sequence[str]) -> str:
+    """The command's language before click parses anything: usage errors and ``--help``
+    come before any option's callback could choose it."""
+    from segmerge.workspace.config import find_root
+
+    given = workspace_arg(args)
+    try:
+        root = find_root(given)
+    except Exception:  # a -w that is not a workspace: its own error comes later
+        root = given if given is not None else None
+    return use_workspace_language(root)
+
+
+class SpeakingFormatter(HelpFormatter):
+    """Click's help formatter with the "Usage:" prefix in the command's language."""
+
+    def write_usage(self, prog: str, args: str = "", prefix: str | None = None) -> None:
+        super().write_usage(prog, args, f"{label(_('Usage'))} " if prefix is None else prefix)
+
+
+class SpeakingContext(Context):
+    formatter_class = SpeakingFormatter
+
+
+def _panels() -> None:
+    """Typer's help panels' titles and notes, made at its import: set for this command."""
+    rich_utils.ARGUMENTS_PANEL_TITLE = _("Arguments")
+    rich_utils.OPTIONS_PANEL_TITLE = _("Options")
+    rich_utils.COMMANDS_PANEL_TITLE = _("Commands")
+    rich_utils.ERRORS_PANEL_TITLE = _("Error")
+    rich_utils.DEFAULT_STRING = _("[default: {}]")
+    rich_utils.REQUIRED_LONG_STRING = _("[required]")
+    rich_utils.DEPRECATED_STRING = _("(deprecated) ")
+    rich_utils.ABORTED_TEXT = _("Aborted.")
+
+
+def commands(root: Command) -> Iterator[Command]:
+    """The command and every command under it."""
+    yield root
+    for sub in getattr(root, "commands", {}).values():
+        yield from commands(sub)
+
+
+def help_texts(root: Command) -> Iterator[str]:
+    """Every help text of the tree, as Typer holds it (the msgids of cli_help.po)."""
+    for cmd in commands(root):
+        for text in (cmd.help, cmd.short_help, *(getattr(p, "help", None) for p in cmd.params)):
+            if text:
+                yield text
+    yield "Show this message and exit."  # click's own --help option
+
+
+def speak(root: Command) -> None:
+    """Say the help of this (freshly built) tree in the command's language, in place."""
+    _panels()
+    for cmd in commands(root):
+        cmd.context_class = SpeakingContext
+        if not is_french():
+            continue
+        cmd.help = _(cmd.help) if cmd.help else cmd.help
+        cmd.short_help = _(cmd.short_help) if cmd.short_help else cmd.short_help
+        for param in cmd.params:
+            if getattr(param, "help", None):
+                param.help = _(param.help)  # type: ignore[attr-defined]
+        helper = cmd.get_help_option(Context(cmd))
+        if helper is not None and helper.help:
+            helper.help = _(helper.help)
+
+
+class SpeakingGroup(TyperGroup):
+    """The `segmerge` group: chooses the language, then speaks it in help and usage errors."""
+
+    def main(self, args: Sequence[str] | None = None, *rest: Any, **extra: Any) -> Any:
+        import sys
+
+        argv = list(sys.argv[1:] if args is None else args)
+        choose_language(argv)
+        speak(self)
+        return super().main(argv, *rest, **extra)
+
+    def make_context(self, *args: Any, **kwargs: Any) -> Context:
+        try:
+            return super().make_context(*args, **kwargs)
+        except NoArgsIsHelpError:
+            raise
+        except UsageError as exc:
+            from segmerge.cli.help_errors import said
+
+            raise said(exc) from None
+
+    def invoke(self, ctx: Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except NoArgsIsHelpError:
+            raise
+        except UsageError as exc:
+            from segmerge.cli.help_errors import said
+
+            raise said(exc) from None
