@@ -129,8 +129,8 @@ class FastTemplate(jinja2.Template):
     Compiled templates call ``escape`` from their module namespace: it is the
     fast one. And each render (of a letter, of every macro module it imports)
     copies the template's globals into a new context; Jinja keeps them as a
-    ChainMap over the environment's globals, which is five times slower to copy
-    than a dict. The Sandbox's globals never change once templates are loaded,
+    ChainMap over the environment's globals, much slower to copy than a
+    dict. The Sandbox's globals never change once templates are loaded,
     so the chain is flattened into a dict once, at compile time.
     """
 

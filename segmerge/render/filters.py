@@ -232,7 +232,7 @@ def make_filters(locale: str, tz: ZoneInfo, currency: str) -> dict[str, Callable
             value = value.astype("datetime64[us]").item()
         if isinstance(value, datetime):
             if type(value) is not datetime and hasattr(value, "to_pydatetime"):
-                value = value.to_pydatetime()  # pandas' own conversion is 25x slower
+                value = value.to_pydatetime()  # much cheaper per value than pandas' own conversion
             if value.tzinfo is None:
                 value = value.replace(tzinfo=UTC)
             return value.astimezone(tz)

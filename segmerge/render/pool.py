@@ -40,7 +40,7 @@ CHUNKS_PER_WORKER = 4
 #: a letter that ran out of time for this many contacts gets SLOW_SECONDS for the others
 SLOW_AFTER = 3
 SLOW_SECONDS = 0.5
-#: of an even share, what this process renders itself (measured best: 0.95 and 1.1 are slower)
+#: of an even share, what this process renders itself (benchmarks/render.py finds the best)
 PARENT_SHARE = 1.0
 
 Item = tuple[str, Mapping[str, Any]] | tuple[str, Mapping[str, Any], str]
@@ -168,7 +168,7 @@ def _parallel(
     ts: Letters, base: RenderContext | None, rows: list[_Row], workers: int
 ) -> list[Rendered | TemplateError]:
     """This process renders a share too: with ``workers`` cores, ``workers - 1`` processes
-    and this one, instead of this one idling while it waits (a third of a 2-core machine)."""
+    and this one, instead of this one idling while it waits."""
     own = int(len(rows) / workers * PARENT_SHARE)
     rest = len(rows) - own
     helpers = workers - 1
@@ -221,8 +221,8 @@ def _render_chunk(job: tuple[Any, ...]) -> str:
     Through the pool's pipe, the letters would be read by a thread of the
     parent that needs the GIL while the parent renders its own share: the
     worker would stall on a full pipe. A file written at memory speed and read
-    once the parent is done costs neither. Plain tuples: pickling them is 4x
-    cheaper than pickling dataclasses.
+    once the parent is done costs neither. Plain tuples: far cheaper to pickle
+    than dataclasses.
     """
     if len(job) == 4:  # forked: (context, token, start, end) of the inherited rows
         base, token, start, end = job
