@@ -49,10 +49,13 @@ class Ran:
     returncode: int
     stdout: str
     stderr: str
+    #: stdout and stderr interleaved as a terminal shows them
+    output: str
 
     @property
-    def output(self) -> str:
-        return self.stdout + self.stderr
+    def exit_code(self) -> int:
+        """As Typer's ``Result`` names it, for tests written against ``CliRunner``."""
+        return self.returncode
 
 
 def segmerge(
@@ -82,10 +85,10 @@ def segmerge(
             finally:
                 sys.stdout.flush()
                 sys.stderr.flush()
-            stdout, stderr = streams[0].getvalue(), streams[1].getvalue()
+            stdout, stderr, output = (s.getvalue().decode("utf-8", "replace") for s in streams)
     finally:
         before.restore()
-    ran = Ran(args, code, stdout.decode("utf-8", "replace"), stderr.decode("utf-8", "replace"))
+    ran = Ran(args, code, stdout, stderr, output)
     if check and code != 0:
         raise AssertionError(f"segmerge {' '.join(args)}: exit {code}\n{ran.stdout}\n{ran.stderr}")
     return ran

@@ -7,14 +7,12 @@ outbox. Small enough that each test builds its own in a few milliseconds.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
-SEGMERGE = str(Path(sys.executable).parent / "segmerge")
+from cli import Ran, segmerge
+
 AS_OF = "2026-12-01"
 
 RULES = """\
@@ -88,11 +86,6 @@ def rules(root: Path) -> str:
     return str(root / "segrules" / "lettre.yaml")
 
 
-def sm(*args: str) -> subprocess.CompletedProcess:
-    """The installed `segmerge` command, as a user runs it (no keyring, wide tables)."""
-    env = {
-        **os.environ,
-        "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring",
-        "COLUMNS": "200",
-    }
-    return subprocess.run([SEGMERGE, *args], capture_output=True, text=True, env=env, timeout=120)
+def sm(*args: str) -> Ran:
+    """The `segmerge` command, through its entry point in this process (tests/cli.py)."""
+    return segmerge(*args)

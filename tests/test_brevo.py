@@ -9,16 +9,16 @@ the fake too); the fixture fails a test at teardown if anything was off.
 from __future__ import annotations
 
 import datetime as dt
-import subprocess
 
 import pandas as pd
 import pytest
 
 from segmerge.errors import BadAnswer, ConnectorError, CredentialError
 from tests.brevo_setup import make, serve, tag
+from tests.cli import segmerge
 from tests.fakes import specs
 from tests.fakes.brevo import KEY, BrevoFake, populate
-from tests.workspaces import SEGMERGE, cli_env, two_segment_workspace
+from tests.workspaces import two_segment_workspace
 
 
 @pytest.fixture
@@ -261,8 +261,7 @@ def test_attribute_of_another_type_is_read_as_empty_with_a_note(fake, tmp_path):
 def test_cli_run_end_to_end(fake, tmp_path):
     populate(fake, 60)
     root = tmp_path / "ws"
-    env = cli_env(SEGMERGE_SHOP_TOKEN=KEY)
-    segmerge = SEGMERGE
+    env = {"SEGMERGE_SHOP_TOKEN": KEY}
     two_segment_workspace(
         root,
         env,
@@ -285,31 +284,13 @@ def test_cli_run_end_to_end(fake, tmp_path):
         tag_prefix = "seg:"
         """,
     )
-    check = subprocess.run(
-        [segmerge, "validate", "brevo", "-w", str(root)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
+    check = segmerge("validate", "brevo", "-w", str(root), env=env)
     assert check.returncode == 0, check.stdout + check.stderr
     assert "account ok" in check.stdout + check.stderr
-    dry = subprocess.run(
-        [segmerge, "run", "brevo", "-w", str(root), "--as-of", "2026-12-01", "--dry-run"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
+    dry = segmerge("run", "brevo", "-w", str(root), "--as-of", "2026-12-01", "--dry-run", env=env)
     assert dry.returncode == 0, dry.stdout + dry.stderr
     assert fake.mutations == [] and not fake.campaigns  # a dry run writes nothing
-    proc = subprocess.run(
-        [segmerge, "run", "brevo", "-w", str(root), "--as-of", "2026-12-01"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
+    proc = segmerge("run", "brevo", "-w", str(root), "--as-of", "2026-12-01", env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     vip, autres = fake.list_named("seg:vip"), fake.list_named("seg:autres")
     assert vip and autres
@@ -319,13 +300,7 @@ def test_cli_run_end_to_end(fake, tmp_path):
     assert {c["name"].split(" · ")[-1] for c in fake.campaigns.values()} == {"vip", "autres"}
     assert all("{{ contact.FIRSTNAME }}" in c["htmlContent"] for c in fake.campaigns.values())
     n = len(fake.mutations)
-    again = subprocess.run(
-        [segmerge, "run", "brevo", "-w", str(root), "--as-of", "2026-12-01"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
+    again = segmerge("run", "brevo", "-w", str(root), "--as-of", "2026-12-01", env=env)
     assert again.returncode == 0, again.stderr
     assert len(fake.mutations) == n  # the same run again repeats nothing
 

@@ -6,15 +6,14 @@ Mailchimp's OpenAPI spec and the ``fake`` fixture fails a test on any violation.
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 
 from segmerge.errors import CredentialError
 from segmerge.ports.connector import Action
+from tests.cli import Ran, segmerge
 from tests.fakes.mailchimp import LIST_ID, MailchimpFake, serving, subscriber_hash
 from tests.test_mailchimp import connect, populate
-from tests.workspaces import SEGMERGE, cli_env, two_segment_workspace
+from tests.workspaces import two_segment_workspace
 
 fake = pytest.fixture(serving, name="fake")
 
@@ -243,8 +242,7 @@ def test_cli_run_end_to_end(fake, tmp_path):
             tags=["vip"] if i % 3 == 0 else [],
         )
     root = tmp_path / "ws"
-    env = cli_env(SEGMERGE_NEWS_TOKEN=fake.api_key)
-    segmerge = SEGMERGE
+    env = {"SEGMERGE_NEWS_TOKEN": fake.api_key}
     two_segment_workspace(
         root,
         env,
@@ -266,10 +264,8 @@ def test_cli_run_end_to_end(fake, tmp_path):
         """,
     )
 
-    def run(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [segmerge, *args, "-w", str(root)], capture_output=True, text=True, env=env, timeout=300
-        )
+    def run(*args: str) -> Ran:
+        return segmerge(*args, "-w", str(root), env=env)
 
     check = run("validate", "mc")
     assert check.returncode == 0, check.stdout + check.stderr

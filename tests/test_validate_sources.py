@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from typer.testing import CliRunner
 
-from bot import app
 from segmerge.cli.as_of import parse_as_of
+from tests.cli import Ran, segmerge
 from tests.order_shop import AS_OF, contacts_csv, orders_csv, rules, shop, sm
 
 ARCHIVE = """
@@ -17,8 +16,8 @@ path = "archive"
 ORDERS = [("a", "1", 120.0, "Livré"), ("b", "1", 30.0, "Annulé"), ("c", "2", 20.0, "wc-completed")]
 
 
-def invoke(*args: str):
-    return CliRunner().invoke(app, list(args), env={"COLUMNS": "200"})
+def invoke(*args: str) -> Ran:
+    return segmerge(*args)
 
 
 def flat(text: str) -> str:

@@ -1,6 +1,6 @@
 """What the end-to-end tests build before they run the `segmerge` command.
 
-A workspace made by `segmerge init` with a two-segment rule set and a plain
+A workspace made by `segmerge init` (in this process) with a two-segment rule set and a plain
 letter, for the platform tests; a command environment that never touches the
 machine's keyring; and a plugin installed the way `pip install` leaves one
 (a module and its `dist-info` with `entry_points.txt`), so that it is found
@@ -9,13 +9,12 @@ through importlib.metadata as a user's install would be.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
-SEGMERGE = str(Path(sys.executable).parent / "segmerge")
+from cli import SCRIPT, script_env, segmerge
+
+SEGMERGE = SCRIPT  # the console script, for the tests that need a real process
 
 RULES = """\
 version: 1
@@ -35,13 +34,8 @@ LETTER = (
 
 
 def cli_env(**extra: str) -> dict[str, str]:
-    """The environment of a `segmerge` command: no keyring, wide tables, ``extra`` added."""
-    return {
-        **os.environ,
-        "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring",
-        "COLUMNS": "200",
-        **extra,
-    }
+    """The environment of a `segmerge` process: no keyring, wide tables, ``extra`` added."""
+    return script_env(**extra)
 
 
 def two_segment_workspace(
@@ -50,7 +44,7 @@ def two_segment_workspace(
     """`segmerge init` in ``root``, the rule set ``segrules/<name>.yaml`` (vip, then
     autres), a default letter in ``templates/<name>``, and ``config`` (TOML) appended
     to segmerge.toml."""
-    subprocess.run([SEGMERGE, "init", str(root)], check=True, capture_output=True, env=env)
+    segmerge("init", str(root), env=env, check=True)
     (root / "segrules" / f"{name}.yaml").write_text(RULES.format(name=name, vip_when=vip_when))
     letters = root / "templates" / name
     letters.mkdir(parents=True)
