@@ -28,9 +28,15 @@ from psycopg import errors as pg
 from psycopg.conninfo import conninfo_to_dict
 from pydantic import Field, field_validator
 
-from segmerge.errors import ConfigError
-from segmerge.ports.connector import ConnectorSettings, Source
-from segmerge.ports.schema import Tables, empty_events, empty_orders
+from segmerge.ports import (
+    ConfigError,
+    ConnectorSettings,
+    Source,
+    Tables,
+    _,
+    empty_events,
+    empty_orders,
+)
 
 from .postgres_arrow import describe, fetch
 from .postgres_canon import Canon, Mismatch, as_relation, canonical, is_query
@@ -44,20 +50,23 @@ STREAMS = ("contacts", "orders", "events")
 
 def check_dsn(dsn: str) -> dict[str, Any]:
     """The DSN's parts; a password in it or a malformed one is refused without quoting it."""
+    holds_password = _(
+        "the DSN holds a password: take it out and store it with `segmerge auth set NAME` "
+        "(or SEGMERGE_<NAME>_TOKEN), so segmerge.toml can be shared"
+    )
     if _URI_PASSWORD.search(dsn.strip()) or _KV_PASSWORD.search(dsn):
-        raise ValueError(
-            "the DSN holds a password: take it out and store it with `segmerge auth set "
-            "NAME` (or SEGMERGE_<NAME>_TOKEN), so segmerge.toml can be shared"
-        )
+        raise ValueError(holds_password)
     try:
         parts = conninfo_to_dict(dsn)
     except psycopg.ProgrammingError as exc:
-        raise ValueError(f"is not a PostgreSQL DSN: {' '.join(str(exc).split())}") from None
+        reason = " ".join(str(exc).split())
+        raise ValueError(_("is not a PostgreSQL DSN: {reason}").format(reason=reason)) from None
     if "password" in parts:  # a spelling the patterns above missed (percent-encoded…)
-        raise ValueError("the DSN holds a password: store it with `segmerge auth set NAME`")
+        raise ValueError(holds_password)
     for port in str(parts.get("port", "5432")).split(","):
         if not port.strip().isdigit():
-            raise ValueError(f"is not a PostgreSQL DSN: its port {port.strip()!r} is not a number")
+            said = _("is not a PostgreSQL DSN: its port {port} is not a number")
+            raise ValueError(said.format(port=repr(port.strip())))
     return parts
 
 
@@ -79,7 +88,7 @@ class PostgresSettings(ConnectorSettings):
     @classmethod
     def _relation(cls, v: str | None) -> str | None:
         if v is not None and not v.strip().rstrip(";").strip():
-            raise ValueError("is empty: give a table or view name, or a SELECT")
+            raise ValueError(_("is empty: give a table or view name, or a SELECT"))
         return v
 
 
@@ -178,12 +187,20 @@ class PostgresConnector(Source):
             raise self._fail(stream, text, exc) from None
         if row is None or row[0] is None:
             self.connection().rollback()
+            said = _(
+                "{field}: the relation {relation}: no table or view of that name in {where} "
+                "(as the user {user} sees it)"
+            )
             raise ConfigError(
-                f"{self.name}: the {stream} relation {self._label(text)}: no table or view "
-                f"of that name in {self.where()} (as the user {self.user()} sees it)",
+                said.format(
+                    field=f"{self.name}.{stream}",
+                    relation=self._label(text),
+                    where=self.where(),
+                    user=self.user(),
+                ),
                 file=self.ctx.config_file,
                 field=f"{self.name}.{stream}",
-                hint="a schema other than public is written schema.name; a SELECT works too",
+                hint=_("a schema other than public is written schema.name; a SELECT works too"),
             )
         return str(row[0])
 
@@ -203,8 +220,10 @@ class PostgresConnector(Source):
                     canons[stream] = canonical(stream, relation, columns, tz)
                 except Mismatch as exc:
                     conn.rollback()
+                    said = _("{field}: the relation {relation} {problem}")
+                    field = f"{self.name}.{stream}"
                     raise ConfigError(
-                        f"{self.name}: the {stream} relation {self._label(text)} {exc}",
+                        said.format(field=field, relation=self._label(text), problem=exc),
                         file=self.ctx.config_file,
                         field=f"{self.name}.{stream}",
                         hint=exc.hint,
@@ -233,9 +252,15 @@ class PostgresConnector(Source):
         streams = ", ".join(self.canons())
         info = self.connection().info
         version = f"{info.server_version // 10000}.{info.server_version % 10000}"
+        said = _("{source}: PostgreSQL {version} at {where} as {user}; {streams} readable")
         return [
-            f"{self.name}: PostgreSQL {version} at {self.where()} as {self.user()}; "
-            f"{streams} readable"
+            said.format(
+                source=self.name,
+                version=version,
+                where=self.where(),
+                user=self.user(),
+                streams=streams,
+            )
         ]
 
     def pull(self, since: str | None = None) -> Tables:

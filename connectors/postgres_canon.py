@@ -17,7 +17,7 @@ from typing import Any
 
 from psycopg import sql
 
-from segmerge.ports.schema import CONTACT_COLUMNS, EVENT_COLUMNS, ORDER_COLUMNS, ORDER_OPTIONAL
+from segmerge.ports import CONTACT_COLUMNS, EVENT_COLUMNS, ORDER_COLUMNS, ORDER_OPTIONAL, _
 
 from .postgres_arrow import (
     BOOL,
@@ -83,8 +83,10 @@ def canonical(stream: str, relation: str, columns: list[Column], timezone: str) 
     if missing:
         have = ", ".join(c.name for c in columns) or "none"
         raise Mismatch(
-            f"has no column {', '.join(missing)} (its columns: {have})",
-            "rename in a view or a SELECT: `SELECT id AS contact_id, …`",
+            _("has no column {columns} (its columns: {have})").format(
+                columns=", ".join(missing), have=have
+            ),
+            _("rename in a view or a SELECT: `SELECT id AS contact_id, …`"),
         )
     known = {"contacts": CONTACT_COLUMNS, "orders": ORDER_COLUMNS + ORDER_OPTIONAL}
     canonical_names = set(known.get(stream, EVENT_COLUMNS))
@@ -118,15 +120,21 @@ def _canonical_column(col: Column, c: sql.Identifier, tz: sql.Literal) -> sql.Co
         if col.oid in (DATE, TIMESTAMP):
             return _local(col, c, tz)
         raise Mismatch(
-            f"column {name} is {col.type_name}, which cannot be a date",
-            f"give a date or timestamp: `{name}::timestamptz AS {name}` in a view or a SELECT",
+            _("column {name} is {type}, which cannot be a date").format(
+                name=name, type=col.type_name
+            ),
+            _(
+                "give a date or timestamp: `{name}::timestamptz AS {name}` in a view or a SELECT"
+            ).format(name=name),
         )
     if name in AMOUNTS:
         if col.oid in FLOAT or col.oid in INTEGER:
             return sql.SQL("{}::numeric::float8").format(c) if col.oid == 790 else c
         raise Mismatch(
-            f"column {name} is {col.type_name}, which cannot be an amount",
-            f"give a number: `{name}::numeric AS {name}` in a view or a SELECT",
+            _("column {name} is {type}, which cannot be an amount").format(
+                name=name, type=col.type_name
+            ),
+            _("give a number: `{name}::numeric AS {name}` in a view or a SELECT").format(name=name),
         )
     if name == "subscribed":
         if col.oid == BOOL:
@@ -134,8 +142,8 @@ def _canonical_column(col: Column, c: sql.Identifier, tz: sql.Literal) -> sql.Co
         if col.oid in INTEGER:
             return sql.SQL("({} <> 0)").format(c)
         raise Mismatch(
-            f"column subscribed is {col.type_name}, which cannot be yes or no",
-            "give a boolean: `(opt_in = 'yes') AS subscribed` in a view or a SELECT",
+            _("column subscribed is {type}, which cannot be yes or no").format(type=col.type_name),
+            _("give a boolean: `(opt_in = 'yes') AS subscribed` in a view or a SELECT"),
         )
     if name == "tags":
         if col.oid in TEXT_ARRAY:
@@ -146,7 +154,7 @@ def _canonical_column(col: Column, c: sql.Identifier, tz: sql.Literal) -> sql.Co
                 "WHERE btrim(t) <> '')"
             ).format(c)
         raise Mismatch(
-            f"column tags is {col.type_name}, which cannot be a list of tags",
-            "give a text[] or comma-separated text",
+            _("column tags is {type}, which cannot be a list of tags").format(type=col.type_name),
+            _("give a text[] or comma-separated text"),
         )
     return c

@@ -16,7 +16,15 @@ from pathlib import Path
 import psycopg
 from psycopg import errors as pg
 
-from segmerge.errors import ConfigError, ConnectorError, CredentialError, DataError, SegmergeError
+from segmerge.ports import (
+    ConfigError,
+    ConnectorError,
+    CredentialError,
+    DataError,
+    SegmergeError,
+    _,
+    secret_env_var,
+)
 
 #: libpq's and the server's words for a refused login (password, role, pg_hba.conf)
 _LOGIN_REFUSED = re.compile(
@@ -25,12 +33,6 @@ _LOGIN_REFUSED = re.compile(
     re.IGNORECASE,
 )
 _NO_DATABASE = re.compile(r'database "[^"]*" does not exist', re.IGNORECASE)
-
-
-def env_var(name: str) -> str:
-    """The environment variable `segmerge auth` documents for source ``name``
-    (the workspace's secrets lookup reads it; connectors may not import it)."""
-    return f"SEGMERGE_{re.sub(r'[^A-Za-z0-9]', '_', name).upper()}_TOKEN"
 
 
 def server_words(exc: BaseException) -> str:
@@ -47,25 +49,39 @@ def connect_error(
     (exit 2), anything else is the server being out of reach (exit 1)."""
     said = server_words(exc)
     if _LOGIN_REFUSED.search(said):
-        stored = f"the password from {origin}" if origin else "no password"
+        if origin:
+            text = _(
+                "{source}: PostgreSQL at {where} refused the login with the password "
+                "from {origin}: {said}"
+            )
+        else:
+            text = _("{source}: PostgreSQL at {where} refused the login without a password: {said}")
         return CredentialError(
-            f"{source}: PostgreSQL at {where} refused the login with {stored}: {said}",
+            text.format(source=source, where=where, origin=origin, said=said),
             field=source,
-            hint=f"store the password with `segmerge auth set {source}` or set "
-            f"{env_var(source)}; the DSN names the user",
+            hint=_(
+                "store the password with `segmerge auth set {source}` or set {var}; "
+                "the DSN names the user"
+            ).format(source=source, var=secret_env_var(source)),
         )
     if _NO_DATABASE.search(said):
         return ConfigError(
-            f"{source}: PostgreSQL at {where}: {said}",
+            _("{source}: PostgreSQL at {where}: {said}").format(
+                source=source, where=where, said=said
+            ),
             file=config_file,
             field=f"{source}.dsn",
-            hint="the DSN's path (…/DATABASE) names the database",
+            hint=_("the DSN's path (…/DATABASE) names the database"),
         )
     return ConnectorError(
-        f"{source}: cannot connect to PostgreSQL at {where}: {said}",
+        _("{source}: cannot connect to PostgreSQL at {where}: {said}").format(
+            source=source, where=where, said=said
+        ),
         field=source,
-        hint="check that the server runs and that this machine may reach it "
-        "(host, port, firewall); the run can be started again",
+        hint=_(
+            "check that the server runs and that this machine may reach it "
+            "(host, port, firewall); the run can be started again"
+        ),
     )
 
 
@@ -82,20 +98,27 @@ def relation_error(
     GRANT, a relation or column that is not there, a SELECT that does not parse, a value
     the server could not convert; the connection lost mid-way is exit 1."""
     said = server_words(exc).split(" LINE ")[0]
-    where = f"{source}: the {stream} relation {relation}"
+    field = f"{source}.{stream}"
     if isinstance(exc, pg.InsufficientPrivilege):
         return CredentialError(
-            f"{where}: the user {user} may not read it ({said})",
-            field=f"{source}.{stream}",
-            hint=f"GRANT SELECT ON {relation} TO {user}  (as the table's owner)",
+            _("{field}: the relation {relation}: the user {user} may not read it ({said})").format(
+                field=field, relation=relation, user=user, said=said
+            ),
+            field=field,
+            hint=_("GRANT SELECT ON {relation} TO {user}  (as the table's owner)").format(
+                relation=relation, user=user
+            ),
         )
+    where = _("{field}: the relation {relation}: {said}").format(
+        field=field, relation=relation, said=said
+    )
     if isinstance(exc, psycopg.OperationalError | pg.AdminShutdown | pg.QueryCanceled):
-        return ConnectorError(f"{where}: the server stopped answering: {said}", field=source)
+        return ConnectorError(where, field=field, hint=_("the run can be started again"))
     if isinstance(exc, psycopg.DataError):
-        return DataError(f"{where}: {said}", field=f"{source}.{stream}")
+        return DataError(where, field=field)
     return ConfigError(
-        f"{where}: {said}",
+        where,
         file=config_file,
-        field=f"{source}.{stream}",
-        hint="a table or view name (schema.name), or a SELECT giving the canonical columns",
+        field=field,
+        hint=_("a table or view name (schema.name), or a SELECT giving the canonical columns"),
     )
