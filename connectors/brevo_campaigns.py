@@ -54,7 +54,9 @@ class Drafts:
         try:
             existing = self.find(name)
             if existing is not None:
-                return Outcome(action.key, "done", f"draft {existing} already exists")
+                return Outcome(
+                    action.key, "done", f"draft {existing} already exists", str(existing)
+                )
             list_name = p.get("list") or p.get("tag")
             lid = self.lists.list_id(str(list_name), create=True) if list_name else None
         except CredentialError:
@@ -72,14 +74,14 @@ class Drafts:
             except ConnectorError:
                 existing = None
             if existing is not None:
-                return Outcome(action.key, "done", f"draft {existing} created")
+                return Outcome(action.key, "done", f"draft {existing} created", str(existing))
             refused = "answered 4" in exc.message and "answered 429" not in exc.message
             status = "failed" if refused else "retry"
             return Outcome(action.key, status, exc.message)  # type: ignore[arg-type]
         cid = created_id(answer, "POST /emailCampaigns", self.source)
         if self.by_name is not None:
             self.by_name[name] = cid
-        return Outcome(action.key, "done", f"draft {cid} created for list {list_name!r}")
+        return Outcome(action.key, "done", f"draft {cid} created for list {list_name!r}", str(cid))
 
     @staticmethod
     def _body(p: dict[str, Any], list_id: int | None) -> dict[str, Any]:

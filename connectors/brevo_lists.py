@@ -28,6 +28,7 @@ from segmerge.ports import (
     CredentialError,
     HttpClient,
     Outcome,
+    OutcomeStatus,
     batched,
     field_of,
 )
@@ -178,12 +179,8 @@ class ListBook:
     def _push_group(
         self, adding: bool, name: str, kind: str, by_member: dict[Any, list[Action]]
     ) -> list[Outcome]:
-        def all_as(status: str, detail: str) -> list[Outcome]:
-            return [
-                Outcome(a.key, status, detail)
-                for acts in by_member.values()  # type: ignore[arg-type]
-                for a in acts
-            ]
+        def all_as(status: OutcomeStatus, detail: str) -> list[Outcome]:
+            return [Outcome(a.key, status, detail) for acts in by_member.values() for a in acts]
 
         try:
             lid = self.list_id(name, create=adding)
@@ -212,7 +209,11 @@ class ListBook:
             done = {m for m, (s, _) in state.items() if s == "done"}
             (self.members if adding else self.absent).setdefault(lid, set()).update(done)
             (self.absent if adding else self.members).setdefault(lid, set()).difference_update(done)
-        return [Outcome(a.key, *state[m]) for m, acts in by_member.items() for a in acts]  # type: ignore[arg-type]
+        return [
+            Outcome(a.key, *state[m], platform_id=str(lid))  # type: ignore[arg-type]
+            for m, acts in by_member.items()
+            for a in acts
+        ]
 
     def _call(self, verb: str, lid: int, kind: str, chunk: list[Any]) -> dict[Any, tuple[str, str]]:
         path = f"/contacts/lists/{lid}/contacts/{verb}"

@@ -147,7 +147,7 @@ class Drafts:
         html = str(p.get("html") or "")
         email = self._read(eid)
         if mail.holds_letter(email, html):
-            return Outcome(key, "done", f"draft e-mail {eid} {how}")
+            return Outcome(key, "done", f"draft e-mail {eid} {how}", eid)
         content = self._letter(email, p)
         if content is None:
             return Outcome(
@@ -159,7 +159,7 @@ class Drafts:
             )
         self.client.json("PATCH", f"{EMAILS}/{eid}", json={"content": content})
         if mail.holds_letter(self._read(eid), html):
-            return Outcome(key, "done", f"draft e-mail {eid} {how} (its body set again)")
+            return Outcome(key, "done", f"draft e-mail {eid} {how} (its body set again)", eid)
         return Outcome(
             key,
             "failed",

@@ -140,7 +140,9 @@ class Lists:
                     )
                 )
             else:
-                outcomes.append(Outcome(a.key, "done", f"{verb} list {name!r} ({list_id})"))
+                outcomes.append(
+                    Outcome(a.key, "done", f"{verb} list {name!r} ({list_id})", list_id)
+                )
         return outcomes
 
     def _call(self, path: str, ids: list[str]) -> set[str]:

@@ -85,9 +85,8 @@ class MailchimpConnector(Source, Destination):
     batch_size = 8_000
     # the next batches go out while the last calls of this one drain and the ledger
     # records it, so the 10 connections stay in use across batches (the Pusher is
-    # thread-safe); three, because recording a batch's outcomes takes about as long as
-    # one of its rounds of requests
-    concurrent_batches: ClassVar[int] = 5
+    # thread-safe)
+    concurrent_batches = 5
 
     settings: MailchimpSettings
 

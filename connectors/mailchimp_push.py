@@ -309,9 +309,11 @@ class Pusher:
         if existing is not None:
             content = self.api.get(f"/campaigns/{existing}/content", {"fields": "html"})
             if isinstance(content, dict) and content.get("html"):
-                return Outcome(a.key, "done", f"draft campaign {existing} already exists")
+                return Outcome(a.key, "done", f"draft campaign {existing} already exists", existing)
             self._content(existing, p)
-            return Outcome(a.key, "done", f"draft campaign {existing} completed (content)")
+            return Outcome(
+                a.key, "done", f"draft campaign {existing} completed (content)", existing
+            )
         tag = p.get("tag") or p.get("list")
         segment = self.segment_id(str(tag), create=True) if tag else None
         if tag and segment is None:
@@ -335,7 +337,7 @@ class Pusher:
         if self._titles is not None:
             self._titles[title] = cid
         self._content(cid, p)
-        return Outcome(a.key, "done", f"draft campaign {cid} created (not sent)")
+        return Outcome(a.key, "done", f"draft campaign {cid} created (not sent)", cid)
 
     def _campaign_body(self, p: dict[str, Any], segment: int | None) -> dict[str, Any]:
         recipients: dict[str, Any] = {"list_id": self.list_id}

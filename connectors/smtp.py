@@ -102,6 +102,7 @@ class SmtpConnector(Destination):
         self.port = s.port or (465 if s.ssl else 587)
         self.address = f"{s.host}:{self.port}"
         self.needs_secret = s.username is not None  # type: ignore[misc]
+        self.batch_size = s.batch_size  # also the most messages a crash leaves uncertain
         self.throttle = smtp_throttle.shared(
             (s.host, self.port, s.username), s.rate_per_second, s.rate_per_hour
         )
@@ -111,10 +112,6 @@ class SmtpConnector(Destination):
         self._password: str | None = None
         self._reserved = False  # a throttle slot taken by wait_ready() for the next message
         self.connections = 0  # opened so far (for tests and the benchmark)
-
-    @property
-    def batch_size(self) -> int:
-        return self.s.batch_size
 
     # the Destination interface ----------------------------------------------------
 

@@ -33,7 +33,7 @@ class Recorder(Destination):
         bug_at: int | None = None,
     ) -> None:
         super().__init__(ctx)
-        self.concurrent_batches = overlap  # type: ignore[misc]
+        self.concurrent_batches = overlap
         self.fail_at, self.bug_at = fail_at, bug_at
         self.calls = 0
         self.active = self.peak = 0

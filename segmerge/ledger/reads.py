@@ -34,14 +34,15 @@ class ReadsMixin:
         ).fetchall()
         return [dict(r) for r in rows]
 
-    def done_details(self, run_id: str, kind: str) -> list[str]:
-        """The details of the run's actions of this kind that were done (what the
-        destination answered: a draft's platform id, for one)."""
+    def platform_ids(self, run_id: str, kind: str) -> set[str]:
+        """The platform's ids of what the run's done actions of this kind made or touched
+        (its drafts' campaign ids, for ``create_campaign``), as their outcomes gave them."""
         rows = self.db.execute(
-            "SELECT detail FROM actions WHERE run_id=? AND kind=? AND status='done'",
+            "SELECT DISTINCT platform_id FROM actions WHERE run_id=? AND kind=? "
+            "AND status='done' AND platform_id IS NOT NULL",
             (run_id, kind),
         )
-        return [str(r[0] or "") for r in rows]
+        return {str(r[0]) for r in rows}
 
     def latest_run_with_letters(self, campaign: str, within: int = 100) -> str | None:
         """The campaign's latest run (among its last ``within``) that sent a letter or put

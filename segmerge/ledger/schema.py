@@ -7,6 +7,7 @@ workspace's memory and is never recreated, only mended.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 
 from segmerge.ledger.suppression import SCHEMA as SUPPRESSION_SCHEMA
@@ -59,8 +60,27 @@ def migrate(db: sqlite3.Connection) -> None:
     manifest, :mod:`segmerge.segment.cache`), so an old ledger loses nothing.
     """
     columns = {r[1] for r in db.execute("PRAGMA table_info(actions)")}
-    for name in ("not_before", "variant"):
+    for name in ("not_before", "variant", "platform_id"):
         if name not in columns:
             db.execute(f"ALTER TABLE actions ADD COLUMN {name} TEXT")
+    if "platform_id" not in columns:
+        _platform_ids_from_details(db)
     db.execute("DROP INDEX IF EXISTS actions_by_contact")  # had status: see SCHEMA
     db.execute("DROP TABLE IF EXISTS cursors")
+
+
+#: how a draft's id was written in ``detail`` before outcomes carried it: Mailchimp's
+#: "draft campaign ID created", HubSpot's "draft e-mail ID created", Brevo's "draft ID created"
+_OLD_DRAFT_DETAIL = re.compile(r"draft(?: campaign| e-mail)? (\S+)")
+
+
+def _platform_ids_from_details(db: sqlite3.Connection) -> None:
+    """Once, when the ``platform_id`` column is added: the ids of the drafts made before
+    outcomes carried them (``Outcome.platform_id``), read from the sentence their
+    connector wrote then, so that `kpi` still matches the events of those campaigns.
+    The only reading of ``detail`` for an id, and only of rows older than the column."""
+    rows = db.execute(
+        "SELECT key, detail FROM actions WHERE kind='create_campaign' AND status='done'"
+    ).fetchall()
+    ids = [(m.group(1), key) for key, detail in rows if (m := _OLD_DRAFT_DETAIL.search(detail))]
+    db.executemany("UPDATE actions SET platform_id=? WHERE key=?", ids)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -282,14 +282,25 @@ class Ledger(SuppressionMixin, TrackingMixin, ReadsMixin):
                 only_if="status='planned'",
             )
 
-    def record(self, outcomes: Iterable[tuple[str, str, str]]) -> None:
-        """Store (key, status, detail) outcomes; `retry` goes back to `planned`."""
+    def record(
+        self,
+        outcomes: Iterable[tuple[str, str, str]],
+        platform_ids: Mapping[str, str] | None = None,
+    ) -> None:
+        """Store (key, status, detail) outcomes; `retry` goes back to `planned`.
+        ``platform_ids`` (key -> the platform's id of what the action made, from its
+        outcome) are stored in the same transaction, so a done draft never lacks its id."""
         ts = now_iso()
         rows = [(k, "planned" if s == "retry" else s, redact(d)) for k, s, d in outcomes]
         groups: dict[tuple[str, str], list[str]] = {}
         for k, s, d in rows:
             groups.setdefault((s, d), []).append(k)
         with self.transaction() as db:
+            if platform_ids:
+                db.executemany(
+                    "UPDATE actions SET platform_id=? WHERE key=?",
+                    [(pid, k) for k, pid in platform_ids.items()],
+                )
             if len({k for k, _, _ in rows}) < len(rows):  # a key twice: the last one wins
                 db.executemany(
                     "UPDATE actions SET status=?, detail=?, updated_at=? WHERE key=?",

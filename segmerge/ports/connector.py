@@ -76,9 +76,15 @@ class Action:
 
 @dataclass(frozen=True)
 class Outcome:
+    """What became of one action: its status, a sentence for the user (``detail``, shown
+    by `history`, never parsed) and the platform's id of what the action made or
+    touched (the draft campaign, the list), which the engine keeps to match what the
+    platform later reports (opens and clicks of that campaign id)."""
+
     key: str
     status: OutcomeStatus
     detail: str = ""
+    platform_id: str | None = None
 
 
 class ConnectorSettings(BaseModel):
@@ -156,14 +162,35 @@ class Source(Connector):
 
 
 class Destination(Connector):
+    """Where a run's actions go. Besides :meth:`push`, everything here has a default a
+    destination overrides only for a feature it has: :attr:`batch_size`,
+    :attr:`concurrent_batches`, :meth:`wait_ready`, :meth:`prepare`, :meth:`merge_tag`,
+    :meth:`lock_identity`. The engine reads them directly, so a typo in an override's
+    name is a type error, not a silently ignored feature."""
+
     #: action kinds this destination understands
     accepts: ClassVar[frozenset[str]] = frozenset()
     #: True when redoing an action with the same key cannot duplicate it
     #: (an outbox file named by its key); a send to SMTP is not.
     idempotent: ClassVar[bool] = False
+    #: the most actions one :meth:`push` call is given: a platform's bulk endpoint size
+    #: times the calls a push makes; for a non-idempotent destination also the most
+    #: actions a crash can leave uncertain. A class attribute, or an instance one set in
+    #: ``__init__`` from the settings (the SMTP destination's ``batch_size``).
+    batch_size: int = 100
     #: batches the pipeline may have in flight at once (see segmerge.run.push): more
     #: than 1 for a platform limited by concurrent connections, whose push is thread-safe
-    concurrent_batches: ClassVar[int] = 1
+    concurrent_batches: int = 1
+
+    def wait_ready(self, count: int) -> None:
+        """Block until the destination may take the next ``count`` actions.
+
+        Called before each batch is marked in flight, in the pushing thread (with
+        :attr:`concurrent_batches` above 1, while earlier batches may still be in
+        flight): a throttle (an hourly sending limit) waits here, so a process killed
+        during the wait leaves nothing of that batch uncertain. A method with a default
+        that does not wait, rather than an attribute that may be None: the engine calls
+        it for every destination, one code path whether there is a throttle or not."""
 
     def prepare(self, actions: Sequence[Action]) -> None:
         """Get ready for ``actions`` while the ledger writes the run's plan.

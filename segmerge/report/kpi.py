@@ -25,7 +25,6 @@ that moment.
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 
 import pandas as pd
@@ -53,8 +52,6 @@ __all__ = [
     "platform_note",
     "run_people",
 ]
-
-_DRAFT_ID = re.compile(r"draft(?: e-mail)? (\S+)")
 
 
 # --- reading a run --------------------------------------------------------------------------
@@ -92,11 +89,7 @@ def platform_note(people: pd.DataFrame) -> str | None:
 
 def our_ids(ledger: Ledger, campaign: str, run_id: str) -> set[str]:
     """campaign_id values that mean "this run": its name, its run id, its drafts' platform ids."""
-    ids = {campaign, run_id}
-    for detail in ledger.done_details(run_id, "create_campaign"):
-        if m := _DRAFT_ID.search(detail):
-            ids.add(m.group(1))
-    return ids
+    return {campaign, run_id} | ledger.platform_ids(run_id, "create_campaign")
 
 
 def latest_run(ledger: Ledger, campaign: str) -> str | None:

@@ -7,9 +7,9 @@ leaves each action planned, in flight (settled on resume) or recorded.
 A destination limited by concurrent connections rather than by a rate
 (Mailchimp's 10) loses its connections at every batch boundary: the last
 requests of a batch drain one by one while the next batch waits for its
-turn. Such a destination sets ``concurrent_batches`` above 1 (and must then
-be safe to call from that many threads): the next batches are handed over
-while the previous one is still in flight, and the ledger, which only this
+turn. Such a destination sets ``Destination.concurrent_batches`` above 1 (and
+must then be safe to call from that many threads): the next batches are handed
+over while the previous one is still in flight, and the ledger, which only this
 thread touches, records each batch as soon as it is back, in order. Such a
 push also ramps its batches up and down (a 16th of ``batch_size``, an 8th, a
 quarter, a half, then whole batches, and the same backwards at the end): the
@@ -20,6 +20,9 @@ connections are not left idle at either end.
 Before any of that, :func:`plan_while_preparing` lets each destination get
 ready for its actions (a first run's new Mailchimp tags) while the ledger
 writes the plan, so the first batch does not wait for a round trip of setup.
+
+Every feature is read from the :class:`~segmerge.ports.Destination` contract, where
+each has its default (batches of 100, one at a time, no throttle wait).
 """
 
 from __future__ import annotations
@@ -53,9 +56,8 @@ def push_in_batches(
     other error records it as retry, or uncertain when redoing it could
     duplicate it (a send).
     """
-    size = max(1, int(getattr(dest, "batch_size", 100)))
-    wait_ready = getattr(dest, "wait_ready", None)  # a throttle: one batch at a time
-    overlap = 1 if wait_ready is not None else max(1, int(getattr(dest, "concurrent_batches", 1)))
+    size = max(1, dest.batch_size)
+    overlap = max(1, dest.concurrent_batches)
     total = len(todo)
     bounds = _cuts(total, size, ramp=overlap > 1)
     batches = [list(todo[a:b]) for a, b in zip(bounds, bounds[1:], strict=False)]
@@ -77,15 +79,14 @@ def push_in_batches(
         seen = {o.key for o in outcomes}
         rows = [(o.key, o.status, o.detail) for o in outcomes]
         rows += [(a.key, "retry", "no outcome returned") for a in batch if a.key not in seen]
-        ledger.record(rows)
+        ledger.record(rows, {o.key: o.platform_id for o in outcomes if o.platform_id})
         done += len(batch)
         if progress and not quiet:
             progress(phase, done, total)
 
     if overlap == 1:
         for batch in batches:
-            if wait_ready is not None:  # the throttle waits before the intent, not in flight
-                wait_ready(len(batch))
+            dest.wait_ready(len(batch))  # a throttle waits before the intent, not in flight
             ledger.mark_in_flight([a.key for a in batch])
             try:
                 outcomes = dest.push(batch)
@@ -115,6 +116,7 @@ def push_in_batches(
                     settle_oldest()
                 if failure is not None:
                     break  # what is not handed over stays planned
+                dest.wait_ready(len(batch))
                 ledger.mark_in_flight([a.key for a in batch])
                 pending.append((batch, pool.submit(dest.push, batch)))
         except BaseException:  # a stop asked at a checkpoint (progress), a signal
