@@ -25,13 +25,11 @@ that was not done, and nothing is capped silently.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 import pandas as pd
 
@@ -46,18 +44,10 @@ from segmerge.ports import (
 )
 
 from .brevo_export_file import ExportCache, emails_of, export_url
+from .brevo_sent import KINDS, Campaign, list_sent
 
-#: recipientsType -> (its counter in statistics.globalStats, the canonical event)
-KINDS: dict[str, tuple[str, str]] = {
-    "openers": ("uniqueViews", "open"),
-    "clickers": ("uniqueClicks", "click"),
-    "hardBounces": ("hardBounces", "bounce"),
-    "softBounces": ("softBounces", "bounce"),
-    "unsubscribed": ("unsubscriptions", "unsubscribe"),
-}
 #: the bounce's kind in the ``detail`` column, as ``contact_stats`` writes it
 DETAILS = {"hardBounces": "hard", "softBounces": "soft"}
-PAGE = 100  # GET /emailCampaigns maximum
 PROCESS_PAGE = 50  # GET /processes maximum
 #: calls of the hourly bucket left for the push (a draft costs one or two)
 KEEP_FOR_PUSH = 5
@@ -72,14 +62,6 @@ class Engagement:
     notes: list[str] = field(default_factory=list)
     #: the events stream's cursor (None: keep the pull's own cursor)
     cursor: str | None = None
-
-
-@dataclass
-class Campaign:
-    id: int
-    name: str
-    sent: pd.Timestamp
-    counts: dict[str, int]
 
 
 @dataclass
@@ -207,67 +189,6 @@ def pull_exports(
             f"date"
         )
     return Engagement(events, notes, write_cursor(counts))
-
-
-def list_sent(client: HttpClient, days: int, source: str) -> tuple[list[Campaign], int | None]:
-    """Campaigns sent in the last ``days`` days, and the calls Brevo says remain."""
-    now = dt.datetime.now(dt.UTC)
-    start = now - dt.timedelta(days=days)
-    params: dict[str, Any] = {
-        "status": "sent",
-        "statistics": "globalStats",
-        "excludeHtmlContent": "true",
-        "startDate": _stamp(start),
-        "endDate": _stamp(now),
-        "limit": PAGE,
-        "sort": "desc",
-    }
-    endpoint = "GET /emailCampaigns"
-    out: list[Campaign] = []
-    remaining: int | None = None
-    offset = 0
-    while True:
-        resp = client.request("GET", "/emailCampaigns", params={**params, "offset": offset})
-        remaining = _header_int(resp.headers.get("x-sib-ratelimit-remaining"))
-        body = client.decode(resp, endpoint)
-        if body is None:
-            break
-        items = field_of(body, "campaigns", list, endpoint=endpoint, source=source)
-        out.extend(_campaign(x, n + offset, source) for n, x in enumerate(items))
-        offset += len(items)
-        total = body.get("count") if isinstance(body, dict) else None
-        if len(items) < PAGE or (isinstance(total, int) and offset >= total):
-            break
-    return out, remaining
-
-
-def _campaign(item: Any, n: int, source: str) -> Campaign:
-    endpoint = "GET /emailCampaigns"
-
-    def bad(what: str) -> BadAnswer:
-        return BadAnswer(f"{source}: {endpoint}: campaign #{n} {what}", field=source)
-
-    if not isinstance(item, dict) or not isinstance(item.get("id"), int):
-        raise bad("has no integer 'id'")
-    cid = item["id"]
-    when = item.get("sentDate") or item.get("scheduledAt")
-    sent = pd.to_datetime(when, utc=True, errors="coerce") if isinstance(when, str) else None
-    if sent is None or pd.isna(sent):
-        raise bad(f"(id {cid}) has no valid 'sentDate' ({when!r})")
-    stats = item.get("statistics")
-    glob = stats.get("globalStats") if isinstance(stats, dict) else None
-    if not isinstance(glob, dict):
-        raise bad(f"(id {cid}) has no 'statistics.globalStats'")
-    counts: dict[str, int] = {}
-    for kind, (counter, _) in KINDS.items():
-        value = glob.get(counter)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise bad(
-                f"(id {cid}): field 'statistics.globalStats.{counter}' is {value!r}, "
-                f"expected a count"
-            )
-        counts[kind] = value
-    return Campaign(cid, str(item.get("name") or cid), sent, counts)
 
 
 def _affordable(jobs: int, calls: int) -> int:
@@ -405,17 +326,3 @@ def _names(campaigns: Iterable[Campaign]) -> str:
     shown = [f"{c.name!r} ({c.id})" for c in list(unique.values())[:5]]
     more = f" and {len(unique) - 5} more" if len(unique) > 5 else ""
     return ", ".join(shown) + more
-
-
-def _header_int(value: str | None) -> int | None:
-    try:
-        return int(float(value)) if value is not None else None
-    except ValueError:
-        return None
-
-
-def _stamp(when: dt.datetime) -> str:
-    """Brevo's filter format: YYYY-MM-DDTHH:mm:ss.SSSZ, in UTC."""
-    return (
-        when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
-    )

@@ -14,20 +14,17 @@ See docs/connectors/hubspot.md for what a user configures and sees.
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Sequence
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import pandas as pd
-from pydantic import Field, field_validator
 
 from segmerge.ports import (
     Action,
     BadAnswer,
     ConfigError,
     ConnectorError,
-    ConnectorSettings,
     CredentialError,
     Destination,
     HttpClient,
@@ -47,51 +44,13 @@ from .hubspot_client import LIST_PAGE, StuckSearch, make_clients, next_after, se
 from .hubspot_deals import WonDeals
 from .hubspot_drafts import Drafts
 from .hubspot_lists import Lists
+from .hubspot_settings import HubSpotSettings
 from .hubspot_tags import TagWriter
 
-DEFAULT_URL = "https://api.hubapi.com"
 TAG_KINDS = frozenset({"tag", "untag"})
 #: characters of comma-joined property names sent in one query string
 URL_BUDGET = 6000
 LIST_KINDS = frozenset({"add_to_list", "remove_from_list"})
-
-
-class HubSpotSettings(ConnectorSettings):
-    base_url: str = DEFAULT_URL
-    #: internal name of the multiple-checkboxes contact property holding the tags
-    tags_property: str = "segmerge_segments"
-    tags_label: str = "Segmerge segments"
-    #: HubSpot-defined properties to pull besides the core ones and all custom ones
-    properties: list[str] = []
-    custom_properties: bool = True
-    orders: Literal["deals", "none"] = "deals"
-    #: deal stages counted as won; unset: HubSpot's own (hs_is_closed_won, the pipelines)
-    won_stages: list[str] | None = None
-    events: bool = True
-    events_days: int = Field(365, ge=1)
-    #: events are read this many days at a time (a window's pages are never all held)
-    events_window_days: int = Field(30, ge=1)
-    #: the app's burst limit: 100 per 10 s (Free/Starter), 190 (Professional/Enterprise)
-    rate_limit: int = Field(100, ge=1)
-    rate_window_seconds: float = Field(10.0, gt=0)
-    search_rate_limit: float = Field(4.0, gt=0)
-    search_window_seconds: float = Field(1.0, gt=0)
-    search_result_cap: int = Field(10_000, ge=200)
-    cursor_overlap_seconds: int = Field(300, ge=0)
-    timeout: float = Field(30.0, gt=0)
-    email_template_path: str | None = None
-    #: a marketing e-mail to clone for each draft (its design kept, its rich text replaced)
-    email_template_id: str | None = None
-
-    @field_validator("tags_property")
-    @classmethod
-    def _internal_name(cls, v: str) -> str:
-        if not re.fullmatch(r"[a-z][a-z0-9_]{0,99}", v):
-            raise ValueError(
-                f"{v!r} is not a HubSpot internal property name "
-                "(lower case letters, digits and _, starting with a letter)"
-            )
-        return v
 
 
 class HubSpotConnector(Source, Destination):
@@ -245,7 +204,7 @@ class HubSpotConnector(Source, Destination):
     def _cursors(self, since: str | None, notes: list[str]) -> tuple[int | None, int | None]:
         """Where contacts and events resume: their own cursors first, else the combined one."""
         try:
-            contacts_ms, events_ms = _read_cursor(since)
+            contacts_ms, events_ms = hp.read_cursor(since)
         except ConnectorError as exc:  # not ours (another connector's?): start over, safely
             notes.append(f"{self.name}: {exc.message}; pulled everything instead")
             contacts_ms = events_ms = None
@@ -299,7 +258,7 @@ class HubSpotConnector(Source, Destination):
         except StuckSearch as exc:
             notes.append(f"{exc.message}; pulled every contact instead")
             return None
-        notes.append(f"{self.name}: {len(records)} contact(s) modified since {_iso(since_ms)}")
+        notes.append(f"{self.name}: {len(records)} contact(s) modified since {hp.iso(since_ms)}")
         return records
 
     def _events(
@@ -397,28 +356,3 @@ class HubSpotConnector(Source, Destination):
                 self.cfg.email_template_id,
             )
         return self._drafts
-
-
-def _read_cursor(since: str | None) -> tuple[int | None, int | None]:
-    """Our cursor is JSON; an ISO date (say, typed by hand) is accepted as both times."""
-    if not since:
-        return None, None
-    try:
-        data = json.loads(since)
-        if isinstance(data, dict):
-            contacts = int(data["contacts_ms"])
-            events = data.get("events_ms")
-            return contacts, int(events) if events is not None else contacts
-    except (ValueError, KeyError, TypeError):
-        pass
-    try:
-        when = pd.Timestamp(since)
-        when = when.tz_localize("UTC") if when.tzinfo is None else when
-        ms = int(when.value // 1_000_000)
-    except (ValueError, TypeError):
-        raise ConnectorError(f"unreadable HubSpot cursor {since!r}") from None
-    return ms, ms
-
-
-def _iso(ms: int) -> str:
-    return pd.Timestamp(ms, unit="ms", tz="UTC").isoformat()

@@ -10,13 +10,14 @@ never a silently mangled column.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 from typing import Any
 
 import pandas as pd
 
-from segmerge.ports import STRING, UTC, BadAnswer, HttpClient, batched, field_of
+from segmerge.ports import STRING, UTC, BadAnswer, ConnectorError, HttpClient, batched, field_of
 
 CONTACTS = "/crm/v3/objects/contacts"
 #: properties the canonical columns and the consent flag come from
@@ -204,3 +205,30 @@ def ids_for_emails(client: HttpClient, emails: Iterable[str]) -> dict[str, str]:
             if email and item.get("id") is not None:
                 found[email] = str(item["id"])
     return found
+
+
+def read_cursor(since: str | None) -> tuple[int | None, int | None]:
+    """The pull's cursor (contacts' and events' times, in ms) is JSON; an ISO date (say,
+    typed by hand) is accepted as both times."""
+    if not since:
+        return None, None
+    try:
+        data = json.loads(since)
+        if isinstance(data, dict):
+            contacts = int(data["contacts_ms"])
+            events = data.get("events_ms")
+            return contacts, int(events) if events is not None else contacts
+    except (ValueError, KeyError, TypeError):
+        pass
+    try:
+        when = pd.Timestamp(since)
+        when = when.tz_localize("UTC") if when.tzinfo is None else when
+        ms = int(when.value // 1_000_000)
+    except (ValueError, TypeError):
+        raise ConnectorError(f"unreadable HubSpot cursor {since!r}") from None
+    return ms, ms
+
+
+def iso(ms: int) -> str:
+    """A cursor's time as the notes show it."""
+    return pd.Timestamp(ms, unit="ms", tz="UTC").isoformat()

@@ -82,9 +82,6 @@ def timestamps(values: Iterable[Any]) -> pd.Series:
     return pd.to_datetime(s, utc=True, errors="coerce", format="ISO8601").astype(UTC)
 
 
-STRINGS = ("contact_id", "email", "status", "language")
-
-
 def member_columns(page: Page, source: str) -> dict[str, Any]:
     """A page of members checked and split into columns, in the worker that fetched it
     (so this overlaps the other requests): text columns as Arrow arrays, merge fields

@@ -15,8 +15,9 @@ import pandas as pd
 import pytest
 
 from connectors.brevo import BrevoConnector
-from connectors.brevo_engagement import Campaign, Job, _campaign, _poll
+from connectors.brevo_engagement import Job, _poll
 from connectors.brevo_export_file import emails_of, export_url
+from connectors.brevo_sent import Campaign, _campaign
 from segmerge.errors import BadAnswer
 from segmerge.ports.connector import ConnectorContext
 from tests.fakes import specs
