@@ -36,6 +36,20 @@ def install(site: Path) -> None:
     install_plugin(site, "shopjson_segmerge", code, name, target)
 
 
+def test_the_guide_names_every_name_of_the_plugin_api_and_its_example_uses_only_it():
+    """Every name of ``segmerge.ports.__all__`` is described on the page (a name added to
+    the API without a word in the guide fails here), and the example imports nothing of
+    segmerge but ``segmerge.ports``."""
+    import segmerge.ports
+
+    text = GUIDE.read_text(encoding="utf-8")
+    undocumented = [n for n in segmerge.ports.__all__ if f"`{n}`" not in text]
+    assert undocumented == []
+    code = block("# file: shopjson_segmerge.py", "python")
+    imported = re.findall(r"^(?:from|import) (segmerge[\w.]*)", code, re.M)
+    assert imported == ["segmerge.ports"]
+
+
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([SEGMERGE, *args], capture_output=True, text=True, env=env)
 

@@ -15,8 +15,7 @@ from tests.workspaces import SEGMERGE, cli_env, install_plugin
 PLUGIN = '''
 """A tiny shop API as a Segmerge source: three contacts."""
 import pandas as pd
-from segmerge.ports.connector import ConnectorSettings, Source
-from segmerge.ports.schema import Tables
+from segmerge.ports import ConnectorSettings, Source, Tables
 
 
 class Settings(ConnectorSettings):
