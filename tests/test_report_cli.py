@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import sqlite3
@@ -13,24 +12,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from cli import segmerge as sm
 
 from segmerge.report.kpi import kpi
 from segmerge.run.pipeline import RunOptions, run
 from segmerge.workspace import config as wsmod
 
 AS_OF = "2026-12-01"
-CLI = "import bot; from segmerge.cli.report import register; register(bot.app); bot.main()"
-
-
-def sm(*args: str) -> subprocess.CompletedProcess:
-    env = {
-        **os.environ,
-        "COLUMNS": "200",
-        "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring",
-    }
-    return subprocess.run(
-        [sys.executable, "-c", CLI, *args], capture_output=True, text=True, env=env, timeout=300
-    )
 
 
 @pytest.fixture(scope="module")
@@ -58,22 +46,7 @@ def test_report_on_the_demo_matches_segment_and_writes_a_self_contained_page(ws,
     rules = str(ws / "segrules/profils-vpc.yaml")
     proc = sm("report", rules, "-w", str(ws), "--as-of", AS_OF, "--html", str(page))
     assert proc.returncode == 0, proc.stderr
-    seg = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "segmerge"),
-            "segment",
-            rules,
-            "-w",
-            str(ws),
-            "--as-of",
-            AS_OF,
-            "--format",
-            "csv",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    seg = sm("segment", rules, "-w", str(ws), "--as-of", AS_OF, "--format", "csv", check=True)
     from io import StringIO
 
     counts = pd.read_csv(StringIO(seg.stdout), dtype=str, keep_default_na=False)["segment"]
@@ -133,7 +106,7 @@ def test_report_bad_input_is_one_line_exit_2(ws):
 
 def test_cli_does_not_import_matplotlib():
     code = (
-        "import sys, bot; from segmerge import cli_report; cli_report.register(bot.app); "
+        "import sys, bot; "
         "import segmerge.report.kpi, segmerge.report.quality, segmerge.report.movements; "
         "print('matplotlib' in sys.modules)"
     )

@@ -13,12 +13,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
+from cli import Ran
+from cli import segmerge as run_cli
 from one_campaign import LETTER, lay_out, rules
-from workspaces import SEGMERGE, cli_env
 
 EVIL_NAME = "\x1b]0;pwned\x07\x1b[2J"
 EVIL_ID = "3\x1b[31m"
@@ -49,18 +49,11 @@ def ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def segmerge(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [SEGMERGE, *args, "-w", str(root)],
-        capture_output=True,
-        text=True,
-        env=cli_env(),
-        timeout=120,
-        cwd=root,
-    )
+def segmerge(root: Path, *args: str) -> Ran:
+    return run_cli(*args, "-w", str(root), cwd=root)
 
 
-def shown(p: subprocess.CompletedProcess[str]) -> str:
+def shown(p: Ran) -> str:
     """The command's output, checked to hold no raw control character."""
     out = p.stdout + p.stderr
     assert p.returncode == 0, out
