@@ -193,7 +193,7 @@ def test_the_commands_that_read_or_write_the_ledger_close_every_connection(tmp_p
     from typer.testing import CliRunner
 
     from bot import app
-    from segmerge.preview.app import _suppressed
+    from segmerge.preview.live import _suppressed
     from segmerge.report.kpi import kpi
     from segmerge.run.checks import finished_note
     from segmerge.run.pipeline import RunOptions, run

@@ -1,13 +1,9 @@
 """`segmerge preview`: a local web page where marketers see every letter as it will be sent.
 
 Why a server and not static files: the page must follow the workspace as it is
-edited. A thread polls the mtimes of ``segmerge.toml``, ``segrules/`` and
-``templates/`` (no dependency, works on every file system, ~50 files stat'ed
-twice a second); a change bumps a version that the page polls (``/_version``)
-and reloads on, and drops the opened campaigns, which are opened again, with
-the same code as a run (:func:`segmerge.run.campaign.open_campaign`), on the next
-request. A broken rule or template is therefore an error shown in the page,
-with its file and line, never a crash.
+edited (:mod:`segmerge.preview.live` reloads it when a file changes, and the page
+polls ``/_version``). A broken rule or template is therefore an error shown in
+the page, with its file and line, never a crash.
 
 Safety: it binds 127.0.0.1 by default, answers only requests addressed to
 that name (the `Host` header, :mod:`segmerge.preview.host`: a page using DNS
@@ -26,28 +22,19 @@ import json
 import logging
 import socket
 import threading
-import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-import numpy as np
-import pandas as pd
-
 from segmerge import i18n
 from segmerge.i18n import _
-from segmerge.ledger.store import Ledger
-from segmerge.mail.consent import not_mailable
 from segmerge.preview import pages
 from segmerge.preview.host import allowed_names, host_ok
 from segmerge.preview.lang import ASSETS, PAGES, shown_day, speaking
+from segmerge.preview.live import Preview, Watcher
 from segmerge.preview.pages import error_info
-from segmerge.run.campaign import OpenCampaign, open_campaign
-from segmerge.segment.segmentation import as_of_instant
-from segmerge.workspace import config as wsmod
 
 log = logging.getLogger("segmerge.preview")
 
@@ -63,150 +50,6 @@ LETTER_CSP = (
     "font-src data: https:; form-action 'none'; base-uri 'none'; "
     "frame-ancestors 'self'; sandbox"
 )
-
-
-# -- the workspace, reloaded when its files change -------------------------------------------
-
-
-@dataclass
-class CampaignView:
-    """An opened campaign (or why it cannot be), with what the pages list per segment."""
-
-    name: str
-    camp: OpenCampaign | None = None
-    error: dict[str, Any] | None = None
-    reasons: pd.Series | None = None  # why a contact is not mailed, <NA> when it is
-    _rows: dict[str, np.ndarray] = field(default_factory=dict)
-
-    def rows(self, segment: str) -> np.ndarray:
-        """The rows that get this segment's letter (their first segment), in source order."""
-        if segment not in self._rows and self.camp is not None:
-            primary = self.camp.seg.assignment.primary
-            self._rows[segment] = np.flatnonzero((primary == segment).fillna(False).to_numpy())
-        return self._rows.get(segment, np.array([], dtype=int))
-
-
-def _suppressed(ws: wsmod.Workspace) -> tuple[set[str], set[str]]:
-    """The suppressed addresses and the contacts unsubscribed by id, read only: the
-    preview never creates or migrates the ledger."""
-    ledger = Ledger.reader(ws.ledger_path, timeout=2)
-    if ledger is None:
-        return set(), set()
-    with ledger:
-        return ledger.suppressed_addresses(), ledger.suppressed_contact_ids()
-
-
-class Preview:
-    """The state behind the pages: the workspace, its campaigns, and a version to reload on."""
-
-    def __init__(self, root: Path, *, as_of: str | None = None, only: str | None = None) -> None:
-        self.root = Path(root).resolve()
-        self.as_of = as_of
-        self.only = only
-        self.boot = uuid.uuid4().hex[:8]
-        self.version = 0
-        self._lock = threading.RLock()
-        self._ws: wsmod.Workspace | None = None
-        self._ws_error: dict[str, Any] | None = None
-        self._camps: dict[str, CampaignView] = {}
-        self._lang: str | None = None
-
-    @property
-    def tag(self) -> str:
-        return f"{self.boot}-{self.version}"
-
-    def invalidate(self) -> None:
-        with self._lock:
-            self.version += 1
-            self._ws, self._ws_error, self._camps, self._lang = None, None, {}, None
-
-    def language(self) -> str:
-        """The pages' language: the workspace's ``locale`` (read even when segmerge.toml
-        does not validate), else the environment's; "fr" or "en"."""
-        with self._lock:
-            if self._lang is None:
-                self._lang = i18n.language_of(i18n.peek_locale(self.root) or i18n.env_locale())
-            return self._lang
-
-    def workspace(self) -> tuple[wsmod.Workspace | None, dict[str, Any] | None]:
-        with self._lock:
-            if self._ws is None and self._ws_error is None:
-                try:
-                    self._ws = wsmod.load(self.root)
-                    as_of_instant(self._ws, self.as_of)  # a bad --as-of is a page error too
-                except Exception as exc:  # noqa: BLE001 - shown in the page
-                    self._ws, self._ws_error = None, error_info(exc, self.root)
-            return self._ws, self._ws_error
-
-    def names(self) -> list[str]:
-        ws, _ = self.workspace()
-        if ws is None:
-            return []
-        return [n for n in ws.config.campaigns if self.only in (None, n)]
-
-    def campaign(self, name: str) -> CampaignView | None:
-        """The campaign, opened on first use; None when the workspace has no such campaign."""
-        with self._lock:
-            ws, _ = self.workspace()
-            if ws is None or name not in self.names():
-                return None
-            if name not in self._camps:
-                view = CampaignView(name)
-                try:
-                    view.camp = open_campaign(ws, name, as_of=self.as_of)
-                    view.camp.close()  # connectors are done: the page only reads what was pulled
-                    seg = view.camp.seg
-                    view.reasons = not_mailable(
-                        seg.frame,
-                        seg.tables.events,
-                        *_suppressed(ws),
-                    )
-                except Exception as exc:  # noqa: BLE001 - shown in the page
-                    view.camp, view.error = None, error_info(exc, self.root)
-                self._camps[name] = view
-            return self._camps[name]
-
-    def watched(self) -> list[Path]:
-        paths = [self.root / wsmod.CONFIG_NAME, self.root / "segrules", self.root / "templates"]
-        ws = self._ws
-        if ws is not None:
-            for c in ws.config.campaigns.values():
-                folder = ws.templates_dir(c)
-                paths += [ws.path(c.rules), folder, folder.parent / "_shared"]
-        return list(dict.fromkeys(paths))
-
-
-def signature(paths: list[Path]) -> tuple[tuple[str, int, int], ...]:
-    """(file, mtime, size) of every file under the paths: what changes when one is saved."""
-    out: list[tuple[str, int, int]] = []
-    for p in paths:
-        files = sorted(x for x in p.rglob("*") if x.is_file()) if p.is_dir() else [p]
-        for f in files:
-            try:
-                st = f.stat()
-            except OSError:
-                continue
-            out.append((str(f), st.st_mtime_ns, st.st_size))
-    return tuple(out)
-
-
-class Watcher(threading.Thread):
-    """Polls the watched files; a change invalidates the preview (the page then reloads)."""
-
-    def __init__(self, preview: Preview, interval: float = 0.5) -> None:
-        super().__init__(name="segmerge-preview-watch", daemon=True)
-        self.preview = preview
-        self.interval = interval
-        self.stopped = threading.Event()
-        self._last = signature(preview.watched())
-
-    def run(self) -> None:
-        while not self.stopped.wait(self.interval):
-            now = signature(self.preview.watched())
-            if now != self._last:
-                self._last = now
-                log.info("preview: files changed, reloading")
-                self.preview.invalidate()
 
 
 def refused_host(preview: Preview) -> str:

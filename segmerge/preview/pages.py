@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from email.header import decode_header, make_header
 from html import escape
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -21,11 +21,9 @@ from segmerge.i18n import _, day, label, percent
 from segmerge.ledger.keys import send_key
 from segmerge.mail.consent import said
 from segmerge.mail.tokens import signing_key
+from segmerge.preview.view import CampaignView
 from segmerge.run.campaign import OpenCampaign
 from segmerge.run.pipeline import run_id_for
-
-if TYPE_CHECKING:
-    from segmerge.preview.app import CampaignView, Preview
 
 log = logging.getLogger("segmerge.preview")
 SAMPLE, MAX_SAMPLE = 20, 500
@@ -165,7 +163,15 @@ def summary(view: CampaignView) -> dict[str, Any]:
     return out
 
 
-def index(preview: Preview) -> dict[str, Any]:
+class Campaigns(Protocol):
+    """What the index page reads of the preview (:class:`segmerge.preview.live.Preview`)."""
+
+    def names(self) -> list[str]: ...
+
+    def campaign(self, name: str) -> CampaignView | None: ...
+
+
+def index(preview: Campaigns) -> dict[str, Any]:
     cards = []
     for name in preview.names():
         view = preview.campaign(name)
