@@ -99,6 +99,7 @@ class _Process:
 
     def __init__(self) -> None:
         self.argv = sys.argv[:]
+        self.environ = dict(os.environ)
         self.cwd = os.getcwd()
         self.lang = lang()
         self.excepthook = sys.excepthook
@@ -107,6 +108,9 @@ class _Process:
 
     def restore(self) -> None:
         sys.argv = self.argv
+        if dict(os.environ) != self.environ:  # nothing sets one today; a leak would be silent
+            os.environ.clear()
+            os.environ.update(self.environ)
         os.chdir(self.cwd)
         use_locale(self.lang)
         redact.clear()  # the command's secrets die with it, as with its process

@@ -1,33 +1,23 @@
 """`segmerge run` end to end with HubSpot as both source and destination (the fake on loopback).
 
-The CLI runs in a subprocess, exactly as a user runs it; the fake runs in this
-process, so the test can look at what the run changed in "HubSpot".
+The CLI runs through its entry point in this process (tests/cli.py), as a user runs
+it; the fake runs on loopback, so the test can look at what the run changed in "HubSpot".
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
+from tests.cli import Ran, segmerge
 from tests.fakes.hubspot import TOKEN, HubSpotFake, populate
 
-SEGMERGE = str(Path(sys.executable).parent / "segmerge")
 AS_OF = "2026-12-01"
 
 
-def sm(*args: str) -> subprocess.CompletedProcess:
-    env = {
-        **os.environ,
-        "COLUMNS": "200",
-        "SEGMERGE_CRM_TOKEN": TOKEN,
-        "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring",
-    }
-    return subprocess.run([SEGMERGE, *args], capture_output=True, text=True, env=env, timeout=120)
+def sm(*args: str) -> Ran:
+    return segmerge(*args, env={"SEGMERGE_CRM_TOKEN": TOKEN})
 
 
 @pytest.fixture

@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import smtplib
 import sqlite3
-import subprocess
-import sys
 import time
 from email.message import Message
 from pathlib import Path
 
 import pytest
+from cli import Ran, segmerge
 from smtp_server import SmtpServer, free_port, make_workspace, tls_available
 
 from connectors.smtp import SmtpConnector
@@ -30,24 +28,13 @@ from segmerge.run.pipeline import RunOptions, run
 from segmerge.workspace import secrets
 from segmerge.workspace.config import load
 
-SEGMERGE = str(Path(sys.executable).parent / "segmerge")
 AS_OF = "2026-12-01"
 RUN = f"lettre@{AS_OF}"
 PASSWORD = "s3cret-Pa55word"
 
 
-def sm(root: Path, *args: str, password: str | None = None) -> subprocess.CompletedProcess:
-    env = {
-        **os.environ,
-        "COLUMNS": "200",
-        "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring",
-    }
-    env.pop("SEGMERGE_RELAY_TOKEN", None)
-    if password is not None:
-        env["SEGMERGE_RELAY_TOKEN"] = password
-    return subprocess.run(
-        [SEGMERGE, *args, "-w", str(root)], capture_output=True, text=True, env=env, timeout=120
-    )
+def sm(root: Path, *args: str, password: str | None = None) -> Ran:
+    return segmerge(*args, "-w", str(root), env={"SEGMERGE_RELAY_TOKEN": password})
 
 
 def ledger_rows(root: Path) -> list[dict]:

@@ -3,21 +3,12 @@
 from __future__ import annotations
 
 import email
-import os
 import sqlite3
-import subprocess
-import sys
 from email.header import decode_header, make_header
 from pathlib import Path
 
 import pytest
-
-SEGMERGE = str(Path(sys.executable).parent / "segmerge")
-ENV = {**os.environ, "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring", "COLUMNS": "200"}
-
-
-def sm(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([SEGMERGE, *args], capture_output=True, text=True, env=ENV)
+from cli import segmerge as sm
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from state_ws import DAY1, DAY2, SEGMERGE, cli_env, letters, make_workspace, run_campaign
+from cli import segmerge
+from state_ws import DAY1, DAY2, letters, make_workspace, run_campaign
 
 from segmerge.ledger import store as ledger_mod
 from segmerge.run import pipeline
@@ -108,8 +109,8 @@ def test_a_full_disk_under_the_outbox_is_exit_1_naming_the_file_then_resumes(tmp
             'templates = "templates/news"\ndestination = "box"',
         )
     )
-    cmd = [SEGMERGE, "run", "news", "-w", str(root), "--as-of", DAY1]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=cli_env(), timeout=120)
+    cmd = ("run", "news", "-w", str(root), "--as-of", DAY1)
+    proc = segmerge(*cmd)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "No space left on device" in proc.stderr and ".eml" in proc.stderr
     assert "internal error" not in proc.stderr
@@ -119,7 +120,7 @@ def test_a_full_disk_under_the_outbox_is_exit_1_naming_the_file_then_resumes(tmp
     assert recorded <= on_disk  # nothing is "done" that is not on the disk
 
     subprocess.run(["mount", "-o", "remount,size=1m", str(tiny_disk)], check=True)
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=cli_env(), timeout=120)
+    proc = segmerge(*cmd)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     files = sorted(p.name for p in tiny_disk.rglob("*.eml"))
     assert len(files) == 40 and len(set(files)) == 40  # each contact exactly one letter

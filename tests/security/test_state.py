@@ -11,16 +11,14 @@ import json
 import os
 import shutil
 import sqlite3
-import subprocess
 from pathlib import Path
 
 import pytest
+from cli import Ran, segmerge
 from state_ws import (
     DAY1,
     DAY2,
     DAY3,
-    SEGMERGE,
-    cli_env,
     letters,
     make_workspace,
     run_campaign,
@@ -43,10 +41,8 @@ def snapshot(folder: Path) -> dict[str, bytes]:
     return {str(p): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [SEGMERGE, *args], capture_output=True, text=True, env=cli_env(), timeout=120
-    )
+def cli(*args: str) -> Ran:
+    return segmerge(*args, env={"COLUMNS": "300"})
 
 
 def suppress(root: Path, address: str) -> None:

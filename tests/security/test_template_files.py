@@ -11,13 +11,13 @@ and the file's content appears nowhere.
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from cli import Ran
+from cli import segmerge as run_cli
 from one_campaign import lay_out, rules
-from workspaces import SEGMERGE, cli_env
 
 from segmerge.errors import TemplateError
 from segmerge.render.templates import TemplateSet
@@ -44,18 +44,11 @@ def ws(tmp_path: Path) -> Path:
     return root
 
 
-def segmerge(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    p = subprocess.run(
-        [SEGMERGE, *args, "-w", str(root)],
-        capture_output=True,
-        text=True,
-        env=cli_env(),
-        timeout=120,
-    )
-    return p
+def segmerge(root: Path, *args: str) -> Ran:
+    return run_cli(*args, "-w", str(root))
 
 
-def refused(p: subprocess.CompletedProcess[str], where: str, *absent: str) -> str:
+def refused(p: Ran, where: str, *absent: str) -> str:
     """Exit 2 with ``where`` (file[:line]) in the message; none of ``absent`` shown."""
     out = p.stdout + p.stderr
     assert p.returncode == 2, out
