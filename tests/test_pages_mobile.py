@@ -67,6 +67,13 @@ CLASHES = """() => {
   return out;
 }"""
 
+# the smallest text of each chart as the screen shows it (CSS px): matplotlib draws a text
+# as glyph paths under ``scale(size / 100)``, so 100 times the screen's scale is its size
+TEXT_PX = """() => [...document.querySelectorAll('figure svg')].map(svg => Math.min(
+  ...[...svg.querySelectorAll('g[id^="text_"] g[transform*="scale"]')].map(g => {
+    const m = g.getScreenCTM(); return 100 * Math.hypot(m.c, m.d);
+  })))"""
+
 # figures and tables never sit on one another
 STACKED = """() => {
   const els = [...document.querySelectorAll('figure, .scroll')];
@@ -246,6 +253,9 @@ def test_report_and_kpi_pages_fit_a_phone_and_their_charts_do_not_collide(browse
             assert box is not None and box["width"] <= PHONE["width"] and box["height"] > 50
         assert page.evaluate(CLASHES) == [], name
         assert page.evaluate(STACKED) == [], name
+        sizes = page.evaluate(TEXT_PX)
+        assert len(sizes) == page.locator("figure svg").count(), name
+        assert min(sizes) >= 11, (name, sizes)  # was about 6 px before the text grew
     page.close()
 
 
@@ -297,7 +307,7 @@ def test_every_sentence_of_the_page_templates_has_its_french():
     found = read_catalogs("fr")
     literal = r'"((?:[^"\\]|\\.)*)"|\'([^\']*)\''
     seen = 0
-    for tpl in sorted((Path(preview_app.__file__).parent / "preview_assets").glob("*.j2")):
+    for tpl in sorted((Path(preview_app.__file__).parent / "assets").glob("*.j2")):
         text = tpl.read_text(encoding="utf-8")
         calls = [
             (m.group(1) or m.group(2), None)

@@ -52,9 +52,16 @@ def test_indistinct_pairs_by_ks():
     assert indistinct_pairs({"m": x}, members) == [("a", "b")]
 
 
-def test_french_numbers():
+def test_numbers_follow_the_language(french):
     assert fr(1234.56) == "1\u202f234,6" and fr(0.0042 * 100, 1, True) == "+0,4"
-    assert fr(None) == "—" and fr(float("nan")) == "—" and pct(0.125) == "12,5 %"
+    assert fr(None) == "—" and fr(float("nan")) == "—" and pct(0.125) == "12,5\u202f%"
+    i18n.use_locale("en_US")  # an English report reads numbers the English way
+    assert (fr(1234.56), fr(-0.4, 1, True), pct(0.125), pct(0.1)) == (
+        "1,234.6",
+        "-0.4",
+        "12.5%",
+        "10%",
+    )
 
 
 @pytest.fixture

@@ -1,13 +1,13 @@
 """One self-contained HTML page for a segment report or a KPI report, charts included.
 
 Marketers forward these pages by e-mail and open them on a train: everything
-is in the one file. Charts are drawn by matplotlib (Agg backend, imported here
-only, so that the CLI starts fast) and embedded as inline SVG with text drawn
-as paths: no font, script, style sheet or image is fetched from anywhere.
-It reads on a phone too (375 px): tables scroll inside their own box, charts
-shrink to the screen's width, and each chart keeps its labels clear of its bars
-and of each other (legends and the KPI measures are stacked, never side by side).
-The fixed texts are in the command's language (:mod:`segmerge.i18n`).
+is in the one file. Charts (:mod:`segmerge.report.charts`) are inline SVG with
+text drawn as paths: no font, script, style sheet or image is fetched from
+anywhere. It reads on a phone too (375 px): tables scroll inside their own box,
+charts shrink to the screen's width with their text still at 11 px or more,
+and each chart keeps its labels clear of its bars and of each other (legends
+and the KPI measures are stacked, never side by side). The fixed texts and the
+numbers are in the command's language (:mod:`segmerge.i18n`).
 Every string a user wrote (segment names and labels, rule text, campaign
 names) goes through Jinja's autoescaping; matplotlib escapes the text it puts
 in SVG comments.
@@ -15,17 +15,14 @@ in SVG comments.
 
 from __future__ import annotations
 
-import io
-import re
-from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
 from jinja2 import Environment
-from markupsafe import Markup
 
 from segmerge import i18n
 from segmerge.i18n import _, money, number, percent
+from segmerge.report.charts import bars, heatmap, kpi_chart, profile_chart
 from segmerge.report.kpi import EVENTS, KpiReport
 from segmerge.report.movements import Movements
 from segmerge.report.quality import QualityReport, verdict_homogeneity
@@ -85,109 +82,6 @@ def _render(**values: Any) -> str:
     return PAGE.render(style=STYLE, lang=i18n.lang(), **values)
 
 
-def _bar_ids(bars: Any, tag: str) -> None:
-    """Name each bar in the SVG (``bar_<tag>_<k>``): what tests/test_pages_mobile.py checks
-    the labels against."""
-    for k, patch in enumerate(bars.patches):
-        patch.set_gid(f"bar_{tag}_{k}")
-
-
-def _plt() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    plt.rcParams.update(
-        {
-            "svg.fonttype": "path",
-            "font.size": 9,
-            "svg.hashsalt": "segmerge",
-            "text.parse_math": False,
-        }
-    )
-    return plt
-
-
-def _svg(fig: Any) -> Markup:
-    plt = _plt()
-    buf = io.StringIO()
-    fig.savefig(
-        buf,
-        format="svg",
-        bbox_inches="tight",
-        metadata={"Creator": None, "Date": None, "Format": None, "Type": None},
-    )
-    plt.close(fig)
-    text = buf.getvalue()
-    text = text[text.index("<svg") :]  # no XML declaration or DOCTYPE inside HTML
-    text = re.sub(r"<metadata>.*?</metadata>", "", text, flags=re.S)
-    return Markup(text)  # noqa: S704 - produced by matplotlib, which escapes its text
-
-
-def _bars(labels: list[str], values: Sequence[float], title: str, xlabel: str) -> Markup:
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(6, 0.4 * len(labels) + 1), layout="constrained")
-    _bar_ids(ax.barh(labels[::-1], values[::-1], color="#4c78a8"), "size")
-    ax.set_title(title)
-    ax.set_xlabel(xlabel)
-    return _svg(fig)
-
-
-def _heatmap(names: list[str], matrix: Any) -> Markup:
-    plt = _plt()
-    # no layout engine: cells keep their size and the tight bounding box grows around long
-    # names (a constrained layout shrank the cells until their counts ran together)
-    fig, ax = plt.subplots(figsize=(2 + 0.8 * len(names), 1.5 + 0.8 * len(names)))
-    im = ax.imshow(matrix, cmap="Blues")
-    # upright or rotated 45°, long names run into each other; at 90° each has its column
-    ax.set_xticks(range(len(names)), names, rotation=90)
-    ax.set_yticks(range(len(names)), names)
-    top = max(float(matrix.max()), 1.0)
-    for i in range(len(names)):
-        for j in range(len(names)):
-            dark = float(matrix[i][j]) > 0.6 * top  # white on the darkest blues, to be read
-            ax.text(
-                j,
-                i,
-                fr(matrix[i][j], 0),
-                ha="center",
-                va="center",
-                fontsize=7,
-                color="white" if dark else "black",
-            )
-    fig.colorbar(im, ax=ax, label=_("contacts in common"))
-    ax.set_title(_("Segment overlaps"))
-    return _svg(fig)
-
-
-def _profile_chart(q: QualityReport) -> Markup | None:
-    """Each segment's mean of each metric, as a percentage of the whole base's mean."""
-    cols = [c for c in q.metrics if q.base.get(c) and q.base[c].mean]
-    segs = [s for s in q.segments if s.size]
-    if not cols or not segs:
-        return None
-    plt = _plt()
-    fig, ax = plt.subplots(
-        figsize=(6, 0.25 * len(cols) * max(1, len(segs)) + 2.2), layout="constrained"
-    )
-    height = 0.8 / len(segs)
-    for k, s in enumerate(segs):
-        vals = [100 * (s.stats[c].mean or 0) / (q.base[c].mean or 1) for c in cols]
-        bars = ax.barh(
-            [i + k * height for i in range(len(cols))], vals, height=height, label=s.label
-        )
-        _bar_ids(bars, f"profile{k}")
-    ax.axvline(100, color="#333", linewidth=1)
-    ax.set_yticks([i + 0.4 - height / 2 for i in range(len(cols))], [q.metrics[c] for c in cols])
-    ax.invert_yaxis()
-    ax.set_xlabel(_("segment mean, as % of the base's mean\n(100 = like the base)"))
-    # under the chart, never over its bars (matplotlib's "best" spot can cover some)
-    fig.legend(loc="outside lower center", ncols=2, fontsize=7)
-    ax.set_title(_("Segment profiles"))
-    return _svg(fig)
-
-
 def quality_page(q: QualityReport, moves: Movements | None, tz: Any) -> str:
     day = i18n.day(q.as_of.tz_convert(tz))
     intro = [
@@ -214,7 +108,7 @@ def quality_page(q: QualityReport, moves: Movements | None, tz: Any) -> str:
     sections: list[dict[str, Any]] = [
         {
             "title": _("Sizes and shares"),
-            "chart": _bars([s.label for s in q.segments], sizes, _("Segment sizes"), _("contacts")),
+            "chart": bars([s.label for s in q.segments], sizes, _("Segment sizes"), _("contacts")),
             "head": [_("segment"), _("contacts"), _("share of the base"), _("spread / base")],
             "rows": [
                 [
@@ -238,7 +132,7 @@ def quality_page(q: QualityReport, moves: Movements | None, tz: Any) -> str:
         sections.append(
             {
                 "title": _("Overlaps (mode all)"),
-                "chart": _heatmap(names, q.overlap.to_numpy()),
+                "chart": heatmap(names, q.overlap.to_numpy()),
                 "head": ["", *names],
                 "rows": [
                     [names[i], *[fr(v, 0) for v in row]]
@@ -256,7 +150,7 @@ def quality_page(q: QualityReport, moves: Movements | None, tz: Any) -> str:
     sections.append(
         {
             "title": _("Profiles (mean / median)"),
-            "chart": _profile_chart(q),
+            "chart": profile_chart(q),
             "head": head,
             "rows": rows,
             "notes": [
@@ -319,40 +213,6 @@ def _mm(st: Any) -> str:
     return _("not enough data") if st.mean is None else f"{fr(st.mean)} / {fr(st.median)}"
 
 
-def _kpi_chart(r: KpiReport) -> Markup | None:
-    """One bar chart per measure, stacked: side by side, each one's group names ran over
-    its left neighbour's bars, and three charts do not fit a phone's width."""
-    groups = [g for g in r.groups if any(g.rates.get(e) for e in (*EVENTS, "conversion"))]
-    if not groups:
-        return None
-    plt = _plt()
-    measures = [e for e in ("open", "click", "conversion") if any(g.rates.get(e) for g in groups)]
-    fig, axes = plt.subplots(
-        len(measures),
-        1,
-        figsize=(6, len(measures) * (0.3 * len(groups) + 0.9)),
-        squeeze=False,
-        layout="constrained",
-    )
-    titles = {"open": _("open rate"), "click": _("click rate"), "conversion": _("conversion")}
-    for ax, e in zip(axes[:, 0], measures, strict=True):
-        shown = [g for g in groups if g.rates.get(e)]
-        vals = [100 * g.rates[e].value for g in shown]  # type: ignore[union-attr]
-        los = [max(0.0, v - 100 * g.rates[e].ci[0]) for v, g in zip(vals, shown, strict=True)]  # type: ignore[union-attr]
-        his = [max(0.0, 100 * g.rates[e].ci[1] - v) for v, g in zip(vals, shown, strict=True)]  # type: ignore[union-attr]
-        bars = ax.barh(
-            [g.name for g in shown][::-1],
-            vals[::-1],
-            xerr=[los[::-1], his[::-1]],
-            color="#4c78a8",
-            ecolor="#333",
-            capsize=3,
-        )
-        _bar_ids(bars, e)
-        ax.set_title(_("{measure} (%, with its confidence interval)").format(measure=titles[e]))
-    return _svg(fig)
-
-
 def kpi_page(r: KpiReport) -> str:
     measures = [*EVENTS, "conversion"]
     rows = []
@@ -373,7 +233,7 @@ def kpi_page(r: KpiReport) -> str:
     sections = [
         {
             "title": f"{_('Results by segment and variant')} — {r.interval_heading()}",
-            "chart": _kpi_chart(r),
+            "chart": kpi_chart(r),
             "head": [
                 _("group"),
                 _("contacts"),

@@ -22,7 +22,6 @@ from datetime import tzinfo
 
 import numpy as np
 import pandas as pd
-from babel.numbers import format_decimal
 
 from segmerge.i18n import _, ngettext, number, percent
 from segmerge.report.coverage import coverage_warnings
@@ -46,21 +45,20 @@ AGE_BANDS = (
 )
 
 
-# --- formatting for French readers ------------------------------------------------------------
+# --- formatting in the report's language -------------------------------------------------------
 
 
 def fr(x: float | None, digits: int = 1, sign: bool = False) -> str:
-    """A number as a French reader writes it (``1 234,5``); a dash for nothing."""
+    """A number in the command's language ("1 234,5" / "1,234.5"), a dash for nothing."""
     if x is None or (isinstance(x, float) and not np.isfinite(x)):
         return "—"
-    pattern = "#,##0" + ("." + "0" * digits if digits else "")
-    if sign:
-        pattern = f"+{pattern};-{pattern}"
-    return str(format_decimal(round(float(x), digits) + 0.0, format=pattern, locale="fr_FR"))
+    shown = number(round(float(x), digits) + 0.0, digits)
+    return f"+{shown}" if sign and not shown.startswith("-") else shown
 
 
 def pct(share: float | None, digits: int = 1) -> str:
-    return "—" if share is None else f"{fr(100 * share, digits)} %"
+    """A share as a percent in the command's language ("12,5 %" / "12.5%")."""
+    return "—" if share is None else percent(share, digits)
 
 
 # --- which metrics --------------------------------------------------------------------------
