@@ -103,6 +103,41 @@ def test_every_command_and_option_has_its_french_help():
     assert not missing, "add to segmerge/locale/fr/cli_help.po:\n" + "\n".join(map(repr, missing))
 
 
+def test_every_french_entry_is_still_said_somewhere():
+    """A catalog entry no code says any more is dead weight that hides the live ones (and
+    a sentence reworded in the code but not in the catalog falls back to English). Used:
+    a string of the code (babel's extractor lists the ``_()`` ones; a key translated
+    with ``_(key)`` is a string of the code too), a quoted text of the page templates or
+    of code (SQL, inline Jinja), or a command's help."""
+    import typer
+    from babel.messages.extract import extract_from_file
+
+    import bot
+    from segmerge.cli.help import help_texts
+
+    said = set(help_texts(typer.main.get_command(bot.app)))
+    quoted = []
+    for path in CODE:
+        text = path.read_text(encoding="utf-8")
+        quoted.append(text)
+        said.update(m for _, m, _, _ in extract_from_file("python", str(path)) if m)
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                said.add(node.value)
+    assets = ROOT / "segmerge" / "preview" / "assets"
+    quoted += [p.read_text(encoding="utf-8") for p in sorted(assets.glob("*")) if p.is_file()]
+    everything = "\n".join(quoted)
+    stale = []
+    for file, msg in _entries():
+        msgid = msg.id[0] if isinstance(msg.id, tuple) else msg.id
+        if isinstance(msgid, tuple):
+            msgid = msgid[0]
+        if msgid in said or f'"{msgid}"' in everything or f"'{msgid}'" in everything:
+            continue
+        stale.append(f"{file}: {msgid!r}")
+    assert not stale, "no code says these any more:\n" + "\n".join(stale)
+
+
 def _fields(text: str) -> set[str]:
     return {f for _, f, _, _ in string.Formatter().parse(text) if f is not None}
 
