@@ -66,8 +66,8 @@ def connect_error(
         )
     if _NO_DATABASE.search(said):
         return ConfigError(
-            _("{source}: PostgreSQL at {where}: {said}").format(
-                source=source, where=where, said=said
+            _("{field}: PostgreSQL at {where}: {said}").format(
+                field=f"{source}.dsn", where=where, said=said
             ),
             file=config_file,
             field=f"{source}.dsn",

@@ -251,3 +251,13 @@ def test_a_run_on_postgres_leaves_the_password_in_no_output_and_no_file(
     assert "ana@example.org" in sent[0].read_text(encoding="utf-8")
     assert any((root / ".segmerge").rglob("*"))  # the ledger and the run's files
     assert_no_secret(root, r, postgres_server.password)
+
+
+def test_a_database_that_is_not_there_points_at_the_dsn(tmp_path, postgres_server):
+    root = workspace(tmp_path, postgres_server.dsn("no_such_shop"))
+    r = validate(root, postgres_server.password)
+    assert r.returncode == 2, r.output
+    out = one_line(r)
+    assert "segmerge.toml: warehouse.dsn: PostgreSQL at 127.0.0.1:" in out
+    assert 'database "no_such_shop" does not exist' in out
+    assert_no_secret(root, r, postgres_server.password)
