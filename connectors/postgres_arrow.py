@@ -10,8 +10,8 @@ numbers as float8, booleans as t/f, text arrays joined with a separator no tag h
 Types, from the statement's description (``LIMIT 0``, nothing read):
 integers -> int64, numeric/real/double/money -> float64, boolean -> bool, date ->
 date32, timestamp -> timestamp[us], timestamptz -> timestamp[us, UTC] (infinite
-dates and times -> null), text[] and varchar[] -> list<string>, anything else
-(text, uuid, json…) -> its text.
+dates and times -> null), text[] and varchar[] -> list<string> (an empty one -> null),
+anything else (text, uuid, json…) -> its text.
 """
 
 from __future__ import annotations
@@ -87,6 +87,8 @@ def fetch(conn: Any, query: str, columns: list[Column] | None = None) -> pa.Tabl
     """Every row of ``query`` (a relation or a parenthesised SELECT) as Arrow columns
     named as the statement names them."""
     columns = describe(conn, query) if columns is None else columns
+    if not columns:  # `SELECT FROM t`: rows of nothing, which Arrow cannot hold
+        return pa.table({})
     aliases = [f"c{i}" for i in range(len(columns))]
     outs = [_out(col, alias) for col, alias in zip(columns, aliases, strict=True)]
     select = sql.SQL("COPY (SELECT {cols} FROM {q} AS q) TO STDOUT (FORMAT csv)").format(
@@ -97,8 +99,6 @@ def fetch(conn: Any, query: str, columns: list[Column] | None = None) -> pa.Tabl
         for chunk in copy:
             buf.write(chunk)
     types = {alias: typ for alias, (_, typ) in zip(aliases, outs, strict=True)}
-    if not columns:
-        return pa.table({})
     if buf.tell() == 0:
         read = pa.table({a: pa.array([], type=t) for a, t in types.items()})
     else:
@@ -106,7 +106,8 @@ def fetch(conn: Any, query: str, columns: list[Column] | None = None) -> pa.Tabl
         read = pacsv.read_csv(
             buf,
             read_options=pacsv.ReadOptions(column_names=aliases),
-            parse_options=pacsv.ParseOptions(newlines_in_values=True),
+            # a row of one NULL column is an empty line: a row, not nothing
+            parse_options=pacsv.ParseOptions(newlines_in_values=True, ignore_empty_lines=False),
             convert_options=pacsv.ConvertOptions(
                 column_types=types,
                 null_values=[""],

@@ -261,3 +261,43 @@ def test_a_database_that_is_not_there_points_at_the_dsn(tmp_path, postgres_serve
     assert "segmerge.toml: warehouse.dsn: PostgreSQL at 127.0.0.1:" in out
     assert 'database "no_such_shop" does not exist' in out
     assert_no_secret(root, r, postgres_server.password)
+
+
+def test_execute_gives_each_server_type_as_its_arrow_type(
+    tmp_path, postgres_server, shop_db, monkeypatch
+):
+    """What the engine's plan gets back from `execute`: values as the server holds them."""
+    monkeypatch.setenv("SEGMERGE_WAREHOUSE_TOKEN", postgres_server.password)
+    src = open_source(load(workspace(tmp_path, postgres_server.dsn(shop_db))), "warehouse")
+    try:
+        t = src.execute(
+            """SELECT * FROM (VALUES
+                (1, E'a "b",\\nc', true, 2.5::numeric, date '2026-12-01',
+                 timestamptz '2026-12-01 10:00+01', timestamp '2026-12-01 10:00',
+                 ARRAY['x', 'y z'], '{"k": 1}'::jsonb),
+                (NULL, '', NULL, NULL, NULL, NULL, NULL, ARRAY[]::text[], NULL)
+            ) AS v(i, s, b, n, d, tz, ts, tags, j);"""
+        )
+        lone_nulls = src.execute("SELECT NULL::text AS x FROM generate_series(1, 3)")
+        nothing = src.execute("SELECT 1 AS one WHERE false")
+    finally:
+        src.close()
+    assert [str(f.type) for f in t.schema] == [
+        "int64",
+        "string",
+        "bool",
+        "double",
+        "date32[day]",
+        "timestamp[us, tz=UTC]",
+        "timestamp[us]",
+        "list<item: string>",
+        "string",
+    ]
+    rows = t.to_pylist()
+    assert rows[0]["s"] == 'a "b",\nc' and rows[1]["s"] == ""  # an empty text is not NULL
+    assert rows[0]["tz"].isoformat() == "2026-12-01T09:00:00+00:00"
+    assert rows[0]["ts"].isoformat() == "2026-12-01T10:00:00"
+    assert rows[0]["tags"] == ["x", "y z"] and rows[0]["j"] == '{"k": 1}'
+    assert rows[1] == {k: (None if k != "s" else "") for k in t.column_names}
+    assert lone_nulls.num_rows == 3 and lone_nulls.column("x").null_count == 3
+    assert nothing.num_rows == 0 and nothing.column_names == ["one"]
