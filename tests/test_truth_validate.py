@@ -85,7 +85,7 @@ def test_without_pressure_a_second_campaign_the_same_day_waits(tmp_path, setting
         assert second.outcome["send"] == {"done": 2} and not second.deferred
     else:
         assert second.outcome["send"] == {"deferred": 2}, second.outcome
-        (reason,) = second.deferred
-        assert "at most 1 message(s) per 1 day(s)" in reason
+        assert second.deferred == {"frequency_cap": 2}
+        assert second.pressure_policy == "at most 1 message per 1 day"
         again = run(ws, "lettre", RunOptions(as_of=AS_OF, resend_uncertain=True))
         assert again.outcome["send"] == {"done": 2}  # a run never caps itself
