@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 from pathlib import Path
 
-SEGMERGE = str(Path(sys.executable).parent / "segmerge")
+from cli import SCRIPT, segmerge
+
 COMMANDS = [
     "init",
     "validate",
@@ -23,18 +23,22 @@ COMMANDS = [
 
 
 def _help(*args: str) -> str:
-    proc = subprocess.run(
-        [SEGMERGE, *args, "--help"],
-        capture_output=True,
-        text=True,
-        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"},
-    )
+    proc = segmerge(*args, "--help")
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
 
 
 def test_top_level_help_lists_every_command():
-    text = _help()
+    """The installed console script itself, once in the suite: the other commands' tests
+    run its entry point in this process (tests/cli.py)."""
+    proc = subprocess.run(
+        [SCRIPT, "--help"],
+        capture_output=True,
+        text=True,
+        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    text = proc.stdout
     for cmd in COMMANDS:
         assert re.search(rf"\b{cmd}\b", text), cmd
 
@@ -53,5 +57,5 @@ def test_readme_commands_exist():
 
 
 def test_unknown_option_is_usage_error_exit_2():
-    proc = subprocess.run([SEGMERGE, "run", "--bogus"], capture_output=True, text=True)
-    assert proc.returncode == 2
+    proc = segmerge("run", "--bogus")
+    assert proc.returncode == 2 and "--bogus" in proc.stderr

@@ -10,10 +10,7 @@ loopback fake (tests/fakes), validated against the vendor's spec.
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -24,13 +21,13 @@ import pytest
 from segmerge.errors import ConfigError
 from segmerge.run.pipeline import RunOptions, run
 from segmerge.workspace import config as wsmod
+from tests.cli import segmerge
 from tests.fakes import specs
 from tests.fakes.brevo import KEY, BrevoFake
 from tests.fakes.hubspot import TOKEN, HubSpotFake
 from tests.fakes.mailchimp import LIST_ID, MailchimpFake, subscriber_hash
 
 AS_OF = "2026-12-01"
-SEGMERGE = str(Path(sys.executable).parent / "segmerge")
 HOLDOUT = 0.25
 
 
@@ -218,14 +215,7 @@ def test_a_holdout_the_destination_cannot_honour_is_refused_naming_the_setting(t
     assert info.value.field == "campaigns.test.push_tags"
     assert "holdout" in str(info.value) and not (ws.state_dir / "ledger.sqlite").exists()
     # validate says so first, exit 2, no traceback
-    env = {**os.environ, "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring"}
-    out = subprocess.run(
-        [SEGMERGE, "validate", "test", "-w", str(ws.root)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
+    out = segmerge("validate", "test", "-w", str(ws.root))
     assert out.returncode == 2, out.stdout + out.stderr
     assert "push_tags" in out.stderr and "Traceback" not in out.stderr
 

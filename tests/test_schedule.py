@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from importlib.resources import as_file, files
 from pathlib import Path
@@ -13,6 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import typer
 from apscheduler.triggers.cron import CronTrigger
+from cli import segmerge
 from typer.testing import CliRunner
 
 from segmerge.cli.schedule import register
@@ -29,14 +28,6 @@ from segmerge.serve.cron import (
 from segmerge.workspace import config as wsmod
 
 PARIS = ZoneInfo("Europe/Paris")
-ROOT = Path(__file__).resolve().parent.parent
-# the real CLI, with the schedule commands registered whether bot.py does it yet or not
-CLI = (
-    f"import sys; sys.path.insert(0, {str(ROOT)!r}); import bot; "
-    "from segmerge.cli.schedule import register; "
-    "register(bot.app) if not any(c.name == 'serve' for c in bot.app.registered_commands) "
-    "else None; bot.main()"
-)
 
 
 def fires(expr: str, start: datetime, n: int) -> list[datetime]:
@@ -239,13 +230,7 @@ def test_cli_bad_cron_and_unknown_campaign_exit_2(ws: wsmod.Workspace) -> None:
         (["schedule", "add", "profils", "0 9 * * FOO"], "bad cron expression '0 9 * * FOO'"),
         (["schedule", "add", "nope", "0 9 * * MON"], "no campaign 'nope'"),
     ]:
-        p = subprocess.run(
-            [sys.executable, "-c", CLI, *args, *w],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env={"COLUMNS": "200", "PATH": "/usr/bin", "SEGMERGE_LANG": "en"},
-        )
+        p = segmerge(*args, *w)
         assert p.returncode == 2, p.stderr
         assert words in p.stderr and "Traceback" not in p.stderr
     assert load_schedules(ws)[1:] == []  # nothing was added

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import email
 import sqlite3
-import subprocess
-import sys
 import textwrap
 from datetime import UTC, datetime, timedelta
 from email.header import decode_header, make_header
@@ -14,12 +12,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from cli import Ran, segmerge
 
 from segmerge.render.variants import assign, unit_hash
 from segmerge.run.pipeline import RunOptions, run
 from segmerge.workspace import config as wsmod
 
-SEGMERGE = str(Path(sys.executable).parent / "segmerge")
 AS_OF = "2026-12-01"
 
 
@@ -142,8 +140,8 @@ def test_holdout_gets_nothing_and_is_recorded(tmp_path):
     assert n == held
 
 
-def validate(root: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([SEGMERGE, "validate", "-w", str(root)], capture_output=True, text=True)
+def validate(root: Path) -> Ran:
+    return segmerge("validate", "-w", str(root))
 
 
 def test_a_variant_without_its_twin_is_exit_2(tmp_path):

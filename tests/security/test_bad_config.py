@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
-from workspaces import SEGMERGE, cli_env
+from cli import Ran, segmerge
 
 from segmerge.errors import ConfigError
 from segmerge.run.campaign import open_campaign
@@ -29,7 +28,7 @@ UNSUB = 'unsubscribe_url = "https://boutique-dimanche.fr/desabonnement?token={to
 @pytest.fixture(scope="module")
 def pristine(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("config") / "ws"
-    subprocess.run([SEGMERGE, "init", str(root)], check=True, capture_output=True, env=cli_env())
+    segmerge("init", str(root), check=True)
     return root
 
 
@@ -57,14 +56,8 @@ def untouched(root: Path) -> bool:
     return not list((root / "outbox").rglob("*.eml")) and not (root / ".segmerge").exists()
 
 
-def sm(root: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [SEGMERGE, *args, "-w", str(root)],
-        capture_output=True,
-        text=True,
-        env=cli_env(),
-        timeout=120,
-    )
+def sm(root: Path, *args: str) -> Ran:
+    return segmerge(*args, "-w", str(root))
 
 
 def refused(root: Path) -> ConfigError:

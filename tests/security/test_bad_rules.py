@@ -10,7 +10,6 @@ would; it never crashes mid-way with a RecursionError, and no letter goes out.
 from __future__ import annotations
 
 import shutil
-import subprocess
 import time
 from datetime import UTC
 from pathlib import Path
@@ -18,7 +17,8 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from workspaces import SEGMERGE, cli_env, two_segment_workspace
+from cli import segmerge
+from workspaces import two_segment_workspace
 
 from segmerge.errors import RuleError
 from segmerge.rules import DuckDBEvaluator, compile_condition, explain, load_ruleset
@@ -42,7 +42,7 @@ CAMPAIGN = """
 @pytest.fixture(scope="module")
 def pristine(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("rules") / "ws"
-    two_segment_workspace(root, cli_env(), "club", "orders_count >= 5", CAMPAIGN)
+    two_segment_workspace(root, {}, "club", "orders_count >= 5", CAMPAIGN)
     return root
 
 
@@ -120,13 +120,7 @@ def test_5000_nested_nots_stop_every_command_at_their_line(root, entry):
 def test_run_of_a_too_deep_rule_set_is_exit_2_and_mails_nobody(root):
     rules_with(root, "not " * 5000 + "orders_count >= 5")
     before = state(root)
-    proc = subprocess.run(
-        [SEGMERGE, "run", "club", "--as-of", AS_OF, "-w", str(root)],
-        capture_output=True,
-        text=True,
-        env=cli_env(),
-        timeout=120,
-    )
+    proc = segmerge("run", "club", "--as-of", AS_OF, "-w", str(root))
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert f"{root / RULES}:5:" in proc.stderr and "too deeply nested" in proc.stderr
     assert "Traceback" not in proc.stderr + proc.stdout
@@ -199,13 +193,7 @@ def test_a_10_mb_rule_file_is_refused_with_its_size_limit(root):
     with path.open("a") as fh:
         fh.write(("# " + "x" * 98 + "\n") * 100_000)
     start = time.monotonic()
-    proc = subprocess.run(
-        [SEGMERGE, "segment", str(path), "--as-of", AS_OF, "-w", str(root)],
-        capture_output=True,
-        text=True,
-        env=cli_env(),
-        timeout=60,
-    )
+    proc = segmerge("segment", str(path), "--as-of", AS_OF, "-w", str(root))
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert str(path) in proc.stderr and "1 MB" in proc.stderr and "1,000,000 bytes" in proc.stderr
     assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr

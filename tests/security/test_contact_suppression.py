@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import sqlite3
-import subprocess
 
+from cli import segmerge
 from consent_ws import ledger, mailed, make_workspace, run_news, write_contacts
-from workspaces import SEGMERGE, cli_env
 
 from segmerge.ledger.store import Ledger
 
@@ -66,13 +65,7 @@ def test_suppress_list_shows_contacts_suppressed_by_id(tmp_path):
         led.suppress_contacts([("C00042", "unsubscribed (one-click)")])
     finally:
         led.close()
-    out = subprocess.run(
-        [SEGMERGE, "suppress", "list", "--format", "csv", "-w", str(root)],
-        capture_output=True,
-        text=True,
-        env=cli_env(),
-        timeout=120,
-    )
+    out = segmerge("suppress", "list", "--format", "csv", "-w", str(root))
     assert out.returncode == 0, out.stderr
     assert "b@example.org" in out.stdout
     assert "C00042" in out.stdout and "unsubscribed (one-click)" in out.stdout

@@ -11,13 +11,12 @@ from __future__ import annotations
 import csv
 import email
 import email.policy
-import subprocess
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from cli import segmerge
 from smtp_server import SmtpServer, make_workspace
-from workspaces import SEGMERGE, cli_env
 
 from segmerge.errors import TemplateError
 from segmerge.mail.message import MessageError, build_message
@@ -181,13 +180,7 @@ def _validate_with_templated_reply_to(tmp_path: Path) -> None:
         "---\n<p>x</p>\n",
         encoding="utf-8",
     )
-    done = subprocess.run(
-        [SEGMERGE, "validate", "-w", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        env=cli_env(),
-        timeout=120,
-    )
+    done = segmerge("validate", "-w", str(tmp_path))
     assert done.returncode == 2, done.stdout + done.stderr
     said = " ".join((done.stdout + done.stderr).split())
     assert "_default.html.j2:3" in said and "reply_to" in said and "Traceback" not in said

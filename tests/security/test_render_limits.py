@@ -11,15 +11,14 @@ must not hang either.
 from __future__ import annotations
 
 import sqlite3
-import subprocess
 import time
 from datetime import date
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from cli import segmerge
 from smtp_server import SmtpServer, make_workspace
-from workspaces import SEGMERGE, cli_env
 
 from segmerge.errors import TemplateError
 from segmerge.preview.pages import message_for
@@ -87,13 +86,7 @@ def ran(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     with SmtpServer() as server:
         workspace(root, server, NAMES)
         started = time.monotonic()
-        done = subprocess.run(
-            [SEGMERGE, "run", "lettre", "--as-of", AS_OF, "-w", str(root)],
-            capture_output=True,
-            text=True,
-            env=cli_env(),
-            timeout=300,
-        )
+        done = segmerge("run", "lettre", "--as-of", AS_OF, "-w", str(root))
         took = time.monotonic() - started
         mailed = sorted(m.rcpt_tos[0] for m in server.messages)
     with sqlite3.connect(root / ".segmerge" / "ledger.sqlite") as db:
@@ -133,13 +126,7 @@ def test_validate_does_not_hang_on_a_letter_that_never_ends(tmp_path):
     with SmtpServer() as server:
         workspace(tmp_path, server, ["Boucle"])
         started = time.monotonic()
-        done = subprocess.run(
-            [SEGMERGE, "validate", "-w", str(tmp_path)],
-            capture_output=True,
-            text=True,
-            env=cli_env(),
-            timeout=120,
-        )
+        done = segmerge("validate", "-w", str(tmp_path))
     assert done.returncode == 2, done.stdout + done.stderr
     said = " ".join((done.stdout + done.stderr).split())
     assert "_default.html.j2" in said and "loops over more than" in said

@@ -2,7 +2,8 @@
 
 The platform is the Brevo fake on 127.0.0.1, made to answer every write with a
 401 whose body echoes the request's headers (some real APIs and most proxies do);
-the commands are the real `segmerge` executable, as a user runs them. What must
+the commands run through the CLI's entry point (in this process, or as the real
+`segmerge` executable where a plugin or `serve` needs one). What must
 hold: the key is nowhere a person or a file can see it (stdout, stderr, the
 traceback, the serve log, the ledger's bytes), while the error still says what
 happened and where.
@@ -27,6 +28,8 @@ from urllib.parse import quote
 import keyring
 import keyring.backend
 import pytest
+from cli import Ran
+from cli import segmerge as run_cli
 from fakes import specs
 from fakes.base import Reply, Request
 from fakes.brevo import KEY, BrevoFake, populate
@@ -114,14 +117,10 @@ def ws(tmp_path: Path, fake: BrevoFake) -> Path:
     return workspace(tmp_path / "shop", "brevo", "vip == true", CAMPAIGN.format(url=fake.url))
 
 
-def segmerge(root: Path, *args: str, token: str = KEY) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [SEGMERGE, *args, "-w", str(root)],
-        capture_output=True,
-        text=True,
-        env=cli_env(SEGMERGE_SHOP_TOKEN=token),
-        timeout=120,
-    )
+def segmerge(root: Path, *args: str, token: str = KEY) -> Ran:
+    """The command in this process (tests/cli.py): its streams pass through the same
+    redaction as the console script's; the plugin test below keeps a real process."""
+    return run_cli(*args, "-w", str(root), env={"SEGMERGE_SHOP_TOKEN": token})
 
 
 def forms(secret: str) -> list[str]:
@@ -185,12 +184,15 @@ def test_an_echoed_key_is_hidden_from_output_traceback_and_ledger(
     ws: Path, fake: BrevoFake, traceback: bool
 ) -> None:
     flag = ["--traceback"] if traceback else []
-    p = subprocess.run(
-        [SEGMERGE, *flag, "run", "brevo", "-w", str(ws), "--as-of", "2026-12-01"],
-        capture_output=True,
-        text=True,
-        env=cli_env(SEGMERGE_SHOP_TOKEN=KEY),
-        timeout=120,
+    p = run_cli(
+        *flag,
+        "run",
+        "brevo",
+        "-w",
+        str(ws),
+        "--as-of",
+        "2026-12-01",
+        env={"SEGMERGE_SHOP_TOKEN": KEY},
     )
     assert any(status == 401 and method != "GET" for method, _, status in fake.log)
     out = p.stdout + p.stderr
@@ -289,13 +291,7 @@ def test_a_dotenv_others_can_read_gets_a_warning_with_the_chmod(ws: Path) -> Non
     dotenv = ws / ".env"
     dotenv.write_text(f"SEGMERGE_SHOP_TOKEN={KEY}\n")
     dotenv.chmod(0o644)
-    p = subprocess.run(
-        [SEGMERGE, "validate", "brevo", "-w", str(ws)],
-        capture_output=True,
-        text=True,
-        env=cli_env(),
-        timeout=120,
-    )
+    p = run_cli("validate", "brevo", "-w", str(ws), env={"SEGMERGE_SHOP_TOKEN": None})
     assert p.returncode == 0, p.stdout + p.stderr
     assert f"{dotenv} holds credentials" in p.stderr and f"chmod 600 {dotenv}" in p.stderr
     assert_hidden(p.stdout + p.stderr)
