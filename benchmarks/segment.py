@@ -1,365 +1,407 @@
-"""Benchmark: metrics + RFM + a six-segment rule set on generated data, against DuckDB.
+"""Benchmark: what a user waits for, `segmerge segment` as a whole process, against DuckDB.
 
-Usage: .venv/bin/python benchmarks/segment.py [--contacts 1000000] [--orders 10000000]
-       (--contacts 100000 --orders 1000000 is a quick smoke check)
+Usage: .venv/bin/python benchmarks/segment.py [--size small|huge] [--contacts N --orders N]
+       [--rounds 3] [--dry-run] [--profile] [--keep DIR]
 
-Times (a) ``compute_metrics`` with every call the rule set needs, plus RFM;
-(b) the rule set's evaluation on contacts + metrics; (c) the same metrics as one
-DuckDB SQL query on the same data (bounds computed by DuckDB's own calendar
-arithmetic in the workspace time zone), once on the registered DataFrames and
-once on the same columns as Arrow tables; ratios use DuckDB's faster run. Every
-metric DuckDB computes is compared with ours on every contact, for both runs,
-so the race is honest.
+On a generated shop (benchmarks/shopgen.py: contacts and orders as Parquet, read by a
+`files` source in a workspace in a temporary folder) it times, from process start to
+exit with the output file written:
 
-Memory: the resident-set high-water mark (``getrusage``'s ``ru_maxrss``) is reset
-before each phase by writing 5 to /proc/self/clear_refs (Linux >= 4.0), so each
-phase's peak is its own; "own" is that peak minus the resident set just before
-the phase, i.e. what the phase added on top of the data it was given.
+- ours: ``segmerge segment bench.yaml --format csv --out FILE --columns ...``, the
+  console script of this virtualenv;
+- the peer: one Python process running DuckDB on the same Parquet files, doing the
+  same whole job in SQL written by hand here (orders that count, per contact count,
+  sum, last order, the windowed calls, R/F/M quintiles as segmerge/metrics/rfm.py
+  defines them, the six-segment rule set, one CSV row per contact).
+
+The two alternate, best of ``--rounds``; the first round's two CSV files are compared
+contact by contact (segment and every metric), so the race is honest. Each process's
+peak RSS is the larger of the kernel's high-water mark (``wait4``) and the sum over its
+process tree sampled every 20 ms; CPU time is user + system from ``wait4``.
+``--dry-run`` adds ``segmerge run bench --dry-run`` (one letter rendered per contact to
+mail) against DuckDB + a bare Jinja loop. ``--profile`` runs ours once more under
+cProfile and prints its phases: diagnostics, never compared with anything.
 """
 
 from __future__ import annotations
 
 import argparse
-import gc
-import resource
+import contextlib
+import os
+import subprocess
 import sys
 import tempfile
+import threading
 import time
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
+import psutil
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
 
-from segmerge.metrics.catalog import MetricCall  # noqa: E402
-from segmerge.metrics.compute import compute_metrics, reference_instant  # noqa: E402
-from segmerge.ports.schema import Tables  # noqa: E402
+import shopgen  # noqa: E402
 
-TZ_NAME = "Europe/Paris"
-TZ = ZoneInfo(TZ_NAME)
-AS_OF = "2026-12-01"
-CITIES = [
-    "Paris",
-    "Lyon",
-    "Marseille",
-    "Toulouse",
-    "Nice",
-    "Nantes",
-    "Strasbourg",
-    "Montpellier",
-    "Bordeaux",
-    "Lille",
-    "Rennes",
-    "Reims",
-]
-CATEGORIES = [
-    "jazz",
-    "classique",
-    "rock",
-    "livres",
-    "bricolage",
-    "jardin",
-    "cuisine",
-    "high-tech",
-    "jeux",
-    "mode",
-]
-RULES = """\
-version: 1
-name: bench
-description: Six segments, the calls and columns a real rule set uses
-mode: first
-exclude: not subscribed or email is null
-segments:
-  - name: vip
-    when: (revenue(days=365) >= 1500 and orders(days=365) >= 6) or tags contains 'vip'
-  - name: fonceurs
-    when: orders(days=90) >= 3 and avg_basket > 80
-  - name: decouvreurs
-    when: distinct(category, days=365) >= 4
-  - name: a_risque
-    when: orders(days=180) < orders(days=180, offset=180) and orders_count >= 3
-  - name: reconquete
-    when: days_since_last_order >= 180 and rfm_segment in ['at_risk', 'cannot_lose', 'hibernating']
-  - name: lyonnais
-    when: city in ['Lyon', 'Villeurbanne'] and age between 25 and 45
-"""
-#: What the rule set above needs; checked against rs.metric_calls() when the engine is there.
-CALLS = [
-    MetricCall.bind("revenue", days=365),
-    MetricCall.bind("orders", days=365),
-    MetricCall.bind("orders", days=90),
-    MetricCall.bind("distinct", column="category", days=365),
-    MetricCall.bind("orders", days=180),
-    MetricCall.bind("orders", days=180, offset=180),
+SEGMERGE = str(Path(sys.executable).parent / "segmerge")
+ENV = {**os.environ, "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring"}
+#: (ratio ours/peer at most, peak RSS MiB at most) by (contacts, orders)
+TARGETS = {(1_000_000, 10_000_000): (1.0, 600), (10_000_000, 100_000_000): (1.5, 4096)}
+
+#: R (rows) by FM (columns), as segmerge/metrics/rfm.py's GRID, written out again here
+GRID = [
+    ["lost", "hibernating", "at_risk", "at_risk", "cannot_lose"],
+    ["hibernating", "hibernating", "at_risk", "at_risk", "cannot_lose"],
+    ["about_to_sleep", "about_to_sleep", "need_attention", "loyal", "loyal"],
+    ["promising", "potential_loyalist", "potential_loyalist", "loyal", "loyal"],
+    ["new", "potential_loyalist", "potential_loyalist", "champions", "champions"],
 ]
 
 
-def _strings(arr: pa.Array) -> pd.Series:
-    return pd.Series(arr.to_pandas(types_mapper={pa.string(): pd.StringDtype("pyarrow")}.get))
+def as_of_utc() -> str:
+    """Midnight starting as_of in the workspace's zone, as a UTC literal."""
+    local = datetime.fromisoformat(shopgen.AS_OF).replace(tzinfo=ZoneInfo(shopgen.TZ_NAME))
+    return pd.Timestamp(local).tz_convert("UTC").strftime("%Y-%m-%d %H:%M:%S+00")
 
 
-def _ids(prefix: str, numbers: np.ndarray, width: int) -> pa.Array:
-    digits = pc.utf8_lpad(pc.cast(pa.array(numbers), pa.string()), width=width, padding="0")
-    return pc.binary_join_element_wise(prefix, digits, "")
+def peer_query(data: Path, extra: str = "") -> str:
+    """The whole job as one SELECT: one row per contact, its segment and metrics.
 
-
-def generate(n_contacts: int, n_orders: int, seed: int = 20260101) -> Tables:
-    """Deterministic shop: skewed order counts, 20% of contacts without orders, 0.2% of
-    orders for unknown contacts, orders over two years before as_of plus a few after."""
-    rng = np.random.default_rng(seed)
-    ids = _ids("C", np.arange(n_contacts), 7)
-    tag_draw = rng.random(n_contacts)
-    contacts = pd.DataFrame(
-        {
-            "contact_id": _strings(ids),
-            "email": _strings(
-                pc.if_else(
-                    pa.array(rng.random(n_contacts) < 0.01),
-                    None,
-                    pc.binary_join_element_wise(ids, "@example.org", ""),
-                )
-            ),
-            "first_name": _strings(pa.array(["Camille"] * n_contacts)),
-            "last_name": _strings(pa.array(["Martin"] * n_contacts)),
-            "subscribed": rng.random(n_contacts) > 0.07,
-            "created_at": pd.Series(pd.Timestamp("2024-01-01", tz="UTC"), index=range(n_contacts)),
-            "updated_at": pd.Series(pd.Timestamp("2024-01-01", tz="UTC"), index=range(n_contacts)),
-            "tags": [["vip"] if r < 0.02 else ["newsletter"] if r < 0.1 else [] for r in tag_draw],
-            "age": rng.integers(18, 86, n_contacts),
-            "city": _strings(
-                pa.array(CITIES).take(pa.array(rng.integers(0, len(CITIES), n_contacts)))
-            ),
-        }
-    )
-    weights = (rng.pareto(1.5, n_contacts) + 0.1) * (rng.random(n_contacts) > 0.2)
-    cdf = np.cumsum(weights / weights.sum())
-    owner = np.minimum(np.searchsorted(cdf, rng.random(n_orders)), n_contacts - 1)
-    owner_ids = ids.take(pa.array(owner))
-    unknown = pa.array(rng.random(n_orders) < 0.002)
-    owner_ids = pc.if_else(unknown, _ids("X", owner, 7), owner_ids)
-    end = reference_instant(AS_OF, TZ).value + 5 * 86_400 * 10**9  # a few orders after as_of
-    span = 730 * 86_400  # whole seconds, as exports have them (DuckDB keeps microseconds)
-    orders = pd.DataFrame(
-        {
-            "contact_id": _strings(owner_ids),
-            "order_id": _strings(_ids("O", np.arange(n_orders), 9)),
-            "ordered_at": pd.Series(
-                (end - rng.integers(0, span, n_orders) * 10**9).view("datetime64[ns]")
-            ).dt.tz_localize("UTC"),
-            "amount": np.round(rng.gamma(2.0, 30.0, n_orders), 2),
-            "category": _strings(
-                pa.array(CATEGORIES).take(pa.array(rng.integers(0, 10, n_orders)))
-            ),
-            "rating": np.where(rng.random(n_orders) < 0.4, rng.integers(1, 6, n_orders), np.nan),
-        }
-    )
-    return Tables(contacts, orders)
-
-
-def duck_sql() -> str:
-    """The same metrics as one query; bounds use DuckDB's calendar arithmetic in TimeZone.
-
-    The distinct count is a DISTINCT subquery: 25% faster in DuckDB than
-    count(DISTINCT ...) FILTER (...) in the main aggregate, so DuckDB gets its best shot.
+    Windows are DuckDB's calendar arithmetic in the session's TimeZone (the same wall
+    time N days earlier); day counts compare local dates; sums are rounded to 6
+    decimals and quintiles count strictly worse contacts, as ours do.
     """
-    b = {d: f"($as_of - INTERVAL {d} DAY)" for d in (90, 180, 360, 365)}
+    now = f"TIMESTAMPTZ '{as_of_utc()}'"
+    b = {d: f"({now} - INTERVAL {d} DAY)" for d in (90, 180, 360, 365)}
+    grid = ", ".join(f"'{name}'" for row in GRID for name in row)
+    skip = ", ".join(f"'{s}'" for s in shopgen.NOT_COUNTED)
     return f"""
-WITH agg AS (
+WITH c AS (
+  SELECT contact_id, email, subscribed, tags, age, city{extra}
+  FROM read_parquet('{data / "contacts.parquet"}')
+), o AS (
+  SELECT contact_id, ordered_at, amount, category FROM read_parquet('{data / "orders.parquet"}')
+  WHERE status NOT IN ({skip}) AND ordered_at <= {now}
+), agg AS (
   SELECT contact_id, count(*) AS orders_count, round(sum(amount), 6) AS revenue,
-    avg(amount) AS avg_basket, min(ordered_at) AS first_order_at, max(ordered_at) AS last_order_at,
-    round(coalesce(sum(amount) FILTER (WHERE ordered_at > {b[365]}), 0), 6)
-      AS "revenue(days=365, offset=0)",
-    count(*) FILTER (WHERE ordered_at > {b[365]}) AS "orders(days=365, offset=0)",
-    count(*) FILTER (WHERE ordered_at > {b[90]}) AS "orders(days=90, offset=0)",
-    count(*) FILTER (WHERE ordered_at > {b[180]}) AS "orders(days=180, offset=0)",
-    count(*) FILTER (WHERE ordered_at > {b[360]} AND ordered_at <= {b[180]})
-      AS "orders(days=180, offset=180)",
-    avg(rating) AS avg_rating, max(rating) AS max_rating
-  FROM orders WHERE ordered_at <= $as_of GROUP BY contact_id
-), cats AS (
-  SELECT contact_id, count(*) AS n FROM (
-    SELECT DISTINCT contact_id, category FROM orders
-    WHERE ordered_at > {b[365]} AND ordered_at <= $as_of AND category IS NOT NULL
-  ) GROUP BY contact_id
-), known AS (
-  SELECT c.pos, a.*, coalesce(k.n, 0) AS "distinct(column=category, days=365)",
-    date_diff('day', CAST(last_order_at AS DATE), CAST($as_of AS DATE)) AS days_since_last_order,
-    date_diff('day', CAST(first_order_at AS DATE), CAST($as_of AS DATE)) AS days_since_first_order
-  FROM agg a JOIN contacts c USING (contact_id) LEFT JOIN cats k USING (contact_id)
+    max(ordered_at) AS last_order_at,
+    round(coalesce(sum(amount) FILTER (WHERE ordered_at > {b[365]}), 0), 6) AS rev365,
+    count(*) FILTER (WHERE ordered_at > {b[365]}) AS o365,
+    count(*) FILTER (WHERE ordered_at > {b[90]}) AS o90,
+    count(*) FILTER (WHERE ordered_at > {b[180]}) AS o180,
+    count(*) FILTER (WHERE ordered_at > {b[360]} AND ordered_at <= {b[180]}) AS o180_180,
+    count(DISTINCT category) FILTER (WHERE ordered_at > {b[365]} AND category <> '') AS cat365
+  FROM o SEMI JOIN c USING (contact_id) GROUP BY contact_id
 ), scored AS (
-  SELECT *,
-    1 + (5 * (rank() OVER (ORDER BY days_since_last_order DESC) - 1)) // count(*) OVER ()
-      AS r_score,
+  SELECT *, date_diff('day', CAST(last_order_at AS DATE), CAST({now} AS DATE)) AS days_since,
+    1 + (5 * (rank() OVER (ORDER BY days_since DESC) - 1)) // count(*) OVER () AS r_score,
     1 + (5 * (rank() OVER (ORDER BY orders_count) - 1)) // count(*) OVER () AS f_score,
     1 + (5 * (rank() OVER (ORDER BY revenue) - 1)) // count(*) OVER () AS m_score
-  FROM known
+  FROM agg
+), m AS (
+  SELECT c.*, coalesce(s.orders_count, 0) AS orders_count, coalesce(s.revenue, 0) AS revenue,
+    s.last_order_at, s.r_score, s.f_score, s.m_score, s.days_since,
+    coalesce(s.rev365, 0) AS rev365, coalesce(s.o365, 0) AS o365, coalesce(s.o90, 0) AS o90,
+    coalesce(s.o180, 0) AS o180, coalesce(s.o180_180, 0) AS o180_180,
+    coalesce(s.cat365, 0) AS cat365, s.revenue / s.orders_count AS avg_basket,
+    [{grid}][(s.r_score - 1) * 5 + (s.f_score + s.m_score + 1) // 2] AS rfm_segment
+  FROM c LEFT JOIN scored s USING (contact_id)
 )
-SELECT c.contact_id, s.* EXCLUDE (contact_id, pos)
-FROM contacts c LEFT JOIN scored s USING (pos) ORDER BY c.pos
+SELECT contact_id, CASE
+    WHEN NOT subscribed OR email IS NULL THEN ''
+    WHEN (rev365 >= 1500 AND o365 >= 6) OR list_contains(string_split(tags, '|'), 'vip')
+      THEN 'vip'
+    WHEN o90 >= 3 AND avg_basket > 80 THEN 'fonceurs'
+    WHEN cat365 >= 4 THEN 'decouvreurs'
+    WHEN o180 < o180_180 AND orders_count >= 3 THEN 'a_risque'
+    WHEN days_since >= 180 AND rfm_segment IN ('at_risk', 'cannot_lose', 'hibernating')
+      THEN 'reconquete'
+    WHEN city IN ('Lyon', 'Villeurbanne') AND age BETWEEN 25 AND 45 THEN 'lyonnais'
+    ELSE '' END AS segment,
+  {", ".join(shopgen.COLUMNS)}{extra}
+FROM m"""
+
+
+#: the peers' scripts: argv[1] sets the session's zone, argv[2] is peer_query()
+PEER_SEGMENT = """\
+import sys, duckdb
+con = duckdb.connect()
+con.execute(sys.argv[1])
+con.execute(f"COPY ({sys.argv[2]}) TO '{sys.argv[3]}' (HEADER)")
 """
 
+PEER_RUN = """\
+import sys, duckdb, jinja2
+con = duckdb.connect()
+con.execute(sys.argv[1])
+env = jinja2.Environment(autoescape=True)
+env.filters["money"] = lambda v: f"{v:,.2f} €".replace(",", " ").replace(".", ",")
+subject, body = (env.from_string(t) for t in sys.argv[3:5])
+reader = con.execute(f"SELECT * FROM ({sys.argv[2]}) WHERE segment <> ''").to_arrow_reader(100_000)
+letters = 0
+for batch in reader:
+    for row in batch.to_pylist():
+        contact = {k: v for k, v in row.items() if v is not None}
+        seg = {"name": row["segment"]}
+        url = "https://example.org/stop?token=" + row["contact_id"]
+        letters += len(subject.render(contact=contact, segment=seg))
+        letters += len(body.render(contact=contact, segment=seg, unsubscribe_url=url))
+print(letters)
+"""
+SET_ZONE = f"SET TimeZone = '{shopgen.TZ_NAME}'"
 
-def peak_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+@dataclass
+class Ran:
+    wall: float
+    cpu: float
+    peak_mib: float
 
 
-def rss_mib() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+def measure(cmd: list[str], cwd: Path, log: Path) -> Ran:
+    """Wall time from spawn to exit, CPU and peak RSS of the process and its children."""
+    peak = [0.0]
+    done = threading.Event()
+    with log.open("w") as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, cwd=cwd, env=ENV, stdout=err, stderr=err)
+
+        def sample() -> None:
+            try:
+                root = psutil.Process(proc.pid)
+                while not done.wait(0.02):
+                    tree = [root, *root.children(recursive=True)]
+                    total = 0
+                    for p in tree:
+                        with contextlib.suppress(psutil.Error):  # gone meanwhile
+                            total += p.memory_info().rss
+                    peak[0] = max(peak[0], total / 2**20)
+            except psutil.Error:
+                pass
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+        done.set()
+        sampler.join()
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd[:3])} … exited {proc.returncode}:\n{log.read_text()}")
+    high_water = usage.ru_maxrss / 1024  # KiB on Linux: the largest single process
+    return Ran(wall, usage.ru_utime + usage.ru_stime, max(peak[0], high_water))
 
 
-class Phase:
-    """Wall time and memory high-water mark of one phase (see the module docstring)."""
+def compare(ours_csv: Path, peer_csv: Path) -> int:
+    """Assert both files give every contact the same segment and metrics; return the count."""
+    types = {"contact_id": str, "segment": str}
+    a = pd.read_csv(ours_csv, dtype=types, keep_default_na=False, na_values=[""])
+    b = pd.read_csv(peer_csv, dtype=types, keep_default_na=False, na_values=[""])
+    assert a["contact_id"].is_unique and len(a) == len(b), (len(a), len(b))
+    a, b = (f.sort_values("contact_id", ignore_index=True) for f in (a, b))
+    assert (a["contact_id"] == b["contact_id"]).all(), "different contacts"
+    seg_a, seg_b = a["segment"].fillna(""), b["segment"].fillna("")
+    differ = seg_a != seg_b
+    assert not differ.any(), (
+        f"{differ.sum()} segments differ, e.g.\n{a[differ].head()}\n{b[differ].head()}"
+    )
+    for col in shopgen.COLUMNS:
+        if col == "last_order_at":
+            x, y = (pd.to_datetime(f[col], utc=True, format="ISO8601") for f in (a, b))
+            assert ((x == y) | (x.isna() & y.isna())).all(), col
+        else:
+            x, y = (f[col].to_numpy(dtype=float) for f in (a, b))
+            assert np.allclose(x, y, rtol=1e-12, atol=1e-9, equal_nan=True), f"{col} differs"
+    return len(a)
 
-    overall = 0.0
 
-    def __init__(self, name: str) -> None:
-        self.name = name
+def letter_parts() -> tuple[str, str]:
+    """The benchmark letter's subject and body templates, front matter taken apart."""
+    _, front, body = shopgen.LETTER.split("---\n", 2)
+    subject = front.split("subject:", 1)[1].strip().strip('"')
+    return subject, body
 
-    def __enter__(self) -> Phase:
-        gc.collect()
-        Phase.overall = max(Phase.overall, peak_mib())
-        try:
-            with open("/proc/self/clear_refs", "w") as f:
-                f.write("5")
-            self.reset = True
-        except OSError:  # not Linux, or not allowed: the peak then includes earlier phases
-            self.reset = False
-        self.before = rss_mib()
-        self.t0 = time.perf_counter()
-        return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.seconds = time.perf_counter() - self.t0
-        self.peak = peak_mib()
-        Phase.overall = max(Phase.overall, self.peak)
-        self.own = self.peak - self.before
+def ours_segment(root: Path, out: Path) -> list[str]:
+    return [
+        SEGMERGE,
+        "segment",
+        "segrules/bench.yaml",
+        "-w",
+        str(root),
+        "--as-of",
+        shopgen.AS_OF,
+        "--format",
+        "csv",
+        "--out",
+        str(out),
+        "--columns",
+        ",".join(shopgen.COLUMNS),
+    ]
 
-    def line(self) -> str:
-        exact = "" if self.reset else " (peak not reset: includes earlier phases)"
+
+@dataclass
+class Race:
+    command: str
+    ours: list[Ran]
+    peer: list[Ran]
+
+    def row(self, target: tuple[float, int] | None) -> str:
+        o, p = min(self.ours, key=lambda r: r.wall), min(self.peer, key=lambda r: r.wall)
+        peak_o, peak_p = max(r.peak_mib for r in self.ours), max(r.peak_mib for r in self.peer)
+        ratio = o.wall / p.wall
+        verdict = "no target at this size"
+        if target is not None:
+            ok = ratio <= target[0] and peak_o <= target[1]
+            verdict = f"<= {target[0]:.1f}x, <= {target[1]} MiB: {'PASS' if ok else 'FAIL'}"
         return (
-            f"{self.name:<34} {self.seconds:7.2f} s   peak RSS {self.peak:6.0f} MiB, "
-            f"own {self.own:+6.0f} MiB{exact}"
+            f"{self.command:<16} {o.wall:7.2f} s {p.wall:7.2f} s {ratio:6.2f}x "
+            f"{o.cpu:7.1f} s {p.cpu:7.1f} s {peak_o:7.0f} MiB {peak_p:7.0f} MiB  {verdict}"
         )
 
 
-def compare(ours: pd.DataFrame, duck: pd.DataFrame) -> list[str]:
-    """Assert that every column DuckDB computed equals ours on every contact."""
-    assert len(ours) == len(duck)
-    assert (
-        duck["contact_id"].astype(str).to_numpy() == ours["contact_id"].astype(str).to_numpy()
-    ).all()
-    checked = []
-    for col in duck.columns.drop("contact_id"):
-        a, b = ours[col], duck[col]
-        if isinstance(a.dtype, pd.DatetimeTZDtype):
-            a_ns = a.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy("datetime64[ns]")
-            b_ns = pd.to_datetime(b, utc=True).dt.tz_localize(None).to_numpy("datetime64[ns]")
-            assert (pd.isna(a_ns) == pd.isna(b_ns)).all() and (a_ns == b_ns)[
-                ~pd.isna(a_ns)
-            ].all(), col
-        else:
-            x = pd.to_numeric(a).to_numpy(dtype=float, na_value=np.nan)
-            y = pd.to_numeric(b).to_numpy(dtype=float, na_value=np.nan)
-            y = np.where(np.isnan(y) & (x == 0), 0, y)  # SQL: no orders -> NULL count; ours: 0
-            assert np.allclose(x, y, rtol=1e-12, atol=1e-9, equal_nan=True), f"{col} differs"
-        checked.append(col)
-    return checked
+def race(
+    command: str,
+    ours: list[str],
+    peer: list[str],
+    root: Path,
+    rounds: int,
+    check: tuple[Path, Path] | None,
+) -> Race:
+    result = Race(command, [], [])
+    for i in range(rounds):
+        result.ours.append(measure(ours, root, root / "ours.log"))
+        result.peer.append(measure(peer, root, root / "peer.log"))
+        print(
+            f"  {command} round {i + 1}: ours {result.ours[-1].wall:.2f} s, "
+            f"peer {result.peer[-1].wall:.2f} s",
+            flush=True,
+        )
+        if i == 0 and check is not None:
+            n = compare(*check)
+            print(f"  same segment and metrics for all {n:,} contacts", flush=True)
+    return result
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--contacts", type=int, default=1_000_000)
-    ap.add_argument("--orders", type=int, default=10_000_000)
+    ap.add_argument("--size", choices=sorted(shopgen.SIZES), default="default")
+    ap.add_argument("--contacts", type=float, help="overrides --size, e.g. 1e6")
+    ap.add_argument("--orders", type=float, help="overrides --size, e.g. 1e7")
+    ap.add_argument("--rounds", type=int, default=3, help="best of N, alternating (default 3)")
+    ap.add_argument("--dry-run", action="store_true", help="also `run --dry-run` vs DuckDB+Jinja")
+    ap.add_argument("--profile", action="store_true", help="ours once more under cProfile")
+    ap.add_argument("--keep", type=Path, help="generate the Parquet files here once, reuse them")
     args = ap.parse_args()
-    t0 = time.perf_counter()
-    tables = generate(args.contacts, args.orders)
-    print(
-        f"generated {args.contacts:,} contacts / {args.orders:,} orders in "
-        f"{time.perf_counter() - t0:.1f} s; data resident: {rss_mib():.0f} MiB"
-    )
-    as_of = reference_instant(AS_OF, TZ)
+    size = shopgen.SIZES[args.size]
+    size = shopgen.Size(int(args.contacts or size.contacts), int(args.orders or size.orders))
 
-    try:
-        from segmerge.rules import kinds_from_frame, load_ruleset
-    except ImportError:
-        rs = None
-        print("segmerge.rules is not importable: timing the metrics only")
-        calls = CALLS
-    else:
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "bench.yaml"
-            path.write_text(RULES, encoding="utf-8")
-            rs = load_ruleset(path)
-        rs.check(kinds_from_frame(tables.contacts), set(tables.orders.columns))
-        calls = sorted(rs.metric_calls(), key=lambda c: c.key)
-        assert set(calls) == set(CALLS), rs.metric_calls()
-
-    with Phase("(a) ours: metrics + RFM") as pa_:
-        metrics = compute_metrics(tables, as_of, TZ, calls)
-    phases = [pa_]
-    if rs is not None:
-        frame = pd.concat([tables.contacts, metrics], axis=1)
-        with Phase("(b) ours: six-segment rule set") as pb:
-            assignment = rs.assign(frame, as_of, TZ)
-        phases.append(pb)
-        del frame
-
-    import duckdb
-
-    # DuckDB gets its best shot: the DataFrames as registered (what the brief asks), and
-    # the same columns handed over as Arrow tables (zero-copy for Arrow-backed strings).
-    contacts_pos = pd.DataFrame(
-        {"contact_id": tables.contacts["contact_id"], "pos": np.arange(len(tables.contacts))}
-    )
-    results = []
-    for how, wrap in (
-        ("DataFrames", lambda df: df),
-        ("Arrow", lambda df: pa.Table.from_pandas(df, preserve_index=False)),
-    ):
-        con = duckdb.connect()
-        con.execute(f"SET TimeZone = '{TZ_NAME}'")
-        con.register("orders", wrap(tables.orders))
-        con.register("contacts", wrap(contacts_pos))
-        with Phase(f"(c) DuckDB on {how}: one query") as p:
-            result = con.execute(duck_sql(), {"as_of": as_of.to_pydatetime()}).df()
-        phases.append(p)
-        results.append(result)
-        threads = con.execute("SELECT current_setting('threads')").fetchone()
-        con.close()
-        del result
-    best = min(phases[-2:], key=lambda p: p.seconds)
-
-    ours = pd.concat([tables.contacts[["contact_id"]], metrics], axis=1)
-    checked = [compare(ours, duck) for duck in results][0]
-    for p in phases:
-        print(p.line())
-    if rs is not None:
-        print(f"segments: {assignment.sizes()}")
-        total = pa_.seconds + pb.seconds
+    with tempfile.TemporaryDirectory(prefix="segmerge-bench-") as tmp:
+        root = shopgen.workspace(Path(tmp) / "ws")
+        data = _data(args.keep, Path(tmp), size)
+        (root / "data").symlink_to(data, target_is_directory=True)
+        load = os.getloadavg()
         print(
-            f"ratio ours/DuckDB (its faster run): metrics {pa_.seconds / best.seconds:.2f}x, "
-            f"metrics + rules {total / best.seconds:.2f}x (target <= 1.5x)"
+            f"{size.contacts:,} contacts / {size.orders:,} orders, {os.cpu_count()} cores, "
+            f"load average {load[0]:.1f} at start",
+            flush=True,
         )
-    else:
+        ours_csv, peer_csv = root / "ours.csv", root / "peer.csv"
+        peer = [sys.executable, "-c", PEER_SEGMENT, SET_ZONE, peer_query(data), str(peer_csv)]
+        races = [
+            race(
+                "segment",
+                ours_segment(root, ours_csv),
+                peer,
+                root,
+                args.rounds,
+                (ours_csv, peer_csv),
+            )
+        ]
+        if args.dry_run:
+            ours = [
+                SEGMERGE,
+                "run",
+                "bench",
+                "--dry-run",
+                "-w",
+                str(root),
+                "--as-of",
+                shopgen.AS_OF,
+            ]
+            peer = [
+                sys.executable,
+                "-c",
+                PEER_RUN,
+                SET_ZONE,
+                peer_query(data, ", first_name"),
+                *letter_parts(),
+            ]
+            races.append(race("run --dry-run", ours, peer, root, args.rounds, None))
+        target = TARGETS.get((size.contacts, size.orders))
         print(
-            f"ratio ours/DuckDB (its faster run): metrics {pa_.seconds / best.seconds:.2f}x "
-            "(target <= 1.5x)"
+            f"\n{'command':<16} {'ours':>9} {'DuckDB':>9} {'ratio':>7} {'our CPU':>9} "
+            f"{'its CPU':>9} {'our peak':>11} {'its peak':>11}  target"
         )
-    print(f"DuckDB threads: {threads[0] if threads else '?'}; ours: one thread (numpy)")
+        for r in races:
+            print(r.row(target))
+        print(f"load average {os.getloadavg()[0]:.1f} at the end (the machine may be shared)")
+        if args.profile:
+            profile(ours_segment(root, ours_csv), root)
+
+
+#: phase -> the (file suffix, function) whose cumulative time it is; "typing" is the
+#: connector's pull less the reading, "other" what no phase covers (imports, start-up)
+PHASES = {
+    "read": [("connectors/files_read.py", "read_parquet")],
+    "pull": [("connectors/files.py", "pull")],
+    "checks": [("segment/order_rules.py", "apply")],
+    "metrics": [("metrics/compute.py", "compute_metrics")],
+    "rules": [("rules/ruleset.py", "assign")],
+    "write": [("segment/rows.py", "segment_rows"), ("pandas/core/generic.py", "to_csv")],
+}
+
+
+def profile(cmd: list[str], root: Path) -> None:
+    """Ours once more under cProfile; its phases by cumulative time (diagnostics only)."""
+    import pstats
+
+    out = root / "segment.prof"
+    ran = measure([sys.executable, "-m", "cProfile", "-o", str(out), *cmd], root, root / "prof.log")
+    stats = pstats.Stats(str(out)).stats  # type: ignore[attr-defined]
+    total = sum(v[2] for v in stats.values())
+    seconds = {
+        phase: sum(
+            v[3]
+            for (f, _, fn), v in stats.items()
+            if any(f.endswith(suffix) and fn == name for suffix, name in where)
+        )
+        for phase, where in PHASES.items()
+    }
+    seconds["typing"] = seconds.pop("pull") - seconds["read"]
+    seconds["other"] = total - sum(seconds.values())
     print(
-        f"process peak RSS: {pa_.peak:.0f} MiB during ours, data included (target <= 1536 MiB); "
-        f"{Phase.overall:.0f} MiB over the whole run"
+        f"\nprofile of ours (cProfile, {ran.wall:.1f} s wall, {total:.1f} s profiled; "
+        "cProfile slows Python calls, so these are shares, not timings):"
     )
-    print(
-        f"agree with both DuckDB runs on all {len(metrics):,} contacts, {len(checked)} columns: "
-        f"{', '.join(checked)}"
-    )
+    for phase in ("read", "typing", "checks", "metrics", "rules", "write", "other"):
+        print(f"  {phase:<8} {seconds[phase]:7.2f} s  {seconds[phase] / total:5.1%}")
+
+
+def _data(keep: Path | None, tmp: Path, size: shopgen.Size) -> Path:
+    """The Parquet files: generated in ``tmp``, or once in ``keep`` for every later run."""
+    folder = (keep / f"{size.contacts}-{size.orders}") if keep else tmp / "data"
+    done = folder / "complete"
+    if not done.exists():
+        t0 = time.perf_counter()
+        shopgen.generate(folder, size)
+        done.write_text("")
+        print(f"generated in {time.perf_counter() - t0:.1f} s", flush=True)
+    return folder.resolve()
 
 
 if __name__ == "__main__":
