@@ -184,7 +184,7 @@ def serve_command(
 
     Example: segmerge serve -w ~/boutique --log-file ~/boutique/serve.jsonl
     """
-    from segmerge.serve.daemon import ServeOptions, serve
+    from segmerge.serve.main import ServeOptions, serve
     from segmerge.workspace.secrets import exposure_warnings
 
     ws = wsmod.load(workspace)

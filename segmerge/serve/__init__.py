@@ -12,11 +12,12 @@ def __getattr__(name: str) -> Any:
     here = Path(__file__).parent
     if name.startswith("_") or (here / f"{name}.py").exists() or (here / name).is_dir():
         raise AttributeError(name)
-    from segmerge.serve import daemon as moved
+    from segmerge.serve import daemon, main
 
+    moved = main if name == "serve" else daemon
     value = getattr(moved, name)
     warnings.warn(
-        f"segmerge.serve.{name} moved to segmerge.serve.daemon.{name}",
+        f"segmerge.serve.{name} moved to {moved.__name__}.{name}",
         DeprecationWarning,
         stacklevel=2,
     )

@@ -26,17 +26,16 @@ import time
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from multiprocessing.connection import wait
+from multiprocessing.context import SpawnContext
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from segmerge.errors import SegmergeError
+from segmerge.ledger import keys
 from segmerge.redact import redact
 from segmerge.serve.log import configured_logging, duration
 from segmerge.serve.procs import detach, signal_group, signal_one, sweep_group
 from segmerge.workspace import config as wsmod
-
-if TYPE_CHECKING:
-    from segmerge.serve.daemon import Daemon
 
 log = logging.getLogger("segmerge.serve")
 
@@ -162,15 +161,62 @@ class RunProcess:
         )
 
 
-def run_in_child(daemon: Daemon, campaign: str, as_of: str) -> RunResult:
-    """Run in a fresh process, within the campaign's max run time; never raises."""
-    ctx = daemon.mp
-    here, there = ctx.Pipe(duplex=False)
-    log_file = str(daemon.opts.log_file) if daemon.opts.log_file else ""
-    proc = ctx.Process(
+class RunProcesses:
+    """The runs' processes in hand, for the stop protocol: a run that starts as the stop
+    comes (``stopping`` set, ``terminate_all`` not yet done) is stopped too."""
+
+    def __init__(self, stopping: threading.Event) -> None:
+        self.stopping = stopping
+        self._runs: set[RunProcess] = set()
+        self._lock = threading.Lock()
+
+    def add(self, run: RunProcess) -> None:
+        with self._lock:
+            self._runs.add(run)
+        if self.stopping.is_set():
+            run.terminate("shutdown")
+
+    def discard(self, run: RunProcess) -> None:
+        with self._lock:
+            self._runs.discard(run)
+
+    def terminate_all(self) -> None:
+        """Each run gets SIGTERM and stops after its current batch (set ``stopping`` first)."""
+        with self._lock:
+            runs = list(self._runs)
+        for run in runs:
+            run.terminate("shutdown")
+
+    def kill_all(self) -> None:
+        """SIGKILL every run's process group now (a second signal, or a grace period over)."""
+        with self._lock:
+            runs = list(self._runs)
+        for run in runs:
+            run.kill()
+
+
+@dataclass(frozen=True)
+class ChildSetup:
+    """What every run's child process of one `serve` shares."""
+
+    mp: SpawnContext  # not fork: the daemon has threads, a forked child would inherit their locks
+    root: Path
+    tz: tzinfo
+    log_file: Path | None
+    processes: RunProcesses
+
+
+def run_in_child(
+    setup: ChildSetup, campaign: str, as_of: str, max_run_time: float, grace: float
+) -> RunResult:
+    """Run in a fresh process, within ``max_run_time`` seconds (then SIGTERM, and SIGKILL
+    ``grace`` seconds later); never raises."""
+    here, there = setup.mp.Pipe(duplex=False)
+    log_file = str(setup.log_file) if setup.log_file else ""
+    proc = setup.mp.Process(
         target=_child,
         name=f"segmerge run {campaign}",
-        args=(str(daemon.ws.root), campaign, as_of, there, log_file, daemon.ws.tz, os.getpid()),
+        args=(str(setup.root), campaign, as_of, there, log_file, setup.tz, os.getpid()),
     )
     try:
         proc.start()
@@ -186,11 +232,11 @@ def run_in_child(daemon: Daemon, campaign: str, as_of: str) -> RunResult:
     run = RunProcess(
         proc,
         campaign,
-        f"{campaign}@{as_of}",
-        daemon.opts.max_run_time_of(campaign),
-        daemon.opts.stop_grace,
+        keys.run_id(campaign, as_of),
+        max_run_time,
+        grace,
     )
-    daemon.track(run)
+    setup.processes.add(run)
     res: RunResult | None = None
     ended = False
     try:
@@ -216,5 +262,5 @@ def run_in_child(daemon: Daemon, campaign: str, as_of: str) -> RunResult:
         sweep_group(pid)  # unreaped yet, so the group id cannot have been reused
         proc.join()
         here.close()
-        daemon.untrack(run)
+        setup.processes.discard(run)
     return run.outcome(res)

@@ -37,17 +37,15 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
-import signal
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from types import FrameType
 from typing import Any
 
-from segmerge.errors import ConfigError
-from segmerge.serve.child import RunProcess, run_in_child, run_once
+from segmerge.ledger import keys
+from segmerge.serve.child import ChildSetup, RunProcesses, run_in_child, run_once
 from segmerge.serve.cron import (
     AnyOf,
     CronSchedule,
@@ -60,18 +58,11 @@ from segmerge.serve.cron import (
     previous_fire,
 )
 from segmerge.serve.lock import LOCK_FILE, AlreadyServing, serve_lock
-from segmerge.serve.log import (
-    configured_logging,
-    duration,
-    local_time,
-    one_line,
-    skip_line,
-    summary_line,
-)
+from segmerge.serve.log import local_time, one_line, skip_line, summary_line
 from segmerge.serve.options import ServeOptions
 from segmerge.workspace.config import Workspace
 
-__all__ = ["LOCK_FILE", "AlreadyServing", "Daemon", "ServeOptions", "serve", "serve_lock"]
+__all__ = ["LOCK_FILE", "AlreadyServing", "Daemon", "ServeOptions", "serve_lock"]
 RERUN_RETRY = timedelta(minutes=15)  # a rerun that failed is tried again this much later
 BUSY_RETRY = timedelta(minutes=1)  # a rerun that found its campaign running
 HANDLED, INTERRUPTED, SKIPPED = "handled", "interrupted", "skipped"
@@ -106,12 +97,13 @@ class Daemon:
             timezone=ws.tz,
         )
         self.unsubscribe: Any = None
-        # spawn: the daemon has threads, and a forked child would inherit their locks
-        self.mp = multiprocessing.get_context("spawn")
+        self.processes = RunProcesses(self.stopping)
+        self.child = ChildSetup(
+            multiprocessing.get_context("spawn"), ws.root, ws.tz, opts.log_file, self.processes
+        )
         self._lock = threading.RLock()
         self._idle = threading.Condition(self._lock)
         self.running: dict[str, tuple[str, float]] = {}  # campaign -> (run id, monotonic start)
-        self.children: set[RunProcess] = set()
         self.interrupted = 0
 
     # jobs --------------------------------------------------------------------
@@ -160,9 +152,8 @@ class Daemon:
             if campaign in self.ws.config.campaigns:
                 self._arm_rerun(campaign, as_of, at)
                 log.info(
-                    "%s@%s: deferred messages, run again at %s",
-                    campaign,
-                    as_of,
+                    "%s: deferred messages, run again at %s",
+                    keys.run_id(campaign, as_of),
                     local_time(max(at, now), self.ws.tz),
                 )
         return schedules
@@ -200,15 +191,15 @@ class Daemon:
             self._rerun,
             trigger=DateTrigger(run_date=at),
             args=[campaign, as_of],
-            id=f"{campaign}@{as_of} rerun",
-            name=f"{campaign}@{as_of} rerun",
+            id=keys.rerun_job(campaign, as_of),
+            name=keys.rerun_job(campaign, as_of),
             replace_existing=True,
             misfire_grace_time=None,  # held-back messages go however late the daemon is
         )
 
     def _execute(self, campaign: str, as_of: str, fire: datetime, why: str) -> str:
         """Run, log one line, never raise: HANDLED, INTERRUPTED (a shutdown) or SKIPPED."""
-        run_id = f"{campaign}@{as_of}"
+        run_id = keys.run_id(campaign, as_of)
         what = "fire of " + local_time(fire, self.ws.tz) if why == "fire" else "deferred messages"
         data: dict[str, Any] = {
             "event": "run",
@@ -244,7 +235,8 @@ class Daemon:
         if self.opts.in_process:
             res = run_once(str(self.ws.root), campaign, as_of, self.stopping)
         else:
-            res = run_in_child(self, campaign, as_of)
+            limit, grace = self.opts.max_run_time_of(campaign), self.opts.stop_grace
+            res = run_in_child(self.child, campaign, as_of, limit, grace)
         data["duration_s"] = seconds = round(time.monotonic() - started, 3)
         if res.status == "interrupted":
             data["status"] = "interrupted"
@@ -286,19 +278,6 @@ class Daemon:
             )
         return HANDLED
 
-    # the runs' processes, for the stop protocol ---------------------------------------------
-
-    def track(self, run: RunProcess) -> None:
-        with self._lock:
-            self.children.add(run)
-            stopping = self.stopping.is_set()
-        if stopping:  # started as the stop came: it stops too
-            run.terminate("shutdown")
-
-    def untrack(self, run: RunProcess) -> None:
-        with self._lock:
-            self.children.discard(run)
-
     @contextmanager
     def _store(self) -> Iterator[ScheduleStore]:
         store = ScheduleStore(self.ws)
@@ -317,17 +296,10 @@ class Daemon:
     def start(self) -> None:
         schedules = self.plan()
         if self.opts.unsubscribe_port is not None:
-            from segmerge.serve.endpoint.server import UnsubscribeServer
+            from segmerge.serve.endpoint.server import listen
 
             host, port = self.opts.unsubscribe_host, self.opts.unsubscribe_port
-            try:
-                self.unsubscribe = UnsubscribeServer(self.ws, host, port)
-            except OSError as exc:
-                raise ConfigError(
-                    f"cannot listen on {host}:{port}: {exc.strerror or exc}",
-                    field="--unsubscribe-port",
-                ) from None
-            self.unsubscribe.start()
+            self.unsubscribe = listen(self.ws, host, port)
             log.info(
                 "one-click unsubscribe endpoint on http://%s:%d/unsubscribe",
                 self.unsubscribe.host,
@@ -361,16 +333,7 @@ class Daemon:
         """No new run; each run in hand gets SIGTERM and stops after its current batch."""
         with self._lock:
             self.stopping.set()
-            runs = list(self.children)
-        for run in runs:
-            run.terminate("shutdown")
-
-    def kill_runs(self) -> None:
-        """SIGKILL every run's process group now (a second signal, or a grace period over)."""
-        with self._lock:
-            runs = list(self.children)
-        for run in runs:
-            run.kill()
+        self.processes.terminate_all()
 
     def stop(self) -> None:
         self.request_stop()
@@ -385,7 +348,7 @@ class Daemon:
                 left = len(self.running)
             if not left:
                 break
-            self.kill_runs()
+            self.processes.kill_all()
         if self.unsubscribe is not None:
             self.unsubscribe.stop()
         log.info(
@@ -396,40 +359,3 @@ class Daemon:
             else "",
             extra={"data": {"event": "stop", "runs": self.runs, "interrupted": self.interrupted}},
         )
-
-
-def serve(ws: Workspace, opts: ServeOptions) -> int:
-    """Run until SIGTERM/SIGINT; returns the exit code (0 after a graceful stop)."""
-    with serve_lock(ws), configured_logging(opts.log_file, ws.tz):
-        daemon = Daemon(ws, opts)
-        asked = threading.Event()
-
-        def on_signal(signum: int, frame: FrameType | None) -> None:
-            if asked.is_set():
-                log.warning(
-                    "second signal: killing the runs in hand and exiting now (the "
-                    "next start resumes them; a message in flight is marked uncertain)"
-                )
-                daemon.kill_runs()
-                os._exit(1)
-            asked.set()
-            log.info(
-                "%s received: no new run; the runs in hand stop after their current batch "
-                "(killed if still there in %s)",
-                signal.Signals(signum).name,
-                duration(opts.stop_grace),
-            )
-            daemon.request_stop()
-
-        previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
-        try:
-            daemon.start()
-            if opts.on_ready is not None:
-                opts.on_ready(daemon)
-            while not asked.wait(0.5):
-                pass
-        finally:
-            daemon.stop()
-            for s, h in previous.items():
-                signal.signal(s, h)
-    return 0

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from segmerge.serve.daemon import Daemon
-
-#: a run that takes longer is stuck rather than busy (the demo's 2,250 letters take 6 s);
+#: a run that takes longer is stuck rather than busy (the demo's run takes seconds);
 #: a big list behind a slow rate limit raises it with --max-run-time
 MAX_RUN_TIME = 6 * 3600.0
 #: enough for the batch in hand to be recorded; systemd's TimeoutStopSec (90 s) is far above
@@ -26,8 +21,6 @@ class ServeOptions:
     unsubscribe_host: str = "127.0.0.1"
     #: run the pipeline in the daemon's own process (tests); default: one child per run
     in_process: bool = False
-    #: called with the daemon once it is ready (tests, benchmarks)
-    on_ready: Callable[[Daemon], None] | None = None
     #: seconds a run may take before it is stopped (SIGTERM, then SIGKILL), and per campaign
     max_run_time: float = MAX_RUN_TIME
     max_run_times: dict[str, float] = field(default_factory=dict)

@@ -25,7 +25,7 @@ connections too: beyond ``max_connections`` a connection gets an immediate
 503 with ``Retry-After``, never a hang. The listen backlog is sized for
 bursts. Only a valid POST touches the disk, in two daemon threads, so a flood
 of forged requests costs an HMAC each. Not asyncio: its tasks, handles and
-transports cost about three times the CPU per connection of this loop, which
+transports cost several times the CPU per connection of this loop, which
 is what bounds the answers a second on a small machine.
 
 - ``GET /t/c/<token>`` and ``/t/o/<token>.gif``: the clicks and opens of our own
@@ -43,11 +43,11 @@ import selectors
 import socket
 import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import Executor, Future
+from concurrent.futures import Future
 from queue import Empty, SimpleQueue
 from typing import Any
 
+from segmerge.errors import ConfigError
 from segmerge.mail.unsubscribe_queue import AUDIT_FILE, RETRY_BASE
 from segmerge.serve.endpoint import pages
 from segmerge.serve.endpoint.http import (
@@ -64,9 +64,10 @@ from segmerge.serve.endpoint.record import Recorded, Recorder
 from segmerge.serve.endpoint.tracking_http import Work
 from segmerge.serve.endpoint.tracking_http import route as track_route
 from segmerge.serve.endpoint.tracking_record import Clock, TrackRecorder
+from segmerge.serve.endpoint.workers import DaemonPool
 from segmerge.workspace.config import Workspace
 
-__all__ = ["AUDIT_FILE", "MAX_BODY", "UnsubscribeServer"]
+__all__ = ["AUDIT_FILE", "MAX_BODY", "UnsubscribeServer", "listen"]
 
 log = logging.getLogger("segmerge.unsubscribe")
 READ_TIMEOUT = 5.0  # seconds for a whole request (line, headers, body) to arrive
@@ -79,6 +80,18 @@ SWEEP = 0.25  # seconds between two looks at the connections' deadlines
 ACCEPT_BATCH = 128  # connections accepted per wake-up of the loop
 _READ, _WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 _WAKE = object()
+
+
+def listen(ws: Workspace, host: str, port: int) -> UnsubscribeServer:
+    """The endpoint of `serve --unsubscribe-port`, started; a port it cannot have is told."""
+    try:
+        server = UnsubscribeServer(ws, host, port)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}", field="--unsubscribe-port"
+        ) from None
+    server.start()
+    return server
 
 
 class UnsubscribeServer:
@@ -123,7 +136,7 @@ class UnsubscribeServer:
         self.conns: dict[int, _Conn] = {}  # by file descriptor; only the loop changes it
         self.recording = 0  # valid POSTs in the pool
         self.done: SimpleQueue[tuple[_Conn, Future[Recorded | Answer]]] = SimpleQueue()
-        self.pool = _DaemonPool(2)
+        self.pool = DaemonPool(2)
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._loop, name="unsubscribe", daemon=True)
 
@@ -383,39 +396,3 @@ class _Conn:
             with contextlib.suppress(KeyError, ValueError, OSError):
                 self.app.selector.unregister(self.sock)
         self.sock.close()
-
-
-class _DaemonPool(Executor):
-    """Threads for the disk work of valid POSTs, as daemons: a recording stuck on a locked
-    ledger never holds up the exit of `serve` (SQLite rolls an unfinished write back, and
-    the person, who got no answer, tries again and is recorded then)."""
-
-    def __init__(self, workers: int) -> None:
-        self.jobs: SimpleQueue[tuple[Future[Any], Callable[[], Any]] | None] = SimpleQueue()
-        self.threads = [
-            threading.Thread(target=self._work, name="unsubscribe-record", daemon=True)
-            for _ in range(workers)
-        ]
-        for t in self.threads:
-            t.start()
-
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        future: Future[Any] = Future()
-        self.jobs.put((future, lambda: fn(*args, **kwargs)))
-        return future
-
-    def close(self, timeout: float) -> None:
-        for _ in self.threads:
-            self.jobs.put(None)
-        deadline = time.monotonic() + timeout
-        for t in self.threads:
-            t.join(max(0.0, deadline - time.monotonic()))
-
-    def _work(self) -> None:
-        while (job := self.jobs.get()) is not None:
-            future, fn = job
-            if future.set_running_or_notify_cancel():
-                try:
-                    future.set_result(fn())
-                except BaseException as exc:
-                    future.set_exception(exc)
