@@ -17,7 +17,7 @@ it runs in the tests; elsewhere it is refused, naming the condition.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import sqlglot
 from sqlglot import exp
@@ -26,13 +26,19 @@ from sqlglot.errors import ErrorLevel, ParseError, UnsupportedError
 from segmerge.errors import ConfigError
 from segmerge.i18n import _
 
-if TYPE_CHECKING:
-    from segmerge.relational.plan import Plan
-
 DIALECTS = ("duckdb", "postgres", "bigquery", "snowflake", "clickhouse", "trino", "spark")
 #: where moving an instant by days on the local wall clock is written and was run
 WALL_CLOCK_SHIFT = frozenset({"duckdb", "postgres"})
 RELATIONS = ("contacts", "orders", "events")
+
+
+class Plan(Protocol):
+    """What printing reads of a plan (:class:`segmerge.relational.plan.Plan`, whose ``sql``
+    calls this module: a protocol keeps the two modules from importing each other)."""
+
+    tree: exp.Expression
+    metrics: dict[str, exp.Expression]
+    conditions: dict[str, exp.Expression]
 
 
 class UnsupportedDialect(ConfigError):
