@@ -230,7 +230,7 @@ def ours_segment(root: Path, out: Path) -> list[str]:
     return [
         SEGMERGE,
         "segment",
-        "segrules/bench.yaml",
+        str(root / "segrules" / "bench.yaml"),
         "-w",
         str(root),
         "--as-of",
