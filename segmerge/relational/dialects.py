@@ -119,11 +119,11 @@ def render(
                     field=where,
                     hint=_("compare days instead, e.g. days_since_last_order > 30"),
                 )
-    tree = plan.tree.copy()
+    rewrite = _REWRITES.get(dialect)
+    tree = plan.tree.copy() if relations or rewrite else plan.tree  # printing never changes it
     for table in list(tree.find_all(exp.Table)):
         if table.name in RELATIONS and relations and table.name in relations:
             table.replace(_relation(relations[table.name], table.name, dialect))
-    rewrite = _REWRITES.get(dialect)
     if rewrite is not None:
         tree = rewrite(tree)
     try:

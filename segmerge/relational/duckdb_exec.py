@@ -22,7 +22,7 @@ import pyarrow as pa
 from segmerge.errors import ConfigError
 from segmerge.i18n import _
 from segmerge.metrics.catalog import MetricCall
-from segmerge.relational.plan import Plan, build_plan
+from segmerge.relational.plan import build_plan
 from segmerge.rules import RuleSet
 from segmerge.rules.sql import literal
 
@@ -88,6 +88,15 @@ class _Relations:
         rows = self.con.execute(f"DESCRIBE SELECT * FROM {name}").fetchall()
         return {str(r[0]): str(r[1]) for r in rows}
 
+    def names(self, name: str) -> list[str]:
+        """The relation's column names (a scan's from its metadata, nothing read)."""
+        source = self.given[name]
+        if isinstance(source, pd.DataFrame):
+            return [str(c) for c in source.columns]
+        if isinstance(source, pa.Table):
+            return list(source.schema.names)
+        return list(self.columns(name))
+
     def close(self) -> None:
         for name in self.registered:
             self.con.unregister(name)
@@ -120,7 +129,16 @@ def segment_relational(
     try:
         wanted = {"contact_id", *ruleset.names(), *extra}
         contact_types = regs.columns("contacts", wanted)
-        plan = plan_for(ruleset, as_of, tz, contact_types, columns, relations, left_out_statuses)
+        plan = build_plan(
+            ruleset,
+            as_of,
+            tz,
+            contact_types,
+            columns,
+            has_events="events" in relations,
+            orders_columns=regs.names("orders"),
+            left_out_statuses=left_out_statuses,
+        )
         for name in ("orders", "events"):
             if name in plan.reads:
                 regs.columns(name, plan.reads[name])
@@ -130,23 +148,3 @@ def segment_relational(
     finally:
         regs.close()
     return result.rename_columns(list(plan.output))
-
-
-def plan_for(
-    ruleset: RuleSet,
-    as_of: pd.Timestamp,
-    tz: tzinfo,
-    contact_types: Mapping[str, str],
-    columns: Iterable[str | MetricCall],
-    relations: Mapping[str, Any],
-    left_out_statuses: Iterable[str] = (),
-) -> Plan:
-    return build_plan(
-        ruleset,
-        as_of,
-        tz,
-        contact_types,
-        columns,
-        has_events="events" in relations,
-        left_out_statuses=left_out_statuses,
-    )

@@ -24,14 +24,14 @@ output column, in order.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import tzinfo
 
 import pandas as pd
 from sqlglot import exp
 
-from segmerge.errors import ConfigError
+from segmerge.errors import ConfigError, DataError
 from segmerge.i18n import _
 from segmerge.metrics.catalog import SCALAR_METRICS, Kind, MetricCall
 from segmerge.relational.metrics_sql import RFM_INPUTS, RFM_SCALARS, MetricsSql, col, lit
@@ -109,6 +109,7 @@ def build_plan(
     columns: Iterable[str | MetricCall] = (),
     *,
     has_events: bool = True,
+    orders_columns: Collection[str] | None = None,
     left_out_statuses: Iterable[str] = (),
 ) -> Plan:
     """Compile ``ruleset`` for the reference instant ``as_of`` in zone ``tz``.
@@ -117,8 +118,10 @@ def build_plan(
     database's catalog says), which decides each column's kind as the pandas engine
     decides it from the frame. ``columns``: what the caller needs besides the rules
     (contact columns for the templates and tags, scalar metric names, metric calls).
-    ``left_out_statuses``: the orders' status words that do not count (the caller
-    folds the distinct statuses with segmerge.segment.order_status).
+    ``orders_columns``: the orders relation's columns when known (an optional one it
+    lacks reads as NULL, as in the pandas engine; None: all of them). ``left_out_statuses``:
+    the orders' status words that do not count (the caller folds the distinct statuses
+    with segmerge.segment.order_status); ignored when the orders have no status.
     """
     as_of = pd.Timestamp(as_of)
     as_of = as_of.tz_localize(tz) if as_of.tzinfo is None else as_of
@@ -184,7 +187,7 @@ def build_plan(
 
     reads = {"contacts": ("contact_id", *contact_cols)}
     joined: exp.Select = _select(m_cols, "c")
-    orders_norm = _orders(metrics, left_out_statuses)
+    orders_norm = _orders(metrics, left_out_statuses, orders_columns)
     if metrics.orders.columns:
         ctes.append(("orders_n", orders_norm[0]))
         ctes.append(
@@ -319,10 +322,19 @@ def _aggregate(
     )
 
 
-def _orders(metrics: MetricsSql, left_out: Iterable[str]) -> tuple[exp.Select, tuple[str, ...]]:
+def _orders(
+    metrics: MetricsSql, left_out: Iterable[str], present: Collection[str] | None
+) -> tuple[exp.Select, tuple[str, ...]]:
     """The orders' used columns in their canonical types; orders whose status does not
     count are left out here, before any metric."""
     used = ["contact_id", "ordered_at", *sorted(metrics.orders.reads - {"ordered_at"})]
+    absent = [n for n in used if present is not None and n not in present]
+    for name in absent:
+        if name != "rating":  # a missing rating means no rating; a column a rule names must exist
+            raise DataError(
+                _("the orders table has no column {name}").format(name=repr(name)), field=name
+            )
+    used = [n for n in used if n not in absent]
     typed = {
         "contact_id": "varchar",
         "ordered_at": "timestamptz",
@@ -333,9 +345,10 @@ def _orders(metrics: MetricsSql, left_out: Iterable[str]) -> tuple[exp.Select, t
         _alias(exp.cast(col(n), typed[n]), n) if n in typed else exp.column(n, quoted=True)
         for n in used
     ]
+    cols += [_alias(exp.cast(exp.null(), typed.get(n, "varchar")), n) for n in absent]
     select = _select(cols, "orders")
     words = sorted(set(left_out))
-    if words:
+    if words and (present is None or "status" in present):
         status = col("status")
         keep = exp.or_(
             exp.Is(this=status, expression=exp.null()),

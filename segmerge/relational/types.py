@@ -18,7 +18,7 @@ _NUMBER = re.compile(
     r"FLOAT64|INT64|BIGNUMERIC)$"
 )
 _DATETIME = re.compile(
-    r"^(TIMESTAMP(_S|_MS|_NS|TZ)?( WITH(OUT)? TIME ZONE)?|DATE|DATETIME)(\(\d\))?$"
+    r"^(TIMESTAMP(TZ)?(_S|_MS|_US|_NS)?(TZ)?( WITH(OUT)? TIME ZONE)?|DATE|DATETIME\d*)(\(\d\))?$"
 )
 
 

@@ -156,11 +156,16 @@ class SqlCompiler:
         if isinstance(node, ast.IsNull):
             test = exp.Is(this=t(node.operand), expression=exp.null())
             return _p(exp.Not(this=test) if node.negated else test)
+        if isinstance(node, ast.Contains | ast.StartsWith) and Kind.NULL in (
+            self.kind(node.operand),
+            self.kind(node.needle if isinstance(node, ast.Contains) else node.prefix),
+        ):
+            return exp.null()  # a column without values: NULL, not a function on an untyped NULL
         if isinstance(node, ast.Contains):
             if self.kind(node.operand) == Kind.LIST:
                 return exp.ArrayContains(this=t(node.operand), expression=t(node.needle))
-            found = exp.StrPosition(this=t(node.operand), substr=t(node.needle))
-            return _p(exp.GT(this=found, expression=exp.Literal.number(0)))
+            at = exp.StrPosition(this=t(node.operand), substr=t(node.needle))
+            return _p(exp.GT(this=at, expression=exp.Literal.number(0)))
         if isinstance(node, ast.StartsWith):
             return exp.StartsWith(this=t(node.operand), expression=t(node.prefix))
         if isinstance(node, ast.Not):
