@@ -47,8 +47,9 @@ class UnsupportedDialect(ConfigError):
 
 def _postgres(tree: exp.Expression) -> exp.Expression:
     def numeric_round(node: exp.Expression) -> exp.Expression:
-        if isinstance(node, exp.Round) and not isinstance(node.this, exp.Cast):
-            inner = exp.Round(this=exp.cast(node.this, "numeric"), decimals=node.args["decimals"])
+        decimals = node.args.get("decimals") if isinstance(node, exp.Round) else None
+        if decimals is not None and not isinstance(node.this, exp.Cast):
+            inner = exp.Round(this=exp.cast(node.this, "numeric"), decimals=decimals)
             return exp.cast(inner, "double")
         return node
 

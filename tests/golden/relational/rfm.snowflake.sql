@@ -1,0 +1,523 @@
+WITH c AS (
+  SELECT
+    CAST(contact_id AS VARCHAR) AS cid,
+    "email" AS c_email,
+    "subscribed" AS c_subscribed,
+    "first_name" AS c_first_name
+  FROM contacts
+), orders_n AS (
+  SELECT
+    CAST(contact_id AS VARCHAR) AS contact_id,
+    CAST(ordered_at AS TIMESTAMPTZ) AS ordered_at,
+    CAST(amount AS DOUBLE) AS amount,
+    "category",
+    CAST(rating AS DOUBLE) AS rating
+  FROM orders
+), o AS (
+  SELECT
+    contact_id AS cid,
+    COUNT(*) AS o0,
+    ROUND(SUM(COALESCE(amount, 0)), 6) AS o1,
+    COUNT(amount) AS o2,
+    MIN(ordered_at) AS o3,
+    MAX(ordered_at) AS o4,
+    SUM(rating) AS o5,
+    COUNT(rating) AS o6,
+    MAX(rating) AS o7,
+    COUNT(
+      CASE WHEN ordered_at > CAST('2025-12-31T23:00:00+00:00' AS TIMESTAMPTZ) THEN 1 END
+    ) AS o8,
+    COUNT(
+      CASE WHEN ordered_at > CAST('2026-01-29T23:00:00+00:00' AS TIMESTAMPTZ) THEN 1 END
+    ) AS o9,
+    COUNT(
+      CASE
+        WHEN ordered_at > CAST('2025-10-02T22:00:00+00:00' AS TIMESTAMPTZ)
+        AND ordered_at <= CAST('2025-12-31T23:00:00+00:00' AS TIMESTAMPTZ)
+        THEN 1
+      END
+    ) AS o10,
+    ROUND(
+      SUM(
+        CASE
+          WHEN ordered_at > CAST('2025-01-30T23:00:00+00:00' AS TIMESTAMPTZ)
+          THEN COALESCE(amount, 0)
+          ELSE 0
+        END
+      ),
+      6
+    ) AS o11,
+    ROUND(
+      SUM(
+        CASE
+          WHEN ordered_at > CAST('2026-01-16T23:00:00+00:00' AS TIMESTAMPTZ)
+          AND ordered_at <= CAST('2026-01-23T23:00:00+00:00' AS TIMESTAMPTZ)
+          THEN COALESCE(amount, 0)
+          ELSE 0
+        END
+      ),
+      6
+    ) AS o12,
+    COUNT(DISTINCT CASE WHEN CAST(category AS VARCHAR) <> '' THEN category END) AS o13,
+    COUNT(
+      DISTINCT CASE
+        WHEN ordered_at > CAST('2025-12-01T23:00:00+00:00' AS TIMESTAMPTZ)
+        AND CAST(category AS VARCHAR) <> ''
+        THEN category
+      END
+    ) AS o14,
+    ROUND(
+      SUM(
+        CASE
+          WHEN ordered_at > CAST('2025-12-31T23:00:00+00:00' AS TIMESTAMPTZ)
+          THEN COALESCE(amount, 0)
+          ELSE 0
+        END
+      ),
+      6
+    ) AS o15,
+    ROUND(
+      SUM(
+        CASE
+          WHEN ordered_at > CAST('2025-12-01T23:00:00+00:00' AS TIMESTAMPTZ)
+          AND ordered_at <= CAST('2025-12-31T23:00:00+00:00' AS TIMESTAMPTZ)
+          THEN COALESCE(amount, 0)
+          ELSE 0
+        END
+      ),
+      6
+    ) AS o16,
+    COUNT(
+      CASE
+        WHEN ordered_at > CAST('2026-01-28T23:00:00+00:00' AS TIMESTAMPTZ)
+        AND ordered_at <= CAST('2026-01-29T23:00:00+00:00' AS TIMESTAMPTZ)
+        THEN 1
+      END
+    ) AS o17
+  FROM orders_n
+  WHERE
+    ordered_at <= CAST('2026-01-30T23:00:00+00:00' AS TIMESTAMPTZ)
+  GROUP BY
+    contact_id
+), events_n AS (
+  SELECT
+    CAST(contact_id AS VARCHAR) AS contact_id,
+    CAST(at AS TIMESTAMPTZ) AS at,
+    CAST(campaign_id AS VARCHAR) AS campaign_id,
+    CAST(event AS VARCHAR) AS event
+  FROM events
+), e AS (
+  SELECT
+    contact_id AS cid,
+    MAX(CASE WHEN event = 'open' THEN at END) AS e0,
+    MAX(CASE WHEN event = 'click' THEN at END) AS e1,
+    COUNT(
+      CASE
+        WHEN event = 'open' AND at > CAST('2025-12-31T23:00:00+00:00' AS TIMESTAMPTZ)
+        THEN 1
+      END
+    ) AS e2,
+    COUNT(
+      CASE
+        WHEN event = 'click' AND at > CAST('2026-01-28T23:00:00+00:00' AS TIMESTAMPTZ)
+        THEN 1
+      END
+    ) AS e3,
+    COUNT(
+      CASE
+        WHEN event = 'open' AND at > CAST('2026-01-23T23:00:00+00:00' AS TIMESTAMPTZ)
+        THEN 1
+      END
+    ) AS e4,
+    COUNT(
+      CASE
+        WHEN event = 'open'
+        AND at > CAST('2026-01-16T23:00:00+00:00' AS TIMESTAMPTZ)
+        AND at <= CAST('2026-01-23T23:00:00+00:00' AS TIMESTAMPTZ)
+        THEN 1
+      END
+    ) AS e5,
+    COUNT(
+      CASE
+        WHEN event = 'click' AND at > CAST('2025-12-31T23:00:00+00:00' AS TIMESTAMPTZ)
+        THEN 1
+      END
+    ) AS e6,
+    COUNT(
+      CASE
+        WHEN event = 'click'
+        AND at > CAST('2025-12-01T23:00:00+00:00' AS TIMESTAMPTZ)
+        AND at <= CAST('2025-12-31T23:00:00+00:00' AS TIMESTAMPTZ)
+        THEN 1
+      END
+    ) AS e7,
+    COUNT(
+      CASE
+        WHEN event = 'open'
+        AND campaign_id = (
+          SELECT
+            campaign_id
+          FROM (
+            SELECT
+              campaign_id,
+              MIN(at) AS first_at
+            FROM events_n
+            WHERE
+              (
+                at <= CAST('2026-01-30T23:00:00+00:00' AS TIMESTAMPTZ)
+                AND contact_id IN (
+                  SELECT
+                    cid
+                  FROM c
+                )
+              )
+              AND NOT campaign_id IS NULL
+              AND (
+                event = 'sent'
+                OR NOT EXISTS(
+                  SELECT
+                    1
+                  FROM events_n
+                  WHERE
+                    (
+                      at <= CAST('2026-01-30T23:00:00+00:00' AS TIMESTAMPTZ)
+                      AND contact_id IN (
+                        SELECT
+                          cid
+                        FROM c
+                      )
+                    )
+                    AND event = 'sent'
+                )
+              )
+            GROUP BY
+              campaign_id
+          ) AS f
+          ORDER BY
+            first_at DESC NULLS LAST,
+            campaign_id
+          LIMIT 1
+        )
+        THEN 1
+      END
+    ) AS e8,
+    COUNT(
+      CASE
+        WHEN event = 'click'
+        AND campaign_id = (
+          SELECT
+            campaign_id
+          FROM (
+            SELECT
+              campaign_id,
+              MIN(at) AS first_at
+            FROM events_n
+            WHERE
+              (
+                at <= CAST('2026-01-30T23:00:00+00:00' AS TIMESTAMPTZ)
+                AND contact_id IN (
+                  SELECT
+                    cid
+                  FROM c
+                )
+              )
+              AND NOT campaign_id IS NULL
+              AND (
+                event = 'sent'
+                OR NOT EXISTS(
+                  SELECT
+                    1
+                  FROM events_n
+                  WHERE
+                    (
+                      at <= CAST('2026-01-30T23:00:00+00:00' AS TIMESTAMPTZ)
+                      AND contact_id IN (
+                        SELECT
+                          cid
+                        FROM c
+                      )
+                    )
+                    AND event = 'sent'
+                )
+              )
+            GROUP BY
+              campaign_id
+          ) AS f
+          ORDER BY
+            first_at DESC NULLS LAST,
+            campaign_id
+          LIMIT 1
+        )
+        THEN 1
+      END
+    ) AS e9,
+    COUNT(CASE WHEN event = 'open' AND campaign_id = 'c1' THEN 1 END) AS e10,
+    COUNT(CASE WHEN event = 'click' AND campaign_id = '2026-01-soldes' THEN 1 END) AS e11
+  FROM events_n
+  WHERE
+    at <= CAST('2026-01-30T23:00:00+00:00' AS TIMESTAMPTZ)
+  GROUP BY
+    contact_id
+), m AS (
+  SELECT
+    c.*,
+    COALESCE(o.o0, 0) AS m_orders_count,
+    COALESCE(o.o1, 0) AS m_revenue,
+    o.o1 / NULLIF(o.o2, 0) AS m_avg_basket,
+    o.o3 AS m_first_order_at,
+    o.o4 AS m_last_order_at,
+    DATEDIFF(
+      DAY,
+      CAST(CONVERT_TIMEZONE('Europe/Paris', o.o4) AS DATE),
+      CAST('2026-01-31' AS DATE)
+    ) AS m_days_since_last_order,
+    DATEDIFF(
+      DAY,
+      CAST(CONVERT_TIMEZONE('Europe/Paris', o.o3) AS DATE),
+      CAST('2026-01-31' AS DATE)
+    ) AS m_days_since_first_order,
+    o.o5 / NULLIF(o.o6, 0) AS m_avg_rating,
+    o.o7 AS m_max_rating,
+    DATEDIFF(
+      DAY,
+      CAST(CONVERT_TIMEZONE('Europe/Paris', e.e0) AS DATE),
+      CAST('2026-01-31' AS DATE)
+    ) AS m_last_open_days,
+    DATEDIFF(
+      DAY,
+      CAST(CONVERT_TIMEZONE('Europe/Paris', e.e1) AS DATE),
+      CAST('2026-01-31' AS DATE)
+    ) AS m_last_click_days,
+    COALESCE(o.o8, 0) AS m_orders_days_30_offset_0,
+    COALESCE(o.o9, 0) AS m_orders_days_1_offset_0,
+    COALESCE(o.o10, 0) AS m_orders_days_90_offset_30,
+    COALESCE(o.o11, 0) AS m_revenue_days_365_offset_0,
+    COALESCE(o.o12, 0) AS m_revenue_days_7_offset_7,
+    COALESCE(o.o13, 0) AS m_distinct_column_category_days_none,
+    COALESCE(o.o14, 0) AS m_distinct_column_category_days_60,
+    COALESCE(e.e2, 0) AS m_opens_days_30,
+    COALESCE(e.e3, 0) AS m_clicks_days_2,
+    CASE
+      WHEN COALESCE(o.o16, 0) > 0
+      THEN CAST(COALESCE(o.o15, 0) AS DOUBLE) / CAST(COALESCE(o.o16, 0) AS DOUBLE)
+    END AS m_trend_measure_revenue_days_30,
+    CASE
+      WHEN COALESCE(o.o17, 0) > 0
+      THEN CAST(COALESCE(o.o9, 0) AS DOUBLE) / CAST(COALESCE(o.o17, 0) AS DOUBLE)
+    END AS m_trend_measure_orders_days_1,
+    CASE
+      WHEN COALESCE(e.e5, 0) > 0
+      THEN CAST(COALESCE(e.e4, 0) AS DOUBLE) / CAST(COALESCE(e.e5, 0) AS DOUBLE)
+    END AS m_trend_measure_opens_days_7,
+    CASE
+      WHEN COALESCE(e.e7, 0) > 0
+      THEN CAST(COALESCE(e.e6, 0) AS DOUBLE) / CAST(COALESCE(e.e7, 0) AS DOUBLE)
+    END AS m_trend_measure_clicks_days_30,
+    COALESCE(e.e8 > 0, FALSE) AS m_opened_campaign_last,
+    COALESCE(e.e9 > 0, FALSE) AS m_clicked_campaign_last,
+    COALESCE(e.e10 > 0, FALSE) AS m_opened_campaign_c1,
+    COALESCE(e.e11 > 0, FALSE) AS m_clicked_campaign_2026_01_soldes
+  FROM c
+  LEFT JOIN o
+    ON o.cid = c.cid
+  LEFT JOIN e
+    ON e.cid = c.cid
+), s AS (
+  SELECT
+    *,
+    CASE
+      WHEN (
+        m_orders_count > 0
+      )
+      THEN CAST(FLOOR(
+        CAST(5 * (
+          RANK() OVER (
+            PARTITION BY (
+              m_orders_count > 0
+            )
+            ORDER BY m_days_since_last_order DESC NULLS LAST
+          ) - 1
+        ) AS DOUBLE) / COUNT(*) OVER (PARTITION BY (
+          m_orders_count > 0
+        ))
+      ) AS BIGINT) + 1
+    END AS m_r_score,
+    CASE
+      WHEN (
+        m_orders_count > 0
+      )
+      THEN CAST(FLOOR(
+        CAST(5 * (
+          RANK() OVER (PARTITION BY (
+            m_orders_count > 0
+          ) ORDER BY m_orders_count ASC) - 1
+        ) AS DOUBLE) / COUNT(*) OVER (PARTITION BY (
+          m_orders_count > 0
+        ))
+      ) AS BIGINT) + 1
+    END AS m_f_score,
+    CASE
+      WHEN (
+        m_orders_count > 0
+      )
+      THEN CAST(FLOOR(
+        CAST(5 * (
+          RANK() OVER (PARTITION BY (
+            m_orders_count > 0
+          ) ORDER BY m_revenue ASC) - 1
+        ) AS DOUBLE) / COUNT(*) OVER (PARTITION BY (
+          m_orders_count > 0
+        ))
+      ) AS BIGINT) + 1
+    END AS m_m_score
+  FROM m
+), s2 AS (
+  SELECT
+    *,
+    CASE
+      WHEN m_orders_count > 0
+      THEN CAST(m_r_score * 100 + m_f_score * 10 + m_m_score AS VARCHAR)
+    END AS m_rfm,
+    CASE m_r_score * 10 + CAST(FLOOR(CAST(m_f_score + m_m_score + 1 AS DOUBLE) / 2) AS BIGINT)
+      WHEN 11
+      THEN 'lost'
+      WHEN 12
+      THEN 'hibernating'
+      WHEN 13
+      THEN 'at_risk'
+      WHEN 14
+      THEN 'at_risk'
+      WHEN 15
+      THEN 'cannot_lose'
+      WHEN 21
+      THEN 'hibernating'
+      WHEN 22
+      THEN 'hibernating'
+      WHEN 23
+      THEN 'at_risk'
+      WHEN 24
+      THEN 'at_risk'
+      WHEN 25
+      THEN 'cannot_lose'
+      WHEN 31
+      THEN 'about_to_sleep'
+      WHEN 32
+      THEN 'about_to_sleep'
+      WHEN 33
+      THEN 'need_attention'
+      WHEN 34
+      THEN 'loyal'
+      WHEN 35
+      THEN 'loyal'
+      WHEN 41
+      THEN 'promising'
+      WHEN 42
+      THEN 'potential_loyalist'
+      WHEN 43
+      THEN 'potential_loyalist'
+      WHEN 44
+      THEN 'loyal'
+      WHEN 45
+      THEN 'loyal'
+      WHEN 51
+      THEN 'new'
+      WHEN 52
+      THEN 'potential_loyalist'
+      WHEN 53
+      THEN 'potential_loyalist'
+      WHEN 54
+      THEN 'champions'
+      WHEN 55
+      THEN 'champions'
+    END AS m_rfm_segment
+  FROM s
+), g AS (
+  SELECT
+    *,
+    COALESCE((
+      (
+        NOT c_subscribed
+      ) OR (
+        c_email IS NULL
+      )
+    ), FALSE) AS x_excluded,
+    COALESCE((
+      m_rfm_segment = 'champions'
+    ), FALSE) AS x_0,
+    COALESCE((
+      m_rfm_segment = 'loyal'
+    ), FALSE) AS x_1,
+    COALESCE((
+      m_rfm_segment IN ('potential_loyalist', 'promising', 'new')
+    ), FALSE) AS x_2,
+    COALESCE((
+      m_rfm_segment IN ('need_attention', 'about_to_sleep')
+    ), FALSE) AS x_3,
+    COALESCE((
+      m_rfm_segment IN ('at_risk', 'cannot_lose')
+    ), FALSE) AS x_4,
+    COALESCE((
+      m_rfm_segment IN ('hibernating', 'lost')
+    ), FALSE) AS x_5
+  FROM s2
+)
+SELECT
+  cid AS contact_id,
+  c_email,
+  c_subscribed,
+  c_first_name,
+  m_orders_count,
+  m_revenue,
+  m_avg_basket,
+  m_first_order_at,
+  m_last_order_at,
+  m_days_since_last_order,
+  m_days_since_first_order,
+  m_avg_rating,
+  m_max_rating,
+  m_last_open_days,
+  m_last_click_days,
+  m_rfm_segment,
+  m_r_score,
+  m_f_score,
+  m_m_score,
+  m_rfm,
+  m_orders_days_30_offset_0,
+  m_orders_days_1_offset_0,
+  m_orders_days_90_offset_30,
+  m_revenue_days_365_offset_0,
+  m_revenue_days_7_offset_7,
+  m_distinct_column_category_days_none,
+  m_distinct_column_category_days_60,
+  m_opens_days_30,
+  m_clicks_days_2,
+  m_trend_measure_revenue_days_30,
+  m_trend_measure_orders_days_1,
+  m_trend_measure_opens_days_7,
+  m_trend_measure_clicks_days_30,
+  m_opened_campaign_last,
+  m_clicked_campaign_last,
+  m_opened_campaign_c1,
+  m_clicked_campaign_2026_01_soldes,
+  x_excluded AS excluded,
+  CASE
+    WHEN NOT x_excluded AND x_0
+    THEN 'champions'
+    WHEN NOT x_excluded AND x_1 AND NOT x_0
+    THEN 'fideles'
+    WHEN NOT x_excluded AND x_2 AND NOT x_0 AND NOT x_1
+    THEN 'prometteurs'
+    WHEN NOT x_excluded AND x_3 AND NOT x_0 AND NOT x_1 AND NOT x_2
+    THEN 'a_surveiller'
+    WHEN NOT x_excluded AND x_4 AND NOT x_0 AND NOT x_1 AND NOT x_2 AND NOT x_3
+    THEN 'a_risque'
+    WHEN NOT x_excluded AND x_5 AND NOT x_0 AND NOT x_1 AND NOT x_2 AND NOT x_3 AND NOT x_4
+    THEN 'endormis'
+  END AS segment,
+  NOT x_excluded AND x_0 AS in_0,
+  NOT x_excluded AND x_1 AND NOT x_0 AS in_1,
+  NOT x_excluded AND x_2 AND NOT x_0 AND NOT x_1 AS in_2,
+  NOT x_excluded AND x_3 AND NOT x_0 AND NOT x_1 AND NOT x_2 AS in_3,
+  NOT x_excluded AND x_4 AND NOT x_0 AND NOT x_1 AND NOT x_2 AND NOT x_3 AS in_4,
+  NOT x_excluded AND x_5 AND NOT x_0 AND NOT x_1 AND NOT x_2 AND NOT x_3 AND NOT x_4 AS in_5
+FROM g
