@@ -210,19 +210,23 @@ def test_the_smtp_batch_size_comes_from_its_setting(tmp_path):
     assert SmtpConnector(default).batch_size == 1
 
 
-def test_importing_the_plugin_api_does_not_load_pandas():
-    """A plugin's module (or `segmerge connectors`) pays for pandas only when it builds
-    a table; checked in a fresh interpreter, where nothing else loaded it first."""
+def test_importing_the_plugin_api_loads_neither_pandas_nor_the_connectors_libraries():
+    """The engine imports segmerge.ports.* in every command: it pays for pandas when it
+    builds a table, for requests and keyring only when a connector uses the HTTP client
+    or names its credential's variable. Checked in a fresh interpreter, where nothing
+    else loaded them first."""
     import subprocess
 
     code = textwrap.dedent("""
         import sys
         import segmerge.ports
-        print("pandas" in sys.modules)
+        print(*[m for m in ("pandas", "requests", "keyring") if m in sys.modules])
+        from segmerge.ports import HttpClient, secret_env_var
+        print(HttpClient.__module__, secret_env_var("shop"))
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "False"
+    assert out.stdout.splitlines() == ["", "segmerge.ports.http SEGMERGE_SHOP_TOKEN"]
 
 
 class Drafts(ports.Destination):

@@ -9,9 +9,17 @@ of ``segmerge`` but this package; docs/plugins.md describes each name.
 
 The submodules (``segmerge.ports.connector``, ``.schema``, ``.http``...) are where
 the names live; the engine imports them directly, a plugin imports this package.
+Importing it loads neither pandas (a table loads it when it is built) nor the
+libraries only connectors need (requests, keyring): the HTTP names and
+``secret_env_var`` are imported at their first use (:data:`_LAZY`), so the engine,
+which imports ``segmerge.ports.*`` everywhere and never speaks HTTP itself, does
+not pay for them in every command.
 """
 
 from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
 
 from segmerge.errors import (
     BadAnswer,
@@ -34,10 +42,7 @@ from segmerge.ports.connector import (
     OutcomeStatus,
     Source,
 )
-from segmerge.ports.http import HttpClient, batched
-from segmerge.ports.http_answers import field_of, retry_after, vendor_reason
 from segmerge.ports.locks import file_lock
-from segmerge.ports.rate_headers import brevo_budget, hubspot_budget
 from segmerge.ports.rate_limit import RateLimit
 from segmerge.ports.schema import (
     CONTACT_COLUMNS,
@@ -53,8 +58,13 @@ from segmerge.ports.schema import (
     empty_orders,
     vendor_times,
 )
-from segmerge.workspace.secrets import env_var as secret_env_var
 from segmerge.workspace.storage import StorageError, is_disk_error
+
+if TYPE_CHECKING:  # what _LAZY loads at first use, seen by the type checker at once
+    from segmerge.ports.http import HttpClient, batched
+    from segmerge.ports.http_answers import field_of, retry_after, vendor_reason
+    from segmerge.ports.rate_headers import brevo_budget, hubspot_budget
+    from segmerge.workspace.secrets import env_var as secret_env_var
 
 __all__ = [
     # the interfaces
@@ -111,3 +121,26 @@ __all__ = [
     "ngettext",
     "number",
 ]
+
+#: name -> (module, name there) of what is imported at its first use
+_LAZY = {
+    "HttpClient": ("segmerge.ports.http", "HttpClient"),
+    "batched": ("segmerge.ports.http", "batched"),
+    "field_of": ("segmerge.ports.http_answers", "field_of"),
+    "retry_after": ("segmerge.ports.http_answers", "retry_after"),
+    "vendor_reason": ("segmerge.ports.http_answers", "vendor_reason"),
+    "brevo_budget": ("segmerge.ports.rate_headers", "brevo_budget"),
+    "hubspot_budget": ("segmerge.ports.rate_headers", "hubspot_budget"),
+    "secret_env_var": ("segmerge.workspace.secrets", "env_var"),
+}
+
+if not TYPE_CHECKING:  # the type checker takes the imports above, and flags any other name
+
+    def __getattr__(name: str) -> object:
+        """A lazy name's object, imported now and kept here for the next lookup."""
+        if name not in _LAZY:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        module, there = _LAZY[name]
+        value = importlib.import_module(module).__dict__[there]
+        globals()[name] = value
+        return value
