@@ -31,9 +31,19 @@ from datetime import tzinfo
 import pandas as pd
 from sqlglot import exp
 
-from segmerge.errors import ConfigError, DataError
+from segmerge.errors import ConfigError
 from segmerge.i18n import _
 from segmerge.metrics.catalog import SCALAR_METRICS, Kind, MetricCall
+from segmerge.relational.inputs import (
+    LAST_CAMPAIGN,
+    aggregate,
+    alias,
+    events,
+    last_campaign,
+    orders,
+    read_last_campaign,
+    select,
+)
 from segmerge.relational.metrics_sql import RFM_INPUTS, RFM_SCALARS, MetricsSql, col, lit
 from segmerge.relational.rfm_sql import rfm_codes, rfm_scores
 from segmerge.relational.types import kind_of_type, naive_datetime
@@ -91,14 +101,6 @@ class _Names:
                 alias = f"{base}_{n}"
             self.of[public] = alias
         return self.of[public]
-
-
-def _select(columns: list[exp.Expression], source: str | exp.Expression) -> exp.Select:
-    return exp.select(*columns, copy=False).from_(source, copy=False)
-
-
-def _alias(expression: exp.Expression, name: str) -> exp.Expression:
-    return exp.Alias(this=expression, alias=exp.to_identifier(name))
 
 
 def build_plan(
@@ -161,7 +163,7 @@ def build_plan(
     zone = zone_name(tz)
 
     # c: the contacts' needed columns, datetimes as instants
-    c_cols: list[exp.Expression] = [_alias(exp.cast(col("contact_id"), "varchar"), "cid")]
+    c_cols: list[exp.Expression] = [alias(exp.cast(col("contact_id"), "varchar"), "cid")]
     kinds: dict[str, Kind] = {}
     for name in contact_cols:
         sql_type = contact_types[name]
@@ -169,29 +171,28 @@ def build_plan(
         value: exp.Expression = exp.column(name, quoted=True)
         if kinds[name] == Kind.DATETIME and naive_datetime(sql_type):
             value = exp.AtTimeZone(this=exp.cast(value, "timestamp"), zone=lit(zone))
-        c_cols.append(_alias(value, names.add(name, "c")))
-    ctes: list[tuple[str, exp.Expression]] = [("c", _select(c_cols, "contacts"))]
+        c_cols.append(alias(value, names.add(name, "c")))
+    ctes: list[tuple[str, exp.Expression]] = [("c", select(c_cols, "contacts"))]
 
     # m: first-stage metrics over the order and event aggregates
-    last_campaign = _last_campaign(metrics.as_of_sql)
     m_cols: list[exp.Expression] = [exp.Column(this=exp.Star(), table=exp.to_identifier("c"))]
     plan_metrics: dict[str, exp.Expression] = {}
     for name in first:
         expression = metrics.scalar(name)
         plan_metrics[name] = expression
-        m_cols.append(_alias(expression, names.add(name, "m")))
+        m_cols.append(alias(expression, names.add(name, "m")))
     for call in calls:
-        expression = metrics.call(call, last_campaign.copy())
+        expression = metrics.call(call, read_last_campaign())
         plan_metrics[call.key] = expression
-        m_cols.append(_alias(expression, names.add(call.key, "m")))
+        m_cols.append(alias(expression, names.add(call.key, "m")))
 
     reads = {"contacts": ("contact_id", *contact_cols)}
-    joined: exp.Select = _select(m_cols, "c")
-    orders_norm = _orders(metrics, left_out_statuses, orders_columns)
+    joined: exp.Select = select(m_cols, "c")
+    orders_norm = orders(metrics, left_out_statuses, orders_columns)
     if metrics.orders.columns:
         ctes.append(("orders_n", orders_norm[0]))
         ctes.append(
-            ("o", _aggregate(metrics.orders.columns, "orders_n", metrics.as_of_sql, "ordered_at"))
+            ("o", aggregate(metrics.orders.columns, "orders_n", metrics.as_of_sql, "ordered_at"))
         )
         joined = joined.join(
             "o",
@@ -201,9 +202,11 @@ def build_plan(
         )
         reads["orders"] = orders_norm[1]
     if metrics.events.columns:
-        events_sql, event_reads = _events(metrics, has_events)
+        events_sql, event_reads = events(metrics, has_events)
         ctes.append(("events_n", events_sql))
-        ctes.append(("e", _aggregate(metrics.events.columns, "events_n", metrics.as_of_sql, "at")))
+        if any(c.name in ("opened", "clicked") and c.arg("campaign") == "last" for c in calls):
+            ctes.append((LAST_CAMPAIGN, last_campaign(metrics.as_of_sql)))
+        ctes.append(("e", aggregate(metrics.events.columns, "events_n", metrics.as_of_sql, "at")))
         joined = joined.join(
             "e",
             on=exp.EQ(this=col("cid", "e"), expression=col("cid", "c")),
@@ -223,8 +226,8 @@ def build_plan(
         ctes.append(
             (
                 "s",
-                _select(
-                    [exp.Star(), *(_alias(v, n) for v, n in zip(scores, (r, f, m), strict=True))],
+                select(
+                    [exp.Star(), *(alias(v, n) for v, n in zip(scores, (r, f, m), strict=True))],
                     "m",
                 ),
             )
@@ -233,11 +236,11 @@ def build_plan(
         ctes.append(
             (
                 "s2",
-                _select(
+                select(
                     [
                         exp.Star(),
-                        _alias(codes[0], names.add("rfm", "m")),
-                        _alias(codes[1], names.add("rfm_segment", "m")),
+                        alias(codes[0], names.add("rfm", "m")),
+                        alias(codes[1], names.add("rfm_segment", "m")),
                     ],
                     "s",
                 ),
@@ -254,15 +257,15 @@ def build_plan(
     truths: list[exp.Expression] = []
     if ruleset.exclude is not None:
         conditions["exclude"] = compiler.tree(ruleset.exclude)
-        truths.append(_alias(_false_if_null(conditions["exclude"]), "x_excluded"))
+        truths.append(alias(_false_if_null(conditions["exclude"]), "x_excluded"))
     else:
-        truths.append(_alias(exp.false(), "x_excluded"))
+        truths.append(alias(exp.false(), "x_excluded"))
     flags = []
     for i, seg in enumerate(ruleset.segments):
         conditions[f"segment {seg.name}"] = compiler.tree(seg.expr)
         flags.append(f"x_{i}")
-        truths.append(_alias(_false_if_null(conditions[f"segment {seg.name}"]), f"x_{i}"))
-    ctes.append(("g", _select([exp.Star(), *truths], last)))
+        truths.append(alias(_false_if_null(conditions[f"segment {seg.name}"]), f"x_{i}"))
+    ctes.append(("g", select([exp.Star(), *truths], last)))
 
     members: list[exp.Expression] = []
     for i, _seg in enumerate(ruleset.segments):
@@ -279,14 +282,14 @@ def build_plan(
         ]
     )
     output_public = ["contact_id", *contact_cols, *first, *rfm, *(c.key for c in calls)]
-    outputs: list[exp.Expression] = [_alias(col("cid"), "contact_id")]
+    outputs: list[exp.Expression] = [alias(col("cid"), "contact_id")]
     for public in output_public[1:]:
         outputs.append(col(names.of[public]))
-    outputs += [_alias(col("x_excluded"), "excluded"), _alias(primary, "segment")]
-    outputs += [_alias(m, f"in_{i}") for i, m in enumerate(members)]
+    outputs += [alias(col("x_excluded"), "excluded"), alias(primary, "segment")]
+    outputs += [alias(m, f"in_{i}") for i, m in enumerate(members)]
     output_public += ["excluded", "segment", *(f"segment:{s.name}" for s in ruleset.segments)]
 
-    tree = _select(outputs, "g")
+    tree = select(outputs, "g")
     for name, body in ctes:
         tree = tree.with_(name, as_=body, copy=False)
     return Plan(tree, tuple(output_public), reads, plan_metrics, conditions)
@@ -308,100 +311,3 @@ def read_names(ruleset: RuleSet) -> set[str]:
 
 def _false_if_null(condition: exp.Expression) -> exp.Expression:
     return exp.Coalesce(this=condition, expressions=[exp.false()])
-
-
-def _aggregate(
-    columns: Mapping[str, exp.Expression], source: str, as_of: exp.Expression, at: str
-) -> exp.Select:
-    """Per-contact aggregates of rows at or before as_of (NULL instants never count)."""
-    aggregates = [_alias(v, k) for k, v in columns.items()]
-    return (
-        _select([_alias(col("contact_id"), "cid"), *aggregates], source)
-        .where(exp.LTE(this=col(at), expression=as_of.copy()), copy=False)
-        .group_by(col("contact_id"), copy=False)
-    )
-
-
-def _orders(
-    metrics: MetricsSql, left_out: Iterable[str], present: Collection[str] | None
-) -> tuple[exp.Select, tuple[str, ...]]:
-    """The orders' used columns in their canonical types; orders whose status does not
-    count are left out here, before any metric."""
-    used = ["contact_id", "ordered_at", *sorted(metrics.orders.reads - {"ordered_at"})]
-    absent = [n for n in used if present is not None and n not in present]
-    for name in absent:
-        if name != "rating":  # a missing rating means no rating; a column a rule names must exist
-            raise DataError(
-                _("the orders table has no column {name}").format(name=repr(name)), field=name
-            )
-    used = [n for n in used if n not in absent]
-    typed = {
-        "contact_id": "varchar",
-        "ordered_at": "timestamptz",
-        "amount": "double",
-        "rating": "double",
-    }
-    cols = [
-        _alias(exp.cast(col(n), typed[n]), n) if n in typed else exp.column(n, quoted=True)
-        for n in used
-    ]
-    cols += [_alias(exp.cast(exp.null(), typed.get(n, "varchar")), n) for n in absent]
-    select = _select(cols, "orders")
-    words = sorted(set(left_out))
-    if words and (present is None or "status" in present):
-        status = col("status")
-        keep = exp.or_(
-            exp.Is(this=status, expression=exp.null()),
-            exp.Not(this=exp.In(this=status, expressions=[lit(w) for w in words])),
-        )
-        select = select.where(keep, copy=False)
-        used.append("status")
-    return select, tuple(used)
-
-
-def _events(metrics: MetricsSql, has_events: bool) -> tuple[exp.Select, tuple[str, ...]]:
-    used = ["contact_id", "at", *sorted(metrics.events.reads - {"at"})]
-    typed = {
-        "contact_id": "varchar",
-        "at": "timestamptz",
-        "event": "varchar",
-        "campaign_id": "varchar",
-    }
-    if not has_events:
-        empty = [_alias(exp.cast(exp.null(), typed[n]), n) for n in used]
-        return exp.select(*empty).where(exp.false()), ()
-    return _select([_alias(exp.cast(col(n), typed[n]), n) for n in used], "events"), tuple(used)
-
-
-def _last_campaign(as_of: exp.Expression) -> exp.Expression:
-    """The campaign whose first `sent` event (else first event of any kind) before as_of is
-    the latest, ties to the smallest id; only known contacts' events count."""
-    counted = exp.and_(
-        exp.LTE(this=col("at"), expression=as_of.copy()),
-        col("contact_id").isin(query=exp.select("cid").from_("c")),
-    )
-    any_sent = exp.Exists(
-        this=exp.select(lit(1))
-        .from_("events_n")
-        .where(exp.and_(counted.copy(), exp.EQ(this=col("event"), expression=lit("sent"))))
-    )
-    use = exp.or_(exp.EQ(this=col("event"), expression=lit("sent")), exp.Not(this=any_sent))
-    firsts = (
-        exp.select(col("campaign_id"), _alias(exp.Min(this=col("at")), "first_at"))
-        .from_("events_n")
-        .where(
-            exp.and_(
-                counted,
-                exp.Not(this=exp.Is(this=col("campaign_id"), expression=exp.null())),
-                exp.Paren(this=use),
-            )
-        )
-        .group_by(col("campaign_id"))
-    )
-    latest = (
-        exp.select(col("campaign_id"))
-        .from_(firsts.subquery("f"))
-        .order_by(exp.Ordered(this=col("first_at"), desc=True), col("campaign_id"))
-        .limit(1)
-    )
-    return exp.Subquery(this=latest)

@@ -119,6 +119,49 @@ WITH c AS (
     CAST(campaign_id AS STRING) AS campaign_id,
     CAST(event AS STRING) AS event
   FROM events
+), lc AS (
+  SELECT
+    campaign_id
+  FROM (
+    SELECT
+      campaign_id,
+      MIN(`at`) AS first_at
+    FROM events_n
+    WHERE
+      (
+        `at` <= CAST('2026-01-30T23:00:00+00:00' AS TIMESTAMP)
+        AND contact_id IN (
+          SELECT
+            cid
+          FROM c
+        )
+      )
+      AND NOT campaign_id IS NULL
+      AND (
+        event = 'sent'
+        OR NOT EXISTS(
+          SELECT
+            1
+          FROM events_n
+          WHERE
+            (
+              `at` <= CAST('2026-01-30T23:00:00+00:00' AS TIMESTAMP)
+              AND contact_id IN (
+                SELECT
+                  cid
+                FROM c
+              )
+            )
+            AND event = 'sent'
+        )
+      )
+    GROUP BY
+      campaign_id
+  ) AS f
+  ORDER BY
+    first_at DESC,
+    campaign_id
+  LIMIT 1
 ), e AS (
   SELECT
     contact_id AS cid,
@@ -133,50 +176,10 @@ WITH c AS (
     ) AS e3,
     COUNT(
       CASE
-        WHEN event = 'open'
-        AND campaign_id = (
+        WHEN event = 'open' AND campaign_id = (
           SELECT
             campaign_id
-          FROM (
-            SELECT
-              campaign_id,
-              MIN(`at`) AS first_at
-            FROM events_n
-            WHERE
-              (
-                `at` <= CAST('2026-01-30T23:00:00+00:00' AS TIMESTAMP)
-                AND contact_id IN (
-                  SELECT
-                    cid
-                  FROM c
-                )
-              )
-              AND NOT campaign_id IS NULL
-              AND (
-                event = 'sent'
-                OR NOT EXISTS(
-                  SELECT
-                    1
-                  FROM events_n
-                  WHERE
-                    (
-                      `at` <= CAST('2026-01-30T23:00:00+00:00' AS TIMESTAMP)
-                      AND contact_id IN (
-                        SELECT
-                          cid
-                        FROM c
-                      )
-                    )
-                    AND event = 'sent'
-                )
-              )
-            GROUP BY
-              campaign_id
-          ) AS f
-          ORDER BY
-            first_at DESC,
-            campaign_id
-          LIMIT 1
+          FROM lc
         )
         THEN 1
       END
@@ -231,50 +234,10 @@ WITH c AS (
     ) AS e11,
     COUNT(
       CASE
-        WHEN event = 'click'
-        AND campaign_id = (
+        WHEN event = 'click' AND campaign_id = (
           SELECT
             campaign_id
-          FROM (
-            SELECT
-              campaign_id,
-              MIN(`at`) AS first_at
-            FROM events_n
-            WHERE
-              (
-                `at` <= CAST('2026-01-30T23:00:00+00:00' AS TIMESTAMP)
-                AND contact_id IN (
-                  SELECT
-                    cid
-                  FROM c
-                )
-              )
-              AND NOT campaign_id IS NULL
-              AND (
-                event = 'sent'
-                OR NOT EXISTS(
-                  SELECT
-                    1
-                  FROM events_n
-                  WHERE
-                    (
-                      `at` <= CAST('2026-01-30T23:00:00+00:00' AS TIMESTAMP)
-                      AND contact_id IN (
-                        SELECT
-                          cid
-                        FROM c
-                      )
-                    )
-                    AND event = 'sent'
-                )
-              )
-            GROUP BY
-              campaign_id
-          ) AS f
-          ORDER BY
-            first_at DESC,
-            campaign_id
-          LIMIT 1
+          FROM lc
         )
         THEN 1
       END

@@ -139,6 +139,49 @@ WITH c AS (
     CAST(campaign_id AS VARCHAR) AS campaign_id,
     CAST(event AS VARCHAR) AS event
   FROM events
+), lc AS (
+  SELECT
+    campaign_id
+  FROM (
+    SELECT
+      campaign_id,
+      MIN(at) AS first_at
+    FROM events_n
+    WHERE
+      (
+        at <= CAST('2026-01-30T23:00:00+00:00' AS TIMESTAMP WITH TIME ZONE)
+        AND contact_id IN (
+          SELECT
+            cid
+          FROM c
+        )
+      )
+      AND NOT campaign_id IS NULL
+      AND (
+        event = 'sent'
+        OR NOT EXISTS(
+          SELECT
+            1
+          FROM events_n
+          WHERE
+            (
+              at <= CAST('2026-01-30T23:00:00+00:00' AS TIMESTAMP WITH TIME ZONE)
+              AND contact_id IN (
+                SELECT
+                  cid
+                FROM c
+              )
+            )
+            AND event = 'sent'
+        )
+      )
+    GROUP BY
+      campaign_id
+  ) AS f
+  ORDER BY
+    first_at DESC,
+    campaign_id
+  LIMIT 1
 ), e AS (
   SELECT
     contact_id AS cid,
@@ -154,50 +197,10 @@ WITH c AS (
     ) AS e3,
     COUNT(
       CASE
-        WHEN event = 'open'
-        AND campaign_id = (
+        WHEN event = 'open' AND campaign_id = (
           SELECT
             campaign_id
-          FROM (
-            SELECT
-              campaign_id,
-              MIN(at) AS first_at
-            FROM events_n
-            WHERE
-              (
-                at <= CAST('2026-01-30T23:00:00+00:00' AS TIMESTAMP WITH TIME ZONE)
-                AND contact_id IN (
-                  SELECT
-                    cid
-                  FROM c
-                )
-              )
-              AND NOT campaign_id IS NULL
-              AND (
-                event = 'sent'
-                OR NOT EXISTS(
-                  SELECT
-                    1
-                  FROM events_n
-                  WHERE
-                    (
-                      at <= CAST('2026-01-30T23:00:00+00:00' AS TIMESTAMP WITH TIME ZONE)
-                      AND contact_id IN (
-                        SELECT
-                          cid
-                        FROM c
-                      )
-                    )
-                    AND event = 'sent'
-                )
-              )
-            GROUP BY
-              campaign_id
-          ) AS f
-          ORDER BY
-            first_at DESC,
-            campaign_id
-          LIMIT 1
+          FROM lc
         )
         THEN 1
       END
@@ -256,50 +259,10 @@ WITH c AS (
     ) AS e11,
     COUNT(
       CASE
-        WHEN event = 'click'
-        AND campaign_id = (
+        WHEN event = 'click' AND campaign_id = (
           SELECT
             campaign_id
-          FROM (
-            SELECT
-              campaign_id,
-              MIN(at) AS first_at
-            FROM events_n
-            WHERE
-              (
-                at <= CAST('2026-01-30T23:00:00+00:00' AS TIMESTAMP WITH TIME ZONE)
-                AND contact_id IN (
-                  SELECT
-                    cid
-                  FROM c
-                )
-              )
-              AND NOT campaign_id IS NULL
-              AND (
-                event = 'sent'
-                OR NOT EXISTS(
-                  SELECT
-                    1
-                  FROM events_n
-                  WHERE
-                    (
-                      at <= CAST('2026-01-30T23:00:00+00:00' AS TIMESTAMP WITH TIME ZONE)
-                      AND contact_id IN (
-                        SELECT
-                          cid
-                        FROM c
-                      )
-                    )
-                    AND event = 'sent'
-                )
-              )
-            GROUP BY
-              campaign_id
-          ) AS f
-          ORDER BY
-            first_at DESC,
-            campaign_id
-          LIMIT 1
+          FROM lc
         )
         THEN 1
       END

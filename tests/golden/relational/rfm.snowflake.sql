@@ -106,6 +106,49 @@ WITH c AS (
     CAST(campaign_id AS VARCHAR) AS campaign_id,
     CAST(event AS VARCHAR) AS event
   FROM events
+), lc AS (
+  SELECT
+    campaign_id
+  FROM (
+    SELECT
+      campaign_id,
+      MIN(at) AS first_at
+    FROM events_n
+    WHERE
+      (
+        at <= CAST('2026-01-30T23:00:00+00:00' AS TIMESTAMPTZ)
+        AND contact_id IN (
+          SELECT
+            cid
+          FROM c
+        )
+      )
+      AND NOT campaign_id IS NULL
+      AND (
+        event = 'sent'
+        OR NOT EXISTS(
+          SELECT
+            1
+          FROM events_n
+          WHERE
+            (
+              at <= CAST('2026-01-30T23:00:00+00:00' AS TIMESTAMPTZ)
+              AND contact_id IN (
+                SELECT
+                  cid
+                FROM c
+              )
+            )
+            AND event = 'sent'
+        )
+      )
+    GROUP BY
+      campaign_id
+  ) AS f
+  ORDER BY
+    first_at DESC NULLS LAST,
+    campaign_id
+  LIMIT 1
 ), e AS (
   SELECT
     contact_id AS cid,
@@ -153,100 +196,20 @@ WITH c AS (
     ) AS e7,
     COUNT(
       CASE
-        WHEN event = 'open'
-        AND campaign_id = (
+        WHEN event = 'open' AND campaign_id = (
           SELECT
             campaign_id
-          FROM (
-            SELECT
-              campaign_id,
-              MIN(at) AS first_at
-            FROM events_n
-            WHERE
-              (
-                at <= CAST('2026-01-30T23:00:00+00:00' AS TIMESTAMPTZ)
-                AND contact_id IN (
-                  SELECT
-                    cid
-                  FROM c
-                )
-              )
-              AND NOT campaign_id IS NULL
-              AND (
-                event = 'sent'
-                OR NOT EXISTS(
-                  SELECT
-                    1
-                  FROM events_n
-                  WHERE
-                    (
-                      at <= CAST('2026-01-30T23:00:00+00:00' AS TIMESTAMPTZ)
-                      AND contact_id IN (
-                        SELECT
-                          cid
-                        FROM c
-                      )
-                    )
-                    AND event = 'sent'
-                )
-              )
-            GROUP BY
-              campaign_id
-          ) AS f
-          ORDER BY
-            first_at DESC NULLS LAST,
-            campaign_id
-          LIMIT 1
+          FROM lc
         )
         THEN 1
       END
     ) AS e8,
     COUNT(
       CASE
-        WHEN event = 'click'
-        AND campaign_id = (
+        WHEN event = 'click' AND campaign_id = (
           SELECT
             campaign_id
-          FROM (
-            SELECT
-              campaign_id,
-              MIN(at) AS first_at
-            FROM events_n
-            WHERE
-              (
-                at <= CAST('2026-01-30T23:00:00+00:00' AS TIMESTAMPTZ)
-                AND contact_id IN (
-                  SELECT
-                    cid
-                  FROM c
-                )
-              )
-              AND NOT campaign_id IS NULL
-              AND (
-                event = 'sent'
-                OR NOT EXISTS(
-                  SELECT
-                    1
-                  FROM events_n
-                  WHERE
-                    (
-                      at <= CAST('2026-01-30T23:00:00+00:00' AS TIMESTAMPTZ)
-                      AND contact_id IN (
-                        SELECT
-                          cid
-                        FROM c
-                      )
-                    )
-                    AND event = 'sent'
-                )
-              )
-            GROUP BY
-              campaign_id
-          ) AS f
-          ORDER BY
-            first_at DESC NULLS LAST,
-            campaign_id
-          LIMIT 1
+          FROM lc
         )
         THEN 1
       END

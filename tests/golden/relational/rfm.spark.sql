@@ -102,6 +102,49 @@ WITH c AS (
     CAST(campaign_id AS STRING) AS campaign_id,
     CAST(event AS STRING) AS event
   FROM events
+), lc AS (
+  SELECT
+    campaign_id
+  FROM (
+    SELECT
+      campaign_id,
+      MIN(at) AS first_at
+    FROM events_n
+    WHERE
+      (
+        at <= CAST('2026-01-30T23:00:00+00:00' AS TIMESTAMP)
+        AND contact_id IN (
+          SELECT
+            cid
+          FROM c
+        )
+      )
+      AND NOT campaign_id IS NULL
+      AND (
+        event = 'sent'
+        OR NOT EXISTS(
+          SELECT
+            1
+          FROM events_n
+          WHERE
+            (
+              at <= CAST('2026-01-30T23:00:00+00:00' AS TIMESTAMP)
+              AND contact_id IN (
+                SELECT
+                  cid
+                FROM c
+              )
+            )
+            AND event = 'sent'
+        )
+      )
+    GROUP BY
+      campaign_id
+  ) AS f
+  ORDER BY
+    first_at DESC,
+    campaign_id
+  LIMIT 1
 ), e AS (
   SELECT
     contact_id AS cid,
@@ -149,100 +192,20 @@ WITH c AS (
     ) AS e7,
     COUNT(
       CASE
-        WHEN event = 'open'
-        AND campaign_id = (
+        WHEN event = 'open' AND campaign_id = (
           SELECT
             campaign_id
-          FROM (
-            SELECT
-              campaign_id,
-              MIN(at) AS first_at
-            FROM events_n
-            WHERE
-              (
-                at <= CAST('2026-01-30T23:00:00+00:00' AS TIMESTAMP)
-                AND contact_id IN (
-                  SELECT
-                    cid
-                  FROM c
-                )
-              )
-              AND NOT campaign_id IS NULL
-              AND (
-                event = 'sent'
-                OR NOT EXISTS(
-                  SELECT
-                    1
-                  FROM events_n
-                  WHERE
-                    (
-                      at <= CAST('2026-01-30T23:00:00+00:00' AS TIMESTAMP)
-                      AND contact_id IN (
-                        SELECT
-                          cid
-                        FROM c
-                      )
-                    )
-                    AND event = 'sent'
-                )
-              )
-            GROUP BY
-              campaign_id
-          ) AS f
-          ORDER BY
-            first_at DESC,
-            campaign_id
-          LIMIT 1
+          FROM lc
         )
         THEN 1
       END
     ) AS e8,
     COUNT(
       CASE
-        WHEN event = 'click'
-        AND campaign_id = (
+        WHEN event = 'click' AND campaign_id = (
           SELECT
             campaign_id
-          FROM (
-            SELECT
-              campaign_id,
-              MIN(at) AS first_at
-            FROM events_n
-            WHERE
-              (
-                at <= CAST('2026-01-30T23:00:00+00:00' AS TIMESTAMP)
-                AND contact_id IN (
-                  SELECT
-                    cid
-                  FROM c
-                )
-              )
-              AND NOT campaign_id IS NULL
-              AND (
-                event = 'sent'
-                OR NOT EXISTS(
-                  SELECT
-                    1
-                  FROM events_n
-                  WHERE
-                    (
-                      at <= CAST('2026-01-30T23:00:00+00:00' AS TIMESTAMP)
-                      AND contact_id IN (
-                        SELECT
-                          cid
-                        FROM c
-                      )
-                    )
-                    AND event = 'sent'
-                )
-              )
-            GROUP BY
-              campaign_id
-          ) AS f
-          ORDER BY
-            first_at DESC,
-            campaign_id
-          LIMIT 1
+          FROM lc
         )
         THEN 1
       END
