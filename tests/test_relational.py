@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from segmerge.errors import ConfigError
+from segmerge.errors import ConfigError, DataError
 from segmerge.metrics.catalog import SCALAR_METRICS, MetricCall
 from segmerge.ports.schema import Tables
 from segmerge.relational import build_plan, segment_relational
@@ -256,3 +256,24 @@ def _types(frame: pd.DataFrame) -> dict[str, str]:
     table = pa.Table.from_pandas(frame, preserve_index=False)
     con.register("t", table)
     return {str(r[0]): str(r[1]) for r in con.execute("DESCRIBE SELECT * FROM t").fetchall()}
+
+
+def test_a_distinct_count_of_a_column_the_orders_lack_is_a_data_error(demo: Demo) -> None:
+    orders = demo.tables.orders.drop(columns=["category"])
+    ruleset = load_ruleset(SEGRULES / "profils-vpc.yaml")
+    with pytest.raises(DataError, match="the orders table has no column 'category'"):
+        segment_relational(
+            ruleset, {"contacts": demo.tables.contacts, "orders": orders}, demo.as_of, demo.tz
+        )
+
+
+def test_duckdb_s_memory_limit_and_spill_folder_are_the_caller_s(tmp_path: Path) -> None:
+    from segmerge.relational.duckdb_exec import connect
+
+    con = connect(memory_limit="256MB", temp_directory=tmp_path / "spill", threads=1)
+    limit, folder, threads = con.execute(
+        "SELECT current_setting('memory_limit'), current_setting('temp_directory'), "
+        "current_setting('threads')"
+    ).fetchone()
+    assert limit == "244.1 MiB"  # 256 MB as DuckDB shows it
+    assert folder == str(tmp_path / "spill") and int(threads) == 1
