@@ -8,7 +8,10 @@ cancellations and refunds, dates over three years), so the reader does the work 
 user's files cost it, unused columns included.
 
 Orders are written in chunks with pyarrow, so generating 100 M orders stays within
-a few GiB; every draw depends on the seed and the chunk's number only.
+a few GiB; every draw depends on the seed and the chunk's position only.
+
+The shop's rule set lives here with its twin, :func:`peer_query`, the same job written
+by hand in DuckDB SQL, so that a change to one is made next to the other.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -213,3 +217,139 @@ def workspace(root: Path) -> Path:
         """
     (root / "segmerge.toml").write_text(textwrap.dedent(config), encoding="utf-8")
     return root
+
+
+# The same job by hand in DuckDB SQL: the benchmark's peer, kept next to the rule set
+# it must match (tests/test_benchmark_segment.py checks that it does).
+
+#: R (rows) by FM (columns), as segmerge/metrics/rfm.py's GRID, written out again here
+GRID = [
+    ["lost", "hibernating", "at_risk", "at_risk", "cannot_lose"],
+    ["hibernating", "hibernating", "at_risk", "at_risk", "cannot_lose"],
+    ["about_to_sleep", "about_to_sleep", "need_attention", "loyal", "loyal"],
+    ["promising", "potential_loyalist", "potential_loyalist", "loyal", "loyal"],
+    ["new", "potential_loyalist", "potential_loyalist", "champions", "champions"],
+]
+
+
+def as_of_utc() -> str:
+    """Midnight starting as_of in the workspace's zone, as a UTC literal."""
+    local = datetime.fromisoformat(AS_OF).replace(tzinfo=ZoneInfo(TZ_NAME))
+    return pd.Timestamp(local).tz_convert("UTC").strftime("%Y-%m-%d %H:%M:%S+00")
+
+
+def peer_query(data: Path, extra: str = "") -> str:
+    """The whole job as one SELECT: one row per contact, its segment and metrics.
+
+    Windows are DuckDB's calendar arithmetic in the session's TimeZone (the same wall
+    time N days earlier); day counts compare local dates; sums are rounded to 6
+    decimals and quintiles count strictly worse contacts, as ours do.
+    """
+    now = f"TIMESTAMPTZ '{as_of_utc()}'"
+    b = {d: f"({now} - INTERVAL {d} DAY)" for d in (90, 180, 360, 365)}
+    grid = ", ".join(f"'{name}'" for row in GRID for name in row)
+    skip = ", ".join(f"'{s}'" for s in NOT_COUNTED)
+    return f"""
+WITH c AS (
+  SELECT contact_id, email, subscribed, tags, age, city{extra}
+  FROM read_parquet('{data / "contacts.parquet"}')
+), o AS (
+  SELECT contact_id, ordered_at, amount, category FROM read_parquet('{data / "orders.parquet"}')
+  WHERE status NOT IN ({skip}) AND ordered_at <= {now}
+), agg AS (
+  SELECT contact_id, count(*) AS orders_count, round(sum(amount), 6) AS revenue,
+    max(ordered_at) AS last_order_at,
+    round(coalesce(sum(amount) FILTER (WHERE ordered_at > {b[365]}), 0), 6) AS rev365,
+    count(*) FILTER (WHERE ordered_at > {b[365]}) AS o365,
+    count(*) FILTER (WHERE ordered_at > {b[90]}) AS o90,
+    count(*) FILTER (WHERE ordered_at > {b[180]}) AS o180,
+    count(*) FILTER (WHERE ordered_at > {b[360]} AND ordered_at <= {b[180]}) AS o180_180,
+    count(DISTINCT category) FILTER (WHERE ordered_at > {b[365]} AND category <> '') AS cat365
+  FROM o SEMI JOIN c USING (contact_id) GROUP BY contact_id
+), scored AS (
+  SELECT *, date_diff('day', CAST(last_order_at AS DATE), CAST({now} AS DATE)) AS days_since,
+    1 + (5 * (rank() OVER (ORDER BY days_since DESC) - 1)) // count(*) OVER () AS r_score,
+    1 + (5 * (rank() OVER (ORDER BY orders_count) - 1)) // count(*) OVER () AS f_score,
+    1 + (5 * (rank() OVER (ORDER BY revenue) - 1)) // count(*) OVER () AS m_score
+  FROM agg
+), m AS (
+  SELECT c.*, coalesce(s.orders_count, 0) AS orders_count, coalesce(s.revenue, 0) AS revenue,
+    s.last_order_at, s.r_score, s.f_score, s.m_score, s.days_since,
+    coalesce(s.rev365, 0) AS rev365, coalesce(s.o365, 0) AS o365, coalesce(s.o90, 0) AS o90,
+    coalesce(s.o180, 0) AS o180, coalesce(s.o180_180, 0) AS o180_180,
+    coalesce(s.cat365, 0) AS cat365, s.revenue / s.orders_count AS avg_basket,
+    [{grid}][(s.r_score - 1) * 5 + (s.f_score + s.m_score + 1) // 2] AS rfm_segment
+  FROM c LEFT JOIN scored s USING (contact_id)
+)
+SELECT contact_id, CASE
+    WHEN NOT subscribed OR email IS NULL THEN ''
+    WHEN (rev365 >= 1500 AND o365 >= 6) OR list_contains(string_split(tags, '|'), 'vip')
+      THEN 'vip'
+    WHEN o90 >= 3 AND avg_basket > 80 THEN 'fonceurs'
+    WHEN cat365 >= 4 THEN 'decouvreurs'
+    WHEN o180 < o180_180 AND orders_count >= 3 THEN 'a_risque'
+    WHEN days_since >= 180 AND rfm_segment IN ('at_risk', 'cannot_lose', 'hibernating')
+      THEN 'reconquete'
+    WHEN city IN ('Lyon', 'Villeurbanne') AND age BETWEEN 25 AND 45 THEN 'lyonnais'
+    ELSE '' END AS segment,
+  {", ".join(COLUMNS)}{extra}
+FROM m"""
+
+
+#: the peers' scripts: argv[1] sets the session's zone, argv[2] is peer_query()
+PEER_SEGMENT = """\
+import sys, duckdb
+con = duckdb.connect()
+con.execute(sys.argv[1])
+con.execute(f"COPY ({sys.argv[2]}) TO '{sys.argv[3]}' (HEADER)")
+"""
+
+PEER_RUN = """\
+import sys, duckdb, jinja2
+con = duckdb.connect()
+con.execute(sys.argv[1])
+env = jinja2.Environment(autoescape=True)
+env.filters["money"] = lambda v: f"{v:,.2f} €".replace(",", " ").replace(".", ",")
+subject, body = (env.from_string(t) for t in sys.argv[3:5])
+reader = con.execute(f"SELECT * FROM ({sys.argv[2]}) WHERE segment <> ''").to_arrow_reader(100_000)
+letters = 0
+for batch in reader:
+    for row in batch.to_pylist():
+        contact = {k: v for k, v in row.items() if v is not None}
+        seg = {"name": row["segment"]}
+        url = "https://example.org/stop?token=" + row["contact_id"]
+        letters += len(subject.render(contact=contact, segment=seg))
+        letters += len(body.render(contact=contact, segment=seg, unsubscribe_url=url))
+print(letters)
+"""
+SET_ZONE = f"SET TimeZone = '{TZ_NAME}'"
+
+
+def compare(ours_csv: Path, peer_csv: Path) -> int:
+    """Assert both files give every contact the same segment and metrics; return the count."""
+    types = {"contact_id": str, "segment": str}
+    a = pd.read_csv(ours_csv, dtype=types, keep_default_na=False, na_values=[""])
+    b = pd.read_csv(peer_csv, dtype=types, keep_default_na=False, na_values=[""])
+    assert a["contact_id"].is_unique and len(a) == len(b), (len(a), len(b))
+    a, b = (f.sort_values("contact_id", ignore_index=True) for f in (a, b))
+    assert (a["contact_id"] == b["contact_id"]).all(), "different contacts"
+    seg_a, seg_b = a["segment"].fillna(""), b["segment"].fillna("")
+    differ = seg_a != seg_b
+    assert not differ.any(), (
+        f"{differ.sum()} segments differ, e.g.\n{a[differ].head()}\n{b[differ].head()}"
+    )
+    for col in COLUMNS:
+        if col == "last_order_at":
+            x, y = (pd.to_datetime(f[col], utc=True, format="ISO8601") for f in (a, b))
+            assert ((x == y) | (x.isna() & y.isna())).all(), col
+        else:
+            x, y = (f[col].to_numpy(dtype=float) for f in (a, b))
+            assert np.allclose(x, y, rtol=1e-12, atol=1e-9, equal_nan=True), f"{col} differs"
+    return len(a)
+
+
+def letter_parts() -> tuple[str, str]:
+    """The benchmark letter's subject and body templates, front matter taken apart."""
+    _, front, body = LETTER.split("---\n", 2)
+    subject = front.split("subject:", 1)[1].strip().strip('"')
+    return subject, body

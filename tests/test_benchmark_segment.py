@@ -33,11 +33,11 @@ def test_the_duckdb_peer_and_segmerge_segment_agree_on_every_contact(tmp_path):
     ran = segmerge(*bench.ours_segment(root, ours)[1:])
     assert ran.returncode == 0, ran.output
     con = duckdb.connect()
-    con.execute(bench.SET_ZONE)
-    con.execute(f"COPY ({bench.peer_query(data.resolve())}) TO '{peer}' (HEADER)")
+    con.execute(shopgen.SET_ZONE)
+    con.execute(f"COPY ({shopgen.peer_query(data.resolve())}) TO '{peer}' (HEADER)")
     con.close()
 
-    assert bench.compare(ours, peer) == 1_000
+    assert shopgen.compare(ours, peer) == 1_000
     sizes = pd.read_csv(ours, keep_default_na=False)["segment"].value_counts()
     # every branch of the hand-written CASE is exercised, and the exclusion too
     assert {"vip", "fonceurs", "decouvreurs", "a_risque", "reconquete", "lyonnais", ""} <= set(
