@@ -43,10 +43,12 @@ from segmerge.ports import (
     RateLimit,
     Source,
     Tables,
+    _,
     brevo_budget,
     conform,
     empty_orders,
     field_of,
+    number,
 )
 
 from .brevo_activity import pull_events
@@ -124,9 +126,11 @@ class BrevoConnector(Source, Destination):
         if not key:
             env = f"SEGMERGE_{self.name.upper().replace('-', '_')}_TOKEN"
             raise CredentialError(
-                f"{self.name}: no Brevo API key",
+                _("{source}: no Brevo API key").format(source=self.name),
                 field=self.name,
-                hint=f"`segmerge auth set {self.name}` stores one (or set {env})",
+                hint=_("`segmerge auth set {source}` stores one (or set {env})").format(
+                    source=self.name, env=env
+                ),
             )
         s = self.settings
         return HttpClient(
@@ -236,12 +240,10 @@ class BrevoConnector(Source, Destination):
         for it in items:
             self.book.remember(int(it["id"]), it["listIds"])
         notes += self.mapping.notes
-        if since:
-            notes.append(
-                f"{self.name}: incremental pull, {len(frame)} contact(s) modified since {since}"
-            )
-        else:
-            notes.append(f"{self.name}: full pull, {len(frame)} contact(s)")
+        said = _("{source}: incremental pull, {n} contact(s) modified since {since}")
+        if not since:
+            said = _("{source}: full pull, {n} contact(s)")
+        notes.append(said.format(source=self.name, n=number(len(frame)), since=since))
         return frame
 
     def _contact_items(self, since: str | None) -> list[dict[str, Any]]:

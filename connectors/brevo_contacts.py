@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-from segmerge.ports import CONTACT_COLUMNS, STRING, BadAnswer, field_of
+from segmerge.ports import CONTACT_COLUMNS, STRING, BadAnswer, _, field_of, number
 
 #: attribute names that carry the canonical first/last name, in order of preference
 FIRST_NAMES = ("FIRSTNAME", "PRENOM", "FIRST_NAME", "VORNAME", "NOMBRE")
@@ -180,8 +180,10 @@ def contacts_frame(
         frame[column], bad = _typed(values, attr, tz)
         if bad:
             mapping.notes.append(
-                f"{source}: attribute {name} ({attr.type}): {bad} value(s) of another type "
-                "read as empty"
+                _(
+                    "{source}: attribute {name} ({kind}): {n} value(s) of another type "
+                    "read as empty"
+                ).format(source=source, name=name, kind=attr.type, n=number(bad))
             )
     return pd.DataFrame(frame), mapping
 

@@ -39,8 +39,10 @@ from segmerge.ports import (
     ConnectorError,
     CredentialError,
     HttpClient,
+    _,
     empty_events,
     field_of,
+    number,
 )
 
 from .brevo_export_file import ExportCache, emails_of, export_url
@@ -149,9 +151,17 @@ def pull_exports(
     if waiting:
         names = _names(j.campaign for j in waiting)
         notes.append(
-            f"{source}: the hourly API budget ({max(remaining, 0)} call(s) left) covers "
-            f"{len(jobs)} of {len(jobs) + len(waiting)} campaign export(s); {names} wait for "
-            f"the next pull (their engagement is not recorded yet)"
+            _(
+                "{source}: the hourly API budget ({left} call(s) left) covers {n} of {total} "
+                "campaign export(s); {names} wait for the next pull (their engagement is not "
+                "recorded yet)"
+            ).format(
+                source=source,
+                left=number(max(remaining, 0)),
+                n=number(len(jobs)),
+                total=number(len(jobs) + len(waiting)),
+                names=names,
+            )
         )
     done = _run(client, jobs, remaining - len(jobs) - KEEP_FOR_PUSH, settings, source, notes)
     frames: list[pd.DataFrame] = []
@@ -177,16 +187,24 @@ def pull_exports(
     cache.keep_only({(c.id, k, n) for c in campaigns for k, n in c.counts.items() if n})
     if lost:
         notes.append(
-            f"{source}: {len(lost)} export file(s) could not be downloaded "
-            f"({_names(j.campaign for j in lost)}): exported again next pull"
+            _(
+                "{source}: {n} export file(s) could not be downloaded ({names}): exported "
+                "again next pull"
+            ).format(source=source, n=number(len(lost)), names=_names(j.campaign for j in lost))
         )
     events = _match(frames, contacts, resolve, source, notes)
     if campaigns:
         notes.append(
-            f"{source}: engagement of {len(campaigns)} sent campaign(s) from "
-            f"{len(done) - len(lost)} recipient export(s) and {len(cached)} "
-            f"kept from an earlier pull, dated at each campaign's send "
-            f"date"
+            _(
+                "{source}: engagement of {n} sent campaign(s) from {exports} recipient "
+                "export(s) and {kept} kept from an earlier pull, dated at each campaign's "
+                "send date"
+            ).format(
+                source=source,
+                n=number(len(campaigns)),
+                exports=number(len(done) - len(lost)),
+                kept=number(len(cached)),
+            )
         )
     return Engagement(events, notes, write_cursor(counts))
 
@@ -231,8 +249,10 @@ def _run(
     if pending:
         names = _names(j.campaign for j in pending.values())
         notes.append(
-            f"{source}: {len(pending)} export(s) not finished by Brevo in time "
-            f"({names}): their engagement waits for the next pull"
+            _(
+                "{source}: {n} export(s) not finished by Brevo in time ({names}): their "
+                "engagement waits for the next pull"
+            ).format(source=source, n=number(len(pending)), names=names)
         )
     return [j for j in jobs if j.url is not None]
 
@@ -291,7 +311,11 @@ def _match(
         return empty_events().assign(detail=pd.Series(dtype=STRING), url=pd.Series(dtype=STRING))
     blank = rows["email"].isna() | (rows["email"] == "")
     if blank.any():
-        notes.append(f"{source}: {int(blank.sum())} export row(s) without an e-mail left out")
+        notes.append(
+            _("{source}: {n} export row(s) without an e-mail left out").format(
+                source=source, n=number(int(blank.sum()))
+            )
+        )
         rows = rows[~blank]
     known = contacts.dropna(subset=["email"])
     by_email = dict(zip(known["email"].str.strip().str.lower(), known["contact_id"], strict=True))
@@ -303,9 +327,14 @@ def _match(
     unknown = ids.isna()
     if unknown.any():
         notes.append(
-            f"{source}: {int(unknown.sum())} export row(s) of "
-            f"{rows.loc[unknown, 'email'].nunique()} address(es) that are no Brevo "
-            f"contact left out"
+            _(
+                "{source}: {n} export row(s) of {addresses} address(es) that are no Brevo "
+                "contact left out"
+            ).format(
+                source=source,
+                n=number(int(unknown.sum())),
+                addresses=number(rows.loc[unknown, "email"].nunique()),
+            )
         )
     kept = rows[~unknown]
     out = pd.DataFrame(

@@ -26,7 +26,16 @@ from typing import Any
 
 import pandas as pd
 
-from segmerge.ports import STRING, BadAnswer, HttpClient, empty_orders, field_of, vendor_times
+from segmerge.ports import (
+    STRING,
+    BadAnswer,
+    HttpClient,
+    _,
+    empty_orders,
+    field_of,
+    number,
+    vendor_times,
+)
 
 PAGE = 100  # GET /orders: `limit` maximum
 ENDPOINT = "GET /orders"
@@ -100,7 +109,11 @@ def orders_frame(
     owners = [_owner(o, contact_of_email) for o in rows]
     orphans = sum(1 for x in owners if x is None)
     if orphans:
-        notes.append(f"{source}: {orphans} order(s) whose buyer is no Brevo contact left out")
+        notes.append(
+            _("{source}: {n} order(s) whose buyer is no Brevo contact left out").format(
+                source=source, n=number(orphans)
+            )
+        )
     at = vendor_times(
         [o["createdAt"] for o in rows],
         source=source,

@@ -30,9 +30,11 @@ from segmerge.ports import (
     Outcome,
     Source,
     Tables,
+    _,
     conform,
     empty_events,
     empty_orders,
+    number,
 )
 
 from .files_columns import (
@@ -63,6 +65,14 @@ REQUIRED: dict[str, tuple[str, ...]] = {
 }
 
 
+#: "no orders file, so no orders": one sentence per role (a role's name is no word to translate)
+_NO_FILE = {
+    "contacts": lambda: _("{source}: no contacts file, so no contacts"),
+    "orders": lambda: _("{source}: no orders file, so no orders"),
+    "events": lambda: _("{source}: no events file, so no events"),
+}
+
+
 class FilesConnector(Source, Destination):
     Settings: ClassVar[type[ConnectorSettings]] = FilesSettings
     description: ClassVar[str] = (
@@ -80,7 +90,7 @@ class FilesConnector(Source, Destination):
         folder = self.ctx.path(self.settings.path)
         if not folder.is_dir():
             raise ConfigError(
-                f"folder {self.settings.path!r} does not exist",
+                _("folder {path} does not exist").format(path=repr(self.settings.path)),
                 file=self.ctx.config_file,
                 field=f"{self.name}.path",
             )
@@ -108,7 +118,9 @@ class FilesConnector(Source, Destination):
             locate(where, plan)
         if found["contacts"].path is None:
             raise ConfigError(
-                f"no contacts file (contacts.csv, .xlsx or .parquet) in {self.settings.path!r}",
+                _("no contacts file (contacts.csv, .xlsx or .parquet) in {path}").format(
+                    path=repr(self.settings.path)
+                ),
                 file=self.ctx.config_file,
                 field=f"{self.name}.contacts",
             )
@@ -125,14 +137,16 @@ class FilesConnector(Source, Destination):
         notes = []
         for role, plan in self.plans().items():  # which file a glob chose: pull's notes say
             if plan.path is None:
-                notes.append(f"{self.name}: no {role} file, so no {role}")
+                notes.append(_NO_FILE[role]().format(source=self.name))
                 continue
             try:
                 with plan.path.open("rb") as fh:
                     fh.read(1)
             except OSError as exc:
                 raise ConfigError(
-                    f"cannot read {self.display(plan.path)}: {exc.strerror}",
+                    _("cannot read {file}: {problem}").format(
+                        file=self.display(plan.path), problem=exc.strerror
+                    ),
                     file=self.ctx.config_file,
                     field=f"{self.name}.{role}",
                 ) from None
@@ -166,7 +180,9 @@ class FilesConnector(Source, Destination):
                 unused = [k for k in plan.own_columns if fold(k) not in headers]
                 if unused:
                     notes.append(
-                        f"{raw.display}: `columns` names headers it does not have: {unused}"
+                        _("{file}: `columns` names headers it does not have: {names}").format(
+                            file=raw.display, names=unused
+                        )
                     )
                 frame, dropped = self._table(plan, raw, notes, warnings)
                 if dropped:
@@ -176,7 +192,11 @@ class FilesConnector(Source, Destination):
             frames[role] = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
         if top_unused:
             unused = [k for k in self.settings.columns if k in top_unused]
-            notes.append(f"{self.name}: `columns` names headers found in no file: {unused}")
+            notes.append(
+                _("{source}: `columns` names headers found in no file: {names}").format(
+                    source=self.name, names=unused
+                )
+            )
         contacts = frames["contacts"]
         if "orders" in frames:
             frames["orders"], linked = link_by_email(
@@ -187,7 +207,11 @@ class FilesConnector(Source, Destination):
             known = isin(frames["events"]["contact_id"], contacts["contact_id"])
             strangers = int((~known).sum())
             if strangers:
-                notes.append(f"{self.name}: {strangers} events for contacts not in the file")
+                notes.append(
+                    _("{source}: {n} events for contacts not in the file").format(
+                        source=self.name, n=number(strangers)
+                    )
+                )
         tables = Tables(
             contacts,
             frames.get("orders", empty_orders()),
@@ -213,11 +237,14 @@ class FilesConnector(Source, Destination):
         missing = [c for c in REQUIRED[role] if c not in seen]
         if missing:
             raise DataError(
-                f"no {' or '.join(missing)} column among the headers {raw.headers}",
+                _("no {names} column among the headers {headers}").format(
+                    names=_(" or ").join(missing), headers=raw.headers
+                ),
                 file=raw.display,
                 line=raw.header_line or None,
-                hint="map the file's own header, e.g. "
-                f'columns = {{ "N° client" = "{missing[0]}" }}',
+                hint=_("map the file's own header, e.g. {example}").format(
+                    example=f'columns = {{ "N° client" = "{missing[0]}" }}'
+                ),
             )
         if preset is not None and preset.line_items and role == "orders" and "order_id" in seen:
             raw = fold_line_items(raw, seen["order_id"], seen["amount"], notes, warnings)
@@ -239,7 +266,9 @@ class FilesConnector(Source, Destination):
         frame = pd.DataFrame(out)
         if role == "orders" and "order_id" not in frame.columns:
             frame["order_id"] = pd.Series(raw.lines, dtype="int64").astype(str).to_numpy()
-            notes.append(f"{raw.display}: no order number column; line numbers stand in")
+            notes.append(
+                _("{file}: no order number column; line numbers stand in").format(file=raw.display)
+            )
         bad_rows = np.zeros(len(frame), dtype=bool)
         for p in problems:
             bad_rows |= p.bad
@@ -249,7 +278,8 @@ class FilesConnector(Source, Destination):
             raise first_error(raw, problems)
         lines = raw.lines[bad_rows]
         shown = ", ".join(str(x) for x in lines[:5]) + (", …" if len(lines) > 5 else "")
-        notes.append(f"{raw.display}: skipped {len(lines)} unreadable rows (lines {shown})")
+        said = _("{file}: skipped {n} unreadable rows (lines {lines})")
+        notes.append(said.format(file=raw.display, n=number(len(lines)), lines=shown))
         return frame[~bad_rows].reset_index(drop=True), int(bad_rows.sum())
 
     # -- push --------------------------------------------------------------------------------
@@ -276,13 +306,17 @@ def _unique(names: list[str], raw: RawTable) -> dict[str, int]:
         if name in seen:
             first = seen[name]
             raise DataError(
-                f"two columns are both read as {name!r}: {raw.headers[first]!r} "
-                f"(column {raw.positions[first]}) and {raw.headers[i]!r}",
+                _("two columns are both read as {name}: {a} (column {column}) and {b}").format(
+                    name=repr(name),
+                    a=repr(raw.headers[first]),
+                    column=raw.positions[first],
+                    b=repr(raw.headers[i]),
+                ),
                 file=raw.display,
                 line=raw.header_line or None,
                 column=raw.positions[i],
                 field=raw.headers[i],
-                hint="rename one of them, or map them apart with `columns = {...}`",
+                hint=_("rename one of them, or map them apart with `columns = {{...}}`"),
             )
         seen[name] = i
     return seen

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
-from segmerge.ports import DataError
+from segmerge.ports import DataError, _, ngettext, number
 
 from . import files_values as fv
 from .files_read import RawTable
@@ -39,7 +39,7 @@ def parse_column(
     s = raw.data[i]
     parsed: fv.Parsed | None = None
     if name == "contact_id":
-        parsed = fv.identifier(s, "a contact id")
+        parsed = fv.identifier(s, _("a contact id"))
     elif name == "email":
         return fv.email(s), None
     elif role == "contacts" and name in ("first_name", "last_name"):
@@ -51,17 +51,17 @@ def parse_column(
     elif role == "contacts" and name == "tags":
         return fv.tags(s, raw.delimiter), None
     elif role == "orders" and name == "order_id":
-        parsed = fv.identifier(s, "an order number")
+        parsed = fv.identifier(s, _("an order number"))
     elif role == "orders" and name == "ordered_at":
         parsed = fv.datetimes(s, tz, required=True)
     elif role == "orders" and name == "amount":
-        parsed = fv.number(s, required=True, what="an amount like 12,50")
+        parsed = fv.number(s, required=True, what=_("an amount like 12,50"))
     elif role == "orders" and name in ("category", "status"):
         return fv.text(s), None
     elif role == "orders" and name == "rating":
         parsed = fv.rating(s)
     elif role == "events" and name == "campaign_id":
-        parsed = fv.identifier(s, "a campaign id")
+        parsed = fv.identifier(s, _("a campaign id"))
     elif role == "events" and name == "event":
         parsed = fv.event(s)
     elif role == "events" and name == "at":
@@ -79,8 +79,8 @@ def problem(raw: RawTable, i: int, bad: np.ndarray, expected: str) -> Problem:
     def describe(row: int) -> str:
         value = s.iloc[row]
         text = str(value) if len(str(value)) <= 80 else str(value)[:80] + "…"  # one line
-        got = "an empty value" if pd.isna(value) else repr(text)
-        return f"expected {expected}, got {got}"
+        got = _("an empty value") if pd.isna(value) else repr(text)
+        return _("expected {expected}, got {got}").format(expected=expected, got=got)
 
     return Problem(raw.positions[i], raw.headers[i], bad, describe)
 
@@ -90,7 +90,8 @@ def duplicates(raw: RawTable, i: int, ids: pd.Series) -> Problem:
     first_line = pd.Series(raw.lines, index=ids.index).groupby(ids).transform("first")
 
     def describe(row: int) -> str:
-        return f"duplicate contact id {ids.iloc[row]!r} (already on line {first_line.iloc[row]})"
+        said = _("duplicate contact id {id} (already on line {line})")
+        return said.format(id=repr(ids.iloc[row]), line=first_line.iloc[row])
 
     return Problem(raw.positions[i], raw.headers[i], dup, describe)
 
@@ -98,17 +99,24 @@ def duplicates(raw: RawTable, i: int, ids: pd.Series) -> Problem:
 def first_error(raw: RawTable, problems: list[Problem]) -> DataError:
     """The first unreadable cell in file order, with how many more its column has."""
     firsts = [(int(raw.lines[np.argmax(p.bad)]), p.position, p) for p in problems if p.bad.any()]
-    line, _, p = min(firsts, key=lambda x: (x[0], x[1]))
+    line, _column, p = min(firsts, key=lambda x: (x[0], x[1]))
     row = int(np.argmax(p.bad))
     message = p.describe(row)
     others = raw.lines[p.bad][1:]
     if len(others):
         shown = ", ".join(str(x) for x in others[:5]) + (", …" if len(others) > 5 else "")
-        plural = "s" if len(others) > 1 else ""
-        message += f"; {len(others)} other bad value{plural} in this column (line{plural} {shown})"
+        message += ngettext(
+            "; {n} other bad value in this column (line {lines})",
+            "; {n} other bad values in this column (lines {lines})",
+            len(others),
+        ).format(n=number(len(others)), lines=shown)
     more = sum(int(q.bad.any()) for q in problems if q is not p)
-    also = {0: "", 1: "; another column has bad values too"}.get(
-        more, f"; {more} other columns have bad values too"
+    also = (
+        ""
+        if not more
+        else ngettext(
+            "; another column has bad values too", "; {n} other columns have bad values too", more
+        ).format(n=number(more))
     )
     return DataError(
         message,
@@ -116,7 +124,7 @@ def first_error(raw: RawTable, problems: list[Problem]) -> DataError:
         line=line,
         column=p.position,
         field=p.header,
-        hint=SKIP_HINT + also,
+        hint=_(SKIP_HINT) + also,
     )
 
 
@@ -135,9 +143,22 @@ def ambiguous_amounts(raw: RawTable, i: int) -> str | None:
         return None
     row = int(np.argmax(hits))
     n = int(hits.sum())
-    more = f" (and {n - 1} more in this column)" if n > 1 else ""
-    return (
-        f"{raw.display}, line {int(raw.lines[row])}, column {raw.positions[i]} "
-        f"({raw.headers[i]}): {str(s.iloc[row])!r} is read as {fv.read_as(str(s.iloc[row]))}, "
-        f"but it could be a thousand separator{more}; write 1234,00 or 1 234,00 to be sure"
+    more = (
+        ""
+        if n < 2
+        else ngettext(
+            " (and {n} more in this column)", " (and {n} more in this column)", n - 1
+        ).format(n=number(n - 1))
+    )
+    return _(
+        "{file}, line {line}, column {column} ({header}): {value} is read as {read}, but it "
+        "could be a thousand separator{more}; write 1234,00 or 1 234,00 to be sure"
+    ).format(
+        file=raw.display,
+        line=int(raw.lines[row]),
+        column=raw.positions[i],
+        header=raw.headers[i],
+        value=repr(str(s.iloc[row])),
+        read=fv.read_as(str(s.iloc[row])),
+        more=more,
     )

@@ -19,6 +19,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from segmerge.ports import _
+
 UTC: Final = "datetime64[ns, UTC]"  # segmerge.ports.schema.UTC, as a literal for the type checker
 
 _DAYFIRST = r"^\d{1,2}/\d{1,2}/\d{4}(?: \d{1,2}:\d{2}(?::\d{2})?)?$"
@@ -63,8 +65,8 @@ def parse(t: pd.Series, tz: ZoneInfo) -> tuple[pd.Series, str]:
     if rest.any():
         out[rest] = _general(t[rest], tz)
     if iso.sum() > dayfirst.sum():
-        return out, "2026-12-31 or 2026-12-31 14:30"
-    return out, "31/12/2026 or 31/12/2026 14:30"
+        return out, _("{day} or {moment}").format(day="2026-12-31", moment="2026-12-31 14:30")
+    return out, _("{day} or {moment}").format(day="31/12/2026", moment="31/12/2026 14:30")
 
 
 def localize(naive: pd.Series, tz: ZoneInfo) -> pd.Series:

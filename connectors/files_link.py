@@ -13,7 +13,7 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
-from segmerge.ports import DataError, normalise_column
+from segmerge.ports import DataError, _, normalise_column, number
 
 from .files_read import RawTable
 
@@ -55,8 +55,10 @@ def fold_line_items(
     if not drop.any():
         return raw
     notes.append(
-        f"{raw.display}: {int(drop.sum())} line-item rows belong to the order on a row above "
-        "(its totals are on its first row)"
+        _(
+            "{file}: {n} line-item rows belong to the order on a row above (its totals are "
+            "on its first row)"
+        ).format(file=raw.display, n=number(int(drop.sum())))
     )
     keep = ~drop
     return dataclasses.replace(
@@ -81,23 +83,26 @@ def link_by_email(
         return orders, notes
     if "email" not in contacts.columns:
         raise DataError(
-            "the orders name their buyer by e-mail only, but the contacts have no email column",
+            _("the orders name their buyer by e-mail only, but the contacts have no email column"),
             file=display,
-            hint='map the contacts file\'s e-mail header to "email"',
+            hint=_('map the contacts file\'s e-mail header to "email"'),
         )
-    theirs, _ = normalise_column(contacts["email"])
+    theirs, _bad = normalise_column(contacts["email"])
     known = pd.DataFrame({"email": theirs, "contact_id": contacts["contact_id"]}).dropna()
     shared = known["email"].duplicated(keep="first")
     if shared.any():
         example = known["email"][shared].iloc[0]
         notes.append(
-            f"{source}: {int(shared.sum())} contacts share an e-mail address with an earlier "
-            f"contact; orders linked by e-mail go to the first (e.g. {example})"
+            _(
+                "{source}: {n} contacts share an e-mail address with an earlier contact; "
+                "orders linked by e-mail go to the first (e.g. {example})"
+            ).format(source=source, n=number(int(shared.sum())), example=example)
         )
     by_email = known[~shared].set_index("email")["contact_id"]
-    ours, _ = normalise_column(orders["email"][todo])
+    ours, _bad = normalise_column(orders["email"][todo])
     found = ours.map(by_email).astype("string")
     orders.loc[todo, "contact_id"] = found.to_numpy()
     linked = int(found.notna().sum())
-    notes.append(f"{display}: {linked} of {int(todo.sum())} orders linked to contacts by e-mail")
+    said = _("{file}: {n} of {total} orders linked to contacts by e-mail")
+    notes.append(said.format(file=display, n=number(linked), total=number(int(todo.sum()))))
     return orders, notes

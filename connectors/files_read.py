@@ -24,7 +24,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from segmerge.ports import DataError
+from segmerge.ports import DataError, _, ngettext
 
 from .files_text import (
     MAX_EXTRA_VALUES,
@@ -176,9 +176,9 @@ def read_raw(
         return read_parquet(path, display)
     if suffix in OLD_EXCEL_SUFFIXES:
         raise DataError(
-            "old-style .xls workbooks cannot be read",
+            _("old-style .xls workbooks cannot be read"),
             file=display,
-            hint="open it in Excel or LibreOffice and save it as .xlsx or CSV",
+            hint=_("open it in Excel or LibreOffice and save it as .xlsx or CSV"),
         )
     return read_csv(path, display, encoding=encoding, delimiter=delimiter)
 
@@ -189,14 +189,16 @@ def read_csv(
     try:
         text, used, bom = decode(path.read_bytes(), encoding)
     except UnicodeDecodeError as exc:
+        said = _("the file is not valid {encoding}: {problem} at byte {byte}")
         raise DataError(
-            f"the file is not valid {encoding}: {exc.reason} at byte {exc.start}",
+            said.format(encoding=encoding, problem=exc.reason, byte=exc.start),
             file=display,
             field="encoding",
-            hint="remove the `encoding` setting to let segmerge detect it",
+            hint=_("remove the `encoding` setting to let segmerge detect it"),
         ) from None
     except OSError as exc:
-        raise DataError(f"cannot read the file: {exc.strerror}", file=display) from None
+        said = _("cannot read the file: {problem}").format(problem=exc.strerror)
+        raise DataError(said, file=display) from None
     refuse_nul(text, display)
     sep = delimiter or sniff_delimiter(text)
     per_line = pc.count_substring(pa.array(text.split("\n"), type=pa.string()), sep)
@@ -219,21 +221,23 @@ def read_csv(
         too_wide = TOO_MANY_FIELDS.search(str(exc))
         if too_wide:
             raise DataError(
-                f"this line has {too_wide.group(3)} values; the header has "
-                f"{width - MAX_EXTRA_VALUES} columns",
+                _("this line has {n} values; the header has {columns} columns").format(
+                    n=too_wide.group(3), columns=width - MAX_EXTRA_VALUES
+                ),
                 file=display,
                 line=record_line(text, sep, int(too_wide.group(2))),
-                hint="check the delimiter, or quote values that contain it",
+                hint=_("check the delimiter, or quote values that contain it"),
             ) from None
         opened = unclosed_quote_line(text, sep) if "EOF inside string" in str(exc) else None
         if opened is not None:
             raise DataError(
-                "a quoted value opened on this line is never closed",
+                _("a quoted value opened on this line is never closed"),
                 file=display,
                 line=opened,
-                hint='close the quote, or double a quote that is part of a value ("")',
+                hint=_('close the quote, or double a quote that is part of a value ("")'),
             ) from None
-        raise DataError(f"the file is not a readable CSV export: {exc}", file=display) from None
+        said = _("the file is not a readable CSV export: {problem}").format(problem=exc)
+        raise DataError(said, file=display) from None
     cells = _strip(cells)
     record_lines = _record_lines(cells, text)
     raw = _frame_to_raw(cells, record_lines, path, display, "csv")
@@ -269,7 +273,7 @@ def _frame_to_raw(
     filled = cells.notna()
     nonblank = filled.any(axis=1).to_numpy()
     if not nonblank.any():
-        raise DataError("the file is empty: no header line", file=display)
+        raise DataError(_("the file is empty: no header line"), file=display)
     head_at = int(np.argmax(nonblank))
     header_row = cells.iloc[head_at]
     header_line = int(lines[head_at])
@@ -283,12 +287,15 @@ def _frame_to_raw(
         if extra.any():
             first = int(np.flatnonzero(extra)[0])
             others = int(extra.sum()) - 1
-            also = f", and so do {others} other line{'s' if others > 1 else ''}" if others else ""
+            also = ngettext(", and so do {n} other line", ", and so do {n} other lines", others)
+            also = also.format(n=others) if others else ""
             raise DataError(
-                f"this line has more values than the header has columns ({last_named + 1}){also}",
+                _("this line has more values than the header has columns ({n}){also}").format(
+                    n=last_named + 1, also=also
+                ),
                 file=display,
                 line=int(body_lines[first]),
-                hint="check the delimiter, or quote values that contain it",
+                hint=_("check the delimiter, or quote values that contain it"),
             )
     headers, positions, keep = [], [], []
     for pos in range(last_named + 1):
@@ -338,7 +345,9 @@ def open_sheet(workbook: Any, sheet: str | int | None, display: str) -> Any:
     elif sheet in workbook.sheetnames:
         return workbook[sheet]
     raise DataError(
-        f"no sheet {sheet!r} in this workbook (sheets: {', '.join(workbook.sheetnames)})",
+        _("no sheet {sheet} in this workbook (sheets: {names})").format(
+            sheet=repr(sheet), names=", ".join(workbook.sheetnames)
+        ),
         file=display,
         field="sheet",
     )
@@ -351,7 +360,8 @@ def read_excel(path: Path, display: str, sheet: str | int | None = None) -> RawT
     try:
         workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many kinds for a damaged or foreign file
-        raise DataError(f"cannot open the workbook: {exc}", file=display) from None
+        said = _("cannot open the workbook: {problem}").format(problem=exc)
+        raise DataError(said, file=display) from None
     try:
         ws = open_sheet(workbook, sheet, display)
         rows = [[excel_text(v) for v in row] for row in ws.iter_rows(min_row=1, values_only=True)]
@@ -369,7 +379,8 @@ def read_parquet(path: Path, display: str) -> RawTable:
     try:
         frame = pq.read_table(path).to_pandas(date_as_object=False)
     except Exception as exc:  # pyarrow raises ArrowInvalid, OSError, ...
-        raise DataError(f"cannot read the Parquet file: {exc}", file=display) from None
+        said = _("cannot read the Parquet file: {problem}").format(problem=exc)
+        raise DataError(said, file=display) from None
     headers = [str(c) for c in frame.columns]
     data = {}
     for i, col in enumerate(frame.columns):

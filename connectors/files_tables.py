@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from pydantic import field_validator, model_validator
 
-from segmerge.ports import ConfigError, ConnectorSettings
+from segmerge.ports import ConfigError, ConnectorSettings, _, number
 
 from .files_presets import PRESETS, Preset, PresetName
 from .files_read import ALL_SUFFIXES
@@ -46,9 +46,8 @@ class TableOptions(ConnectorSettings):
             try:
                 codecs.lookup(v)
             except LookupError:
-                raise ValueError(
-                    f"unknown encoding {v!r} (expected e.g. 'utf-8', 'cp1252')"
-                ) from None
+                said = _("unknown encoding {value} (expected e.g. 'utf-8', 'cp1252')")
+                raise ValueError(said.format(value=repr(v))) from None
         return v
 
     @field_validator("delimiter")
@@ -57,7 +56,8 @@ class TableOptions(ConnectorSettings):
         if v is not None and v.lower() in ("tab", "\\t"):
             return "\t"
         if v is not None and (len(v) != 1 or v in '"\r\n'):
-            raise ValueError(f"expected one character such as ';', ',' or 'tab', got {v!r}")
+            said = _("expected one character such as ';', ',' or 'tab', got {value}")
+            raise ValueError(said.format(value=repr(v)))
         return v
 
     @field_validator("columns")
@@ -65,10 +65,11 @@ class TableOptions(ConnectorSettings):
     def _names(cls, v: dict[str, str]) -> dict[str, str]:
         for header, name in v.items():
             if not re.fullmatch(r"[a-z_][a-z0-9_]*", name):
-                raise ValueError(
-                    f"{header!r} maps to {name!r}; expected a lower snake case name "
-                    "such as 'contact_id' or 'code_postal'"
+                said = _(
+                    "{header} maps to {name}; expected a lower snake case name such as "
+                    "'contact_id' or 'code_postal'"
                 )
+                raise ValueError(said.format(header=repr(header), name=repr(name)))
         return v
 
 
@@ -161,7 +162,9 @@ def locate(where: Where, plan: Plan) -> None:
         named = where.folder / plan.file
         if not named.is_file():
             raise ConfigError(
-                f"no file {plan.file!r} in {where.setting!r}",
+                _("no file {name} in {folder}").format(
+                    name=repr(plan.file), folder=repr(where.setting)
+                ),
                 file=where.config_file,
                 field=plan.setting,
             )
@@ -176,11 +179,14 @@ def _glob(where: Where, plan: Plan) -> None:
     if path is None:
         present = sorted(p.name for p in where.folder.iterdir() if p.is_file())
         shown = ", ".join(present[:8]) + (", …" if len(present) > 8 else "")
-        hint = f"the folder holds: {shown}" if present else "the folder is empty"
+        hint = _("the folder holds: {names}").format(names=shown) if present else ""
+        hint = hint or _("the folder is empty")
         if plan.preset is not None and plan.role == "orders" and plan.preset.orders_hint:
             hint += f"; {plan.preset.orders_hint}"
         raise ConfigError(
-            f"no file matches {plan.file!r} in {where.setting!r} ({plan.role})",
+            _("no file matches {pattern} in {folder} ({role})").format(
+                pattern=repr(plan.file), folder=repr(where.setting), role=plan.role
+            ),
             file=where.config_file,
             field=plan.setting,
             hint=hint,
@@ -194,16 +200,27 @@ def _glob(where: Where, plan: Plan) -> None:
             parts = [p for _, p in order]
             plan.path, plan.parts = parts[0], parts[1:]
             plan.notes.append(
-                f"{where.source}: reading {', '.join(p.name for p in parts)} "
-                f"(one {preset.label} export in {len(parts)} parts)"
+                _("{source}: reading {names} (one {shop} export in {n} parts)").format(
+                    source=where.source,
+                    names=", ".join(p.name for p in parts),
+                    shop=preset.label,
+                    n=number(len(parts)),
+                )
             )
             return
     plan.path = path
     if others:
         listed = ", ".join(p.name for p in others[:5]) + (", …" if len(others) > 5 else "")
         plan.notes.append(
-            f"{where.source}: {plan.file!r} matches {len(others) + 1} files; reading the "
-            f"newest, {path.name} (not {listed})"
+            _(
+                "{source}: {pattern} matches {n} files; reading the newest, {name} (not {others})"
+            ).format(
+                source=where.source,
+                pattern=repr(plan.file),
+                n=number(len(others) + 1),
+                name=path.name,
+                others=listed,
+            )
         )
 
 
@@ -212,10 +229,14 @@ def _default(where: Where, role: Role) -> Path | None:
     if len(matches) > 1:
         names = ", ".join(p.name for p in matches)
         raise ConfigError(
-            f"several {role} files in {where.setting!r}: {names}",
+            _("several {role} files in {folder}: {names}").format(
+                role=role, folder=repr(where.setting), names=names
+            ),
             file=where.config_file,
             field=f"{where.source}.{role}",
-            hint=f'name the one to use, e.g. {role} = "{matches[0].name}"',
+            hint=_("name the one to use, e.g. {setting}").format(
+                setting=f'{role} = "{matches[0].name}"'
+            ),
         )
     return matches[0] if matches else None
 

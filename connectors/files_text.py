@@ -11,7 +11,7 @@ import csv
 import io
 import re
 
-from segmerge.ports import DataError
+from segmerge.ports import DataError, _
 
 #: Values a line may have beyond the header's and still be read (and reported with the
 #: others like it); past that the line is refused on its own, before pandas makes a
@@ -44,8 +44,10 @@ def refuse_nul(text: str, display: str) -> None:
     if at >= 0:
         line = text.count("\n", 0, at) + 1
         raise DataError(
-            "this line contains a NUL byte: the file is binary, damaged, or in an encoding "
-            "that was not recognised",
+            _(
+                "this line contains a NUL byte: the file is binary, damaged, or in an encoding "
+                "that was not recognised"
+            ),
             file=display,
             line=line,
             column=at - (text.rfind("\n", 0, at) + 1) + 1,

@@ -19,7 +19,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from segmerge.ports import EVENT_KINDS
+from segmerge.ports import EVENT_KINDS, _
 
 from .files_dates import UTC, localize, match
 from .files_dates import parse as parse_dates
@@ -114,7 +114,7 @@ def boolean(s: pd.Series) -> Parsed:
     return Parsed(
         yes.astype(bool),
         bad.to_numpy(dtype=bool),
-        "oui or non (also yes/no, true/false, vrai/faux, 1/0, x, or empty for no)",
+        _("oui or non (also yes/no, true/false, vrai/faux, 1/0, x, or empty for no)"),
     )
 
 
@@ -122,11 +122,12 @@ def datetimes(s: pd.Series, tz: ZoneInfo, *, required: bool = False) -> Parsed:
     """Dates and timestamps to UTC; a value without an offset is wall time in ``tz``."""
     if pd.api.types.is_datetime64_any_dtype(s):
         v = s.dt.tz_convert("UTC").astype(UTC) if s.dt.tz is not None else localize(s, tz)
-        return Parsed(v, (v.isna() & required).to_numpy(), "a date like 31/12/2026")
+        return Parsed(v, (v.isna() & required).to_numpy(), _("a date like 31/12/2026"))
     t = text(s)
     out, example = parse_dates(t, tz)
     bad = (t.notna() & out.isna()) | (t.isna() & required)
-    return Parsed(out, bad.fillna(True).to_numpy(dtype=bool), f"a date like {example}")
+    like = _("a date like {example}").format(example=example)
+    return Parsed(out, bad.fillna(True).to_numpy(dtype=bool), like)
 
 
 def _number_text(t: pd.Series) -> pd.Series:
@@ -144,7 +145,8 @@ def _number_text(t: pd.Series) -> pd.Series:
     return t.where(~several_commas, t.str.replace(",", "", regex=False))
 
 
-def number(s: pd.Series, *, required: bool = False, what: str = "a number like 12,50") -> Parsed:
+def number(s: pd.Series, *, required: bool = False, what: str | None = None) -> Parsed:
+    what = what if what is not None else _("a number like 12,50")
     if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
         v = s.astype("float64")
         return Parsed(v, (v.isna() & required).to_numpy(), what)
@@ -165,11 +167,11 @@ def number(s: pd.Series, *, required: bool = False, what: str = "a number like 1
 def read_as(cell: str) -> str:
     """How `number` reads one cell, written back plainly for a message ("1.234")."""
     value = number(pd.Series([cell], dtype=TEXT)).values.iloc[0]
-    return "nothing" if pd.isna(value) else f"{value:g}"
+    return _("nothing") if pd.isna(value) else f"{value:g}"
 
 
 def rating(s: pd.Series) -> Parsed:
-    p = number(s, what="a rating from 1 to 5")
+    p = number(s, what=_("a rating from 1 to 5"))
     p.bad = p.bad | (p.values.notna() & ~p.values.between(1, 5)).to_numpy(dtype=bool)
     return p
 
@@ -178,7 +180,7 @@ def event(s: pd.Series) -> Parsed:
     f = _folded(s, _EVENTS)
     v = f.map(_EVENTS, na_action="ignore").astype(TEXT)
     bad = v.isna().to_numpy(dtype=bool)
-    return Parsed(v, bad, "one of sent, open, click, unsubscribe, bounce")
+    return Parsed(v, bad, _("one of sent, open, click, unsubscribe, bounce"))
 
 
 def tag_text(s: pd.Series, delimiter: str | None) -> pd.Series:

@@ -28,6 +28,7 @@ from segmerge.ports import (
     DataError,
     Outcome,
     StorageError,
+    _,
     file_lock,
     is_disk_error,
 )
@@ -113,9 +114,9 @@ def push_tags(
         except OSError as exc:
             if is_disk_error(exc):  # every next batch would fail the same way: stop the run
                 raise StorageError(
-                    f"cannot rewrite the contacts file: {exc.strerror}",
+                    _("cannot rewrite the contacts file: {problem}").format(problem=exc.strerror),
                     file=display,
-                    hint="free some space, then run again: tags not written stay planned",
+                    hint=_("free some space, then run again: tags not written stay planned"),
                 ) from None
             detail = f"could not rewrite {display}: {exc}"
             for i in ops["i"]:
@@ -158,9 +159,13 @@ def _positions(headers: list[str], mapping: dict[str, str], display: str) -> tup
     names = header_names(headers, mapping, CONTACT_COLUMNS)
     if "contact_id" not in names:
         raise DataError(
-            f"no contact_id column among the headers {headers}",
+            _("no {names} column among the headers {headers}").format(
+                names="contact_id", headers=headers
+            ),
             file=display,
-            hint='map the file\'s own header, e.g. columns = { "N° client" = "contact_id" }',
+            hint=_("map the file's own header, e.g. {example}").format(
+                example='columns = { "N° client" = "contact_id" }'
+            ),
         )
     return names.index("contact_id"), (names.index("tags") if "tags" in names else None)
 
@@ -291,9 +296,9 @@ def _splice(
         parts = pc.extract_regex(_a(rows[~short]), pattern)
         if parts.null_count:
             raise DataError(
-                "a line whose tags change has quotes that cannot be rewritten safely",
+                _("a line whose tags change has quotes that cannot be rewritten safely"),
                 file=display,
-                hint="check the quotes on the lines of the contacts that were to be tagged",
+                hint=_("check the quotes on the lines of the contacts that were to be tagged"),
             )
         idx = rows.index[~short]
         pre, post = _s(pc.struct_field(parts, [0]), idx), _s(pc.struct_field(parts, [2]), idx)

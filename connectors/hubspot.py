@@ -32,9 +32,11 @@ from segmerge.ports import (
     SegmergeError,
     Source,
     Tables,
+    _,
     empty_events,
     empty_orders,
     field_of,
+    number,
     secret_env_var,
 )
 
@@ -86,10 +88,11 @@ class HubSpotConnector(Source, Destination):
             token = self.ctx.secret()
             if not token:
                 raise CredentialError(
-                    f"{self.name}: no HubSpot private app token",
+                    _("{source}: no HubSpot private app token").format(source=self.name),
                     field=self.name,
-                    hint=f"`segmerge auth set {self.name}` stores it, or set "
-                    f"{secret_env_var(self.name)}",
+                    hint=_("`segmerge auth set {source}` stores it, or set {env}").format(
+                        source=self.name, env=secret_env_var(self.name)
+                    ),
                 )
             c = self.cfg
             self._api, self._search = make_clients(
@@ -150,7 +153,11 @@ class HubSpotConnector(Source, Destination):
             wanted += self._custom
         unknown = [p for p in self.cfg.properties if p not in types]
         if unknown:
-            notes.append(f"{self.name}: no contact property {', '.join(unknown)} in HubSpot")
+            notes.append(
+                _("{source}: no contact property {names} in HubSpot").format(
+                    source=self.name, names=", ".join(unknown)
+                )
+            )
         wanted += [p for p in self.cfg.properties if p in types]
         return list(dict.fromkeys(wanted))
 
@@ -206,7 +213,8 @@ class HubSpotConnector(Source, Destination):
         try:
             contacts_ms, events_ms = hp.read_cursor(since)
         except ConnectorError as exc:  # not ours (another connector's?): start over, safely
-            notes.append(f"{self.name}: {exc.message}; pulled everything instead")
+            said = _("{source}: {problem}; pulled everything instead")
+            notes.append(said.format(source=self.name, problem=exc.message))
             contacts_ms = events_ms = None
         own = self.ctx.cursors
         for stream in ("contacts", "events"):
@@ -216,7 +224,8 @@ class HubSpotConnector(Source, Destination):
             try:
                 ms = int(value)
             except ValueError:
-                notes.append(f"{self.name}: unreadable {stream} cursor {value!r}; read it whole")
+                said = _("{source}: unreadable {stream} cursor {value}; read it whole")
+                notes.append(said.format(source=self.name, stream=stream, value=repr(value)))
                 ms = None
             if stream == "contacts":
                 contacts_ms = ms
@@ -256,9 +265,10 @@ class HubSpotConnector(Source, Destination):
             pages = search_modified_since(search, "contacts", since_ms, props, cap=cap)
             records = hp.read_contacts(pages, f"POST {hp.CONTACTS}/search", self.name)
         except StuckSearch as exc:
-            notes.append(f"{exc.message}; pulled every contact instead")
+            notes.append(_("{problem}; pulled every contact instead").format(problem=exc.message))
             return None
-        notes.append(f"{self.name}: {len(records)} contact(s) modified since {hp.iso(since_ms)}")
+        said = _("{source}: {n} contact(s) modified since {since}")
+        notes.append(said.format(source=self.name, n=number(len(records)), since=hp.iso(since_ms)))
         return records
 
     def _events(
@@ -280,8 +290,10 @@ class HubSpotConnector(Source, Destination):
         events, unmatched = he.canonical(raw, by_email)
         if unmatched:
             notes.append(
-                f"{self.name}: {unmatched} e-mail event(s) of addresses HubSpot has "
-                "no contact for were left out"
+                _(
+                    "{source}: {n} e-mail event(s) of addresses HubSpot has no contact for "
+                    "were left out"
+                ).format(source=self.name, n=number(unmatched))
             )
         overlap = self.cfg.cursor_overlap_seconds * 1000
         last = int(raw["at_ms"].max()) + 1 if not raw.empty else start

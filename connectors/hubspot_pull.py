@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from segmerge.ports import STRING, UTC, BadAnswer, ConnectorError, HttpClient, batched, field_of
+from segmerge.ports import STRING, UTC, BadAnswer, ConnectorError, HttpClient, _, batched, field_of
 
 CONTACTS = "/crm/v3/objects/contacts"
 #: properties the canonical columns and the consent flag come from
@@ -145,7 +145,8 @@ def contacts_frame(
     for prop, name in columns.items():
         out[name] = _typed(col(prop), types.get(prop, "string"), prop, bad)
     if bad:
-        notes.append(f"{source}: unreadable values left empty in {', '.join(sorted(set(bad)))}")
+        said = _("{source}: unreadable values left empty in {names}")
+        notes.append(said.format(source=source, names=", ".join(sorted(set(bad)))))
     return out
 
 

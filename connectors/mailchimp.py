@@ -32,6 +32,8 @@ from segmerge.ports import (
     SegmergeError,
     Source,
     Tables,
+    _,
+    number,
     secret_env_var,
 )
 
@@ -108,10 +110,11 @@ class MailchimpConnector(Source, Destination):
             key = self.ctx.secret()
             if not key:
                 raise CredentialError(
-                    f"{self.name}: no Mailchimp API key",
+                    _("{source}: no Mailchimp API key").format(source=self.name),
                     field=self.name,
-                    hint=f"`segmerge auth set {self.name}` stores it in the keyring (or set "
-                    f"{secret_env_var(self.name)})",
+                    hint=_(
+                        "`segmerge auth set {source}` stores it in the keyring (or set {env})"
+                    ).format(source=self.name, env=secret_env_var(self.name)),
                 )
             base = self.settings.base_url or base_url_for(
                 key, source=self.name, config_file=self.ctx.config_file
@@ -177,11 +180,14 @@ class MailchimpConnector(Source, Destination):
         resp = audience_call.result()
         if resp.status_code == 404:
             raise ConfigError(
-                f"{self.name}: no audience {self.settings.list_id!r} in the Mailchimp account "
-                f"{account.get('account_name', '?')!r}",
+                _("{source}: no audience {audience} in the Mailchimp account {account}").format(
+                    source=self.name,
+                    audience=repr(self.settings.list_id),
+                    account=repr(account.get("account_name", "?")),
+                ),
                 file=self.ctx.config_file,
                 field=f"{self.name}.list_id",
-                hint="the audience id is under Audience > Settings > Audience name and defaults",
+                hint=_("the audience id is under Audience > Settings > Audience name and defaults"),
             )
         audience = self.api.client.decode(resp, f"GET {self.list_path}") or {}
         self._size_hint = ml.audience_size(audience)  # lets the next pull plan its pages at once
@@ -244,8 +250,10 @@ class MailchimpConnector(Source, Destination):
         )
         if self.settings.orders and not store_ids:
             notes.append(
-                f"{self.name}: no e-commerce store is connected to audience "
-                f"{self.settings.list_id}, so no orders"
+                _(
+                    "{source}: no e-commerce store is connected to audience {audience}, "
+                    "so no orders"
+                ).format(source=self.name, audience=self.settings.list_id)
             )
         sent_at = ml.send_times(of(campaigns), self.name)
         since_of = {k: pd.Timestamp(c) if c is not None else None for k, c in cuts.items()}
@@ -274,14 +282,18 @@ class MailchimpConnector(Source, Destination):
         if self.settings.events:
             horizon = started - timedelta(days=self.settings.events_days)
             notes.append(
-                f"{self.name}: activity of {len(sent_at)} campaign(s) sent since "
-                f"{horizon.date().isoformat()}"
+                _("{source}: activity of {n} campaign(s) sent since {day}").format(
+                    source=self.name, n=number(len(sent_at)), day=horizon.date().isoformat()
+                )
             )
         if members_cut is not None:
             notes.insert(
                 0,
-                f"{self.name}: incremental pull, {len(contacts)} member(s) changed "
-                f"since {members_cut.isoformat(timespec='seconds')}",
+                _("{source}: incremental pull, {n} member(s) changed since {since}").format(
+                    source=self.name,
+                    n=number(len(contacts)),
+                    since=members_cut.isoformat(timespec="seconds"),
+                ),
             )
         tables = Tables(contacts, orders, events, cursor=stamp, notes=notes, cursors=done)
         tables.incremental = any(c is not None for c in cuts.values())

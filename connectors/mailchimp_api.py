@@ -34,6 +34,7 @@ from segmerge.ports import (
     ConnectorError,
     CredentialError,
     HttpClient,
+    _,
     field_of,
     retry_after,
     vendor_reason,
@@ -63,12 +64,15 @@ def base_url_for(api_key: str, *, source: str, config_file: Any = None) -> str:
     m = _DC.search(api_key.strip())
     if not m:
         raise ConfigError(
-            "the Mailchimp API key has no data-center suffix (like '-us6'), so the API host "
-            "is unknown",
+            _(
+                "the Mailchimp API key has no data-center suffix (like '-us6'), so the API "
+                "host is unknown"
+            ),
             file=config_file,
             field=f"{source}.base_url",
-            hint=f"store the full key with `segmerge auth set {source}`, or set base_url = "
-            '"https://usN.api.mailchimp.com/3.0"',
+            hint=_("store the full key with `segmerge auth set {source}`, or set {setting}").format(
+                source=source, setting='base_url = "https://usN.api.mailchimp.com/3.0"'
+            ),
         )
     return f"https://{m.group(1)}.api.mailchimp.com/3.0"
 

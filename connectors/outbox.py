@@ -37,6 +37,7 @@ from segmerge.ports import (
     Destination,
     Outcome,
     StorageError,
+    _,
     is_disk_error,
 )
 
@@ -96,7 +97,9 @@ class OutboxConnector(Destination):
                     raise OSError(f"cannot create folders in {parent}")
         except OSError as exc:
             raise ConnectorError(
-                f"the outbox folder {self._shown(folder)} cannot be written: {exc.strerror or exc}",
+                _("the outbox folder {folder} cannot be written: {problem}").format(
+                    folder=self._shown(folder), problem=exc.strerror or exc
+                ),
                 file=self.ctx.config_file,
                 field=f"{self.name}.path",
             ) from None
@@ -155,9 +158,9 @@ class OutboxConnector(Destination):
                 tmp.unlink(missing_ok=True)
             if is_disk_error(exc):  # every next message would fail alike: stop, name the file
                 raise StorageError(
-                    f"cannot write: {exc.strerror}",
+                    _("cannot write: {problem}").format(problem=exc.strerror),
                     file=shown,
-                    hint="free some space, then run again",
+                    hint=_("free some space, then run again"),
                 ) from None
             return Outcome(action.key, "failed", f"{shown}: {exc.strerror or exc}"), None
         return Outcome(action.key, "done", shown), target.parent

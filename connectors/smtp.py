@@ -50,6 +50,7 @@ from segmerge.ports import (
     Destination,
     Outcome,
     OutcomeStatus,
+    _,
 )
 
 from . import smtp_session as session
@@ -92,7 +93,7 @@ class SmtpConnector(Destination):
         self.s = s
         if s.ssl and s.starttls:
             raise ConfigError(
-                "ssl and starttls cannot both be on",
+                _("ssl and starttls cannot both be on"),
                 file=ctx.config_file,
                 field=f"{ctx.name}.ssl",
                 hint="ssl = true is TLS from the first byte (usually port 465); "
@@ -123,7 +124,8 @@ class SmtpConnector(Destination):
         who = f", logged in as {self.s.username}" if self.s.username else ""
         notes = [f"{self.name}: SMTP server {self.address} answers ({how}{who})"]
         if self.s.username and how == "no TLS":
-            notes.append(f"{self.name}: the password travels unencrypted (starttls = false)")
+            said = _("{source}: the password travels unencrypted (starttls = false)")
+            notes.append(said.format(source=self.name))
         return notes
 
     def push(self, actions: Sequence[Action]) -> list[Outcome]:
@@ -235,7 +237,7 @@ class SmtpConnector(Destination):
             if self.starttls:
                 if not conn.has_extn("starttls"):
                     raise ConnectorError(
-                        f"the SMTP server {where} does not offer STARTTLS",
+                        _("the SMTP server {server} does not offer STARTTLS").format(server=where),
                         file=self.ctx.config_file,
                         field=f"{self.name}.starttls",
                         hint="use ssl = true if it speaks TLS from the first byte (port 465); "
@@ -251,15 +253,20 @@ class SmtpConnector(Destination):
         except smtplib.SMTPAuthenticationError as exc:
             _close(conn)
             raise CredentialError(
-                f"the SMTP server {where} refused the login of {s.username} "
-                f"({exc.smtp_code} {self._scrub(exc.smtp_error)})",
+                _("the SMTP server {server} refused the login of {user} ({answer})").format(
+                    server=where,
+                    user=s.username,
+                    answer=f"{exc.smtp_code} {self._scrub(exc.smtp_error)}",
+                ),
                 field=f"destinations.{self.name}",
                 hint=f"store the right password with `segmerge auth set {self.name}`",
             ) from None
         except smtplib.SMTPNotSupportedError:
             _close(conn)
             raise ConnectorError(
-                f"the SMTP server {where} offers no login (AUTH) on this connection",
+                _("the SMTP server {server} offers no login (AUTH) on this connection").format(
+                    server=where
+                ),
                 file=self.ctx.config_file,
                 field=f"{self.name}.username",
                 hint="many relays offer it only after STARTTLS; or remove username",
@@ -267,7 +274,9 @@ class SmtpConnector(Destination):
         except (ssl.SSLError, ssl.CertificateError) as exc:
             _close(conn)
             raise ConnectorError(
-                f"TLS with the SMTP server {where} failed: {getattr(exc, 'reason', None) or exc}",
+                _("TLS with the SMTP server {server} failed: {problem}").format(
+                    server=where, problem=getattr(exc, "reason", None) or exc
+                ),
                 file=self.ctx.config_file,
                 field=f"{self.name}.{'ssl' if s.ssl else 'starttls'}",
                 hint='a private relay\'s certificate can be trusted with ca_file = "cert.pem"',
@@ -275,7 +284,9 @@ class SmtpConnector(Destination):
         except (OSError, smtplib.SMTPException) as exc:
             _close(conn)
             raise ConnectorError(
-                f"cannot reach the SMTP server {where}: {self._scrub(_reason(exc))}",
+                _("cannot reach the SMTP server {server}: {problem}").format(
+                    server=where, problem=self._scrub(_reason(exc))
+                ),
                 file=self.ctx.config_file,
                 field=f"{self.name}.host",
                 hint="check host and port, and that the relay accepts connections from here",
@@ -288,7 +299,7 @@ class SmtpConnector(Destination):
             self._password = self.ctx.secret()
         if not self._password:
             raise CredentialError(
-                f"destination {self.name} has a username but no password",
+                _("destination {name} has a username but no password").format(name=self.name),
                 field=f"destinations.{self.name}",
                 hint=f"store it with `segmerge auth set {self.name}` (or set the environment "
                 "variable the docs name)",

@@ -181,7 +181,7 @@ def test_woocommerce_guest_orders_link_by_their_email(exports, purchases):
     guests = shops.orders_of(purchases)["customer"] % 5 == 0
     assert guests.any()
     linked = next(n for n in t.notes if "linked to contacts by e-mail" in n)
-    assert f"{int(guests.sum())} of {int(guests.sum())} orders" in linked
+    assert f"{int(guests.sum()):,} of {int(guests.sum()):,} orders" in linked
 
 
 def test_a_preset_orders_export_that_names_no_buyer_says_how_to_get_one(tmp_path):

@@ -447,11 +447,8 @@ def walked(demo) -> Iterator[dict[str, dict[str, tuple[int, str]]]]:
 
 
 #: English still printed in French output, each with the module that says it (connectors
-#: may not import segmerge.i18n: their notes need a code + arguments the CLI can translate)
-LEFT = {
-    "fr": [("unreadable rows", "connectors/files.py: a skipped-rows note")],
-    "en": [],
-}
+#: say their notes through segmerge.ports' `_`, French in connectors.po)
+LEFT: dict[str, list[tuple[str, str]]] = {"fr": [], "en": []}
 #: contact data the demo's commands print (a region's name in report's mixes)
 DATA = ["Grand Est"]
 
@@ -497,3 +494,28 @@ def test_french_output_is_set_the_french_way(walked):
     assert "error: no segmerge.toml in" in en["no workspace"][1]
     assert "2,250 contacts, as of " in en["segment"][1]
     assert "would do: send" in en["run --dry-run"][1]
+
+
+def test_a_french_workspace_pulling_a_platform_reads_the_connector_s_notes_in_french(tmp_path):
+    """A Brevo pull against the loopback fake: the notes the connector makes (how much it
+    read, what it left out) are French for a French workspace, with French numbers."""
+    from tests.brevo_setup import make, serve
+
+    for fake in serve():
+        fake.add_contact("ana@example.org", attributes={"PRENOM": "Ana"})
+        base = {
+            "createdAt": "2026-11-20T10:00:00.000Z",
+            "updatedAt": "2026-11-20T10:00:00.000Z",
+            "status": "completed",
+            "products": [{"productId": "P1", "quantity": 1, "price": 5}],
+        }
+        fake.orders = [{**base, "id": "X", "amount": 5, "email": "nobody@example.org"}]
+        i18n.use_locale("fr_FR")
+        try:
+            notes = make(fake, tmp_path, events="none").pull().notes
+        finally:
+            i18n.use_locale("en")
+        text = "\n".join(notes)
+        assert "lecture complète, 1 contact(s)" in text, text
+        assert "1 commande(s) dont l'acheteur n'est pas un contact Brevo écartée(s)" in text
+        assert not stop_words(text, ENGLISH, []), text

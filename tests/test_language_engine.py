@@ -45,7 +45,7 @@ def test_english_is_the_msgid():
 
 def test_a_rule_set_mistake_is_told_in_french(french, tmp_path):
     from segmerge.errors import RuleError
-    from segmerge.rules.ruleset import load_ruleset
+    from segmerge.rules.loading import load_ruleset
 
     path = tmp_path / "r.yaml"
     path.write_text("version: 1\nsegment:\n  - name: a\n    when: true\n", encoding="utf-8")
@@ -128,7 +128,7 @@ def test_why_a_contact_is_not_mailed_is_said_in_french_and_kept_english(french):
 )
 def test_a_yaml_slip_is_told_in_french_at_its_line(french, tmp_path, text, where, said):
     from segmerge.errors import RuleError
-    from segmerge.rules.ruleset import load_ruleset
+    from segmerge.rules.loading import load_ruleset
 
     path = tmp_path / "r.yaml"
     path.write_text(text, encoding="utf-8")
@@ -142,7 +142,7 @@ def test_a_yaml_slip_is_told_in_french_at_its_line(french, tmp_path, text, where
 
 def test_an_unusual_yaml_problem_keeps_pyyaml_s_words_in_parentheses(french, tmp_path):
     from segmerge.errors import RuleError
-    from segmerge.rules.ruleset import load_ruleset
+    from segmerge.rules.loading import load_ruleset
 
     path = tmp_path / "r.yaml"
     path.write_text("version: 1\nname: |x\n  a\n", encoding="utf-8")

@@ -21,6 +21,7 @@ bot.py's Typer app is made with ``cls=SpeakingGroup``.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -54,10 +55,9 @@ def choose_language(args: Sequence[str]) -> str:
     from segmerge.workspace.config import find_root
 
     given = workspace_arg(args)
-    try:
+    root: Path | None = given
+    with contextlib.suppress(Exception):  # a bad -w: its own error comes later, in its language
         root = find_root(given)
-    except Exception:  # a -w that is not a workspace: its own error comes later
-        root = given if given is not None else None
     return use_workspace_language(root)
 
 

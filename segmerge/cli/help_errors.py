@@ -51,10 +51,10 @@ def message_of(exc: UsageError) -> str:
             return _("missing option {name}").format(name=name)
         return _("missing argument {name}").format(name=name)
     if isinstance(exc, BadParameter):
-        name = exc.param.get_error_hint() if exc.param else None
-        if name is None:
+        if exc.param is None:
             return _("invalid value: {problem}").format(problem=text)
-        return _("invalid value for {name}: {problem}").format(name=name, problem=text)
+        hint = exc.param.get_error_hint()
+        return _("invalid value for {name}: {problem}").format(name=hint, problem=text)
     if isinstance(exc, BadOptionUsage):
         if m := _NEEDS_VALUE.match(text):
             return _("option {option} needs a value").format(option=m.group(1))

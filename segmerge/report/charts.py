@@ -213,14 +213,10 @@ def kpi_chart(r: KpiReport) -> Markup | None:
             layout="constrained",
         )
         for ax, e in zip(axes[:, 0], measures, strict=True):
-            shown = [(g, g.rates[e]) for g in groups if g.rates.get(e)]
-            vals = [100 * rate.value for _g, rate in shown]  # type: ignore[union-attr]
-            los = [
-                max(0.0, v - 100 * rate.ci[0]) for v, (_g, rate) in zip(vals, shown, strict=True)
-            ]  # type: ignore[union-attr]
-            his = [
-                max(0.0, 100 * rate.ci[1] - v) for v, (_g, rate) in zip(vals, shown, strict=True)
-            ]  # type: ignore[union-attr]
+            shown = [(g, rate) for g in groups if (rate := g.rates.get(e)) is not None]
+            vals = [100 * rate.value for _g, rate in shown]
+            los = [max(0.0, v - 100 * r.ci[0]) for v, (_g, r) in zip(vals, shown, strict=True)]
+            his = [max(0.0, 100 * r.ci[1] - v) for v, (_g, r) in zip(vals, shown, strict=True)]
             drawn = ax.barh(
                 [wrap(g.name, 16) for g, _rate in shown][::-1],
                 vals[::-1],
