@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-SEGMERGE = str(Path(sys.executable).parent / "segmerge")
+from cli import SCRIPT, script_env, segmerge
+
 AS_OF = "2026-12-01"
 
 
@@ -27,10 +26,10 @@ def _done(db_path: Path) -> int:
 
 def test_sigkill_mid_run_then_resume_sends_each_letter_once(tmp_path):
     root = tmp_path / "ws"
-    env = {**os.environ, "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring"}
-    subprocess.run([SEGMERGE, "init", str(root)], check=True, capture_output=True, env=env)
+    env = script_env()
+    segmerge("init", str(root), check=True)
     ledger = root / ".segmerge" / "ledger.sqlite"
-    cmd = [SEGMERGE, "run", "profils", "-w", str(root), "--as-of", AS_OF]
+    cmd = [SCRIPT, "run", "profils", "-w", str(root), "--as-of", AS_OF]
     kills = 0
     for _ in range(3):
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
@@ -44,7 +43,7 @@ def test_sigkill_mid_run_then_resume_sends_each_letter_once(tmp_path):
         proc.wait()
     assert kills >= 1, "the run finished before it could be killed: the test proves nothing"
 
-    final = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    final = segmerge(*cmd[1:])  # the resume needs no process of its own: the kills did
     assert final.returncode == 0, final.stdout + final.stderr
 
     with sqlite3.connect(ledger) as db:
@@ -64,13 +63,8 @@ def test_sigkill_mid_run_then_resume_sends_each_letter_once(tmp_path):
     assert len(files) == len(planned_contacts) == len(set(planned_contacts))
     # a fresh copy of the workspace, run once without interruption, sends the same set
     clean = tmp_path / "clean"
-    subprocess.run([SEGMERGE, "init", str(clean)], check=True, capture_output=True, env=env)
-    ref = subprocess.run(
-        [SEGMERGE, "run", "profils", "-w", str(clean), "--as-of", AS_OF],
-        capture_output=True,
-        text=True,
-        env=env,
-    )
+    segmerge("init", str(clean), check=True)
+    ref = segmerge("run", "profils", "-w", str(clean), "--as-of", AS_OF)
     assert ref.returncode == 0, ref.stdout + ref.stderr
     names = sorted(p.name for p in files)
     assert names == sorted(p.name for p in (clean / "outbox").rglob("*.eml"))

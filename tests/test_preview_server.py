@@ -11,7 +11,6 @@ import html
 import re
 import shutil
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from cli import SCRIPT, segmerge
 from markupsafe import escape
 
 from segmerge.preview.app import PreviewServer, is_loopback
@@ -290,13 +290,13 @@ def test_is_loopback():
 
 def test_the_command_serves_on_a_free_port_and_refuses_bad_input(tmp_path):
     root = make_workspace(tmp_path / "ws")
-    code = "import bot; from segmerge import cli_preview; cli_preview.register(bot.app); bot.main()"
-    cmd = [sys.executable, "-c", code, "preview", "-w", str(root), "--as-of", AS_OF]
-    bad = subprocess.run([*cmd, "--campaign", "nope"], capture_output=True, text=True, timeout=60)
+    args = ["preview", "-w", str(root), "--as-of", AS_OF]
+    bad = segmerge(*args, "--campaign", "nope")  # refused before serving: in this process
     assert bad.returncode == 2 and "no campaign 'nope'" in bad.stderr
     assert "Traceback" not in bad.stderr
-    bad = subprocess.run([*cmd, "--as-of", "hier"], capture_output=True, text=True, timeout=60)
+    bad = segmerge(*args, "--as-of", "hier")
     assert bad.returncode == 2 and "is not a date" in bad.stderr
+    cmd = [SCRIPT, *args]
     proc = subprocess.Popen(
         [*cmd, "--port", "0", "--campaign", "rfm"],
         stdout=subprocess.PIPE,

@@ -9,7 +9,6 @@ campaign created twice.
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import sqlite3
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli import script_env, segmerge
 from tests.fakes import specs
 from tests.fakes.brevo import KEY, BrevoFake, populate
 from tests.workspaces import SEGMERGE, two_segment_workspace
@@ -66,11 +66,7 @@ def test_pushes_killed_at_random_end_as_one_clean_run(fake, tmp_path):
     populate(fake, N)  # odd ids are in the marketer's own "Newsletter" list
     own_lists = {c.id: [lid for lid in c.list_ids] for c in fake.contacts.values()}
     root = tmp_path / "ws"
-    env = {
-        **os.environ,
-        "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring",
-        "SEGMERGE_SHOP_TOKEN": KEY,
-    }
+    env = script_env(SEGMERGE_SHOP_TOKEN=KEY)
     workspace(root, fake.url, env)
     cmd = [SEGMERGE, "run", "niveaux", "-w", str(root), "--as-of", "2026-12-01"]
     rnd = random.Random(7)
@@ -94,7 +90,7 @@ def test_pushes_killed_at_random_end_as_one_clean_run(fake, tmp_path):
             break
     assert kills >= 5, f"only {kills} kills landed during the pushes: the test proves little"
 
-    final = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    final = segmerge(*cmd[1:], env={"SEGMERGE_SHOP_TOKEN": KEY})  # no kill: in this process
     assert final.returncode == 0, final.stdout + final.stderr
 
     vip, autres = fake.list_named("seg:vip"), fake.list_named("seg:autres")

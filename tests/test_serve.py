@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cli import Ran, segmerge
 
 from segmerge.mail.tokens import signing_key, unsubscribe_token
 from segmerge.run.pipeline import RunOptions, run
@@ -33,10 +34,9 @@ CLI = (
 ENV = {**os.environ, "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring", "COLUMNS": "200"}
 
 
-def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    p = subprocess.run(
-        [sys.executable, "-c", CLI, *args], capture_output=True, text=True, env=ENV, timeout=120
-    )
+def cli(*args: str, check: bool = True) -> Ran:
+    """A command other than serve, in this process (tests/cli.py)."""
+    p = segmerge(*args)
     if check:
         assert p.returncode == 0, p.stdout + p.stderr
     return p
@@ -112,7 +112,13 @@ def test_scheduled_run_logged_then_sigterm_and_one_serve_per_workspace(
     servers.append(first)
     first.wait_for(r"serving .* \(pid \d+\)")
     # a second serve on the same workspace is refused, naming the pid that holds it
-    second = cli("serve", "-w", str(root), check=False)
+    second = subprocess.run(
+        [sys.executable, "-c", CLI, "serve", "-w", str(root)],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=120,
+    )
     assert second.returncode == 1
     assert f"pid {first.proc.pid}" in second.stderr and "already running" in second.stderr
     assert "Traceback" not in second.stderr

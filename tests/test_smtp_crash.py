@@ -1,7 +1,7 @@
 """The issue's proof: SIGKILL during SMTP sends, again and again, and nobody gets a letter twice.
 
 A campaign of 2,200 letters goes to a real SMTP server (aiosmtpd) that lives
-in this test process, so it outlives every ``segmerge run`` subprocess. Each
+in this test process, so it outlives every killed ``segmerge run`` subprocess. Each
 run is killed with SIGKILL at a seeded random moment, most of them while
 messages are going out, then started again; a last run completes. The server
 counts every message by its Message-ID, which derives from the ledger key.
@@ -24,34 +24,33 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import random
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from datetime import datetime
 from pathlib import Path
 
 import pytest
+from cli import SCRIPT, Ran, script_env
+from cli import segmerge as run_cli
 from smtp_server import SmtpServer, make_workspace
 
 from segmerge.mail.message import message_id_for
 
-SEGMERGE = str(Path(sys.executable).parent / "segmerge")
 AS_OF = "2026-12-01"
 RUN = f"lettre@{AS_OF}"
 CONTACTS = 2300
 UNSUBSCRIBED_EVERY = 23  # 100 contacts who must never be mailed
 WANTED_KILLS = 24
-ENV = {**os.environ, "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring"}
+ENV = script_env()
 
 
-def segmerge(root: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [SEGMERGE, *args, "-w", str(root)], capture_output=True, text=True, env=ENV, timeout=120
-    )
+def segmerge(root: Path, *args: str) -> Ran:
+    """A command after the kills, in this process (tests/cli.py): only the killed runs
+    need processes of their own."""
+    return run_cli(*args, "-w", str(root))
 
 
 def ledger(root: Path) -> dict[str, dict]:
@@ -77,7 +76,7 @@ def test_sigkill_while_sending_never_sends_a_letter_twice(tmp_path):
         )
         srv.behaviour.data_delay = 0.002
         mailable = CONTACTS - len(range(0, CONTACTS, UNSUBSCRIBED_EVERY))
-        cmd = [SEGMERGE, "run", "lettre", "-w", str(root), "--as-of", AS_OF]
+        cmd = [SCRIPT, "run", "lettre", "-w", str(root), "--as-of", AS_OF]
         landed = early = generation = 0
         while landed < WANTED_KILLS and srv.count() < 0.85 * mailable and generation < 90:
             generation += 1

@@ -13,13 +13,12 @@ import csv
 import http.client
 import re
 import shutil
-import subprocess
 from collections.abc import Iterator
 from importlib.resources import as_file, files
 from pathlib import Path
 
 import pytest
-from workspaces import SEGMERGE, cli_env
+from cli import segmerge
 
 from segmerge.preview.app import PreviewServer, refused_host
 
@@ -143,21 +142,6 @@ def test_methods_other_than_get_are_refused(server: PreviewServer, emails: list[
 
 
 def test_a_malformed_allow_host_is_a_usage_error(demo: Path) -> None:
-    p = subprocess.run(
-        [
-            SEGMERGE,
-            "preview",
-            "-w",
-            str(demo),
-            "--port",
-            "0",
-            "--allow-host",
-            "http://atelier.local/",
-        ],
-        capture_output=True,
-        text=True,
-        env=cli_env(),
-        timeout=120,
-    )
+    p = segmerge("preview", "-w", str(demo), "--port", "0", "--allow-host", "http://atelier.local/")
     assert p.returncode == 2, p.stdout + p.stderr
     assert "--allow-host" in p.stderr and "Traceback" not in p.stderr

@@ -26,6 +26,7 @@ from typing import Any
 
 import psutil
 import pytest
+from cli import segmerge
 from workspaces import SEGMERGE, cli_env, install_plugin
 
 PLUGIN = '''
@@ -74,7 +75,7 @@ QUICK_CRON = "0 9 * * MON"  # --run-on-start fires both at once: the other's nex
 def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A workspace made by `segmerge init`, copied by each test (init once: it is slow)."""
     root = tmp_path_factory.mktemp("serve-base") / "shop"
-    subprocess.run([SEGMERGE, "init", str(root)], check=True, capture_output=True, env=cli_env())
+    segmerge("init", str(root), check=True)
     (root / "segrules" / "simple.yaml").write_text(
         "version: 1\nname: simple\nexclude: not subscribed\nsegments:\n"
         "  - name: zens\n    when: true\n"
