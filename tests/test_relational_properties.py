@@ -186,7 +186,7 @@ def all_rule_sets(tmp_path_factory) -> list:
 
 
 @settings(
-    max_examples=25,
+    max_examples=20,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
