@@ -29,6 +29,7 @@ from segmerge.ports import (
     HttpClient,
     Outcome,
     OutcomeStatus,
+    _,
     batched,
     field_of,
 )
@@ -119,7 +120,9 @@ class ListBook:
         fid = self.find_folder(create=True)
         if fid is None:
             raise ConnectorError(
-                f"{self.source}: the folder {self.folder!r} could not be found or created",
+                _("{source}: the folder {folder} could not be found or created").format(
+                    source=self.source, folder=repr(self.folder)
+                ),
                 field=self.source,
             )
 

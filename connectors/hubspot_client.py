@@ -27,6 +27,7 @@ from segmerge.ports import (
     ConnectorError,
     HttpClient,
     RateLimit,
+    _,
     field_of,
     hubspot_budget,
 )
@@ -75,11 +76,19 @@ def wait_hint(source: str, search_window: float) -> Callable[[requests.Response]
         if "DAILY" in policy.upper():
             where = f"{resp.request.method} {urlsplit(resp.request.url or '').path}"
             raise ConnectorError(
-                f"{source}: {where} answered 429: HubSpot's daily API limit is used up "
-                f"({body.get('message', policy) if isinstance(body, dict) else policy})",
+                _(
+                    "{source}: {where} answered 429: HubSpot's daily API limit is used up "
+                    "({answer})"
+                ).format(
+                    source=source,
+                    where=where,
+                    answer=body.get("message", policy) if isinstance(body, dict) else policy,
+                ),
                 field=source,
-                hint="it resets at midnight in the HubSpot account's time zone; the next run "
-                "picks up where this one stopped",
+                hint=_(
+                    "it resets at midnight in the HubSpot account's time zone; the next run "
+                    "picks up where this one stopped"
+                ),
             )
         interval = resp.headers.get("X-HubSpot-RateLimit-Interval-Milliseconds")
         if interval:

@@ -226,7 +226,8 @@ def read_cursor(since: str | None) -> tuple[int | None, int | None]:
         when = when.tz_localize("UTC") if when.tzinfo is None else when
         ms = int(when.value // 1_000_000)
     except (ValueError, TypeError):
-        raise ConnectorError(f"unreadable HubSpot cursor {since!r}") from None
+        said = _("unreadable HubSpot cursor {value}").format(value=repr(since))
+        raise ConnectorError(said) from None
     return ms, ms
 
 

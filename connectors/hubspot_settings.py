@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from segmerge.ports import ConnectorSettings
+from segmerge.ports import ConnectorSettings, _
 
 DEFAULT_URL = "https://api.hubapi.com"
 
@@ -44,8 +44,9 @@ class HubSpotSettings(ConnectorSettings):
     @classmethod
     def _internal_name(cls, v: str) -> str:
         if not re.fullmatch(r"[a-z][a-z0-9_]{0,99}", v):
-            raise ValueError(
-                f"{v!r} is not a HubSpot internal property name "
-                "(lower case letters, digits and _, starting with a letter)"
+            said = _(
+                "{value} is not a HubSpot internal property name (lower case letters, digits "
+                "and _, starting with a letter)"
             )
+            raise ValueError(said.format(value=repr(v)))
         return v

@@ -23,6 +23,7 @@ from segmerge.ports import (
     HttpClient,
     Outcome,
     OutcomeStatus,
+    _,
     batched,
     field_of,
 )
@@ -100,10 +101,12 @@ class TagWriter:
         ):
             kind = data.get("type") if isinstance(data, dict) else "?"
             raise ConfigError(
-                f"{self.client.source}: the contact property {self.prop!r} exists but is not a "
-                f"multiple checkboxes property (type {kind})",
+                _(
+                    "{source}: the contact property {name} exists but is not a multiple "
+                    "checkboxes property (type {kind})"
+                ).format(source=self.client.source, name=repr(self.prop), kind=kind),
                 field=f"{self.client.source}.tags_property",
-                hint="choose another `tags_property` in segmerge.toml, or change the property",
+                hint=_("choose another `tags_property` in segmerge.toml, or change the property"),
             )
         options = data.get("options") or []
         return {str(o.get("value")) for o in options if isinstance(o, dict)}
@@ -136,7 +139,7 @@ class TagWriter:
             else:
                 values[cid] = ";".join(after)
         failed = self._update(values)
-        for cid in [c for c, (status, _) in failed.items() if status == "failed"]:
+        for cid in [c for c, (status, _detail) in failed.items() if status == "failed"]:
             # once more, alone: a batch is refused whole for one bad input, and a 207
             # may be a moment's conflict; an outage ("retry") is left to the next run
             failed.pop(cid)

@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from segmerge.ports import ConfigError
+from segmerge.ports import ConfigError, _
 
 from . import mailchimp_tables as mt
 from .mailchimp_api import Listing, Page, fields
@@ -93,8 +93,10 @@ def parse_cursor(since: str, source: str) -> datetime:
         dt = datetime.fromisoformat(since)
     except ValueError:
         raise ConfigError(
-            f"{source}: the stored cursor {since!r} is not an ISO 8601 time",
+            _("{source}: the stored cursor {value} is not an ISO 8601 time").format(
+                source=source, value=repr(since)
+            ),
             field=source,
-            hint="run once with a full pull (the ledger's cursor for this source is damaged)",
+            hint=_("run once with a full pull (the ledger's cursor for this source is damaged)"),
         ) from None
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
