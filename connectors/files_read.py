@@ -15,9 +15,8 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -26,6 +25,7 @@ import pyarrow.compute as pc
 
 from segmerge.ports import DataError, _, ngettext
 
+from .files_sheets import excel_text, open_sheet
 from .files_text import (
     MAX_EXTRA_VALUES,
     TOO_MANY_FIELDS,
@@ -318,38 +318,6 @@ def _frame_to_raw(
         data=data.reset_index(drop=True),
         lines=np.asarray(body_lines, dtype=np.int64),
         header_line=header_line,
-    )
-
-
-def excel_text(value: Any) -> str | None:
-    """A cell as the text a CSV export would have held, so that one parser serves both."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
-        return str(int(value))
-    if isinstance(value, datetime):
-        return value.isoformat(sep=" ")
-    if isinstance(value, date | time):
-        return value.isoformat()
-    return str(value)
-
-
-def open_sheet(workbook: Any, sheet: str | int | None, display: str) -> Any:
-    if sheet is None:
-        return workbook.worksheets[0]
-    if isinstance(sheet, int):
-        if 1 <= sheet <= len(workbook.worksheets):
-            return workbook.worksheets[sheet - 1]
-    elif sheet in workbook.sheetnames:
-        return workbook[sheet]
-    raise DataError(
-        _("no sheet {sheet} in this workbook (sheets: {names})").format(
-            sheet=repr(sheet), names=", ".join(workbook.sheetnames)
-        ),
-        file=display,
-        field="sheet",
     )
 
 

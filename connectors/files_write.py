@@ -40,11 +40,10 @@ from .files_read import (
     EXCEL_SUFFIXES,
     PARQUET_SUFFIXES,
     decode,
-    excel_text,
     header_names,
-    open_sheet,
     sniff_delimiter,
 )
+from .files_sheets import excel_text, open_sheet
 
 _QUOTED = r'"(?:[^"]|"")*"'
 _BAD_TAG = re.compile(r"[|,\r\n]")
