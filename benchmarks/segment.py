@@ -120,14 +120,15 @@ class Race:
         o, p = min(self.ours, key=lambda r: r.wall), min(self.peer, key=lambda r: r.wall)
         peak_o, peak_p = max(r.peak_mib for r in self.ours), max(r.peak_mib for r in self.peer)
         ratio = o.wall / p.wall
-        cpu = min(r.cpu for r in self.ours) / min(r.cpu for r in self.peer)
+        cpu_o, cpu_p = min(r.cpu for r in self.ours), min(r.cpu for r in self.peer)
+        cpu = cpu_o / cpu_p
         verdict = "no target at this size"
         if target is not None:
             ok = ratio <= target[0] and peak_o <= target[1]
             verdict = f"<= {target[0]:.1f}x, <= {target[1]} MiB: {'PASS' if ok else 'FAIL'}"
         return (
             f"{self.command:<16} {o.wall:7.2f} s {p.wall:7.2f} s {ratio:6.2f}x "
-            f"{o.cpu:7.1f} s {p.cpu:7.1f} s {cpu:6.2f}x {peak_o:7.0f} MiB {peak_p:7.0f} MiB  "
+            f"{cpu_o:7.1f} s {cpu_p:7.1f} s {cpu:6.2f}x {peak_o:7.0f} MiB {peak_p:7.0f} MiB  "
             f"{verdict}"
         )
 
