@@ -17,7 +17,17 @@ from typing import Any
 
 import pandas as pd
 
-from segmerge.ports import STRING, UTC, BadAnswer, ConnectorError, HttpClient, _, batched, field_of
+from segmerge.ports import (
+    CONTACT_COLUMNS,
+    STRING,
+    UTC,
+    BadAnswer,
+    ConnectorError,
+    HttpClient,
+    _,
+    batched,
+    field_of,
+)
 
 CONTACTS = "/crm/v3/objects/contacts"
 #: properties the canonical columns and the consent flag come from
@@ -32,16 +42,7 @@ CORE = (
     "hs_email_quarantined",
 )
 CANONICAL = {"email": "email", "firstname": "first_name", "lastname": "last_name"}
-RESERVED = {
-    "contact_id",
-    "email",
-    "first_name",
-    "last_name",
-    "subscribed",
-    "created_at",
-    "updated_at",
-    "tags",
-}
+RESERVED = frozenset(CONTACT_COLUMNS)  # a property with such a name would overwrite one
 
 
 def snake(name: str) -> str:

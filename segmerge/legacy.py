@@ -15,9 +15,12 @@ import importlib.machinery
 import importlib.util
 import sys
 import warnings
+from collections.abc import Callable
+from pathlib import Path
 from types import ModuleType
+from typing import Any
 
-__all__ = ["MOVED", "install"]
+__all__ = ["MOVED", "forwarder", "install"]
 
 #: Old dotted name -> the module that holds it now.
 MOVED: dict[str, str] = {
@@ -157,3 +160,21 @@ def install() -> None:
     """Put the finder on ``sys.meta_path`` once (``segmerge/__init__`` calls it)."""
     if _FINDER not in sys.meta_path:
         sys.meta_path.append(_FINDER)
+
+
+def forwarder(package: str, moved_to: str) -> Callable[[str], Any]:
+    """The ``__getattr__`` of a package that took the name of a 0.1 module
+    (`segmerge.ledger` was one module, now a package): `segmerge.ledger.Ledger` still
+    finds the name in `moved_to`, with a DeprecationWarning, for one release."""
+    here = Path(sys.modules[package].__file__ or ".").parent
+
+    def __getattr__(name: str) -> Any:
+        if name.startswith("_") or (here / f"{name}.py").exists() or (here / name).is_dir():
+            raise AttributeError(name)
+        value = getattr(importlib.import_module(moved_to), name)
+        warnings.warn(
+            f"{package}.{name} moved to {moved_to}.{name}", DeprecationWarning, stacklevel=2
+        )
+        return value
+
+    return __getattr__
