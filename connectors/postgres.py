@@ -4,10 +4,10 @@ Each stream is a table, a view or a SELECT giving the canonical columns
 (segmerge/ports/schema.py); the connector checks them against the server's own
 description before anything runs and hands the engine one canonical relation per
 stream (:meth:`PostgresConnector.relations`) in the ``postgres`` dialect, with
-:meth:`~PostgresConnector.execute` to run a statement there. Until the engine's plan
-runs inside the database, :meth:`~PostgresConnector.pull` reads the rows of the three
-relations (one read-only snapshot, COPY into Arrow), so validate, segment and run work
-on it as on files.
+:meth:`~PostgresConnector.execute` to run a statement there: the engine segments
+inside the database (segmerge/segment/in_database.py) and only per-contact rows come
+back. :meth:`~PostgresConnector.pull` still reads the rows of the three relations
+(one read-only snapshot, COPY into Arrow) for what needs them (`segmerge kpi`).
 
 The DSN names the server, the database and the user, never the password: that comes
 from the workspace's secrets (`segmerge auth set NAME`, ``SEGMERGE_<NAME>_TOKEN`` or
@@ -141,6 +141,9 @@ class PostgresConnector(Source):
                     config_file=self.ctx.config_file,
                     origin=self.ctx.secret_origin() if password else None,
                 ) from None
+            # the plan reads local days with explicit zones; a bare cast must be UTC's
+            conn.execute("SET TimeZone = 'UTC'")
+            conn.commit()
             conn.read_only = True
             conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
             self._conn = conn

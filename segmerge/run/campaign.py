@@ -160,8 +160,10 @@ def open_campaign(
     cfg = ws.campaign(name)
     source = open_source(ws, cfg.source)
     checks = _check(source)
-    tables = pull_source(ws, source, full_refresh=full_refresh, keep=keep_pull)
-    seg = segment(ws, cfg.rules, source_name=cfg.source, as_of=as_of, tables=tables)
+    tables = None  # a source with a SQL dialect segments in its database
+    if source.dialect is None:
+        tables = pull_source(ws, source, full_refresh=full_refresh, keep=keep_pull)
+    seg = segment(ws, cfg.rules, source_name=cfg.source, as_of=as_of, tables=tables, source=source)
     destination = open_destination(ws, cfg.destination, source, cfg.source)
     if destination is not source:
         checks.extend(_check(destination))

@@ -71,13 +71,26 @@ def check_links(
     ``origin`` is where the orders came from (a file), named in the message when known.
     """
     mask = unmatched_mask(orders["contact_id"], contacts["contact_id"])
-    n, total = int(mask.sum()), len(orders)
+    n = int(mask.sum())
     if not n:
         return None
-    body = (
-        f"{n:,} of {total:,} orders ({_share(n, total)}) name a contact that is not in "
-        f"the contacts table, e.g. {_examples(orders, mask)}"
-    )
+    return unmatched_message(n, len(orders), source, on_unmatched, origin, _examples(orders, mask))
+
+
+def unmatched_message(
+    n: int,
+    total: int,
+    source: str,
+    on_unmatched: OnUnmatched = "error",
+    origin: str | None = None,
+    examples: str | None = None,
+) -> str | None:
+    """Raise, or return the warning, for ``n`` of ``total`` orders naming no contact
+    (counted where the orders are: in pandas, or by the source's database)."""
+    if not n:
+        return None
+    body = f"{n:,} of {total:,} orders ({_share(n, total)}) name a contact that is not in "
+    body += f"the contacts table, e.g. {examples}" if examples else "the contacts table"
     if n / total > UNMATCHED_LIMIT and on_unmatched == "error":
         raise DataError(
             f"source {source}: {body}" if origin else f"{source}: {body}",

@@ -18,8 +18,8 @@ import numpy as np
 
 from segmerge.i18n import _
 from segmerge.ports.schema import Tables
-from segmerge.segment.order_links import check_links
-from segmerge.segment.order_status import StatusReport, StatusRules, counted_mask
+from segmerge.segment.order_links import check_links, unmatched_message
+from segmerge.segment.order_status import StatusReport, StatusRules, counted_mask, status_counts
 from segmerge.workspace.sources import SourceRef
 
 if TYPE_CHECKING:
@@ -39,21 +39,59 @@ def apply(ws: Workspace, name: str, tables: Tables) -> tuple[Tables, Tables]:
     Raises a DataError when too many orders name no contact (see order_links).
     """
     ref = _ref(ws, name)
-    notes, warnings = list(tables.notes), list(tables.warnings)
     orders = tables.orders
     linked = check_links(
         orders, tables.contacts, name, ref.on_unmatched_orders, tables.origins.get("orders")
     )
-    if linked:
-        warnings.append(linked)
-        notes.append(linked)
     report = StatusReport(total=len(orders))
     keep = None
-    if "status" in orders.columns and len(orders):
+    has_status = "status" in orders.columns
+    if has_status and len(orders):
         rules = StatusRules.for_source(ref.exclude_statuses, ref.include_statuses)
         mask, report = counted_mask(orders["status"], rules)
         keep = mask.to_numpy(dtype=bool)
-    elif len(orders):
+    shown = _told(tables, name, linked, report, has_status)
+    if keep is None or bool(np.all(keep)):
+        return shown, shown
+    return shown, replace(shown, orders=orders[keep].reset_index(drop=True))
+
+
+def apply_counts(
+    ws: Workspace,
+    name: str,
+    tables: Tables,
+    *,
+    total: int,
+    unmatched: int,
+    statuses: list[tuple[object, int]] | None,
+) -> tuple[Tables, list[str]]:
+    """The same rules on counts a database made (orders, those naming no contact, orders
+    per distinct status; None: no status column): (``tables`` with the rules' notes and
+    warnings, the status words whose orders do not count). Raises like :func:`apply`."""
+    ref = _ref(ws, name)
+    origin = tables.origins.get("orders")
+    linked = unmatched_message(unmatched, total, name, ref.on_unmatched_orders, origin)
+    report, left_out = StatusReport(total=total), list[str]()
+    if statuses is not None and total:
+        rules = StatusRules.for_source(ref.exclude_statuses, ref.include_statuses)
+        report, left_out = status_counts(statuses, rules)
+    return _told(tables, name, linked, report, statuses is not None, total), left_out
+
+
+def _told(
+    tables: Tables,
+    name: str,
+    linked: str | None,
+    report: StatusReport,
+    has_status: bool,
+    total: int | None = None,
+) -> Tables:
+    """``tables`` with the notes and warnings of the link check and the status rules."""
+    notes, warnings = list(tables.notes), list(tables.warnings)
+    if linked:
+        warnings.append(linked)
+        notes.append(linked)
+    if not has_status and (len(tables.orders) if total is None else total):
         notes.append(
             _(
                 "{name}: the orders have no status column, so every order counts, "
@@ -67,7 +105,4 @@ def apply(ws: Workspace, name: str, tables: Tables) -> tuple[Tables, Tables]:
     if unknown:
         warnings.append(unknown)
         notes.append(unknown)
-    shown = replace(tables, notes=notes, warnings=warnings)
-    if keep is None or bool(np.all(keep)):
-        return shown, shown
-    return shown, replace(shown, orders=orders[keep].reset_index(drop=True))
+    return replace(tables, notes=notes, warnings=warnings)

@@ -221,17 +221,36 @@ def counted_mask(status: pd.Series, rules: StatusRules) -> tuple[pd.Series, Stat
     if not len(uniques):
         return pd.Series(True, index=status.index), report
     per_code = pd.Series(codes).value_counts().to_dict()
-    keep = [True] * len(uniques)
-    for code, raw in enumerate(uniques.tolist()):
-        word = normalise(str(raw))
-        if not word:
-            continue
-        n = int(per_code.get(code, 0))
-        rule = rules.excluded.get(word)
-        if rule is not None:
-            keep[code] = False
-            report.left_out.setdefault(rule, {})[str(raw)] = n
-        elif word not in rules.counted:
-            report.unknown[str(raw)] = report.unknown.get(str(raw), 0) + n
+    keep = [
+        _fold(str(raw), int(per_code.get(code, 0)), rules, report)
+        for code, raw in enumerate(uniques.tolist())
+    ]
     lookup = np.array([*keep, True], dtype=bool)  # code -1 (no status) is the last entry
     return pd.Series(lookup[codes], index=status.index), report
+
+
+def status_counts(
+    counts: Iterable[tuple[object, int]], rules: StatusRules
+) -> tuple[StatusReport, list[str]]:
+    """The report and the status words left out, from each distinct status and its number
+    of orders (a database's ``GROUP BY status``: the orders themselves never leave it)."""
+    pairs = [(raw, int(n)) for raw, n in counts]
+    report = StatusReport(total=sum(n for _, n in pairs))
+    left_out = [
+        str(raw) for raw, n in pairs if raw is not None and not _fold(str(raw), n, rules, report)
+    ]
+    return report, left_out
+
+
+def _fold(raw: str, n: int, rules: StatusRules, report: StatusReport) -> bool:
+    """Whether orders of status ``raw`` count; the ``n`` of them go into ``report``."""
+    word = normalise(raw)
+    if not word:
+        return True
+    rule = rules.excluded.get(word)
+    if rule is not None:
+        report.left_out.setdefault(rule, {})[raw] = n
+        return False
+    if word not in rules.counted:
+        report.unknown[raw] = report.unknown.get(raw, 0) + n
+    return True

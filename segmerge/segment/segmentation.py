@@ -151,22 +151,32 @@ def segment(
     as_of: str | None = None,
     tables: Tables | None = None,
     full_refresh: bool = False,
+    source: Source | None = None,
 ) -> Segmented:
+    """Segment ``rules`` on a source: its pulled ``tables`` (pulled here when None), or,
+    for a source with a SQL dialect and no tables given, inside its database
+    (segmerge.segment.in_database; ``source``: the one already open, else opened here)."""
     rules_path = ws.path(rules) if not Path(rules).is_absolute() else Path(rules)
     if not rules_path.is_file():
         raise ConfigError(f"rule set {rules} not found", file=rules_path)
     ruleset = load_ruleset(rules_path)
     name = source_name or default_source_for(ws, rules_path)
+    instant = as_of_instant(ws, as_of)
     if tables is None:
-        src = open_source(ws, name)
+        src = source or open_source(ws, name)
         try:
+            if src.dialect is not None:
+                from segmerge.segment.in_database import segment_in_database
+
+                done = segment_in_database(ws, name, src, ruleset, instant)
+                return Segmented(ruleset, done.tables, done.frame, done.assignment, instant, name)
             tables = pull_source(ws, src, full_refresh=full_refresh)
         finally:
-            src.close()
+            if source is None:
+                src.close()
     tables, counted = source_rules.apply(ws, name, tables)  # statuses, orders of nobody
     orders_columns = set(tables.orders.columns)
     ruleset.check(kinds_from_frame(tables.contacts), orders_columns)
-    instant = as_of_instant(ws, as_of)
     frame = build_frame(counted, ruleset, instant, ws)
     assignment = ruleset.assign(frame, instant, ws.tz)
     return Segmented(ruleset, tables, frame, assignment, instant, name)

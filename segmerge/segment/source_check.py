@@ -25,17 +25,24 @@ class SourceCheck:
     checks: list[str]
     tables: Tables  # as pulled, with the engine's notes and warnings
     counted_orders: int
+    #: (contacts, orders, events) counted by a database source, whose rows stay there
+    sizes: tuple[int, int, int] | None = None
 
     def summary(self) -> str:
         t = self.tables
-        orders = ngettext("{n} order", "{n} orders", len(t.orders)).format(n=number(len(t.orders)))
-        if self.counted_orders != len(t.orders):
+        n_contacts, n_orders, n_events = self.sizes or (
+            len(t.contacts),
+            len(t.orders),
+            len(t.events),
+        )
+        orders = ngettext("{n} order", "{n} orders", n_orders).format(n=number(n_orders))
+        if self.counted_orders != n_orders:
             counted = ngettext("{n} counted", "{n} counted", self.counted_orders)
             orders += f" ({counted.format(n=number(self.counted_orders))})"
-        contacts = ngettext("{n} contact", "{n} contacts", len(t.contacts))
-        events = ngettext("{n} event", "{n} events", len(t.events))
-        return f"{contacts.format(n=number(len(t.contacts)))}, {orders}, " + events.format(
-            n=number(len(t.events))
+        contacts = ngettext("{n} contact", "{n} contacts", n_contacts)
+        events = ngettext("{n} event", "{n} events", n_events)
+        return f"{contacts.format(n=number(n_contacts))}, {orders}, " + events.format(
+            n=number(n_events)
         )
 
 
@@ -51,6 +58,12 @@ def check_source(ws: Workspace, name: str) -> SourceCheck:
         checks = [str(c) for c in src.check()]
         if src.needs_secret:  # where the credential came from, as a campaign's check says
             checks.append(f"{name}: credential from {src.ctx.secret_origin() or 'nowhere'}")
+        if src.dialect is not None:  # counted where the rows are
+            from segmerge.segment.in_database import count_in_database
+
+            c = count_in_database(ws, name, src)
+            sizes = (c.contacts, c.orders, c.events)
+            return SourceCheck(name, checks, c.tables, c.counted_orders, sizes)
         tables = pull_source(ws, src)
     finally:
         src.close()

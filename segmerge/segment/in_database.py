@@ -1,0 +1,276 @@
+"""Segmentation inside the database of a source that declares a SQL ``dialect``.
+
+Why: a shop whose orders live in PostgreSQL should not ship millions of them out to
+be counted. The engine's plan (segmerge.relational) runs there as one statement and
+only per-contact rows come back: the contacts' columns (templates, tags and outputs
+read them), every metric and the assignment. The other statements read no row
+(``LIMIT 0``, for the relations' columns) or return aggregates: the number of orders,
+of those naming no contact, of orders per distinct status, and which contacts have
+an unsubscribe or a bounce event (consent). No statement returns an order row.
+
+What the dialect cannot write (a metric, a moved date) stops the command naming it
+(segmerge.relational.dialects): pulling the raw rows instead would defeat the point
+on the very bases this is for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from segmerge.metrics.catalog import SCALAR_METRICS
+from segmerge.metrics.compute import compute_metrics
+from segmerge.ports.connector import Source
+from segmerge.ports.schema import Tables, conform, empty_events, empty_orders
+from segmerge.relational import build_plan
+from segmerge.rules import Assignment, RuleSet, kinds_from_frame
+from segmerge.segment import order_rules as source_rules
+from segmerge.workspace.config import Workspace
+
+#: the events consent reads (segmerge.mail.consent), one row per contact and kind
+CONSENT_EVENTS = ("unsubscribe", "bounce")
+
+
+@dataclass
+class InDatabase:
+    """What the database answered: the tables (contacts; events for consent only; no
+    orders), the contacts with their metrics, and the assignment."""
+
+    tables: Tables
+    frame: pd.DataFrame
+    assignment: Assignment
+
+
+def sql_type(t: pa.DataType) -> str:
+    """An Arrow type as the SQL type name segmerge.relational.types reads a kind from."""
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        return "VARCHAR[]"
+    if pa.types.is_boolean(t):
+        return "BOOLEAN"
+    if pa.types.is_integer(t):
+        return "BIGINT"
+    if pa.types.is_floating(t) or pa.types.is_decimal(t):
+        return "DOUBLE"
+    if pa.types.is_timestamp(t):
+        return "TIMESTAMPTZ" if t.tz else "TIMESTAMP"
+    if pa.types.is_date(t):
+        return "DATE"
+    return "VARCHAR"
+
+
+def _pandas_type(t: pa.DataType) -> object:
+    if t == pa.string():
+        return pd.StringDtype()
+    if t == pa.int64():
+        return pd.Int64Dtype()
+    if t == pa.bool_():
+        return pd.BooleanDtype()
+    return None
+
+
+def frame_of(table: pa.Table) -> pd.DataFrame:
+    """Arrow columns as the pandas dtypes a pull gives (lists as Python lists)."""
+    lists = [n for n, t in zip(table.column_names, table.schema.types, strict=True) if _listy(t)]
+    frame = table.drop_columns(lists).to_pandas(
+        types_mapper=_pandas_type, coerce_temporal_nanoseconds=True
+    )
+    for name in lists:
+        column = table.column(name)
+        filled = pc.fill_null(column, pa.scalar([], type=column.type))
+        frame[name] = pd.Series(filled.to_pylist(), dtype=object, index=frame.index)
+    return frame[table.column_names] if table.column_names else frame
+
+
+def _listy(t: pa.DataType) -> bool:
+    return bool(pa.types.is_list(t) or pa.types.is_large_list(t))
+
+
+class _Database:
+    """The source's relations and the few statements run on them."""
+
+    def __init__(self, source: Source) -> None:
+        self.source = source
+        self.relations = source.relations()
+        self._schemas: dict[str, pa.Schema] = {}
+
+    def columns(self, stream: str) -> pa.Schema:
+        """The stream's columns and types; no row is read."""
+        if stream not in self._schemas:
+            relation = self.relations[stream]
+            got = self.source.execute(f"SELECT * FROM {relation} AS {stream} LIMIT 0")
+            self._schemas[stream] = got.schema
+        return self._schemas[stream]
+
+    def count(self, stream: str) -> int:
+        if stream not in self.relations:
+            return 0
+        got = self.source.execute(f"SELECT COUNT(*) AS n FROM {self.relations[stream]} AS r")
+        return int(got.column("n")[0].as_py())
+
+    def order_counts(self) -> tuple[int, int]:
+        """(orders, orders naming no contact), counted in the database."""
+        rel = self.relations
+        row = self.source.execute(
+            "SELECT COUNT(*) AS total, "
+            "SUM(CASE WHEN k.contact_id IS NULL THEN 1 ELSE 0 END) AS unmatched "
+            f"FROM {rel['orders']} AS o LEFT JOIN "
+            f"(SELECT DISTINCT contact_id FROM {rel['contacts']} AS c) AS k "
+            "ON k.contact_id = o.contact_id"
+        ).to_pylist()[0]
+        return int(row["total"] or 0), int(row["unmatched"] or 0)
+
+    def status_counts(self) -> list[tuple[object, int]]:
+        rows = self.source.execute(
+            f"SELECT status, COUNT(*) AS n FROM {self.relations['orders']} AS o GROUP BY status"
+        ).to_pylist()
+        return [(r["status"], int(r["n"])) for r in rows]
+
+    def consent_events(self) -> pd.DataFrame:
+        """Who unsubscribed or bounced, once per contact and kind (no time, no campaign)."""
+        if "events" not in self.relations:
+            return empty_events()
+        kinds = ", ".join(f"'{k}'" for k in CONSENT_EVENTS)
+        got = frame_of(
+            self.source.execute(
+                "SELECT DISTINCT contact_id, event "
+                f"FROM {self.relations['events']} AS e WHERE event IN ({kinds})"
+            )
+        )
+        events = empty_events()
+        return pd.DataFrame(
+            {
+                "contact_id": got["contact_id"].astype(events["contact_id"].dtype),
+                "campaign_id": pd.Series(pd.NA, index=got.index, dtype=events["campaign_id"].dtype),
+                "event": got["event"].astype(events["event"].dtype),
+                "at": pd.Series(pd.NaT, index=got.index, dtype=events["at"].dtype),
+            }
+        )
+
+
+@dataclass
+class Counted:
+    """A database source read as `validate` reads an unused source: counts only."""
+
+    tables: Tables  # no row: the order rules' notes and warnings
+    contacts: int
+    orders: int
+    counted_orders: int
+    events: int
+
+
+def count_in_database(ws: Workspace, name: str, source: Source) -> Counted:
+    """The relations' columns checked, the order rules applied on counts, rows counted."""
+    db = _Database(source)
+    empty, told, _left_out, counted = _order_rules(ws, name, db)
+    return Counted(told, db.count("contacts"), counted[0], counted[1], db.count("events"))
+
+
+def _order_rules(
+    ws: Workspace, name: str, db: _Database
+) -> tuple[Tables, Tables, list[str], tuple[int, int]]:
+    """(no row with the relations' columns, conformed; the same with the order rules'
+    notes; the status words left out; (orders, orders that count))."""
+    contacts_schema = db.columns("contacts")
+    orders_columns = db.columns("orders").names
+    empty = conform(
+        Tables(
+            frame_of(contacts_schema.empty_table()),
+            _empty_orders(orders_columns),
+            empty_events(),
+        ),
+        source=name,
+    )
+    total, unmatched = db.order_counts()
+    statuses = db.status_counts() if "status" in orders_columns else None
+    told, left_out = source_rules.apply_counts(
+        ws, name, empty, total=total, unmatched=unmatched, statuses=statuses
+    )
+    dropped = sum(n for raw, n in statuses or () if raw is not None and str(raw) in left_out)
+    return empty, told, left_out, (total, total - dropped)
+
+
+def segment_in_database(
+    ws: Workspace, name: str, source: Source, ruleset: RuleSet, instant: pd.Timestamp
+) -> InDatabase:
+    """Metrics, order rules and assignment computed by ``source``'s database."""
+    assert source.dialect is not None
+    db = _Database(source)
+    empty, told, left_out, _counts = _order_rules(ws, name, db)
+    ruleset.check(kinds_from_frame(empty.contacts), set(empty.orders.columns))
+    contacts_schema = db.columns("contacts")
+    contact_columns = [c for c in contacts_schema.names if c != "contact_id"]
+    types = {f.name: sql_type(f.type) for f in contacts_schema}
+    plan = build_plan(
+        ruleset,
+        instant,
+        ws.tz,
+        types,
+        [*contact_columns, *SCALAR_METRICS],
+        has_events="events" in db.relations,
+        orders_columns=db.columns("orders").names,
+        left_out_statuses=left_out,
+    )
+    result = source.execute(plan.sql(source.dialect, db.relations, pretty=False))
+    result = result.rename_columns(list(plan.output)).sort_by("contact_id")
+    raw_contacts = frame_of(result.select(["contact_id", *contact_columns]))
+    events = db.consent_events()
+    tables = conform(Tables(raw_contacts, empty.orders, events), source=name)
+    contacts = tables.contacts
+    calls = sorted(set(ruleset.metric_calls()), key=lambda c: c.key)
+    metrics = _metrics(result, empty, instant, ws, calls)
+    frame = pd.concat([contacts, metrics], axis=1)
+    assignment = _assignment(result, ruleset, frame.index)
+    tables = Tables(
+        tables.contacts,
+        tables.orders,
+        tables.events,
+        notes=told.notes,
+        warnings=told.warnings,
+        origins=dict(told.origins),
+    )
+    return InDatabase(tables, frame, assignment)
+
+
+def _empty_orders(columns: list[str]) -> pd.DataFrame:
+    """No order, with the relation's columns (the canonical ones typed as a pull types them)."""
+    orders = empty_orders()
+    for column in columns:
+        if column not in orders.columns:
+            orders[column] = pd.Series(dtype=pd.StringDtype())
+    return orders
+
+
+def _metrics(
+    result: pa.Table, empty: Tables, instant: pd.Timestamp, ws: Workspace, calls: list
+) -> pd.DataFrame:
+    """The database's metrics typed as the pandas engine types them (its answer on no
+    contact gives each column's dtype), in the same column order."""
+    template = compute_metrics(empty, instant, ws.tz, calls)
+    columns = {}
+    for name in template.columns:
+        values = frame_of(result.select([name]))[name]
+        dtype = template[name].dtype
+        if pa.types.is_floating(result.schema.field(name).type) and dtype.kind in "iu":
+            dtype = np.dtype("float64")  # a sum over no order is 0, over some a float
+        if isinstance(dtype, pd.DatetimeTZDtype) and values.dt.tz is None:
+            values = values.dt.tz_localize("UTC")
+        columns[name] = values.astype(dtype)
+    return pd.DataFrame(columns, index=pd.RangeIndex(result.num_rows))
+
+
+def _assignment(result: pa.Table, ruleset: RuleSet, index: pd.Index) -> Assignment:
+    def flag(column: str) -> pd.Series:
+        values = pc.fill_null(result.column(column), False).to_numpy(zero_copy_only=False)
+        return pd.Series(values.astype(bool), index=index)
+
+    matrix = pd.DataFrame(
+        {s.name: flag(f"segment:{s.name}") for s in ruleset.segments},
+        index=index,
+        columns=[s.name for s in ruleset.segments],
+    ).astype(bool)
+    excluded = flag("excluded").rename("excluded")
+    return Assignment(matrix, excluded, {s.name: s.label for s in ruleset.segments})
