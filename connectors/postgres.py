@@ -70,6 +70,22 @@ def check_dsn(dsn: str) -> dict[str, Any]:
     return parts
 
 
+def _session_settings(server_version: int) -> list[str]:
+    """What the engine's one big statement per command needs of the session.
+
+    - TimeZone UTC: the plan writes every local day with an explicit zone; a bare cast
+      of an instant to a date must be UTC's, as in DuckDB.
+    - work_mem 64MB: the plan's sorts (RFM ranks over every contact) stay in memory
+      instead of merging on disk (200,000 contacts: the statement 7.5 -> 5 s).
+    - jit off: compiling a statement that runs once per command cost 4 s of 12 on the
+      same base (PostgreSQL 15, its default jit_above_cost).
+    """
+    settings = ["SET TimeZone = 'UTC'", "SET work_mem = '64MB'"]
+    if server_version >= 110000:  # jit exists from PostgreSQL 11 on
+        settings.append("SET jit = off")
+    return settings
+
+
 class PostgresSettings(ConnectorSettings):
     #: postgresql://USER@HOST:PORT/DATABASE (or libpq's key=value form), no password
     dsn: str
@@ -141,8 +157,8 @@ class PostgresConnector(Source):
                     config_file=self.ctx.config_file,
                     origin=self.ctx.secret_origin() if password else None,
                 ) from None
-            # the plan reads local days with explicit zones; a bare cast must be UTC's
-            conn.execute("SET TimeZone = 'UTC'")
+            for setting in _session_settings(conn.info.server_version):
+                conn.execute(setting)
             conn.commit()
             conn.read_only = True
             conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
