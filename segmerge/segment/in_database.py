@@ -111,23 +111,23 @@ class _Database:
         got = self.source.execute(f"SELECT COUNT(*) AS n FROM {self.relations[stream]} AS r")
         return int(got.column("n")[0].as_py())
 
-    def order_counts(self) -> tuple[int, int]:
-        """(orders, orders naming no contact), counted in the database."""
+    def order_counts(self) -> tuple[int, int, list[tuple[object, int]] | None]:
+        """(orders, orders naming no contact, orders per distinct status or None when
+        the orders have no status), in one scan of the orders."""
         rel = self.relations
-        row = self.source.execute(
-            "SELECT COUNT(*) AS total, "
+        has_status = "status" in self.columns("orders").names
+        status = "o.status" if has_status else "CAST(NULL AS VARCHAR)"
+        rows = self.source.execute(
+            f"SELECT {status} AS status, COUNT(*) AS n, "
             "SUM(CASE WHEN k.contact_id IS NULL THEN 1 ELSE 0 END) AS unmatched "
             f"FROM {rel['orders']} AS o LEFT JOIN "
             f"(SELECT DISTINCT contact_id FROM {rel['contacts']} AS c) AS k "
-            "ON k.contact_id = o.contact_id"
-        ).to_pylist()[0]
-        return int(row["total"] or 0), int(row["unmatched"] or 0)
-
-    def status_counts(self) -> list[tuple[object, int]]:
-        rows = self.source.execute(
-            f"SELECT status, COUNT(*) AS n FROM {self.relations['orders']} AS o GROUP BY status"
+            "ON k.contact_id = o.contact_id" + (" GROUP BY o.status" if has_status else "")
         ).to_pylist()
-        return [(r["status"], int(r["n"])) for r in rows]
+        total = sum(int(r["n"] or 0) for r in rows)
+        unmatched = sum(int(r["unmatched"] or 0) for r in rows)
+        statuses = [(r["status"], int(r["n"])) for r in rows if r["n"]]
+        return total, unmatched, statuses if has_status else None
 
     def consent_events(self) -> pd.DataFrame:
         """Who unsubscribed or bounced, once per contact and kind (no time, no campaign)."""
@@ -184,8 +184,7 @@ def _order_rules(
         ),
         source=name,
     )
-    total, unmatched = db.order_counts()
-    statuses = db.status_counts() if "status" in orders_columns else None
+    total, unmatched, statuses = db.order_counts()
     told, left_out = source_rules.apply_counts(
         ws, name, empty, total=total, unmatched=unmatched, statuses=statuses
     )
