@@ -22,6 +22,7 @@ from sqlglot import exp
 from connectors.postgres import PostgresConnector
 from segmerge.errors import ConfigError
 from segmerge.mail.consent import REASONS, check
+from segmerge.report.quality import analyse
 from segmerge.segment.segmentation import open_source, pull, segment
 from segmerge.segment.source_check import check_source
 from segmerge.workspace.config import load
@@ -282,3 +283,22 @@ def test_what_the_dialect_cannot_write_stops_naming_it_without_reading_rows(
     assert "segment moved" in str(err.value) and "bigquery" in str(err.value)
     assert err.value.exit_code == 2
     assert [s for s in log.reading_orders() if raw_order_rows(s)] == []
+
+
+def test_report_shows_the_ordered_categories_from_counts(shop, postgres_server, token):
+    """`report`'s category mix per segment, from orders counted per contact and category
+    in the database, is the one the pulled orders give."""
+    root, db = shop
+    with Statements(postgres_server, db) as log:
+        got = segment(
+            load(root), "segrules/shop.yaml", source_name="shop", as_of=AS_OF, order_categories=True
+        )
+    assert [s for s in log.reading_orders() if raw_order_rows(s)] == []
+    expected = _oracle(root)
+
+    def shares(seg) -> list[list[tuple[str, list]]]:  # ties come in the rows' order: sorted
+        return [[(m.title, sorted(m.rows)) for m in s.mixes] for s in analyse(seg).segments]
+
+    mixes = shares(got)
+    assert mixes == shares(expected)
+    assert any(rows and title == "ordered categories" for ms in mixes for title, rows in ms)

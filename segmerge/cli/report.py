@@ -44,7 +44,7 @@ def report_cmd(
     if min_size < 0:
         raise ConfigError(_("expected a number of contacts, 0 or more"), field="--min-size")
     ws = wsmod.load(workspace)
-    seg = segment(ws, Path(rules).resolve(), source_name=source, as_of=as_of)
+    seg = segment(ws, Path(rules).resolve(), source_name=source, as_of=as_of, order_categories=True)
     q = analyse(seg, min_size, ws.tz)
     moves = movements(ws, seg)
     save_segmented(ws, seg)

@@ -129,6 +129,33 @@ class _Database:
         statuses = [(r["status"], int(r["n"])) for r in rows if r["n"]]
         return total, unmatched, statuses if has_status else None
 
+    def order_categories(self) -> pd.DataFrame:
+        """Each contact's orders per category (``report``'s mix), counted in the database
+        and spread back to one row per order: the contact and the category, nothing else."""
+        got = frame_of(
+            self.source.execute(
+                "SELECT contact_id, category, COUNT(*) AS n "
+                f"FROM {self.relations['orders']} AS o "
+                "WHERE contact_id IS NOT NULL AND category IS NOT NULL "
+                "GROUP BY contact_id, category"
+            )
+        )
+        times = got["n"].to_numpy(dtype=np.int64)
+        orders = empty_orders()
+        spread = {
+            c: pd.Series(
+                pd.array(np.repeat(got[c].to_numpy(dtype=object), times), dtype=pd.StringDtype())
+            )
+            for c in ("contact_id", "category")
+        }
+        n = int(times.sum())
+        return pd.DataFrame(
+            {
+                c: spread[c] if c in spread else pd.Series([None] * n, dtype=orders[c].dtype)
+                for c in [*orders.columns, "category"]
+            }
+        )
+
     def consent_events(self) -> pd.DataFrame:
         """Who unsubscribed or bounced, once per contact and kind (no time, no campaign)."""
         if "events" not in self.relations:
@@ -193,9 +220,16 @@ def _order_rules(
 
 
 def segment_in_database(
-    ws: Workspace, name: str, source: Source, ruleset: RuleSet, instant: pd.Timestamp
+    ws: Workspace,
+    name: str,
+    source: Source,
+    ruleset: RuleSet,
+    instant: pd.Timestamp,
+    *,
+    order_categories: bool = False,
 ) -> InDatabase:
-    """Metrics, order rules and assignment computed by ``source``'s database."""
+    """Metrics, order rules and assignment computed by ``source``'s database; with
+    ``order_categories``, the tables' orders are each order's contact and category."""
     assert source.dialect is not None
     db = _Database(source)
     empty, told, left_out, _counts = _order_rules(ws, name, db)
@@ -217,7 +251,10 @@ def segment_in_database(
     result = result.rename_columns(list(plan.output)).sort_by("contact_id")
     raw_contacts = frame_of(result.select(["contact_id", *contact_columns]))
     events = db.consent_events()
-    tables = conform(Tables(raw_contacts, empty.orders, events), source=name)
+    orders = empty.orders
+    if order_categories and "category" in orders.columns:
+        orders = db.order_categories()
+    tables = conform(Tables(raw_contacts, orders, events), source=name)
     contacts = tables.contacts
     calls = sorted(set(ruleset.metric_calls()), key=lambda c: c.key)
     metrics = _metrics(result, empty, instant, ws, calls)

@@ -152,10 +152,13 @@ def segment(
     tables: Tables | None = None,
     full_refresh: bool = False,
     source: Source | None = None,
+    order_categories: bool = False,
 ) -> Segmented:
     """Segment ``rules`` on a source: its pulled ``tables`` (pulled here when None), or,
     for a source with a SQL dialect and no tables given, inside its database
-    (segmerge.segment.in_database; ``source``: the one already open, else opened here)."""
+    (segmerge.segment.in_database; ``source``: the one already open, else opened here;
+    ``order_categories``: the tables' orders then hold each order's contact and category,
+    for `report`, and no other order column)."""
     rules_path = ws.path(rules) if not Path(rules).is_absolute() else Path(rules)
     if not rules_path.is_file():
         raise ConfigError(f"rule set {rules} not found", file=rules_path)
@@ -168,7 +171,9 @@ def segment(
             if src.dialect is not None:
                 from segmerge.segment.in_database import segment_in_database
 
-                done = segment_in_database(ws, name, src, ruleset, instant)
+                done = segment_in_database(
+                    ws, name, src, ruleset, instant, order_categories=order_categories
+                )
                 return Segmented(ruleset, done.tables, done.frame, done.assignment, instant, name)
             tables = pull_source(ws, src, full_refresh=full_refresh)
         finally:
