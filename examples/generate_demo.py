@@ -30,10 +30,23 @@ DAYS = 730
 AS_OF_T = 730.0  # 2026-12-01 00:00, in days since START
 
 CONTACT_HEADERS = [
-    "N° client", "Civilité", "Prénom", "Nom", "E-mail", "Abonné newsletter",
-    "Date d'inscription", "Âge", "Sexe", "Ville", "Code postal", "Région", "Motivation",
-    "Comportement", "Profil", "Tags",
-]  # fmt: skip
+    "N° client",
+    "Civilité",
+    "Prénom",
+    "Nom",
+    "E-mail",
+    "Abonné newsletter",
+    "Date d'inscription",
+    "Âge",
+    "Sexe",
+    "Ville",
+    "Code postal",
+    "Région",
+    "Motivation",
+    "Comportement",
+    "Profil",
+    "Tags",
+]
 
 
 def _words(text: str) -> list[str]:
@@ -41,9 +54,17 @@ def _words(text: str) -> list[str]:
 
 
 CATEGORIES = [
-    "musique classique", "jazz", "variété française", "livres", "bricolage",
-    "jardin", "cuisine", "high-tech", "jeux", "mode",
-]  # fmt: skip
+    "musique classique",
+    "jazz",
+    "variété française",
+    "livres",
+    "bricolage",
+    "jardin",
+    "cuisine",
+    "high-tech",
+    "jeux",
+    "mode",
+]
 FEMALE = _words(
     "Marie Nathalie Isabelle Sylvie Catherine Françoise Christine Monique Valérie Sandrine "
     "Sophie Céline Julie Camille Léa Manon Chloé Émilie Aurélie Élodie Anne Martine Brigitte "
@@ -77,31 +98,79 @@ PDL, NOR, BFC, CVL = (
     "Centre-Val de Loire",
 )
 CITIES = [  # (city, postal code, region, weight)
-    ("Paris", "75011", "Île-de-France", 14), ("Paris", "75015", "Île-de-France", 10),
-    ("Paris", "75017", "Île-de-France", 7), ("Boulogne-Billancourt", "92100", "Île-de-France", 4),
-    ("Versailles", "78000", "Île-de-France", 3), ("Marseille", "13008", PACA, 9),
-    ("Lyon", "69003", ARA, 9), ("Toulouse", "31000", OCC, 8), ("Nice", "06000", PACA, 6),
-    ("Nantes", "44000", PDL, 6), ("Montpellier", "34000", OCC, 5), ("Strasbourg", "67000", GE, 5),
-    ("Bordeaux", "33000", NA, 5), ("Lille", "59000", HDF, 5), ("Rennes", "35000", BZH, 4),
-    ("Reims", "51100", GE, 3), ("Toulon", "83000", PACA, 3), ("Saint-Étienne", "42000", ARA, 3),
-    ("Le Havre", "76600", NOR, 3), ("Grenoble", "38000", ARA, 3), ("Dijon", "21000", BFC, 3),
-    ("Angers", "49000", PDL, 3), ("Nîmes", "30000", OCC, 3), ("Clermont-Ferrand", "63000", ARA, 3),
-    ("Aix-en-Provence", "13100", PACA, 3), ("Brest", "29200", BZH, 2), ("Tours", "37000", CVL, 3),
-    ("Amiens", "80000", HDF, 2), ("Limoges", "87000", NA, 2), ("Annecy", "74000", ARA, 2),
-    ("Perpignan", "66000", OCC, 2), ("Metz", "57000", GE, 2), ("Besançon", "25000", BFC, 2),
-    ("Orléans", "45000", CVL, 2), ("Rouen", "76000", NOR, 2), ("Caen", "14000", NOR, 2),
-    ("Nancy", "54000", GE, 2), ("Avignon", "84000", PACA, 2), ("Poitiers", "86000", NA, 2),
-    ("La Rochelle", "17000", NA, 2), ("Pau", "64000", NA, 2), ("Bourg-en-Bresse", "01000", ARA, 1),
-    ("Laon", "02000", HDF, 1), ("Antibes", "06600", PACA, 2), ("Cannes", "06400", PACA, 2),
-    ("Ajaccio", "20000", "Corse", 1), ("Troyes", "10000", GE, 1), ("Quimper", "29000", BZH, 1),
-    ("Vannes", "56000", BZH, 1), ("Colmar", "68000", GE, 1), ("Chambéry", "73000", ARA, 1),
-]  # fmt: skip
-DOMAINS = ["gmail.com", "orange.fr", "free.fr", "laposte.net", "sfr.fr", "wanadoo.fr",
-           "hotmail.fr", "yahoo.fr", "outlook.fr"]  # fmt: skip
+    ("Paris", "75011", "Île-de-France", 14),
+    ("Paris", "75015", "Île-de-France", 10),
+    ("Paris", "75017", "Île-de-France", 7),
+    ("Boulogne-Billancourt", "92100", "Île-de-France", 4),
+    ("Versailles", "78000", "Île-de-France", 3),
+    ("Marseille", "13008", PACA, 9),
+    ("Lyon", "69003", ARA, 9),
+    ("Toulouse", "31000", OCC, 8),
+    ("Nice", "06000", PACA, 6),
+    ("Nantes", "44000", PDL, 6),
+    ("Montpellier", "34000", OCC, 5),
+    ("Strasbourg", "67000", GE, 5),
+    ("Bordeaux", "33000", NA, 5),
+    ("Lille", "59000", HDF, 5),
+    ("Rennes", "35000", BZH, 4),
+    ("Reims", "51100", GE, 3),
+    ("Toulon", "83000", PACA, 3),
+    ("Saint-Étienne", "42000", ARA, 3),
+    ("Le Havre", "76600", NOR, 3),
+    ("Grenoble", "38000", ARA, 3),
+    ("Dijon", "21000", BFC, 3),
+    ("Angers", "49000", PDL, 3),
+    ("Nîmes", "30000", OCC, 3),
+    ("Clermont-Ferrand", "63000", ARA, 3),
+    ("Aix-en-Provence", "13100", PACA, 3),
+    ("Brest", "29200", BZH, 2),
+    ("Tours", "37000", CVL, 3),
+    ("Amiens", "80000", HDF, 2),
+    ("Limoges", "87000", NA, 2),
+    ("Annecy", "74000", ARA, 2),
+    ("Perpignan", "66000", OCC, 2),
+    ("Metz", "57000", GE, 2),
+    ("Besançon", "25000", BFC, 2),
+    ("Orléans", "45000", CVL, 2),
+    ("Rouen", "76000", NOR, 2),
+    ("Caen", "14000", NOR, 2),
+    ("Nancy", "54000", GE, 2),
+    ("Avignon", "84000", PACA, 2),
+    ("Poitiers", "86000", NA, 2),
+    ("La Rochelle", "17000", NA, 2),
+    ("Pau", "64000", NA, 2),
+    ("Bourg-en-Bresse", "01000", ARA, 1),
+    ("Laon", "02000", HDF, 1),
+    ("Antibes", "06600", PACA, 2),
+    ("Cannes", "06400", PACA, 2),
+    ("Ajaccio", "20000", "Corse", 1),
+    ("Troyes", "10000", GE, 1),
+    ("Quimper", "29000", BZH, 1),
+    ("Vannes", "56000", BZH, 1),
+    ("Colmar", "68000", GE, 1),
+    ("Chambéry", "73000", ARA, 1),
+]
+DOMAINS = [
+    "gmail.com",
+    "orange.fr",
+    "free.fr",
+    "laposte.net",
+    "sfr.fr",
+    "wanadoo.fr",
+    "hotmail.fr",
+    "yahoo.fr",
+    "outlook.fr",
+]
 DOMAIN_P = np.array([30, 18, 12, 8, 7, 7, 7, 6, 5]) / 100
 # archetype -> share of contacts, and its psychographic leanings
-ARCHETYPES = {"fonceur": 0.20, "decouvreur": 0.22, "prudent": 0.25, "zen": 0.22,
-              "nouveau": 0.03, "sans_commande": 0.08}  # fmt: skip
+ARCHETYPES = {
+    "fonceur": 0.20,
+    "decouvreur": 0.22,
+    "prudent": 0.25,
+    "zen": 0.22,
+    "nouveau": 0.03,
+    "sans_commande": 0.08,
+}
 LEANINGS = {
     "fonceur": (["individualiste", "reconnaissance sociale"], ["zappeur", "exigeant"], ["branché"]),
     "decouvreur": (["reconnaissance sociale", "empathique"], ["zappeur", "tolérant"], ["curieux"]),
@@ -121,8 +190,14 @@ CAMPAIGNS = [  # (id, local send time)
     ("2026-10-automne", datetime(2026, 10, 13, 9)),
     ("2026-11-black-friday", datetime(2026, 11, 24, 9)),
 ]
-OPEN_P = {"fonceur": 0.55, "decouvreur": 0.45, "prudent": 0.30, "zen": 0.20, "nouveau": 0.5,
-          "sans_commande": 0.12}  # fmt: skip
+OPEN_P = {
+    "fonceur": 0.55,
+    "decouvreur": 0.45,
+    "prudent": 0.30,
+    "zen": 0.20,
+    "nouveau": 0.5,
+    "sans_commande": 0.12,
+}
 
 
 def ascii_fold(text: str) -> str:
@@ -174,9 +249,15 @@ class Demo:
         }
 
     # -- orders ----------------------------------------------------------------------------
-    def buy(self, cid: str, times: np.ndarray, amounts: np.ndarray, cats: list[str],
-            rate_p: float = 0.38, ratings: tuple[float, ...] = (0.07, 0.08, 0.15, 0.35, 0.35),
-            ) -> None:  # fmt: skip
+    def buy(
+        self,
+        cid: str,
+        times: np.ndarray,
+        amounts: np.ndarray,
+        cats: list[str],
+        rate_p: float = 0.38,
+        ratings: tuple[float, ...] = (0.07, 0.08, 0.15, 0.35, 0.35),
+    ) -> None:
         for t, a, c in zip(times, amounts, cats, strict=True):
             note = int(self.rng.choice(5, p=ratings)) + 1 if self.rng.random() < rate_p else None
             self.orders.append((float(t), cid, round(float(a), 2), c, note))
@@ -341,8 +422,12 @@ class Demo:
         w.writerow(["contact_id", "campaign_id", "event", "at"])
         w.writerows(events)
         (out / "events.csv").write_text(buf.getvalue(), encoding="utf-8", newline="")
-        return {"contacts": len(self.contacts), "orders": len(self.orders),
-                "events": len(events), "bad_order_lines": bad_lines}  # fmt: skip
+        return {
+            "contacts": len(self.contacts),
+            "orders": len(self.orders),
+            "events": len(events),
+            "bad_order_lines": bad_lines,
+        }
 
     def events(self) -> list[tuple[str, str, str, str]]:
         """Sends, opens, clicks for the 2026 campaigns; unsubscribes and bounces end a contact's
