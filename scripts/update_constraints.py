@@ -54,11 +54,13 @@ def resolve(python: str) -> tuple[str, list[str]]:
         pip = str(venv / "bin" / "pip")
         _run(pip, "install", "--isolated", "-q", "--upgrade", "pip")
         _run(pip, "install", "--isolated", "-q", "-e", f"{ROOT}[test]")
-        version = _run(str(venv / "bin" / "python"), "-c",
-                       "import platform; print(platform.python_version())").strip()  # fmt: skip
+        version = _run(
+            str(venv / "bin" / "python"), "-c", "import platform; print(platform.python_version())"
+        ).strip()
         frozen = _run(pip, "list", "--isolated", "--format=freeze", "--exclude-editable")
-    pins = [line for line in frozen.splitlines()
-            if line and line.split("==")[0].lower() not in UNPINNED]  # fmt: skip
+    pins = [
+        line for line in frozen.splitlines() if line and line.split("==")[0].lower() not in UNPINNED
+    ]
     return version, sorted(pins, key=str.lower)
 
 
@@ -76,26 +78,50 @@ def check(constraints: Path) -> bool:
             for arch in ARCHES:
                 platforms = [arg for tag in MANYLINUX for arg in ("--platform", f"{tag}_{arch}")]
                 proc = subprocess.run(
-                    [sys.executable, "-m", "pip", "install", "--isolated", "-q", "--dry-run",
-                     "--disable-pip-version-check", "--ignore-installed", "--only-binary=:all:",
-                     "--python-version", py, *platforms, "--target", tmp,
-                     "-c", str(constraints), *requirements()],
-                    capture_output=True, text=True,
-                )  # fmt: skip
+                    [
+                        sys.executable,
+                        "-m",
+                        "pip",
+                        "install",
+                        "--isolated",
+                        "-q",
+                        "--dry-run",
+                        "--disable-pip-version-check",
+                        "--ignore-installed",
+                        "--only-binary=:all:",
+                        "--python-version",
+                        py,
+                        *platforms,
+                        "--target",
+                        tmp,
+                        "-c",
+                        str(constraints),
+                        *requirements(),
+                    ],
+                    capture_output=True,
+                    text=True,
+                )
                 ok &= proc.returncode == 0
-                why = [line.strip() for line in proc.stderr.splitlines()
-                       if "(constraint)" in line or "No matching distribution" in line]  # fmt: skip
+                why = [
+                    line.strip()
+                    for line in proc.stderr.splitlines()
+                    if "(constraint)" in line or "No matching distribution" in line
+                ]
                 print(f"Python {py} {arch}: {'ok' if proc.returncode == 0 else '; '.join(why)}")
     return ok
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--python", default=sys.executable,
-                        help="interpreter to resolve with (the oldest supported one)")  # fmt: skip
+    parser.add_argument(
+        "--python",
+        default=sys.executable,
+        help="interpreter to resolve with (the oldest supported one)",
+    )
     targets = f"Python {', '.join(PYTHONS)} on {', '.join(ARCHES)}"
-    parser.add_argument("--check", action="store_true",
-                        help=f"then check that every pin has a wheel for {targets}")  # fmt: skip
+    parser.add_argument(
+        "--check", action="store_true", help=f"then check that every pin has a wheel for {targets}"
+    )
     args = parser.parse_args()
     version, pins = resolve(args.python)
     TARGET.write_text(HEADER.format(python=version) + "\n".join(pins) + "\n", encoding="utf-8")
