@@ -237,12 +237,12 @@ def test_the_database_segments_as_the_pandas_engine_and_no_order_row_leaves_it(
     # the same warnings, the order naming nobody counted (no example: no order row read)
     assert got.tables.warnings[1:] == expected.tables.warnings[1:]
     assert got.tables.warnings[0] == (
-        "shop: 1 of 401 orders (0.2 %) name a contact that is not in the contacts table; "
+        "shop: 1 of 401 orders (0.2%) names a contact that is not in the contacts table; "
         "they count for nobody"
     )
     said = " ".join(got.tables.notes)
     assert "'cancelled'" in said and "'Remboursé'" in said and "'en litige'" in said
-    assert "1 of 401 orders" in said and "name a contact that is not in the contacts" in said
+    assert "1 of 401 orders" in said and "names a contact that is not in the contacts" in said
     reasons = check(got.frame, got.tables.events, []).reason.set_axis(ids)
     oracle = check(expected.frame, expected.tables.events, []).reason
     assert reasons.equals(oracle.set_axis(expected.frame["contact_id"])[ids])

@@ -13,6 +13,7 @@ from segmerge.run.pipeline import RunOptions, run
 from segmerge.segment.order_links import check_links
 from segmerge.segment.segmentation import segment
 from segmerge.workspace import config as wsmod
+from tests.cli import segmerge as in_french
 from tests.order_shop import AS_OF, rules, shop, sm
 
 IDS = [str(i) for i in range(1, 11)]
@@ -46,7 +47,7 @@ def test_a_prestashop_id_mix_up_is_exit_2_naming_the_file_count_and_three_exampl
     assert proc.returncode == 2, proc.stdout + proc.stderr
     msg = " ".join(proc.stderr.split())
     assert "data/orders.csv" in msg and "source shop" in msg
-    assert "190 of 200 orders (95.0 %) name a contact that is not in the contacts table" in msg
+    assert "190 of 200 orders (95%) name a contact that is not in the contacts table" in msg
     # no order number is mapped, so line numbers stand in for it
     assert "e.g. order '12' (contact '11'), order '13' (contact '12'), order '14'" in msg
     assert 'on_unmatched_orders = "warn"' in msg
@@ -63,7 +64,7 @@ def strays(tmp_path):
 
 def test_every_command_reading_the_source_stops(strays):
     ws = wsmod.load(strays)
-    with pytest.raises(DataError, match=r"5 of 100 orders \(5.0 %\)"):
+    with pytest.raises(DataError, match=r"5 of 100 orders \(5%\)"):
         segment(ws, "segrules/lettre.yaml", as_of=AS_OF)
     with pytest.raises(DataError, match="order 'o96' \\(contact '77'\\)"):
         run(ws, "lettre", RunOptions(as_of=AS_OF, dry_run=True))
@@ -92,7 +93,7 @@ def test_warn_lets_the_source_be_read_and_says_it(tmp_path):
     )
     assert r.exit_code == 0, r.output
     assert (
-        "shop (data/orders.csv): 5 of 100 orders (5.0 %) name a contact that is not "
+        "shop (data/orders.csv): 5 of 100 orders (5%) name a contact that is not "
         "in the contacts table"
     ) in " ".join(r.output.split())
     assert "they count for nobody" in r.output
@@ -108,14 +109,14 @@ def test_below_one_percent_segment_and_explain_warn(tmp_path):
     assert proc.stdout.splitlines()[0] == "contact_id,segment"  # stdout stays pure CSV
     assert len(proc.stdout.splitlines()) == 11
     err = " ".join(proc.stderr.split())
-    assert "1 of 200 orders (0.5 %) name a contact" in err and "order 'o200' (contact '999')" in err
+    assert "1 of 200 orders (0.5%) names a contact" in err and "order 'o200' (contact '999')" in err
     r = CliRunner().invoke(
         app,
         ["explain", rules(root), "1", "-w", str(root), "--as-of", AS_OF],
         env={"COLUMNS": "200"},
     )
     assert r.exit_code == 0, r.output
-    assert "1 of 200 orders (0.5 %)" in r.output
+    assert "1 of 200 orders (0.5%)" in r.output
 
 
 def frames(owners: list[str | None], emails: list[str | None] | None = None):
@@ -132,7 +133,7 @@ def frames(owners: list[str | None], emails: list[str | None] | None = None):
 
 def test_one_percent_is_a_warning_more_is_an_error():
     orders, contacts = frames(["1"] * 99 + ["x"])
-    assert "1 of 100 orders (1.0 %)" in (check_links(orders, contacts, "s") or "")
+    assert "1 of 100 orders (1%)" in (check_links(orders, contacts, "s") or "")
     orders, contacts = frames(["1"] * 98 + ["x", "y"])
     with pytest.raises(DataError, match="2 of 100 orders"):
         check_links(orders, contacts, "s")
@@ -149,3 +150,19 @@ def test_an_order_linked_by_email_to_nobody_is_named_by_its_address():
 def test_no_orders_no_check():
     orders, contacts = frames([])
     assert check_links(orders, contacts, "s") is None
+
+
+def test_a_french_shop_is_told_in_french(tmp_path):
+    """The warning a French marketer reads: French words, French numbers and typography."""
+    owners = [IDS[n % 10] for n in range(95)] + ["77", "78", "79", "80", "81"]
+    root = shop(tmp_path, IDS, orders_for(owners), source='on_unmatched_orders = "warn"')
+    proc = in_french(
+        "segment", rules(root), "-w", str(root), "--as-of", AS_OF, env={"SEGMERGE_LANG": "fr"}
+    )
+    assert proc.returncode == 0, proc.stderr
+    said = (proc.stdout + proc.stderr).replace("\n", " ")  # split() would eat U+202F
+    assert (
+        "5 commandes sur 100 (5\u202f%) nomment un contact absent de la table des contacts" in said
+    )
+    assert "par exemple commande 'o96' (contact '77')" in said
+    assert "elles ne comptent pour personne" in said

@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from segmerge.errors import DataError
+from segmerge.i18n import _, ngettext, number, percent
 
 #: share of orders that may name no contact before reading the source is an error
 UNMATCHED_LIMIT = 0.01
@@ -40,8 +41,8 @@ def unmatched_mask(orders: pd.Series, contacts: pd.Series) -> np.ndarray:
 
 
 def _share(n: int, total: int) -> str:
-    pct = 100 * n / total
-    return f"{pct:.1f} %" if pct >= 0.1 else "less than 0.1 %"
+    share = n / total
+    return percent(share) if share >= 0.001 else _("less than {share}").format(share=percent(0.001))
 
 
 def _examples(orders: pd.DataFrame, mask: np.ndarray, shown: int = 3) -> str:
@@ -50,12 +51,12 @@ def _examples(orders: pd.DataFrame, mask: np.ndarray, shown: int = 3) -> str:
     parts = []
     for oid, cid, *email in picked.itertuples(index=False, name=None):
         if not (pd.isna(cid) or str(cid) == ""):
-            who = f"contact {str(cid)!r}"
+            who = _("contact {id}").format(id=repr(str(cid)))
         elif email and not pd.isna(email[0]):  # linked by e-mail (files_link), to no one
-            who = f"e-mail {str(email[0])!r}"
+            who = _("e-mail {address}").format(address=repr(str(email[0])))
         else:
-            who = "no contact"
-        parts.append(f"order {str(oid)!r} ({who})")
+            who = _("no contact")
+        parts.append(_("order {id} ({who})").format(id=repr(str(oid)), who=who))
     return ", ".join(parts)
 
 
@@ -89,15 +90,27 @@ def unmatched_message(
     (counted where the orders are: in pandas, or by the source's database)."""
     if not n:
         return None
-    body = f"{n:,} of {total:,} orders ({_share(n, total)}) name a contact that is not in "
-    body += f"the contacts table, e.g. {examples}" if examples else "the contacts table"
+    counted = ngettext(
+        "{n} of {total} orders ({share}) names a contact that is not in the contacts table",
+        "{n} of {total} orders ({share}) name a contact that is not in the contacts table",
+        n,
+    ).format(n=number(n), total=number(total), share=_share(n, total))
+    body = (
+        _("{counted}, e.g. {examples}").format(counted=counted, examples=examples)
+        if examples
+        else counted
+    )
     if n / total > UNMATCHED_LIMIT and on_unmatched == "error":
         raise DataError(
-            f"source {source}: {body}" if origin else f"{source}: {body}",
+            _("source {source}: {body}").format(source=source, body=body)
+            if origin
+            else f"{source}: {body}",
             file=origin,
-            hint="check which column holds the customer's id in each file (the orders' "
-            "customer id, not the order number); if these orders really belong to no "
-            f'contact, set on_unmatched_orders = "warn" in [sources.{source}]',
+            hint=_(
+                "check which column holds the customer's id in each file (the orders' "
+                "customer id, not the order number); if these orders really belong to no "
+                'contact, set on_unmatched_orders = "warn" in [sources.{source}]'
+            ).format(source=source),
         )
     where = f"{source} ({origin})" if origin else source
-    return f"{where}: {body}; they count for nobody"
+    return _("{where}: {body}; they count for nobody").format(where=where, body=body)

@@ -7,6 +7,7 @@ import difflib
 import pandas as pd
 
 from segmerge.errors import ConfigError
+from segmerge.i18n import _
 from segmerge.segment.segmentation import Segmented
 
 
@@ -19,9 +20,9 @@ def segment_rows(seg: Segmented, extra: list[str]) -> pd.DataFrame:
     if unknown:
         close = difflib.get_close_matches(unknown[0], list(seg.frame.columns), n=3)
         raise ConfigError(
-            f"unknown column or metric {unknown[0]!r}",
+            _("unknown column or metric {name}").format(name=repr(unknown[0])),
             field="--columns",
-            hint=f"did you mean {', '.join(close)}?" if close else None,
+            hint=_("did you mean {names}?").format(names=", ".join(close)) if close else None,
         )
     matrix = seg.assignment.matrix
     long = matrix.stack()
@@ -39,6 +40,7 @@ def segment_rows(seg: Segmented, extra: list[str]) -> pd.DataFrame:
             "segment": pairs["segment"].to_numpy(),
         }
     )
-    for c in extra:
-        out[c] = frame[c].to_numpy()[pairs["row"].to_numpy()]
+    rows = pairs["row"].to_numpy()
+    for c in extra:  # by position, keeping each column's type: an RFM score stays 4, not 4.0
+        out[c] = frame[c].iloc[rows].reset_index(drop=True)
     return out.reset_index(drop=True)

@@ -14,6 +14,7 @@ import pandas as pd
 
 from segmerge.errors import ConfigError
 from segmerge.heap import frozen_heap
+from segmerge.i18n import _
 from segmerge.metrics.compute import compute_metrics, reference_instant
 from segmerge.ports import registry
 from segmerge.ports.connector import ConnectorContext, Source
@@ -195,5 +196,7 @@ def as_of_instant(ws: Workspace, as_of: str | None) -> pd.Timestamp:
         return reference_instant(as_of, ws.tz)
     except (ValueError, TypeError):
         raise ConfigError(
-            f"--as-of {as_of!r} is not a date", field="--as-of", hint="expected e.g. 2026-01-31"
+            _("--as-of {value} is not a date").format(value=repr(as_of)),
+            field="--as-of",
+            hint=_("expected e.g. 2026-01-31"),
         ) from None
