@@ -39,9 +39,14 @@ def _base_name(node: ast.expr) -> str | None:
     return None
 
 
+#: not SegmergeErrors, but their message becomes one word for word (a rule set's RuleError,
+#: a template's TemplateError), so they are written in the user's language too
+CARRIERS = {"ExprError", "FilterError"}
+
+
 def _error_names(trees: dict[Path, ast.Module]) -> set[str]:
     """segmerge.errors' classes, then every class anywhere that derives from one, by name."""
-    names = {
+    names = CARRIERS | {
         name
         for name, obj in vars(segmerge.errors).items()
         if inspect.isclass(obj) and issubclass(obj, segmerge.errors.SegmergeError)
@@ -73,8 +78,7 @@ def _untranslated(node: ast.expr | None) -> bool:
     if isinstance(node, ast.BinOp):  # "a" + b, "%s" % x
         return _untranslated(node.left) or _untranslated(node.right)
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-        if node.func.attr in ("format", "join"):  # "...{x}".format(x=...)
-            return _untranslated(node.func.value) if node.func.attr == "format" else False
+        return node.func.attr == "format" and _untranslated(node.func.value)  # "{x}".format()
     return False
 
 
@@ -94,6 +98,8 @@ def untranslated_raises() -> list[str]:
             if call.args and _untranslated(call.args[0]):
                 what.append("message")
             hint = next((k.value for k in call.keywords if k.arg == "hint"), None)
+            if hint is None and _base_name(call.func) == "ExprError" and len(call.args) > 2:
+                hint = call.args[2]  # ExprError(message, offset, hint)
             if _untranslated(hint):
                 what.append("hint")
             if what:

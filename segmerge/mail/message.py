@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from segmerge.errors import DataError
+from segmerge.i18n import _
 from segmerge.render.senders import display_name
 
 if TYPE_CHECKING:
@@ -115,7 +116,9 @@ def build_message(
     Serialise it with ``msg.as_bytes()`` (LF) or with a ``linesep="\\r\\n"`` policy clone.
     """
     if not _MESSAGE_ID.fullmatch(message_id or ""):
-        raise MessageError(f"invalid Message-ID {message_id!r}", field="message_id")
+        raise MessageError(
+            _("invalid Message-ID {value}").format(value=repr(message_id)), field="message_id"
+        )
     when = date or datetime.now(UTC)
     headers: list[tuple[str, Value]] = [
         ("From", _mailbox(from_addr, "from")),
@@ -132,7 +135,10 @@ def build_message(
     ]
     for name, value in (extra_headers or {}).items():
         if not _HEADER_NAME.match(name) or name.lower() in RESERVED:
-            raise MessageError(f"extra header {name!r} is not allowed", field="extra_headers")
+            raise MessageError(
+                _("extra header {name} is not allowed").format(name=repr(name)),
+                field="extra_headers",
+            )
         headers.append((name, _text(value)))
     boundary = "=_" + hashlib.sha256(message_id.encode("utf-8")).hexdigest()[:28]
     headers.append(("MIME-Version", Value("1.0")))
@@ -249,10 +255,16 @@ def _named(name: str, addr: str) -> Value:
 def _mailbox(value: str, field: str) -> Value:
     """'Name <addr>' or 'addr', validated and re-encoded."""
     if any(ch in value for ch in "\r\n\0"):
-        raise MessageError(f"{field} contains a line break: {value!r}", field=field)
+        raise MessageError(
+            _("{field} contains a line break: {value}").format(field=field, value=repr(value)),
+            field=field,
+        )
     name, addr = parseaddr(value)
     if not addr:
-        raise MessageError(f"{field} {value!r} is not an e-mail address", field=field)
+        raise MessageError(
+            _("{field} {value} is not an e-mail address").format(field=field, value=repr(value)),
+            field=field,
+        )
     return _named(display_name(name), _address(addr, field))
 
 
@@ -261,7 +273,10 @@ def _address(value: str, field: str) -> str:
     addr = str(value).strip()
     local, at, domain = addr.rpartition("@")
     if not at or not local or not _LOCAL.match(local) or ".." in local:
-        raise MessageError(f"{field} address {value!r} is not valid", field=field)
+        raise MessageError(
+            _("{field} address {value} is not valid").format(field=field, value=repr(value)),
+            field=field,
+        )
     return f"{local}@{_domain(domain, field, shown=value)}"
 
 
@@ -271,19 +286,26 @@ def _domain(domain: str, field: str, shown: str | None = None) -> str:
     except UnicodeError:
         host = ""
     if not _DOMAIN.match(host):
-        raise MessageError(f"{field}: {shown or domain!r} has no valid domain", field=field)
+        raise MessageError(
+            _("{field}: {value} has no valid domain").format(
+                field=field, value=shown or repr(domain)
+            ),
+            field=field,
+        )
     return host
 
 
 def _unsubscribe(url: str, mailto: str | None) -> Value:
     if not url.startswith("https://") or any(c in url for c in ' <>"\r\n\t'):
         raise MessageError(
-            f"unsubscribe link {url!r} must be an https:// URL without spaces (RFC 8058)",
+            _("unsubscribe link {url} must be an https:// URL without spaces (RFC 8058)").format(
+                url=repr(url)
+            ),
             field="unsubscribe_url",
         )
     targets = [f"<{quote(url, safe=_URL_SAFE)}>"]  # commas and non-ASCII percent-encoded
     if mailto:
-        address, _, query = mailto.removeprefix("mailto:").partition("?")
+        address, _sep, query = mailto.removeprefix("mailto:").partition("?")
         params = quote(query, safe="=&") if query else "subject=unsubscribe"
         targets.append(f"<mailto:{_address(address, 'unsubscribe_mailto')}?{params}>")
     return Value(", ".join(targets), targets, sep=", ")

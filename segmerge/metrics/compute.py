@@ -39,6 +39,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from segmerge.errors import DataError
+from segmerge.i18n import _
 from segmerge.metrics.catalog import SCALAR_METRICS, MetricCall
 from segmerge.metrics.engagement import Engagement, ratio
 from segmerge.metrics.rfm import rfm_columns
@@ -166,7 +167,10 @@ class _Orders:
         """Small-int codes of an orders column (-1 for null or empty text), and how many."""
         if column not in self._values:
             if column not in self.frame.columns:
-                raise DataError(f"the orders table has no column {column!r}", field=column)
+                raise DataError(
+                    _("the orders table has no column {name}").format(name=repr(column)),
+                    field=column,
+                )
             s = self.frame[column]
             if isinstance(s.dtype, pd.CategoricalDtype):
                 codes, uniques = s.cat.codes.to_numpy(), pd.Index(s.cat.categories)

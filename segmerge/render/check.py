@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from jinja2 import meta, nodes
 
 from segmerge.errors import TemplateError
+from segmerge.i18n import _
 
 TOP_LEVEL = ("contact", "segment", "campaign", "unsubscribe_url", "today")
 SEGMENT_ATTRS = ("name", "label")
@@ -57,10 +58,10 @@ def referenced(parsed: Parsed) -> list[str]:
                 None,
             )
             raise TemplateError(
-                "the template to extend, include or import must be a quoted name",
+                _("the template to extend, include or import must be a quoted name"),
                 file=parsed.file,
                 line=getattr(node, "lineno", None),
-                hint='e.g. {% include "_button.html.j2" %}',
+                hint=_('e.g. {% include "_button.html.j2" %}'),
             )
         names.append(name)
     _check_paths(parsed)
@@ -84,12 +85,14 @@ def _check_paths(parsed: Parsed) -> None:
             pieces = name.replace("\\", "/").split("/")
             if name.startswith(("/", "\\")) or ".." in pieces:
                 raise TemplateSecurityError(
-                    f"{name!r} is outside the template folders, so it is not found there: a "
-                    "template reads only files of its campaign's folder and of _shared, by a "
-                    "name relative to them",
+                    _(
+                        "{name} is outside the template folders, so it is not found there: a "
+                        "template reads only files of its campaign's folder and of _shared, by a "
+                        "name relative to them"
+                    ).format(name=repr(name)),
                     file=parsed.file,
                     line=node.lineno,
-                    hint='e.g. {% include "_footer.html.j2" %} for _shared/_footer.html.j2',
+                    hint=_('e.g. {% include "_footer.html.j2" %} for _shared/_footer.html.j2'),
                 )
 
 
@@ -116,8 +119,8 @@ def check(
     for p in units:
         _check_private(p)
         _check_names(p, allowed)
-        _check_attrs(p, "contact", known_columns, "contact has no column or metric {!r}")
-        _check_attrs(p, "segment", SEGMENT_ATTRS, "segment has no attribute {!r}")
+        _check_attrs(p, "contact", known_columns, _("contact has no column or metric {name}"))
+        _check_attrs(p, "segment", SEGMENT_ATTRS, _("segment has no attribute {name}"))
 
 
 def _check_private(p: Parsed) -> None:
@@ -125,8 +128,10 @@ def _check_private(p: Parsed) -> None:
         attr = _attr_name(node)  # type: ignore[arg-type]
         if attr is not None and attr.startswith("_"):
             raise TemplateSecurityError(
-                f"access to {attr!r} is not allowed in templates (names starting with '_' "
-                "are Python internals)",
+                _(
+                    "access to {name} is not allowed in templates (names starting with '_' "
+                    "are Python internals)"
+                ).format(name=repr(attr)),
                 file=p.file,
                 line=node.lineno,
                 field=attr,
@@ -173,13 +178,12 @@ def _check_names(p: Parsed, allowed: set[str]) -> None:
     )
     close = difflib.get_close_matches(first.name, TOP_LEVEL, n=1)
     raise TemplateError(
-        f"unknown variable {first.name!r}",
+        _("unknown variable {name}").format(name=repr(first.name)),
         file=p.file,
         line=first.lineno,
         field=first.name,
-        hint=(f"did you mean {close[0]!r}? " if close else "")
-        + "a template sees: "
-        + ", ".join(TOP_LEVEL),
+        hint=(_("did you mean {name}? ").format(name=repr(close[0])) if close else "")
+        + _("a template sees: {names}").format(names=", ".join(TOP_LEVEL)),
     )
 
 
@@ -200,18 +204,20 @@ def _check_attrs(p: Parsed, owner: str, known: Collection[str] | None, message: 
         if attr in optional and not difflib.get_close_matches(attr, list(known), n=1, cutoff=0.8):
             continue
         raise TemplateError(
-            message.format(attr),
+            message.format(name=repr(attr)),
             file=p.file,
             line=node.lineno,
             field=f"{owner}.{attr}",
-            hint=f"did you mean {' or '.join(close)}?" if close else _known_hint(known),
+            hint=_("did you mean {names}?").format(names=_(" or ").join(close))
+            if close
+            else _known_hint(known),
         )
 
 
 def _known_hint(known: Collection[str]) -> str:
     names = sorted(known)
     shown = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
-    return f"known names: {shown}" if names else "no column is known"
+    return _("known names: {names}").format(names=shown) if names else _("no column is known")
 
 
 def _attr_nodes(tree: nodes.Template, owner: str) -> Iterable[nodes.Getattr | nodes.Getitem]:

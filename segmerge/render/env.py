@@ -30,6 +30,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 from markupsafe import Markup, escape
 
 from segmerge.errors import TemplateError
+from segmerge.i18n import _
 from segmerge.render import frontmatter
 
 try:
@@ -227,9 +228,9 @@ class FolderLoader(jinja2.BaseLoader):
                 continue
             problem = _unsafe(base, list(pieces))
             if problem and problem != "absent":
-                raise TemplateError(f"{problem}: {_RULE}", file=path)
+                raise TemplateError(_refused(problem), file=path)
             return
-        raise TemplateError(f"the template is outside the template folders: {_RULE}", file=path)
+        raise TemplateError(_refused(_("the template is outside the template folders")), file=path)
 
     def _refusal(self, name: str, path: Path, problem: str) -> TemplateError:
         """The error names the template that asks for the file, at its line, when known."""
@@ -240,8 +241,8 @@ class FolderLoader(jinja2.BaseLoader):
             m = asking.search(split.body)
             if m:
                 line = split.body.count("\n", 0, m.start()) + 1
-                return TemplateError(f"{name!r} ({path}) {problem}: {_RULE}", file=file, line=line)
-        return TemplateError(f"{problem}: {_RULE}", file=path)
+                return TemplateError(_refused(f"{name!r} ({path}) {problem}"), file=file, line=line)
+        return TemplateError(_refused(problem), file=path)
 
     def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str, Any]:
         path = self.find(template)
@@ -250,7 +251,12 @@ class FolderLoader(jinja2.BaseLoader):
         return self.split(path).body, str(path), lambda: True
 
 
-_RULE = "templates read only regular files inside the campaign's template folder and _shared"
+def _refused(problem: str) -> str:
+    """The problem, then the rule it breaks, in the command's language."""
+    return _(
+        "{problem}: templates read only regular files inside the campaign's template folder "
+        "and _shared"
+    ).format(problem=problem)
 
 
 def _unsafe(base: Path, pieces: list[str]) -> str | None:
@@ -267,16 +273,16 @@ def _unsafe(base: Path, pieces: list[str]) -> str | None:
         except FileNotFoundError:
             return "absent"
         except OSError as exc:
-            return f"cannot be read ({exc.strerror or type(exc).__name__})"
+            return _("cannot be read ({reason})").format(reason=exc.strerror or type(exc).__name__)
         if stat.S_ISLNK(st.st_mode):
-            return f"is a symbolic link (to {os.readlink(current)})"
+            return _("is a symbolic link (to {target})").format(target=os.readlink(current))
         if i < len(pieces) - 1:
             if not stat.S_ISDIR(st.st_mode):
                 return "absent"
         elif stat.S_ISDIR(st.st_mode):  # a folder is not a template: look further
             return "absent"
         elif not stat.S_ISREG(st.st_mode):
-            return "is not a regular file (a FIFO, a device or a socket)"
+            return _("is not a regular file (a FIFO, a device or a socket)")
     return None
 
 

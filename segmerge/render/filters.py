@@ -37,6 +37,8 @@ from babel.numbers import (
 )
 from jinja2 import Undefined
 
+from segmerge.i18n import _
+
 _DATE_STYLES = ("short", "medium", "long", "full")
 _PARTICLES = frozenset({"de", "du", "des", "d", "la", "le"})
 _NAME_PARTS = re.compile(r"([\s\-'’]+)")
@@ -56,7 +58,7 @@ def _decimal(value: Any, name: str) -> Decimal:
     """Numbers as Decimal, so that rounding is half-up on the digits the user sees."""
     value = _defined(value)
     if isinstance(value, bool) or value is None:
-        raise FilterError(f"|{name} expects a number, got {value!r}")
+        raise FilterError(_not_a_number(name, value))
     if isinstance(value, Decimal):
         result = value
     elif isinstance(value, int):
@@ -65,19 +67,26 @@ def _decimal(value: Any, name: str) -> Decimal:
         try:
             result = Decimal(repr(float(value)))
         except (TypeError, ValueError):
-            raise FilterError(f"|{name} expects a number, got {value!r}") from None
+            raise FilterError(_not_a_number(name, value)) from None
     else:
-        raise FilterError(f"|{name} expects a number, got {type(value).__name__} {value!r}")
+        raise FilterError(_not_a_number(name, f"{type(value).__name__} {value!r}"))
     if not result.is_finite():
-        raise FilterError(f"|{name} cannot format {value!r}")
+        raise FilterError(_("|{name} cannot format {value}").format(name=name, value=repr(value)))
     return result
+
+
+def _not_a_number(name: str, value: Any) -> str:
+    shown = value if isinstance(value, str) else repr(value)
+    return _("|{name} expects a number, got {value}").format(name=name, value=shown)
 
 
 def _digits(decimals: Any, name: str) -> int:
     if isinstance(decimals, bool) or not isinstance(decimals, int) or not 0 <= decimals <= 6:
         raise FilterError(
-            f"|{name}: decimals must be a whole number from 0 to 6 or a pattern such as "
-            f"'#,##0.0', got {decimals!r}"
+            _(
+                "|{name}: decimals must be a whole number from 0 to 6 or a pattern such as "
+                "'#,##0.0', got {value}"
+            ).format(name=name, value=repr(decimals))
         )
     return decimals
 
@@ -227,7 +236,11 @@ def make_filters(locale: str, tz: ZoneInfo, currency: str) -> dict[str, Callable
                     date.fromisoformat(value) if len(value) == 10 else datetime.fromisoformat(value)
                 )
             except ValueError:
-                raise FilterError(f"|{name} expects a date, got the text {value!r}") from None
+                raise FilterError(
+                    _("|{name} expects a date, got the text {value}").format(
+                        name=name, value=repr(value)
+                    )
+                ) from None
         elif type(value).__name__ == "datetime64":  # numpy, naive UTC
             value = value.astype("datetime64[us]").item()
         if isinstance(value, datetime):
@@ -238,12 +251,18 @@ def make_filters(locale: str, tz: ZoneInfo, currency: str) -> dict[str, Callable
             return value.astimezone(tz)
         if isinstance(value, date):
             return value
-        raise FilterError(f"|{name} expects a date, got {type(value).__name__} {value!r}")
+        raise FilterError(
+            _("|{name} expects a date, got {value}").format(
+                name=name, value=f"{type(value).__name__} {value!r}"
+            )
+        )
 
     def style(fmt: Any, name: str) -> str:
         if not isinstance(fmt, str) or not fmt:
             raise FilterError(
-                f"|{name}: format must be one of {', '.join(_DATE_STYLES)} or a pattern"
+                _("|{name}: format must be one of {styles} or a pattern").format(
+                    name=name, styles=", ".join(_DATE_STYLES)
+                )
             )
         return fmt
 

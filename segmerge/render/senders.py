@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from segmerge.errors import TemplateError
+from segmerge.i18n import _
 from segmerge.render.frontmatter import FrontField
 
 #: ``name <address>`` at the end of a front-matter value; the name may hold Jinja
@@ -46,12 +47,16 @@ def split_templated(f: FrontField, path: Path, key: str) -> tuple[str, str]:
     addr = m.group("addr").strip() if m else ""
     if m is None or any(j in addr for j in _JINJA) or "@" not in parseaddr(f"<{addr}>")[1]:
         raise TemplateError(
-            f"the address of {key} must be written out, not templated: {f.value!r}",
+            _("the address of {key} must be written out, not templated: {value}").format(
+                key=key, value=repr(f.value)
+            ),
             file=path,
             line=f.line,
             field=key,
-            hint=f'only the name may use contact data, e.g. {key}: "{{{{ contact.seller }}}} '
-            '<bonjour@example.org>"',
+            hint=_(
+                'only the name may use contact data, e.g. {key}: "{{{{ contact.seller }}}} '
+                '<bonjour@example.org>"'
+            ).format(key=key),
         )
     return m.group("name"), addr
 

@@ -32,6 +32,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 
 from segmerge.errors import TemplateError
+from segmerge.i18n import _
 from segmerge.render import frontmatter
 from segmerge.render.check import Parsed, TemplateSecurityError, check, referenced
 from segmerge.render.env import (
@@ -196,32 +197,36 @@ class TemplateSet:
     ) -> _Letter:
         if not _SEGMENT_NAME.fullmatch(name):
             raise TemplateError(
-                f"segment name {name!r} cannot name a template file",
+                _("segment name {name} cannot name a template file").format(name=repr(name)),
                 file=self.folder,
                 field=name,
-                hint="letters, digits, '-' and '_', not starting with '_' (those are partials)",
+                hint=_("letters, digits, '-' and '_', not starting with '_' (those are partials)"),
             )
         html_path = self._pick(stem or name, "html.j2")
         if html_path is None:
             raise TemplateError(
-                f"segment {name!r} has no template in {self.folder}",
+                _("segment {name} has no template in {folder}").format(
+                    name=repr(name), folder=self.folder
+                ),
                 file=self.folder,
                 field=name,
-                hint=f"add {name}.html.j2 (or _default.html.j2 for every segment without one)",
+                hint=_(
+                    "add {name}.html.j2 (or _default.html.j2 for every segment without one)"
+                ).format(name=name),
             )
         text_path = self._pick(stem or name, "txt.j2")
         split = self._loader.split(html_path)
         if "subject" not in split.fields:
             raise TemplateError(
-                "the front matter needs a `subject:`",
+                _("the front matter needs a `subject:`"),
                 file=html_path,
                 line=1,
                 field="subject",
-                hint='start the file with ---, subject: "...", ---',
+                hint=_('start the file with ---, subject: "...", ---'),
             )
         if text_path is not None and self._loader.split(text_path).has_front_matter:
             raise TemplateError(
-                "front matter belongs in the .html.j2 file, not in the text twin",
+                _("front matter belongs in the .html.j2 file, not in the text twin"),
                 file=text_path,
                 line=1,
             )
@@ -272,7 +277,9 @@ class TemplateSet:
         path = self._loader.find(name)
         if path is None:
             raise TemplateError(
-                f"template {name!r} not found in {', '.join(str(s) for s in self._loader.search)}",
+                _("template {name} not found in {folders}").format(
+                    name=repr(name), folders=", ".join(str(s) for s in self._loader.search)
+                ),
                 file=origin,
             )
         if str(path) in seen:
@@ -323,7 +330,8 @@ class TemplateSet:
             return self._letters[segment_name]
         except KeyError:
             raise TemplateError(
-                f"no letter loaded for segment {segment_name!r}", file=self.folder
+                _("no letter loaded for segment {name}").format(name=repr(segment_name)),
+                file=self.folder,
             ) from None
 
     def render(self, segment_name: str, contact: Mapping[str, Any], ctx: RenderContext) -> Rendered:
@@ -366,7 +374,9 @@ class TemplateSet:
             raise render_failure(exc, letter.files, letter.html_file, contact) from None
         if not subject:
             raise TemplateError(
-                f"contact {contact.get('contact_id', '?')}: the subject is empty",
+                _("contact {contact}: the subject is empty").format(
+                    contact=contact.get("contact_id", "?")
+                ),
                 file=letter.html_file,
                 field="subject",
             )

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from segmerge.errors import TemplateError
+from segmerge.i18n import _, ngettext
 from segmerge.ports.addresses import normalise_column
 
 VARIANT_FILE = re.compile(r"^(?P<segment>[^\W_][\w-]*)\.(?P<variant>[A-Za-z0-9]{1,8})\.html\.j2$")
@@ -47,24 +48,35 @@ def file_variants(folder: Path, segment: str) -> list[str]:
     if len(found) == 1:
         only = found[0]
         raise TemplateError(
-            f"variant {only} of segment {segment!r} has no twin: a test needs two letters",
+            _(
+                "variant {variant} of segment {segment} has no twin: a test needs two letters"
+            ).format(variant=only, segment=repr(segment)),
             file=folder / f"{segment}.{only}.html.j2",
-            hint=f"add {segment}.B.html.j2 (or rename the file {segment}.html.j2)",
+            hint=_("add {segment}.B.html.j2 (or rename the file {segment}.html.j2)").format(
+                segment=segment
+            ),
         )
     if (folder / f"{segment}.html.j2").is_file():
         raise TemplateError(
-            f"segment {segment!r} has both a letter and variants ({', '.join(found)})",
+            _("segment {segment} has both a letter and variants ({variants})").format(
+                segment=repr(segment), variants=", ".join(found)
+            ),
             file=folder / f"{segment}.html.j2",
-            hint="keep either the one letter or the variant files",
+            hint=_("keep either the one letter or the variant files"),
         )
     texts = [v for v in found if (folder / f"{segment}.{v}.txt.j2").is_file()]
     if texts and len(texts) != len(found):
         missing = sorted(set(found) - set(texts))
         raise TemplateError(
-            f"variant(s) {', '.join(missing)} of {segment!r} have no text twin while "
-            f"{', '.join(texts)} do",
+            ngettext(
+                "variant {missing} of {segment} has no text twin while {others} do",
+                "variants {missing} of {segment} have no text twin while {others} do",
+                len(missing),
+            ).format(missing=", ".join(missing), segment=repr(segment), others=", ".join(texts)),
             file=folder / f"{segment}.{missing[0]}.html.j2",
-            hint=f"add {segment}.{missing[0]}.txt.j2, or remove the other text twins",
+            hint=_("add {file}, or remove the other text twins").format(
+                file=f"{segment}.{missing[0]}.txt.j2"
+            ),
         )
     return found
 
@@ -73,10 +85,12 @@ def check_subject_variants(file: str, variants: Mapping[str, object]) -> None:
     if len(variants) == 1:
         only = next(iter(variants))
         raise TemplateError(
-            f"subject.{only} has no twin: a subject test needs two subject lines",
+            _("subject.{variant} has no twin: a subject test needs two subject lines").format(
+                variant=only
+            ),
             file=file,
             field=f"subject.{only}",
-            hint='add subject.B: "..." next to it',
+            hint=_('add subject.B: "..." next to it'),
         )
 
 
@@ -85,7 +99,7 @@ def units(frame: pd.DataFrame) -> pd.Series:
 
     Ids are marked (``#id``) so that an id can never collide with an address.
     """
-    address, _ = normalise_column(frame["email"])
+    address, _valid = normalise_column(frame["email"])
     ids = "#" + frame["contact_id"].astype("string").fillna("")
     return address.astype("string").fillna(ids)
 

@@ -12,7 +12,7 @@ import difflib
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
-from segmerge.i18n import _
+from segmerge.i18n import _, number
 from segmerge.metrics.catalog import FUNCTIONS, SCALAR_METRICS, TREND_MEASURES, Kind, MetricCall
 from segmerge.rules import ast
 from segmerge.rules.parser import ExprError
@@ -339,7 +339,10 @@ def bind_call(node: ast.Func, orders_columns: Collection[str] | None = None) -> 
             bound[param.name] = _measure(param.name, value)
         elif param.kind == "text":
             if not isinstance(value, ast.String):
-                raise ExprError(f"{param.name} must be a quoted text, e.g. 'last'", _at(value))
+                raise ExprError(
+                    _("{name} must be a quoted text, e.g. 'last'").format(name=param.name),
+                    _at(value),
+                )
             bound[param.name] = value.value
         else:
             bound[param.name] = _orders_column(param.name, value, orders_columns)
@@ -354,7 +357,9 @@ def _measure(param: str, value: ast.Node) -> str:
     if name not in TREND_MEASURES:
         shown = value.to_text()
         raise ExprError(
-            f"{param} must be one of {', '.join(TREND_MEASURES)}; got {shown}"
+            _("{name} must be one of {values}; got {shown}").format(
+                name=param, values=", ".join(TREND_MEASURES), shown=shown
+            )
             + _did_you_mean(str(shown), TREND_MEASURES),
             _at(value),
         )
@@ -371,11 +376,16 @@ def _days(param: str, value: ast.Node) -> int:
     if not ok or value.value < 0:  # type: ignore[attr-defined]
         shown = value.to_text()
         raise ExprError(
-            f"{param} must be a whole number of days, 0 or more; got {shown}", _at(value)
+            _("{name} must be a whole number of days, 0 or more; got {shown}").format(
+                name=param, shown=shown
+            ),
+            _at(value),
         )
     if value.value > MAX_DAYS:  # type: ignore[attr-defined]
         raise ExprError(
-            f"{param} must be at most {MAX_DAYS:,} days (a century); got {value.to_text()}",
+            _("{name} must be at most {days} days (a century); got {shown}").format(
+                name=param, days=number(MAX_DAYS), shown=value.to_text()
+            ),
             _at(value),
         )
     return int(value.value)  # type: ignore[attr-defined]
@@ -387,9 +397,14 @@ def _orders_column(param: str, value: ast.Node, orders_columns: Collection[str] 
     elif isinstance(value, ast.String):
         name = value.value
     else:
-        raise ExprError(f"{param} must name a column of the orders, e.g. category", _at(value))
+        raise ExprError(
+            _("{name} must name a column of the orders, e.g. category").format(name=param),
+            _at(value),
+        )
     if orders_columns is not None and name not in orders_columns:
-        message = f"the orders have no column '{name}'" + _did_you_mean(name, orders_columns)
-        hint = "orders columns: " + ", ".join(sorted(orders_columns))
+        message = _("the orders have no column '{name}'").format(name=name) + _did_you_mean(
+            name, orders_columns
+        )
+        hint = _("orders columns: {names}").format(names=", ".join(sorted(orders_columns)))
         raise ExprError(message, _at(value), hint)
     return name

@@ -50,9 +50,9 @@ def explain(
     if not len(rows):
         close = difflib.get_close_matches(str(contact_id), ids.dropna().tolist()[:50_000], n=3)
         raise DataError(
-            f"no contact with contact_id {contact_id!r}",
+            _("no contact with contact_id {value}").format(value=repr(contact_id)),
             field="contact_id",
-            hint=("did you mean " + ", ".join(close) + "?") if close else None,
+            hint=_("did you mean {names}?").format(names=", ".join(close)) if close else None,
         )
     row = frame.iloc[rows[:1]].reset_index(drop=True)
     ev = rs.evaluator(row, as_of, tz, rs.kinds_for(frame))  # kinds from all contacts, not one

@@ -236,19 +236,22 @@ class _ToAst:
             if key is None:
                 if keywords:
                     raise ExprError(
-                        "a positional argument cannot follow a keyword argument",
+                        _("a positional argument cannot follow a keyword argument"),
                         where.start if where else 0,
                     )
                 positional.append(value)
             else:
                 if key in dict(keywords):
-                    raise ExprError(f"argument {key}= is given twice", where.start if where else 0)
+                    raise ExprError(
+                        _("argument {name}= is given twice").format(name=key),
+                        where.start if where else 0,
+                    )
                 keywords.append((key, value))
                 key_pos.append(where)
         lowered = fname.name.lower()
         if raw != "`" and lowered == "today":
             if positional or keywords:
-                raise ExprError("today() takes no argument", _start(meta))
+                raise ExprError(_("today() takes no argument"), _start(meta))
             return ast.Today(pos=_pos(meta))
         if raw != "`" and lowered == "date":
             return self._date(meta, positional, keywords)
@@ -259,7 +262,7 @@ class _ToAst:
     def _date(
         self, meta: Meta, positional: list[ast.Node], keywords: list[tuple[str, ast.Node]]
     ) -> ast.Node:
-        usage = "date() takes one quoted day, e.g. date('2026-01-31')"
+        usage = _("date() takes one quoted day, e.g. date('2026-01-31')")
         if keywords or len(positional) != 1 or not isinstance(positional[0], ast.String):
             raise ExprError(usage, _start(meta))
         arg = positional[0]
@@ -270,11 +273,16 @@ class _ToAst:
             day = dt.date.fromisoformat(arg.value)
         except ValueError:
             raise ExprError(
-                f"invalid date {arg.value!r}; expected a real day as YYYY-MM-DD", where
+                _("invalid date {value}; expected a real day as YYYY-MM-DD").format(
+                    value=repr(arg.value)
+                ),
+                where,
             ) from None
         if not _FIRST_DAY <= day <= _LAST_DAY:  # instants are int64 nanoseconds downstream
             raise ExprError(
-                f"date {arg.value!r} is out of range; dates go from {_FIRST_DAY} to {_LAST_DAY}",
+                _("date {value} is out of range; dates go from {first} to {last}").format(
+                    value=repr(arg.value), first=_FIRST_DAY, last=_LAST_DAY
+                ),
                 where,
             )
         return ast.DateLit(day, pos=_pos(meta))

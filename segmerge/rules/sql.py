@@ -26,6 +26,7 @@ import pyarrow as pa
 from sqlglot import exp
 
 from segmerge.errors import RuleError
+from segmerge.i18n import _
 from segmerge.metrics.catalog import FUNCTIONS, Kind
 from segmerge.rules import ast
 from segmerge.rules.checker import Scope, bind_call, kind_of
@@ -232,7 +233,7 @@ class DuckDBEvaluator(Evaluator):
             function = FUNCTIONS.get(name.split("(")[0]) if name.endswith(")") else None
             kind = function.returns if function else self.compiler.scope.kind_of_name(name)
             if kind is None:
-                raise RuleError(f"unknown name '{name}'", field=name)
+                raise RuleError(_("unknown name '{name}'").format(name=name), field=name)
             self._arrays[name] = _arrow(self.frame[name], kind, self.tz)
         return self._arrays[name]
 
