@@ -74,10 +74,13 @@ class StrictValues(jinja2.StrictUndefined):
         name, owner = self._undefined_name, self._undefined_obj
         if isinstance(owner, ContactView):
             raise MissingValue(
-                f"this contact has no value for {name!r}", field=f"contact.{name}"
+                _("this contact has no value for {name}").format(name=repr(name)),
+                field=f"contact.{name}",
             ) from None
         if owner is jinja2.utils.missing:
-            raise MissingValue(f"{name!r} is undefined", field=str(name)) from None
+            raise MissingValue(
+                _("{name} is undefined").format(name=repr(name)), field=str(name)
+            ) from None
         raise MissingValue(self._undefined_message, field=str(name)) from None
 
 
@@ -180,7 +183,9 @@ class Sandbox(ImmutableSandboxedEnvironment):
     def unsafe_undefined(self, obj: Any, attribute: str) -> jinja2.Undefined:
         """Refuse at once, rather than return an Undefined that fails only when used."""
         raise SecurityError(
-            f"access to {attribute!r} of a {type(obj).__name__} is not allowed in templates"
+            _("access to {name} of a {kind} is not allowed in templates").format(
+                name=repr(attribute), kind=type(obj).__name__
+            )
         )
 
 

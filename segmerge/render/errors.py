@@ -62,7 +62,7 @@ def render_failure(
     who = _("contact {id}").format(id=contact.get("contact_id", "?"))
     if isinstance(exc, MissingValue):
         return TemplateError(
-            f"{who}: {exc}",
+            _("{who}: {problem}").format(who=who, problem=exc),
             file=file,
             line=line,
             field=exc.field,
@@ -72,9 +72,13 @@ def render_failure(
             ),
         )
     if isinstance(exc, SecurityError):
-        return TemplateSecurityError(f"{who}: {exc}", file=file, line=line)
+        return TemplateSecurityError(
+            _("{who}: {problem}").format(who=who, problem=exc), file=file, line=line
+        )
     if isinstance(exc, FilterError):
-        return TemplateError(f"{who}: {exc}", file=file, line=line)
+        return TemplateError(
+            _("{who}: {problem}").format(who=who, problem=exc), file=file, line=line
+        )
     if isinstance(exc, RenderLimit | RecursionError | MemoryError):
         what = {
             RecursionError: _(
@@ -91,4 +95,7 @@ def render_failure(
         )
         err.timed_out = isinstance(exc, RenderLimit) and exc.timed_out
         return err
-    return TemplateError(f"{who}: {type(exc).__name__}: {exc}", file=file, line=line)
+    problem = f"{type(exc).__name__}: {exc}"  # a bug's own words, for its report
+    return TemplateError(
+        _("{who}: {problem}").format(who=who, problem=problem), file=file, line=line
+    )
