@@ -35,7 +35,7 @@ from typing import Any, NoReturn
 
 import pandas as pd
 
-from segmerge.ports import STRING, BadAnswer, HttpClient, empty_events, vendor_times
+from segmerge.ports import STRING, BadAnswer, HttpClient, _, empty_events, vendor_times
 
 #: kinds answered as ``[{campaignId, eventTime, ...}]`` -> (event, detail)
 PLAIN = {
@@ -115,7 +115,10 @@ def events_of(cid: str, body: Any, source: str) -> list[Row]:
         return []
     if not isinstance(body, dict):
         raise BadAnswer(
-            f"{source}: {endpoint} answered {type(body).__name__}, expected an object", field=source
+            _("{source}: {endpoint} answered {kind}, expected an object").format(
+                source=source, endpoint=endpoint, kind=type(body).__name__
+            ),
+            field=source,
         )
     shape = _Shape(source, endpoint)
     out: list[Row] = []
@@ -162,16 +165,20 @@ class _Shape:
     def wrong(self, name: str, value: Any, expected: str) -> NoReturn:
         got = "missing" if value is None else f"{type(value).__name__} {str(value)[:60]!r}"
         raise BadAnswer(
-            f"{self.source}: {self.endpoint}: field {name!r} is {got}, expected {expected}",
+            _("{source}: {endpoint}: field {name!r} is {got}, expected {expected}").format(
+                source=self.source, endpoint=self.endpoint, name=name, got=got, expected=expected
+            ),
             field=self.source,
         )
 
     def unknown(self, name: str) -> NoReturn:
         raise BadAnswer(
-            f"{self.source}: {self.endpoint}: field {name!r} is no kind of event Segmerge "
-            "knows (Brevo's documented ones are read)",
+            _(
+                "{source}: {endpoint}: field {name!r} is no kind of event Segmerge "
+                "knows (Brevo's documented ones are read)"
+            ).format(source=self.source, endpoint=self.endpoint, name=name),
             field=self.source,
-            hint='`events = "none"` pulls without events meanwhile; please report the field',
+            hint=_('`events = "none"` pulls without events meanwhile; please report the field'),
         )
 
     def items(self, name: str, value: Any) -> list[dict[str, Any]]:

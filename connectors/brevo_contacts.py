@@ -51,14 +51,19 @@ def attributes_from(body: Any, source: str) -> dict[str, Attribute]:
     items = body.get("attributes") if isinstance(body, dict) else None
     if not isinstance(items, list):
         raise BadAnswer(
-            f"{source}: GET /contacts/attributes: field 'attributes' is missing or not a list",
+            _(
+                "{source}: GET /contacts/attributes: field 'attributes' is missing or not a list"
+            ).format(source=source),
             field=source,
         )
     out: dict[str, Attribute] = {}
     for n, a in enumerate(items):
         if not isinstance(a, dict) or not isinstance(a.get("name"), str):
             raise BadAnswer(
-                f"{source}: GET /contacts/attributes: attribute #{n} has no 'name'", field=source
+                _("{source}: GET /contacts/attributes: attribute #{n} has no 'name'").format(
+                    source=source, n=n
+                ),
+                field=source,
             )
         if a.get("category", "normal") not in PER_CONTACT:
             continue
@@ -99,8 +104,16 @@ def check_items(items: list[Any], source: str, endpoint: str, offset: int) -> No
     for n, item in enumerate(items):
         if not isinstance(item, dict):
             raise BadAnswer(
-                f"{source}: {endpoint} (offset {offset}): contact #{offset + n} is "
-                f"{type(item).__name__}, expected an object",
+                _(
+                    "{source}: {endpoint} (offset {offset}): contact #{value} is {kind}, "
+                    "expected an object"
+                ).format(
+                    source=source,
+                    endpoint=endpoint,
+                    offset=offset,
+                    value=offset + n,
+                    kind=type(item).__name__,
+                ),
                 field=source,
             )
         for key, kinds, required in SHAPE:
@@ -108,17 +121,34 @@ def check_items(items: list[Any], source: str, endpoint: str, offset: int) -> No
             if value is None:
                 if required and key in ("id", "attributes", "listIds"):
                     raise BadAnswer(
-                        f"{source}: {endpoint} (offset {offset}): contact "
-                        f"{item.get('id', '#' + str(offset + n))} has no {key!r} field",
+                        _(
+                            "{source}: {endpoint} (offset {offset}): contact {value} has no "
+                            "{key!r} field"
+                        ).format(
+                            source=source,
+                            endpoint=endpoint,
+                            offset=offset,
+                            value=item.get("id", "#" + str(offset + n)),
+                            key=key,
+                        ),
                         field=source,
                     )
                 continue
             if not isinstance(value, kinds) or (kinds == (int,) and isinstance(value, bool)):
                 raise BadAnswer(
-                    f"{source}: {endpoint} (offset {offset}): field {key!r} of contact "
-                    f"{item.get('id')} is {type(value).__name__}, expected "
-                    f"{' or '.join(k.__name__ for k in kinds)}: the API changed a field's "
-                    "type mid-pull",
+                    _(
+                        "{source}: {endpoint} (offset {offset}): field {key!r} of contact "
+                        "{value} is {kind}, expected {value2}: the API changed a field's "
+                        "type mid-pull"
+                    ).format(
+                        source=source,
+                        endpoint=endpoint,
+                        offset=offset,
+                        key=key,
+                        value=item.get("id"),
+                        kind=type(value).__name__,
+                        value2=" or ".join(k.__name__ for k in kinds),
+                    ),
                     field=source,
                 )
 

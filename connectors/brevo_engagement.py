@@ -166,13 +166,13 @@ def pull_exports(
     done = _run(client, jobs, remaining - len(jobs) - KEEP_FOR_PUSH, settings, source, notes)
     frames: list[pd.DataFrame] = []
     for job, data in cached:
-        what = f"campaign {job.campaign.id} ({job.kind}, cached)"
+        what = _("campaign {id} ({kind}, cached)").format(id=job.campaign.id, kind=job.kind)
         frames.append(_frame(emails_of(data, source=source, what=what), job))
         counts[str(job.campaign.id)][job.kind] = job.campaign.counts[job.kind]
     lost: list[Job] = []
     for job in done:
         assert job.url is not None
-        what = f"campaign {job.campaign.id} ({job.kind})"
+        what = _("campaign {id} ({kind})").format(id=job.campaign.id, kind=job.kind)
         try:
             data = files.request("GET", job.url).content
         except CredentialError:
@@ -278,8 +278,10 @@ def _poll(client: HttpClient, pending: dict[int, Job], source: str) -> int:
             continue
         if status != "completed":
             raise BadAnswer(
-                f"{source}: {ep}: process {pid} has status {status!r}, expected "
-                f"queued, in_process or completed",
+                _(
+                    "{source}: {ep}: process {pid} has status {status!r}, expected "
+                    "queued, in_process or completed"
+                ).format(source=source, ep=ep, pid=pid, status=status),
                 field=source,
             )
         pending.pop(pid).url = export_url(item.get("export_url"), source=source, endpoint=ep)

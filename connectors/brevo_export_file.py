@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 import pandas as pd
 
-from segmerge.ports import BadAnswer
+from segmerge.ports import BadAnswer, _
 
 ANCHOR = re.compile(
     r"""^\s*<a\s[^>]*?href\s*=\s*(["'])(?P<url>[^"']+)\1[^>]*>.*?</a>\s*$""",
@@ -47,8 +47,10 @@ def export_url(value: object, *, source: str, endpoint: str) -> str:
         if parts.scheme in ("http", "https") and parts.netloc and not any(c.isspace() for c in url):
             return url
     raise BadAnswer(
-        f"{source}: {endpoint}: field 'export_url' is {str(value)[:120]!r}, expected a URL "
-        f'or an <a href="..."> link',
+        _(
+            "{source}: {endpoint}: field 'export_url' is {value!r}, expected a "
+            'URL or an <a href="..."> link'
+        ).format(source=source, endpoint=endpoint, value=str(value)[:120]),
         field=source,
     )
 
@@ -72,10 +74,11 @@ def emails_of(data: bytes, *, source: str, what: str) -> pd.Series:
     column = next((wanted[h] for h in EMAIL_HEADERS if h in wanted), None)
     if column is None:
         raise BadAnswer(
-            f"{source}: the export of {what} has no e-mail column (columns: "
-            f"{', '.join(map(str, frame.columns[:12])) or 'none'})",
+            _("{source}: the export of {what} has no e-mail column (columns: {value})").format(
+                source=source, what=what, value=", ".join(map(str, frame.columns[:12])) or "none"
+            ),
             field=source,
-            hint="Brevo changed its export format? report it with the file's header line",
+            hint=_("Brevo changed its export format? report it with the file's header line"),
         )
     return frame[column].astype("string")
 
@@ -89,18 +92,25 @@ def _unpack(data: bytes, *, source: str, what: str) -> bytes:
                 names = [n for n in z.namelist() if not n.endswith("/")]
                 if len(names) != 1:
                     raise BadAnswer(
-                        f"{source}: the export of {what} is a zip of "
-                        f"{len(names)} files, expected one",
+                        _(
+                            "{source}: the export of {what} is a zip of {value} files, expected one"
+                        ).format(source=source, what=what, value=len(names)),
                         field=source,
                     )
                 return z.read(names[0])
     except (OSError, zipfile.BadZipFile, EOFError) as exc:
         raise BadAnswer(
-            f"{source}: the export of {what} is a damaged archive ({exc})", field=source
+            _("{source}: the export of {what} is a damaged archive ({exc})").format(
+                source=source, what=what, exc=exc
+            ),
+            field=source,
         ) from None
     if data[:1] == b"<" or b"\x00" in data[:512]:
         raise BadAnswer(
-            f"{source}: the export of {what} is no CSV file (starts {data[:40]!r})", field=source
+            _("{source}: the export of {what} is no CSV file (starts {value!r})").format(
+                source=source, what=what, value=data[:40]
+            ),
+            field=source,
         )
     return data
 

@@ -311,14 +311,18 @@ def named_items(
             or not isinstance(x.get("name"), str)
         ):
             raise BadAnswer(
-                f"{source}: {endpoint}: item #{offset + n} of {key!r} has no integer "
-                "'id' and text 'name'",
+                _(
+                    "{source}: {endpoint}: item #{value} of {key!r} has no integer 'id' "
+                    "and text 'name'"
+                ).format(source=source, endpoint=endpoint, value=offset + n, key=key),
                 field=source,
             )
     count = body.get("count", offset + len(items))
     if not isinstance(count, int) or isinstance(count, bool):
         raise BadAnswer(
-            f"{source}: {endpoint}: field 'count' is {type(count).__name__}, expected an integer",
+            _("{source}: {endpoint}: field 'count' is {kind}, expected an integer").format(
+                source=source, endpoint=endpoint, kind=type(count).__name__
+            ),
             field=source,
         )
     return items, count
@@ -339,14 +343,18 @@ def call_result(body: Any, endpoint: str, source: str) -> set[Any]:
     inner = body.get("contacts", body) if isinstance(body, dict) else None
     if not isinstance(inner, dict):
         raise BadAnswer(
-            f"{source}: {endpoint}: field 'contacts' is {type(inner).__name__}, expected an object",
+            _("{source}: {endpoint}: field 'contacts' is {kind}, expected an object").format(
+                source=source, endpoint=endpoint, kind=type(inner).__name__
+            ),
             field=source,
         )
     for key in ("success", "failure"):
         value = inner.get(key, [])
         if not isinstance(value, list) or not all(isinstance(x, str | int) for x in value):
             raise BadAnswer(
-                f"{source}: {endpoint}: field 'contacts.{key}' is not a list of ids or e-mails",
+                _(
+                    "{source}: {endpoint}: field 'contacts.{key}' is not a list of ids or e-mails"
+                ).format(source=source, endpoint=endpoint, key=key),
                 field=source,
             )
     return {_norm(x) for x in inner.get("success", [])}

@@ -71,13 +71,15 @@ def orders_page(body: Any, source: str, offset: int = 0) -> tuple[list[dict[str,
     count = body.get("count", offset + len(items))
     if not isinstance(count, int) or isinstance(count, bool):
         raise BadAnswer(
-            f"{source}: {ENDPOINT}: field 'count' is {type(count).__name__}, expected an integer",
+            _("{source}: {endpoint}: field 'count' is {kind}, expected an integer").format(
+                source=source, endpoint=ENDPOINT, kind=type(count).__name__
+            ),
             field=source,
         )
     for n, o in enumerate(items):
         where = f"{source}: {ENDPOINT} (offset {offset}): order #{offset + n}"
         if not isinstance(o, dict) or not isinstance(o.get("id"), str | int):
-            raise BadAnswer(f"{where} has no id", field=source)
+            raise BadAnswer(_("{where} has no id").format(where=where), field=source)
         where = f"{source}: {ENDPOINT}: order {o['id']!r}"
         for key, kinds, expected in (
             ("amount", (int, float), "a number"),
@@ -88,12 +90,17 @@ def orders_page(body: Any, source: str, offset: int = 0) -> tuple[list[dict[str,
             if not isinstance(value, kinds) or isinstance(value, bool):
                 got = "missing" if value is None else type(value).__name__
                 raise BadAnswer(
-                    f"{where}: field {key!r} is {got}, expected {expected}", field=source
+                    _("{where}: field {key!r} is {got}, expected {expected}").format(
+                        where=where, key=key, got=got, expected=expected
+                    ),
+                    field=source,
                 )
         buyer = o.get("contact_id", o.get("contactId"))
         if buyer is not None and (not isinstance(buyer, int) or isinstance(buyer, bool)):
             raise BadAnswer(
-                f"{where}: field 'contact_id' is {type(buyer).__name__}, expected an integer",
+                _("{where}: field 'contact_id' is {kind}, expected an integer").format(
+                    where=where, kind=type(buyer).__name__
+                ),
                 field=source,
             )
     return items, count

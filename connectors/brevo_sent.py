@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from segmerge.ports import BadAnswer, HttpClient, field_of
+from segmerge.ports import BadAnswer, HttpClient, _, field_of
 
 #: recipientsType -> (its counter in statistics.globalStats, the canonical event)
 KINDS: dict[str, tuple[str, str]] = {
@@ -72,26 +72,33 @@ def _campaign(item: Any, n: int, source: str) -> Campaign:
     endpoint = "GET /emailCampaigns"
 
     def bad(what: str) -> BadAnswer:
-        return BadAnswer(f"{source}: {endpoint}: campaign #{n} {what}", field=source)
+        return BadAnswer(
+            _("{source}: {endpoint}: campaign #{n} {what}").format(
+                source=source, endpoint=endpoint, n=n, what=what
+            ),
+            field=source,
+        )
 
     if not isinstance(item, dict) or not isinstance(item.get("id"), int):
-        raise bad("has no integer 'id'")
+        raise bad(_("has no integer 'id'"))
     cid = item["id"]
     when = item.get("sentDate") or item.get("scheduledAt")
     sent = pd.to_datetime(when, utc=True, errors="coerce") if isinstance(when, str) else None
     if sent is None or pd.isna(sent):
-        raise bad(f"(id {cid}) has no valid 'sentDate' ({when!r})")
+        raise bad(_("(id {cid}) has no valid 'sentDate' ({when!r})").format(cid=cid, when=when))
     stats = item.get("statistics")
     glob = stats.get("globalStats") if isinstance(stats, dict) else None
     if not isinstance(glob, dict):
-        raise bad(f"(id {cid}) has no 'statistics.globalStats'")
+        raise bad(_("(id {cid}) has no 'statistics.globalStats'").format(cid=cid))
     counts: dict[str, int] = {}
-    for kind, (counter, _) in KINDS.items():
+    for kind, (counter, _event) in KINDS.items():
         value = glob.get(counter)
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise bad(
-                f"(id {cid}): field 'statistics.globalStats.{counter}' is {value!r}, "
-                f"expected a count"
+                _(
+                    "(id {cid}): field 'statistics.globalStats.{counter}' is {value!r}, "
+                    "expected a count"
+                ).format(cid=cid, counter=counter, value=value)
             )
         counts[kind] = value
     return Campaign(cid, str(item.get("name") or cid), sent, counts)

@@ -21,13 +21,18 @@ from .files_read import RawTable
 def no_buyer(raw: RawTable, hint: str) -> DataError:
     """An orders file that cannot be linked: which column is missing, and how to get it."""
     return DataError(
-        "this orders file names no customer: it has no contact_id column and no email "
-        f"column to link its orders to the contacts (headers: {raw.headers})",
+        _(
+            "this orders file names no customer: it has no contact_id column and "
+            "no email column to link its orders to the contacts (headers: "
+            "{headers})"
+        ).format(headers=raw.headers),
         file=raw.display,
         line=raw.header_line or None,
         hint=hint
-        or 'map the column holding the customer number, e.g. columns = { "ID client" = '
-        '"contact_id" }, or the one holding the buyer\'s e-mail to "email"',
+        or _(
+            'map the column holding the customer number, e.g. columns = {{ "ID client" = '
+            '"contact_id" }}, or the one holding the buyer\'s e-mail to "email"'
+        ),
     )
 
 

@@ -51,7 +51,7 @@ def refuse_nul(text: str, display: str) -> None:
             file=display,
             line=line,
             column=at - (text.rfind("\n", 0, at) + 1) + 1,
-            hint="export it again as CSV (UTF-8), or set `encoding` in the source",
+            hint=_("export it again as CSV (UTF-8), or set `encoding` in the source"),
         )
 
 

@@ -225,8 +225,10 @@ def search_modified_since(
                 break
         if last_ms <= start:
             raise StuckSearch(
-                f"{client.source}: POST {path}: more than {cap} records were modified at the "
-                f"same millisecond ({start}); the search cannot page past them",
+                _(
+                    "{source}: POST {path}: more than {cap} records were modified at the "
+                    "same millisecond ({start}); the search cannot page past them"
+                ).format(source=client.source, path=path, cap=cap, start=start),
                 field=client.source,
             )
         start = last_ms
@@ -247,7 +249,12 @@ def _modified_ms(item: Any, prop: str, source: str, path: str) -> int:
         return int(pd.Timestamp(value).value // 1_000_000)
     except (TypeError, ValueError):
         raise BadAnswer(
-            f"{source}: POST {path}: record {item.get('id') if isinstance(item, dict) else '?'} "
-            f"has no readable {prop!r} ({value!r})",
+            _("{source}: POST {path}: record {value} has no readable {prop!r} ({value2!r})").format(
+                source=source,
+                path=path,
+                value=item.get("id") if isinstance(item, dict) else "?",
+                prop=prop,
+                value2=value,
+            ),
             field=source,
         ) from None

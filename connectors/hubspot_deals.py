@@ -24,7 +24,7 @@ from typing import Any
 
 import pandas as pd
 
-from segmerge.ports import STRING, BadAnswer, HttpClient, empty_orders, field_of
+from segmerge.ports import STRING, BadAnswer, HttpClient, _, empty_orders, field_of
 
 from .hubspot_client import LIST_PAGE, next_after
 from .hubspot_pull import when
@@ -44,24 +44,35 @@ def won_stage_ids(client: HttpClient) -> set[str]:
         stages = p.get("stages") if isinstance(p, dict) else None
         if not isinstance(stages, list):
             raise BadAnswer(
-                f"{client.source}: {endpoint}: pipeline "
-                f"{p.get('id') if isinstance(p, dict) else p!r} has no 'stages' list",
+                _("{source}: {endpoint}: pipeline {value!r} has no 'stages' list").format(
+                    source=client.source,
+                    endpoint=endpoint,
+                    value=p.get("id") if isinstance(p, dict) else p,
+                ),
                 field=client.source,
             )
         for s in stages:
             meta = s.get("metadata") if isinstance(s, dict) else None
             if not isinstance(meta, dict) or "id" not in s:
                 raise BadAnswer(
-                    f"{client.source}: {endpoint}: a stage has no 'id' or no 'metadata' object",
+                    _("{source}: {endpoint}: a stage has no 'id' or no 'metadata' object").format(
+                        source=client.source, endpoint=endpoint
+                    ),
                     field=client.source,
                 )
             try:
                 probability = float(meta.get("probability", "nan"))
             except (TypeError, ValueError):
                 raise BadAnswer(
-                    f"{client.source}: {endpoint}: stage {s['id']} "
-                    f"metadata.probability is {meta.get('probability')!r}, not a "
-                    "number",
+                    _(
+                        "{source}: {endpoint}: stage {value} metadata.probability is "
+                        "{value2!r}, not a number"
+                    ).format(
+                        source=client.source,
+                        endpoint=endpoint,
+                        value=s["id"],
+                        value2=meta.get("probability"),
+                    ),
                     field=client.source,
                 ) from None
             closed = str(meta.get("isClosed", "true")).lower() == "true"
@@ -110,8 +121,9 @@ class WonDeals:
                 props = deal.get("properties") if isinstance(deal, dict) else None
                 if not isinstance(props, dict) or "id" not in deal:
                     raise BadAnswer(
-                        f"{self.client.source}: GET {DEALS}: a deal has no 'id' or "
-                        "no 'properties' object",
+                        _(
+                            "{source}: GET {deals}: a deal has no 'id' or no 'properties' object"
+                        ).format(source=self.client.source, deals=DEALS),
                         field=self.client.source,
                     )
                 if not self.is_won(props):
@@ -146,8 +158,10 @@ class WonDeals:
         linked = assoc.get("results") if isinstance(assoc, dict) else None
         if not isinstance(linked, list):
             raise BadAnswer(
-                f"{self.client.source}: GET {DEALS}: deal {deal['id']} "
-                "associations.contacts.results is not a list",
+                _(
+                    "{source}: GET {deals}: deal {value} associations.contacts.results "
+                    "is not a list"
+                ).format(source=self.client.source, deals=DEALS, value=deal["id"]),
                 field=self.client.source,
             )
         if next_after(assoc) is not None:
@@ -176,6 +190,8 @@ def _has(item: Any, key: str, endpoint: str, reader: WonDeals) -> bool:
     if isinstance(value, str | int) and not isinstance(value, bool) and str(value):
         return True
     raise BadAnswer(
-        f"{reader.client.source}: GET {endpoint}: an association has no {key!r} ({item!r:.80})",
+        _("{source}: GET {endpoint}: an association has no {key!r} ({item!r:.80})").format(
+            source=reader.client.source, endpoint=endpoint, key=key, item=item
+        ),
         field=reader.client.source,
     )

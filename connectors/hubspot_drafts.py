@@ -20,7 +20,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from segmerge.ports import Action, BadAnswer, ConnectorError, CredentialError, HttpClient, Outcome
+from segmerge.ports import (
+    Action,
+    BadAnswer,
+    ConnectorError,
+    CredentialError,
+    HttpClient,
+    Outcome,
+    _,
+)
 
 from . import hubspot_email_content as mail
 from .hubspot_lists import Lists
@@ -174,8 +182,9 @@ class Drafts:
         email = self.client.json("GET", path)
         if not isinstance(email, dict) or not isinstance(email.get("content"), dict):
             raise BadAnswer(
-                f"{self.client.source}: GET {EMAILS}/{{emailId}}: e-mail {eid} "
-                "has no 'content' object",
+                _(
+                    "{source}: GET {emails}/{{emailId}}: e-mail {eid} has no 'content' object"
+                ).format(source=self.client.source, emails=EMAILS, eid=eid),
                 field=self.client.source,
             )
         return email
@@ -203,7 +212,10 @@ def _id_of(answer: Any, endpoint: str, source: str) -> str:
     eid = answer.get("id") if isinstance(answer, dict) else None
     if not isinstance(eid, str | int) or isinstance(eid, bool) or str(eid) == "":
         raise BadAnswer(
-            f"{source}: {endpoint} answered without the e-mail's 'id' ({eid!r})", field=source
+            _("{source}: {endpoint} answered without the e-mail's 'id' ({eid!r})").format(
+                source=source, endpoint=endpoint, eid=eid
+            ),
+            field=source,
         )
     return str(eid)
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from segmerge.ports import STRING, UTC, BadAnswer, HttpClient, empty_events
+from segmerge.ports import STRING, UTC, BadAnswer, HttpClient, _, empty_events
 
 EVENTS = "/email/public/v1/events"
 PAGE = 1000
@@ -57,13 +57,21 @@ def page_frame(page: list[Any], source: str) -> pd.DataFrame:
     bad = next((e for e in page if not isinstance(e, dict)), None)
     if bad is not None:
         raise BadAnswer(
-            f"{source}: GET {EVENTS}: an event is {type(bad).__name__}, not an object", field=source
+            _("{source}: GET {events}: an event is {kind}, not an object").format(
+                source=source, events=EVENTS, kind=type(bad).__name__
+            ),
+            field=source,
         )
     df = pd.DataFrame.from_records(page)
     if df.empty:
         return _empty()
     if "type" not in df.columns:
-        raise BadAnswer(f"{source}: GET {EVENTS}: events have no 'type' field", field=source)
+        raise BadAnswer(
+            _("{source}: GET {events}: events have no 'type' field").format(
+                source=source, events=EVENTS
+            ),
+            field=source,
+        )
     kinds = df["type"].map(EVENT_KINDS)
     changes = df["type"] == "STATUSCHANGE"
     if changes.any():
@@ -74,14 +82,18 @@ def page_frame(page: list[Any], source: str) -> pd.DataFrame:
     for field in ("created", "recipient"):
         if field not in df.columns or df[field].isna().any():
             raise BadAnswer(
-                f"{source}: GET {EVENTS}: a {df['type'].iloc[0]} event has no {field!r}",
+                _("{source}: GET {events}: a {value} event has no {field!r}").format(
+                    source=source, events=EVENTS, value=df["type"].iloc[0], field=field
+                ),
                 field=source,
             )
     at = pd.to_numeric(df["created"], errors="coerce")
     if at.isna().any() or not df["recipient"].map(lambda r: isinstance(r, str)).all():
         raise BadAnswer(
-            f"{source}: GET {EVENTS}: an event's 'created' is not epoch "
-            "milliseconds or its 'recipient' not a string",
+            _(
+                "{source}: GET {events}: an event's 'created' is not epoch "
+                "milliseconds or its 'recipient' not a string"
+            ).format(source=source, events=EVENTS),
             field=source,
         )
     return pd.DataFrame(

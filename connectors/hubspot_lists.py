@@ -17,6 +17,7 @@ from segmerge.ports import (
     HttpClient,
     Outcome,
     OutcomeStatus,
+    _,
     batched,
     field_of,
 )
@@ -79,7 +80,9 @@ class Lists:
         made = answer.get("list") if isinstance(answer, dict) else None
         if not isinstance(made, dict) or "listId" not in made:
             raise BadAnswer(
-                f"{self.client.source}: POST {LISTS}/ answered without list.listId",
+                _("{source}: POST {lists}/ answered without list.listId").format(
+                    source=self.client.source, lists=LISTS
+                ),
                 field=self.client.source,
             )
         self._ids[name] = str(made["listId"])
@@ -150,7 +153,9 @@ class Lists:
         missing = answer.get("recordIdsMissing") if isinstance(answer, dict) else None
         if not isinstance(missing, list):
             raise BadAnswer(
-                f"{self.client.source}: PUT {path}: no recordIdsMissing list",
+                _("{source}: PUT {path}: no recordIdsMissing list").format(
+                    source=self.client.source, path=path
+                ),
                 field=self.client.source,
             )
         return {str(m) for m in missing}

@@ -88,18 +88,32 @@ def read_contacts(
         for item in page:
             if not isinstance(item, dict) or not isinstance(item.get("properties"), dict):
                 raise BadAnswer(
-                    f"{source}: {endpoint}: a record is {type(item).__name__} without a "
-                    "'properties' object",
+                    _(
+                        "{source}: {endpoint}: a record is {kind} without a 'properties' object"
+                    ).format(source=source, endpoint=endpoint, kind=type(item).__name__),
                     field=source,
                 )
             rid = item.get("id")
             if not isinstance(rid, str | int) or isinstance(rid, bool):
-                raise BadAnswer(f"{source}: {endpoint}: a record has id {rid!r}", field=source)
+                raise BadAnswer(
+                    _("{source}: {endpoint}: a record has id {rid!r}").format(
+                        source=source, endpoint=endpoint, rid=rid
+                    ),
+                    field=source,
+                )
             for key, value in item["properties"].items():
                 if value is not None and not isinstance(value, str):
                     raise BadAnswer(
-                        f"{source}: {endpoint}: contact {rid} property {key!r} is "
-                        f"{type(value).__name__}, expected a string or null",
+                        _(
+                            "{source}: {endpoint}: contact {rid} property {key!r} is {kind}, "
+                            "expected a string or null"
+                        ).format(
+                            source=source,
+                            endpoint=endpoint,
+                            rid=rid,
+                            key=key,
+                            kind=type(value).__name__,
+                        ),
                         field=source,
                     )
             records[str(rid)] = item

@@ -178,11 +178,19 @@ class Api:
                     )
                 time.sleep(wait)
         raise ConnectorError(
-            f"{self.source}: {method.upper()} {path} answered 429 {MAX_429} times, giving up: "
-            f"{vendor_reason(resp)}",
+            _("{source}: {value} {path} answered 429 {max_429} times, giving up: {value2}").format(
+                source=self.source,
+                value=method.upper(),
+                path=path,
+                max_429=MAX_429,
+                value2=vendor_reason(resp),
+            ),
             field=self.source,
-            hint="another app holds this key's 10 simultaneous connections; lower "
-            "max_connections for this source, the next run picks up where this one stopped",
+            hint=_(
+                "another app holds this key's 10 simultaneous connections; lower "
+                "max_connections for this source, the next run picks up where this "
+                "one stopped"
+            ),
         )
 
     def json(self, method: str, path: str, **kwargs: Any) -> Any:
@@ -237,11 +245,20 @@ class Api:
             again = [lst for lst in listings if id(lst) in tears]
             if reading == READINGS:
                 raise ConnectorError(
-                    f"{self.source}: GET {again[0].path} was read {READINGS} times and the "
-                    f"audience changed under each reading ({tears[id(again[0])]})",
+                    _(
+                        "{source}: GET {value} was read {readings} times and the audience "
+                        "changed under each reading ({value2})"
+                    ).format(
+                        source=self.source,
+                        value=again[0].path,
+                        readings=READINGS,
+                        value2=tears[id(again[0])],
+                    ),
                     field=self.source,
-                    hint="members moved between pages while they were read (many changes "
-                    "at once?); nothing was recorded, the next run reads them again",
+                    hint=_(
+                        "members moved between pages while they were read (many changes at "
+                        "once?); nothing was recorded, the next run reads them again"
+                    ),
                 )
             for lst in again:
                 lst.expected = max((p.total for p in latest[id(lst)]), default=0)
@@ -294,8 +311,12 @@ class Api:
         total = body.get("total_items", 0)
         if not isinstance(total, int) or isinstance(total, bool):
             raise BadAnswer(
-                f"{self.source}: {endpoint} (offset {offset}): field 'total_items' is "
-                f"{type(total).__name__}, expected int",
+                _(
+                    "{source}: {endpoint} (offset {offset}): field 'total_items' is "
+                    "{kind}, expected int"
+                ).format(
+                    source=self.source, endpoint=endpoint, offset=offset, kind=type(total).__name__
+                ),
                 field=self.source,
             )
         page = Page(lst, offset, items, total)

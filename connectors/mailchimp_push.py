@@ -39,6 +39,7 @@ from segmerge.ports import (
     Outcome,
     OutcomeStatus,
     SegmergeError,
+    _,
     batched,
 )
 
@@ -176,7 +177,11 @@ class Pusher:
         )
         email = body.get("email_address") if isinstance(body, dict) else None
         if not isinstance(email, str):
-            raise BadAnswer(f"{self.source}: member {action.contact_id} has no e-mail address")
+            raise BadAnswer(
+                _("{source}: member {contact_id} has no e-mail address").format(
+                    source=self.source, contact_id=action.contact_id
+                )
+            )
         self.emails[str(action.contact_id)] = email
         return email
 
@@ -220,7 +225,7 @@ class Pusher:
                 "POST", f"/lists/{self.list_id}/segments/{chunk.segment_id}", json=body
             )
         except BadAnswer as exc:
-            if " answered 404" not in exc.message:
+            if exc.status != 404:  # the status, not the (translated) text
                 raise
             with self.tags_book.lock:
                 self.tags_book.forget(chunk.tag, chunk.segment_id)
@@ -241,7 +246,7 @@ class Pusher:
         """Each e-mail the batch could not handle, once more through the member's tags."""
         results = self.api.map(self._tag_member, failed)
         out: list[Outcome] = []
-        for (a, _, first), result in zip(failed, results, strict=True):
+        for (a, _unused, first), result in zip(failed, results, strict=True):
             if isinstance(result, BaseException):
                 out.append(self._outcome_for_error(a, result, first))
             else:
@@ -333,7 +338,9 @@ class Pusher:
             if cid is None:
                 raise
         if cid is None:
-            raise BadAnswer(f"{self.source}: POST /campaigns answered without an id")
+            raise BadAnswer(
+                _("{source}: POST /campaigns answered without an id").format(source=self.source)
+            )
         if self._titles is not None:
             self._titles[title] = cid
         self._content(cid, p)

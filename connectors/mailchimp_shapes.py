@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from segmerge.ports import BadAnswer
+from segmerge.ports import BadAnswer, _
 
 from .mailchimp_api import Page
 
@@ -114,8 +114,16 @@ def check_items(
 def bad(page: Page, source: str, where: str, value: Any, expected: str) -> None:
     shown = "missing" if value is None else f"{type(value).__name__} {value!r:.60}"
     raise BadAnswer(
-        f"{source}: GET {page.listing.path} (offset {page.offset}): field {where} is "
-        f"{shown}, expected {expected}",
+        _(
+            "{source}: GET {path} (offset {offset}): field {where} is {shown}, expected {expected}"
+        ).format(
+            source=source,
+            path=page.listing.path,
+            offset=page.offset,
+            where=where,
+            shown=shown,
+            expected=expected,
+        ),
         field=source,
-        hint=HINT,
+        hint=_(HINT),
     )

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from segmerge.ports import BadAnswer, SegmergeError
+from segmerge.ports import BadAnswer, SegmergeError, _
 
 from .mailchimp_api import Api, Listing, Page, fields
 
@@ -66,8 +66,10 @@ class Segments:
                 sid = s.get("id") if isinstance(s, dict) else None
                 if not isinstance(name, str) or type(sid) is not int:
                     raise BadAnswer(
-                        f"{self.source}: GET {self.path} (offset {page.offset}): "
-                        f"segments[{i}] has no text 'name' and integer 'id' ({s!r:.120})",
+                        _(
+                            "{source}: GET {path} (offset {offset}): segments[{i}] has no text "
+                            "'name' and integer 'id' ({s!r:.120})"
+                        ).format(source=self.source, path=self.path, offset=page.offset, i=i, s=s),
                         field=self.source,
                     )
                 found.setdefault(name, sid)
@@ -137,8 +139,9 @@ class Segments:
         sid = body.get("id") if isinstance(body, dict) else None
         if type(sid) is not int:
             raise BadAnswer(
-                f"{self.source}: POST {self.path}: field 'id' is {type(sid).__name__}, "
-                "expected int",
+                _("{source}: POST {path}: field 'id' is {kind}, expected int").format(
+                    source=self.source, path=self.path, kind=type(sid).__name__
+                ),
                 field=self.source,
             )
         return sid

@@ -96,8 +96,10 @@ class SmtpConnector(Destination):
                 _("ssl and starttls cannot both be on"),
                 file=ctx.config_file,
                 field=f"{ctx.name}.ssl",
-                hint="ssl = true is TLS from the first byte (usually port 465); "
-                "starttls = true upgrades a plain connection (usually port 587)",
+                hint=_(
+                    "ssl = true is TLS from the first byte (usually port 465); starttls "
+                    "= true upgrades a plain connection (usually port 587)"
+                ),
             )
         self.starttls = (not s.ssl) if s.starttls is None else s.starttls
         self.port = s.port or (465 if s.ssl else 587)
@@ -240,8 +242,10 @@ class SmtpConnector(Destination):
                         _("the SMTP server {server} does not offer STARTTLS").format(server=where),
                         file=self.ctx.config_file,
                         field=f"{self.name}.starttls",
-                        hint="use ssl = true if it speaks TLS from the first byte (port 465); "
-                        "starttls = false only for a relay on a trusted network",
+                        hint=_(
+                            "use ssl = true if it speaks TLS from the first byte (port 465); "
+                            "starttls = false only for a relay on a trusted network"
+                        ),
                     )
                 conn.starttls(context=context)
                 conn.ehlo()
@@ -259,7 +263,9 @@ class SmtpConnector(Destination):
                     answer=f"{exc.smtp_code} {self._scrub(exc.smtp_error)}",
                 ),
                 field=f"destinations.{self.name}",
-                hint=f"store the right password with `segmerge auth set {self.name}`",
+                hint=_("store the right password with `segmerge auth set {name}`").format(
+                    name=self.name
+                ),
             ) from None
         except smtplib.SMTPNotSupportedError:
             _close(conn)
@@ -269,7 +275,7 @@ class SmtpConnector(Destination):
                 ),
                 file=self.ctx.config_file,
                 field=f"{self.name}.username",
-                hint="many relays offer it only after STARTTLS; or remove username",
+                hint=_("many relays offer it only after STARTTLS; or remove username"),
             ) from None
         except (ssl.SSLError, ssl.CertificateError) as exc:
             _close(conn)
@@ -279,7 +285,7 @@ class SmtpConnector(Destination):
                 ),
                 file=self.ctx.config_file,
                 field=f"{self.name}.{'ssl' if s.ssl else 'starttls'}",
-                hint='a private relay\'s certificate can be trusted with ca_file = "cert.pem"',
+                hint=_('a private relay\'s certificate can be trusted with ca_file = "cert.pem"'),
             ) from None
         except (OSError, smtplib.SMTPException) as exc:
             _close(conn)
@@ -289,7 +295,7 @@ class SmtpConnector(Destination):
                 ),
                 file=self.ctx.config_file,
                 field=f"{self.name}.host",
-                hint="check host and port, and that the relay accepts connections from here",
+                hint=_("check host and port, and that the relay accepts connections from here"),
             ) from None
         self.connections += 1
         return conn
@@ -301,8 +307,10 @@ class SmtpConnector(Destination):
             raise CredentialError(
                 _("destination {name} has a username but no password").format(name=self.name),
                 field=f"destinations.{self.name}",
-                hint=f"store it with `segmerge auth set {self.name}` (or set the environment "
-                "variable the docs name)",
+                hint=_(
+                    "store it with `segmerge auth set {name}` (or set the environment "
+                    "variable the docs name)"
+                ).format(name=self.name),
             )
         return self._password
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from segmerge.errors import SegmergeError
+from segmerge.i18n import _
 from segmerge.ports.locks import hold
 from segmerge.workspace.config import Workspace
 from segmerge.workspace.state import (
@@ -113,7 +114,11 @@ def _copy_state(ws: Workspace, into: Path, stamp: str) -> dict[str, Any]:
             os.chmod(into / name, 0o600)  # addresses: for the owner's eyes only
             damaged = ledger_facts(into / name, deep=True).problem
             if damaged:  # a damaged copy must not push a good backup out
-                raise StateError(f"not backed up: {name} {damaged}", file=src, hint=RESTORE_HINT)
+                raise StateError(
+                    _("not backed up: {name} {damaged}").format(name=name, damaged=damaged),
+                    file=src,
+                    hint=_(RESTORE_HINT),
+                )
             files[name] = _describe(into / name)
     key_fp = None
     key_path = ws.state_dir / KEY_FILE
@@ -218,10 +223,14 @@ def check_before_run(ws: Workspace) -> None:
     kept_elsewhere = [r for r in backup_roots(ws) if _stamped(r)]
     if kept_elsewhere:
         raise StateError(
-            "the workspace has no ledger and no signing key, but it had them: there are "
-            f"backups in {kept_elsewhere[0]}",
+            _(
+                "the workspace has no ledger and no signing key, but it had them: "
+                "there are backups in {value}"
+            ).format(value=kept_elsewhere[0]),
             file=ws.state_dir,
-            hint=f"{RESTORE_HINT}; {ACCEPT_HINT}",
+            hint=_("{restore_hint}; {accept_hint}").format(
+                restore_hint=_(RESTORE_HINT), accept_hint=_(ACCEPT_HINT)
+            ),
         )
 
 

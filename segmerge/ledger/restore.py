@@ -16,6 +16,7 @@ import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
+from segmerge.i18n import _
 from segmerge.ledger.backup import (
     AUDIT_FILE,
     Backup,
@@ -51,16 +52,20 @@ def restore(ws: Workspace, source: Path | None = None) -> tuple[Backup, list[str
     for b in find_backups(ws, source):
         why = "; ".join(b.problems) or foreign(b, marker)
         if why:
-            notes.append(f"skipped {b.path}: {why}")
+            notes.append(_("skipped {path}: {why}").format(path=b.path, why=why))
             continue
         chosen = b
         break
     if chosen is None:
         where = source or " or ".join(str(r) for r in backup_roots(ws))
         raise StateError(
-            f"no good backup in {where}" + (f" ({'; '.join(notes)})" if notes else ""),
-            hint="pass --from DIR with a folder of backups (your `[state] backup_dir`, or a "
-            "copy); if there is none, `segmerge doctor --accept-new-state` starts over",
+            _("no good backup in {where}").format(where=where)
+            + (" ({notes})".format(notes="; ".join(notes)) if notes else ""),
+            hint=_(
+                "pass --from DIR with a folder of backups (your `[state] "
+                "backup_dir`, or a copy); if there is none, `segmerge doctor "
+                "--accept-new-state` starts over"
+            ),
         )
     with state_lock(ws.root):
         refuse_if_busy(ws)
@@ -78,7 +83,7 @@ def restore(ws: Workspace, source: Path | None = None) -> tuple[Backup, list[str
         if old.exists():
             notes.append(_merge_suppressions(ws.state_dir / LEDGER_FILE, old))
         if any(aside.iterdir()):
-            notes.append(f"what was there is kept in {aside}")
+            notes.append(_("what was there is kept in {path}").format(path=aside))
         else:
             aside.rmdir()
         data = dict(marker)
@@ -102,11 +107,15 @@ def refuse_if_busy(ws: Workspace) -> None:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            what = "`segmerge serve`" if lock.name == "serve.lock" else f"a run ({lock.stem})"
+            what = (
+                "`segmerge serve`"
+                if lock.name == "serve.lock"
+                else _("a run ({name})").format(name=lock.stem)
+            )
             raise StateError(
-                f"{what} is using the workspace's state",
+                _("{what} is using the workspace's state").format(what=what),
                 file=lock,
-                hint="wait for the run to end, or stop `segmerge serve`, then try again",
+                hint=_("wait for the run to end, or stop `segmerge serve`, then try again"),
             ) from None
         finally:
             os.close(fd)

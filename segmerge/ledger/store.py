@@ -22,6 +22,7 @@ from types import TracebackType
 from typing import Any
 
 from segmerge.errors import LedgerError, SegmergeError
+from segmerge.i18n import _
 from segmerge.ledger.bulk import update_keys
 from segmerge.ledger.reads import ReadsMixin
 from segmerge.ledger.schema import SCHEMA, SCHEMA_VERSION, migrate
@@ -132,7 +133,9 @@ class Ledger(SuppressionMixin, TrackingMixin, ReadsMixin):
             )
         elif int(row["value"]) > SCHEMA_VERSION:
             raise LedgerError(
-                f"the ledger was written by a newer segmerge (schema {row['value']})",
+                _("the ledger was written by a newer segmerge (schema {value})").format(
+                    value=row["value"]
+                ),
                 file=self.path,
             )
 
@@ -144,7 +147,9 @@ class Ledger(SuppressionMixin, TrackingMixin, ReadsMixin):
         try:
             self.db.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
-            raise LedgerError(f"the ledger is locked: {exc}", file=self.path) from None
+            raise LedgerError(
+                _("the ledger is locked: {exc}").format(exc=exc), file=self.path
+            ) from None
         try:
             yield self.db
             self.db.execute("COMMIT")
@@ -369,11 +374,15 @@ class Ledger(SuppressionMixin, TrackingMixin, ReadsMixin):
 
 def _open_error(exc: sqlite3.DatabaseError, path: Path) -> SegmergeError:
     if is_corrupt(exc):
-        return StateError(f"the ledger is damaged: {exc}", file=path, hint=RESTORE_HINT)
+        return StateError(
+            _("the ledger is damaged: {exc}").format(exc=exc), file=path, hint=_(RESTORE_HINT)
+        )
     return LedgerError(
-        f"cannot open the ledger: {exc}",
+        _("cannot open the ledger: {exc}").format(exc=exc),
         file=path,
-        hint="if another segmerge holds it, wait; " + RESTORE_HINT,
+        hint=_("if another segmerge holds it, wait; {restore_hint}").format(
+            restore_hint=_(RESTORE_HINT)
+        ),
     )
 
 

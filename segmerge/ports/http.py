@@ -39,6 +39,7 @@ from requests.adapters import HTTPAdapter
 
 from segmerge import __version__, redact
 from segmerge.errors import BadAnswer, ConnectorError, CredentialError
+from segmerge.i18n import _
 from segmerge.ports.http_answers import _snippet, field_of, retry_after, vendor_reason
 from segmerge.ports.http_wait import MAX_WAIT, BudgetWatch
 from segmerge.ports.rate_limit import RateLimit
@@ -165,15 +166,19 @@ class HttpClient:
                 )
             except (requests.ConnectionError, requests.Timeout) as exc:
                 self._count(None)
-                kind = "timed out" if isinstance(exc, requests.Timeout) else "unreachable"
+                kind = _("timed out") if isinstance(exc, requests.Timeout) else _("unreachable")
                 if retry and attempt < self.max_retries:
                     attempt += 1
                     self._sleep(self._backoff(attempt))
                     continue
                 raise ConnectorError(
-                    f"{self.source}: {endpoint} {kind} after {attempt + 1} attempt(s)",
+                    _("{source}: {endpoint} {kind} after {value} attempt(s)").format(
+                        source=self.source, endpoint=endpoint, kind=kind, value=attempt + 1
+                    ),
                     field=self.source,
-                    hint=f"is {self.base_url} reachable? ({type(exc).__name__})",
+                    hint=_("is {base_url} reachable? ({kind})").format(
+                        base_url=self.base_url, kind=type(exc).__name__
+                    ),
                 ) from None
             self._count(resp.status_code)
             spent = self._observe(resp)
@@ -215,10 +220,17 @@ class HttpClient:
         except ValueError:
             ctype = resp.headers.get("Content-Type", "no content type")
             raise BadAnswer(
-                f"{self.source}: {endpoint} answered {resp.status_code} with {ctype}, not JSON: "
-                f"{_snippet(redact.redact(resp.text))!r}",
+                _(
+                    "{source}: {endpoint} answered {status_code} with {ctype}, not JSON: {value!r}"
+                ).format(
+                    source=self.source,
+                    endpoint=endpoint,
+                    status_code=resp.status_code,
+                    ctype=ctype,
+                    value=_snippet(redact.redact(resp.text)),
+                ),
                 field=self.source,
-                hint="a proxy, a captive portal or a maintenance page? check base_url",
+                hint=_("a proxy, a captive portal or a maintenance page? check base_url"),
             ) from None
 
     # paging -----------------------------------------------------------------
@@ -282,7 +294,9 @@ class HttpClient:
                 return
             if cursor in seen:  # a server looping on the same cursor would never end
                 raise BadAnswer(
-                    f"{self.source}: {endpoint} gave the same paging cursor twice ({cursor!r})",
+                    _("{source}: {endpoint} gave the same paging cursor twice ({cursor!r})").format(
+                        source=self.source, endpoint=endpoint, cursor=cursor
+                    ),
                     field=self.source,
                 )
             seen.add(cursor)
@@ -296,29 +310,43 @@ class HttpClient:
     def _error(self, resp: requests.Response, endpoint: str, attempt: int) -> ConnectorError:
         status = resp.status_code
         reason = vendor_reason(resp)
-        where = f"{self.source}: {endpoint} answered {status}"
+        where = _("{source}: {endpoint} answered {status}").format(
+            source=self.source, endpoint=endpoint, status=status
+        )
         if status == 401:
             return CredentialError(
-                f"{where}: the credential was refused{_colon(reason)}",
+                _("{where}: the credential was refused{reason}").format(
+                    where=where, reason=_colon(reason)
+                ),
                 field=self.source,
-                hint=f"the key{_from(self.credential_hint)} is wrong, expired or revoked: "
-                f"`segmerge auth set {self.source}` stores a new one",
+                hint=_(
+                    "the key{origin} is wrong, expired or revoked: `segmerge auth set "
+                    "{source}` stores a new one"
+                ).format(origin=_from(self.credential_hint), source=self.source),
             )
         if status == 403:
             return CredentialError(
-                f"{where}: the credential lacks a permission{_colon(reason)}",
+                _("{where}: the credential lacks a permission{reason}").format(
+                    where=where, reason=_colon(reason)
+                ),
                 field=self.source,
-                hint=f"give the key{_from(self.credential_hint)} the scope named above, "
-                f"or store another with `segmerge auth set {self.source}`",
+                hint=_(
+                    "give the key{origin} the scope named above, or store another with "
+                    "`segmerge auth set {source}`"
+                ).format(origin=_from(self.credential_hint), source=self.source),
             )
         if status in RETRY_STATUSES:
             return ConnectorError(
-                f"{where} {attempt + 1} time(s), giving up{_colon(reason)}",
+                _("{where} {attempts} time(s), giving up{reason}").format(
+                    where=where, attempts=attempt + 1, reason=_colon(reason)
+                ),
                 field=self.source,
-                hint="the platform is overloaded or down; the next run picks up where this "
-                "one stopped",
+                hint=_(
+                    "the platform is overloaded or down; the next run picks up where "
+                    "this one stopped"
+                ),
             )
-        return BadAnswer(f"{where}{_colon(reason)}", field=self.source)
+        return BadAnswer(where + _colon(reason), field=self.source)
 
     # timing -----------------------------------------------------------------
     def _observe(self, resp: requests.Response) -> float | None:
@@ -388,8 +416,8 @@ def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
 
 
 def _colon(reason: str) -> str:
-    return f": {reason}" if reason else ""
+    return _(": {reason}").format(reason=reason) if reason else ""
 
 
 def _from(hint: str | None) -> str:
-    return f" (from {hint})" if hint else ""
+    return _(" (from {hint})").format(hint=hint) if hint else ""

@@ -14,6 +14,7 @@ import requests
 
 from segmerge import redact
 from segmerge.errors import BadAnswer
+from segmerge.i18n import _
 
 T = TypeVar("T")
 
@@ -61,15 +62,28 @@ def field_of(body: Any, key: str, kind: type[T], *, endpoint: str, source: str =
     who = f"{source}: " if source else ""
     if not isinstance(body, dict):
         raise BadAnswer(
-            f"{who}{endpoint} answered {type(body).__name__}, expected an object with {key!r}",
+            _("{who}{endpoint} answered {kind}, expected an object with {key!r}").format(
+                who=who, endpoint=endpoint, kind=type(body).__name__, key=key
+            ),
             field=source or None,
         )
     if key not in body:
-        raise BadAnswer(f"{who}{endpoint}: the answer has no {key!r} field", field=source or None)
+        raise BadAnswer(
+            _("{who}{endpoint}: the answer has no {key!r} field").format(
+                who=who, endpoint=endpoint, key=key
+            ),
+            field=source or None,
+        )
     value = body[key]
     if not isinstance(value, kind):
         raise BadAnswer(
-            f"{who}{endpoint}: field {key!r} is {type(value).__name__}, expected {kind.__name__}",
+            _("{who}{endpoint}: field {key!r} is {kind}, expected {expected}").format(
+                who=who,
+                endpoint=endpoint,
+                key=key,
+                kind=type(value).__name__,
+                expected=kind.__name__,
+            ),
             field=source or None,
         )
     return value

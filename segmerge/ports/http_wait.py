@@ -17,6 +17,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from segmerge.errors import ConnectorError
+from segmerge.i18n import _
 
 #: a wait shorter than this is ordinary pacing, not worth a line
 TELL_AFTER = 5.0
@@ -83,12 +84,23 @@ class BudgetWatch:
 
     def too_long(self, endpoint: str, seconds: float, reason: str = "") -> ConnectorError:
         err = ConnectorError(
-            f"{self.source}: {endpoint}: the platform's request budget is spent until "
-            f"{self._at(seconds)} (in {duration(seconds)}); a run waits at most "
-            f"{duration(self.max_wait)} for one call{': ' + reason if reason else ''}",
+            _(
+                "{source}: {endpoint}: the platform's request budget is spent until "
+                "{until} (in {wait}); a run waits at most {most} for one "
+                "call{reason}"
+            ).format(
+                source=self.source,
+                endpoint=endpoint,
+                until=self._at(seconds),
+                wait=duration(seconds),
+                most=duration(self.max_wait),
+                reason=_(": {reason}").format(reason=reason) if reason else "",
+            ),
             field=self.source,
-            hint=f"run again after {self._at(seconds)}: the next run resumes where this one "
-            "stopped (what was pulled and pushed is kept)",
+            hint=_(
+                "run again after {value}: the next run resumes where this one "
+                "stopped (what was pulled and pushed is kept)"
+            ).format(until=self._at(seconds)),
         )
         err.status = 429
         return err

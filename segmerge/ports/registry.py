@@ -12,6 +12,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 from segmerge.errors import ConfigError
+from segmerge.i18n import _
 from segmerge.ports.connector import Connector, ConnectorContext
 
 __all__ = ["ENTRY_POINT_GROUP", "available", "create", "load_class"]
@@ -33,15 +34,22 @@ def load_class(
     if connector not in eps:
         known = ", ".join(sorted(eps)) or "none"
         raise ConfigError(
-            f"unknown connector {connector!r} (installed: {known})",
+            _("unknown connector {connector!r} (installed: {known})").format(
+                connector=connector, known=known
+            ),
             file=file,
             field=field_name,
-            hint="`segmerge connectors` lists them; a plugin registers under "
-            f"the entry-point group {ENTRY_POINT_GROUP}",
+            hint=_(
+                "`segmerge connectors` lists them; a plugin registers under the "
+                "entry-point group {entry_point_group}"
+            ).format(entry_point_group=ENTRY_POINT_GROUP),
         )
     cls = eps[connector].load()
     if not (isinstance(cls, type) and issubclass(cls, Connector)):
-        raise ConfigError(f"connector {connector!r} is not a segmerge Connector", file=file)
+        raise ConfigError(
+            _("connector {connector!r} is not a segmerge Connector").format(connector=connector),
+            file=file,
+        )
     return cls
 
 

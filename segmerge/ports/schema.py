@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from segmerge.errors import BadAnswer, DataError
+from segmerge.i18n import _
 
 if TYPE_CHECKING:  # loaded by the first table built: importing the plugin API stays cheap
     import pandas as pd
@@ -94,9 +95,11 @@ def _require(df: pd.DataFrame, columns: tuple[str, ...], table: str, source: str
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise DataError(
-            f"the {table} table has no column {', '.join(missing)}",
+            _("the {table} table has no column {value}").format(
+                table=table, value=", ".join(missing)
+            ),
             file=source,
-            hint="map the file's own headers with `columns = {...}` in the source",
+            hint=_("map the file's own headers with `columns = {...}` in the source"),
         )
 
 
@@ -128,7 +131,11 @@ def conform(tables: Tables, source: str) -> Tables:
     ids = c["contact_id"].tolist()
     if len(set(ids)) < len(ids):  # a set is the cheapest test; pandas then names the first
         dupes = c["contact_id"][c["contact_id"].duplicated()]
-        raise DataError(f"duplicate contact_id {dupes.iloc[0]!r}", file=source, field="contact_id")
+        raise DataError(
+            _("duplicate contact_id {value!r}").format(value=dupes.iloc[0]),
+            file=source,
+            field="contact_id",
+        )
     ordered = list(CONTACT_COLUMNS) + [x for x in c.columns if x not in CONTACT_COLUMNS]
     c = c[ordered].reset_index(drop=True)
 
@@ -189,6 +196,9 @@ def vendor_times(values: list[Any], *, where: Callable[[int], str], source: str)
     if at.isna().any():
         n = int(at.isna().to_numpy().argmax())
         raise BadAnswer(
-            f"{source}: {where(n)} is {str(raw.iloc[n])[:80]!r}, not a date-time", field=source
+            _("{source}: {value} is {value2!r}, not a date-time").format(
+                source=source, value=where(n), value2=str(raw.iloc[n])[:80]
+            ),
+            field=source,
         )
     return at

@@ -19,6 +19,7 @@ import re
 from collections.abc import Iterable
 
 from segmerge.errors import ConfigError
+from segmerge.i18n import _
 
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 _NAME = re.compile(r"[a-z0-9_]([a-z0-9_.-]*[a-z0-9_])?|[0-9a-f:.]+")
@@ -42,9 +43,9 @@ def allowed_names(listen: str, extra: Iterable[str]) -> frozenset[str]:
         name = normalise(raw)
         if not _NAME.fullmatch(name):
             raise ConfigError(
-                f"--allow-host expects a host name or an address, got {raw!r}",
+                _("--allow-host expects a host name or an address, got {raw!r}").format(raw=raw),
                 field="--allow-host",
-                hint="e.g. --allow-host atelier.local (no scheme, port or path)",
+                hint=_("e.g. --allow-host atelier.local (no scheme, port or path)"),
             )
         names.add(name)
     return frozenset(names)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from segmerge.errors import DataError
+from segmerge.i18n import _
 from segmerge.preview.pages import message_for
 from segmerge.run.campaign import open_campaign
 from segmerge.workspace.config import Workspace
@@ -32,14 +33,21 @@ def render_one(
         rows = np.flatnonzero((frame["contact_id"].astype(str) == contact_id).to_numpy())
         if not len(rows):
             raise DataError(
-                f"no contact {contact_id!r} in source {camp.config.source}", field="--contact"
+                _("no contact {contact_id!r} in source {source}").format(
+                    contact_id=contact_id, source=camp.config.source
+                ),
+                field="--contact",
             )
         i = int(rows[0])
         seg_name = camp.seg.assignment.primary.iat[i]
         if seg_name is None or seg_name is np.nan or str(seg_name) in ("<NA>", "nan"):
             raise DataError(
-                f"contact {contact_id} is in no segment of {camp.seg.ruleset.name}",
-                hint=f"`segmerge explain {camp.config.rules} {contact_id}` says why",
+                _("contact {contact_id} is in no segment of {name}").format(
+                    contact_id=contact_id, name=camp.seg.ruleset.name
+                ),
+                hint=_("`segmerge explain {rules} {contact_id}` says why").format(
+                    rules=camp.config.rules, contact_id=contact_id
+                ),
             )
         shown = message_for(camp, i)
         values = dict(shown.headers)

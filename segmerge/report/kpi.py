@@ -116,7 +116,8 @@ def kpi(
     ledger = Ledger.open_existing(ws.ledger_path)
     if ledger is None:
         raise ConfigError(
-            _("no run of {campaign} yet").format(campaign=campaign), hint=f"segmerge run {campaign}"
+            _("no run of {campaign} yet").format(campaign=campaign),
+            hint=_("segmerge run {campaign}").format(campaign=campaign),
         )
     with ledger:
         run_id = run_id or latest_run(ledger, campaign)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from segmerge.i18n import ngettext, number
+from segmerge.i18n import _, ngettext, number
 from segmerge.ledger.store import Ledger
 from segmerge.mail.unsubscribe_queue import AUDIT_FILE
 from segmerge.workspace.storage import StateError
@@ -95,7 +95,9 @@ def _audit_rows(path: Path) -> pd.DataFrame:
         finally:
             db.close()
     except sqlite3.Error as exc:  # a damaged audit file: kpi says nothing it cannot read
-        raise StateError(f"the unsubscribe audit cannot be read: {exc}", file=path) from None
+        raise StateError(
+            _("the unsubscribe audit cannot be read: {exc}").format(exc=exc), file=path
+        ) from None
     if not rows:
         return empty
     frame = pd.DataFrame(rows, columns=["contact_id", "at"])

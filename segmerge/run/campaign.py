@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from segmerge.errors import ConfigError, TemplateError
+from segmerge.i18n import _
 from segmerge.mail.message import build_message, message_id_for
 from segmerge.mail.tokens import signing_key, unsubscribe_token
 from segmerge.ports import registry
@@ -140,10 +141,12 @@ def open_destination(ws: Workspace, name: str, source: Source, source_name: str)
         ref = ws.config.sources[name]
         conn = registry.create(ref.connector, connector_context(ws, name, "source"))
     else:
-        raise ConfigError(f"no destination {name!r}", file=ws.config_file)
+        raise ConfigError(_("no destination {name!r}").format(name=name), file=ws.config_file)
     if not isinstance(conn, Destination):
         raise ConfigError(
-            f"connector {ref.connector!r} cannot be a destination", file=ws.config_file, field=name
+            _("connector {connector!r} cannot be a destination").format(connector=ref.connector),
+            file=ws.config_file,
+            field=name,
         )
     return conn
 
@@ -173,7 +176,7 @@ def open_campaign(
     folder = ws.templates_dir(cfg)
     if not folder.is_dir():
         raise TemplateError(
-            f"template folder {ws.relative(folder)} not found",
+            _("template folder {value} not found").format(value=ws.relative(folder)),
             file=ws.config_file,
             field=f"campaigns.{name}.templates",
         )
@@ -188,10 +191,10 @@ def open_campaign(
     )
     if "send" in destination.accepts and not (cfg.from_ or ws.config.mail.from_):
         raise ConfigError(
-            "no sender address",
+            _("no sender address"),
             file=ws.config_file,
             field=f"campaigns.{name}.from",
-            hint='set `from = "Shop <hello@example.org>"` in the campaign or in [mail]',
+            hint=_('set `from = "Shop <hello@example.org>"` in the campaign or in [mail]'),
         )
     camp = OpenCampaign(ws, name, cfg, seg, templates, source, destination, tag_dest, checks)
     try:

@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 
 from segmerge.errors import LedgerError, TemplateError
-from segmerge.i18n import ngettext, number
+from segmerge.i18n import _, ngettext, number
 from segmerge.ledger.backup import check_before_run, kept
 from segmerge.ledger.keys import run_id_at, send_key
 from segmerge.ledger.store import Ledger, PlannedAction
@@ -102,7 +102,10 @@ def campaign_lock(ws: Workspace, campaign: str) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise LedgerError(
-                f"campaign {campaign} is already running in another process", file=path
+                _("campaign {campaign} is already running in another process").format(
+                    campaign=campaign
+                ),
+                file=path,
             ) from None
         yield
     finally:
@@ -149,7 +152,7 @@ def _run_open(camp: OpenCampaign, opts: RunOptions) -> RunSummary:
     pushes = plan_pushes(camp, run_id, summary.render_errors, skipped)
     summary.planned = {"send": len(sends)}
     for _phase, items in pushes:
-        for plan, _ in items:
+        for plan, _unused in items:
             summary.planned[plan.kind] = summary.planned.get(plan.kind, 0) + 1
     summary.changes = changes_by_segment([t for _, items in pushes for t in items])
     summary.drafts = [
@@ -308,7 +311,7 @@ def _plan_sends(
     # every core renders (a pool for large batches); messages are then built here, in order
     items = list(zip([p[0] for p in picked], records, urls, strict=True))
     letters = camp.templates.render_many(items, base)
-    for n, (i, contact, seg_name, url, r, (_, variant)) in enumerate(
+    for n, (i, contact, seg_name, url, r, (_unused, variant)) in enumerate(
         zip(todo, records, segs, urls, letters, picked, strict=True)
     ):
         k = keys[i]

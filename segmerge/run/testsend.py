@@ -16,6 +16,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from segmerge.errors import ConfigError
+from segmerge.i18n import _
 from segmerge.ledger.keys import parse_key, test_key, test_run_id
 from segmerge.ledger.store import Ledger, PlannedAction
 from segmerge.mail.tokens import signing_key, test_unsubscribe_token
@@ -41,15 +42,18 @@ def test_send(
             dest = open_destination(ws, destination, camp.source, camp.config.source)
         if "send" not in dest.accepts:
             raise ConfigError(
-                f"destination {dest.name!r} does not send messages, it cannot deliver a test",
+                _("destination {name!r} does not send messages, it cannot deliver a test").format(
+                    name=dest.name
+                ),
                 field="--destination",
-                hint="pass --destination with an smtp or outbox destination",
+                hint=_("pass --destination with an smtp or outbox destination"),
             )
         try:
             seed = normalise(to)
         except AddressError as exc:
             raise ConfigError(
-                f"{to!r} cannot be used as a seed address: {exc}", field="--to"
+                _("{to!r} cannot be used as a seed address: {exc}").format(to=to, exc=exc),
+                field="--to",
             ) from None
         existing = Ledger.open_existing(ws.ledger_path)
         if existing is not None:
@@ -57,9 +61,11 @@ def test_send(
                 suppressed = existing.suppressed_addresses()
             if seed in suppressed:
                 raise ConfigError(
-                    f"{to} is on the suppression list: it is never mailed, tests included",
+                    _("{to} is on the suppression list: it is never mailed, tests included").format(
+                        to=to
+                    ),
                     field="--to",
-                    hint="`segmerge suppress list` shows why; use another seed address",
+                    hint=_("`segmerge suppress list` shows why; use another seed address"),
                 )
         run_id = test_run_id(campaign, datetime.now(UTC))
         key = signing_key(ws.state_dir, create=True)

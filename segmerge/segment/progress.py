@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from segmerge.errors import ConnectorError
+from segmerge.i18n import _
 from segmerge.ports.schema import STRING, Tables, conform
 from segmerge.segment.cache import TABLES, Resume, Snapshot, frames_of, merge_stream
 
@@ -39,9 +40,11 @@ class StreamProgress:
         """A stream is completely pulled: merge it into its base and keep it now."""
         if stream not in TABLES:
             raise ConnectorError(
-                f"{self.source}: the source reported an unknown stream {stream!r} as pulled",
+                _("{source}: the source reported an unknown stream {stream!r} as pulled").format(
+                    source=self.source, stream=stream
+                ),
                 field=self.source,
-                hint=f"a source's streams are {', '.join(TABLES)}",
+                hint=_("a source's streams are {value}").format(value=", ".join(TABLES)),
             )
         self.reported.add(stream)
         if not self.keep:
@@ -96,7 +99,9 @@ def conform_stream(stream: str, rows: Any, source: str) -> pd.DataFrame:
     """One stream in the canonical shape, as :func:`conform` gives it with the others."""
     if not isinstance(rows, pd.DataFrame):
         raise ConnectorError(
-            f"{source}: the {stream} reported as pulled are a {type(rows).__name__}, not a table",
+            _("{source}: the {stream} reported as pulled are a {kind}, not a table").format(
+                source=source, stream=stream, kind=type(rows).__name__
+            ),
             field=source,
         )
     if stream == "contacts":

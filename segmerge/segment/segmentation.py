@@ -57,12 +57,15 @@ def connector_context(ws: Workspace, name: str, kind: str) -> ConnectorContext:
 def open_source(ws: Workspace, name: str) -> Source:
     if name not in ws.config.sources:
         known = ", ".join(sorted(ws.config.sources)) or "none"
-        raise ConfigError(f"no source {name!r} (sources: {known})", file=ws.config_file)
+        raise ConfigError(
+            _("no source {name!r} (sources: {known})").format(name=name, known=known),
+            file=ws.config_file,
+        )
     ref = ws.config.sources[name]
     conn = registry.create(ref.connector, connector_context(ws, name, "source"))
     if not isinstance(conn, Source):
         raise ConfigError(
-            f"connector {ref.connector!r} cannot be a source",
+            _("connector {connector!r} cannot be a source").format(connector=ref.connector),
             file=ws.config_file,
             field=f"sources.{name}.connector",
         )
@@ -124,8 +127,10 @@ def default_source_for(ws: Workspace, rules_path: Path) -> str:
     if len(ws.config.sources) == 1:
         return next(iter(ws.config.sources))
     raise ConfigError(
-        f"no campaign uses {rules_path.name} and the workspace has several sources",
-        hint="pass --source NAME",
+        _("no campaign uses {name} and the workspace has several sources").format(
+            name=rules_path.name
+        ),
+        hint=_("pass --source NAME"),
     )
 
 
@@ -138,8 +143,10 @@ def build_frame(
     overlap = [c for c in metrics.columns if c in contacts.columns]
     if overlap:
         raise ConfigError(
-            f"the source has columns named like metrics: {', '.join(overlap)}",
-            hint="rename them with `columns = {...}` in the source",
+            _("the source has columns named like metrics: {value}").format(
+                value=", ".join(overlap)
+            ),
+            hint=_("rename them with `columns = {...}` in the source"),
         )
     return pd.concat([contacts, metrics.reset_index(drop=True)], axis=1)
 
@@ -162,7 +169,7 @@ def segment(
     for `report`, and no other order column)."""
     rules_path = ws.path(rules) if not Path(rules).is_absolute() else Path(rules)
     if not rules_path.is_file():
-        raise ConfigError(f"rule set {rules} not found", file=rules_path)
+        raise ConfigError(_("rule set {rules} not found").format(rules=rules), file=rules_path)
     ruleset = load_ruleset(rules_path)
     name = source_name or default_source_for(ws, rules_path)
     instant = as_of_instant(ws, as_of)

@@ -47,6 +47,7 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 
 from segmerge.errors import ConfigError, LedgerError
+from segmerge.i18n import _
 from segmerge.workspace.config import Workspace
 from segmerge.workspace.positions import locate_key
 
@@ -170,11 +171,11 @@ def parse_cron(
         return CronSchedule(expr, tz)
     except (ValueError, TypeError, KeyError) as exc:
         raise ConfigError(
-            f"bad cron expression {expr!r}: {exc}",
+            _("bad cron expression {expr!r}: {exc}").format(expr=expr, exc=exc),
             file=file,
             line=line,
             field=field,
-            hint='five fields: minute hour day month weekday, e.g. "0 9 * * MON" (Mondays 9:00)',
+            hint=_('five fields: minute hour day month weekday, e.g. "0 9 * * MON" (Mondays 9:00)'),
         ) from None
 
 
@@ -205,7 +206,9 @@ class ScheduleStore:
                 " at TEXT NOT NULL, PRIMARY KEY (campaign, as_of));"
             )
         except sqlite3.DatabaseError as exc:
-            raise LedgerError(f"cannot open the schedule store: {exc}", file=self.path) from None
+            raise LedgerError(
+                _("cannot open the schedule store: {exc}").format(exc=exc), file=self.path
+            ) from None
 
     def close(self) -> None:
         self.db.close()

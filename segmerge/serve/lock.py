@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from segmerge.errors import SegmergeError
+from segmerge.i18n import _
 from segmerge.workspace.config import Workspace
 
 LOCK_FILE = "serve.lock"
@@ -36,9 +37,13 @@ def serve_lock(ws: Workspace) -> Iterator[None]:
         except BlockingIOError:
             holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip() or "unknown"
             raise AlreadyServing(
-                f"another `segmerge serve` (pid {holder}) is already running on this workspace",
+                _(
+                    "another `segmerge serve` (pid {holder}) is already running on this workspace"
+                ).format(holder=holder),
                 file=path,
-                hint="stop it first (kill -TERM " + holder + "), or serve another workspace",
+                hint=_("stop it first (kill -TERM {holder}), or serve another workspace").format(
+                    holder=holder
+                ),
             ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)

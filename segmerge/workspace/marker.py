@@ -17,10 +17,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from segmerge.i18n import _
 from segmerge.workspace.storage import StateError
 
 FIX = "`segmerge doctor --restore` puts back the newest good backup (`--from DIR`: from a copy)"
-RESTORE_HINT = "`segmerge doctor` says what is wrong; " + FIX
+RESTORE_HINT = (
+    "`segmerge doctor` says what is wrong; `segmerge doctor --restore` puts back the newest good "
+    "backup (`--from DIR`: from a copy)"
+)
 
 MARKER = ".segmerge-state.json"
 STATE_DIR = ".segmerge"
@@ -43,12 +47,14 @@ def read_marker(root: Path) -> dict[str, Any] | None:
         return None
     except (OSError, ValueError) as exc:
         raise StateError(
-            f"the state marker cannot be read: {exc}",
+            _("the state marker cannot be read: {exc}").format(exc=exc),
             file=path,
-            hint="`segmerge doctor --restore` rewrites it from the newest good backup",
+            hint=_("`segmerge doctor --restore` rewrites it from the newest good backup"),
         ) from None
     if not isinstance(data, dict):
-        raise StateError("the state marker is not a JSON object", file=path, hint=RESTORE_HINT)
+        raise StateError(
+            _("the state marker is not a JSON object"), file=path, hint=_(RESTORE_HINT)
+        )
     return data
 
 

@@ -48,7 +48,9 @@ def dotenv_entries(path: Path) -> dict[str, tuple[str, int]]:
             if isinstance(exc, UnicodeDecodeError)
             else (exc.strerror or type(exc).__name__)
         )
-        raise ConfigError(f"cannot read the credentials file: {reason}", file=path) from None
+        raise ConfigError(
+            _("cannot read the credentials file: {reason}").format(reason=reason), file=path
+        ) from None
     for number, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
         if not line or line.startswith("#") or "=" not in line:
@@ -71,6 +73,8 @@ class Found:
     file: Path | None = None
     line: int | None = None
     hint: str = ""
+    #: "keyring", "environment" or ".env": which store, whatever the language of ``origin``
+    store: str = ""
 
 
 def find(name: str, root: Path) -> Found | None:
@@ -82,16 +86,17 @@ def find(name: str, root: Path) -> Found | None:
     if value:
         return Found(
             value,
-            f"the keyring (service {SERVICE}, user {name})",
-            hint=f"store it again with `segmerge auth set {name}`",
+            _("the keyring (service {service}, user {name})").format(service=SERVICE, name=name),
+            hint=_("store it again with `segmerge auth set {name}`").format(name=name),
+            store="keyring",
         )
     var = env_var(name)
     value = os.environ.get(var)
     if value:
         return Found(
             value,
-            f"the environment variable {var}",
-            hint=f"set {var} again, without the stray character",
+            _("the environment variable {var}").format(var=var),
+            hint=_("set {var} again, without the stray character").format(var=var),
         )
     path = root / ".env"
     entry = dotenv_entries(path).get(var)
@@ -101,7 +106,7 @@ def find(name: str, root: Path) -> Found | None:
             f".env ({var})",
             file=path,
             line=entry[1],
-            hint=f"correct line {entry[1]} of {path}",
+            hint=_("correct line {line} of {path}").format(line=entry[1], path=path),
         )
     return None
 
@@ -121,7 +126,9 @@ def lookup(name: str, root: Path) -> str | None:
     problem = malformed(found.value)
     if problem:
         raise ConfigError(
-            f"the credential of {name} in {found.origin} {problem}",
+            _("the credential of {name} in {origin} {problem}").format(
+                name=name, origin=found.origin, problem=problem
+            ),
             file=found.file,
             line=found.line,
             field=name,
@@ -133,19 +140,19 @@ def lookup(name: str, root: Path) -> str | None:
 def malformed(value: str) -> str | None:
     """What is wrong with a credential's characters (never the characters themselves)."""
     if value != value.lstrip():
-        return "starts with a space or a line break"
+        return _("starts with a space or a line break")
     if value != value.rstrip():
-        return "ends with a space or a line break"
+        return _("ends with a space or a line break")
     for i, ch in enumerate(value, 1):
         if ch in "\r\n":
-            return f"contains a line break (character {i})"
+            return _("contains a line break (character {i})").format(i=i)
         if ord(ch) < 32 or 127 <= ord(ch) < 160:
-            return f"contains a control character (character {i})"
+            return _("contains a control character (character {i})").format(i=i)
         if ord(ch) > 127:
-            return (
-                f"contains a non-ASCII character (character {i}); API keys, tokens "
+            return _(
+                "contains a non-ASCII character (character {i}); API keys, tokens "
                 "and SMTP passwords are ASCII"
-            )
+            ).format(i=i)
     return None
 
 
@@ -156,7 +163,7 @@ def where(name: str, root: Path) -> str | None:
         return None
     if found.file is not None:
         return f".env ({env_var(name)})"
-    return "keyring" if found.origin.startswith("the keyring") else f"environment ({env_var(name)})"
+    return "keyring" if found.store == "keyring" else f"environment ({env_var(name)})"
 
 
 def exposure_warnings(root: Path) -> list[str]:
@@ -208,16 +215,20 @@ def store(name: str, secret: str) -> None:
     problem = malformed(secret)
     if problem:
         raise ConfigError(
-            f"the secret typed for {name} {problem}; nothing was stored",
+            _("the secret typed for {name} {problem}; nothing was stored").format(
+                name=name, problem=problem
+            ),
             field=name,
-            hint=f"run `segmerge auth set {name}` again",
+            hint=_("run `segmerge auth set {name}` again").format(name=name),
         )
     try:
         keyring.set_password(SERVICE, name, secret)
     except (KeyringError, RuntimeError) as exc:
         raise ConfigError(
-            f"no usable system keyring ({type(exc).__name__})",
-            hint=f"set the environment variable {env_var(name)} or put it in the workspace's .env",
+            _("no usable system keyring ({kind})").format(kind=type(exc).__name__),
+            hint=_("set the environment variable {value} or put it in the workspace's .env").format(
+                value=env_var(name)
+            ),
         ) from None
 
 
@@ -227,5 +238,7 @@ def remove(name: str) -> bool:
     except PasswordDeleteError:
         return False
     except (KeyringError, RuntimeError) as exc:
-        raise ConfigError(f"no usable system keyring ({type(exc).__name__})") from None
+        raise ConfigError(
+            _("no usable system keyring ({kind})").format(kind=type(exc).__name__)
+        ) from None
     return True

@@ -69,11 +69,17 @@ def read_key(path: Path) -> bytes:
         key = path.read_bytes().strip()
     except OSError as exc:
         raise StateError(
-            f"the signing key cannot be read: {exc.strerror}", file=path, hint=RESTORE_HINT
+            _("the signing key cannot be read: {strerror}").format(strerror=exc.strerror),
+            file=path,
+            hint=_(RESTORE_HINT),
         ) from None
     if not _KEY_RE.fullmatch(key):
-        what = "empty" if not key else "garbled (not a key segmerge wrote)"
-        raise StateError(f"the signing key is {what}", file=path, hint=RESTORE_HINT)
+        what = (
+            _("the signing key is empty")
+            if not key
+            else _("the signing key is garbled (not a key segmerge wrote)")
+        )
+        raise StateError(what, file=path, hint=_(RESTORE_HINT))
     return key
 
 
@@ -82,10 +88,13 @@ def check_key(root: Path, key: bytes, path: Path) -> None:
     expected = (marker or {}).get("key_fingerprint")
     if expected and expected != key_fingerprint(key):
         raise StateError(
-            "the signing key is not the one this workspace signed its unsubscribe links with "
-            "(its fingerprint differs from .segmerge-state.json)",
+            _(
+                "the signing key is not the one this workspace signed its "
+                "unsubscribe links with (its fingerprint differs from "
+                ".segmerge-state.json)"
+            ),
             file=path,
-            hint=RESTORE_HINT,
+            hint=_(RESTORE_HINT),
         )
 
 
@@ -109,24 +118,26 @@ def ledger_facts(path: Path, *, deep: bool) -> LedgerFacts:
         with open(path, "rb") as fh:
             head = fh.read(len(SQLITE_HEADER))
     except OSError as exc:
-        facts.problem = f"cannot be read: {exc.strerror}"
+        facts.problem = _("cannot be read: {reason}").format(reason=exc.strerror)
         return facts
     if size == 0:
-        facts.problem = "is empty (truncated to 0 bytes)"
+        facts.problem = _("is empty (truncated to 0 bytes)")
         return facts
     if head != SQLITE_HEADER:
-        facts.problem = "is not an SQLite database"
+        facts.problem = _("is not an SQLite database")
         return facts
     try:
         db = sqlite3.connect(path.resolve().as_uri() + "?mode=rw", uri=True, timeout=30)
     except sqlite3.Error as exc:
-        facts.problem = f"cannot be opened: {exc}"
+        facts.problem = _("cannot be opened: {exc}").format(exc=exc)
         return facts
     try:
         if deep:
             rows = [r[0] for r in db.execute("PRAGMA quick_check(5)")]
             if rows != ["ok"]:
-                facts.problem = f"is damaged (quick_check: {'; '.join(rows)[:300]})"
+                facts.problem = _("is damaged (quick_check: {rows})").format(
+                    rows="; ".join(rows)[:300]
+                )
                 return facts
         tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         if "meta" in tables:
@@ -140,7 +151,7 @@ def ledger_facts(path: Path, *, deep: bool) -> LedgerFacts:
         if "suppressions" in tables:
             facts.suppressions = db.execute("SELECT COUNT(*) FROM suppressions").fetchone()[0]
     except sqlite3.DatabaseError as exc:
-        facts.problem = f"is damaged ({exc})"
+        facts.problem = _("is damaged ({exc})").format(exc=exc)
     finally:
         db.close()
     return facts
@@ -156,7 +167,7 @@ def inspect(root: Path, *, deep: bool = True) -> list[Finding]:
     try:
         marker = read_marker(root)
     except StateError as exc:
-        return [Finding("problem", exc.message, exc.hint or FIX)]
+        return [Finding("problem", exc.message, exc.hint or _(FIX))]
     marker = marker or {}
     lpath = state / LEDGER_FILE
     facts = ledger_facts(lpath, deep=deep) if lpath.exists() else None
@@ -166,21 +177,29 @@ def inspect(root: Path, *, deep: bool = True) -> list[Finding]:
             found.append(
                 Finding(
                     "problem",
-                    f"{rel} is missing (the suppression list and who was mailed are in it)",
-                    FIX,
+                    _(
+                        "{path} is missing (the suppression list and who was mailed are in it)"
+                    ).format(path=rel),
+                    _(FIX),
                 )
             )
         else:
             found.append(Finding("ok", _("no ledger yet: the first run creates it")))
     elif facts.problem:
-        found.append(Finding("problem", f"{rel} {facts.problem}", FIX))
+        found.append(
+            Finding(
+                "problem", _("{path} {problem}").format(path=rel, problem=facts.problem), _(FIX)
+            )
+        )
     elif marker.get("ledger_id") and facts.ledger_id != marker["ledger_id"]:
         found.append(
             Finding(
                 "problem",
-                f"{rel} is not this workspace's ledger (a new or "
-                "another one: its id differs from .segmerge-state.json)",
-                FIX + " (its suppressions are kept)",
+                _(
+                    "{path} is not this workspace's ledger (a new or another one: its id "
+                    "differs from .segmerge-state.json)"
+                ).format(path=rel),
+                _("{fix} (its suppressions are kept)").format(fix=_(FIX)),
             )
         )
     else:
@@ -202,12 +221,14 @@ def inspect(root: Path, *, deep: bool = True) -> list[Finding]:
             key = read_key(kpath)
             check_key(root, key, kpath)
         except StateError as exc:
-            found.append(Finding("problem", f"{krel}: {exc.message}", FIX))
+            found.append(Finding("problem", f"{krel}: {exc.message}", _(FIX)))
         else:
             found.append(Finding("ok", _("signing key present ({path})").format(path=krel)))
     elif marker.get("key_fingerprint") or (facts is not None and facts.letters):
-        why = "link already sent was signed with it"
-        found.append(Finding("problem", f"{krel} is missing: every unsubscribe {why}", FIX))
+        missing = _(
+            "{path} is missing: every unsubscribe link already sent was signed with it"
+        ).format(path=krel)
+        found.append(Finding("problem", missing, _(FIX)))
     else:
         found.append(Finding("ok", _("no signing key yet: the first run creates it")))
     return found
@@ -222,9 +243,13 @@ def check_state(root: Path, *, deep: bool = True) -> None:
     found = problems(root, deep=deep)
     if found:
         raise StateError(
-            "the workspace's state is not usable: " + "; ".join(f.what for f in found),
+            _("the workspace's state is not usable: {problems}").format(
+                problems="; ".join(f.what for f in found)
+            ),
             file=root / STATE_DIR,
-            hint=f"`segmerge doctor` says what is wrong; {found[0].fix}; {ACCEPT_HINT}",
+            hint=_("`segmerge doctor` says what is wrong; {value}; {accept_hint}").format(
+                value=found[0].fix, accept_hint=_(ACCEPT_HINT)
+            ),
         )
 
 
@@ -245,10 +270,12 @@ def refuse_foreign_file(path: Path) -> None:
         return
     except OSError as exc:
         raise StateError(
-            f"the ledger cannot be read: {exc.strerror}", file=path, hint=RESTORE_HINT
+            _("the ledger cannot be read: {strerror}").format(strerror=exc.strerror),
+            file=path,
+            hint=_(RESTORE_HINT),
         ) from None
     if head and head != SQLITE_HEADER:
-        raise StateError("the ledger is not an SQLite database", file=path, hint=RESTORE_HINT)
+        raise StateError(_("the ledger is not an SQLite database"), file=path, hint=_(RESTORE_HINT))
 
 
 def note_ledger(path: Path, ledger_id: str) -> None:
@@ -275,9 +302,11 @@ def missing_ledger(path: Path) -> None:
         return  # the run's own check reports a garbled marker
     if marker and marker.get("ledger_id"):
         raise StateError(
-            "the ledger is missing (the suppression list and who was mailed are in it)",
+            _("the ledger is missing (the suppression list and who was mailed are in it)"),
             file=path,
-            hint=f"{RESTORE_HINT}; {ACCEPT_HINT}",
+            hint=_("{restore_hint}; {accept_hint}").format(
+                restore_hint=_(RESTORE_HINT), accept_hint=_(ACCEPT_HINT)
+            ),
         )
 
 

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from segmerge.errors import SegmergeError
+from segmerge.i18n import _
 
 #: OS errors that mean "the disk cannot take this write", not "a bug"
 DISK_ERRNOS = frozenset(
@@ -64,20 +65,26 @@ def storage_error(exc: BaseException, file: str | Path | None) -> StorageError |
         where = exc.filename or file
         reason = exc.strerror or os.strerror(exc.errno or 0)
         return StorageError(
-            f"cannot write: {reason}",
+            _("cannot write: {reason}").format(reason=reason),
             file=where,
-            hint="free some space (or fix the disk), then run the same command again: "
-            "what was done is recorded, what was not is redone",
+            hint=_(
+                "free some space (or fix the disk), then run the same command again: "
+                "what was done is recorded, what was not is redone"
+            ),
         )
     if is_full(exc):
         return StorageError(
-            f"the database cannot grow: {exc}",
+            _("the database cannot grow: {exc}").format(exc=exc),
             file=file,
-            hint="free some space, then run the same command again: nothing that was not "
-            "done is recorded as done",
+            hint=_(
+                "free some space, then run the same command again: nothing that was "
+                "not done is recorded as done"
+            ),
         )
     if is_corrupt(exc):
-        return StorageError(f"the database is damaged: {exc}", file=file, hint=RESTORE_HINT)
+        return StorageError(
+            _("the database is damaged: {exc}").format(exc=exc), file=file, hint=_(RESTORE_HINT)
+        )
     return None
 
 

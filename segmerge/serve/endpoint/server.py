@@ -48,6 +48,7 @@ from queue import Empty, SimpleQueue
 from typing import Any
 
 from segmerge.errors import ConfigError
+from segmerge.i18n import _
 from segmerge.mail.unsubscribe_queue import AUDIT_FILE, RETRY_BASE
 from segmerge.serve.endpoint import pages
 from segmerge.serve.endpoint.http import (
@@ -88,7 +89,10 @@ def listen(ws: Workspace, host: str, port: int) -> UnsubscribeServer:
         server = UnsubscribeServer(ws, host, port)
     except OSError as exc:
         raise ConfigError(
-            f"cannot listen on {host}:{port}: {exc.strerror or exc}", field="--unsubscribe-port"
+            _("cannot listen on {host}:{port}: {value}").format(
+                host=host, port=port, value=exc.strerror or exc
+            ),
+            field="--unsubscribe-port",
         ) from None
     server.start()
     return server
@@ -192,7 +196,7 @@ class UnsubscribeServer:
         self.selector.close()
 
     def _accept(self) -> None:
-        for _ in range(ACCEPT_BATCH):
+        for _attempt in range(ACCEPT_BATCH):
             try:
                 sock, _ = self.sock.accept()
             except (BlockingIOError, InterruptedError):
