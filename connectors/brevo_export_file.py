@@ -75,7 +75,7 @@ def emails_of(data: bytes, *, source: str, what: str) -> pd.Series:
     if column is None:
         raise BadAnswer(
             _("{source}: the export of {what} has no e-mail column (columns: {value})").format(
-                source=source, what=what, value=", ".join(map(str, frame.columns[:12])) or "none"
+                source=source, what=what, value=", ".join(map(str, frame.columns[:12])) or _("none")
             ),
             field=source,
             hint=_("Brevo changed its export format? report it with the file's header line"),

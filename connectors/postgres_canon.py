@@ -81,7 +81,7 @@ def canonical(stream: str, relation: str, columns: list[Column], timezone: str) 
     by_name = {c.name: c for c in columns}
     missing = [c for c in REQUIRED[stream] if c not in by_name]
     if missing:
-        have = ", ".join(c.name for c in columns) or "none"
+        have = ", ".join(c.name for c in columns) or _("none")
         raise Mismatch(
             _("has no column {columns} (its columns: {have})").format(
                 columns=", ".join(missing), have=have

@@ -98,7 +98,7 @@ class BudgetWatch:
             ),
             field=self.source,
             hint=_(
-                "run again after {value}: the next run resumes where this one "
+                "run again after {until}: the next run resumes where this one "
                 "stopped (what was pulled and pushed is kept)"
             ).format(until=self._at(seconds)),
         )

@@ -32,7 +32,7 @@ def load_class(
     not a :class:`Connector`, is a configuration error naming the setting."""
     eps = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
     if connector not in eps:
-        known = ", ".join(sorted(eps)) or "none"
+        known = ", ".join(sorted(eps)) or _("none")
         raise ConfigError(
             _("unknown connector {connector!r} (installed: {known})").format(
                 connector=connector, known=known

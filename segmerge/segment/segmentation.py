@@ -56,7 +56,7 @@ def connector_context(ws: Workspace, name: str, kind: str) -> ConnectorContext:
 
 def open_source(ws: Workspace, name: str) -> Source:
     if name not in ws.config.sources:
-        known = ", ".join(sorted(ws.config.sources)) or "none"
+        known = ", ".join(sorted(ws.config.sources)) or _("none")
         raise ConfigError(
             _("no source {name!r} (sources: {known})").format(name=name, known=known),
             file=ws.config_file,
