@@ -43,7 +43,7 @@ def _base_name(node: ast.expr) -> str | None:
 
 #: not SegmergeErrors, but their message becomes one word for word (a rule set's RuleError,
 #: a template's TemplateError), so they are written in the user's language too
-CARRIERS = {"ExprError", "FilterError", "MissingValue"}
+CARRIERS = {"ExprError", "FilterError", "MissingValue", "RenderLimit"}
 
 
 def _error_names(trees: dict[Path, ast.Module]) -> set[str]:

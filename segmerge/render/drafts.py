@@ -24,6 +24,7 @@ from typing import Any
 from markupsafe import Markup
 
 from segmerge.errors import TemplateError
+from segmerge.i18n import _
 from segmerge.render.templates import RenderContext, Rendered, TemplateSet
 
 
@@ -83,9 +84,9 @@ def render_draft(
     try:
         return templates.render(segment, contact, draft_ctx)
     except TemplateError as exc:
-        exc.hint = (
-            f"a draft campaign on {platform} can only carry the platform's own fields "
+        exc.hint = _(
+            "a draft campaign on {platform} can only carry the platform's own fields "
             "(merge tags); values computed by Segmerge differ per contact: guard them with "
-            "`{% if contact.x is defined %}` or send through an smtp/outbox destination"
-        )
+            "`{{% if contact.x is defined %}}` or send through an smtp/outbox destination"
+        ).format(platform=platform)
         raise

@@ -37,6 +37,8 @@ from typing import Any
 
 from jinja2.runtime import markup_join, str_join
 
+from segmerge.i18n import _, number
+
 #: items one letter may loop over, all loops together (a real letter walks a few hundred)
 MAX_ITEMS = 1_000_000
 _MANY_PIECES = 1024  # a buffer longer than this is measured before it is joined
@@ -82,15 +84,38 @@ def start(limits: Limits) -> None:
 
 def timeout() -> RenderLimit:
     return RenderLimit(
-        f"the letter took more than {budget.limits.seconds:g} s to render "
-        "(a loop or a macro that never ends?)",
+        _(
+            "the letter took more than {seconds} s to render (a loop or a macro that never ends?)"
+        ).format(seconds=number(budget.limits.seconds, 3)),
         timed_out=True,
     )
 
 
+def too_many_items() -> RenderLimit:
+    return RenderLimit(
+        _("the letter loops over more than {n} items in all").format(n=number(MAX_ITEMS))
+    )
+
+
+def what_text(what: str) -> str:
+    """The thing that grew too big, in the command's language (a filter's name stays code)."""
+    said = {
+        "the letter": _("the letter"),
+        "a joined text": _("a joined text"),
+        "a repeated text": _("a repeated text"),
+        "a formatted text": _("a formatted text"),
+        "a replaced text": _("a replaced text"),
+        "a format width": _("a format width"),
+        "a call's result": _("a call's result"),
+    }
+    return said.get(what, what)
+
+
 def too_big(what: str) -> RenderLimit:
     return RenderLimit(
-        f"{what} would exceed the letter size limit of {budget.limits.max_size:,} characters"
+        _("{what} would exceed the letter size limit of {n} characters").format(
+            what=what_text(what), n=number(budget.limits.max_size)
+        )
     )
 
 
@@ -177,7 +202,7 @@ def loop_items(iterable: Any) -> Any:
     b = budget
     b.items -= n
     if b.items < 0:
-        raise RenderLimit(f"the letter loops over more than {MAX_ITEMS:,} items in all")
+        raise too_many_items()
     return iterable
 
 
@@ -186,7 +211,7 @@ def _counted(iterable: Iterable[Any]) -> Iterator[Any]:
     for i, item in enumerate(iterable):
         b.items -= 1
         if b.items < 0:
-            raise RenderLimit(f"the letter loops over more than {MAX_ITEMS:,} items in all")
+            raise too_many_items()
         if not i % _CHECK_EVERY:
             check_clock()
         yield item

@@ -20,6 +20,7 @@ from typing import Any
 from jinja2 import nodes
 from jinja2.runtime import Macro
 
+from segmerge.i18n import _, number
 from segmerge.render.env import FastTemplate, Sandbox
 from segmerge.render.limits import (
     RenderLimit,
@@ -32,6 +33,7 @@ from segmerge.render.limits import (
     loop_items,
     timeout,
     too_big,
+    what_text,
 )
 
 #: an integer argument that sizes a result (``center``, ``indent``, ``zfill``...) above this
@@ -87,7 +89,9 @@ def _binop_size(op: str, left: Any, right: Any) -> None:
         args = right if isinstance(right, tuple) else (right,)
         _format_size(left, args, right if isinstance(right, dict) else {})
     elif op == "**" and _huge_power(left, right):
-        raise RenderLimit(f"{left} ** {right} is too large a number")
+        raise RenderLimit(
+            _("{left} ** {right} is too large a number").format(left=left, right=right)
+        )
 
 
 def _huge_power(left: Any, right: Any) -> bool:
@@ -100,7 +104,9 @@ def _huge_power(left: Any, right: Any) -> bool:
 def _check_arguments(args: Any, kwargs: dict[str, Any], what: str) -> None:
     for a in (*args, *kwargs.values()):
         if isinstance(a, int) and not isinstance(a, bool) and abs(a) > MAX_WIDTH:
-            raise RenderLimit(f"{what}: the argument {a} is too large")
+            raise RenderLimit(
+                _("{what}: the argument {value} is too large").format(what=what_text(what), value=a)
+            )
 
 
 def _format_size(fmt: Any, args: Any, kwargs: dict[str, Any]) -> None:
@@ -150,14 +156,20 @@ def _filter_size(name: str, value: Any, rest: tuple[Any, ...], kwargs: dict[str,
         pad = width if isinstance(width, int) else len(str(width))
         check_size(len(value) + (value.count("\n") + 1) * pad, "| indent")
     elif name == "sum" and not isinstance(kwargs.get("start", rest[-1] if rest else 0), int):
-        _check_count(value, 1000, "| sum of lists or texts")  # each step copies the total
+        _check_count(value, 1000, _("| sum of lists or texts"))  # each step copies the total
     elif name in _SLOW_INPUT and isinstance(value, str) and len(value) > _SLOW_INPUT[name]:
-        raise RenderLimit(f"| {name} on {len(value):,} characters would take too long")
+        raise RenderLimit(
+            _("| {name} on {n} characters would take too long").format(
+                name=name, n=number(len(value))
+            )
+        )
 
 
 def _check_count(items: Any, most: int, what: str) -> None:
     if isinstance(items, list | tuple | str | range) and len(items) > most:
-        raise RenderLimit(f"{what} over {len(items):,} items would take too long")
+        raise RenderLimit(
+            _("{what} over {n} items would take too long").format(what=what, n=number(len(items)))
+        )
 
 
 def _checked_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
@@ -246,7 +258,9 @@ def _check_call(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Non
             n = args[0] if args else kwargs.get("n", 5)
             words = args[3] if len(args) > 3 else kwargs.get("max", 100)
             if isinstance(n, int) and isinstance(words, int) and n * words > MAX_WIDTH:
-                raise RenderLimit(f"lipsum: {n} x {words} words is too many")
+                raise RenderLimit(
+                    _("lipsum: {n} x {words} words is too many").format(n=n, words=words)
+                )
         return
     if name in ("format", "format_map"):
         _format_size(owner, args, kwargs if name == "format" else (args[0] if args else {}))
