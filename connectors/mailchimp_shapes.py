@@ -72,14 +72,14 @@ def check(page: Page, source: str) -> None:
             for k, act in enumerate(rec["activity"]):
                 where = f"emails[{i}].activity[{k}]"
                 if type(act) is not dict:
-                    bad(page, source, where, act, "an object")
+                    bad(page, source, where, act, _("an object"))
                 if act.get("action") not in ACTIONS:
                     bad(
                         page,
                         source,
                         f"{where}.action",
                         act.get("action"),
-                        " or ".join(sorted(ACTIONS)),
+                        _(" or ").join(sorted(ACTIONS)),
                     )
                 if type(act.get("timestamp")) is not str:
                     bad(page, source, f"{where}.timestamp", act.get("timestamp"), "str")
@@ -96,7 +96,7 @@ def check_items(
     items = page.items
     if any(type(m) is not dict for m in items):
         i = next(i for i, m in enumerate(items) if not isinstance(m, dict))
-        bad(page, source, f"{page.listing.key}[{i}]", items[i], "an object")
+        bad(page, source, f"{page.listing.key}[{i}]", items[i], _("an object"))
     for name, kind, required in spec:
         allowed = kind if isinstance(kind, tuple) else (kind,)
         seen = {type(m.get(name)) for m in items}
@@ -112,7 +112,7 @@ def check_items(
 
 
 def bad(page: Page, source: str, where: str, value: Any, expected: str) -> None:
-    shown = "missing" if value is None else f"{type(value).__name__} {value!r:.60}"
+    shown = _("missing") if value is None else f"{type(value).__name__} {value!r:.60}"
     raise BadAnswer(
         _(
             "{source}: GET {path} (offset {offset}): field {where} is {shown}, expected {expected}"

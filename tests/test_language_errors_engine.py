@@ -12,10 +12,11 @@ from collections.abc import Iterator
 import pytest
 
 from segmerge import i18n
-from segmerge.errors import ConfigError, CredentialError
+from segmerge.errors import ConfigError, CredentialError, RuleError
 from segmerge.i18n import NNBSP
 from segmerge.ports.http import HttpClient
 from segmerge.ports.registry import load_class
+from segmerge.rules.yamlpos import read_text
 from segmerge.workspace.secrets import store
 from segmerge.workspace.state import check_state
 from segmerge.workspace.storage import StateError
@@ -83,3 +84,13 @@ def test_a_refused_api_key_is_told_in_french_with_the_vendor_s_reason(french):
     )
     assert "Key not found" in text  # the vendor's own words are quoted, not translated
     assert "la clé (de BREVO_KEY) est fausse, expirée ou révoquée" in text
+
+
+def test_a_rule_set_saved_as_latin_1_is_refused_in_french_at_its_byte(tmp_path, french):
+    path = tmp_path / "regles.yaml"
+    path.write_bytes("segments:\n  - name: Orléans\n".encode("latin-1"))
+    with pytest.raises(RuleError) as info:
+        read_text(path)
+    text = str(info.value)
+    assert f":2:14: le fichier n'est pas en UTF-8{NNBSP}: l'octet 0xE9 est illisible" in text
+    assert "enregistrez-le de nouveau en UTF-8" in text

@@ -16,6 +16,7 @@ import codecs
 from pathlib import Path
 
 from segmerge.errors import SegmergeError
+from segmerge.i18n import _, number
 
 #: A rule set or a segmerge.toml is a few dozen lines; a megabyte is room for a
 #: generated 20,000-term condition.
@@ -30,12 +31,17 @@ def read_user_text(
         with path.open("rb") as fh:
             data = fh.read(limit + 1)
     except OSError as exc:
-        raise error(f"cannot read {what}: {exc.strerror or exc}", file=path) from None
+        raise error(
+            _("cannot read {what}: {reason}").format(what=_(what), reason=exc.strerror or exc),
+            file=path,
+        ) from None
     if len(data) > limit:
         raise error(
-            f"{what} is larger than {limit / 1_000_000:g} MB; the limit is {limit:,} bytes",
+            _("{what} is larger than {size} MB; the limit is {limit} bytes").format(
+                what=_(what), size=number(limit / 1_000_000, 6), limit=number(limit)
+            ),
             file=path,
-            hint="it should hold settings and conditions, not data",
+            hint=_("it should hold settings and conditions, not data"),
         )
     return decode_utf8(data, path, error)
 
@@ -44,11 +50,11 @@ def decode_utf8(data: bytes, path: Path, error: type[SegmergeError]) -> str:
     """Strict UTF-8 (a BOM is dropped); UTF-16, NUL bytes and other encodings name their place."""
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         raise error(
-            "the file is saved as UTF-16; it must be UTF-8",
+            _("the file is saved as UTF-16; it must be UTF-8"),
             file=path,
             line=1,
             column=1,
-            hint="save it again choosing the UTF-8 encoding",
+            hint=_("save it again choosing the UTF-8 encoding"),
         )
     body = data[len(codecs.BOM_UTF8) :] if data.startswith(codecs.BOM_UTF8) else data
     try:
@@ -56,18 +62,20 @@ def decode_utf8(data: bytes, path: Path, error: type[SegmergeError]) -> str:
     except UnicodeDecodeError as exc:
         line, column = _byte_position(body, exc.start)
         raise error(
-            f"the file is not UTF-8: byte 0x{body[exc.start]:02X} cannot be read",
+            _("the file is not UTF-8: byte 0x{byte:02X} cannot be read").format(
+                byte=body[exc.start]
+            ),
             file=path,
             line=line,
             column=column,
-            hint="it was probably saved as Latin-1 or Windows-1252; save it again as UTF-8",
+            hint=_("it was probably saved as Latin-1 or Windows-1252; save it again as UTF-8"),
         ) from None
     nul = text.find("\0")
     if nul >= 0:
         line = text.count("\n", 0, nul) + 1
         column = nul - (text.rfind("\n", 0, nul) + 1) + 1
         raise error(
-            "the file contains a NUL byte (it is binary or damaged)",
+            _("the file contains a NUL byte (it is binary or damaged)"),
             file=path,
             line=line,
             column=column,
