@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from uuid import uuid4
 
-from segmerge.i18n import _, ngettext, number
+from segmerge.i18n import _, label, ngettext, number
 from segmerge.workspace.marker import (
     FIX,
     RESTORE_HINT,
@@ -221,7 +221,7 @@ def inspect(root: Path, *, deep: bool = True) -> list[Finding]:
             key = read_key(kpath)
             check_key(root, key, kpath)
         except StateError as exc:
-            found.append(Finding("problem", f"{krel}: {exc.message}", _(FIX)))
+            found.append(Finding("problem", f"{label(krel)} {exc.message}", _(FIX)))
         else:
             found.append(Finding("ok", _("signing key present ({path})").format(path=krel)))
     elif marker.get("key_fingerprint") or (facts is not None and facts.letters):
