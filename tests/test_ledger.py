@@ -265,3 +265,30 @@ def test_the_write_only_cursors_table_goes_and_the_history_stays(tmp_path):
         assert "cursors" not in tables and ledger.run("c@2026-12-01") is not None
     with Ledger(tmp_path / "new.sqlite") as fresh:
         assert "cursors" not in {r[0] for r in fresh.db.execute("SELECT name FROM sqlite_master")}
+
+
+def test_runs_opening_a_new_ledger_at_the_same_moment_all_open_it(tmp_path):
+    """Two campaigns started together on a fresh workspace both migrate the ledger: one
+    does it, the other finds it done (it used to fail with "duplicate column name")."""
+    import threading
+
+    from segmerge.ledger.store import Ledger
+
+    for attempt in range(15):
+        path = tmp_path / f"l{attempt}" / "ledger.sqlite"
+        start = threading.Barrier(4)
+        failures: list[BaseException] = []
+
+        def open_it(path=path, start=start, failures=failures):
+            start.wait(timeout=30)
+            try:
+                Ledger(path).close()
+            except BaseException as exc:  # noqa: BLE001 - the test reports whatever broke
+                failures.append(exc)
+
+        threads = [threading.Thread(target=open_it) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        assert not failures, failures

@@ -78,9 +78,16 @@ class Ledger(SuppressionMixin, TrackingMixin, ReadsMixin):
             # default 2 MiB of cache each batch re-reads most of its pages
             self.db.execute("PRAGMA cache_size=-32768")
             self.db.executescript(SCHEMA)
-            self._check_version()
-            migrate(self.db)
-            self.ledger_id = ledger_id(self.db)  # the marker names it: never taken for a new one
+            # two runs opening one ledger at once: one migrates, the other finds it done
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                self._check_version()
+                migrate(self.db)
+                self.ledger_id = ledger_id(self.db)  # the marker names it, never a new one
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
         except sqlite3.DatabaseError as exc:
             self.db.close()
             raise _open_error(exc, path) from None
