@@ -290,7 +290,7 @@ class BrevoConnector(Source, Destination):
                         self.contacts_client.get(path), self.name, "GET /contacts/{email}"
                     )
                 except BadAnswer as exc:
-                    if "answered 404" not in exc.message:
+                    if exc.status != 404:  # the status, not the (translated) text
                         raise
                     by_email[key] = None
             return by_email[key]

@@ -75,7 +75,7 @@ class Drafts:
                 existing = None
             if existing is not None:
                 return Outcome(action.key, "done", f"draft {existing} created", str(existing))
-            refused = "answered 4" in exc.message and "answered 429" not in exc.message
+            refused = exc.status is not None and 400 <= exc.status < 500 and exc.status != 429
             status = "failed" if refused else "retry"
             return Outcome(action.key, status, exc.message)  # type: ignore[arg-type]
         cid = created_id(answer, "POST /emailCampaigns", self.source)

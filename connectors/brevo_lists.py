@@ -225,7 +225,7 @@ class ListBook:
         except CredentialError:
             raise
         except BadAnswer as exc:
-            if "answered 404" in exc.message:  # the list was deleted meanwhile
+            if exc.status == 404:  # the list was deleted meanwhile
                 with self.lock:
                     self.lists = None
                 return {m: ("retry", exc.message) for m in chunk}
@@ -270,7 +270,7 @@ class ListBook:
         try:
             body = self.client.get(path)
         except BadAnswer as exc:
-            if "answered 404" in exc.message:
+            if exc.status == 404:
                 return False, False
             raise
         ids = field_of(body, "listIds", list, endpoint=f"GET {path}", source=self.source)

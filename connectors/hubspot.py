@@ -341,7 +341,7 @@ class HubSpotConnector(Source, Destination):
             result: list[Outcome] = do()
             return result
         except CredentialError as exc:
-            if "answered 403" in exc.message and group[0].kind == "create_campaign":
+            if exc.status == 403 and group[0].kind == "create_campaign":
                 return [Outcome(a.key, "failed", exc.message) for a in group]
             raise
         except (BadAnswer, ConfigError) as exc:

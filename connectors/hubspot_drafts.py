@@ -87,7 +87,7 @@ class Drafts:
                     self._dress(eid, name, p, list_id, self._read(eid))
             return self._settle(action.key, eid, p, "created")
         except CredentialError as exc:
-            if "403" in exc.message:  # Marketing Hub or the `content` scope is missing
+            if exc.status == 403:  # Marketing Hub or the `content` scope is missing
                 return Outcome(action.key, "failed", f"{exc.message} ({exc.hint})")
             raise
         except BadAnswer as exc:
