@@ -38,13 +38,19 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from segmerge import __version__, redact
-from segmerge.errors import BadAnswer, ConnectorError, CredentialError
+from segmerge.errors import BadAnswer, ConnectorError
 from segmerge.i18n import _
-from segmerge.ports.http_answers import _snippet, field_of, retry_after, vendor_reason
+from segmerge.ports.http_answers import (
+    RETRY_STATUSES,
+    _snippet,
+    field_of,
+    refusal,
+    retry_after,
+    vendor_reason,
+)
 from segmerge.ports.http_wait import MAX_WAIT, BudgetWatch
 from segmerge.ports.rate_limit import RateLimit
 
-RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 USER_AGENT = f"segmerge/{__version__} (+https://github.com/segmerge)"
 #: headers whose value is a credential (Authorization, api-key, X-Auth-Token...)
 _CREDENTIAL_HEADER = re.compile(r"auth|key|token|secret|password|cookie", re.IGNORECASE)
@@ -308,45 +314,7 @@ class HttpClient:
         return err
 
     def _error(self, resp: requests.Response, endpoint: str, attempt: int) -> ConnectorError:
-        status = resp.status_code
-        reason = vendor_reason(resp)
-        where = _("{source}: {endpoint} answered {status}").format(
-            source=self.source, endpoint=endpoint, status=status
-        )
-        if status == 401:
-            return CredentialError(
-                _("{where}: the credential was refused{reason}").format(
-                    where=where, reason=_colon(reason)
-                ),
-                field=self.source,
-                hint=_(
-                    "the key{origin} is wrong, expired or revoked: `segmerge auth set "
-                    "{source}` stores a new one"
-                ).format(origin=_from(self.credential_hint), source=self.source),
-            )
-        if status == 403:
-            return CredentialError(
-                _("{where}: the credential lacks a permission{reason}").format(
-                    where=where, reason=_colon(reason)
-                ),
-                field=self.source,
-                hint=_(
-                    "give the key{origin} the scope named above, or store another with "
-                    "`segmerge auth set {source}`"
-                ).format(origin=_from(self.credential_hint), source=self.source),
-            )
-        if status in RETRY_STATUSES:
-            return ConnectorError(
-                _("{where} {attempts} time(s), giving up{reason}").format(
-                    where=where, attempts=attempt + 1, reason=_colon(reason)
-                ),
-                field=self.source,
-                hint=_(
-                    "the platform is overloaded or down; the next run picks up where "
-                    "this one stopped"
-                ),
-            )
-        return BadAnswer(where + _colon(reason), field=self.source)
+        return refusal(resp, endpoint, attempt, self.source, self.credential_hint)
 
     # timing -----------------------------------------------------------------
     def _observe(self, resp: requests.Response) -> float | None:
@@ -413,11 +381,3 @@ def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
             chunk = []
     if chunk:
         yield chunk
-
-
-def _colon(reason: str) -> str:
-    return _(": {reason}").format(reason=reason) if reason else ""
-
-
-def _from(hint: str | None) -> str:
-    return _(" (from {hint})").format(hint=hint) if hint else ""

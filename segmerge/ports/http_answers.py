@@ -13,8 +13,11 @@ from typing import Any, TypeVar
 import requests
 
 from segmerge import redact
-from segmerge.errors import BadAnswer
+from segmerge.errors import BadAnswer, ConnectorError, CredentialError
 from segmerge.i18n import _
+
+#: answers worth asking again: a timeout, the rate limit, a server having a bad moment
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
 T = TypeVar("T")
 
@@ -92,3 +95,56 @@ def field_of(body: Any, key: str, kind: type[T], *, endpoint: str, source: str =
 def _snippet(text: str, limit: int = 200) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def refusal(
+    resp: requests.Response, endpoint: str, attempt: int, source: str, credential_hint: str | None
+) -> ConnectorError:
+    """What a refusal the client will not retry means to the user: a refused or too narrow
+    credential, a platform still failing after its retries, or an answer we do not know."""
+    status = resp.status_code
+    reason = vendor_reason(resp)
+    where = _("{source}: {endpoint} answered {status}").format(
+        source=source, endpoint=endpoint, status=status
+    )
+    if status == 401:
+        return CredentialError(
+            _("{where}: the credential was refused{reason}").format(
+                where=where, reason=_colon(reason)
+            ),
+            field=source,
+            hint=_(
+                "the key{origin} is wrong, expired or revoked: `segmerge auth set "
+                "{source}` stores a new one"
+            ).format(origin=_from(credential_hint), source=source),
+        )
+    if status == 403:
+        return CredentialError(
+            _("{where}: the credential lacks a permission{reason}").format(
+                where=where, reason=_colon(reason)
+            ),
+            field=source,
+            hint=_(
+                "give the key{origin} the scope named above, or store another with "
+                "`segmerge auth set {source}`"
+            ).format(origin=_from(credential_hint), source=source),
+        )
+    if status in RETRY_STATUSES:
+        return ConnectorError(
+            _("{where} {attempts} time(s), giving up{reason}").format(
+                where=where, attempts=attempt + 1, reason=_colon(reason)
+            ),
+            field=source,
+            hint=_(
+                "the platform is overloaded or down; the next run picks up where this one stopped"
+            ),
+        )
+    return BadAnswer(where + _colon(reason), field=source)
+
+
+def _colon(reason: str) -> str:
+    return _(": {reason}").format(reason=reason) if reason else ""
+
+
+def _from(hint: str | None) -> str:
+    return _(" (from {hint})").format(hint=hint) if hint else ""

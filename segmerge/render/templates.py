@@ -57,13 +57,7 @@ from segmerge.render.variants import check_subject_variants, file_variants
 SHARED_FOLDER = "_shared"
 _SEGMENT_NAME = re.compile(r"[^\W_][\w-]*")
 
-__all__ = [
-    "RenderContext",
-    "Rendered",
-    "TemplateError",
-    "TemplateSecurityError",
-    "TemplateSet",
-]
+__all__ = ["RenderContext", "Rendered", "TemplateError", "TemplateSecurityError", "TemplateSet"]
 
 
 @dataclass

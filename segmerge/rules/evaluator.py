@@ -27,14 +27,7 @@ from segmerge.errors import RuleError
 from segmerge.i18n import _
 from segmerge.metrics.catalog import FUNCTIONS, SCALAR_METRICS, Kind
 from segmerge.rules import ast
-from segmerge.rules.checker import (
-    Scope,
-    arith_kind,
-    bind_call,
-    compare_kind,
-    condition_kind,
-    neg_kind,
-)
+from segmerge.rules.checker import Scope, bind_call
 from segmerge.rules.columns import (
     DAY_NS,
     day_start,
@@ -44,6 +37,7 @@ from segmerge.rules.columns import (
     local_midnight_ns,
     shift_days,
 )
+from segmerge.rules.kinds import arith_kind, compare_kind, condition_kind, neg_kind
 
 _OPS: dict[str, Callable[[Any, Any], Any]] = {
     "==": operator.eq,

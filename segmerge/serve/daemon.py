@@ -42,8 +42,10 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from segmerge.errors import ConfigError
+from segmerge.i18n import _
 from segmerge.ledger import keys
 from segmerge.serve.child import ChildSetup, RunProcesses, run_in_child, run_once
 from segmerge.serve.cron import (
@@ -61,6 +63,9 @@ from segmerge.serve.lock import LOCK_FILE, AlreadyServing, serve_lock
 from segmerge.serve.log import local_time, one_line, skip_line, summary_line
 from segmerge.serve.options import ServeOptions
 from segmerge.workspace.config import Workspace
+
+if TYPE_CHECKING:
+    from segmerge.serve.endpoint.server import UnsubscribeServer
 
 __all__ = ["LOCK_FILE", "AlreadyServing", "Daemon", "ServeOptions", "serve_lock"]
 RERUN_RETRY = timedelta(minutes=15)  # a rerun that failed is tried again this much later
@@ -296,10 +301,8 @@ class Daemon:
     def start(self) -> None:
         schedules = self.plan()
         if self.opts.unsubscribe_port is not None:
-            from segmerge.serve.endpoint.server import listen
-
             host, port = self.opts.unsubscribe_host, self.opts.unsubscribe_port
-            self.unsubscribe = listen(self.ws, host, port)
+            self.unsubscribe = _listen(self.ws, host, port)
             log.info(
                 "one-click unsubscribe endpoint on http://%s:%d/unsubscribe",
                 self.unsubscribe.host,
@@ -359,3 +362,20 @@ class Daemon:
             else "",
             extra={"data": {"event": "stop", "runs": self.runs, "interrupted": self.interrupted}},
         )
+
+
+def _listen(ws: Workspace, host: str, port: int) -> UnsubscribeServer:
+    """The endpoint of `serve --unsubscribe-port`, started; a port it cannot have is told."""
+    from segmerge.serve.endpoint.server import UnsubscribeServer  # only with the endpoint
+
+    try:
+        server = UnsubscribeServer(ws, host, port)
+    except OSError as exc:
+        raise ConfigError(
+            _("cannot listen on {host}:{port}: {value}").format(
+                host=host, port=port, value=exc.strerror or exc
+            ),
+            field="--unsubscribe-port",
+        ) from None
+    server.start()
+    return server

@@ -47,8 +47,6 @@ from concurrent.futures import Future
 from queue import Empty, SimpleQueue
 from typing import Any
 
-from segmerge.errors import ConfigError
-from segmerge.i18n import _
 from segmerge.mail.unsubscribe_queue import AUDIT_FILE, RETRY_BASE
 from segmerge.serve.endpoint import pages
 from segmerge.serve.endpoint.http import (
@@ -68,7 +66,7 @@ from segmerge.serve.endpoint.tracking_record import Clock, TrackRecorder
 from segmerge.serve.endpoint.workers import DaemonPool
 from segmerge.workspace.config import Workspace
 
-__all__ = ["AUDIT_FILE", "MAX_BODY", "UnsubscribeServer", "listen"]
+__all__ = ["AUDIT_FILE", "MAX_BODY", "UnsubscribeServer"]
 
 log = logging.getLogger("segmerge.unsubscribe")
 READ_TIMEOUT = 5.0  # seconds for a whole request (line, headers, body) to arrive
@@ -81,21 +79,6 @@ SWEEP = 0.25  # seconds between two looks at the connections' deadlines
 ACCEPT_BATCH = 128  # connections accepted per wake-up of the loop
 _READ, _WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 _WAKE = object()
-
-
-def listen(ws: Workspace, host: str, port: int) -> UnsubscribeServer:
-    """The endpoint of `serve --unsubscribe-port`, started; a port it cannot have is told."""
-    try:
-        server = UnsubscribeServer(ws, host, port)
-    except OSError as exc:
-        raise ConfigError(
-            _("cannot listen on {host}:{port}: {value}").format(
-                host=host, port=port, value=exc.strerror or exc
-            ),
-            field="--unsubscribe-port",
-        ) from None
-    server.start()
-    return server
 
 
 class UnsubscribeServer:
