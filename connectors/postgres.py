@@ -23,7 +23,6 @@ from typing import Any, ClassVar
 import pandas as pd
 import psycopg
 import pyarrow as pa
-import pyarrow.compute as pc
 from psycopg import errors as pg
 from psycopg.conninfo import conninfo_to_dict
 from pydantic import Field, field_validator
@@ -36,6 +35,7 @@ from segmerge.ports import (
     _,
     empty_events,
     empty_orders,
+    frame_from_arrow,
 )
 
 from .postgres_arrow import describe, fetch
@@ -292,7 +292,7 @@ class PostgresConnector(Source):
                 table = fetch(conn, canon.as_string(conn))
             except psycopg.Error as exc:
                 raise self._fail(stream, self._settings()[stream], exc) from None
-            frames[stream] = to_frame(table)
+            frames[stream] = frame_from_arrow(table)
         conn.commit()
         labels = {s: f"PostgreSQL {self._label(t)}" for s, t in self._settings().items()}
         return Tables(
@@ -301,30 +301,3 @@ class PostgresConnector(Source):
             frames.get("events", empty_events()),
             origins=labels,
         )
-
-
-def _pandas_type(t: pa.DataType) -> Any:
-    if t == pa.string():
-        return pd.StringDtype()
-    if t == pa.int64():
-        return pd.Int64Dtype()
-    if t == pa.bool_():
-        return pd.BooleanDtype()
-    return None
-
-
-def to_frame(table: pa.Table) -> pd.DataFrame:
-    """Arrow columns as the canonical pandas dtypes; lists (tags) as Python lists."""
-    lists = [
-        n
-        for n, t in zip(table.column_names, table.schema.types, strict=True)
-        if pa.types.is_list(t)
-    ]
-    frame = table.drop_columns(lists).to_pandas(
-        types_mapper=_pandas_type, coerce_temporal_nanoseconds=True
-    )
-    for name in lists:
-        col = table.column(name)
-        filled = pc.fill_null(col, pa.scalar([], type=col.type))
-        frame[name] = pd.Series(filled.to_pylist(), dtype=object, index=frame.index)
-    return frame[table.column_names] if table.column_names else frame

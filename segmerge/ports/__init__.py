@@ -56,6 +56,7 @@ from segmerge.ports.schema import (
     conform,
     empty_events,
     empty_orders,
+    frame_from_arrow,
     vendor_times,
 )
 from segmerge.workspace.storage import StorageError, is_disk_error
@@ -89,6 +90,7 @@ __all__ = [
     "conform",
     "empty_events",
     "empty_orders",
+    "frame_from_arrow",
     "vendor_times",
     # talking to a platform
     "HttpClient",

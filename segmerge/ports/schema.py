@@ -15,6 +15,7 @@ from segmerge.i18n import _
 
 if TYPE_CHECKING:  # loaded by the first table built: importing the plugin API stays cheap
     import pandas as pd
+    import pyarrow as pa
 
 CONTACT_COLUMNS = (
     "contact_id",
@@ -202,3 +203,31 @@ def vendor_times(values: list[Any], *, where: Callable[[int], str], source: str)
             field=source,
         )
     return at
+
+
+def frame_from_arrow(table: pa.Table) -> pd.DataFrame:
+    """Rows a database answered (Arrow) as the pandas dtypes a pull gives: nullable strings,
+    integers and booleans, nanosecond times, lists (tags) as Python lists."""
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    def pandas_type(t: pa.DataType) -> Any:
+        if t == pa.string():
+            return pd.StringDtype()
+        if t == pa.int64():
+            return pd.Int64Dtype()
+        if t == pa.bool_():
+            return pd.BooleanDtype()
+        return None
+
+    types = zip(table.column_names, table.schema.types, strict=True)
+    lists = [n for n, t in types if pa.types.is_list(t) or pa.types.is_large_list(t)]
+    frame = table.drop_columns(lists).to_pandas(
+        types_mapper=pandas_type, coerce_temporal_nanoseconds=True
+    )
+    for name in lists:
+        column = table.column(name)
+        filled = pc.fill_null(column, pa.scalar([], type=column.type))
+        frame[name] = pd.Series(filled.to_pylist(), dtype=object, index=frame.index)
+    return frame[table.column_names] if table.column_names else frame

@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 from segmerge.metrics.catalog import SCALAR_METRICS
 from segmerge.metrics.compute import compute_metrics
 from segmerge.ports.connector import Source
-from segmerge.ports.schema import Tables, conform, empty_events, empty_orders
+from segmerge.ports.schema import Tables, conform, empty_events, empty_orders, frame_from_arrow
 from segmerge.relational import build_plan
 from segmerge.rules import Assignment, RuleSet, kinds_from_frame
 from segmerge.segment import order_rules as source_rules
@@ -60,33 +60,6 @@ def sql_type(t: pa.DataType) -> str:
     if pa.types.is_date(t):
         return "DATE"
     return "VARCHAR"
-
-
-def _pandas_type(t: pa.DataType) -> object:
-    if t == pa.string():
-        return pd.StringDtype()
-    if t == pa.int64():
-        return pd.Int64Dtype()
-    if t == pa.bool_():
-        return pd.BooleanDtype()
-    return None
-
-
-def frame_of(table: pa.Table) -> pd.DataFrame:
-    """Arrow columns as the pandas dtypes a pull gives (lists as Python lists)."""
-    lists = [n for n, t in zip(table.column_names, table.schema.types, strict=True) if _listy(t)]
-    frame = table.drop_columns(lists).to_pandas(
-        types_mapper=_pandas_type, coerce_temporal_nanoseconds=True
-    )
-    for name in lists:
-        column = table.column(name)
-        filled = pc.fill_null(column, pa.scalar([], type=column.type))
-        frame[name] = pd.Series(filled.to_pylist(), dtype=object, index=frame.index)
-    return frame[table.column_names] if table.column_names else frame
-
-
-def _listy(t: pa.DataType) -> bool:
-    return bool(pa.types.is_list(t) or pa.types.is_large_list(t))
 
 
 class _Database:
@@ -132,7 +105,7 @@ class _Database:
     def order_categories(self) -> pd.DataFrame:
         """Each contact's orders per category (``report``'s mix), counted in the database
         and spread back to one row per order: the contact and the category, nothing else."""
-        got = frame_of(
+        got = frame_from_arrow(
             self.source.execute(
                 "SELECT contact_id, category, COUNT(*) AS n "
                 f"FROM {self.relations['orders']} AS o "
@@ -161,7 +134,7 @@ class _Database:
         if "events" not in self.relations:
             return empty_events()
         kinds = ", ".join(f"'{k}'" for k in CONSENT_EVENTS)
-        got = frame_of(
+        got = frame_from_arrow(
             self.source.execute(
                 "SELECT DISTINCT contact_id, event "
                 f"FROM {self.relations['events']} AS e WHERE event IN ({kinds})"
@@ -205,7 +178,7 @@ def _order_rules(
     orders_columns = db.columns("orders").names
     empty = conform(
         Tables(
-            frame_of(contacts_schema.empty_table()),
+            frame_from_arrow(contacts_schema.empty_table()),
             _empty_orders(orders_columns),
             empty_events(),
         ),
@@ -249,7 +222,7 @@ def segment_in_database(
     )
     result = source.execute(plan.sql(source.dialect, db.relations, pretty=False))
     result = result.rename_columns(list(plan.output)).sort_by("contact_id")
-    raw_contacts = frame_of(result.select(["contact_id", *contact_columns]))
+    raw_contacts = frame_from_arrow(result.select(["contact_id", *contact_columns]))
     events = db.consent_events()
     orders = empty.orders
     if order_categories and "category" in orders.columns:
@@ -288,7 +261,7 @@ def _metrics(
     template = compute_metrics(empty, instant, ws.tz, calls)
     columns = {}
     for name in template.columns:
-        values = frame_of(result.select([name]))[name]
+        values = frame_from_arrow(result.select([name]))[name]
         dtype = template[name].dtype
         if pa.types.is_floating(result.schema.field(name).type) and dtype.kind in "iu":
             dtype = np.dtype("float64")  # a sum over no order is 0, over some a float
