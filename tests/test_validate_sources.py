@@ -57,7 +57,7 @@ def test_validate_stops_on_an_unused_source_whose_orders_link_to_nobody(tmp_path
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "✓ lettre" in proc.stdout  # the campaigns were checked first
     err = flat(proc.stderr)
-    assert "archive/orders.csv: source archive: 1 of 2 orders (50.0 %)" in err
+    assert "archive/orders.csv: source archive: 1 of 2 orders (50%) names a contact" in err
     assert "order 'y' (contact '9')" in err and "Traceback" not in err
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import time
 
 from segmerge.ledger.suppression import SCHEMA as SUPPRESSION_SCHEMA
 from segmerge.ledger.tracking import SCHEMA as TRACKING_SCHEMA
@@ -84,3 +85,17 @@ def _platform_ids_from_details(db: sqlite3.Connection) -> None:
     ).fetchall()
     ids = [(m.group(1), key) for key, detail in rows if (m := _OLD_DRAFT_DETAIL.search(detail))]
     db.executemany("UPDATE actions SET platform_id=? WHERE key=?", ids)
+
+
+def use_wal(db: sqlite3.Connection, patience: float = 30.0) -> None:
+    """Write-ahead logging, waiting for another process switching the same new file to it:
+    SQLite answers that switch with "database is locked" at once, without its busy wait."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)

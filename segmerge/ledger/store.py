@@ -25,7 +25,7 @@ from segmerge.errors import LedgerError, SegmergeError
 from segmerge.i18n import _
 from segmerge.ledger.bulk import update_keys
 from segmerge.ledger.reads import ReadsMixin
-from segmerge.ledger.schema import SCHEMA, SCHEMA_VERSION, migrate
+from segmerge.ledger.schema import SCHEMA, SCHEMA_VERSION, migrate, use_wal
 from segmerge.ledger.suppression import SuppressionMixin
 from segmerge.ledger.tracking import TrackingMixin
 from segmerge.ports.addresses import normalise_all
@@ -71,15 +71,15 @@ class Ledger(SuppressionMixin, TrackingMixin, ReadsMixin):
             raise _open_error(exc, path) from None
         try:
             self.db.row_factory = sqlite3.Row
-            self.db.execute("PRAGMA journal_mode=WAL")
+            use_wal(self.db)
             self.db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
             self.db.execute("PRAGMA foreign_keys=ON")
             # a push updates 10,000 rows a batch scattered over the whole table: with the
             # default 2 MiB of cache each batch re-reads most of its pages
             self.db.execute("PRAGMA cache_size=-32768")
-            self.db.executescript(SCHEMA)
-            # two runs opening one ledger at once: one migrates, the other finds it done
-            self.db.execute("BEGIN IMMEDIATE")
+            # two runs opening one ledger at once: one creates and migrates it, the other
+            # waits and finds it done (the write lock taken first, never upgraded to)
+            self.db.executescript("BEGIN IMMEDIATE;\n" + SCHEMA)
             try:
                 self._check_version()
                 migrate(self.db)
