@@ -94,31 +94,13 @@ def plan_members(
         s, v = str(primary.iat[i]), variant.iat[i]
         key = member_key(run_id, ids[i])
         if held[i]:
-            out.append(
-                PlannedAction(
-                    key,
-                    ids[i],
-                    "member",
-                    dest.name,
-                    s,
-                    str(address[i]),
-                    "holdout",
-                    "control group: no tag, no list",
-                )
-            )
-            continue
-        name = group_name(f"{prefix}{s}", variants.get(s) or [], v)
+            status, detail, group = "holdout", "control group: no tag, no list", None
+        else:
+            name = group_name(f"{prefix}{s}", variants.get(s) or [], v)
+            status, detail, group = "done", f"in {name}: the platform mails it", v
         out.append(
             PlannedAction(
-                key,
-                ids[i],
-                "member",
-                dest.name,
-                s,
-                str(address[i]),
-                "done",
-                f"in {name}: the platform mails it",
-                variant=v,
+                key, ids[i], "member", dest.name, s, str(address[i]), status, detail, variant=group
             )
         )
     if held.any():
