@@ -14,5 +14,6 @@ import os
 os.environ["SEGMERGE_LANG"] = "en"
 os.environ["PYTHON_KEYRING_BACKEND"] = "keyring.backends.null.Keyring"
 
-# a real PostgreSQL for the tests that take the `postgres_server` fixture (tests/postgres.py)
-pytest_plugins = ["tests.postgres"]
+# a real PostgreSQL for the tests that take the `postgres_server` fixture (tests/postgres.py);
+# SEGMERGE_TEST_CPU=FILE: each test's CPU time, children included (tests/cpu_ledger.py)
+pytest_plugins = ["tests.postgres", "tests.cpu_ledger"]

@@ -1,0 +1,51 @@
+"""Where the suite's CPU goes: each test's user + system time, its own and its children's.
+
+Why: the suite's budget is CPU (300 s on the CI machine), and wall time hides it both
+ways: a test waiting on a server costs no CPU, a test spawning `segmerge` processes
+costs much more than its wall time says on a loaded machine. With
+``SEGMERGE_TEST_CPU=FILE`` set, one line per test phase is appended to FILE
+(``seconds<TAB>nodeid<TAB>phase``); children count once they have been waited for,
+which every test of ours does before it ends. Sort it: ``sort -rn FILE | head``.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+from collections.abc import Iterator
+
+import pytest
+
+_OUT = os.environ.get("SEGMERGE_TEST_CPU")
+
+
+def _cpu() -> float:
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def _measured(item: pytest.Item, phase: str) -> Iterator[None]:
+    start = _cpu()
+    yield
+    if _OUT:
+        with open(_OUT, "a", encoding="utf-8") as fh:
+            fh.write(f"{_cpu() - start:.2f}\t{item.nodeid}\t{phase}\n")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    yield from _measured(item, "setup")
+    return None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    yield from _measured(item, "call")
+    return None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
+    yield from _measured(item, "teardown")
+    return None
