@@ -9,6 +9,7 @@ tables (:mod:`segmerge.ledger.schema`).
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
 
@@ -66,3 +67,17 @@ class ReadsMixin:
             (contact_id,),
         ).fetchall()
         return [(str(t), str(c)) for t, c in rows]
+
+    def among(self, keys: Sequence[str], statuses: Sequence[str]) -> set[str]:
+        """Which of ``keys`` have one of ``statuses``: a run's chunk of letters, just
+        planned, asks which are still to push without reading the whole run."""
+        marks, out = ",".join("?" for _ in statuses), set[str]()
+        for i in range(0, len(keys), 500):  # under SQLite's limit of bound values
+            part = list(keys[i : i + 500])
+            rows = self.db.execute(
+                f"SELECT key FROM actions WHERE status IN ({marks}) "  # noqa: S608 - values bound
+                f"AND key IN ({','.join('?' for _ in part)})",
+                (*statuses, *part),
+            )
+            out.update(r[0] for r in rows)
+        return out

@@ -14,6 +14,7 @@ which group, so that `kpi` and `report` read the experiment from one place:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -33,34 +34,33 @@ HOLDOUT_NOTE = "holdout (control group)"
 
 def hold_out(
     camp: OpenCampaign,
-    todo: list[int],
-    keys: dict[int, str],
+    todo: np.ndarray,
+    keys: Mapping[int, str],
     ids: list[str],
     not_mailed: dict[str, int],
     skipped: list[PlannedAction],
-) -> list[int]:
-    """The campaign's control group gets nothing, and is recorded as such for `kpi`."""
-    if not camp.config.holdout or not todo:
+) -> np.ndarray:
+    """The campaign's control group gets nothing, and is recorded as such for `kpi`:
+    ``todo`` (frame rows) less the held-out ones, in the same order."""
+    if not camp.config.holdout or not len(todo):
         return todo
-    holdout = camp.groups()[0]
+    out = camp.groups()[0][todo]
     primary, emails = camp.seg.assignment.primary, camp.seg.frame["email"]
-    kept = [i for i in todo if not holdout[i]]
-    for i in todo:
-        if holdout[i]:
-            skipped.append(
-                PlannedAction(
-                    keys[i],
-                    ids[i],
-                    "send",
-                    camp.destination.name,
-                    str(primary.iat[i]),
-                    str(emails.iat[i]),
-                    "holdout",
-                    "control group: gets nothing",
-                )
+    for i in todo[out].tolist():
+        skipped.append(
+            PlannedAction(
+                keys[i],
+                ids[i],
+                "send",
+                camp.destination.name,
+                str(primary.iat[i]),
+                str(emails.iat[i]),
+                "holdout",
+                "control group: gets nothing",
             )
-    not_mailed[HOLDOUT_NOTE] = len(todo) - len(kept)
-    return kept
+        )
+    not_mailed[HOLDOUT_NOTE] = int(out.sum())
+    return todo[~out]
 
 
 def plan_members(

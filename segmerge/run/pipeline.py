@@ -14,27 +14,25 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
 
-from segmerge.errors import LedgerError, TemplateError
+from segmerge.errors import LedgerError
 from segmerge.i18n import _, ngettext, number
 from segmerge.ledger.backup import check_before_run, kept
-from segmerge.ledger.keys import run_id_at, send_key
+from segmerge.ledger.keys import run_id_at
 from segmerge.ledger.store import Ledger, PlannedAction
-from segmerge.mail.consent import addresses_of, check, one_per_address
-from segmerge.mail.message import MessageError
-from segmerge.mail.tokens import signing_key
-from segmerge.mail.tracking_links import run_tracker
+from segmerge.mail.consent import addresses_of
 from segmerge.ports.connector import Action, Destination
 from segmerge.ports.locks import destination_lock, teller
 from segmerge.run.campaign import OpenCampaign, open_campaign
-from segmerge.run.groups import hold_out, plan_members, plan_pushes
+from segmerge.run.groups import plan_members, plan_pushes
 from segmerge.run.plan import apply_memberships, changes_by_segment, settle_stale
-from segmerge.run.pressure import HeldBack, Policy, earliest, hold_back
+from segmerge.run.pressure import Policy, earliest
 from segmerge.run.push import plan_while_preparing, push_in_batches
+from segmerge.run.sends import Sends, choose_sends
 from segmerge.segment.history import save_segmented
 from segmerge.segment.segmentation import save_snapshot
 from segmerge.workspace.config import Workspace
@@ -147,10 +145,12 @@ def _run_open(camp: OpenCampaign, opts: RunOptions) -> RunSummary:
 
     pressure = (policy, now, sent)
     consent = (suppressed, suppressed_ids)
-    sends, skipped = _plan_sends(camp, run_id, consent, done_keys, summary, opts, pressure)
+    sends = choose_sends(camp, run_id, consent, done_keys, summary, opts.dry_run, pressure)
+    skipped = list(sends.skipped)
     skipped.extend(plan_members(camp, run_id, consent, summary.not_mailed))
-    pushes = plan_pushes(camp, run_id, summary.render_errors, skipped)
-    summary.planned = {"send": len(sends)}
+    draft_errors: list[str] = []  # told after the letters' errors, as they are found
+    pushes = plan_pushes(camp, run_id, draft_errors, skipped)
+    summary.planned = {"send": 0}
     for _phase, items in pushes:
         for plan, _unused in items:
             summary.planned[plan.kind] = summary.planned.get(plan.kind, 0) + 1
@@ -158,7 +158,10 @@ def _run_open(camp: OpenCampaign, opts: RunOptions) -> RunSummary:
     summary.drafts = [
         a.payload["name"] for kind, items in pushes if kind == "campaign" for _, a in items
     ]
-    if opts.dry_run:
+    if opts.dry_run:  # every letter is still rendered and built, a chunk at a time
+        for chunk, _failed in sends.chunks(summary.render_errors, opts.progress):
+            summary.planned["send"] += len(chunk)
+        summary.render_errors.extend(draft_errors)
         return summary
 
     with campaign_lock(ws, camp.name), kept(ws, summary.notes):
@@ -186,18 +189,20 @@ def _run_open(camp: OpenCampaign, opts: RunOptions) -> RunSummary:
             ]
             if requeue:
                 ledger.requeue(run_id, requeue)
-            every = [p for p, _ in sends] + [p for _, items in pushes for p, _ in items]
+            every = [p for _, items in pushes for p, _ in items] + skipped
             # the platforms get ready for their actions (a first run's new tags) while
-            # the ledger writes the plan, so their pushes start at full speed
+            # the ledger writes the plan, so their pushes start at full speed; the
+            # letters are planned a chunk at a time, as they are rendered (_push_sends)
             plan_while_preparing(
-                lambda: ledger.plan(run_id, every + skipped),
+                lambda: ledger.plan(run_id, every),
                 [(_destination_of(camp, phase), [a for _, a in items]) for phase, items in pushes],
             )
             if summary.resumed:
-                keep = {p.key for p in every + skipped}
-                stale = [r for r in ledger.actions(run_id, ["planned"]) if r["key"] not in keep]
-                ledger.record(settle_stale(stale, seg.frame))
-            _push(ledger, run_id, camp.destination, sends, "send", opts.progress)
+                stale = ledger.actions(run_id, ["planned"])
+                keep = {p.key for p in every} | sends.kept(stale)
+                ledger.record(settle_stale([r for r in stale if r["key"] not in keep], seg.frame))
+            _push_sends(ledger, sends, summary, opts.progress)
+            summary.render_errors.extend(draft_errors)
             for phase, items in pushes:
                 if items:
                     # another run writing to the same place finishes first (see locks)
@@ -262,118 +267,6 @@ def _save_assignment(camp: OpenCampaign, summary: RunSummary) -> None:
         summary.notes.append(f"segment snapshot not saved: {exc}")
 
 
-def _plan_sends(
-    camp: OpenCampaign,
-    run_id: str,
-    suppressed: tuple[set[str], set[str]],
-    done_keys: set[str],
-    summary: RunSummary,
-    opts: RunOptions,
-    pressure: tuple[Policy, datetime, pd.DataFrame],
-) -> tuple[list[tuple[PlannedAction, Action]], list[PlannedAction]]:
-    """Render the letter of every mailable contact's first segment, not yet sent in this run."""
-    if "send" not in camp.destination.accepts:
-        return [], []
-    ws, seg = camp.ws, camp.seg
-    frame = seg.frame
-    primary = seg.assignment.primary
-    in_segment = primary.notna().to_numpy()
-    consent = check(frame, seg.tables.events, *suppressed)
-    reasons = consent.reason
-    blocked = in_segment & reasons.notna().to_numpy()
-    summary.not_mailed = {str(k): int(v) for k, v in reasons[blocked].value_counts().items()}
-    mailable = in_segment & reasons.isna().to_numpy()
-    # letters go to the normalised address: the one consent and de-duplication checked
-    to_addr: list[str | None] = consent.address.astype(object).where(mailable, None).tolist()
-    ids: list[str] = [str(x) for x in frame["contact_id"].tolist()]
-    mailable, shared = one_per_address(mailable, consent.address, ids)
-    if shared:
-        summary.not_mailed["address shared with another contact"] = shared
-    chosen = frame.index[mailable]
-    key = signing_key(ws.state_dir, create=not opts.dry_run)
-    keys = {i: send_key(run_id, ids[i]) for i in chosen}
-    todo = [i for i in chosen if keys[i] not in done_keys]
-    skipped: list[PlannedAction] = []
-    todo = hold_out(camp, todo, keys, ids, summary.not_mailed, skipped)
-    held = hold_back(todo, keys, ids, pressure, frame, primary, ws.tz, camp.destination.name)
-    _record_held(summary, held, ws.tz)
-    todo = held.kept
-    skipped.extend(held.deferred)
-    records: list[dict[str, Any]] = frame.iloc[todo].to_dict("records") if todo else []
-    sends: list[tuple[PlannedAction, Action]] = []
-    base = camp.render_context("-", key)
-    tracker = run_tracker(ws, key)  # our own clicks and opens (tracking_links)
-    urls = [camp.render_context(ids[i], key).unsubscribe_url for i in todo]
-    segs = [str(primary.iat[i]) for i in todo]
-    picked = [camp.letter_of(i, seg) for i, seg in zip(todo, segs, strict=True)]
-    if opts.progress:
-        opts.progress("render", 0, len(todo))
-    # every core renders (a pool for large batches); messages are then built here, in order
-    items = list(zip([p[0] for p in picked], records, urls, strict=True))
-    letters = camp.templates.render_many(items, base)
-    for n, (i, contact, seg_name, url, r, (_unused, variant)) in enumerate(
-        zip(todo, records, segs, urls, letters, picked, strict=True)
-    ):
-        k = keys[i]
-        try:
-            if isinstance(r, TemplateError):
-                raise r
-            if tracker is not None:
-                r = tracker.apply(r, run_id, ids[i], url)
-            msg = camp.message(
-                r,
-                to=str(to_addr[i]),
-                contact=contact,
-                key=k,
-                unsubscribe_url=url,
-                segment=seg_name,
-                variant=variant,
-            )
-        except (TemplateError, MessageError) as exc:
-            summary.render_errors.append(f"{ids[i]}: {exc}")
-            skipped.append(
-                PlannedAction(
-                    k,
-                    ids[i],
-                    "send",
-                    camp.destination.name,
-                    seg_name,
-                    to_addr[i],
-                    "skipped",
-                    str(exc),
-                )
-            )
-            continue
-        payload = {
-            "run_id": run_id,
-            "segment": seg_name,
-            "to": str(to_addr[i]),
-            "campaign": camp.name,
-            "variant": variant,
-        }
-        plan = PlannedAction(
-            k, ids[i], "send", camp.destination.name, seg_name, str(to_addr[i]), variant=variant
-        )
-        sends.append((plan, Action(k, "send", ids[i], payload, msg)))
-        if opts.progress and n % 200 == 0:
-            opts.progress("render", n, len(todo))
-    if opts.progress:
-        opts.progress("render", len(todo), len(todo))
-    return sends, skipped
-
-
-def _record_held(summary: RunSummary, held: HeldBack, tz: tzinfo) -> None:
-    """What contact pressure decided, in the run's summary: counts under a fixed reason
-    key, the policy apart (in the command's language), and when to run again."""
-    if held.reason is None or held.until is None:
-        return
-    summary.deferred[held.reason] = summary.deferred.get(held.reason, 0) + len(held.deferred)
-    summary.pressure_policy = held.policy
-    summary.deferred_until = earliest(summary.deferred_until, held.until)
-    if note := held.note(tz):
-        summary.notes.append(note)
-
-
 def _destination_of(camp: OpenCampaign, phase: str) -> Destination:
     """Where a push phase goes: drafts to the campaign's destination, tags and lists to
     the platform they were pulled from (there are none when it takes no tags)."""
@@ -393,3 +286,24 @@ def _push(
     """Push what the ledger still has as planned (see :mod:`segmerge.run.push`)."""
     planned = ledger.keys_with_status(run_id, ["planned"])
     push_in_batches(ledger, dest, [a for _, a in items if a.key in planned], phase, progress)
+
+
+def _push_sends(
+    ledger: Ledger, sends: Sends, summary: RunSummary, progress: Progress | None
+) -> None:
+    """Render, plan and push the letters a chunk at a time: each chunk is recorded as
+    intent (its letters that could not be made as skipped) before any of it is pushed,
+    and only what the ledger has as planned goes (not a letter already done, uncertain
+    or failed in an interrupted attempt)."""
+    if not len(sends):
+        return
+    run_id = sends.run_id
+
+    def letters() -> Iterator[Action]:
+        for chunk, failed in sends.chunks(summary.render_errors, progress):
+            ledger.plan(run_id, [p for p, _ in chunk] + failed)
+            summary.planned["send"] += len(chunk)
+            planned = ledger.among([p.key for p, _ in chunk], ["planned"])
+            yield from (a for _, a in chunk if a.key in planned)
+
+    push_in_batches(ledger, sends.camp.destination, letters(), "send", progress, len(sends))

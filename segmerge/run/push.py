@@ -28,10 +28,10 @@ each has its default (batches of 100, one at a time, no throttle wait).
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
-from itertools import accumulate
+from itertools import chain, islice, repeat
 
 from segmerge.errors import ConnectorError, SegmergeError
 from segmerge.heap import frozen_heap
@@ -45,11 +45,16 @@ Progress = Callable[[str, int, int], None]
 def push_in_batches(
     ledger: Ledger,
     dest: Destination,
-    todo: Sequence[Action],
+    todo: Sequence[Action] | Iterable[Action],
     phase: str,
     progress: Progress | None,
+    total: int | None = None,
 ) -> None:
     """Push ``todo`` (actions the ledger has as planned) and record every outcome.
+
+    ``todo`` may be a stream (a run's letters, rendered and planned a chunk at a
+    time as the batches need them) with ``total`` the most it can yield: batches
+    are cut as it comes, the same ones a list would give when it yields ``total``.
 
     Raises what the destination raised, once every batch already handed over
     has been recorded: a ConnectorError puts its batch back to planned; any
@@ -58,9 +63,10 @@ def push_in_batches(
     """
     size = max(1, dest.batch_size)
     overlap = max(1, dest.concurrent_batches)
-    total = len(todo)
-    bounds = _cuts(total, size, ramp=overlap > 1)
-    batches = [list(todo[a:b]) for a, b in zip(bounds, bounds[1:], strict=False)]
+    if total is None:
+        assert isinstance(todo, Sequence), "a stream of actions needs its total"
+        total = len(todo)
+    batches = _batches(iter(todo), batch_sizes(total, size, ramp=overlap > 1), size)
     done = 0
     quiet = False  # set once the push is stopping: record, but call progress no more
     if progress:
@@ -84,6 +90,10 @@ def push_in_batches(
         if progress and not quiet:
             progress(phase, done, total)
 
+    def finished() -> None:
+        if progress and done < total:  # a stream gave fewer than it might have
+            progress(phase, done, done)
+
     if overlap == 1:
         for batch in batches:
             dest.wait_ready(len(batch))  # a throttle waits before the intent, not in flight
@@ -94,6 +104,7 @@ def push_in_batches(
                 settle(batch, exc)
                 raise
             settle(batch, outcomes)
+        finished()
         return
 
     failure: BaseException | None = None
@@ -128,6 +139,7 @@ def push_in_batches(
             settle_oldest()
     if failure is not None:
         raise failure
+    finished()
 
 
 def plan_while_preparing(
@@ -176,5 +188,11 @@ def batch_sizes(total: int, size: int, *, ramp: bool) -> list[int]:
     return up + middle + down
 
 
-def _cuts(total: int, size: int, *, ramp: bool) -> list[int]:
-    return [0, *accumulate(batch_sizes(total, size, ramp=ramp))]
+def _batches(stream: Iterator[Action], sizes: list[int], size: int) -> Iterator[list[Action]]:
+    """``stream`` cut into batches of ``sizes``, then of ``size`` should it yield more;
+    taken as they are needed, so a stream makes its actions just in time."""
+    for n in chain(sizes, repeat(size)):
+        batch = list(islice(stream, n))
+        if not batch:
+            return
+        yield batch

@@ -1,0 +1,212 @@
+"""The run's letters, a chunk at a time.
+
+Who gets a letter is decided for the whole base at once, on whole columns: in a
+segment, consenting, one per mailbox, not already sent by this run, not in the
+holdout, not held back by contact pressure. Rendering, building the messages,
+recording them in the ledger and pushing them then go :data:`CHUNK` letters at a
+time, in the frame's order: a run holds one chunk of letters, never the whole
+base's (a million letters and their messages held at once were 7 GiB).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from segmerge.errors import TemplateError
+from segmerge.ledger.keys import SEP, send_key
+from segmerge.ledger.store import PlannedAction
+from segmerge.mail.consent import check, one_per_address
+from segmerge.mail.message import MessageError
+from segmerge.mail.tokens import signing_key
+from segmerge.mail.tracking_links import run_tracker
+from segmerge.ports.connector import Action
+from segmerge.render.rendered import RenderContext
+from segmerge.run.campaign import OpenCampaign
+from segmerge.run.groups import hold_out
+from segmerge.run.pressure import HeldBack, Policy, earliest, hold_back
+
+#: letters rendered, built, recorded and pushed at a time: enough for every core to
+#: render its share (the pool starts workers from 2,000), a few tens of MiB of letters
+CHUNK = 8000
+
+Planned = tuple[PlannedAction, Action]
+Progress = Callable[[str, int, int], None]
+
+
+class SendKeys(dict[int, str]):
+    """A row's send key, made when asked and not kept: only the held-out and the
+    held-back letters ask before their chunk, and a million keys are 100 MiB."""
+
+    def __init__(self, run_id: str, ids: list[str]) -> None:
+        super().__init__()
+        self.run_id, self.ids = run_id, ids
+
+    def __missing__(self, row: int) -> str:
+        return send_key(self.run_id, self.ids[row])
+
+
+@dataclass
+class Sends:
+    """The letters of one run: the rows to render, in order, and how to make a chunk."""
+
+    camp: OpenCampaign
+    run_id: str
+    rows: np.ndarray  # frame positions whose letter is rendered, in the frame's order
+    candidates: np.ndarray  # rows whose send this run plans (held out or back included)
+    ids: list[str] = field(default_factory=list)
+    to_addr: list[str | None] = field(default_factory=list)
+    key: bytes | None = None
+    skipped: list[PlannedAction] = field(default_factory=list)  # held out, held back
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def kept(self, rows: Iterable[dict[str, Any]]) -> set[str]:
+        """Of the ledger's ``rows`` (an interrupted attempt's planned actions), the keys of
+        the sends this run still plans: the others are stale."""
+        sends = {str(r["contact_id"]) for r in rows if r.get("kind") == "send"}
+        if not sends or not len(self.candidates):
+            return set()
+        cids = pd.Series(self.ids, dtype=object).iloc[self.candidates]
+        return {send_key(self.run_id, c) for c in cids[cids.isin(sends)].tolist()}
+
+    def chunks(
+        self, errors: list[str], progress: Progress | None, size: int = CHUNK
+    ) -> Iterator[tuple[list[Planned], list[PlannedAction]]]:
+        """Each chunk's sends and the letters that could not be made (skipped, with their
+        error, which ``errors`` also gets), rendered on every core chunk after chunk."""
+        total = len(self.rows)
+        if progress:
+            progress("render", 0, total)
+        base = self.camp.render_context("-", self.key)
+        tracker = run_tracker(self.camp.ws, self.key)  # our own clicks and opens
+        for start in range(0, total, size):
+            part = self.rows[start : start + size]
+            yield self._chunk(part, base, tracker, errors)
+            if progress:
+                progress("render", start + len(part), total)
+
+    def _chunk(
+        self, part: np.ndarray, base: RenderContext, tracker: Any, errors: list[str]
+    ) -> tuple[list[Planned], list[PlannedAction]]:
+        camp, ids, to_addr = self.camp, self.ids, self.to_addr
+        rows = part.tolist()
+        records: list[dict[str, Any]] = camp.seg.frame.iloc[part].to_dict("records")
+        segs = camp.seg.assignment.primary.iloc[part].astype(str).tolist()
+        urls = [camp.render_context(ids[i], self.key).unsubscribe_url for i in rows]
+        picked = [camp.letter_of(i, s) for i, s in zip(rows, segs, strict=True)]
+        items = list(zip([p[0] for p in picked], records, urls, strict=True))
+        letters = camp.templates.render_many(items, base)
+        dest = camp.destination.name
+        sends: list[Planned] = []
+        skipped: list[PlannedAction] = []
+        for i, contact, seg_name, url, r, (_unused, variant) in zip(
+            rows, records, segs, urls, letters, picked, strict=True
+        ):
+            k, to = send_key(self.run_id, ids[i]), to_addr[i]
+            try:
+                if isinstance(r, TemplateError):
+                    raise r
+                if tracker is not None:
+                    r = tracker.apply(r, self.run_id, ids[i], url)
+                msg = camp.message(
+                    r,
+                    to=str(to),
+                    contact=contact,
+                    key=k,
+                    unsubscribe_url=url,
+                    segment=seg_name,
+                    variant=variant,
+                )
+            except (TemplateError, MessageError) as exc:
+                errors.append(f"{ids[i]}: {exc}")
+                skipped.append(
+                    PlannedAction(k, ids[i], "send", dest, seg_name, to, "skipped", str(exc))
+                )
+                continue
+            payload = {
+                "run_id": self.run_id,
+                "segment": seg_name,
+                "to": str(to),
+                "campaign": camp.name,
+                "variant": variant,
+            }
+            plan = PlannedAction(k, ids[i], "send", dest, seg_name, str(to), variant=variant)
+            sends.append((plan, Action(k, "send", ids[i], payload, msg)))
+        return sends, skipped
+
+
+def choose_sends(
+    camp: OpenCampaign,
+    run_id: str,
+    suppressed: tuple[set[str], set[str]],
+    done_keys: set[str],
+    summary: Any,
+    dry_run: bool,
+    pressure: tuple[Policy, datetime, pd.DataFrame],
+) -> Sends:
+    """Who gets a letter today; the held-out and the held-back are in ``skipped``, and
+    ``summary`` (a RunSummary) gets who is not mailed and why."""
+    none = np.zeros(0, dtype=np.int64)
+    if "send" not in camp.destination.accepts:
+        return Sends(camp, run_id, none, none)
+    ws, seg = camp.ws, camp.seg
+    frame = seg.frame
+    primary = seg.assignment.primary
+    in_segment = primary.notna().to_numpy()
+    consent = check(frame, seg.tables.events, *suppressed)
+    reasons = consent.reason
+    blocked = in_segment & reasons.notna().to_numpy()
+    summary.not_mailed = {str(k): int(v) for k, v in reasons[blocked].value_counts().items()}
+    mailable = in_segment & reasons.isna().to_numpy()
+    # letters go to the normalised address: the one consent and de-duplication checked
+    to_addr: list[str | None] = consent.address.astype(object).where(mailable, None).tolist()
+    ids: list[str] = [str(x) for x in frame["contact_id"].tolist()]
+    mailable, shared = one_per_address(mailable, consent.address, ids)
+    if shared:
+        summary.not_mailed["address shared with another contact"] = shared
+    chosen = np.flatnonzero(mailable)
+    sent = _sent_contacts(run_id, done_keys)
+    if sent:  # a resumed run: its letters already sent are not rendered again
+        chosen = chosen[~pd.Series(ids, dtype=object).iloc[chosen].isin(sent).to_numpy()]
+    key = signing_key(ws.state_dir, create=not dry_run)
+    keys = SendKeys(run_id, ids)
+    skipped: list[PlannedAction] = []
+    todo = hold_out(camp, chosen, keys, ids, summary.not_mailed, skipped)
+    held = hold_back(
+        todo.tolist(), keys, ids, pressure, frame, primary, ws.tz, camp.destination.name
+    )
+    record_held(summary, held, ws.tz)
+    skipped.extend(held.deferred)
+    rows = np.asarray(held.kept, dtype=np.int64)
+    return Sends(camp, run_id, rows, chosen, ids, to_addr, key, skipped)
+
+
+def _sent_contacts(run_id: str, done_keys: set[str]) -> set[str]:
+    """The contacts whose letter of this run is done: exactly the ``c`` whose
+    ``send_key(run_id, c)`` is among the run's done keys."""
+    head, tail = f"{run_id}{SEP}", f"{SEP}send"
+    assert send_key(run_id, "c") == f"{head}c{tail}", "send keys changed form"
+    return {
+        k[len(head) : len(k) - len(tail)]
+        for k in done_keys
+        if k.startswith(head) and k.endswith(tail) and len(k) >= len(head) + len(tail)
+    }
+
+
+def record_held(summary: Any, held: HeldBack, tz: tzinfo) -> None:
+    """What contact pressure decided, in the run's summary: counts under a fixed reason
+    key, the policy apart (in the command's language), and when to run again."""
+    if held.reason is None or held.until is None:
+        return
+    summary.deferred[held.reason] = summary.deferred.get(held.reason, 0) + len(held.deferred)
+    summary.pressure_policy = held.policy
+    summary.deferred_until = earliest(summary.deferred_until, held.until)
+    if note := held.note(tz):
+        summary.notes.append(note)
