@@ -24,6 +24,7 @@ import pandas as pd
 import psycopg
 import pyarrow as pa
 from psycopg import errors as pg
+from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 from pydantic import Field, field_validator
 
@@ -46,6 +47,15 @@ from .postgres_errors import connect_error, relation_error
 _URI_PASSWORD = re.compile(r"^postgres(?:ql)?://[^/?#@]*:[^/?#@]*@", re.IGNORECASE)
 _KV_PASSWORD = re.compile(r"(?:^|\s)password\s*=", re.IGNORECASE)
 STREAMS = ("contacts", "orders", "events")
+#: a table name, schema-qualified or not, written without quotes
+_TABLE = re.compile(r"^[a-z_][a-z0-9_$]*(\.[a-z_][a-z0-9_$]*)?$")
+
+
+def assignments_table(name: str | None) -> sql.Composable | None:
+    """The ``assignments`` setting as an identifier (``schema.name`` or ``name``)."""
+    if name is None:
+        return None
+    return sql.Identifier(*name.split("."))
 
 
 def check_dsn(dsn: str) -> dict[str, Any]:
@@ -92,12 +102,23 @@ class PostgresSettings(ConnectorSettings):
     contacts: str = "contacts"
     orders: str = "orders"
     events: str | None = None
+    #: a table the runs write each contact's segments into (postgres_assignments.py)
+    assignments: str | None = None
     connect_timeout: int = Field(10, ge=1)
 
     @field_validator("dsn")
     @classmethod
     def _dsn(cls, v: str) -> str:
         check_dsn(v)
+        return v
+
+    @field_validator("assignments")
+    @classmethod
+    def _table(cls, v: str | None) -> str | None:
+        if v is not None and not _TABLE.match(v):
+            raise ValueError(
+                _("is not a table name: write name or schema.name (lower-case letters, digits, _)")
+            )
         return v
 
     @field_validator("contacts", "orders", "events")
@@ -113,6 +134,18 @@ class PostgresConnector(Source):
     description = "PostgreSQL: contacts, orders and events from tables, views or SELECTs"
     needs_secret: ClassVar[bool] = True
     dialect: ClassVar[str | None] = "postgres"
+
+    def __new__(cls, ctx: Any) -> PostgresConnector:
+        """With ``assignments`` set, the source is also a destination: an instance of
+        :class:`~connectors.postgres_assignments.PostgresAssignments`. Without it, it is
+        none, so a campaign pushing tags to its source never writes to a database that
+        was not given a table for it."""
+        settings = ctx.settings if isinstance(ctx.settings, dict) else {}
+        if cls is PostgresConnector and settings.get("assignments") is not None:
+            from .postgres_assignments import PostgresAssignments
+
+            return super().__new__(PostgresAssignments)
+        return super().__new__(cls)
 
     def __init__(self, ctx: Any) -> None:
         super().__init__(ctx)
@@ -136,30 +169,35 @@ class PostgresConnector(Source):
             return str(self._conn.info.user)
         return str(self._parts.get("user") or "the DSN's user")
 
+    def connect(self) -> Any:
+        """A new session with the engine's settings, its transaction not yet begun."""
+        extra: dict[str, Any] = {}
+        if "connect_timeout" not in self._parts:
+            extra["connect_timeout"] = self.cfg.connect_timeout
+        if "application_name" not in self._parts:
+            extra["application_name"] = "segmerge"
+        password = self.ctx.secret()
+        if password:
+            extra["password"] = password
+        try:
+            conn = psycopg.connect(self.cfg.dsn, **extra)
+        except psycopg.Error as exc:
+            raise connect_error(
+                self.name,
+                self.where(),
+                exc,
+                config_file=self.ctx.config_file,
+                origin=self.ctx.secret_origin() if password else None,
+            ) from None
+        for setting in _session_settings(conn.info.server_version):
+            conn.execute(setting)
+        conn.commit()
+        return conn
+
     def connection(self) -> Any:
         """One read-only connection for the run; each read is one snapshot of the data."""
         if self._conn is None:
-            extra: dict[str, Any] = {}
-            if "connect_timeout" not in self._parts:
-                extra["connect_timeout"] = self.cfg.connect_timeout
-            if "application_name" not in self._parts:
-                extra["application_name"] = "segmerge"
-            password = self.ctx.secret()
-            if password:
-                extra["password"] = password
-            try:
-                conn = psycopg.connect(self.cfg.dsn, **extra)
-            except psycopg.Error as exc:
-                raise connect_error(
-                    self.name,
-                    self.where(),
-                    exc,
-                    config_file=self.ctx.config_file,
-                    origin=self.ctx.secret_origin() if password else None,
-                ) from None
-            for setting in _session_settings(conn.info.server_version):
-                conn.execute(setting)
-            conn.commit()
+            conn = self.connect()
             conn.read_only = True
             conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
             self._conn = conn
@@ -228,6 +266,7 @@ class PostgresConnector(Source):
         if self._canons is None:
             conn = self.connection()
             tz = self.ctx.timezone.key
+            assigned = self._assigned(conn)
             canons = {}
             for stream, text in self._settings().items():
                 relation = self._resolve(stream, text)
@@ -236,7 +275,7 @@ class PostgresConnector(Source):
                 except psycopg.Error as exc:
                     raise self._fail(stream, text, exc) from None
                 try:
-                    canons[stream] = canonical(stream, relation, columns, tz)
+                    canons[stream] = canonical(stream, relation, columns, tz, assigned)
                 except Mismatch as exc:
                     conn.rollback()
                     said = _("{field}: the relation {relation} {problem}")
@@ -250,6 +289,14 @@ class PostgresConnector(Source):
             conn.rollback()  # a description only: end the transaction
             self._canons = canons
         return self._canons
+
+    def _assigned(self, conn: Any) -> sql.Composable | None:
+        """The assignments table, once a run has created it (else no tags come from it)."""
+        name = self.cfg.assignments
+        if name is None:
+            return None
+        row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", [name]).fetchone()
+        return assignments_table(name) if row and row[0] else None
 
     def relations(self) -> dict[str, str]:
         conn = self.connection()

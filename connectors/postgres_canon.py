@@ -75,9 +75,20 @@ class Canon:
         return f"({self.select.as_string(conn)})"
 
 
-def canonical(stream: str, relation: str, columns: list[Column], timezone: str) -> Canon:
+def canonical(
+    stream: str,
+    relation: str,
+    columns: list[Column],
+    timezone: str,
+    assigned: sql.Composable | None = None,
+) -> Canon:
     """The stream's relation with canonical columns first, then the user's others;
-    raise :class:`Mismatch` naming the column when one is missing or of the wrong kind."""
+    raise :class:`Mismatch` naming the column when one is missing or of the wrong kind.
+
+    ``assigned``: the table the source writes the assignments into
+    (connectors/postgres_assignments.py); each contact's ``tags`` then also hold the
+    names written there, as a platform's tags hold what a run pushed, so the next run
+    changes only what moved."""
     by_name = {c.name: c for c in columns}
     missing = [c for c in REQUIRED[stream] if c not in by_name]
     if missing:
@@ -90,7 +101,7 @@ def canonical(stream: str, relation: str, columns: list[Column], timezone: str) 
         )
     known = {"contacts": CONTACT_COLUMNS, "orders": ORDER_COLUMNS + ORDER_OPTIONAL}
     canonical_names = set(known.get(stream, EVENT_COLUMNS))
-    exprs = []
+    exprs: list[sql.Composable] = []
     for col in columns:
         c = sql.Identifier(col.name)
         if col.name in canonical_names:
@@ -99,8 +110,22 @@ def canonical(stream: str, relation: str, columns: list[Column], timezone: str) 
             expr = _local(col, c, sql.Literal(timezone))
         else:
             expr = c
+        if col.name == "tags" and assigned is not None and stream == "contacts":
+            expr = sql.SQL(
+                "CASE WHEN segmerge_a.segmerge_tags IS NULL THEN {u} "
+                "ELSE coalesce({u}, '{{}}'::text[]) || segmerge_a.segmerge_tags END"
+            ).format(u=expr)
         exprs.append(sql.SQL("{} AS {}").format(expr, c))
-    select = sql.SQL("SELECT {} FROM {} AS r").format(sql.SQL(", ").join(exprs), sql.SQL(relation))
+    source = sql.SQL("{} AS r").format(sql.SQL(relation))
+    if assigned is not None and stream == "contacts":
+        if "tags" not in by_name:
+            exprs.append(sql.SQL("segmerge_a.segmerge_tags AS tags"))
+        source = sql.SQL(
+            "{} LEFT JOIN (SELECT contact_id AS segmerge_id, "
+            "array_agg(tag ORDER BY tag) AS segmerge_tags FROM {} GROUP BY contact_id) "
+            "AS segmerge_a ON segmerge_a.segmerge_id = r.contact_id::text"
+        ).format(source, assigned)
+    select = sql.SQL("SELECT {} FROM {}").format(sql.SQL(", ").join(exprs), source)
     return Canon(stream, relation, select)
 
 

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from segmerge.errors import TemplateError
-from segmerge.ledger.keys import draft_key, membership_key
+from segmerge.ledger.keys import draft_key, membership_key, parse_run_id
 from segmerge.ledger.store import PlannedAction
 from segmerge.ports.connector import Action, Destination
 from segmerge.render.variants import choose, group_name
@@ -155,7 +155,9 @@ def _member_action(
 ) -> Planned:
     cid = str(m.ids[i])
     key = membership_key(run_id, cid, kind, name)
-    payload = {field: name, "segment": seg, "email": m.emails[i]}
+    run = parse_run_id(run_id)  # a destination keeping the assignment records the run
+    payload = {field: name, "segment": seg, "email": m.emails[i], "variant": variant}
+    payload |= {"run_id": run_id, "campaign": run.campaign, "as_of": run.day}
     return (
         PlannedAction(key, cid, kind, dest.name, seg, name, variant=variant),
         Action(key, kind, cid, payload),  # type: ignore[arg-type]

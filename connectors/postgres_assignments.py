@@ -1,0 +1,202 @@
+"""The `postgres` source writing each run's segments back into its database.
+
+Why a table and not only tags on a platform: a shop whose contacts live in
+PostgreSQL reads its segments where it reads everything else (a BI tool, a CRM
+sync, a SQL join with its orders). With ``assignments = "segmerge_assignments"``
+in the source's settings, the source is also a destination that takes ``tag`` and
+``untag`` (segmerge/run/plan.py): a contact gets one row per group it is in
+(its segment, or its variant's group of a tested segment; a held-out contact is in
+none), and leaves it when it leaves the segment. The source's contacts read those
+rows back as their ``tags`` (connectors/postgres_canon.py), exactly as a platform's
+tags read back what a run pushed, so each run writes only what moved.
+
+One transaction per run: the whole run's changes are one :meth:`push` (the batch
+size is larger than any base), written with COPY into a temporary table, then one
+DELETE and one upsert. A failure anywhere rolls everything back, the previous
+assignments stay as they were, and the ledger puts every change back to planned:
+the run started again writes them (docs/state.md). Writing a change again is
+harmless (an upsert, a delete), so the destination is idempotent.
+
+The table (created at the first run when missing; docs/connectors/postgres.md)::
+
+    contact_id  text         the contact
+    tag         text         the group's name: tag_prefix + segment (+ .variant)
+    campaign    text         the campaign whose run put the contact there
+    segment     text         the segment
+    variant     text         the A/B variant's group, else NULL
+    run_id      text         that run (campaign@day, as `segmerge history` names it)
+    as_of       date         that run's reference day: in this group since then
+    updated_at  timestamptz  when that run wrote it
+    PRIMARY KEY (contact_id, tag)
+
+The source's own connection stays read-only; writes go through a second
+connection, opened at the first push.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import psycopg
+from psycopg import sql
+
+from segmerge.ports import Action, ConnectorError, CredentialError, Destination, Outcome, _
+
+from .postgres import PostgresConnector, assignments_table
+from .postgres_errors import server_words
+
+#: larger than any base: every change of a run is one push, so one transaction
+ONE_TRANSACTION = 1_000_000_000
+CREATE = """CREATE TABLE IF NOT EXISTS {table} (
+    contact_id text NOT NULL,
+    tag text NOT NULL,
+    campaign text NOT NULL,
+    segment text NOT NULL,
+    variant text,
+    run_id text NOT NULL,
+    as_of date NOT NULL,
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (contact_id, tag)
+)"""
+STAGE = """CREATE TEMPORARY TABLE segmerge_changes (
+    kind text, contact_id text, tag text, campaign text, segment text, variant text,
+    run_id text, as_of date
+) ON COMMIT DROP"""
+REMOVE = """DELETE FROM {table} AS t USING segmerge_changes AS c
+WHERE c.kind = 'untag' AND t.contact_id = c.contact_id AND t.tag = c.tag"""
+UPSERT = """INSERT INTO {table} (contact_id, tag, campaign, segment, variant, run_id, as_of)
+SELECT DISTINCT ON (contact_id, tag) contact_id, tag, campaign, segment, variant, run_id, as_of
+FROM segmerge_changes WHERE kind = 'tag'
+ON CONFLICT (contact_id, tag) DO UPDATE SET campaign = EXCLUDED.campaign,
+    segment = EXCLUDED.segment, variant = EXCLUDED.variant, run_id = EXCLUDED.run_id,
+    as_of = EXCLUDED.as_of, updated_at = now()"""
+
+
+class PostgresAssignments(PostgresConnector, Destination):
+    """A `postgres` source with ``assignments`` set: it is this class (see
+    :meth:`PostgresConnector.__new__`), so a source without the setting is never a
+    destination and no campaign writes to a database by surprise."""
+
+    accepts: ClassVar[frozenset[str]] = frozenset({"tag", "untag"})
+    idempotent: ClassVar[bool] = True
+    batch_size: int = ONE_TRANSACTION
+
+    def __init__(self, ctx: Any) -> None:
+        super().__init__(ctx)
+        self._writer: Any = None
+
+    def table(self) -> sql.Composable:
+        table = assignments_table(self.cfg.assignments)
+        assert table is not None  # this class is only made with the setting
+        return table
+
+    def lock_identity(self) -> str:
+        """The table written: two workspaces writing it push one after the other."""
+        return f"postgres:{self.where()}:{self.cfg.assignments}"
+
+    def writer(self) -> Any:
+        if self._writer is None:
+            self._writer = self.connect()
+        return self._writer
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+        self._writer = None
+        super().close()
+
+    def check(self) -> list[str]:
+        """Besides the source's check: the login may write the table, or create it."""
+        notes = super().check()
+        conn = self.connection()
+        name = str(self.cfg.assignments)
+        exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", [name]).fetchone()[0]
+        if exists:
+            missing = [
+                p
+                for p in ("INSERT", "UPDATE", "DELETE")
+                if not conn.execute("SELECT has_table_privilege(%s, %s)", [name, p]).fetchone()[0]
+            ]
+            grant = "GRANT SELECT, INSERT, UPDATE, DELETE ON {table} TO {user}"
+        else:
+            schema, _dot, _rest = name.rpartition(".")
+            allowed = conn.execute(
+                "SELECT has_schema_privilege(coalesce(%s, current_schema()), 'CREATE')",
+                [schema or None],
+            ).fetchone()[0]
+            missing = [] if allowed else ["CREATE"]
+            grant = "GRANT CREATE ON SCHEMA {schema} TO {user}"
+        conn.rollback()
+        field = f"{self.name}.assignments"
+        if missing:
+            raise CredentialError(
+                _("{field}: the user {user} may not write the table {table} ({why})").format(
+                    field=field, user=self.user(), table=name, why=", ".join(missing)
+                ),
+                field=field,
+                hint=grant.format(table=name, user=self.user(), schema=schema or "public"),
+            )
+        if exists:
+            said = _("{source}: the assignments are written to {table}")
+        else:
+            said = _(
+                "{source}: the assignments will be written to {table} (created at the first run)"
+            )
+        return [*notes, said.format(source=self.name, table=name)]
+
+    def push(self, actions: Sequence[Action]) -> list[Outcome]:
+        """Every change of the run in one transaction: all of them, or none."""
+        rows = [_row(a) for a in actions if a.kind in self.accepts]
+        if rows:
+            table = self.table()
+            conn = self.writer()
+            try:
+                with conn.transaction(), conn.cursor() as cur:
+                    cur.execute(sql.SQL(CREATE).format(table=table))
+                    cur.execute(STAGE)
+                    with cur.copy("COPY segmerge_changes FROM STDIN") as copy:
+                        for row in rows:
+                            copy.write_row(row)
+                    cur.execute(sql.SQL(REMOVE).format(table=table))
+                    cur.execute(sql.SQL(UPSERT).format(table=table))
+            except psycopg.Error as exc:
+                raise self._refused(exc) from None
+        return [Outcome(a.key, "done") for a in actions]
+
+    def _refused(self, exc: psycopg.Error) -> Exception:
+        """Nothing was written (the transaction rolled back): a missing right is the
+        user's to grant (exit 2); anything else leaves the changes planned for the
+        run started again (exit 1)."""
+        field = f"{self.name}.assignments"
+        said = server_words(exc).split(" LINE ")[0]
+        table = str(self.cfg.assignments)
+        if isinstance(exc, psycopg.errors.InsufficientPrivilege):
+            return CredentialError(
+                _("{field}: the user {user} may not write the table {table} ({why})").format(
+                    field=field, user=self.user(), table=table, why=said
+                ),
+                field=field,
+                hint=f"GRANT SELECT, INSERT, UPDATE, DELETE ON {table} TO {self.user()}",
+            )
+        return ConnectorError(
+            _("{field}: the assignments were not written to {table}: {said}").format(
+                field=field, table=table, said=said
+            ),
+            field=field,
+            hint=_("the previous assignments are unchanged; the run can be started again"),
+        )
+
+
+def _row(a: Action) -> tuple[Any, ...]:
+    p = a.payload
+    return (
+        a.kind,
+        a.contact_id,
+        p["tag"],
+        p["campaign"],
+        p["segment"],
+        p.get("variant"),
+        p["run_id"],
+        p["as_of"],
+    )
