@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -46,6 +46,7 @@ from .files_columns import (
     problem,
 )
 from .files_dates import isin
+from .files_duckdb import NotEligible, connect, decide, refuse
 from .files_link import fold_line_items, link_by_email, no_buyer
 from .files_read import RawTable, fold, header_names, read_raw
 from .files_tables import FilesSettings, FileTable, Plan, Role, Where, locate, plans
@@ -83,6 +84,56 @@ class FilesConnector(Source, Destination):
     idempotent: ClassVar[bool] = True
 
     settings: FilesSettings
+
+    def __init__(self, ctx: Any) -> None:
+        super().__init__(ctx)
+        self._con: Any = None
+        self._relations: dict[str, str] | None = None
+        self._why: str | None = None
+
+    # -- DuckDB: the engine's plan scans the files (files_duckdb) ----------------------------
+
+    @property
+    def dialect(self) -> str | None:
+        """ "duckdb" when DuckDB reads these files exactly as the pull would (decided once)."""
+        if self.settings.engine == "pandas":
+            return None
+        if self._relations is None and self._why is None:
+            import duckdb
+
+            s = self.settings
+            self._con = connect(self.ctx.root, s.memory_limit, s.threads, s.temp_directory)
+            try:
+                self._relations = decide(
+                    self._con,
+                    self.plans(),
+                    preset=s.preset,
+                    top_columns=set(s.columns),
+                    tz=self.ctx.timezone.key,
+                    canonical=CANONICAL,
+                )
+            except (NotEligible, duckdb.Error) as exc:
+                self._why = str(exc).splitlines()[0]
+                self.close()
+        if self._why is not None and self.settings.engine == "duckdb":
+            raise refuse(self._why, self.ctx.config_file, self.name)
+        return "duckdb" if self._relations is not None else None
+
+    def relations(self) -> dict[str, str]:
+        assert self.dialect == "duckdb" and self._relations is not None
+        return dict(self._relations)
+
+    def execute(self, sql: str) -> Any:
+        assert self.dialect == "duckdb"
+        return self._con.sql(sql).to_arrow_table()
+
+    def close(self) -> None:
+        """The DuckDB connection goes; a later use decides again (the files may change)."""
+        if self._con is not None:
+            self._con.close()
+        self._con = None
+        if self._why is None:
+            self._relations = None
 
     # -- where the files are ---------------------------------------------------------------
 

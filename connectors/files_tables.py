@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from segmerge.ports import ConfigError, ConnectorSettings, _, number
 
@@ -91,6 +91,14 @@ class FileTable(TableOptions):
 class FilesSettings(TableOptions):
     path: str
     preset: PresetName | None = None
+    #: who computes: "auto" (DuckDB where it reads the files exactly as pandas, see
+    #: files_duckdb), "duckdb" (refused when it cannot) or "pandas"
+    engine: Literal["auto", "duckdb", "pandas"] = "auto"
+    #: DuckDB's resources: memory ("2GiB"; default half the machine), threads (default
+    #: all cores), spill folder (default .segmerge/duckdb in the workspace)
+    memory_limit: str | None = None
+    threads: int | None = Field(None, ge=1)
+    temp_directory: str | None = None
     contacts: FileTable = FileTable()
     orders: FileTable = FileTable()
     events: FileTable = FileTable()

@@ -127,10 +127,14 @@ class Connector:
 
 
 class Source(Connector):
-    #: The SQL dialect (sqlglot's name: "postgres", "duckdb", "bigquery"…) of a source
-    #: whose data lives in a database that runs the engine's plan itself; None (most
-    #: sources) when the engine pulls the tables and computes where it runs.
-    dialect: ClassVar[str | None] = None
+    @property
+    def dialect(self) -> str | None:
+        """The SQL dialect (sqlglot's name: "postgres", "duckdb", "bigquery"…) of a source
+        whose data lives in a database that runs the engine's plan itself; None (most
+        sources) when the engine pulls the tables and computes where it runs. A property:
+        a source may decide per instance (the files source is "duckdb" only for files
+        DuckDB reads exactly as its pandas pull does)."""
+        return None
 
     def pull(self, since: str | None = None) -> Tables:
         """Yield the canonical tables; ``since`` is the cursor of the previous pull."""

@@ -1,0 +1,219 @@
+"""The `files` source as a DuckDB database: Parquet scanned where it lies, only what the plan reads.
+
+Why: the pandas pull read every column of every file (10 M unique order ids no rule
+reads), typed them, then computed. DuckDB scanning the files lazily runs the
+engine's plan (segmerge/segment/in_database.py) with projection pushdown, so unused
+columns are never read. It is used only where its answer is provably the pandas
+pull's, decided per source (:func:`decide`):
+
+- every file is Parquet, without a preset (their exports are CSV), glob notes, unused
+  `columns`, numbered parts or an events file, with the required columns, an orders
+  `contact_id` and `order_id`, and types files_duckdb_columns maps one to one;
+- cheap aggregate checks in DuckDB find nothing the pandas path would refuse or read
+  otherwise (an empty id or instant, text to strip, a duplicate contact id, a wall
+  time the clock skipped, more orders of nobody than the engine accepts…).
+
+Anything else leaves the source a pandas pull, whose messages name the file, line
+and field: no row is dropped and no message changes. ``engine = "duckdb"`` refuses
+such files (exit 2, the reason), ``engine = "pandas"`` never tries.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from segmerge.ports import ConfigError, _
+
+from .files_duckdb_columns import Column, Unsupported, column, not_text, quote, text_literal
+from .files_read import PARQUET_SUFFIXES, fold, header_names
+from .files_tables import Plan, Role
+
+#: the engine's share of orders naming no contact before a source is an error (order_links)
+UNMATCHED_LIMIT = 0.01
+#: under the workspace's state folder, where DuckDB spills what does not fit in memory
+TEMP_FOLDER = Path(".segmerge") / "duckdb"
+
+
+class NotEligible(Exception):
+    """Why DuckDB does not read these files as the pandas pull does (a sentence)."""
+
+
+@dataclass
+class Scan:
+    """One file as a canonical relation: its columns' SQL over ``read_parquet``."""
+
+    role: Role
+    path: Path
+    columns: list[Column]
+
+    def source(self) -> str:
+        return f"read_parquet({text_literal(str(self.path))})"
+
+    def relation(self) -> str:
+        cols = ", ".join(f"{c.expr} AS {quote(c.name)}" for c in self.columns)
+        return f"(SELECT {cols} FROM {self.source()} AS file)"
+
+
+def memory_default() -> str:
+    """Half the machine's memory: DuckDB's own default (80 %) leaves too little to the rest."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return "4GiB"
+    return f"{max(total // 2 // 2**20, 256)}MiB"
+
+
+def connect(root: Path, memory_limit: str | None, threads: int | None, temp: str | None) -> Any:
+    """One in-process DuckDB for the source, in UTC (the plan writes every zone it means)."""
+    import duckdb
+
+    con = duckdb.connect(config={"preserve_insertion_order": True})
+    folder = Path(temp).expanduser() if temp else TEMP_FOLDER
+    folder = folder if folder.is_absolute() else root / folder
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute(f"SET memory_limit = {text_literal(memory_limit or memory_default())}")
+    con.execute(f"SET temp_directory = {text_literal(str(folder))}")
+    if threads:
+        con.execute(f"SET threads = {int(threads)}")
+    return con
+
+
+def _kind_reason(plans: dict[Role, Plan], preset: str | None) -> None:
+    """What makes these files pandas-only before any is opened."""
+    if preset is not None:
+        raise NotEligible(_("a preset's exports are CSV files, read by pandas"))
+    if plans["orders"].path is None:
+        raise NotEligible(_("there is no orders file"))
+    if plans["events"].path is not None:
+        raise NotEligible(_("an events file is read by pandas"))
+    for role, plan in plans.items():
+        if plan.path is None:
+            continue
+        if plan.path.suffix.lower() not in PARQUET_SUFFIXES:
+            said = _("{file} is not a Parquet file")
+            raise NotEligible(said.format(file=plan.path.name))
+        if plan.notes or plan.parts:
+            said = _("the {role} file is chosen among several by a glob")
+            raise NotEligible(said.format(role=role))
+
+
+def _scan(plan: Plan, tz: str, canonical: tuple[str, ...], top: set[str]) -> Scan:
+    """The file's columns named and typed as the pandas pull names and types them."""
+    import pyarrow.parquet as pq
+
+    assert plan.path is not None
+    try:
+        schema = pq.read_schema(plan.path)
+    except Exception as exc:  # pyarrow raises many kinds; the pandas pull names it
+        raise NotEligible(str(exc)) from None
+    headers = [str(n) for n in schema.names]
+    folded = {fold(h) for h in headers}
+    top.difference_update({k for k in top if fold(k) in folded})
+    if any(fold(k) not in folded for k in plan.own_columns):
+        raise NotEligible(
+            _("`columns` names a header the {role} file lacks").format(role=plan.role)
+        )
+    names = header_names(headers, plan.columns, canonical)
+    if len(set(names)) < len(names) or len(set(headers)) < len(headers):
+        raise NotEligible(
+            _("two columns of the {role} file read as one name").format(role=plan.role)
+        )
+    required = {
+        "contacts": ("contact_id",),
+        "orders": ("contact_id", "order_id", "ordered_at", "amount"),
+    }[plan.role]
+    missing = [n for n in required if n not in names]
+    if missing:
+        said = _("the {role} file has no {names} column")
+        raise NotEligible(said.format(role=plan.role, names=", ".join(missing)))
+    if plan.role == "orders" and "email" in names:
+        raise NotEligible(_("orders may link to contacts by e-mail"))
+    columns = []
+    for header, name in zip(headers, names, strict=True):
+        try:
+            columns.append(column(plan.role, name, header, schema.field(header).type, tz))
+        except Unsupported as exc:
+            said = _("the column {header} ({kind}) of the {role} file")
+            raise NotEligible(said.format(header=repr(header), kind=exc, role=plan.role)) from None
+    return Scan(plan.role, plan.path, columns)
+
+
+def _aggregates(con: Any, scan: Scan, extra: dict[str, str]) -> dict[str, int]:
+    """Every check and probe of one file in one scan (only the columns they name)."""
+    sql: dict[str, str] = dict(extra)
+    for i, c in enumerate(scan.columns):
+        for label, condition in c.checks.items():
+            sql[f"check {i} {label}"] = f"count_if({condition})"
+        for label, probe in c.probes.items():
+            sql[f"probe {i} {label}"] = probe
+    if not sql:
+        return {}
+    keys = list(sql)
+    select = ", ".join(f"{expr} AS a{n}" for n, expr in enumerate(sql.values()))
+    row = con.execute(f"SELECT {select} FROM {scan.source()}").fetchall()[0]
+    return {k: int(v or 0) for k, v in zip(keys, row, strict=True)}
+
+
+def _judge(scan: Scan, answers: dict[str, int]) -> None:
+    for i, c in enumerate(scan.columns):
+        for label in c.checks:
+            n = answers.get(f"check {i} {label}", 0)
+            if n:
+                said = _("{file}, column {header}: {n} rows hold {what}")
+                raise NotEligible(
+                    said.format(file=scan.path.name, header=repr(c.header), n=n, what=label)
+                )
+        probes = {k.split(" ", 2)[2]: v for k, v in answers.items() if k.startswith(f"probe {i} ")}
+        if c.kind == "text" and c.probes and not_text(probes):
+            said = _("{file}, column {header}: values pandas reads as numbers or dates")
+            raise NotEligible(said.format(file=scan.path.name, header=repr(c.header)))
+        c.settle(probes)
+
+
+def decide(
+    con: Any,
+    plans: dict[Role, Plan],
+    *,
+    preset: str | None,
+    top_columns: set[str],
+    tz: str,
+    canonical: dict[str, tuple[str, ...]],
+) -> dict[str, str]:
+    """Each table's DuckDB relation, or :class:`NotEligible` saying why pandas reads them."""
+    _kind_reason(plans, preset)
+    top = set(top_columns)
+    scans = {
+        role: _scan(plan, tz, canonical[role], top)
+        for role, plan in plans.items()
+        if plan.path is not None
+    }
+    if top:
+        raise NotEligible(_("`columns` names a header no file has"))
+    contacts, orders = scans["contacts"], scans["orders"]
+    ids = next(c.expr for c in contacts.columns if c.name == "contact_id")
+    answers = _aggregates(con, contacts, {"duplicates": f"count(*) - count(DISTINCT {ids})"})
+    if answers.get("duplicates"):
+        raise NotEligible(_("the contacts file has duplicate ids"))
+    _judge(contacts, answers)
+    _judge(orders, _aggregates(con, orders, {}))
+    owner = next(c.expr for c in orders.columns if c.name == "contact_id")
+    total, unmatched = con.execute(
+        f"SELECT count(*), count_if(k.i IS NULL) FROM {orders.source()} "
+        f"LEFT JOIN (SELECT DISTINCT {ids} AS i FROM {contacts.source()}) AS k ON k.i = {owner}"
+    ).fetchall()[0]
+    if total and unmatched / total > UNMATCHED_LIMIT:  # the pull's message names examples
+        raise NotEligible(_("more than 1 % of the orders name no contact"))
+    return {role: scan.relation() for role, scan in scans.items()}
+
+
+def refuse(reason: str, config_file: Path, source: str) -> ConfigError:
+    """``engine = "duckdb"`` on files DuckDB does not read as pandas does."""
+    return ConfigError(
+        _('engine = "duckdb": {reason}').format(reason=reason),
+        file=config_file,
+        field=f"{source}.engine",
+        hint=_('remove `engine` (or set "auto") to read these files with pandas'),
+    )

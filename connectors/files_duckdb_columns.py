@@ -1,0 +1,253 @@
+"""One Parquet column as DuckDB SQL that gives exactly what the pandas reader gives.
+
+The pandas path (files_read.read_parquet, files_columns.parse_column, files_values)
+strips text, turns an empty cell into a missing one, lowers e-mails, splits tags,
+reads yes/no words, puts a wall time into the workspace's zone (a repeated autumn
+hour as summer time), refuses an empty id or instant, and infers an attribute's
+type from its values. Each column here gets the SQL expression that does the same
+on the values where DuckDB provably agrees, and the checks (a boolean per row, its
+count must be 0) that find every value where it might not: on any, the source
+stays a pandas pull, whose message names the file, line and field. A type this
+module does not know makes the file ineligible (:class:`Unsupported`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+#: leading or trailing characters Arrow's utf8_trim_whitespace may strip (a superset:
+#: a false alarm only costs the pandas pull)
+_EDGE = r"[\s\p{Z}\p{Cc}\x{85}\x{feff}]"
+STRIP = f"'^{_EDGE}|{_EDGE}$'"
+#: whitespace Python's `\s` (files_values.tag_text) matches and RE2's does not
+_PY_SPACE = r"'[\x{0b}\x{1c}-\x{1f}\x{85}\p{Z}\x{feff}]'"
+NON_ASCII = r"'[^\x{00}-\x{7f}]'"
+#: files_values' yes/no words (contacts' `subscribed`)
+TRUE = ("oui", "yes", "true", "vrai", "1", "x", "y", "o")
+FALSE = ("non", "no", "false", "faux", "0", "n")
+#: files_values.infer: an attribute whose present values all look like these is not text
+_ATTR_INT = r"'^-?\d{1,18}$'"
+_ATTR_DECIMAL = "'^-?(?:\\d{1,3}(?:[ \\x{a0}\\x{202f}]\\d{3})+|\\d+)(?:[.,]\\d+)?(?: ?€)?$'"
+_DATE_LIKE = r"'^\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}'"
+_LEADING_ZERO = r"'^-?0\d'"
+
+
+class Unsupported(Exception):
+    """A column whose type or role the DuckDB reading does not reproduce: the file stays pandas."""
+
+
+def quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def text_literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+@dataclass
+class Column:
+    """One file column: its canonical name, its value as SQL, and its checks (label -> a
+    condition true on a row pandas would read otherwise, or refuse)."""
+
+    header: str
+    name: str
+    expr: str
+    checks: dict[str, str] = field(default_factory=dict)
+    #: aggregates whose answers decide the value's SQL (see :meth:`settle`)
+    probes: dict[str, str] = field(default_factory=dict)
+    kind: str = ""
+
+    def settle(self, answers: dict[str, int]) -> None:
+        """An int64 attribute with a missing value is float64 in pandas (NaN): DOUBLE here."""
+        if self.kind == "int64" and answers.get("nulls", 0):
+            self.expr = f"CAST({self.expr} AS DOUBLE)"
+
+
+def _kind(t: pa.DataType) -> str:
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return "text"
+    if pa.types.is_boolean(t):
+        return "bool"
+    if pa.types.is_integer(t):
+        return "int64" if t == pa.int64() else "int"
+    if pa.types.is_floating(t):
+        return "float"
+    if pa.types.is_timestamp(t):
+        return "instant" if t.tz else "wall"
+    if pa.types.is_date(t):
+        return "wall"
+    if (pa.types.is_list(t) or pa.types.is_large_list(t)) and pa.types.is_string(t.value_type):
+        return "list"
+    raise Unsupported(str(t))
+
+
+def _instant(c: str, t: pa.DataType, tz: str, required: bool) -> tuple[str, dict[str, str]]:
+    """A timestamp or date as a UTC instant; a wall time is read in ``tz`` as
+    files_dates.localize does: a repeated hour as the earlier (summer) instant; a skipped
+    one is a check (pandas moves it forward to the transition, which DuckDB cannot name)."""
+    checks: dict[str, str] = {}
+    if required:
+        checks["an empty date"] = f"{c} IS NULL"
+    if pa.types.is_timestamp(t) and t.unit == "ns":
+        checks["a date finer than a microsecond"] = f"epoch_ns({c}) % 1000 <> 0"
+    if pa.types.is_timestamp(t) and t.tz:
+        value = f"CAST({c} AS TIMESTAMPTZ)"
+        checks["a date out of 1678-2261"] = (
+            f"year(timezone('UTC', {value})) NOT BETWEEN 1678 AND 2261"
+        )
+        return value, checks
+    zone = text_literal(tz)
+    wall = f"CAST({c} AS TIMESTAMP)"
+    later = f"timezone({zone}, {wall})"
+    before = f"({later} - INTERVAL 3 HOUR)"
+    offset = f"(timezone({zone}, {before}) - timezone('UTC', {before}))"
+    earlier = f"timezone('UTC', {wall} - {offset})"
+    value = (
+        f"(CASE WHEN {earlier} < {later} AND timezone({zone}, {earlier}) = {wall} "
+        f"THEN {earlier} ELSE {later} END)"
+    )
+    checks["a wall time the clock skipped"] = f"timezone({zone}, {later}) <> {wall}"
+    checks["a date out of 1678-2261"] = f"year({wall}) NOT BETWEEN 1678 AND 2261"
+    return value, checks
+
+
+def _text(c: str) -> dict[str, str]:
+    """Text pandas would strip (an empty cell is missing: NULLIF in the value)."""
+    return {"text with spaces around it": f"regexp_matches({c}, {STRIP})"}
+
+
+def _blank(c: str) -> str:
+    return f"NULLIF({c}, '')"
+
+
+def _identifier(c: str, kind: str) -> tuple[str, dict[str, str]]:
+    """An id as the text written (an integer's digits); an empty one is a check."""
+    if kind not in ("text", "int", "int64"):
+        raise Unsupported(kind)
+    checks = {"an empty id": f"{c} IS NULL"}
+    if kind == "text":
+        checks["an empty id"] = f"{c} IS NULL OR {c} = ''"
+        checks.update(_text(c))
+    return f"CAST({c} AS VARCHAR)", checks
+
+
+def _tags(c: str, kind: str) -> tuple[str, dict[str, str]]:
+    """files_values.tags: `vip | fidèle` -> ['vip', 'fidèle'] (`,` separates too: a
+    Parquet file has no delimiter), nothing -> []."""
+    if kind == "list":
+        return f"coalesce({c}, [])", {}
+    if kind != "text":
+        raise Unsupported(kind)
+    joined = f"regexp_replace(regexp_replace({c}, '\\s*[|,]\\s*', '|', 'g'), '\\|+', '|', 'g')"
+    cleaned = f"trim({joined}, '|')"
+    value = (
+        f"(CASE WHEN {c} IS NULL OR {cleaned} = '' THEN CAST([] AS VARCHAR[]) "
+        f"ELSE string_split({cleaned}, '|') END)"
+    )
+    checks = _text(c)
+    checks["a tag with a space RE2 and Python read apart"] = f"regexp_matches({c}, {_PY_SPACE})"
+    return value, checks
+
+
+def _subscribed(c: str, kind: str) -> tuple[str, dict[str, str]]:
+    if kind == "bool":
+        return f"coalesce({c}, false)", {}
+    if kind in ("int", "int64", "float"):
+        return f"coalesce({c} = 1, false)", {"a value not 1 or 0": f"{c} NOT IN (0, 1)"}
+    if kind != "text":
+        raise Unsupported(kind)
+    yes = ", ".join(text_literal(w) for w in TRUE)
+    known = ", ".join(text_literal(w) for w in TRUE + FALSE)
+    checks = _text(c)
+    checks["a word other than oui/non, yes/no…"] = (
+        f"regexp_matches({c}, {NON_ASCII}) OR lower({_blank(c)}) NOT IN ({known})"
+    )
+    return f"coalesce(lower({c}) IN ({yes}), false)", checks
+
+
+def _attribute(c: str, kind: str, t: pa.DataType, tz: str) -> Column:
+    """files_values.infer: text stays text unless every value looks like a number or a
+    date (then a check: pandas types it); numbers, booleans and instants as stored."""
+    if kind == "text":
+        present = f"{_blank(c)} IS NOT NULL"
+        probes = {
+            "present": f"count_if({present})",
+            "ints": f"count_if(regexp_matches({c}, {_ATTR_INT}))",
+            "decimals": f"count_if(regexp_matches({c}, {_ATTR_DECIMAL}))",
+            "dates": f"count_if(regexp_matches({c}, {_DATE_LIKE}))",
+            "zeros": f"count_if(regexp_matches({c}, {_LEADING_ZERO}))",
+        }
+        return Column("", "", _blank(c), _text(c), probes, kind)
+    if kind in ("instant", "wall"):
+        value, checks = _instant(c, t, tz, required=False)
+        return Column("", "", value, checks, kind=kind)
+    if kind == "bool":  # a missing value makes pandas' column object, of another kind
+        return Column("", "", c, {"a missing yes/no value": f"{c} IS NULL"}, kind=kind)
+    if kind == "float":
+        return Column("", "", c, {"NaN": f"isnan({c})"}, kind=kind)
+    if kind == "list":
+        raise Unsupported(kind)
+    return Column("", "", c, {}, {"nulls": f"count_if({c} IS NULL)"}, kind=kind)
+
+
+def not_text(answers: dict[str, int]) -> bool:
+    """files_values.infer would type these values (integers, decimals, dates)."""
+    present = answers.get("present", 0)
+    if not present:
+        return False
+    if answers.get("dates") == present:
+        return True
+    return not answers.get("zeros") and present in (answers.get("ints"), answers.get("decimals"))
+
+
+def column(role: str, name: str, header: str, t: pa.DataType, tz: str) -> Column:
+    """The column ``header`` (read as ``name``) of a ``role`` file, typed ``t``."""
+    c = quote(header)
+    kind = _kind(t)
+    checks: dict[str, str]
+    if name == "contact_id" or (role, name) in (("orders", "order_id"), ("events", "campaign_id")):
+        value, checks = _identifier(c, kind)
+    elif name == "email":
+        if kind != "text":
+            raise Unsupported(kind)
+        checks = _text(c)
+        checks["a non-ASCII e-mail"] = f"regexp_matches({c}, {NON_ASCII})"
+        value = f"lower({_blank(c)})"
+    elif (
+        role == "contacts"
+        and name in ("first_name", "last_name")
+        or (role == "orders" and name in ("category", "status"))
+    ):
+        if kind != "text":
+            raise Unsupported(kind)
+        value, checks = _blank(c), _text(c)
+    elif role == "contacts" and name == "subscribed":
+        value, checks = _subscribed(c, kind)
+    elif role == "contacts" and name in ("created_at", "updated_at"):
+        if kind not in ("instant", "wall"):
+            raise Unsupported(kind)
+        value, checks = _instant(c, t, tz, required=False)
+    elif role == "contacts" and name == "tags":
+        value, checks = _tags(c, kind)
+    elif role == "orders" and name == "ordered_at" or role == "events" and name == "at":
+        if kind not in ("instant", "wall"):
+            raise Unsupported(kind)
+        value, checks = _instant(c, t, tz, required=True)
+    elif role == "orders" and name in ("amount", "rating"):
+        if kind not in ("int", "int64", "float"):
+            raise Unsupported(kind)
+        value = f"CAST({c} AS DOUBLE)"
+        checks = {"NaN": f"isnan({value})"}
+        if name == "amount":
+            checks["an empty amount"] = f"{c} IS NULL"
+        else:
+            checks["a rating outside 1-5"] = f"{c} < 1 OR {c} > 5"
+    elif role == "events":
+        raise Unsupported(name)  # event words and consent: the pandas pull
+    else:
+        col = _attribute(c, kind, t, tz)
+        col.header, col.name = header, name
+        return col
+    return Column(header, name, value, checks, kind=kind)
