@@ -221,7 +221,7 @@ def segment_in_database(
         left_out_statuses=left_out,
     )
     result = source.execute(plan.sql(source.dialect, db.relations, pretty=False))
-    result = result.rename_columns(list(plan.output)).sort_by("contact_id")
+    result = _in_order(source, db, result.rename_columns(list(plan.output)))
     raw_contacts = frame_from_arrow(result.select(["contact_id", *contact_columns]))
     events = db.consent_events()
     orders = empty.orders
@@ -242,6 +242,17 @@ def segment_in_database(
         origins=dict(told.origins),
     )
     return InDatabase(tables, frame, assignment)
+
+
+def _in_order(source: Source, db: _Database, result: pa.Table) -> pa.Table:
+    """Contacts by id; an in-process DuckDB's (the files source) in its file's order, as
+    its pandas pull gives them (DuckDB keeps a scan's order; a server's table has none)."""
+    if source.dialect != "duckdb":
+        return result.sort_by("contact_id")
+    ids = source.execute(f"SELECT contact_id FROM {db.relations['contacts']} AS c")
+    return result.take(
+        pc.index_in(ids.column(0), value_set=result.column("contact_id").combine_chunks())
+    )
 
 
 def _empty_orders(columns: list[str]) -> pd.DataFrame:
