@@ -45,7 +45,14 @@ from segmerge.relational.inputs import (
     select,
 )
 from segmerge.relational.metrics_sql import RFM_INPUTS, RFM_SCALARS, MetricsSql, col, lit
-from segmerge.relational.rfm_sql import rfm_codes, rfm_scores
+from segmerge.relational.rfm_sql import (
+    HAVING_ORDERS,
+    having_orders,
+    rfm_codes,
+    rfm_scores,
+    rfm_tables,
+    score_joins,
+)
 from segmerge.relational.types import kind_of_type, naive_datetime
 from segmerge.rules import RuleSet, ast
 from segmerge.rules.sql import SqlCompiler, zone_name
@@ -219,19 +226,19 @@ def build_plan(
     last = "m"
     if rfm:
         a = names.of
-        scores = rfm_scores(
-            col(a["orders_count"]), col(a["revenue"]), col(a["days_since_last_order"])
-        )
+        measures = (col(a["orders_count"]), col(a["revenue"]), col(a["days_since_last_order"]))
+        ctes.append((HAVING_ORDERS, having_orders(*(c.copy() for c in measures))))
+        ctes += rfm_tables()
+        scores = rfm_scores(*measures)
         r, f, m = (names.add(s, "m") for s in ("r_score", "f_score", "m_score"))
-        ctes.append(
-            (
-                "s",
-                select(
-                    [exp.Star(), *(alias(v, n) for v, n in zip(scores, (r, f, m), strict=True))],
-                    "m",
-                ),
-            )
+        scored = select(
+            [
+                exp.Column(this=exp.Star(), table=exp.to_identifier("m")),
+                *(alias(v, n) for v, n in zip(scores, (r, f, m), strict=True)),
+            ],
+            "m",
         )
+        ctes.append(("s", score_joins(scored, *measures)))
         codes = rfm_codes(col(a["orders_count"]), col(r), col(f), col(m))
         ctes.append(
             (

@@ -281,52 +281,81 @@ WITH c AS (
     ON o.cid = c.cid
   LEFT JOIN e
     ON e.cid = c.cid
+), rfm_h AS (
+  SELECT
+    m_orders_count AS f,
+    m_revenue AS mv,
+    m_days_since_last_order AS r
+  FROM m
+  WHERE
+    m_orders_count > 0
+), rfm_r AS (
+  SELECT
+    v,
+    CAST(FLOOR(
+      CAST(5 * (
+        SUM(k) OVER (ORDER BY v DESC ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) - k
+      ) AS DOUBLE) / CAST(SUM(k) OVER () AS DOUBLE)
+    ) AS BIGINT) + 1 AS q
+  FROM (
+    SELECT
+      r AS v,
+      COUNT(*) AS k
+    FROM rfm_h
+    GROUP BY
+      r
+  ) AS t
+), rfm_f AS (
+  SELECT
+    v,
+    CAST(FLOOR(
+      CAST(5 * (
+        SUM(k) OVER (ORDER BY v ASC ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) - k
+      ) AS DOUBLE) / CAST(SUM(k) OVER () AS DOUBLE)
+    ) AS BIGINT) + 1 AS q
+  FROM (
+    SELECT
+      f AS v,
+      COUNT(*) AS k
+    FROM rfm_h
+    GROUP BY
+      f
+  ) AS t
+), rfm_m AS (
+  SELECT
+    v,
+    CAST(FLOOR(
+      CAST(5 * (
+        SUM(k) OVER (ORDER BY v ASC ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) - k
+      ) AS DOUBLE) / CAST(SUM(k) OVER () AS DOUBLE)
+    ) AS BIGINT) + 1 AS q
+  FROM (
+    SELECT
+      mv AS v,
+      COUNT(*) AS k
+    FROM rfm_h
+    GROUP BY
+      mv
+  ) AS t
 ), s AS (
   SELECT
-    *,
-    CASE
-      WHEN (
-        m_orders_count > 0
-      )
-      THEN CAST(FLOOR(
-        CAST(5 * (
-          RANK() OVER (PARTITION BY (
-            m_orders_count > 0
-          ) ORDER BY m_days_since_last_order DESC) - 1
-        ) AS DOUBLE) / COUNT(*) OVER (PARTITION BY (
-          m_orders_count > 0
-        ))
-      ) AS BIGINT) + 1
-    END AS m_r_score,
-    CASE
-      WHEN (
-        m_orders_count > 0
-      )
-      THEN CAST(FLOOR(
-        CAST(5 * (
-          RANK() OVER (PARTITION BY (
-            m_orders_count > 0
-          ) ORDER BY m_orders_count ASC NULLS LAST) - 1
-        ) AS DOUBLE) / COUNT(*) OVER (PARTITION BY (
-          m_orders_count > 0
-        ))
-      ) AS BIGINT) + 1
-    END AS m_f_score,
-    CASE
-      WHEN (
-        m_orders_count > 0
-      )
-      THEN CAST(FLOOR(
-        CAST(5 * (
-          RANK() OVER (PARTITION BY (
-            m_orders_count > 0
-          ) ORDER BY m_revenue ASC NULLS LAST) - 1
-        ) AS DOUBLE) / COUNT(*) OVER (PARTITION BY (
-          m_orders_count > 0
-        ))
-      ) AS BIGINT) + 1
-    END AS m_m_score
+    m.*,
+    CASE WHEN (
+      m_orders_count > 0
+    ) THEN rfm_r.q END AS m_r_score,
+    CASE WHEN (
+      m_orders_count > 0
+    ) THEN rfm_f.q END AS m_f_score,
+    CASE WHEN (
+      m_orders_count > 0
+    ) THEN rfm_m.q END AS m_m_score
   FROM m
+  LEFT JOIN rfm_r
+    ON rfm_r.v = m_days_since_last_order
+  LEFT JOIN rfm_f
+    ON rfm_f.v = m_orders_count
+  LEFT JOIN rfm_m
+    ON rfm_m.v = m_revenue
 ), s2 AS (
   SELECT
     *,
