@@ -157,6 +157,31 @@ def _aggregates(con: Any, scan: Scan, extra: dict[str, str]) -> dict[str, int]:
     return {k: int(v or 0) for k, v in zip(keys, row, strict=True)}
 
 
+def _proven_by_statistics(con: Any, scan: Scan, name: str) -> None:
+    """Drop the checks of a column no plan reads (the order number: only an empty one
+    matters, as pandas refuses it) when the file's own statistics prove them void:
+    no null in any row group, and, for text, every value starts with a printable ASCII
+    character (so none is empty or strips to empty). The column is then never read."""
+    col = next((c for c in scan.columns if c.name == name), None)
+    if col is None:
+        return
+    rows = con.execute(
+        "SELECT stats_null_count, stats_min_value, stats_max_value "
+        f"FROM parquet_metadata({text_literal(str(scan.path))}) WHERE path_in_schema = ?",
+        [col.header],
+    ).fetchall()
+
+    def printable(v: object) -> bool:
+        return isinstance(v, str) and v != "" and "!" <= v[0] <= "~"
+
+    text = col.kind == "text"
+    if rows and all(
+        n == 0 and (not text or (printable(lo) and isinstance(hi, str) and hi[:1] <= "~"))
+        for n, lo, hi in rows
+    ):
+        col.checks = {}
+
+
 def _judge(scan: Scan, answers: dict[str, int]) -> None:
     for i, c in enumerate(scan.columns):
         for label in c.checks:
@@ -198,6 +223,7 @@ def decide(
     if answers.get("duplicates"):
         raise NotEligible(_("the contacts file has duplicate ids"))
     _judge(contacts, answers)
+    _proven_by_statistics(con, orders, "order_id")
     _judge(orders, _aggregates(con, orders, {}))
     owner = next(c.expr for c in orders.columns if c.name == "contact_id")
     total, unmatched = con.execute(

@@ -1,0 +1,243 @@
+"""The files source on DuckDB: the same per-contact answers as its pandas pull, fewer columns read.
+
+A Parquet workspace is segmented twice through the real command, once as the user
+gets it (``engine`` unset: DuckDB when it reads the files exactly as pandas) and once
+with ``engine = "pandas"``; the CSV files must be the same bytes. The data: the demo
+shop's files (the repository's workspace, pulled once and written as typed Parquet),
+the CDNOW purchases and a generated shop (benchmarks/shopgen.py), contacts shuffled so
+that their order is the file's, not the ids'.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+
+from connectors.files import FilesConnector
+from segmerge.rules import load_ruleset
+from segmerge.segment.in_database import segment_in_database
+from segmerge.segment.segmentation import as_of_instant, open_source
+from segmerge.workspace.config import load
+from tests.cli import segmerge
+
+REPO = Path(__file__).resolve().parents[1]
+PARIS = ZoneInfo("Europe/Paris")
+RULE_SETS = sorted(p.name for p in (REPO / "segrules").glob("*.yaml"))
+
+CONFIG = """\
+timezone = "Europe/Paris"
+locale = "fr_FR"
+currency = "EUR"
+
+[sources.shop]
+connector = "files"
+path = "data"
+contacts = "contacts.parquet"
+orders = "orders.parquet"
+{extra}
+"""
+
+
+def workspace(
+    root: Path, contacts: pd.DataFrame | pa.Table, orders: pd.DataFrame | pa.Table, extra: str = ""
+) -> Path:
+    (root / "data").mkdir(parents=True, exist_ok=True)
+    for name, table in (("contacts", contacts), ("orders", orders)):
+        if isinstance(table, pd.DataFrame):
+            table = pa.Table.from_pandas(table, preserve_index=False)
+        pq.write_table(table, root / "data" / f"{name}.parquet")
+    shutil.copytree(REPO / "segrules", root / "segrules", dirs_exist_ok=True)
+    (root / "segmerge.toml").write_text(CONFIG.format(extra=extra), encoding="utf-8")
+    return root
+
+
+def set_engine(root: Path, engine: str | None) -> None:
+    config = root / "segmerge.toml"
+    text = re.sub(r'\nengine = "\w+"', "", config.read_text(encoding="utf-8"))
+    if engine is not None:
+        text = text.replace('connector = "files"\n', f'connector = "files"\nengine = "{engine}"\n')
+    config.write_text(text, encoding="utf-8")
+
+
+def dialect(root: Path) -> str | None:
+    source = open_source(load(root), "shop")
+    try:
+        return source.dialect
+    finally:
+        source.close()
+
+
+def segment_both(root: Path, rules: str, *args: str) -> tuple[bytes, bytes]:
+    """The CSV of `segment` as the user gets it (asserted to be DuckDB's) and pandas'."""
+    out = {}
+    for engine in (None, "pandas"):
+        set_engine(root, engine)
+        if engine is None:
+            assert dialect(root) == "duckdb"
+        target = root / f"out-{engine}.csv"
+        command = ["segment", f"segrules/{rules}", "--as-of", "2026-07-01", "--format", "csv"]
+        ran = segmerge(*command, "--out", str(target), *args, cwd=root)
+        assert ran.returncode == 0, ran.stderr
+        out[engine] = target.read_bytes()
+    set_engine(root, None)
+    return out[None], out["pandas"]
+
+
+def shuffled(frame: pd.DataFrame, seed: int = 7) -> pd.DataFrame:
+    order = np.random.default_rng(seed).permutation(len(frame))
+    return frame.iloc[order].reset_index(drop=True)
+
+
+# --- the demo shop, the CDNOW purchases, a generated shop -------------------------------------
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo's contacts and orders as the pandas pull types them, written as Parquet."""
+    ws = load(REPO)
+    source = open_source(ws, "demo")
+    assert isinstance(source, FilesConnector)
+    tables = source.pull()
+    contacts = tables.contacts.drop(columns=["updated_at"])
+    orders = tables.orders
+    root = workspace(tmp_path_factory.mktemp("demo"), shuffled(contacts), orders)
+    return root
+
+
+@pytest.mark.parametrize("rules", RULE_SETS)
+def test_demo_segments_identically(demo: Path, rules: str) -> None:
+    ours, pandas = segment_both(demo, rules, "--columns", "orders_count,revenue,last_order_at")
+    assert ours == pandas
+    assert ours.count(b"\n") > 100
+
+
+def test_demo_report_is_the_same(demo: Path) -> None:
+    said = {}
+    for engine in (None, "pandas"):
+        set_engine(demo, engine)
+        ran = segmerge("report", "segrules/rfm.yaml", "--as-of", "2026-07-01", cwd=demo)
+        assert ran.returncode == 0, ran.stderr
+        said[engine] = ran.stdout
+    set_engine(demo, None)
+    assert said[None] == said["pandas"]
+
+
+def test_cdnow_segments_identically(tmp_path: Path) -> None:
+    pytest.importorskip("lifetimes")
+    from tests.shop_exports import cdnow, orders_of
+
+    orders = orders_of(cdnow(limit=600))
+    customers = sorted(orders["customer"].unique())
+    contacts = pd.DataFrame(
+        {
+            "N° client": [f"{c:05d}" for c in customers],
+            "email": [f"Client{c}@Example.fr" for c in customers],
+            "subscribed": [c % 7 != 0 for c in customers],
+            "tags": [["blocked"] if c % 11 == 0 else [] for c in customers],
+            "age": [18 + c % 60 for c in customers],
+            "ville": ["Lyon" if c % 3 else "Paris" for c in customers],
+        }
+    )
+    days = pd.to_datetime(orders["date"], format="%Y%m%d")
+    raw = pd.DataFrame(
+        {
+            "order_id": orders["order"].astype(str),
+            "N° client": [f"{c:05d}" for c in orders["customer"]],
+            "ordered_at": days + pd.Timedelta(hours=12),  # wall time in the workspace's zone
+            "amount": orders["total"],
+            "category": ["cd" if n % 3 else "dvd" for n in orders["order"]],
+            "status": ["Annulé" if c else "Livré" for c in orders["cancelled"]],
+        }
+    )
+    extra = 'columns = { "N° client" = "contact_id" }'
+    root = workspace(tmp_path, shuffled(contacts), raw, extra)
+    for rules in RULE_SETS:
+        ours, pandas = segment_both(root, rules, "--columns", "orders_count,revenue,r_score")
+        assert ours == pandas, rules
+
+
+def test_generated_shop_segments_identically(tmp_path: Path) -> None:
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import shopgen
+
+    data = tmp_path / "gen"
+    contacts_path, orders_path = shopgen.generate(data, shopgen.Size(1_500, 15_000))
+    contacts = shuffled(pq.read_table(contacts_path).to_pandas())
+    root = workspace(
+        tmp_path / "ws",
+        pa.Table.from_pandas(contacts, preserve_index=False),
+        pq.read_table(orders_path),
+    )
+    (root / "segrules" / "bench.yaml").write_text(shopgen.RULES, encoding="utf-8")
+    ours, pandas = segment_both(root, "bench.yaml", "--columns", ",".join(shopgen.COLUMNS))
+    assert ours == pandas
+
+
+# --- what DuckDB reads ----------------------------------------------------------------------
+
+
+class Recording:
+    """A DuckDB connection that keeps DuckDB's plan of every statement that reads rows."""
+
+    def __init__(self, con: Any, plans: list[str]) -> None:
+        self.con, self.plans = con, plans
+
+    def _explain(self, sql: str) -> None:
+        if "LIMIT 0" not in sql and "parquet_metadata" not in sql:  # no row read
+            rows = self.con.sql(f"EXPLAIN {sql}").fetchall()
+            self.plans.append("\n".join(str(r[1]) for r in rows))
+
+    def execute(self, sql: str, *args: Any) -> Any:
+        if sql.lstrip().upper().startswith("SELECT"):
+            self._explain(sql)
+        return self.con.execute(sql, *args)
+
+    def sql(self, sql: str) -> Any:
+        self._explain(sql)
+        return self.con.sql(sql)
+
+    def close(self) -> None:
+        self.con.close()
+
+
+def test_unused_columns_are_never_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The checks and the plan read the orders' instants, amounts, statuses; never the
+    order numbers (their Parquet statistics prove none is empty)."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import shopgen
+
+    from connectors import files
+
+    data = tmp_path / "gen"
+    shopgen.generate(data, shopgen.Size(300, 3_000))
+    orders = pq.read_table(data / "orders.parquet")
+    known = pc.starts_with(orders.column("contact_id"), "C")  # the examples of orders of
+    root = workspace(  # nobody name their numbers: here there are none
+        tmp_path / "ws", pq.read_table(data / "contacts.parquet"), orders.filter(known)
+    )
+    plans: list[str] = []
+    real = files.connect
+    monkeypatch.setattr(files, "connect", lambda *a: Recording(real(*a), plans))
+    ws = load(root)
+    source = open_source(ws, "shop")
+    try:
+        assert source.dialect == "duckdb"
+        ruleset = load_ruleset(root / "segrules" / "rfm.yaml")
+        segment_in_database(ws, "shop", source, ruleset, as_of_instant(ws, "2026-07-01"))
+    finally:
+        source.close()
+    scans = [box for plan in plans for box in plan.split("Read Parquet")[1:]]
+    assert any("ordered_at" in scan for scan in scans)
+    assert any("amount" in scan for scan in scans)
+    assert not any("order_id" in scan for scan in scans)  # 3,000 numbers no rule reads
