@@ -1,0 +1,140 @@
+"""Bad Parquet files on the DuckDB path: told exactly as the pandas pull tells them.
+
+DuckDB's checks find the anomaly and leave the source a pandas pull, so the user
+reads the same file, line and field, with the same exit code; ``engine = "duckdb"``
+refuses such files, and files it cannot read as pandas does, naming why.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.cli import segmerge
+from tests.test_files_duckdb import set_engine, workspace
+
+
+def shop(
+    root: Path, contacts: pd.DataFrame | None = None, orders: pd.DataFrame | None = None
+) -> Path:
+    contacts = (
+        contacts
+        if contacts is not None
+        else pd.DataFrame(
+            {
+                "contact_id": ["C1", "C2", "C3"],
+                "email": ["a@example.org", "b@example.org", None],
+                "subscribed": [True, False, True],
+            }
+        )
+    )
+    at = pd.Timestamp("2026-05-01 10:00", tz="UTC")
+    orders = (
+        orders
+        if orders is not None
+        else pd.DataFrame(
+            {
+                "order_id": ["O1", "O2", "O3", "O4"],
+                "contact_id": ["C1", "C1", "C2", "C3"],
+                "ordered_at": [at, at, at + pd.Timedelta(days=3), at],
+                "amount": [10.0, 20.5, 30.0, 5.0],
+            }
+        )
+    )
+    return workspace(root, contacts, orders)
+
+
+def segment(root: Path, engine: str | None) -> tuple[int, str]:
+    set_engine(root, engine)
+    ran = segmerge("segment", "segrules/rfm.yaml", "--as-of", "2026-07-01", cwd=root)
+    return ran.returncode, ran.stderr
+
+
+def told_as_by_pandas(root: Path) -> str:
+    """The message on the path the user gets, asserted to be pandas' own."""
+    ours = segment(root, None)
+    pandas = segment(root, "pandas")
+    assert ours == pandas
+    assert ours[0] == 2 and "Traceback" not in ours[1]
+    return ours[1]
+
+
+def test_a_clean_shop_is_segmented_on_duckdb(tmp_path: Path) -> None:
+    root = shop(tmp_path)
+    assert segment(root, "duckdb")[0] == 0
+
+
+def test_a_duplicate_contact_id(tmp_path: Path) -> None:
+    contacts = pd.DataFrame(
+        {"contact_id": ["C1", "C2", "C1"], "email": ["a@x.org", "b@x.org", "c@x.org"]}
+    )
+    root = shop(tmp_path, contacts=contacts)
+    said = told_as_by_pandas(root)
+    assert "contacts.parquet" in said and "C1" in said
+    code, refused = segment(root, "duckdb")
+    assert code == 2 and "duplicate" in refused and "engine" in refused
+
+
+def test_an_order_without_a_date(tmp_path: Path) -> None:
+    orders = pd.DataFrame(
+        {
+            "order_id": ["O1", "O2", "O3"],
+            "contact_id": ["C1", "C2", "C3"],
+            "ordered_at": [
+                pd.Timestamp("2026-05-01", tz="UTC"),
+                pd.NaT,
+                pd.Timestamp("2026-05-02", tz="UTC"),
+            ],
+            "amount": [10.0, 20.0, 30.0],
+        }
+    )
+    root = shop(tmp_path, orders=orders)
+    said = told_as_by_pandas(root)
+    assert "orders.parquet" in said and "ordered_at" in said
+    code, refused = segment(root, "duckdb")
+    assert code == 2 and "empty date" in refused
+
+
+def test_an_orders_file_without_amounts(tmp_path: Path) -> None:
+    orders = pd.DataFrame(
+        {
+            "order_id": ["O1"],
+            "contact_id": ["C1"],
+            "ordered_at": [pd.Timestamp("2026-05-01", tz="UTC")],
+        }
+    )
+    root = shop(tmp_path, orders=orders)
+    said = told_as_by_pandas(root)
+    assert "orders.parquet" in said and "amount" in said
+
+
+def test_an_id_with_spaces_around_it_reads_as_pandas_strips_it(tmp_path: Path) -> None:
+    contacts = pd.DataFrame({"contact_id": [" C1", "C2", "C3 "], "subscribed": [True] * 3})
+    root = shop(tmp_path, contacts=contacts)
+    set_engine(root, None)
+    ours = segmerge(
+        "segment", "segrules/rfm.yaml", "--as-of", "2026-07-01", "--format", "csv", cwd=root
+    )
+    set_engine(root, "pandas")
+    pandas = segmerge(
+        "segment", "segrules/rfm.yaml", "--as-of", "2026-07-01", "--format", "csv", cwd=root
+    )
+    assert ours.returncode == pandas.returncode == 0
+    assert ours.stdout == pandas.stdout and "C1," in ours.stdout
+    code, refused = segment(root, "duckdb")
+    assert code == 2 and "spaces" in refused
+
+
+@pytest.mark.parametrize("engine", [None, "pandas"])
+def test_csv_files_stay_pandas_and_duckdb_is_refused(tmp_path: Path, engine: str | None) -> None:
+    root = shop(tmp_path)
+    data = root / "data"
+    pd.read_parquet(data / "orders.parquet").to_csv(data / "orders.csv", index=False)
+    (data / "orders.parquet").unlink()
+    config = root / "segmerge.toml"
+    config.write_text(config.read_text().replace("orders.parquet", "orders.csv"))
+    assert segment(root, engine)[0] == 0
+    code, refused = segment(root, "duckdb")
+    assert code == 2 and "orders.csv is not a Parquet file" in refused
