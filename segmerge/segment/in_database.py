@@ -29,6 +29,7 @@ from segmerge.ports.schema import Tables, conform, empty_events, empty_orders, f
 from segmerge.relational import build_plan
 from segmerge.rules import Assignment, RuleSet, kinds_from_frame
 from segmerge.segment import order_rules as source_rules
+from segmerge.segment.in_database_checks import contact_rows, result_names, unmatched_examples
 from segmerge.workspace.config import Workspace
 
 #: the events consent reads (segmerge.mail.consent), one row per contact and kind
@@ -185,8 +186,9 @@ def _order_rules(
         source=name,
     )
     total, unmatched, statuses = db.order_counts()
+    shown = unmatched_examples(db.source, db.relations, unmatched, "email" in orders_columns)
     told, left_out = source_rules.apply_counts(
-        ws, name, empty, total=total, unmatched=unmatched, statuses=statuses
+        ws, name, empty, total=total, unmatched=unmatched, statuses=statuses, examples=shown
     )
     dropped = sum(n for raw, n in statuses or () if raw is not None and str(raw) in left_out)
     return empty, told, left_out, (total, total - dropped)
@@ -221,8 +223,8 @@ def segment_in_database(
         left_out_statuses=left_out,
     )
     result = source.execute(plan.sql(source.dialect, db.relations, pretty=False))
-    result = _in_order(source, db, result.rename_columns(list(plan.output)))
-    raw_contacts = frame_from_arrow(result.select(["contact_id", *contact_columns]))
+    result = _in_order(source, db, result.rename_columns(result_names(plan.output)))
+    raw_contacts = frame_from_arrow(contact_rows(result, contact_columns))
     events = db.consent_events()
     orders = empty.orders
     if order_categories and "category" in orders.columns:

@@ -64,13 +64,15 @@ def apply_counts(
     total: int,
     unmatched: int,
     statuses: list[tuple[object, int]] | None,
+    examples: str | None = None,
 ) -> tuple[Tables, list[str]]:
     """The same rules on counts a database made (orders, those naming no contact, orders
-    per distinct status; None: no status column): (``tables`` with the rules' notes and
-    warnings, the status words whose orders do not count). Raises like :func:`apply`."""
+    per distinct status; None: no status column; a few of the unmatched ones, shown):
+    (``tables`` with the rules' notes and warnings, the status words whose orders do not
+    count). Raises like :func:`apply`."""
     ref = _ref(ws, name)
     origin = tables.origins.get("orders")
-    linked = unmatched_message(unmatched, total, name, ref.on_unmatched_orders, origin)
+    linked = unmatched_message(unmatched, total, name, ref.on_unmatched_orders, origin, examples)
     report, left_out = StatusReport(total=total), list[str]()
     if statuses is not None and total:
         rules = StatusRules.for_source(ref.exclude_statuses, ref.include_statuses)
