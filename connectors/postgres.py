@@ -18,6 +18,7 @@ See docs/connectors/postgres.md.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import pandas as pd
@@ -29,8 +30,11 @@ from psycopg.conninfo import conninfo_to_dict
 from pydantic import Field, field_validator
 
 from segmerge.ports import (
+    Action,
     ConfigError,
     ConnectorSettings,
+    Destination,
+    Outcome,
     Source,
     Tables,
     _,
@@ -40,6 +44,7 @@ from segmerge.ports import (
 )
 
 from .postgres_arrow import describe, fetch
+from .postgres_assignments import ONE_TRANSACTION, Assignments, assignments_table
 from .postgres_canon import Canon, Mismatch, as_relation, canonical, is_query
 from .postgres_errors import connect_error, relation_error
 
@@ -49,13 +54,6 @@ _KV_PASSWORD = re.compile(r"(?:^|\s)password\s*=", re.IGNORECASE)
 STREAMS = ("contacts", "orders", "events")
 #: a table name, schema-qualified or not, written without quotes
 _TABLE = re.compile(r"^[a-z_][a-z0-9_$]*(\.[a-z_][a-z0-9_$]*)?$")
-
-
-def assignments_table(name: str | None) -> sql.Composable | None:
-    """The ``assignments`` setting as an identifier (``schema.name`` or ``name``)."""
-    if name is None:
-        return None
-    return sql.Identifier(*name.split("."))
 
 
 def check_dsn(dsn: str) -> dict[str, Any]:
@@ -142,8 +140,6 @@ class PostgresConnector(Source):
         was not given a table for it."""
         settings = ctx.settings if isinstance(ctx.settings, dict) else {}
         if cls is PostgresConnector and settings.get("assignments") is not None:
-            from .postgres_assignments import PostgresAssignments
-
             return super().__new__(PostgresAssignments)
         return super().__new__(cls)
 
@@ -348,3 +344,31 @@ class PostgresConnector(Source):
             frames.get("events", empty_events()),
             origins=labels,
         )
+
+
+class PostgresAssignments(PostgresConnector, Destination):
+    """A `postgres` source with ``assignments`` set (see :meth:`PostgresConnector.__new__`):
+    each run's tags are that table's rows (connectors/postgres_assignments.py), all of a
+    run's changes in one push, so in one transaction."""
+
+    accepts: ClassVar[frozenset[str]] = frozenset({"tag", "untag"})
+    idempotent: ClassVar[bool] = True
+    batch_size: int = ONE_TRANSACTION
+
+    def __init__(self, ctx: Any) -> None:
+        super().__init__(ctx)
+        assert self.cfg.assignments is not None  # this class is only made with the setting
+        self.writes = Assignments(self, self.cfg.assignments)
+
+    def lock_identity(self) -> str:
+        return self.writes.lock_identity()
+
+    def check(self) -> list[str]:
+        return [*super().check(), *self.writes.check()]
+
+    def push(self, actions: Sequence[Action]) -> list[Outcome]:
+        return self.writes.push(actions)
+
+    def close(self) -> None:
+        self.writes.close()
+        super().close()

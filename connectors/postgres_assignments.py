@@ -36,14 +36,13 @@ connection, opened at the first push.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any, Protocol
 
 import psycopg
 from psycopg import sql
 
-from segmerge.ports import Action, ConnectorError, CredentialError, Destination, Outcome, _
+from segmerge.ports import Action, ConnectorError, CredentialError, Outcome, _
 
-from .postgres import PostgresConnector, assignments_table
 from .postgres_errors import server_words
 
 #: larger than any base: every change of a run is one push, so one transaction
@@ -73,69 +72,80 @@ ON CONFLICT (contact_id, tag) DO UPDATE SET campaign = EXCLUDED.campaign,
     as_of = EXCLUDED.as_of, updated_at = now()"""
 
 
-class PostgresAssignments(PostgresConnector, Destination):
-    """A `postgres` source with ``assignments`` set: it is this class (see
-    :meth:`PostgresConnector.__new__`), so a source without the setting is never a
-    destination and no campaign writes to a database by surprise."""
+class Owner(Protocol):
+    """The `postgres` source whose database the assignments are written into."""
 
-    accepts: ClassVar[frozenset[str]] = frozenset({"tag", "untag"})
-    idempotent: ClassVar[bool] = True
-    batch_size: int = ONE_TRANSACTION
+    name: str
 
-    def __init__(self, ctx: Any) -> None:
-        super().__init__(ctx)
+    def connect(self) -> Any: ...
+
+    def connection(self) -> Any: ...
+
+    def user(self) -> str: ...
+
+    def where(self) -> str: ...
+
+
+def assignments_table(name: str | None) -> sql.Composable | None:
+    """The ``assignments`` setting as an identifier (``schema.name`` or ``name``)."""
+    if name is None:
+        return None
+    return sql.Identifier(*name.split("."))
+
+
+class Assignments:
+    """The writes of :class:`connectors.postgres.PostgresAssignments`: its check, its
+    push and its own connection (the source's stays read-only)."""
+
+    def __init__(self, owner: Owner, table: str) -> None:
+        self.owner = owner
+        self.name = table
+        self.table = sql.Identifier(*table.split("."))
         self._writer: Any = None
-
-    def table(self) -> sql.Composable:
-        table = assignments_table(self.cfg.assignments)
-        assert table is not None  # this class is only made with the setting
-        return table
 
     def lock_identity(self) -> str:
         """The table written: two workspaces writing it push one after the other."""
-        return f"postgres:{self.where()}:{self.cfg.assignments}"
+        return f"postgres:{self.owner.where()}:{self.name}"
 
     def writer(self) -> Any:
         if self._writer is None:
-            self._writer = self.connect()
+            self._writer = self.owner.connect()
         return self._writer
 
     def close(self) -> None:
         if self._writer is not None:
             self._writer.close()
         self._writer = None
-        super().close()
 
     def check(self) -> list[str]:
-        """Besides the source's check: the login may write the table, or create it."""
-        notes = super().check()
-        conn = self.connection()
-        name = str(self.cfg.assignments)
+        """The login may write the table, or create it."""
+        conn = self.owner.connection()
+        name, user = self.name, self.owner.user()
         exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", [name]).fetchone()[0]
+        schema, _dot, _rest = name.rpartition(".")
         if exists:
             missing = [
                 p
                 for p in ("INSERT", "UPDATE", "DELETE")
                 if not conn.execute("SELECT has_table_privilege(%s, %s)", [name, p]).fetchone()[0]
             ]
-            grant = "GRANT SELECT, INSERT, UPDATE, DELETE ON {table} TO {user}"
+            grant = f"GRANT SELECT, INSERT, UPDATE, DELETE ON {name} TO {user}"
         else:
-            schema, _dot, _rest = name.rpartition(".")
             allowed = conn.execute(
                 "SELECT has_schema_privilege(coalesce(%s, current_schema()), 'CREATE')",
                 [schema or None],
             ).fetchone()[0]
             missing = [] if allowed else ["CREATE"]
-            grant = "GRANT CREATE ON SCHEMA {schema} TO {user}"
+            grant = f"GRANT CREATE ON SCHEMA {schema or 'public'} TO {user}"
         conn.rollback()
-        field = f"{self.name}.assignments"
+        field = f"{self.owner.name}.assignments"
         if missing:
             raise CredentialError(
                 _("{field}: the user {user} may not write the table {table} ({why})").format(
-                    field=field, user=self.user(), table=name, why=", ".join(missing)
+                    field=field, user=user, table=name, why=", ".join(missing)
                 ),
                 field=field,
-                hint=grant.format(table=name, user=self.user(), schema=schema or "public"),
+                hint=grant,
             )
         if exists:
             said = _("{source}: the assignments are written to {table}")
@@ -143,13 +153,13 @@ class PostgresAssignments(PostgresConnector, Destination):
             said = _(
                 "{source}: the assignments will be written to {table} (created at the first run)"
             )
-        return [*notes, said.format(source=self.name, table=name)]
+        return [said.format(source=self.owner.name, table=name)]
 
     def push(self, actions: Sequence[Action]) -> list[Outcome]:
         """Every change of the run in one transaction: all of them, or none."""
-        rows = [_row(a) for a in actions if a.kind in self.accepts]
+        rows = [_row(a) for a in actions if a.kind in ("tag", "untag")]
         if rows:
-            table = self.table()
+            table = self.table
             conn = self.writer()
             try:
                 with conn.transaction(), conn.cursor() as cur:
@@ -168,16 +178,16 @@ class PostgresAssignments(PostgresConnector, Destination):
         """Nothing was written (the transaction rolled back): a missing right is the
         user's to grant (exit 2); anything else leaves the changes planned for the
         run started again (exit 1)."""
-        field = f"{self.name}.assignments"
+        field = f"{self.owner.name}.assignments"
         said = server_words(exc).split(" LINE ")[0]
-        table = str(self.cfg.assignments)
+        table, user = self.name, self.owner.user()
         if isinstance(exc, psycopg.errors.InsufficientPrivilege):
             return CredentialError(
                 _("{field}: the user {user} may not write the table {table} ({why})").format(
-                    field=field, user=self.user(), table=table, why=said
+                    field=field, user=user, table=table, why=said
                 ),
                 field=field,
-                hint=f"GRANT SELECT, INSERT, UPDATE, DELETE ON {table} TO {self.user()}",
+                hint=f"GRANT SELECT, INSERT, UPDATE, DELETE ON {table} TO {user}",
             )
         return ConnectorError(
             _("{field}: the assignments were not written to {table}: {said}").format(
