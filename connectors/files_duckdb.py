@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from segmerge.ports import ConfigError, _
+from segmerge.ports import ConfigError, _, number
 
 from .files_duckdb_columns import Column, Unsupported, column, not_text, quote, text_literal
 from .files_read import PARQUET_SUFFIXES, fold, header_names
@@ -189,7 +189,7 @@ def _judge(scan: Scan, answers: dict[str, int]) -> None:
             if n:
                 said = _("{file}, column {header}: {n} rows hold {what}")
                 raise NotEligible(
-                    said.format(file=scan.path.name, header=repr(c.header), n=n, what=label)
+                    said.format(file=scan.path.name, header=repr(c.header), n=number(n), what=label)
                 )
         probes = {k.split(" ", 2)[2]: v for k, v in answers.items() if k.startswith(f"probe {i} ")}
         if c.kind == "text" and c.probes and not_text(probes):

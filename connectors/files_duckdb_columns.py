@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
+from segmerge.ports import _
+
 #: leading or trailing characters Arrow's utf8_trim_whitespace may strip (a superset:
 #: a false alarm only costs the pandas pull)
 _EDGE = r"[\s\p{Z}\p{Cc}\x{85}\x{feff}]"
@@ -89,12 +91,12 @@ def _instant(c: str, t: pa.DataType, tz: str, required: bool) -> tuple[str, dict
     one is a check (pandas moves it forward to the transition, which DuckDB cannot name)."""
     checks: dict[str, str] = {}
     if required:
-        checks["an empty date"] = f"{c} IS NULL"
+        checks[_("an empty date")] = f"{c} IS NULL"
     if pa.types.is_timestamp(t) and t.unit == "ns":
-        checks["a date finer than a microsecond"] = f"epoch_ns({c}) % 1000 <> 0"
+        checks[_("a date finer than a microsecond")] = f"epoch_ns({c}) % 1000 <> 0"
     if pa.types.is_timestamp(t) and t.tz:
         value = f"CAST({c} AS TIMESTAMPTZ)"
-        checks["a date out of 1678-2261"] = (
+        checks[_("a date out of 1678-2261")] = (
             f"year(timezone('UTC', {value})) NOT BETWEEN 1678 AND 2261"
         )
         return value, checks
@@ -108,14 +110,14 @@ def _instant(c: str, t: pa.DataType, tz: str, required: bool) -> tuple[str, dict
         f"(CASE WHEN {earlier} < {later} AND timezone({zone}, {earlier}) = {wall} "
         f"THEN {earlier} ELSE {later} END)"
     )
-    checks["a wall time the clock skipped"] = f"timezone({zone}, {later}) <> {wall}"
-    checks["a date out of 1678-2261"] = f"year({wall}) NOT BETWEEN 1678 AND 2261"
+    checks[_("a wall time the clock skipped")] = f"timezone({zone}, {later}) <> {wall}"
+    checks[_("a date out of 1678-2261")] = f"year({wall}) NOT BETWEEN 1678 AND 2261"
     return value, checks
 
 
 def _text(c: str) -> dict[str, str]:
     """Text pandas would strip (an empty cell is missing: NULLIF in the value)."""
-    return {"text with spaces around it": f"regexp_matches({c}, {STRIP})"}
+    return {_("text with spaces around it"): f"regexp_matches({c}, {STRIP})"}
 
 
 def _blank(c: str) -> str:
@@ -126,9 +128,9 @@ def _identifier(c: str, kind: str) -> tuple[str, dict[str, str]]:
     """An id as the text written (an integer's digits); an empty one is a check."""
     if kind not in ("text", "int", "int64"):
         raise Unsupported(kind)
-    checks = {"an empty id": f"{c} IS NULL"}
+    checks = {_("an empty id"): f"{c} IS NULL"}
     if kind == "text":
-        checks["an empty id"] = f"{c} IS NULL OR {c} = ''"
+        checks[_("an empty id")] = f"{c} IS NULL OR {c} = ''"
         checks.update(_text(c))
     return f"CAST({c} AS VARCHAR)", checks
 
@@ -147,7 +149,7 @@ def _tags(c: str, kind: str) -> tuple[str, dict[str, str]]:
         f"ELSE string_split({cleaned}, '|') END)"
     )
     checks = _text(c)
-    checks["a tag with a space RE2 and Python read apart"] = f"regexp_matches({c}, {_PY_SPACE})"
+    checks[_("a tag with a space pandas reads otherwise")] = f"regexp_matches({c}, {_PY_SPACE})"
     return value, checks
 
 
@@ -155,13 +157,13 @@ def _subscribed(c: str, kind: str) -> tuple[str, dict[str, str]]:
     if kind == "bool":
         return f"coalesce({c}, false)", {}
     if kind in ("int", "int64", "float"):
-        return f"coalesce({c} = 1, false)", {"a value not 1 or 0": f"{c} NOT IN (0, 1)"}
+        return f"coalesce({c} = 1, false)", {_("a value not 1 or 0"): f"{c} NOT IN (0, 1)"}
     if kind != "text":
         raise Unsupported(kind)
     yes = ", ".join(text_literal(w) for w in TRUE)
     known = ", ".join(text_literal(w) for w in TRUE + FALSE)
     checks = _text(c)
-    checks["a word other than oui/non, yes/no…"] = (
+    checks[_("a word other than oui/non, yes/no…")] = (
         f"regexp_matches({c}, {NON_ASCII}) OR lower({_blank(c)}) NOT IN ({known})"
     )
     return f"coalesce(lower({c}) IN ({yes}), false)", checks
@@ -184,9 +186,9 @@ def _attribute(c: str, kind: str, t: pa.DataType, tz: str) -> Column:
         value, checks = _instant(c, t, tz, required=False)
         return Column("", "", value, checks, kind=kind)
     if kind == "bool":  # a missing value makes pandas' column object, of another kind
-        return Column("", "", c, {"a missing yes/no value": f"{c} IS NULL"}, kind=kind)
+        return Column("", "", c, {_("a missing yes/no value"): f"{c} IS NULL"}, kind=kind)
     if kind == "float":
-        return Column("", "", c, {"NaN": f"isnan({c})"}, kind=kind)
+        return Column("", "", c, {_("NaN (not a number)"): f"isnan({c})"}, kind=kind)
     if kind == "list":
         raise Unsupported(kind)
     return Column("", "", c, {}, {"nulls": f"count_if({c} IS NULL)"}, kind=kind)
@@ -213,7 +215,7 @@ def column(role: str, name: str, header: str, t: pa.DataType, tz: str) -> Column
         if kind != "text":
             raise Unsupported(kind)
         checks = _text(c)
-        checks["a non-ASCII e-mail"] = f"regexp_matches({c}, {NON_ASCII})"
+        checks[_("a non-ASCII e-mail")] = f"regexp_matches({c}, {NON_ASCII})"
         value = f"lower({_blank(c)})"
     elif (
         role == "contacts"
@@ -239,11 +241,11 @@ def column(role: str, name: str, header: str, t: pa.DataType, tz: str) -> Column
         if kind not in ("int", "int64", "float"):
             raise Unsupported(kind)
         value = f"CAST({c} AS DOUBLE)"
-        checks = {"NaN": f"isnan({value})"}
+        checks = {_("NaN (not a number)"): f"isnan({value})"}
         if name == "amount":
-            checks["an empty amount"] = f"{c} IS NULL"
+            checks[_("an empty amount")] = f"{c} IS NULL"
         else:
-            checks["a rating outside 1-5"] = f"{c} < 1 OR {c} > 5"
+            checks[_("a rating outside 1-5")] = f"{c} < 1 OR {c} > 5"
     elif role == "events":
         raise Unsupported(name)  # event words and consent: the pandas pull
     else:
