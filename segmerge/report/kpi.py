@@ -33,7 +33,8 @@ from segmerge.errors import ConfigError
 from segmerge.i18n import _, day
 from segmerge.ledger.store import Ledger
 from segmerge.ports.schema import Tables
-from segmerge.report.kpi_build import EVENTS, KpiReport, add_baseline, build, data_end
+from segmerge.report.kpi_build import EVENTS, KpiReport, Orders, add_baseline, build, data_end
+from segmerge.report.kpi_orders import count_orders, kpi_tables
 from segmerge.report.tracking_events import campaign_events, machines_note, tracked_events
 from segmerge.report.verdicts import Comparison, Group, Rate
 from segmerge.rules import load_ruleset
@@ -145,14 +146,21 @@ def kpi(
         base_ours = our_ids(ledger, base_name, base_run) if base_name and base_run else set()
         tracked = tracked_events(ledger, [run_id, base_run])
         machines = machines_note(ledger, run_id)  # tracked hits set aside as scanners'
+    counted: Orders | None = None
     if tables is None:
         src = open_source(ws, cfg.source)
         try:
-            tables = pull_source(ws, src)
+            if src.dialect is not None:  # orders counted where they are, per window
+                tables = kpi_tables(src)
+                peoples = [people, base_people]
+                counted = count_orders(ws, cfg.source, src, peoples, window)
+            else:
+                tables = pull_source(ws, src)
         finally:
             src.close()
         _rules, tables = source_rules.apply(ws, cfg.source, tables)  # cancelled orders earn nothing
-    events, orders = _prepared(tables)
+    events, pulled = _prepared(tables)
+    orders: Orders = pulled if counted is None else counted
     source_events, events = events, campaign_events(events, tracked, ours)  # its own only
     order = [s.name for s in load_ruleset(ws.path(cfg.rules)).segments]
     until = data_end(pd.concat([source_events, tracked]), orders)  # any campaign's: coverage

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol, TypeAlias
 
+import numpy as np
 import pandas as pd
 
 from segmerge.i18n import _, day, percent
@@ -26,6 +28,18 @@ from segmerge.report.verdicts import (
 from segmerge.workspace.kpi import KpiConfig
 
 EVENTS = {"open": "ouvertures", "click": "clics", "unsubscribe": "désabonnements"}
+
+
+class OrderHits(Protocol):
+    """Orders counted where they live (segmerge.report.kpi_orders.DatabaseOrders)."""
+
+    until: pd.Timestamp | None
+
+    def hits(self, people: pd.DataFrame, days: int) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+#: the orders `kpi` measures: their rows, or each recipient's window counted elsewhere
+Orders: TypeAlias = pd.DataFrame | OrderHits
 
 
 @dataclass
@@ -62,7 +76,7 @@ def _window_hits(people: pd.DataFrame, table: pd.DataFrame, at: str, days: int) 
 
 
 def measure(
-    people: pd.DataFrame, events: pd.DataFrame, orders: pd.DataFrame, days: int, ours: set[str]
+    people: pd.DataFrame, events: pd.DataFrame, orders: Orders, days: int, ours: set[str]
 ) -> tuple[pd.DataFrame, str | None, bool]:
     """Per person: opened/clicked/unsubscribed/converted flags and revenue in the window.
 
@@ -83,10 +97,13 @@ def measure(
     for e in EVENTS:
         hit = set(ev.loc[ev["event"] == e, "contact_id"])
         out[e] = people["contact_id"].isin(hit).to_numpy()
-    od = _window_hits(people, orders, "ordered_at", days)
-    spent = od.groupby("contact_id")["amount"].sum()
-    out["conversion"] = people["contact_id"].isin(set(od["contact_id"])).to_numpy()
-    out["revenue"] = people["contact_id"].map(spent).fillna(0.0).to_numpy(dtype=float)
+    if isinstance(orders, pd.DataFrame):
+        od = _window_hits(people, orders, "ordered_at", days)
+        spent = od.groupby("contact_id")["amount"].sum()
+        out["conversion"] = people["contact_id"].isin(set(od["contact_id"])).to_numpy()
+        out["revenue"] = people["contact_id"].map(spent).fillna(0.0).to_numpy(dtype=float)
+    else:  # counted by the source's database (segmerge.report.kpi_orders)
+        out["conversion"], out["revenue"] = orders.hits(people, days)
     return out, note, bool(len(ev))
 
 
@@ -112,7 +129,7 @@ def build(
     run_id: str,
     people: pd.DataFrame,
     events: pd.DataFrame,
-    orders: pd.DataFrame,
+    orders: Orders,
     window: int,
     ours: set[str],
     order: list[str] | None = None,
@@ -227,7 +244,7 @@ def add_baseline(
     run_id: str,
     people: pd.DataFrame,
     events: pd.DataFrame,
-    orders: pd.DataFrame,
+    orders: Orders,
     ours: set[str],
     *,
     settings: KpiConfig | None = None,
@@ -260,7 +277,10 @@ def add_baseline(
             report.comparisons.extend(found)
 
 
-def data_end(events: pd.DataFrame, orders: pd.DataFrame) -> pd.Timestamp | None:
+def data_end(events: pd.DataFrame, orders: Orders) -> pd.Timestamp | None:
     """How far the data go: the latest event (of any campaign) or order."""
+    if not isinstance(orders, pd.DataFrame):
+        last = pd.Series([orders.until], dtype=events["at"].dtype)
+        orders = pd.DataFrame({"ordered_at": last})
     stamps = pd.concat([events["at"], orders["ordered_at"]]).dropna()
     return stamps.max() if len(stamps) else None
