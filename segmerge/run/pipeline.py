@@ -161,6 +161,7 @@ def _run_open(camp: OpenCampaign, opts: RunOptions) -> RunSummary:
     if opts.dry_run:  # every letter is still rendered and built, a chunk at a time
         for chunk, _failed in sends.chunks(summary.render_errors, opts.progress):
             summary.planned["send"] += len(chunk)
+            del chunk, _failed  # not held while the next chunk is rendered
         summary.render_errors.extend(draft_errors)
         return summary
 
@@ -305,5 +306,6 @@ def _push_sends(
             summary.planned["send"] += len(chunk)
             planned = ledger.among([p.key for p, _ in chunk], ["planned"])
             yield from (a for _, a in chunk if a.key in planned)
+            del chunk, failed  # not held while the next chunk is rendered
 
     push_in_batches(ledger, sends.camp.destination, letters(), "send", progress, len(sends))

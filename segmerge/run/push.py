@@ -104,6 +104,7 @@ def push_in_batches(
                 settle(batch, exc)
                 raise
             settle(batch, outcomes)
+            del batch, outcomes  # a stream makes the next batch without this one held
         finished()
         return
 
@@ -196,3 +197,4 @@ def _batches(stream: Iterator[Action], sizes: list[int], size: int) -> Iterator[
         if not batch:
             return
         yield batch
+        del batch  # not held while the next one is made

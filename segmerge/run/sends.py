@@ -77,11 +77,11 @@ class Sends:
         return {send_key(self.run_id, c) for c in cids[cids.isin(sends)].tolist()}
 
     def chunks(
-        self, errors: list[str], progress: Progress | None, size: int = CHUNK
+        self, errors: list[str], progress: Progress | None
     ) -> Iterator[tuple[list[Planned], list[PlannedAction]]]:
         """Each chunk's sends and the letters that could not be made (skipped, with their
         error, which ``errors`` also gets), rendered on every core chunk after chunk."""
-        total = len(self.rows)
+        total, size = len(self.rows), CHUNK
         if progress:
             progress("render", 0, total)
         base = self.camp.render_context("-", self.key)
