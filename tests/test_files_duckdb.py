@@ -112,6 +112,12 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     contacts = tables.contacts.drop(columns=["updated_at"])
     orders = tables.orders
     root = workspace(tmp_path_factory.mktemp("demo"), shuffled(contacts), orders)
+    shutil.copytree(REPO / "templates", root / "templates")
+    config = (REPO / "segmerge.toml").read_text(encoding="utf-8")
+    mail = config[config.index("[mail]") : config.index("[sources.")]
+    campaigns = config[config.index("[destinations.outbox]") :]
+    with (root / "segmerge.toml").open("a", encoding="utf-8") as f:
+        f.write("\n" + mail + campaigns.replace('source = "demo"', 'source = "shop"'))
     return root
 
 
@@ -131,6 +137,22 @@ def test_demo_report_is_the_same(demo: Path) -> None:
         said[engine] = ran.stdout
     set_engine(demo, None)
     assert said[None] == said["pandas"]
+
+
+@pytest.mark.parametrize("campaign", ["profils", "rfm"])
+def test_demo_dry_run_is_the_same(demo: Path, campaign: str) -> None:
+    """Every letter, tag and refusal the same; only the count of orders pulled differs,
+    since segmenting in the database pulls none (the summary says 0)."""
+    said = {}
+    for engine in (None, "pandas"):
+        set_engine(demo, engine)
+        ran = segmerge("run", campaign, "--dry-run", "--as-of", "2026-07-01", cwd=demo)
+        assert ran.returncode == 0, ran.stderr
+        lines = ran.stdout.replace("─", "").replace(" ", "").splitlines()
+        said[engine] = [x for x in lines if not x.startswith("│pulledorders")]
+    set_engine(demo, None)
+    assert said[None] == said["pandas"]
+    assert any(x.startswith("│woulddo:send│") for x in said[None])
 
 
 def test_cdnow_segments_identically(tmp_path: Path) -> None:
