@@ -133,7 +133,7 @@ def segment(
     source: Annotated[str | None, typer.Option("--source", help="Source name.")] = None,
     as_of: AsOfOpt = None,
     out_file: Annotated[Path | None, typer.Option("--out", help="Write rows to this file.")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
+    fmt: Annotated[str, typer.Option("--format", help="table, csv, json or parquet.")] = "table",
     columns: Annotated[
         str | None, typer.Option("--columns", help="Extra columns or metrics, e.g. age,rfm")
     ] = None,
@@ -146,24 +146,19 @@ def segment(
     from segmerge.cli.sources import tell_source
     from segmerge.segment.rows import segment_rows
 
-    if fmt not in ("table", "csv", "json"):
-        raise SegmergeError(_("expected table, csv or json"), field="--format")
+    if fmt not in ("table", "csv", "json", "parquet"):
+        raise SegmergeError(_("expected table, csv, json or parquet"), field="--format")
     ws = _ws(workspace)
-    seg = _segment(ws, rules, source, as_of)
     extra = [c.strip() for c in columns.split(",")] if columns else []
+    seg = _segment(ws, rules, source, as_of, extra)
     rows = segment_rows(seg, extra)
     # rows on stdout stay pure CSV/JSON: what was read and the warnings go to stderr
     tell_source(ws, seg, rules, source, err if out_file is None and fmt != "table" else out)
     if out_file is not None or fmt != "table":
-        text = (
-            rows.to_csv(index=False)
-            if fmt != "json"
-            else rows.to_json(orient="records", force_ascii=False, date_format="iso", indent=1)
-        )
-        if out_file is not None:
-            out_file.write_text(text, encoding="utf-8")
-        else:
-            sys.stdout.write(text)
+        from segmerge.segment.output import write_rows
+
+        write_rows(rows, "csv" if fmt == "table" else fmt, out_file)
+        if out_file is None:
             return
     _print_sizes(seg, ws.tz)
     if out_file is not None:
@@ -171,10 +166,17 @@ def segment(
         out.print(escape(written.format(n=number(len(rows)), path=out_file)))
 
 
-def _segment(ws: wsmod.Workspace, rules: Path, source: str | None, as_of: str | None) -> Any:
+def _segment(
+    ws: wsmod.Workspace,
+    rules: Path,
+    source: str | None,
+    as_of: str | None,
+    columns: list[str] | None = None,
+) -> Any:
+    """``columns``: all a command reads of the contacts besides the assignment (None: any)."""
     from segmerge.segment.segmentation import segment as do_segment
 
-    return do_segment(ws, Path(rules).resolve(), source_name=source, as_of=as_of)
+    return do_segment(ws, Path(rules).resolve(), source_name=source, as_of=as_of, columns=columns)
 
 
 def _print_sizes(seg: Any, tz: Any) -> None:

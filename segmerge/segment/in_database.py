@@ -15,6 +15,7 @@ on the very bases this is for.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -202,22 +203,33 @@ def segment_in_database(
     instant: pd.Timestamp,
     *,
     order_categories: bool = False,
+    columns: Collection[str] | None = None,
 ) -> InDatabase:
     """Metrics, order rules and assignment computed by ``source``'s database; with
-    ``order_categories``, the tables' orders are each order's contact and category."""
+    ``order_categories``, the tables' orders are each order's contact and category.
+
+    ``columns``: the contact columns and scalar metrics the caller reads besides the
+    assignment (``segment --columns``); None: all of them (a run's templates may read
+    any). Fewer columns are fewer values read, sent back and typed here."""
     assert source.dialect is not None
     db = _Database(source)
     empty, told, left_out, _counts = _order_rules(ws, name, db)
     ruleset.check(kinds_from_frame(empty.contacts), set(empty.orders.columns))
     contacts_schema = db.columns("contacts")
     contact_columns = [c for c in contacts_schema.names if c != "contact_id"]
+    scalars = list(SCALAR_METRICS)
+    if columns is not None and not set(columns) <= {*contact_columns, *SCALAR_METRICS}:
+        columns = None  # a name to correct: the frame has them all, to suggest the closest
+    if columns is not None:  # subscribed kept: without it every contact reads unsubscribed
+        contact_columns = [c for c in contact_columns if c in {*columns, "subscribed"}]
+        scalars = [m for m in scalars if m in set(columns)]
     types = {f.name: sql_type(f.type) for f in contacts_schema}
     plan = build_plan(
         ruleset,
         instant,
         ws.tz,
         types,
-        [*contact_columns, *SCALAR_METRICS],
+        [*contact_columns, *scalars],
         has_events="events" in db.relations,
         orders_columns=db.columns("orders").names,
         left_out_statuses=left_out,
@@ -270,10 +282,11 @@ def _metrics(
     result: pa.Table, empty: Tables, instant: pd.Timestamp, ws: Workspace, calls: list
 ) -> pd.DataFrame:
     """The database's metrics typed as the pandas engine types them (its answer on no
-    contact gives each column's dtype), in the same column order."""
+    contact gives each column's dtype), in the same column order; those the plan was
+    not asked for are left out."""
     template = compute_metrics(empty, instant, ws.tz, calls)
     columns = {}
-    for name in template.columns:
+    for name in [n for n in template.columns if n in result.column_names]:
         values = frame_from_arrow(result.select([name]))[name]
         dtype = template[name].dtype
         if pa.types.is_floating(result.schema.field(name).type) and dtype.kind in "iu":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 
+import numpy as np
 import pandas as pd
 
 from segmerge.errors import ConfigError
@@ -14,7 +15,9 @@ from segmerge.segment.segmentation import Segmented
 def segment_rows(seg: Segmented, extra: list[str]) -> pd.DataFrame:
     """`contact_id,segment[,extra...]`; a contact in no segment gets one row with an empty segment.
 
-    In `mode: all` a contact in several segments gets one row per segment.
+    In `mode: all` a contact in several segments gets one row per segment, in the rule
+    set's order. Built from the membership matrix's positions (numpy), so a million
+    contacts cost a few column takes, not a reshaped frame.
     """
     unknown = [c for c in extra if c not in seg.frame.columns]
     if unknown:
@@ -25,22 +28,21 @@ def segment_rows(seg: Segmented, extra: list[str]) -> pd.DataFrame:
             hint=_("did you mean {names}?").format(names=", ".join(close)) if close else None,
         )
     matrix = seg.assignment.matrix
-    long = matrix.stack()
-    long = long[long]
-    pairs = pd.DataFrame(
-        {"row": long.index.get_level_values(0), "segment": long.index.get_level_values(1)}
-    )
-    none = matrix.index[~matrix.any(axis=1)]
-    pairs = pd.concat([pairs, pd.DataFrame({"row": none, "segment": ""})], ignore_index=True)
-    pairs = pairs.sort_values(["row"], kind="stable")
+    member = matrix.to_numpy(dtype=bool).reshape(len(matrix), len(matrix.columns))
+    names = np.array([*map(str, matrix.columns), ""], dtype=object)
+    row, column = np.nonzero(member)  # row by row, segments in the rule set's order
+    none = np.flatnonzero(~member.any(axis=1))
+    rows = np.concatenate([row, none])
+    which = np.concatenate([column, np.full(len(none), len(names) - 1)])
+    order = np.argsort(rows, kind="stable")
+    rows, which = rows[order], which[order]
     frame = seg.frame
     out = pd.DataFrame(
         {
-            "contact_id": frame["contact_id"].to_numpy()[pairs["row"].to_numpy()],
-            "segment": pairs["segment"].to_numpy(),
+            "contact_id": frame["contact_id"].take(rows).reset_index(drop=True),
+            "segment": pd.Series(names[which], dtype=pd.StringDtype()),
         }
     )
-    rows = pairs["row"].to_numpy()
     for c in extra:  # by position, keeping each column's type: an RFM score stays 4, not 4.0
-        out[c] = frame[c].iloc[rows].reset_index(drop=True)
-    return out.reset_index(drop=True)
+        out[c] = frame[c].take(rows).reset_index(drop=True)
+    return out

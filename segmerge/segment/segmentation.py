@@ -6,7 +6,7 @@ marketer previews is computed exactly as what the run sends.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -161,12 +161,14 @@ def segment(
     full_refresh: bool = False,
     source: Source | None = None,
     order_categories: bool = False,
+    columns: Collection[str] | None = None,
 ) -> Segmented:
     """Segment ``rules`` on a source: its pulled ``tables`` (pulled here when None), or,
     for a source with a SQL dialect and no tables given, inside its database
     (segmerge.segment.in_database; ``source``: the one already open, else opened here;
     ``order_categories``: the tables' orders then hold each order's contact and category,
-    for `report`, and no other order column)."""
+    for `report`, and no other order column; ``columns``: in a database, only these
+    contact columns and scalar metrics come back besides the rules', None: all)."""
     rules_path = ws.path(rules) if not Path(rules).is_absolute() else Path(rules)
     if not rules_path.is_file():
         raise ConfigError(_("rule set {rules} not found").format(rules=rules), file=rules_path)
@@ -180,7 +182,13 @@ def segment(
                 from segmerge.segment.in_database import segment_in_database
 
                 done = segment_in_database(
-                    ws, name, src, ruleset, instant, order_categories=order_categories
+                    ws,
+                    name,
+                    src,
+                    ruleset,
+                    instant,
+                    order_categories=order_categories,
+                    columns=columns,
                 )
                 return Segmented(ruleset, done.tables, done.frame, done.assignment, instant, name)
             tables = pull_source(ws, src, full_refresh=full_refresh)
