@@ -25,7 +25,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 from datetime import date
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from segmerge.errors import TemplateError
 from segmerge.heap import frozen_heap
@@ -227,6 +227,8 @@ def _render_chunk(job: tuple[Any, ...]) -> str:
     if len(job) == 4:  # forked: (context, token, start, end) of the inherited rows
         base, token, start, end = job
         rows = _INHERITED_ROWS[token][start:end]
+    elif isinstance(job[1], str):  # (context, path): the rows in a file in memory
+        base, rows = job[0], cast(list[_Row], _collect(job[1]))
     else:
         base, rows = job
     letters = [

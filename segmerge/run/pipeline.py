@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import fcntl
 import os
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Generator, Iterator, Sequence
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -159,9 +159,10 @@ def _run_open(camp: OpenCampaign, opts: RunOptions) -> RunSummary:
         a.payload["name"] for kind, items in pushes if kind == "campaign" for _, a in items
     ]
     if opts.dry_run:  # every letter is still rendered and built, a chunk at a time
-        for chunk, _failed in sends.chunks(summary.render_errors, opts.progress):
-            summary.planned["send"] += len(chunk)
-            del chunk, _failed  # not held while the next chunk is rendered
+        with closing(sends.chunks(summary.render_errors, opts.progress)) as chunks:
+            for chunk, _failed in chunks:
+                summary.planned["send"] += len(chunk)
+                del chunk, _failed  # not held while the next chunk is rendered
         summary.render_errors.extend(draft_errors)
         return summary
 
@@ -300,12 +301,14 @@ def _push_sends(
         return
     run_id = sends.run_id
 
-    def letters() -> Iterator[Action]:
-        for chunk, failed in sends.chunks(summary.render_errors, progress):
-            ledger.plan(run_id, [p for p, _ in chunk] + failed)
-            summary.planned["send"] += len(chunk)
-            planned = ledger.among([p.key for p, _ in chunk], ["planned"])
-            yield from (a for _, a in chunk if a.key in planned)
-            del chunk, failed  # not held while the next chunk is rendered
+    def letters() -> Generator[Action, None, None]:
+        with closing(sends.chunks(summary.render_errors, progress)) as chunks:
+            for chunk, failed in chunks:
+                ledger.plan(run_id, [p for p, _ in chunk] + failed)
+                summary.planned["send"] += len(chunk)
+                todo = ledger.among([p.key for p, _ in chunk], ["planned"])
+                yield from (a for _, a in chunk if a.key in todo)
+                del chunk, failed  # not held while the next chunk is rendered
 
-    push_in_batches(ledger, sends.camp.destination, letters(), "send", progress, len(sends))
+    with closing(letters()) as stream:  # a push stopped early lets the render pool go
+        push_in_batches(ledger, sends.camp.destination, stream, "send", progress, len(sends))

@@ -10,7 +10,7 @@ base's (a million letters and their messages held at once were 7 GiB).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import Any
@@ -27,13 +27,14 @@ from segmerge.mail.tokens import signing_key
 from segmerge.mail.tracking_links import run_tracker
 from segmerge.ports.connector import Action
 from segmerge.render.rendered import RenderContext
+from segmerge.render.run_pool import RunPool
 from segmerge.run.campaign import OpenCampaign
 from segmerge.run.groups import hold_out
 from segmerge.run.pressure import HeldBack, Policy, earliest, hold_back
 
-#: letters rendered, built, recorded and pushed at a time: enough for every core to
-#: render its share (the pool starts workers from 2,000), a few tens of MiB of letters
-CHUNK = 8000
+#: letters rendered, built, recorded and pushed at a time: some 13 KiB each while held
+#: (the contact's row, the letter, its message), so about 50 MiB
+CHUNK = 4000
 
 Planned = tuple[PlannedAction, Action]
 Progress = Callable[[str, int, int], None]
@@ -78,7 +79,7 @@ class Sends:
 
     def chunks(
         self, errors: list[str], progress: Progress | None
-    ) -> Iterator[tuple[list[Planned], list[PlannedAction]]]:
+    ) -> Generator[tuple[list[Planned], list[PlannedAction]], None, None]:
         """Each chunk's sends and the letters that could not be made (skipped, with their
         error, which ``errors`` also gets), rendered on every core chunk after chunk."""
         total, size = len(self.rows), CHUNK
@@ -86,14 +87,15 @@ class Sends:
             progress("render", 0, total)
         base = self.camp.render_context("-", self.key)
         tracker = run_tracker(self.camp.ws, self.key)  # our own clicks and opens
-        for start in range(0, total, size):
-            part = self.rows[start : start + size]
-            yield self._chunk(part, base, tracker, errors)
-            if progress:
-                progress("render", start + len(part), total)
+        with RunPool(self.camp.templates, total) as pool:  # every core, workers kept
+            for start in range(0, total, size):
+                part = self.rows[start : start + size]
+                yield self._chunk(part, pool, base, tracker, errors)
+                if progress:
+                    progress("render", start + len(part), total)
 
     def _chunk(
-        self, part: np.ndarray, base: RenderContext, tracker: Any, errors: list[str]
+        self, part: np.ndarray, pool: RunPool, base: RenderContext, tracker: Any, errors: list[str]
     ) -> tuple[list[Planned], list[PlannedAction]]:
         camp, ids, to_addr = self.camp, self.ids, self.to_addr
         rows = part.tolist()
@@ -102,7 +104,7 @@ class Sends:
         urls = [camp.render_context(ids[i], self.key).unsubscribe_url for i in rows]
         picked = [camp.letter_of(i, s) for i, s in zip(rows, segs, strict=True)]
         items = list(zip([p[0] for p in picked], records, urls, strict=True))
-        letters = camp.templates.render_many(items, base)
+        letters = pool.render(items, base)
         dest = camp.destination.name
         sends: list[Planned] = []
         skipped: list[PlannedAction] = []

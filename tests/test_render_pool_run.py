@@ -1,0 +1,73 @@
+"""A run's letters rendered chunk after chunk by workers kept for the whole run: the same
+letters as this process alone makes, errors at their place, the workers started once
+(not per chunk) as new interpreters, and a pool that cannot start still renders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from test_render import CTX, _batch_set
+
+from segmerge.errors import TemplateError
+from segmerge.render import run_pool
+from segmerge.render.pool import PARALLEL_MIN
+from segmerge.render.templates import Rendered
+
+CHUNKS = [list(range(a, a + 40)) for a in range(0, 120, 40)]
+
+
+def _items(rows: list[int]) -> list[tuple[str, dict[str, str | None], str]]:
+    return [
+        (
+            "a" if i % 3 else "b",
+            {"contact_id": str(i), "first_name": f"P{i}", "ville": None if i % 7 == 0 else "Lyon"},
+            f"https://b.fr/u?t={i}",
+        )
+        for i in rows
+    ]
+
+
+def _same(got: list, want: list) -> None:
+    assert [type(x) for x in got] == [type(x) for x in want]
+    assert [x for x in got if isinstance(x, Rendered)] == [
+        x for x in want if isinstance(x, Rendered)
+    ]
+    fields = [(e.field, e.line, e.file) for e in got if isinstance(e, TemplateError)]
+    assert fields == [(e.field, e.line, e.file) for e in want if isinstance(e, TemplateError)]
+
+
+def test_chunks_rendered_by_kept_workers_are_the_letters_this_process_makes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ts = _batch_set(tmp_path)
+    started: list[str] = []
+    real = run_pool.ProcessPoolExecutor
+
+    def pool(*args, **kwargs):  # type: ignore[no-untyped-def]
+        started.append(kwargs["mp_context"].get_start_method())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(run_pool, "ProcessPoolExecutor", pool)
+    with run_pool.RunPool(ts, total=120, workers=2) as kept:
+        for rows in CHUNKS:
+            _same(kept.render(_items(rows), CTX), ts.render_many(_items(rows), CTX, workers=1))
+        assert kept.workers == 2  # still in use after three chunks: nothing broke
+    assert started == ["spawn"]  # once for all the chunks, never a fork of this heap
+    assert not list(Path(run_pool._spill_dir() or "/tmp").glob("segmerge-rows-*"))
+
+
+def test_a_small_run_stays_in_this_process_and_a_pool_that_cannot_start_still_renders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ts = _batch_set(tmp_path)
+    assert run_pool.RunPool(ts, total=PARALLEL_MIN - 1).workers == 1
+
+    def refused(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise OSError("no processes here")
+
+    monkeypatch.setattr(run_pool, "ProcessPoolExecutor", refused)
+    with run_pool.RunPool(ts, total=10**6, workers=2) as kept:
+        got = kept.render(_items(CHUNKS[0]), CTX)
+        assert kept.workers == 1  # the next chunks do not try again
+    _same(got, ts.render_many(_items(CHUNKS[0]), CTX, workers=1))
