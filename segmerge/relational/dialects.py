@@ -7,7 +7,9 @@ metric or condition concerned rather than print a query that means something els
 Two rewrites are ours, each for a reason checked against the engine's manual:
 
 - PostgreSQL rounds only NUMERIC to N decimals: sums go through NUMERIC and back;
-- ClickHouse takes a local day as ``toDate(instant, zone)``.
+- ClickHouse takes a local day as ``toDate(instant, zone)``, an instant as
+  ``DateTime64(6, 'UTC')`` (sqlglot's ``DateTime`` drops the microseconds), and a
+  join's ``c.*`` column by column (:func:`_named_stars`).
 
 Moving a date by N days on the workspace's wall clock (a condition such as
 ``last_order_at + 30 > today()``) is written only for DuckDB and PostgreSQL, where
@@ -66,9 +68,44 @@ def _clickhouse(tree: exp.Expression) -> exp.Expression:
             return exp.Anonymous(
                 this="toDate", expressions=[node.this.this, node.this.args["zone"]]
             )
+        if isinstance(node, exp.Cast) and node.to.is_type(exp.DataType.Type.TIMESTAMPTZ):
+            return exp.Cast(this=node.this, to=_instant())
         return node
 
-    return tree.transform(to_date, copy=False)
+    tree = tree.transform(to_date, copy=False)
+    outputs: dict[str, list[str]] = {}
+    for cte in tree.find_all(exp.CTE):  # in the WITH's order: each reads earlier ones
+        query = cte.this
+        if isinstance(query, exp.Select):
+            if query.args.get("joins"):
+                _named_stars(query, outputs)
+            names = [e.alias_or_name for e in query.expressions]
+            if all(names) and "*" not in names:
+                outputs[cte.alias] = names
+    return tree
+
+
+def _instant() -> exp.DataType:
+    """An instant to the microsecond: sqlglot's ``DateTime`` for TIMESTAMPTZ keeps seconds."""
+    instant = exp.DataType.build("DateTime64(6, 'UTC')", dialect="clickhouse")
+    instant.set("nullable", True)
+    return instant
+
+
+def _named_stars(select: exp.Select, outputs: dict[str, list[str]]) -> exp.Select:
+    """``c.*`` of a join as ``c.cid AS cid, …``: ClickHouse names a star's column that
+    another joined table also has ``c.cid``, and the next CTE's ``cid`` finds nothing."""
+    columns: list[exp.Expression] = []
+    for e in select.expressions:
+        table = e.table if isinstance(e, exp.Column) and isinstance(e.this, exp.Star) else None
+        names = outputs.get(table) if table else None
+        if names is None:
+            columns.append(e)
+            continue
+        for name in names:
+            columns.append(exp.alias_(exp.column(name, table=table), name))
+    select.set("expressions", columns)
+    return select
 
 
 _REWRITES: dict[str, Callable[[exp.Expression], exp.Expression]] = {

@@ -8,7 +8,7 @@ WITH c AS (
 ), orders_n AS (
   SELECT
     CAST(contact_id AS Nullable(String)) AS contact_id,
-    CAST(ordered_at AS Nullable(DateTime)) AS ordered_at,
+    CAST(ordered_at AS Nullable(DateTime64(6, 'UTC'))) AS ordered_at,
     CAST(amount AS Nullable(Float64)) AS amount,
     "category",
     CAST(rating AS Nullable(Float64)) AS rating
@@ -26,27 +26,27 @@ WITH c AS (
     MAX(rating) AS o7,
     COUNT(
       CASE
-        WHEN ordered_at > CAST('2025-12-31T23:00:00+00:00' AS Nullable(DateTime))
+        WHEN ordered_at > CAST('2025-12-31T23:00:00+00:00' AS Nullable(DateTime64(6, 'UTC')))
         THEN 1
       END
     ) AS o8,
     COUNT(
       CASE
-        WHEN ordered_at > CAST('2026-01-29T23:00:00+00:00' AS Nullable(DateTime))
+        WHEN ordered_at > CAST('2026-01-29T23:00:00+00:00' AS Nullable(DateTime64(6, 'UTC')))
         THEN 1
       END
     ) AS o9,
     COUNT(
       CASE
-        WHEN ordered_at > CAST('2025-10-02T22:00:00+00:00' AS Nullable(DateTime))
-        AND ordered_at <= CAST('2025-12-31T23:00:00+00:00' AS Nullable(DateTime))
+        WHEN ordered_at > CAST('2025-10-02T22:00:00+00:00' AS Nullable(DateTime64(6, 'UTC')))
+        AND ordered_at <= CAST('2025-12-31T23:00:00+00:00' AS Nullable(DateTime64(6, 'UTC')))
         THEN 1
       END
     ) AS o10,
     ROUND(
       SUM(
         CASE
-          WHEN ordered_at > CAST('2025-01-30T23:00:00+00:00' AS Nullable(DateTime))
+          WHEN ordered_at > CAST('2025-01-30T23:00:00+00:00' AS Nullable(DateTime64(6, 'UTC')))
           THEN COALESCE(amount, 0)
           ELSE 0
         END
@@ -56,8 +56,8 @@ WITH c AS (
     ROUND(
       SUM(
         CASE
-          WHEN ordered_at > CAST('2026-01-16T23:00:00+00:00' AS Nullable(DateTime))
-          AND ordered_at <= CAST('2026-01-23T23:00:00+00:00' AS Nullable(DateTime))
+          WHEN ordered_at > CAST('2026-01-16T23:00:00+00:00' AS Nullable(DateTime64(6, 'UTC')))
+          AND ordered_at <= CAST('2026-01-23T23:00:00+00:00' AS Nullable(DateTime64(6, 'UTC')))
           THEN COALESCE(amount, 0)
           ELSE 0
         END
@@ -67,7 +67,7 @@ WITH c AS (
     COUNT(DISTINCT CASE WHEN CAST(category AS Nullable(String)) <> '' THEN category END) AS o13,
     COUNT(
       DISTINCT CASE
-        WHEN ordered_at > CAST('2025-12-01T23:00:00+00:00' AS Nullable(DateTime))
+        WHEN ordered_at > CAST('2025-12-01T23:00:00+00:00' AS Nullable(DateTime64(6, 'UTC')))
         AND CAST(category AS Nullable(String)) <> ''
         THEN category
       END
@@ -75,7 +75,7 @@ WITH c AS (
     ROUND(
       SUM(
         CASE
-          WHEN ordered_at > CAST('2025-12-31T23:00:00+00:00' AS Nullable(DateTime))
+          WHEN ordered_at > CAST('2025-12-31T23:00:00+00:00' AS Nullable(DateTime64(6, 'UTC')))
           THEN COALESCE(amount, 0)
           ELSE 0
         END
@@ -85,8 +85,8 @@ WITH c AS (
     ROUND(
       SUM(
         CASE
-          WHEN ordered_at > CAST('2025-12-01T23:00:00+00:00' AS Nullable(DateTime))
-          AND ordered_at <= CAST('2025-12-31T23:00:00+00:00' AS Nullable(DateTime))
+          WHEN ordered_at > CAST('2025-12-01T23:00:00+00:00' AS Nullable(DateTime64(6, 'UTC')))
+          AND ordered_at <= CAST('2025-12-31T23:00:00+00:00' AS Nullable(DateTime64(6, 'UTC')))
           THEN COALESCE(amount, 0)
           ELSE 0
         END
@@ -95,20 +95,20 @@ WITH c AS (
     ) AS o16,
     COUNT(
       CASE
-        WHEN ordered_at > CAST('2026-01-28T23:00:00+00:00' AS Nullable(DateTime))
-        AND ordered_at <= CAST('2026-01-29T23:00:00+00:00' AS Nullable(DateTime))
+        WHEN ordered_at > CAST('2026-01-28T23:00:00+00:00' AS Nullable(DateTime64(6, 'UTC')))
+        AND ordered_at <= CAST('2026-01-29T23:00:00+00:00' AS Nullable(DateTime64(6, 'UTC')))
         THEN 1
       END
     ) AS o17
   FROM orders_n
   WHERE
-    ordered_at <= CAST('2026-01-30T23:00:00+00:00' AS Nullable(DateTime))
+    ordered_at <= CAST('2026-01-30T23:00:00+00:00' AS Nullable(DateTime64(6, 'UTC')))
   GROUP BY
     contact_id
 ), events_n AS (
   SELECT
     CAST(contact_id AS Nullable(String)) AS contact_id,
-    CAST(at AS Nullable(DateTime)) AS at,
+    CAST(at AS Nullable(DateTime64(6, 'UTC'))) AS at,
     CAST(campaign_id AS Nullable(String)) AS campaign_id,
     CAST(event AS Nullable(String)) AS event
   FROM events
@@ -122,7 +122,7 @@ WITH c AS (
     FROM events_n
     WHERE
       (
-        at <= CAST('2026-01-30T23:00:00+00:00' AS Nullable(DateTime))
+        at <= CAST('2026-01-30T23:00:00+00:00' AS Nullable(DateTime64(6, 'UTC')))
         AND contact_id IN (
           SELECT
             cid
@@ -140,7 +140,7 @@ WITH c AS (
           FROM events_n
           WHERE
             (
-              at <= CAST('2026-01-30T23:00:00+00:00' AS Nullable(DateTime))
+              at <= CAST('2026-01-30T23:00:00+00:00' AS Nullable(DateTime64(6, 'UTC')))
               AND contact_id IN (
                 SELECT
                   cid
@@ -164,41 +164,45 @@ WITH c AS (
     MAX(CASE WHEN event = 'click' THEN at END) AS e1,
     COUNT(
       CASE
-        WHEN event = 'open' AND at > CAST('2025-12-31T23:00:00+00:00' AS Nullable(DateTime))
+        WHEN event = 'open'
+        AND at > CAST('2025-12-31T23:00:00+00:00' AS Nullable(DateTime64(6, 'UTC')))
         THEN 1
       END
     ) AS e2,
     COUNT(
       CASE
-        WHEN event = 'click' AND at > CAST('2026-01-28T23:00:00+00:00' AS Nullable(DateTime))
+        WHEN event = 'click'
+        AND at > CAST('2026-01-28T23:00:00+00:00' AS Nullable(DateTime64(6, 'UTC')))
         THEN 1
       END
     ) AS e3,
     COUNT(
       CASE
-        WHEN event = 'open' AND at > CAST('2026-01-23T23:00:00+00:00' AS Nullable(DateTime))
+        WHEN event = 'open'
+        AND at > CAST('2026-01-23T23:00:00+00:00' AS Nullable(DateTime64(6, 'UTC')))
         THEN 1
       END
     ) AS e4,
     COUNT(
       CASE
         WHEN event = 'open'
-        AND at > CAST('2026-01-16T23:00:00+00:00' AS Nullable(DateTime))
-        AND at <= CAST('2026-01-23T23:00:00+00:00' AS Nullable(DateTime))
+        AND at > CAST('2026-01-16T23:00:00+00:00' AS Nullable(DateTime64(6, 'UTC')))
+        AND at <= CAST('2026-01-23T23:00:00+00:00' AS Nullable(DateTime64(6, 'UTC')))
         THEN 1
       END
     ) AS e5,
     COUNT(
       CASE
-        WHEN event = 'click' AND at > CAST('2025-12-31T23:00:00+00:00' AS Nullable(DateTime))
+        WHEN event = 'click'
+        AND at > CAST('2025-12-31T23:00:00+00:00' AS Nullable(DateTime64(6, 'UTC')))
         THEN 1
       END
     ) AS e6,
     COUNT(
       CASE
         WHEN event = 'click'
-        AND at > CAST('2025-12-01T23:00:00+00:00' AS Nullable(DateTime))
-        AND at <= CAST('2025-12-31T23:00:00+00:00' AS Nullable(DateTime))
+        AND at > CAST('2025-12-01T23:00:00+00:00' AS Nullable(DateTime64(6, 'UTC')))
+        AND at <= CAST('2025-12-31T23:00:00+00:00' AS Nullable(DateTime64(6, 'UTC')))
         THEN 1
       END
     ) AS e7,
@@ -226,12 +230,15 @@ WITH c AS (
     COUNT(CASE WHEN event = 'click' AND campaign_id = '2026-01-soldes' THEN 1 END) AS e11
   FROM events_n
   WHERE
-    at <= CAST('2026-01-30T23:00:00+00:00' AS Nullable(DateTime))
+    at <= CAST('2026-01-30T23:00:00+00:00' AS Nullable(DateTime64(6, 'UTC')))
   GROUP BY
     contact_id
 ), m AS (
   SELECT
-    c.*,
+    c.cid AS cid,
+    c.c_email AS c_email,
+    c.c_subscribed AS c_subscribed,
+    c.c_first_name AS c_first_name,
     COALESCE(o.o0, 0) AS m_orders_count,
     COALESCE(o.o1, 0) AS m_revenue,
     o.o1 / nullIf(o.o2, 0) AS m_avg_basket,
@@ -335,7 +342,38 @@ WITH c AS (
   ) AS t
 ), s AS (
   SELECT
-    m.*,
+    m.cid AS cid,
+    m.c_email AS c_email,
+    m.c_subscribed AS c_subscribed,
+    m.c_first_name AS c_first_name,
+    m.m_orders_count AS m_orders_count,
+    m.m_revenue AS m_revenue,
+    m.m_avg_basket AS m_avg_basket,
+    m.m_first_order_at AS m_first_order_at,
+    m.m_last_order_at AS m_last_order_at,
+    m.m_days_since_last_order AS m_days_since_last_order,
+    m.m_days_since_first_order AS m_days_since_first_order,
+    m.m_avg_rating AS m_avg_rating,
+    m.m_max_rating AS m_max_rating,
+    m.m_last_open_days AS m_last_open_days,
+    m.m_last_click_days AS m_last_click_days,
+    m.m_orders_days_30_offset_0 AS m_orders_days_30_offset_0,
+    m.m_orders_days_1_offset_0 AS m_orders_days_1_offset_0,
+    m.m_orders_days_90_offset_30 AS m_orders_days_90_offset_30,
+    m.m_revenue_days_365_offset_0 AS m_revenue_days_365_offset_0,
+    m.m_revenue_days_7_offset_7 AS m_revenue_days_7_offset_7,
+    m.m_distinct_column_category_days_none AS m_distinct_column_category_days_none,
+    m.m_distinct_column_category_days_60 AS m_distinct_column_category_days_60,
+    m.m_opens_days_30 AS m_opens_days_30,
+    m.m_clicks_days_2 AS m_clicks_days_2,
+    m.m_trend_measure_revenue_days_30 AS m_trend_measure_revenue_days_30,
+    m.m_trend_measure_orders_days_1 AS m_trend_measure_orders_days_1,
+    m.m_trend_measure_opens_days_7 AS m_trend_measure_opens_days_7,
+    m.m_trend_measure_clicks_days_30 AS m_trend_measure_clicks_days_30,
+    m.m_opened_campaign_last AS m_opened_campaign_last,
+    m.m_clicked_campaign_last AS m_clicked_campaign_last,
+    m.m_opened_campaign_c1 AS m_opened_campaign_c1,
+    m.m_clicked_campaign_2026_01_soldes AS m_clicked_campaign_2026_01_soldes,
     CASE WHEN (
       m_orders_count > 0
     ) THEN rfm_r.q END AS m_r_score,
