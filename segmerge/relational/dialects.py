@@ -103,7 +103,9 @@ def _named_stars(select: exp.Select, outputs: dict[str, list[str]]) -> exp.Selec
             columns.append(e)
             continue
         for name in names:
-            columns.append(exp.alias_(exp.column(name, table=table), name))
+            columns.append(
+                exp.Alias(this=exp.column(name, table=table), alias=exp.to_identifier(name))
+            )
     select.set("expressions", columns)
     return select
 
