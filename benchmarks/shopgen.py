@@ -296,12 +296,14 @@ SELECT contact_id, CASE
 FROM m"""
 
 
-#: the peers' scripts: argv[1] sets the session's zone, argv[2] is peer_query()
+#: the peers' scripts: argv[1] sets the session's zone, argv[2] is peer_query(), then
+#: the output file and COPY's options ("(HEADER)" for CSV, "(FORMAT parquet)")
 PEER_SEGMENT = """\
 import sys, duckdb
 con = duckdb.connect()
 con.execute(sys.argv[1])
-con.execute(f"COPY ({sys.argv[2]}) TO '{sys.argv[3]}' (HEADER)")
+options = sys.argv[4] if len(sys.argv) > 4 else "(HEADER)"
+con.execute(f"COPY ({sys.argv[2]}) TO '{sys.argv[3]}' {options}")
 """
 
 PEER_RUN = """\
@@ -325,11 +327,20 @@ print(letters)
 SET_ZONE = f"SET TimeZone = '{TZ_NAME}'"
 
 
+def _read(path: Path) -> pd.DataFrame:
+    """A CSV or Parquet output, empty cells and segments as NaN."""
+    if path.suffix == ".parquet":
+        frame = pq.read_table(path).to_pandas()
+        frame["segment"] = frame["segment"].replace("", None)
+        frame["last_order_at"] = frame["last_order_at"].astype(str).replace("NaT", None)
+        return frame
+    types = {"contact_id": str, "segment": str}
+    return pd.read_csv(path, dtype=types, keep_default_na=False, na_values=[""])
+
+
 def compare(ours_csv: Path, peer_csv: Path) -> int:
     """Assert both files give every contact the same segment and metrics; return the count."""
-    types = {"contact_id": str, "segment": str}
-    a = pd.read_csv(ours_csv, dtype=types, keep_default_na=False, na_values=[""])
-    b = pd.read_csv(peer_csv, dtype=types, keep_default_na=False, na_values=[""])
+    a, b = _read(ours_csv), _read(peer_csv)
     assert a["contact_id"].is_unique and len(a) == len(b), (len(a), len(b))
     a, b = (f.sort_values("contact_id", ignore_index=True) for f in (a, b))
     assert (a["contact_id"] == b["contact_id"]).all(), "different contacts"

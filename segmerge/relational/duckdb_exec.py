@@ -34,10 +34,12 @@ def connect(
     temp_directory: str | Path | None = None,
     threads: int | None = None,
 ) -> Any:
-    """A DuckDB connection in UTC (naive instants in orders and events are UTC)."""
+    """A DuckDB connection in UTC (naive instants in orders and events are UTC); rows
+    come in no particular order, so DuckDB need not keep the scans' (less memory held
+    back for ordering, freer parallel plans)."""
     import duckdb
 
-    con = duckdb.connect()
+    con = duckdb.connect(config={"preserve_insertion_order": False})
     con.execute("SET TimeZone = 'UTC'")
     if memory_limit:
         con.execute(f"SET memory_limit = {literal(str(memory_limit))}")

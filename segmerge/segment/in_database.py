@@ -26,7 +26,16 @@ import pyarrow.compute as pc
 from segmerge.metrics.catalog import SCALAR_METRICS
 from segmerge.metrics.compute import compute_metrics
 from segmerge.ports.connector import Source
-from segmerge.ports.schema import Tables, conform, empty_events, empty_orders, frame_from_arrow
+from segmerge.ports.schema import (
+    CONTACT_COLUMNS,
+    STRING,
+    UTC,
+    Tables,
+    conform,
+    empty_events,
+    empty_orders,
+    frame_from_arrow,
+)
 from segmerge.relational import build_plan
 from segmerge.rules import Assignment, RuleSet, kinds_from_frame
 from segmerge.segment import order_rules as source_rules
@@ -237,6 +246,8 @@ def segment_in_database(
     result = source.execute(plan.sql(source.dialect, db.relations, pretty=False))
     result = _in_order(source, db, result.rename_columns(result_names(plan.output)))
     raw_contacts = frame_from_arrow(contact_rows(result, contact_columns))
+    if columns is not None:
+        raw_contacts = _left_out_as_empty(raw_contacts, set(contacts_schema.names))
     events = db.consent_events()
     orders = empty.orders
     if order_categories and "category" in orders.columns:
@@ -267,6 +278,24 @@ def _in_order(source: Source, db: _Database, result: pa.Table) -> pa.Table:
     return result.take(
         pc.index_in(ids.column(0), value_set=result.column("contact_id").combine_chunks())
     )
+
+
+def _left_out_as_empty(contacts: pd.DataFrame, present: set[str]) -> pd.DataFrame:
+    """The canonical columns the caller did not ask for, empty as a pull's are when a
+    source lacks them, built whole (conform builds them value by value, seconds on a
+    million contacts). A column the source lacks is left to conform, which says so."""
+    n = len(contacts)
+    empty: dict[str, pd.Series] = {}
+    for name in CONTACT_COLUMNS:
+        if name in contacts.columns or name not in present:
+            continue
+        if name in ("created_at", "updated_at"):
+            empty[name] = pd.Series(pd.NaT, index=contacts.index, dtype=UTC)
+        elif name == "tags":
+            empty[name] = pd.Series([[] for _ in range(n)], index=contacts.index, dtype=object)
+        elif name != "subscribed":
+            empty[name] = pd.Series(pd.NA, index=contacts.index, dtype=STRING)
+    return contacts.assign(**empty) if empty else contacts
 
 
 def _empty_orders(columns: list[str]) -> pd.DataFrame:
