@@ -26,7 +26,15 @@ from segmerge.ports.connector import Action, Destination
 from segmerge.render.drafts import draft_templates, render_draft
 from segmerge.render.variants import group_name
 from segmerge.run.campaign import OpenCampaign
-from segmerge.run.plan import DraftInput, membership, plan_campaigns, plan_lists, plan_tags
+from segmerge.run.plan import (
+    DraftInput,
+    Membership,
+    membership,
+    plan_campaigns,
+    plan_lists,
+    plan_tags,
+)
+from segmerge.run.plan_counts import Counted, count_memberships, fold, label
 
 Planned = tuple[PlannedAction, Action]
 HOLDOUT_NOTE = "holdout (control group)"
@@ -114,17 +122,7 @@ def plan_pushes(
     """Tags, list memberships and draft campaigns for the platforms that take them: one
     group per segment, or per variant of a tested segment; the holdout in none."""
     seg = camp.seg
-    names = [s.name for s in seg.ruleset.segments]
-    held = camp.groups()[0] if camp.config.holdout else None
-    m = membership(
-        seg.frame,
-        seg.assignment.matrix,
-        camp.config.tag_prefix,
-        names,
-        held=held,
-        pick=camp.variant_pick(),
-        variants=camp.variants(),
-    )
+    m = _membership(camp)
     out: list[tuple[str, list[Planned]]] = []
     tag_dest = camp.tag_destination
     if tag_dest is not None:
@@ -137,6 +135,43 @@ def plan_pushes(
     if "create_campaign" in dest.accepts:
         out.append(("campaign", _plan_drafts(camp, dest, m, run_id, errors, skipped)))
     return out
+
+
+def count_pushes(
+    camp: OpenCampaign, run_id: str, errors: list[str]
+) -> tuple[dict[str, int], dict[str, dict[str, int]], list[str]]:
+    """What :func:`plan_pushes` plans, for a dry run: how many actions of each kind, the
+    changes by segment and the drafts' names, counted on whole columns (plan_counts)."""
+    seg, m = camp.seg, _membership(camp)
+    counted: Counted = []
+    tag_dest = camp.tag_destination
+    if tag_dest is not None:
+        counted += count_memberships(m, seg.frame["tags"], 0, "tag", "untag")
+        if "add_to_list" in tag_dest.accepts:
+            lists = seg.frame["lists"] if "lists" in seg.frame else seg.frame["tags"]
+            counted += count_memberships(m, lists, 1, "add_to_list", "remove_from_list")
+    drafts: list[str] = []
+    if "create_campaign" in camp.destination.accepts:
+        items = _plan_drafts(camp, camp.destination, m, run_id, errors, [])
+        for k, (plan, action) in enumerate(items):
+            counted.append(((2, 0, k), label(str(plan.segment), plan.variant), plan.kind, 1))
+            drafts.append(action.payload["name"])
+    planned, changes = fold(counted)
+    return planned, changes, drafts
+
+
+def _membership(camp: OpenCampaign) -> Membership:
+    """Which contact rows belong in which of the campaign's groups (see plan.membership)."""
+    seg = camp.seg
+    return membership(
+        seg.frame,
+        seg.assignment.matrix,
+        camp.config.tag_prefix,
+        [s.name for s in seg.ruleset.segments],
+        held=camp.groups()[0] if camp.config.holdout else None,
+        pick=camp.variant_pick(),
+        variants=camp.variants(),
+    )
 
 
 def _plan_drafts(

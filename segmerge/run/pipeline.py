@@ -28,7 +28,7 @@ from segmerge.mail.consent import addresses_of
 from segmerge.ports.connector import Action, Destination
 from segmerge.ports.locks import destination_lock, teller
 from segmerge.run.campaign import OpenCampaign, open_campaign
-from segmerge.run.groups import plan_members, plan_pushes
+from segmerge.run.groups import count_pushes, plan_members, plan_pushes
 from segmerge.run.plan import apply_memberships, changes_by_segment, settle_stale
 from segmerge.run.pressure import Policy, earliest
 from segmerge.run.push import plan_while_preparing, push_in_batches
@@ -149,8 +149,17 @@ def _run_open(camp: OpenCampaign, opts: RunOptions) -> RunSummary:
     skipped = list(sends.skipped)
     skipped.extend(plan_members(camp, run_id, consent, summary.not_mailed))
     draft_errors: list[str] = []  # told after the letters' errors, as they are found
-    pushes = plan_pushes(camp, run_id, draft_errors, skipped)
     summary.planned = {"send": 0}
+    if opts.dry_run:  # counted, not planned; every letter still rendered, a chunk at a time
+        planned, summary.changes, summary.drafts = count_pushes(camp, run_id, draft_errors)
+        summary.planned.update(planned)
+        with closing(sends.chunks(summary.render_errors, opts.progress)) as chunks:
+            for chunk, _failed in chunks:
+                summary.planned["send"] += len(chunk)
+                del chunk, _failed  # not held while the next chunk is rendered
+        summary.render_errors.extend(draft_errors)
+        return summary
+    pushes = plan_pushes(camp, run_id, draft_errors, skipped)
     for _phase, items in pushes:
         for plan, _unused in items:
             summary.planned[plan.kind] = summary.planned.get(plan.kind, 0) + 1
@@ -158,13 +167,6 @@ def _run_open(camp: OpenCampaign, opts: RunOptions) -> RunSummary:
     summary.drafts = [
         a.payload["name"] for kind, items in pushes if kind == "campaign" for _, a in items
     ]
-    if opts.dry_run:  # every letter is still rendered and built, a chunk at a time
-        with closing(sends.chunks(summary.render_errors, opts.progress)) as chunks:
-            for chunk, _failed in chunks:
-                summary.planned["send"] += len(chunk)
-                del chunk, _failed  # not held while the next chunk is rendered
-        summary.render_errors.extend(draft_errors)
-        return summary
 
     with campaign_lock(ws, camp.name), kept(ws, summary.notes):
         ledger = Ledger(ws.ledger_path)
