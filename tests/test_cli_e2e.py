@@ -1,7 +1,10 @@
 """The CLI end to end on a fresh `segmerge init` workspace, as a user runs it.
 
 Each test runs the command through its entry point in this process (tests/cli.py),
-so exit codes, stdout, stderr and files on disk are what a user sees.
+so exit codes, stdout, stderr and files on disk are what a user sees. The demo is
+made once for the session and its campaign run once (tests/demo_fixtures.py): the
+commands that only read run on one copy of it, the tests that change a workspace
+each on their own.
 """
 
 from __future__ import annotations
@@ -9,29 +12,63 @@ from __future__ import annotations
 import email
 import email.policy
 import sqlite3
+from collections.abc import Iterator
+from email.parser import BytesParser
+from io import StringIO
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from cli import Ran
 from cli import segmerge as sm
 
-AS_OF = "2026-12-01"
+from tests.demo_fixtures import AS_OF, DemoRun, copy_of, one_core
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_core() -> Iterator[None]:
+    with one_core():
+        yield
 
 
 @pytest.fixture(scope="module")
-def pristine(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("init") / "ws"
-    sm("init", str(root), check=True)
-    return root
+def demo(demo_pristine: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo for the commands that only read it (the dry run checks it is so)."""
+    return copy_of(demo_pristine, tmp_path_factory.mktemp("read") / "ws")
 
 
 @pytest.fixture
-def ws(pristine, tmp_path) -> Path:
-    import shutil
+def ws(demo_pristine: Path, tmp_path: Path) -> Path:
+    """A copy of the demo for one test to change."""
+    return copy_of(demo_pristine, tmp_path / "ws")
 
-    target = tmp_path / "ws"
-    shutil.copytree(pristine, target)
-    return target
+
+@pytest.fixture(scope="module")
+def segmented(demo: Path) -> Ran:
+    """`segment --format csv` of the demo's profils rule set, two metrics shown."""
+    return sm(
+        "segment",
+        str(demo / "segrules/profils-vpc.yaml"),
+        "-w",
+        str(demo),
+        "--as-of",
+        AS_OF,
+        "--format",
+        "csv",
+        "--columns",
+        "orders_count,avg_basket",
+    )
+
+
+def segments(ran: Ran) -> pd.DataFrame:
+    return pd.read_csv(StringIO(ran.stdout), dtype=str, keep_default_na=False)
+
+
+@pytest.fixture(scope="module")
+def mailed(demo_ran: DemoRun) -> list[email.message.EmailMessage]:
+    """The headers of the letters the shared run wrote to the outbox."""
+    assert demo_ran.ran.returncode == 0, demo_ran.ran.stdout + demo_ran.ran.stderr
+    return outbox_messages(demo_ran.root)
 
 
 def snapshot(root: Path) -> dict[str, bytes]:
@@ -41,8 +78,9 @@ def snapshot(root: Path) -> dict[str, bytes]:
 
 
 def outbox_messages(root: Path) -> list[email.message.EmailMessage]:
+    parser = BytesParser(policy=email.policy.default)
     return [
-        email.message_from_bytes(p.read_bytes(), policy=email.policy.default)  # type: ignore[misc]
+        parser.parsebytes(p.read_bytes(), headersonly=True)  # type: ignore[misc]
         for p in sorted((root / "outbox").rglob("*.eml"))
     ]
 
@@ -63,28 +101,16 @@ def test_an_error_naming_a_long_path_keeps_it_on_one_line(tmp_path):
     assert any(str(deep) in line for line in proc.stderr.splitlines()), proc.stderr
 
 
-def test_validate_passes_on_the_demo(ws):
-    proc = sm("validate", "-w", str(ws), "--as-of", AS_OF)
+def test_validate_passes_on_the_demo(demo):
+    proc = sm("validate", "-w", str(demo), "--as-of", AS_OF)
     assert proc.returncode == 0, proc.stderr
     for name in ("profils", "rfm", "fidelite"):
         assert f"✓ {name}" in proc.stdout
 
 
-def test_segment_csv_has_one_row_per_contact_in_mode_first(ws):
-    proc = sm(
-        "segment",
-        str(ws / "segrules/profils-vpc.yaml"),
-        "-w",
-        str(ws),
-        "--as-of",
-        AS_OF,
-        "--format",
-        "csv",
-        "--columns",
-        "orders_count,avg_basket",
-    )
-    assert proc.returncode == 0, proc.stderr
-    rows = pd.read_csv(pd.io.common.StringIO(proc.stdout), dtype=str, keep_default_na=False)
+def test_segment_csv_has_one_row_per_contact_in_mode_first(segmented):
+    assert segmented.returncode == 0, segmented.stderr
+    rows = segments(segmented)
     assert list(rows.columns) == ["contact_id", "segment", "orders_count", "avg_basket"]
     assert rows["contact_id"].is_unique
     sizes = rows["segment"].value_counts()
@@ -94,28 +120,27 @@ def test_segment_csv_has_one_row_per_contact_in_mode_first(ws):
     assert (fonceurs["avg_basket"].astype(float) > 80).all()
 
 
-def test_dry_run_writes_nothing(ws):
-    before = snapshot(ws)
-    proc = sm("run", "profils", "-w", str(ws), "--as-of", AS_OF, "--dry-run")
+def test_dry_run_writes_nothing(demo):
+    before = snapshot(demo)
+    proc = sm("run", "profils", "-w", str(demo), "--as-of", AS_OF, "--dry-run")
     assert proc.returncode == 0, proc.stderr
     assert "would do: send" in proc.stdout
-    assert snapshot(ws) == before
+    assert snapshot(demo) == before
 
 
-def test_run_then_rerun_sends_each_letter_once_and_respects_consent(ws):
-    proc = sm("run", "profils", "-w", str(ws), "--as-of", AS_OF)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    messages = outbox_messages(ws)
+def test_run_then_rerun_sends_each_letter_once_and_respects_consent(demo_ran, mailed, tmp_path):
+    messages = mailed
     assert len(messages) > 1000
     recipients = [str(m["To"].addresses[0].addr_spec) for m in messages]
     assert len(set(recipients)) == len(recipients)
     for m in messages[:50]:
         assert m["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
         assert "https://" in m["List-Unsubscribe"]
-    contacts = segmented_contacts(ws)
+    contacts = demo_ran.before
     never = set(contacts.loc[~contacts["subscribed"], "email"].dropna())
     assert never and not never & set(recipients)
 
+    ws = copy_of(demo_ran.root, tmp_path / "ws")
     first = snapshot(ws / "outbox")
     again = sm("run", "profils", "-w", str(ws), "--as-of", AS_OF)
     assert again.returncode == 0, again.stderr
@@ -134,30 +159,15 @@ def segmented_contacts(ws: Path) -> pd.DataFrame:
     return pull(open_source(w, "demo")).contacts
 
 
-def test_tags_are_written_back_with_the_campaign_prefix_only(ws):
-    before = segmented_contacts(ws)
+def test_tags_are_written_back_with_the_campaign_prefix_only(demo_ran, segmented):
+    before = demo_ran.before
     own = {
         i: [t for t in tags if not t.startswith("seg:")]
         for i, tags in zip(before["contact_id"], before["tags"], strict=True)
     }
-    assert sm("run", "profils", "-w", str(ws), "--as-of", AS_OF).returncode == 0
-    after = segmented_contacts(ws)
-    rows = pd.read_csv(
-        pd.io.common.StringIO(
-            sm(
-                "segment",
-                str(ws / "segrules/profils-vpc.yaml"),
-                "-w",
-                str(ws),
-                "--as-of",
-                AS_OF,
-                "--format",
-                "csv",
-            ).stdout
-        ),
-        dtype=str,
-        keep_default_na=False,
-    )
+    assert demo_ran.ran.returncode == 0, demo_ran.ran.stdout + demo_ran.ran.stderr
+    after = segmented_contacts(demo_ran.root)
+    rows = segments(segmented)
     expected = dict(zip(rows["contact_id"], rows["segment"], strict=True))
     for cid, tags in zip(after["contact_id"], after["tags"], strict=True):
         seg_tags = [t for t in tags if t.startswith("seg:")]
@@ -208,44 +218,27 @@ def test_traceback_flag_shows_one(ws):
     assert proc.returncode != 0 and "Traceback" in proc.stderr
 
 
-def test_explain_and_render_one_contact(ws):
-    rows = pd.read_csv(
-        pd.io.common.StringIO(
-            sm(
-                "segment",
-                str(ws / "segrules/profils-vpc.yaml"),
-                "-w",
-                str(ws),
-                "--as-of",
-                AS_OF,
-                "--format",
-                "csv",
-            ).stdout
-        ),
-        dtype=str,
-        keep_default_na=False,
-    )
+def test_explain_and_render_one_contact(demo, segmented):
+    rows = segments(segmented)
     cid = rows.loc[rows["segment"] == "fonceurs", "contact_id"].iloc[0]
     proc = sm(
-        "explain", str(ws / "segrules/profils-vpc.yaml"), cid, "-w", str(ws), "--as-of", AS_OF
+        "explain", str(demo / "segrules/profils-vpc.yaml"), cid, "-w", str(demo), "--as-of", AS_OF
     )
     assert proc.returncode == 0, proc.stderr
     assert "✓ fonceurs" in proc.stdout and "orders(days=90) >= 3" in proc.stdout
-    proc = sm("render", "profils", "--contact", cid, "-w", str(ws), "--as-of", AS_OF)
+    proc = sm("render", "profils", "--contact", cid, "-w", str(demo), "--as-of", AS_OF)
     assert proc.returncode == 0, proc.stderr
     assert "Subject:" in proc.stdout and "<html" in proc.stdout.lower()
     assert "List-Unsubscribe-Post:" in proc.stdout
-    text = sm("render", "profils", "--contact", cid, "--text", "-w", str(ws), "--as-of", AS_OF)
+    text = sm("render", "profils", "--contact", cid, "--text", "-w", str(demo), "--as-of", AS_OF)
     assert text.returncode == 0 and "<html" not in text.stdout.lower()
 
 
-def test_suppressed_address_is_never_mailed(ws):
-    contacts = segmented_contacts(ws)
-    target = contacts.loc[contacts["subscribed"] & contacts["email"].notna(), "email"].iloc[0]
-    (ws / "bounces.csv").write_text(f"email;raison\n{target.upper()};bounce\n", encoding="utf-8")
-    assert sm("suppress", "import", str(ws / "bounces.csv"), "-w", str(ws)).returncode == 0
-    assert sm("run", "profils", "-w", str(ws), "--as-of", AS_OF).returncode == 0
-    recipients = {str(m["To"].addresses[0].addr_spec) for m in outbox_messages(ws)}
-    assert recipients and target not in recipients
-    with sqlite3.connect(ws / ".segmerge/ledger.sqlite") as db:
+def test_suppressed_address_is_never_mailed(demo_ran, mailed):
+    """The shared run's workspace had one subscribed contact's address imported as a
+    bounce (in upper case) before the run (tests/demo_fixtures.py)."""
+    assert demo_ran.ran.returncode == 0, demo_ran.ran.stdout + demo_ran.ran.stderr
+    recipients = {str(m["To"].addresses[0].addr_spec) for m in mailed}
+    assert recipients and demo_ran.suppressed not in recipients
+    with sqlite3.connect(demo_ran.root / ".segmerge/ledger.sqlite") as db:
         assert db.execute("SELECT COUNT(*) FROM suppressions").fetchone()[0] == 1

@@ -1,0 +1,109 @@
+"""The demo workspace built once per test session, and copied by each test that changes it.
+
+Why: `segmerge init` is cheap, but a run of the demo's `profils` campaign fills and
+writes 2,052 letters (about 8 s of CPU), and the CLI, report and serve tests each ran
+their own. :func:`demo_ran` runs it once; a test that changes a workspace works on its
+own copy (:func:`copy_of`), never on the shared one.
+
+:func:`one_core` runs a command as on a one-core machine: a batch of 2,000 letters or
+more makes the render pool spawn a worker interpreter (imports and templates again,
+about 2.5 s of CPU for one run), which only pays off on a big base; the CLI tests
+assert what the run did, and tests/test_render_pool_run.py tests the workers.
+
+:func:`plugin_site` puts a folder on this process's import path, so that a plugin
+installed there (tests/workspaces.py ``install_plugin``) is found through
+importlib.metadata by a command run in this process, as ``PYTHONPATH`` does for a
+real one.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:  # conftest loads this module: collection stays light
+    import pandas as pd
+
+    from tests.cli import Ran
+
+#: the day the shared run is made for
+AS_OF = "2026-12-01"
+
+
+@contextmanager
+def one_core() -> Iterator[None]:
+    """This thread, and the processes it starts meanwhile, on one core (see above)."""
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(before)})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+def copy_of(source: Path, target: Path) -> Path:
+    """A copy of the workspace ``source`` at ``target``, for a test to change."""
+    shutil.copytree(source, target, symlinks=True)
+    return target
+
+
+@pytest.fixture(scope="session")
+def demo_pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`segmerge init`'s demo workspace, as made: copy it before changing it."""
+    from tests.cli import segmerge
+
+    root = tmp_path_factory.mktemp("demo") / "boutique"
+    segmerge("init", str(root), check=True)
+    return root
+
+
+@dataclass(frozen=True)
+class DemoRun:
+    """The demo after `suppress import` of one bounced address, then `run profils`."""
+
+    root: Path
+    #: the contacts as the engine read them before the run (tags included)
+    before: pd.DataFrame
+    #: the address suppressed before the run (a subscribed contact's, in upper case)
+    suppressed: str
+    #: `segmerge run profils -w ROOT --as-of AS_OF`
+    ran: Ran
+
+
+@pytest.fixture(scope="session")
+def demo_ran(demo_pristine: Path, tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
+    """The demo's `profils` campaign run once for :data:`AS_OF`, one address suppressed
+    beforehand: read it, or copy it (:func:`copy_of`) before changing it."""
+    from segmerge.segment.segmentation import open_source, pull
+    from segmerge.workspace import config as workspace
+    from tests.cli import segmerge
+
+    root = copy_of(demo_pristine, tmp_path_factory.mktemp("demo-ran") / "boutique")
+    before = pull(open_source(workspace.load(root), "demo")).contacts
+    target = str(before.loc[before["subscribed"] & before["email"].notna(), "email"].iloc[0])
+    (root / "bounces.csv").write_text(f"email;raison\n{target.upper()};bounce\n", encoding="utf-8")
+    segmerge("suppress", "import", str(root / "bounces.csv"), "-w", str(root), check=True)
+    with one_core():
+        ran = segmerge("run", "profils", "-w", str(root), "--as-of", AS_OF)
+    return DemoRun(root, before, target, ran)
+
+
+@pytest.fixture()
+def plugin_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """An empty folder on this process's import path; what is imported from it is
+    forgotten after the test, as it would be with the process."""
+    site = tmp_path / "site"
+    site.mkdir()
+    monkeypatch.syspath_prepend(str(site))  # and importlib's caches invalidated
+    yield site
+    for name, module in list(sys.modules.items()):
+        if str(getattr(module, "__file__", None) or "").startswith(str(site)):
+            del sys.modules[name]
