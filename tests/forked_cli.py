@@ -104,6 +104,7 @@ class Forks:
             text=True,
         )
         self._answers: queue.Queue[int] = queue.Queue()
+        self._child: Child | None = None
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
@@ -123,9 +124,14 @@ class Forks:
         }
         self._proc.stdin.write(json.dumps(request) + "\n")
         self._proc.stdin.flush()
-        return Child(self._answers.get(timeout=120), self._answers)
+        self._child = Child(self._answers.get(timeout=120), self._answers)
+        return self._child
 
     def close(self) -> None:
+        """Wait for the forking process; a child left running (a test that failed midway)
+        is killed first, so that nothing outlives the test."""
+        if self._child is not None and self._child.poll() is None:
+            self._child.kill()
         if self._proc.stdin is not None:
             self._proc.stdin.close()
         self._proc.wait(timeout=120)
