@@ -4,17 +4,18 @@ The code is taken from the page itself, so the guide cannot drift from what
 works: it is listed by `segmerge connectors`, validated, pulled, segmented,
 mailed to the outbox, and its tags are pushed back to its journal; a second
 run of the same day pushes nothing again, and a broken export is exit 2 with
-the file named.
+the file named. The commands run in this process (tests/cli.py), the plugin's folder
+on its import path; tests/test_plugins.py lists a plugin from a real process.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import subprocess
 from pathlib import Path
 
-from tests.workspaces import SEGMERGE, cli_env, install_plugin
+from tests.cli import segmerge as cli
+from tests.workspaces import install_plugin
 
 ROOT = Path(__file__).resolve().parents[1]
 GUIDE = ROOT / "docs" / "plugins.md"
@@ -50,22 +51,15 @@ def test_the_guide_names_every_name_of_the_plugin_api_and_its_example_uses_only_
     assert imported == ["segmerge.ports"]
 
 
-def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([SEGMERGE, *args], capture_output=True, text=True, env=env)
-
-
-def test_the_guide_s_connector_runs_a_campaign_and_takes_its_tags_back(tmp_path):
-    site = tmp_path / "site"
-    site.mkdir()
-    install(site)
-    env = cli_env(PYTHONPATH=str(site))
-    listed = cli(env, "connectors")
+def test_the_guide_s_connector_runs_a_campaign_and_takes_its_tags_back(tmp_path, plugin_site):
+    install(plugin_site)
+    listed = cli("connectors")
     assert listed.returncode == 0, listed.stderr
     line = next(ln for ln in listed.stdout.splitlines() if "shopjson" in ln)
     assert "source" in line and "destination" in line
 
     root = tmp_path / "ws"
-    assert cli(env, "init", str(root)).returncode == 0
+    assert cli("init", str(root)).returncode == 0
     (root / "data").mkdir(exist_ok=True)
     export = root / "data" / "clients.json"
     export.write_text(
@@ -85,9 +79,9 @@ def test_the_guide_s_connector_runs_a_campaign_and_takes_its_tags_back(tmp_path)
     with (root / "segmerge.toml").open("a", encoding="utf-8") as fh:
         fh.write("\n" + block("[sources.boutique]", "toml"))
 
-    assert cli(env, "validate", "petite", "-w", str(root)).returncode == 0
+    assert cli("validate", "petite", "-w", str(root)).returncode == 0
     for _ in range(2):  # the same day twice: the second run completes nothing new
-        run = cli(env, "run", "petite", "-w", str(root), "--as-of", "2026-12-01")
+        run = cli("run", "petite", "-w", str(root), "--as-of", "2026-12-01")
         assert run.returncode == 0, run.stdout + run.stderr
     sent = sorted(p.name for p in (root / "outbox" / "petite").rglob("*.eml"))
     assert sent == ["1-zens.eml", "2-zens.eml"]  # Inès did not opt in
@@ -98,12 +92,12 @@ def test_the_guide_s_connector_runs_a_campaign_and_takes_its_tags_back(tmp_path)
     ]
 
     # a run on another day pulls the tags back from the journal: nothing to push again
-    again = cli(env, "run", "petite", "-w", str(root), "--as-of", "2026-12-08")
+    again = cli("run", "petite", "-w", str(root), "--as-of", "2026-12-08")
     assert again.returncode == 0, again.stdout + again.stderr
     assert len((root / "tags.jsonl").read_text().splitlines()) == 2
 
     export.write_text('[{"id": 1,', encoding="utf-8")
-    broken = cli(env, "run", "petite", "-w", str(root), "--as-of", "2026-12-15")
+    broken = cli("run", "petite", "-w", str(root), "--as-of", "2026-12-15")
     assert broken.returncode == 2, broken.stdout + broken.stderr
     assert "clients.json:1: not JSON" in broken.stderr, broken.stderr  # file and line
     assert "Traceback" not in broken.stderr

@@ -2,7 +2,9 @@
 
 The plugin here is a real distribution on the import path (a ``dist-info``
 folder with its ``entry_points.txt``), exactly what ``pip install`` leaves
-behind, so this goes through ``importlib.metadata`` as a user's install would.
+behind, so this goes through ``importlib.metadata`` as a user's install would: a
+real `segmerge` process finds it on ``PYTHONPATH``; the campaign then runs in this
+process (tests/cli.py), the folder on its import path.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import subprocess
 import textwrap
 
+from tests.cli import segmerge
 from tests.workspaces import SEGMERGE, cli_env, install_plugin
 
 PLUGIN = '''
@@ -36,9 +39,8 @@ class TinyShop(Source):
 '''
 
 
-def test_installed_plugin_is_listed_and_runs_a_campaign(tmp_path):
-    site = tmp_path / "site"
-    site.mkdir()
+def test_installed_plugin_is_listed_and_runs_a_campaign(tmp_path, plugin_site):
+    site = plugin_site
     install_plugin(site, "tinyshop_segmerge", PLUGIN, "tinyshop", "tinyshop_segmerge:TinyShop")
     env = cli_env(PYTHONPATH=str(site))
     listed = subprocess.run([SEGMERGE, "connectors"], capture_output=True, text=True, env=env)
@@ -47,7 +49,7 @@ def test_installed_plugin_is_listed_and_runs_a_campaign(tmp_path):
     assert "tinyshop_segmerge:TinyShop" in line and "source" in line
 
     root = tmp_path / "ws"
-    subprocess.run([SEGMERGE, "init", str(root)], check=True, capture_output=True, env=env)
+    segmerge("init", str(root), check=True)
     (root / "segrules" / "simple.yaml").write_text(
         "version: 1\nname: simple\nexclude: not subscribed\nsegments:\n"
         "  - name: zens\n    when: true\n"
@@ -67,12 +69,7 @@ def test_installed_plugin_is_listed_and_runs_a_campaign(tmp_path):
             push_tags = false
             """)
         )
-    run = subprocess.run(
-        [SEGMERGE, "run", "petite", "-w", str(root), "--as-of", "2026-12-01"],
-        capture_output=True,
-        text=True,
-        env=env,
-    )
+    run = segmerge("run", "petite", "-w", str(root), "--as-of", "2026-12-01")
     assert run.returncode == 0, run.stdout + run.stderr
     sent = sorted(p.name for p in (root / "outbox" / "petite").rglob("*.eml"))
     assert sent == ["a-zens.eml", "b-zens.eml"]  # c is not subscribed
@@ -80,7 +77,5 @@ def test_installed_plugin_is_listed_and_runs_a_campaign(tmp_path):
     # the plugin's own settings are checked like a built-in's: a typo is exit 2
     cfg = root / "segmerge.toml"
     cfg.write_text(cfg.read_text().replace('shop = "demo"', 'shopp = "demo"'))
-    bad = subprocess.run(
-        [SEGMERGE, "validate", "petite", "-w", str(root)], capture_output=True, text=True, env=env
-    )
+    bad = segmerge("validate", "petite", "-w", str(root))
     assert bad.returncode == 2 and "boutique" in bad.stderr and "Traceback" not in bad.stderr
