@@ -25,6 +25,7 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import Any
 
 from cli import SCRIPT, script_env
 
@@ -35,6 +36,9 @@ _SERVER = r"""
 import importlib, json, os, signal, sys
 for name in json.loads(sys.argv[1]):
     importlib.import_module(name)
+for where, value in json.loads(sys.argv[2]).items():
+    module, attr = where.rsplit(".", 1)
+    setattr(importlib.import_module(module), attr, value)
 import bot
 for line in sys.stdin:
     req = json.loads(line)
@@ -93,11 +97,17 @@ class Child:
 class Forks:
     """The forking process; use :func:`forks`. One command at a time."""
 
-    def __init__(self, env: Mapping[str, str], log: Path, preload: Sequence[str]) -> None:
+    def __init__(
+        self,
+        env: Mapping[str, str],
+        log: Path,
+        preload: Sequence[str],
+        constants: Mapping[str, Any],
+    ) -> None:
         self.env = dict(env)
         self.log = log
         self._proc = subprocess.Popen(
-            [sys.executable, "-c", _SERVER, json.dumps(list(preload))],
+            [sys.executable, "-c", _SERVER, json.dumps(list(preload)), json.dumps(dict(constants))],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=script_env(**self.env),
@@ -139,10 +149,17 @@ class Forks:
 
 
 @contextmanager
-def forks(log: Path, preload: Sequence[str] = PRELOAD, **env: str) -> Iterator[Forks]:
+def forks(
+    log: Path,
+    preload: Sequence[str] = PRELOAD,
+    constants: Mapping[str, Any] | None = None,
+    **env: str,
+) -> Iterator[Forks]:
     """A :class:`Forks` whose children get ``env`` (over :func:`cli.script_env`) and write
-    their stdout and stderr to ``log``; it ends, waited for, with the block."""
-    f = Forks(env, log, preload)
+    their stdout and stderr to ``log``; it ends, waited for, with the block. ``constants``
+    ("module.NAME" -> value) are set in every child, as ``monkeypatch.setattr`` would in
+    this process (the size of a run's chunk of letters, say)."""
+    f = Forks(env, log, preload, constants or {})
     try:
         yield f
     finally:

@@ -20,7 +20,10 @@ sender there until the test has killed it:
   on the first letter of a resumed run and on a later one;
 - ``between``: the previous letter is recorded done and the throttle holds the
   next one back (the run is throttled to 4 a second for this kill): nothing
-  in flight.
+  in flight;
+- ``chunks``: the killed runs render and plan their letters a hundred at a time
+  (``CHUNK``, 4,000 in real runs): every letter of the first chunk recorded,
+  the next chunk being rendered and not yet planned, nothing in flight.
 
 The 24 kills at random moments this replaces landed in these same states (a
 random moment while sending is one of them, or in the ledger's own commit,
@@ -69,8 +72,11 @@ KILLS = [
     ("body", 2),
     ("between", 2),
     ("queued", 3),
+    ("chunks", 1),
     ("rcpt", 4),
 ]
+#: the killed runs' chunk of letters (segmerge.run.sends.CHUNK), so that one can end mid-run
+CHUNK = 100
 FAST, SLOW = "rate_per_second = 300.0", "rate_per_second = 4.0"
 #: what a run through this workspace imports beyond a run's core (tests/forked_cli.py)
 IMPORTS = (*PRELOAD, "connectors.smtp", "connectors.files", "duckdb", "keyring")
@@ -128,15 +134,20 @@ def ledger(root: Path) -> dict[str, dict]:
         return {r["key"]: dict(r) for r in db.execute("SELECT * FROM actions WHERE kind='send'")}
 
 
-def in_flight(root: Path) -> int | None:
-    """How many letters the ledger has in flight now (None: not readable at this instant)."""
+def waiting(root: Path) -> tuple[int, int] | None:
+    """The letters the ledger has in flight now, and whether any is planned (0 or 1);
+    None when it cannot be read at this instant."""
+    query = (
+        "SELECT COALESCE(SUM(status='in_flight'), 0), COALESCE(MAX(status='planned'), 0) "
+        "FROM actions WHERE kind='send'"
+    )
+    ledger = root / ".segmerge" / "ledger.sqlite"
     try:
-        with sqlite3.connect(
-            f"file:{root / '.segmerge' / 'ledger.sqlite'}?mode=ro", uri=True
-        ) as db:
-            return db.execute("SELECT COUNT(*) FROM actions WHERE status='in_flight'").fetchone()[0]
+        with sqlite3.connect(f"file:{ledger}?mode=ro", uri=True) as db:
+            row = db.execute(query).fetchone()
     except sqlite3.OperationalError:
         return None
+    return int(row[0]), int(row[1])
 
 
 def when(iso: str) -> float:
@@ -153,14 +164,15 @@ def wait_for(child: Child, event: threading.Event, what: str) -> None:
 def kill(root: Path, srv: SmtpServer, gate: Gate, child: Child, point: str, nth: int) -> None:
     """SIGKILL ``child`` at ``point`` of its letter ``nth`` (counted by the server since it
     started; the gate is armed already)."""
-    if point != "between":
+    if point not in ("between", "chunks"):
         wait_for(child, gate.reached, point)
         child.kill()
         return
-    # letter nth recorded done, the next one not yet in flight: the throttle spaces them
-    # by 250 ms, and the next one's RCPT is held should the run get there all the same
+    # "between": letter nth recorded done, the next one not yet in flight (the throttle
+    # spaces them by 250 ms, and the next one's RCPT is held should the run get there all
+    # the same); "chunks": the whole chunk recorded, the next one not yet planned.
     deadline = time.monotonic() + 120
-    while srv.count() < nth or in_flight(root) != 0:
+    while srv.count() < nth or waiting(root) != (0, 0 if point == "chunks" else 1):
         if gate.reached.is_set():
             break  # the test was too slow: the ledger read after the kill tells
         assert child.poll() is None, "the run ended before the gap between letters"
@@ -172,9 +184,10 @@ def kill(root: Path, srv: SmtpServer, gate: Gate, child: Child, point: str, nth:
 def landed(root: Path, srv: SmtpServer, point: str) -> tuple[str, list[str]]:
     """Where a kill landed, as the ledger and the server tell it: the window, and the
     letters the ledger still has in flight."""
-    flying = [k for k, r in ledger(root).items() if r["status"] == "in_flight"]
-    if not flying:
-        return "between", flying
+    rows = ledger(root).values()
+    flying = [r["key"] for r in rows if r["status"] == "in_flight"]
+    if not flying:  # the letters of the chunk still to go are planned; the next chunk's not
+        return ("between" if any(r["status"] == "planned" for r in rows) else "chunks"), flying
     assert len(flying) == 1, flying  # batch_size = 1: one letter at a time
     got = srv.by_message_id()[message_id_for(flying[0], "boutique.example")]
     if got:
@@ -187,7 +200,8 @@ def test_sigkill_while_sending_never_sends_a_letter_twice(tmp_path):
     srv = SmtpServer(keep_data=False)
     gate = Gate(srv.controller.handler)
     srv.controller.handler = gate
-    with srv, forks(tmp_path / "runs.log", IMPORTS) as runs:
+    chunk = {"segmerge.run.sends.CHUNK": CHUNK}
+    with srv, forks(tmp_path / "runs.log", IMPORTS, chunk) as runs:
         root = make_workspace(
             tmp_path / "ws",
             CONTACTS,
@@ -201,12 +215,12 @@ def test_sigkill_while_sending_never_sends_a_letter_twice(tmp_path):
         windows: list[str] = []
         try:
             for point, nth in KILLS:
-                for _attempt in range(3):  # only "between" can be missed, by a stalled test
+                for _attempt in range(3):  # a gap between letters or chunks can be missed
                     base = srv.count()
                     srv.tag = f"{point} {nth}"
-                    rate = SLOW if point == "between" else FAST
-                    config.write_text(config.read_text().replace(FAST, rate))
-                    gate.arm("rcpt" if point == "between" else point, nth + (point == "between"))
+                    slow = point == "between"
+                    config.write_text(config.read_text().replace(FAST, SLOW if slow else FAST))
+                    gate.arm("rcpt" if slow else point, nth + 1 if slow else nth)
                     child = runs.start("run", "lettre", "-w", str(root), "--as-of", AS_OF)
                     kill(root, srv, gate, child, point, base + nth)
                     assert child.wait() == -9
