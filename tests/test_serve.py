@@ -1,4 +1,10 @@
-"""`segmerge serve` as a real process on a demo workspace, and its one-click unsubscribe endpoint."""
+"""`segmerge serve` as a real process on a demo workspace, and its one-click unsubscribe endpoint.
+
+The other commands run in this process (tests/cli.py). The demo's letters are filled
+on one core (tests/demo_fixtures.py ``one_core``: no render worker to start, in serve's
+runs as in this process); the one-click test starts from the session's demo already
+run (``demo_ran``), copied.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +28,7 @@ from cli import Ran, segmerge
 from segmerge.mail.tokens import signing_key, unsubscribe_token
 from segmerge.run.pipeline import RunOptions, run
 from segmerge.workspace import config as wsmod
+from tests.demo_fixtures import DemoRun, copy_of, one_core
 
 ROOT = Path(__file__).resolve().parent.parent
 # the real CLI, with the schedule commands registered whether bot.py does it yet or not
@@ -48,12 +55,13 @@ class Serve:
     def __init__(self, root: Path, *args: str) -> None:
         self.err = root.parent / f"serve-{time.monotonic_ns()}.err"
         self.fh = self.err.open("w")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", CLI, "serve", "-w", str(root), *args],
-            stdout=subprocess.DEVNULL,
-            stderr=self.fh,
-            env=ENV,
-        )
+        with one_core():  # serve, and the runs it starts
+            self.proc = subprocess.Popen(
+                [sys.executable, "-c", CLI, "serve", "-w", str(root), *args],
+                stdout=subprocess.DEVNULL,
+                stderr=self.fh,
+                env=ENV,
+            )
 
     def text(self) -> str:
         return self.err.read_text(encoding="utf-8")
@@ -83,10 +91,8 @@ class Serve:
 
 
 @pytest.fixture()
-def root(tmp_path: Path) -> Path:
-    r = tmp_path / "shop"
-    cli("init", str(r))
-    return r
+def root(demo_pristine: Path, tmp_path: Path) -> Path:
+    return copy_of(demo_pristine, tmp_path / "shop")
 
 
 @pytest.fixture()
@@ -95,6 +101,19 @@ def servers() -> Any:
     yield started
     for s in started:
         s.kill()
+
+
+def refused_serve(root: Path) -> Ran:
+    """`segmerge serve` in this process, expected to be refused at once. Were it not, it
+    would serve until a signal: SIGINT after a minute stops it (exit 0, which fails)."""
+    import threading
+
+    guard = threading.Timer(60, os.kill, (os.getpid(), signal.SIGINT))
+    guard.start()
+    try:
+        return segmerge("serve", "-w", str(root))
+    finally:
+        guard.cancel()
 
 
 def json_lines(path: Path) -> list[dict[str, Any]]:
@@ -112,13 +131,7 @@ def test_scheduled_run_logged_then_sigterm_and_one_serve_per_workspace(
     servers.append(first)
     first.wait_for(r"serving .* \(pid \d+\)")
     # a second serve on the same workspace is refused, naming the pid that holds it
-    second = subprocess.run(
-        [sys.executable, "-c", CLI, "serve", "-w", str(root)],
-        capture_output=True,
-        text=True,
-        env=ENV,
-        timeout=120,
-    )
+    second = refused_serve(root)
     assert second.returncode == 1
     assert f"pid {first.proc.pid}" in second.stderr and "already running" in second.stderr
     assert "Traceback" not in second.stderr
@@ -219,7 +232,8 @@ def test_sigterm_mid_run_stops_cleanly_and_the_run_resumes(
     assert _count(ledger, "status='in_flight'") == 0  # the batch in hand was recorded
     done_before = _count(ledger, "kind='send' AND status='done'")
     ws = wsmod.load(root)
-    summary = run(ws, "profils", RunOptions(as_of=run_id.split("@")[1]))
+    with one_core():
+        summary = run(ws, "profils", RunOptions(as_of=run_id.split("@")[1]))
     assert summary.run_id == run_id and summary.failed == 0
     sent = summary.outcome["send"]["done"]
     assert sent >= done_before and len(list((root / "outbox").rglob("*.eml"))) == sent
@@ -256,11 +270,13 @@ def suppressed(root: Path) -> list[str]:
     return [r["address"] for r in json.loads(p.stdout) if "address" in r]  # not contact ids
 
 
-def test_one_click_unsubscribe(root: Path, servers: list[Serve]) -> None:
+def test_one_click_unsubscribe(demo_ran: DemoRun, tmp_path: Path, servers: list[Serve]) -> None:
+    assert demo_ran.ran.returncode == 0, demo_ran.ran.stdout + demo_ran.ran.stderr
+    root = copy_of(demo_ran.root, tmp_path / "shop")  # its campaign run once: letters sent
     ws = wsmod.load(root)
-    first = run(ws, "profils", RunOptions(as_of="2026-11-30"))
-    assert first.outcome["send"]["done"] > 1000
     with sqlite3.connect(root / ".segmerge" / "ledger.sqlite") as db:
+        sent = "kind='send' AND status='done'"
+        assert db.execute(f"SELECT COUNT(*) FROM actions WHERE {sent}").fetchone()[0] > 1000
         contact_id, address, segment = db.execute(
             "SELECT contact_id, target, segment FROM actions WHERE kind='send' AND "
             "status='done' ORDER BY key LIMIT 1"
@@ -291,11 +307,12 @@ def test_one_click_unsubscribe(root: Path, servers: list[Serve]) -> None:
         assert code in (400, 403), bad
     code, _ = http("POST", url, b"")  # a POST without the RFC 8058 body is not a one-click
     assert code == 400
-    assert suppressed(root) == []
+    bounced = [demo_ran.suppressed.lower()]  # suppressed before the shared run
+    assert suppressed(root) == bounced
 
     code, page = http("POST", url, one_click)
     assert code == 200 and "Désabonnement confirmé" in page
-    assert suppressed(root) == [address.lower()]
+    assert sorted(suppressed(root)) == sorted([*bounced, address.lower()])
     # after the answer: the source is told when its connector can (files cannot), and logged
     told = s.wait_for(r"unsubscribed contact (\S+) \(1 address\(es\)\); source: (.*)")
     assert (
@@ -311,7 +328,8 @@ def test_one_click_unsubscribe(root: Path, servers: list[Serve]) -> None:
 
     # the next run does not mail that contact (suppressed by id) nor that address
     a_day_on = datetime.now(UTC) + timedelta(days=1)  # past the default daily cap
-    later = run(wsmod.load(root), "profils", RunOptions(as_of="2026-12-07", now=a_day_on))
+    with one_core():
+        later = run(wsmod.load(root), "profils", RunOptions(as_of="2026-12-07", now=a_day_on))
     assert later.not_mailed.get("unsubscribed (one-click)", 0) >= 1
     with sqlite3.connect(root / ".segmerge" / "ledger.sqlite") as db:
         sends = db.execute(
