@@ -141,19 +141,23 @@ def _scan(plan: Plan, tz: str, canonical: tuple[str, ...], top: set[str]) -> Sca
     return Scan(plan.role, plan.path, columns)
 
 
-def _aggregates(con: Any, scan: Scan, extra: dict[str, str]) -> dict[str, int]:
-    """Every check and probe of one file in one scan (only the columns they name)."""
+def _aggregates(con: Any, scan: Scan, extra: dict[str, str], join: str = "") -> dict[str, int]:
+    """Every check and probe of one file in one scan (only the columns they name); a
+    column ``by_value`` is checked on its distinct values, in a scan of its own."""
     sql: dict[str, str] = dict(extra)
     for i, c in enumerate(scan.columns):
-        for label, condition in c.checks.items():
-            sql[f"check {i} {label}"] = f"count_if({condition})"
-        for label, probe in c.probes.items():
-            sql[f"probe {i} {label}"] = probe
+        wanted = {f"check {i} {k}": f"count_if({v})" for k, v in c.checks.items()}
+        wanted.update({f"probe {i} {k}": v for k, v in c.probes.items()})
+        for key, expr in wanted.items():
+            if c.by_value:
+                values = f"SELECT DISTINCT {quote(c.header)} FROM {scan.source()}"
+                expr = f"(SELECT {expr} FROM ({values}))"
+            sql[key] = expr
     if not sql:
         return {}
     keys = list(sql)
     select = ", ".join(f"{expr} AS a{n}" for n, expr in enumerate(sql.values()))
-    row = con.execute(f"SELECT {select} FROM {scan.source()}").fetchall()[0]
+    row = con.execute(f"SELECT {select} FROM {scan.source()} AS file {join}").fetchall()[0]
     return {k: int(v or 0) for k, v in zip(keys, row, strict=True)}
 
 
@@ -224,14 +228,16 @@ def decide(
         raise NotEligible(_("the contacts file has duplicate ids"))
     _judge(contacts, answers)
     _proven_by_statistics(con, orders, "order_id")
-    _judge(orders, _aggregates(con, orders, {}))
-    owner = next(c.expr for c in orders.columns if c.name == "contact_id")
-    total, unmatched = con.execute(
-        f"SELECT count(*), count_if(k.i IS NULL) FROM {orders.source()} "
-        f"LEFT JOIN (SELECT DISTINCT {ids} AS i FROM {contacts.source()}) AS k ON k.i = {owner}"
-    ).fetchall()[0]
-    if total and unmatched / total > UNMATCHED_LIMIT:  # the pull's message names examples
-        raise NotEligible(_("more than 1 % of the orders name no contact"))
+    # one scan of the orders: their checks, and how many name no contact; an order's
+    # contact id that matches one (checked above) needs no check of its own
+    owner = next(c for c in orders.columns if c.name == "contact_id")
+    owner.checks = {k: f"k.i IS NULL AND ({v})" for k, v in owner.checks.items()}
+    known = f"LEFT JOIN (SELECT DISTINCT {ids} AS i FROM {contacts.source()}) AS k"
+    counts = {"total": "count(*)", "unmatched": "count_if(k.i IS NULL)"}
+    answers = _aggregates(con, orders, counts, f"{known} ON k.i = {owner.expr}")
+    _judge(orders, answers)
+    if answers["total"] and answers["unmatched"] / answers["total"] > UNMATCHED_LIMIT:
+        raise NotEligible(_("more than 1 % of the orders name no contact"))  # pull's message
     return {role: scan.relation() for role, scan in scans.items()}
 
 

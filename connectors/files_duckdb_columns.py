@@ -60,6 +60,8 @@ class Column:
     #: aggregates whose answers decide the value's SQL (see :meth:`settle`)
     probes: dict[str, str] = field(default_factory=dict)
     kind: str = ""
+    #: checked on the column's distinct values (a status, a category: few, in many rows)
+    by_value: bool = False
 
     def settle(self, answers: dict[str, int]) -> None:
         """An int64 attribute with a missing value is float64 in pandas (NaN): DOUBLE here."""
@@ -97,7 +99,8 @@ def _instant(c: str, t: pa.DataType, tz: str, required: bool) -> tuple[str, dict
     if pa.types.is_timestamp(t) and t.tz:
         value = f"CAST({c} AS TIMESTAMPTZ)"
         checks[_("a date out of 1678-2261")] = (
-            f"year(timezone('UTC', {value})) NOT BETWEEN 1678 AND 2261"
+            f"{c} < TIMESTAMPTZ '1678-01-01 00:00:00+00' "
+            f"OR {c} >= TIMESTAMPTZ '2262-01-01 00:00:00+00'"
         )
         return value, checks
     zone = text_literal(tz)
@@ -111,7 +114,9 @@ def _instant(c: str, t: pa.DataType, tz: str, required: bool) -> tuple[str, dict
         f"THEN {earlier} ELSE {later} END)"
     )
     checks[_("a wall time the clock skipped")] = f"timezone({zone}, {later}) <> {wall}"
-    checks[_("a date out of 1678-2261")] = f"year({wall}) NOT BETWEEN 1678 AND 2261"
+    checks[_("a date out of 1678-2261")] = (
+        f"{wall} < TIMESTAMP '1678-01-01' OR {wall} >= TIMESTAMP '2262-01-01'"
+    )
     return value, checks
 
 
@@ -217,14 +222,14 @@ def column(role: str, name: str, header: str, t: pa.DataType, tz: str) -> Column
         checks = _text(c)
         checks[_("a non-ASCII e-mail")] = f"regexp_matches({c}, {NON_ASCII})"
         value = f"lower({_blank(c)})"
-    elif (
-        role == "contacts"
-        and name in ("first_name", "last_name")
-        or (role == "orders" and name in ("category", "status"))
-    ):
+    elif role == "contacts" and name in ("first_name", "last_name"):
         if kind != "text":
             raise Unsupported(kind)
         value, checks = _blank(c), _text(c)
+    elif role == "orders" and name in ("category", "status"):
+        if kind != "text":
+            raise Unsupported(kind)
+        return Column(header, name, _blank(c), _text(c), kind=kind, by_value=True)
     elif role == "contacts" and name == "subscribed":
         value, checks = _subscribed(c, kind)
     elif role == "contacts" and name in ("created_at", "updated_at"):
@@ -250,6 +255,6 @@ def column(role: str, name: str, header: str, t: pa.DataType, tz: str) -> Column
         raise Unsupported(name)  # event words and consent: the pandas pull
     else:
         col = _attribute(c, kind, t, tz)
-        col.header, col.name = header, name
+        col.header, col.name, col.by_value = header, name, role == "orders"
         return col
     return Column(header, name, value, checks, kind=kind)

@@ -138,3 +138,47 @@ def test_csv_files_stay_pandas_and_duckdb_is_refused(tmp_path: Path, engine: str
     assert segment(root, engine)[0] == 0
     code, refused = segment(root, "duckdb")
     assert code == 2 and "orders.csv is not a Parquet file" in refused
+
+
+@pytest.mark.parametrize(
+    "column, values",
+    [("contact_id", ["C1", " C1", "C2", "C3"]), ("status", ["paid", "paid ", "paid", None])],
+)
+def test_order_text_with_spaces_reads_as_pandas_strips_it(
+    tmp_path: Path, column: str, values: list
+) -> None:
+    """An order's customer id or status with a space around it: pandas strips it (the order
+    is C1's, the status 'paid'); DuckDB leaves the files to pandas."""
+    at = pd.Timestamp("2026-05-01 10:00", tz="UTC")
+    orders = pd.DataFrame(
+        {
+            "order_id": ["O1", "O2", "O3", "O4"],
+            "contact_id": ["C1", "C1", "C2", "C3"],
+            "ordered_at": [at] * 4,
+            "amount": [10.0, 20.5, 30.0, 5.0],
+            "status": ["paid"] * 4,
+        }
+    )
+    orders[column] = values
+    root = shop(tmp_path, orders=orders)
+    out = {}
+    for engine in (None, "pandas"):
+        set_engine(root, engine)
+        ran = segmerge(
+            "segment",
+            "segrules/rfm.yaml",
+            "--as-of",
+            "2026-07-01",
+            "--format",
+            "csv",
+            "--columns",
+            "orders_count",
+            cwd=root,
+        )
+        assert ran.returncode == 0, ran.stderr
+        out[engine] = ran.stdout
+    assert out[None] == out["pandas"]
+    c1 = next(line for line in out[None].splitlines() if line.startswith("C1,"))
+    assert c1.split(",")[-1] == "2"  # both of C1's orders count
+    code, refused = segment(root, "duckdb")
+    assert code == 2 and "spaces" in refused and column in refused
