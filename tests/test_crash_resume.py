@@ -95,9 +95,7 @@ def test_sigkill_mid_run_then_resume_sends_each_letter_once(tmp_path):
             assert child.wait() == -9
             # where it landed: the batch being written in flight, those before it done
             got = sends(ledger)
-            left = sum(got.values()) - done - BATCH
-            want = {"done": done, "in_flight": BATCH, "planned": left}
-            if got == {k: v for k, v in want.items() if v}:
+            if got.get("done", 0) == done and got.get("in_flight") == BATCH:
                 landed.append(half_written)
 
     final = segmerge(*args)  # the resume needs no process of its own: the kills did
