@@ -23,12 +23,14 @@ appears, and when a listed one is gone (so the list only shrinks).
 from __future__ import annotations
 
 import ast
+import functools
 import re
 import shutil
 import string
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 from babel.messages.pofile import read_po
@@ -36,6 +38,7 @@ from typer.testing import CliRunner
 
 from segmerge import i18n
 from segmerge.i18n import NNBSP, catalog_files
+from tests.demo_fixtures import copy_of, one_core
 
 ROOT = Path(__file__).parents[1]
 CODE = [
@@ -47,11 +50,20 @@ CODE = [
 # -- the catalogs ------------------------------------------------------------------------
 
 
+@functools.cache
+def _sources() -> tuple[tuple[Path, str, ast.Module], ...]:
+    """(path, text, tree) of every file of :data:`CODE`, parsed once for the module's tests."""
+    out = []
+    for path in CODE:
+        text = path.read_text(encoding="utf-8")
+        out.append((path, text, ast.parse(text)))
+    return tuple(out)
+
+
 def _literals() -> Iterator[tuple[str, int, str, str | None]]:
     """(file, line, msgid, plural) of every ``_("...")`` / ``ngettext("...", "...", n)``,
     f-strings included (babel's extractor cannot see inside them; ast can)."""
-    for path in CODE:
-        tree = ast.parse(path.read_text(encoding="utf-8"))
+    for path, _text, tree in _sources():
         for node in ast.walk(tree):
             if not (
                 isinstance(node, ast.Call)
@@ -117,11 +129,10 @@ def test_every_french_entry_is_still_said_somewhere():
 
     said = set(help_texts(typer.main.get_command(bot.app)))
     quoted = []
-    for path in CODE:
-        text = path.read_text(encoding="utf-8")
+    for path, text, tree in _sources():
         quoted.append(text)
         said.update(m for _, m, _, _ in extract_from_file("python", str(path)) if m)
-        for node in ast.walk(ast.parse(text)):
+        for node in ast.walk(tree):
             if isinstance(node, ast.Constant) and isinstance(node.value, str):
                 said.add(node.value)
     assets = ROOT / "segmerge" / "preview" / "assets"
@@ -344,12 +355,18 @@ def stop_words(text: str, words: frozenset[str], data: list[str]) -> list[str]:
     return found
 
 
-def _invoke(args: list[str], cwd: Path) -> tuple[int, str]:
-    """One `segmerge` command in process, through the same error printer as the real one."""
+def _invoke(args: list[str], cwd: Path, tree: Any = None) -> tuple[int, str]:
+    """One `segmerge` command in process, through the same error printer as the real one;
+    ``tree``: the app's click command, built once for a walk (as a process builds it once)
+    rather than for each command."""
     import os
+
+    import typer
 
     import bot
     from segmerge.cli.errors import run_cli
+
+    app = tree if tree is not None else typer.main.get_command(bot.app)
 
     runner = CliRunner()
     old = Path.cwd()
@@ -357,7 +374,7 @@ def _invoke(args: list[str], cwd: Path) -> tuple[int, str]:
         os.chdir(cwd)
         code = 0
         try:
-            run_cli(lambda: bot.app(args, prog_name="segmerge"))
+            run_cli(lambda: app(args, prog_name="segmerge"))
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else 1
         finally:
@@ -413,20 +430,23 @@ def _walk(ws: Path, locale: str, mp: pytest.MonkeyPatch) -> dict[str, tuple[int,
     text = toml.read_text(encoding="utf-8")
     text = re.sub(r'(?m)^locale = ".*"$', f'locale = "{locale}"', text)
     toml.write_text(text, encoding="utf-8")
-    seen = {name: _invoke(argv, ws) for name, argv, _ in WALK}
+    import typer
+
+    import bot
+
+    tree = typer.main.get_command(bot.app)  # its help is said in this walk's language
+    seen = {name: _invoke(argv, ws, tree) for name, argv, _ in WALK}
     mp.setenv("LANG", f"{locale}.UTF-8")
-    seen["no workspace"] = _invoke(["doctor"], ws / "segrules")
+    seen["no workspace"] = _invoke(["doctor"], ws / "segrules", tree)
     toml.write_text(text.replace("[campaigns.", "[campaigns.broken]\nsource = 1\n\n[campaigns.", 1))
-    seen["broken segmerge.toml"] = _invoke(["doctor"], ws)
+    seen["broken segmerge.toml"] = _invoke(["doctor"], ws, tree)
     toml.write_text(text, encoding="utf-8")
     return seen
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory) -> Path:
-    ws = tmp_path_factory.mktemp("demo") / "boutique"
-    code, text = _invoke(["init", str(ws)], ws.parent)
-    assert code == 0, text
+def demo(demo_pristine, tmp_path_factory) -> Path:
+    ws = copy_of(demo_pristine, tmp_path_factory.mktemp("demo") / "boutique")
     (ws / "segrules" / "typo.yaml").write_text(
         "version: 1\nname: typo\nsegments:\n  - name: vieux\n    when: agee > 60\n", "utf-8"
     )
@@ -439,7 +459,9 @@ def walked(demo) -> Iterator[dict[str, dict[str, tuple[int, str]]]]:
     mp.delenv("SEGMERGE_LANG")  # the workspace chooses, as for a user
     mp.setenv("COLUMNS", "200")
     try:
-        yield {"fr": _walk(demo, "fr_FR", mp), "en": _walk(demo, "en_US", mp)}
+        with one_core():  # no render worker to start for the demo's 2,052 letters
+            walks = {"fr": _walk(demo, "fr_FR", mp), "en": _walk(demo, "en_US", mp)}
+        yield walks
     finally:
         mp.undo()
         i18n.use_locale("en")
