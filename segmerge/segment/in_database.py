@@ -23,6 +23,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from segmerge.heap import frozen_heap
 from segmerge.metrics.catalog import SCALAR_METRICS
 from segmerge.metrics.compute import compute_metrics
 from segmerge.ports.connector import Source
@@ -245,14 +246,15 @@ def segment_in_database(
     )
     result = source.execute(plan.sql(source.dialect, db.relations, pretty=False))
     result = _in_order(source, db, result.rename_columns(result_names(plan.output)))
-    raw_contacts = frame_from_arrow(contact_rows(result, contact_columns))
-    if columns is not None:
-        raw_contacts = _left_out_as_empty(raw_contacts, set(contacts_schema.names))
     events = db.consent_events()
     orders = empty.orders
     if order_categories and "category" in orders.columns:
         orders = db.order_categories()
-    tables = conform(Tables(raw_contacts, orders, events), source=name)
+    with frozen_heap():  # a value per contact (tags lists, ids): no collector passes over them
+        raw_contacts = frame_from_arrow(contact_rows(result, contact_columns))
+        if columns is not None:
+            raw_contacts = _left_out_as_empty(raw_contacts, set(contacts_schema.names))
+        tables = conform(Tables(raw_contacts, orders, events), source=name)
     contacts = tables.contacts
     calls = sorted(set(ruleset.metric_calls()), key=lambda c: c.key)
     metrics = _metrics(result, empty, instant, ws, calls)

@@ -44,8 +44,8 @@ def write_rows(rows: pd.DataFrame, fmt: str, out_file: Path | None) -> None:
             for chunk in csv_chunks(rows):
                 sink.write(chunk)
         elif fmt == "json":
-            for chunk in json_chunks(rows):
-                sink.write(chunk.encode("utf-8"))
+            for text in json_chunks(rows):
+                sink.write(text.encode("utf-8"))
         elif fmt == "parquet":
             import pyarrow.parquet as pq
 
