@@ -21,6 +21,7 @@ such files (exit 2, the reason), ``engine = "pandas"`` never tries.
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,8 @@ def connect(root: Path, memory_limit: str | None, threads: int | None, temp: str
     con = duckdb.connect(config={"preserve_insertion_order": True})
     folder = Path(temp).expanduser() if temp else TEMP_FOLDER
     folder = folder if folder.is_absolute() else root / folder
+    if not temp and not folder.parent.is_dir():  # no state folder yet: none is made for this
+        folder = Path(tempfile.gettempdir()) / f"segmerge-duckdb-{os.getuid()}"
     con.execute("SET TimeZone = 'UTC'")
     con.execute(f"SET memory_limit = {text_literal(memory_limit or memory_default())}")
     con.execute(f"SET temp_directory = {text_literal(str(folder))}")
