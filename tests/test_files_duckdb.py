@@ -263,3 +263,26 @@ def test_unused_columns_are_never_read(tmp_path: Path, monkeypatch: pytest.Monke
     assert any("ordered_at" in scan for scan in scans)
     assert any("amount" in scan for scan in scans)
     assert not any("order_id" in scan for scan in scans)  # 3,000 numbers no rule reads
+
+
+def test_duckdb_resources_come_from_the_source_settings(tmp_path: Path) -> None:
+    contacts = pd.DataFrame({"contact_id": ["C1"], "subscribed": [True]})
+    orders = pd.DataFrame(
+        {
+            "order_id": ["O1"],
+            "contact_id": ["C1"],
+            "ordered_at": [pd.Timestamp("2026-05-01", tz="UTC")],
+            "amount": [1.0],
+        }
+    )
+    extra = 'memory_limit = "300MiB"\nthreads = 1\ntemp_directory = "spill"'
+    root = workspace(tmp_path, contacts, orders, extra)
+    source = open_source(load(root), "shop")
+    try:
+        assert source.dialect == "duckdb"
+        asked = "SELECT current_setting('memory_limit'), current_setting('threads'), current_setting('temp_directory')"
+        limit, threads, spill = source.execute(asked).to_pylist()[0].values()
+    finally:
+        source.close()
+    assert limit.replace(" ", "") in ("300.0MiB", "314.5MB") and threads == 1
+    assert Path(spill) == root / "spill"
