@@ -120,6 +120,7 @@ def _scan(plan: Plan, tz: str, canonical: tuple[str, ...], top: set[str]) -> Sca
             _("`columns` names a header the {role} file lacks").format(role=plan.role)
         )
     names = header_names(headers, plan.columns, canonical)
+    names = [n or f"column_{p}" for p, n in enumerate(names, start=1)]  # as files.py names them
     if len(set(names)) < len(names) or len(set(headers)) < len(headers):
         raise NotEligible(
             _("two columns of the {role} file read as one name").format(role=plan.role)
