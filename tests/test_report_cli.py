@@ -17,6 +17,7 @@ from cli import segmerge as sm
 from segmerge.report.kpi import kpi
 from segmerge.run.pipeline import RunOptions, run
 from segmerge.workspace import config as wsmod
+from tests.demo_fixtures import one_core
 
 AS_OF = "2026-12-01"
 
@@ -134,8 +135,9 @@ def test_kpi_after_a_demo_run_with_a_holdout(ws, tmp_path):
         ),
         encoding="utf-8",
     )
-    run(wsmod.load(ws), "profils", RunOptions(as_of=AS_OF))
-    run(wsmod.load(ws), "rfm", RunOptions(as_of=AS_OF))  # the comparison campaign
+    with one_core():  # no render worker to start (tests/demo_fixtures.py)
+        run(wsmod.load(ws), "profils", RunOptions(as_of=AS_OF))
+        run(wsmod.load(ws), "rfm", RunOptions(as_of=AS_OF))  # the comparison campaign
     # right after the run: the demo data ends before the send, so nothing can be measured yet
     early = sm("kpi", "profils", "-w", str(ws))
     assert early.returncode == 0, early.stderr
