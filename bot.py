@@ -7,18 +7,13 @@ run); a bug shows its traceback only with `--traceback`, and never a secret.
 
 from __future__ import annotations
 
-import shutil
 import sys
-from importlib.resources import as_file, files
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.table import Table
-from rich.tree import Tree
 
-from segmerge.cli.admin import emit
 from segmerge.cli.admin import register as register_admin
 from segmerge.cli.console import err, out, visible
 from segmerge.cli.doctor import register as register_doctor
@@ -27,11 +22,18 @@ from segmerge.cli.help import SpeakingGroup
 from segmerge.cli.options import AsOfOpt, WorkspaceOpt
 from segmerge.cli.preview import register as register_preview
 from segmerge.cli.report import register as register_report
-from segmerge.cli.run_output import print_summary, progress_bar, reporter
 from segmerge.cli.schedule import register as register_schedule
 from segmerge.errors import SegmergeError
 from segmerge.i18n import _, day, ngettext, number, percent_of, use_workspace_language
-from segmerge.workspace import config as wsmod
+
+if TYPE_CHECKING:
+    from rich.tree import Tree
+
+    from segmerge.workspace import config as wsmod
+
+# Every `segmerge` command, `--help` included, imports this module: what only some
+# commands need (the config's pydantic models, pandas, rich's tables and progress bars,
+# the scheduler) is imported inside those commands, so each pays only for its own.
 
 app = typer.Typer(
     help="Segmerge: segment your contacts and send each segment its own letter.\n\n"
@@ -56,7 +58,9 @@ def _main(
 
 
 def _ws(workspace: Path | None) -> wsmod.Workspace:
-    return wsmod.load(workspace)
+    from segmerge.workspace.config import load
+
+    return load(workspace)
 
 
 # init -----------------------------------------------------------------------
@@ -79,6 +83,9 @@ def init(
 
     Example: segmerge init ~/boutique && cd ~/boutique && segmerge run profils --dry-run
     """
+    import shutil
+    from importlib.resources import as_file, files
+
     target = directory.expanduser().resolve()
     if target.exists() and any(target.iterdir()):
         raise SegmergeError(
@@ -180,6 +187,8 @@ def _segment(
 
 
 def _print_sizes(seg: Any, tz: Any) -> None:
+    from rich.table import Table
+
     sizes = seg.assignment.sizes()
     total = len(seg.frame)
     contacts = ngettext("{n} contact", "{n} contacts", total).format(n=number(total))
@@ -216,6 +225,8 @@ def explain(
 
     Example: segmerge explain segrules/profils-vpc.yaml 00042
     """
+    from rich.tree import Tree
+
     from segmerge.cli.contact_ids import check_contact_id
     from segmerge.cli.sources import tell_source
     from segmerge.rules import explain as do_explain
@@ -298,6 +309,7 @@ def run_cmd(
 
     Example: segmerge run profils --as-of 2026-12-01 --dry-run
     """
+    from segmerge.cli.run_output import print_summary, progress_bar, reporter
     from segmerge.run.checks import campaigns_to_run, finished_note
     from segmerge.run.pipeline import RunOptions, run
 
@@ -337,6 +349,7 @@ def test_send_cmd(
 
     Example: segmerge test-send profils --to moi@example.org
     """
+    from segmerge.cli.admin import emit
     from segmerge.run.testsend import test_send
 
     ws = _ws(workspace)

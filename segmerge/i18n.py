@@ -66,14 +66,14 @@ import tomllib
 from datetime import date, datetime
 from decimal import Decimal
 from functools import cache
-from importlib.resources import files
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from babel.dates import format_date
-from babel.messages.catalog import Catalog
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
-from babel.numbers import format_currency, format_decimal
+if TYPE_CHECKING:
+    from babel.messages.catalog import Catalog
+
+# babel is imported where it is used: every `segmerge` command imports this module, and an
+# English command that prints no number (or `--help`) should not pay for babel's catalogs
 
 #: narrow no-break space: French puts it before : ; ! ? % € and inside « »
 NNBSP = "\u202f"
@@ -142,6 +142,8 @@ def use_workspace_language(root: str | Path | None) -> str:
 
 def catalog_files(language: str = "fr") -> list[Path]:
     """The PO files of one language, in a stable order."""
+    from importlib.resources import files
+
     folder = files("segmerge") / "locale" / language
     if not folder.is_dir():
         return []
@@ -153,6 +155,9 @@ def catalog_files(language: str = "fr") -> list[Path]:
 def read_catalogs(language: str = "fr") -> Catalog:
     """Every PO file of ``language`` merged into one babel Catalog (later files cannot
     silently override: tests/test_language.py refuses a msgid translated twice)."""
+    from babel.messages.catalog import Catalog
+    from babel.messages.pofile import read_po
+
     merged = Catalog(locale=language, domain="segmerge")
     for path in catalog_files(language):
         with path.open("rb") as fh:
@@ -170,6 +175,8 @@ def _translations(language: str) -> gettext.NullTranslations:
     """The compiled catalog, built in memory once per process (no .mo file to keep in sync)."""
     if language == "en":
         return gettext.NullTranslations()
+    from babel.messages.mofile import write_mo
+
     buf = io.BytesIO()
     write_mo(buf, read_catalogs(language))  # fuzzy entries are left out, as msgfmt does
     buf.seek(0)
@@ -203,6 +210,8 @@ def number(value: int | float | Decimal, digits: int = 0) -> str:
 
     ``digits`` is the most decimals shown; trailing zeros are dropped (no "10,0").
     """
+    from babel.numbers import format_decimal
+
     pattern = "#,##0" + ("." + "#" * digits if digits > 0 else "")
     return str(format_decimal(value, format=pattern, locale=_babel_locale()))
 
@@ -220,12 +229,16 @@ def percent_of(part: int | float, whole: int | float, digits: int = 1) -> str:
 
 def money(amount: int | float | Decimal, currency: str = "EUR") -> str:
     """An amount in its currency: "1 234,50 €" (U+202F before €) / "€1,234.50"."""
+    from babel.numbers import format_currency
+
     text = str(format_currency(amount, currency, locale=_babel_locale()))
     return text.replace("\xa0", NNBSP) if is_french() else text
 
 
 def day(value: date | datetime, with_year: bool = True) -> str:
     """A calendar day in words: "1er décembre 2026" / "December 1, 2026"."""
+    from babel.dates import format_date
+
     if isinstance(value, datetime):
         value = value.date()
     if is_french():

@@ -15,12 +15,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from segmerge.cli.console import out
-from segmerge.cli.options import WorkspaceOpt
+from segmerge.cli.options import WorkspaceOpt, load_workspace
 from segmerge.i18n import _, ngettext, number
-from segmerge.workspace import config as wsmod
 
 if TYPE_CHECKING:
     from segmerge.ports.connector import Connector
@@ -48,7 +46,7 @@ def history(
     from segmerge.ledger.store import Ledger
 
     fmt = "csv" if csv else fmt
-    ws = wsmod.load(workspace)
+    ws = load_workspace(workspace)
     ledger = Ledger.open_existing(ws.ledger_path)
     if ledger is None:
         out.print(_("No run yet."))
@@ -99,6 +97,8 @@ def emit(rows: list[dict[str, Any]], fmt: str, title: str) -> None:
     if not rows:
         out.print(_("Nothing to show."))
         return
+    from rich.table import Table
+
     t = Table(title=escape(title))
     cols = list(dict.fromkeys(k for r in rows for k in r))
     for c in cols:
@@ -198,7 +198,7 @@ def suppress_add(
     """Never mail this address again, from any campaign. Example: segmerge suppress add a@b.fr"""
     from segmerge.ledger.store import Ledger
 
-    with Ledger(wsmod.load(workspace).ledger_path) as ledger:
+    with Ledger(load_workspace(workspace).ledger_path) as ledger:
         n = ledger.suppress([(address, reason)])
     out.print(_("Added.") if n else _("Already suppressed."))
 
@@ -213,7 +213,7 @@ def suppress_import(
     from segmerge.mail.suppression import read_addresses
 
     addresses = read_addresses(file)
-    with Ledger(wsmod.load(workspace).ledger_path) as ledger:
+    with Ledger(load_workspace(workspace).ledger_path) as ledger:
         n = ledger.suppress([(a, f"import {file.name}") for a in addresses])
     text = ngettext(
         "{n} new address suppressed ({read} read).",
@@ -231,7 +231,7 @@ def suppress_list(
     """Show the suppression list: addresses, and contacts unsubscribed by id."""
     from segmerge.ledger.store import Ledger
 
-    ledger = Ledger.open_existing(wsmod.load(workspace).ledger_path)
+    ledger = Ledger.open_existing(load_workspace(workspace).ledger_path)
     rows: list[dict[str, Any]] = []
     if ledger is not None:
         with ledger:  # addresses, then contacts unsubscribed by id (blocked whatever their address)

@@ -12,16 +12,18 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 
 from segmerge.cli.console import err, out
-from segmerge.cli.options import WorkspaceOpt
+from segmerge.cli.options import WorkspaceOpt, load_workspace
 from segmerge.i18n import _, label, ngettext
-from segmerge.serve.endpoint.reachability import Probe
-from segmerge.workspace import config as wsmod
+
+if TYPE_CHECKING:
+    from segmerge.serve.endpoint.reachability import Probe
+    from segmerge.workspace import config as wsmod
 
 
 def new_state_warning() -> str:
@@ -65,7 +67,7 @@ def doctor(
     from segmerge.ledger.restore import accept_new_state as abandon
     from segmerge.ledger.restore import restore as put_back
 
-    ws = wsmod.load(workspace)
+    ws = load_workspace(workspace)
     if restore or source is not None:
         chosen, notes = put_back(ws, source.expanduser() if source else None)
         where = escape(str(chosen.path))

@@ -26,11 +26,11 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from typer import rich_utils
 from typer._click.core import Command, Context
-from typer._click.exceptions import NoArgsIsHelpError, UsageError
+from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 from typer._click.formatting import HelpFormatter
 from typer.core import TyperGroup
+from typer.exceptions import Abort
 
 from segmerge.i18n import _, is_french, label, use_workspace_language
 
@@ -52,7 +52,7 @@ def workspace_arg(args: Sequence[str]) -> Path | None:
 def choose_language(args: Sequence[str]) -> str:
     """The command's language before click parses anything: usage errors and ``--help``
     come before any option's callback could choose it."""
-    from segmerge.workspace.config import find_root
+    from segmerge.workspace.root import find_root
 
     given = workspace_arg(args)
     root: Path | None = given
@@ -71,9 +71,20 @@ class SpeakingFormatter(HelpFormatter):
 class SpeakingContext(Context):
     formatter_class = SpeakingFormatter
 
+    def make_formatter(self) -> HelpFormatter:
+        _panels()  # the help is about to be laid out by typer.rich_utils
+        return super().make_formatter()
+
 
 def _panels() -> None:
-    """Typer's help panels' titles and notes, made at its import: set for this command."""
+    """Typer's help panels' titles and notes, made at its import: set for this command.
+
+    Only when rich lays out help or an error (click's own exception or an abort):
+    typer.rich_utils loads rich's markdown and syntax modules, which cost more than a
+    whole command that prints no help.
+    """
+    from typer import rich_utils
+
     rich_utils.ARGUMENTS_PANEL_TITLE = _("Arguments")
     rich_utils.OPTIONS_PANEL_TITLE = _("Options")
     rich_utils.COMMANDS_PANEL_TITLE = _("Commands")
@@ -102,7 +113,6 @@ def help_texts(root: Command) -> Iterator[str]:
 
 def speak(root: Command) -> None:
     """Say the help of this (freshly built) tree in the command's language, in place."""
-    _panels()
     for cmd in commands(root):
         cmd.context_class = SpeakingContext
         if not is_french():
@@ -132,18 +142,26 @@ class SpeakingGroup(TyperGroup):
         try:
             return super().make_context(*args, **kwargs)
         except NoArgsIsHelpError:
+            _panels()  # shown by typer.rich_utils, as an error
             raise
         except UsageError as exc:
             from segmerge.cli.help_errors import said
 
             raise said(exc) from None
+        except (ClickException, Abort, EOFError):
+            _panels()
+            raise
 
     def invoke(self, ctx: Context) -> Any:
         try:
             return super().invoke(ctx)
         except NoArgsIsHelpError:
+            _panels()
             raise
         except UsageError as exc:
             from segmerge.cli.help_errors import said
 
             raise said(exc) from None
+        except (ClickException, Abort, EOFError):  # typer.rich_utils says them
+            _panels()
+            raise

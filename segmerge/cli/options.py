@@ -12,20 +12,33 @@ see :mod:`segmerge.i18n`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from segmerge.cli.as_of import as_of_option
 from segmerge.i18n import use_workspace_language
+from segmerge.workspace.root import find_root
+
+if TYPE_CHECKING:
+    from segmerge.workspace import config as wsmod
 
 
 def _workspace_language(value: Path | None) -> Path | None:
     """Speak the workspace's language from here on; the value passes unchanged."""
-    from segmerge.workspace.config import find_root
-
     use_workspace_language(find_root(value))
     return value
+
+
+def load_workspace(value: Path | None) -> wsmod.Workspace:
+    """The workspace a command names, loaded and validated (see :mod:`segmerge.workspace`).
+
+    Imported here, when a command runs, not when the CLI is built: its pydantic models cost
+    more than `--help` itself.
+    """
+    from segmerge.workspace.config import load
+
+    return load(value)
 
 
 WorkspaceOpt = Annotated[

@@ -14,10 +14,10 @@ from typing import Annotated
 
 import typer
 
-from segmerge.cli.options import AsOfOpt, WorkspaceOpt
+from segmerge.cli.options import AsOfOpt, WorkspaceOpt, load_workspace
 from segmerge.errors import ConfigError
 from segmerge.i18n import _
-from segmerge.workspace import config as wsmod
+from segmerge.workspace.root import find_root
 
 
 def preview_cmd(
@@ -49,8 +49,8 @@ def preview_cmd(
 
     Example: segmerge preview --campaign profils --as-of 2026-12-01
     """
-    root = wsmod.find_root(workspace)
-    ws = wsmod.load(root)  # a workspace that does not load at start is a usage error
+    root = find_root(workspace)
+    ws = load_workspace(root)  # a workspace that does not load at start is a usage error
     if campaign is not None:
         ws.campaign(campaign)
     from segmerge.preview.app import (  # lazy: pandas, only for this command

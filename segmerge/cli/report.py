@@ -14,13 +14,11 @@ from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from segmerge.cli.console import out
-from segmerge.cli.options import AsOfOpt, WorkspaceOpt
+from segmerge.cli.options import AsOfOpt, WorkspaceOpt, load_workspace
 from segmerge.errors import ConfigError
 from segmerge.i18n import _, day, label, money, ngettext, number, percent, percent_of
-from segmerge.workspace import config as wsmod
 
 
 def report_cmd(
@@ -43,7 +41,7 @@ def report_cmd(
 
     if min_size < 0:
         raise ConfigError(_("expected a number of contacts, 0 or more"), field="--min-size")
-    ws = wsmod.load(workspace)
+    ws = load_workspace(workspace)
     seg = segment(ws, Path(rules).resolve(), source_name=source, as_of=as_of, order_categories=True)
     q = analyse(seg, min_size, ws.tz)
     moves = movements(ws, seg)
@@ -57,6 +55,8 @@ def report_cmd(
 
 
 def print_quality(q: Any, moves: Any, tz: Any) -> None:
+    from rich.table import Table
+
     from segmerge.report.quality import verdict_homogeneity
 
     contacts = ngettext("{n} contact", "{n} contacts", q.total).format(n=number(q.total))
@@ -142,6 +142,8 @@ def _mm(st: Any) -> str:
 
 
 def print_movements(moves: Any) -> None:
+    from rich.table import Table
+
     if moves is None:
         out.print(
             "\n" + label(_("Movements")) + " " + _("no earlier report or send to compare with.")
@@ -188,7 +190,7 @@ def kpi_cmd(
     """
     from segmerge.report.kpi import kpi
 
-    ws = wsmod.load(workspace)
+    ws = load_workspace(workspace)
     r = kpi(ws, campaign, run_id=run_id, window=window)
     print_kpi(r)
     if html is not None:
@@ -199,6 +201,8 @@ def kpi_cmd(
 
 
 def print_kpi(r: Any) -> None:
+    from rich.table import Table
+
     window = ngettext("{n}-day window", "{n}-day window", r.window).format(n=r.window)
     t = Table(title=escape(f"{r.run_id} — {window} — {r.interval_heading()}"))
     heads = (

@@ -10,23 +10,17 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
 from segmerge.cli.console import err, out
-from segmerge.cli.options import WorkspaceOpt
+from segmerge.cli.options import WorkspaceOpt, load_workspace
 from segmerge.errors import ConfigError
 from segmerge.i18n import _, lang, ngettext
-from segmerge.serve.cron import (
-    ScheduleStore,
-    load_schedules,
-    next_fires,
-    normalize_cron,
-    parse_cron,
-)
-from segmerge.workspace import config as wsmod
+
+if TYPE_CHECKING:
+    from segmerge.workspace import config as wsmod
 
 schedule_app = typer.Typer(
     help="Cron-style schedules, in the workspace time zone (see `segmerge serve`).",
@@ -44,8 +38,10 @@ def schedule_add(
 
     Example: segmerge schedule add profils "0 9 * * MON"
     """
-    ws = wsmod.load(workspace)
+    ws = load_workspace(workspace)
     ws.campaign(campaign)  # an unknown campaign is an error naming the known ones
+    from segmerge.serve.cron import ScheduleStore, next_fires, normalize_cron, parse_cron
+
     trig = parse_cron(cron, ws.tz, field="CRON")
     expr = normalize_cron(cron)
     store = ScheduleStore(ws)
@@ -76,7 +72,11 @@ def schedule_list(
 
     Example: segmerge schedule list
     """
-    ws = wsmod.load(workspace)
+    ws = load_workspace(workspace)
+    from rich.table import Table
+
+    from segmerge.serve.cron import load_schedules, next_fires
+
     schedules = load_schedules(ws)
     if not schedules:
         out.print(
@@ -103,7 +103,9 @@ def schedule_remove(
 
     Example: segmerge schedule remove profils
     """
-    ws = wsmod.load(workspace)
+    ws = load_workspace(workspace)
+    from segmerge.serve.cron import ScheduleStore, normalize_cron
+
     store = ScheduleStore(ws)
     try:
         n = store.remove(campaign, normalize_cron(cron) if cron else None)
@@ -187,7 +189,7 @@ def serve_command(
     from segmerge.serve.main import ServeOptions, serve
     from segmerge.workspace.secrets import exposure_warnings
 
-    ws = wsmod.load(workspace)
+    ws = load_workspace(workspace)
     for w in exposure_warnings(ws.root):  # a credential file others can read
         err.print(f"! {w}", style="yellow", markup=False, highlight=False)
     opts = ServeOptions(

@@ -7,7 +7,6 @@ what was expected, because TOML parsers and pydantic alone say neither.
 
 from __future__ import annotations
 
-import os
 import re
 import tomllib
 from email.utils import parseaddr
@@ -23,6 +22,7 @@ from segmerge.i18n import _
 from segmerge.workspace.kpi import KpiConfig
 from segmerge.workspace.positions import first_line, locate_key, strip_position, toml_position
 from segmerge.workspace.pressure import PressureConfig
+from segmerge.workspace.root import find_root as find_root  # re-exported: callers name it here
 from segmerge.workspace.sources import ConnectorRef, SourceRef
 from segmerge.workspace.state import LEDGER_FILE
 from segmerge.workspace.textfile import read_user_text
@@ -191,12 +191,6 @@ class Workspace:
         if campaign.templates:
             return self.path(campaign.templates)
         return self.path(Path("templates") / Path(campaign.rules).stem)
-
-
-def find_root(workspace: str | Path | None) -> Path:
-    """`--workspace`, then `$SEGMERGE_WORKSPACE`, then the current folder."""
-    chosen = workspace or os.environ.get("SEGMERGE_WORKSPACE") or "."
-    return Path(chosen).expanduser().resolve()
 
 
 def load(workspace: str | Path | None = None) -> Workspace:
