@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -94,6 +96,19 @@ def demo_ran(demo_pristine: Path, tmp_path_factory: pytest.TempPathFactory) -> D
     with one_core():
         ran = segmerge("run", "profils", "-w", str(root), "--as-of", AS_OF)
     return DemoRun(root, before, target, ran)
+
+
+@contextmanager
+def interrupted_after(seconds: float) -> Iterator[None]:
+    """For a command run in this process that must end by itself (`serve` refused before it
+    starts): were it to serve instead, SIGINT after ``seconds`` stops it (serve then exits
+    0, which the test refuses) rather than leaving the suite waiting forever."""
+    guard = threading.Timer(seconds, os.kill, (os.getpid(), signal.SIGINT))
+    guard.start()
+    try:
+        yield
+    finally:
+        guard.cancel()
 
 
 @pytest.fixture()

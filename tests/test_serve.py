@@ -28,7 +28,7 @@ from cli import Ran, segmerge
 from segmerge.mail.tokens import signing_key, unsubscribe_token
 from segmerge.run.pipeline import RunOptions, run
 from segmerge.workspace import config as wsmod
-from tests.demo_fixtures import DemoRun, copy_of, one_core
+from tests.demo_fixtures import DemoRun, copy_of, interrupted_after, one_core
 
 ROOT = Path(__file__).resolve().parent.parent
 # the real CLI, with the schedule commands registered whether bot.py does it yet or not
@@ -104,16 +104,9 @@ def servers() -> Any:
 
 
 def refused_serve(root: Path) -> Ran:
-    """`segmerge serve` in this process, expected to be refused at once. Were it not, it
-    would serve until a signal: SIGINT after a minute stops it (exit 0, which fails)."""
-    import threading
-
-    guard = threading.Timer(60, os.kill, (os.getpid(), signal.SIGINT))
-    guard.start()
-    try:
+    """`segmerge serve` in this process, expected to be refused at once."""
+    with interrupted_after(60):
         return segmerge("serve", "-w", str(root))
-    finally:
-        guard.cancel()
 
 
 def json_lines(path: Path) -> list[dict[str, Any]]:

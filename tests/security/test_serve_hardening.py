@@ -5,7 +5,8 @@ connector wrapping a database client or a tunnel, starts a helper process, then
 connects to a server on 127.0.0.1 that accepts and never answers. The other
 campaign's source answers at once with three contacts. Everything runs in the
 real `segmerge serve` process (its own process group, as a shell job is);
-processes are looked at with psutil.
+processes are looked at with psutil. A serve refused before it starts runs in this
+process (tests/cli.py), the plugin's folder on its import path.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ import psutil
 import pytest
 from cli import segmerge
 from workspaces import SEGMERGE, cli_env, install_plugin
+
+from tests.demo_fixtures import interrupted_after
 
 PLUGIN = '''
 """Two shop APIs as sources: one that answers, one that never does."""
@@ -100,11 +103,9 @@ def silent_server() -> Iterator[socket.socket]:
 class Shop:
     """A copy of the base workspace with a stuck campaign (`bloquee`) and a quick one (`petite`)."""
 
-    def __init__(self, base: Path, tmp: Path, port: int) -> None:
+    def __init__(self, base: Path, tmp: Path, port: int, site: Path) -> None:
         self.root = tmp / "shop"
         shutil.copytree(base, self.root)
-        site = tmp / "site"
-        site.mkdir()
         install_plugin(site, "shops_segmerge", PLUGIN, "tiny", "shops_segmerge:Tiny")
         info = site / "shops_segmerge-0.1.dist-info" / "entry_points.txt"
         info.write_text(info.read_text() + "stuck = shops_segmerge:Stuck\n")
@@ -195,8 +196,12 @@ class Shop:
 
 
 @pytest.fixture()
-def shop(base: Path, tmp_path: Path, silent_server: socket.socket) -> Iterator[Shop]:
-    s = Shop(base, tmp_path, silent_server.getsockname()[1])
+def shop(
+    base: Path, tmp_path: Path, silent_server: socket.socket, plugin_site: Path
+) -> Iterator[Shop]:
+    """The plugin is installed in ``plugin_site``: on serve's PYTHONPATH, and on this
+    process's import path for the commands run here."""
+    s = Shop(base, tmp_path, silent_server.getsockname()[1], plugin_site)
     yield s
     s.close()
 
@@ -318,13 +323,8 @@ def test_serve_killed_outright_takes_its_runs_with_it(shop: Shop) -> None:
 def test_a_bad_time_limit_is_a_usage_error_before_anything_runs(
     shop: Shop, args: list[str], says: str
 ) -> None:
-    p = subprocess.run(
-        [SEGMERGE, "serve", "-w", str(shop.root), "--run-on-start", *args],
-        capture_output=True,
-        text=True,
-        env=shop.env,
-        timeout=60,
-    )
+    with interrupted_after(60):
+        p = segmerge("serve", "-w", str(shop.root), "--run-on-start", *args)
     assert p.returncode == 2, p.stdout + p.stderr
     assert says in p.stderr and "Traceback" not in p.stderr
     assert not shop.pids.exists()  # nothing was run
