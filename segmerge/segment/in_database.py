@@ -251,9 +251,7 @@ def segment_in_database(
     if order_categories and "category" in orders.columns:
         orders = db.order_categories()
     with frozen_heap():  # a value per contact (tags lists, ids): no collector passes over them
-        raw_contacts = frame_from_arrow(contact_rows(result, contact_columns))
-        if columns is not None:
-            raw_contacts = _left_out_as_empty(raw_contacts, set(contacts_schema.names))
+        raw_contacts = _left_out_as_empty(frame_from_arrow(contact_rows(result, contact_columns)))
         tables = conform(Tables(raw_contacts, orders, events), source=name)
     contacts = tables.contacts
     calls = sorted(set(ruleset.metric_calls()), key=lambda c: c.key)
@@ -282,14 +280,14 @@ def _in_order(source: Source, db: _Database, result: pa.Table) -> pa.Table:
     )
 
 
-def _left_out_as_empty(contacts: pd.DataFrame, present: set[str]) -> pd.DataFrame:
-    """The canonical columns the caller did not ask for, empty as a pull's are when a
-    source lacks them, built whole (conform builds them value by value, seconds on a
-    million contacts). A column the source lacks is left to conform, which says so."""
+def _left_out_as_empty(contacts: pd.DataFrame) -> pd.DataFrame:
+    """The canonical columns the caller did not ask for (or the source lacks), empty
+    as conform makes them, built whole (conform builds them value by value, seconds on
+    a million contacts). A missing ``subscribed`` is left to conform, which says so."""
     n = len(contacts)
     empty: dict[str, pd.Series] = {}
     for name in CONTACT_COLUMNS:
-        if name in contacts.columns or name not in present:
+        if name in contacts.columns:
             continue
         if name in ("created_at", "updated_at"):
             empty[name] = pd.Series(pd.NaT, index=contacts.index, dtype=UTC)
