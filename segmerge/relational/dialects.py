@@ -8,8 +8,10 @@ Two rewrites are ours, each for a reason checked against the engine's manual:
 
 - PostgreSQL rounds only NUMERIC to N decimals: sums go through NUMERIC and back;
 - ClickHouse takes a local day as ``toDate(instant, zone)``, an instant as
-  ``DateTime64(6, 'UTC')`` (sqlglot's ``DateTime`` drops the microseconds), and a
-  join's ``c.*`` column by column (:func:`_named_stars`).
+  ``DateTime64(6, 'UTC')`` (sqlglot's ``DateTime`` drops the microseconds), a
+  wall-clock time in the workspace's zone as ``toDateTime64(toString(t), 6, zone)``
+  (it has no ``AT TIME ZONE``), and a join's ``c.*`` column by column
+  (:func:`_named_stars`).
 
 Moving a date by N days on the workspace's wall clock (a condition such as
 ``last_order_at + 30 > today()``) is written only for DuckDB and PostgreSQL, where
@@ -70,6 +72,15 @@ def _clickhouse(tree: exp.Expression) -> exp.Expression:
             )
         if isinstance(node, exp.Cast) and node.to.is_type(exp.DataType.Type.TIMESTAMPTZ):
             return exp.Cast(this=node.this, to=_instant())
+        if (
+            isinstance(node, exp.AtTimeZone)
+            and isinstance(node.this, exp.Cast)
+            and node.this.to.is_type(exp.DataType.Type.TIMESTAMP)
+        ):  # a wall-clock time read in the zone: ClickHouse has no AT TIME ZONE
+            wall = exp.Anonymous(this="toString", expressions=[node.this.this])
+            return exp.Anonymous(
+                this="toDateTime64", expressions=[wall, exp.Literal.number(6), node.args["zone"]]
+            )
         return node
 
     tree = tree.transform(to_date, copy=False)
