@@ -4,7 +4,10 @@ Everything that can fail on bad input (config, data, rules, templates) happens
 before the ledger is opened, so a mistake leaves the workspace as it was. Then
 each action is recorded as intent, marked in flight, pushed, and its outcome
 recorded: a run killed anywhere and started again for the same campaign and
-day resumes and repeats nothing.
+day resumes and repeats nothing. The letters go a chunk at a time through that
+(:mod:`segmerge.run.sends`): rendered once the ledger is open, a chunk is
+recorded before any of it is pushed, and one contact whose letter cannot be
+made is recorded as skipped, with why, without stopping the others.
 """
 
 from __future__ import annotations
