@@ -38,6 +38,8 @@ if TYPE_CHECKING:  # conftest loads this module: collection stays light
 
 #: the day the shared run is made for
 AS_OF = "2026-12-01"
+#: a command's environment in which the workspace's locale chooses the language
+LANG_UNSET: dict[str, str | None] = {"SEGMERGE_LANG": None}
 
 
 @contextmanager
@@ -76,7 +78,8 @@ class DemoRun:
     before: pd.DataFrame
     #: the address suppressed before the run (a subscribed contact's, in upper case)
     suppressed: str
-    #: `segmerge run profils -w ROOT --as-of AS_OF`
+    #: `segmerge run profils -w ROOT --as-of AS_OF`, said in the workspace's language as a
+    #: user of the demo reads it: French, its locale (tests/test_language.py checks it)
     ran: Ran
 
 
@@ -93,8 +96,8 @@ def demo_ran(demo_pristine: Path, tmp_path_factory: pytest.TempPathFactory) -> D
     target = str(before.loc[before["subscribed"] & before["email"].notna(), "email"].iloc[0])
     (root / "bounces.csv").write_text(f"email;raison\n{target.upper()};bounce\n", encoding="utf-8")
     segmerge("suppress", "import", str(root / "bounces.csv"), "-w", str(root), check=True)
-    with one_core():
-        ran = segmerge("run", "profils", "-w", str(root), "--as-of", AS_OF)
+    with one_core():  # the suite's SEGMERGE_LANG=en set aside: the workspace chooses
+        ran = segmerge("run", "profils", "-w", str(root), "--as-of", AS_OF, env=LANG_UNSET)
     return DemoRun(root, before, target, ran)
 
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 import ast
 import functools
 import re
-import shutil
 import string
 from collections.abc import Iterator
 from datetime import date
@@ -423,49 +422,72 @@ WALK = [
 ]
 
 
-def _walk(ws: Path, locale: str, mp: pytest.MonkeyPatch) -> dict[str, tuple[int, str]]:
+def _walk(
+    ws: Path, locale: str, mp: pytest.MonkeyPatch, ran: Path | None = None, run: Any = None
+) -> dict[str, tuple[int, str]]:
     """Every command of :data:`WALK` in a workspace whose locale is ``locale``; then, with no
-    workspace at all, the environment's language (``$LANG`` the same as the workspace)."""
-    toml = ws / "segmerge.toml"
-    text = toml.read_text(encoding="utf-8")
-    text = re.sub(r'(?m)^locale = ".*"$', f'locale = "{locale}"', text)
-    toml.write_text(text, encoding="utf-8")
+    workspace at all, the environment's language (``$LANG`` the same as the workspace).
+    With ``ran`` and ``run``: ``run`` is the output of the walk's `run` (the session's
+    shared run, tests/demo_fixtures.py), and the commands after it go on in ``ran``, a
+    copy of the workspace it ran in."""
+    texts = {root: _set_locale(root, locale) for root in {ws, ran or ws}}
     import typer
 
     import bot
 
     tree = typer.main.get_command(bot.app)  # its help is said in this walk's language
-    seen = {name: _invoke(argv, ws, tree) for name, argv, _ in WALK}
+    seen: dict[str, tuple[int, str]] = {}
+    here = ws
+    for name, argv, _ in WALK:
+        if name == "run" and run is not None and ran is not None:
+            seen[name], here = (run.returncode, run.output), ran
+            continue
+        seen[name] = _invoke(argv, here, tree)
     mp.setenv("LANG", f"{locale}.UTF-8")
-    seen["no workspace"] = _invoke(["doctor"], ws / "segrules", tree)
+    seen["no workspace"] = _invoke(["doctor"], here / "segrules", tree)
+    toml, text = here / "segmerge.toml", texts[here]
     toml.write_text(text.replace("[campaigns.", "[campaigns.broken]\nsource = 1\n\n[campaigns.", 1))
-    seen["broken segmerge.toml"] = _invoke(["doctor"], ws, tree)
+    seen["broken segmerge.toml"] = _invoke(["doctor"], here, tree)
     toml.write_text(text, encoding="utf-8")
     return seen
+
+
+def _set_locale(ws: Path, locale: str) -> str:
+    """Set ``locale`` in the workspace's segmerge.toml; its text."""
+    toml = ws / "segmerge.toml"
+    text = re.sub(r'(?m)^locale = ".*"$', f'locale = "{locale}"', toml.read_text(encoding="utf-8"))
+    toml.write_text(text, encoding="utf-8")
+    return text
+
+
+TYPO = "version: 1\nname: typo\nsegments:\n  - name: vieux\n    when: agee > 60\n"
 
 
 @pytest.fixture(scope="module")
 def demo(demo_pristine, tmp_path_factory) -> Path:
     ws = copy_of(demo_pristine, tmp_path_factory.mktemp("demo") / "boutique")
-    (ws / "segrules" / "typo.yaml").write_text(
-        "version: 1\nname: typo\nsegments:\n  - name: vieux\n    when: agee > 60\n", "utf-8"
-    )
+    (ws / "segrules" / "typo.yaml").write_text(TYPO, "utf-8")
     return ws
 
 
 @pytest.fixture(scope="module")
-def walked(demo) -> Iterator[dict[str, dict[str, tuple[int, str]]]]:
+def walked(demo, demo_ran, tmp_path_factory) -> Iterator[dict[str, dict[str, tuple[int, str]]]]:
+    """The French walk up to `run` in ``demo``; its `run` is the session's shared run of the
+    demo (made in French, the demo's locale) and it goes on in a copy of that workspace,
+    where the English walk follows, as both did in one workspace (the run done)."""
+    ran = copy_of(demo_ran.root, tmp_path_factory.mktemp("ran") / "boutique")
+    (ran / "segrules" / "typo.yaml").write_text(TYPO, "utf-8")
     mp = pytest.MonkeyPatch()
     mp.delenv("SEGMERGE_LANG")  # the workspace chooses, as for a user
     mp.setenv("COLUMNS", "200")
     try:
         with one_core():  # no render worker to start for the demo's 2,052 letters
-            walks = {"fr": _walk(demo, "fr_FR", mp), "en": _walk(demo, "en_US", mp)}
+            fr = _walk(demo, "fr_FR", mp, ran, demo_ran.ran)
+            walks = {"fr": fr, "en": _walk(ran, "en_US", mp)}
         yield walks
     finally:
         mp.undo()
         i18n.use_locale("en")
-        shutil.rmtree(demo / ".segmerge", ignore_errors=True)
 
 
 #: English still printed in French output, each with the module that says it (connectors
