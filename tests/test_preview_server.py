@@ -311,9 +311,7 @@ def test_the_command_serves_on_a_free_port_and_refuses_bad_input(tmp_path):
         code, _, body = get(base)
         assert code == 200 and 'id="campagne-rfm"' in body and "campagne-profils" not in body
         assert get(base + "c/profils")[0] == 404
-        busy = subprocess.run(
-            [*cmd, "--port", url.group(1)], capture_output=True, text=True, timeout=60
-        )
+        busy = segmerge(*args, "--port", url.group(1))  # refused before serving: in process
         assert busy.returncode == 2 and "already in use" in busy.stderr
     finally:
         proc.terminate()
