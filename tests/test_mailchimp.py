@@ -525,6 +525,9 @@ def test_a_check_reads_the_first_wave_so_the_pull_after_it_asks_only_for_members
         assert all(any(p.endswith(s) for p in checked) for s in side)
         assert fake.peak >= 4  # at once, not one after another
         n = len(fake.queries)
+        # which requests, not their contents: the member pages' answers are checked against
+        # the spec by test_paging_reads_every_page_once_and_in_parallel
+        fake.check_responses = False
         tables = conn.pull()
         pulled = [p for _, p, _ in fake.queries[n:]]
         assert len(tables.contacts) == 2500 and sum(p.endswith("/members") for p in pulled) == 3
