@@ -1,13 +1,13 @@
 """The demo workspace built once per test session, and copied by each test that changes it.
 
 Why: `segmerge init` is cheap, but a run of the demo's `profils` campaign fills and
-writes 2,052 letters (about 8 s of CPU), and the CLI, report and serve tests each ran
-their own. :func:`demo_ran` runs it once; a test that changes a workspace works on its
+writes two thousand letters, the costliest thing a test does, and the CLI, language
+and serve tests each ran their own. :func:`demo_ran` runs it once; a test that changes a workspace works on its
 own copy (:func:`copy_of`), never on the shared one.
 
 :func:`one_core` runs a command as on a one-core machine: a batch of 2,000 letters or
-more makes the render pool spawn a worker interpreter (imports and templates again,
-about 2.5 s of CPU for one run), which only pays off on a big base; the CLI tests
+more makes the render pool spawn worker interpreters (imports and templates loaded
+again in each), which only pays off on a big base; the CLI tests
 assert what the run did, and tests/test_render_pool_run.py tests the workers.
 
 :func:`plugin_site` puts a folder on this process's import path, so that a plugin

@@ -481,7 +481,7 @@ def walked(demo, demo_ran, tmp_path_factory) -> Iterator[dict[str, dict[str, tup
     mp.delenv("SEGMERGE_LANG")  # the workspace chooses, as for a user
     mp.setenv("COLUMNS", "200")
     try:
-        with one_core():  # no render worker to start for the demo's 2,052 letters
+        with one_core():  # no render worker to start for the demo's letters
             fr = _walk(demo, "fr_FR", mp, ran, demo_ran.ran)
             walks = {"fr": fr, "en": _walk(ran, "en_US", mp)}
         yield walks
