@@ -142,3 +142,47 @@ def test_rows_on_stdout_are_csv_only(demo) -> None:
     proc = sm("segment", rules, "-w", str(demo), "--as-of", AS_OF, "--format", "csv", check=True)
     rows = pd.read_csv(io.StringIO(proc.stdout), dtype=str, keep_default_na=False)
     assert list(rows.columns) == ["contact_id", "segment"] and rows["contact_id"].is_unique
+
+
+def test_every_metric_of_the_cdnow_shop_is_written_as_pandas_wrote_it(tmp_path) -> None:
+    """Real amounts, trends, ratings and instants (CDNOW's purchases), all scalar metrics
+    and the calls of the catalog: the CSV keeps pandas' bytes, JSON its text."""
+    pytest.importorskip("lifetimes")
+    from zoneinfo import ZoneInfo
+
+    from segmerge.metrics.catalog import SCALAR_METRICS
+    from segmerge.metrics.compute import compute_metrics, reference_instant
+    from segmerge.ports.schema import Tables, conform
+    from segmerge.rules import Assignment
+    from segmerge.segment.rows import segment_rows
+    from segmerge.segment.segmentation import Segmented
+    from tests.shop_exports import cdnow, orders_of, recent
+    from tests.test_relational import CALLS
+
+    paris = ZoneInfo("Europe/Paris")
+    orders = orders_of(recent(cdnow()))
+    ids = [f"{c:05d}" for c in orders["customer"]]
+    contacts = pd.DataFrame({"contact_id": sorted(set(ids))})
+    raw = pd.DataFrame(
+        {
+            "contact_id": ids,
+            "order_id": orders["order"].astype(str),
+            "ordered_at": pd.to_datetime(orders["date"], format="%Y%m%d").dt.tz_localize(paris),
+            "amount": orders["total"],
+            "category": ["cd" if n % 3 else "dvd" for n in orders["order"]],
+            "rating": [float(n % 5 + 1) if n % 4 else None for n in orders["order"]],
+        }
+    )
+    tables = conform(Tables(contacts, raw), source="cdnow")
+    as_of = reference_instant("2026-07-01", paris)
+    metrics = compute_metrics(tables, as_of, paris, set(CALLS))
+    frame = pd.concat([tables.contacts, metrics], axis=1)
+    n = len(frame)
+    member = pd.DataFrame({"a": np.arange(n) % 3 == 0, "b": np.arange(n) % 5 == 0})
+    excluded = pd.Series(False, index=frame.index)
+    seg = Segmented(None, tables, frame, Assignment(member, excluded, {}), as_of, "cdnow")  # type: ignore[arg-type]
+    rows = segment_rows(seg, [*SCALAR_METRICS, *(c.key for c in CALLS)])
+    assert len(rows) > n  # mode all: some contacts in both segments
+    assert _csv(rows, 4096) == rows.to_csv(index=False).encode("utf-8")
+    whole = rows.to_json(orient="records", force_ascii=False, date_format="iso", indent=1)
+    assert "".join(output.json_chunks(rows, batch=4096)) == whole
