@@ -60,14 +60,15 @@ Where the French goes
 from __future__ import annotations
 
 import gettext
-import io
 import os
+import re
 import tomllib
+from collections.abc import Iterable, Iterator
 from datetime import date, datetime
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from babel.messages.catalog import Catalog
@@ -170,17 +171,97 @@ def read_catalogs(language: str = "fr") -> Catalog:
     return merged
 
 
+class _Compiled(gettext.GNUTranslations):
+    """A GNU catalog made from :func:`_po_entries` rather than read from a .mo file."""
+
+    def __init__(self, entries: dict[Any, str], plural_forms: str) -> None:
+        gettext.NullTranslations.__init__(self)
+        self._catalog = entries
+        expr = plural_forms.partition("plural=")[2].strip().rstrip(";")
+        self.plural = gettext.c2py(expr or "n != 1")
+
+
+_PO_LINE = re.compile(r'^(msgctxt|msgid_plural|msgid|msgstr(?:\[(\d+)\])?)\s+(".*")\s*$')
+_PO_ESCAPE = re.compile(r"\\(.)")
+_PO_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\"}
+
+
+def _po_text(quoted: str) -> str:
+    return _PO_ESCAPE.sub(lambda m: _PO_ESCAPES.get(m.group(1), m.group(0)), quoted[1:-1])
+
+
+def _po_entries(text: str) -> Iterator[tuple[dict[str, Any], bool]]:
+    """Each entry of a PO file's text: its fields (msgstr[N] under ``("msgstr", N)``) and
+    whether it is fuzzy. Obsolete (``#~``) entries and other comments are skipped."""
+    fields: dict[Any, str] = {}
+    fuzzy = False
+    key: Any = None
+    for raw in text.splitlines():
+        line = raw.strip()
+        if line.startswith('"') and key is not None:
+            fields[key] += _po_text(line)
+            continue
+        m = _PO_LINE.match(line)
+        if m is None:  # a blank line or a comment ends the entry before it
+            if "msgid" in fields and len(fields) > 1:
+                yield fields, fuzzy
+                fields, fuzzy = {}, False
+            key = None
+            fuzzy = fuzzy or (line.startswith("#,") and "fuzzy" in line)
+            continue
+        word = m.group(1)
+        if word in ("msgctxt", "msgid") and "msgid" in fields:  # entries with no blank between
+            yield fields, fuzzy
+            fields, fuzzy = {}, False
+        key = ("msgstr", int(m.group(2))) if m.group(2) is not None else word
+        fields[key] = _po_text(m.group(3))
+    if "msgid" in fields:
+        yield fields, fuzzy
+
+
 @cache
 def _translations(language: str) -> gettext.NullTranslations:
-    """The compiled catalog, built in memory once per process (no .mo file to keep in sync)."""
+    """The compiled catalog, built in memory once per process (no .mo file to keep in sync).
+
+    Read here rather than with babel's PO reader (:func:`read_catalogs`, for the tests and
+    tools): every French command pays for this, `--help` included, and babel took several
+    times as long. Same rules as there: a msgid's first translation wins, fuzzy and
+    untranslated entries are left out (as msgfmt does), Plural-Forms comes from the first
+    file's header.
+    """
     if language == "en":
         return gettext.NullTranslations()
-    from babel.messages.mofile import write_mo
+    return compile_po(p.read_text(encoding="utf-8") for p in catalog_files(language))
 
-    buf = io.BytesIO()
-    write_mo(buf, read_catalogs(language))  # fuzzy entries are left out, as msgfmt does
-    buf.seek(0)
-    return gettext.GNUTranslations(buf)
+
+def compile_po(texts: Iterable[str]) -> gettext.GNUTranslations:
+    """PO files' texts merged into one GNU catalog, in order (see :func:`_translations`)."""
+    entries: dict[Any, str] = {}
+    seen: set[str] = set()  # a msgid's first entry wins, even one left out (fuzzy, empty)
+    plural_forms = ""
+    for text in texts:
+        for fields, fuzzy in _po_entries(text):
+            msgid = fields["msgid"]
+            if not msgid:
+                header = fields.get("msgstr", "")
+                if not plural_forms:
+                    plural_forms = next(
+                        (h for h in header.splitlines() if h.startswith("Plural-Forms:")), ""
+                    )
+                continue
+            if "msgctxt" in fields:
+                msgid = f"{fields['msgctxt']}\x04{msgid}"
+            forms = sorted((k[1], v) for k, v in fields.items() if isinstance(k, tuple))
+            if msgid in seen:
+                continue
+            seen.add(msgid)
+            if fuzzy:
+                continue
+            if "msgid_plural" in fields and forms and any(v for _, v in forms):
+                entries.update({(msgid, n): v for n, v in forms})
+            elif fields.get("msgstr"):
+                entries[msgid] = fields["msgstr"]
+    return _Compiled(entries, plural_forms)
 
 
 def _(message: str) -> str:
