@@ -132,9 +132,9 @@ def _relation(text: str, name: str, dialect: str) -> exp.Expression:
     stripped = text.strip()
     try:
         if stripped.startswith("(") or stripped[:6].lower() in ("select", "with ", "with\n"):
-            query = sqlglot.parse_one(
-                stripped.strip("()") if stripped.startswith("(") else stripped, read=dialect
-            )
+            query = sqlglot.parse_one(stripped, read=dialect)
+            while isinstance(query, exp.Subquery | exp.Paren):  # one relation wrapped in ( )
+                query = query.this
             return exp.Subquery(this=query, alias=exp.TableAlias(this=exp.to_identifier(name)))
         table = exp.to_table(stripped, dialect=dialect)
     except ParseError as err:
