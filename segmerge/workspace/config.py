@@ -24,7 +24,6 @@ from segmerge.workspace.positions import first_line, locate_key, strip_position,
 from segmerge.workspace.pressure import PressureConfig
 from segmerge.workspace.root import find_root as find_root  # re-exported: callers name it here
 from segmerge.workspace.sources import ConnectorRef, SourceRef
-from segmerge.workspace.state import LEDGER_FILE
 from segmerge.workspace.textfile import read_user_text
 from segmerge.workspace.tracking import TrackingConfig
 
@@ -163,6 +162,8 @@ class Workspace:
     @property
     def ledger_path(self) -> Path:
         """The ledger's file: the one place that names it (see :mod:`segmerge.ledger`)."""
+        from segmerge.workspace.state import LEDGER_FILE  # sqlite and locks: not for loading
+
         return self.state_dir / LEDGER_FILE
 
     def path(self, value: str | Path) -> Path:
