@@ -135,3 +135,6 @@ def html_to_text(html: str, check: Callable[[], None] | None = None) -> str:
     parser.close()
     lines = [" ".join(line.split()) for line in "".join(parser.out).split("\n")]
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+parsed_by_stdlib = html_to_text

@@ -47,15 +47,20 @@ class LetterCheck:
         )
 
 
-def fill_every_letter(camp: Any, key: bytes | None) -> LetterCheck:
-    """Render each segment's letters for each of its contacts; count what cannot be filled."""
-    started = time.perf_counter()
+@dataclass(frozen=True)
+class ToFill:
+    """Every letter `validate` fills: (letter, contact) items, and whose each one is."""
+
+    items: list[tuple[str, Any]]
+    who: list[int]  # per item, its contact's place in ``ids``
+    ids: Any  # the contacts' ids, as text (a numpy array)
+
+
+def letters_to_fill(camp: Any) -> ToFill:
+    """Each segment's letters (every A/B variant) for each contact the segment holds."""
     seg = camp.seg
     primary = seg.assignment.primary
     rows = np.flatnonzero(primary.notna().to_numpy(dtype=bool))
-    check = LetterCheck(contacts=len(rows))
-    if not len(rows):
-        return check
     records = seg.frame.iloc[rows].to_dict("records")
     names = primary.iloc[rows].astype(str).to_numpy()
     ids = seg.frame["contact_id"].iloc[rows].astype(str).to_numpy()
@@ -66,13 +71,23 @@ def fill_every_letter(camp: Any, key: bytes | None) -> LetterCheck:
         for letter in camp.templates.letter_keys(name):
             items.extend((letter, records[i]) for i in members)
             who.extend(members.tolist())
-    letters = camp.templates.render_many(items, camp.render_context("-", key))
+    return ToFill(items, who, ids)
+
+
+def fill_every_letter(camp: Any, key: bytes | None) -> LetterCheck:
+    """Render each segment's letters for each of its contacts; count what cannot be filled."""
+    started = time.perf_counter()
+    todo = letters_to_fill(camp)
+    check = LetterCheck(contacts=len(todo.ids))
+    if not len(todo.ids):
+        return check
+    letters = camp.templates.render_many(todo.items, camp.render_context("-", key))
     check.letters = len(letters)
-    for (letter, _contact), i, result in zip(items, who, letters, strict=True):
+    for (letter, _contact), i, result in zip(todo.items, todo.who, letters, strict=True):
         if isinstance(result, TemplateError):
             check.failed += 1
             if len(check.examples) < EXAMPLES:
-                check.examples.append(f"{ids[i]} ({letter}): {_one_line(result)}")
+                check.examples.append(f"{todo.ids[i]} ({letter}): {_one_line(result)}")
     check.seconds = time.perf_counter() - started
     return check
 
