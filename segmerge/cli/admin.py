@@ -42,7 +42,6 @@ def history(
 
     Example: segmerge history profils@2026-12-01 --failed --csv
     """
-    from segmerge.cli.history import actions_view, runs_view
     from segmerge.ledger.store import Ledger
 
     fmt = "csv" if csv else fmt
@@ -51,6 +50,8 @@ def history(
     if ledger is None:
         out.print(_("No run yet."))
         return
+    from segmerge.cli.history import actions_view, runs_view  # pandas: only with a ledger
+
     flags = (("failed", failed), ("uncertain", uncertain), ("deferred", deferred))
     statuses = [s for s, on in flags if on] or None
     with ledger:
