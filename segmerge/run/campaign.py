@@ -48,6 +48,7 @@ class OpenCampaign:
     checks: list[str] = field(default_factory=list)  # what the connectors' checks said
     _groups: tuple[np.ndarray, pd.Series] | None = field(default=None, repr=False)
     _units: pd.Series | None = field(default=None, repr=False)
+    _variants: dict[str, list[str]] | None = field(default=None, repr=False)
 
     def units(self) -> pd.Series:
         """Per contact row, what its groups are drawn for: its mailbox (see variants)."""
@@ -57,7 +58,9 @@ class OpenCampaign:
 
     def variants(self) -> dict[str, list[str]]:
         """Each segment's A/B variants ([] for a segment with one letter)."""
-        return {s: self.templates.variants(s) for s in self.templates.segments}
+        if self._variants is None:
+            self._variants = {s: self.templates.variants(s) for s in self.templates.segments}
+        return self._variants
 
     def groups(self) -> tuple[np.ndarray, pd.Series]:
         """Per contact row: in the holdout?, and the A/B variant of its letter (or None)."""
@@ -77,7 +80,11 @@ class OpenCampaign:
         return unit_hash(self.units(), f"{self.name}#variant")
 
     def letter_of(self, row: int, segment: str) -> tuple[str, str | None]:
-        """The letter key (``fonceurs`` or ``fonceurs.B``) and variant of a contact row."""
+        """The letter key (``fonceurs`` or ``fonceurs.B``) and variant of a contact row.
+        A segment with one letter draws nothing: the whole base's mailboxes are not
+        hashed for it (some 150 MiB at a million contacts)."""
+        if not self.variants().get(segment):
+            return self.templates.letter_key(segment, None), None
         v = self.groups()[1].iat[row]
         variant = str(v) if v is not None else None
         return self.templates.letter_key(segment, variant), variant

@@ -142,7 +142,7 @@ def count_pushes(
 ) -> tuple[dict[str, int], dict[str, dict[str, int]], list[str]]:
     """What :func:`plan_pushes` plans, for a dry run: how many actions of each kind, the
     changes by segment and the drafts' names, counted on whole columns (plan_counts)."""
-    seg, m = camp.seg, _membership(camp)
+    seg, m = camp.seg, _membership(camp, counting=True)
     counted: Counted = []
     tag_dest = camp.tag_destination
     if tag_dest is not None:
@@ -160,16 +160,19 @@ def count_pushes(
     return planned, changes, drafts
 
 
-def _membership(camp: OpenCampaign) -> Membership:
-    """Which contact rows belong in which of the campaign's groups (see plan.membership)."""
+def _membership(camp: OpenCampaign, *, counting: bool = False) -> Membership:
+    """Which contact rows belong in which of the campaign's groups (see plan.membership).
+    ``counting``: without the rows' ids and addresses, which only actions carry (at a
+    million contacts, two columns of Python strings: some 150 MiB)."""
     seg = camp.seg
     return membership(
-        seg.frame,
+        seg.frame.iloc[:0] if counting else seg.frame,
         seg.assignment.matrix,
         camp.config.tag_prefix,
         [s.name for s in seg.ruleset.segments],
         held=camp.groups()[0] if camp.config.holdout else None,
-        pick=camp.variant_pick(),
+        # drawn only for a tested segment: the mailboxes are hashed for nothing else
+        pick=camp.variant_pick() if any(camp.variants().values()) else None,
         variants=camp.variants(),
     )
 

@@ -25,7 +25,7 @@ def held(m: Membership, column: pd.Series) -> pd.DataFrame:
     hold now: what :meth:`Membership.owned` gives, as a frame."""
     names = {g.name for g in m.groups}
     segs = {g.segment for g in m.groups}
-    exploded = column.reset_index(drop=True).explode()
+    exploded = column.reset_index(drop=True).explode().dropna()  # most hold no name
     text = exploded.astype("string")
     starts = text.str.startswith(m.prefix).fillna(False)
     stale = text.str.slice(len(m.prefix)).str.extract(_VARIANT_NAME, expand=False)
