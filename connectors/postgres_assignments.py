@@ -45,6 +45,17 @@ from segmerge.ports import Action, ConnectorError, CredentialError, Outcome, _
 
 from .postgres_errors import server_words
 
+
+def _write_grant() -> str:
+    """The statement that gives the missing rights, to run as the table's owner."""
+    return _("GRANT SELECT, INSERT, UPDATE, DELETE ON {table} TO {user}  (as the table's owner)")
+
+
+def _create_grant() -> str:
+    """The statement that lets the user create the table, to run as the schema's owner."""
+    return _("GRANT CREATE ON SCHEMA {schema} TO {user}  (as the schema's owner)")
+
+
 #: larger than any base: every change of a run is one push, so one transaction
 ONE_TRANSACTION = 1_000_000_000
 CREATE = """CREATE TABLE IF NOT EXISTS {table} (
@@ -129,14 +140,14 @@ class Assignments:
                 for p in ("INSERT", "UPDATE", "DELETE")
                 if not conn.execute("SELECT has_table_privilege(%s, %s)", [name, p]).fetchone()[0]
             ]
-            grant = f"GRANT SELECT, INSERT, UPDATE, DELETE ON {name} TO {user}"
+            grant = _write_grant().format(table=name, user=user)
         else:
             allowed = conn.execute(
                 "SELECT has_schema_privilege(coalesce(%s, current_schema()), 'CREATE')",
                 [schema or None],
             ).fetchone()[0]
             missing = [] if allowed else ["CREATE"]
-            grant = f"GRANT CREATE ON SCHEMA {schema or 'public'} TO {user}"
+            grant = _create_grant().format(schema=schema or "public", user=user)
         conn.rollback()
         field = f"{self.owner.name}.assignments"
         if missing:
@@ -187,7 +198,7 @@ class Assignments:
                     field=field, user=user, table=table, why=said
                 ),
                 field=field,
-                hint=f"GRANT SELECT, INSERT, UPDATE, DELETE ON {table} TO {user}",
+                hint=_write_grant().format(table=table, user=user),
             )
         return ConnectorError(
             _("{field}: the assignments were not written to {table}: {said}").format(
