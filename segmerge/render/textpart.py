@@ -9,12 +9,12 @@ blank line, line breaks kept, list items as "- item", and links as
 `validate` builds it for every contact, and the standard library's parser
 spent most of that time in Python code per tag. So the HTML our templates
 produce (well-formed tags with quoted or plain attribute values, comments, a
-doctype) is read by one regular expression, each distinct tag's attributes
-read once and remembered: a layout repeats the same few dozen tags in every
-letter. Anything else (a stray ``<``, a processing instruction, a tag the
-expression does not know) goes to the standard library's parser, which
-tolerates mail-client HTML; both feed the same reader, so the text is the
-same either way (tests/test_textpart.py and tests/test_letters_golden.py).
+doctype) is cut at each ``<`` and ``>``, and what each distinct piece of
+markup means is worked out once and remembered: a layout repeats the same few
+dozen tags in every letter. Anything else (a stray ``<``, a ``>`` inside a
+quoted value, a processing instruction) goes to the standard library's
+parser, which tolerates mail-client HTML; both feed the same reader, so the
+text is the same either way (tests/test_textpart.py, tests/test_letters_golden.py).
 """
 
 from __future__ import annotations
