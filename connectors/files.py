@@ -46,7 +46,7 @@ from .files_columns import (
     problem,
 )
 from .files_dates import isin
-from .files_duckdb import NotEligible, connect, decide, refuse
+from .files_duckdb import Connection, Decided, NotEligible, OrderCounts, decide, refuse
 from .files_link import fold_line_items, link_by_email, no_buyer
 from .files_read import RawTable, fold, header_names, read_raw
 from .files_tables import FilesSettings, FileTable, Plan, Role, Where, locate, plans
@@ -87,8 +87,8 @@ class FilesConnector(Source, Destination):
 
     def __init__(self, ctx: Any) -> None:
         super().__init__(ctx)
-        self._con: Any = None
-        self._relations: dict[str, str] | None = None
+        self._con = Connection(ctx.root, self.settings)
+        self._decided: Decided | None = None
         self._why: str | None = None
 
     # -- DuckDB: the engine's plan scans the files (files_duckdb) ----------------------------
@@ -98,42 +98,42 @@ class FilesConnector(Source, Destination):
         """ "duckdb" when DuckDB reads these files exactly as the pull would (decided once)."""
         if self.settings.engine == "pandas":
             return None
-        if self._relations is None and self._why is None:
+        if self._decided is None and self._why is None:
             import duckdb
 
-            s = self.settings
-            self._con = connect(self.ctx.root, s.memory_limit, s.threads, s.temp_directory)
-            try:
-                self._relations = decide(
-                    self._con,
+            try:  # the checks' scans done, what they held goes back (files_duckdb.Connection)
+                self._decided = decide(
+                    self._con.get(),
                     self.plans(),
-                    preset=s.preset,
-                    top_columns=set(s.columns),
+                    preset=self.settings.preset,
+                    top_columns=set(self.settings.columns),
                     tz=self.ctx.timezone.key,
                     canonical=CANONICAL,
                 )
+                self._con.close()
             except (NotEligible, duckdb.Error) as exc:
                 self._why = str(exc).splitlines()[0]
                 self.close()
         if self._why is not None and self.settings.engine == "duckdb":
             raise refuse(self._why, self.ctx.config_file, self.name)
-        return "duckdb" if self._relations is not None else None
+        return "duckdb" if self._decided is not None else None
 
     def relations(self) -> dict[str, str]:
-        assert self.dialect == "duckdb" and self._relations is not None
-        return dict(self._relations)
+        assert self.dialect == "duckdb" and self._decided is not None
+        return dict(self._decided.relations)
+
+    def order_counts(self) -> OrderCounts | None:  # made by the checks' scan (decide)
+        return self._decided.order_counts if self._decided is not None else None
 
     def execute(self, sql: str) -> Any:
         assert self.dialect == "duckdb"
-        return self._con.sql(sql).to_arrow_table()
+        return self._con.rows(sql)
 
     def close(self) -> None:
         """The DuckDB connection goes; a later use decides again (the files may change)."""
-        if self._con is not None:
-            self._con.close()
-        self._con = None
+        self._con.close()
         if self._why is None:
-            self._relations = None
+            self._decided = None
 
     # -- where the files are ---------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,10 +31,13 @@ from segmerge.ports import ConfigError, _, number
 
 from .files_duckdb_columns import Column, Unsupported, column, not_text, quote, text_literal
 from .files_read import PARQUET_SUFFIXES, fold, header_names
-from .files_tables import Plan, Role
+from .files_tables import FilesSettings, Plan, Role
 
 #: the engine's share of orders naming no contact before a source is an error (order_links)
 UNMATCHED_LIMIT = 0.01
+#: a statement running this long (seconds) closes its connection after it (see
+#: Connection): a new one costs ~35 ms of CPU, little next to what such a statement did
+RELEASE_AFTER = 0.2
 #: under the workspace's state folder, where DuckDB spills what does not fit in memory
 TEMP_FOLDER = Path(".segmerge") / "duckdb"
 
@@ -82,6 +86,41 @@ def connect(root: Path, memory_limit: str | None, threads: int | None, temp: str
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     return con
+
+
+class Connection:
+    """The source's DuckDB connection, opened when a statement needs one.
+
+    A long statement (the checks, the plan) closes it once its rows are Arrow's:
+    DuckDB's allocator keeps what the statement's hash tables used until the database
+    closes (~300 MiB after the plan on a million contacts, ~100 MiB after the checks),
+    memory the next statement, the rows' typing and their writing would add to. What
+    :func:`decide` found is SQL text over the files, tied to no connection: the next
+    statement opens a new one.
+    """
+
+    def __init__(self, root: Path, settings: FilesSettings) -> None:
+        self.root, self.settings = root, settings
+        self.con: Any = None
+
+    def get(self) -> Any:
+        if self.con is None:
+            s = self.settings
+            self.con = connect(self.root, s.memory_limit, s.threads, s.temp_directory)
+        return self.con
+
+    def rows(self, sql: str) -> Any:
+        """The statement's rows, as an Arrow table."""
+        start = time.perf_counter()
+        got = self.get().sql(sql).to_arrow_table()
+        if time.perf_counter() - start >= RELEASE_AFTER:
+            self.close()
+        return got
+
+    def close(self) -> None:
+        if self.con is not None:
+            self.con.close()
+        self.con = None
 
 
 def _kind_reason(plans: dict[Role, Plan], preset: str | None) -> None:
@@ -145,7 +184,7 @@ def _scan(plan: Plan, tz: str, canonical: tuple[str, ...], top: set[str]) -> Sca
     return Scan(plan.role, plan.path, columns)
 
 
-def _aggregates(con: Any, scan: Scan, extra: dict[str, str], join: str = "") -> dict[str, int]:
+def _aggregates(con: Any, scan: Scan, extra: dict[str, str], join: str = "") -> dict[str, Any]:
     """Every check and probe of one file in one scan (only the columns they name); a
     column ``by_value`` is checked on its distinct values, in a scan of its own."""
     sql: dict[str, str] = dict(extra)
@@ -162,7 +201,7 @@ def _aggregates(con: Any, scan: Scan, extra: dict[str, str], join: str = "") -> 
     keys = list(sql)
     select = ", ".join(f"{expr} AS a{n}" for n, expr in enumerate(sql.values()))
     row = con.execute(f"SELECT {select} FROM {scan.source()} AS file {join}").fetchall()[0]
-    return {k: int(v or 0) for k, v in zip(keys, row, strict=True)}
+    return {k: v if isinstance(v, dict) else int(v or 0) for k, v in zip(keys, row, strict=True)}
 
 
 def _proven_by_statistics(con: Any, scan: Scan, name: str) -> None:
@@ -206,6 +245,19 @@ def _judge(scan: Scan, answers: dict[str, int]) -> None:
         c.settle(probes)
 
 
+#: (orders, orders naming no contact, orders per distinct status or None without a status
+#: column): what segmerge.ports.Source.order_counts gives the engine
+OrderCounts = tuple[int, int, list[tuple[object, int]] | None]
+
+
+@dataclass
+class Decided:
+    """Each table's DuckDB relation, and the orders' counts the checks' scan made."""
+
+    relations: dict[str, str]
+    order_counts: OrderCounts
+
+
 def decide(
     con: Any,
     plans: dict[Role, Plan],
@@ -214,8 +266,9 @@ def decide(
     top_columns: set[str],
     tz: str,
     canonical: dict[str, tuple[str, ...]],
-) -> dict[str, str]:
-    """Each table's DuckDB relation, or :class:`NotEligible` saying why pandas reads them."""
+) -> Decided:
+    """Each table's DuckDB relation and the orders' counts, or :class:`NotEligible` saying
+    why pandas reads them."""
     _kind_reason(plans, preset)
     top = set(top_columns)
     scans = {
@@ -232,17 +285,27 @@ def decide(
         raise NotEligible(_("the contacts file has duplicate ids"))
     _judge(contacts, answers)
     _proven_by_statistics(con, orders, "order_id")
-    # one scan of the orders: their checks, and how many name no contact; an order's
-    # contact id that matches one (checked above) needs no check of its own
+    # one scan of the orders: their checks, how many name no contact and how many have
+    # each status (the engine's order rules need those counts: no scan of their own); an
+    # order's contact id that matches one (checked above) needs no check of its own
     owner = next(c for c in orders.columns if c.name == "contact_id")
     owner.checks = {k: f"k.i IS NULL AND ({v})" for k, v in owner.checks.items()}
     known = f"LEFT JOIN (SELECT DISTINCT {ids} AS i FROM {contacts.source()}) AS k"
     counts = {"total": "count(*)", "unmatched": "count_if(k.i IS NULL)"}
+    status = next((c for c in orders.columns if c.name == "status"), None)
+    if status is not None:  # histogram leaves NULL out: counted apart
+        counts.update(statuses=f"histogram({status.expr})", none=f"count_if({status.expr} IS NULL)")
     answers = _aggregates(con, orders, counts, f"{known} ON k.i = {owner.expr}")
     _judge(orders, answers)
-    if answers["total"] and answers["unmatched"] / answers["total"] > UNMATCHED_LIMIT:
+    total, unmatched = answers["total"], answers["unmatched"]
+    if total and unmatched / total > UNMATCHED_LIMIT:
         raise NotEligible(_("more than 1 % of the orders name no contact"))  # pull's message
-    return {role: scan.relation() for role, scan in scans.items()}
+    statuses: list[tuple[object, int]] | None = None
+    if status is not None:
+        statuses = [(k, int(n)) for k, n in (answers["statuses"] or {}).items() if n]
+        statuses += [(None, answers["none"])] if answers["none"] else []
+    relations = {role: scan.relation() for role, scan in scans.items()}
+    return Decided(relations, (total, unmatched, statuses))
 
 
 def refuse(reason: str, config_file: Path, source: str) -> ConfigError:

@@ -212,13 +212,14 @@ def test_generated_shop_segments_identically(tmp_path: Path) -> None:
 class Recording:
     """A DuckDB connection that keeps DuckDB's plan of every statement that reads rows."""
 
-    def __init__(self, con: Any, plans: list[str]) -> None:
-        self.con, self.plans = con, plans
+    def __init__(self, con: Any, plans: list[str], read: list[str] | None = None) -> None:
+        self.con, self.plans, self.read = con, plans, read if read is not None else []
 
     def _explain(self, sql: str) -> None:
         if "LIMIT 0" not in sql and "parquet_metadata" not in sql:  # no row read
             rows = self.con.sql(f"EXPLAIN {sql}").fetchall()
             self.plans.append("\n".join(str(r[1]) for r in rows))
+            self.read.append(sql)
 
     def execute(self, sql: str, *args: Any) -> Any:
         if sql.lstrip().upper().startswith("SELECT"):
@@ -235,11 +236,12 @@ class Recording:
 
 def test_unused_columns_are_never_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The checks and the plan read the orders' instants, amounts, statuses; never the
-    order numbers (their Parquet statistics prove none is empty)."""
+    order numbers (their Parquet statistics prove none is empty). The orders are read
+    twice in all: by the checks, which count them too, and by the plan."""
     sys.path.insert(0, str(REPO / "benchmarks"))
     import shopgen
 
-    from connectors import files
+    from connectors import files_duckdb
 
     data = tmp_path / "gen"
     shopgen.generate(data, shopgen.Size(300, 3_000))
@@ -249,8 +251,9 @@ def test_unused_columns_are_never_read(tmp_path: Path, monkeypatch: pytest.Monke
         tmp_path / "ws", pq.read_table(data / "contacts.parquet"), orders.filter(known)
     )
     plans: list[str] = []
-    real = files.connect
-    monkeypatch.setattr(files, "connect", lambda *a: Recording(real(*a), plans))
+    read: list[str] = []  # each statement that reads rows
+    real = files_duckdb.connect
+    monkeypatch.setattr(files_duckdb, "connect", lambda *a: Recording(real(*a), plans, read))
     ws = load(root)
     source = open_source(ws, "shop")
     try:
@@ -263,6 +266,36 @@ def test_unused_columns_are_never_read(tmp_path: Path, monkeypatch: pytest.Monke
     assert any("ordered_at" in scan for scan in scans)
     assert any("amount" in scan for scan in scans)
     assert not any("order_id" in scan for scan in scans)  # 3,000 numbers no rule reads
+    orders_file = str(root / "data" / "orders.parquet")
+    assert sum(orders_file in sql for sql in read) == 2
+
+
+def test_the_checks_count_the_orders_as_the_engine_would(tmp_path: Path) -> None:
+    """The counts the order rules need (orders, orders of nobody, per status, a missing
+    status included) come from the checks' scan, equal to the engine's own statement."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import shopgen
+
+    from segmerge.segment.in_database import _Database
+
+    data = tmp_path / "gen"
+    shopgen.generate(data, shopgen.Size(300, 3_000))
+    orders = pq.read_table(data / "orders.parquet")
+    status = pc.if_else(pc.equal(orders.column("status"), "on-hold"), None, orders["status"])
+    orders = orders.set_column(orders.schema.get_field_index("status"), "status", status)
+    root = workspace(tmp_path / "ws", pq.read_table(data / "contacts.parquet"), orders)
+    source = open_source(load(root), "shop")
+    try:
+        assert source.dialect == "duckdb"
+        given = source.order_counts()
+        source.order_counts = lambda: None  # type: ignore[method-assign]
+        counted = _Database(source).order_counts()
+    finally:
+        source.close()
+    assert given is not None and given[1] > 0 and given[2] is not None
+    assert any(word is None and n > 0 for word, n in given[2])  # the "on-hold" made empty
+    assert given[:2] == counted[:2]
+    assert sorted(given[2], key=str) == sorted(counted[2] or [], key=str)
 
 
 def test_duckdb_resources_come_from_the_source_settings(tmp_path: Path) -> None:

@@ -152,6 +152,15 @@ class Source(Connector):
         (written in that dialect) in the source's database and return its rows."""
         raise NotImplementedError
 
+    def order_counts(self) -> tuple[int, int, list[tuple[object, int]] | None] | None:
+        """Optional, for a source with a :attr:`dialect`: the counts the engine's order
+        rules need, when the source already made them in a scan of the orders it needed
+        anyway (the files source's checks read every order once): (orders, orders naming
+        no contact, orders per distinct status with None for no status; None instead of
+        the list when the orders have no status column). None, the default: the engine
+        counts them with a statement of its own, one more pass over every order."""
+        return None
+
     def unsubscribe(self, contact_id: str, email: str | None) -> None:
         """Tell the platform a contact unsubscribed with the one-click link (``email`` is
         None when no address is known for them). Optional: the workspace's suppression

@@ -40,7 +40,12 @@ from segmerge.ports.schema import (
 from segmerge.relational import build_plan
 from segmerge.rules import Assignment, RuleSet, kinds_from_frame
 from segmerge.segment import order_rules as source_rules
-from segmerge.segment.in_database_checks import contact_rows, result_names, unmatched_examples
+from segmerge.segment.in_database_checks import (
+    contact_rows,
+    needed,
+    result_names,
+    unmatched_examples,
+)
 from segmerge.workspace.config import Workspace
 
 #: the events consent reads (segmerge.mail.consent), one row per contact and kind
@@ -98,7 +103,10 @@ class _Database:
 
     def order_counts(self) -> tuple[int, int, list[tuple[object, int]] | None]:
         """(orders, orders naming no contact, orders per distinct status or None when
-        the orders have no status), in one scan of the orders."""
+        the orders have no status): the source's own when it has them, else one scan."""
+        known = self.source.order_counts()
+        if known is not None:
+            return known
         rel = self.relations
         has_status = "status" in self.columns("orders").names
         status = "o.status" if has_status else "CAST(NULL AS VARCHAR)"
@@ -245,7 +253,11 @@ def segment_in_database(
         left_out_statuses=left_out,
     )
     result = source.execute(plan.sql(source.dialect, db.relations, pretty=False))
-    result = _in_order(source, db, result.rename_columns(result_names(plan.output)))
+    calls = sorted(set(ruleset.metric_calls()), key=lambda c: c.key)
+    metrics_read = [*scalars, *(c.key for c in calls if columns is None)]  # the caller's
+    flags = ["excluded", *(f"segment:{s.name}" for s in ruleset.segments)]
+    result = result.rename_columns(result_names(plan.output))
+    result = _in_order(source, db, needed(result, contact_columns, [*metrics_read, *flags]))
     events = db.consent_events()
     orders = empty.orders
     if order_categories and "category" in orders.columns:
@@ -254,7 +266,6 @@ def segment_in_database(
         raw_contacts = _left_out_as_empty(frame_from_arrow(contact_rows(result, contact_columns)))
         tables = conform(Tables(raw_contacts, orders, events), source=name)
     contacts = tables.contacts
-    calls = sorted(set(ruleset.metric_calls()), key=lambda c: c.key)
     metrics = _metrics(result, empty, instant, ws, calls)
     frame = pd.concat([contacts, metrics], axis=1)
     assignment = _assignment(result, ruleset, frame.index)
@@ -274,10 +285,11 @@ def _in_order(source: Source, db: _Database, result: pa.Table) -> pa.Table:
     its pandas pull gives them (DuckDB keeps a scan's order; a server's table has none)."""
     if source.dialect != "duckdb":
         return result.sort_by("contact_id")
-    ids = source.execute(f"SELECT contact_id FROM {db.relations['contacts']} AS c")
-    return result.take(
-        pc.index_in(ids.column(0), value_set=result.column("contact_id").combine_chunks())
-    )
+    ids = source.execute(f"SELECT contact_id FROM {db.relations['contacts']} AS c").column(0)
+    answered = result.column("contact_id")
+    if ids.equals(answered):  # already in the file's order (one thread, no hash join)
+        return result
+    return result.take(pc.index_in(ids, value_set=answered.combine_chunks()))
 
 
 def _left_out_as_empty(contacts: pd.DataFrame) -> pd.DataFrame:

@@ -17,7 +17,7 @@ gives on the same rows, without reading more than a handful of rows.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -48,6 +48,15 @@ def contact_rows(result: pa.Table, columns: Sequence[str]) -> pa.Table:
     taken = set(result.column_names)
     picked = [_CONTACT + c if _CONTACT + c in taken else c for c in columns]
     return result.select(["contact_id", *picked]).rename_columns(["contact_id", *columns])
+
+
+def needed(result: pa.Table, columns: Sequence[str], others: Collection[str]) -> pa.Table:
+    """The plan's answer with only what the caller types: ``contact_id``, the contacts'
+    ``columns`` (as :func:`contact_rows` finds them) and ``others`` (metrics, flags). A
+    contact column only the rules read (a tags list) goes before any copy of the rows."""
+    taken = set(result.column_names)
+    want = {"contact_id", *others, *(_CONTACT + c if _CONTACT + c in taken else c for c in columns)}
+    return result.select([n for n in result.column_names if n in want])
 
 
 def unmatched_examples(
