@@ -20,8 +20,10 @@ partial it extends, includes or imports, is walked once at load time for
 from __future__ import annotations
 
 import difflib
+import functools
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
+from typing import TypeVar, cast
 
 from jinja2 import meta, nodes
 
@@ -44,6 +46,32 @@ class Parsed:
     tree: nodes.Template
 
 
+_N = TypeVar("_N", bound=nodes.Node)
+
+
+@functools.lru_cache(maxsize=256)
+def _all_nodes(tree: nodes.Node) -> tuple[nodes.Node, ...]:
+    """Every node under ``tree``, in ``find_all``'s order (each before its children).
+
+    A letter's checks look for a dozen kinds of node in each template: one walk,
+    filtered for each, instead of a walk for each.
+    """
+    out: list[nodes.Node] = []
+
+    def walk(node: nodes.Node) -> None:
+        for child in node.iter_child_nodes():
+            out.append(child)
+            walk(child)
+
+    walk(tree)
+    return tuple(out)
+
+
+def _find(tree: nodes.Node, kinds: type[_N] | tuple[type[_N], ...]) -> list[_N]:
+    """``tree.find_all(kinds)``, from the one walk of :func:`_all_nodes`."""
+    return [cast(_N, n) for n in _all_nodes(tree) if isinstance(n, kinds)]
+
+
 def referenced(parsed: Parsed) -> list[str]:
     """Templates this one extends, includes or imports; dynamic names are refused."""
     names: list[str] = []
@@ -52,7 +80,7 @@ def referenced(parsed: Parsed) -> list[str]:
             node = next(
                 (
                     n
-                    for n in parsed.tree.find_all((nodes.Extends, nodes.Include, nodes.Import))
+                    for n in _find(parsed.tree, (nodes.Extends, nodes.Include, nodes.Import))
                     if not isinstance(getattr(n, "template", None), nodes.Const)
                 ),
                 None,
@@ -75,7 +103,7 @@ def _check_paths(parsed: Parsed) -> None:
     asks for it, tells the author this is refused, not missing.
     """
     kinds = (nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport)
-    for node in parsed.tree.find_all(kinds):
+    for node in _find(parsed.tree, kinds):
         target = node.template  # type: ignore[attr-defined]
         consts = target.items if isinstance(target, nodes.List | nodes.Tuple) else [target]
         for c in consts:
@@ -100,13 +128,13 @@ def stored_names(units: Iterable[Parsed]) -> set[str]:
     """Names the templates of one letter set themselves (visible across extends)."""
     out: set[str] = set()
     for p in units:
-        for n in p.tree.find_all(nodes.Name):
+        for n in _find(p.tree, nodes.Name):
             if n.ctx in ("store", "param"):
                 out.add(n.name)
-        out.update(m.name for m in p.tree.find_all(nodes.Macro))
-        for imp in p.tree.find_all(nodes.Import):
+        out.update(m.name for m in _find(p.tree, nodes.Macro))
+        for imp in _find(p.tree, nodes.Import):
             out.add(imp.target)
-        for frm in p.tree.find_all(nodes.FromImport):
+        for frm in _find(p.tree, nodes.FromImport):
             out.update(n if isinstance(n, str) else n[1] for n in frm.names)
     return out
 
@@ -124,7 +152,7 @@ def check(
 
 
 def _check_private(p: Parsed) -> None:
-    for node in p.tree.find_all((nodes.Getattr, nodes.Getitem)):
+    for node in _find(p.tree, (nodes.Getattr, nodes.Getitem)):
         attr = _attr_name(node)  # type: ignore[arg-type]
         if attr is not None and attr.startswith("_"):
             raise TemplateSecurityError(
@@ -148,7 +176,7 @@ def guarded_names(tree: nodes.Template) -> set[str]:
     for a default is saying so.
     """
     out: set[str] = set()
-    for node in tree.find_all((nodes.Filter, nodes.Test)):
+    for node in _find(tree, (nodes.Filter, nodes.Test)):
         base = node.node
         if isinstance(base, nodes.Name) and node.name in _GUARDS:
             out.add(base.name)
@@ -158,7 +186,7 @@ def guarded_names(tree: nodes.Template) -> set[str]:
 def guarded_attrs(tree: nodes.Template, owner: str) -> set[str]:
     """``contact.x`` used under ``| default`` or ``is defined`` somewhere in this file."""
     out: set[str] = set()
-    for node in tree.find_all((nodes.Filter, nodes.Test)):
+    for node in _find(tree, (nodes.Filter, nodes.Test)):
         base = node.node
         if node.name in _GUARDS and isinstance(base, nodes.Getattr | nodes.Getitem):
             owner_node = getattr(base, "node", None)
@@ -173,7 +201,7 @@ def _check_names(p: Parsed, allowed: set[str]) -> None:
     if not unknown:
         return
     first = min(
-        (n for n in p.tree.find_all(nodes.Name) if n.name in unknown and n.ctx == "load"),
+        (n for n in _find(p.tree, nodes.Name) if n.name in unknown and n.ctx == "load"),
         key=lambda n: n.lineno,
     )
     close = difflib.get_close_matches(first.name, TOP_LEVEL, n=1)
@@ -221,7 +249,7 @@ def _known_hint(known: Collection[str]) -> str:
 
 
 def _attr_nodes(tree: nodes.Template, owner: str) -> Iterable[nodes.Getattr | nodes.Getitem]:
-    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+    for node in _find(tree, (nodes.Getattr, nodes.Getitem)):
         base = getattr(node, "node", None)
         if isinstance(base, nodes.Name) and base.name == owner and base.ctx == "load":
             yield node  # type: ignore[misc]
