@@ -40,12 +40,7 @@ from segmerge.ports.schema import (
 from segmerge.relational import build_plan
 from segmerge.rules import Assignment, RuleSet, kinds_from_frame
 from segmerge.segment import order_rules as source_rules
-from segmerge.segment.in_database_checks import (
-    contact_rows,
-    needed,
-    result_names,
-    unmatched_examples,
-)
+from segmerge.segment.in_database_checks import answer, contact_rows, unmatched_examples
 from segmerge.workspace.config import Workspace
 
 #: the events consent reads (segmerge.mail.consent), one row per contact and kind
@@ -252,12 +247,11 @@ def segment_in_database(
         orders_columns=db.columns("orders").names,
         left_out_statuses=left_out,
     )
-    result = source.execute(plan.sql(source.dialect, db.relations, pretty=False))
     calls = sorted(set(ruleset.metric_calls()), key=lambda c: c.key)
     metrics_read = [*scalars, *(c.key for c in calls if columns is None)]  # the caller's
     flags = ["excluded", *(f"segment:{s.name}" for s in ruleset.segments)]
-    result = result.rename_columns(result_names(plan.output))
-    result = _in_order(source, db, needed(result, contact_columns, [*metrics_read, *flags]))
+    result = answer(source, plan, db.relations, contact_columns, [*metrics_read, *flags])
+    result = _in_order(source, db, result)
     events = db.consent_events()
     orders = empty.orders
     if order_categories and "category" in orders.columns:

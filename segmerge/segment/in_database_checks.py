@@ -21,10 +21,11 @@ from collections.abc import Collection, Sequence
 
 import numpy as np
 import pyarrow as pa
+from sqlglot import exp
 
 from segmerge.ports.connector import Source
 from segmerge.ports.schema import frame_from_arrow
-from segmerge.relational.plan import RESERVED
+from segmerge.relational.plan import RESERVED, Plan
 from segmerge.segment.order_links import _examples
 
 #: unmatched orders named in the warning (the files source names its first three)
@@ -50,13 +51,29 @@ def contact_rows(result: pa.Table, columns: Sequence[str]) -> pa.Table:
     return result.select(["contact_id", *picked]).rename_columns(["contact_id", *columns])
 
 
-def needed(result: pa.Table, columns: Sequence[str], others: Collection[str]) -> pa.Table:
-    """The plan's answer with only what the caller types: ``contact_id``, the contacts'
-    ``columns`` (as :func:`contact_rows` finds them) and ``others`` (metrics, flags). A
-    contact column only the rules read (a tags list) goes before any copy of the rows."""
-    taken = set(result.column_names)
+def answer(
+    source: Source,
+    plan: Plan,
+    relations: dict[str, str],
+    columns: Sequence[str],
+    others: Collection[str],
+) -> pa.Table:
+    """The plan's rows with only the columns the caller types, under their public names:
+    ``contact_id``, the contacts' ``columns`` (as :func:`contact_rows` finds them) and
+    ``others`` (metrics, flags). The plan is asked for those alone, so a contact column
+    only the rules read (a tags list) is never sent back nor copied; were two of the
+    plan's own names alike (never so far), the whole answer is fetched and narrowed."""
+    public = result_names(plan.output)
+    taken = set(public)
     want = {"contact_id", *others, *(_CONTACT + c if _CONTACT + c in taken else c for c in columns)}
-    return result.select([n for n in result.column_names if n in want])
+    picked = [i for i, n in enumerate(public) if n in want]
+    sql = plan.sql(source.dialect or "duckdb", relations, pretty=False)
+    inner = plan.tree.named_selects
+    if len(set(inner)) == len(inner) == len(public):
+        said = [exp.to_identifier(inner[i], quoted=True).sql(source.dialect) for i in picked]
+        got = source.execute(f"SELECT {', '.join(said)} FROM ({sql}) AS segmerge_plan")
+        return got.rename_columns([public[i] for i in picked])
+    return source.execute(sql).rename_columns(public).select([public[i] for i in picked])
 
 
 def unmatched_examples(
