@@ -63,7 +63,9 @@ class Scan:
 
 
 def memory_default() -> str:
-    """Half the machine's memory: DuckDB's own default (80 %) leaves too little to the rest."""
+    """Half the machine's memory: DuckDB's own default (80 %) leaves too little to the
+    rest, and a much lower one makes the plan spill its hash tables to disk, trading a
+    little memory for much more time (`memory_limit` in the source sets it)."""
     try:
         total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):

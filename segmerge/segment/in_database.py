@@ -257,7 +257,8 @@ def segment_in_database(
     if order_categories and "category" in orders.columns:
         orders = db.order_categories()
     with frozen_heap():  # a value per contact (tags lists, ids): no collector passes over them
-        raw_contacts = _left_out_as_empty(frame_from_arrow(contact_rows(result, contact_columns)))
+        raw = frame_from_arrow(contact_rows(result, contact_columns))
+        raw_contacts = _left_out_as_empty(raw, unread=columns is not None)
         tables = conform(Tables(raw_contacts, orders, events), source=name)
     contacts = tables.contacts
     metrics = _metrics(result, empty, instant, ws, calls)
@@ -286,10 +287,12 @@ def _in_order(source: Source, db: _Database, result: pa.Table) -> pa.Table:
     return result.take(pc.index_in(ids, value_set=answered.combine_chunks()))
 
 
-def _left_out_as_empty(contacts: pd.DataFrame) -> pd.DataFrame:
+def _left_out_as_empty(contacts: pd.DataFrame, unread: bool = False) -> pd.DataFrame:
     """The canonical columns the caller did not ask for (or the source lacks), empty
     as conform makes them, built whole (conform builds them value by value, seconds on
-    a million contacts). A missing ``subscribed`` is left to conform, which says so."""
+    a million contacts). A missing ``subscribed`` is left to conform, which says so.
+    ``unread``: the caller named what it reads (``segment --columns``), so the empty
+    tags are one list for every contact (a million lists: 0.5 s, 60 MiB)."""
     n = len(contacts)
     empty: dict[str, pd.Series] = {}
     for name in CONTACT_COLUMNS:
@@ -297,6 +300,10 @@ def _left_out_as_empty(contacts: pd.DataFrame) -> pd.DataFrame:
             continue
         if name in ("created_at", "updated_at"):
             empty[name] = pd.Series(pd.NaT, index=contacts.index, dtype=UTC)
+        elif name == "tags" and unread:
+            one = np.empty(n, dtype=object)
+            one.fill([])
+            empty[name] = pd.Series(one, index=contacts.index, dtype=object)
         elif name == "tags":
             empty[name] = pd.Series([[] for _ in range(n)], index=contacts.index, dtype=object)
         elif name != "subscribed":
