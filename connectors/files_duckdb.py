@@ -292,7 +292,7 @@ def decide(
     # order's contact id that matches one (checked above) needs no check of its own
     owner = next(c for c in orders.columns if c.name == "contact_id")
     owner.checks = {k: f"k.i IS NULL AND ({v})" for k, v in owner.checks.items()}
-    known = f"LEFT JOIN (SELECT DISTINCT {ids} AS i FROM {contacts.source()}) AS k"
+    known = f"LEFT JOIN (SELECT {ids} AS i FROM {contacts.source()}) AS k"  # ids: unique
     counts = {"total": "count(*)", "unmatched": "count_if(k.i IS NULL)"}
     status = next((c for c in orders.columns if c.name == "status"), None)
     if status is not None:  # histogram leaves NULL out: counted apart
