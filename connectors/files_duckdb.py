@@ -306,7 +306,7 @@ def decide(
     if status is not None:
         statuses = [(k, int(n)) for k, n in (answers["statuses"] or {}).items() if n]
         statuses += [(None, answers["none"])] if answers["none"] else []
-    relations = {role: scan.relation() for role, scan in scans.items()}
+    relations: dict[str, str] = {role: scan.relation() for role, scan in scans.items()}
     return Decided(relations, (total, unmatched, statuses))
 
 

@@ -68,7 +68,7 @@ def answer(
     want = {"contact_id", *others, *(_CONTACT + c if _CONTACT + c in taken else c for c in columns)}
     picked = [i for i, n in enumerate(public) if n in want]
     sql = plan.sql(source.dialect or "duckdb", relations, pretty=False)
-    inner = plan.tree.named_selects
+    inner = plan.tree.named_selects if isinstance(plan.tree, exp.Query) else []
     if len(set(inner)) == len(inner) == len(public):
         said = [exp.to_identifier(inner[i], quoted=True).sql(source.dialect) for i in picked]
         got = source.execute(f"SELECT {', '.join(said)} FROM ({sql}) AS segmerge_plan")
