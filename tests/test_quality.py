@@ -13,7 +13,7 @@ from scipy.stats import f_oneway
 from segmerge import i18n
 from segmerge.i18n import NNBSP
 from segmerge.report.movements import movements, save_segmented, snapshot_path
-from segmerge.report.quality import analyse, fr, homogeneity, indistinct_pairs, pct
+from segmerge.report.quality import _top, analyse, fr, homogeneity, indistinct_pairs, pct
 from segmerge.segment.rows import segment_rows
 from segmerge.segment.segmentation import segment
 from segmerge.workspace import config as wsmod
@@ -205,3 +205,12 @@ def test_movements_since_the_previous_day(demo):
     assert [(f.entered, f.left) for f in again.flows] == [(f.entered, f.left) for f in m.flows]
     kept = pd.read_parquet(snapshot_path(demo, "profils-vpc"))
     assert set(kept["day"]) == {"2026-10-01", AS_OF}
+
+
+def test_tied_categories_are_listed_by_name_whatever_order_the_orders_came_in():
+    """A database answers a GROUP BY in no particular order: the report must not follow it."""
+    rows = ["shoes", "bags", "hats", "bags", "shoes", "hats", "socks"]
+    first = _top(pd.Series(rows))
+    again = _top(pd.Series(list(reversed(rows))))
+    assert list(first.index) == list(again.index) == ["bags", "hats", "shoes"]
+    assert first.tolist() == pytest.approx([2 / 7] * 3)

@@ -144,6 +144,14 @@ def _std(values: np.ndarray) -> float | None:
     return float(v.std()) if len(v) >= 2 else None
 
 
+def _top(values: pd.Series, n: int = 3) -> pd.Series:
+    """The ``n`` most frequent values' shares, ties by name: the same report whatever
+    order the rows came in (a database's GROUP BY on two threads has none)."""
+    shares = values.value_counts(normalize=True)
+    order = sorted(range(len(shares)), key=lambda i: (-shares.iloc[i], str(shares.index[i])))
+    return shares.iloc[order[:n]]
+
+
 def _mixes(seg: Segmented, mask: np.ndarray, cats: pd.DataFrame | None) -> list[Mix]:
     """Top 3 order categories, age bands and top regions, in the segment and the base."""
     frame = seg.frame
@@ -153,7 +161,7 @@ def _mixes(seg: Segmented, mask: np.ndarray, cats: pd.DataFrame | None) -> list[
         mine = cats[cats["contact_id"].isin(ids)]["category"]
         base = cats["category"].value_counts(normalize=True)
         if len(mine):
-            top = mine.value_counts(normalize=True).head(3)
+            top = _top(mine)
             out.append(
                 Mix(
                     _("ordered categories"),
@@ -181,7 +189,7 @@ def _mixes(seg: Segmented, mask: np.ndarray, cats: pd.DataFrame | None) -> list[
     for col in ("region", "région"):
         if col in frame.columns and numeric(frame[col]) is None:
             reg = frame[col].astype("string")
-            mine_r = reg[mask].value_counts(normalize=True).head(3)
+            mine_r = _top(reg[mask])
             base_r = reg.value_counts(normalize=True)
             if len(mine_r):
                 out.append(
