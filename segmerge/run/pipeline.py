@@ -130,11 +130,9 @@ def _run_open(camp: OpenCampaign, opts: RunOptions) -> RunSummary:
     ws, seg = camp.ws, camp.seg
     run_id = run_id_for(camp.name, seg.as_of, ws)
     summary = RunSummary(run_id, camp.name, seg.as_of.isoformat(), dry_run=opts.dry_run)
-    summary.pulled = {
-        "contacts": len(seg.tables.contacts),
-        "orders": len(seg.tables.orders),
-        "events": len(seg.tables.events),
-    }
+    summary.pulled = {"contacts": len(seg.tables.contacts)}
+    if camp.source.dialect is None:  # segmented in its database: no order or event came
+        summary.pulled.update(orders=len(seg.tables.orders), events=len(seg.tables.events))
     summary.skipped_rows = dict(seg.tables.skipped)
     summary.notes.extend(seg.tables.notes)
     summary.segments = {k: int(v) for k, v in seg.assignment.sizes().items()}
