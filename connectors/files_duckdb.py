@@ -167,7 +167,9 @@ def _scan(plan: Plan, tz: str, canonical: tuple[str, ...], top: set[str]) -> Sca
             _("two columns of the {role} file read as one name").format(role=plan.role)
         )
     required = {
-        "contacts": ("contact_id",),
+        # pandas gives a missing e-mail or consent column a default the rules then read
+        # (no consent, no address); the plan would refuse the rule set instead
+        "contacts": ("contact_id", "email", "subscribed"),
         "orders": ("contact_id", "order_id", "ordered_at", "amount"),
     }[plan.role]
     missing = [n for n in required if n not in names]

@@ -303,7 +303,7 @@ def test_the_checks_count_the_orders_as_the_engine_would(tmp_path: Path) -> None
 
 
 def test_duckdb_resources_come_from_the_source_settings(tmp_path: Path) -> None:
-    contacts = pd.DataFrame({"contact_id": ["C1"], "subscribed": [True]})
+    contacts = pd.DataFrame({"contact_id": ["C1"], "email": ["c1@x.org"], "subscribed": [True]})
     orders = pd.DataFrame(
         {
             "order_id": ["O1"],
