@@ -94,6 +94,19 @@ def contacts_page(body: Any, source: str, endpoint: str, offset: int) -> tuple[l
     return items, count
 
 
+def listing_count(body: Any, items: list[Any], endpoint: str, source: str, offset: int) -> int:
+    """A listing's total ``count``, optional in Brevo's schemas: the page's end when absent."""
+    count = body.get("count", offset + len(items))
+    if not isinstance(count, int) or isinstance(count, bool):
+        raise BadAnswer(
+            _("{source}: {endpoint}: field 'count' is {kind}, expected an integer").format(
+                source=source, endpoint=endpoint, kind=type(count).__name__
+            ),
+            field=source,
+        )
+    return count
+
+
 def contact_id_of(body: Any, source: str, endpoint: str) -> str:
     """``GET /contacts/{email}`` -> the contact's id."""
     return str(field_of(body, "id", int, endpoint=endpoint, source=source))

@@ -14,7 +14,6 @@ failure is checked against the list's real members before it is called one.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -31,10 +30,11 @@ from segmerge.ports import (
     OutcomeStatus,
     _,
     batched,
+    create_once,
     field_of,
 )
 
-from .brevo_contacts import contacts_page
+from .brevo_contacts import contacts_page, listing_count
 
 MAX_PER_CALL = 150  # Brevo: "a maximum of 150 emails/IDs in one request"
 LISTING_PAGE = 50  # GET /contacts/folders, /contacts/lists: `limit` maximum
@@ -136,22 +136,12 @@ class ListBook:
 
     def _create(self, path: str, body: dict[str, Any], lookup: Callable[[], int | None]) -> int:
         """Create once: never retried blindly; after a lost answer, look before trying again."""
-        for attempt in range(CREATE_ATTEMPTS):
-            try:
-                answer = self.client.json("POST", path, json=body, ok=(201,), retry=False)
-                return created_id(answer, f"POST {path}", self.source)
-            except BadAnswer:  # a refusal (400...): trying again would not help
-                raise
-            except ConnectorError as exc:  # 5xx, timeout: created or not? look
-                if isinstance(exc, CredentialError):
-                    raise
-                found = lookup()
-                if found is not None:
-                    return found
-                if attempt == CREATE_ATTEMPTS - 1:
-                    raise
-            time.sleep(0.5 * 2**attempt)
-        raise AssertionError("unreachable")
+
+        def create() -> int:
+            answer = self.client.json("POST", path, json=body, ok=(201,), retry=False)
+            return created_id(answer, f"POST {path}", self.source)
+
+        return create_once(create, lookup, attempts=CREATE_ATTEMPTS)
 
     def remember(self, contact_id: int, list_ids: Sequence[int]) -> None:
         """A pulled contact's memberships, so that a repeat costs no call."""
@@ -317,15 +307,7 @@ def named_items(
                 ).format(source=source, endpoint=endpoint, value=offset + n, key=key),
                 field=source,
             )
-    count = body.get("count", offset + len(items))
-    if not isinstance(count, int) or isinstance(count, bool):
-        raise BadAnswer(
-            _("{source}: {endpoint}: field 'count' is {kind}, expected an integer").format(
-                source=source, endpoint=endpoint, kind=type(count).__name__
-            ),
-            field=source,
-        )
-    return items, count
+    return items, listing_count(body, items, endpoint, source, offset)
 
 
 def created_id(body: Any, endpoint: str, source: str) -> int:

@@ -37,6 +37,8 @@ from segmerge.ports import (
     vendor_times,
 )
 
+from .brevo_contacts import listing_count
+
 PAGE = 100  # GET /orders: `limit` maximum
 ENDPOINT = "GET /orders"
 
@@ -68,14 +70,7 @@ def orders_page(body: Any, source: str, offset: int = 0) -> tuple[list[dict[str,
     if body is None or (isinstance(body, dict) and "orders" not in body):  # optional (SDK)
         return [], 0
     items = field_of(body, "orders", list, endpoint=ENDPOINT, source=source)
-    count = body.get("count", offset + len(items))
-    if not isinstance(count, int) or isinstance(count, bool):
-        raise BadAnswer(
-            _("{source}: {endpoint}: field 'count' is {kind}, expected an integer").format(
-                source=source, endpoint=ENDPOINT, kind=type(count).__name__
-            ),
-            field=source,
-        )
+    count = listing_count(body, items, ENDPOINT, source, offset)
     for n, o in enumerate(items):
         where = f"{source}: {ENDPOINT} (offset {offset}): order #{offset + n}"
         if not isinstance(o, dict) or not isinstance(o.get("id"), str | int):

@@ -28,6 +28,7 @@ from segmerge.ports import (
     HttpClient,
     Outcome,
     _,
+    create_once,
 )
 
 from . import hubspot_email_content as mail
@@ -72,19 +73,9 @@ class Drafts:
             if found:
                 return self._settle(action.key, found, p, "already exists")
             list_id = self.lists.ensure(str(p["list"])) if p.get("list") else None
-            try:
-                eid = self._make(name, p, list_id)
-            except CredentialError:
-                raise
-            except BadAnswer:
-                raise
-            except ConnectorError as exc:  # lost answer: did it land?
-                again = self.find(name)
-                if not again:
-                    return Outcome(action.key, "retry", exc.message)
-                eid = again
-                if self.template_id:  # the clone landed, but was never made this campaign's
-                    self._dress(eid, name, p, list_id, self._read(eid))
+            eid = create_once(
+                lambda: self._make(name, p, list_id), lambda: self._landed(name, p, list_id)
+            )
             return self._settle(action.key, eid, p, "created")
         except CredentialError as exc:
             if exc.status == 403:  # Marketing Hub or the `content` scope is missing
@@ -94,6 +85,13 @@ class Drafts:
             return Outcome(action.key, "failed", exc.message)
         except ConnectorError as exc:
             return Outcome(action.key, "retry", exc.message)
+
+    def _landed(self, name: str, p: dict[str, Any], list_id: str | None) -> str | None:
+        """The draft whose creation lost its answer, if it landed (None: retry next run)."""
+        eid = self.find(name)
+        if eid and self.template_id:  # the clone landed, but was never made this campaign's
+            self._dress(eid, name, p, list_id, self._read(eid))
+        return eid or None
 
     # making the draft ------------------------------------------------------------
     def _make(self, name: str, p: dict[str, Any], list_id: str | None) -> str:

@@ -8,6 +8,7 @@ does not know come back in ``recordIdsMissing``, reported per contact.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from segmerge.ports import (
     Action,
@@ -16,9 +17,10 @@ from segmerge.ports import (
     CredentialError,
     HttpClient,
     Outcome,
-    OutcomeStatus,
     _,
     batched,
+    create_once,
+    failure_status,
     field_of,
 )
 
@@ -68,15 +70,12 @@ class Lists:
         if found is not None:
             return found
         body = {"name": name, "objectTypeId": CONTACT_OBJECT, "processingType": "MANUAL"}
-        try:
-            answer = self.client.json("POST", f"{LISTS}/", json=body, retry=False)
-        except CredentialError:
-            raise
-        except ConnectorError:
-            found = self.find(name)  # it may have been created before the answer was lost
-            if found is None:
-                raise
-            return found
+        # a refusal is looked up too: it may say the name was taken a moment ago
+        answer = create_once(
+            lambda: self.client.json("POST", f"{LISTS}/", json=body, retry=False),
+            lambda: self._answer_of(self.find(name)),
+            look_after_refusal=True,
+        )
         made = answer.get("list") if isinstance(answer, dict) else None
         if not isinstance(made, dict) or "listId" not in made:
             raise BadAnswer(
@@ -87,6 +86,11 @@ class Lists:
             )
         self._ids[name] = str(made["listId"])
         return self._ids[name]
+
+    @staticmethod
+    def _answer_of(found: str | None) -> dict[str, Any] | None:
+        """A list found after a lost answer, as the answer would have said it."""
+        return None if found is None else {"list": {"listId": found}}
 
     def push(self, actions: Sequence[Action]) -> list[Outcome]:
         outcomes: list[Outcome] = []
@@ -126,7 +130,7 @@ class Lists:
             except CredentialError:
                 raise
             except ConnectorError as exc:
-                status: OutcomeStatus = "failed" if isinstance(exc, BadAnswer) else "retry"
+                status = failure_status(exc)
                 outcomes += [
                     Outcome(a.key, status, exc.message) for a in group if str(a.contact_id) in chunk
                 ]

@@ -16,7 +16,6 @@ from typing import Any
 
 from segmerge.ports import (
     Action,
-    BadAnswer,
     ConfigError,
     ConnectorError,
     CredentialError,
@@ -25,6 +24,7 @@ from segmerge.ports import (
     OutcomeStatus,
     _,
     batched,
+    failure_status,
     field_of,
 )
 
@@ -181,11 +181,8 @@ class TagWriter:
                 resp = self.client.request("POST", path, json=body, ok=(200, 207))
             except CredentialError:
                 raise
-            except BadAnswer as exc:  # a 400 for the whole batch: one input is refused
-                failed.update({i: ("failed", exc.message) for i in chunk})
-                continue
-            except ConnectorError as exc:  # down after retries: try again next run
-                failed.update({i: ("retry", exc.message) for i in chunk})
+            except ConnectorError as exc:  # a 400 refuses the whole batch for one input
+                failed.update({i: (failure_status(exc), exc.message) for i in chunk})
                 continue
             answer = self.client.decode(resp, f"POST {path}")
             done = {

@@ -41,6 +41,8 @@ from segmerge.ports import (
     SegmergeError,
     _,
     batched,
+    create_once,
+    failure_status,
 )
 
 from .mailchimp_api import Api, Listing, Page, fields, subscriber_hash
@@ -279,10 +281,8 @@ class Pusher:
                 outcomes.append(self._campaign(a))
             except CredentialError:
                 raise
-            except BadAnswer as exc:
-                outcomes.append(Outcome(a.key, "failed", reason(exc)))
             except ConnectorError as exc:
-                outcomes.append(Outcome(a.key, "retry", reason(exc)))
+                outcomes.append(Outcome(a.key, failure_status(exc), reason(exc)))
         return outcomes
 
     def find_campaign(self, title: str, *, reload: bool = False) -> str | None:
@@ -324,19 +324,14 @@ class Pusher:
         if tag and segment is None:
             status, detail = self._not_created(str(tag))
             return Outcome(a.key, status, detail)
-        try:
-            created = self.api.json(
-                "POST", "/campaigns", json=self._campaign_body(p, segment), retry=False
-            )
-            cid = str(created["id"]) if isinstance(created, dict) and "id" in created else None
-        except CredentialError:
-            raise
-        except BadAnswer:
-            raise
-        except ConnectorError:  # the answer may be lost while the draft exists: look again
-            cid = self.find_campaign(title, reload=True)
-            if cid is None:
-                raise
+
+        def create() -> str | None:
+            body = self._campaign_body(p, segment)
+            created = self.api.json("POST", "/campaigns", json=body, retry=False)
+            return str(created["id"]) if isinstance(created, dict) and "id" in created else None
+
+        # the answer may be lost while the draft exists: look again
+        cid = create_once(create, lambda: self.find_campaign(title, reload=True))
         if cid is None:
             raise BadAnswer(
                 _("{source}: POST /campaigns answered without an id").format(source=self.source)

@@ -42,6 +42,7 @@ from segmerge.ports.connector import (
     OutcomeStatus,
     Source,
 )
+from segmerge.ports.creating import create_once, failure_status
 from segmerge.ports.locks import file_lock
 from segmerge.ports.rate_limit import RateLimit
 from segmerge.ports.schema import (
@@ -97,6 +98,8 @@ __all__ = [
     "RateLimit",
     "batched",
     "brevo_budget",
+    "create_once",
+    "failure_status",
     "field_of",
     "hubspot_budget",
     "retry_after",
