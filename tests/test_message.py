@@ -168,3 +168,21 @@ def test_header_lines_stay_under_78_characters():
     head = raw.split(b"\r\n\r\n", 1)[0]
     assert max(len(line) for line in head.split(b"\r\n")) <= 78
     assert parse(build(long))["Subject"] == long.subject.strip()
+
+
+def test_a_sender_or_domain_checked_once_per_run_is_still_refused_every_time():
+    """Senders and domains are parsed once for many letters: a good one must not make a
+    bad one pass, and a bad one fails every letter, not only the first."""
+    build()
+    for _ in range(2):
+        with pytest.raises(MessageError):
+            build(from_addr="Boutique <b@x.fr>\nBcc: evil@x.fr")
+        with pytest.raises(MessageError):
+            build(to="zoe@exa_mple")
+    assert parse(build())["From"].addresses[0].domain == "boutique-dimanche.fr"
+
+
+@pytest.mark.parametrize("name", ["Zoé", "日本語の名前", "Zoé-Éléonore " * 7])
+def test_encoded_names_of_one_word_or_many_read_back_whole(name):
+    shown = parse(build(to_name=name))["To"].addresses[0].display_name
+    assert shown.split() == name.split()  # a reader may keep a blank between two words
