@@ -24,7 +24,7 @@ output column, in order.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import tzinfo
 
@@ -120,6 +120,7 @@ def build_plan(
     has_events: bool = True,
     orders_columns: Collection[str] | None = None,
     left_out_statuses: Iterable[str] = (),
+    column_values: Mapping[str, Sequence[str]] | None = None,
 ) -> Plan:
     """Compile ``ruleset`` for the reference instant ``as_of`` in zone ``tz``.
 
@@ -131,6 +132,8 @@ def build_plan(
     lacks reads as NULL, as in the pandas engine; None: all of them). ``left_out_statuses``:
     the orders' status words that do not count (the caller folds the distinct statuses
     with segmerge.segment.order_status); ignored when the orders have no status.
+    ``column_values``: every value of some orders text columns, which a ``distinct()``
+    call on them then counts as bits (DuckDB only: see MetricsSql._distinct).
     """
     as_of = pd.Timestamp(as_of)
     as_of = as_of.tz_localize(tz) if as_of.tzinfo is None else as_of
@@ -166,7 +169,7 @@ def build_plan(
         first += [s for s in RFM_INPUTS if s not in first]
 
     names = _Names()
-    metrics = MetricsSql(as_of, tz)
+    metrics = MetricsSql(as_of, tz, column_values)
     zone = zone_name(tz)
 
     # c: the contacts' needed columns, datetimes as instants

@@ -15,16 +15,17 @@ on the very bases this is for.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+from sqlglot import exp
 
 from segmerge.heap import frozen_heap
-from segmerge.metrics.catalog import SCALAR_METRICS
+from segmerge.metrics.catalog import SCALAR_METRICS, MetricCall
 from segmerge.metrics.compute import compute_metrics
 from segmerge.ports.connector import Source
 from segmerge.ports.schema import (
@@ -38,6 +39,7 @@ from segmerge.ports.schema import (
     frame_from_arrow,
 )
 from segmerge.relational import build_plan
+from segmerge.relational.metrics_sql import BITS
 from segmerge.rules import Assignment, RuleSet, kinds_from_frame
 from segmerge.segment import order_rules as source_rules
 from segmerge.segment.in_database_checks import answer, contact_rows, unmatched_examples
@@ -116,6 +118,25 @@ class _Database:
         unmatched = sum(int(r["unmatched"] or 0) for r in rows)
         statuses = [(r["status"], int(r["n"])) for r in rows if r["n"]]
         return total, unmatched, statuses if has_status else None
+
+    def column_values(self, calls: Iterable[MetricCall]) -> dict[str, list[str]]:
+        """Every value of each orders text column a ``distinct()`` call counts, when there
+        are few (segmerge.relational.metrics_sql.BITS): a cheap pass over one column
+        that spares the plan a COUNT(DISTINCT)'s hash table."""
+        orders = self.columns("orders")
+        found: dict[str, list[str]] = {}
+        for name in sorted({str(c.arg("column")) for c in calls if c.name == "distinct"}):
+            if name not in orders.names or not pa.types.is_string(orders.field(name).type):
+                continue
+            said = exp.to_identifier(name, quoted=True).sql("duckdb")
+            got = self.source.execute(
+                f"SELECT DISTINCT {said} FROM {self.relations['orders']} AS o "
+                f"WHERE {said} IS NOT NULL LIMIT {BITS + 1}"
+            )
+            values = [str(v) for v in got.column(0).to_pylist()]
+            if len(values) <= BITS:
+                found[name] = sorted(values)
+        return found
 
     def order_categories(self) -> pd.DataFrame:
         """Each contact's orders per category (``report``'s mix), counted in the database
@@ -237,6 +258,7 @@ def segment_in_database(
         contact_columns = [c for c in contact_columns if c in {*columns, "subscribed"}]
         scalars = [m for m in scalars if m in set(columns)]
     types = {f.name: sql_type(f.type) for f in contacts_schema}
+    calls = sorted(set(ruleset.metric_calls()), key=lambda c: c.key)
     plan = build_plan(
         ruleset,
         instant,
@@ -246,8 +268,8 @@ def segment_in_database(
         has_events="events" in db.relations,
         orders_columns=db.columns("orders").names,
         left_out_statuses=left_out,
+        column_values=db.column_values(calls) if source.dialect == "duckdb" else None,
     )
-    calls = sorted(set(ruleset.metric_calls()), key=lambda c: c.key)
     metrics_read = [*scalars, *(c.key for c in calls if columns is None)]  # the caller's
     flags = ["excluded", *(f"segment:{s.name}" for s in ruleset.segments)]
     result = answer(source, plan, db.relations, contact_columns, [*metrics_read, *flags])
