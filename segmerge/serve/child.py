@@ -1,10 +1,11 @@
 """One scheduled run of `segmerge serve`, in a child process of its own, with a time limit.
 
 The daemon stays small between runs (pandas and a campaign's frames live and
-die with the child), and a run that dies (out of memory, a crash in a native
-library) is a logged failure, not a dead daemon. A stop signal is honoured at
-the end of a recorded batch: the pipeline's progress callback is the
-checkpoint.
+die with the child; the engine's modules are imported once, by the warm server
+each run is forked from, see :mod:`segmerge.serve.starts`), and a run that
+dies (out of memory, a crash in a native library) is a logged failure, not a
+dead daemon. A stop signal is honoured at the end of a recorded batch: the
+pipeline's progress callback is the checkpoint.
 
 A run that hangs (a source that never answers, a template that loops) is
 stopped at its campaign's max run time: SIGTERM to the run (it stops after the
@@ -26,16 +27,19 @@ import time
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from multiprocessing.connection import wait
-from multiprocessing.context import SpawnContext
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from segmerge.errors import SegmergeError
 from segmerge.ledger import keys
 from segmerge.redact import redact
 from segmerge.serve.log import configured_logging, duration
 from segmerge.serve.procs import detach, signal_group, signal_one, sweep_group
+from segmerge.serve.starts import let_go_of_server
 from segmerge.workspace import config as wsmod
+
+if TYPE_CHECKING:
+    from multiprocessing.context import ForkServerContext, SpawnContext
 
 log = logging.getLogger("segmerge.serve")
 
@@ -80,10 +84,11 @@ def run_once(root: str, campaign: str, as_of: str, stop: Any) -> RunResult:
 
 
 def _child(
-    root: str, campaign: str, as_of: str, conn: Any, log_file: str, tz: tzinfo, parent: int
+    root: str, campaign: str, as_of: str, conn: Any, log_file: str, tz: tzinfo, serve_pid: int
 ) -> None:
     """The child's main: its own group, dies with serve; SIGTERM means stop at a batch end."""
-    detach(parent)
+    let_go_of_server()
+    detach(serve_pid)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -95,11 +100,13 @@ def _child(
 class RunProcess:
     """A run's child process as the daemon sees it: why it is being stopped, and since when."""
 
-    def __init__(self, proc: Any, campaign: str, run_id: str, limit: float, grace: float) -> None:
+    def __init__(
+        self, proc: Any, campaign: str, run_id: str, limit: float, grace: float, started: float
+    ) -> None:
         self.proc = proc
         self.campaign = campaign
         self.run_id = run_id
-        self.started = time.monotonic()
+        self.started = started  # before the process was asked for: its start counts in the limit
         self.deadline = self.started + limit
         self.limit = limit
         self.grace = grace
@@ -199,7 +206,7 @@ class RunProcesses:
 class ChildSetup:
     """What every run's child process of one `serve` shares."""
 
-    mp: SpawnContext  # not fork: the daemon has threads, a forked child would inherit their locks
+    mp: ForkServerContext | SpawnContext  # see segmerge.serve.starts.run_context
     root: Path
     tz: tzinfo
     log_file: Path | None
@@ -209,7 +216,7 @@ class ChildSetup:
 def run_in_child(
     setup: ChildSetup, campaign: str, as_of: str, max_run_time: float, grace: float
 ) -> RunResult:
-    """Run in a fresh process, within ``max_run_time`` seconds (then SIGTERM, and SIGKILL
+    """Run in a process of its own, within ``max_run_time`` seconds (then SIGTERM, and SIGKILL
     ``grace`` seconds later); never raises."""
     here, there = setup.mp.Pipe(duplex=False)
     log_file = str(setup.log_file) if setup.log_file else ""
@@ -218,9 +225,10 @@ def run_in_child(
         name=f"segmerge run {campaign}",
         args=(str(setup.root), campaign, as_of, there, log_file, setup.tz, os.getpid()),
     )
+    started = time.monotonic()
     try:
-        proc.start()
-    except OSError as exc:  # out of processes or memory: a failed run, not a dead thread
+        proc.start()  # the first run waits for the warm server to import the engine
+    except (OSError, EOFError) as exc:  # no process, no memory, no server: a failed run
         here.close()
         there.close()
         return RunResult(
@@ -229,13 +237,7 @@ def run_in_child(
     there.close()
     pid = proc.pid
     assert pid is not None  # started
-    run = RunProcess(
-        proc,
-        campaign,
-        keys.run_id(campaign, as_of),
-        max_run_time,
-        grace,
-    )
+    run = RunProcess(proc, campaign, keys.run_id(campaign, as_of), max_run_time, grace, started)
     setup.processes.add(run)
     res: RunResult | None = None
     ended = False
@@ -259,7 +261,9 @@ def run_in_child(
         if not wait([proc.sentinel], timeout=run.grace if res is not None else 0):
             run.kill()
             wait([proc.sentinel], timeout=5)
-        sweep_group(pid)  # unreaped yet, so the group id cannot have been reused
+        # spawned: unreaped yet, so the group id cannot have been reused; forked by the
+        # server, reaped by it, but a group left with a member keeps its id
+        sweep_group(pid)
         proc.join()
         here.close()
         setup.processes.discard(run)

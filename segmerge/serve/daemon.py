@@ -8,7 +8,8 @@ Design choices, and why:
   campaign are one trigger), ``coalesce=True`` (a backlog of fires runs once)
   and a misfire grace time (default 3600 s).
 - Campaigns run side by side, each in a child process of its own with a max
-  run time (:mod:`segmerge.serve.child`): one campaign whose source never
+  run time (:mod:`segmerge.serve.child`), forked from a warm server that has
+  the engine imported (:mod:`segmerge.serve.starts`): one campaign whose source never
   answers must not delay another's fire. Writes that could collide (the
   ledger, a source written back) are serialised where they happen: SQLite's
   locking for the ledger, a lock per destination in the pipeline.
@@ -35,7 +36,6 @@ Design choices, and why:
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 import threading
 import time
@@ -62,6 +62,7 @@ from segmerge.serve.cron import (
 from segmerge.serve.lock import LOCK_FILE, AlreadyServing, serve_lock
 from segmerge.serve.log import local_time, one_line, skip_line, summary_line
 from segmerge.serve.options import ServeOptions
+from segmerge.serve.starts import run_context, stop_server
 from segmerge.workspace.config import Workspace
 
 if TYPE_CHECKING:
@@ -103,9 +104,7 @@ class Daemon:
         )
         self.unsubscribe: Any = None
         self.processes = RunProcesses(self.stopping)
-        self.child = ChildSetup(
-            multiprocessing.get_context("spawn"), ws.root, ws.tz, opts.log_file, self.processes
-        )
+        self.child = ChildSetup(run_context(), ws.root, ws.tz, opts.log_file, self.processes)
         self._lock = threading.RLock()
         self._idle = threading.Condition(self._lock)
         self.running: dict[str, tuple[str, float]] = {}  # campaign -> (run id, monotonic start)
@@ -352,6 +351,7 @@ class Daemon:
             if not left:
                 break
             self.processes.kill_all()
+        stop_server(self.child.mp)
         if self.unsubscribe is not None:
             self.unsubscribe.stop()
         log.info(

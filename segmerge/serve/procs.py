@@ -16,6 +16,10 @@ guard ignores SIGTERM/SIGINT so that a graceful stop, which signals the run
 alone, leaves it in place. Where Linux lacks pidfds (before 5.3) or prctl
 (other systems), the run goes without, and `serve` still kills its groups on
 every stop, timeout or signal it survives.
+
+A run's parent is `serve`, or the fork server `serve` started
+(:mod:`segmerge.serve.starts`), which ends when `serve` does: either way the
+run dies with it.
 """
 
 from __future__ import annotations
@@ -30,16 +34,29 @@ import signal
 PR_SET_PDEATHSIG = 1
 
 
-def detach(parent_pid: int) -> None:
+def detach(serve_pid: int) -> None:
     """In a run's process, first thing: lead a new group, die with `serve`, start the guard."""
     with contextlib.suppress(OSError):
         os.setpgid(0, 0)
     # a background group writing to a terminal with `stty tostop` would be stopped
     signal.signal(signal.SIGTTOU, signal.SIG_IGN)
     _die_with_parent()
-    if os.getppid() != parent_pid:  # serve died before the line above: do not run orphaned
+    if not _under(serve_pid):  # serve died before the line above: do not run orphaned
         os._exit(1)
-    _start_guard(parent_pid)
+    _start_guard(serve_pid)
+
+
+def _under(serve_pid: int) -> bool:
+    """Whether this process's parent is `serve`, or a child of `serve` (its fork server)."""
+    parent = os.getppid()
+    if parent == serve_pid:
+        return True
+    try:
+        with open(f"/proc/{parent}/stat", encoding="ascii", errors="replace") as fh:
+            stat = fh.read()
+        return int(stat.rsplit(")", 1)[1].split()[1]) == serve_pid  # field 4: its parent
+    except (OSError, IndexError, ValueError):
+        return False
 
 
 def _die_with_parent() -> None:
@@ -53,16 +70,16 @@ def _die_with_parent() -> None:
         return
 
 
-def _start_guard(parent_pid: int) -> None:
+def _start_guard(serve_pid: int) -> None:
     """Fork the guard: it kills this group when `serve` or this process ends."""
     if os.getpgrp() != os.getpid() or not hasattr(os, "pidfd_open"):
         return  # not our own group: killing it could hit serve's
     try:
-        serve_fd = os.pidfd_open(parent_pid)
+        serve_fd = os.pidfd_open(serve_pid)
         run_fd = os.pidfd_open(os.getpid())
     except OSError:
         return
-    if os.getppid() != parent_pid:  # the pid was reused: serve is already gone
+    if not _under(serve_pid):  # the pid was reused: serve is already gone
         os._exit(1)
     if os.fork() == 0:  # the guard: no Python beyond this function runs here
         try:

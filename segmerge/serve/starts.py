@@ -1,0 +1,77 @@
+"""How `serve` starts a run's process: a fork of a warm, single-threaded server.
+
+Why not a fresh interpreter per fire ("spawn", what `serve` did before): each
+fire imported pandas, pyarrow, DuckDB, Jinja and the engine again, seconds of
+CPU before the run did anything. Why not a fork of the daemon: it has threads
+(the scheduler's, the endpoint's), and a forked child would inherit the locks
+they held. multiprocessing's "forkserver" has neither cost: the first run
+starts one server process (a fresh interpreter, through exec) that imports the
+engine once (:mod:`segmerge.serve.warm`, which keeps it single-threaded), and
+each run is a fork of it. A run still has a process of its own: a crash, a
+leak, a hang or the max run time's kill touch only that run.
+
+On Linux only; elsewhere runs are spawned as before (macOS has a fork server
+too, but neither the ``/proc`` check nor the guard of
+:mod:`segmerge.serve.procs` that make a run die with `serve`).
+
+The server starts at the first fire (a `serve` that never fires pays nothing),
+is started again by multiprocessing if it dies, and is stopped and reaped when
+`serve` stops. The handles on multiprocessing's own server object are private
+(Python has no public call to stop it, nor to close a child's copy of its pipe):
+they are read with defaults, so that a Python without them only loses the
+clean-up, never a run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import sys
+from multiprocessing import forkserver
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from multiprocessing.context import ForkServerContext, SpawnContext
+
+#: the server imports the main script first (else each run would), then the engine
+PRELOAD = ["__main__", "segmerge.serve.warm"]
+
+
+def run_context() -> ForkServerContext | SpawnContext:
+    """The fork server on Linux, preloaded with the engine; spawn elsewhere."""
+    if sys.platform == "linux" and "forkserver" in multiprocessing.get_all_start_methods():
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(PRELOAD)
+        return ctx
+    return multiprocessing.get_context("spawn")
+
+
+def let_go_of_server() -> None:
+    """In a run's process, first: close the server's "alive" pipe the fork gave it.
+
+    The server ends when every holder of that pipe has closed it. Held by `serve`
+    alone, a `serve` that is killed takes the server with it, and each run then
+    dies with its parent (``PR_SET_PDEATHSIG``), as a spawned run does.
+    """
+    server = forkserver._forkserver
+    fd = getattr(server, "_forkserver_alive_fd", None)
+    if fd is None:  # spawned, not forked: nothing inherited
+        return
+    server._forkserver_alive_fd = None  # type: ignore[attr-defined]
+    with contextlib.suppress(OSError):
+        os.close(fd)
+
+
+def stop_server(ctx: ForkServerContext | SpawnContext) -> None:
+    """When `serve` stops, its runs over: the server ends and `serve` reaps it.
+
+    Else it would end on its own a moment later, adopted by init: reaped here, no
+    process outlives `serve`, and its CPU (and its runs') is counted as `serve`'s.
+    """
+    if ctx.get_start_method() != "forkserver":
+        return
+    stop = getattr(forkserver._forkserver, "_stop", None)
+    if stop is not None:
+        with contextlib.suppress(OSError, ChildProcessError):
+            stop()
