@@ -7,6 +7,7 @@ run); a bug shows its traceback only with `--traceback`, and never a secret.
 
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -380,7 +381,16 @@ register_doctor(app)  # doctor: the signing key, the ledger, their backups
 def main() -> None:
     """Entry point: user errors are one message and exit 2 (1 for failed runs); no secret is
     ever printed, tracebacks included (see :mod:`segmerge.cli.errors`)."""
-    run_cli(app)
+    run_cli(lambda: _tree()())
+
+
+@functools.cache
+def _tree() -> Any:
+    """The app's click command tree, built once per process: Typer rebuilds it from every
+    command's signature on each call (30 ms), which a process running many commands (the
+    test suite, in process) paid for each. Each command still says its help in its own
+    language (segmerge.cli.help.speak)."""
+    return typer.main.get_command(app)
 
 
 if __name__ == "__main__":

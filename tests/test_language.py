@@ -431,11 +431,9 @@ def _walk(
     shared run, tests/demo_fixtures.py), and the commands after it go on in ``ran``, a
     copy of the workspace it ran in."""
     texts = {root: _set_locale(root, locale) for root in {ws, ran or ws}}
-    import typer
-
     import bot
 
-    tree = typer.main.get_command(bot.app)  # its help is said in this walk's language
+    tree = bot._tree()  # the process's one tree, as `segmerge` runs it: French help, then English
     seen: dict[str, tuple[int, str]] = {}
     here = ws
     for name, argv, _ in WALK:

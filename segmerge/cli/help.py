@@ -22,6 +22,7 @@ bot.py's Typer app is made with ``cls=SpeakingGroup``.
 from __future__ import annotations
 
 import contextlib
+import weakref
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -112,19 +113,34 @@ def help_texts(root: Command) -> Iterator[str]:
 
 
 def speak(root: Command) -> None:
-    """Say the help of this (freshly built) tree in the command's language, in place."""
+    """Say the help of this tree in the command's language, in place: from the English
+    Typer made it with, so one tree serves every command of a process (bot.main keeps
+    it), each in its own language."""
+    french = is_french()
     for cmd in commands(root):
         cmd.context_class = SpeakingContext
-        if not is_french():
-            continue
-        cmd.help = _(cmd.help) if cmd.help else cmd.help
-        cmd.short_help = _(cmd.short_help) if cmd.short_help else cmd.short_help
-        for param in cmd.params:
-            if getattr(param, "help", None):
-                param.help = _(param.help)  # type: ignore[attr-defined]
-        helper = cmd.get_help_option(Context(cmd))
-        if helper is not None and helper.help:
-            helper.help = _(helper.help)
+    for holder, attr, english in _english(root):
+        setattr(holder, attr, _(english) if french else english)
+
+
+#: each tree's help texts as Typer made them: (object, attribute, English text)
+_ENGLISH: weakref.WeakKeyDictionary[Command, list[tuple[Any, str, str]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _english(root: Command) -> list[tuple[Any, str, str]]:
+    """The help texts of ``root``'s tree, read once, before it is said in any language."""
+    if root not in _ENGLISH:
+        texts: list[tuple[Any, str, str]] = []
+        for cmd in commands(root):
+            helper = cmd.get_help_option(Context(cmd))
+            holders = [(cmd, "help"), (cmd, "short_help"), *((p, "help") for p in cmd.params)]
+            for holder, attr in [*holders, *([(helper, "help")] if helper is not None else [])]:
+                if text := getattr(holder, attr, None):
+                    texts.append((holder, attr, text))
+        _ENGLISH[root] = texts
+    return _ENGLISH[root]
 
 
 class SpeakingGroup(TyperGroup):
