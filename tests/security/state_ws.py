@@ -3,8 +3,9 @@ source, which also takes the campaigns' tags back), an outbox, two campaigns."""
 
 from __future__ import annotations
 
-import email
+import email.parser
 import email.policy
+import email.utils
 import os
 import sys
 import textwrap
@@ -17,6 +18,9 @@ from segmerge.workspace import config as wsmod
 
 SEGMERGE = str(Path(sys.executable).parent / "segmerge")
 DAY1, DAY2, DAY3 = "2026-12-01", "2026-12-02", "2026-12-03"
+#: a letter's raw headers, for its recipient: the body is not parsed, nor the headers
+#: decoded (the addresses are ASCII)
+HEADERS = email.parser.BytesHeaderParser(policy=email.policy.compat32)
 PROMO = """
 [campaigns.promo]
 source = "crm"
@@ -60,15 +64,17 @@ def letters(root: Path, campaign: str = "news", day: str | None = None) -> dict[
         run_dir = path.parent.name
         if day is not None and not run_dir.endswith(day):
             continue
-        msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
-        out.setdefault(str(msg["To"].addresses[0].addr_spec), []).append(run_dir)  # type: ignore[union-attr]
+        to = HEADERS.parsebytes(path.read_bytes())["To"]
+        out.setdefault(email.utils.parseaddr(str(to))[1], []).append(run_dir)
     return out
 
 
 def unsubscribe_token(root: Path, address: str, campaign: str = "news") -> str:
     """The token in the List-Unsubscribe link of a letter sent to ``address``."""
     for path in sorted((root / "outbox" / campaign).rglob("*.eml")):
-        msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        msg = email.parser.BytesHeaderParser(policy=email.policy.default).parsebytes(
+            path.read_bytes()
+        )
         if str(msg["To"].addresses[0].addr_spec) == address:  # type: ignore[union-attr]
             header = str(msg["List-Unsubscribe"])
             return header.split("token=", 1)[1].split(">", 1)[0].split(",", 1)[0]

@@ -3,7 +3,7 @@
 The platform is the Brevo fake on 127.0.0.1, made to answer every write with a
 401 whose body echoes the request's headers (some real APIs and most proxies do);
 the commands run through the CLI's entry point (in this process, or as the real
-`segmerge` executable where a plugin or `serve` needs one). What must
+`segmerge` executable where `serve` needs one). What must
 hold: the key is nowhere a person or a file can see it (stdout, stderr, the
 traceback, the serve log, the ledger's bytes), while the error still says what
 happened and where.
@@ -17,6 +17,7 @@ import json
 import logging
 import signal
 import subprocess
+import sys
 import textwrap
 import threading
 import time
@@ -30,15 +31,15 @@ import keyring.backend
 import pytest
 from cli import Ran
 from cli import segmerge as run_cli
-from fakes import specs
-from fakes.base import Reply, Request
-from fakes.brevo import KEY, BrevoFake, populate
 from workspaces import LETTER, RULES, SEGMERGE, cli_env, install_plugin
 
 from segmerge import redact
 from segmerge.errors import ConfigError, CredentialError
 from segmerge.ports.http import HttpClient
 from segmerge.workspace import secrets
+from tests.fakes import specs
+from tests.fakes.base import Reply, Request
+from tests.fakes.brevo import KEY, BrevoFake, populate
 
 CAMPAIGN = """
     [sources.shop]
@@ -349,11 +350,15 @@ class Leaky(Source):
 
 
 @pytest.mark.parametrize("traceback", [False, True])
-def test_an_internal_error_quoting_the_header_is_redacted(tmp_path: Path, traceback: bool) -> None:
+def test_an_internal_error_quoting_the_header_is_redacted(
+    tmp_path: Path, traceback: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The plugin is installed on this process's path (its entry point is read from
+    there at each command) and forgotten after the test."""
     site = tmp_path / "site"
     site.mkdir()
     install_plugin(site, "leaky_segmerge", LEAKY, "leaky", "leaky_segmerge:Leaky")
-    env = cli_env(PYTHONPATH=str(site), SEGMERGE_SHOP_TOKEN=KEY)
+    monkeypatch.syspath_prepend(str(site))
     root = tmp_path / "ws"
     workspace(
         root,
@@ -371,13 +376,10 @@ def test_an_internal_error_quoting_the_header_is_redacted(tmp_path: Path, traceb
         """,
     )
     flag = ["--traceback"] if traceback else []
-    p = subprocess.run(
-        [SEGMERGE, *flag, "run", "leak", "-w", str(root), "--dry-run"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
+    p = run_cli(
+        *flag, "run", "leak", "-w", str(root), "--dry-run", env={"SEGMERGE_SHOP_TOKEN": KEY}
     )
+    sys.modules.pop("leaky_segmerge", None)
     out = p.stdout + p.stderr
     assert p.returncode == 1, out
     assert f"Invalid header value b'Bearer {redact.MARK}'" in out
