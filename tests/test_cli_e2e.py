@@ -101,11 +101,20 @@ def test_an_error_naming_a_long_path_keeps_it_on_one_line(tmp_path):
     assert any(str(deep) in line for line in proc.stderr.splitlines()), proc.stderr
 
 
-def test_validate_passes_on_the_demo(demo):
+def test_validate_passes_on_the_demo_and_reads_its_source_once(demo, monkeypatch):
+    from segmerge.run import campaign
+
+    pulls = []
+    pull = campaign.pull_source
+    monkeypatch.setattr(
+        campaign, "pull_source", lambda *a, **k: pulls.append(a[1]) or pull(*a, **k)
+    )
     proc = sm("validate", "-w", str(demo), "--as-of", AS_OF)
     assert proc.returncode == 0, proc.stderr
     for name in ("profils", "rfm", "fidelite"):
         assert f"✓ {name}" in proc.stdout
+    assert len(pulls) == 1  # three campaigns on one source: one pull
+    assert proc.stdout.count("skipped 2 unreadable rows") == 3  # the source's notes, each time
 
 
 def test_segment_csv_has_one_row_per_contact_in_mode_first(segmented):

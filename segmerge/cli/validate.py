@@ -11,11 +11,16 @@ count and three examples, so `run` never finds it first.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.markup import escape
 
 from segmerge.cli.console import out
 from segmerge.i18n import _
 from segmerge.workspace.config import Workspace
+
+if TYPE_CHECKING:
+    from segmerge.ports.schema import Tables
 
 
 def validate_workspace(ws: Workspace, campaign: str | None, as_of: str | None) -> None:
@@ -30,8 +35,9 @@ def validate_workspace(ws: Workspace, campaign: str | None, as_of: str | None) -
 
     check_before_run(ws)  # a lost or damaged key or ledger is the first thing to fix
     names = [campaign] if campaign else list(ws.config.campaigns)
+    pulled: dict[str, Tables] = {}  # campaigns on one source: one pull
     for name in names:
-        camp = open_campaign(ws, name, as_of=as_of)
+        camp = open_campaign(ws, name, as_of=as_of, pulled=pulled)
         try:
             filled = None
             if "send" in camp.destination.accepts:  # our own sends: every contact's letter

@@ -21,6 +21,7 @@ from segmerge.mail.message import build_message, message_id_for
 from segmerge.mail.tokens import signing_key, unsubscribe_token
 from segmerge.ports import registry
 from segmerge.ports.connector import Connector, Destination, Source
+from segmerge.ports.schema import Tables
 from segmerge.render.limits import Limits
 from segmerge.render.templates import RenderContext, Rendered, TemplateSet
 from segmerge.render.variants import assign, unit_hash, units
@@ -165,14 +166,21 @@ def open_campaign(
     as_of: str | None = None,
     full_refresh: bool = False,
     keep_pull: bool = False,
+    pulled: dict[str, Tables] | None = None,
 ) -> OpenCampaign:
-    """``keep_pull``: keep the pulled streams in the snapshot as they come (a real run)."""
+    """``keep_pull``: keep the pulled streams in the snapshot as they come (a real run).
+    ``pulled``: the tables one command already pulled, by source (filled here), so that
+    its campaigns on one source pull it once (`validate`: the demo's three)."""
     cfg = ws.campaign(name)
     source = open_source(ws, cfg.source)
     checks = _check(source)
     tables = None  # a source with a SQL dialect segments in its database
     if source.dialect is None:
-        tables = pull_source(ws, source, full_refresh=full_refresh, keep=keep_pull)
+        tables = (pulled or {}).get(cfg.source)
+        if tables is None:
+            tables = pull_source(ws, source, full_refresh=full_refresh, keep=keep_pull)
+        if pulled is not None:
+            pulled[cfg.source] = tables
     seg = segment(ws, cfg.rules, source_name=cfg.source, as_of=as_of, tables=tables, source=source)
     destination = open_destination(ws, cfg.destination, source, cfg.source)
     if destination is not source:
