@@ -230,7 +230,9 @@ def build_plan(
     if rfm:
         a = names.of
         measures = (col(a["orders_count"]), col(a["revenue"]), col(a["days_since_last_order"]))
-        ctes.append((HAVING_ORDERS, having_orders(*(c.copy() for c in measures))))
+        known = select([exp.cast(col("contact_id"), "varchar")], "contacts")
+        inputs = (plan_metrics[n].copy() for n in RFM_INPUTS)
+        ctes.append((HAVING_ORDERS, having_orders(*inputs, known=known)))
         ctes += rfm_tables()
         scores = rfm_scores(*measures)
         r, f, m = (names.add(s, "m") for s in ("r_score", "f_score", "m_score"))

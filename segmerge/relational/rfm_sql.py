@@ -40,9 +40,19 @@ def _alias(expression: exp.Expression, name: str) -> exp.Expression:
 
 
 def having_orders(
-    orders_count: exp.Expression, revenue: exp.Expression, days_since_last: exp.Expression
+    orders_count: exp.Expression,
+    revenue: exp.Expression,
+    days_since_last: exp.Expression,
+    known: exp.Expression,
 ) -> exp.Select:
-    """The three measures of the contacts with at least one order, nothing else."""
+    """The three measures of the contacts with at least one order, nothing else: read
+    from the per-contact order aggregates ``o`` (the measures are expressions over
+    them), each of a contact ``known`` (a query of the contacts' ids) names.
+
+    Why not from ``m``, the contacts joined to their metrics: read twice (here and by
+    the scores' join), ``m`` is kept whole in memory by DuckDB, every contact with
+    every column it carries (an e-mail, a tags list): 55 MiB of the plan's peak on a
+    million contacts. ``o`` is narrower, and the contacts' ids are one column."""
     return (
         exp.select(
             _alias(orders_count.copy(), "f"),
@@ -50,8 +60,14 @@ def having_orders(
             _alias(days_since_last, "r"),
             copy=False,
         )
-        .from_("m", copy=False)
-        .where(exp.GT(this=orders_count, expression=_num(0)), copy=False)
+        .from_("o", copy=False)
+        .where(
+            exp.And(
+                this=exp.GT(this=orders_count, expression=_num(0)),
+                expression=exp.In(this=_col("cid", "o"), query=exp.Subquery(this=known)),
+            ),
+            copy=False,
+        )
     )
 
 

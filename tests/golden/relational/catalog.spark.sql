@@ -327,12 +327,21 @@ WITH c AS (
     ON e.cid = c.cid
 ), rfm_h AS (
   SELECT
-    m_orders_count AS f,
-    m_revenue AS mv,
-    m_days_since_last_order AS r
-  FROM m
+    COALESCE(o.o4, 0) AS f,
+    COALESCE(o.o5, 0) AS mv,
+    DATEDIFF(
+      DAY,
+      CAST(FROM_UTC_TIMESTAMP(o.o3, 'Europe/Paris') AS DATE),
+      CAST('2026-01-31' AS DATE)
+    ) AS r
+  FROM o
   WHERE
-    m_orders_count > 0
+    COALESCE(o.o4, 0) > 0
+    AND o.cid IN (
+      SELECT
+        CAST(contact_id AS STRING)
+      FROM contacts
+    )
 ), rfm_r AS (
   SELECT
     v,

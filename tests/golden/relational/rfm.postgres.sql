@@ -271,12 +271,17 @@ WITH c AS (
     ON e.cid = c.cid
 ), rfm_h AS (
   SELECT
-    m_orders_count AS f,
-    m_revenue AS mv,
-    m_days_since_last_order AS r
-  FROM m
+    COALESCE(o.o0, 0) AS f,
+    COALESCE(o.o1, 0) AS mv,
+    CAST(EXTRACT(epoch FROM CAST(CAST('2026-01-31' AS DATE) AS TIMESTAMP) - CAST(CAST(o.o4 AT TIME ZONE 'Europe/Paris' AS DATE) AS TIMESTAMP)) / 86400 AS BIGINT) AS r
+  FROM o
   WHERE
-    m_orders_count > 0
+    COALESCE(o.o0, 0) > 0
+    AND o.cid IN (
+      SELECT
+        CAST(contact_id AS VARCHAR)
+      FROM contacts
+    )
 ), rfm_r AS (
   SELECT
     v,

@@ -287,12 +287,21 @@ WITH c AS (
     ON e.cid = c.cid
 ), rfm_h AS (
   SELECT
-    m_orders_count AS f,
-    m_revenue AS mv,
-    m_days_since_last_order AS r
-  FROM m
+    COALESCE(o.o0, 0) AS f,
+    COALESCE(o.o1, 0) AS mv,
+    DATEDIFF(
+      DAY,
+      CAST(CONVERT_TIMEZONE('Europe/Paris', o.o4) AS DATE),
+      CAST('2026-01-31' AS DATE)
+    ) AS r
+  FROM o
   WHERE
-    m_orders_count > 0
+    COALESCE(o.o0, 0) > 0
+    AND o.cid IN (
+      SELECT
+        CAST(contact_id AS VARCHAR)
+      FROM contacts
+    )
 ), rfm_r AS (
   SELECT
     v,
