@@ -102,14 +102,8 @@ class FilesConnector(Source, Destination):
             import duckdb
 
             try:  # the checks' scans done, what they held goes back (files_duckdb.Connection)
-                self._decided = decide(
-                    self._con.get(),
-                    self.plans(),
-                    preset=self.settings.preset,
-                    top_columns=set(self.settings.columns),
-                    tz=self.ctx.timezone.key,
-                    canonical=CANONICAL,
-                )
+                tz = self.ctx.timezone.key
+                self._decided = decide(self._con.get(), self.plans(), self.settings, tz, CANONICAL)
                 self._con.close()
             except (NotEligible, duckdb.Error) as exc:
                 self._why = str(exc).splitlines()[0]
@@ -124,6 +118,9 @@ class FilesConnector(Source, Destination):
 
     def order_counts(self) -> OrderCounts | None:  # made by the checks' scan (decide)
         return self._decided.order_counts if self._decided is not None else None
+
+    def origins(self) -> dict[str, str]:  # DuckDB reads one file per stream
+        return {role: self.display(p.path) for role, p in self.plans().items() if p.path}
 
     def execute(self, sql: str) -> Any:
         assert self.dialect == "duckdb"

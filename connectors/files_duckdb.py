@@ -290,16 +290,14 @@ class Decided:
 def decide(
     con: Any,
     plans: dict[Role, Plan],
-    *,
-    preset: str | None,
-    top_columns: set[str],
+    settings: FilesSettings,
     tz: str,
     canonical: dict[str, tuple[str, ...]],
 ) -> Decided:
     """Each table's DuckDB relation and the orders' counts, or :class:`NotEligible` saying
-    why pandas reads them."""
-    _kind_reason(plans, preset)
-    top = set(top_columns)
+    why pandas reads them (``tz``: the workspace's zone, ``canonical``: each role's names)."""
+    _kind_reason(plans, settings.preset)
+    top = set(settings.columns)
     scans = {
         role: _scan(plan, tz, canonical[role], top)
         for role, plan in plans.items()

@@ -166,3 +166,30 @@ def test_a_french_shop_is_told_in_french(tmp_path):
     )
     assert "par exemple commande 'o96' (contact '77')" in said
     assert "elles ne comptent pour personne" in said
+
+
+def test_parquet_read_by_duckdb_names_the_orders_file_as_pandas_does(tmp_path):
+    """The warning made from DuckDB's counts names the file, as the pandas pull's does."""
+    import pyarrow.csv as pv
+    import pyarrow.parquet as pq
+
+    owners = [IDS[n % 10] for n in range(199)] + ["999"]
+    root = shop(tmp_path, IDS, orders_for(owners))
+    for name in ("contacts", "orders"):
+        csv = root / "data" / f"{name}.csv"
+        pq.write_table(pv.read_csv(csv), root / "data" / f"{name}.parquet")
+        csv.unlink()
+    said = {}
+    for engine in ("duckdb", "pandas"):
+        config = root / "segmerge.toml"
+        text = config.read_text(encoding="utf-8").replace('engine = "duckdb"\n', "")
+        if engine == "duckdb":
+            text = text.replace('connector = "files"\n', 'connector = "files"\nengine = "duckdb"\n')
+        config.write_text(text, encoding="utf-8")
+        ran = in_french(
+            "segment", rules(root), "-w", str(root), "--as-of", AS_OF, "--format", "csv"
+        )
+        assert ran.returncode == 0, ran.stderr
+        said[engine] = " ".join(ran.stderr.split())
+    assert "shop (data/orders.parquet): 1 of 200 orders" in said["duckdb"], said["duckdb"]
+    assert said["duckdb"] == said["pandas"]

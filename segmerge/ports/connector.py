@@ -161,6 +161,13 @@ class Source(Connector):
         counts them with a statement of its own, one more pass over every order."""
         return None
 
+    def origins(self) -> dict[str, str]:
+        """Optional, for a source with a :attr:`dialect`: where each stream comes from as
+        the user knows it (a file's path), for the engine's messages about that stream
+        (orders naming no contact), which a pull's :attr:`Tables.origins` gives otherwise.
+        Empty, the default: the messages name the source alone."""
+        return {}
+
     def unsubscribe(self, contact_id: str, email: str | None) -> None:
         """Tell the platform a contact unsubscribed with the one-click link (``email`` is
         None when no address is known for them). Optional: the workspace's suppression

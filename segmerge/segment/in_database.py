@@ -217,6 +217,7 @@ def _order_rules(
             frame_from_arrow(contacts_schema.empty_table()),
             _empty_orders(orders_columns),
             empty_events(),
+            origins=db.source.origins(),
         ),
         source=name,
     )
