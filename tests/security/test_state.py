@@ -37,6 +37,22 @@ from segmerge.workspace.storage import StateError
 OUTSIDE = '\n[state]\nbackup_dir = "../backups"\n'
 
 
+@pytest.fixture(scope="module")
+def day1(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = make_workspace(tmp_path_factory.mktemp("state") / "ws")
+    run_campaign(root, day=DAY1)
+    return root
+
+
+@pytest.fixture
+def ran(day1: Path, tmp_path: Path) -> Path:
+    """A workspace of 12 contacts whose `news` ran on DAY1: this test's copy of the
+    module's, to damage as it likes (one run a module instead of one a test)."""
+    root = tmp_path / "ws"
+    shutil.copytree(day1, root, symlinks=True)
+    return root
+
+
 def snapshot(folder: Path) -> dict[str, bytes]:
     return {str(p): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
@@ -85,9 +101,8 @@ def test_deleted_state_refuses_then_restore_resumes_without_mailing_anyone_twice
 
 
 @pytest.mark.parametrize("how", ["half", "empty", "garbage"])
-def test_a_truncated_or_overwritten_ledger_stops_the_run_and_mails_nobody(tmp_path, how):
-    root = make_workspace(tmp_path / "ws")
-    run_campaign(root, day=DAY1)
+def test_a_truncated_or_overwritten_ledger_stops_the_run_and_mails_nobody(ran, how):
+    root = ran
     path = root / ".segmerge" / "ledger.sqlite"
     if how == "half":
         os.truncate(path, path.stat().st_size // 2)
@@ -103,9 +118,8 @@ def test_a_truncated_or_overwritten_ledger_stops_the_run_and_mails_nobody(tmp_pa
         backup.check_before_run(wsmod.load(root))
 
 
-def test_a_corrupt_page_in_the_ledger_stops_the_run(tmp_path):
-    root = make_workspace(tmp_path / "ws", contacts=300)
-    run_campaign(root, day=DAY1)
+def test_a_corrupt_page_in_the_ledger_stops_the_run(ran):
+    root = ran
     path = root / ".segmerge" / "ledger.sqlite"
     with sqlite3.connect(path) as db:
         page = db.execute("PRAGMA page_size").fetchone()[0]
@@ -121,9 +135,8 @@ def test_a_corrupt_page_in_the_ledger_stops_the_run(tmp_path):
 
 
 @pytest.mark.parametrize("content", [b"\n", b"\x00\xff not a key"])
-def test_an_empty_or_garbled_key_stops_the_run_and_test_send(tmp_path, content):
-    root = make_workspace(tmp_path / "ws")
-    run_campaign(root, day=DAY1)
+def test_an_empty_or_garbled_key_stops_the_run_and_test_send(ran, content):
+    root = ran
     (root / ".segmerge" / "signing.key").write_bytes(content)
     with pytest.raises(StateError, match="signing key") as caught:
         run_campaign(root, day=DAY2)
@@ -134,9 +147,8 @@ def test_an_empty_or_garbled_key_stops_the_run_and_test_send(tmp_path, content):
     assert not any("test" in p.name for p in (root / "outbox" / "news").iterdir())
 
 
-def test_a_key_from_elsewhere_is_not_taken_for_the_workspace_s_own(tmp_path):
-    root = make_workspace(tmp_path / "ws")
-    run_campaign(root, day=DAY1)
+def test_a_key_from_elsewhere_is_not_taken_for_the_workspace_s_own(ran):
+    root = ran
     (root / ".segmerge" / "signing.key").write_bytes(os.urandom(32).hex().encode())
     with pytest.raises(StateError, match="not the one"):
         run_campaign(root, day=DAY2)
@@ -158,10 +170,9 @@ def test_a_fresh_workspace_just_works_and_its_marker_holds_no_secret(tmp_path):
 
 
 def test_a_ledger_rebuilt_after_a_loss_is_refused_and_its_unsubscribes_survive_the_restore(
-    tmp_path,
+    ran,
 ):
-    root = make_workspace(tmp_path / "ws")
-    run_campaign(root, day=DAY1)
+    root = ran
     (root / ".segmerge" / "ledger.sqlite").unlink()
     suppress(root, "c5@example.org")  # e.g. the unsubscribe endpoint, on a new empty ledger
     with pytest.raises(StateError, match="not this workspace's ledger"):
@@ -173,9 +184,8 @@ def test_a_ledger_rebuilt_after_a_loss_is_refused_and_its_unsubscribes_survive_t
     assert "c5@example.org" not in sent and len(sent) == 11
 
 
-def test_restore_skips_a_damaged_backup_for_the_newest_good_one(tmp_path):
-    root = make_workspace(tmp_path / "ws")
-    run_campaign(root, day=DAY1)
+def test_restore_skips_a_damaged_backup_for_the_newest_good_one(ran):
+    root = ran
     run_campaign(root, day=DAY2)
     ws = wsmod.load(root)
     newest = backup.find_backups(ws)[0]
@@ -191,9 +201,8 @@ def test_restore_skips_a_damaged_backup_for_the_newest_good_one(tmp_path):
     assert again.planned["send"] == 0
 
 
-def test_backups_are_whole_or_absent_and_only_the_last_five_are_kept(tmp_path, monkeypatch):
-    root = make_workspace(tmp_path / "ws")
-    run_campaign(root, day=DAY1)
+def test_backups_are_whole_or_absent_and_only_the_last_five_are_kept(ran, monkeypatch):
+    root = ran
     ws = wsmod.load(root)
     audit = root / ".segmerge" / "unsubscribes.sqlite"
     with sqlite3.connect(audit) as db:
@@ -221,9 +230,8 @@ def test_backups_are_whole_or_absent_and_only_the_last_five_are_kept(tmp_path, m
     assert sorted(p.name for p in folder.iterdir() if p.name != ".lock") == kept
 
 
-def test_doctor_accept_new_state_is_the_explicit_way_to_start_over(tmp_path):
-    root = make_workspace(tmp_path / "ws")
-    run_campaign(root, day=DAY1)
+def test_doctor_accept_new_state_is_the_explicit_way_to_start_over(ran):
+    root = ran
     shutil.rmtree(root / ".segmerge")
     proc = cli("doctor", "-w", str(root))
     assert proc.returncode == 2 and "ledger.sqlite is missing" in proc.stdout
@@ -263,9 +271,8 @@ def test_losing_the_marker_with_the_state_is_still_refused_when_a_backup_survive
     assert run_campaign(root, day=DAY1).planned["send"] == 0  # day 1 is known as sent
 
 
-def test_restore_waits_for_a_run_that_holds_the_ledger(tmp_path):
-    root = make_workspace(tmp_path / "ws")
-    run_campaign(root, day=DAY1)
+def test_restore_waits_for_a_run_that_holds_the_ledger(ran):
+    root = ran
     ws = wsmod.load(root)
     before = (root / ".segmerge" / "ledger.sqlite").read_bytes()
     with pipeline.campaign_lock(ws, "promo"), pytest.raises(StateError, match="run-promo"):
@@ -273,13 +280,12 @@ def test_restore_waits_for_a_run_that_holds_the_ledger(tmp_path):
     assert (root / ".segmerge" / "ledger.sqlite").read_bytes() == before
 
 
-def test_a_scheduled_fire_refuses_a_lost_state_like_a_run_by_hand(tmp_path):
+def test_a_scheduled_fire_refuses_a_lost_state_like_a_run_by_hand(ran):
     import threading
 
     from segmerge.serve.child import run_once
 
-    root = make_workspace(tmp_path / "ws")
-    run_campaign(root, day=DAY1)
+    root = ran
     (root / ".segmerge" / "signing.key").unlink()
     result = run_once(str(root), "news", DAY2, threading.Event())
     assert result.status == "error" and result.error_type == "StateError"
@@ -287,9 +293,8 @@ def test_a_scheduled_fire_refuses_a_lost_state_like_a_run_by_hand(tmp_path):
     assert letters(root, day=DAY2) == {}
 
 
-def test_a_garbled_marker_is_refused_and_rewritten_by_a_restore(tmp_path):
-    root = make_workspace(tmp_path / "ws")
-    run_campaign(root, day=DAY1)
+def test_a_garbled_marker_is_refused_and_rewritten_by_a_restore(ran):
+    root = ran
     (root / MARKER).write_text("{ not json")
     with pytest.raises(StateError, match="state marker"):
         run_campaign(root, day=DAY2)
