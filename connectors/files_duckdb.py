@@ -27,9 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from segmerge.ports import ConfigError, _, number
+from segmerge.ports import ConfigError, _, number, text_literal
+from segmerge.ports import quote_name as quote
 
-from .files_duckdb_columns import Column, Unsupported, column, not_text, quote, text_literal
+from .files_duckdb_columns import Column, Unsupported, column, not_text
 from .files_read import PARQUET_SUFFIXES, fold, header_names
 from .files_tables import FilesSettings, Plan, Role
 

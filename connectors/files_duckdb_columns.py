@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
-from segmerge.ports import _
+from segmerge.ports import _, text_literal
+from segmerge.ports import quote_name as quote
 
 #: leading or trailing characters Arrow's utf8_trim_whitespace may strip (a superset:
 #: a false alarm only costs the pandas pull)
@@ -38,14 +39,6 @@ _LEADING_ZERO = r"'^-?0\d'"
 
 class Unsupported(Exception):
     """A column whose type or role the DuckDB reading does not reproduce: the file stays pandas."""
-
-
-def quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def text_literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 @dataclass

@@ -128,3 +128,29 @@ def test_kpi_counts_the_orders_in_the_database_as_the_pulled_rows_give(
     # c1's two orders in its window (50 + 25.5), c5's without a status (12); Cy's
     # cancelled order, c4's order after the window and the old ones earn nothing
     assert revenue == [12.0, 75.5]
+
+
+class _CountedSource:
+    """A source that counted its orders per status already (the files source's checks
+    do): any statement but the columns' LIMIT 0 fails the test."""
+
+    def __init__(self, statuses: list[tuple[object, int]] | None) -> None:
+        self.statuses = statuses
+
+    def order_counts(self) -> tuple[int, int, list[tuple[object, int]] | None]:
+        return sum(n for _s, n in self.statuses or [(None, 10)]), 0, self.statuses
+
+    def execute(self, sql: str) -> None:
+        raise AssertionError(f"counted again: {sql}")
+
+
+def test_kpi_takes_the_status_counts_a_source_already_made():
+    from types import SimpleNamespace
+
+    from segmerge.report.kpi_orders import _counted
+
+    ws = SimpleNamespace(config=SimpleNamespace(sources={}))
+    source = _CountedSource([("Livré", 8), ("Annulé", 2), (None, 1)])
+    where = _counted(ws, "shop", source, "orders")  # type: ignore[arg-type]
+    assert where == "(o.status IS NULL OR o.status NOT IN ('Annulé'))"
+    assert _counted(ws, "shop", _CountedSource(None), "orders") == "TRUE"  # type: ignore[arg-type]

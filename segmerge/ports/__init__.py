@@ -60,6 +60,7 @@ from segmerge.ports.schema import (
     frame_from_arrow,
     vendor_times,
 )
+from segmerge.ports.sql import quote_name, text_literal
 from segmerge.workspace.storage import StorageError, is_disk_error
 
 if TYPE_CHECKING:  # what _LAZY loads at first use, seen by the type checker at once
@@ -93,6 +94,9 @@ __all__ = [
     "empty_orders",
     "frame_from_arrow",
     "vendor_times",
+    # SQL a source's database reads
+    "quote_name",
+    "text_literal",
     # talking to a platform
     "HttpClient",
     "RateLimit",

@@ -24,6 +24,7 @@ import pandas as pd
 
 from segmerge.ports.connector import Source
 from segmerge.ports.schema import Tables, empty_events, empty_orders, frame_from_arrow
+from segmerge.ports.sql import text_literal
 from segmerge.segment.order_status import StatusRules, status_counts
 from segmerge.workspace.config import Workspace
 from segmerge.workspace.sources import SourceRef
@@ -45,11 +46,6 @@ class DatabaseOrders:
         got = keys.merge(self.counted, on=["contact_id", "sent_at"], how="left")
         n = got["orders"].fillna(0).to_numpy(dtype=np.int64)
         return n > 0, got["revenue"].fillna(0.0).to_numpy(dtype=float)
-
-
-def _literal(values: pd.Series) -> pd.Series:
-    """SQL string literals, a column at a time ('' doubles a quote, as SQL reads it)."""
-    return "'" + values.astype(str).str.replace("'", "''", regex=False) + "'"
 
 
 def kpi_tables(source: Source) -> Tables:
@@ -81,8 +77,8 @@ def count_orders(
     counted = pairs.assign(orders=pd.Series(dtype="Int64"), revenue=pd.Series(dtype=float))
     if len(pairs):
         stamps = pd.to_datetime(pairs["sent_at"], utc=True).dt.strftime("%Y-%m-%d %H:%M:%S.%f+00")
-        rows = "(" + pd.Series(pairs.index.astype(str)) + ", " + _literal(pairs["contact_id"])
-        rows = rows + ", " + _literal(stamps) + ")"
+        ids, sent = pairs["contact_id"].astype(str).map(text_literal), stamps.map(text_literal)
+        rows = "(" + pd.Series(pairs.index.astype(str)) + ", " + ids + ", " + sent + ")"
         got = frame_from_arrow(
             source.execute(
                 "SELECT p.i AS i, COUNT(*) AS n, SUM(o.amount) AS revenue "
@@ -100,17 +96,25 @@ def count_orders(
 
 
 def _counted(ws: Workspace, name: str, source: Source, orders: str) -> str:
-    """The condition an order counts by (its status not left out), as SQL."""
-    columns = source.execute(f"SELECT * FROM {orders} AS o LIMIT 0").column_names
-    if "status" not in columns:
+    """The condition an order counts by (its status not left out), as SQL. The orders
+    per status are the source's own when it counted them already (the files source's
+    checks did, Source.order_counts), else one statement counts them."""
+    known = source.order_counts()
+    if known is not None:
+        statuses = known[2]
+    elif "status" in source.execute(f"SELECT * FROM {orders} AS o LIMIT 0").column_names:
+        rows = source.execute(
+            f"SELECT o.status AS status, COUNT(*) AS n FROM {orders} AS o GROUP BY o.status"
+        ).to_pylist()
+        statuses = [(r["status"], int(r["n"])) for r in rows]
+    else:
+        statuses = None
+    if statuses is None:
         return "TRUE"
     ref = ws.config.sources.get(name) or SourceRef(connector="files")
-    rows = source.execute(
-        f"SELECT o.status AS status, COUNT(*) AS n FROM {orders} AS o GROUP BY o.status"
-    ).to_pylist()
     rules = StatusRules.for_source(ref.exclude_statuses, ref.include_statuses)
-    _report, left_out = status_counts([(r["status"], r["n"]) for r in rows], rules)
+    _report, left_out = status_counts(statuses, rules)
     if not left_out:
         return "TRUE"
-    words = ", ".join(_literal(pd.Series(left_out)).tolist())
+    words = ", ".join(text_literal(str(w)) for w in left_out)
     return f"(o.status IS NULL OR o.status NOT IN ({words}))"
