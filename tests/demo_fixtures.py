@@ -5,10 +5,11 @@ writes two thousand letters, the costliest thing a test does, and the CLI, langu
 and serve tests each ran their own. :func:`demo_ran` runs it once; a test that changes a workspace works on its
 own copy (:func:`copy_of`), never on the shared one.
 
-:func:`one_core` runs a command as on a one-core machine: a batch of 2,000 letters or
-more makes the render pool spawn worker interpreters (imports and templates loaded
-again in each), which only pays off on a big base; the CLI tests
-assert what the run did, and tests/test_render_pool_run.py tests the workers.
+:func:`one_core` runs a command as on a one-core machine: a batch of letters over
+``segmerge.render.pool.PARALLEL_MIN`` makes the render pool spawn worker interpreters
+(imports and templates loaded again in each), which only pays off on a big base, and
+the demo stays under it only while the threshold does; the CLI tests assert what the
+run did, and tests/test_render_pool_run.py tests the workers.
 
 :func:`plugin_site` puts a folder on this process's import path, so that a plugin
 installed there (tests/workspaces.py ``install_plugin``) is found through

@@ -34,7 +34,7 @@ from segmerge.render.limits import Limits
 from segmerge.render.rendered import RenderContext, Rendered
 
 #: below this many letters, workers cost more to start than they save
-PARALLEL_MIN = 2000
+PARALLEL_MIN = 8000
 #: chunks per worker: enough to even out uneven chunks, few enough to keep overhead low
 CHUNKS_PER_WORKER = 4
 #: a letter that ran out of time for this many contacts gets SLOW_SECONDS for the others
