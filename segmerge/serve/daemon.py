@@ -62,7 +62,7 @@ from segmerge.serve.cron import (
 from segmerge.serve.lock import LOCK_FILE, AlreadyServing, serve_lock
 from segmerge.serve.log import local_time, one_line, skip_line, summary_line
 from segmerge.serve.options import ServeOptions
-from segmerge.serve.starts import run_context, stop_server
+from segmerge.serve.starts import prepare_server, run_context, stop_server
 from segmerge.workspace.config import Workspace
 
 if TYPE_CHECKING:
@@ -298,6 +298,7 @@ class Daemon:
     # life cycle ------------------------------------------------------------------
 
     def start(self) -> None:
+        prepare_server(self.child.mp)  # before the scheduler's and the endpoint's threads
         schedules = self.plan()
         if self.opts.unsubscribe_port is not None:
             host, port = self.opts.unsubscribe_host, self.opts.unsubscribe_port

@@ -25,6 +25,7 @@ clean-up, never a run.
 from __future__ import annotations
 
 import contextlib
+import json
 import multiprocessing
 import os
 import sys
@@ -36,6 +37,8 @@ if TYPE_CHECKING:
 
 #: the server imports the main script first (else each run would), then the engine
 PRELOAD = ["__main__", "segmerge.serve.warm"]
+#: what prepare_server changed in the environment, for segmerge.serve.warm to put back
+SAVED = "SEGMERGE_SERVER_ENV"
 
 
 def run_context() -> ForkServerContext | SpawnContext:
@@ -45,6 +48,25 @@ def run_context() -> ForkServerContext | SpawnContext:
         ctx.set_forkserver_preload(PRELOAD)
         return ctx
     return multiprocessing.get_context("spawn")
+
+
+def prepare_server(ctx: ForkServerContext | SpawnContext) -> None:
+    """In `serve`'s main thread, before any other exists: the server imports what serve does.
+
+    Python 3.11 starts the server with ``python -c``, which puts the folder `serve`
+    was started in first on its import path, and imports the preload before it would
+    apply serve's own import path (it never does; later Pythons do). A ``segmerge/``
+    or a ``pandas.py`` in that folder, or another Segmerge first on serve's path, would
+    be what every run runs. So the server starts with serve's import path as
+    PYTHONPATH and PYTHONSAFEPATH set, and :mod:`segmerge.serve.warm` puts both back:
+    the runs, and the processes they start, get serve's environment unchanged. Set
+    here because the environment cannot be changed safely once threads run.
+    """
+    if ctx.get_start_method() != "forkserver" or SAVED in os.environ:
+        return
+    os.environ[SAVED] = json.dumps({n: os.environ.get(n) for n in ("PYTHONPATH", "PYTHONSAFEPATH")})
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    os.environ["PYTHONSAFEPATH"] = "1"
 
 
 def let_go_of_server() -> None:

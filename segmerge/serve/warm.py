@@ -11,13 +11,18 @@ jemalloc start threads when they load; a process that forks must have none
 held in the child). With one BLAS thread and no jemalloc background thread the
 server stays single-threaded; a run does no linear algebra, and jemalloc then
 purges on the allocating thread. The variables are removed again after the
-imports, so the processes a run starts get `serve`'s environment unchanged.
+imports, so the processes a run starts get `serve`'s environment unchanged, as
+are the import path variables `serve` set for this server
+(:func:`segmerge.serve.starts.prepare_server`).
 """
 
 from __future__ import annotations
 
 import importlib
+import json
 import os
+
+from segmerge.serve.starts import SAVED
 
 #: what a run imports, at its first need (its import is lazy in the daemon)
 ENGINE = (
@@ -34,6 +39,16 @@ ENGINE = (
 ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "JE_ARROW_MALLOC_CONF": "background_thread:false"}
 
 
+def _restore() -> None:
+    """The environment as `serve` had it before it prepared this server's start."""
+    saved = os.environ.pop(SAVED, None)
+    for name, value in (json.loads(saved) if saved else {}).items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
 def _load() -> None:
     added = [name for name in ONE_THREAD if name not in os.environ]  # the user's choice wins
     os.environ.update({name: ONE_THREAD[name] for name in added})
@@ -48,4 +63,5 @@ def _load() -> None:
             del os.environ[name]
 
 
+_restore()
 _load()

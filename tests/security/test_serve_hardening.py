@@ -34,7 +34,7 @@ from tests.demo_fixtures import interrupted_after
 
 PLUGIN = '''
 """Two shop APIs as sources: one that answers, one that never does."""
-import os, socket, subprocess, sys
+import json, os, socket, subprocess, sys
 import pandas as pd
 from segmerge.ports.connector import ConnectorSettings, Source
 from segmerge.ports.schema import Tables
@@ -52,6 +52,9 @@ class Tiny(Source):
         }))
 
 
+ENVIRON = ("PYTHONPATH", "PYTHONSAFEPATH", "OPENBLAS_NUM_THREADS", "JE_ARROW_MALLOC_CONF")
+
+
 class StuckSettings(ConnectorSettings):
     port: int
     pids: str
@@ -64,6 +67,8 @@ class Stuck(Source):
 
     def pull(self, since=None):
         helper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+        with open(self.settings.pids + ".env", "w") as fh:  # what the run was given
+            json.dump({k: os.environ.get(k) for k in ENVIRON}, fh)
         with open(self.settings.pids, "a") as fh:
             fh.write(f"{os.getpid()} {helper.pid}\\n")
         conn = socket.create_connection(("127.0.0.1", self.settings.port))
@@ -140,6 +145,11 @@ class Shop:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def serve(self, *args: str) -> subprocess.Popen[bytes]:
+        # started from a folder with a `segmerge` package of its own (a checkout of another
+        # version): serve, and every process its runs are started from, import their own
+        decoy = self.root.parent / "elsewhere" / "segmerge"
+        decoy.mkdir(parents=True, exist_ok=True)
+        (decoy / "__init__.py").write_text("raise SystemExit('the wrong segmerge')\n")
         with self.err.open("wb") as fh:  # the child keeps its own descriptor
             self.proc = subprocess.Popen(
                 [
@@ -156,6 +166,7 @@ class Shop:
                 stderr=fh,
                 env=self.env,
                 process_group=0,
+                cwd=decoy.parent,
             )
         return self.proc
 
@@ -310,6 +321,9 @@ def test_serve_killed_outright_takes_its_runs_with_it(shop: Shop) -> None:
     proc.wait()
     # the run dies with its parent (PR_SET_PDEATHSIG), its group with it (the guard)
     assert not wait_gone(ours, {run}, timeout=5)
+    # the run had serve's environment: nothing serve set to start it stays
+    given = json.loads(shop.pids.with_name(shop.pids.name + ".env").read_text())
+    assert given == {k: shop.env.get(k) for k in given}
 
 
 @pytest.mark.parametrize(
