@@ -21,14 +21,9 @@ import pytest
 import segmerge.errors
 from segmerge import i18n
 from segmerge.i18n import NNBSP
-from tests.test_language import ENGLISH, _invoke, stop_words
+from tests.test_language import ENGLISH, _invoke, _sources, stop_words
 
 ROOT = Path(__file__).parents[1]
-CODE = [
-    ROOT / "bot.py",
-    *sorted((ROOT / "segmerge").rglob("*.py")),
-    *sorted((ROOT / "connectors").rglob("*.py")),
-]
 
 # -- the scan ----------------------------------------------------------------------------
 
@@ -86,7 +81,7 @@ def _untranslated(node: ast.expr | None) -> bool:
 
 def untranslated_errors() -> list[str]:
     """file:line of each SegmergeError made with an English literal message or hint."""
-    trees = {p: ast.parse(p.read_text(encoding="utf-8"), str(p)) for p in CODE}
+    trees = {path: tree for path, _text, tree in _sources()}  # parsed once for both files
     errors = _error_names(trees)
     found = []
     for path, tree in trees.items():
