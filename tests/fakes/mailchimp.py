@@ -85,11 +85,9 @@ class MailchimpFake(LostAnswers, ConnectionCap, MailchimpState, FakeServer):
         self.list_id = list_id
         self.max_connections = max_connections
         self.latency = latency  # seconds each answer takes (a real API is not instant)
-        #: validate only the first N requests of each endpoint (None: all). openapi-core takes
-        #: ~14 ms a request: at 10 simultaneous connections that, not the client, would bound
-        #: a benchmark; every distinct request shape is still checked
+        #: (FakeServer.validate_first) openapi-core takes ~14 ms a request: at 10
+        #: simultaneous connections that, not the client, would bound a benchmark
         self.validate_first = validate_first
-        self._validated: dict[tuple[str, str], int] = {}
         #: keep each member's JSON, encoded for a ``fields`` projection, until the member
         #: changes (its last_changed or its tags): for benchmarks, where this fake's own
         #: encoding (12 ms a page of 1,000, under one interpreter lock for all 10

@@ -77,13 +77,3 @@ class ConnectionCap:
             with self._conc:
                 self.active -= 1
                 self._in_endpoint[endpoint] -= 1
-
-    def _validate_request(self, req: Request, h: Any, query: str) -> str | None:
-        if self.validate_first is not None:
-            key = (req.method, _ENDPOINT.sub("/{id}", req.path))
-            with self._conc:
-                seen = self._validated.get(key, 0)
-                self._validated[key] = seen + 1
-            if seen >= self.validate_first:
-                return None
-        return super()._validate_request(req, h, query)
