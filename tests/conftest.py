@@ -17,4 +17,4 @@ os.environ["PYTHON_KEYRING_BACKEND"] = "keyring.backends.null.Keyring"
 # a real PostgreSQL for the tests that take the `postgres_server` fixture (tests/postgres.py);
 # SEGMERGE_TEST_CPU=FILE: each test's CPU time, children included (tests/cpu_ledger.py);
 # the demo workspace made, and its campaign run, once per session (tests/demo_fixtures.py)
-pytest_plugins = ["tests.postgres", "tests.cpu_ledger", "tests.demo_fixtures"]
+pytest_plugins = ["tests.postgres", "tests.cpu_ledger", "tests.demo_fixtures", "tests.browser"]

@@ -5,8 +5,9 @@ What a marketer opening a page on a phone needs: nothing wider than the screen
 letter shown at a phone's width or a desktop client's from a toggle, and charts
 whose labels do not run into each other or into the bars. Bounding boxes are
 measured in the page (the charts are inline SVG; matplotlib names each text
-``text_N`` and Segmerge names each bar ``bar_...``). One browser for the module;
-skipped like tests/test_preview_browser.py when Chromium or Playwright is missing.
+``text_N`` and Segmerge names each bar ``bar_...``). The session's one Chromium
+(tests/browser.py), a new context per page; skipped when Chromium or Playwright is
+missing.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from segmerge.report.kpi import build
 from segmerge.report.quality import analyse
 from segmerge.segment.segmentation import segment
 from segmerge.workspace import config as wsmod
-from tests.test_preview_browser import ARGS, CHROMIUM, sync_api
+from tests.browser import expect
 from tests.test_preview_server import AS_OF, get, make_workspace
 
 PHONE = {"width": 375, "height": 740}
@@ -85,17 +86,6 @@ STACKED = """() => {
   }));
   return out;
 }"""
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as p:
-        try:
-            b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        except Exception as exc:  # noqa: BLE001 - a browser that cannot start is a skip
-            pytest.skip(f"Chromium at {CHROMIUM} does not start: {exc}")
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")
@@ -174,7 +164,7 @@ def test_preview_fits_a_phone_and_shows_the_letter_at_both_widths(browser, root)
     with PreviewServer(root, port=0, as_of=AS_OF, interval=0.2) as srv:
         page = browser.new_page(viewport=PHONE, locale="fr-FR")
         page.goto(srv.url)
-        sync_api.expect(page.locator("h1")).to_have_text("Campagnes")
+        expect(page.locator("h1")).to_have_text("Campagnes")
         fits(page, "index")
         page.goto(srv.url + "c/profils/zens")
         page.locator("details.overview > summary").click()  # the segments' table, opened
@@ -185,7 +175,7 @@ def test_preview_fits_a_phone_and_shows_the_letter_at_both_widths(browser, root)
         fits(page, "headers open")
         # the toggle: the letter in a phone-wide frame, kept while switching contacts
         page.locator('nav.device a[data-device="mobile"]').click()
-        sync_api.expect(page.locator("nav.device a[aria-current]")).to_have_attribute(
+        expect(page.locator("nav.device a[aria-current]")).to_have_attribute(
             "data-device", "mobile"
         )
         assert page.locator("#letter").bounding_box()["width"] == 375
@@ -193,7 +183,7 @@ def test_preview_fits_a_phone_and_shows_the_letter_at_both_widths(browser, root)
         second = page.locator(".contact-list a").nth(1)
         cid = second.get_attribute("data-contact")
         second.click()
-        sync_api.expect(page.locator('.contact-list a[aria-current="true"]')).to_have_attribute(
+        expect(page.locator('.contact-list a[aria-current="true"]')).to_have_attribute(
             "data-contact", cid
         )
         assert page.locator("#letter").bounding_box()["width"] == 375
@@ -206,10 +196,10 @@ def test_preview_fits_a_phone_and_shows_the_letter_at_both_widths(browser, root)
         page.goto(srv.url + "c/profils/zens")
         assert page.locator("#letter").bounding_box()["width"] >= 600
         page.locator('nav.device a[data-device="mobile"]').click()
-        sync_api.expect(page.locator("#letter")).to_have_class("mobile")
+        expect(page.locator("#letter")).to_have_class("mobile")
         assert page.locator("#letter").bounding_box()["width"] == 375
         page.locator('nav.device a[data-device="desktop"]').click()
-        sync_api.expect(page.locator("#letter")).to_have_class("desktop")
+        expect(page.locator("#letter")).to_have_class("desktop")
         assert page.locator("#letter").bounding_box()["width"] >= 600
         page.close()
 
@@ -221,7 +211,7 @@ def test_preview_fits_a_phone_and_shows_the_letter_at_both_widths(browser, root)
         tpl.write_text(
             "\n".join([*lines[:8], "{% if %}" + "x" * 200, *lines[9:]]) + "\n", encoding="utf-8"
         )
-        sync_api.expect(page.locator(".errors .error .excerpt")).to_contain_text(
+        expect(page.locator(".errors .error .excerpt")).to_contain_text(
             "{% if %}xxx", timeout=20_000
         )
         fits(page, "template error")

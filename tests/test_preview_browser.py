@@ -4,40 +4,23 @@ A person's path through the page: the index, a campaign, another segment,
 another contact, the letter in its sandboxed frame; then a template edited and
 broken while the page is open, which must follow without a manual reload.
 Screenshots are decoded (by Pillow) and must be of the viewport's size and not
-blank. Skipped, with the reason, when Chromium or Playwright is
-missing (`tests/browser_setup.sh` installs Chromium).
+blank. The session's one Chromium (tests/browser.py), a new context per page;
+skipped, with the reason, when Chromium or Playwright is missing
+(`tests/browser_setup.sh` installs Chromium).
 """
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 
 from segmerge.preview.app import PreviewServer
+from tests.browser import expect
 from tests.test_preview_server import AS_OF, edit, make_workspace
 
-CHROMIUM = os.environ.get("SEGMERGE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-]
 VIEWPORT = {"width": 1200, "height": 850}
-os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
-if not Path(CHROMIUM).is_file():
-    pytest.skip(f"no Chromium at {CHROMIUM} (run tests/browser_setup.sh)", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-expect = sync_api.expect
 
 
 def png_pixels(data: bytes) -> tuple[int, int, set[bytes]]:
@@ -62,18 +45,6 @@ def check_screenshot(path: Path, *, min_colours: int = 20) -> set[bytes]:
     assert (w, h) == (VIEWPORT["width"], VIEWPORT["height"])
     assert len(colours) >= min_colours, f"{path.name}: {len(colours)} colours, looks blank"
     return colours
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """Chromium with a new, empty profile (Playwright makes a temporary one per launch)."""
-    with sync_api.sync_playwright() as p:
-        try:
-            b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        except Exception as exc:  # noqa: BLE001 - a browser that cannot start is a skip
-            pytest.skip(f"Chromium at {CHROMIUM} does not start: {exc}")
-        yield b
-        b.close()
 
 
 @pytest.fixture()

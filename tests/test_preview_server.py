@@ -29,18 +29,34 @@ from segmerge.workspace import config as wsmod
 
 AS_OF = "2026-12-01"
 SCRIPT_NAME = "<script>alert(1)</script>"
+#: contacts kept in the tests' demo workspace (of 2,252)
+SMALL = 400
 
 
-def make_workspace(root: Path) -> Path:
-    """The demo workspace of `segmerge init`, with contact 00019 named like markup."""
+def make_workspace(root: Path, contacts: int | None = SMALL) -> Path:
+    """The demo workspace of `segmerge init`, with contact 00019 named like markup, cut to
+    its first ``contacts`` contacts (None: all), with their orders and events.
+
+    Why smaller: every page opens its campaign as a run does (pull, segment, templates),
+    again after each file change; what these tests check (pages against the engine,
+    escaping, reloads, errors) holds for a few hundred contacts as for two thousand,
+    and each segment still has more than the 20 contacts a page lists."""
     with as_file(files("segmerge") / "scaffold") as src:
         shutil.copytree(src, root)
-    contacts = root / "examples" / "demo" / "contacts.csv"
-    text = contacts.read_text(encoding="utf-8-sig")
+    demo = root / "examples" / "demo"
+    text = (demo / "contacts.csv").read_text(encoding="utf-8-sig")
     assert "\n00019;Mme;Inès;" in text
-    contacts.write_text(
-        text.replace("\n00019;Mme;Inès;", f"\n00019;Mme;{SCRIPT_NAME};"), encoding="utf-8"
-    )
+    text = text.replace("\n00019;Mme;Inès;", f"\n00019;Mme;{SCRIPT_NAME};")
+    if contacts is not None:
+        lines = text.split("\n")
+        text = "\n".join(lines[: contacts + 1]) + "\n"
+        kept = {line.split(";", 1)[0].encode() for line in lines[1 : contacts + 1]}
+        # orders.csv is in Windows-1252 and events.csv in UTF-8: cut as bytes, the id field
+        for name, sep, field in (("orders.csv", b";", 1), ("events.csv", b",", 0)):
+            head, *rows = (demo / name).read_bytes().split(b"\n")
+            rows = [r for r in rows if (r.split(sep) + [b""] * 2)[field] in kept]
+            (demo / name).write_bytes(b"\n".join([head, *rows]) + b"\n")
+    (demo / "contacts.csv").write_text(text, encoding="utf-8")
     return root
 
 

@@ -12,25 +12,21 @@ from __future__ import annotations
 import csv
 import http.client
 import re
-import shutil
 from collections.abc import Iterator
-from importlib.resources import as_file, files
 from pathlib import Path
 
 import pytest
 from cli import segmerge
 
 from segmerge.preview.app import PreviewServer, refused_host
+from tests.test_preview_server import make_workspace
 
 AS_OF = "2026-12-01"
 
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("preview-host") / "ws"
-    with as_file(files("segmerge") / "scaffold") as src:
-        shutil.copytree(src, root)
-    return root
+    return make_workspace(tmp_path_factory.mktemp("preview-host") / "ws")
 
 
 @pytest.fixture(scope="module")

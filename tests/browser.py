@@ -1,0 +1,87 @@
+"""One headless Chromium (Debian's, driven by Playwright) for the whole test session.
+
+Why one: starting Playwright's driver and Chromium, then stopping them, costs about two
+seconds of CPU; the preview's browser tests and the phone-layout tests each started
+their own. Each test still gets a fresh, empty context (``browser.new_page()`` makes
+one), so no cookie, storage or cache passes from one test to the next.
+
+Nothing is imported or started until a test asks for the ``browser`` fixture: a run
+that selects no browser test never loads Playwright. Skipped, with the reason, when
+Chromium or Playwright is missing (``tests/browser_setup.sh`` installs Chromium).
+
+Playwright's sync API runs its event loop in a greenlet of the main thread and leaves
+that loop marked as the thread's running loop between calls; a test run in between
+that calls ``asyncio.run()`` would be refused. The loop is marked running only while a
+browser test runs (:func:`browser`), and handed back to Playwright before the next.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CHROMIUM = os.environ.get("SEGMERGE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+
+
+class Chromium:
+    """The running browser, and the event loop Playwright drives it from."""
+
+    def __init__(self, browser: Any, loop: asyncio.AbstractEventLoop | None) -> None:
+        self.browser = browser
+        self.loop = loop
+
+
+@pytest.fixture(scope="session")
+def chromium_session() -> Iterator[Chromium]:
+    if not Path(CHROMIUM).is_file():
+        pytest.skip(f"no Chromium at {CHROMIUM} (run tests/browser_setup.sh)")
+    os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    with sync_api.sync_playwright() as p:
+        try:
+            b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        except Exception as exc:  # noqa: BLE001 - a browser that cannot start is a skip
+            pytest.skip(f"Chromium at {CHROMIUM} does not start: {exc}")
+        running = Chromium(b, asyncio._get_running_loop())
+        asyncio._set_running_loop(None)  # until a test takes the browser
+        try:
+            yield running
+        finally:
+            asyncio._set_running_loop(running.loop)
+            b.close()
+
+
+@pytest.fixture()
+def browser(chromium_session: Chromium) -> Iterator[Any]:
+    """The session's Chromium, for this test: open pages with ``browser.new_page()``
+    (each in a new context) and close them."""
+    asyncio._set_running_loop(chromium_session.loop)
+    try:
+        yield chromium_session.browser
+    finally:
+        asyncio._set_running_loop(None)
+
+
+def expect(target: Any, message: str | None = None) -> Any:
+    """Playwright's ``expect`` (it waits for the page's state, never on a fixed delay),
+    imported on first use."""
+    from playwright.sync_api import expect as playwright_expect
+
+    return playwright_expect(target, message)
