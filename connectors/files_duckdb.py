@@ -75,10 +75,17 @@ def memory_default() -> str:
 
 
 def connect(root: Path, memory_limit: str | None, threads: int | None, temp: str | None) -> Any:
-    """One in-process DuckDB for the source, in UTC (the plan writes every zone it means)."""
+    """One in-process DuckDB for the source, in UTC (the plan writes every zone it means).
+
+    Each join is built on the side written on the right: the plan joins the contacts
+    to their order aggregates (``c LEFT JOIN o``), which DuckDB otherwise turned around
+    to hash the contacts, every column they carry, and probe with the aggregates. So
+    the contacts stream through in the file's order (no reordering after: 0.8 s of CPU
+    on a million contacts) and the plan's peak was 495 -> 407 MiB on 1 M / 10 M."""
     import duckdb
 
     con = duckdb.connect(config={"preserve_insertion_order": True})
+    con.execute("SET disabled_optimizers = 'build_side_probe_side'")
     folder = Path(temp).expanduser() if temp else TEMP_FOLDER
     folder = folder if folder.is_absolute() else root / folder
     if not temp and not folder.parent.is_dir():  # no state folder yet: none is made for this
