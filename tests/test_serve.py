@@ -212,12 +212,18 @@ def test_a_failing_run_and_a_run_whose_process_dies_are_logged_and_the_daemon_li
     # a run's process killed as the kernel's OOM killer would: profils' run at start, or rfm's
     s.wait_for(r"run profils@\S+ started")
     deadline = time.monotonic() + 30
-    runs: list[psutil.Process] = []
-    while not runs and time.monotonic() < deadline:  # a run leads a process group of its own
-        runs = [k for k in psutil.Process(s.proc.pid).children(recursive=True) if _leads(k.pid)]
+    killed = False
+    while not killed and time.monotonic() < deadline:  # a run leads a process group of its own
+        for run_process in psutil.Process(s.proc.pid).children(recursive=True):
+            try:
+                if _leads(run_process.pid):
+                    run_process.kill()
+                    killed = True
+                    break
+            except psutil.NoSuchProcess:  # a run of rfm, over already
+                continue
         time.sleep(0.02)
-    assert runs, "no child process for the run"
-    runs[0].kill()
+    assert killed, "no child process for the run"
     s.wait_for(r"ERROR run \S+@\S+ failed: the run's process died \(exit code -9\)")
     # a run that fails is logged, and tried again at the next fire
     bad_rules = r"ERROR run rfm@\S+ failed: .*rfm\.yaml.* will retry at the next fire"
