@@ -17,11 +17,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from test_language import ENGLISH, _invoke, _sources, stop_words  # pytest's own module: its cache
 
 import segmerge.errors
 from segmerge import i18n
 from segmerge.i18n import NNBSP
-from tests.test_language import ENGLISH, _invoke, _sources, stop_words
 
 ROOT = Path(__file__).parents[1]
 
