@@ -71,3 +71,42 @@ def test_a_small_run_stays_in_this_process_and_a_pool_that_cannot_start_still_re
         got = kept.render(_items(CHUNKS[0]), CTX)
         assert kept.workers == 1  # the next chunks do not try again
     _same(got, ts.render_many(_items(CHUNKS[0]), CTX, workers=1))
+
+
+def test_the_next_chunk_renders_while_this_one_is_built_and_nothing_is_left_in_memory(
+    tmp_path: Path,
+) -> None:
+    """A run hands chunk k+1 to the workers before it builds chunk k's messages: the
+    letters come back the same, in order, and a run stopped with a chunk still handed
+    out (a push that failed) leaves no file of it in /dev/shm."""
+    ts = _batch_set(tmp_path)
+    spill = Path(run_pool._spill_dir() or "/tmp")
+    before = set(spill.glob("segmerge-*"))
+    with run_pool.RunPool(ts, total=120, workers=2) as kept:
+        tickets = [kept.submit(_items(rows), CTX) for rows in CHUNKS]  # all handed out
+        assert all(t.futures for t in tickets)  # the workers have them, none is rendered here
+        for rows, t in zip(CHUNKS[:2], tickets, strict=False):
+            _same(kept.result(t), ts.render_many(_items(rows), CTX, workers=1))
+        # the third chunk is never asked for: the run stops here
+    assert kept.workers == 2
+    assert set(spill.glob("segmerge-*")) == before
+
+
+def test_contacts_sent_as_a_frame_are_the_letters_of_the_same_rows_as_records(
+    tmp_path: Path,
+) -> None:
+    """A run hands the workers its contacts as a slice of the data frame (cheap to
+    pickle), the workers make the records: missing values must stay missing (a
+    ``default`` in the letter, an error where it is required) exactly as before."""
+    import pandas as pd
+
+    ts = _batch_set(tmp_path)
+    items = _items(CHUNKS[0])
+    frame = pd.DataFrame([c for _, c, _ in items]).astype({"ville": "string"})
+    batch = run_pool.FrameBatch([s for s, _, _ in items], frame, [u for _, _, u in items])
+    want = ts.render_many(items, CTX, workers=1)
+    with run_pool.RunPool(ts, total=120, workers=2) as kept:
+        _same(kept.result(kept.submit(batch, CTX)), want)
+        assert kept.workers == 2
+    with run_pool.RunPool(ts, total=120, workers=1) as alone:
+        _same(alone.result(alone.submit(batch, CTX)), want)

@@ -27,7 +27,7 @@ from segmerge.mail.tokens import signing_key
 from segmerge.mail.tracking_links import run_tracker
 from segmerge.ports.connector import Action
 from segmerge.render.rendered import RenderContext
-from segmerge.render.run_pool import RunPool
+from segmerge.render.run_pool import FrameBatch, RunPool, Ticket
 from segmerge.run.campaign import OpenCampaign
 from segmerge.run.groups import hold_out
 from segmerge.run.pressure import HeldBack, Policy, earliest, hold_back
@@ -81,35 +81,51 @@ class Sends:
         self, errors: list[str], progress: Progress | None
     ) -> Generator[tuple[list[Planned], list[PlannedAction]], None, None]:
         """Each chunk's sends and the letters that could not be made (skipped, with their
-        error, which ``errors`` also gets), rendered on every core chunk after chunk."""
+        error, which ``errors`` also gets). The workers render the next chunk while this
+        process builds the messages of the current one: a pipeline one chunk deep."""
         total, size = len(self.rows), CHUNK
         if progress:
             progress("render", 0, total)
         base = self.camp.render_context("-", self.key)
         tracker = run_tracker(self.camp.ws, self.key)  # our own clicks and opens
         with RunPool(self.camp.templates, total) as pool:  # every core, workers kept
-            for start in range(0, total, size):
+            ahead: _Chunk | None = None
+            for start in range(0, total + size, size):
                 part = self.rows[start : start + size]
-                yield self._chunk(part, pool, base, tracker, errors)
-                if progress:
-                    progress("render", start + len(part), total)
+                # this chunk goes to the workers before the previous one is built here
+                submitted = self._submit(part, pool, base) if len(part) else None
+                if ahead is not None:
+                    yield self._build(ahead, pool, tracker, errors)
+                    if progress:
+                        progress("render", min(start, total), total)
+                ahead = submitted
+                if ahead is None:
+                    break
 
-    def _chunk(
-        self, part: np.ndarray, pool: RunPool, base: RenderContext, tracker: Any, errors: list[str]
-    ) -> tuple[list[Planned], list[PlannedAction]]:
-        camp, ids, to_addr = self.camp, self.ids, self.to_addr
+    def _submit(self, part: np.ndarray, pool: RunPool, base: RenderContext) -> _Chunk:
+        """A chunk's links and letters chosen, handed to the render workers with the
+        contacts' rows, which they make into records themselves."""
+        camp, ids = self.camp, self.ids
         rows = part.tolist()
-        records: list[dict[str, Any]] = camp.seg.frame.iloc[part].to_dict("records")
+        frame = camp.seg.frame.iloc[part]
         segs = camp.seg.assignment.primary.iloc[part].astype(str).tolist()
         urls = [camp.render_context(ids[i], self.key).unsubscribe_url for i in rows]
         picked = [camp.letter_of(i, s) for i, s in zip(rows, segs, strict=True)]
-        items = list(zip([p[0] for p in picked], records, urls, strict=True))
-        letters = pool.render(items, base)
+        batch = FrameBatch([p[0] for p in picked], frame, urls)
+        ticket = pool.submit(batch, base, own=0.0 if pool.workers > 1 else 1.0)
+        return _Chunk(rows, _names(frame), segs, urls, [p[1] for p in picked], ticket)
+
+    def _build(
+        self, c: _Chunk, pool: RunPool, tracker: Any, errors: list[str]
+    ) -> tuple[list[Planned], list[PlannedAction]]:
+        """A rendered chunk's messages, each checked as a send checks it."""
+        camp, ids, to_addr = self.camp, self.ids, self.to_addr
+        letters = pool.result(c.ticket)
         dest = camp.destination.name
         sends: list[Planned] = []
         skipped: list[PlannedAction] = []
-        for i, contact, seg_name, url, r, (_unused, variant) in zip(
-            rows, records, segs, urls, letters, picked, strict=True
+        for i, contact, seg_name, url, r, variant in zip(
+            c.rows, c.records, c.segs, c.urls, letters, c.variants, strict=True
         ):
             k, to = send_key(self.run_id, ids[i]), to_addr[i]
             try:
@@ -142,6 +158,27 @@ class Sends:
             plan = PlannedAction(k, ids[i], "send", dest, seg_name, str(to), variant=variant)
             sends.append((plan, Action(k, "send", ids[i], payload, msg)))
         return sends, skipped
+
+
+def _names(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """What a message takes of each contact of a chunk: the names of its To."""
+    n = len(frame)
+    first, last = (
+        frame[c].tolist() if c in frame.columns else [None] * n for c in ("first_name", "last_name")
+    )
+    return [{"first_name": f, "last_name": g} for f, g in zip(first, last, strict=True)]
+
+
+@dataclass
+class _Chunk:
+    """A chunk handed to the render workers, and what its messages need besides."""
+
+    rows: list[int]
+    records: list[dict[str, Any]]
+    segs: list[str]
+    urls: list[str]
+    variants: list[str | None]
+    ticket: Ticket
 
 
 def choose_sends(
