@@ -127,15 +127,18 @@ def sends(root: Path, campaign: str = "profils") -> pd.DataFrame:
     return out
 
 
-def only_fonceurs_and_zens(ws: Path) -> None:
-    """The demo without its découvreurs and prudents (absolute rules: the others stay in
-    their segments), nor their orders and events: the kpi test's two runs fill half the
-    letters, and its groups (fonceurs, their control, zens, rfm's) keep their contacts."""
+def fonceurs_and_a_few_zens(ws: Path) -> None:
+    """The demo without its découvreurs and prudents and with 40 of its zens (absolute
+    rules: the others stay in their segments), their orders and events gone with them: the
+    kpi test's two runs fill a quarter of the letters, and its groups keep their contacts
+    (fonceurs and their control whole; zens and rfm's base as big as the test needs)."""
     rules = "segrules/profils-vpc.yaml"
     seg = sm("segment", rules, "-w", str(ws), "--as-of", AS_OF, "--format", "csv", check=True)
     rows = pd.read_csv(StringIO(seg.stdout), dtype=str, keep_default_na=False)
+    zens = rows.loc[rows["segment"] == "zens", "contact_id"]
     gone = set(rows.loc[rows["segment"].isin(["decouvreurs", "prudents"]), "contact_id"])
-    assert len(gone) > 900
+    gone |= set(zens.iloc[40:])
+    assert len(gone) > 1500
     for name, sep, field in (
         ("contacts.csv", ";", 0),
         ("orders.csv", ";", 1),
@@ -150,7 +153,7 @@ def only_fonceurs_and_zens(ws: Path) -> None:
 
 
 def test_kpi_after_a_demo_run_with_a_holdout(ws, tmp_path):
-    only_fonceurs_and_zens(ws)
+    fonceurs_and_a_few_zens(ws)
     cfg = ws / "segmerge.toml"
     cfg.write_text(
         cfg.read_text(encoding="utf-8").replace(
