@@ -95,12 +95,16 @@ class OpenCampaign:
         return self.config.from_ or self.ws.config.mail.from_
 
     def render_context(self, contact_id: str, key: bytes | None) -> RenderContext:
-        token = unsubscribe_token(key, contact_id)
         return RenderContext(
             campaign={"name": self.name, "id": self.name, "description": self.config.description},
             today=self.seg.as_of.tz_convert(self.ws.tz).date(),
-            unsubscribe_url=self.ws.config.mail.unsubscribe_url.replace("{token}", token),
+            unsubscribe_url=self.unsubscribe_url(contact_id, key),
         )
+
+    def unsubscribe_url(self, contact_id: str, key: bytes | None) -> str:
+        """The contact's signed one-click link (what :meth:`render_context` carries)."""
+        token = unsubscribe_token(key, contact_id)
+        return self.ws.config.mail.unsubscribe_url.replace("{token}", token)
 
     def message(
         self,

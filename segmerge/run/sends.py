@@ -109,7 +109,7 @@ class Sends:
         rows = part.tolist()
         frame = camp.seg.frame.iloc[part]
         segs = camp.seg.assignment.primary.iloc[part].astype(str).tolist()
-        urls = [camp.render_context(ids[i], self.key).unsubscribe_url for i in rows]
+        urls = [camp.unsubscribe_url(ids[i], self.key) for i in rows]
         picked = [camp.letter_of(i, s) for i, s in zip(rows, segs, strict=True)]
         batch = FrameBatch([p[0] for p in picked], frame, urls)
         ticket = pool.submit(batch, base, own=0.0 if pool.workers > 1 else 1.0)
