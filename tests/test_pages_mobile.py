@@ -190,7 +190,7 @@ def test_preview_fits_a_phone_and_shows_the_letter_at_both_widths(browser, root)
         # inside the frame the letter lays out for a 375 px screen
         letter = page.frame_locator("#letter").locator("html")
         assert letter.evaluate("e => e.clientWidth") == 375
-        page.close()
+        phone = page  # kept for the error below (a new page costs a renderer process)
 
         page = browser.new_page(viewport=DESKTOP, locale="fr-FR")
         page.goto(srv.url + "c/profils/zens")
@@ -204,7 +204,7 @@ def test_preview_fits_a_phone_and_shows_the_letter_at_both_widths(browser, root)
         page.close()
 
         # a template error with a long line: the error box wraps on the phone too
-        page = browser.new_page(viewport=PHONE, locale="fr-FR")
+        page = phone
         page.goto(srv.url + "c/profils/zens")
         tpl = root / "templates" / "profils-vpc" / "zens.html.j2"
         lines = tpl.read_text(encoding="utf-8").splitlines()
