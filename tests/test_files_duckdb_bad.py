@@ -182,3 +182,41 @@ def test_order_text_with_spaces_reads_as_pandas_strips_it(
     assert c1.split(",")[-1] == "2"  # both of C1's orders count
     code, refused = segment(root, "duckdb")
     assert code == 2 and "spaces" in refused and column in refused
+
+
+#: values at the edges of the cheap tests before the checks' regular expressions
+EDGES = [
+    *("a", " a", "a ", "\ta", "a\n", "\x00a", "a\x7f", "\x85a", "a\x85", "\x9fa"),
+    *("\u00a0a", "a\u00a0", "\u2007a", "a\u202f", "\u3000a", "\ufeffa", "a\ufeff", "é", "aé"),
+    *("é ", " é", "", "!", "~", "a~ ", "\u00a0", None),
+    *("-12", "007", "-0", "12", "12/03/2024", "1 234,5 €", "1\u202f234", "x1", ".5", "/1"),
+]
+
+
+def test_the_cheap_checks_find_what_the_regular_expressions_find() -> None:
+    """Spaces around a value, a non-ASCII character, a value that looks like a number
+    or a date: the cheap tests that spare most values the regular expressions (1.3 s
+    of CPU on a million contacts) never hide a value the expressions would find."""
+    import duckdb
+
+    from connectors import files_duckdb_columns as fc
+
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t (v VARCHAR)")
+    con.executemany("INSERT INTO t VALUES (?)", [[v] for v in EDGES])
+    (strip,) = fc._text('"v"').values()
+    probes = [fc._ATTR_INT, fc._ATTR_DECIMAL, fc._DATE_LIKE, fc._LEADING_ZERO]
+    cheap = [f"count_if({strip})", f"count_if({fc._non_ascii('v')})"]
+    cheap += [fc._looks_numeric('"v"', p) for p in probes]
+    exact = [f"count_if(regexp_matches(v, {fc.STRIP}))"]
+    exact += [r"count_if(regexp_matches(v, '[^\x{00}-\x{7f}]'))"]
+    exact += [f"count_if(regexp_matches(v, {p}))" for p in probes]
+    for value in EDGES:
+        row = "FROM t WHERE v IS NOT DISTINCT FROM ?"
+        got = con.execute(f"SELECT {', '.join(cheap[:2])} {row}", [value]).fetchone()
+        want = con.execute(f"SELECT {', '.join(exact[:2])} {row}", [value]).fetchone()
+        assert [n or 0 for n in got] == [n or 0 for n in want], repr(value)  # NULL: none
+        got = con.execute(f"SELECT {', '.join(cheap[2:])} {row}", [value]).fetchone()
+        want = con.execute(f"SELECT {', '.join(exact[2:])} {row}", [value]).fetchone()
+        assert [n or 0 for n in got] == [n or 0 for n in want], repr(value)
+    assert con.execute(f"SELECT count_if({strip}) FROM t").fetchone() == (20,)
