@@ -231,8 +231,8 @@ def build_plan(
         a = names.of
         measures = (col(a["orders_count"]), col(a["revenue"]), col(a["days_since_last_order"]))
         known = select([exp.cast(col("contact_id"), "varchar")], "contacts")
-        inputs = (plan_metrics[n].copy() for n in RFM_INPUTS)
-        ctes.append((HAVING_ORDERS, having_orders(*inputs, known=known)))
+        f_in, m_in, r_in = (plan_metrics[n].copy() for n in RFM_INPUTS)
+        ctes.append((HAVING_ORDERS, having_orders(f_in, m_in, r_in, known)))
         ctes += rfm_tables()
         scores = rfm_scores(*measures)
         r, f, m = (names.add(s, "m") for s in ("r_score", "f_score", "m_score"))
