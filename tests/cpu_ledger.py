@@ -6,6 +6,12 @@ costs much more than its wall time says on a loaded machine. With
 ``SEGMERGE_TEST_CPU=FILE`` set, one line per test phase is appended to FILE
 (``seconds<TAB>nodeid<TAB>phase``); children count once they have been waited for,
 which every test of ours does before it ends. Sort it: ``sort -rn FILE | head``.
+
+What is spent outside the tests is written too, under the node id ``<session>``:
+``startup`` (from the interpreter's start to this plugin's import), ``collection``
+(importing every test module), ``finish`` (pytest's end of session: its temporary
+directories of older runs are removed then) and ``total``, the process's CPU when
+pytest unconfigures, children included.
 """
 
 from __future__ import annotations
@@ -25,12 +31,41 @@ def _cpu() -> float:
     return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
+def _write(seconds: float, nodeid: str, phase: str) -> None:
+    if _OUT:
+        with open(_OUT, "a", encoding="utf-8") as fh:
+            fh.write(f"{seconds:.2f}\t{nodeid}\t{phase}\n")
+
+
 def _measured(item: pytest.Item, phase: str) -> Iterator[None]:
     start = _cpu()
     yield
-    if _OUT:
-        with open(_OUT, "a", encoding="utf-8") as fh:
-            fh.write(f"{_cpu() - start:.2f}\t{item.nodeid}\t{phase}\n")
+    _write(_cpu() - start, item.nodeid, phase)
+
+
+_write(_cpu(), "<session>", "startup")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_collection(session: pytest.Session) -> Iterator[None]:
+    start = _cpu()
+    try:
+        return (yield)
+    finally:
+        _write(_cpu() - start, "<session>", "collection")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_sessionfinish(session: pytest.Session) -> Iterator[None]:
+    start = _cpu()
+    try:
+        return (yield)
+    finally:
+        _write(_cpu() - start, "<session>", "finish")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    _write(_cpu(), "<session>", "total")
 
 
 @pytest.hookimpl(wrapper=True)
