@@ -29,6 +29,13 @@ def demo(tmp_path_factory) -> wsmod.Workspace:
     return wsmod.load(root)
 
 
+@pytest.fixture(scope="module")
+def profils(demo: wsmod.Workspace):
+    """The demo segmented by profils-vpc; its pulled tables serve the other rule sets
+    (pulling the demo again for each gave the same tables at twice the cost)."""
+    return segment(demo, "segrules/profils-vpc.yaml", as_of=AS_OF)
+
+
 def test_eta_squared_and_pseudo_f_by_hand():
     x = np.array([1.0, 2, 3, 10, 11, 12, np.nan])
     g = np.array(["a", "a", "a", "b", "b", "b", "b"], dtype=object)
@@ -72,8 +79,8 @@ def french():
     i18n.use_locale("en")
 
 
-def test_demo_profiles_match_the_segment_command(demo):
-    seg = segment(demo, "segrules/profils-vpc.yaml", as_of=AS_OF)
+def test_demo_profiles_match_the_segment_command(profils):
+    seg = profils
     q = analyse(seg)
     rows = segment_rows(seg, [])
     counts = rows[rows["segment"] != ""]["segment"].value_counts()
@@ -105,8 +112,8 @@ def test_demo_profiles_match_the_segment_command(demo):
     assert all("ans" not in band for band, _, _ in ages.rows)  # no French in English
 
 
-def test_the_mixes_follow_the_language(demo, french):
-    seg = segment(demo, "segrules/profils-vpc.yaml", as_of=AS_OF)
+def test_the_mixes_follow_the_language(profils, french):
+    seg = profils
     mixes = analyse(seg).segments[0].mixes
     assert {m.title for m in mixes} >= {"âge", "région"}
     ages = next(m for m in mixes if m.title == "âge")
@@ -121,7 +128,7 @@ def rules(demo: wsmod.Workspace, name: str, text: str) -> str:
     return f"segrules/{name}.yaml"
 
 
-def test_empty_segment_catch_all_and_count_warnings(demo, french):
+def test_empty_segment_catch_all_and_count_warnings(demo, profils, french):
     path = rules(
         demo,
         "vide",
@@ -130,7 +137,7 @@ def test_empty_segment_catch_all_and_count_warnings(demo, french):
         "  - name: petits\n    when: orders_count between 1 and 1\n"
         "  - name: tous\n    label: Tout le monde\n    when: true\n",
     )
-    seg = segment(demo, path, source_name="demo", as_of=AS_OF)
+    seg = segment(demo, path, source_name="demo", as_of=AS_OF, tables=profils.tables)
     q = analyse(seg, min_size=50)
     empty = q.segments[0]
     assert empty.size == 0 and empty.spread is None
@@ -149,12 +156,13 @@ def test_empty_segment_catch_all_and_count_warnings(demo, french):
             rules(demo, "un", "version: 1\nsegments:\n  - name: tous\n    when: true\n"),
             source_name="demo",
             as_of=AS_OF,
+            tables=profils.tables,
         )
     )
     assert one.warnings[0].startswith(f"1 segment{NNBSP}: une bonne segmentation en compte")
 
 
-def test_overlap_matrix_in_mode_all(demo):
+def test_overlap_matrix_in_mode_all(demo, profils):
     path = rules(
         demo,
         "tout",
@@ -163,7 +171,7 @@ def test_overlap_matrix_in_mode_all(demo):
         "  - name: frequents\n    when: orders_count >= 8\n"
         "  - name: recents\n    when: days_since_last_order < 30\n",
     )
-    seg = segment(demo, path, source_name="demo", as_of=AS_OF)
+    seg = segment(demo, path, source_name="demo", as_of=AS_OF, tables=profils.tables)
     q = analyse(seg)
     f = seg.frame
     gros = (f["revenue"] > 500).to_numpy()
@@ -175,9 +183,9 @@ def test_overlap_matrix_in_mode_all(demo):
     assert q.overlap.loc["gros", "gros"] == gros.sum() == q.segments[0].size
 
 
-def test_movements_since_the_previous_day(demo):
+def test_movements_since_the_previous_day(demo, profils):
     path = "segrules/profils-vpc.yaml"
-    before = segment(demo, path, as_of="2026-10-01")
+    before = segment(demo, path, as_of="2026-10-01", tables=profils.tables)
     after = segment(demo, path, as_of=AS_OF, tables=before.tables)
     snapshot_path(demo, "profils-vpc").unlink(missing_ok=True)
     assert movements(demo, after) is None
