@@ -480,9 +480,10 @@ def test_same_as_a_naive_reference(ids, raw_orders, raw_events, as_of_day, as_of
     got = compute_metrics(tables, as_of, PARIS, calls)
     want = naive(list(ids), orders, events, as_of_dt, PARIS, list(dict.fromkeys(calls)))
     assert len(got) == len(ids)
+    rows = got.to_dict("records")  # one conversion, not a pandas lookup per cell
     for pos, i in enumerate(ids):
         for key, value in want[i].items():
-            mine = got[key].iloc[pos]
+            mine = rows[pos][key]
             if value is None:
                 assert pd.isna(mine), (i, key)
             elif isinstance(value, float) and np.isnan(value):
