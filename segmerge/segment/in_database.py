@@ -43,6 +43,7 @@ from segmerge.relational.metrics_sql import BITS
 from segmerge.rules import Assignment, RuleSet, kinds_from_frame
 from segmerge.segment import order_rules as source_rules
 from segmerge.segment.in_database_checks import answer, contact_rows, unmatched_examples
+from segmerge.segment.in_database_frame import conformed
 from segmerge.workspace.config import Workspace
 
 #: the events consent reads (segmerge.mail.consent), one row per contact and kind
@@ -282,7 +283,9 @@ def segment_in_database(
     with frozen_heap():  # a value per contact (tags lists, ids): no collector passes over them
         raw = frame_from_arrow(contact_rows(result, contact_columns))
         raw_contacts = _left_out_as_empty(raw, unread=columns is not None)
-        tables = conform(Tables(raw_contacts, orders, events), source=name)
+        unread = Tables(raw_contacts, orders, events)
+        lists = columns is not None and "tags" not in raw.columns  # tags: one empty list
+        tables = conformed(unread, name, lists=lists)
     contacts = tables.contacts
     metrics = _metrics(result, empty, instant, ws, calls)
     frame = pd.concat([contacts, metrics], axis=1)
