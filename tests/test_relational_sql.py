@@ -26,7 +26,7 @@ import pytest
 from segmerge.metrics.catalog import SCALAR_METRICS
 from segmerge.metrics.compute import reference_instant
 from segmerge.ports.schema import Tables, conform
-from segmerge.relational import DIALECTS, UnsupportedDialect, build_plan
+from segmerge.relational import DIALECTS, Plan, UnsupportedDialect, build_plan
 from segmerge.rules import load_ruleset
 from tests.test_relational import CALLS, SEGRULES, _same, _types, compare
 
@@ -73,15 +73,23 @@ def _plan(ruleset):
     return build_plan(ruleset, AS_OF, PARIS, CONTACT_TYPES, ["first_name", *SCALAR_METRICS, *CALLS])
 
 
+@pytest.fixture(scope="module")
+def golden_plans(tmp_path_factory) -> dict[str, Plan]:
+    """Each golden rule set's plan, compiled once and printed in every dialect (printing
+    never changes a plan)."""
+    folder = tmp_path_factory.mktemp("golden")
+    return {
+        "catalog": _plan(_rules(folder, "catalog", CATALOG)),
+        "rfm": _plan(load_ruleset(SEGRULES / "rfm.yaml")),
+    }
+
+
 @pytest.mark.parametrize("dialect", DIALECTS)
 @pytest.mark.parametrize("name", ["catalog", "rfm"])
-def test_the_plan_prints_as_the_golden_file_says(tmp_path: Path, name: str, dialect: str) -> None:
-    ruleset = (
-        _rules(tmp_path, name, CATALOG)
-        if name == "catalog"
-        else load_ruleset(SEGRULES / "rfm.yaml")
-    )
-    sql = _plan(ruleset).sql(dialect) + "\n"
+def test_the_plan_prints_as_the_golden_file_says(
+    golden_plans: dict[str, Plan], name: str, dialect: str
+) -> None:
+    sql = golden_plans[name].sql(dialect) + "\n"
     golden = GOLDEN / f"{name}.{dialect}.sql"
     if os.environ.get("SEGMERGE_GOLDEN") == "update":
         golden.parent.mkdir(parents=True, exist_ok=True)
