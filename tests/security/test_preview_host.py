@@ -38,7 +38,9 @@ def emails(demo: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def server(demo: Path) -> Iterator[PreviewServer]:
-    with PreviewServer(demo, port=0, as_of=AS_OF, allow_hosts=["atelier.local"]) as srv:
+    with PreviewServer(
+        demo, port=0, as_of=AS_OF, allow_hosts=["atelier.local"], interval=3600
+    ) as srv:  # read only: no file to watch
         yield srv
 
 
