@@ -15,8 +15,10 @@ and on generated shops; tests/test_relational_sql.py prints the plan per dialect
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import tzinfo
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +114,14 @@ def oracle(
     return out
 
 
+@cache
+def _shared_connection() -> Any:
+    """One DuckDB connection for every comparison; one thread, as the shops are small."""
+    from segmerge.relational.duckdb_exec import connect
+
+    return connect(threads=1)
+
+
 def compare(
     tables: Tables,
     ruleset: RuleSet,
@@ -127,8 +137,9 @@ def compare(
     """Assert both engines agree on every contact; return the relational result.
 
     Both are asked for the metric ``calls`` and, with ``scalars``, every scalar metric
-    of the catalog, on top of what the rule set reads; ``connection``: a DuckDB
-    connection to reuse (a new one costs more than segmenting a small shop)."""
+    of the catalog, on top of what the rule set reads; ``connection``: the DuckDB
+    connection to run on (by default one shared by the whole session: a new one costs
+    more than segmenting a small shop)."""
     given: dict[str, Any] = {
         "contacts": tables.contacts,
         "orders": tables.orders,
@@ -143,7 +154,7 @@ def compare(
         tz,
         columns,
         left_out_statuses=left_out_statuses,
-        connection=connection,
+        connection=connection if connection is not None else _shared_connection(),
     )
     expected = oracle(tables, ruleset, as_of, tz, calls)
     assert got.num_rows == len(expected)
@@ -203,18 +214,31 @@ def demo(tmp_path_factory) -> Demo:
     return Demo(counted, as_of_instant(ws, AS_OF), ws.tz)
 
 
+@pytest.fixture(scope="module")
+def on_demo(demo: Demo) -> Callable[[str], pa.Table]:
+    """A repository rule set's relational result on the demo, checked against the pandas
+    engine once for every test that reads it."""
+    results: dict[str, pa.Table] = {}
+
+    def compared(name: str) -> pa.Table:
+        if name not in results:
+            ruleset = load_ruleset(SEGRULES / f"{name}.yaml")
+            results[name] = compare(demo.tables, ruleset, demo.as_of, demo.tz)
+        return results[name]
+
+    return compared
+
+
 @pytest.mark.parametrize("name", RULE_SETS)
-def test_the_demo_segments_identically_on_both_engines(demo: Demo, name: str) -> None:
-    ruleset = load_ruleset(SEGRULES / f"{name}.yaml")
-    got = compare(demo.tables, ruleset, demo.as_of, demo.tz)
+def test_the_demo_segments_identically_on_both_engines(on_demo, name: str) -> None:
+    got = on_demo(name)
     sizes = pd.Series(got.column("segment").to_pylist()).value_counts()
     assert len(sizes) >= 3, sizes  # the demo fills several segments of each rule set
 
 
-def test_the_demo_engagement_metrics_are_not_all_empty(demo: Demo) -> None:
+def test_the_demo_engagement_metrics_are_not_all_empty(on_demo) -> None:
     """The comparison above means something for events: the demo has opens and clicks."""
-    ruleset = load_ruleset(SEGRULES / "rfm.yaml")
-    got = compare(demo.tables, ruleset, demo.as_of, demo.tz)
+    got = on_demo("rfm")
     opened = got.column("opened(campaign=last)").to_pylist()
     assert 0 < sum(opened) < len(opened)
     assert any(v is not None for v in got.column("last_click_days").to_pylist())
