@@ -125,7 +125,7 @@ class Sends:
         sends: list[Planned] = []
         skipped: list[PlannedAction] = []
         for i, contact, seg_name, url, r, variant in zip(
-            c.rows, c.records, c.segs, c.urls, letters, c.variants, strict=True
+            c.rows, c.names, c.segs, c.urls, letters, c.variants, strict=True
         ):
             k, to = send_key(self.run_id, ids[i]), to_addr[i]
             try:
@@ -174,7 +174,7 @@ class _Chunk:
     """A chunk handed to the render workers, and what its messages need besides."""
 
     rows: list[int]
-    records: list[dict[str, Any]]
+    names: list[dict[str, Any]]  # what a message takes of the contact: its names
     segs: list[str]
     urls: list[str]
     variants: list[str | None]
