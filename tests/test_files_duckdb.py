@@ -325,3 +325,40 @@ def test_duckdb_resources_come_from_the_source_settings(tmp_path: Path) -> None:
         source.close()
     assert limit.replace(" ", "") in ("300.0MiB", "314.5MB") and threads == 1
     assert Path(spill) == root / "spill"
+
+
+DISTINCT_RULES = """\
+version: 1
+name: categories
+mode: first
+segments:
+  - name: many
+    when: distinct(category, days=400) >= 3
+  - name: some
+    when: distinct(category) >= 2
+"""
+
+
+@pytest.mark.parametrize("kinds", [8, 70])
+def test_distinct_counts_as_pandas_with_few_or_many_values(tmp_path: Path, kinds: int) -> None:
+    """8 categories are counted as bits of one integer, 70 (more than 62) by
+    COUNT(DISTINCT): both give each contact the pandas engine's count."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import shopgen
+
+    data = tmp_path / "gen"
+    shopgen.generate(data, shopgen.Size(300, 3_000))
+    orders = pq.read_table(data / "orders.parquet")
+    words = pa.array([f"cat {i:02d}" for i in range(kinds)])
+    picked = np.random.default_rng(kinds).integers(0, kinds, orders.num_rows)
+    orders = orders.set_column(
+        orders.schema.get_field_index("category"), "category", words.take(picked)
+    )
+    known = pc.starts_with(orders.column("contact_id"), "C")
+    root = workspace(
+        tmp_path / "ws", pq.read_table(data / "contacts.parquet"), orders.filter(known)
+    )
+    (root / "segrules" / "categories.yaml").write_text(DISTINCT_RULES, encoding="utf-8")
+    ours, pandas = segment_both(root, "categories.yaml")
+    assert ours == pandas
+    assert ours.count(b",many\n") > 10 and ours.count(b",some\n") > 10
