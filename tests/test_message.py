@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import email
 import email.policy
+import random
 import re
 from datetime import UTC, datetime
 
 import pytest
 
-from segmerge.mail.message import MessageError, build_message, message_id_for
+from segmerge.mail.message import MessageError, build_message, check_message, message_id_for
 from segmerge.render.templates import Rendered
 
 WHEN = datetime(2026, 3, 3, 8, 0, tzinfo=UTC)
@@ -26,7 +27,16 @@ LETTER = Rendered(
 )
 
 
+def check(r: Rendered = LETTER, **kw):
+    """What a dry run does: :func:`check_message` with the same arguments as ``build``."""
+    return check_message(r, **_args(kw))
+
+
 def build(r: Rendered = LETTER, **kw):
+    return build_message(r, **_args(kw))
+
+
+def _args(kw: dict) -> dict:
     args = dict(
         to="zoe.dupont@example.fr",
         to_name="Zoé Dupont",
@@ -37,7 +47,7 @@ def build(r: Rendered = LETTER, **kw):
         date=WHEN,
     )
     args.update(kw)
-    return build_message(r, **args)
+    return args
 
 
 def wire(msg) -> bytes:
@@ -146,6 +156,35 @@ def test_bad_addresses_and_headers_are_refused(kw, field):
     with pytest.raises(MessageError) as e:
         build(**kw)
     assert e.value.field == field
+    # a dry run checks without building: the same letter refused, for the same reason
+    with pytest.raises(MessageError) as checked:
+        check(**kw)
+    assert (checked.value.field, str(checked.value)) == (field, str(e.value))
+
+
+def test_a_dry_run_refuses_exactly_the_letters_a_send_refuses():
+    """Random subjects, names, senders and headers (line breaks, quotes, brackets, encoded
+    words, non-ASCII): check_message refuses a letter iff build_message does, alike."""
+    rng = random.Random(18)
+    alphabet = "abcé ÉZ日本\u202f\u00a0,\"'<>=?_\t\n\r\x00@.-\ud800"
+    refused = 0
+    for _ in range(400):
+        s = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 60)))
+        r = Rendered(**{**LETTER.__dict__, "subject": s or "x", "text": s, "preheader": s})
+        kw = {
+            rng.choice(["to", "from_addr", "reply_to", "to_name"]): s + rng.choice(["", "@x.fr"]),
+            "extra_headers": {rng.choice(["X-A"] * 8 + ["X-B\n", "Bcc"]): s},
+        }
+        outcomes = []
+        for make in (build, check):
+            try:
+                make(r, **kw)
+                outcomes.append(None)
+            except (MessageError, UnicodeEncodeError) as exc:
+                outcomes.append((type(exc), str(exc)))
+        assert outcomes[0] == outcomes[1], (s, kw, outcomes)
+        refused += outcomes[0] is not None
+    assert 10 <= refused <= 390  # both kinds of letter were tried
 
 
 def test_international_domain_is_sent_in_idna_form():

@@ -50,12 +50,17 @@ class Letters:
     order in which the outbox got the letters."""
 
     def __init__(self) -> None:
-        self.built = self.most_alive = 0
+        self.built = self.most_alive = self.checked = 0
         self.pushed: list[str] = []
         self.alive: weakref.WeakSet[Message] = weakref.WeakSet()
 
     def watch(self, monkeypatch: pytest.MonkeyPatch) -> Letters:
         build, push = campaign.OpenCampaign.message, OutboxConnector.push
+        check = campaign.OpenCampaign.check_message
+
+        def checked(camp: campaign.OpenCampaign, *args: Any, **kwargs: Any) -> None:
+            check(camp, *args, **kwargs)
+            self.checked += 1
 
         def message(camp: campaign.OpenCampaign, *args: Any, **kwargs: Any) -> Message:
             self.most_alive = max(self.most_alive, len(self.alive))
@@ -69,6 +74,7 @@ class Letters:
             return push(dest, actions)
 
         monkeypatch.setattr(campaign.OpenCampaign, "message", message)
+        monkeypatch.setattr(campaign.OpenCampaign, "check_message", checked)
         monkeypatch.setattr(OutboxConnector, "push", pushed)
         return self
 
@@ -105,13 +111,14 @@ def _same_summary(a: RunSummary, b: RunSummary) -> None:
         assert getattr(a, name) == getattr(b, name), name
 
 
-def test_a_dry_run_holds_one_chunk_of_letters_and_says_what_the_run_does(
+def test_a_dry_run_checks_every_letter_builds_none_and_says_what_the_run_does(
     demo: Path, whole: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Each letter's message is checked as a send checks it (the same letters refused,
+    with the same errors, as the real run's), and none is built: nothing to hold."""
     seen = Letters().watch(monkeypatch)
     dry = _run(demo, SMALL, monkeypatch, dry_run=True)
-    assert seen.built == dry.planned["send"]
-    assert seen.most_alive < SMALL  # the chunk being built, nothing before it
+    assert seen.checked == dry.planned["send"] and seen.built == 0  # the demo refuses none
     _same_summary(dry, whole[0])
     assert not (demo / ".segmerge" / "ledger.sqlite").exists()  # a dry run writes nothing
 

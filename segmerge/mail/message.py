@@ -118,6 +118,38 @@ def build_message(
 
     Serialise it with ``msg.as_bytes()`` (LF) or with a ``linesep="\\r\\n"`` policy clone.
     """
+    args = (to, to_name, from_addr, message_id, unsubscribe_url, unsubscribe_mailto, reply_to)
+    headers = _headers(r, *args, date=date, extra_headers=extra_headers)
+    msg = Message()
+    for header, encoded in headers:  # compat32 keeps objects as given, folds them on output
+        encoded.offset = len(header) + 2
+    _set_headers(msg, headers)
+    msg.attach(_part(r.text, "plain"))
+    msg.attach(_part(with_preheader(r.html, r.preheader), "html"))
+    return msg
+
+
+def check_message(r: Rendered, **kwargs: Any) -> None:
+    """What :func:`build_message` refuses, refused the same way (every header checked and
+    encoded, both bodies encoded), without the MIME message a dry run would throw away."""
+    _headers(r, **kwargs)
+    r.text.encode("utf-8")
+    with_preheader(r.html, r.preheader).encode("utf-8")
+
+
+def _headers(  # build_message's arguments, in its order
+    r: Rendered,
+    to: str,
+    to_name: str | None,
+    from_addr: str,
+    message_id: str,
+    unsubscribe_url: str,
+    unsubscribe_mailto: str | None = None,
+    reply_to: str | None = None,
+    date: datetime | None = None,
+    extra_headers: dict[str, str] | None = None,
+) -> list[tuple[str, Value]]:
+    """The message's headers, each checked and encoded (see the module's docstring)."""
     if not _MESSAGE_ID.fullmatch(message_id or ""):
         raise MessageError(
             _("invalid Message-ID {value}").format(value=repr(message_id)), field="message_id"
@@ -146,13 +178,7 @@ def build_message(
     boundary = "=_" + hashlib.sha256(message_id.encode("utf-8")).hexdigest()[:28]
     headers.append(("MIME-Version", Value("1.0")))
     headers.append(("Content-Type", Value(f'multipart/alternative; boundary="{boundary}"')))
-    msg = Message()
-    for header, encoded in headers:  # compat32 keeps objects as given, folds them on output
-        encoded.offset = len(header) + 2
-    _set_headers(msg, headers)
-    msg.attach(_part(r.text, "plain"))
-    msg.attach(_part(with_preheader(r.html, r.preheader), "html"))
-    return msg
+    return headers
 
 
 def with_preheader(html: str, preheader: str) -> str:

@@ -17,7 +17,7 @@ import pandas as pd
 
 from segmerge.errors import ConfigError, TemplateError
 from segmerge.i18n import _
-from segmerge.mail.message import build_message, message_id_for
+from segmerge.mail.message import build_message, check_message, message_id_for
 from segmerge.mail.tokens import signing_key, unsubscribe_token
 from segmerge.ports import registry
 from segmerge.ports.connector import Connector, Destination, Source
@@ -120,22 +120,51 @@ class OpenCampaign:
     ) -> Message:
         """A contact's message as a run sends it: what `run`, `render`, `preview` and
         `test-send` all show must be built in this one place, or they drift apart."""
+        args = self._message_args(r, to, contact, key, unsubscribe_url, segment, variant)
+        args["extra_headers"].update(extra_headers or {})
+        return build_message(r, **args)
+
+    def check_message(
+        self,
+        r: Rendered,
+        *,
+        to: str,
+        contact: Mapping[str, Any] | None,
+        key: str,
+        unsubscribe_url: str,
+        segment: str,
+        variant: str | None = None,
+    ) -> None:
+        """What :meth:`message` refuses (a MessageError), without building the message:
+        a dry run proves each letter could be sent, and keeps none."""
+        check_message(
+            r, **self._message_args(r, to, contact, key, unsubscribe_url, segment, variant)
+        )
+
+    def _message_args(
+        self,
+        r: Rendered,
+        to: str,
+        contact: Mapping[str, Any] | None,
+        key: str,
+        unsubscribe_url: str,
+        segment: str,
+        variant: str | None,
+    ) -> dict[str, Any]:
         headers = {"X-Segmerge-Campaign": self.name, "X-Segmerge-Segment": segment}
         if variant:
             headers["X-Segmerge-Variant"] = variant
-        headers.update(extra_headers or {})
         mail = self.ws.config.mail
-        return build_message(
-            r,
-            to=to,
-            to_name=full_name(contact) if contact is not None else None,
-            from_addr=r.from_addr or self.sender,
-            message_id=message_id_for(key, mail.message_id_domain),
-            unsubscribe_url=unsubscribe_url,
-            unsubscribe_mailto=mail.unsubscribe_mailto,
-            reply_to=r.reply_to or self.config.reply_to,
-            extra_headers=headers,
-        )
+        return {
+            "to": to,
+            "to_name": full_name(contact) if contact is not None else None,
+            "from_addr": r.from_addr or self.sender,
+            "message_id": message_id_for(key, mail.message_id_domain),
+            "unsubscribe_url": unsubscribe_url,
+            "unsubscribe_mailto": mail.unsubscribe_mailto,
+            "reply_to": r.reply_to or self.config.reply_to,
+            "extra_headers": headers,
+        }
 
     def close(self) -> None:
         self.source.close()

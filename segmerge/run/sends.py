@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
+from email.message import Message
 from typing import Any
 
 import numpy as np
@@ -26,7 +27,7 @@ from segmerge.mail.message import MessageError
 from segmerge.mail.tokens import signing_key
 from segmerge.mail.tracking_links import run_tracker
 from segmerge.ports.connector import Action
-from segmerge.render.rendered import RenderContext
+from segmerge.render.rendered import RenderContext, Rendered
 from segmerge.render.run_pool import FrameBatch, RunPool, Ticket
 from segmerge.run.campaign import OpenCampaign
 from segmerge.run.groups import hold_out
@@ -35,6 +36,11 @@ from segmerge.run.pressure import HeldBack, Policy, earliest, hold_back
 #: letters rendered, built, recorded and pushed at a time: some 13 KiB each while held
 #: (the contact's row, the letter, its message), so about 50 MiB
 CHUNK = 4000
+
+#: of an even share of a chunk, what this process renders itself in a dry run, when the
+#: workers have the rest: checking a letter takes about half the time of rendering it
+#: (100,000 contacts: 109 µs against 231 µs a letter), building and pushing one as long
+OWN_DRY = 0.45
 
 Planned = tuple[PlannedAction, Action]
 Progress = Callable[[str, int, int], None]
@@ -64,6 +70,7 @@ class Sends:
     to_addr: list[str | None] = field(default_factory=list)
     key: bytes | None = None
     skipped: list[PlannedAction] = field(default_factory=list)  # held out, held back
+    dry_run: bool = False  # messages checked, not built
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -112,7 +119,7 @@ class Sends:
         urls = [camp.unsubscribe_url(ids[i], self.key) for i in rows]
         picked = [camp.letter_of(i, s) for i, s in zip(rows, segs, strict=True)]
         batch = FrameBatch([p[0] for p in picked], frame, urls)
-        ticket = pool.submit(batch, base, own=0.0 if pool.workers > 1 else 1.0)
+        ticket = pool.submit(batch, base, own=OWN_DRY if self.dry_run else 0.0)
         return _Chunk(rows, _names(frame), segs, urls, [p[1] for p in picked], ticket)
 
     def _build(
@@ -133,15 +140,7 @@ class Sends:
                     raise r
                 if tracker is not None:
                     r = tracker.apply(r, self.run_id, ids[i], url)
-                msg = camp.message(
-                    r,
-                    to=str(to),
-                    contact=contact,
-                    key=k,
-                    unsubscribe_url=url,
-                    segment=seg_name,
-                    variant=variant,
-                )
+                msg = self._message(r, str(to), contact, k, url, seg_name, variant)
             except (TemplateError, MessageError) as exc:
                 errors.append(f"{ids[i]}: {exc}")
                 skipped.append(
@@ -158,6 +157,28 @@ class Sends:
             plan = PlannedAction(k, ids[i], "send", dest, seg_name, str(to), variant=variant)
             sends.append((plan, Action(k, "send", ids[i], payload, msg)))
         return sends, skipped
+
+    def _message(
+        self,
+        r: Rendered,
+        to: str,
+        contact: dict[str, Any],
+        key: str,
+        url: str,
+        segment: str,
+        variant: str | None,
+    ) -> Message | None:
+        """The letter's message; a dry run checks it as a send would and keeps none."""
+        make = self.camp.check_message if self.dry_run else self.camp.message
+        return make(
+            r,
+            to=to,
+            contact=contact,
+            key=key,
+            unsubscribe_url=url,
+            segment=segment,
+            variant=variant,
+        )
 
 
 def _names(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -224,7 +245,7 @@ def choose_sends(
     record_held(summary, held, ws.tz)
     skipped.extend(held.deferred)
     rows = np.asarray(held.kept, dtype=np.int64)
-    return Sends(camp, run_id, rows, chosen, ids, to_addr, key, skipped)
+    return Sends(camp, run_id, rows, chosen, ids, to_addr, key, skipped, dry_run)
 
 
 def _sent_contacts(run_id: str, done_keys: set[str]) -> set[str]:
