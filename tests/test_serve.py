@@ -246,8 +246,8 @@ def _leads(pid: int) -> bool:
 def test_sigterm_mid_run_stops_cleanly_and_the_run_resumes(
     demo_pristine: Path, tmp_path: Path, servers: list[Serve]
 ) -> None:
-    # sends in five batches of the outbox's 200: the stop comes while some are left
-    root = cut(copy_of(demo_pristine, tmp_path / "shop"), 1000)
+    # sends in three batches of the outbox's 200: the stop comes while some are left
+    root = cut(copy_of(demo_pristine, tmp_path / "shop"), 600)
     s = Serve(root, "--run-on-start")
     servers.append(s)
     run_id = s.wait_for(r"run (profils@\S+) started").group(1)
