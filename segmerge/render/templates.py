@@ -33,8 +33,8 @@ import jinja2
 
 from segmerge.errors import TemplateError
 from segmerge.i18n import _
-from segmerge.render import frontmatter
-from segmerge.render.check import Parsed, TemplateSecurityError, check, referenced
+from segmerge.render import compiled, frontmatter
+from segmerge.render.check import Parsed, TemplateSecurityError, referenced
 from segmerge.render.env import (
     ContactView,
     FolderLoader,
@@ -126,6 +126,7 @@ class TemplateSet:
             undefined=StrictValues,
             auto_reload=False,
             cache_size=-1,
+            bytecode_cache=compiled.CODE_CACHE,  # compiled once per process
         )
         env.filters.update(make_filters(locale, tz, currency))
         self = cls(folder, spec, loader, env)
@@ -225,9 +226,9 @@ class TemplateSet:
                 line=1,
             )
         html, html_units = self._get(html_path)
-        check(html_units, known, self._env.globals)
+        compiled.check(html_units, known, self._env.globals)
         text, text_units = self._get(text_path) if text_path else (None, [])
-        check(text_units, known, self._env.globals)
+        compiled.check(text_units, known, self._env.globals)
         values: dict[str, Any] = {}
         subject_variants: dict[str, jinja2.Template | str] = {}
         for key, f in split.fields.items():
@@ -281,7 +282,7 @@ class TemplateSet:
         seen.add(str(path))
         body = self._loader.split(path).body
         try:
-            tree = self._env.parse(body, name, str(path))
+            tree = compiled.parse(self._env, body, name, str(path))
         except jinja2.TemplateSyntaxError as exc:
             raise syntax_error(exc, str(path)) from None
         parsed = Parsed(str(path), tree)
@@ -302,9 +303,9 @@ class TemplateSet:
             return one_line(f.value)
         source = "\n" * (f.line - 1) + f.value
         try:
-            tree = self._env.parse(source, None, str(path))
-            check([Parsed(str(path), tree)], known, self._env.globals)
-            code = self._env.compile(tree, None, str(path))
+            tree = compiled.parse(self._env, source, None, str(path))
+            compiled.check([Parsed(str(path), tree)], known, self._env.globals)
+            code = compiled.compile_code(self._env, source, str(path))
         except jinja2.TemplateSyntaxError as exc:
             raise syntax_error(exc, str(path)) from None
         return self._env.template_class.from_code(self._env, code, self._env.make_globals(None))
