@@ -5,6 +5,14 @@ writes two thousand letters, the costliest thing a test does, and the CLI, langu
 and serve tests each ran their own. :func:`demo_ran` runs it once; a test that changes a workspace works on its
 own copy (:func:`copy_of`), never on the shared one.
 
+:func:`demo_half` is the demo with half its customers (1,125: still past a thousand, so
+French and English thousands separators show): every command reads and segments half
+the rows, and the shared run fills half the letters (1,043), while the demo's quirks stay
+(both orders with an impossible date, the blank lines, unsubscribed and address-less
+customers). The CLI and
+language tests walk it and :func:`demo_ran` runs it; :func:`demo_pristine` stays whole
+for the tests that check the demo's own letters and figures.
+
 :func:`one_core` runs a command as on a one-core machine: a batch of letters over
 ``segmerge.render.pool.PARALLEL_MIN`` makes the render pool spawn worker interpreters
 (imports and templates loaded again in each), which only pays off on a big base, and
@@ -70,9 +78,40 @@ def demo_pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+#: the demo's exports: (separator, column of the customer number) in each
+EXPORTS = {"contacts.csv": (b";", 0), "orders.csv": (b";", 1), "events.csv": (b",", 0)}
+#: the last digits of the customer numbers :func:`halve` keeps: the two orders with an
+#: impossible date are customers 01963's and 01310's
+KEPT = b"03579"
+#: the customers :func:`demo_half` keeps
+HALF_CONTACTS = 1125
+
+
+def halve(root: Path) -> Path:
+    """The demo workspace at ``root`` keeps the customers whose number ends in a digit of
+    :data:`KEPT`, with their orders and events; blank lines stay, and every file keeps its
+    encoding, separator and line ends."""
+    for name, (sep, column) in EXPORTS.items():
+        path = root / "examples" / "demo" / name
+        raw = path.read_bytes()
+        eol = b"\r\n" if b"\r\n" in raw else b"\n"
+        head, *lines = raw.split(eol)
+        kept = [x for x in lines if not x.strip() or x.split(sep)[column].strip()[-1:] in KEPT]
+        assert 0 < len(kept) < len(lines), name
+        path.write_bytes(eol.join([head, *kept]))
+    return root
+
+
+@pytest.fixture(scope="session")
+def demo_half(demo_pristine: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo with half its customers (:func:`halve`): copy it before changing it."""
+    return halve(copy_of(demo_pristine, tmp_path_factory.mktemp("demo-half") / "boutique"))
+
+
 @dataclass(frozen=True)
 class DemoRun:
-    """The demo after `suppress import` of one bounced address, then `run profils`."""
+    """The halved demo (:func:`demo_half`) after `suppress import` of one bounced address,
+    then `run profils`."""
 
     root: Path
     #: the contacts as the engine read them before the run (tags included)
@@ -85,14 +124,14 @@ class DemoRun:
 
 
 @pytest.fixture(scope="session")
-def demo_ran(demo_pristine: Path, tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
-    """The demo's `profils` campaign run once for :data:`AS_OF`, one address suppressed
-    beforehand: read it, or copy it (:func:`copy_of`) before changing it."""
+def demo_ran(demo_half: Path, tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
+    """The halved demo's `profils` campaign run once for :data:`AS_OF`, one address
+    suppressed beforehand: read it, or copy it (:func:`copy_of`) before changing it."""
     from segmerge.segment.segmentation import open_source, pull
     from segmerge.workspace import config as workspace
     from tests.cli import segmerge
 
-    root = copy_of(demo_pristine, tmp_path_factory.mktemp("demo-ran") / "boutique")
+    root = copy_of(demo_half, tmp_path_factory.mktemp("demo-ran") / "boutique")
     before = pull(open_source(workspace.load(root), "demo")).contacts
     target = str(before.loc[before["subscribed"] & before["email"].notna(), "email"].iloc[0])
     (root / "bounces.csv").write_text(f"email;raison\n{target.upper()};bounce\n", encoding="utf-8")

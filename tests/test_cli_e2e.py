@@ -1,8 +1,9 @@
 """The CLI end to end on a fresh `segmerge init` workspace, as a user runs it.
 
 Each test runs the command through its entry point in this process (tests/cli.py),
-so exit codes, stdout, stderr and files on disk are what a user sees. The demo is
-made once for the session and its campaign run once (tests/demo_fixtures.py): the
+so exit codes, stdout, stderr and files on disk are what a user sees. The demo, with
+half its customers (tests/demo_fixtures.py ``demo_half``: its quirks kept, and over a
+thousand letters), is made once for the session and its campaign run once: the
 commands that only read run on one copy of it, the tests that change a workspace
 each on their own.
 """
@@ -32,15 +33,15 @@ def _one_core() -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def demo(demo_pristine: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def demo(demo_half: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo for the commands that only read it (the dry run checks it is so)."""
-    return copy_of(demo_pristine, tmp_path_factory.mktemp("read") / "ws")
+    return copy_of(demo_half, tmp_path_factory.mktemp("read") / "ws")
 
 
 @pytest.fixture
-def ws(demo_pristine: Path, tmp_path: Path) -> Path:
+def ws(demo_half: Path, tmp_path: Path) -> Path:
     """A copy of the demo for one test to change."""
-    return copy_of(demo_pristine, tmp_path / "ws")
+    return copy_of(demo_half, tmp_path / "ws")
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,8 @@ Two kinds of checks. The catalogs: every sentence the code passes to ``_()`` or
 output would crash on ``.format``), no sentence is translated two ways, and the
 French keeps its typography (U+202F before ``: ; ! ? % €``). The commands: the
 demo workspace is walked command by command (and through its error paths) in
-process, once with ``locale = "fr_FR"`` and once with ``locale = "en_US"``, and a
+process (the demo with half its customers, tests/demo_fixtures.py ``demo_half``), once
+with ``locale = "fr_FR"`` and once with ``locale = "en_US"``, and a
 small stop-word detector fails on an English sentence in the French output (and
 on a French one in the English output). User data (segment names and labels,
 contact ids, paths, quoted values) is taken out before the words are counted.
@@ -384,7 +385,7 @@ def _invoke(args: list[str], cwd: Path, tree: Any = None) -> tuple[int, str]:
 WALK = [
     ("segment", ["segment", "segrules/profils-vpc.yaml"], 0),
     ("segment csv", ["segment", "segrules/profils-vpc.yaml", "--format", "xml"], 2),
-    ("explain", ["explain", "segrules/profils-vpc.yaml", "00042"], 0),
+    ("explain", ["explain", "segrules/profils-vpc.yaml", "00045"], 0),
     ("rule typo", ["segment", "segrules/typo.yaml"], 2),
     ("run --dry-run", ["run", "profils", "--dry-run", "--as-of", "2026-12-01"], 0),
     ("validate", ["validate", "profils", "--as-of", "2026-12-01"], 0),
@@ -460,8 +461,9 @@ TYPO = "version: 1\nname: typo\nsegments:\n  - name: vieux\n    when: agee > 60\
 
 
 @pytest.fixture(scope="module")
-def demo(demo_pristine, tmp_path_factory) -> Path:
-    ws = copy_of(demo_pristine, tmp_path_factory.mktemp("demo") / "boutique")
+def demo(demo_half, tmp_path_factory) -> Path:
+    """The demo with half its customers (tests/demo_fixtures.py), as the shared run's."""
+    ws = copy_of(demo_half, tmp_path_factory.mktemp("demo") / "boutique")
     (ws / "segrules" / "typo.yaml").write_text(TYPO, "utf-8")
     return ws
 
@@ -522,7 +524,7 @@ def test_every_command_ends_the_same_way_in_both_languages(walked):
 def test_french_output_is_set_the_french_way(walked):
     fr, en = walked["fr"], walked["en"]
     _, segment = fr["segment"]
-    assert f"2{NNBSP}250 contacts au " in segment  # thousands, and the day in words
+    assert f"1{NNBSP}125 contacts au " in segment  # thousands, and the day in words
     assert re.search(rf"\d,\d{NNBSP}%", segment) and not re.search(r"\d\.\d\s?%", segment)
     _, missing = fr["no workspace"]
     assert f"erreur{NNBSP}: pas de segmerge.toml dans" in missing
@@ -532,7 +534,7 @@ def test_french_output_is_set_the_french_way(walked):
     _, dry = fr["run --dry-run"]
     assert "[à blanc] profils@2026-12-01" in dry and f"ferait{NNBSP}: envoi" in dry
     assert "error: no segmerge.toml in" in en["no workspace"][1]
-    assert "2,250 contacts, as of " in en["segment"][1]
+    assert "1,125 contacts, as of " in en["segment"][1]
     assert "would do: send" in en["run --dry-run"][1]
 
 
