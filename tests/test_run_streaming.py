@@ -3,8 +3,9 @@ holds one chunk of letters whatever the size of the base, and does exactly what 
 holding them all did: the same letters, in the same order, the same ledger, the same
 summary, and a run stopped between two chunks resumes without sending anything twice.
 
-The demo workspace (its first 800 contacts, 700 letters or so) with chunks of 25 letters
-against one chunk larger than the base: some thirty chunks against one.
+The demo workspace (its first 350 contacts, 300 letters or so) with chunks of 10 letters
+against one chunk larger than the base: some thirty chunks against one, and more letters
+than one chunk and an outbox batch together (what a chunked run may hold at most).
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ from segmerge.run.pipeline import RunOptions, RunSummary, run
 from segmerge.workspace import config as wsmod
 
 AS_OF = "2026-12-01"
-CONTACTS = 800  # of the demo's 2,252
-SMALL = 25  # letters per chunk in these tests
+CONTACTS = 350  # of the demo's 2,252
+SMALL = 10  # letters per chunk in these tests
 BIG = 10**6  # every letter in one chunk: the run as it was before chunks
 
 
@@ -102,6 +103,7 @@ def whole(demo: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
         seen = Letters().watch(mp)
         summary = _run(root, BIG, mp)
     assert summary.planned["send"] > 20 * SMALL  # twenty chunks and more below
+    assert summary.planned["send"] > SMALL + OutboxConnector.batch_size + 50  # see the bound
     assert seen.most_alive >= summary.planned["send"] - 1  # the counter sees them all held
     return summary, seen.pushed, _ledger(root)
 
