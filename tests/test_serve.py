@@ -140,10 +140,15 @@ def json_lines(path: Path) -> list[dict[str, Any]]:
     return [json.loads(ln) for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
 
 
-def test_scheduled_run_logged_then_sigterm_and_one_serve_per_workspace(
+def test_scheduled_runs_logged_failures_survived_then_sigterm_and_one_serve_per_workspace(
     root: Path, servers: list[Serve]
 ) -> None:
+    """One daemon: a campaign that runs, one whose rules are broken, a run's process killed."""
+    import psutil
+
     cli("schedule", "add", "profils", "*/2 * * * * *", "-w", str(root))
+    cli("schedule", "add", "rfm", "*/2 * * * * *", "-w", str(root))
+    (root / "segrules" / "rfm.yaml").write_text("version: 1\nsegments: [", encoding="utf-8")
     log_file = root / "serve.jsonl"
     first = Serve(root, "--log-file", str(log_file))
     servers.append(first)
@@ -165,6 +170,28 @@ def test_scheduled_run_logged_then_sigterm_and_one_serve_per_workspace(
     assert runs[0]["summary"]["outcome"]["send"]["done"] == sent
     # every second fire of the same day resumes the same run and sends nothing again
     first.wait_for(r"run profils@\S+ done \(resumed\)")
+    # a run that fails is logged, and tried again at the next fire
+    bad_rules = r"ERROR run rfm@\S+ failed: .*rfm\.yaml.* will retry at the next fire"
+    first.wait_for(f"(?s){bad_rules}.*{bad_rules}", timeout=30)
+    # a run's process killed as the kernel's OOM killer would: a resumed profils or an rfm
+    deadline = time.monotonic() + 30
+    killed = False
+    while not killed and time.monotonic() < deadline:  # a run leads a process group of its own
+        for run_process in psutil.Process(first.proc.pid).children(recursive=True):
+            try:
+                if _leads(run_process.pid):
+                    run_process.kill()
+                    killed = True
+                    break
+            except psutil.NoSuchProcess:  # over already
+                continue
+        time.sleep(0.02)
+    assert killed, "no child process for the run"
+    first.wait_for(r"ERROR run \S+@\S+ failed: the run's process died \(exit code -9\)")
+    assert first.proc.poll() is None  # the daemon lives on
+    errors = [e for e in json_lines(log_file) if e.get("status") == "error"]
+    rules = [e for e in errors if "rfm.yaml" in e["error"]]
+    assert len(rules) >= 2 and {e["error_type"] for e in rules} == {"RuleError"}
     t0 = time.monotonic()
     assert first.stop(signal.SIGTERM) == 0, first.text()
     assert time.monotonic() - t0 < 20
@@ -197,43 +224,6 @@ def test_lock_survives_a_crash_and_a_missed_fire_is_caught_up(
     again.wait_for(r"fidelite: the fire of .* was missed or interrupted; running it now")
     again.wait_for(r"run fidelite@\S+ done in", timeout=90)
     assert again.stop(signal.SIGINT) == 0
-
-
-def test_a_failing_run_and_a_run_whose_process_dies_are_logged_and_the_daemon_lives_on(
-    root: Path, servers: list[Serve]
-) -> None:
-    """One daemon for both: each is a run that fails, neither changes the workspace."""
-    import psutil
-
-    cli("schedule", "add", "rfm", "*/2 * * * * *", "-w", str(root))
-    (root / "segrules" / "rfm.yaml").write_text("version: 1\nsegments: [", encoding="utf-8")
-    s = Serve(root, "--run-on-start", "--log-file", str(root / "log.jsonl"))
-    servers.append(s)
-    # a run's process killed as the kernel's OOM killer would: profils' run at start, or rfm's
-    s.wait_for(r"run profils@\S+ started")
-    deadline = time.monotonic() + 30
-    killed = False
-    while not killed and time.monotonic() < deadline:  # a run leads a process group of its own
-        for run_process in psutil.Process(s.proc.pid).children(recursive=True):
-            try:
-                if _leads(run_process.pid):
-                    run_process.kill()
-                    killed = True
-                    break
-            except psutil.NoSuchProcess:  # a run of rfm, over already
-                continue
-        time.sleep(0.02)
-    assert killed, "no child process for the run"
-    s.wait_for(r"ERROR run \S+@\S+ failed: the run's process died \(exit code -9\)")
-    # a run that fails is logged, and tried again at the next fire
-    bad_rules = r"ERROR run rfm@\S+ failed: .*rfm\.yaml.* will retry at the next fire"
-    s.wait_for(bad_rules)
-    s.wait_for(f"(?s){bad_rules}.*{bad_rules}", timeout=30)
-    assert s.proc.poll() is None  # the daemon lives on
-    errors = [e for e in json_lines(root / "log.jsonl") if e.get("status") == "error"]
-    rules = [e for e in errors if "rfm.yaml" in e["error"]]
-    assert len(rules) >= 2 and {e["error_type"] for e in rules} == {"RuleError"}
-    assert s.stop() == 0
 
 
 def _leads(pid: int) -> bool:
