@@ -37,8 +37,16 @@ import importlib, json, os, signal, sys
 for name in json.loads(sys.argv[1]):
     importlib.import_module(name)
 for where, value in json.loads(sys.argv[2]).items():
-    module, attr = where.rsplit(".", 1)
-    setattr(importlib.import_module(module), attr, value)
+    path, attr = where.rsplit(".", 1)
+    owner, rest = None, path.split(".")
+    while owner is None:
+        try:
+            owner = importlib.import_module(".".join(rest))
+        except ModuleNotFoundError:
+            rest = rest[:-1]
+    for name in path.split(".")[len(rest):]:
+        owner = getattr(owner, name)
+    setattr(owner, attr, value)
 import bot
 for line in sys.stdin:
     req = json.loads(line)
@@ -157,8 +165,9 @@ def forks(
 ) -> Iterator[Forks]:
     """A :class:`Forks` whose children get ``env`` (over :func:`cli.script_env`) and write
     their stdout and stderr to ``log``; it ends, waited for, with the block. ``constants``
-    ("module.NAME" -> value) are set in every child, as ``monkeypatch.setattr`` would in
-    this process (the size of a run's chunk of letters, say)."""
+    ("module.NAME" or "module.Class.NAME" -> value) are set in every child, as
+    ``monkeypatch.setattr`` would in this process (the size of a run's chunk of letters,
+    a destination's batch size)."""
     f = Forks(env, log, preload, constants or {})
     try:
         yield f

@@ -1,10 +1,11 @@
 """A run killed with SIGKILL in the middle, then started again, sends every letter exactly once.
 
-The demo workspace's campaign, its data cut to the first 750 of its 2,250
+The demo workspace's campaign, its data cut to the first 250 of its 2,250
 customers (their orders and events kept, in the exports' own formats), writes
-its 687 letters to the outbox (one .eml file each, written to a temporary name,
-then renamed), in batches of 200, each marked in flight in the ledger before
-its first file and recorded after its last. Real `segmerge run` processes
+its 229 letters to the outbox (one .eml file each, written to a temporary name,
+then renamed), in batches of 60 (the outbox's 200 would need three times the
+letters for the same kills), each marked in flight in the ledger before its
+first file and recorded after its last. Real `segmerge run` processes
 (forked by tests/forked_cli.py) are killed with SIGKILL the moment the fifth
 file of a batch appears:
 
@@ -29,12 +30,12 @@ from pathlib import Path
 from cli import segmerge
 from forked_cli import PRELOAD, Child, forks
 
+from connectors.outbox import OutboxConnector
+
 AS_OF = "2026-12-01"
-BATCH = 200  # the outbox destination's batch_size
-#: the files written when each run is killed: 20 into its first batch, then its second
-KILL_AT = [20, BATCH + 20]
+BATCH = 60  # the outbox destination's batch_size in these runs
 IMPORTS = (*PRELOAD, "connectors.outbox", "connectors.files", "duckdb")
-KEEP = b"00750"  # the last customer kept: three full batches and a part, at a third of the cost
+KEEP = b"00250"  # the last customer kept: three full batches and a part
 #: the demo's exports: the column of the customer number in each
 DEMO = {"contacts.csv": (b";", 0), "orders.csv": (b";", 1), "events.csv": (b",", 0)}
 
@@ -77,7 +78,8 @@ def kill_in_batch(child: Child, folder: Path) -> int:
     return before
 
 
-def test_sigkill_mid_run_then_resume_sends_each_letter_once(tmp_path):
+def test_sigkill_mid_run_then_resume_sends_each_letter_once(tmp_path, monkeypatch):
+    monkeypatch.setattr(OutboxConnector, "batch_size", BATCH)  # the runs in this process
     root = tmp_path / "ws"
     demo_workspace(root)
     ledger = root / ".segmerge" / "ledger.sqlite"
@@ -85,7 +87,8 @@ def test_sigkill_mid_run_then_resume_sends_each_letter_once(tmp_path):
     outbox = root / "outbox" / "profils" / f"profils@{AS_OF}"
     landed: list[bool] = []  # for each kill inside a batch: had its run a batch to redo?
     runs_started = 0
-    with forks(tmp_path / "runs.log", IMPORTS) as runs:
+    batch = {"connectors.outbox.OutboxConnector.batch_size": BATCH}
+    with forks(tmp_path / "runs.log", IMPORTS, batch) as runs:
         while not (False in landed and True in landed):
             assert runs_started < 5, f"too few kills landed inside a batch: {landed}"
             half_written = letters(outbox) % BATCH != 0
