@@ -204,12 +204,15 @@ def test_scheduled_runs_logged_failures_survived_then_sigterm_and_one_serve_per_
         )
 
 
-def test_lock_survives_a_crash_and_a_missed_fire_is_caught_up(
-    root: Path, servers: list[Serve]
+def test_lock_survives_a_crash_the_missed_fire_is_caught_up_stopped_mid_run_and_resumed(
+    demo_pristine: Path, tmp_path: Path, servers: list[Serve]
 ) -> None:
+    """One restart for both: the run of the missed fire is the one stopped mid-run."""
+    # sends in three batches of the outbox's 200: the stop comes while some are left
+    root = cut(copy_of(demo_pristine, tmp_path / "shop"), 600)
     ws = wsmod.load(root)
     fire = (datetime.now(UTC) - timedelta(minutes=2)).astimezone(ws.tz)
-    cli("schedule", "add", "fidelite", f"{fire.minute} {fire.hour} * * *", "-w", str(root))
+    cli("schedule", "add", "profils", f"{fire.minute} {fire.hour} * * *", "-w", str(root))
     crashed = Serve(root)
     servers.append(crashed)
     crashed.wait_for(r"serving ")
@@ -219,11 +222,25 @@ def test_lock_survives_a_crash_and_a_missed_fire_is_caught_up(
     # as if the daemon had been down since yesterday, over today's fire
     with sqlite3.connect(root / ".segmerge" / "schedules.sqlite") as db:
         db.execute("UPDATE covered SET until=?", ((fire - timedelta(days=1)).isoformat(),))
-    again = Serve(root)
-    servers.append(again)
-    again.wait_for(r"fidelite: the fire of .* was missed or interrupted; running it now")
-    again.wait_for(r"run fidelite@\S+ done in", timeout=90)
-    assert again.stop(signal.SIGINT) == 0
+    s = Serve(root)
+    servers.append(s)
+    s.wait_for(r"profils: the fire of .* was missed or interrupted; running it now")
+    run_id = s.wait_for(r"run (profils@\S+) started").group(1)
+    assert run_id == f"profils@{fire.date().isoformat()}"  # the missed fire's day
+    ledger = root / ".segmerge" / "ledger.sqlite"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not _count(ledger, "status='done'"):
+        time.sleep(0.02)  # stop it once sends have begun
+    assert s.stop(signal.SIGINT) == 0, s.text()
+    assert _count(ledger, "status='in_flight'") == 0  # the batch in hand was recorded
+    done_before = _count(ledger, "kind='send' AND status='done'")
+    with one_core():
+        summary = run(wsmod.load(root), "profils", RunOptions(as_of=run_id.split("@")[1]))
+    assert summary.run_id == run_id and summary.failed == 0
+    sent = summary.outcome["send"]["done"]
+    assert sent >= done_before and len(list((root / "outbox").rglob("*.eml"))) == sent
+    stopped_mid_run = "stopped after its current batch" in s.text()
+    assert stopped_mid_run or f"run {run_id} done" in s.text()
 
 
 def _leads(pid: int) -> bool:
@@ -231,31 +248,6 @@ def _leads(pid: int) -> bool:
         return os.getpgid(pid) == pid
     except ProcessLookupError:
         return False
-
-
-def test_sigterm_mid_run_stops_cleanly_and_the_run_resumes(
-    demo_pristine: Path, tmp_path: Path, servers: list[Serve]
-) -> None:
-    # sends in three batches of the outbox's 200: the stop comes while some are left
-    root = cut(copy_of(demo_pristine, tmp_path / "shop"), 600)
-    s = Serve(root, "--run-on-start")
-    servers.append(s)
-    run_id = s.wait_for(r"run (profils@\S+) started").group(1)
-    ledger = root / ".segmerge" / "ledger.sqlite"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not _count(ledger, "status='done'"):
-        time.sleep(0.02)  # stop it once sends have begun
-    assert s.stop() == 0, s.text()
-    assert _count(ledger, "status='in_flight'") == 0  # the batch in hand was recorded
-    done_before = _count(ledger, "kind='send' AND status='done'")
-    ws = wsmod.load(root)
-    with one_core():
-        summary = run(ws, "profils", RunOptions(as_of=run_id.split("@")[1]))
-    assert summary.run_id == run_id and summary.failed == 0
-    sent = summary.outcome["send"]["done"]
-    assert sent >= done_before and len(list((root / "outbox").rglob("*.eml"))) == sent
-    stopped_mid_run = "stopped after its current batch" in s.text()
-    assert stopped_mid_run or f"run {run_id} done" in s.text()
 
 
 def _count(ledger: Path, where: str) -> int:
