@@ -124,7 +124,6 @@ def test_a_date_moved_by_days_is_refused_where_it_was_never_run(tmp_path: Path) 
 
 def _shop(limit: int = 300) -> Tables:
     """CDNOW's first customers, with e-mail events around the reference day."""
-    pytest.importorskip("lifetimes")
     from tests.shop_exports import cdnow, orders_of, recent
 
     orders = orders_of(recent(cdnow(limit=limit), years=28))

@@ -147,7 +147,6 @@ def test_rows_on_stdout_are_csv_only(demo) -> None:
 def test_every_metric_of_the_cdnow_shop_is_written_as_pandas_wrote_it(tmp_path) -> None:
     """Real amounts, trends, ratings and instants (CDNOW's purchases), all scalar metrics
     and the calls of the catalog: the CSV keeps pandas' bytes, JSON its text."""
-    pytest.importorskip("lifetimes")
     from zoneinfo import ZoneInfo
 
     from segmerge.metrics.catalog import SCALAR_METRICS
