@@ -7,7 +7,7 @@ own copy (:func:`copy_of`), never on the shared one.
 
 :func:`demo_half` is the demo with half its customers (1,125: still past a thousand, so
 French and English thousands separators show): every command reads and segments half
-the rows, and the shared run fills half the letters (1,043), while the demo's quirks stay
+the rows, and the shared run fills half the letters (1,044), while the demo's quirks stay
 (both orders with an impossible date, the blank lines, unsubscribed and address-less
 customers). The CLI and
 language tests walk it and :func:`demo_ran` runs it; :func:`demo_pristine` stays whole

@@ -1,4 +1,8 @@
-"""`segmerge report` and `segmerge kpi` end to end on a fresh demo workspace."""
+"""`segmerge report` and `segmerge kpi` end to end on a fresh demo workspace.
+
+The report tests read the demo with half its customers (tests/demo_fixtures.py
+``demo_half``: the same segments and quirks, half the rows to read); the kpi test cuts
+the whole demo to the fonceurs it measures."""
 
 from __future__ import annotations
 
@@ -18,7 +22,7 @@ from cli import segmerge as sm
 from segmerge.report.kpi import kpi
 from segmerge.run.pipeline import RunOptions, run
 from segmerge.workspace import config as wsmod
-from tests.demo_fixtures import one_core
+from tests.demo_fixtures import copy_of, one_core
 
 AS_OF = "2026-12-01"
 
@@ -37,13 +41,20 @@ def ws(pristine, tmp_path) -> Path:
     return tmp_path / "ws"
 
 
+@pytest.fixture
+def half(demo_half: Path, tmp_path: Path) -> Path:
+    """A copy of the demo with half its customers, for one test to change."""
+    return copy_of(demo_half, tmp_path / "half")
+
+
 def self_contained(html: str) -> None:
     assert "<svg" in html
     assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", html), "external asset"
     assert "<script" not in html.lower() and "<link" not in html.lower()
 
 
-def test_report_on_the_demo_matches_segment_and_writes_a_self_contained_page(ws, tmp_path):
+def test_report_on_the_demo_matches_segment_and_writes_a_self_contained_page(half, tmp_path):
+    ws = half
     page = tmp_path / "rapport.html"
     rules = str(ws / "segrules/profils-vpc.yaml")
     proc = sm("report", rules, "-w", str(ws), "--as-of", AS_OF, "--html", str(page))
@@ -65,7 +76,8 @@ def test_report_on_the_demo_matches_segment_and_writes_a_self_contained_page(ws,
     assert again.returncode == 0 and "Movements since December 1, 2026" in again.stdout
 
 
-def test_report_escapes_labels_and_draws_the_overlap_heatmap(ws, tmp_path):
+def test_report_escapes_labels_and_draws_the_overlap_heatmap(half, tmp_path):
+    ws = half
     (ws / "segrules" / "hostile.yaml").write_text(
         "version: 1\nmode: all\nsegments:\n"
         "  - name: gros\n    label: \"<script>alert('x')</script> & co\"\n"
@@ -96,7 +108,8 @@ def test_report_escapes_labels_and_draws_the_overlap_heatmap(ws, tmp_path):
     assert not re.search(r"\bnan\b", proc.stdout, re.I)
 
 
-def test_report_bad_input_is_one_line_exit_2(ws):
+def test_report_bad_input_is_one_line_exit_2(half):
+    ws = half
     proc = sm("report", str(ws / "segrules/nope.yaml"), "-w", str(ws))
     assert proc.returncode == 2 and "not found" in proc.stderr and "Traceback" not in proc.stderr
     proc = sm("kpi", "inconnue", "-w", str(ws))
