@@ -97,8 +97,20 @@ def test_json_batches_join_into_what_pandas_writes_whole() -> None:
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory) -> Path:
+    """The demo with its first 500 contacts, their orders and events: every kind of value
+    a column holds is there, and each command segments a quarter of the shop."""
     root = tmp_path_factory.mktemp("out") / "ws"
     sm("init", str(root), check=True)
+    data = root / "examples" / "demo"
+    rows = (data / "contacts.csv").read_bytes().split(b"\r\n")
+    ids = {row.split(b";")[0] for row in rows[1:501]}
+    (data / "contacts.csv").write_bytes(b"\r\n".join([*rows[:501], b""]))
+    for name, sep, col in (("orders.csv", b";", 1), ("events.csv", b",", 0)):
+        raw = (data / name).read_bytes()
+        eol = b"\r\n" if b"\r\n" in raw else b"\n"
+        head, *lines = raw.split(eol)
+        kept = [line for line in lines if line and line.split(sep)[col] in ids]
+        (data / name).write_bytes(eol.join([head, *kept, b""]))
     return root
 
 
