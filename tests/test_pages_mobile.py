@@ -178,6 +178,8 @@ def test_preview_fits_a_phone_and_shows_the_letter_at_both_widths(browser, root)
         expect(page.locator("nav.device a[aria-current]")).to_have_attribute(
             "data-device", "mobile"
         )
+        # the new page's DOM may be queried before its style sheet applies: wait for it
+        expect(page.locator("#letter")).to_have_css("width", "375px")
         assert page.locator("#letter").bounding_box()["width"] == 375
         fits(page, "letter at 375 px")
         second = page.locator(".contact-list a").nth(1)
@@ -186,6 +188,7 @@ def test_preview_fits_a_phone_and_shows_the_letter_at_both_widths(browser, root)
         expect(page.locator('.contact-list a[aria-current="true"]')).to_have_attribute(
             "data-contact", cid
         )
+        expect(page.locator("#letter")).to_have_css("width", "375px")
         assert page.locator("#letter").bounding_box()["width"] == 375
         # inside the frame the letter lays out for a 375 px screen
         letter = page.frame_locator("#letter").locator("html")
@@ -198,6 +201,7 @@ def test_preview_fits_a_phone_and_shows_the_letter_at_both_widths(browser, root)
         assert page.locator("#letter").bounding_box()["width"] >= 600
         page.locator('nav.device a[data-device="mobile"]').click()
         expect(page.locator("#letter")).to_have_class("mobile")
+        expect(page.locator("#letter")).to_have_css("width", "375px")
         assert page.locator("#letter").bounding_box()["width"] == 375
         page.locator('nav.device a[data-device="desktop"]').click()
         expect(page.locator("#letter")).to_have_class("desktop")

@@ -98,8 +98,10 @@ def settings(env: jinja2.Environment) -> tuple[Any, ...]:
 
 def parse(env: jinja2.Environment, source: str, name: str | None, filename: str) -> nodes.Template:
     """``env.parse``, once per text: the tree is shared, so it is only read (walked by the
-    checks), never compiled, since compiling may fold constants into it."""
-    key = (settings(env), source, name, filename)
+    checks), never compiled, since compiling may fold constants into it. A tree holds no
+    file name (only errors do, and they are never kept), so the same partial in two
+    workspaces is parsed once."""
+    key = (settings(env), source)
     tree = _trees.get(key)
     if tree is None:
         tree = env.parse(source, name, filename)
