@@ -19,7 +19,8 @@ import pandas as pd
 import pytest
 from cli import segmerge as sm
 
-from segmerge.report.kpi import kpi
+from segmerge.report import kpi as kpi_module
+from segmerge.report.kpi import KpiReport, kpi
 from segmerge.run.pipeline import RunOptions, run
 from segmerge.workspace import config as wsmod
 from tests.demo_fixtures import copy_of, one_core
@@ -165,7 +166,7 @@ def fonceurs_and_a_few_zens(ws: Path) -> None:
         )
 
 
-def test_kpi_after_a_demo_run_with_a_holdout(ws, tmp_path):
+def test_kpi_after_a_demo_run_with_a_holdout(ws, tmp_path, monkeypatch):
     fonceurs_and_a_few_zens(ws)
     cfg = ws / "segmerge.toml"
     cfg.write_text(
@@ -213,7 +214,14 @@ def test_kpi_after_a_demo_run_with_a_holdout(ws, tmp_path):
     with open(ws / "examples/demo/orders.csv", "a", encoding="cp1252") as f:
         f.write("\n".join(lines) + "\n")
 
-    r = kpi(wsmod.load(ws), "profils", window=14)
+    # the page's command, its report kept for the figures below (computed once, not twice)
+    made: list[KpiReport] = []
+    monkeypatch.setattr(kpi_module, "kpi", lambda *a, **k: made.append(kpi(*a, **k)) or made[-1])
+    page = tmp_path / "kpi.html"
+    proc = sm("kpi", "profils", "-w", str(ws), "--window", "14", "--html", str(page))
+    assert proc.returncode == 0, proc.stderr
+    (r,) = made
+    assert r.window == 14
     g = {x.name: x for x in r.groups}
     fon, control = g["fonceurs"], g["fonceurs (control)"]
     assert fon.n == len(done) and control.n == len(held)
@@ -242,9 +250,6 @@ def test_kpi_after_a_demo_run_with_a_holdout(ws, tmp_path):
         for c in r.comparisons
     )
 
-    page = tmp_path / "kpi.html"
-    proc = sm("kpi", "profils", "-w", str(ws), "--window", "14", "--html", str(page))
-    assert proc.returncode == 0, proc.stderr
     pct_open = f"{100 * 60 / len(done):.1f}".removesuffix(".0")  # the suite runs in English
     assert re.search(rf"fonceurs\s.*{len(done)}\s.*{pct_open}%", proc.stdout), proc.stdout
     assert "fonceurs (control)" in proc.stdout
