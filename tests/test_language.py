@@ -51,27 +51,34 @@ CODE = [
 
 
 @functools.cache
-def _sources() -> tuple[tuple[Path, str, ast.Module], ...]:
-    """(path, text, tree) of every file of :data:`CODE`, parsed once for the module's tests."""
+def _sources() -> tuple[tuple[Path, str, tuple[ast.Call, ...], frozenset[str]], ...]:
+    """(path, text, its ``_()`` and ``ngettext()`` calls, its string constants) of every file
+    of :data:`CODE`, parsed and walked once for the module's tests (the walk costs as much
+    as the parse)."""
     out = []
     for path in CODE:
         text = path.read_text(encoding="utf-8")
-        out.append((path, text, ast.parse(text)))
+        calls, strings = [], set()
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.Constant):
+                if isinstance(node.value, str):
+                    strings.add(node.value)
+            elif (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id in ("_", "ngettext")
+                and node.args
+            ):
+                calls.append(node)
+        out.append((path, text, tuple(calls), frozenset(strings)))
     return tuple(out)
 
 
 def _literals() -> Iterator[tuple[str, int, str, str | None]]:
     """(file, line, msgid, plural) of every ``_("...")`` / ``ngettext("...", "...", n)``,
     f-strings included (babel's extractor cannot see inside them; ast can)."""
-    for path, _text, tree in _sources():
-        for node in ast.walk(tree):
-            if not (
-                isinstance(node, ast.Call)
-                and isinstance(node.func, ast.Name)
-                and node.func.id in ("_", "ngettext")
-                and node.args
-            ):
-                continue
+    for path, _text, calls, _strings in _sources():
+        for node in calls:
             first = node.args[0]
             if isinstance(first, ast.Constant) and isinstance(first.value, str):
                 plural = None
@@ -128,11 +135,9 @@ def test_every_french_entry_is_still_said_somewhere():
 
     said = set(help_texts(typer.main.get_command(bot.app)))
     quoted = []
-    for _path, text, tree in _sources():
+    for _path, text, _calls, strings in _sources():
         quoted.append(text)
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Constant) and isinstance(node.value, str):
-                said.add(node.value)
+        said |= strings
     assets = ROOT / "segmerge" / "preview" / "assets"
     quoted += [p.read_text(encoding="utf-8") for p in sorted(assets.glob("*")) if p.is_file()]
     everything = "\n".join(quoted)
