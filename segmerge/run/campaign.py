@@ -7,6 +7,8 @@ so that a typo fails before anything is written.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.message import Message
@@ -14,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from segmerge.errors import ConfigError, TemplateError
 from segmerge.i18n import _
@@ -215,6 +218,7 @@ def open_campaign(
         if pulled is not None:
             pulled[cfg.source] = tables
     seg = segment(ws, cfg.rules, source_name=cfg.source, as_of=as_of, tables=tables, source=source)
+    release_memory()
     destination = open_destination(ws, cfg.destination, source, cfg.source)
     if destination is not source:
         checks.extend(_check(destination))
@@ -251,6 +255,31 @@ def open_campaign(
         camp.close()
         raise
     return camp
+
+
+def release_memory() -> None:
+    """Give the system back what the segmentation freed but the allocators kept.
+
+    Arrow's pool (mimalloc) and glibc's malloc keep the pages of the plan's result, of
+    its pandas copy and of the checks for the next allocation: at a million contacts
+    about 110 MiB after opening a campaign, which the whole run then carried while
+    it renders (and more after choosing the sends). Returning them costs a few
+    milliseconds once a step. Elsewhere than glibc there is nothing to trim."""
+    pa.default_memory_pool().release_unused()
+    if _libc is not None:
+        _libc.malloc_trim(0)
+
+
+def _glibc() -> ctypes.CDLL | None:
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+    except OSError:
+        return None
+    return libc if libc is not None and hasattr(libc, "malloc_trim") else None
+
+
+_libc = _glibc()
 
 
 def full_name(contact: Mapping[str, Any]) -> str | None:

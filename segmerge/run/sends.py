@@ -29,7 +29,7 @@ from segmerge.mail.tracking_links import run_tracker
 from segmerge.ports.connector import Action
 from segmerge.render.rendered import RenderContext, Rendered
 from segmerge.render.run_pool import FrameBatch, RunPool, Ticket
-from segmerge.run.campaign import OpenCampaign
+from segmerge.run.campaign import OpenCampaign, release_memory
 from segmerge.run.groups import hold_out
 from segmerge.run.pressure import HeldBack, Policy, earliest, hold_back
 
@@ -245,6 +245,8 @@ def choose_sends(
     record_held(summary, held, ws.tz)
     skipped.extend(held.deferred)
     rows = np.asarray(held.kept, dtype=np.int64)
+    del consent, held, todo
+    release_memory()  # what consent and pressure built for the whole base, returned
     return Sends(camp, run_id, rows, chosen, ids, to_addr, key, skipped, dry_run)
 
 
