@@ -24,6 +24,7 @@ from markupsafe import escape
 
 from segmerge.preview.app import PreviewServer, is_loopback
 from segmerge.preview.one import render_one
+from segmerge.run import campaign as campaign_module
 from segmerge.segment.segmentation import segment
 from segmerge.workspace import config as wsmod
 
@@ -91,10 +92,17 @@ def edit(path: Path, old: str, new: str) -> None:
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory):
     root = make_workspace(tmp_path_factory.mktemp("preview") / "ws")
-    # the tests on this server only read: its watcher need not poll (each poll stats the
-    # workspace's files; ten a second cost about a second of CPU over the module)
-    with PreviewServer(root, port=0, as_of=AS_OF, interval=3600) as srv:
-        yield srv
+    pulls: list[object] = []  # each pull of a source by an opened campaign
+    real = campaign_module.pull_source
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(
+            campaign_module, "pull_source", lambda *a, **k: [pulls.append(a[1]), real(*a, **k)][1]
+        )
+        # the tests on this server only read: its watcher need not poll (each poll stats the
+        # workspace's files; ten a second cost about a second of CPU over the module)
+        with PreviewServer(root, port=0, as_of=AS_OF, interval=3600) as srv:
+            srv.pulls = pulls  # type: ignore[attr-defined]
+            yield srv
 
 
 @pytest.fixture(scope="module")
@@ -126,6 +134,8 @@ def test_index_lists_every_campaign_with_the_engine_sizes(demo, engine):
             assert f'<td class="num">{size}</td>' in row, (name, s.name)
             assert escape(s.label) in row
     assert len(segs) == 3 and ">profils</a>" in body
+    # the three campaigns on one source pulled it once (as `validate` does)
+    assert len(demo.pulls) == len({c.source for c in ws.config.campaigns.values()}) == 1
 
 
 def test_a_segment_page_shows_its_first_contacts_and_the_message_as_sent(demo, engine):

@@ -5,7 +5,8 @@ A thread polls the mtimes of ``segmerge.toml``, ``segrules/`` and
 stat'ed twice a second); a change bumps a version that the page polls and
 reloads on, and drops the opened campaigns, which are opened again, with the
 same code as a run (:func:`segmerge.run.campaign.open_campaign`), on the next
-request. A broken rule or template is an error shown in the page.
+request; the campaigns on one source share one pull of it, as in `validate`. A
+broken rule or template is an error shown in the page.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ class Preview:
         self._ws: wsmod.Workspace | None = None
         self._ws_error: dict[str, Any] | None = None
         self._camps: dict[str, CampaignView] = {}
+        self._pulled: dict[str, Any] = {}  # a source's tables, pulled once for its campaigns
         self._lang: str | None = None
 
     @property
@@ -61,6 +63,7 @@ class Preview:
         with self._lock:
             self.version += 1
             self._ws, self._ws_error, self._camps, self._lang = None, None, {}, None
+            self._pulled = {}
 
     def language(self) -> str:
         """The pages' language: the workspace's ``locale`` (read even when segmerge.toml
@@ -95,7 +98,7 @@ class Preview:
             if name not in self._camps:
                 view = CampaignView(name)
                 try:
-                    view.camp = open_campaign(ws, name, as_of=self.as_of)
+                    view.camp = open_campaign(ws, name, as_of=self.as_of, pulled=self._pulled)
                     view.camp.close()  # connectors are done: the page only reads what was pulled
                     seg = view.camp.seg
                     view.reasons = not_mailable(
