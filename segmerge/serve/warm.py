@@ -58,9 +58,24 @@ def _load() -> None:
                 importlib.import_module(name)
             except Exception:  # noqa: BLE001 - the run that needs it imports it again, and says why
                 continue
+        _build()
     finally:
         for name in added:
             del os.environ[name]
+
+
+def _build() -> None:
+    """What every run would build again, built once here: each fire forks it ready.
+
+    The rules' LALR parser is made at a run's first condition (50-80 ms of CPU, more
+    than the imports the run still does lazily): parsing one condition builds it.
+    """
+    try:
+        from segmerge.rules.parser import parse
+
+        parse("true")
+    except Exception:  # noqa: BLE001 - the run builds it again, and says what is wrong
+        return
 
 
 _restore()
