@@ -150,7 +150,8 @@ def test_scheduled_runs_logged_failures_survived_then_sigterm_and_one_serve_per_
     cli("schedule", "add", "rfm", "*/2 * * * * *", "-w", str(root))
     (root / "segrules" / "rfm.yaml").write_text("version: 1\nsegments: [", encoding="utf-8")
     log_file = root / "serve.jsonl"
-    first = Serve(root, "--log-file", str(log_file))
+    # a resumed run in hand at the stop has no batch to end: killed 2 s after it, not 10
+    first = Serve(root, "--log-file", str(log_file), "--stop-grace", "2s")
     servers.append(first)
     first.wait_for(r"serving .* \(pid \d+\)")
     # a second serve on the same workspace is refused, naming the pid that holds it
