@@ -67,7 +67,9 @@ class Sends:
     rows: np.ndarray  # frame positions whose letter is rendered, in the frame's order
     candidates: np.ndarray  # rows whose send this run plans (held out or back included)
     ids: list[str] = field(default_factory=list)
-    to_addr: list[str | None] = field(default_factory=list)
+    #: each row's address (missing where not mailed), kept as Arrow strings: made into
+    #: Python strings a chunk at a time (the whole base's were some 100 MiB at 1 M)
+    to_addr: pd.Series = field(default_factory=lambda: pd.Series([], dtype=object))
     key: bytes | None = None
     skipped: list[PlannedAction] = field(default_factory=list)  # held out, held back
     dry_run: bool = False  # messages checked, not built
@@ -120,21 +122,22 @@ class Sends:
         picked = [camp.letter_of(i, s) for i, s in zip(rows, segs, strict=True)]
         batch = FrameBatch([p[0] for p in picked], frame, urls)
         ticket = pool.submit(batch, base, own=OWN_DRY if self.dry_run else 0.0)
-        return _Chunk(rows, _names(frame), segs, urls, [p[1] for p in picked], ticket)
+        tos = self.to_addr.iloc[part].tolist()
+        return _Chunk(rows, _names(frame), segs, urls, [p[1] for p in picked], tos, ticket)
 
     def _build(
         self, c: _Chunk, pool: RunPool, tracker: Any, errors: list[str]
     ) -> tuple[list[Planned], list[PlannedAction]]:
         """A rendered chunk's messages, each checked as a send checks it."""
-        camp, ids, to_addr = self.camp, self.ids, self.to_addr
+        camp, ids = self.camp, self.ids
         letters = pool.result(c.ticket)
         dest = camp.destination.name
         sends: list[Planned] = []
         skipped: list[PlannedAction] = []
-        for i, contact, seg_name, url, r, variant in zip(
-            c.rows, c.names, c.segs, c.urls, letters, c.variants, strict=True
+        for i, contact, seg_name, url, r, variant, to in zip(
+            c.rows, c.names, c.segs, c.urls, letters, c.variants, c.tos, strict=True
         ):
-            k, to = send_key(self.run_id, ids[i]), to_addr[i]
+            k = send_key(self.run_id, ids[i])
             try:
                 if isinstance(r, TemplateError):
                     raise r
@@ -199,6 +202,7 @@ class _Chunk:
     segs: list[str]
     urls: list[str]
     variants: list[str | None]
+    tos: list[Any]  # the letters' addresses
     ticket: Ticket
 
 
@@ -226,7 +230,7 @@ def choose_sends(
     summary.not_mailed = {str(k): int(v) for k, v in reasons[blocked].value_counts().items()}
     mailable = in_segment & reasons.isna().to_numpy()
     # letters go to the normalised address: the one consent and de-duplication checked
-    to_addr: list[str | None] = consent.address.astype(object).where(mailable, None).tolist()
+    to_addr = consent.address.where(mailable)
     ids: list[str] = [str(x) for x in frame["contact_id"].tolist()]
     mailable, shared = one_per_address(mailable, consent.address, ids)
     if shared:
