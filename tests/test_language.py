@@ -51,15 +51,16 @@ CODE = [
 
 
 @functools.cache
-def _sources() -> tuple[tuple[Path, str, tuple[ast.Call, ...], frozenset[str]], ...]:
-    """(path, text, its ``_()`` and ``ngettext()`` calls, its string constants) of every file
-    of :data:`CODE`, parsed and walked once for the module's tests (the walk costs as much
-    as the parse)."""
+def _sources() -> tuple[tuple[Path, str, ast.Module, tuple[ast.Call, ...], frozenset[str]], ...]:
+    """(path, text, its tree, its ``_()`` and ``ngettext()`` calls, its string constants) of
+    every file of :data:`CODE`, parsed and walked once for the module's tests and
+    tests/test_language_errors.py (the walk costs as much as the parse)."""
     out = []
     for path in CODE:
         text = path.read_text(encoding="utf-8")
         calls, strings = [], set()
-        for node in ast.walk(ast.parse(text)):
+        tree = ast.parse(text)
+        for node in ast.walk(tree):
             if isinstance(node, ast.Constant):
                 if isinstance(node.value, str):
                     strings.add(node.value)
@@ -70,14 +71,14 @@ def _sources() -> tuple[tuple[Path, str, tuple[ast.Call, ...], frozenset[str]], 
                 and node.args
             ):
                 calls.append(node)
-        out.append((path, text, tuple(calls), frozenset(strings)))
+        out.append((path, text, tree, tuple(calls), frozenset(strings)))
     return tuple(out)
 
 
 def _literals() -> Iterator[tuple[str, int, str, str | None]]:
     """(file, line, msgid, plural) of every ``_("...")`` / ``ngettext("...", "...", n)``,
     f-strings included (babel's extractor cannot see inside them; ast can)."""
-    for path, _text, calls, _strings in _sources():
+    for path, _text, _tree, calls, _strings in _sources():
         for node in calls:
             first = node.args[0]
             if isinstance(first, ast.Constant) and isinstance(first.value, str):
@@ -135,7 +136,7 @@ def test_every_french_entry_is_still_said_somewhere():
 
     said = set(help_texts(typer.main.get_command(bot.app)))
     quoted = []
-    for _path, text, _calls, strings in _sources():
+    for _path, text, _tree, _calls, strings in _sources():
         quoted.append(text)
         said |= strings
     assets = ROOT / "segmerge" / "preview" / "assets"

@@ -81,7 +81,9 @@ def _untranslated(node: ast.expr | None) -> bool:
 
 def untranslated_errors() -> list[str]:
     """file:line of each SegmergeError made with an English literal message or hint."""
-    trees = {path: tree for path, _text, tree in _sources()}  # parsed once for both files
+    trees = {
+        path: tree for path, _text, tree, _calls, _strings in _sources()
+    }  # parsed once for both files
     errors = _error_names(trees)
     found = []
     for path, tree in trees.items():
