@@ -9,7 +9,10 @@ Running the command: :func:`cli.segmerge` (tests/cli.py) runs it in this process
 :data:`cli.SCRIPT` is the console script for the tests that need a real process.
 """
 
+import compileall
 import os
+import sys
+from pathlib import Path
 
 import pytest
 from _pytest.assertion.rewrite import AssertionRewritingHook
@@ -25,6 +28,25 @@ pytest_plugins = ["tests.postgres", "tests.cpu_ledger", "tests.demo_fixtures", "
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    _compile_the_code_once()
+    _skip_rewriting_hypothesis(config)
+
+
+def _compile_the_code_once() -> None:
+    """With PYTHONDONTWRITEBYTECODE set (as on our CI machines), no process writes the
+    bytecode of Segmerge's own modules (an editable install has none), so every
+    `segmerge`, `serve`, fork server and render worker the suite starts compiles them
+    from source again. Compiled once here, each of them reads the cached bytecode,
+    which Python checks against the source's size and time, so an edit is never missed."""
+    if not sys.dont_write_bytecode:
+        return  # the first process to import a module writes its bytecode
+    root = Path(__file__).resolve().parents[1]
+    for folder in ("segmerge", "connectors"):
+        compileall.compile_dir(root / folder, quiet=2)
+    compileall.compile_file(root / "bot.py", quiet=2)
+
+
+def _skip_rewriting_hypothesis(config: pytest.Config) -> None:
     """Hypothesis ships a pytest plugin, so pytest would rewrite the asserts of its whole
     package (some 75 modules, over a second of CPU at every start) for failure messages
     of Hypothesis's internal checks; the tests' own asserts are rewritten as before."""
