@@ -8,7 +8,7 @@ so that a typo fails before anything is written.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.message import Message
@@ -266,20 +266,20 @@ def release_memory() -> None:
     it renders (and more after choosing the sends). Returning them costs a few
     milliseconds once a step. Elsewhere than glibc there is nothing to trim."""
     pa.default_memory_pool().release_unused()
-    if _libc is not None:
-        _libc.malloc_trim(0)
+    if (libc := _glibc()) is not None:
+        libc.malloc_trim(0)
 
 
+@functools.cache
 def _glibc() -> ctypes.CDLL | None:
-    name = ctypes.util.find_library("c")
+    """This process's C library when it has malloc_trim (glibc): looked up in the
+    symbols already loaded, not with ctypes.util.find_library, which starts an
+    ``ldconfig`` process."""
     try:
-        libc = ctypes.CDLL(name) if name else None
+        libc = ctypes.CDLL(None)
     except OSError:
         return None
-    return libc if libc is not None and hasattr(libc, "malloc_trim") else None
-
-
-_libc = _glibc()
+    return libc if hasattr(libc, "malloc_trim") else None
 
 
 def full_name(contact: Mapping[str, Any]) -> str | None:
