@@ -102,6 +102,22 @@ def halve(root: Path) -> Path:
     return root
 
 
+def first_contacts(root: Path, contacts: int) -> Path:
+    """The demo workspace at ``root`` keeps its first ``contacts`` contacts, their orders
+    and events (for tests whose point does not depend on the shop's size)."""
+    data = root / "examples" / "demo"
+    rows = (data / "contacts.csv").read_bytes().split(b"\r\n")
+    ids = {row.split(b";")[0] for row in rows[1 : contacts + 1]}
+    (data / "contacts.csv").write_bytes(b"\r\n".join([*rows[: contacts + 1], b""]))
+    for name, sep, col in (("orders.csv", b";", 1), ("events.csv", b",", 0)):
+        raw = (data / name).read_bytes()
+        eol = b"\r\n" if b"\r\n" in raw else b"\n"
+        head, *lines = raw.split(eol)
+        kept = [ln for ln in lines if ln and ln.split(sep)[col] in ids]
+        (data / name).write_bytes(eol.join([head, *kept, b""]))
+    return root
+
+
 @pytest.fixture(scope="session")
 def demo_half(demo_pristine: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo with half its customers (:func:`halve`): copy it before changing it."""

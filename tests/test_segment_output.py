@@ -19,6 +19,7 @@ import pytest
 from cli import segmerge as sm
 
 from segmerge.segment import output
+from tests.demo_fixtures import first_contacts
 
 AS_OF = "2026-12-01"
 
@@ -101,17 +102,7 @@ def demo(tmp_path_factory) -> Path:
     a column holds is there, and each command segments a quarter of the shop."""
     root = tmp_path_factory.mktemp("out") / "ws"
     sm("init", str(root), check=True)
-    data = root / "examples" / "demo"
-    rows = (data / "contacts.csv").read_bytes().split(b"\r\n")
-    ids = {row.split(b";")[0] for row in rows[1:501]}
-    (data / "contacts.csv").write_bytes(b"\r\n".join([*rows[:501], b""]))
-    for name, sep, col in (("orders.csv", b";", 1), ("events.csv", b",", 0)):
-        raw = (data / name).read_bytes()
-        eol = b"\r\n" if b"\r\n" in raw else b"\n"
-        head, *lines = raw.split(eol)
-        kept = [line for line in lines if line and line.split(sep)[col] in ids]
-        (data / name).write_bytes(eol.join([head, *kept, b""]))
-    return root
+    return first_contacts(root, 500)
 
 
 def test_segment_writes_the_demo_as_pandas_did_and_parquet_reads_back(demo, tmp_path) -> None:

@@ -29,7 +29,7 @@ from cli import Ran, segmerge
 from segmerge.mail.tokens import signing_key, unsubscribe_token
 from segmerge.run.pipeline import RunOptions, run
 from segmerge.workspace import config as wsmod
-from tests.demo_fixtures import copy_of, interrupted_after, one_core
+from tests.demo_fixtures import copy_of, first_contacts, interrupted_after, one_core
 
 ROOT = Path(__file__).resolve().parent.parent
 # the real CLI, with the schedule commands registered whether bot.py does it yet or not
@@ -94,25 +94,10 @@ class Serve:
 SMALL = 100  # contacts: what serve does to a run does not depend on how many it mails
 
 
-def cut(root: Path, contacts: int) -> Path:
-    """The demo at ``root`` keeps its first ``contacts`` contacts, their orders and events."""
-    data = root / "examples" / "demo"
-    rows = (data / "contacts.csv").read_bytes().split(b"\r\n")
-    ids = {row.split(b";")[0] for row in rows[1 : contacts + 1]}
-    (data / "contacts.csv").write_bytes(b"\r\n".join([*rows[: contacts + 1], b""]))
-    for name, sep, col in (("orders.csv", b";", 1), ("events.csv", b",", 0)):
-        raw = (data / name).read_bytes()
-        eol = b"\r\n" if b"\r\n" in raw else b"\n"
-        head, *lines = raw.split(eol)
-        kept = [ln for ln in lines if ln and ln.split(sep)[col] in ids]
-        (data / name).write_bytes(eol.join([head, *kept, b""]))
-    return root
-
-
 @pytest.fixture(scope="module")
 def small_demo(demo_pristine: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo with its first contacts only: copy it to change it."""
-    return cut(copy_of(demo_pristine, tmp_path_factory.mktemp("small") / "shop"), SMALL)
+    return first_contacts(copy_of(demo_pristine, tmp_path_factory.mktemp("small") / "shop"), SMALL)
 
 
 @pytest.fixture()
@@ -210,7 +195,7 @@ def test_lock_survives_a_crash_the_missed_fire_is_caught_up_stopped_mid_run_and_
 ) -> None:
     """One restart for both: the run of the missed fire is the one stopped mid-run."""
     # sends in three batches of the outbox's 200: the stop comes while some are left
-    root = cut(copy_of(demo_pristine, tmp_path / "shop"), 600)
+    root = first_contacts(copy_of(demo_pristine, tmp_path / "shop"), 600)
     ws = wsmod.load(root)
     fire = (datetime.now(UTC) - timedelta(minutes=2)).astimezone(ws.tz)
     cli("schedule", "add", "profils", f"{fire.minute} {fire.hour} * * *", "-w", str(root))
