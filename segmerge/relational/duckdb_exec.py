@@ -22,9 +22,9 @@ import pyarrow as pa
 from segmerge.errors import ConfigError
 from segmerge.i18n import _
 from segmerge.metrics.catalog import MetricCall
+from segmerge.ports.sql import text_literal
 from segmerge.relational.plan import build_plan
 from segmerge.rules import RuleSet
-from segmerge.rules.sql import literal
 
 Relation: TypeAlias = pd.DataFrame | pa.Table | str | Path
 
@@ -42,9 +42,9 @@ def connect(
     con = duckdb.connect(config={"preserve_insertion_order": False})
     con.execute("SET TimeZone = 'UTC'")
     if memory_limit:
-        con.execute(f"SET memory_limit = {literal(str(memory_limit))}")
+        con.execute(f"SET memory_limit = {text_literal(str(memory_limit))}")
     if temp_directory:
-        con.execute(f"SET temp_directory = {literal(str(temp_directory))}")
+        con.execute(f"SET temp_directory = {text_literal(str(temp_directory))}")
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     return con
@@ -58,7 +58,7 @@ def _scan(source: str | Path) -> str:
                 _("cannot scan {path}: expected a .parquet or .csv file").format(path=source),
                 file=source,
             )
-        return f"{reader}({literal(str(source))})"
+        return f"{reader}({text_literal(str(source))})"
     return source
 
 

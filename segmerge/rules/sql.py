@@ -45,14 +45,6 @@ _ARITH: dict[str, type[exp.Expression]] = {"+": exp.Add, "-": exp.Sub, "*": exp.
 _DAY_MICROS = 86_400_000_000
 
 
-def ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def zone_name(tz: tzinfo) -> str:
     return str(getattr(tz, "key", None) or tz)
 
