@@ -43,7 +43,6 @@ from segmerge.relational.metrics_sql import BITS
 from segmerge.rules import Assignment, RuleSet, kinds_from_frame
 from segmerge.segment import order_rules as source_rules
 from segmerge.segment.in_database_checks import answer, contact_rows, unmatched_examples
-from segmerge.segment.in_database_frame import conformed
 from segmerge.workspace.config import Workspace
 
 #: the events consent reads (segmerge.mail.consent), one row per contact and kind
@@ -254,13 +253,14 @@ def segment_in_database(
     contacts_schema = db.columns("contacts")
     contact_columns = [c for c in contacts_schema.names if c != "contact_id"]
     scalars = list(SCALAR_METRICS)
-    if columns is not None and not set(columns) <= {*contact_columns, *SCALAR_METRICS}:
+    calls = sorted(set(ruleset.metric_calls()), key=lambda c: c.key)
+    keys = {c.key for c in calls}  # a rule's metric, asked by its column name (a run's)
+    if columns is not None and not set(columns) <= {*contact_columns, *SCALAR_METRICS, *keys}:
         columns = None  # a name to correct: the frame has them all, to suggest the closest
     if columns is not None:  # subscribed kept: without it every contact reads unsubscribed
         contact_columns = [c for c in contact_columns if c in {*columns, "subscribed"}]
         scalars = [m for m in scalars if m in set(columns)]
     types = {f.name: sql_type(f.type) for f in contacts_schema}
-    calls = sorted(set(ruleset.metric_calls()), key=lambda c: c.key)
     plan = build_plan(
         ruleset,
         instant,
@@ -272,7 +272,7 @@ def segment_in_database(
         left_out_statuses=left_out,
         column_values=db.column_values(calls) if source.dialect == "duckdb" else None,
     )
-    metrics_read = [*scalars, *(c.key for c in calls if columns is None)]  # the caller's
+    metrics_read = [*scalars, *(c.key for c in calls if columns is None or c.key in columns)]
     flags = ["excluded", *(f"segment:{s.name}" for s in ruleset.segments)]
     result = answer(source, plan, db.relations, contact_columns, [*metrics_read, *flags])
     result = _in_order(source, db, result)
@@ -283,9 +283,7 @@ def segment_in_database(
     with frozen_heap():  # a value per contact (tags lists, ids): no collector passes over them
         raw = frame_from_arrow(contact_rows(result, contact_columns))
         raw_contacts = _left_out_as_empty(raw, unread=columns is not None)
-        unread = Tables(raw_contacts, orders, events)
-        lists = columns is not None and "tags" not in raw.columns  # tags: one empty list
-        tables = conformed(unread, name, lists=lists)
+        tables = conform(Tables(raw_contacts, orders, events), name)
     contacts = tables.contacts
     metrics = _metrics(result, empty, instant, ws, calls)
     frame = pd.concat([contacts, metrics], axis=1)
