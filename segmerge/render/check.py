@@ -262,3 +262,26 @@ def _attr_name(node: nodes.Getattr | nodes.Getitem) -> str | None:
     if isinstance(arg, nodes.Const) and isinstance(arg.value, str):
         return arg.value
     return None
+
+
+def contact_fields(units: Iterable[Parsed]) -> set[str] | None:
+    """The contact columns these templates can read: each ``contact.x`` and
+    ``contact['x']``. None when one uses ``contact`` whole (printed, looped over, passed
+    to a macro or a filter, indexed by a variable): then every column may be read.
+
+    A run hands its render workers only these columns of each contact: making a
+    record of every column and metric cost more than rendering the letter.
+    """
+    out: set[str] = set()
+    for p in units:
+        bases: set[int] = set()
+        for node in _attr_nodes(p.tree, "contact"):
+            attr = _attr_name(node)
+            if attr is None:
+                return None
+            out.add(attr)
+            bases.add(id(node.node))
+        for n in _find(p.tree, nodes.Name):
+            if n.name == "contact" and n.ctx == "load" and id(n) not in bases:
+                return None
+    return out

@@ -91,6 +91,16 @@ def render_many(
     *,
     workers: int | None = None,
 ) -> list[Rendered | TemplateError]:
+    """Many letters, in order, one result per item: a Rendered or that contact's TemplateError.
+
+    ``items`` are ``(segment, contact)`` or ``(segment, contact, unsubscribe_url)``: the
+    third element overrides ``ctx.unsubscribe_url``, which is how each contact gets its
+    own signed link without building a RenderContext per contact. ``ctx`` is one
+    RenderContext for all, a sequence of them (one per item), or a function of the
+    contact (called here, in this process). ``workers=None`` uses every core when the
+    batch is large and this process otherwise; ``workers=1`` always renders here,
+    ``workers=k`` uses k processes.
+    """
     base, rows = _rows(items, ctx)
     n = len(rows)
     if workers is None:

@@ -34,7 +34,7 @@ import jinja2
 from segmerge.errors import TemplateError
 from segmerge.i18n import _
 from segmerge.render import compiled, frontmatter
-from segmerge.render.check import Parsed, TemplateSecurityError, referenced
+from segmerge.render.check import Parsed, TemplateSecurityError, contact_fields, referenced
 from segmerge.render.env import (
     ContactView,
     FolderLoader,
@@ -88,6 +88,7 @@ class TemplateSet:
         self._env = env
         self._letters: dict[str, _Letter] = {}
         self._variants: dict[str, list[str]] = {}
+        self._read: list[Parsed] = []  # every tree a letter renders: what it reads
         self.limits = Limits()
 
     @classmethod
@@ -174,7 +175,7 @@ class TemplateSet:
         other = copy.copy(self)
         other._env = self._env.overlay(cache_size=-1)  # a cache of its own: filters bind at compile
         other._env.filters = {k: wrap(f) for k, f in self._env.filters.items()}
-        other._letters, other._variants = {}, {}
+        other._letters, other._variants, other._read = {}, {}, []
         for name, label in self.spec["segments"]:
             other._load_segment(name, label, None)
         return other
@@ -229,6 +230,7 @@ class TemplateSet:
         compiled.check(html_units, known, self._env.globals)
         text, text_units = self._get(text_path) if text_path else (None, [])
         compiled.check(text_units, known, self._env.globals)
+        self._read += html_units + text_units
         values: dict[str, Any] = {}
         subject_variants: dict[str, jinja2.Template | str] = {}
         for key, f in split.fields.items():
@@ -304,7 +306,8 @@ class TemplateSet:
         source = "\n" * (f.line - 1) + f.value
         try:
             tree = compiled.parse(self._env, source, None, str(path))
-            compiled.check([Parsed(str(path), tree)], known, self._env.globals)
+            self._read.append(Parsed(str(path), tree))
+            compiled.check(self._read[-1:], known, self._env.globals)
             code = compiled.compile_code(self._env, source, str(path))
         except jinja2.TemplateSyntaxError as exc:
             raise syntax_error(exc, str(path)) from None
@@ -315,6 +318,11 @@ class TemplateSet:
     @property
     def segments(self) -> list[str]:
         return [name for name, _ in self.spec["segments"]]
+
+    def contact_fields(self) -> set[str] | None:
+        """The columns a contact's letters can read (None: any of them); see ``check``."""
+        fields = contact_fields(self._read)
+        return None if fields is None else fields | {"contact_id"}  # errors name the contact
 
     def template_for(self, segment_name: str) -> str:
         """The .html.j2 file a segment's letter comes from, for reports."""
@@ -384,14 +392,6 @@ class TemplateSet:
         *,
         workers: int | None = None,
     ) -> list[Rendered | TemplateError]:
-        """Many letters, in order, one result per item: a Rendered or that contact's TemplateError.
-
-        ``items`` are ``(segment, contact)`` or ``(segment, contact, unsubscribe_url)``: the
-        third element overrides ``ctx.unsubscribe_url``, which is how each contact gets its
-        own signed link without building a RenderContext per contact. ``ctx`` is one
-        RenderContext for all, a sequence of them (one per item), or a function of the
-        contact (called here, in this process). ``workers=None`` uses every core when the
-        batch is large (see :mod:`segmerge.render.pool`) and this process otherwise;
-        ``workers=1`` always renders here, ``workers=k`` uses k processes.
-        """
+        """Many letters, in order, one result per item: a Rendered or that contact's
+        TemplateError (see :func:`segmerge.render.pool.render_many`)."""
         return render_many(self, items, ctx, workers=workers)

@@ -73,6 +73,7 @@ class Sends:
     key: bytes | None = None
     skipped: list[PlannedAction] = field(default_factory=list)  # held out, held back
     dry_run: bool = False  # messages checked, not built
+    columns: list[int] | None = None  # the frame's columns the letters read, once known
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -116,14 +117,24 @@ class Sends:
         contacts' rows, which they make into records themselves."""
         camp, ids = self.camp, self.ids
         rows = part.tolist()
-        frame = camp.seg.frame.iloc[part]
+        whole = camp.seg.frame
+        frame = whole.iloc[part, self._read_columns()]
         segs = camp.seg.assignment.primary.iloc[part].astype(str).tolist()
         urls = [camp.unsubscribe_url(ids[i], self.key) for i in rows]
         picked = [camp.letter_of(i, s) for i, s in zip(rows, segs, strict=True)]
         batch = FrameBatch([p[0] for p in picked], frame, urls)
         ticket = pool.submit(batch, base, own=OWN_DRY if self.dry_run else 0.0)
         tos = self.to_addr.iloc[part].tolist()
-        return _Chunk(rows, _names(frame), segs, urls, [p[1] for p in picked], tos, ticket)
+        return _Chunk(rows, _names(whole, part), segs, urls, [p[1] for p in picked], tos, ticket)
+
+    def _read_columns(self) -> list[int]:
+        """Positions of the frame's columns the letters can read (all when the templates
+        use ``contact`` whole): the workers make records of these only."""
+        if self.columns is None:
+            frame = self.camp.seg.frame
+            fields = self.camp.templates.contact_fields()
+            self.columns = [i for i, c in enumerate(frame.columns) if fields is None or c in fields]
+        return self.columns
 
     def _build(
         self, c: _Chunk, pool: RunPool, tracker: Any, errors: list[str]
@@ -184,11 +195,12 @@ class Sends:
         )
 
 
-def _names(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """What a message takes of each contact of a chunk: the names of its To."""
-    n = len(frame)
+def _names(frame: pd.DataFrame, part: np.ndarray) -> list[dict[str, Any]]:
+    """What a message takes of each contact of a chunk (rows ``part``): its To's names."""
+    n = len(part)
     first, last = (
-        frame[c].tolist() if c in frame.columns else [None] * n for c in ("first_name", "last_name")
+        frame[c].iloc[part].tolist() if c in frame.columns else [None] * n
+        for c in ("first_name", "last_name")
     )
     return [{"first_name": f, "last_name": g} for f, g in zip(first, last, strict=True)]
 
