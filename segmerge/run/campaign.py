@@ -28,6 +28,8 @@ from segmerge.ports.schema import Tables
 from segmerge.render.limits import Limits
 from segmerge.render.templates import RenderContext, Rendered, TemplateSet
 from segmerge.render.variants import assign, unit_hash, units
+from segmerge.rules import load_ruleset
+from segmerge.run.columns import in_source, run_columns
 from segmerge.run.experiment_check import check_experiment
 from segmerge.segment.segmentation import (
     Segmented,
@@ -203,10 +205,14 @@ def open_campaign(
     full_refresh: bool = False,
     keep_pull: bool = False,
     pulled: dict[str, Tables] | None = None,
+    lean: bool = False,
 ) -> OpenCampaign:
     """``keep_pull``: keep the pulled streams in the snapshot as they come (a real run).
     ``pulled``: the tables one command already pulled, by source (filled here), so that
-    its campaigns on one source pull it once (`validate`: the demo's three)."""
+    its campaigns on one source pull it once (`validate`: the demo's three).
+    ``lean``: the frame keeps only what a run reads (segmerge.run.columns; a real run,
+    ``keep_pull``, also keeps what the rules read), when the source segments in its
+    database; `validate` and the previews keep every column."""
     cfg = ws.campaign(name)
     source = open_source(ws, cfg.source)
     checks = _check(source)
@@ -217,7 +223,16 @@ def open_campaign(
             tables = pull_source(ws, source, full_refresh=full_refresh, keep=keep_pull)
         if pulled is not None:
             pulled[cfg.source] = tables
-    seg = segment(ws, cfg.rules, source_name=cfg.source, as_of=as_of, tables=tables, source=source)
+    columns = _run_columns(ws, cfg, source, rules=keep_pull) if lean and tables is None else None
+    seg = segment(
+        ws,
+        cfg.rules,
+        source_name=cfg.source,
+        as_of=as_of,
+        tables=tables,
+        source=source,
+        columns=columns,
+    )
     release_memory()
     destination = open_destination(ws, cfg.destination, source, cfg.source)
     if destination is not source:
@@ -255,6 +270,21 @@ def open_campaign(
         camp.close()
         raise
     return camp
+
+
+def _run_columns(
+    ws: Workspace, cfg: CampaignConfig, source: Source, *, rules: bool
+) -> set[str] | None:
+    """What a run of ``cfg`` reads of the contacts (None: everything). A platform that
+    reports list memberships keeps them all: its ``lists`` column is not always there."""
+    if isinstance(source, Destination) and "add_to_list" in source.accepts:
+        return None
+    path = ws.path(cfg.rules)
+    ruleset = load_ruleset(path) if rules and path.is_file() else None
+    if rules and ruleset is None:
+        return None  # segment says what is wrong with the rule set
+    columns = run_columns(ws.templates_dir(cfg), ruleset)
+    return None if columns is None else in_source(columns, source)
 
 
 def release_memory() -> None:

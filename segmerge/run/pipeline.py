@@ -117,7 +117,12 @@ def run(ws: Workspace, name: str, options: RunOptions | None = None) -> RunSumma
     opts = options or RunOptions()
     check_before_run(ws)  # a lost or damaged key or ledger: stop before anything is pulled
     camp = open_campaign(
-        ws, name, as_of=opts.as_of, full_refresh=opts.full_refresh, keep_pull=not opts.dry_run
+        ws,
+        name,
+        as_of=opts.as_of,
+        full_refresh=opts.full_refresh,
+        keep_pull=not opts.dry_run,
+        lean=True,
     )
     try:
         with named_storage_errors(ws.ledger_path):  # a full disk, a bad page
