@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -315,10 +316,33 @@ def decide(
         raise NotEligible(_("`columns` names a header no file has"))
     contacts, orders = scans["contacts"], scans["orders"]
     ids = next(c.expr for c in contacts.columns if c.name == "contact_id")
-    answers = _aggregates(con, contacts, {"duplicates": f"count(*) - count(DISTINCT {ids})"})
+    # the contacts' checks on a second connection, beside the orders' (one Parquet row
+    # group is read by one thread): their verdict is still given first
+    with ThreadPoolExecutor(1, thread_name_prefix="segmerge-checks") as pool:
+        side = con.cursor()
+        side.execute("SET TimeZone = 'UTC'")
+        duplicates = {"duplicates": f"count(*) - count(DISTINCT {ids})"}
+        first = pool.submit(_aggregates, side, contacts, duplicates)
+        try:
+            counts = _orders_checks(con, orders, contacts)
+        except Exception as exc:  # the contacts' verdict comes first, then this
+            failed: Exception | None = exc
+        else:
+            failed = None
+        try:
+            answers = first.result()
+        finally:
+            side.close()
     if answers.get("duplicates"):
         raise NotEligible(_("the contacts file has duplicate ids"))
     _judge(contacts, answers)
+    if failed is not None:
+        raise failed
+    return Decided({role: scan.relation() for role, scan in scans.items()}, counts)
+
+
+def _orders_checks(con: Any, orders: Scan, contacts: Scan) -> OrderCounts:
+    """The orders' checks and counts (see :func:`decide`); NotEligible when one fails."""
     _proven_by_statistics(con, orders, "order_id")
     # one scan of the orders: their checks and how many have each status (the engine's
     # order rules need those counts: no scan of their own); the contact ids they name
@@ -341,8 +365,7 @@ def decide(
     if status is not None:
         statuses = [(k, int(n)) for k, n in (answers["statuses"] or {}).items() if n]
         statuses += [(None, answers["none"])] if answers["none"] else []
-    relations: dict[str, str] = {role: scan.relation() for role, scan in scans.items()}
-    return Decided(relations, (total, unmatched, statuses))
+    return total, unmatched, statuses
 
 
 def refuse(reason: str, config_file: Path, source: str) -> ConfigError:

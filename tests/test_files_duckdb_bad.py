@@ -220,3 +220,26 @@ def test_the_cheap_checks_find_what_the_regular_expressions_find() -> None:
         want = con.execute(f"SELECT {', '.join(exact[2:])} {row}", [value]).fetchone()
         assert [n or 0 for n in got] == [n or 0 for n in want], repr(value)
     assert con.execute(f"SELECT count_if({strip}) FROM t").fetchone() == (20,)
+
+
+def test_the_contacts_fault_is_told_first_though_the_orders_have_one_too(tmp_path: Path) -> None:
+    """The contacts' checks run beside the orders' (files_duckdb.decide): when both
+    files are at fault, ``engine = "duckdb"`` still names the contacts' fault."""
+    contacts = pd.DataFrame(
+        {
+            "contact_id": ["C1", "C2", "C1"],
+            "email": ["a@x.org", "b@x.org", "c@x.org"],
+            "subscribed": [True, True, False],
+        }
+    )
+    at = pd.Timestamp("2026-05-01 10:00", tz="UTC")
+    orders = pd.DataFrame(
+        {
+            "order_id": ["O1", "O2"],
+            "contact_id": ["C1", "C9"],  # half the orders name nobody
+            "ordered_at": [at, at],
+            "amount": [10.0, 20.5],
+        }
+    )
+    code, refused = segment(shop(tmp_path, contacts, orders), "duckdb")
+    assert code == 2 and "duplicate ids" in refused and "1 %" not in refused
