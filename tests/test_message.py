@@ -171,10 +171,13 @@ def test_a_dry_run_refuses_exactly_the_letters_a_send_refuses():
     for _ in range(400):
         s = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 60)))
         r = Rendered(**{**LETTER.__dict__, "subject": s or "x", "text": s, "preheader": s})
+        field = rng.choice(["to", "from_addr", "reply_to", "to_name", "unsubscribe_mailto"])
         kw = {
-            rng.choice(["to", "from_addr", "reply_to", "to_name"]): s + rng.choice(["", "@x.fr"]),
+            field: s + rng.choice(["", "@x.fr"]),
             "extra_headers": {rng.choice(["X-A"] * 8 + ["X-B\n", "Bcc"]): s},
         }
+        if rng.random() < 0.3:  # a link made of contact data (a token), good or bad
+            kw["unsubscribe_url"] = rng.choice(["https://x.fr/?t=", "http://x.fr/", ""]) + s
         outcomes = []
         for make in (build, check):
             try:
@@ -213,11 +216,17 @@ def test_a_sender_or_domain_checked_once_per_run_is_still_refused_every_time():
     """Senders and domains are parsed once for many letters: a good one must not make a
     bad one pass, and a bad one fails every letter, not only the first."""
     build()
-    for _ in range(2):
+    for make in (build, check, build, check):
         with pytest.raises(MessageError):
-            build(from_addr="Boutique <b@x.fr>\nBcc: evil@x.fr")
+            make(from_addr="Boutique <b@x.fr>\nBcc: evil@x.fr")
         with pytest.raises(MessageError):
-            build(to="zoe@exa_mple")
+            make(to="zoe@exa_mple")
+        with pytest.raises(MessageError):
+            make(unsubscribe_mailto="stop@exa_mple")
+        with pytest.raises(UnicodeEncodeError):
+            make(to_name="Zoé \ud800")
+        with pytest.raises(UnicodeEncodeError):
+            make(unsubscribe_url="https://x.fr/?t=\ud800")
     assert parse(build())["From"].addresses[0].domain == "boutique-dimanche.fr"
 
 
