@@ -80,32 +80,52 @@ def _numbers(axis: Any) -> None:
     axis.set_major_formatter(FuncFormatter(lambda v, _pos: number(v, 2)))
 
 
+#: the margin matplotlib's tight bounding box adds around a picture (inches, each side)
+PAD = 0.1
+
+
 def _save(fig: Any) -> str:
     buf = io.StringIO()
     fig.savefig(
         buf,
         format="svg",
         bbox_inches="tight",
+        pad_inches=PAD,
         metadata={"Creator": None, "Date": None, "Format": None, "Type": None},
     )
     _plt().close(fig)
     return buf.getvalue()
 
 
+def _tight_width(fig: Any) -> float:
+    """How wide (inches) ``fig`` comes out once saved with its tight bounding box: laid out
+    and measured without writing the SVG (writing, text as paths, is the costly part)."""
+    fig.draw_without_rendering()
+    return float(fig.get_tightbbox().width) + 2 * PAD
+
+
 def svg(draw: Callable[[float], Any]) -> Markup:
     """The figure ``draw(width in inches)`` makes, as inline SVG whose text stays legible
-    on a phone: drawn narrower while the tight bounding box comes out wider than
-    :data:`WIDTH` (its labels outside the plotting area)."""
+    on a phone: drawn narrower while its tight bounding box comes out wider than
+    :data:`WIDTH` (its labels outside the plotting area), measured before the one save.
+    The first width leaves room for the box's margins, which replace the layout engine's
+    own around a figure it fills (else every such chart came out too wide, and was drawn
+    and saved twice)."""
     plt = _plt()
-    width = WIDTH
+    width = WIDTH - 2 * (PAD - plt.rcParams["figure.constrained_layout.w_pad"])
     with plt.rc_context({"font.size": font_pt()}):
-        for _attempt in range(4):
-            text = _save(draw(width))
-            found = re.search(r'<svg[^>]*\bwidth="([\d.]+)pt"', text)
-            got = float(found.group(1)) / 72 if found else WIDTH
+        fig = draw(width)
+        got = _tight_width(fig)
+        for _attempt in range(3):
             if got <= WIDTH * 1.02 or width <= 1.5:
                 break
             width = max(1.5, width - (got - WIDTH))
+            plt.close(fig)
+            fig = draw(width)
+            before, got = got, _tight_width(fig)
+            if got >= before - 0.01:
+                break  # no narrower (a heat map's cells at their smallest): same picture
+        text = _save(fig)
     text = text[text.index("<svg") :]  # no XML declaration or DOCTYPE inside HTML
     text = re.sub(r"<metadata>.*?</metadata>", "", text, flags=re.S)
     return Markup(text)  # noqa: S704 - produced by matplotlib, which escapes its text
