@@ -127,7 +127,7 @@ def conform(tables: Tables, source: str) -> Tables:
     for col in ("created_at", "updated_at"):
         c[col] = pd.to_datetime(c[col], utc=True)
     tags = c["tags"].tolist()
-    if not all(type(t) is list for t in tags):  # as connectors give them, nothing to build
+    if set(map(type, tags)) - {list}:  # all lists, as connectors give them: nothing to build
         c["tags"] = [list(t) if isinstance(t, list | tuple) else [] for t in tags]
     if not _unique(c["contact_id"]):  # pandas then names the first
         dupes = c["contact_id"][c["contact_id"].duplicated()]

@@ -6,6 +6,7 @@ import difflib
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from segmerge.errors import ConfigError
 from segmerge.i18n import _
@@ -40,9 +41,17 @@ def segment_rows(seg: Segmented, extra: list[str]) -> pd.DataFrame:
     out = pd.DataFrame(
         {
             "contact_id": frame["contact_id"].take(rows).reset_index(drop=True),
-            "segment": pd.Series(names[which], dtype=pd.StringDtype()),
+            "segment": pd.Series(_names(names, which)),
         }
     )
     for c in extra:  # by position, keeping each column's type: an RFM score stays 4, not 4.0
         out[c] = frame[c].take(rows).reset_index(drop=True)
     return out
+
+
+def _names(names: np.ndarray, which: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """``names[which]`` as pandas strings, built by Arrow from the few names (a million
+    Python strings typed one by one took 0.2 s)."""
+    codes = pa.array(which.astype(np.int32))
+    text = pa.DictionaryArray.from_arrays(codes, pa.array(list(names), type=pa.string()))
+    return pd.array(text.cast(pa.string()), dtype=pd.StringDtype())
