@@ -151,6 +151,6 @@ def test_kpi_takes_the_status_counts_a_source_already_made():
 
     ws = SimpleNamespace(config=SimpleNamespace(sources={}))
     source = _CountedSource([("Livré", 8), ("Annulé", 2), (None, 1)])
-    where = _counted(ws, "shop", source, "orders")  # type: ignore[arg-type]
+    where = _counted(ws, "shop", source)  # type: ignore[arg-type]
     assert where == "(o.status IS NULL OR o.status NOT IN ('Annulé'))"
-    assert _counted(ws, "shop", _CountedSource(None), "orders") == "TRUE"  # type: ignore[arg-type]
+    assert _counted(ws, "shop", _CountedSource(None)) == "TRUE"  # type: ignore[arg-type]

@@ -66,7 +66,7 @@ def count_orders(
 ) -> DatabaseOrders:
     """Every recipient's orders of the ``days`` after its send, counted by ``source``."""
     orders = source.relations()["orders"]
-    where = _counted(ws, name, source, orders)
+    where = _counted(ws, name, source)
     frames = [p[["contact_id", "sent_at"]] for p in peoples if p is not None and len(p)]
     pairs = pd.concat(frames) if frames else pd.DataFrame(columns=["contact_id", "sent_at"])
     pairs = pairs.dropna().drop_duplicates().reset_index(drop=True)
@@ -95,20 +95,14 @@ def count_orders(
     return DatabaseOrders(days, counted, until)
 
 
-def _counted(ws: Workspace, name: str, source: Source, orders: str) -> str:
+def _counted(ws: Workspace, name: str, source: Source) -> str:
     """The condition an order counts by (its status not left out), as SQL. The orders
-    per status are the source's own when it counted them already (the files source's
-    checks did, Source.order_counts), else one statement counts them."""
-    known = source.order_counts()
-    if known is not None:
-        statuses = known[2]
-    elif "status" in source.execute(f"SELECT * FROM {orders} AS o LIMIT 0").column_names:
-        rows = source.execute(
-            f"SELECT o.status AS status, COUNT(*) AS n FROM {orders} AS o GROUP BY o.status"
-        ).to_pylist()
-        statuses = [(r["status"], int(r["n"])) for r in rows]
-    else:
-        statuses = None
+    per status are counted as the segmentation counts them (the source's own when its
+    checks counted them already, else one statement)."""
+    # the engine (sqlglot and the relational plan, ~1 s of imports) only for a database source
+    from segmerge.segment.in_database import order_counts
+
+    statuses = order_counts(source)[2]
     if statuses is None:
         return "TRUE"
     ref = ws.config.sources.get(name) or SourceRef(connector="files")

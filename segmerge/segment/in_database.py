@@ -76,6 +76,14 @@ def sql_type(t: pa.DataType) -> str:
     return "VARCHAR"
 
 
+def order_counts(source: Source) -> tuple[int, int, list[tuple[object, int]] | None]:
+    """(orders, orders naming no contact, orders per distinct status or None): one door
+    for every command that counts a database's orders (segment, kpi), so a status is
+    counted by the same statement, or taken from the source when it counted already."""
+    known = source.order_counts()
+    return known if known is not None else _Database(source).order_counts()
+
+
 class _Database:
     """The source's relations and the few statements run on them."""
 
