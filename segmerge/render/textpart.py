@@ -75,8 +75,9 @@ def _read(events: list[_Event]) -> str:
                 continue
             if pre:
                 pending = _emit(out, pending, name)
-            elif name.strip():
-                pending = _emit(out, pending, _SPACES.sub(" ", name))
+            elif name.strip():  # printable text has no line break to flatten (see below)
+                text = name if name.isprintable() else _SPACES.sub(" ", name)
+                pending = _emit(out, pending, text)
             elif not pending and out:
                 out.append(" ")
         elif kind == START:
@@ -198,6 +199,15 @@ def _meaning(raw: str) -> _Markup | None:
     return None
 
 
+def _plain_link(raw: str) -> _Markup | None:
+    """``<a href="...">`` with a plain value, as :func:`_meaning` reads it, without its
+    patterns and not remembered: each letter's link carries its contact's token."""
+    href = raw[9:-2]
+    if raw[-2:] != '">' or any(c in href for c in "\"&<'\t\n\r\f") or not href:
+        return None
+    return ((START, "a", {"href": href}, False),), None
+
+
 def _fast(html: str) -> str | None:
     """The text, or None when the HTML holds something only the stdlib parser reads."""
     events: list[_Event] = []
@@ -209,12 +219,15 @@ def _fast(html: str) -> str | None:
                 add((TEXT, unescape(html[pos:])))
             return _read(events)
         if j > pos:
-            add((TEXT, unescape(html[pos:j])))
+            text = html[pos:j]
+            add((TEXT, unescape(text) if "&" in text else text))
         k = find(">", j)
         if k < 0:
             return None
         raw = html[j : k + 1]
         meaning = known.get(raw)
+        if meaning is None and raw.startswith('<a href="'):
+            meaning = _plain_link(raw)
         if meaning is None:
             if raw.startswith("<!--"):
                 end = _COMMENT_END.search(html, j + 4)
