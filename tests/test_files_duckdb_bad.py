@@ -12,6 +12,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from segmerge.errors import ConfigError
+from segmerge.segment.segmentation import open_source
+from segmerge.workspace.config import load
 from tests.cli import segmerge
 from tests.test_files_duckdb import set_engine, workspace
 
@@ -241,5 +244,12 @@ def test_the_contacts_fault_is_told_first_though_the_orders_have_one_too(tmp_pat
             "amount": [10.0, 20.5],
         }
     )
-    code, refused = segment(shop(tmp_path, contacts, orders), "duckdb")
-    assert code == 2 and "duplicate ids" in refused and "1 %" not in refused
+    root = shop(tmp_path, contacts, orders)
+    set_engine(root, "duckdb")
+    source = open_source(load(root), "shop")
+    try:
+        with pytest.raises(ConfigError, match="duplicate ids") as refused:
+            _ = source.dialect
+    finally:
+        source.close()
+    assert "1 %" not in str(refused.value)
