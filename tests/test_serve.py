@@ -266,6 +266,12 @@ def suppressed(root: Path) -> list[str]:
 
 
 def test_one_click_unsubscribe(root: Path, servers: list[Serve]) -> None:
+    import psutil
+
+    config = root / "segmerge.toml"  # no fire while the endpoint is looked at: no process
+    text = config.read_text(encoding="utf-8")
+    assert 'schedule = "0 9 * * MON"\n' in text
+    config.write_text(text.replace('schedule = "0 9 * * MON"\n', ""), encoding="utf-8")
     bounced_address = _first_subscriber(root).upper()  # suppressed before the run
     (root / "bounces.csv").write_text(f"email;raison\n{bounced_address};bounce\n", "utf-8")
     cli("suppress", "import", str(root / "bounces.csv"), "-w", str(root))
@@ -311,6 +317,13 @@ def test_one_click_unsubscribe(root: Path, servers: list[Serve]) -> None:
 
     code, page = http("POST", url, one_click)
     assert code == 200 and "Désabonnement confirmé" in page
+    # then 19 replays (a scanner, a double click, an attacker): no process is started for any
+    server = psutil.Process(s.proc.pid)
+    children = [len(server.children(recursive=True))]
+    for _ in range(19):
+        assert http("POST", url, one_click)[0] == 200
+        children.append(len(server.children(recursive=True)))
+    assert children == [0] * 20
     assert sorted(suppressed(root)) == sorted([*bounced, address.lower()])
     # after the answer: the source is told when its connector can (files cannot), and logged
     told = s.wait_for(r"unsubscribed contact (\S+) \(1 address\(es\)\); source: (.*)")
@@ -318,6 +331,7 @@ def test_one_click_unsubscribe(root: Path, servers: list[Serve]) -> None:
         told.group(1) == contact_id
         and told.group(2) == "demo: not told (its connector cannot unsubscribe)"
     )
+    assert len(re.findall(r"unsubscribed contact ", s.text())) == 1  # the replays recorded nothing
     with sqlite3.connect(root / ".segmerge" / "unsubscribes.sqlite") as db:
         assert db.execute("SELECT contact_id, addresses FROM unsubscribes").fetchall() == [
             (contact_id, address.lower())
