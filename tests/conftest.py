@@ -9,13 +9,20 @@ Running the command: :func:`cli.segmerge` (tests/cli.py) runs it in this process
 :data:`cli.SCRIPT` is the console script for the tests that need a real process.
 """
 
+from __future__ import annotations
+
 import compileall
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from _pytest.assertion.rewrite import AssertionRewritingHook
+
+if TYPE_CHECKING:
+    from forked_cli import ForkServer
 
 os.environ["SEGMERGE_LANG"] = "en"
 os.environ["PYTHON_KEYRING_BACKEND"] = "keyring.backends.null.Keyring"
@@ -25,6 +32,19 @@ os.environ["PYTHON_KEYRING_BACKEND"] = "keyring.backends.null.Keyring"
 # the demo workspace made, and its campaign run, once per session (tests/demo_fixtures.py);
 # one Chromium for the tests that take the `browser` fixture (tests/browser.py)
 pytest_plugins = ["tests.postgres", "tests.cpu_ledger", "tests.demo_fixtures", "tests.browser"]
+
+
+@pytest.fixture(scope="session")
+def fork_server() -> Iterator[ForkServer]:
+    """The one process the crash tests fork their `segmerge` runs from (tests/forked_cli.py):
+    its imports, about two seconds of CPU, are paid once a session instead of once a test."""
+    from forked_cli import ForkServer
+
+    server = ForkServer()
+    try:
+        yield server
+    finally:
+        server.close()
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -3,14 +3,20 @@
 Why: the crash tests start a `segmerge run` only to kill it while it sends or
 pushes; a fresh interpreter spends about two seconds of CPU importing pandas,
 pyarrow, jinja2 and the engine before the first line of the run, which was most
-of what these tests cost. A :class:`Forks` is one Python process (started per
-test, and waited for, so its CPU and its children's count for that test) that
-imports the console script's module and what a run needs, then forks one child
-per command. Each child is a real process of its own: it runs ``bot.main()`` as
-the console script does, with its own argv, environment, working folder and
-ledger connection, and a SIGKILL ends it as abruptly as it ends any process.
-Nothing of a run happens before the fork (imports only), so what a child does and
-leaves behind is what a fresh ``segmerge run`` does and leaves behind.
+of what these tests cost. A :class:`ForkServer` is one Python process (started
+once a session by the ``fork_server`` fixture of tests/conftest.py, and waited
+for at its end, so its CPU and its children's count for the suite) that imports
+the console script's module and what a run needs, then forks one child per
+command. Each child is a real process of its own: it sets its constants, its
+whole environment, working folder and argv, then runs ``bot.main()`` as the
+console script does, with its own ledger connection, and a SIGKILL ends it as
+abruptly as it ends any process. Nothing of a run happens before the fork
+(imports only), so what a child does and leaves behind is what a fresh
+``segmerge run`` does and leaves behind, whichever test's children came before.
+
+Its CPU reaches the suite's count when the server is waited for, at the end of
+the session: tests/cpu_ledger.py books it on the teardown of the session's last
+test, not on the crash tests themselves.
 """
 
 from __future__ import annotations
@@ -34,22 +40,27 @@ PRELOAD = ("bot", "segmerge.run.pipeline", "segmerge.run.checks")
 
 _SERVER = r"""
 import importlib, json, os, signal, sys
-for name in json.loads(sys.argv[1]):
-    importlib.import_module(name)
-for where, value in json.loads(sys.argv[2]).items():
-    path, attr = where.rsplit(".", 1)
-    owner, rest = None, path.split(".")
-    while owner is None:
-        try:
-            owner = importlib.import_module(".".join(rest))
-        except ModuleNotFoundError:
-            rest = rest[:-1]
-    for name in path.split(".")[len(rest):]:
-        owner = getattr(owner, name)
-    setattr(owner, attr, value)
 import bot
+
+
+def set_constants(constants):
+    for where, value in constants.items():
+        path, attr = where.rsplit(".", 1)
+        owner, rest = None, path.split(".")
+        while owner is None:
+            try:
+                owner = importlib.import_module(".".join(rest))
+            except ModuleNotFoundError:
+                rest = rest[:-1]
+        for name in path.split(".")[len(rest):]:
+            owner = getattr(owner, name)
+        setattr(owner, attr, value)
+
+
 for line in sys.stdin:
     req = json.loads(line)
+    for name in req["preload"]:  # once: the next test's children find them imported
+        importlib.import_module(name)
     pid = os.fork()
     if pid == 0:
         code = 1
@@ -59,8 +70,10 @@ for line in sys.stdin:
             os.dup2(null, 0)
             os.dup2(out, 1)
             os.dup2(out, 2)
+            os.environ.clear()
             os.environ.update(req["env"])
             os.chdir(req["cwd"])
+            set_constants(req["constants"])
             sys.argv = req["argv"]
             try:
                 bot.main()
@@ -102,73 +115,94 @@ class Child:
             os.kill(self.pid, signal.SIGKILL)
 
 
-class Forks:
-    """The forking process; use :func:`forks`. One command at a time."""
+class ForkServer:
+    """The forking process, shared by the session's crash tests; one command at a time."""
 
-    def __init__(
-        self,
-        env: Mapping[str, str],
-        log: Path,
-        preload: Sequence[str],
-        constants: Mapping[str, Any],
-    ) -> None:
-        self.env = dict(env)
-        self.log = log
+    def __init__(self) -> None:
         self._proc = subprocess.Popen(
-            [sys.executable, "-c", _SERVER, json.dumps(list(preload)), json.dumps(dict(constants))],
+            [sys.executable, "-c", _SERVER],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            env=script_env(**self.env),
+            env=script_env(),
             text=True,
         )
-        self._answers: queue.Queue[int] = queue.Queue()
-        self._child: Child | None = None
+        self.answers: queue.Queue[int] = queue.Queue()
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
     def _read(self) -> None:
         assert self._proc.stdout is not None
         for line in self._proc.stdout:
-            self._answers.put(int(line))
+            self.answers.put(int(line))
 
-    def start(self, *args: str, cwd: Path | None = None) -> Child:
-        """``segmerge ARGS`` in a new child; returns once it exists (its pid is known)."""
+    def fork(self, request: Mapping[str, Any]) -> Child:
+        """Send one command; returns once its child exists (its pid is known)."""
         assert self._proc.stdin is not None
-        request = {
-            "argv": [SCRIPT, *args],
-            "env": self.env,
-            "cwd": str(cwd or Path.cwd()),
-            "log": str(self.log),
-        }
         self._proc.stdin.write(json.dumps(request) + "\n")
         self._proc.stdin.flush()
-        self._child = Child(self._answers.get(timeout=120), self._answers)
-        return self._child
+        return Child(self.answers.get(timeout=120), self.answers)
 
     def close(self) -> None:
-        """Wait for the forking process; a child left running (a test that failed midway)
-        is killed first, so that nothing outlives the test."""
-        if self._child is not None and self._child.poll() is None:
-            self._child.kill()
         if self._proc.stdin is not None:
             self._proc.stdin.close()
         self._proc.wait(timeout=120)
         self._reader.join(timeout=10)
 
 
+class Forks:
+    """One test's commands on the shared :class:`ForkServer`; use :func:`forks`."""
+
+    def __init__(
+        self,
+        server: ForkServer,
+        env: Mapping[str, str],
+        log: Path,
+        preload: Sequence[str],
+        constants: Mapping[str, Any],
+    ) -> None:
+        self.server = server
+        self.env = script_env(**env)
+        self.log = log
+        self.preload = list(preload)
+        self.constants = dict(constants)
+        self._child: Child | None = None
+
+    def start(self, *args: str, cwd: Path | None = None) -> Child:
+        """``segmerge ARGS`` in a new child; returns once it exists (its pid is known)."""
+        request = {
+            "argv": [SCRIPT, *args],
+            "env": self.env,
+            "cwd": str(cwd or Path.cwd()),
+            "log": str(self.log),
+            "preload": self.preload,
+            "constants": self.constants,
+        }
+        self._child = self.server.fork(request)
+        return self._child
+
+    def close(self) -> None:
+        """A child left running (a test that failed midway) is killed and waited for, so
+        that nothing outlives the test and the next test reads its own children's ends."""
+        if self._child is not None and self._child.poll() is None:
+            self._child.kill()
+            self._child.wait()
+
+
 @contextmanager
 def forks(
+    server: ForkServer,
     log: Path,
     preload: Sequence[str] = PRELOAD,
     constants: Mapping[str, Any] | None = None,
     **env: str,
 ) -> Iterator[Forks]:
-    """A :class:`Forks` whose children get ``env`` (over :func:`cli.script_env`) and write
-    their stdout and stderr to ``log``; it ends, waited for, with the block. ``constants``
+    """:class:`Forks` on ``server`` (the ``fork_server`` fixture) whose children get ``env``
+    (over :func:`cli.script_env`, read now) and write their stdout and stderr to ``log``;
+    ``preload`` is imported by the server before the first of them. ``constants``
     ("module.NAME" or "module.Class.NAME" -> value) are set in every child, as
     ``monkeypatch.setattr`` would in this process (the size of a run's chunk of letters,
     a destination's batch size)."""
-    f = Forks(env, log, preload, constants or {})
+    f = Forks(server, env, log, preload, constants or {})
     try:
         yield f
     finally:

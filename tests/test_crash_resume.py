@@ -78,7 +78,7 @@ def kill_in_batch(child: Child, folder: Path) -> int:
     return before
 
 
-def test_sigkill_mid_run_then_resume_sends_each_letter_once(tmp_path, monkeypatch):
+def test_sigkill_mid_run_then_resume_sends_each_letter_once(fork_server, tmp_path, monkeypatch):
     monkeypatch.setattr(OutboxConnector, "batch_size", BATCH)  # the runs in this process
     root = tmp_path / "ws"
     demo_workspace(root)
@@ -88,7 +88,7 @@ def test_sigkill_mid_run_then_resume_sends_each_letter_once(tmp_path, monkeypatc
     landed: list[bool] = []  # for each kill inside a batch: had its run a batch to redo?
     runs_started = 0
     batch = {"connectors.outbox.OutboxConnector.batch_size": BATCH}
-    with forks(tmp_path / "runs.log", IMPORTS, batch) as runs:
+    with forks(fork_server, tmp_path / "runs.log", IMPORTS, batch) as runs:
         while not (False in landed and True in landed):
             assert runs_started < 5, f"too few kills landed inside a batch: {landed}"
             half_written = letters(outbox) % BATCH != 0

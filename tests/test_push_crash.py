@@ -38,12 +38,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from forked_cli import PRELOAD, Child, forks
 
 from tests.cli import segmerge
 from tests.fakes import specs
 from tests.fakes.base import Reply, Request
 from tests.fakes.brevo import KEY, BrevoFake, populate
-from tests.forked_cli import PRELOAD, Child, forks
 from tests.workspaces import two_segment_workspace
 
 N = 1000  # 900 subscribed: one batch of six calls of at most 150
@@ -156,7 +156,7 @@ def wait_for(child: Child, gate: Gate, what: Any) -> None:
 
 
 @pytest.mark.timeout(300)
-def test_pushes_killed_at_each_kind_of_change_end_as_one_clean_run(fake, tmp_path):
+def test_pushes_killed_at_each_kind_of_change_end_as_one_clean_run(fork_server, fake, tmp_path):
     populate(fake, N)  # odd ids are in the marketer's own "Newsletter" list
     own_lists = {c.id: [lid for lid in c.list_ids] for c in fake.contacts.values()}
     root = tmp_path / "ws"
@@ -165,7 +165,7 @@ def test_pushes_killed_at_each_kind_of_change_end_as_one_clean_run(fake, tmp_pat
     gate = Gate(fake)
     dropped: list[Any] = []  # the contacts of the call the platform never processed
     try:
-        with forks(tmp_path / "runs.log", IMPORTS, SEGMERGE_SHOP_TOKEN=KEY) as runs:
+        with forks(fork_server, tmp_path / "runs.log", IMPORTS, SEGMERGE_SHOP_TOKEN=KEY) as runs:
             for kill in KILLS:
                 gate.arm(*kill)
                 child = runs.start(*args)

@@ -196,12 +196,12 @@ def landed(root: Path, srv: SmtpServer, point: str) -> tuple[str, list[str]]:
 
 
 @pytest.mark.timeout(300)
-def test_sigkill_while_sending_never_sends_a_letter_twice(tmp_path):
+def test_sigkill_while_sending_never_sends_a_letter_twice(fork_server, tmp_path):
     srv = SmtpServer(keep_data=False)
     gate = Gate(srv.controller.handler)
     srv.controller.handler = gate
     chunk = {"segmerge.run.sends.CHUNK": CHUNK}
-    with srv, forks(tmp_path / "runs.log", IMPORTS, chunk) as runs:
+    with srv, forks(fork_server, tmp_path / "runs.log", IMPORTS, chunk) as runs:
         root = make_workspace(
             tmp_path / "ws",
             CONTACTS,
