@@ -154,3 +154,29 @@ def test_contacts_sent_as_a_frame_are_the_letters_of_the_same_rows_as_records(
     assert pool.workers == 2
     with run_pool.RunPool(ts, total=120, workers=1) as alone:
         _same(alone.result(alone.submit(batch, CTX)), want)
+
+
+def test_a_balanced_dry_run_moves_letters_to_the_side_that_waited(
+    kept: tuple[run_pool.RunPool, TemplateSet, list[str]],
+) -> None:
+    """A dry run's process renders a share of each chunk besides checking the letters:
+    when it waits for the workers it takes more letters, when the workers idle it takes
+    fewer; the first chunk (the workers starting) teaches nothing. Same letters."""
+    pool, ts, _started = kept
+    for rows in CHUNKS:  # balanced chunks through the real workers: the same letters
+        got = pool.result(pool.submit(_items(rows), CTX, own=0.7, balance=True))
+        _same(got, ts.render_many(_items(rows), CTX, workers=1))
+
+    learner = run_pool.RunPool(ts, total=10**6, workers=2)
+
+    def chunk(waited: float, idle: float) -> float | None:
+        ticket = run_pool.Ticket(None, run_pool.RowBatch([None] * 4000), own=1000)  # type: ignore[list-item]
+        ticket.idle = idle
+        learner._learn(ticket, own_time=1.0, waited=waited)  # 1 ms a letter here
+        return learner._share
+
+    assert chunk(waited=5.0, idle=0.0) is None  # the workers were starting
+    assert chunk(waited=0.4, idle=0.0) == pytest.approx(1100 / 4000)  # half of 200 letters
+    assert chunk(waited=0.0, idle=0.4) == pytest.approx(900 / 4000)
+    assert chunk(waited=0.0, idle=0.0) == pytest.approx(1000 / 4000)
+    assert chunk(waited=60.0, idle=0.0) == 0.95  # never all of it: the workers stay busy

@@ -23,6 +23,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import suppress
 from dataclasses import dataclass, field
+from time import monotonic
 from types import TracebackType
 from typing import Any, cast
 
@@ -62,6 +63,8 @@ class RunPool:
         self.workers = workers
         self._pool: ProcessPoolExecutor | None = None
         self._pending: list[Ticket] = []
+        self._share: float | None = None  # of a chunk, what this process renders: learnt
+        self._learnt = 0  # chunks balanced so far
 
     def __enter__(self) -> RunPool:
         return self
@@ -91,26 +94,38 @@ class RunPool:
         items: Sequence[Item] | Batch,
         ctx: RenderContext | Sequence[RenderContext],
         own: float = 0.0,
+        balance: bool = False,
     ) -> Ticket:
         """Hand a chunk to the workers now; ``own``, of an even share, is what this
         process renders itself when :meth:`result` is asked (0: the workers render it
-        all, while this process does something else). A :class:`FrameBatch` lets the
-        workers turn the contacts' rows into records themselves."""
+        all, while this process does something else). ``balance``: ``own`` is only the
+        first chunks' share, then learnt from how long each side waited for the other
+        (see :meth:`_learn`). A :class:`FrameBatch` lets the workers turn the contacts'
+        rows into records themselves."""
         if isinstance(items, Batch):
             base = ctx if isinstance(ctx, RenderContext) else None
             batch: Batch = items
         else:
             base, rows = _rows(items, ctx)
             batch = RowBatch(rows)
-        ticket = Ticket(base, batch, len(batch))
+        ticket = Ticket(base, batch, len(batch), balance=balance)
         if self.workers <= 1 or len(batch) < 2:
             return ticket
+        if balance and self._pending:  # the workers idled since the last chunk was done
+            last = self._pending[-1]
+            if last.futures and len(last.done_at) == len(last.futures):
+                last.idle = monotonic() - max(last.done_at)
+        share = own / self.workers
+        if balance and self._share is not None:
+            share = self._share
+        ticket.own = int(len(batch) * share)
         try:
-            ticket.futures, ticket.paths = self._share(base, batch, own)
+            ticket.futures, ticket.paths = self._spread(base, batch, ticket.own)
         except (BrokenProcessPool, OSError):  # no processes here (a sandbox, a limit)
             self._alone()
             return ticket
-        ticket.own = int(len(batch) / self.workers * own)
+        for f in ticket.futures:
+            f.add_done_callback(ticket.finished)
         self._pending.append(ticket)
         return ticket
 
@@ -118,12 +133,20 @@ class RunPool:
         """A submitted chunk's letters, in order: this process's share rendered here."""
         if ticket in self._pending:
             self._pending.remove(ticket)
+        started = monotonic()
         mine = ticket.batch.rows(0, ticket.own if ticket.futures else len(ticket.batch))
         out: list[Rendered | TemplateError] = _render_rows(self.ts, ticket.base, mine)
+        reached, waited = monotonic(), 0.0
         try:
             for f in ticket.futures:
+                if not f.done():
+                    before = monotonic()
+                    f.result()
+                    waited += monotonic() - before
                 part = _collect(f.result())
                 out.extend(x if isinstance(x, TemplateError) else Rendered(*x) for x in part)
+            if ticket.balance and ticket.futures:
+                self._learn(ticket, reached - started, waited)
         except (BrokenProcessPool, OSError):  # a worker died: this process renders the rest
             self._alone()
             rest = ticket.batch.rows(len(out), len(ticket.batch))
@@ -131,6 +154,21 @@ class RunPool:
         finally:
             ticket.discard()
         return out
+
+    def _learn(self, ticket: Ticket, own_time: float, waited: float) -> None:
+        """The next chunks' share of this process, from this chunk's: when this process
+        waited for the workers' letters they had more to do; when they had rendered
+        this chunk before the next one came, they idled. Either way the letters that
+        time renders change sides, half of them at a time (two chunks are in flight,
+        so a correction shows one chunk late). The first chunk also waits for the
+        workers to start: it teaches nothing."""
+        self._learnt += 1
+        if self._learnt == 1 or ticket.own <= 0:
+            return
+        rate = own_time / ticket.own  # seconds a letter, here; the workers' alike
+        both = rate + rate / (self.workers - 1)
+        moved = 0.5 * (waited - ticket.idle) / both
+        self._share = min(0.95, max(0.05, (ticket.own + moved) / len(ticket.batch)))
 
     def _alone(self) -> None:
         self.close()
@@ -147,14 +185,13 @@ class RunPool:
             )
         return self._pool
 
-    def _share(
-        self, base: RenderContext | None, batch: Batch, own_share: float
+    def _spread(
+        self, base: RenderContext | None, batch: Batch, own: int
     ) -> tuple[list[Future[str]], list[str]]:
         """The workers' shares go to files, then to the workers; this process's own
-        share (the first rows) waits for :meth:`result`."""
+        share (the first ``own`` rows) waits for :meth:`result`."""
         pool = self._started()
         n = len(batch)
-        own = int(n / self.workers * own_share)
         size = max(1, -(-(n - own) // ((self.workers - 1) * CHUNKS_PER_WORKER)))
         paths = [_spill(batch.part(a, min(a + size, n))) for a in range(own, n, size)]
         try:
@@ -259,6 +296,12 @@ class Ticket:
     own: int
     futures: list[Future[str]] = field(default_factory=list)
     paths: list[str] = field(default_factory=list)
+    balance: bool = False
+    done_at: list[float] = field(default_factory=list)  # when each worker's share was done
+    idle: float = 0.0  # how long the workers then waited for the next chunk
+
+    def finished(self, _future: Future[str]) -> None:
+        self.done_at.append(monotonic())
 
     def discard(self) -> None:
         """Nothing of this chunk left in /dev/shm: the rows' files a worker did not
