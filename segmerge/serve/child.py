@@ -5,7 +5,8 @@ die with the child; the engine's modules are imported once, by the warm server
 each run is forked from, see :mod:`segmerge.serve.starts`), and a run that
 dies (out of memory, a crash in a native library) is a logged failure, not a
 dead daemon. A stop signal is honoured at the end of a recorded batch: the
-pipeline's progress callback is the checkpoint.
+pipeline's progress callback is the checkpoint; before the first one, nothing
+is in flight and the run stops at once (:class:`StoppedEarly`).
 
 A run that hangs (a source that never answers, a template that loops) is
 stopped at its campaign's max run time: SIGTERM to the run (it stops after the
@@ -42,10 +43,23 @@ if TYPE_CHECKING:
     from multiprocessing.context import ForkServerContext, SpawnContext
 
 log = logging.getLogger("segmerge.serve")
+STOPPED_EARLY = "stopped before its first batch"
 
 
 class Interrupted(Exception):  # noqa: N818 - a signal, not an error
     """Raised at a batch boundary when the daemon is asked to stop."""
+
+
+class StoppedEarly(BaseException):
+    """Raised by the stop signal itself in a run that has not reached its first batch.
+
+    Until then nothing is in flight (the pipeline calls its progress callback
+    before it hands any batch over), so stopping at once loses nothing: without
+    it, a run still pulling or segmenting when `serve` stops (a resumed run with
+    nothing left to send never reaches a batch at all) kept going until killed
+    at the end of the stop grace period. A BaseException, so that no broad
+    ``except Exception`` on the way swallows it; ``finally`` blocks still run.
+    """
 
 
 @dataclass
@@ -57,10 +71,15 @@ class RunResult:
     error_type: str = ""
 
 
-def run_once(root: str, campaign: str, as_of: str, stop: Any) -> RunResult:
-    """One run of the pipeline; `stop` (an Event) is checked after each recorded batch."""
+def run_once(root: str, campaign: str, as_of: str, stop: Any, batches: Any = None) -> RunResult:
+    """One run of the pipeline; `stop` (an Event) is checked after each recorded batch.
+
+    `batches` (an Event, if given) is set at the first checkpoint: from then on a
+    batch may be in flight (see :class:`StoppedEarly`)."""
 
     def checkpoint(phase: str, done: int, total: int) -> None:
+        if batches is not None:
+            batches.set()
         if stop.is_set():
             raise Interrupted(f"{phase} {done}/{total}")
 
@@ -72,6 +91,8 @@ def run_once(root: str, campaign: str, as_of: str, stop: Any) -> RunResult:
         return RunResult("done", json.loads(json.dumps(s.as_dict(), default=str)), s.failed)
     except Interrupted:
         return RunResult("interrupted")
+    except StoppedEarly:
+        return RunResult("interrupted", error=STOPPED_EARLY)
     except SegmergeError as exc:
         return RunResult("error", error=str(exc), error_type=type(exc).__name__)
     except Exception as exc:  # a bug must not kill the daemon
@@ -86,14 +107,26 @@ def run_once(root: str, campaign: str, as_of: str, stop: Any) -> RunResult:
 def _child(
     root: str, campaign: str, as_of: str, conn: Any, log_file: str, tz: tzinfo, serve_pid: int
 ) -> None:
-    """The child's main: its own group, dies with serve; SIGTERM means stop at a batch end."""
+    """The child's main: its own group, dies with serve; SIGTERM means stop at a batch end,
+    or at once before the first batch."""
     let_go_of_server()
     detach(serve_pid)
-    stop = threading.Event()
+    stop, batches = threading.Event(), threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        stop.set()
+        if not batches.is_set():
+            raise StoppedEarly
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    with configured_logging(Path(log_file) if log_file else None, tz):
-        conn.send(run_once(root, campaign, as_of, stop))
+        signal.signal(sig, on_signal)
+    try:
+        with configured_logging(Path(log_file) if log_file else None, tz):
+            res = run_once(root, campaign, as_of, stop, batches)
+    except StoppedEarly:  # the signal came as the run began or returned
+        res = RunResult("interrupted", error=STOPPED_EARLY)
+    batches.set()  # answered: a late signal only sets the flag
+    conn.send(res)
     conn.close()
 
 

@@ -2,8 +2,10 @@
 
 The stuck campaign's source is a real installed connector plugin that, like a
 connector wrapping a database client or a tunnel, starts a helper process, then
-connects to a server on 127.0.0.1 that accepts and never answers. The other
-campaign's source answers at once with three contacts. Everything runs in the
+connects to a server on 127.0.0.1 that accepts and never answers, deaf to
+SIGTERM as a C client library can be in its call; a third campaign is stuck the
+same way but hears SIGTERM. The quick campaign's source answers at once with
+three contacts. Everything runs in the
 real `segmerge serve` process (its own process group, as a shell job is);
 processes are looked at with psutil. A serve refused before it starts runs in this
 process (tests/cli.py), the plugin's folder on its import path.
@@ -34,7 +36,7 @@ from tests.demo_fixtures import interrupted_after
 
 PLUGIN = '''
 """Two shop APIs as sources: one that answers, one that never does."""
-import json, os, socket, subprocess, sys
+import json, os, signal, socket, subprocess, sys
 import pandas as pd
 from segmerge.ports.connector import ConnectorSettings, Source
 from segmerge.ports.schema import Tables
@@ -58,6 +60,7 @@ ENVIRON = ("PYTHONPATH", "PYTHONSAFEPATH", "OPENBLAS_NUM_THREADS", "JE_ARROW_MAL
 class StuckSettings(ConnectorSettings):
     port: int
     pids: str
+    deaf: bool = True  # to SIGTERM/SIGINT, as a C client library can be in its call
 
 
 class Stuck(Source):
@@ -67,6 +70,8 @@ class Stuck(Source):
 
     def pull(self, since=None):
         helper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+        if self.settings.deaf:  # before its pids are told: a signal from then on waits
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
         with open(self.settings.pids + ".env", "w") as fh:  # what the run was given
             json.dump({k: os.environ.get(k) for k in ENVIRON}, fh)
         with open(self.settings.pids, "a") as fh:
@@ -106,7 +111,8 @@ def silent_server() -> Iterator[socket.socket]:
 
 
 class Shop:
-    """A copy of the base workspace with a stuck campaign (`bloquee`) and a quick one (`petite`)."""
+    """A copy of the base workspace with a stuck campaign (`bloquee`), deaf to SIGTERM, a
+    quick one (`petite`) and one stuck in a read that SIGTERM interrupts (`attente`)."""
 
     def __init__(self, base: Path, tmp: Path, port: int, site: Path) -> None:
         self.root = tmp / "shop"
@@ -116,6 +122,7 @@ class Shop:
         info.write_text(info.read_text() + "stuck = shops_segmerge:Stuck\n")
         self.env = cli_env(PYTHONPATH=str(site))
         self.pids = tmp / "stuck-pids.txt"
+        self.hearing = tmp / "hearing-pids.txt"  # attente's
         self.log = tmp / "serve.jsonl"
         self.err = tmp / "serve.err"
         campaign = textwrap.dedent("""
@@ -137,11 +144,18 @@ class Shop:
 
                 [sources.tiny]
                 connector = "tiny"
+
+                [sources.hearing]
+                connector = "stuck"
+                port = {port}
+                pids = "{self.hearing}"
+                deaf = false
                 """)
             )
             # the stuck campaign first: a one-worker daemon would take it first and block
             fh.write(campaign.format(name="bloquee", source="stuck", cron=STUCK_CRON))
             fh.write(campaign.format(name="petite", source="tiny", cron=QUICK_CRON))
+            fh.write(campaign.format(name="attente", source="hearing", cron=QUICK_CRON))
         self.proc: subprocess.Popen[bytes] | None = None
 
     def serve(self, *args: str) -> subprocess.Popen[bytes]:
@@ -189,12 +203,15 @@ class Shop:
             time.sleep(0.05)
         raise AssertionError(f"{pattern!r} not seen in:\n{self.text()}")
 
-    def stuck_processes(self, timeout: float = 60, runs: int = 1) -> tuple[int, int]:
+    def stuck_processes(
+        self, timeout: float = 60, runs: int = 1, pids: Path | None = None
+    ) -> tuple[int, int]:
         """(the stuck run's process, the helper it started), once the source of the
-        ``runs``-th stuck run hangs."""
+        ``runs``-th stuck run hangs (of `bloquee`, or of the campaign writing ``pids``)."""
+        pids = pids or self.pids
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            text = self.pids.read_text() if self.pids.exists() else ""
+            text = pids.read_text() if pids.exists() else ""
             if text.endswith("\n") and text.count("\n") >= runs:
                 run, helper = text.split()[-2:]  # the latest run
                 return int(run), int(helper)
@@ -292,13 +309,14 @@ def test_a_stuck_campaign_never_delays_another_is_stopped_at_its_max_run_time_an
     # its next fire hangs again: SIGTERM stops serve within seconds, and no process is left
     runs = len(shop.pids.read_text().splitlines())
     run, helper = shop.stuck_processes(runs=runs + 1)
-    ours = descendants(proc.pid) | {run, helper}
+    hearing, its_helper = shop.stuck_processes(pids=shop.hearing)  # attente, since the start
+    ours = descendants(proc.pid) | {run, helper, hearing, its_helper}
     t0 = time.monotonic()
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=15) == 0, shop.text()
     took = time.monotonic() - t0
     assert took < 1 + 3, took  # the grace period, then SIGKILL, then exit
-    assert not wait_gone(ours, {proc.pid, run}, timeout=3)
+    assert not wait_gone(ours, {proc.pid, run, hearing}, timeout=3)
     text = shop.text()
     assert "SIGTERM received: no new run" in text
     assert re.search(
@@ -306,7 +324,13 @@ def test_a_stuck_campaign_never_delays_another_is_stopped_at_its_max_run_time_an
         r"start resumes it",
         text,
     ), text
-    assert re.search(r"INFO stopped after \d+ run\(s\); 1 interrupted", text), text
+    # a run that hears SIGTERM before its first batch stops at once: nothing was in flight
+    assert re.search(
+        r"run attente@\S+ stopped before its first batch \(shutdown\); the next start "
+        r"resumes it",
+        text,
+    ), text
+    assert re.search(r"INFO stopped after \d+ run\(s\); 2 interrupted", text), text
     assert shop.events()[-1]["event"] == "stop"
 
 
