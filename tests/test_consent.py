@@ -65,3 +65,26 @@ def test_one_click_by_id_unusable_addresses_and_a_shared_mailbox():
     ]
     assert pd.isna(reasons.iloc[3])
     assert reasons.iloc[4] == "no e-mail address"  # only invisible characters: no address
+
+
+def test_one_letter_per_mailbox_goes_to_the_smallest_id_whatever_the_order():
+    """A household and two spellings of one address get one letter, to the contact with
+    the smallest id even when the file lists it last; ids given as a list or a column."""
+    import numpy as np
+
+    from segmerge.mail.consent import check, one_per_address
+
+    frame = pd.DataFrame(
+        {
+            "contact_id": ["9", "3", "5", "7", "1"],
+            "email": ["home@x.fr", "solo@x.fr", " HOME@x.fr", "b@x.fr", "home@x.fr"],
+            "subscribed": [True, True, True, False, True],
+        }
+    )
+    consent = check(frame, pd.DataFrame(columns=["contact_id", "event"]), set())
+    mailable = consent.reason.isna().to_numpy()
+    ids = frame["contact_id"].astype("string")
+    for given in (ids.tolist(), ids):
+        kept, left_out = one_per_address(mailable, consent.address, given)
+        assert np.flatnonzero(kept).tolist() == [1, 4]  # "3" alone, "1" of the household
+        assert left_out == 2

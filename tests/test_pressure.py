@@ -11,6 +11,7 @@ from email.utils import parseaddr
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -257,6 +258,10 @@ def test_hold_back_returns_who_waits_why_and_until_when():
     # nothing to hold: the same list back, no reason
     idle = hold_back([0, 2], keys, ids, (capped, noon, sent), frame, primary, PARIS, "o")
     assert idle.kept == [0, 2] and idle.reason is None and idle.note(PARIS) is None
+    # rows given as an array (a run's million) come back as one, the same decision
+    rows = np.arange(3)
+    arr = hold_back(rows, keys, ids, (capped, noon, sent), frame, primary, PARIS, "o")
+    assert arr.kept.tolist() == [0, 2] and [p.contact_id for p in arr.deferred] == ["1"]
 
 
 def test_the_run_table_says_the_deferral_and_its_policy_in_the_workspaces_language():

@@ -7,11 +7,13 @@ no, nor a suppressed, unsubscribed or bounced address.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from segmerge.i18n import _
 from segmerge.ports import addresses
@@ -141,16 +143,33 @@ def addresses_of(frame: pd.DataFrame, contact_ids: Iterable[str]) -> list[tuple[
 
 
 def one_per_address(
-    mailable: np.ndarray, address: pd.Series, ids: list[str]
+    mailable: np.ndarray, address: pd.Series, ids: Sequence[str] | pd.Series
 ) -> tuple[np.ndarray, int]:
     """One letter per mailbox (a household, or two spellings of one address): the contact
     with the smallest id gets it, whatever the order of the file. Returns the rows still
-    mailable and how many were left out."""
+    mailable and how many were left out.
+
+    The addresses are compared as they are (Arrow strings): only the few contacts whose
+    mailbox is shared become Python strings, with their ids, to be ranked (a million
+    addresses and ids made into Python objects were some 150 MiB at a time)."""
     pos = np.flatnonzero(mailable)
-    cand = pd.DataFrame({"address": address.to_numpy()[pos], "id": [ids[p] for p in pos]})
-    if not cand["address"].duplicated().any():
+    cand = pc.take(pa.array(address, from_pandas=True), pa.array(pos, type=pa.int64()))
+    distinct = pc.unique(cand)
+    if len(distinct) == len(cand):
         return mailable, 0
-    first = ~cand.sort_values("id", kind="stable").duplicated("address").sort_index()
+    which = pc.index_in(cand, value_set=distinct, skip_nulls=False)
+    at_value = np.asarray(which.to_numpy(zero_copy_only=False), dtype=np.int64)
+    shared = np.bincount(at_value, minlength=len(distinct))[at_value] > 1
+    at = pos[shared]
+    group = pd.DataFrame({"address": at_value[shared], "id": _take(ids, at)}, dtype=object)
+    first = ~group.sort_values("id", kind="stable").duplicated("address").sort_index()
     kept = mailable.copy()
-    kept[pos[~first.to_numpy()]] = False
+    kept[at[~first.to_numpy()]] = False
     return kept, int((~first).sum())
+
+
+def _take(ids: Sequence[str] | pd.Series, rows: np.ndarray) -> list[str]:
+    """The ids of these rows as Python strings, from a list or a column."""
+    if isinstance(ids, pd.Series):
+        return [str(v) for v in ids.iloc[rows].tolist()]
+    return [str(ids[r]) for r in rows.tolist()]

@@ -14,10 +14,12 @@ which group, so that `kpi` and `report` read the experiment from one place:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from segmerge.ledger.keys import member_key, parse_run_id
 from segmerge.ledger.store import PlannedAction
@@ -30,9 +32,8 @@ from segmerge.run.plan import (
     DraftInput,
     Membership,
     membership,
+    memberships,
     plan_campaigns,
-    plan_lists,
-    plan_tags,
 )
 from segmerge.run.plan_counts import Counted, count_memberships, fold, label
 
@@ -91,50 +92,97 @@ def plan_members(
     seg = camp.seg
     frame, primary = seg.frame, seg.assignment.primary
     consent = check(frame, seg.tables.events, *suppressed)
-    ids = [str(x) for x in frame["contact_id"].tolist()]
+    ids = frame["contact_id"]  # Python strings only for the rows mailed, below
     mailable = primary.notna().to_numpy() & consent.reason.isna().to_numpy()
     mailable, _shared = one_per_address(mailable, consent.address, ids)
     held, variant = camp.groups()
-    address = consent.address.astype(object).tolist()
+    rows = np.flatnonzero(mailable)
+    cids = [str(c) for c in ids.iloc[rows].tolist()]
+    address = [str(a) for a in consent.address.iloc[rows].tolist()]
     prefix, variants = camp.config.tag_prefix, camp.variants()
     out: list[PlannedAction] = []
-    for i in np.flatnonzero(mailable).tolist():
+    for i, cid, to in zip(rows.tolist(), cids, address, strict=True):
         s, v = str(primary.iat[i]), variant.iat[i]
-        key = member_key(run_id, ids[i])
+        key = member_key(run_id, cid)
         if held[i]:
             status, detail, group = "holdout", "control group: no tag, no list", None
         else:
             name = group_name(f"{prefix}{s}", variants.get(s) or [], v)
             status, detail, group = "done", f"in {name}: the platform mails it", v
         out.append(
-            PlannedAction(
-                key, ids[i], "member", dest.name, s, str(address[i]), status, detail, variant=group
-            )
+            PlannedAction(key, cid, "member", dest.name, s, to, status, detail, variant=group)
         )
     if held.any():
         not_mailed[HOLDOUT_NOTE] = sum(1 for p in out if p.status == "holdout")
     return out
 
 
+@dataclass
+class Phase:
+    """One kind of push of a run (``tag``, ``list`` or ``campaign``): where it goes, its
+    actions made afresh each time they are asked for (a million tags are not held: they
+    are planned and pushed a chunk at a time), and their counts for the run's summary,
+    made on whole columns as a dry run makes them."""
+
+    name: str
+    dest: Destination
+    make: Callable[[bool], Iterator[Planned]]  # each_once: the first of each name only
+    counted: Counted
+
+    def actions(self) -> Iterator[Planned]:
+        return self.make(False)
+
+    def each_name(self) -> list[Action]:
+        """An action per name it adds or removes: what a destination prepares for."""
+        return [a for _, a in self.make(True)]
+
+    @property
+    def total(self) -> int:
+        return sum(n for *_, n in self.counted)
+
+
 def plan_pushes(
     camp: OpenCampaign, run_id: str, errors: list[str], skipped: list[PlannedAction]
-) -> list[tuple[str, list[Planned]]]:
+) -> list[Phase]:
     """Tags, list memberships and draft campaigns for the platforms that take them: one
-    group per segment, or per variant of a tested segment; the holdout in none."""
+    group per segment, or per variant of a tested segment; the holdout in none. The
+    drafts are made here (their errors and skips told once); tags and lists when taken."""
     seg = camp.seg
     m = _membership(camp)
-    out: list[tuple[str, list[Planned]]] = []
+    out: list[Phase] = []
     tag_dest = camp.tag_destination
     if tag_dest is not None:
-        out.append(("tag", plan_tags(m, seg.frame["tags"], run_id, tag_dest)))
+        out.append(_member_phase(m, seg.frame["tags"], run_id, tag_dest, 0))
         if "add_to_list" in tag_dest.accepts:
             # a platform that reports list memberships gives `lists`; else the tags mirror them
             lists = seg.frame["lists"] if "lists" in seg.frame else seg.frame["tags"]
-            out.append(("list", plan_lists(m, lists, run_id, tag_dest)))
+            out.append(_member_phase(m, lists, run_id, tag_dest, 1))
     dest = camp.destination
     if "create_campaign" in dest.accepts:
-        out.append(("campaign", _plan_drafts(camp, dest, m, run_id, errors, skipped)))
+        items = _plan_drafts(camp, dest, m, run_id, errors, skipped)
+        counted: Counted = [
+            ((2, 0, k), label(str(p.segment), p.variant), p.kind, 1)
+            for k, (p, _a) in enumerate(items)
+        ]
+        out.append(Phase("campaign", dest, lambda _once: iter(items), counted))
     return out
+
+
+def _member_phase(
+    m: Membership, current: pd.Series, run_id: str, dest: Destination, phase: int
+) -> Phase:
+    add, remove, field = ("tag", "untag", "tag") if phase == 0 else _LIST_KINDS
+
+    def make(each_once: bool) -> Iterator[Planned]:
+        return memberships(
+            m, current, run_id, dest, add=add, remove=remove, field=field, each_once=each_once
+        )
+
+    counted = count_memberships(m, current, phase, add, remove)
+    return Phase("tag" if phase == 0 else "list", dest, make, counted)
+
+
+_LIST_KINDS = ("add_to_list", "remove_from_list", "list")
 
 
 def count_pushes(

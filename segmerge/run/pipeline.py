@@ -13,6 +13,7 @@ made is recorded as skipped, with why, without stopping the others.
 from __future__ import annotations
 
 import fcntl
+import itertools
 import os
 from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import closing, contextmanager
@@ -26,13 +27,14 @@ from segmerge.errors import LedgerError
 from segmerge.i18n import _, ngettext, number
 from segmerge.ledger.backup import check_before_run, kept
 from segmerge.ledger.keys import run_id_at
-from segmerge.ledger.store import Ledger, PlannedAction
+from segmerge.ledger.store import Ledger
 from segmerge.mail.consent import addresses_of
-from segmerge.ports.connector import Action, Destination
+from segmerge.ports.connector import Action
 from segmerge.ports.locks import destination_lock, teller
 from segmerge.run.campaign import OpenCampaign, open_campaign
-from segmerge.run.groups import count_pushes, plan_members, plan_pushes
-from segmerge.run.plan import apply_memberships, changes_by_segment, settle_stale
+from segmerge.run.groups import Phase, count_pushes, plan_members, plan_pushes
+from segmerge.run.plan import apply_memberships, settle_stale
+from segmerge.run.plan_counts import fold
 from segmerge.run.pressure import Policy, earliest
 from segmerge.run.push import plan_while_preparing, push_in_batches
 from segmerge.run.sends import Sends, choose_sends
@@ -44,6 +46,8 @@ from segmerge.workspace.storage import named_storage_errors
 Progress = Callable[[str, int, int], None]
 #: when a run left actions planned (a 4xx, a transient failure), it is resumed after this
 RETRY_LATER = timedelta(minutes=15)
+#: tags, list memberships or drafts made, planned and handed to the push at a time
+CHUNK = 4000
 
 
 @dataclass
@@ -166,13 +170,10 @@ def _run_open(camp: OpenCampaign, opts: RunOptions) -> RunSummary:
         summary.render_errors.extend(draft_errors)
         return summary
     pushes = plan_pushes(camp, run_id, draft_errors, skipped)
-    for _phase, items in pushes:
-        for plan, _unused in items:
-            summary.planned[plan.kind] = summary.planned.get(plan.kind, 0) + 1
-    summary.changes = changes_by_segment([t for _, items in pushes for t in items])
-    summary.drafts = [
-        a.payload["name"] for kind, items in pushes if kind == "campaign" for _, a in items
-    ]
+    planned, summary.changes = fold([c for phase in pushes for c in phase.counted])
+    summary.planned.update(planned)
+    drafts = [t for phase in pushes if phase.name == "campaign" for t in phase.actions()]
+    summary.drafts = [a.payload["name"] for _, a in drafts]
 
     with campaign_lock(ws, camp.name), kept(ws, summary.notes):
         ledger = Ledger(ws.ledger_path)
@@ -199,29 +200,30 @@ def _run_open(camp: OpenCampaign, opts: RunOptions) -> RunSummary:
             ]
             if requeue:
                 ledger.requeue(run_id, requeue)
-            every = [p for _, items in pushes for p, _ in items] + skipped
-            # the platforms get ready for their actions (a first run's new tags) while
-            # the ledger writes the plan, so their pushes start at full speed; the
-            # letters are planned a chunk at a time, as they are rendered (_push_sends)
+            every = [p for p, _ in drafts] + skipped
+            # the platforms get ready for their actions (a first run's new tags: one
+            # action per name says them) while the ledger writes the plan, so their
+            # pushes start at full speed; the letters, tags and lists are planned a
+            # chunk at a time, as they are made (_push_sends, _push)
             plan_while_preparing(
                 lambda: ledger.plan(run_id, every),
-                [(_destination_of(camp, phase), [a for _, a in items]) for phase, items in pushes],
+                [(phase.dest, phase.each_name()) for phase in pushes],
             )
             if summary.resumed:
                 stale = ledger.actions(run_id, ["planned"])
-                keep = {p.key for p in every} | sends.kept(stale)
+                keep = {p.key for p in every} | sends.kept(stale) | _kept(pushes, stale)
                 ledger.record(settle_stale([r for r in stale if r["key"] not in keep], seg.frame))
             _push_sends(ledger, sends, summary, opts.progress)
             summary.render_errors.extend(draft_errors)
-            for phase, items in pushes:
-                if items:
+            for phase in pushes:
+                if phase.total:
                     # another run writing to the same place finishes first (see locks)
-                    dest, tell = _destination_of(camp, phase), teller(summary.notes, opts.progress)
-                    with destination_lock(dest, f"run {run_id} of {ws.root}", tell):
-                        _push(ledger, run_id, dest, items, phase, opts.progress)
+                    tell = teller(summary.notes, opts.progress)
+                    with destination_lock(phase.dest, f"run {run_id} of {ws.root}", tell):
+                        _push(ledger, run_id, phase, opts.progress)
             if seg.tables.cursor or seg.tables.cursors:  # kept at the pull; now as pushed
                 done = ledger.keys_with_status(run_id, ["done"])
-                applied = [a for _, items in pushes for _, a in items if a.key in done]
+                applied = [a for phase in pushes for _, a in phase.actions() if a.key in done]
                 seg.tables.contacts = apply_memberships(seg.tables.contacts, applied)
                 save_snapshot(ws, camp.config.source, seg.tables)
             summary.outcome = ledger.counts(run_id)
@@ -277,25 +279,30 @@ def _save_assignment(camp: OpenCampaign, summary: RunSummary) -> None:
         summary.notes.append(f"segment snapshot not saved: {exc}")
 
 
-def _destination_of(camp: OpenCampaign, phase: str) -> Destination:
-    """Where a push phase goes: drafts to the campaign's destination, tags and lists to
-    the platform they were pulled from (there are none when it takes no tags)."""
-    dest = camp.destination if phase == "campaign" else camp.tag_destination
-    assert dest is not None, f"no destination for {phase}"
-    return dest
+def _kept(pushes: Sequence[Phase], stale: Sequence[dict[str, Any]]) -> set[str]:
+    """Of an interrupted attempt's planned actions, the keys of the tags, lists and
+    drafts this attempt plans too (the others are stale)."""
+    keys = {str(r["key"]) for r in stale if r.get("kind") != "send"}
+    if not keys:
+        return set()
+    return {p.key for phase in pushes for p, _ in phase.actions() if p.key in keys}
 
 
-def _push(
-    ledger: Ledger,
-    run_id: str,
-    dest: Destination,
-    items: Sequence[tuple[PlannedAction, Action]],
-    phase: str,
-    progress: Progress | None,
-) -> None:
-    """Push what the ledger still has as planned (see :mod:`segmerge.run.push`)."""
-    planned = ledger.keys_with_status(run_id, ["planned"])
-    push_in_batches(ledger, dest, [a for _, a in items if a.key in planned], phase, progress)
+def _push(ledger: Ledger, run_id: str, phase: Phase, progress: Progress | None) -> None:
+    """Plan and push a phase's actions a chunk at a time (see :mod:`segmerge.run.push`):
+    each chunk is recorded as intent before any of it is pushed, and only what the ledger
+    has as planned goes (not what an interrupted attempt already did)."""
+
+    def todo() -> Generator[Action, None, None]:
+        made = phase.actions()
+        while chunk := list(itertools.islice(made, CHUNK)):
+            ledger.plan(run_id, [p for p, _ in chunk])
+            planned = ledger.among([p.key for p, _ in chunk], ["planned"])
+            yield from (a for _, a in chunk if a.key in planned)
+            del chunk  # not held while the next one is made
+
+    with closing(todo()) as stream:
+        push_in_batches(ledger, phase.dest, stream, phase.name, progress, phase.total)
 
 
 def _push_sends(

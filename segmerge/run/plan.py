@@ -17,7 +17,9 @@ renamed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import functools
+import itertools
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,23 +51,33 @@ class Membership:
     its variant's group only, so each draft reaches exactly its letter's people.
     """
 
-    ids: np.ndarray  # contact_id as str, by row
-    emails: list[str | None]
+    #: the frame's contact ids and addresses, by row: made into Python strings a block
+    #: of actions at a time (a million of each were some 150 MiB held by a run)
+    ids: pd.Series
+    emails: pd.Series
     matrix: pd.DataFrame  # one bool column per group name
     prefix: str
     groups: Sequence[Group]
 
-    def owned(self, column: pd.Series) -> set[tuple[int, str]]:
-        """(row, name) pairs among this campaign's names, from a list-valued column: its
-        groups' names, and a variant name of one of its segments no longer tested."""
+    def contacts(self, rows: np.ndarray) -> tuple[list[str], list[str | None]]:
+        """The ids and addresses (None: none) of these rows, as the actions carry them."""
+        ids = [str(c) for c in self.ids.iloc[rows].tolist()]
+        emails = [None if pd.isna(e) else str(e) for e in self.emails.iloc[rows].tolist()]
+        return ids, emails
+
+    def held(self, column: pd.Series) -> pd.DataFrame:
+        """(row, name) pairs, once each, of this campaign's names the contacts hold now (a
+        list-valued column): its groups' names, and a variant name of one of its segments
+        no longer tested."""
         names = {g.name for g in self.groups}
         segs = {g.segment for g in self.groups}
-        exploded = column.explode()
+        exploded = column.reset_index(drop=True).explode().dropna()  # most hold no name
         text = exploded.astype("string")
         starts = text.str.startswith(self.prefix).fillna(False)
         stale = text.str.slice(len(self.prefix)).str.extract(_VARIANT_NAME, expand=False)
-        hit = exploded.isin(names) | (starts & stale.isin(segs).fillna(False))
-        return set(zip(exploded.index[hit], exploded[hit], strict=True))
+        hit = (exploded.isin(names) | (starts & stale.isin(segs).fillna(False))).to_numpy(bool)
+        pairs = pd.DataFrame({"row": exploded.index[hit], "name": exploded[hit].astype(str)})
+        return pairs.drop_duplicates(ignore_index=True)
 
     def segment_of(self, name: str) -> tuple[str, str | None]:
         """(segment, variant) a name this campaign owns stands for."""
@@ -78,6 +90,8 @@ class Membership:
 
 #: ``<segment>.<variant>`` after the prefix: the segment of a variant group's name
 _VARIANT_NAME = r"^([^.]+)\.[A-Za-z0-9]{1,8}$"
+#: actions made at a time: their contacts' ids and addresses become Python strings together
+BLOCK = 4096
 
 
 def membership(
@@ -91,8 +105,6 @@ def membership(
 ) -> Membership:
     """Groups from the segments: ``held`` rows (the holdout) in none, and each tested
     segment split by the variant ``pick`` draws (the draw :func:`variants.assign` makes)."""
-    emails = [None if pd.isna(e) else str(e) for e in frame["email"].tolist()]
-    ids = frame["contact_id"].astype(str).to_numpy()
     matrix = matrix.reset_index(drop=True)
     keep = ~held if held is not None else np.ones(len(matrix), dtype=bool)
     columns: dict[str, np.ndarray] = {}
@@ -111,7 +123,7 @@ def membership(
             groups.append(g)
             columns[g.name] = rows & (choice == j)
     frame_of = pd.DataFrame(columns, index=matrix.index) if columns else matrix.iloc[:, :0]
-    return Membership(ids, emails, frame_of, prefix, groups)
+    return Membership(frame["contact_id"], frame["email"], frame_of, prefix, groups)
 
 
 def plan_memberships(
@@ -125,53 +137,68 @@ def plan_memberships(
     field: str,
 ) -> list[Planned]:
     """Add each group's name where missing; remove it from contacts who left the group
-    (left the segment, or are held out)."""
-    has = m.owned(current.reset_index(drop=True))
-    out: list[Planned] = []
-    for g in m.groups:
-        for i in np.flatnonzero(m.matrix[g.name].to_numpy(dtype=bool)).tolist():
-            if (i, g.name) not in has:
-                out.append(
-                    _member_action(m, i, g.segment, g.variant, g.name, run_id, dest, add, field)
-                )
-    for row, name in sorted(has):
-        if name in m.matrix and bool(m.matrix[name].iat[row]):
-            continue
-        seg, variant = m.segment_of(name)
-        out.append(_member_action(m, int(row), seg, variant, name, run_id, dest, remove, field))
-    return out
+    (left the segment, or are held out). The whole plan at once: see :func:`memberships`."""
+    return list(memberships(m, current, run_id, dest, add=add, remove=remove, field=field))
 
 
-def _member_action(
+def memberships(
     m: Membership,
-    i: int,
-    seg: str,
-    variant: str | None,
-    name: str,
+    current: pd.Series,
+    run_id: str,
+    dest: Destination,
+    *,
+    add: str,
+    remove: str,
+    field: str,
+    each_once: bool = False,
+) -> Iterator[Planned]:
+    """:func:`plan_memberships`' actions, in its order (each group's additions by row, then
+    the removals by row and name), made a block at a time as they are taken: a run
+    pushes a million of them without holding them (some 300 MiB).
+    ``each_once``: only the first action of each group's additions and of each name's
+    removals (what a destination prepares for: the names, not the contacts)."""
+    has = m.held(current)
+    for g in m.groups:
+        rows = np.flatnonzero(m.matrix[g.name].to_numpy(dtype=bool))
+        holding = has.loc[has["name"] == g.name, "row"].to_numpy(dtype=np.int64)
+        rows = rows[~np.isin(rows, holding)]
+        names = itertools.repeat(g.name)
+        yield from _actions(m, rows[:1] if each_once else rows, names, run_id, dest, add, field)
+    stays = np.zeros(len(has), dtype=bool)
+    at = has["row"].to_numpy(dtype=np.int64)
+    for name, idx in has.groupby("name", sort=False).indices.items():
+        if name in m.matrix:
+            stays[idx] = m.matrix[name].to_numpy(dtype=bool)[at[idx]]
+    gone = has[~stays].sort_values(["row", "name"], kind="stable")
+    if each_once:
+        gone = gone.drop_duplicates("name")
+    rows, names = gone["row"].to_numpy(dtype=np.int64), gone["name"].tolist()
+    yield from _actions(m, rows, iter(names), run_id, dest, remove, field)
+
+
+def _actions(
+    m: Membership,
+    rows: np.ndarray,
+    names: Iterator[str],
     run_id: str,
     dest: Destination,
     kind: str,
     field: str,
-) -> Planned:
-    cid = str(m.ids[i])
-    key = membership_key(run_id, cid, kind, name)
+) -> Iterator[Planned]:
+    """The action of each row (with the name of each, in turn), a block at a time."""
     run = parse_run_id(run_id)  # a destination keeping the assignment records the run
-    payload = {field: name, "segment": seg, "email": m.emails[i], "variant": variant}
-    payload |= {"run_id": run_id, "campaign": run.campaign, "as_of": run.day}
-    return (
-        PlannedAction(key, cid, kind, dest.name, seg, name, variant=variant),
-        Action(key, kind, cid, payload),  # type: ignore[arg-type]
-    )
-
-
-def plan_tags(m: Membership, tags: pd.Series, run_id: str, dest: Destination) -> list[Planned]:
-    return plan_memberships(m, tags, run_id, dest, add="tag", remove="untag", field="tag")
-
-
-def plan_lists(m: Membership, lists: pd.Series, run_id: str, dest: Destination) -> list[Planned]:
-    return plan_memberships(
-        m, lists, run_id, dest, add="add_to_list", remove="remove_from_list", field="list"
-    )
+    segment_of = functools.cache(m.segment_of)
+    for start in range(0, len(rows), BLOCK):
+        ids, emails = m.contacts(rows[start : start + BLOCK])
+        for cid, email, name in zip(ids, emails, names):  # noqa: B905 - names may be endless
+            seg, variant = segment_of(name)
+            key = membership_key(run_id, cid, kind, name)
+            payload = {field: name, "segment": seg, "email": email, "variant": variant}
+            payload |= {"run_id": run_id, "campaign": run.campaign, "as_of": run.day}
+            yield (
+                PlannedAction(key, cid, kind, dest.name, seg, name, variant=variant),
+                Action(key, kind, cid, payload),  # type: ignore[arg-type]
+            )
 
 
 @dataclass

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from segmerge.run.plan import _VARIANT_NAME, Membership
+from segmerge.run.plan import Membership
 
 #: (where the first such action would have been, segment label, kind, how many)
 Counted = list[tuple[tuple[int | str, ...], str, str, int]]
@@ -22,16 +22,8 @@ Counted = list[tuple[tuple[int | str, ...], str, str, int]]
 
 def held(m: Membership, column: pd.Series) -> pd.DataFrame:
     """(row, name) pairs, once each, of the names this campaign owns that the contacts
-    hold now: what :meth:`Membership.owned` gives, as a frame."""
-    names = {g.name for g in m.groups}
-    segs = {g.segment for g in m.groups}
-    exploded = column.reset_index(drop=True).explode().dropna()  # most hold no name
-    text = exploded.astype("string")
-    starts = text.str.startswith(m.prefix).fillna(False)
-    stale = text.str.slice(len(m.prefix)).str.extract(_VARIANT_NAME, expand=False)
-    hit = (exploded.isin(names) | (starts & stale.isin(segs).fillna(False))).to_numpy(bool)
-    pairs = pd.DataFrame({"row": exploded.index[hit], "name": exploded[hit].astype(str)})
-    return pairs.drop_duplicates(ignore_index=True)
+    hold now (:meth:`Membership.held`)."""
+    return m.held(column)
 
 
 def count_memberships(
