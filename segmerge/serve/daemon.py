@@ -22,7 +22,8 @@ Design choices, and why:
   fire tries again. The daemon itself never dies of a run.
 - SIGTERM / SIGINT: no new run starts; each run in hand gets SIGTERM and stops
   after the batch in flight is recorded (the pipeline's progress callback is
-  the checkpoint), which leaves a run that the next start resumes. A run still
+  the checkpoint), or at once if it has not reached its first batch, which
+  leaves a run that the next start resumes. A run still
   there after the stop grace period (default 10 s) is killed with its whole
   process group; the ledger makes that safe (in-flight sends become uncertain).
   A second signal kills them at once. No process outlives `serve`, even when

@@ -5,9 +5,8 @@ connector wrapping a database client or a tunnel, starts a helper process, then
 connects to a server on 127.0.0.1 that accepts and never answers, deaf to
 SIGTERM as a C client library can be in its call; a third campaign is stuck the
 same way but hears SIGTERM. The quick campaign's source answers at once with
-three contacts. Everything runs in the
-real `segmerge serve` process (its own process group, as a shell job is);
-processes are looked at with psutil. A serve refused before it starts runs in this
+three contacts. Everything runs in the real `segmerge serve` process (its own
+process group, as a shell job is); processes are looked at with psutil. A serve refused before it starts runs in this
 process (tests/cli.py), the plugin's folder on its import path.
 """
 
