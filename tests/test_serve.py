@@ -196,8 +196,8 @@ def test_lock_survives_a_crash_the_missed_fire_is_caught_up_stopped_mid_run_and_
     demo_pristine: Path, tmp_path: Path, servers: list[Serve]
 ) -> None:
     """One restart for both: the run of the missed fire is the one stopped mid-run."""
-    # sends in three batches of the outbox's 200: the stop comes while some are left
-    root = first_contacts(copy_of(demo_pristine, tmp_path / "shop"), 600)
+    # 409 letters, in three batches of the outbox's 200: the stop comes while some are left
+    root = first_contacts(copy_of(demo_pristine, tmp_path / "shop"), 450)
     ws = wsmod.load(root)
     fire = (datetime.now(UTC) - timedelta(minutes=2)).astimezone(ws.tz)
     cli("schedule", "add", "profils", f"{fire.minute} {fire.hour} * * *", "-w", str(root))
