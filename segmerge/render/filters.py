@@ -160,9 +160,17 @@ class _MoneyFormats:
         self.table = str.maketrans({",": symbols["group"], ".": symbols["decimal"]})
         self.minus = symbols["minusSign"]
         self.cache: dict[tuple[str, int], Callable[[Decimal], str]] = {}
+        self.digits: dict[str, int] = {}
+
+    def _precision(self, code: str) -> int:
+        """A currency's usual decimals, looked up in Babel once, not once a letter."""
+        digits = self.digits.get(code)
+        if digits is None:
+            digits = self.digits[code] = get_currency_precision(code)
+        return digits
 
     def format(self, amount: Decimal, code: str, decimals: int | None) -> str:
-        digits = get_currency_precision(code) if decimals is None else decimals
+        digits = self._precision(code) if decimals is None else decimals
         key = (code, digits)
         fmt = self.cache.get(key)
         if fmt is None:

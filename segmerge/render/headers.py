@@ -21,6 +21,8 @@ _SPACES = re.compile(r"  +")
 
 def one_line(text: str) -> str:
     """Headers are one line: newlines and control characters cannot reach them."""
+    if text.isprintable() and "  " not in text:  # most subjects: nothing to flatten
+        return text.strip(" ")
     if _CONTROL.search(text):
         text = _CONTROL.sub(" ", text)
     return _SPACES.sub(" ", text).strip(" ")
