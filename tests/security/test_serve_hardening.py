@@ -12,6 +12,7 @@ process (tests/cli.py), the plugin's folder on its import path.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -29,9 +30,12 @@ from typing import Any
 import psutil
 import pytest
 from cli import segmerge
-from workspaces import SEGMERGE, cli_env, install_plugin
+from workspaces import LETTER, RULES, SEGMERGE, cli_env, install_plugin
 
 from tests.demo_fixtures import interrupted_after
+from tests.fakes import specs
+from tests.fakes.base import Reply, Request
+from tests.fakes.brevo import KEY, BrevoFake, populate
 
 PLUGIN = '''
 """Two shop APIs as sources: one that answers, one that never does."""
@@ -99,6 +103,56 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+ECHOING = """
+[sources.crm]
+connector = "brevo"
+base_url = "{url}"
+events = "none"
+orders = false
+contacts_requests_per_second = 200.0
+other_requests_per_hour = 360000.0
+
+[campaigns.brevo]
+source = "crm"
+rules = "segrules/brevo.yaml"
+templates = "templates/brevo"
+destination = "crm"
+tag_prefix = "seg:"
+schedule = "0 9 * * MON"
+"""
+
+
+def echo_headers(req: Request) -> Reply | None:
+    """Reads pass; every write is refused with the request's headers in the body."""
+    if req.method == "GET":
+        return None if req.headers.get("api-key") == KEY else Reply(401, {"message": "no"})
+    return Reply(
+        401,
+        {
+            "code": "unauthorized",
+            "message": f"Key not found: {req.headers['api-key']}",
+            "request": {"headers": req.headers},
+        },
+    )
+
+
+@pytest.fixture()
+def echoing() -> Iterator[BrevoFake]:
+    """A platform (the Brevo fake) that answers every write with a 401 quoting its key."""
+    server = BrevoFake(specs.brevo(), contacts_limit=1000, other_limit=1000, other_window=1.0)
+    server.check_auth = echo_headers  # type: ignore[method-assign]
+    server.start()
+    populate(server, 12)
+    yield server
+    server.stop()
+
+
+def assert_hidden(text: str) -> None:
+    """The key, and the encodings it could leak in, are nowhere in ``text``."""
+    for form in (KEY, base64.b64encode(KEY.encode()).decode(), KEY[8:]):
+        assert form not in text, f"{form!r} leaked"
+
+
 @pytest.fixture()
 def silent_server() -> Iterator[socket.socket]:
     """A server on 127.0.0.1 that accepts connections (the backlog does) and never answers."""
@@ -156,6 +210,18 @@ class Shop:
             fh.write(campaign.format(name="petite", source="tiny", cron=QUICK_CRON))
             fh.write(campaign.format(name="attente", source="hearing", cron=QUICK_CRON))
         self.proc: subprocess.Popen[bytes] | None = None
+
+    def add_echoing_platform(self, url: str) -> None:
+        """A campaign `brevo` on a platform that echoes its key in every refusal: the key,
+        given in the environment, must never reach serve's log."""
+        (self.root / "segrules" / "brevo.yaml").write_text(
+            RULES.format(name="brevo", vip_when="vip == true")
+        )
+        (self.root / "templates" / "brevo").mkdir()
+        (self.root / "templates" / "brevo" / "_default.html.j2").write_text(LETTER)
+        with (self.root / "segmerge.toml").open("a") as fh:
+            fh.write(ECHOING.format(url=url))
+        self.env["SEGMERGE_CRM_TOKEN"] = KEY
 
     def serve(self, *args: str) -> subprocess.Popen[bytes]:
         # started from a folder with a `segmerge` package of its own (a checkout of another
@@ -273,9 +339,11 @@ def descendants(pid: int) -> set[int]:
 
 
 def test_a_stuck_campaign_never_delays_another_is_stopped_at_its_max_run_time_and_at_sigterm(
-    shop: Shop,
+    shop: Shop, echoing: BrevoFake
 ) -> None:
-    """One serve for both ends of a stuck run: its max run time, then serve's SIGTERM."""
+    """One serve for both ends of a stuck run: its max run time, then serve's SIGTERM; and
+    a platform's refusal that quotes the key, kept out of serve's log."""
+    shop.add_echoing_platform(echoing.url)
     proc = shop.serve("--max-run-time", "bloquee=12s", "--stop-grace", "1s")
     run, helper = shop.stuck_processes()
     assert len(alive({run, helper})) == 2  # hung in its source, with its helper process
@@ -295,13 +363,15 @@ def test_a_stuck_campaign_never_delays_another_is_stopped_at_its_max_run_time_an
     assert late.total_seconds() < 2.5, late
     mailed = sorted(p.name for p in (shop.root / "outbox" / "petite").rglob("*.eml"))
     assert mailed == ["a-zens.eml", "b-zens.eml"]  # c is not subscribed
+    shop.wait_for(r"ERROR run brevo@\S+ failed: .*credential was refused")
     # at its max run time: SIGTERM (ignored by a blocked read), then SIGKILL to its group
     shop.wait_for((killed + r" \(serve --max-run-time\)(?s:.*)") * (before + 1), timeout=30)
     assert not wait_gone({run, helper}, {run}, timeout=5)
     failed = [e for e in shop.events() if e.get("status") == "error"]
-    assert {e["campaign"] for e in failed} == {"bloquee"}
-    assert {e["error_type"] for e in failed} == {"timeout"}
-    assert 12 <= failed[-1]["duration_s"] < 20
+    assert {e["campaign"] for e in failed} == {"bloquee", "brevo"}
+    stuck = [e for e in failed if e["campaign"] == "bloquee"]
+    assert {e["error_type"] for e in stuck} == {"timeout"}
+    assert 12 <= stuck[-1]["duration_s"] < 20
     assert proc.poll() is None  # serve lives on
     assert "Traceback" not in shop.text()
 
@@ -331,6 +401,15 @@ def test_a_stuck_campaign_never_delays_another_is_stopped_at_its_max_run_time_an
     ), text
     assert re.search(r"INFO stopped after \d+ run\(s\); 2 interrupted", text), text
     assert shop.events()[-1]["event"] == "stop"
+    # the platform's refusal is logged, what it quoted of the key is not
+    logged = shop.log.read_text(encoding="utf-8")
+    assert "credential was refused" in logged and any(
+        method != "GET" and status == 401 for method, _, status in echoing.log
+    )
+    for line in logged.splitlines():
+        json.loads(line)  # the JSON lines stay JSON
+    assert_hidden(logged)
+    assert_hidden(text)
 
 
 def test_serve_killed_outright_takes_its_runs_with_it(shop: Shop) -> None:
