@@ -10,8 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from tests.test_render import CTX, load
+from test_render import CTX, load
 
 
 def fields(tmp_path: Path, files: dict[str, str]) -> set[str] | None:

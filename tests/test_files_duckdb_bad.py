@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from test_files_duckdb import set_engine, workspace
 
 from segmerge.errors import ConfigError
 from segmerge.segment.segmentation import open_source
 from segmerge.workspace.config import load
 from tests.cli import segmerge
-from tests.test_files_duckdb import set_engine, workspace
 
 
 def shop(

@@ -10,9 +10,9 @@ refused by the plan.
 from pathlib import Path
 
 import pandas as pd
+from test_files_duckdb import dialect, segment_both, set_engine, workspace
 
 from tests.cli import segmerge
-from tests.test_files_duckdb import dialect, segment_both, set_engine, workspace
 
 EVIL = "x'); copy (select 1) to 'pwned.csv'; --"
 #: the name the pull gives that header (files_read.header_names), on both paths

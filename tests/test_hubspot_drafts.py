@@ -6,9 +6,9 @@ from __future__ import annotations
 import copy
 
 import pytest
+from test_hubspot_push import calls, campaign
 
 from tests.fakes.hubspot import HubSpotFake, make_connector, populate
-from tests.test_hubspot_push import calls, campaign
 
 
 @pytest.fixture

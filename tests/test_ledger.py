@@ -190,6 +190,7 @@ def test_the_commands_that_read_or_write_the_ledger_close_every_connection(tmp_p
     """run, a dry run's note, history, suppress, kpi, test-send, the preview and the
     unsubscribe endpoint: each goes through the ledger's door, at ws.ledger_path, and
     leaves no connection open behind it."""
+    from test_keys import outbox_workspace
     from typer.testing import CliRunner
 
     from bot import app
@@ -199,7 +200,6 @@ def test_the_commands_that_read_or_write_the_ledger_close_every_connection(tmp_p
     from segmerge.run.pipeline import RunOptions, run
     from segmerge.run.testsend import test_send
     from segmerge.serve.endpoint.record import Recorder
-    from tests.test_keys import outbox_workspace
 
     ws = outbox_workspace(tmp_path)
     summary = run(ws, "b", RunOptions(as_of="2026-12-01"))

@@ -14,12 +14,12 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from test_mailchimp import connect, member_gets, populate
 
 from connectors.mailchimp_api import PAGE
 from segmerge.errors import ConnectorError
 from tests.fakes.base import Request
 from tests.fakes.mailchimp import MailchimpFake, serving
-from tests.test_mailchimp import connect, member_gets, populate
 
 fake = pytest.fixture(serving, name="fake")
 

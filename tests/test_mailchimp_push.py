@@ -7,12 +7,12 @@ Mailchimp's OpenAPI spec and the ``fake`` fixture fails a test on any violation.
 from __future__ import annotations
 
 import pytest
+from test_mailchimp import connect, populate
 
 from segmerge.errors import CredentialError
 from segmerge.ports.connector import Action
 from tests.cli import Ran, segmerge
 from tests.fakes.mailchimp import LIST_ID, MailchimpFake, serving, subscriber_hash
-from tests.test_mailchimp import connect, populate
 from tests.workspaces import two_segment_workspace
 
 fake = pytest.fixture(serving, name="fake")

@@ -9,10 +9,10 @@ audience never holds the same tag twice.
 from __future__ import annotations
 
 import pytest
+from test_mailchimp import connect, populate
+from test_mailchimp_push import tag
 
 from tests.fakes.mailchimp import PROBLEM, MailchimpFake, serving
-from tests.test_mailchimp import connect, populate
-from tests.test_mailchimp_push import tag
 
 fake = pytest.fixture(serving, name="fake")
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from test_preview_server import AS_OF, get, make_workspace
 
 from segmerge import i18n
 from segmerge.i18n import read_catalogs
@@ -29,7 +30,6 @@ from segmerge.report.quality import analyse
 from segmerge.segment.segmentation import segment
 from segmerge.workspace import config as wsmod
 from tests.browser import expect
-from tests.test_preview_server import AS_OF, get, make_workspace
 
 PHONE = {"width": 375, "height": 740}
 DESKTOP = {"width": 1200, "height": 850}

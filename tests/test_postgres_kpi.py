@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from test_postgres_plan import Statements, raw_order_rows
 
 from segmerge.report.kpi import kpi
 from segmerge.segment import order_rules
@@ -14,7 +15,6 @@ from segmerge.segment.segmentation import open_source, pull
 from segmerge.workspace.config import load
 from tests.cli import segmerge
 from tests.postgres import PgServer
-from tests.test_postgres_plan import Statements, raw_order_rows
 from tests.workspaces import LETTER, RULES
 
 SCHEMA = """

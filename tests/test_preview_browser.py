@@ -15,10 +15,10 @@ import re
 from pathlib import Path
 
 import pytest
+from test_preview_server import AS_OF, edit, make_workspace
 
 from segmerge.preview.app import PreviewServer
 from tests.browser import expect
-from tests.test_preview_server import AS_OF, edit, make_workspace
 
 VIEWPORT = {"width": 1200, "height": 850}
 

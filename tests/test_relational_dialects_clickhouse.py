@@ -21,6 +21,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from test_relational import SEGRULES, _same, _types, compare
 
 from segmerge.metrics.catalog import SCALAR_METRICS
 from segmerge.ports.schema import Tables
@@ -30,7 +31,6 @@ from segmerge.segment import order_rules
 from segmerge.segment.segmentation import as_of_instant, open_source, pull
 from segmerge.workspace import config as workspace
 from tests.cli import segmerge
-from tests.test_relational import SEGRULES, _same, _types, compare
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 

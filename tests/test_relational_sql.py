@@ -22,13 +22,13 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pytest
+from test_relational import CALLS, SEGRULES, _same, _types, compare
 
 from segmerge.metrics.catalog import SCALAR_METRICS
 from segmerge.metrics.compute import reference_instant
 from segmerge.ports.schema import Tables, conform
 from segmerge.relational import DIALECTS, Plan, UnsupportedDialect, build_plan
 from segmerge.rules import load_ruleset
-from tests.test_relational import CALLS, SEGRULES, _same, _types, compare
 
 PARIS = ZoneInfo("Europe/Paris")
 GOLDEN = Path(__file__).with_name("golden") / "relational"

@@ -152,6 +152,8 @@ def test_every_metric_of_the_cdnow_shop_is_written_as_pandas_wrote_it(tmp_path) 
     and the calls of the catalog: the CSV keeps pandas' bytes, JSON its text."""
     from zoneinfo import ZoneInfo
 
+    from test_relational import CALLS
+
     from segmerge.metrics.catalog import SCALAR_METRICS
     from segmerge.metrics.compute import compute_metrics, reference_instant
     from segmerge.ports.schema import Tables, conform
@@ -159,7 +161,6 @@ def test_every_metric_of_the_cdnow_shop_is_written_as_pandas_wrote_it(tmp_path) 
     from segmerge.segment.rows import segment_rows
     from segmerge.segment.segmentation import Segmented
     from tests.shop_exports import cdnow, orders_of, recent
-    from tests.test_relational import CALLS
 
     paris = ZoneInfo("Europe/Paris")
     orders = orders_of(recent(cdnow()))

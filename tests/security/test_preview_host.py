@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 from cli import segmerge
+from test_preview_server import make_workspace
 
 from segmerge.preview.app import PreviewServer, refused_host
-from tests.test_preview_server import make_workspace
 
 AS_OF = "2026-12-01"
 
