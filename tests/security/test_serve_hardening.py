@@ -32,7 +32,7 @@ import pytest
 from cli import segmerge
 from workspaces import LETTER, RULES, SEGMERGE, cli_env, install_plugin
 
-from tests.demo_fixtures import interrupted_after
+from tests.demo_fixtures import copy_of, interrupted_after
 from tests.fakes import specs
 from tests.fakes.base import Reply, Request
 from tests.fakes.brevo import KEY, BrevoFake, populate
@@ -88,15 +88,14 @@ QUICK_CRON = "0 9 * * MON"  # --run-on-start fires both at once: the other's nex
 
 
 @pytest.fixture(scope="module")
-def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A workspace made by `segmerge init`, copied by each test (init once: it is slow)."""
-    root = tmp_path_factory.mktemp("serve-base") / "shop"
-    segmerge("init", str(root), check=True)
+def base(demo_pristine: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A workspace made by `segmerge init` (the suite's, made once), copied by each test."""
+    root = copy_of(demo_pristine, tmp_path_factory.mktemp("serve-base") / "shop")
     (root / "segrules" / "simple.yaml").write_text(
         "version: 1\nname: simple\nexclude: not subscribed\nsegments:\n"
         "  - name: zens\n    when: true\n"
     )
-    config = root / "segmerge.toml"  # only the two campaigns below are scheduled
+    config = root / "segmerge.toml"  # only the campaigns below are scheduled
     text = config.read_text(encoding="utf-8")
     assert 'schedule = "0 9 * * MON"\n' in text
     config.write_text(text.replace('schedule = "0 9 * * MON"\n', ""), encoding="utf-8")
