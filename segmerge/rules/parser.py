@@ -24,6 +24,7 @@ from lark.tree import Meta
 from segmerge.errors import RuleError
 from segmerge.i18n import _
 from segmerge.rules import ast
+from segmerge.rules.grammar_cache import cached_parser
 from segmerge.rules.syntax_errors import ExprError, syntax_error
 
 __all__ = ["MAX_DEPTH", "ExprError", "line_column", "parse", "parse_expression"]
@@ -44,7 +45,7 @@ _SHORT_CHAIN = 16
 @cache
 def _lark() -> Lark:
     grammar = resources.files(__package__).joinpath("grammar.lark").read_text(encoding="utf-8")
-    return Lark(grammar, parser="lalr", lexer="contextual", propagate_positions=True)
+    return cached_parser(grammar, parser="lalr", lexer="contextual", propagate_positions=True)
 
 
 def parse(text: str) -> ast.Node:
