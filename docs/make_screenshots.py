@@ -5,7 +5,8 @@
 It makes a fresh demo workspace (what `segmerge init` writes) in a temporary
 folder, starts the preview on a free loopback port, and photographs the index,
 a letter (on a desktop and on a 375 px phone), and a template error, so that
-the pictures always show the current page and the current demo letters.
+the pictures always show the current page and the current demo letters. The
+browser and its flags are the browser tests' (segmerge/preview/chromium.py).
 """
 
 from __future__ import annotations
@@ -23,19 +24,9 @@ os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
 
 from playwright.sync_api import sync_playwright  # noqa: E402
 
+from segmerge.preview import chromium  # noqa: E402
 from segmerge.preview.app import PreviewServer  # noqa: E402
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 OUT = ROOT / "docs" / "img"
 
 
@@ -49,7 +40,7 @@ def main() -> None:
             PreviewServer(ws, port=0, as_of="2026-12-01", interval=0.2) as srv,
             sync_playwright() as p,
         ):
-            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+            browser = chromium.launch(p.chromium)
             page = browser.new_page(viewport={"width": 1280, "height": 860}, locale="fr-FR")
             page.goto(srv.url)
             page.screenshot(path=str(OUT / "preview-index.png"))

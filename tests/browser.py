@@ -7,7 +7,9 @@ one), so no cookie, storage or cache passes from one test to the next.
 
 Nothing is imported or started until a test asks for the ``browser`` fixture: a run
 that selects no browser test never loads Playwright. Skipped, with the reason, when
-Chromium or Playwright is missing (``tests/browser_setup.sh`` installs Chromium).
+Chromium or Playwright is missing (``tests/browser_setup.sh`` installs Chromium). Which
+Chromium and which flags: :mod:`segmerge.preview.chromium`, shared with the screenshots
+of docs/preview.md.
 
 Playwright's sync API runs its event loop in a greenlet of the main thread and leaves
 that loop marked as the thread's running loop between calls; a test run in between
@@ -25,25 +27,15 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-CHROMIUM = os.environ.get("SEGMERGE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-]
+from segmerge.preview import chromium
+
+CHROMIUM = chromium.executable()
 
 
 #: the node id of the session's last test that takes the ``browser`` fixture
@@ -86,7 +78,7 @@ def chromium_session() -> Iterator[Chromium]:
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     with sync_api.sync_playwright() as p:
         try:
-            b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+            b = chromium.launch(p.chromium, CHROMIUM)
         except Exception as exc:  # noqa: BLE001 - a browser that cannot start is a skip
             pytest.skip(f"Chromium at {CHROMIUM} does not start: {exc}")
         running = Chromium(b, asyncio._get_running_loop(), p.stop)
