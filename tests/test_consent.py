@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 
+from segmerge.ledger.health import signing_key
 from segmerge.mail.consent import not_mailable
-from segmerge.mail.tokens import signing_key, unsubscribe_token, verify_token
+from segmerge.mail.tokens import unsubscribe_token, verify_token
 
 
 def test_every_reason_blocks_and_first_reason_wins():

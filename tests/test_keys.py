@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from segmerge.ledger import keys
+from segmerge.ledger.health import signing_key
 from segmerge.ledger.store import Ledger, PlannedAction
-from segmerge.mail.tokens import signing_key
 from segmerge.run.pipeline import RunOptions, run, run_id_for
 from segmerge.workspace import config as wsmod
 

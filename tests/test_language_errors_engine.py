@@ -14,11 +14,11 @@ import pytest
 from segmerge import i18n
 from segmerge.errors import ConfigError, CredentialError, RuleError
 from segmerge.i18n import NNBSP
+from segmerge.ledger.health import check_state
 from segmerge.ports.http import HttpClient
 from segmerge.ports.registry import load_class
 from segmerge.rules.yamlpos import read_text
 from segmerge.workspace.secrets import store
-from segmerge.workspace.state import check_state
 from segmerge.workspace.storage import StateError
 from tests.fakes.base import FakeServer, Reply
 

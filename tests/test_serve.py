@@ -26,7 +26,8 @@ from typing import Any
 import pytest
 from cli import Ran, segmerge
 
-from segmerge.mail.tokens import signing_key, unsubscribe_token
+from segmerge.ledger.health import signing_key
+from segmerge.mail.tokens import unsubscribe_token
 from segmerge.run.pipeline import RunOptions, run
 from segmerge.workspace import config as wsmod
 from tests.demo_fixtures import copy_of, first_contacts, interrupted_after, one_core

@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 from tracking_setup import letters, part, site_factory, tracked_links
 
-from segmerge.mail.tokens import signing_key, unsubscribe_token
+from segmerge.ledger.health import signing_key
+from segmerge.mail.tokens import unsubscribe_token
 from segmerge.ports.schema import Tables, empty_events, empty_orders
 from segmerge.report.kpi import kpi
 

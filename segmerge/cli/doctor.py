@@ -76,8 +76,8 @@ def doctor(
         for note in notes:
             out.print(f"  {note}", markup=False, highlight=False)
     elif accept_new_state:
+        from segmerge.ledger.health import signing_key
         from segmerge.ledger.store import Ledger
-        from segmerge.mail.tokens import signing_key
 
         aside = abandon(ws)
         Ledger(ws.ledger_path).close()  # a new, empty ledger
@@ -105,8 +105,9 @@ def _report(ws: wsmod.Workspace, ask: Probe | None = None) -> bool:
         find_backups,
         outside_workspace,
     )
+    from segmerge.ledger.health import inspect
     from segmerge.serve.endpoint.reachability import check_tracking
-    from segmerge.workspace.state import Finding, inspect
+    from segmerge.workspace.state import Finding
     from segmerge.workspace.storage import StateError
 
     found = inspect(ws.root)

@@ -28,7 +28,7 @@ def validate_workspace(ws: Workspace, campaign: str | None, as_of: str | None) -
     when no campaign is named, read every source no campaign uses."""
     from segmerge.cli.sources import validate_unused_sources
     from segmerge.ledger.backup import check_before_run
-    from segmerge.mail.tokens import signing_key
+    from segmerge.ledger.health import signing_key
     from segmerge.run.campaign import open_campaign, validate_templates
     from segmerge.run.letters_check import fill_every_letter, refuse_unfilled
     from segmerge.serve.endpoint.reachability import check_tracking

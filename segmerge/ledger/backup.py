@@ -26,6 +26,7 @@ from typing import Any
 
 from segmerge.errors import SegmergeError
 from segmerge.i18n import _
+from segmerge.ledger.health import check_state, ledger_facts
 from segmerge.ports.locks import hold
 from segmerge.workspace.config import Workspace
 from segmerge.workspace.state import (
@@ -33,9 +34,7 @@ from segmerge.workspace.state import (
     KEY_FILE,
     LEDGER_FILE,
     adopt_key,
-    check_state,
     key_fingerprint,
-    ledger_facts,
     read_key,
     read_marker,
 )

@@ -25,11 +25,11 @@ from segmerge.ledger.backup import (
     foreign,
     fsync_dir,
 )
+from segmerge.ledger.health import ledger_facts
 from segmerge.workspace.config import Workspace
 from segmerge.workspace.state import (
     KEY_FILE,
     LEDGER_FILE,
-    ledger_facts,
     read_marker,
     state_lock,
     write_marker,

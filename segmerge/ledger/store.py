@@ -24,13 +24,14 @@ from typing import Any
 from segmerge.errors import LedgerError, SegmergeError
 from segmerge.i18n import _
 from segmerge.ledger.bulk import update_keys
+from segmerge.ledger.health import ledger_id
 from segmerge.ledger.reads import ReadsMixin
 from segmerge.ledger.schema import SCHEMA, SCHEMA_VERSION, migrate, use_wal
 from segmerge.ledger.suppression import SuppressionMixin
 from segmerge.ledger.tracking import TrackingMixin
 from segmerge.ports.addresses import normalise_all
 from segmerge.redact import redact
-from segmerge.workspace.state import ledger_id, missing_ledger, note_ledger, refuse_foreign_file
+from segmerge.workspace.state import missing_ledger, note_ledger, refuse_foreign_file
 from segmerge.workspace.storage import RESTORE_HINT, StateError, is_corrupt, storage_error
 
 

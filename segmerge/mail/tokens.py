@@ -10,24 +10,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from pathlib import Path
 
 from segmerge.ports.addresses import normalised_or_none
 
 KEY_FILE = "signing.key"
-
-
-def signing_key(state_dir: Path, *, create: bool) -> bytes | None:
-    """The workspace's token key: random, kept in `.segmerge/` (never committed).
-
-    Every unsubscribe link already sent was signed with it, so it is never silently
-    replaced: an empty, garbled or foreign key is an error (exit 2), and a missing one
-    is created (``create``) only in a workspace that never had state; in one that had
-    (see :mod:`segmerge.workspace.state`) its loss is an error telling how to restore it.
-    """
-    from segmerge.workspace.state import load_key
-
-    return load_key(state_dir, create=create)
 
 
 def unsubscribe_token(key: bytes | None, contact_id: str) -> str:

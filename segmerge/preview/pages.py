@@ -18,9 +18,9 @@ import numpy as np
 
 from segmerge.errors import SegmergeError
 from segmerge.i18n import _, day, label, percent
+from segmerge.ledger.health import signing_key
 from segmerge.ledger.keys import send_key
 from segmerge.mail.consent import said
-from segmerge.mail.tokens import signing_key
 from segmerge.preview.view import CampaignView
 from segmerge.run.campaign import OpenCampaign
 from segmerge.run.pipeline import run_id_for

@@ -20,8 +20,9 @@ import pyarrow as pa
 
 from segmerge.errors import ConfigError, TemplateError
 from segmerge.i18n import _
+from segmerge.ledger.health import signing_key
 from segmerge.mail.message import build_message, check_message, message_id_for
-from segmerge.mail.tokens import signing_key, unsubscribe_token
+from segmerge.mail.tokens import unsubscribe_token
 from segmerge.ports import registry
 from segmerge.ports.connector import Connector, Destination, Source
 from segmerge.ports.schema import Tables

@@ -20,11 +20,11 @@ import numpy as np
 import pandas as pd
 
 from segmerge.errors import TemplateError
+from segmerge.ledger.health import signing_key
 from segmerge.ledger.keys import SEP, send_key
 from segmerge.ledger.store import PlannedAction
 from segmerge.mail.consent import check, one_per_address
 from segmerge.mail.message import MessageError
-from segmerge.mail.tokens import signing_key
 from segmerge.mail.tracking_links import run_tracker
 from segmerge.ports.connector import Action
 from segmerge.render.rendered import RenderContext, Rendered

@@ -17,9 +17,10 @@ from datetime import UTC, datetime
 
 from segmerge.errors import ConfigError
 from segmerge.i18n import _
+from segmerge.ledger.health import signing_key
 from segmerge.ledger.keys import parse_key, test_key, test_run_id
 from segmerge.ledger.store import Ledger, PlannedAction
-from segmerge.mail.tokens import signing_key, test_unsubscribe_token
+from segmerge.mail.tokens import test_unsubscribe_token
 from segmerge.ports.addresses import AddressError, normalise
 from segmerge.ports.connector import Action, Destination
 from segmerge.run.campaign import open_campaign, open_destination, sample_contacts

@@ -182,7 +182,7 @@ def test_an_imported_suppression_list_in_odd_spellings_blocks_the_plain_addresse
 def test_the_frequency_cap_counts_a_mailbox_sent_to_under_another_spelling(tmp_path):
     from datetime import UTC, datetime
 
-    from segmerge.mail.tokens import signing_key
+    from segmerge.ledger.health import signing_key
     from segmerge.run.pipeline import RunOptions, run
     from segmerge.workspace import config as wsmod
 

@@ -26,12 +26,13 @@ from state_ws import (
 )
 
 from segmerge.ledger import backup, restore
+from segmerge.ledger.health import problems, signing_key
 from segmerge.ledger.store import Ledger, PlannedAction
-from segmerge.mail.tokens import signing_key, verify_token
+from segmerge.mail.tokens import verify_token
 from segmerge.run import pipeline
 from segmerge.run.testsend import test_send as send_tests
 from segmerge.workspace import config as wsmod
-from segmerge.workspace.state import MARKER, key_fingerprint, problems
+from segmerge.workspace.state import MARKER, key_fingerprint
 from segmerge.workspace.storage import StateError
 
 OUTSIDE = '\n[state]\nbackup_dir = "../backups"\n'

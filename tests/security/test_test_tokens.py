@@ -17,8 +17,8 @@ import pytest
 from consent_ws import make_workspace
 
 from segmerge.errors import ConfigError
+from segmerge.ledger.health import signing_key
 from segmerge.mail.tokens import (
-    signing_key,
     test_unsubscribe_token,
     unsubscribe_token,
     verify_test_token,

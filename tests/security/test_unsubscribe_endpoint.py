@@ -31,7 +31,8 @@ import pandas as pd
 import pytest
 from workspaces import install_plugin
 
-from segmerge.mail.tokens import signing_key, test_unsubscribe_token, unsubscribe_token
+from segmerge.ledger.health import signing_key
+from segmerge.mail.tokens import test_unsubscribe_token, unsubscribe_token
 from segmerge.ports.schema import Tables
 from segmerge.run.pipeline import RunOptions, run
 from segmerge.segment.cache import Snapshot

@@ -29,9 +29,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from segmerge.errors import SegmergeError
+from segmerge.ledger.health import signing_key
 from segmerge.ledger.store import Ledger
 from segmerge.mail import unsubscribe_queue as queue
-from segmerge.mail.tokens import KEY_FILE, signing_key, verify_test_token, verify_token
+from segmerge.mail.tokens import KEY_FILE, verify_test_token, verify_token
 from segmerge.ports.addresses import normalised_or_none
 from segmerge.workspace.config import Workspace
 
