@@ -32,6 +32,8 @@ import pytest
 from cli import segmerge
 from workspaces import LETTER, RULES, SEGMERGE, cli_env, install_plugin
 
+from segmerge.serve.lock import LOCK_FILE, serve_lock
+from segmerge.workspace import config as wsmod
 from tests.demo_fixtures import copy_of, interrupted_after
 from tests.fakes import specs
 from tests.fakes.base import Reply, Request
@@ -421,6 +423,10 @@ def test_serve_killed_outright_takes_its_runs_with_it(shop: Shop) -> None:
         ours |= descendants(proc.pid)
     proc.kill()  # SIGKILL to serve alone: no handler, no cleanup of its own
     proc.wait()
+    # its lock went with it (no run holds it): the file is left, and the next serve may start
+    assert (shop.root / ".segmerge" / LOCK_FILE).exists()
+    with serve_lock(wsmod.load(shop.root)):
+        pass
     # the run dies with its parent (PR_SET_PDEATHSIG), its group with it (the guard)
     assert not wait_gone(ours, {run}, timeout=5)
     # the run had serve's environment: nothing serve set to start it stays
