@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 import pandas as pd
 
@@ -23,7 +24,6 @@ from segmerge.rules import Assignment, RuleSet, kinds_from_frame, load_ruleset
 from segmerge.segment import order_rules as source_rules
 from segmerge.segment.cache import Snapshot, fingerprint
 from segmerge.segment.progress import StreamProgress
-from segmerge.workspace import secrets
 from segmerge.workspace.config import Workspace
 
 
@@ -49,9 +49,16 @@ def connector_context(ws: Workspace, name: str, kind: str) -> ConnectorContext:
         config_file=ws.config_file,
         timezone=ws.tz,
         locale=ws.config.locale,
-        secret=lambda: secrets.lookup(name, ws.root),
-        secret_origin=lambda: secrets.where(name, ws.root),
+        secret=lambda: _secrets().lookup(name, ws.root),
+        secret_origin=lambda: _secrets().where(name, ws.root),
     )
+
+
+def _secrets() -> ModuleType:
+    """keyring's imports (~65 ms of CPU) paid only by a connector that asks for its secret."""
+    from segmerge.workspace import secrets
+
+    return secrets
 
 
 def open_source(ws: Workspace, name: str) -> Source:
