@@ -124,8 +124,8 @@ def _read(events: list[_Event]) -> str:
                 pending = max(pending, 2)
             elif name in _LINE:
                 pending = max(pending, 1)
-    lines = [" ".join(line.split()) for line in "".join(out).split("\n")]
-    return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
+    text = "\n".join([" ".join(line.split()) for line in "".join(out).split("\n")])
+    return (_BLANK_LINES.sub("\n\n", text) if "\n\n\n" in text else text).strip()
 
 
 class _StdlibParser(HTMLParser):
