@@ -193,24 +193,23 @@ def test_scheduled_runs_logged_failures_survived_then_sigterm_and_one_serve_per_
         )
 
 
-def test_lock_survives_a_crash_the_missed_fire_is_caught_up_stopped_mid_run_and_resumed(
+def test_the_missed_fire_is_caught_up_stopped_mid_run_and_resumed(
     demo_pristine: Path, tmp_path: Path, servers: list[Serve]
 ) -> None:
-    """One restart for both: the run of the missed fire is the one stopped mid-run."""
+    """The run of the missed fire is the one stopped mid-run. (A first start owes no earlier
+    fire: test_one_click_unsubscribe; a crashed serve leaves no lock behind:
+    tests/security/test_serve_hardening.py.)"""
+    from segmerge.serve.cron import ScheduleStore
+
     # 409 letters, in three batches of the outbox's 200: the stop comes while some are left
     root = first_contacts(copy_of(demo_pristine, tmp_path / "shop"), 450)
     ws = wsmod.load(root)
     fire = (datetime.now(UTC) - timedelta(minutes=2)).astimezone(ws.tz)
     cli("schedule", "add", "profils", f"{fire.minute} {fire.hour} * * *", "-w", str(root))
-    crashed = Serve(root)
-    servers.append(crashed)
-    crashed.wait_for(r"serving ")
-    assert "running it now" not in crashed.text()  # a first start owes no earlier fire
-    crashed.kill()  # SIGKILL: no cleanup at all
-    assert (root / ".segmerge" / "serve.lock").exists()
-    # as if the daemon had been down since yesterday, over today's fire
-    with sqlite3.connect(root / ".segmerge" / "schedules.sqlite") as db:
-        db.execute("UPDATE covered SET until=?", ((fire - timedelta(days=1)).isoformat(),))
+    # as if a serve had run until yesterday, then been down over today's fire
+    store = ScheduleStore(ws)
+    store.cover("profils", fire - timedelta(days=1))
+    store.close()
     s = Serve(root)
     servers.append(s)
     s.wait_for(r"profils: the fire of .* was missed or interrupted; running it now")
@@ -275,6 +274,9 @@ def test_one_click_unsubscribe(root: Path, servers: list[Serve]) -> None:
     text = config.read_text(encoding="utf-8")
     assert 'schedule = "0 9 * * MON"\n' in text
     config.write_text(text.replace('schedule = "0 9 * * MON"\n', ""), encoding="utf-8")
+    # but a fire two minutes ago, daily: a first start owes no earlier fire
+    fire = (datetime.now(UTC) - timedelta(minutes=2)).astimezone(wsmod.load(root).tz)
+    cli("schedule", "add", "profils", f"{fire.minute} {fire.hour} * * *", "-w", str(root))
     bounced_address = _first_subscriber(root).upper()  # suppressed before the run
     (root / "bounces.csv").write_text(f"email;raison\n{bounced_address};bounce\n", "utf-8")
     cli("suppress", "import", str(root / "bounces.csv"), "-w", str(root))
@@ -295,6 +297,8 @@ def test_one_click_unsubscribe(root: Path, servers: list[Serve]) -> None:
     s = Serve(root, "--unsubscribe-port", "0", "--log-file", str(root / "log.jsonl"))
     servers.append(s)
     port = s.wait_for(r"unsubscribe endpoint on http://127\.0\.0\.1:(\d+)/unsubscribe").group(1)
+    s.wait_for(r"serving ")
+    assert "running it now" not in s.text()  # nor is a run started (no process, below)
     url = f"http://127.0.0.1:{port}/unsubscribe?token={token}"
     one_click = b"List-Unsubscribe=One-Click"
 
