@@ -89,3 +89,18 @@ def test_one_letter_per_mailbox_goes_to_the_smallest_id_whatever_the_order():
         kept, left_out = one_per_address(mailable, consent.address, given)
         assert np.flatnonzero(kept).tolist() == [1, 4]  # "3" alone, "1" of the household
         assert left_out == 2
+
+
+def test_one_letter_per_mailbox_on_addresses_in_several_arrow_chunks():
+    """A database's answer comes in chunks: a mailbox shared across two is still one."""
+    import numpy as np
+    import pyarrow as pa
+
+    from segmerge.mail.consent import one_per_address
+
+    chunks = pa.chunked_array(
+        [pa.array(["a@x.fr", "b@x.fr", None]), pa.array(["a@x.fr", "c@x.fr"])]
+    )
+    address = pd.Series(pd.arrays.ArrowStringArray(chunks))
+    kept, left_out = one_per_address(np.array([1, 1, 0, 1, 1], bool), address, list("52913"))
+    assert kept.tolist() == [False, True, False, True, True] and left_out == 1

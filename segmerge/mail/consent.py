@@ -153,13 +153,18 @@ def one_per_address(
     mailbox is shared become Python strings, with their ids, to be ranked (a million
     addresses and ids made into Python objects were some 150 MiB at a time)."""
     pos = np.flatnonzero(mailable)
-    cand = pc.take(pa.array(address, from_pandas=True), pa.array(pos, type=pa.int64()))
-    distinct = pc.unique(cand)
-    if len(distinct) == len(cand):
+    # each address as a number (its place among the distinct ones): no copy of the column
+    values = pa.array(address, from_pandas=True)
+    if isinstance(values, pa.ChunkedArray):  # one chunk as it is; several joined once
+        values = values.combine_chunks()
+    coded = pc.dictionary_encode(values, null_encoding="encode")
+    del values
+    at_value = coded.indices.to_numpy(zero_copy_only=False)[pos].astype(np.int64)
+    counts = np.bincount(at_value, minlength=len(coded.dictionary))
+    del coded
+    if not len(pos) or counts.max() <= 1:
         return mailable, 0
-    which = pc.index_in(cand, value_set=distinct, skip_nulls=False)
-    at_value = np.asarray(which.to_numpy(zero_copy_only=False), dtype=np.int64)
-    shared = np.bincount(at_value, minlength=len(distinct))[at_value] > 1
+    shared = counts[at_value] > 1
     at = pos[shared]
     group = pd.DataFrame({"address": at_value[shared], "id": _take(ids, at)}, dtype=object)
     first = ~group.sort_values("id", kind="stable").duplicated("address").sort_index()

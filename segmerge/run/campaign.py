@@ -30,7 +30,7 @@ from segmerge.render.limits import Limits
 from segmerge.render.templates import RenderContext, Rendered, TemplateSet
 from segmerge.render.variants import assign, unit_hash, units
 from segmerge.rules import load_ruleset
-from segmerge.run.columns import in_source, run_columns
+from segmerge.run.columns import MESSAGES, in_source, letter_columns, run_columns
 from segmerge.run.experiment_check import check_experiment
 from segmerge.segment.segmentation import (
     Segmented,
@@ -53,6 +53,8 @@ class OpenCampaign:
     destination: Destination
     tag_destination: Destination | None
     checks: list[str] = field(default_factory=list)  # what the connectors' checks said
+    #: the contact columns the letters read (segmerge.run.columns), None: unknown
+    letter_reads: set[str] | None = None
     _groups: tuple[np.ndarray, pd.Series] | None = field(default=None, repr=False)
     _units: pd.Series | None = field(default=None, repr=False)
     _variants: dict[str, list[str]] | None = field(default=None, repr=False)
@@ -95,6 +97,22 @@ class OpenCampaign:
         v = self.groups()[1].iat[row]
         variant = str(v) if v is not None else None
         return self.templates.letter_key(segment, variant), variant
+
+    def forget_unread(self) -> None:
+        """Drop the contacts' columns no letter, consent check or message reads, once a dry
+        run has counted its tags: the tags (a million lists, some 65 MiB), and dates
+        and metrics that only segmenting needed, are not held while the letters are made."""
+        if self.letter_reads is None:
+            return
+        keep = {"contact_id", *MESSAGES, *self.letter_reads}
+        seg = self.seg
+        drop = [c for c in seg.frame.columns if c not in keep]
+        if not drop:
+            return
+        seg.frame = seg.frame.drop(columns=drop)
+        contacts = seg.tables.contacts
+        seg.tables.contacts = contacts.drop(columns=[c for c in drop if c in contacts.columns])
+        release_memory()
 
     @property
     def sender(self) -> str:
@@ -224,7 +242,10 @@ def open_campaign(
             tables = pull_source(ws, source, full_refresh=full_refresh, keep=keep_pull)
         if pulled is not None:
             pulled[cfg.source] = tables
-    columns = _run_columns(ws, cfg, source, rules=keep_pull) if lean and tables is None else None
+    letters = letter_columns(ws.templates_dir(cfg)) if lean else None
+    columns = None
+    if letters is not None and tables is None:
+        columns = _run_columns(ws, cfg, source, letters, rules=keep_pull)
     seg = segment(
         ws,
         cfg.rules,
@@ -265,6 +286,7 @@ def open_campaign(
             hint=_('set `from = "Shop <hello@example.org>"` in the campaign or in [mail]'),
         )
     camp = OpenCampaign(ws, name, cfg, seg, templates, source, destination, tag_dest, checks)
+    camp.letter_reads = letters
     try:
         check_experiment(ws, name, cfg, destination, tag_dest, camp.variants())
     except ConfigError:
@@ -274,7 +296,7 @@ def open_campaign(
 
 
 def _run_columns(
-    ws: Workspace, cfg: CampaignConfig, source: Source, *, rules: bool
+    ws: Workspace, cfg: CampaignConfig, source: Source, letters: set[str], *, rules: bool
 ) -> set[str] | None:
     """What a run of ``cfg`` reads of the contacts (None: everything). A platform that
     reports list memberships keeps them all: its ``lists`` column is not always there."""
@@ -284,8 +306,7 @@ def _run_columns(
     ruleset = load_ruleset(path) if rules and path.is_file() else None
     if rules and ruleset is None:
         return None  # segment says what is wrong with the rule set
-    columns = run_columns(ws.templates_dir(cfg), ruleset)
-    return None if columns is None else in_source(columns, source)
+    return in_source(run_columns(letters, ruleset), source)
 
 
 def release_memory() -> None:

@@ -26,21 +26,19 @@ from segmerge.render.templates import SHARED_FOLDER
 from segmerge.rules import RuleSet, ast
 from segmerge.rules.checker import bind_call
 
-#: what consent, the messages and the tag push read, whatever the letters say (the
-#: contact id always comes back)
-ALWAYS = ("email", "first_name", "last_name", "subscribed", "tags")
+#: what consent and the messages read, whatever the letters say (the contact id always
+#: comes back); and with the tag push's
+MESSAGES = ("email", "first_name", "last_name", "subscribed")
+ALWAYS = (*MESSAGES, "tags")
 
 
 class _Whole(Exception):
     """``contact`` is used otherwise than as ``contact.x`` or ``contact["x"]``."""
 
 
-def run_columns(folder: Path, ruleset: RuleSet | None) -> set[str] | None:
-    """The columns a run of the letters in ``folder`` reads (with the values ``ruleset``'s
-    conditions read, for the day's assignment a real run keeps), or None: all of them."""
-    letters = letter_columns(folder)
-    if letters is None:
-        return None
+def run_columns(letters: set[str], ruleset: RuleSet | None) -> set[str]:
+    """The columns a run of letters reading ``letters`` reads (with the values ``ruleset``'s
+    conditions read, for the day's assignment a real run keeps)."""
     rules = set() if ruleset is None else rule_columns(ruleset)
     return {*ALWAYS, *letters, *rules} - {"contact_id"}
 

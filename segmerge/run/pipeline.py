@@ -155,14 +155,16 @@ def _run_open(camp: OpenCampaign, opts: RunOptions) -> RunSummary:
 
     pressure = (policy, now, sent)
     consent = (suppressed, suppressed_ids)
+    draft_errors: list[str] = []  # told after the letters' errors, as they are found
+    summary.planned = {"send": 0}
+    if opts.dry_run:  # counted, not planned; then nothing but the letters reads the tags
+        planned, summary.changes, summary.drafts = count_pushes(camp, run_id, draft_errors)
+        summary.planned.update(planned)
+        camp.forget_unread()
     sends = choose_sends(camp, run_id, consent, done_keys, summary, opts.dry_run, pressure)
     skipped = list(sends.skipped)
     skipped.extend(plan_members(camp, run_id, consent, summary.not_mailed))
-    draft_errors: list[str] = []  # told after the letters' errors, as they are found
-    summary.planned = {"send": 0}
-    if opts.dry_run:  # counted, not planned; every letter still rendered, a chunk at a time
-        planned, summary.changes, summary.drafts = count_pushes(camp, run_id, draft_errors)
-        summary.planned.update(planned)
+    if opts.dry_run:  # every letter still rendered, a chunk at a time
         with closing(sends.chunks(summary.render_errors, opts.progress)) as chunks:
             for chunk, _failed in chunks:
                 summary.planned["send"] += len(chunk)
