@@ -204,7 +204,8 @@ def _print_sizes(seg: Any, tz: Any) -> None:
     for s in seg.ruleset.segments:
         n = sizes.get(s.name, 0)
         table.add_row(escape(s.name), escape(s.label), number(n), percent_of(n, total))
-    none = int(seg.assignment.primary.isna().sum())
+    matrix = seg.assignment.matrix  # in no segment: a row of False (no text per contact built)
+    none = total - int(matrix.to_numpy(dtype=bool).any(axis=1).sum()) if matrix.shape[1] else total
     table.add_row(f"[dim]{_('(none)')}[/]", "", number(none), percent_of(none, total))
     out.print(table)
     for w in seg.ruleset.warnings():

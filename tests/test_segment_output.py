@@ -114,13 +114,16 @@ def test_segment_writes_the_demo_as_pandas_did_and_parquet_reads_back(demo, tmp_
     columns = "first_name,subscribed,created_at,orders_count,avg_basket,last_order_at,r_score,rfm"
     base = ["segment", str(rules), "-w", str(demo), "--as-of", AS_OF, "--columns", columns]
     csv_file, parquet_file = tmp_path / "rows.csv", tmp_path / "rows.parquet"
-    sm(*base, "--format", "csv", "--out", str(csv_file), check=True)
+    told = sm(*base, "--format", "csv", "--out", str(csv_file), check=True).stdout
     sm(*base, "--format", "parquet", "--out", str(parquet_file), check=True)
     printed = sm(*base, "--format", "json", check=True).stdout
 
     ws = load(demo)
     rows = segment_rows(segment(ws, rules, as_of=AS_OF), columns.split(","))
     assert csv_file.read_bytes() == rows.to_csv(index=False).encode("utf-8")
+    (none,) = [line for line in told.splitlines() if "(none)" in line]
+    cells = [cell.strip() for cell in none.split("│")]  # the sizes' row of no segment
+    assert cells[3] == f"{(rows['segment'] == '').sum():,}" != "0"
     assert printed == rows.to_json(orient="records", force_ascii=False, date_format="iso", indent=1)
     table = pq.read_table(parquet_file)
     assert table.column_names == ["contact_id", "segment", *columns.split(",")]
