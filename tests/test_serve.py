@@ -135,6 +135,14 @@ def test_scheduled_runs_logged_failures_survived_then_sigterm_and_one_serve_per_
     cli("schedule", "add", "profils", "*/2 * * * * *", "-w", str(root))
     cli("schedule", "add", "rfm", "*/2 * * * * *", "-w", str(root))
     (root / "segrules" / "rfm.yaml").write_text("version: 1\nsegments: [", encoding="utf-8")
+    # rfm reads a one-contact source: each of its failed runs pulls next to nothing
+    (root / "mini").mkdir()
+    (root / "mini" / "contacts.csv").write_text("contact_id,email,subscribed\nc1,a@x.fr,oui\n")
+    config = root / "segmerge.toml"
+    text = config.read_text(encoding="utf-8")
+    assert '[campaigns.rfm]\nsource = "demo"' in text
+    text = text.replace('[campaigns.rfm]\nsource = "demo"', '[campaigns.rfm]\nsource = "mini"')
+    config.write_text(text + '\n[sources.mini]\nconnector = "files"\npath = "mini"\n')
     log_file = root / "serve.jsonl"
     first = Serve(root, "--log-file", str(log_file))
     servers.append(first)
