@@ -37,8 +37,12 @@ from .files_tables import FilesSettings, Plan, Role
 
 #: the engine's share of orders naming no contact before a source is an error (order_links)
 UNMATCHED_LIMIT = 0.01
-#: a statement running this long (seconds) closes its connection after it (see
-#: Connection): a new one costs ~35 ms of CPU, little next to what such a statement did
+#: a statement after which the process holds this many more bytes than before it, its
+#: own rows aside, closes its connection (see Connection): a new one costs ~35 ms of CPU,
+#: little next to what such a statement did
+RELEASE_GROWTH = 64 * 2**20
+#: where the process's size cannot be read (not Linux): a statement running this long
+#: (seconds, wall time) closes its connection
 RELEASE_AFTER = 0.2
 #: under the workspace's state folder, where DuckDB spills what does not fit in memory
 TEMP_FOLDER = Path(".segmerge") / "duckdb"
@@ -102,10 +106,12 @@ def connect(root: Path, memory_limit: str | None, threads: int | None, temp: str
 class Connection:
     """The source's DuckDB connection, opened when a statement needs one.
 
-    A long statement (the checks, the plan) closes it once its rows are Arrow's:
-    DuckDB's allocator keeps what the statement's hash tables used until the database
-    closes (~300 MiB after the plan on a million contacts, ~100 MiB after the checks),
-    memory the next statement, the rows' typing and their writing would add to. What
+    A statement that grew the process (the checks, the plan, an anti-join's hash
+    table) closes it once its rows are Arrow's: DuckDB's allocator keeps what the
+    statement's hash tables used until the database closes (~300 MiB after the plan on a
+    million contacts), memory the next statement, the rows' typing and their writing
+    would add to. The growth is measured: a wall time, on a busy machine, closed after
+    light statements too (a distinct() column's values, the contacts' order). What
     :func:`decide` found is SQL text over the files, tied to no connection: the next
     statement opens a new one.
     """
@@ -122,9 +128,15 @@ class Connection:
 
     def rows(self, sql: str) -> Any:
         """The statement's rows, as an Arrow table."""
-        start = time.perf_counter()
-        got = self.get().sql(sql).to_arrow_table()
-        if time.perf_counter() - start >= RELEASE_AFTER:
+        con = self.get()
+        before, start = resident_bytes(), time.perf_counter()
+        got = con.sql(sql).to_arrow_table()
+        after = resident_bytes()
+        if before is None or after is None:
+            held = time.perf_counter() - start >= RELEASE_AFTER
+        else:
+            held = after - before - got.nbytes >= RELEASE_GROWTH
+        if held:
             self.close()
         return got
 
@@ -132,6 +144,15 @@ class Connection:
         if self.con is not None:
             self.con.close()
         self.con = None
+
+
+def resident_bytes() -> int | None:
+    """The process's resident memory (Linux's /proc), None where it cannot be read."""
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _kind_reason(plans: dict[Role, Plan], preset: str | None) -> None:
