@@ -10,7 +10,8 @@ is in flight and the run stops at once (:class:`StoppedEarly`).
 
 A run that hangs (a source that never answers, a template that loops) is
 stopped at its campaign's max run time: SIGTERM to the run (it stops after the
-batch in hand, which the ledger records), then, after the stop grace period,
+batch in hand, which the ledger records, or at once before its first batch: a
+source stuck in a read), then, after the stop grace period,
 SIGKILL to its whole process group (see :mod:`segmerge.serve.procs`). The run
 is then a failure with the reason; the ledger leaves it resumable, like any
 interrupted run. Each run has its own stop flag, set by the signal it gets, so
