@@ -47,11 +47,32 @@ def check_screenshot(path: Path, *, min_colours: int = 20) -> set[bytes]:
     return colours
 
 
-@pytest.fixture()
-def server(tmp_path: Path):
-    root = make_workspace(tmp_path / "ws")
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory):
+    """One preview for the module: the page without scripts reads the rfm campaign, which
+    the other test's edits (profils' zens letter) leave alone; run first, it also pulls the
+    demo source that the index's three campaigns then share."""
+    root = make_workspace(tmp_path_factory.mktemp("browser") / "ws")
     with PreviewServer(root, port=0, as_of=AS_OF, interval=0.2) as srv:
         yield srv
+
+
+def test_without_javascript_links_still_switch_contacts(browser, server):
+    page = browser.new_page(viewport=VIEWPORT, java_script_enabled=False)
+    page.goto(server.url + "c/rfm")
+    view = server.preview.campaign("rfm")
+    assert view is not None and view.camp is not None
+    current = page.locator("nav.tabs a[aria-current]").get_attribute("data-segment")
+    ids = view.camp.seg.frame["contact_id"]
+    third = str(ids.iat[int(view.rows(current)[2])])
+    page.locator(f'.contact-list a[data-contact="{third}"]').click()
+    expect(page).to_have_url(re.compile(rf"/c/rfm/{current}\?contact={third}"))
+    email = page.locator(".contact-list a[aria-current] .email").inner_text()
+    page.locator("#q").fill(email.upper())
+    page.locator("form[role=search] button").click()
+    expect(page.locator(".contact-list a")).to_have_count(1)
+    expect(page.locator(".contact-list a")).to_have_attribute("data-contact", third)
+    page.close()
 
 
 def test_browse_switch_edit_and_break_a_letter(browser, server, tmp_path):
@@ -129,22 +150,4 @@ def test_browse_switch_edit_and_break_a_letter(browser, server, tmp_path):
     expect(error.locator(".excerpt")).to_have_text("9 | {% if %}")
     page.screenshot(path=str(tmp_path / "error.png"))
     check_screenshot(tmp_path / "error.png")
-    page.close()
-
-
-def test_without_javascript_links_still_switch_contacts(browser, server):
-    page = browser.new_page(viewport=VIEWPORT, java_script_enabled=False)
-    page.goto(server.url + "c/rfm")
-    view = server.preview.campaign("rfm")
-    assert view is not None and view.camp is not None
-    current = page.locator("nav.tabs a[aria-current]").get_attribute("data-segment")
-    ids = view.camp.seg.frame["contact_id"]
-    third = str(ids.iat[int(view.rows(current)[2])])
-    page.locator(f'.contact-list a[data-contact="{third}"]').click()
-    expect(page).to_have_url(re.compile(rf"/c/rfm/{current}\?contact={third}"))
-    email = page.locator(".contact-list a[aria-current] .email").inner_text()
-    page.locator("#q").fill(email.upper())
-    page.locator("form[role=search] button").click()
-    expect(page.locator(".contact-list a")).to_have_count(1)
-    expect(page.locator(".contact-list a")).to_have_attribute("data-contact", third)
     page.close()
