@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 from cli import Ran, segmerge
+from workspaces import install_plugin
 
 from segmerge.ledger.health import signing_key
 from segmerge.mail.tokens import unsubscribe_token
@@ -54,7 +55,7 @@ def cli(*args: str, check: bool = True) -> Ran:
 class Serve:
     """A `segmerge serve` child process whose stderr is read into a file."""
 
-    def __init__(self, root: Path, *args: str) -> None:
+    def __init__(self, root: Path, *args: str, env: dict[str, str] | None = None) -> None:
         self.err = root.parent / f"serve-{time.monotonic_ns()}.err"
         self.fh = self.err.open("w")
         with one_core():  # serve, and the runs it starts
@@ -62,7 +63,7 @@ class Serve:
                 [sys.executable, "-c", CLI, "serve", "-w", str(root), *args],
                 stdout=subprocess.DEVNULL,
                 stderr=self.fh,
-                env=ENV,
+                env={**ENV, **(env or {})},
             )
 
     def text(self) -> str:
@@ -202,15 +203,21 @@ def test_scheduled_runs_logged_failures_survived_then_sigterm_and_one_serve_per_
 
 
 def test_the_missed_fire_is_caught_up_stopped_mid_run_and_resumed(
-    demo_pristine: Path, tmp_path: Path, servers: list[Serve]
+    demo_pristine: Path, tmp_path: Path, servers: list[Serve], plugin_site: Path
 ) -> None:
     """The run of the missed fire is the one stopped mid-run. (A first start owes no earlier
     fire: test_one_click_unsubscribe; a crashed serve leaves no lock behind:
     tests/security/test_serve_hardening.py.)"""
     from segmerge.serve.cron import ScheduleStore
 
-    # 409 letters, in three batches of the outbox's 200: the stop comes while some are left
-    root = first_contacts(copy_of(demo_pristine, tmp_path / "shop"), 450)
+    # 75 letters, in four batches of 20 (an installed outbox plugin, as 409 letters would be
+    # in batches of the outbox's 200): the stop comes while some are left
+    root = first_contacts(copy_of(demo_pristine, tmp_path / "shop"), 80)
+    install_plugin(plugin_site, "outbox20", OUTBOX20, "outbox20", "outbox20:Outbox20")
+    config = root / "segmerge.toml"
+    text = config.read_text(encoding="utf-8")
+    assert '[destinations.outbox]\nconnector = "outbox"\n' in text
+    config.write_text(text.replace('connector = "outbox"\n', 'connector = "outbox20"\n'))
     ws = wsmod.load(root)
     fire = (datetime.now(UTC) - timedelta(minutes=2)).astimezone(ws.tz)
     cli("schedule", "add", "profils", f"{fire.minute} {fire.hour} * * *", "-w", str(root))
@@ -218,7 +225,7 @@ def test_the_missed_fire_is_caught_up_stopped_mid_run_and_resumed(
     store = ScheduleStore(ws)
     store.cover("profils", fire - timedelta(days=1))
     store.close()
-    s = Serve(root)
+    s = Serve(root, env={"PYTHONPATH": str(plugin_site)})
     servers.append(s)
     s.wait_for(r"profils: the fire of .* was missed or interrupted; running it now")
     run_id = s.wait_for(r"run (profils@\S+) started").group(1)
@@ -237,6 +244,16 @@ def test_the_missed_fire_is_caught_up_stopped_mid_run_and_resumed(
     assert sent >= done_before and len(list((root / "outbox").rglob("*.eml"))) == sent
     stopped_mid_run = "stopped after its current batch" in s.text()
     assert stopped_mid_run or f"run {run_id} done" in s.text()
+
+
+OUTBOX20 = '''
+"""The outbox in batches of 20: a run of a few dozen letters has several."""
+from connectors.outbox import OutboxConnector
+
+
+class Outbox20(OutboxConnector):
+    batch_size = 20
+'''
 
 
 def _leads(pid: int) -> bool:
