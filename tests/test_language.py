@@ -5,7 +5,8 @@ Two kinds of checks. The catalogs: every sentence the code passes to ``_()`` or
 output would crash on ``.format``), no sentence is translated two ways, and the
 French keeps its typography (U+202F before ``: ; ! ? % €``). The commands: the
 demo workspace is walked command by command (and through its error paths) in
-process (the demo with half its customers, tests/demo_fixtures.py ``demo_half``), once
+process (the demo with half its customers, tests/demo_fixtures.py ``demo_half``: in
+French, a tenth of it with its quirks until the session's shared run), once
 with ``locale = "fr_FR"`` and once with ``locale = "en_US"``, and a
 small stop-word detector fails on an English sentence in the French output (and
 on a French one in the English output). User data (segment names and labels,
@@ -34,6 +35,7 @@ from typing import Any
 
 import pytest
 from babel.messages.pofile import read_po
+from test_cli_e2e import cut  # pytest's own module: its cache
 from typer.testing import CliRunner
 
 from segmerge import i18n
@@ -468,8 +470,11 @@ TYPO = "version: 1\nname: typo\nsegments:\n  - name: vieux\n    when: agee > 60\
 
 @pytest.fixture(scope="module")
 def demo(demo_half, tmp_path_factory) -> Path:
-    """The demo with half its customers (tests/demo_fixtures.py), as the shared run's."""
-    ws = copy_of(demo_half, tmp_path_factory.mktemp("demo") / "boutique")
+    """The French walk's workspace before its run: the demo with half its customers
+    (tests/demo_fixtures.py) cut to a tenth with its quirks (tests/test_cli_e2e.py
+    ``cut``). Its commands say the same sentences about fewer rows; what only the whole
+    half shows (a thousand contacts, addresses bounced or shared) the run's table says."""
+    ws = cut(copy_of(demo_half, tmp_path_factory.mktemp("demo") / "boutique"), 110)
     (ws / "segrules" / "typo.yaml").write_text(TYPO, "utf-8")
     return ws
 
@@ -530,8 +535,10 @@ def test_every_command_ends_the_same_way_in_both_languages(walked):
 def test_french_output_is_set_the_french_way(walked):
     fr, en = walked["fr"], walked["en"]
     _, segment = fr["segment"]
-    assert f"1{NNBSP}125 contacts au " in segment  # thousands, and the day in words
+    assert re.search(r"\d contacts au \d+(er)? [a-zéû]+ \d{4}\n", segment)  # the day in words
     assert re.search(rf"\d,\d{NNBSP}%", segment) and not re.search(r"\d\.\d\s?%", segment)
+    _, ran = fr["run"]  # the halved demo's run: a thousand contacts read
+    assert re.search(rf"contacts\s+│\s+1{NNBSP}125 │", ran), ran
     _, missing = fr["no workspace"]
     assert f"erreur{NNBSP}: pas de segmerge.toml dans" in missing
     assert f"conseil{NNBSP}: lancez `segmerge init DOSSIER`" in missing
