@@ -263,9 +263,11 @@ def test_traceback_flag_shows_one(ws):
     assert proc.returncode != 0 and "Traceback" in proc.stderr
 
 
-def test_explain_and_render_one_contact(demo, segmented):
+def test_explain_and_render_one_contact(small, segmented):
     rows = segments(segmented)
+    # the rules are each contact's own: the first fonceur of the half is one of the tenth's
     cid = rows.loc[rows["segment"] == "fonceurs", "contact_id"].iloc[0]
+    demo = small
     proc = sm(
         "explain", str(demo / "segrules/profils-vpc.yaml"), cid, "-w", str(demo), "--as-of", AS_OF
     )
