@@ -1,7 +1,7 @@
 """`segmerge serve` as a real process on a demo workspace, and its one-click unsubscribe endpoint.
 
 The other commands run in this process (tests/cli.py). The workspace is the demo cut
-to its first contacts (``small_demo``): what serve does to a run is the same for 100
+to its first contacts (``small_demo``): what serve does to a run is the same for 40
 contacts as for 2,250, at a fraction of the CPU. Letters are filled on one core
 (tests/demo_fixtures.py ``one_core``: no render worker to start, in serve's runs as in
 this process).
@@ -93,7 +93,7 @@ class Serve:
         self.fh.close()
 
 
-SMALL = 100  # contacts: what serve does to a run does not depend on how many it mails
+SMALL = 40  # contacts: what serve does to a run does not depend on how many it mails
 
 
 @pytest.fixture(scope="module")
