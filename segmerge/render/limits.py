@@ -6,9 +6,11 @@ twice), or to grow without end (``'x' * 10**9``, a buffer doubled by ``~``,
 ``| center(10**9)``). Jinja's sandbox only caps ``range()``. Here each letter
 gets a budget (:func:`start`) that the template cannot get around:
 
-- time: a deadline checked at every call, every loop start and every few
-  thousand items of a long loop (Python code cannot loop in a template
-  without one of them);
+- time: a deadline on the rendering thread's own CPU time, checked at every
+  call, every loop start and every few thousand items of a long loop (Python
+  code cannot loop in a template without one of them). CPU, not wall time: on
+  a loaded machine a letter waiting for a core has cost nothing, and the
+  verdict on a template must not depend on what else the machine runs;
 - size: every joined buffer (the letter, a macro, a ``{% set %}`` block, a
   ``~``) and every ``*``, ``+``, ``%``, ``**``, string method and sizing
   filter is checked *before* it allocates; what the ``{{ ... }}`` inside loops
@@ -32,7 +34,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from time import monotonic
+from time import thread_time
 from typing import Any
 
 from jinja2.runtime import markup_join, str_join
@@ -75,7 +77,7 @@ budget = _Budget()
 def start(limits: Limits) -> None:
     """A new letter: a fresh budget for this thread."""
     b = budget
-    b.deadline = monotonic() + limits.seconds
+    b.deadline = thread_time() + limits.seconds
     b.left = b.max_size = limits.max_size
     b.items = MAX_ITEMS
     if b.limits is not limits:
@@ -126,7 +128,7 @@ def check_size(n: int, what: str = "the letter") -> None:
 
 def check_clock() -> None:
     """Raise if this thread's letter is past its deadline (for work outside Jinja)."""
-    if monotonic() > budget.deadline:
+    if thread_time() > budget.deadline:
         raise timeout()
 
 

@@ -78,7 +78,7 @@ class MailConfig(_Strict):
     unsubscribe_url: str = "https://example.org/unsubscribe?token={token}"
     unsubscribe_mailto: str | None = None
     message_id_domain: str = "segmerge.local"
-    #: seconds one letter may take to render, and its largest size in characters: a
+    #: seconds of CPU one letter may take to render, and its largest size in characters: a
     #: template that never ends or eats memory skips that contact (render_limits.py)
     render_timeout: float = Field(default=5.0, gt=0, le=600)
     max_letter_size: int = Field(default=5_000_000, ge=10_000, le=200_000_000)
