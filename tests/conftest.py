@@ -37,14 +37,19 @@ pytest_plugins = ["tests.postgres", "tests.cpu_ledger", "tests.demo_fixtures", "
 @pytest.fixture(scope="session")
 def fork_server() -> Iterator[ForkServer]:
     """The one process the crash tests fork their `segmerge` runs from (tests/forked_cli.py):
-    its imports, about two seconds of CPU, are paid once a session instead of once a test."""
+    its imports, about two seconds of CPU, are paid once a session instead of once a test.
+    Its CPU, children included, is booked under tests/forked_cli.py (tests/cpu_ledger.py)."""
     from forked_cli import ForkServer
+
+    from tests.cpu_ledger import book, cpu
 
     server = ForkServer()
     try:
         yield server
     finally:
-        server.close()
+        start = cpu()
+        server.close()  # its CPU and its children's count from here
+        book("tests/forked_cli.py::fork_server", "teardown", start)
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -25,7 +25,7 @@ import pytest
 _OUT = os.environ.get("SEGMERGE_TEST_CPU")
 
 
-def _cpu() -> float:
+def cpu() -> float:
     me = resource.getrusage(resource.RUSAGE_SELF)
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
     return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
@@ -37,35 +37,49 @@ def _write(seconds: float, nodeid: str, phase: str) -> None:
             fh.write(f"{seconds:.2f}\t{nodeid}\t{phase}\n")
 
 
+#: CPU booked under another node id while a phase ran (see :func:`book`)
+_ELSEWHERE = [0.0]
+
+
+def book(nodeid: str, phase: str, start: float) -> None:
+    """Book the CPU spent since ``start`` (a :func:`cpu` reading) under ``nodeid`` and
+    leave it out of the test phase it happened in. Why: a process shared by several
+    tests (tests/forked_cli.py's fork server) counts, children included, only once it
+    is waited for, at the session's end, inside the last test's teardown."""
+    seconds = cpu() - start
+    _ELSEWHERE[0] += seconds
+    _write(seconds, nodeid, phase)
+
+
 def _measured(item: pytest.Item, phase: str) -> Iterator[None]:
-    start = _cpu()
+    start, elsewhere = cpu(), _ELSEWHERE[0]
     yield
-    _write(_cpu() - start, item.nodeid, phase)
+    _write(cpu() - start - (_ELSEWHERE[0] - elsewhere), item.nodeid, phase)
 
 
-_write(_cpu(), "<session>", "startup")
+_write(cpu(), "<session>", "startup")
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_collection(session: pytest.Session) -> Iterator[None]:
-    start = _cpu()
+    start = cpu()
     try:
         return (yield)
     finally:
-        _write(_cpu() - start, "<session>", "collection")
+        _write(cpu() - start, "<session>", "collection")
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_sessionfinish(session: pytest.Session) -> Iterator[None]:
-    start = _cpu()
+    start = cpu()
     try:
         return (yield)
     finally:
-        _write(_cpu() - start, "<session>", "finish")
+        _write(cpu() - start, "<session>", "finish")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    _write(_cpu(), "<session>", "total")
+    _write(cpu(), "<session>", "total")
 
 
 @pytest.hookimpl(wrapper=True)

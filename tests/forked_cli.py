@@ -15,8 +15,8 @@ abruptly as it ends any process. Nothing of a run happens before the fork
 ``segmerge run`` does and leaves behind, whichever test's children came before.
 
 Its CPU reaches the suite's count when the server is waited for, at the end of
-the session: tests/cpu_ledger.py books it on the teardown of the session's last
-test, not on the crash tests themselves.
+the session; tests/cpu_ledger.py books it under ``tests/forked_cli.py::fork_server``
+(not on the teardown of whichever test came last).
 """
 
 from __future__ import annotations
