@@ -83,3 +83,13 @@ def test_an_unwritable_cache_only_costs_the_rebuild(
     parser = grammar_cache.cached_parser(GRAMMAR, **OPTIONS)
     assert parser.parse(CONDITION).data == "and_"
     assert blocker.read_text() == ""
+
+
+def test_without_a_known_home_nothing_is_written_where_the_command_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/cache")
+    monkeypatch.setattr(os.path, "expanduser", lambda path: path)  # no HOME, no passwd entry
+    monkeypatch.chdir(tmp_path)
+    assert grammar_cache.cached_parser(GRAMMAR, **OPTIONS).parse(CONDITION).data == "and_"
+    assert list(tmp_path.iterdir()) == []

@@ -33,17 +33,24 @@ def cached_parser(grammar: str, **options: Any) -> Lark:
     key = hashlib.sha256(
         f"{grammar}{sorted(options.items())}{lark.__version__}{sys.version}".encode()
     ).hexdigest()[:32]
-    path = os.path.join(cache_dir(), f"rules-grammar-{key}.lark")
-    parser = _load(path)
+    folder = cache_dir()
+    path = os.path.join(folder, f"rules-grammar-{key}.lark") if folder else None
+    parser = _load(path) if path else None
     if parser is None:
         parser = Lark(grammar, **options)
-        _save(parser, path)
+        if path:
+            _save(parser, path)
     return parser
 
 
-def cache_dir() -> str:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "segmerge")
+def cache_dir() -> str | None:
+    """Where the tables are kept; None when no absolute folder is known (a relative
+    ``XDG_CACHE_HOME`` is invalid by its specification, and a home that cannot be found
+    must not become a ``~`` folder in the current directory)."""
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    if not os.path.isabs(base):
+        base = os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "segmerge") if os.path.isabs(base) else None
 
 
 def _load(path: str) -> Lark | None:
