@@ -38,6 +38,7 @@ from segmerge.run.pipeline import RunOptions, run
 from segmerge.segment.cache import Snapshot
 from segmerge.serve.endpoint.server import UnsubscribeServer
 from segmerge.workspace import config as wsmod
+from tests.demo_fixtures import copy_of
 
 ONE_CLICK = b"List-Unsubscribe=One-Click"
 AS_OF = "2026-12-01"
@@ -72,23 +73,23 @@ def contacts_csv(root: Path, emails: dict[str, str]) -> None:
     (root / "data" / "contacts.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
 
 
-@pytest.fixture
-def ws(tmp_path: Path, site: Path) -> wsmod.Workspace:
-    (tmp_path / "data").mkdir()
-    contacts_csv(tmp_path, {f"c{i}": f"c{i}@exemple.fr" for i in range(1, 6)})
-    (tmp_path / "segrules").mkdir()
-    (tmp_path / "segrules" / "a.yaml").write_text(
+def make_shop(root: Path) -> wsmod.Workspace:
+    """Five subscribed contacts on the `telling` source, one campaign to the outbox."""
+    (root / "data").mkdir(parents=True)
+    contacts_csv(root, {f"c{i}": f"c{i}@exemple.fr" for i in range(1, 6)})
+    (root / "segrules").mkdir()
+    (root / "segrules" / "a.yaml").write_text(
         "version: 1\nname: a\nexclude: not subscribed\nsegments:\n  - name: tous\n    when: true\n",
         encoding="utf-8",
     )
-    tpl = tmp_path / "templates" / "a"
+    tpl = root / "templates" / "a"
     tpl.mkdir(parents=True)
     (tpl / "_default.html.j2").write_text(
         '---\nsubject: "Bonjour"\n---\n<p>Bonjour {{ contact.first_name }}</p>'
         "<a href='{{ unsubscribe_url }}'>stop</a>\n",
         encoding="utf-8",
     )
-    (tmp_path / "segmerge.toml").write_text(
+    (root / "segmerge.toml").write_text(
         textwrap.dedent("""\
         timezone = "Europe/Paris"
         [mail]
@@ -107,12 +108,34 @@ def ws(tmp_path: Path, site: Path) -> wsmod.Workspace:
         """),
         encoding="utf-8",
     )
-    return wsmod.load(tmp_path)
+    return wsmod.load(root)
 
 
 @pytest.fixture
-def serve(ws: wsmod.Workspace) -> Iterator[Callable[..., UnsubscribeServer]]:
-    """Start in-process endpoints on a free port; all stopped at the end."""
+def ws(tmp_path: Path, site: Path) -> wsmod.Workspace:
+    """The shop before any run: no key, no send."""
+    return make_shop(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def ran_once(tmp_path_factory: pytest.TempPathFactory, site: Path) -> Path:
+    """The shop after its campaign's run of AS_OF (c1..c5 mailed once): copy it to change it."""
+    root = tmp_path_factory.mktemp("ran") / "shop"
+    run(make_shop(root), "a", RunOptions(as_of=AS_OF))
+    return root
+
+
+@pytest.fixture
+def ran(ran_once: Path, tmp_path: Path) -> wsmod.Workspace:
+    """This test's copy of the shop after its first run (one run a module, not a test)."""
+    return wsmod.load(copy_of(ran_once, tmp_path / "shop"))
+
+
+@pytest.fixture
+def serve(request: pytest.FixtureRequest) -> Iterator[Callable[..., UnsubscribeServer]]:
+    """Start in-process endpoints on a free port, on the test's shop (``ran`` if it asks
+    for it, else ``ws``); all stopped at the end."""
+    ws = request.getfixturevalue("ran" if "ran" in request.fixturenames else "ws")
     started: list[UnsubscribeServer] = []
 
     def start(**kw: Any) -> UnsubscribeServer:
@@ -198,8 +221,8 @@ def wait_until(check: Callable[[], Any], timeout: float = 15, what: str = "") ->
 # forged and test tokens -------------------------------------------------------------
 
 
-def test_forged_tokens_get_403_and_nothing_is_recorded(ws, serve):
-    run(ws, "a", RunOptions(as_of=AS_OF))
+def test_forged_tokens_get_403_and_nothing_is_recorded(ran, serve):
+    ws = ran  # mailed on AS_OF
     s = serve()
     good = unsubscribe_token(key(ws), "c1")
     other = unsubscribe_token(key(ws), "c2").split(".")[0]
@@ -219,8 +242,8 @@ def test_forged_tokens_get_403_and_nothing_is_recorded(ws, serve):
     assert state(ws) == {"addresses": set(), "ids": set(), "audit": [], "told": []}
 
 
-def test_a_test_send_token_is_accepted_and_never_unsubscribes_anyone(ws, serve):
-    run(ws, "a", RunOptions(as_of=AS_OF))
+def test_a_test_send_token_is_accepted_and_never_unsubscribes_anyone(ran, serve):
+    ws = ran  # mailed on AS_OF
     s = serve()
     token = test_unsubscribe_token(key(ws), "c1@exemple.fr")  # the seed is also a customer
     code, page, _ = http(s, "POST", token, ONE_CLICK)
@@ -249,8 +272,8 @@ def pulled_copy(ws: wsmod.Workspace, emails: dict[str, str]) -> None:
     Snapshot(ws.state_dir, "boutique").save(tables, "fp")
 
 
-def test_a_valid_post_suppresses_the_id_and_every_known_address(ws, serve):
-    run(ws, "a", RunOptions(as_of=AS_OF))  # c1 was mailed at c1@exemple.fr
+def test_a_valid_post_suppresses_the_id_and_every_known_address(ran, serve):
+    ws = ran  # c1 was mailed at c1@exemple.fr
     pulled_copy(ws, {"c1": "C1.Nouveau@EXEMPLE.fr", "c2": "c2@exemple.fr"})
     s = serve()
     code, page, _ = http(s, "POST", unsubscribe_token(key(ws), "c1"), ONE_CLICK)
@@ -276,8 +299,8 @@ def test_an_unsubscribe_is_kept_when_the_ledger_has_no_send_for_the_contact(ws, 
     assert state(ws)["ids"] == {"c3", "c9"} and state(ws)["addresses"] == {"c3@exemple.fr"}
 
 
-def test_a_contact_who_unsubscribed_then_changed_address_is_not_mailed(ws, serve):
-    run(ws, "a", RunOptions(as_of=AS_OF))
+def test_a_contact_who_unsubscribed_then_changed_address_is_not_mailed(ran, serve):
+    ws = ran  # mailed on AS_OF
     s = serve()
     assert http(s, "POST", unsubscribe_token(key(ws), "c2"), ONE_CLICK)[0] == 200
     s.stop()
@@ -295,8 +318,8 @@ def test_a_contact_who_unsubscribed_then_changed_address_is_not_mailed(ws, serve
 # replays and the platform queue ------------------------------------------------------
 
 
-def test_a_platform_that_is_down_is_told_after_a_restart(ws, serve):
-    run(ws, "a", RunOptions(as_of=AS_OF))
+def test_a_platform_that_is_down_is_told_after_a_restart(ran, serve):
+    ws = ran  # mailed on AS_OF
     (ws.root / "platform-down").touch()
     s = serve(retry_base=3600)  # the first attempt fails; the retry is far away
     assert http(s, "POST", unsubscribe_token(key(ws), "c4"), ONE_CLICK)[0] == 200
@@ -312,11 +335,11 @@ def test_a_platform_that_is_down_is_told_after_a_restart(ws, serve):
     assert state(ws)["told"] == ["c4 c4@exemple.fr"] and len(state(ws)["audit"]) == 1
 
 
-def test_twenty_replays_are_recorded_once_and_the_platform_told_once(ws, serve):
+def test_twenty_replays_are_recorded_once_and_the_platform_told_once(ran, serve):
     """Twenty POSTs of one link (a mail scanner, a double click, an attacker replaying it):
     one suppression, one audit row, one call to the platform. That they start no process
     in the real `segmerge serve` is checked in tests/test_serve.py (test_one_click_unsubscribe)."""
-    run(ws, "a", RunOptions(as_of=AS_OF))
+    ws = ran  # mailed on AS_OF
     s = serve()
     token = unsubscribe_token(key(ws), "c5")
     for _ in range(20):
@@ -374,8 +397,8 @@ def test_connections_beyond_the_cap_get_503_and_service_resumes(ws, serve):
     assert http(s, "GET", token)[0] == 200
 
 
-def test_oversized_requests_and_other_methods_are_refused_and_record_nothing(ws, serve):
-    run(ws, "a", RunOptions(as_of=AS_OF))
+def test_oversized_requests_and_other_methods_are_refused_and_record_nothing(ran, serve):
+    ws = ran  # mailed on AS_OF
     s = serve()
     token = unsubscribe_token(key(ws), "c1")
     line = f"POST /unsubscribe?token={token} HTTP/1.1\r\nHost: a\r\n".encode()
