@@ -165,10 +165,7 @@ def _run_open(camp: OpenCampaign, opts: RunOptions) -> RunSummary:
     skipped = list(sends.skipped)
     skipped.extend(plan_members(camp, run_id, consent, summary.not_mailed))
     if opts.dry_run:  # every letter still rendered, a chunk at a time
-        with closing(sends.chunks(summary.render_errors, opts.progress)) as chunks:
-            for chunk, _failed in chunks:
-                summary.planned["send"] += len(chunk)
-                del chunk, _failed  # not held while the next chunk is rendered
+        summary.planned["send"] += sends.count(summary.render_errors, opts.progress)
         summary.render_errors.extend(draft_errors)
         return summary
     pushes = plan_pushes(camp, run_id, draft_errors, skipped)
