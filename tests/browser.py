@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,16 @@ class Chromium:
         self.loop = loop
         self._stop = stop
         self.closed = False
+
+    @contextmanager
+    def driving(self) -> Iterator[Any]:
+        """The browser, for Playwright calls made outside a test's ``browser`` fixture (a
+        module's fixture setting up or closing a page it shares)."""
+        asyncio._set_running_loop(self.loop)
+        try:
+            yield self.browser
+        finally:
+            asyncio._set_running_loop(None)
 
     def close(self) -> None:
         """Chromium and Playwright's driver stopped and waited for; once."""

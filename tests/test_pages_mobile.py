@@ -93,6 +93,19 @@ def root(tmp_path_factory):
     return make_workspace(tmp_path_factory.mktemp("mobile") / "ws")
 
 
+@pytest.fixture(scope="module")
+def phone(chromium_session):
+    """One phone-sized page for the tests that set a whole document in it (``set_content``
+    replaces it: nothing passes from one test to the next); a new page costs Chromium about
+    0.7 s of CPU. Tests taking it take ``browser`` too (Playwright's loop is theirs)."""
+    with chromium_session.driving() as browser:
+        page = browser.new_page(viewport=PHONE)
+    yield page
+    if not chromium_session.closed:  # else closed with Chromium, after the last browser test
+        with chromium_session.driving():
+            page.close()
+
+
 @pytest.fixture()
 def french():
     before = i18n.lang()
@@ -223,7 +236,9 @@ def test_preview_fits_a_phone_and_shows_the_letter_at_both_widths(browser, root)
         page.close()
 
 
-def test_report_and_kpi_pages_fit_a_phone_and_their_charts_do_not_collide(browser, root, french):
+def test_report_and_kpi_pages_fit_a_phone_and_their_charts_do_not_collide(
+    browser, phone, root, french
+):
     # mode all, long labels: every chart of the report (sizes, overlaps, profiles)
     (root / "segrules" / "tous.yaml").write_text(
         "version: 1\nmode: all\nsegments:\n"
@@ -237,7 +252,7 @@ def test_report_and_kpi_pages_fit_a_phone_and_their_charts_do_not_collide(browse
     pages = {"report": quality_page(analyse(seg, 50), None, ws.tz), "kpi": kpi_page(kpi_report())}
     assert "Résultats par segment et variante" in pages["kpi"]
     assert "Profil des segments" in pages["report"]
-    page = browser.new_page(viewport=PHONE)
+    page = phone
     for name, html in pages.items():
         page.set_content(html)
         fits(page, name)
@@ -250,10 +265,9 @@ def test_report_and_kpi_pages_fit_a_phone_and_their_charts_do_not_collide(browse
         sizes = page.evaluate(TEXT_PX)
         assert len(sizes) == page.locator("figure svg").count(), name
         assert min(sizes) >= 11, (name, sizes)  # was about 6 px before the text grew
-    page.close()
 
 
-def test_report_and_kpi_pages_speak_english_for_another_workspace(browser):
+def test_report_and_kpi_pages_speak_english_for_another_workspace(browser, phone):
     """No French on an English page: the same report, fixed texts from the catalog's msgids."""
     before = i18n.lang()
     i18n.use_locale("en_GB")
@@ -261,7 +275,7 @@ def test_report_and_kpi_pages_speak_english_for_another_workspace(browser):
         html = kpi_page(kpi_report())
     finally:
         i18n.use_locale(before)
-    page = browser.new_page(viewport=PHONE)
+    page = phone
     page.set_content(html)
     assert page.locator("html").get_attribute("lang") == "en"
     heads = page.locator("h2").all_inner_texts()
@@ -270,7 +284,6 @@ def test_report_and_kpi_pages_speak_english_for_another_workspace(browser):
     for french in ("Résultats", "fenêtre", "désabonnement", "revenu /", "données"):
         assert french not in text, french
     fits(page, "kpi in English")
-    page.close()
 
 
 def test_preview_speaks_english_for_an_english_workspace(tmp_path):
