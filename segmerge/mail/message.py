@@ -53,6 +53,7 @@ _DOMAIN = re.compile(r"^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]*$")
 _MESSAGE_ID = re.compile(r"<[^<>\s@]+@[^<>\s@]+>")
 _SPACES = re.compile(r"  +")
+_NOT_IN_LINK = re.compile(r'[ <>"\r\n\t]')  # one search, not a scan per character
 _BODY_TAG = re.compile(r"<body\b[^>]*>", re.IGNORECASE)
 _URL_SAFE = "!#$%&'()*+/:;=?@[]~-._"
 
@@ -175,7 +176,9 @@ def _message_id(message_id: str) -> None:
         )
 
 
+@lru_cache(maxsize=256)
 def _header_name(name: str) -> None:
+    """An extra header's name, checked once per run (a bad one raises each time)."""
     if not _HEADER_NAME.match(name) or name.lower() in RESERVED:
         raise MessageError(
             _("extra header {name} is not allowed").format(name=repr(name)),
@@ -323,7 +326,7 @@ def _unsubscribe(url: str, mailto: str | None) -> Value:
 
 
 def _link(url: str) -> None:
-    if not url.startswith("https://") or any(c in url for c in ' <>"\r\n\t'):
+    if not url.startswith("https://") or _NOT_IN_LINK.search(url):
         raise MessageError(
             _("unsubscribe link {url} must be an https:// URL without spaces (RFC 8058)").format(
                 url=repr(url)
