@@ -223,6 +223,18 @@ def test_search_by_email_and_unknown_things_are_404(demo, engine):
     assert code == 200 and headers["Content-Type"].startswith("text/css") and ".tabs" in css
 
 
+def test_pages_and_reloads_are_not_file_changes(demo):
+    """Loading the workspace for a page, or dropping it on a change, changes no file: the
+    page must not reload (it did two or three times after its first load, each reload
+    opening its campaigns again)."""
+    before = version(demo)
+    assert get(demo.url + "c/rfm")[0] == 200
+    assert not demo.watcher.check() and version(demo) == before
+    demo.preview.invalidate()  # what a change does: the workspace and campaigns dropped
+    after = version(demo)
+    assert not demo.watcher.check() and version(demo) == after
+
+
 def test_file_changes_reload_and_errors_show_in_the_page(tmp_path):
     root = make_workspace(tmp_path / "ws")
     tpl = root / "templates" / "profils-vpc" / "zens.html.j2"

@@ -54,6 +54,7 @@ class Preview:
         self._camps: dict[str, CampaignView] = {}
         self._pulled: dict[str, Any] = {}  # a source's tables, pulled once for its campaigns
         self._lang: str | None = None
+        self._extra: list[Path] = []  # the campaigns' own paths, as the last workspace said
 
     @property
     def tag(self) -> str:
@@ -112,27 +113,37 @@ class Preview:
             return self._camps[name]
 
     def watched(self) -> list[Path]:
+        """The workspace's files and folders, and each campaign's rule set and letters as
+        the last workspace that loaded names them: dropping the workspace on a change must
+        not change what is watched (it read as another change: the page reloaded two or
+        three times after its first load, each time opening its campaigns again)."""
         paths = [self.root / wsmod.CONFIG_NAME, self.root / "segrules", self.root / "templates"]
         ws = self._ws
         if ws is not None:
+            extra: list[Path] = []
             for c in ws.config.campaigns.values():
                 folder = ws.templates_dir(c)
-                paths += [ws.path(c.rules), folder, folder.parent / "_shared"]
-        return list(dict.fromkeys(paths))
+                extra += [ws.path(c.rules), folder, folder.parent / "_shared"]
+            self._extra = extra
+        return list(dict.fromkeys(paths + self._extra))
 
 
 def signature(paths: list[Path]) -> tuple[tuple[str, int, int], ...]:
-    """(file, mtime, size) of every file under the paths: what changes when one is saved."""
-    out: list[tuple[str, int, int]] = []
+    """(file, mtime, size) of every file under the paths, once each (a campaign's folder
+    is usually under ``templates/``): what changes when one is saved."""
+    out: dict[str, tuple[str, int, int]] = {}
     for p in paths:
         files = sorted(x for x in p.rglob("*") if x.is_file()) if p.is_dir() else [p]
         for f in files:
+            name = str(f)
+            if name in out:
+                continue
             try:
                 st = f.stat()
             except OSError:
                 continue
-            out.append((str(f), st.st_mtime_ns, st.st_size))
-    return tuple(out)
+            out[name] = (name, st.st_mtime_ns, st.st_size)
+    return tuple(sorted(out.values()))
 
 
 class Watcher(threading.Thread):
@@ -143,12 +154,19 @@ class Watcher(threading.Thread):
         self.preview = preview
         self.interval = interval
         self.stopped = threading.Event()
+        preview.workspace()  # its campaigns' paths are watched from the start
         self._last = signature(preview.watched())
 
     def run(self) -> None:
         while not self.stopped.wait(self.interval):
-            now = signature(self.preview.watched())
-            if now != self._last:
-                self._last = now
-                log.info("preview: files changed, reloading")
-                self.preview.invalidate()
+            self.check()
+
+    def check(self) -> bool:
+        """Whether a watched file changed since the last look (the preview is then dropped)."""
+        now = signature(self.preview.watched())
+        if now == self._last:
+            return False
+        self._last = now
+        log.info("preview: files changed, reloading")
+        self.preview.invalidate()
+        return True
