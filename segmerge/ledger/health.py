@@ -1,9 +1,9 @@
-"""The ledger's health, read without the ledger's machinery: what `doctor`, the backups
-and a key about to be created need to know of the workspace's state.
+"""The ledger's health, read straight from its file: what `doctor`, the backups and a
+key about to be created need to know of the workspace's state.
 
 Why here: the ledger is the only door to its database, and these checks open it raw
-(a read-only look, ``quick_check`` on demand) because the file may be truncated,
-foreign or damaged, which is exactly what they are asked. The key's and the marker's
+(a look that changes nothing, ``quick_check`` on demand) because the file may be
+truncated, foreign or damaged, which is exactly what they are asked. The key's and the marker's
 side, which need no database, stay in :mod:`segmerge.workspace.state`.
 """
 

@@ -1,4 +1,5 @@
-"""The workspace's signing key and the tokens every unsubscribe link carries.
+"""The tokens every unsubscribe link carries (the key that signs them is loaded, and
+guarded, by :func:`segmerge.ledger.health.signing_key`).
 
 Kept apart from :mod:`segmerge.mail.consent` (which works on whole pandas columns) so that
 what answers a click, the one-click endpoint in ``serve``, checks a token without
