@@ -10,7 +10,6 @@ from __future__ import annotations
 import html
 import re
 import shutil
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -19,7 +18,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from cli import SCRIPT, segmerge
+from cli import segmerge
+from forked_cli import PRELOAD, forks
 from markupsafe import escape
 
 from segmerge.preview.app import PreviewServer, is_loopback
@@ -328,7 +328,7 @@ def test_is_loopback():
     assert not any(map(is_loopback, ["0.0.0.0", "192.168.1.2", "::", "example.org"]))
 
 
-def test_the_command_serves_on_a_free_port_and_refuses_bad_input(tmp_path):
+def test_the_command_serves_on_a_free_port_and_refuses_bad_input(fork_server, tmp_path):
     root = make_workspace(tmp_path / "ws")
     args = ["preview", "-w", str(root), "--as-of", AS_OF]
     bad = segmerge(*args, "--campaign", "nope")  # refused before serving: in this process
@@ -336,25 +336,24 @@ def test_the_command_serves_on_a_free_port_and_refuses_bad_input(tmp_path):
     assert "Traceback" not in bad.stderr
     bad = segmerge(*args, "--as-of", "hier")
     assert bad.returncode == 2 and "is not a date" in bad.stderr
-    cmd = [SCRIPT, *args]
-    proc = subprocess.Popen(
-        [*cmd, "--port", "0", "--campaign", "rfm"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        line = proc.stdout.readline()
-        url = re.search(r"http://127\.0\.0\.1:(\d+)/c/rfm", line)
-        assert url, line
+    # a real `segmerge preview` process, forked from one that has imported the CLI
+    # (tests/forked_cli.py): a fresh interpreter's imports cost more than the whole test
+    log = tmp_path / "preview.log"
+    with forks(fork_server, log, (*PRELOAD, "segmerge.preview.app")) as cmd:
+        proc = cmd.start(*args, "--port", "0", "--campaign", "rfm")
+        url = None
+        deadline = time.monotonic() + 60
+        while url is None and proc.poll() is None and time.monotonic() < deadline:
+            url = re.search(r"http://127\.0\.0\.1:(\d+)/c/rfm", log.read_text(encoding="utf-8"))
+            time.sleep(0.02)
+        assert url, log.read_text(encoding="utf-8")
         base = f"http://127.0.0.1:{url.group(1)}/"
         code, _, body = get(base)
         assert code == 200 and 'id="campagne-rfm"' in body and "campagne-profils" not in body
         assert get(base + "c/profils")[0] == 404
         busy = segmerge(*args, "--port", url.group(1))  # refused before serving: in process
         assert busy.returncode == 2 and "already in use" in busy.stderr
-    finally:
-        proc.terminate()
+        proc.kill()
         proc.wait(timeout=10)
 
 
