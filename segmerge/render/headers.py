@@ -10,8 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import jinja2
-
+from segmerge.render.front import Front
 from segmerge.render.senders import Sender, sender_text
 
 # control characters and Unicode line breaks; no-break spaces are kept ("20\xa0€")
@@ -28,7 +27,7 @@ def one_line(text: str) -> str:
     return _SPACES.sub(" ", text).strip(" ")
 
 
-def front_value(v: jinja2.Template | str | None, variables: dict[str, Any]) -> str:
+def front_value(v: Front | str | None, variables: dict[str, Any]) -> str:
     """A front-matter value for this contact; constants were made one line at load."""
     if v is None or isinstance(v, str):
         return v or ""

@@ -45,6 +45,7 @@ from segmerge.render.env import (
 )
 from segmerge.render.errors import check_address, render_failure, syntax_error
 from segmerge.render.filters import make_filters
+from segmerge.render.front import Front
 from segmerge.render.headers import front_value, mailbox, one_line
 from segmerge.render.limits import Limits, check_clock, start
 from segmerge.render.pool import render_many
@@ -68,12 +69,12 @@ class _Letter:
     text_file: str | None
     html: jinja2.Template
     text: jinja2.Template | None
-    subject: jinja2.Template | str
-    preheader: jinja2.Template | str
+    subject: Front | str
+    preheader: Front | str
     from_addr: Sender | str | None
     reply_to: Sender | str | None
     files: frozenset[str] = field(default_factory=frozenset)
-    subject_variants: dict[str, jinja2.Template | str] = field(default_factory=dict)
+    subject_variants: dict[str, Front | str] = field(default_factory=dict)
 
 
 class TemplateSet:
@@ -232,7 +233,7 @@ class TemplateSet:
         compiled.check(text_units, known, self._env.globals)
         self._read += html_units + text_units
         values: dict[str, Any] = {}
-        subject_variants: dict[str, jinja2.Template | str] = {}
+        subject_variants: dict[str, Front | str] = {}
         for key, f in split.fields.items():
             variant = frontmatter.VARIANT_KEY.match(key)
             if variant:
@@ -295,7 +296,7 @@ class TemplateSet:
 
     def _front(
         self, path: Path, f: frontmatter.FrontField, known: frozenset[str] | None
-    ) -> jinja2.Template | str:
+    ) -> Front | str:
         """A front-matter value: a template (padded so lines match the file) or constant text.
 
         It is rendered on its own, so it is checked on its own: a name set in the body
@@ -311,7 +312,8 @@ class TemplateSet:
             code = compiled.compile_code(self._env, source, str(path))
         except jinja2.TemplateSyntaxError as exc:
             raise syntax_error(exc, str(path)) from None
-        return self._env.template_class.from_code(self._env, code, self._env.make_globals(None))
+        globals_ = self._env.make_globals(None)
+        return Front(self._env.template_class.from_code(self._env, code, globals_), tree)
 
     # -- rendering ---------------------------------------------------------------------------
 
