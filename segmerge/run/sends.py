@@ -304,9 +304,7 @@ def choose_sends(
     keys = SendKeys(run_id, ids)
     skipped: list[PlannedAction] = []
     todo = hold_out(camp, chosen, keys, ids, summary.not_mailed, skipped)
-    held = hold_back(
-        todo.tolist(), keys, ids, pressure, frame, primary, ws.tz, camp.destination.name
-    )
+    held = hold_back(todo, keys, ids, pressure, frame, primary, ws.tz, camp.destination.name)
     record_held(summary, held, ws.tz)
     skipped.extend(held.deferred)
     rows = np.asarray(held.kept, dtype=np.int64)
