@@ -61,11 +61,12 @@ for line in sys.stdin:
     req = json.loads(line)
     for name in req["preload"]:  # once: the next test's children find them imported
         importlib.import_module(name)
+    # the log exists once the test knows the child's pid: it may read it at once
+    out = os.open(req["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     pid = os.fork()
     if pid == 0:
         code = 1
         try:
-            out = os.open(req["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
             null = os.open(os.devnull, os.O_RDONLY)
             os.dup2(null, 0)
             os.dup2(out, 1)
@@ -84,6 +85,7 @@ for line in sys.stdin:
             sys.stderr.flush()
         finally:
             os._exit(code)
+    os.close(out)
     print(pid, flush=True)
     _, status = os.waitpid(pid, 0)
     print(os.waitstatus_to_exitcode(status), flush=True)
