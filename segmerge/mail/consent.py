@@ -149,24 +149,32 @@ def one_per_address(
     with the smallest id gets it, whatever the order of the file. Returns the rows still
     mailable and how many were left out.
 
-    The addresses are compared as they are (Arrow strings): only the few contacts whose
-    mailbox is shared become Python strings, with their ids, to be ranked (a million
-    addresses and ids made into Python objects were some 150 MiB at a time)."""
-    pos = np.flatnonzero(mailable)
-    # each address as a number (its place among the distinct ones): no copy of the column
+    The addresses are compared as they are (Arrow strings, sorted): only the few contacts
+    whose mailbox is shared have their ids made into Python strings, to be ranked (a
+    million addresses and ids made into Python objects were some 150 MiB at a time)."""
     values = pa.array(address, from_pandas=True)
     if isinstance(values, pa.ChunkedArray):  # one chunk as it is; several joined once
         values = values.combine_chunks()
-    coded = pc.dictionary_encode(values, null_encoding="encode")
-    del values
-    at_value = coded.indices.to_numpy(zero_copy_only=False)[pos].astype(np.int64)
-    counts = np.bincount(at_value, minlength=len(coded.dictionary))
-    del coded
-    if not len(pos) or counts.max() <= 1:
+    # the candidates in the order of their addresses: a shared mailbox is a run of equals
+    # (sorting indices copies no string, unlike a hash table of the distinct addresses)
+    order = pc.sort_indices(values).to_numpy()
+    pos = order[mailable[order]].astype(np.int64)
+    if len(pos) < 2:
         return mailable, 0
-    shared = counts[at_value] > 1
+    ranked = values.take(pa.array(pos))
+    del values, order
+    after, before = ranked.slice(1), ranked.slice(0, len(ranked) - 1)
+    same = pc.or_(
+        pc.fill_null(pc.equal(after, before), False),
+        pc.and_(pc.is_null(after), pc.is_null(before)),
+    ).to_numpy(zero_copy_only=False)
+    del ranked, after, before
+    if not same.any():
+        return mailable, 0
+    box = np.concatenate([[0], np.cumsum(~same)])  # the mailbox of each candidate, numbered
+    shared = np.bincount(box)[box] > 1
     at = pos[shared]
-    group = pd.DataFrame({"address": at_value[shared], "id": _take(ids, at)}, dtype=object)
+    group = pd.DataFrame({"address": box[shared], "id": _take(ids, at)}, dtype=object)
     first = ~group.sort_values("id", kind="stable").duplicated("address").sort_index()
     kept = mailable.copy()
     kept[at[~first.to_numpy()]] = False
