@@ -12,7 +12,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from segmerge.render.textpart import _fast, html_to_text, parsed_by_stdlib
+from segmerge.render.textpart import _fast, _planned, html_to_text, parsed_by_stdlib
 
 TIDY = [
     # markup as our templates write it
@@ -89,6 +89,8 @@ TIDY = [
     "AT&T",
     ">",
 ]
+# text a letter's shape leaves to its words: any of these in place of any other
+WORDS = ["Bonjour", "Zoé", " ", "\n", "https://b.fr/u?t=QzAw.x", "https://b.fr/x/", "&amp;", "\xa0"]
 BROKEN = [  # what only the stdlib parser reads
     "<",
     "a < b",
@@ -152,3 +154,31 @@ def test_a_letter_over_64_kib_is_read_in_chunks_by_the_stdlib_parser():
     text = html_to_text(html, check=lambda: ticks.append(1))
     assert text == ("mot " * 40_000).strip()
     assert len(ticks) == 3  # the letter's clock ran between the chunks
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.sampled_from(TIDY), max_size=30),
+    st.lists(st.sampled_from(WORDS), min_size=1, max_size=30),
+)
+def test_a_letter_shaped_like_one_read_before_reads_as_the_stdlib_reads_it(pieces, words):
+    """The second letter of a shape replays the first one's plan with its own words
+    and its own link (the address as its words, blank words, another address)."""
+    first = "".join(pieces)
+    html_to_text(first)  # its markup and shape are read once
+    own = iter(words * 31)
+    second = "".join(next(own) if p in WORDS else p for p in pieces)
+    assert html_to_text(second) == parsed_by_stdlib(second)
+
+
+def test_letters_of_one_template_take_the_planned_reading():
+    letters = [
+        f'<p>Bonjour {name},</p>\n<p><a href="https://b.fr/u?t={n}">{label}</a></p>'
+        for n, (name, label) in enumerate(
+            [("Zoé", "Se désabonner"), ("Léa", "https://b.fr/u?t=1"), ("Max", "x")]
+        )
+    ]
+    html_to_text(letters[0])
+    for html in letters:
+        assert _planned(html) == parsed_by_stdlib(html)
+    assert _planned(letters[1]) == "Bonjour Léa,\n\nhttps://b.fr/u?t=1"

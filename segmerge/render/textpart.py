@@ -23,19 +23,13 @@ import re
 from collections.abc import Callable
 from html import unescape
 from html.parser import HTMLParser
+from typing import Any
 
-_SKIP = frozenset({"head", "style", "script", "title", "template", "noscript"})
-_PARAGRAPH = frozenset(
-    {"p", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "blockquote", "hr", "pre"}
-)
-# layout tables hold the paragraphs: a table or a cell only starts a new line
-_LINE = frozenset(
-    {"div", "table", "tr", "td", "th", "li", "section", "header", "footer", "article", "center"}
-)
-_VOID = frozenset({"br", "img", "hr", "meta", "link", "input", "wbr", "col", "area", "source"})
-_SPACES = re.compile(r"[ \t\r\n\f\v]+")
+from segmerge.render.textplan import END, LINK, START, TEXT, VOID, plan, replay
+
 _TAG = re.compile(r"<[^<>]*>?")
-_BLANK_LINES = re.compile(r"\n{3,}")
+_CUT = re.compile(r"(<[^>]*>)")  # text and markup, as _fast cuts them
+_ODD_IN_LINK = re.compile("[\"&<'\t\n\r\f]")
 _CHUNK = 64 * 1024
 
 
@@ -44,88 +38,20 @@ def _hidden(attrs: dict[str, str | None]) -> bool:
     return "display:none" in style or "hidden" in attrs or attrs.get("aria-hidden") == "true"
 
 
-# A parser's events, read by :func:`_read`: (TEXT, text), (START, name, attributes, hidden),
-# (END, name); ``hidden`` is ``_hidden(attributes)``, worked out once per distinct tag.
-TEXT, START, END = 0, 1, 2
 _Event = tuple[int, str] | tuple[int, str, dict[str, str | None], bool]
 
 
-def _emit(out: list[str], pending: int, text: str) -> int:
-    """Append text after the line breaks owed; what is owed after it (nothing)."""
-    if pending and out:
-        out.append("\n" * pending)
-    out.append(text)
-    return 0
-
-
 def _read(events: list[_Event]) -> str:
-    """What a reader sees, from a parser's events.
-
-    One loop over plain locals: it runs for every event of every letter.
-    ``pending`` counts the newlines owed before the next text, so breaks do not pile up.
-    """
-    out: list[str] = []
-    skip_tag: str | None = None  # the element whose content is being skipped
-    skip_depth = pre = pending = 0
-    links: list[tuple[str | None, int]] = []  # href, position of the link text
+    """What a reader sees, from a parser's events: their plan, replayed."""
+    texts: list[str] = []
+    steps: list[tuple[Any, ...]] = []
     for event in events:
-        kind, name = event[0], event[1]
-        if kind == TEXT:
-            if skip_tag is not None:
-                continue
-            if pre:
-                pending = _emit(out, pending, name)
-            elif name.strip():  # printable text has no line break to flatten (see below)
-                text = name if name.isprintable() else _SPACES.sub(" ", name)
-                pending = _emit(out, pending, text)
-            elif not pending and out:
-                out.append(" ")
-        elif kind == START:
-            if skip_tag is not None:
-                if name == skip_tag and name not in _VOID:
-                    skip_depth += 1
-                continue
-            if name in _SKIP or (event[3] and name not in _VOID):  # type: ignore[misc]
-                skip_tag, skip_depth = name, 1
-                continue
-            if name == "br":
-                pending = min(pending + 1, 2) if out else 0
-            elif name in _PARAGRAPH:
-                pending = max(pending, 2)
-            elif name in _LINE:
-                pending = max(pending, 1)
-            if name == "li":
-                pending = _emit(out, pending, "- ")
-            elif name == "pre":
-                pre += 1
-            elif name == "a":
-                links.append((event[2].get("href"), len(out)))  # type: ignore[misc]
-            elif name == "img" and (alt := event[2].get("alt")):  # type: ignore[misc]
-                pending = _emit(out, pending, str(alt))
+        if event[0] == TEXT:
+            steps.append((TEXT, len(texts)))
+            texts.append(event[1])
         else:
-            if skip_tag is not None:
-                if name == skip_tag:
-                    skip_depth -= 1
-                    if skip_depth == 0:
-                        skip_tag = None
-                continue
-            if name == "a" and links:
-                href, start = links.pop()
-                label = _SPACES.sub(" ", "".join(out[start:])).strip()
-                if href and not href.startswith(("#", "javascript:")):
-                    shown = href[7:] if href.startswith("mailto:") else href
-                    if not label:
-                        pending = _emit(out, pending, shown)
-                    elif label != shown and label.rstrip("/") != shown.rstrip("/"):
-                        out.append(f" ({shown})")
-            elif name == "pre" and pre:
-                pre -= 1
-            if name in _PARAGRAPH:
-                pending = max(pending, 2)
-            elif name in _LINE:
-                pending = max(pending, 1)
-    text = "\n".join([" ".join(line.split()) for line in "".join(out).split("\n")])
-    return (_BLANK_LINES.sub("\n\n", text) if "\n\n\n" in text else text).strip()
+            steps.append(event)
+    return replay(plan(steps, [not t.strip() for t in texts]), texts, ())
 
 
 class _StdlibParser(HTMLParser):
@@ -141,7 +67,7 @@ class _StdlibParser(HTMLParser):
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.handle_starttag(tag, attrs)
-        if tag not in _VOID:
+        if tag not in VOID:
             self.events.append((END, tag))
 
     def handle_endtag(self, tag: str) -> None:
@@ -191,7 +117,7 @@ def _meaning(raw: str) -> _Markup | None:
         start: _Event = (START, name, a, _hidden(a))
         if m.group(3) != "/":
             return (start,), _RAW_END.get(name)
-        return ((start,) if name in _VOID else (start, (END, name))), None
+        return ((start,) if name in VOID else (start, (END, name))), None
     if m := _END.fullmatch(raw):
         return ((END, m.group(1).lower()),), None
     if _DOCTYPE.fullmatch(raw):
@@ -252,6 +178,72 @@ def _fast(html: str) -> str | None:
             pos = found.start()
 
 
+# plans of letters read before, by their shape: the markup (a letter's own link by what
+# it does), and which pieces of text are absent, blank or worded
+_PLANS: dict[tuple[Any, ...], list[Any]] = {}
+_PLANS_MAX = 1024
+
+
+def _planned(html: str) -> str | None:
+    """The text of a letter shaped like one read before: that reading's plan replayed
+    with this letter's words (:mod:`segmerge.render.textplan`). None when a piece of its
+    markup was never read (:func:`_fast` reads it first) or only :func:`_fast` reads it
+    (a comment, script or style, a stray ``<``)."""
+    parts = _CUT.split(html)
+    if "<" in parts[-1]:
+        return None
+    known = _KNOWN
+    marks: list[Any] = []
+    hrefs: list[str] = []
+    for raw in parts[1::2]:
+        if raw in known:
+            marks.append(raw)
+        elif (
+            raw.startswith('<a href="')
+            and raw.endswith('">')
+            and len(raw) > 11
+            and not _ODD_IN_LINK.search(raw, 9, len(raw) - 2)
+        ):  # what _plain_link reads
+            href = raw[9:-2]
+            shown = href[7:] if href.startswith("mailto:") else href
+            marks.append((not href.startswith(("#", "javascript:")), bool(shown.strip())))
+            hrefs.append(href)
+        else:
+            return None
+    texts = [unescape(t) if "&" in t else t for t in parts[0::2]]
+    state = tuple([(2 if t.strip() else 1) if t else 0 for t in texts])
+    key = (tuple(marks), state)
+    steps = _PLANS.get(key)
+    if steps is None:
+        steps = _plan_of(parts, marks, state)
+        if steps is None:
+            return None
+        if len(_PLANS) >= _PLANS_MAX:
+            _PLANS.clear()
+        _PLANS[key] = steps
+    return replay(steps, texts, hrefs)
+
+
+def _plan_of(parts: list[str], marks: list[Any], state: tuple[int, ...]) -> list[Any] | None:
+    """The plan of a new shape of letter; None if it holds script or style."""
+    events: list[tuple[Any, ...]] = []
+    links = 0
+    for i, mark in enumerate(marks):
+        if state[i]:
+            events.append((TEXT, i))
+        if isinstance(mark, tuple):
+            events.append((LINK, links, *mark))
+            links += 1
+            continue
+        meaning = _KNOWN[mark]
+        if meaning[1] is not None:
+            return None
+        events.extend(meaning[0])
+    if state[-1]:
+        events.append((TEXT, len(state) - 1))
+    return plan(events, [s != 2 for s in state])
+
+
 def parsed_by_stdlib(html: str, check: Callable[[], None] | None = None) -> str:
     """The text as the standard library's parser reads the HTML: for what the fast path
     does not read, for letters over 64 KiB, and as the fast path's reference in tests.
@@ -276,7 +268,9 @@ def parsed_by_stdlib(html: str, check: Callable[[], None] | None = None) -> str:
 def html_to_text(html: str, check: Callable[[], None] | None = None) -> str:
     """What a reader of the HTML sees, as plain text (``check``: the letter's clock)."""
     if len(html) <= _CHUNK:  # one chunk: the stdlib parser would read it in one go
-        text = _fast(html)
+        text = _planned(html)
+        if text is None:
+            text = _fast(html)
         if text is not None:
             if check is not None and html:
                 check()
