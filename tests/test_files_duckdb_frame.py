@@ -8,7 +8,15 @@ import pandas as pd
 import pytest
 
 from segmerge.errors import DataError
-from segmerge.ports.schema import STRING, UTC, Tables, conform, empty_events, empty_orders
+from segmerge.ports.schema import (
+    CONTACT_COLUMNS,
+    STRING,
+    UTC,
+    Tables,
+    conform,
+    empty_events,
+    empty_orders,
+)
 
 
 def contacts(ids: list[str | None]) -> pd.DataFrame:
@@ -34,16 +42,7 @@ def contacts(ids: list[str | None]) -> pd.DataFrame:
 def test_the_canonical_frame_whatever_the_ids_order(ids: list[str]) -> None:
     given = contacts(ids)
     got = conform(Tables(given, empty_orders(), empty_events()), "shop").contacts
-    assert list(got.columns[:8]) == [
-        "contact_id",
-        "email",
-        "first_name",
-        "last_name",
-        "subscribed",
-        "created_at",
-        "updated_at",
-        "tags",
-    ]
+    assert tuple(got.columns[:8]) == CONTACT_COLUMNS
     assert got["contact_id"].tolist() == ids
     assert got["subscribed"].tolist() == [True, False, False]
     assert str(got["updated_at"].dtype) == UTC and got["updated_at"].isna().all()
