@@ -16,11 +16,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import jinja2
-from jinja2 import nodes
 
 from segmerge.errors import SegmergeError
 from segmerge.ports.connector import Source
 from segmerge.ports.schema import CONTACT_COLUMNS
+from segmerge.render.check import Parsed, contact_fields
 from segmerge.render.frontmatter import read_text, split
 from segmerge.render.templates import SHARED_FOLDER
 from segmerge.rules import RuleSet, ast
@@ -30,10 +30,6 @@ from segmerge.rules.checker import bind_call
 #: comes back); and with the tag push's
 MESSAGES = ("email", "first_name", "last_name", "subscribed")
 ALWAYS = (*MESSAGES, "tags")
-
-
-class _Whole(Exception):
-    """``contact`` is used otherwise than as ``contact.x`` or ``contact["x"]``."""
 
 
 def run_columns(letters: set[str], ruleset: RuleSet | None) -> set[str]:
@@ -57,15 +53,15 @@ def letter_columns(folder: Path) -> set[str] | None:
     """Every ``contact.x`` of every template file of the campaign's folder and of
     ``_shared`` (front matter included), or None when one cannot be read for sure."""
     env = jinja2.Environment()  # only parsed: the sandbox's syntax is Jinja's own
-    found: set[str] = set()
+    units: list[Parsed] = []
     for path in _template_files(folder):
         try:
             parts = split(read_text(path), path)
-            for text in [parts.body, *(f.value for f in parts.fields.values())]:
-                found.update(_attrs(env.parse(text)))
-        except (SegmergeError, jinja2.TemplateSyntaxError, _Whole):
+            texts = [parts.body, *(f.value for f in parts.fields.values())]
+            units += [Parsed(str(path), env.parse(text)) for text in texts]
+        except (SegmergeError, jinja2.TemplateSyntaxError):
             return None
-    return found
+    return contact_fields(units)  # what the loaded letters' render workers read too
 
 
 def rule_columns(ruleset: RuleSet) -> set[str]:
@@ -89,24 +85,3 @@ def _reads(node: ast.Node) -> Iterator[str]:
 def _template_files(folder: Path) -> list[Path]:
     dirs = [folder, folder.parent / SHARED_FOLDER]
     return sorted(p for d in dirs if d.is_dir() for p in d.rglob("*.j2") if p.is_file())
-
-
-def _attrs(node: nodes.Node) -> Iterator[str]:
-    """The constant attribute names read of ``contact``; raises _Whole on any other use."""
-    for child in node.iter_child_nodes():
-        if isinstance(child, nodes.Getattr | nodes.Getitem) and _is_contact(child.node):
-            if isinstance(child, nodes.Getattr):
-                yield child.attr
-                continue
-            arg = child.arg
-            if not (isinstance(arg, nodes.Const) and isinstance(arg.value, str)):
-                raise _Whole
-            yield arg.value
-            continue
-        if _is_contact(child):
-            raise _Whole
-        yield from _attrs(child)
-
-
-def _is_contact(node: nodes.Node) -> bool:
-    return isinstance(node, nodes.Name) and node.name == "contact"
