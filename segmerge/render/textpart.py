@@ -15,6 +15,10 @@ dozen tags in every letter. Anything else (a stray ``<``, a ``>`` inside a
 quoted value, a processing instruction) goes to the standard library's
 parser, which tolerates mail-client HTML; both feed the same reader, so the
 text is the same either way (tests/test_textpart.py, tests/test_letters_golden.py).
+That reader writes a plan (:mod:`segmerge.render.textplan`) which depends on the
+markup and on which pieces of text are blank, not on the words: the letters of one
+template share a few shapes, so a letter shaped like one read before replays that
+plan with its own words, and is never read event by event.
 """
 
 from __future__ import annotations
