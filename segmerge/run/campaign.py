@@ -98,13 +98,19 @@ class OpenCampaign:
         variant = str(v) if v is not None else None
         return self.templates.letter_key(segment, variant), variant
 
-    def forget_unread(self) -> None:
+    def forget_unread(self, *, consented: bool = False) -> None:
         """Drop the contacts' columns no letter, consent check or message reads, once a dry
         run has counted its tags: the tags (a million lists, some 65 MiB), and dates
-        and metrics that only segmenting needed, are not held while the letters are made."""
+        and metrics that only segmenting needed, are not held while the letters are made.
+        ``consented``: the sends are chosen, so the addresses (the letters have their
+        own, normalised) and ``subscribed`` go too, unless a letter reads them."""
         if self.letter_reads is None:
             return
         keep = {"contact_id", *MESSAGES, *self.letter_reads}
+        if consented:
+            if any(self.variants().values()):
+                self.groups()  # drawn from the mailboxes, before the addresses go
+            keep = {"contact_id", "first_name", "last_name", *self.letter_reads}
         seg = self.seg
         drop = [c for c in seg.frame.columns if c not in keep]
         if not drop:

@@ -165,6 +165,7 @@ def _run_open(camp: OpenCampaign, opts: RunOptions) -> RunSummary:
     skipped = list(sends.skipped)
     skipped.extend(plan_members(camp, run_id, consent, summary.not_mailed))
     if opts.dry_run:  # every letter still rendered, a chunk at a time
+        camp.forget_unread(consented=True)
         summary.planned["send"] += sends.count(summary.render_errors, opts.progress)
         summary.render_errors.extend(draft_errors)
         return summary
