@@ -261,6 +261,8 @@ def test_parquet_and_csv_scans_give_the_same_assignment(demo: Demo, tmp_path: Pa
         orders=f"read_parquet('{orders}')",
         events=events,
     )
+    # the scans' views are gone from the shared connection: frames of the same names follow
+    compare(demo.tables, ruleset, demo.as_of, demo.tz)
 
 
 # --- what is read ----------------------------------------------------------------------------

@@ -68,6 +68,7 @@ class _Relations:
     def __init__(self, con: Any, relations: Mapping[str, Relation]) -> None:
         self.con, self.given = con, relations
         self.registered: list[str] = []
+        self.views: list[str] = []
 
     def columns(self, name: str, wanted: Iterable[str] | None = None) -> dict[str, str]:
         """Register ``name`` (only the ``wanted`` columns of a frame) and return its
@@ -86,7 +87,9 @@ class _Relations:
             self.con.execute(
                 f"CREATE OR REPLACE TEMP VIEW {private} AS SELECT * FROM {_scan(source)}"
             )
+            self.views.append(private)
         self.con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM {private}")
+        self.views.append(name)
         rows = self.con.execute(f"DESCRIBE SELECT * FROM {name}").fetchall()
         return {str(r[0]): str(r[1]) for r in rows}
 
@@ -100,6 +103,10 @@ class _Relations:
         return list(self.columns(name))
 
     def close(self) -> None:
+        """Leave a caller's connection as it was: a file's view left behind under a
+        private name would refuse the next caller's frame of the same name."""
+        for name in reversed(self.views):
+            self.con.execute(f"DROP VIEW IF EXISTS {name}")
         for name in self.registered:
             self.con.unregister(name)
 
