@@ -189,6 +189,10 @@ class RunProcess:
             )
         if res is not None:
             return res
+        if self.reason == "shutdown" and self.proc.exitcode == -signal.SIGTERM:
+            # the signal's default action: it came before the run set its handler, so the
+            # run had not begun and nothing was in flight (no grace was waited, none killed)
+            return RunResult("interrupted", error=STOPPED_EARLY)
         if self.reason == "shutdown":
             return RunResult(
                 "interrupted",
