@@ -42,6 +42,22 @@ from .brevo_lists import BrevoLists
 KEY = "xkeysib-test-0123456789abcdef"
 
 
+def echo_headers(req: Request) -> Reply | None:
+    """An auth check for the secrets tests (``server.check_auth = echo_headers``): reads
+    pass; every write is refused with the request's headers, the key included, in the body
+    (as a careless proxy might), to prove Segmerge never prints what it is answered."""
+    if req.method == "GET":
+        return None if req.headers.get("api-key") == KEY else Reply(401, {"message": "no"})
+    return Reply(
+        401,
+        {
+            "code": "unauthorized",
+            "message": f"Key not found: {req.headers['api-key']}",
+            "request": {"headers": req.headers},
+        },
+    )
+
+
 @dataclass
 class Contact:
     id: int

@@ -35,8 +35,7 @@ from segmerge.errors import ConfigError, CredentialError
 from segmerge.ports.http import HttpClient
 from segmerge.workspace import secrets
 from tests.fakes import specs
-from tests.fakes.base import Reply, Request
-from tests.fakes.brevo import KEY, BrevoFake, populate
+from tests.fakes.brevo import KEY, BrevoFake, echo_headers, populate
 
 CAMPAIGN = """
     [sources.shop]
@@ -55,20 +54,6 @@ CAMPAIGN = """
     tag_prefix = "seg:"
     schedule = "0 9 * * MON"
     """
-
-
-def echo_headers(req: Request) -> Reply | None:
-    """Reads pass; every write is refused with the request's headers in the body."""
-    if req.method == "GET":
-        return None if req.headers.get("api-key") == KEY else Reply(401, {"message": "no"})
-    return Reply(
-        401,
-        {
-            "code": "unauthorized",
-            "message": f"Key not found: {req.headers['api-key']}",
-            "request": {"headers": req.headers},
-        },
-    )
 
 
 @pytest.fixture(autouse=True)

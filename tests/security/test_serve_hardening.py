@@ -36,8 +36,7 @@ from segmerge.serve.lock import LOCK_FILE, serve_lock
 from segmerge.workspace import config as wsmod
 from tests.demo_fixtures import copy_of, interrupted_after
 from tests.fakes import specs
-from tests.fakes.base import Reply, Request
-from tests.fakes.brevo import KEY, BrevoFake, populate
+from tests.fakes.brevo import KEY, BrevoFake, echo_headers, populate
 
 PLUGIN = '''
 """Two shop APIs as sources: one that answers, one that never does."""
@@ -121,20 +120,6 @@ destination = "crm"
 tag_prefix = "seg:"
 schedule = "0 9 * * MON"
 """
-
-
-def echo_headers(req: Request) -> Reply | None:
-    """Reads pass; every write is refused with the request's headers in the body."""
-    if req.method == "GET":
-        return None if req.headers.get("api-key") == KEY else Reply(401, {"message": "no"})
-    return Reply(
-        401,
-        {
-            "code": "unauthorized",
-            "message": f"Key not found: {req.headers['api-key']}",
-            "request": {"headers": req.headers},
-        },
-    )
 
 
 @pytest.fixture()
