@@ -1,6 +1,6 @@
 """A dry run counts the tags and list memberships it would push on whole columns, without
 making an action per contact: its figures, and the order it tells them in, are the ones
-the run's actual plan gives (`plan_memberships` then `changes_by_segment`), whatever
+the run's actual plan gives (`memberships` then `changes_by_segment`), whatever
 the contacts hold now (our names, stale variant names, foreign tags, twice the same)."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from segmerge.run.plan import changes_by_segment, membership, plan_memberships
+from segmerge.run.plan import changes_by_segment, membership, memberships
 from segmerge.run.plan_counts import count_memberships, fold
 
 SEGMENTS = ["vip", "fid", "new"]
@@ -53,8 +53,8 @@ def test_counted_changes_are_the_planned_ones_in_the_same_order(base, holdout) -
         variants=VARIANTS,
     )
     dest = SimpleNamespace(name="shop")
-    plan = plan_memberships(
-        m, frame["tags"], "c@2026-12-01", dest, add="tag", remove="untag", field="tag"
+    plan = list(
+        memberships(m, frame["tags"], "c@2026-12-01", dest, add="tag", remove="untag", field="tag")
     )
     planned: dict[str, int] = {}
     for p, _ in plan:

@@ -126,21 +126,6 @@ def membership(
     return Membership(frame["contact_id"], frame["email"], frame_of, prefix, groups)
 
 
-def plan_memberships(
-    m: Membership,
-    current: pd.Series,
-    run_id: str,
-    dest: Destination,
-    *,
-    add: str,
-    remove: str,
-    field: str,
-) -> list[Planned]:
-    """Add each group's name where missing; remove it from contacts who left the group
-    (left the segment, or are held out). The whole plan at once: see :func:`memberships`."""
-    return list(memberships(m, current, run_id, dest, add=add, remove=remove, field=field))
-
-
 def memberships(
     m: Membership,
     current: pd.Series,
@@ -152,8 +137,9 @@ def memberships(
     field: str,
     each_once: bool = False,
 ) -> Iterator[Planned]:
-    """:func:`plan_memberships`' actions, in its order (each group's additions by row, then
-    the removals by row and name), made a block at a time as they are taken: a run
+    """Add each group's name where missing; remove it from contacts who left the group
+    (left the segment, or are held out). In this order: each group's additions by row, then
+    the removals by row and name, made a block at a time as they are taken: a run
     pushes a million of them without holding them (some 300 MiB).
     ``each_once``: only the first action of each group's additions and of each name's
     removals (what a destination prepares for: the names, not the contacts)."""

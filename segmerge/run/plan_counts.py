@@ -30,7 +30,8 @@ def count_memberships(
     m: Membership, current: pd.Series, phase: int, add: str, remove: str
 ) -> Counted:
     """Each group's additions (where its members do not hold its name yet) and removals
-    (a held name whose contact left the group), as ``plan_memberships`` plans them."""
+    (a held name whose contact left the group), as :func:`~segmerge.run.plan.memberships`
+    plans them."""
     has = held(m, current)
     out: Counted = []
     for j, g in enumerate(m.groups):
