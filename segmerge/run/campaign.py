@@ -12,6 +12,7 @@ import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.message import Message
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,7 +30,7 @@ from segmerge.ports.schema import Tables
 from segmerge.render.limits import Limits
 from segmerge.render.templates import RenderContext, Rendered, TemplateSet
 from segmerge.render.variants import assign, unit_hash, units
-from segmerge.rules import load_ruleset
+from segmerge.rules import RuleSet, load_ruleset
 from segmerge.run.columns import MESSAGES, in_source, letter_columns, run_columns
 from segmerge.run.experiment_check import check_experiment
 from segmerge.segment.segmentation import (
@@ -37,6 +38,7 @@ from segmerge.segment.segmentation import (
     connector_context,
     open_source,
     pull_source,
+    rules_file,
     segment,
 )
 from segmerge.workspace.config import CampaignConfig, Workspace
@@ -237,8 +239,13 @@ def open_campaign(
     its campaigns on one source pull it once (`validate`: the demo's three).
     ``lean``: the frame keeps only what a run reads (segmerge.run.columns; a real run,
     ``keep_pull``, also keeps what the rules read), when the source segments in its
-    database; `validate` and the previews keep every column."""
+    database; `validate` and the previews keep every column.
+
+    The rule set is loaded and the template folder looked for before the source is
+    pulled: a typo fails in milliseconds, not after minutes and API quota of a pull."""
     cfg = ws.campaign(name)
+    ruleset = load_ruleset(rules_file(ws, cfg.rules))
+    folder = _templates_folder(ws, cfg, name)
     source = open_source(ws, cfg.source)
     checks = _check(source)
     tables = None  # a source with a SQL dialect segments in its database
@@ -248,10 +255,10 @@ def open_campaign(
             tables = pull_source(ws, source, full_refresh=full_refresh, keep=keep_pull)
         if pulled is not None:
             pulled[cfg.source] = tables
-    letters = letter_columns(ws.templates_dir(cfg)) if lean else None
+    letters = letter_columns(folder) if lean else None
     columns = None
     if letters is not None and tables is None:
-        columns = _run_columns(ws, cfg, source, letters, rules=keep_pull)
+        columns = _run_columns(source, letters, ruleset if keep_pull else None)
     seg = segment(
         ws,
         cfg.rules,
@@ -260,6 +267,7 @@ def open_campaign(
         tables=tables,
         source=source,
         columns=columns,
+        ruleset=ruleset,
     )
     release_memory()
     destination = open_destination(ws, cfg.destination, source, cfg.source)
@@ -268,13 +276,6 @@ def open_campaign(
     tag_dest = source if isinstance(source, Destination) and "tag" in source.accepts else None
     if not cfg.push_tags:
         tag_dest = None
-    folder = ws.templates_dir(cfg)
-    if not folder.is_dir():
-        raise TemplateError(
-            _("template folder {value} not found").format(value=ws.relative(folder)),
-            file=ws.config_file,
-            field=f"campaigns.{name}.templates",
-        )
     templates = TemplateSet.load(
         folder,
         [(s.name, s.label) for s in seg.ruleset.segments],
@@ -301,17 +302,24 @@ def open_campaign(
     return camp
 
 
-def _run_columns(
-    ws: Workspace, cfg: CampaignConfig, source: Source, letters: set[str], *, rules: bool
-) -> set[str] | None:
-    """What a run of ``cfg`` reads of the contacts (None: everything). A platform that
-    reports list memberships keeps them all: its ``lists`` column is not always there."""
+def _templates_folder(ws: Workspace, cfg: CampaignConfig, name: str) -> Path:
+    """The campaign's template folder, refused when missing (no data needed to tell)."""
+    folder = ws.templates_dir(cfg)
+    if not folder.is_dir():
+        raise TemplateError(
+            _("template folder {value} not found").format(value=ws.relative(folder)),
+            file=ws.config_file,
+            field=f"campaigns.{name}.templates",
+        )
+    return folder
+
+
+def _run_columns(source: Source, letters: set[str], ruleset: RuleSet | None) -> set[str] | None:
+    """What a run reads of the contacts (None: everything): the letters' columns, and
+    the ``ruleset``'s when given (a real run keeps them). A platform that reports list
+    memberships keeps them all: its ``lists`` column is not always there."""
     if isinstance(source, Destination) and "add_to_list" in source.accepts:
         return None
-    path = ws.path(cfg.rules)
-    ruleset = load_ruleset(path) if rules and path.is_file() else None
-    if rules and ruleset is None:
-        return None  # segment says what is wrong with the rule set
     return in_source(run_columns(letters, ruleset), source)
 
 

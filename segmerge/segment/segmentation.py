@@ -158,6 +158,14 @@ def build_frame(
     return pd.concat([contacts, metrics.reset_index(drop=True)], axis=1)
 
 
+def rules_file(ws: Workspace, rules: str | Path) -> Path:
+    """The rule-set file ``rules`` names (relative to the workspace), refused if missing."""
+    rules_path = ws.path(rules) if not Path(rules).is_absolute() else Path(rules)
+    if not rules_path.is_file():
+        raise ConfigError(_("rule set {rules} not found").format(rules=rules), file=rules_path)
+    return rules_path
+
+
 def segment(
     ws: Workspace,
     rules: str | Path,
@@ -169,17 +177,17 @@ def segment(
     source: Source | None = None,
     order_categories: bool = False,
     columns: Collection[str] | None = None,
+    ruleset: RuleSet | None = None,
 ) -> Segmented:
     """Segment ``rules`` on a source: its pulled ``tables`` (pulled here when None), or,
     for a source with a SQL dialect and no tables given, inside its database
     (segmerge.segment.in_database; ``source``: the one already open, else opened here;
     ``order_categories``: the tables' orders then hold each order's contact and category,
     for `report`, and no other order column; ``columns``: in a database, only these
-    contact columns and scalar metrics come back besides the rules', None: all)."""
-    rules_path = ws.path(rules) if not Path(rules).is_absolute() else Path(rules)
-    if not rules_path.is_file():
-        raise ConfigError(_("rule set {rules} not found").format(rules=rules), file=rules_path)
-    ruleset = load_ruleset(rules_path)
+    contact columns and scalar metrics come back besides the rules', None: all;
+    ``ruleset``: the one at ``rules``, already loaded by :func:`rules_file` before a pull)."""
+    rules_path = rules_file(ws, rules)
+    ruleset = ruleset if ruleset is not None else load_ruleset(rules_path)
     name = source_name or default_source_for(ws, rules_path)
     instant = as_of_instant(ws, as_of)
     if tables is None:
