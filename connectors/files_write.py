@@ -23,7 +23,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from segmerge.ports import (
-    CONTACT_COLUMNS,
     Action,
     DataError,
     Outcome,
@@ -40,22 +39,17 @@ from .files_read import (
     EXCEL_SUFFIXES,
     PARQUET_SUFFIXES,
     decode,
-    header_names,
     sniff_delimiter,
 )
 from .files_sheets import excel_text, open_sheet
+from .files_tag_edit import apply_tags
+from .files_tag_edit import positions as _positions
+from .files_tag_edit import to_arrow as _a
+from .files_tag_edit import to_series as _s
+from .files_write_parquet import ParquetWriter
 
 _QUOTED = r'"(?:[^"]|"")*"'
 _BAD_TAG = re.compile(r"[|,\r\n]")
-
-
-def _a(s: pd.Series) -> pa.Array | pa.ChunkedArray:
-    return pa.array(s, type=pa.string())
-
-
-def _s(arr: pa.Array | pa.ChunkedArray, index: pd.Index) -> pd.Series:
-    """Arrow strings back to a Series, without a copy."""
-    return pd.Series(pd.arrays.ArrowStringArray(arr.cast(pa.string())), index=index)
 
 
 def _esc(sep: str) -> str:
@@ -102,7 +96,7 @@ def push_tags(
         writer = (
             _ExcelWriter(sheet)
             if suffix in EXCEL_SUFFIXES
-            else _ParquetWriter()
+            else ParquetWriter()
             if suffix in PARQUET_SUFFIXES
             else _CsvWriter(encoding, delimiter)
         )
@@ -130,43 +124,6 @@ def push_tags(
                 else:
                     outcomes[i] = Outcome(actions[i].key, "done")
     return [outcomes[i] for i in range(len(actions))]
-
-
-def apply_tags(ids: pd.Series, current: pd.Series, ops: pd.DataFrame) -> pd.Series:
-    """New tags text (`a|b`) per row; one vectorised pass per distinct (kind, tag).
-
-    The last action on a (contact, tag) wins; adding a present tag or removing an
-    absent one changes nothing, which is what makes a repeated batch harmless.
-    Tags are edited as `|a|b|`, so that finding one is a plain substring search.
-    """
-    cur = current.astype(fv.TEXT).fillna("")
-    padded = ("|" + cur + "|").where(cur != "", "|")
-    last = ops.drop_duplicates(["contact_id", "tag"], keep="last")
-    for (kind, tag), group in last.groupby(["kind", "tag"], sort=False):
-        rows = isin(ids, group["contact_id"])
-        needle = f"|{tag}|"
-        has = np.asarray(pc.match_substring(_a(padded), needle).fill_null(False), dtype=bool)
-        if kind == "tag" and (rows & ~has).any():
-            padded = padded.where(~(rows & ~has), padded + f"{tag}|")
-        elif kind == "untag" and (rows & has).any():
-            cut = pc.replace_substring(pc.replace_substring(_a(padded), needle, "|"), needle, "|")
-            padded = padded.where(~(rows & has), _s(cut, padded.index))
-    return _s(pc.utf8_trim(_a(padded), "|"), padded.index)
-
-
-def _positions(headers: list[str], mapping: dict[str, str], display: str) -> tuple[int, int | None]:
-    names = header_names(headers, mapping, CONTACT_COLUMNS)
-    if "contact_id" not in names:
-        raise DataError(
-            _("no {names} column among the headers {headers}").format(
-                names="contact_id", headers=headers
-            ),
-            file=display,
-            hint=_("map the file's own header, e.g. {example}").format(
-                example='columns = { "N° client" = "contact_id" }'
-            ),
-        )
-    return names.index("contact_id"), (names.index("tags") if "tags" in names else None)
 
 
 class _CsvWriter:
@@ -337,48 +294,11 @@ class _ExcelWriter:
             ws.cell(row=grid[head][0].row, column=tags_pos + 1, value="tags")
         elif not len(change):
             return ids, {}
-        for k in change:
-            ws.cell(row=body[k][0].row, column=tags_pos + 1, value=new.iloc[k] or None)
+        for k in change:  # (`ws.cell(..., value=None)` would leave an untagged cell as it was)
+            ws.cell(row=body[k][0].row, column=tags_pos + 1).value = new.iloc[k] or None
         atomic_write(path, lambda tmp: wb.save(tmp), before)
         return ids, {}
 
 
 def _filled(value: Any) -> bool:
     return value is not None and str(value).strip() != ""
-
-
-class _ParquetWriter:
-    def write(
-        self, path: Path, display: str, ops: pd.DataFrame, mapping: dict[str, str]
-    ) -> tuple[pd.Series, dict[str, str]]:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        before = os.stat(path)
-        table = pq.read_table(path)
-        id_pos, tags_pos = _positions(table.column_names, mapping, display)
-        ids = fv.identifier(table.column(id_pos).to_pandas(), "a contact id").values
-        is_list = False
-        old = pd.Series("", index=ids.index, dtype=object)
-        if tags_pos is not None:
-            col = table.column(tags_pos)
-            is_list = pa.types.is_list(col.type) or pa.types.is_large_list(col.type)
-            cells = col.to_pandas()
-            if is_list:
-                cells = pd.Series(["|".join(x) if x is not None else "" for x in cells])
-            old = fv.tag_text(cells, None)
-        new = apply_tags(ids, old, ops)
-        if tags_pos is not None and not (new != old).any():
-            return ids, {}
-        if is_list:
-            array = pa.array([x.split("|") if x else [] for x in new], type=pa.list_(pa.string()))
-        else:
-            array = pa.array(new.where(new != "", None).tolist(), type=pa.string())
-        if tags_pos is None:
-            table = table.append_column("tags", array)
-        else:
-            table = table.set_column(
-                tags_pos, table.schema.field(tags_pos).with_type(array.type), array
-            )
-        atomic_write(path, lambda tmp: pq.write_table(table, tmp), before)
-        return ids, {}

@@ -67,12 +67,6 @@ def _shop(root: Path, data: Path) -> Path:
     return root
 
 
-def _no_tags_pushed(root: Path) -> None:
-    """(The files source's tag push is beside the point here: the dry run counts them.)"""
-    config = root / "segmerge.toml"
-    config.write_text(config.read_text(encoding="utf-8") + "push_tags = false\n")
-
-
 @pytest.fixture(scope="module")
 def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("shop") / "data"
@@ -122,7 +116,6 @@ def test_a_run_on_parquet_keeps_few_columns_and_makes_the_same_letters(
     assert any(x.startswith("│woulddo:tag│") for x in lines[0]), said[0].stdout
 
     for root in (lean, full):
-        _no_tags_pushed(root)
         if root is full:  # the same key signs the same unsubscribe links
             (full / ".segmerge").mkdir()
             shutil.copy2(lean / ".segmerge" / "signing.key", full / ".segmerge" / "signing.key")
@@ -131,6 +124,12 @@ def test_a_run_on_parquet_keeps_few_columns_and_makes_the_same_letters(
     letters = _letters(lean)
     assert len(letters) > 15
     assert letters == _letters(full)
+    # the tags written back into the shop's own Parquet file, its other columns untouched
+    tags = [pd.read_parquet(root / "data" / "contacts.parquet") for root in (lean, full)]
+    assert tags[0]["tags"].str.contains("seg:", regex=False).sum() > 15
+    pd.testing.assert_frame_equal(tags[0], tags[1])
+    source = pd.read_parquet(data / "contacts.parquet")
+    pd.testing.assert_frame_equal(tags[0].drop(columns="tags"), source.drop(columns="tags"))
     # the values the rules read, kept for `report`'s movements
     name = ".segmerge/assignments/bench.parquet"
     got, want = pd.read_parquet(lean / name), pd.read_parquet(full / name)
