@@ -235,9 +235,9 @@ class RowBatch(Batch):
 
 class FrameBatch(Batch):
     """The contacts as a slice of the run's data frame, with each one's letter and
-    link: a frame pickles column by column, some twenty times cheaper than the same
-    rows as dicts, and the worker makes the records, not the process building the
-    messages."""
+    link. A worker gets its share as a :class:`ColumnBatch`: columns pickle some twenty
+    times cheaper than the same rows as dicts, and the worker zips them into records,
+    not the process building the messages."""
 
     def __init__(self, letters: list[str], frame: Any, urls: list[str]) -> None:
         self.letters, self.frame, self.urls = letters, frame, urls
@@ -246,19 +246,56 @@ class FrameBatch(Batch):
         return len(self.letters)
 
     def part(self, start: int, end: int) -> Batch:
-        return FrameBatch(self.letters[start:end], self.frame.iloc[start:end], self.urls[start:end])
+        """The rows as columns of plain values: a worker that unpickled a data frame
+        would import pandas for it, some 80 MiB more in each worker."""
+        names, values = _columns(self.frame.iloc[start:end])
+        return ColumnBatch(self.letters[start:end], names, values, self.urls[start:end])
 
     def rows(self, start: int, end: int) -> list[_Row]:
-        records = _records(self.frame.iloc[start:end])
+        return self.part(start, end).rows(0, end - start)
+
+
+class ColumnBatch(Batch):
+    """Contacts as one list of values per column, each value what ``to_dict`` gives
+    (see :func:`_columns`), with each one's letter and link."""
+
+    def __init__(
+        self, letters: list[str], names: list[str], values: list[list[Any]], urls: list[str]
+    ) -> None:
+        self.letters, self.names, self.values, self.urls = letters, names, values, urls
+
+    def __len__(self) -> int:
+        return len(self.letters)
+
+    def part(self, start: int, end: int) -> Batch:
+        values = [v[start:end] for v in self.values]
+        return ColumnBatch(self.letters[start:end], self.names, values, self.urls[start:end])
+
+    def rows(self, start: int, end: int) -> list[_Row]:
+        records = _zip(self.names, [v[start:end] for v in self.values], end - start)
         pairs = zip(self.letters[start:end], records, self.urls[start:end], strict=True)
         return [(letter, contact, url, None) for letter, contact, url in pairs]
 
 
 def _records(frame: Any) -> list[dict[str, Any]]:
-    """``frame.to_dict("records")``, the same values of the same types, a column at a time:
-    pandas boxes each value of a row on its own, several times the cost of the letter's
-    Jinja. Numbers of a NumPy column come out of ``tolist`` as iterating gives them
-    (``item()``); the others are iterated and boxed as ``to_dict`` boxes them."""
+    """``frame.to_dict("records")``, the same values of the same types."""
+    names, values = _columns(frame)
+    return _zip(names, values, len(frame))
+
+
+def _zip(names: list[str], values: list[list[Any]], n: int) -> list[dict[str, Any]]:
+    if not names:  # letters that read no column of the contact
+        return [{} for _ in range(n)]
+    return [dict(zip(names, row, strict=True)) for row in zip(*values, strict=True)]
+
+
+def _columns(frame: Any) -> tuple[list[str], list[list[Any]]]:
+    """The frame's names and values, a column at a time, each value of the type
+    ``frame.to_dict("records")`` gives: pandas boxes each value of a row on its own,
+    several times the cost of the letter's Jinja. Numbers of a NumPy column come out
+    of ``tolist`` as iterating gives them (``item()``); strings as NumPy boxes them
+    (their missing value None where pandas' is NA); the others are iterated and boxed
+    as ``to_dict`` boxes them."""
     import numpy as np
     import pandas as pd
     from pandas.api.extensions import ExtensionDtype
@@ -268,15 +305,15 @@ def _records(frame: Any) -> list[dict[str, Any]]:
     for k, dtype in enumerate(frame.dtypes.values):
         column = frame.iloc[:, k]
         if isinstance(dtype, pd.StringDtype):  # str, or a missing value boxing makes None
-            values.append([None if v is pd.NA else v for v in column])
+            na = None if dtype.na_value is pd.NA else dtype.na_value
+            values.append(column.to_numpy(dtype=object, na_value=na).tolist())
         elif dtype == np.dtype(object) or isinstance(dtype, ExtensionDtype):
             values.append(list(map(maybe_box_native, column)))
         elif dtype.kind in "biuf":
             values.append(column.to_numpy().tolist())
         else:  # datetimes, durations: iterated as Timestamps and Timedeltas
             values.append(list(column))
-    names = frame.columns.tolist()
-    return [dict(zip(names, row, strict=True)) for row in zip(*values, strict=True)]
+    return frame.columns.tolist(), values
 
 
 def _render_batch(job: tuple[RenderContext | None, str]) -> str:

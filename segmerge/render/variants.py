@@ -17,6 +17,11 @@ Variants are either whole letters (``fonceurs.A.html.j2``,
 ``fonceurs.B.html.j2``) or subject lines only (``subject.A:``/``subject.B:``
 in the front matter). A holdout (``holdout = 0.1`` in the campaign) gets
 nothing, so that the effect of sending at all can be measured.
+
+NumPy, pandas and the address rules are imported by the functions that draw the
+groups, not by the module: the render workers load the letters (and so
+:func:`file_variants`) but never draw a group, and pandas alone is some 80 MiB
+in each of them.
 """
 
 from __future__ import annotations
@@ -24,13 +29,14 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from segmerge.errors import TemplateError
 from segmerge.i18n import _, ngettext
-from segmerge.ports.addresses import normalise_column
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
 
 VARIANT_FILE = re.compile(r"^(?P<segment>[^\W_][\w-]*)\.(?P<variant>[A-Za-z0-9]{1,8})\.html\.j2$")
 _SCALE = float(2**64)
@@ -99,6 +105,8 @@ def units(frame: pd.DataFrame) -> pd.Series:
 
     Ids are marked (``#id``) so that an id can never collide with an address.
     """
+    from segmerge.ports.addresses import normalise_column
+
     address, _valid = normalise_column(frame["email"])
     ids = "#" + frame["contact_id"].astype("string").fillna("")
     return address.astype("string").fillna(ids)
@@ -106,6 +114,8 @@ def units(frame: pd.DataFrame) -> pd.Series:
 
 def choose(pick: np.ndarray, count: int) -> np.ndarray:
     """Which of ``count`` variants each hashed unit gets (an index into the names)."""
+    import numpy as np
+
     return np.minimum((pick * count).astype(np.int64), count - 1)
 
 
@@ -120,6 +130,9 @@ def group_name(base: str, names: Sequence[str], variant: str | None) -> str:
 
 def unit_hash(ids: pd.Series, salt: str) -> np.ndarray:
     """A number in [0, 1) per id, a pure function of (salt, id): stable across runs."""
+    import numpy as np
+    import pandas as pd
+
     keys = salt + "|" + ids.astype("string").fillna("")
     hashed = pd.util.hash_pandas_object(keys, index=False).to_numpy(dtype=np.uint64)
     return hashed.astype(np.float64) / _SCALE
@@ -133,6 +146,9 @@ def assign(
     variants: Mapping[str, Sequence[str]],
 ) -> tuple[np.ndarray, pd.Series]:
     """(holdout mask, variant per contact: None where the segment has no variants)."""
+    import numpy as np
+    import pandas as pd
+
     in_holdout = (
         unit_hash(ids, f"{campaign}#holdout") < holdout
         if holdout
