@@ -45,6 +45,7 @@ def rendered(
 ) -> tuple[Letters, dict[str, str | None]]:
     """Each campaign's letters, rendered as `validate` fills them (in this process), and
     what the fast text part made of each HTML on the way (None: left to the stdlib)."""
+    from segmerge.ports.schema import Tables
     from segmerge.run.campaign import open_campaign
     from segmerge.run.letters_check import letters_to_fill
     from segmerge.workspace.config import load
@@ -53,6 +54,7 @@ def rendered(
     ws = load(root)
     out: Letters = {}
     fast: dict[str, str | None] = {}
+    pulled: dict[str, Tables] = {}  # the demo pulled once for its campaigns, as `validate` does
 
     def reading(html: str) -> str | None:
         fast[html] = _fast(html)
@@ -61,7 +63,7 @@ def rendered(
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(textpart, "_fast", reading)
         for name in CAMPAIGNS:
-            camp = open_campaign(ws, name, as_of=AS_OF)
+            camp = open_campaign(ws, name, as_of=AS_OF, pulled=pulled)
             try:
                 todo = letters_to_fill(camp)
                 ctx = camp.render_context("-", KEY)
