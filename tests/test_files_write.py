@@ -9,6 +9,7 @@ of the contacts tagged, and a write that fails must leave the file as it was.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pyarrow as pa
@@ -116,3 +117,46 @@ def test_excel_rows_without_email_or_tags_take_tags(tmp_path):
         ["2", None, "seg:zens"],
         ["3", "c@x.fr", None],
     ]
+
+
+def test_a_run_whose_tag_write_fails_keeps_the_tags_planned_and_the_file_whole(
+    tmp_path, monkeypatch
+):
+    """A real run on a small Parquet shop: the failed write changes nothing; the next
+    run resumes and writes the same tags once."""
+    from connectors import files_write_parquet
+    from tests.cli import segmerge
+    from tests.test_run_columns import shopgen
+
+    shopgen.workspace(tmp_path)
+    shopgen.generate(tmp_path / "data", shopgen.Size(40, 200))
+    path = tmp_path / "data" / "contacts.parquet"
+    before = path.read_bytes()
+    real = files_write_parquet.atomic_write
+
+    def fails_half_way(target, write, stat):
+        def half(tmp):
+            tmp.write_bytes(b"PAR1")
+            raise OSError("the writer failed")
+
+        real(target, half, stat)
+
+    monkeypatch.setattr(files_write_parquet, "atomic_write", fails_half_way)
+    run = ("run", "bench", "--as-of", shopgen.AS_OF, "-w", str(tmp_path))
+    first = segmerge(*run)
+    assert first.returncode == 0, first.stderr
+    planned = re.search(r"│ tag planned\s+│\s+(\d+) │", first.stdout)
+    assert planned and int(planned[1]) > 5, first.stdout
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in path.parent.iterdir()) == ["contacts.parquet", "orders.parquet"]
+
+    monkeypatch.undo()
+    again = segmerge(*run)
+    assert f"│ tag done                 │ {planned[1]:>2} │" in again.stdout, again.stdout
+    tags = pq.read_table(path).column("tags").to_pylist()
+    assert sum("seg:" in (t or "") for t in tags) == int(planned[1])
+    assert (
+        pq.read_table(path)
+        .drop_columns(["tags"])
+        .equals(pq.read_table(pa.BufferReader(before)).drop_columns(["tags"]))
+    )
