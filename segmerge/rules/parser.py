@@ -19,7 +19,6 @@ from typing import Any
 
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedInput
-from lark.tree import Meta
 
 from segmerge.errors import RuleError
 from segmerge.i18n import _
@@ -45,7 +44,9 @@ _SHORT_CHAIN = 16
 @cache
 def _lark() -> Lark:
     grammar = resources.files(__package__).joinpath("grammar.lark").read_text(encoding="utf-8")
-    return cached_parser(grammar, parser="lalr", lexer="contextual", propagate_positions=True)
+    # No propagate_positions: lark's per-reduction bookkeeping was 60% of parsing a long
+    # `or`; _ToAst.build works out the same spans from the tokens, once per tree.
+    return cached_parser(grammar, parser="lalr", lexer="contextual")
 
 
 def parse(text: str) -> ast.Node:
@@ -106,12 +107,6 @@ def _unquote(token: str) -> str:
     return re.sub(r"\\(.)", r"\1", body, flags=re.S)
 
 
-def _pos(meta: Meta) -> ast.Pos | None:
-    if getattr(meta, "empty", True):
-        return None
-    return ast.Pos(meta.start_pos, meta.end_pos, meta.line, meta.column)
-
-
 def _tpos(token: Token) -> ast.Pos:
     return ast.Pos(token.start_pos or 0, token.end_pos or 0, token.line or 1, token.column or 1)
 
@@ -154,7 +149,8 @@ class _ToAst:
 
     The walk keeps its own stack instead of lark's recursive Transformer: 5,000 nested
     parentheses or a 20,000-term `or` make a lark tree that deep, and Python's recursion
-    limit is 1,000.
+    limit is 1,000. Each rule's method gets the span of its text, from its first token
+    to its last (what lark's ``propagate_positions`` gave, for a fraction of its cost).
     """
 
     def __init__(self, text: str) -> None:
@@ -163,22 +159,29 @@ class _ToAst:
     def build(self, tree: Tree[Token]) -> ast.Node:
         todo: list[tuple[Any, bool]] = [(tree, False)]
         done: list[Any] = []
+        spans: list[ast.Pos | None] = []  # done's, item by item
         while todo:
             item, expanded = todo.pop()
-            if not isinstance(item, Tree):
-                done.append(item)  # a token, or None for an absent optional part
+            if isinstance(item, Token):
+                done.append(item)
+                spans.append(_tpos(item))
+            elif not isinstance(item, Tree):
+                done.append(item)  # None for an absent optional part
+                spans.append(None)
             elif expanded:
-                count = len(item.children)
-                children = done[len(done) - count :]
-                del done[len(done) - count :]
-                done.append(self._reduce(item, children))
+                cut = len(done) - len(item.children)
+                children, where = done[cut:], [w for w in spans[cut:] if w is not None]
+                del done[cut:], spans[cut:]
+                pos = ast.Pos(where[0].start, where[-1].end, where[0].line, where[0].column)
+                done.append(self._reduce(item, children, pos))
+                spans.append(pos)
             else:
                 todo.append((item, True))
                 todo.extend((child, False) for child in reversed(item.children))
         result: ast.Node = _node(done[0])
         return result
 
-    def _reduce(self, tree: Tree[Token], children: list[Any]) -> Any:
+    def _reduce(self, tree: Tree[Token], children: list[Any], pos: ast.Pos) -> Any:
         rule = str(tree.data)
         if rule in ("and_", "or_"):
             op = ast.And if rule == "and_" else ast.Or
@@ -190,43 +193,43 @@ class _ToAst:
         method = getattr(self, rule, None)
         if method is None:  # pragma: no cover - every rule of grammar.lark has a method
             raise TypeError(f"no rule {rule!r} in the condition grammar")
-        return method(tree.meta, [_node(c) for c in children])
+        return method(pos, [_node(c) for c in children])
 
     # literals and names
-    def number(self, meta: Meta, children: list[Token]) -> ast.Node:
+    def number(self, pos: ast.Pos, children: list[Token]) -> ast.Node:
         raw = str(children[0])
         shown = raw if len(raw) <= 20 else raw[:20] + "…"
         if raw.isdigit() and len(raw) > 300:  # past a float's range (and int()'s 4,300 digits)
-            raise ExprError(_("number {value} is too large").format(value=shown), _start(meta))
+            raise ExprError(_("number {value} is too large").format(value=shown), pos.start)
         value: int | float = int(raw) if raw.isdigit() else float(raw)
         if not math.isfinite(value):
-            raise ExprError(_("number {value} is too large").format(value=shown), _start(meta))
-        return ast.Number(value, pos=_pos(meta))
+            raise ExprError(_("number {value} is too large").format(value=shown), pos.start)
+        return ast.Number(value, pos=pos)
 
-    def string(self, meta: Meta, children: list[Token]) -> ast.Node:
-        return ast.String(_unquote(str(children[0])), pos=_pos(meta))
+    def string(self, pos: ast.Pos, children: list[Token]) -> ast.Node:
+        return ast.String(_unquote(str(children[0])), pos=pos)
 
-    def true(self, meta: Meta, children: list[Token]) -> ast.Node:
-        return ast.Bool(True, pos=_pos(meta))
+    def true(self, pos: ast.Pos, children: list[Token]) -> ast.Node:
+        return ast.Bool(True, pos=pos)
 
-    def false(self, meta: Meta, children: list[Token]) -> ast.Node:
-        return ast.Bool(False, pos=_pos(meta))
+    def false(self, pos: ast.Pos, children: list[Token]) -> ast.Node:
+        return ast.Bool(False, pos=pos)
 
-    def null(self, meta: Meta, children: list[Token]) -> ast.Node:
-        return ast.Null(pos=_pos(meta))
+    def null(self, pos: ast.Pos, children: list[Token]) -> ast.Node:
+        return ast.Null(pos=pos)
 
-    def name(self, meta: Meta, children: list[Token]) -> ast.Node:
+    def name(self, pos: ast.Pos, children: list[Token]) -> ast.Node:
         token = children[0]
         text = str(token)[1:-1] if token.type == "QNAME" else str(token)
-        return ast.Name(text, pos=_pos(meta))
+        return ast.Name(text, pos=pos)
 
-    def paren(self, meta: Meta, children: list[Any]) -> ast.Node:
+    def paren(self, pos: ast.Pos, children: list[Any]) -> ast.Node:
         inner: ast.Node = children[1]
         # The parentheses belong to the sub-expression's text (explain shows "(a or b)").
-        return _with_pos(inner, _pos(meta))
+        return _with_pos(inner, pos)
 
     # calls
-    def call(self, meta: Meta, children: list[Any]) -> ast.Node:
+    def call(self, pos: ast.Pos, children: list[Any]) -> ast.Node:
         fname: ast.Name = children[0]
         raw = self.text[fname.pos.start] if fname.pos else ""
         args: list[tuple[str | None, ast.Node, ast.Pos | None]] = children[2] or []
@@ -252,22 +255,20 @@ class _ToAst:
         lowered = fname.name.lower()
         if raw != "`" and lowered == "today":
             if positional or keywords:
-                raise ExprError(_("today() takes no argument"), _start(meta))
-            return ast.Today(pos=_pos(meta))
+                raise ExprError(_("today() takes no argument"), pos.start)
+            return ast.Today(pos=pos)
         if raw != "`" and lowered == "date":
-            return self._date(meta, positional, keywords)
-        return ast.Func(
-            fname.name, tuple(positional), tuple(keywords), tuple(key_pos), pos=_pos(meta)
-        )
+            return self._date(pos, positional, keywords)
+        return ast.Func(fname.name, tuple(positional), tuple(keywords), tuple(key_pos), pos=pos)
 
     def _date(
-        self, meta: Meta, positional: list[ast.Node], keywords: list[tuple[str, ast.Node]]
+        self, pos: ast.Pos, positional: list[ast.Node], keywords: list[tuple[str, ast.Node]]
     ) -> ast.Node:
         usage = _("date() takes one quoted day, e.g. date('2026-01-31')")
         if keywords or len(positional) != 1 or not isinstance(positional[0], ast.String):
-            raise ExprError(usage, _start(meta))
+            raise ExprError(usage, pos.start)
         arg = positional[0]
-        where = arg.pos.start if arg.pos else _start(meta)
+        where = arg.pos.start if arg.pos else pos.start
         try:
             if not _DATE.fullmatch(arg.value):
                 raise ValueError
@@ -286,9 +287,9 @@ class _ToAst:
                 ),
                 where,
             )
-        return ast.DateLit(day, pos=_pos(meta))
+        return ast.DateLit(day, pos=pos)
 
-    def args(self, meta: Meta, children: list[Any]) -> list[tuple[str | None, ast.Node, Any]]:
+    def args(self, pos: ast.Pos, children: list[Any]) -> list[tuple[str | None, ast.Node, Any]]:
         out: list[tuple[str | None, ast.Node, Any]] = []
         for child in children:
             if isinstance(child, Token):  # COMMA
@@ -299,53 +300,49 @@ class _ToAst:
                 out.append((None, child, child.pos))
         return out
 
-    def kwarg(self, meta: Meta, children: list[Any]) -> tuple[str, ast.Node, ast.Pos | None]:
+    def kwarg(self, pos: ast.Pos, children: list[Any]) -> tuple[str, ast.Node, ast.Pos | None]:
         return (str(children[0]), children[2], _tpos(children[0]))
 
     # operators
-    def neg(self, meta: Meta, children: list[Any]) -> ast.Node:
+    def neg(self, pos: ast.Pos, children: list[Any]) -> ast.Node:
         operand: ast.Node = children[1]
         written_bare = operand.pos is not None and self.text[operand.pos.start] != "("
         if isinstance(operand, ast.Number) and written_bare:
-            return ast.Number(-operand.value, pos=_pos(meta))  # "-3" is a literal
-        return ast.Neg(operand, pos=_pos(meta))
+            return ast.Number(-operand.value, pos=pos)  # "-3" is a literal
+        return ast.Neg(operand, pos=pos)
 
-    def arith(self, meta: Meta, children: list[Any]) -> ast.Node:
-        return ast.Arith(str(children[1]), children[0], children[2], pos=_pos(meta))
+    def arith(self, pos: ast.Pos, children: list[Any]) -> ast.Node:
+        return ast.Arith(str(children[1]), children[0], children[2], pos=pos)
 
-    def compare(self, meta: Meta, children: list[Any]) -> ast.Node:
-        return ast.Compare(str(children[1]), children[0], children[2], pos=_pos(meta))
+    def compare(self, pos: ast.Pos, children: list[Any]) -> ast.Node:
+        return ast.Compare(str(children[1]), children[0], children[2], pos=pos)
 
-    def items(self, meta: Meta, children: list[Any]) -> tuple[ast.Node, ...]:
+    def items(self, pos: ast.Pos, children: list[Any]) -> tuple[ast.Node, ...]:
         return tuple(c for c in children if isinstance(c, ast.Node))
 
-    def in_(self, meta: Meta, children: list[Any]) -> ast.Node:
-        return ast.In(children[0], children[2], False, pos=_pos(meta))
+    def in_(self, pos: ast.Pos, children: list[Any]) -> ast.Node:
+        return ast.In(children[0], children[2], False, pos=pos)
 
-    def not_in(self, meta: Meta, children: list[Any]) -> ast.Node:
-        return ast.In(children[0], children[3], True, pos=_pos(meta))
+    def not_in(self, pos: ast.Pos, children: list[Any]) -> ast.Node:
+        return ast.In(children[0], children[3], True, pos=pos)
 
-    def between(self, meta: Meta, children: list[Any]) -> ast.Node:
-        return ast.Between(children[0], children[2], children[4], pos=_pos(meta))
+    def between(self, pos: ast.Pos, children: list[Any]) -> ast.Node:
+        return ast.Between(children[0], children[2], children[4], pos=pos)
 
-    def is_null(self, meta: Meta, children: list[Any]) -> ast.Node:
-        return ast.IsNull(children[0], False, pos=_pos(meta))
+    def is_null(self, pos: ast.Pos, children: list[Any]) -> ast.Node:
+        return ast.IsNull(children[0], False, pos=pos)
 
-    def is_not_null(self, meta: Meta, children: list[Any]) -> ast.Node:
-        return ast.IsNull(children[0], True, pos=_pos(meta))
+    def is_not_null(self, pos: ast.Pos, children: list[Any]) -> ast.Node:
+        return ast.IsNull(children[0], True, pos=pos)
 
-    def contains(self, meta: Meta, children: list[Any]) -> ast.Node:
-        return ast.Contains(children[0], children[2], pos=_pos(meta))
+    def contains(self, pos: ast.Pos, children: list[Any]) -> ast.Node:
+        return ast.Contains(children[0], children[2], pos=pos)
 
-    def startswith(self, meta: Meta, children: list[Any]) -> ast.Node:
-        return ast.StartsWith(children[0], children[2], pos=_pos(meta))
+    def startswith(self, pos: ast.Pos, children: list[Any]) -> ast.Node:
+        return ast.StartsWith(children[0], children[2], pos=pos)
 
-    def not_(self, meta: Meta, children: list[Any]) -> ast.Node:
-        return ast.Not(children[1], pos=_pos(meta))
-
-
-def _start(meta: Meta) -> int:
-    return 0 if getattr(meta, "empty", True) else int(meta.start_pos)
+    def not_(self, pos: ast.Pos, children: list[Any]) -> ast.Node:
+        return ast.Not(children[1], pos=pos)
 
 
 def _with_pos(node: ast.Node, pos: ast.Pos | None) -> ast.Node:
