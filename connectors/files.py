@@ -47,6 +47,7 @@ from .files_columns import (
 )
 from .files_dates import isin
 from .files_duckdb import Connection, Decided, NotEligible, OrderCounts, decide, refuse
+from .files_duckdb_examples import first_unmatched
 from .files_link import fold_line_items, link_by_email, no_buyer
 from .files_read import RawTable, fold, header_names, read_raw
 from .files_tables import FilesSettings, FileTable, Plan, Role, Where, locate, plans
@@ -114,10 +115,14 @@ class FilesConnector(Source, Destination):
 
     def relations(self) -> dict[str, str]:
         assert self.dialect == "duckdb" and self._decided is not None
-        return dict(self._decided.relations)
+        return {role: scan.relation() for role, scan in self._decided.scans.items()}
 
     def order_counts(self) -> OrderCounts | None:  # made by the checks' scan (decide)
         return self._decided.order_counts if self._decided is not None else None
+
+    def unmatched_orders(self, limit: int) -> Any:  # the file's first (files_duckdb_examples)
+        done = self._decided
+        return None if done is None else first_unmatched(self._con.rows, done, limit)
 
     def origins(self) -> dict[str, str]:  # DuckDB reads one file per stream
         return {role: self.display(p.path) for role, p in self.plans().items() if p.path}
@@ -145,8 +150,7 @@ class FilesConnector(Source, Destination):
         return folder
 
     def lock_identity(self) -> str:
-        """The contacts file its tags are written into: every workspace and destination
-        name writing that file shares one lock."""
+        """The contacts file its tags go into: every name writing that file shares one lock."""
         try:
             contacts = self.files().get("contacts")
         except ConfigError:  # the push itself reports the missing file
@@ -157,8 +161,7 @@ class FilesConnector(Source, Destination):
         return {role: plan.path for role, plan in self.plans().items()}
 
     def plans(self) -> dict[Role, Plan]:
-        """Each table's settings and file: the one named (a glob takes the newest match),
-        else the preset's, else `<role>.*` in the folder."""
+        """Each table's settings and file: as named (a glob: the newest), the preset's, <role>.*."""
         folder = self.folder()
         found = plans(self.settings, self.name)
         where = Where(folder, self.settings.path, self.ctx.config_file, self.name)

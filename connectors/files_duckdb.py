@@ -311,9 +311,9 @@ OrderCounts = tuple[int, int, list[tuple[object, int]] | None]
 
 @dataclass
 class Decided:
-    """Each table's DuckDB relation, and the orders' counts the checks' scan made."""
+    """Each table's file as DuckDB reads it, and the orders' counts the checks' scan made."""
 
-    relations: dict[str, str]
+    scans: dict[Role, Scan]
     order_counts: OrderCounts
 
 
@@ -359,7 +359,7 @@ def decide(
     _judge(contacts, answers)
     if failed is not None:
         raise failed
-    return Decided({role: scan.relation() for role, scan in scans.items()}, counts)
+    return Decided(scans, counts)
 
 
 def _orders_checks(con: Any, orders: Scan, contacts: Scan) -> OrderCounts:

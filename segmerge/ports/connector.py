@@ -161,6 +161,13 @@ class Source(Connector):
         counts them with a statement of its own, one more pass over every order."""
         return None
 
+    def unmatched_orders(self, limit: int) -> pa.Table | None:
+        """Optional, for a source with a :attr:`dialect`: the first ``limit`` orders naming
+        no contact (``order_id``, ``contact_id``) in the order its pull reads them, which
+        the engine's warning names as the pull's would. None, the default: the engine
+        asks the database for any ``limit`` of them (a table has no order)."""
+        return None
+
     def origins(self) -> dict[str, str]:
         """Optional, for a source with a :attr:`dialect`: where each stream comes from as
         the user knows it (a file's path), for the engine's messages about that stream

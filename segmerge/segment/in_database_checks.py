@@ -10,9 +10,10 @@ gives on the same rows, without reading more than a handful of rows.
   and the contact's is told apart by position.
 - The warning about orders naming no contact gives a few examples, as the files
   source does: the database returns at most :data:`EXAMPLES` such orders (their id
-  and the contact they name), never all of them. No ORDER BY: the scan stops at the
-  third it meets (the files source also names the first ones it reads), instead of
-  sorting every unmatched order.
+  and the contact they name), never all of them. A source that knows its pull's order
+  names the first ones in it (the files source on DuckDB: the pandas pull's examples);
+  a database's table has none, so no ORDER BY there: the scan stops at the third it
+  meets instead of sorting every unmatched order.
 """
 
 from __future__ import annotations
@@ -83,10 +84,12 @@ def unmatched_examples(
     if not unmatched:
         return None
     email = ", o.email" if has_email else ""
-    got = source.execute(
-        f"SELECT o.order_id, o.contact_id{email} FROM {relations['orders']} AS o "
-        f"WHERE NOT EXISTS (SELECT 1 FROM {relations['contacts']} AS c "
-        f"WHERE c.contact_id = o.contact_id) LIMIT {EXAMPLES}"
-    )
+    got = source.unmatched_orders(EXAMPLES)
+    if got is None:
+        got = source.execute(
+            f"SELECT o.order_id, o.contact_id{email} FROM {relations['orders']} AS o "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {relations['contacts']} AS c "
+            f"WHERE c.contact_id = o.contact_id) LIMIT {EXAMPLES}"
+        )
     orders = frame_from_arrow(got)
     return _examples(orders, np.ones(len(orders), dtype=bool), EXAMPLES) or None
