@@ -7,6 +7,10 @@ it; the fake runs on loopback, so the test can look at what the run changed in "
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -20,8 +24,8 @@ def sm(*args: str) -> Ran:
     return segmerge(*args, env={"SEGMERGE_CRM_TOKEN": TOKEN})
 
 
-@pytest.fixture
-def world(tmp_path):
+@contextmanager
+def _world(root: Path) -> Iterator[tuple[HubSpotFake, list[str], Path]]:
     """A fake HubSpot with 40 contacts (some big spenders, some small) and a workspace on it."""
     with HubSpotFake(limit=1000, window=1.0, search_limit=100) as fake:
         fake.add_property("civilite", "string")
@@ -34,7 +38,6 @@ def world(tmp_path):
                 fake.add_deal([cid], "100", (day - dt.timedelta(days=n)).isoformat())
         for cid in ids[5:12]:  # prudents: one small order
             fake.add_deal([cid], "20", day.isoformat())
-        root = tmp_path / "ws"
         proc = sm("init", str(root))
         assert proc.returncode == 0, proc.stderr
         with open(root / "segmerge.toml", "a", encoding="utf-8") as fh:
@@ -57,29 +60,61 @@ tag_prefix = "seg:"
         assert fake.violations == [], fake.violations
 
 
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[tuple[HubSpotFake, list[str], Path]]:
+    with _world(tmp_path / "ws") as w:
+        yield w
+
+
+@dataclass
+class FirstRun:
+    """A dry run, then the first real run, on one world: what each left in "HubSpot"
+    is kept as it was then, so that a test rerunning on the world changes none of it."""
+
+    fake: HubSpotFake
+    ids: list[str]
+    root: Path
+    dry: Ran
+    updates_after_dry: int
+    lists_after_dry: int
+    emails_after_dry: int
+    proc: Ran
+    tags: dict[int, list[str]]
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FirstRun]:
+    """One world run once for the two tests that read its first run (a run costs a
+    second of CPU); the second then reruns it."""
+    with _world(tmp_path_factory.mktemp("hubspot") / "ws") as (fake, ids, root):
+        dry = sm("run", "hs", "-w", str(root), "--as-of", AS_OF, "--dry-run")
+        counts = updates(fake), len(fake.lists), len(fake.emails)
+        proc = sm("run", "hs", "-w", str(root), "--as-of", AS_OF)
+        tags = {i: list(fake.tags_of(ids[i])) for i in (0, 1, 3, 6)}
+        yield FirstRun(fake, ids, root, dry, *counts, proc, tags)
+
+
 def updates(fake: HubSpotFake) -> int:
     return sum(1 for m, p, _ in fake.log if p.endswith("/batch/update"))
 
 
-def test_run_tags_the_segments_in_hubspot_and_keeps_other_tags(world):
-    fake, ids, root = world
-    dry = sm("run", "hs", "-w", str(root), "--as-of", AS_OF, "--dry-run")
+def test_run_tags_the_segments_in_hubspot_and_keeps_other_tags(first_run: FirstRun) -> None:
+    dry, proc, tags = first_run.dry, first_run.proc, first_run.tags
     assert dry.returncode == 0, dry.stdout + dry.stderr
-    assert updates(fake) == 0 and not fake.lists and not fake.emails  # a dry run writes nothing
+    assert (first_run.updates_after_dry, first_run.lists_after_dry) == (0, 0)
+    assert first_run.emails_after_dry == 0  # a dry run writes nothing
 
-    proc = sm("run", "hs", "-w", str(root), "--as-of", AS_OF)
-    assert proc.returncode in (0, 1), proc.stdout + proc.stderr
-    assert "seg:fonceurs" in fake.tags_of(ids[1])  # ids[0] is also "vip;seg:old"
-    assert fake.tags_of(ids[0])[:1] == ["vip"] and "seg:fonceurs" in fake.tags_of(ids[0])
-    assert "seg:old" in fake.tags_of(ids[0])  # not a segment of this rule set: not ours
-    assert "seg:prudents" in fake.tags_of(ids[6])
-    assert fake.tags_of(ids[3]) == []  # opted out: in no segment, never tagged
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "seg:fonceurs" in tags[1]  # ids[0] is also "vip;seg:old"
+    assert tags[0][:1] == ["vip"] and "seg:fonceurs" in tags[0]
+    assert "seg:old" in tags[0]  # not a segment of this rule set: not ours
+    assert "seg:prudents" in tags[6]
+    assert tags[3] == []  # opted out: in no segment, never tagged
     assert "SECRET" not in proc.stdout + proc.stderr
 
 
-def test_run_creates_lists_and_a_draft_once_then_pulls_incrementally(world):
-    fake, ids, root = world
-    proc = sm("run", "hs", "-w", str(root), "--as-of", AS_OF)
+def test_run_creates_lists_and_a_draft_once_then_pulls_incrementally(first_run: FirstRun) -> None:
+    fake, ids, root, proc = first_run.fake, first_run.ids, first_run.root, first_run.proc
     assert proc.returncode == 0, proc.stdout + proc.stderr
     fonceurs = fake.list_named("seg:fonceurs")
     assert fonceurs is not None and {ids[0], ids[1], ids[2], ids[4]} <= fonceurs.members
