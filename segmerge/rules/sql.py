@@ -108,7 +108,7 @@ class SqlCompiler:
 
     def compile(self, node: ast.Node) -> str:
         """DuckDB SQL text of the condition."""
-        return self.tree(node).sql(dialect="duckdb")
+        return self.tree(node).sql(dialect="duckdb", copy=False)  # a fresh tree, nobody else's
 
     def tree(self, node: ast.Node) -> exp.Expression:  # noqa: C901 - one branch per node type
         t = self.tree
