@@ -50,46 +50,59 @@ def nullable(values: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
     return st.one_of(st.none(), values)
 
 
-def cells(values: list[Any]) -> st.SearchStrategy[Any]:
-    """A cell: null half the time, else one of ``values``, in one draw (shrinking to
-    null); as ``nullable(st.sampled_from(values))`` does in three, which made drawing
-    the frames cost more than the tests themselves."""
-    return st.sampled_from([None] * len(values) + values)
+def cells(values: list[Any]) -> list[Any]:
+    """A column's cell choices: null half the time, else one of ``values`` (a zero
+    byte, where shrinking goes, is null)."""
+    return [None] * len(values) + values
 
 
-#: each column's cell, built once (a strategy built inside `frames` would be built and
-#: validated again for every frame drawn)
 _NUMBER = cells(NUMBERS)
 _TEXT = cells(TEXTS)
 _BOOL = cells([True, False])
 _MOMENT = cells([_moment(day, hour) for day in DAYS for hour in HOURS])
-_LIST = nullable(st.lists(st.sampled_from(TEXTS), max_size=3))
+#: the cells of each column, in the frame's bytes: each column one byte a cell, the
+#: list column two (its null-or-length, its items as base-6 digits)
+_COLUMNS = (_NUMBER, _NUMBER, _TEXT, _TEXT, _BOOL, _BOOL, _MOMENT, _NUMBER)
+_WIDTH = len(_COLUMNS) + 2
+
+
+def _list_cell(head: int, items: int) -> list[str] | None:
+    if head % 2 == 0:
+        return None
+    return [TEXTS[items // 6**i % 6] for i in range((head >> 1) % 4)]
 
 
 @cache
-def _column(cell: st.SearchStrategy[Any], n: int) -> st.SearchStrategy[list[Any]]:
-    return st.lists(cell, min_size=n, max_size=n)
+def _frame_bytes(n: int) -> st.SearchStrategy[bytes]:
+    return st.binary(min_size=n * _WIDTH, max_size=n * _WIDTH)
 
 
 @st.composite
 def frames(draw: st.DrawFn) -> pd.DataFrame:
+    """A frame of 1 to 8 rows drawn as one run of bytes, one byte a cell: uniform
+    random bytes, shrinking to nulls. A draw per cell (hypothesis lists of sampled
+    values) cost more than evaluating the trees on the frame."""
     n = draw(st.integers(1, 8))
-
-    def col(cell: st.SearchStrategy[Any]) -> list[Any]:
-        return draw(_column(cell, n))
-
+    raw = draw(_frame_bytes(n))
+    cols = [
+        [values[b % len(values)] for b in raw[j * n : (j + 1) * n]]
+        for j, values in enumerate(_COLUMNS)
+    ]
+    n1, n2, s1, s2, b1, b2, d1, metric_values = cols
+    heads, items = raw[len(_COLUMNS) * n : (len(_COLUMNS) + 1) * n], raw[(len(_COLUMNS) + 1) * n :]
+    l1 = [_list_cell(h, i) for h, i in zip(heads, items, strict=True)]
     return pd.DataFrame(
         {
             "contact_id": [f"c{i}" for i in range(n)],
-            "n1": pd.array(col(_NUMBER), dtype="Float64"),
-            "n2": np.array([np.nan if v is None else v for v in col(_NUMBER)], dtype=float),
-            "s1": pd.Series(col(_TEXT), dtype="string"),
-            "s2": pd.Series(col(_TEXT), dtype=object),
-            "b1": pd.Series(col(_BOOL), dtype="boolean"),
-            "b2": pd.Series(col(_BOOL), dtype="boolean"),
-            "d1": pd.to_datetime(pd.Series(col(_MOMENT), dtype=object), utc=True),
-            "l1": pd.Series(col(_LIST), dtype=object),
-            METRIC_KEY: np.array([np.nan if v is None else v for v in col(_NUMBER)], dtype=float),
+            "n1": pd.array(n1, dtype="Float64"),
+            "n2": np.array([np.nan if v is None else v for v in n2], dtype=float),
+            "s1": pd.Series(s1, dtype="string"),
+            "s2": pd.Series(s2, dtype=object),
+            "b1": pd.Series(b1, dtype="boolean"),
+            "b2": pd.Series(b2, dtype="boolean"),
+            "d1": pd.to_datetime(pd.Series(d1, dtype=object), utc=True),
+            "l1": pd.Series(l1, dtype=object),
+            METRIC_KEY: np.array([np.nan if v is None else v for v in metric_values], dtype=float),
         }
     )
 
