@@ -157,31 +157,32 @@ class _ToAst:
         self.text = text
 
     def build(self, tree: Tree[Token]) -> ast.Node:
-        todo: list[tuple[Any, bool]] = [(tree, False)]
+        todo: list[Any] = [tree]  # lark's trees, tokens and Nones; (tree,): its children are done
         done: list[Any] = []
-        spans: list[ast.Pos | None] = []  # done's, item by item
+        spans: list[Any] = []  # done's, item by item: (start, end, line, column) or None
         while todo:
-            item, expanded = todo.pop()
+            item = todo.pop()
             if isinstance(item, Token):
                 done.append(item)
-                spans.append(_tpos(item))
-            elif not isinstance(item, Tree):
-                done.append(item)  # None for an absent optional part
+                spans.append((item.start_pos, item.end_pos, item.line, item.column))
+            elif isinstance(item, Tree):
+                todo.append((item,))
+                todo.extend(reversed(item.children))
+            elif item is None:  # an absent optional part
+                done.append(None)
                 spans.append(None)
-            elif expanded:
-                cut = len(done) - len(item.children)
+            else:
+                reduced: Tree[Token] = item[0]
+                cut = len(done) - len(reduced.children)
                 children, where = done[cut:], [w for w in spans[cut:] if w is not None]
                 del done[cut:], spans[cut:]
-                pos = ast.Pos(where[0].start, where[-1].end, where[0].line, where[0].column)
-                done.append(self._reduce(item, children, pos))
-                spans.append(pos)
-            else:
-                todo.append((item, True))
-                todo.extend((child, False) for child in reversed(item.children))
+                span = (where[0][0], where[-1][1], where[0][2], where[0][3])
+                done.append(self._reduce(reduced, children, span))
+                spans.append(span)
         result: ast.Node = _node(done[0])
         return result
 
-    def _reduce(self, tree: Tree[Token], children: list[Any], pos: ast.Pos) -> Any:
+    def _reduce(self, tree: Tree[Token], children: list[Any], span: tuple[int, ...]) -> Any:
         rule = str(tree.data)
         if rule in ("and_", "or_"):
             op = ast.And if rule == "and_" else ast.Or
@@ -193,7 +194,7 @@ class _ToAst:
         method = getattr(self, rule, None)
         if method is None:  # pragma: no cover - every rule of grammar.lark has a method
             raise TypeError(f"no rule {rule!r} in the condition grammar")
-        return method(pos, [_node(c) for c in children])
+        return method(ast.Pos(*span), [_node(c) for c in children])
 
     # literals and names
     def number(self, pos: ast.Pos, children: list[Token]) -> ast.Node:
