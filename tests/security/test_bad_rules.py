@@ -159,6 +159,16 @@ def test_a_5000_term_or_is_evaluated_and_compiled_to_sql(root):
     assert sql.count(" OR ") == 5_000 - 1
 
 
+def test_a_mistake_at_the_end_of_a_5000_term_or_is_refused_at_its_column(root):
+    """Positions come from the tokens (not lark's bookkeeping): the last term's is exact."""
+    head = " or ".join(f"f{i % 50}" for i in range(4_999)) + " or date("
+    path = rules_with(root, head + "'2026-02-30') < today()", exclude="false")
+    with pytest.raises(RuleError) as err:
+        load_ruleset(path)
+    assert (err.value.line, err.value.column) == (5, len("    when: ") + len(head) + 1)
+    assert "2026-02-30" in err.value.message
+
+
 def test_a_condition_at_the_depth_limit_runs_on_every_engine(root):
     """One level under the limit: pandas, explain and DuckDB all evaluate it."""
     frame = pd.DataFrame({"contact_id": ["a", "b"], "orders_count": [1, 9]})
