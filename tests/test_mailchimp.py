@@ -239,21 +239,21 @@ def test_a_shared_key_settles_on_the_free_connections(fake, tmp_path, monkeypatc
     """Another app holds 7 of the key's 10 connections: the slow start (4 connections, one
     more every 50 ms) meets a few 429s on first contact, settles on what is free, and from
     then on never meets two 429s in a row."""
-    # about connections, not contents: 30 pages of one shape (15 a pull), whose requests
-    # and answers are checked against the spec twice per endpoint, of 200 members rather
-    # than Mailchimp's 1,000 (the same requests, a fifth of the JSON to write and read);
+    # about connections, not contents: 32 pages of one shape (16 a pull), whose requests
+    # and answers are checked against the spec twice per endpoint, of 100 members rather
+    # than Mailchimp's 1,000 (the same requests, a tenth of the JSON to write and read);
     # test_paging_reads_every_page_once_and_in_parallel checks every page of 1,000 members
-    monkeypatch.setattr(mailchimp_api, "PAGE", 200)
-    populate(fake, 3000)
+    monkeypatch.setattr(mailchimp_api, "PAGE", 100)
+    populate(fake, 1450)
     fake.occupied = 7
     fake.latency = 0.05  # answers take time, so requests really overlap at the server
     fake.validate_first = 2
     conn = connect(fake, tmp_path, orders=False, events=False)
-    assert len(conn.pull().contacts) == 3000
+    assert len(conn.pull().contacts) == 1450
     assert 1 <= fake.total_429 <= 8
     assert conn.api.gate.limit <= 3
     fake.reset_stats()
-    assert len(conn.pull().contacts) == 3000  # the next pull starts where the cap settled
+    assert len(conn.pull().contacts) == 1450  # the next pull starts where the cap settled
     assert fake.total_429 <= 1 and fake.max_consecutive_429 <= 1 and fake.peak <= 3
 
 
