@@ -14,7 +14,7 @@ which group, so that `kpi` and `report` read the experiment from one place:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,7 +45,7 @@ def hold_out(
     camp: OpenCampaign,
     todo: np.ndarray,
     keys: Mapping[int, str],
-    ids: list[str],
+    ids: Sequence[str],
     not_mailed: dict[str, int],
     skipped: list[PlannedAction],
 ) -> np.ndarray:

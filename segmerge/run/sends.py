@@ -10,7 +10,7 @@ base's (a million letters and their messages held at once were 7 GiB).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Generator, Iterable, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
@@ -33,6 +33,7 @@ from segmerge.render.run_pool import FrameBatch, RunPool, Ticket
 from segmerge.run.campaign import OpenCampaign, release_memory
 from segmerge.run.groups import hold_out
 from segmerge.run.pressure import HeldBack, Policy, earliest, hold_back
+from segmerge.run.row_ids import row_ids, take
 
 #: letters rendered, built, recorded and pushed at a time: some 13 KiB each while held
 #: (the contact's row, the letter, its message), so about 50 MiB
@@ -53,7 +54,7 @@ class SendKeys(dict[int, str]):
     """A row's send key, made when asked and not kept: only the held-out and the
     held-back letters ask before their chunk, and a million keys are 100 MiB."""
 
-    def __init__(self, run_id: str, ids: list[str]) -> None:
+    def __init__(self, run_id: str, ids: Sequence[str]) -> None:
         super().__init__()
         self.run_id, self.ids = run_id, ids
 
@@ -69,7 +70,7 @@ class Sends:
     run_id: str
     rows: np.ndarray  # frame positions whose letter is rendered, in the frame's order
     candidates: np.ndarray  # rows whose send this run plans (held out or back included)
-    ids: list[str] = field(default_factory=list)
+    ids: Sequence[str] = field(default_factory=list)  # by frame row (see run.row_ids)
     #: each row's address (missing where not mailed), kept as Arrow strings: made into
     #: Python strings a chunk at a time (the whole base's were some 100 MiB at 1 M)
     to_addr: pd.Series = field(default_factory=lambda: pd.Series([], dtype=object))
@@ -87,8 +88,7 @@ class Sends:
         sends = {str(r["contact_id"]) for r in rows if r.get("kind") == "send"}
         if not sends or not len(self.candidates):
             return set()
-        cids = pd.Series(self.ids, dtype=object).iloc[self.candidates]
-        return {send_key(self.run_id, c) for c in cids[cids.isin(sends)].tolist()}
+        return {send_key(self.run_id, c) for c in take(self.ids, self.candidates) if c in sends}
 
     def chunks(
         self, errors: list[str], progress: Progress | None
@@ -292,14 +292,15 @@ def choose_sends(
     mailable = in_segment & reasons.isna().to_numpy()
     # letters go to the normalised address: the one consent and de-duplication checked
     to_addr = consent.address.where(mailable)
-    ids: list[str] = [str(x) for x in frame["contact_id"].tolist()]
-    mailable, shared = one_per_address(mailable, consent.address, ids)
+    ids = row_ids(frame["contact_id"])  # Python strings a block at a time, when asked
+    mailable, shared = one_per_address(mailable, consent.address, frame["contact_id"])
     if shared:
         summary.not_mailed["address shared with another contact"] = shared
     chosen = np.flatnonzero(mailable)
     sent = _sent_contacts(run_id, done_keys)
     if sent:  # a resumed run: its letters already sent are not rendered again
-        chosen = chosen[~pd.Series(ids, dtype=object).iloc[chosen].isin(sent).to_numpy()]
+        done = np.fromiter((c in sent for c in take(ids, chosen)), dtype=bool, count=len(chosen))
+        chosen = chosen[~done]
     key = signing_key(ws.state_dir, create=not dry_run)
     keys = SendKeys(run_id, ids)
     skipped: list[PlannedAction] = []
