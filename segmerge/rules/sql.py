@@ -112,6 +112,10 @@ class SqlCompiler:
 
     def tree(self, node: ast.Node) -> exp.Expression:  # noqa: C901 - one branch per node type
         t = self.tree
+        if isinstance(node, ast.Or):  # first: a generated rule is thousands of them
+            return _p(exp.Or(this=t(node.left), expression=t(node.right)))
+        if isinstance(node, ast.And):
+            return _p(exp.And(this=t(node.left), expression=t(node.right)))
         if isinstance(node, ast.Number):
             return as_double(exp.Literal.number(repr(float(node.value))))
         if isinstance(node, ast.String):
@@ -163,10 +167,6 @@ class SqlCompiler:
             return exp.StartsWith(this=t(node.operand), expression=t(node.prefix))
         if isinstance(node, ast.Not):
             return _p(exp.Not(this=t(node.operand)))
-        if isinstance(node, ast.And):
-            return _p(exp.And(this=t(node.left), expression=t(node.right)))
-        if isinstance(node, ast.Or):
-            return _p(exp.Or(this=t(node.left), expression=t(node.right)))
         raise TypeError(f"not a rule node: {node!r}")  # pragma: no cover
 
     def _arith(self, node: ast.Arith) -> exp.Expression:
