@@ -7,8 +7,6 @@ so that a typo fails before anything is written.
 
 from __future__ import annotations
 
-import ctypes
-import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.message import Message
@@ -17,7 +15,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 from segmerge.errors import ConfigError, TemplateError
 from segmerge.i18n import _
@@ -33,6 +30,7 @@ from segmerge.render.variants import assign, unit_hash, units
 from segmerge.rules import RuleSet, load_ruleset
 from segmerge.run.columns import MESSAGES, in_source, letter_columns, run_columns
 from segmerge.run.experiment_check import check_experiment
+from segmerge.run.memory import release_memory
 from segmerge.segment.segmentation import (
     Segmented,
     connector_context,
@@ -246,6 +244,7 @@ def open_campaign(
     cfg = ws.campaign(name)
     ruleset = load_ruleset(rules_file(ws, cfg.rules))
     folder = _templates_folder(ws, cfg, name)
+    _load_templates(ws, folder, ruleset, None)  # their syntax; their columns once pulled
     source = open_source(ws, cfg.source)
     checks = _check(source)
     tables = None  # a source with a SQL dialect segments in its database
@@ -276,15 +275,7 @@ def open_campaign(
     tag_dest = source if isinstance(source, Destination) and "tag" in source.accepts else None
     if not cfg.push_tags:
         tag_dest = None
-    templates = TemplateSet.load(
-        folder,
-        [(s.name, s.label) for s in seg.ruleset.segments],
-        locale=ws.config.locale,
-        tz=ws.tz,
-        currency=ws.config.currency,
-        known_columns=set(seg.frame.columns),
-        limits=Limits(ws.config.mail.render_timeout, ws.config.mail.max_letter_size),
-    )
+    templates = _load_templates(ws, folder, ruleset, set(seg.frame.columns))
     if "send" in destination.accepts and not (cfg.from_ or ws.config.mail.from_):
         raise ConfigError(
             _("no sender address"),
@@ -314,6 +305,22 @@ def _templates_folder(ws: Workspace, cfg: CampaignConfig, name: str) -> Path:
     return folder
 
 
+def _load_templates(
+    ws: Workspace, folder: Path, ruleset: RuleSet, known: set[str] | None
+) -> TemplateSet:
+    """The campaign's letters, compiled and checked (``known``: the columns they may read,
+    None: all but that, which needs no data)."""
+    return TemplateSet.load(
+        folder,
+        [(s.name, s.label) for s in ruleset.segments],
+        locale=ws.config.locale,
+        tz=ws.tz,
+        currency=ws.config.currency,
+        known_columns=known,
+        limits=Limits(ws.config.mail.render_timeout, ws.config.mail.max_letter_size),
+    )
+
+
 def _run_columns(source: Source, letters: set[str], ruleset: RuleSet | None) -> set[str] | None:
     """What a run reads of the contacts (None: everything): the letters' columns, and
     the ``ruleset``'s when given (a real run keeps them). A platform that reports list
@@ -321,31 +328,6 @@ def _run_columns(source: Source, letters: set[str], ruleset: RuleSet | None) -> 
     if isinstance(source, Destination) and "add_to_list" in source.accepts:
         return None
     return in_source(run_columns(letters, ruleset), source)
-
-
-def release_memory() -> None:
-    """Give the system back what the segmentation freed but the allocators kept.
-
-    Arrow's pool (mimalloc) and glibc's malloc keep the pages of the plan's result, of
-    its pandas copy and of the checks for the next allocation: at a million contacts
-    about 110 MiB after opening a campaign, which the whole run then carried while
-    it renders (and more after choosing the sends). Returning them costs a few
-    milliseconds once a step. Elsewhere than glibc there is nothing to trim."""
-    pa.default_memory_pool().release_unused()
-    if (libc := _glibc()) is not None:
-        libc.malloc_trim(0)
-
-
-@functools.cache
-def _glibc() -> ctypes.CDLL | None:
-    """This process's C library when it has malloc_trim (glibc): looked up in the
-    symbols already loaded, not with ctypes.util.find_library, which starts an
-    ``ldconfig`` process."""
-    try:
-        libc = ctypes.CDLL(None)
-    except OSError:
-        return None
-    return libc if hasattr(libc, "malloc_trim") else None
 
 
 def full_name(contact: Mapping[str, Any]) -> str | None:

@@ -93,3 +93,21 @@ def test_a_sound_rule_set_still_reads_the_source_once(pristine, tmp_path, reads)
     proc = segmerge("validate", "club", "--as-of", AS_OF, "-w", str(root))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert reads == ["pull"]
+
+
+@pytest.mark.parametrize("command", ["run", "preview"])
+def test_a_letter_that_does_not_compile_fails_before_the_source_is_read(
+    pristine, tmp_path, reads, command
+):
+    """A template's syntax needs no data: checked with the rule set, before the pull."""
+    root = tmp_path / "ws"
+    shutil.copytree(pristine, root)
+    config = root / "segmerge.toml"
+    engine = 'on_bad_rows = "skip"\nengine = "pandas"'
+    config.write_text(config.read_text().replace('on_bad_rows = "skip"', engine))
+    letter = root / "templates" / "club" / "_default.html.j2"
+    letter.write_text(letter.read_text().replace("{{ unsubscribe_url }}", "{{ unsubscribe_url "))
+    proc = segmerge(*COMMANDS[command], "--as-of", AS_OF, "-w", str(root), cwd=root)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "_default.html.j2" in proc.stderr and "Traceback" not in proc.stderr
+    assert reads == []
