@@ -12,6 +12,7 @@ import json
 import pandas as pd
 import pytest
 
+from connectors import hubspot_client
 from segmerge.errors import BadAnswer, ConnectorError, CredentialError
 from segmerge.ports.schema import conform
 from tests.fakes.hubspot import TOKEN, HubSpotFake, make_connector, populate
@@ -124,14 +125,16 @@ def test_incremental_pull_returns_only_what_changed(fake):
     assert again.events.empty
 
 
-def test_search_past_its_10000_cap_restarts_from_the_last_time_seen(fake):
-    fake.search_cap = 400  # HubSpot's 10,000, shrunk
-    ids = populate(fake, 1000)
+def test_search_past_its_10000_cap_restarts_from_the_last_time_seen(fake, monkeypatch):
+    # HubSpot's 10,000 and its pages of 200, shrunk alike: the same 6 searches (3 windows)
+    monkeypatch.setattr(hubspot_client, "SEARCH_PAGE", 100)
+    fake.search_cap = 200
+    ids = populate(fake, 500)
     base = dt.datetime.now(dt.UTC)
     for n, cid in enumerate(ids):  # two contacts per millisecond: ties across restarts
         fake.touch(cid, when=base + dt.timedelta(milliseconds=n // 2))
     since = json.dumps({"v": 1, "contacts_ms": int(base.timestamp() * 1000) - 1, "events_ms": 0})
-    conn = make_connector(fake, search_result_cap=400, orders="none", events=False)
+    conn = make_connector(fake, search_result_cap=200, orders="none", events=False)
 
     delta = conn.pull(since)
 
@@ -142,13 +145,13 @@ def test_search_past_its_10000_cap_restarts_from_the_last_time_seen(fake):
 
 def test_a_millisecond_holding_more_than_the_cap_falls_back_to_a_full_pull(fake):
     fake.search_cap = 200
-    ids = populate(fake, 450)
+    ids = populate(fake, 250)  # more than the cap, all in one millisecond
     same = dt.datetime.now(dt.UTC)
     for cid in ids:
         fake.touch(cid, when=same)
     since = json.dumps({"v": 1, "contacts_ms": int(same.timestamp() * 1000), "events_ms": 0})
     delta = make_connector(fake, search_result_cap=200, orders="none", events=False).pull(since)
-    assert len(delta.contacts) == 450 and delta.incremental is False
+    assert len(delta.contacts) == 250 and delta.incremental is False
     assert any("pulled every contact instead" in n for n in delta.notes)
 
 
