@@ -104,3 +104,36 @@ def test_one_letter_per_mailbox_on_addresses_in_several_arrow_chunks():
     address = pd.Series(pd.arrays.ArrowStringArray(chunks))
     kept, left_out = one_per_address(np.array([1, 1, 0, 1, 1], bool), address, list("52913"))
     assert kept.tolist() == [False, True, False, True, True] and left_out == 1
+
+
+def test_addresses_normalised_a_slice_at_a_time_give_each_contact_the_same_reason(
+    monkeypatch,
+):
+    """A million addresses are normalised a slice at a time (their copies were ~90 MiB at
+    once): a mailbox shared across two slices is still closed, and still gets one letter."""
+    import numpy as np
+
+    from segmerge.mail import consent
+
+    frame = pd.DataFrame(
+        {
+            "contact_id": ["9", "3", "5", "7", "1", "2", "4"],
+            "email": ["home@x.fr", "solo@x.fr", " HOME@x.fr", "b@x.fr", "a b@x", None, "B@x.fr"],
+            "subscribed": [True, True, True, False, True, True, True],
+        }
+    )
+    events = pd.DataFrame(columns=["contact_id", "event"])
+    whole = consent.check(frame, events, set())
+    monkeypatch.setattr(consent, "SLICE", 2)
+    sliced = consent.check(frame, events, set())
+    pd.testing.assert_series_equal(sliced.reason, whole.reason)
+    pd.testing.assert_series_equal(sliced.address, whole.address)
+    assert sliced.reason.iloc[[6, 4, 5]].tolist() == [
+        "address shared with a contact who said no",  # "7" said no in another slice
+        "address cannot be used: space inside",
+        "no e-mail address",
+    ]
+    kept, left_out = consent.one_per_address(
+        sliced.reason.isna().to_numpy(), sliced.address, frame["contact_id"]
+    )
+    assert np.flatnonzero(kept).tolist() == [1, 2] and left_out == 1  # "5" of the home
