@@ -83,7 +83,7 @@ class FilesConnector(Source, Destination):
     )
     accepts: ClassVar[frozenset[str]] = frozenset({"tag", "untag"})
     idempotent: ClassVar[bool] = True
-
+    batch_size = 50_000  # each batch rewrites the whole contacts file: few, large batches
     settings: FilesSettings
 
     def __init__(self, ctx: Any) -> None:
