@@ -53,16 +53,25 @@ class Assignment:
     @property
     def primary(self) -> pd.Series:
         """The first segment (rule order) each contact is in, <NA> when none."""
-        names = np.array(list(self.matrix.columns), dtype=object)
-        values = self.matrix.to_numpy(dtype=bool)
-        out = np.full(len(self.matrix), None, dtype=object)
-        if values.shape[1]:
-            hit = values.any(axis=1)
-            out[hit] = names[values.argmax(axis=1)[hit]]
-        return pd.Series(out, index=self.matrix.index, dtype="string", name="segment")
+        return _first_segment(self.matrix)
+
+    def primary_at(self, rows: np.ndarray) -> pd.Series:
+        """:attr:`primary` of these row positions only: a run asks chunk by chunk, and
+        building the whole column for each chunk made a run quadratic in its contacts."""
+        return _first_segment(self.matrix.iloc[rows])
 
     def sizes(self) -> dict[str, int]:
         return {str(name): int(self.matrix[name].sum()) for name in self.matrix.columns}
+
+
+def _first_segment(matrix: pd.DataFrame) -> pd.Series:
+    names = np.array(list(matrix.columns), dtype=object)
+    values = matrix.to_numpy(dtype=bool)
+    out = np.full(len(matrix), None, dtype=object)
+    if values.shape[1]:
+        hit = values.any(axis=1)
+        out[hit] = names[values.argmax(axis=1)[hit]]
+    return pd.Series(out, index=matrix.index, dtype="string", name="segment")
 
 
 @dataclass

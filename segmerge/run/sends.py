@@ -137,7 +137,7 @@ class Sends:
         rows = part.tolist()
         whole = camp.seg.frame
         frame = whole.iloc[part, self._read_columns()]
-        segs = camp.seg.assignment.primary.iloc[part].astype(str).tolist()
+        segs = camp.seg.assignment.primary_at(part).astype(str).tolist()
         urls = [camp.unsubscribe_url(ids[i], self.key) for i in rows]
         picked = [camp.letter_of(i, s) for i, s in zip(rows, segs, strict=True)]
         batch = FrameBatch([p[0] for p in picked], frame, urls)
