@@ -62,6 +62,15 @@ def workspace(
     return root
 
 
+def dialect(root: Path) -> str | None:
+    """Which engine the files source chooses for this workspace (None: pandas)."""
+    source = open_source(load(root), "shop")
+    try:
+        return source.dialect
+    finally:
+        source.close()
+
+
 def set_engine(root: Path, engine: str | None) -> None:
     config = root / "segmerge.toml"
     text = re.sub(r'\nengine = "\w+"', "", config.read_text(encoding="utf-8"))

@@ -13,10 +13,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from test_files_duckdb import set_engine, workspace
+from test_files_duckdb import dialect, set_engine, workspace
 
 from connectors import files_duckdb_examples
-from segmerge.segment.segmentation import open_source, segment
+from segmerge.segment.segmentation import segment
 from segmerge.workspace.config import load
 
 ORDERS = 8_000
@@ -43,14 +43,6 @@ def shop(root: Path, unmatched: dict[int, str]) -> Path:
     table = pa.Table.from_pandas(orders, preserve_index=False)
     pq.write_table(table, root / "data" / "orders.parquet", row_group_size=500)
     return root
-
-
-def dialect(root: Path) -> str | None:
-    source = open_source(load(root), "shop")
-    try:
-        return source.dialect
-    finally:
-        source.close()
 
 
 def warnings(root: Path, engine: str | None) -> list[str]:

@@ -10,24 +10,13 @@ refused by the plan.
 from pathlib import Path
 
 import pandas as pd
-from test_files_duckdb import segment_both, set_engine, workspace
+from test_files_duckdb import dialect, segment_both, set_engine, workspace
 
-from segmerge.segment.segmentation import open_source
-from segmerge.workspace.config import load
 from tests.cli import segmerge
 
 EVIL = "x'); copy (select 1) to 'pwned.csv'; --"
 #: the name the pull gives that header (files_read.header_names), on both paths
 EVIL_READ_AS = "x_copy_select_1_to_pwned_csv"
-
-
-def dialect(root: Path) -> str | None:
-    """Which engine the files source chooses for this workspace (None: pandas)."""
-    source = open_source(load(root), "shop")
-    try:
-        return source.dialect
-    finally:
-        source.close()
 
 
 def _orders() -> pd.DataFrame:

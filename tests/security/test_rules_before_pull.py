@@ -9,19 +9,11 @@ from pathlib import Path
 
 import pytest
 from cli import segmerge
+from test_bad_rules import AS_OF, CAMPAIGN, RULES
 from workspaces import two_segment_workspace
 
 import connectors.files as files
 
-AS_OF = "2026-12-01"
-RULES = "segrules/club.yaml"
-CAMPAIGN = """
-    [campaigns.club]
-    source = "demo"
-    rules = "segrules/club.yaml"
-    templates = "templates/club"
-    destination = "outbox"
-    """
 COMMANDS = {
     "validate": ["validate", "club"],
     "run": ["run", "club"],
