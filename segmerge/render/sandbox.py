@@ -14,7 +14,7 @@ from __future__ import annotations
 import operator
 import re
 from collections.abc import Callable, Iterator
-from time import thread_time
+from time import monotonic, thread_time
 from typing import Any
 
 from jinja2 import nodes
@@ -235,7 +235,8 @@ class LimitedSandbox(Sandbox):
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
         """Every call of a letter (macros included) reads the clock; a string method or
         a global that sizes its result by an argument is checked before it runs."""
-        if thread_time() > budget.deadline:
+        b = budget
+        if monotonic() > b.wall and thread_time() > b.deadline:
             raise timeout()
         if type(__obj) is Macro:  # a template's own macro: its output is checked inside
             return __context.call(__obj, *args, **kwargs)
