@@ -127,7 +127,8 @@ def _printed_once(plan: Plan) -> Plan:
 
 
 def test_cdnow_purchases_segment_identically(all_rule_sets: list, duck: Any) -> None:
-    pytest.importorskip("lifetimes")
+    # the data file is found through the lifetimes wheel's metadata, never imported:
+    # importing lifetimes (scipy, autograd) cost more CPU than the whole test
     from tests.shop_exports import cdnow, orders_of, recent
 
     orders = orders_of(recent(cdnow()))
