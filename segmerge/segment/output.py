@@ -202,21 +202,24 @@ def _floats(values: np.ndarray) -> pa.Array:
     Arrow prints the same shortest digits as repr; it differs in layout only. Where
     Arrow uses decimal notation and repr does too (1e-4 <= |x| < 1e16, no exponent in
     Arrow's text) the texts are equal once an integral value gets repr's ``.0``; the
-    few others (exponents, infinities) are formatted by numpy, which writes repr."""
+    few others (exponents, infinities) are formatted by numpy, which writes repr.
+    Only the values to fix are touched (one replacement pass), not every cell joined."""
     arrow = pc.cast(pa.array(values, from_pandas=True), pa.string())
-    magnitude = np.abs(values)
     with np.errstate(invalid="ignore"):
-        odd = ~np.isnan(values) & (
-            (magnitude >= 1e16) | ((magnitude < 1e-4) & (magnitude != 0)) | np.isinf(values)
-        )
+        magnitude = np.abs(values)  # NaN compares False everywhere: never fixed
+        odd = (magnitude >= 1e16) | ((magnitude < 1e-4) & (magnitude != 0))  # inf too
+        integral = values == np.trunc(values)
     odd |= np.asarray(pc.fill_null(pc.match_substring(arrow, "e"), False))
-    integral = pc.invert(pc.fill_null(pc.match_substring(arrow, "."), True))
-    text = pc.if_else(integral, pc.binary_join_element_wise(arrow, ".0", ""), arrow)
-    if odd.any():
-        where = np.flatnonzero(odd)
-        fixed = pa.array(values[where].astype(str))
-        text = pc.replace_with_mask(text, pa.array(odd), fixed)
-    return pc.fill_null(text, "")
+    fix = integral | odd
+    if fix.any():
+        where = np.flatnonzero(fix)
+        fixed = pc.binary_join_element_wise(arrow.take(pa.array(where)), ".0", "")
+        odd_here = odd[where]
+        if odd_here.any():
+            text = pa.array(values[where][odd_here].astype(str))
+            fixed = pc.replace_with_mask(fixed, pa.array(odd_here), text)
+        arrow = pc.replace_with_mask(arrow, pa.array(fix), fixed)
+    return pc.fill_null(arrow, "")
 
 
 def _column_precision(series: pd.Series) -> int:
@@ -228,21 +231,25 @@ def _column_precision(series: pd.Series) -> int:
 
 def _instants(series: pd.Series, digits: int | None = None) -> pa.Array:
     """UTC instants as pandas writes them: seconds, then as many fractional digits as
-    the column's most precise value needs (3, 6 or 9), then ``+00:00``."""
+    the column's most precise value needs (3, 6 or 9), then ``+00:00``; a missing one
+    is null through the joins, then empty."""
     values = series.array
     per_second = {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}[values.unit]
-    ticks = values.asi8  # in the column's own unit: no overflow far from 1970
+    seconds, fraction = np.divmod(values.asi8, per_second)  # the column's own unit: no overflow
+    fraction *= 10**9 // per_second  # nanoseconds
     missing = series.isna().to_numpy()
-    seconds = np.where(missing, 0, ticks // per_second)
-    fraction = (ticks % per_second) * (10**9 // per_second)  # nanoseconds
     if digits is None:
         digits = _precision(fraction[~missing])
-    stamp = pa.array(seconds, type=pa.timestamp("s")).cast(pa.string())  # strftime: 10x slower
+    mask = missing if missing.any() else None
+    stamp = pa.array(seconds, type=pa.timestamp("s"), mask=mask).cast(
+        pa.string()
+    )  # strftime: 10x slower
     if digits:
-        shown = pa.array(fraction // 10 ** (9 - digits)).cast(pa.string())
-        stamp = pc.binary_join_element_wise(stamp, pc.utf8_lpad(shown, digits, "0"), ".")
-    text = pc.binary_join_element_wise(stamp, "+00:00", "")
-    return pc.if_else(pa.array(missing), "", text)
+        shown = pc.utf8_lpad(
+            pa.array(fraction // 10 ** (9 - digits)).cast(pa.string()), digits, "0"
+        )
+        return pc.fill_null(pc.binary_join_element_wise(stamp, ".", shown, "+00:00", ""), "")
+    return pc.fill_null(pc.binary_join_element_wise(stamp, "+00:00", ""), "")
 
 
 def _precision(fraction: np.ndarray) -> int:
@@ -266,13 +273,39 @@ def _as_pandas_writes(series: pd.Series) -> pa.Array:
 
 
 def _quoted(cells: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
-    """Cells holding a comma, a double quote or a newline, quoted as pandas quotes them."""
+    """Cells holding a comma, a double quote or a newline, quoted as pandas quotes them.
+
+    Most columns hold none: one look at the cells' bytes (numpy over the data buffer)
+    decides, instead of three searches cell by cell (a tenth of a second per million)."""
+    if not _has_special(cells):
+        return cells
     needs = pc.or_(pc.match_substring(cells, ","), pc.match_substring(cells, '"'))
     needs = pc.or_(needs, pc.match_substring(cells, "\n"))  # three searches: faster than a regex
-    if not pc.any(needs).as_py():
-        return cells
     doubled = pc.replace_substring(cells, '"', '""')
     return pc.if_else(needs, pc.binary_join_element_wise('"', doubled, '"', ""), cells)
+
+
+def _has_special(cells: pa.Array | pa.ChunkedArray) -> bool:
+    """Whether any cell's text holds a comma, a double quote or a newline."""
+    chunks = cells.chunks if isinstance(cells, pa.ChunkedArray) else [cells]
+    for chunk in chunks:
+        if chunk.type not in (pa.string(), pa.large_string()):
+            chunk = chunk.cast(pa.string())
+        if len(chunk) == 0:
+            continue
+        width = 8 if chunk.type == pa.large_string() else 4
+        ends = np.frombuffer(
+            chunk.buffers()[1],
+            dtype=np.int32 if width == 4 else np.int64,
+            count=len(chunk) + 1,
+            offset=chunk.offset * width,
+        )
+        if chunk.buffers()[2] is None:
+            continue
+        text = np.frombuffer(chunk.buffers()[2], dtype=np.uint8)[int(ends[0]) : int(ends[-1])]
+        if ((text == 44) | (text == 34) | (text == 10)).any():  # , " \n
+            return True
+    return False
 
 
 def _quote_text(text: str) -> str:
