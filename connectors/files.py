@@ -18,10 +18,7 @@ import numpy as np
 import pandas as pd
 
 from segmerge.ports import (
-    CONTACT_COLUMNS,
     EVENT_COLUMNS,
-    ORDER_COLUMNS,
-    ORDER_OPTIONAL,
     Action,
     ConfigError,
     ConnectorSettings,
@@ -46,8 +43,8 @@ from .files_columns import (
     problem,
 )
 from .files_dates import isin
-from .files_duckdb import Connection, Decided, NotEligible, OrderCounts, decide, refuse
-from .files_duckdb_examples import first_unmatched
+from .files_duckdb import Connection, Decided
+from .files_duckdb_source import CANONICAL, DuckdbFiles
 from .files_link import fold_line_items, link_by_email, no_buyer
 from .files_read import RawTable, fold, header_names, read_raw
 from .files_tables import FilesSettings, FileTable, Plan, Role, Where, locate, plans
@@ -55,11 +52,6 @@ from .files_write import push_tags
 
 __all__ = ["FileTable", "FilesConnector", "FilesSettings"]
 
-CANONICAL: dict[str, tuple[str, ...]] = {
-    "contacts": CONTACT_COLUMNS,
-    "orders": ORDER_COLUMNS + ORDER_OPTIONAL,
-    "events": EVENT_COLUMNS,
-}
 REQUIRED: dict[str, tuple[str, ...]] = {
     "contacts": ("contact_id",),
     "orders": ("ordered_at", "amount"),  # and contact_id or email: see _table
@@ -75,7 +67,7 @@ _NO_FILE = {
 }
 
 
-class FilesConnector(Source, Destination):
+class FilesConnector(DuckdbFiles, Source, Destination):
     Settings: ClassVar[type[ConnectorSettings]] = FilesSettings
     description: ClassVar[str] = (
         "CSV, Excel or Parquet exports in a folder of the workspace; "
@@ -91,51 +83,6 @@ class FilesConnector(Source, Destination):
         self._con = Connection(ctx.root, self.settings)
         self._decided: Decided | None = None
         self._why: str | None = None
-
-    # -- DuckDB: the engine's plan scans the files (files_duckdb) ----------------------------
-
-    @property
-    def dialect(self) -> str | None:
-        """ "duckdb" when DuckDB reads these files exactly as the pull would (decided once)."""
-        if self.settings.engine == "pandas":
-            return None
-        if self._decided is None and self._why is None:
-            import duckdb
-
-            try:  # the checks' scans done, what they held goes back (files_duckdb.Connection)
-                tz = self.ctx.timezone.key
-                self._decided = decide(self._con.get(), self.plans(), self.settings, tz, CANONICAL)
-                self._con.close()
-            except (NotEligible, duckdb.Error) as exc:
-                self._why = str(exc).splitlines()[0]
-                self.close()
-        if self._why is not None and self.settings.engine == "duckdb":
-            raise refuse(self._why, self.ctx.config_file, self.name)
-        return "duckdb" if self._decided is not None else None
-
-    def relations(self) -> dict[str, str]:
-        assert self.dialect == "duckdb" and self._decided is not None
-        return {role: scan.relation() for role, scan in self._decided.scans.items()}
-
-    def order_counts(self) -> OrderCounts | None:  # made by the checks' scan (decide)
-        return self._decided.order_counts if self._decided is not None else None
-
-    def unmatched_orders(self, limit: int) -> Any:  # the file's first (files_duckdb_examples)
-        done = self._decided
-        return None if done is None else first_unmatched(self._con.rows, done, limit)
-
-    def origins(self) -> dict[str, str]:  # DuckDB reads one file per stream
-        return {role: self.display(p.path) for role, p in self.plans().items() if p.path}
-
-    def execute(self, sql: str) -> Any:
-        assert self.dialect == "duckdb"
-        return self._con.rows(sql)
-
-    def close(self) -> None:
-        """The DuckDB connection goes; a later use decides again (the files may change)."""
-        self._con.close()
-        if self._why is None:
-            self._decided = None
 
     # -- where the files are ---------------------------------------------------------------
 

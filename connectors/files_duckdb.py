@@ -11,7 +11,9 @@ pull's, decided per source (:func:`decide`):
   `contact_id` and `order_id`, and types files_duckdb_columns maps one to one;
 - cheap aggregate checks in DuckDB find nothing the pandas path would refuse or read
   otherwise (an empty id or instant, text to strip, a duplicate contact id, a wall
-  time the clock skipped, more orders of nobody than the engine accepts…).
+  time the clock skipped…); more orders of nobody than the engine accepts, found by
+  the plan's own scan (files_duckdb_source.DuckdbFiles.orders_met), sends the source
+  back to the pull.
 
 Anything else leaves the source a pandas pull, whose messages name the file, line
 and field: no row is dropped and no message changes. ``engine = "duckdb"`` refuses
@@ -238,29 +240,29 @@ def _aggregates(con: Any, scan: Scan, extra: dict[str, str], join: str = "") -> 
     return {k: v if isinstance(v, dict) else int(v or 0) for k, v in zip(keys, row, strict=True)}
 
 
-def _unmatched(con: Any, orders: Scan, at: int, contacts: Scan) -> dict[str, Any]:
-    """How many orders name no contact, and the owner column's checks on those alone
-    (an id that matches a contact's, already checked, needs none of its own).
+def count_unmatched(con: Any, decided: Decided) -> int:
+    """How many orders name no contact, in a statement of its own: for a command that
+    runs no plan (`validate`, `report`'s counts); the plan counts them in its own scan.
 
     Counted on the orders' distinct contact ids, each once with its number of orders:
     joining the ~1 M ids of 10 M orders to the contacts, instead of every order, cut
-    the check from 3.2 to 1.8 s of CPU."""
-    owner = orders.columns[at]
+    the count from 3.2 to 1.8 s of CPU."""
+    orders, contacts = decided.scans["orders"], decided.scans["contacts"]
+    owner = next(c for c in orders.columns if c.name == "contact_id")
     key = quote(owner.header)
     ids = next(c.expr for c in contacts.columns if c.name == "contact_id")
-
-    def orders_where(condition: str) -> str:
-        return f"coalesce(sum(CASE WHEN {condition} THEN g.segmerge_n END), 0)"
-
-    wanted = {"unmatched": orders_where("k.segmerge_known IS NULL")}
-    for label, check in owner.checks.items():
-        wanted[f"check {at} {label}"] = orders_where(f"k.segmerge_known IS NULL AND ({check})")
-    select = ", ".join(f"{expr} AS a{n}" for n, expr in enumerate(wanted.values()))
     grouped = f"SELECT {key}, count(*) AS segmerge_n FROM {orders.source()} GROUP BY {key}"
     known = f"SELECT {ids} AS segmerge_known FROM {contacts.source()}"  # ids: unique
     join = f"LEFT JOIN ({known}) AS k ON k.segmerge_known = {owner.expr}"
-    row = con.execute(f"SELECT {select} FROM ({grouped}) AS g {join}").fetchall()[0]
-    return {k: int(v or 0) for k, v in zip(wanted, row, strict=True)}
+    sql = f"SELECT coalesce(sum(g.segmerge_n), 0) FROM ({grouped}) AS g {join}"
+    row = con.execute(f"{sql} WHERE k.segmerge_known IS NULL").fetchall()[0]
+    return int(row[0] or 0)
+
+
+def judge_unmatched(total: int, unmatched: int) -> None:
+    """Too many orders of nobody: the pull refuses them, naming the file (NotEligible)."""
+    if total and unmatched / total > UNMATCHED_LIMIT:
+        raise NotEligible(_("more than 1 % of the orders name no contact"))  # pull's message
 
 
 def _proven_by_statistics(con: Any, scan: Scan, name: str) -> None:
@@ -304,9 +306,9 @@ def _judge(scan: Scan, answers: dict[str, int]) -> None:
         c.settle(probes)
 
 
-#: (orders, orders naming no contact, orders per distinct status or None without a status
-#: column): what segmerge.ports.Source.order_counts gives the engine
-OrderCounts = tuple[int, int, list[tuple[object, int]] | None]
+#: (orders, orders naming no contact or None before they are counted, orders per distinct
+#: status or None without a status column): what segmerge.ports.Source.order_counts gives
+OrderCounts = tuple[int, int | None, list[tuple[object, int]] | None]
 
 
 @dataclass
@@ -345,7 +347,7 @@ def decide(
         duplicates = {"duplicates": f"count(*) - count(DISTINCT {ids})"}
         first = pool.submit(_aggregates, side, contacts, duplicates)
         try:
-            counts = _orders_checks(con, orders, contacts)
+            counts = _orders_checks(con, orders)
         except Exception as exc:  # the contacts' verdict comes first, then this
             failed: Exception | None = exc
         else:
@@ -362,31 +364,27 @@ def decide(
     return Decided(scans, counts)
 
 
-def _orders_checks(con: Any, orders: Scan, contacts: Scan) -> OrderCounts:
-    """The orders' checks and counts (see :func:`decide`); NotEligible when one fails."""
+def _orders_checks(con: Any, orders: Scan) -> OrderCounts:
+    """The orders' checks and counts (see :func:`decide`); NotEligible when one fails.
+
+    One scan of the orders: their checks and how many have each status (the engine's
+    order rules need those counts: no scan of their own). The orders naming no contact
+    are left to the plan's own scan (None here: see FilesSource.orders_met), or to
+    :func:`count_unmatched` for a command that runs none. Their contact ids are checked
+    on every order: an id equal to a contact's, checked already, passes as the
+    contact's did, so the counts are those of the orders of nobody alone."""
     _proven_by_statistics(con, orders, "order_id")
-    # one scan of the orders: their checks and how many have each status (the engine's
-    # order rules need those counts: no scan of their own); the contact ids they name
-    # are checked in a statement of its own, on each distinct id (see _unmatched)
-    owner_at = next(i for i, c in enumerate(orders.columns) if c.name == "contact_id")
-    owner = orders.columns[owner_at]
-    owner_checks, owner.checks = owner.checks, {}
     counts = {"total": "count(*)"}
     status = next((c for c in orders.columns if c.name == "status"), None)
     if status is not None:  # histogram leaves NULL out: counted apart
         counts.update(statuses=f"histogram({status.expr})", none=f"count_if({status.expr} IS NULL)")
     answers = _aggregates(con, orders, counts)
-    owner.checks = owner_checks
-    answers.update(_unmatched(con, orders, owner_at, contacts))
     _judge(orders, answers)
-    total, unmatched = answers["total"], answers["unmatched"]
-    if total and unmatched / total > UNMATCHED_LIMIT:
-        raise NotEligible(_("more than 1 % of the orders name no contact"))  # pull's message
     statuses: list[tuple[object, int]] | None = None
     if status is not None:
         statuses = [(k, int(n)) for k, n in (answers["statuses"] or {}).items() if n]
         statuses += [(None, answers["none"])] if answers["none"] else []
-    return total, unmatched, statuses
+    return answers["total"], None, statuses
 
 
 def refuse(reason: str, config_file: Path, source: str) -> ConfigError:

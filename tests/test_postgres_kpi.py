@@ -137,7 +137,9 @@ class _CountedSource:
     def __init__(self, statuses: list[tuple[object, int]] | None) -> None:
         self.statuses = statuses
 
-    def order_counts(self) -> tuple[int, int, list[tuple[object, int]] | None]:
+    def order_counts(
+        self, in_plan: bool = False
+    ) -> tuple[int, int, list[tuple[object, int]] | None]:
         return sum(n for _s, n in self.statuses or [(None, 10)]), 0, self.statuses
 
     def execute(self, sql: str) -> None:

@@ -40,6 +40,7 @@ from segmerge.ports.connector import (
     Destination,
     Outcome,
     OutcomeStatus,
+    PullInstead,
     Source,
 )
 from segmerge.ports.creating import create_once, failure_status
@@ -79,6 +80,7 @@ __all__ = [
     "Destination",
     "Outcome",
     "OutcomeStatus",
+    "PullInstead",
     "Source",
     # the canonical tables
     "CONTACT_COLUMNS",

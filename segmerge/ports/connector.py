@@ -126,6 +126,12 @@ class Connector:
         """Release connections; called once at the end of a run."""
 
 
+class PullInstead(Exception):
+    """Raised by a source with a :attr:`Source.dialect` that, seeing its orders' counts,
+    can no longer vouch for the plan's answer (too many orders of nobody: the pull says
+    why, naming the file): its dialect is None from then on, the engine pulls it."""
+
+
 class Source(Connector):
     @property
     def dialect(self) -> str | None:
@@ -152,14 +158,25 @@ class Source(Connector):
         (written in that dialect) in the source's database and return its rows."""
         raise NotImplementedError
 
-    def order_counts(self) -> tuple[int, int, list[tuple[object, int]] | None] | None:
+    def order_counts(
+        self, in_plan: bool = False
+    ) -> tuple[int, int | None, list[tuple[object, int]] | None] | None:
         """Optional, for a source with a :attr:`dialect`: the counts the engine's order
         rules need, when the source already made them in a scan of the orders it needed
         anyway (the files source's checks read every order once): (orders, orders naming
         no contact, orders per distinct status with None for no status; None instead of
         the list when the orders have no status column). None, the default: the engine
-        counts them with a statement of its own, one more pass over every order."""
+        counts them with a statement of its own, one more pass over every order.
+        ``in_plan``: the engine runs its plan next; the source may then leave the orders
+        naming no contact as None, counted by the plan's own scan of the orders and
+        given back to :meth:`orders_met` (raises :class:`PullInstead`)."""
         return None
+
+    def orders_met(self, met: int) -> tuple[int, int, list[tuple[object, int]] | None]:
+        """For a source whose :meth:`order_counts` left the orders of nobody to the plan:
+        ``met``, all the orders of the contacts the plan met, makes the counts, or raises
+        :class:`PullInstead` when the plan's answer cannot stand."""
+        raise NotImplementedError
 
     def unmatched_orders(self, limit: int) -> pa.Table | None:
         """Optional, for a source with a :attr:`dialect`: the first ``limit`` orders naming

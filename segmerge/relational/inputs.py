@@ -28,22 +28,57 @@ def alias(expression: exp.Expression, name: str) -> exp.Expression:
 
 
 def aggregate(
-    columns: Mapping[str, exp.Expression], source: str, as_of: exp.Expression, at: str
+    columns: Mapping[str, exp.Expression],
+    source: str,
+    as_of: exp.Expression,
+    at: str,
+    every: str | None = None,
 ) -> exp.Select:
-    """Per-contact aggregates of rows at or before as_of (NULL instants never count)."""
-    aggregates = [alias(v, k) for k, v in columns.items()]
-    return (
-        select([alias(col("contact_id"), "cid"), *aggregates], source)
-        .where(exp.LTE(this=col(at), expression=as_of.copy()), copy=False)
-        .group_by(col("contact_id"), copy=False)
+    """Per-contact aggregates of rows at or before as_of (NULL instants never count).
+
+    ``every``: also the count of all the contact's rows, under that name, counted or
+    not (later, or of a status left out: :data:`COUNTS` says which count); each
+    aggregate then reads the rows that count through a FILTER, in the same grouping."""
+    before = exp.LTE(this=col(at), expression=as_of.copy())
+    if every is None:
+        aggregates = [alias(v, k) for k, v in columns.items()]
+        return (
+            select([alias(col("contact_id"), "cid"), *aggregates], source)
+            .where(before, copy=False)
+            .group_by(col("contact_id"), copy=False)
+        )
+    counts = exp.And(this=before, expression=col(COUNTS))
+    aggregates = [alias(_filtered(v, counts), k) for k, v in columns.items()]
+    every_row = alias(exp.Count(this=exp.Star()), every)
+    return select([alias(col("contact_id"), "cid"), *aggregates, every_row], source).group_by(
+        col("contact_id"), copy=False
     )
 
 
+def _filtered(expression: exp.Expression, where: exp.Expression) -> exp.Expression:
+    """Each aggregate function of ``expression`` over the rows ``where`` holds."""
+    expression = expression.copy()
+    for node in list(expression.find_all(exp.AggFunc)):
+        filtered = exp.Filter(this=node.copy(), expression=exp.Where(this=where.copy()))
+        if node is expression:
+            return filtered
+        node.replace(filtered)
+    return expression
+
+
+#: the orders' column saying an order's status counts (see :func:`orders`, ``every``)
+COUNTS = "counts"
+
+
 def orders(
-    metrics: MetricsSql, left_out: Iterable[str], present: Collection[str] | None
+    metrics: MetricsSql,
+    left_out: Iterable[str],
+    present: Collection[str] | None,
+    every: bool = False,
 ) -> tuple[exp.Select, tuple[str, ...]]:
     """The orders' used columns in their canonical types; orders whose status does not
-    count are left out here, before any metric."""
+    count are left out here, before any metric (``every``: kept, with a :data:`COUNTS`
+    column false for them, for a count of all the orders)."""
     used = ["contact_id", "ordered_at", *sorted(metrics.orders.reads - {"ordered_at"})]
     absent = [n for n in used if present is not None and n not in present]
     for name in absent:
@@ -63,16 +98,20 @@ def orders(
         for n in used
     ]
     cols += [alias(exp.cast(exp.null(), typed.get(n, "varchar")), n) for n in absent]
-    query = select(cols, "orders")
     words = sorted(set(left_out))
+    keep: exp.Expression = exp.true()
     if words and (present is None or "status" in present):
         status = col("status")
-        keep = exp.or_(
-            exp.Is(this=status, expression=exp.null()),
-            exp.Not(this=exp.In(this=status, expressions=[lit(w) for w in words])),
+        keep = exp.Or(
+            this=exp.Is(this=status, expression=exp.null()),
+            expression=exp.Not(this=exp.In(this=status, expressions=[lit(w) for w in words])),
         )
-        query = query.where(keep, copy=False)
         used.append("status")
+    if every:
+        return select([*cols, alias(keep, COUNTS)], "orders"), tuple(used)
+    query = select(cols, "orders")
+    if not isinstance(keep, exp.Boolean):
+        query = query.where(keep, copy=False)
     return query, tuple(used)
 
 

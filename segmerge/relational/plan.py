@@ -60,6 +60,9 @@ from segmerge.rules.sql import SqlCompiler, zone_name
 #: what the plan reads from each relation besides the metrics' own columns
 RELATIONS = ("contacts", "orders", "events")
 RESERVED = ("excluded", "segment")
+#: the output giving each contact's orders, all of them (``build_plan(orders_met=True)``)
+ORDERS_MET = "plan:orders_met"
+MET = "m_orders_met"
 
 
 def safe(name: str) -> str:
@@ -121,6 +124,7 @@ def build_plan(
     orders_columns: Collection[str] | None = None,
     left_out_statuses: Iterable[str] = (),
     column_values: Mapping[str, Sequence[str]] | None = None,
+    orders_met: bool = False,
 ) -> Plan:
     """Compile ``ruleset`` for the reference instant ``as_of`` in zone ``tz``.
 
@@ -134,6 +138,9 @@ def build_plan(
     with segmerge.segment.order_status); ignored when the orders have no status.
     ``column_values``: every value of some orders text columns, which a ``distinct()``
     call on them then counts as bits (DuckDB only: see MetricsSql._distinct).
+    ``orders_met``: one more output, :data:`ORDERS_MET`, each contact's orders, all of
+    them (later ones, of a status left out), counted in the plan's own grouping of the
+    orders: their sum says how many orders name no contact without a second grouping.
     """
     as_of = pd.Timestamp(as_of)
     as_of = as_of.tz_localize(tz) if as_of.tzinfo is None else as_of
@@ -197,12 +204,16 @@ def build_plan(
         m_cols.append(alias(expression, names.add(call.key, "m")))
 
     reads = {"contacts": ("contact_id", *contact_cols)}
+    every = "o_every" if orders_met else None
+    if every is not None:
+        m_cols.append(alias(exp.Coalesce(this=col(every), expressions=[lit(0)]), MET))
     joined: exp.Select = select(m_cols, "c")
-    orders_norm = orders(metrics, left_out_statuses, orders_columns)
-    if metrics.orders.columns:
+    orders_norm = orders(metrics, left_out_statuses, orders_columns, every=orders_met)
+    if metrics.orders.columns or orders_met:
         ctes.append(("orders_n", orders_norm[0]))
+        as_of_sql = metrics.as_of_sql
         ctes.append(
-            ("o", aggregate(metrics.orders.columns, "orders_n", metrics.as_of_sql, "ordered_at"))
+            ("o", aggregate(metrics.orders.columns, "orders_n", as_of_sql, "ordered_at", every))
         )
         joined = joined.join(
             "o",
@@ -300,6 +311,9 @@ def build_plan(
     outputs += [alias(col("x_excluded"), "excluded"), alias(primary, "segment")]
     outputs += [alias(m, f"in_{i}") for i, m in enumerate(members)]
     output_public += ["excluded", "segment", *(f"segment:{s.name}" for s in ruleset.segments)]
+    if orders_met:
+        outputs.append(col(MET))
+        output_public.append(ORDERS_MET)
 
     tree = select(outputs, "g")
     for name, body in ctes:

@@ -29,9 +29,6 @@ from segmerge.metrics.catalog import SCALAR_METRICS, MetricCall
 from segmerge.metrics.compute import compute_metrics
 from segmerge.ports.connector import Source
 from segmerge.ports.schema import (
-    CONTACT_COLUMNS,
-    STRING,
-    UTC,
     Tables,
     conform,
     empty_events,
@@ -40,9 +37,11 @@ from segmerge.ports.schema import (
 )
 from segmerge.relational import build_plan
 from segmerge.relational.metrics_sql import BITS
+from segmerge.relational.plan import ORDERS_MET
 from segmerge.rules import Assignment, RuleSet, kinds_from_frame
 from segmerge.segment import order_rules as source_rules
 from segmerge.segment.in_database_checks import answer, contact_rows, unmatched_examples
+from segmerge.segment.in_database_empty import empty_orders_of, left_out_as_empty
 from segmerge.workspace.config import Workspace
 
 #: the events consent reads (segmerge.mail.consent), one row per contact and kind
@@ -76,11 +75,12 @@ def sql_type(t: pa.DataType) -> str:
     return "VARCHAR"
 
 
-def order_counts(source: Source) -> tuple[int, int, list[tuple[object, int]] | None]:
-    """(orders, orders naming no contact, orders per distinct status or None): one door
-    for every command that counts a database's orders (segment, kpi), so a status is
-    counted by the same statement, or taken from the source when it counted already."""
-    known = source.order_counts()
+def order_counts(source: Source) -> tuple[int, int | None, list[tuple[object, int]] | None]:
+    """(orders, orders naming no contact or None when uncounted yet, orders per distinct
+    status or None): one door for every command that counts a database's orders
+    (segment, kpi: which reads the statuses alone), so a status is counted by the same
+    statement, or taken from the source when it counted already."""
+    known = source.order_counts(in_plan=True)
     return known if known is not None else _Database(source).order_counts()
 
 
@@ -106,10 +106,14 @@ class _Database:
         got = self.source.execute(f"SELECT COUNT(*) AS n FROM {self.relations[stream]} AS r")
         return int(got.column("n")[0].as_py())
 
-    def order_counts(self) -> tuple[int, int, list[tuple[object, int]] | None]:
+    def order_counts(
+        self, in_plan: bool = False
+    ) -> tuple[int, int | None, list[tuple[object, int]] | None]:
         """(orders, orders naming no contact, orders per distinct status or None when
-        the orders have no status): the source's own when it has them, else one scan."""
-        known = self.source.order_counts()
+        the orders have no status): the source's own when it has them, else one scan.
+        ``in_plan``: the plan runs next, the source may leave the second None (see
+        segmerge.ports.Source.order_counts)."""
+        known = self.source.order_counts(in_plan)
         if known is not None:
             return known
         rel = self.relations
@@ -209,33 +213,45 @@ class Counted:
 def count_in_database(ws: Workspace, name: str, source: Source) -> Counted:
     """The relations' columns checked, the order rules applied on counts, rows counted."""
     db = _Database(source)
-    empty, told, _left_out, counted = _order_rules(ws, name, db)
-    return Counted(told, db.count("contacts"), counted[0], counted[1], db.count("events"))
+    empty = _empty_tables(name, db)
+    total, unmatched, statuses = db.order_counts()
+    assert unmatched is not None  # counted: no plan runs
+    told, left_out = _told(ws, name, db, empty, (total, unmatched, statuses))
+    dropped = sum(n for raw, n in statuses or () if raw is not None and str(raw) in left_out)
+    counted = total - dropped
+    return Counted(told, db.count("contacts"), total, counted, db.count("events"))
 
 
-def _order_rules(
-    ws: Workspace, name: str, db: _Database
-) -> tuple[Tables, Tables, list[str], tuple[int, int]]:
-    """(no row with the relations' columns, conformed; the same with the order rules'
-    notes; the status words left out; (orders, orders that count))."""
+def _empty_tables(name: str, db: _Database) -> Tables:
+    """No row, with the relations' columns, conformed."""
     contacts_schema = db.columns("contacts")
     orders_columns = db.columns("orders").names
     empty = conform(
         Tables(
             frame_from_arrow(contacts_schema.empty_table()),
-            _empty_orders(orders_columns),
+            empty_orders_of(orders_columns),
             empty_events(),
             origins=db.source.origins(),
         ),
         source=name,
     )
-    total, unmatched, statuses = db.order_counts()
-    shown = unmatched_examples(db.source, db.relations, unmatched, "email" in orders_columns)
-    told, left_out = source_rules.apply_counts(
+    return empty
+
+
+def _told(
+    ws: Workspace,
+    name: str,
+    db: _Database,
+    empty: Tables,
+    counts: tuple[int, int, list[tuple[object, int]] | None],
+) -> tuple[Tables, list[str]]:
+    """``empty`` with the order rules' notes and warnings; the status words left out."""
+    total, unmatched, statuses = counts
+    has_email = "email" in db.columns("orders").names
+    shown = unmatched_examples(db.source, db.relations, unmatched, has_email)
+    return source_rules.apply_counts(
         ws, name, empty, total=total, unmatched=unmatched, statuses=statuses, examples=shown
     )
-    dropped = sum(n for raw, n in statuses or () if raw is not None and str(raw) in left_out)
-    return empty, told, left_out, (total, total - dropped)
 
 
 def segment_in_database(
@@ -256,7 +272,14 @@ def segment_in_database(
     any). Fewer columns are fewer values read, sent back and typed here."""
     assert source.dialect is not None
     db = _Database(source)
-    empty, told, left_out, _counts = _order_rules(ws, name, db)
+    empty = _empty_tables(name, db)
+    total, unmatched, statuses = db.order_counts(in_plan=True)
+    if unmatched is not None:
+        told, left_out = _told(ws, name, db, empty, (total, unmatched, statuses))
+    else:  # the words left out now; what is told once the plan counted the orders of nobody
+        _told_yet, left_out = source_rules.apply_counts(
+            ws, name, empty, total=total, unmatched=0, statuses=statuses
+        )
     ruleset.check(kinds_from_frame(empty.contacts), set(empty.orders.columns))
     contacts_schema = db.columns("contacts")
     contact_columns = [c for c in contacts_schema.names if c != "contact_id"]
@@ -279,10 +302,16 @@ def segment_in_database(
         orders_columns=db.columns("orders").names,
         left_out_statuses=left_out,
         column_values=db.column_values(calls) if source.dialect == "duckdb" else None,
+        orders_met=unmatched is None,
     )
     metrics_read = [*scalars, *(c.key for c in calls if columns is None or c.key in columns)]
     flags = ["excluded", *(f"segment:{s.name}" for s in ruleset.segments)]
-    result = answer(source, plan, db.relations, contact_columns, [*metrics_read, *flags])
+    met = [ORDERS_MET] if unmatched is None else []
+    result = answer(source, plan, db.relations, contact_columns, [*metrics_read, *flags, *met])
+    if met:  # raises PullInstead when the source cannot vouch for the answer
+        counted = source.orders_met(int(pc.sum(result.column(ORDERS_MET)).as_py() or 0))
+        told, _left_out = _told(ws, name, db, empty, counted)
+        result = result.drop_columns(met)
     result = _in_order(source, db, result)
     events = db.consent_events()
     orders = empty.orders
@@ -290,7 +319,7 @@ def segment_in_database(
         orders = db.order_categories()
     with frozen_heap():  # a value per contact (tags lists, ids): no collector passes over them
         raw = frame_from_arrow(contact_rows(result, contact_columns))
-        raw_contacts = _left_out_as_empty(raw, unread=columns is not None)
+        raw_contacts = left_out_as_empty(raw, unread=columns is not None)
         tables = conform(Tables(raw_contacts, orders, events), name)
     contacts = tables.contacts
     metrics = _metrics(result, empty, instant, ws, calls)
@@ -317,39 +346,6 @@ def _in_order(source: Source, db: _Database, result: pa.Table) -> pa.Table:
     if ids.equals(answered):  # already in the file's order (one thread, no hash join)
         return result
     return result.take(pc.index_in(ids, value_set=answered.combine_chunks()))
-
-
-def _left_out_as_empty(contacts: pd.DataFrame, unread: bool = False) -> pd.DataFrame:
-    """The canonical columns the caller did not ask for (or the source lacks), empty
-    as conform makes them, built whole (conform builds them value by value, seconds on
-    a million contacts). A missing ``subscribed`` is left to conform, which says so.
-    ``unread``: the caller named what it reads (``segment --columns``), so the empty
-    tags are one list for every contact (a million lists: 0.5 s, 60 MiB)."""
-    n = len(contacts)
-    empty: dict[str, pd.Series] = {}
-    for name in CONTACT_COLUMNS:
-        if name in contacts.columns:
-            continue
-        if name in ("created_at", "updated_at"):
-            empty[name] = pd.Series(pd.NaT, index=contacts.index, dtype=UTC)
-        elif name == "tags" and unread:
-            one = np.empty(n, dtype=object)
-            one.fill([])
-            empty[name] = pd.Series(one, index=contacts.index, dtype=object)
-        elif name == "tags":
-            empty[name] = pd.Series([[] for _ in range(n)], index=contacts.index, dtype=object)
-        elif name != "subscribed":
-            empty[name] = pd.Series(pd.NA, index=contacts.index, dtype=STRING)
-    return contacts.assign(**empty) if empty else contacts
-
-
-def _empty_orders(columns: list[str]) -> pd.DataFrame:
-    """No order, with the relation's columns (the canonical ones typed as a pull types them)."""
-    orders = empty_orders()
-    for column in columns:
-        if column not in orders.columns:
-            orders[column] = pd.Series(dtype=pd.StringDtype())
-    return orders
 
 
 def _metrics(

@@ -18,7 +18,7 @@ from segmerge.heap import frozen_heap
 from segmerge.i18n import _
 from segmerge.metrics.compute import compute_metrics, reference_instant
 from segmerge.ports import registry
-from segmerge.ports.connector import ConnectorContext, Source
+from segmerge.ports.connector import ConnectorContext, PullInstead, Source
 from segmerge.ports.schema import Tables, conform
 from segmerge.rules import Assignment, RuleSet, kinds_from_frame, load_ruleset
 from segmerge.segment import order_rules as source_rules
@@ -196,16 +196,21 @@ def segment(
             if src.dialect is not None:
                 from segmerge.segment.in_database import segment_in_database
 
-                done = segment_in_database(
-                    ws,
-                    name,
-                    src,
-                    ruleset,
-                    instant,
-                    order_categories=order_categories,
-                    columns=columns,
-                )
-                return Segmented(ruleset, done.tables, done.frame, done.assignment, instant, name)
+                try:
+                    done = segment_in_database(
+                        ws,
+                        name,
+                        src,
+                        ruleset,
+                        instant,
+                        order_categories=order_categories,
+                        columns=columns,
+                    )
+                except PullInstead:  # its plan's answer cannot stand: the pull says why
+                    done = None
+                if done is not None:
+                    got = done.tables, done.frame, done.assignment
+                    return Segmented(ruleset, *got, instant, name)
             tables = pull_source(ws, src, full_refresh=full_refresh)
         finally:
             if source is None:

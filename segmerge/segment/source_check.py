@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from segmerge.i18n import _, ngettext, number
+from segmerge.ports.connector import PullInstead
 from segmerge.ports.schema import Tables
 from segmerge.segment import order_rules as source_rules
 from segmerge.segment.segmentation import open_source, pull_source
@@ -61,9 +62,13 @@ def check_source(ws: Workspace, name: str) -> SourceCheck:
         if src.dialect is not None:  # counted where the rows are
             from segmerge.segment.in_database import count_in_database
 
-            c = count_in_database(ws, name, src)
-            sizes = (c.contacts, c.orders, c.events)
-            return SourceCheck(name, checks, c.tables, c.counted_orders, sizes)
+            try:
+                c = count_in_database(ws, name, src)
+            except PullInstead:  # counts the source cannot vouch for: the pull says why
+                pass
+            else:
+                sizes = (c.contacts, c.orders, c.events)
+                return SourceCheck(name, checks, c.tables, c.counted_orders, sizes)
         tables = pull_source(ws, src)
     finally:
         src.close()
