@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from connectors.outbox import OutboxConnector
-from segmerge.run import campaign, sends
+from segmerge.run import campaign, letter_check, sends
 from segmerge.run.pipeline import RunOptions, RunSummary, run
 from segmerge.workspace import config as wsmod
 from tests.demo_fixtures import copy_of
@@ -82,8 +82,14 @@ class Letters:
             self.pushed.extend(a.key for a in actions)
             return push(dest, actions)
 
+        def checked_where_rendered(*args: Any, **kwargs: Any) -> None:  # a dry run's
+            check_message(*args, **kwargs)
+            self.checked += 1
+
+        check_message = letter_check.check_message
         monkeypatch.setattr(campaign.OpenCampaign, "message", message)
         monkeypatch.setattr(campaign.OpenCampaign, "check_message", checked)
+        monkeypatch.setattr(letter_check, "check_message", checked_where_rendered)
         monkeypatch.setattr(OutboxConnector, "push", pushed)
         return self
 

@@ -42,6 +42,7 @@ from segmerge.render.pool import (
     _Row,
     _rows,
     _spill_dir,
+    _worker,
     cores,
 )
 from segmerge.render.rendered import RenderContext, Rendered
@@ -129,13 +130,14 @@ class RunPool:
         self._pending.append(ticket)
         return ticket
 
-    def result(self, ticket: Ticket) -> list[Rendered | TemplateError]:
-        """A submitted chunk's letters, in order: this process's share rendered here."""
+    def result(self, ticket: Ticket) -> list[Any]:
+        """A submitted chunk's letters, in order: this process's share rendered here.
+        A batch with a :class:`Finish` gives what it makes of each letter instead."""
         if ticket in self._pending:
             self._pending.remove(ticket)
         started = monotonic()
-        mine = ticket.batch.rows(0, ticket.own if ticket.futures else len(ticket.batch))
-        out: list[Rendered | TemplateError] = _render_rows(self.ts, ticket.base, mine)
+        batch = ticket.batch
+        out = self._here(ticket, 0, ticket.own if ticket.futures else len(batch))
         reached, waited = monotonic(), 0.0
         try:
             for f in ticket.futures:
@@ -144,16 +146,24 @@ class RunPool:
                     f.result()
                     waited += monotonic() - before
                 part = _collect(f.result())
-                out.extend(x if isinstance(x, TemplateError) else Rendered(*x) for x in part)
+                if batch.finish is not None:
+                    out.extend(part)
+                else:
+                    out.extend(x if isinstance(x, TemplateError) else Rendered(*x) for x in part)
             if ticket.balance and ticket.futures:
                 self._learn(ticket, reached - started, waited)
         except (BrokenProcessPool, OSError):  # a worker died: this process renders the rest
             self._alone()
-            rest = ticket.batch.rows(len(out), len(ticket.batch))
-            out.extend(_render_rows(self.ts, ticket.base, rest))
+            out.extend(self._here(ticket, len(out), len(batch)))
         finally:
             ticket.discard()
         return out
+
+    def _here(self, ticket: Ticket, start: int, end: int) -> list[Any]:
+        """Rows ``start`` to ``end`` of a chunk rendered (and finished) in this process."""
+        letters = _render_rows(self.ts, ticket.base, ticket.batch.rows(start, end))
+        finish = ticket.batch.finish
+        return letters if finish is None else finish.part(start, end)(letters)
 
     def _learn(self, ticket: Ticket, own_time: float, waited: float) -> None:
         """The next chunks' share of this process, from this chunk's: when this process
@@ -201,9 +211,27 @@ class RunPool:
             raise
 
 
+class Finish(ABC):
+    """What the process that renders a share of a chunk makes of its letters, sent back
+    instead of them. A dry run (segmerge.run) checks each letter as a send would and
+    sends back its verdict: the checks run on every core that renders, and a verdict
+    pickles in a fraction of the time of a letter."""
+
+    @abstractmethod
+    def part(self, start: int, end: int) -> Finish:
+        """The same, for rows ``start`` to ``end`` of the chunk."""
+
+    @abstractmethod
+    def __call__(self, letters: list[Rendered | TemplateError]) -> list[Any]:
+        """One picklable result per letter, in order (``letters`` are this part's)."""
+
+
 class Batch(ABC):
     """A chunk's contacts as the workers receive them; :meth:`rows` makes the rows
-    :func:`_render_rows` renders, in the process that renders them."""
+    :func:`_render_rows` renders, in the process that renders them. ``finish``: what
+    becomes of the letters (None: they come back as they are)."""
+
+    finish: Finish | None = None
 
     @abstractmethod
     def __len__(self) -> int: ...
@@ -239,8 +267,10 @@ class FrameBatch(Batch):
     times cheaper than the same rows as dicts, and the worker zips them into records,
     not the process building the messages."""
 
-    def __init__(self, letters: list[str], frame: Any, urls: list[str]) -> None:
-        self.letters, self.frame, self.urls = letters, frame, urls
+    def __init__(
+        self, letters: list[str], frame: Any, urls: list[str], finish: Finish | None = None
+    ) -> None:
+        self.letters, self.frame, self.urls, self.finish = letters, frame, urls, finish
 
     def __len__(self) -> int:
         return len(self.letters)
@@ -249,7 +279,8 @@ class FrameBatch(Batch):
         """The rows as columns of plain values: a worker that unpickled a data frame
         would import pandas for it, some 80 MiB more in each worker."""
         names, values = _columns(self.frame.iloc[start:end])
-        return ColumnBatch(self.letters[start:end], names, values, self.urls[start:end])
+        finish = self.finish.part(start, end) if self.finish is not None else None
+        return ColumnBatch(self.letters[start:end], names, values, self.urls[start:end], finish)
 
     def rows(self, start: int, end: int) -> list[_Row]:
         return self.part(start, end).rows(0, end - start)
@@ -260,16 +291,25 @@ class ColumnBatch(Batch):
     (see :func:`_columns`), with each one's letter and link."""
 
     def __init__(
-        self, letters: list[str], names: list[str], values: list[list[Any]], urls: list[str]
+        self,
+        letters: list[str],
+        names: list[str],
+        values: list[list[Any]],
+        urls: list[str],
+        finish: Finish | None = None,
     ) -> None:
         self.letters, self.names, self.values, self.urls = letters, names, values, urls
+        self.finish = finish
 
     def __len__(self) -> int:
         return len(self.letters)
 
     def part(self, start: int, end: int) -> Batch:
         values = [v[start:end] for v in self.values]
-        return ColumnBatch(self.letters[start:end], self.names, values, self.urls[start:end])
+        finish = self.finish.part(start, end) if self.finish is not None else None
+        return ColumnBatch(
+            self.letters[start:end], self.names, values, self.urls[start:end], finish
+        )
 
     def rows(self, start: int, end: int) -> list[_Row]:
         records = _zip(self.names, [v[start:end] for v in self.values], end - start)
@@ -320,7 +360,10 @@ def _render_batch(job: tuple[RenderContext | None, str]) -> str:
     """A worker's share: its rows made from the file in memory, then rendered."""
     base, path = job
     batch = cast(Batch, _collect(path))
-    return _render_chunk((base, batch.rows(0, len(batch))))
+    rows = batch.rows(0, len(batch))
+    if batch.finish is None:
+        return _render_chunk((base, rows))
+    return _spill(batch.finish(_render_rows(_worker["ts"], base, rows)), "segmerge-letters-")
 
 
 @dataclass(eq=False)
@@ -358,8 +401,8 @@ def _unlink(paths: Sequence[str]) -> None:
             os.unlink(p)
 
 
-def _spill(batch: Batch) -> str:
-    fd, path = tempfile.mkstemp(prefix="segmerge-rows-", dir=_spill_dir())
+def _spill(obj: Any, prefix: str = "segmerge-rows-") -> str:
+    fd, path = tempfile.mkstemp(prefix=prefix, dir=_spill_dir())
     with os.fdopen(fd, "wb") as fh:
-        pickle.dump(batch, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        pickle.dump(obj, fh, protocol=pickle.HIGHEST_PROTOCOL)
     return path

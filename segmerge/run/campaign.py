@@ -19,7 +19,7 @@ import pandas as pd
 from segmerge.errors import ConfigError, TemplateError
 from segmerge.i18n import _
 from segmerge.ledger.health import signing_key
-from segmerge.mail.message import build_message, check_message, message_id_for
+from segmerge.mail.message import build_message, check_message
 from segmerge.mail.tokens import unsubscribe_token
 from segmerge.ports import registry
 from segmerge.ports.connector import Connector, Destination, Source
@@ -30,6 +30,7 @@ from segmerge.render.variants import assign, unit_hash, units
 from segmerge.rules import RuleSet, load_ruleset
 from segmerge.run.columns import MESSAGES, in_source, letter_columns, run_columns
 from segmerge.run.experiment_check import check_experiment
+from segmerge.run.letter_check import Headers
 from segmerge.run.memory import release_memory
 from segmerge.segment.segmentation import (
     Segmented,
@@ -181,20 +182,19 @@ class OpenCampaign:
         segment: str,
         variant: str | None,
     ) -> dict[str, Any]:
-        headers = {"X-Segmerge-Campaign": self.name, "X-Segmerge-Segment": segment}
-        if variant:
-            headers["X-Segmerge-Variant"] = variant
+        return self.headers().args(r, to, contact, key, unsubscribe_url, segment, variant)
+
+    def headers(self) -> Headers:
+        """What every message of this campaign carries (picklable: a dry run's render
+        workers check the letters they render with it)."""
         mail = self.ws.config.mail
-        return {
-            "to": to,
-            "to_name": full_name(contact) if contact is not None else None,
-            "from_addr": r.from_addr or self.sender,
-            "message_id": message_id_for(key, mail.message_id_domain),
-            "unsubscribe_url": unsubscribe_url,
-            "unsubscribe_mailto": mail.unsubscribe_mailto,
-            "reply_to": r.reply_to or self.config.reply_to,
-            "extra_headers": headers,
-        }
+        return Headers(
+            self.name,
+            self.sender,
+            self.config.reply_to,
+            mail.message_id_domain,
+            mail.unsubscribe_mailto,
+        )
 
     def close(self) -> None:
         self.source.close()
@@ -328,13 +328,6 @@ def _run_columns(source: Source, letters: set[str], ruleset: RuleSet | None) -> 
     if isinstance(source, Destination) and "add_to_list" in source.accepts:
         return None
     return in_source(run_columns(letters, ruleset), source)
-
-
-def full_name(contact: Mapping[str, Any]) -> str | None:
-    """The display name of a message's To: first and last name, when the contact has them."""
-    parts = [contact.get("first_name"), contact.get("last_name")]
-    words = [str(p) for p in parts if isinstance(p, str) and p]
-    return " ".join(words) or None
 
 
 def _check(conn: Connector) -> list[str]:

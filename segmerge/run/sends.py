@@ -26,12 +26,13 @@ from segmerge.ledger.keys import SEP, send_key
 from segmerge.ledger.store import PlannedAction
 from segmerge.mail.consent import check, one_per_address
 from segmerge.mail.message import MessageError
-from segmerge.mail.tracking_links import run_tracker
+from segmerge.mail.tracking_links import Tracker, run_tracker
 from segmerge.ports.connector import Action
 from segmerge.render.rendered import RenderContext, Rendered
 from segmerge.render.run_pool import FrameBatch, RunPool, Ticket
 from segmerge.run.campaign import OpenCampaign, release_memory
 from segmerge.run.groups import hold_out
+from segmerge.run.letter_check import Headers, LetterCheck
 from segmerge.run.pressure import HeldBack, Policy, earliest, hold_back
 from segmerge.run.row_ids import row_ids, take
 
@@ -78,6 +79,8 @@ class Sends:
     skipped: list[PlannedAction] = field(default_factory=list)  # held out, held back
     dry_run: bool = False  # messages checked, not built
     columns: list[int] | None = None  # the frame's columns the letters read, once known
+    tracker: Tracker | None = None  # our own clicks and opens, once the letters are made
+    headers: Headers | None = None  # what every message carries, once the letters are made
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -115,7 +118,8 @@ class Sends:
         if progress:
             progress("render", 0, total)
         base = self.camp.render_context("-", self.key)
-        tracker = run_tracker(self.camp.ws, self.key)  # our own clicks and opens
+        tracker = self.tracker = run_tracker(self.camp.ws, self.key)  # our own clicks and opens
+        self.headers = self.camp.headers()
         with RunPool(self.camp.templates, total) as pool:  # every core, workers kept
             ahead: _Chunk | None = None
             for start in range(0, total + size, size):
@@ -133,18 +137,28 @@ class Sends:
     def _submit(self, part: np.ndarray, pool: RunPool, base: RenderContext) -> _Chunk:
         """A chunk's links and letters chosen, handed to the render workers with the
         contacts' rows, which they make into records themselves."""
-        camp, ids = self.camp, self.ids
+        camp = self.camp
         rows = part.tolist()
         whole = camp.seg.frame
         frame = whole.iloc[part, self._read_columns()]
         segs = camp.seg.assignment.primary_at(part).astype(str).tolist()
-        urls = [camp.unsubscribe_url(ids[i], self.key) for i in rows]
+        ids = take(self.ids, part)
+        urls = [camp.unsubscribe_url(c, self.key) for c in ids]
         picked = [camp.letter_of(i, s) for i, s in zip(rows, segs, strict=True)]
-        batch = FrameBatch([p[0] for p in picked], frame, urls)
-        own = OWN_DRY if self.dry_run else 0.0
-        ticket = pool.submit(batch, base, own=own, balance=self.dry_run)
+        variants = [p[1] for p in picked]
         tos = self.to_addr.iloc[part].tolist()
-        return _Chunk(rows, _names(whole, part), segs, urls, [p[1] for p in picked], tos, ticket)
+        first, last = _names(whole, part)
+        if self.dry_run:  # the letters are checked where they are rendered
+            assert self.headers is not None
+            check = LetterCheck(
+                self.headers, self.run_id, self.tracker, ids, tos, first, last, urls, segs, variants
+            )
+            batch = FrameBatch([p[0] for p in picked], frame, urls, check)
+            ticket = pool.submit(batch, base, own=OWN_DRY, balance=True)
+            return _Chunk(rows, [], segs, urls, variants, tos, ticket)
+        ticket = pool.submit(FrameBatch([p[0] for p in picked], frame, urls), base)
+        names = [{"first_name": f, "last_name": g} for f, g in zip(first, last, strict=True)]
+        return _Chunk(rows, names, segs, urls, variants, tos, ticket)
 
     def _read_columns(self) -> list[int]:
         """Positions of the frame's columns the letters can read (all when the templates
@@ -193,33 +207,11 @@ class Sends:
 
     def _check(self, c: _Chunk, pool: RunPool, tracker: Any, errors: list[str]) -> int:
         """How many of a rendered chunk's letters a send would send: :meth:`_build`'s
-        checks, in its order, with nothing kept."""
-        camp, ids, run_id = self.camp, self.ids, self.run_id
-        letters = pool.result(c.ticket)
-        check = camp.check_message
-        good = 0
-        for i, contact, seg_name, url, r, variant, to in zip(
-            c.rows, c.names, c.segs, c.urls, letters, c.variants, c.tos, strict=True
-        ):
-            try:
-                if isinstance(r, TemplateError):
-                    raise r
-                if tracker is not None:
-                    r = tracker.apply(r, run_id, ids[i], url)
-                check(
-                    r,
-                    to=str(to),
-                    contact=contact,
-                    key=send_key(run_id, ids[i]),
-                    unsubscribe_url=url,
-                    segment=seg_name,
-                    variant=variant,
-                )
-            except (TemplateError, MessageError) as exc:
-                errors.append(f"{ids[i]}: {exc}")
-                continue
-            good += 1
-        return good
+        checks, in its order, made by :class:`LetterCheck` where each was rendered."""
+        verdicts = pool.result(c.ticket)
+        refused = [v for v in verdicts if v is not None]
+        errors.extend(refused)
+        return len(verdicts) - len(refused)
 
     def _message(
         self,
@@ -244,14 +236,15 @@ class Sends:
         )
 
 
-def _names(frame: pd.DataFrame, part: np.ndarray) -> list[dict[str, Any]]:
-    """What a message takes of each contact of a chunk (rows ``part``): its To's names."""
+def _names(frame: pd.DataFrame, part: np.ndarray) -> tuple[list[Any], list[Any]]:
+    """What a message takes of each contact of a chunk (rows ``part``): its To's first
+    and last names."""
     n = len(part)
     first, last = (
         frame[c].iloc[part].tolist() if c in frame.columns else [None] * n
         for c in ("first_name", "last_name")
     )
-    return [{"first_name": f, "last_name": g} for f, g in zip(first, last, strict=True)]
+    return first, last
 
 
 @dataclass
