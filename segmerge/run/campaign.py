@@ -99,6 +99,18 @@ class OpenCampaign:
         variant = str(v) if v is not None else None
         return self.templates.letter_key(segment, variant), variant
 
+    def letters_of(
+        self, rows: list[int], segments: list[str]
+    ) -> tuple[list[str], list[str | None]]:
+        """:meth:`letter_of` for a chunk's rows: each one's letter key and variant. Segments
+        with one letter (most) are looked up once per chunk, not once per contact."""
+        variants = self.variants()
+        keys = {s: self.templates.letter_key(s, None) for s in set(segments) if not variants.get(s)}
+        if len(keys) == len(set(segments)):
+            return [keys[s] for s in segments], [None] * len(segments)
+        picked = [self.letter_of(i, s) for i, s in zip(rows, segments, strict=True)]
+        return [p[0] for p in picked], [p[1] for p in picked]
+
     def forget_unread(self, *, consented: bool = False) -> None:
         """Drop the contacts' columns no letter, consent check or message reads, once a dry
         run has counted its tags: the tags (a million lists, some 65 MiB), and dates
@@ -136,6 +148,13 @@ class OpenCampaign:
         """The contact's signed one-click link (what :meth:`render_context` carries)."""
         token = unsubscribe_token(key, contact_id)
         return self.ws.config.mail.unsubscribe_url.replace("{token}", token)
+
+    def unsubscribe_urls(self, contact_ids: list[str], key: bytes | None) -> list[str]:
+        """:meth:`unsubscribe_url` for a chunk of contacts."""
+        head, token, tail = self.ws.config.mail.unsubscribe_url.partition("{token}")
+        if not token or "{token}" in tail:
+            return [self.unsubscribe_url(c, key) for c in contact_ids]
+        return [f"{head}{unsubscribe_token(key, c)}{tail}" for c in contact_ids]
 
     def message(
         self,

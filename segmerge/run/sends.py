@@ -143,9 +143,8 @@ class Sends:
         frame = whole.iloc[part, self._read_columns()]
         segs = camp.seg.assignment.primary_at(part).astype(str).tolist()
         ids = take(self.ids, part)
-        urls = [camp.unsubscribe_url(c, self.key) for c in ids]
-        picked = [camp.letter_of(i, s) for i, s in zip(rows, segs, strict=True)]
-        variants = [p[1] for p in picked]
+        urls = camp.unsubscribe_urls(ids, self.key)
+        letters, variants = camp.letters_of(rows, segs)
         tos = self.to_addr.iloc[part].tolist()
         first, last = _names(whole, part)
         if self.dry_run:  # the letters are checked where they are rendered
@@ -153,10 +152,10 @@ class Sends:
             check = LetterCheck(
                 self.headers, self.run_id, self.tracker, ids, tos, first, last, urls, segs, variants
             )
-            batch = FrameBatch([p[0] for p in picked], frame, urls, check)
+            batch = FrameBatch(letters, frame, urls, check)
             ticket = pool.submit(batch, base, own=OWN_DRY, balance=True)
             return _Chunk(rows, [], segs, urls, variants, tos, ticket)
-        ticket = pool.submit(FrameBatch([p[0] for p in picked], frame, urls), base)
+        ticket = pool.submit(FrameBatch(letters, frame, urls), base)
         names = [{"first_name": f, "last_name": g} for f, g in zip(first, last, strict=True)]
         return _Chunk(rows, names, segs, urls, variants, tos, ticket)
 
