@@ -14,6 +14,10 @@ abruptly as it ends any process. Nothing of a run happens before the fork
 (imports only), so what a child does and leaves behind is what a fresh
 ``segmerge run`` does and leaves behind, whichever test's children came before.
 
+The serve tests (tests/test_serve.py) fork their `segmerge serve` the same way: a
+child's ``PYTHONPATH`` (a plugin's folder) goes on its import path as a fresh
+interpreter's would, and ``cpus`` pins it (and what it starts) to those cores.
+
 Its CPU reaches the suite's count when the server is waited for, at the end of
 the session; tests/cpu_ledger.py books it under ``tests/forked_cli.py::fork_server``
 (not on the teardown of whichever test came last).
@@ -73,6 +77,13 @@ for line in sys.stdin:
             os.dup2(out, 2)
             os.environ.clear()
             os.environ.update(req["env"])
+            # its PYTHONPATH on the import path, as a fresh interpreter puts it (a plugin's
+            # folder: its entry points are found through importlib.metadata)
+            extra = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+            sys.path[1:1] = [p for p in extra if p not in sys.path]
+            importlib.invalidate_caches()
+            if req["cpus"]:
+                os.sched_setaffinity(0, req["cpus"])
             os.chdir(req["cwd"])
             set_constants(req["constants"])
             sys.argv = req["argv"]
@@ -161,8 +172,10 @@ class Forks:
         log: Path,
         preload: Sequence[str],
         constants: Mapping[str, Any],
+        cpus: set[int] | None = None,
     ) -> None:
         self.server = server
+        self.cpus = sorted(cpus) if cpus else []
         self.env = script_env(**env)
         self.log = log
         self.preload = list(preload)
@@ -178,6 +191,7 @@ class Forks:
             "log": str(self.log),
             "preload": self.preload,
             "constants": self.constants,
+            "cpus": self.cpus,
         }
         self._child = self.server.fork(request)
         return self._child

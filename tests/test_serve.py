@@ -1,6 +1,7 @@
 """`segmerge serve` as a real process on a demo workspace, and its one-click unsubscribe endpoint.
 
-The other commands run in this process (tests/cli.py). The workspace is the demo cut
+Serve is forked from the suite's fork server (tests/forked_cli.py); the other commands
+run in this process (tests/cli.py). The workspace is the demo cut
 to its first contacts (``small_demo``): what serve does to a run is the same for 40
 contacts as for 2,250, at a fraction of the CPU. Letters are filled on one core
 (tests/demo_fixtures.py ``one_core``: no render worker to start, in serve's runs as in
@@ -14,17 +15,17 @@ import os
 import re
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cli import Ran, segmerge
+from forked_cli import PRELOAD, Forks, ForkServer
 from workspaces import install_plugin
 
 from segmerge.ledger.health import signing_key
@@ -33,15 +34,8 @@ from segmerge.run.pipeline import RunOptions, run
 from segmerge.workspace import config as wsmod
 from tests.demo_fixtures import copy_of, first_contacts, interrupted_after, one_core
 
-ROOT = Path(__file__).resolve().parent.parent
-# the real CLI, with the schedule commands registered whether bot.py does it yet or not
-CLI = (
-    f"import sys; sys.path.insert(0, {str(ROOT)!r}); import bot; "
-    "from segmerge.cli.schedule import register; "
-    "register(bot.app) if not any(c.name == 'serve' for c in bot.app.registered_commands) "
-    "else None; bot.main()"
-)
-ENV = {**os.environ, "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring", "COLUMNS": "200"}
+#: what `serve` imports beyond a run's core: the fork server has them before the first serve
+SERVE_IMPORTS = (*PRELOAD, "segmerge.serve.main", "segmerge.serve.daemon")
 
 
 def cli(*args: str, check: bool = True) -> Ran:
@@ -53,18 +47,18 @@ def cli(*args: str, check: bool = True) -> Ran:
 
 
 class Serve:
-    """A `segmerge serve` child process whose stderr is read into a file."""
+    """A real `segmerge serve` process whose stdout and stderr are written to a file.
 
-    def __init__(self, root: Path, *args: str, env: dict[str, str] | None = None) -> None:
+    Forked from the suite's fork server (tests/forked_cli.py), which has imported the CLI:
+    a process of its own (signals, its children, its exit code), without the second of
+    imports a fresh interpreter spends before serve's first line."""
+
+    def __init__(self, server: ForkServer, root: Path, *args: str, **env: str) -> None:
         self.err = root.parent / f"serve-{time.monotonic_ns()}.err"
-        self.fh = self.err.open("w")
-        with one_core():  # serve, and the runs it starts
-            self.proc = subprocess.Popen(
-                [sys.executable, "-c", CLI, "serve", "-w", str(root), *args],
-                stdout=subprocess.DEVNULL,
-                stderr=self.fh,
-                env={**ENV, **(env or {})},
-            )
+        # serve, and the runs it starts, on one core
+        cpus = {min(os.sched_getaffinity(0))}
+        cmd = Forks(server, env, self.err, SERVE_IMPORTS, {}, cpus)
+        self.proc = cmd.start("serve", "-w", str(root), *args)
 
     def text(self) -> str:
         return self.err.read_text(encoding="utf-8")
@@ -80,17 +74,12 @@ class Serve:
         raise AssertionError(f"{pattern!r} not seen in:\n{self.text()}")
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
-        self.proc.send_signal(sig)
-        try:
-            return self.proc.wait(timeout)
-        finally:
-            self.fh.close()
+        os.kill(self.proc.pid, sig)
+        return self.proc.wait(timeout)
 
     def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        self.fh.close()
+        self.proc.kill()
+        self.proc.wait()
 
 
 SMALL = 40  # contacts: what serve does to a run does not depend on how many it mails
@@ -107,11 +96,23 @@ def root(small_demo: Path, tmp_path: Path) -> Path:
     return copy_of(small_demo, tmp_path / "shop")
 
 
+class Servers:
+    """The test's serve processes, each killed at its end if still running."""
+
+    def __init__(self, server: ForkServer) -> None:
+        self.server = server
+        self.started: list[Serve] = []
+
+    def start(self, root: Path, *args: str, **env: str) -> Serve:
+        self.started.append(Serve(self.server, root, *args, **env))
+        return self.started[-1]
+
+
 @pytest.fixture()
-def servers() -> Any:
-    started: list[Serve] = []
+def servers(fork_server: ForkServer) -> Iterator[Servers]:
+    started = Servers(fork_server)
     yield started
-    for s in started:
+    for s in started.started:
         s.kill()
 
 
@@ -128,7 +129,7 @@ def json_lines(path: Path) -> list[dict[str, Any]]:
 
 
 def test_scheduled_runs_logged_failures_survived_then_sigterm_and_one_serve_per_workspace(
-    root: Path, servers: list[Serve]
+    root: Path, servers: Servers
 ) -> None:
     """One daemon: a campaign that runs, one whose rules are broken, a run's process killed."""
     import psutil
@@ -145,8 +146,7 @@ def test_scheduled_runs_logged_failures_survived_then_sigterm_and_one_serve_per_
     text = text.replace('[campaigns.rfm]\nsource = "demo"', '[campaigns.rfm]\nsource = "mini"')
     config.write_text(text + '\n[sources.mini]\nconnector = "files"\npath = "mini"\n')
     log_file = root / "serve.jsonl"
-    first = Serve(root, "--log-file", str(log_file))
-    servers.append(first)
+    first = servers.start(root, "--log-file", str(log_file))
     first.wait_for(r"serving .* \(pid \d+\)")
     # a second serve on the same workspace is refused, naming the pid that holds it
     second = refused_serve(root)
@@ -203,7 +203,7 @@ def test_scheduled_runs_logged_failures_survived_then_sigterm_and_one_serve_per_
 
 
 def test_the_missed_fire_is_caught_up_stopped_mid_run_and_resumed(
-    demo_pristine: Path, tmp_path: Path, servers: list[Serve], plugin_site: Path
+    demo_pristine: Path, tmp_path: Path, servers: Servers, plugin_site: Path
 ) -> None:
     """The run of the missed fire is the one stopped mid-run. (A first start owes no earlier
     fire: test_one_click_unsubscribe; a crashed serve leaves no lock behind:
@@ -225,8 +225,7 @@ def test_the_missed_fire_is_caught_up_stopped_mid_run_and_resumed(
     store = ScheduleStore(ws)
     store.cover("profils", fire - timedelta(days=1))
     store.close()
-    s = Serve(root, env={"PYTHONPATH": str(plugin_site)})
-    servers.append(s)
+    s = servers.start(root, PYTHONPATH=str(plugin_site))
     s.wait_for(r"profils: the fire of .* was missed or interrupted; running it now")
     run_id = s.wait_for(r"run (profils@\S+) started").group(1)
     assert run_id == f"profils@{fire.date().isoformat()}"  # the missed fire's day
@@ -292,7 +291,7 @@ def suppressed(root: Path) -> list[str]:
     return [r["address"] for r in json.loads(p.stdout) if "address" in r]  # not contact ids
 
 
-def test_one_click_unsubscribe(root: Path, servers: list[Serve]) -> None:
+def test_one_click_unsubscribe(root: Path, servers: Servers) -> None:
     import psutil
 
     config = root / "segmerge.toml"  # no fire while the endpoint is looked at: no process
@@ -319,8 +318,7 @@ def test_one_click_unsubscribe(root: Path, servers: list[Serve]) -> None:
     key = signing_key(ws.state_dir, create=False)
     assert key is not None
     token = unsubscribe_token(key, contact_id)
-    s = Serve(root, "--unsubscribe-port", "0", "--log-file", str(root / "log.jsonl"))
-    servers.append(s)
+    s = servers.start(root, "--unsubscribe-port", "0", "--log-file", str(root / "log.jsonl"))
     port = s.wait_for(r"unsubscribe endpoint on http://127\.0\.0\.1:(\d+)/unsubscribe").group(1)
     s.wait_for(r"serving ")
     assert "running it now" not in s.text()  # nor is a run started (no process, below)
