@@ -20,6 +20,7 @@ from segmerge.cli.console import err, out, visible
 from segmerge.cli.doctor import register as register_doctor
 from segmerge.cli.errors import run_cli, warn_exposed
 from segmerge.cli.help import SpeakingGroup
+from segmerge.cli.leave import QuickExit, engine_imported
 from segmerge.cli.options import AsOfOpt, WorkspaceOpt
 from segmerge.cli.preview import register as register_preview
 from segmerge.cli.report import register as register_report
@@ -151,12 +152,13 @@ def segment(
 
     Example: segmerge segment segrules/profils-vpc.yaml --format csv --out segments.csv
     """
-    from segmerge.cli.sources import tell_source
-    from segmerge.segment.rows import segment_rows
-
     if fmt not in ("table", "csv", "json", "parquet"):
         raise SegmergeError(_("expected table, csv, json or parquet"), field="--format")
     ws = _ws(workspace)
+    engine_imported(ws, [source] if source else None)
+    from segmerge.cli.sources import tell_source
+    from segmerge.segment.rows import segment_rows
+
     extra = [c.strip() for c in columns.split(",")] if columns else []
     seg = _segment(ws, rules, source, as_of, extra)
     rows = segment_rows(seg, extra)
@@ -234,6 +236,7 @@ def explain(
     from segmerge.rules import explain as do_explain
 
     ws = _ws(workspace)
+    engine_imported(ws, [source] if source else None)
     seg = _segment(ws, rules, source, as_of)
     tell_source(ws, seg, rules, source, out)
     check_contact_id(seg.frame, contact_id)  # X5: "42" -> did you mean 00042?
@@ -311,13 +314,15 @@ def run_cmd(
 
     Example: segmerge run profils --as-of 2026-12-01 --dry-run
     """
-    from segmerge.cli.run_output import print_summary, progress_bar, reporter
-    from segmerge.run.checks import campaigns_to_run, finished_note
-    from segmerge.run.pipeline import RunOptions, run
-
     ws = _ws(workspace)
     warn_exposed(ws.root)
+    from segmerge.run.checks import campaigns_to_run, finished_note
+
     names = campaigns_to_run(ws, campaign, every)
+    engine_imported(ws, (), names)
+    from segmerge.cli.run_output import print_summary, progress_bar, reporter
+    from segmerge.run.pipeline import RunOptions, run
+
     failed = 0
     for name in names:
         with progress_bar() as progress:
@@ -381,8 +386,18 @@ register_doctor(app)  # doctor: the signing key, the ledger, their backups
 
 def main() -> None:
     """Entry point: user errors are one message and exit 2 (1 for failed runs); no secret is
-    ever printed, tracebacks included (see :mod:`segmerge.cli.errors`)."""
-    run_cli(lambda: _tree()())
+    ever printed, tracebacks included (see :mod:`segmerge.cli.errors`). The console script
+    leaves without tearing the interpreter down (segmerge.cli.leave); a process calling
+    ``main`` among other things (the tests, in process) goes on."""
+    leave = QuickExit() if getattr(sys.modules.get("__main__"), "main", None) is main else None
+    try:
+        run_cli(lambda: _tree()())
+    except SystemExit as stop:
+        if leave is not None:
+            leave.finished(stop.code)
+        raise
+    if leave is not None:
+        leave.finished(0)
 
 
 @functools.cache
