@@ -45,6 +45,20 @@ def exports(purchases, tmp_path_factory):
     return build
 
 
+@pytest.fixture(scope="module")
+def pulled(exports):
+    """``pulled(shop)``: the tables the shop's preset reads from its built exports, read
+    once for the tests that only look at them (a read is most of what each costs)."""
+    tables: dict[str, Tables] = {}
+
+    def pull(shop: str) -> Tables:
+        if shop not in tables:
+            tables[shop] = read(exports(shop), preset=shop)
+        return tables[shop]
+
+    return pull
+
+
 def read(root: Path, **settings: object) -> Tables:
     settings.setdefault("path", "exports")
     ctx = ConnectorContext(
@@ -68,8 +82,8 @@ def compare(got: pd.DataFrame, want: pd.DataFrame, ids: dict[int, str]) -> None:
 
 
 @pytest.mark.parametrize("shop", ["prestashop", "woocommerce", "shopify"])
-def test_each_preset_reads_its_shop_exports_as_the_data_set_says(exports, purchases, shop):
-    t = read(exports(shop), preset=shop)
+def test_each_preset_reads_its_shop_exports_as_the_data_set_says(pulled, purchases, shop):
+    t = pulled(shop)
     want = shops.expected(purchases)
     if shop == "shopify":
         ids = {c: str(shops.SHOPIFY_ID + c) for c in want.index}  # the apostrophe is gone
@@ -143,11 +157,13 @@ def test_prestashop_16_sql_manager_export_is_read_too(tmp_path):
     assert t.orders["contact_id"].tolist() == ["7", "7"]
 
 
-def test_shopify_totals_are_counted_once_per_order_whatever_its_line_items(exports, purchases):
+def test_shopify_totals_are_counted_once_per_order_whatever_its_line_items(
+    exports, pulled, purchases
+):
     lines = pd.read_csv(exports("shopify") / "exports" / "orders_export_1.csv", dtype=str)
     several = lines["Name"].duplicated(keep=False)
     assert several.any()  # the data set has orders of several lines
-    t = read(exports("shopify"), preset="shopify")
+    t = pulled("shopify")
     assert len(t.orders) == lines["Name"].nunique() < len(lines)
     assert t.orders["amount"].sum() == pytest.approx(purchases["dollars"].sum())
     assert any("line-item rows belong to the order" in n for n in t.notes)
@@ -180,8 +196,8 @@ def test_a_shopify_export_split_in_parts_is_read_whole(exports, purchases, tmp_p
     assert t.origins["orders"] == "exports/orders_export_1.csv, exports/orders_export_2.csv"
 
 
-def test_woocommerce_guest_orders_link_by_their_email(exports, purchases):
-    t = read(exports("woocommerce"), preset="woocommerce")
+def test_woocommerce_guest_orders_link_by_their_email(pulled, purchases):
+    t = pulled("woocommerce")
     guests = shops.orders_of(purchases)["customer"] % 5 == 0
     assert guests.any()
     linked = next(n for n in t.notes if "linked to contacts by e-mail" in n)
