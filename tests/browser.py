@@ -16,6 +16,12 @@ that loop marked as the thread's running loop between calls; a test run in betwe
 that calls ``asyncio.run()`` would be refused. The loop is marked running only while a
 browser test runs (:func:`browser`), and handed back to Playwright before the next.
 
+Two flags more than the screenshots': Chromium 156 builds the address bar's suggestion
+popup as two web pages (``chrome://omnibox-popup.top-chrome``), a renderer process each,
+started with every new context and left running; headless, nobody sees them, and they
+cost about as much CPU as the test's own page (~1 s a context). ``--disable-features``
+is read once, the last one wins: ours carries Playwright's own list too.
+
 Chromium is stopped as soon as the session's last browser test ends, not at the end of
 the session: idle, with no page open, it still spends about 7 ms of CPU a second
 (timers of its own), minutes of it over the rest of the suite; and its CPU, counted
@@ -27,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,6 +44,19 @@ import pytest
 from segmerge.preview import chromium
 
 CHROMIUM = chromium.executable()
+
+#: Chromium features no test page needs (see the module's docstring)
+UNUSED_FEATURES = ("WebUIOmniboxPopup", "WebUIOmniboxAimPopup")
+
+
+def disabled_features(driver_cli: str) -> str:
+    """One ``--disable-features`` with Playwright's list (read from its driver's code, which
+    passes it before our arguments) and :data:`UNUSED_FEATURES`."""
+    bundle = Path(driver_cli).parent / "lib" / "coreBundle.js"
+    found = re.search(r"disabledFeatures = \[(.*?)\]", bundle.read_text(encoding="utf-8"), re.S)
+    code = re.sub(r"//[^\n]*", "", found.group(1)) if found else ""
+    theirs = re.findall(r'"([^"]+)"', code)
+    return "--disable-features=" + ",".join([*theirs, *UNUSED_FEATURES])
 
 
 #: the node id of the session's last test that takes the ``browser`` fixture
@@ -88,8 +108,11 @@ def chromium_session() -> Iterator[Chromium]:
     os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     with sync_api.sync_playwright() as p:
+        from playwright._impl._driver import compute_driver_executable
+
+        args = [*chromium.ARGS, disabled_features(str(compute_driver_executable()[1]))]
         try:
-            b = chromium.launch(p.chromium, CHROMIUM)
+            b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
         except Exception as exc:  # noqa: BLE001 - a browser that cannot start is a skip
             pytest.skip(f"Chromium at {CHROMIUM} does not start: {exc}")
         running = Chromium(b, asyncio._get_running_loop(), p.stop)
