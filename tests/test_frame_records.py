@@ -9,7 +9,7 @@ from decimal import Decimal
 import numpy as np
 import pandas as pd
 
-from segmerge.render.run_pool import _records
+from segmerge.render.batches import _records
 
 
 def same(a: object, b: object) -> bool:

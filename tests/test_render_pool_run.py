@@ -13,7 +13,7 @@ import pytest
 from test_render import CTX, _batch_set
 
 from segmerge.errors import TemplateError
-from segmerge.render import run_pool
+from segmerge.render import batches, run_pool
 from segmerge.render.pool import PARALLEL_MIN
 from segmerge.render.templates import Rendered, TemplateSet
 
@@ -30,7 +30,7 @@ class Spilled:
         self.futures: list[Future[str]] = []
         spill, collect = run_pool._spill, run_pool._collect
 
-        def spilled(batch: run_pool.Batch) -> str:
+        def spilled(batch: batches.Batch) -> str:
             self.paths.append(spill(batch))
             return self.paths[-1]
 
@@ -149,7 +149,7 @@ def test_contacts_sent_as_a_frame_are_the_letters_of_the_same_rows_as_records(
     pool, ts, _started = kept
     items = _items(CHUNKS[0])
     frame = pd.DataFrame([c for _, c, _ in items]).astype({"ville": "string"})
-    batch = run_pool.FrameBatch([s for s, _, _ in items], frame, [u for _, _, u in items])
+    batch = batches.FrameBatch([s for s, _, _ in items], frame, [u for _, _, u in items])
     want = ts.render_many(items, CTX, workers=1)
     _same(pool.result(pool.submit(batch, CTX)), want)
     assert pool.workers == 2
@@ -173,7 +173,7 @@ def test_a_balanced_dry_run_moves_letters_to_the_side_that_waited(
     learner = run_pool.RunPool(ts, total=10**6, workers=2)
 
     def chunk(waited: float, idle: float) -> float | None:
-        ticket = run_pool.Ticket(None, run_pool.RowBatch([None] * 4000), own=1000)  # type: ignore[list-item]
+        ticket = run_pool.Ticket(None, batches.RowBatch([None] * 4000), own=1000)  # type: ignore[list-item]
         ticket.idle = idle
         learner._learn(ticket, own_time=1.0, waited=waited)  # 1 ms a letter here
         return learner._share

@@ -4,7 +4,7 @@ A dry run proves that each letter could be sent: its message's headers are
 checked as a send checks them (:func:`segmerge.mail.message.check_message`).
 Done in the process that builds the run, the checks took a fifth of a letter's
 time there and every letter had to come back from the render workers, pickled.
-:class:`LetterCheck` is a picklable :class:`~segmerge.render.run_pool.Finish`:
+:class:`LetterCheck` is a picklable :class:`~segmerge.render.batches.Finish`:
 each process that renders a share of a chunk checks it, and sends back only
 ``None`` (the letter would be sent) or the error line a send would report.
 
@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 from segmerge.errors import TemplateError
 from segmerge.ledger.keys import send_key
 from segmerge.mail.message import MessageError, check_message, message_id_for
+from segmerge.render.batches import Finish
 from segmerge.render.rendered import Rendered
-from segmerge.render.run_pool import Finish
 
 if TYPE_CHECKING:
     from segmerge.mail.tracking_links import Tracker

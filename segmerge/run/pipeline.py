@@ -31,6 +31,7 @@ from segmerge.ledger.store import Ledger
 from segmerge.mail.consent import addresses_of
 from segmerge.ports.connector import Action
 from segmerge.ports.locks import destination_lock, teller
+from segmerge.render.run_pool import RunPool
 from segmerge.run.campaign import OpenCampaign, open_campaign
 from segmerge.run.groups import Phase, count_pushes, plan_members, plan_pushes
 from segmerge.run.plan import apply_memberships, settle_stale
@@ -135,6 +136,37 @@ def run(ws: Workspace, name: str, options: RunOptions | None = None) -> RunSumma
         camp.close()
 
 
+def _warm_pool(camp: OpenCampaign) -> RunPool:
+    """A dry run's render workers, started while it counts its pushes and chooses its
+    sends (as many as the contacts would want: dropped if the letters are fewer)."""
+    if "send" not in camp.destination.accepts:
+        return RunPool(camp.templates, 0)
+    return RunPool(camp.templates, len(camp.seg.frame)).warm()
+
+
+def _dry_run(
+    camp: OpenCampaign,
+    opts: RunOptions,
+    summary: RunSummary,
+    chosen: tuple[Any, ...],
+    pool: RunPool,
+) -> RunSummary:
+    """What a run would do, counted, not planned: every letter still rendered, a chunk at
+    a time, and checked."""
+    run_id, consent, done_keys, pressure = chosen
+    draft_errors: list[str] = []  # told after the letters' errors, as they are found
+    planned, summary.changes, summary.drafts = count_pushes(camp, run_id, draft_errors)
+    summary.planned.update(planned)
+    camp.forget_unread()  # nothing but the letters reads the tags now
+    sends = choose_sends(camp, run_id, consent, done_keys, summary, True, pressure)
+    plan_members(camp, run_id, consent, summary.not_mailed)
+    camp.forget_unread(consented=True)
+    sends.pool = pool.fit(len(sends))
+    summary.planned["send"] += sends.count(summary.render_errors, opts.progress)
+    summary.render_errors.extend(draft_errors)
+    return summary
+
+
 def _run_open(camp: OpenCampaign, opts: RunOptions) -> RunSummary:
     ws, seg = camp.ws, camp.seg
     run_id = run_id_for(camp.name, seg.as_of, ws)
@@ -157,18 +189,12 @@ def _run_open(camp: OpenCampaign, opts: RunOptions) -> RunSummary:
     consent = (suppressed, suppressed_ids)
     draft_errors: list[str] = []  # told after the letters' errors, as they are found
     summary.planned = {"send": 0}
-    if opts.dry_run:  # counted, not planned; then nothing but the letters reads the tags
-        planned, summary.changes, summary.drafts = count_pushes(camp, run_id, draft_errors)
-        summary.planned.update(planned)
-        camp.forget_unread()
+    if opts.dry_run:
+        with _warm_pool(camp) as pool:
+            return _dry_run(camp, opts, summary, (run_id, consent, done_keys, pressure), pool)
     sends = choose_sends(camp, run_id, consent, done_keys, summary, opts.dry_run, pressure)
     skipped = list(sends.skipped)
     skipped.extend(plan_members(camp, run_id, consent, summary.not_mailed))
-    if opts.dry_run:  # every letter still rendered, a chunk at a time
-        camp.forget_unread(consented=True)
-        summary.planned["send"] += sends.count(summary.render_errors, opts.progress)
-        summary.render_errors.extend(draft_errors)
-        return summary
     pushes = plan_pushes(camp, run_id, draft_errors, skipped)
     planned, summary.changes = fold([c for phase in pushes for c in phase.counted])
     summary.planned.update(planned)

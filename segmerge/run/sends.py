@@ -28,8 +28,9 @@ from segmerge.mail.consent import check, one_per_address
 from segmerge.mail.message import MessageError
 from segmerge.mail.tracking_links import Tracker, run_tracker
 from segmerge.ports.connector import Action
+from segmerge.render.batches import FrameBatch
 from segmerge.render.rendered import RenderContext, Rendered
-from segmerge.render.run_pool import FrameBatch, RunPool, Ticket
+from segmerge.render.run_pool import RunPool, Ticket
 from segmerge.run.campaign import OpenCampaign, release_memory
 from segmerge.run.groups import hold_out
 from segmerge.run.letter_check import Headers, LetterCheck
@@ -81,6 +82,7 @@ class Sends:
     columns: list[int] | None = None  # the frame's columns the letters read, once known
     tracker: Tracker | None = None  # our own clicks and opens, once the letters are made
     headers: Headers | None = None  # what every message carries, once the letters are made
+    pool: RunPool | None = None  # render workers started already (a dry run's, see warm)
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -120,7 +122,8 @@ class Sends:
         base = self.camp.render_context("-", self.key)
         tracker = self.tracker = run_tracker(self.camp.ws, self.key)  # our own clicks and opens
         self.headers = self.camp.headers()
-        with RunPool(self.camp.templates, total) as pool:  # every core, workers kept
+        pool = self.pool or RunPool(self.camp.templates, total)
+        with pool:  # every core, workers kept
             ahead: _Chunk | None = None
             for start in range(0, total + size, size):
                 part = self.rows[start : start + size]
