@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -105,20 +106,20 @@ def check(
     mark(~frame["subscribed"].fillna(False).astype(bool), "unsubscribed")
     by_id = set(suppressed_ids)
     if by_id:
-        mark(ids.isin(by_id).fillna(False), "one_click")
+        mark(_isin(ids, by_id), "one_click")
     if len(events):
         kinds = events["event"].astype("string")
         unsub = set(events.loc[kinds == "unsubscribe", "contact_id"].astype(str))
         bounced = set(events.loc[kinds == "bounce", "contact_id"].astype(str))
-        mark(ids.isin(unsub).fillna(False), "unsubscribe_event")
-        mark(ids.isin(bounced).fillna(False), "bounced")
+        mark(_isin(ids, unsub), "unsubscribe_event")
+        mark(_isin(ids, bounced), "bounced")
     listed = normalise_set(suppressed)
     if listed:
-        mark(email.isin(listed).fillna(False), "suppressed")
+        mark(_isin(email, listed), "suppressed")
     # a mailbox where one contact unsubscribed or bounced is closed for every contact using it
     refused = email[code != 0].dropna().unique()
     if len(refused):
-        mark(email.isin(refused).fillna(False), "shared")
+        mark(_isin(email, refused), "shared")
     said_here = _LABELS[code]
     if bad.any():
         said_here[bad] = (UNUSABLE + problem[bad]).to_numpy(dtype=object)
@@ -192,6 +193,17 @@ def one_per_address(
     kept = mailable.copy()
     kept[at[~first.to_numpy()]] = False
     return kept, int((~first).sum())
+
+
+def _isin(column: pd.Series, values: Iterable[Any]) -> np.ndarray:
+    """``column.isin(values)``, missing values False, as a NumPy mask. An Arrow string
+    column is matched by Arrow's ``is_in``: pandas makes each value an Arrow scalar
+    first (a second for the 100,000 closed mailboxes of a million contacts)."""
+    if isinstance(column.dtype, pd.StringDtype) and column.dtype.storage != "python":
+        wanted = pa.array([v for v in values if isinstance(v, str)], type=pa.large_string())
+        got = pc.is_in(pa.array(column.array).cast(pa.large_string()), value_set=wanted)
+        return got.fill_null(False).to_numpy(zero_copy_only=False)
+    return column.isin(values).fillna(False).to_numpy(dtype=bool)
 
 
 def _take(ids: Sequence[str] | pd.Series, rows: np.ndarray) -> list[str]:
