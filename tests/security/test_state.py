@@ -54,6 +54,21 @@ def ran(day1: Path, tmp_path: Path) -> Path:
     return root
 
 
+@pytest.fixture(scope="module")
+def day1_outside(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Like :func:`day1`, its backups also in a folder beside it (``../backups``)."""
+    root = make_workspace(tmp_path_factory.mktemp("outside") / "ws", extra=OUTSIDE)
+    run_campaign(root, day=DAY1)
+    return root
+
+
+@pytest.fixture
+def ran_outside(day1_outside: Path, tmp_path: Path) -> Path:
+    """This test's copy of :func:`day1_outside`, its backups folder included."""
+    shutil.copytree(day1_outside.parent / "backups", tmp_path / "backups", symlinks=True)
+    return shutil.copytree(day1_outside, tmp_path / "ws", symlinks=True)
+
+
 def snapshot(folder: Path) -> dict[str, bytes]:
     return {str(p): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
@@ -70,9 +85,10 @@ def suppress(root: Path, address: str) -> None:
         ledger.close()
 
 
-def test_deleted_state_refuses_then_restore_resumes_without_mailing_anyone_twice(tmp_path):
-    root = make_workspace(tmp_path / "ws", extra=OUTSIDE)
-    run_campaign(root, day=DAY1)
+def test_deleted_state_refuses_then_restore_resumes_without_mailing_anyone_twice(
+    ran_outside, tmp_path
+):
+    root = ran_outside
     token = unsubscribe_token(root, "c1@example.org")
     suppress(root, "c3@example.org")
     run_campaign(root, day=DAY2)  # c3 is not mailed, and the backup now knows why
@@ -260,9 +276,8 @@ def test_a_key_is_required_once_a_letter_carried_a_link_signed_with_it(tmp_path)
     ]
 
 
-def test_losing_the_marker_with_the_state_is_still_refused_when_a_backup_survives(tmp_path):
-    root = make_workspace(tmp_path / "ws", extra=OUTSIDE)
-    run_campaign(root, day=DAY1)
+def test_losing_the_marker_with_the_state_is_still_refused_when_a_backup_survives(ran_outside):
+    root = ran_outside
     shutil.rmtree(root / ".segmerge")
     (root / MARKER).unlink()  # e.g. the whole workspace restored from git, state and all gone
     with pytest.raises(StateError, match="it had them: there are backups in"):
@@ -304,11 +319,10 @@ def test_a_garbled_marker_is_refused_and_rewritten_by_a_restore(ran):
     assert run_campaign(root, day=DAY1).planned["send"] == 0
 
 
-def test_history_and_reports_say_the_ledger_is_lost_rather_than_no_run_yet(tmp_path):
-    root = make_workspace(tmp_path / "ws")
-    path = root / ".segmerge" / "ledger.sqlite"
-    assert Ledger.open_existing(path) is None  # a fresh workspace: no run yet
-    run_campaign(root, day=DAY1)
+def test_history_and_reports_say_the_ledger_is_lost_rather_than_no_run_yet(tmp_path, ran):
+    fresh = make_workspace(tmp_path / "fresh")
+    assert Ledger.open_existing(fresh / ".segmerge" / "ledger.sqlite") is None  # no run yet
+    path = ran / ".segmerge" / "ledger.sqlite"  # after a run
     path.unlink()
     with pytest.raises(StateError, match="the ledger is missing"):
         Ledger.open_existing(path)
