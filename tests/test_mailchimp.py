@@ -153,14 +153,14 @@ def test_full_pull_gives_canonical_tables(fake, tmp_path):
 
 
 def test_paging_reads_every_page_once_and_in_parallel(fake, tmp_path):
-    ids = populate(fake, 3500)
+    ids = populate(fake, 2500)
     fake.latency = 0.02  # answers take time, so parallel requests overlap at the server
     conn = connect(fake, tmp_path, orders=False, events=False)
     tables = conn.pull()
-    assert len(tables.contacts) == 3500 and set(tables.contacts["contact_id"]) == set(ids)
+    assert len(tables.contacts) == 2500 and set(tables.contacts["contact_id"]) == set(ids)
     gets = member_gets(fake)
     # pages of 1,000 that repeat the last 10 members of the page before (see torn())
-    assert sorted(int(q["offset"]) for q in gets) == [0, 990, 1980, 2970]
+    assert sorted(int(q["offset"]) for q in gets) == [0, 990, 1980]
     assert {q["count"] for q in gets} == {"1000"}
     assert {(q["sort_field"], q["sort_dir"]) for q in gets} == {("last_changed", "ASC")}
     assert "members.merge_fields" in gets[0]["fields"]  # answers are kept small
@@ -171,14 +171,14 @@ def test_paging_reads_every_page_once_and_in_parallel(fake, tmp_path):
 def test_members_the_counts_do_not_show_are_read_too(fake, tmp_path):
     """Mailchimp's audience stats leave out pending members: the pages planned from them
     are followed by the ones the answers' total_items still needs."""
-    populate(fake, 1500)
-    pending = [fake.add_member(f"p{i}@example.org", status="pending") for i in range(1200)]
+    populate(fake, 900)  # one page by the counts, two by the answers
+    pending = [fake.add_member(f"p{i}@example.org", status="pending") for i in range(300)]
     fake.validate_first = 1  # about which pages are read: each endpoint checked once
     conn = connect(fake, tmp_path, orders=False, events=False)
     conn.check()
     tables = conn.pull()
-    assert len(tables.contacts) == 2700 and set(pending) <= set(tables.contacts["contact_id"])
-    assert sorted(int(q["offset"]) for q in member_gets(fake)) == [0, 990, 1980]
+    assert len(tables.contacts) == 1200 and set(pending) <= set(tables.contacts["contact_id"])
+    assert sorted(int(q["offset"]) for q in member_gets(fake)) == [0, 990]
 
 
 def test_incremental_pull_uses_the_cursor(fake, tmp_path):
