@@ -30,7 +30,6 @@ from segmerge.rules import RuleSet, load_ruleset
 from segmerge.segment import order_rules
 from segmerge.segment.segmentation import as_of_instant, open_source, pull
 from segmerge.workspace import config as workspace
-from tests.cli import segmerge
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
@@ -80,12 +79,11 @@ def clickhouse_agrees(
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory) -> tuple[Tables, pd.Timestamp, Any]:
-    """The demo's tables as a run segments them, its reference instant and zone."""
-    root = tmp_path_factory.mktemp("ch") / "demo"
-    segmerge("init", str(root), check=True)
-    ws = workspace.load(root)
-    return counted(root, "demo"), as_of_instant(ws, "2026-03-03"), ws.tz
+def demo(demo_pristine: Path) -> tuple[Tables, pd.Timestamp, Any]:
+    """The demo's tables as a run segments them, its reference instant and zone (the
+    session's demo workspace: pulling it writes nothing there)."""
+    ws = workspace.load(demo_pristine)
+    return counted(demo_pristine, "demo"), as_of_instant(ws, "2026-03-03"), ws.tz
 
 
 def run_clickhouse(chdb: Any, tables: Tables, plan: Any, folder: Path) -> pd.DataFrame:
