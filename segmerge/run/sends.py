@@ -240,10 +240,13 @@ class Sends:
 
 def _names(frame: pd.DataFrame, part: np.ndarray) -> tuple[list[Any], list[Any]]:
     """What a message takes of each contact of a chunk (rows ``part``): its To's first
-    and last names."""
+    and last names, a missing one None (pandas' NA, unpickled in a render worker, would
+    import pandas there: a second and some 80 MiB)."""
     n = len(part)
     first, last = (
-        frame[c].iloc[part].tolist() if c in frame.columns else [None] * n
+        frame[c].iloc[part].to_numpy(dtype=object, na_value=None).tolist()
+        if c in frame.columns
+        else [None] * n
         for c in ("first_name", "last_name")
     )
     return first, last
