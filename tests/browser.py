@@ -22,6 +22,12 @@ started with every new context and left running; headless, nobody sees them, and
 cost about as much CPU as the test's own page (~1 s a context). ``--disable-features``
 is read once, the last one wins: ours carries Playwright's own list too.
 
+Chromium's zygotes, which start its renderers and GPU process and wait for them, outlive
+the browser process by a moment: orphans, adopted by init, so that their CPU (every
+page's rendering) was counted by nobody. While Chromium closes, this process adopts the
+orphans (Linux's ``PR_SET_CHILD_SUBREAPER``) and waits for exactly those
+(:func:`reaping_orphans`): the closing test's CPU includes the whole browser's.
+
 Chromium is stopped as soon as the session's last browser test ends, not at the end of
 the session: idle, with no page open, it still spends about 7 ms of CPU a second
 (timers of its own), minutes of it over the rest of the suite; and its CPU, counted
@@ -32,8 +38,12 @@ suite's last one.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import os
 import re
+import select
+import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -70,6 +80,48 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     _LAST_BROWSER_TEST[:] = users[-1:]
 
 
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def _my_children() -> set[int]:
+    mine, found = str(os.getpid()), set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as f:
+                    if f.read().rpartition(")")[2].split()[1] == mine:
+                        found.add(int(entry))
+            except (OSError, IndexError):
+                continue
+    return found
+
+
+@contextmanager
+def reaping_orphans(limit: float = 30.0) -> Iterator[None]:
+    """What the block's processes leave behind when they end is adopted and waited for
+    (its CPU counted here) before the block returns; only those: a child this process
+    had before is left to its owner. Linux only (elsewhere, nothing is adopted)."""
+    prctl = getattr(ctypes.CDLL(None), "prctl", None) if sys.platform == "linux" else None
+    if prctl is None or prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        yield
+        return
+    before = _my_children()
+    try:
+        yield
+        deadline = time.monotonic() + limit
+        while adopted := _my_children() - before:  # a zygote's orphans come after it ends
+            for pid in adopted:
+                fd = os.pidfd_open(pid)
+                try:  # woken when it ends; the limit only guards against a hang
+                    select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+                finally:
+                    os.close(fd)
+                if os.waitpid(pid, os.WNOHANG)[0] == 0:
+                    before.add(pid)  # still running after the limit: not ours to wait for
+    finally:
+        prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+
+
 class Chromium:
     """The running browser, and the event loop Playwright drives it from."""
 
@@ -90,15 +142,17 @@ class Chromium:
             asyncio._set_running_loop(None)
 
     def close(self) -> None:
-        """Chromium and Playwright's driver stopped and waited for; once."""
+        """Chromium, its zygotes' processes and Playwright's driver stopped and waited for;
+        once."""
         if self.closed:
             return
         self.closed = True
         asyncio._set_running_loop(self.loop)
-        try:
-            self.browser.close()
-        finally:
-            self._stop()
+        with reaping_orphans():
+            try:
+                self.browser.close()
+            finally:
+                self._stop()
 
 
 @pytest.fixture(scope="session")
