@@ -21,8 +21,9 @@ from cli import segmerge
 from workspaces import two_segment_workspace
 
 from segmerge.errors import RuleError
-from segmerge.rules import DuckDBEvaluator, compile_condition, explain, load_ruleset
+from segmerge.rules import explain, load_ruleset
 from segmerge.rules.parser import MAX_DEPTH
+from segmerge.rules.sql import DuckDBEvaluator, compile_condition
 from segmerge.run.campaign import open_campaign, validate_templates
 from segmerge.run.pipeline import RunOptions, run
 from segmerge.segment.segmentation import segment
