@@ -130,6 +130,9 @@ def validate(
 
     ws = _ws(workspace)
     warn_exposed(ws.root)
+    engine_imported(
+        ws, None if campaign is None else (), [campaign] if campaign else ws.config.campaigns
+    )
     validate_workspace(ws, campaign, as_of)
 
 
