@@ -2,8 +2,13 @@
 
 Why one: starting Playwright's driver and Chromium, then stopping them, costs about two
 seconds of CPU; the preview's browser tests and the phone-layout tests each started
-their own. Each test still gets a fresh, empty context (``browser.new_page()`` makes
-one), so no cookie, storage or cache passes from one test to the next.
+their own. And one page: each new context costs Chromium a renderer process and about
+half a second of CPU, so the tests whose pages need no context option of their own take
+the ``page`` fixture, the session's page (in French, as the test workspaces are), blank
+and without cookies at each test's start; each test sets its viewport. The pages of one
+test and the next come from different servers (other ports, other origins): no storage
+or cache passes between them. A test that needs another context (scripts disabled)
+opens it with ``browser.new_page(...)`` and closes it.
 
 Nothing is imported or started until a test asks for the ``browser`` fixture: a run
 that selects no browser test never loads Playwright. Skipped, with the reason, when
@@ -189,6 +194,20 @@ def browser(chromium_session: Chromium, request: pytest.FixtureRequest) -> Itera
         if request.node.nodeid in _LAST_BROWSER_TEST:
             chromium_session.close()
         asyncio._set_running_loop(None)
+
+
+@pytest.fixture(scope="session")
+def _session_page(chromium_session: Chromium) -> Any:
+    with chromium_session.driving() as browser:
+        return browser.new_page(locale="fr-FR")  # closed with Chromium
+
+
+@pytest.fixture()
+def page(browser: Any, _session_page: Any) -> Any:
+    """The session's one page, blank (``about:blank``), its context without cookies."""
+    _session_page.goto("about:blank")
+    _session_page.context.clear_cookies()
+    return _session_page
 
 
 def expect(target: Any, message: str | None = None) -> Any:

@@ -5,9 +5,8 @@ What a marketer opening a page on a phone needs: nothing wider than the screen
 letter shown at a phone's width or a desktop client's from a toggle, and charts
 whose labels do not run into each other or into the bars. Bounding boxes are
 measured in the page (the charts are inline SVG; matplotlib names each text
-``text_N`` and Segmerge names each bar ``bar_...``). The session's one Chromium
-(tests/browser.py), a new context per page; skipped when Chromium or Playwright is
-missing.
+``text_N`` and Segmerge names each bar ``bar_...``). The session's one Chromium and
+page (tests/browser.py); skipped when Chromium or Playwright is missing.
 """
 
 from __future__ import annotations
@@ -93,19 +92,6 @@ def root(tmp_path_factory):
     return make_workspace(tmp_path_factory.mktemp("mobile") / "ws")
 
 
-@pytest.fixture(scope="module")
-def phone(chromium_session):
-    """One phone-sized page for the tests that set a whole document in it (``set_content``
-    replaces it: nothing passes from one test to the next); a new page costs Chromium about
-    0.7 s of CPU. Tests taking it take ``browser`` too (Playwright's loop is theirs)."""
-    with chromium_session.driving() as browser:
-        page = browser.new_page(viewport=PHONE)
-    yield page
-    if not chromium_session.closed:  # else closed with Chromium, after the last browser test
-        with chromium_session.driving():
-            page.close()
-
-
 @pytest.fixture()
 def french():
     before = i18n.lang()
@@ -173,9 +159,9 @@ def kpi_report():
     )
 
 
-def test_preview_fits_a_phone_and_shows_the_letter_at_both_widths(browser, root):
+def test_preview_fits_a_phone_and_shows_the_letter_at_both_widths(page, root):
+    page.set_viewport_size(PHONE)
     with PreviewServer(root, port=0, as_of=AS_OF, interval=0.2) as srv:
-        page = browser.new_page(viewport=PHONE, locale="fr-FR")
         page.goto(srv.url)
         expect(page.locator("h1")).to_have_text("Campagnes")
         fits(page, "index")
@@ -233,12 +219,9 @@ def test_preview_fits_a_phone_and_shows_the_letter_at_both_widths(browser, root)
         )
         fits(page, "template error")
         tpl.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        page.close()
 
 
-def test_report_and_kpi_pages_fit_a_phone_and_their_charts_do_not_collide(
-    browser, phone, root, french
-):
+def test_report_and_kpi_pages_fit_a_phone_and_their_charts_do_not_collide(page, root, french):
     # mode all, long labels: every chart of the report (sizes, overlaps, profiles)
     (root / "segrules" / "tous.yaml").write_text(
         "version: 1\nmode: all\nsegments:\n"
@@ -252,7 +235,7 @@ def test_report_and_kpi_pages_fit_a_phone_and_their_charts_do_not_collide(
     pages = {"report": quality_page(analyse(seg, 50), None, ws.tz), "kpi": kpi_page(kpi_report())}
     assert "Résultats par segment et variante" in pages["kpi"]
     assert "Profil des segments" in pages["report"]
-    page = phone
+    page.set_viewport_size(PHONE)
     for name, html in pages.items():
         page.set_content(html)
         fits(page, name)
@@ -267,7 +250,7 @@ def test_report_and_kpi_pages_fit_a_phone_and_their_charts_do_not_collide(
         assert min(sizes) >= 11, (name, sizes)  # was about 6 px before the text grew
 
 
-def test_report_and_kpi_pages_speak_english_for_another_workspace(browser, phone):
+def test_report_and_kpi_pages_speak_english_for_another_workspace(page):
     """No French on an English page: the same report, fixed texts from the catalog's msgids."""
     before = i18n.lang()
     i18n.use_locale("en_GB")
@@ -275,7 +258,7 @@ def test_report_and_kpi_pages_speak_english_for_another_workspace(browser, phone
         html = kpi_page(kpi_report())
     finally:
         i18n.use_locale(before)
-    page = phone
+    page.set_viewport_size(PHONE)
     page.set_content(html)
     assert page.locator("html").get_attribute("lang") == "en"
     heads = page.locator("h2").all_inner_texts()

@@ -4,8 +4,8 @@ A person's path through the page: the index, a campaign, another segment,
 another contact, the letter in its sandboxed frame; then a template edited and
 broken while the page is open, which must follow without a manual reload.
 Screenshots are decoded (by Pillow) and must be of the viewport's size and not
-blank. The session's one Chromium (tests/browser.py), a new context per page;
-skipped, with the reason, when Chromium or Playwright is missing
+blank. The session's one Chromium and page (tests/browser.py), a context of its own
+for the page without scripts; skipped, with the reason, when Chromium or Playwright is missing
 (`tests/browser_setup.sh` installs Chromium).
 """
 
@@ -75,8 +75,8 @@ def test_without_javascript_links_still_switch_contacts(browser, server):
     page.close()
 
 
-def test_browse_switch_edit_and_break_a_letter(browser, server, tmp_path):
-    page = browser.new_page(viewport=VIEWPORT, locale="fr-FR")
+def test_browse_switch_edit_and_break_a_letter(page, server, tmp_path):
+    page.set_viewport_size(VIEWPORT)
     page.goto(server.url)
     expect(page.locator("h1")).to_have_text("Campagnes")
     expect(page.locator("section.card")).to_have_count(3)
@@ -150,4 +150,3 @@ def test_browse_switch_edit_and_break_a_letter(browser, server, tmp_path):
     expect(error.locator(".excerpt")).to_have_text("9 | {% if %}")
     page.screenshot(path=str(tmp_path / "error.png"))
     check_screenshot(tmp_path / "error.png")
-    page.close()
