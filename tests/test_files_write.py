@@ -15,8 +15,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-
-from tests.test_files_connector import connector, pull, put, tag
+from test_files_connector import connector, pull, put, tag  # pytest's own module
 
 
 def _parquet(root, table: pa.Table):
@@ -124,9 +123,10 @@ def test_a_run_whose_tag_write_fails_keeps_the_tags_planned_and_the_file_whole(
 ):
     """A real run on a small Parquet shop: the failed write changes nothing; the next
     run resumes and writes the same tags once."""
+    from test_run_columns import shopgen  # pytest's own module
+
     from connectors import files_write_parquet
     from tests.cli import segmerge
-    from tests.test_run_columns import shopgen
 
     shopgen.workspace(tmp_path)
     shopgen.generate(tmp_path / "data", shopgen.Size(40, 200))

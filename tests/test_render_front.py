@@ -12,10 +12,10 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from test_render import CTX, letter, load  # pytest's own module, not a second copy
 
 from segmerge.errors import TemplateError
 from segmerge.render.templates import RenderContext
-from tests.test_render import CTX, letter, load
 
 
 def _subjects(ts, contacts, ctx=CTX):
