@@ -1,12 +1,15 @@
-"""The preview, report and kpi pages on a 375 px phone, in a real headless Chromium.
+"""The report and kpi pages on a 375 px phone, in a real headless Chromium.
 
 What a marketer opening a page on a phone needs: nothing wider than the screen
-(no sideways scrolling of the page: a wide table scrolls in its own box), the
-letter shown at a phone's width or a desktop client's from a toggle, and charts
+(no sideways scrolling of the page: a wide table scrolls in its own box), and charts
 whose labels do not run into each other or into the bars. Bounding boxes are
 measured in the page (the charts are inline SVG; matplotlib names each text
 ``text_N`` and Segmerge names each bar ``bar_...``). The session's one Chromium and
-page (tests/browser.py); skipped when Chromium or Playwright is missing.
+page (tests/browser.py); skipped when Chromium or Playwright is missing. The preview
+on a phone (the letter at a phone's width or a desktop client's, from a toggle) is
+tested in tests/test_preview_browser.py, on that module's preview: a preview's cold
+start computes three campaigns. The preview's language is checked here, without a
+browser.
 """
 
 from __future__ import annotations
@@ -28,7 +31,6 @@ from segmerge.report.kpi import build
 from segmerge.report.quality import analyse
 from segmerge.segment.segmentation import segment
 from segmerge.workspace import config as wsmod
-from tests.browser import expect
 
 PHONE = {"width": 375, "height": 740}
 DESKTOP = {"width": 1200, "height": 850}
@@ -157,68 +159,6 @@ def kpi_report():
         set(),
         now=now.to_pydatetime(),
     )
-
-
-def test_preview_fits_a_phone_and_shows_the_letter_at_both_widths(page, root):
-    page.set_viewport_size(PHONE)
-    with PreviewServer(root, port=0, as_of=AS_OF, interval=0.2) as srv:
-        page.goto(srv.url)
-        expect(page.locator("h1")).to_have_text("Campagnes")
-        fits(page, "index")
-        page.goto(srv.url + "c/profils/zens")
-        page.locator("details.overview > summary").click()  # the segments' table, opened
-        fits(page, "segment page")
-        table = page.locator("table.segments").bounding_box()
-        assert table is not None and table["width"] > 0
-        page.locator("details.part:not([open]) > summary").click()  # the headers' table
-        fits(page, "headers open")
-        # the toggle: the letter in a phone-wide frame, kept while switching contacts
-        page.locator('nav.device a[data-device="mobile"]').click()
-        expect(page.locator("nav.device a[aria-current]")).to_have_attribute(
-            "data-device", "mobile"
-        )
-        # the new page's DOM may be queried before its style sheet applies: wait for it
-        expect(page.locator("#letter")).to_have_css("width", "375px")
-        assert page.locator("#letter").bounding_box()["width"] == 375
-        fits(page, "letter at 375 px")
-        second = page.locator(".contact-list a").nth(1)
-        cid = second.get_attribute("data-contact")
-        second.click()
-        expect(page.locator('.contact-list a[aria-current="true"]')).to_have_attribute(
-            "data-contact", cid
-        )
-        expect(page.locator("#letter")).to_have_css("width", "375px")
-        assert page.locator("#letter").bounding_box()["width"] == 375
-        # inside the frame the letter lays out for a 375 px screen
-        letter = page.frame_locator("#letter").locator("html")
-        assert letter.evaluate("e => e.clientWidth") == 375
-
-        # on a desktop screen, the same page (the device chosen lives in the address only,
-        # and each page or navigation costs Chromium about half a second of CPU): the phone's
-        # frame is kept, "desktop" (the page's default address) widens it, "phone" narrows it
-        page.set_viewport_size(DESKTOP)
-        assert page.locator("#letter").bounding_box()["width"] == 375
-        page.locator('nav.device a[data-device="desktop"]').click()
-        expect(page.locator("#letter")).to_have_class("desktop")
-        assert page.locator("#letter").bounding_box()["width"] >= 600
-        assert "device=" not in page.url
-        page.locator('nav.device a[data-device="mobile"]').click()
-        expect(page.locator("#letter")).to_have_class("mobile")
-        expect(page.locator("#letter")).to_have_css("width", "375px")
-        assert page.locator("#letter").bounding_box()["width"] == 375
-
-        # a template error with a long line: the error box wraps on the phone too
-        page.set_viewport_size(PHONE)
-        tpl = root / "templates" / "profils-vpc" / "zens.html.j2"
-        lines = tpl.read_text(encoding="utf-8").splitlines()
-        tpl.write_text(
-            "\n".join([*lines[:8], "{% if %}" + "x" * 200, *lines[9:]]) + "\n", encoding="utf-8"
-        )
-        expect(page.locator(".errors .error .excerpt")).to_contain_text(
-            "{% if %}xxx", timeout=20_000
-        )
-        fits(page, "template error")
-        tpl.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def test_report_and_kpi_pages_fit_a_phone_and_their_charts_do_not_collide(page, root, french):
