@@ -25,6 +25,7 @@ import pyarrow.compute as pc
 
 from segmerge.ports import DataError, _, ngettext
 
+from .files_arrow import series, stripped, strings
 from .files_sheets import excel_text, open_sheet
 from .files_text import (
     MAX_EXTRA_VALUES,
@@ -246,10 +247,8 @@ def read_csv(
 
 
 def _strip(cells: pd.DataFrame) -> pd.DataFrame:
-    out = {}
-    for col in cells.columns:
-        s = cells[col].astype("string[pyarrow]").str.strip()
-        out[col] = s.mask(s == "")
+    """Every cell stripped, empty as NA, as ``string[pyarrow]`` (Arrow kernels: see files_arrow)."""
+    out = {col: series(stripped(strings(cells[col])), cells.index) for col in cells.columns}
     return pd.DataFrame(out, index=cells.index)
 
 

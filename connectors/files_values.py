@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 
 from segmerge.ports import EVENT_KINDS, _
 
+from .files_arrow import series, stripped, strings
 from .files_dates import UTC, localize, match
 from .files_dates import parse as parse_dates
 
@@ -71,8 +72,9 @@ def is_text(s: pd.Series) -> bool:
 
 def text(s: pd.Series) -> pd.Series:
     """Stripped text, empty as NA, in the canonical string dtype."""
-    s = s.astype(TEXT).str.strip()
-    return s.mask(s == "")
+    if not (isinstance(s.dtype, pd.StringDtype) and s.dtype.storage == "pyarrow"):
+        s = s.astype(TEXT)  # numbers and dates written as text; str and NA as they are
+    return series(stripped(strings(s)), s.index)
 
 
 def _folded(s: pd.Series, known: Collection[str]) -> pd.Series:
