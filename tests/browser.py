@@ -7,8 +7,9 @@ half a second of CPU, so the tests whose pages need no context option of their o
 the ``page`` fixture, the session's page (in French, as the test workspaces are), blank
 and without cookies at each test's start; each test sets its viewport. The pages of one
 test and the next come from different servers (other ports, other origins): no storage
-or cache passes between them. A test that needs another context (scripts disabled)
-opens it with ``browser.new_page(...)`` and closes it.
+or cache passes between them (the page without scripts turns them off in this page, as
+a context's option would: tests/test_preview_browser.py). A test that needs another
+context opens it with ``browser.new_page(...)`` and closes it.
 
 Nothing is imported or started until a test asks for the ``browser`` fixture: a run
 that selects no browser test never loads Playwright. Skipped, with the reason, when

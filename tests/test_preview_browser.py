@@ -62,9 +62,24 @@ def server(tmp_path_factory: pytest.TempPathFactory):
         yield srv
 
 
-def test_without_javascript_links_still_switch_contacts(browser, server):
-    page = browser.new_page(viewport=VIEWPORT, java_script_enabled=False)
+@pytest.fixture()
+def page_without_scripts(page):
+    """The session's page with its scripts off, as a context's ``java_script_enabled=False``
+    turns them off in each of its pages (DevTools' ``Emulation.setScriptExecutionDisabled``),
+    and on again after: a context of its own would cost a renderer process."""
+    devtools = page.context.new_cdp_session(page)
+    devtools.send("Emulation.setScriptExecutionDisabled", {"value": True})
+    yield page
+    devtools.send("Emulation.setScriptExecutionDisabled", {"value": False})
+    devtools.detach()
+
+
+def test_without_javascript_links_still_switch_contacts(page_without_scripts, server):
+    page = page_without_scripts
+    page.set_viewport_size(VIEWPORT)
     page.goto(server.url + "c/rfm")
+    # a page without scripts: its <noscript> is parsed as markup (its reload every 10 s)
+    expect(page.locator('noscript meta[http-equiv="refresh"]')).to_have_count(1)
     view = server.preview.campaign("rfm")
     assert view is not None and view.camp is not None
     current = page.locator("nav.tabs a[aria-current]").get_attribute("data-segment")
@@ -77,7 +92,6 @@ def test_without_javascript_links_still_switch_contacts(browser, server):
     page.locator("form[role=search] button").click()
     expect(page.locator(".contact-list a")).to_have_count(1)
     expect(page.locator(".contact-list a")).to_have_attribute("data-contact", third)
-    page.close()
 
 
 def test_preview_fits_a_phone_and_shows_the_letter_at_both_widths(page, server):
