@@ -27,7 +27,8 @@ _READ: dict[tuple[tuple[str, int], ...], tuple[EntryPoint, ...]] = {}
 
 def _stamp(path: str) -> tuple[str, int]:
     try:
-        return path, os.stat(path or ".").st_mtime_ns
+        path = path or os.getcwd()  # "" on the import path: the working directory
+        return path, os.stat(path).st_mtime_ns
     except OSError:
         return path, -1
 
@@ -37,7 +38,7 @@ def _entry_points() -> tuple[EntryPoint, ...]:
     metadata (7 ms with 110 of them), and a command looks connectors up several times.
     Installing or removing a package adds or removes a folder on the import path, which
     changes that folder's mtime: the key, and the cached reading is dropped."""
-    key = (_stamp(os.getcwd()), *map(_stamp, sys.path))
+    key = tuple(map(_stamp, sys.path))
     if key not in _READ:
         _READ.clear()
         _READ[key] = tuple(entry_points(group=ENTRY_POINT_GROUP))
