@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 
 from segmerge.ports import DataError, _, ngettext
 
-from .files_arrow import series, stripped, strings
+from .files_arrow import strings, stripped
 from .files_sheets import excel_text, open_sheet
 from .files_text import (
     MAX_EXTRA_VALUES,
@@ -212,7 +212,7 @@ def read_csv(
             sep=sep,
             header=None,
             names=list(range(width)),
-            dtype=str,
+            dtype=object,
             keep_default_na=False,
             na_filter=False,
             skip_blank_lines=False,
@@ -239,50 +239,51 @@ def read_csv(
             ) from None
         said = _("the file is not a readable CSV export: {problem}").format(problem=exc)
         raise DataError(said, file=display) from None
-    cells = _strip(cells)
-    record_lines = _record_lines(cells, text)
-    raw = _frame_to_raw(cells, record_lines, path, display, "csv")
+    flat, n, columns = _cells(cells)
+    record_lines = _record_lines(flat, n, columns, text)
+    raw = _frame_to_raw(stripped(flat), n, record_lines, path, display, "csv")
     raw.delimiter, raw.encoding, raw.bom = sep, used, bom
     return raw
 
 
-def _strip(cells: pd.DataFrame) -> pd.DataFrame:
-    """Every cell stripped, empty as NA, as ``string[pyarrow]`` (Arrow kernels: see files_arrow)."""
-    out = {col: series(stripped(strings(cells[col])), cells.index) for col in cells.columns}
-    return pd.DataFrame(out, index=cells.index)
+def _cells(frame: pd.DataFrame) -> tuple[pa.Array, int, int]:
+    """All cells column after column in one Arrow array, with the row and column counts:
+    a file costs a few kernel calls however many columns it has (see files_arrow)."""
+    return strings(frame.to_numpy(dtype=object).ravel(order="F")), len(frame), frame.shape[1]
 
 
-def _record_lines(cells: pd.DataFrame, text: str) -> np.ndarray:
+def _record_lines(cells: pa.Array, n: int, width: int, text: str) -> np.ndarray:
     """Physical line of each record: its position, plus newlines inside earlier quoted cells."""
-    n = len(cells)
     physical = text.count("\n") + (0 if text.endswith("\n") else 1)
     base = np.arange(1, n + 1)
-    if physical <= n:
+    if physical <= n or not width:
         return base
-    inner = np.zeros(n, dtype=np.int64)
-    for col in cells.columns:
-        inner += cells[col].str.count("\n").fillna(0).to_numpy(dtype=np.int64)
+    counts = np.asarray(pc.count_substring(cells, "\n").fill_null(0), dtype=np.int64)
+    inner = counts.reshape(width, n).sum(axis=0)
     return base + np.concatenate(([0], np.cumsum(inner)[:-1]))
 
 
 def _frame_to_raw(
-    cells: pd.DataFrame, lines: np.ndarray, path: Path, display: str, kind: Kind
+    cells: pa.Array, n: int, lines: np.ndarray, path: Path, display: str, kind: Kind
 ) -> RawTable:
-    """Find the header, drop blank rows and empty unnamed columns, check row widths."""
-    filled = cells.notna()
-    nonblank = filled.any(axis=1).to_numpy()
+    """Find the header, drop blank rows and empty unnamed columns, check row widths.
+
+    ``cells`` holds the stripped cells column after column, ``n`` to a column.
+    """
+    width = len(cells) // n if n else 0
+    filled = np.asarray(cells.is_valid(), dtype=bool).reshape(width, n).T
+    nonblank = filled.any(axis=1)
     if not nonblank.any():
         raise DataError(_("the file is empty: no header line"), file=display)
     head_at = int(np.argmax(nonblank))
-    header_row = cells.iloc[head_at]
+    header_row = [cells[c * n + head_at].as_py() for c in range(width)]
     header_line = int(lines[head_at])
-    body = cells.iloc[head_at + 1 :][nonblank[head_at + 1 :]]
-    body_lines = lines[head_at + 1 :][nonblank[head_at + 1 :]]
-    named = header_row.notna().to_numpy()
+    body = np.flatnonzero(nonblank[head_at + 1 :]) + head_at + 1
+    body_lines = lines[body]
+    named = np.array([name is not None for name in header_row], dtype=bool)
     last_named = int(np.flatnonzero(named).max()) if named.any() else -1
-    beyond = body.columns[last_named + 1 :]
-    if len(beyond):
-        extra = body[beyond].notna().any(axis=1).to_numpy()
+    if last_named + 1 < width:
+        extra = filled[body, last_named + 1 :].any(axis=1)
         if extra.any():
             first = int(np.flatnonzero(extra)[0])
             others = int(extra.sum()) - 1
@@ -298,23 +299,27 @@ def _frame_to_raw(
             )
     headers, positions, keep = [], [], []
     for pos in range(last_named + 1):
-        name = header_row.iloc[pos]
-        if pd.isna(name):
-            if not body.iloc[:, pos].notna().any():
+        name = header_row[pos]
+        if name is None:
+            if not filled[body, pos].any():
                 continue  # an empty column with no header: harmless
             name = f"column_{pos + 1}"
         headers.append(str(name))
         positions.append(pos + 1)
-        keep.append(body.columns[pos])
-    data = body[keep].copy()
-    data.columns = list(range(len(keep)))
+        keep.append(pos)
+    rows = len(body)
+    taken = cells.take(pa.array((np.asarray(keep, dtype=np.int64)[:, None] * n + body).ravel()))
+    data = pd.DataFrame(
+        {i: pd.arrays.ArrowStringArray(taken.slice(i * rows, rows)) for i in range(len(keep))},
+        index=pd.RangeIndex(rows),
+    )
     return RawTable(
         path=path,
         display=display,
         kind=kind,
         headers=headers,
         positions=positions,
-        data=data.reset_index(drop=True),
+        data=data,
         lines=np.asarray(body_lines, dtype=np.int64),
         header_line=header_line,
     )
@@ -336,8 +341,8 @@ def read_excel(path: Path, display: str, sheet: str | int | None = None) -> RawT
         workbook.close()
     width = max((len(r) for r in rows), default=0)
     cells = pd.DataFrame(rows, columns=list(range(width)), dtype=object)
-    cells = _strip(cells) if width else pd.DataFrame({0: pd.Series(dtype="string")})
-    return _frame_to_raw(cells, np.arange(1, len(cells) + 1), path, display, "excel")
+    flat, n, _columns = _cells(cells)
+    return _frame_to_raw(stripped(flat), n, np.arange(1, n + 1), path, display, "excel")
 
 
 def read_parquet(path: Path, display: str) -> RawTable:
