@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 
 from segmerge.ports import EVENT_KINDS, _
 
-from .files_arrow import series, stripped, strings
+from .files_arrow import series, strings, stripped
 from .files_dates import UTC, localize, match
 from .files_dates import parse as parse_dates
 
