@@ -98,8 +98,10 @@ def test_the_engine_is_imported_and_the_collector_runs_again(tmp_path) -> None:
     (tmp_path / "segrules" / "c.yaml").write_text("name: c\n")
     (tmp_path / "templates" / "c").mkdir(parents=True)
     ws = load(tmp_path)  # an unknown connector is the command's to report, not the import's
+    frozen = gc.get_freeze_count()
     engine_imported(ws, campaigns=["nope", *ws.config.campaigns])
     assert gc.isenabled()
+    assert gc.get_freeze_count() == frozen  # in process: the tests' garbage is not kept for good
     assert "segmerge.segment.segmentation" in sys.modules
     gc.disable()
     try:
