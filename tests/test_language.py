@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import gc
 import re
 import string
 from collections.abc import Iterator
@@ -56,25 +57,51 @@ CODE = [
 def _sources() -> tuple[tuple[Path, str, ast.Module, tuple[ast.Call, ...], frozenset[str]], ...]:
     """(path, text, its tree, its ``_()`` and ``ngettext()`` calls, its string constants) of
     every file of :data:`CODE`, parsed and walked once for the module's tests and
-    tests/test_language_errors.py (the walk costs as much as the parse)."""
+    tests/test_language_errors.py. The garbage collector is paused meanwhile: the trees'
+    quarter of a million nodes, all kept, made it walk the suite's whole heap every few
+    files (two thirds of the CPU)."""
     out = []
-    for path in CODE:
-        text = path.read_text(encoding="utf-8")
-        calls, strings = [], set()
-        tree = ast.parse(text)
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Constant):
-                if isinstance(node.value, str):
-                    strings.add(node.value)
-            elif (
-                isinstance(node, ast.Call)
-                and isinstance(node.func, ast.Name)
-                and node.func.id in ("_", "ngettext")
-                and node.args
-            ):
-                calls.append(node)
-        out.append((path, text, tree, tuple(calls), frozenset(strings)))
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        for path in CODE:
+            text = path.read_text(encoding="utf-8")
+            tree = ast.parse(text)
+            calls, strings = _calls_and_strings(tree)
+            out.append((path, text, tree, calls, strings))
+    finally:
+        if paused:
+            gc.enable()
     return tuple(out)
+
+
+def _calls_and_strings(tree: ast.Module) -> tuple[tuple[ast.Call, ...], frozenset[str]]:
+    """The ``_()``/``ngettext()`` calls of ``tree`` in the file's order, and its strings:
+    one walk on a stack of the nodes' fields, in half the CPU of :func:`ast.walk`'s
+    generators (about a million nodes in the engine)."""
+    calls, strings = [], set()
+    stack: list[ast.AST] = [tree]
+    while stack:
+        node = stack.pop()
+        if type(node) is ast.Constant:
+            if isinstance(node.value, str):
+                strings.add(node.value)
+            continue
+        if (
+            type(node) is ast.Call
+            and isinstance(node.func, ast.Name)
+            and node.func.id in ("_", "ngettext")
+            and node.args
+        ):
+            calls.append(node)
+        for field in node._fields:
+            value = getattr(node, field, None)
+            if isinstance(value, list):
+                stack.extend(v for v in value if isinstance(v, ast.AST))
+            elif isinstance(value, ast.AST):
+                stack.append(value)
+    calls.sort(key=lambda c: (c.lineno, c.col_offset))
+    return tuple(calls), frozenset(strings)
 
 
 def _literals() -> Iterator[tuple[str, int, str, str | None]]:
