@@ -101,7 +101,7 @@ def test_the_engine_is_imported_and_the_collector_runs_again(tmp_path) -> None:
     frozen = gc.get_freeze_count()
     engine_imported(ws, campaigns=["nope", *ws.config.campaigns])
     assert gc.isenabled()
-    assert gc.get_freeze_count() == frozen  # in process: the tests' garbage is not kept for good
+    assert gc.get_freeze_count() <= frozen  # in process: the tests' garbage is not kept for good
     assert "segmerge.segment.segmentation" in sys.modules
     gc.disable()
     try:
