@@ -27,6 +27,8 @@ from .files_dates import parse as parse_dates
 
 TEXT: Final = "string[pyarrow]"  # Arrow-backed on pandas 2 and 3 alike: fast string kernels
 _NUMBER = r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)$"
+#: what Python's `\s` matches in text (RE2's is ASCII only)
+_SPACE = "[\\t-\\r\\x1c-\\x1f\\x85\\p{Z}]"
 # What an attribute must look like to be read as a number: spaces only between
 # groups of three digits, so that phone numbers ("06 12 34 56 78") stay text.
 # (Not a raw string: RE2, which runs these, has no \\u escape.)
@@ -132,19 +134,34 @@ def datetimes(s: pd.Series, tz: ZoneInfo, *, required: bool = False) -> Parsed:
     return Parsed(out, bad.fillna(True).to_numpy(dtype=bool), like)
 
 
-def _number_text(t: pd.Series) -> pd.Series:
-    """`1 234,56 €`, `1.234,56`, `12,50`, `1,234.5` to `1234.56`-style text."""
-    t = t.str.replace(r"^(?:€|EUR)\s*|\s*(?:€|EUR)$", "", regex=True, case=False)
-    t = t.str.replace(r"[\s\u00a0\u202f']", "", regex=True)
-    comma, dot = t.str.rfind(","), t.str.rfind(".")
-    both = (comma >= 0) & (dot >= 0)
-    comma_decimal = (both & (comma > dot)) | ((comma >= 0) & (dot < 0) & (t.str.count(",") == 1))
-    t = t.where(~comma_decimal, t.str.replace(".", "", regex=False).str.replace(",", "."))
-    t = t.where(~(both & (dot > comma)), t.str.replace(",", "", regex=False))
-    several = (comma < 0) & (t.str.count(r"\.") > 1)
-    t = t.where(~several, t.str.replace(".", "", regex=False))
-    several_commas = (dot < 0) & (t.str.count(",") > 1)
-    return t.where(~several_commas, t.str.replace(",", "", regex=False))
+def _number_values(arr: pa.Array) -> np.ndarray:
+    """`1 234,56 €`, `1.234,56`, `12,50`, `1,234.5` as numbers (NaN where not a number).
+
+    Arrow kernels, a fixed dozen calls for a column: the last separator that appears
+    once is the decimal one, the others group thousands.
+    """
+    t = pc.replace_substring_regex(arr, f"^(?i:€|EUR){_SPACE}*|{_SPACE}*(?i:€|EUR)$", "")
+    t = pc.replace_substring_regex(t, f"{_SPACE}|'", "")
+    commas, dots = pc.count_substring(t, ","), pc.count_substring(t, ".")
+    has_comma, has_dot = pc.greater(commas, 0), pc.greater(dots, 0)
+    both = pc.and_(has_comma, has_dot)
+    comma_last = pc.match_substring_regex(t, ",[^.]*$")  # the last comma after the last dot
+    comma_decimal = pc.or_(
+        pc.and_(both, comma_last), pc.and_(pc.invert(has_dot), pc.equal(commas, 1))
+    )
+    no_commas = pc.replace_substring(t, ",", "")
+    t = pc.if_else(
+        comma_decimal,
+        pc.replace_substring(pc.replace_substring(t, ".", ""), ",", "."),
+        pc.if_else(
+            pc.or_(pc.and_(both, pc.invert(comma_last)), pc.and_(pc.invert(has_dot), has_comma)),
+            no_commas,  # `1,234.5`, and `1,234,567` (one comma only is a decimal: above)
+            pc.if_else(pc.greater(dots, 1), pc.replace_substring(t, ".", ""), t),
+        ),
+    )
+    ok = pc.match_substring_regex(t, _NUMBER)
+    values = pc.cast(pc.if_else(ok, t, pa.scalar(None, t.type)), pa.float64())
+    return np.asarray(values.to_numpy(zero_copy_only=False), dtype="float64")
 
 
 def number(s: pd.Series, *, required: bool = False, what: str | None = None) -> Parsed:
@@ -160,8 +177,7 @@ def number(s: pd.Series, *, required: bool = False, what: str | None = None) -> 
         v[plain] = np.asarray(pc.cast(digits, pa.float64()))
     rest = t.notna().to_numpy(dtype=bool) & ~plain
     if rest.any():
-        n = _number_text(t[rest].astype(object))
-        v[rest] = pd.to_numeric(n.where(n.str.match(_NUMBER) == True), errors="coerce")  # noqa: E712
+        v[rest] = _number_values(strings(t[rest]))
     bad = (t.notna() & v.isna()) | (t.isna() & required)
     return Parsed(v, bad.to_numpy(dtype=bool), what)
 
