@@ -170,16 +170,20 @@ def number(s: pd.Series, *, required: bool = False, what: str | None = None) -> 
         v = s.astype("float64")
         return Parsed(v, (v.isna() & required).to_numpy(), what)
     t = text(s)
-    v = pd.Series(np.nan, index=t.index, dtype="float64")
-    plain = match(t, r"^-?\d+(?:[.,]\d+)?$")  # `12,50`, `12.5`, `40`: nearly every cell
+    arr = strings(t)
+    present = np.asarray(arr.is_valid(), dtype=bool)
+    v = np.full(len(t), np.nan)
+    plain = np.asarray(  # `12,50`, `12.5`, `40`: nearly every cell
+        pc.match_substring_regex(arr, r"^-?\d+(?:[.,]\d+)?$").fill_null(False), dtype=bool
+    )
     if plain.any():
-        digits = pc.replace_substring(pa.array(t[plain], type=pa.string()), ",", ".")
-        v[plain] = np.asarray(pc.cast(digits, pa.float64()))
-    rest = t.notna().to_numpy(dtype=bool) & ~plain
+        digits = pc.replace_substring(arr.filter(pa.array(plain)), ",", ".")
+        v[plain] = np.asarray(pc.cast(digits, pa.float64()), dtype="float64")
+    rest = present & ~plain
     if rest.any():
-        v[rest] = _number_values(strings(t[rest]))
-    bad = (t.notna() & v.isna()) | (t.isna() & required)
-    return Parsed(v, bad.to_numpy(dtype=bool), what)
+        v[rest] = _number_values(arr.filter(pa.array(rest)))
+    bad = (present & np.isnan(v)) | (~present & required)
+    return Parsed(pd.Series(v, index=t.index), bad, what)
 
 
 def read_as(cell: str) -> str:
@@ -190,7 +194,8 @@ def read_as(cell: str) -> str:
 
 def rating(s: pd.Series) -> Parsed:
     p = number(s, what=_("a rating from 1 to 5"))
-    p.bad = p.bad | (p.values.notna() & ~p.values.between(1, 5)).to_numpy(dtype=bool)
+    v = p.values.to_numpy()
+    p.bad = p.bad | (~np.isnan(v) & ~((v >= 1) & (v <= 5)))
     return p
 
 
