@@ -248,20 +248,24 @@ def infer(s: pd.Series, tz: ZoneInfo) -> pd.Series:
     if not is_text(s):
         return s
     t = text(s)
-    present = t.dropna()
-    if present.empty:
+    present = strings(t).drop_null()
+    if not len(present):
         return t
-    zero = match(present, _LEADING_ZERO).any()
-    if match(present, _ATTR_INT).all() and not zero:
-        ints = pc.cast(pa.array(t, type=pa.string()), pa.int64())
+
+    def every(pattern: str) -> bool:
+        return bool(pc.all(pc.match_substring_regex(present, pattern)).as_py())
+
+    zero = bool(pc.any(pc.match_substring_regex(present, _LEADING_ZERO)).as_py())
+    if every(_ATTR_INT) and not zero:
+        ints = pc.cast(strings(t), pa.int64())
         return pd.Series(
             ints.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get), index=t.index
         )
-    if match(present, _ATTR_DECIMAL).all() and not zero:
+    if every(_ATTR_DECIMAL) and not zero:
         p = number(t)
         if not p.bad.any():
             return p.values
-    if match(present, r"^\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}").all():
+    if every(r"^\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}"):
         d = datetimes(t, tz)
         if not d.bad.any():
             return d.values
