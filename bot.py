@@ -20,7 +20,7 @@ from segmerge.cli.console import err, out, visible
 from segmerge.cli.doctor import register as register_doctor
 from segmerge.cli.errors import run_cli, warn_exposed
 from segmerge.cli.help import SpeakingGroup
-from segmerge.cli.leave import QuickExit, engine_imported
+from segmerge.cli.leave import engine_imported, leaving
 from segmerge.cli.options import AsOfOpt, WorkspaceOpt
 from segmerge.cli.preview import register as register_preview
 from segmerge.cli.report import register as register_report
@@ -130,9 +130,8 @@ def validate(
 
     ws = _ws(workspace)
     warn_exposed(ws.root)
-    engine_imported(
-        ws, None if campaign is None else (), [campaign] if campaign else ws.config.campaigns
-    )
+    names = [campaign] if campaign else [*ws.config.campaigns]
+    engine_imported(ws, () if campaign else None, names)
     validate_workspace(ws, campaign, as_of)
 
 
@@ -389,18 +388,9 @@ register_doctor(app)  # doctor: the signing key, the ledger, their backups
 
 def main() -> None:
     """Entry point: user errors are one message and exit 2 (1 for failed runs); no secret is
-    ever printed, tracebacks included (see :mod:`segmerge.cli.errors`). The console script
-    leaves without tearing the interpreter down (segmerge.cli.leave); a process calling
-    ``main`` among other things (the tests, in process) goes on."""
-    leave = QuickExit() if getattr(sys.modules.get("__main__"), "main", None) is main else None
-    try:
-        run_cli(lambda: _tree()())
-    except SystemExit as stop:
-        if leave is not None:
-            leave.finished(stop.code)
-        raise
-    if leave is not None:
-        leave.finished(0)
+    ever printed, tracebacks included (see :mod:`segmerge.cli.errors`); the console script
+    leaves without tearing the interpreter down (segmerge.cli.leave)."""
+    leaving(main, lambda: run_cli(lambda: _tree()()))
 
 
 @functools.cache

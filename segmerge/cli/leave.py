@@ -29,7 +29,7 @@ import gc
 import logging
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -67,6 +67,20 @@ class QuickExit:
         except (OSError, ValueError):  # a closed pipe: Python reports it as it always has
             return
         os._exit(self.code)
+
+
+def leaving(main: Callable[[], None], command: Callable[[], None]) -> None:
+    """Run ``command``; when ``main`` is the console script's (its ``__main__`` imported
+    it), the process then leaves through :class:`QuickExit`."""
+    leave = QuickExit() if getattr(sys.modules.get("__main__"), "main", None) is main else None
+    try:
+        command()
+    except SystemExit as stop:
+        if leave is not None:
+            leave.finished(stop.code)
+        raise
+    if leave is not None:
+        leave.finished(0)
 
 
 def engine_imported(
