@@ -129,9 +129,10 @@ def datetimes(s: pd.Series, tz: ZoneInfo, *, required: bool = False) -> Parsed:
         return Parsed(v, (v.isna() & required).to_numpy(), _("a date like 31/12/2026"))
     t = text(s)
     out, example = parse_dates(t, tz)
-    bad = (t.notna() & out.isna()) | (t.isna() & required)
+    present = t.notna().to_numpy(dtype=bool)
+    bad = (present & out.isna().to_numpy(dtype=bool)) | (~present & required)
     like = _("a date like {example}").format(example=example)
-    return Parsed(out, bad.fillna(True).to_numpy(dtype=bool), like)
+    return Parsed(out, bad, like)
 
 
 def _number_values(arr: pa.Array) -> np.ndarray:
