@@ -79,15 +79,27 @@ def text(s: pd.Series) -> pd.Series:
     return series(stripped(strings(s)), s.index)
 
 
-def _folded(s: pd.Series, known: Collection[str]) -> pd.Series:
+def _folded(s: pd.Series, known: Collection[str]) -> pa.Array:
     """Lower case, and accents off for the cells not known as they are: how yes/no words and
     event names are compared (`Désinscription`, `OUI`)."""
-    t = text(s).str.lower()
-    odd = (t.notna() & ~t.isin(list(known))).to_numpy(dtype=bool)
-    if odd.any():
-        bare = t[odd].astype(object).str.normalize("NFKD")
-        t[odd] = bare.str.replace(r"[\u0300-\u036f]", "", regex=True)
-    return t
+    t = pc.utf8_lower(strings(text(s)))
+    odd = pc.and_(t.is_valid(), pc.invert(pc.is_in(t, value_set=_strings(known))))
+    odd_rows = np.asarray(odd, dtype=bool)
+    if not odd_rows.any():
+        return t
+    cells = t.to_numpy(zero_copy_only=False).astype(object)
+    bare = pd.Series(cells[odd_rows], dtype=object).str.normalize("NFKD")
+    cells[odd_rows] = bare.str.replace(r"[\u0300-\u036f]", "", regex=True).to_numpy()
+    return strings(cells)
+
+
+def _strings(values: Collection[str]) -> pa.Array:
+    return pa.array(list(values), type=pa.large_string())
+
+
+def _among(t: pa.Array, values: Collection[str]) -> np.ndarray:
+    """Which cells are one of ``values`` (null: no)."""
+    return np.asarray(pc.is_in(t, value_set=_strings(values)), dtype=bool)
 
 
 def _none(s: pd.Series) -> np.ndarray:
@@ -113,11 +125,11 @@ def boolean(s: pd.Series) -> Parsed:
         bad = s.notna() & ~s.isin([0, 1])
         return Parsed((s == 1).fillna(False).astype(bool), bad.to_numpy(), "1 or 0")
     f = _folded(s, _TRUE + _FALSE)
-    yes = f.isin(_TRUE).fillna(False)
-    bad = (f.notna() & ~yes & ~f.isin(_FALSE)).fillna(False)
+    yes = _among(f, _TRUE)
+    bad = np.asarray(f.is_valid(), dtype=bool) & ~yes & ~_among(f, _FALSE)
     return Parsed(
-        yes.astype(bool),
-        bad.to_numpy(dtype=bool),
+        pd.Series(yes, index=s.index),
+        bad,
         _("oui or non (also yes/no, true/false, vrai/faux, 1/0, x, or empty for no)"),
     )
 
@@ -202,9 +214,9 @@ def rating(s: pd.Series) -> Parsed:
 
 def event(s: pd.Series) -> Parsed:
     f = _folded(s, _EVENTS)
-    v = f.map(_EVENTS, na_action="ignore").astype(TEXT)
-    bad = v.isna().to_numpy(dtype=bool)
-    return Parsed(v, bad, _("one of sent, open, click, unsubscribe, bounce"))
+    kinds = pc.take(_strings(_EVENTS.values()), pc.index_in(f, value_set=_strings(_EVENTS)))
+    bad = ~np.asarray(kinds.is_valid(), dtype=bool)
+    return Parsed(series(kinds, s.index), bad, _("one of sent, open, click, unsubscribe, bounce"))
 
 
 def tag_text(s: pd.Series, delimiter: str | None) -> pd.Series:
