@@ -77,7 +77,7 @@ def test_a_first_run_creates_its_new_tags_at_once_and_each_only_once(fake, tmp_p
     ids = populate(fake, 30, tags=["seg:zens"])
     conn = connect(fake, tmp_path, orders=False, events=False)
     conn.pull()
-    fake.latency = 0.05  # creations in a row would not overlap; at once, they do
+    fake.gather_at("POST", "/lists/{id}/segments", 3)  # at once, the three meet at the server
     names = ["seg:zens", "seg:fonceurs", "seg:prudents", "seg:decouvreurs"]
     actions = [tag(i, names[k % 4]) for k, i in enumerate(ids)]
     outcomes = conn.push(actions)

@@ -112,6 +112,8 @@ class MailchimpFake(LostAnswers, ConnectionCap, MailchimpState, FakeServer):
         #: (method, path with ids as {id}) -> most of its requests answered at once
         self.endpoint_peak: dict[tuple[str, str], int] = {}
         self._in_endpoint: dict[tuple[str, str], int] = {}
+        self._gathering: dict[tuple[str, str], int] = {}  # see ConnectionCap.gather_at
+        self._gathered = threading.Condition(self._conc)
         self.total_429 = 0
         self.consecutive_429 = 0
         self.max_consecutive_429 = 0

@@ -14,6 +14,8 @@ from typing import Any
 from tests.fakes.base import Reply, Request
 from tests.fakes.mailchimp_wire import problem
 
+#: seconds a gathered request waits for the others before it goes on alone
+GATHER_TIMEOUT = 10.0
 _ENDPOINT = re.compile(r"/(?:[0-9a-f]{10,}|\d+)(?=/|$)")  # ids in a path, for per-endpoint counts
 
 
@@ -49,6 +51,25 @@ class ConnectionCap:
                 self._tick()
                 self.open -= 1
 
+    def gather_at(self, method: str, path: str, n: int) -> None:
+        """Hold the next requests to this endpoint (ids as ``{id}``) until ``n`` of them are
+        in flight at once, then let them all through (once): a client that sends them
+        together meets the others at the server whatever the machine's load, one that
+        sends them in a row waits :data:`GATHER_TIMEOUT` and shows a lower peak."""
+        with self._conc:
+            self._gathering[(method, path)] = n
+
+    def _gather(self, endpoint: tuple[str, str]) -> None:
+        """Called with the lock held, this request already counted in its endpoint."""
+        need = self._gathering.get(endpoint)
+        if need is None:
+            return
+        if self._in_endpoint[endpoint] >= need:
+            del self._gathering[endpoint]
+            self._gathered.notify_all()
+            return
+        self._gathered.wait_for(lambda: endpoint not in self._gathering, GATHER_TIMEOUT)
+
     def _answer(self, req: Request, h: Any, query: str) -> Reply:
         with self._conc:
             if self.active + self.occupied >= self.max_connections:
@@ -69,6 +90,7 @@ class ConnectionCap:
             self.endpoint_peak[endpoint] = max(
                 self.endpoint_peak.get(endpoint, 0), self._in_endpoint[endpoint]
             )
+            self._gather(endpoint)
         try:
             if self.latency:
                 time.sleep(self.latency)
