@@ -272,7 +272,7 @@ def _frame_to_raw(
     """
     width = len(cells) // n if n else 0
     filled = np.asarray(cells.is_valid(), dtype=bool).reshape(width, n).T
-    nonblank = filled.any(axis=1)
+    nonblank = np.asarray(filled.any(axis=1), dtype=bool)
     if not nonblank.any():
         raise DataError(_("the file is empty: no header line"), file=display)
     head_at = int(np.argmax(nonblank))
