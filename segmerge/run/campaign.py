@@ -170,7 +170,7 @@ class OpenCampaign:
     ) -> Message:
         """A contact's message as a run sends it: what `run`, `render`, `preview` and
         `test-send` all show must be built in this one place, or they drift apart."""
-        args = self._message_args(r, to, contact, key, unsubscribe_url, segment, variant)
+        args = self.headers().args(r, to, contact, key, unsubscribe_url, segment, variant)
         args["extra_headers"].update(extra_headers or {})
         return build_message(r, **args)
 
@@ -188,20 +188,8 @@ class OpenCampaign:
         """What :meth:`message` refuses (a MessageError), without building the message:
         a dry run proves each letter could be sent, and keeps none."""
         check_message(
-            r, **self._message_args(r, to, contact, key, unsubscribe_url, segment, variant)
+            r, **self.headers().args(r, to, contact, key, unsubscribe_url, segment, variant)
         )
-
-    def _message_args(
-        self,
-        r: Rendered,
-        to: str,
-        contact: Mapping[str, Any] | None,
-        key: str,
-        unsubscribe_url: str,
-        segment: str,
-        variant: str | None,
-    ) -> dict[str, Any]:
-        return self.headers().args(r, to, contact, key, unsubscribe_url, segment, variant)
 
     def headers(self) -> Headers:
         """What every message of this campaign carries (picklable: a dry run's render
