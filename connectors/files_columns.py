@@ -86,12 +86,12 @@ def problem(raw: RawTable, i: int, bad: np.ndarray, expected: str) -> Problem:
 
 
 def duplicates(raw: RawTable, i: int, ids: pd.Series) -> Problem:
-    dup = (ids.duplicated(keep="first") & ids.notna()).to_numpy(dtype=bool)
-    first_line = pd.Series(raw.lines, index=ids.index).groupby(ids).transform("first")
+    dup = ids.duplicated(keep="first").to_numpy(dtype=bool) & ids.notna().to_numpy(dtype=bool)
 
-    def describe(row: int) -> str:
+    def describe(row: int) -> str:  # the error path only: no grouping for a clean file
+        first = int(np.argmax((ids == ids.iloc[row]).to_numpy(dtype=bool, na_value=False)))
         said = _("duplicate contact id {id} (already on line {line})")
-        return said.format(id=repr(ids.iloc[row]), line=first_line.iloc[row])
+        return said.format(id=repr(ids.iloc[row]), line=raw.lines[first])
 
     return Problem(raw.positions[i], raw.headers[i], dup, describe)
 
