@@ -136,12 +136,14 @@ def run(ws: Workspace, name: str, options: RunOptions | None = None) -> RunSumma
         camp.close()
 
 
-def _warm_pool(camp: OpenCampaign) -> RunPool:
-    """A dry run's render workers, started while it counts its pushes and chooses its
-    sends (as many as the contacts would want: dropped if the letters are fewer)."""
+def _warm_pool(camp: OpenCampaign, total: int) -> RunPool:
+    """A dry run's render workers for its ``total`` letters, started once its sends are
+    chosen: started earlier, a worker's memory came on top of the tags and the rows the
+    contact pressure reads, which this process holds until then, and the whole process
+    tree of a million contacts went past its budget (docs/scale.md)."""
     if "send" not in camp.destination.accepts:
         return RunPool(camp.templates, 0)
-    return RunPool(camp.templates, len(camp.seg.frame)).warm()
+    return RunPool(camp.templates, total).warm()
 
 
 def _dry_run(
@@ -149,7 +151,6 @@ def _dry_run(
     opts: RunOptions,
     summary: RunSummary,
     chosen: tuple[Any, ...],
-    pool: RunPool,
 ) -> RunSummary:
     """What a run would do, counted, not planned: every letter still rendered, a chunk at
     a time, and checked."""
@@ -159,10 +160,11 @@ def _dry_run(
     summary.planned.update(planned)
     camp.forget_unread()  # nothing but the letters reads the tags now
     sends = choose_sends(camp, run_id, consent, done_keys, summary, True, pressure)
-    plan_members(camp, run_id, consent, summary.not_mailed)
-    camp.forget_unread(consented=True)
-    sends.pool = pool.fit(len(sends))
-    summary.planned["send"] += sends.count(summary.render_errors, opts.progress)
+    with _warm_pool(camp, len(sends)) as pool:  # starting while the addresses go
+        plan_members(camp, run_id, consent, summary.not_mailed)
+        camp.forget_unread(consented=True)
+        sends.pool = pool
+        summary.planned["send"] += sends.count(summary.render_errors, opts.progress)
     summary.render_errors.extend(draft_errors)
     return summary
 
@@ -190,8 +192,7 @@ def _run_open(camp: OpenCampaign, opts: RunOptions) -> RunSummary:
     draft_errors: list[str] = []  # told after the letters' errors, as they are found
     summary.planned = {"send": 0}
     if opts.dry_run:
-        with _warm_pool(camp) as pool:
-            return _dry_run(camp, opts, summary, (run_id, consent, done_keys, pressure), pool)
+        return _dry_run(camp, opts, summary, (run_id, consent, done_keys, pressure))
     sends = choose_sends(camp, run_id, consent, done_keys, summary, opts.dry_run, pressure)
     skipped = list(sends.skipped)
     skipped.extend(plan_members(camp, run_id, consent, summary.not_mailed))
