@@ -3,6 +3,8 @@ what decides which tags it adds and removes (and what a dry run counts)."""
 
 from __future__ import annotations
 
+import tracemalloc
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -76,3 +78,18 @@ def test_counts_add_where_missing_and_remove_who_left(block: int) -> None:
         ("vip", "tag", 1),
         ("vip", "untag", 1),
     ]
+
+
+def test_a_large_base_is_read_without_an_exploded_copy() -> None:
+    """Most contacts hold no name: the run's peak must not grow with a row per contact
+    (exploding 300,000 lists at once held some 32 MiB of Python objects)."""
+    cells = [[] for _ in range(270_000)] + [["seg:vip", "vip"] for _ in range(30_000)]
+    column = pd.Series(cells, dtype=object)
+    tracemalloc.start()
+    try:
+        found = _membership().held(column)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert found["row"].tolist() == list(range(270_000, 300_000))
+    assert peak < 12 * 2**20
