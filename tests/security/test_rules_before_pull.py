@@ -13,6 +13,7 @@ from test_bad_rules import AS_OF, CAMPAIGN, RULES
 from workspaces import two_segment_workspace
 
 import connectors.files as files
+import connectors.files_duckdb_source as files_duckdb_source
 
 COMMANDS = {
     "validate": ["validate", "club"],
@@ -45,7 +46,9 @@ def reads(monkeypatch) -> list[str]:
     monkeypatch.setattr(files.FilesConnector, "pull", recorded("pull", files.FilesConnector.pull))
     execute = files.FilesConnector.execute
     monkeypatch.setattr(files.FilesConnector, "execute", recorded("execute", execute))
-    monkeypatch.setattr(files, "decide", recorded("decide", files.decide))
+    monkeypatch.setattr(
+        files_duckdb_source, "decide", recorded("decide", files_duckdb_source.decide)
+    )
     return seen
 
 
