@@ -12,7 +12,7 @@ part costs a replay instead of a reading (at 100k, ~25-40 µs of a ~90 µs lette
 A plan is a list of steps, each appending one string at :func:`replay`:
 
 - ``str``: itself (line breaks, a space, "- ", an image's alt text, a link's fixed address);
-- ``int`` i: text piece i, its spaces flattened when it holds line breaks or tabs;
+- ``int`` i: text piece i, its line breaks made spaces (all spaces are flattened at the end);
 - ``(i,)``: text piece i as it is (inside ``<pre>``);
 - ``(start, href)``: after a link's words (steps ``start`` onwards), " (address)" unless
   they say it already (``href``: the address, or the number of the letter's own one);
@@ -149,7 +149,7 @@ def replay(steps: list[Step], texts: Sequence[str], hrefs: Sequence[str]) -> str
             add(step)
         elif t is int:
             s = texts[step]
-            add(s if s.isprintable() else SPACES.sub(" ", s))
+            add(s.replace("\n", " ") if "\n" in s else s)  # other spaces: flattened below
         elif len(step) == 1:
             add(texts[step[0]])
         elif len(step) == 2:
@@ -157,7 +157,10 @@ def replay(steps: list[Step], texts: Sequence[str], hrefs: Sequence[str]) -> str
             if type(href) is int:
                 href = hrefs[href]
             shown = href[7:] if href.startswith("mailto:") else href
-            label = SPACES.sub(" ", "".join(out[start:])).strip()
+            label = "".join(out[start:])
+            if not label.isprintable() or "  " in label:  # else SPACES leaves it as it is
+                label = SPACES.sub(" ", label)
+            label = label.strip()
             same = label == shown or label.rstrip("/") == shown.rstrip("/")
             add("" if same else f" ({shown})")
         else:
