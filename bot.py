@@ -7,6 +7,7 @@ run); a bug shows its traceback only with `--traceback`, and never a secret.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 from pathlib import Path
@@ -157,12 +158,15 @@ def segment(
     if fmt not in ("table", "csv", "json", "parquet"):
         raise SegmergeError(_("expected table, csv, json or parquet"), field="--format")
     ws = _ws(workspace)
-    engine_imported(ws, [source] if source else None)
-    from segmerge.cli.sources import tell_source
-    from segmerge.segment.rows import segment_rows
+    from segmerge.cli.early import early_source
 
-    extra = [c.strip() for c in columns.split(",")] if columns else []
-    seg = _segment(ws, rules, source, as_of, extra)
+    with early_source(ws, rules, source) or contextlib.nullcontext() as early:
+        engine_imported(ws, [source] if source else None)  # while the source's checks run
+        from segmerge.cli.sources import tell_source
+        from segmerge.segment.rows import segment_rows
+
+        extra = [c.strip() for c in columns.split(",")] if columns else []
+        seg = _segment(ws, rules, source, as_of, extra, early)
     rows = segment_rows(seg, extra)
     # rows on stdout stay pure CSV/JSON: what was read and the warnings go to stderr
     tell_source(ws, seg, rules, source, err if out_file is None and fmt != "table" else out)
@@ -184,11 +188,25 @@ def _segment(
     source: str | None,
     as_of: str | None,
     columns: list[str] | None = None,
+    early: Any = None,
 ) -> Any:
-    """``columns``: all a command reads of the contacts besides the assignment (None: any)."""
+    """``columns``: all a command reads of the contacts besides the assignment (None: any);
+    ``early``: the source already opening (segmerge.cli.early), when it is the one read."""
+    from segmerge.segment.segmentation import default_source_for
     from segmerge.segment.segmentation import segment as do_segment
 
-    return do_segment(ws, Path(rules).resolve(), source_name=source, as_of=as_of, columns=columns)
+    rules = Path(rules).resolve()
+    opened = None
+    if early is not None:
+        with contextlib.suppress(SegmergeError):  # do_segment says it in its turn
+            opened = early.take(source or default_source_for(ws, rules))
+    try:
+        return do_segment(
+            ws, rules, source_name=source, as_of=as_of, columns=columns, source=opened
+        )
+    finally:
+        if opened is not None:
+            opened.close()
 
 
 def _print_sizes(seg: Any, tz: Any) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 
 import pandas as pd
 
@@ -17,12 +16,16 @@ from segmerge.errors import ConfigError
 from segmerge.heap import frozen_heap
 from segmerge.i18n import _
 from segmerge.metrics.compute import compute_metrics, reference_instant
-from segmerge.ports import registry
-from segmerge.ports.connector import ConnectorContext, PullInstead, Source
+from segmerge.ports.connector import PullInstead, Source
 from segmerge.ports.schema import Tables, conform
 from segmerge.rules import Assignment, RuleSet, kinds_from_frame, load_ruleset
 from segmerge.segment import order_rules as source_rules
 from segmerge.segment.cache import Snapshot, fingerprint
+from segmerge.segment.opened import (  # noqa: F401 - opened here by many commands
+    connector_context,
+    default_source_for,
+    open_source,
+)
 from segmerge.segment.progress import StreamProgress
 from segmerge.workspace.config import Workspace
 
@@ -37,46 +40,6 @@ class Segmented:
     assignment: Assignment
     as_of: pd.Timestamp
     source_name: str
-
-
-def connector_context(ws: Workspace, name: str, kind: str) -> ConnectorContext:
-    table = ws.config.sources if kind == "source" else ws.config.destinations
-    ref = table[name]
-    return ConnectorContext(
-        name=name,
-        settings=ref.settings(),
-        root=ws.root,
-        config_file=ws.config_file,
-        timezone=ws.tz,
-        locale=ws.config.locale,
-        secret=lambda: _secrets().lookup(name, ws.root),
-        secret_origin=lambda: _secrets().where(name, ws.root),
-    )
-
-
-def _secrets() -> ModuleType:
-    """keyring's imports (~65 ms of CPU) paid only by a connector that asks for its secret."""
-    from segmerge.workspace import secrets
-
-    return secrets
-
-
-def open_source(ws: Workspace, name: str) -> Source:
-    if name not in ws.config.sources:
-        known = ", ".join(sorted(ws.config.sources)) or _("none")
-        raise ConfigError(
-            _("no source {name!r} (sources: {known})").format(name=name, known=known),
-            file=ws.config_file,
-        )
-    ref = ws.config.sources[name]
-    conn = registry.create(ref.connector, connector_context(ws, name, "source"))
-    if not isinstance(conn, Source):
-        raise ConfigError(
-            _("connector {connector!r} cannot be a source").format(connector=ref.connector),
-            file=ws.config_file,
-            field=f"sources.{name}.connector",
-        )
-    return conn
 
 
 def pull(source: Source, since: str | None = None) -> Tables:
@@ -124,21 +87,6 @@ def save_snapshot(
     if (tables.cursor or tables.cursors) and source_name in ws.config.sources:
         fp = source_fingerprint(ws, source_name)
         Snapshot(ws.state_dir, source_name).save(tables, fp, whole=whole)
-
-
-def default_source_for(ws: Workspace, rules_path: Path) -> str:
-    """`segment RULES` without `--source`: the source of a campaign using that rule set."""
-    for c in ws.config.campaigns.values():
-        if ws.path(c.rules).resolve() == rules_path.resolve():
-            return c.source
-    if len(ws.config.sources) == 1:
-        return next(iter(ws.config.sources))
-    raise ConfigError(
-        _("no campaign uses {name} and the workspace has several sources").format(
-            name=rules_path.name
-        ),
-        hint=_("pass --source NAME"),
-    )
 
 
 def build_frame(
