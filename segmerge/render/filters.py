@@ -56,6 +56,10 @@ def _defined(value: Any) -> Any:
 
 def _decimal(value: Any, name: str) -> Decimal:
     """Numbers as Decimal, so that rounding is half-up on the digits the user sees."""
+    if type(value) is float:  # most amounts: the general path below gives the same
+        result = Decimal(repr(value))
+        if result.is_finite():
+            return result
     value = _defined(value)
     if isinstance(value, bool) or value is None:
         raise FilterError(_not_a_number(name, value))
@@ -102,8 +106,13 @@ def _with_decimals(pattern: NumberPattern, decimals: int) -> NumberPattern:
     return fixed
 
 
+#: 1, 0.1, ... 0.000001: the steps amounts are rounded to, built once, not once an amount
+_QUANTA = tuple(Decimal(1).scaleb(-d) for d in range(7))
+
+
 def _round(value: Decimal, decimals: int) -> Decimal:
-    return value.quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)
+    quantum = _QUANTA[decimals] if 0 <= decimals < 7 else Decimal(1).scaleb(-decimals)
+    return value.quantize(quantum, rounding=ROUND_HALF_UP)
 
 
 def capitalize_name(value: Any) -> str:
@@ -157,9 +166,11 @@ class _MoneyFormats:
         self.loc = loc
         self.pattern = loc.currency_formats["standard"]
         symbols = loc.number_symbols["latn"]
-        self.table = str.maketrans({",": symbols["group"], ".": symbols["decimal"]})
+        self.group, self.decimal = symbols["group"], symbols["decimal"]
         self.minus = symbols["minusSign"]
-        self.cache: dict[tuple[str, int], Callable[[Decimal], str]] = {}
+        #: (currency, decimals asked or None) -> (decimals, formatter)
+        self.cache: dict[tuple[str, int | None], tuple[int, Callable[[Decimal], str]]] = {}
+        self.built: dict[tuple[str, int], Callable[[Decimal], str]] = {}
         self.digits: dict[str, int] = {}
 
     def _precision(self, code: str) -> int:
@@ -170,12 +181,14 @@ class _MoneyFormats:
         return digits
 
     def format(self, amount: Decimal, code: str, decimals: int | None) -> str:
-        digits = self._precision(code) if decimals is None else decimals
-        key = (code, digits)
-        fmt = self.cache.get(key)
-        if fmt is None:
-            fmt = self.cache[key] = self._build(code, digits)
-        return fmt(_round(amount, digits))
+        found = self.cache.get((code, decimals))
+        if found is None:
+            digits = self._precision(code) if decimals is None else decimals
+            fmt = self.built.get((code, digits))
+            if fmt is None:
+                fmt = self.built[code, digits] = self._build(code, digits)
+            found = self.cache[code, decimals] = (digits, fmt)
+        return found[1](_round(amount, found[0]))
 
     def _babel(self, code: str, digits: int) -> Callable[[Decimal], str]:
         pattern = _with_decimals(self.pattern, digits)
@@ -191,11 +204,13 @@ class _MoneyFormats:
         prefix = [x.replace("¤", symbol) for x in p.prefix]
         suffix = [x.replace("¤", symbol) for x in p.suffix]
         prefix[1] = prefix[1].replace("-", self.minus)
-        table, spec = self.table, f",.{digits}f"
+        group, decimal, spec = self.group, self.decimal, f",.{digits}f"
 
         def fast(q: Decimal) -> str:
+            # "1,234.50" holds no NUL: the group marks wait there while "." is replaced
+            shown = format(abs(q), spec).replace(",", "\0").replace(".", decimal)
             neg = q.is_signed()
-            return prefix[neg] + format(abs(q), spec).translate(table) + suffix[neg]
+            return prefix[neg] + shown.replace("\0", group) + suffix[neg]
 
         probes = [_round(Decimal(x), digits) for x in _PROBES]
         return fast if all(fast(q) == reference(q) for q in probes) else reference
