@@ -20,6 +20,9 @@ _SPACES = re.compile(r"  +")
 
 def one_line(text: str) -> str:
     """Headers are one line: newlines and control characters cannot reach them."""
+    # a templated value starts with the newlines that keep its lines the file's:
+    # spaces here, stripped below, and for most subjects the only thing to flatten
+    text = text.lstrip("\n")
     if text.isprintable() and "  " not in text:  # most subjects: nothing to flatten
         return text.strip(" ")
     if _CONTROL.search(text):

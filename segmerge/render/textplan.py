@@ -157,10 +157,9 @@ def replay(steps: list[Step], texts: Sequence[str], hrefs: Sequence[str]) -> str
             if type(href) is int:
                 href = hrefs[href]
             shown = href[7:] if href.startswith("mailto:") else href
-            label = "".join(out[start:])
+            label = "".join(out[start:]).strip()
             if not label.isprintable() or "  " in label:  # else SPACES leaves it as it is
-                label = SPACES.sub(" ", label)
-            label = label.strip()
+                label = SPACES.sub(" ", label).strip()
             same = label == shown or label.rstrip("/") == shown.rstrip("/")
             add("" if same else f" ({shown})")
         else:
