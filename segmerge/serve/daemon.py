@@ -298,8 +298,9 @@ class Daemon:
 
     # life cycle ------------------------------------------------------------------
 
-    def start(self) -> None:
-        prepare_server(self.child.mp)  # before the scheduler's and the endpoint's threads
+    def start(self, close: tuple[int, ...] = ()) -> None:
+        """``close``: what the runs' server must not hold of serve's (its lock)."""
+        prepare_server(self.child.mp, close)  # before the scheduler's and the endpoint's threads
         schedules = self.plan()
         if self.opts.unsubscribe_port is not None:
             host, port = self.opts.unsubscribe_host, self.opts.unsubscribe_port

@@ -26,8 +26,12 @@ class AlreadyServing(SegmergeError):
 
 
 @contextmanager
-def serve_lock(ws: Workspace) -> Iterator[None]:
-    """Hold `.segmerge/serve.lock` for the life of the daemon, or refuse naming the holder."""
+def serve_lock(ws: Workspace) -> Iterator[int]:
+    """Hold `.segmerge/serve.lock` for the life of the daemon, or refuse naming the holder.
+
+    Yields the lock's descriptor: a process forked from the daemon closes it, so that
+    only `serve` holds the workspace (see :mod:`segmerge.serve.zygote`).
+    """
     ws.state_dir.mkdir(parents=True, exist_ok=True)
     path = ws.state_dir / LOCK_FILE
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -47,6 +51,6 @@ def serve_lock(ws: Workspace) -> Iterator[None]:
             ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        yield
+        yield fd
     finally:
         os.close(fd)  # closing drops the lock; the file stays, harmlessly

@@ -26,7 +26,7 @@ log = logging.getLogger("segmerge.serve")
 
 def serve(ws: Workspace, opts: ServeOptions) -> int:
     """Run until SIGTERM/SIGINT; returns the exit code (0 after a graceful stop)."""
-    with serve_lock(ws), configured_logging(opts.log_file, ws.tz):
+    with serve_lock(ws) as lock, configured_logging(opts.log_file, ws.tz):
         daemon = Daemon(ws, opts)
         asked = threading.Event()
 
@@ -49,7 +49,7 @@ def serve(ws: Workspace, opts: ServeOptions) -> int:
 
         previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
         try:
-            daemon.start()
+            daemon.start(close=(lock,))
             while not asked.wait(0.5):
                 pass
         finally:

@@ -40,7 +40,7 @@ def detach(serve_pid: int) -> None:
         os.setpgid(0, 0)
     # a background group writing to a terminal with `stty tostop` would be stopped
     signal.signal(signal.SIGTTOU, signal.SIG_IGN)
-    _die_with_parent()
+    die_with_parent()
     if not _under(serve_pid):  # serve died before the line above: do not run orphaned
         os._exit(1)
     _start_guard(serve_pid)
@@ -59,7 +59,8 @@ def _under(serve_pid: int) -> bool:
         return False
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
+    """SIGKILL this process when its parent ends (Linux; a no-op elsewhere)."""
     name = ctypes.util.find_library("c")
     if name is None:
         return

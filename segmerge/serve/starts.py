@@ -2,20 +2,23 @@
 
 Why not a fresh interpreter per fire ("spawn", what `serve` did before): each
 fire imported pandas, pyarrow, DuckDB, Jinja and the engine again, seconds of
-CPU before the run did anything. Why not a fork of the daemon: it has threads
-(the scheduler's, the endpoint's), and a forked child would inherit the locks
-they held. multiprocessing's "forkserver" has neither cost: the first run
-starts one server process (a fresh interpreter, through exec) that imports the
-engine once (:mod:`segmerge.serve.warm`, which keeps it single-threaded), and
-each run is a fork of it. A run still has a process of its own: a crash, a
-leak, a hang or the max run time's kill touch only that run.
+CPU before the run did anything. Why not a fork of the daemon at each fire: it
+has threads then (the scheduler's, the endpoint's), and a forked child would
+inherit the locks they held. So the runs come from multiprocessing's
+"forkserver": one server process, forked from `serve` as it starts, before its
+threads exist (:mod:`segmerge.serve.zygote`: the CLI and most of the engine
+already imported), imports what a run still lacks at the first fire
+(:mod:`segmerge.serve.warm`, which keeps it single-threaded), and each run is a
+fork of it. A run still has a process of its own: a crash, a leak, a hang or the
+max run time's kill touch only that run.
 
 On Linux only; elsewhere runs are spawned as before (macOS has a fork server
 too, but neither the ``/proc`` check nor the guard of
 :mod:`segmerge.serve.procs` that make a run die with `serve`).
 
-The server starts at the first fire (a `serve` that never fires pays nothing),
-is started again by multiprocessing if it dies, and is stopped and reaped when
+The server imports nothing before the first fire (a `serve` that never fires
+pays for a fork only), is started again by multiprocessing if it dies (then
+through exec, with the engine imported afresh), and is stopped and reaped when
 `serve` stops. The handles on multiprocessing's own server object are private
 (Python has no public call to stop it, nor to close a child's copy of its pipe):
 they are read with defaults, so that a Python without them only loses the
@@ -30,16 +33,17 @@ import multiprocessing
 import os
 import signal
 import sys
+from collections.abc import Iterable
 from multiprocessing import forkserver
 from typing import TYPE_CHECKING
+
+from segmerge.serve.zygote import SAVED, fork_server
 
 if TYPE_CHECKING:
     from multiprocessing.context import ForkServerContext, SpawnContext
 
 #: the server imports the main script first (else each run would), then the engine
 PRELOAD = ["__main__", "segmerge.serve.warm"]
-#: what prepare_server changed in the environment, for segmerge.serve.warm to put back
-SAVED = "SEGMERGE_SERVER_ENV"
 
 
 def run_context() -> ForkServerContext | SpawnContext:
@@ -51,10 +55,13 @@ def run_context() -> ForkServerContext | SpawnContext:
     return multiprocessing.get_context("spawn")
 
 
-def prepare_server(ctx: ForkServerContext | SpawnContext) -> None:
-    """In `serve`'s main thread, before any other exists: the server imports what serve does.
+def prepare_server(ctx: ForkServerContext | SpawnContext, close: Iterable[int] = ()) -> None:
+    """In `serve`'s main thread, before any other exists: the runs' server, forked from serve.
 
-    Python 3.11 starts the server with ``python -c``, which puts the folder `serve`
+    It is a fork of `serve` (:mod:`segmerge.serve.zygote`), which has the CLI and most of
+    the engine imported already. Where it cannot be (a process with threads), it is
+    multiprocessing's, started at the first fire through exec, and then what follows
+    matters: Python 3.11 starts it with ``python -c``, which puts the folder `serve`
     was started in first on its import path, and imports the preload before it would
     apply serve's own import path (it never does; later Pythons do). A ``segmerge/``
     or a ``pandas.py`` in that folder, or another Segmerge first on serve's path, would
@@ -68,6 +75,7 @@ def prepare_server(ctx: ForkServerContext | SpawnContext) -> None:
     os.environ[SAVED] = json.dumps({n: os.environ.get(n) for n in ("PYTHONPATH", "PYTHONSAFEPATH")})
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
     os.environ["PYTHONSAFEPATH"] = "1"
+    fork_server(close)
 
 
 def let_go_of_server() -> None:

@@ -19,10 +19,9 @@ are the import path variables `serve` set for this server
 from __future__ import annotations
 
 import importlib
-import json
 import os
 
-from segmerge.serve.starts import SAVED
+from segmerge.serve.zygote import restore_environment
 
 #: what a run imports, at its first need (its import is lazy in the daemon)
 ENGINE = (
@@ -37,16 +36,6 @@ ENGINE = (
 )
 #: set only while the engine loads: a single-threaded server (see above)
 ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "JE_ARROW_MALLOC_CONF": "background_thread:false"}
-
-
-def _restore() -> None:
-    """The environment as `serve` had it before it prepared this server's start."""
-    saved = os.environ.pop(SAVED, None)
-    for name, value in (json.loads(saved) if saved else {}).items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
 
 
 def _load() -> None:
@@ -78,5 +67,5 @@ def _build() -> None:
         return
 
 
-_restore()
+restore_environment()  # started through exec: see segmerge.serve.starts.prepare_server
 _load()

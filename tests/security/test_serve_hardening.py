@@ -406,6 +406,9 @@ def test_serve_killed_outright_takes_its_runs_with_it(shop: Shop) -> None:
     while len(ours) < 3 and time.monotonic() < deadline:  # the guard may still be forking
         time.sleep(0.05)
         ours |= descendants(proc.pid)
+    # the run is a fork of serve's own fork (no fresh interpreter imported the engine again)
+    assert psutil.Process(run).parent().parent().pid == proc.pid
+    assert psutil.Process(run).parent().cmdline() == psutil.Process(proc.pid).cmdline()
     proc.kill()  # SIGKILL to serve alone: no handler, no cleanup of its own
     proc.wait()
     # its lock went with it (no run holds it): the file is left, and the next serve may start
