@@ -28,6 +28,7 @@ import os
 import select
 import signal
 import socket
+import sys
 from collections.abc import Iterable
 from multiprocessing import connection, forkserver, util
 
@@ -62,31 +63,48 @@ def fork_server(close: Iterable[int] = ()) -> bool:
     """Fork the server and hand it to multiprocessing; False if it was not forked.
 
     ``close``: descriptors of `serve` that must not live on in the server (its lock).
+    Not forked (threads here, no socket, no memory to fork): multiprocessing starts
+    its own at the first fire, as it did before.
     """
     server = forkserver._forkserver
     if getattr(server, "_forkserver_pid", None) is not None or not single_threaded():
         return False
     serve_pid = os.getpid()
-    listener = socket.socket(socket.AF_UNIX)
     address = connection.arbitrary_address("AF_UNIX")  # type: ignore[attr-defined]
-    listener.bind(address)
-    if not util.is_abstract_socket_namespace(address):
-        os.chmod(address, 0o600)
-    listener.listen()
-    alive_r, alive_w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the server: never returns into serve's code
-        code = 1
+    with socket.socket(socket.AF_UNIX) as listener:
         try:
-            os.close(alive_w)
-            _leave_serve(close)
-            if os.getppid() == serve_pid:  # else serve died before the guard was set
-                _serve(listener.fileno(), alive_r)
-                code = 0
-        finally:
-            os._exit(code)
-    listener.close()
+            listener.bind(address)
+            if not util.is_abstract_socket_namespace(address):
+                os.chmod(address, 0o600)
+            listener.listen()
+            alive_r, alive_w = os.pipe()
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.unlink(address)
+            return False
+        for stream in (sys.stdout, sys.stderr):  # else the runs would write it again
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                stream.flush()
+        try:
+            pid = os.fork()
+        except OSError:
+            pid = -1
+        if pid == 0:  # the server: never returns into serve's code
+            code = 1
+            try:
+                os.close(alive_w)
+                _leave_serve(close)
+                if os.getppid() == serve_pid:  # else serve died before the guard was set
+                    _serve(listener.fileno(), alive_r)
+                    code = 0
+            finally:
+                os._exit(code)
     os.close(alive_r)
+    if pid < 0:
+        os.close(alive_w)
+        with contextlib.suppress(OSError):
+            os.unlink(address)
+        return False
     server._forkserver_address = address  # type: ignore[attr-defined]
     server._forkserver_alive_fd = alive_w  # type: ignore[attr-defined]
     server._forkserver_pid = pid  # type: ignore[attr-defined]
@@ -96,8 +114,10 @@ def fork_server(close: Iterable[int] = ()) -> bool:
 def _leave_serve(close: Iterable[int]) -> None:
     die_with_parent()
     restore_environment()  # the runs get serve's environment unchanged
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+    for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_DFL)
+    # Ctrl-C reaches serve's whole group: serve decides what its runs do
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     for fd in close:
         with contextlib.suppress(OSError):
             os.close(fd)
