@@ -200,9 +200,16 @@ def _segment(
     if early is not None:
         with contextlib.suppress(SegmergeError):  # do_segment says it in its turn
             opened = early.take(source or default_source_for(ws, rules))
+    ruleset = early.ruleset if opened is not None else None
     try:
         return do_segment(
-            ws, rules, source_name=source, as_of=as_of, columns=columns, source=opened
+            ws,
+            rules,
+            source_name=source,
+            as_of=as_of,
+            columns=columns,
+            source=opened,
+            ruleset=ruleset,
         )
     finally:
         if opened is not None:

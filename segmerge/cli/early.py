@@ -9,7 +9,9 @@ importing.
 
 The early start only ever saves time: whatever it meets (no such source, a connector
 that will not open, a file its checks refuse, a rule set missing) is left to the
-command, which then opens the source itself and says so where it always has.
+command, which then opens the source itself and says so where it always has. The rule
+set is loaded first, on the command's thread: a broken one fails before the source is
+read at all, as it does without the early start.
 """
 
 from __future__ import annotations
@@ -19,17 +21,22 @@ import gc
 import threading
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from segmerge.ports.connector import Source
 from segmerge.workspace.config import Workspace
+
+if TYPE_CHECKING:
+    from segmerge.rules import RuleSet
 
 
 class Early:
     """A source being opened on a thread; :meth:`take` hands it over once its dialect
     is known, or None (the command opens it as usual). Closed when not taken."""
 
-    def __init__(self, ws: Workspace, name: str) -> None:
+    def __init__(self, ws: Workspace, name: str, ruleset: RuleSet) -> None:
         self.name = name
+        self.ruleset = ruleset  # loaded before the source is touched, read once
         self._ws = ws
         self._lock = threading.Lock()
         self._source: Source | None = None
@@ -105,10 +112,14 @@ def early_source(ws: Workspace, rules: Path, source: str | None) -> Early | None
     paused = gc.isenabled()
     gc.disable()
     try:  # on this thread: no import runs on both at once
+        from segmerge.rules import load_ruleset
+
+        ruleset = load_ruleset(rules_path)
         registry.load_class(ws.config.sources[name].connector)
-    except Exception:  # noqa: BLE001 - a connector that does not import: the command says it
+    except Exception:  # noqa: BLE001 - a broken rule set or a connector that does not
+        # import: the command says it, and a broken rule set before any read of the source
         return None
     finally:
         if paused:
             gc.enable()
-    return Early(ws, name)
+    return Early(ws, name, ruleset)
