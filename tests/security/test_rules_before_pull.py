@@ -5,12 +5,11 @@ set is run in-process on the demo's files source, whose reads are recorded."""
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import pytest
 from cli import segmerge
-from test_bad_rules import AS_OF, CAMPAIGN, RULES
-from workspaces import two_segment_workspace
+from test_bad_rules import AS_OF, RULES
+from test_bad_rules import pristine as pristine  # the same club workspace, this module's own
 
 import connectors.files as files
 import connectors.files_duckdb_source as files_duckdb_source
@@ -22,13 +21,6 @@ COMMANDS = {
     "segment": ["segment", RULES],
     "explain": ["explain", RULES, "C0001"],
 }
-
-
-@pytest.fixture(scope="module")
-def pristine(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("pull") / "ws"
-    two_segment_workspace(root, {}, "club", "orders_count >= 5", CAMPAIGN)
-    return root
 
 
 @pytest.fixture
