@@ -26,8 +26,9 @@ from segmerge.cli.options import AsOfOpt, WorkspaceOpt
 from segmerge.cli.preview import register as register_preview
 from segmerge.cli.report import register as register_report
 from segmerge.cli.schedule import register as register_schedule
+from segmerge.cli.segmenting import print_sizes, segmented
 from segmerge.errors import SegmergeError
-from segmerge.i18n import _, day, ngettext, number, percent_of, use_workspace_language
+from segmerge.i18n import _, ngettext, number, use_workspace_language
 
 if TYPE_CHECKING:
     from rich.tree import Tree
@@ -166,7 +167,7 @@ def segment(
         from segmerge.segment.rows import segment_rows
 
         extra = [c.strip() for c in columns.split(",")] if columns else []
-        seg = _segment(ws, rules, source, as_of, extra, early)
+        seg = segmented(ws, rules, source, as_of, extra, early)
     rows = segment_rows(seg, extra)
     # rows on stdout stay pure CSV/JSON: what was read and the warnings go to stderr
     tell_source(ws, seg, rules, source, err if out_file is None and fmt != "table" else out)
@@ -176,69 +177,10 @@ def segment(
         write_rows(rows, "csv" if fmt == "table" else fmt, out_file)
         if out_file is None:
             return
-    _print_sizes(seg, ws.tz)
+    print_sizes(seg, ws.tz)
     if out_file is not None:
         written = ngettext("{n} row written to {path}", "{n} rows written to {path}", len(rows))
         out.print(escape(written.format(n=number(len(rows)), path=out_file)))
-
-
-def _segment(
-    ws: wsmod.Workspace,
-    rules: Path,
-    source: str | None,
-    as_of: str | None,
-    columns: list[str] | None = None,
-    early: Any = None,
-) -> Any:
-    """``columns``: all a command reads of the contacts besides the assignment (None: any);
-    ``early``: the source already opening (segmerge.cli.early), when it is the one read."""
-    from segmerge.segment.segmentation import default_source_for
-    from segmerge.segment.segmentation import segment as do_segment
-
-    rules = Path(rules).resolve()
-    opened = None
-    if early is not None:
-        with contextlib.suppress(SegmergeError):  # do_segment says it in its turn
-            opened = early.take(source or default_source_for(ws, rules))
-    ruleset = early.ruleset if opened is not None else None
-    try:
-        return do_segment(
-            ws,
-            rules,
-            source_name=source,
-            as_of=as_of,
-            columns=columns,
-            source=opened,
-            ruleset=ruleset,
-        )
-    finally:
-        if opened is not None:
-            opened.close()
-
-
-def _print_sizes(seg: Any, tz: Any) -> None:
-    from rich.table import Table
-
-    sizes = seg.assignment.sizes()
-    total = len(seg.frame)
-    contacts = ngettext("{n} contact", "{n} contacts", total).format(n=number(total))
-    title = _("{rules} — {contacts}, as of {day}").format(
-        rules=seg.ruleset.name, contacts=contacts, day=day(seg.as_of.tz_convert(tz).date())
-    )
-    table = Table(title=escape(title))
-    table.add_column(_("segment"))
-    table.add_column(_("label"))
-    table.add_column(_("contacts"), justify="right")
-    table.add_column(_("share"), justify="right")
-    for s in seg.ruleset.segments:
-        n = sizes.get(s.name, 0)
-        table.add_row(escape(s.name), escape(s.label), number(n), percent_of(n, total))
-    matrix = seg.assignment.matrix  # in no segment: a row of False (no text per contact built)
-    none = total - int(matrix.to_numpy(dtype=bool).any(axis=1).sum()) if matrix.shape[1] else total
-    table.add_row(f"[dim]{_('(none)')}[/]", "", number(none), percent_of(none, total))
-    out.print(table)
-    for w in seg.ruleset.warnings():
-        out.print(f"[yellow]![/] {escape(str(w))}")
 
 
 # explain ---------------------------------------------------------------------
@@ -264,7 +206,7 @@ def explain(
 
     ws = _ws(workspace)
     engine_imported(ws, [source] if source else None)
-    seg = _segment(ws, rules, source, as_of)
+    seg = segmented(ws, rules, source, as_of)
     tell_source(ws, seg, rules, source, out)
     check_contact_id(seg.frame, contact_id)  # X5: "42" -> did you mean 00042?
     for e in do_explain(seg.ruleset, seg.frame, contact_id, seg.as_of, ws.tz):

@@ -102,7 +102,9 @@ def early_source(ws: Workspace, rules: Path, source: str | None) -> Early | None
     from segmerge.ports import registry
     from segmerge.segment.opened import default_source_for
 
-    rules_path = Path(rules).resolve()  # as the command reads it (bot._segment)
+    rules_path = Path(
+        rules
+    ).resolve()  # as the command reads it (segmerge.cli.segmenting.segmented)
     try:
         name = source or default_source_for(ws, rules_path)
     except Exception:  # noqa: BLE001 - the command raises it in its turn
