@@ -119,7 +119,7 @@ class Membership:
         exploded = column.explode().dropna()
         text = exploded.astype("string")
         starts = text.str.startswith(self.prefix).fillna(False)
-        stale = text.str.slice(len(self.prefix)).str.extract(_VARIANT_TEXT, expand=False)
+        stale = text.str.slice(len(self.prefix)).str.extract(_VARIANT_NAME, expand=False)
         hit = (exploded.isin(names) | (starts & stale.isin(segs).fillna(False))).to_numpy(bool)
         return exploded.index[hit].to_numpy(np.int64), exploded[hit].astype(str).tolist()
 
@@ -133,7 +133,6 @@ class Membership:
 
 
 #: ``<segment>.<variant>`` after the prefix: the segment of a variant group's name
-_VARIANT_TEXT = r"^([^.]+)\.[A-Za-z0-9]{1,8}$"
 _VARIANT_NAME = r"^(?P<segment>[^.]+)\.[A-Za-z0-9]{1,8}$"
 #: rows of a list column whose names are read at a time
 HELD_BLOCK = 65536
